@@ -1,0 +1,158 @@
+namespace Shadowing.Core.Health;
+
+/// <summary>What active probing currently says about an endpoint.</summary>
+public enum ProbeStatus
+{
+    /// <summary>Not probed yet; treated as available so a fresh router can serve at once.</summary>
+    Unknown,
+
+    /// <summary>Passed its probes.</summary>
+    Healthy,
+
+    /// <summary>Failed <see cref="ActiveHealthCheckOptions.UnhealthyThreshold"/> probes in a row.</summary>
+    Unhealthy,
+}
+
+/// <summary>How one forwarded request ended, as far as endpoint health is concerned.</summary>
+public enum ForwardOutcome
+{
+    /// <summary>The endpoint answered with a non-5xx status.</summary>
+    Success,
+
+    /// <summary>The endpoint answered 5xx.</summary>
+    ServerError,
+
+    /// <summary>Connecting or sending failed (refused, reset, DNS).</summary>
+    ConnectFailure,
+
+    /// <summary>No answer in time.</summary>
+    Timeout,
+}
+
+/// <summary>
+/// Health of one endpoint: active probe status with healthy/unhealthy thresholds, plus passive outlier detection
+/// that ejects an endpoint after consecutive failures for a time that doubles with each ejection up to a cap.
+/// A probe that brings an endpoint back to healthy also ends its ejection (like Envoy's
+/// <c>successful_active_health_check_uneject_host</c>), so a restarted endpoint returns after its healthy threshold.
+/// </summary>
+/// <remarks>Thread-safe: updates take a lock; <see cref="IsAvailable"/> reads without one.</remarks>
+public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetectionOptions outlier)
+{
+    private readonly Lock _lock = new();
+    private volatile ProbeStatus _status = ProbeStatus.Unknown;
+    private long _ejectedUntilTicks; // UtcTicks; 0 when not ejected
+    private int _probeSuccesses;
+    private int _probeFailures;
+    private int _consecutiveFailures;
+    private int _ejections;
+    private DateTimeOffset _lastEjectionEnd;
+
+    /// <summary>Current probe status.</summary>
+    public ProbeStatus Status => _status;
+
+    /// <summary>How many times the endpoint has been ejected since it last stayed healthy for the maximum ejection time.</summary>
+    public int Ejections
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _ejections;
+            }
+        }
+    }
+
+    /// <summary>End of the current ejection, or null when not ejected at <paramref name="now"/>.</summary>
+    public DateTimeOffset? EjectedUntil(DateTimeOffset now)
+    {
+        var ticks = Interlocked.Read(ref _ejectedUntilTicks);
+        return ticks > now.UtcTicks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+    }
+
+    /// <summary>Whether the router may send this endpoint traffic at <paramref name="now"/>.</summary>
+    public bool IsAvailable(DateTimeOffset now) =>
+        _status != ProbeStatus.Unhealthy && Interlocked.Read(ref _ejectedUntilTicks) <= now.UtcTicks;
+
+    /// <summary>Records a probe result; returns the new status when it changed, otherwise null.</summary>
+    public ProbeStatus? RecordProbe(bool success, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            var before = _status;
+            if (success)
+            {
+                _probeFailures = 0;
+                _probeSuccesses++;
+                if (before == ProbeStatus.Unknown || (before == ProbeStatus.Unhealthy && _probeSuccesses >= active.HealthyThreshold))
+                {
+                    _status = ProbeStatus.Healthy;
+                    if (before == ProbeStatus.Unhealthy)
+                    {
+                        EndEjection(now);
+                    }
+                }
+            }
+            else
+            {
+                _probeSuccesses = 0;
+                _probeFailures++;
+                if (before != ProbeStatus.Unhealthy && _probeFailures >= active.UnhealthyThreshold)
+                {
+                    _status = ProbeStatus.Unhealthy;
+                }
+            }
+
+            return _status == before ? null : _status;
+        }
+    }
+
+    /// <summary>Records how a forwarded request ended; returns the ejection end when this outcome ejected the endpoint.</summary>
+    public DateTimeOffset? RecordOutcome(ForwardOutcome outcome, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            if (outcome == ForwardOutcome.Success)
+            {
+                _consecutiveFailures = 0;
+
+                // Forgive earlier ejections once the endpoint has behaved for a whole maximum ejection time.
+                if (_ejections > 0 && Interlocked.Read(ref _ejectedUntilTicks) <= now.UtcTicks && now - _lastEjectionEnd >= outlier.MaxEjectionTime)
+                {
+                    _ejections = 0;
+                }
+
+                return null;
+            }
+
+            if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
+            {
+                return null; // Already ejected; late failures of requests sent before the ejection do not extend it.
+            }
+
+            if (++_consecutiveFailures < outlier.ConsecutiveFailures)
+            {
+                return null;
+            }
+
+            _consecutiveFailures = 0;
+            _ejections++;
+            var factor = Math.Pow(2, Math.Min(_ejections - 1, 30));
+            var duration = TimeSpan.FromTicks((long)Math.Min(outlier.BaseEjectionTime.Ticks * factor, outlier.MaxEjectionTime.Ticks));
+            var until = now + duration;
+            _lastEjectionEnd = until;
+            Interlocked.Exchange(ref _ejectedUntilTicks, until.UtcTicks);
+            return until;
+        }
+    }
+
+    private void EndEjection(DateTimeOffset now)
+    {
+        _consecutiveFailures = 0;
+        if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
+        {
+            _lastEjectionEnd = now;
+        }
+
+        Interlocked.Exchange(ref _ejectedUntilTicks, 0);
+    }
+}

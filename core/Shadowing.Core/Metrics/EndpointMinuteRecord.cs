@@ -1,0 +1,119 @@
+using Shadowing.Core.Routing;
+
+namespace Shadowing.Core.Metrics;
+
+/// <summary>
+/// One endpoint's traffic through the router during one UTC minute: published on topic <c>metrics</c> and kept
+/// in the state store by day (<see cref="EndpointMetricsDay"/>) for forecasting and validation.
+/// </summary>
+public sealed record EndpointMinuteRecord
+{
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>The endpoint id in the routing table.</summary>
+    public required string EndpointId { get; init; }
+
+    /// <summary>The endpoint's role when the minute ended.</summary>
+    public required EndpointRole Role { get; init; }
+
+    /// <summary>Start of the minute (UTC).</summary>
+    public required DateTimeOffset Minute { get; init; }
+
+    /// <summary>Requests forwarded (every attempt, including ones that failed).</summary>
+    public long Requests { get; init; }
+
+    /// <summary>Attempts that failed: 5xx answers, connect failures and timeouts.</summary>
+    public long Errors { get; init; }
+
+    /// <summary>Latency median, ms.</summary>
+    public double LatencyP50Ms { get; init; }
+
+    /// <summary>Latency 90th percentile, ms.</summary>
+    public double LatencyP90Ms { get; init; }
+
+    /// <summary>Latency 99th percentile, ms.</summary>
+    public double LatencyP99Ms { get; init; }
+
+    /// <summary>Mean latency, ms.</summary>
+    public double LatencyMeanMs { get; init; }
+
+    /// <summary>Largest latency, ms.</summary>
+    public double LatencyMaxMs { get; init; }
+
+    /// <summary>Most requests in flight at once during the minute.</summary>
+    public int InFlightPeak { get; init; }
+
+    /// <summary>Latency counts per <see cref="LatencyHistogram"/> bucket.</summary>
+    public IReadOnlyList<long> LatencyBuckets { get; init; } = [];
+
+    /// <summary>
+    /// Adds another record of the same endpoint and minute (from another router replica): counts add, the
+    /// peak is the larger one (an under-estimate of the true joint peak), percentiles come from the merged buckets.
+    /// </summary>
+    public EndpointMinuteRecord Merge(EndpointMinuteRecord other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Service != Service || other.EndpointId != EndpointId || other.Minute != Minute)
+        {
+            throw new ArgumentException("Only records of the same service, endpoint and minute can be merged.", nameof(other));
+        }
+
+        var buckets = new long[LatencyHistogram.BucketCount];
+        for (var i = 0; i < buckets.Length; i++)
+        {
+            buckets[i] = (i < LatencyBuckets.Count ? LatencyBuckets[i] : 0) + (i < other.LatencyBuckets.Count ? other.LatencyBuckets[i] : 0);
+        }
+
+        var requests = Requests + other.Requests;
+        var max = Math.Max(LatencyMaxMs, other.LatencyMaxMs);
+        return this with
+        {
+            Role = other.Role,
+            Requests = requests,
+            Errors = Errors + other.Errors,
+            InFlightPeak = Math.Max(InFlightPeak, other.InFlightPeak),
+            LatencyMaxMs = max,
+            LatencyMeanMs = requests == 0 ? 0 : ((LatencyMeanMs * Requests) + (other.LatencyMeanMs * other.Requests)) / requests,
+            LatencyP50Ms = LatencyHistogram.Percentile(buckets, 0.50, max),
+            LatencyP90Ms = LatencyHistogram.Percentile(buckets, 0.90, max),
+            LatencyP99Ms = LatencyHistogram.Percentile(buckets, 0.99, max),
+            LatencyBuckets = buckets,
+        };
+    }
+}
+
+/// <summary>All minute records of one endpoint for one UTC day, stored at <c>metrics/{service}/{endpoint}/{yyyy-MM-dd}</c>.</summary>
+public sealed record EndpointMetricsDay
+{
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>The endpoint id.</summary>
+    public required string EndpointId { get; init; }
+
+    /// <summary>The UTC day.</summary>
+    public required DateOnly Day { get; init; }
+
+    /// <summary>Minute records in time order, at most one per minute.</summary>
+    public IReadOnlyList<EndpointMinuteRecord> Minutes { get; init; } = [];
+
+    /// <summary>Returns a copy with <paramref name="record"/> added, merged into an existing record of the same minute.</summary>
+    public EndpointMetricsDay With(EndpointMinuteRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var minutes = Minutes.ToList();
+        var index = minutes.FindIndex(m => m.Minute == record.Minute);
+        if (index >= 0)
+        {
+            minutes[index] = minutes[index].Merge(record);
+        }
+        else
+        {
+            minutes.Add(record);
+            minutes.Sort((a, b) => a.Minute.CompareTo(b.Minute));
+        }
+
+        return this with { Minutes = minutes };
+    }
+}

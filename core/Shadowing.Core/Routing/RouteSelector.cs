@@ -1,0 +1,189 @@
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Shadows;
+
+namespace Shadowing.Core.Routing;
+
+/// <summary>What the router knows about one endpoint at the moment of a decision.</summary>
+/// <param name="Available">Healthy by active probes and not ejected by outlier detection.</param>
+/// <param name="InFlight">Requests currently forwarded to it by this router.</param>
+/// <param name="LatencyEwmaMs">Exponentially weighted latency, or null before the first sample.</param>
+public readonly record struct EndpointLoad(bool Available, int InFlight, double? LatencyEwmaMs);
+
+/// <summary>Which kind of endpoint a decision picked.</summary>
+public enum RouteKind
+{
+    /// <summary>A production endpoint.</summary>
+    Production,
+
+    /// <summary>A PreWarmed or Active shadow.</summary>
+    Shadow,
+
+    /// <summary>The service's default endpoint.</summary>
+    Default,
+
+    /// <summary>Nothing can take the request.</summary>
+    None,
+}
+
+/// <summary>Why a decision did not pick production; <see cref="Healthy"/> when it did.</summary>
+public enum RouteReason
+{
+    /// <summary>A healthy production endpoint under its thresholds was picked.</summary>
+    Healthy,
+
+    /// <summary>No production endpoint is available (unhealthy, ejected, or none configured).</summary>
+    Unhealthy,
+
+    /// <summary>Production endpoints are available but all at or over a threshold.</summary>
+    Overloaded,
+
+    /// <summary>Production could not take it and no shadow is PreWarmed/Active, healthy and under its limits.</summary>
+    NoHealthyShadow,
+
+    /// <summary>Nothing at all can take it.</summary>
+    NoHealthyEndpoint,
+
+    /// <summary>The previous choice failed before responding; this is the next choice.</summary>
+    Failover,
+}
+
+/// <summary>The outcome of <see cref="RouteSelector.Select{T}"/>.</summary>
+public readonly record struct RouteDecision<T>(RouteKind Kind, T? Target, RouteReason Reason, RouteReason ProductionReason)
+    where T : class;
+
+/// <summary>One routable endpoint as the selector sees it.</summary>
+public interface IRouteCandidate
+{
+    /// <summary>Id within its service.</summary>
+    string Id { get; }
+
+    /// <summary>Concurrency limit; none when null.</summary>
+    int? MaxConcurrency { get; }
+
+    /// <summary>Latency limit (EWMA, ms); none when null.</summary>
+    double? MaxLatencyMs { get; }
+
+    /// <summary>Health and load right now.</summary>
+    EndpointLoad Load { get; }
+}
+
+/// <summary>
+/// ARC, the adaptive routing decision: a healthy production endpoint under its thresholds; else a healthy,
+/// PreWarmed or Active shadow under its limits; else the default endpoint; else nothing.
+/// Among equals it uses the power of two random choices on utilisation, which spreads load without herding.
+/// </summary>
+public sealed class RouteSelector(IRandomSource random)
+{
+    /// <summary>The first choice for a request.</summary>
+    /// <param name="production">Production endpoints.</param>
+    /// <param name="shadows">Shadows already filtered to routable states (<see cref="ShadowLifecycle.IsRoutable"/>).</param>
+    /// <param name="fallback">The default endpoint, if any.</param>
+    public RouteDecision<T> Select<T>(IReadOnlyList<T> production, IReadOnlyList<T> shadows, T? fallback)
+        where T : class, IRouteCandidate
+    {
+        ArgumentNullException.ThrowIfNull(production);
+        ArgumentNullException.ThrowIfNull(shadows);
+        var anyAvailable = false;
+        var chosen = PickLeastLoaded(production, exclude: null, ref anyAvailable);
+        if (chosen is not null)
+        {
+            return new(RouteKind.Production, chosen, RouteReason.Healthy, RouteReason.Healthy);
+        }
+
+        var productionReason = anyAvailable ? RouteReason.Overloaded : RouteReason.Unhealthy;
+        var ignored = false;
+        var shadow = PickLeastLoaded(shadows, exclude: null, ref ignored);
+        if (shadow is not null)
+        {
+            return new(RouteKind.Shadow, shadow, productionReason, productionReason);
+        }
+
+        if (fallback is not null && fallback.Load.Available)
+        {
+            return new(RouteKind.Default, fallback, RouteReason.NoHealthyShadow, productionReason);
+        }
+
+        return new(RouteKind.None, null, RouteReason.NoHealthyEndpoint, productionReason);
+    }
+
+    /// <summary>
+    /// The next choice after forwarding to the endpoints in <paramref name="tried"/> failed before any response:
+    /// a shadow, then the default, then another production endpoint.
+    /// </summary>
+    public RouteDecision<T> SelectAfterFailure<T>(IReadOnlyList<T> production, IReadOnlyList<T> shadows, T? fallback, IReadOnlyCollection<T> tried)
+        where T : class, IRouteCandidate
+    {
+        ArgumentNullException.ThrowIfNull(tried);
+        var ignored = false;
+        var shadow = PickLeastLoaded(shadows, tried, ref ignored);
+        if (shadow is not null)
+        {
+            return new(RouteKind.Shadow, shadow, RouteReason.Failover, RouteReason.Failover);
+        }
+
+        if (fallback is not null && fallback.Load.Available && !tried.Contains(fallback))
+        {
+            return new(RouteKind.Default, fallback, RouteReason.Failover, RouteReason.Failover);
+        }
+
+        var other = PickLeastLoaded(production, tried, ref ignored);
+        return other is not null
+            ? new(RouteKind.Production, other, RouteReason.Failover, RouteReason.Failover)
+            : new(RouteKind.None, null, RouteReason.NoHealthyEndpoint, RouteReason.Failover);
+    }
+
+    /// <summary>Whether an available endpoint can take one more request.</summary>
+    public static bool IsUnderThresholds(IRouteCandidate candidate, EndpointLoad load) =>
+        (candidate.MaxConcurrency is not { } max || load.InFlight < max)
+        && (candidate.MaxLatencyMs is not { } maxLatency || load.LatencyEwmaMs is not { } latency || latency <= maxLatency);
+
+    private T? PickLeastLoaded<T>(IReadOnlyList<T> candidates, IReadOnlyCollection<T>? exclude, ref bool anyAvailable)
+        where T : class, IRouteCandidate
+    {
+        // Two passes without allocating: count the eligible ones, then pick two of them at random.
+        Span<int> eligible = candidates.Count <= 64 ? stackalloc int[candidates.Count] : new int[candidates.Count];
+        Span<double> utilisation = candidates.Count <= 64 ? stackalloc double[candidates.Count] : new double[candidates.Count];
+        var count = 0;
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var candidate = candidates[i];
+            if (exclude is not null && exclude.Contains(candidate))
+            {
+                continue;
+            }
+
+            var load = candidate.Load;
+            if (!load.Available)
+            {
+                continue;
+            }
+
+            anyAvailable = true;
+            if (!IsUnderThresholds(candidate, load))
+            {
+                continue;
+            }
+
+            eligible[count] = i;
+            utilisation[count] = candidate.MaxConcurrency is { } max ? (double)load.InFlight / max : load.InFlight;
+            count++;
+        }
+
+        switch (count)
+        {
+            case 0:
+                return null;
+            case 1:
+                return candidates[eligible[0]];
+        }
+
+        var first = random.Next(count);
+        var second = random.Next(count - 1);
+        if (second >= first)
+        {
+            second++;
+        }
+
+        return candidates[eligible[utilisation[second] < utilisation[first] ? second : first]];
+    }
+}

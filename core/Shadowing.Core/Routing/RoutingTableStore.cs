@@ -1,0 +1,77 @@
+using Shadowing.Core.Messaging;
+using Shadowing.Core.State;
+
+namespace Shadowing.Core.Routing;
+
+/// <summary>
+/// Reads and writes routing tables (<c>routing/{service}</c>) and announces every write on
+/// <see cref="Topics.RoutingChanged"/>. Writes are validated first; updates use ETags.
+/// </summary>
+/// <remarks>
+/// The state write and the announcement are not atomic: if publishing fails after the write, the exception
+/// reaches the caller but the table is stored, and routers still pick it up on their periodic poll.
+/// </remarks>
+public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
+{
+    /// <summary>Every stored routing table with its ETag, ordered by service.</summary>
+    public async Task<IReadOnlyList<StateEntry<RoutingTable>>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var keys = await store.ListKeysAsync(StateKeys.RoutingPrefix, cancellationToken).ConfigureAwait(false);
+        var tables = new List<StateEntry<RoutingTable>>(keys.Count);
+        foreach (var key in keys)
+        {
+            // A table deleted between listing and reading is simply gone.
+            if (await store.GetJsonAsync<RoutingTable>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                tables.Add(entry);
+            }
+        }
+
+        return tables;
+    }
+
+    /// <summary>The routing table of <paramref name="service"/>, or <c>null</c>.</summary>
+    public Task<StateEntry<RoutingTable>?> GetAsync(string service, CancellationToken cancellationToken = default) =>
+        store.GetJsonAsync<RoutingTable>(StateKeys.Routing(service), cancellationToken);
+
+    /// <summary>Validates and stores <paramref name="table"/>, replacing whatever was there, and announces it.</summary>
+    /// <exception cref="RoutingTableValidationException">The table is invalid; nothing was written.</exception>
+    public async Task PutAsync(RoutingTable table, CancellationToken cancellationToken = default)
+    {
+        RoutingTableValidator.EnsureValid(table);
+        await store.SaveJsonAsync(StateKeys.Routing(table.Service), table, etag: null, cancellationToken).ConfigureAwait(false);
+        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(table.Service), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Read-modify-write of one table with optimistic concurrency, validated before every attempt, then announced.
+    /// <paramref name="change"/> may run more than once and must not have side effects.
+    /// </summary>
+    public async Task<RoutingTable> UpdateAsync(string service, Func<RoutingTable?, RoutingTable> change, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var written = await store.UpdateJsonAsync<RoutingTable>(
+            StateKeys.Routing(service),
+            current =>
+            {
+                var next = change(current);
+                if (!string.Equals(next.Service, service, StringComparison.Ordinal))
+                {
+                    throw new InvalidOperationException($"An update of service '{service}' returned a table for '{next.Service}'.");
+                }
+
+                RoutingTableValidator.EnsureValid(next);
+                return next;
+            },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
+        return written;
+    }
+
+    /// <summary>Deletes the table of <paramref name="service"/> and announces it.</summary>
+    public async Task DeleteAsync(string service, CancellationToken cancellationToken = default)
+    {
+        await store.DeleteAsync(StateKeys.Routing(service), etag: null, cancellationToken).ConfigureAwait(false);
+        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,171 @@
+using Shadowing.Core.Endpoints;
+
+namespace Shadowing.Core.Routing;
+
+/// <summary>One problem in a routing table, with the field that has it.</summary>
+/// <param name="Field">Path of the field inside the table, for example <c>production[0].address</c>.</param>
+/// <param name="Message">What is wrong and what is expected.</param>
+public sealed record RoutingTableError(string Field, string Message)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"{Field}: {Message}";
+}
+
+/// <summary>Checks routing tables before they are stored or served.</summary>
+public static class RoutingTableValidator
+{
+    /// <summary>Returns every problem found; empty when the table is valid.</summary>
+    public static IReadOnlyList<RoutingTableError> Validate(RoutingTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var errors = new List<RoutingTableError>();
+        if (!ServiceNames.IsValid(table.Service))
+        {
+            errors.Add(new("service", $"'{table.Service}' is not a valid service name: {ServiceNames.Rule}"));
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var production = table.Production ?? [];
+        var shadows = table.Shadows ?? [];
+        for (var i = 0; i < production.Count; i++)
+        {
+            var endpoint = production[i];
+            var field = $"production[{i}]";
+            if (endpoint is null)
+            {
+                errors.Add(new(field, "is null"));
+                continue;
+            }
+
+            CheckEndpoint(field, endpoint.Id, endpoint.Address, ids, errors);
+            if (endpoint.MaxConcurrency < 1)
+            {
+                errors.Add(new($"{field}.maxConcurrency", $"must be at least 1, was {endpoint.MaxConcurrency}"));
+            }
+
+            CheckLatency($"{field}.maxLatencyMs", endpoint.MaxLatencyMs, errors);
+        }
+
+        for (var i = 0; i < shadows.Count; i++)
+        {
+            var shadow = shadows[i];
+            var field = $"shadows[{i}]";
+            if (shadow is null)
+            {
+                errors.Add(new(field, "is null"));
+                continue;
+            }
+
+            CheckEndpoint(field, shadow.Id, shadow.Address, ids, errors);
+            if (!Enum.IsDefined(shadow.State))
+            {
+                errors.Add(new($"{field}.state", $"'{shadow.State}' is not a shadow state"));
+            }
+
+            if (shadow.MaxConcurrency is < 1)
+            {
+                errors.Add(new($"{field}.maxConcurrency", $"must be at least 1 when set, was {shadow.MaxConcurrency}"));
+            }
+
+            CheckLatency($"{field}.maxLatencyMs", shadow.MaxLatencyMs, errors);
+        }
+
+        if (table.Default is { } fallback)
+        {
+            CheckEndpoint("default", fallback.Id, fallback.Address, ids, errors);
+        }
+
+        if (production.Count == 0 && shadows.Count == 0 && table.Default is null)
+        {
+            errors.Add(new("production", "the table has no endpoints at all: give at least one production endpoint or a default"));
+        }
+
+        var rules = table.IdempotentRequests ?? [];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var rule = rules[i];
+            var field = $"idempotentRequests[{i}]";
+            if (rule is null)
+            {
+                errors.Add(new(field, "is null"));
+                continue;
+            }
+
+            if (string.IsNullOrEmpty(rule.Method) || !rule.Method.All(char.IsAsciiLetter))
+            {
+                errors.Add(new($"{field}.method", $"'{rule.Method}' is not an HTTP method"));
+            }
+
+            if (rule.PathPrefix is { } prefix && !prefix.StartsWith('/'))
+            {
+                errors.Add(new($"{field}.pathPrefix", $"'{prefix}' must start with '/'"));
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>Throws <see cref="RoutingTableValidationException"/> listing every problem, if there is any.</summary>
+    public static void EnsureValid(RoutingTable table)
+    {
+        var errors = Validate(table);
+        if (errors.Count > 0)
+        {
+            throw new RoutingTableValidationException(table.Service, errors);
+        }
+    }
+
+    private static void CheckEndpoint(string field, string? id, string? address, HashSet<string> ids, List<RoutingTableError> errors)
+    {
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            errors.Add(new($"{field}.id", "is required"));
+        }
+        else if (!ServiceNames.IsValid(id))
+        {
+            errors.Add(new($"{field}.id", $"'{id}' is not a valid endpoint id: {ServiceNames.Rule}"));
+        }
+        else if (!ids.Add(id))
+        {
+            errors.Add(new($"{field}.id", $"'{id}' is used by another endpoint of this service"));
+        }
+
+        if (!EndpointAddress.TryParse(address, out _, out var error))
+        {
+            errors.Add(new($"{field}.address", error));
+        }
+    }
+
+    private static void CheckLatency(string field, double? value, List<RoutingTableError> errors)
+    {
+        if (value is { } ms && (!double.IsFinite(ms) || ms <= 0))
+        {
+            errors.Add(new(field, $"must be a positive number of milliseconds when set, was {ms}"));
+        }
+    }
+}
+
+/// <summary>Names of services and endpoints: they appear in URLs, state keys and metric labels.</summary>
+public static class ServiceNames
+{
+    /// <summary>The rule, for error messages.</summary>
+    public const string Rule = "1 to 63 characters of letters, digits, '-', '_' or '.', starting with a letter or digit";
+
+    /// <summary>Whether <paramref name="name"/> follows <see cref="Rule"/>.</summary>
+    public static bool IsValid(string? name) =>
+        !string.IsNullOrEmpty(name)
+        && name.Length <= 63
+        && char.IsAsciiLetterOrDigit(name[0])
+        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+}
+
+/// <summary>A routing table failed validation.</summary>
+public sealed class RoutingTableValidationException(string service, IReadOnlyList<RoutingTableError> errors)
+    : Exception($"The routing table of service '{service}' is invalid: {string.Join("; ", errors)}.")
+{
+    /// <summary>The service.</summary>
+    public string Service { get; } = service;
+
+    /// <summary>Every problem found.</summary>
+    public IReadOnlyList<RoutingTableError> Errors { get; } = errors;
+}

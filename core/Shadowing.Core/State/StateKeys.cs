@@ -1,0 +1,50 @@
+namespace Shadowing.Core.State;
+
+/// <summary>
+/// Key layout shared by every part of Shadowing. Changing one of these changes where running systems find
+/// their data: treat them as a storage schema.
+/// </summary>
+public static class StateKeys
+{
+    /// <summary>Collection of routing tables.</summary>
+    public const string RoutingPrefix = "routing/";
+
+    /// <summary>Collection of per-minute endpoint metrics.</summary>
+    public const string MetricsPrefix = "metrics/";
+
+    /// <summary>Collection of dead-lettered messages of the embedded event bus.</summary>
+    public const string DeadLetterPrefix = "deadletter/";
+
+    /// <summary>The routing table of <paramref name="service"/>.</summary>
+    public static string Routing(string service) => RoutingPrefix + service;
+
+    /// <summary>The per-minute metric records of one endpoint for one UTC day.</summary>
+    public static string Metrics(string service, string endpointId, DateOnly utcDay) =>
+        $"{MetricsPrefix}{service}/{endpointId}/{utcDay:yyyy-MM-dd}";
+
+    /// <summary>Validates a key against the rules every adapter enforces.</summary>
+    /// <exception cref="ArgumentException">The key is empty, starts with '$' (reserved) or has an empty path segment.</exception>
+    public static void Validate(string key, string paramName = "key")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key, paramName);
+        if (key[0] == '$')
+        {
+            throw new ArgumentException($"State key '{key}' starts with '$', which is reserved for adapters.", paramName);
+        }
+
+        if (key.EndsWith('/') || key.StartsWith('/') || key.Contains("//", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"State key '{key}' has an empty path segment.", paramName);
+        }
+    }
+
+    /// <summary>Validates a collection prefix for <see cref="IStateStore.ListKeysAsync"/>.</summary>
+    public static void ValidatePrefix(string prefix, string paramName = "prefix")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(prefix, paramName);
+        if (!prefix.EndsWith('/') || prefix[0] == '$' || prefix[0] == '/' || prefix.Contains("//", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Prefix '{prefix}' must be a collection such as 'routing/': non-empty segments ending with '/'.", paramName);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+namespace Shadowing.Dapr;
+
+/// <summary>
+/// Names of the Dapr components in <c>components/*.yaml</c>. A test parses those files and fails if they drift.
+/// </summary>
+public static class DaprComponents
+{
+    /// <summary>The state store (also the actor/workflow state store): <c>components/statestore.yaml</c>.</summary>
+    public const string StateStore = "statestore";
+
+    /// <summary>The pub/sub component: <c>components/pubsub.yaml</c>.</summary>
+    public const string PubSub = "pubsub";
+
+    /// <summary>Route on which this app receives events of a topic: <c>/events/{topic}</c>, as declared in <c>components/subscriptions.yaml</c>.</summary>
+    public static string EventRoute(string topic) => "/events/" + topic;
+}
+
+/// <summary>Dapr app ids used in <c>dapr.yaml</c> and in component scopes.</summary>
+public static class DaprAppIds
+{
+    /// <summary>The router.</summary>
+    public const string Router = "router";
+
+    /// <summary>The Azure Functions app (timers and the status API).</summary>
+    public const string Functions = "functions";
+
+    /// <summary>The host of the Dapr workflow worker.</summary>
+    public const string Workflows = "workflows";
+}

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Dapr;
+using Dapr.Client;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Serialization;
+
+namespace Shadowing.Dapr.Messaging;
+
+/// <summary>
+/// <see cref="IEventBus"/> over Dapr pub/sub. Publishing goes through the sidecar as CloudEvents with the
+/// payload serialized by <see cref="ShadowingJson"/>; subscriptions are declared in
+/// <c>components/subscriptions.yaml</c> and delivered by Dapr to <c>/events/{topic}</c>, which
+/// <see cref="DaprEventEndpoints.MapShadowingEvents"/> maps to the handlers registered here.
+/// Retries and dead-lettering are Dapr's (resiliency policy and <c>deadLetterTopic</c>).
+/// </summary>
+public sealed class DaprEventBus(DaprClient dapr, string pubSubName = DaprComponents.PubSub) : IEventBus
+{
+    private readonly ConcurrentDictionary<string, ImmutableArray<Handler>> _handlers = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public async Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        try
+        {
+            await dapr.PublishByteEventAsync(pubSubName, topic, ShadowingJson.Serialize(data), "application/json", cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (DaprException ex)
+        {
+            throw new EventBusException($"Publishing to topic '{topic}' on Dapr pub/sub '{pubSubName}' failed: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public IDisposable Subscribe<T>(string topic, string subscriber, Func<T, CancellationToken, Task> handler)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentException.ThrowIfNullOrWhiteSpace(subscriber);
+        ArgumentNullException.ThrowIfNull(handler);
+        var registration = new Handler(subscriber, (json, ct) => handler(ShadowingJson.Deserialize<T>(json.Span), ct));
+        _handlers.AddOrUpdate(topic, _ => [registration], (_, existing) => existing.Add(registration));
+        return new Unsubscriber(() => _handlers.AddOrUpdate(topic, _ => [], (_, existing) => existing.Remove(registration)));
+    }
+
+    /// <summary>
+    /// Runs every handler registered for <paramref name="topic"/> on one delivered payload. Returns false when
+    /// none is registered. A handler's exception propagates so the endpoint can ask Dapr to retry.
+    /// </summary>
+    public async Task<bool> DispatchAsync(string topic, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (!_handlers.TryGetValue(topic, out var handlers) || handlers.IsEmpty)
+        {
+            return false;
+        }
+
+        foreach (var handler in handlers)
+        {
+            await handler.Invoke(data, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    private sealed record Handler(string Subscriber, Func<ReadOnlyMemory<byte>, CancellationToken, Task> Invoke);
+
+    private sealed class Unsubscriber(Action unsubscribe) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                unsubscribe();
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.State;
+
+namespace Shadowing.Embedded.Messaging;
+
+/// <summary>
+/// In-process pub/sub for the embedded host: every subscriber has its own bounded queue and worker, so a slow
+/// or failing subscriber never blocks another. A failed delivery is retried with exponential back-off (on the
+/// injected <see cref="TimeProvider"/>) up to <see cref="InProcessEventBusOptions.MaxAttempts"/>, then recorded
+/// as a <see cref="DeadLetter"/> in the state store. Order is kept per subscriber.
+/// </summary>
+/// <remarks>
+/// Payloads are serialized once at publish time and deserialized per subscriber, exactly like Dapr, so a
+/// subscriber never shares an object with the publisher. Queues live in memory: messages still queued when
+/// the process dies are lost, as with Dapr's in-memory pub/sub; everything that matters (routing tables,
+/// metrics) is also in the state store.
+/// </remarks>
+public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, ImmutableArray<Subscription>> _subscriptions = new(StringComparer.Ordinal);
+    private readonly IStateStore _deadLetters;
+    private readonly TimeProvider _time;
+    private readonly InProcessEventBusOptions _options;
+    private readonly ILogger<InProcessEventBus> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private long _sequence;
+    private int _disposed;
+
+    /// <summary>Creates the bus; dead letters go to <paramref name="deadLetters"/>.</summary>
+    public InProcessEventBus(IStateStore deadLetters, TimeProvider timeProvider, IOptions<InProcessEventBusOptions> options, ILogger<InProcessEventBus> logger)
+    {
+        _deadLetters = deadLetters ?? throw new ArgumentNullException(nameof(deadLetters));
+        _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        _options = options?.Value ?? throw new ArgumentNullException(nameof(options));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+    }
+
+    /// <inheritdoc />
+    public async Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var now = _time.GetUtcNow();
+        var id = string.Create(CultureInfo.InvariantCulture, $"{now:yyyyMMdd'T'HHmmssfff}-{Interlocked.Increment(ref _sequence):D8}");
+        var message = new Message(id, topic, ShadowingJson.Serialize(data), now);
+        if (!_subscriptions.TryGetValue(topic, out var subscribers))
+        {
+            return; // Like a broker with no subscription: nobody asked for it.
+        }
+
+        foreach (var subscription in subscribers)
+        {
+            await subscription.EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public IDisposable Subscribe<T>(string topic, string subscriber, Func<T, CancellationToken, Task> handler)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ArgumentException.ThrowIfNullOrWhiteSpace(subscriber);
+        ArgumentNullException.ThrowIfNull(handler);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var subscription = new Subscription(this, topic, subscriber, (bytes, ct) => handler(ShadowingJson.Deserialize<T>(bytes.Span), ct));
+        _subscriptions.AddOrUpdate(topic, _ => [subscription], (_, existing) => existing.Add(subscription));
+        subscription.Start();
+        return subscription;
+    }
+
+    /// <summary>Stops accepting messages, lets queued ones drain for <see cref="InProcessEventBusOptions.DrainTimeout"/>, then stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var all = _subscriptions.Values.SelectMany(s => s).ToArray();
+        _subscriptions.Clear();
+        foreach (var subscription in all)
+        {
+            subscription.Complete();
+        }
+
+        var drained = Task.WhenAll(all.Select(s => s.Worker));
+        var timeout = Task.Delay(_options.DrainTimeout, _time);
+        if (await Task.WhenAny(drained, timeout).ConfigureAwait(false) != drained)
+        {
+            LogDrainTimedOut(_options.DrainTimeout);
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await drained.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stopping.Dispose();
+    }
+
+    private void Remove(Subscription subscription) =>
+        _subscriptions.AddOrUpdate(subscription.Topic, _ => [], (_, existing) => existing.Remove(subscription));
+
+    private TimeSpan Backoff(int failedAttempts)
+    {
+        var ticks = _options.InitialBackoff.Ticks * Math.Pow(2, Math.Min(failedAttempts - 1, 30));
+        return TimeSpan.FromTicks((long)Math.Min(ticks, _options.MaxBackoff.Ticks));
+    }
+
+    private async Task DeliverAsync(Subscription subscription, Message message)
+    {
+        var token = _stopping.Token;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await subscription.Handler(message.Data, token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                LogDroppedOnShutdown(message.Topic, subscription.Name, message.Id);
+                return;
+            }
+            catch (JsonException ex)
+            {
+                // A payload that does not fit the subscriber's type never will: no point retrying.
+                await DeadLetterAsync(subscription, message, attempt, ex).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (attempt < _options.MaxAttempts)
+            {
+                var wait = Backoff(attempt);
+                LogRetrying(ex, message.Topic, subscription.Name, message.Id, attempt, wait);
+                try
+                {
+                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    LogDroppedOnShutdown(message.Topic, subscription.Name, message.Id);
+                    return;
+                }
+            }
+            catch (Exception ex)
+            {
+                await DeadLetterAsync(subscription, message, attempt, ex).ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    private async Task DeadLetterAsync(Subscription subscription, Message message, int attempts, Exception error)
+    {
+        LogDeadLettered(error, message.Topic, subscription.Name, message.Id, attempts);
+        var record = new DeadLetter
+        {
+            Id = message.Id,
+            Topic = message.Topic,
+            Subscriber = subscription.Name,
+            Attempts = attempts,
+            Error = $"{error.GetType().Name}: {error.Message}",
+            PublishedAt = message.PublishedAt,
+            DeadLetteredAt = _time.GetUtcNow(),
+            Data = JsonDocument.Parse(message.Data).RootElement.Clone(),
+        };
+        try
+        {
+            await _deadLetters.SaveJsonAsync($"{StateKeys.DeadLetterPrefix}{message.Topic}/{subscription.Name}/{message.Id}", record).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StateStoreException or ObjectDisposedException)
+        {
+            LogDeadLetterNotStored(ex, message.Topic, subscription.Name, message.Id, System.Text.Encoding.UTF8.GetString(message.Data.Span));
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Delivery of {Topic} message {MessageId} to {Subscriber} failed (attempt {Attempt}); retrying in {Wait}")]
+    private partial void LogRetrying(Exception error, string topic, string subscriber, string messageId, int attempt, TimeSpan wait);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Gave up delivering {Topic} message {MessageId} to {Subscriber} after {Attempts} attempts; dead-lettered")]
+    private partial void LogDeadLettered(Exception error, string topic, string subscriber, string messageId, int attempts);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Critical, Message = "Could not store the dead letter of {Topic} message {MessageId} for {Subscriber}; payload: {Payload}")]
+    private partial void LogDeadLetterNotStored(Exception error, string topic, string subscriber, string messageId, string payload);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Shutting down: {Topic} message {MessageId} for {Subscriber} was not delivered")]
+    private partial void LogDroppedOnShutdown(string topic, string subscriber, string messageId);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "In-process bus did not drain within {Timeout}; undelivered messages are dropped")]
+    private partial void LogDrainTimedOut(TimeSpan timeout);
+
+    private sealed record Message(string Id, string Topic, ReadOnlyMemory<byte> Data, DateTimeOffset PublishedAt);
+
+    private sealed class Subscription(InProcessEventBus bus, string topic, string name, Func<ReadOnlyMemory<byte>, CancellationToken, Task> handler) : IDisposable
+    {
+        private readonly Channel<Message> _queue = Channel.CreateBounded<Message>(new BoundedChannelOptions(bus._options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        public string Topic { get; } = topic;
+
+        public string Name { get; } = name;
+
+        public Func<ReadOnlyMemory<byte>, CancellationToken, Task> Handler { get; } = handler;
+
+        public Task Worker { get; private set; } = Task.CompletedTask;
+
+        public void Start() => Worker = Task.Run(RunAsync);
+
+        public ValueTask EnqueueAsync(Message message, CancellationToken cancellationToken)
+        {
+            // A subscription removed while a publisher holds the old list simply refuses the message.
+            return _queue.Writer.TryWrite(message) ? ValueTask.CompletedTask : WaitAndWriteAsync(message, cancellationToken);
+        }
+
+        public void Complete() => _queue.Writer.TryComplete();
+
+        public void Dispose()
+        {
+            bus.Remove(this);
+            Complete();
+        }
+
+        private async ValueTask WaitAndWriteAsync(Message message, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _queue.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+            }
+        }
+
+        private async Task RunAsync()
+        {
+            await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (bus._stopping.IsCancellationRequested)
+                {
+                    bus.LogDroppedOnShutdown(message.Topic, Name, message.Id);
+                    continue;
+                }
+
+                await bus.DeliverAsync(this, message).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+using Microsoft.Data.Sqlite;
+using Shadowing.Core.State;
+
+namespace Shadowing.Embedded.State;
+
+/// <summary>
+/// <see cref="IStateStore"/> on SQLite with Dapr's semantics: a new ETag on every write (a global sequence,
+/// so a deleted and re-created key never reuses an old ETag), conflicts on stale ETags, atomic transactions.
+/// </summary>
+/// <remarks>
+/// One connection guarded by a semaphore: SQLite serialises writers anyway, and a single connection is what
+/// makes an in-memory database (<c>:memory:</c>) work. File databases use WAL so other processes can read.
+/// </remarks>
+public sealed class SqliteStateStore : IStateStore, IDisposable
+{
+    /// <summary>The path that selects a private in-memory database.</summary>
+    public const string InMemory = ":memory:";
+
+    private readonly SqliteConnection _connection;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly TimeProvider _time;
+    private bool _disposed;
+
+    /// <summary>Opens (creating if needed) the database at <paramref name="path"/>, or an in-memory one for <see cref="InMemory"/>.</summary>
+    public SqliteStateStore(string path, TimeProvider timeProvider)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        if (path != InMemory && Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory)
+        {
+            try
+            {
+                Directory.CreateDirectory(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new StateStoreException($"Could not create the directory of the SQLite state store at '{path}': {ex.Message}", ex);
+            }
+        }
+
+        var builder = new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 };
+        _connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            _connection.Open();
+            Execute(path == InMemory ? string.Empty : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+            Execute("""
+                PRAGMA busy_timeout = 5000;
+                CREATE TABLE IF NOT EXISTS state (
+                    key        TEXT PRIMARY KEY NOT NULL,
+                    value      BLOB NOT NULL,
+                    etag       INTEGER NOT NULL,
+                    updated_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS etag_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+                INSERT OR IGNORE INTO etag_sequence (id, value) VALUES (1, 0);
+                """);
+        }
+        catch (SqliteException ex)
+        {
+            _connection.Dispose();
+            throw new StateStoreException($"Could not open the SQLite state store at '{path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        return await RunAsync(() =>
+        {
+            using var command = Command("SELECT value, etag FROM state WHERE key = $key", null, ("$key", key));
+            using var reader = command.ExecuteReader();
+            return reader.Read()
+                ? new StateItem(key, (byte[])reader.GetValue(0), reader.GetInt64(1).ToString(System.Globalization.CultureInfo.InvariantCulture))
+                : null;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        return TransactAsync([StateOperation.Upsert(key, value, etag)], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        return TransactAsync([StateOperation.Delete(key, etag)], cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        if (operations.Count == 0)
+        {
+            throw new ArgumentException("A transaction needs at least one operation.", nameof(operations));
+        }
+
+        foreach (var operation in operations)
+        {
+            ArgumentNullException.ThrowIfNull(operation, nameof(operations));
+            StateKeys.Validate(operation.Key, nameof(operations));
+        }
+
+        await RunAsync(() =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            var now = _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var operation in operations)
+            {
+                if (operation.ETag is { } expected && !ETagMatches(operation.Key, expected, transaction))
+                {
+                    transaction.Rollback();
+                    throw new StateConflictException(operation.Key);
+                }
+
+                switch (operation)
+                {
+                    case UpsertOperation upsert:
+                        using (var next = Command("UPDATE etag_sequence SET value = value + 1 WHERE id = 1 RETURNING value", transaction: transaction))
+                        {
+                            var etag = (long)next.ExecuteScalar()!;
+                            using var write = Command(
+                                """
+                                INSERT INTO state (key, value, etag, updated_at) VALUES ($key, $value, $etag, $now)
+                                ON CONFLICT (key) DO UPDATE SET value = excluded.value, etag = excluded.etag, updated_at = excluded.updated_at
+                                """,
+                                transaction,
+                                ("$key", upsert.Key),
+                                ("$value", upsert.Value.ToArray()),
+                                ("$etag", etag),
+                                ("$now", now));
+                            write.ExecuteNonQuery();
+                        }
+
+                        break;
+                    case DeleteOperation:
+                        using (var delete = Command("DELETE FROM state WHERE key = $key", transaction, ("$key", operation.Key)))
+                        {
+                            delete.ExecuteNonQuery();
+                        }
+
+                        break;
+                    default:
+                        throw new ArgumentException($"Unknown state operation {operation.GetType().Name}.", nameof(operations));
+                }
+            }
+
+            transaction.Commit();
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        StateKeys.ValidatePrefix(prefix);
+
+        // A range scan on the primary key: every key >= prefix and < prefix with its last character bumped.
+        var upper = prefix[..^1] + (char)(prefix[^1] + 1);
+        return await RunAsync<IReadOnlyList<string>>(() =>
+        {
+            using var command = Command("SELECT key FROM state WHERE key >= $lower AND key < $upper ORDER BY key", null, ("$lower", prefix), ("$upper", upper));
+            using var reader = command.ExecuteReader();
+            var keys = new List<string>();
+            while (reader.Read())
+            {
+                keys.Add(reader.GetString(0));
+            }
+
+            return keys;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _gate.Wait();
+        try
+        {
+            _connection.Dispose();
+        }
+        finally
+        {
+            _gate.Release();
+            _gate.Dispose();
+        }
+    }
+
+    private bool ETagMatches(string key, string expected, SqliteTransaction transaction)
+    {
+        using var command = Command("SELECT etag FROM state WHERE key = $key", transaction, ("$key", key));
+        var current = command.ExecuteScalar();
+        return current is long etag && etag.ToString(System.Globalization.CultureInfo.InvariantCulture) == expected;
+    }
+
+    private async Task<T> RunAsync<T>(Func<T> action, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return action();
+        }
+        catch (SqliteException ex)
+        {
+            throw new StateStoreException($"SQLite state store failed: {ex.Message}", ex);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void Execute(string sql)
+    {
+        if (sql.Length == 0)
+        {
+            return;
+        }
+
+        using var command = Command(sql, null);
+        command.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        return command;
+    }
+}

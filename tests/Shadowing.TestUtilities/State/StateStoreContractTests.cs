@@ -1,0 +1,273 @@
+using System.Text;
+using Shadowing.Core.State;
+
+namespace Shadowing.TestUtilities.State;
+
+/// <summary>
+/// The behaviour every <see cref="IStateStore"/> adapter must have: Dapr's state semantics. The embedded SQLite
+/// store and the Dapr adapter (against the fake sidecar) each derive from this class and must pass all of it.
+/// </summary>
+public abstract class StateStoreContractTests : IAsyncLifetime
+{
+    private IStateStore? _store;
+
+    /// <summary>The store under test, fresh and empty for each test.</summary>
+    protected IStateStore Store => _store ?? throw new InvalidOperationException("Not initialized.");
+
+    /// <summary>Creates a fresh, empty store.</summary>
+    protected abstract Task<IStateStore> CreateStoreAsync();
+
+    /// <summary>Releases the store.</summary>
+    protected virtual ValueTask DisposeStoreAsync(IStateStore store) =>
+        store is IAsyncDisposable asyncDisposable ? asyncDisposable.DisposeAsync()
+        : store is IDisposable disposable ? Dispose(disposable)
+        : ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public async ValueTask InitializeAsync() => _store = await CreateStoreAsync();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await DisposeStoreAsync(_store);
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public async Task Get_MissingKey_ReturnsNull()
+    {
+        Assert.Null(await Store.GetAsync("routing/none", Ct));
+    }
+
+    [Fact]
+    public async Task Save_ThenGet_ReturnsValueAndETag()
+    {
+        await Store.SaveAsync("routing/orders", Bytes("v1"), null, Ct);
+
+        var item = await Store.GetAsync("routing/orders", Ct);
+
+        Assert.NotNull(item);
+        Assert.Equal("v1", Text(item.Value));
+        Assert.False(string.IsNullOrEmpty(item.ETag));
+    }
+
+    [Fact]
+    public async Task Save_EachWrite_ProducesNewETag()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var first = (await Store.GetAsync("k/a", Ct))!.ETag;
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var second = (await Store.GetAsync("k/a", Ct))!.ETag;
+
+        Assert.NotEqual(first, second);
+    }
+
+    [Fact]
+    public async Task Save_WithCurrentETag_Succeeds()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var etag = (await Store.GetAsync("k/a", Ct))!.ETag;
+
+        await Store.SaveAsync("k/a", Bytes("2"), etag, Ct);
+
+        Assert.Equal("2", Text((await Store.GetAsync("k/a", Ct))!.Value));
+    }
+
+    [Fact]
+    public async Task Save_WithStaleETag_ThrowsConflictAndKeepsNewerValue()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var stale = (await Store.GetAsync("k/a", Ct))!.ETag;
+        await Store.SaveAsync("k/a", Bytes("2"), stale, Ct);
+
+        var error = await Assert.ThrowsAsync<StateConflictException>(() => Store.SaveAsync("k/a", Bytes("3"), stale, Ct));
+
+        Assert.Equal("k/a", error.Key);
+        Assert.Equal("2", Text((await Store.GetAsync("k/a", Ct))!.Value));
+    }
+
+    [Fact]
+    public async Task Save_WithETagForMissingKey_ThrowsConflict()
+    {
+        await Assert.ThrowsAsync<StateConflictException>(() => Store.SaveAsync("k/missing", Bytes("1"), "1", Ct));
+        Assert.Null(await Store.GetAsync("k/missing", Ct));
+    }
+
+    [Fact]
+    public async Task Save_WithoutETag_LastWriteWins()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        await Store.SaveAsync("k/a", Bytes("2"), null, Ct);
+
+        Assert.Equal("2", Text((await Store.GetAsync("k/a", Ct))!.Value));
+    }
+
+    [Fact]
+    public async Task Delete_WithCurrentETag_RemovesKey()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var etag = (await Store.GetAsync("k/a", Ct))!.ETag;
+
+        await Store.DeleteAsync("k/a", etag, Ct);
+
+        Assert.Null(await Store.GetAsync("k/a", Ct));
+    }
+
+    [Fact]
+    public async Task Delete_WithStaleETag_ThrowsConflictAndKeepsKey()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var stale = (await Store.GetAsync("k/a", Ct))!.ETag;
+        await Store.SaveAsync("k/a", Bytes("2"), null, Ct);
+
+        await Assert.ThrowsAsync<StateConflictException>(() => Store.DeleteAsync("k/a", stale, Ct));
+
+        Assert.NotNull(await Store.GetAsync("k/a", Ct));
+    }
+
+    [Fact]
+    public async Task Delete_MissingKeyWithoutETag_IsNoOp()
+    {
+        await Store.DeleteAsync("k/none", null, Ct);
+
+        Assert.Null(await Store.GetAsync("k/none", Ct));
+    }
+
+    [Fact]
+    public async Task Delete_ThenRecreate_OldETagNoLongerMatches()
+    {
+        await Store.SaveAsync("k/a", Bytes("1"), null, Ct);
+        var old = (await Store.GetAsync("k/a", Ct))!.ETag;
+        await Store.DeleteAsync("k/a", old, Ct);
+        await Store.SaveAsync("k/a", Bytes("2"), null, Ct);
+
+        await Assert.ThrowsAsync<StateConflictException>(() => Store.SaveAsync("k/a", Bytes("3"), old, Ct));
+    }
+
+    [Fact]
+    public async Task Transact_AllValid_AppliesEveryOperation()
+    {
+        await Store.SaveAsync("k/old", Bytes("x"), null, Ct);
+
+        await Store.TransactAsync(
+            [StateOperation.Upsert("k/a", Bytes("1")), StateOperation.Upsert("k/b", Bytes("2")), StateOperation.Delete("k/old")],
+            Ct);
+
+        Assert.Equal("1", Text((await Store.GetAsync("k/a", Ct))!.Value));
+        Assert.Equal("2", Text((await Store.GetAsync("k/b", Ct))!.Value));
+        Assert.Null(await Store.GetAsync("k/old", Ct));
+    }
+
+    [Fact]
+    public async Task Transact_OneStaleETag_AppliesNothing()
+    {
+        await Store.SaveAsync("k/a", Bytes("a1"), null, Ct);
+        await Store.SaveAsync("k/b", Bytes("b1"), null, Ct);
+        var staleB = (await Store.GetAsync("k/b", Ct))!.ETag;
+        await Store.SaveAsync("k/b", Bytes("b2"), null, Ct);
+
+        var error = await Assert.ThrowsAsync<StateConflictException>(() => Store.TransactAsync(
+            [StateOperation.Upsert("k/a", Bytes("a2")), StateOperation.Upsert("k/new", Bytes("n")), StateOperation.Upsert("k/b", Bytes("b3"), staleB)],
+            Ct));
+
+        Assert.Equal("k/b", error.Key);
+        Assert.Equal("a1", Text((await Store.GetAsync("k/a", Ct))!.Value));
+        Assert.Equal("b2", Text((await Store.GetAsync("k/b", Ct))!.Value));
+        Assert.Null(await Store.GetAsync("k/new", Ct));
+        Assert.DoesNotContain("k/new", await Store.ListKeysAsync("k/", Ct));
+    }
+
+    [Fact]
+    public async Task Transact_Empty_Throws()
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => Store.TransactAsync([], Ct));
+    }
+
+    [Fact]
+    public async Task ListKeys_NestedCollections_ReturnsEveryKeyBelowPrefixInOrdinalOrder()
+    {
+        foreach (var key in new[] { "metrics/orders/b/2026-01-02", "metrics/orders/a/2026-01-01", "metrics/pay/a/2026-01-01", "routing/orders", "metricsx/other" })
+        {
+            await Store.SaveAsync(key, Bytes("1"), null, Ct);
+        }
+
+        Assert.Equal(["metrics/orders/a/2026-01-01", "metrics/orders/b/2026-01-02", "metrics/pay/a/2026-01-01"], await Store.ListKeysAsync("metrics/", Ct));
+        Assert.Equal(["metrics/orders/a/2026-01-01", "metrics/orders/b/2026-01-02"], await Store.ListKeysAsync("metrics/orders/", Ct));
+        Assert.Equal(["routing/orders"], await Store.ListKeysAsync("routing/", Ct));
+        Assert.Empty(await Store.ListKeysAsync("nothing/", Ct));
+    }
+
+    [Fact]
+    public async Task ListKeys_AfterDelete_OmitsDeletedKey()
+    {
+        await Store.SaveAsync("routing/a", Bytes("1"), null, Ct);
+        await Store.SaveAsync("routing/b", Bytes("1"), null, Ct);
+        await Store.DeleteAsync("routing/a", null, Ct);
+
+        Assert.Equal(["routing/b"], await Store.ListKeysAsync("routing/", Ct));
+    }
+
+    [Fact]
+    public async Task ConcurrentReadModifyWrite_WithETags_LosesNoUpdate()
+    {
+        await Store.SaveJsonAsync("k/counter", new Counter(0), cancellationToken: Ct);
+
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await Store.UpdateJsonAsync<Counter>("k/counter", c => new Counter(c!.Value + 1), maxAttempts: 1000, cancellationToken: Ct);
+            }
+        })));
+
+        Assert.Equal(60, (await Store.GetJsonAsync<Counter>("k/counter", Ct))!.Value.Value);
+    }
+
+    [Fact]
+    public async Task ConcurrentCreates_InOneCollection_AreAllListed()
+    {
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() => Store.SaveAsync($"fresh/c/{i:D2}", Bytes("1"), null, Ct))));
+
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => $"fresh/c/{i:D2}"), await Store.ListKeysAsync("fresh/", Ct));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("$index/x")]
+    [InlineData("a//b")]
+    [InlineData("a/")]
+    public async Task Save_InvalidKey_ThrowsArgumentException(string key)
+    {
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.SaveAsync(key, Bytes("1"), null, Ct));
+    }
+
+    [Theory]
+    [InlineData("routing")]
+    [InlineData("$index/")]
+    [InlineData("/")]
+    public async Task ListKeys_InvalidPrefix_ThrowsArgumentException(string prefix)
+    {
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.ListKeysAsync(prefix, Ct));
+    }
+
+    /// <summary>The test's cancellation token.</summary>
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>UTF-8 bytes of <paramref name="text"/>.</summary>
+    protected static ReadOnlyMemory<byte> Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>UTF-8 text of <paramref name="bytes"/>.</summary>
+    protected static string Text(ReadOnlyMemory<byte> bytes) => Encoding.UTF8.GetString(bytes.Span);
+
+    private static ValueTask Dispose(IDisposable disposable)
+    {
+        disposable.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed record Counter(int Value);
+}
