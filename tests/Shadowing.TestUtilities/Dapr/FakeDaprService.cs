@@ -76,7 +76,9 @@ internal sealed class FakeDaprService(FakeDaprState state)
     private Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)
     {
         state.CheckFault("PublishEvent");
-        state.Published.Enqueue(new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType));
+        var published = new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType);
+        state.Published.Enqueue(published);
+        state.Deliver(published);
         return Task.FromResult(new Empty());
     }
 

@@ -98,7 +98,18 @@ public sealed class FakeDaprState
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (byte[] Value, long ETag)> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<HttpContext, string, Task>> _apps = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Uri> _subscriptions = new(StringComparer.Ordinal);
+    private readonly HttpClient _delivery = new();
     private long _etag;
+
+    /// <summary>Deliveries that the subscriber never accepted after <see cref="MaxDeliveryAttempts"/> tries.</summary>
+    public ConcurrentQueue<PublishedEvent> DeadLettered { get; } = new();
+
+    /// <summary>Delivery attempts per message before dead-lettering, like a Dapr resiliency retry policy. Default 5.</summary>
+    public int MaxDeliveryAttempts { get; set; } = 5;
+
+    /// <summary>Declares a subscription like <c>components/subscriptions.yaml</c>: events on <paramref name="topic"/> are POSTed as CloudEvents to <paramref name="route"/>.</summary>
+    public void Subscribe(string topic, Uri route) => _subscriptions[topic] = route;
 
     /// <summary>Events published through the sidecar, in order.</summary>
     public ConcurrentQueue<PublishedEvent> Published { get; } = new();
@@ -131,6 +142,14 @@ public sealed class FakeDaprState
         _apps.TryGetValue(appId, out var handler)
             ? handler(context, path)
             : Results.Problem(statusCode: 500, detail: $"fake sidecar: no app '{appId}'").ExecuteAsync(context);
+
+    internal void Deliver(PublishedEvent published)
+    {
+        if (_subscriptions.TryGetValue(published.Topic, out var route))
+        {
+            _ = DeliverAsync(published, route);
+        }
+    }
 
     internal void CheckFault(string method)
     {
@@ -184,6 +203,41 @@ public sealed class FakeDaprState
 
             return null;
         }
+    }
+
+    private async Task DeliverAsync(PublishedEvent published, Uri route)
+    {
+        var envelope = new System.Text.Json.Nodes.JsonObject
+        {
+            ["specversion"] = "1.0",
+            ["id"] = Guid.NewGuid().ToString(),
+            ["source"] = "fake-sidecar",
+            ["type"] = "com.dapr.event.sent",
+            ["topic"] = published.Topic,
+            ["pubsubname"] = published.PubSubName,
+            ["datacontenttype"] = published.ContentType,
+            ["data"] = System.Text.Json.Nodes.JsonNode.Parse(published.Data),
+        };
+        for (var attempt = 1; attempt <= MaxDeliveryAttempts; attempt++)
+        {
+            try
+            {
+                using var content = new StringContent(envelope.ToJsonString(), System.Text.Encoding.UTF8, "application/cloudevents+json");
+                using var response = await _delivery.PostAsync(route, content).ConfigureAwait(false);
+                var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.NotFound || (response.IsSuccessStatusCode && !body.Contains("RETRY", StringComparison.Ordinal)))
+                {
+                    return; // SUCCESS, DROP or 404: daprd does not retry these.
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System).ConfigureAwait(false);
+        }
+
+        DeadLettered.Enqueue(published);
     }
 
     internal sealed record Write(string Key, byte[]? Value, string? ETag, bool FirstWrite);

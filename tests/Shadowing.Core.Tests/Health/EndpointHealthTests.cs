@@ -1,0 +1,141 @@
+using Shadowing.Core.Health;
+
+namespace Shadowing.Core.Tests.Health;
+
+public sealed class EndpointHealthTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+
+    private readonly EndpointHealth _health = new(
+        new ActiveHealthCheckOptions { HealthyThreshold = 2, UnhealthyThreshold = 3 },
+        new OutlierDetectionOptions { ConsecutiveFailures = 3, BaseEjectionTime = TimeSpan.FromSeconds(10), MaxEjectionTime = TimeSpan.FromSeconds(35) });
+
+    [Fact]
+    public void New_IsUnknownAndAvailable()
+    {
+        Assert.Equal(ProbeStatus.Unknown, _health.Status);
+        Assert.True(_health.IsAvailable(T0));
+    }
+
+    [Fact]
+    public void RecordProbe_FailuresReachUnhealthyThreshold_BecomesUnavailable()
+    {
+        Assert.Null(_health.RecordProbe(false, T0));
+        Assert.Null(_health.RecordProbe(false, T0));
+        Assert.True(_health.IsAvailable(T0));
+
+        Assert.Equal(ProbeStatus.Unhealthy, _health.RecordProbe(false, T0));
+        Assert.False(_health.IsAvailable(T0));
+    }
+
+    [Fact]
+    public void RecordProbe_Unhealthy_NeedsHealthyThresholdSuccessesInARow()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordProbe(false, T0);
+        }
+
+        Assert.Null(_health.RecordProbe(true, T0));
+        _health.RecordProbe(false, T0);
+        Assert.Null(_health.RecordProbe(true, T0));
+        Assert.False(_health.IsAvailable(T0));
+
+        Assert.Equal(ProbeStatus.Healthy, _health.RecordProbe(true, T0));
+        Assert.True(_health.IsAvailable(T0));
+    }
+
+    [Fact]
+    public void RecordOutcome_ConsecutiveFailures_EjectsForBaseTime()
+    {
+        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+
+        var until = _health.RecordOutcome(ForwardOutcome.Timeout, T0);
+
+        Assert.Equal(T0.AddSeconds(10), until);
+        Assert.False(_health.IsAvailable(T0.AddSeconds(9.9)));
+        Assert.True(_health.IsAvailable(T0.AddSeconds(10)));
+    }
+
+    [Fact]
+    public void RecordOutcome_SuccessBetweenFailures_ResetsTheCount()
+    {
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        _health.RecordOutcome(ForwardOutcome.Success, T0);
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+
+        Assert.Null(_health.RecordOutcome(ForwardOutcome.ServerError, T0));
+        Assert.True(_health.IsAvailable(T0));
+    }
+
+    [Fact]
+    public void RecordOutcome_RepeatedEjections_DoubleUpToTheCap()
+    {
+        var now = T0;
+        var durations = new List<TimeSpan>();
+        for (var i = 0; i < 4; i++)
+        {
+            DateTimeOffset? until = null;
+            for (var f = 0; f < 3; f++)
+            {
+                until = _health.RecordOutcome(ForwardOutcome.ConnectFailure, now) ?? until;
+            }
+
+            durations.Add(until!.Value - now);
+            now = until.Value;
+        }
+
+        Assert.Equal([TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(35), TimeSpan.FromSeconds(35)], durations);
+        Assert.Equal(4, _health.Ejections);
+    }
+
+    [Fact]
+    public void RecordOutcome_FailuresWhileEjected_DoNotExtendEjection()
+    {
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+        }
+
+        Assert.Null(_health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(1)));
+        Assert.Equal(T0.AddSeconds(10), _health.EjectedUntil(T0.AddSeconds(1)));
+    }
+
+    [Fact]
+    public void RecordProbe_BackToHealthy_EndsEjection()
+    {
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+            _health.RecordProbe(false, T0);
+        }
+
+        _health.RecordProbe(true, T0.AddSeconds(1));
+        _health.RecordProbe(true, T0.AddSeconds(2));
+
+        Assert.True(_health.IsAvailable(T0.AddSeconds(2)));
+        Assert.Null(_health.EjectedUntil(T0.AddSeconds(2)));
+    }
+
+    [Fact]
+    public void RecordOutcome_HealthyForMaxEjectionTime_ForgivesEarlierEjections()
+    {
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+        }
+
+        _health.RecordOutcome(ForwardOutcome.Success, T0.AddSeconds(10 + 35));
+        Assert.Equal(0, _health.Ejections);
+
+        DateTimeOffset? until = null;
+        for (var f = 0; f < 3; f++)
+        {
+            until = _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(50));
+        }
+
+        Assert.Equal(T0.AddSeconds(60), until);
+    }
+}

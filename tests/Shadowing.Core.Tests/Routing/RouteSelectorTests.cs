@@ -1,0 +1,135 @@
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Routing;
+
+namespace Shadowing.Core.Tests.Routing;
+
+public sealed class RouteSelectorTests
+{
+    private readonly RouteSelector _selector = new(RandomSource.Seeded(7));
+
+    [Fact]
+    public void Select_HealthyProductionUnderThreshold_PicksProduction()
+    {
+        var p1 = Candidate.Production("p1", inFlight: 3, max: 10);
+
+        var decision = _selector.Select([p1], [Candidate.Shadow("s1")], Candidate.Fallback());
+
+        Assert.Equal(RouteKind.Production, decision.Kind);
+        Assert.Same(p1, decision.Target);
+        Assert.Equal(RouteReason.Healthy, decision.Reason);
+    }
+
+    [Fact]
+    public void Select_ProductionAtMaxConcurrency_SpillsToShadowAsOverloaded()
+    {
+        var s1 = Candidate.Shadow("s1");
+
+        var decision = _selector.Select([Candidate.Production("p1", inFlight: 10, max: 10)], [s1], Candidate.Fallback());
+
+        Assert.Equal(RouteKind.Shadow, decision.Kind);
+        Assert.Same(s1, decision.Target);
+        Assert.Equal(RouteReason.Overloaded, decision.Reason);
+    }
+
+    [Fact]
+    public void Select_ProductionLatencyOverThreshold_CountsAsOverloaded()
+    {
+        var decision = _selector.Select([Candidate.Production("p1", latency: 300, maxLatency: 250)], [Candidate.Shadow("s1")], null);
+
+        Assert.Equal(RouteReason.Overloaded, decision.Reason);
+        Assert.Equal(RouteKind.Shadow, decision.Kind);
+    }
+
+    [Fact]
+    public void Select_ProductionUnavailable_SpillsToShadowAsUnhealthy()
+    {
+        var decision = _selector.Select([Candidate.Production("p1", available: false)], [Candidate.Shadow("s1")], null);
+
+        Assert.Equal(RouteKind.Shadow, decision.Kind);
+        Assert.Equal(RouteReason.Unhealthy, decision.Reason);
+    }
+
+    [Fact]
+    public void Select_NoUsableShadow_FallsBackToDefault()
+    {
+        var fallback = Candidate.Fallback();
+
+        var decision = _selector.Select([Candidate.Production("p1", inFlight: 10, max: 10)], [Candidate.Shadow("s1", available: false)], fallback);
+
+        Assert.Equal(RouteKind.Default, decision.Kind);
+        Assert.Same(fallback, decision.Target);
+        Assert.Equal(RouteReason.NoHealthyShadow, decision.Reason);
+        Assert.Equal(RouteReason.Overloaded, decision.ProductionReason);
+    }
+
+    [Fact]
+    public void Select_NothingUsable_ReturnsNone()
+    {
+        var decision = _selector.Select([Candidate.Production("p1", available: false)], [], Candidate.Fallback(available: false));
+
+        Assert.Equal(RouteKind.None, decision.Kind);
+        Assert.Null(decision.Target);
+        Assert.Equal(RouteReason.NoHealthyEndpoint, decision.Reason);
+        Assert.Equal(RouteReason.Unhealthy, decision.ProductionReason);
+    }
+
+    [Fact]
+    public void Select_ShadowAtItsOwnLimit_IsSkipped()
+    {
+        var decision = _selector.Select([Candidate.Production("p1", available: false)], [Candidate.Shadow("s1", inFlight: 2, max: 2)], Candidate.Fallback());
+
+        Assert.Equal(RouteKind.Default, decision.Kind);
+    }
+
+    [Fact]
+    public void Select_ManyRequests_PrefersLessUtilisedProduction()
+    {
+        var busy = Candidate.Production("busy", inFlight: 8, max: 10);
+        var idle = Candidate.Production("idle", inFlight: 1, max: 10);
+        var third = Candidate.Production("third", inFlight: 5, max: 10);
+
+        var picks = Enumerable.Range(0, 300).Select(_ => _selector.Select([busy, idle, third], [], null).Target!.Id).ToList();
+
+        // Power of two choices never picks the most loaded of three, and picks the least loaded most often.
+        Assert.DoesNotContain("busy", picks);
+        Assert.True(picks.Count(p => p == "idle") > picks.Count(p => p == "third"));
+    }
+
+    [Fact]
+    public void SelectAfterFailure_ProductionFailed_PrefersShadowThenDefault()
+    {
+        var p1 = Candidate.Production("p1");
+        var p2 = Candidate.Production("p2");
+        var s1 = Candidate.Shadow("s1");
+        var fallback = Candidate.Fallback();
+
+        var toShadow = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1]);
+        var toDefault = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, s1]);
+        var toOtherProduction = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, s1, fallback]);
+
+        Assert.Same(s1, toShadow.Target);
+        Assert.Equal(RouteReason.Failover, toShadow.Reason);
+        Assert.Same(fallback, toDefault.Target);
+        Assert.Same(p2, toOtherProduction.Target);
+        Assert.Equal(RouteKind.None, _selector.SelectAfterFailure([p1], [], null, [p1]).Kind);
+    }
+
+    private sealed class Candidate(string id, EndpointLoad load, int? max, double? maxLatency) : IRouteCandidate
+    {
+        public string Id { get; } = id;
+
+        public int? MaxConcurrency { get; } = max;
+
+        public double? MaxLatencyMs { get; } = maxLatency;
+
+        public EndpointLoad Load { get; } = load;
+
+        public static Candidate Production(string id, bool available = true, int inFlight = 0, int max = 10, double? latency = null, double? maxLatency = null) =>
+            new(id, new EndpointLoad(available, inFlight, latency), max, maxLatency);
+
+        public static Candidate Shadow(string id, bool available = true, int inFlight = 0, int? max = null) =>
+            new(id, new EndpointLoad(available, inFlight, null), max, null);
+
+        public static Candidate Fallback(bool available = true) => new("fallback", new EndpointLoad(available, 0, null), null, null);
+    }
+}

@@ -1,0 +1,80 @@
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+
+namespace Shadowing.Core.Tests.Routing;
+
+public sealed class RoutingTableStoreTests
+{
+    private readonly IStateStore _state = Substitute.For<IStateStore>();
+    private readonly IEventBus _bus = Substitute.For<IEventBus>();
+    private readonly RoutingTableStore _store;
+
+    public RoutingTableStoreTests() => _store = new RoutingTableStore(_state, _bus);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task PutAsync_ValidTable_SavesUnderRoutingKeyAndAnnounces()
+    {
+        await _store.PutAsync(Tables.Orders(), Ct);
+
+        await _state.Received(1).SaveAsync("routing/orders", Arg.Any<ReadOnlyMemory<byte>>(), null, Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.RoutingChanged, new RoutingChanged("orders"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task PutAsync_InvalidTable_WritesNothing()
+    {
+        await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(new RoutingTable { Service = "orders" }, Ct));
+
+        await _state.DidNotReceive().SaveAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<string?>(), Arg.Any<CancellationToken>());
+        await _bus.DidNotReceive().PublishAsync(Arg.Any<string>(), Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task UpdateAsync_Conflict_RereadsAndRetriesWithNewETag()
+    {
+        var v1 = Tables.Orders() with { Shadows = [Tables.Shadow("s1", ShadowState.Validating)] };
+        _state.GetAsync("routing/orders", Arg.Any<CancellationToken>()).Returns(
+            new StateItem("routing/orders", ShadowingJson.Serialize(v1), "1"),
+            new StateItem("routing/orders", ShadowingJson.Serialize(v1), "2"));
+        _state.SaveAsync("routing/orders", Arg.Any<ReadOnlyMemory<byte>>(), "1", Arg.Any<CancellationToken>())
+            .Returns(Task.FromException(new StateConflictException("routing/orders")));
+
+        var written = await _store.UpdateAsync("orders", t => t!.WithShadowState("s1", ShadowState.PreWarmed, DateTimeOffset.UnixEpoch), Ct);
+
+        Assert.Equal(ShadowState.PreWarmed, written.Shadows[0].State);
+        await _state.Received(1).SaveAsync("routing/orders", Arg.Any<ReadOnlyMemory<byte>>(), "2", Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.RoutingChanged, new RoutingChanged("orders"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task ListAsync_KeyDeletedAfterListing_IsSkipped()
+    {
+        _state.ListKeysAsync("routing/", Arg.Any<CancellationToken>()).Returns(["routing/gone", "routing/orders"]);
+        _state.GetAsync("routing/orders", Arg.Any<CancellationToken>()).Returns(new StateItem("routing/orders", ShadowingJson.Serialize(Tables.Orders()), "7"));
+
+        var tables = await _store.ListAsync(Ct);
+
+        var entry = Assert.Single(tables);
+        Assert.Equal("orders", entry.Value.Service);
+        Assert.Equal("7", entry.ETag);
+    }
+
+    [Fact]
+    public void Json_RoundTrip_KeepsEnumsAsStrings()
+    {
+        var table = Tables.Orders() with { Shadows = [Tables.Shadow("s1", ShadowState.PreWarmed)] };
+
+        var json = System.Text.Encoding.UTF8.GetString(ShadowingJson.Serialize(table));
+        var back = ShadowingJson.Deserialize<RoutingTable>(System.Text.Encoding.UTF8.GetBytes(json));
+
+        Assert.Contains("\"state\":\"PreWarmed\"", json, StringComparison.Ordinal);
+        Assert.Equal("orders", back.Service);
+        Assert.Equal(ShadowState.PreWarmed, back.Shadows[0].State);
+        Assert.Equal(250, back.Production[1].MaxLatencyMs);
+    }
+}

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.State;
+using Shadowing.Embedded.Messaging;
+using Shadowing.Embedded.State;
+using Shadowing.TestUtilities.Messaging;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Embedded.Tests.Messaging;
+
+public sealed class InProcessEventBusTests : EventBusContractTests
+{
+    private SqliteStateStore? _store;
+
+    protected override Task<IEventBus> CreateBusAsync()
+    {
+        _store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        return Task.FromResult<IEventBus>(Create(_store, TimeProvider.System, new InProcessEventBusOptions { InitialBackoff = TimeSpan.FromMilliseconds(5) }));
+    }
+
+    protected override async ValueTask DisposeBusAsync(IEventBus bus)
+    {
+        await ((InProcessEventBus)bus).DisposeAsync();
+        _store?.Dispose();
+    }
+
+    [Fact]
+    public async Task Handler_KeepsFailing_RetriesWithDoublingBackoffThenStoresDeadLetter()
+    {
+        var time = new ObservableTimeProvider();
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, time);
+        await using var bus = Create(store, time, new InProcessEventBusOptions { MaxAttempts = 3, InitialBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(10) });
+        var attempts = 0;
+        using var subscription = bus.Subscribe<RoutingChanged>("routing-changed", "router", (_, _) =>
+        {
+            Interlocked.Increment(ref attempts);
+            throw new InvalidOperationException("store down");
+        });
+
+        await bus.PublishAsync("routing-changed", new RoutingChanged("orders"), Ct);
+        await time.WaitForTimersAsync(1, Ct);
+
+        // The second attempt waits 1 s, the third 2 s more: nothing happens before the clock says so.
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.Equal(1, Volatile.Read(ref attempts));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await time.WaitForTimersAsync(2, Ct);
+        Assert.Equal(2, Volatile.Read(ref attempts));
+        time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.Equal(2, Volatile.Read(ref attempts));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+
+        await Eventually.WaitUntilAsync(async () => (await store.ListKeysAsync("deadletter/", Ct)).Count == 1, "the dead letter is stored", cancellationToken: Ct);
+        var key = Assert.Single(await store.ListKeysAsync("deadletter/", Ct));
+        Assert.StartsWith("deadletter/routing-changed/router/", key, StringComparison.Ordinal);
+        var letter = (await store.GetJsonAsync<DeadLetter>(key, Ct))!.Value;
+        Assert.Equal(3, letter.Attempts);
+        Assert.Equal(3, attempts);
+        Assert.Contains("store down", letter.Error, StringComparison.Ordinal);
+        Assert.Equal("orders", letter.Data.GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public async Task Dispose_WithQueuedMessages_DeliversThemFirst()
+    {
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        var bus = Create(store, TimeProvider.System, new InProcessEventBusOptions());
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = 0;
+        using var subscription = bus.Subscribe<RoutingChanged>("t", "slow", async (_, _) =>
+        {
+            await gate.Task;
+            Interlocked.Increment(ref seen);
+        });
+        for (var i = 0; i < 5; i++)
+        {
+            await bus.PublishAsync("t", new RoutingChanged($"s{i}"), Ct);
+        }
+
+        var disposing = bus.DisposeAsync().AsTask();
+        gate.SetResult();
+        await disposing;
+
+        Assert.Equal(5, seen);
+    }
+
+    [Fact]
+    public async Task Publish_AfterDispose_Throws()
+    {
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        var bus = Create(store, TimeProvider.System, new InProcessEventBusOptions());
+        await bus.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => bus.PublishAsync("t", new RoutingChanged("x"), Ct));
+    }
+
+    [Fact]
+    public async Task Subscribers_OneSlow_OtherStillReceives()
+    {
+        var blocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fast = new TaskCompletionSource<RoutingChanged>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var slow = Bus.Subscribe<RoutingChanged>("t1", "slow", (_, _) => blocked.Task);
+        using var quick = Bus.Subscribe<RoutingChanged>("t1", "quick", (m, _) =>
+        {
+            fast.TrySetResult(m);
+            return Task.CompletedTask;
+        });
+
+        await Bus.PublishAsync("t1", new RoutingChanged("orders"), Ct);
+
+        Assert.Equal("orders", (await fast.Task.WaitAsync(Eventually.DefaultTimeout, Ct)).Service);
+        blocked.SetResult();
+    }
+
+    private static InProcessEventBus Create(IStateStore store, TimeProvider time, InProcessEventBusOptions options) =>
+        new(store, time, Options.Create(options), NullLogger<InProcessEventBus>.Instance);
+}

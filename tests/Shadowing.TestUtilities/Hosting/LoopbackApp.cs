@@ -1,0 +1,35 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Shadowing.TestUtilities.Hosting;
+
+/// <summary>Starts small ASP.NET Core apps on an ephemeral (or given) loopback port for tests.</summary>
+public static class LoopbackApp
+{
+    /// <summary>Builds, configures and starts an app listening on 127.0.0.1.</summary>
+    public static async Task<WebApplication> StartAsync(Action<WebApplicationBuilder>? configureBuilder, Action<WebApplication> configureApp, int port = 0)
+    {
+        ArgumentNullException.ThrowIfNull(configureApp);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        configureBuilder?.Invoke(builder);
+        var app = builder.Build();
+        configureApp(app);
+        await app.StartAsync().ConfigureAwait(false);
+        return app;
+    }
+
+    /// <summary>The address (<c>http://127.0.0.1:port</c>) an app started by <see cref="StartAsync"/> listens on.</summary>
+    public static Uri AddressOf(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
+    }
+}
