@@ -16,18 +16,25 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// <summary>Every stored routing table with its ETag, ordered by service.</summary>
     public async Task<IReadOnlyList<StateEntry<RoutingTable>>> ListAsync(CancellationToken cancellationToken = default)
     {
-        var keys = await store.ListKeysAsync(StateKeys.RoutingPrefix, cancellationToken).ConfigureAwait(false);
-        var tables = new List<StateEntry<RoutingTable>>(keys.Count);
-        foreach (var key in keys)
+        var services = await ListServicesAsync(cancellationToken).ConfigureAwait(false);
+        var tables = new List<StateEntry<RoutingTable>>(services.Count);
+        foreach (var service in services)
         {
             // A table deleted between listing and reading is simply gone.
-            if (await store.GetJsonAsync<RoutingTable>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+            if (await GetAsync(service, cancellationToken).ConfigureAwait(false) is { } entry)
             {
                 tables.Add(entry);
             }
         }
 
         return tables;
+    }
+
+    /// <summary>The names of every service with a stored routing table, in ordinal order.</summary>
+    public async Task<IReadOnlyList<string>> ListServicesAsync(CancellationToken cancellationToken = default)
+    {
+        var keys = await store.ListKeysAsync(StateKeys.RoutingPrefix, cancellationToken).ConfigureAwait(false);
+        return keys.Select(k => k[StateKeys.RoutingPrefix.Length..]).Where(s => !s.Contains('/', StringComparison.Ordinal)).ToArray();
     }
 
     /// <summary>The routing table of <paramref name="service"/>, or <c>null</c>.</summary>

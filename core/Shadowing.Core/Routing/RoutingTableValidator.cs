@@ -23,6 +23,10 @@ public static class RoutingTableValidator
         {
             errors.Add(new("service", $"'{table.Service}' is not a valid service name: {ServiceNames.Rule}"));
         }
+        else if (ServiceNames.IsReserved(table.Service))
+        {
+            errors.Add(new("service", $"'{table.Service}' is reserved for the router's own endpoints ({string.Join(", ", ServiceNames.Reserved)})"));
+        }
 
         var ids = new HashSet<string>(StringComparer.Ordinal);
         var production = table.Production ?? [];
@@ -150,6 +154,12 @@ public static class ServiceNames
 {
     /// <summary>The rule, for error messages.</summary>
     public const string Rule = "1 to 63 characters of letters, digits, '-', '_' or '.', starting with a letter or digit";
+
+    /// <summary>Names the router uses for its own endpoints (<c>/healthz</c>, <c>/metrics</c>, <c>/events/…</c>), so no service may have them.</summary>
+    public static IReadOnlyList<string> Reserved { get; } = ["healthz", "metrics", "events"];
+
+    /// <summary>Whether <paramref name="service"/> is one of <see cref="Reserved"/> (case-insensitive).</summary>
+    public static bool IsReserved(string service) => Reserved.Contains(service, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Whether <paramref name="name"/> follows <see cref="Rule"/>.</summary>
     public static bool IsValid(string? name) =>

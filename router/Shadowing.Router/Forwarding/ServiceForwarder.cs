@@ -1,0 +1,233 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Endpoints;
+using Shadowing.Core.Health;
+using Shadowing.Core.Routing;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Routing;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Shadowing.Router.Forwarding;
+
+/// <summary>
+/// Handles <c>/{service}/{**path}</c>: asks ARC where to send the request, forwards it with YARP, records
+/// health, latency and metrics, and fails over once to the next choice when an idempotent request fails
+/// before any response byte reached the client.
+/// </summary>
+internal sealed partial class ServiceForwarder(
+    RoutingTableCache cache,
+    RouteSelector selector,
+    IHttpForwarder forwarder,
+    ForwarderClient client,
+    DaprSidecarEndpoint sidecar,
+    RouterMetrics metrics,
+    IOptions<RouterOptions> options,
+    TimeProvider time,
+    ILogger<ServiceForwarder> logger)
+{
+    private const int MaxReservationAttempts = 8;
+    private readonly ServiceTransformer _transformer = new(options.Value.RouteHeaders);
+    private readonly long _retryBodyLimit = options.Value.Forwarding.RetryBodyLimitBytes;
+
+    public async Task HandleAsync(HttpContext context, string service)
+    {
+        if (!cache.Current.Services.TryGetValue(service, out var routes))
+        {
+            await (cache.Status.Loaded
+                ? Problems.WriteAsync(context, StatusCodes.Status404NotFound, "unknown-service", "Unknown service", $"The router has no routing table for service '{service}'.", service, "unknown_service")
+                : Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing tables not loaded", $"The router has not loaded its routing tables yet, so it cannot route service '{service}'. Retry shortly.", service, "routing_not_loaded")).ConfigureAwait(false);
+            return;
+        }
+
+        var request = context.Request;
+        var path = new PathString(request.Path.Value![(1 + service.Length)..]);
+        var idempotent = routes.IsIdempotent(request.Method, path.Value ?? "/");
+        var replayable = idempotent && PrepareBodyForReplay(request);
+        var decision = Reserve(routes, tried: null);
+        var target = new ForwardingTarget { Path = path, Endpoint = null!, Kind = decision.Kind };
+        context.Features.Set(target);
+        List<RoutedEndpoint>? tried = null;
+        while (true)
+        {
+            if (decision.Target is not { } endpoint)
+            {
+                await WriteNoEndpointAsync(context, routes.Service, decision).ConfigureAwait(false);
+                return;
+            }
+
+            target.Endpoint = endpoint;
+            target.Kind = decision.Kind;
+            metrics.Decision(routes.Service, decision.Kind, decision.Reason);
+            if (decision.Kind != RouteKind.Production)
+            {
+                LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason));
+            }
+
+            // TMM seam: a mirror step (copy, scrub, send to a shadow off the request path) belongs here, once the
+            // endpoint is chosen and before the original is forwarded, so it never delays production.
+            var error = await ForwardAsync(context, endpoint).ConfigureAwait(false);
+            if (error == ForwarderError.None)
+            {
+                return;
+            }
+
+            (tried ??= []).Add(endpoint);
+            var retry = IsRetryable(error) && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested;
+            var next = retry && replayable && tried.Count == 1 ? Reserve(routes, tried) : default;
+            if (next.Target is not null)
+            {
+                LogFailover(routes.Service, endpoint.Id, error.ToString(), RouteNames.Of(next.Kind), next.Target.Id);
+                context.Response.Clear();
+                context.Features.Set<IForwarderErrorFeature>(null);
+                if (request.Body.CanSeek)
+                {
+                    request.Body.Position = 0;
+                }
+
+                decision = next;
+                continue;
+            }
+
+            if (!context.Response.HasStarted && retry)
+            {
+                var why = !idempotent ? $"{request.Method} is not idempotent"
+                    : !replayable ? "its body was too large to keep for a retry"
+                    : tried.Count > 1 ? "the retry failed too"
+                    : "no other endpoint was available";
+                var status = error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+                context.Response.Clear();
+                await Problems.WriteAsync(
+                    context,
+                    status,
+                    "forwarding-failed",
+                    "Forwarding failed",
+                    $"Endpoint '{endpoint.Id}' of service '{routes.Service}' failed before responding ({Describe(error)}); the request was not retried because {why}.",
+                    routes.Service,
+                    error == ForwarderError.RequestTimedOut ? "timeout" : "connect_failure").ConfigureAwait(false);
+            }
+
+            return;
+        }
+    }
+
+    private static bool IsRetryable(ForwarderError error) =>
+        error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.RequestBodyDestination;
+
+    private static string Describe(ForwarderError error) => error switch
+    {
+        ForwarderError.Request => "connection refused, reset or failed",
+        ForwarderError.RequestTimedOut => "no response in time",
+        ForwarderError.RequestBodyDestination => "the connection broke while sending the request body",
+        _ => error.ToString(),
+    };
+
+    /// <summary>How a forwarding attempt bears on the endpoint's health; null when the client caused it.</summary>
+    private static ForwardOutcome? Classify(ForwarderError error, int statusCode) => error switch
+    {
+        ForwarderError.None => statusCode >= 500 ? ForwardOutcome.ServerError : ForwardOutcome.Success,
+        ForwarderError.RequestTimedOut => ForwardOutcome.Timeout,
+        ForwarderError.Request or ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination
+            or ForwarderError.UpgradeRequestDestination or ForwarderError.UpgradeResponseDestination => ForwardOutcome.ConnectFailure,
+        ForwarderError.ResponseHeaders => ForwardOutcome.ServerError,
+        _ => null,
+    };
+
+    /// <summary>Keeps a small request body so the request can be sent again; returns whether it can be.</summary>
+    private bool PrepareBodyForReplay(HttpRequest request)
+    {
+        if (request.ContentLength is 0 || (request.ContentLength is null && !request.Headers.TransferEncoding.Any()))
+        {
+            return true; // no body
+        }
+
+        if (request.ContentLength is not { } length || length > _retryBodyLimit)
+        {
+            return false; // unknown or too large: stream it, do not retry
+        }
+
+        request.EnableBuffering(bufferThreshold: (int)Math.Min(length, 64 * 1024), bufferLimit: _retryBodyLimit);
+        return true;
+    }
+
+    /// <summary>Picks an endpoint and reserves a slot on it; a lost race for the last slot just picks again.</summary>
+    private RouteDecision<RoutedEndpoint> Reserve(ServiceRoutes routes, List<RoutedEndpoint>? tried)
+    {
+        for (var attempt = 0; attempt < MaxReservationAttempts; attempt++)
+        {
+            var decision = tried is null
+                ? selector.Select(routes.Production, routes.Shadows, routes.Default)
+                : selector.SelectAfterFailure(routes.Production, routes.Shadows, routes.Default, tried);
+            if (decision.Target is null || decision.Target.Runtime.TryEnter(decision.Target.MaxConcurrency))
+            {
+                return decision;
+            }
+        }
+
+        return new RouteDecision<RoutedEndpoint>(RouteKind.None, null, RouteReason.Overloaded, RouteReason.Overloaded);
+    }
+
+    private async Task<ForwarderError> ForwardAsync(HttpContext context, RoutedEndpoint endpoint)
+    {
+        var runtime = endpoint.Runtime;
+        var prefix = (endpoint.Address.Scheme == EndpointScheme.Dapr ? sidecar.Origin : endpoint.Address.Target) + endpoint.Address.BasePath;
+        var started = time.GetTimestamp();
+        metrics.Started(endpoint);
+        ForwarderError error;
+        try
+        {
+            error = await forwarder.SendAsync(context, prefix, client.Invoker, client.RequestConfig, _transformer).ConfigureAwait(false);
+        }
+        finally
+        {
+            runtime.Exit();
+        }
+
+        var elapsed = time.GetElapsedTime(started).TotalMilliseconds;
+        var status = error == ForwarderError.None ? context.Response.StatusCode : 0;
+        var outcome = Classify(error, status);
+        var now = time.GetUtcNow();
+        metrics.Finished(endpoint, status, elapsed, outcome is not (null or ForwardOutcome.Success));
+        if (outcome is { } o)
+        {
+            if (o is ForwardOutcome.Success or ForwardOutcome.ServerError)
+            {
+                runtime.ObserveLatency(elapsed);
+            }
+
+            runtime.Minutes.Record(now, elapsed, o != ForwardOutcome.Success);
+            if (runtime.Health.RecordOutcome(o, now) is { } until)
+            {
+                LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
+            }
+        }
+
+        return error;
+    }
+
+    private async Task WriteNoEndpointAsync(HttpContext context, string service, RouteDecision<RoutedEndpoint> decision)
+    {
+        metrics.Decision(service, RouteKind.None, decision.Reason);
+        LogNoEndpoint(service, RouteNames.Of(decision.ProductionReason));
+        var detail = decision.ProductionReason switch
+        {
+            RouteReason.Overloaded => $"Every production endpoint of service '{service}' is at its load threshold, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
+            RouteReason.Failover => $"Forwarding to service '{service}' failed and no other endpoint is available.",
+            _ => $"No production endpoint of service '{service}' is healthy, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
+        };
+        context.Response.Clear();
+        context.Response.Headers.RetryAfter = "1";
+        await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-healthy-endpoint", "No endpoint available", detail, service, RouteNames.Of(decision.ProductionReason)).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Service {Service}: routed to {Route} endpoint {Endpoint} ({Reason}; production: {ProductionReason})")]
+    private partial void LogRouted(string service, string route, string endpoint, string reason, string productionReason);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} failed before responding ({Error}); retrying once on {Route} endpoint {Next}")]
+    private partial void LogFailover(string service, string endpoint, string error, string route, string next);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} ejected until {Until} after consecutive failures (last: {Outcome})")]
+    private partial void LogEjected(string service, string endpoint, string outcome, DateTimeOffset until);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Service {Service}: no endpoint can take the request (production: {ProductionReason}); answered 503")]
+    private partial void LogNoEndpoint(string service, string productionReason);
+}

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Endpoints;
+using Shadowing.Core.Health;
+using Shadowing.Router.Forwarding;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Health;
+
+/// <summary>
+/// Active health checks: every <see cref="ActiveHealthCheckOptions.Interval"/> it probes each endpoint of every
+/// routing table (production, default, and shadows that are not retired or failed) in parallel with
+/// <c>GET {endpoint}{Path}</c>; a 2xx within <see cref="ActiveHealthCheckOptions.Timeout"/> is a success.
+/// Probe latency also feeds the latency EWMA, so an endpoint that stopped getting traffic because it was slow
+/// can be seen to recover.
+/// </summary>
+internal sealed partial class HealthProber : BackgroundService
+{
+    private readonly RoutingTableCache _cache;
+    private readonly DaprSidecarEndpoint _sidecar;
+    private readonly TimeProvider _time;
+    private readonly ILogger<HealthProber> _logger;
+    private readonly ActiveHealthCheckOptions _options;
+    private readonly HttpClient _http;
+
+    public HealthProber(RoutingTableCache cache, DaprSidecarEndpoint sidecar, IOptions<RouterOptions> options, TimeProvider time, ILogger<HealthProber> logger)
+    {
+        _cache = cache;
+        _sidecar = sidecar;
+        _time = time;
+        _logger = logger;
+        _options = options.Value.ActiveHealthChecks;
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectTimeout = _options.Timeout,
+
+            // Short-lived connections: a probe must notice an endpoint that restarted on the same port.
+            PooledConnectionLifetime = _options.Interval,
+        })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Probes every endpoint once.</summary>
+    public Task ProbeAllAsync(CancellationToken cancellationToken)
+    {
+        var endpoints = _cache.Current.Services.Values.SelectMany(s => s.Probed).DistinctBy(e => e.Runtime).ToArray();
+        return Task.WhenAll(endpoints.Select(e => ProbeAsync(e, cancellationToken)));
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ProbeAllAsync(stoppingToken).ConfigureAwait(false);
+                await Task.Delay(_options.Interval, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ProbeAsync(RoutedEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        var address = endpoint.Address;
+        var origin = address.Scheme == EndpointScheme.Dapr ? _sidecar.Origin : address.Target;
+        using var request = new HttpRequestMessage(HttpMethod.Get, origin + address.BasePath + _options.Path);
+        if (address.Scheme == EndpointScheme.Dapr)
+        {
+            request.Headers.TryAddWithoutValidation("dapr-app-id", address.Target);
+        }
+
+        using var timeout = new CancellationTokenSource(_options.Timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        var started = _time.GetTimestamp();
+        bool success;
+        string? failure = null;
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            success = response.IsSuccessStatusCode;
+            failure = success ? null : $"HTTP {(int)response.StatusCode}";
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            success = false;
+            failure = $"no answer within {_options.Timeout}";
+        }
+        catch (HttpRequestException ex)
+        {
+            success = false;
+            failure = ex.Message;
+        }
+
+        if (success)
+        {
+            endpoint.Runtime.ObserveLatency(_time.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        switch (endpoint.Runtime.Health.RecordProbe(success, _time.GetUtcNow()))
+        {
+            case ProbeStatus.Unhealthy:
+                LogUnhealthy(endpoint.Runtime.Service, endpoint.Id, _options.UnhealthyThreshold, failure);
+                break;
+            case ProbeStatus.Healthy:
+                LogHealthy(endpoint.Runtime.Service, endpoint.Id);
+                break;
+        }
+    }
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} is unhealthy after {Failures} failed probes (last: {Failure})")]
+    private partial void LogUnhealthy(string service, string endpoint, int failures, string? failure);
+
+    [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Service {Service}: endpoint {Endpoint} is healthy")]
+    private partial void LogHealthy(string service, string endpoint);
+}

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Routing;
+using Shadowing.Dapr.Messaging;
+using Shadowing.Router.Forwarding;
+using Shadowing.Router.Health;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Hosting;
+
+/// <summary>Composition of the router.</summary>
+public static class RouterServiceCollectionExtensions
+{
+    /// <summary>The configuration key of the routing file to seed at start (command line <c>--routes FILE</c>).</summary>
+    public const string RoutesKey = "routes";
+
+    /// <summary>
+    /// Registers the router on a web application builder: the adapters chosen by <c>Shadowing:Mode</c>, then
+    /// <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.
+    /// </summary>
+    public static WebApplicationBuilder AddShadowingRouter(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddShadowingAdapters(builder.Configuration);
+        builder.Services.AddShadowingRouter(builder.Configuration);
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers the router's services on top of an <c>IStateStore</c> and <c>IEventBus</c> registered elsewhere.
+    /// Reads <see cref="RouterOptions.Section"/> (validated at start) and, when <c>routes</c> is set, loads that
+    /// routing file now (throwing <see cref="RoutesFileException"/> if it is invalid) and seeds it into the store at start.
+    /// </summary>
+    public static IServiceCollection AddShadowingRouter(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(RandomSource.Shared);
+        services.AddOptions<RouterOptions>().Bind(configuration.GetSection(RouterOptions.Section)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RouterOptions>, RouterOptionsValidator>());
+        services.AddHttpForwarder();
+        services.TryAddSingleton(DaprSidecarEndpoint.FromConfiguration(configuration));
+        services.TryAddSingleton<RouteSelector>();
+        services.TryAddSingleton<RoutingTableStore>();
+        services.TryAddSingleton<EndpointRegistry>();
+        services.TryAddSingleton<ForwarderClient>();
+        services.TryAddSingleton<RouterMetrics>();
+        services.TryAddSingleton<ServiceForwarder>();
+        services.TryAddSingleton<RoutingTableCache>();
+        services.TryAddSingleton<HealthProber>();
+        services.TryAddSingleton<MinuteRecorder>();
+
+        // Hosted services start in this order: seed the store, load the tables, then probe and record.
+        if (configuration[RoutesKey] is { Length: > 0 } routesPath)
+        {
+            var tables = RoutesFile.Load(routesPath);
+            services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutesFileSeeder>(sp, tables, routesPath));
+        }
+
+        services.AddHostedService(sp => sp.GetRequiredService<RoutingTableCache>());
+        services.AddHostedService(sp => sp.GetRequiredService<HealthProber>());
+        services.AddHostedService(sp => sp.GetRequiredService<MinuteRecorder>());
+
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(RouterMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>
+    /// Maps <c>/healthz</c>, <c>/metrics</c> (Prometheus), <c>/events/{topic}</c> (with Dapr) and the routed
+    /// <c>/{service}/{**path}</c>.
+    /// </summary>
+    public static WebApplication MapShadowingRouter(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapGet("/healthz", HealthEndpoint.Handle);
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (app.Services.GetService<DaprEventBus>() is not null)
+        {
+            app.MapShadowingEvents();
+        }
+
+        app.Map("/{service}/{**path}", (HttpContext context, string service, ServiceForwarder forwarder) => forwarder.HandleAsync(context, service));
+        return app;
+    }
+}

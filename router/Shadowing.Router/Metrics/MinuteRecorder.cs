@@ -1,0 +1,147 @@
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.State;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Metrics;
+
+/// <summary>
+/// At each minute boundary, turns every endpoint's finished minutes into <see cref="EndpointMinuteRecord"/>s,
+/// merges them into <c>metrics/{service}/{endpoint}/{day}</c> and publishes them on topic <c>metrics</c>.
+/// An endpoint with no traffic in a minute gets a zero record, so readers see a continuous series.
+/// Records that cannot be written or published wait (in order, up to <see cref="MaxPending"/>) and are tried
+/// again next minute; on shutdown the current partial minute is written too.
+/// </summary>
+internal sealed partial class MinuteRecorder(
+    EndpointRegistry registry,
+    RoutingTableCache cache,
+    IStateStore store,
+    IEventBus bus,
+    TimeProvider time,
+    ILogger<MinuteRecorder> logger) : BackgroundService
+{
+    /// <summary>Records kept while the store or bus is down (a day of 35 endpoints); older ones are dropped first.</summary>
+    public const int MaxPending = 50_000;
+
+    private readonly List<Pending> _pending = [];
+    private readonly SemaphoreSlim _flushing = new(1, 1);
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await FlushAsync(DateTimeOffset.MaxValue, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        _flushing.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Collects every minute that ended before <paramref name="before"/> and writes what is pending.</summary>
+    public async Task FlushAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        await _flushing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Collect(before);
+            await WritePendingAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _flushing.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var now = time.GetUtcNow();
+            var next = MinuteAccumulators.MinuteOf(now).AddMinutes(1);
+            try
+            {
+                await Task.Delay(next - now, time, stoppingToken).ConfigureAwait(false);
+                await FlushAsync(MinuteAccumulators.MinuteOf(time.GetUtcNow()), stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Collect(DateTimeOffset before)
+    {
+        var previousMinute = before == DateTimeOffset.MaxValue ? (DateTimeOffset?)null : before.AddMinutes(-1);
+        foreach (var runtime in registry.All)
+        {
+            var records = runtime.Minutes.TakeBefore(before, runtime.Role);
+            if (previousMinute is { } minute && !records.Any(r => r.Minute == minute))
+            {
+                records.Add(new EndpointMinuteRecord { Service = runtime.Service, EndpointId = runtime.Id, Role = runtime.Role, Minute = minute, LatencyBuckets = new long[LatencyHistogram.BucketCount] });
+            }
+
+            _pending.AddRange(records.Select(r => new Pending(r)));
+        }
+
+        while (cache.Removed.TryDequeue(out var removed))
+        {
+            _pending.AddRange(removed.Minutes.TakeBefore(DateTimeOffset.MaxValue, removed.Role).Select(r => new Pending(r)));
+        }
+
+        if (_pending.Count > MaxPending)
+        {
+            var dropped = _pending.Count - MaxPending;
+            _pending.RemoveRange(0, dropped);
+            LogDropped(dropped);
+        }
+    }
+
+    private async Task WritePendingAsync(CancellationToken cancellationToken)
+    {
+        var done = 0;
+        try
+        {
+            foreach (var pending in _pending)
+            {
+                var record = pending.Record;
+                if (!pending.Stored)
+                {
+                    var key = StateKeys.Metrics(record.Service, record.EndpointId, DateOnly.FromDateTime(record.Minute.UtcDateTime));
+                    await store.UpdateJsonAsync<EndpointMetricsDay>(
+                        key,
+                        day => (day ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = DateOnly.FromDateTime(record.Minute.UtcDateTime) }).With(record),
+                        cancellationToken: cancellationToken).ConfigureAwait(false);
+
+                    // Remember it is stored, so a publish failure does not merge it into the day twice.
+                    pending.Stored = true;
+                }
+
+                await bus.PublishAsync(Topics.Metrics, record, cancellationToken).ConfigureAwait(false);
+                done++;
+            }
+        }
+        catch (Exception ex) when (ex is StateStoreException or EventBusException)
+        {
+            LogWriteFailed(ex, _pending.Count - done);
+        }
+        finally
+        {
+            _pending.RemoveRange(0, done);
+        }
+    }
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Could not write per-minute metrics; {Pending} record(s) kept to retry next minute")]
+    private partial void LogWriteFailed(Exception error, int pending);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Error, Message = "Dropped the {Dropped} oldest per-minute metric record(s): the store has been unavailable too long")]
+    private partial void LogDropped(int dropped);
+
+    private sealed class Pending(EndpointMinuteRecord record)
+    {
+        public EndpointMinuteRecord Record { get; } = record;
+
+        public bool Stored { get; set; }
+    }
+}

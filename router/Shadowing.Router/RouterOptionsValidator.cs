@@ -1,0 +1,46 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace Shadowing.Router;
+
+/// <summary>
+/// Validates <see cref="RouterOptions"/> and its nested sections at start, naming the exact configuration key
+/// to fix (for example <c>Router:ActiveHealthChecks:Timeout</c>).
+/// </summary>
+internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RouterOptions options)
+    {
+        var failures = new List<string>();
+        Check(RouterOptions.Section, options, failures);
+        Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
+        Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
+        Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
+        if (options.ActiveHealthChecks is { } active && active.Timeout >= active.Interval)
+        {
+            failures.Add($"{RouterOptions.Section}:ActiveHealthChecks:Timeout ({active.Timeout}) must be shorter than {RouterOptions.Section}:ActiveHealthChecks:Interval ({active.Interval}).");
+        }
+
+        if (options.OutlierDetection is { } outlier && outlier.BaseEjectionTime > outlier.MaxEjectionTime)
+        {
+            failures.Add($"{RouterOptions.Section}:OutlierDetection:BaseEjectionTime ({outlier.BaseEjectionTime}) must not exceed {RouterOptions.Section}:OutlierDetection:MaxEjectionTime ({outlier.MaxEjectionTime}).");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Check(string section, object? value, List<string> failures)
+    {
+        if (value is null)
+        {
+            failures.Add($"{section} is missing.");
+            return;
+        }
+
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true))
+        {
+            failures.AddRange(results.Select(r => $"{section}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
+        }
+    }
+}

@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.State;
+
+namespace Shadowing.Router.Routing;
+
+/// <summary>How fresh the router's routing tables are, for <c>/healthz</c>.</summary>
+/// <param name="Loaded">At least one full load has succeeded since start.</param>
+/// <param name="Stale">The latest refresh failed: the router serves the last good tables.</param>
+/// <param name="LastSuccessAt">When tables were last read successfully.</param>
+/// <param name="LastAttemptAt">When a refresh was last attempted.</param>
+/// <param name="LastError">Why the latest refresh failed, when it did.</param>
+internal sealed record RoutingTableStatus(bool Loaded, bool Stale, DateTimeOffset? LastSuccessAt, DateTimeOffset? LastAttemptAt, string? LastError);
+
+/// <summary>
+/// Keeps the router's routing tables: an immutable <see cref="RoutingSnapshot"/> swapped atomically, loaded at
+/// start, refreshed per service on <c>routing-changed</c> events and in full on a periodic poll. When the store
+/// fails, the last good snapshot stays in service and <see cref="Status"/> says it is stale. A table that does
+/// not parse or validate is logged and its previous version kept.
+/// </summary>
+internal sealed partial class RoutingTableCache(
+    RoutingTableStore tables,
+    IEventBus bus,
+    EndpointRegistry registry,
+    IOptions<RouterOptions> options,
+    TimeProvider time,
+    ILogger<RoutingTableCache> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _refreshing = new(1, 1);
+    private volatile RoutingSnapshot _snapshot = RoutingSnapshot.Empty;
+    private volatile RoutingTableStatus _status = new(false, false, null, null, null);
+    private IDisposable? _subscription;
+
+    /// <summary>The tables to route with right now.</summary>
+    public RoutingSnapshot Current => _snapshot;
+
+    public RoutingTableStatus Status => _status;
+
+    /// <summary>Runtimes of endpoints removed from every table, whose last minutes the metric recorder still has to write.</summary>
+    public ConcurrentQueue<EndpointRuntime> Removed { get; } = new();
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _subscription = bus.Subscribe<RoutingChanged>(Topics.RoutingChanged, "router", (changed, ct) => RefreshServiceAsync(changed.Service, ct));
+        await RefreshAllAsync(cancellationToken).ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _subscription?.Dispose();
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        _refreshing.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Re-reads every table. Returns false, keeping the current snapshot, when the store fails.</summary>
+    public async Task<bool> RefreshAllAsync(CancellationToken cancellationToken)
+    {
+        await _refreshing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var attemptAt = time.GetUtcNow();
+            var previous = _snapshot;
+            var compiled = new Dictionary<string, ServiceRoutes>(StringComparer.OrdinalIgnoreCase);
+            try
+            {
+                foreach (var service in await tables.ListServicesAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (await LoadAsync(service, previous, cancellationToken).ConfigureAwait(false) is { } routes)
+                    {
+                        compiled[routes.Service] = routes;
+                    }
+                }
+            }
+            catch (StateStoreException ex)
+            {
+                MarkStale(attemptAt, ex);
+                return false;
+            }
+
+            Publish(compiled, attemptAt);
+            return true;
+        }
+        finally
+        {
+            _refreshing.Release();
+        }
+    }
+
+    /// <summary>Re-reads one service's table after a <c>routing-changed</c> event.</summary>
+    public async Task RefreshServiceAsync(string service, CancellationToken cancellationToken)
+    {
+        await _refreshing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var attemptAt = time.GetUtcNow();
+            var previous = _snapshot;
+            ServiceRoutes? routes;
+            try
+            {
+                routes = await LoadAsync(service, previous, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StateStoreException ex)
+            {
+                MarkStale(attemptAt, ex);
+                throw; // let the bus redeliver the event
+            }
+
+            var compiled = previous.Services.ToDictionary(StringComparer.OrdinalIgnoreCase);
+            compiled.Remove(service);
+            if (routes is not null)
+            {
+                compiled[routes.Service] = routes;
+            }
+
+            // A single-service refresh proves the store answers, but not that every other table is current.
+            Publish(compiled, _status.Loaded ? attemptAt : null);
+        }
+        finally
+        {
+            _refreshing.Release();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var poll = options.Value.PollInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            // Until the first load succeeds, retry sooner than the poll interval.
+            var wait = _status.Loaded ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
+            try
+            {
+                await Task.Delay(wait, time, stoppingToken).ConfigureAwait(false);
+                await RefreshAllAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<ServiceRoutes?> LoadAsync(string service, RoutingSnapshot previous, CancellationToken cancellationToken)
+    {
+        previous.Services.TryGetValue(service, out var current);
+        StateEntry<RoutingTable>? entry;
+        try
+        {
+            entry = await tables.GetAsync(service, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            LogUnreadableTable(ex, service);
+            return current;
+        }
+
+        if (entry is null)
+        {
+            return null;
+        }
+
+        var errors = RoutingTableValidator.Validate(entry.Value);
+        if (errors.Count > 0 || !string.Equals(entry.Value.Service, service, StringComparison.OrdinalIgnoreCase))
+        {
+            LogInvalidTable(service, errors.Count > 0 ? string.Join("; ", errors) : $"the table names service '{entry.Value.Service}'");
+            return current;
+        }
+
+        // Recompiling is cheap and keeps health: endpoint runtimes come back from the registry unchanged.
+        return ServiceRoutes.Compile(entry.Value, registry);
+    }
+
+    private void Publish(Dictionary<string, ServiceRoutes> compiled, DateTimeOffset? successAt)
+    {
+        var snapshot = new RoutingSnapshot(compiled.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), time.GetUtcNow());
+        _snapshot = snapshot;
+        var live = snapshot.Services.Values.SelectMany(s => s.Probed).Select(e => e.Runtime).ToHashSet();
+        foreach (var removed in registry.RetainOnly(live))
+        {
+            Removed.Enqueue(removed);
+        }
+
+        var wasStale = _status.Stale;
+        if (successAt is { } at)
+        {
+            _status = new RoutingTableStatus(true, false, at, at, null);
+            if (wasStale)
+            {
+                LogRecovered(snapshot.Services.Count);
+            }
+        }
+    }
+
+    private void MarkStale(DateTimeOffset attemptAt, StateStoreException error)
+    {
+        var status = _status;
+        if (!status.Stale)
+        {
+            LogStale(error, status.LastSuccessAt);
+        }
+
+        _status = status with { Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
+    }
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Reading routing tables failed; serving the last good tables (read at {LastSuccessAt}) until the store answers again")]
+    private partial void LogStale(Exception error, DateTimeOffset? lastSuccessAt);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Routing tables readable again: {Services} service(s) loaded")]
+    private partial void LogRecovered(int services);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Error, Message = "The stored routing table of service {Service} is not valid JSON for a routing table; keeping its previous version")]
+    private partial void LogUnreadableTable(Exception error, string service);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "The stored routing table of service {Service} is invalid ({Errors}); keeping its previous version")]
+    private partial void LogInvalidTable(string service, string errors);
+}

@@ -1,0 +1,80 @@
+using System.Collections.Frozen;
+using Shadowing.Core.Endpoints;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+
+namespace Shadowing.Router.Routing;
+
+/// <summary>One service's routing table compiled for the request path: addresses parsed, runtimes attached.</summary>
+internal sealed class ServiceRoutes
+{
+    private static readonly FrozenSet<string> IdempotentMethods =
+        new[] { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
+    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed)
+    {
+        Table = table;
+        Production = production;
+        Shadows = shadows;
+        Default = fallback;
+        Probed = probed;
+    }
+
+    public RoutingTable Table { get; }
+
+    public string Service => Table.Service;
+
+    public IReadOnlyList<RoutedEndpoint> Production { get; }
+
+    /// <summary>Shadows that may take production traffic (PreWarmed or Active).</summary>
+    public IReadOnlyList<RoutedEndpoint> Shadows { get; }
+
+    public RoutedEndpoint? Default { get; }
+
+    /// <summary>Every endpoint whose health is probed: production, default, and shadows that are not retired or failed.</summary>
+    public IReadOnlyList<RoutedEndpoint> Probed { get; }
+
+    /// <summary>Compiles a validated table; endpoints keep their runtime from <paramref name="registry"/>.</summary>
+    public static ServiceRoutes Compile(RoutingTable table, EndpointRegistry registry)
+    {
+        RoutedEndpoint Routed(string id, string address, EndpointRole role, int? max, double? maxLatency) =>
+            new(id, role, EndpointAddress.Parse(address), max, maxLatency, registry.Get(table.Service, id, address, role));
+
+        var production = table.Production.Select(p => Routed(p.Id, p.Address, EndpointRole.Production, p.MaxConcurrency, p.MaxLatencyMs)).ToArray();
+        var shadows = table.Shadows
+            .Where(s => s.State is not (ShadowState.Retired or ShadowState.Failed))
+            .Select(s => (s.State, Endpoint: Routed(s.Id, s.Address, EndpointRole.Shadow, s.MaxConcurrency, s.MaxLatencyMs)))
+            .ToArray();
+        var fallback = table.Default is { } d ? Routed(d.Id, d.Address, EndpointRole.Default, null, null) : null;
+        var probed = production.Concat(shadows.Select(s => s.Endpoint)).Concat(fallback is null ? [] : [fallback]).ToArray();
+        return new ServiceRoutes(
+            table,
+            production,
+            shadows.Where(s => ShadowLifecycle.IsRoutable(s.State)).Select(s => s.Endpoint).ToArray(),
+            fallback,
+            probed);
+    }
+
+    /// <summary>
+    /// Whether a request may be retried on another endpoint: GET, HEAD, OPTIONS, PUT, DELETE and TRACE always,
+    /// others when a rule of the table matches the method and the path below the service.
+    /// </summary>
+    public bool IsIdempotent(string method, string path)
+    {
+        if (IdempotentMethods.Contains(method))
+        {
+            return true;
+        }
+
+        foreach (var rule in Table.IdempotentRequests)
+        {
+            if (string.Equals(rule.Method, method, StringComparison.OrdinalIgnoreCase)
+                && (rule.PathPrefix is null || path.StartsWith(rule.PathPrefix, StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,267 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Shadowing.Core.Routing;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Forwarding;
+
+public sealed class ServiceForwarderTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Request_HealthyProduction_ForwardsPathAndQueryBelowTheService()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/api/items/42?expand=true", UriKind.Relative), Ct);
+        var read = await Table.ReadAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal("p1", read.Answer.Endpoint);
+        Assert.Equal("/api/items/42", read.Answer.Path);
+        Assert.Equal("?expand=true", read.Answer.Query);
+        Assert.Equal("production", read.Route);
+        Assert.Equal("p1", response.Headers.GetValues("x-shadowing-endpoint").Single());
+    }
+
+    [Fact]
+    public async Task Request_ServiceRootAndCaseInsensitiveName_Forwarded()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
+
+        using var response = await router.Client.GetAsync(new Uri("/Orders", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
+    }
+
+    [Fact]
+    public async Task Request_UnknownService_Returns404ProblemJsonNamingIt()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
+
+        using var response = await router.Client.GetAsync(new Uri("/payments/x", UriKind.Relative), Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal("payments", problem.GetProperty("service").GetString());
+        Assert.Contains("'payments'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Overload_ProductionAtMaxConcurrency_SpillsToPreWarmedShadow()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], [shadow], fallback, maxConcurrency: 2)]);
+        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = new[] { router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct), router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct) };
+        await Eventually.WaitUntilAsync(() => p1.InFlight == 2, "production holds two requests", cancellationToken: Ct);
+
+        using var spilled = await router.Client.GetAsync(new Uri("/orders/c", UriKind.Relative), Ct);
+        var read = await Table.ReadAsync(spilled);
+        p1.Gate.SetResult();
+        foreach (var response in await Task.WhenAll(held))
+        {
+            Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
+            response.Dispose();
+        }
+
+        Assert.Equal("shadow", read.Answer.Endpoint);
+        Assert.Equal("shadow", read.Route);
+        Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "shadow"), ("reason", "overloaded")) >= 1);
+    }
+
+    [Fact]
+    public async Task Overload_NoShadow_SpillsToDefault()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback, maxConcurrency: 1)]);
+        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => p1.InFlight == 1, "production holds a request", cancellationToken: Ct);
+
+        using var spilled = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);
+        var read = await Table.ReadAsync(spilled);
+        p1.Gate.SetResult();
+        (await held).Dispose();
+
+        Assert.Equal("fallback", read.Answer.Endpoint);
+        Assert.Equal("default", read.Route);
+        Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "default"), ("reason", "no_healthy_shadow")) >= 1);
+    }
+
+    [Fact]
+    public async Task Overload_NoShadowNoDefault_Returns503ProblemJson()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], maxConcurrency: 1)]);
+        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => p1.InFlight == 1, "production holds a request", cancellationToken: Ct);
+
+        using var rejected = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);
+        var problem = await rejected.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        p1.Gate.SetResult();
+        (await held).Dispose();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, rejected.StatusCode);
+        Assert.Equal("application/problem+json", rejected.Content.Headers.ContentType!.MediaType);
+        Assert.Equal("orders", problem.GetProperty("service").GetString());
+        Assert.Equal("overloaded", problem.GetProperty("reason").GetString());
+        Assert.Equal(1, p1.Requests);
+    }
+
+    [Fact]
+    public async Task Unhealthy_ProductionFailsProbes_RoutesToShadowAsUnhealthy()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], [shadow])]);
+        p1.Healthy = false;
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p1"), "the router sees p1 as unhealthy", cancellationToken: Ct);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+
+        Assert.Equal("shadow", (await Table.ReadAsync(response)).Answer.Endpoint);
+        Assert.Equal(0, p1.Requests);
+        Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "shadow"), ("reason", "unhealthy")) >= 1);
+    }
+
+    [Fact]
+    public async Task NonIdempotentPost_EndpointDown_Returns502AndIsNotRetried()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], [shadow])],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+
+        using var response = await router.Client.PostAsync(new Uri("/orders/checkout", UriKind.Relative), new StringContent("{\"cart\":1}", Encoding.UTF8, "application/json"), Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("POST is not idempotent", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, shadow.Requests);
+    }
+
+    [Fact]
+    public async Task IdempotentPut_EndpointDown_RetriedOnShadowWithSameBody()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], [shadow])],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+
+        using var response = await router.Client.PutAsync(new Uri("/orders/items/7", UriKind.Relative), new StringContent("{\"qty\":3}", Encoding.UTF8, "application/json"), Ct);
+        var read = await Table.ReadAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal("shadow", read.Answer.Endpoint);
+        Assert.Equal("{\"qty\":3}", read.Answer.Body);
+        Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "shadow"), ("reason", "failover")) >= 1);
+    }
+
+    [Fact]
+    public async Task PostMarkedIdempotent_EndpointDown_IsRetried()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        var table = Table.For("orders", [p1], fallback: fallback) with { IdempotentRequests = [new IdempotentRequestRule { Method = "POST", PathPrefix = "/search" }] };
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+
+        using var search = await router.Client.PostAsync(new Uri("/orders/search?q=x", UriKind.Relative), new StringContent("q"), Ct);
+        using var other = await router.Client.PostAsync(new Uri("/orders/buy", UriKind.Relative), new StringContent("b"), Ct);
+
+        Assert.Equal("fallback", (await Table.ReadAsync(search)).Answer.Endpoint);
+        Assert.Equal(HttpStatusCode.BadGateway, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task IdempotentGet_EveryEndpointDown_Returns502SayingRetryFailed()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], [shadow])],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+        await shadow.KillAsync();
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("the retry failed too", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ServerError_Counted_AndEjectsAfterConsecutiveFailures()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], [shadow])]);
+        p1.StatusCode = 500;
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var failed = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode); // a 5xx answer is passed on, not retried
+        }
+
+        using var afterEjection = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+
+        Assert.Equal("shadow", (await Table.ReadAsync(afterEjection)).Answer.Endpoint);
+        Assert.Equal(3, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_errors_total", ("service", "orders"), ("endpoint", "p1")));
+    }
+
+    [Fact]
+    public async Task DaprEndpoint_ForwardedThroughSidecarWithAppIdHeader()
+    {
+        await using var sidecar = await TestUtilities.Dapr.FakeDaprSidecar.StartAsync();
+        sidecar.State.MapApp("orders-api", (context, path) => context.Response.WriteAsJsonAsync(new { endpoint = "dapr-app", method = context.Request.Method, path, query = context.Request.QueryString.Value, body = "", daprAppId = context.Request.Headers["dapr-app-id"].ToString() }));
+        var table = new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "dapr://orders-api/v2", MaxConcurrency = 10 }] };
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items?x=1", UriKind.Relative));
+        request.Headers.Add("dapr-app-id", "somebody-else");
+
+        using var response = await router.Client.SendAsync(request, Ct);
+        var read = await Table.ReadAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal("dapr-app", read.Answer.Endpoint);
+        Assert.Equal("orders-api", read.Answer.DaprAppId);
+        Assert.Equal("/v2/items", read.Answer.Path);
+        Assert.Equal("?x=1", read.Answer.Query);
+    }
+
+    [Fact]
+    public async Task RouteHeadersOff_NoTopologyHeaders()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], new Dictionary<string, string?> { ["Router:RouteHeaders"] = "false" });
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(response.Headers.Contains("x-shadowing-route"));
+        Assert.False(response.Headers.Contains("x-shadowing-endpoint"));
+    }
+}

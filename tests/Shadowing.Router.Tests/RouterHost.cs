@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.State;
+using Shadowing.Embedded.Messaging;
+using Shadowing.Embedded.State;
+using Shadowing.Router.Hosting;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Router.Tests;
+
+/// <summary>
+/// The real router on a loopback port over an in-memory SQLite store (wrapped so tests can make it fail) and
+/// the in-process bus, with fast health checks.
+/// </summary>
+internal sealed class RouterHost : IAsyncDisposable
+{
+    private readonly SqliteStateStore _sqlite;
+
+    private RouterHost(WebApplication app, SqliteStateStore sqlite, FlakyStateStore store, InProcessEventBus bus)
+    {
+        App = app;
+        _sqlite = sqlite;
+        Store = store;
+        Bus = bus;
+        Address = LoopbackApp.AddressOf(app);
+        Client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public WebApplication App { get; }
+
+    public FlakyStateStore Store { get; }
+
+    public InProcessEventBus Bus { get; }
+
+    public Uri Address { get; }
+
+    public HttpClient Client { get; }
+
+    public RoutingTableStore Tables => App.Services.GetRequiredService<RoutingTableStore>();
+
+    public static IReadOnlyDictionary<string, string?> FastHealthChecks { get; } = new Dictionary<string, string?>
+    {
+        ["Router:PollInterval"] = "00:00:00.200",
+        ["Router:ActiveHealthChecks:Interval"] = "00:00:00.100",
+        ["Router:ActiveHealthChecks:Timeout"] = "00:00:00.080",
+        ["Router:ActiveHealthChecks:HealthyThreshold"] = "2",
+        ["Router:ActiveHealthChecks:UnhealthyThreshold"] = "2",
+        ["Router:OutlierDetection:ConsecutiveFailures"] = "3",
+        ["Router:OutlierDetection:BaseEjectionTime"] = "00:00:01",
+        ["Router:OutlierDetection:MaxEjectionTime"] = "00:00:05",
+    };
+
+    /// <summary>Starts a router whose store already holds <paramref name="tables"/>.</summary>
+    public static async Task<RouterHost> StartAsync(
+        IEnumerable<RoutingTable> tables,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
+    {
+        var sqlite = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        var store = new FlakyStateStore(sqlite);
+        var bus = new InProcessEventBus(sqlite, TimeProvider.System, Options.Create(new InProcessEventBusOptions { InitialBackoff = TimeSpan.FromMilliseconds(10) }), NullLogger<InProcessEventBus>.Instance);
+        var seed = new RoutingTableStore(store, bus);
+        foreach (var table in tables)
+        {
+            await seed.PutAsync(table);
+        }
+
+        var app = await LoopbackApp.StartAsync(
+            builder =>
+            {
+                builder.Configuration.AddInMemoryCollection(FastHealthChecks.Concat(settings ?? new Dictionary<string, string?>()));
+                builder.Logging.AddFilter(_ => false);
+                builder.Services.AddSingleton<IStateStore>(store);
+                builder.Services.AddSingleton<IEventBus>(bus);
+                services?.Invoke(builder.Services);
+                builder.Services.AddShadowingRouter(builder.Configuration);
+            },
+            app => app.MapShadowingRouter());
+        return new RouterHost(app, sqlite, store, bus);
+    }
+
+    public async Task<JsonElement> HealthAsync()
+    {
+        using var response = await Client.GetAsync(new Uri("/healthz", UriKind.Relative));
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    public async Task<bool> IsAvailableAsync(string endpointId)
+    {
+        var health = await HealthAsync();
+        return health.GetProperty("endpoints").EnumerateArray().Any(e => e.GetProperty("id").GetString() == endpointId && e.GetProperty("available").GetBoolean());
+    }
+
+    public async Task<string> MetricsAsync()
+    {
+        using var response = await Client.GetAsync(new Uri("/metrics", UriKind.Relative));
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        await Bus.DisposeAsync();
+        _sqlite.Dispose();
+    }
+}
+
+/// <summary>Routing tables built from test backends.</summary>
+internal static class Table
+{
+    public static RoutingTable For(
+        string service,
+        IEnumerable<TestBackend> production,
+        IEnumerable<TestBackend>? preWarmed = null,
+        TestBackend? fallback = null,
+        int maxConcurrency = 100) => new()
+    {
+        Service = service,
+        Production = production.Select(b => new ProductionEndpoint { Id = b.Name, Address = b.Address.ToString(), MaxConcurrency = maxConcurrency }).ToArray(),
+        Shadows = (preWarmed ?? []).Select(b => new ShadowEndpoint { Id = b.Name, Address = b.Address.ToString(), State = Core.Shadows.ShadowState.PreWarmed }).ToArray(),
+        Default = fallback is null ? null : new DefaultEndpoint { Id = fallback.Name, Address = fallback.Address.ToString() },
+    };
+
+    public static async Task<BackendAnswerWithRoute> ReadAsync(HttpResponseMessage response)
+    {
+        var answer = await response.Content.ReadFromJsonAsync<BackendAnswer>(JsonSerializerOptions.Web);
+        return new BackendAnswerWithRoute(
+            answer!,
+            response.Headers.TryGetValues("x-shadowing-route", out var route) ? route.Single() : null,
+            response.StatusCode);
+    }
+}
+
+internal sealed record BackendAnswerWithRoute(BackendAnswer Answer, string? Route, HttpStatusCode Status);
