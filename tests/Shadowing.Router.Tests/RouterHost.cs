@@ -65,7 +65,8 @@ internal sealed class RouterHost : IAsyncDisposable
     public static async Task<RouterHost> StartAsync(
         IEnumerable<RoutingTable> tables,
         IReadOnlyDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null)
+        bool storeDownAtStart = false,
+        TimeProvider? time = null)
     {
         var sqlite = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
         var store = new FlakyStateStore(sqlite);
@@ -76,14 +77,24 @@ internal sealed class RouterHost : IAsyncDisposable
             await seed.PutAsync(table);
         }
 
+        store.Failing = storeDownAtStart;
+        var configuration = new Dictionary<string, string?>(FastHealthChecks);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            configuration[key] = value;
+        }
+
         var app = await LoopbackApp.StartAsync(
             builder =>
             {
-                builder.Configuration.AddInMemoryCollection(FastHealthChecks.Concat(settings ?? new Dictionary<string, string?>()));
+                builder.Configuration.AddInMemoryCollection(configuration);
                 builder.Logging.AddFilter(_ => false);
                 builder.Services.AddSingleton<IStateStore>(store);
                 builder.Services.AddSingleton<IEventBus>(bus);
-                services?.Invoke(builder.Services);
+                if (time is not null)
+                {
+                    builder.Services.AddSingleton(time);
+                }
                 builder.Services.AddShadowingRouter(builder.Configuration);
             },
             app => app.MapShadowingRouter());

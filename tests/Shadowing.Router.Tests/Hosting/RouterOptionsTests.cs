@@ -1,0 +1,60 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Shadowing.Router.Hosting;
+
+namespace Shadowing.Router.Tests.Hosting;
+
+public sealed class RouterOptionsTests
+{
+    [Fact]
+    public void Defaults_AreValid()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(5), Resolve([]).ActiveHealthChecks.Interval);
+    }
+
+    [Theory]
+    [InlineData("Router:ActiveHealthChecks:Timeout", "00:00:10", "Router:ActiveHealthChecks:Timeout (00:00:10) must be shorter than Router:ActiveHealthChecks:Interval")]
+    [InlineData("Router:ActiveHealthChecks:HealthyThreshold", "0", "Router:ActiveHealthChecks:HealthyThreshold:")]
+    [InlineData("Router:ActiveHealthChecks:Path", "healthz", "Router:ActiveHealthChecks:Path:")]
+    [InlineData("Router:LatencyEwmaAlpha", "2", "Router:LatencyEwmaAlpha:")]
+    [InlineData("Router:OutlierDetection:BaseEjectionTime", "00:10:00", "Router:OutlierDetection:BaseEjectionTime (00:10:00) must not exceed")]
+    public void Invalid_FailsNamingTheKey(string key, string value, string expected)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => Resolve(new Dictionary<string, string?> { [key] = value }));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, null, ShadowingMode.Embedded)]
+    [InlineData(null, "50001", ShadowingMode.Dapr)]
+    [InlineData("Embedded", "50001", ShadowingMode.Embedded)]
+    [InlineData("dapr", null, ShadowingMode.Dapr)]
+    public void Mode_ResolvesFromSettingAndSidecarEnvironment(string? mode, string? grpcPort, ShadowingMode expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = mode, ["DAPR_GRPC_PORT"] = grpcPort }).Build();
+
+        Assert.Equal(expected, ShadowingModeExtensions.Resolve(configuration));
+    }
+
+    [Fact]
+    public void Mode_Unknown_FailsNamingTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = "Kubernetes" }).Build();
+
+        var error = Assert.Throws<InvalidOperationException>(() => ShadowingModeExtensions.Resolve(configuration));
+
+        Assert.Contains("Shadowing:Mode is 'Kubernetes'", error.Message, StringComparison.Ordinal);
+    }
+
+    private static RouterOptions Resolve(Dictionary<string, string?> settings)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddShadowingRouter(builder.Configuration);
+        using var provider = builder.Services.BuildServiceProvider();
+        return provider.GetRequiredService<IOptions<RouterOptions>>().Value;
+    }
+}
