@@ -57,8 +57,7 @@ public static class RouterServiceCollectionExtensions
         // Hosted services start in this order: seed the store, load the tables, then probe and record.
         if (configuration[RoutesKey] is { Length: > 0 } routesPath)
         {
-            var tables = RoutesFile.Load(routesPath);
-            services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutesFileSeeder>(sp, tables, routesPath));
+            services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath);
         }
 
         services.AddHostedService(sp => sp.GetRequiredService<RoutingTableCache>());
@@ -68,6 +67,16 @@ public static class RouterServiceCollectionExtensions
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(RouterMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>Writes <paramref name="tables"/> into the store at start; call before <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.</summary>
+    public static IServiceCollection AddRoutingTableSeed(this IServiceCollection services, IReadOnlyList<RoutingTable> tables, string source)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(tables);
+        services.TryAddSingleton<RoutingTableStore>();
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutingTableSeeder>(sp, tables, source));
         return services;
     }
 

@@ -186,9 +186,14 @@ public static partial class RoutesFile
     private static partial Regex MissingRequired();
 }
 
-/// <summary>Writes the tables of a routing file (<c>--routes</c>) into the store at start, replacing stored ones.</summary>
-internal sealed partial class RoutesFileSeeder(IReadOnlyList<RoutingTable> tables, string path, RoutingTableStore store, ILogger<RoutesFileSeeder> logger) : IHostedService
+/// <summary>
+/// Writes routing tables into the store when the host starts (a <c>--routes</c> file, or the tables of
+/// <c>shadowing up</c>'s sample service), replacing stored tables of the same services.
+/// Register it before the router so the tables are there when the router first loads.
+/// </summary>
+public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> tables, string source, RoutingTableStore store, ILogger<RoutingTableSeeder> logger) : IHostedService
 {
+    /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         foreach (var table in tables)
@@ -196,11 +201,12 @@ internal sealed partial class RoutesFileSeeder(IReadOnlyList<RoutingTable> table
             await store.PutAsync(table, cancellationToken).ConfigureAwait(false);
         }
 
-        LogSeeded(tables.Count, path);
+        LogSeeded(tables.Count, source);
     }
 
+    /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 50, Level = LogLevel.Information, Message = "Seeded {Count} routing table(s) from {Path}")]
-    private partial void LogSeeded(int count, string path);
+    [LoggerMessage(EventId = 50, Level = LogLevel.Information, Message = "Seeded {Count} routing table(s) from {Source}")]
+    private partial void LogSeeded(int count, string source);
 }

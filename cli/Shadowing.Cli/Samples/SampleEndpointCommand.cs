@@ -1,0 +1,92 @@
+using System.ComponentModel;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Shadowing.Core.Randomness;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Samples;
+
+/// <summary><c>shadowing sample-endpoint</c>: runs one sample endpoint process (started by <c>up</c>).</summary>
+internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand.Settings>
+{
+    /// <summary>The line a started endpoint prints, followed by its URL.</summary>
+    public const string ReadyLine = "LISTENING ";
+
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--service <NAME>")]
+        [Description("Service name put in answers.")]
+        public string Service { get; init; } = "sample";
+
+        [CommandOption("--id <ID>")]
+        [Description("Endpoint id put in answers.")]
+        public string Id { get; init; } = "sample-1";
+
+        [CommandOption("--port <PORT>")]
+        [Description("Loopback port; 0 picks a free one.")]
+        public int Port { get; init; }
+
+        [CommandOption("--capacity <N>")]
+        [Description("Requests worked on at once.")]
+        [DefaultValue(16)]
+        public int Capacity { get; init; } = 16;
+
+        [CommandOption("--latency-ms <MS>")]
+        [Description("Base latency per request.")]
+        [DefaultValue(20.0)]
+        public double LatencyMs { get; init; } = 20;
+
+        [CommandOption("--error-rate <P>")]
+        [Description("Share of requests answered 500, 0..1.")]
+        public double ErrorRate { get; init; }
+
+        [CommandOption("--seed <SEED>")]
+        [Description("Seed for injected errors; random when absent.")]
+        public int? Seed { get; init; }
+
+        [CommandOption("--exit-with-parent")]
+        [Description("Exit when standard input closes (the parent died).")]
+        public bool ExitWithParent { get; init; }
+
+        public override Spectre.Console.ValidationResult Validate() =>
+            Capacity < 1 ? Spectre.Console.ValidationResult.Error("--capacity must be at least 1")
+            : LatencyMs < 0 ? Spectre.Console.ValidationResult.Error("--latency-ms must not be negative")
+            : ErrorRate is < 0 or > 1 ? Spectre.Console.ValidationResult.Error("--error-rate must be between 0 and 1")
+            : Port is < 0 or > 65535 ? Spectre.Console.ValidationResult.Error("--port must be between 0 and 65535")
+            : Spectre.Console.ValidationResult.Success();
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var options = new SampleEndpointOptions { Id = settings.Id, Port = settings.Port, Capacity = settings.Capacity, LatencyMs = settings.LatencyMs, ErrorRate = settings.ErrorRate };
+        var random = settings.Seed is { } seed ? RandomSource.Seeded(seed) : RandomSource.Shared;
+        await using var app = SampleEndpoint.Build(settings.Service, options, random, TimeProvider.System);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        await Console.Out.WriteLineAsync(ReadyLine + address).ConfigureAwait(false);
+        await Console.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+        using var parentGone = new CancellationTokenSource();
+        if (settings.ExitWithParent)
+        {
+            _ = Task.Run(async () =>
+            {
+                // ReadToEnd returns when the parent's end of the pipe closes, whether it exited cleanly or not.
+                await Console.In.ReadToEndAsync(CancellationToken.None).ConfigureAwait(false);
+                await parentGone.CancelAsync().ConfigureAwait(false);
+            }, CancellationToken.None);
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, parentGone.Token);
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        return 0;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using Shadowing.Core.Routing;
+
+namespace Shadowing.Cli.Samples;
+
+/// <summary>A sample endpoint running as a child process of <c>shadowing up</c>.</summary>
+internal sealed class SampleProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private SampleProcess(Process process, string service, SampleEndpointOptions options, EndpointRole role, Uri address)
+    {
+        _process = process;
+        Role = role;
+        Service = service;
+        Options = options;
+        Address = address;
+    }
+
+    public string Service { get; }
+
+    public SampleEndpointOptions Options { get; }
+
+    public EndpointRole Role { get; }
+
+    public Uri Address { get; }
+
+    /// <summary>
+    /// Starts <c>shadowing sample-endpoint</c> as a child (the same executable, or <c>dotnet shadowing.dll</c>)
+    /// and waits until it prints where it listens.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It exited or did not get ready within <paramref name="timeout"/>.</exception>
+    public static async Task<SampleProcess> StartAsync(string service, SampleEndpointOptions options, EndpointRole role, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var arguments = new List<string>
+        {
+            "sample-endpoint",
+            "--service", service,
+            "--id", options.Id,
+            "--port", options.Port.ToString(CultureInfo.InvariantCulture),
+            "--capacity", options.Capacity.ToString(CultureInfo.InvariantCulture),
+            "--latency-ms", options.LatencyMs.ToString(CultureInfo.InvariantCulture),
+            "--error-rate", options.ErrorRate.ToString(CultureInfo.InvariantCulture),
+            "--exit-with-parent",
+        };
+        var host = Environment.ProcessPath ?? "dotnet";
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            arguments.Insert(0, Assembly.GetEntryAssembly()!.Location);
+        }
+
+        var start = new ProcessStartInfo(host, arguments)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start sample endpoint '{options.Id}'.");
+        try
+        {
+            using var ready = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            ready.CancelAfter(timeout);
+            while (await process.StandardOutput.ReadLineAsync(ready.Token).ConfigureAwait(false) is { } line)
+            {
+                if (line.StartsWith(SampleEndpointCommand.ReadyLine, StringComparison.Ordinal))
+                {
+                    var address = new Uri(line[SampleEndpointCommand.ReadyLine.Length..].Trim());
+                    _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None); // keep the pipe drained
+                    _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
+                    return new SampleProcess(process, service, options, role, address);
+                }
+            }
+
+            var error = await process.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            throw new InvalidOperationException($"Sample endpoint '{options.Id}' (port {options.Port}) exited before listening: {error.Trim()}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Kill(process);
+            process.Dispose();
+            throw new InvalidOperationException($"Sample endpoint '{options.Id}' (port {options.Port}) did not start listening within {timeout}.");
+        }
+        catch
+        {
+            Kill(process);
+            process.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the child: closing its input lets it shut down cleanly; it is killed if it lingers.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill(_process);
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+    }
+}

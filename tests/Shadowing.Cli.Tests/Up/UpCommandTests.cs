@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Cli.Tests.Up;
+
+public sealed class UpCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-up-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Up_StartsRouterAndSamples_AnswersThroughRouter_AndCtrlCStopsEverything()
+    {
+        var marker = "t" + Guid.NewGuid().ToString("N")[..8];
+        var config = Path.Combine(_directory, "up.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {
+              "Urls": "http://127.0.0.1:0",
+              "Samples": {
+                "orders": {
+                  "Production": [
+                    { "Id": "{{marker}}-1", "Port": 0, "Capacity": 4, "LatencyMs": 1 },
+                    { "Id": "{{marker}}-2", "Port": 0, "Capacity": 4, "LatencyMs": 1 }
+                  ],
+                  "Default": { "Id": "{{marker}}-d", "Port": 0, "Capacity": 4, "LatencyMs": 1 }
+                }
+              }
+            }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", Path.Combine(_directory, "state.db")], _directory);
+
+        var router = await up.RouterAddressAsync(TimeSpan.FromSeconds(60), Ct);
+        using var http = new HttpClient { BaseAddress = router };
+        using var response = await http.GetAsync(new Uri("/orders/hello", UriKind.Relative), Ct);
+        var answer = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith(marker, answer.GetProperty("endpoint").GetString(), StringComparison.Ordinal);
+        Assert.Equal("/hello", answer.GetProperty("path").GetString());
+        Assert.Equal(3, CliProcess.CountProcessesMentioning(marker));
+        Assert.Contains("sample production endpoint", up.Output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_directory, "state.db")));
+
+        Assert.Equal(0, await up.InterruptAsync(TimeSpan.FromSeconds(30), Ct));
+        await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning(marker) == 0, "every sample endpoint process has exited", cancellationToken: Ct);
+    }
+
+    [Fact]
+    public async Task Up_InvalidSampleConfiguration_ExitsNamingTheKey()
+    {
+        var config = Path.Combine(_directory, "bad.json");
+        await File.WriteAllTextAsync(config, """
+            { "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 0 } ] } } }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+
+        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Samples:orders:Production:0:Capacity", up.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Up_MissingConfigurationFile_ExitsSayingSo()
+    {
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", Path.Combine(_directory, "none.json")], _directory);
+
+        Assert.Equal(2, await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct));
+        Assert.Contains("does not exist", up.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,172 @@
+using Shadowing.Core.Messaging;
+using YamlDotNet.RepresentationModel;
+
+namespace Shadowing.Dapr.Tests;
+
+/// <summary>
+/// components/*.yaml and dapr.yaml are not exercised here (no daprd), so they are checked against Dapr's
+/// documented schema and against the names the code uses.
+/// </summary>
+public sealed class DaprResourcesTests
+{
+    private static readonly string Root = FindRoot();
+
+    public static TheoryData<string> ComponentFiles => new(Directory.GetFiles(Path.Combine(Root, "components"), "*.yaml").Select(Path.GetFileName)!);
+
+    [Fact]
+    public void StateStore_NameMatchesCode_IsActorStoreWithSharedKeys()
+    {
+        var component = Component("statestore.yaml");
+
+        Assert.Equal("Component", Text(component, "kind"));
+        Assert.Equal(DaprComponents.StateStore, Text(component, "metadata", "name"));
+        Assert.StartsWith("state.", Text(component, "spec", "type"), StringComparison.Ordinal);
+        var metadata = Metadata(component);
+        Assert.Equal("true", metadata["actorStateStore"]);
+        Assert.Equal("name", metadata["keyPrefix"]);
+        Assert.Equal([DaprAppIds.Functions, DaprAppIds.Router, DaprAppIds.Workflows], Scopes(component).Order());
+    }
+
+    [Fact]
+    public void PubSub_NameMatchesCode()
+    {
+        var component = Component("pubsub.yaml");
+
+        Assert.Equal(DaprComponents.PubSub, Text(component, "metadata", "name"));
+        Assert.StartsWith("pubsub.", Text(component, "spec", "type"), StringComparison.Ordinal);
+        Assert.Contains(DaprAppIds.Router, Scopes(component));
+    }
+
+    [Fact]
+    public void Subscriptions_RouteEachTopicToItsEventEndpoint_OnTheCodesPubSub()
+    {
+        var documents = Load("components/subscriptions.yaml");
+        var topics = new List<string>();
+        foreach (var subscription in documents)
+        {
+            Assert.Equal("dapr.io/v2alpha1", Text(subscription, "apiVersion"));
+            Assert.Equal("Subscription", Text(subscription, "kind"));
+            var topic = Text(subscription, "spec", "topic");
+            topics.Add(topic);
+            Assert.Equal(DaprComponents.PubSub, Text(subscription, "spec", "pubsubname"));
+            Assert.Equal(DaprComponents.EventRoute(topic), Text(subscription, "spec", "routes", "default"));
+            Assert.NotEmpty(Scopes(subscription));
+        }
+
+        Assert.Contains(Topics.RoutingChanged, topics);
+    }
+
+    [Fact]
+    public void Resiliency_TargetsOnlyDeclaredComponents()
+    {
+        var resiliency = Component("resiliency.yaml");
+        var policies = (YamlMappingNode)Node(resiliency, "spec", "policies");
+        var declared = new[] { "timeouts", "retries", "circuitBreakers" }
+            .SelectMany(kind => policies.Children.TryGetValue(kind, out var p) ? ((YamlMappingNode)p).Children.Keys.Select(k => $"{kind}:{k}") : [])
+            .ToHashSet();
+
+        Assert.Equal("Resiliency", Text(resiliency, "kind"));
+        var components = (YamlMappingNode)Node(resiliency, "spec", "targets", "components");
+        Assert.Equal([DaprComponents.PubSub, DaprComponents.StateStore], components.Children.Keys.Select(k => k.ToString()).Order());
+        foreach (var direction in components.Children.Values.Cast<YamlMappingNode>().SelectMany(c => c.Children.Values.Cast<YamlMappingNode>()))
+        {
+            foreach (var (kind, name) in direction.Children.Select(p => (p.Key.ToString(), p.Value.ToString())))
+            {
+                var section = kind switch { "timeout" => "timeouts", "retry" => "retries", _ => "circuitBreakers" };
+                Assert.Contains($"{section}:{name}", declared);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ComponentFiles))]
+    public void EveryResource_HasDaprApiVersionKindNameAndScopes(string file)
+    {
+        foreach (var document in Load(Path.Combine("components", file)))
+        {
+            Assert.StartsWith("dapr.io/", Text(document, "apiVersion"), StringComparison.Ordinal);
+            Assert.NotEmpty(Text(document, "kind"));
+            Assert.NotEmpty(Text(document, "metadata", "name"));
+            Assert.NotEmpty(Scopes(document));
+        }
+    }
+
+    [Fact]
+    public void DaprYaml_MultiAppRun_HasTheCodesAppIdsAndExistingPaths()
+    {
+        var run = Assert.Single(Load("dapr.yaml"));
+
+        Assert.Equal("1", Text(run, "version"));
+        foreach (var path in ((YamlSequenceNode)Node(run, "common", "resourcesPaths")).Children.Select(p => p.ToString()))
+        {
+            Assert.True(Directory.Exists(Path.Combine(Root, path)), $"resourcesPaths entry {path} exists");
+        }
+
+        var apps = ((YamlSequenceNode)Node(run, "apps")).Children.Cast<YamlMappingNode>().ToArray();
+        var ids = apps.Select(a => Text(a, "appID")).ToArray();
+        Assert.Contains(DaprAppIds.Router, ids);
+        Assert.Contains(DaprAppIds.Functions, ids);
+        Assert.Contains(DaprAppIds.Workflows, ids);
+        Assert.Equal(ids.Length, ids.Distinct().Count());
+        foreach (var app in apps)
+        {
+            Assert.True(Directory.Exists(Path.Combine(Root, Text(app, "appDirPath"))), $"appDirPath of {Text(app, "appID")} exists");
+            Assert.NotEmpty(((YamlSequenceNode)Node(app, "command")).Children);
+            Assert.DoesNotContain("resourcesPath", app.Children.Keys.Select(k => k.ToString())); // deprecated singular form
+        }
+
+        var router = apps.Single(a => Text(a, "appID") == DaprAppIds.Router);
+        Assert.Equal("/healthz", Text(router, "appHealthCheckPath"));
+        var routes = ((YamlSequenceNode)Node(router, "command")).Children.Select(c => c.ToString()).SkipWhile(c => c != "--routes").Skip(1).First();
+        Assert.True(File.Exists(Path.Combine(Root, Text(router, "appDirPath"), routes)), "the router's --routes file exists");
+        Assert.Equal(["func", "start"], ((YamlSequenceNode)Node(apps.Single(a => Text(a, "appID") == DaprAppIds.Functions), "command")).Children.Take(2).Select(c => c.ToString()));
+
+        // Every dapr:// app the seeded routes point at is an app of the run.
+        var dapr = File.ReadAllText(Path.Combine(Root, Text(router, "appDirPath"), routes));
+        foreach (var appId in System.Text.RegularExpressions.Regex.Matches(dapr, "dapr://([A-Za-z0-9._-]+)").Select(m => m.Groups[1].Value))
+        {
+            Assert.Contains(appId, ids);
+        }
+    }
+
+    private static YamlMappingNode Component(string file) => (YamlMappingNode)Assert.Single(Load(Path.Combine("components", file)));
+
+    private static List<YamlMappingNode> Load(string relative)
+    {
+        var stream = new YamlStream();
+        using var reader = new StreamReader(Path.Combine(Root, relative));
+        stream.Load(reader);
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode).ToList();
+    }
+
+    private static YamlNode Node(YamlNode node, params string[] path)
+    {
+        foreach (var key in path)
+        {
+            Assert.True(node is YamlMappingNode map && map.Children.ContainsKey(key), $"'{string.Join('.', path)}' is present");
+            node = ((YamlMappingNode)node).Children[key];
+        }
+
+        return node;
+    }
+
+    private static string Text(YamlNode node, params string[] path) => Node(node, path).ToString();
+
+    private static Dictionary<string, string> Metadata(YamlNode component) =>
+        ((YamlSequenceNode)Node(component, "spec", "metadata")).Children.Cast<YamlMappingNode>()
+            .ToDictionary(m => Text(m, "name"), m => Text(m, "value"));
+
+    private static string[] Scopes(YamlNode resource) =>
+        ((YamlSequenceNode)Node(resource, "scopes")).Children.Select(s => s.ToString()).ToArray();
+
+    private static string FindRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "dapr.yaml")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("dapr.yaml not found above the test output.");
+    }
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.State;
+using Shadowing.Dapr.State;
+
+namespace Shadowing.Functions.Tests;
+
+public sealed class FunctionsAppTests
+{
+    [Fact]
+    public void AddShadowingFunctions_UsesTheDaprAdapters()
+    {
+        using var provider = new ServiceCollection().AddShadowingFunctions().BuildServiceProvider();
+
+        Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());
+    }
+
+    [Fact]
+    public void Build_Output_HasHostJsonAndTheRoutingFunctionsInMetadata()
+    {
+        // The Functions SDK writes functions.metadata and copies host.json next to the worker it builds.
+        var output = Path.GetDirectoryName(typeof(FunctionsServiceCollectionExtensions).Assembly.Location)!;
+        var functionsOutput = Path.Combine(output.Replace(Path.Combine("tests", "Shadowing.Functions.Tests"), Path.Combine("functions", "Shadowing.Functions"), StringComparison.Ordinal));
+        var metadata = Path.Combine(functionsOutput, "functions.metadata");
+        Assert.True(File.Exists(metadata), $"{metadata} exists (build the Functions project)");
+        Assert.True(File.Exists(Path.Combine(functionsOutput, "host.json")));
+
+        using var document = JsonDocument.Parse(File.ReadAllText(metadata));
+        var names = document.RootElement.EnumerateArray().Select(f => f.GetProperty("name").GetString()).ToArray();
+        Assert.Contains("GetRoutingTable", names);
+        Assert.Contains("ListRoutingTables", names);
+    }
+}
