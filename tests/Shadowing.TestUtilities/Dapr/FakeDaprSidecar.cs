@@ -3,13 +3,9 @@ using System.Net;
 using Dapr.Client;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using Shadowing.TestUtilities.Hosting;
 
 namespace Shadowing.TestUtilities.Dapr;
 
@@ -49,33 +45,36 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
     public static async Task<FakeDaprSidecar> StartAsync()
     {
         var state = new FakeDaprState();
-
-        var grpcBuilder = WebApplication.CreateSlimBuilder();
-        grpcBuilder.Logging.ClearProviders();
-        grpcBuilder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        grpcBuilder.Services.AddGrpc();
-        grpcBuilder.Services.AddSingleton(state);
-        grpcBuilder.Services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<FakeDaprService>, FakeDaprService.MethodProvider>();
-        var grpc = grpcBuilder.Build();
-        grpc.MapGrpcService<FakeDaprService>();
-
-        var httpBuilder = WebApplication.CreateSlimBuilder();
-        httpBuilder.Logging.ClearProviders();
-        httpBuilder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var http = httpBuilder.Build();
-        http.Map("/v1.0/invoke/{appId}/method/{**path}", (HttpContext context, string appId, string? path) => state.InvokeAsync(context, appId, "/" + path));
-        http.Run(context => context.Request.Headers.TryGetValue("dapr-app-id", out var appId)
-            ? state.InvokeAsync(context, appId.ToString(), context.Request.Path.Value ?? "/")
-            : Results.NotFound().ExecuteAsync(context));
-
-        await grpc.StartAsync().ConfigureAwait(false);
-        await http.StartAsync().ConfigureAwait(false);
-        var sidecar = new FakeDaprSidecar(grpc, http, state)
+        var grpc = await LoopbackApp.StartAsync(
+            builder =>
+            {
+                builder.Services.AddGrpc();
+                builder.Services.AddSingleton(state);
+                builder.Services.AddSingleton<Grpc.AspNetCore.Server.Model.IServiceMethodProvider<FakeDaprService>, FakeDaprService.MethodProvider>();
+            },
+            app => app.MapGrpcService<FakeDaprService>(),
+            http2Only: true).ConfigureAwait(false);
+        var http = await LoopbackApp.StartAsync(null, app => app.Run(context => Invoke(context, state))).ConfigureAwait(false);
+        return new FakeDaprSidecar(grpc, http, state)
         {
-            GrpcEndpoint = AddressOf(grpc),
-            HttpEndpoint = AddressOf(http),
+            GrpcEndpoint = LoopbackApp.AddressOf(grpc).ToString().TrimEnd('/'),
+            HttpEndpoint = LoopbackApp.AddressOf(http).ToString().TrimEnd('/'),
         };
-        return sidecar;
+    }
+
+    /// <summary>Service invocation: <c>/v1.0/invoke/{app}/method/{path}</c>, or any path with a <c>dapr-app-id</c> header.</summary>
+    private static Task Invoke(HttpContext context, FakeDaprState state)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        const string prefix = "/v1.0/invoke/";
+        if (path.StartsWith(prefix, StringComparison.Ordinal) && path.IndexOf("/method/", StringComparison.Ordinal) is var method and > 0)
+        {
+            return state.InvokeAsync(context, path[prefix.Length..method], path[(method + "/method".Length)..]);
+        }
+
+        return context.Request.Headers.TryGetValue("dapr-app-id", out var appId)
+            ? state.InvokeAsync(context, appId.ToString(), path)
+            : Results.NotFound().ExecuteAsync(context);
     }
 
     /// <summary>A real <see cref="DaprClient"/> wired to this sidecar.</summary>
@@ -87,9 +86,6 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         await _grpc.DisposeAsync().ConfigureAwait(false);
         await _http.DisposeAsync().ConfigureAwait(false);
     }
-
-    private static string AddressOf(WebApplication app) =>
-        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single().Replace("[::1]", "127.0.0.1", StringComparison.Ordinal);
 }
 
 /// <summary>What the fake sidecar holds: state entries, published events, invocable apps and a fault switch.</summary>
