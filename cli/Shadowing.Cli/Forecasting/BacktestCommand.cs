@@ -1,0 +1,150 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Backtesting;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Models;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Forecasting;
+
+/// <summary><c>shadowing backtest</c>: rolling-origin evaluation of the demand forecaster on a CSV series.</summary>
+internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("-i|--input <FILE>")]
+        [Description("CSV with timestamp,value rows.")]
+        public string Input { get; init; } = string.Empty;
+
+        [CommandOption("-H|--horizon <STEPS>")]
+        [Description("Steps ahead of each origin.")]
+        public int Horizon { get; init; }
+
+        [CommandOption("--start-index <I>")]
+        [Description("First origin (0-based index of the resampled series). Default: the middle of the series.")]
+        public int? StartIndex { get; init; }
+
+        [CommandOption("--end-index <J>")]
+        [Description("Last origin, inclusive. Default: the last origin whose target is in the series.")]
+        public int? EndIndex { get; init; }
+
+        [CommandOption("--retrain-every <K>")]
+        [Description("Origins between retrainings. Default: one week of steps (one day when the step is a day or more).")]
+        public int? RetrainEvery { get; init; }
+
+        [CommandOption("--events <FILE>")]
+        [Description("Event calendar CSV: start,end,name,kind[,multiplier].")]
+        public string? Events { get; init; }
+
+        [CommandOption("--holidays <COUNTRY>")]
+        [Description("Public holidays of this country (ISO code, e.g. US) as features. Default: none.")]
+        public string? Holidays { get; init; }
+
+        [CommandOption("--exclude-windows <FILE>")]
+        [Description("NAB-style JSON of labelled windows; also scores the targets outside them.")]
+        public string? ExcludeWindows { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print one JSON object on standard output.")]
+        public bool Json { get; init; }
+
+        [CommandOption("--plot <FILE>")]
+        [Description("Draw actual vs forecast with the p50–p90 band to a PNG file.")]
+        public string? Plot { get; init; }
+
+        public override ValidationResult Validate() =>
+            string.IsNullOrWhiteSpace(Input) ? ValidationResult.Error("--input is required")
+            : Horizon < 1 ? ValidationResult.Error("--horizon is required and must be at least 1")
+            : RetrainEvery is < 1 ? ValidationResult.Error("--retrain-every must be at least 1")
+            : ValidationResult.Success();
+    }
+
+    public override Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var errors = Terminal.Errors;
+        try
+        {
+            var (_, series, report) = SeriesInput.Read(settings.Input);
+            var events = settings.Events is null ? EventCalendar.Empty : EventCalendar.ReadCsv(settings.Events);
+            IHolidayCalendar holidays = settings.Holidays is null ? NoHolidays.Instance : new PublicHolidayCalendar(settings.Holidays);
+            var windows = settings.ExcludeWindows is null ? null : SeriesInput.ReadWindows(settings.ExcludeWindows, settings.Input);
+            var day = series.StepsIn(TimeSpan.FromDays(1));
+            var week = series.StepsIn(TimeSpan.FromDays(7));
+            var options = new BacktestOptions(
+                settings.Horizon,
+                settings.StartIndex ?? series.Count / 2,
+                settings.EndIndex ?? series.Count - 1,
+                settings.RetrainEvery ?? (week > 0 && day >= 2 ? week : Math.Max(1, day)));
+            var backtester = new Backtester(new DemandForecaster(new ForecasterOptions(), holidays, TimeProvider.System), TimeProvider.System);
+            var result = Terminal.WithProgress(
+                $"Backtesting {Path.GetFileName(settings.Input)}",
+                progress => backtester.Run(series, options, events, windows, progress, cancellationToken));
+
+            if (settings.Plot is not null)
+            {
+                BacktestPlot.Save(result, settings.Plot, Path.GetFileName(settings.Input));
+            }
+
+            if (settings.Json)
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(ToJson(settings, result, report), new JsonSerializerOptions { WriteIndented = false }));
+            }
+            else
+            {
+                Print(settings, result, report);
+            }
+
+            return Task.FromResult(0);
+        }
+        catch (Exception ex) when (ex is TimeSeriesFormatException or ArgumentException or IOException or JsonException)
+        {
+            errors.MarkupLineInterpolated($"[red]{ex.Message}[/]");
+            return Task.FromResult(2);
+        }
+    }
+
+    private static object ToJson(Settings settings, BacktestResult result, ResampleReport report) => new Dictionary<string, object?>
+    {
+        ["input"] = Path.GetFileName(settings.Input),
+        ["horizon"] = result.Horizon,
+        ["step"] = result.Step.ToString("c", CultureInfo.InvariantCulture),
+        ["points"] = result.Model.Points,
+        ["wape"] = Round(result.Model.Wape),
+        ["nrmse"] = Round(result.Model.Nrmse),
+        ["mase"] = Round(result.Model.Mase),
+        ["coverageP90"] = Round(result.Model.CoverageP90),
+        ["trainSeconds"] = Math.Round(result.TrainSeconds, 2),
+        ["trainings"] = result.Trainings,
+        ["baselines"] = new Dictionary<string, object?>
+        {
+            ["seasonalNaiveDay"] = new { wape = Round(result.SeasonalNaiveDayWape) },
+            ["seasonalNaiveWeek"] = result.SeasonalNaiveWeekWape is { } week ? new { wape = Round(week) } : null,
+        },
+        ["excludingWindows"] = result.ExcludingWindows is { } x
+            ? new { points = x.Points, wape = Round(x.Wape), nrmse = Round(x.Nrmse), mase = Round(x.Mase), coverageP90 = Round(x.CoverageP90) }
+            : null,
+        ["resampling"] = new { step = report.Step.ToString("c", CultureInfo.InvariantCulture), filled = report.Filled, merged = report.Merged },
+    };
+
+    private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 5) : null;
+
+    private static void Print(Settings settings, BacktestResult result, ResampleReport report)
+    {
+        var table = new Table().AddColumns("", "points", "WAPE", "NRMSE", "MASE", "p90 coverage");
+        table.AddRow("model", result.Model.Points.ToString(CultureInfo.InvariantCulture), F(result.Model.Wape), F(result.Model.Nrmse), F(result.Model.Mase), F(result.Model.CoverageP90));
+        if (result.ExcludingWindows is { } x)
+        {
+            table.AddRow("model, outside windows", x.Points.ToString(CultureInfo.InvariantCulture), F(x.Wape), F(x.Nrmse), F(x.Mase), F(x.CoverageP90));
+        }
+
+        table.AddRow("seasonal naive (day)", "", F(result.SeasonalNaiveDayWape), "", "", "");
+        table.AddRow("seasonal naive (week)", "", result.SeasonalNaiveWeekWape is { } w ? F(w) : "n/a", "", "", "");
+        AnsiConsole.MarkupLineInterpolated($"[bold]{Path.GetFileName(settings.Input)}[/], horizon {result.Horizon} × {result.Step}, {result.Trainings} trainings in {result.TrainSeconds:F1} s; resampling filled {report.Filled} and merged {report.Merged} point(s)");
+        AnsiConsole.Write(table);
+    }
+
+    private static string F(double value) => double.IsFinite(value) ? value.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
+}

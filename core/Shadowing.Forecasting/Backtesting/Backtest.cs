@@ -1,0 +1,203 @@
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Features;
+using Shadowing.Forecasting.Models;
+
+namespace Shadowing.Forecasting.Backtesting;
+
+/// <summary>What to evaluate.</summary>
+/// <param name="Horizon">Steps ahead of each origin.</param>
+/// <param name="StartIndex">First origin (index into the resampled series).</param>
+/// <param name="EndIndex">Last origin, inclusive; origins whose target is past the end are skipped.</param>
+/// <param name="RetrainEvery">Origins between retrainings; each model is trained only on values up to the first origin it serves.</param>
+public sealed record BacktestOptions(int Horizon, int StartIndex, int EndIndex, int RetrainEvery);
+
+/// <summary>Progress of a running backtest.</summary>
+public readonly record struct BacktestProgress(int OriginsDone, int OriginsTotal, int Trainings);
+
+/// <summary>Accuracy over a set of scored targets.</summary>
+/// <param name="Points">Targets scored.</param>
+/// <param name="Wape">Σ|actual − p50| / Σ|actual|.</param>
+/// <param name="Nrmse">RMSE divided by the standard deviation of the whole input series.</param>
+/// <param name="Mase">MAE divided by the MAE of the daily seasonal-naive forecast in-sample (values before the first origin).</param>
+/// <param name="CoverageP90">Share of actuals at or below the p90.</param>
+public sealed record Accuracy(int Points, double Wape, double Nrmse, double Mase, double CoverageP90);
+
+/// <summary>One scored forecast.</summary>
+public readonly record struct BacktestPoint(DateTimeOffset Time, double Actual, double P50, double P90, ForecastMethod Method);
+
+/// <summary>The outcome of a backtest.</summary>
+public sealed record BacktestResult(
+    int Horizon,
+    TimeSpan Step,
+    Accuracy Model,
+    Accuracy? ExcludingWindows,
+    double SeasonalNaiveDayWape,
+    double? SeasonalNaiveWeekWape,
+    double TrainSeconds,
+    int Trainings,
+    IReadOnlyList<BacktestPoint> Points);
+
+/// <summary>
+/// Rolling-origin evaluation: for each origin from <see cref="BacktestOptions.StartIndex"/> to
+/// <see cref="BacktestOptions.EndIndex"/> forecast <c>origin + horizon</c> with a model trained only on values up to
+/// the origin (retrained every <see cref="BacktestOptions.RetrainEvery"/> origins), and score it against the
+/// actual value. Imputed targets (gaps filled by resampling) are not scored.
+/// </summary>
+public sealed class Backtester(DemandForecaster forecaster, TimeProvider timeProvider)
+{
+    /// <summary>Runs the backtest.</summary>
+    /// <param name="series">The whole series.</param>
+    /// <param name="options">Horizon, origins and retraining cadence.</param>
+    /// <param name="events">Event calendar for the event features.</param>
+    /// <param name="excludeWindows">Optional windows (for example labelled anomalies); targets inside them are also scored separately as excluded.</param>
+    /// <param name="progress">Receives progress after each training and at the end.</param>
+    /// <param name="cancellationToken">Stops between trainings.</param>
+    public BacktestResult Run(
+        RegularSeries series,
+        BacktestOptions options,
+        EventCalendar events,
+        IReadOnlyList<(DateTimeOffset Start, DateTimeOffset End)>? excludeWindows = null,
+        IProgress<BacktestProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(series, options);
+        var last = Math.Min(options.EndIndex, series.Count - 1 - options.Horizon);
+        var total = Math.Max(0, last - options.StartIndex + 1);
+        var points = new List<BacktestPoint>(total);
+        var scoredOrigins = new List<int>(total);
+        double trainSeconds = 0;
+        var trainings = 0;
+        for (var blockStart = options.StartIndex; blockStart <= last; blockStart += options.RetrainEvery)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var started = timeProvider.GetTimestamp();
+            var model = forecaster.Fit(series.Take(blockStart + 1), [options.Horizon], events, cancellationToken);
+            trainSeconds += timeProvider.GetElapsedTime(started).TotalSeconds;
+            trainings++;
+
+            var origins = Enumerable.Range(blockStart, Math.Min(options.RetrainEvery, last - blockStart + 1))
+                .Where(o => !series.Imputed[o + options.Horizon])
+                .ToArray();
+            var forecasts = model.PredictMany(series, origins, options.Horizon);
+            for (var i = 0; i < origins.Length; i++)
+            {
+                var target = origins[i] + options.Horizon;
+                points.Add(new BacktestPoint(series.TimeAt(target), series.Values[target], forecasts[i].P50, forecasts[i].P90, model.Method));
+                scoredOrigins.Add(origins[i]);
+            }
+
+            progress?.Report(new BacktestProgress(Math.Min(blockStart + options.RetrainEvery, last + 1) - options.StartIndex, total, trainings));
+        }
+
+        var seasonality = Seasonality.Of(series);
+        var naiveScale = InSampleNaiveMae(series, options.StartIndex, seasonality.Day);
+        var deviation = StandardDeviation(series.Values);
+        var windows = excludeWindows ?? [];
+        var outside = points.Where(p => !windows.Any(w => p.Time >= w.Start && p.Time <= w.End)).ToList();
+        return new BacktestResult(
+            options.Horizon,
+            series.Step,
+            Score(points, deviation, naiveScale),
+            windows.Count == 0 ? null : Score(outside, deviation, naiveScale),
+            BaselineWape(series, scoredOrigins, options.Horizon, seasonality.Day) ?? double.NaN,
+            BaselineWape(series, scoredOrigins, options.Horizon, seasonality.Week),
+            trainSeconds,
+            trainings,
+            points);
+    }
+
+    private static void Validate(RegularSeries series, BacktestOptions options)
+    {
+        if (options.Horizon < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"--horizon must be at least 1, was {options.Horizon}.");
+        }
+
+        if (options.RetrainEvery < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"--retrain-every must be at least 1, was {options.RetrainEvery}.");
+        }
+
+        if (options.StartIndex < 1 || options.StartIndex >= series.Count - options.Horizon)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"--start-index must be between 1 and {series.Count - options.Horizon - 1} for a series of {series.Count} values and horizon {options.Horizon}, was {options.StartIndex}.");
+        }
+
+        if (options.EndIndex < options.StartIndex)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"--end-index ({options.EndIndex}) is before --start-index ({options.StartIndex}).");
+        }
+    }
+
+    private static Accuracy Score(IReadOnlyList<BacktestPoint> points, double deviation, double naiveScale)
+    {
+        if (points.Count == 0)
+        {
+            return new Accuracy(0, double.NaN, double.NaN, double.NaN, double.NaN);
+        }
+
+        double absolute = 0, actual = 0, squared = 0;
+        var covered = 0;
+        foreach (var p in points)
+        {
+            var error = p.Actual - p.P50;
+            absolute += Math.Abs(error);
+            actual += Math.Abs(p.Actual);
+            squared += error * error;
+            covered += p.Actual <= p.P90 ? 1 : 0;
+        }
+
+        var mae = absolute / points.Count;
+        return new Accuracy(
+            points.Count,
+            actual > 0 ? absolute / actual : double.NaN,
+            deviation > 0 ? Math.Sqrt(squared / points.Count) / deviation : double.NaN,
+            naiveScale > 0 ? mae / naiveScale : double.NaN,
+            covered / (double)points.Count);
+    }
+
+    private static double? BaselineWape(RegularSeries series, IReadOnlyList<int> origins, int horizon, int period)
+    {
+        if (period <= 0)
+        {
+            return null;
+        }
+
+        double error = 0, actual = 0;
+        foreach (var origin in origins)
+        {
+            if (SeasonalNaive.Forecast(series, origin, horizon, period) is not { } forecast)
+            {
+                return null; // not a full period of history for every scored target
+            }
+
+            error += Math.Abs(series.Values[origin + horizon] - forecast);
+            actual += Math.Abs(series.Values[origin + horizon]);
+        }
+
+        return actual > 0 ? error / actual : null;
+    }
+
+    private static double InSampleNaiveMae(RegularSeries series, int end, int period)
+    {
+        var lag = period > 0 && end > period ? period : 1;
+        double sum = 0;
+        var count = 0;
+        for (var i = lag; i < end; i++)
+        {
+            sum += Math.Abs(series.Values[i] - series.Values[i - lag]);
+            count++;
+        }
+
+        return count > 0 ? sum / count : double.NaN;
+    }
+
+    private static double StandardDeviation(IReadOnlyList<double> values)
+    {
+        var mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / values.Count);
+    }
+}

@@ -1,0 +1,224 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers.LightGbm;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Features;
+
+namespace Shadowing.Forecasting.Models;
+
+/// <summary>
+/// Trains demand forecasters: one LightGBM regression model for a set of horizons (the horizon is a feature),
+/// predicting log(1+y) at the target minus log(1+y) at the origin, each example weighted by the size of its
+/// target so that training favours what WAPE measures. The p90 comes from the 90th percentile of residuals on
+/// the latest <see cref="ForecasterOptions.CalibrationFraction"/> of examples, held out from a first fit, before
+/// the final fit on everything. With too little history it falls back to the better seasonal-naive baseline.
+/// </summary>
+/// <remarks>Not thread-safe: one <see cref="Fit"/> at a time per instance.</remarks>
+public sealed class DemandForecaster
+{
+    private readonly ForecasterOptions _options;
+    private readonly IHolidayCalendar _holidays;
+    private readonly TimeProvider _time;
+    private readonly MLContext _ml;
+
+    /// <summary>Creates a forecaster.</summary>
+    public DemandForecaster(ForecasterOptions options, IHolidayCalendar holidays, TimeProvider timeProvider)
+    {
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        _holidays = holidays ?? throw new ArgumentNullException(nameof(holidays));
+        _time = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        _ml = new MLContext(seed: options.Seed);
+    }
+
+    /// <summary>Trains on every value of <paramref name="history"/> for <paramref name="horizons"/> (in steps).</summary>
+    public ForecastModel Fit(RegularSeries history, IReadOnlyList<int> horizons, EventCalendar events, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(horizons);
+        ArgumentNullException.ThrowIfNull(events);
+        if (horizons.Count == 0 || horizons.Any(h => h < 1))
+        {
+            throw new ArgumentException("Give at least one horizon, each of at least one step.", nameof(horizons));
+        }
+
+        var started = _time.GetTimestamp();
+        var seasonality = Seasonality.Of(history);
+        var maxHorizon = horizons.Max();
+        var builder = new FeatureBuilder(history, seasonality, useWeek: seasonality.Week > 0, _holidays, events);
+        if (!builder.UsesWeek || CountExamples(history, builder.MinOrigin(maxHorizon), horizons) < _options.MinTrainingExamples)
+        {
+            builder = new FeatureBuilder(history, seasonality, useWeek: false, _holidays, events);
+        }
+
+        var minOrigin = builder.MinOrigin(maxHorizon);
+        if (CountExamples(history, minOrigin, horizons) < _options.MinTrainingExamples)
+        {
+            return FitBaseline(history, horizons, seasonality, events, started);
+        }
+
+        var rows = new List<FeatureRow>();
+        var mean = 1 + history.Values.Average();
+        for (var origin = minOrigin; origin < history.Count; origin++)
+        {
+            foreach (var h in horizons)
+            {
+                var target = origin + h;
+                if (target >= history.Count || history.Imputed[target])
+                {
+                    continue;
+                }
+
+                var features = new float[builder.Count];
+                builder.Fill(origin, h, features);
+                rows.Add(new FeatureRow
+                {
+                    Features = features,
+                    Label = (float)(builder.LogAt(target) - builder.LogAt(origin)),
+                    Weight = (float)((1 + history.Values[target]) / mean),
+                    Horizon = h,
+                });
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var schema = FeatureRow.Schema(builder.Count);
+        var cut = (int)(rows.Count * (1 - _options.CalibrationFraction));
+        var calibration = Train(rows.Take(cut), schema);
+        var held = rows.Skip(cut).ToArray();
+        var scores = calibration.Transform(_ml.Data.LoadFromEnumerable(held, schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
+        var residuals = held.Select((r, i) => (r.Horizon, Residual: (double)(r.Label - scores[i]))).ToArray();
+        var q90 = horizons.ToDictionary(h => h, h => Quantile90(residuals.Where(r => r.Horizon == h).Select(r => r.Residual).ToArray(), residuals.Select(r => r.Residual).ToArray()));
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var model = Train(rows, schema);
+        return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, schema, _holidays, events, _time.GetElapsedTime(started), rows.Count);
+    }
+
+    private static int CountExamples(RegularSeries history, int minOrigin, IReadOnlyList<int> horizons) =>
+        horizons.Sum(h => Math.Max(0, history.Count - h - minOrigin));
+
+    /// <summary>The 90th percentile of this horizon's residuals, or of all of them when the horizon has too few; never below zero.</summary>
+    private static double Quantile90(double[] forHorizon, double[] all)
+    {
+        var sample = forHorizon.Length >= 30 ? forHorizon : all;
+        if (sample.Length == 0)
+        {
+            return 0;
+        }
+
+        Array.Sort(sample);
+        return Math.Max(0, sample[(int)Math.Floor(0.9 * (sample.Length - 1))]);
+    }
+
+    private ITransformer Train(IEnumerable<FeatureRow> rows, SchemaDefinition schema)
+    {
+        var trainer = _ml.Regression.Trainers.LightGbm(new LightGbmRegressionTrainer.Options
+        {
+            LabelColumnName = nameof(FeatureRow.Label),
+            FeatureColumnName = nameof(FeatureRow.Features),
+            ExampleWeightColumnName = nameof(FeatureRow.Weight),
+            NumberOfLeaves = _options.Leaves,
+            NumberOfIterations = _options.Iterations,
+            LearningRate = _options.LearningRate,
+            MinimumExampleCountPerLeaf = _options.MinExamplesPerLeaf,
+            NumberOfThreads = _options.Threads == 0 ? null : _options.Threads,
+            Seed = _options.Seed,
+            Silent = true,
+            Verbose = false,
+            Booster = new GradientBooster.Options
+            {
+                FeatureFraction = _options.SampleFraction,
+                SubsampleFraction = _options.SampleFraction,
+                SubsampleFrequency = 1,
+            },
+        });
+        return trainer.Fit(_ml.Data.LoadFromEnumerable(rows, schema));
+    }
+
+    private ForecastModel FitBaseline(RegularSeries history, IReadOnlyList<int> horizons, Seasonality seasonality, EventCalendar events, long started)
+    {
+        // Score each baseline on the history it would have forecast, and keep the better one.
+        var candidates = new List<(ForecastMethod Method, int Period)>();
+        if (seasonality.Day > 0 && history.Count > seasonality.Day + horizons.Max())
+        {
+            candidates.Add((ForecastMethod.SeasonalNaiveDay, seasonality.Day));
+        }
+
+        if (seasonality.Week > 0 && history.Count > seasonality.Week + horizons.Max())
+        {
+            candidates.Add((ForecastMethod.SeasonalNaiveWeek, seasonality.Week));
+        }
+
+        var best = (Method: ForecastMethod.LastValue, Period: 0);
+        var bestError = double.PositiveInfinity;
+        foreach (var candidate in candidates)
+        {
+            var error = InSampleWape(history, horizons, candidate.Period);
+            if (error < bestError)
+            {
+                (best, bestError) = (candidate, error);
+            }
+        }
+
+        var residuals = horizons.ToDictionary(h => h, h => Quantile90(LogResiduals(history, h, best.Period).ToArray(), LogResiduals(history, h, best.Period).ToArray()));
+        return new ForecastModel(best.Method, seasonality, false, horizons, residuals, _ml, null, null, _holidays, events, _time.GetElapsedTime(started), 0, best.Period);
+    }
+
+    private static double InSampleWape(RegularSeries history, IReadOnlyList<int> horizons, int period)
+    {
+        double error = 0, total = 0;
+        foreach (var h in horizons)
+        {
+            for (var origin = 0; origin + h < history.Count; origin++)
+            {
+                if (SeasonalNaive.Forecast(history, origin, h, period) is { } forecast)
+                {
+                    error += Math.Abs(history.Values[origin + h] - forecast);
+                    total += Math.Abs(history.Values[origin + h]);
+                }
+            }
+        }
+
+        return total > 0 ? error / total : double.PositiveInfinity;
+    }
+
+    private static IEnumerable<double> LogResiduals(RegularSeries history, int horizon, int period)
+    {
+        for (var origin = 0; origin + horizon < history.Count; origin++)
+        {
+            var forecast = period > 0 ? SeasonalNaive.Forecast(history, origin, horizon, period) : history.Values[origin];
+            if (forecast is { } f)
+            {
+                yield return Math.Log(1 + history.Values[origin + horizon]) - Math.Log(1 + f);
+            }
+        }
+    }
+}
+
+/// <summary>One training or prediction example.</summary>
+internal sealed class FeatureRow
+{
+    public float[] Features { get; set; } = [];
+
+    public float Label { get; set; }
+
+    public float Weight { get; set; } = 1;
+
+    [NoColumn]
+    public int Horizon { get; set; }
+
+    /// <summary>The ML.NET schema with the feature vector's fixed size.</summary>
+    public static SchemaDefinition Schema(int features)
+    {
+        var schema = SchemaDefinition.Create(typeof(FeatureRow));
+        schema[nameof(Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, features);
+        return schema;
+    }
+}
+
+/// <summary>A model's output column.</summary>
+internal sealed class ScoreRow
+{
+    public float Score { get; set; }
+}

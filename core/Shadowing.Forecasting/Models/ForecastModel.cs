@@ -1,0 +1,164 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Features;
+
+namespace Shadowing.Forecasting.Models;
+
+/// <summary>
+/// A trained forecaster for a set of horizons. Predictions read only values at or before the origin, so the
+/// same model can be applied at later origins of a longer series (as the backtest does).
+/// </summary>
+/// <remarks>Not thread-safe: predict from one thread at a time.</remarks>
+public sealed class ForecastModel
+{
+    private readonly Seasonality _seasonality;
+    private readonly bool _useWeek;
+    private readonly IReadOnlyDictionary<int, double> _q90;
+    private readonly MLContext _ml;
+    private readonly ITransformer? _model;
+    private readonly SchemaDefinition? _schema;
+    private readonly IHolidayCalendar _holidays;
+    private readonly EventCalendar _events;
+    private readonly int _baselinePeriod;
+    private FeatureBuilder? _builder;
+    private RegularSeries? _builderSeries;
+    private PredictionEngine<FeatureRow, ScoreRow>? _engine;
+
+    internal ForecastModel(
+        ForecastMethod method,
+        Seasonality seasonality,
+        bool useWeek,
+        IReadOnlyList<int> horizons,
+        IReadOnlyDictionary<int, double> q90,
+        MLContext ml,
+        ITransformer? model,
+        SchemaDefinition? schema,
+        IHolidayCalendar holidays,
+        EventCalendar events,
+        TimeSpan trainingTime,
+        int trainingExamples,
+        int baselinePeriod = 0)
+    {
+        Method = method;
+        _seasonality = seasonality;
+        _useWeek = useWeek;
+        Horizons = horizons;
+        _q90 = q90;
+        _ml = ml;
+        _model = model;
+        _schema = schema;
+        _holidays = holidays;
+        _events = events;
+        TrainingTime = trainingTime;
+        TrainingExamples = trainingExamples;
+        _baselinePeriod = baselinePeriod;
+        MinOrigin = model is null ? 0 : new FeatureBuilder(new RegularSeries(DateTimeOffset.UnixEpoch, TimeSpan.FromMinutes(1), []), seasonality, useWeek, holidays, events).MinOrigin(horizons.Max());
+    }
+
+    /// <summary>Model or baseline.</summary>
+    public ForecastMethod Method { get; }
+
+    /// <summary>The horizons (in steps) it was trained for.</summary>
+    public IReadOnlyList<int> Horizons { get; }
+
+    /// <summary>How long training took.</summary>
+    public TimeSpan TrainingTime { get; }
+
+    /// <summary>Examples it was trained on (0 for a baseline).</summary>
+    public int TrainingExamples { get; }
+
+    /// <summary>Whether the weekly features were used.</summary>
+    public bool UsesWeeklySeasonality => _useWeek;
+
+    /// <summary>Forecasts every trained horizon from <paramref name="origin"/> of <paramref name="series"/>.</summary>
+    public IReadOnlyList<ForecastPoint> Predict(RegularSeries series, int origin) =>
+        [.. Horizons.Select(h => Predict(series, origin, h))];
+
+    /// <summary>Forecasts <c>origin + horizon</c>.</summary>
+    public ForecastPoint Predict(RegularSeries series, int origin, int horizon)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        Check(series, origin, horizon);
+        if (_model is null)
+        {
+            return Baseline(series, origin, horizon);
+        }
+
+        var builder = BuilderFor(series);
+        var row = new FeatureRow { Features = new float[builder.Count] };
+        builder.Fill(origin, horizon, row.Features);
+        _engine ??= _ml.Model.CreatePredictionEngine<FeatureRow, ScoreRow>(_model, inputSchemaDefinition: _schema);
+        return Point(series, builder, origin, horizon, _engine.Predict(row).Score);
+    }
+
+    /// <summary>Forecasts <c>origin + horizon</c> for many origins in one batch (faster than one by one).</summary>
+    public IReadOnlyList<ForecastPoint> PredictMany(RegularSeries series, IReadOnlyList<int> origins, int horizon)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(origins);
+        foreach (var origin in origins)
+        {
+            Check(series, origin, horizon);
+        }
+
+        if (_model is null)
+        {
+            return [.. origins.Select(o => Baseline(series, o, horizon))];
+        }
+
+        var builder = BuilderFor(series);
+        var rows = origins.Select(o =>
+        {
+            var row = new FeatureRow { Features = new float[builder.Count] };
+            builder.Fill(o, horizon, row.Features);
+            return row;
+        }).ToArray();
+        var scores = _model.Transform(_ml.Data.LoadFromEnumerable(rows, _schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
+        return [.. origins.Select((o, i) => Point(series, builder, o, horizon, scores[i]))];
+    }
+
+    /// <summary>The first origin this model can forecast from: its features reach this far back.</summary>
+    public int MinOrigin { get; }
+
+    private void Check(RegularSeries series, int origin, int horizon)
+    {
+        if (!Horizons.Contains(horizon))
+        {
+            throw new ArgumentOutOfRangeException(nameof(horizon), horizon, $"The model was trained for horizons {string.Join(", ", Horizons)}.");
+        }
+
+        if (origin < MinOrigin || origin >= series.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(origin), origin, $"Origins must be between {MinOrigin} and {series.Count - 1}.");
+        }
+    }
+
+    private FeatureBuilder BuilderFor(RegularSeries series)
+    {
+        // Features need log values of the whole series; compute them once per series, not per prediction.
+        if (!ReferenceEquals(series, _builderSeries))
+        {
+            _builder = new FeatureBuilder(series, _seasonality, _useWeek, _holidays, _events);
+            _builderSeries = series;
+        }
+
+        return _builder!;
+    }
+
+    private ForecastPoint Point(RegularSeries series, FeatureBuilder builder, int origin, int horizon, float score)
+    {
+        var log = builder.LogAt(origin) + score;
+        var p50 = Math.Max(0, Math.Exp(log) - 1);
+        var p90 = Math.Max(p50, Math.Exp(log + _q90[horizon]) - 1);
+        return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), p50, p90);
+    }
+
+    private ForecastPoint Baseline(RegularSeries series, int origin, int horizon)
+    {
+        var p50 = (_baselinePeriod > 0 ? SeasonalNaive.Forecast(series, origin, horizon, _baselinePeriod) : null) ?? series.Values[origin];
+        var p90 = Math.Max(p50, Math.Exp(Math.Log(1 + p50) + _q90[horizon]) - 1);
+        return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), p50, p90);
+    }
+}

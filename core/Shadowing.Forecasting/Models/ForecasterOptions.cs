@@ -1,0 +1,45 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Shadowing.Forecasting.Models;
+
+/// <summary>
+/// Settings of <see cref="DemandForecaster"/> (section <c>Pae:Forecaster</c>). The LightGBM defaults were chosen
+/// by rolling-origin validation on the part of nyc_taxi before the published test range (origins 3500–6499).
+/// </summary>
+public sealed class ForecasterOptions
+{
+    /// <summary>Leaves per tree. Default 63.</summary>
+    [Range(2, 1024)]
+    public int Leaves { get; set; } = 63;
+
+    /// <summary>Boosting rounds. Default 400.</summary>
+    [Range(1, 10_000)]
+    public int Iterations { get; set; } = 400;
+
+    /// <summary>Learning rate. Default 0.05.</summary>
+    [Range(0.0001, 1.0)]
+    public double LearningRate { get; set; } = 0.05;
+
+    /// <summary>Fewest training examples in a leaf. Default 20.</summary>
+    [Range(1, 10_000)]
+    public int MinExamplesPerLeaf { get; set; } = 20;
+
+    /// <summary>Share of features each tree may use (and of rows each round samples). Default 0.8.</summary>
+    [Range(0.1, 1.0)]
+    public double SampleFraction { get; set; } = 0.8;
+
+    /// <summary>Latest share of the training examples held out to measure residuals for the p90 interval. Default 0.15.</summary>
+    [Range(0.05, 0.5)]
+    public double CalibrationFraction { get; set; } = 0.15;
+
+    /// <summary>Below this many training examples the forecaster uses the better seasonal-naive baseline. Default 300.</summary>
+    [Range(10, 1_000_000)]
+    public int MinTrainingExamples { get; set; } = 300;
+
+    /// <summary>Random seed of LightGBM's sampling, for repeatable models. Default 1.</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>Native threads LightGBM trains with; 0 uses every core. Default 0.</summary>
+    [Range(0, 256)]
+    public int Threads { get; set; }
+}

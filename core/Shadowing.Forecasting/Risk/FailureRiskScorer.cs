@@ -1,0 +1,210 @@
+using System.ComponentModel.DataAnnotations;
+using Shadowing.Core.TimeSeries;
+
+namespace Shadowing.Forecasting.Risk;
+
+/// <summary>Settings of <see cref="FailureRiskScorer"/> (section <c>Pae:Risk</c>).</summary>
+public sealed class RiskOptions
+{
+    /// <summary>No alarm before this much history (the seasonal baselines need it). Default 7 days.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "60.00:00:00")]
+    public TimeSpan WarmUp { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Window of the rolling median that smooths the z-score, so single spikes do not count. Default 60 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan Smoothing { get; set; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>Window of past residuals whose median and MAD scale the z-score. Default 2 days.</summary>
+    [Range(typeof(TimeSpan), "00:10:00", "30.00:00:00")]
+    public TimeSpan ScaleWindow { get; set; } = TimeSpan.FromDays(2);
+
+    /// <summary>Smoothed |z| at which the score is 0.5. Default 6.</summary>
+    [Range(0.5, 100)]
+    public double ZThreshold { get; set; } = 6;
+
+    /// <summary>How long the score must stay at or above 0.5 to raise the alarm. Default 60 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan Persistence { get; set; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>The alarm clears when the score falls below this. Default 0.2.</summary>
+    [Range(0.0, 0.5)]
+    public double ClearScore { get; set; } = 0.2;
+}
+
+/// <summary>Failure risk of every step of a series: a score in [0, 1] and an alarm flag.</summary>
+public sealed record RiskSeries(IReadOnlyList<double> Scores, IReadOnlyList<bool> Alarms);
+
+/// <summary>
+/// Causal failure-risk scoring of a metric (latency, error rate, CPU, memory, demand): every score uses only
+/// values at or before its step.
+/// <list type="number">
+/// <item>Expected value: the median of the same time of day over the previous 7 days (needs 3), and the
+/// median of the same time of week over the previous 3 weeks (needs 1).</item>
+/// <item>Robust z-score of the residual against each expectation: (residual − median) / (1.4826 × MAD) over the
+/// residuals of the last <see cref="RiskOptions.ScaleWindow"/>, the MAD floored at 1% of the recent level so that
+/// flat metrics do not produce huge z-scores. Of the daily and weekly z-scores the one closer to zero is kept:
+/// a value is only surprising if neither pattern explains it.</item>
+/// <item>The median of that z over the last <see cref="RiskOptions.Smoothing"/>, so that isolated spikes do not count
+/// but a level shift does; score = logistic(|z| − <see cref="RiskOptions.ZThreshold"/>).</item>
+/// <item>Alarm once the score has been at least 0.5 for <see cref="RiskOptions.Persistence"/>, cleared when it falls
+/// below <see cref="RiskOptions.ClearScore"/>; never during the first <see cref="RiskOptions.WarmUp"/>.</item>
+/// </list>
+/// Several metrics combine by taking, per step, the highest score (<see cref="Combine"/>).
+/// </summary>
+public sealed class FailureRiskScorer(RiskOptions options)
+{
+    /// <summary>Scores every step of <paramref name="series"/>.</summary>
+    public RiskSeries Score(RegularSeries series)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var values = series.Span.ToArray();
+        var perDay = Math.Max(1, series.StepsIn(TimeSpan.FromDays(1)));
+        var hasDaily = series.StepsIn(TimeSpan.FromDays(1)) >= 2;
+        var scaleWindow = Steps(series, options.ScaleWindow, 2);
+        var daily = hasDaily ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay) : null;
+        var weekly = hasDaily ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay) : null;
+        var rolling = hasDaily ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow);
+
+        var combined = new double[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            combined[i] = hasDaily ? Closer(daily![i], weekly![i]) : rolling![i] ?? 0;
+        }
+
+        var smoothing = Steps(series, options.Smoothing, 1);
+        var persistence = Steps(series, options.Persistence, 1);
+        var warmUp = series.StepsIn(TimeSpan.FromDays(1)) > 0 ? (int)(options.WarmUp.Ticks / series.Step.Ticks) : 0;
+        var scores = new double[values.Length];
+        var alarms = new bool[values.Length];
+        var window = new double[smoothing];
+        var alarm = false;
+        var run = 0;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var count = Math.Min(smoothing, i + 1);
+            for (var k = 0; k < count; k++)
+            {
+                window[k] = combined[i - k];
+            }
+
+            var z = Median(window.AsSpan(0, count));
+            var score = i < warmUp ? 0 : 1 / (1 + Math.Exp(-(Math.Abs(z) - options.ZThreshold)));
+            scores[i] = score;
+            run = score >= 0.5 ? run + 1 : 0;
+            if (!alarm && run >= persistence)
+            {
+                alarm = true;
+            }
+            else if (alarm && score < options.ClearScore)
+            {
+                alarm = false;
+            }
+
+            alarms[i] = alarm;
+        }
+
+        return new RiskSeries(scores, alarms);
+    }
+
+    /// <summary>Combines the risk of several metrics of one service: per step, the highest score; alarm when any alarms.</summary>
+    public static RiskSeries Combine(IReadOnlyList<RiskSeries> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        if (metrics.Count == 0)
+        {
+            return new RiskSeries([], []);
+        }
+
+        var length = metrics.Min(m => m.Scores.Count);
+        return new RiskSeries(
+            [.. Enumerable.Range(0, length).Select(i => metrics.Max(m => m.Scores[m.Scores.Count - length + i]))],
+            [.. Enumerable.Range(0, length).Select(i => metrics.Any(m => m.Alarms[m.Alarms.Count - length + i]))]);
+    }
+
+    private static int Steps(RegularSeries series, TimeSpan span, int minimum) => Math.Max(minimum, (int)(span.Ticks / series.Step.Ticks));
+
+    private static double Closer(double? a, double? b) => (a, b) switch
+    {
+        ({ } x, { } y) => Math.Abs(x) <= Math.Abs(y) ? x : y,
+        ({ } x, null) => x,
+        (null, { } y) => y,
+        _ => 0,
+    };
+
+    private static List<double> Refs(double[] values, int i, int period, int count)
+    {
+        var refs = new List<double>(count);
+        for (var k = 1; k <= count && i - (k * period) >= 0; k++)
+        {
+            refs.Add(values[i - (k * period)]);
+        }
+
+        return refs;
+    }
+
+    private static List<double> Window(double[] values, int i, int length)
+    {
+        var window = new List<double>(length);
+        for (var k = 1; k <= length && i - k >= 0; k++)
+        {
+            window.Add(values[i - k]);
+        }
+
+        return window;
+    }
+
+    private static double?[] ZScores(double[] values, Func<int, List<double>> references, int minRefs, int scaleWindow, int minHistory)
+    {
+        var residuals = new double?[values.Length];
+        var z = new double?[values.Length];
+        var buffer = new double[scaleWindow];
+        var levels = new double[scaleWindow];
+        for (var i = 0; i < values.Length; i++)
+        {
+            var refs = references(i);
+            if (refs.Count < minRefs)
+            {
+                continue;
+            }
+
+            var residual = values[i] - Median(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(refs));
+            residuals[i] = residual;
+            var n = 0;
+            var m = 0;
+            for (var k = 1; k <= scaleWindow && i - k >= 0; k++)
+            {
+                if (residuals[i - k] is { } r)
+                {
+                    buffer[n++] = r;
+                }
+
+                levels[m++] = values[i - k];
+            }
+
+            if (n < Math.Max(3, minHistory / 2))
+            {
+                continue;
+            }
+
+            var center = Median(buffer.AsSpan(0, n));
+            for (var k = 0; k < n; k++)
+            {
+                buffer[k] = Math.Abs(buffer[k] - center);
+            }
+
+            var level = Math.Abs(Median(levels.AsSpan(0, m)));
+            var scale = Math.Max(1.4826 * Median(buffer.AsSpan(0, n)), Math.Max(0.01 * level, 1e-9));
+            z[i] = (residual - center) / scale;
+        }
+
+        return z;
+    }
+
+    /// <summary>Median of a span; reorders it.</summary>
+    private static double Median(Span<double> values)
+    {
+        values.Sort();
+        var middle = values.Length / 2;
+        return values.Length % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+    }
+}
