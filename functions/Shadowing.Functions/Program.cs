@@ -4,5 +4,5 @@ using Shadowing.Functions;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
-builder.Services.AddShadowingFunctions();
+builder.Services.AddShadowingFunctions(builder.Configuration);
 builder.Build().Run();

@@ -1,5 +1,5 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 
 namespace Shadowing.Router;
 
@@ -12,10 +12,10 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
     public ValidateOptionsResult Validate(string? name, RouterOptions options)
     {
         var failures = new List<string>();
-        Check(RouterOptions.Section, options, failures);
-        Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
-        Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
-        Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
+        OptionsChecks.Check(RouterOptions.Section, options, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
         if (options.ActiveHealthChecks is { } active && active.Timeout >= active.Interval)
         {
             failures.Add($"{RouterOptions.Section}:ActiveHealthChecks:Timeout ({active.Timeout}) must be shorter than {RouterOptions.Section}:ActiveHealthChecks:Interval ({active.Interval}).");
@@ -27,20 +27,5 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    private static void Check(string section, object? value, List<string> failures)
-    {
-        if (value is null)
-        {
-            failures.Add($"{section} is missing.");
-            return;
-        }
-
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true))
-        {
-            failures.AddRange(results.Select(r => $"{section}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
-        }
     }
 }

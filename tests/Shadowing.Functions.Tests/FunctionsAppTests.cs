@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Core.State;
 using Shadowing.Dapr.State;
@@ -10,9 +11,10 @@ public sealed class FunctionsAppTests
     [Fact]
     public void AddShadowingFunctions_UsesTheDaprAdapters()
     {
-        using var provider = new ServiceCollection().AddShadowingFunctions().BuildServiceProvider();
+        using var provider = new ServiceCollection().AddLogging().AddShadowingFunctions(new ConfigurationBuilder().Build()).BuildServiceProvider();
 
         Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());
+        Assert.NotNull(provider.GetRequiredService<Shadowing.Forecasting.Pae.DemandForecastService>());
     }
 
     [Fact]
@@ -29,5 +31,6 @@ public sealed class FunctionsAppTests
         var names = document.RootElement.EnumerateArray().Select(f => f.GetProperty("name").GetString()).ToArray();
         Assert.Contains("GetRoutingTable", names);
         Assert.Contains("ListRoutingTables", names);
+        Assert.Contains("ForecastDemand", names);
     }
 }

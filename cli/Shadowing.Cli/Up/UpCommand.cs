@@ -6,6 +6,9 @@ using Microsoft.Extensions.Options;
 using Shadowing.Cli.Samples;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
+using Shadowing.Forecasting;
+using Shadowing.Forecasting.Pae;
+using Shadowing.Metrics;
 using Shadowing.Router.Hosting;
 using Shadowing.Router.Routing;
 using Spectre.Console;
@@ -91,6 +94,8 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             builder.Services.AddShadowingEmbedded();
             builder.Services.AddRoutingTableSeed(tables, $"the sample service in {configPath}");
             builder.Services.AddShadowingRouter(builder.Configuration);
+            builder.Services.AddShadowingMetrics(builder.Configuration);
+            builder.Services.AddShadowingPaeTimer(builder.Configuration);
             await using var app = builder.Build();
             app.MapShadowingRouter();
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -117,6 +122,8 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         var table = new Table().AddColumns("Part", "Where", "What");
         table.AddRow("router", Markup.Escape(router), "requests: /{service}/…, health: /healthz, metrics: /metrics");
         table.AddRow("state store", Markup.Escape(statePath == ":memory:" ? statePath : Path.GetFullPath(statePath)), "SQLite");
+        var pae = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PaeOptions>>().Value;
+        table.AddRow("PAE", $"every {pae.Interval}", Markup.Escape($"forecasts {pae.Horizon} ahead from the router's records into forecast/{{service}}"));
         foreach (var process in processes)
         {
             table.AddRow(Markup.Escape($"{process.Service}/{process.Options.Id}"), Markup.Escape(process.Address.ToString().TrimEnd('/')), $"sample {process.Role.ToString().ToLowerInvariant()} endpoint");

@@ -25,6 +25,9 @@ public static class Topics
 
     /// <summary>Per-minute, per-endpoint metric records written by the router.</summary>
     public const string Metrics = "metrics";
+
+    /// <summary>Requests for shadows emitted by the PAE, for the provisioning workflow.</summary>
+    public const string ShadowRequests = "shadow-requests";
 }
 
 /// <summary>Payload of <see cref="Topics.RoutingChanged"/>.</summary>

@@ -12,6 +12,12 @@ public static class StateKeys
     /// <summary>Collection of per-minute endpoint metrics.</summary>
     public const string MetricsPrefix = "metrics/";
 
+    /// <summary>Collection of demand forecasts, one per service.</summary>
+    public const string ForecastPrefix = "forecast/";
+
+    /// <summary>Collection of shadow requests, by service.</summary>
+    public const string ShadowRequestsPrefix = "shadow-requests/";
+
     /// <summary>Collection of dead-lettered messages of the embedded event bus.</summary>
     public const string DeadLetterPrefix = "deadletter/";
 
@@ -21,6 +27,15 @@ public static class StateKeys
     /// <summary>The per-minute metric records of one endpoint for one UTC day.</summary>
     public static string Metrics(string service, string endpointId, DateOnly utcDay) =>
         $"{MetricsPrefix}{service}/{endpointId}/{utcDay:yyyy-MM-dd}";
+
+    /// <summary>The latest demand forecast of <paramref name="service"/>.</summary>
+    public static string Forecast(string service) => ForecastPrefix + service;
+
+    /// <summary>The shadow requests of <paramref name="service"/>.</summary>
+    public static string ShadowRequests(string service) => $"{ShadowRequestsPrefix}{service}/";
+
+    /// <summary>The event calendar of <paramref name="service"/>.</summary>
+    public static string Events(string service) => "events/" + service;
 
     /// <summary>Validates a key against the rules every adapter enforces.</summary>
     /// <exception cref="ArgumentException">The key is empty, starts with '$' (reserved) or has an empty path segment.</exception>

@@ -89,7 +89,7 @@ public static class Resampler
         }
 
         Array.Sort(gaps);
-        var median = gaps[gaps.Length / 2];
+        var median = gaps[(gaps.Length - 1) / 2]; // lower median: jitter must not round the step up
         var seconds = Math.Max(1, Math.Round(median / (double)TimeSpan.TicksPerSecond));
         return TimeSpan.FromSeconds(seconds);
     }

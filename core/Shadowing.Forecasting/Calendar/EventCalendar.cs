@@ -13,7 +13,7 @@ namespace Shadowing.Forecasting.Calendar;
 /// <param name="ExpectedMultiplier">Expected demand relative to normal (2 = double), when someone knows.</param>
 public sealed record CalendarEvent(DateTimeOffset Start, DateTimeOffset End, string Name, string Kind, double? ExpectedMultiplier = null);
 
-/// <summary>A set of events, queried by time. Stored per service at state key <c>events/{service}</c>.</summary>
+/// <summary>A set of events, queried by time. Stored per service at state key <c>events/{service}</c> (<see cref="Shadowing.Core.State.StateKeys.Events"/>).</summary>
 public sealed class EventCalendar
 {
     private readonly CalendarEvent[] _events;
@@ -30,9 +30,6 @@ public sealed class EventCalendar
 
     /// <summary>The events.</summary>
     public IReadOnlyList<CalendarEvent> Events => _events;
-
-    /// <summary>The state key of a service's event calendar.</summary>
-    public static string StateKey(string service) => $"events/{service}";
 
     /// <summary>Whether an event is on at <paramref name="time"/>, and the log of the largest expected multiplier (0 when unknown).</summary>
     public (bool Active, double LogMultiplier) At(DateTimeOffset time)

@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Routing;
+using Shadowing.Core.State;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Models;
+using Shadowing.Forecasting.Planning;
+using Shadowing.Forecasting.Risk;
+
+namespace Shadowing.Forecasting.Pae;
+
+/// <summary>What one PAE run did for one service.</summary>
+/// <param name="Service">The service.</param>
+/// <param name="Forecast">The stored forecast, or null when the service was skipped or failed.</param>
+/// <param name="Request">The shadow request stored, if any.</param>
+/// <param name="Published">Whether the request was new or changed (and so published).</param>
+/// <param name="Problem">Why the service was skipped or failed.</param>
+public sealed record ServiceForecastOutcome(string Service, ForecastDocument? Forecast, ShadowRequest? Request, bool Published, string? Problem);
+
+/// <summary>
+/// The PAE run, shared by the Azure Function <c>ForecastDemand</c> and the embedded host's timer: for every
+/// service with a routing table, read its demand and risk metrics, forecast demand over the horizon (reusing
+/// the service's model until it is <see cref="PaeOptions.RetrainEvery"/> old), score failure risk, write
+/// <c>forecast/{service}</c>, and submit a shadow request when the planner asks for one. A failing service is
+/// logged and reported; the others still run.
+/// </summary>
+public sealed partial class DemandForecastService
+{
+    private readonly RoutingTableStore _tables;
+    private readonly IMetricsSource _metrics;
+    private readonly IStateStore _store;
+    private readonly ShadowRequestStore _requests;
+    private readonly PaeOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DemandForecastService> _logger;
+    private readonly DemandForecaster _forecaster;
+    private readonly FailureRiskScorer _risk;
+    private readonly ShadowPlanner _planner;
+    private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _running = new(1, 1);
+
+    /// <summary>Creates the service.</summary>
+    public DemandForecastService(
+        RoutingTableStore tables,
+        IMetricsSource metrics,
+        IStateStore store,
+        ShadowRequestStore requests,
+        IHolidayCalendar holidays,
+        IOptions<PaeOptions> options,
+        TimeProvider timeProvider,
+        ILogger<DemandForecastService> logger)
+    {
+        _tables = tables;
+        _metrics = metrics;
+        _store = store;
+        _requests = requests;
+        _options = options.Value;
+        _time = timeProvider;
+        _logger = logger;
+        _forecaster = new DemandForecaster(_options.Forecaster, holidays, timeProvider);
+        _risk = new FailureRiskScorer(_options.Risk);
+        _planner = new ShadowPlanner(_options.Planner);
+    }
+
+    /// <summary>Runs the PAE once for every service. Runs do not overlap: a second caller waits.</summary>
+    public async Task<IReadOnlyList<ServiceForecastOutcome>> RunAsync(CancellationToken cancellationToken = default)
+    {
+        await _running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var outcomes = new List<ServiceForecastOutcome>();
+            foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    outcomes.Add(await RunServiceAsync(entry.Value, cancellationToken).ConfigureAwait(false));
+                }
+                catch (Exception ex) when (ex is MetricsUnavailableException or StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException)
+                {
+                    LogServiceFailed(ex, entry.Value.Service);
+                    outcomes.Add(new ServiceForecastOutcome(entry.Value.Service, null, null, false, ex.Message));
+                }
+            }
+
+            return outcomes;
+        }
+        finally
+        {
+            _running.Release();
+        }
+    }
+
+    private async Task<ServiceForecastOutcome> RunServiceAsync(RoutingTable table, CancellationToken cancellationToken)
+    {
+        var service = table.Service;
+        var now = _time.GetUtcNow();
+        var step = _options.Step;
+        var demand = await _metrics.GetAsync(new MetricQuery(service, MetricKind.Requests, now - _options.History, now, step), cancellationToken).ConfigureAwait(false);
+        var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
+        if (demand.Count < 2)
+        {
+            return new ServiceForecastOutcome(service, null, null, false, "not enough demand history yet");
+        }
+
+        var events = await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events(service), cancellationToken).ConfigureAwait(false) is { } stored
+            ? new EventCalendar(stored.Value)
+            : EventCalendar.Empty;
+        var model = ModelFor(service, demand, steps, events, now, cancellationToken);
+        var points = model.Predict(demand, demand.Count - 1);
+
+        var risk = await RiskAsync(service, now, cancellationToken).ConfigureAwait(false);
+        var endpointCapacity = await EndpointCapacityAsync(table, now, cancellationToken).ConfigureAwait(false);
+        var productionCapacity = endpointCapacity * Math.Max(1, table.Production.Count);
+        var decision = _planner.Decide(service, points, step, productionCapacity, endpointCapacity, risk, now);
+        ShadowRequest? stored2 = null;
+        var published = false;
+        if (decision.Request is { } request)
+        {
+            (stored2, published) = await _requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+            if (published)
+            {
+                LogShadowsRequested(service, stored2.Count, stored2.WindowStart, stored2.WindowEnd, stored2.Reason);
+            }
+        }
+
+        var document = new ForecastDocument
+        {
+            Service = service,
+            GeneratedAt = now,
+            Origin = demand.TimeAt(demand.Count - 1),
+            Step = step,
+            Method = model.Method,
+            Points = points,
+            RiskScore = risk.Score,
+            RiskAlarm = risk.Alarm,
+            ProductionCapacity = productionCapacity,
+            EndpointCapacity = endpointCapacity,
+            ShadowsNeededFrom = decision.NeededFrom,
+            ShadowRequestId = stored2?.Id,
+        };
+        await _store.SaveJsonAsync(StateKeys.Forecast(service), document, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new ServiceForecastOutcome(service, document, stored2, published, null);
+    }
+
+    private ForecastModel ModelFor(string service, RegularSeries demand, int steps, EventCalendar events, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (_models.TryGetValue(service, out var cached)
+            && now - cached.TrainedAt < _options.RetrainEvery
+            && cached.Model.Horizons.Count == steps
+            && cached.Model.Method == ForecastMethod.Model
+            && demand.Count - 1 >= cached.Model.MinOrigin)
+        {
+            return cached.Model;
+        }
+
+        var model = _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken);
+        _models[service] = (model, now);
+        LogTrained(service, model.Method, model.TrainingExamples, model.TrainingTime.TotalSeconds);
+        return model;
+    }
+
+    private async Task<(double Score, bool Alarm)> RiskAsync(string service, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var scored = new List<RiskSeries>();
+        foreach (var kind in _options.RiskMetrics)
+        {
+            try
+            {
+                var series = await _metrics.GetAsync(new MetricQuery(service, kind, now - _options.History, now, _options.Step), cancellationToken).ConfigureAwait(false);
+                scored.Add(_risk.Score(series));
+            }
+            catch (MetricsUnavailableException ex)
+            {
+                LogRiskMetricMissing(service, kind, ex.Message);
+            }
+        }
+
+        var combined = FailureRiskScorer.Combine(scored);
+        return combined.Scores.Count == 0 ? (0, false) : (combined.Scores[^1], combined.Alarms[^1]);
+    }
+
+    /// <summary>Requests per step one endpoint serves: configured, or Little's law on the observed mean latency.</summary>
+    private async Task<double> EndpointCapacityAsync(RoutingTable table, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stepMinutes = _options.Step.TotalMinutes;
+        if (_options.EndpointCapacity.TryGetValue(table.Service, out var perMinute) && perMinute > 0)
+        {
+            return perMinute * stepMinutes;
+        }
+
+        var concurrency = table.Production.Count > 0 ? table.Production.Average(p => p.MaxConcurrency) : 1;
+        var latency = await _metrics.GetAsync(new MetricQuery(table.Service, MetricKind.LatencyMean, now - TimeSpan.FromHours(1), now, _options.Step), cancellationToken).ConfigureAwait(false);
+        var observed = latency.Values.Where(v => v > 0).Order().ToArray();
+        if (observed.Length == 0)
+        {
+            throw new MetricsUnavailableException($"Service '{table.Service}' has no observed latency in the last hour to estimate endpoint capacity; set Pae:EndpointCapacity:{table.Service}.");
+        }
+
+        var medianLatencyMs = observed[observed.Length / 2];
+        return concurrency * 60_000 / medianLatencyMs * stepMinutes;
+    }
+
+    [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]
+    private partial void LogServiceFailed(Exception error, string service);
+
+    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
+    private partial void LogShadowsRequested(string service, int count, DateTimeOffset start, DateTimeOffset end, string reason);
+
+    [LoggerMessage(EventId = 62, Level = LogLevel.Information, Message = "PAE: trained {Method} for service {Service} on {Examples} examples in {Seconds:F1} s")]
+    private partial void LogTrained(string service, ForecastMethod method, int examples, double seconds);
+
+    [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
+    private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);
+}

@@ -1,0 +1,43 @@
+using Shadowing.Forecasting.Models;
+
+namespace Shadowing.Forecasting.Pae;
+
+/// <summary>The latest forecast of a service, stored at <c>forecast/{service}</c>.</summary>
+public sealed record ForecastDocument
+{
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>When it was made.</summary>
+    public required DateTimeOffset GeneratedAt { get; init; }
+
+    /// <summary>Time of the last observed value it starts from.</summary>
+    public required DateTimeOffset Origin { get; init; }
+
+    /// <summary>Step of the points (demand is in requests per step).</summary>
+    public required TimeSpan Step { get; init; }
+
+    /// <summary>Model or baseline.</summary>
+    public required ForecastMethod Method { get; init; }
+
+    /// <summary>Forecast steps.</summary>
+    public required IReadOnlyList<ForecastPoint> Points { get; init; }
+
+    /// <summary>Current failure risk in [0, 1].</summary>
+    public double RiskScore { get; init; }
+
+    /// <summary>Whether the risk alarm is raised.</summary>
+    public bool RiskAlarm { get; init; }
+
+    /// <summary>Requests per step production can serve.</summary>
+    public double ProductionCapacity { get; init; }
+
+    /// <summary>Requests per step one endpoint can serve.</summary>
+    public double EndpointCapacity { get; init; }
+
+    /// <summary>First forecast step that needs shadows, if any.</summary>
+    public DateTimeOffset? ShadowsNeededFrom { get; init; }
+
+    /// <summary>The shadow request made or updated by this run, if any.</summary>
+    public string? ShadowRequestId { get; init; }
+}

@@ -1,0 +1,58 @@
+using System.ComponentModel.DataAnnotations;
+using Shadowing.Forecasting.Models;
+using Shadowing.Forecasting.Planning;
+using Shadowing.Forecasting.Risk;
+
+namespace Shadowing.Forecasting.Pae;
+
+/// <summary>Settings of the predictive analytics engine (configuration section <c>Pae</c>).</summary>
+public sealed class PaeOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Pae";
+
+    /// <summary>Step of the demand series the PAE forecasts. Default 5 min.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "1.00:00:00")]
+    public TimeSpan Step { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How far ahead it forecasts. Default 2 h.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);
+
+    /// <summary>How much history it reads. Default 28 days (the weekly features need three weeks and more).</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "365.00:00:00")]
+    public TimeSpan History { get; set; } = TimeSpan.FromDays(28);
+
+    /// <summary>A service's model is reused until it is this old. Default 1 day.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan RetrainEvery { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Run interval of the embedded host's timer (the Functions app uses <c>ForecastSchedule</c>). Default 5 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>ISO country code of the public holidays used as features; empty for none. Default US.</summary>
+    public string? HolidayCountry { get; set; } = "US";
+
+    /// <summary>
+    /// Requests per minute one endpoint can serve, per service (<c>Pae:EndpointCapacity:{service}</c>). When a
+    /// service has none, Little's law estimates it from the routing table and observed latency:
+    /// maxConcurrency × 60,000 / mean latency in ms.
+    /// </summary>
+    public Dictionary<string, double> EndpointCapacity { get; set; } = [];
+
+    /// <summary>Metrics whose risk is scored per service (combined by taking the highest). Default LatencyP90 and Errors.</summary>
+    public List<Core.Metrics.MetricKind> RiskMetrics { get; set; } = [Core.Metrics.MetricKind.LatencyP90, Core.Metrics.MetricKind.Errors];
+
+    /// <summary>The forecaster.</summary>
+    [Required]
+    public ForecasterOptions Forecaster { get; set; } = new();
+
+    /// <summary>Failure-risk scoring.</summary>
+    [Required]
+    public RiskOptions Risk { get; set; } = new();
+
+    /// <summary>The shadow decision.</summary>
+    [Required]
+    public PlannerOptions Planner { get; set; } = new();
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
+
+namespace Shadowing.Forecasting.Pae;
+
+/// <summary>Validates <see cref="PaeOptions"/> and its nested sections at start, naming the configuration key to fix.</summary>
+internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PaeOptions options)
+    {
+        var failures = new List<string>();
+        OptionsChecks.Check(PaeOptions.Section, options, failures);
+        OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Forecaster)}", options.Forecaster, failures);
+        OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Risk)}", options.Risk, failures);
+        OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Planner)}", options.Planner, failures);
+        if (options.Horizon < options.Step)
+        {
+            failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Step ({options.Step}).");
+        }
+
+        foreach (var (service, capacity) in options.EndpointCapacity.Where(c => !(c.Value > 0)))
+        {
+            failures.Add($"{PaeOptions.Section}:EndpointCapacity:{service} must be a positive number of requests per minute, was {capacity}.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

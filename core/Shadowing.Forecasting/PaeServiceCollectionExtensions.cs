@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Routing;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Pae;
+using Shadowing.Forecasting.Planning;
+
+namespace Shadowing.Forecasting;
+
+/// <summary>Composition of the PAE.</summary>
+public static class PaeServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="DemandForecastService"/> and what it needs, bound to <see cref="PaeOptions.Section"/>.
+    /// An <c>IMetricsSource</c>, <c>IStateStore</c> and <c>IEventBus</c> must be registered too.
+    /// </summary>
+    public static IServiceCollection AddShadowingPae(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<PaeOptions>().Bind(configuration.GetSection(PaeOptions.Section)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaeOptions>, PaeOptionsValidator>());
+        services.TryAddSingleton<IHolidayCalendar>(sp => sp.GetRequiredService<IOptions<PaeOptions>>().Value.HolidayCountry is { Length: > 0 } country
+            ? new PublicHolidayCalendar(country)
+            : NoHolidays.Instance);
+        services.TryAddSingleton<RoutingTableStore>();
+        services.TryAddSingleton<ShadowRequestStore>();
+        services.TryAddSingleton<DemandForecastService>();
+        return services;
+    }
+
+    /// <summary>Also runs the PAE on a hosted timer (the embedded host; the Functions app has its timer trigger).</summary>
+    public static IServiceCollection AddShadowingPaeTimer(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddShadowingPae(configuration);
+        services.AddHostedService<ForecastTimerService>();
+        return services;
+    }
+}

@@ -1,0 +1,113 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using Shadowing.Forecasting.Models;
+
+namespace Shadowing.Forecasting.Planning;
+
+/// <summary>Settings of the shadow decision (section <c>Pae:Planner</c>).</summary>
+public sealed class PlannerOptions
+{
+    /// <summary>Provisioning plus warm-up: how long before they are needed shadows must be requested. Default 15 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan LeadTime { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Safety margin on forecast demand, as a share. Default 0.1 (10 %).</summary>
+    [Range(0.0, 5.0)]
+    public double Headroom { get; set; } = 0.1;
+
+    /// <summary>Risk score at which shadows are requested even without a demand peak. Default 0.8.</summary>
+    [Range(0.0, 1.0)]
+    public double RiskThreshold { get; set; } = 0.8;
+
+    /// <summary>Shadows requested for risk. Default 1.</summary>
+    [Range(1, 100)]
+    public int RiskShadows { get; set; } = 1;
+
+    /// <summary>How long a risk-triggered request lasts. Default 1 h.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan RiskHold { get; set; } = TimeSpan.FromHours(1);
+}
+
+/// <summary>What the planner saw and decided for one service.</summary>
+/// <param name="Request">The request to submit, or null.</param>
+/// <param name="NeededFrom">First time the p90 needs more than production, if any (also when it is still beyond the lead time).</param>
+/// <param name="PeakShadows">Most shadows needed at any forecast step.</param>
+public sealed record PlanDecision(ShadowRequest? Request, DateTimeOffset? NeededFrom, int PeakShadows);
+
+/// <summary>
+/// Decides when a service needs shadows. Demand: at each forecast step the p90 plus headroom is compared with
+/// production capacity; the steps where it exceeds it need <c>ceil(excess / capacity per endpoint)</c> shadows.
+/// If the first such step is within the lead time, shadows are requested now for the window from that step to
+/// the last one (they would not be ready in time if asked later; further out, the decision waits for fresher
+/// forecasts). Risk: a current risk score at or above the threshold, or an active alarm, requests
+/// <see cref="PlannerOptions.RiskShadows"/> for <see cref="PlannerOptions.RiskHold"/>. Both merge into one request.
+/// </summary>
+public sealed class ShadowPlanner(PlannerOptions options)
+{
+    /// <summary>Decides for one service.</summary>
+    /// <param name="service">The service.</param>
+    /// <param name="forecast">Forecast steps, in time order, in requests per step.</param>
+    /// <param name="step">The forecast step.</param>
+    /// <param name="productionCapacity">Requests per step all production endpoints can serve.</param>
+    /// <param name="endpointCapacity">Requests per step one more endpoint (a shadow) can serve.</param>
+    /// <param name="risk">Current failure risk score and alarm.</param>
+    /// <param name="now">Decision time.</param>
+    public PlanDecision Decide(string service, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, (double Score, bool Alarm) risk, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(forecast);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(endpointCapacity);
+        var needing = forecast
+            .Select(p => (Point: p, Shadows: (int)Math.Ceiling(((p.P90 * (1 + options.Headroom)) - productionCapacity) / endpointCapacity)))
+            .Where(x => x.Shadows > 0)
+            .ToArray();
+        var neededFrom = needing.Length > 0 ? needing[0].Point.Time : (DateTimeOffset?)null;
+        var peak = needing.Length > 0 ? needing.Max(x => x.Shadows) : 0;
+
+        var kinds = new List<ShadowRequestKind>();
+        var reasons = new List<string>();
+        DateTimeOffset? start = null, end = null;
+        var count = 0;
+        if (neededFrom is { } from && from - now <= options.LeadTime)
+        {
+            var worst = needing.MaxBy(x => x.Point.P90);
+            kinds.Add(ShadowRequestKind.Demand);
+            reasons.Add(string.Create(CultureInfo.InvariantCulture, $"demand: p90 {worst.Point.P90:F0} requests per {step:c} at {worst.Point.Time:u} (+{options.Headroom:P0} headroom) exceeds production capacity {productionCapacity:F0}"));
+            start = from;
+            end = needing[^1].Point.Time + step;
+            count = peak;
+        }
+
+        if (risk.Alarm || risk.Score >= options.RiskThreshold)
+        {
+            kinds.Add(ShadowRequestKind.Risk);
+            reasons.Add(string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2}{(risk.Alarm ? " (alarm)" : string.Empty)} at or above {options.RiskThreshold:F2}"));
+            start = start is { } s && s < now ? s : now;
+            end = end is { } e && e > now + options.RiskHold ? e : now + options.RiskHold;
+            count = Math.Max(count, options.RiskShadows);
+        }
+
+        if (kinds.Count == 0)
+        {
+            return new PlanDecision(null, neededFrom, peak);
+        }
+
+        var windowStart = Quantize(start!.Value, step);
+        var request = new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf(service, windowStart),
+            Service = service,
+            Count = count,
+            WindowStart = windowStart,
+            WindowEnd = end!.Value,
+            Kinds = kinds,
+            Reason = string.Join("; ", reasons),
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        return new PlanDecision(request, neededFrom, peak);
+    }
+
+    /// <summary>Rounds down to a multiple of the step, so that re-runs a few seconds apart agree on the window.</summary>
+    private static DateTimeOffset Quantize(DateTimeOffset time, TimeSpan step) =>
+        new(time.UtcTicks - (time.UtcTicks % step.Ticks), TimeSpan.Zero);
+}

@@ -1,0 +1,42 @@
+using Shadowing.Core.Metrics;
+using Shadowing.Core.TimeSeries;
+
+namespace Shadowing.Metrics.Csv;
+
+/// <summary>Settings of <see cref="CsvSource"/> (section <c>Pae:Csv</c>).</summary>
+public sealed class CsvSourceOptions
+{
+    /// <summary>Folder of <c>{service}.{kind}.csv</c> files (<c>{service}.csv</c> for requests also works).</summary>
+    public string Directory { get; set; } = "metrics";
+}
+
+/// <summary>
+/// Reads metrics from <c>timestamp,value</c> CSV files, one per service and kind, and resamples them to the query's
+/// step (taking the values inside the query's range).
+/// </summary>
+public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
+{
+    /// <inheritdoc />
+    public Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var path = Path.Combine(options.Directory, $"{query.Service}.{query.Kind.ToString().ToLowerInvariant()}.csv");
+        if (!File.Exists(path) && query.Kind == MetricKind.Requests)
+        {
+            path = Path.Combine(options.Directory, $"{query.Service}.csv");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new MetricsUnavailableException($"No CSV for {query.Kind} of '{query.Service}': {path} does not exist.");
+        }
+
+        var points = TimeSeriesCsv.ReadFile(path).Where(p => p.Time >= query.From && p.Time < query.To).ToList();
+        if (points.Count == 0)
+        {
+            throw new MetricsUnavailableException($"{path} has no values between {query.From:u} and {query.To:u}.");
+        }
+
+        return Task.FromResult(Resampler.Resample(points, query.Step, out _));
+    }
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text.Json;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.TimeSeries;
+
+namespace Shadowing.Metrics.Prometheus;
+
+/// <summary>Settings of <see cref="PrometheusSource"/> (section <c>Pae:Prometheus</c>).</summary>
+public sealed class PrometheusOptions
+{
+    /// <summary>Prometheus server, for example <c>http://prometheus:9090</c>.</summary>
+    public Uri? BaseAddress { get; set; }
+
+    /// <summary>
+    /// PromQL per metric kind; <c>{service}</c> and <c>{step}</c> (like <c>5m</c>) are replaced. The defaults read the
+    /// router's own metrics.
+    /// </summary>
+    public Dictionary<MetricKind, string> Queries { get; set; } = new()
+    {
+        [MetricKind.Requests] = "sum(increase(shadowing_router_requests_total{service=\"{service}\"}[{step}]))",
+        [MetricKind.Errors] = "sum(increase(shadowing_router_errors_total{service=\"{service}\"}[{step}]))",
+        [MetricKind.LatencyMean] = "sum(rate(shadowing_router_request_duration_milliseconds_sum{service=\"{service}\"}[{step}])) / sum(rate(shadowing_router_request_duration_milliseconds_count{service=\"{service}\"}[{step}]))",
+        [MetricKind.LatencyP90] = "histogram_quantile(0.9, sum by (le) (rate(shadowing_router_request_duration_milliseconds_bucket{service=\"{service}\"}[{step}])))",
+    };
+}
+
+/// <summary>
+/// Reads metrics from Prometheus' range query API (<c>GET /api/v1/query_range</c>). A query returning several
+/// series is summed per timestamp; NaN samples (for example a ratio of zero rates) are left out and become gaps.
+/// </summary>
+public sealed class PrometheusSource(HttpClient http, PrometheusOptions options) : IMetricsSource
+{
+    /// <inheritdoc />
+    public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var baseAddress = options.BaseAddress ?? throw new MetricsUnavailableException("Pae:Prometheus:BaseAddress is not set.");
+        if (!options.Queries.TryGetValue(query.Kind, out var template))
+        {
+            throw new MetricsUnavailableException($"No PromQL is configured for {query.Kind} (Pae:Prometheus:Queries:{query.Kind}).");
+        }
+
+        var promql = template.Replace("{service}", query.Service, StringComparison.Ordinal).Replace("{step}", Duration(query.Step), StringComparison.Ordinal);
+        var url = new Uri(baseAddress, "api/v1/query_range"
+            + $"?query={Uri.EscapeDataString(promql)}"
+            + $"&start={Seconds(query.From)}&end={Seconds(query.To)}&step={query.Step.TotalSeconds.ToString(CultureInfo.InvariantCulture)}");
+        string body;
+        try
+        {
+            using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new MetricsUnavailableException($"Prometheus answered {(int)response.StatusCode} to {query.Kind} of '{query.Service}': {Error(body)}");
+            }
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new MetricsUnavailableException($"Prometheus at {baseAddress} cannot be reached: {ex.Message}", ex);
+        }
+
+        var sums = new SortedDictionary<long, double>();
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var data = document.RootElement.GetProperty("data");
+            if (data.GetProperty("resultType").GetString() != "matrix")
+            {
+                throw new MetricsUnavailableException($"Prometheus returned a {data.GetProperty("resultType").GetString()} instead of a matrix for {query.Kind} of '{query.Service}'.");
+            }
+
+            foreach (var series in data.GetProperty("result").EnumerateArray())
+            {
+                foreach (var sample in series.GetProperty("values").EnumerateArray())
+                {
+                    var time = (long)Math.Round(sample[0].GetDouble());
+                    var value = double.Parse(sample[1].GetString()!, CultureInfo.InvariantCulture);
+                    if (double.IsFinite(value))
+                    {
+                        sums[time] = sums.GetValueOrDefault(time) + value;
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new MetricsUnavailableException($"Prometheus' answer for {query.Kind} of '{query.Service}' is not a range-query result: {ex.Message}", ex);
+        }
+
+        if (sums.Count == 0)
+        {
+            throw new MetricsUnavailableException($"Prometheus has no samples of {query.Kind} for '{query.Service}' between {query.From:u} and {query.To:u}.");
+        }
+
+        var points = sums.Select(s => new TimeSeriesPoint(DateTimeOffset.FromUnixTimeSeconds(s.Key), Math.Max(0, s.Value))).ToList();
+        return Resampler.Resample(points, query.Step, out _);
+    }
+
+    private static string Seconds(DateTimeOffset time) => (time.ToUnixTimeMilliseconds() / 1000.0).ToString("F3", CultureInfo.InvariantCulture);
+
+    /// <summary>A Prometheus duration for a step: whole minutes as <c>5m</c>, else seconds.</summary>
+    private static string Duration(TimeSpan step) => step.TotalSeconds % 60 == 0
+        ? $"{step.TotalMinutes.ToString(CultureInfo.InvariantCulture)}m"
+        : $"{step.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s";
+
+    private static string Error(string body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            return document.RootElement.TryGetProperty("error", out var error) ? error.GetString() ?? body : body;
+        }
+        catch (JsonException)
+        {
+            return body.Length > 200 ? body[..200] : body;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+using Shadowing.Forecasting.Pae;
+
+namespace Shadowing.Functions.Forecasting;
+
+/// <summary>
+/// The PAE on a timer (<c>ForecastSchedule</c>, every 5 minutes by default): forecasts demand and failure risk for
+/// every service, writes <c>forecast/{service}</c> and submits shadow requests.
+/// </summary>
+public sealed partial class ForecastDemand(DemandForecastService pae, ILogger<ForecastDemand> logger)
+{
+    [Function(nameof(ForecastDemand))]
+    public async Task Run([TimerTrigger("%ForecastSchedule%")] TimerInfo timer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(timer);
+        if (timer.IsPastDue)
+        {
+            LogPastDue();
+        }
+
+        var outcomes = await pae.RunAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var failed in outcomes.Where(o => o.Forecast is null))
+        {
+            LogSkipped(failed.Service, failed.Problem ?? "unknown");
+        }
+
+        LogRan(outcomes.Count, outcomes.Count(o => o.Forecast is not null), outcomes.Count(o => o.Published));
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "ForecastDemand is running late (past due)")]
+    private partial void LogPastDue();
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "ForecastDemand: service {Service} not forecast: {Problem}")]
+    private partial void LogSkipped(string service, string problem);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "ForecastDemand: {Services} service(s), {Forecast} forecast, {Published} shadow request(s) published")]
+    private partial void LogRan(int services, int forecast, int published);
+}
