@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Shadowing.TestUtilities.Data;
 
 namespace Shadowing.Cli.Tests;
 
@@ -27,20 +28,8 @@ internal sealed class CliProcess : IAsyncDisposable
     /// <summary>The path of the built CLI next to the tests.</summary>
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "shadowing.dll");
 
-    /// <summary>The repository root (the folder with Shadowing.Functions.sln).</summary>
-    public static string RepositoryRoot
-    {
-        get
-        {
-            var directory = new DirectoryInfo(AppContext.BaseDirectory);
-            while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Shadowing.Functions.sln")))
-            {
-                directory = directory.Parent;
-            }
-
-            return directory?.FullName ?? throw new InvalidOperationException("Shadowing.Functions.sln not found above the test output.");
-        }
-    }
+    /// <summary>The repository root.</summary>
+    public static string RepositoryRoot => RepositoryFiles.Root;
 
     public static CliProcess Start(string fileName, IEnumerable<string> arguments, string workingDirectory)
     {

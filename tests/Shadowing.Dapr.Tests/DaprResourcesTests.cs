@@ -1,4 +1,5 @@
 using Shadowing.Core.Messaging;
+using Shadowing.TestUtilities.Data;
 using YamlDotNet.RepresentationModel;
 
 namespace Shadowing.Dapr.Tests;
@@ -9,7 +10,7 @@ namespace Shadowing.Dapr.Tests;
 /// </summary>
 public sealed class DaprResourcesTests
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = RepositoryFiles.Root;
 
     public static TheoryData<string> ComponentFiles => new(Directory.GetFiles(Path.Combine(Root, "components"), "*.yaml").Select(Path.GetFileName)!);
 
@@ -158,15 +159,4 @@ public sealed class DaprResourcesTests
 
     private static string[] Scopes(YamlNode resource) =>
         ((YamlSequenceNode)Node(resource, "scopes")).Children.Select(s => s.ToString()).ToArray();
-
-    private static string FindRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "dapr.yaml")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("dapr.yaml not found above the test output.");
-    }
 }

@@ -33,15 +33,17 @@ public sealed class PublicHolidayCalendar : IHolidayCalendar
         ArgumentException.ThrowIfNullOrWhiteSpace(countryCode);
         CountryCode = countryCode.Trim().ToUpperInvariant();
         var code = CountryCode == "GB" ? "UK" : CountryCode;
+        IPublicHolidays? holidays;
         try
         {
-            _holidays = PublicHolidayFactory.GetPublicHolidayForCountry(code)
-                ?? throw new ArgumentException($"No public-holiday calendar for country '{countryCode}'.", nameof(countryCode));
+            holidays = PublicHolidayFactory.GetPublicHolidayForCountry(code);
         }
-        catch (Exception ex) when (ex is not ArgumentException)
+        catch (Exception ex)
         {
             throw new ArgumentException($"No public-holiday calendar for country '{countryCode}': {ex.Message}", nameof(countryCode), ex);
         }
+
+        _holidays = holidays ?? throw new ArgumentException($"No public-holiday calendar for country '{countryCode}'.", nameof(countryCode));
     }
 
     /// <summary>The country.</summary>

@@ -1,0 +1,113 @@
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Models;
+using Shadowing.TestUtilities.Data;
+
+namespace Shadowing.Forecasting.Tests.Models;
+
+public sealed class DemandForecasterTests
+{
+    private static readonly DateTimeOffset Start = new(2014, 7, 7, 0, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan HalfHour = TimeSpan.FromMinutes(30);
+
+    [Fact]
+    public void Fit_FiveWeeks_UsesTheModelWithWeeklyFeatures()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 35, seed: 3);
+
+        var model = Forecaster().Fit(series, [1, 4], EventCalendar.Empty);
+
+        Assert.Equal(ForecastMethod.Model, model.Method);
+        Assert.True(model.UsesWeeklySeasonality);
+        Assert.True(model.TrainingExamples > 1000);
+    }
+
+    [Fact]
+    public void Fit_TwoDaysOfHistory_FallsBackToTheBetterBaseline()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 2, seed: 3, noise: 0.01);
+
+        var model = Forecaster().Fit(series, [1], EventCalendar.Empty);
+
+        Assert.Equal(ForecastMethod.SeasonalNaiveDay, model.Method);
+        var point = model.Predict(series, series.Count - 1, 1);
+        Assert.Equal(series.Values[series.Count - 48], point.P50);
+        Assert.True(point.P90 >= point.P50);
+    }
+
+    [Fact]
+    public void Fit_LessThanADay_UsesTheLastValue()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 20, seed: 3);
+
+        var model = Forecaster().Fit(series, [2], EventCalendar.Empty);
+
+        Assert.Equal(ForecastMethod.LastValue, model.Method);
+        Assert.Equal(series.Values[^1], model.Predict(series, series.Count - 1, 2).P50);
+    }
+
+    [Fact]
+    public void Predict_AllHorizons_TimesAndOrderedQuantiles()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 28, seed: 4);
+        var model = Forecaster().Fit(series, [1, 2, 3], EventCalendar.Empty);
+
+        var points = model.Predict(series, series.Count - 1);
+
+        Assert.Equal([1, 2, 3], points.Select(p => p.Horizon));
+        Assert.Equal(series.TimeAt(series.Count - 1) + HalfHour, points[0].Time);
+        Assert.All(points, p => Assert.True(p.P50 >= 0 && p.P90 >= p.P50));
+    }
+
+    [Fact]
+    public void Predict_IsTheSameWhateverComesAfterTheOrigin()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 28, seed: 5);
+        var model = Forecaster().Fit(series.Take(48 * 25), [3], EventCalendar.Empty);
+        var doubled = series.Values.Select((v, i) => i > 48 * 26 ? v * 2 : v).ToArray();
+
+        var origins = Enumerable.Range(48 * 25, 48).ToArray();
+        var original = model.PredictMany(series, origins, 3);
+        var changed = model.PredictMany(new RegularSeries(series.Start, series.Step, doubled), origins, 3);
+
+        Assert.Equal(original.Select(p => p.P50), changed.Select(p => p.P50));
+    }
+
+    [Fact]
+    public void PredictMany_MatchesOneByOne()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 28, seed: 6);
+        var model = Forecaster().Fit(series, [2], EventCalendar.Empty);
+        var origins = new[] { 48 * 22, (48 * 22) + 7, 48 * 27 };
+
+        var batch = model.PredictMany(series, origins, 2);
+
+        for (var i = 0; i < origins.Length; i++)
+        {
+            Assert.Equal(model.Predict(series, origins[i], 2).P50, batch[i].P50, 6);
+        }
+    }
+
+    [Fact]
+    public void Predict_OutsideTrainedHorizonsOrBeforeMinOrigin_Throws()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 28, seed: 7);
+        var model = Forecaster().Fit(series, [2], EventCalendar.Empty);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Predict(series, series.Count - 1, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Predict(series, model.MinOrigin - 1, 2));
+    }
+
+    [Fact]
+    public void Fit_NoHorizon_Throws()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 100, seed: 7);
+
+        Assert.Throws<ArgumentException>(() => Forecaster().Fit(series, [], EventCalendar.Empty));
+        Assert.Throws<ArgumentException>(() => Forecaster().Fit(series, [0], EventCalendar.Empty));
+    }
+
+    internal static DemandForecaster Forecaster(IHolidayCalendar? holidays = null) =>
+        new(new ForecasterOptions { Iterations = 150 }, holidays ?? NoHolidays.Instance, new FakeTimeProvider());
+}

@@ -1,0 +1,175 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Routing;
+using Shadowing.Core.State;
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Models;
+using Shadowing.Forecasting.Pae;
+using Shadowing.Forecasting.Planning;
+using Shadowing.TestUtilities.Data;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Forecasting.Tests.Pae;
+
+public sealed class DemandForecastServiceTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Step = TimeSpan.FromMinutes(5);
+    private readonly InMemoryStateStore _state = new();
+    private readonly IEventBus _bus = Substitute.For<IEventBus>();
+    private readonly IMetricsSource _metrics = Substitute.For<IMetricsSource>();
+    private readonly FakeTimeProvider _time = new(Now);
+    private readonly PaeOptions _options = new()
+    {
+        Step = Step,
+        Horizon = TimeSpan.FromMinutes(30),
+        History = TimeSpan.FromDays(8),
+        Forecaster = new ForecasterOptions { Iterations = 100 },
+        EndpointCapacity = { ["orders"] = 60 }, // requests per minute: 300 per step, 600 for both production endpoints
+    };
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Run_DemandAboveCapacitySoon_WritesForecastAndRequestsShadowsOnce()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 2000)); // about 900 requests per step at noon
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+        var pae = Service();
+
+        var first = Assert.Single(await pae.RunAsync(Ct));
+        var second = Assert.Single(await pae.RunAsync(Ct));
+
+        var forecast = (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value;
+        Assert.Equal(6, forecast.Points.Count);
+        Assert.Equal(ForecastMethod.Model, forecast.Method);
+        Assert.Equal(600, forecast.ProductionCapacity);
+        Assert.NotNull(forecast.ShadowsNeededFrom);
+        Assert.True(first.Published);
+        Assert.Contains(ShadowRequestKind.Demand, first.Request!.Kinds);
+        Assert.False(second.Published);
+        Assert.Equal(first.Request.Id, second.Request!.Id);
+        await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Any<ShadowRequest>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Run_LowDemandLowRisk_ForecastOnly()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+        Assert.Null(outcome.Request);
+        Assert.Null(outcome.Forecast.ShadowsNeededFrom);
+        Assert.True(outcome.Forecast.RiskScore < 0.5);
+    }
+
+    [Fact]
+    public async Task Run_LatencyShiftsUp_RequestsShadowsForRisk()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        var latency = Flat(50);
+        var shifted = latency.Values.Select((v, i) => i >= latency.Count - 24 ? v * 4 : v).ToArray();
+        Serve("orders", MetricKind.LatencyP90, new RegularSeries(latency.Start, Step, shifted));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.True(outcome.Forecast!.RiskAlarm);
+        Assert.Equal([ShadowRequestKind.Risk], outcome.Request!.Kinds);
+    }
+
+    [Fact]
+    public async Task Run_OneServiceFails_OthersStillForecast()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Service == "orders"), Arg.Any<CancellationToken>())
+            .Returns<RegularSeries>(_ => throw new MetricsUnavailableException("prometheus down"));
+        Serve("payments", MetricKind.Requests, Demand(level: 100));
+        Serve("payments", MetricKind.LatencyP90, Flat(50));
+        Serve("payments", MetricKind.Errors, Flat(1));
+        _options.EndpointCapacity["payments"] = 60;
+
+        var outcomes = await Service().RunAsync(Ct);
+
+        Assert.Equal("prometheus down", outcomes.Single(o => o.Service == "orders").Problem);
+        Assert.NotNull(outcomes.Single(o => o.Service == "payments").Forecast);
+        Assert.Null(await _state.GetAsync("forecast/orders", Ct));
+    }
+
+    [Fact]
+    public async Task Run_NoConfiguredCapacity_EstimatesItFromLatencyWithLittlesLaw()
+    {
+        _options.EndpointCapacity.Clear();
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyMean, Flat(200));
+        Serve("orders", MetricKind.LatencyP90, Flat(400));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        // maxConcurrency 10 × 60,000 ms / 200 ms = 3,000 requests per minute; 15,000 per 5-minute step.
+        Assert.Equal(15_000, outcome.Forecast!.EndpointCapacity, 6);
+    }
+
+    [Fact]
+    public async Task Run_StoredEventCalendar_IsUsed()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        await _state.SaveJsonAsync("events/orders", new List<CalendarEvent> { new(Now.AddDays(-3), Now.AddDays(-3).AddHours(2), "sale", "campaign", 2) }, cancellationToken: Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+    }
+
+    private static RoutingTable Table(string service) => new()
+    {
+        Service = service,
+        Production =
+        [
+            new ProductionEndpoint { Id = $"{service}-1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 },
+            new ProductionEndpoint { Id = $"{service}-2", Address = "http://127.0.0.1:2", MaxConcurrency = 10 },
+        ],
+    };
+
+    private static RegularSeries Demand(double level)
+    {
+        var start = Now - TimeSpan.FromDays(8);
+        return SyntheticSeries.Demand(start, Step, (int)(TimeSpan.FromDays(8) / Step), seed: 41, noise: 0.03, level: level);
+    }
+
+    private static RegularSeries Flat(double value) =>
+        new(Now - TimeSpan.FromDays(8), Step, Enumerable.Repeat(value, (int)(TimeSpan.FromDays(8) / Step)).ToArray());
+
+    private void Serve(string service, MetricKind kind, RegularSeries series) =>
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Service == service && q.Kind == kind), Arg.Any<CancellationToken>()).Returns(series);
+
+    private RoutingTableStore Tables() => new(_state, _bus);
+
+    private DemandForecastService Service() => new(
+        Tables(),
+        _metrics,
+        _state,
+        new ShadowRequestStore(_state, _bus),
+        NoHolidays.Instance,
+        Options.Create(_options),
+        _time,
+        NullLogger<DemandForecastService>.Instance);
+}

@@ -1,0 +1,79 @@
+using Shadowing.Forecasting.Models;
+using Shadowing.Forecasting.Planning;
+
+namespace Shadowing.Forecasting.Tests.Planning;
+
+public sealed class ShadowPlannerTests
+{
+    private static readonly DateTimeOffset Origin = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset Now = Origin.AddSeconds(150);
+    private static readonly TimeSpan Step = TimeSpan.FromMinutes(5);
+    private readonly ShadowPlanner _planner = new(new PlannerOptions { LeadTime = TimeSpan.FromMinutes(15), Headroom = 0.1, RiskThreshold = 0.8, RiskShadows = 1, RiskHold = TimeSpan.FromHours(1) });
+
+    [Fact]
+    public void Decide_PeakWithinLeadTime_RequestsShadowsForThePeakWindow()
+    {
+        // p90 per step: 900 fits in 1,000 with 10% headroom; 1,000 and 1,400 do not.
+        var forecast = Points(800, 900, 1000, 1400, 1000, 800);
+
+        var decision = _planner.Decide("orders", forecast, Step, productionCapacity: 1000, endpointCapacity: 250, risk: (0.1, false), Now);
+
+        var request = decision.Request!;
+        Assert.Equal(Origin.AddMinutes(15), decision.NeededFrom); // 12.5 minutes away: within the 15-minute lead time
+        Assert.Equal(3, request.Count); // ceil((1400 * 1.1 - 1000) / 250)
+        Assert.Equal(forecast[2].Time, request.WindowStart);
+        Assert.Equal(forecast[4].Time + Step, request.WindowEnd);
+        Assert.Equal([ShadowRequestKind.Demand], request.Kinds);
+        Assert.Equal($"orders/{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}", request.Id);
+        Assert.Contains("exceeds production capacity 1000", request.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_PeakBeyondLeadTime_WaitsButReportsWhen()
+    {
+        var forecast = Points(800, 800, 800, 800, 1400, 800);
+
+        var decision = _planner.Decide("orders", forecast, Step, 1000, 250, (0.1, false), Now);
+
+        Assert.Null(decision.Request);
+        Assert.Equal(forecast[4].Time, decision.NeededFrom);
+        Assert.Equal(3, decision.PeakShadows);
+    }
+
+    [Fact]
+    public void Decide_NoPeakNoRisk_NothingToDo()
+    {
+        var decision = _planner.Decide("orders", Points(100, 200, 300), Step, 1000, 250, (0.79, false), Now);
+
+        Assert.Null(decision.Request);
+        Assert.Null(decision.NeededFrom);
+    }
+
+    [Fact]
+    public void Decide_RiskAboveThreshold_RequestsRiskShadowsNow()
+    {
+        var decision = _planner.Decide("orders", Points(100, 200), Step, 1000, 250, (0.85, false), Now);
+
+        var request = decision.Request!;
+        Assert.Equal(1, request.Count);
+        Assert.Equal(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero), request.WindowStart); // quantized to the step
+        Assert.Equal(Now.AddHours(1), request.WindowEnd);
+        Assert.Equal([ShadowRequestKind.Risk], request.Kinds);
+    }
+
+    [Fact]
+    public void Decide_DemandAndRisk_MergeIntoOneRequest()
+    {
+        var decision = _planner.Decide("orders", Points(1400, 1400), Step, 1000, 250, (0.2, true), Now);
+
+        var request = decision.Request!;
+        Assert.Equal([ShadowRequestKind.Demand, ShadowRequestKind.Risk], request.Kinds);
+        Assert.Equal(3, request.Count);
+        Assert.Equal(Now.AddHours(1), request.WindowEnd);
+        Assert.Contains("(alarm)", request.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>Forecast steps from the last observed value at 12:00: 12:05, 12:10, …</summary>
+    private static List<ForecastPoint> Points(params double[] p90) =>
+        [.. p90.Select((v, i) => new ForecastPoint(i + 1, Origin.AddMinutes(5 * (i + 1)), v * 0.8, v))];
+}

@@ -1,0 +1,81 @@
+using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Risk;
+using Shadowing.TestUtilities.Data;
+
+namespace Shadowing.Forecasting.Tests.Risk;
+
+public sealed class FailureRiskScorerTests
+{
+    private static readonly DateTimeOffset Start = new(2014, 5, 5, 0, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan FiveMinutes = TimeSpan.FromMinutes(5);
+    private const int Day = 288;
+
+    [Fact]
+    public void Score_SustainedLevelShift_RaisesAlarmWithinTheHour()
+    {
+        // Day 9 is a Wednesday, 09:00 (the synthetic series starts on a Monday).
+        var shift = (Day * 9) + 108;
+        var series = Shifted(shiftAt: shift, factor: 1.8);
+
+        var risk = Scorer().Score(series);
+
+        var first = risk.Alarms.ToList().IndexOf(true);
+        Assert.InRange(first, shift, shift + 24); // persistence 60 min = 12 steps, plus half the smoothing window
+        Assert.True(risk.Scores[shift + 30] > 0.9);
+        Assert.DoesNotContain(true, risk.Alarms.Take(shift));
+    }
+
+    [Fact]
+    public void Score_IsolatedSpikes_NoAlarm()
+    {
+        var values = SyntheticSeries.Demand(Start, FiveMinutes, Day * 14, seed: 31, noise: 0.03).Values.ToArray();
+        for (var i = Day * 8; i < values.Length; i += 97)
+        {
+            values[i] *= 6;
+        }
+
+        var risk = Scorer().Score(new RegularSeries(Start, FiveMinutes, values));
+
+        Assert.DoesNotContain(true, risk.Alarms);
+    }
+
+    [Fact]
+    public void Score_IsCausal_EarlierScoresIgnoreLaterValues()
+    {
+        var a = Shifted(shiftAt: Day * 12, factor: 1.8);
+        var b = Shifted(shiftAt: Day * 12, factor: 0.3);
+
+        var ra = Scorer().Score(a);
+        var rb = Scorer().Score(b);
+
+        Assert.Equal(ra.Scores.Take(Day * 12), rb.Scores.Take(Day * 12));
+    }
+
+    [Fact]
+    public void Score_DuringWarmUp_NeverAlarms()
+    {
+        var series = Shifted(shiftAt: Day * 3, factor: 3);
+
+        var risk = Scorer().Score(series);
+
+        Assert.DoesNotContain(true, risk.Alarms.Take(Day * 7));
+        Assert.All(risk.Scores.Take(Day * 7), s => Assert.Equal(0, s));
+    }
+
+    [Fact]
+    public void Combine_TakesHighestScoreAndAnyAlarm()
+    {
+        var combined = FailureRiskScorer.Combine([new RiskSeries([0.1, 0.9], [false, true]), new RiskSeries([0.5, 0.2], [true, false])]);
+
+        Assert.Equal([0.5, 0.9], combined.Scores);
+        Assert.Equal([true, true], combined.Alarms);
+    }
+
+    private static RegularSeries Shifted(int shiftAt, double factor)
+    {
+        var series = SyntheticSeries.Demand(Start, FiveMinutes, Day * 14, seed: 30, noise: 0.03);
+        return new RegularSeries(Start, FiveMinutes, [.. series.Values.Select((v, i) => i >= shiftAt ? v * factor : v)]);
+    }
+
+    private static FailureRiskScorer Scorer() => new(new RiskOptions());
+}

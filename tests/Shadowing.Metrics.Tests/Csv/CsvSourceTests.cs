@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Metrics;
+using Shadowing.Metrics.Csv;
+
+namespace Shadowing.Metrics.Tests.Csv;
+
+public sealed class CsvSourceTests : IDisposable
+{
+    private static readonly DateTimeOffset T = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-csv-").FullName;
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Get_ReadsTheServicesFileWithinTheRange()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_directory, "orders.csv"), "timestamp,value\n2026-11-26 11:55:00,1\n2026-11-26 12:00:00,2\n2026-11-26 12:05:00,3\n2026-11-26 12:10:00,4\n", Ct);
+
+        var series = await new CsvSource(new CsvSourceOptions { Directory = _directory }).GetAsync(new MetricQuery("orders", MetricKind.Requests, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal([2.0, 3], series.Values);
+    }
+
+    [Fact]
+    public async Task Get_MissingFile_NamesThePath()
+    {
+        var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => new CsvSource(new CsvSourceOptions { Directory = _directory }).GetAsync(new MetricQuery("orders", MetricKind.Cpu, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct));
+
+        Assert.Contains("orders.cpu.csv", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "RouterRecordsSource")]
+    [InlineData("csv", "CsvSource")]
+    [InlineData("Prometheus", "PrometheusSource")]
+    public void AddShadowingMetrics_PicksTheConfiguredSource(string? kind, string expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Pae:Source"] = kind, ["Pae:Prometheus:BaseAddress"] = "http://p:9090/" }).Build();
+        var services = new ServiceCollection().AddSingleton(Substitute.For<Shadowing.Core.State.IStateStore>()).AddShadowingMetrics(configuration);
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Equal(expected, provider.GetRequiredService<IMetricsSource>().GetType().Name);
+    }
+
+    [Fact]
+    public void AddShadowingMetrics_UnknownSource_NamesTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Pae:Source"] = "Graphite" }).Build();
+
+        var error = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddShadowingMetrics(configuration));
+
+        Assert.Contains("Pae:Source is 'Graphite'", error.Message, StringComparison.Ordinal);
+    }
+}

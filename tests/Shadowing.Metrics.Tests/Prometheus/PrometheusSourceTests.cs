@@ -1,0 +1,71 @@
+using System.Net;
+using System.Web;
+using Shadowing.Core.Metrics;
+using Shadowing.Metrics.Prometheus;
+
+namespace Shadowing.Metrics.Tests.Prometheus;
+
+/// <summary>Contract of the Prometheus client against the documented <c>/api/v1/query_range</c> answers.</summary>
+public sealed class PrometheusSourceTests
+{
+    private static readonly DateTimeOffset From = DateTimeOffset.FromUnixTimeSeconds(1_764_158_400); // 2025-11-26 12:00 UTC
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Get_Matrix_SumsSeriesPerTimestampOnTheStep()
+    {
+        var t = From.ToUnixTimeSeconds();
+        var json = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+            + $"{{\"metric\":{{\"endpoint\":\"p1\"}},\"values\":[[{t},\"10\"],[{t + 300},\"12\"],[{t + 600},\"NaN\"]]}},"
+            + $"{{\"metric\":{{\"endpoint\":\"p2\"}},\"values\":[[{t},\"5\"],[{t + 300},\"6\"],[{t + 900},\"9\"]]}}"
+            + "]}}";
+        var handler = new StubHandler((_, _) => (HttpStatusCode.OK, json));
+        var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
+
+        var series = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddMinutes(20), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal(From, series.Start);
+        Assert.Equal([15.0, 18, 13.5, 9], series.Values); // the NaN sample is a gap, interpolated between 18 and 9
+        Assert.Equal([false, false, true, false], series.Imputed);
+        var uri = handler.Requests.Single().Request.RequestUri!;
+        Assert.Equal("/api/v1/query_range", uri.AbsolutePath);
+        var query = HttpUtility.ParseQueryString(uri.Query);
+        Assert.Equal("sum(increase(shadowing_router_requests_total{service=\"orders\"}[5m]))", query["query"]);
+        Assert.Equal($"{From.ToUnixTimeSeconds()}.000", query["start"]);
+        Assert.Equal($"{From.AddMinutes(20).ToUnixTimeSeconds()}.000", query["end"]);
+        Assert.Equal("300", query["step"]);
+    }
+
+    [Fact]
+    public async Task Get_ErrorAnswer_ReportsPrometheusError()
+    {
+        var handler = new StubHandler((_, _) => (HttpStatusCode.BadRequest, """{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"""));
+        var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
+
+        var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct));
+
+        Assert.Contains("400", error.Message, StringComparison.Ordinal);
+        Assert.Contains("parse error at char 5", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_VectorOrEmpty_IsRefused()
+    {
+        var vector = new PrometheusSource(new HttpClient(new StubHandler((_, _) => (HttpStatusCode.OK, """{"status":"success","data":{"resultType":"vector","result":[]}}"""))), new PrometheusOptions { BaseAddress = new Uri("http://p/") });
+        var empty = new PrometheusSource(new HttpClient(new StubHandler((_, _) => (HttpStatusCode.OK, """{"status":"success","data":{"resultType":"matrix","result":[]}}"""))), new PrometheusOptions { BaseAddress = new Uri("http://p/") });
+        var query = new MetricQuery("orders", MetricKind.Errors, From, From.AddHours(1), TimeSpan.FromMinutes(5));
+
+        Assert.Contains("vector", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => vector.GetAsync(query, Ct))).Message, StringComparison.Ordinal);
+        Assert.Contains("no samples", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => empty.GetAsync(query, Ct))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_NoBaseAddressOrQuery_NamesTheSetting()
+    {
+        var unset = new PrometheusSource(new HttpClient(), new PrometheusOptions());
+        var noCpu = new PrometheusSource(new HttpClient(), new PrometheusOptions { BaseAddress = new Uri("http://p/") });
+
+        Assert.Contains("Pae:Prometheus:BaseAddress", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => unset.GetAsync(new MetricQuery("o", MetricKind.Requests, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).Message, StringComparison.Ordinal);
+        Assert.Contains("Pae:Prometheus:Queries:Cpu", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => noCpu.GetAsync(new MetricQuery("o", MetricKind.Cpu, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).Message, StringComparison.Ordinal);
+    }
+}
