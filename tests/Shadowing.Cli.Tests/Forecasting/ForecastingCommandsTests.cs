@@ -64,6 +64,11 @@ public sealed class ForecastingCommandsTests : IDisposable
         Assert.Equal(24, filled); // every 97th sample was dropped; jitter of up to 40 s moves nothing off its step
         Assert.InRange(json.RootElement.GetProperty("wape").GetDouble(), 0, 0.5);
         Assert.True(json.RootElement.GetProperty("points").GetInt32() >= (288 * 4) - 3 - 12); // filled targets are not scored
+
+        var riskOutput = Path.Combine(_directory, "irregular.risk.csv");
+        var (riskExit, _) = await RunAsync("risk", "--input", path, "--output", riskOutput);
+        Assert.Equal(0, riskExit);
+        Assert.Equal(lines.Count, (await File.ReadAllLinesAsync(riskOutput, Ct)).Length); // one row per input row, gaps not invented
     }
 
     [Theory]
