@@ -98,13 +98,20 @@ public sealed class DemandForecaster
     private static int CountExamples(RegularSeries history, int minOrigin, IReadOnlyList<int> horizons) =>
         horizons.Sum(h => Math.Max(0, history.Count - h - minOrigin));
 
-    /// <summary>The 90th percentile of this horizon's residuals, or of all of them when the horizon has too few; never below zero.</summary>
+    /// <summary>Log-space p90 margin used when there are too few residuals to measure one: p90 = 1.5 × p50.</summary>
+    internal static readonly double DefaultLogMargin = Math.Log(1.5);
+
+    /// <summary>
+    /// The 90th percentile of this horizon's residuals, or of all of them when the horizon has too few, never below
+    /// zero; <see cref="DefaultLogMargin"/> when there are fewer than 30 residuals in all (a quantile of a handful
+    /// of points, one of them a partial first step, can be absurd).
+    /// </summary>
     private static double Quantile90(double[] forHorizon, double[] all)
     {
         var sample = forHorizon.Length >= 30 ? forHorizon : all;
-        if (sample.Length == 0)
+        if (sample.Length < 30)
         {
-            return 0;
+            return DefaultLogMargin;
         }
 
         Array.Sort(sample);

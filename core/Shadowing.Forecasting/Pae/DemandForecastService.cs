@@ -79,7 +79,13 @@ public sealed partial class DemandForecastService
                 {
                     outcomes.Add(await RunServiceAsync(entry.Value, cancellationToken).ConfigureAwait(false));
                 }
-                catch (Exception ex) when (ex is MetricsUnavailableException or StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException)
+                catch (MetricsUnavailableException ex)
+                {
+                    // Expected while a service has no traffic yet or its source is down: say why, without a stack trace.
+                    LogServiceSkipped(entry.Value.Service, ex.Message);
+                    outcomes.Add(new ServiceForecastOutcome(entry.Value.Service, null, null, false, ex.Message));
+                }
+                catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException)
                 {
                     LogServiceFailed(ex, entry.Value.Service);
                     outcomes.Add(new ServiceForecastOutcome(entry.Value.Service, null, null, false, ex.Message));
@@ -99,7 +105,10 @@ public sealed partial class DemandForecastService
         var service = table.Service;
         var now = _time.GetUtcNow();
         var step = _options.Step;
-        var demand = await _metrics.GetAsync(new MetricQuery(service, MetricKind.Requests, now - _options.History, now, step), cancellationToken).ConfigureAwait(false);
+
+        // Whole steps only, aligned to the step: the current, partial step would look like a drop in demand.
+        var end = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % step.Ticks), TimeSpan.Zero);
+        var demand = await _metrics.GetAsync(new MetricQuery(service, MetricKind.Requests, end - _options.History, end, step), cancellationToken).ConfigureAwait(false);
         var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
         if (demand.Count < 2)
         {
@@ -112,10 +121,11 @@ public sealed partial class DemandForecastService
         var model = ModelFor(service, demand, steps, events, now, cancellationToken);
         var points = model.Predict(demand, demand.Count - 1);
 
-        var risk = await RiskAsync(service, now, cancellationToken).ConfigureAwait(false);
-        var endpointCapacity = await EndpointCapacityAsync(table, now, cancellationToken).ConfigureAwait(false);
+        var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
+        var endpointCapacity = await EndpointCapacityAsync(table, end, cancellationToken).ConfigureAwait(false);
         var productionCapacity = endpointCapacity * Math.Max(1, table.Production.Count);
-        var decision = _planner.Decide(service, points, step, productionCapacity, endpointCapacity, risk, now);
+        var trusted = demand.Step * demand.Count >= _options.Planner.MinHistory;
+        var decision = _planner.Decide(service, trusted ? points : [], step, productionCapacity, endpointCapacity, risk, now);
         ShadowRequest? stored2 = null;
         var published = false;
         if (decision.Request is { } request)
@@ -206,6 +216,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]
     private partial void LogServiceFailed(Exception error, string service);
+
+    [LoggerMessage(EventId = 64, Level = LogLevel.Warning, Message = "PAE: service {Service} skipped: {Reason}")]
+    private partial void LogServiceSkipped(string service, string reason);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
     private partial void LogShadowsRequested(string service, int count, DateTimeOffset start, DateTimeOffset end, string reason);

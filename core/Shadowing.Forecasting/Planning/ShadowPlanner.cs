@@ -23,6 +23,13 @@ public sealed class PlannerOptions
     [Range(1, 100)]
     public int RiskShadows { get; set; } = 1;
 
+    /// <summary>
+    /// Demand history needed before forecasts may request shadows (risk has its own warm-up). Default 1 day: with
+    /// minutes of history the forecast is the last value and its p90 a guess.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan MinHistory { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>How long a risk-triggered request lasts. Default 1 h.</summary>
     [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
     public TimeSpan RiskHold { get; set; } = TimeSpan.FromHours(1);

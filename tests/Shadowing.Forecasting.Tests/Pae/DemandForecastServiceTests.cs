@@ -48,6 +48,7 @@ public sealed class DemandForecastServiceTests
 
         var forecast = (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value;
         Assert.Equal(6, forecast.Points.Count);
+        Assert.Equal(Now, forecast.Points[0].Time); // the last complete step is 11:55-12:00, so the forecast starts at 12:00
         Assert.Equal(ForecastMethod.Model, forecast.Method);
         Assert.Equal(600, forecast.ProductionCapacity);
         Assert.NotNull(forecast.ShadowsNeededFrom);
@@ -56,6 +57,22 @@ public sealed class DemandForecastServiceTests
         Assert.False(second.Published);
         Assert.Equal(first.Request.Id, second.Request!.Id);
         await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Any<ShadowRequest>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Run_LessHistoryThanPlannerMinimum_NoDemandRequest()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        var recent = Demand(level: 2000);
+        var lastHours = (int)(TimeSpan.FromHours(6) / Step);
+        Serve("orders", MetricKind.Requests, new RegularSeries(recent.TimeAt(recent.Count - lastHours), Step, [.. recent.Values.Skip(recent.Count - lastHours)]));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+        Assert.Null(outcome.Request); // six hours of history: the forecast is stored, but it does not request shadows
     }
 
     [Fact]
