@@ -65,18 +65,11 @@ public sealed class ServiceForwarderTests
         await using var shadow = await TestBackend.StartAsync("shadow");
         await using var fallback = await TestBackend.StartAsync("fallback");
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], [shadow], fallback, maxConcurrency: 2)]);
-        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = new[] { router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct), router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct) };
-        await Eventually.WaitUntilAsync(() => p1.InFlight == 2, "production holds two requests", cancellationToken: Ct);
+        var held = await HoldAsync(p1, router, 2);
 
         using var spilled = await router.Client.GetAsync(new Uri("/orders/c", UriKind.Relative), Ct);
         var read = await Table.ReadAsync(spilled);
-        p1.Gate.SetResult();
-        foreach (var response in await Task.WhenAll(held))
-        {
-            Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
-            response.Dispose();
-        }
+        await ReleaseAsync(p1, held);
 
         Assert.Equal("shadow", read.Answer.Endpoint);
         Assert.Equal("shadow", read.Route);
@@ -89,14 +82,11 @@ public sealed class ServiceForwarderTests
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var fallback = await TestBackend.StartAsync("fallback");
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback, maxConcurrency: 1)]);
-        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct);
-        await Eventually.WaitUntilAsync(() => p1.InFlight == 1, "production holds a request", cancellationToken: Ct);
+        var held = await HoldAsync(p1, router, 1);
 
         using var spilled = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);
         var read = await Table.ReadAsync(spilled);
-        p1.Gate.SetResult();
-        (await held).Dispose();
+        await ReleaseAsync(p1, held);
 
         Assert.Equal("fallback", read.Answer.Endpoint);
         Assert.Equal("default", read.Route);
@@ -108,14 +98,11 @@ public sealed class ServiceForwarderTests
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], maxConcurrency: 1)]);
-        p1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var held = router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct);
-        await Eventually.WaitUntilAsync(() => p1.InFlight == 1, "production holds a request", cancellationToken: Ct);
+        var held = await HoldAsync(p1, router, 1);
 
         using var rejected = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);
         var problem = await rejected.Content.ReadFromJsonAsync<JsonElement>(Ct);
-        p1.Gate.SetResult();
-        (await held).Dispose();
+        await ReleaseAsync(p1, held);
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, rejected.StatusCode);
         Assert.Equal("application/problem+json", rejected.Content.Headers.ContentType!.MediaType);
@@ -263,5 +250,25 @@ public sealed class ServiceForwarderTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.False(response.Headers.Contains("x-shadowing-route"));
         Assert.False(response.Headers.Contains("x-shadowing-endpoint"));
+    }
+
+    /// <summary>Fills <paramref name="backend"/> with <paramref name="count"/> requests that wait at its gate.</summary>
+    private static async Task<Task<HttpResponseMessage>[]> HoldAsync(TestBackend backend, RouterHost router, int count)
+    {
+        backend.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = Enumerable.Range(0, count).Select(i => router.Client.GetAsync(new Uri($"/orders/held-{i}", UriKind.Relative), Ct)).ToArray();
+        await Eventually.WaitUntilAsync(() => backend.InFlight == count, $"{backend.Name} holds {count} request(s)", cancellationToken: Ct);
+        return held;
+    }
+
+    /// <summary>Opens the gate and checks every held request was answered by that backend.</summary>
+    private static async Task ReleaseAsync(TestBackend backend, Task<HttpResponseMessage>[] held)
+    {
+        backend.Gate!.SetResult();
+        foreach (var response in await Task.WhenAll(held))
+        {
+            Assert.Equal(backend.Name, (await Table.ReadAsync(response)).Answer.Endpoint);
+            response.Dispose();
+        }
     }
 }
