@@ -52,8 +52,9 @@ internal sealed class RouterHost : IAsyncDisposable
     public static IReadOnlyDictionary<string, string?> FastHealthChecks { get; } = new Dictionary<string, string?>
     {
         ["Router:PollInterval"] = "00:00:00.200",
-        ["Router:ActiveHealthChecks:Interval"] = "00:00:00.100",
-        ["Router:ActiveHealthChecks:Timeout"] = "00:00:00.080",
+        // Short, but with a timeout that survives a machine busy training models in a parallel test assembly.
+        ["Router:ActiveHealthChecks:Interval"] = "00:00:00.300",
+        ["Router:ActiveHealthChecks:Timeout"] = "00:00:00.250",
         ["Router:ActiveHealthChecks:HealthyThreshold"] = "2",
         ["Router:ActiveHealthChecks:UnhealthyThreshold"] = "2",
         ["Router:OutlierDetection:ConsecutiveFailures"] = "3",
