@@ -1,5 +1,4 @@
 using Shadowing.Cli;
-using Spectre.Console.Cli;
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -8,6 +7,4 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
-var app = new CommandApp();
-app.Configure(ShadowingCommands.Configure);
-return await app.RunAsync(args, cancel.Token);
+return await CliApp.RunAsync(args, cancel.Token);

@@ -18,6 +18,14 @@ public sealed class RouterOptions
     public double LatencyEwmaAlpha { get; set; } = 0.3;
 
     /// <summary>
+    /// Forwarded requests an endpoint must have answered before its latency EWMA is judged against
+    /// <c>maxLatencyMs</c>; their median starts the EWMA, so a cold endpoint is not called overloaded by its first
+    /// slow answers (nor by health probes, which do not count). Default 5.
+    /// </summary>
+    [Range(1, 100)]
+    public int LatencyMinSamples { get; set; } = 5;
+
+    /// <summary>
     /// Whether responses carry <c>x-shadowing-route</c> (production, shadow, default) and <c>x-shadowing-endpoint</c>
     /// (the endpoint id). Useful to see failover happen; turn off to hide topology. Default true.
     /// </summary>

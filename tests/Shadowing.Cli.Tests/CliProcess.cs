@@ -1,29 +1,12 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Globalization;
 using Shadowing.TestUtilities.Data;
+using Shadowing.TestUtilities.Hosting;
 
 namespace Shadowing.Cli.Tests;
 
-/// <summary>Runs the CLI (or any command) as a real process and watches its output.</summary>
-internal sealed class CliProcess : IAsyncDisposable
+/// <summary>Runs the CLI as a real process.</summary>
+internal static class CliProcess
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
-    private readonly TaskCompletionSource<string> _routerLine = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private CliProcess(Process process)
-    {
-        _process = process;
-        process.OutputDataReceived += (_, e) => Seen(e.Data);
-        process.ErrorDataReceived += (_, e) => Seen(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-    }
-
-    public int Id => _process.Id;
-
-    public string Output => string.Join(Environment.NewLine, _output);
+    private const string RouterLine = "Router listening on ";
 
     /// <summary>The path of the built CLI next to the tests.</summary>
     public static string CliDll => Path.Combine(AppContext.BaseDirectory, "shadowing.dll");
@@ -31,94 +14,23 @@ internal sealed class CliProcess : IAsyncDisposable
     /// <summary>The repository root.</summary>
     public static string RepositoryRoot => RepositoryFiles.Root;
 
-    public static CliProcess Start(string fileName, IEnumerable<string> arguments, string workingDirectory)
+    public static ChildProcess Start(string fileName, IEnumerable<string> arguments, string workingDirectory) =>
+        ChildProcess.Start(fileName, arguments, workingDirectory);
+
+    /// <summary>Runs <c>shadowing</c> with <paramref name="arguments"/> until it exits; returns the exit code and output.</summary>
+    public static async Task<(int Exit, string Output)> RunAsync(string workingDirectory, TimeSpan timeout, CancellationToken cancellationToken, params string[] arguments)
     {
-        var start = new ProcessStartInfo(fileName, arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        return new CliProcess(Process.Start(start)!);
+        await using var process = Start("dotnet", [CliDll, .. arguments], workingDirectory);
+        var exit = await process.WaitForExitAsync(timeout, cancellationToken);
+        return (exit, process.Output);
     }
 
-    /// <summary>Waits for the "Router listening on …" line and returns the address.</summary>
-    public async Task<Uri> RouterAddressAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Waits for <c>up</c>'s "Router listening on …" line and returns the address.</summary>
+    public static async Task<Uri> RouterAddressAsync(this ChildProcess up, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        try
-        {
-            return new Uri(await _routerLine.Task.WaitAsync(timeout, cancellationToken));
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"No router line within {timeout}. Output so far:{Environment.NewLine}{Output}");
-        }
+        var line = await up.WaitForLineAsync(l => l.StartsWith(RouterLine, StringComparison.Ordinal), timeout, cancellationToken);
+        return new Uri(line[RouterLine.Length..].Trim());
     }
 
-    /// <summary>Sends SIGINT (what Ctrl+C sends) and waits for the exit code.</summary>
-    public async Task<int> InterruptAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync(cancellationToken);
-        }
-
-        await _process.WaitForExitAsync(cancellationToken).WaitAsync(timeout, cancellationToken);
-        return _process.ExitCode;
-    }
-
-    /// <summary>Waits for the process to exit by itself and returns its exit code.</summary>
-    public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        await _process.WaitForExitAsync(cancellationToken).WaitAsync(timeout, cancellationToken);
-        return _process.ExitCode;
-    }
-
-    /// <summary>Processes whose command line mentions <paramref name="marker"/> (Linux /proc).</summary>
-    public static int CountProcessesMentioning(string marker) =>
-        Directory.EnumerateDirectories("/proc")
-            .Where(d => int.TryParse(Path.GetFileName(d), out _))
-            .Count(d =>
-            {
-                try
-                {
-                    return File.ReadAllText(Path.Combine(d, "cmdline")).Contains(marker, StringComparison.Ordinal);
-                }
-                catch (IOException)
-                {
-                    return false;
-                }
-                catch (UnauthorizedAccessException)
-                {
-                    return false;
-                }
-            });
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process.Dispose();
-    }
-
-    private void Seen(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        const string prefix = "Router listening on ";
-        if (line.StartsWith(prefix, StringComparison.Ordinal))
-        {
-            _routerLine.TrySetResult(line[prefix.Length..].Trim());
-        }
-    }
+    public static int CountProcessesMentioning(string marker) => ChildProcess.CountProcessesMentioning(marker);
 }

@@ -13,7 +13,7 @@ namespace Shadowing.Cli.Forecasting;
 /// <summary><c>shadowing backtest</c>: rolling-origin evaluation of the demand forecaster on a CSV series.</summary>
 internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommonSettings
     {
         [CommandOption("-i|--input <FILE>")]
         [Description("CSV with timestamp,value rows.")]
@@ -36,7 +36,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         public int? RetrainEvery { get; init; }
 
         [CommandOption("--events <FILE>")]
-        [Description("Event calendar CSV: start,end,name,kind[,multiplier].")]
+        [Description("Event calendar CSV: start,end,name,kind[[,multiplier]].")]
         public string? Events { get; init; }
 
         [CommandOption("--holidays <COUNTRY>")]
@@ -46,6 +46,10 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         [CommandOption("--exclude-windows <FILE>")]
         [Description("NAB-style JSON of labelled windows; also scores the targets outside them.")]
         public string? ExcludeWindows { get; init; }
+
+        [CommandOption("--duplicates <POLICY>")]
+        [Description("Rows that repeat a timestamp: mean (default), sum, last, or error.")]
+        public DuplicateTimestamps Duplicates { get; init; } = DuplicateTimestamps.Mean;
 
         [CommandOption("--json")]
         [Description("Print one JSON object on standard output.")]
@@ -58,55 +62,61 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Input) ? ValidationResult.Error("--input is required")
             : Horizon < 1 ? ValidationResult.Error("--horizon is required and must be at least 1")
+            : StartIndex is < 0 ? ValidationResult.Error("--start-index must not be negative")
+            : EndIndex is < 0 ? ValidationResult.Error("--end-index must not be negative")
+            : StartIndex is { } s && EndIndex is { } e && e < s ? ValidationResult.Error($"--end-index ({e}) must not be before --start-index ({s})")
             : RetrainEvery is < 1 ? ValidationResult.Error("--retrain-every must be at least 1")
+            : Holidays is not null && PublicHolidayCalendar.Problem(Holidays) is { } problem ? ValidationResult.Error("--holidays: " + problem)
             : ValidationResult.Success();
     }
 
     public override Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var errors = Terminal.Errors;
-        try
+        var input = SeriesInput.Read(settings.Input, settings.Duplicates);
+        var series = input.Series;
+        if (settings.Events is not null)
         {
-            var (_, series, report) = SeriesInput.Read(settings.Input);
-            var events = settings.Events is null ? EventCalendar.Empty : EventCalendar.ReadCsv(settings.Events);
-            IHolidayCalendar holidays = settings.Holidays is null ? NoHolidays.Instance : new PublicHolidayCalendar(settings.Holidays);
-            var windows = settings.ExcludeWindows is null ? null : SeriesInput.ReadWindows(settings.ExcludeWindows, settings.Input);
-            var day = series.StepsIn(TimeSpan.FromDays(1));
-            var week = series.StepsIn(TimeSpan.FromDays(7));
-            var options = new BacktestOptions(
-                settings.Horizon,
-                settings.StartIndex ?? series.Count / 2,
-                settings.EndIndex ?? series.Count - 1,
-                settings.RetrainEvery ?? (week > 0 && day >= 2 ? week : Math.Max(1, day)));
-            var backtester = new Backtester(new DemandForecaster(new ForecasterOptions(), holidays, TimeProvider.System), TimeProvider.System);
-            var result = Terminal.WithProgress(
-                $"Backtesting {Path.GetFileName(settings.Input)}",
-                progress => backtester.Run(series, options, events, windows, progress, cancellationToken));
-
-            if (settings.Plot is not null)
-            {
-                BacktestPlot.Save(result, settings.Plot, Path.GetFileName(settings.Input));
-            }
-
-            if (settings.Json)
-            {
-                Console.Out.WriteLine(JsonSerializer.Serialize(ToJson(settings, result, report), new JsonSerializerOptions { WriteIndented = false }));
-            }
-            else
-            {
-                Print(settings, result, report);
-            }
-
-            return Task.FromResult(0);
+            SeriesInput.RequireFile(settings.Events, "--events");
         }
-        catch (Exception ex) when (ex is TimeSeriesFormatException or ArgumentException or IOException or JsonException)
+
+        var events = settings.Events is null ? EventCalendar.Empty : EventCalendar.ReadCsv(settings.Events);
+        IHolidayCalendar holidays = settings.Holidays is null ? NoHolidays.Instance : new PublicHolidayCalendar(settings.Holidays);
+        var windows = settings.ExcludeWindows is null ? null : SeriesInput.ReadWindows(settings.ExcludeWindows, settings.Input, "--exclude-windows");
+        var day = series.StepsIn(TimeSpan.FromDays(1));
+        var week = series.StepsIn(TimeSpan.FromDays(7));
+        var options = new BacktestOptions(
+            settings.Horizon,
+            settings.StartIndex ?? series.Count / 2,
+            settings.EndIndex ?? series.Count - 1,
+            settings.RetrainEvery ?? (week > 0 && day >= 2 ? week : Math.Max(1, day)));
+        if (Backtester.Problem(series.Count, options) is { } problem)
         {
-            errors.MarkupLineInterpolated($"[red]{ex.Message}[/]");
-            return Task.FromResult(2);
+            throw new UsageException(problem);
         }
+
+        var backtester = new Backtester(new DemandForecaster(new ForecasterOptions(), holidays, TimeProvider.System), TimeProvider.System);
+        var result = Terminal.WithProgress(
+            $"Backtesting {Path.GetFileName(settings.Input)}",
+            progress => backtester.Run(series, options, events, windows, progress, cancellationToken));
+
+        if (settings.Plot is not null)
+        {
+            BacktestPlot.Save(result, settings.Plot, Path.GetFileName(settings.Input));
+        }
+
+        if (settings.Json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(ToJson(settings, result, input), new JsonSerializerOptions { WriteIndented = false }));
+        }
+        else
+        {
+            Print(settings, result, input);
+        }
+
+        return Task.FromResult(ExitCodes.Ok);
     }
 
-    private static object ToJson(Settings settings, BacktestResult result, ResampleReport report) => new Dictionary<string, object?>
+    private static object ToJson(Settings settings, BacktestResult result, SeriesRead input) => new Dictionary<string, object?>
     {
         ["input"] = Path.GetFileName(settings.Input),
         ["horizon"] = result.Horizon,
@@ -126,12 +136,12 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         ["excludingWindows"] = result.ExcludingWindows is { } x
             ? new { points = x.Points, wape = Round(x.Wape), nrmse = Round(x.Nrmse), mase = Round(x.Mase), coverageP90 = Round(x.CoverageP90) }
             : null,
-        ["resampling"] = new { step = report.Step.ToString("c", CultureInfo.InvariantCulture), filled = report.Filled, merged = report.Merged },
+        ["resampling"] = input.ToJson(),
     };
 
     private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 5) : null;
 
-    private static void Print(Settings settings, BacktestResult result, ResampleReport report)
+    private static void Print(Settings settings, BacktestResult result, SeriesRead input)
     {
         var table = new Table().AddColumns("", "points", "WAPE", "NRMSE", "MASE", "p90 coverage");
         table.AddRow("model", result.Model.Points.ToString(CultureInfo.InvariantCulture), F(result.Model.Wape), F(result.Model.Nrmse), F(result.Model.Mase), F(result.Model.CoverageP90));
@@ -142,7 +152,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
 
         table.AddRow("seasonal naive (day)", "", F(result.SeasonalNaiveDayWape), "", "", "");
         table.AddRow("seasonal naive (week)", "", result.SeasonalNaiveWeekWape is { } w ? F(w) : "n/a", "", "", "");
-        AnsiConsole.MarkupLineInterpolated($"[bold]{Path.GetFileName(settings.Input)}[/], horizon {result.Horizon} × {result.Step}, {result.Trainings} trainings in {result.TrainSeconds:F1} s; resampling filled {report.Filled} and merged {report.Merged} point(s)");
+        AnsiConsole.MarkupLineInterpolated($"[bold]{Path.GetFileName(settings.Input)}[/], horizon {result.Horizon} × {result.Step}, {result.Trainings} trainings in {result.TrainSeconds:F1} s; resampling filled {input.Resampling.Filled} and merged {input.Resampling.Merged} point(s); {input.Duplicates.Rows} row(s) repeating a timestamp merged ({input.Duplicates.Policy.ToString().ToLowerInvariant()})");
         AnsiConsole.Write(table);
     }
 

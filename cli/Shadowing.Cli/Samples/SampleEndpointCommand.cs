@@ -12,7 +12,7 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
     /// <summary>The line a started endpoint prints, followed by its URL.</summary>
     public const string ReadyLine = "LISTENING ";
 
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommonSettings
     {
         [CommandOption("--service <NAME>")]
         [Description("Service name put in answers.")]

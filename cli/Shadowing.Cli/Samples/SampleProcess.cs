@@ -31,7 +31,7 @@ internal sealed class SampleProcess : IAsyncDisposable
     /// Starts <c>shadowing sample-endpoint</c> as a child (the same executable, or <c>dotnet shadowing.dll</c>)
     /// and waits until it prints where it listens.
     /// </summary>
-    /// <exception cref="InvalidOperationException">It exited or did not get ready within <paramref name="timeout"/>.</exception>
+    /// <exception cref="StartFailedException">It exited or did not get ready within <paramref name="timeout"/>.</exception>
     public static async Task<SampleProcess> StartAsync(string service, SampleEndpointOptions options, EndpointRole role, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var arguments = new List<string>
@@ -58,7 +58,7 @@ internal sealed class SampleProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start sample endpoint '{options.Id}'.");
+        var process = Process.Start(start) ?? throw new StartFailedException($"could not start sample endpoint '{options.Id}'.");
         try
         {
             using var ready = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -75,13 +75,13 @@ internal sealed class SampleProcess : IAsyncDisposable
             }
 
             var error = await process.StandardError.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
-            throw new InvalidOperationException($"Sample endpoint '{options.Id}' (port {options.Port}) exited before listening: {error.Trim()}");
+            throw new StartFailedException($"sample endpoint '{options.Id}' (port {options.Port}) exited before listening: {error.Trim().Replace("Error: ", string.Empty, StringComparison.Ordinal)}");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             Kill(process);
             process.Dispose();
-            throw new InvalidOperationException($"Sample endpoint '{options.Id}' (port {options.Port}) did not start listening within {timeout}.");
+            throw new StartFailedException($"sample endpoint '{options.Id}' (port {options.Port}) did not start listening within {timeout}.");
         }
         catch
         {

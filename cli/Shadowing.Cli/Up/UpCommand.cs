@@ -1,8 +1,6 @@
 using System.ComponentModel;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Options;
 using Shadowing.Cli.Samples;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
@@ -27,8 +25,9 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
     public const string RouterLine = "Router listening on ";
 
     private static readonly TimeSpan SampleStartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(15);
 
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : CommonSettings
     {
         [CommandOption("-c|--config <FILE>")]
         [Description("Configuration file (JSON). Default: the sample configuration shadowing.json shipped with the CLI.")]
@@ -48,19 +47,32 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         var configPath = settings.Config ?? Path.Combine(AppContext.BaseDirectory, "shadowing.json");
         if (!File.Exists(configPath))
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]Configuration file '{configPath}' does not exist.[/]");
-            return 2;
+            throw new UsageException($"--config: configuration file '{configPath}' does not exist (looked for {Path.GetFullPath(configPath)}).");
         }
 
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
-        builder.Configuration.AddJsonFile(Path.GetFullPath(configPath), optional: false, reloadOnChange: false);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.AddShadowingLogging(settings.Verbose);
+        try
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configPath), optional: false, reloadOnChange: false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new UsageException($"--config: '{configPath}' is not valid JSON: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Urls"] = settings.Urls ?? builder.Configuration["Urls"] ?? "http://127.0.0.1:5080",
             [EmbeddedOptions.Section + ":StatePath"] = settings.State ?? builder.Configuration[EmbeddedOptions.Section + ":StatePath"] ?? new EmbeddedOptions().StatePath,
         });
-        builder.WebHost.UseUrls(builder.Configuration["Urls"]!);
+        var urls = builder.Configuration["Urls"]!;
+        if (UrlsProblem(urls) is { } problem)
+        {
+            throw new UsageException((settings.Urls is null ? $"Urls in {configPath}" : "--urls") + ": " + problem);
+        }
 
+        builder.WebHost.UseUrls(urls);
         IReadOnlyDictionary<string, SampleServiceOptions> samples;
         try
         {
@@ -68,8 +80,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
         catch (InvalidOperationException ex)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]{configPath}: {ex.Message}[/]");
-            return 2;
+            throw new UsageException($"{configPath}: {ex.Message}", ex);
         }
 
         var processes = new List<SampleProcess>();
@@ -98,20 +109,48 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             builder.Services.AddShadowingPaeTimer(builder.Configuration);
             await using var app = builder.Build();
             app.MapShadowingRouter();
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            await StartAsync(app, cancellationToken).ConfigureAwait(false);
+            if (await app.WaitUntilRoutingAsync(ReadyTimeout, cancellationToken).ConfigureAwait(false) is { } notRouting)
+            {
+                throw new StartFailedException(notRouting);
+            }
+
             PrintWhereEverythingListens(app, builder.Configuration, processes);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             AnsiConsole.MarkupLine("Stopping …");
-            return 0;
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or SocketException or OptionsValidationException or RoutesFileException)
-        {
-            AnsiConsole.MarkupLineInterpolated($"[red]shadowing up failed: {ex.Message}[/]");
-            return 1;
+            return ExitCodes.Ok;
         }
         finally
         {
             await Task.WhenAll(processes.Select(p => p.DisposeAsync().AsTask())).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Why <paramref name="urls"/> (semicolon-separated) cannot be listened on, or null.</summary>
+    internal static string? UrlsProblem(string urls)
+    {
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            // Kestrel also takes http://*:port and http://+:port, which Uri reads as a host named * or +.
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query))
+            {
+                return $"'{url}' is not a URL to listen on, such as http://127.0.0.1:5080.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts the host, turning a start failure that has a plain cause into a one-line error.</summary>
+    private static async Task StartAsync(WebApplication app, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (RouterHost.Describe(ex) is { } failure)
+        {
+            throw failure.Code == ExitCodes.Usage ? new UsageException(failure.Message, ex) : new StartFailedException(failure.Message, ex);
         }
     }
 

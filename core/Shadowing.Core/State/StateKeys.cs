@@ -34,6 +34,9 @@ public static class StateKeys
     /// <summary>The shadow requests of <paramref name="service"/>.</summary>
     public static string ShadowRequests(string service) => $"{ShadowRequestsPrefix}{service}/";
 
+    /// <summary>What the PAE last did for <paramref name="service"/> and why.</summary>
+    public static string PaeStatus(string service) => "pae/" + service;
+
     /// <summary>The event calendar of <paramref name="service"/>.</summary>
     public static string Events(string service) => "events/" + service;
 

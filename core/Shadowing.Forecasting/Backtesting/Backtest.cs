@@ -109,26 +109,23 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             points);
     }
 
+    /// <summary>What is wrong with <paramref name="options"/> for a series of <paramref name="count"/> values (named as the CLI options), or null.</summary>
+    public static string? Problem(int count, BacktestOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Horizon < 1 ? $"--horizon must be at least 1, was {options.Horizon}."
+            : options.RetrainEvery < 1 ? $"--retrain-every must be at least 1, was {options.RetrainEvery}."
+            : options.StartIndex < 1 || options.StartIndex >= count - options.Horizon
+                ? $"--start-index must be between 1 and {count - options.Horizon - 1} for a series of {count} values and horizon {options.Horizon}, was {options.StartIndex}."
+            : options.EndIndex < options.StartIndex ? $"--end-index ({options.EndIndex}) is before --start-index ({options.StartIndex})."
+            : null;
+    }
+
     private static void Validate(RegularSeries series, BacktestOptions options)
     {
-        if (options.Horizon < 1)
+        if (Problem(series.Count, options) is { } problem)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), $"--horizon must be at least 1, was {options.Horizon}.");
-        }
-
-        if (options.RetrainEvery < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), $"--retrain-every must be at least 1, was {options.RetrainEvery}.");
-        }
-
-        if (options.StartIndex < 1 || options.StartIndex >= series.Count - options.Horizon)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), $"--start-index must be between 1 and {series.Count - options.Horizon - 1} for a series of {series.Count} values and horizon {options.Horizon}, was {options.StartIndex}.");
-        }
-
-        if (options.EndIndex < options.StartIndex)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), $"--end-index ({options.EndIndex}) is before --start-index ({options.StartIndex}).");
+            throw new ArgumentOutOfRangeException(nameof(options), problem);
         }
     }
 

@@ -49,6 +49,25 @@ public sealed class PublicHolidayCalendar : IHolidayCalendar
     /// <summary>The country.</summary>
     public string CountryCode { get; }
 
+    /// <summary>Why <paramref name="countryCode"/> has no calendar, or null when it has one.</summary>
+    public static string? Problem(string countryCode)
+    {
+        if (string.IsNullOrWhiteSpace(countryCode))
+        {
+            return "give an ISO 3166-1 country code such as US, GB or DE.";
+        }
+
+        try
+        {
+            _ = new PublicHolidayCalendar(countryCode);
+            return null;
+        }
+        catch (ArgumentException)
+        {
+            return $"no public-holiday calendar for country '{countryCode}' (use an ISO 3166-1 code such as US, GB or DE).";
+        }
+    }
+
     /// <inheritdoc />
     public bool IsHoliday(DateOnly date) =>
         _years.GetOrAdd(date.Year, year => [.. _holidays.PublicHolidays(year).Select(DateOnly.FromDateTime)]).Contains(date);

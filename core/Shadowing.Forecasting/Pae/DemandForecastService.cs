@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
@@ -19,7 +21,43 @@ namespace Shadowing.Forecasting.Pae;
 /// <param name="Request">The shadow request stored, if any.</param>
 /// <param name="Published">Whether the request was new or changed (and so published).</param>
 /// <param name="Problem">Why the service was skipped or failed.</param>
-public sealed record ServiceForecastOutcome(string Service, ForecastDocument? Forecast, ShadowRequest? Request, bool Published, string? Problem);
+/// <param name="Decision">Why shadows were or were not requested (null when there was no forecast).</param>
+public sealed record ServiceForecastOutcome(string Service, ForecastDocument? Forecast, ShadowRequest? Request, bool Published, string? Problem, string? Decision = null);
+
+/// <summary>
+/// What the last PAE run did for one service and why, stored at <c>pae/{service}</c> and logged: whether it
+/// forecast (and if not, why: how much history there is and how much is needed, a source that failed), and
+/// why shadows were or were not requested.
+/// </summary>
+public sealed record PaeServiceStatus
+{
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>When the run was.</summary>
+    public required DateTimeOffset RunAt { get; init; }
+
+    /// <summary>Whether a forecast was written to <c>forecast/{service}</c>.</summary>
+    public required bool Forecast { get; init; }
+
+    /// <summary>The forecasting method used, when it forecast.</summary>
+    public ForecastMethod? Method { get; init; }
+
+    /// <summary>Whole steps of demand history read.</summary>
+    public int HistorySteps { get; init; }
+
+    /// <summary>The demand history read.</summary>
+    public TimeSpan History { get; init; }
+
+    /// <summary>Why there is no forecast, when there is none.</summary>
+    public string? Problem { get; init; }
+
+    /// <summary>Why shadows were or were not requested, when there is a forecast.</summary>
+    public string? Decision { get; init; }
+
+    /// <summary>The shadow request made or kept by this run, if any.</summary>
+    public string? ShadowRequestId { get; init; }
+}
 
 /// <summary>
 /// The PAE run, shared by the Azure Function <c>ForecastDemand</c> and the embedded host's timer: for every
@@ -42,6 +80,9 @@ public sealed partial class DemandForecastService
     private readonly ShadowPlanner _planner;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _running = new(1, 1);
+
+    /// <summary>Whole steps of demand a forecast needs (with fewer there is no change to extrapolate).</summary>
+    private const int MinForecastSteps = 2;
 
     /// <summary>Creates the service.</summary>
     public DemandForecastService(
@@ -75,21 +116,26 @@ public sealed partial class DemandForecastService
             var outcomes = new List<ServiceForecastOutcome>();
             foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
             {
+                var service = entry.Value.Service;
+                var history = (Steps: 0, Span: TimeSpan.Zero);
+                ServiceForecastOutcome outcome;
                 try
                 {
-                    outcomes.Add(await RunServiceAsync(entry.Value, cancellationToken).ConfigureAwait(false));
+                    outcome = await RunServiceAsync(entry.Value, h => history = h, cancellationToken).ConfigureAwait(false);
                 }
                 catch (MetricsUnavailableException ex)
                 {
                     // Expected while a service has no traffic yet or its source is down: say why, without a stack trace.
-                    LogServiceSkipped(entry.Value.Service, ex.Message);
-                    outcomes.Add(new ServiceForecastOutcome(entry.Value.Service, null, null, false, ex.Message));
+                    outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
                 catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException)
                 {
-                    LogServiceFailed(ex, entry.Value.Service);
-                    outcomes.Add(new ServiceForecastOutcome(entry.Value.Service, null, null, false, ex.Message));
+                    LogServiceFailed(ex, service);
+                    outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
+
+                outcomes.Add(outcome);
+                await ReportAsync(outcome, history, cancellationToken).ConfigureAwait(false);
             }
 
             return outcomes;
@@ -100,7 +146,41 @@ public sealed partial class DemandForecastService
         }
     }
 
-    private async Task<ServiceForecastOutcome> RunServiceAsync(RoutingTable table, CancellationToken cancellationToken)
+    /// <summary>Logs what the run did for a service and stores it at <c>pae/{service}</c> (best effort: the store may be what failed).</summary>
+    private async Task ReportAsync(ServiceForecastOutcome outcome, (int Steps, TimeSpan Span) history, CancellationToken cancellationToken)
+    {
+        if (outcome.Forecast is { } forecast)
+        {
+            LogServiceForecast(outcome.Service, forecast.Method, Durations.Describe(history.Span), outcome.Decision ?? string.Empty);
+        }
+        else
+        {
+            LogServiceNotForecast(outcome.Service, outcome.Problem ?? "unknown");
+        }
+
+        var status = new PaeServiceStatus
+        {
+            Service = outcome.Service,
+            RunAt = _time.GetUtcNow(),
+            Forecast = outcome.Forecast is not null,
+            Method = outcome.Forecast?.Method,
+            HistorySteps = history.Steps,
+            History = history.Span,
+            Problem = outcome.Problem,
+            Decision = outcome.Decision,
+            ShadowRequestId = outcome.Request?.Id,
+        };
+        try
+        {
+            await _store.SaveJsonAsync(StateKeys.PaeStatus(outcome.Service), status, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (StateStoreException ex)
+        {
+            LogStatusNotStored(ex, outcome.Service);
+        }
+    }
+
+    private async Task<ServiceForecastOutcome> RunServiceAsync(RoutingTable table, Action<(int Steps, TimeSpan Span)> history, CancellationToken cancellationToken)
     {
         var service = table.Service;
         var now = _time.GetUtcNow();
@@ -108,11 +188,23 @@ public sealed partial class DemandForecastService
 
         // Whole steps only, aligned to the step: the current, partial step would look like a drop in demand.
         var end = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % step.Ticks), TimeSpan.Zero);
-        var demand = await _metrics.GetAsync(new MetricQuery(service, MetricKind.Requests, end - _options.History, end, step), cancellationToken).ConfigureAwait(false);
-        var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
-        if (demand.Count < 2)
+        RegularSeries demand;
+        try
         {
-            return new ServiceForecastOutcome(service, null, null, false, "not enough demand history yet");
+            demand = await _metrics.GetAsync(new MetricQuery(service, MetricKind.Requests, end - _options.History, end, step), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MetricsUnavailableException ex)
+        {
+            throw new MetricsUnavailableException($"no demand history: {ex.Message}", ex);
+        }
+
+        history((demand.Count, demand.Step * demand.Count));
+        var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
+        if (demand.Count < MinForecastSteps)
+        {
+            return new ServiceForecastOutcome(
+                service, null, null, false,
+                $"not enough demand history: {demand.Count} whole step(s) of {Durations.Describe(step)}; a forecast needs {MinForecastSteps} ({Durations.Describe(step * MinForecastSteps)})");
         }
 
         var events = await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events(service), cancellationToken).ConfigureAwait(false) is { } stored
@@ -122,10 +214,24 @@ public sealed partial class DemandForecastService
         var points = model.Predict(demand, demand.Count - 1);
 
         var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
-        var endpointCapacity = await EndpointCapacityAsync(table, end, cancellationToken).ConfigureAwait(false);
-        var productionCapacity = endpointCapacity * Math.Max(1, table.Production.Count);
-        var trusted = demand.Step * demand.Count >= _options.Planner.MinHistory;
-        var decision = _planner.Decide(service, trusted ? points : [], step, productionCapacity, endpointCapacity, risk, now);
+        double? endpointCapacity = null;
+        string? capacityProblem = null;
+        try
+        {
+            endpointCapacity = await EndpointCapacityAsync(table, end, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MetricsUnavailableException ex)
+        {
+            capacityProblem = ex.Message;
+        }
+
+        double? productionCapacity = endpointCapacity * Math.Max(1, table.Production.Count);
+        var historySpan = demand.Step * demand.Count;
+        var trusted = historySpan >= _options.Planner.MinHistory;
+
+        // Without a capacity or enough history there is no demand decision; risk alone may still ask for shadows.
+        var demandDecided = trusted && endpointCapacity is not null;
+        var decision = _planner.Decide(service, demandDecided ? points : [], step, productionCapacity ?? 0, endpointCapacity ?? 1, risk, now);
         ShadowRequest? stored2 = null;
         var published = false;
         if (decision.Request is { } request)
@@ -153,7 +259,40 @@ public sealed partial class DemandForecastService
             ShadowRequestId = stored2?.Id,
         };
         await _store.SaveJsonAsync(StateKeys.Forecast(service), document, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return new ServiceForecastOutcome(service, document, stored2, published, null);
+        var why = Explain(decision, stored2, points, risk, productionCapacity, capacityProblem, historySpan, now);
+        return new ServiceForecastOutcome(service, document, stored2, published, null, why);
+    }
+
+    /// <summary>Why shadows were or were not requested, with the numbers that decided it.</summary>
+    private string Explain(PlanDecision decision, ShadowRequest? request, IReadOnlyList<ForecastPoint> points, (double Score, bool Alarm) risk, double? productionCapacity, string? capacityProblem, TimeSpan history, DateTimeOffset now)
+    {
+        var planner = _options.Planner;
+        if (request is not null)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"{request.Count} shadow(s) requested for {request.WindowStart:u} to {request.WindowEnd:u} ({request.Id}): {request.Reason}");
+        }
+
+        var parts = new List<string>();
+        if (capacityProblem is not null)
+        {
+            parts.Add($"no demand decision: {capacityProblem}");
+        }
+        else if (history < planner.MinHistory)
+        {
+            parts.Add($"no demand decision until there is {Durations.Describe(planner.MinHistory)} of history (Pae:Planner:MinHistory); there is {Durations.Describe(history)}");
+        }
+        else if (decision.NeededFrom is { } from)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{decision.PeakShadows} shadow(s) needed from {from:u}, {Durations.Describe(from - now)} ahead: beyond the lead time of {Durations.Describe(planner.LeadTime)}, so requested by {from - planner.LeadTime:u} at the latest"));
+        }
+        else
+        {
+            var peak = points.Count > 0 ? points.Max(p => p.P90) : 0;
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"no shadows needed: peak p90 {peak:F0} requests per {Durations.Describe(_options.Step)} plus {planner.Headroom:P0} headroom stays within production capacity {productionCapacity:F0}"));
+        }
+
+        parts.Add(string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2} below {planner.RiskThreshold:F2}"));
+        return string.Join("; ", parts);
     }
 
     private ForecastModel ModelFor(string service, RegularSeries demand, int steps, EventCalendar events, DateTimeOffset now, CancellationToken cancellationToken)
@@ -217,8 +356,14 @@ public sealed partial class DemandForecastService
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]
     private partial void LogServiceFailed(Exception error, string service);
 
-    [LoggerMessage(EventId = 64, Level = LogLevel.Warning, Message = "PAE: service {Service} skipped: {Reason}")]
-    private partial void LogServiceSkipped(string service, string reason);
+    [LoggerMessage(EventId = 64, Level = LogLevel.Information, Message = "PAE: service {Service} not forecast: {Reason}")]
+    private partial void LogServiceNotForecast(string service, string reason);
+
+    [LoggerMessage(EventId = 65, Level = LogLevel.Information, Message = "PAE: service {Service} forecast ({Method}, {History} of history); {Decision}")]
+    private partial void LogServiceForecast(string service, ForecastMethod method, string history, string decision);
+
+    [LoggerMessage(EventId = 66, Level = LogLevel.Warning, Message = "PAE: the status of service {Service} could not be stored")]
+    private partial void LogStatusNotStored(Exception error, string service);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
     private partial void LogShadowsRequested(string service, int count, DateTimeOffset start, DateTimeOffset end, string reason);

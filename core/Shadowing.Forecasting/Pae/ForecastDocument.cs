@@ -29,11 +29,11 @@ public sealed record ForecastDocument
     /// <summary>Whether the risk alarm is raised.</summary>
     public bool RiskAlarm { get; init; }
 
-    /// <summary>Requests per step production can serve.</summary>
-    public double ProductionCapacity { get; init; }
+    /// <summary>Requests per step production can serve; null when it could not be estimated (see <c>pae/{service}</c>).</summary>
+    public double? ProductionCapacity { get; init; }
 
-    /// <summary>Requests per step one endpoint can serve.</summary>
-    public double EndpointCapacity { get; init; }
+    /// <summary>Requests per step one endpoint can serve; null when it could not be estimated.</summary>
+    public double? EndpointCapacity { get; init; }
 
     /// <summary>First forecast step that needs shadows, if any.</summary>
     public DateTimeOffset? ShadowsNeededFrom { get; init; }

@@ -18,6 +18,11 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Step ({options.Step}).");
         }
 
+        if (options.HolidayCountry is { Length: > 0 } country && Calendar.PublicHolidayCalendar.Problem(country) is { } holidays)
+        {
+            failures.Add($"{PaeOptions.Section}:HolidayCountry: {holidays}");
+        }
+
         foreach (var (service, capacity) in options.EndpointCapacity.Where(c => !(c.Value > 0)))
         {
             failures.Add($"{PaeOptions.Section}:EndpointCapacity:{service} must be a positive number of requests per minute, was {capacity}.");

@@ -19,20 +19,13 @@ public sealed partial class ForecastDemand(DemandForecastService pae, ILogger<Fo
             LogPastDue();
         }
 
+        // The PAE logs, and stores at pae/{service}, why each service was or was not forecast.
         var outcomes = await pae.RunAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var failed in outcomes.Where(o => o.Forecast is null))
-        {
-            LogSkipped(failed.Service, failed.Problem ?? "unknown");
-        }
-
         LogRan(outcomes.Count, outcomes.Count(o => o.Forecast is not null), outcomes.Count(o => o.Published));
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "ForecastDemand is running late (past due)")]
     private partial void LogPastDue();
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "ForecastDemand: service {Service} not forecast: {Problem}")]
-    private partial void LogSkipped(string service, string problem);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "ForecastDemand: {Services} service(s), {Forecast} forecast, {Published} shadow request(s) published")]
     private partial void LogRan(int services, int forecast, int published);

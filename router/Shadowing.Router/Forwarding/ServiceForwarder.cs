@@ -74,9 +74,10 @@ internal sealed partial class ServiceForwarder(
             (tried ??= []).Add(endpoint);
             var retry = IsRetryable(error) && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested;
             var next = retry && replayable && tried.Count == 1 ? Reserve(routes, tried) : default;
+            var cause = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? Describe(error);
             if (next.Target is not null)
             {
-                LogFailover(routes.Service, endpoint.Id, error.ToString(), RouteNames.Of(next.Kind), next.Target.Id);
+                LogFailover(routes.Service, endpoint.Id, error.ToString(), cause, RouteNames.Of(next.Kind), next.Target.Id);
                 context.Response.Clear();
                 context.Features.Set<IForwarderErrorFeature>(null);
                 if (request.Body.CanSeek)
@@ -86,6 +87,16 @@ internal sealed partial class ServiceForwarder(
 
                 decision = next;
                 continue;
+            }
+
+            // One line per failed request, without the exception's stack trace: a client that hangs up is routine.
+            if (IsClientError(error))
+            {
+                LogClientError(routes.Service, endpoint.Id, error.ToString(), cause);
+            }
+            else
+            {
+                LogForwardFailed(routes.Service, endpoint.Id, error.ToString(), cause);
             }
 
             if (!context.Response.HasStarted && retry)
@@ -112,6 +123,12 @@ internal sealed partial class ServiceForwarder(
 
     private static bool IsRetryable(ForwarderError error) =>
         error is ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.RequestBodyDestination;
+
+    private static bool IsClientError(ForwarderError error) =>
+        error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
+            or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
+            or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
+            or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
 
     private static string Describe(ForwarderError error) => error switch
     {
@@ -170,6 +187,9 @@ internal sealed partial class ServiceForwarder(
     {
         var runtime = endpoint.Runtime;
         var prefix = (endpoint.Address.Scheme == EndpointScheme.Dapr ? sidecar.Origin : endpoint.Address.Target) + endpoint.Address.BasePath;
+
+        // A request counts in the minute it started, whenever it ends: a late answer still lands in its own minute.
+        var startedAt = time.GetUtcNow();
         var started = time.GetTimestamp();
         metrics.Started(endpoint);
         ForwarderError error;
@@ -194,7 +214,7 @@ internal sealed partial class ServiceForwarder(
                 runtime.ObserveLatency(elapsed);
             }
 
-            runtime.Minutes.Record(now, elapsed, o != ForwardOutcome.Success);
+            runtime.Minutes.Record(startedAt, elapsed, o != ForwardOutcome.Success);
             if (runtime.Health.RecordOutcome(o, now) is { } until)
             {
                 LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
@@ -222,8 +242,14 @@ internal sealed partial class ServiceForwarder(
     [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Service {Service}: routed to {Route} endpoint {Endpoint} ({Reason}; production: {ProductionReason})")]
     private partial void LogRouted(string service, string route, string endpoint, string reason, string productionReason);
 
-    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} failed before responding ({Error}); retrying once on {Route} endpoint {Next}")]
-    private partial void LogFailover(string service, string endpoint, string error, string route, string next);
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} failed before responding ({Error}: {Cause}); retrying once on {Route} endpoint {Next}")]
+    private partial void LogFailover(string service, string endpoint, string error, string cause, string route, string next);
+
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "Service {Service}: forwarding to endpoint {Endpoint} failed ({Error}: {Cause})")]
+    private partial void LogForwardFailed(string service, string endpoint, string error, string cause);
+
+    [LoggerMessage(EventId = 25, Level = LogLevel.Debug, Message = "Service {Service}: the client ended the exchange with endpoint {Endpoint} early ({Error}: {Cause})")]
+    private partial void LogClientError(string service, string endpoint, string error, string cause);
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} ejected until {Until} after consecutive failures (last: {Outcome})")]
     private partial void LogEjected(string service, string endpoint, string outcome, DateTimeOffset until);

@@ -10,8 +10,8 @@ namespace Shadowing.Router.Health;
 /// Active health checks: every <see cref="ActiveHealthCheckOptions.Interval"/> it probes each endpoint of every
 /// routing table (production, default, and shadows that are not retired or failed) in parallel with
 /// <c>GET {endpoint}{Path}</c>; a 2xx within <see cref="ActiveHealthCheckOptions.Timeout"/> is a success.
-/// Probe latency also feeds the latency EWMA, so an endpoint that stopped getting traffic because it was slow
-/// can be seen to recover.
+/// Probe latency also feeds the latency EWMA (once traffic has started it), so an endpoint that stopped getting
+/// traffic because it was slow can be seen to recover.
 /// </summary>
 internal sealed partial class HealthProber : BackgroundService
 {
@@ -21,6 +21,7 @@ internal sealed partial class HealthProber : BackgroundService
     private readonly ILogger<HealthProber> _logger;
     private readonly ActiveHealthCheckOptions _options;
     private readonly HttpClient _http;
+    private readonly TaskCompletionSource _firstRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public HealthProber(RoutingTableCache cache, DaprSidecarEndpoint sidecar, IOptions<RouterOptions> options, TimeProvider time, ILogger<HealthProber> logger)
     {
@@ -48,6 +49,9 @@ internal sealed partial class HealthProber : BackgroundService
         base.Dispose();
     }
 
+    /// <summary>Completes when every endpoint known at start has been probed once (at once when probing is off).</summary>
+    public Task FirstRound => _firstRound.Task;
+
     /// <summary>Probes every endpoint once.</summary>
     public Task ProbeAllAsync(CancellationToken cancellationToken)
     {
@@ -59,6 +63,7 @@ internal sealed partial class HealthProber : BackgroundService
     {
         if (!_options.Enabled)
         {
+            _firstRound.TrySetResult();
             return;
         }
 
@@ -67,6 +72,7 @@ internal sealed partial class HealthProber : BackgroundService
             try
             {
                 await ProbeAllAsync(stoppingToken).ConfigureAwait(false);
+                _firstRound.TrySetResult();
                 await Task.Delay(_options.Interval, _time, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -110,7 +116,7 @@ internal sealed partial class HealthProber : BackgroundService
 
         if (success)
         {
-            endpoint.Runtime.ObserveLatency(_time.GetElapsedTime(started).TotalMilliseconds);
+            endpoint.Runtime.ObserveProbeLatency(_time.GetElapsedTime(started).TotalMilliseconds);
         }
 
         switch (endpoint.Runtime.Health.RecordProbe(success, _time.GetUtcNow()))

@@ -81,6 +81,27 @@ public static class RouterServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Waits, after the host started, until the router routes: its tables are loaded (the store answered) and every
+    /// endpoint has been probed once (or <paramref name="probeTimeout"/> passed), so that the first request after
+    /// this meets the health the router will keep. Returns why it cannot route, or null.
+    /// </summary>
+    public static async Task<string?> WaitUntilRoutingAsync(this WebApplication app, TimeSpan probeTimeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        try
+        {
+            await app.Services.GetRequiredService<HealthProber>().FirstRound.WaitAsync(probeTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Probes that hang are no reason to stop: the router serves anyway and /healthz says which endpoints are unknown.
+        }
+
+        var status = app.Services.GetRequiredService<RoutingTableCache>().Status;
+        return status.Loaded ? null : $"the router could not load its routing tables: {status.LastError ?? "no answer from the store"}";
+    }
+
+    /// <summary>
     /// Maps <c>/healthz</c>, <c>/metrics</c> (Prometheus), <c>/events/{topic}</c> (with Dapr) and the routed
     /// <c>/{service}/{**path}</c>.
     /// </summary>

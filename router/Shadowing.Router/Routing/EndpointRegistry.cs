@@ -21,7 +21,8 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
             role,
             new EndpointHealth(options.Value.ActiveHealthChecks, options.Value.OutlierDetection),
             time,
-            options.Value.LatencyEwmaAlpha));
+            options.Value.LatencyEwmaAlpha,
+            options.Value.LatencyMinSamples));
         runtime.Role = role;
         return runtime;
     }

@@ -12,10 +12,13 @@ internal sealed class EndpointRuntime
 {
     private readonly TimeProvider _time;
     private readonly double _alpha;
+    private readonly int _minSamples;
+    private readonly double[] _warmUp;
     private int _inFlight;
+    private int _trafficSamples;
     private long _latencyEwmaBits = BitConverter.DoubleToInt64Bits(double.NaN);
 
-    public EndpointRuntime(string service, string id, string address, EndpointRole role, EndpointHealth health, TimeProvider time, double ewmaAlpha)
+    public EndpointRuntime(string service, string id, string address, EndpointRole role, EndpointHealth health, TimeProvider time, double ewmaAlpha, int minSamples)
     {
         Service = service;
         Id = id;
@@ -24,6 +27,8 @@ internal sealed class EndpointRuntime
         Health = health;
         _time = time;
         _alpha = ewmaAlpha;
+        _minSamples = Math.Max(1, minSamples);
+        _warmUp = new double[_minSamples];
         Minutes = new MinuteAccumulators(service, id);
     }
 
@@ -42,10 +47,20 @@ internal sealed class EndpointRuntime
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
+    /// <summary>
+    /// The latency EWMA, or null until the endpoint has answered <c>LatencyMinSamples</c> forwarded requests: a
+    /// cold endpoint's first answers (JIT, connection set-up, cold caches) must not mark it overloaded before it
+    /// has served anyone.
+    /// </summary>
     public double? LatencyEwmaMs
     {
         get
         {
+            if (Volatile.Read(ref _trafficSamples) < _minSamples)
+            {
+                return null;
+            }
+
             var value = BitConverter.Int64BitsToDouble(Interlocked.Read(ref _latencyEwmaBits));
             return double.IsNaN(value) ? null : value;
         }
@@ -74,8 +89,52 @@ internal sealed class EndpointRuntime
 
     public void Exit() => Interlocked.Decrement(ref _inFlight);
 
-    /// <summary>Folds a latency sample (from traffic or a probe) into the EWMA.</summary>
+    /// <summary>
+    /// Folds the latency of a forwarded request into the EWMA. The first <c>LatencyMinSamples</c> answers only
+    /// seed it, with their median, so that one cold answer does not weigh on the endpoint for long; that warm-up
+    /// takes a lock, the steady state does not.
+    /// </summary>
     public void ObserveLatency(double milliseconds)
+    {
+        if (Volatile.Read(ref _trafficSamples) >= _minSamples)
+        {
+            Fold(milliseconds);
+            return;
+        }
+
+        lock (_warmUp)
+        {
+            if (_trafficSamples >= _minSamples)
+            {
+                Fold(milliseconds);
+                return;
+            }
+
+            _warmUp[_trafficSamples] = milliseconds;
+            if (_trafficSamples + 1 == _minSamples)
+            {
+                Array.Sort(_warmUp);
+                Interlocked.Exchange(ref _latencyEwmaBits, BitConverter.DoubleToInt64Bits(_warmUp[_minSamples / 2]));
+            }
+
+            Volatile.Write(ref _trafficSamples, _trafficSamples + 1);
+        }
+    }
+
+    /// <summary>
+    /// Folds a probe's latency into the EWMA once traffic has seeded it, so that an endpoint that stopped getting
+    /// traffic for being slow can be seen to recover; before that, probes (the first of which meets a cold endpoint)
+    /// do not count.
+    /// </summary>
+    public void ObserveProbeLatency(double milliseconds)
+    {
+        if (Volatile.Read(ref _trafficSamples) >= _minSamples)
+        {
+            Fold(milliseconds);
+        }
+    }
+
+    private void Fold(double milliseconds)
     {
         while (true)
         {

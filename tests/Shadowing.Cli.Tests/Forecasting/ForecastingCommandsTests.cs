@@ -88,6 +88,65 @@ public sealed class ForecastingCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task BacktestAndRisk_RepeatedTimestamps_MergedAndCounted()
+    {
+        // Eight days every 30 minutes, with the 02:00-03:00 hour of day 3 written twice (a clock set back) and
+        // 03:30 of day 5 written three times.
+        var series = SyntheticSeries.Demand(Start, TimeSpan.FromMinutes(30), 8 * 48, seed: 5);
+        var lines = new List<string> { "timestamp,value" };
+        for (var i = 0; i < series.Count; i++)
+        {
+            lines.Add(Row(series.TimeAt(i), series.Values[i]));
+            if (i == (2 * 48) + 5)
+            {
+                lines.AddRange(Enumerable.Range(4, 2).Select(j => Row(series.TimeAt((2 * 48) + j), series.Values[(2 * 48) + j] + 1)));
+            }
+
+            if (i == (4 * 48) + 7)
+            {
+                lines.Add(Row(series.TimeAt(i), series.Values[i] + 2));
+                lines.Add(Row(series.TimeAt(i), series.Values[i] + 4));
+            }
+        }
+
+        var path = Path.Combine(_directory, "repeats.csv");
+        await File.WriteAllLinesAsync(path, lines, Ct);
+
+        var (exit, output) = await RunAsync("backtest", "--input", path, "--horizon", "2", "--json");
+        var (riskExit, riskOutput) = await RunAsync("risk", "--input", path, "--output", Path.Combine(_directory, "repeats.risk.csv"), "--duplicates", "last", "--json");
+
+        Assert.True(exit == 0, output);
+        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        var duplicates = json.RootElement.GetProperty("resampling").GetProperty("duplicates");
+        Assert.Equal("mean", duplicates.GetProperty("policy").GetString());
+        Assert.Equal(4, duplicates.GetProperty("rows").GetInt32());
+        Assert.Equal(3, duplicates.GetProperty("timestamps").GetInt32());
+        Assert.True(riskExit == 0, riskOutput);
+        using var risk = JsonDocument.Parse(riskOutput.Trim().Split('\n')[^1]);
+        Assert.Equal("last", risk.RootElement.GetProperty("resampling").GetProperty("duplicates").GetProperty("policy").GetString());
+        Assert.Equal(series.Count, risk.RootElement.GetProperty("rows").GetInt32());
+        Assert.Equal(series.Count + 1, (await File.ReadAllLinesAsync(Path.Combine(_directory, "repeats.risk.csv"), Ct)).Length);
+
+        static string Row(DateTimeOffset time, double value) => string.Create(CultureInfo.InvariantCulture, $"{time.UtcDateTime:yyyy-MM-dd HH:mm:ss},{value:F2}");
+    }
+
+    [Theory]
+    [InlineData("ec2_network_in_5abac7.csv", 11, 1)]
+    [InlineData("machine_temperature_system_failure.csv", 12, 12)]
+    public async Task Risk_RealSeriesWithRepeatedTimestamps_RunsAndReportsTheMerge(string file, int rows, int timestamps)
+    {
+        var input = RepositoryFiles.RequireNab(file);
+
+        var (exit, output) = await RunAsync("risk", "--input", input, "--output", Path.Combine(_directory, "out.csv"), "--json");
+
+        Assert.True(exit == 0, output);
+        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        var duplicates = json.RootElement.GetProperty("resampling").GetProperty("duplicates");
+        Assert.Equal(rows, duplicates.GetProperty("rows").GetInt32());
+        Assert.Equal(timestamps, duplicates.GetProperty("timestamps").GetInt32());
+    }
+
+    [Fact]
     public async Task Backtest_MissingHorizon_Refused()
     {
         var (exit, output) = await RunAsync("backtest", "--input", Synthetic("x.csv", days: 2));
@@ -151,10 +210,5 @@ public sealed class ForecastingCommandsTests : IDisposable
         return path;
     }
 
-    private async Task<(int Exit, string Output)> RunAsync(params string[] arguments)
-    {
-        await using var process = CliProcess.Start("dotnet", [CliProcess.CliDll, .. arguments], _directory);
-        var exit = await process.WaitForExitAsync(TimeSpan.FromMinutes(3), Ct);
-        return (exit, process.Output);
-    }
+    private Task<(int Exit, string Output)> RunAsync(params string[] arguments) => CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(3), Ct, arguments);
 }

@@ -51,6 +51,59 @@ public sealed class UpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_RequestsRightAfterReady_AnsweredByProduction()
+    {
+        // A tight latency limit: a cold endpoint's first probe or answers (JIT, first connection) exceed it easily,
+        // and must not mark production overloaded before it has served anyone.
+        var config = Path.Combine(_directory, "tight.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "Urls": "http://127.0.0.1:0",
+              "Samples": {
+                "orders": {
+                  "MaxLatencyMs": 50,
+                  "Production": [ { "Id": "cold-1", "Port": 0, "Capacity": 8, "LatencyMs": 0 } ],
+                  "Default": { "Id": "cold-d", "Port": 0, "Capacity": 8, "LatencyMs": 0 }
+                }
+              }
+            }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+        var router = await up.RouterAddressAsync(TimeSpan.FromSeconds(60), Ct);
+        using var http = new HttpClient { BaseAddress = router };
+
+        var routes = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await http.GetAsync(new Uri("/orders/hello", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            routes.Add(response.Headers.GetValues("x-shadowing-route").Single());
+        }
+
+        Assert.All(routes, r => Assert.Equal("production", r));
+    }
+
+    [Fact]
+    public async Task Up_RouterPortInUse_ExitsOneWithOneLine()
+    {
+        using var busy = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((IPEndPoint)busy.LocalEndpoint).Port;
+        var config = Path.Combine(_directory, "busy.json");
+        await File.WriteAllTextAsync(config, $$"""
+            { "Urls": "http://127.0.0.1:{{port}}", "Samples": { "orders": { "Production": [ { "Id": "busy-1", "Port": 0 } ] } } }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+
+        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"Error: Failed to bind to address http://127.0.0.1:{port}: address already in use.", up.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", up.Output, StringComparison.Ordinal);
+        await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning("busy-1") == 0, "the sample endpoint process has exited", cancellationToken: Ct);
+    }
+
+    [Fact]
     public async Task Up_InvalidSampleConfiguration_ExitsNamingTheKey()
     {
         var config = Path.Combine(_directory, "bad.json");

@@ -73,6 +73,43 @@ public sealed class DemandForecastServiceTests
 
         Assert.NotNull(outcome.Forecast);
         Assert.Null(outcome.Request); // six hours of history: the forecast is stored, but it does not request shadows
+        var status = (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value;
+        Assert.True(status.Forecast);
+        Assert.Equal(72, status.HistorySteps);
+        Assert.Contains("no demand decision until there is 1 day of history (Pae:Planner:MinHistory); there is 6 h", status.Decision, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_OneWholeStepOfHistory_NoForecastAndSaysHowMuchItHasAndNeeds()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, new RegularSeries(Now - Step, Step, [40]));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.Null(outcome.Forecast);
+        var status = (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value;
+        Assert.False(status.Forecast);
+        Assert.Equal(1, status.HistorySteps);
+        Assert.Equal("not enough demand history: 1 whole step(s) of 5 min; a forecast needs 2 (10 min)", status.Problem);
+    }
+
+    [Fact]
+    public async Task Run_NoLatencyToEstimateCapacity_StillForecastsAndSaysWhyThereIsNoDemandDecision()
+    {
+        _options.EndpointCapacity.Clear();
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyMean, Flat(0));
+        Serve("orders", MetricKind.LatencyP90, Flat(0));
+        Serve("orders", MetricKind.Errors, Flat(0));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+        Assert.Null(outcome.Forecast.ProductionCapacity);
+        Assert.StartsWith("no demand decision: Service 'orders' has no observed latency", outcome.Decision, StringComparison.Ordinal);
+        Assert.Contains("Pae:EndpointCapacity:orders", outcome.Decision, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -89,6 +126,7 @@ public sealed class DemandForecastServiceTests
         Assert.Null(outcome.Request);
         Assert.Null(outcome.Forecast.ShadowsNeededFrom);
         Assert.True(outcome.Forecast.RiskScore < 0.5);
+        Assert.Matches("^no shadows needed: peak p90 [0-9]+ requests per 5 min plus 10 % headroom stays within production capacity 600; failure risk 0.[0-9]+ below 0.80$", outcome.Decision);
     }
 
     [Fact]
@@ -121,9 +159,12 @@ public sealed class DemandForecastServiceTests
 
         var outcomes = await Service().RunAsync(Ct);
 
-        Assert.Equal("prometheus down", outcomes.Single(o => o.Service == "orders").Problem);
+        Assert.Equal("no demand history: prometheus down", outcomes.Single(o => o.Service == "orders").Problem);
         Assert.NotNull(outcomes.Single(o => o.Service == "payments").Forecast);
         Assert.Null(await _state.GetAsync("forecast/orders", Ct));
+        var status = (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value;
+        Assert.False(status.Forecast);
+        Assert.Equal("no demand history: prometheus down", status.Problem);
     }
 
     [Fact]
@@ -139,7 +180,7 @@ public sealed class DemandForecastServiceTests
         var outcome = Assert.Single(await Service().RunAsync(Ct));
 
         // maxConcurrency 10 × 60,000 ms / 200 ms = 3,000 requests per minute; 15,000 per 5-minute step.
-        Assert.Equal(15_000, outcome.Forecast!.EndpointCapacity, 6);
+        Assert.Equal(15_000, outcome.Forecast!.EndpointCapacity!.Value, 6);
     }
 
     [Fact]

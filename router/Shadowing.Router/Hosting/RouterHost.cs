@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Options;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Hosting;
+
+/// <summary>
+/// The router as a process: builds it, runs it until stopped, and turns expected start failures into one line on
+/// standard error and an exit code (2: a bad setting or routing file; 1: it could not start, for example a port in
+/// use), never a stack trace.
+/// </summary>
+public static class RouterHost
+{
+    /// <summary>Runs the router with command-line <paramref name="args"/>; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            // appsettings.json is read from beside the executable, so the router behaves the same from any working directory.
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+            builder.AddShadowingLogging();
+            builder.AddShadowingRouter();
+            await using var app = builder.Build();
+            app.MapShadowingRouter();
+            await app.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (Describe(ex) is { } failure)
+        {
+            await Console.Error.WriteLineAsync($"router: {failure.Message}").ConfigureAwait(false);
+            return failure.Code;
+        }
+    }
+
+    /// <summary>The exit code and message of an expected start failure, or null for an unexpected one.</summary>
+    public static (int Code, string Message)? Describe(Exception error) => error switch
+    {
+        RoutesFileException => (2, error.Message),
+        OptionsValidationException options => (2, "invalid setting: " + string.Join(" ", options.Failures)),
+        InvalidOperationException when error.Message.StartsWith(ShadowingModeExtensions.Key, StringComparison.Ordinal) => (2, error.Message),
+        IOException when error.Message.StartsWith("Failed to bind", StringComparison.Ordinal) => (1, error.Message),
+        _ => null,
+    };
+}

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Shadowing.TestUtilities.Hosting;
+
+namespace Shadowing.Router.Tests.Hosting;
+
+/// <summary>The router as its users run it, a process: what it prints when a start fails, and while it forwards.</summary>
+public sealed class RouterProcessTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-router-process-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string RouterDll => Path.Combine(AppContext.BaseDirectory, "Shadowing.Router.dll");
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData("--Router:ActiveHealthChecks:Timeout=00:00:09", "router: invalid setting: Router:ActiveHealthChecks:Timeout (00:00:09) must be shorter than Router:ActiveHealthChecks:Interval")]
+    [InlineData("--Router:LatencyEwmaAlpha=2", "router: invalid setting: Router:LatencyEwmaAlpha:")]
+    [InlineData("--Shadowing:Mode=Cloud", "router: Shadowing:Mode is 'Cloud'; use Auto, Embedded or Dapr.")]
+    [InlineData("--routes=missing.yaml", "router: Routing file 'missing.yaml' cannot be read")]
+    public async Task BadSettingOrFile_ExitsTwoWithOneLine_AndNoStackTrace(string argument, string expected)
+    {
+        await using var router = Start(argument, "--urls=http://127.0.0.1:0", "--Shadowing:Embedded:StatePath=:memory:");
+
+        var exit = await router.WaitForExitAsync(TimeSpan.FromMinutes(1), Ct);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(expected, router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", router.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PortInUse_ExitsOneWithOneLine()
+    {
+        using var busy = new TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((IPEndPoint)busy.LocalEndpoint).Port;
+        await using var router = Start($"--urls=http://127.0.0.1:{port}", "--Shadowing:Embedded:StatePath=:memory:");
+
+        var exit = await router.WaitForExitAsync(TimeSpan.FromMinutes(1), Ct);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"router: Failed to bind to address http://127.0.0.1:{port}: address already in use.", router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", router.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ForwardingFailuresAndClientErrors_AreOneLineEach_WithoutStackTraces()
+    {
+        await using var fallback = await TestBackend.StartAsync("fallback");
+
+        // Bound but not listening: connections are refused, and no other test can take the port meanwhile.
+        using var deadSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        deadSocket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var dead = ((IPEndPoint)deadSocket.LocalEndPoint!).Port;
+        var routes = Path.Combine(_directory, "routes.json");
+        await File.WriteAllTextAsync(routes, $$"""
+            { "services": { "orders": {
+                "production": [ { "id": "dead", "address": "http://127.0.0.1:{{dead}}", "maxConcurrency": 16 } ],
+                "default": { "id": "fallback", "address": "{{fallback.Address.ToString().TrimEnd('/')}}" } },
+              "echo": {
+                "production": [ { "id": "echo-1", "address": "{{fallback.Address.ToString().TrimEnd('/')}}", "maxConcurrency": 16 } ] } } }
+            """, Ct);
+
+        // Probes are slow to judge here, so production stays a candidate and every request meets the dead endpoint.
+        await using var router = Start("--urls=http://127.0.0.1:0", $"--routes={routes}", "--Shadowing:Embedded:StatePath=:memory:", "--Router:ActiveHealthChecks:Interval=00:01:00", "--Router:OutlierDetection:ConsecutiveFailures=100", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information");
+        var listening = await router.WaitForLineAsync(l => l.Contains("Now listening on: ", StringComparison.Ordinal), TimeSpan.FromMinutes(1), Ct);
+        var address = new Uri(listening[(listening.IndexOf("http", StringComparison.Ordinal))..].Trim());
+        var port = address.Port;
+        using var http = new HttpClient { BaseAddress = address };
+        await WaitUntilListeningAsync(http);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await http.GetAsync(new Uri("/orders/items", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // A POST is not retried: it fails with 502, logged once.
+        using (var post = await http.PostAsync(new Uri("/orders/items", UriKind.Relative), new StringContent("{}"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, post.StatusCode);
+        }
+
+        // Clients that go wrong: a malformed chunked body, and one that hangs up while the endpoint works.
+        await SendRawAsync(port, "POST /echo/items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nnot a chunk\r\n");
+        fallback.Delay = TimeSpan.FromSeconds(5);
+        using (var impatient = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => http.GetAsync(new Uri("/echo/slow", UriKind.Relative), impatient.Token));
+        }
+
+        fallback.Delay = TimeSpan.Zero;
+        await router.InterruptAsync(TimeSpan.FromSeconds(30), Ct);
+
+        var lines = router.Output.Split('\n');
+        Assert.DoesNotContain(lines, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+        var failovers = lines.Count(l => l.Contains("Service orders: endpoint dead failed before responding (Request: Connection refused", StringComparison.Ordinal) && l.Contains("retrying once on default endpoint fallback", StringComparison.Ordinal));
+        Assert.True(failovers == 3, router.Output);
+        Assert.Single(lines, l => l.Contains("Service orders: forwarding to endpoint dead failed (Request: Connection refused", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("HttpForwarder", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("client ended", StringComparison.Ordinal)); // Debug: not at the default level
+    }
+
+    private static ChildProcess Start(params string[] arguments) =>
+        ChildProcess.Start("dotnet", [RouterDll, .. arguments], Path.GetTempPath());
+
+    private static async Task WaitUntilListeningAsync(HttpClient http)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), TimeProvider.System, Ct);
+        }
+
+        Assert.Fail("the router did not answer /healthz");
+    }
+
+    private static async Task SendRawAsync(int port, string request)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port, Ct);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
+        var buffer = new byte[4096];
+        using var read = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            _ = await stream.ReadAsync(buffer, read.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}
