@@ -21,7 +21,7 @@ public static class DaprServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(_ => new DaprClientBuilder().Build());
-        services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<DaprClient>()));
+        services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<DaprClient>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new DaprEventBus(sp.GetRequiredService<DaprClient>()));
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<DaprEventBus>());
         return services;

@@ -32,10 +32,21 @@ public static class PaeServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Also runs the PAE on a hosted timer (the embedded host; the Functions app has its timer trigger).</summary>
+    /// <summary>
+    /// Also runs the PAE on a hosted timer (the embedded host; the Functions app has its timer trigger). Such a host
+    /// also routes traffic, so training is limited to <see cref="PaeOptions.TrainingCoreShare"/> of the cores
+    /// unless <c>Pae:Forecaster:Threads</c> says otherwise.
+    /// </summary>
     public static IServiceCollection AddShadowingPaeTimer(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddShadowingPae(configuration);
+        services.PostConfigure<PaeOptions>(o =>
+        {
+            if (o.Forecaster.Threads == 0)
+            {
+                o.Forecaster.Threads = Math.Max(1, (int)(Environment.ProcessorCount * o.TrainingCoreShare));
+            }
+        });
         services.AddHostedService<ForecastTimerService>();
         return services;
     }

@@ -31,6 +31,13 @@ public sealed class RouterOptions
     /// </summary>
     public bool RouteHeaders { get; set; } = true;
 
+    /// <summary>
+    /// The router is reached only through Dapr service invocation (no direct ingress): with <c>APP_API_TOKEN</c> set,
+    /// <c>/{service}/…</c> then requires daprd's <c>dapr-api-token</c> like <c>/events/*</c> and <c>/dapr/subscribe</c>
+    /// always do. Default false, so direct ingress clients keep working.
+    /// </summary>
+    public bool DaprInvocationOnly { get; set; }
+
     /// <summary>Active health probing.</summary>
     [Required]
     public ActiveHealthCheckOptions ActiveHealthChecks { get; set; } = new();

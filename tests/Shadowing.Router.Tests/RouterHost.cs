@@ -25,9 +25,9 @@ namespace Shadowing.Router.Tests;
 /// </summary>
 internal sealed class RouterHost : IAsyncDisposable
 {
-    private readonly SqliteStateStore _sqlite;
+    private readonly SqliteStateStore? _sqlite;
 
-    private RouterHost(WebApplication app, SqliteStateStore sqlite, FlakyStateStore store, InProcessEventBus bus)
+    private RouterHost(WebApplication app, SqliteStateStore? sqlite, FlakyStateStore store, InProcessEventBus bus)
     {
         App = app;
         _sqlite = sqlite;
@@ -67,11 +67,13 @@ internal sealed class RouterHost : IAsyncDisposable
         IEnumerable<RoutingTable> tables,
         IReadOnlyDictionary<string, string?>? settings = null,
         bool storeDownAtStart = false,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        IStateStore? sharedStore = null)
     {
-        var sqlite = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
-        var store = new FlakyStateStore(sqlite);
-        var bus = new InProcessEventBus(sqlite, TimeProvider.System, Options.Create(new InProcessEventBusOptions { InitialBackoff = TimeSpan.FromMilliseconds(10) }), NullLogger<InProcessEventBus>.Instance);
+        // A shared store stands for several router replicas behind one Dapr state store; it is the caller's to dispose.
+        var sqlite = sharedStore is null ? new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System) : null;
+        var store = new FlakyStateStore(sharedStore ?? sqlite!);
+        var bus = new InProcessEventBus(store, TimeProvider.System, Options.Create(new InProcessEventBusOptions { InitialBackoff = TimeSpan.FromMilliseconds(10) }), NullLogger<InProcessEventBus>.Instance);
         var seed = new RoutingTableStore(store, bus);
         foreach (var table in tables)
         {
@@ -126,7 +128,7 @@ internal sealed class RouterHost : IAsyncDisposable
         await App.StopAsync();
         await App.DisposeAsync();
         await Bus.DisposeAsync();
-        _sqlite.Dispose();
+        _sqlite?.Dispose();
     }
 }
 

@@ -9,7 +9,10 @@ namespace Shadowing.Core.State;
 /// <item>A write or delete that passes an ETag succeeds only if it matches the stored one; otherwise it throws
 /// <see cref="StateConflictException"/>. Passing an ETag for a key that does not exist is a conflict too.
 /// Passing <c>null</c> means last-write-wins.</item>
-/// <item><see cref="TransactAsync"/> applies all operations or none.</item>
+/// <item><see cref="TryCreateAsync"/> creates a key only if it is absent.</item>
+/// <item><see cref="TransactAsync"/> applies all operations or none where the backing store can (SQLite,
+/// PostgreSQL); Dapr's Redis store has no rollback, so there a failed transaction may leave earlier operations
+/// applied (the Dapr adapter documents this).</item>
 /// <item>Keys are path-like (<c>routing/orders</c>); <see cref="ListKeysAsync"/> lists every key below a
 /// collection prefix ending in '/'. Keys starting with '$' are reserved for adapters.</item>
 /// </list>
@@ -22,6 +25,13 @@ public interface IStateStore
 
     /// <summary>Writes a key, checking <paramref name="etag"/> when it is not null.</summary>
     Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Creates a key only if it does not exist (Dapr's first-write concurrency); returns false, changing nothing,
+    /// when it exists. Use it wherever several writers may create the same key, so the first one's value is kept
+    /// for the others to merge into instead of being overwritten.
+    /// </summary>
+    Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes a key, checking <paramref name="etag"/> when it is not null. Deleting a missing key without an ETag is a no-op.</summary>
     Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default);

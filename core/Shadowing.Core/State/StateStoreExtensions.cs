@@ -20,9 +20,17 @@ public static class StateStoreExtensions
         return store.SaveAsync(key, ShadowingJson.Serialize(value), etag, cancellationToken);
     }
 
+    /// <summary>Serializes and creates a key unless it exists; returns whether it was created.</summary>
+    public static Task<bool> TryCreateJsonAsync<T>(this IStateStore store, string key, T value, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.TryCreateAsync(key, ShadowingJson.Serialize(value), cancellationToken);
+    }
+
     /// <summary>
     /// Read-modify-write with optimistic concurrency: reads the key, applies <paramref name="change"/> and
-    /// saves with the ETag read, retrying on conflict up to <paramref name="maxAttempts"/> times.
+    /// saves with the ETag read (or creates the key if absent), retrying on conflict up to
+    /// <paramref name="maxAttempts"/> times, so concurrent writers, creators included, never lose an update.
     /// </summary>
     /// <returns>The value written.</returns>
     public static async Task<T> UpdateJsonAsync<T>(
@@ -40,11 +48,25 @@ public static class StateStoreExtensions
         {
             var current = await store.GetJsonAsync<T>(key, cancellationToken).ConfigureAwait(false);
             var next = change(current?.Value);
+            if (current is null)
+            {
+                // Create only if still absent: a concurrent creator's value must be merged into, not overwritten.
+                if (await store.TryCreateJsonAsync(key, next, cancellationToken).ConfigureAwait(false))
+                {
+                    return next;
+                }
+
+                if (attempt >= maxAttempts)
+                {
+                    throw new StateConflictException(key);
+                }
+
+                continue;
+            }
+
             try
             {
-                // With no current value there is no ETag to check; a concurrent creator wins and we overwrite,
-                // which Dapr's stores also do for a write without ETag.
-                await store.SaveJsonAsync(key, next, current?.ETag, cancellationToken).ConfigureAwait(false);
+                await store.SaveJsonAsync(key, next, current.ETag, cancellationToken).ConfigureAwait(false);
                 return next;
             }
             catch (StateConflictException) when (attempt < maxAttempts)

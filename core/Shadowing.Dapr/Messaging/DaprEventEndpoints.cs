@@ -13,12 +13,13 @@ public static partial class DaprEventEndpoints
     /// <summary>
     /// Maps <c>POST /events/{topic}</c>: unwraps the CloudEvent, runs the handlers registered on
     /// <see cref="DaprEventBus"/> and answers Dapr with <c>SUCCESS</c>, <c>RETRY</c> (a handler failed) or
-    /// <c>DROP</c> (the payload can never be handled), per Dapr's subscriber contract.
+    /// <c>DROP</c> (the payload can never be handled), per Dapr's subscriber contract. With <c>APP_API_TOKEN</c> set,
+    /// only requests carrying it (daprd's) are accepted.
     /// </summary>
     public static IEndpointConventionBuilder MapShadowingEvents(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapPost("/events/{topic}", HandleAsync);
+        return endpoints.MapPost("/events/{topic}", HandleAsync).RequireDaprAppToken();
     }
 
     private static async Task<IResult> HandleAsync(string topic, HttpRequest request, DaprEventBus bus, ILoggerFactory loggers)

@@ -8,47 +8,130 @@ using Shadowing.Core.State;
 namespace Shadowing.Dapr.State;
 
 /// <summary>
-/// <see cref="IStateStore"/> over a Dapr state store component.
+/// <see cref="IStateStore"/> over a Dapr state store component, correct on components without rollback (Redis) as
+/// well as on transactional ones (PostgreSQL, Cosmos DB).
 /// </summary>
 /// <remarks>
-/// <para>Dapr's state API cannot list keys, so this adapter keeps a directory index: for each collection
-/// (<c>a/b/</c>) a document <c>$index/a/b/</c> naming its keys and sub-collections. Every write and delete changes
-/// the key and its collection's index in one Dapr transaction, the index guarded by its ETag, so the index is
-/// exact even under concurrent writers; contention on one collection costs a retry. Index documents are created
-/// with first-write concurrency (create-if-absent, as Dapr's own actor reminders do) and never deleted.</para>
-/// <para>A stale ETag surfaces from Dapr as gRPC <c>Aborted</c> (single operations) or as a failed transaction
-/// whose message says "etag mismatch"; both become <see cref="StateConflictException"/>.</para>
-/// <para>The component must be transactional (Redis, PostgreSQL, Cosmos DB, SQL Server …).</para>
+/// <para><b>Listing.</b> Dapr's state API cannot list keys, so the adapter keeps a directory index per collection
+/// (<c>a/b/</c> → <c>$index/a/b/</c>) naming its keys and sub-collections. The index changes only when a key is
+/// created or deleted, never on an update, so writers updating keys of one collection do not contend. It does not
+/// rely on a multi-key transaction being atomic: a key being created or deleted is first marked <i>pending</i> in
+/// its index, then written, then settled (listed, or removed). A pending entry is listed only if its key exists,
+/// and one left pending by a crash is settled by the next listing that finds it older than
+/// <see cref="PendingGrace"/>: the index is repaired on read. Index documents are created with first-write
+/// concurrency and never deleted.</para>
+/// <para><b>ETags.</b> A stale ETag surfaces as gRPC <c>Aborted</c> (daprd wraps the component's ETag error only
+/// when an ETag was sent); a first-write on an existing key may come back as any error (Redis answers
+/// <c>Internal</c>), so every failed first-write is disambiguated by reading the key. Redis accepts a write with
+/// an ETag on a missing key, so such writes check that the key exists first (a narrow race remains: a delete
+/// between the check and the write is undone by the write).</para>
+/// <para><b>What depends on the component.</b> <see cref="TransactAsync"/> is all-or-nothing only where the
+/// component is (PostgreSQL v2, Cosmos DB, SQL Server); on Redis a failing operation leaves earlier ones applied
+/// (the index is still settled from what the keys hold afterwards). Redis restarts a key's version at 1 after a
+/// delete, so an ETag read before a delete can match the re-created key. A key upserted by one process while
+/// another deletes it may be missing from listings until it is written again.</para>
 /// </remarks>
-public sealed class DaprStateStore(DaprClient dapr, string storeName = DaprComponents.StateStore) : IStateStore
+public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string storeName = DaprComponents.StateStore) : IStateStore
 {
+    /// <summary>How long an index entry may stay pending before a listing settles it from what the store holds.</summary>
+    public static readonly TimeSpan PendingGrace = TimeSpan.FromMinutes(1);
+
     private const string IndexPrefix = "$index/";
-    private const int MaxIndexAttempts = 16;
-    private static readonly StateOptions CreateIfAbsent = new() { Concurrency = ConcurrencyMode.FirstWrite };
-    private readonly ConcurrentDictionary<string, bool> _knownCollections = new(StringComparer.Ordinal);
+    private const int MaxIndexAttempts = 32;
+    private const int MaxWriteAttempts = 32;
+    private static readonly StateOptions FirstWrite = new() { Concurrency = ConcurrencyMode.FirstWrite };
+    private readonly ConcurrentDictionary<string, bool> _registered = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
     {
         StateKeys.Validate(key);
-        var (value, etag) = await Call(() => dapr.GetByteStateAndETagAsync(storeName, key, cancellationToken: cancellationToken), key).ConfigureAwait(false);
-
-        // Dapr answers a missing key with empty data and no ETag.
-        return value.Length == 0 && string.IsNullOrEmpty(etag) ? null : new StateItem(key, value, etag);
+        return await ReadAsync(key, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
+    public async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
     {
         StateKeys.Validate(key);
-        return TransactAsync([StateOperation.Upsert(key, value, etag)], cancellationToken);
+        if (etag is not null)
+        {
+            // Redis would accept an ETag for a missing key (and resurrect a deleted one): refuse it as a conflict.
+            if (await ReadAsync(key, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw new StateConflictException(key);
+            }
+
+            if (!await Call(() => dapr.TrySaveByteStateAsync(storeName, key, value, etag, cancellationToken: cancellationToken), key).ConfigureAwait(false))
+            {
+                throw new StateConflictException(key);
+            }
+
+            return;
+        }
+
+        // Last write wins, built from guarded writes: keys are created with first-write (so TryCreateAsync can rely
+        // on it), and Redis then refuses unguarded writes to them, so an existing key is written with its ETag.
+        var marked = false;
+        for (var attempt = 1; attempt <= MaxWriteAttempts; attempt++)
+        {
+            var current = await ReadAsync(key, cancellationToken).ConfigureAwait(false);
+            if (current is null)
+            {
+                marked = marked || await MarkAsync(key, pendingOnlyIfListed: false, cancellationToken).ConfigureAwait(false);
+                if (await TryFirstWriteAsync(key, value, cancellationToken).ConfigureAwait(false))
+                {
+                    await SettleAsync(key, exists: true, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                continue;
+            }
+
+            if (await Call(() => dapr.TrySaveByteStateAsync(storeName, key, value, current.ETag, cancellationToken: cancellationToken), key).ConfigureAwait(false))
+            {
+                if (marked)
+                {
+                    await SettleAsync(key, exists: true, cancellationToken).ConfigureAwait(false);
+                }
+
+                return;
+            }
+        }
+
+        throw new StateStoreException($"Dapr state store '{storeName}': gave up writing '{key}' after {MaxWriteAttempts} attempts: it kept changing under concurrent writers.");
     }
 
     /// <inheritdoc />
-    public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default)
+    public async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
     {
         StateKeys.Validate(key);
-        return TransactAsync([StateOperation.Delete(key, etag)], cancellationToken);
+        await MarkAsync(key, pendingOnlyIfListed: false, cancellationToken).ConfigureAwait(false);
+        var created = await TryFirstWriteAsync(key, value, cancellationToken).ConfigureAwait(false);
+        await SettleAsync(key, exists: true, cancellationToken).ConfigureAwait(false);
+        return created;
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        await MarkAsync(key, pendingOnlyIfListed: true, cancellationToken).ConfigureAwait(false);
+        if (etag is not null)
+        {
+            var deleted = await ReadAsync(key, cancellationToken).ConfigureAwait(false) is not null
+                && await Call(() => dapr.TryDeleteStateAsync(storeName, key, etag, cancellationToken: cancellationToken), key).ConfigureAwait(false);
+            if (!deleted)
+            {
+                await SettleFromStoreAsync([key], cancellationToken).ConfigureAwait(false);
+                throw new StateConflictException(key);
+            }
+        }
+        else
+        {
+            await Call(() => dapr.DeleteStateAsync(storeName, key, cancellationToken: cancellationToken), key).ConfigureAwait(false);
+        }
+
+        await SettleAsync(key, exists: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -66,70 +149,61 @@ public sealed class DaprStateStore(DaprClient dapr, string storeName = DaprCompo
             StateKeys.Validate(operation.Key, nameof(operations));
         }
 
-        var collections = operations.Select(o => CollectionOf(o.Key)).Distinct(StringComparer.Ordinal).ToArray();
-        foreach (var collection in collections)
+        foreach (var operation in operations.Where(o => o.ETag is not null))
         {
-            await EnsureCollectionAsync(collection, cancellationToken).ConfigureAwait(false);
+            if (await ReadAsync(operation.Key, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw new StateConflictException(operation.Key);
+            }
         }
 
-        for (var attempt = 1; ; attempt++)
+        var keys = operations.Select(o => o.Key).Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var operation in operations)
         {
-            var requests = new List<StateTransactionRequest>(operations.Count + collections.Length);
-            foreach (var operation in operations)
+            await MarkAsync(operation.Key, pendingOnlyIfListed: operation is DeleteOperation, cancellationToken).ConfigureAwait(false);
+        }
+
+        // An upsert without an ETag goes with the key's current one: Redis refuses unguarded writes to keys created
+        // with first-write. A key changed meanwhile then fails the transaction (a store error, not a conflict).
+        var current = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var upsert in operations.OfType<UpsertOperation>().Where(u => u.ETag is null))
+        {
+            if (await ReadAsync(upsert.Key, cancellationToken).ConfigureAwait(false) is { } item)
             {
-                requests.Add(operation switch
-                {
-                    UpsertOperation upsert => new StateTransactionRequest(upsert.Key, upsert.Value.ToArray(), StateOperationType.Upsert, upsert.ETag),
-                    DeleteOperation delete => new StateTransactionRequest(delete.Key, null, StateOperationType.Delete, delete.ETag),
-                    _ => throw new ArgumentException($"Unknown state operation {operation.GetType().Name}.", nameof(operations)),
-                });
+                current[upsert.Key] = item.ETag;
             }
+        }
 
-            foreach (var collection in collections)
+        var requests = operations.Select(operation => operation switch
+        {
+            UpsertOperation upsert => new StateTransactionRequest(upsert.Key, upsert.Value.ToArray(), StateOperationType.Upsert, upsert.ETag ?? current.GetValueOrDefault(upsert.Key)),
+            DeleteOperation delete => new StateTransactionRequest(delete.Key, null, StateOperationType.Delete, delete.ETag),
+            _ => throw new ArgumentException($"Unknown state operation {operation.GetType().Name}.", nameof(operations)),
+        }).ToArray();
+        try
+        {
+            await dapr.ExecuteStateTransactionAsync(storeName, requests, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (DaprException ex)
+        {
+            // Whatever the component applied (all, none, or on Redis the operations before the failing one), the
+            // index follows the keys. Then: a caller's ETag that no longer matches is a conflict, anything else a failure.
+            await SettleFromStoreAsync(keys, cancellationToken).ConfigureAwait(false);
+            foreach (var operation in operations.Where(o => o.ETag is not null))
             {
-                var (index, indexETag) = await ReadIndexAsync(collection, cancellationToken).ConfigureAwait(false);
-                foreach (var operation in operations.Where(o => CollectionOf(o.Key) == collection))
+                if ((await ReadAsync(operation.Key, cancellationToken).ConfigureAwait(false))?.ETag != operation.ETag)
                 {
-                    var name = operation.Key[collection.Length..];
-                    if (operation is UpsertOperation)
-                    {
-                        index.Add(name);
-                    }
-                    else
-                    {
-                        index.Remove(name);
-                    }
-                }
-
-                requests.Add(new StateTransactionRequest(IndexPrefix + collection, ShadowingJson.Serialize(new CollectionIndex(index.Order(StringComparer.Ordinal).ToArray())), StateOperationType.Upsert, indexETag));
-            }
-
-            try
-            {
-                await dapr.ExecuteStateTransactionAsync(storeName, requests, cancellationToken: cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (DaprException ex) when (IsETagMismatch(ex))
-            {
-                // Either a caller's ETag is stale (a real conflict) or another writer changed an index (retry).
-                foreach (var operation in operations.Where(o => o.ETag is not null))
-                {
-                    var current = await GetAsync(operation.Key, cancellationToken).ConfigureAwait(false);
-                    if (current?.ETag != operation.ETag)
-                    {
-                        throw new StateConflictException(operation.Key, ex);
-                    }
-                }
-
-                if (attempt >= MaxIndexAttempts)
-                {
-                    throw new StateStoreException($"Gave up after {attempt} attempts: the collection index of '{operations[0].Key}' kept changing under concurrent writers.", ex);
+                    throw new StateConflictException(operation.Key, ex);
                 }
             }
-            catch (DaprException ex)
-            {
-                throw new StateStoreException($"Dapr state store '{storeName}' failed a transaction on '{operations[0].Key}': {Describe(ex)}", ex);
-            }
+
+            throw new StateStoreException($"Dapr state store '{storeName}' failed a transaction on '{operations[0].Key}': {Describe(ex)}", ex);
+        }
+
+        // The last operation on a key decides whether it exists.
+        foreach (var key in keys)
+        {
+            await SettleAsync(key, exists: operations.Last(o => o.Key == key) is UpsertOperation, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -140,19 +214,41 @@ public sealed class DaprStateStore(DaprClient dapr, string storeName = DaprCompo
         var keys = new List<string>();
         var pending = new Stack<string>();
         pending.Push(prefix);
+        var now = time.GetUtcNow();
         while (pending.TryPop(out var collection))
         {
-            var (entries, _) = await ReadIndexAsync(collection, cancellationToken).ConfigureAwait(false);
-            foreach (var entry in entries)
+            var (index, _) = await ReadIndexAsync(collection, cancellationToken).ConfigureAwait(false);
+            var stale = new List<string>();
+            foreach (var (name, pendingSince) in index.Entries)
             {
-                if (entry.EndsWith('/'))
+                if (name.EndsWith('/'))
                 {
-                    pending.Push(collection + entry);
+                    pending.Push(collection + name);
+                    continue;
                 }
-                else
+
+                var key = collection + name;
+                if (pendingSince is null)
                 {
-                    keys.Add(collection + entry);
+                    keys.Add(key);
+                    continue;
                 }
+
+                // Pending: a create or delete in progress, or one a crash interrupted. Listed only if the key exists.
+                if (await ReadAsync(key, cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    keys.Add(key);
+                }
+
+                if (now - pendingSince.Value > PendingGrace)
+                {
+                    stale.Add(key);
+                }
+            }
+
+            if (stale.Count > 0)
+            {
+                await SettleFromStoreAsync(stale, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -160,81 +256,185 @@ public sealed class DaprStateStore(DaprClient dapr, string storeName = DaprCompo
         return keys;
     }
 
-    private static string CollectionOf(string key) => key[..(key.LastIndexOf('/') + 1)];
+    /// <summary>
+    /// Writes <paramref name="key"/> with first-write concurrency; false when it exists. Redis answers an existing key
+    /// with a plain error (Internal), PostgreSQL with "no item was updated": the key itself says which it was.
+    /// </summary>
+    private async Task<bool> TryFirstWriteAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await dapr.SaveByteStateAsync(storeName, key, value, FirstWrite, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (DaprException ex)
+        {
+            if (await ReadAsync(key, cancellationToken).ConfigureAwait(false) is null)
+            {
+                await SettleAsync(key, exists: false, cancellationToken).ConfigureAwait(false);
+                throw new StateStoreException($"Dapr state store '{storeName}' could not create '{key}': {Describe(ex)}", ex);
+            }
 
-    private static bool IsETagMismatch(DaprException ex) =>
-        ex.InnerException is RpcException rpc
-        && (rpc.StatusCode == StatusCode.Aborted || rpc.Status.Detail.Contains("etag mismatch", StringComparison.OrdinalIgnoreCase));
+            return false;
+        }
+    }
+
+    private static string CollectionOf(string key) => key[..(key.LastIndexOf('/') + 1)];
 
     private static string Describe(DaprException ex) =>
         ex.InnerException is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message;
 
-    /// <summary>Makes sure the index of <paramref name="collection"/> exists and is listed in its parent's index.</summary>
-    private async Task EnsureCollectionAsync(string collection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes <paramref name="key"/> pending in its index unless it is listed already (for a write) or not listed
+    /// at all (for a delete, <paramref name="pendingOnlyIfListed"/>). Returns whether the index was changed.
+    /// </summary>
+    private async Task<bool> MarkAsync(string key, bool pendingOnlyIfListed, CancellationToken cancellationToken)
     {
-        // Collections are never removed, so once known they stay known.
-        if (collection.Length == 0 || _knownCollections.ContainsKey(collection))
-        {
-            return;
-        }
-
-        var parent = collection[..(collection.LastIndexOf('/', collection.Length - 2) + 1)];
-        await EnsureCollectionAsync(parent, cancellationToken).ConfigureAwait(false);
-        var indexKey = IndexPrefix + collection;
-        try
-        {
-            await dapr.SaveByteStateAsync(storeName, indexKey, ShadowingJson.Serialize(new CollectionIndex([])), CreateIfAbsent, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (DaprException ex) when (IsETagMismatch(ex))
-        {
-            // Someone else created it first, which is all we wanted.
-        }
-        catch (DaprException ex)
-        {
-            throw new StateStoreException($"Dapr state store '{storeName}' could not create the index of '{collection}': {Describe(ex)}", ex);
-        }
-
-        if (parent.Length > 0)
-        {
-            var name = collection[parent.Length..];
-            for (var attempt = 1; ; attempt++)
+        var collection = CollectionOf(key);
+        var name = key[collection.Length..];
+        var since = time.GetUtcNow();
+        var changed = await UpdateIndexAsync(
+            collection,
+            entries =>
             {
-                var (entries, etag) = await ReadIndexAsync(parent, cancellationToken).ConfigureAwait(false);
-                if (entries.Contains(name))
+                var listed = entries.TryGetValue(name, out var pendingSince);
+                if (pendingOnlyIfListed ? !listed : listed && pendingSince is null)
                 {
-                    break;
+                    return false;
                 }
 
-                entries.Add(name);
-                var saved = await Call(
-                    () => dapr.TrySaveByteStateAsync(storeName, IndexPrefix + parent, ShadowingJson.Serialize(new CollectionIndex(entries.Order(StringComparer.Ordinal).ToArray())), etag ?? string.Empty, cancellationToken: cancellationToken),
-                    IndexPrefix + parent).ConfigureAwait(false);
-                if (saved)
+                entries[name] = since;
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (changed)
+        {
+            await RegisterAsync(collection, cancellationToken).ConfigureAwait(false);
+        }
+
+        return changed;
+    }
+
+    /// <summary>Settles <paramref name="key"/> in its index: listed when it exists, removed otherwise.</summary>
+    private Task SettleAsync(string key, bool exists, CancellationToken cancellationToken)
+    {
+        var collection = CollectionOf(key);
+        var name = key[collection.Length..];
+        return UpdateIndexAsync(
+            collection,
+            entries =>
+            {
+                if (exists)
                 {
-                    break;
+                    if (entries.TryGetValue(name, out var pendingSince) && pendingSince is null)
+                    {
+                        return false;
+                    }
+
+                    entries[name] = null;
+                    return true;
                 }
 
-                if (attempt >= MaxIndexAttempts)
+                return entries.Remove(name);
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Settles each key from what the store holds now.</summary>
+    private async Task SettleFromStoreAsync(IEnumerable<string> keys, CancellationToken cancellationToken)
+    {
+        foreach (var key in keys)
+        {
+            var exists = await ReadAsync(key, cancellationToken).ConfigureAwait(false) is not null;
+            await SettleAsync(key, exists, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Lists <paramref name="collection"/> in its parent's index, and so on up (collections are never removed, so this is cached).</summary>
+    private async Task RegisterAsync(string collection, CancellationToken cancellationToken)
+    {
+        while (!_registered.ContainsKey(collection))
+        {
+            var cut = collection.LastIndexOf('/', collection.Length - 2);
+            if (cut < 0)
+            {
+                _registered[collection] = true; // a top-level collection: listing starts at its own index
+                return;
+            }
+
+            var parent = collection[..(cut + 1)];
+            var name = collection[parent.Length..];
+            await UpdateIndexAsync(parent, entries => entries.TryAdd(name, null), cancellationToken).ConfigureAwait(false);
+            _registered[collection] = true;
+            collection = parent;
+        }
+    }
+
+    /// <summary>
+    /// Read-modify-write of an index with optimistic concurrency (ETag, or first-write when it does not exist yet).
+    /// Any failed write is followed by a fresh read, so a concurrent writer costs a retry and an outage an exception.
+    /// </summary>
+    private async Task<bool> UpdateIndexAsync(string collection, Func<SortedDictionary<string, DateTimeOffset?>, bool> change, CancellationToken cancellationToken)
+    {
+        var key = IndexPrefix + collection;
+        DaprException? last = null;
+        for (var attempt = 1; attempt <= MaxIndexAttempts; attempt++)
+        {
+            var (index, etag) = await ReadIndexAsync(collection, cancellationToken).ConfigureAwait(false);
+            if (!change(index.Entries))
+            {
+                return false;
+            }
+
+            var bytes = ShadowingJson.Serialize(index);
+            try
+            {
+                if (etag is null)
                 {
-                    throw new StateStoreException($"Gave up registering collection '{collection}' after {attempt} attempts: its parent index kept changing.");
+                    await dapr.SaveByteStateAsync(storeName, key, bytes, FirstWrite, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    return true;
                 }
+
+                if (await dapr.TrySaveByteStateAsync(storeName, key, bytes, etag, cancellationToken: cancellationToken).ConfigureAwait(false))
+                {
+                    return true;
+                }
+            }
+            catch (DaprException ex)
+            {
+                last = ex;
             }
         }
 
-        _knownCollections[collection] = true;
+        throw new StateStoreException($"Dapr state store '{storeName}': gave up updating the index of '{collection}' after {MaxIndexAttempts} attempts{(last is null ? ": it kept changing under concurrent writers" : $": {Describe(last)}")}.", last);
     }
 
-    private async Task<(HashSet<string> Entries, string? ETag)> ReadIndexAsync(string collection, CancellationToken cancellationToken)
+    private async Task<(CollectionIndex Index, string? ETag)> ReadIndexAsync(string collection, CancellationToken cancellationToken)
     {
-        var key = IndexPrefix + collection;
-        var (value, etag) = await Call(() => dapr.GetByteStateAndETagAsync(storeName, key, cancellationToken: cancellationToken), key).ConfigureAwait(false);
-        if (value.Length == 0)
-        {
-            return (new HashSet<string>(StringComparer.Ordinal), string.IsNullOrEmpty(etag) ? null : etag);
-        }
+        var item = await ReadAsync(IndexPrefix + collection, cancellationToken).ConfigureAwait(false);
+        return item is null
+            ? (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(StringComparer.Ordinal)), null)
+            : (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(ShadowingJson.Deserialize<CollectionIndex>(item.Value.Span).Entries, StringComparer.Ordinal)), item.ETag);
+    }
 
-        var index = ShadowingJson.Deserialize<CollectionIndex>(value.Span);
-        return (new HashSet<string>(index.Entries, StringComparer.Ordinal), etag);
+    private async Task<StateItem?> ReadAsync(string key, CancellationToken cancellationToken)
+    {
+        var (value, etag) = await Call(() => dapr.GetByteStateAndETagAsync(storeName, key, cancellationToken: cancellationToken), key).ConfigureAwait(false);
+
+        // Dapr answers a missing key with empty data and no ETag.
+        return value.Length == 0 && string.IsNullOrEmpty(etag) ? null : new StateItem(key, value, etag);
+    }
+
+    private async Task Call(Func<Task> call, string key)
+    {
+        try
+        {
+            await call().ConfigureAwait(false);
+        }
+        catch (DaprException ex)
+        {
+            throw new StateStoreException($"Dapr state store '{storeName}' failed on '{key}': {Describe(ex)}", ex);
+        }
     }
 
     private async Task<T> Call<T>(Func<Task<T>> call, string key)
@@ -249,5 +449,6 @@ public sealed class DaprStateStore(DaprClient dapr, string storeName = DaprCompo
         }
     }
 
-    private sealed record CollectionIndex(IReadOnlyList<string> Entries);
+    /// <summary>An index document: entry name → null when listed, or the time it became pending.</summary>
+    private sealed record CollectionIndex(SortedDictionary<string, DateTimeOffset?> Entries);
 }

@@ -13,9 +13,11 @@ namespace Shadowing.Embedded.Messaging;
 
 /// <summary>
 /// In-process pub/sub for the embedded host: every subscriber has its own bounded queue and worker, so a slow
-/// or failing subscriber never blocks another. A failed delivery is retried with exponential back-off (on the
-/// injected <see cref="TimeProvider"/>) up to <see cref="InProcessEventBusOptions.MaxAttempts"/>, then recorded
-/// as a <see cref="DeadLetter"/> in the state store. Order is kept per subscriber.
+/// or failing subscriber never blocks another, nor the publisher: a message that finds a subscriber's queue full
+/// (<see cref="InProcessEventBusOptions.QueueCapacity"/>) is recorded as a <see cref="DeadLetter"/> for that
+/// subscriber and counted (<c>shadowing_bus_overflows_total</c>, meter <see cref="MeterName"/>). A failed
+/// delivery is retried with exponential back-off (on the injected <see cref="TimeProvider"/>) up to
+/// <see cref="InProcessEventBusOptions.MaxAttempts"/>, then dead-lettered too. Order is kept per subscriber.
 /// </summary>
 /// <remarks>
 /// Payloads are serialized once at publish time and deserialized per subscriber, exactly like Dapr, so a
@@ -25,6 +27,15 @@ namespace Shadowing.Embedded.Messaging;
 /// </remarks>
 public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
 {
+    /// <summary>The meter of the bus's counters.</summary>
+    public const string MeterName = "Shadowing.Embedded";
+
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
+    private static readonly System.Diagnostics.Metrics.Counter<long> OverflowCounter = Meter.CreateCounter<long>(
+        "shadowing.bus.overflows", "{message}", "Messages dead-lettered because a subscriber's queue was full.");
+    private static readonly System.Diagnostics.Metrics.Counter<long> DeadLetterCounter = Meter.CreateCounter<long>(
+        "shadowing.bus.dead_letters", "{message}", "Messages dead-lettered, for any reason.");
+
     private readonly ConcurrentDictionary<string, ImmutableArray<Subscription>> _subscriptions = new(StringComparer.Ordinal);
     private readonly IStateStore _deadLetters;
     private readonly TimeProvider _time;
@@ -32,6 +43,7 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
     private readonly ILogger<InProcessEventBus> _logger;
     private readonly CancellationTokenSource _stopping = new();
     private long _sequence;
+    private long _overflows;
     private int _disposed;
 
     /// <summary>Creates the bus; dead letters go to <paramref name="deadLetters"/>.</summary>
@@ -42,6 +54,9 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         _options = options?.Value ?? throw new ArgumentNullException(nameof(options));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
     }
+
+    /// <summary>Messages dead-lettered because a subscriber's queue was full, since this bus was created.</summary>
+    public long Overflows => Interlocked.Read(ref _overflows);
 
     /// <inheritdoc />
     public async Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default)
@@ -58,7 +73,10 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
 
         foreach (var subscription in subscribers)
         {
-            await subscription.EnqueueAsync(message, cancellationToken).ConfigureAwait(false);
+            if (!subscription.TryEnqueue(message))
+            {
+                await OverflowAsync(subscription, message).ConfigureAwait(false);
+            }
         }
     }
 
@@ -161,16 +179,35 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         }
     }
 
-    private async Task DeadLetterAsync(Subscription subscription, Message message, int attempts, Exception error)
+    private Task OverflowAsync(Subscription subscription, Message message)
+    {
+        if (subscription.Closed)
+        {
+            return Task.CompletedTask; // unsubscribed while this publisher held the old list: nobody asked for it
+        }
+
+        Interlocked.Increment(ref _overflows);
+        OverflowCounter.Add(1, new KeyValuePair<string, object?>("topic", message.Topic), new KeyValuePair<string, object?>("subscriber", subscription.Name));
+        LogOverflow(message.Topic, subscription.Name, message.Id, _options.QueueCapacity);
+        return StoreDeadLetterAsync(subscription, message, 0, $"the subscriber's queue was full ({_options.QueueCapacity} messages)");
+    }
+
+    private Task DeadLetterAsync(Subscription subscription, Message message, int attempts, Exception error)
     {
         LogDeadLettered(error, message.Topic, subscription.Name, message.Id, attempts);
+        return StoreDeadLetterAsync(subscription, message, attempts, $"{error.GetType().Name}: {error.Message}");
+    }
+
+    private async Task StoreDeadLetterAsync(Subscription subscription, Message message, int attempts, string error)
+    {
+        DeadLetterCounter.Add(1, new KeyValuePair<string, object?>("topic", message.Topic), new KeyValuePair<string, object?>("subscriber", subscription.Name));
         var record = new DeadLetter
         {
             Id = message.Id,
             Topic = message.Topic,
             Subscriber = subscription.Name,
             Attempts = attempts,
-            Error = $"{error.GetType().Name}: {error.Message}",
+            Error = error,
             PublishedAt = message.PublishedAt,
             DeadLetteredAt = _time.GetUtcNow(),
             Data = JsonDocument.Parse(message.Data).RootElement.Clone(),
@@ -194,6 +231,9 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
     [LoggerMessage(EventId = 3, Level = LogLevel.Critical, Message = "Could not store the dead letter of {Topic} message {MessageId} for {Subscriber}; payload: {Payload}")]
     private partial void LogDeadLetterNotStored(Exception error, string topic, string subscriber, string messageId, string payload);
 
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "The queue of {Subscriber} on topic {Topic} is full ({Capacity} messages); message {MessageId} dead-lettered instead of waiting")]
+    private partial void LogOverflow(string topic, string subscriber, string messageId, int capacity);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Shutting down: {Topic} message {MessageId} for {Subscriber} was not delivered")]
     private partial void LogDroppedOnShutdown(string topic, string subscriber, string messageId);
 
@@ -207,8 +247,10 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         private readonly Channel<Message> _queue = Channel.CreateBounded<Message>(new BoundedChannelOptions(bus._options.QueueCapacity)
         {
             SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; the bus dead-letters instead of waiting
         });
+
+        private int _closed;
 
         public string Topic { get; } = topic;
 
@@ -218,31 +260,23 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
 
         public Task Worker { get; private set; } = Task.CompletedTask;
 
+        public bool Closed => Volatile.Read(ref _closed) != 0;
+
         public void Start() => Worker = Task.Run(RunAsync);
 
-        public ValueTask EnqueueAsync(Message message, CancellationToken cancellationToken)
-        {
-            // A subscription removed while a publisher holds the old list simply refuses the message.
-            return _queue.Writer.TryWrite(message) ? ValueTask.CompletedTask : WaitAndWriteAsync(message, cancellationToken);
-        }
+        /// <summary>Queues the message unless the queue is full or closed; never waits.</summary>
+        public bool TryEnqueue(Message message) => _queue.Writer.TryWrite(message) || Closed;
 
-        public void Complete() => _queue.Writer.TryComplete();
+        public void Complete()
+        {
+            Volatile.Write(ref _closed, 1);
+            _queue.Writer.TryComplete();
+        }
 
         public void Dispose()
         {
             bus.Remove(this);
             Complete();
-        }
-
-        private async ValueTask WaitAndWriteAsync(Message message, CancellationToken cancellationToken)
-        {
-            try
-            {
-                await _queue.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ChannelClosedException)
-            {
-            }
         }
 
         private async Task RunAsync()

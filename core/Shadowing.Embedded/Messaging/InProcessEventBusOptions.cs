@@ -17,7 +17,7 @@ public sealed class InProcessEventBusOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Messages queued per subscriber before publishers wait. Default 10,000.</summary>
+    /// <summary>Messages queued per subscriber; beyond that a message is dead-lettered for that subscriber (publishers never wait). Default 10,000.</summary>
     [Range(1, 10_000_000)]
     public int QueueCapacity { get; set; } = 10_000;
 

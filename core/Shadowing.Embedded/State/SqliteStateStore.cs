@@ -85,6 +85,35 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        return await RunAsync(() =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            using var exists = Command("SELECT 1 FROM state WHERE key = $key", transaction, ("$key", key));
+            if (exists.ExecuteScalar() is not null)
+            {
+                transaction.Rollback();
+                return false;
+            }
+
+            using var next = Command("UPDATE etag_sequence SET value = value + 1 WHERE id = 1 RETURNING value", transaction: transaction);
+            var etag = (long)next.ExecuteScalar()!;
+            using var insert = Command(
+                "INSERT INTO state (key, value, etag, updated_at) VALUES ($key, $value, $etag, $now) ON CONFLICT (key) DO NOTHING",
+                transaction,
+                ("$key", key),
+                ("$value", value.ToArray()),
+                ("$etag", etag),
+                ("$now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+            var created = insert.ExecuteNonQuery() == 1;
+            transaction.Commit();
+            return created;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default)
     {
         StateKeys.Validate(key);

@@ -210,7 +210,7 @@ public sealed partial class DemandForecastService
         var events = await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events(service), cancellationToken).ConfigureAwait(false) is { } stored
             ? new EventCalendar(stored.Value)
             : EventCalendar.Empty;
-        var model = ModelFor(service, demand, steps, events, now, cancellationToken);
+        var model = await ModelForAsync(service, demand, steps, events, now, cancellationToken).ConfigureAwait(false);
         var points = model.Predict(demand, demand.Count - 1);
 
         var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
@@ -295,7 +295,7 @@ public sealed partial class DemandForecastService
         return string.Join("; ", parts);
     }
 
-    private ForecastModel ModelFor(string service, RegularSeries demand, int steps, EventCalendar events, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<ForecastModel> ModelForAsync(string service, RegularSeries demand, int steps, EventCalendar events, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (_models.TryGetValue(service, out var cached)
             && now - cached.TrainedAt < _options.RetrainEvery
@@ -306,7 +306,12 @@ public sealed partial class DemandForecastService
             return cached.Model;
         }
 
-        var model = _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken);
+        // Training takes seconds of CPU: on a thread of its own, never one the host's request handling draws from.
+        var model = await Task.Factory.StartNew(
+            () => _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken),
+            cancellationToken,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default).ConfigureAwait(false);
         _models[service] = (model, now);
         LogTrained(service, model.Method, model.TrainingExamples, model.TrainingTime.TotalSeconds);
         return model;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Diagnostics;
 
 namespace Shadowing.Forecasting.Pae;
 
@@ -13,28 +14,21 @@ public sealed partial class ForecastTimerService(DemandForecastService pae, IOpt
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        while (await BackgroundLoop.WaitAsync(options.Value.Interval, time, stoppingToken).ConfigureAwait(false)
+            && await BackgroundLoop.RunOnceAsync("pae", RunAsync, LogRunFailed, stoppingToken).ConfigureAwait(false))
         {
-            try
-            {
-                await Task.Delay(options.Value.Interval, time, stoppingToken).ConfigureAwait(false);
-                var outcomes = await pae.RunAsync(stoppingToken).ConfigureAwait(false);
-                LogRun(outcomes.Count, outcomes.Count(o => o.Forecast is not null), outcomes.Count(o => o.Published));
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is Core.State.StateStoreException or Core.Messaging.EventBusException)
-            {
-                LogRunFailed(ex);
-            }
         }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var outcomes = await pae.RunAsync(cancellationToken).ConfigureAwait(false);
+        LogRun(outcomes.Count, outcomes.Count(o => o.Forecast is not null), outcomes.Count(o => o.Published));
     }
 
     [LoggerMessage(EventId = 70, Level = LogLevel.Information, Message = "PAE run: {Services} service(s), {Forecast} forecast, {Requested} shadow request(s) published")]
     private partial void LogRun(int services, int forecast, int requested);
 
-    [LoggerMessage(EventId = 71, Level = LogLevel.Error, Message = "PAE run failed; retrying at the next interval")]
+    [LoggerMessage(EventId = 71, Level = LogLevel.Error, Message = "PAE run failed; running again at the next interval")]
     private partial void LogRunFailed(Exception error);
 }

@@ -31,6 +31,13 @@ public sealed class PaeOptions
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// On a host that also routes traffic (<c>shadowing up</c>), the share of cores model training may use when
+    /// <c>Pae:Forecaster:Threads</c> is not set, so training never starves request threads. Default 0.5 (at least one core).
+    /// </summary>
+    [Range(0.01, 1.0)]
+    public double TrainingCoreShare { get; set; } = 0.5;
+
     /// <summary>ISO country code of the public holidays used as features; empty for none. Default US.</summary>
     public string? HolidayCountry { get; set; } = "US";
 

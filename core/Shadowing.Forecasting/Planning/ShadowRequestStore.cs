@@ -7,43 +7,52 @@ namespace Shadowing.Forecasting.Planning;
 /// Stores and publishes shadow requests idempotently per service and window: a request overlapping an open
 /// one of the same service is merged into it (the later end, the larger count); nothing is written or
 /// published when the merge changes nothing, so running the PAE again on the same forecast emits nothing new.
+/// A new window is created only if absent, so two runs at once create it once.
 /// </summary>
 public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 {
+    private const int MaxAttempts = 10;
+
     /// <summary>Submits a request; returns what is stored and whether it was published (new or changed).</summary>
     public async Task<(ShadowRequest Stored, bool Published)> SubmitAsync(ShadowRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
+        for (var attempt = 1; ; attempt++)
         {
-            if (await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is not { } existing
-                || existing.Value.WindowEnd < request.WindowStart
-                || existing.Value.WindowStart > request.WindowEnd)
+            try
             {
-                continue;
+                foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
+                {
+                    if (await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
+                        && existing.Value.WindowEnd >= request.WindowStart
+                        && existing.Value.WindowStart <= request.WindowEnd)
+                    {
+                        return await MergeAsync(existing, request, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                if (await store.TryCreateJsonAsync(KeyOf(request), request, cancellationToken).ConfigureAwait(false))
+                {
+                    await bus.PublishAsync(Topics.ShadowRequests, request, cancellationToken).ConfigureAwait(false);
+                    return (request, true);
+                }
+
+                // Created by someone else since the listing: merge into theirs.
+                if (await store.GetJsonAsync<ShadowRequest>(KeyOf(request), cancellationToken).ConfigureAwait(false) is { } created)
+                {
+                    return await MergeAsync(created, request, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (StateConflictException) when (attempt < MaxAttempts)
+            {
+                // Changed by someone else between our read and write: read again.
             }
 
-            var current = existing.Value;
-            var merged = current with
+            if (attempt >= MaxAttempts)
             {
-                Count = Math.Max(current.Count, request.Count),
-                WindowEnd = request.WindowEnd > current.WindowEnd ? request.WindowEnd : current.WindowEnd,
-                Kinds = [.. current.Kinds.Union(request.Kinds)],
-            };
-            if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count)
-            {
-                return (current, false);
+                throw new StateConflictException(KeyOf(request));
             }
-
-            merged = merged with { Reason = request.Reason, UpdatedAt = request.UpdatedAt };
-            await store.SaveJsonAsync(key, merged, existing.ETag, cancellationToken).ConfigureAwait(false);
-            await bus.PublishAsync(Topics.ShadowRequests, merged, cancellationToken).ConfigureAwait(false);
-            return (merged, true);
         }
-
-        await store.SaveJsonAsync(KeyOf(request), request, etag: null, cancellationToken).ConfigureAwait(false);
-        await bus.PublishAsync(Topics.ShadowRequests, request, cancellationToken).ConfigureAwait(false);
-        return (request, true);
     }
 
     /// <summary>The state key of a request.</summary>
@@ -51,5 +60,25 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
     {
         ArgumentNullException.ThrowIfNull(request);
         return StateKeys.ShadowRequestsPrefix + request.Id;
+    }
+
+    private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)
+    {
+        var current = existing.Value;
+        var merged = current with
+        {
+            Count = Math.Max(current.Count, request.Count),
+            WindowEnd = request.WindowEnd > current.WindowEnd ? request.WindowEnd : current.WindowEnd,
+            Kinds = [.. current.Kinds.Union(request.Kinds)],
+        };
+        if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count)
+        {
+            return (current, false);
+        }
+
+        merged = merged with { Reason = request.Reason, UpdatedAt = request.UpdatedAt };
+        await store.SaveJsonAsync(existing.Key, merged, existing.ETag, cancellationToken).ConfigureAwait(false);
+        await bus.PublishAsync(Topics.ShadowRequests, merged, cancellationToken).ConfigureAwait(false);
+        return (merged, true);
     }
 }

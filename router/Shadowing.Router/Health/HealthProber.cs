@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Endpoints;
 using Shadowing.Core.Health;
 using Shadowing.Router.Forwarding;
@@ -69,13 +70,13 @@ internal sealed partial class HealthProber : BackgroundService
 
         while (!stoppingToken.IsCancellationRequested)
         {
-            try
+            if (!await BackgroundLoop.RunOnceAsync("health-probes", ProbeAllAsync, LogProbeRoundFailed, stoppingToken).ConfigureAwait(false))
             {
-                await ProbeAllAsync(stoppingToken).ConfigureAwait(false);
-                _firstRound.TrySetResult();
-                await Task.Delay(_options.Interval, _time, stoppingToken).ConfigureAwait(false);
+                return;
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+
+            _firstRound.TrySetResult();
+            if (!await BackgroundLoop.WaitAsync(_options.Interval, _time, stoppingToken).ConfigureAwait(false))
             {
                 return;
             }
@@ -85,11 +86,10 @@ internal sealed partial class HealthProber : BackgroundService
     private async Task ProbeAsync(RoutedEndpoint endpoint, CancellationToken cancellationToken)
     {
         var address = endpoint.Address;
-        var origin = address.Scheme == EndpointScheme.Dapr ? _sidecar.Origin : address.Target;
-        using var request = new HttpRequestMessage(HttpMethod.Get, origin + address.BasePath + _options.Path);
-        if (address.Scheme == EndpointScheme.Dapr)
+        using var request = new HttpRequestMessage(HttpMethod.Get, _sidecar.PrefixOf(address) + _options.Path);
+        if (address.Scheme == EndpointScheme.Dapr && _sidecar.ApiToken is { } token)
         {
-            request.Headers.TryAddWithoutValidation("dapr-app-id", address.Target);
+            request.Headers.TryAddWithoutValidation(DaprSidecarEndpoint.ApiTokenHeader, token);
         }
 
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
@@ -132,6 +132,9 @@ internal sealed partial class HealthProber : BackgroundService
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} is unhealthy after {Failures} failed probes (last: {Failure})")]
     private partial void LogUnhealthy(string service, string endpoint, int failures, string? failure);
+
+    [LoggerMessage(EventId = 32, Level = LogLevel.Error, Message = "A round of health probes failed unexpectedly; probing again at the next interval")]
+    private partial void LogProbeRoundFailed(Exception error);
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Service {Service}: endpoint {Endpoint} is healthy")]
     private partial void LogHealthy(string service, string endpoint);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Dapr.Messaging;
@@ -65,7 +66,7 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<MinuteRecorder>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(RouterMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter());
         return services;
     }
@@ -113,6 +114,7 @@ public static class RouterServiceCollectionExtensions
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();
+            app.MapDaprSubscriptions(Dapr.DaprAppIds.Router);
         }
 
         app.Map("/{service}/{**path}", (HttpContext context, string service, ServiceForwarder forwarder) => forwarder.HandleAsync(context, service));

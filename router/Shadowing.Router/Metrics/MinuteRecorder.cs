@@ -1,3 +1,4 @@
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
@@ -59,12 +60,8 @@ internal sealed partial class MinuteRecorder(
         {
             var now = time.GetUtcNow();
             var next = MinuteAccumulators.MinuteOf(now).AddMinutes(1);
-            try
-            {
-                await Task.Delay(next - now, time, stoppingToken).ConfigureAwait(false);
-                await FlushAsync(MinuteAccumulators.MinuteOf(time.GetUtcNow()), stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            if (!await BackgroundLoop.WaitAsync(next - now, time, stoppingToken).ConfigureAwait(false)
+                || !await BackgroundLoop.RunOnceAsync("minute-recorder", ct => FlushAsync(MinuteAccumulators.MinuteOf(time.GetUtcNow()), ct), LogFlushFailed, stoppingToken).ConfigureAwait(false))
             {
                 return;
             }
@@ -134,6 +131,9 @@ internal sealed partial class MinuteRecorder(
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Could not write per-minute metrics; {Pending} record(s) kept to retry next minute")]
     private partial void LogWriteFailed(Exception error, int pending);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Error, Message = "Recording per-minute metrics failed unexpectedly; the records stay pending and are tried again next minute")]
+    private partial void LogFlushFailed(Exception error);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Error, Message = "Dropped the {Dropped} oldest per-minute metric record(s): the store has been unavailable too long")]
     private partial void LogDropped(int dropped);

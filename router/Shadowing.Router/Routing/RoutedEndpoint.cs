@@ -1,12 +1,16 @@
 using Shadowing.Core.Endpoints;
 using Shadowing.Core.Routing;
+using Shadowing.Router.Forwarding;
 
 namespace Shadowing.Router.Routing;
 
-/// <summary>An endpoint of a routing-table snapshot, with its parsed address and live runtime.</summary>
-internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddress address, int? maxConcurrency, double? maxLatencyMs, EndpointRuntime runtime)
+/// <summary>An endpoint of a routing-table snapshot, with its parsed address, live runtime and request rewriting.</summary>
+internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddress address, int? maxConcurrency, double? maxLatencyMs, EndpointRuntime runtime, EndpointTransformer transformer)
     : IRouteCandidate
 {
+    /// <summary>How requests to this endpoint are rewritten, and where they go (<see cref="EndpointTransformer.Prefix"/>).</summary>
+    public EndpointTransformer Transformer { get; } = transformer;
+
     public string Id { get; } = id;
 
     public EndpointRole Role { get; } = role;

@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
+using Shadowing.Router.Forwarding;
 
 namespace Shadowing.Router.Routing;
 
@@ -26,6 +28,7 @@ internal sealed partial class RoutingTableCache(
     RoutingTableStore tables,
     IEventBus bus,
     EndpointRegistry registry,
+    DaprSidecarEndpoint sidecar,
     IOptions<RouterOptions> options,
     TimeProvider time,
     ILogger<RoutingTableCache> logger) : BackgroundService
@@ -138,12 +141,8 @@ internal sealed partial class RoutingTableCache(
         {
             // Until the first load succeeds, retry sooner than the poll interval.
             var wait = _status.Loaded ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
-            try
-            {
-                await Task.Delay(wait, time, stoppingToken).ConfigureAwait(false);
-                await RefreshAllAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            if (!await BackgroundLoop.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false)
+                || !await BackgroundLoop.RunOnceAsync("routing-refresh", RefreshAllAsync, LogRefreshFailed, stoppingToken).ConfigureAwait(false))
             {
                 return;
             }
@@ -177,7 +176,7 @@ internal sealed partial class RoutingTableCache(
         }
 
         // Recompiling is cheap and keeps health: endpoint runtimes come back from the registry unchanged.
-        return ServiceRoutes.Compile(entry.Value, registry);
+        return ServiceRoutes.Compile(entry.Value, registry, sidecar, options.Value.RouteHeaders);
     }
 
     private void Publish(Dictionary<string, ServiceRoutes> compiled, DateTimeOffset? successAt)
@@ -214,6 +213,9 @@ internal sealed partial class RoutingTableCache(
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Reading routing tables failed; serving the last good tables (read at {LastSuccessAt}) until the store answers again")]
     private partial void LogStale(Exception error, DateTimeOffset? lastSuccessAt);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "Refreshing the routing tables failed unexpectedly; serving the current tables and retrying at the next poll")]
+    private partial void LogRefreshFailed(Exception error);
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Routing tables readable again: {Services} service(s) loaded")]
     private partial void LogRecovered(int services);

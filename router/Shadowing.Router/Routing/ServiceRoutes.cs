@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using Shadowing.Core.Endpoints;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Router.Forwarding;
 
 namespace Shadowing.Router.Routing;
 
@@ -34,11 +35,24 @@ internal sealed class ServiceRoutes
     /// <summary>Every endpoint whose health is probed: production, default, and shadows that are not retired or failed.</summary>
     public IReadOnlyList<RoutedEndpoint> Probed { get; }
 
-    /// <summary>Compiles a validated table; endpoints keep their runtime from <paramref name="registry"/>.</summary>
-    public static ServiceRoutes Compile(RoutingTable table, EndpointRegistry registry)
+    /// <summary>
+    /// Compiles a validated table; endpoints keep their runtime from <paramref name="registry"/> and get their
+    /// request rewriting (destination through <paramref name="sidecar"/> for Dapr apps; route headers when
+    /// <paramref name="routeHeaders"/>).
+    /// </summary>
+    public static ServiceRoutes Compile(RoutingTable table, EndpointRegistry registry, DaprSidecarEndpoint sidecar, bool routeHeaders)
     {
-        RoutedEndpoint Routed(string id, string address, EndpointRole role, int? max, double? maxLatency) =>
-            new(id, role, EndpointAddress.Parse(address), max, maxLatency, registry.Get(table.Service, id, address, role));
+        RoutedEndpoint Routed(string id, string address, EndpointRole role, int? max, double? maxLatency)
+        {
+            var parsed = EndpointAddress.Parse(address);
+            var transformer = new EndpointTransformer(
+                sidecar.PrefixOf(parsed),
+                1 + table.Service.Length,
+                parsed.Scheme == EndpointScheme.Dapr ? sidecar.ApiToken : null,
+                routeHeaders ? RouteNames.Of(role) : null,
+                id);
+            return new(id, role, parsed, max, maxLatency, registry.Get(table.Service, id, address, role), transformer);
+        }
 
         var production = table.Production.Select(p => Routed(p.Id, p.Address, EndpointRole.Production, p.MaxConcurrency, p.MaxLatencyMs)).ToArray();
         var shadows = table.Shadows
@@ -59,17 +73,20 @@ internal sealed class ServiceRoutes
     /// Whether a request may be retried on another endpoint: GET, HEAD, OPTIONS, PUT, DELETE and TRACE always,
     /// others when a rule of the table matches the method and the path below the service.
     /// </summary>
-    public bool IsIdempotent(string method, string path)
+    /// <param name="method">The request method.</param>
+    /// <param name="requestPath">The whole request path, <c>/{service}/…</c>.</param>
+    public bool IsIdempotent(string method, string requestPath)
     {
         if (IdempotentMethods.Contains(method))
         {
             return true;
         }
 
+        var below = requestPath.Length > 1 + Service.Length ? requestPath.AsSpan(1 + Service.Length) : "/";
         foreach (var rule in Table.IdempotentRequests)
         {
             if (string.Equals(rule.Method, method, StringComparison.OrdinalIgnoreCase)
-                && (rule.PathPrefix is null || path.StartsWith(rule.PathPrefix, StringComparison.Ordinal)))
+                && (rule.PathPrefix is null || below.StartsWith(rule.PathPrefix, StringComparison.Ordinal)))
             {
                 return true;
             }

@@ -80,19 +80,31 @@ public sealed class FailoverUnderLoadTests
         Assert.True(failovers >= 1, "requests caught by the kill were retried on the next choice");
         TestContext.Current.SendDiagnosticMessage($"served by: {string.Join(", ", servedBy.OrderBy(p => p.Key).Select(p => $"{p.Key}={p.Value}"))}; failovers: {failovers}");
 
-        // Bring p2 back on the same port: the router must see two successful probes before sending it traffic.
-        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p2"), "the router marks the killed p2 unavailable", cancellationToken: Ct);
-        await p2.RestartAsync();
-        await Eventually.WaitUntilAsync(async () => await router.IsAvailableAsync("p2"), "the router sees p2 healthy again", cancellationToken: Ct);
-        Assert.True(p2.HealthChecks >= 2, $"p2 came back after {p2.HealthChecks} probe(s); the healthy threshold is 2");
-
-        var before = p2.Requests;
-        for (var i = 0; i < 100; i++)
+        // Bring p2 back on the same port once probes (not only outlier ejection, which expires by itself) call it
+        // unhealthy. From then on it may take traffic only after HealthyThreshold (2) good probes: keep traffic
+        // flowing through the restart and look at how many probes p2 had answered when each request reached it.
+        await Eventually.WaitUntilAsync(async () => await ProbeStatusAsync(router, "p2") == "Unhealthy", "probes mark the killed p2 unhealthy", cancellationToken: Ct);
+        var servedBefore = p2.HealthChecksWhenServed.Count;
+        using var stop = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
         {
-            using var response = await client.GetAsync(new Uri($"/orders/after/{i}", UriKind.Relative), Ct);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+            var i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.GetAsync(new Uri($"/orders/after/{i++}", UriKind.Relative), Ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }, Ct);
+        var checksAtRestart = p2.HealthChecks;
+        await p2.RestartAsync();
+        await Eventually.WaitUntilAsync(() => p2.HealthChecksWhenServed.Count - servedBefore >= 20, "the restarted p2 serves traffic again", cancellationToken: Ct);
+        await stop.CancelAsync();
+        await traffic;
 
-        Assert.True(p2.Requests - before > 0, "the restarted p2 receives traffic again");
+        var probesBeforeFirstRequest = p2.HealthChecksWhenServed.Skip(servedBefore).Min() - checksAtRestart;
+        Assert.True(probesBeforeFirstRequest >= 2, $"the restarted p2 got traffic after {probesBeforeFirstRequest} good probe(s); the healthy threshold is 2");
     }
+
+    private static async Task<string?> ProbeStatusAsync(RouterHost router, string endpoint) =>
+        (await router.HealthAsync()).GetProperty("endpoints").EnumerateArray().Single(e => e.GetProperty("id").GetString() == endpoint).GetProperty("probe").GetString();
 }

@@ -220,26 +220,6 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
-    public async Task DaprEndpoint_ForwardedThroughSidecarWithAppIdHeader()
-    {
-        await using var sidecar = await TestUtilities.Dapr.FakeDaprSidecar.StartAsync();
-        sidecar.State.MapApp("orders-api", (context, path) => context.Response.WriteAsJsonAsync(new { endpoint = "dapr-app", method = context.Request.Method, path, query = context.Request.QueryString.Value, body = "", daprAppId = context.Request.Headers["dapr-app-id"].ToString() }));
-        var table = new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "dapr://orders-api/v2", MaxConcurrency = 10 }] };
-        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["DAPR_HTTP_PORT"] = sidecar.HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items?x=1", UriKind.Relative));
-        request.Headers.Add("dapr-app-id", "somebody-else");
-
-        using var response = await router.Client.SendAsync(request, Ct);
-        var read = await Table.ReadAsync(response);
-
-        Assert.Equal(HttpStatusCode.OK, read.Status);
-        Assert.Equal("dapr-app", read.Answer.Endpoint);
-        Assert.Equal("orders-api", read.Answer.DaprAppId);
-        Assert.Equal("/v2/items", read.Answer.Path);
-        Assert.Equal("?x=1", read.Answer.Query);
-    }
-
-    [Fact]
     public async Task RouteHeadersOff_NoTopologyHeaders()
     {
         await using var p1 = await TestBackend.StartAsync("p1");

@@ -81,4 +81,60 @@ public sealed class MinuteRecorderTests
             "minutes 12:00 and 12:01 each hold their one request",
             cancellationToken: Ct);
     }
+
+    [Fact]
+    public async Task TwoRouters_OneStore_SameMinute_BothReplicasRecordsKept()
+    {
+        // Both replicas read the day document before either writes it: the one that loses the race must merge into
+        // the other's record, not overwrite it.
+        var time = new ObservableTimeProvider(new DateTimeOffset(2026, 11, 26, 12, 0, 30, TimeSpan.Zero));
+        using var sqlite = new Shadowing.Embedded.State.SqliteStateStore(Shadowing.Embedded.State.SqliteStateStore.InMemory, TimeProvider.System);
+        var shared = new RendezvousStateStore(sqlite, "metrics/orders/p1/", parties: 2);
+        await using var p1 = await TestBackend.StartAsync("p1");
+        var settings = new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" };
+        await using var first = await RouterHost.StartAsync([Table.For("orders", [p1])], settings, time: time, sharedStore: shared);
+        await using var second = await RouterHost.StartAsync([Table.For("orders", [p1])], settings, time: time, sharedStore: shared);
+        for (var i = 0; i < 3; i++)
+        {
+            (await first.Client.GetAsync(new Uri($"/orders/a{i}", UriKind.Relative), Ct)).Dispose();
+        }
+
+        (await second.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct)).Dispose();
+        var minute = new DateTimeOffset(2026, 11, 26, 12, 1, 0, TimeSpan.Zero);
+
+        await Task.WhenAll(
+            first.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct),
+            second.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct));
+
+        var day = (await sqlite.GetJsonAsync<EndpointMetricsDay>("metrics/orders/p1/2026-11-26", Ct))!.Value;
+        Assert.Equal(4, Assert.Single(day.Minutes).Requests);
+    }
+
+    /// <summary>Holds the first <c>parties</c> reads of keys below a prefix until all of them have read: forces two writers to race.</summary>
+    private sealed class RendezvousStateStore(IStateStore inner, string prefix, int parties) : IStateStore
+    {
+        private readonly Barrier _barrier = new(parties);
+        private int _held;
+
+        public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+        {
+            var item = await inner.GetAsync(key, cancellationToken);
+            if (key.StartsWith(prefix, StringComparison.Ordinal) && Interlocked.Increment(ref _held) <= parties)
+            {
+                await Task.Run(() => _barrier.SignalAndWait(TimeSpan.FromSeconds(20), cancellationToken), cancellationToken);
+            }
+
+            return item;
+        }
+
+        public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) => inner.SaveAsync(key, value, etag, cancellationToken);
+
+        public Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) => inner.TryCreateAsync(key, value, cancellationToken);
+
+        public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, etag, cancellationToken);
+
+        public Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default) => inner.TransactAsync(operations, cancellationToken);
+
+        public Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListKeysAsync(prefix, cancellationToken);
+    }
 }

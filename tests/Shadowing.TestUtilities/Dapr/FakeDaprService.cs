@@ -8,7 +8,10 @@ namespace Shadowing.TestUtilities.Dapr;
 
 /// <summary>
 /// The gRPC methods of <c>dapr.proto.runtime.v1.Dapr</c> that the adapters use, bound by hand because
-/// Dapr.Protos ships client stubs only.
+/// Dapr.Protos ships client stubs only. Component errors become gRPC errors the way daprd's
+/// <c>pkg/api/grpc/grpc.go</c> makes them: <c>getStateErrorCode</c> (an ETag mismatch is <c>Aborted</c>, an invalid
+/// ETag <c>InvalidArgument</c>, anything else <c>Internal</c>) with the messages of <c>pkg/messages/predefined.go</c>;
+/// a transaction always fails <c>Internal</c>.
 /// </summary>
 internal sealed class FakeDaprService(FakeDaprState state)
 {
@@ -16,8 +19,10 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
     private Task<GetStateResponse> GetState(GetStateRequest request, ServerCallContext context)
     {
-        state.CheckFault("GetState");
-        var entry = state.Get(request.Key);
+        state.Enter("GetState", context);
+
+        // GetState of a missing key is not an error: empty data and etag "" (stringValueOrEmpty(nil)).
+        var entry = state.Store.Get(request.Key);
         return Task.FromResult(entry is { } e
             ? new GetStateResponse { Data = ByteString.CopyFrom(e.Value), Etag = e.ETag }
             : new GetStateResponse());
@@ -25,13 +30,16 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
     private Task<Empty> SaveState(SaveStateRequest request, ServerCallContext context)
     {
-        state.CheckFault("SaveState");
+        state.Enter("SaveState", context);
         foreach (var item in request.States)
         {
-            var firstWrite = item.Options?.Concurrency == StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite;
-            if (state.Apply([new(item.Key, item.Value.ToByteArray(), item.Etag?.Value, firstWrite)]) is { } key)
+            try
             {
-                throw new RpcException(new Status(StatusCode.Aborted, $"failed saving state in state store {request.StoreName}: possible etag mismatch. error from state store: key {key}"));
+                state.Store.Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options));
+            }
+            catch (FakeStoreException ex)
+            {
+                throw new RpcException(new Status(Code(ex), $"failed saving state in state store {request.StoreName}: {ex.Message}"));
             }
         }
 
@@ -40,10 +48,14 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
     private Task<Empty> DeleteState(DeleteStateRequest request, ServerCallContext context)
     {
-        state.CheckFault("DeleteState");
-        if (state.Apply([new(request.Key, null, request.Etag?.Value, false)]) is { } key)
+        state.Enter("DeleteState", context);
+        try
         {
-            throw new RpcException(new Status(StatusCode.Aborted, $"failed deleting state with key {key}: possible etag mismatch. error from state store: key {key}"));
+            state.Store.Delete(request.Key, request.Etag?.Value, Concurrency(request.Options));
+        }
+        catch (FakeStoreException ex)
+        {
+            throw new RpcException(new Status(Code(ex), $"failed deleting state with key {request.Key}: {ex.Message}"));
         }
 
         return Task.FromResult(new Empty());
@@ -51,23 +63,27 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
     private Task<Empty> ExecuteStateTransaction(ExecuteStateTransactionRequest request, ServerCallContext context)
     {
-        state.CheckFault("ExecuteStateTransaction");
-        var writes = new List<FakeDaprState.Write>();
+        state.Enter("ExecuteStateTransaction", context);
+        var operations = new List<FakeStateOperation>();
         foreach (var operation in request.Operations)
         {
             var item = operation.Request;
-            writes.Add(operation.OperationType switch
+            operations.Add(operation.OperationType switch
             {
-                "upsert" => new(item.Key, item.Value.ToByteArray(), item.Etag?.Value, false),
-                "delete" => new(item.Key, null, item.Etag?.Value, false),
+                "upsert" => new(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options)),
+                "delete" => new(item.Key, null, item.Etag?.Value, Concurrency(item.Options)),
                 _ => throw new RpcException(new Status(StatusCode.Unimplemented, $"operation type {operation.OperationType} not supported")),
             });
         }
 
-        if (state.Apply(writes) is { } key)
+        try
         {
-            // daprd reports a failed transaction as Internal with the store's message, not as Aborted.
-            throw new RpcException(new Status(StatusCode.Internal, $"error while executing state transaction: possible etag mismatch. error from state store: key {key}"));
+            state.Store.Multi(operations);
+        }
+        catch (FakeStoreException ex)
+        {
+            // ExecuteStateTransaction: apierrors.Basic(codes.Internal, …, messages.ErrStateTransaction), whatever the error.
+            throw new RpcException(new Status(StatusCode.Internal, $"error while executing state transaction: {ex.Message}"));
         }
 
         return Task.FromResult(new Empty());
@@ -75,12 +91,24 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
     private Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)
     {
-        state.CheckFault("PublishEvent");
-        var published = new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType);
-        state.Published.Enqueue(published);
-        state.Deliver(published);
+        state.Enter("PublishEvent", context);
+        state.PubSub.Publish(new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType));
         return Task.FromResult(new Empty());
     }
+
+    private static StatusCode Code(FakeStoreException error) => error.Kind switch
+    {
+        FakeStoreErrorKind.ETagMismatch => StatusCode.Aborted,
+        FakeStoreErrorKind.ETagInvalid => StatusCode.InvalidArgument,
+        _ => StatusCode.Internal,
+    };
+
+    private static FakeConcurrency Concurrency(StateOptions? options) => options?.Concurrency switch
+    {
+        StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite => FakeConcurrency.FirstWrite,
+        StateOptions.Types.StateConcurrency.ConcurrencyLastWrite => FakeConcurrency.LastWrite,
+        _ => FakeConcurrency.Unspecified,
+    };
 
     internal sealed class MethodProvider : IServiceMethodProvider<FakeDaprService>
     {

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net;
+using System.Text.RegularExpressions;
 using Dapr.Client;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -10,12 +10,12 @@ using Shadowing.TestUtilities.Hosting;
 namespace Shadowing.TestUtilities.Dapr;
 
 /// <summary>
-/// A Dapr sidecar on loopback for contract tests: gRPC (h2c) serving the state and pub/sub methods of
-/// <c>dapr.proto.runtime.v1.Dapr</c> from the public Dapr.Protos message types, and HTTP serving service
-/// invocation by <c>dapr-app-id</c> header or <c>/v1.0/invoke/{app}/method/…</c>. The real <see cref="DaprClient"/>
-/// talks to it over the wire, so the adapters are tested against Dapr's actual wire behaviour:
-/// ETag mismatches answer <c>Aborted</c> for single operations and <c>Internal</c> "possible etag mismatch"
-/// for transactions, like daprd.
+/// A Dapr sidecar on loopback for contract tests that behaves like real daprd with a real component, not like an
+/// ideal store. gRPC (h2c) serves the state and pub/sub methods of <c>dapr.proto.runtime.v1.Dapr</c> from the
+/// public Dapr.Protos message types over a <see cref="FakeStoreMode">Redis or PostgreSQL</see> component; HTTP
+/// serves daprd's own API routes first and service invocation only as the fallback, like daprd's router; API
+/// tokens are checked and sent as daprd does; pub/sub delivery follows daprd's subscriber contract
+/// (<see cref="FakePubSub"/>). Every call is recorded, so tests can show what reached which part.
 /// </summary>
 public sealed class FakeDaprSidecar : IAsyncDisposable
 {
@@ -29,7 +29,7 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         State = state;
     }
 
-    /// <summary>The sidecar's state store, pub/sub record and fault switch.</summary>
+    /// <summary>The sidecar's state store, pub/sub, apps, recorded calls and fault switch.</summary>
     public FakeDaprState State { get; }
 
     /// <summary>gRPC endpoint, for <c>DAPR_GRPC_ENDPOINT</c> or <see cref="DaprClientBuilder.UseGrpcEndpoint"/>.</summary>
@@ -41,10 +41,14 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
     /// <summary>The HTTP port, for <c>DAPR_HTTP_PORT</c>.</summary>
     public int HttpPort => new Uri(HttpEndpoint).Port;
 
-    /// <summary>Starts a sidecar on ephemeral loopback ports.</summary>
-    public static async Task<FakeDaprSidecar> StartAsync()
+    /// <summary>
+    /// Starts a sidecar on ephemeral loopback ports over the <paramref name="mode"/> component. With
+    /// <paramref name="apiToken"/> (daprd's <c>DAPR_API_TOKEN</c>) its API refuses calls without it; with
+    /// <paramref name="appApiToken"/> (<c>APP_API_TOKEN</c>) it sends that token to the app.
+    /// </summary>
+    public static async Task<FakeDaprSidecar> StartAsync(FakeStoreMode mode = FakeStoreMode.Redis, string? apiToken = null, string? appApiToken = null)
     {
-        var state = new FakeDaprState();
+        var state = new FakeDaprState(mode, apiToken, appApiToken);
         var grpc = await LoopbackApp.StartAsync(
             builder =>
             {
@@ -54,7 +58,7 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
             },
             app => app.MapGrpcService<FakeDaprService>(),
             http2Only: true).ConfigureAwait(false);
-        var http = await LoopbackApp.StartAsync(null, app => app.Run(context => Invoke(context, state))).ConfigureAwait(false);
+        var http = await LoopbackApp.StartAsync(null, app => app.Run(state.HandleHttpAsync)).ConfigureAwait(false);
         return new FakeDaprSidecar(grpc, http, state)
         {
             GrpcEndpoint = LoopbackApp.AddressOf(grpc).ToString().TrimEnd('/'),
@@ -62,53 +66,55 @@ public sealed class FakeDaprSidecar : IAsyncDisposable
         };
     }
 
-    /// <summary>Service invocation: <c>/v1.0/invoke/{app}/method/{path}</c>, or any path with a <c>dapr-app-id</c> header.</summary>
-    private static Task Invoke(HttpContext context, FakeDaprState state)
-    {
-        var path = context.Request.Path.Value ?? "/";
-        const string prefix = "/v1.0/invoke/";
-        if (path.StartsWith(prefix, StringComparison.Ordinal) && path.IndexOf("/method/", StringComparison.Ordinal) is var method and > 0)
-        {
-            return state.InvokeAsync(context, path[prefix.Length..method], path[(method + "/method".Length)..]);
-        }
-
-        return context.Request.Headers.TryGetValue("dapr-app-id", out var appId)
-            ? state.InvokeAsync(context, appId.ToString(), path)
-            : Results.NotFound().ExecuteAsync(context);
-    }
-
-    /// <summary>A real <see cref="DaprClient"/> wired to this sidecar.</summary>
-    public DaprClient CreateClient() => new DaprClientBuilder().UseGrpcEndpoint(GrpcEndpoint).UseHttpEndpoint(HttpEndpoint).Build();
+    /// <summary>A real <see cref="DaprClient"/> wired to this sidecar (with its API token, as the SDK reads it from <c>DAPR_API_TOKEN</c>).</summary>
+    public DaprClient CreateClient() =>
+        new DaprClientBuilder().UseGrpcEndpoint(GrpcEndpoint).UseHttpEndpoint(HttpEndpoint).UseDaprApiToken(State.ApiToken).Build();
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        await State.PubSub.DisposeAsync().ConfigureAwait(false);
         await _grpc.DisposeAsync().ConfigureAwait(false);
         await _http.DisposeAsync().ConfigureAwait(false);
     }
 }
 
-/// <summary>What the fake sidecar holds: state entries, published events, invocable apps and a fault switch.</summary>
-public sealed class FakeDaprState
+/// <summary>An HTTP request the fake sidecar received.</summary>
+/// <param name="Method">The HTTP method.</param>
+/// <param name="Path">The path as received (decoded, as Go's <c>r.URL.Path</c>).</param>
+/// <param name="Kind">What daprd would do with it: <c>api</c> (its own route), <c>invoke</c>, <c>unauthorized</c> or <c>not-found</c>.</param>
+/// <param name="Headers">Every header, lower-cased names.</param>
+public sealed record SidecarHttpCall(string Method, string Path, string Kind, IReadOnlyDictionary<string, string> Headers);
+
+/// <summary>An invocation the fake sidecar passed to an app.</summary>
+/// <param name="AppId">The target app id.</param>
+/// <param name="Method">The method path the app received.</param>
+public sealed record SidecarInvocation(string AppId, string Method);
+
+/// <summary>What the fake sidecar holds: the state component, pub/sub, invocable apps, recorded calls and a fault switch.</summary>
+public sealed partial class FakeDaprState
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, (byte[] Value, long ETag)> _entries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Func<HttpContext, string, Task>> _apps = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Uri> _subscriptions = new(StringComparer.Ordinal);
-    private readonly HttpClient _delivery = new();
-    private long _etag;
 
-    /// <summary>Deliveries that the subscriber never accepted after <see cref="MaxDeliveryAttempts"/> tries.</summary>
-    public ConcurrentQueue<PublishedEvent> DeadLettered { get; } = new();
+    internal FakeDaprState(FakeStoreMode mode, string? apiToken, string? appApiToken)
+    {
+        Mode = mode;
+        ApiToken = apiToken;
+        Store = FakeStateComponent.Create(mode);
+        PubSub = new FakePubSub(appApiToken);
+    }
 
-    /// <summary>Delivery attempts per message before dead-lettering, like a Dapr resiliency retry policy. Default 5.</summary>
-    public int MaxDeliveryAttempts { get; set; } = 5;
+    /// <summary>The component reproduced.</summary>
+    public FakeStoreMode Mode { get; }
 
-    /// <summary>Declares a subscription like <c>components/subscriptions.yaml</c>: events on <paramref name="topic"/> are POSTed as CloudEvents to <paramref name="route"/>.</summary>
-    public void Subscribe(string topic, Uri route) => _subscriptions[topic] = route;
+    /// <summary>daprd's <c>DAPR_API_TOKEN</c>, if set.</summary>
+    public string? ApiToken { get; }
 
-    /// <summary>Events published through the sidecar, in order.</summary>
-    public ConcurrentQueue<PublishedEvent> Published { get; } = new();
+    /// <summary>The state store component.</summary>
+    public FakeStateComponent Store { get; }
+
+    /// <summary>The pub/sub component and subscriptions.</summary>
+    public FakePubSub PubSub { get; }
 
     /// <summary>
     /// When set, called with the gRPC method name (for example <c>GetState</c>) before each call; a returned
@@ -119,124 +125,169 @@ public sealed class FakeDaprState
     /// <summary>Number of gRPC calls served, by method name.</summary>
     public ConcurrentDictionary<string, int> Calls { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every HTTP request received, in order.</summary>
+    public ConcurrentQueue<SidecarHttpCall> HttpCalls { get; } = new();
+
+    /// <summary>Every invocation passed to an app, in order.</summary>
+    public ConcurrentQueue<SidecarInvocation> Invocations { get; } = new();
+
     /// <summary>Keys currently stored (including adapter-internal ones).</summary>
-    public IReadOnlyList<string> Keys
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _entries.Keys.Order(StringComparer.Ordinal)];
-            }
-        }
-    }
+    public IReadOnlyList<string> Keys => Store.Keys;
+
+    /// <summary>Events published through the sidecar, in order (dead-letter republishes included).</summary>
+    public ConcurrentQueue<PublishedEvent> Published => PubSub.Published;
 
     /// <summary>Registers an app reachable by service invocation; the handler gets the method path.</summary>
     public void MapApp(string appId, Func<HttpContext, string, Task> handler) => _apps[appId] = handler;
 
-    internal Task InvokeAsync(HttpContext context, string appId, string path) =>
-        _apps.TryGetValue(appId, out var handler)
-            ? handler(context, path)
-            : Results.Problem(statusCode: 500, detail: $"fake sidecar: no app '{appId}'").ExecuteAsync(context);
-
-    internal void Deliver(PublishedEvent published)
-    {
-        if (_subscriptions.TryGetValue(published.Topic, out var route))
-        {
-            _ = DeliverAsync(published, route);
-        }
-    }
-
-    internal void CheckFault(string method)
+    /// <summary>Records a gRPC call, checks the API token as daprd's <c>checkAPITokenInContext</c> does, then the fault switch.</summary>
+    internal void Enter(string method, ServerCallContext context)
     {
         Calls.AddOrUpdate(method, 1, (_, n) => n + 1);
+        if (ApiToken is not null)
+        {
+            var sent = context.RequestHeaders.GetValue("dapr-api-token");
+            if (sent is null)
+            {
+                throw new RpcException(new Status(StatusCode.Unauthenticated, "missing api token in request metadata"));
+            }
+
+            if (sent != ApiToken)
+            {
+                throw new RpcException(new Status(StatusCode.Unauthenticated, "authentication error: api token mismatch"));
+            }
+        }
+
         if (Fault?.Invoke(method) is { } error)
         {
             throw error;
         }
     }
 
-    internal (byte[] Value, string ETag)? Get(string key)
+    /// <summary>
+    /// daprd's HTTP server (pkg/api/http/server.go): the API-token middleware first (APITokenAuthMiddleware: only
+    /// <c>GET /v1.0/healthz</c> is exempt), then its own routes, and only a path matching none of them (or one of
+    /// them with another method: chi's NotFound and MethodNotAllowed) falls through to onDirectMessage.
+    /// </summary>
+    internal async Task HandleHttpAsync(HttpContext context)
     {
-        lock (_lock)
+        var request = context.Request;
+        var path = request.Path.Value ?? "/";
+        var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString(), StringComparer.Ordinal);
+        if (ApiToken is not null && request.Headers["dapr-api-token"] != ApiToken && !(request.Method == "GET" && path.StartsWith("/v1.0/healthz", StringComparison.Ordinal)))
         {
-            return _entries.TryGetValue(key, out var entry) ? (entry.Value, entry.ETag.ToString(System.Globalization.CultureInfo.InvariantCulture)) : null;
+            HttpCalls.Enqueue(new(request.Method, path, "unauthorized", headers));
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            await context.Response.WriteAsync("invalid api token").ConfigureAwait(false);
+            return;
         }
+
+        request.Headers.Remove("dapr-api-token");
+        if (ApiRoute(request.Method, path))
+        {
+            HttpCalls.Enqueue(new(request.Method, path, "api", headers));
+            context.Response.StatusCode = StatusCodes.Status204NoContent; // e.g. /v1.0/shutdown answers 204 and stops the sidecar
+            return;
+        }
+
+        // findTargetIDAndMethod: the dapr-app-id header wins (method = path.Clean(reqPath) without the leading '/'),
+        // then /v1.0/invoke/{id}/method/{method}.
+        string? appId = null;
+        string? method = null;
+        if (request.Headers.TryGetValue("dapr-app-id", out var header) && header.ToString() is { Length: > 0 } id)
+        {
+            appId = id;
+            method = "/" + CleanPath(path).TrimStart('/');
+            request.Headers.Remove("dapr-app-id");
+        }
+        else if (InvokePath().Match(path) is { Success: true } invoke)
+        {
+            appId = invoke.Groups[1].Value;
+            method = "/" + invoke.Groups[2].Value;
+        }
+
+        if (appId is null || method is null)
+        {
+            HttpCalls.Enqueue(new(request.Method, path, "not-found", headers));
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            await context.Response.WriteAsync("failed getting app id either from the URL path or the header dapr-app-id").ConfigureAwait(false);
+            return;
+        }
+
+        HttpCalls.Enqueue(new(request.Method, path, "invoke", headers));
+        Invocations.Enqueue(new(appId, method));
+        if (_apps.TryGetValue(appId, out var handler))
+        {
+            await handler(context, method).ConfigureAwait(false);
+            return;
+        }
+
+        await Results.Problem(statusCode: 500, detail: $"fake sidecar: no app '{appId}'").ExecuteAsync(context).ConfigureAwait(false);
     }
 
-    /// <summary>Applies writes atomically; returns the key whose ETag (or first-write) check failed, or null.</summary>
-    internal string? Apply(IReadOnlyList<Write> writes)
+    /// <summary>
+    /// Whether daprd serves <paramref name="method"/> <paramref name="path"/> itself (its routes from
+    /// pkg/api/http/http.go: state, publish, bindings, secrets, actors, metadata, shutdown, health, configuration,
+    /// and every alpha and beta API, workflows included).
+    /// </summary>
+    private static bool ApiRoute(string method, string path)
     {
-        lock (_lock)
+        if (path.StartsWith("/v1.0/invoke/", StringComparison.Ordinal))
         {
-            foreach (var write in writes)
-            {
-                var exists = _entries.TryGetValue(write.Key, out var current);
-                if (write.ETag is { Length: > 0 } etag)
-                {
-                    if (!exists || current.ETag.ToString(System.Globalization.CultureInfo.InvariantCulture) != etag)
-                    {
-                        return write.Key;
-                    }
-                }
-                else if (write.FirstWrite && exists)
-                {
-                    return write.Key; // first-write without an ETag means create-if-absent
-                }
-            }
-
-            foreach (var write in writes)
-            {
-                if (write.Value is null)
-                {
-                    _entries.Remove(write.Key);
-                }
-                else
-                {
-                    _entries[write.Key] = (write.Value, ++_etag);
-                }
-            }
-
-            return null;
+            return false; // the invoke route is the fallback handler itself
         }
-    }
 
-    private async Task DeliverAsync(PublishedEvent published, Uri route)
-    {
-        var envelope = new System.Text.Json.Nodes.JsonObject
+        if (path.StartsWith("/v1.0-alpha1/", StringComparison.Ordinal) || path.StartsWith("/v1.0-alpha2/", StringComparison.Ordinal) || path.StartsWith("/v1.0-beta1/", StringComparison.Ordinal))
         {
-            ["specversion"] = "1.0",
-            ["id"] = Guid.NewGuid().ToString(),
-            ["source"] = "fake-sidecar",
-            ["type"] = "com.dapr.event.sent",
-            ["topic"] = published.Topic,
-            ["pubsubname"] = published.PubSubName,
-            ["datacontenttype"] = published.ContentType,
-            ["data"] = System.Text.Json.Nodes.JsonNode.Parse(published.Data),
+            return true;
+        }
+
+        return (method, path) switch
+        {
+            ("POST", "/v1.0/shutdown") => true,
+            ("GET", "/v1.0/healthz" or "/v1.0/healthz/outbound") => true,
+            ("GET" or "PUT", "/v1.0/metadata") => true,
+            _ when path.StartsWith("/v1.0/metadata/", StringComparison.Ordinal) => method == "PUT",
+            _ when path.StartsWith("/v1.0/state/", StringComparison.Ordinal) => method is "GET" or "POST" or "PUT" or "DELETE",
+            _ when path.StartsWith("/v1.0/publish/", StringComparison.Ordinal) => method == "POST",
+            _ when path.StartsWith("/v1.0/bindings/", StringComparison.Ordinal) => method is "POST" or "PUT",
+            _ when path.StartsWith("/v1.0/secrets/", StringComparison.Ordinal) => method == "GET",
+            _ when path.StartsWith("/v1.0/actors/", StringComparison.Ordinal) => true,
+            _ when path.StartsWith("/v1.0/configuration/", StringComparison.Ordinal) => method == "GET",
+            _ when path.StartsWith("/v1.0/workflows/", StringComparison.Ordinal) => true,
+            _ => false,
         };
-        for (var attempt = 1; attempt <= MaxDeliveryAttempts; attempt++)
-        {
-            try
-            {
-                using var content = new StringContent(envelope.ToJsonString(), System.Text.Encoding.UTF8, "application/cloudevents+json");
-                using var response = await _delivery.PostAsync(route, content).ConfigureAwait(false);
-                var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.NotFound || (response.IsSuccessStatusCode && !body.Contains("RETRY", StringComparison.Ordinal)))
-                {
-                    return; // SUCCESS, DROP or 404: daprd does not retry these.
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System).ConfigureAwait(false);
-        }
-
-        DeadLettered.Enqueue(published);
     }
 
-    internal sealed record Write(string Key, byte[]? Value, string? ETag, bool FirstWrite);
+    /// <summary>Go's path.Clean: resolves '.' and '..' segments.</summary>
+    private static string CleanPath(string path)
+    {
+        var segments = new List<string>();
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment is "" or ".")
+            {
+                continue;
+            }
+
+            if (segment == "..")
+            {
+                if (segments.Count > 0)
+                {
+                    segments.RemoveAt(segments.Count - 1);
+                }
+
+                continue;
+            }
+
+            segments.Add(segment);
+        }
+
+        return "/" + string.Join('/', segments);
+    }
+
+    [GeneratedRegex("^/v1\\.0/invoke/([^/]+)/method/(.*)$")]
+    private static partial Regex InvokePath();
 }
 
 /// <summary>An event published through the fake sidecar.</summary>

@@ -30,6 +30,9 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>Health probes answered.</summary>
     public int HealthChecks => Volatile.Read(ref _healthChecks);
 
+    /// <summary>For each request served (not probes), how many health probes this backend had answered when it arrived.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<int> HealthChecksWhenServed { get; } = new();
+
     /// <summary>Requests being served right now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
 
@@ -86,6 +89,7 @@ public sealed class TestBackend : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _requests);
+        HealthChecksWhenServed.Enqueue(HealthChecks);
         Interlocked.Increment(ref _inFlight);
         try
         {

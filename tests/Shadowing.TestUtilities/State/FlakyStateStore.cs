@@ -18,6 +18,9 @@ public sealed class FlakyStateStore(IStateStore inner) : IStateStore
     public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) => Guard(() => inner.SaveAsync(key, value, etag, cancellationToken));
 
     /// <inheritdoc />
+    public Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) => Guard(() => inner.TryCreateAsync(key, value, cancellationToken));
+
+    /// <inheritdoc />
     public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) => Guard(() => inner.DeleteAsync(key, etag, cancellationToken));
 
     /// <inheritdoc />

@@ -28,6 +28,16 @@ public sealed class InMemoryStateStore : IStateStore
         TransactAsync([StateOperation.Upsert(key, value, etag)], cancellationToken);
 
     /// <inheritdoc />
+    public Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+    {
+        StateKeys.Validate(key);
+        lock (_lock)
+        {
+            return Task.FromResult(_entries.TryAdd(key, (value.ToArray(), ++_etag)));
+        }
+    }
+
+    /// <inheritdoc />
     public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) =>
         TransactAsync([StateOperation.Delete(key, etag)], cancellationToken);
 

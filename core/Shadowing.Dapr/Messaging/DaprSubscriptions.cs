@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Messaging;
+
+namespace Shadowing.Dapr.Messaging;
+
+/// <summary>A topic an app subscribes to through Dapr.</summary>
+/// <param name="PubSubName">The pub/sub component.</param>
+/// <param name="Topic">The topic.</param>
+/// <param name="Route">The app route daprd POSTs events to (<c>/events/{topic}</c>).</param>
+/// <param name="DeadLetterTopic">Where daprd sends events the app drops or never accepts.</param>
+public sealed record DaprSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
+
+/// <summary>
+/// Every app's Dapr subscriptions, served programmatically on <c>GET /dapr/subscribe</c> (Azure Container Apps does
+/// not load declarative subscription files; daprd asks every app at start). <c>components/subscriptions.yaml</c>
+/// declares the same ones for <c>dapr run</c>, and a test checks the two agree; where both exist daprd keeps one
+/// subscription per topic (the programmatic one), so nothing is delivered twice.
+/// </summary>
+public static class DaprSubscriptions
+{
+    /// <summary>The dead-letter topic of every subscription.</summary>
+    public const string DeadLetterTopic = "deadletter";
+
+    private static readonly IReadOnlyDictionary<string, IReadOnlyList<DaprSubscription>> ByApp = new Dictionary<string, IReadOnlyList<DaprSubscription>>(StringComparer.Ordinal)
+    {
+        [DaprAppIds.Router] = [Of(Topics.RoutingChanged)],
+        [DaprAppIds.Functions] = [],
+        [DaprAppIds.Workflows] = [],
+    };
+
+    /// <summary>The app ids that have subscriptions declared here.</summary>
+    public static IEnumerable<string> Apps => ByApp.Keys;
+
+    /// <summary>The subscriptions of <paramref name="appId"/>.</summary>
+    public static IReadOnlyList<DaprSubscription> For(string appId) => ByApp.TryGetValue(appId, out var subscriptions) ? subscriptions : [];
+
+    /// <summary>
+    /// Maps <c>GET /dapr/subscribe</c> answering <paramref name="appId"/>'s subscriptions in daprd's programmatic
+    /// shape (<c>[{pubsubname, topic, routes: {default}, deadLetterTopic}]</c>), guarded by <c>APP_API_TOKEN</c>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapDaprSubscriptions(this IEndpointRouteBuilder endpoints, string appId)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var body = For(appId).Select(s => new
+        {
+            pubsubname = s.PubSubName,
+            topic = s.Topic,
+            routes = new { @default = s.Route },
+            deadLetterTopic = s.DeadLetterTopic,
+        }).ToArray();
+        return endpoints.MapGet("/dapr/subscribe", () => Results.Json(body)).RequireDaprAppToken();
+    }
+
+    private static DaprSubscription Of(string topic) => new(DaprComponents.PubSub, topic, DaprComponents.EventRoute(topic), DeadLetterTopic);
+}
+
+/// <summary>
+/// The token daprd sends to its app (<c>APP_API_TOKEN</c>, in the <c>dapr-api-token</c> header): when it is set, the
+/// routes only daprd calls must carry it, so nothing else that can reach the app's port can pose as daprd.
+/// </summary>
+public static class DaprAppToken
+{
+    /// <summary>The environment variable (configuration key) daprd and the app share the token through.</summary>
+    public const string ConfigurationKey = "APP_API_TOKEN";
+
+    /// <summary>The header daprd sends it in.</summary>
+    public const string Header = "dapr-api-token";
+
+    /// <summary>The configured token, or null when none is set.</summary>
+    public static byte[]? Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return configuration[ConfigurationKey] is { Length: > 0 } token ? Encoding.UTF8.GetBytes(token) : null;
+    }
+
+    /// <summary>Whether <paramref name="request"/> carries <paramref name="token"/>, compared in constant time.</summary>
+    public static bool Matches(HttpRequest request, byte[] token)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(token);
+        var sent = request.Headers[Header];
+        if (sent.Count != 1 || sent[0] is not { } value)
+        {
+            return false;
+        }
+
+        Span<byte> buffer = stackalloc byte[256];
+        var bytes = Encoding.UTF8.GetMaxByteCount(value.Length) <= buffer.Length ? buffer[..Encoding.UTF8.GetBytes(value, buffer)] : Encoding.UTF8.GetBytes(value);
+        return CryptographicOperations.FixedTimeEquals(bytes, token);
+    }
+
+    /// <summary>Requires the token on these endpoints when <c>APP_API_TOKEN</c> is set (401 otherwise).</summary>
+    public static TBuilder RequireDaprAppToken<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.AddEndpointFilterFactory((factory, next) =>
+        {
+            var token = Read(factory.ApplicationServices.GetRequiredService<IConfiguration>());
+            return token is null
+                ? next
+                : context => Matches(context.HttpContext.Request, token) ? next(context) : ValueTask.FromResult<object?>(Results.Unauthorized());
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using Shadowing.TestUtilities.Dapr;
+
+namespace Shadowing.Dapr.Tests.Fakes;
+
+/// <summary>The fake sidecar reproduces daprd and its components: checked here against what their source does.</summary>
+public sealed class FakeSidecarTests
+{
+    [Theory]
+    [InlineData(HttpStatusCode.OK, "", DeliveryOutcome.Success)]
+    [InlineData(HttpStatusCode.OK, "not json", DeliveryOutcome.Success)]
+    [InlineData(HttpStatusCode.OK, "{\"status\":\"SUCCESS\"}", DeliveryOutcome.Success)]
+    [InlineData(HttpStatusCode.NoContent, "", DeliveryOutcome.Success)]
+    [InlineData(HttpStatusCode.OK, "{\"status\":\"RETRY\"}", DeliveryOutcome.Retry)]
+    [InlineData(HttpStatusCode.OK, "{\"status\":\"success\"}", DeliveryOutcome.Retry)]
+    [InlineData(HttpStatusCode.OK, "{\"status\":\"LATER\"}", DeliveryOutcome.Retry)]
+    [InlineData(HttpStatusCode.InternalServerError, "{\"status\":\"SUCCESS\"}", DeliveryOutcome.Retry)]
+    [InlineData(HttpStatusCode.BadRequest, "", DeliveryOutcome.Retry)]
+    [InlineData(HttpStatusCode.OK, "{\"status\":\"DROP\"}", DeliveryOutcome.Drop)]
+    [InlineData(HttpStatusCode.NotFound, "", DeliveryOutcome.Drop)]
+    public void Classify_AppAnswers_AsDaprdsPostmanReadsThem(HttpStatusCode status, string body, DeliveryOutcome expected) =>
+        Assert.Equal(expected, FakePubSub.Classify(status, body));
+
+    [Fact]
+    public void Redis_Set_ETagOnMissingKeyAccepted_AndVersionsRestartAfterDelete()
+    {
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+
+        redis.Set("k", [1], "7", FakeConcurrency.Unspecified);
+        Assert.Equal("1", redis.Get("k")!.Value.ETag);
+        redis.Set("k", [2], "1", FakeConcurrency.Unspecified);
+        redis.Delete("k", null, FakeConcurrency.Unspecified);
+        redis.Set("k", [3], null, FakeConcurrency.Unspecified);
+
+        Assert.Equal("1", redis.Get("k")!.Value.ETag);
+    }
+
+    [Fact]
+    public void Redis_FirstWriteFlag_IsStickyAndRefusesUnguardedWritesWithAPlainError()
+    {
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+        redis.Set("k", [1], null, FakeConcurrency.FirstWrite);
+
+        var again = Assert.Throws<FakeStoreException>(() => redis.Set("k", [2], null, FakeConcurrency.FirstWrite));
+        var plain = Assert.Throws<FakeStoreException>(() => redis.Set("k", [2], null, FakeConcurrency.Unspecified));
+        redis.Set("k", [3], "1", FakeConcurrency.Unspecified);
+
+        Assert.Equal(FakeStoreErrorKind.Other, again.Kind); // no ETag sent: not wrapped as an ETag error
+        Assert.Equal(FakeStoreErrorKind.Other, plain.Kind);
+        Assert.Equal("2", redis.Get("k")!.Value.ETag);
+    }
+
+    [Fact]
+    public void Redis_FirstWrite_OnAKeyWrittenWithoutIt_IsAccepted()
+    {
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+        redis.Set("k", [1], null, FakeConcurrency.Unspecified);
+
+        redis.Set("k", [2], null, FakeConcurrency.FirstWrite);
+
+        Assert.Equal([2], redis.Get("k")!.Value.Value);
+    }
+
+    [Fact]
+    public void Redis_Multi_NoRollback_OperationsAroundTheFailingOneApplied()
+    {
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+        redis.Set("a", [1], null, FakeConcurrency.Unspecified);
+        redis.Set("b", [1], null, FakeConcurrency.Unspecified);
+
+        var error = Assert.Throws<FakeStoreException>(() => redis.Multi([new("a", [2], "1", FakeConcurrency.Unspecified), new("b", [2], "99", FakeConcurrency.Unspecified), new("c", [2], null, FakeConcurrency.Unspecified)]));
+
+        Assert.Equal(FakeStoreErrorKind.Other, error.Kind);
+        Assert.Equal([2], redis.Get("a")!.Value.Value);
+        Assert.Equal([1], redis.Get("b")!.Value.Value);
+        Assert.Equal([2], redis.Get("c")!.Value.Value);
+    }
+
+    [Fact]
+    public void Redis_Delete_ETagOnMissingKeySucceeds_WrongETagIsAMismatch()
+    {
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+        redis.Delete("missing", "5", FakeConcurrency.Unspecified);
+        redis.Set("k", [1], null, FakeConcurrency.Unspecified);
+
+        Assert.Equal(FakeStoreErrorKind.ETagMismatch, Assert.Throws<FakeStoreException>(() => redis.Delete("k", "9", FakeConcurrency.Unspecified)).Kind);
+    }
+
+    [Fact]
+    public void PostgreSql_ETagOnMissingKey_IsAMismatch_AndMultiRollsBack()
+    {
+        var postgres = FakeStateComponent.Create(FakeStoreMode.PostgreSql);
+        postgres.Set("a", [1], null, FakeConcurrency.Unspecified);
+
+        Assert.Equal(FakeStoreErrorKind.ETagMismatch, Assert.Throws<FakeStoreException>(() => postgres.Set("missing", [1], Guid.NewGuid().ToString(), FakeConcurrency.Unspecified)).Kind);
+        Assert.Equal(FakeStoreErrorKind.Other, Assert.Throws<FakeStoreException>(() => postgres.Set("a", [2], null, FakeConcurrency.FirstWrite)).Kind);
+        Assert.Throws<FakeStoreException>(() => postgres.Multi([new("a", [2], null, FakeConcurrency.Unspecified), new("b", [2], Guid.NewGuid().ToString(), FakeConcurrency.Unspecified)]));
+        Assert.Equal([1], postgres.Get("a")!.Value.Value);
+        Assert.Null(postgres.Get("b"));
+    }
+}
