@@ -1,4 +1,5 @@
 using Shadowing.Core.Messaging;
+using Shadowing.Dapr.Messaging;
 using Shadowing.TestUtilities.Data;
 using YamlDotNet.RepresentationModel;
 
@@ -12,21 +13,99 @@ public sealed class DaprResourcesTests
 {
     private static readonly string Root = RepositoryFiles.Root;
 
-    public static TheoryData<string> ComponentFiles => new(Directory.GetFiles(Path.Combine(Root, "components"), "*.yaml").Select(Path.GetFileName)!);
+    public static TheoryData<string> ComponentFiles => new(Directory.GetFiles(Path.Combine(Root, "components"), "*.yaml", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(Path.Combine(Root, "components"), f)));
 
-    [Fact]
-    public void StateStore_NameMatchesCode_IsActorStoreWithSharedKeys()
+    [Theory]
+    [InlineData("redis/statestore.yaml", "state.redis", "v1")]
+    [InlineData("postgresql/statestore.yaml", "state.postgresql", "v2")]
+    public void StateStore_NameMatchesCode_IsActorStoreWithSharedKeys(string file, string type, string version)
     {
-        var component = Component("statestore.yaml");
+        var component = Component(file);
 
         Assert.Equal("Component", Text(component, "kind"));
         Assert.Equal(DaprComponents.StateStore, Text(component, "metadata", "name"));
-        Assert.StartsWith("state.", Text(component, "spec", "type"), StringComparison.Ordinal);
+        Assert.Equal(type, Text(component, "spec", "type"));
+        Assert.Equal(version, Text(component, "spec", "version"));
         var metadata = Metadata(component);
         Assert.Equal("true", metadata["actorStateStore"]);
         Assert.Equal("name", metadata["keyPrefix"]);
         Assert.Equal([DaprAppIds.Functions, DaprAppIds.Router, DaprAppIds.Workflows], Scopes(component).Order());
     }
+
+    [Fact]
+    public void DaprYaml_LoadsExactlyOneStateStore()
+    {
+        // daprd reads the files of each resources folder (not its sub-folders): two stores named alike would clash.
+        var run = Assert.Single(Load("dapr.yaml"));
+        var folders = ((YamlSequenceNode)Node(run, "common", "resourcesPaths")).Children.Select(p => Path.Combine(Root, p.ToString())).ToArray();
+        var stores = folders.SelectMany(f => Directory.GetFiles(f, "*.yaml", SearchOption.TopDirectoryOnly))
+            .SelectMany(f => Load(Path.GetRelativePath(Root, f)))
+            .Count(d => Text(d, "kind") == "Component" && Text(d, "spec", "type").StartsWith("state.", StringComparison.Ordinal));
+
+        Assert.Equal(1, stores);
+    }
+
+    [Fact]
+    public void Subscriptions_DeclarativeFileAndProgrammaticCatalog_AreTheSame()
+    {
+        var declared = Load("components/subscriptions.yaml")
+            .SelectMany(s => Scopes(s).Select(app => (
+                App: app,
+                PubSub: Text(s, "spec", "pubsubname"),
+                Topic: Text(s, "spec", "topic"),
+                Route: Text(s, "spec", "routes", "default"),
+                DeadLetter: ((YamlMappingNode)Node(s, "spec")).Children.TryGetValue("deadLetterTopic", out var d) ? d.ToString() : null)))
+            .Order()
+            .ToArray();
+        var programmatic = DaprSubscriptions.Apps
+            .SelectMany(app => DaprSubscriptions.For(app).Select(s => (App: app, PubSub: s.PubSubName, s.Topic, s.Route, DeadLetter: s.DeadLetterTopic)))
+            .Order()
+            .ToArray();
+
+        Assert.Equal(programmatic, declared);
+    }
+
+    [Fact]
+    public void PubSub_ProcessingTimeout_OutlastsAWholeDeliveryWithItsRetries()
+    {
+        var metadata = Metadata(Component("pubsub.yaml"));
+        var processingTimeout = ParseDuration(metadata["processingTimeout"]);
+        var policies = Node(Component("resiliency.yaml"), "spec", "policies");
+        var inbound = Node(Component("resiliency.yaml"), "spec", "targets", "components", DaprComponents.PubSub, "inbound");
+        var timeout = ParseDuration(Text(policies, "timeouts", Text(inbound, "timeout")));
+        var retry = Node(policies, "retries", Text(inbound, "retry"));
+        var retries = int.Parse(Text(retry, "maxRetries"), System.Globalization.CultureInfo.InvariantCulture);
+        var maxInterval = ParseDuration(Text(retry, "maxInterval"));
+
+        // Each try may take the whole timeout; between tries the back-off is at most maxInterval.
+        var worstCase = (timeout * (retries + 1)) + (maxInterval * retries);
+
+        Assert.True(processingTimeout > worstCase, $"processingTimeout {processingTimeout} must exceed a delivery's worst case {worstCase}");
+    }
+
+    [Fact]
+    public void Resiliency_NoCircuitBreakerOnTheStateStore()
+    {
+        var statestore = (YamlMappingNode)Node(Component("resiliency.yaml"), "spec", "targets", "components", DaprComponents.StateStore, "outbound");
+
+        Assert.DoesNotContain("circuitBreaker", statestore.Children.Keys.Select(k => k.ToString()));
+    }
+
+    [Fact]
+    public void DaprYaml_EveryAppWithAHealthPath_HasHealthChecksOn()
+    {
+        var run = Assert.Single(Load("dapr.yaml"));
+        var apps = ((YamlSequenceNode)Node(run, "apps")).Children.Cast<YamlMappingNode>().Where(a => a.Children.ContainsKey("appHealthCheckPath")).ToArray();
+
+        Assert.NotEmpty(apps);
+        Assert.All(apps, a => Assert.Equal("true", Text(a, "enableAppHealthCheck")));
+    }
+
+    private static TimeSpan ParseDuration(string text) =>
+        text.EndsWith("ms", StringComparison.Ordinal) ? TimeSpan.FromMilliseconds(double.Parse(text[..^2], System.Globalization.CultureInfo.InvariantCulture))
+        : text.EndsWith('s') ? TimeSpan.FromSeconds(double.Parse(text[..^1], System.Globalization.CultureInfo.InvariantCulture))
+        : text.EndsWith('m') ? TimeSpan.FromMinutes(double.Parse(text[..^1], System.Globalization.CultureInfo.InvariantCulture))
+        : throw new FormatException($"duration '{text}'");
 
     [Fact]
     public void PubSub_NameMatchesCode()

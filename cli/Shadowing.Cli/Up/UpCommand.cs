@@ -102,11 +102,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             var tables = samples
                 .Select(s => UpSamples.ToRoutingTable(s.Key, s.Value, id => processes.Single(p => p.Service == s.Key && p.Options.Id == id).Address))
                 .ToArray();
-            builder.Services.AddShadowingEmbedded();
-            builder.Services.AddRoutingTableSeed(tables, $"the sample service in {configPath}");
-            builder.Services.AddShadowingRouter(builder.Configuration);
-            builder.Services.AddShadowingMetrics(builder.Configuration);
-            builder.Services.AddShadowingPaeTimer(builder.Configuration);
+            builder.Services.AddUpHost(builder.Configuration, tables, $"the sample service in {configPath}");
             await using var app = builder.Build();
             app.MapShadowingRouter();
             await StartAsync(app, cancellationToken).ConfigureAwait(false);
@@ -179,5 +175,23 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
 
         Console.Out.Flush();
+    }
+}
+
+/// <summary>What <c>shadowing up</c> runs in its process.</summary>
+internal static class UpHost
+{
+    /// <summary>
+    /// The embedded adapters, the router seeded with <paramref name="tables"/>, the metrics source and the PAE timer;
+    /// ports registered before this call (a test's store or metrics source) are kept.
+    /// </summary>
+    public static IServiceCollection AddUpHost(this IServiceCollection services, IConfiguration configuration, IReadOnlyList<RoutingTable> tables, string source)
+    {
+        services.AddShadowingEmbedded();
+        services.AddRoutingTableSeed(tables, source);
+        services.AddShadowingRouter(configuration);
+        services.AddShadowingMetrics(configuration);
+        services.AddShadowingPaeTimer(configuration);
+        return services;
     }
 }

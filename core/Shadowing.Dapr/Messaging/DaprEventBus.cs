@@ -9,9 +9,10 @@ namespace Shadowing.Dapr.Messaging;
 
 /// <summary>
 /// <see cref="IEventBus"/> over Dapr pub/sub. Publishing goes through the sidecar as CloudEvents with the
-/// payload serialized by <see cref="ShadowingJson"/>; subscriptions are declared in
-/// <c>components/subscriptions.yaml</c> and delivered by Dapr to <c>/events/{topic}</c>, which
-/// <see cref="DaprEventEndpoints.MapShadowingEvents"/> maps to the handlers registered here.
+/// payload serialized by <see cref="ShadowingJson"/>; subscriptions are served on <c>GET /dapr/subscribe</c>
+/// (<see cref="DaprSubscriptions"/>, also declared in <c>components/subscriptions.yaml</c>) and delivered by Dapr
+/// to <c>/events/{topic}</c>, which <see cref="DaprEventEndpoints.MapShadowingEvents"/> maps to the handlers
+/// registered here.
 /// Retries and dead-lettering are Dapr's (resiliency policy and <c>deadLetterTopic</c>).
 /// </summary>
 public sealed class DaprEventBus(DaprClient dapr, string pubSubName = DaprComponents.PubSub) : IEventBus

@@ -17,10 +17,10 @@ public sealed record DeadLetter
     /// <summary>The subscriber that failed it.</summary>
     public required string Subscriber { get; init; }
 
-    /// <summary>Deliveries tried.</summary>
+    /// <summary>Deliveries tried; 0 when the subscriber's queue was full and the message never reached it.</summary>
     public required int Attempts { get; init; }
 
-    /// <summary>The last delivery's error.</summary>
+    /// <summary>The last delivery's error, or why it was never delivered.</summary>
     public required string Error { get; init; }
 
     /// <summary>When it was published.</summary>

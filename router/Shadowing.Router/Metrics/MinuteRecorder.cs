@@ -30,7 +30,9 @@ internal sealed partial class MinuteRecorder(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await FlushAsync(DateTimeOffset.MaxValue, cancellationToken).ConfigureAwait(false);
+
+        // The last, partial minute: a failure here is logged and counted, never thrown at the host that is stopping.
+        await BackgroundLoop.RunOnceAsync("minute-recorder", ct => FlushAsync(DateTimeOffset.MaxValue, ct), LogFlushFailed, CancellationToken.None).ConfigureAwait(false);
     }
 
     public override void Dispose()

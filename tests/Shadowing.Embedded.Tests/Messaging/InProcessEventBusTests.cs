@@ -26,6 +26,40 @@ public sealed class InProcessEventBusTests : EventBusContractTests
     }
 
     [Fact]
+    public async Task Flood_OneSlowSubscriber_PublisherNeverWaits_OthersKeepReceiving_OverflowDeadLetteredAndCounted()
+    {
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        await using var bus = Create(store, TimeProvider.System, new InProcessEventBusOptions { QueueCapacity = 10 });
+        var stuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fastReceived = 0;
+        using var slow = bus.Subscribe<RoutingChanged>("routing-changed", "slow", (_, ct) => stuck.Task.WaitAsync(ct));
+        using var fast = bus.Subscribe<RoutingChanged>("routing-changed", "fast", (_, _) =>
+        {
+            Interlocked.Increment(ref fastReceived);
+            return Task.CompletedTask;
+        });
+
+        // The slow subscriber takes one message and holds it; ten more fill its queue; the other 89 overflow.
+        for (var i = 0; i < 100; i++)
+        {
+            var publish = bus.PublishAsync("routing-changed", new RoutingChanged($"s{i}"), Ct);
+            Assert.True(publish.IsCompleted || await Task.WhenAny(publish, Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, Ct)) == publish, $"publish {i} waited on the full queue");
+            await publish;
+            var expected = i + 1;
+            await Eventually.WaitUntilAsync(() => Volatile.Read(ref fastReceived) == expected, $"the fast subscriber received message {i}", cancellationToken: Ct);
+        }
+
+        Assert.InRange(bus.Overflows, 89, 90);
+        var letters = await store.ListKeysAsync("deadletter/routing-changed/slow/", Ct);
+        Assert.Equal(bus.Overflows, letters.Count);
+        Assert.Empty(await store.ListKeysAsync("deadletter/routing-changed/fast/", Ct));
+        var letter = (await store.GetJsonAsync<DeadLetter>(letters[0], Ct))!.Value;
+        Assert.Equal(0, letter.Attempts);
+        Assert.Contains("queue was full", letter.Error, StringComparison.Ordinal);
+        stuck.SetResult();
+    }
+
+    [Fact]
     public async Task Handler_KeepsFailing_RetriesWithDoublingBackoffThenStoresDeadLetter()
     {
         var time = new ObservableTimeProvider();

@@ -172,3 +172,20 @@ public sealed class DaprEndpointTests
 
     private sealed record AppAnswer(string Method, string? Query);
 }
+
+public sealed class DotSegmentTests
+{
+    [Theory]
+    [InlineData("/orders/../v1.0/shutdown", true)]
+    [InlineData("/orders/./x", true)]
+    [InlineData("/orders/..", true)]
+    [InlineData("/orders/.", true)]
+    [InlineData("/orders/x/../../y", true)]
+    [InlineData("/orders/.well-known/x", false)]
+    [InlineData("/orders/..x/y", false)]
+    [InlineData("/orders/x../y", false)]
+    [InlineData("/orders/a.b/c", false)]
+    [InlineData("/orders/..%2Fx", false)]
+    public void HasDotSegment_FindsOnlyWholeDotSegments(string path, bool expected) =>
+        Assert.Equal(expected, Shadowing.Router.Forwarding.ServiceForwarder.HasDotSegment(path));
+}

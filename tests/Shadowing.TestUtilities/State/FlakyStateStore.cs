@@ -8,6 +8,9 @@ public sealed class FlakyStateStore(IStateStore inner) : IStateStore
     /// <summary>Whether calls fail.</summary>
     public bool Failing { get; set; }
 
+    /// <summary>What a failing call throws. Default: a <see cref="StateStoreException"/>, the failure the port documents.</summary>
+    public Func<string, Exception> Failure { get; set; } = message => new StateStoreException(message);
+
     /// <summary>Calls attempted while failing.</summary>
     public int FailedCalls { get; private set; }
 
@@ -34,7 +37,7 @@ public sealed class FlakyStateStore(IStateStore inner) : IStateStore
         if (Failing)
         {
             FailedCalls++;
-            throw new StateStoreException("store unavailable (injected by FlakyStateStore)");
+            throw Failure("store unavailable (injected by FlakyStateStore)");
         }
 
         return call();
