@@ -1,0 +1,63 @@
+using Dapr.DurableTask.Protobuf;
+using Dapr.Workflow;
+using Grpc.Net.ClientFactory;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Shadowing.Embedded.Workflows;
+
+/// <summary>Composition of the embedded workflow backend.</summary>
+public static class EmbeddedWorkflowsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Runs workflows without daprd: the embedded durable-task backend (bound to
+    /// <see cref="EmbeddedWorkflowOptions.Section"/>; its file beside <c>Shadowing:Embedded:StatePath</c> unless set)
+    /// and the real Dapr.Workflow worker and <see cref="DaprWorkflowClient"/> pointed at it. <paramref name="configure"/>
+    /// registers workflows and activities as for <c>AddDaprWorkflow</c> (the Dapr.Workflow source generator already
+    /// registers those of the app's assembly). On daprd, call <c>AddDaprWorkflow</c> instead: nothing of this is loaded.
+    /// </summary>
+    public static IServiceCollection AddEmbeddedDaprWorkflows(this IServiceCollection services, IConfiguration configuration, Action<WorkflowRuntimeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<EmbeddedWorkflowOptions>()
+            .Bind(configuration.GetSection(EmbeddedWorkflowOptions.Section))
+            .PostConfigure(o => o.StatePath ??= BesideStateFile(configuration["Shadowing:Embedded:StatePath"]))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddSingleton<EmbeddedWorkflowBackend>();
+
+        // Registered before the worker, so it is listening (StartingAsync) when the worker first connects.
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedWorkflowBackend>());
+        services.AddDaprWorkflow(configure ?? (_ => { }));
+
+        // The worker and client reach the sidecar through one gRPC client factory registration: point it here.
+        foreach (var name in new[] { typeof(TaskHubSidecarService.TaskHubSidecarServiceClient).Name, typeof(TaskHubSidecarService.TaskHubSidecarServiceClient).FullName!, "TaskHubSidecarService.TaskHubSidecarServiceClient" })
+        {
+            services.AddSingleton<IPostConfigureOptions<GrpcClientFactoryOptions>>(sp => new PointAtBackend(name, sp.GetRequiredService<EmbeddedWorkflowBackend>()));
+        }
+
+        services.TryAddSingleton<IDaprWorkflowClient>(sp => sp.GetRequiredService<DaprWorkflowClient>());
+        return services;
+    }
+
+    /// <summary><c>workflows.db</c> in the folder of the embedded state file; in memory when that is.</summary>
+    internal static string BesideStateFile(string? statePath) =>
+        string.IsNullOrEmpty(statePath) ? Path.Combine(".shadowing", "workflows.db")
+        : statePath == WorkflowStore.InMemory ? WorkflowStore.InMemory
+        : Path.Combine(Path.GetDirectoryName(statePath) ?? string.Empty, "workflows.db");
+
+    private sealed class PointAtBackend(string name, EmbeddedWorkflowBackend backend) : IPostConfigureOptions<GrpcClientFactoryOptions>
+    {
+        public void PostConfigure(string? optionsName, GrpcClientFactoryOptions options)
+        {
+            if (optionsName == name)
+            {
+                options.Address = backend.Address;
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Embedded.Workflows.Tests;
+
+/// <summary>What survives a stopped host, a dropped worker stream and a slow activity.</summary>
+public sealed class DurabilityTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-workflows-durable-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string StatePath => Path.Combine(_directory, "workflows.db");
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task DurableTimer_FiresWhenTheBackendClockSaysSo()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(TimerWorkflow), "timer", 90);
+        await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+
+        time.Advance(TimeSpan.FromMinutes(89));
+        await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct);
+        Assert.Equal(WorkflowRuntimeStatus.Running, (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus);
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        var state = await host.CompletionAsync(id);
+
+        Assert.Equal("90", state.ReadOutputAs<string>()); // the workflow's clock moved 90 minutes: the backend's
+    }
+
+    [Fact]
+    public async Task HostStopped_WithATimerAndAnActivityPending_ANewHostOnTheSameFileCompletesBoth()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        var first = new Probe();
+        await using (var host = await WorkflowHost.StartAsync(StatePath, first, time))
+        {
+            await host.Client.ScheduleNewWorkflowAsync(nameof(TimerWorkflow), "waits-on-timer", 30);
+            await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "waits-on-activity", "slow");
+            await Eventually.WaitUntilAsync(() => first.Calls.GetValueOrDefault("slow") == 1, "the activity is running", cancellationToken: Ct);
+            await WaitForStatusAsync(host, "waits-on-timer", WorkflowRuntimeStatus.Running);
+        }
+
+        // The first host is gone with the activity unfinished: its gate never opened, so it never completed.
+        Assert.Equal(0, first.Completions.GetValueOrDefault("slow"));
+
+        var second = new Probe();
+        second.Gate("slow").SetResult();
+        await using var restarted = await WorkflowHost.StartAsync(StatePath, second, time);
+        time.Advance(TimeSpan.FromMinutes(30));
+
+        var timer = await restarted.CompletionAsync("waits-on-timer");
+        var activity = await restarted.CompletionAsync("waits-on-activity");
+
+        Assert.Equal("30", timer.ReadOutputAs<string>());
+        Assert.Equal("done:slow", activity.ReadOutputAs<string>());
+        Assert.Equal(1, second.Completions["slow"]); // dispatched again and completed once
+    }
+
+    [Fact]
+    public async Task SlowActivity_DoesNotHoldOtherInstances_AndActivitiesAreBounded()
+    {
+        var settings = new Dictionary<string, string?> { [EmbeddedWorkflowOptions.Section + ":MaxConcurrentActivities"] = "2" };
+        await using var host = await WorkflowHost.StartAsync(StatePath, settings: settings);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "slow", "slow");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("slow") == 1, "the slow activity is running", cancellationToken: Ct);
+
+        // Other instances keep moving through the one slot left.
+        var quick = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => host.RunAsync(nameof(SequenceWorkflow), i, $"quick-{i}")));
+        Assert.All(quick, s => Assert.Equal(WorkflowRuntimeStatus.Completed, s.RuntimeStatus));
+        Assert.Equal(0, host.Probe.Completions.GetValueOrDefault("slow"));
+
+        // Five more slow ones: never more than two activities run at once.
+        foreach (var i in Enumerable.Range(0, 5))
+        {
+            await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), $"slow-{i}", $"slow-{i}");
+        }
+
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.Count(c => c.Key.StartsWith("slow-", StringComparison.Ordinal)) == 1, "one more slow activity took the free slot", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, Ct);
+        Assert.Equal(2, host.Probe.MaxRunning);
+        Assert.Equal(2, host.Backend.Engine.ActivitiesInFlight);
+
+        foreach (var key in new[] { "slow" }.Concat(Enumerable.Range(0, 5).Select(i => $"slow-{i}")))
+        {
+            host.Probe.Gate(key).SetResult();
+        }
+
+        foreach (var i in Enumerable.Range(0, 5))
+        {
+            Assert.Equal($"done:slow-{i}", (await host.CompletionAsync($"slow-{i}")).ReadOutputAs<string>());
+        }
+
+        Assert.Equal(2, host.Probe.MaxRunning);
+    }
+
+    [Fact]
+    public async Task WorkerStreamDropped_WithAnActivityInFlight_ItIsDispatchedAgainOnReconnect()
+    {
+        await using var host = await WorkflowHost.StartAsync(StatePath);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "dropped", "dropped");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("dropped") == 1, "the activity is running", cancellationToken: Ct);
+
+        host.Backend.Engine.DisconnectWorkers();
+
+        // The worker gives work in flight a second to finish after its stream ends, then abandons it: finishing later,
+        // the first run cannot report its result, so the activity goes out again when the worker reconnects.
+        await Task.Delay(TimeSpan.FromSeconds(2), TimeProvider.System, Ct);
+        host.Probe.Gate("dropped").SetResult();
+
+        var state = await host.CompletionAsync("dropped");
+
+        Assert.Equal("done:dropped", state.ReadOutputAs<string>());
+        Assert.Equal(2, host.Probe.Calls["dropped"]); // run again after the worker reconnected (activities are at least once)
+        Assert.Equal(2, host.Probe.Completions["dropped"]);
+    }
+
+    [Fact]
+    public async Task EndedInstances_PurgedAfterTheRetentionPeriod()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        var settings = new Dictionary<string, string?> { [EmbeddedWorkflowOptions.Section + ":Retention"] = "1.00:00:00" };
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time, settings: settings);
+        await host.RunAsync(nameof(SequenceWorkflow), 1, "old");
+        var running = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "running", 0);
+        await WaitForStatusAsync(host, running, WorkflowRuntimeStatus.Running);
+
+        time.Advance(TimeSpan.FromHours(23));
+        await host.Backend.Engine.PurgeExpired();
+        Assert.True((await host.Client.GetWorkflowStateAsync("old", false, Ct)).Exists);
+
+        time.Advance(TimeSpan.FromHours(2));
+        await host.Backend.Engine.PurgeExpired();
+
+        Assert.False((await host.Client.GetWorkflowStateAsync("old", false, Ct)).Exists);
+        Assert.True((await host.Client.GetWorkflowStateAsync("running", false, Ct)).Exists);
+    }
+
+    private static async Task WaitForStatusAsync(WorkflowHost host, string id, WorkflowRuntimeStatus status) =>
+        await Eventually.WaitUntilAsync(async () => (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus == status, $"{id} is {status}", cancellationToken: Ct);
+}
