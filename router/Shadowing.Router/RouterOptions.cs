@@ -49,6 +49,10 @@ public sealed class RouterOptions
     /// <summary>Forwarding timeouts and limits.</summary>
     [Required]
     public ForwardingOptions Forwarding { get; set; } = new();
+
+    /// <summary>The mirror's queue and senders (the policy itself is per service, in the routing table).</summary>
+    [Required]
+    public Mirroring.MirroringOptions Mirroring { get; set; } = new();
 }
 
 /// <summary>Forwarding settings (section <c>Router:Forwarding</c>).</summary>

@@ -16,6 +16,7 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Mirroring)}", options.Mirroring, failures);
         if (options.ActiveHealthChecks is { } active && active.Timeout >= active.Interval)
         {
             failures.Add($"{RouterOptions.Section}:ActiveHealthChecks:Timeout ({active.Timeout}) must be shorter than {RouterOptions.Section}:ActiveHealthChecks:Interval ({active.Interval}).");

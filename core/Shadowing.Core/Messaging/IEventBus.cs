@@ -10,6 +10,12 @@ public interface IEventBus
     Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Publishes <paramref name="data"/> that is of no use after <paramref name="timeToLive"/>: the bus drops it
+    /// undelivered once it is older (Dapr: the <c>ttlInSeconds</c> metadata, checked by daprd before each delivery).
+    /// </summary>
+    Task PublishAsync<T>(string topic, T data, TimeSpan timeToLive, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Registers <paramref name="handler"/> for <paramref name="topic"/>. A handler that throws gets the message
     /// again (with back-off); <paramref name="subscriber"/> names it in logs and dead-letter records.
     /// Dispose the result to unsubscribe.
@@ -28,6 +34,18 @@ public static class Topics
 
     /// <summary>Requests for shadows emitted by the PAE, for the provisioning workflow.</summary>
     public const string ShadowRequests = "shadow-requests";
+
+    /// <summary>The outcome of each mirrored request (production's answer against a shadow's), for validation.</summary>
+    public const string ShadowOutcomes = "shadow-outcomes";
+
+    /// <summary>Alerts: failed validations, failovers, stale routing tables.</summary>
+    public const string Alerts = "alerts";
+
+    /// <summary>Mirrored requests of <paramref name="service"/> on their way to its shadows (the pub/sub transport).</summary>
+    public static string Mirror(string service) => MirrorPrefix + service;
+
+    /// <summary>The prefix of every <see cref="Mirror"/> topic.</summary>
+    public const string MirrorPrefix = "mirror.";
 }
 
 /// <summary>Payload of <see cref="Topics.RoutingChanged"/>.</summary>

@@ -48,6 +48,12 @@ public sealed record EndpointMinuteRecord
     public IReadOnlyList<long> LatencyBuckets { get; init; } = [];
 
     /// <summary>
+    /// Mirrored copies this endpoint answered in the minute (a shadow warming up or being validated), kept apart from
+    /// the counts above so that mirrored traffic is never taken for demand; null when there were none.
+    /// </summary>
+    public MirrorMinute? Mirror { get; init; }
+
+    /// <summary>
     /// Adds another record of the same endpoint and minute (from another router replica): counts add, the
     /// peak is the larger one (an under-estimate of the true joint peak), percentiles come from the merged buckets.
     /// </summary>
@@ -77,6 +83,64 @@ public sealed record EndpointMinuteRecord
             LatencyMeanMs = requests == 0 ? 0 : ((LatencyMeanMs * Requests) + (other.LatencyMeanMs * other.Requests)) / requests,
             LatencyP50Ms = LatencyHistogram.Percentile(buckets, 0.50, max),
             LatencyP90Ms = LatencyHistogram.Percentile(buckets, 0.90, max),
+            LatencyP99Ms = LatencyHistogram.Percentile(buckets, 0.99, max),
+            LatencyBuckets = buckets,
+            Mirror = Mirror is null ? other.Mirror : other.Mirror is null ? Mirror : Mirror.Merge(other.Mirror),
+        };
+    }
+}
+
+/// <summary>One endpoint's answers to mirrored copies in one minute.</summary>
+public sealed record MirrorMinute
+{
+    /// <summary>Copies sent to the endpoint.</summary>
+    public long Requests { get; init; }
+
+    /// <summary>Copies it failed: 5xx answers, connect failures and timeouts.</summary>
+    public long Errors { get; init; }
+
+    /// <summary>Copies whose answer could be compared with production's (both bodies captured).</summary>
+    public long Compared { get; init; }
+
+    /// <summary>Compared copies whose answer differed from production's (status or body, ignored fields left out).</summary>
+    public long Differing { get; init; }
+
+    /// <summary>Mean latency, ms.</summary>
+    public double LatencyMeanMs { get; init; }
+
+    /// <summary>Largest latency, ms.</summary>
+    public double LatencyMaxMs { get; init; }
+
+    /// <summary>Latency median, ms.</summary>
+    public double LatencyP50Ms { get; init; }
+
+    /// <summary>Latency 99th percentile, ms.</summary>
+    public double LatencyP99Ms { get; init; }
+
+    /// <summary>Latency counts per <see cref="LatencyHistogram"/> bucket.</summary>
+    public IReadOnlyList<long> LatencyBuckets { get; init; } = [];
+
+    /// <summary>Adds another minute of the same endpoint (another router replica).</summary>
+    public MirrorMinute Merge(MirrorMinute other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var buckets = new long[LatencyHistogram.BucketCount];
+        for (var i = 0; i < buckets.Length; i++)
+        {
+            buckets[i] = (i < LatencyBuckets.Count ? LatencyBuckets[i] : 0) + (i < other.LatencyBuckets.Count ? other.LatencyBuckets[i] : 0);
+        }
+
+        var requests = Requests + other.Requests;
+        var max = Math.Max(LatencyMaxMs, other.LatencyMaxMs);
+        return new MirrorMinute
+        {
+            Requests = requests,
+            Errors = Errors + other.Errors,
+            Compared = Compared + other.Compared,
+            Differing = Differing + other.Differing,
+            LatencyMaxMs = max,
+            LatencyMeanMs = requests == 0 ? 0 : ((LatencyMeanMs * Requests) + (other.LatencyMeanMs * other.Requests)) / requests,
+            LatencyP50Ms = LatencyHistogram.Percentile(buckets, 0.50, max),
             LatencyP99Ms = LatencyHistogram.Percentile(buckets, 0.99, max),
             LatencyBuckets = buckets,
         };

@@ -26,6 +26,9 @@ public sealed record RoutingTable
     /// </summary>
     public IReadOnlyList<IdempotentRequestRule> IdempotentRequests { get; init; } = [];
 
+    /// <summary>Which requests are copied to the shadows, and how; no mirroring when null.</summary>
+    public Mirroring.MirrorPolicy? Mirror { get; init; }
+
     /// <summary>Returns a copy with shadow <paramref name="shadowId"/> moved to <paramref name="state"/>, if the lifecycle allows it.</summary>
     /// <exception cref="KeyNotFoundException">No shadow has that id.</exception>
     /// <exception cref="InvalidShadowTransitionException">The lifecycle does not allow the move.</exception>
@@ -81,6 +84,12 @@ public sealed record ShadowEndpoint
 
     /// <summary>Optional latency limit (EWMA, ms); none when null.</summary>
     public double? MaxLatencyMs { get; init; }
+
+    /// <summary>
+    /// The shadow runs on data of its own (not production's), so mirrored writes (POST, PUT, DELETE …) may reach it.
+    /// Without it, only the policy's safe methods are mirrored to it.
+    /// </summary>
+    public bool DataIsolated { get; init; }
 }
 
 /// <summary>The endpoint of last resort, for example a static "busy" page or a degraded mode.</summary>

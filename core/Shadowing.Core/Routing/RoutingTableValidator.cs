@@ -106,7 +106,114 @@ public static class RoutingTableValidator
             }
         }
 
+        if (table.Mirror is { } mirror)
+        {
+            CheckMirror(mirror, shadows.Where(s => s is not null).Select(s => s.Id).ToHashSet(StringComparer.Ordinal), errors);
+        }
+
         return errors;
+    }
+
+    private static void CheckMirror(Mirroring.MirrorPolicy mirror, IReadOnlySet<string> shadowIds, List<RoutingTableError> errors)
+    {
+        if (!double.IsFinite(mirror.Percent) || mirror.Percent is < 0 or > 100)
+        {
+            errors.Add(new("mirror.percent", $"must be between 0 and 100, was {mirror.Percent}"));
+        }
+        else if (mirror.Percent > 0 && mirror.Percent < 0.01)
+        {
+            errors.Add(new("mirror.percent", $"must be 0 or at least 0.01, was {mirror.Percent}"));
+        }
+
+        var selector = mirror.Selector ?? new Mirroring.MirrorSelector();
+        if (!Enum.IsDefined(selector.Kind))
+        {
+            errors.Add(new("mirror.selector.kind", $"'{selector.Kind}' is not one of {string.Join(", ", Enum.GetNames<Mirroring.MirrorSelectorKind>())}"));
+        }
+        else if (selector.Kind != Mirroring.MirrorSelectorKind.Random && string.IsNullOrWhiteSpace(selector.Name))
+        {
+            errors.Add(new("mirror.selector.name", $"is required for a {selector.Kind} selector (the {selector.Kind.ToString().ToLowerInvariant()} holding the user or session key)"));
+        }
+
+        for (var i = 0; i < (mirror.Methods ?? []).Count; i++)
+        {
+            if (string.IsNullOrEmpty(mirror.Methods![i]) || !mirror.Methods[i].All(char.IsAsciiLetter))
+            {
+                errors.Add(new($"mirror.methods[{i}]", $"'{mirror.Methods[i]}' is not an HTTP method"));
+            }
+        }
+
+        foreach (var (name, patterns) in new[] { ("includePaths", mirror.IncludePaths), ("excludePaths", mirror.ExcludePaths) })
+        {
+            for (var i = 0; i < (patterns ?? []).Count; i++)
+            {
+                if (string.IsNullOrEmpty(patterns![i]) || !patterns[i].StartsWith('/'))
+                {
+                    errors.Add(new($"mirror.{name}[{i}]", $"'{patterns[i]}' must be a path pattern starting with '/'"));
+                }
+            }
+        }
+
+        if (mirror.MaxBodyBytes is < 0 or > 16 * 1024 * 1024)
+        {
+            errors.Add(new("mirror.maxBodyBytes", $"must be between 0 and 16 MiB, was {mirror.MaxBodyBytes}"));
+        }
+
+        for (var i = 0; i < (mirror.Targets ?? []).Count; i++)
+        {
+            if (!shadowIds.Contains(mirror.Targets![i]))
+            {
+                errors.Add(new($"mirror.targets[{i}]", $"'{mirror.Targets[i]}' is not a shadow of this service"));
+            }
+        }
+
+        if (!Enum.IsDefined(mirror.Transport))
+        {
+            errors.Add(new("mirror.transport", $"'{mirror.Transport}' is not one of {string.Join(", ", Enum.GetNames<Mirroring.MirrorTransport>())}"));
+        }
+
+        if (mirror.Timeout <= TimeSpan.Zero || mirror.Timeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add(new("mirror.timeout", $"must be more than 0 and at most 5 minutes, was {mirror.Timeout}"));
+        }
+
+        if (!double.IsFinite(mirror.SecondaryShare) || mirror.SecondaryShare is < 0 or > 1)
+        {
+            errors.Add(new("mirror.secondaryShare", $"must be between 0 and 1, was {mirror.SecondaryShare}"));
+        }
+
+        if (mirror.TimeShift < TimeSpan.Zero || mirror.TimeShift > TimeSpan.FromDays(1))
+        {
+            errors.Add(new("mirror.timeShift", $"must be between 0 and 1 day, was {mirror.TimeShift}"));
+        }
+
+        if (mirror.Amplify is < 1 or > 100)
+        {
+            errors.Add(new("mirror.amplify", $"must be between 1 and 100, was {mirror.Amplify}"));
+        }
+
+        if (mirror.RatePerSecond is { } rate && (!double.IsFinite(rate) || rate <= 0))
+        {
+            errors.Add(new("mirror.ratePerSecond", $"must be a positive number when set, was {rate}"));
+        }
+
+        if (mirror.TargetRatePerSecond is { } target && (!double.IsFinite(target) || target <= 0))
+        {
+            errors.Add(new("mirror.targetRatePerSecond", $"must be a positive number when set, was {target}"));
+        }
+        else if (mirror.TargetRatePerSecond is not null && mirror.Amplify != 1)
+        {
+            errors.Add(new("mirror.targetRatePerSecond", "cannot be set together with mirror.amplify: pace to a rate or replay each copy k times, not both"));
+        }
+
+        if (mirror.TimeToLive <= TimeSpan.Zero)
+        {
+            errors.Add(new("mirror.timeToLive", $"must be positive, was {mirror.TimeToLive}"));
+        }
+        else if (mirror.TimeToLive <= mirror.TimeShift)
+        {
+            errors.Add(new("mirror.timeToLive", $"({mirror.TimeToLive}) must be longer than mirror.timeShift ({mirror.TimeShift}), or every copy expires before it is replayed"));
+        }
     }
 
     /// <summary>Throws <see cref="RoutingTableValidationException"/> listing every problem, if there is any.</summary>
@@ -155,8 +262,8 @@ public static class ServiceNames
     /// <summary>The rule, for error messages.</summary>
     public const string Rule = "1 to 63 characters of letters, digits, '-', '_' or '.', starting with a letter or digit";
 
-    /// <summary>Names the router uses for its own endpoints (<c>/healthz</c>, <c>/metrics</c>, <c>/events/…</c>), so no service may have them.</summary>
-    public static IReadOnlyList<string> Reserved { get; } = ["healthz", "metrics", "events"];
+    /// <summary>Names the router uses for its own endpoints (<c>/healthz</c>, <c>/metrics</c>, <c>/events/…</c>, <c>/dapr/subscribe</c>), so no service may have them.</summary>
+    public static IReadOnlyList<string> Reserved { get; } = ["healthz", "metrics", "events", "dapr"];
 
     /// <summary>Whether <paramref name="service"/> is one of <see cref="Reserved"/> (case-insensitive).</summary>
     public static bool IsReserved(string service) => Reserved.Contains(service, StringComparer.OrdinalIgnoreCase);

@@ -20,16 +20,28 @@ public sealed class DaprEventBus(DaprClient dapr, string pubSubName = DaprCompon
     private readonly ConcurrentDictionary<string, ImmutableArray<Handler>> _handlers = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
-    public async Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default)
+    public Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default) =>
+        PublishAsync(topic, data, metadata: null, cancellationToken);
+
+    /// <inheritdoc />
+    public Task PublishAsync<T>(string topic, T data, TimeSpan timeToLive, CancellationToken cancellationToken = default)
+    {
+        // daprd stamps the CloudEvent's expiration from ttlInSeconds and drops it undelivered after that.
+        var seconds = Math.Max(1, (long)Math.Ceiling(timeToLive.TotalSeconds));
+        return PublishAsync(topic, data, new Dictionary<string, string> { ["ttlInSeconds"] = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) }, cancellationToken);
+    }
+
+    private async Task PublishAsync<T>(string topic, T data, Dictionary<string, string>? metadata, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        var pubSub = DaprComponents.PubSubOf(topic, pubSubName);
         try
         {
-            await dapr.PublishByteEventAsync(pubSubName, topic, ShadowingJson.Serialize(data), "application/json", cancellationToken: cancellationToken).ConfigureAwait(false);
+            await dapr.PublishByteEventAsync(pubSub, topic, ShadowingJson.Serialize(data), "application/json", metadata, cancellationToken).ConfigureAwait(false);
         }
         catch (DaprException ex)
         {
-            throw new EventBusException($"Publishing to topic '{topic}' on Dapr pub/sub '{pubSubName}' failed: {ex.InnerException?.Message ?? ex.Message}", ex);
+            throw new EventBusException($"Publishing to topic '{topic}' on Dapr pub/sub '{pubSub}' failed: {ex.InnerException?.Message ?? ex.Message}", ex);
         }
     }
 

@@ -41,20 +41,31 @@ public static class DaprSubscriptions
     public static IReadOnlyList<DaprSubscription> For(string appId) => ByApp.TryGetValue(appId, out var subscriptions) ? subscriptions : [];
 
     /// <summary>
-    /// Maps <c>GET /dapr/subscribe</c> answering <paramref name="appId"/>'s subscriptions in daprd's programmatic
-    /// shape (<c>[{pubsubname, topic, routes: {default}, deadLetterTopic}]</c>), guarded by <c>APP_API_TOKEN</c>.
+    /// The subscription to service <paramref name="service"/>'s mirrored requests, on <see cref="DaprComponents.MirrorPubSub"/>.
+    /// No dead-letter topic: a copy that cannot be replayed (or has expired) is of no use to anyone.
     /// </summary>
-    public static IEndpointConventionBuilder MapDaprSubscriptions(this IEndpointRouteBuilder endpoints, string appId)
+    public static DaprSubscription Mirror(string service)
+    {
+        var topic = Topics.Mirror(service);
+        return new(DaprComponents.MirrorPubSub, topic, DaprComponents.EventRoute(topic), null);
+    }
+
+    /// <summary>
+    /// Maps <c>GET /dapr/subscribe</c> answering <paramref name="appId"/>'s subscriptions in daprd's programmatic
+    /// shape (<c>[{pubsubname, topic, routes: {default}, deadLetterTopic}]</c>), guarded by <c>APP_API_TOKEN</c>;
+    /// plus <paramref name="more"/>, read when daprd asks (at its start: later changes need a restart of the pair).
+    /// </summary>
+    public static IEndpointConventionBuilder MapDaprSubscriptions(this IEndpointRouteBuilder endpoints, string appId, Func<IEnumerable<DaprSubscription>>? more = null)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var body = For(appId).Select(s => new
+        var fixedOnes = For(appId);
+        return endpoints.MapGet("/dapr/subscribe", () => Results.Json(fixedOnes.Concat(more?.Invoke() ?? []).Select(s => new
         {
             pubsubname = s.PubSubName,
             topic = s.Topic,
             routes = new { @default = s.Route },
             deadLetterTopic = s.DeadLetterTopic,
-        }).ToArray();
-        return endpoints.MapGet("/dapr/subscribe", () => Results.Json(body)).RequireDaprAppToken();
+        }).ToArray())).RequireDaprAppToken();
     }
 
     private static DaprSubscription Of(string topic) => new(DaprComponents.PubSub, topic, DaprComponents.EventRoute(topic), DeadLetterTopic);

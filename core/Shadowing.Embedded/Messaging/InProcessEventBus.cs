@@ -59,13 +59,23 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
     public long Overflows => Interlocked.Read(ref _overflows);
 
     /// <inheritdoc />
-    public async Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default)
+    public Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default) =>
+        PublishAsync(topic, data, expiresAt: null);
+
+    /// <inheritdoc />
+    public Task PublishAsync<T>(string topic, T data, TimeSpan timeToLive, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeToLive, TimeSpan.Zero);
+        return PublishAsync(topic, data, _time.GetUtcNow() + timeToLive);
+    }
+
+    private async Task PublishAsync<T>(string topic, T data, DateTimeOffset? expiresAt)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var now = _time.GetUtcNow();
         var id = string.Create(CultureInfo.InvariantCulture, $"{now:yyyyMMdd'T'HHmmssfff}-{Interlocked.Increment(ref _sequence):D8}");
-        var message = new Message(id, topic, ShadowingJson.Serialize(data), now);
+        var message = new Message(id, topic, ShadowingJson.Serialize(data), now, expiresAt);
         if (!_subscriptions.TryGetValue(topic, out var subscribers))
         {
             return; // Like a broker with no subscription: nobody asked for it.
@@ -141,6 +151,12 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         var token = _stopping.Token;
         for (var attempt = 1; ; attempt++)
         {
+            if (message.ExpiresAt is { } expiresAt && _time.GetUtcNow() > expiresAt)
+            {
+                LogExpired(message.Topic, subscription.Name, message.Id);
+                return; // as daprd does with an expired event: dropped, not delivered
+            }
+
             try
             {
                 await subscription.Handler(message.Data, token).ConfigureAwait(false);
@@ -222,6 +238,9 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         }
     }
 
+    [LoggerMessage(EventId = 6, Level = LogLevel.Debug, Message = "Dropped expired {Topic} message {MessageId} for {Subscriber}")]
+    private partial void LogExpired(string topic, string subscriber, string messageId);
+
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Delivery of {Topic} message {MessageId} to {Subscriber} failed (attempt {Attempt}); retrying in {Wait}")]
     private partial void LogRetrying(Exception error, string topic, string subscriber, string messageId, int attempt, TimeSpan wait);
 
@@ -240,7 +259,7 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "In-process bus did not drain within {Timeout}; undelivered messages are dropped")]
     private partial void LogDrainTimedOut(TimeSpan timeout);
 
-    private sealed record Message(string Id, string Topic, ReadOnlyMemory<byte> Data, DateTimeOffset PublishedAt);
+    private sealed record Message(string Id, string Topic, ReadOnlyMemory<byte> Data, DateTimeOffset PublishedAt, DateTimeOffset? ExpiresAt);
 
     private sealed class Subscription(InProcessEventBus bus, string topic, string name, Func<ReadOnlyMemory<byte>, CancellationToken, Task> handler) : IDisposable
     {

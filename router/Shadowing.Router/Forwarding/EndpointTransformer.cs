@@ -7,7 +7,7 @@ namespace Shadowing.Router.Forwarding;
 /// How requests to one endpoint of one service are rewritten, built once when the routing snapshot is compiled:
 /// YARP's default transforms (headers, X-Forwarded-*), then the destination set to the endpoint's prefix plus the
 /// path below the service segment; every <c>dapr-*</c> header a client sent removed (it could pick the sidecar's
-/// target or pose as daprd), and for a Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way
+/// target or pose as daprd), and a client's own <c>x-shadow-mirror</c> (production must never take a request for a copy), and for a Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way
 /// back, the route headers.
 /// </summary>
 internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId) : HttpTransformer
@@ -29,19 +29,20 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
         var below = full.Length > serviceSegmentLength ? new PathString(full[serviceSegmentLength..]) : PathString.Empty;
         proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(Prefix, below, request.QueryString);
 
-        // The non-validated view enumerates without allocating; a list is made only when a client sent dapr-* headers.
-        List<string>? daprHeaders = null;
+        // The non-validated view enumerates without allocating; a list is made only when a client sent headers to strip.
+        List<string>? stripped = null;
         foreach (var header in proxyRequest.Headers.NonValidated)
         {
-            if (header.Key.StartsWith(DaprHeaderPrefix, StringComparison.OrdinalIgnoreCase))
+            if (header.Key.StartsWith(DaprHeaderPrefix, StringComparison.OrdinalIgnoreCase)
+                || header.Key.Equals(Mirroring.MirrorJob.MirrorHeader, StringComparison.OrdinalIgnoreCase))
             {
-                (daprHeaders ??= []).Add(header.Key);
+                (stripped ??= []).Add(header.Key);
             }
         }
 
-        if (daprHeaders is not null)
+        if (stripped is not null)
         {
-            foreach (var name in daprHeaders)
+            foreach (var name in stripped)
             {
                 proxyRequest.Headers.Remove(name);
             }

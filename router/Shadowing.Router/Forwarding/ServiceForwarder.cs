@@ -1,9 +1,11 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Health;
+using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Dapr.Messaging;
 using Shadowing.Router.Metrics;
+using Shadowing.Router.Mirroring;
 using Shadowing.Router.Routing;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -20,6 +22,8 @@ internal sealed partial class ServiceForwarder(
     IHttpForwarder forwarder,
     ForwarderClient client,
     RouterMetrics metrics,
+    MirrorDispatcher mirrors,
+    IRandomSource random,
     IOptions<RouterOptions> options,
     IConfiguration configuration,
     TimeProvider time,
@@ -29,6 +33,10 @@ internal sealed partial class ServiceForwarder(
     private readonly byte[]? _appToken = options.Value.DaprInvocationOnly ? DaprAppToken.Read(configuration) : null;
     private const int MaxReservationAttempts = 8;
     private readonly long _retryBodyLimit = options.Value.Forwarding.RetryBodyLimitBytes;
+    private readonly long _decisionLogInterval = (long)(time.TimestampFrequency * DecisionLogInterval.TotalSeconds);
+
+    /// <summary>At most one routing-decision line per service per this interval; the next one says how many were held back.</summary>
+    public static TimeSpan DecisionLogInterval { get; } = TimeSpan.FromSeconds(1);
 
     public async Task HandleAsync(HttpContext context, string service)
     {
@@ -56,6 +64,9 @@ internal sealed partial class ServiceForwarder(
             return;
         }
 
+        // Decided once per client request, before the failover loop: a retried request is mirrored once. The capture
+        // wraps the body before replay buffering does, so it sees each byte once however often it is replayed.
+        var mirror = routes.Mirror is { } plan ? BeginMirror(context, plan) : null;
         var idempotent = routes.IsIdempotent(request.Method, requestPath);
         var replayable = idempotent && PrepareBodyForReplay(request);
         var decision = Reserve(routes, tried: null);
@@ -69,16 +80,15 @@ internal sealed partial class ServiceForwarder(
             }
 
             metrics.Decision(routes.Service, decision.Kind, decision.Reason);
-            if (decision.Kind != RouteKind.Production)
+            if (decision.Kind != RouteKind.Production && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
             {
-                LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason));
+                LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason), heldBack);
             }
 
-            // TMM seam: a mirror step (copy, scrub, send to a shadow off the request path) belongs here, once the
-            // endpoint is chosen and before the original is forwarded, so it never delays production.
-            var error = await ForwardAsync(context, endpoint).ConfigureAwait(false);
+            var (error, elapsed) = await ForwardAsync(context, endpoint).ConfigureAwait(false);
             if (error == ForwarderError.None)
             {
+                mirror?.Served(endpoint, context.Response.StatusCode, elapsed, null);
                 return;
             }
 
@@ -99,6 +109,8 @@ internal sealed partial class ServiceForwarder(
                 decision = next;
                 continue;
             }
+
+            mirror?.Served(endpoint, 0, elapsed, cause);
 
             // One line per failed request, without the exception's stack trace: a client that hangs up is routine.
             if (IsClientError(error))
@@ -211,7 +223,20 @@ internal sealed partial class ServiceForwarder(
         return new RouteDecision<RoutedEndpoint>(RouteKind.None, null, RouteReason.Overloaded, RouteReason.Overloaded);
     }
 
-    private async Task<ForwarderError> ForwardAsync(HttpContext context, RoutedEndpoint endpoint)
+    /// <summary>Decides whether to mirror this request and, if so, starts capturing its bodies.</summary>
+    private MirrorCapture? BeginMirror(HttpContext context, MirrorPlan plan)
+    {
+        var decision = plan.Decide(context.Request, 1 + plan.Service.Length, random, out var targets, out var keyHash, out var keyMissing);
+        metrics.MirrorDecision(plan.Service, decision.Label());
+        if (keyMissing)
+        {
+            metrics.MirrorKeyMissing(plan.Service);
+        }
+
+        return decision == MirrorDecision.Mirrored ? MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow()) : null;
+    }
+
+    private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint)
     {
         var runtime = endpoint.Runtime;
 
@@ -248,13 +273,17 @@ internal sealed partial class ServiceForwarder(
             }
         }
 
-        return error;
+        return (error, elapsed);
     }
 
     private async Task WriteNoEndpointAsync(HttpContext context, string service, RouteDecision<RoutedEndpoint> decision)
     {
         metrics.Decision(service, RouteKind.None, decision.Reason);
-        LogNoEndpoint(service, RouteNames.Of(decision.ProductionReason));
+        if (cache.Current.Services.TryGetValue(service, out var routes) && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
+        {
+            LogNoEndpoint(service, RouteNames.Of(decision.ProductionReason), heldBack);
+        }
+
         var detail = decision.ProductionReason switch
         {
             RouteReason.Overloaded => $"Every production endpoint of service '{service}' is at its load threshold, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
@@ -266,8 +295,8 @@ internal sealed partial class ServiceForwarder(
         await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-healthy-endpoint", "No endpoint available", detail, service, RouteNames.Of(decision.ProductionReason)).ConfigureAwait(false);
     }
 
-    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Service {Service}: routed to {Route} endpoint {Endpoint} ({Reason}; production: {ProductionReason})")]
-    private partial void LogRouted(string service, string route, string endpoint, string reason, string productionReason);
+    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Service {Service}: routed to {Route} endpoint {Endpoint} ({Reason}; production: {ProductionReason}); {HeldBack} similar line(s) held back since the last")]
+    private partial void LogRouted(string service, string route, string endpoint, string reason, string productionReason, long heldBack);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} failed before responding ({Error}: {Cause}); retrying once on {Route} endpoint {Next}")]
     private partial void LogFailover(string service, string endpoint, string error, string cause, string route, string next);
@@ -281,6 +310,6 @@ internal sealed partial class ServiceForwarder(
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} ejected until {Until} after consecutive failures (last: {Outcome})")]
     private partial void LogEjected(string service, string endpoint, string outcome, DateTimeOffset until);
 
-    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Service {Service}: no endpoint can take the request (production: {ProductionReason}); answered 503")]
-    private partial void LogNoEndpoint(string service, string productionReason);
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Service {Service}: no endpoint can take the request (production: {ProductionReason}); answered 503; {HeldBack} similar line(s) held back since the last")]
+    private partial void LogNoEndpoint(string service, string productionReason, long heldBack);
 }

@@ -8,6 +8,7 @@ using Shadowing.Dapr.Messaging;
 using Shadowing.Router.Forwarding;
 using Shadowing.Router.Health;
 using Shadowing.Router.Metrics;
+using Shadowing.Router.Mirroring;
 using Shadowing.Router.Routing;
 
 namespace Shadowing.Router.Hosting;
@@ -54,6 +55,9 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton<RoutingTableCache>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<MinuteRecorder>();
+        services.TryAddSingleton<MirrorSender>();
+        services.TryAddSingleton<MirrorDispatcher>();
+        services.TryAddSingleton<MirrorReplayer>();
 
         // Hosted services start in this order: seed the store, load the tables, then probe and record.
         if (configuration[RoutesKey] is { Length: > 0 } routesPath)
@@ -64,6 +68,8 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<RoutingTableCache>());
         services.AddHostedService(sp => sp.GetRequiredService<HealthProber>());
         services.AddHostedService(sp => sp.GetRequiredService<MinuteRecorder>());
+        services.AddHostedService(sp => sp.GetRequiredService<MirrorDispatcher>());
+        services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
@@ -114,7 +120,11 @@ public static class RouterServiceCollectionExtensions
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();
-            app.MapDaprSubscriptions(Dapr.DaprAppIds.Router);
+            // Mirror topics come from the routing tables daprd finds when it asks, at its start.
+            var cache = app.Services.GetRequiredService<RoutingTableCache>();
+            app.MapDaprSubscriptions(Dapr.DaprAppIds.Router, () => cache.Current.Services.Values
+                .Where(r => r.Table.Mirror is { Enabled: true, Transport: Core.Mirroring.MirrorTransport.PubSub })
+                .Select(r => DaprSubscriptions.Mirror(r.Service)));
         }
 
         app.Map("/{service}/{**path}", (HttpContext context, string service, ServiceForwarder forwarder) => forwarder.HandleAsync(context, service));

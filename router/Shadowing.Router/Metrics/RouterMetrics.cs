@@ -21,6 +21,10 @@ internal sealed class RouterMetrics
     private readonly Histogram<double> _latency;
     private readonly UpDownCounter<long> _inFlight;
     private readonly Counter<long> _decisions;
+    private readonly Counter<long> _mirrorDecisions;
+    private readonly Counter<long> _mirrorKeyMissing;
+    private readonly Counter<long> _mirrorCopies;
+    private readonly Counter<long> _mirrorDropped;
 
     public RouterMetrics(IMeterFactory meterFactory, EndpointRegistry registry, RoutingTableCache cache, TimeProvider time)
     {
@@ -34,6 +38,10 @@ internal sealed class RouterMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyHistogram.BoundariesMs });
         _inFlight = meter.CreateUpDownCounter<long>("shadowing.router.inflight", "{request}", "Requests being forwarded per endpoint.");
         _decisions = meter.CreateCounter<long>("shadowing.router.decisions", "{decision}", "Routing decisions by route and reason.");
+        _mirrorDecisions = meter.CreateCounter<long>("shadowing.mirror.decisions", "{request}", "Mirror decisions per request of a service with a mirror policy, by result (mirrored, not_sampled, method, path, no_target, body_too_large).");
+        _mirrorKeyMissing = meter.CreateCounter<long>("shadowing.mirror.key_missing", "{request}", "Requests without the policy's selector key, sampled at random instead.");
+        _mirrorCopies = meter.CreateCounter<long>("shadowing.mirror.copies", "{copy}", "Copies sent or published, by target and result (same, differs, failed, published, replayed).");
+        _mirrorDropped = meter.CreateCounter<long>("shadowing.mirror.dropped", "{copy}", "Mirrored requests not sent, by reason (queue_full, body_too_large, body_incomplete, expired, duplicate, replay_full).");
         meter.CreateObservableGauge(
             "shadowing.router.endpoint.available",
             () => registry.All.Select(r => new Measurement<int>(
@@ -52,6 +60,17 @@ internal sealed class RouterMetrics
 
     public void Decision(string service, RouteKind kind, RouteReason reason) =>
         _decisions.Add(1, new TagList { { "service", service }, { "route", RouteNames.Of(kind) }, { "reason", RouteNames.Of(reason) } });
+
+    public void MirrorDecision(string service, string result) =>
+        _mirrorDecisions.Add(1, new TagList { { "service", service }, { "result", result } });
+
+    public void MirrorKeyMissing(string service) => _mirrorKeyMissing.Add(1, new TagList { { "service", service } });
+
+    public void MirrorCopy(string service, string target, string result) =>
+        _mirrorCopies.Add(1, new TagList { { "service", service }, { "target", target }, { "result", result } });
+
+    public void MirrorDropped(string service, string reason) =>
+        _mirrorDropped.Add(1, new TagList { { "service", service }, { "reason", reason } });
 
     public void Started(RoutedEndpoint endpoint) => _inFlight.Add(1, Tags(endpoint));
 

@@ -3,6 +3,7 @@ using Shadowing.Core.Endpoints;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Router.Forwarding;
+using Shadowing.Router.Mirroring;
 
 namespace Shadowing.Router.Routing;
 
@@ -12,9 +13,10 @@ internal sealed class ServiceRoutes
     private static readonly FrozenSet<string> IdempotentMethods =
         new[] { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed)
+    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed, MirrorPlan? mirror)
     {
         Table = table;
+        Mirror = mirror;
         Production = production;
         Shadows = shadows;
         Default = fallback;
@@ -31,6 +33,12 @@ internal sealed class ServiceRoutes
     public IReadOnlyList<RoutedEndpoint> Shadows { get; }
 
     public RoutedEndpoint? Default { get; }
+
+    /// <summary>Holds back repeated routing-decision log lines of this service.</summary>
+    public LogGate DecisionLog { get; } = new();
+
+    /// <summary>The compiled mirror policy; null when nothing of this service is mirrored.</summary>
+    public MirrorPlan? Mirror { get; }
 
     /// <summary>Every endpoint whose health is probed: production, default, and shadows that are not retired or failed.</summary>
     public IReadOnlyList<RoutedEndpoint> Probed { get; }
@@ -66,7 +74,8 @@ internal sealed class ServiceRoutes
             production,
             shadows.Where(s => ShadowLifecycle.IsRoutable(s.State)).Select(s => s.Endpoint).ToArray(),
             fallback,
-            probed);
+            probed,
+            MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production));
     }
 
     /// <summary>

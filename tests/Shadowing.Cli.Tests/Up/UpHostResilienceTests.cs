@@ -103,6 +103,9 @@ public sealed class UpHostResilienceTests
         public Task PublishAsync<T>(string topic, T data, CancellationToken cancellationToken = default) =>
             Failing ? throw new InvalidOperationException("bus bug") : Task.CompletedTask;
 
+        public Task PublishAsync<T>(string topic, T data, TimeSpan timeToLive, CancellationToken cancellationToken = default) =>
+            PublishAsync(topic, data, cancellationToken);
+
         public IDisposable Subscribe<T>(string topic, string subscriber, Func<T, CancellationToken, Task> handler) => Substitute.For<IDisposable>();
     }
 }

@@ -92,7 +92,11 @@ internal sealed class FakeDaprService(FakeDaprState state)
     private Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)
     {
         state.Enter("PublishEvent", context);
-        state.PubSub.Publish(new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType));
+        // daprd turns ttlInSeconds into the CloudEvent's expiration (pubsub.NewCloudEventsEnvelope / ApplyMetadata).
+        DateTimeOffset? expiresAt = request.Metadata.TryGetValue("ttlInSeconds", out var ttl) && long.TryParse(ttl, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? TimeProvider.System.GetUtcNow().AddSeconds(seconds)
+            : null;
+        state.PubSub.Publish(new PublishedEvent(request.PubsubName, request.Topic, request.Data.ToByteArray(), request.DataContentType, expiresAt));
         return Task.FromResult(new Empty());
     }
 

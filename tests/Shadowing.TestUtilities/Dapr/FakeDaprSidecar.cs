@@ -291,4 +291,5 @@ public sealed partial class FakeDaprState
 }
 
 /// <summary>An event published through the fake sidecar.</summary>
-public sealed record PublishedEvent(string PubSubName, string Topic, byte[] Data, string ContentType);
+/// <param name="ExpiresAt">The CloudEvent's <c>expiration</c>, stamped by daprd from the <c>ttlInSeconds</c> metadata at publish.</param>
+public sealed record PublishedEvent(string PubSubName, string Topic, byte[] Data, string ContentType, DateTimeOffset? ExpiresAt = null);

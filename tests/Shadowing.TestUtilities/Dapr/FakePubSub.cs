@@ -57,6 +57,9 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
     /// <summary>Events acknowledged without being delivered (no dead-letter topic).</summary>
     public ConcurrentQueue<PublishedEvent> Lost { get; } = new();
 
+    /// <summary>Events dropped undelivered because their expiration had passed (daprd: "dropping expired pub/sub event").</summary>
+    public ConcurrentQueue<PublishedEvent> Expired { get; } = new();
+
     /// <summary>Every delivery attempt and how it ended, in order.</summary>
     public ConcurrentQueue<(string Topic, DeliveryOutcome Outcome)> Attempts { get; } = new();
 
@@ -225,6 +228,18 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
     /// <summary>One POST; if it takes longer than <see cref="ProcessingTimeout"/>, the event is claimed and delivered again meanwhile.</summary>
     private async Task<DeliveryOutcome> AttemptAsync(PublishedEvent published, FakeSubscription subscription, CancellationToken token)
     {
+        if (published.ExpiresAt is { } expiresAt && TimeProvider.System.GetUtcNow() > expiresAt)
+        {
+            // subscription.go: an expired CloudEvent is dropped (to the dead-letter topic when there is one), never POSTed.
+            Expired.Enqueue(published);
+            if (subscription.DeadLetterTopic is { } deadLetter)
+            {
+                Publish(published with { Topic = deadLetter, ExpiresAt = null });
+            }
+
+            return DeliveryOutcome.Success;
+        }
+
         var post = PostAsync(published, subscription, token);
         if (await Task.WhenAny(post, Task.Delay(ProcessingTimeout, TimeProvider.System, token)).ConfigureAwait(false) != post)
         {
@@ -250,6 +265,11 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
             ["datacontenttype"] = published.ContentType,
             ["data"] = JsonNode.Parse(published.Data),
         };
+        if (published.ExpiresAt is { } expiration)
+        {
+            envelope["expiration"] = expiration.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         using var request = new HttpRequestMessage(HttpMethod.Post, subscription.Route)
         {
             Content = new StringContent(envelope.ToJsonString(), Encoding.UTF8, "application/cloudevents+json"),

@@ -1,0 +1,156 @@
+using System.Text.Json;
+
+namespace Shadowing.Core.Mirroring;
+
+/// <summary>
+/// The JSON paths (<c>$.items[0].price</c>) whose values differ between two JSON documents: leaves compared by their
+/// raw text, arrays by index, a member present on one side only is a difference at its path. Ignored paths (exact,
+/// or a prefix ending in <c>.*</c> or with array indexes written <c>[*]</c>) are left out.
+/// </summary>
+public static class JsonDiff
+{
+    /// <summary>Most paths reported; beyond it the list ends with <c>…</c>.</summary>
+    public const int MaxPaths = 64;
+
+    /// <summary>The differing paths; null when either side is not JSON.</summary>
+    public static IReadOnlyList<string>? Compare(ReadOnlyMemory<byte> left, ReadOnlyMemory<byte> right, IReadOnlyList<string> ignore)
+    {
+        ArgumentNullException.ThrowIfNull(ignore);
+        JsonDocument? a = null;
+        JsonDocument? b = null;
+        try
+        {
+            a = JsonDocument.Parse(left);
+            b = JsonDocument.Parse(right);
+        }
+        catch (JsonException)
+        {
+            a?.Dispose();
+            return null;
+        }
+
+        using (a)
+        using (b)
+        {
+            var paths = new List<string>();
+            Walk("$", a.RootElement, b.RootElement, ignore, paths);
+            return paths;
+        }
+    }
+
+    private static void Walk(string path, JsonElement left, JsonElement right, IReadOnlyList<string> ignore, List<string> paths)
+    {
+        if (paths.Count > MaxPaths || Ignored(path, ignore))
+        {
+            return;
+        }
+
+        if (left.ValueKind != right.ValueKind)
+        {
+            Add(path, paths);
+            return;
+        }
+
+        switch (left.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var property in left.EnumerateObject())
+                {
+                    names.Add(property.Name);
+                    var child = $"{path}.{property.Name}";
+                    if (right.TryGetProperty(property.Name, out var other))
+                    {
+                        Walk(child, property.Value, other, ignore, paths);
+                    }
+                    else if (!Ignored(child, ignore))
+                    {
+                        Add(child, paths);
+                    }
+                }
+
+                foreach (var property in right.EnumerateObject().Where(p => !names.Contains(p.Name)))
+                {
+                    var child = $"{path}.{property.Name}";
+                    if (!Ignored(child, ignore))
+                    {
+                        Add(child, paths);
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var length = Math.Max(left.GetArrayLength(), right.GetArrayLength());
+                for (var i = 0; i < length; i++)
+                {
+                    var child = $"{path}[{i}]";
+                    if (i >= left.GetArrayLength() || i >= right.GetArrayLength())
+                    {
+                        if (!Ignored(child, ignore))
+                        {
+                            Add(child, paths);
+                        }
+
+                        continue;
+                    }
+
+                    Walk(child, left[i], right[i], ignore, paths);
+                }
+
+                break;
+            default:
+                if (!string.Equals(left.GetRawText(), right.GetRawText(), StringComparison.Ordinal))
+                {
+                    Add(path, paths);
+                }
+
+                break;
+        }
+    }
+
+    private static void Add(string path, List<string> paths)
+    {
+        if (paths.Count < MaxPaths)
+        {
+            paths.Add(path);
+        }
+        else if (paths.Count == MaxPaths)
+        {
+            paths.Add("…");
+        }
+    }
+
+    private static bool Below(string path, string prefix) =>
+        path == prefix || (path.StartsWith(prefix, StringComparison.Ordinal) && path.Length > prefix.Length && path[prefix.Length] is '.' or '[');
+
+    /// <summary>Whether <paramref name="path"/> is ignored: equal to an entry, below an entry ending in <c>.*</c>, or matching one with <c>[*]</c> for any index.</summary>
+    public static bool Ignored(string path, IReadOnlyList<string> ignore)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(ignore);
+        if (ignore.Count == 0)
+        {
+            return false;
+        }
+
+        var generic = System.Text.RegularExpressions.Regex.Replace(path, @"\[\d+\]", "[*]");
+        foreach (var entry in ignore)
+        {
+            var rule = entry.StartsWith('$') ? entry : "$." + entry;
+            if (rule.EndsWith(".*", StringComparison.Ordinal))
+            {
+                var prefix = rule[..^2];
+                if (Below(path, prefix) || Below(generic, prefix))
+                {
+                    return true;
+                }
+            }
+            else if (path == rule || generic == rule)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,109 @@
+namespace Shadowing.Core.Mirroring;
+
+/// <summary>What one endpoint answered to a request or its copy.</summary>
+/// <param name="EndpointId">The endpoint.</param>
+/// <param name="Status">HTTP status; 0 when it did not answer (connect failure, timeout).</param>
+/// <param name="LatencyMs">Time to the end of its answer.</param>
+/// <param name="Bytes">Size of the answer's body.</param>
+/// <param name="BodyDigest">SHA-256 of the answer's body (hex), when it was captured.</param>
+/// <param name="Error">Why it did not answer, when it did not.</param>
+public sealed record EndpointAnswer(string EndpointId, int Status, double LatencyMs, long Bytes, string? BodyDigest, string? Error = null);
+
+/// <summary>The kind of comparison an outcome reports.</summary>
+public enum OutcomeKind
+{
+    /// <summary>A shadow's answer against production's.</summary>
+    Shadow,
+
+    /// <summary>A second production endpoint's answer against the first's: production's own noise.</summary>
+    ProductionNoise,
+}
+
+/// <summary>
+/// One mirrored request's outcome, published on topic <c>shadow-outcomes</c> for validation: production's answer,
+/// the copy's, and the JSON paths whose values differ (ignored fields left out). Never carries bodies or headers.
+/// </summary>
+public sealed record MirrorOutcome
+{
+    /// <summary>The request's stable id (the same for every copy of it).</summary>
+    public required string RequestId { get; init; }
+
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>Shadow against production, or production against production.</summary>
+    public OutcomeKind Kind { get; init; } = OutcomeKind.Shadow;
+
+    /// <summary>The request method.</summary>
+    public required string Method { get; init; }
+
+    /// <summary>The path below the service (no query string).</summary>
+    public required string Path { get; init; }
+
+    /// <summary>When production received the original.</summary>
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>What production answered.</summary>
+    public required EndpointAnswer Production { get; init; }
+
+    /// <summary>What the copy's endpoint answered.</summary>
+    public required EndpointAnswer Copy { get; init; }
+
+    /// <summary>JSON paths whose values differ between the two answers (empty when equal or not JSON).</summary>
+    public IReadOnlyList<string> DifferingPaths { get; init; } = [];
+
+    /// <summary>Whether the bodies were compared: both captured and within the size cap.</summary>
+    public bool Compared { get; init; }
+}
+
+/// <summary>
+/// A mirrored request on topic <c>mirror.{service}</c> (the pub/sub transport), with what production answered so the
+/// replayer can report the outcome. Credentials and configured fields are already removed.
+/// </summary>
+public sealed record MirroredRequest
+{
+    /// <summary>Stable id: a replay of the same id is delivered once (unless amplified).</summary>
+    public required string Id { get; init; }
+
+    /// <summary>The service.</summary>
+    public required string Service { get; init; }
+
+    /// <summary>The method.</summary>
+    public required string Method { get; init; }
+
+    /// <summary>The path below the service.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>The query string, with configured parameters removed (starting with '?', or empty).</summary>
+    public string Query { get; init; } = string.Empty;
+
+    /// <summary>Headers kept, as name → values.</summary>
+    public IReadOnlyDictionary<string, string[]> Headers { get; init; } = new Dictionary<string, string[]>();
+
+    /// <summary>The request body (base64 in JSON), possibly empty.</summary>
+    public byte[] Body { get; init; } = [];
+
+    /// <summary>When production received the original.</summary>
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Hash of the selector key, when the selection was consistent (the key itself never leaves the router).</summary>
+    public string? KeyHash { get; init; }
+
+    /// <summary>Shadows to deliver to.</summary>
+    public required IReadOnlyList<string> Targets { get; init; }
+
+    /// <summary>A second production endpoint to send the copy to as well (production's own noise), if one was chosen.</summary>
+    public string? Secondary { get; init; }
+
+    /// <summary>What production answered.</summary>
+    public required EndpointAnswer Production { get; init; }
+
+    /// <summary>Production's body, when captured, for the replayer's comparison.</summary>
+    public byte[]? ProductionBody { get; init; }
+
+    /// <summary>Dropped when it could only be replayed after this.</summary>
+    public required DateTimeOffset ExpiresAt { get; init; }
+
+    /// <summary>W3C trace context linking the copy to the original.</summary>
+    public string? TraceParent { get; init; }
+}

@@ -1,0 +1,162 @@
+using System.Buffers;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>
+/// A body captured for a mirrored copy, in pooled arrays, up to a cap: past the cap it stops capturing and says so
+/// (the copy is then not sent). Returned to the pool by <see cref="Dispose"/>.
+/// </summary>
+internal sealed class CaptureBuffer(int cap) : IDisposable
+{
+    private byte[] _buffer = cap == 0 ? [] : ArrayPool<byte>.Shared.Rent(Math.Min(cap, 4096));
+    private int _length;
+
+    /// <summary>More than the cap was seen: the capture is incomplete.</summary>
+    public bool Overflowed { get; private set; }
+
+    /// <summary>The bytes captured.</summary>
+    public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _length);
+
+    /// <summary>Bytes seen, captured or not.</summary>
+    public long Seen { get; private set; }
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        Seen += data.Length;
+        if (Overflowed || data.IsEmpty)
+        {
+            return;
+        }
+
+        if (_length + data.Length > cap)
+        {
+            Overflowed = true;
+            return;
+        }
+
+        if (_length + data.Length > _buffer.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(cap, Math.Max(_buffer.Length * 2, _length + data.Length)));
+            _buffer.AsSpan(0, _length).CopyTo(larger);
+            Return();
+            _buffer = larger;
+        }
+
+        data.CopyTo(_buffer.AsSpan(_length));
+        _length += data.Length;
+    }
+
+    /// <summary>Starts again (a request body read again for a retry).</summary>
+    public void Reset()
+    {
+        _length = 0;
+        Seen = 0;
+        Overflowed = false;
+    }
+
+    public void Dispose()
+    {
+        Return();
+        _buffer = [];
+        _length = 0;
+    }
+
+    private void Return()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+    }
+}
+
+/// <summary>Passes a request body through to the forwarder, copying what is read into a <see cref="CaptureBuffer"/>.</summary>
+internal sealed class TeeReadStream(Stream inner, CaptureBuffer capture) : Stream
+{
+    /// <summary>The body was read to its end.</summary>
+    public bool Completed { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Seen(inner.Read(buffer, offset, count), buffer.AsSpan(offset));
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return Seen(read, buffer.Span);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private int Seen(int read, ReadOnlySpan<byte> buffer)
+    {
+        if (read == 0)
+        {
+            Completed = true;
+        }
+        else
+        {
+            capture.Append(buffer[..read]);
+        }
+
+        return read;
+    }
+}
+
+/// <summary>Passes production's response body through to the client, copying what is written into a <see cref="CaptureBuffer"/>.</summary>
+internal sealed class TeeWriteStream(Stream inner, CaptureBuffer capture) : Stream
+{
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush() => inner.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        capture.Append(buffer.AsSpan(offset, count));
+        inner.Write(buffer, offset, count);
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        capture.Append(buffer.Span);
+        return inner.WriteAsync(buffer, cancellationToken);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+}

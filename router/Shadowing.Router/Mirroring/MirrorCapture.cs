@@ -1,0 +1,161 @@
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Routing;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>
+/// One mirrored request while production serves it: the request body is teed as production's forward reads it and
+/// production's response body as it is written to the client, into pooled buffers up to the policy's cap. When the
+/// response has been sent (<see cref="HttpResponse.OnCompleted(Func{object, Task}, object)"/>), the copy is taken out
+/// of the context and queued; nothing of it runs before production's answer is complete.
+/// </summary>
+internal sealed class MirrorCapture
+{
+    private readonly HttpContext _context;
+    private readonly MirrorDispatcher _dispatcher;
+    private readonly IRandomSource _random;
+    private readonly CaptureBuffer _requestBody;
+    private readonly CaptureBuffer _responseBody;
+    private readonly TeeReadStream? _requestTee;
+    private readonly Stream _clientBody;
+    private RoutedEndpoint? _served;
+    private int _status;
+    private double _latencyMs;
+    private string? _error;
+    private readonly System.Diagnostics.ActivityTraceId _traceId;
+
+    private MirrorCapture(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, ulong? keyHash, DateTimeOffset receivedAt)
+    {
+        _context = context;
+        _dispatcher = dispatcher;
+        _random = random;
+        Plan = plan;
+        Targets = targets;
+        KeyHash = keyHash;
+        ReceivedAt = receivedAt;
+        _traceId = System.Diagnostics.Activity.Current?.TraceId ?? default;
+        var request = context.Request;
+        _requestBody = new CaptureBuffer(plan.Policy.MaxBodyBytes);
+        if (request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        {
+            _requestTee = new TeeReadStream(request.Body, _requestBody);
+            request.Body = _requestTee;
+        }
+
+        _responseBody = new CaptureBuffer(plan.Policy.MaxBodyBytes);
+        _clientBody = context.Response.Body;
+        context.Response.Body = new TeeWriteStream(_clientBody, _responseBody);
+    }
+
+    public MirrorPlan Plan { get; }
+
+    public IReadOnlyList<RoutedEndpoint> Targets { get; }
+
+    public ulong? KeyHash { get; }
+
+    public DateTimeOffset ReceivedAt { get; }
+
+    /// <summary>Starts capturing <paramref name="context"/>'s bodies; the copy is queued once the response has been sent.</summary>
+    public static MirrorCapture Begin(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, ulong? keyHash, DateTimeOffset receivedAt)
+    {
+        var capture = new MirrorCapture(context, dispatcher, random, plan, targets, keyHash, receivedAt);
+        context.Response.OnCompleted(static state => ((MirrorCapture)state).Completed(), capture);
+        return capture;
+    }
+
+    /// <summary>
+    /// Production's forwarding is over: stops capturing the response and notes what production answered (status 0
+    /// and <paramref name="error"/> when it did not).
+    /// </summary>
+    public void Served(RoutedEndpoint endpoint, int status, double latencyMs, string? error)
+    {
+        _context.Response.Body = _clientBody;
+        _served = endpoint;
+        _status = status;
+        _latencyMs = latencyMs;
+        _error = error;
+    }
+
+    private Task Completed()
+    {
+        var job = TakeJob(out var dropReason);
+        if (job is null)
+        {
+            _requestBody.Dispose();
+            _responseBody.Dispose();
+            if (dropReason is not null)
+            {
+                _dispatcher.Dropped(Plan.Service, dropReason);
+            }
+        }
+        else
+        {
+            _dispatcher.TryEnqueue(job);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private MirrorJob? TakeJob(out string? dropReason)
+    {
+        dropReason = null;
+        if (_served is not { } served)
+        {
+            dropReason = "not_forwarded";
+            return null;
+        }
+
+        if (served.Role != EndpointRole.Production)
+        {
+            // A shadow or the default answered (failover): there is no production answer to warm up against or judge by.
+            dropReason = "not_served_by_production";
+            return null;
+        }
+
+        if (_requestBody.Overflowed)
+        {
+            dropReason = "body_too_large";
+            return null;
+        }
+
+        var request = _context.Request;
+        if (_requestTee is not null && !_requestTee.Completed && _requestBody.Seen != request.ContentLength)
+        {
+            dropReason = "body_incomplete"; // production answered without reading the whole body
+            return null;
+        }
+
+        var policy = Plan.Policy;
+        var path = request.Path.Value ?? "/";
+        var below = path.Length > 1 + Plan.Service.Length ? path[(1 + Plan.Service.Length)..] : "/";
+        RoutedEndpoint? secondary = null;
+        if (Plan.Production.Count > 1 && MirrorPlan.IsSafe(request.Method) && _random.NextDouble() < policy.SecondaryShare)
+        {
+            var pick = _random.Next(Plan.Production.Count - 1);
+            secondary = Plan.Production.Where(p => !ReferenceEquals(p, served)).ElementAt(pick);
+        }
+
+        return new MirrorJob
+        {
+            Plan = Plan,
+            Id = _dispatcher.NextId(),
+            ReceivedAt = ReceivedAt,
+            Method = request.Method,
+            Path = below,
+            Query = MirrorJob.CopyQuery(request.QueryString, policy),
+            Headers = MirrorJob.CopyHeaders(request.Headers, policy),
+            ContentType = request.ContentType,
+            RequestBody = _requestBody,
+            ProductionEndpoint = served.Id,
+            ProductionStatus = _status,
+            ProductionLatencyMs = _latencyMs,
+            ProductionError = _error,
+            ProductionBody = _responseBody,
+            Targets = Targets,
+            Secondary = secondary,
+            KeyHash = KeyHash is { } hash ? hash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : null,
+            TraceParent = MirrorJob.LinkedTraceParent(_traceId, request.Headers.TraceParent),
+        };
+    }
+}

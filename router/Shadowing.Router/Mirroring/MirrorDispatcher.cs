@@ -1,0 +1,149 @@
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Diagnostics;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
+using Shadowing.Router.Metrics;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>
+/// The mirror's queue: jobs are enqueued after production's response was sent, into a bounded channel drained by a
+/// fixed number of senders; a full channel drops the job and counts it, so a slow or hung shadow can never make the
+/// router wait or grow. Direct jobs are sent to each target (and to a second production endpoint when chosen);
+/// pub/sub jobs are published on <c>mirror.{service}</c> for the replayer.
+/// </summary>
+internal sealed partial class MirrorDispatcher : BackgroundService
+{
+    private readonly Channel<MirrorJob> _queue;
+    private readonly MirrorSender _sender;
+    private readonly IEventBus _bus;
+    private readonly RouterMetrics _metrics;
+    private readonly MirroringOptions _options;
+    private readonly ILogger<MirrorDispatcher> _logger;
+    private readonly string _idPrefix;
+    private long _sequence;
+
+    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, ILogger<MirrorDispatcher> logger)
+    {
+        _idPrefix = string.Concat(random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
+        meterFactory.Create(RouterMetrics.MeterName).CreateObservableGauge("shadowing.mirror.queued", () => Queued, "{copy}", "Mirrored requests waiting to be sent.");
+        _sender = sender;
+        _bus = bus;
+        _metrics = metrics;
+        _options = options.Value.Mirroring;
+        _logger = logger;
+        _queue = Channel.CreateBounded<MirrorJob>(new BoundedChannelOptions(_options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
+    }
+
+    /// <summary>Jobs waiting now.</summary>
+    public int Queued => _queue.Reader.Count;
+
+    /// <summary>A new copy id: unique across routers (a random prefix per process) and stable across its replays.</summary>
+    public string NextId() => string.Concat(_idPrefix, "-", Interlocked.Increment(ref _sequence).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Counts a mirrored request that was not queued, and why.</summary>
+    public void Dropped(string service, string reason) => _metrics.MirrorDropped(service, reason);
+
+    /// <summary>Queues a job; when the queue is full the job is dropped (and counted), never waited for.</summary>
+    public bool TryEnqueue(MirrorJob job)
+    {
+        if (_queue.Writer.TryWrite(job))
+        {
+            return true;
+        }
+
+        _metrics.MirrorDropped(job.Plan.Service, "queue_full");
+        job.Dispose();
+        return false;
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, _options.Senders).Select(_ => Task.Run(() => SendLoopAsync(stoppingToken), CancellationToken.None)));
+
+    private async Task SendLoopAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (var job in _queue.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+            {
+                using (job)
+                {
+                    await BackgroundLoop.RunOnceAsync("mirror-sender", ct => SendAsync(job, ct), LogSendFailed, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping: queued copies are dropped, which is what a mirror may do
+        }
+    }
+
+    private async Task SendAsync(MirrorJob job, CancellationToken cancellationToken)
+    {
+        var policy = job.Plan.Policy;
+        var body = MirrorJob.CopyBody(job.RequestBody.Written, job.ContentType, policy);
+        var production = job.ProductionAnswer();
+        if (policy.Transport == MirrorTransport.PubSub)
+        {
+            var envelope = new MirroredRequest
+            {
+                Id = job.Id,
+                Service = job.Plan.Service,
+                Method = job.Method,
+                Path = job.Path,
+                Query = job.Query,
+                Headers = job.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase),
+                Body = body.ToArray(),
+                ReceivedAt = job.ReceivedAt,
+                KeyHash = job.KeyHash,
+                Targets = [.. job.Targets.Select(t => t.Id)],
+                Secondary = job.Secondary?.Id,
+                Production = production,
+                ProductionBody = job.ComparableProductionBody?.ToArray(),
+                ExpiresAt = job.ReceivedAt + policy.TimeToLive,
+                TraceParent = job.TraceParent,
+            };
+            await _bus.PublishAsync(Topics.Mirror(job.Plan.Service), envelope, cancellationToken).ConfigureAwait(false);
+            _metrics.MirrorCopy(job.Plan.Service, "pubsub", "published");
+            return;
+        }
+
+        var copy = new CopyRequest(
+            job.Plan.Service, job.Id, job.Method, job.Path, job.Query, job.Headers, body, job.ReceivedAt, job.TraceParent,
+            production, job.ComparableProductionBody, policy.Timeout, policy.MaxBodyBytes, policy.IgnoreFields ?? []);
+        var sends = new List<Task>(job.Targets.Count + 1);
+        foreach (var target in job.Targets)
+        {
+            sends.Add(_sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken));
+        }
+
+        if (job.Secondary is { } secondary)
+        {
+            sends.Add(_sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken));
+        }
+
+        await Task.WhenAll(sends).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 80, Level = LogLevel.Warning, Message = "Sending a mirrored copy failed; it is dropped")]
+    private partial void LogSendFailed(Exception error);
+}
+
+/// <summary>Mirroring settings (section <c>Router:Mirroring</c>); the policy itself is per service, in the routing table.</summary>
+public sealed class MirroringOptions
+{
+    /// <summary>Mirrored requests waiting to be sent; beyond it they are dropped and counted. Default 1,000.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 1000;
+
+    /// <summary>Senders draining the queue, each one copy (to all its targets) at a time. Default 8.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 256)]
+    public int Senders { get; set; } = 8;
+
+    /// <summary>Pub/sub copies waiting for their time shift or rate; beyond it they are dropped and counted. Default 10,000.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 10_000_000)]
+    public int ReplayCapacity { get; set; } = 10_000;
+}

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Primitives;
+using Shadowing.Core.Mirroring;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>
+/// A mirrored request taken out of its <see cref="HttpContext"/> once production has answered: what to send (already
+/// cleaned of credentials and configured fields), where, and what production answered. Owns its pooled bodies.
+/// </summary>
+internal sealed class MirrorJob : IDisposable
+{
+    /// <summary>Credentials never copied to a shadow, whatever the policy says.</summary>
+    public static readonly IReadOnlyList<string> Credentials = ["Authorization", "Proxy-Authorization", "Cookie", "dapr-api-token", "x-functions-key"];
+
+    /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
+    public const string MirrorHeader = "x-shadow-mirror";
+
+    private static readonly HashSet<string> NotCopied = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Host", "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection", "Expect",
+        MirrorHeader, "traceparent", "tracestate",
+    };
+
+    public required MirrorPlan Plan { get; init; }
+
+    public required string Id { get; init; }
+
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    public required string Method { get; init; }
+
+    /// <summary>The path below the service.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>The query string with configured parameters removed ('?…' or empty).</summary>
+    public required string Query { get; init; }
+
+    /// <summary>Request headers without hop-by-hop headers, credentials and the policy's list.</summary>
+    public required IReadOnlyList<KeyValuePair<string, string[]>> Headers { get; init; }
+
+    public string? ContentType { get; init; }
+
+    /// <summary>The request body as the client sent it (configured JSON fields are removed when the copy is built).</summary>
+    public required CaptureBuffer RequestBody { get; init; }
+
+    public required string ProductionEndpoint { get; init; }
+
+    /// <summary>Production's status; 0 when it did not answer.</summary>
+    public required int ProductionStatus { get; init; }
+
+    public required double ProductionLatencyMs { get; init; }
+
+    public string? ProductionError { get; init; }
+
+    /// <summary>Production's response body, captured up to the cap.</summary>
+    public required CaptureBuffer ProductionBody { get; init; }
+
+    public required IReadOnlyList<RoutedEndpoint> Targets { get; init; }
+
+    /// <summary>A second production endpoint to send the same copy to (production's own noise), if chosen.</summary>
+    public RoutedEndpoint? Secondary { get; init; }
+
+    public string? KeyHash { get; init; }
+
+    public required string TraceParent { get; init; }
+
+    /// <summary>Production's body when it was captured whole and production answered; null otherwise.</summary>
+    public ReadOnlyMemory<byte>? ComparableProductionBody =>
+        ProductionStatus == 0 || ProductionBody.Overflowed ? null : ProductionBody.Written;
+
+    /// <summary>What production answered, for an outcome.</summary>
+    public EndpointAnswer ProductionAnswer() => new(
+        ProductionEndpoint,
+        ProductionStatus,
+        Math.Round(ProductionLatencyMs, 3),
+        ProductionBody.Seen,
+        ComparableProductionBody is { } body ? Digest(body.Span) : null,
+        ProductionError);
+
+    public void Dispose()
+    {
+        RequestBody.Dispose();
+        ProductionBody.Dispose();
+    }
+
+    /// <summary>The request headers a copy carries: everything but hop-by-hop headers, credentials and the policy's list.</summary>
+    public static List<KeyValuePair<string, string[]>> CopyHeaders(IHeaderDictionary headers, MirrorPolicy policy)
+    {
+        var strip = policy.StripHeaders ?? [];
+        var copied = new List<KeyValuePair<string, string[]>>(headers.Count);
+        foreach (var (name, values) in headers)
+        {
+            if (NotCopied.Contains(name)
+                || Credentials.Contains(name, StringComparer.OrdinalIgnoreCase)
+                || name.StartsWith("dapr-", StringComparison.OrdinalIgnoreCase)
+                || strip.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            copied.Add(new(name, values.ToArray()!));
+        }
+
+        return copied;
+    }
+
+    /// <summary>The query string without the policy's parameters.</summary>
+    public static string CopyQuery(QueryString query, MirrorPolicy policy)
+    {
+        var strip = policy.StripQuery ?? [];
+        if (!query.HasValue || strip.Count == 0)
+        {
+            return query.Value ?? string.Empty;
+        }
+
+        var kept = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(query.Value)
+            .Where(p => !strip.Contains(p.Key, StringComparer.Ordinal))
+            .SelectMany(p => p.Value.Select(v => KeyValuePair.Create(p.Key, (string?)v)));
+        return QueryString.Create(kept).Value ?? string.Empty;
+    }
+
+    /// <summary>The body without the policy's JSON fields (dotted paths); unchanged when it is not JSON or nothing is to be removed.</summary>
+    public static ReadOnlyMemory<byte> CopyBody(ReadOnlyMemory<byte> body, string? contentType, MirrorPolicy policy)
+    {
+        var strip = policy.StripJsonFields ?? [];
+        if (strip.Count == 0 || body.IsEmpty || contentType is null || !(contentType.Contains("json", StringComparison.OrdinalIgnoreCase)))
+        {
+            return body;
+        }
+
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(body.Span);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return body;
+        }
+
+        foreach (var field in strip)
+        {
+            var parts = field.Split('.');
+            var node = root;
+            for (var i = 0; i < parts.Length - 1 && node is JsonObject; i++)
+            {
+                node = node[parts[i]];
+            }
+
+            (node as JsonObject)?.Remove(parts[^1]);
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");
+    }
+
+    /// <summary>A W3C traceparent for the copy: the original request's trace (its activity's, or its header's), a new span.</summary>
+    public static string LinkedTraceParent(ActivityTraceId current, StringValues original)
+    {
+        var traceId = current != default ? current.ToHexString()
+            : original.Count == 1 && original[0] is { Length: 55 } header ? header.Substring(3, 32)
+            : ActivityTraceId.CreateRandom().ToHexString();
+        return $"00-{traceId}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+    }
+
+    /// <summary>SHA-256 of a body, hex.</summary>
+    public static string Digest(ReadOnlySpan<byte> body) => Convert.ToHexStringLower(SHA256.HashData(body));
+}

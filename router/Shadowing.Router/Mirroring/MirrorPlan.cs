@@ -1,0 +1,267 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Collections.Frozen;
+using System.IO.Hashing;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>Why a request was or was not mirrored (a label of <c>shadowing_mirror_decisions_total</c>).</summary>
+internal enum MirrorDecision
+{
+    Mirrored,
+    NotSampled,
+    Method,
+    Path,
+    NoTarget,
+    BodyTooLarge,
+}
+
+/// <summary>Metric labels of <see cref="MirrorDecision"/>, without formatting an enum per request.</summary>
+internal static class MirrorDecisions
+{
+    private static readonly string[] Labels = ["mirrored", "not_sampled", "method", "path", "no_target", "body_too_large"];
+
+    public static string Label(this MirrorDecision decision) => Labels[(int)decision];
+}
+
+/// <summary>
+/// A service's mirror policy compiled when the routing snapshot is: methods and paths to match, the consistent-hash
+/// threshold, and the shadows copies go to. <see cref="Decide"/> runs once per client request, before the failover
+/// loop, and allocates nothing unless the request is mirrored.
+/// </summary>
+internal sealed class MirrorPlan
+{
+    private static readonly FrozenSet<string> SafeMethods = new[] { "GET", "HEAD", "OPTIONS" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+    private static readonly FrozenSet<ShadowState> MirroredStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed }.ToFrozenSet();
+    private readonly FrozenSet<string> _methods;
+    private readonly Regex[] _include;
+    private readonly Regex[] _exclude;
+    private readonly ulong _threshold;
+    private readonly long _seed;
+    private readonly double _share;
+
+    private MirrorPlan(string service, MirrorPolicy policy, IReadOnlyList<RoutedEndpoint> safeTargets, IReadOnlyList<RoutedEndpoint> isolatedTargets, IReadOnlyList<RoutedEndpoint> production)
+    {
+        Service = service;
+        Policy = policy;
+        SafeTargets = safeTargets;
+        IsolatedTargets = isolatedTargets;
+        Production = production;
+        _methods = (policy.Methods ?? []).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+        _include = [.. (policy.IncludePaths ?? []).Select(Glob)];
+        _exclude = [.. (policy.ExcludePaths ?? []).Select(Glob)];
+        _share = policy.Percent / 100.0;
+        _threshold = policy.Percent >= 100 ? ulong.MaxValue : (ulong)(_share * 18446744073709551616.0);
+        _seed = unchecked((long)XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(policy.Salt ?? service)));
+    }
+
+    public string Service { get; }
+
+    public MirrorPolicy Policy { get; }
+
+    /// <summary>Where copies of safe requests go.</summary>
+    public IReadOnlyList<RoutedEndpoint> SafeTargets { get; }
+
+    /// <summary>Where copies of writes go: the targets with data of their own.</summary>
+    public IReadOnlyList<RoutedEndpoint> IsolatedTargets { get; }
+
+    /// <summary>Production endpoints, for the noise copies (a second production answer to the same request).</summary>
+    public IReadOnlyList<RoutedEndpoint> Production { get; }
+
+    /// <summary>
+    /// Compiles <paramref name="table"/>'s policy; null when it mirrors nothing. Targets are the named shadows, or every
+    /// shadow in WarmingUp, Validating or PreWarmed; never a Retired or Failed one.
+    /// </summary>
+    public static MirrorPlan? Compile(RoutingTable table, IReadOnlyList<RoutedEndpoint> shadows, IReadOnlyList<RoutedEndpoint> production)
+    {
+        if (table.Mirror is not { Enabled: true, Percent: > 0 } policy)
+        {
+            return null;
+        }
+
+        var states = table.Shadows.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var named = (policy.Targets ?? []).ToHashSet(StringComparer.Ordinal);
+        var targets = shadows
+            .Where(s => states.TryGetValue(s.Id, out var shadow)
+                && shadow.State is not (ShadowState.Retired or ShadowState.Failed)
+                && (named.Count > 0 ? named.Contains(s.Id) : MirroredStates.Contains(shadow.State)))
+            .ToArray();
+        if (targets.Length == 0)
+        {
+            return null;
+        }
+
+        var isolated = targets.Where(t => states[t.Id].DataIsolated).ToArray();
+        return new MirrorPlan(table.Service, policy, targets, isolated, production);
+    }
+
+    /// <summary>
+    /// Whether to mirror this request, and to which shadows. Writes go only to shadows with isolated data. The
+    /// sample is consistent by the policy's key when the request has one (the same users always; a larger share only
+    /// adds users), random otherwise (<paramref name="keyMissing"/> then says so).
+    /// </summary>
+    public MirrorDecision Decide(HttpRequest request, int serviceSegmentLength, IRandomSource random, out IReadOnlyList<RoutedEndpoint> targets, out ulong? keyHash, out bool keyMissing)
+    {
+        targets = [];
+        keyHash = null;
+        keyMissing = false;
+        if (!_methods.Contains(request.Method))
+        {
+            return MirrorDecision.Method;
+        }
+
+        targets = IsSafe(request.Method) ? SafeTargets : IsolatedTargets;
+        if (targets.Count == 0)
+        {
+            return MirrorDecision.NoTarget;
+        }
+
+        if (_include.Length > 0 || _exclude.Length > 0)
+        {
+            var path = request.Path.Value ?? "/";
+            var below = path.Length > serviceSegmentLength ? path.AsSpan(serviceSegmentLength) : "/";
+            if ((_include.Length > 0 && !Matches(_include, below)) || Matches(_exclude, below))
+            {
+                return MirrorDecision.Path;
+            }
+        }
+
+        bool sampled;
+        if (Policy.Selector.Kind == MirrorSelectorKind.Random)
+        {
+            sampled = random.NextDouble() < _share;
+        }
+        else if (KeyOf(request, Policy.Selector) is not { Length: > 0 } key)
+        {
+            keyMissing = true;
+            sampled = random.NextDouble() < _share;
+        }
+        else
+        {
+            var hash = Hash(key);
+            keyHash = hash;
+            sampled = hash < _threshold;
+        }
+
+        if (!sampled)
+        {
+            return MirrorDecision.NotSampled;
+        }
+
+        // Known to be over the cap before a byte is read: not mirrored (counted), and nothing is buffered.
+        return request.ContentLength is { } length && length > Policy.MaxBodyBytes ? MirrorDecision.BodyTooLarge : MirrorDecision.Mirrored;
+    }
+
+    /// <summary>GET, HEAD and OPTIONS: methods that change nothing, so they may go to any shadow.</summary>
+    public static bool IsSafe(string method) => SafeMethods.Contains(method);
+
+    /// <summary>Whether a key is in the sample (for tests and tools: the same test <see cref="Decide"/> applies).</summary>
+    public bool Samples(string key) => Hash(key) < _threshold;
+
+    private ulong Hash(string key)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        byte[]? rented = null;
+        var bytes = max <= 512 ? stackalloc byte[512] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        try
+        {
+            var written = Encoding.UTF8.GetBytes(key, bytes);
+            return XxHash64.HashToUInt64(bytes[..written], _seed);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static string? KeyOf(HttpRequest request, MirrorSelector selector) => selector.Kind switch
+    {
+        MirrorSelectorKind.Header => request.Headers[selector.Name!].ToString(),
+        MirrorSelectorKind.Cookie => request.Cookies[selector.Name!],
+        MirrorSelectorKind.Query => request.Query[selector.Name!].ToString(),
+        MirrorSelectorKind.JwtClaim => ClaimOf(request.Headers.Authorization.ToString(), selector.Name!),
+        _ => null,
+    };
+
+    /// <summary>A claim of a bearer JWT's payload, read without validating the token: only its hash is ever used.</summary>
+    internal static string? ClaimOf(string authorization, string claim)
+    {
+        const string bearer = "Bearer ";
+        if (!authorization.StartsWith(bearer, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var token = authorization.AsSpan(bearer.Length).Trim();
+        var first = token.IndexOf('.');
+        var second = first < 0 ? -1 : token[(first + 1)..].IndexOf('.');
+        if (first < 0 || second < 0)
+        {
+            return null;
+        }
+
+        var payload = token.Slice(first + 1, second);
+        var decoded = new byte[Base64Url.GetMaxDecodedLength(payload.Length)];
+        if (Base64Url.DecodeFromChars(payload, decoded, out _, out var written) != OperationStatus.Done)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(decoded.AsMemory(0, written));
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(claim, out var value)
+                ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static bool Matches(Regex[] patterns, ReadOnlySpan<char> path)
+    {
+        foreach (var pattern in patterns)
+        {
+            if (pattern.IsMatch(path))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A path glob: <c>*</c> within a segment, <c>**</c> across segments, anchored at both ends.</summary>
+    internal static Regex Glob(string pattern)
+    {
+        var regex = new StringBuilder("^");
+        for (var i = 0; i < pattern.Length; i++)
+        {
+            if (pattern[i] == '*')
+            {
+                var across = i + 1 < pattern.Length && pattern[i + 1] == '*';
+                regex.Append(across ? ".*" : "[^/]*");
+                i += across ? 1 : 0;
+            }
+            else
+            {
+                regex.Append(Regex.Escape(pattern[i].ToString()));
+            }
+        }
+
+        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+    }
+}

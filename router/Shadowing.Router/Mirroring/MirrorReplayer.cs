@@ -1,0 +1,367 @@
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Diagnostics;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>
+/// The pub/sub transport's far end: subscribes to <c>mirror.{service}</c> for every service whose policy says
+/// <c>transport: PubSub</c>, and replays each envelope to the shadows it names, after the policy's time shift, no
+/// faster than its rate limit, and as often as amplification asks (safe requests only). An envelope seen before
+/// (same id: a redelivery) is dropped; one that expired before it could be replayed too. Outcomes are published as
+/// for direct copies.
+/// </summary>
+/// <remarks>
+/// Envelopes wait in memory (at most <see cref="MirroringOptions.ReplayCapacity"/>, then dropped and counted): a
+/// router that stops loses the ones waiting, which a mirror may do. Targets are looked up again when an envelope is
+/// replayed, so a shadow that lost <c>dataIsolated</c> or was retired meanwhile gets no copy.
+/// </remarks>
+internal sealed partial class MirrorReplayer(
+    IEventBus bus,
+    RoutingTableCache cache,
+    MirrorSender sender,
+    RouterMetrics metrics,
+    IOptions<RouterOptions> options,
+    TimeProvider time,
+    IRandomSource random,
+    ILogger<MirrorReplayer> logger) : BackgroundService
+{
+    /// <summary>How often subscriptions follow the routing tables.</summary>
+    public static TimeSpan SyncInterval { get; } = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _lock = new();
+    private readonly PriorityQueue<MirroredRequest, DateTimeOffset> _waiting = new();
+    private readonly Dictionary<string, DateTimeOffset> _seen = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, ArrivalRate> _arrivals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _arrived = new(0);
+    private readonly SemaphoreSlim _sending = new(options.Value.Mirroring.Senders);
+    private readonly int _capacity = options.Value.Mirroring.ReplayCapacity;
+
+    /// <summary>Services whose mirror topic this router subscribes to now.</summary>
+    public IReadOnlyCollection<string> Subscribed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _subscriptions.Keys];
+            }
+        }
+    }
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        Sync();
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            foreach (var subscription in _subscriptions.Values)
+            {
+                subscription.Dispose();
+            }
+
+            _subscriptions.Clear();
+        }
+
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        _arrived.Dispose();
+        _sending.Dispose();
+        base.Dispose();
+    }
+
+    /// <summary>Takes one delivered envelope: drops it when expired or seen before, else queues it for its replay time.</summary>
+    internal Task AcceptAsync(MirroredRequest envelope)
+    {
+        var now = time.GetUtcNow();
+        if (now > envelope.ExpiresAt)
+        {
+            metrics.MirrorDropped(envelope.Service, "expired");
+            return Task.CompletedTask;
+        }
+
+        var shift = cache.Current.Services.TryGetValue(envelope.Service, out var routes) && routes.Table.Mirror is { } policy ? policy.TimeShift : TimeSpan.Zero;
+        lock (_lock)
+        {
+            if (!_seen.TryAdd(envelope.Id, envelope.ExpiresAt))
+            {
+                metrics.MirrorDropped(envelope.Service, "duplicate");
+                return Task.CompletedTask;
+            }
+
+            if (_waiting.Count >= _capacity)
+            {
+                metrics.MirrorDropped(envelope.Service, "replay_full");
+                return Task.CompletedTask;
+            }
+
+            _waiting.Enqueue(envelope, envelope.ReceivedAt + shift);
+        }
+
+        _arrived.Release();
+        return Task.CompletedTask;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var nextSync = time.GetUtcNow() + SyncInterval;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var now = time.GetUtcNow();
+            if (now >= nextSync)
+            {
+                Sync();
+                Forget(now);
+                nextSync = now + SyncInterval;
+            }
+
+            MirroredRequest? due = null;
+            var wait = nextSync - now;
+            lock (_lock)
+            {
+                if (_waiting.TryPeek(out var envelope, out var at))
+                {
+                    if (at <= now)
+                    {
+                        due = _waiting.Dequeue();
+                    }
+                    else if (at - now < wait)
+                    {
+                        wait = at - now;
+                    }
+                }
+            }
+
+            if (due is null)
+            {
+                using var woken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var arrived = _arrived.WaitAsync(woken.Token);
+                await Task.WhenAny(arrived, Task.Delay(wait, time, woken.Token)).ConfigureAwait(false);
+                await woken.CancelAsync().ConfigureAwait(false);
+                continue;
+            }
+
+            await BackgroundLoop.RunOnceAsync("mirror-replayer", ct => ReplayAsync(due, ct), LogReplayFailed, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends one envelope to its targets, as many times as the policy asks, within its rate.</summary>
+    private async Task ReplayAsync(MirroredRequest envelope, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now > envelope.ExpiresAt)
+        {
+            metrics.MirrorDropped(envelope.Service, "expired");
+            return;
+        }
+
+        if (!cache.Current.Services.TryGetValue(envelope.Service, out var routes) || routes.Mirror is not { } plan)
+        {
+            metrics.MirrorDropped(envelope.Service, "no_policy");
+            return;
+        }
+
+        var safe = MirrorPlan.IsSafe(envelope.Method);
+        var eligible = safe ? plan.SafeTargets : plan.IsolatedTargets;
+        var targets = eligible.Where(t => envelope.Targets.Contains(t.Id, StringComparer.Ordinal)).ToArray();
+        if (targets.Length == 0)
+        {
+            metrics.MirrorDropped(envelope.Service, "no_target");
+            return;
+        }
+
+        var policy = plan.Policy;
+        var copies = safe ? Copies(envelope.Service, policy, now) : 1;
+        var copy = new CopyRequest(
+            envelope.Service,
+            envelope.Id,
+            envelope.Method,
+            envelope.Path,
+            envelope.Query,
+            [.. envelope.Headers],
+            envelope.Body,
+            envelope.ReceivedAt,
+            envelope.TraceParent ?? MirrorJob.LinkedTraceParent(default, default),
+            envelope.Production,
+            envelope.ProductionBody,
+            policy.Timeout,
+            policy.MaxBodyBytes,
+            policy.IgnoreFields ?? []);
+        for (var i = 0; i < copies; i++)
+        {
+            foreach (var target in targets)
+            {
+                await ThrottleAsync(envelope.Service + "/" + target.Id, policy.RatePerSecond, cancellationToken).ConfigureAwait(false);
+                await StartAsync(sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (envelope.Secondary is { } secondaryId && routes.Production.FirstOrDefault(p => p.Id == secondaryId) is { } secondary)
+        {
+            await StartAsync(sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs a send without waiting for it, at most <see cref="MirroringOptions.Senders"/> at once.</summary>
+    private async Task StartAsync(Task send, CancellationToken cancellationToken)
+    {
+        await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _ = send.ContinueWith(
+            (t, state) =>
+            {
+                ((SemaphoreSlim)state!).Release();
+                if (t.Exception is { } error)
+                {
+                    LogReplayFailed(error.GetBaseException());
+                }
+            },
+            _sending,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    /// <summary>How many times to replay a safe copy: the policy's amplification, or what paces it to its target rate.</summary>
+    private int Copies(string service, MirrorPolicy policy, DateTimeOffset now)
+    {
+        if (policy.TargetRatePerSecond is not { } target)
+        {
+            return policy.Amplify;
+        }
+
+        double observed;
+        lock (_lock)
+        {
+            if (!_arrivals.TryGetValue(service, out var arrivals))
+            {
+                arrivals = new ArrivalRate(now);
+                _arrivals[service] = arrivals;
+            }
+
+            observed = arrivals.Arrived(now);
+        }
+
+        var factor = Math.Min(100, target / observed);
+        var whole = (int)Math.Floor(factor);
+        return whole + (random.NextDouble() < factor - whole ? 1 : 0);
+    }
+
+    /// <summary>Waits until the target's token bucket allows one more copy (no limit when <paramref name="rate"/> is null).</summary>
+    private async Task ThrottleAsync(string key, double? rate, CancellationToken cancellationToken)
+    {
+        if (rate is not { } perSecond)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            TimeSpan wait;
+            lock (_lock)
+            {
+                var now = time.GetUtcNow();
+                if (!_buckets.TryGetValue(key, out var bucket))
+                {
+                    bucket = new TokenBucket { Since = now, Tokens = Math.Max(1, perSecond) };
+                    _buckets[key] = bucket;
+                }
+
+                bucket.Tokens = Math.Min(Math.Max(1, perSecond), bucket.Tokens + ((now - bucket.Since).TotalSeconds * perSecond));
+                bucket.Since = now;
+                if (bucket.Tokens >= 1)
+                {
+                    bucket.Tokens--;
+                    return;
+                }
+
+                wait = TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond);
+            }
+
+            await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Subscribes to the mirror topic of every service that mirrors through pub/sub, and leaves the others.</summary>
+    private void Sync()
+    {
+        var wanted = cache.Current.Services.Values
+            .Where(r => r.Table.Mirror is { Enabled: true, Transport: MirrorTransport.PubSub })
+            .Select(r => r.Service)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        lock (_lock)
+        {
+            foreach (var gone in _subscriptions.Keys.Where(s => !wanted.Contains(s)).ToList())
+            {
+                _subscriptions.Remove(gone, out var subscription);
+                subscription!.Dispose();
+            }
+
+            foreach (var service in wanted.Where(s => !_subscriptions.ContainsKey(s)))
+            {
+                _subscriptions[service] = bus.Subscribe<MirroredRequest>(Topics.Mirror(service), "router-mirror", (envelope, _) => AcceptAsync(envelope));
+                LogSubscribed(service, Topics.Mirror(service));
+            }
+        }
+    }
+
+    /// <summary>Forgets the ids of envelopes that have expired: a redelivery of one of those is dropped as expired anyway.</summary>
+    private void Forget(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            foreach (var id in _seen.Where(s => s.Value < now).Select(s => s.Key).ToList())
+            {
+                _seen.Remove(id);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 81, Level = LogLevel.Warning, Message = "Replaying a mirrored copy failed; it is dropped")]
+    private partial void LogReplayFailed(Exception error);
+
+    [LoggerMessage(EventId = 82, Level = LogLevel.Information, Message = "Replaying mirrored requests of service {Service} from topic {Topic}")]
+    private partial void LogSubscribed(string service, string topic);
+
+    /// <summary>A target's rate limit: tokens refill at the rate, up to one second's worth (at least one).</summary>
+    private sealed class TokenBucket
+    {
+        public DateTimeOffset Since { get; set; }
+
+        public double Tokens { get; set; }
+    }
+
+    /// <summary>The arrival rate of a service's safe copies, per second: the last full 10 s window, or the current one until there is one.</summary>
+    private sealed class ArrivalRate(DateTimeOffset since)
+    {
+        private DateTimeOffset _windowStart = since;
+        private double _count;
+        private double _rate;
+
+        public double Arrived(DateTimeOffset now)
+        {
+            _count++;
+            var elapsed = (now - _windowStart).TotalSeconds;
+            if (elapsed >= 10)
+            {
+                _rate = _count / elapsed;
+                _count = 0;
+                _windowStart = now;
+            }
+
+            return Math.Max(_rate > 0 ? _rate : _count / Math.Max(1, elapsed), 1e-3);
+        }
+    }
+}

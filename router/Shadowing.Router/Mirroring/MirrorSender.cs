@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Net;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Router.Forwarding;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Routing;
+
+namespace Shadowing.Router.Mirroring;
+
+/// <summary>What a copy carries, whichever transport brought it.</summary>
+internal sealed record CopyRequest(
+    string Service,
+    string Id,
+    string Method,
+    string Path,
+    string Query,
+    IReadOnlyList<KeyValuePair<string, string[]>> Headers,
+    ReadOnlyMemory<byte> Body,
+    DateTimeOffset ReceivedAt,
+    string TraceParent,
+    EndpointAnswer Production,
+    ReadOnlyMemory<byte>? ProductionBody,
+    TimeSpan Timeout,
+    int MaxBodyBytes,
+    IReadOnlyList<string> IgnoreFields);
+
+/// <summary>
+/// Sends copies to shadows (or a second production endpoint) with an HTTP client of its own, separate from production's
+/// forwarding and with the policy's timeout; compares each answer with production's; records it in the target's own
+/// per-minute records (never production's, never anyone's health or latency EWMA); and publishes the outcome on
+/// <c>shadow-outcomes</c>.
+/// </summary>
+internal sealed partial class MirrorSender : IDisposable
+{
+    private readonly HttpMessageInvoker _client;
+    private readonly IEventBus _bus;
+    private readonly DaprSidecarEndpoint _sidecar;
+    private readonly RouterMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger<MirrorSender> _logger;
+
+    public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, IOptions<RouterOptions> options, TimeProvider time, ILogger<MirrorSender> logger)
+    {
+        _bus = bus;
+        _sidecar = sidecar;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _client = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ConnectTimeout = options.Value.Forwarding.ConnectTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        });
+    }
+
+    /// <summary>Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.</summary>
+    public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
+    {
+        using var answerBody = new CaptureBuffer(copy.MaxBodyBytes);
+        var startedAt = _time.GetUtcNow();
+        var started = _time.GetTimestamp();
+        int status;
+        string? error = null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(copy.Timeout);
+            using var request = Build(copy, target);
+            using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            status = (int)response.StatusCode;
+            var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
+            var buffer = ArrayPool<byte>.Shared.Rent(8192);
+            try
+            {
+                await using (stream.ConfigureAwait(false))
+                {
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
+                    {
+                        answerBody.Append(buffer.AsSpan(0, read));
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            status = 0;
+            error = $"no answer within {copy.Timeout}";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            status = 0;
+            error = ex.Message;
+        }
+
+        var latency = _time.GetElapsedTime(started).TotalMilliseconds;
+        var failed = status is 0 or >= 500;
+        var answer = new EndpointAnswer(
+            target.Id,
+            status,
+            Math.Round(latency, 3),
+            answerBody.Seen,
+            status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
+            error);
+        var (compared, paths) = status == 0 ? (false, (IReadOnlyList<string>)[]) : Compare(copy, answerBody);
+        var differs = status != copy.Production.Status || paths.Count > 0;
+        if (kind == OutcomeKind.Shadow)
+        {
+            // The shadow's own records; a second production endpoint's noise copy is recorded nowhere but the outcome.
+            target.Runtime.Minutes.RecordMirror(startedAt, latency, failed, compared, differs);
+        }
+
+        _metrics.MirrorCopy(copy.Service, target.Id, failed ? "failed" : differs ? "differs" : "same");
+        var outcome = new MirrorOutcome
+        {
+            RequestId = copy.Id,
+            Service = copy.Service,
+            Kind = kind,
+            Method = copy.Method,
+            Path = copy.Path,
+            ReceivedAt = copy.ReceivedAt,
+            Production = copy.Production,
+            Copy = answer,
+            DifferingPaths = paths,
+            Compared = compared,
+        };
+        await _bus.PublishAsync(Topics.ShadowOutcomes, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose() => _client.Dispose();
+
+    /// <summary>Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not JSON).</summary>
+    private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer)
+    {
+        if (copy.ProductionBody is not { } production || answer.Overflowed)
+        {
+            return (false, []);
+        }
+
+        if (production.Span.SequenceEqual(answer.Written.Span))
+        {
+            return (true, []);
+        }
+
+        return (true, JsonDiff.Compare(production, answer.Written, copy.IgnoreFields) ?? ["$"]);
+    }
+
+    private HttpRequestMessage Build(CopyRequest copy, RoutedEndpoint target)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(copy.Method), new Uri(target.Transformer.Prefix + copy.Path + copy.Query))
+        {
+            Version = HttpVersion.Version11,
+            Content = copy.Body.IsEmpty ? null : new ReadOnlyMemoryContent(copy.Body),
+        };
+        foreach (var (name, values) in copy.Headers)
+        {
+            if (!request.Headers.TryAddWithoutValidation(name, values))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, values);
+            }
+        }
+
+        request.Headers.TryAddWithoutValidation(MirrorJob.MirrorHeader, "1");
+        request.Headers.TryAddWithoutValidation("traceparent", copy.TraceParent);
+        if (target.Address.Scheme == Core.Endpoints.EndpointScheme.Dapr && _sidecar.ApiToken is { } token)
+        {
+            request.Headers.TryAddWithoutValidation(DaprSidecarEndpoint.ApiTokenHeader, token);
+        }
+
+        return request;
+    }
+}
