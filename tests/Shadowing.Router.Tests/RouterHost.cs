@@ -68,7 +68,8 @@ internal sealed class RouterHost : IAsyncDisposable
         IReadOnlyDictionary<string, string?>? settings = null,
         bool storeDownAtStart = false,
         TimeProvider? time = null,
-        IStateStore? sharedStore = null)
+        IStateStore? sharedStore = null,
+        Action<IServiceCollection>? services = null)
     {
         // A shared store stands for several router replicas behind one Dapr state store; it is the caller's to dispose.
         var sqlite = sharedStore is null ? new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System) : null;
@@ -98,6 +99,7 @@ internal sealed class RouterHost : IAsyncDisposable
                 {
                     builder.Services.AddSingleton(time);
                 }
+                services?.Invoke(builder.Services);
                 builder.Services.AddShadowingRouter(builder.Configuration);
             },
             app => app.MapShadowingRouter());

@@ -23,11 +23,13 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     private readonly RouterMetrics _metrics;
     private readonly MirroringOptions _options;
     private readonly ILogger<MirrorDispatcher> _logger;
+    private readonly TimeProvider _time;
     private readonly string _idPrefix;
     private long _sequence;
 
-    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, ILogger<MirrorDispatcher> logger)
+    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
     {
+        _time = time;
         _idPrefix = string.Concat(random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
         meterFactory.Create(RouterMetrics.MeterName).CreateObservableGauge("shadowing.mirror.queued", () => Queued, "{copy}", "Mirrored requests waiting to be sent.");
         _sender = sender;
@@ -106,7 +108,14 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 ExpiresAt = job.ReceivedAt + policy.TimeToLive,
                 TraceParent = job.TraceParent,
             };
-            await _bus.PublishAsync(Topics.Mirror(job.Plan.Service), envelope, cancellationToken).ConfigureAwait(false);
+            var timeToLive = envelope.ExpiresAt - _time.GetUtcNow();
+            if (timeToLive <= TimeSpan.Zero)
+            {
+                _metrics.MirrorDropped(job.Plan.Service, "expired");
+                return;
+            }
+
+            await _bus.PublishAsync(Topics.Mirror(job.Plan.Service), envelope, timeToLive, cancellationToken).ConfigureAwait(false);
             _metrics.MirrorCopy(job.Plan.Service, "pubsub", "published");
             return;
         }

@@ -33,6 +33,9 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>For each request served (not probes), how many health probes this backend had answered when it arrived.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<int> HealthChecksWhenServed { get; } = new();
 
+    /// <summary>Every request served (not probes), as it arrived: method, path, query, headers and body.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ReceivedRequest> Received { get; } = new();
+
     /// <summary>Requests being served right now.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
 
@@ -95,6 +98,12 @@ public sealed class TestBackend : IAsyncDisposable
         {
             using var reader = new StreamReader(context.Request.Body);
             var body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+            Received.Enqueue(new ReceivedRequest(
+                context.Request.Method,
+                context.Request.Path.Value ?? string.Empty,
+                context.Request.QueryString.Value ?? string.Empty,
+                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+                body));
             if (Gate is { } gate)
             {
                 await gate.Task.WaitAsync(context.RequestAborted).ConfigureAwait(false);
@@ -126,6 +135,9 @@ public sealed class TestBackend : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A request as a <see cref="TestBackend"/> received it.</summary>
+public sealed record ReceivedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, string Body);
 
 /// <summary>What a <see cref="TestBackend"/> answers.</summary>
 public sealed record BackendAnswer(string Endpoint, string Method, string Path, string? Query, string Body, string DaprAppId);

@@ -1,0 +1,373 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Mirroring;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Mirroring;
+
+/// <summary>The mirror through the real router: what reaches shadows, when, and what production never notices.</summary>
+public sealed class MirroringTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Get_Mirrored_ShadowGetsACleanLinkedCopy_AndTheOutcomeIsPublished()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, StripHeaders = ["x-internal"], StripQuery = ["api_key"] })]);
+        var outcomes = Collect(router);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items/1?api_key=k-1&page=2", UriKind.Relative));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "t-1");
+        request.Headers.Add("Cookie", "session=c-1");
+        request.Headers.Add("x-internal", "i-1");
+        request.Headers.Add("x-functions-key", "f-1");
+        request.Headers.Add("dapr-api-token", "d-1");
+        request.Headers.Add("x-shadow-mirror", "1");
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+
+        using var response = await router.Client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty && !outcomes.IsEmpty, "the copy and its outcome", cancellationToken: Ct);
+        var copy = Assert.Single(s1.Received);
+        Assert.Equal("GET", copy.Method);
+        Assert.Equal("/items/1", copy.Path);
+        Assert.Equal("?page=2", copy.Query);
+        Assert.Equal("1", copy.Headers["x-shadow-mirror"]);
+        foreach (var credential in new[] { "Authorization", "Cookie", "x-internal", "x-functions-key", "dapr-api-token" })
+        {
+            Assert.False(copy.Headers.ContainsKey(credential), credential);
+        }
+
+        var trace = copy.Headers["traceparent"].Split('-');
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", trace[1]);
+        Assert.NotEqual("b7ad6b7169203331", trace[2]);
+
+        // Production got the client's request, but never the client's own mirror marker.
+        var original = Assert.Single(p1.Received);
+        Assert.False(original.Headers.ContainsKey("x-shadow-mirror"));
+        Assert.Equal("Bearer t-1", original.Headers["Authorization"]);
+
+        var outcome = Assert.Single(outcomes);
+        Assert.Equal(OutcomeKind.Shadow, outcome.Kind);
+        Assert.Equal(("orders", "GET", "/items/1"), (outcome.Service, outcome.Method, outcome.Path));
+        Assert.Equal(("p1", 200), (outcome.Production.EndpointId, outcome.Production.Status));
+        Assert.Equal(("s1", 200), (outcome.Copy.EndpointId, outcome.Copy.Status));
+        Assert.True(outcome.Compared);
+        Assert.NotNull(outcome.Production.BodyDigest);
+        Assert.NotEqual(outcome.Production.BodyDigest, outcome.Copy.BodyDigest);
+
+        // The test backends answer their own name and the query they saw: exactly those paths differ.
+        Assert.Equal(["$.endpoint", "$.query"], outcome.DifferingPaths.Order());
+    }
+
+    [Fact]
+    public async Task IgnoredFields_LeftOutOfTheDifferences()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, IgnoreFields = ["endpoint", "$.query"] })]);
+        var outcomes = Collect(router);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items?x=1", UriKind.Relative), Ct);
+
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
+        Assert.Empty(Assert.Single(outcomes).DifferingPaths);
+    }
+
+    [Fact]
+    public async Task RandomizedRequests_NoCredentialReachesAShadow_AndNoWriteReachesAShadowOnSharedData()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shared = await TestBackend.StartAsync("shared");
+        await using var isolated = await TestBackend.StartAsync("isolated");
+        var policy = new MirrorPolicy
+        {
+            Percent = 100,
+            Methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
+            StripHeaders = ["x-api-key"],
+            StripQuery = ["api_key", "token"],
+            StripJsonFields = ["password", "card.number"],
+        };
+        await using var router = await RouterHost.StartAsync([With(p1, [(shared, false), (isolated, true)], policy)]);
+        var random = RandomSource.Seeded(42);
+        string[] methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
+        string[] credentials = ["Authorization", "Proxy-Authorization", "Cookie", "dapr-api-token", "x-functions-key", "x-api-key"];
+        var safe = 0;
+        const int Requests = 150;
+        for (var i = 0; i < Requests; i++)
+        {
+            var method = methods[random.Next(methods.Length)];
+            safe += method is "GET" or "HEAD" ? 1 : 0;
+            var secret = $"secret-{i}";
+            var query = random.Next(2) == 0 ? $"?api_key={secret}&page={i}" : $"?page={i}&token={secret}";
+            using var request = new HttpRequestMessage(new HttpMethod(method), new Uri($"/orders/items/{i}{query}", UriKind.Relative));
+            foreach (var name in credentials.Where(_ => random.Next(3) > 0))
+            {
+                request.Headers.TryAddWithoutValidation(RandomCase(name, random), name == "Authorization" ? $"Bearer {secret}" : secret);
+            }
+
+            request.Headers.TryAddWithoutValidation(RandomCase("dapr-app-id", random), secret);
+            if (method is not ("GET" or "HEAD"))
+            {
+                request.Content = new StringContent($$$"""{"item":{{{i}}},"password":"{{{secret}}}","card":{"number":"{{{secret}}}","expiry":"12/30"}}""", Encoding.UTF8, "application/json");
+            }
+
+            using var response = await router.Client.SendAsync(request, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => shared.Received.Count == safe && isolated.Received.Count == Requests, $"{safe} copies to the shared-data shadow and {Requests} to the isolated one", cancellationToken: Ct);
+        Assert.All(shared.Received, r => Assert.Contains(r.Method, new[] { "GET", "HEAD" }));
+        foreach (var copy in shared.Received.Concat(isolated.Received))
+        {
+            Assert.DoesNotContain("secret-", copy.Query, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret-", copy.Body, StringComparison.Ordinal);
+            Assert.All(copy.Headers, h => Assert.DoesNotContain("secret-", h.Value, StringComparison.Ordinal));
+        }
+
+        // The writes kept what was not to be removed, and production saw every secret: the test would see a leak.
+        Assert.Contains(isolated.Received, r => r.Body.Contains("\"expiry\":\"12/30\"", StringComparison.Ordinal));
+        Assert.Equal(Requests, p1.Received.Count(r => r.Query.Contains("secret-", StringComparison.Ordinal)));
+        Assert.Contains(p1.Received, r => r.Body.Contains("secret-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task HungShadow_NoProductionRequestFails_AndTheFullQueueDropsAndCounts()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var hung = await TestBackend.StartAsync("hung");
+        hung.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var router = await RouterHost.StartAsync(
+            [With(p1, [(hung, false)], new MirrorPolicy { Percent = 100, Timeout = TimeSpan.FromMinutes(5) })],
+            new Dictionary<string, string?> { ["Router:Mirroring:QueueCapacity"] = "4", ["Router:Mirroring:Senders"] = "2" });
+        var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
+        const int Requests = 200;
+        var failed = 0;
+        var maxQueued = 0;
+
+        try
+        {
+            await Parallel.ForAsync(0, Requests, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Ct }, async (i, ct) =>
+            {
+                using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), ct);
+                if (response.StatusCode != HttpStatusCode.OK || (await Table.ReadAsync(response)).Answer.Endpoint != "p1")
+                {
+                    Interlocked.Increment(ref failed);
+                }
+
+                InterlockedMax(ref maxQueued, dispatcher.Queued);
+            });
+
+            Assert.Equal(0, failed);
+            Assert.Equal(Requests, p1.Requests);
+            Assert.InRange(maxQueued, 0, 4);
+
+            // Two copies are stuck at the shadow, four wait: every other one was dropped, and counted.
+            var metrics = await router.MetricsAsync();
+            var dropped = PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "queue_full"));
+            Assert.Equal(Requests - 2 - 4, dropped);
+            Assert.Equal(2, hung.InFlight);
+            Assert.Equal(Requests, PrometheusText.Value(metrics, "shadowing_mirror_decisions_total", ("service", "orders"), ("result", "mirrored")));
+        }
+        finally
+        {
+            hung.Gate.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task FailedOverRequest_MirroredOnce_AgainstTheEndpointThatAnswered()
+    {
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        // Bound but not listening: connections are refused.
+        using var deadSocket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        deadSocket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var dead = new ProductionEndpoint { Id = "dead", Address = $"http://127.0.0.1:{((IPEndPoint)deadSocket.LocalEndPoint!).Port}", MaxConcurrency = 100 };
+        var table = With(p2, [(s1, false)], new MirrorPolicy { Percent = 100 });
+        table = table with { Production = [dead, .. table.Production] };
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Interval"] = "00:01:00", ["Router:OutlierDetection:ConsecutiveFailures"] = "1000" });
+        var outcomes = Collect(router);
+        const int Requests = 20;
+
+        for (var i = 0; i < Requests; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => outcomes.Count == Requests, $"{Requests} outcomes", cancellationToken: Ct);
+        var metrics = await router.MetricsAsync();
+        Assert.True(PrometheusText.Value(metrics, "shadowing_router_requests_total", ("endpoint", "dead")) > 0, "some requests failed over from the dead endpoint");
+        Assert.Equal(Requests, s1.Received.Count);
+        Assert.Equal(Enumerable.Range(0, Requests).Select(i => $"/items/{i}"), s1.Received.Select(r => r.Path).OrderBy(p => int.Parse(p[7..], CultureInfo.InvariantCulture)));
+        Assert.All(outcomes, o => Assert.Equal("p2", o.Production.EndpointId));
+    }
+
+    [Fact]
+    public async Task Bodies_TeedIntoTheCopy_AndOneOverTheCapIsNotMirroredButCounted()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, true)], new MirrorPolicy { Percent = 100, Methods = ["POST"], MaxBodyBytes = 1024 })]);
+        var small = "{\"n\":\"" + new string('a', 500) + "\"}";
+        var large = "{\"n\":\"" + new string('b', 5000) + "\"}";
+
+        using (var response = await router.Client.PostAsync(new Uri("/orders/small", UriKind.Relative), new StringContent(small, Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using (var response = await router.Client.PostAsync(new Uri("/orders/large", UriKind.Relative), new StringContent(large, Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // No Content-Length: the cap is found while production's forward streams it.
+        using (var chunked = new HttpRequestMessage(HttpMethod.Post, new Uri("/orders/chunked", UriKind.Relative)) { Content = new ChunkedContent(Encoding.UTF8.GetBytes(large)) })
+        using (var response = await router.Client.SendAsync(chunked, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(large, (await Table.ReadAsync(response)).Answer.Body);
+        }
+
+        await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the small body's copy", cancellationToken: Ct);
+        var metrics = await router.MetricsAsync();
+        Assert.Equal(1, PrometheusText.Value(metrics, "shadowing_mirror_decisions_total", ("service", "orders"), ("result", "body_too_large")));
+        Assert.Equal(1, PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "body_too_large")));
+        var copy = Assert.Single(s1.Received);
+        Assert.Equal(("/small", small), (copy.Path, copy.Body));
+        Assert.Equal(3, p1.Requests);
+    }
+
+    [Fact]
+    public async Task MirroredTraffic_InTheShadowsMirrorMinutes_NeverInProductionsRecordsOrHealth()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        s1.StatusCode = 500; // copies fail; the shadow's probes stay healthy
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 })]);
+        var outcomes = Collect(router);
+        const int Requests = 12;
+
+        for (var i = 0; i < Requests; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri("/orders/items", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => outcomes.Count == Requests, "every outcome", cancellationToken: Ct);
+        await router.App.Services.GetRequiredService<MinuteRecorder>().FlushAsync(DateTimeOffset.MaxValue, Ct);
+
+        var production = await MinutesAsync(router, "p1");
+        var shadow = await MinutesAsync(router, "s1");
+        Assert.Equal(Requests, production.Sum(m => m.Requests));
+        Assert.All(production, m => Assert.Null(m.Mirror));
+        Assert.Equal(0, shadow.Sum(m => m.Requests));
+        Assert.Equal(Requests, shadow.Sum(m => m.Mirror?.Requests ?? 0));
+        Assert.Equal(Requests, shadow.Sum(m => m.Mirror?.Errors ?? 0));
+        Assert.Equal(Requests, shadow.Sum(m => m.Mirror?.Differing ?? 0));
+
+        // Twelve failed copies in a row would eject an endpoint after three forwarded failures; the shadow stays in.
+        Assert.True(await router.IsAvailableAsync("s1"));
+        Assert.True(await router.IsAvailableAsync("p1"));
+    }
+
+    [Fact]
+    public async Task SecondaryShare_SendsTheCopyToAnotherProductionEndpoint_AsProductionNoise()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var table = With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, SecondaryShare = 1 });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync([table]);
+        var outcomes = Collect(router);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items", UriKind.Relative), Ct);
+        var served = (await Table.ReadAsync(response)).Answer.Endpoint;
+
+        await Eventually.WaitUntilAsync(() => outcomes.Count == 2, "the shadow's and the noise outcome", cancellationToken: Ct);
+        var noise = Assert.Single(outcomes, o => o.Kind == OutcomeKind.ProductionNoise);
+        Assert.Equal(served, noise.Production.EndpointId);
+        Assert.Equal(served == "p1" ? "p2" : "p1", noise.Copy.EndpointId);
+        Assert.Equal(["$.endpoint"], noise.DifferingPaths);
+        Assert.Single(outcomes, o => o.Kind == OutcomeKind.Shadow && o.Copy.EndpointId == "s1");
+
+        // The noise copy is a copy: it is nowhere in the second endpoint's production records.
+        await router.App.Services.GetRequiredService<MinuteRecorder>().FlushAsync(DateTimeOffset.MaxValue, Ct);
+        var other = await MinutesAsync(router, served == "p1" ? "p2" : "p1");
+        Assert.Equal(0, other.Sum(m => m.Requests));
+        Assert.All(other, m => Assert.Null(m.Mirror));
+    }
+
+    internal static RoutingTable With(TestBackend production, IEnumerable<(TestBackend Backend, bool Isolated)> shadows, MirrorPolicy policy) => new()
+    {
+        Service = "orders",
+        Production = [new ProductionEndpoint { Id = production.Name, Address = production.Address.ToString(), MaxConcurrency = 100 }],
+        Shadows = [.. shadows.Select(s => new ShadowEndpoint { Id = s.Backend.Name, Address = s.Backend.Address.ToString(), State = ShadowState.WarmingUp, DataIsolated = s.Isolated })],
+        Mirror = policy,
+    };
+
+    internal static ConcurrentQueue<MirrorOutcome> Collect(RouterHost router)
+    {
+        var outcomes = new ConcurrentQueue<MirrorOutcome>();
+        router.Bus.Subscribe<MirrorOutcome>(Topics.ShadowOutcomes, "test", (outcome, _) =>
+        {
+            outcomes.Enqueue(outcome);
+            return Task.CompletedTask;
+        });
+        return outcomes;
+    }
+
+    private static async Task<IReadOnlyList<EndpointMinuteRecord>> MinutesAsync(RouterHost router, string endpoint)
+    {
+        var keys = await router.Store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/{endpoint}/", Ct);
+        var minutes = new List<EndpointMinuteRecord>();
+        foreach (var key in keys)
+        {
+            minutes.AddRange((await router.Store.GetJsonAsync<EndpointMetricsDay>(key, Ct))!.Value.Minutes);
+        }
+
+        return minutes;
+    }
+
+    private static string RandomCase(string name, IRandomSource random) =>
+        string.Concat(name.Select(c => random.Next(2) == 0 ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c)));
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
+    /// <summary>A body sent with <c>Transfer-Encoding: chunked</c> (its length is not known up front).</summary>
+    private sealed class ChunkedContent(byte[] body) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => stream.WriteAsync(body).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}
