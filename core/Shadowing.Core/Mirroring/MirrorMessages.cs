@@ -7,7 +7,7 @@ namespace Shadowing.Core.Mirroring;
 /// <param name="Bytes">Size of the answer's body.</param>
 /// <param name="BodyDigest">SHA-256 of the answer's body (hex), when it was captured.</param>
 /// <param name="Error">Why it did not answer, when it did not.</param>
-public sealed record EndpointAnswer(string EndpointId, int Status, double LatencyMs, long Bytes, string? BodyDigest, string? Error = null);
+public sealed record EndpointAnswer(string EndpointId, int Status, double LatencyMs, long Bytes, string? BodyDigest = null, string? Error = null);
 
 /// <summary>The kind of comparison an outcome reports.</summary>
 public enum OutcomeKind

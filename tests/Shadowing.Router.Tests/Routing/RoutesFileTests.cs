@@ -43,6 +43,56 @@ public sealed class RoutesFileTests : IDisposable
     }
 
     [Fact]
+    public void Load_Yaml_MirrorPolicy()
+    {
+        var path = Write("routes.yaml", """
+            services:
+              orders:
+                production:
+                  - { id: orders-1, address: "http://127.0.0.1:5101", maxConcurrency: 64 }
+                shadows:
+                  - { id: orders-shadow, address: "http://127.0.0.1:5201", state: WarmingUp, dataIsolated: true }
+                mirror:
+                  percent: 2.5
+                  selector: { kind: JwtClaim, name: sub }
+                  methods: [GET, POST]
+                  excludePaths: [/admin/**]
+                  stripQuery: [api_key]
+                  transport: PubSub
+                  timeShift: "00:05:00"
+                  timeToLive: "00:30:00"
+                  amplify: 3
+            """);
+
+        var mirror = RoutesFile.Load(path)[0].Mirror!;
+
+        Assert.Equal(2.5, mirror.Percent);
+        Assert.Equal((Core.Mirroring.MirrorSelectorKind.JwtClaim, "sub"), (mirror.Selector.Kind, mirror.Selector.Name));
+        Assert.Equal(["GET", "POST"], mirror.Methods);
+        Assert.Equal(Core.Mirroring.MirrorTransport.PubSub, mirror.Transport);
+        Assert.Equal(TimeSpan.FromMinutes(5), mirror.TimeShift);
+        Assert.Equal(3, mirror.Amplify);
+        Assert.True(RoutesFile.Load(path)[0].Shadows[0].DataIsolated);
+    }
+
+    [Fact]
+    public void Load_MisspeltMirrorField_ErrorNamesIt()
+    {
+        var path = Write("routes.yaml", """
+            services:
+              orders:
+                production:
+                  - { id: orders-1, address: "http://127.0.0.1:5101", maxConcurrency: 64 }
+                mirror: { percnt: 5 }
+            """);
+
+        var error = Assert.Throws<RoutesFileException>(() => RoutesFile.Load(path));
+
+        Assert.Contains("percnt", error.Message, StringComparison.Ordinal);
+        Assert.Contains("orders", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Load_Json_ReadsEveryService()
     {
         var path = Write("routes.json", """

@@ -1,0 +1,60 @@
+using System.Text;
+using Shadowing.Core.Mirroring;
+
+namespace Shadowing.Core.Tests.Mirroring;
+
+public sealed class JsonDiffTests
+{
+    [Fact]
+    public void Compare_ReportsThePathOfEveryDifference()
+    {
+        var paths = Diff(
+            """{"id":1,"name":"a","items":[{"price":1},{"price":2}],"only":true,"nested":{"x":1}}""",
+            """{"id":1,"name":"b","items":[{"price":1},{"price":3},{"price":4}],"nested":{"x":"1"},"extra":null}""");
+
+        Assert.Equal(["$.name", "$.items[1].price", "$.items[2]", "$.only", "$.nested.x", "$.extra"], paths);
+    }
+
+    [Fact]
+    public void Compare_EqualDocumentsWithOtherMemberOrder_NoDifference()
+    {
+        Assert.Empty(Diff("""{"a":1,"b":[1,2]}""", """{"b":[1,2],"a":1}""")!);
+    }
+
+    [Fact]
+    public void Compare_NotJson_Null()
+    {
+        Assert.Null(Diff("<html/>", """{"a":1}"""));
+        Assert.Null(Diff("""{"a":1}""", "plain"));
+    }
+
+    [Theory]
+    [InlineData("updatedAt")]
+    [InlineData("$.updatedAt")]
+    public void Ignore_ExactField(string rule) =>
+        Assert.Empty(Diff("""{"updatedAt":"1","n":1}""", """{"updatedAt":"2","n":1}""", rule)!);
+
+    [Fact]
+    public void Ignore_WildcardIndexAndSubtree()
+    {
+        var left = """{"items":[{"id":1,"etag":"a"},{"id":2,"etag":"b"}],"meta":{"took":1,"host":"x"},"n":1}""";
+        var right = """{"items":[{"id":1,"etag":"c"},{"id":2,"etag":"d"}],"meta":{"took":9,"host":"y"},"n":2}""";
+
+        Assert.Equal(["$.n"], Diff(left, right, "items[*].etag", "meta.*")!);
+    }
+
+    [Fact]
+    public void Compare_ManyDifferences_CappedWithAnEllipsis()
+    {
+        var left = "[" + string.Join(',', Enumerable.Range(0, 200)) + "]";
+        var right = "[" + string.Join(',', Enumerable.Range(1, 200)) + "]";
+
+        var paths = Diff(left, right)!;
+
+        Assert.Equal(JsonDiff.MaxPaths + 1, paths.Count);
+        Assert.Equal("…", paths[^1]);
+    }
+
+    private static IReadOnlyList<string>? Diff(string left, string right, params string[] ignore) =>
+        JsonDiff.Compare(Encoding.UTF8.GetBytes(left), Encoding.UTF8.GetBytes(right), ignore);
+}

@@ -1,0 +1,87 @@
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Tests.Routing;
+
+namespace Shadowing.Core.Tests.Mirroring;
+
+public sealed class MirrorPolicyValidationTests
+{
+    [Fact]
+    public void Validate_GoodPolicy_HasNoErrors()
+    {
+        var table = Tables.Orders() with
+        {
+            Shadows = [Tables.Shadow("s1", ShadowState.WarmingUp)],
+            Mirror = new MirrorPolicy { Percent = 0.01, Selector = new() { Kind = MirrorSelectorKind.JwtClaim, Name = "sub" }, Targets = ["s1"], Transport = MirrorTransport.PubSub, TimeShift = TimeSpan.FromMinutes(1) },
+        };
+
+        Assert.Empty(RoutingTableValidator.Validate(table));
+    }
+
+    [Fact]
+    public void Validate_BadPolicy_NamesEveryField()
+    {
+        var table = Tables.Orders() with
+        {
+            Shadows = [Tables.Shadow("s1", ShadowState.WarmingUp)],
+            Mirror = new MirrorPolicy
+            {
+                Percent = 0.001,
+                Selector = new() { Kind = MirrorSelectorKind.Cookie },
+                Methods = ["GET", "PO ST"],
+                IncludePaths = ["api/*"],
+                ExcludePaths = [""],
+                MaxBodyBytes = -1,
+                Targets = ["s1", "nobody"],
+                Transport = (MirrorTransport)7,
+                Timeout = TimeSpan.Zero,
+                SecondaryShare = 1.5,
+                TimeShift = TimeSpan.FromMinutes(20),
+                Amplify = 0,
+                RatePerSecond = -1,
+                TargetRatePerSecond = double.NaN,
+                TimeToLive = TimeSpan.FromMinutes(10),
+            },
+        };
+
+        var fields = RoutingTableValidator.Validate(table).Select(e => e.Field).ToArray();
+
+        Assert.Equal(
+            ["mirror.percent", "mirror.selector.name", "mirror.methods[1]", "mirror.includePaths[0]", "mirror.excludePaths[0]", "mirror.maxBodyBytes", "mirror.targets[1]", "mirror.transport", "mirror.timeout", "mirror.secondaryShare", "mirror.amplify", "mirror.ratePerSecond", "mirror.targetRatePerSecond", "mirror.timeToLive"],
+            fields);
+    }
+
+    [Fact]
+    public void Validate_AmplifyAndTargetRateTogether_IsAnError()
+    {
+        var table = Tables.Orders() with { Mirror = new MirrorPolicy { Percent = 5, Amplify = 2, TargetRatePerSecond = 100 } };
+
+        var error = Assert.Single(RoutingTableValidator.Validate(table));
+
+        Assert.Equal("mirror.targetRatePerSecond", error.Field);
+        Assert.Contains("mirror.amplify", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Outcome_WithoutDigestsOrErrors_RoundTripsThroughTheBusSerializer()
+    {
+        // A copy that got no answer has no digest: it must still reach validation.
+        var outcome = new MirrorOutcome
+        {
+            RequestId = "r1",
+            Service = "orders",
+            Method = "GET",
+            Path = "/x",
+            ReceivedAt = DateTimeOffset.UnixEpoch,
+            Production = new EndpointAnswer("p1", 200, 3.5, 10, "abc"),
+            Copy = new EndpointAnswer("s1", 0, 10_000, 0, Error: "no answer within 00:00:10"),
+        };
+
+        var back = ShadowingJson.Deserialize<MirrorOutcome>(ShadowingJson.Serialize(outcome));
+
+        Assert.Equal(outcome.Copy, back.Copy);
+        Assert.Equal(outcome.Production, back.Production);
+    }
+}

@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Serialization;
+using Shadowing.Dapr;
+using Shadowing.Dapr.Messaging;
+using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Mirroring;
+
+/// <summary>The pub/sub transport: envelopes on <c>mirror.{service}</c>, replayed by the router to shadows.</summary>
+public sealed class MirrorPubSubTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task EmbeddedBus_EnvelopePublished_ReplayedAfterTheTimeShift_OutcomePublished()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var shift = TimeSpan.FromSeconds(3);
+        var policy = new MirrorPolicy
+        {
+            Percent = 100,
+            Transport = MirrorTransport.PubSub,
+            TimeShift = shift,
+            Selector = new() { Kind = MirrorSelectorKind.Header, Name = "x-user" },
+        };
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], policy)]);
+        var outcomes = MirroringTests.Collect(router);
+        var envelopes = new ConcurrentQueue<MirroredRequest>();
+        router.Bus.Subscribe<MirroredRequest>(Topics.Mirror("orders"), "test", (e, _) =>
+        {
+            envelopes.Enqueue(e);
+            return Task.CompletedTask;
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items?page=1", UriKind.Relative));
+        request.Headers.Add("x-user", "alice");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "secret");
+        var clock = Stopwatch.StartNew();
+
+        using var response = await router.Client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Eventually.WaitUntilAsync(() => !envelopes.IsEmpty, "the envelope on mirror.orders", cancellationToken: Ct);
+        var envelope = Assert.Single(envelopes);
+        Assert.Equal(("orders", "GET", "/items", "?page=1"), (envelope.Service, envelope.Method, envelope.Path, envelope.Query));
+        Assert.Equal(["s1"], envelope.Targets);
+        Assert.Equal(("p1", 200), (envelope.Production.EndpointId, envelope.Production.Status));
+        Assert.NotNull(envelope.ProductionBody);
+        Assert.Matches("^[0-9a-f]{16}$", envelope.KeyHash!);
+        Assert.DoesNotContain(envelope.Headers.Keys, k => k.Equals("Authorization", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(envelope.ReceivedAt + policy.TimeToLive, envelope.ExpiresAt);
+
+        await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the replayed copy", cancellationToken: Ct);
+        Assert.True(clock.Elapsed >= shift - TimeSpan.FromMilliseconds(100), $"replayed after {clock.Elapsed}, before the {shift} shift");
+        Assert.Equal("/items", Assert.Single(s1.Received).Path);
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
+        var outcome = Assert.Single(outcomes);
+        Assert.Equal((envelope.Id, "s1", 200), (outcome.RequestId, outcome.Copy.EndpointId, outcome.Copy.Status));
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_DuplicateDeliveredOnce_AmplifiedKTimes_ExpiredAndUnsafeDropped()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Methods = ["GET", "POST"], Transport = MirrorTransport.PubSub, Amplify = 3 })]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+        var envelope = Envelope("a", now);
+
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct); // a redelivery
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("old", now.AddMinutes(-20)) with { ExpiresAt = now.AddMinutes(-10) }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("write", now) with { Method = "POST", Body = "{}"u8.ToArray() }, Ct);
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3, "three replays of the safe copy", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                var metrics = await router.MetricsAsync();
+                return Dropped(metrics, "duplicate") == 1 && Dropped(metrics, "expired") == 1 && Dropped(metrics, "no_target") == 1;
+            },
+            "the duplicate, the expired and the unsafe envelope dropped and counted",
+            cancellationToken: Ct);
+        Assert.All(s1.Received, r => Assert.Equal(("GET", "/items/a"), (r.Method, r.Path)));
+        Assert.Equal(3, s1.Received.Count);
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_RateLimit_SpacesTheReplays()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, RatePerSecond = 2 })]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var clock = Stopwatch.StartNew();
+
+        for (var i = 0; i < 6; i++)
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"r{i}", TimeProvider.System.GetUtcNow()), Ct);
+        }
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 6, "six replays", cancellationToken: Ct);
+
+        // Two at once (a second's burst), then one every half second: at least two seconds for the last.
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"six replays at 2/s took only {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task DaprAdapter_EnvelopeOnTheMirrorComponentWithATtl_DeliveredBackByTheSidecar_ReplayedAndOutcomePublished()
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        using var dapr = sidecar.CreateClient();
+        var bus = new DaprEventBus(dapr);
+        var policy = new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeToLive = TimeSpan.FromMinutes(2) };
+        await using var router = await RouterHost.StartAsync(
+            [MirroringTests.With(p1, [(s1, false)], policy)],
+            services: s =>
+            {
+                s.AddSingleton(bus);
+                s.AddSingleton<IEventBus>(bus);
+            });
+
+        // daprd reads the app's subscriptions once, at its start.
+        var subscriptions = await sidecar.State.PubSub.LoadFromAppAsync(router.Address, Ct);
+        var mirror = Assert.Single(subscriptions, s => s.Topic == "mirror.orders");
+        Assert.Equal((DaprComponents.MirrorPubSub, "/events/mirror.orders", (string?)null), (mirror.PubSubName, mirror.Route.AbsolutePath, mirror.DeadLetterTopic));
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/7", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the copy replayed from the sidecar's delivery", cancellationToken: Ct);
+        Assert.Equal("/items/7", Assert.Single(s1.Received).Path);
+        var published = Assert.Single(sidecar.State.Published, e => e.Topic == "mirror.orders");
+        Assert.Equal(DaprComponents.MirrorPubSub, published.PubSubName);
+        Assert.NotNull(published.ExpiresAt);
+        Assert.InRange(published.ExpiresAt!.Value - TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(2));
+        var envelope = ShadowingJson.Deserialize<MirroredRequest>(published.Data);
+        Assert.Equal("/items/7", envelope.Path);
+        await Eventually.WaitUntilAsync(() => sidecar.State.Published.Any(e => e.Topic == Topics.ShadowOutcomes), "the outcome published through the sidecar", cancellationToken: Ct);
+        var outcome = ShadowingJson.Deserialize<MirrorOutcome>(sidecar.State.Published.Single(e => e.Topic == Topics.ShadowOutcomes).Data);
+        Assert.Equal((envelope.Id, "s1", "p1"), (outcome.RequestId, outcome.Copy.EndpointId, outcome.Production.EndpointId));
+        Assert.Equal(DaprComponents.PubSub, sidecar.State.Published.Single(e => e.Topic == Topics.ShadowOutcomes).PubSubName);
+    }
+
+    [Fact]
+    public async Task DaprAdapter_ExpiredEnvelope_DroppedBySidecarUndelivered()
+    {
+        // What the TTL buys on Dapr: daprd drops an envelope that waited past it (a subscriber that was down).
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        await using var app = await LoopbackApp.StartAsync(null, a => a.MapPost("/events/mirror.orders", () => Microsoft.AspNetCore.Http.Results.Ok()));
+        sidecar.State.PubSub.Subscribe("mirror.orders", new Uri(LoopbackApp.AddressOf(app), "/events/mirror.orders"), pubSubName: DaprComponents.MirrorPubSub);
+        using var dapr = sidecar.CreateClient();
+        var bus = new DaprEventBus(dapr);
+
+        await bus.PublishAsync(Topics.Mirror("orders"), Envelope("fresh", TimeProvider.System.GetUtcNow()), TimeSpan.FromMinutes(1), Ct);
+        sidecar.State.PubSub.Publish(new PublishedEvent(DaprComponents.MirrorPubSub, "mirror.orders", JsonSerializer.SerializeToUtf8Bytes(new { }), "application/json", TimeProvider.System.GetUtcNow().AddSeconds(-1)));
+
+        await Eventually.WaitUntilAsync(() => sidecar.State.PubSub.Attempts.Count == 1 && sidecar.State.PubSub.Expired.Count == 1, "one delivered, one expired", cancellationToken: Ct);
+    }
+
+    private static double? Dropped(string metrics, string reason) =>
+        PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", reason));
+
+    private static MirroredRequest Envelope(string id, DateTimeOffset receivedAt) => new()
+    {
+        Id = id,
+        Service = "orders",
+        Method = "GET",
+        Path = $"/items/{id}",
+        ReceivedAt = receivedAt,
+        Targets = ["s1"],
+        Production = new EndpointAnswer("p1", 200, 1, 2, null),
+        ExpiresAt = receivedAt.AddMinutes(10),
+    };
+}
