@@ -53,4 +53,4 @@ python3 -c "s=$end-$start; print(f'  wall time {s:.1f} s = {s/120:.2f} x the 2-m
 
 echo
 echo "== timing: one forecast (24 horizons) for one trained service (BenchmarkDotNet, short run)"
-dotnet run -c Release --project "$root/bench/Shadowing.Benchmarks" -- --filter '*' 2>&1 | grep -E '^RESULT|^\|' | sed 's/^RESULT /  /'
+dotnet run -c Release --project "$root/bench/Shadowing.Benchmarks" -- forecast --filter '*' 2>&1 | grep -E '^RESULT|^\|' | sed 's/^RESULT /  /'

@@ -118,6 +118,21 @@ public sealed class DaprResourcesTests
     }
 
     [Fact]
+    public void MirrorPubSub_NameMatchesCode_OneConsumerGroupForAllRouters()
+    {
+        var component = Component("mirror-pubsub.yaml");
+
+        Assert.Equal(DaprComponents.MirrorPubSub, Text(component, "metadata", "name"));
+        Assert.StartsWith("pubsub.", Text(component, "spec", "type"), StringComparison.Ordinal);
+        Assert.Equal([DaprAppIds.Router], Scopes(component));
+
+        // Replicas of one app id share the group: a copy is replayed once, not once per router.
+        Assert.Equal("{appID}", Metadata(component)["consumerID"]);
+        Assert.Equal(DaprComponents.MirrorPubSub, DaprComponents.PubSubOf(Topics.Mirror("orders")));
+        Assert.Equal(DaprComponents.PubSub, DaprComponents.PubSubOf(Topics.ShadowOutcomes));
+    }
+
+    [Fact]
     public void Subscriptions_RouteEachTopicToItsEventEndpoint_OnTheCodesPubSub()
     {
         var documents = Load("components/subscriptions.yaml");

@@ -29,6 +29,9 @@ public sealed record RoutingTable
     /// <summary>Which requests are copied to the shadows, and how; no mirroring when null.</summary>
     public Mirroring.MirrorPolicy? Mirror { get; init; }
 
+    /// <summary>How this service's shadows are judged against production; the defaults when null.</summary>
+    public Validation.ValidationSettings? Validation { get; init; }
+
     /// <summary>Returns a copy with shadow <paramref name="shadowId"/> moved to <paramref name="state"/>, if the lifecycle allows it.</summary>
     /// <exception cref="KeyNotFoundException">No shadow has that id.</exception>
     /// <exception cref="InvalidShadowTransitionException">The lifecycle does not allow the move.</exception>

@@ -106,6 +106,11 @@ public static class RoutingTableValidator
             }
         }
 
+        if (table.Validation is { } validation)
+        {
+            errors.AddRange(validation.Validate());
+        }
+
         if (table.Mirror is { } mirror)
         {
             CheckMirror(mirror, shadows.Where(s => s is not null).Select(s => s.Id).ToHashSet(StringComparer.Ordinal), errors);

@@ -21,6 +21,22 @@ public static class StateKeys
     /// <summary>Collection of dead-lettered messages of the embedded event bus.</summary>
     public const string DeadLetterPrefix = "deadletter/";
 
+    /// <summary>Collection of mirrored-request outcomes, per service, endpoint and minute.</summary>
+    public const string OutcomesPrefix = "outcomes/";
+
+    /// <summary>Collection of shadow verdicts.</summary>
+    public const string VerdictsPrefix = "verdicts/";
+
+    /// <summary>The outcomes of copies <paramref name="endpointId"/> answered (or of production-noise pairs) in one UTC minute.</summary>
+    public static string Outcomes(string service, string endpointId, DateTimeOffset minute) =>
+        $"{OutcomesPrefix}{service}/{endpointId}/{minute.UtcDateTime:yyyy-MM-ddTHHmm}";
+
+    /// <summary>The outcomes of <paramref name="endpointId"/>, every minute.</summary>
+    public static string OutcomesOf(string service, string endpointId) => $"{OutcomesPrefix}{service}/{endpointId}/";
+
+    /// <summary>The latest verdict on shadow <paramref name="shadowId"/>.</summary>
+    public static string Verdict(string service, string shadowId) => $"{VerdictsPrefix}{service}/{shadowId}";
+
     /// <summary>The routing table of <paramref name="service"/>.</summary>
     public static string Routing(string service) => RoutingPrefix + service;
 

@@ -73,13 +73,14 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!_subscriptions.TryGetValue(topic, out var subscribers) || subscribers.IsEmpty)
+        {
+            return; // Like a broker with no subscription: nobody asked for it (and nothing is serialized for nobody).
+        }
+
         var now = _time.GetUtcNow();
         var id = string.Create(CultureInfo.InvariantCulture, $"{now:yyyyMMdd'T'HHmmssfff}-{Interlocked.Increment(ref _sequence):D8}");
         var message = new Message(id, topic, ShadowingJson.Serialize(data), now, expiresAt);
-        if (!_subscriptions.TryGetValue(topic, out var subscribers))
-        {
-            return; // Like a broker with no subscription: nobody asked for it.
-        }
 
         foreach (var subscription in subscribers)
         {

@@ -233,7 +233,19 @@ internal sealed partial class ServiceForwarder(
             metrics.MirrorKeyMissing(plan.Service);
         }
 
-        return decision == MirrorDecision.Mirrored ? MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow()) : null;
+        if (decision != MirrorDecision.Mirrored)
+        {
+            return null;
+        }
+
+        if (mirrors.IsFull)
+        {
+            // Shadows are not keeping up: drop the copy now rather than capture bodies for one that cannot be queued.
+            mirrors.Dropped(plan.Service, "queue_full");
+            return null;
+        }
+
+        return MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow());
     }
 
     private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint)
@@ -243,7 +255,6 @@ internal sealed partial class ServiceForwarder(
         // A request counts in the minute it started, whenever it ends: a late answer still lands in its own minute.
         var startedAt = time.GetUtcNow();
         var started = time.GetTimestamp();
-        metrics.Started(endpoint);
         ForwarderError error;
         try
         {

@@ -19,7 +19,6 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _requests;
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _latency;
-    private readonly UpDownCounter<long> _inFlight;
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _mirrorDecisions;
     private readonly Counter<long> _mirrorKeyMissing;
@@ -36,7 +35,17 @@ internal sealed class RouterMetrics
             "ms",
             "Time from forwarding a request to the end of the endpoint's response.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyHistogram.BoundariesMs });
-        _inFlight = meter.CreateUpDownCounter<long>("shadowing.router.inflight", "{request}", "Requests being forwarded per endpoint.");
+        // Read from the endpoints' own counters when scraped: two instrument updates per request fewer (a perf
+        // profile put OpenTelemetry at a third of the router's CPU per request over plain YARP).
+        meter.CreateObservableUpDownCounter(
+            "shadowing.router.inflight",
+            () => registry.All.Select(r => new Measurement<long>(
+                r.InFlight,
+                new("service", r.Service),
+                new("endpoint", r.Id),
+                new("role", RouteNames.Of(r.Role)))),
+            "{request}",
+            "Requests being forwarded per endpoint.");
         _decisions = meter.CreateCounter<long>("shadowing.router.decisions", "{decision}", "Routing decisions by route and reason.");
         _mirrorDecisions = meter.CreateCounter<long>("shadowing.mirror.decisions", "{request}", "Mirror decisions per request of a service with a mirror policy, by result (mirrored, not_sampled, method, path, no_target, body_too_large).");
         _mirrorKeyMissing = meter.CreateCounter<long>("shadowing.mirror.key_missing", "{request}", "Requests without the policy's selector key, sampled at random instead.");
@@ -72,12 +81,9 @@ internal sealed class RouterMetrics
     public void MirrorDropped(string service, string reason) =>
         _mirrorDropped.Add(1, new TagList { { "service", service }, { "reason", reason } });
 
-    public void Started(RoutedEndpoint endpoint) => _inFlight.Add(1, Tags(endpoint));
-
     public void Finished(RoutedEndpoint endpoint, int statusCode, double milliseconds, bool failed)
     {
         var tags = Tags(endpoint);
-        _inFlight.Add(-1, tags);
         _latency.Record(milliseconds, tags);
         tags.Add("status_class", statusCode switch { 0 => "none", < 200 => "1xx", < 300 => "2xx", < 400 => "3xx", < 500 => "4xx", _ => "5xx" });
         _requests.Add(1, tags);

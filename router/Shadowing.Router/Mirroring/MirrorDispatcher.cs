@@ -43,6 +43,9 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     /// <summary>Jobs waiting now.</summary>
     public int Queued => _queue.Reader.Count;
 
+    /// <summary>The queue is full now: a copy decided now would be dropped, so nothing of it need be captured.</summary>
+    public bool IsFull => _queue.Reader.Count >= _options.QueueCapacity;
+
     /// <summary>A new copy id: unique across routers (a random prefix per process) and stable across its replays.</summary>
     public string NextId() => string.Concat(_idPrefix, "-", Interlocked.Increment(ref _sequence).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
 

@@ -199,7 +199,8 @@ public sealed class MirroringTests
         using var deadSocket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         deadSocket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var dead = new ProductionEndpoint { Id = "dead", Address = $"http://127.0.0.1:{((IPEndPoint)deadSocket.LocalEndPoint!).Port}", MaxConcurrency = 100 };
-        var table = With(p2, [(s1, false)], new MirrorPolicy { Percent = 100 });
+        // No production-noise copies: with two production endpoints they would add outcomes at random.
+        var table = With(p2, [(s1, false)], new MirrorPolicy { Percent = 100, SecondaryShare = 0 });
         table = table with { Production = [dead, .. table.Production] };
         await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Interval"] = "00:01:00", ["Router:OutlierDetection:ConsecutiveFailures"] = "1000" });
         var outcomes = Collect(router);

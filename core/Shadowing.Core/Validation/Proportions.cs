@@ -1,0 +1,51 @@
+namespace Shadowing.Core.Validation;
+
+/// <summary>Tests on rates: two proportions against each other, and a confidence bound of one.</summary>
+public static class Proportions
+{
+    /// <summary>
+    /// The pooled two-proportion z test of <paramref name="x1"/>/<paramref name="n1"/> against
+    /// <paramref name="x2"/>/<paramref name="n2"/> (as R's <c>prop.test</c> without continuity correction).
+    /// </summary>
+    /// <returns>z and the p-value for <paramref name="alternative"/> (first proportion greater, less, or either).</returns>
+    public static (double Z, double PValue) TwoSample(long x1, long n1, long x2, long n2, Alternative alternative)
+    {
+        if (n1 <= 0 || n2 <= 0 || x1 < 0 || x2 < 0 || x1 > n1 || x2 > n2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(n1), "Counts must satisfy 0 <= x <= n and n > 0.");
+        }
+
+        double p1 = x1 / (double)n1, p2 = x2 / (double)n2;
+        var pooled = (x1 + x2) / (double)(n1 + n2);
+        var se = Math.Sqrt(pooled * (1 - pooled) * ((1.0 / n1) + (1.0 / n2)));
+        if (se == 0)
+        {
+            return (0, 1); // both 0 % or both 100 %: no evidence of a difference
+        }
+
+        var z = (p1 - p2) / se;
+        var p = alternative switch
+        {
+            Alternative.Greater => Normal.UpperTail(z),
+            Alternative.Less => Normal.Cdf(z),
+            _ => Math.Min(1, 2 * Normal.UpperTail(Math.Abs(z))),
+        };
+        return (z, p);
+    }
+
+    /// <summary>The Wilson score interval of <paramref name="x"/>/<paramref name="n"/> at two-sided <paramref name="confidence"/>.</summary>
+    public static (double Lower, double Upper) Wilson(long x, long n, double confidence)
+    {
+        if (n <= 0)
+        {
+            return (0, 1);
+        }
+
+        var z = Normal.Quantile(1 - ((1 - confidence) / 2));
+        var p = x / (double)n;
+        var z2 = z * z;
+        var centre = (p + (z2 / (2 * n))) / (1 + (z2 / n));
+        var half = z / (1 + (z2 / n)) * Math.Sqrt((p * (1 - p) / n) + (z2 / (4.0 * n * n)));
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+}

@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+
+namespace Shadowing.Core.Validation;
+
+/// <summary>A judgement: the shadow behaves like production, does not, or there is not enough evidence either way.</summary>
+public enum Verdict
+{
+    /// <summary>Not enough samples, or a critical metric could not be judged. Never promotes.</summary>
+    Inconclusive,
+
+    /// <summary>Behaves like production on every critical metric, and on enough of the weight of the others.</summary>
+    Pass,
+
+    /// <summary>A critical metric failed, or too little of the weight passed.</summary>
+    Fail,
+}
+
+/// <summary>One metric's judgement, with what it rests on.</summary>
+public sealed record MetricVerdict
+{
+    /// <summary><c>latency</c>, <c>errorRate</c>, <c>mismatch</c> or <c>throughput</c>.</summary>
+    public required string Metric { get; init; }
+
+    public required Verdict Verdict { get; init; }
+
+    /// <summary>Why, in one line with the figures.</summary>
+    public required string Reason { get; init; }
+
+    /// <summary>The test statistic (U, z), when a test ran.</summary>
+    public double? Statistic { get; init; }
+
+    /// <summary>The one-sided p-value, when a test ran.</summary>
+    public double? PValue { get; init; }
+
+    /// <summary>The size of the difference: latency's relative median shift, the error rates' difference, the mismatch rate, the worst answered share.</summary>
+    public double? EffectSize { get; init; }
+
+    public long ShadowSamples { get; init; }
+
+    public long BaselineSamples { get; init; }
+
+    public bool Critical { get; init; }
+
+    public double Weight { get; init; }
+}
+
+/// <summary>A shadow's verdict over a window, stored at <c>verdicts/{service}/{shadow}</c>.</summary>
+public sealed record ShadowVerdict
+{
+    public required string Service { get; init; }
+
+    public required string Shadow { get; init; }
+
+    public required Verdict Verdict { get; init; }
+
+    /// <summary>One line per judged metric, failures first.</summary>
+    public required IReadOnlyList<string> Reasons { get; init; }
+
+    public required IReadOnlyList<MetricVerdict> Metrics { get; init; }
+
+    /// <summary>Share of the weight of the decided metrics that passed.</summary>
+    public double Score { get; init; }
+
+    public required DateTimeOffset From { get; init; }
+
+    public required DateTimeOffset To { get; init; }
+
+    public required DateTimeOffset JudgedAt { get; init; }
+}
+
+/// <summary>
+/// PVU's judge (no I/O): a shadow's mirrored answers against production's answers to the same requests. Latency by
+/// a one-sided Mann-Whitney U test with an effect-size bound; error rate by a two-proportion test; response
+/// mismatches with production's own noise cancelled (a JSON path that also differs between two production answers to
+/// one request, or is ignored, does not count); throughput at the warm-up load from the shadow's per-minute records.
+/// Too few samples give Inconclusive, never Pass.
+/// </summary>
+public static partial class ShadowJudge
+{
+    /// <summary>Judges <paramref name="shadow"/> from the outcomes of a window (its own, and the service's production-noise ones).</summary>
+    public static ShadowVerdict Judge(
+        string service,
+        string shadow,
+        IReadOnlyList<MirrorOutcome> outcomes,
+        IReadOnlyList<EndpointMinuteRecord> shadowMinutes,
+        ValidationSettings settings,
+        IReadOnlyList<string> policyIgnoreFields,
+        DateTimeOffset from,
+        DateTimeOffset to,
+        DateTimeOffset judgedAt)
+    {
+        ArgumentNullException.ThrowIfNull(outcomes);
+        ArgumentNullException.ThrowIfNull(shadowMinutes);
+        ArgumentNullException.ThrowIfNull(settings);
+        var own = outcomes.Where(o => o.Kind == OutcomeKind.Shadow && o.Copy.EndpointId == shadow && o.Service == service).ToList();
+        var noise = outcomes.Where(o => o.Kind == OutcomeKind.ProductionNoise && o.Service == service).ToList();
+        var alpha = 1 - settings.Confidence;
+        var metrics = new List<MetricVerdict>();
+        if (settings.Latency.Enabled)
+        {
+            metrics.Add(Latency(own, settings, alpha));
+        }
+
+        if (settings.ErrorRate.Enabled)
+        {
+            metrics.Add(ErrorRate(own, settings, alpha));
+        }
+
+        if (settings.Mismatch.Enabled)
+        {
+            metrics.Add(Mismatch(own, noise, settings, [.. policyIgnoreFields ?? [], .. settings.Mismatch.IgnoreFields ?? []]));
+        }
+
+        if (settings.Throughput.Enabled)
+        {
+            metrics.Add(Throughput(shadowMinutes, settings.Throughput));
+        }
+
+        var decided = metrics.Where(m => m.Verdict != Verdict.Inconclusive).ToList();
+        var weight = decided.Sum(m => m.Weight);
+        var score = weight == 0 ? 0 : decided.Where(m => m.Verdict == Verdict.Pass).Sum(m => m.Weight) / weight;
+        var verdict = metrics.Any(m => m.Critical && m.Verdict == Verdict.Fail) ? Verdict.Fail
+            : metrics.Any(m => m.Critical && m.Verdict == Verdict.Inconclusive) || decided.Count == 0 ? Verdict.Inconclusive
+            : score >= settings.PassScore ? Verdict.Pass
+            : Verdict.Fail;
+        return new ShadowVerdict
+        {
+            Service = service,
+            Shadow = shadow,
+            Verdict = verdict,
+            Reasons = [.. metrics.OrderBy(m => m.Verdict == Verdict.Fail ? 0 : m.Verdict == Verdict.Inconclusive ? 1 : 2).Select(m => m.Reason)],
+            Metrics = metrics,
+            Score = Math.Round(score, 4),
+            From = from,
+            To = to,
+            JudgedAt = judgedAt,
+        };
+    }
+
+    private static MetricVerdict Latency(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
+    {
+        var check = settings.Latency;
+        var shadow = own.Where(o => o.Copy.Status != 0).Select(o => o.Copy.LatencyMs).ToArray();
+        var baseline = own.Where(o => o.Production.Status != 0).Select(o => o.Production.LatencyMs).ToArray();
+        var verdict = new MetricVerdict { Metric = "latency", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = shadow.Length, BaselineSamples = baseline.Length, Critical = check.Critical, Weight = check.Weight };
+        if (shadow.Length < settings.MinSamples || baseline.Length < settings.MinSamples)
+        {
+            return verdict with { Reason = Format($"latency: {shadow.Length} shadow and {baseline.Length} production samples, {settings.MinSamples} each needed") };
+        }
+
+        var higherIsWorse = check.Direction == MetricDirection.HigherIsWorse;
+        var test = MannWhitney.Test(shadow, baseline, higherIsWorse ? Alternative.Greater : Alternative.Less);
+        double shadowMedian = Median(shadow), baselineMedian = Median(baseline);
+        var shift = baselineMedian > 0 ? (shadowMedian - baselineMedian) / baselineMedian : shadowMedian > 0 ? double.PositiveInfinity : 0;
+        var worse = higherIsWorse ? shift : -shift;
+        var significant = test.PValue < alpha;
+        var failed = significant && worse > check.MaxRelativeShift;
+        var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}), Mann-Whitney p = {test.PValue:0.####E+0}, {shadow.Length} samples");
+        var reason = failed ? $"latency: {(higherIsWorse ? "slower" : "faster")} than production beyond {check.MaxRelativeShift:0.#%} ({figures})"
+            : significant ? $"latency: a significant difference within the {check.MaxRelativeShift:0.#%} bound ({figures})"
+            : $"latency: no significant difference ({figures})";
+        return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = test.PValue, EffectSize = shift };
+    }
+
+    private static MetricVerdict ErrorRate(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
+    {
+        var check = settings.ErrorRate;
+        var n = own.Count;
+        var shadowErrors = own.Count(o => Failed(o.Copy.Status));
+        var baselineErrors = own.Count(o => Failed(o.Production.Status));
+        var verdict = new MetricVerdict { Metric = "errorRate", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = n, Critical = check.Critical, Weight = check.Weight };
+        if (n < settings.MinSamples)
+        {
+            return verdict with { Reason = Format($"errorRate: {n} samples, {settings.MinSamples} needed") };
+        }
+
+        var (z, p) = Proportions.TwoSample(shadowErrors, n, baselineErrors, n, Alternative.Greater);
+        var difference = (shadowErrors - baselineErrors) / (double)n;
+        var failed = p < alpha && difference > check.MaxIncrease;
+        var figures = Format($"shadow {shadowErrors}/{n} ({shadowErrors / (double)n:0.##%}) vs production {baselineErrors}/{n} ({baselineErrors / (double)n:0.##%}), p = {p:0.####E+0}");
+        return verdict with
+        {
+            Verdict = failed ? Verdict.Fail : Verdict.Pass,
+            Reason = failed ? $"errorRate: more errors than production beyond {check.MaxIncrease:0.##%} ({figures})" : $"errorRate: within bounds ({figures})",
+            Statistic = z,
+            PValue = p,
+            EffectSize = difference,
+        };
+    }
+
+    private static MetricVerdict Mismatch(List<MirrorOutcome> own, List<MirrorOutcome> noise, ValidationSettings settings, IReadOnlyList<string> ignore)
+    {
+        var check = settings.Mismatch;
+        var noisy = noise.SelectMany(o => o.DifferingPaths).Select(Generic).ToHashSet(StringComparer.Ordinal);
+        var compared = own.Where(o => o.Compared && o.Copy.Status != 0 && o.Production.Status != 0).ToList();
+        var counted = new Dictionary<string, int>(StringComparer.Ordinal);
+        var mismatches = 0;
+        foreach (var outcome in compared)
+        {
+            var paths = outcome.DifferingPaths.Where(p => p != "…" && !noisy.Contains(Generic(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Generic).ToList();
+            if (outcome.Copy.Status != outcome.Production.Status)
+            {
+                paths.Add($"status {outcome.Production.Status}→{outcome.Copy.Status}");
+            }
+
+            if (paths.Count > 0)
+            {
+                mismatches++;
+                foreach (var path in paths.Distinct())
+                {
+                    counted[path] = counted.GetValueOrDefault(path) + 1;
+                }
+            }
+        }
+
+        var n = compared.Count;
+        var verdict = new MetricVerdict { Metric = "mismatch", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = noise.Count, Critical = check.Critical, Weight = check.Weight };
+        if (n < settings.MinSamples)
+        {
+            return verdict with { Reason = Format($"mismatch: {n} compared answers, {settings.MinSamples} needed") };
+        }
+
+        var rate = mismatches / (double)n;
+        var (lower, _) = Proportions.Wilson(mismatches, n, settings.Confidence);
+        var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
+        var figures = Format($"{mismatches}/{n} answers ({rate:0.##%}); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
+        var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
+        var reason = result switch
+        {
+            Verdict.Fail => $"mismatch: answers differ from production beyond {check.MaxRate:0.##%} ({figures}; most: {top})",
+            Verdict.Pass => $"mismatch: within {check.MaxRate:0.##%} ({figures})",
+            _ => $"mismatch: above {check.MaxRate:0.##%} but not significantly yet ({figures}; most: {top})",
+        };
+        return verdict with { Verdict = result, Reason = reason, EffectSize = rate };
+    }
+
+    private static MetricVerdict Throughput(IReadOnlyList<EndpointMinuteRecord> minutes, ThroughputCheck check)
+    {
+        var busy = minutes.Where(m => m.Mirror is { } mirror && mirror.Requests >= check.MinCopiesPerMinute).Select(m => m.Mirror!).ToList();
+        var verdict = new MetricVerdict { Metric = "throughput", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = busy.Sum(m => m.Requests), BaselineSamples = busy.Count, Critical = check.Critical, Weight = check.Weight };
+        if (busy.Count == 0)
+        {
+            return verdict with { Reason = Format($"throughput: no minute with {check.MinCopiesPerMinute} copies or more") };
+        }
+
+        var worst = busy.Min(m => (m.Requests - m.Errors) / (double)m.Requests);
+        var failed = worst < check.MinAnsweredShare;
+        var figures = Format($"worst busy minute answered {worst:0.##%} of its copies; {busy.Count} busy minute(s), up to {busy.Max(m => m.Requests)} copies a minute");
+        return verdict with
+        {
+            Verdict = failed ? Verdict.Fail : Verdict.Pass,
+            Reason = failed ? $"throughput: below {check.MinAnsweredShare:0.##%} at the warm-up load ({figures})" : $"throughput: kept up with the warm-up load ({figures})",
+            EffectSize = worst,
+        };
+    }
+
+    private static bool Failed(int status) => status is 0 or >= 500;
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    /// <summary>A path with its array indexes made generic, so <c>$.items[3].price</c> and <c>$.items[7].price</c> are one field.</summary>
+    private static string Generic(string path) => Index().Replace(path, "[*]");
+
+    private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"\[\d+\]")]
+    private static partial Regex Index();
+}

@@ -1,0 +1,99 @@
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.State;
+
+namespace Shadowing.Core.Validation;
+
+/// <summary>
+/// PVU's port, what the shadow workflow calls: judges one shadow over a window from the outcomes and per-minute records
+/// in the state store, stores the verdict at <c>verdicts/{service}/{shadow}</c>, and alerts on <c>alerts</c> when it
+/// fails.
+/// </summary>
+public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvider time)
+{
+    private readonly RoutingTableStore _tables = new(store, bus);
+
+    /// <summary>Judges <paramref name="shadow"/> over the last <paramref name="window"/>.</summary>
+    /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
+    public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(service);
+        ArgumentException.ThrowIfNullOrWhiteSpace(shadow);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
+        var table = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value
+            ?? throw new KeyNotFoundException($"Service '{service}' has no routing table.");
+        if (table.Shadows.All(s => s.Id != shadow))
+        {
+            throw new KeyNotFoundException($"Service '{service}' has no shadow '{shadow}'.");
+        }
+
+        var to = time.GetUtcNow();
+        var from = to - window;
+        var outcomes = new List<MirrorOutcome>();
+        outcomes.AddRange(await OutcomesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false));
+        outcomes.AddRange(await OutcomesAsync(service, OutcomeMinute.NoiseEndpoint, from, to, cancellationToken).ConfigureAwait(false));
+        var minutes = await MinutesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false);
+        var verdict = ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, to);
+        await store.SaveJsonAsync(StateKeys.Verdict(service, shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (verdict.Verdict == Verdict.Fail)
+        {
+            await bus.PublishAsync(
+                Topics.Alerts,
+                new Alert
+                {
+                    Kind = AlertKind.ValidationFailed,
+                    Service = service,
+                    Endpoint = shadow,
+                    Verdict = verdict.Verdict,
+                    Reasons = verdict.Reasons.Take(4).ToArray(),
+                    Status = StateKeys.Verdict(service, shadow),
+                    At = to,
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        return verdict;
+    }
+
+    /// <summary>The latest stored verdict on <paramref name="shadow"/>, if any.</summary>
+    public async Task<ShadowVerdict?> LatestAsync(string service, string shadow, CancellationToken cancellationToken = default) =>
+        (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow), cancellationToken).ConfigureAwait(false))?.Value;
+
+    private async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var first = Minute(from);
+        var outcomes = new List<MirrorOutcome>();
+        foreach (var key in await store.ListKeysAsync(StateKeys.OutcomesOf(service, endpoint), cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(key, StateKeys.Outcomes(service, endpoint, first)) < 0 || string.CompareOrdinal(key, StateKeys.Outcomes(service, endpoint, to)) > 0)
+            {
+                continue; // keys sort by minute
+            }
+
+            if (await store.GetJsonAsync<OutcomeMinute>(key, cancellationToken).ConfigureAwait(false) is { } minute)
+            {
+                outcomes.AddRange(minute.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
+            }
+        }
+
+        return outcomes;
+    }
+
+    private async Task<IReadOnlyList<EndpointMinuteRecord>> MinutesAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var minutes = new List<EndpointMinuteRecord>();
+        for (var day = DateOnly.FromDateTime(from.UtcDateTime); day <= DateOnly.FromDateTime(to.UtcDateTime); day = day.AddDays(1))
+        {
+            if (await store.GetJsonAsync<EndpointMetricsDay>(StateKeys.Metrics(service, shadow, day), cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
+            }
+        }
+
+        return minutes;
+    }
+
+    private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+}

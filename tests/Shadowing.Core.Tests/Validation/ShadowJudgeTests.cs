@@ -1,0 +1,146 @@
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
+using Shadowing.Core.Validation;
+
+namespace Shadowing.Core.Tests.Validation;
+
+public sealed class ShadowJudgeTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 12, 1, 10, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Latency_ThreeTimesProduction_FailsNamingLatency()
+    {
+        var verdict = Judge(Outcomes(500, productionMs: 50, shadowFactor: 3));
+
+        Assert.Equal(Verdict.Fail, verdict.Verdict);
+        var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
+        Assert.Equal(Verdict.Fail, latency.Verdict);
+        Assert.StartsWith("latency: slower than production", verdict.Reasons[0], StringComparison.Ordinal);
+        Assert.InRange(latency.EffectSize!.Value, 1.8, 2.2);
+        Assert.True(latency.PValue < 1e-10);
+    }
+
+    [Fact]
+    public void Latency_OnePercentSlowerOver100000Samples_PassesOnEffectSize()
+    {
+        var verdict = Judge(Outcomes(100_000, productionMs: 50, shadowFactor: 1.01));
+        var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
+
+        // Significant with this many samples, but far inside the 10 % bound.
+        Assert.True(latency.PValue < 0.02, $"p = {latency.PValue}");
+        Assert.InRange(latency.EffectSize!.Value, 0.0, 0.03);
+        Assert.Equal(Verdict.Pass, latency.Verdict);
+        Assert.Equal(Verdict.Pass, verdict.Verdict);
+    }
+
+    [Fact]
+    public void TenSamples_Inconclusive_NeverPass()
+    {
+        var verdict = Judge(Outcomes(10, productionMs: 50, shadowFactor: 1));
+
+        Assert.Equal(Verdict.Inconclusive, verdict.Verdict);
+        Assert.All(verdict.Metrics.Where(m => m.Metric != "throughput"), m => Assert.Equal(Verdict.Inconclusive, m.Verdict));
+        Assert.Contains(verdict.Reasons, r => r.Contains("10 shadow and 10 production samples, 50 each needed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Mismatch_FieldThatDiffersBetweenTwoProductionAnswers_IsNoise_OneOnlyOnTheShadowIsNot()
+    {
+        var noise = Enumerable.Range(0, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = [$"$.items[{i % 3}].servedBy", "$.timestamp"] });
+        var noisyOnly = Enumerable.Range(0, 200).Select(i => Outcome(i, 50, 50) with { DifferingPaths = ["$.timestamp", $"$.items[{i % 5}].servedBy"] });
+        var shadowOnly = Enumerable.Range(0, 200).Select(i => Outcome(i, 50, 50) with { DifferingPaths = i % 4 == 0 ? ["$.timestamp", "$.price"] : ["$.timestamp"] });
+
+        var clean = Judge([.. noise, .. noisyOnly]);
+        var dirty = Judge([.. noise, .. shadowOnly]);
+
+        Assert.Equal(Verdict.Pass, Assert.Single(clean.Metrics, m => m.Metric == "mismatch").Verdict);
+        var mismatch = Assert.Single(dirty.Metrics, m => m.Metric == "mismatch");
+        Assert.Equal(Verdict.Fail, mismatch.Verdict);
+        Assert.Equal(0.25, mismatch.EffectSize);
+        Assert.Contains("$.price (50)", mismatch.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("timestamp (", mismatch.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Mismatch_IgnoredFieldAndDifferentStatus()
+    {
+        var ignored = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { DifferingPaths = ["$.requestId"] }).ToList();
+        var status = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { Copy = new EndpointAnswer("s1", i % 2 == 0 ? 404 : 200, 50, 10) }).ToList();
+
+        Assert.Equal(Verdict.Pass, Judge(ignored, ignore: ["requestId"]).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+        Assert.Equal(Verdict.Fail, Judge(ignored).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+        Assert.Contains("status 200→404", Judge(status).Metrics.Single(m => m.Metric == "mismatch").Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ErrorRate_ShadowFailingOneInTen_Fails()
+    {
+        var outcomes = Outcomes(400, productionMs: 50, shadowFactor: 1).Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { Status = 503 } } : o).ToList();
+
+        var verdict = Judge(outcomes);
+
+        Assert.Equal(Verdict.Fail, verdict.Verdict);
+        Assert.Equal(Verdict.Fail, verdict.Metrics.Single(m => m.Metric == "errorRate").Verdict);
+    }
+
+    [Fact]
+    public void Throughput_NonCritical_ByDefault_ButReported()
+    {
+        var minutes = new[] { Minute(0, copies: 100, errors: 40), Minute(1, copies: 100, errors: 0) };
+
+        var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), minutes, new ValidationSettings(), [], Start, Start.AddMinutes(2), Start.AddMinutes(2));
+        var critical = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), minutes, new ValidationSettings { Throughput = new ThroughputCheck { Critical = true } }, [], Start, Start.AddMinutes(2), Start.AddMinutes(2));
+
+        Assert.Equal(Verdict.Fail, verdict.Metrics.Single(m => m.Metric == "throughput").Verdict);
+        Assert.Equal(Verdict.Fail, verdict.Verdict); // PassScore 1: a failed metric of any weight fails the score
+        Assert.Equal(Verdict.Fail, critical.Verdict);
+        Assert.Equal(Verdict.Pass, ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), minutes, new ValidationSettings { PassScore = 0.7 }, [], Start, Start, Start).Verdict);
+    }
+
+    [Fact]
+    public void Settings_BadFields_NamedInValidation()
+    {
+        var settings = new ValidationSettings { Confidence = 1.2, MinSamples = 1, Latency = new LatencyCheck { MaxRelativeShift = -1 }, Mismatch = new MismatchCheck { MaxRate = 2 } };
+
+        Assert.Equal(["validation.confidence", "validation.minSamples", "validation.latency.maxRelativeShift", "validation.mismatch.maxRate"], settings.Validate().Select(e => e.Field));
+    }
+
+    private static ShadowVerdict Judge(IReadOnlyList<MirrorOutcome> outcomes, IReadOnlyList<string>? ignore = null) =>
+        ShadowJudge.Judge("orders", "s1", outcomes, [], new ValidationSettings(), ignore ?? [], Start, Start.AddHours(1), Start.AddHours(1));
+
+    /// <summary>Latencies that vary like a real service's (log-normal around the median), the shadow's scaled.</summary>
+    private static List<MirrorOutcome> Outcomes(int count, double productionMs, double shadowFactor)
+    {
+        var random = RandomSource.Seeded(count);
+        double Sample(double median)
+        {
+            var normal = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+            return Math.Round(median * Math.Exp(0.25 * normal), 3);
+        }
+
+        return [.. Enumerable.Range(0, count).Select(i => Outcome(i, Sample(productionMs), Sample(productionMs * shadowFactor)))];
+    }
+
+    private static MirrorOutcome Outcome(int i, double productionMs, double shadowMs) => new()
+    {
+        RequestId = $"r{i}",
+        Service = "orders",
+        Method = "GET",
+        Path = "/items",
+        ReceivedAt = Start.AddSeconds(i % 3600),
+        Production = new EndpointAnswer("p1", 200, productionMs, 10, "d"),
+        Copy = new EndpointAnswer("s1", 200, shadowMs, 10, "d"),
+        Compared = true,
+    };
+
+    private static EndpointMinuteRecord Minute(int offset, long copies, long errors) => new()
+    {
+        Service = "orders",
+        EndpointId = "s1",
+        Role = Core.Routing.EndpointRole.Shadow,
+        Minute = Start.AddMinutes(offset),
+        Mirror = new MirrorMinute { Requests = copies, Errors = errors },
+    };
+}
