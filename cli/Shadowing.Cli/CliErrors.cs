@@ -47,7 +47,7 @@ internal static partial class CliErrors
             UsageException or TimeSeriesFormatException or RoutesFileException => (ExitCodes.Usage, error.Message),
             OptionsValidationException options => (ExitCodes.Usage, "invalid setting: " + string.Join(" ", options.Failures)),
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (ExitCodes.Usage, error.Message),
-            StartFailedException => (ExitCodes.Failure, error.Message),
+            StartFailedException or Core.Validation.PromotionRefusedException => (ExitCodes.Failure, error.Message),
             OperationCanceledException => (ExitCodes.Failure, "cancelled."),
             _ when RouterHost.Describe(error) is { } start => (start.Code, start.Message),
             _ => (ExitCodes.Failure, $"{error.GetType().Name}: {error.Message}"),

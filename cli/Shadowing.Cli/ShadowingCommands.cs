@@ -1,6 +1,7 @@
 using Shadowing.Cli.Forecasting;
 using Shadowing.Cli.Samples;
 using Shadowing.Cli.Up;
+using Shadowing.Cli.Validation;
 using Spectre.Console.Cli;
 
 namespace Shadowing.Cli;
@@ -17,6 +18,8 @@ internal static class ShadowingCommands
         ["up"] = typeof(UpCommand.Settings),
         ["backtest"] = typeof(BacktestCommand.Settings),
         ["risk"] = typeof(RiskCommand.Settings),
+        ["validate"] = typeof(ValidateCommand.Settings),
+        ["promote"] = typeof(PromoteCommand.Settings),
         [Hidden] = typeof(SampleEndpointCommand.Settings),
     };
 
@@ -33,6 +36,14 @@ internal static class ShadowingCommands
         config.AddCommand<RiskCommand>("risk")
             .WithDescription("Causal failure-risk score and alarm for every row of a timestamp,value CSV.")
             .WithExample("risk", "--input", "cpu.csv", "--output", "cpu.risk.csv");
+        config.AddCommand<ValidateCommand>("validate")
+            .WithDescription("The latest verdict on each shadow of a service (PVU), or judge them now with --judge.")
+            .WithExample("validate", "--service", "orders")
+            .WithExample("validate", "--service", "orders", "--judge", "--window", "00:30:00", "--json");
+        config.AddCommand<PromoteCommand>("promote")
+            .WithDescription("Promote a shadow whose latest verdict is a recent Pass: to Active, or to a production endpoint.")
+            .WithExample("promote", "orders", "orders-shadow-1")
+            .WithExample("promote", "orders", "orders-shadow-1", "--to", "production");
         config.AddCommand<SampleEndpointCommand>(Hidden)
             .WithDescription("Run one endpoint of the sample service (started by up).")
             .IsHidden();

@@ -12,15 +12,15 @@ public static class DaprComponents
     public const string PubSub = "pubsub";
 
     /// <summary>
-    /// The pub/sub component of mirrored requests (topics <c>mirror.{service}</c>): <c>components/mirror-pubsub.yaml</c>.
-    /// Its own component so router replicas share one consumer group (each copy replayed once), where
-    /// <see cref="PubSub"/> gives each replica its own (each needs every routing change).
+    /// The pub/sub component of work that one replica must do once: mirrored requests (topics <c>mirror.{service}</c>)
+    /// and alerts (each sent to the webhook once): <c>components/queue-pubsub.yaml</c>. Its consumer group is shared by
+    /// all replicas of an app, where <see cref="PubSub"/> gives each replica its own (each needs every routing change).
     /// </summary>
-    public const string MirrorPubSub = "mirror-pubsub";
+    public const string QueuePubSub = "queue-pubsub";
 
-    /// <summary>The component a topic is published on: <see cref="MirrorPubSub"/> for mirrored requests, else <paramref name="general"/>.</summary>
+    /// <summary>The component a topic is published on: <see cref="QueuePubSub"/> for mirrored requests and alerts, else <paramref name="general"/>.</summary>
     public static string PubSubOf(string topic, string general = PubSub) =>
-        topic.StartsWith(Core.Messaging.Topics.MirrorPrefix, StringComparison.Ordinal) ? MirrorPubSub : general;
+        topic.StartsWith(Core.Messaging.Topics.MirrorPrefix, StringComparison.Ordinal) || topic == Core.Messaging.Topics.Alerts ? QueuePubSub : general;
 
     /// <summary>Route on which this app receives events of a topic: <c>/events/{topic}</c>, as declared in <c>components/subscriptions.yaml</c>.</summary>
     public static string EventRoute(string topic) => "/events/" + topic;

@@ -53,6 +53,10 @@ public sealed class RouterOptions
     /// <summary>The mirror's queue and senders (the policy itself is per service, in the routing table).</summary>
     [Required]
     public Mirroring.MirroringOptions Mirroring { get; set; } = new();
+
+    /// <summary>The alert webhook.</summary>
+    [Required]
+    public Alerts.AlertOptions Alerts { get; set; } = new();
 }
 
 /// <summary>Forwarding settings (section <c>Router:Forwarding</c>).</summary>

@@ -17,6 +17,11 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Mirroring)}", options.Mirroring, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Alerts)}", options.Alerts, failures);
+        if (options.Alerts?.WebhookUrl is { } url && (!url.IsAbsoluteUri || url.Scheme is not ("http" or "https")))
+        {
+            failures.Add($"{RouterOptions.Section}:Alerts:WebhookUrl ({url}) must be an absolute http(s) URL.");
+        }
         if (options.ActiveHealthChecks is { } active && active.Timeout >= active.Interval)
         {
             failures.Add($"{RouterOptions.Section}:ActiveHealthChecks:Timeout ({active.Timeout}) must be shorter than {RouterOptions.Section}:ActiveHealthChecks:Interval ({active.Interval}).");

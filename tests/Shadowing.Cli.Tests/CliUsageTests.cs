@@ -37,6 +37,9 @@ public sealed class CliUsageTests : IDisposable
         { ["up", "--config", "series.csv"], "--config: 'series.csv' is not valid JSON" },
         { ["up", "--urls", "localhost:5080", "--state", ":memory:"], "--urls: 'localhost:5080' is not a URL to listen on" },
         { ["up", "--config", "bad-sample.json", "--state", ":memory:"], "Samples:orders:Production:0:Capacity" },
+        { ["validate"], "--service is required" },
+        { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
+        { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
     };
 
     [Theory]

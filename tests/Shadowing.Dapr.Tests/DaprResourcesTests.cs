@@ -118,17 +118,18 @@ public sealed class DaprResourcesTests
     }
 
     [Fact]
-    public void MirrorPubSub_NameMatchesCode_OneConsumerGroupForAllRouters()
+    public void QueuePubSub_NameMatchesCode_OneConsumerGroupPerApp()
     {
-        var component = Component("mirror-pubsub.yaml");
+        var component = Component("queue-pubsub.yaml");
 
-        Assert.Equal(DaprComponents.MirrorPubSub, Text(component, "metadata", "name"));
+        Assert.Equal(DaprComponents.QueuePubSub, Text(component, "metadata", "name"));
         Assert.StartsWith("pubsub.", Text(component, "spec", "type"), StringComparison.Ordinal);
-        Assert.Equal([DaprAppIds.Router], Scopes(component));
+        Assert.Equal([DaprAppIds.Functions, DaprAppIds.Router, DaprAppIds.Workflows], Scopes(component).Order());
 
         // Replicas of one app id share the group: a copy is replayed once, not once per router.
         Assert.Equal("{appID}", Metadata(component)["consumerID"]);
-        Assert.Equal(DaprComponents.MirrorPubSub, DaprComponents.PubSubOf(Topics.Mirror("orders")));
+        Assert.Equal(DaprComponents.QueuePubSub, DaprComponents.PubSubOf(Topics.Mirror("orders")));
+        Assert.Equal(DaprComponents.QueuePubSub, DaprComponents.PubSubOf(Topics.Alerts));
         Assert.Equal(DaprComponents.PubSub, DaprComponents.PubSubOf(Topics.ShadowOutcomes));
     }
 
@@ -143,7 +144,7 @@ public sealed class DaprResourcesTests
             Assert.Equal("Subscription", Text(subscription, "kind"));
             var topic = Text(subscription, "spec", "topic");
             topics.Add(topic);
-            Assert.Equal(DaprComponents.PubSub, Text(subscription, "spec", "pubsubname"));
+            Assert.Equal(DaprComponents.PubSubOf(topic), Text(subscription, "spec", "pubsubname"));
             Assert.Equal(DaprComponents.EventRoute(topic), Text(subscription, "spec", "routes", "default"));
             Assert.NotEmpty(Scopes(subscription));
         }

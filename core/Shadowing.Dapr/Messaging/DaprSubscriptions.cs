@@ -29,7 +29,7 @@ public static class DaprSubscriptions
 
     private static readonly IReadOnlyDictionary<string, IReadOnlyList<DaprSubscription>> ByApp = new Dictionary<string, IReadOnlyList<DaprSubscription>>(StringComparer.Ordinal)
     {
-        [DaprAppIds.Router] = [Of(Topics.RoutingChanged)],
+        [DaprAppIds.Router] = [Of(Topics.RoutingChanged), Of(Topics.Alerts)],
         [DaprAppIds.Functions] = [],
         [DaprAppIds.Workflows] = [],
     };
@@ -41,13 +41,13 @@ public static class DaprSubscriptions
     public static IReadOnlyList<DaprSubscription> For(string appId) => ByApp.TryGetValue(appId, out var subscriptions) ? subscriptions : [];
 
     /// <summary>
-    /// The subscription to service <paramref name="service"/>'s mirrored requests, on <see cref="DaprComponents.MirrorPubSub"/>.
+    /// The subscription to service <paramref name="service"/>'s mirrored requests, on <see cref="DaprComponents.QueuePubSub"/>.
     /// No dead-letter topic: a copy that cannot be replayed (or has expired) is of no use to anyone.
     /// </summary>
     public static DaprSubscription Mirror(string service)
     {
         var topic = Topics.Mirror(service);
-        return new(DaprComponents.MirrorPubSub, topic, DaprComponents.EventRoute(topic), null);
+        return new(DaprComponents.QueuePubSub, topic, DaprComponents.EventRoute(topic), null);
     }
 
     /// <summary>
@@ -68,7 +68,7 @@ public static class DaprSubscriptions
         }).ToArray())).RequireDaprAppToken();
     }
 
-    private static DaprSubscription Of(string topic) => new(DaprComponents.PubSub, topic, DaprComponents.EventRoute(topic), DeadLetterTopic);
+    private static DaprSubscription Of(string topic) => new(DaprComponents.PubSubOf(topic), topic, DaprComponents.EventRoute(topic), DeadLetterTopic);
 }
 
 /// <summary>

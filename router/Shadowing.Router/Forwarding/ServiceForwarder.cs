@@ -23,6 +23,7 @@ internal sealed partial class ServiceForwarder(
     ForwarderClient client,
     RouterMetrics metrics,
     MirrorDispatcher mirrors,
+    Alerts.AlertPublisher alerts,
     IRandomSource random,
     IOptions<RouterOptions> options,
     IConfiguration configuration,
@@ -83,6 +84,12 @@ internal sealed partial class ServiceForwarder(
             if (decision.Kind != RouteKind.Production && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
             {
                 LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason), heldBack);
+                alerts.TryRaise(
+                    Core.Validation.AlertKind.Failover,
+                    routes.Service,
+                    endpoint.Id,
+                    $"routed to {RouteNames.Of(decision.Kind)} endpoint {endpoint.Id} ({RouteNames.Of(decision.Reason)}; production: {RouteNames.Of(decision.ProductionReason)})",
+                    Core.State.StateKeys.Routing(routes.Service));
             }
 
             var (error, elapsed) = await ForwardAsync(context, endpoint).ConfigureAwait(false);

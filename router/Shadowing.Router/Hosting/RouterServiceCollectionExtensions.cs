@@ -55,6 +55,9 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton<RoutingTableCache>();
         services.TryAddSingleton<HealthProber>();
         services.TryAddSingleton<MinuteRecorder>();
+        services.TryAddSingleton<Alerts.AlertPublisher>();
+        services.TryAddSingleton<Alerts.AlertWebhook>();
+        services.TryAddSingleton<OutcomeRecorder>();
         services.TryAddSingleton<MirrorSender>();
         services.TryAddSingleton<MirrorDispatcher>();
         services.TryAddSingleton<MirrorReplayer>();
@@ -65,11 +68,14 @@ public static class RouterServiceCollectionExtensions
             services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath);
         }
 
+        services.AddHostedService(sp => sp.GetRequiredService<Alerts.AlertPublisher>());
+        services.AddHostedService(sp => sp.GetRequiredService<Alerts.AlertWebhook>());
         services.AddHostedService(sp => sp.GetRequiredService<RoutingTableCache>());
         services.AddHostedService(sp => sp.GetRequiredService<HealthProber>());
         services.AddHostedService(sp => sp.GetRequiredService<MinuteRecorder>());
         services.AddHostedService(sp => sp.GetRequiredService<MirrorDispatcher>());
         services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
+        services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")

@@ -40,9 +40,11 @@ internal sealed partial class MirrorSender : IDisposable
     private readonly RouterMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger<MirrorSender> _logger;
+    private readonly OutcomeRecorder _recorder;
 
-    public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, IOptions<RouterOptions> options, TimeProvider time, ILogger<MirrorSender> logger)
+    public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, TimeProvider time, ILogger<MirrorSender> logger)
     {
+        _recorder = recorder;
         _bus = bus;
         _sidecar = sidecar;
         _metrics = metrics;
@@ -134,6 +136,7 @@ internal sealed partial class MirrorSender : IDisposable
             DifferingPaths = paths,
             Compared = compared,
         };
+        _recorder.Add(outcome);
         await _bus.PublishAsync(Topics.ShadowOutcomes, outcome, cancellationToken).ConfigureAwait(false);
     }
 

@@ -29,6 +29,7 @@ internal sealed partial class RoutingTableCache(
     IEventBus bus,
     EndpointRegistry registry,
     DaprSidecarEndpoint sidecar,
+    Alerts.AlertPublisher alerts,
     IOptions<RouterOptions> options,
     TimeProvider time,
     ILogger<RoutingTableCache> logger) : BackgroundService
@@ -206,6 +207,7 @@ internal sealed partial class RoutingTableCache(
         if (!status.Stale)
         {
             LogStale(error, status.LastSuccessAt);
+            alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); serving those read at {status.LastSuccessAt:u}", Core.State.StateKeys.RoutingPrefix);
         }
 
         _status = status with { Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };

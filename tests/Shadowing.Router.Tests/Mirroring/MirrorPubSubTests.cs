@@ -136,7 +136,7 @@ public sealed class MirrorPubSubTests
         // daprd reads the app's subscriptions once, at its start.
         var subscriptions = await sidecar.State.PubSub.LoadFromAppAsync(router.Address, Ct);
         var mirror = Assert.Single(subscriptions, s => s.Topic == "mirror.orders");
-        Assert.Equal((DaprComponents.MirrorPubSub, "/events/mirror.orders", (string?)null), (mirror.PubSubName, mirror.Route.AbsolutePath, mirror.DeadLetterTopic));
+        Assert.Equal((DaprComponents.QueuePubSub, "/events/mirror.orders", (string?)null), (mirror.PubSubName, mirror.Route.AbsolutePath, mirror.DeadLetterTopic));
         await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
 
         using var response = await router.Client.GetAsync(new Uri("/orders/items/7", UriKind.Relative), Ct);
@@ -145,7 +145,7 @@ public sealed class MirrorPubSubTests
         await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the copy replayed from the sidecar's delivery", cancellationToken: Ct);
         Assert.Equal("/items/7", Assert.Single(s1.Received).Path);
         var published = Assert.Single(sidecar.State.Published, e => e.Topic == "mirror.orders");
-        Assert.Equal(DaprComponents.MirrorPubSub, published.PubSubName);
+        Assert.Equal(DaprComponents.QueuePubSub, published.PubSubName);
         Assert.NotNull(published.ExpiresAt);
         Assert.InRange(published.ExpiresAt!.Value - TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(2));
         var envelope = ShadowingJson.Deserialize<MirroredRequest>(published.Data);
@@ -162,12 +162,12 @@ public sealed class MirrorPubSubTests
         // What the TTL buys on Dapr: daprd drops an envelope that waited past it (a subscriber that was down).
         await using var sidecar = await FakeDaprSidecar.StartAsync();
         await using var app = await LoopbackApp.StartAsync(null, a => a.MapPost("/events/mirror.orders", () => Microsoft.AspNetCore.Http.Results.Ok()));
-        sidecar.State.PubSub.Subscribe("mirror.orders", new Uri(LoopbackApp.AddressOf(app), "/events/mirror.orders"), pubSubName: DaprComponents.MirrorPubSub);
+        sidecar.State.PubSub.Subscribe("mirror.orders", new Uri(LoopbackApp.AddressOf(app), "/events/mirror.orders"), pubSubName: DaprComponents.QueuePubSub);
         using var dapr = sidecar.CreateClient();
         var bus = new DaprEventBus(dapr);
 
         await bus.PublishAsync(Topics.Mirror("orders"), Envelope("fresh", TimeProvider.System.GetUtcNow()), TimeSpan.FromMinutes(1), Ct);
-        sidecar.State.PubSub.Publish(new PublishedEvent(DaprComponents.MirrorPubSub, "mirror.orders", JsonSerializer.SerializeToUtf8Bytes(new { }), "application/json", TimeProvider.System.GetUtcNow().AddSeconds(-1)));
+        sidecar.State.PubSub.Publish(new PublishedEvent(DaprComponents.QueuePubSub, "mirror.orders", JsonSerializer.SerializeToUtf8Bytes(new { }), "application/json", TimeProvider.System.GetUtcNow().AddSeconds(-1)));
 
         await Eventually.WaitUntilAsync(() => sidecar.State.PubSub.Attempts.Count == 1 && sidecar.State.PubSub.Expired.Count == 1, "one delivered, one expired", cancellationToken: Ct);
     }

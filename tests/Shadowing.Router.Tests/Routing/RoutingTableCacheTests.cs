@@ -31,7 +31,9 @@ public sealed class RoutingTableCacheTests
         Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
         Assert.Equal("Degraded", health.GetProperty("status").GetString());
         Assert.Contains("store unavailable", health.GetProperty("routingTables").GetProperty("lastError").GetString(), StringComparison.Ordinal);
-        Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_routing_table_stale"));
+        // Eventually: the Prometheus exporter may answer a scrape from its response cache (a few hundred ms), and a
+        // CI run once read 0 here right after /healthz said stale.
+        await Eventually.WaitUntilAsync(async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_routing_table_stale") == 1, "the stale gauge reads 1", cancellationToken: Ct);
 
         router.Store.Failing = false;
         await Eventually.WaitUntilAsync(async () => (await router.HealthAsync()).GetProperty("status").GetString() == "Healthy", "the router recovers once the store answers", cancellationToken: Ct);

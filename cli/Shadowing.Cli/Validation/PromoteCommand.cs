@@ -1,0 +1,40 @@
+using System.ComponentModel;
+using Shadowing.Core.Validation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Validation;
+
+/// <summary><c>shadowing promote SERVICE SHADOW</c>: makes a validated shadow Active, or a production endpoint.</summary>
+internal sealed class PromoteCommand : AsyncCommand<PromoteCommand.Settings>
+{
+    public sealed class Settings : StateSettings
+    {
+        [CommandArgument(0, "<SERVICE>")]
+        [Description("The service.")]
+        public string Service { get; init; } = string.Empty;
+
+        [CommandArgument(1, "<SHADOW>")]
+        [Description("The shadow's id in the routing table.")]
+        public string Shadow { get; init; } = string.Empty;
+
+        [CommandOption("--to <TARGET>")]
+        [Description("active (the shadow takes traffic when production cannot; default) or production (it becomes a production endpoint).")]
+        public PromotionTarget To { get; init; } = PromotionTarget.Active;
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var state = settings.Open();
+        try
+        {
+            var table = await new ShadowPromotion(state.AsStore(), state.AsBus(), TimeProvider.System).PromoteAsync(settings.Service, settings.Shadow, settings.To, cancellationToken);
+            AnsiConsole.MarkupLineInterpolated($"{settings.Shadow} of {table.Service} promoted to {settings.To.ToString().ToLowerInvariant()}.");
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            await state.CloseAsync();
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.ComponentModel;
+using System.Globalization;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Validation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Validation;
+
+/// <summary><c>shadowing validate</c>: the latest verdict on each shadow of a service, or a fresh one with <c>--judge</c>.</summary>
+internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
+{
+    public sealed class Settings : StateSettings
+    {
+        [CommandOption("-s|--service <SERVICE>")]
+        [Description("The service whose shadows to show.")]
+        public string Service { get; init; } = string.Empty;
+
+        [CommandOption("--judge")]
+        [Description("Judge every shadow now over --window (stores the verdicts) instead of showing the stored ones.")]
+        public bool Judge { get; init; }
+
+        [CommandOption("--window <DURATION>")]
+        [Description("With --judge: how far back outcomes count (d.hh:mm:ss). Default 00:15:00.")]
+        public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(15);
+
+        [CommandOption("--json")]
+        [Description("Print the verdicts as JSON.")]
+        public bool Json { get; init; }
+
+        public override ValidationResult Validate() =>
+            string.IsNullOrWhiteSpace(Service) ? ValidationResult.Error("--service is required")
+            : Window <= TimeSpan.Zero ? ValidationResult.Error("--window must be positive")
+            : ValidationResult.Success();
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var state = settings.Open();
+        try
+        {
+            var table = (await new RoutingTableStore(state.AsStore(), state.AsBus()).GetAsync(settings.Service, cancellationToken))?.Value
+                ?? throw new UsageException($"--service: no routing table for service '{settings.Service}' in {settings.State}.");
+            var validator = new ShadowValidator(state.AsStore(), state.AsBus(), TimeProvider.System);
+            var verdicts = new List<(string Shadow, ShadowVerdict? Verdict)>();
+            foreach (var shadow in table.Shadows)
+            {
+                var verdict = settings.Judge
+                    ? await validator.ValidateAsync(table.Service, shadow.Id, settings.Window, cancellationToken)
+                    : await validator.LatestAsync(table.Service, shadow.Id, cancellationToken);
+                verdicts.Add((shadow.Id, verdict));
+            }
+
+            if (settings.Json)
+            {
+                Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(verdicts.Select(v => new { shadow = v.Shadow, verdict = v.Verdict }).ToArray(), ShadowingJson.Options));
+                return ExitCodes.Ok;
+            }
+
+            if (verdicts.Count == 0)
+            {
+                AnsiConsole.MarkupLineInterpolated($"Service {table.Service} has no shadows.");
+            }
+
+            foreach (var (shadow, verdict) in verdicts)
+            {
+                if (verdict is null)
+                {
+                    AnsiConsole.MarkupLineInterpolated($"{shadow}: never validated");
+                    continue;
+                }
+
+                AnsiConsole.MarkupLineInterpolated($"{shadow}: {verdict.Verdict} (judged {verdict.JudgedAt.ToString("u", CultureInfo.InvariantCulture)}, outcomes from {verdict.From.ToString("u", CultureInfo.InvariantCulture)})");
+                foreach (var reason in verdict.Reasons)
+                {
+                    AnsiConsole.MarkupLineInterpolated($"  {reason}");
+                }
+            }
+
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            await state.CloseAsync();
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Validation;
+
+namespace Shadowing.Router.Alerts;
+
+/// <summary>Where alerts are POSTed (section <c>Router:Alerts</c>); no webhook when <see cref="WebhookUrl"/> is empty.</summary>
+public sealed class AlertOptions
+{
+    /// <summary>The receiver, <c>https://…</c> (or <c>http://</c>). Default none.</summary>
+    public Uri? WebhookUrl { get; set; }
+
+    /// <summary>HMAC-SHA256 key of the <c>x-shadowing-signature</c> header. Default none (no signature).</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>Tries per alert before it goes back to the bus's retries and dead letters. Default 3.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 20)]
+    public int Attempts { get; set; } = 3;
+
+    /// <summary>Time allowed per try. Default 10 s.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// Forwards every alert on topic <c>alerts</c> to the configured webhook: a JSON POST signed with
+/// <c>x-shadowing-signature: sha256=HEX</c> (HMAC-SHA256 of the body with the secret), tried
+/// <see cref="AlertOptions.Attempts"/> times with doubling pauses; then the bus retries and dead-letters it, so an
+/// alert is not lost to a receiver that is down for a while. Alerts carry names, verdicts and reasons, never request
+/// bodies or headers.
+/// </summary>
+internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions> options, TimeProvider time, ILogger<AlertWebhook> logger) : IHostedService, IDisposable
+{
+    /// <summary>The signature header.</summary>
+    public const string SignatureHeader = "x-shadowing-signature";
+
+    private readonly AlertOptions _options = options.Value.Alerts;
+    private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+    private IDisposable? _subscription;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_options.WebhookUrl is not null)
+        {
+            _subscription = bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", SendAsync);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _subscription?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _subscription?.Dispose();
+        _http.Dispose();
+    }
+
+    /// <summary>The signature of <paramref name="body"/> under <paramref name="secret"/>, as the header carries it.</summary>
+    public static string Sign(byte[] body, string secret) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+
+    private async Task SendAsync(Alert alert, CancellationToken cancellationToken)
+    {
+        var body = ShadowingJson.Serialize(alert);
+        var pause = TimeSpan.FromMilliseconds(200);
+        for (var attempt = 1; ; attempt++)
+        {
+            string failure;
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(_options.Timeout);
+                using var request = new HttpRequestMessage(HttpMethod.Post, _options.WebhookUrl) { Content = new ByteArrayContent(body) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                if (_options.WebhookSecret is { Length: > 0 } secret)
+                {
+                    request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(body, secret));
+                }
+
+                using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+
+                failure = $"{(int)response.StatusCode} {response.ReasonPhrase}";
+            }
+            catch (Exception ex) when (ex is HttpRequestException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                failure = ex.Message;
+            }
+
+            if (attempt >= _options.Attempts)
+            {
+                LogGaveUp(alert.Kind.ToString(), alert.Service, attempt, failure);
+                throw new HttpRequestException($"Alert webhook {_options.WebhookUrl} failed {attempt} times: {failure}");
+            }
+
+            await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
+            pause *= 2;
+        }
+    }
+
+    [LoggerMessage(EventId = 91, Level = LogLevel.Warning, Message = "Alert webhook: {Kind} alert of {Service} not delivered after {Attempts} tries ({Failure}); the bus will retry it")]
+    private partial void LogGaveUp(string kind, string service, int attempts, string failure);
+}

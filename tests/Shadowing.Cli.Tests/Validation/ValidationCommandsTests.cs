@@ -1,0 +1,61 @@
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Embedded.State;
+using NSubstitute;
+
+namespace Shadowing.Cli.Tests.Validation;
+
+/// <summary><c>shadowing validate</c> and <c>shadowing promote</c> on an embedded state file, run as a process.</summary>
+public sealed class ValidationCommandsTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-validate-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Validate_ShowsTheLatestVerdictPerShadow_PromoteNeedsARecentPass()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        using (var store = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System))
+        {
+            await new RoutingTableStore(store, Substitute.For<IEventBus>()).PutAsync(
+                new RoutingTable
+                {
+                    Service = "orders",
+                    Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:5101", MaxConcurrency = 10 }],
+                    Shadows =
+                    [
+                        new ShadowEndpoint { Id = "good", Address = "http://127.0.0.1:5201", State = ShadowState.PreWarmed },
+                        new ShadowEndpoint { Id = "unjudged", Address = "http://127.0.0.1:5202", State = ShadowState.PreWarmed },
+                    ],
+                },
+                Ct);
+            await store.SaveJsonAsync(
+                StateKeys.Verdict("orders", "good"),
+                new ShadowVerdict { Service = "orders", Shadow = "good", Verdict = Verdict.Pass, Reasons = ["latency: no significant difference"], Metrics = [], From = now.AddMinutes(-15), To = now, JudgedAt = now },
+                cancellationToken: Ct);
+        }
+
+        var (listed, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "validate", "--service", "orders", "--state", "state.db");
+        var (refused, refusal) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "promote", "orders", "unjudged", "--state", "state.db");
+        var (promoted, promotion) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "promote", "orders", "good", "--state", "state.db");
+
+        Assert.Equal(0, listed);
+        Assert.Contains("good: Pass", output, StringComparison.Ordinal);
+        Assert.Contains("latency: no significant difference", output, StringComparison.Ordinal);
+        Assert.Contains("unjudged: never validated", output, StringComparison.Ordinal);
+        Assert.Equal(1, refused);
+        Assert.Contains("'unjudged' of service 'orders' has never been validated", refusal, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", refusal, StringComparison.Ordinal);
+        Assert.Equal(0, promoted);
+        Assert.Contains("good of orders promoted to active", promotion, StringComparison.Ordinal);
+        using var after = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System);
+        var table = (await after.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value;
+        Assert.Equal(ShadowState.Active, table.Shadows.Single(s => s.Id == "good").State);
+    }
+}

@@ -1,0 +1,64 @@
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Tests.Routing;
+using Shadowing.Core.Validation;
+
+namespace Shadowing.Core.Tests.Validation;
+
+public sealed class ShadowPromotionTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Refused_NeverValidated_NotAPass_TooOld()
+    {
+        var table = Table(ShadowState.PreWarmed);
+
+        Assert.Contains("never been validated", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, null, Now)).Message, StringComparison.Ordinal);
+        Assert.Contains("latest verdict is Fail", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Fail, Now), Now)).Message, StringComparison.Ordinal);
+        Assert.Contains("latest verdict is Inconclusive", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Inconclusive, Now), Now)).Message, StringComparison.Ordinal);
+        Assert.Contains("older than validation.verdictMaxAge", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now.AddHours(-2)), Now)).Message, StringComparison.Ordinal);
+        Assert.Contains("no shadow 'nope'", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "nope", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Active_FromPreWarmedWithARecentPass_OtherStatesRefused()
+    {
+        var promoted = ShadowPromotion.Promote(Table(ShadowState.PreWarmed), "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now.AddMinutes(-5)), Now);
+
+        Assert.Equal(ShadowState.Active, promoted.Shadows.Single().State);
+        Assert.Contains("only a PreWarmed shadow can become Active", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(Table(ShadowState.Validating), "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Production_TheShadowBecomesAProductionEndpoint_AndLeavesTheMirrorTargets()
+    {
+        var table = Table(ShadowState.Validating) with { Mirror = new MirrorPolicy { Percent = 10, Targets = ["s1"] } };
+
+        var promoted = ShadowPromotion.Promote(table, "s1", PromotionTarget.Production, Verdict(Core.Validation.Verdict.Pass, Now), Now);
+
+        Assert.Empty(promoted.Shadows);
+        var endpoint = Assert.Single(promoted.Production, p => p.Id == "s1");
+        Assert.Equal(("http://10.0.0.9:8080", 32), (endpoint.Address, endpoint.MaxConcurrency));
+        Assert.False(promoted.Mirror!.Enabled);
+        Assert.Empty(RoutingTableValidator.Validate(promoted));
+    }
+
+    private static RoutingTable Table(ShadowState state) => Tables.Orders() with
+    {
+        Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://10.0.0.9:8080", State = state, MaxConcurrency = 32 }],
+    };
+
+    private static ShadowVerdict Verdict(Verdict verdict, DateTimeOffset judgedAt) => new()
+    {
+        Service = "orders",
+        Shadow = "s1",
+        Verdict = verdict,
+        Reasons = ["latency: …"],
+        Metrics = [],
+        From = judgedAt.AddMinutes(-15),
+        To = judgedAt,
+        JudgedAt = judgedAt,
+    };
+}
