@@ -117,14 +117,14 @@ public sealed class MirrorPubSubTests
     }
 
     [Fact]
-    public async Task DaprAdapter_EnvelopeOnTheMirrorComponentWithATtl_DeliveredBackByTheSidecar_ReplayedAndOutcomePublished()
+    public async Task DaprAdapter_EnvelopeOnTheQueueComponentWithATtl_DeliveredBackByTheSidecar_ReplayedAfterTheShift_OutcomePublished()
     {
         await using var sidecar = await FakeDaprSidecar.StartAsync();
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var s1 = await TestBackend.StartAsync("s1");
         using var dapr = sidecar.CreateClient();
         var bus = new DaprEventBus(dapr);
-        var policy = new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeToLive = TimeSpan.FromMinutes(2) };
+        var policy = new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeToLive = TimeSpan.FromMinutes(2), TimeShift = TimeSpan.FromSeconds(2) };
         await using var router = await RouterHost.StartAsync(
             [MirroringTests.With(p1, [(s1, false)], policy)],
             services: s =>
@@ -139,10 +139,12 @@ public sealed class MirrorPubSubTests
         Assert.Equal((DaprComponents.QueuePubSub, "/events/mirror.orders", (string?)null), (mirror.PubSubName, mirror.Route.AbsolutePath, mirror.DeadLetterTopic));
         await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
 
+        var clock = Stopwatch.StartNew();
         using var response = await router.Client.GetAsync(new Uri("/orders/items/7", UriKind.Relative), Ct);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the copy replayed from the sidecar's delivery", cancellationToken: Ct);
+        Assert.True(clock.Elapsed >= policy.TimeShift - TimeSpan.FromMilliseconds(100), $"replayed after {clock.Elapsed}, before the {policy.TimeShift} shift");
         Assert.Equal("/items/7", Assert.Single(s1.Received).Path);
         var published = Assert.Single(sidecar.State.Published, e => e.Topic == "mirror.orders");
         Assert.Equal(DaprComponents.QueuePubSub, published.PubSubName);
