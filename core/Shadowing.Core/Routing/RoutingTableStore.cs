@@ -50,6 +50,21 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
         await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(table.Service), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Validates and stores <paramref name="table"/> unless the service already has one; announces it when written.</summary>
+    /// <returns>Whether it was written (false: a table was there and is kept).</returns>
+    /// <exception cref="RoutingTableValidationException">The table is invalid; nothing was written.</exception>
+    public async Task<bool> CreateAsync(RoutingTable table, CancellationToken cancellationToken = default)
+    {
+        RoutingTableValidator.EnsureValid(table);
+        if (!await store.TryCreateAsync(StateKeys.Routing(table.Service), Serialization.ShadowingJson.Serialize(table), cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(table.Service), cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>
     /// Read-modify-write of one table with optimistic concurrency, validated before every attempt, then announced.
     /// <paramref name="change"/> may run more than once and must not have side effects.

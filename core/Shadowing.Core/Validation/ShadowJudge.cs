@@ -156,11 +156,12 @@ public static partial class ShadowJudge
         double shadowMedian = Median(shadow), baselineMedian = Median(baseline);
         var shift = baselineMedian > 0 ? (shadowMedian - baselineMedian) / baselineMedian : shadowMedian > 0 ? double.PositiveInfinity : 0;
         var worse = higherIsWorse ? shift : -shift;
+        var worseMs = higherIsWorse ? shadowMedian - baselineMedian : baselineMedian - shadowMedian;
         var significant = test.PValue < alpha;
-        var failed = significant && worse > check.MaxRelativeShift;
+        var failed = significant && worse > check.MaxRelativeShift && worseMs > check.MinAbsoluteShiftMs;
         var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}), Mann-Whitney p = {test.PValue:0.####E+0}, {shadow.Length} samples");
         var reason = failed ? $"latency: {(higherIsWorse ? "slower" : "faster")} than production beyond {check.MaxRelativeShift:0.#%} ({figures})"
-            : significant ? $"latency: a significant difference within the {check.MaxRelativeShift:0.#%} bound ({figures})"
+            : significant ? $"latency: a significant difference within the {check.MaxRelativeShift:0.#%} and {check.MinAbsoluteShiftMs:0.#} ms bounds ({figures})"
             : $"latency: no significant difference ({figures})";
         return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = test.PValue, EffectSize = shift };
     }

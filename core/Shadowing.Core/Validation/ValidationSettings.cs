@@ -34,6 +34,12 @@ public sealed record LatencyCheck : MetricCheck
     /// significant but tiny difference does not fail a shadow. Default 0.1.
     /// </summary>
     public double MaxRelativeShift { get; init; } = 0.1;
+
+    /// <summary>
+    /// Smallest shift of the median, in ms, that can fail a shadow, whatever its relative size: copies and originals are
+    /// timed by different parts of the router, and on a busy machine a few milliseconds separate them. Default 5.
+    /// </summary>
+    public double MinAbsoluteShiftMs { get; init; } = 5;
 }
 
 /// <summary>Error rate: 5xx answers, timeouts and refused connections, against production's, by a two-proportion test.</summary>
@@ -122,6 +128,7 @@ public sealed record ValidationSettings
 
         Check(Latency is not null && !Enum.IsDefined(Latency.Direction), "latency.direction", $"'{Latency?.Direction}' is not one of {string.Join(", ", Enum.GetNames<MetricDirection>())}");
         Check(Latency is not null && (!double.IsFinite(Latency.MaxRelativeShift) || Latency.MaxRelativeShift < 0), "latency.maxRelativeShift", $"must be zero or more, was {Latency?.MaxRelativeShift}");
+        Check(Latency is not null && (!double.IsFinite(Latency.MinAbsoluteShiftMs) || Latency.MinAbsoluteShiftMs < 0), "latency.minAbsoluteShiftMs", $"must be zero or more, was {Latency?.MinAbsoluteShiftMs}");
         Check(ErrorRate is not null && (!double.IsFinite(ErrorRate.MaxIncrease) || ErrorRate.MaxIncrease is < 0 or > 1), "errorRate.maxIncrease", $"must be between 0 and 1, was {ErrorRate?.MaxIncrease}");
         Check(Mismatch is not null && (!double.IsFinite(Mismatch.MaxRate) || Mismatch.MaxRate is < 0 or > 1), "mismatch.maxRate", $"must be between 0 and 1, was {Mismatch?.MaxRate}");
         Check(Throughput is not null && (!double.IsFinite(Throughput.MinAnsweredShare) || Throughput.MinAnsweredShare is < 0 or > 1), "throughput.minAnsweredShare", $"must be between 0 and 1, was {Throughput?.MinAnsweredShare}");

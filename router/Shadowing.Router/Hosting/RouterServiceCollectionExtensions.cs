@@ -19,6 +19,9 @@ public static class RouterServiceCollectionExtensions
     /// <summary>The configuration key of the routing file to seed at start (command line <c>--routes FILE</c>).</summary>
     public const string RoutesKey = "routes";
 
+    /// <summary>The configuration key that makes the seed overwrite stored tables (command line <c>--replace=true</c>).</summary>
+    public const string ReplaceKey = "replace";
+
     /// <summary>
     /// Registers the router on a web application builder: the adapters chosen by <c>Shadowing:Mode</c>, then
     /// <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.
@@ -65,7 +68,7 @@ public static class RouterServiceCollectionExtensions
         // Hosted services start in this order: seed the store, load the tables, then probe and record.
         if (configuration[RoutesKey] is { Length: > 0 } routesPath)
         {
-            services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath);
+            services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath, configuration.GetValue<bool>(ReplaceKey));
         }
 
         services.AddHostedService(sp => sp.GetRequiredService<Alerts.AlertPublisher>());
@@ -83,13 +86,16 @@ public static class RouterServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Writes <paramref name="tables"/> into the store at start; call before <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.</summary>
-    public static IServiceCollection AddRoutingTableSeed(this IServiceCollection services, IReadOnlyList<RoutingTable> tables, string source)
+    /// <summary>
+    /// Writes <paramref name="tables"/> into the store at start, for services that have no stored table (all of them
+    /// with <paramref name="replace"/>); call before <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.
+    /// </summary>
+    public static IServiceCollection AddRoutingTableSeed(this IServiceCollection services, IReadOnlyList<RoutingTable> tables, string source, bool replace = false)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(tables);
         services.TryAddSingleton<RoutingTableStore>();
-        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutingTableSeeder>(sp, tables, source));
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutingTableSeeder>(sp, tables, source, replace));
         return services;
     }
 

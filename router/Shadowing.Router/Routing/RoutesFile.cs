@@ -188,20 +188,33 @@ public static partial class RoutesFile
 
 /// <summary>
 /// Writes routing tables into the store when the host starts (a <c>--routes</c> file, or the tables of
-/// <c>shadowing up</c>'s sample service), replacing stored tables of the same services.
-/// Register it before the router so the tables are there when the router first loads.
+/// <c>shadowing up</c>'s sample service). A service that already has a stored table keeps it (its shadows, phases and
+/// promotions survive a restart) unless <paramref name="replace"/> is set. Register it before the router so the tables
+/// are there when the router first loads.
 /// </summary>
-public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> tables, string source, RoutingTableStore store, ILogger<RoutingTableSeeder> logger) : IHostedService
+public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> tables, string source, bool replace, RoutingTableStore store, ILogger<RoutingTableSeeder> logger) : IHostedService
 {
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        var kept = new List<string>();
         foreach (var table in tables)
         {
-            await store.PutAsync(table, cancellationToken).ConfigureAwait(false);
+            if (replace)
+            {
+                await store.PutAsync(table, cancellationToken).ConfigureAwait(false);
+            }
+            else if (!await store.CreateAsync(table, cancellationToken).ConfigureAwait(false))
+            {
+                kept.Add(table.Service);
+            }
         }
 
-        LogSeeded(tables.Count, source);
+        LogSeeded(tables.Count - kept.Count, source);
+        if (kept.Count > 0)
+        {
+            LogKept(kept.Count, string.Join(", ", kept));
+        }
     }
 
     /// <inheritdoc />
@@ -209,4 +222,7 @@ public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> table
 
     [LoggerMessage(EventId = 50, Level = LogLevel.Information, Message = "Seeded {Count} routing table(s) from {Source}")]
     private partial void LogSeeded(int count, string source);
+
+    [LoggerMessage(EventId = 51, Level = LogLevel.Information, Message = "Kept the stored routing table(s) of {Count} service(s) ({Services}); start with --replace=true to overwrite them from the file")]
+    private partial void LogKept(int count, string services);
 }

@@ -25,7 +25,8 @@ public sealed class ShadowJudgeTests
     [Fact]
     public void Latency_OnePercentSlowerOver100000Samples_PassesOnEffectSize()
     {
-        var verdict = Judge(Outcomes(100_000, productionMs: 50, shadowFactor: 1.01));
+        // 1 % of a 1-second median is 10 ms, past the 5 ms absolute bound: only the relative bound keeps it a Pass.
+        var verdict = Judge(Outcomes(100_000, productionMs: 1000, shadowFactor: 1.01));
         var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
 
         // Significant with this many samples, but far inside the 10 % bound.
@@ -33,6 +34,17 @@ public sealed class ShadowJudgeTests
         Assert.InRange(latency.EffectSize!.Value, 0.0, 0.03);
         Assert.Equal(Verdict.Pass, latency.Verdict);
         Assert.Equal(Verdict.Pass, verdict.Verdict);
+    }
+
+    [Fact]
+    public void Latency_FewMillisecondsOnAFastService_PassesOnTheAbsoluteBound()
+    {
+        // +15 % of a 20 ms median is 3 ms: significant, past the relative bound, inside the 5 ms absolute one.
+        var verdict = Judge(Outcomes(2000, productionMs: 20, shadowFactor: 1.15));
+        var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
+
+        Assert.True(latency.PValue < 0.02 && latency.EffectSize > 0.1, latency.Reason);
+        Assert.Equal(Verdict.Pass, latency.Verdict);
     }
 
     [Fact]

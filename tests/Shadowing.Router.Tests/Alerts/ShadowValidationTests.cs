@@ -29,8 +29,8 @@ public sealed class ShadowValidationTests
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var sound = await TestBackend.StartAsync("sound");
         await using var slow = await TestBackend.StartAsync("slow");
-        p1.Delay = sound.Delay = TimeSpan.FromMilliseconds(20);
-        slow.Delay = TimeSpan.FromMilliseconds(60); // injected latency: 3x production
+        p1.Delay = sound.Delay = TimeSpan.FromMilliseconds(100);
+        slow.Delay = TimeSpan.FromMilliseconds(300); // injected latency: 3x production
         var received = new ConcurrentQueue<(string Body, string? Signature)>();
         await using var receiver = await LoopbackApp.StartAsync(null, app => app.MapPost("/alerts", async (HttpRequest request) =>
         {
@@ -54,7 +54,7 @@ public sealed class ShadowValidationTests
             new Dictionary<string, string?> { ["Router:Alerts:WebhookUrl"] = new Uri(LoopbackApp.AddressOf(receiver), "/alerts").ToString(), ["Router:Alerts:WebhookSecret"] = Secret });
         const int Requests = 120;
 
-        await Parallel.ForAsync(0, Requests, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = Ct }, async (i, ct) =>
+        await Parallel.ForAsync(0, Requests, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Ct }, async (i, ct) =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/orders/items/{i}", UriKind.Relative));
             request.Headers.Add("x-client-secret", "hunter2");
