@@ -85,6 +85,9 @@ public sealed record ShadowEndpoint
     /// <summary>Optional concurrency limit; none when null.</summary>
     public int? MaxConcurrency { get; init; }
 
+    /// <summary>The workflow instance that created and runs this shadow; none for shadows written by hand.</summary>
+    public string? Owner { get; init; }
+
     /// <summary>Optional latency limit (EWMA, ms); none when null.</summary>
     public double? MaxLatencyMs { get; init; }
 

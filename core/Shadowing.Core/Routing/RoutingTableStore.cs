@@ -1,4 +1,5 @@
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 
 namespace Shadowing.Core.Routing;
@@ -90,10 +91,79 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
         return written;
     }
 
+    /// <summary>
+    /// Adds <paramref name="shadow"/> to the table of <paramref name="service"/>, or updates the address and limits of the
+    /// shadow with its id (its state is kept: running this twice changes nothing). Retired shadows whose state changed
+    /// before <paramref name="pruneRetiredBefore"/> are removed on the way.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The service has no routing table.</exception>
+    /// <exception cref="InvalidOperationException">A retired shadow already has that id.</exception>
+    public Task<RoutingTable> AddShadowAsync(string service, ShadowEndpoint shadow, DateTimeOffset pruneRetiredBefore, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        return UpdateAsync(
+            service,
+            table =>
+            {
+                table = table ?? throw new KeyNotFoundException($"Service '{service}' has no routing table; shadows are added to existing services only.");
+                var kept = table.Shadows
+                    .Where(s => s.Id == shadow.Id || s.State != ShadowState.Retired || (s.StateChangedAt ?? DateTimeOffset.MaxValue) >= pruneRetiredBefore)
+                    .ToList();
+                var index = kept.FindIndex(s => s.Id == shadow.Id);
+                if (index < 0)
+                {
+                    kept.Add(shadow);
+                }
+                else if (kept[index].State == ShadowState.Retired)
+                {
+                    throw new InvalidOperationException($"Service '{service}' has a retired shadow '{shadow.Id}'; a new shadow needs a new id.");
+                }
+                else
+                {
+                    kept[index] = shadow with { State = kept[index].State, StateChangedAt = kept[index].StateChangedAt };
+                }
+
+                return table with { Shadows = kept };
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Moves shadow <paramref name="shadowId"/> to <paramref name="state"/> through the lifecycle's legal moves (several
+    /// when needed, such as PreWarmed → Validating → WarmingUp), in one write. Nothing is written when it is already there.
+    /// </summary>
+    /// <returns>The state it was in before.</returns>
+    /// <exception cref="KeyNotFoundException">No such service or shadow.</exception>
+    /// <exception cref="InvalidShadowTransitionException">The lifecycle offers no way there.</exception>
+    public async Task<ShadowState> MoveShadowAsync(string service, string shadowId, ShadowState state, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var before = ShadowOf((await GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value, service, shadowId).State;
+        if (before == state)
+        {
+            return before;
+        }
+
+        await UpdateAsync(
+            service,
+            table =>
+            {
+                var from = ShadowOf(table, service, shadowId).State;
+                before = from;
+                var path = ShadowLifecycle.PathTo(from, state) ?? throw new InvalidShadowTransitionException(shadowId, from, state);
+                return path.Aggregate(table!, (t, next) => t.WithShadowState(shadowId, next, now));
+            },
+            cancellationToken).ConfigureAwait(false);
+        return before;
+    }
+
     /// <summary>Deletes the table of <paramref name="service"/> and announces it.</summary>
     public async Task DeleteAsync(string service, CancellationToken cancellationToken = default)
     {
         await store.DeleteAsync(StateKeys.Routing(service), etag: null, cancellationToken).ConfigureAwait(false);
         await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
     }
+
+    private static ShadowEndpoint ShadowOf(RoutingTable? table, string service, string shadowId) =>
+        (table ?? throw new KeyNotFoundException($"Service '{service}' has no routing table.")).Shadows.FirstOrDefault(s => s.Id == shadowId)
+        ?? throw new KeyNotFoundException($"Service '{service}' has no shadow '{shadowId}'.");
 }

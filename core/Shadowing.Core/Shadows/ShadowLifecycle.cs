@@ -47,6 +47,41 @@ public static class ShadowLifecycle
         }
     }
 
+    /// <summary>
+    /// The states to pass through, in order, to get from <paramref name="from"/> to <paramref name="to"/> by legal moves
+    /// (fewest first; empty when already there), or null when <paramref name="to"/> cannot be reached. Lets an idempotent
+    /// step say where a shadow must end up, whichever phase a previous, interrupted run left it in.
+    /// </summary>
+    public static IReadOnlyList<ShadowState>? PathTo(ShadowState from, ShadowState to)
+    {
+        var previous = new Dictionary<ShadowState, ShadowState> { [from] = from };
+        var queue = new Queue<ShadowState>([from]);
+        while (queue.TryDequeue(out var state))
+        {
+            if (state == to)
+            {
+                var path = new List<ShadowState>();
+                for (var s = to; s != from; s = previous[s])
+                {
+                    path.Add(s);
+                }
+
+                path.Reverse();
+                return path;
+            }
+
+            foreach (var next in Transitions[state].Order())
+            {
+                if (previous.TryAdd(next, state))
+                {
+                    queue.Enqueue(next);
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Whether the router may send production traffic to a shadow in <paramref name="state"/>.</summary>
     public static bool IsRoutable(ShadowState state) => state is ShadowState.PreWarmed or ShadowState.Active;
 

@@ -50,6 +50,18 @@ public static class StateKeys
     /// <summary>The shadow requests of <paramref name="service"/>.</summary>
     public static string ShadowRequests(string service) => $"{ShadowRequestsPrefix}{service}/";
 
+    /// <summary>The decision on a shadow request (<c>{service}/{window start}</c>), see <see cref="Shadows.ShadowPlan"/>.</summary>
+    public static string ShadowPlan(string requestId) => SepPlansPrefix + requestId;
+
+    /// <summary>The prefix of every <see cref="ShadowPlan"/>.</summary>
+    public const string SepPlansPrefix = "sep/plans/";
+
+    /// <summary>Endpoint-hours charged on a UTC day.</summary>
+    public static string ShadowBudget(DateOnly utcDay) => "sep/budget/" + utcDay.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The kill switch engaged by an operator: while present, no shadows start and running ones are retired.</summary>
+    public const string KillSwitch = "sep/kill-switch";
+
     /// <summary>What the PAE last did for <paramref name="service"/> and why.</summary>
     public static string PaeStatus(string service) => "pae/" + service;
 

@@ -11,6 +11,9 @@ public enum AlertKind
 
     /// <summary>The router serves routing tables it could not refresh.</summary>
     StaleRoutingTable,
+
+    /// <summary>A shadow was retired because it could not be started, validated or remediated.</summary>
+    ShadowFailed,
 }
 
 /// <summary>

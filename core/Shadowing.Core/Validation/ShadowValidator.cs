@@ -61,7 +61,8 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     public async Task<ShadowVerdict?> LatestAsync(string service, string shadow, CancellationToken cancellationToken = default) =>
         (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow), cancellationToken).ConfigureAwait(false))?.Value;
 
-    private async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    /// <summary>The stored outcomes of mirrored requests to <paramref name="endpoint"/> received between <paramref name="from"/> and <paramref name="to"/>.</summary>
+    public async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
         var first = Minute(from);
         var outcomes = new List<MirrorOutcome>();

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
 using Shadowing.Forecasting.Calendar;

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using Shadowing.Core.Shadows;
 using Shadowing.Forecasting.Models;
 
 namespace Shadowing.Forecasting.Planning;

@@ -1,4 +1,5 @@
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 
 namespace Shadowing.Forecasting.Planning;

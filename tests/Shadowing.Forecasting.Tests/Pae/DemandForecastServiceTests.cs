@@ -4,6 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
 using Shadowing.Forecasting.Calendar;

@@ -1,3 +1,4 @@
+using Shadowing.Core.Shadows;
 using Shadowing.Forecasting.Models;
 using Shadowing.Forecasting.Planning;
 

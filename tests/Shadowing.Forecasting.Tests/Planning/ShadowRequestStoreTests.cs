@@ -1,4 +1,5 @@
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Shadows;
 using Shadowing.Forecasting.Planning;
 using Shadowing.TestUtilities.State;
 

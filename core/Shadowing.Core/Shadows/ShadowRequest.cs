@@ -1,4 +1,4 @@
-namespace Shadowing.Forecasting.Planning;
+namespace Shadowing.Core.Shadows;
 
 /// <summary>Why shadows are requested.</summary>
 public enum ShadowRequestKind

@@ -1,0 +1,148 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+
+namespace Shadowing.Core.Shadows;
+
+/// <summary>
+/// Limits on what the provisioning workflow may create (section <c>Shadowing:Sep:GuardRails</c>): a platform team sets
+/// these before letting software start endpoints.
+/// </summary>
+public sealed class ShadowGuardRails
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Shadowing:Sep:GuardRails";
+
+    /// <summary>Most shadows of one service that are not retired. Default 4.</summary>
+    [Range(0, 1000)]
+    public int MaxShadowsPerService { get; set; } = 4;
+
+    /// <summary>Most shadows, over all services, that are not retired. Default 16.</summary>
+    [Range(0, 10000)]
+    public int MaxShadowsTotal { get; set; } = 16;
+
+    /// <summary>
+    /// Endpoint-hours per UTC day (shadows × hours of their windows, charged to the day the window starts). A request
+    /// that would exceed it is refused. Default 96.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public double EndpointHoursPerDay { get; set; } = 96;
+
+    /// <summary>Plan and record requests, provision nothing. Default false.</summary>
+    public bool DryRun { get; set; }
+
+    /// <summary>
+    /// No new shadows, and running ones are retired, while set here or while the kill switch is engaged in the store
+    /// (<c>shadowing sep kill-switch on</c>). Default false.
+    /// </summary>
+    public bool KillSwitch { get; set; }
+}
+
+/// <summary>What became of a shadow request.</summary>
+public enum ShadowPlanDecision
+{
+    /// <summary>A workflow runs it.</summary>
+    Admitted,
+
+    /// <summary>Dry-run mode: planned and recorded, nothing provisioned.</summary>
+    DryRun,
+
+    /// <summary>A guard rail refused it; <see cref="ShadowPlan.Reason"/> says which.</summary>
+    Refused,
+}
+
+/// <summary>
+/// The decision on one shadow request, stored at <c>sep/plans/{service}/{window start}</c> so refusals and dry runs are
+/// visible (<c>shadowing sep plans</c>, the Functions app's status API).
+/// </summary>
+public sealed record ShadowPlan
+{
+    public required string RequestId { get; init; }
+
+    public required string Service { get; init; }
+
+    /// <summary>Shadows admitted (or that would have been, in a dry run).</summary>
+    public required int Count { get; init; }
+
+    public required DateTimeOffset WindowStart { get; init; }
+
+    public required DateTimeOffset WindowEnd { get; init; }
+
+    public required ShadowPlanDecision Decision { get; init; }
+
+    /// <summary>Why, with the numbers: the request's reason when admitted, the guard rail when refused.</summary>
+    public required string Reason { get; init; }
+
+    /// <summary>Endpoint-hours charged to the budget (0 when refused or dry run).</summary>
+    public required double EndpointHours { get; init; }
+
+    /// <summary>The workflow instance running it, when admitted.</summary>
+    public string? InstanceId { get; init; }
+
+    public required DateTimeOffset DecidedAt { get; init; }
+}
+
+/// <summary>Endpoint-hours charged on one UTC day, at <c>sep/budget/{yyyy-MM-dd}</c>.</summary>
+public sealed record ShadowBudgetDay
+{
+    public required DateOnly Day { get; init; }
+
+    public required double EndpointHours { get; init; }
+
+    /// <summary>Hours charged per request id, so a redelivered request is not charged twice.</summary>
+    public IReadOnlyDictionary<string, double> Requests { get; init; } = new Dictionary<string, double>();
+}
+
+/// <summary>The guard rails applied to one request (no I/O): how many shadows may start, or why none may.</summary>
+public static class ShadowAdmission
+{
+    /// <summary>Endpoint-hours a request for <paramref name="count"/> shadows over its window costs.</summary>
+    public static double EndpointHours(ShadowRequest request, int count)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return count * Math.Max(0, (request.WindowEnd - request.WindowStart).TotalHours);
+    }
+
+    /// <summary>
+    /// Decides <paramref name="request"/>: refused with the guard rail's numbers when the kill switch is engaged, a cap
+    /// would be passed or the day's budget exceeded; a dry run when configured; else admitted.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="rails">The guard rails.</param>
+    /// <param name="killSwitch">Whether the kill switch is engaged (configuration or store).</param>
+    /// <param name="runningInService">Shadows of the request's service that are not retired, not counting this request's own.</param>
+    /// <param name="runningTotal">Shadows over all services that are not retired, not counting this request's own.</param>
+    /// <param name="hoursCharged">Endpoint-hours already charged on the window's day, not counting this request's own.</param>
+    /// <param name="now">The decision time.</param>
+    public static ShadowPlan Decide(ShadowRequest request, ShadowGuardRails rails, bool killSwitch, int runningInService, int runningTotal, double hoursCharged, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(rails);
+        var hours = EndpointHours(request, request.Count);
+        var refusal =
+            killSwitch ? "the kill switch is engaged"
+            : runningInService + request.Count > rails.MaxShadowsPerService
+                ? Invariant($"{request.Count} more shadow(s) of '{request.Service}' would make {runningInService + request.Count}, over the cap of {rails.MaxShadowsPerService} per service ({ShadowGuardRails.Section}:MaxShadowsPerService)")
+            : runningTotal + request.Count > rails.MaxShadowsTotal
+                ? Invariant($"{request.Count} more shadow(s) would make {runningTotal + request.Count} in total, over the cap of {rails.MaxShadowsTotal} ({ShadowGuardRails.Section}:MaxShadowsTotal)")
+            : hoursCharged + hours > rails.EndpointHoursPerDay
+                ? Invariant($"{hours:0.##} endpoint-hours on {request.WindowStart.UtcDateTime:yyyy-MM-dd} would make {hoursCharged + hours:0.##}, over the budget of {rails.EndpointHoursPerDay:0.##} per day ({ShadowGuardRails.Section}:EndpointHoursPerDay)")
+            : null;
+        var decision = refusal is not null ? ShadowPlanDecision.Refused : rails.DryRun ? ShadowPlanDecision.DryRun : ShadowPlanDecision.Admitted;
+        return new ShadowPlan
+        {
+            RequestId = request.Id,
+            Service = request.Service,
+            Count = request.Count,
+            WindowStart = request.WindowStart,
+            WindowEnd = request.WindowEnd,
+            Decision = decision,
+            Reason = refusal is not null ? "Refused: " + refusal
+                : decision == ShadowPlanDecision.DryRun ? Invariant($"Dry run ({ShadowGuardRails.Section}:DryRun): would start {request.Count} shadow(s) for {hours:0.##} endpoint-hours. {request.Reason}")
+                : request.Reason,
+            EndpointHours = decision == ShadowPlanDecision.Admitted ? hours : 0,
+            DecidedAt = now,
+        };
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

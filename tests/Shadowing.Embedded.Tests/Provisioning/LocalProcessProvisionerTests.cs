@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Shadows;
+using Shadowing.Embedded.Provisioning;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Embedded.Tests.Provisioning;
+
+public sealed class LocalProcessProvisionerTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Expand_FillsEveryPlaceholder()
+    {
+        var spec = new ProvisionSpec("orders", "orders-shadow-1", new ShadowResources(Size: 2, AddedLatencyMs: 12.5, ErrorRate: 0.01));
+
+        Assert.Equal(
+            "--service orders --id orders-shadow-1 --port 5123 --size 2 --latency 12.5 --errors 0.01",
+            LocalProcessProvisioner.Expand("--service {service} --id {shadowId} --port {port} --size {size} --latency {latencyMs} --errors {errorRate}", spec, 5123));
+    }
+
+    [Fact]
+    public async Task Provision_NoTemplateForTheService_FailsNamingTheSetting()
+    {
+        await using var provisioner = new LocalProcessProvisioner(new InMemoryStateStore(), Options.Create(new LocalProvisionerOptions()), TimeProvider.System, NullLogger<LocalProcessProvisioner>.Instance);
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => provisioner.ProvisionAsync(new ProvisionSpec("orders", "s1", new ShadowResources()), Ct));
+
+        Assert.Contains("Shadowing:Provisioning:Local:Services:orders", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_CommandThatExits_FailsSayingSo()
+    {
+        var options = new LocalProvisionerOptions();
+        options.Services["orders"] = new LocalServiceTemplate { Command = "dotnet", Arguments = ["--no-such-option"], StartTimeout = TimeSpan.FromSeconds(20) };
+        await using var provisioner = new LocalProcessProvisioner(new InMemoryStateStore(), Options.Create(options), TimeProvider.System, NullLogger<LocalProcessProvisioner>.Instance);
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => provisioner.ProvisionAsync(new ProvisionSpec("orders", "s1", new ShadowResources()), Ct));
+
+        Assert.Contains("Shadow 's1' of 'orders' exited with code", error.Message, StringComparison.Ordinal);
+    }
+}

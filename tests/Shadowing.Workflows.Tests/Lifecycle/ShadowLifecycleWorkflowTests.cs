@@ -1,0 +1,245 @@
+using Dapr.Workflow;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.Time;
+using Shadowing.Workflows.Activities;
+using Shadowing.Workflows.Lifecycle;
+
+namespace Shadowing.Workflows.Tests.Lifecycle;
+
+public sealed class ShadowLifecycleWorkflowTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Run_HappyPath_ProvisionsWarmsValidatesHoldsUntilTheWindowEndsThenDrainsAndRetires()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+
+        Assert.Equal("Holding", harness.Statuses[^1].Phase);
+        Assert.Equal(ShadowState.PreWarmed, Assert.Single(harness.Statuses[^1].Shadows).State);
+        var window = Assert.Single(harness.WindowTimers);
+        Assert.Equal(harness.Request.WindowEnd, window.FireAt);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal(
+            [
+                nameof(ReadLifecycleOptionsActivity), nameof(ProvisionShadowActivity), nameof(SyncShadowDataActivity), nameof(EnableMirroringActivity),
+                nameof(CollectWarmupStatsActivity), nameof(ValidateShadowActivity), nameof(MarkPreWarmedActivity), nameof(DrainShadowActivity), nameof(RetireShadowActivity),
+            ],
+            harness.Names());
+        var shadow = Assert.Single(outcome.Shadows);
+        Assert.Equal(("s20261202t1200-1", ShadowState.Retired, 1, Verdict.Pass), (shadow.ShadowId, shadow.State, shadow.Attempt, shadow.LastVerdict!.Verdict));
+        Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+        Assert.Equal(new MirrorStep("orders", "s20261202t1200-1", harness.Options.MirrorPercent), Assert.Single(harness.Inputs<MirrorStep>(nameof(EnableMirroringActivity))));
+        Assert.Contains(harness.Options.DrainTime, harness.Timers);
+        Assert.Equal("Retired", harness.Statuses[^1].Phase);
+    }
+
+    [Fact]
+    public async Task Run_WarmupTooThin_PollsUntilTheWarmupTimeThenValidatesWhatItHas()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(3, 0));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        // 10 min of warm-up checked every minute: 11 counts, 10 waits of a minute, then the judgement.
+        Assert.Equal(11, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
+        Assert.Equal(10, harness.Timers.Count(t => t == TimeSpan.FromMinutes(1)));
+        var since = Assert.Single(harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity))).Since;
+        Assert.Equal(harness.Request.WindowStart.AddMinutes(-30), since);
+    }
+
+    [Fact]
+    public async Task Run_FailThenRemediationPasses_RestartsOneSizeLargerAndHoldsIt()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Fail), WorkflowHarness.Check(Verdict.Pass));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        var remediation = Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Equal(2, remediation.Resources.Size);
+        var shadow = Assert.Single(outcome.Shadows);
+        Assert.Equal((2, Verdict.Pass), (shadow.Attempt, shadow.LastVerdict!.Verdict));
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+        Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+    }
+
+    [Fact]
+    public async Task Run_RemediationExhausted_RetiresTheShadowWithItsFailureAndEndsUnserved()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(ValidateShadowActivity), _ => WorkflowHarness.Check(Verdict.Fail));
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.Equal([2, 3], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.Resources.Size));
+        Assert.Equal(3, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+        var retire = Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)));
+        Assert.StartsWith("failed validation after 2 remediation(s)", retire.Failure, StringComparison.Ordinal);
+        Assert.DoesNotContain(nameof(MarkPreWarmedActivity), harness.Names());
+        Assert.Empty(harness.WindowTimers); // never held
+        Assert.Equal(ShadowState.Retired, Assert.Single(outcome.Shadows).State);
+        Assert.Equal("Failed", harness.Statuses[^1].Phase);
+    }
+
+    [Fact]
+    public async Task Run_InconclusiveThenPass_WarmsUpAgainWithoutRemediation()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Inconclusive), WorkflowHarness.Check(Verdict.Pass));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        Assert.Empty(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+    }
+
+    [Fact]
+    public async Task Run_InconclusiveEveryTime_FailsAfterTheLastWarmupAndRetires()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(ValidateShadowActivity), _ => WorkflowHarness.Check(Verdict.Inconclusive));
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.Equal(harness.Options.MaxWarmups, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+        Assert.StartsWith("still inconclusive after 3 warm-up(s)", Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_Release_DrainsAndRetiresBeforeTheWindowEnds()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, "operator");
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal("released: operator", outcome.Reason);
+        Assert.Equal([nameof(DrainShadowActivity), nameof(RetireShadowActivity)], harness.Names().TakeLast(2));
+        Assert.False(harness.WindowTimers[0].Timer.Task.IsCompleted);
+    }
+
+    [Fact]
+    public async Task Run_Extend_HoldsUntilTheNewEnd()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var newEnd = harness.Request.WindowEnd.AddHours(1);
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(newEnd));
+        await WaitUntil(() => harness.WindowTimers.Count == 2);
+        Assert.Equal(newEnd, harness.WindowTimers[1].FireAt);
+
+        // The first timer fires at the old end: no longer watched, the workflow still holds.
+        harness.Now = harness.Request.WindowEnd;
+        harness.WindowTimers[0].Timer.SetResult();
+        await Task.Yield();
+        Assert.False(run.IsCompleted);
+        Assert.Equal(2, harness.WindowTimers.Count);
+        Assert.Equal(newEnd, harness.Statuses[^1].WindowEnd);
+        Assert.DoesNotContain(nameof(DrainShadowActivity), harness.Names());
+
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+        Assert.Equal("the window ended", outcome.Reason);
+    }
+
+    [Fact]
+    public async Task Run_ResizeCount_PreparesAnotherShadowAndRetiresBothAtTheEnd()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 2));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(ProvisionShadowActivity)).Select(s => s.ShadowId));
+        Assert.Equal(2, harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Count);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
+    public async Task Run_ResizeResources_RestartsTheHeldShadowWithThemAndRevalidates()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var bigger = new ShadowResources(Size: 4);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(ValidateShadowActivity)) == 2 && harness.Statuses[^1].Shadows[0].State == ShadowState.PreWarmed);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(bigger, Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity))).Resources);
+        Assert.Equal(bigger, Assert.Single(outcome.Shadows).Resources);
+        Assert.Equal(bigger, harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Single().Resources);
+    }
+
+    [Fact]
+    public async Task Run_FailingRevalidationVerdict_RemediatesTheHeldShadow()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail)));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(2, Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity))).Resources.Size);
+        Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
+        Assert.True(outcome.Served);
+    }
+
+    [Fact]
+    public async Task Run_ProvisioningActivityFails_RetiresWithTheErrorAndAlertsThroughRetire()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(ProvisionShadowActivity), _ => throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "no local-process template for 'orders'")));
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.Equal("no shadow passed validation", outcome.Reason);
+        Assert.Equal([nameof(ReadLifecycleOptionsActivity), nameof(ProvisionShadowActivity), nameof(RetireShadowActivity)], harness.Names());
+        Assert.Equal("could not be started: no local-process template for 'orders'", Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+    }
+
+    [Fact]
+    public async Task Run_TwoShadows_PreparesBothAndHoldsTheOneThatPasses()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        harness.On(nameof(ValidateShadowActivity), i => WorkflowHarness.Check(((WarmupStep)i!).ShadowId.EndsWith("-2", StringComparison.Ordinal) ? Verdict.Fail : Verdict.Pass));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        var retired = harness.Inputs<RetireStep>(nameof(RetireShadowActivity));
+        Assert.Contains(retired, r => r.ShadowId.EndsWith("-2", StringComparison.Ordinal) && r.Failure is not null);
+        Assert.Contains(retired, r => r.ShadowId.EndsWith("-1", StringComparison.Ordinal) && r.Failure is null);
+    }
+
+    private static Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
+        Eventually.WaitUntilAsync(condition, what, Patience, TestContext.Current.CancellationToken);
+}

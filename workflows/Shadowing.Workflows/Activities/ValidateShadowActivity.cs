@@ -1,0 +1,29 @@
+using Dapr.Workflow;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+using Shadowing.Workflows.Lifecycle;
+
+namespace Shadowing.Workflows.Activities;
+
+/// <summary>
+/// PVU: moves the shadow to Validating and judges it against production over its warm-up (the verdict is stored and a
+/// Fail alerts). An Inconclusive sends it back to WarmingUp, where it keeps receiving copies.
+/// </summary>
+public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTableStore tables, TimeProvider time) : WorkflowActivity<WarmupStep, ShadowCheck>
+{
+    /// <inheritdoc />
+    public override async Task<ShadowCheck> RunAsync(WorkflowActivityContext context, WarmupStep input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Validating, time.GetUtcNow()).ConfigureAwait(false);
+        var window = time.GetUtcNow() - input.Since;
+        var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        if (verdict.Verdict == Verdict.Inconclusive)
+        {
+            await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.WarmingUp, time.GetUtcNow()).ConfigureAwait(false);
+        }
+
+        return new ShadowCheck(verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
+    }
+}

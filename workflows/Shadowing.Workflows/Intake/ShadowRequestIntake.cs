@@ -1,0 +1,183 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Workflows.Lifecycle;
+
+namespace Shadowing.Workflows.Intake;
+
+/// <summary>
+/// Turns shadow requests (topic <c>shadow-requests</c>) into lifecycle workflows behind the guard rails, and records each
+/// decision at <c>sep/plans/{request id}</c>. Idempotent: a redelivered request finds its plan and changes nothing; a
+/// request the PAE merged with a later forecast (same id, longer window or more shadows) raises <c>extend</c> or
+/// <c>resize</c> on the running instance.
+/// </summary>
+public sealed partial class ShadowRequestIntake(
+    IStateStore store,
+    IDaprWorkflowClient workflows,
+    IOptionsMonitor<ShadowGuardRails> rails,
+    TimeProvider time,
+    ILogger<ShadowRequestIntake> logger)
+{
+    /// <summary>Decides <paramref name="request"/>, starts or updates its workflow, and returns the stored plan.</summary>
+    public async Task<ShadowPlan> HandleAsync(ShadowRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var existing = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+        if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId } && await IsRunningAsync(instanceId, cancellationToken).ConfigureAwait(false))
+        {
+            return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd && existing.Decision != ShadowPlanDecision.Admitted)
+        {
+            return existing; // redelivered; decided already
+        }
+
+        if (existing is { Decision: ShadowPlanDecision.Admitted } && await ExistsAsync(existing.InstanceId!, cancellationToken).ConfigureAwait(false))
+        {
+            return existing; // its workflow ran and ended: a request is served once
+        }
+
+        var settings = rails.CurrentValue;
+        var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
+        var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
+        var budget = (await store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(day), cancellationToken).ConfigureAwait(false))?.Value;
+        var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(request.Id) ?? 0);
+        var plan = ShadowAdmission.Decide(request, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow());
+        if (plan.Decision == ShadowPlanDecision.Admitted)
+        {
+            await ChargeAsync(day, request.Id, plan.EndpointHours, cancellationToken).ConfigureAwait(false);
+            plan = plan with { InstanceId = ShadowLifecycleNames.InstanceId(request) };
+            if (!await ExistsAsync(plan.InstanceId, cancellationToken).ConfigureAwait(false))
+            {
+                await workflows.ScheduleNewWorkflowAsync(ShadowLifecycleNames.Workflow, plan.InstanceId, request).ConfigureAwait(false);
+            }
+        }
+
+        await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), plan, cancellationToken: cancellationToken).ConfigureAwait(false);
+        LogDecided(request.Id, plan.Decision, plan.Reason);
+        return plan;
+    }
+
+    /// <summary>Every stored plan, by request id.</summary>
+    public async Task<IReadOnlyList<ShadowPlan>> PlansAsync(CancellationToken cancellationToken = default)
+    {
+        var plans = new List<ShadowPlan>();
+        foreach (var key in await store.ListKeysAsync(StateKeys.SepPlansPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if ((await store.GetJsonAsync<ShadowPlan>(key, cancellationToken).ConfigureAwait(false))?.Value is { } plan)
+            {
+                plans.Add(plan);
+            }
+        }
+
+        return plans;
+    }
+
+    /// <summary>Whether the kill switch is engaged, in configuration or in the store.</summary>
+    public async Task<bool> KillSwitchEngagedAsync(CancellationToken cancellationToken = default) =>
+        rails.CurrentValue.KillSwitch || await store.GetAsync(StateKeys.KillSwitch, cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>
+    /// Engages the kill switch: no request is admitted from now on, and every running lifecycle workflow is released, so
+    /// its shadows drain and retire. Returns the instances released.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> EngageKillSwitchAsync(string by, CancellationToken cancellationToken = default)
+    {
+        await store.SaveJsonAsync(StateKeys.KillSwitch, new { By = by, At = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var released = new List<string>();
+        foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            {
+                await workflows.RaiseEventAsync(id, ShadowLifecycleNames.Release, $"kill switch engaged by {by}", cancellationToken).ConfigureAwait(false);
+                released.Add(id);
+            }
+        }
+
+        LogKillSwitch(by, released.Count);
+        return released;
+    }
+
+    /// <summary>Disengages the kill switch in the store (one set in configuration stays).</summary>
+    public Task DisengageKillSwitchAsync(CancellationToken cancellationToken = default) =>
+        store.DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
+
+    private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
+    {
+        var updated = plan;
+        if (request.WindowEnd > plan.WindowEnd)
+        {
+            await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowEnd), cancellationToken).ConfigureAwait(false);
+            updated = updated with { WindowEnd = request.WindowEnd };
+        }
+
+        if (request.Count > plan.Count)
+        {
+            // More shadows for a running request pass the caps like a new request for the difference.
+            var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
+            var more = request with { Count = request.Count - plan.Count, WindowStart = request.WindowStart };
+            var decision = ShadowAdmission.Decide(more, rails.CurrentValue, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count, 0, time.GetUtcNow());
+            if (decision.Decision == ShadowPlanDecision.Admitted)
+            {
+                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: request.Count), cancellationToken).ConfigureAwait(false);
+                updated = updated with { Count = request.Count };
+            }
+            else
+            {
+                updated = updated with { Reason = $"{plan.Reason} (raise to {request.Count} shadows {decision.Reason.ToLowerInvariant()})" };
+            }
+        }
+
+        if (updated != plan)
+        {
+            await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            LogUpdated(request.Id, updated.Count, updated.WindowEnd);
+        }
+
+        return updated;
+    }
+
+    /// <summary>Shadows admitted to running workflows, of the request's service and in total, not counting the request's own.</summary>
+    private async Task<(int InService, int Total)> RunningShadowsAsync(ShadowRequest request, CancellationToken cancellationToken)
+    {
+        int inService = 0, total = 0;
+        foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            {
+                total += plan.Count;
+                inService += plan.Service == request.Service ? plan.Count : 0;
+            }
+        }
+
+        return (inService, total);
+    }
+
+    private async Task ChargeAsync(DateOnly day, string requestId, double hours, CancellationToken cancellationToken) =>
+        await store.UpdateJsonAsync<ShadowBudgetDay>(
+            StateKeys.ShadowBudget(day),
+            current =>
+            {
+                var requests = new Dictionary<string, double>(current?.Requests ?? new Dictionary<string, double>(), StringComparer.Ordinal) { [requestId] = hours };
+                return new ShadowBudgetDay { Day = day, EndpointHours = requests.Values.Sum(), Requests = requests };
+            },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+
+    private async Task<bool> ExistsAsync(string instanceId, CancellationToken cancellationToken) =>
+        await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true };
+
+    private async Task<bool> IsRunningAsync(string instanceId, CancellationToken cancellationToken) =>
+        await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false };
+
+    [LoggerMessage(EventId = 80, Level = LogLevel.Information, Message = "Shadow request {RequestId}: {Decision}. {Reason}")]
+    private partial void LogDecided(string requestId, ShadowPlanDecision decision, string reason);
+
+    [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd}")]
+    private partial void LogUpdated(string requestId, int count, DateTimeOffset windowEnd);
+
+    [LoggerMessage(EventId = 82, Level = LogLevel.Warning, Message = "Kill switch engaged by {By}: {Released} workflow(s) released")]
+    private partial void LogKillSwitch(string by, int released);
+}

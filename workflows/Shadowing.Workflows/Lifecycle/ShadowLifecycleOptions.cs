@@ -1,0 +1,54 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Shadowing.Workflows.Lifecycle;
+
+/// <summary>How the shadow lifecycle workflow warms, judges, remediates and drains (section <c>Shadowing:Sep</c>).</summary>
+public sealed class ShadowLifecycleOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Shadowing:Sep";
+
+    /// <summary>Longest warm-up before a shadow is judged. Default 10 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan WarmupTime { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Mirrored answers after which warm-up ends early. Default 500.</summary>
+    [Range(1, 1_000_000)]
+    public int WarmupSamples { get; set; } = 500;
+
+    /// <summary>How often warm-up counts the mirrored answers. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan WarmupCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Warm-ups in a row that may end Inconclusive before the shadow counts as failed. Default 3.</summary>
+    [Range(1, 100)]
+    public int MaxWarmups { get; set; } = 3;
+
+    /// <summary>Remediations (restart with one size more) after a failed verdict before the shadow is retired. Default 2.</summary>
+    [Range(0, 20)]
+    public int MaxRemediations { get; set; } = 2;
+
+    /// <summary>Time a draining shadow keeps answering what it was sent before it is stopped. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan DrainTime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Share of the service's requests mirrored while its shadows warm up, in percent (raised, never lowered). Default 10.</summary>
+    [Range(0.01, 100)]
+    public double MirrorPercent { get; set; } = 10;
+
+    /// <summary>The size new shadows start with (the provisioner's unit). Default 1.</summary>
+    [Range(1, 1000)]
+    public int InitialSize { get; set; } = 1;
+
+    /// <summary>Retired shadows stay in the routing table this long, for operators to see. Default 1 day.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan KeepRetired { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How often PreWarmed and Active shadows are judged again (the embedded host's timer). Default 1 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RevalidationInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The window each revalidation judges. Default 10 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RevalidationWindow { get; set; } = TimeSpan.FromMinutes(10);
+}

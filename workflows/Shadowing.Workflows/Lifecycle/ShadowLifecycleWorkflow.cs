@@ -1,0 +1,364 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Logging;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+using Shadowing.Workflows.Activities;
+
+namespace Shadowing.Workflows.Lifecycle;
+
+/// <summary>
+/// SEP: one instance per shadow request (<see cref="ShadowLifecycleNames.InstanceId"/>). For each of the request's
+/// shadows: provision → sync data → mirror on → warm up (until <see cref="ShadowLifecycleOptions.WarmupTime"/> or
+/// <see cref="ShadowLifecycleOptions.WarmupSamples"/> mirrored answers) → validate → PreWarmed. A Fail is remediated
+/// (one size more, warm up and validate again) up to <see cref="ShadowLifecycleOptions.MaxRemediations"/> times; an
+/// Inconclusive warms up longer up to <see cref="ShadowLifecycleOptions.MaxWarmups"/> times; then the shadow is retired
+/// with an alert. Ready shadows are held until the window ends or <c>release</c>; <c>extend</c> moves the end,
+/// <c>resize</c> changes the count or resources, <c>verdict</c> (continuous validation) remediates a failing shadow.
+/// Then drain → retire.
+/// </summary>
+/// <remarks>
+/// Workflow code is replayed: time, timers and loggers come from the context only, and every effect is an activity,
+/// including reading the settings (<see cref="ReadLifecycleOptionsActivity"/>), so they are fixed for the instance.
+/// </remarks>
+public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, ShadowOutcome>
+{
+    /// <summary>State-store and provisioning steps: transient faults (a restarted sidecar, an ETag race) are retried.</summary>
+    internal static readonly WorkflowTaskOptions StoreRetry = new(new WorkflowRetryPolicy(maxNumberOfAttempts: 5, firstRetryInterval: TimeSpan.FromSeconds(1), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(30)));
+
+    /// <summary>Starting a process or container: fewer, slower attempts (each may wait for a health check).</summary>
+    internal static readonly WorkflowTaskOptions ProvisionRetry = new(new WorkflowRetryPolicy(maxNumberOfAttempts: 3, firstRetryInterval: TimeSpan.FromSeconds(5), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromMinutes(1)));
+
+    /// <inheritdoc />
+    public override async Task<ShadowOutcome> RunAsync(WorkflowContext context, ShadowRequest input)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(input);
+        var options = await context.CallActivityAsync<ShadowLifecycleOptions>(nameof(ReadLifecycleOptionsActivity), input.Id, StoreRetry).ConfigureAwait(true);
+        var run = new Run(context, input, options, context.CreateReplaySafeLogger<ShadowLifecycleWorkflow>());
+        return await run.ExecuteAsync().ConfigureAwait(true);
+    }
+
+    /// <summary>One execution (or replay): the request's shadows and what happened to them.</summary>
+    private sealed partial class Run(WorkflowContext context, ShadowRequest request, ShadowLifecycleOptions options, ILogger logger)
+    {
+        private readonly Dictionary<string, ShadowProgress> _shadows = new(StringComparer.Ordinal);
+        private DateTimeOffset _windowEnd = request.WindowEnd;
+        private ShadowResources _resources = new(Size: options.InitialSize);
+        private int _nextIndex = 1;
+        private string _phase = "Starting";
+
+        public async Task<ShadowOutcome> ExecuteAsync()
+        {
+            var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
+            if (ready == 0)
+            {
+                return Outcome(served: false, "no shadow passed validation");
+            }
+
+            var reason = await HoldAsync().ConfigureAwait(true);
+            await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
+            return Outcome(served: true, reason);
+        }
+
+        /// <summary>Runs new shadows up to PreWarmed in parallel; returns how many got there.</summary>
+        private async Task<int> PrepareAsync(IReadOnlyList<string> ids)
+        {
+            foreach (var id in ids)
+            {
+                _shadows[id] = new ShadowProgress { ShadowId = id, State = ShadowState.Provisioning, Resources = _resources };
+            }
+
+            Status("Preparing");
+            var results = await Task.WhenAll(ids.Select(PrepareOneAsync)).ConfigureAwait(true);
+            return results.Count(ok => ok);
+        }
+
+        private async Task<bool> PrepareOneAsync(string id)
+        {
+            var step = Step(id);
+            try
+            {
+                var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(ProvisionShadowActivity), step, ProvisionRetry).ConfigureAwait(true);
+                Update(id, p => p with { Address = provisioned.Address });
+                await context.CallActivityAsync(nameof(SyncShadowDataActivity), step, StoreRetry).ConfigureAwait(true);
+                Update(id, p => p with { State = ShadowState.Syncing });
+                await context.CallActivityAsync(nameof(EnableMirroringActivity), new MirrorStep(request.Service, id, options.MirrorPercent), StoreRetry).ConfigureAwait(true);
+            }
+            catch (WorkflowTaskFailedException ex)
+            {
+                await RetireAsync(id, $"could not be started: {ex.FailureDetails.ErrorMessage}").ConfigureAwait(true);
+                return false;
+            }
+
+            return await WarmUntilValidAsync(id).ConfigureAwait(true);
+        }
+
+        /// <summary>Warm-up and validation, with more warm-up on Inconclusive and remediation on Fail; retires the shadow when both run out.</summary>
+        private async Task<bool> WarmUntilValidAsync(string id)
+        {
+            var warmups = 0;
+            while (true)
+            {
+                ShadowCheck check;
+                try
+                {
+                    check = await WarmAndValidateAsync(id).ConfigureAwait(true);
+                }
+                catch (WorkflowTaskFailedException ex)
+                {
+                    await RetireAsync(id, $"could not be validated: {ex.FailureDetails.ErrorMessage}").ConfigureAwait(true);
+                    return false;
+                }
+
+                Update(id, p => p with { LastVerdict = check });
+                if (check.Verdict == Verdict.Pass)
+                {
+                    await context.CallActivityAsync(nameof(MarkPreWarmedActivity), Step(id), StoreRetry).ConfigureAwait(true);
+                    Update(id, p => p with { State = ShadowState.PreWarmed });
+                    Status(_phase == "Preparing" ? "Preparing" : _phase);
+                    return true;
+                }
+
+                if (check.Verdict == Verdict.Inconclusive && ++warmups < options.MaxWarmups)
+                {
+                    LogMoreWarmup(id, warmups, options.MaxWarmups);
+                    continue;
+                }
+
+                var attempt = _shadows[id].Attempt;
+                if (check.Verdict == Verdict.Fail && attempt <= options.MaxRemediations)
+                {
+                    if (!await RemediateAsync(id).ConfigureAwait(true))
+                    {
+                        return false;
+                    }
+
+                    warmups = 0;
+                    continue;
+                }
+
+                var why = check.Verdict == Verdict.Fail
+                    ? $"failed validation after {attempt - 1} remediation(s): {string.Join("; ", check.Reasons.Take(2))}"
+                    : $"still inconclusive after {warmups} warm-up(s): {string.Join("; ", check.Reasons.Take(2))}";
+                await RetireAsync(id, why).ConfigureAwait(true);
+                return false;
+            }
+        }
+
+        private async Task<ShadowCheck> WarmAndValidateAsync(string id)
+        {
+            Update(id, p => p with { State = ShadowState.WarmingUp });
+            Status(_phase);
+            var since = context.CurrentUtcDateTime;
+            var deadline = since + options.WarmupTime;
+            while (true)
+            {
+                var stats = await context.CallActivityAsync<WarmupStats>(nameof(CollectWarmupStatsActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
+                var now = context.CurrentUtcDateTime;
+                if (stats.Samples >= options.WarmupSamples || now >= deadline)
+                {
+                    break;
+                }
+
+                var wait = deadline - now < options.WarmupCheckInterval ? deadline - now : options.WarmupCheckInterval;
+                await context.CreateTimer(wait, CancellationToken.None).ConfigureAwait(true);
+            }
+
+            Update(id, p => p with { State = ShadowState.Validating });
+            return await context.CallActivityAsync<ShadowCheck>(nameof(ValidateShadowActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
+        }
+
+        /// <summary>One size more and back to warm-up; false (and retired) when the restart fails.</summary>
+        private async Task<bool> RemediateAsync(string id)
+        {
+            var current = _shadows[id];
+            var resources = (current.Resources ?? _resources) with { Size = (current.Resources ?? _resources).Size + 1 };
+            Update(id, p => p with { Attempt = p.Attempt + 1, Resources = resources });
+            LogRemediating(id, current.Attempt + 1, resources.Size);
+            try
+            {
+                var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), new ShadowStep(request.Service, id, context.InstanceId, resources), ProvisionRetry).ConfigureAwait(true);
+                Update(id, p => p with { Address = provisioned.Address, State = ShadowState.WarmingUp });
+                return true;
+            }
+            catch (WorkflowTaskFailedException ex)
+            {
+                await RetireAsync(id, $"remediation failed: {ex.FailureDetails.ErrorMessage}").ConfigureAwait(true);
+                return false;
+            }
+        }
+
+        /// <summary>Holds the ready shadows until the window ends or <c>release</c>; returns why it ended.</summary>
+        private async Task<string> HoldAsync()
+        {
+            _phase = "Holding";
+            Status(_phase);
+
+            // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
+            var window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
+            var release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
+            var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
+            var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
+            var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+            while (true)
+            {
+                var fired = await Task.WhenAny(window, release, extend, resize, verdict).ConfigureAwait(true);
+                if (fired == release)
+                {
+                    var by = await release.ConfigureAwait(true);
+                    return string.IsNullOrWhiteSpace(by) ? "released" : $"released: {by}";
+                }
+
+                if (fired == window)
+                {
+                    if (context.CurrentUtcDateTime >= _windowEnd)
+                    {
+                        return "the window ended";
+                    }
+
+                    window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None); // an earlier end was extended
+                }
+                else if (fired == extend)
+                {
+                    var end = (await extend.ConfigureAwait(true)).WindowEnd;
+                    LogExtended(end);
+                    _windowEnd = end;
+                    Status(_phase);
+                    window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
+                    extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
+                }
+                else if (fired == resize)
+                {
+                    await ResizeAsync(await resize.ConfigureAwait(true)).ConfigureAwait(true);
+                    resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
+                }
+                else
+                {
+                    await OnVerdictAsync(await verdict.ConfigureAwait(true)).ConfigureAwait(true);
+                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+                }
+
+                if (!Ready().Any())
+                {
+                    return "no shadow is left ready";
+                }
+
+                Status(_phase);
+            }
+        }
+
+        private async Task ResizeAsync(ResizeEvent resize)
+        {
+            if (resize.Resources is { } resources && resources != _resources)
+            {
+                _resources = resources;
+                foreach (var id in Ready().ToArray())
+                {
+                    Update(id, p => p with { Resources = resources });
+                    var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), Step(id), ProvisionRetry).ConfigureAwait(true);
+                    Update(id, p => p with { Address = provisioned.Address });
+                    await WarmUntilValidAsync(id).ConfigureAwait(true);
+                }
+            }
+
+            var ready = Ready().ToArray();
+            if (resize.Count is { } count && count > ready.Length)
+            {
+                await PrepareAsync(NewIds(count - ready.Length)).ConfigureAwait(true);
+            }
+            else if (resize.Count is { } fewer && fewer < ready.Length)
+            {
+                await DrainAndRetireAsync(ready[fewer..], "resized to fewer shadows").ConfigureAwait(true);
+            }
+        }
+
+        private async Task OnVerdictAsync(VerdictEvent verdict)
+        {
+            if (!_shadows.TryGetValue(verdict.ShadowId, out var shadow) || shadow.State != ShadowState.PreWarmed)
+            {
+                return; // not ours, or no longer held
+            }
+
+            Update(verdict.ShadowId, p => p with { LastVerdict = verdict.Check });
+            if (verdict.Check.Verdict != Verdict.Fail)
+            {
+                return;
+            }
+
+            if (shadow.Attempt > options.MaxRemediations)
+            {
+                await RetireAsync(verdict.ShadowId, $"failed revalidation after {shadow.Attempt - 1} remediation(s): {string.Join("; ", verdict.Check.Reasons.Take(2))}").ConfigureAwait(true);
+                return;
+            }
+
+            if (await RemediateAsync(verdict.ShadowId).ConfigureAwait(true))
+            {
+                await WarmUntilValidAsync(verdict.ShadowId).ConfigureAwait(true);
+            }
+        }
+
+        private async Task DrainAndRetireAsync(IReadOnlyList<string> ids, string reason)
+        {
+            _phase = "Draining";
+            LogDraining(ids.Count, reason);
+            await Task.WhenAll(ids.Select(id => context.CallActivityAsync(nameof(DrainShadowActivity), Step(id), StoreRetry))).ConfigureAwait(true);
+            foreach (var id in ids)
+            {
+                Update(id, p => p with { State = ShadowState.Draining });
+            }
+
+            Status(_phase);
+            if (options.DrainTime > TimeSpan.Zero)
+            {
+                await context.CreateTimer(options.DrainTime, CancellationToken.None).ConfigureAwait(true);
+            }
+
+            await Task.WhenAll(ids.Select(id => RetireAsync(id, failure: null))).ConfigureAwait(true);
+        }
+
+        private async Task RetireAsync(string id, string? failure)
+        {
+            if (failure is not null)
+            {
+                LogFailed(id, failure);
+            }
+
+            await context.CallActivityAsync(nameof(RetireShadowActivity), new RetireStep(request.Service, id, failure), StoreRetry).ConfigureAwait(true);
+            Update(id, p => p with { State = ShadowState.Retired });
+            Status(_phase);
+        }
+
+        private IEnumerable<string> Ready() => _shadows.Values.Where(s => s.State == ShadowState.PreWarmed).Select(s => s.ShadowId);
+
+        private string[] NewIds(int count) => Enumerable.Range(0, count).Select(_ => ShadowLifecycleNames.ShadowId(request, _nextIndex++)).ToArray();
+
+        private ShadowStep Step(string id) => new(request.Service, id, context.InstanceId, _shadows[id].Resources ?? _resources);
+
+        private void Update(string id, Func<ShadowProgress, ShadowProgress> change) => _shadows[id] = change(_shadows[id]);
+
+        private void Status(string phase) =>
+            context.SetCustomStatus(new ShadowLifecycleStatus { Phase = phase, WindowEnd = _windowEnd, Shadows = _shadows.Values.ToArray() });
+
+        private ShadowOutcome Outcome(bool served, string reason)
+        {
+            _phase = served ? "Retired" : "Failed";
+            Status(_phase);
+            return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray() };
+        }
+
+        [LoggerMessage(EventId = 70, Level = LogLevel.Information, Message = "Shadow {ShadowId}: inconclusive, warm-up {Warmup} of {MaxWarmups} more")]
+        private partial void LogMoreWarmup(string shadowId, int warmup, int maxWarmups);
+
+        [LoggerMessage(EventId = 71, Level = LogLevel.Warning, Message = "Shadow {ShadowId}: remediation attempt {Attempt}, size {Size}")]
+        private partial void LogRemediating(string shadowId, int attempt, int size);
+
+        [LoggerMessage(EventId = 72, Level = LogLevel.Information, Message = "Window extended to {WindowEnd}")]
+        private partial void LogExtended(DateTimeOffset windowEnd);
+
+        [LoggerMessage(EventId = 73, Level = LogLevel.Information, Message = "Draining {Count} shadow(s): {Reason}")]
+        private partial void LogDraining(int count, string reason);
+
+        [LoggerMessage(EventId = 74, Level = LogLevel.Warning, Message = "Shadow {ShadowId} retired: {Failure}")]
+        private partial void LogFailed(string shadowId, string failure);
+    }
+}

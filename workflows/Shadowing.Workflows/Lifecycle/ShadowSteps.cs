@@ -1,0 +1,108 @@
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+
+namespace Shadowing.Workflows.Lifecycle;
+
+/// <summary>One shadow of a request, as the activities receive it.</summary>
+/// <param name="Service">The service it copies.</param>
+/// <param name="ShadowId">Its id in the routing table.</param>
+/// <param name="Owner">The workflow instance that runs it.</param>
+/// <param name="Resources">What it runs with.</param>
+public sealed record ShadowStep(string Service, string ShadowId, string Owner, ShadowResources Resources);
+
+/// <summary>Input of EnableMirroring: the shadow and the share of traffic the service's policy must mirror at least.</summary>
+public sealed record MirrorStep(string Service, string ShadowId, double Percent);
+
+/// <summary>Input of CollectWarmupStats and ValidateShadow: the shadow and when its warm-up began.</summary>
+public sealed record WarmupStep(string Service, string ShadowId, DateTimeOffset Since);
+
+/// <summary>What warm-up has produced so far.</summary>
+/// <param name="Samples">Mirrored answers of the shadow since warm-up began.</param>
+/// <param name="Errors">Of those, answers that failed (5xx or no answer).</param>
+public sealed record WarmupStats(int Samples, int Errors);
+
+/// <summary>A judgement as the workflow keeps it: the verdict and its first reasons.</summary>
+public sealed record ShadowCheck(Verdict Verdict, IReadOnlyList<string> Reasons, DateTimeOffset JudgedAt);
+
+/// <summary>Input of RetireShadow: the shadow, and the failure that retires it (null for a normal end).</summary>
+public sealed record RetireStep(string Service, string ShadowId, string? Failure);
+
+/// <summary>External event <c>extend</c>: the window's new end.</summary>
+public sealed record ExtendEvent(DateTimeOffset WindowEnd);
+
+/// <summary>External event <c>resize</c>: a new number of shadows, new resources for all of them, or both.</summary>
+public sealed record ResizeEvent(int? Count = null, ShadowResources? Resources = null);
+
+/// <summary>External event <c>verdict</c>: a revalidation judged one of the instance's shadows.</summary>
+public sealed record VerdictEvent(string ShadowId, ShadowCheck Check);
+
+/// <summary>What the workflow reports while it runs (custom status) and per shadow in its outcome.</summary>
+public sealed record ShadowProgress
+{
+    public required string ShadowId { get; init; }
+
+    public required ShadowState State { get; init; }
+
+    /// <summary>1 for the first run; one more for each remediation.</summary>
+    public int Attempt { get; init; } = 1;
+
+    public ShadowResources? Resources { get; init; }
+
+    public string? Address { get; init; }
+
+    public ShadowCheck? LastVerdict { get; init; }
+}
+
+/// <summary>The workflow's custom status: its phase, window and each shadow's state, attempt and last verdict.</summary>
+public sealed record ShadowLifecycleStatus
+{
+    public required string Phase { get; init; }
+
+    public required DateTimeOffset WindowEnd { get; init; }
+
+    public required IReadOnlyList<ShadowProgress> Shadows { get; init; }
+}
+
+/// <summary>How a request's shadows ended.</summary>
+public sealed record ShadowOutcome
+{
+    public required string RequestId { get; init; }
+
+    public required string Service { get; init; }
+
+    /// <summary>Whether at least one shadow reached PreWarmed.</summary>
+    public required bool Served { get; init; }
+
+    /// <summary>Why it ended: the window closed, released (and by whom), or every shadow failed.</summary>
+    public required string Reason { get; init; }
+
+    public required IReadOnlyList<ShadowProgress> Shadows { get; init; }
+}
+
+/// <summary>Names of the workflow, its activities and its external events, as registered and raised.</summary>
+public static class ShadowLifecycleNames
+{
+    public const string Workflow = nameof(ShadowLifecycleWorkflow);
+
+    public const string Release = "release";
+
+    public const string Extend = "extend";
+
+    public const string Resize = "resize";
+
+    public const string Verdict = "verdict";
+
+    /// <summary>The instance id of a request: <c>shadows-{service}-{window start}</c> (one instance per request).</summary>
+    public static string InstanceId(ShadowRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return $"shadows-{request.Service}-{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}";
+    }
+
+    /// <summary>The id of a request's <paramref name="index"/>-th shadow (1-based): <c>{window start}-{index}</c>.</summary>
+    public static string ShadowId(ShadowRequest request, int index)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return $"s{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm}-{index}".ToLowerInvariant();
+    }
+}

@@ -1,0 +1,60 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+using Shadowing.Workflows.Activities;
+using Shadowing.Workflows.Intake;
+using Shadowing.Workflows.Lifecycle;
+
+namespace Shadowing.Workflows;
+
+/// <summary>Composition of SEP: the lifecycle workflow, its activities, the request intake and continuous validation.</summary>
+public static class ShadowLifecycleServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers what the lifecycle's activities and the intake need, bound to <see cref="ShadowLifecycleOptions.Section"/>
+    /// and <see cref="ShadowGuardRails.Section"/>, and subscribes the intake to <c>shadow-requests</c>. The state store,
+    /// event bus, an <see cref="IShadowProvisioner"/> and the workflow runtime (registered with
+    /// <see cref="RegisterShadowLifecycle"/>) must be registered too. <paramref name="revalidationTimer"/> adds the hosted
+    /// continuous-validation timer (not on Azure, where the Functions app's timer does it).
+    /// </summary>
+    public static IServiceCollection AddShadowLifecycle(this IServiceCollection services, IConfiguration configuration, bool revalidationTimer = true)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<ShadowLifecycleOptions>().Bind(configuration.GetSection(ShadowLifecycleOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ShadowGuardRails>().Bind(configuration.GetSection(ShadowGuardRails.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<RoutingTableStore>();
+        services.TryAddSingleton<ShadowValidator>();
+        services.TryAddSingleton<ShadowRequestIntake>();
+        services.TryAddSingleton<ShadowRevalidation>();
+        services.AddHostedService<ShadowRequestSubscription>();
+        if (revalidationTimer)
+        {
+            services.AddHostedService<ShadowRevalidationTimer>();
+        }
+
+        return services;
+    }
+
+    /// <summary>Registers the lifecycle workflow and its activities with the workflow runtime (daprd's or the embedded backend's).</summary>
+    public static void RegisterShadowLifecycle(this WorkflowRuntimeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.RegisterWorkflow<ShadowLifecycleWorkflow>();
+        options.RegisterActivity<ReadLifecycleOptionsActivity>();
+        options.RegisterActivity<ProvisionShadowActivity>();
+        options.RegisterActivity<SyncShadowDataActivity>();
+        options.RegisterActivity<EnableMirroringActivity>();
+        options.RegisterActivity<CollectWarmupStatsActivity>();
+        options.RegisterActivity<ValidateShadowActivity>();
+        options.RegisterActivity<MarkPreWarmedActivity>();
+        options.RegisterActivity<RemediateShadowActivity>();
+        options.RegisterActivity<DrainShadowActivity>();
+        options.RegisterActivity<RetireShadowActivity>();
+    }
+}
