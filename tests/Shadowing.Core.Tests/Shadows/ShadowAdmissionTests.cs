@@ -1,0 +1,73 @@
+using Shadowing.Core.Shadows;
+
+namespace Shadowing.Core.Tests.Shadows;
+
+public sealed class ShadowAdmissionTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+    private static readonly ShadowGuardRails Rails = new() { MaxShadowsPerService = 3, MaxShadowsTotal = 5, EndpointHoursPerDay = 10 };
+
+    [Fact]
+    public void Decide_WithinEveryRail_AdmitsAndChargesShadowsTimesHours()
+    {
+        var plan = ShadowAdmission.Decide(Request(count: 2, hours: 2), Rails, killSwitch: false, runningInService: 1, runningTotal: 3, hoursCharged: 6, Start);
+
+        Assert.Equal(ShadowPlanDecision.Admitted, plan.Decision);
+        Assert.Equal(4, plan.EndpointHours);
+        Assert.Equal("forecast 120 rps over capacity 100", plan.Reason);
+    }
+
+    [Theory]
+    [InlineData(2, 0, 0, "would make 4, over the cap of 3 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService)")]
+    [InlineData(0, 4, 0, "would make 6 in total, over the cap of 5 (Shadowing:Sep:GuardRails:MaxShadowsTotal)")]
+    [InlineData(0, 0, 7, "4 endpoint-hours on 2026-12-02 would make 11, over the budget of 10 per day (Shadowing:Sep:GuardRails:EndpointHoursPerDay)")]
+    public void Decide_ARailWouldBePassed_RefusesNamingItWithTheNumbers(int inService, int total, double charged, string reason)
+    {
+        var plan = ShadowAdmission.Decide(Request(count: 2, hours: 2), Rails, killSwitch: false, inService, total, charged, Start);
+
+        Assert.Equal(ShadowPlanDecision.Refused, plan.Decision);
+        Assert.Contains(reason, plan.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, plan.EndpointHours);
+    }
+
+    [Fact]
+    public void Decide_KillSwitch_RefusesEvenWithinTheRails()
+    {
+        var plan = ShadowAdmission.Decide(Request(count: 1, hours: 1), Rails, killSwitch: true, 0, 0, 0, Start);
+
+        Assert.Equal((ShadowPlanDecision.Refused, "Refused: the kill switch is engaged"), (plan.Decision, plan.Reason));
+    }
+
+    [Fact]
+    public void Decide_DryRun_PlansWithoutChargingAndSaysWhatItWouldDo()
+    {
+        var rails = new ShadowGuardRails { MaxShadowsPerService = 3, MaxShadowsTotal = 5, EndpointHoursPerDay = 10, DryRun = true };
+
+        var plan = ShadowAdmission.Decide(Request(count: 2, hours: 1.5), rails, killSwitch: false, 0, 0, 0, Start);
+
+        Assert.Equal(ShadowPlanDecision.DryRun, plan.Decision);
+        Assert.Equal(0, plan.EndpointHours);
+        Assert.StartsWith("Dry run (Shadowing:Sep:GuardRails:DryRun): would start 2 shadow(s) for 3 endpoint-hours.", plan.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_DryRunOverACap_IsRefusedSoTheDryRunShowsWhatWouldHappen()
+    {
+        var rails = new ShadowGuardRails { MaxShadowsPerService = 1, DryRun = true };
+
+        Assert.Equal(ShadowPlanDecision.Refused, ShadowAdmission.Decide(Request(count: 2, hours: 1), rails, false, 0, 0, 0, Start).Decision);
+    }
+
+    private static ShadowRequest Request(int count, double hours) => new()
+    {
+        Id = ShadowRequest.IdOf("orders", Start),
+        Service = "orders",
+        Count = count,
+        WindowStart = Start,
+        WindowEnd = Start.AddHours(hours),
+        Kinds = [ShadowRequestKind.Demand],
+        Reason = "forecast 120 rps over capacity 100",
+        CreatedAt = Start,
+        UpdatedAt = Start,
+    };
+}

@@ -1,0 +1,181 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Embedded.Workflows;
+using Shadowing.TestUtilities.State;
+using Shadowing.Workflows.Intake;
+using Shadowing.Workflows.Lifecycle;
+using Shadowing.Workflows.Tests.Lifecycle;
+
+namespace Shadowing.Workflows.Tests.Intake;
+
+/// <summary>
+/// The intake against the real Dapr.Workflow client on the embedded backend, with a stand-in registered under the
+/// lifecycle's name that records the events it gets (release ends it).
+/// </summary>
+public sealed class ShadowRequestIntakeTests : IAsyncLifetime
+{
+    private readonly InMemoryStateStore _store = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 11, 30, 0, TimeSpan.Zero));
+    private ShadowGuardRails _rails = new() { MaxShadowsPerService = 2, MaxShadowsTotal = 3, EndpointHoursPerDay = 10 };
+    private IHost _host = null!;
+    private DaprWorkflowClient _workflows = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<ShadowRequest, string>(ShadowLifecycleNames.Workflow, StandInAsync));
+        _host = builder.Build();
+        await _host.StartAsync(TestContext.Current.CancellationToken);
+        _workflows = _host.Services.GetRequiredService<DaprWorkflowClient>();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync(CancellationToken.None);
+        _host.Dispose();
+    }
+
+    [Fact]
+    public async Task Handle_NewRequestWithinTheRails_StartsOneWorkflowAndChargesTheBudget()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+
+        var plan = await Intake().HandleAsync(request);
+        var again = await Intake().HandleAsync(request); // redelivered
+
+        Assert.Equal(ShadowPlanDecision.Admitted, plan.Decision);
+        Assert.Equal(ShadowLifecycleNames.InstanceId(request), plan.InstanceId);
+        Assert.Equal(plan, again);
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((request.Id, request.Count, request.WindowEnd), (input.Id, input.Count, input.WindowEnd));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(4, budget.EndpointHours);
+        Assert.Equal(plan, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value);
+    }
+
+    [Fact]
+    public async Task Handle_CapReached_RefusesWithTheReasonStoredAndStartsNothing()
+    {
+        await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));
+        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+
+        var plan = await Intake().HandleAsync(second);
+
+        Assert.Equal(ShadowPlanDecision.Refused, plan.Decision);
+        Assert.Contains("would make 3, over the cap of 2 per service", plan.Reason, StringComparison.Ordinal);
+        Assert.Equal(plan, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(second.Id)))!.Value);
+        Assert.Null(plan.InstanceId);
+    }
+
+    [Fact]
+    public async Task Handle_CapFreedWhenTheFirstWorkflowEnded_AdmitsTheNextRequest()
+    {
+        var first = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        var second = WorkflowHarness.NewRequest(count: 2) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+
+        Assert.Equal(ShadowPlanDecision.Admitted, (await Intake().HandleAsync(second)).Decision);
+    }
+
+    [Fact]
+    public async Task Handle_DryRun_RecordsThePlanAndProvisionsNothing()
+    {
+        _rails = new ShadowGuardRails { DryRun = true };
+        var request = WorkflowHarness.NewRequest(count: 2);
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal(ShadowPlanDecision.DryRun, plan.Decision);
+        Assert.Null(plan.InstanceId);
+        Assert.Equal(plan, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value);
+        Assert.Empty((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+        Assert.Null(await _store.GetAsync(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))));
+    }
+
+    [Fact]
+    public async Task Handle_MergedRequestWithLongerWindowAndMoreShadows_RaisesExtendAndResizeOnTheRunningInstance()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var plan = await Intake().HandleAsync(request);
+        var merged = request with { Count = 2, WindowEnd = request.WindowEnd.AddHours(1) };
+
+        var updated = await Intake().HandleAsync(merged);
+
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        var state = await CompletionAsync(plan.InstanceId!);
+        Assert.Equal($"extend {merged.WindowEnd:O}; resize 2; release test", state.ReadOutputAs<string>());
+        Assert.Equal((2, merged.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
+    public async Task KillSwitch_ReleasesRunningWorkflowsAndRefusesNewRequests()
+    {
+        var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));
+
+        var released = await Intake().EngageKillSwitchAsync("ops");
+        var next = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+        var refused = await Intake().HandleAsync(next);
+
+        Assert.Equal([running.InstanceId!], released);
+        Assert.Equal("release kill switch engaged by ops", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal("Refused: the kill switch is engaged", refused.Reason);
+
+        await Intake().DisengageKillSwitchAsync();
+        Assert.Equal(ShadowPlanDecision.Admitted, (await Intake().HandleAsync(next with { Id = "orders/20261202T1700Z", WindowStart = next.WindowStart.AddHours(2), WindowEnd = next.WindowEnd.AddHours(2) })).Decision);
+    }
+
+    private ShadowRequestIntake Intake()
+    {
+        var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
+        rails.CurrentValue.Returns(_ => _rails);
+        return new ShadowRequestIntake(_store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+    }
+
+    /// <summary>Stands in for the lifecycle: records extend and resize, returns on release.</summary>
+    private static async Task<string> StandInAsync(WorkflowContext context, ShadowRequest request)
+    {
+        var seen = new List<string>();
+        var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
+        var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize);
+        var release = context.WaitForExternalEventAsync<string>(ShadowLifecycleNames.Release);
+        while (true)
+        {
+            var fired = await Task.WhenAny(extend, resize, release);
+            if (fired == release)
+            {
+                seen.Add($"release {await release}");
+                return string.Join("; ", seen);
+            }
+
+            if (fired == extend)
+            {
+                seen.Add($"extend {(await extend).WindowEnd:O}");
+                extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
+            }
+            else
+            {
+                seen.Add($"resize {(await resize).Count}");
+                resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize);
+            }
+        }
+    }
+
+    private async Task<WorkflowState> CompletionAsync(string instanceId)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        return await _workflows.WaitForWorkflowCompletionAsync(instanceId, getInputsAndOutputs: true, cancellation: timeout.Token);
+    }
+}
