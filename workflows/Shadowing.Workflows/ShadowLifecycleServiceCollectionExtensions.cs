@@ -32,6 +32,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton<ShadowValidator>();
         services.TryAddSingleton<ShadowRequestIntake>();
         services.TryAddSingleton<ShadowRevalidation>();
+        services.AddHostedService<ShadowReconciler>();
         services.AddHostedService<ShadowRequestSubscription>();
         if (revalidationTimer)
         {

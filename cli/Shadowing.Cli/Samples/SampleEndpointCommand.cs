@@ -58,7 +58,16 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var options = new SampleEndpointOptions { Id = settings.Id, Port = settings.Port, Capacity = settings.Capacity, LatencyMs = settings.LatencyMs, ErrorRate = settings.ErrorRate };
+        // A shadow started by the local-process provisioner gets its size and injected faults in the environment.
+        var size = EnvironmentNumber("SHADOW_SIZE") is { } s and >= 1 ? (int)s : 1;
+        var options = new SampleEndpointOptions
+        {
+            Id = settings.Id,
+            Port = settings.Port,
+            Capacity = settings.Capacity * size,
+            LatencyMs = settings.LatencyMs + (EnvironmentNumber("SHADOW_ADDED_LATENCY_MS") ?? 0),
+            ErrorRate = Math.Clamp(Math.Max(settings.ErrorRate, EnvironmentNumber("SHADOW_ERROR_RATE") ?? 0), 0, 1),
+        };
         var random = settings.Seed is { } seed ? RandomSource.Seeded(seed) : RandomSource.Shared;
         await using var app = SampleEndpoint.Build(settings.Service, options, random, TimeProvider.System);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -89,4 +98,7 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
         await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         return 0;
     }
+
+    private static double? EnvironmentNumber(string name) =>
+        double.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) ? value : null;
 }

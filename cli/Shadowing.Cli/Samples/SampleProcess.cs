@@ -27,6 +27,19 @@ internal sealed class SampleProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>This executable with <paramref name="arguments"/>: itself when it is an apphost, else <c>dotnet shadowing.dll</c>.</summary>
+    public static (string Command, List<string> Arguments) SelfCommand(IEnumerable<string> arguments)
+    {
+        var host = Environment.ProcessPath ?? "dotnet";
+        var all = arguments.ToList();
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            all.Insert(0, Assembly.GetEntryAssembly()!.Location);
+        }
+
+        return (host, all);
+    }
+
     /// <summary>
     /// Starts <c>shadowing sample-endpoint</c> as a child (the same executable, or <c>dotnet shadowing.dll</c>)
     /// and waits until it prints where it listens.
@@ -45,13 +58,8 @@ internal sealed class SampleProcess : IAsyncDisposable
             "--error-rate", options.ErrorRate.ToString(CultureInfo.InvariantCulture),
             "--exit-with-parent",
         };
-        var host = Environment.ProcessPath ?? "dotnet";
-        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            arguments.Insert(0, Assembly.GetEntryAssembly()!.Location);
-        }
-
-        var start = new ProcessStartInfo(host, arguments)
+        var (host, hostArguments) = SelfCommand(arguments);
+        var start = new ProcessStartInfo(host, hostArguments)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

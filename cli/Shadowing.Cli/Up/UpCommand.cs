@@ -4,11 +4,14 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Shadowing.Cli.Samples;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
+using Shadowing.Embedded.Provisioning;
+using Shadowing.Embedded.Workflows;
 using Shadowing.Forecasting;
 using Shadowing.Forecasting.Pae;
 using Shadowing.Metrics;
 using Shadowing.Router.Hosting;
 using Shadowing.Router.Routing;
+using Shadowing.Workflows;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -103,6 +106,13 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
                 .Select(s => UpSamples.ToRoutingTable(s.Key, s.Value, id => processes.Single(p => p.Service == s.Key && p.Options.Id == id).Address))
                 .ToArray();
             builder.Services.AddUpHost(builder.Configuration, tables, $"the sample service in {configPath}");
+            builder.Services.PostConfigure<LocalProvisionerOptions>(o =>
+            {
+                foreach (var (service, options) in samples)
+                {
+                    o.Services.TryAdd(service, UpSamples.ShadowTemplate(service, options));
+                }
+            });
             await using var app = builder.Build();
             app.MapShadowingRouter();
             await StartAsync(app, cancellationToken).ConfigureAwait(false);
@@ -182,8 +192,9 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
 internal static class UpHost
 {
     /// <summary>
-    /// The embedded adapters, the router seeded with <paramref name="tables"/>, the metrics source and the PAE timer;
-    /// ports registered before this call (a test's store or metrics source) are kept.
+    /// The embedded adapters, the router seeded with <paramref name="tables"/>, the metrics source, the PAE timer, and
+    /// SEP: the shadow lifecycle workflow on the embedded workflow backend with the local-process provisioner; ports
+    /// registered before this call (a test's store, metrics source or provisioner) are kept.
     /// </summary>
     public static IServiceCollection AddUpHost(this IServiceCollection services, IConfiguration configuration, IReadOnlyList<RoutingTable> tables, string source)
     {
@@ -192,6 +203,9 @@ internal static class UpHost
         services.AddShadowingRouter(configuration);
         services.AddShadowingMetrics(configuration);
         services.AddShadowingPaeTimer(configuration);
+        services.AddEmbeddedDaprWorkflows(configuration, o => o.RegisterShadowLifecycle());
+        services.AddLocalProcessProvisioner(configuration);
+        services.AddShadowLifecycle(configuration);
         return services;
     }
 }

@@ -1,6 +1,9 @@
 using System.ComponentModel.DataAnnotations;
 using Shadowing.Cli.Samples;
+using System.Globalization;
+using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
+using Shadowing.Embedded.Provisioning;
 
 namespace Shadowing.Cli.Up;
 
@@ -62,7 +65,30 @@ internal static class UpSamples
                 MaxLatencyMs = options.MaxLatencyMs,
             }).ToArray(),
             Default = options.Default is { } d ? new DefaultEndpoint { Id = d.Id, Address = AddressOf(d).ToString().TrimEnd('/') } : null,
+
+            // Off until the first shadow's workflow turns it on; the sample's answers name the endpoint that served and
+            // count requests, which differ between any two copies and are no sign of a bad shadow.
+            Mirror = new MirrorPolicy { Enabled = false, IgnoreFields = ["endpoint", "served"] },
         };
+    }
+
+    /// <summary>
+    /// How the local-process provisioner runs a shadow of a sample service: this executable's <c>sample-endpoint</c> with
+    /// the first production endpoint's capacity and latency (multiplied and raised by the shadow's size and injected
+    /// faults through the environment).
+    /// </summary>
+    public static LocalServiceTemplate ShadowTemplate(string service, SampleServiceOptions options)
+    {
+        var model = options.Production[0];
+        var (command, arguments) = SampleProcess.SelfCommand(
+        [
+            "sample-endpoint", "--service", service, "--id", "{shadowId}", "--port", "{port}",
+            "--capacity", model.Capacity.ToString(CultureInfo.InvariantCulture),
+            "--latency-ms", model.LatencyMs.ToString(CultureInfo.InvariantCulture),
+            "--error-rate", model.ErrorRate.ToString(CultureInfo.InvariantCulture),
+            "--exit-with-parent",
+        ]);
+        return new LocalServiceTemplate { Command = command, Arguments = arguments };
     }
 
     private static void CheckEndpoint(string prefix, SampleEndpointOptions endpoint, HashSet<string> ids, List<string> problems)

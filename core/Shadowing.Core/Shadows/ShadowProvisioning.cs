@@ -44,6 +44,9 @@ public interface IShadowProvisioner
 
     /// <summary>The shadow as it runs now, or null.</summary>
     Task<ProvisionedShadow?> FindAsync(string service, string shadowId, CancellationToken cancellationToken = default);
+
+    /// <summary>Every shadow that runs now (what a restarted host reconciles against the workflows that own them).</summary>
+    Task<IReadOnlyList<ProvisionedShadow>> ListAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>Provisioning failed; the message says which shadow and why.</summary>

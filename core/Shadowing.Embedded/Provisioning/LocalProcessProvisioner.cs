@@ -61,6 +61,7 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
 
     private readonly Dictionary<(string Service, string ShadowId), Process> _started = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private int _disposed;
     private readonly HttpClient _health = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
 
     /// <inheritdoc />
@@ -70,12 +71,15 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var recorded = await store.GetJsonAsync<ProvisionedShadow>(Key(spec.Service, spec.ShadowId), cancellationToken).ConfigureAwait(false);
             if (await FindLockedAsync(spec.Service, spec.ShadowId, cancellationToken).ConfigureAwait(false) is { } running)
             {
                 return running; // an activity that runs twice starts one process
             }
 
-            return await StartAsync(spec, FreePort(), cancellationToken).ConfigureAwait(false);
+            // A shadow that died with its host comes back where the routing table points, if that port is still free.
+            var port = recorded is { } dead && PortIsFree(new Uri(dead.Value.Address).Port) ? new Uri(dead.Value.Address).Port : FreePort();
+            return await StartAsync(spec, port, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -136,6 +140,30 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         }
     }
 
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ProvisionedShadow>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var running = new List<ProvisionedShadow>();
+            foreach (var key in await store.ListKeysAsync(Prefix, cancellationToken).ConfigureAwait(false))
+            {
+                if (key[Prefix.Length..].Split('/') is [var service, var shadowId]
+                    && await FindLockedAsync(service, shadowId, cancellationToken).ConfigureAwait(false) is { } shadow)
+                {
+                    running.Add(shadow);
+                }
+            }
+
+            return running;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     /// <summary>Stops every process this provisioner started (the host is going away), leaving their records to be found dead.</summary>
     public async Task StopAllAsync(CancellationToken cancellationToken = default)
     {
@@ -157,6 +185,11 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return; // registered as itself and as the port: the container disposes it twice
+        }
+
         await StopAllAsync().ConfigureAwait(false);
         _health.Dispose();
         _lock.Dispose();
@@ -372,6 +405,20 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
     }
 
     private static string Key(string service, string shadowId) => $"{Prefix}{service}/{shadowId}";
+
+    private static bool PortIsFree(int port)
+    {
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 
     /// <summary>A free loopback port (bound and released: another process could take it before the shadow does, in which case the shadow fails to start and says so).</summary>
     private static int FreePort()
