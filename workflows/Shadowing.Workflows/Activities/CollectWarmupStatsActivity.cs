@@ -1,17 +1,28 @@
 using Dapr.Workflow;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.Validation;
 using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Activities;
 
-/// <summary>Counts the shadow's mirrored answers (and failed ones) since its warm-up began, from the stored outcomes.</summary>
-public sealed class CollectWarmupStatsActivity(ShadowValidator validator, TimeProvider time) : WorkflowActivity<WarmupStep, WarmupStats>
+/// <summary>
+/// Counts the shadow's mirrored answers (and failed ones) since its warm-up began or its process last started, whichever
+/// is later, from the stored outcomes.
+/// </summary>
+public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShadowProvisioner provisioner, TimeProvider time) : WorkflowActivity<WarmupStep, WarmupStats>
 {
     /// <inheritdoc />
     public override async Task<WarmupStats> RunAsync(WorkflowActivityContext context, WarmupStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var outcomes = await validator.OutcomesAsync(input.Service, input.ShadowId, input.Since, time.GetUtcNow()).ConfigureAwait(false);
+        var outcomes = await validator.OutcomesAsync(input.Service, input.ShadowId, await SinceAsync(provisioner, input).ConfigureAwait(false), time.GetUtcNow()).ConfigureAwait(false);
         return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null));
+    }
+
+    /// <summary>When warm-up began, or when the shadow's current process started if that was later.</summary>
+    internal static async Task<DateTimeOffset> SinceAsync(IShadowProvisioner provisioner, WarmupStep step)
+    {
+        var started = (await provisioner.FindAsync(step.Service, step.ShadowId).ConfigureAwait(false))?.StartedAt;
+        return started > step.Since ? started.Value : step.Since;
     }
 }

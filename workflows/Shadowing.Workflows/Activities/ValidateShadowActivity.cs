@@ -10,14 +10,18 @@ namespace Shadowing.Workflows.Activities;
 /// PVU: moves the shadow to Validating and judges it against production over its warm-up (the verdict is stored and a
 /// Fail alerts). An Inconclusive sends it back to WarmingUp, where it keeps receiving copies.
 /// </summary>
-public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTableStore tables, TimeProvider time) : WorkflowActivity<WarmupStep, ShadowCheck>
+/// <remarks>
+/// The window starts when warm-up began or when the shadow's process last started, whichever is later: copies sent while
+/// a host restart had it down say nothing about the process now running.
+/// </remarks>
+public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTableStore tables, IShadowProvisioner provisioner, TimeProvider time) : WorkflowActivity<WarmupStep, ShadowCheck>
 {
     /// <inheritdoc />
     public override async Task<ShadowCheck> RunAsync(WorkflowActivityContext context, WarmupStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
         await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Validating, time.GetUtcNow()).ConfigureAwait(false);
-        var window = time.GetUtcNow() - input.Since;
+        var window = time.GetUtcNow() - await CollectWarmupStatsActivity.SinceAsync(provisioner, input).ConfigureAwait(false);
         var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         if (verdict.Verdict == Verdict.Inconclusive)
         {
