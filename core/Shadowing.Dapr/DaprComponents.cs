@@ -18,9 +18,9 @@ public static class DaprComponents
     /// </summary>
     public const string QueuePubSub = "queue-pubsub";
 
-    /// <summary>The component a topic is published on: <see cref="QueuePubSub"/> for mirrored requests and alerts, else <paramref name="general"/>.</summary>
+    /// <summary>The component a topic is published on: <see cref="QueuePubSub"/> for mirrored requests, alerts, shadow requests and verdicts (each handled once), else <paramref name="general"/>.</summary>
     public static string PubSubOf(string topic, string general = PubSub) =>
-        topic.StartsWith(Core.Messaging.Topics.MirrorPrefix, StringComparison.Ordinal) || topic == Core.Messaging.Topics.Alerts ? QueuePubSub : general;
+        topic.StartsWith(Core.Messaging.Topics.MirrorPrefix, StringComparison.Ordinal) || topic is Core.Messaging.Topics.Alerts or Core.Messaging.Topics.ShadowRequests or Core.Messaging.Topics.ShadowVerdicts ? QueuePubSub : general;
 
     /// <summary>Route on which this app receives events of a topic: <c>/events/{topic}</c>, as declared in <c>components/subscriptions.yaml</c>.</summary>
     public static string EventRoute(string topic) => "/events/" + topic;

@@ -32,5 +32,6 @@ public sealed class FunctionsAppTests
         Assert.Contains("GetRoutingTable", names);
         Assert.Contains("ListRoutingTables", names);
         Assert.Contains("ForecastDemand", names);
+        Assert.Contains("ValidateShadows", names);
     }
 }

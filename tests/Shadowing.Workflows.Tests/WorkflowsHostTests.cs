@@ -1,4 +1,5 @@
 using Dapr.Workflow;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Shadowing.Core.State;
@@ -11,7 +12,8 @@ public sealed class WorkflowsHostTests
     [Fact]
     public void AddShadowingWorkflows_RegistersDaprAdaptersWorkflowClientAndWorker()
     {
-        var services = new ServiceCollection().AddLogging().AddShadowingWorkflows();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = "Dapr" }).Build();
+        var services = new ServiceCollection().AddLogging().AddShadowingWorkflows(configuration);
         using var provider = services.BuildServiceProvider();
 
         Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());

@@ -1,6 +1,7 @@
-using Microsoft.Extensions.Hosting;
 using Shadowing.Workflows;
 
-var builder = Host.CreateApplicationBuilder(args);
-builder.Services.AddShadowingWorkflows();
-await builder.Build().RunAsync();
+var builder = WebApplication.CreateBuilder(args);
+builder.Services.AddShadowingWorkflows(builder.Configuration);
+var app = builder.Build();
+app.MapShadowingWorkflows();
+await app.RunAsync();

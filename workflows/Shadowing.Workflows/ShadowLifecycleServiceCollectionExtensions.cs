@@ -34,6 +34,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton<ShadowRevalidation>();
         services.AddHostedService<ShadowReconciler>();
         services.AddHostedService<ShadowRequestSubscription>();
+        services.AddHostedService<ShadowVerdictRelay>();
         if (revalidationTimer)
         {
             services.AddHostedService<ShadowRevalidationTimer>();

@@ -1,6 +1,7 @@
-using Dapr.Workflow;
-using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Dapr;
+using Shadowing.Dapr.Messaging;
+using Shadowing.Embedded.Provisioning;
+using Shadowing.Hosting;
 
 namespace Shadowing.Workflows;
 
@@ -8,16 +9,34 @@ namespace Shadowing.Workflows;
 public static class WorkflowsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the Dapr adapters and the Dapr workflow worker, which connects to the sidecar
-    /// (<c>DAPR_GRPC_PORT</c>) and runs every workflow and activity of this assembly.
+    /// The adapters chosen by <c>Shadowing:Mode</c> (Dapr with a sidecar, else embedded), the workflow runtime running the
+    /// shadow lifecycle (daprd's, or the embedded backend), the local-process provisioner, and SEP's intake. Continuous
+    /// validation runs here only on the embedded adapters; with Dapr the Functions app's <c>ValidateShadows</c> timer does it,
+    /// so two hosts never judge (and remediate) the same shadow twice.
     /// </summary>
-    public static IServiceCollection AddShadowingWorkflows(this IServiceCollection services)
+    public static IServiceCollection AddShadowingWorkflows(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddShadowingDapr();
-
-        // Workflows and activities in this assembly are registered by Dapr.Workflow's source generator by type name.
-        services.AddDaprWorkflow(_ => { });
+        ArgumentNullException.ThrowIfNull(configuration);
+        var mode = services.AddShadowingAdapters(configuration);
+        services.AddShadowingWorkflowRuntime(configuration, mode, o => o.RegisterShadowLifecycle());
+        services.AddLocalProcessProvisioner(configuration);
+        services.AddShadowLifecycle(configuration, revalidationTimer: mode == ShadowingMode.Embedded);
+        services.AddHealthChecks();
         return services;
+    }
+
+    /// <summary>Maps <c>/healthz</c> and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.</summary>
+    public static WebApplication MapShadowingWorkflows(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapHealthChecks("/healthz");
+        if (app.Services.GetService<DaprEventBus>() is not null)
+        {
+            app.MapShadowingEvents();
+            app.MapDaprSubscriptions(DaprAppIds.Workflows);
+        }
+
+        return app;
     }
 }

@@ -38,6 +38,9 @@ public static class Topics
     /// <summary>The outcome of each mirrored request (production's answer against a shadow's), for validation.</summary>
     public const string ShadowOutcomes = "shadow-outcomes";
 
+    /// <summary>Failed revalidations of workflow-owned shadows, for the workflows host to hand to their workflows.</summary>
+    public const string ShadowVerdicts = "shadow-verdicts";
+
     /// <summary>Alerts: failed validations, failovers, stale routing tables.</summary>
     public const string Alerts = "alerts";
 

@@ -31,7 +31,7 @@ public static class DaprSubscriptions
     {
         [DaprAppIds.Router] = [Of(Topics.RoutingChanged), Of(Topics.Alerts)],
         [DaprAppIds.Functions] = [],
-        [DaprAppIds.Workflows] = [],
+        [DaprAppIds.Workflows] = [Of(Topics.ShadowRequests), Of(Topics.ShadowVerdicts)],
     };
 
     /// <summary>The app ids that have subscriptions declared here.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Shadowing.Hosting;
 using Shadowing.Router.Routing;
 
 namespace Shadowing.Router.Hosting;

@@ -5,6 +5,7 @@ using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Dapr.Messaging;
+using Shadowing.Hosting;
 using Shadowing.Router.Forwarding;
 using Shadowing.Router.Health;
 using Shadowing.Router.Metrics;

@@ -27,28 +27,6 @@ public sealed class RouterOptionsTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData(null, null, ShadowingMode.Embedded)]
-    [InlineData(null, "50001", ShadowingMode.Dapr)]
-    [InlineData("Embedded", "50001", ShadowingMode.Embedded)]
-    [InlineData("dapr", null, ShadowingMode.Dapr)]
-    public void Mode_ResolvesFromSettingAndSidecarEnvironment(string? mode, string? grpcPort, ShadowingMode expected)
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = mode, ["DAPR_GRPC_PORT"] = grpcPort }).Build();
-
-        Assert.Equal(expected, ShadowingModeExtensions.Resolve(configuration));
-    }
-
-    [Fact]
-    public void Mode_Unknown_FailsNamingTheKey()
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = "Kubernetes" }).Build();
-
-        var error = Assert.Throws<InvalidOperationException>(() => ShadowingModeExtensions.Resolve(configuration));
-
-        Assert.Contains("Shadowing:Mode is 'Kubernetes'", error.Message, StringComparison.Ordinal);
-    }
-
     private static RouterOptions Resolve(Dictionary<string, string?> settings)
     {
         var builder = WebApplication.CreateSlimBuilder();

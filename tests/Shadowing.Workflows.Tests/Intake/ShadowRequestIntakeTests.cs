@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Core.Validation;
 using Shadowing.Embedded.Workflows;
 using Shadowing.TestUtilities.State;
 using Shadowing.Workflows.Intake;
@@ -136,6 +137,34 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal(ShadowPlanDecision.Admitted, (await Intake().HandleAsync(next with { Id = "orders/20261202T1700Z", WindowStart = next.WindowStart.AddHours(2), WindowEnd = next.WindowEnd.AddHours(2) })).Decision);
     }
 
+    [Fact]
+    public async Task KillSwitchSetInTheStore_IsEnforcedOnTheNextTick()
+    {
+        var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));
+        Assert.Empty(await Intake().EnforceKillSwitchAsync()); // not engaged: nothing happens
+
+        await _store.SaveJsonAsync(StateKeys.KillSwitch, new { By = "shadowing sep kill-switch on" }); // as an operator's command writes it
+        var released = await Intake().EnforceKillSwitchAsync();
+
+        Assert.Equal([running.InstanceId!], released);
+        Assert.Equal("release kill switch engaged", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task VerdictRelay_RaisesTheNoticeOnItsRunningOwner_AndDropsOnesForEndedInstances()
+    {
+        var plan = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));
+        var relay = new ShadowVerdictRelay(Substitute.For<Core.Messaging.IEventBus>(), _workflows, NullLogger<ShadowVerdictRelay>.Instance);
+
+        await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", plan.InstanceId!, Verdict.Fail, ["latency p50 +40 %"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal("verdict s1 Fail latency p50 +40 %; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+
+        // The instance has ended: the notice is dropped, not raised on a completed instance.
+        await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", plan.InstanceId!, Verdict.Fail, ["again"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
+        await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", "shadows-orders-unknown", Verdict.Fail, ["unknown"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
+    }
+
     private ShadowRequestIntake Intake()
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
@@ -143,16 +172,17 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         return new ShadowRequestIntake(_store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
     }
 
-    /// <summary>Stands in for the lifecycle: records extend and resize, returns on release.</summary>
+    /// <summary>Stands in for the lifecycle: records extend, resize and verdict, returns on release.</summary>
     private static async Task<string> StandInAsync(WorkflowContext context, ShadowRequest request)
     {
         var seen = new List<string>();
         var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
         var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize);
+        var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict);
         var release = context.WaitForExternalEventAsync<string>(ShadowLifecycleNames.Release);
         while (true)
         {
-            var fired = await Task.WhenAny(extend, resize, release);
+            var fired = await Task.WhenAny(extend, resize, verdict, release);
             if (fired == release)
             {
                 seen.Add($"release {await release}");
@@ -163,6 +193,12 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             {
                 seen.Add($"extend {(await extend).WindowEnd:O}");
                 extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
+            }
+            else if (fired == verdict)
+            {
+                var v = await verdict;
+                seen.Add($"verdict {v.ShadowId} {v.Check.Verdict} {v.Check.Reasons[0]}");
+                verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict);
             }
             else
             {

@@ -101,6 +101,35 @@ public sealed partial class ShadowRequestIntake(
         return released;
     }
 
+    /// <summary>
+    /// While the kill switch is engaged (an operator set it in the store, or in configuration), releases any lifecycle
+    /// workflow still running; returns the instances released. Called on every revalidation tick.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> EnforceKillSwitchAsync(CancellationToken cancellationToken = default)
+    {
+        if (!await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return [];
+        }
+
+        var released = new List<string>();
+        foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            {
+                await workflows.RaiseEventAsync(id, ShadowLifecycleNames.Release, "kill switch engaged", cancellationToken).ConfigureAwait(false);
+                released.Add(id);
+            }
+        }
+
+        if (released.Count > 0)
+        {
+            LogKillSwitch("the store or configuration", released.Count);
+        }
+
+        return released;
+    }
+
     /// <summary>Disengages the kill switch in the store (one set in configuration stays).</summary>
     public Task DisengageKillSwitchAsync(CancellationToken cancellationToken = default) =>
         store.DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);

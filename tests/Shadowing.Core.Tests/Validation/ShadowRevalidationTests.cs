@@ -1,0 +1,70 @@
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Core.Tests.Validation;
+
+public sealed class ShadowRevalidationTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 2, 12, 0, 30, TimeSpan.Zero);
+    private readonly InMemoryStateStore _store = new();
+    private readonly IEventBus _bus = Substitute.For<IEventBus>();
+
+    [Fact]
+    public async Task RunOnce_PublishesAFailingOwnedRoutableShadowOnly()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows =
+            [
+                Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1"),
+                Shadow("sound", ShadowState.Active, "shadows-orders-1"),
+                Shadow("by-hand", ShadowState.PreWarmed, owner: null),
+                Shadow("warming", ShadowState.WarmingUp, "shadows-orders-1"),
+            ],
+        }, TestContext.Current.CancellationToken);
+        foreach (var id in new[] { "failing", "by-hand", "warming" })
+        {
+            await StoreOutcomesAsync(id, status: 500);
+        }
+
+        await StoreOutcomesAsync("sound", status: 200);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus);
+
+        var notices = await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
+
+        var notice = Assert.Single(notices);
+        Assert.Equal(("orders", "failing", "shadows-orders-1", Verdict.Fail), (notice.Service, notice.ShadowId, notice.Owner, notice.Verdict));
+        Assert.NotEmpty(notice.Reasons);
+        await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, notice, Arg.Any<CancellationToken>());
+    }
+
+    private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
+        new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner };
+
+    /// <summary>Sixty mirrored answers of <paramref name="shadowId"/> in the last minutes, production answering 200.</summary>
+    private async Task StoreOutcomesAsync(string shadowId, int status)
+    {
+        var outcomes = Enumerable.Range(0, 60).Select(i => new MirrorOutcome
+        {
+            RequestId = $"{shadowId}-{i}",
+            Service = "orders",
+            Method = "GET",
+            Path = "/items",
+            ReceivedAt = Now.AddSeconds(-i),
+            Production = new EndpointAnswer("p1", 200, 20 + (i % 7), 10, "d"),
+            Copy = new EndpointAnswer(shadowId, status, 20 + (i % 5), 10, status == 200 ? "d" : "e"),
+            Compared = status == 200,
+        }).ToArray();
+        var minute = new DateTimeOffset(Now.UtcTicks - (Now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+        await _store.SaveJsonAsync(StateKeys.Outcomes("orders", shadowId, minute), new OutcomeMinute { Service = "orders", Endpoint = shadowId, Minute = minute, Outcomes = outcomes.Where(o => o.ReceivedAt >= minute).ToArray() });
+        await _store.SaveJsonAsync(StateKeys.Outcomes("orders", shadowId, minute.AddMinutes(-1)), new OutcomeMinute { Service = "orders", Endpoint = shadowId, Minute = minute.AddMinutes(-1), Outcomes = outcomes.Where(o => o.ReceivedAt < minute).ToArray() });
+    }
+}

@@ -1,0 +1,55 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.State;
+using Shadowing.Dapr.State;
+using Shadowing.Embedded.State;
+using Shadowing.Embedded.Workflows;
+
+namespace Shadowing.Hosting.Tests;
+
+public sealed class ShadowingModeTests
+{
+    [Theory]
+    [InlineData(null, null, ShadowingMode.Embedded)]
+    [InlineData(null, "50001", ShadowingMode.Dapr)]
+    [InlineData("Embedded", "50001", ShadowingMode.Embedded)]
+    [InlineData("dapr", null, ShadowingMode.Dapr)]
+    public void Mode_ResolvesFromSettingAndSidecarEnvironment(string? mode, string? grpcPort, ShadowingMode expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = mode, ["DAPR_GRPC_PORT"] = grpcPort }).Build();
+
+        Assert.Equal(expected, ShadowingModeExtensions.Resolve(configuration));
+    }
+
+    [Fact]
+    public void Mode_Unknown_FailsNamingTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = "Kubernetes" }).Build();
+
+        var error = Assert.Throws<InvalidOperationException>(() => ShadowingModeExtensions.Resolve(configuration));
+
+        Assert.Contains("Shadowing:Mode is 'Kubernetes'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(ShadowingMode.Embedded, typeof(SqliteStateStore), true)]
+    [InlineData(ShadowingMode.Dapr, typeof(DaprStateStore), false)]
+    public async Task Adapters_AndWorkflowRuntime_FollowTheMode(ShadowingMode mode, Type store, bool embeddedBackend)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = mode.ToString(),
+            ["Shadowing:Embedded:StatePath"] = ":memory:",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+
+        Assert.Equal(mode, services.AddShadowingAdapters(configuration));
+        services.AddShadowingWorkflowRuntime(configuration, mode, _ => { });
+        await using var provider = services.BuildServiceProvider();
+
+        Assert.IsType(store, provider.GetRequiredService<IStateStore>());
+        Assert.NotNull(provider.GetRequiredService<DaprWorkflowClient>());
+        Assert.Equal(embeddedBackend, services.Any(d => d.ServiceType == typeof(EmbeddedWorkflowBackend)));
+    }
+}
