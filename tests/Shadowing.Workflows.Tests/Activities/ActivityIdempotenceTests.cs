@@ -1,0 +1,152 @@
+using Dapr.Workflow;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.State;
+using Shadowing.Workflows.Activities;
+using Shadowing.Workflows.Lifecycle;
+
+namespace Shadowing.Workflows.Tests.Activities;
+
+/// <summary>Activities run at least once: each one run twice leaves the store as one run does, and says nothing twice.</summary>
+public sealed class ActivityIdempotenceTests
+{
+    private const string Owner = "shadows-orders-20261202T1200Z";
+    private readonly InMemoryStateStore _store = new();
+    private readonly IEventBus _bus = Substitute.For<IEventBus>();
+    private readonly IShadowProvisioner _provisioner = Substitute.For<IShadowProvisioner>();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 11, 30, 0, TimeSpan.Zero));
+    private readonly WorkflowActivityContext _context = Substitute.For<WorkflowActivityContext>();
+    private readonly ShadowStep _step = new("orders", "s1", Owner, new ShadowResources());
+
+    public ActivityIdempotenceTests()
+    {
+        _provisioner.ProvisionAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(c => Provisioned(c.Arg<ProvisionSpec>(), 5201));
+        _provisioner.ResizeAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(c => Provisioned(c.Arg<ProvisionSpec>(), 5202));
+    }
+
+    private RoutingTableStore Tables => new(_store, _bus);
+
+    [Fact]
+    public async Task Provision_Twice_OneEntryOwnedByTheWorkflowInProvisioning()
+    {
+        await SeedAsync(mirror: null);
+        var activity = new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time);
+
+        await activity.RunAsync(_context, _step);
+        await activity.RunAsync(_context, _step);
+
+        var shadow = Assert.Single(await ShadowsAsync(), s => s.Id == "s1");
+        Assert.Equal(("s1", "http://127.0.0.1:5201", Owner, ShadowState.Provisioning), (shadow.Id, shadow.Address, shadow.Owner, shadow.State));
+    }
+
+    [Fact]
+    public async Task StepsToPreWarmed_EachTwice_SameStatesAndOneMirrorTarget()
+    {
+        await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 20, Targets = ["other"] });
+        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        var sync = new SyncShadowDataActivity(Tables, _store, _time);
+        var mirror = new EnableMirroringActivity(Tables, _time);
+        var mark = new MarkPreWarmedActivity(Tables, _time);
+
+        Assert.Equal("no data sync requested", await sync.RunAsync(_context, _step));
+        await sync.RunAsync(_context, _step);
+        Assert.Equal(ShadowState.Syncing, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
+        await mirror.RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        await mirror.RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        var table = (await Tables.GetAsync("orders"))!.Value;
+        Assert.Equal(ShadowState.WarmingUp, table.Shadows.Single(s => s.Id == "s1").State);
+        Assert.Equal(["other", "s1"], table.Mirror!.Targets);
+        Assert.Equal(20, table.Mirror.Percent); // a larger share is kept
+
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
+        await mark.RunAsync(_context, _step);
+        await mark.RunAsync(_context, _step);
+        Assert.Equal(ShadowState.PreWarmed, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
+    }
+
+    [Fact]
+    public async Task EnableMirroring_NoPolicyYet_TurnsItOnAtTheRequestsShare()
+    {
+        Assert.Equal(new MirrorPolicy { Enabled = true, Percent = 10 }.Percent, EnableMirroringActivity.Cover(null, "s1", 10).Percent);
+        Assert.Equal(25, EnableMirroringActivity.Cover(new MirrorPolicy { Enabled = false, Percent = 50 }, "s1", 25).Percent); // an off policy's share is not the shadow's
+        Assert.Empty(EnableMirroringActivity.Cover(null, "s1", 10).Targets); // empty: every shadow in a mirrored state
+    }
+
+    [Fact]
+    public async Task RetireWithFailure_Twice_OneAlertProcessStoppedEntryRetiredAndUntargeted()
+    {
+        await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] });
+        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await Tables.UpdateAsync("orders", t => t! with { Mirror = new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] } });
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
+        var retire = new RetireShadowActivity(_provisioner, Tables, _bus, _time);
+        var step = new RetireStep("orders", "s1", "failed validation after 2 remediation(s): error rate");
+
+        await retire.RunAsync(_context, step);
+        await retire.RunAsync(_context, step);
+
+        var table = (await Tables.GetAsync("orders"))!.Value;
+        Assert.Equal(ShadowState.Retired, table.Shadows[0].State);
+        Assert.Equal((false, 0), (table.Mirror!.Enabled, table.Mirror.Targets.Count)); // its list named no one else
+        await _provisioner.Received(2).RetireAsync("orders", "s1", Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Kind == AlertKind.ShadowFailed && a.Endpoint == "s1" && a.Reasons.Single() == step.Failure), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Retire_NeverReachedTheTable_StopsTheProcessAndAlerts()
+    {
+        await SeedAsync(mirror: null);
+
+        await new RetireShadowActivity(_provisioner, Tables, _bus, _time).RunAsync(_context, new RetireStep("orders", "s9", "could not be started: exited with code 1"));
+
+        await _provisioner.Received(1).RetireAsync("orders", "s9", Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "s9"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Remediate_FromPreWarmed_LeavesRoutingFirstThenRestartsAndRecordsTheAddress()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.PreWarmed, _time.GetUtcNow());
+        var states = new List<ShadowState>();
+        _provisioner.ResizeAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(async c =>
+        {
+            states.Add((await ShadowsAsync())[0].State); // what the router sees while the process restarts
+            return Provisioned(c.Arg<ProvisionSpec>(), 5202);
+        });
+        var remediate = new RemediateShadowActivity(_provisioner, Tables, _time);
+
+        await remediate.RunAsync(_context, _step with { Resources = new ShadowResources(Size: 2) });
+        await remediate.RunAsync(_context, _step with { Resources = new ShadowResources(Size: 2) });
+
+        Assert.Equal([ShadowState.WarmingUp, ShadowState.WarmingUp], states);
+        var shadow = (await ShadowsAsync())[0];
+        Assert.Equal((ShadowState.WarmingUp, "http://127.0.0.1:5202"), (shadow.State, shadow.Address));
+    }
+
+    private static ProvisionedShadow Provisioned(ProvisionSpec spec, int port) => new()
+    {
+        Service = spec.Service,
+        ShadowId = spec.ShadowId,
+        Address = $"http://127.0.0.1:{port}",
+        Resources = spec.Resources,
+        Handle = "1@1",
+        StartedAt = DateTimeOffset.UnixEpoch,
+    };
+
+    private Task SeedAsync(MirrorPolicy? mirror) => Tables.PutAsync(new RoutingTable
+    {
+        Service = "orders",
+        Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+        Shadows = mirror?.Targets.Contains("other") == true ? [new ShadowEndpoint { Id = "other", Address = "http://127.0.0.1:3", State = ShadowState.WarmingUp }] : [],
+        Mirror = mirror?.Targets.Contains("s1") == true ? null : mirror,
+    });
+
+    private async Task<IReadOnlyList<ShadowEndpoint>> ShadowsAsync() => (await Tables.GetAsync("orders"))!.Value.Shadows;
+}
