@@ -1,5 +1,6 @@
 using Shadowing.Cli.Forecasting;
 using Shadowing.Cli.Samples;
+using Shadowing.Cli.Sep;
 using Shadowing.Cli.Up;
 using Shadowing.Cli.Validation;
 using Spectre.Console.Cli;
@@ -20,6 +21,8 @@ internal static class ShadowingCommands
         ["risk"] = typeof(RiskCommand.Settings),
         ["validate"] = typeof(ValidateCommand.Settings),
         ["promote"] = typeof(PromoteCommand.Settings),
+        ["plans"] = typeof(PlansCommand.Settings),
+        ["kill-switch"] = typeof(KillSwitchCommand.Settings),
         [Hidden] = typeof(SampleEndpointCommand.Settings),
     };
 
@@ -44,6 +47,14 @@ internal static class ShadowingCommands
             .WithDescription("Promote a shadow whose latest verdict is a recent Pass: to Active, or to a production endpoint.")
             .WithExample("promote", "orders", "orders-shadow-1")
             .WithExample("promote", "orders", "orders-shadow-1", "--to", "production");
+        config.AddCommand<PlansCommand>("plans")
+            .WithDescription("What SEP decided on each shadow request: admitted, dry run or refused by a guard rail, and why.")
+            .WithExample("plans")
+            .WithExample("plans", "--service", "orders", "--json");
+        config.AddCommand<KillSwitchCommand>("kill-switch")
+            .WithDescription("Stop new shadows and retire running ones (on), or allow them again (off).")
+            .WithExample("kill-switch", "on", "--by", "oncall")
+            .WithExample("kill-switch", "off");
         config.AddCommand<SampleEndpointCommand>(Hidden)
             .WithDescription("Run one endpoint of the sample service (started by up).")
             .IsHidden();

@@ -1,0 +1,52 @@
+using System.ComponentModel;
+using Shadowing.Cli.Validation;
+using Shadowing.Core.State;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Sep;
+
+/// <summary>
+/// <c>shadowing kill-switch on|off</c>: while on, SEP admits no shadow request and the running host releases every
+/// lifecycle workflow at its next revalidation tick, so their shadows drain and retire.
+/// </summary>
+internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Settings>
+{
+    public sealed class Settings : StateSettings
+    {
+        [CommandArgument(0, "<on|off>")]
+        [Description("on: stop new shadows and retire running ones; off: allow shadows again.")]
+        public string Switch { get; init; } = string.Empty;
+
+        [CommandOption("--by <NAME>")]
+        [Description("Who engages it, recorded with it. Default: the user name.")]
+        public string By { get; init; } = Environment.UserName;
+
+        public override ValidationResult Validate() =>
+            Switch is "on" or "off" ? ValidationResult.Success() : ValidationResult.Error($"<on|off>: '{Switch}' is neither on nor off");
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var state = settings.Open();
+        try
+        {
+            if (settings.Switch == "on")
+            {
+                await state.AsStore().SaveJsonAsync(StateKeys.KillSwitch, new { by = settings.By, at = TimeProvider.System.GetUtcNow() }, cancellationToken: cancellationToken);
+                AnsiConsole.MarkupLineInterpolated($"Kill switch engaged by {settings.By}: no shadow starts; a running host releases its shadows at its next revalidation tick (Shadowing:Sep:RevalidationInterval).");
+            }
+            else
+            {
+                await state.AsStore().DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
+                AnsiConsole.MarkupLine("Kill switch off: shadow requests are admitted again (within the guard rails).");
+            }
+
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            await state.CloseAsync();
+        }
+    }
+}
