@@ -65,6 +65,40 @@ public sealed partial class ReadmeCommandsTests
     }
 
     [Fact]
+    public async Task OperatingCommands_AsWritten_WorkBesideARunningUp()
+    {
+        var commands = Commands().Where(c => Operate.IsMatch(c)).ToArray();
+        Assert.Equal(4, commands.Length);
+        var folder = Path.Combine(Root, ".shadowing");
+        var hadFolder = Directory.Exists(folder);
+        try
+        {
+            // As written: up and the commands from the repository root, on its default state file.
+            await using var up = ChildProcess.Start("bash", ["-c", Single(Up)], Root);
+            await up.RouterAddressAsync(TimeSpan.FromMinutes(3), Ct);
+            var outputs = new List<string>();
+            foreach (var command in commands)
+            {
+                var (exit, output) = await BashAsync(command, TimeSpan.FromMinutes(3));
+                Assert.True(exit == 0, $"{command}: exit {exit}{Environment.NewLine}{output}");
+                outputs.Add(output);
+            }
+
+            Assert.Contains("No shadow requests yet.", outputs[0], StringComparison.Ordinal);
+            Assert.Contains("Kill switch engaged by oncall", outputs[1], StringComparison.Ordinal);
+            Assert.Contains("Kill switch off", outputs[2], StringComparison.Ordinal);
+            Assert.Contains("Service orders has no shadows.", outputs[3], StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!hadFolder && Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task RouterOnItsOwn_AsWritten_StartsAndAnswersHealth()
     {
         var command = Single(RouterRun);
@@ -223,7 +257,8 @@ public sealed partial class ReadmeCommandsTests
     private static readonly Regex Risk = new(@"^dotnet run --project cli/Shadowing\.Cli -c Release -- risk ");
     private static readonly Regex Tool = new(@"^(dotnet pack cli/Shadowing\.Cli |dotnet tool install --global Shadowing\.Cli |shadowing --version$)");
     private static readonly Regex CopySettings = new(@"^cp functions/Shadowing\.Functions/local\.settings\.sample\.json ");
-    private static readonly Regex[] Runnable = [Up, Curl, RouterRun, Backtest, Risk, Tool, CopySettings];
+    private static readonly Regex Operate = new(@"^dotnet run --project cli/Shadowing\.Cli -- (plans|kill-switch|validate)( |$)");
+    private static readonly Regex[] Runnable = [Up, Curl, RouterRun, Backtest, Risk, Tool, CopySettings, Operate];
 
     [GeneratedRegex("```bash\\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex BashBlock();
