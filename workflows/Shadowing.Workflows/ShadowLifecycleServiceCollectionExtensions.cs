@@ -53,6 +53,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
         options.RegisterActivity<SyncShadowDataActivity>();
         options.RegisterActivity<EnableMirroringActivity>();
         options.RegisterActivity<CollectWarmupStatsActivity>();
+        options.RegisterActivity<AmplifyMirroringActivity>();
         options.RegisterActivity<ValidateShadowActivity>();
         options.RegisterActivity<MarkPreWarmedActivity>();
         options.RegisterActivity<RemediateShadowActivity>();

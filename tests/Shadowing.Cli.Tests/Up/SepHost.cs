@@ -119,6 +119,9 @@ internal sealed class RecordingStore(SqliteStateStore inner) : IStateStore, IDis
 {
     public ConcurrentQueue<(string Shadow, ShadowState State)> ShadowStates { get; } = new();
 
+    /// <summary>The mirror transport of every routing table written.</summary>
+    public ConcurrentQueue<MirrorTransport> MirrorTransports { get; } = new();
+
     public Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
 
     public async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
@@ -176,6 +179,11 @@ internal sealed class RecordingStore(SqliteStateStore inner) : IStateStore, IDis
         }
 
         var table = ShadowingJson.Deserialize<RoutingTable>(value.Span);
+        if (table.Mirror is { } mirror)
+        {
+            MirrorTransports.Enqueue(mirror.Transport);
+        }
+
         foreach (var shadow in table.Shadows)
         {
             ShadowStates.Enqueue((shadow.Id, shadow.State));

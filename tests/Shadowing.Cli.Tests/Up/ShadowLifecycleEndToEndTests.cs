@@ -71,6 +71,39 @@ public sealed class ShadowLifecycleEndToEndTests
         Directory.Delete(folder, recursive: true);
     }
 
+    [Fact]
+    public async Task ThinTraffic_WarmupReplaysCopiesAmplified_ThenPutsTheMirrorPolicyBack()
+    {
+        var folder = Directory.CreateTempSubdirectory("sep-thin-").FullName;
+        var (p1, a1) = await SepHost.StartProductionAsync("orders-1", Ct);
+        await using var production = p1;
+
+        // About 4 requests a second, all mirrored: 20 s of warm-up would give some 80 answers of the 200 wanted.
+        await using var host = await SepHost.StartAsync(folder, SepHost.Table(a1), Settings(warmup: "00:00:20", samples: 200), metrics: null, Ct);
+        await using var traffic = new Traffic(host.Http, TimeSpan.FromMilliseconds(250));
+        var now = TimeProvider.System.GetUtcNow();
+        var request = new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf("orders", now),
+            Service = "orders",
+            Count = 1,
+            WindowStart = now,
+            WindowEnd = now.AddHours(1),
+            Kinds = [ShadowRequestKind.Demand],
+            Reason = "thin traffic test",
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        var shadowId = ShadowLifecycleNames.ShadowId(request, 1);
+        await host.App.Services.GetRequiredService<Shadowing.Workflows.Intake.ShadowRequestIntake>().HandleAsync(request, Ct);
+        await Eventually.WaitUntilAsync(async () => (await host.ShadowAsync(shadowId))?.State == ShadowState.PreWarmed, $"shadow {shadowId} PreWarmed ({Describe(host, shadowId)})", Patience, Ct);
+
+        Assert.Contains(Core.Mirroring.MirrorTransport.PubSub, host.Store.MirrorTransports);
+        Assert.Equal(Core.Mirroring.MirrorTransport.Direct, (await host.Tables.GetAsync("orders", Ct))!.Value.Mirror!.Transport);
+        var verdict = await host.App.Services.GetRequiredService<Core.Validation.ShadowValidator>().LatestAsync("orders", shadowId, Ct);
+        Assert.Equal(Core.Validation.Verdict.Pass, verdict!.Verdict);
+    }
+
     internal static Dictionary<string, string?> Settings(string warmup, int samples) => new()
     {
         ["Shadowing:Sep:WarmupTime"] = warmup,
@@ -103,8 +136,9 @@ public sealed class ShadowLifecycleEndToEndTests
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
 
-        public Traffic(HttpClient http)
+        public Traffic(HttpClient http, TimeSpan? every = null)
         {
+            var pause = every ?? TimeSpan.FromMilliseconds(20);
             _http = http;
             _loop = Task.Run(async () =>
             {
@@ -119,7 +153,7 @@ public sealed class ShadowLifecycleEndToEndTests
                         // the loop only feeds mirroring; what a test asserts it sends itself
                     }
 
-                    await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, CancellationToken.None);
+                    await Task.Delay(pause, TimeProvider.System, CancellationToken.None);
                 }
             });
         }

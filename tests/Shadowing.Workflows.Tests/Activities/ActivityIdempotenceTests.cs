@@ -51,7 +51,7 @@ public sealed class ActivityIdempotenceTests
         await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         var sync = new SyncShadowDataActivity(Tables, _store, _time);
         var mirror = new EnableMirroringActivity(Tables, _time);
-        var mark = new MarkPreWarmedActivity(Tables, _time);
+        var mark = new MarkPreWarmedActivity(Tables, _store, _time);
 
         Assert.Equal("no data sync requested", await sync.RunAsync(_context, _step));
         await sync.RunAsync(_context, _step);
@@ -84,7 +84,7 @@ public sealed class ActivityIdempotenceTests
         await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         await Tables.UpdateAsync("orders", t => t! with { Mirror = new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] } });
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
-        var retire = new RetireShadowActivity(_provisioner, Tables, _bus, _time);
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time);
         var step = new RetireStep("orders", "s1", "failed validation after 2 remediation(s): error rate");
 
         await retire.RunAsync(_context, step);
@@ -102,7 +102,7 @@ public sealed class ActivityIdempotenceTests
     {
         await SeedAsync(mirror: null);
 
-        await new RetireShadowActivity(_provisioner, Tables, _bus, _time).RunAsync(_context, new RetireStep("orders", "s9", "could not be started: exited with code 1"));
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s9", "could not be started: exited with code 1"));
 
         await _provisioner.Received(1).RetireAsync("orders", "s9", Arg.Any<CancellationToken>());
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "s9"), Arg.Any<CancellationToken>());
@@ -128,6 +128,33 @@ public sealed class ActivityIdempotenceTests
         Assert.Equal([ShadowState.WarmingUp, ShadowState.WarmingUp], states);
         var shadow = (await ShadowsAsync())[0];
         Assert.Equal((ShadowState.WarmingUp, "http://127.0.0.1:5202"), (shadow.State, shadow.Address));
+    }
+
+    [Fact]
+    public async Task Amplify_SwitchesToPacedPubSub_TheLastShadowOutOfWarmupPutsThePolicyBack()
+    {
+        await SeedAsync(mirror: null);
+        var provision = new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time);
+        await provision.RunAsync(_context, _step);
+        await provision.RunAsync(_context, _step with { ShadowId = "s2" });
+        await new EnableMirroringActivity(Tables, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        await new EnableMirroringActivity(Tables, _time).RunAsync(_context, new MirrorStep("orders", "s2", 10));
+        var amplify = new AmplifyMirroringActivity(Tables, _store);
+
+        await amplify.RunAsync(_context, new AmplifyStep("orders", "s1", 2.5));
+        await amplify.RunAsync(_context, new AmplifyStep("orders", "s2", 1.5)); // a second shadow: the faster pace stays
+        var mirror = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+        Assert.Equal((MirrorTransport.PubSub, 2.5, 1), (mirror.Transport, mirror.TargetRatePerSecond, mirror.Amplify));
+
+        var mark = new MarkPreWarmedActivity(Tables, _store, _time);
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
+        await mark.RunAsync(_context, _step);
+        Assert.Equal(MirrorTransport.PubSub, (await Tables.GetAsync("orders"))!.Value.Mirror!.Transport); // s2 still warms up
+
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s2", null));
+        mirror = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+        Assert.Equal((MirrorTransport.Direct, (double?)null, true), (mirror.Transport, mirror.TargetRatePerSecond, mirror.Enabled));
+        Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));
     }
 
     private static ProvisionedShadow Provisioned(ProvisionSpec spec, int port) => new()

@@ -56,6 +56,24 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(10, harness.Timers.Count(t => t == TimeSpan.FromMinutes(1)));
         var since = Assert.Single(harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity))).Since;
         Assert.Equal(harness.Request.WindowStart.AddMinutes(-30), since);
+
+        // After the first minute, 3 answers project to 30 of the 100 wanted: copies are replayed paced to the remaining 97 over 9 min, once.
+        var amplify = Assert.Single(harness.Inputs<AmplifyStep>(nameof(AmplifyMirroringActivity)));
+        Assert.Equal(97 / 540.0, amplify.TargetRatePerSecond, 6);
+    }
+
+    [Fact]
+    public async Task Run_WarmupThinButAmplificationOff_NeverAmplifies()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Options.AmplifyThinTraffic = false;
+        harness.On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(3, 0));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        Assert.DoesNotContain(nameof(AmplifyMirroringActivity), harness.Names());
     }
 
     [Fact]

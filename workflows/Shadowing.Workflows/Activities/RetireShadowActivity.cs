@@ -12,7 +12,7 @@ namespace Shadowing.Workflows.Activities;
 /// Stops the shadow and marks it Retired (through Failed, with an alert, when a failure retires it). The entry stays in
 /// the routing table for <see cref="ShadowLifecycleOptions.KeepRetired"/> so operators see how it ended.
 /// </summary>
-public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IEventBus bus, TimeProvider time) : WorkflowActivity<RetireStep, bool>
+public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IEventBus bus, TimeProvider time) : WorkflowActivity<RetireStep, bool>
 {
     /// <inheritdoc />
     public override async Task<bool> RunAsync(WorkflowActivityContext context, RetireStep input)
@@ -32,6 +32,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
             }
 
             await UntargetAsync(tables, input.Service, input.ShadowId).ConfigureAwait(false);
+            await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
         }
         catch (KeyNotFoundException)
         {

@@ -24,6 +24,12 @@ public sealed class ShadowLifecycleOptions
     [Range(1, 100)]
     public int MaxWarmups { get; set; } = 3;
 
+    /// <summary>
+    /// When warm-up's mirrored answers come too slowly to reach <see cref="WarmupSamples"/> in <see cref="WarmupTime"/>,
+    /// replay them amplified (the mirror policy's pub/sub transport, paced to what the target needs). Default true.
+    /// </summary>
+    public bool AmplifyThinTraffic { get; set; } = true;
+
     /// <summary>Remediations (restart with one size more) after a failed verdict before the shadow is retired. Default 2.</summary>
     [Range(0, 20)]
     public int MaxRemediations { get; set; } = 2;

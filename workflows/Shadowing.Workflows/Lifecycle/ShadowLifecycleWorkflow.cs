@@ -9,7 +9,8 @@ namespace Shadowing.Workflows.Lifecycle;
 /// <summary>
 /// SEP: one instance per shadow request (<see cref="ShadowLifecycleNames.InstanceId"/>). For each of the request's
 /// shadows: provision → sync data → mirror on → warm up (until <see cref="ShadowLifecycleOptions.WarmupTime"/> or
-/// <see cref="ShadowLifecycleOptions.WarmupSamples"/> mirrored answers) → validate → PreWarmed. A Fail is remediated
+/// <see cref="ShadowLifecycleOptions.WarmupSamples"/> mirrored answers; amplified replay when traffic is too thin to get
+/// there) → validate → PreWarmed. A Fail is remediated
 /// (one size more, warm up and validate again) up to <see cref="ShadowLifecycleOptions.MaxRemediations"/> times; an
 /// Inconclusive warms up longer up to <see cref="ShadowLifecycleOptions.MaxWarmups"/> times; then the shadow is retired
 /// with an alert. Ready shadows are held until the window ends or <c>release</c>; <c>extend</c> moves the end,
@@ -151,6 +152,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             Status(_phase);
             var since = context.CurrentUtcDateTime;
             var deadline = since + options.WarmupTime;
+            var amplified = !options.AmplifyThinTraffic;
             while (true)
             {
                 var stats = await context.CallActivityAsync<WarmupStats>(nameof(CollectWarmupStatsActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
@@ -158,6 +160,16 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 if (stats.Samples >= options.WarmupSamples || now >= deadline)
                 {
                     break;
+                }
+
+                // At this pace the target is out of reach: replay copies amplified for the rest of the warm-up.
+                var elapsed = (now - since).TotalSeconds;
+                if (!amplified && elapsed > 0 && stats.Samples / elapsed * options.WarmupTime.TotalSeconds < options.WarmupSamples)
+                {
+                    amplified = true;
+                    var rate = (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds);
+                    LogAmplifying(id, stats.Samples, rate);
+                    await context.CallActivityAsync(nameof(AmplifyMirroringActivity), new AmplifyStep(request.Service, id, rate), StoreRetry).ConfigureAwait(true);
                 }
 
                 var wait = deadline - now < options.WarmupCheckInterval ? deadline - now : options.WarmupCheckInterval;
@@ -351,6 +363,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         [LoggerMessage(EventId = 71, Level = LogLevel.Warning, Message = "Shadow {ShadowId}: remediation attempt {Attempt}, size {Size}")]
         private partial void LogRemediating(string shadowId, int attempt, int size);
+
+        [LoggerMessage(EventId = 75, Level = LogLevel.Information, Message = "Shadow {ShadowId}: {Samples} mirrored answer(s) so far is too thin; replaying copies paced to {Rate:0.##}/s")]
+        private partial void LogAmplifying(string shadowId, int samples, double rate);
 
         [LoggerMessage(EventId = 72, Level = LogLevel.Information, Message = "Window extended to {WindowEnd}")]
         private partial void LogExtended(DateTimeOffset windowEnd);

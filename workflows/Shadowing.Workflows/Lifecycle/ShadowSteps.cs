@@ -25,7 +25,7 @@ public sealed record WarmupStats(int Samples, int Errors);
 public sealed record ShadowCheck(Verdict Verdict, IReadOnlyList<string> Reasons, DateTimeOffset JudgedAt);
 
 /// <summary>Input of RetireShadow: the shadow, and the failure that retires it (null for a normal end).</summary>
-public sealed record RetireStep(string Service, string ShadowId, string? Failure);
+public sealed record RetireStep(string Service, string ShadowId, string? Failure = null);
 
 /// <summary>External event <c>extend</c>: the window's new end.</summary>
 public sealed record ExtendEvent(DateTimeOffset WindowEnd);
