@@ -98,6 +98,26 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task RetireWithFailure_FirstRunDiesBeforeAlerting_TheRerunAlertsAndFinishes()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        var calls = 0;
+        _bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>())
+            .Returns(_ => ++calls == 1 ? Task.FromException(new EventBusException("bus down")) : Task.CompletedTask);
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time);
+        var step = new RetireStep("orders", "s1", "could not be validated: store down");
+
+        await Assert.ThrowsAsync<EventBusException>(() => retire.RunAsync(_context, step));
+        Assert.Equal(ShadowState.Retired, (await ShadowsAsync())[0].State); // the first run got this far
+        await retire.RunAsync(_context, step);
+        await retire.RunAsync(_context, step);
+
+        Assert.Equal(2, calls); // failed once, sent once, not again
+        Assert.NotNull(await _store.GetAsync(RetireShadowActivity.AlertedKey("orders", "s1")));
+    }
+
+    [Fact]
     public async Task Retire_NeverReachedTheTable_StopsTheProcessAndAlerts()
     {
         await SeedAsync(mirror: null);

@@ -219,7 +219,7 @@ public sealed class ShadowLifecycleWorkflowTests
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
-        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail)));
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
         await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
         harness.EndWindow();
         var outcome = await run.WaitAsync(Patience);
@@ -227,6 +227,59 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(2, Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity))).Resources.Size);
         Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
         Assert.True(outcome.Served);
+    }
+
+    [Fact]
+    public async Task Run_VerdictJudgedBeforeTheShadowWasReady_IsIgnored()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now.AddMinutes(-5) }));
+        await WaitUntil(() => harness.Statuses[^1].Shadows[0].LastVerdict!.Verdict == Verdict.Pass && harness.Names().Count > 0);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Empty(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Equal(1, Assert.Single(outcome.Shadows).Attempt);
+    }
+
+    [Fact]
+    public async Task Run_ReleaseDuringWarmup_RetiresTheShadowWithoutMakingItReady()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var polls = 0;
+        harness.On(nameof(CollectWarmupStatsActivity), _ =>
+        {
+            if (++polls == 3)
+            {
+                harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+            }
+
+            return new WarmupStats(0, 0);
+        });
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.Equal("released: kill switch engaged", outcome.Reason);
+        Assert.DoesNotContain(nameof(ValidateShadowActivity), harness.Names());
+        Assert.DoesNotContain(nameof(MarkPreWarmedActivity), harness.Names());
+        Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+        Assert.True(polls < 11, "the release ended the warm-up early");
+    }
+
+    [Fact]
+    public async Task Run_ActivityFailsForGoodWhileAShadowIsReady_RetiresEveryShadowAndFails()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(DrainShadowActivity), _ => throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("StateStoreException", "store down")));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+
+        await Assert.ThrowsAsync<WorkflowTaskFailedException>(() => run.WaitAsync(Patience));
+        var retire = Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)));
+        Assert.Equal("its workflow failed: store down", retire.Failure);
     }
 
     [Fact]

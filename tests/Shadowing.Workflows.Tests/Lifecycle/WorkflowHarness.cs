@@ -27,7 +27,15 @@ internal sealed class WorkflowHarness
         Context.InstanceId.Returns(ShadowLifecycleNames.InstanceId(request));
         Context.CurrentUtcDateTime.Returns(_ => Now.UtcDateTime);
         Context.CreateReplaySafeLogger<ShadowLifecycleWorkflow>().Returns(NullLogger<ShadowLifecycleWorkflow>.Instance);
-        Context.When(c => c.SetCustomStatus(Arg.Any<object?>())).Do(c => Statuses.Add((ShadowLifecycleStatus)c.Arg<object?>()!));
+        Context.When(c => c.SetCustomStatus(Arg.Any<object?>())).Do(c =>
+        {
+            var status = (ShadowLifecycleStatus)c.Arg<object?>()!;
+            Statuses.Add(status);
+            if (status.Phase == "Holding")
+            {
+                _holding.TrySetResult();
+            }
+        });
         Context.CreateTimer(Arg.Any<TimeSpan>(), Arg.Any<CancellationToken>()).Returns(c =>
         {
             Now += c.Arg<TimeSpan>();
@@ -77,7 +85,7 @@ internal sealed class WorkflowHarness
 
     public Dictionary<string, Func<object?, object?>> Handlers { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Completes when the workflow first waits for <c>release</c> (it holds its ready shadows).</summary>
+    /// <summary>Completes when the workflow first reports the Holding phase (it holds its ready shadows).</summary>
     public Task Holding => _holding.Task;
 
     public static ShadowCheck Check(Verdict verdict) => new(verdict, [$"{verdict} (test)"], DateTimeOffset.UnixEpoch);
@@ -149,18 +157,18 @@ internal sealed class WorkflowHarness
         }
     }
 
-    private async Task<T> Event<T>(string name)
-    {
-        if (name == ShadowLifecycleNames.Release)
-        {
-            _holding.TrySetResult();
-        }
-
-        var payload = await Slot(name).Task.ConfigureAwait(false);
-        _events.TryRemove(name, out _); // the next wait for this name gets a new slot
-        return (T)payload!;
-    }
+    /// <summary>Completes in the same step as the raise (as a replayed history would), then frees the name for the next wait.</summary>
+    private Task<T> Event<T>(string name) =>
+        Slot(name).Task.ContinueWith(
+            t =>
+            {
+                _events.TryRemove(name, out _);
+                return (T)t.Result!;
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
     private TaskCompletionSource<object?> Slot(string name) =>
-        _events.GetOrAdd(name, _ => new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        _events.GetOrAdd(name, _ => new TaskCompletionSource<object?>());
 }

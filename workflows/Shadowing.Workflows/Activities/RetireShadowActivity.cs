@@ -14,37 +14,33 @@ namespace Shadowing.Workflows.Activities;
 /// </summary>
 public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IEventBus bus, TimeProvider time) : WorkflowActivity<RetireStep, bool>
 {
+    /// <summary>Marks that the failure alert of a shadow was sent, so a rerun does not send it again.</summary>
+    public static string AlertedKey(string service, string shadowId) => $"sep/alerted/{service}/{shadowId}";
+
     /// <inheritdoc />
     public override async Task<bool> RunAsync(WorkflowActivityContext context, RetireStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var wasRetired = false;
-        try
+        var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
+        if (current is not null && current.State != ShadowState.Retired)
         {
             if (input.Failure is not null)
             {
-                wasRetired = await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Failed, time.GetUtcNow()).ConfigureAwait(false) == ShadowState.Retired;
+                await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Failed, time.GetUtcNow()).ConfigureAwait(false);
             }
 
-            if (!wasRetired)
-            {
-                wasRetired = await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Retired, time.GetUtcNow()).ConfigureAwait(false) == ShadowState.Retired;
-            }
+            await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Retired, time.GetUtcNow()).ConfigureAwait(false);
+        }
 
+        // Every step below is safe to repeat, so a rerun after a partial first run finishes the job.
+        if (current is not null)
+        {
             await UntargetAsync(tables, input.Service, input.ShadowId).ConfigureAwait(false);
             await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
         }
-        catch (KeyNotFoundException)
-        {
-            // It never reached the table (provisioning failed): there is only the process to stop.
-        }
-        catch (InvalidShadowTransitionException ex) when (ex.From == ShadowState.Retired)
-        {
-            wasRetired = true; // a previous run of this activity got here
-        }
 
         await provisioner.RetireAsync(input.Service, input.ShadowId).ConfigureAwait(false);
-        if (input.Failure is not null && !wasRetired)
+        if (input.Failure is not null && await store.GetAsync(AlertedKey(input.Service, input.ShadowId)).ConfigureAwait(false) is null)
         {
             await bus.PublishAsync(
                 Topics.Alerts,
@@ -57,6 +53,9 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
                     Status = StateKeys.Routing(input.Service),
                     At = time.GetUtcNow(),
                 }).ConfigureAwait(false);
+
+            // Marked after sending: a crash in between sends it twice (at least once), never not at all.
+            await store.TryCreateJsonAsync(AlertedKey(input.Service, input.ShadowId), new { At = time.GetUtcNow() }).ConfigureAwait(false);
         }
 
         return true;

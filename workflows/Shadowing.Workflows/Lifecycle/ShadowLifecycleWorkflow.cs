@@ -48,17 +48,42 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         private int _nextIndex = 1;
         private string _phase = "Starting";
 
+        /// <summary>The one wait for <c>release</c>, armed first, so a release (the kill switch) also stops a preparation.</summary>
+        private Task<string?> _release = null!;
+
         public async Task<ShadowOutcome> ExecuteAsync()
         {
-            var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
-            if (ready == 0)
+            _release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
+            try
             {
-                return Outcome(served: false, "no shadow passed validation");
-            }
+                var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
+                if (ready == 0)
+                {
+                    return Outcome(served: false, _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : "no shadow passed validation");
+                }
 
-            var reason = await HoldAsync().ConfigureAwait(true);
-            await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
-            return Outcome(served: true, reason);
+                var reason = _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : await HoldAsync().ConfigureAwait(true);
+                await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
+                return Outcome(served: true, reason);
+            }
+            catch (WorkflowTaskFailedException ex)
+            {
+                // An activity failed past its retries: no shadow may stay routable, or running, with nobody holding it.
+                LogGivingUp(ex.FailureDetails.ErrorMessage);
+                foreach (var id in _shadows.Values.Where(s => s.State != ShadowState.Retired).Select(s => s.ShadowId).ToArray())
+                {
+                    try
+                    {
+                        await RetireAsync(id, $"its workflow failed: {ex.FailureDetails.ErrorMessage}").ConfigureAwait(true);
+                    }
+                    catch (WorkflowTaskFailedException)
+                    {
+                        // the host's maintenance sweep retires what is left once this instance has ended
+                    }
+                }
+
+                throw;
+            }
         }
 
         /// <summary>Runs new shadows up to PreWarmed in parallel; returns how many got there.</summary>
@@ -76,6 +101,19 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         private async Task<bool> PrepareOneAsync(string id)
         {
+            try
+            {
+                return await PrepareOrThrowAsync(id).ConfigureAwait(true);
+            }
+            catch (ReleasedException)
+            {
+                await RetireAsync(id, failure: null).ConfigureAwait(true); // released before it was ready: nothing to drain
+                return false;
+            }
+        }
+
+        private async Task<bool> PrepareOrThrowAsync(string id)
+        {
             var step = Step(id);
             try
             {
@@ -91,6 +129,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 return false;
             }
 
+            ThrowIfReleased();
             return await WarmUntilValidAsync(id).ConfigureAwait(true);
         }
 
@@ -100,6 +139,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             var warmups = 0;
             while (true)
             {
+                ThrowIfReleased();
                 ShadowCheck check;
                 try
                 {
@@ -115,7 +155,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 if (check.Verdict == Verdict.Pass)
                 {
                     await context.CallActivityAsync(nameof(MarkPreWarmedActivity), Step(id), StoreRetry).ConfigureAwait(true);
-                    Update(id, p => p with { State = ShadowState.PreWarmed });
+                    Update(id, p => p with { State = ShadowState.PreWarmed, ReadyAt = context.CurrentUtcDateTime });
                     Status(_phase == "Preparing" ? "Preparing" : _phase);
                     return true;
                 }
@@ -173,7 +213,8 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
 
                 var wait = deadline - now < options.WarmupCheckInterval ? deadline - now : options.WarmupCheckInterval;
-                await context.CreateTimer(wait, CancellationToken.None).ConfigureAwait(true);
+                await Task.WhenAny(context.CreateTimer(wait, CancellationToken.None), _release).ConfigureAwait(true);
+                ThrowIfReleased();
             }
 
             Update(id, p => p with { State = ShadowState.Validating });
@@ -208,7 +249,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
             // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
             var window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
-            var release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
+            var release = _release;
             var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
             var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
             var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
@@ -217,8 +258,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 var fired = await Task.WhenAny(window, release, extend, resize, verdict).ConfigureAwait(true);
                 if (fired == release)
                 {
-                    var by = await release.ConfigureAwait(true);
-                    return string.IsNullOrWhiteSpace(by) ? "released" : $"released: {by}";
+                    return Released(await release.ConfigureAwait(true));
                 }
 
                 if (fired == window)
@@ -291,6 +331,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 return; // not ours, or no longer held
             }
 
+            if (shadow.ReadyAt is { } ready && verdict.Check.JudgedAt < ready)
+            {
+                return; // judged before its last warm-up ended: says nothing about the process now held
+            }
+
             Update(verdict.ShadowId, p => p with { LastVerdict = verdict.Check });
             if (verdict.Check.Verdict != Verdict.Fail)
             {
@@ -340,6 +385,16 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             Status(_phase);
         }
 
+        private static string Released(string? by) => string.IsNullOrWhiteSpace(by) ? "released" : $"released: {by}";
+
+        private void ThrowIfReleased()
+        {
+            if (_release.IsCompleted)
+            {
+                throw new ReleasedException();
+            }
+        }
+
         private IEnumerable<string> Ready() => _shadows.Values.Where(s => s.State == ShadowState.PreWarmed).Select(s => s.ShadowId);
 
         private string[] NewIds(int count) => Enumerable.Range(0, count).Select(_ => ShadowLifecycleNames.ShadowId(request, _nextIndex++)).ToArray();
@@ -358,6 +413,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray() };
         }
 
+        [LoggerMessage(EventId = 76, Level = LogLevel.Error, Message = "An activity failed past its retries ({Error}); retiring every shadow of the request")]
+        private partial void LogGivingUp(string error);
+
         [LoggerMessage(EventId = 70, Level = LogLevel.Information, Message = "Shadow {ShadowId}: inconclusive, warm-up {Warmup} of {MaxWarmups} more")]
         private partial void LogMoreWarmup(string shadowId, int warmup, int maxWarmups);
 
@@ -375,5 +433,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         [LoggerMessage(EventId = 74, Level = LogLevel.Warning, Message = "Shadow {ShadowId} retired: {Failure}")]
         private partial void LogFailed(string shadowId, string failure);
+    }
+
+    /// <summary>Thrown inside a preparation when <c>release</c> arrived: the shadow is retired instead of made ready.</summary>
+    private sealed class ReleasedException : Exception
+    {
     }
 }

@@ -51,6 +51,9 @@ public sealed record ShadowProgress
     public string? Address { get; init; }
 
     public ShadowCheck? LastVerdict { get; init; }
+
+    /// <summary>When it last became PreWarmed (workflow time): verdicts judged earlier are ignored.</summary>
+    public DateTimeOffset? ReadyAt { get; init; }
 }
 
 /// <summary>The workflow's custom status: its phase, window and each shadow's state, attempt and last verdict.</summary>
