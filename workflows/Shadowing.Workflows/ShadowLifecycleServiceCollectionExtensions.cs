@@ -18,8 +18,9 @@ public static class ShadowLifecycleServiceCollectionExtensions
     /// Registers what the lifecycle's activities and the intake need, bound to <see cref="ShadowLifecycleOptions.Section"/>
     /// and <see cref="ShadowGuardRails.Section"/>, and subscribes the intake to <c>shadow-requests</c>. The state store,
     /// event bus, an <see cref="IShadowProvisioner"/> and the workflow runtime (registered with
-    /// <see cref="RegisterShadowLifecycle"/>) must be registered too. <paramref name="revalidationTimer"/> adds the hosted
-    /// continuous-validation timer (not on Azure, where the Functions app's timer does it).
+    /// <see cref="RegisterShadowLifecycle"/>) must be registered too. A maintenance timer enforces the kill switch and sweeps
+    /// shadows whose workflow ended; <paramref name="revalidationTimer"/> makes it run continuous validation too (not with
+    /// Dapr, where the Functions app's timer does it).
     /// </summary>
     public static IServiceCollection AddShadowLifecycle(this IServiceCollection services, IConfiguration configuration, bool revalidationTimer = true)
     {
@@ -32,14 +33,11 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton<ShadowValidator>();
         services.TryAddSingleton<ShadowRequestIntake>();
         services.TryAddSingleton<ShadowRevalidation>();
-        services.AddHostedService<ShadowReconciler>();
+        services.TryAddSingleton<ShadowReconciler>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShadowReconciler>());
         services.AddHostedService<ShadowRequestSubscription>();
         services.AddHostedService<ShadowVerdictRelay>();
-        if (revalidationTimer)
-        {
-            services.AddHostedService<ShadowRevalidationTimer>();
-        }
-
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<ShadowMaintenanceTimer>(sp, revalidationTimer));
         return services;
     }
 

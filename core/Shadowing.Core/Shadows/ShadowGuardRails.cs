@@ -32,7 +32,7 @@ public sealed class ShadowGuardRails
 
     /// <summary>
     /// No new shadows, and running ones are retired, while set here or while the kill switch is engaged in the store
-    /// (<c>shadowing sep kill-switch on</c>). Default false.
+    /// (<c>shadowing kill-switch on</c>). Default false.
     /// </summary>
     public bool KillSwitch { get; set; }
 }
@@ -77,6 +77,9 @@ public sealed record ShadowPlan
 
     /// <summary>The workflow instance running it, when admitted.</summary>
     public string? InstanceId { get; init; }
+
+    /// <summary>When the kill switch released its workflow (released once, not at every tick).</summary>
+    public DateTimeOffset? ReleasedAt { get; init; }
 
     public required DateTimeOffset DecidedAt { get; init; }
 }

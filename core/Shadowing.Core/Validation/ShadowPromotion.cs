@@ -57,6 +57,12 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}': its Pass is from {latest.JudgedAt:u}, older than validation.verdictMaxAge ({maxAge}); validate it again.");
         }
 
+        if (target == PromotionTarget.Production && shadow.Owner is { } owner)
+        {
+            // Its workflow would drain and stop the process at the window's end, under a production entry.
+            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is run by workflow '{owner}', which stops it when its window ends; promote it to Active instead, or give production an endpoint of its own.");
+        }
+
         if (target == PromotionTarget.Active)
         {
             if (!ShadowLifecycle.CanTransition(shadow.State, ShadowState.Active))

@@ -16,7 +16,11 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 /// given window and publishes a <see cref="ShadowVerdictNotice"/> for each that fails, which remediates or
 /// retires it. The Functions app's <c>ValidateShadows</c> timer runs it with Dapr; a hosted timer on the embedded host.
 /// </summary>
-public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator validator, IEventBus bus)
+/// <remarks>
+/// The window starts no earlier than the shadow's last state change (it became PreWarmed or Active then): answers of an
+/// earlier process, before a remediation restarted it, say nothing about the one held now.
+/// </remarks>
+public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator validator, IEventBus bus, TimeProvider time)
 {
     /// <summary>One pass over every service; returns the notices published.</summary>
     public async Task<IReadOnlyList<ShadowVerdictNotice>> RunOnceAsync(TimeSpan window, CancellationToken cancellationToken = default)
@@ -26,7 +30,8 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         {
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && ShadowLifecycle.IsRoutable(s.State)))
             {
-                var verdict = await validator.ValidateAsync(entry.Value.Service, shadow.Id, window, cancellationToken).ConfigureAwait(false);
+                var sinceReady = time.GetUtcNow() - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
+                var verdict = await validator.ValidateAsync(entry.Value.Service, shadow.Id, sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window, cancellationToken).ConfigureAwait(false);
                 if (verdict.Verdict != Verdict.Fail)
                 {
                     continue; // a pass or too little traffic changes nothing; only failures cost the workflow a turn

@@ -262,37 +262,45 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         }, CancellationToken.None);
         var address = new Uri($"http://127.0.0.1:{port}");
         var deadline = time.GetUtcNow() + template.StartTimeout;
-        while (!await HealthyAsync(address, template.HealthPath, cancellationToken).ConfigureAwait(false))
+        try
         {
-            if (process.HasExited || time.GetUtcNow() > deadline)
+            while (!await HealthyAsync(address, template.HealthPath, cancellationToken).ConfigureAwait(false))
             {
-                var why = process.HasExited ? $"exited with code {process.ExitCode}" : $"did not answer {template.HealthPath} within {template.StartTimeout}";
-                await StopProcessAsync(process).ConfigureAwait(false);
-                string stderr;
-                lock (errors)
+                if (process.HasExited || time.GetUtcNow() > deadline)
                 {
-                    stderr = errors.ToString().Trim();
+                    var why = process.HasExited ? $"exited with code {process.ExitCode}" : $"did not answer {template.HealthPath} within {template.StartTimeout}";
+                    string stderr;
+                    lock (errors)
+                    {
+                        stderr = errors.ToString().Trim();
+                    }
+
+                    throw new ProvisioningException($"Shadow '{spec.ShadowId}' of '{spec.Service}' {why}{(stderr.Length > 0 ? ": " + stderr.Split('\n')[^1] : string.Empty)}");
                 }
 
-                throw new ProvisioningException($"Shadow '{spec.ShadowId}' of '{spec.Service}' {why}{(stderr.Length > 0 ? ": " + stderr.Split('\n')[^1] : string.Empty)}");
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+            var shadow = new ProvisionedShadow
+            {
+                Service = spec.Service,
+                ShadowId = spec.ShadowId,
+                Address = address.ToString().TrimEnd('/'),
+                Resources = spec.Resources,
+                Handle = HandleOf(process),
+                StartedAt = time.GetUtcNow(),
+            };
+            await store.SaveJsonAsync(Key(spec.Service, spec.ShadowId), shadow, cancellationToken: cancellationToken).ConfigureAwait(false);
+            _started[(spec.Service, spec.ShadowId)] = process;
+            LogStarted(spec.ShadowId, spec.Service, shadow.Address, process.Id);
+            return shadow;
         }
-
-        var shadow = new ProvisionedShadow
+        catch
         {
-            Service = spec.Service,
-            ShadowId = spec.ShadowId,
-            Address = address.ToString().TrimEnd('/'),
-            Resources = spec.Resources,
-            Handle = HandleOf(process),
-            StartedAt = time.GetUtcNow(),
-        };
-        _started[(spec.Service, spec.ShadowId)] = process;
-        await store.SaveJsonAsync(Key(spec.Service, spec.ShadowId), shadow, cancellationToken: cancellationToken).ConfigureAwait(false);
-        LogStarted(spec.ShadowId, spec.Service, shadow.Address, process.Id);
-        return shadow;
+            // Cancelled, unhealthy, or not recorded: a process nobody can find again must not outlive this call.
+            await StopProcessAsync(process).ConfigureAwait(false);
+            throw;
+        }
     }
 
     private async Task<ProvisionedShadow?> FindLockedAsync(string service, string shadowId, CancellationToken cancellationToken)
@@ -302,11 +310,17 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
             return null;
         }
 
-        if (Alive(entry.Value.Handle) is null)
+        if (Alive(entry.Value.Handle) is not { } process)
         {
             // Gone (a crash, a reboot): forget it, so the next provisioning starts a new one.
             await store.DeleteAsync(Key(service, shadowId), etag: null, cancellationToken).ConfigureAwait(false);
             return null;
+        }
+
+        // One we started keeps its own handle; one another host started is adopted, so it stops with this host.
+        if (!_started.TryAdd((service, shadowId), process))
+        {
+            process.Dispose();
         }
 
         return entry.Value;

@@ -45,6 +45,18 @@ public sealed class ShadowPromotionTests
         Assert.Empty(RoutingTableValidator.Validate(promoted));
     }
 
+    [Fact]
+    public void Production_AShadowAWorkflowRuns_IsRefusedNamingTheWorkflow()
+    {
+        var table = Table(ShadowState.PreWarmed);
+        table = table with { Shadows = [table.Shadows[0] with { Owner = "shadows-orders-20261201T1200Z" }] };
+
+        var refusal = Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Production, Verdict(Core.Validation.Verdict.Pass, Now), Now));
+
+        Assert.Contains("run by workflow 'shadows-orders-20261201T1200Z'", refusal.Message, StringComparison.Ordinal);
+        Assert.Equal(ShadowState.Active, ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now).Shadows[0].State);
+    }
+
     private static RoutingTable Table(ShadowState state) => Tables.Orders() with
     {
         Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://10.0.0.9:8080", State = state, MaxConcurrency = 32 }],

@@ -36,7 +36,7 @@ public sealed class ShadowRevalidationTests
         }
 
         await StoreOutcomesAsync("sound", status: 200);
-        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
 
         var notices = await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
 
@@ -46,8 +46,24 @@ public sealed class ShadowRevalidationTests
         await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, notice, Arg.Any<CancellationToken>());
     }
 
+    [Fact]
+    public async Task RunOnce_ShadowReadyOnlySecondsAgo_JudgesOnlyItsCurrentProcessAndLeavesItAlone()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("remediated", ShadowState.PreWarmed, "shadows-orders-1") with { StateChangedAt = Now.AddSeconds(-5) }],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("remediated", status: 500); // a minute of failures, nearly all from before the restart
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        Assert.Empty(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+        await _bus.DidNotReceive().PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>());
+    }
+
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
-        new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner };
+        new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner, StateChangedAt = Now.AddHours(-1) };
 
     /// <summary>Sixty mirrored answers of <paramref name="shadowId"/> in the last minutes, production answering 200.</summary>
     private async Task StoreOutcomesAsync(string shadowId, int status)

@@ -145,8 +145,10 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         await _store.SaveJsonAsync(StateKeys.KillSwitch, new { By = "shadowing sep kill-switch on" }); // as an operator's command writes it
         var released = await Intake().EnforceKillSwitchAsync();
+        var again = await Intake().EnforceKillSwitchAsync(); // the next tick: released once, not at every tick
 
         Assert.Equal([running.InstanceId!], released);
+        Assert.Empty(again);
         Assert.Equal("release kill switch engaged", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<string>());
     }
 

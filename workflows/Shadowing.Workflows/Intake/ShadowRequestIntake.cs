@@ -87,52 +87,42 @@ public sealed partial class ShadowRequestIntake(
     public async Task<IReadOnlyList<string>> EngageKillSwitchAsync(string by, CancellationToken cancellationToken = default)
     {
         await store.SaveJsonAsync(StateKeys.KillSwitch, new { By = by, At = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var released = new List<string>();
-        foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
-            {
-                await workflows.RaiseEventAsync(id, ShadowLifecycleNames.Release, $"kill switch engaged by {by}", cancellationToken).ConfigureAwait(false);
-                released.Add(id);
-            }
-        }
-
-        LogKillSwitch(by, released.Count);
-        return released;
+        return await ReleaseAllAsync($"kill switch engaged by {by}", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// While the kill switch is engaged (an operator set it in the store, or in configuration), releases any lifecycle
-    /// workflow still running; returns the instances released. Called on every revalidation tick.
+    /// While the kill switch is engaged (an operator set it in the store, or in configuration), releases every lifecycle
+    /// workflow still running, once each; returns the instances released. Called on every maintenance tick.
     /// </summary>
-    public async Task<IReadOnlyList<string>> EnforceKillSwitchAsync(CancellationToken cancellationToken = default)
-    {
-        if (!await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return [];
-        }
+    public async Task<IReadOnlyList<string>> EnforceKillSwitchAsync(CancellationToken cancellationToken = default) =>
+        await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false)
+            ? await ReleaseAllAsync("kill switch engaged", cancellationToken).ConfigureAwait(false)
+            : [];
 
+    /// <summary>Disengages the kill switch in the store (one set in configuration stays).</summary>
+    public Task DisengageKillSwitchAsync(CancellationToken cancellationToken = default) =>
+        store.DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
+
+    private async Task<IReadOnlyList<string>> ReleaseAllAsync(string reason, CancellationToken cancellationToken)
+    {
         var released = new List<string>();
         foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id, ReleasedAt: null } && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
             {
-                await workflows.RaiseEventAsync(id, ShadowLifecycleNames.Release, "kill switch engaged", cancellationToken).ConfigureAwait(false);
+                await workflows.RaiseEventAsync(id, ShadowLifecycleNames.Release, reason, cancellationToken).ConfigureAwait(false);
+                await store.SaveJsonAsync(StateKeys.ShadowPlan(plan.RequestId), plan with { ReleasedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 released.Add(id);
             }
         }
 
         if (released.Count > 0)
         {
-            LogKillSwitch("the store or configuration", released.Count);
+            LogKillSwitch(reason, released.Count);
         }
 
         return released;
     }
-
-    /// <summary>Disengages the kill switch in the store (one set in configuration stays).</summary>
-    public Task DisengageKillSwitchAsync(CancellationToken cancellationToken = default) =>
-        store.DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
@@ -207,6 +197,6 @@ public sealed partial class ShadowRequestIntake(
     [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd}")]
     private partial void LogUpdated(string requestId, int count, DateTimeOffset windowEnd);
 
-    [LoggerMessage(EventId = 82, Level = LogLevel.Warning, Message = "Kill switch engaged by {By}: {Released} workflow(s) released")]
-    private partial void LogKillSwitch(string by, int released);
+    [LoggerMessage(EventId = 82, Level = LogLevel.Warning, Message = "{Reason}: {Released} workflow(s) released")]
+    private partial void LogKillSwitch(string reason, int released);
 }

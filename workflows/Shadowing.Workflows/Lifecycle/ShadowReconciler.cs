@@ -1,6 +1,4 @@
 using Dapr.Workflow;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
@@ -8,53 +6,60 @@ using Shadowing.Core.Shadows;
 namespace Shadowing.Workflows.Lifecycle;
 
 /// <summary>
-/// Runs once when the host starts: every shadow in the routing tables whose workflow still runs is brought back
-/// (adopted when its process is alive, started again where the table points when it died with the previous host);
-/// shadows whose workflow is gone, and processes no table entry owns, are stopped and retired.
+/// Keeps shadows and their workflows in step. When the host starts (before the workflow worker, so no resumed activity
+/// races it) every shadow whose workflow still runs is brought back: adopted when its process is alive, started again
+/// where the routing table points when it died with the previous host. On every start and every maintenance tick,
+/// shadows whose workflow has ended (failed, terminated, purged) are retired and their processes stopped, and so are
+/// processes that no table entry owns.
 /// </summary>
-public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowProvisioner provisioner, IDaprWorkflowClient workflows, TimeProvider time, ILogger<ShadowReconciler> logger) : BackgroundService
+public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowProvisioner provisioner, IDaprWorkflowClient workflows, TimeProvider time, ILogger<ShadowReconciler> logger) : IHostedLifecycleService
 {
-    /// <summary>One reconciliation pass; returns the shadows kept running.</summary>
-    public async Task<IReadOnlyList<ProvisionedShadow>> ReconcileAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// One pass; returns the shadows kept running. <paramref name="restartDead"/> (at start only) starts again the
+    /// shadows of running workflows whose process is gone; a tick leaves that to the start, since a workflow may be
+    /// retiring the shadow at that very moment.
+    /// </summary>
+    public async Task<IReadOnlyList<ProvisionedShadow>> ReconcileAsync(bool restartDead, CancellationToken cancellationToken = default)
     {
         var kept = new List<ProvisionedShadow>();
         var owned = new HashSet<(string, string)>();
+        var snapshotAt = time.GetUtcNow();
         foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             var service = entry.Value.Service;
-            foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State is not (ShadowState.Retired or ShadowState.Failed)))
+            foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
                 var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
-                if (state is { Exists: true, IsWorkflowCompleted: false })
-                {
-                    owned.Add((service, shadow.Id));
-                    if (shadow.State == ShadowState.Draining)
-                    {
-                        continue; // about to be retired by its workflow
-                    }
-
-                    var resources = state.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Shadows.FirstOrDefault(s => s.ShadowId == shadow.Id)?.Resources ?? new ShadowResources();
-                    var running = await provisioner.ProvisionAsync(new ProvisionSpec(service, shadow.Id, resources), cancellationToken).ConfigureAwait(false);
-                    if (running.Address != shadow.Address)
-                    {
-                        await tables.AddShadowAsync(service, shadow with { Address = running.Address }, DateTimeOffset.MinValue, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    LogKept(shadow.Id, service, running.Address);
-                    kept.Add(running);
-                }
-                else
+                if (state is not { Exists: true, IsWorkflowCompleted: false })
                 {
                     LogOrphanEntry(shadow.Id, service, shadow.Owner!);
                     await provisioner.RetireAsync(service, shadow.Id, cancellationToken).ConfigureAwait(false);
                     await tables.MoveShadowAsync(service, shadow.Id, ShadowState.Retired, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
+
+                owned.Add((service, shadow.Id));
+                if (!restartDead || shadow.State is ShadowState.Draining or ShadowState.Failed)
+                {
+                    continue; // about to be retired by its workflow
+                }
+
+                var resources = state.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Shadows.FirstOrDefault(s => s.ShadowId == shadow.Id)?.Resources ?? new ShadowResources();
+                var running = await provisioner.ProvisionAsync(new ProvisionSpec(service, shadow.Id, resources), cancellationToken).ConfigureAwait(false);
+                if (running.Address != shadow.Address)
+                {
+                    await tables.AddShadowAsync(service, shadow with { Address = running.Address }, DateTimeOffset.MinValue, cancellationToken).ConfigureAwait(false);
+                }
+
+                LogKept(shadow.Id, service, running.Address);
+                kept.Add(running);
             }
         }
 
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!owned.Contains((process.Service, process.ShadowId)))
+            // A process started after the tables were read may belong to an activity about to add it to its table.
+            if (!owned.Contains((process.Service, process.ShadowId)) && process.StartedAt < snapshotAt)
             {
                 LogOrphanProcess(process.ShadowId, process.Service);
                 await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
@@ -65,8 +70,27 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
     }
 
     /// <inheritdoc />
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunOnceAsync(nameof(ShadowReconciler), ReconcileAsync, LogFailed, stoppingToken);
+    /// <remarks>A failure (the store or sidecar not answering yet) is logged and does not stop the host; the ticks sweep later.</remarks>
+    public Task StartingAsync(CancellationToken cancellationToken) =>
+        BackgroundLoop.RunOnceAsync(nameof(ShadowReconciler), ct => ReconcileAsync(restartDead: true, ct), LogFailed, cancellationToken);
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 88, Level = LogLevel.Error, Message = "Reconciling shadows with their workflows at start failed; running shadows of the previous host are not restarted")]
+    private partial void LogFailed(Exception exception);
 
     [LoggerMessage(EventId = 85, Level = LogLevel.Information, Message = "Shadow {ShadowId} of {Service} kept at {Address}: its workflow still runs")]
     private partial void LogKept(string shadowId, string service, string address);
@@ -76,7 +100,4 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
 
     [LoggerMessage(EventId = 87, Level = LogLevel.Warning, Message = "Shadow process {ShadowId} of {Service} stopped: no workflow owns it")]
     private partial void LogOrphanProcess(string shadowId, string service);
-
-    [LoggerMessage(EventId = 88, Level = LogLevel.Error, Message = "Reconciling shadows with their workflows failed")]
-    private partial void LogFailed(Exception exception);
 }
