@@ -50,7 +50,7 @@ public sealed class ActivityIdempotenceTests
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 20, Targets = ["other"] });
         await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         var sync = new SyncShadowDataActivity(Tables, _store, _time);
-        var mirror = new EnableMirroringActivity(Tables, _time);
+        var mirror = new EnableMirroringActivity(Tables, _store, _time);
         var mark = new MarkPreWarmedActivity(Tables, _store, _time);
 
         Assert.Equal("no data sync requested", await sync.RunAsync(_context, _step));
@@ -70,11 +70,36 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
-    public async Task EnableMirroring_NoPolicyYet_TurnsItOnAtTheRequestsShare()
+    public void Cover_OffOrAbsent_OnForThisShadowOnly_OnAlready_KeepsTargetsAndTheLargerShare()
     {
-        Assert.Equal(new MirrorPolicy { Enabled = true, Percent = 10 }.Percent, EnableMirroringActivity.Cover(null, "s1", 10).Percent);
-        Assert.Equal(25, EnableMirroringActivity.Cover(new MirrorPolicy { Enabled = false, Percent = 50 }, "s1", 25).Percent); // an off policy's share is not the shadow's
-        Assert.Empty(EnableMirroringActivity.Cover(null, "s1", 10).Targets); // empty: every shadow in a mirrored state
+        Assert.Equal((true, 10.0, "s1"), Parts(EnableMirroringActivity.Cover(null, "s1", 10)));
+        Assert.Equal((true, 25.0, "s1"), Parts(EnableMirroringActivity.Cover(new MirrorPolicy { Enabled = false, Percent = 50, Targets = ["old"] }, "s1", 25)));
+        Assert.Equal((true, 50.0, ""), Parts(EnableMirroringActivity.Cover(new MirrorPolicy { Percent = 50 }, "s1", 25))); // empty: every shadow already
+        Assert.Equal((true, 25.0, "a,s1"), Parts(EnableMirroringActivity.Cover(new MirrorPolicy { Percent = 5, Targets = ["a"] }, "s1", 25)));
+
+        static (bool, double, string) Parts(MirrorPolicy p) => (p.Enabled, p.Percent, string.Join(',', p.Targets));
+    }
+
+    [Fact]
+    public async Task MirrorPolicy_OffWithAHandWrittenShadow_OnlyTheWorkflowShadowIsMirrored_AndThePolicyComesBackAfterIt()
+    {
+        await Tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "manual", Address = "http://127.0.0.1:3", State = ShadowState.PreWarmed }],
+            Mirror = new MirrorPolicy { Enabled = false, Percent = 2, IgnoreFields = ["served"] },
+        });
+        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        var during = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s1"));
+        var after = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+
+        Assert.Equal((true, 10.0, "s1"), (during.Enabled, during.Percent, string.Join(',', during.Targets)));
+        Assert.Equal((false, 2.0, 0, "served"), (after.Enabled, after.Percent, after.Targets.Count, after.IgnoreFields.Single()));
+        Assert.Null(await _store.GetAsync(EnableMirroringActivity.BeforeKey("orders")));
     }
 
     [Fact]
@@ -157,8 +182,8 @@ public sealed class ActivityIdempotenceTests
         var provision = new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time);
         await provision.RunAsync(_context, _step);
         await provision.RunAsync(_context, _step with { ShadowId = "s2" });
-        await new EnableMirroringActivity(Tables, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
-        await new EnableMirroringActivity(Tables, _time).RunAsync(_context, new MirrorStep("orders", "s2", 10));
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s2", 10));
         var amplify = new AmplifyMirroringActivity(Tables, _store);
 
         await amplify.RunAsync(_context, new AmplifyStep("orders", "s1", 2.5));

@@ -121,6 +121,41 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_MergeThatWouldPassTheBudget_IsRefusedAndTheInstanceKeepsItsWindow()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 2 endpoint-hours of the 10
+        var plan = await Intake().HandleAsync(request);
+
+        var updated = await Intake().HandleAsync(request with { WindowEnd = request.WindowEnd.AddHours(10) });
+
+        Assert.Equal(request.WindowEnd, updated.WindowEnd);
+        Assert.Contains("12 endpoint-hours on 2026-12-02 would make 12, over the budget of 10 per day", updated.Reason, StringComparison.Ordinal);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal("release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>()); // no extend reached it
+        Assert.Equal(2, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
+    public async Task Handle_ConcurrentRequests_NeverOverspendTheBudget()
+    {
+        _rails = new ShadowGuardRails { MaxShadowsPerService = 100, MaxShadowsTotal = 100, EndpointHoursPerDay = 10 };
+        var requests = Enumerable.Range(0, 6).Select(i => WorkflowHarness.NewRequest(count: 1) with
+        {
+            Id = $"orders/20261202T{12 + i:00}00Z",
+            WindowStart = new DateTimeOffset(2026, 12, 2, 12 + i, 0, 0, TimeSpan.Zero),
+            WindowEnd = new DateTimeOffset(2026, 12, 2, 15 + i, 0, 0, TimeSpan.Zero), // 3 h each
+        }).ToArray();
+        // Two hosts on one store whose reads yield, so each reads the budget before the other has charged it.
+        var shared = new YieldingStore(_store);
+        var intakes = new[] { Intake(shared), Intake(shared) };
+
+        var plans = await Task.WhenAll(requests.Select((r, i) => Task.Run(() => intakes[i % 2].HandleAsync(r))));
+
+        Assert.Equal(3, plans.Count(p => p.Decision == ShadowPlanDecision.Admitted));
+        Assert.Equal(9, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
     public async Task KillSwitch_ReleasesRunningWorkflowsAndRefusesNewRequests()
     {
         var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));
@@ -167,11 +202,31 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", "shadows-orders-unknown", Verdict.Fail, ["unknown"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
     }
 
-    private ShadowRequestIntake Intake()
+    private ShadowRequestIntake Intake(IStateStore? store = null)
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
-        return new ShadowRequestIntake(_store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+        return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+    }
+
+    /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>
+    private sealed class YieldingStore(IStateStore inner) : IStateStore
+    {
+        public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5), TimeProvider.System, cancellationToken);
+            return await inner.GetAsync(key, cancellationToken);
+        }
+
+        public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) => inner.SaveAsync(key, value, etag, cancellationToken);
+
+        public Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) => inner.TryCreateAsync(key, value, cancellationToken);
+
+        public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, etag, cancellationToken);
+
+        public Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default) => inner.TransactAsync(operations, cancellationToken);
+
+        public Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListKeysAsync(prefix, cancellationToken);
     }
 
     /// <summary>Stands in for the lifecycle: records extend, resize and verdict, returns on release.</summary>

@@ -1,19 +1,20 @@
 using Dapr.Workflow;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Activities;
 
 /// <summary>Moves the shadow to Draining (the router sends it nothing new) and takes it off the mirror policy's target list.</summary>
-public sealed class DrainShadowActivity(RoutingTableStore tables, TimeProvider time) : WorkflowActivity<ShadowStep, bool>
+public sealed class DrainShadowActivity(RoutingTableStore tables, IStateStore store, TimeProvider time) : WorkflowActivity<ShadowStep, bool>
 {
     /// <inheritdoc />
     public override async Task<bool> RunAsync(WorkflowActivityContext context, ShadowStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
         await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Draining, time.GetUtcNow()).ConfigureAwait(false);
-        await RetireShadowActivity.UntargetAsync(tables, input.Service, input.ShadowId).ConfigureAwait(false);
+        await RetireShadowActivity.UntargetAsync(tables, store, input.Service, input.ShadowId).ConfigureAwait(false);
         return true;
     }
 }

@@ -2,21 +2,29 @@ using Dapr.Workflow;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Activities;
 
 /// <summary>
-/// Makes the service's mirror policy cover the shadow: turns mirroring on at the request's share at least (an existing,
-/// larger share is kept), adds the shadow to an explicit target list, and moves the shadow to WarmingUp, where the
-/// router starts sending it copies.
+/// Makes the service's mirror policy cover the shadow, and moves the shadow to WarmingUp, where the router starts sending
+/// it copies. A policy that was off (or absent) is turned on for this shadow only, at the request's share; one that was
+/// on keeps its targets (the shadow is added to an explicit list) and the larger share. The policy as it was before SEP
+/// first changed it is kept at <c>sep/mirror-before/{service}</c>, and put back when the service's last workflow-run
+/// shadow is drained or retired (<see cref="RetireShadowActivity"/>).
 /// </summary>
-public sealed class EnableMirroringActivity(RoutingTableStore tables, TimeProvider time) : WorkflowActivity<MirrorStep, bool>
+public sealed class EnableMirroringActivity(RoutingTableStore tables, IStateStore store, TimeProvider time) : WorkflowActivity<MirrorStep, bool>
 {
+    /// <summary>Where the policy as it was before SEP is kept.</summary>
+    public static string BeforeKey(string service) => $"sep/mirror-before/{service}";
+
     /// <inheritdoc />
     public override async Task<bool> RunAsync(WorkflowActivityContext context, MirrorStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var before = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Mirror;
+        await store.TryCreateJsonAsync(BeforeKey(input.Service), new MirrorBefore(before)).ConfigureAwait(false);
         await tables.UpdateAsync(input.Service, table => table! with { Mirror = Cover(table.Mirror, input.ShadowId, input.Percent) }).ConfigureAwait(false);
         await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.WarmingUp, time.GetUtcNow()).ConfigureAwait(false);
         return true;
@@ -25,14 +33,21 @@ public sealed class EnableMirroringActivity(RoutingTableStore tables, TimeProvid
     /// <summary>The policy with <paramref name="shadowId"/> covered at <paramref name="percent"/> or more.</summary>
     public static MirrorPolicy Cover(MirrorPolicy? policy, string shadowId, double percent)
     {
-        var current = policy ?? new MirrorPolicy { Enabled = false };
-        return current with
+        if (policy is not { Enabled: true })
         {
-            Enabled = true,
-            Percent = !current.Enabled ? percent : Math.Max(current.Percent, percent),
+            // Off: on for this shadow only, so shadows someone keeps unmirrored stay that way.
+            return (policy ?? new MirrorPolicy()) with { Enabled = true, Percent = percent, Targets = [shadowId] };
+        }
+
+        return policy with
+        {
+            Percent = Math.Max(policy.Percent, percent),
 
             // An empty target list already means every shadow in warm-up, validation or PreWarmed.
-            Targets = current.Targets.Count == 0 || current.Targets.Contains(shadowId) ? current.Targets : [.. current.Targets, shadowId],
+            Targets = policy.Targets.Count == 0 || policy.Targets.Contains(shadowId) ? policy.Targets : [.. policy.Targets, shadowId],
         };
     }
 }
+
+/// <summary>A service's mirror policy before SEP changed it (null: it had none).</summary>
+public sealed record MirrorBefore(MirrorPolicy? Policy = null);

@@ -35,7 +35,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         // Every step below is safe to repeat, so a rerun after a partial first run finishes the job.
         if (current is not null)
         {
-            await UntargetAsync(tables, input.Service, input.ShadowId).ConfigureAwait(false);
+            await UntargetAsync(tables, store, input.Service, input.ShadowId).ConfigureAwait(false);
             await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
         }
 
@@ -62,13 +62,33 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
     }
 
     /// <summary>
-    /// Takes the shadow off an explicit mirror target list (nothing to do when the list is empty: it means every shadow in
-    /// a mirrored state). A list left empty turns mirroring off, since it named no other shadow.
+    /// Takes the shadow off an explicit mirror target list (a list left empty turns mirroring off: it named no other
+    /// shadow). When no workflow-run shadow of the service is left being prepared or held, the policy as it was before SEP
+    /// changed it is put back (minus targets that no longer exist).
     /// </summary>
-    internal static async Task UntargetAsync(RoutingTableStore tables, string service, string shadowId)
+    internal static async Task UntargetAsync(RoutingTableStore tables, IStateStore store, string service, string shadowId)
     {
         var table = (await tables.GetAsync(service).ConfigureAwait(false))?.Value;
-        if (table?.Mirror is { } mirror && mirror.Targets.Contains(shadowId))
+        if (table is null)
+        {
+            return;
+        }
+
+        var othersInUse = table.Shadows.Any(s => s.Id != shadowId && s.Owner is not null && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed));
+        if (!othersInUse && await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey(service)).ConfigureAwait(false) is { } before)
+        {
+            await tables.UpdateAsync(service, t => t! with
+            {
+                Mirror = before.Value.Policy is { } original
+                    ? original with { Targets = original.Targets.Where(id => t.Shadows.Any(s => s.Id == id && s.Id != shadowId)).ToArray(), Enabled = original.Enabled && (original.Targets.Count == 0 || original.Targets.Any(id => t.Shadows.Any(s => s.Id == id && s.Id != shadowId))) }
+                    : null,
+            }).ConfigureAwait(false);
+            await store.DeleteAsync(AmplifyMirroringActivity.Key(service), etag: null).ConfigureAwait(false);
+            await store.DeleteAsync(EnableMirroringActivity.BeforeKey(service), etag: null).ConfigureAwait(false);
+            return;
+        }
+
+        if (table.Mirror is { } mirror && mirror.Targets.Contains(shadowId))
         {
             await tables.UpdateAsync(service, t =>
                 {

@@ -20,10 +20,27 @@ public sealed partial class ShadowRequestIntake(
     TimeProvider time,
     ILogger<ShadowRequestIntake> logger)
 {
+    // Caps are counted from the plans and then acted on: one request at a time per host keeps that exact. (Two
+    // workflows-host replicas could still both pass a cap; the budget cannot be overspent, its charge is ETag-checked.)
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
     /// <summary>Decides <paramref name="request"/>, starts or updates its workflow, and returns the stored plan.</summary>
     public async Task<ShadowPlan> HandleAsync(ShadowRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await DecideAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<ShadowPlan> DecideAsync(ShadowRequest request, CancellationToken cancellationToken)
+    {
         var existing = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
         if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId } && await IsRunningAsync(instanceId, cancellationToken).ConfigureAwait(false))
         {
@@ -46,9 +63,13 @@ public sealed partial class ShadowRequestIntake(
         var budget = (await store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(day), cancellationToken).ConfigureAwait(false))?.Value;
         var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(request.Id) ?? 0);
         var plan = ShadowAdmission.Decide(request, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow());
+        if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, request.Id, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
+        {
+            plan = plan with { Decision = ShadowPlanDecision.Refused, Reason = "Refused: " + over, EndpointHours = 0 }; // another request took the budget meanwhile
+        }
+
         if (plan.Decision == ShadowPlanDecision.Admitted)
         {
-            await ChargeAsync(day, request.Id, plan.EndpointHours, cancellationToken).ConfigureAwait(false);
             plan = plan with { InstanceId = ShadowLifecycleNames.InstanceId(request) };
             if (!await ExistsAsync(plan.InstanceId, cancellationToken).ConfigureAwait(false))
             {
@@ -126,36 +147,45 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
-        var updated = plan;
-        if (request.WindowEnd > plan.WindowEnd)
+        var count = Math.Max(plan.Count, request.Count);
+        var end = request.WindowEnd > plan.WindowEnd ? request.WindowEnd : plan.WindowEnd;
+        if (count == plan.Count && end == plan.WindowEnd)
         {
-            await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowEnd), cancellationToken).ConfigureAwait(false);
-            updated = updated with { WindowEnd = request.WindowEnd };
+            return plan; // redelivered, or a merge that asks for less: the running workflow keeps what it has
         }
 
-        if (request.Count > plan.Count)
+        // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged.
+        var grown = request with { Count = count, WindowEnd = end };
+        var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
+        var more = request with { Count = count - plan.Count };
+        var settings = rails.CurrentValue;
+        var capsOnly = new ShadowGuardRails { MaxShadowsPerService = settings.MaxShadowsPerService, MaxShadowsTotal = settings.MaxShadowsTotal, EndpointHoursPerDay = double.MaxValue }; // the budget is charged below
+        var decision = ShadowAdmission.Decide(more, capsOnly, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count, 0, time.GetUtcNow());
+        var hours = ShadowAdmission.EndpointHours(grown, count);
+        var refusal = decision.Decision == ShadowPlanDecision.Refused ? decision.Reason["Refused: ".Length..]
+            : await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), request.Id, hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
+        ShadowPlan updated;
+        if (refusal is not null)
         {
-            // More shadows for a running request pass the caps like a new request for the difference.
-            var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
-            var more = request with { Count = request.Count - plan.Count, WindowStart = request.WindowStart };
-            var decision = ShadowAdmission.Decide(more, rails.CurrentValue, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count, 0, time.GetUtcNow());
-            if (decision.Decision == ShadowPlanDecision.Admitted)
+            updated = plan with { Reason = $"{plan.Reason} (growing to {count} shadow(s) until {end:u} refused: {refusal})" };
+        }
+        else
+        {
+            if (end > plan.WindowEnd)
             {
-                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: request.Count), cancellationToken).ConfigureAwait(false);
-                updated = updated with { Count = request.Count };
+                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
             }
-            else
+
+            if (count > plan.Count)
             {
-                updated = updated with { Reason = $"{plan.Reason} (raise to {request.Count} shadows {decision.Reason.ToLowerInvariant()})" };
+                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: count), cancellationToken).ConfigureAwait(false);
             }
+
+            updated = plan with { Count = count, WindowEnd = end, EndpointHours = hours };
         }
 
-        if (updated != plan)
-        {
-            await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            LogUpdated(request.Id, updated.Count, updated.WindowEnd);
-        }
-
+        await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        LogUpdated(request.Id, updated.Count, updated.WindowEnd);
         return updated;
     }
 
@@ -175,15 +205,33 @@ public sealed partial class ShadowRequestIntake(
         return (inService, total);
     }
 
-    private async Task ChargeAsync(DateOnly day, string requestId, double hours, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Charges <paramref name="hours"/> to <paramref name="requestId"/> on <paramref name="day"/> (replacing what it was
+    /// charged before) unless the day would go over <paramref name="limit"/>; checked and written with the ETag, so two
+    /// hosts charging at once cannot overspend. Returns why it was refused, or null.
+    /// </summary>
+    private async Task<string?> ChargeAsync(DateOnly day, string requestId, double hours, double limit, CancellationToken cancellationToken)
+    {
+        string? refusal = null;
         await store.UpdateJsonAsync<ShadowBudgetDay>(
             StateKeys.ShadowBudget(day),
             current =>
             {
-                var requests = new Dictionary<string, double>(current?.Requests ?? new Dictionary<string, double>(), StringComparer.Ordinal) { [requestId] = hours };
+                var requests = new Dictionary<string, double>(current?.Requests ?? new Dictionary<string, double>(), StringComparer.Ordinal);
+                var others = requests.Where(r => r.Key != requestId).Sum(r => r.Value);
+                if (others + hours > limit)
+                {
+                    refusal = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{hours:0.##} endpoint-hours on {day:yyyy-MM-dd} would make {others + hours:0.##}, over the budget of {limit:0.##} per day ({ShadowGuardRails.Section}:EndpointHoursPerDay)");
+                    return current ?? new ShadowBudgetDay { Day = day, EndpointHours = 0 };
+                }
+
+                refusal = null;
+                requests[requestId] = hours;
                 return new ShadowBudgetDay { Day = day, EndpointHours = requests.Values.Sum(), Requests = requests };
             },
             cancellationToken: cancellationToken).ConfigureAwait(false);
+        return refusal;
+    }
 
     private async Task<bool> ExistsAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true };
