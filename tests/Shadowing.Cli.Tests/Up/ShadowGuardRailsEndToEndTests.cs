@@ -26,7 +26,7 @@ public sealed class ShadowGuardRailsEndToEndTests
         await using var host = await SepHost.StartAsync(folder, SepHost.Table(a1), settings, metrics: null, Ct);
         await using var traffic = new ShadowLifecycleEndToEndTests.Traffic(host.Http);
         var intake = host.App.Services.GetRequiredService<ShadowRequestIntake>();
-        var request = Request(TimeProvider.System.GetUtcNow());
+        var request = Request(TimeProvider.System.GetUtcNow().AddDays(1)); // a window of its own: shadow ids differ from other tests
         var shadowId = ShadowLifecycleNames.ShadowId(request, 1);
         await intake.HandleAsync(request, Ct);
         await Eventually.WaitUntilAsync(async () => (await host.ShadowAsync(shadowId))?.State == ShadowState.PreWarmed, $"shadow {shadowId} PreWarmed ({ShadowLifecycleEndToEndTests.Describe(host, shadowId)})", Patience, Ct);
@@ -39,7 +39,7 @@ public sealed class ShadowGuardRailsEndToEndTests
         Assert.Equal(ShadowState.Retired, (await host.ShadowAsync(shadowId))!.State);
         Assert.Equal(0, CliProcess.CountProcessesMentioning(shadowId));
 
-        var later = Request(TimeProvider.System.GetUtcNow().AddHours(3));
+        var later = Request(TimeProvider.System.GetUtcNow().AddDays(1).AddHours(3));
         var refused = await intake.HandleAsync(later, Ct);
         Assert.Equal((ShadowPlanDecision.Refused, "Refused: the kill switch is engaged"), (refused.Decision, refused.Reason));
         var (listed, plans) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "plans", "--state", "state.db");
@@ -65,7 +65,7 @@ public sealed class ShadowGuardRailsEndToEndTests
         await using (var host = await SepHost.StartAsync(folder, SepHost.Table(a1), settings, metrics: null, Ct))
         {
             var intake = host.App.Services.GetRequiredService<ShadowRequestIntake>();
-            var now = TimeProvider.System.GetUtcNow();
+            var now = TimeProvider.System.GetUtcNow().AddDays(3);
             var dry = await intake.HandleAsync(Request(now), Ct);
             var capped = await intake.HandleAsync(Request(now.AddHours(3)) with { Count = 3 }, Ct);
 
