@@ -41,21 +41,15 @@ public static class ShadowLifecycleServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Registers the lifecycle workflow and its activities with the workflow runtime (daprd's or the embedded backend's).</summary>
+    /// <summary>
+    /// Registers the lifecycle workflow and its activities with the workflow runtime (daprd's or the embedded backend's).
+    /// Dapr.Workflow's source generator already lists every workflow and activity of this assembly in a module initializer
+    /// that <c>AddDaprWorkflow</c> applies; registering them again only logs a warning per type, so this makes sure that
+    /// initializer has run, whichever assembly composes the host.
+    /// </summary>
     public static void RegisterShadowLifecycle(this WorkflowRuntimeOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.RegisterWorkflow<ShadowLifecycleWorkflow>();
-        options.RegisterActivity<ReadLifecycleOptionsActivity>();
-        options.RegisterActivity<ProvisionShadowActivity>();
-        options.RegisterActivity<SyncShadowDataActivity>();
-        options.RegisterActivity<EnableMirroringActivity>();
-        options.RegisterActivity<CollectWarmupStatsActivity>();
-        options.RegisterActivity<AmplifyMirroringActivity>();
-        options.RegisterActivity<ValidateShadowActivity>();
-        options.RegisterActivity<MarkPreWarmedActivity>();
-        options.RegisterActivity<RemediateShadowActivity>();
-        options.RegisterActivity<DrainShadowActivity>();
-        options.RegisterActivity<RetireShadowActivity>();
+        System.Runtime.CompilerServices.RuntimeHelpers.RunModuleConstructor(typeof(ShadowLifecycleWorkflow).Module.ModuleHandle);
     }
 }
