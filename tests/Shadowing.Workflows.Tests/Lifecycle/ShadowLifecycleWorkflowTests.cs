@@ -269,6 +269,39 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ReleaseWhileAHeldShadowIsWarmedAgain_RetiresItAndEndsReleased()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.On(nameof(CollectWarmupStatsActivity), _ =>
+        {
+            harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged"); // during the re-warm-up after remediation
+            return new WarmupStats(0, 0);
+        });
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal("released: kill switch engaged", outcome.Reason);
+        Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+        Assert.Equal(ShadowState.Retired, Assert.Single(outcome.Shadows).State);
+    }
+
+    [Fact]
+    public async Task Run_ReleasedBeforeAnythingStarted_StartsNothing()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.DoesNotContain(nameof(ProvisionShadowActivity), harness.Names());
+        Assert.Equal("released: kill switch engaged", outcome.Reason);
+    }
+
+    [Fact]
     public async Task Run_ActivityFailsForGoodWhileAShadowIsReady_RetiresEveryShadowAndFails()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

@@ -117,10 +117,13 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             var step = Step(id);
             try
             {
+                ThrowIfReleased(); // released while pending: start nothing
                 var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(ProvisionShadowActivity), step, ProvisionRetry).ConfigureAwait(true);
                 Update(id, p => p with { Address = provisioned.Address });
+                ThrowIfReleased();
                 await context.CallActivityAsync(nameof(SyncShadowDataActivity), step, StoreRetry).ConfigureAwait(true);
                 Update(id, p => p with { State = ShadowState.Syncing });
+                ThrowIfReleased(); // before mirroring is turned on for it
                 await context.CallActivityAsync(nameof(EnableMirroringActivity), new MirrorStep(request.Service, id, options.MirrorPercent), StoreRetry).ConfigureAwait(true);
             }
             catch (WorkflowTaskFailedException ex)
@@ -131,6 +134,19 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
             ThrowIfReleased();
             return await WarmUntilValidAsync(id).ConfigureAwait(true);
+        }
+
+        /// <summary>A held shadow warmed and judged again (after a resize or a failing verdict); retired if released meanwhile.</summary>
+        private async Task WarmOrRetireAsync(string id)
+        {
+            try
+            {
+                await WarmUntilValidAsync(id).ConfigureAwait(true);
+            }
+            catch (ReleasedException)
+            {
+                await RetireAsync(id, failure: null).ConfigureAwait(true); // the hold loop sees the release next
+            }
         }
 
         /// <summary>Warm-up and validation, with more warm-up on Inconclusive and remediation on Fail; retires the shadow when both run out.</summary>
@@ -290,6 +306,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
                 }
 
+                if (release.IsCompleted)
+                {
+                    return Released(await release.ConfigureAwait(true)); // arrived while a shadow was warmed again
+                }
+
                 if (!Ready().Any())
                 {
                     return "no shadow is left ready";
@@ -309,7 +330,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     Update(id, p => p with { Resources = resources });
                     var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), Step(id), ProvisionRetry).ConfigureAwait(true);
                     Update(id, p => p with { Address = provisioned.Address });
-                    await WarmUntilValidAsync(id).ConfigureAwait(true);
+                    await WarmOrRetireAsync(id).ConfigureAwait(true);
                 }
             }
 
@@ -350,7 +371,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
             if (await RemediateAsync(verdict.ShadowId).ConfigureAwait(true))
             {
-                await WarmUntilValidAsync(verdict.ShadowId).ConfigureAwait(true);
+                await WarmOrRetireAsync(verdict.ShadowId).ConfigureAwait(true);
             }
         }
 
