@@ -47,7 +47,7 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
             foreach (var shadow in table.Shadows)
             {
                 var verdict = settings.Judge
-                    ? await validator.ValidateAsync(table.Service, shadow.Id, settings.Window, cancellationToken)
+                    ? await validator.ValidateAsync(table.Service, shadow.Id, settings.Window, cancellationToken: cancellationToken)
                     : await validator.LatestAsync(table.Service, shadow.Id, cancellationToken);
                 verdicts.Add((shadow.Id, verdict));
             }

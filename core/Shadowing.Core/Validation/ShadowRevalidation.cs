@@ -31,7 +31,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && ShadowLifecycle.IsRoutable(s.State)))
             {
                 var sinceReady = time.GetUtcNow() - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
-                var verdict = await validator.ValidateAsync(entry.Value.Service, shadow.Id, sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window, cancellationToken).ConfigureAwait(false);
+                var verdict = await validator.ValidateAsync(entry.Value.Service, shadow.Id, sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window, storeInconclusive: false, cancellationToken).ConfigureAwait(false);
                 if (verdict.Verdict != Verdict.Fail)
                 {
                     continue; // a pass or too little traffic changes nothing; only failures cost the workflow a turn

@@ -16,8 +16,16 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     private readonly RoutingTableStore _tables = new(store, bus);
 
     /// <summary>Judges <paramref name="shadow"/> over the last <paramref name="window"/>.</summary>
+    /// <param name="service">The service.</param>
+    /// <param name="shadow">The shadow.</param>
+    /// <param name="window">How far back outcomes count.</param>
+    /// <param name="storeInconclusive">
+    /// Whether an Inconclusive verdict replaces the stored one; continuous validation says no, so a quiet minute does not
+    /// overwrite the Pass that promotion needs.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the judgement.</param>
     /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
-    public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, CancellationToken cancellationToken = default)
+    public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, bool storeInconclusive = true, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(service);
         ArgumentException.ThrowIfNullOrWhiteSpace(shadow);
@@ -36,7 +44,11 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         outcomes.AddRange(await OutcomesAsync(service, OutcomeMinute.NoiseEndpoint, from, to, cancellationToken).ConfigureAwait(false));
         var minutes = await MinutesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false);
         var verdict = ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, to);
-        await store.SaveJsonAsync(StateKeys.Verdict(service, shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
+        {
+            await store.SaveJsonAsync(StateKeys.Verdict(service, shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
         if (verdict.Verdict == Verdict.Fail)
         {
             await bus.PublishAsync(

@@ -60,6 +60,7 @@ public sealed class ShadowRevalidationTests
 
         Assert.Empty(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
         await _bus.DidNotReceive().PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>());
+        Assert.Null(await _store.GetAsync(StateKeys.Verdict("orders", "remediated"), TestContext.Current.CancellationToken)); // Inconclusive: the stored verdict (a Pass, for promotion) is kept
     }
 
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>

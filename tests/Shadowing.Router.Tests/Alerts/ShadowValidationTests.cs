@@ -69,8 +69,8 @@ public sealed class ShadowValidationTests
         }, "every outcome stored", cancellationToken: Ct);
         var validator = new ShadowValidator(router.Store, router.Bus, TimeProvider.System);
 
-        var slowVerdict = await validator.ValidateAsync("orders", "slow", TimeSpan.FromMinutes(10), Ct);
-        var soundVerdict = await validator.ValidateAsync("orders", "sound", TimeSpan.FromMinutes(10), Ct);
+        var slowVerdict = await validator.ValidateAsync("orders", "slow", TimeSpan.FromMinutes(10), cancellationToken: Ct);
+        var soundVerdict = await validator.ValidateAsync("orders", "sound", TimeSpan.FromMinutes(10), cancellationToken: Ct);
 
         Assert.Equal(Verdict.Fail, slowVerdict.Verdict);
         Assert.StartsWith("latency: slower than production", slowVerdict.Reasons[0], StringComparison.Ordinal);

@@ -18,7 +18,10 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
     public static string AlertedKey(string service, string shadowId) => $"sep/alerted/{service}/{shadowId}";
 
     /// <inheritdoc />
-    public override async Task<bool> RunAsync(WorkflowActivityContext context, RetireStep input)
+    public override Task<bool> RunAsync(WorkflowActivityContext context, RetireStep input) => RetireAsync(input);
+
+    /// <summary>The retirement, also run by the reconciler for shadows whose workflow ended without retiring them.</summary>
+    public async Task<bool> RetireAsync(RetireStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
@@ -77,11 +80,19 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         var othersInUse = table.Shadows.Any(s => s.Id != shadowId && s.Owner is not null && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed));
         if (!othersInUse && await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey(service)).ConfigureAwait(false) is { } before)
         {
-            await tables.UpdateAsync(service, t => t! with
+            // Only what SEP changed (on/off, share, targets) goes back; what an operator changed meanwhile stays, and a policy
+            // an operator turned off stays off.
+            await tables.UpdateAsync(service, t =>
             {
-                Mirror = before.Value.Policy is { } original
-                    ? original with { Targets = original.Targets.Where(id => t.Shadows.Any(s => s.Id == id && s.Id != shadowId)).ToArray(), Enabled = original.Enabled && (original.Targets.Count == 0 || original.Targets.Any(id => t.Shadows.Any(s => s.Id == id && s.Id != shadowId))) }
-                    : null,
+                if (t!.Mirror is not { } now)
+                {
+                    return t;
+                }
+
+                var original = before.Value.Policy;
+                var targets = (original?.Targets ?? []).Where(id => id != shadowId && t.Shadows.Any(s => s.Id == id)).ToArray();
+                var enabled = now.Enabled && original is { Enabled: true } && (original.Targets.Count == 0 || targets.Length > 0);
+                return t with { Mirror = now with { Enabled = enabled, Percent = original?.Percent ?? now.Percent, Targets = targets } };
             }).ConfigureAwait(false);
             await store.DeleteAsync(AmplifyMirroringActivity.Key(service), etag: null).ConfigureAwait(false);
             await store.DeleteAsync(EnableMirroringActivity.BeforeKey(service), etag: null).ConfigureAwait(false);

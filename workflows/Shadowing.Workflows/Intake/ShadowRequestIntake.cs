@@ -126,6 +126,19 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<IReadOnlyList<string>> ReleaseAllAsync(string reason, CancellationToken cancellationToken)
     {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false); // plans are rewritten: not while a request changes one
+        try
+        {
+            return await ReleaseAllLockedAsync(reason, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<IReadOnlyList<string>> ReleaseAllLockedAsync(string reason, CancellationToken cancellationToken)
+    {
         var released = new List<string>();
         foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
         {

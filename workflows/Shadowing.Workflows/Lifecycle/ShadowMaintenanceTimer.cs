@@ -24,7 +24,7 @@ public sealed partial class ShadowMaintenanceTimer(
     public async Task TickAsync(CancellationToken cancellationToken)
     {
         await intake.EnforceKillSwitchAsync(cancellationToken).ConfigureAwait(false);
-        await reconciler.ReconcileAsync(restartDead: false, cancellationToken).ConfigureAwait(false);
+        await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
         if (revalidate)
         {
             await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,10 @@
 using Dapr.Workflow;
 using Shadowing.Core.Diagnostics;
+using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Workflows.Activities;
 
 namespace Shadowing.Workflows.Lifecycle;
 
@@ -12,8 +15,30 @@ namespace Shadowing.Workflows.Lifecycle;
 /// shadows whose workflow has ended (failed, terminated, purged) are retired and their processes stopped, and so are
 /// processes that no table entry owns.
 /// </summary>
-public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowProvisioner provisioner, IDaprWorkflowClient workflows, TimeProvider time, ILogger<ShadowReconciler> logger) : IHostedLifecycleService
+public sealed partial class ShadowReconciler(
+    RoutingTableStore tables,
+    IShadowProvisioner provisioner,
+    IDaprWorkflowClient workflows,
+    IStateStore store,
+    IEventBus bus,
+    TimeProvider time,
+    ILogger<ShadowReconciler> logger) : IHostedLifecycleService
 {
+    /// <summary>A process not in any table this long after it started is an orphan (its activity would have added it by then).</summary>
+    public static readonly TimeSpan OrphanGrace = TimeSpan.FromMinutes(1);
+
+    private bool _startPassDone;
+
+    /// <summary>
+    /// A maintenance tick: the start pass again until one has succeeded (with Dapr the sidecar's workflow engine may not
+    /// answer before the app listens), then sweeps only.
+    /// </summary>
+    public async Task SweepAsync(CancellationToken cancellationToken = default)
+    {
+        await ReconcileAsync(restartDead: !_startPassDone, cancellationToken).ConfigureAwait(false);
+        _startPassDone = true;
+    }
+
     /// <summary>
     /// One pass; returns the shadows kept running. <paramref name="restartDead"/> (at start only) starts again the
     /// shadows of running workflows whose process is gone; a tick leaves that to the start, since a workflow may be
@@ -32,9 +57,11 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
                 var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
                 if (state is not { Exists: true, IsWorkflowCompleted: false })
                 {
+                    // As its workflow would have: out of the mirror targets, the mirror policy put back, an alert.
                     LogOrphanEntry(shadow.Id, service, shadow.Owner!);
-                    await provisioner.RetireAsync(service, shadow.Id, cancellationToken).ConfigureAwait(false);
-                    await tables.MoveShadowAsync(service, shadow.Id, ShadowState.Retired, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                    await new RetireShadowActivity(provisioner, tables, store, bus, time)
+                        .RetireAsync(new RetireStep(service, shadow.Id, $"its workflow {shadow.Owner} ended without retiring it"))
+                        .ConfigureAwait(false);
                     continue;
                 }
 
@@ -46,9 +73,13 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
 
                 var resources = state.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Shadows.FirstOrDefault(s => s.ShadowId == shadow.Id)?.Resources ?? new ShadowResources();
                 var running = await provisioner.ProvisionAsync(new ProvisionSpec(service, shadow.Id, resources), cancellationToken).ConfigureAwait(false);
-                if (running.Address != shadow.Address)
+                if (running.StartedAt >= snapshotAt)
                 {
-                    await tables.AddShadowAsync(service, shadow with { Address = running.Address }, DateTimeOffset.MinValue, cancellationToken).ConfigureAwait(false);
+                    // Started again: its address may differ, and revalidation must judge only the new process from here on.
+                    await tables.UpdateAsync(
+                        service,
+                        t => t! with { Shadows = t.Shadows.Select(s => s.Id == shadow.Id ? s with { Address = running.Address, StateChangedAt = running.StartedAt } : s).ToArray() },
+                        cancellationToken).ConfigureAwait(false);
                 }
 
                 LogKept(shadow.Id, service, running.Address);
@@ -58,8 +89,8 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
 
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            // A process started after the tables were read may belong to an activity about to add it to its table.
-            if (!owned.Contains((process.Service, process.ShadowId)) && process.StartedAt < snapshotAt)
+            // A young process may belong to an activity about to add it to its table.
+            if (!owned.Contains((process.Service, process.ShadowId)) && process.StartedAt < snapshotAt - OrphanGrace)
             {
                 LogOrphanProcess(process.ShadowId, process.Service);
                 await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
@@ -72,7 +103,7 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
     /// <inheritdoc />
     /// <remarks>A failure (the store or sidecar not answering yet) is logged and does not stop the host; the ticks sweep later.</remarks>
     public Task StartingAsync(CancellationToken cancellationToken) =>
-        BackgroundLoop.RunOnceAsync(nameof(ShadowReconciler), ct => ReconcileAsync(restartDead: true, ct), LogFailed, cancellationToken);
+        BackgroundLoop.RunOnceAsync(nameof(ShadowReconciler), SweepAsync, LogFailed, cancellationToken);
 
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -89,7 +120,7 @@ public sealed partial class ShadowReconciler(RoutingTableStore tables, IShadowPr
     /// <inheritdoc />
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 88, Level = LogLevel.Error, Message = "Reconciling shadows with their workflows at start failed; running shadows of the previous host are not restarted")]
+    [LoggerMessage(EventId = 88, Level = LogLevel.Warning, Message = "Reconciling shadows with their workflows at start failed; the maintenance tick tries again")]
     private partial void LogFailed(Exception exception);
 
     [LoggerMessage(EventId = 85, Level = LogLevel.Information, Message = "Shadow {ShadowId} of {Service} kept at {Address}: its workflow still runs")]
