@@ -121,15 +121,8 @@ public static class ShadowAdmission
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(rails);
         var hours = EndpointHours(request, request.Count);
-        var refusal =
-            killSwitch ? "the kill switch is engaged"
-            : runningInService + request.Count > rails.MaxShadowsPerService
-                ? Invariant($"{request.Count} more shadow(s) of '{request.Service}' would make {runningInService + request.Count}, over the cap of {rails.MaxShadowsPerService} per service ({ShadowGuardRails.Section}:MaxShadowsPerService)")
-            : runningTotal + request.Count > rails.MaxShadowsTotal
-                ? Invariant($"{request.Count} more shadow(s) would make {runningTotal + request.Count} in total, over the cap of {rails.MaxShadowsTotal} ({ShadowGuardRails.Section}:MaxShadowsTotal)")
-            : hoursCharged + hours > rails.EndpointHoursPerDay
-                ? Invariant($"{hours:0.##} endpoint-hours on {request.WindowStart.UtcDateTime:yyyy-MM-dd} would make {hoursCharged + hours:0.##}, over the budget of {rails.EndpointHoursPerDay:0.##} per day ({ShadowGuardRails.Section}:EndpointHoursPerDay)")
-            : null;
+        var refusal = CapRefusal(request.Service, request.Count, rails, killSwitch, runningInService, runningTotal)
+            ?? BudgetRefusal(hours, DateOnly.FromDateTime(request.WindowStart.UtcDateTime), hoursCharged, rails.EndpointHoursPerDay);
         var decision = refusal is not null ? ShadowPlanDecision.Refused : rails.DryRun ? ShadowPlanDecision.DryRun : ShadowPlanDecision.Admitted;
         return new ShadowPlan
         {
@@ -146,6 +139,24 @@ public static class ShadowAdmission
             DecidedAt = now,
         };
     }
+
+    /// <summary>Why <paramref name="count"/> more shadows of <paramref name="service"/> may not start (kill switch or a cap), or null.</summary>
+    public static string? CapRefusal(string service, int count, ShadowGuardRails rails, bool killSwitch, int runningInService, int runningTotal)
+    {
+        ArgumentNullException.ThrowIfNull(rails);
+        return killSwitch ? "the kill switch is engaged"
+            : runningInService + count > rails.MaxShadowsPerService
+                ? Invariant($"{count} more shadow(s) of '{service}' would make {runningInService + count}, over the cap of {rails.MaxShadowsPerService} per service ({ShadowGuardRails.Section}:MaxShadowsPerService)")
+            : runningTotal + count > rails.MaxShadowsTotal
+                ? Invariant($"{count} more shadow(s) would make {runningTotal + count} in total, over the cap of {rails.MaxShadowsTotal} ({ShadowGuardRails.Section}:MaxShadowsTotal)")
+            : null;
+    }
+
+    /// <summary>Why charging <paramref name="hours"/> to <paramref name="day"/> on top of <paramref name="charged"/> passes <paramref name="limit"/>, or null.</summary>
+    public static string? BudgetRefusal(double hours, DateOnly day, double charged, double limit) =>
+        charged + hours > limit
+            ? Invariant($"{hours:0.##} endpoint-hours on {day:yyyy-MM-dd} would make {charged + hours:0.##}, over the budget of {limit:0.##} per day ({ShadowGuardRails.Section}:EndpointHoursPerDay)")
+            : null;
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

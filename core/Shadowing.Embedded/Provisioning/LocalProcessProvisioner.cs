@@ -78,7 +78,7 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
             }
 
             // A shadow that died with its host comes back where the routing table points, if that port is still free.
-            var port = recorded is { } dead && PortIsFree(new Uri(dead.Value.Address).Port) ? new Uri(dead.Value.Address).Port : FreePort();
+            var port = (recorded is { } dead ? TryBind(new Uri(dead.Value.Address).Port) : null) ?? TryBind(0)!.Value;
             return await StartAsync(spec, port, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -101,7 +101,7 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
             }
 
             // A restart with the new resources on the same port keeps the routing table's address valid.
-            var port = running is null ? FreePort() : new Uri(running.Address).Port;
+            var port = running is null ? TryBind(0)!.Value : new Uri(running.Address).Port;
             await StopLockedAsync(spec.Service, spec.ShadowId, running, cancellationToken).ConfigureAwait(false);
             return await StartAsync(spec, port, cancellationToken).ConfigureAwait(false);
         }
@@ -420,26 +420,22 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
 
     private static string Key(string service, string shadowId) => $"{Prefix}{service}/{shadowId}";
 
-    private static bool PortIsFree(int port)
+    /// <summary>
+    /// Binds <paramref name="port"/> on loopback (0: any free one) and releases it; the port, or null when it is taken.
+    /// Another process could take it before the shadow does, in which case the shadow fails to start and says so.
+    /// </summary>
+    private static int? TryBind(int port)
     {
         try
         {
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
-            return true;
+            return ((IPEndPoint)socket.LocalEndPoint!).Port;
         }
         catch (SocketException)
         {
-            return false;
+            return null;
         }
-    }
-
-    /// <summary>A free loopback port (bound and released: another process could take it before the shadow does, in which case the shadow fails to start and says so).</summary>
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Information, Message = "Shadow {ShadowId} of {Service} started at {Address} (pid {Pid})")]

@@ -16,6 +16,7 @@ using Shadowing.Core.State;
 using Shadowing.Embedded.State;
 using Shadowing.Router.Hosting;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Cli.Tests.Up;
 
@@ -101,6 +102,20 @@ internal sealed class SepHost : IAsyncDisposable
         Mirror = new MirrorPolicy { Enabled = false, IgnoreFields = ["endpoint", "served"] },
     };
 
+    /// <summary>A request for <paramref name="count"/> shadows of orders over the hour from <paramref name="start"/>.</summary>
+    public static ShadowRequest Request(DateTimeOffset start, string reason, int count = 1) => new()
+    {
+        Id = ShadowRequest.IdOf("orders", start),
+        Service = "orders",
+        Count = count,
+        WindowStart = start,
+        WindowEnd = start.AddHours(1),
+        Kinds = [ShadowRequestKind.Demand],
+        Reason = reason,
+        CreatedAt = start,
+        UpdatedAt = start,
+    };
+
     /// <summary>The shadow's state in the stored table, or null.</summary>
     public async Task<ShadowEndpoint?> ShadowAsync(string shadowId) =>
         (await Tables.GetAsync("orders"))?.Value.Shadows.FirstOrDefault(s => s.Id == shadowId);
@@ -115,24 +130,22 @@ internal sealed class SepHost : IAsyncDisposable
 }
 
 /// <summary>A state store that records each state of each shadow as routing tables are written.</summary>
-internal sealed class RecordingStore(SqliteStateStore inner) : IStateStore, IDisposable
+internal sealed class RecordingStore(SqliteStateStore inner) : DelegatingStateStore(inner), IDisposable
 {
     public ConcurrentQueue<(string Shadow, ShadowState State)> ShadowStates { get; } = new();
 
     /// <summary>The mirror transport of every routing table written.</summary>
     public ConcurrentQueue<MirrorTransport> MirrorTransports { get; } = new();
 
-    public Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default) => inner.GetAsync(key, cancellationToken);
-
-    public async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
+    public override async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
     {
-        await inner.SaveAsync(key, value, etag, cancellationToken);
+        await base.SaveAsync(key, value, etag, cancellationToken);
         Record(key, value);
     }
 
-    public async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+    public override async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
     {
-        var created = await inner.TryCreateAsync(key, value, cancellationToken);
+        var created = await base.TryCreateAsync(key, value, cancellationToken);
         if (created)
         {
             Record(key, value);
@@ -141,18 +154,14 @@ internal sealed class RecordingStore(SqliteStateStore inner) : IStateStore, IDis
         return created;
     }
 
-    public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, etag, cancellationToken);
-
-    public async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
+    public override async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
     {
-        await inner.TransactAsync(operations, cancellationToken);
+        await base.TransactAsync(operations, cancellationToken);
         foreach (var upsert in operations.OfType<UpsertOperation>())
         {
             Record(upsert.Key, upsert.Value);
         }
     }
-
-    public Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListKeysAsync(prefix, cancellationToken);
 
     /// <summary>The distinct states <paramref name="shadowId"/> was written in, in order.</summary>
     public IReadOnlyList<ShadowState> StatesOf(string shadowId)

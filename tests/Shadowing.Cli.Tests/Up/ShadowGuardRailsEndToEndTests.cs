@@ -83,18 +83,7 @@ public sealed class ShadowGuardRailsEndToEndTests
         Assert.Contains("over the cap of 2 per service", plans, StringComparison.Ordinal);
     }
 
-    private static ShadowRequest Request(DateTimeOffset start) => new()
-    {
-        Id = ShadowRequest.IdOf("orders", start),
-        Service = "orders",
-        Count = 1,
-        WindowStart = start,
-        WindowEnd = start.AddHours(1),
-        Kinds = [ShadowRequestKind.Demand],
-        Reason = "guard rails test",
-        CreatedAt = start,
-        UpdatedAt = start,
-    };
+    private static ShadowRequest Request(DateTimeOffset start) => SepHost.Request(start, "guard rails test");
 
     private static async Task<WorkflowState> CompletionAsync(SepHost host, string instance)
     {

@@ -81,18 +81,7 @@ public sealed class ShadowLifecycleEndToEndTests
         await using var host = await SepHost.StartAsync(folder, SepHost.Table(a1), Settings(warmup: "00:00:20", samples: 200), metrics: null, Ct);
         await using var traffic = new Traffic(host.Http, TimeSpan.FromMilliseconds(250));
         var now = TimeProvider.System.GetUtcNow().AddDays(2); // a window of its own: shadow ids differ from other tests
-        var request = new ShadowRequest
-        {
-            Id = ShadowRequest.IdOf("orders", now),
-            Service = "orders",
-            Count = 1,
-            WindowStart = now,
-            WindowEnd = now.AddHours(1),
-            Kinds = [ShadowRequestKind.Demand],
-            Reason = "thin traffic test",
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
+        var request = SepHost.Request(now, "thin traffic test");
         var shadowId = ShadowLifecycleNames.ShadowId(request, 1);
         await host.App.Services.GetRequiredService<Shadowing.Workflows.Intake.ShadowRequestIntake>().HandleAsync(request, Ct);
         await Eventually.WaitUntilAsync(async () => (await host.ShadowAsync(shadowId))?.State == ShadowState.PreWarmed, $"shadow {shadowId} PreWarmed ({Describe(host, shadowId)})", Patience, Ct);

@@ -27,18 +27,7 @@ public sealed class ShadowLifecycleRestartTests
         // Warm-up lasts its full 20 s (the sample target is out of reach), so the host stops in the middle of it.
         var settings = ShadowLifecycleEndToEndTests.Settings(warmup: "00:00:20", samples: 1_000_000);
         var now = TimeProvider.System.GetUtcNow().AddDays(4); // a window of its own: shadow ids (and so command lines) differ from other tests
-        var request = new ShadowRequest
-        {
-            Id = ShadowRequest.IdOf("orders", now),
-            Service = "orders",
-            Count = 1,
-            WindowStart = now,
-            WindowEnd = now.AddHours(1),
-            Kinds = [ShadowRequestKind.Demand],
-            Reason = "restart test",
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
+        var request = SepHost.Request(now, "restart test");
         var instance = ShadowLifecycleNames.InstanceId(request);
         var shadowId = ShadowLifecycleNames.ShadowId(request, 1);
         string firstAddress;

@@ -210,23 +210,13 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>
-    private sealed class YieldingStore(IStateStore inner) : IStateStore
+    private sealed class YieldingStore(IStateStore inner) : DelegatingStateStore(inner)
     {
-        public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+        public override async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), TimeProvider.System, cancellationToken);
-            return await inner.GetAsync(key, cancellationToken);
+            return await base.GetAsync(key, cancellationToken);
         }
-
-        public Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) => inner.SaveAsync(key, value, etag, cancellationToken);
-
-        public Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) => inner.TryCreateAsync(key, value, cancellationToken);
-
-        public Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, etag, cancellationToken);
-
-        public Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default) => inner.TransactAsync(operations, cancellationToken);
-
-        public Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListKeysAsync(prefix, cancellationToken);
     }
 
     /// <summary>Stands in for the lifecycle: records extend, resize and verdict, returns on release.</summary>

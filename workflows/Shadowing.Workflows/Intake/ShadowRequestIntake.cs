@@ -42,19 +42,18 @@ public sealed partial class ShadowRequestIntake(
     private async Task<ShadowPlan> DecideAsync(ShadowRequest request, CancellationToken cancellationToken)
     {
         var existing = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
-        if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId } && await IsRunningAsync(instanceId, cancellationToken).ConfigureAwait(false))
+        if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId })
         {
-            return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false);
+            var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+            if (instance is { Exists: true })
+            {
+                // Running: a merged request may grow it. Ended: a request is served once.
+                return instance.IsWorkflowCompleted ? existing : await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false);
+            }
         }
-
-        if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd && existing.Decision != ShadowPlanDecision.Admitted)
+        else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
         {
             return existing; // redelivered; decided already
-        }
-
-        if (existing is { Decision: ShadowPlanDecision.Admitted } && await ExistsAsync(existing.InstanceId!, cancellationToken).ConfigureAwait(false))
-        {
-            return existing; // its workflow ran and ended: a request is served once
         }
 
         var settings = rails.CurrentValue;
@@ -170,13 +169,10 @@ public sealed partial class ShadowRequestIntake(
         // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged.
         var grown = request with { Count = count, WindowEnd = end };
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
-        var more = request with { Count = count - plan.Count };
         var settings = rails.CurrentValue;
-        var capsOnly = new ShadowGuardRails { MaxShadowsPerService = settings.MaxShadowsPerService, MaxShadowsTotal = settings.MaxShadowsTotal, EndpointHoursPerDay = double.MaxValue }; // the budget is charged below
-        var decision = ShadowAdmission.Decide(more, capsOnly, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count, 0, time.GetUtcNow());
         var hours = ShadowAdmission.EndpointHours(grown, count);
-        var refusal = decision.Decision == ShadowPlanDecision.Refused ? decision.Reason["Refused: ".Length..]
-            : await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), request.Id, hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
+        var refusal = ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
+            ?? await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), request.Id, hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
         ShadowPlan updated;
         if (refusal is not null)
         {
@@ -231,14 +227,12 @@ public sealed partial class ShadowRequestIntake(
             current =>
             {
                 var requests = new Dictionary<string, double>(current?.Requests ?? new Dictionary<string, double>(), StringComparer.Ordinal);
-                var others = requests.Where(r => r.Key != requestId).Sum(r => r.Value);
-                if (others + hours > limit)
+                refusal = ShadowAdmission.BudgetRefusal(hours, day, requests.Where(r => r.Key != requestId).Sum(r => r.Value), limit);
+                if (refusal is not null)
                 {
-                    refusal = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{hours:0.##} endpoint-hours on {day:yyyy-MM-dd} would make {others + hours:0.##}, over the budget of {limit:0.##} per day ({ShadowGuardRails.Section}:EndpointHoursPerDay)");
                     return current ?? new ShadowBudgetDay { Day = day, EndpointHours = 0 };
                 }
 
-                refusal = null;
                 requests[requestId] = hours;
                 return new ShadowBudgetDay { Day = day, EndpointHours = requests.Values.Sum(), Requests = requests };
             },
