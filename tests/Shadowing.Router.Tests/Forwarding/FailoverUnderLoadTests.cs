@@ -11,6 +11,7 @@ namespace Shadowing.Router.Tests.Forwarding;
 /// PreWarmed shadow: no client request fails; the killed endpoint, restarted, gets traffic again once it has
 /// passed its healthy threshold.
 /// </summary>
+[Collection(nameof(RouterMetricsCollection))]
 public sealed class FailoverUnderLoadTests
 {
     private const int Total = 2000;

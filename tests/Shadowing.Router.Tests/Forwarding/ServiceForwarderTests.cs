@@ -10,6 +10,7 @@ using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Forwarding;
 
+[Collection(nameof(RouterMetricsCollection))]
 public sealed class ServiceForwarderTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -17,6 +17,7 @@ using Shadowing.TestUtilities.Time;
 namespace Shadowing.Router.Tests.Mirroring;
 
 /// <summary>The pub/sub transport: envelopes on <c>mirror.{service}</c>, replayed by the router to shadows.</summary>
+[Collection(nameof(RouterMetricsCollection))]
 public sealed class MirrorPubSubTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

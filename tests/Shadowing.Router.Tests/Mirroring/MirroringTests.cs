@@ -19,6 +19,7 @@ using Shadowing.TestUtilities.Time;
 namespace Shadowing.Router.Tests.Mirroring;
 
 /// <summary>The mirror through the real router: what reaches shadows, when, and what production never notices.</summary>
+[Collection(nameof(RouterMetricsCollection))]
 public sealed class MirroringTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

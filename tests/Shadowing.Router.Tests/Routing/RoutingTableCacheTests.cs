@@ -11,6 +11,7 @@ using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Routing;
 
+[Collection(nameof(RouterMetricsCollection))]
 public sealed class RoutingTableCacheTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
