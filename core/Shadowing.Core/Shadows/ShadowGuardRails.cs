@@ -78,6 +78,12 @@ public sealed record ShadowPlan
     /// <summary>The workflow instance running it, when admitted.</summary>
     public string? InstanceId { get; init; }
 
+    /// <summary>
+    /// 1, then one more each time the request grew after its workflow had ended and was admitted again under a new
+    /// instance id.
+    /// </summary>
+    public int Revision { get; init; } = 1;
+
     /// <summary>When the kill switch released its workflow (released once, not at every tick).</summary>
     public DateTimeOffset? ReleasedAt { get; init; }
 

@@ -121,6 +121,72 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reconcile_StoredRequestWhoseMessageWasLost_StartsOneInstance_AndAGrownOneReachesIt()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request); // stored by the PAE; never delivered
+
+        var first = await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken);
+        var second = await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken); // the next tick
+
+        var plan = Assert.Single(first);
+        Assert.Equal((ShadowPlanDecision.Admitted, ShadowLifecycleNames.InstanceId(request)), (plan.Decision, plan.InstanceId));
+        Assert.Empty(second);
+        Assert.Equal([plan.InstanceId!], (await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+
+        var grown = request with { Count = 2, WindowEnd = request.WindowEnd.AddHours(1) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, grown); // merged by the PAE; message lost again
+        Assert.Single(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Reconcile_RequestsWhoseWindowHasEnded_AreLeftAlone()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        _time.SetUtcNow(request.WindowEnd);
+
+        Assert.Empty(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
+        Assert.Null(await _store.GetAsync(StateKeys.ShadowPlan(request.Id)));
+    }
+
+    [Fact]
+    public async Task Handle_RequestGrownAfterItsWorkflowEnded_RunsTheRestAsTheNextRevision_AndARedeliveryChangesNothing()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(-10));
+        var grown = request with { WindowEnd = request.WindowEnd.AddHours(2) };
+
+        var plan = await Intake().HandleAsync(grown);
+        var again = await Intake().HandleAsync(grown);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2"), (plan.Decision, plan.Revision, plan.InstanceId));
+        Assert.Equal(plan, again);
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((request.Id, request.WindowEnd, grown.WindowEnd), (input.Id, input.WindowStart, input.WindowEnd)); // only what is left
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(2 + 2, budget.EndpointHours); // the first revision's two hours stay charged
+        Assert.Equal(2, (await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds.Count);
+    }
+
+    [Fact]
+    public async Task Handle_RequestNotGrownAfterItsWorkflowEnded_IsServedOnce()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+
+        Assert.Equal(first, await Intake().HandleAsync(request));
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
     public async Task Handle_MergeThatWouldPassTheBudget_IsRefusedAndTheInstanceKeepsItsWindow()
     {
         var request = WorkflowHarness.NewRequest(count: 1); // 2 endpoint-hours of the 10

@@ -42,13 +42,28 @@ public sealed partial class ShadowRequestIntake(
     private async Task<ShadowPlan> DecideAsync(ShadowRequest request, CancellationToken cancellationToken)
     {
         var existing = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+        var revision = existing?.Revision ?? 1;
+        var next = request; // what the workflow runs: from a later revision, only what is left of the window
         if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId })
         {
             var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+            if (instance is { Exists: true, IsWorkflowCompleted: false })
+            {
+                return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false); // a merged request may grow it
+            }
+
             if (instance is { Exists: true })
             {
-                // Running: a merged request may grow it. Ended: a request is served once.
-                return instance.IsWorkflowCompleted ? existing : await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false);
+                // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
+                // forecast into it): that part is decided like a new request and runs as the next revision.
+                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow())
+                {
+                    return existing;
+                }
+
+                revision = existing.Revision + 1;
+                var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
+                next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
             }
         }
         else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
@@ -60,25 +75,59 @@ public sealed partial class ShadowRequestIntake(
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
         var budget = (await store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(day), cancellationToken).ConfigureAwait(false))?.Value;
-        var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(request.Id) ?? 0);
-        var plan = ShadowAdmission.Decide(request, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow());
-        if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, request.Id, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
+        var chargeKey = ChargeKey(request.Id, revision);
+        var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(chargeKey) ?? 0);
+        var plan = ShadowAdmission.Decide(next, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow()) with { Revision = revision };
+        if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, chargeKey, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
         {
             plan = plan with { Decision = ShadowPlanDecision.Refused, Reason = "Refused: " + over, EndpointHours = 0 }; // another request took the budget meanwhile
         }
 
         if (plan.Decision == ShadowPlanDecision.Admitted)
         {
-            plan = plan with { InstanceId = ShadowLifecycleNames.InstanceId(request) };
+            plan = plan with { InstanceId = ShadowLifecycleNames.InstanceId(request, revision) };
             if (!await ExistsAsync(plan.InstanceId, cancellationToken).ConfigureAwait(false))
             {
-                await workflows.ScheduleNewWorkflowAsync(ShadowLifecycleNames.Workflow, plan.InstanceId, request).ConfigureAwait(false);
+                await workflows.ScheduleNewWorkflowAsync(ShadowLifecycleNames.Workflow, plan.InstanceId, next).ConfigureAwait(false);
             }
         }
 
         await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), plan, cancellationToken: cancellationToken).ConfigureAwait(false);
         LogDecided(request.Id, plan.Decision, plan.Reason);
         return plan;
+    }
+
+    /// <summary>
+    /// The reconciler's pass over the stored requests (<c>shadow-requests/{service}/…</c>, written by the PAE or a
+    /// hand-started request before it publishes): every request whose window is still open is decided as if delivered
+    /// again, so one whose message was lost gets its workflow, and one that grew reaches its instance as <c>extend</c>
+    /// or <c>resize</c>. Idempotent; returns the plans it changed.
+    /// </summary>
+    public async Task<IReadOnlyList<ShadowPlan>> ReconcileOpenRequestsAsync(CancellationToken cancellationToken = default)
+    {
+        var changed = new List<ShadowPlan>();
+        var now = time.GetUtcNow();
+        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequestsPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } request || request.WindowEnd <= now)
+            {
+                continue;
+            }
+
+            var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+            var after = await HandleAsync(request, cancellationToken).ConfigureAwait(false);
+            if (after != before)
+            {
+                changed.Add(after);
+            }
+        }
+
+        if (changed.Count > 0)
+        {
+            LogReconciled(changed.Count, string.Join(", ", changed.Select(p => p.RequestId)));
+        }
+
+        return changed;
     }
 
     /// <summary>Every stored plan, by request id.</summary>
@@ -172,7 +221,7 @@ public sealed partial class ShadowRequestIntake(
         var settings = rails.CurrentValue;
         var hours = ShadowAdmission.EndpointHours(grown, count);
         var refusal = ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
-            ?? await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), request.Id, hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
+            ?? await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, plan.Revision), hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
         ShadowPlan updated;
         if (refusal is not null)
         {
@@ -240,6 +289,12 @@ public sealed partial class ShadowRequestIntake(
         return refusal;
     }
 
+    private static bool Grew(ShadowPlan plan, ShadowRequest request) => request.Count > plan.Count || request.WindowEnd > plan.WindowEnd;
+
+    /// <summary>What a revision is charged under in the day's budget: a later revision adds to what the earlier ones used.</summary>
+    private static string ChargeKey(string requestId, int revision) =>
+        revision == 1 ? requestId : $"{requestId}#r{revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
     private async Task<bool> ExistsAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true };
 
@@ -251,6 +306,9 @@ public sealed partial class ShadowRequestIntake(
 
     [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd}")]
     private partial void LogUpdated(string requestId, int count, DateTimeOffset windowEnd);
+
+    [LoggerMessage(EventId = 83, Level = LogLevel.Information, Message = "Reconciler: {Count} open shadow request(s) decided or updated ({RequestIds})")]
+    private partial void LogReconciled(int count, string requestIds);
 
     [LoggerMessage(EventId = 82, Level = LogLevel.Warning, Message = "{Reason}: {Released} workflow(s) released")]
     private partial void LogKillSwitch(string reason, int released);

@@ -418,7 +418,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         private IEnumerable<string> Ready() => _shadows.Values.Where(s => s.State == ShadowState.PreWarmed).Select(s => s.ShadowId);
 
-        private string[] NewIds(int count) => Enumerable.Range(0, count).Select(_ => ShadowLifecycleNames.ShadowId(request, _nextIndex++)).ToArray();
+        private string[] NewIds(int count) => Enumerable.Range(0, count).Select(_ => ShadowLifecycleNames.ShadowId(request, _nextIndex++, ShadowLifecycleNames.RevisionOf(context.InstanceId))).ToArray();
 
         private ShadowStep Step(string id) => new(request.Service, id, context.InstanceId, _shadows[id].Resources ?? _resources);
 

@@ -7,7 +7,8 @@ namespace Shadowing.Workflows.Lifecycle;
 
 /// <summary>
 /// Every <see cref="ShadowLifecycleOptions.RevalidationInterval"/> on the host's TimeProvider: enforces a kill switch an
-/// operator engaged in the store, sweeps shadows whose workflow has ended (<see cref="ShadowReconciler"/>), and, when
+/// operator engaged in the store, decides open shadow requests whose message never arrived or that grew
+/// (<see cref="ShadowRequestIntake.ReconcileOpenRequestsAsync"/>), sweeps shadows whose workflow has ended (<see cref="ShadowReconciler"/>), and, when
 /// <paramref name="revalidate"/> (the embedded host; with Dapr the Functions app's <c>ValidateShadows</c> does it),
 /// runs continuous validation.
 /// </summary>
@@ -24,6 +25,7 @@ public sealed partial class ShadowMaintenanceTimer(
     public async Task TickAsync(CancellationToken cancellationToken)
     {
         await intake.EnforceKillSwitchAsync(cancellationToken).ConfigureAwait(false);
+        await intake.ReconcileOpenRequestsAsync(cancellationToken).ConfigureAwait(false);
         await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
         if (revalidate)
         {

@@ -95,17 +95,55 @@ public static class ShadowLifecycleNames
 
     public const string Verdict = "verdict";
 
-    /// <summary>The instance id of a request: <c>shadows-{service}-{window start}</c> (one instance per request).</summary>
-    public static string InstanceId(ShadowRequest request)
+    /// <summary>Dapr's limit on workflow instance ids (letters, digits, '_' and '-').</summary>
+    public const int MaxInstanceIdLength = 64;
+
+    // "shadows-" + service + "-" + yyyyMMddTHHmmZ + "-r" + up to 4 digits: a service name this long fits as it is.
+    private const int MaxVerbatimService = MaxInstanceIdLength - 8 - 15 - 6;
+    private const int HashedServicePrefix = MaxVerbatimService - 9;
+
+    /// <summary>
+    /// The instance id of a request's <paramref name="revision"/>: <c>shadows-{service}-{window start}</c>, then
+    /// <c>-r{revision}</c> from the second (a request that grew after its workflow ended runs again under a new id).
+    /// One instance per request and revision, so a redelivered request finds its instance. A service name with a '.'
+    /// (not allowed in instance ids) or too long to fit 64 characters is shortened and suffixed with a hash of the name.
+    /// </summary>
+    public static string InstanceId(ShadowRequest request, int revision = 1)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return $"shadows-{request.Service}-{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}";
+        ArgumentOutOfRangeException.ThrowIfLessThan(revision, 1);
+        var service = request.Service;
+        if (service.Length > MaxVerbatimService || service.Contains('.', StringComparison.Ordinal))
+        {
+            var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(service)))[..8].ToLowerInvariant();
+            service = $"{service[..Math.Min(service.Length, HashedServicePrefix)].Replace('.', '_')}-{hash}";
+        }
+
+        var id = $"shadows-{service}-{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}";
+        return revision == 1 ? id : $"{id}-r{revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
     }
 
-    /// <summary>The id of a request's <paramref name="index"/>-th shadow (1-based): <c>{window start}-{index}</c>.</summary>
-    public static string ShadowId(ShadowRequest request, int index)
+    /// <summary>The revision an instance id names (see <see cref="InstanceId"/>): 1 unless it ends with <c>Z-r{n}</c>.</summary>
+    public static int RevisionOf(string instanceId)
+    {
+        ArgumentNullException.ThrowIfNull(instanceId);
+        var at = instanceId.LastIndexOf("Z-r", StringComparison.Ordinal);
+        return at >= 0 && int.TryParse(instanceId.AsSpan(at + 3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var revision) && revision > 1
+            ? revision
+            : 1;
+    }
+
+    /// <summary>
+    /// The id of the <paramref name="index"/>-th shadow (1-based) of a request's <paramref name="revision"/>:
+    /// <c>s{window start}-{index}</c>, or <c>s{window start}r{revision}-{index}</c> from the second revision, so shadows
+    /// the first revision left retired in the table keep their ids.
+    /// </summary>
+    public static string ShadowId(ShadowRequest request, int index, int revision = 1)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return $"s{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm}-{index}".ToLowerInvariant();
+        var window = request.WindowStart.UtcDateTime.ToString("yyyyMMdd'T'HHmm", System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant();
+        return revision == 1
+            ? $"s{window}-{index}"
+            : $"s{window}r{revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}-{index}";
     }
 }
