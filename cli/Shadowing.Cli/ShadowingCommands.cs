@@ -1,3 +1,4 @@
+using Shadowing.Cli.Control;
 using Shadowing.Cli.Forecasting;
 using Shadowing.Cli.Samples;
 using Shadowing.Cli.Sep;
@@ -23,6 +24,9 @@ internal static class ShadowingCommands
         ["promote"] = typeof(PromoteCommand.Settings),
         ["plans"] = typeof(PlansCommand.Settings),
         ["kill-switch"] = typeof(KillSwitchCommand.Settings),
+        ["status"] = typeof(StatusCommand.Settings),
+        ["events"] = typeof(EventsCommand.Settings),
+        ["routes"] = typeof(RoutesCommand.Settings),
         [Hidden] = typeof(SampleEndpointCommand.Settings),
     };
 
@@ -55,6 +59,21 @@ internal static class ShadowingCommands
             .WithDescription("Stop new shadows and retire running ones (on), or allow them again (off).")
             .WithExample("kill-switch", "on", "--by", "oncall")
             .WithExample("kill-switch", "off");
+        config.AddCommand<StatusCommand>("status")
+            .WithDescription("Services, one service (shadows with their phases, requests, forecast) or one workflow instance, from the control API.")
+            .WithExample("status")
+            .WithExample("status", "orders")
+            .WithExample("status", "shadows-orders-20261202T1400Z", "--json");
+        config.AddCommand<EventsCommand>("events")
+            .WithDescription("The campaign and news calendar the PAE reads for a service: add, list, remove.")
+            .WithExample("events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "xmas-sale", "--multiplier", "2")
+            .WithExample("events", "list", "orders")
+            .WithExample("events", "remove", "orders", "--name", "xmas-sale");
+        config.AddCommand<RoutesCommand>("routes")
+            .WithDescription("Check a routing file, diff it against the store, or apply it (stored shadows the file does not name are kept).")
+            .WithExample("routes", "validate", "routes.yaml")
+            .WithExample("routes", "diff", "routes.yaml")
+            .WithExample("routes", "apply", "routes.yaml");
         config.AddCommand<SampleEndpointCommand>(Hidden)
             .WithDescription("Run one endpoint of the sample service (started by up).")
             .IsHidden();

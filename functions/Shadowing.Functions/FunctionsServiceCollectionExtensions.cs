@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Shadowing.Control;
+using Shadowing.Control.Workflows;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Validation;
 using Shadowing.Functions.Validation;
@@ -28,10 +30,21 @@ public static class FunctionsServiceCollectionExtensions
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowValidator>();
         services.TryAddSingleton<ShadowRevalidation>();
+        services.TryAddSingleton<IWorkflowControl>(_ => new InvokedWorkflowControl(WorkflowsClient(configuration)));
+        services.AddShadowingControl();
         var window = configuration["ValidateShadowsWindow"];
         services.TryAddSingleton(new ValidateShadowsOptions(string.IsNullOrEmpty(window) ? TimeSpan.FromMinutes(10)
             : TimeSpan.TryParse(window, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed > TimeSpan.Zero ? parsed
             : throw new InvalidOperationException($"ValidateShadowsWindow is '{window}'; use a positive time span such as 00:10:00.")));
         return services;
     }
+
+    /// <summary>
+    /// How the control API reaches workflow instances: <c>WorkflowsUrl</c> when set (the workflows host's own address,
+    /// for a local run without daprd), else Dapr service invocation of app id <c>workflows</c> through this app's sidecar.
+    /// </summary>
+    private static HttpClient WorkflowsClient(IConfiguration configuration) =>
+        configuration["WorkflowsUrl"] is { Length: > 0 } url
+            ? new HttpClient { BaseAddress = Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : throw new InvalidOperationException($"WorkflowsUrl is '{url}'; use an http(s) URL such as http://127.0.0.1:5090.") }
+            : global::Dapr.Client.DaprClient.CreateInvokeHttpClient(global::Shadowing.Dapr.DaprAppIds.Workflows);
 }

@@ -1,3 +1,4 @@
+using Shadowing.Control;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
 using Shadowing.Embedded.Provisioning;
@@ -22,15 +23,21 @@ public static class WorkflowsServiceCollectionExtensions
         services.AddShadowingWorkflowRuntime(configuration, mode, o => o.RegisterShadowLifecycle());
         services.AddLocalProcessProvisioner(configuration);
         services.AddShadowLifecycle(configuration, revalidationTimer: mode == ShadowingMode.Embedded);
+        services.AddShadowingControl();
         services.AddHealthChecks();
         return services;
     }
 
-    /// <summary>Maps <c>/healthz</c> and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.</summary>
+    /// <summary>
+    /// Maps <c>/healthz</c>, the control API (<c>/api/…</c>: the Functions app reaches this host's workflow instances
+    /// through it by service invocation, since only this app's sidecar serves them; with <c>APP_API_TOKEN</c> set only
+    /// daprd may call it) and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.
+    /// </summary>
     public static WebApplication MapShadowingWorkflows(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapHealthChecks("/healthz");
+        app.MapShadowingControl().RequireDaprAppToken();
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();

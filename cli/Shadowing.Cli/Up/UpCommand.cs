@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Shadowing.Cli.Samples;
+using Shadowing.Control;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
 using Shadowing.Embedded.Provisioning;
@@ -27,6 +28,9 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
     /// <summary>Prefix of the line that says where the router listens.</summary>
     public const string RouterLine = "Router listening on ";
 
+    /// <summary>Prefix of the line that says where the admin API listens.</summary>
+    public const string AdminLine = "Admin API listening on ";
+
     private static readonly TimeSpan SampleStartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(15);
 
@@ -43,6 +47,10 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         [CommandOption("--state <PATH>")]
         [Description("SQLite state file (or :memory:), overriding Shadowing:Embedded:StatePath.")]
         public string? State { get; init; }
+
+        [CommandOption("--admin-urls <URLS>")]
+        [Description("Where the admin API (shadowing status, /api/…) listens, loopback only, overriding Shadowing:Admin:Urls. Default: " + UpAdmin.DefaultUrls + ".")]
+        public string? AdminUrls { get; init; }
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -76,6 +84,12 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
 
         builder.WebHost.UseUrls(urls);
+        var adminUrls = settings.AdminUrls ?? builder.Configuration[UpAdmin.UrlsKey] ?? UpAdmin.DefaultUrls;
+        if (UpAdmin.UrlsProblem(adminUrls) is { } adminProblem)
+        {
+            throw new UsageException((settings.AdminUrls is null ? $"{UpAdmin.UrlsKey} in {configPath}" : "--admin-urls") + ": " + adminProblem);
+        }
+
         IReadOnlyDictionary<string, SampleServiceOptions> samples;
         try
         {
@@ -116,12 +130,13 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             await using var app = builder.Build();
             app.MapShadowingRouter();
             await StartAsync(app, cancellationToken).ConfigureAwait(false);
+            await using var admin = await StartAdminAsync(app, adminUrls, cancellationToken).ConfigureAwait(false);
             if (await app.WaitUntilRoutingAsync(ReadyTimeout, cancellationToken).ConfigureAwait(false) is { } notRouting)
             {
                 throw new StartFailedException(notRouting);
             }
 
-            PrintWhereEverythingListens(app, builder.Configuration, processes);
+            PrintWhereEverythingListens(app, UpAdmin.AddressOf(admin), builder.Configuration, processes);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             AnsiConsole.MarkupLine("Stopping …");
             return ExitCodes.Ok;
@@ -160,12 +175,25 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
     }
 
-    private static void PrintWhereEverythingListens(WebApplication app, IConfiguration configuration, IReadOnlyList<SampleProcess> processes)
+    private static async Task<WebApplication> StartAdminAsync(WebApplication app, string urls, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await UpAdmin.StartAsync(app.Services, urls, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (RouterHost.Describe(ex) is { } failure)
+        {
+            throw new StartFailedException("admin API: " + failure.Message, ex);
+        }
+    }
+
+    private static void PrintWhereEverythingListens(WebApplication app, string admin, IConfiguration configuration, IReadOnlyList<SampleProcess> processes)
     {
         var router = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
         var statePath = configuration[EmbeddedOptions.Section + ":StatePath"]!;
         var table = new Table().AddColumns("Part", "Where", "What");
         table.AddRow("router", Markup.Escape(router), "requests: /{service}/…, health: /healthz, metrics: /metrics");
+        table.AddRow("admin API", Markup.Escape(admin), "shadowing status, /api/services/{service}, /api/workflows/{id}, /v1.0/workflows/dapr/{id} (loopback only)");
         table.AddRow("state store", Markup.Escape(statePath == ":memory:" ? statePath : Path.GetFullPath(statePath)), "SQLite");
         var pae = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PaeOptions>>().Value;
         table.AddRow("PAE", $"every {pae.Interval}", Markup.Escape($"forecasts {pae.Horizon} ahead from the router's records into forecast/{{service}}"));
@@ -181,6 +209,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
 
         // One plain line that scripts and tests can rely on.
         Console.Out.WriteLine(RouterLine + router);
+        Console.Out.WriteLine(AdminLine + admin);
         var example = processes.FirstOrDefault()?.Service;
         if (example is not null)
         {
@@ -209,6 +238,7 @@ internal static class UpHost
         services.AddEmbeddedDaprWorkflows(configuration, o => o.RegisterShadowLifecycle());
         services.AddLocalProcessProvisioner(configuration);
         services.AddShadowLifecycle(configuration);
+        services.AddShadowingControl();
         return services;
     }
 }

@@ -8,6 +8,9 @@ public enum ShadowRequestKind
 
     /// <summary>Failure risk crossed its threshold.</summary>
     Risk,
+
+    /// <summary>An operator asked for it (<c>POST /api/services/{service}/shadows</c>).</summary>
+    Manual,
 }
 
 /// <summary>

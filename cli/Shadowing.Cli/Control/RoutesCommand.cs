@@ -1,0 +1,142 @@
+using System.ComponentModel;
+using System.Text.Json;
+using Shadowing.Cli.Validation;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Router.Routing;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Control;
+
+/// <summary>
+/// <c>shadowing routes validate|diff|apply FILE</c>: checks a routing file (the router's <c>--routes</c> format), shows
+/// what applying it would change in the store, and applies it. Shadows are runtime state SEP owns: a stored shadow the
+/// file does not name is kept, so applying a file never pulls a warm shadow out from under its workflow.
+/// </summary>
+internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
+{
+    public sealed class Settings : StateSettings
+    {
+        [CommandArgument(0, "<validate|diff|apply>")]
+        [Description("validate the file; diff it against the store; apply it to the store.")]
+        public string Action { get; init; } = string.Empty;
+
+        [CommandArgument(1, "<FILE>")]
+        [Description("Routing file, YAML or JSON (the router's --routes format).")]
+        public string File { get; init; } = string.Empty;
+
+        public override ValidationResult Validate() =>
+            Action is "validate" or "diff" or "apply" ? ValidationResult.Success() : ValidationResult.Error($"<validate|diff|apply>: '{Action}' is none of validate, diff, apply");
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<RoutingTable> file;
+        try
+        {
+            file = RoutesFile.Load(settings.File);
+        }
+        catch (RoutesFileException ex)
+        {
+            throw new UsageException(ex.Message, ex);
+        }
+
+        if (settings.Action == "validate")
+        {
+            AnsiConsole.MarkupLineInterpolated($"{settings.File}: valid; {file.Count} service(s): {string.Join(", ", file.Select(t => t.Service))}.");
+            return ExitCodes.Ok;
+        }
+
+        var state = settings.Open();
+        try
+        {
+            var tables = new RoutingTableStore(state.AsStore(), state.AsBus());
+            var changes = 0;
+            foreach (var wanted in file)
+            {
+                var stored = (await tables.GetAsync(wanted.Service, cancellationToken))?.Value;
+                var merged = Merge(stored, wanted);
+                var diff = Diff(stored is null ? [] : Lines(stored), Lines(merged));
+                if (diff.Count == 0)
+                {
+                    AnsiConsole.MarkupLineInterpolated($"{wanted.Service}: unchanged");
+                    continue;
+                }
+
+                changes++;
+                AnsiConsole.MarkupLineInterpolated($"{wanted.Service}: {(stored is null ? "new" : "changed")}");
+                if (settings.Action == "diff")
+                {
+                    foreach (var line in diff)
+                    {
+                        Console.Out.WriteLine(line);
+                    }
+
+                    continue;
+                }
+
+                await tables.UpdateAsync(wanted.Service, current => Merge(current, wanted), cancellationToken);
+            }
+
+            if (settings.Action == "diff")
+            {
+                AnsiConsole.MarkupLineInterpolated($"{changes} service(s) would change; shadowing routes apply {settings.File} writes them.");
+            }
+            else
+            {
+                AnsiConsole.MarkupLineInterpolated($"{changes} service(s) written; a running router picks them up at its next poll.");
+            }
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            await state.CloseAsync();
+        }
+    }
+
+    /// <summary>The file's table, keeping the stored shadows the file does not name.</summary>
+    internal static RoutingTable Merge(RoutingTable? stored, RoutingTable wanted)
+    {
+        var named = wanted.Shadows.Select(s => s.Id).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var kept = (stored?.Shadows ?? []).Where(s => !named.Contains(s.Id));
+        return wanted with { Shadows = [.. wanted.Shadows, .. kept] };
+    }
+
+    private static string[] Lines(RoutingTable table) =>
+        JsonSerializer.Serialize(table, new JsonSerializerOptions(ShadowingJson.Options) { WriteIndented = true }).Split('\n');
+
+    /// <summary>A line diff (longest common subsequence): removed lines as "- …", added as "+ …".</summary>
+    internal static IReadOnlyList<string> Diff(string[] before, string[] after)
+    {
+        var lcs = new int[before.Length + 1, after.Length + 1];
+        for (var i = before.Length - 1; i >= 0; i--)
+        {
+            for (var j = after.Length - 1; j >= 0; j--)
+            {
+                lcs[i, j] = before[i] == after[j] ? lcs[i + 1, j + 1] + 1 : Math.Max(lcs[i + 1, j], lcs[i, j + 1]);
+            }
+        }
+
+        var lines = new List<string>();
+        int a = 0, b = 0;
+        while (a < before.Length || b < after.Length)
+        {
+            if (a < before.Length && b < after.Length && before[a] == after[b])
+            {
+                a++;
+                b++;
+            }
+            else if (b < after.Length && (a == before.Length || lcs[a, b + 1] >= lcs[a + 1, b]))
+            {
+                lines.Add("+ " + after[b++]);
+            }
+            else
+            {
+                lines.Add("- " + before[a++]);
+            }
+        }
+
+        return lines;
+    }
+}

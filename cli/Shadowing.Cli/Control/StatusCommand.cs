@@ -1,0 +1,234 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Shadowing.Cli.Up;
+using Shadowing.Control;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Control;
+
+/// <summary>
+/// <c>shadowing status [SERVICE|INSTANCE]</c>: the control API's view as tables: every service, one service (routing,
+/// shadows with their phases and verdicts, requests with their workflows, the latest forecast), or one workflow instance.
+/// </summary>
+internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
+{
+    public sealed class Settings : CommonSettings
+    {
+        [CommandArgument(0, "[TARGET]")]
+        [Description("A service name, or a workflow instance id. Default: every service.")]
+        public string? Target { get; init; }
+
+        [CommandOption("--url <URL>")]
+        [Description("The control API: up's admin address (default " + UpAdmin.DefaultUrls + ") or the Functions app (https://<app>.azurewebsites.net).")]
+        public string Url { get; init; } = UpAdmin.DefaultUrls;
+
+        [CommandOption("--key <KEY>")]
+        [Description("A function key for the Functions app (sent as x-functions-key); default: the SHADOWING_FUNCTIONS_KEY environment variable.")]
+        public string? Key { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print the API's JSON as it is.")]
+        public bool Json { get; init; }
+
+        public override ValidationResult Validate() =>
+            Uri.TryCreate(Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                ? ValidationResult.Success()
+                : ValidationResult.Error($"--url: '{Url}' is not an http(s) URL such as {UpAdmin.DefaultUrls}.");
+    }
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(settings.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        if ((settings.Key ?? Environment.GetEnvironmentVariable("SHADOWING_FUNCTIONS_KEY")) is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Add("x-functions-key", key);
+        }
+
+        var target = settings.Target;
+        if (target is null)
+        {
+            var tables = await GetAsync(http, "api/routing", settings.Url, cancellationToken);
+            return Print(settings, tables.Body, () => PrintServices(tables.Body));
+        }
+
+        var service = await GetAsync(http, $"api/services/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken);
+        if (service.Status == HttpStatusCode.OK)
+        {
+            return Print(settings, service.Body, () => PrintService(service.Body));
+        }
+
+        var instance = ControlApi.IsValidId(target) ? await GetAsync(http, $"api/workflows/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken) : service;
+        if (instance.Status == HttpStatusCode.OK)
+        {
+            return Print(settings, instance.Body, () => PrintInstance(instance.Body));
+        }
+
+        throw new UsageException($"'{target}' is neither a service nor a workflow instance the control API at {settings.Url} knows.");
+    }
+
+    private static int Print(Settings settings, JsonElement body, Action tables)
+    {
+        if (settings.Json)
+        {
+            Console.Out.WriteLine(body.GetRawText());
+        }
+        else
+        {
+            tables();
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<(HttpStatusCode Status, JsonElement Body)> GetAsync(HttpClient http, string path, string url, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new StartFailedException($"The control API at {url} does not answer ({ex.Message}). Is shadowing up running (its admin API listens on {UpAdmin.DefaultUrls}), or is --url right?", ex);
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            {
+                throw new UsageException($"The control API at {url} refused the call ({(int)response.StatusCode}): give a function key with --key or SHADOWING_FUNCTIONS_KEY.");
+            }
+
+            if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.NotFound or HttpStatusCode.BadRequest))
+            {
+                throw new StartFailedException($"The control API at {url} answered {(int)response.StatusCode} to GET /{path}: {text}");
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(text.Length == 0 ? "null" : text);
+                return (response.StatusCode, document.RootElement.Clone());
+            }
+            catch (JsonException ex)
+            {
+                throw new StartFailedException($"The control API at {url} answered GET /{path} with something that is not JSON: {ex.Message}", ex);
+            }
+        }
+    }
+
+    private static void PrintServices(JsonElement tables)
+    {
+        if (tables.GetArrayLength() == 0)
+        {
+            AnsiConsole.MarkupLine("No routing tables stored yet.");
+            return;
+        }
+
+        var table = new Table().AddColumns("Service", "Production", "Shadows (phase)", "Default", "Mirror");
+        foreach (var t in tables.EnumerateArray())
+        {
+            table.AddRow(
+                Markup.Escape(Text(t, "service")),
+                Count(t, "production"),
+                Markup.Escape(string.Join(", ", Items(t, "shadows").Select(s => $"{Text(s, "id")} ({Text(s, "state", "WarmingUp")})")) is { Length: > 0 } list ? list : "-"),
+                Markup.Escape(t.TryGetProperty("default", out var d) ? Text(d, "id") : "-"),
+                t.TryGetProperty("mirror", out var m) && m.TryGetProperty("enabled", out var on) && on.ValueKind == JsonValueKind.True ? "on" : "off");
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    private static void PrintService(JsonElement status)
+    {
+        AnsiConsole.MarkupLineInterpolated($"[bold]{Text(status, "service")}[/]");
+        if (status.TryGetProperty("routingTable", out var routing))
+        {
+            AnsiConsole.MarkupLineInterpolated($"production: {string.Join(", ", Items(routing, "production").Select(p => Text(p, "id")))}; default: {(routing.TryGetProperty("default", out var d) ? Text(d, "id") : "-")}");
+        }
+
+        var shadows = new Table().Title("Shadows").AddColumns("Shadow", "Phase", "Since (UTC)", "Verdict", "Workflow", "Address");
+        foreach (var s in Items(status, "shadows"))
+        {
+            shadows.AddRow(
+                Markup.Escape(Text(s, "id")),
+                Markup.Escape(Text(s, "phase")),
+                Markup.Escape(Time(s, "phaseSince")),
+                Markup.Escape(Text(s, "verdict", "-")),
+                Markup.Escape(Text(s, "owner", "-")),
+                Markup.Escape(Text(s, "address")));
+        }
+
+        if (shadows.Rows.Count == 0)
+        {
+            AnsiConsole.MarkupLine("No shadows.");
+        }
+        else
+        {
+            AnsiConsole.Write(shadows);
+        }
+
+        var requests = new Table().Title("Open shadow requests").AddColumns("Request", "Shadows", "Window (UTC)", "Decision", "Workflow", "Status", "Phase");
+        foreach (var r in Items(status, "requests"))
+        {
+            var request = r.GetProperty("request");
+            var plan = r.TryGetProperty("plan", out var p) ? p : default;
+            var workflow = r.TryGetProperty("workflow", out var w) ? w : default;
+            requests.AddRow(
+                Markup.Escape(Text(request, "id")),
+                Markup.Escape(Text(request, "count")),
+                Markup.Escape($"{Time(request, "windowStart")} – {Time(request, "windowEnd")}"),
+                Markup.Escape(plan.ValueKind == JsonValueKind.Object ? Text(plan, "decision") : "not decided yet"),
+                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "instanceId") : "-"),
+                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "runtimeStatus") : "-"),
+                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "phase", "-") : "-"));
+        }
+
+        if (requests.Rows.Count > 0)
+        {
+            AnsiConsole.Write(requests);
+        }
+
+        if (status.TryGetProperty("forecast", out var forecast))
+        {
+            AnsiConsole.MarkupLineInterpolated($"Forecast: {Text(forecast, "method")} at {Time(forecast, "generatedAt")}; risk {Text(forecast, "riskScore", "-")}; shadows needed from {Time(forecast, "shadowsNeededFrom")}");
+        }
+    }
+
+    private static void PrintInstance(JsonElement status)
+    {
+        var table = new Table().AddColumns("Field", "Value");
+        foreach (var field in new[] { "instanceID", "workflowName", "runtimeStatus", "createdAt", "lastUpdatedAt" })
+        {
+            table.AddRow(field, Markup.Escape(Text(status, field)));
+        }
+
+        if (status.TryGetProperty("properties", out var properties))
+        {
+            foreach (var property in properties.EnumerateObject())
+            {
+                table.AddRow(Markup.Escape(property.Name), Markup.Escape(property.Value.GetString() ?? string.Empty));
+            }
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    private static IEnumerable<JsonElement> Items(JsonElement value, string name) =>
+        value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array ? array.EnumerateArray() : [];
+
+    private static string Count(JsonElement value, string name) => Items(value, name).Count().ToString(CultureInfo.InvariantCulture);
+
+    private static string Text(JsonElement value, string name, string missing = "") =>
+        value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var v)
+            ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()
+            : missing;
+
+    private static string Time(JsonElement value, string name) =>
+        value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.TryGetDateTimeOffset(out var t)
+            ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
+            : "-";
+}

@@ -1,0 +1,73 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Shadowing.Control;
+
+namespace Shadowing.Cli.Up;
+
+/// <summary>
+/// The embedded host's admin port: the control API (and daprd's workflow routes) on a listener of its own, never the
+/// router's data-plane port, so no service name can collide with <c>/api</c> and nothing on the data plane can start
+/// shadows or stop workflows. Loopback only: it has no authentication.
+/// </summary>
+internal static partial class UpAdmin
+{
+    /// <summary>Where the admin API listens unless configured (<c>Shadowing:Admin:Urls</c> or <c>--admin-urls</c>).</summary>
+    public const string DefaultUrls = "http://127.0.0.1:5081";
+
+    /// <summary>The configuration key of the admin URLs.</summary>
+    public const string UrlsKey = "Shadowing:Admin:Urls";
+
+    /// <summary>Why <paramref name="urls"/> cannot be the admin listener, or null.</summary>
+    public static string? UrlsProblem(string urls)
+    {
+        if (UpCommand.UrlsProblem(urls) is { } problem)
+        {
+            return problem;
+        }
+
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var host = new Uri(url).Host;
+            if (!(host == "localhost" || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address))))
+            {
+                return $"'{url}' is not a loopback address: the admin API can start shadows and stop workflows and has no authentication, so it listens on 127.0.0.1, [::1] or localhost only.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts the admin listener on <paramref name="urls"/>, serving the <see cref="ControlApi"/> of <paramref name="main"/>.</summary>
+    public static async Task<WebApplication> StartAsync(IServiceProvider main, string urls, CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(urls);
+        builder.Services.AddSingleton(main.GetRequiredService<ControlApi>());
+        var logger = main.GetRequiredService<ILoggerFactory>().CreateLogger("Shadowing.Cli.Up.Admin");
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                LogFailed(logger, ex, context.Request.Method, context.Request.Path);
+                await new ControlResult(StatusCodes.Status500InternalServerError, new ControlProblem("Internal error", 500, ex.Message)).ExecuteAsync(context).ConfigureAwait(false);
+            }
+        });
+        app.MapShadowingControl(daprWorkflowRoutes: true);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return app;
+    }
+
+    /// <summary>The first address the admin listener took (with the real port when 0 was asked for).</summary>
+    public static string AddressOf(WebApplication admin) =>
+        admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Admin API: {Method} {Path} failed")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string method, string path);
+}

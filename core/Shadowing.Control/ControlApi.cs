@@ -1,0 +1,477 @@
+using System.Globalization;
+using System.Text.Json;
+using Shadowing.Control.Workflows;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Planning;
+
+namespace Shadowing.Control;
+
+/// <summary>
+/// The control surface's handlers, host-agnostic: each validates its input (400 naming the field), acts on the store,
+/// the bus or a workflow instance, and returns a <see cref="ControlResult"/> that any host writes out. Served by the
+/// Functions app (<c>/api/…</c>, function keys), the workflows host (Dapr-invoked) and <c>shadowing up</c>'s loopback
+/// admin port.
+/// </summary>
+public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowControl workflows, TimeProvider time)
+{
+    /// <summary>Largest request body read (an event calendar of a few thousand entries fits).</summary>
+    public const int MaxBodyBytes = 1 << 20;
+
+    /// <summary>The window of a shadow started by hand when the body names none.</summary>
+    public static readonly TimeSpan DefaultManualWindow = TimeSpan.FromHours(1);
+
+    /// <summary>Most shadows one hand-made request may ask for (the guard rails still apply after).</summary>
+    public const int MaxManualCount = 50;
+
+    private const string IdRule = "1 to 64 letters, digits, '-' or '_'";
+
+    private readonly RoutingTableStore _tables = new(store, bus);
+
+    /// <summary><c>GET /api/workflows/{instanceId}</c>: the instance with daprd's fields; 404 when unknown.</summary>
+    public async Task<ControlResult> GetWorkflowAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        if (BadId(instanceId, "instanceId") is { } bad)
+        {
+            return bad;
+        }
+
+        return await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false) is { } status
+            ? ControlResult.Ok(status)
+            : UnknownInstance(instanceId);
+    }
+
+    /// <summary><c>POST /api/workflows/{instanceId}/events/{name}</c>: raises an event (the body, JSON, is its payload).</summary>
+    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, CancellationToken cancellationToken)
+    {
+        if ((BadId(instanceId, "instanceId") ?? BadId(name, "name")) is { } bad)
+        {
+            return bad;
+        }
+
+        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (await RunningAsync(instanceId, cancellationToken).ConfigureAwait(false) is { } notRunning)
+        {
+            return notRunning;
+        }
+
+        await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
+        return ControlResult.Accepted(new { instanceID = instanceId, @event = name });
+    }
+
+    /// <summary><c>POST /api/workflows/{instanceId}/terminate</c>: ends the instance (its shadows are retired by the reconciler).</summary>
+    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, CancellationToken cancellationToken)
+    {
+        if (BadId(instanceId, "instanceId") is { } bad)
+        {
+            return bad;
+        }
+
+        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var reason = "terminated through the control API";
+        if (payload is { } given)
+        {
+            if (given.ValueKind != JsonValueKind.Object)
+            {
+                return ControlResult.BadRequest("body", "expected {\"reason\": \"…\"} or no body.");
+            }
+
+            if (Unknown(given, "reason") is { } unknown)
+            {
+                return ControlResult.BadRequest(unknown, $"unknown field '{unknown}'; known: reason.");
+            }
+
+            if (given.TryGetProperty("reason", out var r))
+            {
+                if (r.ValueKind != JsonValueKind.String)
+                {
+                    return ControlResult.BadRequest("reason", "must be a string.");
+                }
+
+                reason = r.GetString()!;
+            }
+        }
+
+        if (await RunningAsync(instanceId, cancellationToken).ConfigureAwait(false) is { } notRunning)
+        {
+            return notRunning;
+        }
+
+        await workflows.TerminateAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        return ControlResult.Accepted(new { instanceID = instanceId, reason });
+    }
+
+    /// <summary>
+    /// <c>GET /api/services/{service}</c>: the routing table, the shadows with their phases and verdicts, the open
+    /// requests with their plans and workflows, the latest forecast and what the PAE last did; 404 when the store knows
+    /// nothing of the service.
+    /// </summary>
+    public async Task<ControlResult> GetServiceAsync(string service, CancellationToken cancellationToken)
+    {
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        var table = await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false);
+        var shadows = new List<ShadowStatus>();
+        foreach (var shadow in table?.Value.Shadows ?? [])
+        {
+            var verdict = (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
+            shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons));
+        }
+
+        var requests = new List<RequestStatus>();
+        var now = time.GetUtcNow();
+        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(service), cancellationToken).ConfigureAwait(false))
+        {
+            if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is { } request && request.WindowEnd > now)
+            {
+                var plan = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+                requests.Add(new RequestStatus(request, plan, plan?.InstanceId is { } id ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null));
+            }
+        }
+
+        var forecast = (await store.GetJsonAsync<JsonElement>(StateKeys.Forecast(service), cancellationToken).ConfigureAwait(false))?.Value;
+        var pae = (await store.GetJsonAsync<JsonElement>(StateKeys.PaeStatus(service), cancellationToken).ConfigureAwait(false))?.Value;
+        if (table is null && requests.Count == 0 && forecast is null && pae is null)
+        {
+            return ControlResult.NotFound("service", $"Nothing is stored for service '{service}': no routing table, shadow request or forecast.");
+        }
+
+        return ControlResult.Ok(new ServiceStatus(service, table?.Value, shadows, requests, forecast, pae), table?.ETag);
+    }
+
+    /// <summary>
+    /// <c>POST /api/services/{service}/shadows</c>: asks SEP for shadows by hand, as the PAE would, through the same
+    /// guard rails. Body (all optional): <c>count</c> (default 1), <c>start</c> (default now), <c>end</c> or
+    /// <c>duration</c> (default one hour), <c>reason</c>. 202 with the request; its plan and workflow show in the service's status.
+    /// </summary>
+    public async Task<ControlResult> StartShadowsAsync(string service, Stream body, CancellationToken cancellationToken)
+    {
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var now = time.GetUtcNow();
+        var count = 1;
+        var start = now;
+        DateTimeOffset? end = null;
+        var reason = "started by hand through the control API";
+        if (payload is { } given)
+        {
+            if (given.ValueKind != JsonValueKind.Object)
+            {
+                return ControlResult.BadRequest("body", "expected a JSON object such as {\"count\": 1, \"duration\": \"01:00:00\"}, or no body.");
+            }
+
+            if (Unknown(given, "count", "start", "end", "duration", "reason") is { } unknown)
+            {
+                return ControlResult.BadRequest(unknown, $"unknown field '{unknown}'; known: count, start, end, duration, reason.");
+            }
+
+            if (given.TryGetProperty("count", out var c) && (c.ValueKind != JsonValueKind.Number || !c.TryGetInt32(out count) || count < 1 || count > MaxManualCount))
+            {
+                return ControlResult.BadRequest("count", $"must be a whole number from 1 to {MaxManualCount}.");
+            }
+
+            if (given.TryGetProperty("start", out var s) && !TryTime(s, out start))
+            {
+                return ControlResult.BadRequest("start", "must be an ISO 8601 timestamp such as 2026-12-02T14:00:00Z.");
+            }
+
+            if (given.TryGetProperty("end", out var e))
+            {
+                if (!TryTime(e, out var parsed))
+                {
+                    return ControlResult.BadRequest("end", "must be an ISO 8601 timestamp such as 2026-12-02T16:00:00Z.");
+                }
+
+                end = parsed;
+            }
+
+            if (given.TryGetProperty("duration", out var d))
+            {
+                if (end is not null)
+                {
+                    return ControlResult.BadRequest("duration", "give end or duration, not both.");
+                }
+
+                if (d.ValueKind != JsonValueKind.String || !TimeSpan.TryParse(d.GetString(), CultureInfo.InvariantCulture, out var duration) || duration <= TimeSpan.Zero)
+                {
+                    return ControlResult.BadRequest("duration", "must be a positive time span such as \"01:30:00\".");
+                }
+
+                end = (start < now ? now : start) + duration;
+            }
+
+            if (given.TryGetProperty("reason", out var r))
+            {
+                if (r.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(r.GetString()))
+                {
+                    return ControlResult.BadRequest("reason", "must be a non-empty string.");
+                }
+
+                reason = r.GetString()!;
+            }
+        }
+
+        start = start < now ? now : start;
+        var windowEnd = end ?? start + DefaultManualWindow;
+        if (windowEnd <= start)
+        {
+            return ControlResult.BadRequest(end is null ? "start" : "end", $"the window must end after it starts ({start:u}).");
+        }
+
+        if (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return ControlResult.NotFound("service", $"Service '{service}' has no routing table: there is nothing to shadow.");
+        }
+
+        var request = new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf(service, start),
+            Service = service,
+            Count = count,
+            WindowStart = start,
+            WindowEnd = windowEnd,
+            Kinds = [ShadowRequestKind.Manual],
+            Reason = reason,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        var (stored, _) = await new ShadowRequestStore(store, bus).SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+        return ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"));
+    }
+
+    /// <summary>
+    /// <c>POST /api/services/{service}/shadows/{shadowId}/promote</c>: body <c>{"to": "active"|"production"}</c>
+    /// (default active); 409 with the reason when the verdicts do not allow it.
+    /// </summary>
+    public async Task<ControlResult> PromoteAsync(string service, string shadowId, Stream body, CancellationToken cancellationToken)
+    {
+        if ((BadService(service) ?? BadId(shadowId, "shadowId")) is { } bad)
+        {
+            return bad;
+        }
+
+        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var target = PromotionTarget.Active;
+        if (payload is { } given)
+        {
+            if (given.ValueKind != JsonValueKind.Object)
+            {
+                return ControlResult.BadRequest("body", "expected {\"to\": \"active\"} or {\"to\": \"production\"}, or no body.");
+            }
+
+            if (Unknown(given, "to") is { } unknown)
+            {
+                return ControlResult.BadRequest(unknown, $"unknown field '{unknown}'; known: to.");
+            }
+
+            if (given.TryGetProperty("to", out var to) && (to.ValueKind != JsonValueKind.String || !Enum.TryParse(to.GetString(), ignoreCase: true, out target) || !Enum.IsDefined(target)))
+            {
+                return ControlResult.BadRequest("to", "must be \"active\" or \"production\".");
+            }
+        }
+
+        var table = await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false);
+        if (table is null)
+        {
+            return ControlResult.NotFound("service", $"Service '{service}' has no routing table.");
+        }
+
+        if (!table.Value.Shadows.Any(s => string.Equals(s.Id, shadowId, StringComparison.OrdinalIgnoreCase)))
+        {
+            return ControlResult.NotFound("shadowId", $"Service '{service}' has no shadow '{shadowId}'.");
+        }
+
+        try
+        {
+            return ControlResult.Ok(await new ShadowPromotion(store, bus, time).PromoteAsync(service, shadowId, target, cancellationToken).ConfigureAwait(false));
+        }
+        catch (PromotionRefusedException ex)
+        {
+            return ControlResult.Conflict(ex.Message);
+        }
+    }
+
+    /// <summary><c>GET /api/services/{service}/events</c>: the campaign and news calendar the PAE reads.</summary>
+    public async Task<ControlResult> GetEventsAsync(string service, CancellationToken cancellationToken)
+    {
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        var entry = await store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events(service), cancellationToken).ConfigureAwait(false);
+        return ControlResult.Ok(entry?.Value ?? [], entry?.ETag);
+    }
+
+    /// <summary>
+    /// <c>PUT /api/services/{service}/events</c>: replaces the calendar with the body, a JSON array of
+    /// <c>{start, end, name, kind, expectedMultiplier?}</c>; a bad entry is named by its index and field.
+    /// </summary>
+    public async Task<ControlResult> PutEventsAsync(string service, Stream body, CancellationToken cancellationToken)
+    {
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (payload is not { ValueKind: JsonValueKind.Array } array)
+        {
+            return ControlResult.BadRequest("body", "expected a JSON array of events: [{\"start\": …, \"end\": …, \"name\": …, \"kind\": …, \"expectedMultiplier\": …}].");
+        }
+
+        var events = new List<CalendarEvent>();
+        var index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            var (parsed, error) = CalendarEventJson.Parse(item, $"events[{index}]");
+            if (error is not null)
+            {
+                return ControlResult.BadRequest(error.Value.Field, error.Value.Message);
+            }
+
+            events.Add(parsed!);
+            index++;
+        }
+
+        events.Sort((a, b) => a.Start.CompareTo(b.Start));
+        await store.SaveJsonAsync(StateKeys.Events(service), events, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return ControlResult.Ok(events);
+    }
+
+    /// <summary><c>GET /api/routing</c>: every service's routing table.</summary>
+    public async Task<ControlResult> ListRoutingTablesAsync(CancellationToken cancellationToken) =>
+        ControlResult.Ok((await _tables.ListAsync(cancellationToken).ConfigureAwait(false)).Select(e => e.Value).ToArray());
+
+    /// <summary><c>GET /api/routing/{service}</c>: one routing table, with its ETag.</summary>
+    public async Task<ControlResult> GetRoutingTableAsync(string service, CancellationToken cancellationToken)
+    {
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        return await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false) is { } entry
+            ? ControlResult.Ok(entry.Value, entry.ETag)
+            : ControlResult.NotFound("service", $"No routing table is stored for service '{service}'.");
+    }
+
+    /// <summary>Whether <paramref name="id"/> is a workflow instance id (also the rule for event names and shadow ids here).</summary>
+    public static bool IsValidId(string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    private static ControlResult? BadId(string id, string field) =>
+        IsValidId(id) ? null : ControlResult.BadRequest(field, $"'{id}' is not a valid {field}: {IdRule}.");
+
+    private static ControlResult? BadService(string service) =>
+        ServiceNames.IsValid(service) ? null : ControlResult.BadRequest("service", $"'{service}' is not a service name: {ServiceNames.Rule}.");
+
+    private static ControlResult UnknownInstance(string instanceId) =>
+        ControlResult.NotFound("instanceId", $"No workflow instance '{instanceId}'.");
+
+    private async Task<ControlResult?> RunningAsync(string instanceId, CancellationToken cancellationToken) =>
+        await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false) switch
+        {
+            null => UnknownInstance(instanceId),
+            { HasEnded: true } ended => ControlResult.Conflict($"Workflow instance '{instanceId}' has ended ({ended.RuntimeStatus}): events and termination no longer reach it."),
+            _ => null,
+        };
+
+    private async Task<WorkflowSummary> SummaryAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var status = await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        string? phase = null;
+        if (status is not null && status.Properties.TryGetValue(WorkflowStatus.CustomStatusProperty, out var custom))
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(custom);
+                phase = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("phase", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+            }
+            catch (JsonException)
+            {
+                // A custom status that is not ours (not the lifecycle's): no phase to show.
+            }
+        }
+
+        return new WorkflowSummary(instanceId, status?.RuntimeStatus ?? "NOT_FOUND", phase);
+    }
+
+    /// <summary>Reads a JSON body: null for an empty one, 400 naming the body for one that is not JSON or too large.</summary>
+    private static async Task<(JsonElement? Value, ControlResult? Problem)> ReadBodyAsync(Stream body, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes)
+            {
+                return (null, ControlResult.BadRequest("body", $"larger than {MaxBodyBytes} bytes."));
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        if (buffer.Length == 0 || buffer.ToArray().All(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+        {
+            return (null, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(buffer.ToArray());
+            return (document.RootElement.Clone(), null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, ControlResult.BadRequest("body", $"not valid JSON: {ex.Message}"));
+        }
+    }
+
+    private static string? Unknown(JsonElement value, params string[] known) =>
+        value.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => !known.Contains(n, StringComparer.Ordinal));
+
+    private static bool TryTime(JsonElement value, out DateTimeOffset time)
+    {
+        time = default;
+        return value.ValueKind == JsonValueKind.String
+            && DateTimeOffset.TryParse(value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time);
+    }
+}

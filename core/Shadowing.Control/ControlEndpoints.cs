@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Shadowing.Control.Workflows;
+using Shadowing.Core.Serialization;
+
+namespace Shadowing.Control;
+
+/// <summary>The control routes on an ASP.NET Core host (the Functions app maps the same handlers as HTTP triggers).</summary>
+public static class ControlEndpoints
+{
+    /// <summary>
+    /// Maps <c>/api/workflows/…</c>, <c>/api/services/…</c> and <c>/api/routing…</c> to <see cref="ControlApi"/>; with
+    /// <paramref name="daprWorkflowRoutes"/> (the embedded host, which has no daprd) also daprd's own
+    /// <c>/v1.0/workflows/dapr/{instanceId}</c> (GET, <c>raiseEvent/{eventName}</c>, <c>terminate</c>), so scripts written
+    /// against daprd work on <c>shadowing up</c>. Returns the group, for the host's conventions (an app token, a host filter).
+    /// </summary>
+    public static RouteGroupBuilder MapShadowingControl(this IEndpointRouteBuilder app, bool daprWorkflowRoutes = false)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var root = app.MapGroup(string.Empty);
+        var api = root.MapGroup("/api");
+        api.MapGet("/workflows/{instanceId}", (string instanceId, ControlApi c, CancellationToken ct) => c.GetWorkflowAsync(instanceId, ct));
+        api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, ct));
+        api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, ct));
+        api.MapGet("/services/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetServiceAsync(service, ct));
+        api.MapPost("/services/{service}/shadows", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.StartShadowsAsync(service, r.Body, ct));
+        api.MapPost("/services/{service}/shadows/{shadowId}/promote", (string service, string shadowId, HttpRequest r, ControlApi c, CancellationToken ct) => c.PromoteAsync(service, shadowId, r.Body, ct));
+        api.MapGet("/services/{service}/events", (string service, ControlApi c, CancellationToken ct) => c.GetEventsAsync(service, ct));
+        api.MapPut("/services/{service}/events", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.PutEventsAsync(service, r.Body, ct));
+        api.MapGet("/routing", (ControlApi c, CancellationToken ct) => c.ListRoutingTablesAsync(ct));
+        api.MapGet("/routing/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetRoutingTableAsync(service, ct));
+        if (daprWorkflowRoutes)
+        {
+            var dapr = root.MapGroup("/v1.0/workflows/dapr/{instanceId}");
+            dapr.MapGet(string.Empty, async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.GetWorkflowAsync(instanceId, ct).ConfigureAwait(false)));
+            dapr.MapPost("/raiseEvent/{eventName}", async (string instanceId, string eventName, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.RaiseEventAsync(instanceId, eventName, r.Body, ct).ConfigureAwait(false)));
+            dapr.MapPost("/terminate", async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.TerminateAsync(instanceId, Stream.Null, ct).ConfigureAwait(false)));
+        }
+
+        return root;
+    }
+
+    /// <summary>Registers <see cref="ControlApi"/> with the <see cref="IWorkflowControl"/> registered before (or this app's own workflow client).</summary>
+    public static IServiceCollection AddShadowingControl(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<IWorkflowControl, LocalWorkflowControl>();
+        services.TryAddSingleton<ControlApi>();
+        return services;
+    }
+
+    /// <summary>
+    /// daprd's answers: its error body (<c>{"errorCode", "message"}</c>, <c>ERR_INSTANCE_ID_NOT_FOUND</c> for an unknown
+    /// instance) and an empty 202 for raiseEvent and terminate.
+    /// </summary>
+    private static IResult DaprShaped(ControlResult result) => result switch
+    {
+        { Status: StatusCodes.Status202Accepted } => Results.Accepted(),
+        { Body: ControlProblem problem } => Results.Json(
+            new { errorCode = result.Status == StatusCodes.Status404NotFound ? "ERR_INSTANCE_ID_NOT_FOUND" : result.Status == StatusCodes.Status400BadRequest ? "ERR_BAD_REQUEST" : "ERR_INSTANCE_ENDED", message = problem.Detail },
+            ShadowingJson.Options,
+            statusCode: result.Status),
+        _ => result,
+    };
+}

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
+
+namespace Shadowing.Control;
+
+/// <summary>Everything about one service an operator asks for: <c>GET /api/services/{service}</c>.</summary>
+/// <param name="Service">The service.</param>
+/// <param name="RoutingTable">Its routing table, or null when none is stored.</param>
+/// <param name="Shadows">Its shadows (from the table) with their phases and latest verdicts.</param>
+/// <param name="Requests">Its shadow requests whose window is open or ahead, with the decision and the workflow serving each.</param>
+/// <param name="Forecast">The PAE's latest forecast document, as stored.</param>
+/// <param name="Pae">What the PAE last did for the service and why, as stored.</param>
+public sealed record ServiceStatus(
+    string Service,
+    RoutingTable? RoutingTable,
+    IReadOnlyList<ShadowStatus> Shadows,
+    IReadOnlyList<RequestStatus> Requests,
+    JsonElement? Forecast,
+    JsonElement? Pae);
+
+/// <summary>One shadow: its phase in the routing table and its latest verdict.</summary>
+public sealed record ShadowStatus(string Id, ShadowState Phase, string Address, string? Owner, DateTimeOffset? PhaseSince, Verdict? Verdict, DateTimeOffset? JudgedAt, IReadOnlyList<string>? Reasons);
+
+/// <summary>One shadow request, the guard rails' decision on it, and the workflow instance serving it.</summary>
+public sealed record RequestStatus(ShadowRequest Request, ShadowPlan? Plan, WorkflowSummary? Workflow);
+
+/// <summary>A workflow instance in brief: <c>GET /api/workflows/{instanceId}</c> has the rest.</summary>
+/// <param name="InstanceId">The instance.</param>
+/// <param name="RuntimeStatus">daprd's status (<c>RUNNING</c>, <c>COMPLETED</c>, …), or <c>NOT_FOUND</c>.</param>
+/// <param name="Phase">The lifecycle's phase from its custom status, when it has one.</param>
+public sealed record WorkflowSummary(string InstanceId, string RuntimeStatus, string? Phase);
+
+/// <summary>A shadow request handed to SEP by hand: <c>POST /api/services/{service}/shadows</c>.</summary>
+/// <param name="RequestId">The request's id (requests overlapping an open one of the service merge into it).</param>
+/// <param name="Request">The request as stored.</param>
+/// <param name="Status">Where to follow it.</param>
+public sealed record ShadowRequestAccepted(string RequestId, ShadowRequest Request, string Status);
