@@ -99,6 +99,43 @@ public sealed partial class ReadmeCommandsTests
     }
 
     [Fact]
+    public async Task ControlCommands_AsWritten_WorkBesideARunningUp()
+    {
+        var commands = Commands().Where(c => Control.IsMatch(c)).ToArray();
+        Assert.Equal(8, commands.Length);
+        var folder = Path.Combine(Root, ".shadowing");
+        var hadFolder = Directory.Exists(folder);
+        try
+        {
+            await using var up = ChildProcess.Start("bash", ["-c", Single(Up)], Root);
+            await up.RouterAddressAsync(TimeSpan.FromMinutes(3), Ct);
+            var outputs = new List<string>();
+            foreach (var command in commands)
+            {
+                var (exit, output) = await BashAsync(command, TimeSpan.FromMinutes(3));
+                Assert.True(exit == 0, $"{command}: exit {exit}{Environment.NewLine}{output}");
+                outputs.Add(output);
+            }
+
+            Assert.Contains("\"requestId\":\"orders/", outputs[0], StringComparison.Ordinal); // the POST: 202 with the request
+            Assert.Contains("orders", outputs[1], StringComparison.Ordinal);
+            Assert.Contains("Open shadow requests", outputs[2], StringComparison.Ordinal);
+            Assert.Contains("Added 'xmas-sale'", outputs[3], StringComparison.Ordinal);
+            Assert.Contains("xmas-sale", outputs[4], StringComparison.Ordinal);
+            Assert.Contains("Removed 1 event(s)", outputs[5], StringComparison.Ordinal);
+            Assert.Contains("valid; 1 service(s): orders", outputs[6], StringComparison.Ordinal);
+            Assert.Contains("orders: ", outputs[7], StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!hadFolder && Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task RouterOnItsOwn_AsWritten_StartsAndAnswersHealth()
     {
         var command = Single(RouterRun);
@@ -258,7 +295,8 @@ public sealed partial class ReadmeCommandsTests
     private static readonly Regex Tool = new(@"^(dotnet pack cli/Shadowing\.Cli |dotnet tool install --global Shadowing\.Cli |shadowing --version$)");
     private static readonly Regex CopySettings = new(@"^cp functions/Shadowing\.Functions/local\.settings\.sample\.json ");
     private static readonly Regex Operate = new(@"^dotnet run --project cli/Shadowing\.Cli -- (plans|kill-switch|validate)( |$)");
-    private static readonly Regex[] Runnable = [Up, Curl, RouterRun, Backtest, Risk, Tool, CopySettings, Operate];
+    private static readonly Regex Control = new(@"^(dotnet run --project cli/Shadowing\.Cli -- (status|events|routes)( |$)|curl -X POST http://127\.0\.0\.1:5081/)");
+    private static readonly Regex[] Runnable = [Up, Curl, RouterRun, Backtest, Risk, Tool, CopySettings, Operate, Control];
 
     [GeneratedRegex("```bash\\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex BashBlock();

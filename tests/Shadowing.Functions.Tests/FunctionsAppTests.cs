@@ -15,6 +15,19 @@ public sealed class FunctionsAppTests
 
         Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());
         Assert.NotNull(provider.GetRequiredService<Shadowing.Forecasting.Pae.DemandForecastService>());
+        Assert.IsType<Shadowing.Control.Workflows.InvokedWorkflowControl>(provider.GetRequiredService<Shadowing.Control.Workflows.IWorkflowControl>());
+        Assert.NotNull(provider.GetRequiredService<Shadowing.Control.ControlApi>());
+    }
+
+    [Fact]
+    public void AddShadowingFunctions_BadWorkflowsUrl_FailsNamingTheSetting()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["WorkflowsUrl"] = "not a url" }).Build();
+        using var provider = new ServiceCollection().AddLogging().AddShadowingFunctions(configuration).BuildServiceProvider();
+
+        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Shadowing.Control.Workflows.IWorkflowControl>());
+
+        Assert.Contains("WorkflowsUrl", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -31,6 +44,20 @@ public sealed class FunctionsAppTests
         var names = document.RootElement.EnumerateArray().Select(f => f.GetProperty("name").GetString()).ToArray();
         Assert.Contains("GetRoutingTable", names);
         Assert.Contains("ListRoutingTables", names);
+        foreach (var control in new[] { "GetWorkflow", "RaiseWorkflowEvent", "TerminateWorkflow", "GetService", "StartShadows", "PromoteShadow", "GetEvents", "PutEvents" })
+        {
+            Assert.Contains(control, names);
+        }
+
+        // Every HTTP function takes a function key.
+        foreach (var function in document.RootElement.EnumerateArray())
+        {
+            foreach (var binding in function.GetProperty("bindings").EnumerateArray().Where(b => b.GetProperty("type").GetString() == "httpTrigger"))
+            {
+                Assert.Equal("Function", binding.GetProperty("authLevel").GetString());
+            }
+        }
+
         Assert.Contains("ForecastDemand", names);
         Assert.Contains("ValidateShadows", names);
     }

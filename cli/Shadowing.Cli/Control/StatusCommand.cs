@@ -150,16 +150,16 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
             AnsiConsole.MarkupLineInterpolated($"production: {string.Join(", ", Items(routing, "production").Select(p => Text(p, "id")))}; default: {(routing.TryGetProperty("default", out var d) ? Text(d, "id") : "-")}");
         }
 
-        var shadows = new Table().Title("Shadows").AddColumns("Shadow", "Phase", "Since (UTC)", "Verdict", "Workflow", "Address");
+        // Ids and phases never wrap (people and scripts grep them); the long fields follow on lines of their own, so an
+        // 80-column terminal or a pipe shows every table whole.
+        var shadows = new Table().Title("Shadows")
+            .AddColumn(new TableColumn("Shadow").NoWrap()).AddColumn(new TableColumn("Phase").NoWrap())
+            .AddColumn(new TableColumn("Since (UTC)").NoWrap()).AddColumn(new TableColumn("Verdict").NoWrap());
+        var details = new List<string>();
         foreach (var s in Items(status, "shadows"))
         {
-            shadows.AddRow(
-                Markup.Escape(Text(s, "id")),
-                Markup.Escape(Text(s, "phase")),
-                Markup.Escape(Time(s, "phaseSince")),
-                Markup.Escape(Text(s, "verdict", "-")),
-                Markup.Escape(Text(s, "owner", "-")),
-                Markup.Escape(Text(s, "address")));
+            shadows.AddRow(Markup.Escape(Text(s, "id")), Markup.Escape(Text(s, "phase")), Markup.Escape(Time(s, "phaseSince")), Markup.Escape(Text(s, "verdict", "-")));
+            details.Add($"{Text(s, "id")}: {Text(s, "address")}, workflow {Text(s, "owner", "-")}");
         }
 
         if (shadows.Rows.Count == 0)
@@ -171,7 +171,9 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
             AnsiConsole.Write(shadows);
         }
 
-        var requests = new Table().Title("Open shadow requests").AddColumns("Request", "Shadows", "Window (UTC)", "Decision", "Workflow", "Status", "Phase");
+        var requests = new Table().Title("Open shadow requests")
+            .AddColumn(new TableColumn("Request").NoWrap()).AddColumn(new TableColumn("#").NoWrap()).AddColumn(new TableColumn("Window (UTC)").NoWrap())
+            .AddColumn(new TableColumn("Decision").NoWrap()).AddColumn(new TableColumn("Status").NoWrap());
         foreach (var r in Items(status, "requests"))
         {
             var request = r.GetProperty("request");
@@ -180,16 +182,23 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
             requests.AddRow(
                 Markup.Escape(Text(request, "id")),
                 Markup.Escape(Text(request, "count")),
-                Markup.Escape($"{Time(request, "windowStart")} – {Time(request, "windowEnd")}"),
-                Markup.Escape(plan.ValueKind == JsonValueKind.Object ? Text(plan, "decision") : "not decided yet"),
-                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "instanceId") : "-"),
-                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "runtimeStatus") : "-"),
-                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? Text(workflow, "phase", "-") : "-"));
+                Markup.Escape(Window(request)),
+                Markup.Escape(plan.ValueKind == JsonValueKind.Object ? Text(plan, "decision") : "pending"),
+                Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? $"{Text(workflow, "runtimeStatus")} {Text(workflow, "phase")}".Trim() : "-"));
+            if (workflow.ValueKind == JsonValueKind.Object)
+            {
+                details.Add($"{Text(request, "id")}: workflow {Text(workflow, "instanceId")}");
+            }
         }
 
         if (requests.Rows.Count > 0)
         {
             AnsiConsole.Write(requests);
+        }
+
+        foreach (var line in details)
+        {
+            Console.Out.WriteLine(line);
         }
 
         if (status.TryGetProperty("forecast", out var forecast))
@@ -227,8 +236,15 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
             ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()
             : missing;
 
+    /// <summary>A request's window, the end without its date when on the same day.</summary>
+    private static string Window(JsonElement request)
+    {
+        var (start, end) = (Time(request, "windowStart"), Time(request, "windowEnd"));
+        return start.Length > 6 && end.Length > 6 && start[..5] == end[..5] ? $"{start[..11]}–{end[6..11]}" : $"{start} – {end}";
+    }
+
     private static string Time(JsonElement value, string name) =>
         value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.TryGetDateTimeOffset(out var t)
-            ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
+            ? t.UtcDateTime.ToString("MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
             : "-";
 }

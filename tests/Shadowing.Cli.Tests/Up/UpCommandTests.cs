@@ -32,7 +32,7 @@ public sealed class UpCommandTests : IDisposable
               }
             }
             """, Ct);
-        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", Path.Combine(_directory, "state.db")], _directory);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", Path.Combine(_directory, "state.db"), "--admin-urls", "http://127.0.0.1:0"], _directory);
 
         var router = await up.RouterAddressAsync(TimeSpan.FromSeconds(60), Ct);
         using var http = new HttpClient { BaseAddress = router };
@@ -68,7 +68,7 @@ public sealed class UpCommandTests : IDisposable
               }
             }
             """, Ct);
-        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"], _directory);
         var router = await up.RouterAddressAsync(TimeSpan.FromSeconds(60), Ct);
         using var http = new HttpClient { BaseAddress = router };
 
@@ -93,7 +93,7 @@ public sealed class UpCommandTests : IDisposable
         await File.WriteAllTextAsync(config, $$"""
             { "Urls": "http://127.0.0.1:{{port}}", "Samples": { "orders": { "Production": [ { "Id": "busy-1", "Port": 0 } ] } } }
             """, Ct);
-        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"], _directory);
 
         var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
 
@@ -110,7 +110,7 @@ public sealed class UpCommandTests : IDisposable
         await File.WriteAllTextAsync(config, """
             { "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 0 } ] } } }
             """, Ct);
-        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:"], _directory);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"], _directory);
 
         var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
 

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Shadowing.Cli.Up;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Cli.Tests.Control;
+
+/// <summary>
+/// <c>shadowing status</c> against a running <c>shadowing up</c>: a shadow started by hand through the admin API is
+/// provisioned by SEP and shows with its phase; the admin API is not on the router's port.
+/// </summary>
+public sealed class StatusCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-status-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Status_OnARunningUp_PrintsAShadowStartedByHandWithItsPhase()
+    {
+        var marker = "st" + Guid.NewGuid().ToString("N")[..8];
+        var config = Path.Combine(_directory, "up.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {
+              "Urls": "http://127.0.0.1:0",
+              "Shadowing": { "Sep": { "WarmupCheckInterval": "00:00:01", "DrainTime": "00:00:01" } },
+              "Samples": {
+                "orders": {
+                  "Production": [ { "Id": "{{marker}}-1", "Port": 0, "Capacity": 8, "LatencyMs": 1 } ],
+                  "Default": { "Id": "{{marker}}-d", "Port": 0, "Capacity": 8, "LatencyMs": 1 }
+                }
+              }
+            }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", Path.Combine(_directory, "state.db"), "--admin-urls", "http://127.0.0.1:0"], _directory);
+        var router = await up.RouterAddressAsync(TimeSpan.FromSeconds(60), Ct);
+        var adminLine = await up.WaitForLineAsync(l => l.StartsWith(UpCommand.AdminLine, StringComparison.Ordinal), TimeSpan.FromSeconds(10), Ct);
+        var admin = new Uri(adminLine[UpCommand.AdminLine.Length..].Trim());
+        Assert.NotEqual(router.Port, admin.Port);
+        using var http = new HttpClient { BaseAddress = admin };
+        using (var onDataPlane = await new HttpClient { BaseAddress = router }.GetAsync(new Uri("/api/services/orders", UriKind.Relative), Ct))
+        {
+            Assert.NotEqual(HttpStatusCode.OK, onDataPlane.StatusCode); // "api" is just a service name there
+        }
+
+        using var started = await http.PostAsync(new Uri("/api/services/orders/shadows", UriKind.Relative), null, Ct);
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        JsonElement shadow = default;
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                var status = await http.GetFromJsonAsync<JsonElement>(new Uri("/api/services/orders", UriKind.Relative), Ct);
+                return status.GetProperty("shadows").EnumerateArray().FirstOrDefault() is { ValueKind: JsonValueKind.Object } first && (shadow = first).ValueKind == JsonValueKind.Object;
+            },
+            "SEP has added the hand-started shadow to the routing table",
+            TimeSpan.FromSeconds(90),
+            Ct);
+        var shadowId = shadow.GetProperty("id").GetString()!;
+        var instanceId = shadow.GetProperty("owner").GetString()!;
+
+        var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "orders", "--url", admin.ToString());
+
+        Assert.True(exit == 0, output);
+        Assert.Contains(shadowId, output, StringComparison.Ordinal);
+        Assert.Matches("Provisioning|WarmingUp|Validating|PreWarmed|Active", output);
+        Assert.Contains(instanceId, output, StringComparison.Ordinal);
+
+        var (instanceExit, instanceOutput) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", instanceId, "--url", admin.ToString());
+        Assert.True(instanceExit == 0, instanceOutput);
+        Assert.Contains("RUNNING", instanceOutput, StringComparison.Ordinal);
+        Assert.Contains("ShadowLifecycleWorkflow", instanceOutput, StringComparison.Ordinal);
+
+        var (unknownExit, unknownOutput) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "nothing-here", "--url", admin.ToString());
+        Assert.Equal(2, unknownExit);
+        Assert.Contains("'nothing-here' is neither a service nor a workflow instance", unknownOutput, StringComparison.Ordinal);
+
+        Assert.Equal(0, await up.InterruptAsync(TimeSpan.FromSeconds(60), Ct));
+        await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning(shadowId) == 0, "the shadow's process has exited with up", cancellationToken: Ct);
+    }
+
+    [Fact]
+    public async Task Status_NothingListening_SaysWhereItLookedAndExits1()
+    {
+        var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "--url", "http://127.0.0.1:9");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("The control API at http://127.0.0.1:9 does not answer", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Up_AdminUrlsNotLoopback_IsAUsageErrorNamingTheOption()
+    {
+        var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "up", "--state", ":memory:", "--admin-urls", "http://0.0.0.0:5081");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--admin-urls: 'http://0.0.0.0:5081' is not a loopback address", output, StringComparison.Ordinal);
+    }
+}

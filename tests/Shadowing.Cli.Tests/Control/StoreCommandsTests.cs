@@ -1,0 +1,132 @@
+using System.Text.Json;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Embedded.State;
+using Shadowing.Forecasting.Calendar;
+
+namespace Shadowing.Cli.Tests.Control;
+
+/// <summary><c>shadowing events</c> and <c>shadowing routes</c> on an embedded state file, run as processes.</summary>
+public sealed class StoreCommandsTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("shadowing-store-").FullName;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string StatePath => Path.Combine(_directory, "state.db");
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Events_AddListRemove_KeepTheCalendarThePaeReads()
+    {
+        await SeedAsync();
+
+        var (added, addOutput) = await RunAsync("events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "xmas-sale", "--multiplier", "2");
+        Assert.True(added == 0, addOutput);
+        var (_, json) = await RunAsync("events", "list", "orders", "--json");
+        var listed = JsonDocument.Parse(json).RootElement;
+        Assert.Equal(("xmas-sale", "campaign", 2.0), (listed[0].GetProperty("name").GetString(), listed[0].GetProperty("kind").GetString(), listed[0].GetProperty("expectedMultiplier").GetDouble()));
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            Assert.Equal("xmas-sale", Assert.Single((await store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value).Name);
+        }
+
+        var (removed, removeOutput) = await RunAsync("events", "remove", "orders", "--name", "xmas-sale");
+        Assert.True(removed == 0, removeOutput);
+        Assert.Contains("No events for orders", (await RunAsync("events", "list", "orders")).Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--end: ", "events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T17:00:00Z", "--name", "x")]
+    [InlineData("--start: 'tomorrow' is not a timestamp", "events", "add", "orders", "--start", "tomorrow", "--end", "2026-12-24T17:00:00Z", "--name", "x")]
+    [InlineData("--multiplier: must be a positive number", "events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "x", "--multiplier", "0")]
+    [InlineData("add needs --start, --end and --name (missing: --name)", "events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z")]
+    [InlineData("<add|list|remove>: 'put' is none of", "events", "put", "orders")]
+    [InlineData("--name: orders has no event named 'nope'", "events", "remove", "orders", "--name", "nope")]
+    public async Task Events_BadInput_Exit2NamingTheOption(string expected, params string[] arguments)
+    {
+        await SeedAsync();
+
+        var (exit, output) = await RunAsync(arguments);
+
+        Assert.Equal(2, exit);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Routes_ValidateDiffApply_KeepTheShadowsSepOwns()
+    {
+        await SeedAsync();
+        var file = Path.Combine(_directory, "routes.yaml");
+        await File.WriteAllTextAsync(file, """
+            services:
+              orders:
+                production:
+                  - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }
+                  - { id: orders-3, address: http://127.0.0.1:5103, maxConcurrency: 32 }
+              payments:
+                production:
+                  - { id: payments-1, address: http://127.0.0.1:5201, maxConcurrency: 8 }
+            """, Ct);
+
+        var (valid, validOutput) = await RunAsync("routes", "validate", file);
+        var (_, diff) = await RunAsync("routes", "diff", file);
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            Assert.Equal(8, (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Production[0].MaxConcurrency); // diff writes nothing
+        }
+
+        var (applied, applyOutput) = await RunAsync("routes", "apply", file);
+        var (_, again) = await RunAsync("routes", "diff", file);
+
+        Assert.True(valid == 0, validOutput);
+        Assert.Contains("2 service(s): orders, payments", validOutput, StringComparison.Ordinal);
+        Assert.Contains("orders: changed", diff, StringComparison.Ordinal);
+        Assert.Contains("payments: new", diff, StringComparison.Ordinal);
+        Assert.Contains("+       \"id\": \"orders-3\",", diff, StringComparison.Ordinal);
+        Assert.DoesNotContain("- ", diff.Split('\n').Where(l => l.Contains("s1", StringComparison.Ordinal)).FirstOrDefault() ?? string.Empty, StringComparison.Ordinal);
+        Assert.True(applied == 0, applyOutput);
+        Assert.Contains("orders: unchanged", again, StringComparison.Ordinal);
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            var orders = (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value;
+            Assert.Equal(["orders-1", "orders-3"], orders.Production.Select(p => p.Id));
+            Assert.Equal(("s1", ShadowState.PreWarmed, "wf-1"), (orders.Shadows.Single().Id, orders.Shadows.Single().State, orders.Shadows.Single().Owner)); // kept
+            Assert.NotNull(await store.GetAsync(StateKeys.Routing("payments"), Ct));
+        }
+    }
+
+    [Fact]
+    public async Task Routes_InvalidFile_Exit2WithTheFilesProblem_AndTheStoreUntouched()
+    {
+        await SeedAsync();
+        var file = Path.Combine(_directory, "bad.yaml");
+        await File.WriteAllTextAsync(file, "services:\n  orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurency: 32 }\n", Ct);
+
+        var (exit, output) = await RunAsync("routes", "apply", file);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("maxConcurency", output, StringComparison.Ordinal);
+        using var store = new SqliteStateStore(StatePath, TimeProvider.System);
+        Assert.Equal(8, (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Production[0].MaxConcurrency);
+    }
+
+    private async Task SeedAsync()
+    {
+        using var store = new SqliteStateStore(StatePath, TimeProvider.System);
+        await new RoutingTableStore(store, Substitute.For<IEventBus>()).PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "orders-1", Address = "http://127.0.0.1:5101", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:5301", State = ShadowState.PreWarmed, Owner = "wf-1" }],
+            },
+            Ct);
+    }
+
+    private Task<(int Exit, string Output)> RunAsync(params string[] arguments) =>
+        CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, [.. arguments, "--state", StatePath]);
+}

@@ -1,0 +1,278 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Control.Workflows;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Forecasting.Calendar;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Control.Tests;
+
+/// <summary>The handlers on their own: a store, a substitute bus and a substitute workflow control.</summary>
+public sealed class ControlApiTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 2, 11, 30, 0, TimeSpan.Zero);
+    private readonly InMemoryStateStore _store = new();
+    private readonly IEventBus _bus = Substitute.For<IEventBus>();
+    private readonly IWorkflowControl _workflows = Substitute.For<IWorkflowControl>();
+    private readonly FakeTimeProvider _time = new(Now);
+
+    private ControlApi Api => new(_store, _bus, _workflows, _time);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("has space")]
+    [InlineData("has.dot")]
+    [InlineData("a123456789b123456789c123456789d123456789e123456789f123456789abcde")] // 65 characters
+    public async Task GetWorkflow_InvalidId_Is400NamingInstanceId_WithoutAskingTheEngine(string id)
+    {
+        var result = await Api.GetWorkflowAsync(id, Ct);
+
+        AssertProblem(result, 400, "instanceId");
+        await _workflows.DidNotReceiveWithAnyArgs().GetAsync(default!, default);
+    }
+
+    [Fact]
+    public async Task GetWorkflow_Unknown_Is404()
+    {
+        AssertProblem(await Api.GetWorkflowAsync("shadows-orders-x", Ct), 404, "instanceId");
+    }
+
+    [Fact]
+    public async Task RaiseEvent_RunningInstance_PassesThePayloadAndAnswers202()
+    {
+        Running("wf-1");
+
+        var result = await Api.RaiseEventAsync("wf-1", "extend", Body("{\"windowEnd\":\"2026-12-02T15:00:00Z\"}"), Ct);
+
+        Assert.Equal(202, result.Status);
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "extend", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("windowEnd").GetString() == "2026-12-02T15:00:00Z"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task RaiseEvent_BodyNotJson_Is400NamingTheBody()
+    {
+        Running("wf-1");
+
+        AssertProblem(await Api.RaiseEventAsync("wf-1", "extend", Body("{not json"), Ct), 400, "body");
+        await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
+    }
+
+    [Fact]
+    public async Task RaiseEvent_BadEventName_Is400NamingName()
+    {
+        AssertProblem(await Api.RaiseEventAsync("wf-1", "a/b", Body(string.Empty), Ct), 400, "name");
+    }
+
+    [Fact]
+    public async Task RaiseEventAndTerminate_EndedInstance_Are409_AndNothingIsSent()
+    {
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
+
+        Assert.Equal(409, (await Api.RaiseEventAsync("wf-1", "extend", Body(string.Empty), Ct)).Status);
+        Assert.Equal(409, (await Api.TerminateAsync("wf-1", Body(string.Empty), Ct)).Status);
+        await _workflows.DidNotReceiveWithAnyArgs().TerminateAsync(default!, default!, default);
+    }
+
+    [Fact]
+    public async Task Terminate_WithReason_TerminatesWithIt_UnknownFieldIs400()
+    {
+        Running("wf-1");
+
+        AssertProblem(await Api.TerminateAsync("wf-1", Body("{\"reasn\":\"x\"}"), Ct), 400, "reasn");
+        Assert.Equal(202, (await Api.TerminateAsync("wf-1", Body("{\"reason\":\"oncall: bad shadow\"}"), Ct)).Status);
+        await _workflows.Received(1).TerminateAsync("wf-1", "oncall: bad shadow", Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task GetService_NothingStored_Is404_BadName400()
+    {
+        AssertProblem(await Api.GetServiceAsync("payments", Ct), 404, "service");
+        AssertProblem(await Api.GetServiceAsync("a b", Ct), 400, "service");
+    }
+
+    [Fact]
+    public async Task GetService_ShowsShadowPhasesVerdictsAndOpenRequestsWithTheirWorkflowPhase()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders() with
+        {
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed, Owner = "wf-1", StateChangedAt = Now }],
+        }, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.Verdict("orders", "s1"), new ShadowVerdict
+        {
+            Service = "orders", Shadow = "s1", Verdict = Verdict.Pass, Reasons = ["latency within 5 %"], Metrics = [], From = Now.AddMinutes(-10), To = Now, JudgedAt = Now,
+        }, cancellationToken: Ct);
+        var open = Request(Now.AddHours(1));
+        var ended = Request(Now.AddHours(-3));
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + open.Id, open, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + ended.Id, ended, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(open.Id), new ShadowPlan
+        {
+            RequestId = open.Id, Service = "orders", Count = 1, WindowStart = open.WindowStart, WindowEnd = open.WindowEnd, Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 1, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "RUNNING", customStatus: "{\"phase\":\"Holding\",\"shadows\":[]}"));
+
+        var result = await Api.GetServiceAsync("orders", Ct);
+
+        Assert.Equal(200, result.Status);
+        Assert.NotNull(result.ETag);
+        var status = Assert.IsType<ServiceStatus>(result.Body);
+        var shadow = Assert.Single(status.Shadows);
+        Assert.Equal(("s1", ShadowState.PreWarmed, Verdict.Pass, "wf-1"), (shadow.Id, shadow.Phase, shadow.Verdict!.Value, shadow.Owner));
+        var request = Assert.Single(status.Requests); // the ended one is not open
+        Assert.Equal(open.Id, request.Request.Id);
+        Assert.Equal(new WorkflowSummary("wf-1", "RUNNING", "Holding"), request.Workflow);
+    }
+
+    [Fact]
+    public async Task StartShadows_EmptyBody_StoresAndPublishesOneShadowForAnHourFromNow()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+
+        var result = await Api.StartShadowsAsync("orders", Body(string.Empty), Ct);
+
+        Assert.Equal(202, result.Status);
+        var accepted = Assert.IsType<ShadowRequestAccepted>(result.Body);
+        Assert.Equal((1, Now, Now.AddHours(1), ShadowRequestKind.Manual), (accepted.Request.Count, accepted.Request.WindowStart, accepted.Request.WindowEnd, accepted.Request.Kinds.Single()));
+        Assert.NotNull(await _store.GetAsync(StateKeys.ShadowRequestsPrefix + accepted.RequestId, Ct));
+        await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Is<ShadowRequest>(r => r.Id == accepted.RequestId), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task StartShadows_Body_SetsCountWindowAndReason()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+
+        var result = await Api.StartShadowsAsync("orders", Body("{\"count\":2,\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"02:00:00\",\"reason\":\"launch\"}"), Ct);
+
+        var request = Assert.IsType<ShadowRequestAccepted>(result.Body).Request;
+        Assert.Equal((2, new DateTimeOffset(2026, 12, 2, 14, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero), "launch"), (request.Count, request.WindowStart, request.WindowEnd, request.Reason));
+    }
+
+    [Theory]
+    [InlineData("{\"count\":0}", "count")]
+    [InlineData("{\"count\":\"two\"}", "count")]
+    [InlineData("{\"start\":\"tomorrow\"}", "start")]
+    [InlineData("{\"end\":\"2026-12-02T10:00:00Z\"}", "end")]
+    [InlineData("{\"end\":\"2026-12-02T14:00:00Z\",\"duration\":\"01:00:00\"}", "duration")]
+    [InlineData("{\"duration\":\"-01:00:00\"}", "duration")]
+    [InlineData("{\"cuont\":2}", "cuont")]
+    [InlineData("[1]", "body")]
+    public async Task StartShadows_BadBody_Is400NamingTheField_AndNothingIsRequested(string body, string field)
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+
+        AssertProblem(await Api.StartShadowsAsync("orders", Body(body), Ct), 400, field);
+        Assert.Empty(await _store.ListKeysAsync(StateKeys.ShadowRequestsPrefix, Ct));
+    }
+
+    [Fact]
+    public async Task StartShadows_ServiceWithoutATable_Is404()
+    {
+        AssertProblem(await Api.StartShadowsAsync("payments", Body(string.Empty), Ct), 404, "service");
+    }
+
+    [Fact]
+    public async Task Promote_WithoutARecentPass_Is409WithTheReason_UnknownShadow404_BadTarget400()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders() with
+        {
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed }],
+        }, cancellationToken: Ct);
+
+        var refused = await Api.PromoteAsync("orders", "s1", Body(string.Empty), Ct);
+
+        Assert.Equal(409, refused.Status);
+        Assert.Contains("never been validated", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
+        AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), Ct), 404, "shadowId");
+        AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), Ct), 400, "to");
+    }
+
+    [Fact]
+    public async Task PutEvents_StoresTheCalendarThePaeReads_SortedByStart()
+    {
+        var result = await Api.PutEventsAsync("orders", Body("""
+            [{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"xmas","kind":"campaign","expectedMultiplier":2},
+             {"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"launch","kind":"launch"}]
+            """), Ct);
+
+        Assert.Equal(200, result.Status);
+        var stored = (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value;
+        Assert.Equal(["launch", "xmas"], stored.Select(e => e.Name));
+        Assert.Equal(2, stored[1].ExpectedMultiplier);
+        Assert.Equal(2, Assert.IsType<List<CalendarEvent>>((await Api.GetEventsAsync("orders", Ct)).Body).Count);
+    }
+
+    [Theory]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T17:00:00Z","name":"x","kind":"campaign"}]""", "events[0].end")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign"},{"start":"2026-12-24","end":"2026-12-25","kind":"news"}]""", "events[1].name")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign","expectedMultiplier":-1}]""", "events[0].expectedMultiplier")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign","multiplier":2}]""", "events[0].multiplier")]
+    [InlineData("""{"start":"2026-12-24T18:00:00Z"}""", "body")]
+    public async Task PutEvents_BadEntry_Is400NamingIndexAndField_AndKeepsTheOldCalendar(string body, string field)
+    {
+        await _store.SaveJsonAsync(StateKeys.Events("orders"), new List<CalendarEvent> { new(Now, Now.AddHours(1), "old", "news") }, cancellationToken: Ct);
+
+        AssertProblem(await Api.PutEventsAsync("orders", Body(body), Ct), 400, field);
+        Assert.Equal("old", Assert.Single((await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value).Name);
+    }
+
+    [Fact]
+    public async Task Routing_ListAndGet_WithETag_404ForUnknown()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+
+        Assert.Equal("orders", Assert.Single(Assert.IsType<RoutingTable[]>((await Api.ListRoutingTablesAsync(Ct)).Body)).Service);
+        var one = await Api.GetRoutingTableAsync("orders", Ct);
+        Assert.Equal(("orders", true), (Assert.IsType<RoutingTable>(one.Body).Service, one.ETag is not null));
+        AssertProblem(await Api.GetRoutingTableAsync("payments", Ct), 404, "service");
+    }
+
+    [Fact]
+    public async Task Body_LargerThanTheCap_Is400()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+
+        AssertProblem(await Api.PutEventsAsync("orders", new MemoryStream(new byte[ControlApi.MaxBodyBytes + 1]), Ct), 400, "body");
+    }
+
+    internal static void AssertProblem(ControlResult result, int status, string field)
+    {
+        Assert.Equal(status, result.Status);
+        var problem = Assert.IsType<ControlProblem>(result.Body);
+        Assert.True(problem.Errors?.ContainsKey(field) == true, $"expected the problem to name '{field}': {JsonSerializer.Serialize(problem, ShadowingJson.Options)}");
+    }
+
+    private static MemoryStream Body(string json) => new(Encoding.UTF8.GetBytes(json));
+
+    private static RoutingTable Orders() => new()
+    {
+        Service = "orders",
+        Production = [new ProductionEndpoint { Id = "orders-1", Address = "http://127.0.0.1:5101", MaxConcurrency = 8 }],
+    };
+
+    private static ShadowRequest Request(DateTimeOffset start) => new()
+    {
+        Id = ShadowRequest.IdOf("orders", start),
+        Service = "orders",
+        Count = 1,
+        WindowStart = start,
+        WindowEnd = start.AddHours(1),
+        Kinds = [ShadowRequestKind.Demand],
+        Reason = "test",
+        CreatedAt = start,
+        UpdatedAt = start,
+    };
+
+    private static WorkflowStatus Status(string id, string runtimeStatus, string? customStatus = null) =>
+        new(id, "ShadowLifecycleWorkflow", Now, Now, runtimeStatus, customStatus is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [WorkflowStatus.CustomStatusProperty] = customStatus });
+
+    private void Running(string id) => _workflows.GetAsync(id, Arg.Any<CancellationToken>()).Returns(Status(id, "RUNNING"));
+}

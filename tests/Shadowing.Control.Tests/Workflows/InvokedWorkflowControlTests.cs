@@ -1,0 +1,119 @@
+using System.Text.Json;
+using Dapr.Client;
+using Dapr.Workflow;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Control.Workflows;
+using Shadowing.Core.Messaging;
+using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.State;
+
+namespace Shadowing.Control.Tests.Workflows;
+
+/// <summary>
+/// The Functions app's path to workflow instances: service invocation through its sidecar (the fake, as daprd routes
+/// <c>/v1.0/invoke/workflows/method/…</c>) to the workflows host's control routes, where the real worker runs them.
+/// </summary>
+public sealed class InvokedWorkflowControlTests : IAsyncLifetime
+{
+    private const string Token = "sidecar-token";
+    private WebApplication _workflowsHost = null!;
+    private FakeDaprSidecar _sidecar = null!;
+    private HttpClient _forwarder = null!;
+    private HttpClient _invoke = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private DaprWorkflowClient Workflows => _workflowsHost.Services.GetRequiredService<DaprWorkflowClient>();
+
+    public async ValueTask InitializeAsync()
+    {
+        _workflowsHost = await ControlEndpointsTests.StartHostAsync(new InMemoryStateStore());
+        _forwarder = new HttpClient { BaseAddress = LoopbackApp.AddressOf(_workflowsHost) };
+        _sidecar = await FakeDaprSidecar.StartAsync(apiToken: Token);
+        _sidecar.State.MapApp(Shadowing.Dapr.DaprAppIds.Workflows, ForwardAsync);
+        _invoke = DaprClient.CreateInvokeHttpClient(Shadowing.Dapr.DaprAppIds.Workflows, _sidecar.HttpEndpoint, Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _invoke.Dispose();
+        _forwarder.Dispose();
+        await _sidecar.DisposeAsync();
+        await _workflowsHost.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Get_ThroughTheSidecar_ReturnsTheInstance_AndNullForAnUnknownOne()
+    {
+        await Workflows.ScheduleNewWorkflowAsync("Waiting", "wf-1", "hello");
+        await Workflows.WaitForWorkflowStartAsync("wf-1", cancellation: Ct);
+        var control = new InvokedWorkflowControl(_invoke);
+
+        var status = await control.GetAsync("wf-1", Ct);
+
+        Assert.Equal(("wf-1", "Waiting", "RUNNING"), (status!.InstanceId, status.WorkflowName, status.RuntimeStatus));
+        Assert.Equal("\"hello\"", status.Properties[WorkflowStatus.InputProperty]);
+        Assert.Null(await control.GetAsync("nope", Ct));
+        Assert.Contains(_sidecar.State.Invocations, i => i == new SidecarInvocation("workflows", "/api/workflows/wf-1"));
+    }
+
+    [Fact]
+    public async Task RaiseEventAndTerminate_ReachTheInstances()
+    {
+        await Workflows.ScheduleNewWorkflowAsync("Waiting", "wf-2", "hello");
+        await Workflows.ScheduleNewWorkflowAsync("Waiting", "wf-3", "hello");
+        await Workflows.WaitForWorkflowStartAsync("wf-3", cancellation: Ct);
+        var control = new InvokedWorkflowControl(_invoke);
+
+        await control.RaiseEventAsync("wf-2", "go", JsonDocument.Parse("{\"n\":3}").RootElement, Ct);
+        await control.TerminateAsync("wf-3", "oncall", Ct);
+
+        Assert.Equal("got 3", (await Workflows.WaitForWorkflowCompletionAsync("wf-2", cancellation: Ct)).ReadOutputAs<string>());
+        Assert.Equal(WorkflowRuntimeStatus.Terminated, (await Workflows.WaitForWorkflowCompletionAsync("wf-3", cancellation: Ct)).RuntimeStatus);
+    }
+
+    [Fact]
+    public async Task ControlApi_OverTheInvokedControl_AnswersAsOnTheWorkflowsHost()
+    {
+        var api = new ControlApi(new InMemoryStateStore(), Substitute.For<IEventBus>(), new InvokedWorkflowControl(_invoke), new FakeTimeProvider());
+
+        ControlApiTests.AssertProblem(await api.GetWorkflowAsync("nope", Ct), 404, "instanceId");
+        ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "go", Stream.Null, Ct), 404, "instanceId");
+    }
+
+    [Fact]
+    public async Task WorkflowsHostAnsweringAnError_IsAnExceptionNamingTheStatus()
+    {
+        _sidecar.State.MapApp(Shadowing.Dapr.DaprAppIds.Workflows, (context, _) =>
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return Task.CompletedTask;
+        });
+
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => new InvokedWorkflowControl(_invoke).GetAsync("wf-9", Ct));
+
+        Assert.Contains("503", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The workflows app behind the sidecar: passes the invoked method on to the host's control routes.</summary>
+    private async Task ForwardAsync(HttpContext context, string method)
+    {
+        using var forward = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(method, UriKind.Relative));
+        using var body = new MemoryStream();
+        await context.Request.Body.CopyToAsync(body);
+        if (body.Length > 0)
+        {
+            forward.Content = new ByteArrayContent(body.ToArray());
+            forward.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        }
+
+        using var response = await _forwarder.SendAsync(forward);
+        context.Response.StatusCode = (int)response.StatusCode;
+        context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+        await response.Content.CopyToAsync(context.Response.Body);
+    }
+}
