@@ -1,7 +1,6 @@
 using Shadowing.Control;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
-using Shadowing.Embedded.Provisioning;
 using Shadowing.Hosting;
 
 namespace Shadowing.Workflows;
@@ -11,7 +10,8 @@ public static class WorkflowsServiceCollectionExtensions
 {
     /// <summary>
     /// The adapters chosen by <c>Shadowing:Mode</c> (Dapr with a sidecar, else embedded), the workflow runtime running the
-    /// shadow lifecycle (daprd's, or the embedded backend), the local-process provisioner, and SEP's intake. Continuous
+    /// shadow lifecycle (daprd's, or the embedded backend), the provisioner chosen by <c>Shadowing:Provisioning:Kind</c>
+    /// (local processes by default), SEP's intake, and the control API. Continuous
     /// validation runs here only on the embedded adapters; with Dapr the Functions app's <c>ValidateShadows</c> timer does it,
     /// so two hosts never judge (and remediate) the same shadow twice.
     /// </summary>
@@ -21,7 +21,7 @@ public static class WorkflowsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var mode = services.AddShadowingAdapters(configuration);
         services.AddShadowingWorkflowRuntime(configuration, mode, o => o.RegisterShadowLifecycle());
-        services.AddLocalProcessProvisioner(configuration);
+        services.AddShadowingProvisioner(configuration);
         services.AddShadowLifecycle(configuration, revalidationTimer: mode == ShadowingMode.Embedded);
         services.AddShadowingControl();
         services.AddHealthChecks();

@@ -43,6 +43,8 @@ internal static partial class UpAdmin
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        // up's own host owns Ctrl+C: a second console lifetime would take the signal for itself, and up would not stop.
+        builder.Services.AddSingleton<IHostLifetime, StoppedWithUp>();
         builder.WebHost.UseUrls(urls);
         builder.Services.AddSingleton(main.GetRequiredService<ControlApi>());
         var logger = main.GetRequiredService<ILoggerFactory>().CreateLogger("Shadowing.Cli.Up.Admin");
@@ -67,6 +69,14 @@ internal static partial class UpAdmin
     /// <summary>The first address the admin listener took (with the real port when 0 was asked for).</summary>
     public static string AddressOf(WebApplication admin) =>
         admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
+
+    /// <summary>A lifetime that waits for nothing and listens to no signal: up stops the admin listener when it stops.</summary>
+    private sealed class StoppedWithUp : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Admin API: {Method} {Path} failed")]
     private static partial void LogFailed(ILogger logger, Exception exception, string method, string path);

@@ -25,6 +25,12 @@ public sealed record ProvisionedShadow
     public string? Handle { get; init; }
 
     public required DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>
+    /// What the provisioner changed or left out of the copy and the operator should know, for example production data
+    /// bindings it dropped rather than copy; shown in the workflow's status.
+    /// </summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 /// <summary>

@@ -22,7 +22,6 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
     private const string Token = "sidecar-token";
     private WebApplication _workflowsHost = null!;
     private FakeDaprSidecar _sidecar = null!;
-    private HttpClient _forwarder = null!;
     private HttpClient _invoke = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -32,16 +31,14 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _workflowsHost = await ControlEndpointsTests.StartHostAsync(new InMemoryStateStore());
-        _forwarder = new HttpClient { BaseAddress = LoopbackApp.AddressOf(_workflowsHost) };
         _sidecar = await FakeDaprSidecar.StartAsync(apiToken: Token);
-        _sidecar.State.MapApp(Shadowing.Dapr.DaprAppIds.Workflows, ForwardAsync);
+        _sidecar.State.MapAppAt(Shadowing.Dapr.DaprAppIds.Workflows, LoopbackApp.AddressOf(_workflowsHost));
         _invoke = DaprClient.CreateInvokeHttpClient(Shadowing.Dapr.DaprAppIds.Workflows, _sidecar.HttpEndpoint, Token);
     }
 
     public async ValueTask DisposeAsync()
     {
         _invoke.Dispose();
-        _forwarder.Dispose();
         await _sidecar.DisposeAsync();
         await _workflowsHost.DisposeAsync();
     }
@@ -97,23 +94,5 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<HttpRequestException>(() => new InvokedWorkflowControl(_invoke).GetAsync("wf-9", Ct));
 
         Assert.Contains("503", error.Message, StringComparison.Ordinal);
-    }
-
-    /// <summary>The workflows app behind the sidecar: passes the invoked method on to the host's control routes.</summary>
-    private async Task ForwardAsync(HttpContext context, string method)
-    {
-        using var forward = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(method, UriKind.Relative));
-        using var body = new MemoryStream();
-        await context.Request.Body.CopyToAsync(body);
-        if (body.Length > 0)
-        {
-            forward.Content = new ByteArrayContent(body.ToArray());
-            forward.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-        }
-
-        using var response = await _forwarder.SendAsync(forward);
-        context.Response.StatusCode = (int)response.StatusCode;
-        context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
-        await response.Content.CopyToAsync(context.Response.Body);
     }
 }

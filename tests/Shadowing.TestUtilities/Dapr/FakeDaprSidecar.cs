@@ -94,6 +94,7 @@ public sealed record SidecarInvocation(string AppId, string Method);
 /// <summary>What the fake sidecar holds: the state component, pub/sub, invocable apps, recorded calls and a fault switch.</summary>
 public sealed partial class FakeDaprState
 {
+    private static readonly HttpClient AppClient = new();
     private readonly ConcurrentDictionary<string, Func<HttpContext, string, Task>> _apps = new(StringComparer.Ordinal);
 
     internal FakeDaprState(FakeStoreMode mode, string? apiToken, string? appApiToken)
@@ -139,6 +140,30 @@ public sealed partial class FakeDaprState
 
     /// <summary>Registers an app reachable by service invocation; the handler gets the method path.</summary>
     public void MapApp(string appId, Func<HttpContext, string, Task> handler) => _apps[appId] = handler;
+
+    /// <summary>
+    /// Registers an app that runs as a real HTTP server at <paramref name="address"/>: an invocation is passed on as daprd
+    /// does (method, the method path, body and content type) and the app's status, content type and body come back.
+    /// </summary>
+    public void MapAppAt(string appId, Uri address) => _apps[appId] = async (context, method) =>
+    {
+        using var forward = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(address, method));
+        using var body = new MemoryStream();
+        await context.Request.Body.CopyToAsync(body).ConfigureAwait(false);
+        if (body.Length > 0)
+        {
+            forward.Content = new ByteArrayContent(body.ToArray());
+            if (context.Request.ContentType is { } contentType)
+            {
+                forward.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+            }
+        }
+
+        using var response = await AppClient.SendAsync(forward, context.RequestAborted).ConfigureAwait(false);
+        context.Response.StatusCode = (int)response.StatusCode;
+        context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+        await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+    };
 
     /// <summary>Records a gRPC call, checks the API token as daprd's <c>checkAPITokenInContext</c> does, then the fault switch.</summary>
     internal void Enter(string method, ServerCallContext context)

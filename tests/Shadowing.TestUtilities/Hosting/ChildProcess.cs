@@ -79,7 +79,15 @@ public sealed class ChildProcess : IAsyncDisposable
             await kill.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await _process.WaitForExitAsync(cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _process.WaitForExitAsync(cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"The process did not exit within {timeout} of SIGINT. Output so far:{Environment.NewLine}{Output}");
+        }
+
         return _process.ExitCode;
     }
 

@@ -119,7 +119,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 ThrowIfReleased(); // released while pending: start nothing
                 var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(ProvisionShadowActivity), step, ProvisionRetry).ConfigureAwait(true);
-                Update(id, p => p with { Address = provisioned.Address });
+                Update(id, p => p with { Address = provisioned.Address, Notes = provisioned.Notes.Count > 0 ? provisioned.Notes : null });
                 ThrowIfReleased();
                 await context.CallActivityAsync(nameof(SyncShadowDataActivity), step, StoreRetry).ConfigureAwait(true);
                 Update(id, p => p with { State = ShadowState.Syncing });
@@ -329,7 +329,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 {
                     Update(id, p => p with { Resources = resources });
                     var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), Step(id), ProvisionRetry).ConfigureAwait(true);
-                    Update(id, p => p with { Address = provisioned.Address });
+                    Update(id, p => p with { Address = provisioned.Address, Notes = provisioned.Notes.Count > 0 ? provisioned.Notes : null });
                     await WarmOrRetireAsync(id).ConfigureAwait(true);
                 }
             }

@@ -50,6 +50,9 @@ public sealed record ShadowProgress
 
     public string? Address { get; init; }
 
+    /// <summary>What the provisioner left out of the copy or changed (see <see cref="ProvisionedShadow.Notes"/>).</summary>
+    public IReadOnlyList<string>? Notes { get; init; }
+
     public ShadowCheck? LastVerdict { get; init; }
 
     /// <summary>When it last became PreWarmed (workflow time): verdicts judged earlier are ignored.</summary>

@@ -1,0 +1,370 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Shadowing.Core.Shadows;
+
+namespace Shadowing.ContainerApps;
+
+/// <summary>
+/// Builds a shadow container app from the production app as ARM returns it: the same image, probes and scale, the
+/// shadow's size and its own Dapr app id, internal ingress only, and no production data binding. Secrets, secret
+/// references, storage volumes, service binds, scale-rule credentials, registry passwords and identities are never
+/// copied: they are replaced by the shadow's own settings where configured, and otherwise dropped and listed in the
+/// notes. Pure: no I/O, so what reaches Azure is tested field by field.
+/// </summary>
+public static partial class ShadowAppTemplate
+{
+    /// <summary>Tag names on every shadow app, which is how the provisioner finds its shadows again.</summary>
+    public const string ServiceTag = "shadowing-service";
+
+    /// <inheritdoc cref="ServiceTag"/>
+    public const string ShadowTag = "shadowing-shadow";
+
+    /// <inheritdoc cref="ServiceTag"/>
+    public const string SizeTag = "shadowing-size";
+
+    /// <inheritdoc cref="ServiceTag"/>
+    public const string CopyOfTag = "shadowing-copy-of";
+
+    /// <inheritdoc cref="ServiceTag"/>
+    public const string StartedAtTag = "shadowing-started-at";
+
+    /// <summary>Container Apps' name rule: 2 to 32 lower-case letters, digits and '-', a letter first, no '--', no '-' last.</summary>
+    public const int MaxNameLength = 32;
+
+    /// <summary>The shadow app's name (also its Dapr app id): <c>{production app}-{shadow id}</c>, shortened with a hash when too long.</summary>
+    public static string AppName(string productionApp, string shadowId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(productionApp);
+        ArgumentException.ThrowIfNullOrEmpty(shadowId);
+        var name = Clean($"{productionApp}-{shadowId}");
+        if (name.Length <= MaxNameLength && name.Length >= 2 && char.IsAsciiLetterLower(name[0]))
+        {
+            return name;
+        }
+
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{productionApp}/{shadowId}")))[..8].ToLowerInvariant();
+        var prefix = Clean(productionApp);
+        prefix = prefix.Length > MaxNameLength - 11 ? prefix[..(MaxNameLength - 11)].TrimEnd('-') : prefix;
+        return Clean($"s{prefix}-{hash}").TrimStart('-');
+    }
+
+    /// <summary>
+    /// The body of the PUT that creates (or resizes) the shadow app, and the notes on what was left out or replaced.
+    /// </summary>
+    /// <exception cref="ProvisioningException">The production app cannot be copied (no template, or neither Dapr nor ingress to reach a copy).</exception>
+    public static (JsonObject Body, IReadOnlyList<string> Notes) Build(JsonObject production, ProvisionSpec spec, ContainerAppsServiceOptions options, DateTimeOffset startedAt)
+    {
+        ArgumentNullException.ThrowIfNull(production);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(options);
+        var name = AppName(options.ProductionApp, spec.ShadowId);
+        var notes = new List<string>();
+        var properties = production["properties"] as JsonObject ?? throw new ProvisioningException($"Production app '{options.ProductionApp}' has no properties in ARM's answer.");
+        var configuration = properties["configuration"] as JsonObject ?? new JsonObject();
+        var template = properties["template"] as JsonObject ?? throw new ProvisioningException($"Production app '{options.ProductionApp}' has no template to copy.");
+        var dapr = configuration["dapr"] as JsonObject;
+        var ingress = configuration["ingress"] as JsonObject;
+        var daprEnabled = dapr?["enabled"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
+        if (!daprEnabled && ingress is null)
+        {
+            throw new ProvisioningException($"Production app '{options.ProductionApp}' has neither Dapr nor ingress: the router could not reach a copy of it.");
+        }
+
+        var secrets = new JsonArray();
+        foreach (var (variable, reference) in options.Secrets)
+        {
+            var identity = reference.Identity ?? options.Identity;
+            secrets.Add(new JsonObject { ["name"] = SecretName(variable), ["keyVaultUrl"] = reference.KeyVaultUrl, ["identity"] = identity });
+        }
+
+        var shadowConfiguration = new JsonObject
+        {
+            ["activeRevisionsMode"] = "Single",
+            ["secrets"] = secrets,
+            ["registries"] = Registries(configuration["registries"] as JsonArray, options, notes),
+        };
+        if (ingress is not null)
+        {
+            // Internal only: the router reaches the shadow; no custom domain, traffic split, IP rule or CORS of production's.
+            shadowConfiguration["ingress"] = new JsonObject
+            {
+                ["external"] = false,
+                ["targetPort"] = ingress["targetPort"]?.DeepClone(),
+                ["transport"] = ingress["transport"]?.DeepClone() ?? "auto",
+            };
+        }
+
+        if (daprEnabled)
+        {
+            shadowConfiguration["dapr"] = new JsonObject
+            {
+                ["enabled"] = true,
+                ["appId"] = name,
+                ["appPort"] = dapr!["appPort"]?.DeepClone(),
+                ["appProtocol"] = dapr["appProtocol"]?.DeepClone() ?? "http",
+            };
+            notes.Add($"Dapr app id '{name}': components scoped to production's app id '{dapr["appId"]?.GetValue<string>() ?? options.ProductionApp}' do not apply to the shadow");
+        }
+
+        if (production["identity"] is JsonObject productionIdentity && productionIdentity["type"]?.GetValue<string>() is { } type && !type.Equals("None", StringComparison.OrdinalIgnoreCase))
+        {
+            notes.Add($"identity ({type}) not copied: a production identity can reach production data");
+        }
+
+        var volumes = Volumes(template["volumes"] as JsonArray, notes);
+        var kept = volumes.Select(v => v!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        var scale = template["scale"] as JsonObject;
+        var body = new JsonObject
+        {
+            ["location"] = production["location"]?.DeepClone(),
+            ["tags"] = new JsonObject
+            {
+                [ServiceTag] = spec.Service,
+                [ShadowTag] = spec.ShadowId,
+                [SizeTag] = spec.Resources.Size.ToString(CultureInfo.InvariantCulture),
+                [CopyOfTag] = options.ProductionApp,
+                [StartedAtTag] = startedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            },
+            ["properties"] = new JsonObject
+            {
+                ["environmentId"] = (properties["environmentId"] ?? properties["managedEnvironmentId"])?.DeepClone(),
+                ["configuration"] = shadowConfiguration,
+                ["template"] = new JsonObject
+                {
+                    ["containers"] = Containers(template["containers"] as JsonArray, "container", spec, options, kept, notes),
+                    ["initContainers"] = Containers(template["initContainers"] as JsonArray, "init container", spec, options, kept, notes),
+                    ["scale"] = Scale(scale, options, notes),
+                    ["volumes"] = volumes,
+                },
+            },
+        };
+        if (properties["workloadProfileName"] is { } profile)
+        {
+            body["properties"]!["workloadProfileName"] = profile.DeepClone();
+        }
+
+        if (options.Identity is { Length: > 0 } own)
+        {
+            body["identity"] = new JsonObject { ["type"] = "UserAssigned", ["userAssignedIdentities"] = new JsonObject { [own] = new JsonObject() } };
+        }
+
+        if (template["serviceBinds"] is JsonArray { Count: > 0 } binds)
+        {
+            notes.Add($"service binds not copied: {string.Join(", ", binds.Select(b => b?["name"]?.GetValue<string>()))}");
+        }
+
+        Scaled(body, spec, options, notes);
+        return (body, notes);
+    }
+
+    /// <summary>Whether an environment variable looks like a data binding (a store, a credential) and so is not copied.</summary>
+    public static bool LooksLikeDataBinding(string name, string? value) =>
+        DataBindingName().IsMatch(name) || (value is not null && DataBindingValue().IsMatch(value));
+
+    private static JsonArray Registries(JsonArray? registries, ContainerAppsServiceOptions options, List<string> notes)
+    {
+        var copied = new JsonArray();
+        foreach (var registry in registries?.OfType<JsonObject>() ?? [])
+        {
+            var server = registry["server"]?.GetValue<string>() ?? "?";
+            if (registry["passwordSecretRef"] is not null)
+            {
+                notes.Add($"registry {server}: its password secret is not copied; give the shadow an identity that can pull (Identity)");
+                if (options.Identity is { Length: > 0 } pull)
+                {
+                    copied.Add(new JsonObject { ["server"] = server, ["identity"] = pull });
+                }
+            }
+            else if (registry["identity"] is not null)
+            {
+                if (options.Identity is { Length: > 0 } pull)
+                {
+                    copied.Add(new JsonObject { ["server"] = server, ["identity"] = pull });
+                }
+                else
+                {
+                    notes.Add($"registry {server}: production pulls with its own identity, not copied; set Identity for the shadow");
+                }
+            }
+            else
+            {
+                copied.Add(new JsonObject { ["server"] = server });
+            }
+        }
+
+        return copied;
+    }
+
+    private static JsonArray Volumes(JsonArray? volumes, List<string> notes)
+    {
+        var kept = new JsonArray();
+        foreach (var volume in volumes?.OfType<JsonObject>() ?? [])
+        {
+            var type = volume["storageType"]?.GetValue<string>() ?? "EmptyDir";
+            if (type.Equals("EmptyDir", StringComparison.OrdinalIgnoreCase))
+            {
+                kept.Add(new JsonObject { ["name"] = volume["name"]?.DeepClone(), ["storageType"] = "EmptyDir" });
+            }
+            else
+            {
+                notes.Add($"volume {volume["name"]} ({type}{(volume["storageName"] is { } storage ? " " + storage : string.Empty)}) not copied");
+            }
+        }
+
+        return kept;
+    }
+
+    private static JsonArray Containers(JsonArray? containers, string kind, ProvisionSpec spec, ContainerAppsServiceOptions options, HashSet<string> volumes, List<string> notes)
+    {
+        var copies = new JsonArray();
+        foreach (var container in containers?.OfType<JsonObject>() ?? [])
+        {
+            var name = container["name"]?.GetValue<string>() ?? "?";
+            var copy = new JsonObject { ["name"] = name, ["image"] = container["image"]?.DeepClone() };
+            foreach (var field in new[] { "command", "args", "probes" })
+            {
+                if (container[field] is { } value)
+                {
+                    copy[field] = value.DeepClone();
+                }
+            }
+
+            copy["resources"] = container["resources"]?.DeepClone() ?? new JsonObject { ["cpu"] = 0.25, ["memory"] = "0.5Gi" };
+            var env = new JsonArray();
+            var set = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var variable in container["env"]?.AsArray().OfType<JsonObject>() ?? [])
+            {
+                var variableName = variable["name"]?.GetValue<string>() ?? string.Empty;
+                if (options.Environment.ContainsKey(variableName) || options.Secrets.ContainsKey(variableName))
+                {
+                    continue; // the shadow's own value is added below
+                }
+
+                if (variable["secretRef"] is { } secretRef)
+                {
+                    notes.Add($"{kind} {name}: env {variableName} (secret {secretRef}) not copied");
+                }
+                else if (!options.KeepEnvironment.Contains(variableName, StringComparer.Ordinal) && LooksLikeDataBinding(variableName, variable["value"]?.GetValue<string>()))
+                {
+                    notes.Add($"{kind} {name}: env {variableName} looks like a data binding, not copied (KeepEnvironment copies it)");
+                }
+                else
+                {
+                    env.Add(new JsonObject { ["name"] = variableName, ["value"] = variable["value"]?.DeepClone() });
+                    set.Add(variableName);
+                }
+            }
+
+            foreach (var (variable, value) in options.Environment)
+            {
+                env.Add(new JsonObject { ["name"] = variable, ["value"] = value });
+            }
+
+            foreach (var variable in options.Secrets.Keys)
+            {
+                env.Add(new JsonObject { ["name"] = variable, ["secretRef"] = SecretName(variable) });
+            }
+
+            env.Add(new JsonObject { ["name"] = "SHADOW_ID", ["value"] = spec.ShadowId });
+            env.Add(new JsonObject { ["name"] = "SHADOW_SIZE", ["value"] = spec.Resources.Size.ToString(CultureInfo.InvariantCulture) });
+            env.Add(new JsonObject { ["name"] = "SHADOW_ADDED_LATENCY_MS", ["value"] = spec.Resources.AddedLatencyMs.ToString(CultureInfo.InvariantCulture) });
+            env.Add(new JsonObject { ["name"] = "SHADOW_ERROR_RATE", ["value"] = spec.Resources.ErrorRate.ToString(CultureInfo.InvariantCulture) });
+            copy["env"] = env;
+
+            var mounts = new JsonArray();
+            foreach (var mount in container["volumeMounts"]?.AsArray().OfType<JsonObject>() ?? [])
+            {
+                if (mount["volumeName"]?.GetValue<string>() is { } volume && volumes.Contains(volume))
+                {
+                    mounts.Add(mount.DeepClone());
+                }
+            }
+
+            if (mounts.Count > 0)
+            {
+                copy["volumeMounts"] = mounts;
+            }
+
+            copies.Add(copy);
+        }
+
+        return copies;
+    }
+
+    private static JsonObject Scale(JsonObject? scale, ContainerAppsServiceOptions options, List<string> notes)
+    {
+        var max = options.MaxReplicas ?? scale?["maxReplicas"]?.GetValue<int>() ?? 10;
+        var min = Math.Max(1, options.MinReplicas);
+        var rules = new JsonArray();
+        foreach (var rule in scale?["rules"]?.AsArray().OfType<JsonObject>() ?? [])
+        {
+            var ruleName = rule["name"]?.GetValue<string>() ?? "?";
+            var trigger = rule.FirstOrDefault(p => p.Key != "name").Value as JsonObject;
+            if (trigger?["auth"] is JsonArray { Count: > 0 })
+            {
+                notes.Add($"scale rule {ruleName}: its credentials are production's, not copied");
+            }
+            else if (rule["http"] is not null || rule["custom"]?["type"]?.GetValue<string>() == "http" || rule["tcp"] is not null)
+            {
+                rules.Add(rule.DeepClone());
+            }
+            else
+            {
+                notes.Add($"scale rule {ruleName}: scales on a production source, not copied");
+            }
+        }
+
+        return new JsonObject { ["minReplicas"] = min, ["maxReplicas"] = Math.Max(min, max), ["rules"] = rules };
+    }
+
+    /// <summary>Scales every container's CPU and memory by the shadow's size, keeping memory at twice the vCPUs (Container Apps' pairs) and the total within <see cref="ContainerAppsServiceOptions.MaxCpu"/>.</summary>
+    private static void Scaled(JsonObject body, ProvisionSpec spec, ContainerAppsServiceOptions options, List<string> notes)
+    {
+        var template = body["properties"]!["template"]!;
+        var containers = template["containers"]!.AsArray().Concat(template["initContainers"]!.AsArray()).OfType<JsonObject>().ToArray();
+        var baseCpu = containers.Select(c => c["resources"]?["cpu"]?.GetValue<double>() ?? 0.25).ToArray();
+        var total = baseCpu.Sum();
+        var factor = Math.Max(1, spec.Resources.Size);
+        if (total * factor > options.MaxCpu)
+        {
+            var capped = Math.Max(1, Math.Floor(options.MaxCpu / total));
+            notes.Add($"size {factor} would need {total * factor:0.##} vCPUs, over MaxCpu {options.MaxCpu:0.##}: sized {capped:0} instead");
+            factor = (int)capped;
+        }
+
+        for (var i = 0; i < containers.Length; i++)
+        {
+            var cpu = Math.Round(baseCpu[i] * factor * 4, MidpointRounding.AwayFromZero) / 4; // Container Apps' 0.25 vCPU steps
+            cpu = Math.Max(0.25, cpu);
+            containers[i]["resources"] = new JsonObject
+            {
+                ["cpu"] = cpu,
+                ["memory"] = (cpu * 2).ToString("0.##", CultureInfo.InvariantCulture) + "Gi",
+            };
+        }
+    }
+
+    private static string SecretName(string variable) => Clean("shadow-" + variable);
+
+    private static string Clean(string text)
+    {
+        var lower = InvalidNameCharacters().Replace(text.ToLowerInvariant(), "-");
+        return DoubleDash().Replace(lower, "-").Trim('-');
+    }
+
+    [GeneratedRegex("[^a-z0-9-]")]
+    private static partial Regex InvalidNameCharacters();
+
+    [GeneratedRegex("-{2,}")]
+    private static partial Regex DoubleDash();
+
+    [GeneratedRegex("CONN(ECTION)?_?STR|CONNECTION|DATABASE|(^|_)DB(_|$)|PASSWORD|PASSWD|(^|_)PWD(_|$)|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|ACCOUNT_?KEY|(^|_)SAS(_|$)|STORAGE|REDIS|SQL|COSMOS|MONGO|POSTGRES|MYSQL|SERVICEBUS|SERVICE_BUS|EVENTHUB|EVENT_HUB|KAFKA|AMQP|(^|_)DSN(_|$)", RegexOptions.IgnoreCase)]
+    private static partial Regex DataBindingName();
+
+    // Connection-string keys, credentials in a URL (rediss://:password@host too), and URLs of data stores.
+    [GeneratedRegex("AccountKey=|Password=|SharedAccessKey=|Server=|Host=.*;|://[^/\\s@]*:[^/\\s@]+@|^(redis|rediss|postgres|postgresql|mysql|mongodb|mongodb\\+srv|amqp|amqps|sqlserver|jdbc:[a-z]+)://", RegexOptions.IgnoreCase)]
+    private static partial Regex DataBindingValue();
+}

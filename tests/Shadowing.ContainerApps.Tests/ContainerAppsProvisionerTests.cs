@@ -1,0 +1,194 @@
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Shadows;
+
+namespace Shadowing.ContainerApps.Tests;
+
+/// <summary>The provisioner's ARM request sequence on a stubbed transport (shapes and their sources: <see cref="ArmShapes"/>).</summary>
+public sealed class ContainerAppsProvisionerTests
+{
+    private const string Shadow = "s20261202t1400-1";
+    private const string Name = "orders-s20261202t1400-1";
+    private const string Api = "?api-version=2024-03-01";
+    private readonly ArmStub _arm = new();
+    private readonly StubCredential _credential = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 11, 30, 0, TimeSpan.Zero)) { AutoAdvanceAmount = TimeSpan.FromSeconds(1) };
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string App(string name) => $"{ArmStub.AppsPath}/{name}";
+
+    private ContainerAppsProvisioner Provisioner(TimeSpan? timeout = null) => new(
+        new ContainerAppsProvisionerOptions
+        {
+            SubscriptionId = ArmStub.Subscription,
+            ResourceGroup = "rg",
+            PollInterval = TimeSpan.Zero,
+            Timeout = timeout ?? TimeSpan.FromMinutes(15),
+            Services = { ["orders"] = new ContainerAppsServiceOptions { ProductionApp = "orders" } },
+        },
+        _credential,
+        _time,
+        _arm.ClientOptions());
+
+    [Fact]
+    public async Task Provision_ReadsProduction_PutsTheShadow_FollowsTheOperation_WaitsForTheRevisionToRun()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.NotFound, ArmShapes.Error("ResourceNotFound", "not found"))
+            .On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.Created, ArmShapes.Started(Name), new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl });
+        _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("InProgress"))
+            .On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Succeeded"));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Processing", "None"))
+            .On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Running"));
+
+        var shadow = await Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources(Size: 2)), Ct);
+
+        Assert.Equal(
+        [
+            $"GET {App(Name)}", $"GET {App("orders")}", $"PUT {App(Name)}",
+            $"GET {ArmShapes.OperationPath}", $"GET {ArmShapes.OperationPath}",
+            $"GET {App(Name)}", $"GET {App(Name)}/revisions/{Name}--r1",
+            $"GET {App(Name)}", $"GET {App(Name)}/revisions/{Name}--r1",
+        ], _arm.Sequence);
+        Assert.All(_arm.Requests, r => Assert.Equal("Bearer stub-token", r.Authorization));
+        Assert.All(_arm.Requests.Where(r => r.PathAndQuery.StartsWith(ArmStub.AppsPath, StringComparison.Ordinal)), r => Assert.EndsWith(Api, r.PathAndQuery, StringComparison.Ordinal));
+        Assert.Equal(["https://management.azure.com/.default"], _credential.Scopes.Distinct());
+        Assert.Equal(($"dapr://{Name}", $"{Name}--r1"), (shadow.Address, shadow.Handle));
+        Assert.Contains(shadow.Notes, n => n.Contains("secret orders-db", StringComparison.Ordinal));
+
+        // What reached Azure: the production connection-string secret and its value-bearing variables did not.
+        var put = _arm.Requests.Single(r => r.Method == "PUT").Body!;
+        Assert.DoesNotContain("orders-db", put, StringComparison.Ordinal);
+        Assert.DoesNotContain("ConnectionStrings__Orders", put, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", put, StringComparison.Ordinal);
+        Assert.Contains("\"shadowing-size\":\"2\"", put, StringComparison.Ordinal);
+        Assert.Contains("\"cpu\":1", put, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_Again_AtTheSameSize_PutsNothing()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Running"));
+
+        var shadow = await Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct);
+
+        Assert.DoesNotContain(_arm.Requests, r => r.Method == "PUT");
+        Assert.Equal(($"dapr://{Name}", 1, new DateTimeOffset(2026, 12, 2, 11, 30, 0, TimeSpan.Zero)), (shadow.Address, shadow.Resources.Size, shadow.StartedAt));
+    }
+
+    [Fact]
+    public async Task Resize_PutsTheNewSizeEvenThoughTheAppExists()
+    {
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 3)); // 200: no operation to follow
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 3));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "RunningAtMaxScale"));
+
+        var shadow = await Provisioner().ResizeAsync(new ProvisionSpec("orders", Shadow, new ShadowResources(Size: 3)), Ct);
+
+        Assert.Equal(3, shadow.Resources.Size);
+        Assert.Contains("\"cpu\":1.5", _arm.Requests.Single(r => r.Method == "PUT").Body!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_RevisionFails_IsAProvisioningExceptionWithAzuresReason()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.NotFound).On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Failed", "Unhealthy", "image pull failed: unauthorized"));
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains($"revision {Name}--r1 is Failed: image pull failed: unauthorized", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_OperationFails_IsAProvisioningExceptionWithTheErrorCode()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.NotFound);
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.Created, ArmShapes.Started(Name), new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl });
+        _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Failed"));
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains("the operation ended Failed: ContainerAppImagePullFailure unauthorized", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_RevisionNeverRuns_TimesOutNamingTheSetting()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Processing", "None"));
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(TimeSpan.FromMinutes(1)).ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains("Shadowing:Provisioning:ContainerApps:Timeout", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_ArmRefuses_IsAProvisioningExceptionWithCodeAndMessage()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.Forbidden, ArmShapes.Error("AuthorizationFailed", "The client does not have authorization to perform action 'Microsoft.App/containerApps/read'."));
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains("Azure answered 403 AuthorizationFailed: The client does not have authorization", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Provision_UnknownService_NamesTheSetting()
+    {
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ProvisionAsync(new ProvisionSpec("payments", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains("Shadowing:Provisioning:ContainerApps:Services:payments:ProductionApp", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Retire_DeletesAndFollowsTheOperation_GoneAlreadyIsFine()
+    {
+        _arm.On("DELETE", App(Name), HttpStatusCode.Accepted, null, new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl })
+            .On("DELETE", App(Name), HttpStatusCode.NoContent);
+        _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("InProgress")).On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Succeeded"));
+
+        await Provisioner().RetireAsync("orders", Shadow, Ct);
+        await Provisioner().RetireAsync("orders", Shadow, Ct); // 204: "Container App does not exist."
+
+        Assert.Equal([$"DELETE {App(Name)}", $"GET {ArmShapes.OperationPath}", $"GET {ArmShapes.OperationPath}", $"DELETE {App(Name)}"], _arm.Sequence);
+    }
+
+    [Fact]
+    public async Task Retire_WithALocationHeader_PollsItUntilItStopsAnswering202()
+    {
+        const string Location = $"https://management.azure.com/subscriptions/{ArmStub.Subscription}/providers/Microsoft.App/locations/eastus/containerappOperationResults/62e4d893";
+        _arm.On("DELETE", App(Name), HttpStatusCode.Accepted, null, new Dictionary<string, string> { ["Location"] = Location });
+        _arm.On("GET", new Uri(Location).AbsolutePath, HttpStatusCode.Accepted).On("GET", new Uri(Location).AbsolutePath, HttpStatusCode.NoContent);
+
+        await Provisioner().RetireAsync("orders", Shadow, Ct);
+
+        Assert.Equal(3, _arm.Requests.Count);
+    }
+
+    [Fact]
+    public async Task FindAndList_ReadTheShadowAppsBackFromTheirTags_FollowingNextLink()
+    {
+        const string Next = $"https://management.azure.com{ArmStub.AppsPath}?api-version=2024-03-01&$skiptoken=2";
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 2));
+        _arm.On("GET", App("orders-s2"), HttpStatusCode.NotFound);
+        _arm.On("GET", ArmStub.AppsPath, HttpStatusCode.OK, ArmShapes.Page(Next, ArmShapes.ProductionApp(), ArmShapes.ShadowApp(Name, Shadow, size: 2)))
+            .On("GET", ArmStub.AppsPath, HttpStatusCode.OK, ArmShapes.Page(null, ArmShapes.ShadowApp("orders-s20261202t1400-2", "s20261202t1400-2", size: 1)));
+
+        var found = await Provisioner().FindAsync("orders", Shadow, Ct);
+        var missing = await Provisioner().FindAsync("orders", "s2", Ct);
+        var listed = await Provisioner().ListAsync(Ct);
+
+        Assert.Equal(("orders", Shadow, 2, $"dapr://{Name}"), (found!.Service, found.ShadowId, found.Resources.Size, found.Address));
+        Assert.Null(missing);
+        Assert.Equal([Shadow, "s20261202t1400-2"], listed.Select(s => s.ShadowId)); // the production app is not a shadow
+        Assert.EndsWith("$skiptoken=2", _arm.Requests.Last().PathAndQuery, StringComparison.Ordinal);
+    }
+}
