@@ -21,3 +21,43 @@ public sealed class WorkflowsHostTests
         Assert.Contains(services, d => d.ServiceType == typeof(IHostedService));
     }
 }
+
+/// <summary>The workflows host as the Functions app reaches it (Dapr-invoked): its control routes behind the app token.</summary>
+public sealed class WorkflowsHostControlTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ControlRoutes_ServedOnTheAppPort_OnlyWithDaprsAppToken()
+    {
+        var folder = Directory.CreateTempSubdirectory("shadowing-workflows-host-").FullName;
+        try
+        {
+            await using var app = await Shadowing.TestUtilities.Hosting.LoopbackApp.StartAsync(
+                builder =>
+                {
+                    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+                    {
+                        ["Shadowing:Mode"] = "Embedded",
+                        ["Shadowing:Embedded:StatePath"] = Path.Combine(folder, "state.db"),
+                        ["APP_API_TOKEN"] = "app-secret",
+                    });
+                    builder.Services.AddShadowingWorkflows(builder.Configuration);
+                },
+                app => app.MapShadowingWorkflows());
+            using var http = new HttpClient { BaseAddress = Shadowing.TestUtilities.Hosting.LoopbackApp.AddressOf(app) };
+
+            using var anonymous = await http.GetAsync(new Uri("/api/workflows/shadows-orders-x", UriKind.Relative), Ct);
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/workflows/shadows-orders-x", UriKind.Relative));
+            request.Headers.Add("dapr-api-token", "app-secret");
+            using var fromDaprd = await http.SendAsync(request, Ct);
+
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, fromDaprd.StatusCode); // reached the handler: no such instance
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}

@@ -7,14 +7,16 @@ namespace Shadowing.Router.Forwarding;
 /// How requests to one endpoint of one service are rewritten, built once when the routing snapshot is compiled:
 /// YARP's default transforms (headers, X-Forwarded-*), then the destination set to the endpoint's prefix plus the
 /// path below the service segment; every <c>dapr-*</c> header a client sent removed (it could pick the sidecar's
-/// target or pose as daprd), and a client's own <c>x-shadow-mirror</c> (production must never take a request for a copy), and for a Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way
-/// back, the route headers.
+/// target or pose as daprd), and a client's own <c>x-shadowing-*</c> and <c>x-shadow-mirror</c> (headers of the router's
+/// own: production must never take a request for a copy), and the headers the client named in <c>Connection</c>; for a
+/// Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way back, the route headers.
 /// </summary>
-internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId) : HttpTransformer
+internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId, bool rawEncodedSlashes = false) : HttpTransformer
 {
     public const string RouteHeader = "x-shadowing-route";
     public const string EndpointHeader = "x-shadowing-endpoint";
     private const string DaprHeaderPrefix = "dapr-";
+    private const string ShadowingHeaderPrefix = "x-shadowing-";
     private readonly StringValues _route = route;
     private readonly StringValues _endpoint = endpointId;
 
@@ -27,16 +29,34 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
         var request = httpContext.Request;
         var full = request.Path.Value ?? string.Empty;
         var below = full.Length > serviceSegmentLength ? new PathString(full[serviceSegmentLength..]) : PathString.Empty;
-        proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(Prefix, below, request.QueryString);
+        proxyRequest.RequestUri = rawEncodedSlashes && below.Value is { } belowPath && belowPath.Contains('%', StringComparison.Ordinal) && RawBelow(httpContext, belowPath) is { } raw
+            ? new Uri(Prefix.TrimEnd('/') + raw + request.QueryString.Value, UriKind.Absolute)
+            : RequestUtilities.MakeDestinationAddress(Prefix, below, request.QueryString);
 
         // The non-validated view enumerates without allocating; a list is made only when a client sent headers to strip.
         List<string>? stripped = null;
         foreach (var header in proxyRequest.Headers.NonValidated)
         {
             if (header.Key.StartsWith(DaprHeaderPrefix, StringComparison.OrdinalIgnoreCase)
+                || header.Key.StartsWith(ShadowingHeaderPrefix, StringComparison.OrdinalIgnoreCase)
                 || header.Key.Equals(Mirroring.MirrorJob.MirrorHeader, StringComparison.OrdinalIgnoreCase))
             {
                 (stripped ??= []).Add(header.Key);
+            }
+        }
+
+        // RFC 9110 §7.6.1: headers the client named in Connection are for this hop only (YARP drops Connection itself
+        // and the standard hop-by-hop headers, not the ones it names).
+        foreach (var value in request.Headers.Connection)
+        {
+            var tokens = (value ?? string.Empty).AsSpan();
+            foreach (var range in tokens.Split(','))
+            {
+                var token = tokens[range].Trim();
+                if (!token.IsEmpty && !token.Equals("close", StringComparison.OrdinalIgnoreCase) && !token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+                {
+                    (stripped ??= []).Add(token.ToString());
+                }
             }
         }
 
@@ -45,6 +65,7 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
             foreach (var name in stripped)
             {
                 proxyRequest.Headers.Remove(name);
+                proxyRequest.Content?.Headers.Remove(name);
             }
         }
 
@@ -53,6 +74,44 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
             proxyRequest.Headers.TryAddWithoutValidation(DaprSidecarEndpoint.ApiTokenHeader, sidecarToken);
         }
     }
+
+    /// <summary>
+    /// Kestrel decodes a path except <c>%2F</c>, so <c>a%2Fb</c> and <c>a%252Fb</c> both reach the router as
+    /// <c>a%2Fb</c>, and re-encoding gives <c>a%252Fb</c> for both (dotnet/yarp#1419): two client paths would become one.
+    /// Only the raw request target tells them apart. It is used, below the service segment, when it decodes (all but its
+    /// <c>%2F</c>s) to exactly the path Kestrel routed, so nothing Kestrel normalised (dot segments, encoded dots) can
+    /// pass raw. Not for Dapr endpoints: the sidecar's invoke API is not given encoded slashes to interpret.
+    /// </summary>
+    internal static string? RawBelow(HttpContext context, string pathBelow)
+    {
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(target) || target[0] != '/')
+        {
+            return null;
+        }
+
+        var query = target.IndexOf('?', StringComparison.Ordinal);
+        var path = query >= 0 ? target[..query] : target;
+        var segment = path.IndexOf('/', 1);
+        if (segment < 0)
+        {
+            return null;
+        }
+
+        var raw = path[segment..];
+        try
+        {
+            return string.Equals(Uri.UnescapeDataString(MarkEncodedSlashes(raw)), MarkEncodedSlashes(pathBelow), StringComparison.Ordinal) ? raw : null;
+        }
+        catch (UriFormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Replaces every <c>%2F</c> (either case) with a character no decoded path has, so it survives unescaping.</summary>
+    private static string MarkEncodedSlashes(string path) =>
+        path.Replace("%2F", "\0", StringComparison.OrdinalIgnoreCase);
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {

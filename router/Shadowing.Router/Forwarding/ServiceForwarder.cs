@@ -33,6 +33,7 @@ internal sealed partial class ServiceForwarder(
     // Only daprd knows APP_API_TOKEN; when the router is reached through Dapr alone, nobody else may call it.
     private readonly byte[]? _appToken = options.Value.DaprInvocationOnly ? DaprAppToken.Read(configuration) : null;
     private const int MaxReservationAttempts = 8;
+    private const string AllowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
     private readonly long _retryBodyLimit = options.Value.Forwarding.RetryBodyLimitBytes;
     private readonly long _decisionLogInterval = (long)(time.TimestampFrequency * DecisionLogInterval.TotalSeconds);
 
@@ -56,6 +57,22 @@ internal sealed partial class ServiceForwarder(
         }
 
         var request = context.Request;
+        if (HttpMethods.IsConnect(request.Method) || HttpMethods.IsTrace(request.Method))
+        {
+            // Neither is forwarded: CONNECT would make the router a tunnel, TRACE echoes headers (cookies, tokens) back.
+            context.Response.Headers.Allow = AllowedMethods;
+            await Problems.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method-not-allowed", "Method not allowed", $"The router does not forward {request.Method} requests.", service, "method_not_allowed").ConfigureAwait(false);
+            return;
+        }
+
+        if (request.ContentLength is { } declared && context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } maxBody && declared > maxBody)
+        {
+            // Refused before any endpoint is contacted; the connection is closed rather than the body read and discarded.
+            context.Response.Headers.Connection = "close";
+            await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large", "Request body too large", $"The request body ({declared} bytes) is over the router's limit of {maxBody} bytes.", service, "body_too_large").ConfigureAwait(false);
+            return;
+        }
+
         var requestPath = request.Path.Value!;
         if (HasDotSegment(requestPath))
         {
@@ -296,7 +313,8 @@ internal sealed partial class ServiceForwarder(
 
     private async Task WriteNoEndpointAsync(HttpContext context, string service, RouteDecision<RoutedEndpoint> decision)
     {
-        metrics.Decision(service, RouteKind.None, decision.Reason);
+        // The metric and the 503's body give the same reason: why production could not take it.
+        metrics.Decision(service, RouteKind.None, decision.ProductionReason);
         if (cache.Current.Services.TryGetValue(service, out var routes) && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
         {
             LogNoEndpoint(service, RouteNames.Of(decision.ProductionReason), heldBack);

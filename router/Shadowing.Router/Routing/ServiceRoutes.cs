@@ -58,7 +58,8 @@ internal sealed class ServiceRoutes
                 1 + table.Service.Length,
                 parsed.Scheme == EndpointScheme.Dapr ? sidecar.ApiToken : null,
                 routeHeaders ? RouteNames.Of(role) : null,
-                id);
+                id,
+                rawEncodedSlashes: parsed.Scheme != EndpointScheme.Dapr);
             return new(id, role, parsed, max, maxLatency, registry.Get(table.Service, id, address, role), transformer);
         }
 

@@ -103,7 +103,8 @@ public sealed class TestBackend : IAsyncDisposable
                 context.Request.Path.Value ?? string.Empty,
                 context.Request.QueryString.Value ?? string.Empty,
                 context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
-                body));
+                body,
+                context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty));
             if (Gate is { } gate)
             {
                 await gate.Task.WaitAsync(context.RequestAborted).ConfigureAwait(false);
@@ -137,7 +138,8 @@ public sealed class TestBackend : IAsyncDisposable
 }
 
 /// <summary>A request as a <see cref="TestBackend"/> received it.</summary>
-public sealed record ReceivedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, string Body);
+/// <param name="RawTarget">The request target as it arrived on the wire, before Kestrel decoded it.</param>
+public sealed record ReceivedRequest(string Method, string Path, string Query, IReadOnlyDictionary<string, string> Headers, string Body, string RawTarget = "");
 
 /// <summary>What a <see cref="TestBackend"/> answers.</summary>
 public sealed record BackendAnswer(string Endpoint, string Method, string Path, string? Query, string Body, string DaprAppId);
