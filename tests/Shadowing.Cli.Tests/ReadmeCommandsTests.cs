@@ -7,8 +7,11 @@ namespace Shadowing.Cli.Tests;
 /// <summary>
 /// Every command in the README's <c>bash</c> blocks, run exactly as written from the repository root, or named
 /// with the reason it cannot run on a machine without Dapr, Azure Functions Core Tools or Azure. The tests of this
-/// class run one after another: several of them build (<c>dotnet run</c>, <c>dotnet pack</c>) in the same tree.
+/// class run one after another: several of them build (<c>dotnet run</c>, <c>dotnet pack</c>) in the same tree. They run
+/// alone, after the other tests of this project: a dozen builds on two cores starved the end-to-end SEP tests running
+/// beside them (a shadow process that took over a minute to answer its health check).
 /// </summary>
+[Collection(nameof(ReadmeCommandsCollection))]
 public sealed partial class ReadmeCommandsTests
 {
     /// <summary>Commands that cannot run here, and why; every other README command must be run by a test below.</summary>
@@ -102,7 +105,7 @@ public sealed partial class ReadmeCommandsTests
     public async Task ControlCommands_AsWritten_WorkBesideARunningUp()
     {
         var commands = Commands().Where(c => Control.IsMatch(c)).ToArray();
-        Assert.Equal(8, commands.Length);
+        Assert.Equal(5, commands.Length);
         var folder = Path.Combine(Root, ".shadowing");
         var hadFolder = Directory.Exists(folder);
         try
@@ -118,13 +121,10 @@ public sealed partial class ReadmeCommandsTests
             }
 
             Assert.Contains("\"requestId\":\"orders/", outputs[0], StringComparison.Ordinal); // the POST: 202 with the request
-            Assert.Contains("orders", outputs[1], StringComparison.Ordinal);
-            Assert.Contains("Open shadow requests", outputs[2], StringComparison.Ordinal);
-            Assert.Contains("Added 'xmas-sale'", outputs[3], StringComparison.Ordinal);
-            Assert.Contains("xmas-sale", outputs[4], StringComparison.Ordinal);
-            Assert.Contains("Removed 1 event(s)", outputs[5], StringComparison.Ordinal);
-            Assert.Contains("valid; 1 service(s): orders", outputs[6], StringComparison.Ordinal);
-            Assert.Contains("orders: ", outputs[7], StringComparison.Ordinal);
+            Assert.Contains("Open shadow requests", outputs[1], StringComparison.Ordinal);
+            Assert.Contains("Added 'xmas-sale'", outputs[2], StringComparison.Ordinal);
+            Assert.Contains("xmas-sale", outputs[3], StringComparison.Ordinal);
+            Assert.Contains("orders: ", outputs[4], StringComparison.Ordinal);
         }
         finally
         {
@@ -310,3 +310,7 @@ public sealed partial class ReadmeCommandsTests
     [GeneratedRegex(@"--output (\S+)")]
     private static partial Regex OutputOption();
 }
+
+/// <summary>The README's commands run alone (see <see cref="ReadmeCommandsTests"/>).</summary>
+[CollectionDefinition(nameof(ReadmeCommandsCollection), DisableParallelization = true)]
+public sealed class ReadmeCommandsCollection;

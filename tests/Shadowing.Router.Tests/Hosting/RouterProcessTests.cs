@@ -106,6 +106,49 @@ public sealed class RouterProcessTests : IDisposable
         Assert.DoesNotContain(lines, l => l.Contains("client ended", StringComparison.Ordinal)); // Debug: not at the default level
     }
 
+    [Fact]
+    public async Task Logs_NeverCarryCredentialsCookiesQueriesOrBodies()
+    {
+        await using var echo = await TestBackend.StartAsync("echo-1");
+        using var deadSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        deadSocket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var dead = ((IPEndPoint)deadSocket.LocalEndPoint!).Port;
+        var routes = Path.Combine(_directory, "routes.json");
+        await File.WriteAllTextAsync(routes, $$"""
+            { "services": {
+              "echo": { "production": [ { "id": "echo-1", "address": "{{echo.Address.ToString().TrimEnd('/')}}", "maxConcurrency": 16 } ] },
+              "down": { "production": [ { "id": "dead", "address": "http://127.0.0.1:{{dead}}", "maxConcurrency": 16 } ] } } }
+            """, Ct);
+
+        // The Shadowing components at their most verbose (what --verbose gives up), ASP.NET Core and YARP as shipped.
+        await using var router = Start("--urls=http://127.0.0.1:0", $"--routes={routes}", "--Shadowing:Embedded:StatePath=:memory:", "--Logging:LogLevel:Shadowing=Trace", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", "--Router:ActiveHealthChecks:Interval=00:01:00", "--Router:OutlierDetection:ConsecutiveFailures=100");
+        var listening = await router.WaitForLineAsync(l => l.Contains("Now listening on: ", StringComparison.Ordinal), TimeSpan.FromMinutes(1), Ct);
+        using var http = new HttpClient { BaseAddress = new Uri(listening[listening.IndexOf("http", StringComparison.Ordinal)..].Trim()) };
+        await WaitUntilListeningAsync(http);
+
+        string[] secrets = ["tok-S3CRET-1", "session-S3CRET-2", "body-S3CRET-3", "query-S3CRET-4", "basic-S3CRET-5"];
+        foreach (var service in new[] { "echo", "down" })
+        {
+            foreach (var method in new[] { HttpMethod.Get, HttpMethod.Post, HttpMethod.Put })
+            {
+                using var request = new HttpRequestMessage(method, new Uri($"/{service}/items?api_key={secrets[3]}", UriKind.Relative));
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", secrets[0]);
+                request.Headers.Add("Cookie", $"session={secrets[1]}");
+                request.Headers.Add("Proxy-Authorization", $"Basic {secrets[4]}");
+                request.Content = new StringContent($"{{\"card\":\"{secrets[2]}\"}}", Encoding.UTF8, "application/json");
+                using var response = await http.SendAsync(request, Ct);
+            }
+        }
+
+        await router.InterruptAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Contains("forwarding to endpoint dead failed", router.Output, StringComparison.Ordinal); // the failures were logged
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, router.Output, StringComparison.Ordinal);
+        }
+    }
+
     private static ChildProcess Start(params string[] arguments) =>
         ChildProcess.Start("dotnet", [RouterDll, .. arguments], Path.GetTempPath());
 
