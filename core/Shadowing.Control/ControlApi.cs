@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Shadowing.Control.Workflows;
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
@@ -31,6 +32,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private const string IdRule = "1 to 64 letters, digits, '-' or '_'";
 
     private readonly RoutingTableStore _tables = new(store, bus);
+    private readonly AuditLog _audit = new(store, time);
 
     /// <summary><c>GET /api/workflows/{instanceId}</c>: the instance with daprd's fields; 404 when unknown.</summary>
     public async Task<ControlResult> GetWorkflowAsync(string instanceId, CancellationToken cancellationToken)
@@ -46,7 +48,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     }
 
     /// <summary><c>POST /api/workflows/{instanceId}/events/{name}</c>: raises an event (the body, JSON, is its payload).</summary>
-    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, CancellationToken cancellationToken)
+    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string actor, CancellationToken cancellationToken)
     {
         if ((BadId(instanceId, "instanceId") ?? BadId(name, "name")) is { } bad)
         {
@@ -65,11 +67,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
+        await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);
         return ControlResult.Accepted(new { instanceID = instanceId, @event = name });
     }
 
     /// <summary><c>POST /api/workflows/{instanceId}/terminate</c>: ends the instance (its shadows are retired by the reconciler).</summary>
-    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, CancellationToken cancellationToken)
+    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, string actor, CancellationToken cancellationToken)
     {
         if (BadId(instanceId, "instanceId") is { } bad)
         {
@@ -112,6 +115,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         await workflows.TerminateAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        await _audit.RecordAsync(actor, "terminate", instanceId, reason, cancellationToken).ConfigureAwait(false);
         return ControlResult.Accepted(new { instanceID = instanceId, reason });
     }
 
@@ -161,7 +165,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// guard rails. Body (all optional): <c>count</c> (default 1), <c>start</c> (default now), <c>end</c> or
     /// <c>duration</c> (default one hour), <c>reason</c>. 202 with the request; its plan and workflow show in the service's status.
     /// </summary>
-    public async Task<ControlResult> StartShadowsAsync(string service, Stream body, CancellationToken cancellationToken)
+    public async Task<ControlResult> StartShadowsAsync(string service, Stream body, string actor, CancellationToken cancellationToken)
     {
         if (BadService(service) is { } bad)
         {
@@ -262,6 +266,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             UpdatedAt = now,
         };
         var (stored, _) = await new ShadowRequestStore(store, bus).SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+        await _audit.RecordAsync(actor, "start-shadows", service, $"{count} shadow(s) {start:u} – {windowEnd:u} (request {stored.Id})", cancellationToken).ConfigureAwait(false);
         return ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"));
     }
 
@@ -269,7 +274,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <c>POST /api/services/{service}/shadows/{shadowId}/promote</c>: body <c>{"to": "active"|"production"}</c>
     /// (default active); 409 with the reason when the verdicts do not allow it.
     /// </summary>
-    public async Task<ControlResult> PromoteAsync(string service, string shadowId, Stream body, CancellationToken cancellationToken)
+    public async Task<ControlResult> PromoteAsync(string service, string shadowId, Stream body, string actor, CancellationToken cancellationToken)
     {
         if ((BadService(service) ?? BadId(shadowId, "shadowId")) is { } bad)
         {
@@ -314,7 +319,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
         try
         {
-            return ControlResult.Ok(await new ShadowPromotion(store, bus, time).PromoteAsync(service, shadowId, target, cancellationToken).ConfigureAwait(false));
+            var promoted = await new ShadowPromotion(store, bus, time).PromoteAsync(service, shadowId, target, cancellationToken).ConfigureAwait(false);
+            await _audit.RecordAsync(actor, "promote", $"{service}/{shadowId}", $"to {target.ToString().ToLowerInvariant()}", cancellationToken).ConfigureAwait(false);
+            return ControlResult.Ok(promoted);
         }
         catch (PromotionRefusedException ex)
         {
@@ -338,7 +345,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <c>PUT /api/services/{service}/events</c>: replaces the calendar with the body, a JSON array of
     /// <c>{start, end, name, kind, expectedMultiplier?}</c>; a bad entry is named by its index and field.
     /// </summary>
-    public async Task<ControlResult> PutEventsAsync(string service, Stream body, CancellationToken cancellationToken)
+    public async Task<ControlResult> PutEventsAsync(string service, Stream body, string actor, CancellationToken cancellationToken)
     {
         if (BadService(service) is { } bad)
         {
@@ -372,7 +379,20 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
         events.Sort((a, b) => a.Start.CompareTo(b.Start));
         await store.SaveJsonAsync(StateKeys.Events(service), events, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await _audit.RecordAsync(actor, "put-events", service, $"{events.Count} event(s)", cancellationToken).ConfigureAwait(false);
         return ControlResult.Ok(events);
+    }
+
+    /// <summary><c>GET /api/audit?day=yyyy-MM-dd</c>: the operator actions of a UTC day (default today), oldest first.</summary>
+    public async Task<ControlResult> GetAuditAsync(string? day, CancellationToken cancellationToken)
+    {
+        var date = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+        if (day is { Length: > 0 } && !DateOnly.TryParseExact(day, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out date))
+        {
+            return ControlResult.BadRequest("day", $"'{day}' is not a date such as 2026-12-02.");
+        }
+
+        return ControlResult.Ok(await _audit.ListAsync(date, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary><c>GET /api/routing</c>: every service's routing table.</summary>

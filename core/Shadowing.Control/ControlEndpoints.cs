@@ -23,24 +23,42 @@ public static class ControlEndpoints
         var root = app.MapGroup(string.Empty);
         var api = root.MapGroup("/api");
         api.MapGet("/workflows/{instanceId}", (string instanceId, ControlApi c, CancellationToken ct) => c.GetWorkflowAsync(instanceId, ct));
-        api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, ct));
-        api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, ct));
+        api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, Actor(r), ct));
+        api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, Actor(r), ct));
         api.MapGet("/services/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetServiceAsync(service, ct));
-        api.MapPost("/services/{service}/shadows", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.StartShadowsAsync(service, r.Body, ct));
-        api.MapPost("/services/{service}/shadows/{shadowId}/promote", (string service, string shadowId, HttpRequest r, ControlApi c, CancellationToken ct) => c.PromoteAsync(service, shadowId, r.Body, ct));
+        api.MapPost("/services/{service}/shadows", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.StartShadowsAsync(service, r.Body, Actor(r), ct));
+        api.MapPost("/services/{service}/shadows/{shadowId}/promote", (string service, string shadowId, HttpRequest r, ControlApi c, CancellationToken ct) => c.PromoteAsync(service, shadowId, r.Body, Actor(r), ct));
         api.MapGet("/services/{service}/events", (string service, ControlApi c, CancellationToken ct) => c.GetEventsAsync(service, ct));
-        api.MapPut("/services/{service}/events", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.PutEventsAsync(service, r.Body, ct));
+        api.MapPut("/services/{service}/events", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.PutEventsAsync(service, r.Body, Actor(r), ct));
+        api.MapGet("/audit", (HttpRequest r, ControlApi c, CancellationToken ct) => c.GetAuditAsync(r.Query["day"].ToString(), ct));
         api.MapGet("/routing", (ControlApi c, CancellationToken ct) => c.ListRoutingTablesAsync(ct));
         api.MapGet("/routing/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetRoutingTableAsync(service, ct));
         if (daprWorkflowRoutes)
         {
             var dapr = root.MapGroup("/v1.0/workflows/dapr/{instanceId}");
             dapr.MapGet(string.Empty, async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.GetWorkflowAsync(instanceId, ct).ConfigureAwait(false)));
-            dapr.MapPost("/raiseEvent/{eventName}", async (string instanceId, string eventName, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.RaiseEventAsync(instanceId, eventName, r.Body, ct).ConfigureAwait(false)));
-            dapr.MapPost("/terminate", async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.TerminateAsync(instanceId, Stream.Null, ct).ConfigureAwait(false)));
+            dapr.MapPost("/raiseEvent/{eventName}", async (string instanceId, string eventName, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.RaiseEventAsync(instanceId, eventName, r.Body, Actor(r), ct).ConfigureAwait(false)));
+            dapr.MapPost("/terminate", async (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.TerminateAsync(instanceId, Stream.Null, Actor(r), ct).ConfigureAwait(false)));
         }
 
         return root;
+    }
+
+    /// <summary>The header a caller names itself in for the audit log (a claim, not an authentication: kept with the address).</summary>
+    public const string ActorHeader = "x-shadowing-actor";
+
+    /// <summary>
+    /// Who acts, for the audit log: the principal App Service authentication put in <c>x-ms-client-principal-name</c>
+    /// (the Functions app behind Easy Auth), else the name the caller claims in <see cref="ActorHeader"/>, with the
+    /// address it called from.
+    /// </summary>
+    public static string Actor(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var principal = request.Headers["x-ms-client-principal-name"].ToString();
+        var claimed = request.Headers[ActorHeader].ToString();
+        var who = principal.Length > 0 ? principal : claimed.Length > 0 ? $"{claimed} (claimed)" : "anonymous";
+        return request.HttpContext.Connection.RemoteIpAddress is { } address ? $"{who} from {address}" : who;
     }
 
     /// <summary>Registers <see cref="ControlApi"/> with the <see cref="IWorkflowControl"/> registered before (or this app's own workflow client).</summary>

@@ -49,7 +49,7 @@ public sealed class ControlApiTests
     {
         Running("wf-1");
 
-        var result = await Api.RaiseEventAsync("wf-1", "extend", Body("{\"windowEnd\":\"2026-12-02T15:00:00Z\"}"), Ct);
+        var result = await Api.RaiseEventAsync("wf-1", "extend", Body("{\"windowEnd\":\"2026-12-02T15:00:00Z\"}"), "oncall", Ct);
 
         Assert.Equal(202, result.Status);
         await _workflows.Received(1).RaiseEventAsync("wf-1", "extend", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("windowEnd").GetString() == "2026-12-02T15:00:00Z"), Arg.Any<CancellationToken>());
@@ -60,14 +60,14 @@ public sealed class ControlApiTests
     {
         Running("wf-1");
 
-        AssertProblem(await Api.RaiseEventAsync("wf-1", "extend", Body("{not json"), Ct), 400, "body");
+        AssertProblem(await Api.RaiseEventAsync("wf-1", "extend", Body("{not json"), "oncall", Ct), 400, "body");
         await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
     }
 
     [Fact]
     public async Task RaiseEvent_BadEventName_Is400NamingName()
     {
-        AssertProblem(await Api.RaiseEventAsync("wf-1", "a/b", Body(string.Empty), Ct), 400, "name");
+        AssertProblem(await Api.RaiseEventAsync("wf-1", "a/b", Body(string.Empty), "oncall", Ct), 400, "name");
     }
 
     [Fact]
@@ -75,8 +75,8 @@ public sealed class ControlApiTests
     {
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
 
-        Assert.Equal(409, (await Api.RaiseEventAsync("wf-1", "extend", Body(string.Empty), Ct)).Status);
-        Assert.Equal(409, (await Api.TerminateAsync("wf-1", Body(string.Empty), Ct)).Status);
+        Assert.Equal(409, (await Api.RaiseEventAsync("wf-1", "extend", Body(string.Empty), "oncall", Ct)).Status);
+        Assert.Equal(409, (await Api.TerminateAsync("wf-1", Body(string.Empty), "oncall", Ct)).Status);
         await _workflows.DidNotReceiveWithAnyArgs().TerminateAsync(default!, default!, default);
     }
 
@@ -85,8 +85,8 @@ public sealed class ControlApiTests
     {
         Running("wf-1");
 
-        AssertProblem(await Api.TerminateAsync("wf-1", Body("{\"reasn\":\"x\"}"), Ct), 400, "reasn");
-        Assert.Equal(202, (await Api.TerminateAsync("wf-1", Body("{\"reason\":\"oncall: bad shadow\"}"), Ct)).Status);
+        AssertProblem(await Api.TerminateAsync("wf-1", Body("{\"reasn\":\"x\"}"), "oncall", Ct), 400, "reasn");
+        Assert.Equal(202, (await Api.TerminateAsync("wf-1", Body("{\"reason\":\"oncall: bad shadow\"}"), "oncall", Ct)).Status);
         await _workflows.Received(1).TerminateAsync("wf-1", "oncall: bad shadow", Arg.Any<CancellationToken>());
     }
 
@@ -136,7 +136,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        var result = await Api.StartShadowsAsync("orders", Body(string.Empty), Ct);
+        var result = await Api.StartShadowsAsync("orders", Body(string.Empty), "oncall", Ct);
 
         Assert.Equal(202, result.Status);
         var accepted = Assert.IsType<ShadowRequestAccepted>(result.Body);
@@ -150,7 +150,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        var result = await Api.StartShadowsAsync("orders", Body("{\"count\":2,\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"02:00:00\",\"reason\":\"launch\"}"), Ct);
+        var result = await Api.StartShadowsAsync("orders", Body("{\"count\":2,\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"02:00:00\",\"reason\":\"launch\"}"), "oncall", Ct);
 
         var request = Assert.IsType<ShadowRequestAccepted>(result.Body).Request;
         Assert.Equal((2, new DateTimeOffset(2026, 12, 2, 14, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero), "launch"), (request.Count, request.WindowStart, request.WindowEnd, request.Reason));
@@ -169,14 +169,14 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        AssertProblem(await Api.StartShadowsAsync("orders", Body(body), Ct), 400, field);
+        AssertProblem(await Api.StartShadowsAsync("orders", Body(body), "oncall", Ct), 400, field);
         Assert.Empty(await _store.ListKeysAsync(StateKeys.ShadowRequestsPrefix, Ct));
     }
 
     [Fact]
     public async Task StartShadows_ServiceWithoutATable_Is404()
     {
-        AssertProblem(await Api.StartShadowsAsync("payments", Body(string.Empty), Ct), 404, "service");
+        AssertProblem(await Api.StartShadowsAsync("payments", Body(string.Empty), "oncall", Ct), 404, "service");
     }
 
     [Fact]
@@ -187,12 +187,12 @@ public sealed class ControlApiTests
             Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed }],
         }, cancellationToken: Ct);
 
-        var refused = await Api.PromoteAsync("orders", "s1", Body(string.Empty), Ct);
+        var refused = await Api.PromoteAsync("orders", "s1", Body(string.Empty), "oncall", Ct);
 
         Assert.Equal(409, refused.Status);
         Assert.Contains("never been validated", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
-        AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), Ct), 404, "shadowId");
-        AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), Ct), 400, "to");
+        AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), "oncall", Ct), 404, "shadowId");
+        AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), "oncall", Ct), 400, "to");
     }
 
     [Fact]
@@ -201,7 +201,7 @@ public sealed class ControlApiTests
         var result = await Api.PutEventsAsync("orders", Body("""
             [{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"xmas","kind":"campaign","expectedMultiplier":2},
              {"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"launch","kind":"launch"}]
-            """), Ct);
+            """), "oncall", Ct);
 
         Assert.Equal(200, result.Status);
         var stored = (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value;
@@ -220,7 +220,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Events("orders"), new List<CalendarEvent> { new(Now, Now.AddHours(1), "old", "news") }, cancellationToken: Ct);
 
-        AssertProblem(await Api.PutEventsAsync("orders", Body(body), Ct), 400, field);
+        AssertProblem(await Api.PutEventsAsync("orders", Body(body), "oncall", Ct), 400, field);
         Assert.Equal("old", Assert.Single((await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value).Name);
     }
 
@@ -240,7 +240,29 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        AssertProblem(await Api.PutEventsAsync("orders", new MemoryStream(new byte[ControlApi.MaxBodyBytes + 1]), Ct), 400, "body");
+        AssertProblem(await Api.PutEventsAsync("orders", new MemoryStream(new byte[ControlApi.MaxBodyBytes + 1]), "oncall", Ct), 400, "body");
+    }
+
+    [Fact]
+    public async Task OperatorActions_AreAudited_WithWhoWhenAndWhat_AndRefusedOnesAreNot()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        Running("wf-1");
+
+        await Api.StartShadowsAsync("orders", Body("{\"count\":2}"), "alice from 127.0.0.1", Ct);
+        await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "bob", Ct);
+        await Api.StartShadowsAsync("orders", Body("{\"count\":0}"), "mallory", Ct); // refused: not an action taken
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await Api.PutEventsAsync("orders", Body("[]"), "carol", Ct);
+
+        var audit = Assert.IsAssignableFrom<IReadOnlyList<Shadowing.Core.Diagnostics.AuditEntry>>((await Api.GetAuditAsync(null, Ct)).Body);
+        Assert.Equal(
+            [("alice from 127.0.0.1", "start-shadows", "orders"), ("bob", "raise-event", "wf-1"), ("carol", "put-events", "orders")],
+            audit.Select(e => (e.Actor, e.Action, e.Target)));
+        Assert.Equal(Now, audit[0].At);
+        Assert.Contains("2 shadow(s)", audit[0].Detail, StringComparison.Ordinal);
+        AssertProblem(await Api.GetAuditAsync("yesterday", Ct), 400, "day");
+        Assert.Empty(Assert.IsAssignableFrom<IReadOnlyList<Shadowing.Core.Diagnostics.AuditEntry>>((await Api.GetAuditAsync("2026-12-01", Ct)).Body));
     }
 
     internal static void AssertProblem(ControlResult result, int status, string field)

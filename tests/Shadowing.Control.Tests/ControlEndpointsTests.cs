@@ -147,7 +147,22 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         Assert.Equal(WorkflowRuntimeStatus.Terminated, (await Workflows.WaitForWorkflowCompletionAsync("wf-6", cancellation: Timeout())).RuntimeStatus);
     }
 
+    [Fact]
+    public async Task Audit_RecordsTheClaimedActorWithItsAddress()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/services/orders/shadows", UriKind.Relative));
+        request.Headers.Add(ControlEndpoints.ActorHeader, "alice");
+        using var started = await _http.SendAsync(request, Ct);
+
+        var audit = await _http.GetFromJsonAsync<JsonElement>(new Uri("/api/audit", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        Assert.Equal("alice (claimed) from 127.0.0.1", audit[0].GetProperty("actor").GetString());
+        Assert.Equal("start-shadows", audit[0].GetProperty("action").GetString());
+    }
+
     [Theory]
+    [InlineData("GET", "/api/audit?day=2026-13-01", null, 400)]
     [InlineData("GET", "/api/workflows/nope", null, 404)]
     [InlineData("GET", "/api/workflows/bad.id", null, 400)]
     [InlineData("POST", "/api/workflows/nope/events/go", null, 404)]

@@ -163,6 +163,11 @@ internal sealed class EventsCommand : AsyncCommand<EventsCommand.Settings>
                     return events;
                 },
                 cancellationToken: cancellationToken);
+            if (changed > 0)
+            {
+                await new Core.Diagnostics.AuditLog(store, TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", settings.Action == "add" ? "add-event" : "remove-events", settings.Service, $"{settings.Name} ({changed})", cancellationToken);
+            }
+
             if (settings.Action == "add")
             {
                 AnsiConsole.MarkupLineInterpolated($"Added '{settings.Name}' to the calendar of {settings.Service}; the PAE reads it at its next run.");

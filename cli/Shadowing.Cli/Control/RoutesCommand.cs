@@ -77,6 +77,7 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                 }
 
                 await tables.UpdateAsync(wanted.Service, current => Merge(current, wanted), cancellationToken);
+                await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "apply-routes", wanted.Service, Path.GetFileName(settings.File), cancellationToken);
             }
 
             if (settings.Action == "diff")

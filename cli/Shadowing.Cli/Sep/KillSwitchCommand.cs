@@ -34,11 +34,13 @@ internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Setting
             if (settings.Switch == "on")
             {
                 await state.AsStore().SaveJsonAsync(StateKeys.KillSwitch, new { by = settings.By, at = TimeProvider.System.GetUtcNow() }, cancellationToken: cancellationToken);
+                await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{settings.By} (cli)", "kill-switch", "*", "on", cancellationToken);
                 AnsiConsole.MarkupLineInterpolated($"Kill switch engaged by {settings.By}: no shadow starts; a running host releases its shadows at its next revalidation tick (Shadowing:Sep:RevalidationInterval).");
             }
             else
             {
                 await state.AsStore().DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
+                await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{settings.By} (cli)", "kill-switch", "*", "off", cancellationToken);
                 AnsiConsole.MarkupLine("Kill switch off: shadow requests are admitted again (within the guard rails).");
             }
 

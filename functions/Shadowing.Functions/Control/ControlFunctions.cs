@@ -22,13 +22,13 @@ public sealed class ControlFunctions(ControlApi api)
     [Function("RaiseWorkflowEvent")]
     public async Task<IActionResult> RaiseWorkflowEvent(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "workflows/{instanceId}/events/{name}")] HttpRequest request, string instanceId, string name, CancellationToken cancellationToken) =>
-        await api.RaiseEventAsync(instanceId, name, Body(request), cancellationToken).ConfigureAwait(false);
+        await api.RaiseEventAsync(instanceId, name, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
 
     /// <summary><c>POST /api/workflows/{instanceId}/terminate</c>.</summary>
     [Function("TerminateWorkflow")]
     public async Task<IActionResult> TerminateWorkflow(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "workflows/{instanceId}/terminate")] HttpRequest request, string instanceId, CancellationToken cancellationToken) =>
-        await api.TerminateAsync(instanceId, Body(request), cancellationToken).ConfigureAwait(false);
+        await api.TerminateAsync(instanceId, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
 
     /// <summary><c>GET /api/services/{service}</c>.</summary>
     [Function("GetService")]
@@ -40,13 +40,13 @@ public sealed class ControlFunctions(ControlApi api)
     [Function("StartShadows")]
     public async Task<IActionResult> StartShadows(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "services/{service}/shadows")] HttpRequest request, string service, CancellationToken cancellationToken) =>
-        await api.StartShadowsAsync(service, Body(request), cancellationToken).ConfigureAwait(false);
+        await api.StartShadowsAsync(service, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
 
     /// <summary><c>POST /api/services/{service}/shadows/{shadowId}/promote</c>.</summary>
     [Function("PromoteShadow")]
     public async Task<IActionResult> PromoteShadow(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "services/{service}/shadows/{shadowId}/promote")] HttpRequest request, string service, string shadowId, CancellationToken cancellationToken) =>
-        await api.PromoteAsync(service, shadowId, Body(request), cancellationToken).ConfigureAwait(false);
+        await api.PromoteAsync(service, shadowId, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
 
     /// <summary><c>GET /api/services/{service}/events</c>.</summary>
     [Function("GetEvents")]
@@ -58,7 +58,13 @@ public sealed class ControlFunctions(ControlApi api)
     [Function("PutEvents")]
     public async Task<IActionResult> PutEvents(
         [HttpTrigger(AuthorizationLevel.Function, "put", Route = "services/{service}/events")] HttpRequest request, string service, CancellationToken cancellationToken) =>
-        await api.PutEventsAsync(service, Body(request), cancellationToken).ConfigureAwait(false);
+        await api.PutEventsAsync(service, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
+
+    /// <summary><c>GET /api/audit?day=yyyy-MM-dd</c>.</summary>
+    [Function("GetAudit")]
+    public async Task<IActionResult> GetAudit(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "audit")] HttpRequest request, CancellationToken cancellationToken) =>
+        await api.GetAuditAsync(request?.Query["day"].ToString(), cancellationToken).ConfigureAwait(false);
 
     /// <summary><c>GET /api/routing</c>.</summary>
     [Function("ListRoutingTables")]

@@ -96,6 +96,8 @@ public sealed class StoreCommandsTests : IDisposable
             Assert.Equal(["orders-1", "orders-3"], orders.Production.Select(p => p.Id));
             Assert.Equal(("s1", ShadowState.PreWarmed, "wf-1"), (orders.Shadows.Single().Id, orders.Shadows.Single().State, orders.Shadows.Single().Owner)); // kept
             Assert.NotNull(await store.GetAsync(StateKeys.Routing("payments"), Ct));
+            var audit = await new Shadowing.Core.Diagnostics.AuditLog(store, TimeProvider.System).ListAsync(DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime), Ct);
+            Assert.Equal(["orders", "payments"], audit.Where(e => e.Action == "apply-routes").Select(e => e.Target));
         }
     }
 

@@ -79,7 +79,7 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
         var api = new ControlApi(new InMemoryStateStore(), Substitute.For<IEventBus>(), new InvokedWorkflowControl(_invoke), new FakeTimeProvider());
 
         ControlApiTests.AssertProblem(await api.GetWorkflowAsync("nope", Ct), 404, "instanceId");
-        ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "go", Stream.Null, Ct), 404, "instanceId");
+        ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "go", Stream.Null, "oncall", Ct), 404, "instanceId");
     }
 
     [Fact]
