@@ -126,9 +126,11 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         var name = ShadowAppTemplate.AppName(settings.ProductionApp, spec.ShadowId);
         var what = $"shadow app {name} ({spec.Service}/{spec.ShadowId})";
         if (onlyIfChanged && await GetAppAsync(name, cancellationToken).ConfigureAwait(false) is { } existing
-            && existing["tags"]?[ShadowAppTemplate.SizeTag]?.GetValue<string>() == spec.Resources.Size.ToString(CultureInfo.InvariantCulture))
+            && existing["tags"]?[ShadowAppTemplate.SizeTag]?.GetValue<string>() == spec.Resources.Size.ToString(CultureInfo.InvariantCulture)
+            && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Failed")
+            && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Canceled"))
         {
-            return await RunningAsync(name, [], what, cancellationToken).ConfigureAwait(false); // provisioned before (the activity ran again)
+            return await RunningAsync(name, [], what, cancellationToken).ConfigureAwait(false); // provisioned before (the activity ran again); a Failed one is PUT again
         }
 
         var production = await GetAppAsync(settings.ProductionApp, cancellationToken).ConfigureAwait(false)

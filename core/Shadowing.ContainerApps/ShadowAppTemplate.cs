@@ -106,7 +106,7 @@ public static partial class ShadowAppTemplate
                 ["appPort"] = dapr!["appPort"]?.DeepClone(),
                 ["appProtocol"] = dapr["appProtocol"]?.DeepClone() ?? "http",
             };
-            notes.Add($"Dapr app id '{name}': components scoped to production's app id '{dapr["appId"]?.GetValue<string>() ?? options.ProductionApp}' do not apply to the shadow");
+            notes.Add($"Dapr app id '{name}': components scoped to production's app id '{dapr["appId"]?.GetValue<string>() ?? options.ProductionApp}' do not apply to the shadow; components without scopes apply to every app, the shadow included");
         }
 
         if (production["identity"] is JsonObject productionIdentity && productionIdentity["type"]?.GetValue<string>() is { } type && !type.Equals("None", StringComparison.OrdinalIgnoreCase))
@@ -223,6 +223,15 @@ public static partial class ShadowAppTemplate
         foreach (var container in containers?.OfType<JsonObject>() ?? [])
         {
             var name = container["name"]?.GetValue<string>() ?? "?";
+            foreach (var argument in (container["command"]?.AsArray() ?? []).Concat(container["args"]?.AsArray() ?? []))
+            {
+                if (argument?.GetValueKind() == System.Text.Json.JsonValueKind.String && LooksLikeDataBinding(string.Empty, argument.GetValue<string>()))
+                {
+                    // An argument cannot be replaced by the shadow's own setting, and copying it would point the shadow at production's data.
+                    throw new ProvisioningException($"{kind} {name} of '{options.ProductionApp}' has a command-line argument that looks like a data binding (a connection string or credentials); a shadow cannot copy it. Move it to an environment variable or a secret, which the shadow replaces with its own.");
+                }
+            }
+
             var copy = new JsonObject { ["name"] = name, ["image"] = container["image"]?.DeepClone() };
             foreach (var field in new[] { "command", "args", "probes" })
             {

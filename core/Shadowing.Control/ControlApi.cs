@@ -26,6 +26,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <summary>The window of a shadow started by hand when the body names none.</summary>
     public static readonly TimeSpan DefaultManualWindow = TimeSpan.FromHours(1);
 
+    /// <summary>Longest window, and furthest start, of a hand-made request.</summary>
+    public static readonly TimeSpan MaxManualWindow = TimeSpan.FromDays(30);
+
     /// <summary>Most shadows one hand-made request may ask for (the guard rails still apply after).</summary>
     public const int MaxManualCount = 50;
 
@@ -200,9 +203,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                 return ControlResult.BadRequest("count", $"must be a whole number from 1 to {MaxManualCount}.");
             }
 
-            if (given.TryGetProperty("start", out var s) && !TryTime(s, out start))
+            if (given.TryGetProperty("start", out var s) && (!TryTime(s, out start) || start > now + MaxManualWindow))
             {
-                return ControlResult.BadRequest("start", "must be an ISO 8601 timestamp such as 2026-12-02T14:00:00Z.");
+                return ControlResult.BadRequest("start", $"must be an ISO 8601 timestamp within {MaxManualWindow.TotalDays:0} days from now, such as 2026-12-02T14:00:00Z.");
             }
 
             if (given.TryGetProperty("end", out var e))
@@ -222,9 +225,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                     return ControlResult.BadRequest("duration", "give end or duration, not both.");
                 }
 
-                if (d.ValueKind != JsonValueKind.String || !TimeSpan.TryParse(d.GetString(), CultureInfo.InvariantCulture, out var duration) || duration <= TimeSpan.Zero)
+                if (d.ValueKind != JsonValueKind.String || !TimeSpan.TryParse(d.GetString(), CultureInfo.InvariantCulture, out var duration) || duration <= TimeSpan.Zero || duration > MaxManualWindow)
                 {
-                    return ControlResult.BadRequest("duration", "must be a positive time span such as \"01:30:00\".");
+                    return ControlResult.BadRequest("duration", $"must be a positive time span of at most {MaxManualWindow.TotalDays:0} days, such as \"01:30:00\".");
                 }
 
                 end = (start < now ? now : start) + duration;
@@ -242,6 +245,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         start = start < now ? now : start;
+        if (start > now + MaxManualWindow || end > now + MaxManualWindow + MaxManualWindow)
+        {
+            return ControlResult.BadRequest(end > now + MaxManualWindow + MaxManualWindow ? "end" : "start", $"must be within {MaxManualWindow.TotalDays:0} days from now.");
+        }
+
         var windowEnd = end ?? start + DefaultManualWindow;
         if (windowEnd <= start)
         {

@@ -15,9 +15,10 @@ public static class ControlEndpoints
     /// Maps <c>/api/workflows/…</c>, <c>/api/services/…</c> and <c>/api/routing…</c> to <see cref="ControlApi"/>; with
     /// <paramref name="daprWorkflowRoutes"/> (the embedded host, which has no daprd) also daprd's own
     /// <c>/v1.0/workflows/dapr/{instanceId}</c> (GET, <c>raiseEvent/{eventName}</c>, <c>terminate</c>), so scripts written
-    /// against daprd work on <c>shadowing up</c>. Returns the group, for the host's conventions (an app token, a host filter).
+    /// against daprd work on <c>shadowing up</c>. <paramref name="workflowRoutesOnly"/> (the workflows host) maps only the
+    /// workflow-instance routes. Returns the group, for the host's conventions (an app token, a host filter).
     /// </summary>
-    public static RouteGroupBuilder MapShadowingControl(this IEndpointRouteBuilder app, bool daprWorkflowRoutes = false)
+    public static RouteGroupBuilder MapShadowingControl(this IEndpointRouteBuilder app, bool daprWorkflowRoutes = false, bool workflowRoutesOnly = false)
     {
         ArgumentNullException.ThrowIfNull(app);
         var root = app.MapGroup(string.Empty);
@@ -25,6 +26,11 @@ public static class ControlEndpoints
         api.MapGet("/workflows/{instanceId}", (string instanceId, ControlApi c, CancellationToken ct) => c.GetWorkflowAsync(instanceId, ct));
         api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, Actor(r), ct));
         api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, Actor(r), ct));
+        if (workflowRoutesOnly)
+        {
+            return root; // the workflows host: only what the Functions app cannot do through its own sidecar
+        }
+
         api.MapGet("/services/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetServiceAsync(service, ct));
         api.MapPost("/services/{service}/shadows", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.StartShadowsAsync(service, r.Body, Actor(r), ct));
         api.MapPost("/services/{service}/shadows/{shadowId}/promote", (string service, string shadowId, HttpRequest r, ControlApi c, CancellationToken ct) => c.PromoteAsync(service, shadowId, r.Body, Actor(r), ct));

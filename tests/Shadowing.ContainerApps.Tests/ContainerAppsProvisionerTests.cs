@@ -80,6 +80,20 @@ public sealed class ContainerAppsProvisionerTests
     }
 
     [Fact]
+    public async Task Provision_Again_WhenTheAppFailed_PutsItAgain()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1, provisioningState: "Failed"))
+            .On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Running"));
+
+        await Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct);
+
+        Assert.Single(_arm.Requests, r => r.Method == "PUT");
+    }
+
+    [Fact]
     public async Task Resize_PutsTheNewSizeEvenThoughTheAppExists()
     {
         _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());

@@ -108,6 +108,18 @@ public sealed class ShadowAppTemplateTests
         Assert.Contains("neither Dapr nor ingress", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Build_ProductionArgumentLooksLikeADataBinding_IsRefusedRatherThanCopied()
+    {
+        var production = ArmShapes.ProductionApp();
+        production["properties"]!["template"]!["containers"]![0]!["args"] = new JsonArray("--db", "Server=tcp:orders.database.windows.net;Password=hunter2");
+
+        var error = Assert.Throws<ProvisioningException>(() => ShadowAppTemplate.Build(production, Spec(1), Options(), Now));
+
+        Assert.Contains("command-line argument that looks like a data binding", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("orders", "s20261202t1400-1", "orders-s20261202t1400-1")]
     [InlineData("Orders.API", "s20261202t1400r2-1", "orders-api-s20261202t1400r2-1")]

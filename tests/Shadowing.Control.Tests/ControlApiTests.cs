@@ -164,6 +164,9 @@ public sealed class ControlApiTests
     [InlineData("{\"end\":\"2026-12-02T14:00:00Z\",\"duration\":\"01:00:00\"}", "duration")]
     [InlineData("{\"duration\":\"-01:00:00\"}", "duration")]
     [InlineData("{\"cuont\":2}", "cuont")]
+    [InlineData("{\"start\":\"9999-12-31T23:00:00Z\",\"duration\":\"10:00:00\"}", "start")]
+    [InlineData("{\"duration\":\"10675199.00:00:00\"}", "duration")]
+    [InlineData("{\"end\":\"9999-12-31T23:00:00Z\"}", "end")]
     [InlineData("[1]", "body")]
     public async Task StartShadows_BadBody_Is400NamingTheField_AndNothingIsRequested(string body, string field)
     {

@@ -52,8 +52,14 @@ public sealed class WorkflowsHostControlTests
             request.Headers.Add("dapr-api-token", "app-secret");
             using var fromDaprd = await http.SendAsync(request, Ct);
 
+            using var shadows = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/services/orders/shadows", UriKind.Relative));
+            shadows.Headers.Add("dapr-api-token", "app-secret");
+            using var notHere = await http.SendAsync(shadows, Ct);
+
             Assert.Equal(System.Net.HttpStatusCode.Unauthorized, anonymous.StatusCode);
             Assert.Equal(System.Net.HttpStatusCode.NotFound, fromDaprd.StatusCode); // reached the handler: no such instance
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, notHere.StatusCode); // only the workflow routes are mapped here
+            Assert.Equal("application/problem+json", fromDaprd.Content.Headers.ContentType?.MediaType);
         }
         finally
         {

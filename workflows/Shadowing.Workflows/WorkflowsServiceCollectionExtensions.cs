@@ -29,15 +29,16 @@ public static class WorkflowsServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps <c>/healthz</c>, the control API (<c>/api/…</c>: the Functions app reaches this host's workflow instances
-    /// through it by service invocation, since only this app's sidecar serves them; with <c>APP_API_TOKEN</c> set only
-    /// daprd may call it) and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.
+    /// Maps <c>/healthz</c>, the control API's workflow-instance routes (<c>/api/workflows/…</c>: the Functions app reaches
+    /// this host's instances through them by service invocation, since only this app's sidecar serves them; with
+    /// <c>APP_API_TOKEN</c> set only a daprd may call them, and a Dapr access-control policy should allow only the
+    /// <c>functions</c> app) and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.
     /// </summary>
     public static WebApplication MapShadowingWorkflows(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapHealthChecks("/healthz");
-        app.MapShadowingControl().RequireDaprAppToken();
+        app.MapShadowingControl(workflowRoutesOnly: true).RequireDaprAppToken();
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();

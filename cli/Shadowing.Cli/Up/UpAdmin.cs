@@ -38,6 +38,9 @@ internal static partial class UpAdmin
         return null;
     }
 
+    private static bool IsLoopbackName(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+
     /// <summary>Starts the admin listener on <paramref name="urls"/>, serving the <see cref="ControlApi"/> of <paramref name="main"/>.</summary>
     public static async Task<WebApplication> StartAsync(IServiceProvider main, string urls, CancellationToken cancellationToken)
     {
@@ -51,6 +54,14 @@ internal static partial class UpAdmin
         var app = builder.Build();
         app.Use(async (context, next) =>
         {
+            // Loopback is not enough against a browser: a page can POST to 127.0.0.1 (CSRF) or rebind its own name to it
+            // (DNS rebinding) and read the answers. Only loopback Host names, and no cross-site Origin, are served.
+            if (!IsLoopbackName(context.Request.Host.Host) || (context.Request.Headers.Origin.ToString() is { Length: > 0 } origin && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && IsLoopbackName(from.Host))))
+            {
+                await new ControlResult(StatusCodes.Status403Forbidden, new ControlProblem("Forbidden", 403, "The admin API answers only requests addressed to a loopback name, without a cross-site Origin.")).ExecuteAsync(context).ConfigureAwait(false);
+                return;
+            }
+
             try
             {
                 await next(context).ConfigureAwait(false);

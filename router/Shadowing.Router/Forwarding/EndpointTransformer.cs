@@ -53,7 +53,10 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
             foreach (var range in tokens.Split(','))
             {
                 var token = tokens[range].Trim();
-                if (!token.IsEmpty && !token.Equals("close", StringComparison.OrdinalIgnoreCase) && !token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+                // Headers the router itself sets (X-Forwarded-*, Forwarded, Host) are never the client's to remove:
+                // naming them in Connection would strip the router's own values (as in CVE-2024-45410).
+                if (!token.IsEmpty && !token.Equals("close", StringComparison.OrdinalIgnoreCase) && !token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("upgrade", StringComparison.OrdinalIgnoreCase)
+                    && !token.StartsWith("x-forwarded-", StringComparison.OrdinalIgnoreCase) && !token.Equals("forwarded", StringComparison.OrdinalIgnoreCase) && !token.Equals("host", StringComparison.OrdinalIgnoreCase))
                 {
                     (stripped ??= []).Add(token.ToString());
                 }
@@ -101,6 +104,16 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
         var raw = path[segment..];
         try
         {
+            // A segment between slashes or encoded slashes that decodes to '.' or '..' would climb out of the endpoint's
+            // base path at any server that decodes %2F before normalising: such a path goes the encoded way.
+            foreach (var part in MarkEncodedSlashes(raw).Split(['/', '\0']))
+            {
+                if (Uri.UnescapeDataString(part) is "." or "..")
+                {
+                    return null;
+                }
+            }
+
             return string.Equals(Uri.UnescapeDataString(MarkEncodedSlashes(raw)), MarkEncodedSlashes(pathBelow), StringComparison.Ordinal) ? raw : null;
         }
         catch (UriFormatException)

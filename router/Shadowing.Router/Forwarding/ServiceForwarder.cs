@@ -57,9 +57,10 @@ internal sealed partial class ServiceForwarder(
         }
 
         var request = context.Request;
-        if (HttpMethods.IsConnect(request.Method) || HttpMethods.IsTrace(request.Method))
+        if ((HttpMethods.IsConnect(request.Method) && context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect != true) || HttpMethods.IsTrace(request.Method))
         {
-            // Neither is forwarded: CONNECT would make the router a tunnel, TRACE echoes headers (cookies, tokens) back.
+            // Neither is forwarded: CONNECT would make the router a tunnel (HTTP/2 extended CONNECT, WebSockets, is
+            // forwarded), TRACE echoes headers (cookies, tokens) back.
             context.Response.Headers.Allow = AllowedMethods;
             await Problems.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method-not-allowed", "Method not allowed", $"The router does not forward {request.Method} requests.", service, "method_not_allowed").ConfigureAwait(false);
             return;

@@ -175,6 +175,34 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_RequestGrownAfterAnOperatorTerminatedItsWorkflow_IsNotBroughtBack()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.TerminateWorkflowAsync(first.InstanceId!, "oncall", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+
+        var plan = await Intake().HandleAsync(request with { WindowEnd = request.WindowEnd.AddHours(2) });
+
+        Assert.Equal(first, plan);
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
+    public async Task Handle_OnlyTheCountGrewAfterTheWindowRan_StartsNothing()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(-1));
+
+        Assert.Equal(first, await Intake().HandleAsync(request with { Count = 3 })); // its window ends with the first revision's
+
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
     public async Task Handle_RequestNotGrownAfterItsWorkflowEnded_IsServedOnce()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

@@ -56,14 +56,20 @@ public sealed partial class ShadowRequestIntake(
             {
                 // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
                 // forecast into it): that part is decided like a new request and runs as the next revision.
-                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow())
+                // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
+                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
                 }
 
-                revision = existing.Revision + 1;
                 var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
                 next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
+                if (next.WindowStart >= next.WindowEnd)
+                {
+                    return existing; // only the count grew, and the window it ran for is over: nothing left to run
+                }
+
+                revision = existing.Revision + 1;
             }
         }
         else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
@@ -109,16 +115,23 @@ public sealed partial class ShadowRequestIntake(
         var now = time.GetUtcNow();
         foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequestsPrefix, cancellationToken).ConfigureAwait(false))
         {
-            if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } request || request.WindowEnd <= now)
+            try
             {
-                continue;
-            }
+                if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } request || request.WindowEnd <= now)
+                {
+                    continue;
+                }
 
-            var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
-            var after = await HandleAsync(request, cancellationToken).ConfigureAwait(false);
-            if (after != before)
+                var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+                var after = await HandleAsync(request, cancellationToken).ConfigureAwait(false);
+                if (after != before)
+                {
+                    changed.Add(after);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                changed.Add(after);
+                LogReconcileFailed(ex, key); // one request that cannot be decided does not hold up the others, or the sweep
             }
         }
 
@@ -216,7 +229,7 @@ public sealed partial class ShadowRequestIntake(
         }
 
         // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged.
-        var grown = request with { Count = count, WindowEnd = end };
+        var grown = request with { Count = count, WindowStart = plan.WindowStart, WindowEnd = end }; // a later revision is charged from its own start
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var settings = rails.CurrentValue;
         var hours = ShadowAdmission.EndpointHours(grown, count);
@@ -306,6 +319,9 @@ public sealed partial class ShadowRequestIntake(
 
     [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd}")]
     private partial void LogUpdated(string requestId, int count, DateTimeOffset windowEnd);
+
+    [LoggerMessage(EventId = 79, Level = LogLevel.Warning, Message = "Reconciler: shadow request at {Key} could not be decided; retried at the next tick")]
+    private partial void LogReconcileFailed(Exception error, string key);
 
     [LoggerMessage(EventId = 83, Level = LogLevel.Information, Message = "Reconciler: {Count} open shadow request(s) decided or updated ({RequestIds})")]
     private partial void LogReconciled(int count, string requestIds);

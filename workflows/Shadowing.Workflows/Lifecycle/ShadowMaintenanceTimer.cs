@@ -25,8 +25,15 @@ public sealed partial class ShadowMaintenanceTimer(
     public async Task TickAsync(CancellationToken cancellationToken)
     {
         await intake.EnforceKillSwitchAsync(cancellationToken).ConfigureAwait(false);
-        await intake.ReconcileOpenRequestsAsync(cancellationToken).ConfigureAwait(false);
-        await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await intake.ReconcileOpenRequestsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Shadows of ended workflows are retired even when the store could not list the requests this tick.
+            await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
+        }
         if (revalidate)
         {
             await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);
