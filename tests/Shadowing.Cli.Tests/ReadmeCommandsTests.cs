@@ -70,42 +70,34 @@ public sealed partial class ReadmeCommandsTests
     [Fact]
     public async Task OperatingCommands_AsWritten_WorkBesideARunningUp()
     {
-        var commands = Commands().Where(c => Operate.IsMatch(c)).ToArray();
-        Assert.Equal(4, commands.Length);
-        var folder = Path.Combine(Root, ".shadowing");
-        var hadFolder = Directory.Exists(folder);
-        try
-        {
-            // As written: up and the commands from the repository root, on its default state file.
-            await using var up = ChildProcess.Start("bash", ["-c", Single(Up)], Root);
-            await up.RouterAddressAsync(TimeSpan.FromMinutes(3), Ct);
-            var outputs = new List<string>();
-            foreach (var command in commands)
-            {
-                var (exit, output) = await BashAsync(command, TimeSpan.FromMinutes(3));
-                Assert.True(exit == 0, $"{command}: exit {exit}{Environment.NewLine}{output}");
-                outputs.Add(output);
-            }
+        var outputs = await RunBesideUpAsync(Operate, expected: 4);
 
-            Assert.Contains("No shadow requests yet.", outputs[0], StringComparison.Ordinal);
-            Assert.Contains("Kill switch engaged by oncall", outputs[1], StringComparison.Ordinal);
-            Assert.Contains("Kill switch off", outputs[2], StringComparison.Ordinal);
-            Assert.Contains("Service orders has no shadows.", outputs[3], StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (!hadFolder && Directory.Exists(folder))
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-        }
+        Assert.Contains("No shadow requests yet.", outputs[0], StringComparison.Ordinal);
+        Assert.Contains("Kill switch engaged by oncall", outputs[1], StringComparison.Ordinal);
+        Assert.Contains("Kill switch off", outputs[2], StringComparison.Ordinal);
+        Assert.Contains("Service orders has no shadows.", outputs[3], StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task ControlCommands_AsWritten_WorkBesideARunningUp()
     {
-        var commands = Commands().Where(c => Control.IsMatch(c)).ToArray();
-        Assert.Equal(5, commands.Length);
+        var outputs = await RunBesideUpAsync(Control, expected: 5);
+
+        Assert.Contains("\"requestId\":\"orders/", outputs[0], StringComparison.Ordinal); // the POST: 202 with the request
+        Assert.Contains("Open shadow requests", outputs[1], StringComparison.Ordinal);
+        Assert.Contains("Added 'xmas-sale'", outputs[2], StringComparison.Ordinal);
+        Assert.Contains("xmas-sale", outputs[3], StringComparison.Ordinal);
+        Assert.Contains("orders: ", outputs[4], StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// As written: <c>up</c> and the README's commands matching <paramref name="pattern"/> from the repository root, on
+    /// up's default state file (removed afterwards unless it was there before); returns each command's output.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> RunBesideUpAsync(Regex pattern, int expected)
+    {
+        var commands = Commands().Where(c => pattern.IsMatch(c)).ToArray();
+        Assert.Equal(expected, commands.Length);
         var folder = Path.Combine(Root, ".shadowing");
         var hadFolder = Directory.Exists(folder);
         try
@@ -120,11 +112,7 @@ public sealed partial class ReadmeCommandsTests
                 outputs.Add(output);
             }
 
-            Assert.Contains("\"requestId\":\"orders/", outputs[0], StringComparison.Ordinal); // the POST: 202 with the request
-            Assert.Contains("Open shadow requests", outputs[1], StringComparison.Ordinal);
-            Assert.Contains("Added 'xmas-sale'", outputs[2], StringComparison.Ordinal);
-            Assert.Contains("xmas-sale", outputs[3], StringComparison.Ordinal);
-            Assert.Contains("orders: ", outputs[4], StringComparison.Ordinal);
+            return outputs;
         }
         finally
         {
