@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using System.Text.RegularExpressions;
 using Dapr.Client;
 using Grpc.Core;
@@ -162,6 +163,11 @@ public sealed partial class FakeDaprState
         using var response = await AppClient.SendAsync(forward, context.RequestAborted).ConfigureAwait(false);
         context.Response.StatusCode = (int)response.StatusCode;
         context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+        if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified || context.Request.Method == "HEAD")
+        {
+            return; // no body to relay: an empty copy still writes once, and Kestrel refuses any write for these, closing the connection
+        }
+
         await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     };
 
