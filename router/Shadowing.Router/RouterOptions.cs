@@ -50,6 +50,10 @@ public sealed class RouterOptions
     [Required]
     public ForwardingOptions Forwarding { get; set; } = new();
 
+    /// <summary>What a client may send: request size, header and body deadlines, uploads in flight.</summary>
+    [Required]
+    public RequestLimitsOptions Limits { get; set; } = new();
+
     /// <summary>The mirror's queue and senders (the policy itself is per service, in the routing table).</summary>
     [Required]
     public Mirroring.MirroringOptions Mirroring { get; set; } = new();
@@ -76,4 +80,55 @@ public sealed class ForwardingOptions
     /// </summary>
     [Range(0, 1L << 30)]
     public long RetryBodyLimitBytes { get; set; } = 1 << 20;
+}
+
+/// <summary>
+/// Client request limits (section <c>Router:Limits</c>), applied to Kestrel and to the forwarder. Set here rather than
+/// left to Kestrel's defaults so they are documented, validated and the same wherever the router runs.
+/// </summary>
+public sealed class RequestLimitsOptions
+{
+    /// <summary>Largest request body; a larger Content-Length is refused with 413 before any endpoint is contacted. Default 30,000,000.</summary>
+    [Range(0, 1L << 40)]
+    public long MaxRequestBodyBytes { get; set; } = 30_000_000;
+
+    /// <summary>Most request headers; more is 431. Default 100.</summary>
+    [Range(1, 1000)]
+    public int MaxRequestHeaderCount { get; set; } = 100;
+
+    /// <summary>Largest size of all request headers together; more is 431. Default 32 KiB.</summary>
+    [Range(1024, 1 << 20)]
+    public int MaxRequestHeadersTotalBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Longest request line (method, target, version); longer is 414. Default 8 KiB.</summary>
+    [Range(256, 1 << 20)]
+    public int MaxRequestLineBytes { get; set; } = 8 * 1024;
+
+    /// <summary>Time a client has to send all request headers (slow-header clients are cut off). Default 15 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Time an idle keep-alive connection is kept open. Default 130 s (longer than common load balancers' idle timeouts).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(130);
+
+    /// <summary>Slowest request body, in bytes per second, after a 5 s grace; slower uploads are cut off with 408. Default 240.</summary>
+    [Range(1, 1 << 30)]
+    public double MinRequestBodyBytesPerSecond { get; set; } = 240;
+
+    /// <summary>
+    /// Time a request body may take in all, however steadily it trickles (a client sending 300 B/s passes the minimum
+    /// rate yet holds an endpoint slot for an hour on a 1 MB body); past it the request fails with 408 and the
+    /// endpoint's health is not charged. Default 60 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan BodyUploadTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Share of a service's production capacity (the sum of its endpoints' <c>maxConcurrency</c>) that requests still
+    /// uploading their body may hold; beyond it a request with a body is refused with 503 before an endpoint is
+    /// chosen, so slow uploads cannot take every slot and push other clients off production. Default 0.5.
+    /// </summary>
+    [Range(0.01, 1.0)]
+    public double MaxUploadingShare { get; set; } = 0.5;
 }

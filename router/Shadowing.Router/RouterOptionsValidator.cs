@@ -16,6 +16,7 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Forwarding)}", options.Forwarding, failures);
+        OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Limits)}", options.Limits, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Mirroring)}", options.Mirroring, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.Alerts)}", options.Alerts, failures);
         if (options.Alerts?.WebhookUrl is { } url && (!url.IsAbsoluteUri || url.Scheme is not ("http" or "https")))

@@ -35,6 +35,8 @@ internal sealed partial class ServiceForwarder(
     private const int MaxReservationAttempts = 8;
     private const string AllowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
     private readonly long _retryBodyLimit = options.Value.Forwarding.RetryBodyLimitBytes;
+    private readonly double _uploadingShare = options.Value.Limits.MaxUploadingShare;
+    private readonly long _uploadTimeoutTicks = (long)(time.TimestampFrequency * options.Value.Limits.BodyUploadTimeout.TotalSeconds);
     private readonly long _decisionLogInterval = (long)(time.TimestampFrequency * DecisionLogInterval.TotalSeconds);
 
     /// <summary>At most one routing-decision line per service per this interval; the next one says how many were held back.</summary>
@@ -62,6 +64,7 @@ internal sealed partial class ServiceForwarder(
             // Neither is forwarded: CONNECT would make the router a tunnel (HTTP/2 extended CONNECT, WebSockets, is
             // forwarded), TRACE echoes headers (cookies, tokens) back.
             context.Response.Headers.Allow = AllowedMethods;
+            metrics.Refused(service, "method_not_allowed");
             await Problems.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method-not-allowed", "Method not allowed", $"The router does not forward {request.Method} requests.", service, "method_not_allowed").ConfigureAwait(false);
             return;
         }
@@ -70,6 +73,7 @@ internal sealed partial class ServiceForwarder(
         {
             // Refused before any endpoint is contacted; the connection is closed rather than the body read and discarded.
             context.Response.Headers.Connection = "close";
+            metrics.Refused(service, "body_too_large");
             await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large", "Request body too large", $"The request body ({declared} bytes) is over the router's limit of {maxBody} bytes.", service, "body_too_large").ConfigureAwait(false);
             return;
         }
@@ -79,10 +83,48 @@ internal sealed partial class ServiceForwarder(
         {
             // Kestrel removes dot segments, so only a server or test that bypasses it gets here; forwarded, one
             // could climb out of an endpoint's base path, or out of the sidecar's invoke API.
+            metrics.Refused(service, "bad_path");
             await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "bad-path", "Bad path", "The request path has a '.' or '..' segment.", service, "bad_path").ConfigureAwait(false);
             return;
         }
 
+        UploadBody? upload = null;
+        if (HasBody(request))
+        {
+            // Requests still sending their body hold endpoint slots; past their share, refuse more rather than let slow
+            // uploads push every other client off production.
+            var limit = routes.ProductionCapacity is { } capacity ? (int)Math.Clamp(capacity * _uploadingShare, 1, int.MaxValue) : int.MaxValue;
+            if (!routes.Uploads.TryStart(limit))
+            {
+                context.Response.Headers.RetryAfter = "1";
+                context.Response.Headers.Connection = "close";
+                metrics.Refused(service, "uploads_saturated");
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "uploads-saturated", "Too many uploads", $"Service '{service}' already has {limit} request(s) still sending their body, the router's limit (Router:Limits:MaxUploadingShare of its production capacity). Retry shortly.", service, "uploads_saturated").ConfigureAwait(false);
+                return;
+            }
+
+            upload = new UploadBody(request.Body, routes.Uploads, time, time.GetTimestamp() + _uploadTimeoutTicks);
+            request.Body = upload;
+        }
+
+        try
+        {
+            await RouteAsync(context, routes, upload).ConfigureAwait(false);
+        }
+        finally
+        {
+            upload?.End();
+        }
+    }
+
+    /// <summary>Whether the request has a body (a positive Content-Length, or chunked).</summary>
+    internal static bool HasBody(HttpRequest request) =>
+        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+
+    private async Task RouteAsync(HttpContext context, ServiceRoutes routes, UploadBody? upload)
+    {
+        var request = context.Request;
+        var requestPath = request.Path.Value!;
         // Decided once per client request, before the failover loop: a retried request is mirrored once. The capture
         // wraps the body before replay buffering does, so it sees each byte once however often it is replayed.
         var mirror = routes.Mirror is { } plan ? BeginMirror(context, plan) : null;
@@ -136,6 +178,19 @@ internal sealed partial class ServiceForwarder(
             }
 
             mirror?.Served(endpoint, 0, elapsed, cause);
+            if (upload is { TimedOut: true })
+            {
+                LogClientError(routes.Service, endpoint.Id, error.ToString(), "upload deadline passed");
+                metrics.Refused(routes.Service, "upload_timeout");
+                if (!context.Response.HasStarted)
+                {
+                    context.Response.Clear();
+                    context.Response.Headers.Connection = "close";
+                    await Problems.WriteAsync(context, StatusCodes.Status408RequestTimeout, "upload-timeout", "Upload took too long", $"The request body was still arriving after {options.Value.Limits.BodyUploadTimeout.TotalSeconds:0.###} s (Router:Limits:BodyUploadTimeout).", routes.Service, "upload_timeout").ConfigureAwait(false);
+                }
+
+                return;
+            }
 
             // One line per failed request, without the exception's stack trace: a client that hangs up is routine.
             if (IsClientError(error))
@@ -217,9 +272,9 @@ internal sealed partial class ServiceForwarder(
     /// <summary>Keeps a small request body so the request can be sent again; returns whether it can be.</summary>
     private bool PrepareBodyForReplay(HttpRequest request)
     {
-        if (request.ContentLength is 0 || (request.ContentLength is null && !request.Headers.TransferEncoding.Any()))
+        if (!HasBody(request))
         {
-            return true; // no body
+            return true;
         }
 
         if (request.ContentLength is not { } length || length > _retryBodyLimit)

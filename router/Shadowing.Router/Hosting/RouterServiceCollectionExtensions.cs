@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
@@ -48,6 +49,11 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton(RandomSource.Shared);
         services.AddOptions<RouterOptions>().Bind(configuration.GetSection(RouterOptions.Section)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RouterOptions>, RouterOptionsValidator>());
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RouterOptions>>((kestrel, router) => ApplyLimits(kestrel, router.Value.Limits));
+
+        // RFC 9112 lets a server take a bare LF as a line end, and Kestrel does by default; an endpoint behind the router
+        // that does not would read the same bytes as different headers, so the router refuses them (400).
+        AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
         services.AddHttpForwarder();
         services.TryAddSingleton(DaprSidecarEndpoint.FromConfiguration(configuration));
         services.TryAddSingleton<RouteSelector>();
@@ -85,6 +91,18 @@ public static class RouterServiceCollectionExtensions
             .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter());
         return services;
+    }
+
+    private static void ApplyLimits(KestrelServerOptions kestrel, RequestLimitsOptions limits)
+    {
+        kestrel.AddServerHeader = false;
+        kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes;
+        kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
+        kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersTotalBytes;
+        kestrel.Limits.MaxRequestLineSize = limits.MaxRequestLineBytes;
+        kestrel.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+        kestrel.Limits.KeepAliveTimeout = limits.KeepAliveTimeout;
+        kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(limits.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5));
     }
 
     /// <summary>

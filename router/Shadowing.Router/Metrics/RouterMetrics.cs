@@ -24,6 +24,7 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _mirrorKeyMissing;
     private readonly Counter<long> _mirrorCopies;
     private readonly Counter<long> _mirrorDropped;
+    private readonly Counter<long> _refused;
 
     public RouterMetrics(IMeterFactory meterFactory, EndpointRegistry registry, RoutingTableCache cache, TimeProvider time)
     {
@@ -51,6 +52,7 @@ internal sealed class RouterMetrics
         _mirrorKeyMissing = meter.CreateCounter<long>("shadowing.mirror.key_missing", "{request}", "Requests without the policy's selector key, sampled at random instead.");
         _mirrorCopies = meter.CreateCounter<long>("shadowing.mirror.copies", "{copy}", "Copies sent or published, by target and result (same, differs, failed, published, replayed).");
         _mirrorDropped = meter.CreateCounter<long>("shadowing.mirror.dropped", "{copy}", "Mirrored requests not sent, by reason (queue_full, body_too_large, body_incomplete, expired, duplicate, replay_full).");
+        _refused = meter.CreateCounter<long>("shadowing.router.refused", "{request}", "Requests answered by the router itself before or instead of an endpoint's answer, by reason (method_not_allowed, body_too_large, bad_path, uploads_saturated, upload_timeout).");
         meter.CreateObservableGauge(
             "shadowing.router.endpoint.available",
             () => registry.All.Select(r => new Measurement<int>(
@@ -69,6 +71,9 @@ internal sealed class RouterMetrics
 
     public void Decision(string service, RouteKind kind, RouteReason reason) =>
         _decisions.Add(1, new TagList { { "service", service }, { "route", RouteNames.Of(kind) }, { "reason", RouteNames.Of(reason) } });
+
+    public void Refused(string service, string reason) =>
+        _refused.Add(1, new TagList { { "service", service }, { "reason", reason } });
 
     public void MirrorDecision(string service, string result) =>
         _mirrorDecisions.Add(1, new TagList { { "service", service }, { "result", result } });

@@ -37,7 +37,7 @@ internal sealed class MirrorCapture
         _traceId = System.Diagnostics.Activity.Current?.TraceId ?? default;
         var request = context.Request;
         _requestBody = new CaptureBuffer(plan.Policy.MaxBodyBytes);
-        if (request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+        if (Forwarding.ServiceForwarder.HasBody(request))
         {
             _requestTee = new TeeReadStream(request.Body, _requestBody);
             request.Body = _requestTee;

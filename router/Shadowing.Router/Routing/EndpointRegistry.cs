@@ -9,8 +9,12 @@ namespace Shadowing.Router.Routing;
 internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Service, string Id, string Address), EndpointRuntime> _runtimes = new();
+    private readonly ConcurrentDictionary<string, UploadCounter> _uploads = new(StringComparer.OrdinalIgnoreCase);
 
     public ICollection<EndpointRuntime> All => _runtimes.Values;
+
+    /// <summary>The service's count of requests still uploading, kept across snapshots (tables are recompiled on every poll).</summary>
+    public UploadCounter Uploads(string service) => _uploads.GetOrAdd(service, _ => new UploadCounter());
 
     public EndpointRuntime Get(string service, string id, string address, EndpointRole role)
     {
@@ -41,4 +45,26 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
 
         return removed;
     }
+}
+
+/// <summary>Requests of one service whose body is still arriving.</summary>
+internal sealed class UploadCounter
+{
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Counts one more, unless <paramref name="limit"/> are already counted.</summary>
+    public bool TryStart(int limit)
+    {
+        if (Interlocked.Increment(ref _count) <= limit)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _count);
+        return false;
+    }
+
+    public void End() => Interlocked.Decrement(ref _count);
 }

@@ -13,9 +13,11 @@ internal sealed class ServiceRoutes
     private static readonly FrozenSet<string> IdempotentMethods =
         new[] { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed, MirrorPlan? mirror)
+    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed, MirrorPlan? mirror, UploadCounter uploads)
     {
         Table = table;
+        Uploads = uploads;
+        ProductionCapacity = production.Any(p => p.MaxConcurrency is null) ? null : production.Sum(p => (long)p.MaxConcurrency!.Value);
         Mirror = mirror;
         Production = production;
         Shadows = shadows;
@@ -39,6 +41,12 @@ internal sealed class ServiceRoutes
 
     /// <summary>The compiled mirror policy; null when nothing of this service is mirrored.</summary>
     public MirrorPlan? Mirror { get; }
+
+    /// <summary>The sum of the production endpoints' <c>maxConcurrency</c>; null when one of them has no limit.</summary>
+    public long? ProductionCapacity { get; }
+
+    /// <summary>Requests of this service whose body is still arriving.</summary>
+    public UploadCounter Uploads { get; }
 
     /// <summary>Every endpoint whose health is probed: production, default, and shadows that are not retired or failed.</summary>
     public IReadOnlyList<RoutedEndpoint> Probed { get; }
@@ -76,7 +84,8 @@ internal sealed class ServiceRoutes
             shadows.Where(s => ShadowLifecycle.IsRoutable(s.State)).Select(s => s.Endpoint).ToArray(),
             fallback,
             probed,
-            MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production));
+            MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production),
+            registry.Uploads(table.Service));
     }
 
     /// <summary>

@@ -1,8 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using Shadowing.Core.Routing;
 using Shadowing.TestUtilities.Hosting;
@@ -110,6 +107,79 @@ public sealed class RequestHygieneTests
     }
 
     [Fact]
+    public async Task SlowUploads_HoldAtMostTheirShareOfProductionSlots_SoOtherClientsStillReachProduction()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("d");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback, maxConcurrency: 4)]);
+        const string Upload = "POST /orders/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n";
+
+        // Uploads trickling at 300 B/s (above Kestrel's minimum rate, an hour for the body) would take all four
+        // production slots; half the capacity (4 × MaxUploadingShare 0.5) may be uploading at once.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var uploads = new List<System.Net.Sockets.TcpClient>();
+        var trickles = new List<Task>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var upload = await RawHttp.OpenAsync(router.Address, Upload, Ct);
+                uploads.Add(upload);
+                trickles.Add(TrickleAsync(upload.GetStream(), 30, stop.Token));
+            }
+
+            await Shadowing.TestUtilities.Time.Eventually.WaitUntilAsync(() => p1.InFlight == 2, "two uploads reach production", cancellationToken: Ct);
+            var refused = new List<(int Status, string Head, string Body)>();
+            for (var i = 0; i < 2; i++)
+            {
+                using var upload = await RawHttp.OpenAsync(router.Address, Upload, Ct);
+                refused.Add(await RawHttp.ReadAnswerAsync(upload.GetStream(), Ct));
+            }
+
+            using var other = await router.Client.GetAsync(new Uri("/orders/items", UriKind.Relative), Ct);
+            var answer = await Table.ReadAsync(other);
+
+            Assert.All(refused, r => Assert.Equal((503, "uploads_saturated"), (r.Status, JsonDocument.Parse(r.Body).RootElement.GetProperty("reason").GetString())));
+            Assert.Equal(("p1", "production"), (answer.Answer.Endpoint, answer.Route));
+            Assert.Equal(0, fallback.Requests);
+            Assert.Equal(2, p1.InFlight); // the admitted uploads go on
+            Assert.Equal(2, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_refused_total", ("service", "orders"), ("reason", "uploads_saturated")));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            uploads.ForEach(u => u.Dispose());
+            await Task.WhenAll(trickles.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
+        }
+    }
+
+    [Fact]
+    public async Task UploadStillArrivingAtTheDeadline_Is408_AndTheEndpointIsNotBlamed()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], new Dictionary<string, string?> { ["Router:Limits:BodyUploadTimeout"] = "00:00:01" });
+        using var upload = await RawHttp.OpenAsync(router.Address, "POST /orders/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n", Ct);
+        var stream = upload.GetStream();
+
+        // 1,000 B/s: well above Kestrel's minimum rate, so only the deadline can stop it.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var trickle = TrickleAsync(stream, 100, stop.Token);
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30), TimeProvider.System); // without a deadline, the body would take 1,000 s
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(Ct, patience.Token);
+        var (status, head, body) = await RawHttp.ReadAnswerAsync(stream, bounded.Token);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => trickle); // stopped, or cut off by the router's close
+
+        Assert.Equal(408, status);
+        Assert.Contains("Connection: close", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("upload_timeout", JsonDocument.Parse(body).RootElement.GetProperty("reason").GetString());
+        Assert.True(await router.IsAvailableAsync("p1"), "a client's slow upload is not the endpoint's failure");
+        var metrics = await router.MetricsAsync();
+        Assert.Equal(1, PrometheusText.Value(metrics, "shadowing_router_refused_total", ("service", "orders"), ("reason", "upload_timeout")));
+        Assert.DoesNotContain("shadowing_router_errors_total{", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoEndpoint503_GivesTheSameReasonInItsBodyAndItsMetric()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -127,50 +197,22 @@ public sealed class RequestHygieneTests
         Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "none"), ("reason", reason!)));
     }
 
+    /// <summary>Sends <paramref name="bytes"/> body bytes every 100 ms until stopped or cut off.</summary>
+    private static Task TrickleAsync(Stream stream, int bytes, CancellationToken cancellationToken) => Task.Run(
+        async () =>
+        {
+            var chunk = new byte[bytes];
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100), TimeProvider.System);
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                await stream.WriteAsync(chunk, cancellationToken);
+            }
+        },
+        cancellationToken);
+
     private static async Task<int> SendRawAsync(RouterHost router, string method, string target) =>
         (await ExchangeRawAsync(router, $"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).Status;
 
-    /// <summary>Sends <paramref name="request"/> byte for byte (HttpClient would normalise it) and reads the answer.</summary>
-    private static async Task<(int Status, string Head, string Body)> ExchangeRawAsync(RouterHost router, string request)
-    {
-        var address = router.Client.BaseAddress!;
-        using var client = new TcpClient();
-        await client.ConnectAsync(address.Host, address.Port, Ct);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var head = new StringBuilder();
-        string? line;
-        while (!string.IsNullOrEmpty(line = await reader.ReadLineAsync(Ct)))
-        {
-            head.AppendLine(line);
-        }
-
-        // Every exchange here ends with the connection closed (the request or the router says so): read to the end.
-        var rest = await reader.ReadToEndAsync(Ct);
-        var chunked = head.ToString().Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase);
-        var body = chunked ? Unchunk(rest) : rest;
-        var status = head.ToString().Split(' ') is [_, var code, ..] && int.TryParse(code, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
-        return (status, head.ToString(), body);
-    }
-
-    private static string Unchunk(string chunked)
-    {
-        var body = new StringBuilder();
-        var at = 0;
-        while (at < chunked.Length)
-        {
-            var end = chunked.IndexOf("\r\n", at, StringComparison.Ordinal);
-            var size = int.Parse(chunked[at..end], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            if (size == 0)
-            {
-                break;
-            }
-
-            body.Append(chunked, end + 2, size);
-            at = end + 2 + size + 2;
-        }
-
-        return body.ToString();
-    }
+    private static Task<(int Status, string Head, string Body)> ExchangeRawAsync(RouterHost router, string request) =>
+        RawHttp.ExchangeAsync(router.Address, request, Ct);
 }
