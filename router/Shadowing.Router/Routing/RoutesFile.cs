@@ -144,7 +144,9 @@ public static partial class RoutesFile
 
     private static JsonNode? ToJson(YamlNode node) => node switch
     {
-        YamlMappingNode map => new JsonObject(map.Children.Select(c => KeyValuePair.Create(((YamlScalarNode)c.Key).Value ?? string.Empty, ToJson(c.Value)))),
+        YamlMappingNode map => new JsonObject(map.Children.Select(c => KeyValuePair.Create(
+            c.Key is YamlScalarNode key ? key.Value ?? string.Empty : throw new YamlException(c.Key.Start, c.Key.End, "A map key must be a plain value."),
+            ToJson(c.Value)))),
         YamlSequenceNode sequence => new JsonArray(sequence.Children.Select(ToJson).ToArray()),
         YamlScalarNode scalar => Scalar(scalar),
         _ => throw new YamlException(node.Start, node.End, $"Unsupported YAML node {node.NodeType}."),
@@ -174,7 +176,8 @@ public static partial class RoutesFile
             return JsonValue.Create(integer);
         }
 
-        return double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number)
+        // .NET reads NaN, Infinity and out-of-range numbers as doubles that JSON cannot hold: those stay text.
+        return double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number)
             ? JsonValue.Create(number)
             : JsonValue.Create(value);
     }
