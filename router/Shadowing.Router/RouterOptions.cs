@@ -38,6 +38,14 @@ public sealed class RouterOptions
     /// </summary>
     public bool DaprInvocationOnly { get; set; }
 
+    /// <summary>
+    /// Bearer token that lets a caller read the details: every endpoint in <c>/healthz</c> and <c>/metrics</c>. Without
+    /// it, only direct loopback callers may (not through a proxy or Dapr); everyone else gets healthy or not. Set it
+    /// (at least 16 characters, from a secret) when Prometheus scrapes from another host. Default none.
+    /// </summary>
+    [MinLength(16)]
+    public string? AdminToken { get; set; }
+
     /// <summary>Active health probing.</summary>
     [Required]
     public ActiveHealthCheckOptions ActiveHealthChecks { get; set; } = new();

@@ -5,16 +5,23 @@ namespace Shadowing.Router.Health;
 
 /// <summary>
 /// <c>GET /healthz</c>: 200 "Healthy", 200 "Degraded" while serving stale routing tables (the store is down),
-/// 503 "Unhealthy" until the tables have been loaded once; with every endpoint's health and load.
+/// 503 "Unhealthy" until the tables have been loaded once; with every endpoint's health and load for callers
+/// <see cref="AdminAccess"/> lets see them.
 /// </summary>
 internal static class HealthEndpoint
 {
-    public static IResult Handle(RoutingTableCache cache, TimeProvider time)
+    public static IResult Handle(HttpContext context, RoutingTableCache cache, AdminAccess access, TimeProvider time)
     {
         var now = time.GetUtcNow();
         var status = cache.Status;
         var snapshot = cache.Current;
         var state = !status.Loaded ? "Unhealthy" : status.Stale ? "Degraded" : "Healthy";
+        var code = status.Loaded ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        if (!access.Allows(context))
+        {
+            return Results.Json(new { status = state }, statusCode: code); // addresses and errors are for operators only
+        }
+
         var body = new
         {
             status = state,
@@ -42,6 +49,6 @@ internal static class HealthEndpoint
                     latencyEwmaMs = e.Runtime.LatencyEwmaMs,
                 })),
         };
-        return Results.Json(body, statusCode: status.Loaded ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        return Results.Json(body, statusCode: code);
     }
 }

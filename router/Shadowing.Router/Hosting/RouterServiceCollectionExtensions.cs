@@ -64,6 +64,7 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton<ServiceForwarder>();
         services.TryAddSingleton<RoutingTableCache>();
         services.TryAddSingleton<HealthProber>();
+        services.TryAddSingleton<AdminAccess>();
         services.TryAddSingleton<MinuteRecorder>();
         services.TryAddSingleton<Alerts.AlertPublisher>();
         services.TryAddSingleton<Alerts.AlertWebhook>();
@@ -147,7 +148,8 @@ public static class RouterServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapGet("/healthz", HealthEndpoint.Handle);
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        var access = app.Services.GetRequiredService<AdminAccess>();
+        app.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: branch => branch.Use((context, next) => access.Allows(context) ? next(context) : access.RefuseAsync(context)), optionsName: null);
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();

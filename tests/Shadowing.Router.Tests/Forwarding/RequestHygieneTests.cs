@@ -180,6 +180,42 @@ public sealed class RequestHygieneTests
     }
 
     [Fact]
+    public async Task HealthDetailsAndMetrics_WithAnAdminToken_AreForItsBearersOnly()
+    {
+        const string Token = "admin-token-0123456789";
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], new Dictionary<string, string?> { ["Router:AdminToken"] = Token });
+
+        var (health, healthStatus) = await GetAsync(router, "/healthz", token: null);
+        var (detailed, _) = await GetAsync(router, "/healthz", Token);
+        var (_, wrongToken) = await GetAsync(router, "/metrics", "admin-token-0123456780");
+        var (_, metricsStatus) = await GetAsync(router, "/metrics", token: null);
+        var (metrics, adminMetrics) = await GetAsync(router, "/metrics", Token);
+
+        Assert.Equal((200, "{\"status\":\"Healthy\"}"), (healthStatus, health));
+        Assert.Contains(p1.Address.ToString().TrimEnd('/'), detailed, StringComparison.Ordinal);
+        Assert.Equal((401, 401, 200), (wrongToken, metricsStatus, adminMetrics));
+        Assert.Contains("shadowing_router_", metrics, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("X-Forwarded-For", "203.0.113.7")] // a proxy on the same host passed it on
+    [InlineData("dapr-caller-app-id", "frontend")] // daprd invoked the router for another app
+    public async Task HealthDetailsAndMetrics_WithoutAToken_AreForDirectLoopbackCallersOnly(string header, string value)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
+
+        var (health, _) = await GetAsync(router, "/healthz", token: null, (header, value));
+        var (_, metrics) = await GetAsync(router, "/metrics", token: null, (header, value));
+        var (direct, _) = await GetAsync(router, "/healthz", token: null);
+
+        Assert.Equal("{\"status\":\"Healthy\"}", health);
+        Assert.Equal(401, metrics);
+        Assert.Contains(p1.Address.ToString().TrimEnd('/'), direct, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoEndpoint503_GivesTheSameReasonInItsBodyAndItsMetric()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -195,6 +231,23 @@ public sealed class RequestHygieneTests
 
         Assert.Equal((HttpStatusCode.ServiceUnavailable, "overloaded"), (rejected.StatusCode, reason));
         Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "none"), ("reason", reason!)));
+    }
+
+    private static async Task<(string Body, int Status)> GetAsync(RouterHost router, string path, string? token, (string Name, string Value)? header = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));
+        if (token is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (header is { } h)
+        {
+            request.Headers.Add(h.Name, h.Value);
+        }
+
+        using var response = await router.Client.SendAsync(request, Ct);
+        return (await response.Content.ReadAsStringAsync(Ct), (int)response.StatusCode);
     }
 
     /// <summary>Sends <paramref name="bytes"/> body bytes every 100 ms until stopped or cut off.</summary>

@@ -1,0 +1,51 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Shadowing.Router.Health;
+
+/// <summary>
+/// Who may see the router's details (every endpoint's address, health and last error in <c>/healthz</c>, and
+/// <c>/metrics</c>) on its data-plane port: a caller presenting <c>Router:AdminToken</c> as a bearer token; without a
+/// token configured, a direct loopback caller (a request that came through a proxy or Dapr, which carry forwarding or
+/// caller headers, is not one). Everyone else gets only healthy or not.
+/// </summary>
+internal sealed class AdminAccess(IOptions<RouterOptions> options)
+{
+    private readonly byte[]? _token = options.Value.AdminToken is { Length: > 0 } token ? Encoding.UTF8.GetBytes(token) : null;
+
+    /// <summary>Headers that say a request was passed on by something in between (a proxy on the same host, or daprd).</summary>
+    private static readonly string[] Relayed = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "dapr-caller-app-id", "dapr-api-token"];
+
+    public bool Allows(HttpContext context)
+    {
+        if (_token is not null)
+        {
+            var sent = context.Request.Headers.Authorization;
+            return sent.Count == 1 && sent[0] is { } value && value.StartsWith("Bearer ", StringComparison.Ordinal)
+                && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(value[7..].Trim()), _token);
+        }
+
+        return context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)
+            && !Array.Exists(Relayed, h => context.Request.Headers.ContainsKey(h));
+    }
+
+    /// <summary>401 problem for a caller that may not see the details.</summary>
+    public Task RefuseAsync(HttpContext context)
+    {
+        if (_token is not null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        return Forwarding.Problems.WriteAsync(
+            context,
+            StatusCodes.Status401Unauthorized,
+            "admin-only",
+            "Admin only",
+            _token is not null ? "Send Router:AdminToken as a bearer token." : "Only direct loopback callers may read this; set Router:AdminToken to allow others with a bearer token.",
+            string.Empty,
+            "admin_only");
+    }
+}
