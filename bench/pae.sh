@@ -37,6 +37,23 @@ for f in elb_request_count_8c0756 ec2_cpu_utilization_5f5533; do
 done
 
 echo
+echo "== accountability: every series, origins in the second half, WAPE as a ratio to the best of the three baselines"
+echo "   (last value, daily and weekly seasonal naive); training and the per-horizon choice of model or baseline use"
+echo "   only data before each origin"
+for h in ${PAE_HORIZONS:-1 5 12}; do
+  ratios=""
+  for path in "$data"/*.csv; do
+    f=$(basename "$path" .csv)
+    case "$f" in *.events) continue ;; esac
+    line=$(cli backtest --input "$path" --horizon $h --holidays US --json \
+      | field "f\"{d['ratioToBestBaseline']:.3f} $f h={d['horizon']}: WAPE {d['wape']:.4f}, last value {d['baselines']['lastValue']['wape']:.4f}, day {d['baselines']['seasonalNaiveDay']['wape']:.4f}, week {(d['baselines']['seasonalNaiveWeek'] or {}).get('wape') or float('nan'):.4f}; forecasts by {d['methods']}\"")
+    echo "  ratio ${line}"
+    ratios="$ratios ${line%% *}"
+  done
+  python3 -c "import sys; r=[float(x) for x in sys.argv[1:]]; print(f'  horizon $h: mean ratio {sum(r)/len(r):.3f}, worst {max(r):.3f}, series over 1.05: {sum(x > 1.05 for x in r)} of {len(r)}')" $ratios
+done
+
+echo
 echo "== failure risk: alarm starts inside / outside the labelled windows"
 for f in cpu_utilization_asg_misconfiguration nyc_taxi elb_request_count_8c0756 ec2_cpu_utilization_5f5533; do
   cli risk --input "$data/$f.csv" --output "$out/$f.risk.csv" --windows "$data/anomaly_windows.json" --json \

@@ -128,8 +128,11 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         ["coverageP90"] = Round(result.Model.CoverageP90),
         ["trainSeconds"] = Math.Round(result.TrainSeconds, 2),
         ["trainings"] = result.Trainings,
+        ["ratioToBestBaseline"] = Round(result.RatioToBestBaseline),
+        ["methods"] = result.Points.GroupBy(p => p.Method).ToDictionary(g => g.Key.ToString(), g => g.Count()),
         ["baselines"] = new Dictionary<string, object?>
         {
+            ["lastValue"] = new { wape = Round(result.LastValueWape) },
             ["seasonalNaiveDay"] = new { wape = Round(result.SeasonalNaiveDayWape) },
             ["seasonalNaiveWeek"] = result.SeasonalNaiveWeekWape is { } week ? new { wape = Round(week) } : null,
         },
@@ -150,10 +153,13 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
             table.AddRow("model, outside windows", x.Points.ToString(CultureInfo.InvariantCulture), F(x.Wape), F(x.Nrmse), F(x.Mase), F(x.CoverageP90));
         }
 
+        table.AddRow("last value", "", F(result.LastValueWape), "", "", "");
         table.AddRow("seasonal naive (day)", "", F(result.SeasonalNaiveDayWape), "", "", "");
         table.AddRow("seasonal naive (week)", "", result.SeasonalNaiveWeekWape is { } w ? F(w) : "n/a", "", "", "");
         AnsiConsole.MarkupLineInterpolated($"[bold]{Path.GetFileName(settings.Input)}[/], horizon {result.Horizon} × {result.Step}, {result.Trainings} trainings in {result.TrainSeconds:F1} s; resampling filled {input.Resampling.Filled} and merged {input.Resampling.Merged} point(s); {input.Duplicates.Rows} row(s) repeating a timestamp merged ({input.Duplicates.Policy.ToString().ToLowerInvariant()})");
         AnsiConsole.Write(table);
+        var methods = string.Join(", ", result.Points.GroupBy(p => p.Method).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} {g.Count()}"));
+        AnsiConsole.MarkupLineInterpolated($"model WAPE ÷ best baseline: {F(result.RatioToBestBaseline)}; forecasts by: {methods} (chosen per training on held-out history before each origin)");
     }
 
     private static string F(double value) => double.IsFinite(value) ? value.ToString("F4", CultureInfo.InvariantCulture) : "n/a";

@@ -26,7 +26,7 @@ public sealed record Accuracy(int Points, double Wape, double Nrmse, double Mase
 /// <summary>One scored forecast.</summary>
 public readonly record struct BacktestPoint(DateTimeOffset Time, double Actual, double P50, double P90, ForecastMethod Method);
 
-/// <summary>The outcome of a backtest.</summary>
+/// <summary>The outcome of a backtest, with the three baselines' WAPE on the same targets (<c>LastValueWape</c>: repeating the value at the origin).</summary>
 public sealed record BacktestResult(
     int Horizon,
     TimeSpan Step,
@@ -34,9 +34,17 @@ public sealed record BacktestResult(
     Accuracy? ExcludingWindows,
     double SeasonalNaiveDayWape,
     double? SeasonalNaiveWeekWape,
+    double LastValueWape,
     double TrainSeconds,
     int Trainings,
-    IReadOnlyList<BacktestPoint> Points);
+    IReadOnlyList<BacktestPoint> Points)
+{
+    /// <summary>The lowest WAPE of the three baselines (last value, daily and weekly seasonal naive).</summary>
+    public double BestBaselineWape => new[] { LastValueWape, SeasonalNaiveDayWape, SeasonalNaiveWeekWape ?? double.NaN }.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+
+    /// <summary>The model's WAPE as a share of the best baseline's (below 1: better than the obvious).</summary>
+    public double RatioToBestBaseline => Model.Wape / BestBaselineWape;
+}
 
 /// <summary>
 /// Rolling-origin evaluation: for each origin from <see cref="BacktestOptions.StartIndex"/> to
@@ -85,7 +93,7 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             for (var i = 0; i < origins.Length; i++)
             {
                 var target = origins[i] + options.Horizon;
-                points.Add(new BacktestPoint(series.TimeAt(target), series.Values[target], forecasts[i].P50, forecasts[i].P90, model.Method));
+                points.Add(new BacktestPoint(series.TimeAt(target), series.Values[target], forecasts[i].P50, forecasts[i].P90, model.MethodFor(options.Horizon)));
                 scoredOrigins.Add(origins[i]);
             }
 
@@ -103,7 +111,8 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             Score(points, deviation, naiveScale),
             windows.Count == 0 ? null : Score(outside, deviation, naiveScale),
             BaselineWape(series, scoredOrigins, options.Horizon, seasonality.Day) ?? double.NaN,
-            BaselineWape(series, scoredOrigins, options.Horizon, seasonality.Week),
+            seasonality.Week > 0 ? BaselineWape(series, scoredOrigins, options.Horizon, seasonality.Week) : null,
+            BaselineWape(series, scoredOrigins, options.Horizon, period: 0) ?? double.NaN,
             trainSeconds,
             trainings,
             points);
@@ -156,9 +165,10 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             covered / (double)points.Count);
     }
 
+    /// <summary>WAPE of the seasonal naive with <paramref name="period"/> (0: the last value), or null without a full period of history.</summary>
     private static double? BaselineWape(RegularSeries series, IReadOnlyList<int> origins, int horizon, int period)
     {
-        if (period <= 0)
+        if (period < 0)
         {
             return null;
         }
@@ -166,7 +176,7 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
         double error = 0, actual = 0;
         foreach (var origin in origins)
         {
-            if (SeasonalNaive.Forecast(series, origin, horizon, period) is not { } forecast)
+            if ((period > 0 ? SeasonalNaive.Forecast(series, origin, horizon, period) : series.Values[origin]) is not { } forecast)
             {
                 return null; // not a full period of history for every scored target
             }

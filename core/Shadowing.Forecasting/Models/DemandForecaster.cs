@@ -12,7 +12,9 @@ namespace Shadowing.Forecasting.Models;
 /// predicting log(1+y) at the target minus log(1+y) at the origin, each example weighted by the size of its
 /// target so that training favours what WAPE measures. The p90 comes from the 90th percentile of residuals on
 /// the latest <see cref="ForecasterOptions.CalibrationFraction"/> of examples, held out from a first fit, before
-/// the final fit on everything. With too little history it falls back to the better seasonal-naive baseline.
+/// the final fit on everything. Per horizon, the model is used only where its error on those held-out examples beats
+/// the last value and the daily and weekly seasonal naive; otherwise that baseline forecasts the horizon. With too
+/// little history it uses the baseline with the lowest in-sample error.
 /// </summary>
 /// <remarks>Not thread-safe: one <see cref="Fit"/> at a time per instance.</remarks>
 public sealed class DemandForecaster
@@ -77,6 +79,7 @@ public sealed class DemandForecaster
                     Label = (float)(builder.LogAt(target) - builder.LogAt(origin)),
                     Weight = (float)((1 + history.Values[target]) / mean),
                     Horizon = h,
+                    Origin = origin,
                 });
             }
         }
@@ -89,10 +92,64 @@ public sealed class DemandForecaster
         var scores = calibration.Transform(_ml.Data.LoadFromEnumerable(held, schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
         var residuals = held.Select((r, i) => (r.Horizon, Residual: (double)(r.Label - scores[i]))).ToArray();
         var q90 = horizons.ToDictionary(h => h, h => Quantile90(residuals.Where(r => r.Horizon == h).Select(r => r.Residual).ToArray(), residuals.Select(r => r.Residual).ToArray()));
+        var choices = Choose(history, builder, seasonality, horizons, held, scores);
+        foreach (var choice in choices.Values.Where(c => c.Method != ForecastMethod.Model))
+        {
+            var baseline = LogResiduals(history, choice.Horizon, choice.Period).ToArray();
+            q90[choice.Horizon] = Quantile90(baseline, baseline);
+        }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var model = Train(rows, schema);
-        return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, schema, _holidays, events, _time.GetElapsedTime(started), rows.Count);
+        var model = choices.Values.All(c => c.Method != ForecastMethod.Model) ? null : Train(rows, schema);
+        return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, model is null ? null : schema, _holidays, events, _time.GetElapsedTime(started), rows.Count, choices: choices);
+    }
+
+    /// <summary>
+    /// Per horizon, the candidate with the lowest WAPE on the held-out latest examples, which the calibration model did
+    /// not see: the model, the last value, or the daily or weekly seasonal naive. Only history before the origin
+    /// decides, so the backtest selects exactly as the live PAE does; the model keeps a tie.
+    /// </summary>
+    private static Dictionary<int, HorizonChoice> Choose(RegularSeries history, FeatureBuilder builder, Seasonality seasonality, IReadOnlyList<int> horizons, FeatureRow[] held, float[] scores)
+    {
+        var choices = new Dictionary<int, HorizonChoice>();
+        foreach (var h in horizons)
+        {
+            var rows = Enumerable.Range(0, held.Length).Where(i => held[i].Horizon == h).ToArray();
+            var wape = new Dictionary<ForecastMethod, double>();
+            if (rows.Length > 0)
+            {
+                wape[ForecastMethod.Model] = Wape(rows.Select(i => (held[i].Origin, Math.Max(0, Math.Exp(builder.LogAt(held[i].Origin) + scores[i]) - 1))));
+                foreach (var (method, period) in new[] { (ForecastMethod.LastValue, 0), (ForecastMethod.SeasonalNaiveDay, seasonality.Day), (ForecastMethod.SeasonalNaiveWeek, seasonality.Week) })
+                {
+                    if (method == ForecastMethod.LastValue || period > 0)
+                    {
+                        var forecasts = rows.Select(i => (held[i].Origin, Forecast: period > 0 ? SeasonalNaive.Forecast(history, held[i].Origin, h, period) : history.Values[held[i].Origin])).ToArray();
+                        if (forecasts.All(f => f.Forecast is not null))
+                        {
+                            wape[method] = Wape(forecasts.Select(f => (f.Origin, f.Forecast!.Value)));
+                        }
+                    }
+                }
+            }
+
+            var best = wape.Count == 0 ? ForecastMethod.Model : wape.OrderBy(w => w.Value).ThenBy(w => w.Key != ForecastMethod.Model).First().Key;
+            var bestPeriod = best switch { ForecastMethod.SeasonalNaiveDay => seasonality.Day, ForecastMethod.SeasonalNaiveWeek => seasonality.Week, _ => 0 };
+            choices[h] = new HorizonChoice(h, best, bestPeriod, wape);
+
+            double Wape(IEnumerable<(int Origin, double Forecast)> forecasts)
+            {
+                double error = 0, total = 0;
+                foreach (var (origin, forecast) in forecasts)
+                {
+                    error += Math.Abs(history.Values[origin + h] - forecast);
+                    total += Math.Abs(history.Values[origin + h]);
+                }
+
+                return total > 0 ? error / total : double.PositiveInfinity;
+            }
+        }
+
+        return choices;
     }
 
     private static int CountExamples(RegularSeries history, int minOrigin, IReadOnlyList<int> horizons) =>
@@ -146,7 +203,7 @@ public sealed class DemandForecaster
     private ForecastModel FitBaseline(RegularSeries history, IReadOnlyList<int> horizons, Seasonality seasonality, EventCalendar events, long started)
     {
         // Score each baseline on the history it would have forecast, and keep the better one.
-        var candidates = new List<(ForecastMethod Method, int Period)>();
+        var candidates = new List<(ForecastMethod Method, int Period)> { (ForecastMethod.LastValue, 0) };
         if (seasonality.Day > 0 && history.Count > seasonality.Day + horizons.Max())
         {
             candidates.Add((ForecastMethod.SeasonalNaiveDay, seasonality.Day));
@@ -169,7 +226,8 @@ public sealed class DemandForecaster
         }
 
         var residuals = horizons.ToDictionary(h => h, h => Quantile90(LogResiduals(history, h, best.Period).ToArray(), LogResiduals(history, h, best.Period).ToArray()));
-        return new ForecastModel(best.Method, seasonality, false, horizons, residuals, _ml, null, null, _holidays, events, _time.GetElapsedTime(started), 0, best.Period);
+        var choices = horizons.ToDictionary(h => h, h => new HorizonChoice(h, best.Method, best.Period, new Dictionary<ForecastMethod, double> { [best.Method] = bestError }));
+        return new ForecastModel(best.Method, seasonality, false, horizons, residuals, _ml, null, null, _holidays, events, _time.GetElapsedTime(started), 0, choices: choices);
     }
 
     private static double InSampleWape(RegularSeries history, IReadOnlyList<int> horizons, int period)
@@ -179,7 +237,7 @@ public sealed class DemandForecaster
         {
             for (var origin = 0; origin + h < history.Count; origin++)
             {
-                if (SeasonalNaive.Forecast(history, origin, h, period) is { } forecast)
+                if ((period > 0 ? SeasonalNaive.Forecast(history, origin, h, period) : history.Values[origin]) is { } forecast)
                 {
                     error += Math.Abs(history.Values[origin + h] - forecast);
                     total += Math.Abs(history.Values[origin + h]);
@@ -214,6 +272,9 @@ internal sealed class FeatureRow
 
     [NoColumn]
     public int Horizon { get; set; }
+
+    [NoColumn]
+    public int Origin { get; set; }
 
     /// <summary>The ML.NET schema with the feature vector's fixed size.</summary>
     public static SchemaDefinition Schema(int features)

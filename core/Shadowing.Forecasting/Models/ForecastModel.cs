@@ -21,7 +21,7 @@ public sealed class ForecastModel
     private readonly SchemaDefinition? _schema;
     private readonly IHolidayCalendar _holidays;
     private readonly EventCalendar _events;
-    private readonly int _baselinePeriod;
+    private readonly IReadOnlyDictionary<int, HorizonChoice> _choices;
     private FeatureBuilder? _builder;
     private RegularSeries? _builderSeries;
     private PredictionEngine<FeatureRow, ScoreRow>? _engine;
@@ -39,9 +39,10 @@ public sealed class ForecastModel
         EventCalendar events,
         TimeSpan trainingTime,
         int trainingExamples,
-        int baselinePeriod = 0)
+        IReadOnlyDictionary<int, HorizonChoice> choices)
     {
-        Method = method;
+        _choices = choices;
+        Method = choices.Values.Select(c => c.Method).Distinct().Count() == 1 ? choices.Values.First().Method : method;
         _seasonality = seasonality;
         _useWeek = useWeek;
         Horizons = horizons;
@@ -53,12 +54,17 @@ public sealed class ForecastModel
         _events = events;
         TrainingTime = trainingTime;
         TrainingExamples = trainingExamples;
-        _baselinePeriod = baselinePeriod;
         MinOrigin = model is null ? 0 : new FeatureBuilder(new RegularSeries(DateTimeOffset.UnixEpoch, TimeSpan.FromMinutes(1), []), seasonality, useWeek, holidays, events).MinOrigin(horizons.Max());
     }
 
-    /// <summary>Model or baseline.</summary>
+    /// <summary>What forecasts every horizon (the model when horizons differ: see <see cref="Choices"/>).</summary>
     public ForecastMethod Method { get; }
+
+    /// <summary>Per horizon, what forecasts it and the held-out errors that chose it.</summary>
+    public IReadOnlyDictionary<int, HorizonChoice> Choices => _choices;
+
+    /// <summary>What forecasts <paramref name="horizon"/>.</summary>
+    public ForecastMethod MethodFor(int horizon) => _choices[horizon].Method;
 
     /// <summary>The horizons (in steps) it was trained for.</summary>
     public IReadOnlyList<int> Horizons { get; }
@@ -81,7 +87,7 @@ public sealed class ForecastModel
     {
         ArgumentNullException.ThrowIfNull(series);
         Check(series, origin, horizon);
-        if (_model is null)
+        if (_choices[horizon].Method != ForecastMethod.Model)
         {
             return Baseline(series, origin, horizon);
         }
@@ -103,7 +109,7 @@ public sealed class ForecastModel
             Check(series, origin, horizon);
         }
 
-        if (_model is null)
+        if (_choices[horizon].Method != ForecastMethod.Model)
         {
             return [.. origins.Select(o => Baseline(series, o, horizon))];
         }
@@ -115,7 +121,7 @@ public sealed class ForecastModel
             builder.Fill(o, horizon, row.Features);
             return row;
         }).ToArray();
-        var scores = _model.Transform(_ml.Data.LoadFromEnumerable(rows, _schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
+        var scores = _model!.Transform(_ml.Data.LoadFromEnumerable(rows, _schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
         return [.. origins.Select((o, i) => Point(series, builder, o, horizon, scores[i]))];
     }
 
@@ -157,8 +163,16 @@ public sealed class ForecastModel
 
     private ForecastPoint Baseline(RegularSeries series, int origin, int horizon)
     {
-        var p50 = (_baselinePeriod > 0 ? SeasonalNaive.Forecast(series, origin, horizon, _baselinePeriod) : null) ?? series.Values[origin];
+        var period = _choices[horizon].Period;
+        var p50 = (period > 0 ? SeasonalNaive.Forecast(series, origin, horizon, period) : null) ?? series.Values[origin];
         var p90 = Math.Max(p50, Math.Exp(Math.Log(1 + p50) + _q90[horizon]) - 1);
         return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), p50, p90);
     }
 }
+
+/// <summary>What forecasts one horizon, and why.</summary>
+/// <param name="Horizon">Steps ahead.</param>
+/// <param name="Method">The model or a baseline.</param>
+/// <param name="Period">The seasonal-naive period in steps (0 for the model and the last value).</param>
+/// <param name="HeldOutWape">WAPE of each candidate on the latest examples, held out from the model that was scored (in-sample for a history too short for the model).</param>
+public sealed record HorizonChoice(int Horizon, ForecastMethod Method, int Period, IReadOnlyDictionary<ForecastMethod, double> HeldOutWape);

@@ -13,12 +13,12 @@ public enum ForecastMethod
     /// <summary>The gradient-boosted model.</summary>
     Model,
 
-    /// <summary>Seasonal naive with the daily period (history too short for the model).</summary>
+    /// <summary>Seasonal naive with the daily period.</summary>
     SeasonalNaiveDay,
 
-    /// <summary>Seasonal naive with the weekly period (history too short for the model).</summary>
+    /// <summary>Seasonal naive with the weekly period.</summary>
     SeasonalNaiveWeek,
 
-    /// <summary>The last value (less than a day of history).</summary>
+    /// <summary>The last value (persistence).</summary>
     LastValue,
 }

@@ -251,6 +251,7 @@ public sealed partial class DemandForecastService
             Origin = demand.TimeAt(demand.Count - 1),
             Step = step,
             Method = model.Method,
+            Selection = Describe(model),
             Points = points,
             RiskScore = risk.Score,
             RiskAlarm = risk.Alarm,
@@ -263,6 +264,10 @@ public sealed partial class DemandForecastService
         var why = Explain(decision, stored2, points, risk, productionCapacity, capacityProblem, historySpan, now);
         return new ServiceForecastOutcome(service, document, stored2, published, null, why);
     }
+
+    /// <summary>What forecasts each horizon and each candidate's held-out WAPE that chose it, for operators reading the document.</summary>
+    private static string Describe(ForecastModel model) => string.Join("; ", model.Choices.Values.OrderBy(c => c.Horizon).Select(c =>
+        $"horizon {c.Horizon}: {c.Method} (WAPE {string.Join(", ", c.HeldOutWape.OrderBy(w => w.Value).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Value:F3}")))})"));
 
     /// <summary>Why shadows were or were not requested, with the numbers that decided it.</summary>
     private string Explain(PlanDecision decision, ShadowRequest? request, IReadOnlyList<ForecastPoint> points, (double Score, bool Alarm) risk, double? productionCapacity, string? capacityProblem, TimeSpan history, DateTimeOffset now)
@@ -301,7 +306,7 @@ public sealed partial class DemandForecastService
         if (_models.TryGetValue(service, out var cached)
             && now - cached.TrainedAt < _options.RetrainEvery
             && cached.Model.Horizons.Count == steps
-            && cached.Model.Method == ForecastMethod.Model
+            && cached.Model.TrainingExamples > 0
             && demand.Count - 1 >= cached.Model.MinOrigin)
         {
             return cached.Model;

@@ -37,6 +37,33 @@ public sealed class DemandForecasterTests
     }
 
     [Fact]
+    public void Fit_RandomWalk_SelectsTheLastValue_OnHeldOutError_ForEveryHorizon()
+    {
+        var series = SyntheticSeries.RandomWalk(Start, TimeSpan.FromMinutes(5), 288 * 8, seed: 7);
+
+        var model = Forecaster().Fit(series, [1, 3, 6], EventCalendar.Empty);
+
+        Assert.Equal(ForecastMethod.LastValue, model.Method);
+        Assert.All(model.Choices.Values, c =>
+        {
+            Assert.Equal(ForecastMethod.LastValue, c.Method);
+            Assert.True(c.HeldOutWape[ForecastMethod.LastValue] < c.HeldOutWape[ForecastMethod.Model], $"h{c.Horizon}: last value {c.HeldOutWape[ForecastMethod.LastValue]:F4} vs model {c.HeldOutWape[ForecastMethod.Model]:F4}");
+        });
+        Assert.Equal(series.Values[^1], model.Predict(series, series.Count - 1, 3).P50);
+    }
+
+    [Fact]
+    public void Fit_DailyCycle_KeepsTheModel_WhereItBeatsEveryBaselineOnHeldOutHistory()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 35, seed: 3);
+
+        var model = Forecaster().Fit(series, [1, 4], EventCalendar.Empty);
+
+        Assert.All(model.Choices.Values, c => Assert.Equal(ForecastMethod.Model, c.Method));
+        Assert.All(model.Choices.Values, c => Assert.Equal(c.HeldOutWape.Values.Min(), c.HeldOutWape[ForecastMethod.Model]));
+    }
+
+    [Fact]
     public void Fit_LessThanADay_UsesTheLastValue()
     {
         var series = SyntheticSeries.Demand(Start, HalfHour, 20, seed: 3);

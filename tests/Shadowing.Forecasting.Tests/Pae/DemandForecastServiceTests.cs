@@ -114,6 +114,29 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_DailyCycleGoneForTheLastDays_ForecastsWithTheLastValue_AndTheDocumentSaysWhy()
+    {
+        // Six days of a daily cycle, then two of a random walk without one (the traffic changed): the model keeps
+        // forecasting the cycle it learnt and is clearly worse than persistence on the latest, held-out history.
+        var steps = (int)(TimeSpan.FromDays(8) / Step);
+        var cycle = (int)(TimeSpan.FromDays(6) / Step);
+        var before = SyntheticSeries.Demand(Now - TimeSpan.FromDays(8), Step, cycle, seed: 41, noise: 0.03);
+        var walk = SyntheticSeries.RandomWalk(Now - TimeSpan.FromDays(2), Step, steps - cycle, seed: 7, level: before.Values[^1]);
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, new RegularSeries(before.Start, Step, [.. before.Values, .. walk.Values]));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        Assert.Single(await Service().RunAsync(Ct));
+
+        var forecast = (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value;
+        Assert.True(forecast.Method == ForecastMethod.LastValue, forecast.Selection);
+        Assert.All(Enumerable.Range(1, 6), h => Assert.Contains($"horizon {h}: LastValue (WAPE LastValue ", forecast.Selection, StringComparison.Ordinal));
+        Assert.Contains("Model ", forecast.Selection, StringComparison.Ordinal);
+        Assert.All(forecast.Points, p => Assert.Equal(walk.Values[^1], p.P50));
+    }
+
+    [Fact]
     public async Task Run_LowDemandLowRisk_ForecastOnly()
     {
         await Tables().PutAsync(Table("orders"), Ct);

@@ -23,6 +23,25 @@ public static class SyntheticSeries
         return new RegularSeries(start, step, values);
     }
 
+    /// <summary>
+    /// A random walk from <paramref name="level"/> (Gaussian steps of <paramref name="stepSd"/>, kept above a tenth of the
+    /// level) plus white noise of <paramref name="noiseSd"/>: no daily or weekly cycle to learn, so the last value is as
+    /// good a forecast as there is and a model can only add error.
+    /// </summary>
+    public static RegularSeries RandomWalk(DateTimeOffset start, TimeSpan step, int count, int seed, double stepSd = 20, double noiseSd = 2, double level = 1000)
+    {
+        var random = RandomSource.Seeded(seed);
+        var values = new double[count];
+        var walk = level;
+        for (var i = 0; i < count; i++)
+        {
+            walk = Math.Max(level / 10, walk + (stepSd * Gaussian(random)));
+            values[i] = Math.Max(0, walk + (noiseSd * Gaussian(random)));
+        }
+
+        return new RegularSeries(start, step, values);
+    }
+
     /// <summary>The noiseless shape: daily cycle times the weekend factor.</summary>
     public static double Shape(DateTimeOffset time)
     {
