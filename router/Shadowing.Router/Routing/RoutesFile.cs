@@ -54,8 +54,9 @@ public static partial class RoutesFile
             var yaml = Path.GetExtension(path).ToUpperInvariant() is ".YAML" or ".YML";
             root = yaml ? ParseYaml(text) : JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
-        catch (Exception ex) when (ex is JsonException or YamlException)
+        catch (Exception ex) when (ex is JsonException or YamlException or InvalidOperationException)
         {
+            // YamlDotNet's scanner throws InvalidOperationException on some malformed plain scalars (found by the bad-input sweep).
             throw new RoutesFileException($"Routing file '{path}' does not parse: {ex.Message}", ex);
         }
 

@@ -26,7 +26,7 @@ public static class BadInputSweep
         ArgumentNullException.ThrowIfNull(check);
 
         // One PCG stream per surface: adding a surface does not change the inputs of the others.
-        var pcg = new PCG((uint)StringComparer.Ordinal.GetHashCode(surface) & 0x7FFFFFFF, Seed);
+        var pcg = new PCG(StableHash(surface) & 0x7FFFFFFF, Seed);
         output?.WriteLine($"bad-input sweep '{surface}': {cases} cases, seed {Seed} (set SHADOWING_SWEEP_SEED to change)");
         for (var i = 0; i < cases; i++)
         {
@@ -42,6 +42,18 @@ public static class BadInputSweep
         }
 
         return cases;
+    }
+
+    /// <summary>FNV-1a: string.GetHashCode is randomised per process, and the inputs must be the same in every run.</summary>
+    private static uint StableHash(string text)
+    {
+        var hash = 2166136261;
+        foreach (var c in text)
+        {
+            hash = (hash ^ c) * 16777619;
+        }
+
+        return hash;
     }
 
     /// <summary>Synchronous form of <see cref="RunAsync{T}"/>.</summary>
