@@ -17,7 +17,7 @@ internal sealed class ServiceRoutes
     {
         Table = table;
         Uploads = uploads;
-        ProductionCapacity = production.Any(p => p.MaxConcurrency is null) ? null : production.Sum(p => (long)p.MaxConcurrency!.Value);
+        ProductionCapacity = production.Length == 0 || production.Any(p => p.MaxConcurrency is null) ? null : production.Sum(p => (long)p.MaxConcurrency!.Value);
         Mirror = mirror;
         Production = production;
         Shadows = shadows;
@@ -42,7 +42,7 @@ internal sealed class ServiceRoutes
     /// <summary>The compiled mirror policy; null when nothing of this service is mirrored.</summary>
     public MirrorPlan? Mirror { get; }
 
-    /// <summary>The sum of the production endpoints' <c>maxConcurrency</c>; null when one of them has no limit.</summary>
+    /// <summary>The sum of the production endpoints' <c>maxConcurrency</c>; null when one of them has no limit or there are none (a default-only table: no slots to protect).</summary>
     public long? ProductionCapacity { get; }
 
     /// <summary>Requests of this service whose body is still arriving.</summary>
