@@ -89,7 +89,8 @@ internal sealed partial class ServiceForwarder(
         }
 
         UploadBody? upload = null;
-        if (HasBody(request))
+        var hasBody = HasBody(request);
+        if (hasBody)
         {
             // Requests still sending their body hold endpoint slots; past their share, refuse more rather than let slow
             // uploads push every other client off production.
@@ -109,7 +110,7 @@ internal sealed partial class ServiceForwarder(
 
         try
         {
-            await RouteAsync(context, routes, upload).ConfigureAwait(false);
+            await RouteAsync(context, routes, hasBody, upload).ConfigureAwait(false);
         }
         finally
         {
@@ -121,7 +122,7 @@ internal sealed partial class ServiceForwarder(
     internal static bool HasBody(HttpRequest request) =>
         request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
 
-    private async Task RouteAsync(HttpContext context, ServiceRoutes routes, UploadBody? upload)
+    private async Task RouteAsync(HttpContext context, ServiceRoutes routes, bool hasBody, UploadBody? upload)
     {
         var request = context.Request;
         var requestPath = request.Path.Value!;
@@ -129,7 +130,7 @@ internal sealed partial class ServiceForwarder(
         // wraps the body before replay buffering does, so it sees each byte once however often it is replayed.
         var mirror = routes.Mirror is { } plan ? BeginMirror(context, plan) : null;
         var idempotent = routes.IsIdempotent(request.Method, requestPath);
-        var replayable = idempotent && PrepareBodyForReplay(request);
+        var replayable = idempotent && (!hasBody || PrepareBodyForReplay(request));
         var decision = Reserve(routes, tried: null);
         List<RoutedEndpoint>? tried = null;
         while (true)
@@ -269,14 +270,9 @@ internal sealed partial class ServiceForwarder(
         _ => null,
     };
 
-    /// <summary>Keeps a small request body so the request can be sent again; returns whether it can be.</summary>
+    /// <summary>Keeps a small request body (there is one) so the request can be sent again; returns whether it can be.</summary>
     private bool PrepareBodyForReplay(HttpRequest request)
     {
-        if (!HasBody(request))
-        {
-            return true;
-        }
-
         if (request.ContentLength is not { } length || length > _retryBodyLimit)
         {
             return false; // unknown or too large: stream it, do not retry

@@ -71,55 +71,9 @@ internal sealed class CaptureBuffer(int cap) : IDisposable
 }
 
 /// <summary>Passes a request body through to the forwarder, copying what is read into a <see cref="CaptureBuffer"/>.</summary>
-internal sealed class TeeReadStream(Stream inner, CaptureBuffer capture) : Stream
+internal sealed class TeeReadStream(Stream inner, CaptureBuffer capture) : Forwarding.ObservedReadStream(inner)
 {
-    /// <summary>The body was read to its end.</summary>
-    public bool Completed { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Seen(inner.Read(buffer, offset, count), buffer.AsSpan(offset));
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return Seen(read, buffer.Span);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    private int Seen(int read, ReadOnlySpan<byte> buffer)
-    {
-        if (read == 0)
-        {
-            Completed = true;
-        }
-        else
-        {
-            capture.Append(buffer[..read]);
-        }
-
-        return read;
-    }
+    protected override void OnRead(ReadOnlySpan<byte> data) => capture.Append(data);
 }
 
 /// <summary>Passes production's response body through to the client, copying what is written into a <see cref="CaptureBuffer"/>.</summary>

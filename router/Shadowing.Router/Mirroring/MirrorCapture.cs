@@ -120,7 +120,7 @@ internal sealed class MirrorCapture
         }
 
         var request = _context.Request;
-        if (_requestTee is not null && !_requestTee.Completed && _requestBody.Seen != request.ContentLength)
+        if (_requestTee is not null && !_requestTee.Ended && _requestBody.Seen != request.ContentLength)
         {
             dropReason = "body_incomplete"; // production answered without reading the whole body
             return null;
