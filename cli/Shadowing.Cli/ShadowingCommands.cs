@@ -25,6 +25,7 @@ internal static class ShadowingCommands
         ["plans"] = typeof(PlansCommand.Settings),
         ["kill-switch"] = typeof(KillSwitchCommand.Settings),
         ["status"] = typeof(StatusCommand.Settings),
+        ["forecast-report"] = typeof(ForecastReportCommand.Settings),
         ["events"] = typeof(EventsCommand.Settings),
         ["routes"] = typeof(RoutesCommand.Settings),
         [Hidden] = typeof(SampleEndpointCommand.Settings),
@@ -64,6 +65,10 @@ internal static class ShadowingCommands
             .WithExample("status")
             .WithExample("status", "orders")
             .WithExample("status", "shadows-orders-20261202T1400Z", "--json");
+        config.AddCommand<ForecastReportCommand>("forecast-report")
+            .WithDescription("How the PAE's forecasts did against the actuals: recent WAPE, bias, bias at peaks and p90 coverage per horizon, of what it forecast and of each candidate.")
+            .WithExample("forecast-report")
+            .WithExample("forecast-report", "orders", "--json");
         config.AddCommand<EventsCommand>("events")
             .WithDescription("The campaign and news calendar the PAE reads for a service: add, list, remove.")
             .WithExample("events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "xmas-sale", "--multiplier", "2")

@@ -28,6 +28,7 @@ public static class PaeServiceCollectionExtensions
             : NoHolidays.Instance);
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowRequestStore>();
+        services.TryAddSingleton<PaeMetrics>();
         services.TryAddSingleton<DemandForecastService>();
         return services;
     }

@@ -15,52 +15,31 @@ namespace Shadowing.Cli.Control;
 /// </summary>
 internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
 {
-    public sealed class Settings : CommonSettings
+    public sealed class Settings : ControlApiSettings
     {
         [CommandArgument(0, "[TARGET]")]
         [Description("A service name, or a workflow instance id. Default: every service.")]
         public string? Target { get; init; }
-
-        [CommandOption("--url <URL>")]
-        [Description("The control API: up's admin address (default " + UpAdmin.DefaultUrls + ") or the Functions app (https://<app>.azurewebsites.net).")]
-        public string Url { get; init; } = UpAdmin.DefaultUrls;
-
-        [CommandOption("--key <KEY>")]
-        [Description("A function key for the Functions app (sent as x-functions-key); default: the SHADOWING_FUNCTIONS_KEY environment variable.")]
-        public string? Key { get; init; }
-
-        [CommandOption("--json")]
-        [Description("Print the API's JSON as it is.")]
-        public bool Json { get; init; }
-
-        public override ValidationResult Validate() =>
-            Uri.TryCreate(Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-                ? ValidationResult.Success()
-                : ValidationResult.Error($"--url: '{Url}' is not an http(s) URL such as {UpAdmin.DefaultUrls}.");
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(settings.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
-        if ((settings.Key ?? Environment.GetEnvironmentVariable("SHADOWING_FUNCTIONS_KEY")) is { Length: > 0 } key)
-        {
-            http.DefaultRequestHeaders.Add("x-functions-key", key);
-        }
+        using var http = settings.CreateClient();
 
         var target = settings.Target;
         if (target is null)
         {
-            var tables = await GetAsync(http, "api/routing", settings.Url, cancellationToken);
+            var tables = await ControlApiSettings.GetAsync(http, "api/routing", settings.Url, cancellationToken);
             return Print(settings, tables.Body, () => PrintServices(tables.Body));
         }
 
-        var service = await GetAsync(http, $"api/services/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken);
+        var service = await ControlApiSettings.GetAsync(http, $"api/services/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken);
         if (service.Status == HttpStatusCode.OK)
         {
             return Print(settings, service.Body, () => PrintService(service.Body));
         }
 
-        var instance = ControlApi.IsValidId(target) ? await GetAsync(http, $"api/workflows/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken) : service;
+        var instance = ControlApi.IsValidId(target) ? await ControlApiSettings.GetAsync(http, $"api/workflows/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken) : service;
         if (instance.Status == HttpStatusCode.OK)
         {
             return Print(settings, instance.Body, () => PrintInstance(instance.Body));
@@ -81,43 +60,6 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
         }
 
         return ExitCodes.Ok;
-    }
-
-    private static async Task<(HttpStatusCode Status, JsonElement Body)> GetAsync(HttpClient http, string path, string url, CancellationToken cancellationToken)
-    {
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
-        }
-        catch (HttpRequestException ex)
-        {
-            throw new StartFailedException($"The control API at {url} does not answer ({ex.Message}). Is shadowing up running (its admin API listens on {UpAdmin.DefaultUrls}), or is --url right?", ex);
-        }
-
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-            {
-                throw new UsageException($"The control API at {url} refused the call ({(int)response.StatusCode}): give a function key with --key or SHADOWING_FUNCTIONS_KEY.");
-            }
-
-            if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.NotFound or HttpStatusCode.BadRequest))
-            {
-                throw new StartFailedException($"The control API at {url} answered {(int)response.StatusCode} to GET /{path}: {text}");
-            }
-
-            try
-            {
-                using var document = JsonDocument.Parse(text.Length == 0 ? "null" : text);
-                return (response.StatusCode, document.RootElement.Clone());
-            }
-            catch (JsonException ex)
-            {
-                throw new StartFailedException($"The control API at {url} answered GET /{path} with something that is not JSON: {ex.Message}", ex);
-            }
-        }
     }
 
     private static void PrintServices(JsonElement tables)

@@ -55,6 +55,10 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         [Description("Print one JSON object on standard output.")]
         public bool Json { get; init; }
 
+        [CommandOption("--output <FILE>")]
+        [Description("Write every scored forecast as CSV: time,actual,p50,p90,method.")]
+        public string? Output { get; init; }
+
         [CommandOption("--plot <FILE>")]
         [Description("Draw actual vs forecast with the p50–p90 band to a PNG file.")]
         public string? Plot { get; init; }
@@ -94,6 +98,12 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
             throw new UsageException(problem);
         }
 
+        // Checked before the run, which can take minutes.
+        if (settings.Output is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(settings.Output))))
+        {
+            throw new UsageException($"--output: folder '{Path.GetDirectoryName(Path.GetFullPath(settings.Output))}' does not exist.");
+        }
+
         var backtester = new Backtester(new DemandForecaster(new ForecasterOptions(), holidays, TimeProvider.System), TimeProvider.System);
         var result = Terminal.WithProgress(
             $"Backtesting {Path.GetFileName(settings.Input)}",
@@ -102,6 +112,11 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         if (settings.Plot is not null)
         {
             BacktestPlot.Save(result, settings.Plot, Path.GetFileName(settings.Input));
+        }
+
+        if (settings.Output is not null)
+        {
+            WritePoints(result, settings.Output);
         }
 
         if (settings.Json)
@@ -121,11 +136,15 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         ["input"] = Path.GetFileName(settings.Input),
         ["horizon"] = result.Horizon,
         ["step"] = result.Step.ToString("c", CultureInfo.InvariantCulture),
-        ["points"] = result.Model.Points,
-        ["wape"] = Round(result.Model.Wape),
-        ["nrmse"] = Round(result.Model.Nrmse),
-        ["mase"] = Round(result.Model.Mase),
-        ["coverageP90"] = Round(result.Model.CoverageP90),
+        ["points"] = result.Forecast.Points,
+        ["wape"] = Round(result.Forecast.Wape),
+        ["nrmse"] = Round(result.Forecast.Nrmse),
+        ["mase"] = Round(result.Forecast.Mase),
+        ["coverageP90"] = Round(result.Forecast.CoverageP90),
+        ["bias"] = Round(result.Forecast.Bias),
+        ["peakBias"] = Round(result.Forecast.PeakBias),
+        ["peakCoverageP90"] = Round(result.Forecast.PeakCoverageP90),
+        ["forecastPeakBias"] = Round(result.Forecast.ForecastPeakBias),
         ["trainSeconds"] = Math.Round(result.TrainSeconds, 2),
         ["trainings"] = result.Trainings,
         ["ratioToBestBaseline"] = Round(result.RatioToBestBaseline),
@@ -142,15 +161,25 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         ["resampling"] = input.ToJson(),
     };
 
+    private static void WritePoints(BacktestResult result, string path)
+    {
+        using var writer = new StreamWriter(path);
+        writer.WriteLine("time,actual,p50,p90,method");
+        foreach (var p in result.Points)
+        {
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Time:yyyy-MM-dd HH:mm:ss},{p.Actual:R},{p.P50:R},{p.P90:R},{p.Method}"));
+        }
+    }
+
     private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, 5) : null;
 
     private static void Print(Settings settings, BacktestResult result, SeriesRead input)
     {
         var table = new Table().AddColumns("", "points", "WAPE", "NRMSE", "MASE", "p90 coverage");
-        table.AddRow("model", result.Model.Points.ToString(CultureInfo.InvariantCulture), F(result.Model.Wape), F(result.Model.Nrmse), F(result.Model.Mase), F(result.Model.CoverageP90));
+        table.AddRow("forecast", result.Forecast.Points.ToString(CultureInfo.InvariantCulture), F(result.Forecast.Wape), F(result.Forecast.Nrmse), F(result.Forecast.Mase), F(result.Forecast.CoverageP90));
         if (result.ExcludingWindows is { } x)
         {
-            table.AddRow("model, outside windows", x.Points.ToString(CultureInfo.InvariantCulture), F(x.Wape), F(x.Nrmse), F(x.Mase), F(x.CoverageP90));
+            table.AddRow("forecast, outside windows", x.Points.ToString(CultureInfo.InvariantCulture), F(x.Wape), F(x.Nrmse), F(x.Mase), F(x.CoverageP90));
         }
 
         table.AddRow("last value", "", F(result.LastValueWape), "", "", "");
@@ -159,7 +188,8 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         AnsiConsole.MarkupLineInterpolated($"[bold]{Path.GetFileName(settings.Input)}[/], horizon {result.Horizon} × {result.Step}, {result.Trainings} trainings in {result.TrainSeconds:F1} s; resampling filled {input.Resampling.Filled} and merged {input.Resampling.Merged} point(s); {input.Duplicates.Rows} row(s) repeating a timestamp merged ({input.Duplicates.Policy.ToString().ToLowerInvariant()})");
         AnsiConsole.Write(table);
         var methods = string.Join(", ", result.Points.GroupBy(p => p.Method).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} {g.Count()}"));
-        AnsiConsole.MarkupLineInterpolated($"model WAPE ÷ best baseline: {F(result.RatioToBestBaseline)}; forecasts by: {methods} (chosen per training on held-out history before each origin)");
+        AnsiConsole.MarkupLineInterpolated($"WAPE ÷ best baseline: {F(result.RatioToBestBaseline)}; forecasts by: {methods} (chosen at each origin by recent scored errors, only data before it)");
+        AnsiConsole.MarkupLineInterpolated($"bias (actual − p50): {F(result.Forecast.Bias)} overall; {F(result.Forecast.PeakBias)} over the top decile of actuals (p90 covers {F(result.Forecast.PeakCoverageP90)} of them); {F(result.Forecast.ForecastPeakBias)} over the top decile of forecasts");
     }
 
     private static string F(double value) => double.IsFinite(value) ? value.ToString("F4", CultureInfo.InvariantCulture) : "n/a";

@@ -20,7 +20,7 @@ internal static class BacktestPlot
         forecast.LegendText = $"p50, {result.Horizon} step(s) ahead";
         forecast.Color = Colors.OrangeRed;
         plot.Axes.DateTimeTicksBottom();
-        plot.Title($"{title}: WAPE {result.Model.Wape:F3}, p90 coverage {result.Model.CoverageP90:F2}");
+        plot.Title($"{title}: WAPE {result.Forecast.Wape:F3}, p90 coverage {result.Forecast.CoverageP90:F2}");
         plot.ShowLegend();
         plot.SavePng(path, 1600, 600);
     }

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using OpenTelemetry.Metrics;
 using Shadowing.Cli.Samples;
 using Shadowing.Control;
 using Shadowing.Core.Routing;
@@ -235,6 +236,7 @@ internal static class UpHost
         services.AddShadowingRouter(configuration);
         services.AddShadowingMetrics(configuration);
         services.AddShadowingPaeTimer(configuration);
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(PaeMetrics.MeterName));
         services.AddEmbeddedDaprWorkflows(configuration, o => o.RegisterShadowLifecycle());
         services.AddLocalProcessProvisioner(configuration);
         services.AddShadowLifecycle(configuration);

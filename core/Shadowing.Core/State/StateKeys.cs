@@ -65,6 +65,9 @@ public static class StateKeys
     /// <summary>What the PAE last did for <paramref name="service"/> and why.</summary>
     public static string PaeStatus(string service) => "pae/" + service;
 
+    /// <summary>The PAE's scoreboard of a service: recent errors of the model and each baseline, and forecasts waiting for their actuals.</summary>
+    public static string ForecastScores(string service) => "forecast-scores/" + service;
+
     /// <summary>The event calendar of <paramref name="service"/>.</summary>
     public static string Events(string service) => "events/" + service;
 

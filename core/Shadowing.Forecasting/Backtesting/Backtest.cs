@@ -1,4 +1,5 @@
 using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Accountability;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Features;
 using Shadowing.Forecasting.Models;
@@ -21,16 +22,24 @@ public readonly record struct BacktestProgress(int OriginsDone, int OriginsTotal
 /// <param name="Nrmse">RMSE divided by the standard deviation of the whole input series.</param>
 /// <param name="Mase">MAE divided by the MAE of the daily seasonal-naive forecast in-sample (values before the first origin).</param>
 /// <param name="CoverageP90">Share of actuals at or below the p90.</param>
-public sealed record Accuracy(int Points, double Wape, double Nrmse, double Mase, double CoverageP90);
+/// <param name="Bias">Mean of actual − p50 (positive: the forecast is low).</param>
+/// <param name="PeakBias">Mean of actual − p50 over the targets whose actual is in the top decile of the scored actuals (at or above their 90th percentile): the error where capacity decisions are made.</param>
+/// <param name="PeakCoverageP90">Share of those top-decile actuals at or below the p90.</param>
+/// <param name="ForecastPeakBias">
+/// Mean of actual − p50 over the targets whose p50 is in the top decile of the p50s. Choosing targets by their actual
+/// favours the ones the forecast missed low, so even an unbiased forecaster shows a positive <paramref name="PeakBias"/>;
+/// choosing by the forecast, as a capacity decision does, has no such selection effect.
+/// </param>
+public sealed record Accuracy(int Points, double Wape, double Nrmse, double Mase, double CoverageP90, double Bias, double PeakBias, double PeakCoverageP90, double ForecastPeakBias);
 
 /// <summary>One scored forecast.</summary>
 public readonly record struct BacktestPoint(DateTimeOffset Time, double Actual, double P50, double P90, ForecastMethod Method);
 
-/// <summary>The outcome of a backtest, with the three baselines' WAPE on the same targets (<c>LastValueWape</c>: repeating the value at the origin).</summary>
+/// <summary>The outcome of a backtest: the accuracy of what was forecast (the chosen candidate at each origin), with the three baselines' WAPE on the same targets (<c>LastValueWape</c>: repeating the value at the origin).</summary>
 public sealed record BacktestResult(
     int Horizon,
     TimeSpan Step,
-    Accuracy Model,
+    Accuracy Forecast,
     Accuracy? ExcludingWindows,
     double SeasonalNaiveDayWape,
     double? SeasonalNaiveWeekWape,
@@ -42,15 +51,16 @@ public sealed record BacktestResult(
     /// <summary>The lowest WAPE of the three baselines (last value, daily and weekly seasonal naive).</summary>
     public double BestBaselineWape => new[] { LastValueWape, SeasonalNaiveDayWape, SeasonalNaiveWeekWape ?? double.NaN }.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
 
-    /// <summary>The model's WAPE as a share of the best baseline's (below 1: better than the obvious).</summary>
-    public double RatioToBestBaseline => Model.Wape / BestBaselineWape;
+    /// <summary>The forecast's WAPE as a share of the best baseline's (below 1: better than the obvious).</summary>
+    public double RatioToBestBaseline => Forecast.Wape / BestBaselineWape;
 }
 
 /// <summary>
 /// Rolling-origin evaluation: for each origin from <see cref="BacktestOptions.StartIndex"/> to
 /// <see cref="BacktestOptions.EndIndex"/> forecast <c>origin + horizon</c> with a model trained only on values up to
-/// the origin (retrained every <see cref="BacktestOptions.RetrainEvery"/> origins), and score it against the
-/// actual value. Imputed targets (gaps filled by resampling) are not scored.
+/// the origin (retrained every <see cref="BacktestOptions.RetrainEvery"/> origins), choosing between the model, the
+/// baselines and their combination with the same <see cref="ForecastScoreboard"/> as the live PAE, and score it
+/// against the actual value. Imputed targets (gaps filled by resampling) are not scored.
 /// </summary>
 public sealed class Backtester(DemandForecaster forecaster, TimeProvider timeProvider)
 {
@@ -78,6 +88,7 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
         var scoredOrigins = new List<int>(total);
         double trainSeconds = 0;
         var trainings = 0;
+        var scoreboard = ForecastScoreboard.Create(forecaster.Options, series.Step);
         for (var blockStart = options.StartIndex; blockStart <= last; blockStart += options.RetrainEvery)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -86,15 +97,19 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             trainSeconds += timeProvider.GetElapsedTime(started).TotalSeconds;
             trainings++;
 
-            var origins = Enumerable.Range(blockStart, Math.Min(options.RetrainEvery, last - blockStart + 1))
-                .Where(o => !series.Imputed[o + options.Horizon])
-                .ToArray();
-            var forecasts = model.PredictMany(series, origins, options.Horizon);
+            // Origin by origin as the live PAE runs: score what has arrived by this origin, then choose and remember.
+            var origins = Enumerable.Range(blockStart, Math.Min(options.RetrainEvery, last - blockStart + 1)).ToArray();
+            var candidates = model.Candidates(series, origins, options.Horizon);
             for (var i = 0; i < origins.Length; i++)
             {
+                scoreboard.Resolve(series, origins[i]);
+                var (point, method) = scoreboard.Choose(candidates[i], model.Choices[options.Horizon]);
                 var target = origins[i] + options.Horizon;
-                points.Add(new BacktestPoint(series.TimeAt(target), series.Values[target], forecasts[i].P50, forecasts[i].P90, model.MethodFor(options.Horizon)));
-                scoredOrigins.Add(origins[i]);
+                if (!series.Imputed[target])
+                {
+                    points.Add(new BacktestPoint(series.TimeAt(target), series.Values[target], point.P50, point.P90, method));
+                    scoredOrigins.Add(origins[i]);
+                }
             }
 
             progress?.Report(new BacktestProgress(Math.Min(blockStart + options.RetrainEvery, last + 1) - options.StartIndex, total, trainings));
@@ -142,10 +157,13 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
     {
         if (points.Count == 0)
         {
-            return new Accuracy(0, double.NaN, double.NaN, double.NaN, double.NaN);
+            return new Accuracy(0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN);
         }
 
-        double absolute = 0, actual = 0, squared = 0;
+        var peak = TopDecile(points.Select(p => p.Actual));
+        var forecastPeak = TopDecile(points.Select(p => p.P50));
+        double absolute = 0, actual = 0, squared = 0, signed = 0, peakSigned = 0, forecastPeakSigned = 0;
+        int peaks = 0, peaksCovered = 0, forecastPeaks = 0;
         var covered = 0;
         foreach (var p in points)
         {
@@ -153,7 +171,20 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             absolute += Math.Abs(error);
             actual += Math.Abs(p.Actual);
             squared += error * error;
+            signed += error;
             covered += p.Actual <= p.P90 ? 1 : 0;
+            if (p.Actual >= peak)
+            {
+                peakSigned += error;
+                peaks++;
+                peaksCovered += p.Actual <= p.P90 ? 1 : 0;
+            }
+
+            if (p.P50 >= forecastPeak)
+            {
+                forecastPeakSigned += error;
+                forecastPeaks++;
+            }
         }
 
         var mae = absolute / points.Count;
@@ -162,7 +193,17 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             actual > 0 ? absolute / actual : double.NaN,
             deviation > 0 ? Math.Sqrt(squared / points.Count) / deviation : double.NaN,
             naiveScale > 0 ? mae / naiveScale : double.NaN,
-            covered / (double)points.Count);
+            covered / (double)points.Count,
+            signed / points.Count,
+            peakSigned / peaks,
+            peaksCovered / (double)peaks,
+            forecastPeakSigned / forecastPeaks);
+    }
+
+    private static double TopDecile(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Floor(0.9 * (sorted.Length - 1))];
     }
 
     /// <summary>WAPE of the seasonal naive with <paramref name="period"/> (0: the last value), or null without a full period of history.</summary>

@@ -33,6 +33,9 @@ public sealed class DemandForecaster
         _ml = new MLContext(seed: options.Seed);
     }
 
+    /// <summary>The settings it was created with.</summary>
+    public ForecasterOptions Options => _options;
+
     /// <summary>Trains on every value of <paramref name="history"/> for <paramref name="horizons"/> (in steps).</summary>
     public ForecastModel Fit(RegularSeries history, IReadOnlyList<int> horizons, EventCalendar events, CancellationToken cancellationToken = default)
     {
@@ -91,17 +94,18 @@ public sealed class DemandForecaster
         var held = rows.Skip(cut).ToArray();
         var scores = calibration.Transform(_ml.Data.LoadFromEnumerable(held, schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
         var residuals = held.Select((r, i) => (r.Horizon, Residual: (double)(r.Label - scores[i]))).ToArray();
-        var q90 = horizons.ToDictionary(h => h, h => Quantile90(residuals.Where(r => r.Horizon == h).Select(r => r.Residual).ToArray(), residuals.Select(r => r.Residual).ToArray()));
-        var choices = Choose(history, builder, seasonality, horizons, held, scores);
-        foreach (var choice in choices.Values.Where(c => c.Method != ForecastMethod.Model))
+        var q90 = BaselineMargins(history, horizons, seasonality);
+        foreach (var h in horizons)
         {
-            var baseline = LogResiduals(history, choice.Horizon, choice.Period).ToArray();
-            q90[choice.Horizon] = Quantile90(baseline, baseline);
+            q90[(h, ForecastMethod.Model)] = Quantile90(residuals.Where(r => r.Horizon == h).Select(r => r.Residual).ToArray(), residuals.Select(r => r.Residual).ToArray());
         }
 
+        var choices = Choose(history, builder, seasonality, horizons, held, scores);
+
+        // Trained even where a baseline was chosen: the scoreboard keeps scoring the model and may choose it later.
         cancellationToken.ThrowIfCancellationRequested();
-        var model = choices.Values.All(c => c.Method != ForecastMethod.Model) ? null : Train(rows, schema);
-        return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, model is null ? null : schema, _holidays, events, _time.GetElapsedTime(started), rows.Count, choices: choices);
+        var model = Train(rows, schema);
+        return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, schema, _holidays, events, _time.GetElapsedTime(started), rows.Count, choices: choices);
     }
 
     /// <summary>
@@ -225,9 +229,28 @@ public sealed class DemandForecaster
             }
         }
 
-        var residuals = horizons.ToDictionary(h => h, h => Quantile90(LogResiduals(history, h, best.Period).ToArray(), LogResiduals(history, h, best.Period).ToArray()));
+        var residuals = BaselineMargins(history, horizons, seasonality);
         var choices = horizons.ToDictionary(h => h, h => new HorizonChoice(h, best.Method, best.Period, new Dictionary<ForecastMethod, double> { [best.Method] = bestError }));
         return new ForecastModel(best.Method, seasonality, false, horizons, residuals, _ml, null, null, _holidays, events, _time.GetElapsedTime(started), 0, choices: choices);
+    }
+
+    /// <summary>The log-space p90 margin of each baseline per horizon, from its residuals over the whole history (baselines are not fitted, so these are out of sample).</summary>
+    private static Dictionary<(int Horizon, ForecastMethod Method), double> BaselineMargins(RegularSeries history, IReadOnlyList<int> horizons, Seasonality seasonality)
+    {
+        var margins = new Dictionary<(int, ForecastMethod), double>();
+        foreach (var h in horizons)
+        {
+            foreach (var (method, period) in new[] { (ForecastMethod.LastValue, 0), (ForecastMethod.SeasonalNaiveDay, seasonality.Day), (ForecastMethod.SeasonalNaiveWeek, seasonality.Week) })
+            {
+                if (method == ForecastMethod.LastValue || period > 0)
+                {
+                    var residuals = LogResiduals(history, h, period).ToArray();
+                    margins[(h, method)] = Quantile90(residuals, residuals);
+                }
+            }
+        }
+
+        return margins;
     }
 
     private static double InSampleWape(RegularSeries history, IReadOnlyList<int> horizons, int period)

@@ -15,7 +15,7 @@ public sealed class ForecastModel
 {
     private readonly Seasonality _seasonality;
     private readonly bool _useWeek;
-    private readonly IReadOnlyDictionary<int, double> _q90;
+    private readonly IReadOnlyDictionary<(int Horizon, ForecastMethod Method), double> _q90;
     private readonly MLContext _ml;
     private readonly ITransformer? _model;
     private readonly SchemaDefinition? _schema;
@@ -31,7 +31,7 @@ public sealed class ForecastModel
         Seasonality seasonality,
         bool useWeek,
         IReadOnlyList<int> horizons,
-        IReadOnlyDictionary<int, double> q90,
+        IReadOnlyDictionary<(int Horizon, ForecastMethod Method), double> q90,
         MLContext ml,
         ITransformer? model,
         SchemaDefinition? schema,
@@ -109,11 +109,13 @@ public sealed class ForecastModel
             Check(series, origin, horizon);
         }
 
-        if (_choices[horizon].Method != ForecastMethod.Model)
-        {
-            return [.. origins.Select(o => Baseline(series, o, horizon))];
-        }
+        return _choices[horizon].Method != ForecastMethod.Model
+            ? [.. origins.Select(o => Baseline(series, o, horizon))]
+            : PredictModel(series, origins, horizon);
+    }
 
+    private ForecastPoint[] PredictModel(RegularSeries series, IReadOnlyList<int> origins, int horizon)
+    {
         var builder = BuilderFor(series);
         var rows = origins.Select(o =>
         {
@@ -157,16 +159,67 @@ public sealed class ForecastModel
     {
         var log = builder.LogAt(origin) + score;
         var p50 = Math.Max(0, Math.Exp(log) - 1);
-        var p90 = Math.Max(p50, Math.Exp(log + _q90[horizon]) - 1);
+        var p90 = Math.Max(p50, Math.Exp(log + _q90[(horizon, ForecastMethod.Model)]) - 1);
         return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), p50, p90);
     }
 
-    private ForecastPoint Baseline(RegularSeries series, int origin, int horizon)
+    private ForecastPoint Baseline(RegularSeries series, int origin, int horizon) =>
+        Baseline(series, origin, horizon, _choices[horizon].Method)!.Value;
+
+    /// <summary>A baseline's forecast, or null when <paramref name="method"/> has no period of history here (the chosen baseline falls back to the last value).</summary>
+    private ForecastPoint? Baseline(RegularSeries series, int origin, int horizon, ForecastMethod method)
     {
-        var period = _choices[horizon].Period;
-        var p50 = (period > 0 ? SeasonalNaive.Forecast(series, origin, horizon, period) : null) ?? series.Values[origin];
-        var p90 = Math.Max(p50, Math.Exp(Math.Log(1 + p50) + _q90[horizon]) - 1);
-        return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), p50, p90);
+        var period = method switch { ForecastMethod.SeasonalNaiveDay => _seasonality.Day, ForecastMethod.SeasonalNaiveWeek => _seasonality.Week, _ => 0 };
+        var p50 = method == ForecastMethod.LastValue ? series.Values[origin] : SeasonalNaive.Forecast(series, origin, horizon, period);
+        if (p50 is null && method == _choices[horizon].Method)
+        {
+            p50 = series.Values[origin];
+        }
+
+        if (p50 is not { } value || !_q90.TryGetValue((horizon, method), out var margin))
+        {
+            return null;
+        }
+
+        var p90 = Math.Max(value, Math.Exp(Math.Log(1 + value) + margin) - 1);
+        return new ForecastPoint(horizon, series.TimeAt(origin) + (series.Step * horizon), value, p90);
+    }
+
+    /// <summary>
+    /// What every candidate forecasts for <c>origin + horizon</c> from each origin: the model (when one was trained)
+    /// and the three baselines, for <see cref="Accountability.ForecastScoreboard"/> to choose from and score.
+    /// </summary>
+    public IReadOnlyList<CandidateForecasts> Candidates(RegularSeries series, IReadOnlyList<int> origins, int horizon)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(origins);
+        foreach (var origin in origins)
+        {
+            Check(series, origin, horizon);
+        }
+
+        var model = _model is null || origins.Count == 0 ? null : PredictModel(series, origins, horizon);
+        var result = new CandidateForecasts[origins.Count];
+        for (var i = 0; i < origins.Count; i++)
+        {
+            var candidates = new CandidateForecasts(horizon, series.TimeAt(origins[i]) + (series.Step * horizon));
+            if (model is not null)
+            {
+                candidates.Set(ForecastMethod.Model, model[i]);
+            }
+
+            foreach (var method in new[] { ForecastMethod.LastValue, ForecastMethod.SeasonalNaiveDay, ForecastMethod.SeasonalNaiveWeek })
+            {
+                if (Baseline(series, origins[i], horizon, method) is { } point)
+                {
+                    candidates.Set(method, point);
+                }
+            }
+
+            result[i] = candidates;
+        }
+
+        return result;
     }
 }
 

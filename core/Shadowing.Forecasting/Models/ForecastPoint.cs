@@ -21,4 +21,7 @@ public enum ForecastMethod
 
     /// <summary>The last value (persistence).</summary>
     LastValue,
+
+    /// <summary>The other four averaged with weights 1 / WAPE², from their recent scored errors.</summary>
+    Combination,
 }

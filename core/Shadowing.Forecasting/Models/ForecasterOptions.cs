@@ -36,6 +36,17 @@ public sealed class ForecasterOptions
     [Range(10, 1_000_000)]
     public int MinTrainingExamples { get; set; } = 300;
 
+    /// <summary>
+    /// How fast the scoreboard forgets: a scored forecast counts half after this much later series time. Default one
+    /// day, the shortest cycle demand repeats on (chosen before looking at any score, not tuned).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "90.00:00:00")]
+    public TimeSpan ScoringHalfLife { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Scored targets a horizon needs before recent scores, rather than the training-time choice, decide what forecasts it. Default 12.</summary>
+    [Range(1, 100_000)]
+    public int MinScoredForChoice { get; set; } = 12;
+
     /// <summary>Random seed of LightGBM's sampling, for repeatable models. Default 1.</summary>
     public int Seed { get; set; } = 1;
 

@@ -9,6 +9,7 @@ using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
+using Shadowing.Forecasting.Accountability;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Models;
 using Shadowing.Forecasting.Planning;
@@ -79,6 +80,7 @@ public sealed partial class DemandForecastService
     private readonly DemandForecaster _forecaster;
     private readonly FailureRiskScorer _risk;
     private readonly ShadowPlanner _planner;
+    private readonly PaeMetrics _metricsView;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _running = new(1, 1);
 
@@ -94,8 +96,10 @@ public sealed partial class DemandForecastService
         IHolidayCalendar holidays,
         IOptions<PaeOptions> options,
         TimeProvider timeProvider,
-        ILogger<DemandForecastService> logger)
+        ILogger<DemandForecastService> logger,
+        PaeMetrics? paeMetrics = null)
     {
+        _metricsView = paeMetrics ?? new PaeMetrics();
         _tables = tables;
         _metrics = metrics;
         _store = store;
@@ -212,7 +216,7 @@ public sealed partial class DemandForecastService
             ? new EventCalendar(stored.Value)
             : EventCalendar.Empty;
         var model = await ModelForAsync(service, demand, steps, events, now, cancellationToken).ConfigureAwait(false);
-        var points = model.Predict(demand, demand.Count - 1);
+        var (points, methods, scores) = await ChooseAsync(service, model, demand, cancellationToken).ConfigureAwait(false);
 
         var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
         double? endpointCapacity = null;
@@ -250,9 +254,10 @@ public sealed partial class DemandForecastService
             GeneratedAt = now,
             Origin = demand.TimeAt(demand.Count - 1),
             Step = step,
-            Method = model.Method,
-            Selection = Describe(model),
+            Method = methods.Distinct().Count() == 1 ? methods[0] : ForecastMethod.Model,
+            Selection = Describe(model, methods, scores),
             Points = points,
+            Accountability = scores,
             RiskScore = risk.Score,
             RiskAlarm = risk.Alarm,
             ProductionCapacity = productionCapacity,
@@ -265,9 +270,43 @@ public sealed partial class DemandForecastService
         return new ServiceForecastOutcome(service, document, stored2, published, null, why);
     }
 
-    /// <summary>What forecasts each horizon and each candidate's held-out WAPE that chose it, for operators reading the document.</summary>
-    private static string Describe(ForecastModel model) => string.Join("; ", model.Choices.Values.OrderBy(c => c.Horizon).Select(c =>
-        $"horizon {c.Horizon}: {c.Method} (WAPE {string.Join(", ", c.HeldOutWape.OrderBy(w => w.Value).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Value:F3}")))})"));
+    /// <summary>
+    /// Scores the forecasts of earlier runs whose actuals have arrived, then chooses per horizon between the model, the
+    /// baselines and their combination by recent error (<see cref="ForecastScoreboard"/>), remembering every
+    /// candidate's forecast for later runs to score; the scoreboard is kept at <c>forecast-scores/{service}</c>.
+    /// </summary>
+    private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, CancellationToken cancellationToken)
+    {
+        var stored = await _store.GetJsonAsync<ScoreboardState>(StateKeys.ForecastScores(service), cancellationToken).ConfigureAwait(false);
+        var scoreboard = ForecastScoreboard.Create(_options.Forecaster, demand.Step, stored?.Value);
+        var origin = demand.Count - 1;
+        scoreboard.Resolve(demand, origin);
+        var points = new ForecastPoint[model.Horizons.Count];
+        var methods = new ForecastMethod[model.Horizons.Count];
+        for (var i = 0; i < points.Length; i++)
+        {
+            var h = model.Horizons[i];
+            (points[i], methods[i]) = scoreboard.Choose(model.Candidates(demand, [origin], h)[0], model.Choices[h]);
+        }
+
+        await _store.SaveJsonAsync(StateKeys.ForecastScores(service), scoreboard.State, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var scores = scoreboard.Report(ReportedHorizons(model.Horizons));
+        _metricsView.Update(service, scores);
+        return (points, methods, scores);
+    }
+
+    /// <summary>The horizons whose scores the forecast document and <c>/metrics</c> carry: the first, the middle and the last (all 24 would swamp both).</summary>
+    private static int[] ReportedHorizons(IReadOnlyList<int> horizons) => [.. new[] { horizons[0], horizons[horizons.Count / 2], horizons[^1] }.Distinct()];
+
+    /// <summary>Per horizon what forecasts it and why: the recent WAPE of each candidate once scored, else the held-out WAPE at training.</summary>
+    private static string Describe(ForecastModel model, ForecastMethod[] methods, IReadOnlyList<HorizonScore> scores) => string.Join("; ", model.Horizons.Select((h, i) =>
+    {
+        var recent = scores.Where(s => s.Horizon == h && s.Candidate != HorizonScore.Forecast && s.Wape is not null).ToArray();
+        var why = recent.Length > 0
+            ? "recent WAPE " + string.Join(", ", recent.OrderBy(s => s.Wape).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Candidate} {s.Wape:F3}")))
+            : "held-out WAPE at training " + string.Join(", ", model.Choices[h].HeldOutWape.OrderBy(w => w.Value).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Value:F3}")));
+        return $"horizon {h}: {methods[i]} ({why})";
+    }));
 
     /// <summary>Why shadows were or were not requested, with the numbers that decided it.</summary>
     private string Explain(PlanDecision decision, ShadowRequest? request, IReadOnlyList<ForecastPoint> points, (double Score, bool Alarm) risk, double? productionCapacity, string? capacityProblem, TimeSpan history, DateTimeOffset now)

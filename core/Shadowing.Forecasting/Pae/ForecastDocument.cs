@@ -1,3 +1,4 @@
+using Shadowing.Forecasting.Accountability;
 using Shadowing.Forecasting.Models;
 
 namespace Shadowing.Forecasting.Pae;
@@ -22,6 +23,12 @@ public sealed record ForecastDocument
 
     /// <summary>Per horizon, what forecasts it and each candidate's WAPE on held-out history that chose it.</summary>
     public string? Selection { get; init; }
+
+    /// <summary>
+    /// How the forecasts of earlier runs did against the actuals, per reported horizon (the first, middle and last):
+    /// what was forecast (<c>forecast</c>) and each candidate, with recent WAPE, bias, bias at peaks and p90 coverage.
+    /// </summary>
+    public IReadOnlyList<HorizonScore>? Accountability { get; init; }
 
     /// <summary>Forecast steps.</summary>
     public required IReadOnlyList<ForecastPoint> Points { get; init; }

@@ -21,12 +21,12 @@ public sealed class BacktesterTests
 
         var result = Backtester().Run(series, new BacktestOptions(2, 48 * 28, 48 * 35, 48 * 7), EventCalendar.Empty, progress: new SyncProgress(progress.Add));
 
-        Assert.Equal((48 * 7) - 2, result.Model.Points);
-        Assert.True(result.Model.Wape < result.SeasonalNaiveDayWape, $"model {result.Model.Wape:F4} vs day {result.SeasonalNaiveDayWape:F4}");
-        Assert.True(result.Model.Wape < result.SeasonalNaiveWeekWape, $"model {result.Model.Wape:F4} vs week {result.SeasonalNaiveWeekWape:F4}");
-        Assert.InRange(result.Model.CoverageP90, 0.75, 0.99);
+        Assert.Equal((48 * 7) - 2, result.Forecast.Points);
+        Assert.True(result.Forecast.Wape < result.SeasonalNaiveDayWape, $"model {result.Forecast.Wape:F4} vs day {result.SeasonalNaiveDayWape:F4}");
+        Assert.True(result.Forecast.Wape < result.SeasonalNaiveWeekWape, $"model {result.Forecast.Wape:F4} vs week {result.SeasonalNaiveWeekWape:F4}");
+        Assert.InRange(result.Forecast.CoverageP90, 0.75, 0.99);
         Assert.Equal(1, result.Trainings);
-        Assert.Equal(result.Model.Points, progress[^1].OriginsDone);
+        Assert.Equal(result.Forecast.Points, progress[^1].OriginsDone);
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public sealed class BacktesterTests
 
         var result = Backtester().Run(withGap, new BacktestOptions(1, 48 * 9, (48 * 9) + 19, 48), EventCalendar.Empty, [window]);
 
-        Assert.Equal(19, result.Model.Points);
+        Assert.Equal(19, result.Forecast.Points);
         Assert.Equal(11, result.ExcludingWindows!.Points); // 9 targets fall in the window, one of them imputed
         Assert.DoesNotContain(result.Points, p => p.Time == series.TimeAt((48 * 9) + 3));
     }
@@ -83,6 +83,27 @@ public sealed class BacktesterTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => Backtester().Run(series, new BacktestOptions(horizon, start, end, every), EventCalendar.Empty));
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_CycleGivesWayToARandomWalk_SwitchesAwayFromTheModelWithinOneTraining()
+    {
+        // Trained once on eight days of a daily cycle (a method that follows the cycle wins), then the traffic becomes a
+        // random walk: the scoreboard sees the cycle methods' recent errors and drops them long before the next training.
+        var cycle = SyntheticSeries.Demand(Start, HalfHour, 48 * 8, seed: 5, noise: 0.03);
+        var walk = SyntheticSeries.RandomWalk(Start + (HalfHour * 48 * 8), HalfHour, 48 * 4, seed: 9, level: cycle.Values[^1]);
+        var series = new RegularSeries(Start, HalfHour, [.. cycle.Values, .. walk.Values]);
+
+        var result = Backtester().Run(series, new BacktestOptions(1, (48 * 8) - 1, series.Count - 2, series.Count), EventCalendar.Empty);
+
+        Assert.Equal(1, result.Trainings);
+        ForecastMethod[] seasonal = [ForecastMethod.Model, ForecastMethod.SeasonalNaiveDay, ForecastMethod.SeasonalNaiveWeek];
+        Assert.Contains(result.Points[0].Method, seasonal);
+        var lastDay = result.Points.TakeLast(48).ToArray();
+        Assert.DoesNotContain(lastDay, p => seasonal.Contains(p.Method));
+        var lastDayWape = lastDay.Sum(p => Math.Abs(p.Actual - p.P50)) / lastDay.Sum(p => p.Actual);
+        var lastValueWape = lastDay.Sum(p => Math.Abs(p.Actual - series.Values[(int)((p.Time - Start) / HalfHour) - 1])) / lastDay.Sum(p => p.Actual);
+        Assert.True(lastDayWape <= 1.1 * lastValueWape, $"last day: WAPE {lastDayWape:F4} vs last value {lastValueWape:F4}");
     }
 
     private static Backtester Backtester() => new(DemandForecasterTests.Forecaster(), new FakeTimeProvider());

@@ -26,7 +26,7 @@ public sealed class CalendarRegressorTests
 
         var onHoliday = (BacktestResult r) => Wape(r.Points.Where(p => us.IsHoliday(DateOnly.FromDateTime(p.Time.UtcDateTime))));
         Assert.True(onHoliday(with) < onHoliday(without) * 0.7, $"on Thanksgiving: with holidays {onHoliday(with):F4}, without {onHoliday(without):F4}");
-        Assert.True(with.Model.Wape < without.Model.Wape, $"overall: with holidays {with.Model.Wape:F4}, without {without.Model.Wape:F4}");
+        Assert.True(with.Forecast.Wape < without.Forecast.Wape, $"overall: with holidays {with.Forecast.Wape:F4}, without {without.Forecast.Wape:F4}");
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class CalendarRegressorTests
         var with = new Backtester(DemandForecasterTests.Forecaster(), new FakeTimeProvider()).Run(series, options, calendar);
         var without = new Backtester(DemandForecasterTests.Forecaster(), new FakeTimeProvider()).Run(series, options, EventCalendar.Empty);
 
-        Assert.True(with.Model.Wape < without.Model.Wape * 0.7, $"with events {with.Model.Wape:F4}, without {without.Model.Wape:F4}");
+        Assert.True(with.Forecast.Wape < without.Forecast.Wape * 0.7, $"with events {with.Forecast.Wape:F4}, without {without.Forecast.Wape:F4}");
     }
 
     private static double Wape(IEnumerable<BacktestPoint> points) =>

@@ -25,9 +25,9 @@ public sealed class NabTests
         var result = backtester.Run(series, new BacktestOptions(5, 6500, 10314, 336), events, Windows("nyc_taxi.csv"));
 
         Report(result);
-        Assert.Equal(3815, result.Model.Points);
+        Assert.Equal(3815, result.Forecast.Points);
         Assert.Equal(0.153, result.SeasonalNaiveWeekWape!.Value, 3); // the published weekly seasonal-naive anchor
-        Assert.True(result.Model.Wape <= 0.085, $"WAPE {result.Model.Wape:F4} must be at most 0.085");
+        Assert.True(result.Forecast.Wape <= 0.085, $"WAPE {result.Forecast.Wape:F4} must be at most 0.085");
         Assert.True(result.ExcludingWindows!.Wape <= 0.065, $"WAPE outside the anomaly windows {result.ExcludingWindows.Wape:F4} must be at most 0.065");
     }
 
@@ -42,8 +42,8 @@ public sealed class NabTests
         var result = backtester.Run(series, new BacktestOptions(horizon, series.Count / 2, series.Count - 1, 2016), EventCalendar.Empty);
 
         Report(result);
-        Assert.True(result.Model.Wape < result.SeasonalNaiveDayWape, $"{file}: WAPE {result.Model.Wape:F4} vs daily seasonal naive {result.SeasonalNaiveDayWape:F4}");
-        Assert.True(result.Model.Wape < result.SeasonalNaiveWeekWape, $"{file}: WAPE {result.Model.Wape:F4} vs weekly seasonal naive {result.SeasonalNaiveWeekWape:F4}");
+        Assert.True(result.Forecast.Wape < result.SeasonalNaiveDayWape, $"{file}: WAPE {result.Forecast.Wape:F4} vs daily seasonal naive {result.SeasonalNaiveDayWape:F4}");
+        Assert.True(result.Forecast.Wape < result.SeasonalNaiveWeekWape, $"{file}: WAPE {result.Forecast.Wape:F4} vs weekly seasonal naive {result.SeasonalNaiveWeekWape:F4}");
     }
 
     [Fact]
@@ -87,5 +87,5 @@ public sealed class NabTests
 
     private static void Report(BacktestResult result) =>
         TestContext.Current.SendDiagnosticMessage(
-            $"h={result.Horizon}: WAPE {result.Model.Wape:F4} (outside windows {result.ExcludingWindows?.Wape:F4}), coverage {result.Model.CoverageP90:F3}, day baseline {result.SeasonalNaiveDayWape:F4}, week baseline {result.SeasonalNaiveWeekWape:F4}");
+            $"h={result.Horizon}: WAPE {result.Forecast.Wape:F4} (outside windows {result.ExcludingWindows?.Wape:F4}), coverage {result.Forecast.CoverageP90:F3}, day baseline {result.SeasonalNaiveDayWape:F4}, week baseline {result.SeasonalNaiveWeekWape:F4}");
 }

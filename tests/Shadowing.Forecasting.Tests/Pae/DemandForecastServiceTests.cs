@@ -131,9 +131,46 @@ public sealed class DemandForecastServiceTests
 
         var forecast = (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value;
         Assert.True(forecast.Method == ForecastMethod.LastValue, forecast.Selection);
-        Assert.All(Enumerable.Range(1, 6), h => Assert.Contains($"horizon {h}: LastValue (WAPE LastValue ", forecast.Selection, StringComparison.Ordinal));
+        Assert.All(Enumerable.Range(1, 6), h => Assert.Contains($"horizon {h}: LastValue (held-out WAPE at training LastValue ", forecast.Selection, StringComparison.Ordinal));
         Assert.Contains("Model ", forecast.Selection, StringComparison.Ordinal);
         Assert.All(forecast.Points, p => Assert.Equal(walk.Values[^1], p.P50));
+    }
+
+    [Fact]
+    public async Task Run_Successive_ScoresEarlierForecastsAgainstTheActuals_AndReportsThem()
+    {
+        // Nine days of demand; each run sees what has happened by its time, so later runs score earlier forecasts.
+        var all = SyntheticSeries.Demand(Now - TimeSpan.FromDays(8), Step, (int)(TimeSpan.FromDays(9) / Step), seed: 41, noise: 0.03, level: 100);
+        await Tables().PutAsync(Table("orders"), Ct);
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns(call => Upto(all, call.Arg<MetricQuery>().To));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+        var pae = Service();
+
+        for (var run = 0; run < 20; run++)
+        {
+            Assert.NotNull(Assert.Single(await pae.RunAsync(Ct)).Forecast);
+            if (run == 10)
+            {
+                Assert.NotNull(Assert.Single(await pae.RunAsync(Ct)).Forecast); // a second run from the same origin scores nothing twice
+            }
+
+            _time.Advance(Step);
+        }
+
+        var forecast = (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value;
+        var scores = forecast.Accountability!;
+        Assert.Equal([1, 4, 6], scores.Select(s => s.Horizon).Distinct().Order());
+
+        // Run r forecasts from origin r; at run 19, horizon h has scored the origins 0..19−h.
+        Assert.Equal(19, scores.Single(s => s is { Horizon: 1, Candidate: "forecast" }).Scored);
+        Assert.Equal(14, scores.Single(s => s is { Horizon: 6, Candidate: "forecast" }).Scored);
+        Assert.Contains(scores, s => s is { Horizon: 6, Candidate: "Model", Wape: < 0.2 });
+        Assert.Contains(scores, s => s is { Horizon: 6, Candidate: "LastValue" });
+        Assert.Contains("recent WAPE", forecast.Selection, StringComparison.Ordinal);
+        var board = (await _state.GetJsonAsync<Shadowing.Forecasting.Accountability.ScoreboardState>("forecast-scores/orders", Ct))!.Value;
+        Assert.Equal(6 + 5 + 4 + 3 + 2 + 1, board.Pending.Count); // origin 19 waits for six horizons, origin 18 for five, …
     }
 
     [Fact]
@@ -235,6 +272,12 @@ public sealed class DemandForecastServiceTests
     {
         var start = Now - TimeSpan.FromDays(8);
         return SyntheticSeries.Demand(start, Step, (int)(TimeSpan.FromDays(8) / Step), seed: 41, noise: 0.03, level: level);
+    }
+
+    private static RegularSeries Upto(RegularSeries series, DateTimeOffset end)
+    {
+        var count = (int)((end - series.Start) / Step);
+        return new RegularSeries(series.Start, Step, series.Values.Take(count).ToArray());
     }
 
     private static RegularSeries Flat(double value) =>

@@ -1,0 +1,80 @@
+using System.ComponentModel;
+using System.Net;
+using System.Text.Json;
+using Shadowing.Cli.Up;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Shadowing.Cli.Control;
+
+/// <summary>Commands that read the control API: up's admin address or the Functions app.</summary>
+internal class ControlApiSettings : CommonSettings
+{
+    [CommandOption("--url <URL>")]
+    [Description("The control API: up's admin address (default " + UpAdmin.DefaultUrls + ") or the Functions app (https://<app>.azurewebsites.net).")]
+    public string Url { get; init; } = UpAdmin.DefaultUrls;
+
+    [CommandOption("--key <KEY>")]
+    [Description("A function key for the Functions app (sent as x-functions-key); default: the SHADOWING_FUNCTIONS_KEY environment variable.")]
+    public string? Key { get; init; }
+
+    [CommandOption("--json")]
+    [Description("Print the API's JSON as it is.")]
+    public bool Json { get; init; }
+
+    public override ValidationResult Validate() =>
+        Uri.TryCreate(Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? ValidationResult.Success()
+            : ValidationResult.Error($"--url: '{Url}' is not an http(s) URL such as {UpAdmin.DefaultUrls}.");
+
+    /// <summary>A client for <see cref="Url"/>, sending the function key when there is one.</summary>
+    public HttpClient CreateClient()
+    {
+        var http = new HttpClient { BaseAddress = new Uri(Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        if ((Key ?? Environment.GetEnvironmentVariable("SHADOWING_FUNCTIONS_KEY")) is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Add("x-functions-key", key);
+        }
+
+        return http;
+    }
+
+    /// <summary>GET <paramref name="path"/>: 200, 400 and 404 come back with their JSON; anything else is an error naming the API.</summary>
+    public static async Task<(HttpStatusCode Status, JsonElement Body)> GetAsync(HttpClient http, string path, string url, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new StartFailedException($"The control API at {url} does not answer ({ex.Message}). Is shadowing up running (its admin API listens on {UpAdmin.DefaultUrls}), or is --url right?", ex);
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+            {
+                throw new UsageException($"The control API at {url} refused the call ({(int)response.StatusCode}): give a function key with --key or SHADOWING_FUNCTIONS_KEY.");
+            }
+
+            if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.NotFound or HttpStatusCode.BadRequest))
+            {
+                throw new StartFailedException($"The control API at {url} answered {(int)response.StatusCode} to GET /{path}: {text}");
+            }
+
+            try
+            {
+                using var document = JsonDocument.Parse(text.Length == 0 ? "null" : text);
+                return (response.StatusCode, document.RootElement.Clone());
+            }
+            catch (JsonException ex)
+            {
+                throw new StartFailedException($"The control API at {url} answered GET /{path} with something that is not JSON: {ex.Message}", ex);
+            }
+        }
+    }
+
+}
