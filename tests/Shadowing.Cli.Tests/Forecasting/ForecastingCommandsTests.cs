@@ -19,16 +19,25 @@ public sealed class ForecastingCommandsTests : IDisposable
     {
         var input = Synthetic("demand.csv", days: 30);
 
-        var (exit, output) = await RunAsync("backtest", "--input", input, "--horizon", "2", "--start-index", "1300", "--end-index", "1400", "--json");
+        var points = Path.Combine(_directory, "points.csv");
+        var (exit, output) = await RunAsync("backtest", "--input", input, "--horizon", "2", "--start-index", "1300", "--end-index", "1400", "--json", "--output", points);
 
         Assert.Equal(0, exit);
+        var rows = await File.ReadAllLinesAsync(points, Ct);
+        Assert.Equal("time,actual,p50,p90,method", rows[0]);
+        Assert.Equal(102, rows.Length);
         using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         var root = json.RootElement;
         Assert.Equal(2, root.GetProperty("horizon").GetInt32());
         Assert.Equal(101, root.GetProperty("points").GetInt32());
-        foreach (var field in new[] { "wape", "nrmse", "mase", "coverageP90", "trainSeconds" })
+        foreach (var field in new[] { "wape", "nrmse", "mase", "coverageP90", "trainSeconds", "peakCoverageP90" })
         {
             Assert.True(root.GetProperty(field).GetDouble() >= 0, field);
+        }
+
+        foreach (var field in new[] { "bias", "peakBias", "forecastPeakBias" })
+        {
+            Assert.True(double.IsFinite(root.GetProperty(field).GetDouble()), field);
         }
 
         Assert.True(root.GetProperty("baselines").GetProperty("seasonalNaiveDay").GetProperty("wape").GetDouble() > 0);
