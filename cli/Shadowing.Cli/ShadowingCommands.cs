@@ -20,6 +20,7 @@ internal static class ShadowingCommands
         ["up"] = typeof(UpCommand.Settings),
         ["backtest"] = typeof(BacktestCommand.Settings),
         ["risk"] = typeof(RiskCommand.Settings),
+        ["risk-evaluate"] = typeof(RiskEvaluateCommand.Settings),
         ["validate"] = typeof(ValidateCommand.Settings),
         ["promote"] = typeof(PromoteCommand.Settings),
         ["plans"] = typeof(PlansCommand.Settings),
@@ -44,6 +45,9 @@ internal static class ShadowingCommands
         config.AddCommand<RiskCommand>("risk")
             .WithDescription("Causal failure-risk score and alarm for every row of a timestamp,value CSV.")
             .WithExample("risk", "--input", "cpu.csv", "--output", "cpu.risk.csv");
+        config.AddCommand<RiskEvaluateCommand>("risk-evaluate")
+            .WithDescription("The failure-risk scorer's NAB-style score on labelled series, each scored with settings chosen on the others, beside a rolling z-score.")
+            .WithExample("risk-evaluate", "--data", "../shared/data/nab");
         config.AddCommand<ValidateCommand>("validate")
             .WithDescription("The latest verdict on each shadow of a service (PVU), or judge them now with --judge.")
             .WithExample("validate", "--service", "orders")

@@ -71,6 +71,21 @@ internal static class SeriesInput
         throw new UsageException($"{option}: '{path}' has no windows for '{name}'.");
     }
 
+    /// <summary>The file names (without folders) an NAB-style windows file has windows for.</summary>
+    public static IReadOnlySet<string> WindowFileNames(string path, string option)
+    {
+        RequireFile(path, option);
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(path));
+            return document.RootElement.EnumerateObject().Select(e => Path.GetFileName(e.Name)).ToHashSet(StringComparer.Ordinal);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            throw new UsageException($"{option}: '{path}' is not a JSON map of file names to [[start, end], …] windows: {ex.Message}", ex);
+        }
+    }
+
     private static DateTimeOffset Parse(string text) =>
         DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal);
 }

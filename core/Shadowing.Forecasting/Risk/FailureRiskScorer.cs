@@ -6,21 +6,34 @@ namespace Shadowing.Forecasting.Risk;
 /// <summary>Settings of <see cref="FailureRiskScorer"/> (section <c>Pae:Risk</c>).</summary>
 public sealed class RiskOptions
 {
-    /// <summary>No alarm before this much history (the seasonal baselines need it). Default 7 days.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "60.00:00:00")]
-    public TimeSpan WarmUp { get; set; } = TimeSpan.FromDays(7);
+    /// <summary>
+    /// No alarm in this first share of the history scored (NAB's probationary period: the scale of "normal" is still
+    /// being learnt). Default 0.15, NAB's convention.
+    /// </summary>
+    [Range(0.0, 0.9)]
+    public double WarmUpShare { get; set; } = 0.15;
 
-    /// <summary>Window of the rolling median that smooths the z-score, so single spikes do not count. Default 60 min.</summary>
+    /// <summary>
+    /// Compare each value with the same time of day and week before (true), or only with the values just before it
+    /// (false: a plain rolling robust z-score, the baseline the seasonal scorer is measured against). Default true.
+    /// </summary>
+    public bool Seasonal { get; set; } = true;
+
+    /// <summary>
+    /// Window of the rolling median that smooths the z-score, so single spikes do not count. Default 30 min (this and
+    /// <see cref="ZThreshold"/> and <see cref="Persistence"/> are what <see cref="RiskEvaluation"/>'s procedure
+    /// chooses on the 14 labelled NAB series; each series' reported score uses settings chosen without it).
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
-    public TimeSpan Smoothing { get; set; } = TimeSpan.FromMinutes(60);
+    public TimeSpan Smoothing { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>Window of past residuals whose median and MAD scale the z-score. Default 2 days.</summary>
     [Range(typeof(TimeSpan), "00:10:00", "30.00:00:00")]
     public TimeSpan ScaleWindow { get; set; } = TimeSpan.FromDays(2);
 
-    /// <summary>Smoothed |z| at which the score is 0.5. Default 6.</summary>
+    /// <summary>Smoothed |z| at which the score is 0.5. Default 3.</summary>
     [Range(0.5, 100)]
-    public double ZThreshold { get; set; } = 6;
+    public double ZThreshold { get; set; } = 3;
 
     /// <summary>How long the score must stay at or above 0.5 to raise the alarm. Default 60 min.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
@@ -47,44 +60,58 @@ public sealed record RiskSeries(IReadOnlyList<double> Scores, IReadOnlyList<bool
 /// <item>The median of that z over the last <see cref="RiskOptions.Smoothing"/>, so that isolated spikes do not count
 /// but a level shift does; score = logistic(|z| − <see cref="RiskOptions.ZThreshold"/>).</item>
 /// <item>Alarm once the score has been at least 0.5 for <see cref="RiskOptions.Persistence"/>, cleared when it falls
-/// below <see cref="RiskOptions.ClearScore"/>; never during the first <see cref="RiskOptions.WarmUp"/>.</item>
+/// below <see cref="RiskOptions.ClearScore"/>; never during the first <see cref="RiskOptions.WarmUpShare"/> of the series.</item>
 /// </list>
 /// Several metrics combine by taking, per step, the highest score (<see cref="Combine"/>).
 /// </summary>
 public sealed class FailureRiskScorer(RiskOptions options)
 {
     /// <summary>Scores every step of <paramref name="series"/>.</summary>
-    public RiskSeries Score(RegularSeries series)
+    public RiskSeries Score(RegularSeries series) => Decide(series, Surprise(series));
+
+    /// <summary>
+    /// The robust z-score of every step against what the series' own history expected (0 where there is not enough
+    /// history): steps 1 and 2 of the method, which do not depend on the threshold, smoothing or persistence.
+    /// </summary>
+    public double[] Surprise(RegularSeries series)
     {
         ArgumentNullException.ThrowIfNull(series);
         var values = series.Span.ToArray();
         var perDay = Math.Max(1, series.StepsIn(TimeSpan.FromDays(1)));
-        var hasDaily = series.StepsIn(TimeSpan.FromDays(1)) >= 2;
+        var seasonal = options.Seasonal && series.StepsIn(TimeSpan.FromDays(1)) >= 2;
         var scaleWindow = Steps(series, options.ScaleWindow, 2);
-        var daily = hasDaily ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay) : null;
-        var weekly = hasDaily ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay) : null;
-        var rolling = hasDaily ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow);
+        var daily = seasonal ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay) : null;
+        var weekly = seasonal ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay) : null;
+        var rolling = seasonal ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow);
 
         var combined = new double[values.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            combined[i] = hasDaily ? Closer(daily![i], weekly![i]) : rolling![i] ?? 0;
+            combined[i] = seasonal ? Closer(daily![i], weekly![i]) : rolling![i] ?? 0;
         }
 
+        return combined;
+    }
+
+    /// <summary>Steps 3 and 4: smooths <paramref name="surprise"/> (from <see cref="Surprise"/>), scores it and raises and clears the alarm.</summary>
+    public RiskSeries Decide(RegularSeries series, IReadOnlyList<double> surprise)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(surprise);
         var smoothing = Steps(series, options.Smoothing, 1);
         var persistence = Steps(series, options.Persistence, 1);
-        var warmUp = series.StepsIn(TimeSpan.FromDays(1)) > 0 ? (int)(options.WarmUp.Ticks / series.Step.Ticks) : 0;
-        var scores = new double[values.Length];
-        var alarms = new bool[values.Length];
+        var warmUp = (int)(options.WarmUpShare * surprise.Count);
+        var scores = new double[surprise.Count];
+        var alarms = new bool[surprise.Count];
         var window = new double[smoothing];
         var alarm = false;
         var run = 0;
-        for (var i = 0; i < values.Length; i++)
+        for (var i = 0; i < surprise.Count; i++)
         {
             var count = Math.Min(smoothing, i + 1);
             for (var k = 0; k < count; k++)
             {
-                window[k] = combined[i - k];
+                window[k] = surprise[i - k];
             }
 
             var z = Median(window.AsSpan(0, count));
