@@ -35,12 +35,12 @@ public class ForecastBenchmarks
 /// <summary>Benchmark inputs.</summary>
 internal static class Inputs
 {
-    public static RegularSeries FourWeeksOfDemand()
+    public static RegularSeries FourWeeksOfDemand(int seed = 1, double level = 1000, DateTimeOffset? from = null)
     {
         // A generated demand series (daily and weekly cycle, 5 % noise): the NAB 5-minute files hold only two weeks.
-        var start = new DateTimeOffset(2026, 10, 1, 0, 0, 0, TimeSpan.Zero);
+        var start = from ?? new DateTimeOffset(2026, 10, 1, 0, 0, 0, TimeSpan.Zero);
         var step = TimeSpan.FromMinutes(5);
-        var random = Shadowing.Core.Randomness.RandomSource.Seeded(1);
+        var random = Shadowing.Core.Randomness.RandomSource.Seeded(seed);
         var values = new double[288 * 28];
         for (var i = 0; i < values.Length; i++)
         {
@@ -48,7 +48,7 @@ internal static class Inputs
             var hour = time.TimeOfDay.TotalHours;
             var daily = 0.3 + (0.7 * Math.Exp(-Math.Pow(hour - 9, 2) / 6)) + (0.6 * Math.Exp(-Math.Pow(hour - 18, 2) / 8));
             var weekly = time.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday ? 0.6 : 1.0;
-            values[i] = 1000 * daily * weekly * (1 + (0.05 * ((random.NextDouble() * 2) - 1)));
+            values[i] = level * daily * weekly * (1 + (0.05 * ((random.NextDouble() * 2) - 1)));
         }
 
         return new RegularSeries(start, step, values);

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Running;
 using Shadowing.Benchmarks;
 
 // Usage: dotnet run -c Release --project bench/Shadowing.Benchmarks -- forecast|router [BenchmarkDotNet options]
+//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services]
 // Short runs: these machines are shared, so the figure to trust is a ratio measured in one run, not a threshold.
 var suite = args.FirstOrDefault() ?? "forecast";
 var options = args.Skip(1).ToArray();
@@ -19,6 +20,8 @@ switch (suite)
         }
 
         return 0;
+    case "pae-scale":
+        return await PaeScale.RunAsync(options);
     case "router":
         var router = BenchmarkRunner.Run<RouterBenchmarks>(config, options);
         foreach (var report in router.Reports.Where(r => r.ResultStatistics is not null))
@@ -29,6 +32,6 @@ switch (suite)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown suite '{suite}': use forecast or router");
+        Console.Error.WriteLine($"unknown suite '{suite}': use forecast, router or pae-scale");
         return 2;
 }

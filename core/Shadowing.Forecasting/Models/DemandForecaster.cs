@@ -204,6 +204,14 @@ public sealed class DemandForecaster
         return trainer.Fit(_ml.Data.LoadFromEnumerable(rows, schema));
     }
 
+    /// <summary>The baselines only, without training a model (milliseconds): for a service whose training has to wait.</summary>
+    public ForecastModel FitBaselines(RegularSeries history, IReadOnlyList<int> horizons, EventCalendar events)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(horizons);
+        return FitBaseline(history, horizons, Seasonality.Of(history), events, _time.GetTimestamp());
+    }
+
     private ForecastModel FitBaseline(RegularSeries history, IReadOnlyList<int> horizons, Seasonality seasonality, EventCalendar events, long started)
     {
         // Score each baseline on the history it would have forecast, and keep the better one.

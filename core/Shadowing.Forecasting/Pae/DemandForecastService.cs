@@ -83,6 +83,8 @@ public sealed partial class DemandForecastService
     private readonly PaeMetrics _metricsView;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _running = new(1, 1);
+    private List<TimeSpan> _trainings = [];
+    private TimeSpan _budgetLeft;
 
     /// <summary>Whole steps of demand a forecast needs (with fewer there is no change to extrapolate).</summary>
     private const int MinForecastSteps = 2;
@@ -112,12 +114,17 @@ public sealed partial class DemandForecastService
         _planner = new ShadowPlanner(_options.Planner);
     }
 
+    /// <summary>How long each model training of the latest run took.</summary>
+    public IReadOnlyList<TimeSpan> LastRunTrainings => _trainings;
+
     /// <summary>Runs the PAE once for every service. Runs do not overlap: a second caller waits.</summary>
     public async Task<IReadOnlyList<ServiceForecastOutcome>> RunAsync(CancellationToken cancellationToken = default)
     {
         await _running.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            _trainings = [];
+            _budgetLeft = _options.TrainingBudget;
             var outcomes = new List<ServiceForecastOutcome>();
             foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -342,21 +349,32 @@ public sealed partial class DemandForecastService
 
     private async Task<ForecastModel> ModelForAsync(string service, RegularSeries demand, int steps, EventCalendar events, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (_models.TryGetValue(service, out var cached)
-            && now - cached.TrainedAt < _options.RetrainEvery
+        var usable = _models.TryGetValue(service, out var cached)
             && cached.Model.Horizons.Count == steps
             && cached.Model.TrainingExamples > 0
-            && demand.Count - 1 >= cached.Model.MinOrigin)
+            && demand.Count - 1 >= cached.Model.MinOrigin;
+        if (usable && now - cached.TrainedAt < _options.RetrainEvery)
         {
             return cached.Model;
         }
 
+        if (_budgetLeft <= TimeSpan.Zero)
+        {
+            // This run's training time is spent: an older model, or the baselines, until a later run trains this one.
+            LogTrainingDeferred(service, usable ? "its older model" : "the baselines");
+            return usable ? cached.Model : _forecaster.FitBaselines(demand, [.. Enumerable.Range(1, steps)], events);
+        }
+
         // Training takes seconds of CPU: on a thread of its own, never one the host's request handling draws from.
+        var started = _time.GetTimestamp();
         var model = await Task.Factory.StartNew(
             () => _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken),
             cancellationToken,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default).ConfigureAwait(false);
+        var took = _time.GetElapsedTime(started);
+        _budgetLeft -= took;
+        _trainings.Add(took);
         _models[service] = (model, now);
         LogTrained(service, model.Method, model.TrainingExamples, model.TrainingTime.TotalSeconds);
         return model;
@@ -420,6 +438,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Information, Message = "PAE: trained {Method} for service {Service} on {Examples} examples in {Seconds:F1} s")]
     private partial void LogTrained(string service, ForecastMethod method, int examples, double seconds);
+
+    [LoggerMessage(EventId = 67, Level = LogLevel.Debug, Message = "PAE: service {Service} is due for training, but this run's training budget (Pae:TrainingBudget) is spent; it forecasts with {Using} until a later run")]
+    private partial void LogTrainingDeferred(string service, string @using);
 
     [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
     private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);

@@ -27,6 +27,14 @@ public sealed class PaeOptions
     [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
     public TimeSpan RetrainEvery { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// Model training one run may start, in wall-clock time: past it, services due for training keep their older model
+    /// (or, without one, forecast with the baselines) until a later run, so a cold start or the daily retraining of
+    /// many services spreads over runs instead of making one run take hours. One training may overrun it. Default 2 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan TrainingBudget { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Run interval of the embedded host's timer (the Functions app uses <c>ForecastSchedule</c>). Default 5 min.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);
