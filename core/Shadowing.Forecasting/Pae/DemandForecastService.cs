@@ -388,7 +388,8 @@ public sealed partial class DemandForecastService
             try
             {
                 var series = await _metrics.GetAsync(new MetricQuery(service, kind, now - _options.History, now, _options.Step), cancellationToken).ConfigureAwait(false);
-                scored.Add(_risk.Score(series));
+                // Only the latest score and alarm are used: a day's tail costs a fraction of scoring all the history.
+                scored.Add(_risk.ScoreLatest(series, TimeSpan.FromDays(1)));
             }
             catch (MetricsUnavailableException ex)
             {

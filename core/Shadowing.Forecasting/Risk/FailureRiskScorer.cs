@@ -70,19 +70,35 @@ public sealed class FailureRiskScorer(RiskOptions options)
     public RiskSeries Score(RegularSeries series) => Decide(series, Surprise(series));
 
     /// <summary>
+    /// Scores only the last <paramref name="tail"/> of <paramref name="series"/> (earlier steps score 0), using the
+    /// whole series as history: what a live run needs, since it reads the latest score and alarm. The z-scores are the
+    /// expensive part (a median over the scale window per step), so a day's tail of 28 days of history costs about a
+    /// 28th. The alarm is decided from the tail's start, so one raised before it holds only if the score still stays
+    /// high for <see cref="RiskOptions.Persistence"/> within the tail.
+    /// </summary>
+    public RiskSeries ScoreLatest(RegularSeries series, TimeSpan tail)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var first = Math.Max(0, series.Count - Steps(series, tail, 1) - Steps(series, options.Smoothing, 1));
+        return Decide(series, Surprise(series, first), first);
+    }
+
+    /// <summary>
     /// The robust z-score of every step against what the series' own history expected (0 where there is not enough
     /// history): steps 1 and 2 of the method, which do not depend on the threshold, smoothing or persistence.
     /// </summary>
-    public double[] Surprise(RegularSeries series)
+    public double[] Surprise(RegularSeries series) => Surprise(series, 0);
+
+    private double[] Surprise(RegularSeries series, int first)
     {
         ArgumentNullException.ThrowIfNull(series);
         var values = series.Span.ToArray();
         var perDay = Math.Max(1, series.StepsIn(TimeSpan.FromDays(1)));
         var seasonal = options.Seasonal && series.StepsIn(TimeSpan.FromDays(1)) >= 2;
         var scaleWindow = Steps(series, options.ScaleWindow, 2);
-        var daily = seasonal ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay) : null;
-        var weekly = seasonal ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay) : null;
-        var rolling = seasonal ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow);
+        var daily = seasonal ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay, first) : null;
+        var weekly = seasonal ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay, first) : null;
+        var rolling = seasonal ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow, first);
 
         var combined = new double[values.Length];
         for (var i = 0; i < values.Length; i++)
@@ -93,8 +109,10 @@ public sealed class FailureRiskScorer(RiskOptions options)
         return combined;
     }
 
-    /// <summary>Steps 3 and 4: smooths <paramref name="surprise"/> (from <see cref="Surprise"/>), scores it and raises and clears the alarm.</summary>
-    public RiskSeries Decide(RegularSeries series, IReadOnlyList<double> surprise)
+    /// <summary>Steps 3 and 4: smooths <paramref name="surprise"/> (from <see cref="Surprise(RegularSeries)"/>), scores it and raises and clears the alarm.</summary>
+    public RiskSeries Decide(RegularSeries series, IReadOnlyList<double> surprise) => Decide(series, surprise, 0);
+
+    private RiskSeries Decide(RegularSeries series, IReadOnlyList<double> surprise, int first)
     {
         ArgumentNullException.ThrowIfNull(series);
         ArgumentNullException.ThrowIfNull(surprise);
@@ -106,7 +124,7 @@ public sealed class FailureRiskScorer(RiskOptions options)
         var window = new double[smoothing];
         var alarm = false;
         var run = 0;
-        for (var i = 0; i < surprise.Count; i++)
+        for (var i = first; i < surprise.Count; i++)
         {
             var count = Math.Min(smoothing, i + 1);
             for (var k = 0; k < count; k++)
@@ -180,7 +198,8 @@ public sealed class FailureRiskScorer(RiskOptions options)
         return window;
     }
 
-    private static double?[] ZScores(double[] values, Func<int, List<double>> references, int minRefs, int scaleWindow, int minHistory)
+    /// <summary>Robust z-scores from step <paramref name="first"/> on (residuals are computed for every step: the scale needs the earlier ones).</summary>
+    private static double?[] ZScores(double[] values, Func<int, List<double>> references, int minRefs, int scaleWindow, int minHistory, int first)
     {
         var residuals = new double?[values.Length];
         var z = new double?[values.Length];
@@ -196,6 +215,11 @@ public sealed class FailureRiskScorer(RiskOptions options)
 
             var residual = values[i] - Median(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(refs));
             residuals[i] = residual;
+            if (i < first)
+            {
+                continue;
+            }
+
             var n = 0;
             var m = 0;
             for (var k = 1; k <= scaleWindow && i - k >= 0; k++)

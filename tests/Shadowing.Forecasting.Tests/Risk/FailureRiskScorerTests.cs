@@ -66,6 +66,23 @@ public sealed class FailureRiskScorerTests
     }
 
     [Fact]
+    public void ScoreLatest_MatchesTheFullScoreOverTheTail_AndScoresNothingBefore()
+    {
+        // The Wednesday shift of the first test, inside a five-day tail.
+        var shift = (Day * 9) + 108;
+        var series = Shifted(shiftAt: shift, factor: 1.8);
+
+        var full = Scorer().Score(series);
+        var latest = Scorer().ScoreLatest(series, TimeSpan.FromDays(5));
+
+        var tail = series.Count - (5 * Day);
+        Assert.Equal(full.Scores.Skip(tail), latest.Scores.Skip(tail));
+        Assert.Equal(full.Alarms.Skip(tail), latest.Alarms.Skip(tail));
+        Assert.Contains(true, latest.Alarms.Skip(tail)); // the shift in the tail raises it
+        Assert.All(latest.Scores.Take(tail - 12), s => Assert.Equal(0, s)); // before the tail and its smoothing window
+    }
+
+    [Fact]
     public void Combine_TakesHighestScoreAndAnyAlarm()
     {
         var combined = FailureRiskScorer.Combine([new RiskSeries([0.1, 0.9], [false, true]), new RiskSeries([0.5, 0.2], [true, false])]);
