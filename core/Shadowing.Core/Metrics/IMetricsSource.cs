@@ -22,6 +22,9 @@ public enum MetricKind
 
     /// <summary>Memory utilisation, percent.</summary>
     Memory,
+
+    /// <summary>Disk reads plus writes, bytes per second.</summary>
+    Io,
 }
 
 /// <summary>A request for one metric of one service over a time range, on a regular step.</summary>

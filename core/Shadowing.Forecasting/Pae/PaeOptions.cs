@@ -56,8 +56,12 @@ public sealed class PaeOptions
     /// </summary>
     public Dictionary<string, double> EndpointCapacity { get; set; } = [];
 
-    /// <summary>Metrics whose risk is scored per service (combined by taking the highest). Default LatencyP90 and Errors.</summary>
-    public List<Core.Metrics.MetricKind> RiskMetrics { get; set; } = [Core.Metrics.MetricKind.LatencyP90, Core.Metrics.MetricKind.Errors];
+    /// <summary>
+    /// Metrics whose risk is scored per service (combined by taking the highest), each from whichever source has it: a
+    /// source without one (the router's records have no CPU, memory or I/O) is skipped for that metric. Default p90
+    /// latency, errors, CPU, memory and I/O.
+    /// </summary>
+    public List<Core.Metrics.MetricKind> RiskMetrics { get; set; } = [Core.Metrics.MetricKind.LatencyP90, Core.Metrics.MetricKind.Errors, Core.Metrics.MetricKind.Cpu, Core.Metrics.MetricKind.Memory, Core.Metrics.MetricKind.Io];
 
     /// <summary>The forecaster.</summary>
     [Required]

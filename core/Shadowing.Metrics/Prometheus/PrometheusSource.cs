@@ -13,7 +13,9 @@ public sealed class PrometheusOptions
 
     /// <summary>
     /// PromQL per metric kind; <c>{service}</c> and <c>{step}</c> (like <c>5m</c>) are replaced. The defaults read the
-    /// router's own metrics.
+    /// router's own metrics for demand, errors and latency, and cAdvisor's container metrics (what the kubelet exports
+    /// on Kubernetes) for CPU (percent of one core, summed over the service's containers), memory (working set as a
+    /// percent of the limit) and I/O, with the container named as the service.
     /// </summary>
     public Dictionary<MetricKind, string> Queries { get; set; } = new()
     {
@@ -21,6 +23,9 @@ public sealed class PrometheusOptions
         [MetricKind.Errors] = "sum(increase(shadowing_router_errors_total{service=\"{service}\"}[{step}]))",
         [MetricKind.LatencyMean] = "sum(rate(shadowing_router_request_duration_milliseconds_sum{service=\"{service}\"}[{step}])) / sum(rate(shadowing_router_request_duration_milliseconds_count{service=\"{service}\"}[{step}]))",
         [MetricKind.LatencyP90] = "histogram_quantile(0.9, sum by (le) (rate(shadowing_router_request_duration_milliseconds_bucket{service=\"{service}\"}[{step}])))",
+        [MetricKind.Cpu] = "100 * sum(rate(container_cpu_usage_seconds_total{container=\"{service}\"}[{step}]))",
+        [MetricKind.Memory] = "100 * sum(container_memory_working_set_bytes{container=\"{service}\"}) / sum(container_spec_memory_limit_bytes{container=\"{service}\"} > 0)",
+        [MetricKind.Io] = "sum(rate(container_fs_reads_bytes_total{container=\"{service}\"}[{step}])) + sum(rate(container_fs_writes_bytes_total{container=\"{service}\"}[{step}]))",
     };
 }
 

@@ -16,7 +16,7 @@ public sealed class RouterRecordsSource(IStateStore store) : IMetricsSource
     public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Kind is MetricKind.Cpu or MetricKind.Memory)
+        if (query.Kind is MetricKind.Cpu or MetricKind.Memory or MetricKind.Io)
         {
             throw new MetricsUnavailableException($"The router records no {query.Kind} for service '{query.Service}'; read it from Prometheus or Azure Monitor.");
         }

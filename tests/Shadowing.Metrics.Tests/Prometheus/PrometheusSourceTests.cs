@@ -63,7 +63,7 @@ public sealed class PrometheusSourceTests
     public async Task Get_NoBaseAddressOrQuery_NamesTheSetting()
     {
         var unset = new PrometheusSource(new HttpClient(), new PrometheusOptions());
-        var noCpu = new PrometheusSource(new HttpClient(), new PrometheusOptions { BaseAddress = new Uri("http://p/") });
+        var noCpu = new PrometheusSource(new HttpClient(), new PrometheusOptions { BaseAddress = new Uri("http://p/"), Queries = [] });
 
         Assert.Contains("Pae:Prometheus:BaseAddress", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => unset.GetAsync(new MetricQuery("o", MetricKind.Requests, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).Message, StringComparison.Ordinal);
         Assert.Contains("Pae:Prometheus:Queries:Cpu", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => noCpu.GetAsync(new MetricQuery("o", MetricKind.Cpu, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).Message, StringComparison.Ordinal);
