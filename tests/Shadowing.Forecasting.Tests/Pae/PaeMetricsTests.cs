@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Forecasting.Accountability;
 using Shadowing.Forecasting.Pae;
 
@@ -9,7 +10,10 @@ public sealed class PaeMetricsTests
     [Fact]
     public void Gauges_CarryEachServicesLatestScores_ByHorizonAndCandidate()
     {
-        using var metrics = new PaeMetrics();
+        // A meter factory of its own: tests running in parallel create other Shadowing.Pae meters.
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        using var metrics = new PaeMetrics(factory);
         metrics.Update("orders", [new HorizonScore(1, "forecast", 10, Wape: 0.12, Bias: -3, PeakBias: null, CoverageP90: 0.9), new HorizonScore(1, "Model", 10, Wape: 0.2)]);
         metrics.Update("orders", [new HorizonScore(1, "forecast", 11, Wape: 0.1, Bias: -2, PeakBias: 5, CoverageP90: 0.91)]);
         metrics.Update("payments", [new HorizonScore(6, "LastValue", 4, Wape: 0.3)]);
@@ -17,7 +21,7 @@ public sealed class PaeMetricsTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == PaeMetrics.MeterName)
+            if (instrument.Meter.Name == PaeMetrics.MeterName && instrument.Meter.Scope == factory)
             {
                 l.EnableMeasurementEvents(instrument);
             }
