@@ -40,7 +40,10 @@ public sealed class ForecastScoreboard
         _decay = Math.Pow(0.5, 1.0 / halfLifeSteps);
         _minScored = minScored;
         _state = state is not null && state.Step == step ? state : new ScoreboardState { Step = step };
-        foreach (var score in _state.Scores)
+
+        // A state written by another version (other candidates) or damaged is dropped where it does not fit, not trusted.
+        _state.Pending = [.. _state.Pending.Where(p => p.P50.Length == Chosen + 1 && p.P90.Length == Chosen + 1)];
+        foreach (var score in _state.Scores.Where(s => s.Method is null || Enum.IsDefined(s.Method.Value)))
         {
             Row(score.Horizon)[score.Method is { } m ? (int)m : Chosen] = new Accumulator(score);
         }
@@ -76,6 +79,9 @@ public sealed class ForecastScoreboard
             .OrderBy(s => s.Method is null ? -1 : (int)s.Method)
             .Select(HorizonScore.Of))];
     }
+
+    /// <summary>Whether recent scores, rather than the training-time choice, decide what forecasts <paramref name="horizon"/>.</summary>
+    public bool Decides(int horizon) => _scores.TryGetValue(horizon, out var row) && row[Chosen] is { } c && c.Count >= _minScored;
 
     /// <summary>The scores of one candidate (<c>null</c>: of what was actually forecast) at <paramref name="horizon"/>, if any target was scored.</summary>
     public CandidateScore? Score(int horizon, ForecastMethod? method) =>
@@ -139,7 +145,7 @@ public sealed class ForecastScoreboard
         ArgumentNullException.ThrowIfNull(candidates);
         ArgumentNullException.ThrowIfNull(trained);
         var row = _scores.GetValueOrDefault(candidates.Horizon);
-        var scored = row?[Chosen] is { } c && c.Count >= _minScored;
+        var scored = Decides(candidates.Horizon);
         Combine(candidates, row, scored, trained);
 
         var method = trained.Method;

@@ -164,14 +164,18 @@ public sealed class ForecastModel
     }
 
     private ForecastPoint Baseline(RegularSeries series, int origin, int horizon) =>
-        Baseline(series, origin, horizon, _choices[horizon].Method)!.Value;
+        Baseline(series, origin, horizon, _choices[horizon].Method, lastValueWithoutPeriod: true)!.Value;
 
-    /// <summary>A baseline's forecast, or null when <paramref name="method"/> has no period of history here (the chosen baseline falls back to the last value).</summary>
-    private ForecastPoint? Baseline(RegularSeries series, int origin, int horizon, ForecastMethod method)
+    /// <summary>
+    /// A baseline's forecast, or null when <paramref name="method"/> has no period of history here; the chosen
+    /// baseline then falls back to the last value when <paramref name="lastValueWithoutPeriod"/> (never for the
+    /// scoreboard's candidates, which must not score the last value under a seasonal name).
+    /// </summary>
+    private ForecastPoint? Baseline(RegularSeries series, int origin, int horizon, ForecastMethod method, bool lastValueWithoutPeriod)
     {
         var period = method switch { ForecastMethod.SeasonalNaiveDay => _seasonality.Day, ForecastMethod.SeasonalNaiveWeek => _seasonality.Week, _ => 0 };
         var p50 = method == ForecastMethod.LastValue ? series.Values[origin] : SeasonalNaive.Forecast(series, origin, horizon, period);
-        if (p50 is null && method == _choices[horizon].Method)
+        if (p50 is null && lastValueWithoutPeriod)
         {
             p50 = series.Values[origin];
         }
@@ -210,7 +214,7 @@ public sealed class ForecastModel
 
             foreach (var method in new[] { ForecastMethod.LastValue, ForecastMethod.SeasonalNaiveDay, ForecastMethod.SeasonalNaiveWeek })
             {
-                if (Baseline(series, origins[i], horizon, method) is { } point)
+                if (Baseline(series, origins[i], horizon, method, lastValueWithoutPeriod: false) is { } point)
                 {
                     candidates.Set(method, point);
                 }

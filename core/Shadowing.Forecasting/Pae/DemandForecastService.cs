@@ -223,7 +223,7 @@ public sealed partial class DemandForecastService
             ? new EventCalendar(stored.Value)
             : EventCalendar.Empty;
         var model = await ModelForAsync(service, demand, steps, events, now, cancellationToken).ConfigureAwait(false);
-        var (points, methods, scores) = await ChooseAsync(service, model, demand, cancellationToken).ConfigureAwait(false);
+        var (points, methods, scores, selection) = await ChooseAsync(service, model, demand, cancellationToken).ConfigureAwait(false);
 
         var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
         double? endpointCapacity = null;
@@ -261,8 +261,8 @@ public sealed partial class DemandForecastService
             GeneratedAt = now,
             Origin = demand.TimeAt(demand.Count - 1),
             Step = step,
-            Method = methods.Distinct().Count() == 1 ? methods[0] : ForecastMethod.Model,
-            Selection = Describe(model, methods, scores),
+            Method = methods.GroupBy(m => m).OrderByDescending(g => g.Count()).First().Key, // what forecasts most horizons
+            Selection = selection,
             Points = points,
             Accountability = scores,
             RiskScore = risk.Score,
@@ -282,7 +282,7 @@ public sealed partial class DemandForecastService
     /// baselines and their combination by recent error (<see cref="ForecastScoreboard"/>), remembering every
     /// candidate's forecast for later runs to score; the scoreboard is kept at <c>forecast-scores/{service}</c>.
     /// </summary>
-    private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, CancellationToken cancellationToken)
+    private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores, string Selection)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, CancellationToken cancellationToken)
     {
         var stored = await _store.GetJsonAsync<ScoreboardState>(StateKeys.ForecastScores(service), cancellationToken).ConfigureAwait(false);
         var scoreboard = ForecastScoreboard.Create(_options.Forecaster, demand.Step, stored?.Value);
@@ -299,16 +299,16 @@ public sealed partial class DemandForecastService
         await _store.SaveJsonAsync(StateKeys.ForecastScores(service), scoreboard.State, cancellationToken: cancellationToken).ConfigureAwait(false);
         var scores = scoreboard.Report(ReportedHorizons(model.Horizons));
         _metricsView.Update(service, scores);
-        return (points, methods, scores);
+        return (points, methods, scores, Describe(model, methods, scoreboard));
     }
 
     /// <summary>The horizons whose scores the forecast document and <c>/metrics</c> carry: the first, the middle and the last (all 24 would swamp both).</summary>
     private static int[] ReportedHorizons(IReadOnlyList<int> horizons) => [.. new[] { horizons[0], horizons[horizons.Count / 2], horizons[^1] }.Distinct()];
 
     /// <summary>Per horizon what forecasts it and why: the recent WAPE of each candidate once scored, else the held-out WAPE at training.</summary>
-    private static string Describe(ForecastModel model, ForecastMethod[] methods, IReadOnlyList<HorizonScore> scores) => string.Join("; ", model.Horizons.Select((h, i) =>
+    private static string Describe(ForecastModel model, ForecastMethod[] methods, ForecastScoreboard scoreboard) => string.Join("; ", model.Horizons.Select((h, i) =>
     {
-        var recent = scores.Where(s => s.Horizon == h && s.Candidate != HorizonScore.Forecast && s.Wape is not null).ToArray();
+        var recent = scoreboard.Decides(h) ? scoreboard.Report([h]).Where(s => s.Candidate != HorizonScore.Forecast && s.Wape is not null).ToArray() : [];
         var why = recent.Length > 0
             ? "recent WAPE " + string.Join(", ", recent.OrderBy(s => s.Wape).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Candidate} {s.Wape:F3}")))
             : "held-out WAPE at training " + string.Join(", ", model.Choices[h].HeldOutWape.OrderBy(w => w.Value).Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Key} {w.Value:F3}")));

@@ -18,7 +18,7 @@ public sealed record ForecastDocument
     /// <summary>Step of the points (demand is in requests per step).</summary>
     public required TimeSpan Step { get; init; }
 
-    /// <summary>Model or baseline (the model when horizons are forecast differently: see <see cref="Selection"/>).</summary>
+    /// <summary>What forecasts most horizons (each horizon's is in <see cref="Selection"/>).</summary>
     public required ForecastMethod Method { get; init; }
 
     /// <summary>Per horizon, what forecasts it and each candidate's WAPE on held-out history that chose it.</summary>

@@ -73,14 +73,26 @@ public sealed class FailureRiskScorer(RiskOptions options)
     /// Scores only the last <paramref name="tail"/> of <paramref name="series"/> (earlier steps score 0), using the
     /// whole series as history: what a live run needs, since it reads the latest score and alarm. The z-scores are the
     /// expensive part (a median over the scale window per step), so a day's tail of 28 days of history costs about a
-    /// 28th. The alarm is decided from the tail's start, so one raised before it holds only if the score still stays
-    /// high for <see cref="RiskOptions.Persistence"/> within the tail.
+    /// 28th. The alarm over the tail is the full score's: when the tail starts with the score at or above
+    /// <see cref="RiskOptions.ClearScore"/> (an older alarm could still be on), it reaches back another tail.
     /// </summary>
     public RiskSeries ScoreLatest(RegularSeries series, TimeSpan tail)
     {
         ArgumentNullException.ThrowIfNull(series);
-        var first = Math.Max(0, series.Count - Steps(series, tail, 1) - Steps(series, options.Smoothing, 1));
-        return Decide(series, Surprise(series, first), first);
+        var tailSteps = Steps(series, tail, 1);
+        var smoothing = Steps(series, options.Smoothing, 1);
+        for (var from = series.Count - tailSteps; ; from -= tailSteps)
+        {
+            // Where the tail's first score is below ClearScore, any older alarm would clear there too, so the alarm from
+            // then on is the full score's; otherwise reach back another tail.
+            var first = Math.Max(0, from - smoothing);
+            var risk = Decide(series, Surprise(series, first), first);
+            var start = Math.Max(0, from);
+            if (from <= 0 || risk.Scores[start] < options.ClearScore)
+            {
+                return risk;
+            }
+        }
     }
 
     /// <summary>

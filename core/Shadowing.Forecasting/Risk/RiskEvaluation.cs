@@ -41,7 +41,9 @@ public sealed record LeaveOneOutResult(IReadOnlyList<HeldOutScore> Series, NabPa
 /// A_TP × σ(position), σ(x) = 2 / (1 + e^(5x)) − 1 with x from −1 (window start) to 0 (its end), so earlier is
 /// better; a window without one costs A_FN = 1. A detection outside every window costs A_FP = 0.11, scaled by σ of
 /// its distance past the previous window (in window lengths) so that one just after an incident costs less.
-/// Detections in the first 15 % of a series (NAB's probation) are not counted. Normalised as NAB does:
+/// Detections in the first 15 % of a series, at most 750 steps (NAB's probation), are not counted, nor windows that
+/// end inside it. Unlike NAB, which counts every flagged step, a detection is an alarm <i>start</i>: an operator is paged
+/// once per alarm, and the alarm's hysteresis keeps it on for a while. Normalised as NAB does:
 /// 100 × (raw − null) / (perfect − null) over the sum of the series, null being a detector that never alarms.</para>
 /// <para><b>Choice</b>: for each series, the settings with the highest total score on all the <i>other</i> series
 /// (ties: the first in the grid, ordered from the most conservative), then that series is scored with them. The
@@ -53,6 +55,9 @@ public static class RiskEvaluation
     private const double FalsePositive = 0.11;
     private const double FalseNegative = 1.0;
     private const double Probation = 0.15;
+
+    /// <summary>NAB caps the probation at 15 % of 5,000 records.</summary>
+    private const int MaxProbation = 750;
 
     /// <summary>The grid searched: thresholds 2 to 8, smoothing and persistence none (one step) to an hour.</summary>
     public static IReadOnlyList<RiskSettings> Grid { get; } =
@@ -69,8 +74,10 @@ public static class RiskEvaluation
         ArgumentNullException.ThrowIfNull(series);
         ArgumentNullException.ThrowIfNull(alarms);
         var s = series.Series;
-        var windows = series.Windows.OrderBy(w => w.Start).ToArray();
-        var probation = (int)(Probation * s.Count);
+        var probation = Math.Min((int)(Probation * s.Count), MaxProbation);
+
+        // As in NAB, a window that ends inside the probation is not scored.
+        var windows = series.Windows.Where(w => w.End >= s.TimeAt(probation)).OrderBy(w => w.Start).ToArray();
         var firstInWindow = new double?[windows.Length];
         double falseAlarmCost = 0;
         var falseAlarms = 0;
@@ -93,7 +100,7 @@ public static class RiskEvaluation
 
             falseAlarms++;
             var previous = windows.LastOrDefault(w => w.End < t);
-            var cost = previous == default ? -1.0 : Sigma((t - previous.End) / (previous.End - previous.Start + s.Step));
+            var cost = previous == default ? -1.0 : Sigma((t - previous.End) / Max(previous.End - previous.Start, s.Step)); // NAB: steps past it over (width − 1)
             falseAlarmCost += FalsePositive * cost;
         }
 
@@ -173,6 +180,8 @@ public static class RiskEvaluation
 
         return best;
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static double Sigma(double x) => x > 3 ? -1 : (2 / (1 + Math.Exp(5 * x))) - 1;
 }

@@ -129,6 +129,23 @@ public sealed class ForecastScoreboardTests
         Assert.Empty(new ForecastScoreboard(TimeSpan.FromMinutes(1), 288, 3, JsonSerializer.Deserialize<ScoreboardState>(json, JsonSerializerOptions.Web)).State.Scores);
     }
 
+    [Fact]
+    public void State_FromAnotherVersionOrDamaged_IsDroppedWhereItDoesNotFit()
+    {
+        var state = new ScoreboardState
+        {
+            Step = Step,
+            Scores = [new CandidateScore { Horizon = 1, Method = (ForecastMethod)42, Scored = 5, Weight = 5, AbsError = 1, AbsActual = 10 }],
+            Pending = [new PendingForecast { Target = Start.AddMinutes(5), Horizon = 1, P50 = [1, 2], P90 = [1, 2] }],
+        };
+
+        var board = new ForecastScoreboard(Step, 288, 3, state);
+        board.Resolve(Flat(100, 10), 5);
+
+        Assert.Empty(board.State.Scores);
+        Assert.Empty(board.State.Pending);
+    }
+
     private static RegularSeries Flat(double value, int count) => new(Start, Step, Enumerable.Repeat(value, count).ToArray());
 
     private static CandidateForecasts Candidates(RegularSeries series, int origin, double model, double lastValue, int horizon = 1, double week = double.NaN)

@@ -80,6 +80,13 @@ public sealed class FailureRiskScorerTests
         Assert.Equal(full.Alarms.Skip(tail), latest.Alarms.Skip(tail));
         Assert.Contains(true, latest.Alarms.Skip(tail)); // the shift in the tail raises it
         Assert.All(latest.Scores.Take(tail - 12), s => Assert.Equal(0, s)); // before the tail and its smoothing window
+
+        // Whatever the tail, the latest score and alarm are the full score's (a tail starting mid-alarm reaches back).
+        foreach (var hours in new[] { 1, 6, 18, 30, 60 })
+        {
+            var shorter = Scorer().ScoreLatest(series, TimeSpan.FromHours(hours));
+            Assert.Equal((full.Scores[^1], full.Alarms[^1]), (shorter.Scores[^1], shorter.Alarms[^1]));
+        }
     }
 
     [Fact]

@@ -28,6 +28,10 @@ public sealed class RiskEvaluationTests
         Assert.Equal(both.Raw - 0.11, falseAlarm.Raw, 6); // before any window: the full false-positive weight
         Assert.Equal(1, falseAlarm.FalseAlarms);
         Assert.Equal(both.Raw, inProbation.Raw, 6);
+
+        // A window that ends inside the probation is not scored at all.
+        var inside = new LabelledSeries("e", Flat(1000), [(At(100), At(120)), (At(300), At(399))]);
+        Assert.Equal(1, RiskEvaluation.Score(inside, Alarms(1000, 300)).Perfect, 6);
     }
 
     [Fact]
