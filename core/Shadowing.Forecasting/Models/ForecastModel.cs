@@ -63,9 +63,6 @@ public sealed class ForecastModel
     /// <summary>Per horizon, what forecasts it and the held-out errors that chose it.</summary>
     public IReadOnlyDictionary<int, HorizonChoice> Choices => _choices;
 
-    /// <summary>What forecasts <paramref name="horizon"/>.</summary>
-    public ForecastMethod MethodFor(int horizon) => _choices[horizon].Method;
-
     /// <summary>The horizons (in steps) it was trained for.</summary>
     public IReadOnlyList<int> Horizons { get; }
 
@@ -87,36 +84,26 @@ public sealed class ForecastModel
     {
         ArgumentNullException.ThrowIfNull(series);
         Check(series, origin, horizon);
-        if (_choices[horizon].Method != ForecastMethod.Model)
-        {
-            return Baseline(series, origin, horizon);
-        }
-
-        var builder = BuilderFor(series);
-        var row = new FeatureRow { Features = new float[builder.Count] };
-        builder.Fill(origin, horizon, row.Features);
-        _engine ??= _ml.Model.CreatePredictionEngine<FeatureRow, ScoreRow>(_model, inputSchemaDefinition: _schema);
-        return Point(series, builder, origin, horizon, _engine.Predict(row).Score);
-    }
-
-    /// <summary>Forecasts <c>origin + horizon</c> for many origins in one batch (faster than one by one).</summary>
-    public IReadOnlyList<ForecastPoint> PredictMany(RegularSeries series, IReadOnlyList<int> origins, int horizon)
-    {
-        ArgumentNullException.ThrowIfNull(series);
-        ArgumentNullException.ThrowIfNull(origins);
-        foreach (var origin in origins)
-        {
-            Check(series, origin, horizon);
-        }
-
         return _choices[horizon].Method != ForecastMethod.Model
-            ? [.. origins.Select(o => Baseline(series, o, horizon))]
-            : PredictModel(series, origins, horizon);
+            ? Baseline(series, origin, horizon)
+            : PredictModel(series, [origin], horizon)[0];
     }
 
+    /// <summary>
+    /// The model's forecasts of <c>origin + horizon</c>: one origin through a prediction engine (what a live run asks,
+    /// without the cost of a data view per call), many in one batch (what a backtest asks).
+    /// </summary>
     private ForecastPoint[] PredictModel(RegularSeries series, IReadOnlyList<int> origins, int horizon)
     {
         var builder = BuilderFor(series);
+        if (origins.Count == 1)
+        {
+            var row = new FeatureRow { Features = new float[builder.Count] };
+            builder.Fill(origins[0], horizon, row.Features);
+            _engine ??= _ml.Model.CreatePredictionEngine<FeatureRow, ScoreRow>(_model, inputSchemaDefinition: _schema);
+            return [Point(series, builder, origins[0], horizon, _engine.Predict(row).Score)];
+        }
+
         var rows = origins.Select(o =>
         {
             var row = new FeatureRow { Features = new float[builder.Count] };
