@@ -4,7 +4,7 @@ using BenchmarkDotNet.Running;
 using Shadowing.Benchmarks;
 
 // Usage: dotnet run -c Release --project bench/Shadowing.Benchmarks -- forecast|router [BenchmarkDotNet options]
-//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services]
+//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services] [training budget per run, e.g. 00:30:00]
 // Short runs: these machines are shared, so the figure to trust is a ratio measured in one run, not a threshold.
 var suite = args.FirstOrDefault() ?? "forecast";
 var options = args.Skip(1).ToArray();

@@ -255,6 +255,25 @@ public sealed partial class DemandForecastService
             }
         }
 
+        if (demandDecided)
+        {
+            // Demand falls as well as rises: a window the fresher forecast no longer needs ends sooner, and its shadows retire.
+            var shortened = await _requests.ShortenAsync(
+                service,
+                open => _planner.ShortenedEnd(open, points, step, productionCapacity!.Value, endpointCapacity!.Value, now),
+                "the forecast's p90 plus headroom stays within production capacity after that",
+                now,
+                cancellationToken).ConfigureAwait(false);
+            foreach (var shorter in shortened)
+            {
+                LogShadowsShortened(service, shorter.Id, shorter.WindowEnd);
+                if (stored2 is null || stored2.Id == shorter.Id)
+                {
+                    (stored2, published) = (shorter, true);
+                }
+            }
+        }
+
         var document = new ForecastDocument
         {
             Service = service,
@@ -436,6 +455,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
     private partial void LogShadowsRequested(string service, int count, DateTimeOffset start, DateTimeOffset end, string reason);
+
+    [LoggerMessage(EventId = 68, Level = LogLevel.Warning, Message = "PAE: service {Service} needs the shadows of {RequestId} only until {End:u} now; the window is shortened")]
+    private partial void LogShadowsShortened(string service, string requestId, DateTimeOffset end);
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Information, Message = "PAE: trained {Method} for service {Service} on {Examples} examples in {Seconds:F1} s")]
     private partial void LogTrained(string service, ForecastMethod method, int examples, double seconds);

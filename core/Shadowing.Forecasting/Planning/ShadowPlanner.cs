@@ -49,6 +49,7 @@ public sealed record PlanDecision(ShadowRequest? Request, DateTimeOffset? Needed
 /// the last one (they would not be ready in time if asked later; further out, the decision waits for fresher
 /// forecasts). Risk: a current risk score at or above the threshold, or an active alarm, requests
 /// <see cref="PlannerOptions.RiskShadows"/> for <see cref="PlannerOptions.RiskHold"/>. Both merge into one request.
+/// Demand falls as well as rises: <see cref="ShortenedEnd"/> ends a demand window early when fresher forecasts no longer need it.
 /// </summary>
 public sealed class ShadowPlanner(PlannerOptions options)
 {
@@ -113,6 +114,40 @@ public sealed class ShadowPlanner(PlannerOptions options)
             UpdatedAt = now,
         };
         return new PlanDecision(request, neededFrom, peak);
+    }
+
+    /// <summary>
+    /// The earlier end a fresher forecast supports for <paramref name="open"/>, or null to keep its end. Only a request
+    /// demand alone asked for is shortened (risk holds and operators' requests keep their windows), only when the forecast
+    /// reaches its end (no guess about steps it does not cover), and never to less than one lead time from now: a forecast
+    /// that flips back within the time new shadows would need to get ready still finds these.
+    /// </summary>
+    /// <param name="open">A stored request whose window has not ended.</param>
+    /// <param name="forecast">Forecast steps, in time order, in requests per step.</param>
+    /// <param name="step">The forecast step.</param>
+    /// <param name="productionCapacity">Requests per step all production endpoints can serve.</param>
+    /// <param name="endpointCapacity">Requests per step one more endpoint (a shadow) can serve.</param>
+    /// <param name="now">Decision time.</param>
+    public DateTimeOffset? ShortenedEnd(ShadowRequest open, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(forecast);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(endpointCapacity);
+        if (open.Kinds.Any(k => k != ShadowRequestKind.Demand) || forecast.Count == 0 || forecast[^1].Time + step < open.WindowEnd)
+        {
+            return null;
+        }
+
+        var end = now + options.LeadTime;
+        foreach (var point in forecast)
+        {
+            if (point.Time < open.WindowEnd && point.Time + step > end && (point.P90 * (1 + options.Headroom)) - productionCapacity > 0)
+            {
+                end = point.Time + step;
+            }
+        }
+
+        return end < open.WindowEnd ? end : null;
     }
 
     /// <summary>Rounds down to a multiple of the step, so that re-runs a few seconds apart agree on the window.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
@@ -8,11 +9,13 @@ namespace Shadowing.Forecasting.Planning;
 /// Stores and publishes shadow requests idempotently per service and window: a request overlapping an open
 /// one of the same service is merged into it (the later end, the larger count); nothing is written or
 /// published when the merge changes nothing, so running the PAE again on the same forecast emits nothing new.
-/// A new window is created only if absent, so two runs at once create it once.
+/// A new window is created only if absent, so two runs at once create it once. Fresher forecasts may also end a
+/// window sooner (<see cref="ShortenAsync"/>).
 /// </summary>
 public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 {
     private const int MaxAttempts = 10;
+    private const string ShortenedMark = "; shortened at ";
 
     /// <summary>Submits a request; returns what is stored and whether it was published (new or changed).</summary>
     public async Task<(ShadowRequest Stored, bool Published)> SubmitAsync(ShadowRequest request, CancellationToken cancellationToken = default)
@@ -54,6 +57,48 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
                 throw new StateConflictException(KeyOf(request));
             }
         }
+    }
+
+    /// <summary>
+    /// Ends the service's open requests (window end after <paramref name="now"/>) at the earlier end
+    /// <paramref name="shortenedEnd"/> gives (null keeps a request's end), writing with the ETag and publishing each, so
+    /// the intake moves the running workflow's end too. Returns the requests shortened.
+    /// </summary>
+    public async Task<IReadOnlyList<ShadowRequest>> ShortenAsync(string service, Func<ShadowRequest, DateTimeOffset?> shortenedEnd, string reason, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(shortenedEnd);
+        var shortened = new List<ShadowRequest>();
+        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(service), cancellationToken).ConfigureAwait(false))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                if (await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is not { } entry
+                    || entry.Value.WindowEnd <= now
+                    || shortenedEnd(entry.Value) is not { } end
+                    || end >= entry.Value.WindowEnd)
+                {
+                    break;
+                }
+
+                var first = entry.Value.Reason.IndexOf(ShortenedMark, StringComparison.Ordinal); // one note, the latest: not one per run
+                var was = first < 0 ? entry.Value.Reason : entry.Value.Reason[..first];
+                var request = entry.Value with { WindowEnd = end, Reason = string.Create(CultureInfo.InvariantCulture, $"{was}{ShortenedMark}{now:u} to end at {end:u}: {reason}"), UpdatedAt = now };
+                try
+                {
+                    await store.SaveJsonAsync(key, request, entry.ETag, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StateConflictException) when (attempt < MaxAttempts)
+                {
+                    continue; // merged or shortened by another run meanwhile: decide again on what it wrote
+                }
+
+                await bus.PublishAsync(Topics.ShadowRequests, request, cancellationToken).ConfigureAwait(false);
+                shortened.Add(request);
+                break;
+            }
+        }
+
+        return shortened;
     }
 
     /// <summary>The state key of a request.</summary>

@@ -67,6 +67,28 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_DemandFallsAfterShadowsWereRequested_EndsTheWindowSooner_AndSaysSo()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 2000));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+        var pae = Service();
+        var requested = Assert.Single(await pae.RunAsync(Ct)).Request!;
+
+        Serve("orders", MetricKind.Requests, Demand(level: 100)); // the campaign was called off: a twentieth of the demand
+        var outcome = Assert.Single(await pae.RunAsync(Ct));
+
+        Assert.Equal(Now.AddMinutes(30), requested.WindowEnd);
+        var stored = (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value;
+        Assert.Equal(Now + _options.Planner.LeadTime, stored.WindowEnd);
+        Assert.True(outcome.Published);
+        Assert.Equal((stored.WindowEnd, stored.Reason), (outcome.Request!.WindowEnd, outcome.Request.Reason));
+        Assert.Contains("shortened at 2026-11-26 12:00:00Z to end at 2026-11-26 12:15:00Z", outcome.Decision, StringComparison.Ordinal);
+        await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Is<ShadowRequest>(r => r.WindowEnd == stored.WindowEnd), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Run_LessHistoryThanPlannerMinimum_NoDemandRequest()
     {
         await Tables().PutAsync(Table("orders"), Ct);

@@ -75,6 +75,50 @@ public sealed class ShadowPlannerTests
     }
 
     /// <summary>Forecast steps from the last observed value at 12:00: 12:05, 12:10, …</summary>
+    [Fact]
+    public void ShortenedEnd_DemandFallsBeforeTheWindowEnds_EndsAfterTheLastStepThatNeedsShadows()
+    {
+        // Steps 12:05 .. 13:00; the p90 needs shadows through the 12:20 step only.
+        var forecast = Points(1400, 1400, 1400, 1400, 800, 800, 800, 800, 800, 800, 800, 800);
+
+        var end = _planner.ShortenedEnd(Open(Origin.AddHours(1)), forecast, Step, 1000, 250, Now);
+
+        Assert.Equal(Origin.AddMinutes(25), end);
+    }
+
+    [Fact]
+    public void ShortenedEnd_NoStepNeedsShadows_EndsOneLeadTimeFromNow()
+    {
+        var end = _planner.ShortenedEnd(Open(Origin.AddHours(1)), Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, Now);
+
+        Assert.Equal(Now.AddMinutes(15), end); // a forecast that flips back within the lead time still finds the shadows
+    }
+
+    [Fact]
+    public void ShortenedEnd_KeepsTheWindow_WhenDemandStillNeedsItsEnd_TheForecastDoesNotReachIt_OrRiskOrAnOperatorAskedToo()
+    {
+        var falling = Points(1400, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800);
+
+        Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(1)), Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 1400, 800), Step, 1000, 250, Now)); // the 12:55 step
+        Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(2)), falling, Step, 1000, 250, Now));
+        Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Demand, ShadowRequestKind.Risk] }, falling, Step, 1000, 250, Now));
+        Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Manual] }, falling, Step, 1000, 250, Now));
+        Assert.Equal(Now.AddMinutes(15), _planner.ShortenedEnd(Open(Origin.AddHours(1)), falling, Step, 1000, 250, Now));
+    }
+
+    private static ShadowRequest Open(DateTimeOffset end) => new()
+    {
+        Id = ShadowRequest.IdOf("orders", Origin),
+        Service = "orders",
+        Count = 2,
+        WindowStart = Origin,
+        WindowEnd = end,
+        Kinds = [ShadowRequestKind.Demand],
+        Reason = "test",
+        CreatedAt = Origin,
+        UpdatedAt = Origin,
+    };
+
     private static List<ForecastPoint> Points(params double[] p90) =>
         [.. p90.Select((v, i) => new ForecastPoint(i + 1, Origin.AddMinutes(5 * (i + 1)), v * 0.8, v))];
 }

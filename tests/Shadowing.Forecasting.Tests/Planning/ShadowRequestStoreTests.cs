@@ -1,5 +1,6 @@
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Forecasting.Planning;
 using Shadowing.TestUtilities.State;
 
@@ -49,6 +50,35 @@ public sealed class ShadowRequestStoreTests
         Assert.Equal(3, merged.Count);
         Assert.Equal(T.AddHours(2), merged.WindowEnd);
         Assert.Single(await _state.ListKeysAsync("shadow-requests/orders/", Ct));
+    }
+
+    [Fact]
+    public async Task Shorten_OpenRequest_StoresAndPublishesTheEarlierEnd_OnceAndWithOneNote()
+    {
+        await _store.SubmitAsync(Request(T, T.AddHours(2), 2), Ct);
+        await _store.SubmitAsync(Request(T.AddHours(3), T.AddHours(4), 1), Ct);
+
+        var first = await _store.ShortenAsync("orders", r => r.WindowStart == T ? T.AddMinutes(45) : null, "less demand", T.AddMinutes(10), Ct);
+        var again = await _store.ShortenAsync("orders", r => r.WindowStart == T ? T.AddMinutes(45) : null, "less demand", T.AddMinutes(15), Ct);
+        var further = Assert.Single(await _store.ShortenAsync("orders", r => r.WindowStart == T ? T.AddMinutes(30) : null, "even less", T.AddMinutes(20), Ct));
+
+        var shortened = Assert.Single(first);
+        Assert.Equal((T.AddMinutes(45), T.AddMinutes(10)), (shortened.WindowEnd, shortened.UpdatedAt));
+        Assert.Empty(again); // the same end again changes nothing
+        Assert.Equal("test; shortened at 2026-11-26 12:20:00Z to end at 2026-11-26 12:30:00Z: even less", further.Reason);
+        var stored = (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value;
+        Assert.Equal((further.WindowEnd, further.Reason, further.UpdatedAt), (stored.WindowEnd, stored.Reason, stored.UpdatedAt));
+        Assert.Equal(T.AddHours(4), (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1500Z", Ct))!.Value.WindowEnd);
+        await _bus.Received(1).PublishAsync(Topics.ShadowRequests, shortened, Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.ShadowRequests, further, Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Shorten_RequestWhoseWindowHasEnded_IsLeftAlone()
+    {
+        await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);
+
+        Assert.Empty(await _store.ShortenAsync("orders", _ => T.AddMinutes(30), "less demand", T.AddHours(1), Ct));
     }
 
     [Fact]

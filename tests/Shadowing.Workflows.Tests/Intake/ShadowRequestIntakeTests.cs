@@ -121,6 +121,39 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_RequestAFresherForecastShortened_MovesTheInstancesEndEarlier_GivesHoursBack_AndALateOldMessageIsNotObeyed()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request); // as the PAE stores before it publishes
+        var plan = await Intake().HandleAsync(request);
+        var shortened = request with { WindowEnd = request.WindowStart.AddMinutes(30) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, shortened);
+
+        var updated = await Intake().HandleAsync(shortened);
+        var late = await Intake().HandleAsync(request); // the first message, redelivered after the shortening
+
+        Assert.Equal((2, shortened.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Equal(updated, late);
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(1, budget.EndpointHours); // 2 shadows for half an hour, no longer 2 for 2 hours
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Handle_LongerWindowWhileTheKillSwitchIsEngaged_IsRefused()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var plan = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.KillSwitch, new { By = "test" });
+
+        var updated = await Intake().HandleAsync(request with { WindowEnd = request.WindowEnd.AddHours(1) });
+
+        Assert.Equal(plan.WindowEnd, updated.WindowEnd);
+        Assert.Contains("kill switch", updated.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Reconcile_StoredRequestWhoseMessageWasLost_StartsOneInstance_AndAGrownOneReachesIt()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

@@ -181,6 +181,26 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ExtendToAnEarlierEnd_RetiresAtIt_NotAtTheOldEnd()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var earlier = harness.Request.WindowStart.AddMinutes(30); // a fresher forecast shortened the window
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(earlier));
+        await WaitUntil(() => harness.WindowTimers.Count == 2);
+
+        harness.Now = earlier;
+        harness.WindowTimers[1].Timer.SetResult();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(earlier, harness.WindowTimers[1].FireAt);
+        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal([nameof(DrainShadowActivity), nameof(RetireShadowActivity)], harness.Names().TakeLast(2));
+        Assert.False(harness.WindowTimers[0].Timer.Task.IsCompleted); // the old end never came
+    }
+
+    [Fact]
     public async Task Run_ResizeCount_PreparesAnotherShadowAndRetiresBothAtTheEnd()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

@@ -11,7 +11,9 @@ namespace Shadowing.Workflows.Intake;
 /// Turns shadow requests (topic <c>shadow-requests</c>) into lifecycle workflows behind the guard rails, and records each
 /// decision at <c>sep/plans/{request id}</c>. Idempotent: a redelivered request finds its plan and changes nothing; a
 /// request the PAE merged with a later forecast (same id, longer window or more shadows) raises <c>extend</c> or
-/// <c>resize</c> on the running instance.
+/// <c>resize</c> on the running instance, and one a fresher forecast shortened raises <c>extend</c> with the earlier end.
+/// The stored request (<c>shadow-requests/…</c>) is what is decided when there is one, so an old message redelivered late
+/// is not obeyed.
 /// </summary>
 public sealed partial class ShadowRequestIntake(
     IStateStore store,
@@ -41,6 +43,8 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> DecideAsync(ShadowRequest request, CancellationToken cancellationToken)
     {
+        // What is stored is the latest version: a message redelivered after a later merge or shortening is not obeyed.
+        request = (await store.GetJsonAsync<ShadowRequest>(StateKeys.ShadowRequestsPrefix + request.Id, cancellationToken).ConfigureAwait(false))?.Value ?? request;
         var existing = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
         var revision = existing?.Revision ?? 1;
         var next = request; // what the workflow runs: from a later revision, only what is left of the window
@@ -221,19 +225,22 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
-        var count = Math.Max(plan.Count, request.Count);
-        var end = request.WindowEnd > plan.WindowEnd ? request.WindowEnd : plan.WindowEnd;
+        var count = Math.Max(plan.Count, request.Count); // fewer shadows are not asked for: a window ends instead
+        var end = request.WindowEnd; // later when merged with a later forecast, earlier when a fresher one shortened it
         if (count == plan.Count && end == plan.WindowEnd)
         {
-            return plan; // redelivered, or a merge that asks for less: the running workflow keeps what it has
+            return plan; // redelivered: the running workflow keeps what it has
         }
 
-        // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged.
+        // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged; a
+        // shorter window only gives endpoint-hours back.
         var grown = request with { Count = count, WindowStart = plan.WindowStart, WindowEnd = end }; // a later revision is charged from its own start
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var settings = rails.CurrentValue;
         var hours = ShadowAdmission.EndpointHours(grown, count);
-        var refusal = ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
+        var refusal = (count > plan.Count || end > plan.WindowEnd
+                ? ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
+                : null)
             ?? await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, plan.Revision), hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
         ShadowPlan updated;
         if (refusal is not null)
@@ -242,7 +249,7 @@ public sealed partial class ShadowRequestIntake(
         }
         else
         {
-            if (end > plan.WindowEnd)
+            if (end != plan.WindowEnd)
             {
                 await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
             }
