@@ -71,6 +71,18 @@ public static class StateKeys
     /// <summary>The event calendar of <paramref name="service"/>.</summary>
     public static string Events(string service) => "events/" + service;
 
+    /// <summary>Collection of services' production data (the sample service's data API; what data sync copies to shadows).</summary>
+    public const string DataPrefix = "data/";
+
+    /// <summary>The production data of <paramref name="service"/>.</summary>
+    public static string Data(string service) => $"{DataPrefix}{service}/";
+
+    /// <summary>A shadow's own copy of its service's data.</summary>
+    public static string ShadowData(string service, string shadowId) => $"shadow-data/{service}/{shadowId}/";
+
+    /// <summary>Where a shadow's data sync stands (its watermark), beside the shadow's data.</summary>
+    public static string ShadowSync(string service, string shadowId) => $"shadow-sync/{service}/{shadowId}";
+
     /// <summary>Validates a key against the rules every adapter enforces.</summary>
     /// <exception cref="ArgumentException">The key is empty, starts with '$' (reserved) or has an empty path segment.</exception>
     public static void Validate(string key, string paramName = "key")

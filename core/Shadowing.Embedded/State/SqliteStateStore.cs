@@ -1,4 +1,6 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
+using Shadowing.Core.Data;
 using Shadowing.Core.State;
 
 namespace Shadowing.Embedded.State;
@@ -10,8 +12,11 @@ namespace Shadowing.Embedded.State;
 /// <remarks>
 /// One connection guarded by a semaphore: SQLite serialises writers anyway, and a single connection is what
 /// makes an in-memory database (<c>:memory:</c>) work. File databases use WAL so other processes can read.
+/// It is also the embedded change feed: every write below <see cref="StateKeys.DataPrefix"/> is recorded in the table
+/// <c>changes</c> in the same transaction, with the write's ETag (the global sequence) as its sequence and a tombstone for
+/// each delete; <see cref="PruneChangesAsync"/> drops old ones.
 /// </remarks>
-public sealed class SqliteStateStore : IStateStore, IDisposable
+public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
 {
     /// <summary>The path that selects a private in-memory database.</summary>
     public const string InMemory = ":memory:";
@@ -54,6 +59,15 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
                 ) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS etag_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO etag_sequence (id, value) VALUES (1, 0);
+                CREATE TABLE IF NOT EXISTS changes (
+                    seq   INTEGER PRIMARY KEY NOT NULL,
+                    key   TEXT NOT NULL,
+                    kind  INTEGER NOT NULL,
+                    value BLOB,
+                    at    TEXT NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS changes_pruned (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
+                INSERT OR IGNORE INTO changes_pruned (id, through) VALUES (1, 0);
                 """);
         }
         catch (SqliteException ex)
@@ -72,7 +86,7 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
             using var command = Command("SELECT value, etag FROM state WHERE key = $key", null, ("$key", key));
             using var reader = command.ExecuteReader();
             return reader.Read()
-                ? new StateItem(key, (byte[])reader.GetValue(0), reader.GetInt64(1).ToString(System.Globalization.CultureInfo.InvariantCulture))
+                ? new StateItem(key, (byte[])reader.GetValue(0), reader.GetInt64(1).ToString(CultureInfo.InvariantCulture))
                 : null;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -100,14 +114,20 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
 
             using var next = Command("UPDATE etag_sequence SET value = value + 1 WHERE id = 1 RETURNING value", transaction: transaction);
             var etag = (long)next.ExecuteScalar()!;
+            var now = _time.GetUtcNow();
             using var insert = Command(
                 "INSERT INTO state (key, value, etag, updated_at) VALUES ($key, $value, $etag, $now) ON CONFLICT (key) DO NOTHING",
                 transaction,
                 ("$key", key),
                 ("$value", value.ToArray()),
                 ("$etag", etag),
-                ("$now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+                ("$now", now.ToString("O", CultureInfo.InvariantCulture)));
             var created = insert.ExecuteNonQuery() == 1;
+            if (created)
+            {
+                LogChange(transaction, etag, key, DataChangeKind.Upsert, value, now);
+            }
+
             transaction.Commit();
             return created;
         }, cancellationToken).ConfigureAwait(false);
@@ -138,7 +158,8 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
         await RunAsync(() =>
         {
             using var transaction = _connection.BeginTransaction(deferred: false);
-            var now = _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            var at = _time.GetUtcNow();
+            var now = at.ToString("O", CultureInfo.InvariantCulture);
             foreach (var operation in operations)
             {
                 if (operation.ETag is { } expected && !ETagMatches(operation.Key, expected, transaction))
@@ -164,13 +185,18 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
                                 ("$etag", etag),
                                 ("$now", now));
                             write.ExecuteNonQuery();
+                            LogChange(transaction, etag, upsert.Key, DataChangeKind.Upsert, upsert.Value, at);
                         }
 
                         break;
                     case DeleteOperation:
                         using (var delete = Command("DELETE FROM state WHERE key = $key", transaction, ("$key", operation.Key)))
                         {
-                            delete.ExecuteNonQuery();
+                            if (delete.ExecuteNonQuery() == 1 && IsLogged(operation.Key))
+                            {
+                                using var next = Command("UPDATE etag_sequence SET value = value + 1 WHERE id = 1 RETURNING value", transaction: transaction);
+                                LogChange(transaction, (long)next.ExecuteScalar()!, operation.Key, DataChangeKind.Delete, ReadOnlyMemory<byte>.Empty, at);
+                            }
                         }
 
                         break;
@@ -206,6 +232,85 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task<ChangePage> ReadAsync(string prefix, long after, int max, CancellationToken cancellationToken = default)
+    {
+        ValidateDataPrefix(prefix);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        var upper = prefix[..^1] + (char)(prefix[^1] + 1);
+        return await RunAsync(() =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: true); // the page and the pruning mark agree
+            using var pruned = Command("SELECT through FROM changes_pruned WHERE id = 1", transaction);
+            var through = (long)pruned.ExecuteScalar()!;
+            using var command = Command(
+                "SELECT seq, key, kind, value, at FROM changes WHERE seq > $after AND key >= $lower AND key < $upper ORDER BY seq LIMIT $max",
+                transaction,
+                ("$after", after),
+                ("$lower", prefix),
+                ("$upper", upper),
+                ("$max", max));
+            using var reader = command.ExecuteReader();
+            var changes = new List<DataChange>();
+            while (reader.Read())
+            {
+                changes.Add(new DataChange(
+                    reader.GetInt64(0),
+                    reader.GetString(1),
+                    (DataChangeKind)reader.GetInt32(2),
+                    reader.IsDBNull(3) ? ReadOnlyMemory<byte>.Empty : (byte[])reader.GetValue(3),
+                    DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)));
+            }
+
+            return new ChangePage(changes, through);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<DataListing> ListAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        ValidateDataPrefix(prefix);
+        var upper = prefix[..^1] + (char)(prefix[^1] + 1);
+        return await RunAsync(() =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: true); // the listing and its sequence agree
+            using var sequence = Command("SELECT value FROM etag_sequence WHERE id = 1", transaction);
+            var asOf = (long)sequence.ExecuteScalar()!;
+            using var command = Command("SELECT key, value, etag FROM state WHERE key >= $lower AND key < $upper ORDER BY key", transaction, ("$lower", prefix), ("$upper", upper));
+            using var reader = command.ExecuteReader();
+            var entries = new List<DataDigest>();
+            while (reader.Read())
+            {
+                entries.Add(new DataDigest(reader.GetString(0), reader.GetInt64(2), DataHash.Of((byte[])reader.GetValue(1))));
+            }
+
+            return new DataListing(entries, asOf);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Drops recorded changes made before <paramref name="before"/>; a shadow whose watermark is older seeds again. Returns
+    /// how many were dropped.
+    /// </summary>
+    public async Task<int> PruneChangesAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
+        await RunAsync(() =>
+        {
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            var cutoff = before.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
+            using var last = Command("SELECT MAX(seq) FROM changes WHERE at < $cutoff", transaction, ("$cutoff", cutoff));
+            if (last.ExecuteScalar() is not long through)
+            {
+                return 0;
+            }
+
+            using var delete = Command("DELETE FROM changes WHERE seq <= $through", transaction, ("$through", through));
+            var dropped = delete.ExecuteNonQuery();
+            using var mark = Command("UPDATE changes_pruned SET through = MAX(through, $through) WHERE id = 1", transaction, ("$through", through));
+            mark.ExecuteNonQuery();
+            transaction.Commit();
+            return dropped;
+        }, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
     public void Dispose()
     {
         if (_disposed)
@@ -226,11 +331,40 @@ public sealed class SqliteStateStore : IStateStore, IDisposable
         }
     }
 
+    private static bool IsLogged(string key) => key.StartsWith(StateKeys.DataPrefix, StringComparison.Ordinal);
+
+    private static void ValidateDataPrefix(string prefix)
+    {
+        StateKeys.ValidatePrefix(prefix);
+        if (!IsLogged(prefix))
+        {
+            throw new ArgumentException($"Only changes below '{StateKeys.DataPrefix}' are recorded; '{prefix}' is not below it.", nameof(prefix));
+        }
+    }
+
+    private void LogChange(SqliteTransaction transaction, long sequence, string key, DataChangeKind kind, ReadOnlyMemory<byte> value, DateTimeOffset at)
+    {
+        if (!IsLogged(key))
+        {
+            return;
+        }
+
+        using var insert = Command(
+            "INSERT INTO changes (seq, key, kind, value, at) VALUES ($seq, $key, $kind, $value, $at)",
+            transaction,
+            ("$seq", sequence),
+            ("$key", key),
+            ("$kind", (int)kind),
+            ("$value", kind == DataChangeKind.Delete ? DBNull.Value : value.ToArray()),
+            ("$at", at.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture)));
+        insert.ExecuteNonQuery();
+    }
+
     private bool ETagMatches(string key, string expected, SqliteTransaction transaction)
     {
         using var command = Command("SELECT etag FROM state WHERE key = $key", transaction, ("$key", key));
         var current = command.ExecuteScalar();
-        return current is long etag && etag.ToString(System.Globalization.CultureInfo.InvariantCulture) == expected;
+        return current is long etag && etag.ToString(CultureInfo.InvariantCulture) == expected;
     }
 
     private async Task<T> RunAsync<T>(Func<T> action, CancellationToken cancellationToken)
