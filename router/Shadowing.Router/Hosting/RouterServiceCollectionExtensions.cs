@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -88,8 +89,16 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
         services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
 
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+        services.AddOpenTelemetry().WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics
+            .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"))
+            .Configure((provider, builder) =>
+            {
+                // Meters are matched by name process-wide: another host in the process (tests, an embedded stack) would add its
+                // instruments to this /metrics, and enough of them exhaust the provider's stream limit so that this host's
+                // own are dropped. Only meters from this host's factory, or from none (new Meter), are exported.
+                var factory = provider.GetRequiredService<IMeterFactory>();
+                builder.AddView(instrument => instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, factory) ? null : MetricStreamConfiguration.Drop);
+            })
             .AddPrometheusExporter());
         return services;
     }
