@@ -41,6 +41,8 @@ public static class EmbeddedServiceCollectionExtensions
         services.TryAddSingleton<IStateStore>(sp => new SqliteStateStore(
             sp.GetRequiredService<IOptions<EmbeddedOptions>>().Value.StatePath,
             sp.GetRequiredService<TimeProvider>()));
+        // The embedded store records production data changes itself: it is the change feed data sync reads.
+        services.TryAddSingleton<Core.Data.IChangeFeed>(sp => (Core.Data.IChangeFeed)sp.GetRequiredService<IStateStore>());
         services.TryAddSingleton<InProcessEventBus>();
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<InProcessEventBus>());
         return services;

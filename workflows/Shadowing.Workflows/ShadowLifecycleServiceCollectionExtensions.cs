@@ -2,6 +2,10 @@ using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Data;
+using Shadowing.Workflows.Data;
+using System.ComponentModel.DataAnnotations;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.Validation;
@@ -34,11 +38,37 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton<ShadowRequestIntake>();
         services.TryAddSingleton<ShadowRevalidation>();
         services.TryAddSingleton<ShadowReconciler>();
+        services.AddMetrics();
+        services.AddSingleton<IConfigureOptions<ShadowDataOptions>>(new PerServiceDataOptions(configuration));
+        services.TryAddSingleton(sp => new ShadowDataService(
+            sp.GetRequiredService<RoutingTableStore>(),
+            sp.GetRequiredService<Core.State.IStateStore>(),
+            sp.GetService<IChangeFeed>(), // the embedded store is one; with Dapr there is none yet
+            sp.GetRequiredService<IOptionsMonitor<ShadowDataOptions>>(),
+            sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ShadowDataService>>()));
         services.AddHostedService(sp => sp.GetRequiredService<ShadowReconciler>());
         services.AddHostedService<ShadowRequestSubscription>();
         services.AddHostedService<ShadowVerdictRelay>();
         services.AddHostedService(sp => ActivatorUtilities.CreateInstance<ShadowMaintenanceTimer>(sp, revalidationTimer));
         return services;
+    }
+
+    /// <summary>Binds a service's data settings from <c>Shadowing:Sep:Data:{service}</c> (the options name is the service), checked like the other settings.</summary>
+    private sealed class PerServiceDataOptions(IConfiguration configuration) : IConfigureNamedOptions<ShadowDataOptions>
+    {
+        public void Configure(string? name, ShadowDataOptions options)
+        {
+            configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty).Bind(options);
+            var errors = new List<ValidationResult>();
+            if (!Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true))
+            {
+                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), errors.Select(e => $"{ShadowDataOptions.Section}:{name}:{string.Join(",", e.MemberNames)}: {e.ErrorMessage}"));
+            }
+        }
+
+        public void Configure(ShadowDataOptions options) => Configure(Options.DefaultName, options);
     }
 
     /// <summary>

@@ -85,7 +85,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                     throw new DataSyncException(string.Create(CultureInfo.InvariantCulture, $"time-shifted sync of '{service}' replays the change log from its start, but changes up to sequence {page.PrunedThrough} were pruned; use differential sync, or keep the log longer"));
                 }
 
-                deleted = await ClearAsync(target, cancellationToken).ConfigureAwait(false);
+                deleted = await ClearAsync(shadow, target, pageSize, cancellationToken).ConfigureAwait(false);
                 mark = new SyncWatermark { Sequence = 0, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow() };
                 if (page.Changes.Count > 0 && page.Changes[0].Sequence <= 0)
                 {
@@ -156,10 +156,11 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         return new SyncProgress(mark.Sequence, seeded, copied, deleted, applied, shipped, mark.LagAt(time.GetUtcNow()));
     }
 
-    /// <summary>Deletes a shadow's data and its watermark (when it retires); returns how many records were deleted.</summary>
-    public async Task<int> DeleteAsync(string service, string shadowId, CancellationToken cancellationToken = default)
+    /// <summary>Deletes a shadow's copy and its watermark (when it retires); returns how many records were deleted. Safe to repeat.</summary>
+    public static async Task<int> DeleteCopyAsync(IStateStore shadow, string service, string shadowId, CancellationToken cancellationToken = default)
     {
-        var deleted = await ClearAsync(StateKeys.ShadowData(service, shadowId), cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(shadow);
+        var deleted = await ClearAsync(shadow, StateKeys.ShadowData(service, shadowId), 500, cancellationToken).ConfigureAwait(false);
         await shadow.DeleteAsync(StateKeys.ShadowSync(service, shadowId), etag: null, cancellationToken).ConfigureAwait(false);
         return deleted;
     }
@@ -207,17 +208,14 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         return (copied, deleted, listing.AsOf, shipped);
     }
 
-    private async Task<int> ClearAsync(string prefix, CancellationToken cancellationToken)
+    private static async Task<int> ClearAsync(IStateStore store, string prefix, int batch, CancellationToken cancellationToken)
     {
-        var keys = await shadow.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false);
-        var operations = new List<StateOperation>();
-        foreach (var key in keys)
+        var keys = await store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < keys.Count; i += batch)
         {
-            operations.Add(StateOperation.Delete(key));
-            await FlushAsync(operations, pageSize, cancellationToken).ConfigureAwait(false);
+            await store.TransactAsync([.. keys.Skip(i).Take(batch).Select(k => StateOperation.Delete(k))], cancellationToken).ConfigureAwait(false);
         }
 
-        await FlushAsync(operations, 1, cancellationToken).ConfigureAwait(false);
         return keys.Count;
     }
 

@@ -126,7 +126,7 @@ public sealed class DataSyncTests : IDisposable
         await Put("b", "2");
         await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
 
-        Assert.Equal(2, await Sync().DeleteAsync("orders", "s1", Ct));
+        Assert.Equal(2, await DataSync.DeleteCopyAsync(_store, "orders", "s1", Ct));
 
         Assert.Empty(await _store.ListKeysAsync(Copy, Ct));
         Assert.Null(await _store.GetAsync(StateKeys.ShadowSync("orders", "s1"), Ct));

@@ -49,11 +49,11 @@ public sealed class ActivityIdempotenceTests
     {
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 20, Targets = ["other"] });
         await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
-        var sync = new SyncShadowDataActivity(Tables, _store, _time);
+        var sync = new SyncShadowDataActivity(Tables, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
         var mirror = new EnableMirroringActivity(Tables, _store, _time);
         var mark = new MarkPreWarmedActivity(Tables, _store, _time);
 
-        Assert.Equal("no data sync requested", await sync.RunAsync(_context, _step));
+        Assert.Equal("no data sync requested (Shadowing:Sep:Data:orders:Mode)", await sync.RunAsync(_context, _step));
         await sync.RunAsync(_context, _step);
         Assert.Equal(ShadowState.Syncing, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
         await mirror.RunAsync(_context, new MirrorStep("orders", "s1", 10));
@@ -94,7 +94,7 @@ public sealed class ActivityIdempotenceTests
         await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
         var during = (await Tables.GetAsync("orders"))!.Value.Mirror!;
 
-        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s1"));
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time).RunAsync(_context, new RetireStep("orders", "s1"));
         var after = (await Tables.GetAsync("orders"))!.Value.Mirror!;
 
         Assert.Equal((true, 10.0, "s1"), (during.Enabled, during.Percent, string.Join(',', during.Targets)));
@@ -109,7 +109,7 @@ public sealed class ActivityIdempotenceTests
         await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         await Tables.UpdateAsync("orders", t => t! with { Mirror = new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] } });
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
-        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time);
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
         var step = new RetireStep("orders", "s1", "failed validation after 2 remediation(s): error rate");
 
         await retire.RunAsync(_context, step);
@@ -130,7 +130,7 @@ public sealed class ActivityIdempotenceTests
         var calls = 0;
         _bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>())
             .Returns(_ => ++calls == 1 ? Task.FromException(new EventBusException("bus down")) : Task.CompletedTask);
-        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time);
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
         var step = new RetireStep("orders", "s1", "could not be validated: store down");
 
         await Assert.ThrowsAsync<EventBusException>(() => retire.RunAsync(_context, step));
@@ -147,7 +147,7 @@ public sealed class ActivityIdempotenceTests
     {
         await SeedAsync(mirror: null);
 
-        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s9", "could not be started: exited with code 1"));
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time).RunAsync(_context, new RetireStep("orders", "s9", "could not be started: exited with code 1"));
 
         await _provisioner.Received(1).RetireAsync("orders", "s9", Arg.Any<CancellationToken>());
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "s9"), Arg.Any<CancellationToken>());
@@ -196,7 +196,7 @@ public sealed class ActivityIdempotenceTests
         await mark.RunAsync(_context, _step);
         Assert.Equal(MirrorTransport.PubSub, (await Tables.GetAsync("orders"))!.Value.Mirror!.Transport); // s2 still warms up
 
-        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, _time).RunAsync(_context, new RetireStep("orders", "s2", null));
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time).RunAsync(_context, new RetireStep("orders", "s2", null));
         mirror = (await Tables.GetAsync("orders"))!.Value.Mirror!;
         Assert.Equal((MirrorTransport.Direct, (double?)null, true), (mirror.Transport, mirror.TargetRatePerSecond, mirror.Enabled));
         Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));

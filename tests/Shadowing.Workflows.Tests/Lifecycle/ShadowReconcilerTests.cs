@@ -35,7 +35,7 @@ public sealed class ShadowReconcilerTests
             Running("old", Now - TimeSpan.FromMinutes(5)),
             Running("young", Now - TimeSpan.FromSeconds(5)), // its activity may be about to add it to the table
         ]);
-        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
 
         await reconciler.SweepAsync(TestContext.Current.CancellationToken);
         await reconciler.SweepAsync(TestContext.Current.CancellationToken);

@@ -4,15 +4,16 @@ using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
+using Shadowing.Workflows.Data;
 using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Activities;
 
 /// <summary>
-/// Stops the shadow and marks it Retired (through Failed, with an alert, when a failure retires it). The entry stays in
-/// the routing table for <see cref="ShadowLifecycleOptions.KeepRetired"/> so operators see how it ended.
+/// Stops the shadow, deletes its copy of the data, and marks it Retired (through Failed, with an alert, when a failure
+/// retires it). The entry stays in the routing table for <see cref="ShadowLifecycleOptions.KeepRetired"/> so operators see how it ended.
 /// </summary>
-public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IEventBus bus, TimeProvider time) : WorkflowActivity<RetireStep, bool>
+public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IEventBus bus, ShadowDataService data, TimeProvider time) : WorkflowActivity<RetireStep, bool>
 {
     /// <summary>Marks that the failure alert of a shadow was sent, so a rerun does not send it again.</summary>
     public static string AlertedKey(string service, string shadowId) => $"sep/alerted/{service}/{shadowId}";
@@ -43,6 +44,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         }
 
         await provisioner.RetireAsync(input.Service, input.ShadowId).ConfigureAwait(false);
+        await data.DeleteAsync(input.Service, input.ShadowId).ConfigureAwait(false); // its copy of the data goes with it, recorded
         if (input.Failure is not null && await store.GetAsync(AlertedKey(input.Service, input.ShadowId)).ConfigureAwait(false) is null)
         {
             await bus.PublishAsync(

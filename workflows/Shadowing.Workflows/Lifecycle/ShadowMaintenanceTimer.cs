@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Validation;
+using Shadowing.Workflows.Data;
 using Shadowing.Workflows.Intake;
 
 namespace Shadowing.Workflows.Lifecycle;
@@ -16,6 +17,7 @@ public sealed partial class ShadowMaintenanceTimer(
     ShadowRequestIntake intake,
     ShadowReconciler reconciler,
     ShadowRevalidation revalidation,
+    ShadowDataService data,
     IOptions<ShadowLifecycleOptions> options,
     TimeProvider time,
     ILogger<ShadowMaintenanceTimer> logger,
@@ -34,6 +36,7 @@ public sealed partial class ShadowMaintenanceTimer(
             // Shadows of ended workflows are retired even when the store could not list the requests this tick.
             await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
         }
+        await data.SyncAllAsync(cancellationToken).ConfigureAwait(false); // shadows' copies follow production's changes
         if (revalidate)
         {
             await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);

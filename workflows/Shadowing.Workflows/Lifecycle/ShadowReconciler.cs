@@ -5,6 +5,7 @@ using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Workflows.Activities;
+using Shadowing.Workflows.Data;
 
 namespace Shadowing.Workflows.Lifecycle;
 
@@ -21,6 +22,7 @@ public sealed partial class ShadowReconciler(
     IDaprWorkflowClient workflows,
     IStateStore store,
     IEventBus bus,
+    ShadowDataService data,
     TimeProvider time,
     ILogger<ShadowReconciler> logger) : IHostedLifecycleService
 {
@@ -59,7 +61,7 @@ public sealed partial class ShadowReconciler(
                 {
                     // As its workflow would have: out of the mirror targets, the mirror policy put back, an alert.
                     LogOrphanEntry(shadow.Id, service, shadow.Owner!);
-                    await new RetireShadowActivity(provisioner, tables, store, bus, time)
+                    await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
                         .RetireAsync(new RetireStep(service, shadow.Id, $"its workflow {shadow.Owner} ended without retiring it"))
                         .ConfigureAwait(false);
                     continue;

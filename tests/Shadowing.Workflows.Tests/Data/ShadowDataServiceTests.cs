@@ -1,0 +1,104 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Data;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Embedded.State;
+using Shadowing.Workflows.Data;
+
+namespace Shadowing.Workflows.Tests.Data;
+
+public sealed class ShadowDataServiceTests : IDisposable
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
+    private readonly SqliteStateStore _store;
+    private readonly RoutingTableStore _tables;
+
+    public ShadowDataServiceTests()
+    {
+        _store = new SqliteStateStore(SqliteStateStore.InMemory, _time);
+        _tables = new RoutingTableStore(_store, Substitute.For<IEventBus>());
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => _store.Dispose();
+
+    /// <summary>A service over <paramref name="store"/> with the given settings per service (none: every service without sync).</summary>
+    public static ShadowDataService Create(IStateStore store, RoutingTableStore tables, TimeProvider time, IChangeFeed? feed = null, Dictionary<string, ShadowDataOptions>? settings = null)
+    {
+        var options = Substitute.For<IOptionsMonitor<ShadowDataOptions>>();
+        options.Get(Arg.Any<string>()).Returns(call => settings?.GetValueOrDefault(call.Arg<string>()) ?? new ShadowDataOptions());
+        var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+        return new ShadowDataService(tables, store, feed, options, meters, time, NullLogger<ShadowDataService>.Instance);
+    }
+
+    [Fact]
+    public async Task Sync_Differential_CopiesTheData_MarksTheShadowIsolated_AndTheTickKeepsItCurrent()
+    {
+        await SeedAsync();
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+
+        var record = await data.SyncAsync("orders", "s1", Ct);
+        await _store.SaveAsync("data/orders/o3", "three"u8.ToArray(), etag: null, Ct);
+        await data.SyncAllAsync(Ct);
+
+        Assert.Equal("differential", record.Mode);
+        Assert.Contains("seeded (2 copied", record.Note, StringComparison.Ordinal);
+        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+        Assert.Equal(["shadow-data/orders/s1/o1", "shadow-data/orders/s1/o2", "shadow-data/orders/s1/o3"], await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+        Assert.Equal("three", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/o3", Ct))!.Value.Span));
+    }
+
+    [Fact]
+    public async Task Sync_NoneAsked_OrNoChangeFeed_RecordsWhy_AndLeavesTheShadowNotIsolated()
+    {
+        await SeedAsync();
+
+        var none = await Create(_store, _tables, _time, _store).SyncAsync("orders", "s1", Ct);
+        var noFeed = await Create(_store, _tables, _time, feed: null, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } }).SyncAsync("orders", "s1", Ct);
+
+        Assert.Equal(("none", "no data sync requested (Shadowing:Sep:Data:orders:Mode)"), (none.Mode, none.Note));
+        Assert.Contains("no change feed", noFeed.Note, StringComparison.Ordinal);
+        Assert.False((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/", Ct));
+    }
+
+    [Fact]
+    public async Task Delete_RemovesTheCopy_AndRecordsTheDeletionOnce()
+    {
+        await SeedAsync();
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+        await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Equal(2, await data.DeleteAsync("orders", "s1", Ct));
+        var recorded = (await _store.GetJsonAsync<ShadowSyncRecord>(ShadowDataService.RecordKey("orders", "s1"), Ct))!.Value;
+        Assert.Equal(0, await data.DeleteAsync("orders", "s1", Ct)); // a rerun of the retirement
+
+        Assert.Equal("deleted", recorded.Mode);
+        Assert.Contains("2 record(s)", recorded.Note, StringComparison.Ordinal);
+        Assert.Equal(recorded.Note, (await _store.GetJsonAsync<ShadowSyncRecord>(ShadowDataService.RecordKey("orders", "s1"), Ct))!.Value.Note);
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+        Assert.Equal(2, (await _store.ListKeysAsync("data/orders/", Ct)).Count);
+    }
+
+    private async Task SeedAsync()
+    {
+        await _store.SaveAsync("data/orders/o1", "one"u8.ToArray(), etag: null, Ct);
+        await _store.SaveAsync("data/orders/o2", "two"u8.ToArray(), etag: null, Ct);
+        await _tables.PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }],
+            },
+            Ct);
+    }
+}

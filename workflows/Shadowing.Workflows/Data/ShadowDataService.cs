@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Data;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+
+namespace Shadowing.Workflows.Data;
+
+/// <summary>What data sync did for a shadow, at <c>sep/sync/{service}/{shadow}</c> (the status API shows it).</summary>
+/// <param name="Mode">none, differential, time-shifted, or deleted once the shadow retired.</param>
+/// <param name="Note">What happened, with the numbers.</param>
+/// <param name="At">When.</param>
+/// <param name="LagSeconds">How far the copy trailed production after the run (null without a copy).</param>
+public sealed record ShadowSyncRecord(string Mode, string Note, DateTimeOffset At, double? LagSeconds = null);
+
+/// <summary>
+/// Runs a shadow's data sync as its service's settings ask (<see cref="ShadowDataOptions"/>): the SyncShadowData activity
+/// seeds the copy and marks the shadow <c>dataIsolated</c> (which lets the mirror send it writes), the maintenance tick
+/// keeps every isolated shadow's copy current, and retirement deletes the copy and records that it did. The lag of each
+/// copy is exported as <c>shadowing_shadow_data_lag_seconds</c> (meter <see cref="MeterName"/>).
+/// </summary>
+public sealed partial class ShadowDataService
+{
+    /// <summary>The meter of the copies' lag.</summary>
+    public const string MeterName = "Shadowing.Data";
+
+    private readonly RoutingTableStore _tables;
+    private readonly IStateStore _store;
+    private readonly IChangeFeed? _feed;
+    private readonly IOptionsMonitor<ShadowDataOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ShadowDataService> _logger;
+    private readonly ConcurrentDictionary<(string Service, string Shadow), double> _lag = new();
+
+    /// <summary>Creates the service; <paramref name="feed"/> is null where the deployment has no change feed.</summary>
+    public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        (_tables, _store, _feed, _options, _time, _logger) = (tables, store, feed, options, time, logger);
+        meterFactory.Create(MeterName).CreateObservableGauge(
+            "shadowing.shadow.data.lag",
+            () => _lag.Select(l => new Measurement<double>(l.Value, new("service", l.Key.Service), new("shadow", l.Key.Shadow))),
+            "s",
+            "How far a shadow's own copy of its service's data trails production (0 when it has every change).");
+    }
+
+    /// <summary>The key of a shadow's sync record.</summary>
+    public static string RecordKey(string service, string shadowId) => $"sep/sync/{service}/{shadowId}";
+
+    /// <summary>Syncs one shadow's data as its service asks, marks it isolated when it has a copy, and records what happened.</summary>
+    public async Task<ShadowSyncRecord> SyncAsync(string service, string shadowId, CancellationToken cancellationToken = default)
+    {
+        var options = _options.Get(service);
+        ShadowSyncRecord record;
+        if (options.Mode == DataSyncMode.None)
+        {
+            record = new ShadowSyncRecord("none", $"no data sync requested ({ShadowDataOptions.Section}:{service}:Mode)", _time.GetUtcNow());
+        }
+        else if (_feed is null)
+        {
+            record = new ShadowSyncRecord("none", $"{options.Mode} sync was asked for, but this deployment has no change feed; the shadow runs without a copy and gets no mirrored writes", _time.GetUtcNow());
+        }
+        else
+        {
+            var progress = await new DataSync(_feed, _store, _store, _time).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+            await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+            _lag[(service, shadowId)] = progress.Lag.TotalSeconds;
+            var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
+            record = new ShadowSyncRecord(options.Mode == DataSyncMode.TimeShifted ? "time-shifted" : "differential", note, _time.GetUtcNow(), progress.Lag.TotalSeconds);
+        }
+
+        await _store.SaveJsonAsync(RecordKey(service, shadowId), record, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return record;
+    }
+
+    /// <summary>The maintenance tick: keeps every isolated, running shadow's copy current. One that fails does not stop the others.</summary>
+    public async Task SyncAllAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var shadow in entry.Value.Shadows.Where(s => s.DataIsolated && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed)))
+            {
+                try
+                {
+                    await SyncAsync(entry.Value.Service, shadow.Id, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is DataSyncException or StateStoreException)
+                {
+                    LogSyncFailed(ex, entry.Value.Service, shadow.Id);
+                }
+            }
+        }
+    }
+
+    /// <summary>Deletes a retired shadow's copy and its watermark, and records the deletion; safe to repeat.</summary>
+    public async Task<int> DeleteAsync(string service, string shadowId, CancellationToken cancellationToken = default)
+    {
+        var deleted = await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
+        _lag.TryRemove((service, shadowId), out _);
+        var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(RecordKey(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
+        if (earlier is not null && earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0))
+        {
+            await _store.SaveJsonAsync(RecordKey(service, shadowId), new ShadowSyncRecord("deleted", string.Create(CultureInfo.InvariantCulture, $"the shadow retired: its copy ({deleted} record(s)) and watermark were deleted"), _time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        return deleted;
+    }
+
+    private Task SetIsolatedAsync(string service, string shadowId, CancellationToken cancellationToken) =>
+        _tables.UpdateAsync(
+            service,
+            table => table is null || !table.Shadows.Any(s => s.Id == shadowId && !s.DataIsolated)
+                ? table ?? throw new InvalidOperationException($"service '{service}' has no routing table")
+                : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? s with { DataIsolated = true } : s)] },
+            cancellationToken);
+
+    [LoggerMessage(EventId = 90, Level = LogLevel.Warning, Message = "Data sync of shadow {ShadowId} of {Service} failed; it is tried again on the next tick")]
+    private partial void LogSyncFailed(Exception error, string service, string shadowId);
+}
