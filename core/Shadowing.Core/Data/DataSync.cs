@@ -55,9 +55,11 @@ public sealed class DataSyncException(string message) : Exception(message);
 /// <item><b>Time-shifted</b> (<c>shift</c> &gt; 0): only changes made at least <c>shift</c> ago are applied, so the shadow
 /// trails production by the shift; it replays the log from its start (current values are younger than the shift) and
 /// refuses when the log no longer reaches back that far.</item>
+/// <item>An optional <c>transform</c> (masking) rewrites every value copied; such a copy seeds by copying every value, since
+/// its values differ from production's by design.</item>
 /// </list>
 /// </summary>
-public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateStore shadow, TimeProvider time, int pageSize = 500)
+public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateStore shadow, TimeProvider time, int pageSize = 500, Func<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>? transform = null)
 {
     /// <summary>Bytes of a request to production besides its prefix: the sequence and page size asked for.</summary>
     private const int RequestOverhead = sizeof(long) + sizeof(int);
@@ -126,7 +128,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                 foreach (var change in ready)
                 {
                     var key = target + change.Key[source.Length..];
-                    operations.Add(change.Kind == DataChangeKind.Upsert ? StateOperation.Upsert(key, change.Value) : StateOperation.Delete(key));
+                    operations.Add(change.Kind == DataChangeKind.Upsert ? StateOperation.Upsert(key, Transform(change.Value)) : StateOperation.Delete(key));
                 }
 
                 mark = mark with
@@ -165,6 +167,8 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         return deleted;
     }
 
+    private ReadOnlyMemory<byte> Transform(ReadOnlyMemory<byte> value) => transform is null ? value : transform(value);
+
     private static long RequestSize(string prefix) => Encoding.UTF8.GetByteCount(prefix) + RequestOverhead;
 
     /// <summary>Differential seeding: compares production's digests with the shadow's copy, ships only what differs.</summary>
@@ -183,7 +187,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                 operations.Add(StateOperation.Delete(key));
                 deleted++;
             }
-            else if (await shadow.GetAsync(key, cancellationToken).ConfigureAwait(false) is { } mine && DataHash.Of(mine.Value.Span) == digest.Hash)
+            else if (transform is null && await shadow.GetAsync(key, cancellationToken).ConfigureAwait(false) is { } mine && DataHash.Of(mine.Value.Span) == digest.Hash)
             {
                 wanted.Remove(relative); // the shadow has this value already: nothing to ship
             }
@@ -196,7 +200,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
             // Read now, so possibly newer than the listing: the feed from the listing's sequence replays what followed.
             if (await production.GetAsync(digest.Key, cancellationToken).ConfigureAwait(false) is { } item)
             {
-                operations.Add(StateOperation.Upsert(target + relative, item.Value));
+                operations.Add(StateOperation.Upsert(target + relative, Transform(item.Value)));
                 shipped += Encoding.UTF8.GetByteCount(digest.Key) + item.Value.Length + DataChange.Overhead;
                 copied++;
             }

@@ -13,6 +13,9 @@ public enum DataSyncMode
 
     /// <summary>Like differential, applying only changes older than <see cref="ShadowDataOptions.Shift"/>.</summary>
     TimeShifted,
+
+    /// <summary>Records generated from a sample of production (<see cref="Synthetic.DataProfile"/>); no real value is copied.</summary>
+    Synthetic,
 }
 
 /// <summary>The data settings of one service's shadows (section <c>Shadowing:Sep:Data:{service}</c>).</summary>
@@ -27,6 +30,27 @@ public sealed class ShadowDataOptions
     /// <summary>How far a time-shifted copy trails production. Default 1 h.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan Shift { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Whether real values copied into the shadow are masked: personal data found by name or pattern, and the fields in
+    /// <see cref="MaskFields"/>, replaced by synthetic values. Default true. Masked copies seed by copying (their values
+    /// differ from production's by design, so hashes cannot be compared); changes after that are still differential.
+    /// </summary>
+    public bool Mask { get; set; } = true;
+
+    /// <summary>Fields always masked (and, in synthetic mode, never sampled), besides those detected.</summary>
+    public IList<string> MaskFields { get; } = [];
+
+    /// <summary>Production records sampled to learn the synthetic profile. Default 1,000.</summary>
+    [Range(1, 1_000_000)]
+    public int SampleSize { get; set; } = 1000;
+
+    /// <summary>Synthetic records generated; default (null) as many as production has.</summary>
+    [Range(0, 10_000_000)]
+    public int? SyntheticRecords { get; set; }
+
+    /// <summary>Seed of the synthetic records and of masked replacements, so reruns give the same data. Default 1.</summary>
+    public int Seed { get; set; } = 1;
 
     /// <summary>The shift <see cref="Mode"/> asks for: <see cref="Shift"/> when time-shifted, else none.</summary>
     public TimeSpan EffectiveShift => Mode == DataSyncMode.TimeShifted ? Shift : TimeSpan.Zero;

@@ -4,6 +4,8 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Data;
+using Shadowing.Core.Data.Synthetic;
+using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
@@ -60,13 +62,18 @@ public sealed partial class ShadowDataService
         {
             record = new ShadowSyncRecord("none", $"no data sync requested ({ShadowDataOptions.Section}:{service}:Mode)", _time.GetUtcNow());
         }
-        else if (_feed is null)
+        else if (_feed is null && options.Mode != DataSyncMode.Synthetic)
         {
             record = new ShadowSyncRecord("none", $"{options.Mode} sync was asked for, but this deployment has no change feed; the shadow runs without a copy and gets no mirrored writes", _time.GetUtcNow());
         }
+        else if (options.Mode == DataSyncMode.Synthetic)
+        {
+            record = await SynthesizeAsync(service, shadowId, options, cancellationToken).ConfigureAwait(false);
+        }
         else
         {
-            var progress = await new DataSync(_feed, _store, _store, _time).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+            var masker = options.Mask ? new DataMasker([.. options.MaskFields], options.Seed) : null;
+            var progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
             await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
             _lag[(service, shadowId)] = progress.Lag.TotalSeconds;
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
@@ -77,11 +84,60 @@ public sealed partial class ShadowDataService
         return record;
     }
 
+    /// <summary>
+    /// Synthetic data: learns a profile from up to <see cref="ShadowDataOptions.SampleSize"/> production records and writes
+    /// as many generated records as production has (or <see cref="ShadowDataOptions.SyntheticRecords"/>), seeded, in place of
+    /// whatever the shadow had. Deterministic for a given sample and seed, so a rerun writes the same records.
+    /// </summary>
+    private async Task<ShadowSyncRecord> SynthesizeAsync(string service, string shadowId, ShadowDataOptions options, CancellationToken cancellationToken)
+    {
+        var source = StateKeys.Data(service);
+        var target = StateKeys.ShadowData(service, shadowId);
+        var keys = await _store.ListKeysAsync(source, cancellationToken).ConfigureAwait(false);
+        var sample = new List<(string, ReadOnlyMemory<byte>)>();
+        var stride = Math.Max(1, keys.Count / options.SampleSize); // spread over the key space, not the first keys only
+        for (var i = 0; i < keys.Count && sample.Count < options.SampleSize; i += stride)
+        {
+            if (await _store.GetAsync(keys[i], cancellationToken).ConfigureAwait(false) is { } item)
+            {
+                sample.Add((keys[i][source.Length..], item.Value));
+            }
+        }
+
+        await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
+        var count = options.SyntheticRecords ?? keys.Count;
+        var written = 0;
+        var batch = new List<StateOperation>();
+        foreach (var (key, value) in DataProfile.Learn(sample, [.. options.MaskFields]).Generate(count, RandomSource.Seeded(options.Seed)))
+        {
+            batch.Add(StateOperation.Upsert(target + key, value));
+            written++;
+            if (batch.Count == 500)
+            {
+                await _store.TransactAsync(batch, cancellationToken).ConfigureAwait(false);
+                batch.Clear();
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            await _store.TransactAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+
+        await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+        return new ShadowSyncRecord("synthetic", string.Create(CultureInfo.InvariantCulture, $"{written} synthetic record(s) from a profile of {sample.Count} production record(s), seed {options.Seed}"), _time.GetUtcNow());
+    }
+
     /// <summary>The maintenance tick: keeps every isolated, running shadow's copy current. One that fails does not stop the others.</summary>
     public async Task SyncAllAsync(CancellationToken cancellationToken = default)
     {
         foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (_options.Get(entry.Value.Service).Mode is not (DataSyncMode.Differential or DataSyncMode.TimeShifted))
+            {
+                continue; // synthetic data is generated once; a shadow without sync has nothing to follow
+            }
+
             foreach (var shadow in entry.Value.Shadows.Where(s => s.DataIsolated && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed)))
             {
                 try

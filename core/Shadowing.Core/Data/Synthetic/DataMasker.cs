@@ -1,0 +1,84 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Shadowing.Core.Randomness;
+
+namespace Shadowing.Core.Data.Synthetic;
+
+/// <summary>
+/// Masks personal data in JSON values copied into a shadow: every string field the <see cref="PiiDetector"/> flags by name
+/// or pattern, and every field named in <paramref name="fields"/>, is replaced by a synthetic value. The replacement is
+/// derived from the original and <paramref name="seed"/>, so the same customer gets the same replacement in every record
+/// (joins still work) and a rerun of the sync writes the same bytes; it never equals the original. Values that are not
+/// JSON are masked whole when they look like personal data.
+/// </summary>
+public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
+{
+    private readonly HashSet<string> _fields = new(fields ?? [], StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The masked value.</summary>
+    public ReadOnlyMemory<byte> Mask(ReadOnlyMemory<byte> value)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(value.Span);
+        }
+        catch (JsonException)
+        {
+            var text = Encoding.UTF8.GetString(value.Span);
+            var kind = PiiDetector.ByValue(text);
+            return kind == PiiKind.None ? value : Encoding.UTF8.GetBytes(Replace(kind, text));
+        }
+
+        return root is null ? value : Encoding.UTF8.GetBytes(Walk(root, field: null)!.ToJsonString());
+    }
+
+    private JsonNode? Walk(JsonNode? node, string? field)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                foreach (var (name, child) in obj.ToList())
+                {
+                    obj[name] = Walk(child, name);
+                }
+
+                return obj;
+            case JsonArray array:
+                for (var i = 0; i < array.Count; i++)
+                {
+                    array[i] = Walk(array[i]?.DeepClone(), field);
+                }
+
+                return array;
+            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.String:
+                var text = leaf.GetValue<string>();
+                var kind = field is null ? PiiKind.None : PiiDetector.ByName(field);
+                kind = kind != PiiKind.None ? kind : PiiDetector.ByValue(text);
+                if (kind == PiiKind.None && field is not null && _fields.Contains(field))
+                {
+                    return JsonValue.Create(Shapes.Randomize(text, Random(text)));
+                }
+
+                return kind == PiiKind.None ? leaf.DeepClone() : JsonValue.Create(Replace(kind, text));
+            default:
+                return node?.DeepClone();
+        }
+    }
+
+    private string Replace(PiiKind kind, string original)
+    {
+        var random = Random(original);
+        for (var attempt = 0; ; attempt++)
+        {
+            var replacement = PiiValues.Create(kind, original, random);
+            if (replacement != original || attempt > 20)
+            {
+                return replacement;
+            }
+        }
+    }
+
+    private IRandomSource Random(string original) => RandomSource.Seeded(unchecked((int)DataHash.Of(Encoding.UTF8.GetBytes(original)) ^ seed));
+}

@@ -1,0 +1,57 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Shadowing.Core.Data.Synthetic;
+
+namespace Shadowing.Core.Tests.Data.Synthetic;
+
+public sealed class DataMaskerTests
+{
+    private const string Record = """
+        {"id":"c-0042","email":"ana.lopez@mail.example.org","name":"Ana Lopez","plan":"pro","spend":12.5,
+         "contact":{"phone":"+44 20 7946 0958","note":"call after 5"},"cards":["4111 1111 1111 1111"],"notes":"VIP since 2019"}
+        """;
+
+    [Fact]
+    public void Mask_ReplacesPersonalDataByNamePatternAndConfiguredField_AndKeepsTheRest()
+    {
+        var masked = Mask(new DataMasker(["notes"], seed: 1), Record);
+
+        Assert.Equal("c-0042", (string?)masked["id"]);
+        Assert.Equal("pro", (string?)masked["plan"]);
+        Assert.Equal(12.5, (double?)masked["spend"]);
+        Assert.Equal("call after 5", (string?)masked["contact"]!["note"]);
+        Assert.EndsWith("@example.com", (string?)masked["email"], StringComparison.Ordinal);
+        Assert.NotEqual("Ana Lopez", (string?)masked["name"]);
+        Assert.Contains("-555-01", (string?)masked["contact"]!["phone"], StringComparison.Ordinal);
+        Assert.StartsWith("40000000", (string?)masked["cards"]![0], StringComparison.Ordinal);
+        Assert.True(PiiDetector.Luhn((string)masked["cards"]![0]!));
+        Assert.NotEqual("VIP since 2019", (string?)masked["notes"]);
+        Assert.Equal("VIP since 2019".Length, ((string?)masked["notes"])!.Length); // same shape
+        foreach (var original in new[] { "ana.lopez@mail.example.org", "Ana Lopez", "+44 20 7946 0958", "4111 1111 1111 1111", "VIP since 2019" })
+        {
+            Assert.DoesNotContain(original, masked.ToJsonString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Mask_SameValueAndSeed_SameReplacement_SoJoinsStillWork_AndAnotherSeedDiffers()
+    {
+        var first = Mask(new DataMasker([], seed: 1), """{"email":"ana.lopez@mail.example.org"}""");
+        var again = Mask(new DataMasker([], seed: 1), """{"billingEmail":"ana.lopez@mail.example.org","id":7}""");
+        var other = Mask(new DataMasker([], seed: 2), """{"email":"ana.lopez@mail.example.org"}""");
+
+        Assert.Equal((string?)first["email"], (string?)again["billingEmail"]);
+        Assert.NotEqual((string?)first["email"], (string?)other["email"]);
+    }
+
+    [Fact]
+    public void Mask_NotJson_MaskedWholeWhenItIsPersonalData_ElseUnchanged()
+    {
+        var masker = new DataMasker([], seed: 1);
+
+        Assert.EndsWith("@example.com", Encoding.UTF8.GetString(masker.Mask("ana.lopez@mail.example.org"u8.ToArray()).Span), StringComparison.Ordinal);
+        Assert.Equal("plain text", Encoding.UTF8.GetString(masker.Mask("plain text"u8.ToArray()).Span));
+    }
+
+    private static JsonNode Mask(DataMasker masker, string json) => JsonNode.Parse(masker.Mask(Encoding.UTF8.GetBytes(json)).Span)!;
+}

@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Shadowing.Core.Data.Synthetic;
+using Shadowing.Core.Randomness;
+
+namespace Shadowing.Core.Tests.Data.Synthetic;
+
+/// <summary>
+/// Synthetic records against a sample of 2,000 customer records. Stated tolerances: numbers within a Kolmogorov–Smirnov
+/// distance of 0.06 of the sample, categories within a total-variation distance of 0.05, shares (booleans, optional fields)
+/// within 0.04, mean array length within 10 %.
+/// </summary>
+public sealed class DataProfileTests
+{
+    private static readonly string[] First = ["John", "Mary", "Taylor", "Wei", "Fatima", "Olga", "Kwame", "Lucia"]; // "Taylor" is also a replacement name
+    private static readonly string[] Last = ["Smith", "Garcia", "Chen", "Okafor", "Novak", "Rossi"];
+    private static readonly string[] Plans = ["free", "free", "free", "free", "free", "free", "pro", "pro", "pro", "team"];
+    private static readonly string[] Cities = ["Lisbon", "Osaka", "Lagos", "Denver", "Tallinn"];
+    private readonly List<(string Key, ReadOnlyMemory<byte> Value)> _sample = [];
+    private readonly HashSet<string> _pii = new(StringComparer.Ordinal);
+
+    public DataProfileTests()
+    {
+        var random = RandomSource.Seeded(11);
+        for (var i = 0; i < 2000; i++)
+        {
+            var name = $"{First[random.Next(First.Length)]} {Last[random.Next(Last.Length)]}";
+            var email = $"{name.Replace(' ', '.').ToLowerInvariant()}{i}@mail.example.org";
+            var phone = string.Create(CultureInfo.InvariantCulture, $"+351 21 {random.Next(1000):D3} {random.Next(10000):D4}");
+            var card = Card(random);
+            var record = new JsonObject
+            {
+                ["id"] = $"cust-{i:D6}",
+                ["name"] = name,
+                ["email"] = email,
+                ["phone"] = phone,
+                ["card"] = card,
+                ["plan"] = Plans[random.Next(Plans.Length)],
+                ["spend"] = Math.Round(Math.Exp(3 + (random.NextDouble() * 2)), 2),
+                ["visits"] = random.Next(40),
+                ["active"] = random.Next(10) < 7,
+                ["signedUp"] = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(random.Next(500_000)).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                ["address"] = new JsonObject { ["city"] = Cities[random.Next(Cities.Length)] },
+                ["tags"] = new JsonArray([.. Enumerable.Range(0, random.Next(4)).Select(_ => (JsonNode)JsonValue.Create(Plans[random.Next(Plans.Length)])!)]),
+            };
+            if (random.Next(4) == 0)
+            {
+                record["referrer"] = $"ref-{random.Next(100_000):D5}";
+            }
+
+            _pii.UnionWith([name, email, phone, card]);
+            _sample.Add(($"cust-{i:D6}", Encoding.UTF8.GetBytes(record.ToJsonString())));
+        }
+    }
+
+    [Fact]
+    public void Generate_NoOriginalPersonalDataAppears_AndKeysAreNewButShapedLikeTheSample()
+    {
+        var generated = Generate(seed: 3);
+
+        var strings = generated.SelectMany(g => Leaves(g.Node)).ToHashSet(StringComparer.Ordinal);
+        Assert.Empty(strings.Intersect(_pii));
+        Assert.All(generated.Select(g => (string)g.Node["email"]!), e => Assert.EndsWith("@example.com", e, StringComparison.Ordinal));
+        Assert.All(generated.Select(g => (string)g.Node["card"]!), c => Assert.True(PiiDetector.Luhn(c)));
+        Assert.Equal(generated.Count, generated.Select(g => g.Key).Distinct().Count());
+        Assert.All(generated, g => Assert.Matches("^cust-[0-9]{6}", g.Key));
+        Assert.Empty(generated.Select(g => g.Key).Intersect(_sample.Select(s => s.Key)));
+    }
+
+    [Fact]
+    public void Generate_FieldDistributionsWithinTheStatedTolerances()
+    {
+        var sample = _sample.Select(s => JsonNode.Parse(s.Value.Span)!).ToList();
+        var generated = Generate(seed: 3).Select(g => g.Node).ToList();
+
+        Assert.InRange(KolmogorovSmirnov(sample.Select(n => (double)n["spend"]!), generated.Select(n => (double)n["spend"]!)), 0, 0.06);
+        Assert.InRange(KolmogorovSmirnov(sample.Select(n => (double)n["visits"]!), generated.Select(n => (double)n["visits"]!)), 0, 0.06);
+        Assert.All(generated, n => Assert.Equal(Math.Round((double)n["visits"]!), (double)n["visits"]!)); // integers stay integers
+        Assert.InRange(TotalVariation(sample.Select(n => (string)n["plan"]!), generated.Select(n => (string)n["plan"]!)), 0, 0.05);
+        Assert.InRange(TotalVariation(sample.Select(n => (string)n["address"]!["city"]!), generated.Select(n => (string)n["address"]!["city"]!)), 0, 0.05);
+        Assert.InRange(Math.Abs(Share(sample, n => (bool)n["active"]!) - Share(generated, n => (bool)n["active"]!)), 0, 0.04);
+        Assert.InRange(Math.Abs(Share(sample, n => n["referrer"] is not null) - Share(generated, n => n["referrer"] is not null)), 0, 0.04);
+        var tags = sample.Average(n => n["tags"]!.AsArray().Count);
+        Assert.InRange(generated.Average(n => n["tags"]!.AsArray().Count), tags * 0.9, tags * 1.1);
+        var dates = sample.Select(n => DateTimeOffset.Parse((string)n["signedUp"]!, CultureInfo.InvariantCulture)).ToList();
+        Assert.All(generated.Select(n => DateTimeOffset.Parse((string)n["signedUp"]!, CultureInfo.InvariantCulture)), d => Assert.InRange(d, dates.Min(), dates.Max()));
+    }
+
+    [Fact]
+    public void Generate_SameSampleAndSeed_SameRecords()
+    {
+        Assert.Equal(Generate(seed: 5).Select(g => g.Node.ToJsonString()), Generate(seed: 5).Select(g => g.Node.ToJsonString()));
+        Assert.NotEqual(Generate(seed: 5).Select(g => g.Node.ToJsonString()), Generate(seed: 6).Select(g => g.Node.ToJsonString()));
+    }
+
+    private List<(string Key, JsonNode Node)> Generate(int seed) =>
+        [.. DataProfile.Learn(_sample, []).Generate(2000, RandomSource.Seeded(seed)).Select(g => (g.Key, JsonNode.Parse(g.Value)!))];
+
+    private static IEnumerable<string> Leaves(JsonNode? node) => node switch
+    {
+        JsonObject obj => obj.SelectMany(p => Leaves(p.Value)),
+        JsonArray array => array.SelectMany(Leaves),
+        JsonValue value when value.TryGetValue<string>(out var text) => [text],
+        _ => [],
+    };
+
+    private static double Share(List<JsonNode> nodes, Func<JsonNode, bool> predicate) => nodes.Count(predicate) / (double)nodes.Count;
+
+    private static double KolmogorovSmirnov(IEnumerable<double> a, IEnumerable<double> b)
+    {
+        var left = a.Order().ToArray();
+        var right = b.Order().ToArray();
+        var points = left.Concat(right).Distinct().Order();
+        return points.Max(x => Math.Abs((Upper(left, x) / (double)left.Length) - (Upper(right, x) / (double)right.Length)));
+    }
+
+    private static int Upper(double[] sorted, double x)
+    {
+        var index = Array.BinarySearch(sorted, x);
+        if (index < 0)
+        {
+            return ~index;
+        }
+
+        while (index < sorted.Length && sorted[index] == x)
+        {
+            index++;
+        }
+
+        return index;
+    }
+
+    private static double TotalVariation(IEnumerable<string> a, IEnumerable<string> b)
+    {
+        var left = a.GroupBy(x => x).ToDictionary(g => g.Key, g => (double)g.Count());
+        var right = b.GroupBy(x => x).ToDictionary(g => g.Key, g => (double)g.Count());
+        double n = left.Values.Sum(), m = right.Values.Sum();
+        return left.Keys.Union(right.Keys).Sum(k => Math.Abs((left.GetValueOrDefault(k) / n) - (right.GetValueOrDefault(k) / m))) / 2;
+    }
+
+    private static string Card(IRandomSource random)
+    {
+        while (true)
+        {
+            var digits = "5" + string.Concat(Enumerable.Range(0, 15).Select(_ => (char)('0' + random.Next(10))));
+            if (PiiDetector.Luhn(digits))
+            {
+                return digits;
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using Shadowing.Core.Data.Synthetic;
+
+namespace Shadowing.Core.Tests.Data.Synthetic;
+
+public sealed class PiiDetectorTests
+{
+    [Theory]
+    [InlineData("email", PiiKind.Email)]
+    [InlineData("customer_email", PiiKind.Email)]
+    [InlineData("firstName", PiiKind.Name)]
+    [InlineData("last-name", PiiKind.Name)]
+    [InlineData("mobilePhone", PiiKind.Phone)]
+    [InlineData("cardNumber", PiiKind.CardNumber)]
+    [InlineData("status", PiiKind.None)]
+    [InlineData("username", PiiKind.None)]
+    public void ByName(string field, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByName(field));
+
+    [Theory]
+    [InlineData("ana.lopez@mail.example.org", PiiKind.Email)]
+    [InlineData("+44 20 7946 0958", PiiKind.Phone)]
+    [InlineData("(212) 555-0147", PiiKind.Phone)]
+    [InlineData("4111 1111 1111 1111", PiiKind.CardNumber)]
+    [InlineData("5500-0000-0000-0004", PiiKind.CardNumber)]
+    [InlineData("4111 1111 1111 1112", PiiKind.None)] // fails the Luhn check
+    [InlineData("1234567", PiiKind.None)] // a plain number is an id, not a phone
+    [InlineData("order-0001234", PiiKind.None)]
+    [InlineData("2026-12-02T12:00:00Z", PiiKind.None)]
+    public void ByValue(string value, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByValue(value));
+}
