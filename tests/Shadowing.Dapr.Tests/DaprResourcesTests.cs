@@ -32,17 +32,37 @@ public sealed class DaprResourcesTests
         Assert.Equal([DaprAppIds.Functions, DaprAppIds.Router, DaprAppIds.Workflows], Scopes(component).Order());
     }
 
+    [Theory]
+    [InlineData("redis/data-orders.yaml", "state.redis")]
+    [InlineData("postgresql/data-orders.yaml", "state.postgresql")]
+    public void DataComponent_HasTheOutboxOnItsServicesTopic_AndSharesTheStatestoresKeys(string file, string type)
+    {
+        var component = Component(file);
+
+        Assert.Equal("data-orders", Text(component, "metadata", "name"));
+        Assert.Equal(type, Text(component, "spec", "type"));
+        var metadata = Metadata(component);
+        Assert.Equal(DaprComponents.PubSub, metadata["outboxPublishPubsub"]);
+        Assert.Equal("data-changes.orders", metadata["outboxPublishTopic"]);
+        Assert.Equal(DaprComponents.StateStore, metadata["keyPrefix"]);
+        Assert.False(metadata.ContainsKey("actorStateStore"));
+        Assert.Contains(DaprAppIds.Workflows, Scopes(component));
+    }
+
     [Fact]
-    public void DaprYaml_LoadsExactlyOneStateStore()
+    public void DaprYaml_LoadsExactlyOneStatestoreAndOneActorStore_AndNoTwoStoresShareAName()
     {
         // daprd reads the files of each resources folder (not its sub-folders): two stores named alike would clash.
         var run = Assert.Single(Load("dapr.yaml"));
         var folders = ((YamlSequenceNode)Node(run, "common", "resourcesPaths")).Children.Select(p => Path.Combine(Root, p.ToString())).ToArray();
         var stores = folders.SelectMany(f => Directory.GetFiles(f, "*.yaml", SearchOption.TopDirectoryOnly))
             .SelectMany(f => Load(Path.GetRelativePath(Root, f)))
-            .Count(d => Text(d, "kind") == "Component" && Text(d, "spec", "type").StartsWith("state.", StringComparison.Ordinal));
+            .Where(d => Text(d, "kind") == "Component" && Text(d, "spec", "type").StartsWith("state.", StringComparison.Ordinal))
+            .ToList();
 
-        Assert.Equal(1, stores);
+        Assert.Single(stores, d => Text(d, "metadata", "name") == DaprComponents.StateStore);
+        Assert.Single(stores, d => Metadata(d).GetValueOrDefault("actorStateStore") == "true");
+        Assert.Equal(stores.Count, stores.Select(d => Text(d, "metadata", "name")).Distinct().Count());
     }
 
     [Fact]

@@ -63,3 +63,13 @@ public interface IChangeFeed
     /// <summary>Every key below <paramref name="prefix"/> with its version and the hash of its value, consistent at one sequence.</summary>
     Task<DataListing> ListAsync(string prefix, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// A change as a message on <c>data-changes.{service}</c> (the transactional outbox's payload, shaped by a projection):
+/// the consumer orders them by arrival; a delete arrives as a tombstone, since the outbox publishes upserts only.
+/// </summary>
+/// <param name="Key">The state key changed.</param>
+/// <param name="Kind">Upsert or delete.</param>
+/// <param name="At">When the writer made the change.</param>
+/// <param name="Value">The new value (null for a delete).</param>
+public sealed record DataChangeMessage(string Key, DataChangeKind Kind, DateTimeOffset At, byte[]? Value = null);

@@ -65,8 +65,24 @@ internal sealed class FakeDaprService(FakeDaprState state)
     {
         state.Enter("ExecuteStateTransaction", context);
         var operations = new List<FakeStateOperation>();
+        var outbox = state.Outboxes.TryGetValue(request.StoreName, out var target) ? target : ((string PubSub, string Topic)?)null;
+        var projections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var published = new List<string>();
         foreach (var operation in request.Operations)
         {
+            // The outbox (docs: howto-outbox): an upsert with metadata outbox.projection=true is not written; its value is
+            // what is published for the upsert of the same key instead of that upsert's value. Deletes are not published.
+            if (outbox is not null && operation.OperationType == "upsert" && operation.Request.Metadata.TryGetValue("outbox.projection", out var projection) && projection == "true")
+            {
+                projections[operation.Request.Key] = operation.Request.Value.ToByteArray();
+                continue;
+            }
+
+            if (outbox is not null && operation.OperationType == "upsert")
+            {
+                published.Add(operation.Request.Key);
+            }
+
             var item = operation.Request;
             operations.Add(operation.OperationType switch
             {
@@ -74,6 +90,11 @@ internal sealed class FakeDaprService(FakeDaprState state)
                 "delete" => new(item.Key, null, item.Etag?.Value, Concurrency(item.Options)),
                 _ => throw new RpcException(new Status(StatusCode.Unimplemented, $"operation type {operation.OperationType} not supported")),
             });
+        }
+
+        if (projections.Keys.FirstOrDefault(k => !published.Contains(k)) is { } unmatched)
+        {
+            throw new RpcException(new Status(StatusCode.Internal, $"error while executing state transaction: outbox projection for key {unmatched} has no matching upsert"));
         }
 
         try
@@ -84,6 +105,12 @@ internal sealed class FakeDaprService(FakeDaprState state)
         {
             // ExecuteStateTransaction: apierrors.Basic(codes.Internal, …, messages.ErrStateTransaction), whatever the error.
             throw new RpcException(new Status(StatusCode.Internal, $"error while executing state transaction: {ex.Message}"));
+        }
+
+        foreach (var key in published)
+        {
+            var data = projections.TryGetValue(key, out var projected) ? projected : operations.First(o => o.Key == key).Value!;
+            state.PubSub.Publish(new PublishedEvent(outbox!.Value.PubSub, outbox.Value.Topic, data, "application/json"));
         }
 
         return Task.FromResult(new Empty());

@@ -119,6 +119,12 @@ public sealed partial class FakeDaprState
     public FakePubSub PubSub { get; }
 
     /// <summary>
+    /// State store names whose component has the transactional outbox on (metadata <c>outboxPublishPubsub</c>,
+    /// <c>outboxPublishTopic</c>), with where their changes are published.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, (string PubSub, string Topic)> Outboxes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
     /// When set, called with the gRPC method name (for example <c>GetState</c>) before each call; a returned
     /// <see cref="RpcException"/> fails the call, as a broken state store behind daprd would.
     /// </summary>

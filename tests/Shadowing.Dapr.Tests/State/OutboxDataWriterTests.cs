@@ -1,0 +1,59 @@
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Data;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.State;
+using Shadowing.Dapr.State;
+using Shadowing.TestUtilities.Dapr;
+
+namespace Shadowing.Dapr.Tests.State;
+
+/// <summary>The outbox path over the wire against the fake sidecar as daprd with the outbox on a Redis state store.</summary>
+public sealed class OutboxDataWriterTests : IAsyncLifetime
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
+    private FakeDaprSidecar _sidecar = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _sidecar = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
+        _sidecar.State.Outboxes["data-orders"] = ("pubsub", "data-changes.orders");
+    }
+
+    public async ValueTask DisposeAsync() => await _sidecar.DisposeAsync();
+
+    [Fact]
+    public async Task Writes_PublishUpsertsAndATombstoneForTheDelete_InOrder_AndStoreOnlyTheData()
+    {
+        var writer = new OutboxDataWriter(_sidecar.CreateClient(), _time, "data-orders");
+
+        await writer.UpsertAsync("data/orders/o1", "one"u8.ToArray(), Ct);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await writer.UpsertAsync("data/orders/o2", "two"u8.ToArray(), Ct);
+        await writer.DeleteAsync("data/orders/o1", Ct);
+        await writer.UpsertAsync("data/orders/o1", "again"u8.ToArray(), Ct);
+
+        var messages = _sidecar.State.PubSub.Published.Where(p => p.Topic == "data-changes.orders").Select(p => ShadowingJson.Deserialize<DataChangeMessage>(p.Data)).ToList();
+        Assert.Equal(
+            [("data/orders/o1", DataChangeKind.Upsert, "one"), ("data/orders/o2", DataChangeKind.Upsert, "two"), ("data/orders/o1", DataChangeKind.Delete, null), ("data/orders/o1", DataChangeKind.Upsert, "again")],
+            messages.Select(m => (m.Key, m.Kind, m.Value is null ? null : Encoding.UTF8.GetString(m.Value))));
+        Assert.Equal(_time.GetUtcNow(), messages[^1].At);
+        Assert.Equal("again", Encoding.UTF8.GetString(_sidecar.State.Store.Get("data/orders/o1")!.Value.Value)); // the data, not the projection
+        Assert.Null(_sidecar.State.Store.Get("data-tombstones/data/orders/o1")); // written again: its tombstone is gone
+        await writer.DeleteAsync("data/orders/o2", Ct);
+        Assert.NotNull(_sidecar.State.Store.Get("data-tombstones/data/orders/o2"));
+        Assert.Null(_sidecar.State.Store.Get("data/orders/o2"));
+    }
+
+    [Fact]
+    public async Task Write_OutsideProductionData_IsRefusedNamingThePrefix()
+    {
+        var writer = new OutboxDataWriter(_sidecar.CreateClient(), _time, "data-orders");
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => writer.UpsertAsync("routing/orders", "x"u8.ToArray(), Ct));
+
+        Assert.Contains("'data/'", error.Message, StringComparison.Ordinal);
+    }
+}
