@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Shadowing.Control.Workflows;
+using Shadowing.Core.Data;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
@@ -139,7 +140,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         foreach (var shadow in table?.Value.Shadows ?? [])
         {
             var verdict = (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
-            shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons));
+            var data = (await store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
+            var mark = (await store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
+            shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons, data, mark?.LagAt(time.GetUtcNow()).TotalSeconds));
         }
 
         var requests = new List<RequestStatus>();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Shadowing.Core.Data;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.Validation;
@@ -21,7 +22,7 @@ public sealed record ServiceStatus(
     JsonElement? Pae);
 
 /// <summary>One shadow: its phase in the routing table and its latest verdict.</summary>
-public sealed record ShadowStatus(string Id, ShadowState Phase, string Address, string? Owner, DateTimeOffset? PhaseSince, Verdict? Verdict, DateTimeOffset? JudgedAt, IReadOnlyList<string>? Reasons);
+public sealed record ShadowStatus(string Id, ShadowState Phase, string Address, string? Owner, DateTimeOffset? PhaseSince, Verdict? Verdict, DateTimeOffset? JudgedAt, IReadOnlyList<string>? Reasons, ShadowSyncRecord? Data = null, double? DataLagSeconds = null);
 
 /// <summary>One shadow request, the guard rails' decision on it, and the workflow instance serving it.</summary>
 public sealed record RequestStatus(ShadowRequest Request, ShadowPlan? Plan, WorkflowSummary? Workflow);

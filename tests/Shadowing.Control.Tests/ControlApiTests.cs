@@ -5,6 +5,7 @@ using Shadowing.Control.Workflows;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
+using Shadowing.Core.Data;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
@@ -118,6 +119,8 @@ public sealed class ControlApiTests
             Reason = "test", EndpointHours = 1, InstanceId = "wf-1", DecidedAt = Now,
         }, cancellationToken: Ct);
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "RUNNING", customStatus: "{\"phase\":\"Holding\",\"shadows\":[]}"));
+        await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord("orders", "s1"), new ShadowSyncRecord("time-shifted", "12 change(s) applied", Now.AddMinutes(-1), 3600), cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowSync("orders", "s1"), new SyncWatermark { Sequence = 40, Applied = 12, ShippedBytes = 900, UpdatedAt = Now.AddMinutes(-1), Behind = Now.AddMinutes(-65) }, cancellationToken: Ct);
 
         var result = await Api.GetServiceAsync("orders", Ct);
 
@@ -126,6 +129,8 @@ public sealed class ControlApiTests
         var status = Assert.IsType<ServiceStatus>(result.Body);
         var shadow = Assert.Single(status.Shadows);
         Assert.Equal(("s1", ShadowState.PreWarmed, Verdict.Pass, "wf-1"), (shadow.Id, shadow.Phase, shadow.Verdict!.Value, shadow.Owner));
+        Assert.Equal("time-shifted", shadow.Data!.Mode);
+        Assert.Equal(65 * 60, shadow.DataLagSeconds); // now, from the watermark: the oldest change it lacks is 65 minutes old
         var request = Assert.Single(status.Requests); // the ended one is not open
         Assert.Equal(open.Id, request.Request.Id);
         Assert.Equal(new WorkflowSummary("wf-1", "RUNNING", "Holding"), request.Workflow);

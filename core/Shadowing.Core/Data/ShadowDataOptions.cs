@@ -55,3 +55,10 @@ public sealed class ShadowDataOptions
     /// <summary>The shift <see cref="Mode"/> asks for: <see cref="Shift"/> when time-shifted, else none.</summary>
     public TimeSpan EffectiveShift => Mode == DataSyncMode.TimeShifted ? Shift : TimeSpan.Zero;
 }
+
+/// <summary>What data sync did for a shadow, at <c>sep/sync/{service}/{shadow}</c> (the status API shows it).</summary>
+/// <param name="Mode">none, differential, time-shifted, or deleted once the shadow retired.</param>
+/// <param name="Note">What happened, with the numbers.</param>
+/// <param name="At">When.</param>
+/// <param name="LagSeconds">How far the copy trailed production after the run (null without a copy).</param>
+public sealed record ShadowSyncRecord(string Mode, string Note, DateTimeOffset At, double? LagSeconds = null);

@@ -80,6 +80,9 @@ public static class StateKeys
     /// <summary>A shadow's own copy of its service's data.</summary>
     public static string ShadowData(string service, string shadowId) => $"shadow-data/{service}/{shadowId}/";
 
+    /// <summary>What data sync last did for a shadow (mode, what happened, lag), for operators.</summary>
+    public static string ShadowSyncRecord(string service, string shadowId) => $"sep/sync/{service}/{shadowId}";
+
     /// <summary>Where a shadow's data sync stands (its watermark), beside the shadow's data.</summary>
     public static string ShadowSync(string service, string shadowId) => $"shadow-sync/{service}/{shadowId}";
 

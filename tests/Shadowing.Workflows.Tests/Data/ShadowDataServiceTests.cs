@@ -78,12 +78,12 @@ public sealed class ShadowDataServiceTests : IDisposable
         await data.SyncAsync("orders", "s1", Ct);
 
         Assert.Equal(2, await data.DeleteAsync("orders", "s1", Ct));
-        var recorded = (await _store.GetJsonAsync<ShadowSyncRecord>(ShadowDataService.RecordKey("orders", "s1"), Ct))!.Value;
+        var recorded = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
         Assert.Equal(0, await data.DeleteAsync("orders", "s1", Ct)); // a rerun of the retirement
 
         Assert.Equal("deleted", recorded.Mode);
         Assert.Contains("2 record(s)", recorded.Note, StringComparison.Ordinal);
-        Assert.Equal(recorded.Note, (await _store.GetJsonAsync<ShadowSyncRecord>(ShadowDataService.RecordKey("orders", "s1"), Ct))!.Value.Note);
+        Assert.Equal(recorded.Note, (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value.Note);
         Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
         Assert.Equal(2, (await _store.ListKeysAsync("data/orders/", Ct)).Count);
     }

@@ -12,13 +12,6 @@ using Shadowing.Core.State;
 
 namespace Shadowing.Workflows.Data;
 
-/// <summary>What data sync did for a shadow, at <c>sep/sync/{service}/{shadow}</c> (the status API shows it).</summary>
-/// <param name="Mode">none, differential, time-shifted, or deleted once the shadow retired.</param>
-/// <param name="Note">What happened, with the numbers.</param>
-/// <param name="At">When.</param>
-/// <param name="LagSeconds">How far the copy trailed production after the run (null without a copy).</param>
-public sealed record ShadowSyncRecord(string Mode, string Note, DateTimeOffset At, double? LagSeconds = null);
-
 /// <summary>
 /// Runs a shadow's data sync as its service's settings ask (<see cref="ShadowDataOptions"/>): the SyncShadowData activity
 /// seeds the copy and marks the shadow <c>dataIsolated</c> (which lets the mirror send it writes), the maintenance tick
@@ -50,9 +43,6 @@ public sealed partial class ShadowDataService
             "How far a shadow's own copy of its service's data trails production (0 when it has every change).");
     }
 
-    /// <summary>The key of a shadow's sync record.</summary>
-    public static string RecordKey(string service, string shadowId) => $"sep/sync/{service}/{shadowId}";
-
     /// <summary>Syncs one shadow's data as its service asks, marks it isolated when it has a copy, and records what happened.</summary>
     public async Task<ShadowSyncRecord> SyncAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
@@ -80,7 +70,7 @@ public sealed partial class ShadowDataService
             record = new ShadowSyncRecord(options.Mode == DataSyncMode.TimeShifted ? "time-shifted" : "differential", note, _time.GetUtcNow(), progress.Lag.TotalSeconds);
         }
 
-        await _store.SaveJsonAsync(RecordKey(service, shadowId), record, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord(service, shadowId), record, cancellationToken: cancellationToken).ConfigureAwait(false);
         return record;
     }
 
@@ -157,10 +147,10 @@ public sealed partial class ShadowDataService
     {
         var deleted = await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
         _lag.TryRemove((service, shadowId), out _);
-        var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(RecordKey(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
+        var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
         if (earlier is not null && earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0))
         {
-            await _store.SaveJsonAsync(RecordKey(service, shadowId), new ShadowSyncRecord("deleted", string.Create(CultureInfo.InvariantCulture, $"the shadow retired: its copy ({deleted} record(s)) and watermark were deleted"), _time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord(service, shadowId), new ShadowSyncRecord("deleted", string.Create(CultureInfo.InvariantCulture, $"the shadow retired: its copy ({deleted} record(s)) and watermark were deleted"), _time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         return deleted;
