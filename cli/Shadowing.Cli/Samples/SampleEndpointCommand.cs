@@ -44,6 +44,14 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
         [Description("Seed for injected errors; random when absent.")]
         public int? Seed { get; init; }
 
+        [CommandOption("--data-state <PATH>")]
+        [Description("SQLite state file holding the service's data (the embedded store's); enables the /data API.")]
+        public string? DataState { get; init; }
+
+        [CommandOption("--data-prefix <PREFIX>")]
+        [Description("Key prefix of this endpoint's data; default data/{service}/ (a shadow with a copy: shadow-data/{service}/{shadow}/).")]
+        public string? DataPrefix { get; init; }
+
         [CommandOption("--exit-with-parent")]
         [Description("Exit when standard input closes (the parent died).")]
         public bool ExitWithParent { get; init; }
@@ -53,6 +61,8 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
             : LatencyMs < 0 ? Spectre.Console.ValidationResult.Error("--latency-ms must not be negative")
             : ErrorRate is < 0 or > 1 ? Spectre.Console.ValidationResult.Error("--error-rate must be between 0 and 1")
             : Port is < 0 or > 65535 ? Spectre.Console.ValidationResult.Error("--port must be between 0 and 65535")
+            : DataPrefix is { } prefix && (prefix.Length < 2 || prefix[^1] != '/') ? Spectre.Console.ValidationResult.Error("--data-prefix must end with '/'")
+            : DataState == Shadowing.Embedded.State.SqliteStateStore.InMemory ? Spectre.Console.ValidationResult.Error("--data-state must be a file shared with the stack, not :memory:")
             : Spectre.Console.ValidationResult.Success();
     }
 
@@ -69,7 +79,8 @@ internal sealed class SampleEndpointCommand : AsyncCommand<SampleEndpointCommand
             ErrorRate = Math.Clamp(Math.Max(settings.ErrorRate, EnvironmentNumber("SHADOW_ERROR_RATE") ?? 0), 0, 1),
         };
         var random = settings.Seed is { } seed ? RandomSource.Seeded(seed) : RandomSource.Shared;
-        await using var app = SampleEndpoint.Build(settings.Service, options, random, TimeProvider.System);
+        using var data = settings.DataState is { } path ? new Shadowing.Embedded.State.SqliteStateStore(path, TimeProvider.System) : null;
+        await using var app = SampleEndpoint.Build(settings.Service, options, random, TimeProvider.System, data, settings.DataPrefix);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         await Console.Out.WriteLineAsync(ReadyLine + address).ConfigureAwait(false);

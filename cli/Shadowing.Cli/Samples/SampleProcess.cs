@@ -45,7 +45,7 @@ internal sealed class SampleProcess : IAsyncDisposable
     /// and waits until it prints where it listens.
     /// </summary>
     /// <exception cref="StartFailedException">It exited or did not get ready within <paramref name="timeout"/>.</exception>
-    public static async Task<SampleProcess> StartAsync(string service, SampleEndpointOptions options, EndpointRole role, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<SampleProcess> StartAsync(string service, SampleEndpointOptions options, EndpointRole role, TimeSpan timeout, CancellationToken cancellationToken, string? dataState = null)
     {
         var arguments = new List<string>
         {
@@ -58,6 +58,11 @@ internal sealed class SampleProcess : IAsyncDisposable
             "--error-rate", options.ErrorRate.ToString(CultureInfo.InvariantCulture),
             "--exit-with-parent",
         };
+        if (dataState is not null)
+        {
+            arguments.AddRange(["--data-state", dataState]);
+        }
+
         var (host, hostArguments) = SelfCommand(arguments);
         var start = new ProcessStartInfo(host, hostArguments)
         {

@@ -6,6 +6,7 @@ using Shadowing.Cli.Samples;
 using Shadowing.Control;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
+using Shadowing.Embedded.State;
 using Shadowing.Embedded.Provisioning;
 using Shadowing.Embedded.Workflows;
 using Shadowing.Forecasting;
@@ -102,18 +103,20 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
 
         var processes = new List<SampleProcess>();
+        // The sample's data API shares the stack's SQLite file (WAL lets processes share it); an in-memory store cannot be shared.
+        var dataState = builder.Configuration[EmbeddedOptions.Section + ":StatePath"] is { } path && path != SqliteStateStore.InMemory ? Path.GetFullPath(path) : null;
         try
         {
             foreach (var (service, options) in samples)
             {
                 foreach (var endpoint in options.Production)
                 {
-                    processes.Add(await SampleProcess.StartAsync(service, endpoint, EndpointRole.Production, SampleStartTimeout, cancellationToken).ConfigureAwait(false));
+                    processes.Add(await SampleProcess.StartAsync(service, endpoint, EndpointRole.Production, SampleStartTimeout, cancellationToken, dataState).ConfigureAwait(false));
                 }
 
                 if (options.Default is { } fallback)
                 {
-                    processes.Add(await SampleProcess.StartAsync(service, fallback, EndpointRole.Default, SampleStartTimeout, cancellationToken).ConfigureAwait(false));
+                    processes.Add(await SampleProcess.StartAsync(service, fallback, EndpointRole.Default, SampleStartTimeout, cancellationToken, dataState).ConfigureAwait(false));
                 }
             }
 
@@ -125,7 +128,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             {
                 foreach (var (service, options) in samples)
                 {
-                    o.Services.TryAdd(service, UpSamples.ShadowTemplate(service, options));
+                    o.Services.TryAdd(service, UpSamples.ShadowTemplate(service, options, dataState));
                 }
             });
             await using var app = builder.Build();

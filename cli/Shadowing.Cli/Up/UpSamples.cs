@@ -3,6 +3,7 @@ using Shadowing.Cli.Samples;
 using System.Globalization;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
+using Shadowing.Core.State;
 using Shadowing.Embedded.Provisioning;
 
 namespace Shadowing.Cli.Up;
@@ -77,17 +78,24 @@ internal static class UpSamples
     /// the first production endpoint's capacity and latency (multiplied and raised by the shadow's size and injected
     /// faults through the environment).
     /// </summary>
-    public static LocalServiceTemplate ShadowTemplate(string service, SampleServiceOptions options)
+    public static LocalServiceTemplate ShadowTemplate(string service, SampleServiceOptions options, string? dataState = null)
     {
         var model = options.Production[0];
-        var (command, arguments) = SampleProcess.SelfCommand(
+        List<string> template =
         [
             "sample-endpoint", "--service", service, "--id", "{shadowId}", "--port", "{port}",
             "--capacity", model.Capacity.ToString(CultureInfo.InvariantCulture),
             "--latency-ms", model.LatencyMs.ToString(CultureInfo.InvariantCulture),
             "--error-rate", model.ErrorRate.ToString(CultureInfo.InvariantCulture),
             "--exit-with-parent",
-        ]);
+        ];
+        if (dataState is not null)
+        {
+            // The shadow's data API works on its own copy (what data sync writes), never on production's records.
+            template.AddRange(["--data-state", dataState, "--data-prefix", StateKeys.ShadowData(service, "{shadowId}")]);
+        }
+
+        var (command, arguments) = SampleProcess.SelfCommand(template);
         return new LocalServiceTemplate { Command = command, Arguments = arguments };
     }
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Cli.Samples;
 using Shadowing.Core.Randomness;
+using Shadowing.Embedded.State;
 
 namespace Shadowing.Cli.Tests.Samples;
 
@@ -61,9 +62,33 @@ public sealed class SampleEndpointTests
         Assert.Equal([1L, 2L, 3L], answers.Select(a => a.GetProperty("served").GetInt64()).Order());
     }
 
-    private static async Task<WebApplication> StartAsync(SampleEndpointOptions options, IRandomSource? random = null)
+    [Fact]
+    public async Task DataApi_WritesReadsListsAndDeletesItsOwnRecords_AndAShadowNeverTouchesProductions()
     {
-        var app = SampleEndpoint.Build("orders", options, random ?? RandomSource.Seeded(0), TimeProvider.System);
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        await using var production = await StartAsync(new SampleEndpointOptions { Id = "o1", LatencyMs = 0 }, data: store);
+        await using var shadow = await StartAsync(new SampleEndpointOptions { Id = "s1", LatencyMs = 0 }, data: store, dataPrefix: "shadow-data/orders/s1/");
+        using var http = new HttpClient { BaseAddress = AddressOf(production) };
+        using var shadowHttp = new HttpClient { BaseAddress = AddressOf(shadow) };
+
+        using var put = await http.PutAsync(new Uri("/data/o-1", UriKind.Relative), new StringContent("{\"total\":12}"), Ct);
+        using var put2 = await http.PutAsync(new Uri("/data/o-2", UriKind.Relative), new StringContent("{\"total\":7}"), Ct);
+        using var deleted = await http.DeleteAsync(new Uri("/data/o-2", UriKind.Relative), Ct);
+        using var shadowPut = await shadowHttp.PutAsync(new Uri("/data/o-1", UriKind.Relative), new StringContent("{\"total\":999}"), Ct); // a mirrored write
+
+        Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
+        Assert.Equal(12, (await http.GetFromJsonAsync<JsonElement>(new Uri("/data/o-1", UriKind.Relative), Ct)).GetProperty("total").GetInt32());
+        Assert.Equal(["o-1"], (await http.GetFromJsonAsync<JsonElement>(new Uri("/data", UriKind.Relative), Ct)).GetProperty("keys").EnumerateArray().Select(k => k.GetString()));
+        using var gone = await http.GetAsync(new Uri("/data/o-2", UriKind.Relative), Ct);
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        Assert.Equal("{\"total\":12}", System.Text.Encoding.UTF8.GetString((await store.GetAsync("data/orders/o-1", Ct))!.Value.Span));
+        Assert.Equal("{\"total\":999}", System.Text.Encoding.UTF8.GetString((await store.GetAsync("shadow-data/orders/s1/o-1", Ct))!.Value.Span));
+        Assert.Equal(3, (await store.ReadAsync("data/orders/", 0, 100, Ct)).Changes.Count); // production's changes are in the feed, the shadow's are not
+    }
+
+    private static async Task<WebApplication> StartAsync(SampleEndpointOptions options, IRandomSource? random = null, SqliteStateStore? data = null, string? dataPrefix = null)
+    {
+        var app = SampleEndpoint.Build("orders", options, random ?? RandomSource.Seeded(0), TimeProvider.System, data, dataPrefix);
         await app.StartAsync(Ct);
         return app;
     }
