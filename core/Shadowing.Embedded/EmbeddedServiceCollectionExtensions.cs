@@ -41,8 +41,9 @@ public static class EmbeddedServiceCollectionExtensions
         services.TryAddSingleton<IStateStore>(sp => new SqliteStateStore(
             sp.GetRequiredService<IOptions<EmbeddedOptions>>().Value.StatePath,
             sp.GetRequiredService<TimeProvider>()));
-        // The embedded store records production data changes itself: it is the change feed data sync reads.
-        services.TryAddSingleton<Core.Data.IChangeFeed>(sp => (Core.Data.IChangeFeed)sp.GetRequiredService<IStateStore>());
+        // The embedded store records production data changes itself: it is the change feed data sync reads. A store put in
+        // its place that is not one (a decorator) leaves none: data sync then says so instead of copying.
+        services.TryAddSingleton<Core.Data.IChangeFeed>(sp => (sp.GetRequiredService<IStateStore>() as Core.Data.IChangeFeed)!);
         services.TryAddSingleton<InProcessEventBus>();
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<InProcessEventBus>());
         return services;

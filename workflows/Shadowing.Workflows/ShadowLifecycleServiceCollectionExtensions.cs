@@ -45,6 +45,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
             sp.GetRequiredService<Core.State.IStateStore>(),
             sp.GetService<IChangeFeed>(), // the embedded store is one; with Dapr there is none yet
             sp.GetRequiredService<IOptionsMonitor<ShadowDataOptions>>(),
+            sp.GetRequiredService<IOptions<ShadowLifecycleOptions>>(),
             sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ShadowDataService>>()));

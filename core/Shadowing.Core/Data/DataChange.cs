@@ -62,6 +62,9 @@ public interface IChangeFeed
 
     /// <summary>Every key below <paramref name="prefix"/> with its version and the hash of its value, consistent at one sequence.</summary>
     Task<DataListing> ListAsync(string prefix, CancellationToken cancellationToken = default);
+
+    /// <summary>Drops changes made before <paramref name="before"/> (readers further behind seed again); returns how many.</summary>
+    Task<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

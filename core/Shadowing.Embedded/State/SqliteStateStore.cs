@@ -14,7 +14,7 @@ namespace Shadowing.Embedded.State;
 /// makes an in-memory database (<c>:memory:</c>) work. File databases use WAL so other processes can read.
 /// It is also the embedded change feed: every write below <see cref="StateKeys.DataPrefix"/> is recorded in the table
 /// <c>changes</c> in the same transaction, with the write's ETag (the global sequence) as its sequence and a tombstone for
-/// each delete; <see cref="PruneChangesAsync"/> drops old ones.
+/// each delete; <see cref="PruneAsync"/> drops old ones.
 /// </remarks>
 public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
 {
@@ -287,11 +287,8 @@ public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Drops recorded changes made before <paramref name="before"/>; a shadow whose watermark is older seeds again. Returns
-    /// how many were dropped.
-    /// </summary>
-    public async Task<int> PruneChangesAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
+    /// <inheritdoc />
+    public async Task<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
         await RunAsync(() =>
         {
             using var transaction = _connection.BeginTransaction(deferred: false);

@@ -75,7 +75,7 @@ public sealed class DataSyncTests : IDisposable
         await _store.DeleteAsync(Production + "a", etag: null, Ct);
         await Put("b", "3");
         _time.Advance(TimeSpan.FromHours(1));
-        Assert.Equal(4, await _store.PruneChangesAsync(_time.GetUtcNow(), Ct)); // every change so far, the synced one too
+        Assert.Equal(4, await _store.PruneAsync(_time.GetUtcNow(), Ct)); // every change so far, the synced one too
 
         var run = await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
 
@@ -112,7 +112,7 @@ public sealed class DataSyncTests : IDisposable
     {
         await Put("a", "1");
         _time.Advance(TimeSpan.FromHours(1));
-        await _store.PruneChangesAsync(_time.GetUtcNow(), Ct);
+        await _store.PruneAsync(_time.GetUtcNow(), Ct);
 
         var error = await Assert.ThrowsAsync<DataSyncException>(() => Sync().RunAsync("orders", "s1", TimeSpan.FromMinutes(5), Ct));
 

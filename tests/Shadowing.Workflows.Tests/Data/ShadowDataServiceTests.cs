@@ -36,7 +36,7 @@ public sealed class ShadowDataServiceTests : IDisposable
         var options = Substitute.For<IOptionsMonitor<ShadowDataOptions>>();
         options.Get(Arg.Any<string>()).Returns(call => settings?.GetValueOrDefault(call.Arg<string>()) ?? new ShadowDataOptions());
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        return new ShadowDataService(tables, store, feed, options, meters, time, NullLogger<ShadowDataService>.Instance);
+        return new ShadowDataService(tables, store, feed, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, time, NullLogger<ShadowDataService>.Instance);
     }
 
     [Fact]
@@ -68,6 +68,23 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Contains("no change feed", noFeed.Note, StringComparison.Ordinal);
         Assert.False((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
         Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/", Ct));
+    }
+
+    [Fact]
+    public async Task Tick_PrunesChangesOlderThanTheRetention_AndACopyFurtherBehindSeedsAgain()
+    {
+        await SeedAsync();
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+        await data.SyncAsync("orders", "s1", Ct);
+        _time.Advance(TimeSpan.FromDays(8)); // past the default 7-day retention
+        await _store.SaveAsync("data/orders/o3", "three"u8.ToArray(), etag: null, Ct);
+
+        await data.SyncAllAsync(Ct);
+
+        var page = await _store.ReadAsync("data/orders/", 0, 100, Ct);
+        Assert.Equal(["data/orders/o3"], page.Changes.Select(c => c.Key)); // the two 8-day-old writes are gone
+        Assert.True(page.PrunedThrough > 0);
+        Assert.Equal(3, (await _store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
     }
 
     [Fact]

@@ -9,6 +9,7 @@ using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Data;
 
@@ -29,13 +30,16 @@ public sealed partial class ShadowDataService
     private readonly IOptionsMonitor<ShadowDataOptions> _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ShadowDataService> _logger;
+    private readonly TimeSpan _retention;
     private readonly ConcurrentDictionary<(string Service, string Shadow), double> _lag = new();
 
     /// <summary>Creates the service; <paramref name="feed"/> is null where the deployment has no change feed.</summary>
-    public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger)
+    public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IOptions<ShadowLifecycleOptions> lifecycle, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
+        ArgumentNullException.ThrowIfNull(lifecycle);
         (_tables, _store, _feed, _options, _time, _logger) = (tables, store, feed, options, time, logger);
+        _retention = lifecycle.Value.DataChangeRetention;
         meterFactory.Create(MeterName).CreateObservableGauge(
             "shadowing.shadow.data.lag",
             () => _lag.Select(l => new Measurement<double>(l.Value, new("service", l.Key.Service), new("shadow", l.Key.Shadow))),
@@ -118,9 +122,17 @@ public sealed partial class ShadowDataService
         return new ShadowSyncRecord("synthetic", string.Create(CultureInfo.InvariantCulture, $"{written} synthetic record(s) from a profile of {sample.Count} production record(s), seed {options.Seed}"), _time.GetUtcNow());
     }
 
-    /// <summary>The maintenance tick: keeps every isolated, running shadow's copy current. One that fails does not stop the others.</summary>
+    /// <summary>
+    /// The maintenance tick: keeps every isolated, running shadow's copy current (one that fails does not stop the others),
+    /// and prunes changes older than <see cref="ShadowLifecycleOptions.DataChangeRetention"/> from the change feed.
+    /// </summary>
     public async Task SyncAllAsync(CancellationToken cancellationToken = default)
     {
+        if (_feed is not null && await _feed.PruneAsync(_time.GetUtcNow() - _retention, cancellationToken).ConfigureAwait(false) is > 0 and var pruned)
+        {
+            LogPruned(pruned, _retention);
+        }
+
         foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             if (_options.Get(entry.Value.Service).Mode is not (DataSyncMode.Differential or DataSyncMode.TimeShifted))
@@ -163,6 +175,9 @@ public sealed partial class ShadowDataService
                 ? table ?? throw new InvalidOperationException($"service '{service}' has no routing table")
                 : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? s with { DataIsolated = true } : s)] },
             cancellationToken);
+
+    [LoggerMessage(EventId = 91, Level = LogLevel.Information, Message = "Data sync: pruned {Count} change(s) older than {Retention} from the change feed")]
+    private partial void LogPruned(int count, TimeSpan retention);
 
     [LoggerMessage(EventId = 90, Level = LogLevel.Warning, Message = "Data sync of shadow {ShadowId} of {Service} failed; it is tried again on the next tick")]
     private partial void LogSyncFailed(Exception error, string service, string shadowId);

@@ -46,6 +46,13 @@ public sealed class ShadowLifecycleOptions
     [Range(1, 1000)]
     public int InitialSize { get; set; } = 1;
 
+    /// <summary>
+    /// Production data changes stay in the change feed this long (the maintenance tick prunes older ones); a shadow whose copy
+    /// is further behind seeds again, and a time-shifted copy needs the log from the start. Default 7 days.
+    /// </summary>
+    [Range(typeof(TimeSpan), "01:00:00", "365.00:00:00")]
+    public TimeSpan DataChangeRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Retired shadows stay in the routing table this long, for operators to see. Default 1 day.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
     public TimeSpan KeepRetired { get; set; } = TimeSpan.FromDays(1);
