@@ -239,7 +239,7 @@ internal static class UpHost
         services.AddShadowingRouter(configuration);
         services.AddShadowingMetrics(configuration);
         services.AddShadowingPaeTimer(configuration);
-        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(PaeMetrics.MeterName));
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(PaeMetrics.MeterName, Shadowing.Workflows.Data.ShadowDataService.MeterName));
         services.AddEmbeddedDaprWorkflows(configuration, o => o.RegisterShadowLifecycle());
         services.AddLocalProcessProvisioner(configuration);
         services.AddShadowLifecycle(configuration);

@@ -89,6 +89,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
 
                 deleted = await ClearAsync(shadow, target, pageSize, cancellationToken).ConfigureAwait(false);
                 mark = new SyncWatermark { Sequence = 0, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow() };
+                await shadow.SaveJsonAsync(markKey, mark, cancellationToken: cancellationToken).ConfigureAwait(false); // seeded: not cleared again next run
                 if (page.Changes.Count > 0 && page.Changes[0].Sequence <= 0)
                 {
                     throw new DataSyncException("the change feed returned a change at sequence 0 or before");

@@ -108,6 +108,19 @@ public sealed class DataSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_TimeShiftedWithNothingToApply_SeedsOnce_AndKeepsTheShadowsOwnWrites()
+    {
+        var first = await Sync().RunAsync("orders", "s1", TimeSpan.FromMinutes(30), Ct);
+        await _store.SaveAsync(Copy + "mirrored", "a write the shadow took"u8.ToArray(), etag: null, Ct);
+
+        var second = await Sync().RunAsync("orders", "s1", TimeSpan.FromMinutes(30), Ct);
+
+        Assert.True(first.Seeded);
+        Assert.False(second.Seeded);
+        Assert.NotNull(await _store.GetAsync(Copy + "mirrored", Ct));
+    }
+
+    [Fact]
     public async Task Run_TimeShiftedAfterThePrunedLog_RefusesSayingWhy()
     {
         await Put("a", "1");

@@ -146,7 +146,7 @@ public sealed partial class ShadowDataService
                 {
                     await SyncAsync(entry.Value.Service, shadow.Id, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is DataSyncException or StateStoreException)
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     LogSyncFailed(ex, entry.Value.Service, shadow.Id);
                 }

@@ -36,10 +36,17 @@ public sealed partial class ShadowMaintenanceTimer(
             // Shadows of ended workflows are retired even when the store could not list the requests this tick.
             await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
         }
-        await data.SyncAllAsync(cancellationToken).ConfigureAwait(false); // shadows' copies follow production's changes
-        if (revalidate)
+        try
         {
-            await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);
+            await data.SyncAllAsync(cancellationToken).ConfigureAwait(false); // shadows' copies follow production's changes
+        }
+        finally
+        {
+            // A data sync that fails does not hold up validation.
+            if (revalidate)
+            {
+                await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
