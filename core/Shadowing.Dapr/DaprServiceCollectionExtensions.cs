@@ -26,4 +26,20 @@ public static class DaprServiceCollectionExtensions
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<DaprEventBus>());
         return services;
     }
+
+    /// <summary>
+    /// Registers the change feed of <paramref name="dataServices"/>' production data as Dapr delivers it
+    /// (<see cref="OutboxChangeFeed"/>, kept in the registered <see cref="IStateStore"/>) and the subscription appending to
+    /// it; the app must also serve <see cref="DaprSubscriptions.DataChanges"/> for each service on <c>/dapr/subscribe</c>.
+    /// </summary>
+    public static IServiceCollection AddShadowingOutboxChangeFeed(this IServiceCollection services, IEnumerable<string> dataServices)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(dataServices);
+        var names = dataServices.ToArray();
+        services.TryAddSingleton(sp => new OutboxChangeFeed(sp.GetRequiredService<IStateStore>(), names));
+        services.TryAddSingleton<Core.Data.IChangeFeed>(sp => sp.GetRequiredService<OutboxChangeFeed>());
+        services.AddHostedService<OutboxChangeSubscription>();
+        return services;
+    }
 }

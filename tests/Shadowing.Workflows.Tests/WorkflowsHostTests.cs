@@ -2,6 +2,7 @@ using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Shadowing.Core.Data;
 using Shadowing.Core.State;
 using Shadowing.Dapr.State;
 
@@ -19,6 +20,24 @@ public sealed class WorkflowsHostTests
         Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());
         Assert.NotNull(provider.GetRequiredService<DaprWorkflowClient>());
         Assert.Contains(services, d => d.ServiceType == typeof(IHostedService));
+    }
+
+    [Fact]
+    public void AddShadowingWorkflows_WithDapr_FeedsDataSyncFromTheOutboxTopicsOfServicesWhoseShadowsGetData()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = "Dapr",
+            ["Shadowing:Sep:Data:orders:Mode"] = "Differential",
+            ["Shadowing:Sep:Data:billing:Mode"] = "timeshifted",
+            ["Shadowing:Sep:Data:search:Mode"] = "None",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddShadowingWorkflows(configuration);
+        using var provider = services.BuildServiceProvider();
+
+        var feed = Assert.IsType<OutboxChangeFeed>(provider.GetRequiredService<IChangeFeed>());
+        Assert.Equal(["billing", "orders"], feed.Services);
+        Assert.Contains(services, d => d.ImplementationType == typeof(OutboxChangeSubscription));
     }
 }
 

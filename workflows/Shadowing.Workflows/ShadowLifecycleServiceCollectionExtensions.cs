@@ -43,7 +43,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton(sp => new ShadowDataService(
             sp.GetRequiredService<RoutingTableStore>(),
             sp.GetRequiredService<Core.State.IStateStore>(),
-            sp.GetService<IChangeFeed>(), // the embedded store is one; with Dapr there is none yet
+            sp.GetService<IChangeFeed>(), // the embedded store is one; with Dapr, the outbox feed
             sp.GetRequiredService<IOptionsMonitor<ShadowDataOptions>>(),
             sp.GetRequiredService<IOptions<ShadowLifecycleOptions>>(),
             sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),

@@ -1,6 +1,8 @@
 using Shadowing.Control;
+using Shadowing.Core.Data;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
+using Shadowing.Dapr.State;
 using Shadowing.Hosting;
 
 namespace Shadowing.Workflows;
@@ -23,6 +25,12 @@ public static class WorkflowsServiceCollectionExtensions
         services.AddShadowingWorkflowRuntime(configuration, mode, o => o.RegisterShadowLifecycle());
         services.AddShadowingProvisioner(configuration);
         services.AddShadowLifecycle(configuration, revalidationTimer: mode == ShadowingMode.Embedded);
+        if (mode == ShadowingMode.Dapr)
+        {
+            // The embedded store keeps its own change log; with Dapr, the outbox's messages are the changes.
+            services.AddShadowingOutboxChangeFeed(DataServices(configuration));
+        }
+
         services.AddShadowingControl();
         services.AddHealthChecks();
         return services;
@@ -32,7 +40,8 @@ public static class WorkflowsServiceCollectionExtensions
     /// Maps <c>/healthz</c>, the control API's workflow-instance routes (<c>/api/workflows/…</c>: the Functions app reaches
     /// this host's instances through them by service invocation, since only this app's sidecar serves them; with
     /// <c>APP_API_TOKEN</c> set only a daprd may call them, and a Dapr access-control policy should allow only the
-    /// <c>functions</c> app) and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c> to.
+    /// <c>functions</c> app) and, with Dapr, the pub/sub routes daprd delivers <c>shadow-requests</c>, <c>shadow-verdicts</c> and each data service's
+    /// <c>data-changes.{service}</c> to.
     /// </summary>
     public static WebApplication MapShadowingWorkflows(this WebApplication app)
     {
@@ -42,9 +51,16 @@ public static class WorkflowsServiceCollectionExtensions
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();
-            app.MapDaprSubscriptions(DaprAppIds.Workflows);
+            var feed = app.Services.GetService<OutboxChangeFeed>();
+            app.MapDaprSubscriptions(DaprAppIds.Workflows, () => feed?.Services.Select(DaprSubscriptions.DataChanges) ?? []);
         }
 
         return app;
     }
+
+    /// <summary>The services whose shadows get data (<c>Shadowing:Sep:Data:{service}:Mode</c> set and not None).</summary>
+    internal static IReadOnlyList<string> DataServices(IConfiguration configuration) =>
+        [.. configuration.GetSection(ShadowDataOptions.Section).GetChildren()
+            .Where(c => Enum.TryParse<DataSyncMode>(c["Mode"], ignoreCase: true, out var mode) && mode != DataSyncMode.None)
+            .Select(c => c.Key)];
 }

@@ -33,7 +33,12 @@ public sealed record DataChange(long Sequence, string Key, DataChangeKind Kind, 
 /// <summary>A page of the change feed.</summary>
 /// <param name="Changes">Changes after the requested sequence, oldest first.</param>
 /// <param name="PrunedThrough">Changes up to this sequence are no longer kept: a reader whose watermark is older has missed some and must seed again.</param>
-public sealed record ChangePage(IReadOnlyList<DataChange> Changes, long PrunedThrough);
+/// <param name="Through">
+/// Every change to the prefix up to this sequence is in the page (or before the requested one): a reader that applied the
+/// whole page may move its watermark here, so a quiet prefix's watermark keeps up with the store's and pruning changes
+/// of other prefixes does not make its copy seed again. At least the last change's sequence.
+/// </param>
+public sealed record ChangePage(IReadOnlyList<DataChange> Changes, long PrunedThrough, long Through);
 
 /// <summary>A key's version and a hash of its value: what a seeding comparison exchanges instead of the value.</summary>
 /// <param name="Key">The state key.</param>

@@ -26,6 +26,9 @@ public sealed record SyncWatermark
     /// <summary>When the oldest production change the shadow does not have yet was made; null when it has them all.</summary>
     public DateTimeOffset? Behind { get; init; }
 
+    /// <summary>What shaped the copy (the caller's settings: mode, shift, masking); a run with other settings seeds again.</summary>
+    public string? Settings { get; init; }
+
     /// <summary>How far behind production the shadow's data is at <paramref name="now"/>: zero when it has every change.</summary>
     public TimeSpan LagAt(DateTimeOffset now) => Behind is { } behind && now > behind ? now - behind : TimeSpan.Zero;
 }
@@ -59,12 +62,13 @@ public sealed class DataSyncException(string message) : Exception(message);
 /// its values differ from production's by design.</item>
 /// </list>
 /// </summary>
-public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateStore shadow, TimeProvider time, int pageSize = 500, Func<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>? transform = null)
+/// <remarks><c>settings</c> names what shapes the copy besides the shift (for example the masking): a copy made under other settings is seeded again.</remarks>
+public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateStore shadow, TimeProvider time, int pageSize = 500, Func<ReadOnlyMemory<byte>, ReadOnlyMemory<byte>>? transform = null, string? settings = null)
 {
     /// <summary>Bytes of a request to production besides its prefix: the sequence and page size asked for.</summary>
     private const int RequestOverhead = sizeof(long) + sizeof(int);
 
-    /// <summary>Seeds if needed, then applies every change old enough; returns what it did.</summary>
+    /// <summary>Seeds if needed (also when the copy was made with another shift or settings), then applies every change old enough; returns what it did.</summary>
     public async Task<SyncProgress> RunAsync(string service, string shadowId, TimeSpan shift, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(shift, TimeSpan.Zero);
@@ -72,6 +76,12 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         var target = StateKeys.ShadowData(service, shadowId);
         var markKey = StateKeys.ShadowSync(service, shadowId);
         var mark = (await shadow.GetJsonAsync<SyncWatermark>(markKey, cancellationToken).ConfigureAwait(false))?.Value;
+        var shape = string.Create(CultureInfo.InvariantCulture, $"shift={shift.Ticks};{settings}");
+        if (mark is not null && mark.Settings != shape)
+        {
+            mark = null; // made under other settings: its values (masking) or its position (shift) do not hold
+        }
+
         long shipped = RequestSize(source);
         var page = await feed.ReadAsync(source, mark?.Sequence ?? 0, pageSize, cancellationToken).ConfigureAwait(false);
         shipped += page.Changes.Sum(c => (long)c.WireSize);
@@ -88,7 +98,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                 }
 
                 deleted = await ClearAsync(shadow, target, pageSize, cancellationToken).ConfigureAwait(false);
-                mark = new SyncWatermark { Sequence = 0, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow() };
+                mark = new SyncWatermark { Sequence = 0, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow(), Settings = shape };
                 await shadow.SaveJsonAsync(markKey, mark, cancellationToken: cancellationToken).ConfigureAwait(false); // seeded: not cleared again next run
                 if (page.Changes.Count > 0 && page.Changes[0].Sequence <= 0)
                 {
@@ -99,7 +109,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
             {
                 (copied, deleted, var asOf, var seedBytes) = await SeedAsync(source, target, cancellationToken).ConfigureAwait(false);
                 shipped += seedBytes;
-                mark = new SyncWatermark { Sequence = asOf, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow() };
+                mark = new SyncWatermark { Sequence = asOf, Applied = 0, ShippedBytes = shipped, UpdatedAt = time.GetUtcNow(), Settings = shape };
                 await shadow.SaveJsonAsync(markKey, mark, cancellationToken: cancellationToken).ConfigureAwait(false);
                 shipped += RequestSize(source);
                 page = await feed.ReadAsync(source, asOf, pageSize, cancellationToken).ConfigureAwait(false);
@@ -123,7 +133,9 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
             var ready = page.Changes.TakeWhile(c => c.At <= cutoff).ToList();
             var behind = ready.Count < page.Changes.Count ? page.Changes[ready.Count].At : (DateTimeOffset?)null;
             var more = ready.Count == page.Changes.Count && page.Changes.Count >= pageSize;
-            if (ready.Count > 0 || mark.Behind != behind)
+            var all = ready.Count == page.Changes.Count;
+            var sequence = all ? Math.Max(mark.Sequence, page.Through) : ready.Count > 0 ? ready[^1].Sequence : mark.Sequence;
+            if (ready.Count > 0 || mark.Behind != behind || sequence != mark.Sequence)
             {
                 var operations = new List<StateOperation>(ready.Count + 1);
                 foreach (var change in ready)
@@ -134,7 +146,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
 
                 mark = mark with
                 {
-                    Sequence = ready.Count > 0 ? ready[^1].Sequence : mark.Sequence,
+                    Sequence = sequence,
                     Applied = mark.Applied + ready.Count,
                     UpdatedAt = time.GetUtcNow(),
                     Behind = more ? mark.Behind : behind,

@@ -49,6 +49,12 @@ public static class Topics
 
     /// <summary>The prefix of every <see cref="Mirror"/> topic.</summary>
     public const string MirrorPrefix = "mirror.";
+
+    /// <summary>
+    /// Changes to <paramref name="service"/>'s production data (<c>data/{service}/…</c>), published by the Dapr transactional
+    /// outbox of its data component (payload <see cref="Data.DataChangeMessage"/>), for shadows' data sync.
+    /// </summary>
+    public static string DataChanges(string service) => "data-changes." + service;
 }
 
 /// <summary>Payload of <see cref="Topics.RoutingChanged"/>.</summary>

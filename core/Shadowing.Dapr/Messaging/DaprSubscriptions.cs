@@ -51,6 +51,13 @@ public static class DaprSubscriptions
     }
 
     /// <summary>
+    /// The subscription to changes of <paramref name="service"/>'s production data (<c>data-changes.{service}</c>, published
+    /// by the outbox of its data component), with the dead-letter topic: a change the feed cannot append is kept for an
+    /// operator, since a shadow missing it would drift from production.
+    /// </summary>
+    public static DaprSubscription DataChanges(string service) => Of(Topics.DataChanges(service));
+
+    /// <summary>
     /// Maps <c>GET /dapr/subscribe</c> answering <paramref name="appId"/>'s subscriptions in daprd's programmatic
     /// shape (<c>[{pubsubname, topic, routes: {default}, deadLetterTopic}]</c>), guarded by <c>APP_API_TOKEN</c>;
     /// plus <paramref name="more"/>, read when daprd asks (at its start: later changes need a restart of the pair).

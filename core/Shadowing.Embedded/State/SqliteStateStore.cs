@@ -261,7 +261,19 @@ public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
                     DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)));
             }
 
-            return new ChangePage(changes, through);
+            // A partial page holds every change of the prefix up to the store's sequence (writes commit in sequence order).
+            long covered;
+            if (changes.Count < max)
+            {
+                using var sequence = Command("SELECT value FROM etag_sequence WHERE id = 1", transaction);
+                covered = Math.Max(after, (long)sequence.ExecuteScalar()!);
+            }
+            else
+            {
+                covered = changes[^1].Sequence;
+            }
+
+            return new ChangePage(changes, through, covered);
         }, cancellationToken).ConfigureAwait(false);
     }
 

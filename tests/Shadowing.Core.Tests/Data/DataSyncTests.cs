@@ -84,6 +84,27 @@ public sealed class DataSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_QuietService_ItsWatermarkKeepsUpWithTheStore_SoPruningOthersChangesDoesNotSeedItAgain()
+    {
+        await Put("a", "1");
+        await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+        for (var i = 0; i < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await _store.SaveAsync($"data/billing/b{i}", "x"u8.ToArray(), etag: null, Ct); // another service is busy
+        }
+
+        await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct); // nothing for orders: the watermark still moves
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(6, await _store.PruneAsync(_time.GetUtcNow(), Ct)); // orders' change and billing's
+
+        var run = await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+
+        Assert.False(run.Seeded);
+        Assert.Equal(await Contents(Production), await Contents(Copy));
+    }
+
+    [Fact]
     public async Task Run_TimeShifted_ShowsNoChangeYoungerThanTheShift_AndReportsTheLag()
     {
         await Put("a", "old");

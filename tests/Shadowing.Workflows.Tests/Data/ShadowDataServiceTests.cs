@@ -71,6 +71,37 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Sync_SettingsChanged_SeedsTheCopyAgain_SoUnmaskingRestoresProductionsValues()
+    {
+        await _store.SaveAsync("data/orders/c1", """{"email":"ann@contoso.com","total":5}"""u8.ToArray(), etag: null, Ct);
+        await _tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }], Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }] }, Ct);
+        var settings = new Dictionary<string, ShadowDataOptions> { ["orders"] = new() { Mode = DataSyncMode.Differential, Mask = true } };
+        var data = Create(_store, _tables, _time, _store, settings);
+
+        await data.SyncAsync("orders", "s1", Ct);
+        var masked = Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/c1", Ct))!.Value.Span);
+        settings["orders"] = new() { Mode = DataSyncMode.Differential, Mask = false };
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.DoesNotContain("ann@contoso.com", masked, StringComparison.Ordinal);
+        Assert.Contains("seeded (1 copied", record.Note, StringComparison.Ordinal);
+        Assert.Equal("""{"email":"ann@contoso.com","total":5}""", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/c1", Ct))!.Value.Span));
+    }
+
+    [Fact]
+    public async Task Sync_TimeShiftNotShorterThanTheRetention_IsRefusedNamingBothSettings()
+    {
+        await SeedAsync();
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.TimeShifted, Shift = TimeSpan.FromDays(7) } });
+
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Equal("none", record.Mode);
+        Assert.Contains("Shadowing:Sep:Data:orders:Shift (7.00:00:00) must be shorter than Shadowing:Sep:DataChangeRetention (7.00:00:00)", record.Note, StringComparison.Ordinal);
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/", Ct));
+    }
+
+    [Fact]
     public async Task Tick_PrunesChangesOlderThanTheRetention_AndACopyFurtherBehindSeedsAgain()
     {
         await SeedAsync();

@@ -60,6 +60,11 @@ public sealed partial class ShadowDataService
         {
             record = new ShadowSyncRecord("none", $"{options.Mode} sync was asked for, but this deployment has no change feed; the shadow runs without a copy and gets no mirrored writes", _time.GetUtcNow());
         }
+        else if (options.Mode == DataSyncMode.TimeShifted && options.Shift >= _retention)
+        {
+            // A time-shifted copy replays the change log; once pruning passes the shift it could never be made again.
+            record = new ShadowSyncRecord("none", string.Create(CultureInfo.InvariantCulture, $"time-shifted sync refused: {ShadowDataOptions.Section}:{service}:Shift ({options.Shift}) must be shorter than {ShadowLifecycleOptions.Section}:DataChangeRetention ({_retention}), which the change feed keeps"), _time.GetUtcNow());
+        }
         else if (options.Mode == DataSyncMode.Synthetic)
         {
             record = await SynthesizeAsync(service, shadowId, options, cancellationToken).ConfigureAwait(false);
@@ -67,7 +72,8 @@ public sealed partial class ShadowDataService
         else
         {
             var masker = options.Mask ? new DataMasker([.. options.MaskFields], options.Seed) : null;
-            var progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed}") : "unmasked";
+            var progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
             await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
             _lag[(service, shadowId)] = progress.Lag.TotalSeconds;
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");

@@ -37,7 +37,8 @@ public static partial class PiiDetector
         {
             _ when name.Contains("EMAIL", StringComparison.Ordinal) || name == "MAIL" => PiiKind.Email,
             _ when name.Contains("PHONE", StringComparison.Ordinal) || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX" => PiiKind.Phone,
-            _ when name.Contains("CARD", StringComparison.Ordinal) || name is "PAN" or "CCNUMBER" or "CCNUM" or "CREDITCARD" => PiiKind.CardNumber,
+            // Not every name containing "card" (discarded, cardinality, scorecard): card numbers by their usual names.
+            _ when name.Contains("CARDNUM", StringComparison.Ordinal) || name.Contains("CARDNO", StringComparison.Ordinal) || name is "CARD" or "PAN" or "CCNUMBER" or "CCNUM" or "CREDITCARD" or "DEBITCARD" => PiiKind.CardNumber,
             _ when name is "NAME" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "SURNAME" or "CUSTOMERNAME" or "DISPLAYNAME" or "MIDDLENAME" => PiiKind.Name,
             _ => PiiKind.None,
         };
@@ -59,8 +60,9 @@ public static partial class PiiDetector
         }
 
         // A plain run of digits is an id or a count far more often than a phone number: ask for a '+' or a separator.
+        // Dates, IPv4 addresses and decimals are digits with separators too.
         var separated = value.AsSpan().IndexOfAny("+ -().") >= 0;
-        return separated && PhonePattern().IsMatch(value) && digits is >= 7 and <= 15 ? PiiKind.Phone : PiiKind.None;
+        return separated && PhonePattern().IsMatch(value) && digits is >= 7 and <= 15 && !NotPhonePattern().IsMatch(value) ? PiiKind.Phone : PiiKind.None;
     }
 
     /// <summary>Whether the digits of <paramref name="value"/> pass the Luhn check.</summary>
@@ -95,6 +97,10 @@ public static partial class PiiDetector
     // A phone number: digits with the usual separators, optionally an international prefix; not a plain integer.
     [GeneratedRegex(@"^\+?\(?\d[\d\s\-().]{5,}\d$")]
     private static partial Regex PhonePattern();
+
+    // An ISO date (with or without a time), an IPv4 address, a decimal number.
+    [GeneratedRegex(@"^(\d{4}-\d{2}-\d{2}([T ].*)?|\d{1,3}(\.\d{1,3}){3}|-?\d+[.,]\d+)$")]
+    private static partial Regex NotPhonePattern();
 
     [GeneratedRegex(@"^\d[\d\s\-]{11,22}\d$")]
     private static partial Regex CardPattern();

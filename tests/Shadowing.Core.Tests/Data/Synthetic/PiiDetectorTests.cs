@@ -13,6 +13,11 @@ public sealed class PiiDetectorTests
     [InlineData("cardNumber", PiiKind.CardNumber)]
     [InlineData("status", PiiKind.None)]
     [InlineData("username", PiiKind.None)]
+    [InlineData("credit_card", PiiKind.CardNumber)]
+    [InlineData("cardNo", PiiKind.CardNumber)]
+    [InlineData("discarded", PiiKind.None)] // contains "card", is not one
+    [InlineData("cardinality", PiiKind.None)]
+    [InlineData("scorecard", PiiKind.None)]
     public void ByName(string field, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByName(field));
 
     [Theory]
@@ -25,5 +30,10 @@ public sealed class PiiDetectorTests
     [InlineData("1234567", PiiKind.None)] // a plain number is an id, not a phone
     [InlineData("order-0001234", PiiKind.None)]
     [InlineData("2026-12-02T12:00:00Z", PiiKind.None)]
+    [InlineData("2026-12-02", PiiKind.None)] // an ISO date has digits and dashes, is not a phone number
+    [InlineData("192.168.100.10", PiiKind.None)] // an IPv4 address
+    [InlineData("12345.6789", PiiKind.None)] // a decimal
+    [InlineData("-1234.56789", PiiKind.None)]
+    [InlineData("212.555.0147", PiiKind.Phone)] // dots as separators, three groups
     public void ByValue(string value, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByValue(value));
 }
