@@ -141,6 +141,43 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_ShortenedWhileAskingForMoreShadowsThanTheCaps_StillEndsEarlier()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2); // the service's cap
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        var stored = request with { Count = 3, WindowEnd = request.WindowStart.AddMinutes(30) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, stored);
+
+        var updated = await Intake().HandleAsync(stored);
+
+        Assert.Equal((2, stored.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Contains("refused", updated.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours); // the hours are given back
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {stored.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Reconcile_ShortenedToAnEndThatHasPassed_WhoseMessageWasLost_StillReachesTheWorkflow()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        var shortened = request with { WindowEnd = request.WindowStart.AddMinutes(30) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, shortened); // the PAE shortened it; the message was lost
+        _time.SetUtcNow(shortened.WindowEnd.AddMinutes(5));
+
+        var changed = await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken);
+        var again = await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(shortened.WindowEnd, Assert.Single(changed).WindowEnd);
+        Assert.Empty(again);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task Handle_LongerWindowWhileTheKillSwitchIsEngaged_IsRefused()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

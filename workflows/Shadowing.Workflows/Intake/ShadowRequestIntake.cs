@@ -111,7 +111,8 @@ public sealed partial class ShadowRequestIntake(
     /// The reconciler's pass over the stored requests (<c>shadow-requests/{service}/…</c>, written by the PAE or a
     /// hand-started request before it publishes): every request whose window is still open is decided as if delivered
     /// again, so one whose message was lost gets its workflow, and one that grew reaches its instance as <c>extend</c>
-    /// or <c>resize</c>. Idempotent; returns the plans it changed.
+    /// or <c>resize</c>; so does one shortened to an end that has passed, whose workflow would otherwise keep the old end.
+    /// Idempotent; returns the plans it changed.
     /// </summary>
     public async Task<IReadOnlyList<ShadowPlan>> ReconcileOpenRequestsAsync(CancellationToken cancellationToken = default)
     {
@@ -121,12 +122,17 @@ public sealed partial class ShadowRequestIntake(
         {
             try
             {
-                if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } request || request.WindowEnd <= now)
+                if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } request)
                 {
                     continue;
                 }
 
                 var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+                if (request.WindowEnd <= now && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: not null, ReleasedAt: null } && before.WindowEnd > request.WindowEnd))
+                {
+                    continue; // over; unless it was shortened to an end that has passed and its running workflow never heard
+                }
+
                 var after = await HandleAsync(request, cancellationToken).ConfigureAwait(false);
                 if (after != before)
                 {
@@ -238,12 +244,23 @@ public sealed partial class ShadowRequestIntake(
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var settings = rails.CurrentValue;
         var hours = ShadowAdmission.EndpointHours(grown, count);
-        var refusal = (count > plan.Count || end > plan.WindowEnd
-                ? ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
-                : null)
-            ?? await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, plan.Revision), hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false);
+        var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
+        var growing = count > plan.Count || end > plan.WindowEnd;
+        var refusal = growing
+            ? ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
+                ?? await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false)
+            : await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), hours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false); // only gives hours back: never refused
         ShadowPlan updated;
-        if (refusal is not null)
+        if (refusal is not null && end < plan.WindowEnd)
+        {
+            // More shadows are refused, but the earlier end holds on its own: the shadows still retire sooner.
+            var shorter = request with { Count = plan.Count, WindowStart = plan.WindowStart, WindowEnd = end };
+            var shorterHours = ShadowAdmission.EndpointHours(shorter, plan.Count);
+            await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), shorterHours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+            await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
+            updated = plan with { WindowEnd = end, EndpointHours = shorterHours, Reason = $"{plan.Reason} (ends earlier, at {end:u}; growing to {count} shadow(s) refused: {refusal})" };
+        }
+        else if (refusal is not null)
         {
             updated = plan with { Reason = $"{plan.Reason} (growing to {count} shadow(s) until {end:u} refused: {refusal})" };
         }
