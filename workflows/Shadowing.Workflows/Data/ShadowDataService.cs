@@ -95,9 +95,10 @@ public sealed partial class ShadowDataService
         var target = StateKeys.ShadowData(service, shadowId);
         var keys = await _store.ListKeysAsync(source, cancellationToken).ConfigureAwait(false);
         var sample = new List<(string, ReadOnlyMemory<byte>)>();
-        var stride = Math.Max(1, keys.Count / options.SampleSize); // spread over the key space, not the first keys only
-        for (var i = 0; i < keys.Count && sample.Count < options.SampleSize; i += stride)
+        var wanted = Math.Min(options.SampleSize, keys.Count);
+        for (var j = 0; j < wanted; j++)
         {
+            var i = (int)((long)j * keys.Count / wanted); // spread evenly over the key space, not the first keys only
             if (await _store.GetAsync(keys[i], cancellationToken).ConfigureAwait(false) is { } item)
             {
                 sample.Add((keys[i][source.Length..], item.Value));

@@ -7,7 +7,9 @@ namespace Shadowing.Core.Data.Synthetic;
 
 /// <summary>
 /// Masks personal data in JSON values copied into a shadow: every string field the <see cref="PiiDetector"/> flags by name
-/// or pattern, and every field named in <paramref name="fields"/>, is replaced by a synthetic value. The replacement is
+/// or pattern, every number under a personal field's name (a phone number stored as a number), and everything below a
+/// field named in <paramref name="fields"/> (strings and numbers, nested objects and arrays too), is replaced by a
+/// synthetic value. The replacement is
 /// derived from the original and <paramref name="seed"/>, so the same customer gets the same replacement in every record
 /// (joins still work) and a rerun of the sync writes the same bytes; it never equals the original. Values that are not
 /// JSON are masked whole when they look like personal data.
@@ -31,24 +33,26 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
             return kind == PiiKind.None ? value : Encoding.UTF8.GetBytes(Replace(kind, text));
         }
 
-        return root is null ? value : Encoding.UTF8.GetBytes(Walk(root, field: null)!.ToJsonString());
+        return root is null ? value : Encoding.UTF8.GetBytes(Walk(root, field: null, forced: false)!.ToJsonString());
     }
 
-    private JsonNode? Walk(JsonNode? node, string? field)
+    // forced: below a field named in MaskFields, where every string and number is masked (an address object, say).
+    private JsonNode? Walk(JsonNode? node, string? field, bool forced)
     {
+        forced |= field is not null && _fields.Contains(field);
         switch (node)
         {
             case JsonObject obj:
                 foreach (var (name, child) in obj.ToList())
                 {
-                    obj[name] = Walk(child, name);
+                    obj[name] = Walk(child, name, forced);
                 }
 
                 return obj;
             case JsonArray array:
                 for (var i = 0; i < array.Count; i++)
                 {
-                    array[i] = Walk(array[i]?.DeepClone(), field);
+                    array[i] = Walk(array[i]?.DeepClone(), field, forced);
                 }
 
                 return array;
@@ -56,12 +60,26 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
                 var text = leaf.GetValue<string>();
                 var kind = field is null ? PiiKind.None : PiiDetector.ByName(field);
                 kind = kind != PiiKind.None ? kind : PiiDetector.ByValue(text);
-                if (kind == PiiKind.None && field is not null && _fields.Contains(field))
+                if (kind == PiiKind.None && forced)
                 {
                     return JsonValue.Create(Shapes.Randomize(text, Random(text)));
                 }
 
                 return kind == PiiKind.None ? leaf.DeepClone() : JsonValue.Create(Replace(kind, text));
+            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.Number && (forced || (field is not null && PiiDetector.ByName(field) != PiiKind.None)):
+                // A phone or card number stored as a number: a replacement's digits, or the same shape with every digit new.
+                var number = leaf.ToJsonString();
+                var named = field is null ? PiiKind.None : PiiDetector.ByName(field);
+                var digits = named is PiiKind.Phone or PiiKind.CardNumber
+                    ? string.Concat(Replace(named, number).Where(char.IsAsciiDigit))
+                    : Shapes.Randomize(number, Random(number));
+                var start = digits.StartsWith('-') ? 1 : 0;
+                if (digits.Length > start + 1 && digits[start] == '0' && char.IsAsciiDigit(digits[start + 1]))
+                {
+                    digits = string.Concat(digits.AsSpan(0, start), "1", digits.AsSpan(start + 1)); // a JSON number has no leading zero
+                }
+
+                return JsonNode.Parse(digits);
             default:
                 return node?.DeepClone();
         }

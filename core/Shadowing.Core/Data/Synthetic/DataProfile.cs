@@ -171,7 +171,7 @@ public sealed class DataProfile
 
             if ((pick -= _numberCount) < 0)
             {
-                return GenerateNumber(random);
+                return _pii == PiiKind.None ? GenerateNumber(random) : PersonalNumber(random);
             }
 
             if ((pick -= _stringCount) < 0)
@@ -217,7 +217,7 @@ public sealed class DataProfile
                     _numberCount++;
                     var number = value.GetValue<double>();
                     _allIntegers &= Math.Abs(number - Math.Round(number)) < 1e-9 && !value.ToJsonString().Contains('.', StringComparison.Ordinal);
-                    Keep(_numbers, number);
+                    Keep(_numbers, number, (ulong)BitConverter.DoubleToInt64Bits(number));
                     break;
                 case JsonValueKind.String:
                     _stringCount++;
@@ -236,10 +236,10 @@ public sealed class DataProfile
                     if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var date) && text.Length >= 19 && text[4] == '-')
                     {
                         _dates++;
-                        Keep(_dateTicks, date.UtcTicks);
+                        Keep(_dateTicks, date.UtcTicks, (ulong)date.UtcTicks);
                     }
 
-                    Keep(_strings, text);
+                    Keep(_strings, text, DataHash.Of(Encoding.UTF8.GetBytes(text)));
                     _originals?.Add(text);
                     break;
                 default:
@@ -251,7 +251,9 @@ public sealed class DataProfile
         // Every string seen, so a PII replacement can be checked against all of them (not only the kept sample).
         private readonly HashSet<string>? _originals = new(StringComparer.Ordinal);
 
-        private static void Keep<T>(List<T> kept, T item)
+        // A spread-out subset of a larger sample; the slot comes from a hash of the value that is the same in every process
+        // (HashCode is randomized per process), so a profile learned twice from one sample generates the same records.
+        private static void Keep<T>(List<T> kept, T item, ulong hash)
         {
             if (kept.Count < MaxKept)
             {
@@ -259,7 +261,26 @@ public sealed class DataProfile
             }
             else
             {
-                kept[(int)((uint)HashCode.Combine(item, kept.Count) % MaxKept)] = item; // a spread-out subset of a larger sample
+                kept[(int)(((hash * 0x9E3779B97F4A7C15UL) >> 32) % MaxKept)] = item;
+            }
+        }
+
+        /// <summary>
+        /// A number where personal data was (a phone or card number stored as a number): as many digits as a sampled one,
+        /// every digit random, never a value of the sample; the sample's values are never drawn from.
+        /// </summary>
+        private JsonNode PersonalNumber(IRandomSource random)
+        {
+            var template = string.Create(CultureInfo.InvariantCulture, $"{Math.Abs(Math.Round(_numbers[random.Next(_numbers.Count)])):0}");
+            for (var attempt = 0; ; attempt++)
+            {
+                var digits = Shapes.Randomize(template, random);
+                digits = digits.Length > 1 && digits[0] == '0' ? "1" + digits[1..] : digits; // a JSON number has no leading zero
+                var value = double.Parse(digits, CultureInfo.InvariantCulture);
+                if (_numbers.BinarySearch(value) < 0 || attempt > 20)
+                {
+                    return JsonNode.Parse(digits)!;
+                }
             }
         }
 

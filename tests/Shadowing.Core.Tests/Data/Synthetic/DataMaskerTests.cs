@@ -45,6 +45,25 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
+    public void Mask_NumbersUnderPersonalNames_AndEverythingBelowAConfiguredField_AreMaskedToo()
+    {
+        var masked = Mask(new DataMasker(["address"], seed: 1), """
+            {"phone":2125550147,"cardNumber":4111111111111111,"visits":12,
+             "address":{"street":"12 Rua Augusta","zip":1100048,"lines":["3rd floor"]}}
+            """);
+
+        Assert.Equal(12, (int?)masked["visits"]);
+        Assert.NotEqual(2125550147L, (long?)masked["phone"]);
+        Assert.Contains("55501", ((long?)masked["phone"])!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal); // a fictional number's digits
+        Assert.True(PiiDetector.Luhn(masked["cardNumber"]!.ToJsonString()));
+        Assert.StartsWith("40000000", masked["cardNumber"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.NotEqual("12 Rua Augusta", (string?)masked["address"]!["street"]);
+        Assert.NotEqual(1100048, (long?)masked["address"]!["zip"]);
+        Assert.Equal(7, masked["address"]!["zip"]!.ToJsonString().Length);
+        Assert.NotEqual("3rd floor", (string?)masked["address"]!["lines"]![0]);
+    }
+
+    [Fact]
     public void Mask_NotJson_MaskedWholeWhenItIsPersonalData_ElseUnchanged()
     {
         var masker = new DataMasker([], seed: 1);

@@ -88,6 +88,19 @@ public sealed class DataProfileTests
     }
 
     [Fact]
+    public void Generate_PhoneNumbersStoredAsNumbers_AreNeverSampledValues_AndKeepTheirLength()
+    {
+        long[] customers = [2125550147, 3105550188, 4155550123, 6175550199, 7185550111]; // a few customers with many records each
+        var phones = Enumerable.Range(0, 300).Select(i => customers[i % customers.Length]).ToList();
+        var sample = phones.Select((p, i) => ($"c{i:D4}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"{{\"phone\":{p}}}"))).ToList();
+
+        var generated = DataProfile.Learn(sample, []).Generate(300, RandomSource.Seeded(1)).Select(g => (long)JsonNode.Parse(g.Value)!["phone"]!).ToList();
+
+        Assert.Empty(generated.Intersect(phones));
+        Assert.All(generated, p => Assert.InRange(p, 1_000_000_000L, 9_999_999_999L));
+    }
+
+    [Fact]
     public void Generate_SameSampleAndSeed_SameRecords()
     {
         Assert.Equal(Generate(seed: 5).Select(g => g.Node.ToJsonString()), Generate(seed: 5).Select(g => g.Node.ToJsonString()));
