@@ -41,7 +41,8 @@ public sealed record SyncWatermark
 /// <param name="Applied">Changes applied from the feed.</param>
 /// <param name="ShippedBytes">Bytes shipped from production in this run (requests, digests, records).</param>
 /// <param name="Lag">How far behind production the shadow's data is now.</param>
-public sealed record SyncProgress(long Sequence, bool Seeded, int Copied, int Deleted, int Applied, long ShippedBytes, TimeSpan Lag);
+/// <param name="Behind">When the oldest change the shadow does not have yet was made (null when it has them all): the lag grows from it until the next run.</param>
+public sealed record SyncProgress(long Sequence, bool Seeded, int Copied, int Deleted, int Applied, long ShippedBytes, TimeSpan Lag, DateTimeOffset? Behind = null);
 
 /// <summary>A data sync that cannot go on, with why (for example the change log was pruned past what a time shift needs).</summary>
 public sealed class DataSyncException(string message) : Exception(message);
@@ -168,7 +169,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
             mark = mark with { ShippedBytes = mark.ShippedBytes + RequestSize(source) + bytes };
         }
 
-        return new SyncProgress(mark.Sequence, seeded, copied, deleted, applied, shipped, mark.LagAt(time.GetUtcNow()));
+        return new SyncProgress(mark.Sequence, seeded, copied, deleted, applied, shipped, mark.LagAt(time.GetUtcNow()), mark.Behind);
     }
 
     /// <summary>Deletes a shadow's copy and its watermark (when it retires); returns how many records were deleted. Safe to repeat.</summary>

@@ -134,6 +134,53 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Equal(recorded.Note, (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value.Note);
         Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
         Assert.Equal(2, (await _store.ListKeysAsync("data/orders/", Ct)).Count);
+        Assert.Equal("deleted", (await data.SyncAsync("orders", "s1", Ct)).Mode); // a sync after the retirement (a late tick) makes no copy again
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+    }
+
+    [Fact]
+    public async Task Lag_Exported_KeepsGrowingBetweenRuns()
+    {
+        await _store.SaveAsync("data/orders/o1", "one"u8.ToArray(), etag: null, Ct);
+        await _tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }], Shadows = [new ShadowEndpoint { Id = "lag-s9", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }] }, Ct);
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.TimeShifted, Shift = TimeSpan.FromHours(1) } });
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await data.SyncAsync("orders", "lag-s9", Ct); // the change is 10 minutes old: not applied yet
+
+        var atSync = ObservedLag("lag-s9");
+        _time.Advance(TimeSpan.FromMinutes(20)); // no run meanwhile
+        var later = ObservedLag("lag-s9");
+
+        Assert.Equal(600, atSync, precision: 3);
+        Assert.Equal(1800, later, precision: 3);
+    }
+
+    private static double ObservedLag(string shadow)
+    {
+        double? lag = null;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ShadowDataService.MeterName)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "shadow" && (string?)tag.Value == shadow)
+                {
+                    lag = value;
+                }
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return lag ?? throw new InvalidOperationException($"no lag observed for shadow {shadow}");
     }
 
     private async Task SeedAsync()

@@ -31,7 +31,12 @@ public sealed partial class ShadowDataService
     private readonly TimeProvider _time;
     private readonly ILogger<ShadowDataService> _logger;
     private readonly TimeSpan _retention;
-    private readonly ConcurrentDictionary<(string Service, string Shadow), double> _lag = new();
+    // When each copy's oldest missing change was made (null: it had every change at its last run), so the exported lag
+    // keeps growing between runs instead of holding the value of the last one.
+    private readonly ConcurrentDictionary<(string Service, string Shadow), DateTimeOffset?> _behind = new();
+
+    // One data operation per shadow at a time: a sync finishing after the retirement's delete would leave a copy behind.
+    private readonly ConcurrentDictionary<(string Service, string Shadow), SemaphoreSlim> _gates = new();
 
     /// <summary>Creates the service; <paramref name="feed"/> is null where the deployment has no change feed.</summary>
     public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IOptions<ShadowLifecycleOptions> lifecycle, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger)
@@ -42,7 +47,7 @@ public sealed partial class ShadowDataService
         _retention = lifecycle.Value.DataChangeRetention;
         meterFactory.Create(MeterName).CreateObservableGauge(
             "shadowing.shadow.data.lag",
-            () => _lag.Select(l => new Measurement<double>(l.Value, new("service", l.Key.Service), new("shadow", l.Key.Shadow))),
+            () => _behind.Select(l => new Measurement<double>(l.Value is { } behind && _time.GetUtcNow() > behind ? (_time.GetUtcNow() - behind).TotalSeconds : 0, new("service", l.Key.Service), new("shadow", l.Key.Shadow))),
             "s",
             "How far a shadow's own copy of its service's data trails production (0 when it has every change).");
     }
@@ -50,6 +55,25 @@ public sealed partial class ShadowDataService
     /// <summary>Syncs one shadow's data as its service asks, marks it isolated when it has a copy, and records what happened.</summary>
     public async Task<ShadowSyncRecord> SyncAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
+        var gate = _gates.GetOrAdd((service, shadowId), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await SyncLockedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<ShadowSyncRecord> SyncLockedAsync(string service, string shadowId, CancellationToken cancellationToken)
+    {
+        if ((await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value is { Mode: "deleted" } gone)
+        {
+            return gone; // retired: its copy is not made again
+        }
+
         var options = _options.Get(service);
         ShadowSyncRecord record;
         if (options.Mode == DataSyncMode.None)
@@ -75,7 +99,7 @@ public sealed partial class ShadowDataService
             var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed}") : "unmasked";
             var progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
             await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
-            _lag[(service, shadowId)] = progress.Lag.TotalSeconds;
+            _behind[(service, shadowId)] = progress.Behind;
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
             record = new ShadowSyncRecord(options.Mode == DataSyncMode.TimeShifted ? "time-shifted" : "differential", note, _time.GetUtcNow(), progress.Lag.TotalSeconds);
         }
@@ -164,8 +188,22 @@ public sealed partial class ShadowDataService
     /// <summary>Deletes a retired shadow's copy and its watermark, and records the deletion; safe to repeat.</summary>
     public async Task<int> DeleteAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
+        var gate = _gates.GetOrAdd((service, shadowId), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await DeleteLockedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<int> DeleteLockedAsync(string service, string shadowId, CancellationToken cancellationToken)
+    {
         var deleted = await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
-        _lag.TryRemove((service, shadowId), out _);
+        _behind.TryRemove((service, shadowId), out _);
         var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
         if (earlier is not null && earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0))
         {
