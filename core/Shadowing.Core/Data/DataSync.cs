@@ -78,9 +78,13 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         var markKey = StateKeys.ShadowSync(service, shadowId);
         var mark = (await shadow.GetJsonAsync<SyncWatermark>(markKey, cancellationToken).ConfigureAwait(false))?.Value;
         var shape = string.Create(CultureInfo.InvariantCulture, $"shift={shift.Ticks};{settings}");
-        if (mark is not null && mark.Settings != shape)
+        if (mark is not null && mark.Settings is not null && mark.Settings != shape)
         {
             mark = null; // made under other settings: its values (masking) or its position (shift) do not hold
+        }
+        else if (mark is not null && mark.Settings is null)
+        {
+            mark = mark with { Settings = shape }; // written before settings were recorded: assumed to match, recorded from now on
         }
 
         long shipped = RequestSize(source);

@@ -67,9 +67,22 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
             await SettleAsync(service, head, cancellationToken).ConfigureAwait(false);
             var last = await store.GetJsonAsync<KeyRecord>(keyRecord, cancellationToken).ConfigureAwait(false);
             if (last is not null
-                && (last.Value.At > message.At || (last.Value.At == message.At && last.Value.Kind == message.Kind && last.Value.Hash == hash))
-                && await CommittedAsync(service, head, last.Value, message.Key, cancellationToken).ConfigureAwait(false))
+                && await CommittedAsync(service, head, last.Value, message.Key, cancellationToken).ConfigureAwait(false) is { } committed
+                && (committed.At > message.At || (committed.At == message.At && committed.Kind == message.Kind && committed.Hash == hash)))
             {
+                if (committed != last.Value)
+                {
+                    // An appender that lost the race for this sequence overwrote the record with its own prepare: put back what was committed.
+                    try
+                    {
+                        await store.SaveJsonAsync(keyRecord, committed, last.ETag, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (StateConflictException)
+                    {
+                        continue;
+                    }
+                }
+
                 return false;
             }
 
@@ -195,22 +208,6 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
             foreach (var entry in dropped)
             {
                 await store.DeleteAsync(LogKey(service, entry.Sequence), etag: null, cancellationToken).ConfigureAwait(false);
-                if (entry.Kind == DataChangeKind.Delete)
-                {
-                    // A deleted key's record is only needed while its delete is in the log.
-                    var recordKey = KeyRecordKey(service, entry.Key[StateKeys.Data(service).Length..]);
-                    if (await store.GetJsonAsync<KeyRecord>(recordKey, cancellationToken).ConfigureAwait(false) is { } record && record.Value.Version == entry.Sequence)
-                    {
-                        try
-                        {
-                            await store.DeleteAsync(recordKey, record.ETag, cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (StateConflictException)
-                        {
-                            // written again meanwhile: it stays
-                        }
-                    }
-                }
             }
 
             pruned += dropped.Count;
@@ -252,21 +249,27 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
         }
     }
 
-    /// <summary>Whether a key record describes a committed change of that key (not one prepared by an appender that lost or died).</summary>
-    private async Task<bool> CommittedAsync(string service, FeedHead head, KeyRecord record, string key, CancellationToken cancellationToken)
+    /// <summary>
+    /// The committed change a key record points at (its version's log entry, when that is a change of this key), or null when
+    /// the record is a prepare that was never committed (an appender that lost the race or died). Records older than the
+    /// log are trusted.
+    /// </summary>
+    private async Task<KeyRecord?> CommittedAsync(string service, FeedHead head, KeyRecord record, string key, CancellationToken cancellationToken)
     {
         if (record.Version > head.Sequence)
         {
-            return false;
+            return null;
         }
 
         if (record.Version <= head.PrunedThrough)
         {
-            return true; // older than the log: committed long ago
+            return record;
         }
 
         var entry = record.Version == head.Sequence ? head.Last : (await store.GetJsonAsync<LogEntry>(LogKey(service, record.Version), cancellationToken).ConfigureAwait(false))?.Value;
-        return entry is not null && entry.Key == key && entry.At == record.At && entry.Kind == record.Kind;
+        return entry is not null && entry.Key == key
+            ? new KeyRecord(record.Version, entry.At, entry.Kind, entry.Kind == DataChangeKind.Upsert ? DataHash.Of(entry.Value) : 0UL)
+            : null;
     }
 
     private sealed record FeedHead(long Sequence, long PrunedThrough, LogEntry? Last = null);

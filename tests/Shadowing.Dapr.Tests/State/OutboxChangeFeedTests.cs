@@ -118,6 +118,20 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Append_OlderChangeWhoseLostRaceOverwroteTheKeysRecord_IsStillSkipped_AndTheRecordRepaired()
+    {
+        var feed = new OutboxChangeFeed(_store, ["orders"]);
+        Assert.True(await feed.AppendAsync("orders", Upsert("o1", "newer", 2), Ct));
+        // An appender of an older change prepared over the record while the newer one committed, then lost the head race.
+        await _store.SaveJsonAsync("data-feed/orders/keys/o1", new { Version = 1, At = At(1), Kind = "Upsert", Hash = DataHash.Of("older"u8) }, cancellationToken: Ct);
+
+        Assert.False(await feed.AppendAsync("orders", Upsert("o1", "older", 1), Ct)); // its retry: older than what was committed
+
+        Assert.Equal(["newer"], (await feed.ReadAsync(Prefix, 0, 10, Ct)).Changes.Select(c => Encoding.UTF8.GetString(c.Value.Span)));
+        Assert.Equal(DataHash.Of("newer"u8), Assert.Single((await feed.ListAsync(Prefix, Ct)).Entries).Hash);
+    }
+
+    [Fact]
     public async Task Append_OfAnotherServicesKey_IsRefusedNamingTheTopic()
     {
         var feed = new OutboxChangeFeed(_store, ["orders"]);
@@ -159,7 +173,7 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Prune_DropsOldEntriesAndDeletedKeysRecords_AndAReaderBehindIsToldToSeedAgain()
+    public async Task Prune_DropsOldEntries_KeepsDeletedKeysRecords_AndAReaderBehindIsToldToSeedAgain()
     {
         var feed = new OutboxChangeFeed(_store, ["orders"]);
         await feed.AppendAsync("orders", Upsert("o1", "one", 1), Ct);
@@ -174,8 +188,8 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
         Assert.Empty(behind.Changes);
         Assert.Equal(3, behind.PrunedThrough);
         Assert.Equal([4L], (await feed.ReadAsync(Prefix, 3, 10, Ct)).Changes.Select(c => c.Sequence));
-        Assert.Null(await _store.GetAsync("data-feed/orders/keys/o1", Ct)); // its delete left the log
         Assert.Equal(["data/orders/o2", "data/orders/o3"], (await feed.ListAsync(Prefix, Ct)).Entries.Select(e => e.Key));
+        Assert.False(await feed.AppendAsync("orders", Upsert("o1", "one", 1), Ct)); // a late upsert older than the pruned delete: the key's record still knows
 
         // The newest entry always stays (the head carries it).
         Assert.Equal(0, await feed.PruneAsync(At(100), Ct));

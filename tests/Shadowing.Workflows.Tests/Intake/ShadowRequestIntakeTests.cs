@@ -178,6 +178,21 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reconcile_ShortenedToAnEndThatHasPassed_AfterItsWorkflowEnded_IsLeftAlone()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "done", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request with { WindowEnd = request.WindowStart.AddMinutes(30) });
+        _time.SetUtcNow(request.WindowStart.AddHours(1));
+
+        Assert.Empty(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
+        Assert.Empty(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task Handle_LongerWindowWhileTheKillSwitchIsEngaged_IsRefused()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

@@ -205,7 +205,8 @@ public sealed partial class ShadowDataService
         var deleted = await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
         _behind.TryRemove((service, shadowId), out _);
         var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
-        if (earlier is not null && earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0))
+        // Recorded also for a shadow never synced, so a sync activity retried after the retirement makes no copy.
+        if (earlier is null || (earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0)))
         {
             await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord(service, shadowId), new ShadowSyncRecord("deleted", string.Create(CultureInfo.InvariantCulture, $"the shadow retired: its copy ({deleted} record(s)) and watermark were deleted"), _time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
         }

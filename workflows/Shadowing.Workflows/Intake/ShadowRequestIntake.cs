@@ -128,7 +128,9 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
-                if (request.WindowEnd <= now && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: not null, ReleasedAt: null } && before.WindowEnd > request.WindowEnd))
+                if (request.WindowEnd <= now
+                    && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null } && before.WindowEnd > request.WindowEnd
+                        && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false)))
                 {
                     continue; // over; unless it was shortened to an end that has passed and its running workflow never heard
                 }

@@ -70,16 +70,32 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
                 // A phone or card number stored as a number: a replacement's digits, or the same shape with every digit new.
                 var number = leaf.ToJsonString();
                 var named = field is null ? PiiKind.None : PiiDetector.ByName(field);
-                var digits = named is PiiKind.Phone or PiiKind.CardNumber
-                    ? string.Concat(Replace(named, number).Where(char.IsAsciiDigit))
-                    : Shapes.Randomize(number, Random(number));
-                var start = digits.StartsWith('-') ? 1 : 0;
-                if (digits.Length > start + 1 && digits[start] == '0' && char.IsAsciiDigit(digits[start + 1]))
+                if (named is PiiKind.Phone or PiiKind.CardNumber)
                 {
-                    digits = string.Concat(digits.AsSpan(0, start), "1", digits.AsSpan(start + 1)); // a JSON number has no leading zero
+                    return JsonNode.Parse(string.Concat(Replace(named, number).Where(char.IsAsciiDigit)));
                 }
 
-                return JsonNode.Parse(digits);
+                // Digits only: the sign, the point and an exponent stay, so the result is still a JSON number.
+                var random = Random(number);
+                for (var attempt = 0; ; attempt++)
+                {
+                    var chars = number.ToCharArray();
+                    var first = true;
+                    for (var i = 0; i < chars.Length && chars[i] is not ('e' or 'E'); i++)
+                    {
+                        if (char.IsAsciiDigit(chars[i]))
+                        {
+                            chars[i] = (char)((first && i + 1 < chars.Length && char.IsAsciiDigit(chars[i + 1]) ? '1' : '0') + random.Next(first && i + 1 < chars.Length && char.IsAsciiDigit(chars[i + 1]) ? 9 : 10)); // no leading zero
+                            first = false;
+                        }
+                    }
+
+                    var masked = new string(chars);
+                    if (masked != number || attempt > 20)
+                    {
+                        return JsonNode.Parse(masked);
+                    }
+                }
             default:
                 return node?.DeepClone();
         }

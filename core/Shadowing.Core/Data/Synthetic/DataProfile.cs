@@ -78,8 +78,14 @@ public sealed class DataProfile
     }
 
     /// <summary>Everything observed at one position (a field, an array's elements, or the record itself).</summary>
-    private sealed class ValueModel(string? field, HashSet<string> forced)
+    private sealed class ValueModel(string? field, HashSet<string> forced, bool inherited = false)
     {
+        // Below a MaskFields field everything is treated as personal (an address object's zip code, say).
+        private bool Forced => inherited || (@field is not null && forced.Contains(@field));
+
+        // Every number seen, so a personal number generated is checked against all of them, not only the kept sample.
+        private readonly HashSet<double> _seenNumbers = [];
+
         private readonly List<double> _numbers = [];
         private readonly List<string> _strings = [];
         private readonly Dictionary<string, int> _distinct = new(StringComparer.Ordinal);
@@ -111,7 +117,7 @@ public sealed class DataProfile
                     _objects++;
                     foreach (var (name, child) in obj)
                     {
-                        var entry = _fields.TryGetValue(name, out var existing) ? existing : (Seen: 0, Model: new ValueModel(name, forced));
+                        var entry = _fields.TryGetValue(name, out var existing) ? existing : (Seen: 0, Model: new ValueModel(name, forced, Forced));
                         entry.Model.Observe(child);
                         _fields[name] = (entry.Seen + 1, entry.Model);
                     }
@@ -121,7 +127,7 @@ public sealed class DataProfile
                     WasJson = true;
                     _arrays++;
                     _lengths.Add(array.Count);
-                    _elements ??= new ValueModel(field, forced);
+                    _elements ??= new ValueModel(field, forced, inherited);
                     foreach (var item in array)
                     {
                         _elements.Observe(item);
@@ -136,7 +142,7 @@ public sealed class DataProfile
 
         public void Finish()
         {
-            _pii = field is not null && forced.Contains(field) ? (_votedKind != PiiKind.None ? _votedKind : PiiKind.Name)
+            _pii = Forced ? (_votedKind != PiiKind.None ? _votedKind : PiiKind.Name)
                 : field is not null && PiiDetector.ByName(field) is var named and not PiiKind.None ? named
                 : _piiVotes * 2 > _stringCount && _stringCount > 0 ? _votedKind
                 : PiiKind.None;
@@ -218,6 +224,7 @@ public sealed class DataProfile
                     var number = value.GetValue<double>();
                     _allIntegers &= Math.Abs(number - Math.Round(number)) < 1e-9 && !value.ToJsonString().Contains('.', StringComparison.Ordinal);
                     Keep(_numbers, number, (ulong)BitConverter.DoubleToInt64Bits(number));
+                    _seenNumbers.Add(number);
                     break;
                 case JsonValueKind.String:
                     _stringCount++;
@@ -277,7 +284,7 @@ public sealed class DataProfile
                 var digits = Shapes.Randomize(template, random);
                 digits = digits.Length > 1 && digits[0] == '0' ? "1" + digits[1..] : digits; // a JSON number has no leading zero
                 var value = double.Parse(digits, CultureInfo.InvariantCulture);
-                if (_numbers.BinarySearch(value) < 0 || attempt > 20)
+                if (!_seenNumbers.Contains(value) || attempt > 100)
                 {
                     return JsonNode.Parse(digits)!;
                 }

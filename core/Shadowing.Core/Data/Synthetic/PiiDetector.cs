@@ -39,6 +39,7 @@ public static partial class PiiDetector
             _ when name.Contains("PHONE", StringComparison.Ordinal) || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX" => PiiKind.Phone,
             // Not every name containing "card" (discarded, cardinality, scorecard): card numbers by their usual names.
             _ when name.Contains("CARDNUM", StringComparison.Ordinal) || name.Contains("CARDNO", StringComparison.Ordinal) || name is "CARD" or "PAN" or "CCNUMBER" or "CCNUM" or "CREDITCARD" or "DEBITCARD" => PiiKind.CardNumber,
+            _ when name.Contains("HOLDERNAME", StringComparison.Ordinal) || name is "CARDHOLDER" or "ACCOUNTHOLDER" => PiiKind.Name,
             _ when name is "NAME" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "SURNAME" or "CUSTOMERNAME" or "DISPLAYNAME" or "MIDDLENAME" => PiiKind.Name,
             _ => PiiKind.None,
         };

@@ -49,7 +49,7 @@ public sealed class DataMaskerTests
     {
         var masked = Mask(new DataMasker(["address"], seed: 1), """
             {"phone":2125550147,"cardNumber":4111111111111111,"visits":12,
-             "address":{"street":"12 Rua Augusta","zip":1100048,"lines":["3rd floor"]}}
+             "address":{"street":"12 Rua Augusta","zip":1100048,"lines":["3rd floor"],"area":2.5e3}}
             """);
 
         Assert.Equal(12, (int?)masked["visits"]);
@@ -61,6 +61,7 @@ public sealed class DataMaskerTests
         Assert.NotEqual(1100048, (long?)masked["address"]!["zip"]);
         Assert.Equal(7, masked["address"]!["zip"]!.ToJsonString().Length);
         Assert.NotEqual("3rd floor", (string?)masked["address"]!["lines"]![0]);
+        Assert.Matches("^[1-9]\\.[0-9]e3$", masked["address"]!["area"]!.ToJsonString()); // digits only: still a number
     }
 
     [Fact]
