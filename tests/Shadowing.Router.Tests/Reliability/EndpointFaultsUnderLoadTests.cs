@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Network;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Reliability;
+
+/// <summary>
+/// Faults injected by the TCP fault proxy between the router and one of two production endpoints, under load: while a
+/// healthy alternative exists no idempotent client request fails, the fault shows in <c>/metrics</c>, and the endpoint
+/// serves again after the fault ends (the time to recover is printed, not asserted).
+/// </summary>
+[Collection(nameof(RouterMetricsCollection))]
+public sealed class EndpointFaultsUnderLoadTests
+{
+    private const int Total = 1000;
+    private const int Concurrency = 8;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(FaultKind.Reset)]
+    [InlineData(FaultKind.Blackhole)]
+    [InlineData(FaultKind.HalfOpen)]
+    public async Task FaultOnOneProductionEndpointUnderLoad_NoClientRequestFails_AndItServesAgainAfterwards(FaultKind kind)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var proxy = FaultProxy.Start(p2.Address);
+        var table = Table.For("orders", [p1, p2]);
+        table = table with { Production = [table.Production[0], table.Production[1] with { Address = proxy.Address.ToString() }] };
+        // Requests caught in a blackhole wait Forwarding:ResponseTimeout (30 s by default) before they are retried
+        // elsewhere: 3 s keeps the test short; the stall itself is the setting's to bound.
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:Forwarding:ResponseTimeout"] = "00:00:03" });
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
+        var failures = new ConcurrentQueue<string>();
+        var sent = 0;
+
+        async Task Worker()
+        {
+            while (Interlocked.Increment(ref sent) is var n && n <= Total)
+            {
+                if (n == Total / 4)
+                {
+                    proxy.Current = new Fault(kind);
+                }
+
+                try
+                {
+                    using var response = await client.GetAsync(new Uri($"/orders/items/{n}", UriKind.Relative), Ct);
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        failures.Enqueue($"#{n}: HTTP {(int)response.StatusCode}");
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    failures.Enqueue($"#{n}: {ex.Message}");
+                }
+            }
+        }
+
+        var load = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(Worker, Ct)));
+        var loadTime = load.Elapsed;
+
+        Assert.Empty(failures);
+        var metrics = await router.MetricsAsync();
+        var failovers = PrometheusText.Value(metrics, "shadowing_router_decisions_total", ("service", "orders"), ("reason", "failover"));
+        var ejected = await ProbeStatusAsync(router, "p2");
+        Assert.True(failovers >= 1 || ejected == "Unhealthy", $"the fault is visible: failovers {failovers}, p2's probe {ejected}");
+
+        // Recovery: the fault ends; p2 serves again once its probes pass.
+        var servedBefore = p2.Requests;
+        proxy.Current = Fault.None;
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
+        {
+            var i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.GetAsync(new Uri($"/orders/after/{i++}", UriKind.Relative), Ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }, Ct);
+        await Eventually.WaitUntilAsync(() => p2.Requests - servedBefore >= 10, "p2 serves again after the fault ends", cancellationToken: Ct);
+        var recovered = clock.Elapsed;
+        await stop.CancelAsync();
+        await traffic;
+        TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: 0 of {Total} client requests failed in {loadTime.TotalMilliseconds:F0} ms; failovers {failovers}, p2's probe after the load {ejected}; p2 served again {recovered.TotalMilliseconds:F0} ms after the fault ended");
+    }
+
+    private static async Task<string?> ProbeStatusAsync(RouterHost router, string endpoint) =>
+        (await router.HealthAsync()).GetProperty("endpoints").EnumerateArray().Single(e => e.GetProperty("id").GetString() == endpoint).GetProperty("probe").GetString();
+}
