@@ -118,6 +118,10 @@ internal sealed class RouterHost : IAsyncDisposable
         return health.GetProperty("endpoints").EnumerateArray().Any(e => e.GetProperty("id").GetString() == endpointId && e.GetProperty("available").GetBoolean());
     }
 
+    /// <summary>What the active probes last said of <paramref name="endpointId"/> (Healthy, Unhealthy, …).</summary>
+    public async Task<string?> ProbeStatusAsync(string endpointId) =>
+        (await HealthAsync()).GetProperty("endpoints").EnumerateArray().Single(e => e.GetProperty("id").GetString() == endpointId).GetProperty("probe").GetString();
+
     public async Task<string> MetricsAsync()
     {
         using var response = await Client.GetAsync(new Uri("/metrics", UriKind.Relative));

@@ -84,7 +84,7 @@ public sealed class FailoverUnderLoadTests
         // Bring p2 back on the same port once probes (not only outlier ejection, which expires by itself) call it
         // unhealthy. From then on it may take traffic only after HealthyThreshold (2) good probes: keep traffic
         // flowing through the restart and look at how many probes p2 had answered when each request reached it.
-        await Eventually.WaitUntilAsync(async () => await ProbeStatusAsync(router, "p2") == "Unhealthy", "probes mark the killed p2 unhealthy", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(async () => await router.ProbeStatusAsync("p2") == "Unhealthy", "probes mark the killed p2 unhealthy", cancellationToken: Ct);
         var servedBefore = p2.HealthChecksWhenServed.Count;
         using var stop = new CancellationTokenSource();
         var traffic = Task.Run(async () =>
@@ -105,7 +105,4 @@ public sealed class FailoverUnderLoadTests
         var probesBeforeFirstRequest = p2.HealthChecksWhenServed.Skip(servedBefore).Min() - checksAtRestart;
         Assert.True(probesBeforeFirstRequest >= 2, $"the restarted p2 got traffic after {probesBeforeFirstRequest} good probe(s); the healthy threshold is 2");
     }
-
-    private static async Task<string?> ProbeStatusAsync(RouterHost router, string endpoint) =>
-        (await router.HealthAsync()).GetProperty("endpoints").EnumerateArray().Single(e => e.GetProperty("id").GetString() == endpoint).GetProperty("probe").GetString();
 }

@@ -70,7 +70,7 @@ public sealed class EndpointFaultsUnderLoadTests
         Assert.Empty(failures);
         var metrics = await router.MetricsAsync();
         var failovers = PrometheusText.Value(metrics, "shadowing_router_decisions_total", ("service", "orders"), ("reason", "failover"));
-        var ejected = await ProbeStatusAsync(router, "p2");
+        var ejected = await router.ProbeStatusAsync("p2");
         Assert.True(failovers >= 1 || ejected == "Unhealthy", $"the fault is visible: failovers {failovers}, p2's probe {ejected}");
 
         // Recovery: the fault ends; p2 serves again once its probes pass.
@@ -93,7 +93,4 @@ public sealed class EndpointFaultsUnderLoadTests
         await traffic;
         TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: 0 of {Total} client requests failed in {loadTime.TotalMilliseconds:F0} ms; failovers {failovers}, p2's probe after the load {ejected}; p2 served again {recovered.TotalMilliseconds:F0} ms after the fault ended");
     }
-
-    private static async Task<string?> ProbeStatusAsync(RouterHost router, string endpoint) =>
-        (await router.HealthAsync()).GetProperty("endpoints").EnumerateArray().Single(e => e.GetProperty("id").GetString() == endpoint).GetProperty("probe").GetString();
 }

@@ -79,6 +79,25 @@ public sealed class FaultProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bandwidth_HoldsEachChunkForItsSizeAtTheRate()
+    {
+        var time = new FakeTimeProvider();
+        await using var proxy = FaultProxy.Start(LoopbackApp.AddressOf(_server), time);
+        proxy.Current = new Fault(FaultKind.Bandwidth, BytesPerSecond: 10); // a request of ~80 bytes takes seconds
+
+        var request = GetAsync(proxy);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct);
+        Assert.False(request.IsCompleted);
+        for (var i = 0; i < 200 && !request.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(5));
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, Ct);
+        }
+
+        Assert.Equal("ok", await request);
+    }
+
+    [Fact]
     public async Task Blackhole_AcceptsButNeverAnswersNorPassesOn()
     {
         await using var proxy = FaultProxy.Start(LoopbackApp.AddressOf(_server));
