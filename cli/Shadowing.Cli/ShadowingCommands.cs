@@ -1,4 +1,5 @@
 using Shadowing.Cli.Control;
+using Shadowing.Cli.Demo;
 using Shadowing.Cli.Forecasting;
 using Shadowing.Cli.Samples;
 using Shadowing.Cli.Sep;
@@ -18,6 +19,7 @@ internal static class ShadowingCommands
     public static IReadOnlyDictionary<string, Type> Settings { get; } = new Dictionary<string, Type>(StringComparer.Ordinal)
     {
         ["up"] = typeof(UpCommand.Settings),
+        ["demo"] = typeof(DemoCommand.Settings),
         ["backtest"] = typeof(BacktestCommand.Settings),
         ["risk"] = typeof(RiskCommand.Settings),
         ["risk-evaluate"] = typeof(RiskEvaluateCommand.Settings),
@@ -39,6 +41,10 @@ internal static class ShadowingCommands
             .WithDescription("Run the embedded default: router, SQLite store, in-process pub/sub, the PAE timer and the sample service.")
             .WithExample("up")
             .WithExample("up", "--config", "my-shadowing.json", "--urls", "http://127.0.0.1:8080");
+        config.AddCommand<DemoCommand>("demo")
+            .WithDescription("The whole idea in a few minutes: the embedded stack on an accelerated clock, a forecast campaign spike, a shadow ready before it, production killed, nothing lost; a report with plots.")
+            .WithExample("demo")
+            .WithExample("demo", "--duration", "06:00:00", "--json", "--report", "demo-report");
         config.AddCommand<BacktestCommand>("backtest")
             .WithDescription("Rolling-origin backtest of the demand forecaster on a timestamp,value CSV.")
             .WithExample("backtest", "--input", "nyc_taxi.csv", "--horizon", "5", "--start-index", "6500", "--end-index", "10314", "--holidays", "US", "--json");

@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+
+namespace Shadowing.Cli.Demo;
+
+/// <summary>What the demo showed; <c>--json</c> prints it as one object.</summary>
+internal sealed record DemoSummary
+{
+    public required string Trace { get; init; }
+
+    public required double Speed { get; init; }
+
+    public required DateTimeOffset SimulatedFrom { get; init; }
+
+    public required DateTimeOffset SimulatedTo { get; init; }
+
+    /// <summary>Real seconds the live window took.</summary>
+    public required double RealSeconds { get; init; }
+
+    public required long Requests { get; init; }
+
+    public required long FailedRequests { get; init; }
+
+    public string? FirstFailure { get; init; }
+
+    /// <summary>First step whose demand exceeds production capacity (simulated), or null if none does.</summary>
+    public DateTimeOffset? SpikeOnset { get; init; }
+
+    /// <summary>When the first shadow became PreWarmed (simulated), or null.</summary>
+    public DateTimeOffset? PreWarmedAt { get; init; }
+
+    /// <summary>Simulated seconds from PreWarmed to the spike's onset; negative when the shadow was late.</summary>
+    public double? ShadowLeadSeconds { get; init; }
+
+    /// <summary>When production's processes were killed (simulated), or null.</summary>
+    public DateTimeOffset? FailureAt { get; init; }
+
+    /// <summary>When production came back (simulated), or null.</summary>
+    public DateTimeOffset? RecoveredAt { get; init; }
+
+    /// <summary>Real milliseconds from the kill to the first answer from a shadow, or null.</summary>
+    public double? FailoverMs { get; init; }
+
+    /// <summary>The first shadow request the PAE stored: who asked, when and why.</summary>
+    public DemoRequest? ShadowRequest { get; init; }
+
+    /// <summary>The latest PVU verdict on each shadow.</summary>
+    public required IReadOnlyDictionary<string, string> Verdicts { get; init; }
+
+    /// <summary>Warnings and errors the stack logged (all in demo.log).</summary>
+    public required int Warnings { get; init; }
+
+    public required string ReportDir { get; init; }
+
+    [JsonIgnore]
+    public bool Succeeded => FailedRequests == 0 && (SpikeOnset is null || ShadowLeadSeconds >= 0);
+
+    /// <summary>The summary as name/value lines for the console and the HTML page.</summary>
+    public IEnumerable<(string Name, string Value)> Lines()
+    {
+        static string Time(DateTimeOffset? t) => t?.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) ?? "–";
+        yield return ("requests", Requests.ToString("N0", CultureInfo.InvariantCulture));
+        yield return ("failed requests", FailedRequests.ToString("N0", CultureInfo.InvariantCulture) + (FirstFailure is null ? string.Empty : $" (first: {FirstFailure})"));
+        yield return ("shadow requested", ShadowRequest is { } r ? $"{Time(r.CreatedAt)} by the PAE ({string.Join(", ", r.Kinds)}): {r.Count} shadow(s) for {Time(r.WindowStart)}–{Time(r.WindowEnd)}" : "none");
+        yield return ("first shadow PreWarmed", Time(PreWarmedAt));
+        yield return ("spike onset", SpikeOnset is null ? "none (demand never exceeded production capacity)" : Time(SpikeOnset));
+        yield return ("shadow lead time", ShadowLeadSeconds is { } lead ? string.Create(CultureInfo.InvariantCulture, $"{lead / 60:F0} simulated minutes {(lead >= 0 ? "before" : "after")} the spike") : "–");
+        yield return ("production killed", Time(FailureAt));
+        yield return ("failover", FailoverMs is { } ms ? string.Create(CultureInfo.InvariantCulture, $"{ms:F0} ms (real) to the first answer from a shadow") : "–");
+        yield return ("production back", Time(RecoveredAt));
+        yield return ("verdicts", Verdicts.Count == 0 ? "none" : string.Join(", ", Verdicts.Select(v => $"{v.Key}: {v.Value}")));
+        yield return ("warnings logged", Warnings.ToString(CultureInfo.InvariantCulture));
+        yield return ("report", Path.Combine(ReportDir, "index.html"));
+    }
+}
+
+/// <summary>The PAE's shadow request, as the summary shows it.</summary>
+internal sealed record DemoRequest(string Id, DateTimeOffset CreatedAt, int Count, DateTimeOffset WindowStart, DateTimeOffset WindowEnd, IReadOnlyList<string> Kinds, string Reason);
