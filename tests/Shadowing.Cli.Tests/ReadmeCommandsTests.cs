@@ -67,6 +67,54 @@ public sealed partial class ReadmeCommandsTests
         }
     }
 
+    /// <summary>
+    /// The main job as the README writes it, shortened for CI (six simulated hours at 300×, about 75 s, instead of a day
+    /// at 720×; <c>bench/demo.sh</c> runs the full one): no client request fails, the PAE asks for the shadow from its
+    /// forecast before the spike, the shadow is PreWarmed before the spike, a shadow answers after production is killed,
+    /// and the report has its page and non-trivial plots.
+    /// </summary>
+    [Fact]
+    public async Task MainJob_DemoAsWritten_Shortened_NothingFails_ShadowReadyBeforeTheSpike_ReportWritten()
+    {
+        var demo = Single(Demo);
+        var report = Directory.CreateTempSubdirectory("shadowing-demo-report-").FullName;
+        try
+        {
+            var (exit, output) = await BashAsync($"{demo} --duration 06:00:00 --speed 300 --json --report {report}", TimeSpan.FromMinutes(8));
+
+            Assert.True(exit == 0, $"exit {exit}{Environment.NewLine}{output}");
+            var json = output[output.IndexOf("\n{\n", StringComparison.Ordinal)..];
+            using var summary = System.Text.Json.JsonDocument.Parse(json);
+            var root = summary.RootElement;
+            Assert.True(root.GetProperty("requests").GetInt64() > 1000, json);
+            Assert.Equal(0, root.GetProperty("failedRequests").GetInt64());
+            var onset = root.GetProperty("spikeOnset").GetDateTimeOffset();
+            var request = root.GetProperty("shadowRequest");
+            Assert.Contains("Demand", request.GetProperty("kinds").EnumerateArray().Select(k => k.GetString()));
+            Assert.StartsWith("demand: p90", request.GetProperty("reason").GetString(), StringComparison.Ordinal);
+            Assert.True(request.GetProperty("createdAt").GetDateTimeOffset() < onset, json);
+            Assert.True(root.GetProperty("preWarmedAt").GetDateTimeOffset() < onset, json);
+            Assert.True(root.GetProperty("shadowLeadSeconds").GetDouble() > 0, json);
+            Assert.Equal(System.Text.Json.JsonValueKind.Number, root.GetProperty("failoverMs").ValueKind);
+            Assert.Contains("Pass", root.GetProperty("verdicts").EnumerateObject().Select(v => v.Value.GetString()));
+            Assert.Equal(report, root.GetProperty("reportDir").GetString());
+
+            var page = File.ReadAllText(Path.Combine(report, "index.html"));
+            foreach (var image in new[] { "demand-forecast.png", "capacity.png", "routing.png", "latency.png", "phases.png" })
+            {
+                Assert.Contains($"src=\"{image}\"", page, StringComparison.Ordinal);
+                var bytes = File.ReadAllBytes(Path.Combine(report, image));
+                Assert.Equal("PNG", System.Text.Encoding.ASCII.GetString(bytes, 1, 3));
+                Assert.Equal(1400, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16, 4)));
+                Assert.True(bytes.Length > 30_000, $"{image} is {bytes.Length} bytes: an empty plot?");
+            }
+        }
+        finally
+        {
+            Directory.Delete(report, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task OperatingCommands_AsWritten_WorkBesideARunningUp()
     {
@@ -276,6 +324,7 @@ public sealed partial class ReadmeCommandsTests
     }
 
     private static readonly Regex Up = new(@"^dotnet run --project cli/Shadowing\.Cli -- up$");
+    private static readonly Regex Demo = new(@"^dotnet run --project cli/Shadowing\.Cli -- demo$");
     private static readonly Regex Curl = new(@"^curl (-i )?http://127\.0\.0\.1:5080/");
     private static readonly Regex RouterRun = new(@"^dotnet run --project router/Shadowing\.Router -- ");
     private static readonly Regex Backtest = new(@"^dotnet run --project cli/Shadowing\.Cli -c Release -- backtest ");
@@ -284,7 +333,7 @@ public sealed partial class ReadmeCommandsTests
     private static readonly Regex CopySettings = new(@"^cp functions/Shadowing\.Functions/local\.settings\.sample\.json ");
     private static readonly Regex Operate = new(@"^dotnet run --project cli/Shadowing\.Cli -- (plans|kill-switch|validate)( |$)");
     private static readonly Regex Control = new(@"^(dotnet run --project cli/Shadowing\.Cli -- (status|events|routes)( |$)|curl -X POST http://127\.0\.0\.1:5081/)");
-    private static readonly Regex[] Runnable = [Up, Curl, RouterRun, Backtest, Risk, Tool, CopySettings, Operate, Control];
+    private static readonly Regex[] Runnable = [Up, Demo, Curl, RouterRun, Backtest, Risk, Tool, CopySettings, Operate, Control];
 
     [GeneratedRegex("```bash\\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex BashBlock();

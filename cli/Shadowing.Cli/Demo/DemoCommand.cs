@@ -152,7 +152,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             var store = app.Services.GetRequiredService<IStateStore>();
             var timeline = new DemoTimeline(store, app.Services.GetRequiredService<RoutingTableStore>(), trace, Service);
             await using var load = new DemoLoad(router, clock, trace);
-            var run = new Run(clock, trace, load, timeline, processes, samples);
+            var run = new Run(clock, trace, load, timeline, processes);
             var started = Stopwatch.GetTimestamp();
             load.Start();
             if (progress is not null)
@@ -301,9 +301,10 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
     }
 
     /// <summary>The live window: samples the timeline, kills production during the spike and brings it back.</summary>
-    private sealed class Run(AcceleratedClock clock, DemoTrace trace, DemoLoad load, DemoTimeline timeline, List<SampleProcess> production, SampleServiceOptions samples)
+    private sealed class Run(AcceleratedClock clock, DemoTrace trace, DemoLoad load, DemoTimeline timeline, List<SampleProcess> production)
     {
-        private DateTimeOffset? _failAt = FailTime(trace);
+        private readonly DateTimeOffset? _failAt = FailTime(trace);
+        private readonly List<SampleEndpointOptions> _killed = [];
         private long _killedAt;
 
         public DateTimeOffset? FailureAt { get; private set; }
@@ -325,7 +326,9 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                     FailureAt = now;
                     timeline.ProductionUp = false;
                     _killedAt = Stopwatch.GetTimestamp();
+                    _killed.AddRange(production.Select(p => new SampleEndpointOptions { Id = p.Options.Id, Port = p.Address.Port, Capacity = p.Options.Capacity, LatencyMs = p.Options.LatencyMs }));
                     await Task.WhenAll(production.Select(p => p.DisposeAsync().AsTask())).ConfigureAwait(false);
+                    production.Clear();
                 }
 
                 if (FailoverMs is null && _killedAt != 0 && load.LastShadowAnswer > _killedAt)
@@ -397,16 +400,11 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
 
         private async Task RestartProductionAsync(CancellationToken cancellationToken)
         {
-            var restarted = new List<SampleProcess>();
-            foreach (var old in production)
+            // On the ports they had: the routing table still names them there.
+            foreach (var options in _killed)
             {
-                var options = samples.Production.Single(p => p.Id == old.Options.Id);
-                var again = new SampleEndpointOptions { Id = options.Id, Port = old.Address.Port, Capacity = options.Capacity, LatencyMs = options.LatencyMs };
-                restarted.Add(await SampleProcess.StartAsync(Service, again, EndpointRole.Production, SampleStartTimeout, cancellationToken).ConfigureAwait(false));
+                production.Add(await SampleProcess.StartAsync(Service, options, EndpointRole.Production, SampleStartTimeout, cancellationToken).ConfigureAwait(false));
             }
-
-            production.Clear();
-            production.AddRange(restarted);
         }
     }
 }
