@@ -4,6 +4,7 @@ using Shadowing.Control.Workflows;
 using Shadowing.Core.Data;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
@@ -404,6 +405,59 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         return ControlResult.Ok(await _audit.ListAsync(date, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Minutes <see cref="GetTrafficAsync"/> answers by default, and at most.</summary>
+    public const int DefaultTrafficMinutes = 120;
+
+    /// <inheritdoc cref="DefaultTrafficMinutes"/>
+    public const int MaxTrafficMinutes = 1440;
+
+    /// <summary>
+    /// <c>GET /api/services/{service}/traffic?minutes=N</c> (default 120, at most 1440): the router's per-minute records of
+    /// the last N whole minutes summed by the role of the endpoint that served: production, shadow and default requests,
+    /// errors (the service's actual demand and its routing split). Minutes without records are absent.
+    /// </summary>
+    public async Task<ControlResult> GetTrafficAsync(string service, string? minutes, CancellationToken cancellationToken)
+    {
+        var count = DefaultTrafficMinutes;
+        if (BadService(service) is { } bad)
+        {
+            return bad;
+        }
+
+        if (minutes is { Length: > 0 } && (!int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > MaxTrafficMinutes))
+        {
+            return ControlResult.BadRequest("minutes", $"'{minutes}' is not a whole number of minutes from 1 to {MaxTrafficMinutes}.");
+        }
+
+        var now = time.GetUtcNow();
+        var to = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+        var from = to.AddMinutes(-count);
+        var byMinute = new SortedDictionary<DateTimeOffset, TrafficMinute>();
+        foreach (var key in await store.ListKeysAsync($"{StateKeys.MetricsPrefix}{service}/", cancellationToken).ConfigureAwait(false))
+        {
+            // metrics/{service}/{endpoint}/{yyyy-MM-dd}: only the days the window touches are read.
+            if (!DateOnly.TryParseExact(key[(key.LastIndexOf('/') + 1)..], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+                || day < DateOnly.FromDateTime(from.UtcDateTime) || day > DateOnly.FromDateTime(to.UtcDateTime)
+                || (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } records)
+            {
+                continue;
+            }
+
+            foreach (var record in records.Minutes.Where(m => m.Minute >= from && m.Minute < to))
+            {
+                var minute = byMinute.GetValueOrDefault(record.Minute, new TrafficMinute(record.Minute, 0, 0, 0, 0));
+                byMinute[record.Minute] = record.Role switch
+                {
+                    EndpointRole.Shadow => minute with { Shadow = minute.Shadow + record.Requests, Errors = minute.Errors + record.Errors },
+                    EndpointRole.Default => minute with { Default = minute.Default + record.Requests, Errors = minute.Errors + record.Errors },
+                    _ => minute with { Production = minute.Production + record.Requests, Errors = minute.Errors + record.Errors },
+                };
+            }
+        }
+
+        return ControlResult.Ok(new ServiceTraffic(service, from, to, [.. byMinute.Values]));
     }
 
     /// <summary><c>GET /api/routing</c>: every service's routing table.</summary>

@@ -38,3 +38,9 @@ public sealed record WorkflowSummary(string InstanceId, string RuntimeStatus, st
 /// <param name="Request">The request as stored.</param>
 /// <param name="Status">Where to follow it.</param>
 public sealed record ShadowRequestAccepted(string RequestId, ShadowRequest Request, string Status);
+
+/// <summary>The router's records of a service over a window, per minute: <c>GET /api/services/{service}/traffic</c>.</summary>
+public sealed record ServiceTraffic(string Service, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<TrafficMinute> Minutes);
+
+/// <summary>One minute's requests by the role of the endpoint that served them (attempts, as the router records them), and errors.</summary>
+public sealed record TrafficMinute(DateTimeOffset Minute, long Production, long Shadow, long Default, long Errors);

@@ -63,6 +63,7 @@ public sealed class ControlApiBadInputTests(ITestOutputHelper output)
             {
                 var (service, shadowId, body) = input;
                 AssertAnswered(await Api.GetServiceAsync(service, Ct));
+                AssertAnswered(await Api.GetTrafficAsync(service, shadowId, Ct));
                 AssertAnswered(await Api.StartShadowsAsync(service, Body(body), "sweep", Ct));
                 AssertAnswered(await Api.PromoteAsync(service, shadowId, Body(body), "sweep", Ct));
                 AssertAnswered(await Api.PutEventsAsync(service, Body(body), "sweep", Ct));

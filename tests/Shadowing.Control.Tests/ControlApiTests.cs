@@ -92,6 +92,39 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task GetTraffic_SumsTheLastMinutesByRole_AcrossEndpointsAndDays()
+    {
+        // Now is 11:30: the default window is 09:30 up to (not including) 11:30.
+        await Day("orders-1", EndpointRole.Production, (Now.AddMinutes(-1), 10, 1), (Now.AddMinutes(-2), 12, 0), (Now, 99, 0), (Now.AddMinutes(-121), 99, 0));
+        await Day("orders-2", EndpointRole.Production, (Now.AddMinutes(-1), 5, 0));
+        await Day("s1", EndpointRole.Shadow, (Now.AddMinutes(-1), 3, 2));
+        await Day("orders-default", EndpointRole.Default, (Now.AddMinutes(-2), 1, 0));
+        await Day("orders-1", EndpointRole.Production, (Now.AddDays(-1), 7, 0)); // yesterday's record is not read
+
+        var result = await Api.GetTrafficAsync("orders", null, Ct);
+
+        Assert.Equal(200, result.Status);
+        var traffic = Assert.IsType<ServiceTraffic>(result.Body);
+        Assert.Equal(Now.AddMinutes(-120), traffic.From);
+        Assert.Equal(Now, traffic.To);
+        Assert.Equal(
+            [new TrafficMinute(Now.AddMinutes(-2), 12, 0, 1, 0), new TrafficMinute(Now.AddMinutes(-1), 15, 3, 0, 3)],
+            traffic.Minutes);
+        Assert.Equal([new TrafficMinute(Now.AddMinutes(-1), 15, 3, 0, 3)], ((ServiceTraffic)(await Api.GetTrafficAsync("orders", "1", Ct)).Body!).Minutes);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1441")]
+    [InlineData("-5")]
+    [InlineData("ten")]
+    public async Task GetTraffic_BadMinutes_Is400NamingMinutes(string minutes)
+    {
+        AssertProblem(await Api.GetTrafficAsync("orders", minutes, Ct), 400, "minutes");
+        AssertProblem(await Api.GetTrafficAsync("a b", null, Ct), 400, "service");
+    }
+
+    [Fact]
     public async Task GetService_NothingStored_Is404_BadName400()
     {
         AssertProblem(await Api.GetServiceAsync("payments", Ct), 404, "service");
@@ -305,4 +338,11 @@ public sealed class ControlApiTests
         new(id, "ShadowLifecycleWorkflow", Now, Now, runtimeStatus, customStatus is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [WorkflowStatus.CustomStatusProperty] = customStatus });
 
     private void Running(string id) => _workflows.GetAsync(id, Arg.Any<CancellationToken>()).Returns(Status(id, "RUNNING"));
+
+    private async Task Day(string endpoint, EndpointRole role, params (DateTimeOffset Minute, long Requests, long Errors)[] minutes)
+    {
+        var day = DateOnly.FromDateTime(minutes[0].Minute.UtcDateTime);
+        var records = minutes.Select(m => new Core.Metrics.EndpointMinuteRecord { Service = "orders", EndpointId = endpoint, Role = role, Minute = m.Minute, Requests = m.Requests, Errors = m.Errors }).ToArray();
+        await _store.SaveJsonAsync(StateKeys.Metrics("orders", endpoint, day), new Core.Metrics.EndpointMetricsDay { Service = "orders", EndpointId = endpoint, Day = day, Minutes = records }, cancellationToken: Ct);
+    }
 }

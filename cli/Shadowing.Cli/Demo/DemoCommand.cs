@@ -148,7 +148,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             }
 
             var router = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-            Say($"Router {router.ToString().TrimEnd('/')}, admin API {UpAdmin.AddressOf(admin)} (shadowing status {Service} --url {UpAdmin.AddressOf(admin)}).");
+            Say($"Router {router.ToString().TrimEnd('/')}, admin API {UpAdmin.AddressOf(admin)}, dashboard {UpAdmin.AddressOf(admin)}/ui.");
             var store = app.Services.GetRequiredService<IStateStore>();
             var timeline = new DemoTimeline(store, app.Services.GetRequiredService<RoutingTableStore>(), trace, Service);
             await using var load = new DemoLoad(router, clock, trace);

@@ -1,7 +1,9 @@
 using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Shadowing.Cli.Ui;
 using Shadowing.Control;
+using Shadowing.Router.Hosting;
 
 namespace Shadowing.Cli.Up;
 
@@ -73,6 +75,8 @@ internal static partial class UpAdmin
             }
         });
         app.MapShadowingControl(daprWorkflowRoutes: true);
+        app.MapShadowingRouterHealth("/api/health", main);
+        app.MapDashboard();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;
     }

@@ -198,6 +198,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         var table = new Table().AddColumns("Part", "Where", "What");
         table.AddRow("router", Markup.Escape(router), "requests: /{service}/…, health: /healthz, metrics: /metrics");
         table.AddRow("admin API", Markup.Escape(admin), "shadowing status, /api/services/{service}, /api/workflows/{id}, /v1.0/workflows/dapr/{id} (loopback only)");
+        table.AddRow("dashboard", Markup.Escape(admin + "/ui"), "services, endpoints, shadows and their phases, forecast against demand, routing split");
         table.AddRow("state store", Markup.Escape(statePath == ":memory:" ? statePath : Path.GetFullPath(statePath)), "SQLite");
         var pae = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PaeOptions>>().Value;
         table.AddRow("PAE", $"every {pae.Interval}", Markup.Escape($"forecasts {pae.Horizon} ahead from the router's records into forecast/{{service}}"));

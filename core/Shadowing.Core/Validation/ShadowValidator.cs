@@ -13,6 +13,15 @@ namespace Shadowing.Core.Validation;
 /// </summary>
 public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvider time)
 {
+    /// <summary>The meter of <c>shadowing.validation.verdicts</c> (exported by a host that adds it, such as the router's <c>/metrics</c> in <c>up</c>).</summary>
+    public const string MeterName = "Shadowing.Validation";
+
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
+
+    // By service and verdict, not shadow: shadow ids come and go, and each would stay a series for the process's life.
+    private static readonly System.Diagnostics.Metrics.Counter<long> Verdicts = Meter.CreateCounter<long>(
+        "shadowing.validation.verdicts", "{verdict}", "Verdicts stored on shadows, by service and verdict (Pass, Fail, Inconclusive).");
+
     private readonly RoutingTableStore _tables = new(store, bus);
 
     /// <summary>Judges <paramref name="shadow"/> over the last <paramref name="window"/>.</summary>
@@ -47,6 +56,7 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
         {
             await store.SaveJsonAsync(StateKeys.Verdict(service, shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+            Verdicts.Add(1, new KeyValuePair<string, object?>("service", service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
         }
 
         if (verdict.Verdict == Verdict.Fail)

@@ -90,7 +90,7 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics
-            .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"))
+            .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, Core.Validation.ShadowValidator.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"))
             .Configure((provider, builder) =>
             {
                 // Meters are matched by name process-wide: another host in the process (tests, an embedded stack) would add its
@@ -147,6 +147,21 @@ public static class RouterServiceCollectionExtensions
 
         var status = app.Services.GetRequiredService<RoutingTableCache>().Status;
         return status.Loaded ? null : $"the router could not load its routing tables: {status.LastError ?? "no answer from the store"}";
+    }
+
+    /// <summary>
+    /// Maps the router's detailed <c>/healthz</c> document (every endpoint's health and load) at <paramref name="pattern"/>
+    /// on another host in the same process, such as the embedded host's loopback admin port, reading the router of
+    /// <paramref name="router"/>. The same access rule applies: loopback callers or <c>Router:AdminToken</c>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapShadowingRouterHealth(this IEndpointRouteBuilder endpoints, string pattern, IServiceProvider router)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(router);
+        var cache = router.GetRequiredService<RoutingTableCache>();
+        var access = router.GetRequiredService<AdminAccess>();
+        var time = router.GetRequiredService<TimeProvider>();
+        return endpoints.MapGet(pattern, (HttpContext context) => HealthEndpoint.Handle(context, cache, access, time));
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Shadowing.Core.Metrics;
 using Shadowing.Metrics.Prometheus;
 using Shadowing.TestUtilities.Hosting;
@@ -76,6 +77,19 @@ public sealed class PrometheusScrapeTests : IAsyncDisposable
         var errors = await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Errors, started.AddSeconds(-30), to, step), Ct));
         Assert.Contains("no samples of Errors", errors.Message, StringComparison.Ordinal);
 
+        // The shipped monitoring: every dashboard query is valid PromQL to a real Prometheus and reads the router's series,
+        // and the alert rules load and evaluate without error.
+        foreach (var query in MonitoringFilesTests.DashboardQueries("orders"))
+        {
+            var answer = await http.GetStringAsync(new Uri(prometheus, "api/v1/query?query=" + Uri.EscapeDataString(query)), Ct);
+            Assert.Contains("\"status\":\"success\"", answer, StringComparison.Ordinal);
+        }
+
+        await WaitForSampleAsync(prometheus, router.Address, "sum(rate(shadowing_router_decisions_total{service=\"orders\",route=\"production\"}[1m])) > 0");
+        var rules = await http.GetStringAsync(new Uri(prometheus, "api/v1/rules"), Ct);
+        Assert.Equal(7, Regex.Count(rules, "\"type\":\"alerting\""));
+        Assert.DoesNotContain("\"health\":\"err\"", rules, StringComparison.Ordinal);
+
         // The cAdvisor defaults for CPU, memory and I/O are valid PromQL to a real Prometheus (no exporter here: no samples, not a 400).
         foreach (var kind in new[] { MetricKind.Cpu, MetricKind.Memory, MetricKind.Io })
         {
@@ -92,6 +106,8 @@ public sealed class PrometheusScrapeTests : IAsyncDisposable
             global:
               scrape_interval: 2s
               scrape_timeout: 2s
+            rule_files:
+              - '{MonitoringFilesTests.Rules}'
             scrape_configs:
               - job_name: shadowing-router
                 static_configs:
