@@ -22,6 +22,7 @@ internal static class ShadowingCommands
         ["demo"] = typeof(DemoCommand.Settings),
         ["backtest"] = typeof(BacktestCommand.Settings),
         ["risk"] = typeof(RiskCommand.Settings),
+        ["simulate"] = typeof(SimulateCommand.Settings),
         ["risk-evaluate"] = typeof(RiskEvaluateCommand.Settings),
         ["validate"] = typeof(ValidateCommand.Settings),
         ["promote"] = typeof(PromoteCommand.Settings),
@@ -48,6 +49,10 @@ internal static class ShadowingCommands
         config.AddCommand<BacktestCommand>("backtest")
             .WithDescription("Rolling-origin backtest of the demand forecaster on a timestamp,value CSV.")
             .WithExample("backtest", "--input", "nyc_taxi.csv", "--horizon", "5", "--start-index", "6500", "--end-index", "10314", "--holidays", "US", "--json");
+        config.AddCommand<SimulateCommand>("simulate")
+            .WithDescription("Would proactive shadowing have helped on this trace? Simulates it against reactive autoscaling, a schedule and hourly predictive scaling on a virtual clock.")
+            .WithExample("simulate", "--trace", "nyc_taxi.csv", "--policy", "all")
+            .WithExample("simulate", "--trace", "requests.csv", "--policy", "proactive", "--cold-start", "5m", "--json");
         config.AddCommand<RiskCommand>("risk")
             .WithDescription("Causal failure-risk score and alarm for every row of a timestamp,value CSV.")
             .WithExample("risk", "--input", "cpu.csv", "--output", "cpu.risk.csv");

@@ -8,6 +8,9 @@ internal static class Terminal
     /// <summary>Standard error, for messages that must not mix with machine-readable output.</summary>
     public static IAnsiConsole Errors { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 
+    /// <summary>Progress of long work as lines on standard error, written as reported.</summary>
+    public static IProgress<string> Lines { get; } = new LineProgress();
+
     /// <summary>Runs <paramref name="work"/> with a progress bar on standard error when it is a terminal.</summary>
     public static T WithProgress<T>(string title, Func<IProgress<Shadowing.Forecasting.Backtesting.BacktestProgress>, T> work)
     {
@@ -33,5 +36,10 @@ internal static class Terminal
     private sealed class SyncProgress(Action<Shadowing.Forecasting.Backtesting.BacktestProgress> report) : IProgress<Shadowing.Forecasting.Backtesting.BacktestProgress>
     {
         public void Report(Shadowing.Forecasting.Backtesting.BacktestProgress value) => report(value);
+    }
+
+    private sealed class LineProgress : IProgress<string>
+    {
+        public void Report(string value) => Console.Error.WriteLine(value);
     }
 }

@@ -150,7 +150,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             var router = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
             Say($"Router {router.ToString().TrimEnd('/')}, admin API {UpAdmin.AddressOf(admin)}, dashboard {UpAdmin.AddressOf(admin)}/ui.");
             var store = app.Services.GetRequiredService<IStateStore>();
-            var timeline = new DemoTimeline(store, app.Services.GetRequiredService<RoutingTableStore>(), trace, Service);
+            var timeline = new DemoTimeline(store, app.Services.GetRequiredService<Core.Messaging.IEventBus>(), app.Services.GetRequiredService<RoutingTableStore>(), trace, Service);
             await using var load = new DemoLoad(router, clock, trace);
             var run = new Run(clock, trace, load, timeline, processes);
             var started = Stopwatch.GetTimestamp();

@@ -10,7 +10,7 @@ namespace Shadowing.Cli.Demo;
 /// forecasts, the shadows' phases as the routing table records them, the shadow requests, and the capacity that was
 /// ready at each step.
 /// </summary>
-internal sealed class DemoTimeline(IStateStore store, RoutingTableStore tables, DemoTrace trace, string service)
+internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus bus, RoutingTableStore tables, DemoTrace trace, string service)
 {
     /// <summary>Steps ahead of its origin at which a forecast is kept for the plot: the planner's lead time of 30 min.</summary>
     public const int PlotHorizon = 6;
@@ -80,14 +80,7 @@ internal sealed class DemoTimeline(IStateStore store, RoutingTableStore tables, 
     {
         var forecast = (await store.GetJsonAsync<ForecastDocument>(StateKeys.Forecast(service), cancellationToken).ConfigureAwait(false))?.Value;
         var table = (await tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value;
-        var requests = new List<ShadowRequest>();
-        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(service), cancellationToken).ConfigureAwait(false))
-        {
-            if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is { } request)
-            {
-                requests.Add(request);
-            }
-        }
+        var requests = await new global::Shadowing.Forecasting.Planning.ShadowRequestStore(store, bus).ListAsync(service, cancellationToken).ConfigureAwait(false);
 
         var shadows = table?.Shadows ?? [];
         var ready = shadows.Count(s => s.State is ShadowState.PreWarmed or ShadowState.Active);

@@ -75,7 +75,7 @@ internal static partial class UpAdmin
             }
         });
         app.MapShadowingControl(daprWorkflowRoutes: true);
-        app.MapShadowingRouterHealth("/api/health", main);
+        app.MapShadowingRouterHealth("/api/health", main); // the dashboard shows endpoints without health where there is no router
         app.MapDashboard();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return app;

@@ -59,6 +59,21 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         }
     }
 
+    /// <summary>Every stored request of <paramref name="service"/>, in no particular order.</summary>
+    public async Task<IReadOnlyList<ShadowRequest>> ListAsync(string service, CancellationToken cancellationToken = default)
+    {
+        var stored = new List<ShadowRequest>();
+        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(service), cancellationToken).ConfigureAwait(false))
+        {
+            if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is { } request)
+            {
+                stored.Add(request);
+            }
+        }
+
+        return stored;
+    }
+
     /// <summary>
     /// Ends the service's open requests (window end after <paramref name="now"/>) at the earlier end
     /// <paramref name="shortenedEnd"/> gives (null keeps a request's end), writing with the ETag and publishing each, so

@@ -152,16 +152,22 @@ public static class RouterServiceCollectionExtensions
     /// <summary>
     /// Maps the router's detailed <c>/healthz</c> document (every endpoint's health and load) at <paramref name="pattern"/>
     /// on another host in the same process, such as the embedded host's loopback admin port, reading the router of
-    /// <paramref name="router"/>. The same access rule applies: loopback callers or <c>Router:AdminToken</c>.
+    /// <paramref name="router"/>; maps nothing and returns false when <paramref name="router"/> has no router. The same
+    /// access rule applies: loopback callers or <c>Router:AdminToken</c>.
     /// </summary>
-    public static IEndpointConventionBuilder MapShadowingRouterHealth(this IEndpointRouteBuilder endpoints, string pattern, IServiceProvider router)
+    public static bool MapShadowingRouterHealth(this IEndpointRouteBuilder endpoints, string pattern, IServiceProvider router)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         ArgumentNullException.ThrowIfNull(router);
-        var cache = router.GetRequiredService<RoutingTableCache>();
+        if (router.GetService<RoutingTableCache>() is not { } cache)
+        {
+            return false;
+        }
+
         var access = router.GetRequiredService<AdminAccess>();
         var time = router.GetRequiredService<TimeProvider>();
-        return endpoints.MapGet(pattern, (HttpContext context) => HealthEndpoint.Handle(context, cache, access, time));
+        endpoints.MapGet(pattern, (HttpContext context) => HealthEndpoint.Handle(context, cache, access, time));
+        return true;
     }
 
     /// <summary>

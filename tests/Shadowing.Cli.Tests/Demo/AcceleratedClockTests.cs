@@ -31,16 +31,18 @@ public sealed class AcceleratedClockTests
     public async Task CalendarTime_RunsSpeedTimesFaster_FromStart()
     {
         var clock = new AcceleratedClock(Start, 1000);
-        var real = Stopwatch.StartNew();
+        var outer = Stopwatch.StartNew();
         var first = clock.GetUtcNow();
+        var inner = Stopwatch.StartNew();
 
         await Task.Delay(TimeSpan.FromMilliseconds(50), TimeProvider.System, TestContext.Current.CancellationToken);
-        var simulated = clock.GetUtcNow() - first;
-        var elapsed = real.Elapsed;
+        var innerElapsed = inner.Elapsed;
+        var second = clock.GetUtcNow();
+        var outerElapsed = outer.Elapsed;
 
         Assert.InRange(first, Start, Start + TimeSpan.FromMinutes(1));
-        // At least the 50 ms waited, times the speed; at most what really elapsed, times the speed.
-        Assert.InRange(simulated, TimeSpan.FromSeconds(50), TimeSpan.FromTicks(elapsed.Ticks * 1000) + TimeSpan.FromSeconds(1));
+        // Between the two readings more real time passed than the inner stopwatch saw and less than the outer one did.
+        Assert.InRange(second - first, TimeSpan.FromTicks(innerElapsed.Ticks * 1000) - TimeSpan.FromSeconds(1), TimeSpan.FromTicks(outerElapsed.Ticks * 1000) + TimeSpan.FromSeconds(1));
     }
 
     [Fact]
