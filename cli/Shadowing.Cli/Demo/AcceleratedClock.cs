@@ -38,7 +38,8 @@ internal sealed class AcceleratedClock : TimeProvider
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
         new ScaledTimer(this, callback, state, dueTime, period);
 
-    private TimeSpan Scale(TimeSpan span) => span == Timeout.InfiniteTimeSpan ? span : Real(span);
+    // A timer counts whole milliseconds: a short simulated wait would become 0 ms and spin, so it waits at least 1 ms.
+    private TimeSpan Scale(TimeSpan span) => span == Timeout.InfiniteTimeSpan || span <= TimeSpan.Zero ? span : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, Real(span).Ticks));
 
     /// <summary>A real timer whose due time and period are divided by the speed, also when changed.</summary>
     private sealed class ScaledTimer(AcceleratedClock clock, TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) : ITimer

@@ -39,7 +39,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
         public double Speed { get; init; } = 720;
 
         [CommandOption("--duration <D>")]
-        [Description("Simulated time the load runs, e.g. 06:00:00. Default 1.00:00:00 (a day).")]
+        [Description("Simulated time the load runs, 02:00:00 to 2.00:00:00. Default 1.00:00:00 (a day).")]
         public TimeSpan Duration { get; init; } = TimeSpan.FromDays(1);
 
         [CommandOption("--trace <FILE>")]
@@ -56,7 +56,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
 
         public override ValidationResult Validate() =>
             !double.IsFinite(Speed) || Speed < 1 || Speed > 5000 ? ValidationResult.Error($"--speed must be between 1 and 5000, was {Speed.ToString(CultureInfo.InvariantCulture)}")
-            : Duration < TimeSpan.FromHours(2) || Duration > TimeSpan.FromDays(7) ? ValidationResult.Error($"--duration must be between 02:00:00 and 7.00:00:00, was {Duration}")
+            : Duration < TimeSpan.FromHours(2) || Duration > TimeSpan.FromDays(2) ? ValidationResult.Error($"--duration must be between 02:00:00 and 2.00:00:00 (longer would reach the past campaigns of the history), was {Duration}")
             : ValidationResult.Success();
     }
 
@@ -305,13 +305,11 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
     {
         private readonly DateTimeOffset? _failAt = FailTime(trace);
         private readonly List<SampleEndpointOptions> _killed = [];
-        private long _killedAt;
-
         public DateTimeOffset? FailureAt { get; private set; }
 
         public DateTimeOffset? RecoveredAt { get; private set; }
 
-        public double? FailoverMs { get; private set; }
+        public double? FailoverMs => load.FailoverMs is { } ms ? Math.Round(ms, 1) : null;
 
         /// <summary>Until the trace ends: samples about every simulated minute, reports every <paramref name="every"/>.</summary>
         public async Task PlayAsync(Action<DateTimeOffset> report, TimeSpan every, CancellationToken cancellationToken)
@@ -325,15 +323,13 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 {
                     FailureAt = now;
                     timeline.ProductionUp = false;
-                    _killedAt = Stopwatch.GetTimestamp();
                     _killed.AddRange(production.Select(p => new SampleEndpointOptions { Id = p.Options.Id, Port = p.Address.Port, Capacity = p.Options.Capacity, LatencyMs = p.Options.LatencyMs }));
+
+                    // A crash, not a shutdown: requests in flight on production are reset, as when a host dies.
+                    load.MarkFailure();
+                    await Task.WhenAll(production.Select(p => p.KillAsync())).ConfigureAwait(false);
                     await Task.WhenAll(production.Select(p => p.DisposeAsync().AsTask())).ConfigureAwait(false);
                     production.Clear();
-                }
-
-                if (FailoverMs is null && _killedAt != 0 && load.LastShadowAnswer > _killedAt)
-                {
-                    FailoverMs = Math.Round(Stopwatch.GetElapsedTime(_killedAt, load.LastShadowAnswer).TotalMilliseconds, 1);
                 }
 
                 if (FailureAt is not null && RecoveredAt is null && now >= recoverAt && recoverAt < trace.End)
@@ -359,7 +355,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
         {
             var shadows = timeline.Shadows.Count == 0 ? "no shadows" : string.Join(", ", timeline.Shadows.Select(s => $"{s.Id} {s.State}"));
             var forecast = timeline.Forecast?.Points.FirstOrDefault(p => p.Horizon == DemoTimeline.PlotHorizon);
-            return string.Create(CultureInfo.InvariantCulture, $"{now:yyyy-MM-dd HH:mm} demand {trace.RatePerMinute(now):F1}/min, forecast 30 min ahead {(forecast is { } f ? (f.P50 / 5).ToString("F1", CultureInfo.InvariantCulture) : "–")}/min; production {(timeline.ProductionUp ? "up" : "DOWN")}; {shadows}; requests {load.Sent:N0}, failed {load.Failed:N0}");
+            return string.Create(CultureInfo.InvariantCulture, $"{now:yyyy-MM-dd HH:mm} demand {trace.RatePerMinute(now):F1}/min, forecast 30 min ahead {(forecast is { } f ? (f.P50 / PerStep()).ToString("F1", CultureInfo.InvariantCulture) : "–")}/min; production {(timeline.ProductionUp ? "up" : "DOWN")}; {shadows}; requests {load.Sent:N0}, failed {load.Failed:N0}");
         }
 
         public IRenderable View(DateTimeOffset now)
@@ -371,7 +367,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             top.AddRow(
                 now.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
                 trace.RatePerMinute(now).ToString("F1", CultureInfo.InvariantCulture) + $" (capacity {trace.ProductionCapacity:F0})",
-                forecast is { } f ? string.Create(CultureInfo.InvariantCulture, $"{f.P50 / 5:F1} / {f.P90 / 5:F1} at {f.Time:HH:mm}") : "–",
+                forecast is { } f ? string.Create(CultureInfo.InvariantCulture, $"{f.P50 / PerStep():F1} / {f.P90 / PerStep():F1} at {f.Time:HH:mm}") : "–",
                 timeline.ProductionUp ? "[green]up[/]" : "[red]killed[/]",
                 load.Sent.ToString("N0", CultureInfo.InvariantCulture),
                 load.Failed == 0 ? "0" : $"[red]{load.Failed:N0}[/]");
@@ -391,6 +387,9 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 new Markup($"[bold]PAE[/] {Markup.Escape(request is null ? "no shadow requested yet" : $"requested {request.Count} shadow(s) at {request.CreatedAt:HH:mm} for {request.WindowStart:HH:mm}–{request.WindowEnd:HH:mm}")}"));
             return new Rows(top, shadows.Title("shadows"), notes);
         }
+
+        /// <summary>Minutes per forecast step: the document's values are per step, the view's per minute.</summary>
+        private double PerStep() => timeline.Forecast?.Step.TotalMinutes ?? DemoTrace.Step.TotalMinutes;
 
         /// <summary>Half an hour into the spike; without one, at the live window's busiest step.</summary>
         private static DateTimeOffset? FailTime(DemoTrace trace) =>

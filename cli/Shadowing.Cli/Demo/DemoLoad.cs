@@ -25,7 +25,8 @@ internal sealed class DemoLoad : IAsyncDisposable
     private Task? _loop;
     private long _sent;
     private long _failed;
-    private long _lastShadowAnswer;
+    private long _failureMark;
+    private long _firstShadowAfterMark;
     private string? _firstFailure;
 
     public DemoLoad(Uri router, AcceleratedClock clock, DemoTrace trace)
@@ -48,8 +49,13 @@ internal sealed class DemoLoad : IAsyncDisposable
     /// <summary>What the first failed request got, or null.</summary>
     public string? FirstFailure => Volatile.Read(ref _firstFailure);
 
-    /// <summary>Real timestamp (<see cref="Stopwatch"/>) of the latest answer a shadow gave, 0 before any.</summary>
-    public long LastShadowAnswer => Interlocked.Read(ref _lastShadowAnswer);
+    /// <summary>Real milliseconds from <see cref="MarkFailure"/> to the first answer a shadow gave after it, or null.</summary>
+    public double? FailoverMs => Interlocked.Read(ref _firstShadowAfterMark) is var first && first != 0
+        ? Stopwatch.GetElapsedTime(Interlocked.Read(ref _failureMark), first).TotalMilliseconds
+        : null;
+
+    /// <summary>Marks the moment production fails; <see cref="FailoverMs"/> counts from here.</summary>
+    public void MarkFailure() => Interlocked.Exchange(ref _failureMark, Stopwatch.GetTimestamp());
 
     public void Start() => _loop = Task.Run(RunAsync);
 
@@ -145,9 +151,9 @@ internal sealed class DemoLoad : IAsyncDisposable
             Interlocked.Increment(ref _failed);
             Interlocked.CompareExchange(ref _firstFailure, failure, null);
         }
-        else if (route == "shadow")
+        else if (route == "shadow" && Interlocked.Read(ref _failureMark) != 0)
         {
-            Interlocked.Exchange(ref _lastShadowAnswer, Stopwatch.GetTimestamp());
+            Interlocked.CompareExchange(ref _firstShadowAfterMark, Stopwatch.GetTimestamp(), 0);
         }
 
         var step = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % DemoTrace.Step.Ticks), TimeSpan.Zero);

@@ -93,9 +93,9 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
         {
             result = await simulator.RunAsync(series, policies, options, Terminal.Lines, cancellationToken).ConfigureAwait(false);
         }
-        catch (ArgumentException ex)
+        catch (SimulationInputException ex)
         {
-            throw new UsageException($"--trace: {ex.Message}", ex);
+            throw new UsageException($"--trace '{settings.Trace}': {ex.Message}{(ex.Message.EndsWith("give one.", StringComparison.Ordinal) ? " (--capacity-per-endpoint)" : string.Empty)}", ex);
         }
 
         var seconds = TimeProvider.System.GetElapsedTime(started).TotalSeconds;

@@ -104,6 +104,13 @@ internal sealed class SampleProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Crashes the child (SIGKILL, no graceful shutdown: connections in flight are reset) and waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        Kill(_process);
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+    }
+
     /// <summary>Stops the child: closing its input lets it shut down cleanly; it is killed if it lingers.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -5,9 +5,10 @@
 const REFRESH_MS = 2000;
 const TRAFFIC_MINUTES = 120;
 
-async function get(path) {
+// unavailableToo: the router's health answers 503 with its document while it cannot route; that is what to show.
+async function get(path, unavailableToo = false) {
   const response = await fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } });
-  if (!response.ok) {
+  if (!response.ok && !(unavailableToo && response.status === 503)) {
     throw new Error(`${path} answered ${response.status}`);
   }
   return response.json();
@@ -58,7 +59,7 @@ function endpointRows(status, health) {
     const available = probe ? (probe.available ? 'available' : 'unavailable') : '–';
     return el('tr', { 'data-endpoint': e.id },
       el('td', null, e.id), el('td', null, e.role), el('td', null, e.address),
-      el('td', { class: probe ? (probe.available ? 'ok' : 'bad') : '' }, `${available}${probe ? ` (${probe.probe})` : ''}`),
+      el('td', { class: probe ? (probe.available ? 'ok' : 'bad') : '' }, `${available}${probe ? ` (${probe.probe})` : ''}${probe?.ejectedUntil ? `, ejected until ${time(probe.ejectedUntil)}` : ''}`),
       el('td', null, probe ? probe.inFlight : '–'),
       el('td', null, probe && probe.latencyEwmaMs != null ? `${probe.latencyEwmaMs.toFixed(1)} ms` : '–'));
   });
@@ -155,7 +156,7 @@ function service(status, traffic, health) {
         el('h3', null, 'Shadow requests'),
         table(['request', 'count', 'window', 'kinds', 'decision', 'workflow'], requestRows(status), 'requests')),
       el('div', null,
-        el('h3', null, 'Demand per minute: actual (black), forecast p50 (red) and p50–p90 (band), production capacity (dashed)'),
+        el('h3', null, 'Requests per minute: as the router recorded them (black; retried attempts count twice), forecast p50 (red) and p50–p90 (band), production capacity (dashed)'),
         demandChart(status, traffic),
         el('p', { class: 'muted' }, forecast ? `forecast made ${time(forecast.generatedAt)} by ${forecast.method}; ${why || ''}` : 'no forecast yet'),
         el('h3', null, 'Routing split'),
@@ -165,7 +166,7 @@ function service(status, traffic, health) {
 async function refresh() {
   const refreshed = document.getElementById('refreshed');
   try {
-    const [tables, health] = await Promise.all([get('/api/routing'), get('/api/health').catch(() => null)]);
+    const [tables, health] = await Promise.all([get('/api/routing'), get('/api/health', true).catch(() => null)]);
     const sections = await Promise.all(tables.map(async (t) => {
       const name = encodeURIComponent(t.service);
       const [status, traffic] = await Promise.all([get(`/api/services/${name}`), get(`/api/services/${name}/traffic?minutes=${TRAFFIC_MINUTES}`)]);

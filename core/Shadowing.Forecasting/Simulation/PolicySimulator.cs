@@ -45,6 +45,9 @@ public sealed record SimulationOptions
     public TimeSpan ShadowReadiness { get; init; } = TimeSpan.FromMinutes(11);
 }
 
+/// <summary>The trace or the options cannot be simulated; the message says why.</summary>
+public sealed class SimulationInputException(string message) : Exception(message);
+
 /// <summary>A run of trace steps whose demand exceeds what production serves within the SLO.</summary>
 public sealed record Spike(DateTimeOffset Onset, DateTimeOffset End, double Peak);
 
@@ -98,8 +101,11 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
     private const string Service = "simulated";
     private static readonly TimeSpan Tick = TimeSpan.FromMinutes(1);
 
+    /// <summary>Endpoints beyond production a policy may want before the setup is called absurd.</summary>
+    private const int MaxEndpoints = 100_000;
+
     /// <summary>Simulates <paramref name="policies"/> on <paramref name="series"/>.</summary>
-    /// <exception cref="ArgumentException">The series is too short or its step is not a whole number of minutes.</exception>
+    /// <exception cref="SimulationInputException">The series is too short, its step is not a whole number of minutes, or no default capacity follows from it.</exception>
     public async Task<SimulationResult> RunAsync(RegularSeries series, IReadOnlyList<ScalingPolicy> policies, SimulationOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(series);
@@ -107,17 +113,23 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
         ArgumentNullException.ThrowIfNull(options);
         if (series.Step < Tick || series.Step.Ticks % Tick.Ticks != 0)
         {
-            throw new ArgumentException($"The trace's step is {series.Step}; the simulation needs a whole number of minutes.", nameof(series));
+            throw new SimulationInputException($"The trace's step is {series.Step}; the simulation needs a whole number of minutes.");
         }
 
         var start = series.Count / 2;
         if (start < series.StepsIn(TimeSpan.FromDays(1)) || start < 2)
         {
-            throw new ArgumentException($"The trace covers {series.Step * series.Count}; the simulation needs at least two days (the first half is history).", nameof(series));
+            throw new SimulationInputException($"The trace covers {series.Step * series.Count}; the simulation needs at least two days (the first half is history).");
         }
 
         var history = series.Values.Take(start).Order().ToArray();
-        var capacity = options.CapacityPerEndpoint ?? Math.Max(1e-9, history[(int)(0.9 * (history.Length - 1))] * (1 + pae.Planner.Headroom) / (options.ProductionEndpoints * options.SloUtilization));
+        var p90 = history[(int)(0.9 * (history.Length - 1))];
+        if (options.CapacityPerEndpoint is null && !(p90 > 0))
+        {
+            throw new SimulationInputException($"The history's 90th percentile of demand is {p90}: no capacity per endpoint follows from it; give one.");
+        }
+
+        var capacity = options.CapacityPerEndpoint ?? (p90 * (1 + pae.Planner.Headroom) / (options.ProductionEndpoints * options.SloUtilization));
         var usable = capacity * options.SloUtilization;
         var window = new Window(series, start, usable * options.ProductionEndpoints);
         var outcomes = new List<PolicyOutcome>();
@@ -153,6 +165,11 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
         for (var t = window.From; t < window.To; t += Tick)
         {
             var wanted = Math.Max(0, target(t) - options.ProductionEndpoints);
+            if (wanted > MaxEndpoints)
+            {
+                throw new SimulationInputException($"At {t:u} a policy wants {wanted} more endpoints: the capacity per endpoint ({usable / options.SloUtilization:G4} requests per step) is far too small for this trace.");
+            }
+
             for (; extras.Count < wanted; coldStarts++)
             {
                 extras.Add(t + readiness);
@@ -183,13 +200,16 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
         return new PolicyOutcome(policy, violation, window.Spikes.Count, covered, endpointMinutes / 60, coldStarts, ready);
     }
 
-    /// <summary>Observed load every minute (the 60 s window), endpoints for it at the SLO utilisation, scale-down only to the highest want of the last 5 minutes.</summary>
+    /// <summary>
+    /// Every minute the load observed over the minute before (the 60 s window: it cannot see the minute it acts in), endpoints
+    /// for it at the SLO utilisation, scale-down only to the highest want of the last 5 minutes.
+    /// </summary>
     private static Func<DateTimeOffset, int> Reactive(Window window, double usable, SimulationOptions options)
     {
         var wants = new Queue<int>();
         return t =>
         {
-            var want = Math.Max(options.ProductionEndpoints, (int)Math.Ceiling(window.Demand(window.StepOf(t)) / usable));
+            var want = Math.Max(options.ProductionEndpoints, (int)Math.Min(int.MaxValue / 2, Math.Ceiling(window.Demand(window.StepOf(t - Tick)) / usable)));
             wants.Enqueue(want);
             if (wants.Count > 5)
             {
@@ -377,8 +397,8 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
 
         public IReadOnlyList<Spike> Spikes { get; }
 
-        /// <summary>Index, from the window's start, of the step containing <paramref name="time"/>.</summary>
-        public int StepOf(DateTimeOffset time) => (int)((time - From).Ticks / _series.Step.Ticks);
+        /// <summary>Index, from the window's start, of the step containing <paramref name="time"/> (-1: the last history step).</summary>
+        public int StepOf(DateTimeOffset time) => (int)Math.Floor((time - From).Ticks / (double)_series.Step.Ticks);
 
         public double Demand(int step) => _series.Values[_start + step];
     }

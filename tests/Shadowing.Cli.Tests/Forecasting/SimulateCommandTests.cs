@@ -33,7 +33,7 @@ public sealed class SimulateCommandTests : IDisposable
             }
         });
         Assert.Equal(4, policies[0].GetProperty("spikesCoveredBeforeOnset").GetInt32());
-        Assert.Equal(40, policies[1].GetProperty("sloViolationMinutes").GetDouble());
+        Assert.Equal(4 * 11, policies[1].GetProperty("sloViolationMinutes").GetDouble());
         Assert.True(new FileInfo(plot).Length > 20_000);
     }
 
@@ -46,7 +46,7 @@ public sealed class SimulateCommandTests : IDisposable
         Assert.True(exit == 0, output);
         using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         Assert.Equal("reactive", json.RootElement.GetProperty("policy").GetString());
-        Assert.Equal(4 * 5, json.RootElement.GetProperty("sloViolationMinutes").GetDouble()); // the 5-minute cold start at each spike
+        Assert.Equal(4 * 6, json.RootElement.GetProperty("sloViolationMinutes").GetDouble()); // a minute to see each spike, then the 5-minute cold start
 
         var (tableExit, table) = await CliProcess.RunAsync(_folder, TimeSpan.FromMinutes(1), Ct, "simulate", "--trace", trace, "--policy", "scheduled");
         Assert.Equal(0, tableExit);

@@ -32,12 +32,12 @@ public sealed class PolicySimulatorTests
     }
 
     [Fact]
-    public async Task Reactive_IsLateByTheColdStartAtEverySpike()
+    public async Task Reactive_IsLateByItsWindowAndTheColdStartAtEverySpike()
     {
         var reactive = (await RunAsync(DailySpikes(), [ScalingPolicy.Reactive])).Outcomes.Single();
 
         Assert.Equal(0, reactive.SpikesCoveredBeforeOnset);
-        Assert.Equal(4 * 10, reactive.SloViolationMinutes); // 10 minutes of cold start per spike
+        Assert.Equal(4 * 11, reactive.SloViolationMinutes); // it sees the spike a minute in, then 10 minutes of cold start
         Assert.Equal(4 * 3, reactive.ColdStarts); // three more endpoints each evening
     }
 
@@ -89,9 +89,19 @@ public sealed class PolicySimulatorTests
     {
         var series = new RegularSeries(Start, TimeSpan.FromMinutes(30), new double[40]);
 
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => RunAsync(series, [ScalingPolicy.Reactive]));
+        var error = await Assert.ThrowsAsync<SimulationInputException>(() => RunAsync(series, [ScalingPolicy.Reactive]));
 
         Assert.Contains("at least two days", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SilentHistory_WithoutACapacity_IsRefusedSayingWhy()
+    {
+        var series = new RegularSeries(Start, TimeSpan.FromMinutes(30), [.. Enumerable.Range(0, 8 * 48).Select(i => i > 300 ? 5.0 : 0.0)]);
+
+        var error = await Assert.ThrowsAsync<SimulationInputException>(() => RunAsync(series, [ScalingPolicy.Reactive], capacity: null));
+
+        Assert.Contains("90th percentile of demand is 0", error.Message, StringComparison.Ordinal);
     }
 
     private static RegularSeries DailySpikes() =>
