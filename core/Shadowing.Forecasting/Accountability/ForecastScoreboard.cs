@@ -139,8 +139,12 @@ public sealed class ForecastScoreboard
     /// </summary>
     /// <param name="candidates">What each candidate forecasts.</param>
     /// <param name="trained">The training-time choice, used until the horizon has enough scored targets.</param>
+    /// <param name="duringEvent">
+    /// The target falls in an event of the calendar. The baselines and their combination know nothing of events, so a
+    /// recent error measured outside them says nothing about one: the model forecasts such a target when it has one.
+    /// </param>
     /// <returns>The forecast, and which candidate made it.</returns>
-    public (ForecastPoint Point, ForecastMethod Method) Choose(CandidateForecasts candidates, HorizonChoice trained)
+    public (ForecastPoint Point, ForecastMethod Method) Choose(CandidateForecasts candidates, HorizonChoice trained, bool duringEvent = false)
     {
         ArgumentNullException.ThrowIfNull(candidates);
         ArgumentNullException.ThrowIfNull(trained);
@@ -162,7 +166,11 @@ public sealed class ForecastScoreboard
             }
         }
 
-        if (!candidates.Has(method))
+        if (duringEvent && candidates.Has(ForecastMethod.Model))
+        {
+            method = ForecastMethod.Model;
+        }
+        else if (!candidates.Has(method))
         {
             method = candidates.Has(ForecastMethod.LastValue) ? ForecastMethod.LastValue : ForecastMethod.Model;
         }

@@ -223,7 +223,7 @@ public sealed partial class DemandForecastService
             ? new EventCalendar(stored.Value)
             : EventCalendar.Empty;
         var model = await ModelForAsync(service, demand, steps, events, now, cancellationToken).ConfigureAwait(false);
-        var (points, methods, scores, selection) = await ChooseAsync(service, model, demand, cancellationToken).ConfigureAwait(false);
+        var (points, methods, scores, selection) = await ChooseAsync(service, model, demand, events, cancellationToken).ConfigureAwait(false);
 
         var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
         double? endpointCapacity = null;
@@ -298,10 +298,11 @@ public sealed partial class DemandForecastService
 
     /// <summary>
     /// Scores the forecasts of earlier runs whose actuals have arrived, then chooses per horizon between the model, the
-    /// baselines and their combination by recent error (<see cref="ForecastScoreboard"/>), remembering every
+    /// baselines and their combination by recent error (<see cref="ForecastScoreboard"/>; the model for targets inside a
+    /// calendar event, which the baselines cannot know), remembering every
     /// candidate's forecast for later runs to score; the scoreboard is kept at <c>forecast-scores/{service}</c>.
     /// </summary>
-    private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores, string Selection)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, CancellationToken cancellationToken)
+    private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores, string Selection)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, EventCalendar events, CancellationToken cancellationToken)
     {
         var stored = await _store.GetJsonAsync<ScoreboardState>(StateKeys.ForecastScores(service), cancellationToken).ConfigureAwait(false);
         var scoreboard = ForecastScoreboard.Create(_options.Forecaster, demand.Step, stored?.Value);
@@ -312,7 +313,8 @@ public sealed partial class DemandForecastService
         for (var i = 0; i < points.Length; i++)
         {
             var h = model.Horizons[i];
-            (points[i], methods[i]) = scoreboard.Choose(model.Candidates(demand, [origin], h)[0], model.Choices[h]);
+            var candidates = model.Candidates(demand, [origin], h)[0];
+            (points[i], methods[i]) = scoreboard.Choose(candidates, model.Choices[h], events.At(candidates.Time).Active);
         }
 
         await _store.SaveJsonAsync(StateKeys.ForecastScores(service), scoreboard.State, cancellationToken: cancellationToken).ConfigureAwait(false);

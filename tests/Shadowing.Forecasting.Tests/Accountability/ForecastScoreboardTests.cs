@@ -34,6 +34,23 @@ public sealed class ForecastScoreboardTests
     }
 
     [Fact]
+    public void Choose_TargetInAnEvent_TheModelForecasts_EvenWhenABaselineHasTheLowerRecentWape()
+    {
+        var series = Flat(100, 40);
+        var board = new ForecastScoreboard(Step, halfLifeSteps: 288, minScored: 5);
+        for (var origin = 0; origin < 10; origin++)
+        {
+            board.Resolve(series, origin);
+            board.Choose(Candidates(series, origin, model: 150, lastValue: 100), TrainedModel);
+        }
+
+        Assert.Equal(ForecastMethod.LastValue, board.Choose(Candidates(series, 10, model: 150, lastValue: 100), TrainedModel).Method);
+        var (point, method) = board.Choose(Candidates(series, 11, model: 250, lastValue: 100), TrainedModel, duringEvent: true);
+        Assert.Equal(ForecastMethod.Model, method);
+        Assert.Equal(250, point.P50);
+    }
+
+    [Fact]
     public void Choose_NothingAfterTheOriginIsUsed()
     {
         // The series jumps at index 10: forecasts made before the jump are not scored against it until their targets pass.
