@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Network;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Reliability;
+
+/// <summary>
+/// Faults injected by the TCP fault proxy between the router and a shadow that every request is mirrored to, under load
+/// (Envoy's shadow-policy tests: a shadow's fault leaves the primary at 200): no production request fails or is answered
+/// by anyone but production, the fault shows in <c>/metrics</c> as failed or dropped copies, and copies reach the shadow
+/// and are answered again once the fault ends (the time to recover is printed, not asserted).
+/// </summary>
+[Collection(nameof(RouterMetricsCollection))]
+public sealed class ShadowFaultsUnderLoadTests
+{
+    private const int Total = 600;
+    private const int Concurrency = 8;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public static TheoryData<string> Faults => ["reset", "blackhole", "half-open", "latency", "bandwidth"];
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task FaultOnAMirroredShadowUnderLoad_NoProductionRequestFails_AndTheShadowAnswersCopiesAgainAfterwards(string fault)
+    {
+        var injected = fault switch
+        {
+            "reset" => new Fault(FaultKind.Reset),
+            "blackhole" => new Fault(FaultKind.Blackhole),
+            "half-open" => new Fault(FaultKind.HalfOpen),
+            // Longer than the copy's timeout: every copy in the fault times out.
+            "latency" => new Fault(FaultKind.Latency, Delay: TimeSpan.FromSeconds(3)),
+            // A few hundred bytes a second: an answer (about 1 KB with its echo) takes longer than the copy's timeout.
+            _ => new Fault(FaultKind.Bandwidth, BytesPerSecond: 300),
+        };
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("s1");
+        await using var proxy = FaultProxy.Start(shadow.Address);
+        var table = new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = p1.Address.ToString(), MaxConcurrency = 100 }],
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = proxy.Address.ToString(), State = ShadowState.WarmingUp, DataIsolated = true }],
+            Mirror = new MirrorPolicy { Percent = 100, Timeout = TimeSpan.FromSeconds(1) },
+        };
+        await using var router = await RouterHost.StartAsync([table]);
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
+        var failures = new ConcurrentQueue<string>();
+        var sent = 0;
+
+        async Task Worker()
+        {
+            while (Interlocked.Increment(ref sent) is var n && n <= Total)
+            {
+                if (n == Total / 4)
+                {
+                    proxy.Current = injected;
+                }
+
+                try
+                {
+                    using var response = await client.GetAsync(new Uri($"/orders/items/{n}", UriKind.Relative), Ct);
+                    if (response.StatusCode != HttpStatusCode.OK || (await Table.ReadAsync(response)).Answer.Endpoint != "p1")
+                    {
+                        failures.Enqueue($"#{n}: HTTP {(int)response.StatusCode}");
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    failures.Enqueue($"#{n}: {ex.Message}");
+                }
+            }
+        }
+
+        var load = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(Worker, Ct)));
+        var loadTime = load.Elapsed;
+
+        Assert.Empty(failures);
+        Assert.Equal(Total, p1.Requests);
+
+        // The fault is visible: copies failed at the shadow or dropped behind the ones stuck there.
+        string metrics = "";
+        double failed = 0, dropped = 0;
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            metrics = await router.MetricsAsync();
+            failed = PrometheusText.Value(metrics, "shadowing_mirror_copies_total", ("service", "orders"), ("target", "s1"), ("result", "failed")) ?? 0;
+            dropped = PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders")) ?? 0;
+            return failed + dropped > 0;
+        }, $"the {fault} shows as failed or dropped copies in /metrics", cancellationToken: Ct);
+
+        // Recovery: the fault ends; the shadow answers copies again.
+        // (The test backends name themselves in their answers, so a delivered copy compares "differs".)
+        double Answered(string text) =>
+            (PrometheusText.Value(text, "shadowing_mirror_copies_total", ("service", "orders"), ("target", "s1"), ("result", "same")) ?? 0)
+            + (PrometheusText.Value(text, "shadowing_mirror_copies_total", ("service", "orders"), ("target", "s1"), ("result", "differs")) ?? 0);
+        var answeredBefore = Answered(await router.MetricsAsync());
+        proxy.Current = Fault.None;
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
+        {
+            var i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.GetAsync(new Uri($"/orders/after/{i++}", UriKind.Relative), Ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }, Ct);
+        await Eventually.WaitUntilAsync(async () => Answered(await router.MetricsAsync()) - answeredBefore >= 10, "the shadow answers copies again after the fault ends", cancellationToken: Ct);
+        var recovered = clock.Elapsed;
+        await stop.CancelAsync();
+        await traffic;
+        metrics = await router.MetricsAsync();
+        failed = PrometheusText.Value(metrics, "shadowing_mirror_copies_total", ("service", "orders"), ("target", "s1"), ("result", "failed")) ?? 0;
+        dropped = PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders")) ?? 0;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"{fault}: 0 of {Total} production requests failed in {loadTime.TotalMilliseconds:F0} ms; copies failed {failed}, dropped {dropped} by the end; " +
+            $"the shadow answered copies again {recovered.TotalMilliseconds:F0} ms after the fault ended");
+    }
+}
