@@ -63,6 +63,27 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_FirstCountAMomentAfterMirroringStarts_DoesNotAmplifyOnIt_ABusyServiceFinishesWarmupAtTheNextCount()
+    {
+        // The counting activity takes a moment of workflow time, as it does on a real backend: the first count (0 copies
+        // yet) is not a pace to judge; the next one finds the copies of a busy service.
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var counts = 0;
+        harness.On(nameof(CollectWarmupStatsActivity), _ =>
+        {
+            harness.Now += TimeSpan.FromMilliseconds(200);
+            return new WarmupStats(counts++ == 0 ? 0 : 6000, 0);
+        });
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
+        Assert.DoesNotContain(nameof(AmplifyMirroringActivity), harness.Names());
+    }
+
+    [Fact]
     public async Task Run_WarmupThinButAmplificationOff_NeverAmplifies()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

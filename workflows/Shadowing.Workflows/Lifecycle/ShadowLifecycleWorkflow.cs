@@ -218,9 +218,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     break;
                 }
 
-                // At this pace the target is out of reach: replay copies amplified for the rest of the warm-up.
+                // At this pace the target is out of reach: replay copies amplified for the rest of the warm-up. The pace is
+                // judged after one check interval at the earliest: the first count comes moments after mirroring is turned
+                // on, before a copy could arrive, and amplifying then paces a busy service's copies down to a trickle.
                 var elapsed = (now - since).TotalSeconds;
-                if (!amplified && elapsed > 0 && stats.Samples / elapsed * options.WarmupTime.TotalSeconds < options.WarmupSamples)
+                if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * options.WarmupTime.TotalSeconds < options.WarmupSamples)
                 {
                     amplified = true;
                     var rate = (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds);
