@@ -17,6 +17,8 @@
 # Usage: bash bench/mirror.sh [rounds] [seconds per measurement]   (installs nginx and wrk with apt-get if missing)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib/load.sh
+source "$root/bench/lib/load.sh"
 rounds="${1:-5}"
 seconds="${2:-8}"
 warmup="${WARMUP:-30}"
@@ -36,7 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 up=$(free_port); shadow=$(free_port); hung=$(free_port)
 yarp=$(free_port); r_off=$(free_port); r_fast=$(free_port); r_hung=$(free_port)
 n_off=$(free_port); n_fast=$(free_port); n_hung=$(free_port)
@@ -85,30 +86,9 @@ while True:
 EOF
 pids+=($!)
 
-routes() { # $1: shadow port or "", the routing file for one router
-  local mirror=""
-  if [ -n "$1" ]; then
-    mirror="    shadows:
-      - { id: shadow, address: \"http://127.0.0.1:$1\", state: WarmingUp }
-    mirror: { percent: 10 }"
-  fi
-  cat <<EOF
-services:
-  o:
-    production:
-      - { id: up, address: "http://127.0.0.1:$up", maxConcurrency: 100000 }
-$mirror
-EOF
-}
-start_router() { # $1 port, $2 shadow port or ""
-  routes "$2" >"$work/routes-$1.yaml"
-  (cd "$work" && exec dotnet router/Shadowing.Router.dll --urls "http://127.0.0.1:$1" --routes "routes-$1.yaml" \
-     --Shadowing:Mode=Embedded --Shadowing:Embedded:StatePath=:memory: --Logging:LogLevel:Default=Warning >"$work/router-$1.log" 2>&1) &
-  pids+=($!)
-}
-start_router "$r_off" ""
-start_router "$r_fast" "$shadow"
-start_router "$r_hung" "$hung"
+start_router "$work" "$r_off" "$up"
+start_router "$work" "$r_fast" "$up" "$shadow"
+start_router "$work" "$r_hung" "$up" "$hung"
 (cd "$work" && exec dotnet yarp/ReferenceProxy.dll --urls "http://127.0.0.1:$yarp" --upstream "http://127.0.0.1:$up" >"$work/yarp.log" 2>&1) &
 pids+=($!)
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The load bar (issue 16; Dapr's performance tests as the anchor): 1,000 requests per second for 60 s over 16
+# connections through the router of `shadowing up`, with a shadow lifecycle running (a shadow requested through the
+# status API: provisioned, mirrored to at Shadowing:Sep:MirrorPercent = 10 %, warmed up, validated, PreWarmed, held),
+# against the same load sent directly to the production endpoint, in the same run. Prints achieved rate, errors and
+# p50/p90/p99 of each, the router's p90 minus the direct one, the shadow's phases during the run and the mirror's
+# counters. The bar: >= 99 % of 1,000 QPS, 0 errors, p90 within 2 ms of direct.
+# Usage: bash bench/loadbar.sh [rounds] [seconds]   (default 1 round of 60 s after a 30 s warm-up; installs hey with apt-get)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib/load.sh
+source "$root/bench/lib/load.sh"
+rounds="${1:-1}"
+seconds="${2:-60}"
+warmup="${WARMUP:-30}"
+rate=1000
+connections=16
+ensure_tools hey curl python3
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+router=$(free_port); admin=$(free_port); production=$(free_port)
+echo "== building the CLI (Release)"
+dotnet build "$root/cli/Shadowing.Cli" -c Release -o "$work/cli" -v quiet -nologo | tail -n 1
+
+# One production endpoint (the sample endpoint `up` runs, answering at once) so the direct run hits exactly what the
+# router forwards to. Its shadows are more sample endpoints with the same settings.
+cat >"$work/up.json" <<JSON
+{
+  "Urls": "http://127.0.0.1:$router",
+  "Logging": { "LogLevel": { "Default": "Warning", "Shadowing": "Warning" } },
+  "Shadowing": { "Embedded": { "StatePath": "$work/state.db" }, "Admin": { "Urls": "http://127.0.0.1:$admin" } },
+  "Samples": {
+    "orders": {
+      "MaxLatencyMs": 500,
+      "Production": [ { "Id": "orders-1", "Port": $production, "Capacity": 64, "LatencyMs": 0, "ErrorRate": 0.0 } ]
+    }
+  }
+}
+JSON
+(cd "$work" && exec dotnet cli/shadowing.dll up --config "$work/up.json" >"$work/up.log" 2>&1) &
+pids+=($!)
+wait_for_200 "http://127.0.0.1:$router/orders/items/42" "the router"
+wait_for_200 "http://127.0.0.1:$production/orders/items/42" "the production endpoint"
+
+phases() { # the shadows' phases, e.g. "orders-s…-1=WarmingUp"
+  curl -s "http://127.0.0.1:$admin/api/services/orders" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+print(" ".join("%s=%s" % (s.get("id"), s.get("phase")) for s in doc.get("shadows", [])) or "(no shadow)")' 2>/dev/null || echo "(status API unavailable)"
+}
+
+echo "== asking SEP for a shadow for an hour"
+curl -s -X POST -H 'content-type: application/json' -d '{"count":1,"duration":"01:00:00","reason":"load bar"}' \
+  "http://127.0.0.1:$admin/api/services/orders/shadows" >/dev/null
+( while true; do echo "$(date +%T) $(phases)"; sleep 5; done ) >"$work/phases.log" 2>&1 &
+pids+=($!)
+
+echo "== warm-up: ${warmup} s through the router (JIT, connection pools, the shadow's warm-up)"
+run_load warmup "http://127.0.0.1:$router/orders/items/42" "$warmup" "$rate" "$connections" "$work"
+echo "   shadow: $(phases)"
+
+for r in $(seq 1 "$rounds"); do
+  echo "== round $r: direct, then through the router, ${seconds} s each at $rate req/s over $connections connections"
+  run_load "direct-$r" "http://127.0.0.1:$production/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  run_load "router-$r" "http://127.0.0.1:$router/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+done
+kill "${pids[-1]}" 2>/dev/null || true
+
+echo
+echo "== results (ms; hey's percentiles have 0.1 ms resolution)"
+printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' run "req/s" ok errors p50 p90 p99 "p90-direct"
+bar=met
+for r in $(seq 1 "$rounds"); do
+  IFS=$'\t' read -r d_rate d_ok d_err d50 d90 d99 <"$work/direct-$r.tsv"
+  IFS=$'\t' read -r r_rate r_ok r_err r50 r90 r99 <"$work/router-$r.tsv"
+  diff=$(python3 -c "print('%.2f' % ($r90 - $d90))")
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" ""
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff"
+  python3 -c "import sys; sys.exit(0 if $r_rate >= 0.99 * $rate and $r_err == 0 and $r90 - $d90 <= 2.0 else 1)" || bar=missed
+done
+echo "bar (>= 99 % of $rate req/s, 0 errors, p90 within 2 ms of direct): $bar"
+echo
+echo "== the shadow's phases during the run (every 5 s)"
+awk '{ if ($0 != last) print; last = $0 }' <(cut -d' ' -f2- "$work/phases.log") | sed 's/^/   /'
+echo "== the router's mirror counters"
+curl -s "http://127.0.0.1:$router/metrics" | grep -E '^shadowing_mirror_(copies|dropped|decisions)_total' | sed 's/^/   /' || true
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), .NET $(dotnet --version), $(dpkg-query -W -f='hey ${Version}' hey 2>/dev/null)"
