@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The soak (issue 16): steady load through the router of `shadowing up` with mirroring on and shadow lifecycles
+# running, sampling the `up` process's resident memory, open descriptors and threads every SAMPLE_EVERY seconds
+# (default 10). A shadow is requested at the start and again every CYCLE minutes (default 10), each for CYCLE - 1
+# minutes, so lifecycles keep going through provision, warm-up (mirroring at Shadowing:Sep:MirrorPercent), validation,
+# PreWarmed, hold, drain and retirement, and a leak in any of them shows. After the warm-up, growth is the median of
+# the last minute's samples over the median of the first minute's after the warm-up (a third of the samples each when
+# the run is shorter). The bar: memory, descriptors and threads each grow by less than 5 %, no request fails, and a
+# shadow reached PreWarmed. Exits 1 when the bar is missed.
+# Usage: bash bench/soak.sh [minutes] [warm-up minutes] [req/s]   (default 30, 5, 500; installs hey with apt-get)
+#   SHADOWING_CLI=path/to/shadowing.dll uses a CLI already built instead of building it (Release) first.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib/load.sh
+source "$root/bench/lib/load.sh"
+minutes="${1:-30}"
+warmup="${2:-5}"
+rate="${3:-500}"
+every="${SAMPLE_EVERY:-10}"
+cycle="${CYCLE:-10}"
+connections=16
+ensure_tools hey curl python3
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+cli="${SHADOWING_CLI:-}"
+if [ -z "$cli" ]; then
+  echo "== building the CLI (Release)"
+  dotnet build "$root/cli/Shadowing.Cli" -c Release -o "$work/cli" -v quiet -nologo | tail -n 1
+  cli="$work/cli/shadowing.dll"
+fi
+
+router=$(free_port); admin=$(free_port)
+cat >"$work/up.json" <<JSON
+{
+  "Urls": "http://127.0.0.1:$router",
+  "Logging": { "LogLevel": { "Default": "Warning", "Shadowing": "Warning" } },
+  "Shadowing": { "Embedded": { "StatePath": "$work/state.db" }, "Admin": { "Urls": "http://127.0.0.1:$admin" } },
+  "Samples": {
+    "orders": {
+      "MaxLatencyMs": 500,
+      "Production": [
+        { "Id": "orders-1", "Port": 0, "Capacity": 64, "LatencyMs": 1, "ErrorRate": 0.0 },
+        { "Id": "orders-2", "Port": 0, "Capacity": 64, "LatencyMs": 1, "ErrorRate": 0.0 }
+      ]
+    }
+  }
+}
+JSON
+(cd "$work" && exec dotnet "$cli" up --config "$work/up.json" >"$work/up.log" 2>&1) &
+up_pid=$!
+pids+=($up_pid)
+wait_for_200 "http://127.0.0.1:$router/orders/items/42" "the router"
+wait_for_200 "http://127.0.0.1:$admin/api/routing" "the status API"
+
+phases() {
+  curl -s "http://127.0.0.1:$admin/api/services/orders" | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+print(" ".join("%s=%s" % (s.get("id"), s.get("phase")) for s in doc.get("shadows", [])) or "(no shadow)")' 2>/dev/null || echo "(status API unavailable)"
+}
+request_shadow() {
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    -d "{\"count\":1,\"duration\":\"$(python3 -c "import datetime; print(datetime.timedelta(seconds=max(60, ($cycle - 1) * 60)))")\",\"reason\":\"soak\"}" \
+    "http://127.0.0.1:$admin/api/services/orders/shadows"
+}
+
+total=$((minutes * 60))
+echo "== ${minutes} min at $rate req/s over $connections connections; warm-up ${warmup} min; a sample every ${every} s; a shadow every ${cycle} min"
+echo "   machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), .NET $(dotnet --version)"
+hey -z "${total}s" -c "$connections" -q "$(python3 -c "print($rate / $connections)")" -t 10 \
+  "http://127.0.0.1:$router/orders/items/42" >"$work/load.txt" 2>&1 &
+load=$!
+pids+=($load)
+
+printf '%8s %10s %6s %8s  %s\n' "t (s)" "rss (KiB)" fds threads shadows | tee "$work/samples.txt"
+start=$(date +%s)
+next_request=0
+while kill -0 "$load" 2>/dev/null; do
+  t=$(( $(date +%s) - start ))
+  if [ "$t" -ge "$next_request" ]; then
+    echo "   shadow requested: HTTP $(request_shadow)" >>"$work/requests.txt"
+    next_request=$((next_request + cycle * 60))
+  fi
+  kill -0 "$up_pid" 2>/dev/null || { echo "shadowing up exited; its log:" >&2; tail -n 50 "$work/up.log" >&2; exit 1; }
+  printf '%8s %10s %6s %8s  %s\n' "$t" "$(rss_kb "$up_pid")" "$(fds "$up_pid")" "$(threads "$up_pid")" "$(phases)" | tee -a "$work/samples.txt"
+  sleep "$every"
+done
+wait "$load" || true
+run_load_summary="$(python3 - "$work/load.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+codes = re.findall(r"\[(\d+)\]\s+(\d+) responses", text)
+ok = sum(int(n) for c, n in codes if c == "200")
+errors = sum(int(n) for c, n in codes if c != "200")
+if "Error distribution:" in text:
+    errors += sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", text.split("Error distribution:")[1], re.M))
+rate = re.search(r"Requests/sec:\s*([0-9.]+)", text)
+print(ok, errors, rate.group(1) if rate else "0")
+PY
+)"
+read -r ok errors achieved <<<"$run_load_summary"
+
+echo
+python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" <<'PY'
+import statistics, sys
+path, warmup, ok, errors, achieved = sys.argv[1], float(sys.argv[2]) * 60, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rows = []
+for line in open(path).read().splitlines()[1:]:
+    parts = line.split(None, 4)
+    if len(parts) >= 4 and parts[1].isdigit():
+        rows.append((int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), parts[4] if len(parts) > 4 else ""))
+after = [r for r in rows if r[0] >= warmup]
+prewarmed = any("PreWarmed" in r[4] for r in rows)
+print(f"requests: {ok} answered 200 at {achieved} req/s, {errors} failed; a shadow reached PreWarmed: {'yes' if prewarmed else 'no'}")
+if len(after) < 2:
+    print("too few samples after the warm-up to measure growth")
+    sys.exit(1)
+k = max(1, min(6, len(after) // 3))
+ok_all = errors == 0 and prewarmed
+for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
+    first = statistics.median(r[col] for r in after[:k])
+    last = statistics.median(r[col] for r in after[-k:])
+    growth = (last - first) / first * 100
+    ok_all &= growth < 5
+    print(f"{name:<13} {first:>10.0f} -> {last:>10.0f}  growth {growth:+6.2f} %  (median of {k} samples at t = {after[0][0]}–{after[k-1][0]} s and {after[-k][0]}–{after[-1][0]} s)")
+print(f"bar (growth < 5 % each after the warm-up, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
+sys.exit(0 if ok_all else 1)
+PY
