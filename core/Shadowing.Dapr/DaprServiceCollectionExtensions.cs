@@ -13,14 +13,15 @@ public static class DaprServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="DaprClient"/> (sidecar from <c>DAPR_GRPC_ENDPOINT</c>/<c>DAPR_GRPC_PORT</c> and
-    /// <c>DAPR_HTTP_ENDPOINT</c>/<c>DAPR_HTTP_PORT</c>, unless a client is registered already) and the Dapr
+    /// <c>DAPR_HTTP_ENDPOINT</c>/<c>DAPR_HTTP_PORT</c>, with <see cref="DaprSidecarClient"/>'s call deadline and connection
+    /// pings, unless a client is registered already) and the Dapr
     /// <see cref="IStateStore"/> and <see cref="IEventBus"/>, unless those ports are registered already.
     /// </summary>
     public static IServiceCollection AddShadowingDapr(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(_ => new DaprClientBuilder().Build());
+        services.TryAddSingleton(sp => DaprSidecarClient.Build(new DaprClientBuilder(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IStateStore>(sp => new DaprStateStore(sp.GetRequiredService<DaprClient>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new DaprEventBus(sp.GetRequiredService<DaprClient>()));
         services.TryAddSingleton<IEventBus>(sp => sp.GetRequiredService<DaprEventBus>());
