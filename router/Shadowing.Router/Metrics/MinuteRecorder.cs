@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
@@ -11,7 +12,8 @@ namespace Shadowing.Router.Metrics;
 /// merges them into <c>metrics/{service}/{endpoint}/{day}</c> and publishes them on topic <c>metrics</c>.
 /// An endpoint with no traffic in a minute gets a zero record, so readers see a continuous series.
 /// Records that cannot be written or published wait (in order, up to <see cref="MaxPending"/>) and are tried
-/// again next minute; on shutdown the current partial minute is written too.
+/// again next minute; on shutdown the current partial minute is written too. How many wait is exported as
+/// <c>shadowing_router_metric_records_pending</c>: above zero, the store or the bus is failing.
 /// </summary>
 internal sealed partial class MinuteRecorder(
     EndpointRegistry registry,
@@ -19,6 +21,7 @@ internal sealed partial class MinuteRecorder(
     IStateStore store,
     IEventBus bus,
     TimeProvider time,
+    IMeterFactory meterFactory,
     ILogger<MinuteRecorder> logger) : BackgroundService
 {
     /// <summary>Records kept while the store or bus is down (a day of 35 endpoints); older ones are dropped first.</summary>
@@ -26,6 +29,10 @@ internal sealed partial class MinuteRecorder(
 
     private readonly List<Pending> _pending = [];
     private readonly SemaphoreSlim _flushing = new(1, 1);
+    private readonly PendingGauge _pendingCount = new(meterFactory);
+
+    /// <summary>Records waiting to be written or published (read by the gauge, off the flushing thread).</summary>
+    public int PendingRecords => Volatile.Read(ref _pendingCount.Value);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -128,6 +135,7 @@ internal sealed partial class MinuteRecorder(
         finally
         {
             _pending.RemoveRange(0, done);
+            Volatile.Write(ref _pendingCount.Value, _pending.Count);
         }
     }
 
@@ -145,5 +153,18 @@ internal sealed partial class MinuteRecorder(
         public EndpointMinuteRecord Record { get; } = record;
 
         public bool Stored { get; set; }
+    }
+
+    /// <summary>The number of waiting records, exported as a gauge (created once with the recorder; the meter factory owns it).</summary>
+    private sealed class PendingGauge
+    {
+        public int Value;
+
+        public PendingGauge(IMeterFactory meterFactory) =>
+            meterFactory.Create(RouterMetrics.MeterName).CreateObservableGauge(
+                "shadowing.router.metric_records.pending",
+                () => Volatile.Read(ref Value),
+                "{record}",
+                "Per-minute metric records waiting to be written to the store or published, because one of them failed.");
     }
 }

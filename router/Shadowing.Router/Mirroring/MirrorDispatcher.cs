@@ -25,6 +25,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     private readonly ILogger<MirrorDispatcher> _logger;
     private readonly TimeProvider _time;
     private readonly string _idPrefix;
+    private readonly Forwarding.LogGate _publishFailures = new();
     private long _sequence;
 
     public MirrorDispatcher(MirrorSender sender, IEventBus bus, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
@@ -118,7 +119,22 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 return;
             }
 
-            await _bus.PublishAsync(Topics.Mirror(job.Plan.Service), envelope, timeToLive, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _bus.PublishAsync(Topics.Mirror(job.Plan.Service), envelope, timeToLive, cancellationToken).ConfigureAwait(false);
+            }
+            catch (EventBusException ex)
+            {
+                // The bus is down: the copy is lost, which a mirror may do, but it is counted, and logged once a minute at most.
+                _metrics.MirrorDropped(job.Plan.Service, "publish_failed");
+                if (_publishFailures.TryPass(_time.GetTimestamp(), _time.TimestampFrequency * 60, out var heldBack))
+                {
+                    LogPublishFailed(ex, job.Plan.Service, heldBack);
+                }
+
+                return;
+            }
+
             _metrics.MirrorCopy(job.Plan.Service, "pubsub", "published");
             return;
         }
@@ -142,6 +158,9 @@ internal sealed partial class MirrorDispatcher : BackgroundService
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Warning, Message = "Sending a mirrored copy failed; it is dropped")]
     private partial void LogSendFailed(Exception error);
+
+    [LoggerMessage(EventId = 85, Level = LogLevel.Warning, Message = "Could not publish a mirrored request of {Service}; it is dropped (counted as publish_failed; {HeldBack} more since the last line)")]
+    private partial void LogPublishFailed(Exception error, string service, long heldBack);
 }
 
 /// <summary>Mirroring settings (section <c>Router:Mirroring</c>); the policy itself is per service, in the routing table.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Shadowing.TestUtilities.Hosting;
@@ -36,36 +35,13 @@ public sealed class EndpointFaultsUnderLoadTests
         // elsewhere: 3 s keeps the test short; the stall itself is the setting's to bound.
         await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:Forwarding:ResponseTimeout"] = "00:00:03" });
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
-        var failures = new ConcurrentQueue<string>();
-        var sent = 0;
-
-        async Task Worker()
+        var (failures, loadTime) = await ClientLoad.RunAsync(client, "orders", Total, Concurrency, n =>
         {
-            while (Interlocked.Increment(ref sent) is var n && n <= Total)
+            if (n == Total / 4)
             {
-                if (n == Total / 4)
-                {
-                    proxy.Current = new Fault(kind);
-                }
-
-                try
-                {
-                    using var response = await client.GetAsync(new Uri($"/orders/items/{n}", UriKind.Relative), Ct);
-                    if (response.StatusCode != HttpStatusCode.OK)
-                    {
-                        failures.Enqueue($"#{n}: HTTP {(int)response.StatusCode}");
-                    }
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-                {
-                    failures.Enqueue($"#{n}: {ex.Message}");
-                }
+                proxy.Current = new Fault(kind);
             }
-        }
-
-        var load = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(Worker, Ct)));
-        var loadTime = load.Elapsed;
+        }, cancellationToken: Ct);
 
         Assert.Empty(failures);
         var metrics = await router.MetricsAsync();
@@ -77,20 +53,12 @@ public sealed class EndpointFaultsUnderLoadTests
         var servedBefore = p2.Requests;
         proxy.Current = Fault.None;
         var clock = Stopwatch.StartNew();
-        using var stop = new CancellationTokenSource();
-        var traffic = Task.Run(async () =>
+        await using (ClientLoad.Start(client, "orders", Ct))
         {
-            var i = 0;
-            while (!stop.IsCancellationRequested)
-            {
-                using var response = await client.GetAsync(new Uri($"/orders/after/{i++}", UriKind.Relative), Ct);
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            }
-        }, Ct);
-        await Eventually.WaitUntilAsync(() => p2.Requests - servedBefore >= 10, "p2 serves again after the fault ends", cancellationToken: Ct);
+            await Eventually.WaitUntilAsync(() => p2.Requests - servedBefore >= 10, "p2 serves again after the fault ends", cancellationToken: Ct);
+        }
+
         var recovered = clock.Elapsed;
-        await stop.CancelAsync();
-        await traffic;
         TestContext.Current.TestOutputHelper?.WriteLine($"{kind}: 0 of {Total} client requests failed in {loadTime.TotalMilliseconds:F0} ms; failovers {failovers}, p2's probe after the load {ejected}; p2 served again {recovered.TotalMilliseconds:F0} ms after the fault ended");
     }
 }

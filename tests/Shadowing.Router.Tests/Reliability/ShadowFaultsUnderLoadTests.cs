@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Shadowing.Core.Mirroring;
@@ -53,36 +52,20 @@ public sealed class ShadowFaultsUnderLoadTests
         };
         await using var router = await RouterHost.StartAsync([table]);
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
-        var failures = new ConcurrentQueue<string>();
-        var sent = 0;
-
-        async Task Worker()
-        {
-            while (Interlocked.Increment(ref sent) is var n && n <= Total)
+        var (failures, loadTime) = await ClientLoad.RunAsync(
+            client,
+            "orders",
+            Total,
+            Concurrency,
+            n =>
             {
                 if (n == Total / 4)
                 {
                     proxy.Current = injected;
                 }
-
-                try
-                {
-                    using var response = await client.GetAsync(new Uri($"/orders/items/{n}", UriKind.Relative), Ct);
-                    if (response.StatusCode != HttpStatusCode.OK || (await Table.ReadAsync(response)).Answer.Endpoint != "p1")
-                    {
-                        failures.Enqueue($"#{n}: HTTP {(int)response.StatusCode}");
-                    }
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-                {
-                    failures.Enqueue($"#{n}: {ex.Message}");
-                }
-            }
-        }
-
-        var load = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(Worker, Ct)));
-        var loadTime = load.Elapsed;
+            },
+            async response => (await Table.ReadAsync(response)).Answer.Endpoint is var by && by != "p1" ? $"answered by {by}" : null,
+            Ct);
 
         Assert.Empty(failures);
         Assert.Equal(Total, p1.Requests);
@@ -106,20 +89,12 @@ public sealed class ShadowFaultsUnderLoadTests
         var answeredBefore = Answered(await router.MetricsAsync());
         proxy.Current = Fault.None;
         var clock = Stopwatch.StartNew();
-        using var stop = new CancellationTokenSource();
-        var traffic = Task.Run(async () =>
+        await using (ClientLoad.Start(client, "orders", Ct))
         {
-            var i = 0;
-            while (!stop.IsCancellationRequested)
-            {
-                using var response = await client.GetAsync(new Uri($"/orders/after/{i++}", UriKind.Relative), Ct);
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            }
-        }, Ct);
-        await Eventually.WaitUntilAsync(async () => Answered(await router.MetricsAsync()) - answeredBefore >= 10, "the shadow answers copies again after the fault ends", cancellationToken: Ct);
+            await Eventually.WaitUntilAsync(async () => Answered(await router.MetricsAsync()) - answeredBefore >= 10, "the shadow answers copies again after the fault ends", cancellationToken: Ct);
+        }
+
         var recovered = clock.Elapsed;
-        await stop.CancelAsync();
-        await traffic;
         metrics = await router.MetricsAsync();
         failed = PrometheusText.Value(metrics, "shadowing_mirror_copies_total", ("service", "orders"), ("target", "s1"), ("result", "failed")) ?? 0;
         dropped = PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders")) ?? 0;

@@ -9,7 +9,14 @@ public static class PrometheusText
     /// The value of the first sample of <paramref name="name"/> whose labels include all of <paramref name="labels"/>,
     /// or null when there is none.
     /// </summary>
-    public static double? Value(string exposition, string name, params (string Name, string Value)[] labels)
+    public static double? Value(string exposition, string name, params (string Name, string Value)[] labels) =>
+        Samples(exposition, name, labels).Select(v => (double?)v).FirstOrDefault();
+
+    /// <summary>The sum of every sample of <paramref name="name"/> whose labels include all of <paramref name="labels"/> (0 when none).</summary>
+    public static double Sum(string exposition, string name, params (string Name, string Value)[] labels) =>
+        Samples(exposition, name, labels).Sum();
+
+    private static IEnumerable<double> Samples(string exposition, string name, (string Name, string Value)[] labels)
     {
         ArgumentNullException.ThrowIfNull(exposition);
         foreach (var line in exposition.Split('\n'))
@@ -39,10 +46,8 @@ public static class PrometheusText
 
             if (labels.All(l => present.TryGetValue(l.Name, out var v) && v == l.Value))
             {
-                return double.Parse(rest.Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                yield return double.Parse(rest.Trim().Split(' ')[0], CultureInfo.InvariantCulture);
             }
         }
-
-        return null;
     }
 }

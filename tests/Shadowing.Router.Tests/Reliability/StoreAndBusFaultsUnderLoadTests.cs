@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using Dapr.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
+using Shadowing.Dapr;
+using Shadowing.Dapr.Messaging;
+using Shadowing.Dapr.State;
+using Shadowing.Router.Metrics;
+using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Network;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Reliability;
+
+/// <summary>
+/// Faults injected by the TCP fault proxy between the router's Dapr adapters and the sidecar (gRPC), under load: on the
+/// state store the router keeps routing with its last good tables and says they are stale in <c>/metrics</c>; on the bus
+/// mirrored requests that cannot be published are counted as dropped and per-minute records wait, counted; no client
+/// request fails; after the fault, tables are fresh again, envelopes are published again and every waiting metric
+/// record is published, the requests they count equal to the requests the endpoint served (the time to recover is
+/// printed, not asserted).
+/// </summary>
+[Collection(nameof(RouterMetricsCollection))]
+public sealed class StoreAndBusFaultsUnderLoadTests
+{
+    private const int Total = 600;
+    private const int Concurrency = 8;
+
+    // Short, so a test waits a second, not ten, for calls caught in a blackhole.
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(1);
+
+    // A connection stuck in a blackhole or a half-open state is replaced after HTTP/2 pings go unanswered (15 s).
+    private static readonly TimeSpan RecoveryLimit = TimeSpan.FromSeconds(45);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public static TheoryData<FaultKind> Faults => [FaultKind.Reset, FaultKind.Blackhole, FaultKind.HalfOpen];
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task FaultOnTheStateStoreUnderLoad_NoClientRequestFails_TablesShowStale_AndFreshAgainAfterwards(FaultKind kind)
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        await using var proxy = FaultProxy.Start(new Uri(sidecar.GrpcEndpoint));
+        using var dapr = ThroughProxy(proxy, sidecar);
+        var store = new DaprStateStore(dapr, TimeProvider.System);
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], sharedStore: store);
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
+
+        var (failures, loadTime) = await ClientLoad.RunAsync(client, "orders", Total, Concurrency, n =>
+        {
+            if (n == Total / 4)
+            {
+                proxy.Current = new Fault(kind);
+            }
+        }, cancellationToken: Ct);
+        Assert.Empty(failures);
+
+        // The fault is visible: the tables cannot be refreshed, the router says it serves stale ones, and still routes.
+        await using (ClientLoad.Start(client, "orders", Ct))
+        {
+            await Eventually.WaitUntilAsync(async () => Stale(await router.MetricsAsync()) == 1, $"the store's {kind} shows as stale routing tables in /metrics", RecoveryLimit, Ct);
+        }
+
+        proxy.Current = Fault.None;
+        var clock = Stopwatch.StartNew();
+        await using (ClientLoad.Start(client, "orders", Ct))
+        {
+            await Eventually.WaitUntilAsync(async () => Stale(await router.MetricsAsync()) == 0, "the routing tables are read again after the fault ends", RecoveryLimit, Ct);
+        }
+
+        var recovered = clock.Elapsed;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"store {kind}: 0 of {Total} client requests failed in {loadTime.TotalMilliseconds:F0} ms; tables fresh again {recovered.TotalMilliseconds:F0} ms after the fault ended");
+    }
+
+    [Theory]
+    [InlineData(FaultKind.Reset)]
+    [InlineData(FaultKind.Blackhole)]
+    public async Task FaultOnTheBusUnderLoad_NoClientRequestFails_LostEnvelopesCounted_MetricRecordsWaitAndAreAllPublishedAfterwards(FaultKind kind)
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        await using var proxy = FaultProxy.Start(new Uri(sidecar.GrpcEndpoint));
+        using var dapr = ThroughProxy(proxy, sidecar);
+        var bus = new DaprEventBus(dapr);
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var table = Table.For("orders", [p1]) with
+        {
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = s1.Address.ToString(), State = ShadowState.WarmingUp, DataIsolated = true }],
+            Mirror = new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeToLive = TimeSpan.FromMinutes(2) },
+        };
+        await using var router = await RouterHost.StartAsync(
+            [table],
+            services: s =>
+            {
+                s.AddSingleton(bus);
+                s.AddSingleton<IEventBus>(bus);
+            });
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = router.Address, Timeout = TimeSpan.FromSeconds(60) };
+        var recorder = router.App.Services.GetRequiredService<MinuteRecorder>();
+
+        var (failures, loadTime) = await ClientLoad.RunAsync(client, "orders", Total, Concurrency, n =>
+        {
+            if (n == Total / 4)
+            {
+                proxy.Current = new Fault(kind);
+            }
+        }, cancellationToken: Ct);
+        Assert.Empty(failures);
+
+        // The fault is visible: envelopes dropped as unpublishable, and metric records waiting.
+        await using (ClientLoad.Start(client, "orders", Ct))
+        {
+            await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "publish_failed") > 0, $"the bus's {kind} shows as envelopes dropped in /metrics", RecoveryLimit, Ct);
+        }
+
+        await recorder.FlushAsync(DateTimeOffset.MaxValue, Ct);
+        Assert.True(recorder.PendingRecords > 0, "metric records wait while the bus fails");
+        var waiting = recorder.PendingRecords;
+        await Eventually.WaitUntilAsync( // the exporter caches a scrape for a moment
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_metric_records_pending") == waiting,
+            $"the {waiting} waiting metric records in /metrics",
+            cancellationToken: Ct);
+
+        // Recovery: envelopes are published again.
+        var publishedBefore = Envelopes(sidecar);
+        proxy.Current = Fault.None;
+        var clock = Stopwatch.StartNew();
+        await using (ClientLoad.Start(client, "orders", Ct))
+        {
+            await Eventually.WaitUntilAsync(() => Envelopes(sidecar) - publishedBefore >= 10, "envelopes are published again after the fault ends", RecoveryLimit, Ct);
+        }
+
+        var recovered = clock.Elapsed;
+
+        // Counted at both ends, once traffic stopped and the queue drained. Mirror envelopes: each request mirrored was
+        // published (and the sidecar has it) or counted as dropped. Metric records: all published, and the requests they
+        // count are the requests the endpoint served, none lost, none twice.
+        // (Counters move at different moments of a copy's life, and a scrape is cached briefly: wait for them to agree.)
+        string metrics = "";
+        double? mirrored = null;
+        double published = 0, dropped = 0;
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                metrics = await router.MetricsAsync();
+                mirrored = PrometheusText.Value(metrics, "shadowing_mirror_decisions_total", ("service", "orders"), ("result", "mirrored"));
+                published = PrometheusText.Value(metrics, "shadowing_mirror_copies_total", ("service", "orders"), ("result", "published")) ?? 0;
+                dropped = PrometheusText.Sum(metrics, "shadowing_mirror_dropped_total", ("service", "orders"));
+                return mirrored == published + dropped;
+            },
+            "every mirrored request published or counted as dropped",
+            cancellationToken: Ct);
+        Assert.InRange<double>(Envelopes(sidecar), published, published + Dropped(metrics, "publish_failed"));
+
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                await recorder.FlushAsync(DateTimeOffset.MaxValue, Ct);
+                return recorder.PendingRecords == 0;
+            },
+            "every waiting metric record published",
+            RecoveryLimit,
+            Ct);
+        var records = sidecar.State.Published.Where(e => e.Topic == Topics.Metrics).Select(e => ShadowingJson.Deserialize<EndpointMinuteRecord>(e.Data)).ToList();
+        Assert.Equal<long>(p1.Requests, records.Where(r => r.EndpointId == "p1").Sum(r => r.Requests));
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"bus {kind}: 0 of {Total} client requests failed in {loadTime.TotalMilliseconds:F0} ms; envelopes published again {recovered.TotalMilliseconds:F0} ms after the fault ended; " +
+            $"mirrored {mirrored} = published {published} + dropped {dropped} (publish_failed {Dropped(metrics, "publish_failed")}); the sidecar holds {Envelopes(sidecar)}; " +
+            $"{records.Count} metric records count {p1.Requests} requests to p1, as p1 served");
+    }
+
+    /// <summary>The product's Dapr client (call deadline, connection pings) with its gRPC calls through the proxy.</summary>
+    private static DaprClient ThroughProxy(FaultProxy proxy, FakeDaprSidecar sidecar) =>
+        DaprSidecarClient.Build(new DaprClientBuilder().UseGrpcEndpoint(proxy.Address.ToString().TrimEnd('/')).UseHttpEndpoint(sidecar.HttpEndpoint), TimeProvider.System, CallTimeout);
+
+    private static double? Stale(string metrics) => PrometheusText.Value(metrics, "shadowing_router_routing_table_stale");
+
+    private static double Dropped(string metrics, string reason) =>
+        PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", reason)) ?? 0;
+
+    private static int Envelopes(FakeDaprSidecar sidecar) => sidecar.State.Published.Count(e => e.Topic == "mirror.orders");
+}
