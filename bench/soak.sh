@@ -9,6 +9,9 @@
 # shadow reached PreWarmed. Exits 1 when the bar is missed.
 # Usage: bash bench/soak.sh [minutes] [warm-up minutes] [req/s]   (default 30, 5, 500; installs hey with apt-get)
 #   SHADOWING_CLI=path/to/shadowing.dll uses a CLI already built instead of building it (Release) first.
+#   GCDUMP=1 also takes a managed-heap dump (dotnet-gcdump, installed as a global tool if missing) at the end of the
+#   warm-up and at the end, and prints the largest types of each: growth there is the process's own objects, growth
+#   outside it is the runtime's or native memory.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib/load.sh
@@ -82,6 +85,11 @@ pids+=($load)
 printf '%8s %10s %6s %8s  %s\n' "t (s)" "rss (KiB)" fds threads shadows | tee "$work/samples.txt"
 start=$(date +%s)
 next_request=0
+gcdump_warm=""
+gcdump() {
+  command -v dotnet-gcdump >/dev/null || dotnet tool install -g dotnet-gcdump >/dev/null 2>&1 || true
+  PATH="$PATH:$HOME/.dotnet/tools" dotnet-gcdump collect -p "$up_pid" -o "$1" >/dev/null 2>&1 || echo "   (gcdump failed)" >&2
+}
 while kill -0 "$load" 2>/dev/null; do
   t=$(( $(date +%s) - start ))
   if [ "$t" -ge "$next_request" ]; then
@@ -90,9 +98,20 @@ while kill -0 "$load" 2>/dev/null; do
   fi
   kill -0 "$up_pid" 2>/dev/null || { echo "shadowing up exited; its log:" >&2; tail -n 50 "$work/up.log" >&2; exit 1; }
   printf '%8s %10s %6s %8s  %s\n' "$t" "$(rss_kb "$up_pid")" "$(fds "$up_pid")" "$(threads "$up_pid")" "$(phases)" | tee -a "$work/samples.txt"
+  if [ "${GCDUMP:-0}" = 1 ] && [ -z "$gcdump_warm" ] && [ "$t" -ge $((warmup * 60)) ]; then
+    gcdump_warm="$work/warm.gcdump"; gcdump "$gcdump_warm"
+  fi
   sleep "$every"
 done
 wait "$load" || true
+if [ "${GCDUMP:-0}" = 1 ]; then
+  gcdump "$work/end.gcdump"
+  for dump in "$gcdump_warm" "$work/end.gcdump"; do
+    [ -f "$dump" ] || continue
+    echo "== managed heap at $(basename "$dump" .gcdump): the largest types"
+    PATH="$PATH:$HOME/.dotnet/tools" dotnet-gcdump report "$dump" 2>/dev/null | head -n 18
+  done
+fi
 run_load_summary="$(python3 - "$work/load.txt" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

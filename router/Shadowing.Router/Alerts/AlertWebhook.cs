@@ -30,13 +30,20 @@ public sealed class AlertOptions
 /// Forwards every alert on topic <c>alerts</c> to the configured webhook: a JSON POST signed with
 /// <c>x-shadowing-signature: sha256=HEX</c> (HMAC-SHA256 of the body with the secret), tried
 /// <see cref="AlertOptions.Attempts"/> times with doubling pauses; then the bus retries and dead-letters it, so an
-/// alert is not lost to a receiver that is down for a while. Alerts carry names, verdicts and reasons, never request
+/// alert is not lost to a receiver that is down for a while. Every delivery of an alert carries the same
+/// <c>Idempotency-Key</c>, so a receiver acts on it once. Alerts carry names, verdicts and reasons, never request
 /// bodies or headers.
 /// </summary>
 internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions> options, TimeProvider time, ILogger<AlertWebhook> logger) : IHostedService, IDisposable
 {
     /// <summary>The signature header.</summary>
     public const string SignatureHeader = "x-shadowing-signature";
+
+    /// <summary>
+    /// The same for every delivery of one alert (a hash of its body), so a receiver can ignore an alert the bus delivered
+    /// again, which it does when an answer is lost or comes too late.
+    /// </summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
 
     private readonly AlertOptions _options = options.Value.Alerts;
     private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -71,6 +78,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
     private async Task SendAsync(Alert alert, CancellationToken cancellationToken)
     {
         var body = ShadowingJson.Serialize(alert);
+        var key = Convert.ToHexStringLower(SHA256.HashData(body));
         var pause = TimeSpan.FromMilliseconds(200);
         for (var attempt = 1; ; attempt++)
         {
@@ -81,6 +89,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
                 timeout.CancelAfter(_options.Timeout);
                 using var request = new HttpRequestMessage(HttpMethod.Post, _options.WebhookUrl) { Content = new ByteArrayContent(body) };
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                request.Headers.TryAddWithoutValidation(IdempotencyKeyHeader, key);
                 if (_options.WebhookSecret is { Length: > 0 } secret)
                 {
                     request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(body, secret));

@@ -147,6 +147,80 @@ public sealed class InProcessEventBusTests : EventBusContractTests
         blocked.SetResult();
     }
 
+    [Fact]
+    public async Task ManyMessages_FlakySlowAndFailingSubscribers_EachDeliveredOnceInEffectOrDeadLettered_CountedAtBothEnds()
+    {
+        // Jepsen's queue check on the bus itself: 600 messages to three subscribers. "steady" always succeeds; "flaky"
+        // fails the first try of every third message, takes effect and then fails for every seventh (so it gets it again),
+        // and never handles every fiftieth; "slow" is slow enough that a small queue overflows.
+        const int total = 600;
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        await using var bus = Create(store, TimeProvider.System, new InProcessEventBusOptions { QueueCapacity = 256, MaxAttempts = 3, InitialBackoff = TimeSpan.FromMilliseconds(1) });
+        var effects = new Dictionary<string, System.Collections.Concurrent.ConcurrentQueue<string>>
+        {
+            ["steady"] = new(), ["flaky"] = new(), ["slow"] = new(),
+        };
+        var tries = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        using var steady = bus.Subscribe<RoutingChanged>("routing-changed", "steady", (m, _) =>
+        {
+            effects["steady"].Enqueue(m.Service);
+            return Task.CompletedTask;
+        });
+        using var flaky = bus.Subscribe<RoutingChanged>("routing-changed", "flaky", (m, _) =>
+        {
+            var n = int.Parse(m.Service[1..], System.Globalization.CultureInfo.InvariantCulture);
+            var attempt = tries.AddOrUpdate(m.Service, 1, (_, a) => a + 1);
+            if (n % 50 == 0 || (n % 3 == 0 && attempt == 1))
+            {
+                throw new InvalidOperationException($"{m.Service} failed, attempt {attempt}");
+            }
+
+            effects["flaky"].Enqueue(m.Service);
+            if (n % 7 == 0 && attempt == 1)
+            {
+                throw new InvalidOperationException($"{m.Service} handled, then failed before acknowledging");
+            }
+
+            return Task.CompletedTask;
+        });
+        using var slow = bus.Subscribe<RoutingChanged>("routing-changed", "slow", async (m, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(2), TimeProvider.System, ct);
+            effects["slow"].Enqueue(m.Service);
+        });
+
+        var sent = Enumerable.Range(1, total).Select(n => $"s{n}").ToList();
+        foreach (var id in sent)
+        {
+            await bus.PublishAsync("routing-changed", new RoutingChanged(id), Ct);
+        }
+
+        foreach (var subscriber in effects.Keys)
+        {
+            async Task<DeliveryCheck> CheckAsync()
+            {
+                var letters = new List<string>();
+                foreach (var key in await store.ListKeysAsync($"deadletter/routing-changed/{subscriber}/", Ct))
+                {
+                    letters.Add((await store.GetJsonAsync<DeadLetter>(key, Ct))!.Value.Data.GetProperty("service").GetString()!);
+                }
+
+                return DeliveryCheck.Of(sent, effects[subscriber], letters);
+            }
+
+            DeliveryCheck check = null!;
+            await Eventually.WaitUntilAsync(async () => (check = await CheckAsync()).Lost.Count == 0, $"every message to {subscriber} delivered or dead-lettered", TimeSpan.FromSeconds(60), Ct);
+            Assert.True(check.Holds, $"{subscriber}: {check}");
+            TestContext.Current.TestOutputHelper?.WriteLine($"{subscriber}: {check}");
+            if (subscriber == "flaky")
+            {
+                Assert.All(sent.Where((_, i) => (i + 1) % 50 == 0), id => Assert.DoesNotContain(id, effects["flaky"]));
+                Assert.InRange(check.DeadLettered, total / 50, total);
+                Assert.True(check.Duplicates > 0, "a message handled and then failed is delivered again");
+            }
+        }
+    }
+
     private static InProcessEventBus Create(IStateStore store, TimeProvider time, InProcessEventBusOptions options) =>
         new(store, time, Options.Create(options), NullLogger<InProcessEventBus>.Instance);
 }
