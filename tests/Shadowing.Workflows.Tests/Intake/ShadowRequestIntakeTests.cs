@@ -381,11 +381,142 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", "shadows-orders-unknown", Verdict.Fail, ["unknown"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
     }
 
+    [Fact]
+    public async Task ManyRequestsThroughTheBus_OverAStoreThatFailsAndLosesAnswers_EachDecidedOnceOrDeadLettered_ThenReconciled()
+    {
+        // The shadow-request path counted at both ends: 20 requests stored and published (as the PAE does) on the
+        // in-process bus to the intake, over a store that fails about one call in twelve and loses the answer of about one
+        // write in twelve (applied, but the caller hears a failure), so the bus redelivers. Each request must end with a
+        // plan or in the dead letters; the reconciler then decides the dead-lettered ones from the stored requests. In
+        // the end every request has one plan, one workflow and one charge to the budget: nothing lost, nothing twice.
+        _rails = new ShadowGuardRails { MaxShadowsPerService = 100, MaxShadowsTotal = 100, EndpointHoursPerDay = 1000 };
+        var ct = TestContext.Current.CancellationToken;
+        var start = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        var requests = Enumerable.Range(1, 20).Select(i => WorkflowHarness.NewRequest(count: 1) with
+        {
+            Id = ShadowRequest.IdOf($"svc{i}", start),
+            Service = $"svc{i}",
+            WindowEnd = start.AddHours(1),
+        }).ToList();
+        var chaotic = new ChaoticStore(_store);
+        await using var bus = new Shadowing.Embedded.Messaging.InProcessEventBus(
+            _store, TimeProvider.System, Options.Create(new Shadowing.Embedded.Messaging.InProcessEventBusOptions { MaxAttempts = 4, InitialBackoff = TimeSpan.FromMilliseconds(1) }), NullLogger<Shadowing.Embedded.Messaging.InProcessEventBus>.Instance);
+        var intake = Intake(chaotic);
+        using var subscription = bus.Subscribe<ShadowRequest>(Shadowing.Core.Messaging.Topics.ShadowRequests, ShadowRequestSubscription.Subscriber, (r, c) => intake.HandleAsync(r, c));
+
+        foreach (var request in requests)
+        {
+            await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request, cancellationToken: ct);
+            await bus.PublishAsync(Shadowing.Core.Messaging.Topics.ShadowRequests, request, ct);
+        }
+
+        async Task<(Shadowing.TestUtilities.Messaging.DeliveryCheck Check, List<ShadowPlan> Plans)> CheckAsync()
+        {
+            var plans = new List<ShadowPlan>();
+            foreach (var request in requests)
+            {
+                if ((await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), ct))?.Value is { } plan)
+                {
+                    plans.Add(plan);
+                }
+            }
+
+            var letters = new List<string>();
+            foreach (var key in await _store.ListKeysAsync($"{StateKeys.DeadLetterPrefix}{Shadowing.Core.Messaging.Topics.ShadowRequests}/", ct))
+            {
+                letters.Add((await _store.GetJsonAsync<Shadowing.Embedded.Messaging.DeadLetter>(key, ct))!.Value.Data.GetProperty("id").GetString()!);
+            }
+
+            return (Shadowing.TestUtilities.Messaging.DeliveryCheck.Of(requests.Select(r => r.Id), plans.Select(p => p.RequestId), letters), plans);
+        }
+
+        (Shadowing.TestUtilities.Messaging.DeliveryCheck Check, List<ShadowPlan> Plans) result = (null!, []);
+        await Shadowing.TestUtilities.Time.Eventually.WaitUntilAsync(async () => (result = await CheckAsync()).Check.Lost.Count == 0, "every request decided or dead-lettered", TimeSpan.FromSeconds(60), ct);
+        Assert.True(result.Check.Holds, result.Check.ToString());
+        Assert.True(chaotic.Failures > 0, "the store failed");
+        var throughTheBus = result.Check;
+
+        // The store answers again; the reconciler's tick decides what the bus gave up on.
+        var reconciled = await Intake().ReconcileOpenRequestsAsync(ct);
+        result = await CheckAsync();
+        Assert.Equal(requests.Count, result.Plans.Count);
+        Assert.All(result.Plans, plan => Assert.Equal(ShadowPlanDecision.Admitted, plan.Decision));
+        var instances = (await _workflows.ListInstanceIdsAsync(cancellation: ct)).InstanceIds;
+        Assert.Equal(requests.Select(r => ShadowLifecycleNames.InstanceId(r)).Order(), instances.Order());
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2)), ct))!.Value;
+        Assert.Equal(requests.Count, budget.EndpointHours); // one endpoint for one hour each, charged once
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"shadow requests through the bus: {throughTheBus}; the store failed {chaotic.Failures} calls; the reconciler decided {reconciled.Count} more; " +
+            $"{result.Plans.Count} plans, {instances.Count} workflows, budget {budget.EndpointHours} endpoint-hours");
+    }
+
     private ShadowRequestIntake Intake(IStateStore? store = null)
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
         return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+    }
+
+    /// <summary>Fails about one call in twelve before it reaches the store, and loses the answer of about one write in twelve after it was applied.</summary>
+    private sealed class ChaoticStore(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        private int _calls;
+        private int _failures;
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        public override async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+        {
+            Before(key);
+            return await base.GetAsync(key, cancellationToken);
+        }
+
+        public override async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
+        {
+            var n = Before(key);
+            await base.SaveAsync(key, value, etag, cancellationToken);
+            After(n, key);
+        }
+
+        public override async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+        {
+            var n = Before(key);
+            var created = await base.TryCreateAsync(key, value, cancellationToken);
+            After(n, key);
+            return created;
+        }
+
+        public override async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
+        {
+            var n = Before(operations[0].Key);
+            await base.TransactAsync(operations, cancellationToken);
+            After(n, operations[0].Key);
+        }
+
+        // Which calls fail is decided by a multiplicative hash of the call's number: spread out, not in step with the
+        // intake's own sequence of calls (a plain every-nth would hit the same step of every attempt).
+        private static bool Hit(int n, uint salt) => unchecked((((uint)n * 2654435761u) ^ salt) % 12u) == 0;
+
+        private int Before(string key)
+        {
+            var n = Interlocked.Increment(ref _calls);
+            if (Hit(n, 0))
+            {
+                Interlocked.Increment(ref _failures);
+                throw new StateStoreException($"store unavailable ({key})");
+            }
+
+            return n;
+        }
+
+        private void After(int n, string key)
+        {
+            if (Hit(n, 0x5bd1e995))
+            {
+                Interlocked.Increment(ref _failures);
+                throw new StateStoreException($"the store's answer was lost ({key}); the write was applied");
+            }
+        }
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>
