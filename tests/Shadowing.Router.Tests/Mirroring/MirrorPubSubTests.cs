@@ -11,6 +11,7 @@ using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
 using Shadowing.TestUtilities.Dapr;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Messaging;
 using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.Time;
 
@@ -115,6 +116,36 @@ public sealed class MirrorPubSubTests
 
         // Two at once (a second's burst), then one every half second: at least two seconds for the last.
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"six replays at 2/s took only {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task ManyEnvelopes_EveryFifthDeliveredTwice_EachReplayedToTheShadowOnce_RedeliveriesCountedAsDuplicates()
+    {
+        // The mirror-envelope path counted at both ends: 200 envelopes, every fifth delivered again (at-least-once).
+        const int total = 200;
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub })]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+        var sent = Enumerable.Range(1, total).Select(n => $"e{n}").ToList();
+        foreach (var (id, n) in sent.Select((id, i) => (id, i + 1)))
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope(id, now), Ct);
+            if (n % 5 == 0)
+            {
+                await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope(id, now), Ct);
+            }
+        }
+
+        await Eventually.WaitUntilAsync(
+            async () => s1.Received.Count >= total && Dropped(await router.MetricsAsync(), "duplicate") == total / 5,
+            "every envelope replayed and every redelivery counted",
+            cancellationToken: Ct);
+        var check = DeliveryCheck.Of(sent, s1.Received.Select(r => r.Path["/items/".Length..]), []);
+        Assert.True(check.Holds, check.ToString());
+        Assert.Equal(0, check.Duplicates); // the shadow saw each once
+        TestContext.Current.TestOutputHelper?.WriteLine($"mirror envelopes: {check}; {total / 5} redeliveries dropped as duplicates");
     }
 
     [Fact]
