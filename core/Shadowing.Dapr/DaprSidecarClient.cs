@@ -6,8 +6,10 @@ namespace Shadowing.Dapr;
 /// <summary>
 /// Builds the <see cref="DaprClient"/> the adapters talk to the sidecar with. Every call has a deadline, and a connection
 /// that stopped answering is found by HTTP/2 pings and replaced: a sidecar, or the component behind it, that hangs fails
-/// calls within the call timeout (the SDK's own default is HttpClient's 100 s, and a gRPC call has no deadline at all),
-/// and once it answers again calls go through on a new connection instead of queueing on the dead one for good.
+/// calls within the call timeout (the SDK gives gRPC calls no deadline; its HttpClient's 100 s covers service invocation
+/// only), and once it answers again calls go through on a new connection instead of queueing on the dead one for good.
+/// The deadline covers the wait for the sidecar to start answering, which for the unary state and publish calls the
+/// adapters make is the whole call.
 /// </summary>
 public static class DaprSidecarClient
 {

@@ -42,6 +42,9 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>Whether <c>/healthz</c> answers 200 (else 503).</summary>
     public bool Healthy { get; set; } = true;
 
+    /// <summary>Whether each request is kept in <see cref="Received"/> (default); off for long runs that measure memory.</summary>
+    public bool Record { get; set; } = true;
+
     /// <summary>Status code of ordinary answers. Default 200.</summary>
     public int StatusCode { get; set; } = 200;
 
@@ -92,19 +95,27 @@ public sealed class TestBackend : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _requests);
-        HealthChecksWhenServed.Enqueue(HealthChecks);
+        if (Record)
+        {
+            HealthChecksWhenServed.Enqueue(HealthChecks);
+        }
+
         Interlocked.Increment(ref _inFlight);
         try
         {
             using var reader = new StreamReader(context.Request.Body);
             var body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
-            Received.Enqueue(new ReceivedRequest(
-                context.Request.Method,
-                context.Request.Path.Value ?? string.Empty,
-                context.Request.QueryString.Value ?? string.Empty,
-                context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
-                body,
-                context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty));
+            if (Record)
+            {
+                Received.Enqueue(new ReceivedRequest(
+                    context.Request.Method,
+                    context.Request.Path.Value ?? string.Empty,
+                    context.Request.QueryString.Value ?? string.Empty,
+                    context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase),
+                    body,
+                    context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? string.Empty));
+            }
+
             if (Gate is { } gate)
             {
                 await gate.Task.WaitAsync(context.RequestAborted).ConfigureAwait(false);
