@@ -20,12 +20,22 @@ public sealed class EndpointFaultsUnderLoadTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    public static TheoryData<string> Faults => ["reset", "blackhole", "half-open", "latency", "bandwidth"];
+
     [Theory]
-    [InlineData(FaultKind.Reset)]
-    [InlineData(FaultKind.Blackhole)]
-    [InlineData(FaultKind.HalfOpen)]
-    public async Task FaultOnOneProductionEndpointUnderLoad_NoClientRequestFails_AndItServesAgainAfterwards(FaultKind kind)
+    [MemberData(nameof(Faults))]
+    public async Task FaultOnOneProductionEndpointUnderLoad_NoClientRequestFails_AndItServesAgainAfterwards(string kind)
     {
+        var injected = kind switch
+        {
+            "reset" => new Fault(FaultKind.Reset),
+            "blackhole" => new Fault(FaultKind.Blackhole),
+            "half-open" => new Fault(FaultKind.HalfOpen),
+            // Longer than the response timeout below: every request caught in it times out and is retried on p1.
+            "latency" => new Fault(FaultKind.Latency, Delay: TimeSpan.FromSeconds(4)),
+            // A few hundred bytes a second: an answer (about 1 KB with its echo) takes longer than the response timeout.
+            _ => new Fault(FaultKind.Bandwidth, BytesPerSecond: 300),
+        };
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var p2 = await TestBackend.StartAsync("p2");
         await using var proxy = FaultProxy.Start(p2.Address);
@@ -39,7 +49,7 @@ public sealed class EndpointFaultsUnderLoadTests
         {
             if (n == Total / 4)
             {
-                proxy.Current = new Fault(kind);
+                proxy.Current = injected;
             }
         }, cancellationToken: Ct);
 
