@@ -12,6 +12,9 @@
 #   GCDUMP=1 also takes a managed-heap dump (dotnet-gcdump, installed as a global tool if missing) at the end of the
 #   warm-up and at the end, and prints the largest types of each: growth there is the process's own objects, growth
 #   outside it is the runtime's or native memory.
+#   COUNTERS=1 also records the runtime's counters (dotnet-counters, System.Runtime, every SAMPLE_EVERY seconds) and
+#   prints the growth of the GC's committed memory and heap size beside RSS's: RSS growing with them is the GC's,
+#   without them native.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib/load.sh
@@ -81,6 +84,12 @@ hey -z "${total}s" -c "$connections" -q "$(python3 -c "print($rate / $connection
   "http://127.0.0.1:$router/orders/items/42" >"$work/load.txt" 2>&1 &
 load=$!
 pids+=($load)
+if [ "${COUNTERS:-0}" = 1 ]; then
+  command -v dotnet-counters >/dev/null || dotnet tool install -g dotnet-counters >/dev/null 2>&1 || true
+  PATH="$PATH:$HOME/.dotnet/tools" dotnet-counters collect -p "$up_pid" --counters System.Runtime --refresh-interval "$every" \
+    --format csv -o "$work/counters.csv" >/dev/null 2>&1 &
+  pids+=($!)
+fi
 
 printf '%8s %10s %6s %8s  %s\n' "t (s)" "rss (KiB)" fds threads shadows | tee "$work/samples.txt"
 start=$(date +%s)
@@ -98,6 +107,7 @@ while kill -0 "$load" 2>/dev/null; do
   fi
   kill -0 "$up_pid" 2>/dev/null || { echo "shadowing up exited; its log:" >&2; tail -n 50 "$work/up.log" >&2; exit 1; }
   printf '%8s %10s %6s %8s  %s\n' "$t" "$(rss_kb "$up_pid")" "$(fds "$up_pid")" "$(threads "$up_pid")" "$(phases)" | tee -a "$work/samples.txt"
+  echo "$t $(awk '/^(RssAnon|RssFile|RssShmem):/ {printf "%s ", $2}' "/proc/$up_pid/status")" >>"$work/parts.txt"
   if [ "${GCDUMP:-0}" = 1 ] && [ -z "$gcdump_warm" ] && [ "$t" -ge $((warmup * 60)) ]; then
     gcdump_warm="$work/warm.gcdump"; gcdump "$gcdump_warm"
   fi
@@ -127,7 +137,7 @@ PY
 read -r ok errors achieved <<<"$run_load_summary"
 
 echo
-python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" <<'PY'
+python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" <<'PY'
 import statistics, sys
 path, warmup, ok, errors, achieved = sys.argv[1], float(sys.argv[2]) * 60, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = []
@@ -150,5 +160,45 @@ for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
     ok_all &= growth < 5
     print(f"{name:<13} {first:>10.0f} -> {last:>10.0f}  growth {growth:+6.2f} %  (median of {k} samples at t = {after[0][0]}–{after[k-1][0]} s and {after[-k][0]}–{after[-1][0]} s)")
 print(f"bar (growth < 5 % each after the warm-up, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
+def growth_line(name, at, values):
+    first = [v for t, v in zip(at, values) if t >= warmup][:k]
+    last = values[-k:]
+    if first and last and statistics.median(first) > 0:
+        a, b = statistics.median(first), statistics.median(last)
+        print(f"{name:<26} {a:>12.1f} -> {b:>12.1f}  growth {(b - a) / a * 100:+6.2f} %")
+
+# Where RSS is: anonymous (the GC's heap and native allocations), file-backed (mapped assemblies, touched as code
+# runs) and shared (JIT'd code: the runtime maps it twice, writable and executable, through shared memory).
+import os
+parts = [line.split() for line in open(sys.argv[7]).read().splitlines()] if len(sys.argv) > 7 and os.path.exists(sys.argv[7]) else []
+parts = [p for p in parts if len(p) == 4]
+if parts:
+    at = [int(p[0]) for p in parts]
+    for i, name in ((1, "RSS anonymous (KiB)"), (2, "RSS file-backed (KiB)"), (3, "RSS shared (KiB)")):
+        growth_line(name, at, [float(p[i]) for p in parts])
+if len(sys.argv) > 6 and sys.argv[6]:
+    import csv, os
+    if os.path.exists(sys.argv[6]):
+        by_time = {}
+        for row in csv.reader(open(sys.argv[6])):
+            if len(row) < 5 or row[0] == "Timestamp":
+                continue
+            try:
+                value = float(row[4])
+            except ValueError:
+                continue
+            sample = by_time.setdefault(row[0], {})
+            for key, label in (("committed_size", "GC committed (MB)"), ("heap.size", "GC heap after GC (MB)"),
+                               ("fragmentation", "GC fragmentation (MB)"), ("working_set", "working set (MB)")):
+                if key in row[2]:
+                    sample[label] = sample.get(label, 0) + value / 1e6
+        times = list(by_time)
+        # counters start with the load: the n-th is about n * SAMPLE_EVERY seconds in
+        step = float(os.environ.get("SAMPLE_EVERY", "10"))
+        for label in ("GC committed (MB)", "GC heap after GC (MB)", "GC fragmentation (MB)", "working set (MB)"):
+            values = [by_time[t].get(label) for t in times]
+            pairs = [(i * step, v) for i, v in enumerate(values) if v is not None]
+            if pairs:
+                growth_line(label, [p[0] for p in pairs], [p[1] for p in pairs])
 sys.exit(0 if ok_all else 1)
 PY
