@@ -54,6 +54,20 @@ public sealed record EndpointMinuteRecord
     public MirrorMinute? Mirror { get; init; }
 
     /// <summary>
+    /// Ids of the router records this one is made of: one when a router writes it, every replica's and flush's once
+    /// merged. A write retried after its answer was lost carries ids the stored minute already has, and is not merged
+    /// twice. Empty in records written before ids existed (those merge as before).
+    /// </summary>
+    public IReadOnlyList<string> RecordIds { get; init; } = [];
+
+    /// <summary>Whether every one of <paramref name="other"/>'s ids is already merged into this record.</summary>
+    public bool Contains(EndpointMinuteRecord other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return other.RecordIds.Count > 0 && other.RecordIds.All(RecordIds.Contains);
+    }
+
+    /// <summary>
     /// Adds another record of the same endpoint and minute (from another router replica): counts add, the
     /// peak is the larger one (an under-estimate of the true joint peak), percentiles come from the merged buckets.
     /// </summary>
@@ -86,6 +100,7 @@ public sealed record EndpointMinuteRecord
             LatencyP99Ms = LatencyHistogram.Percentile(buckets, 0.99, max),
             LatencyBuckets = buckets,
             Mirror = Mirror is null ? other.Mirror : other.Mirror is null ? Mirror : Mirror.Merge(other.Mirror),
+            RecordIds = [.. RecordIds, .. other.RecordIds],
         };
     }
 }
@@ -162,12 +177,20 @@ public sealed record EndpointMetricsDay
     /// <summary>Minute records in time order, at most one per minute.</summary>
     public IReadOnlyList<EndpointMinuteRecord> Minutes { get; init; } = [];
 
-    /// <summary>Returns a copy with <paramref name="record"/> added, merged into an existing record of the same minute.</summary>
+    /// <summary>
+    /// Returns a copy with <paramref name="record"/> added, merged into an existing record of the same minute; the day
+    /// unchanged when that minute already holds it (by <see cref="EndpointMinuteRecord.RecordIds"/>: a retried write).
+    /// </summary>
     public EndpointMetricsDay With(EndpointMinuteRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
         var minutes = Minutes.ToList();
         var index = minutes.FindIndex(m => m.Minute == record.Minute);
+        if (index >= 0 && minutes[index].Contains(record))
+        {
+            return this;
+        }
+
         if (index >= 0)
         {
             minutes[index] = minutes[index].Merge(record);

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
+using Shadowing.Core.Randomness;
 using Shadowing.Core.State;
 using Shadowing.Router.Routing;
 
@@ -22,6 +23,7 @@ internal sealed partial class MinuteRecorder(
     IEventBus bus,
     TimeProvider time,
     IMeterFactory meterFactory,
+    IRandomSource random,
     ILogger<MinuteRecorder> logger) : BackgroundService
 {
     /// <summary>Records kept while the store or bus is down (a day of 35 endpoints); older ones are dropped first.</summary>
@@ -30,6 +32,10 @@ internal sealed partial class MinuteRecorder(
     private readonly List<Pending> _pending = [];
     private readonly SemaphoreSlim _flushing = new(1, 1);
     private readonly PendingGauge _pendingCount = new(meterFactory);
+
+    // Record ids: this recorder's random prefix and a sequence number, unique across replicas and restarts.
+    private readonly string _writer = $"{random.Next(int.MaxValue):x8}{random.Next(int.MaxValue):x8}";
+    private long _sequence;
 
     /// <summary>Records waiting to be written or published (read by the gauge, off the flushing thread).</summary>
     public int PendingRecords => Volatile.Read(ref _pendingCount.Value);
@@ -88,12 +94,12 @@ internal sealed partial class MinuteRecorder(
                 records.Add(new EndpointMinuteRecord { Service = runtime.Service, EndpointId = runtime.Id, Role = runtime.Role, Minute = minute, LatencyBuckets = new long[LatencyHistogram.BucketCount] });
             }
 
-            _pending.AddRange(records.Select(r => new Pending(r)));
+            _pending.AddRange(records.Select(Identify));
         }
 
         while (cache.Removed.TryDequeue(out var removed))
         {
-            _pending.AddRange(removed.Minutes.TakeBefore(DateTimeOffset.MaxValue, removed.Role).Select(r => new Pending(r)));
+            _pending.AddRange(removed.Minutes.TakeBefore(DateTimeOffset.MaxValue, removed.Role).Select(Identify));
         }
 
         if (_pending.Count > MaxPending)
@@ -103,6 +109,9 @@ internal sealed partial class MinuteRecorder(
             LogDropped(dropped);
         }
     }
+
+    // An id per record, so that a write retried after its answer was lost is not merged into the day twice.
+    private Pending Identify(EndpointMinuteRecord record) => new(record with { RecordIds = [$"{_writer}-{++_sequence}"] });
 
     private async Task WritePendingAsync(CancellationToken cancellationToken)
     {
@@ -120,7 +129,7 @@ internal sealed partial class MinuteRecorder(
                         day => (day ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = DateOnly.FromDateTime(record.Minute.UtcDateTime) }).With(record),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
 
-                    // Remember it is stored, so a publish failure does not merge it into the day twice.
+                    // Remember it is stored, so a publish failure does not write it again.
                     pending.Stored = true;
                 }
 

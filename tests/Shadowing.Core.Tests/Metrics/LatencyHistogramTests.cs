@@ -72,6 +72,23 @@ public sealed class LatencyHistogramTests
         Assert.Equal(3, day.Minutes[0].Requests);
     }
 
+    [Fact]
+    public void With_RecordAlreadyMerged_ByItsId_LeavesTheDayUnchanged()
+    {
+        // A write whose answer was lost is retried: the same record must not count twice, another replica's must.
+        var minute = new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+        var day = new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = new DateOnly(2026, 11, 26) };
+        var first = Record(minute, 3, 0, 1, 1) with { RecordIds = ["a-1"] };
+        var second = Record(minute, 2, 0, 1, 1) with { RecordIds = ["b-1"] };
+
+        day = day.With(first).With(second).With(first).With(second);
+
+        var merged = Assert.Single(day.Minutes);
+        Assert.Equal(5, merged.Requests);
+        Assert.Equal(["a-1", "b-1"], merged.RecordIds);
+        Assert.Equal(10, day.With(Record(minute, 5, 0, 1, 1)).Minutes[0].Requests); // records without ids merge as before
+    }
+
     private static EndpointMinuteRecord Record(DateTimeOffset minute, long requests, long errors, double latency, int peak)
     {
         var buckets = new long[LatencyHistogram.BucketCount];

@@ -398,7 +398,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             Service = $"svc{i}",
             WindowEnd = start.AddHours(1),
         }).ToList();
-        var chaotic = new ChaoticStore(_store);
+        var chaotic = new ChaoticStateStore(_store);
         await using var bus = new Shadowing.Embedded.Messaging.InProcessEventBus(
             _store, TimeProvider.System, Options.Create(new Shadowing.Embedded.Messaging.InProcessEventBusOptions { MaxAttempts = 4, InitialBackoff = TimeSpan.FromMilliseconds(1) }), NullLogger<Shadowing.Embedded.Messaging.InProcessEventBus>.Instance);
         var intake = Intake(chaotic);
@@ -433,7 +433,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         (Shadowing.TestUtilities.Messaging.DeliveryCheck Check, List<ShadowPlan> Plans) result = (null!, []);
         await Shadowing.TestUtilities.Time.Eventually.WaitUntilAsync(async () => (result = await CheckAsync()).Check.Lost.Count == 0, "every request decided or dead-lettered", TimeSpan.FromSeconds(60), ct);
         Assert.True(result.Check.Holds, result.Check.ToString());
-        Assert.True(chaotic.Failures > 0, "the store failed");
+        Assert.True(chaotic.Failures > 0 && chaotic.LostAnswers > 0, "the store failed calls and lost answers");
         var throughTheBus = result.Check;
 
         // The store answers again; the reconciler's tick decides what the bus gave up on.
@@ -446,7 +446,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2)), ct))!.Value;
         Assert.Equal(requests.Count, budget.EndpointHours); // one endpoint for one hour each, charged once
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"shadow requests through the bus: {throughTheBus}; the store failed {chaotic.Failures} calls; the reconciler decided {reconciled.Count} more; " +
+            $"shadow requests through the bus: {throughTheBus}; the store failed {chaotic.Failures} calls and lost {chaotic.LostAnswers} answers; the reconciler decided {reconciled.Count} more; " +
             $"{result.Plans.Count} plans, {instances.Count} workflows, budget {budget.EndpointHours} endpoint-hours");
     }
 
@@ -455,68 +455,6 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
         return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
-    }
-
-    /// <summary>Fails about one call in twelve before it reaches the store, and loses the answer of about one write in twelve after it was applied.</summary>
-    private sealed class ChaoticStore(IStateStore inner) : DelegatingStateStore(inner)
-    {
-        private int _calls;
-        private int _failures;
-
-        public int Failures => Volatile.Read(ref _failures);
-
-        public override async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
-        {
-            Before(key);
-            return await base.GetAsync(key, cancellationToken);
-        }
-
-        public override async Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default)
-        {
-            var n = Before(key);
-            await base.SaveAsync(key, value, etag, cancellationToken);
-            After(n, key);
-        }
-
-        public override async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
-        {
-            var n = Before(key);
-            var created = await base.TryCreateAsync(key, value, cancellationToken);
-            After(n, key);
-            return created;
-        }
-
-        public override async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
-        {
-            var n = Before(operations[0].Key);
-            await base.TransactAsync(operations, cancellationToken);
-            After(n, operations[0].Key);
-        }
-
-        // Which calls fail is decided by a multiplicative hash of the call's number: spread out, not in step with the
-        // intake's own sequence of calls (a plain every-nth would hit the same step of every attempt).
-        private static bool Hit(int n, uint salt) => unchecked((((uint)n * 2654435761u) ^ salt) % 12u) == 0;
-
-        private int Before(string key)
-        {
-            var n = Interlocked.Increment(ref _calls);
-            if (Hit(n, 0))
-            {
-                Interlocked.Increment(ref _failures);
-                throw new StateStoreException($"store unavailable ({key})");
-            }
-
-            return n;
-        }
-
-        private void After(int n, string key)
-        {
-            if (Hit(n, 0x5bd1e995))
-            {
-                Interlocked.Increment(ref _failures);
-                throw new StateStoreException($"the store's answer was lost ({key}); the write was applied");
-            }
-        }
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>

@@ -1,0 +1,106 @@
+using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Embedded.State;
+using Shadowing.Router.Metrics;
+using Shadowing.Router.Mirroring;
+using Shadowing.Router.Tests.Mirroring;
+using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Messaging;
+using Shadowing.TestUtilities.State;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Reliability;
+
+/// <summary>
+/// The router's two at-least-once writes to the state store, per-minute metric records and mirror outcomes, under load
+/// over a store that fails calls and loses the answers of writes it applied: each is retried until it lands, and counted
+/// at both ends it lands once in effect (the requests the records count equal the requests each endpoint served; every
+/// outcome published is kept once for validation).
+/// </summary>
+[Collection(nameof(RouterMetricsCollection))]
+public sealed class StoreWritesAtLeastOnceTests
+{
+    private const int Total = 400;
+    private const int Batches = 40;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task StoreFailsAndLosesAnswersUnderLoad_MetricRecordsAndOutcomesEachCountedOnce()
+    {
+        using var sqlite = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
+        var chaotic = new ChaoticStateStore(sqlite, key => key.StartsWith("metrics/", StringComparison.Ordinal) || key.StartsWith("outcomes/", StringComparison.Ordinal));
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, true)], new MirrorPolicy { Percent = 100 })], sharedStore: chaotic);
+        var published = MirroringTests.Collect(router);
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4 }) { BaseAddress = router.Address };
+
+        var minutes = router.App.Services.GetRequiredService<MinuteRecorder>();
+        var outcomes = router.App.Services.GetRequiredService<OutcomeRecorder>();
+
+        // Load in batches, each followed by a flush of both recorders (the partial minute too), so the same minute's
+        // documents are merged into many times while the store fails.
+        for (var batch = 0; batch < Batches; batch++)
+        {
+            var (failures, _) = await ClientLoad.RunAsync(client, "orders", Total / Batches, 4, _ => { }, cancellationToken: Ct);
+            Assert.Empty(failures);
+            await minutes.FlushAsync(DateTimeOffset.MaxValue, Ct);
+            await outcomes.FlushAsync(Ct);
+        }
+
+        await Eventually.WaitUntilAsync(() => published.Count == Total, $"the {Total} outcomes published", cancellationToken: Ct);
+
+        // Flush until nothing waits: every write that failed, or whose answer was lost, is tried again.
+        IReadOnlyList<MirrorOutcome> kept = [];
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                await minutes.FlushAsync(DateTimeOffset.MaxValue, Ct);
+                await outcomes.FlushAsync(Ct);
+                kept = await OutcomesAsync(sqlite);
+                return minutes.PendingRecords == 0 && kept.Count >= Total;
+            },
+            "every metric record and outcome written",
+            cancellationToken: Ct);
+        Assert.True(chaotic.Failures > 0 && chaotic.LostAnswers > 0, "the store failed calls and lost answers");
+
+        var served = await RecordsAsync(sqlite, "p1");
+        var mirrored = await RecordsAsync(sqlite, "s1");
+        Assert.Equal<long>(p1.Requests, served.Sum(r => r.Requests));
+        Assert.Equal<long>(s1.Requests, mirrored.Sum(r => r.Mirror?.Requests ?? 0));
+        var check = DeliveryCheck.Of(published.Select(o => o.RequestId), kept.Select(o => o.RequestId), []);
+        Assert.True(check.Holds, check.ToString());
+        Assert.Equal(0, check.Duplicates);
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"the store failed {chaotic.Failures} calls and lost {chaotic.LostAnswers} answers; metric records count {p1.Requests} requests to p1 and " +
+            $"{s1.Requests} copies to s1, as they served; outcomes: {check}");
+    }
+
+    private static async Task<IReadOnlyList<EndpointMinuteRecord>> RecordsAsync(IStateStore store, string endpoint)
+    {
+        var records = new List<EndpointMinuteRecord>();
+        foreach (var key in await store.ListKeysAsync($"metrics/orders/{endpoint}/", Ct))
+        {
+            records.AddRange((await store.GetJsonAsync<EndpointMetricsDay>(key, Ct))!.Value.Minutes);
+        }
+
+        return records;
+    }
+
+    private static async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(IStateStore store)
+    {
+        var outcomes = new List<MirrorOutcome>();
+        foreach (var key in await store.ListKeysAsync("outcomes/orders/s1/", Ct))
+        {
+            var minute = (await store.GetJsonAsync<OutcomeMinute>(key, Ct))!.Value;
+            Assert.Equal(0, minute.Dropped);
+            outcomes.AddRange(minute.Outcomes);
+        }
+
+        return outcomes;
+    }
+}
