@@ -114,6 +114,30 @@ while kill -0 "$load" 2>/dev/null; do
   sleep "$every"
 done
 wait "$load" || true
+# glibc's arenas beyond the main one are heaps of 64 MiB reserved at 64 MiB-aligned addresses, the part in use
+# read-write and the rest inaccessible: count those in the process's map (MallocArenas caps them at 2 unless
+# MALLOC_ARENA_MAX is set).
+arenas=$(python3 - "/proc/$up_pid/maps" <<'PY'
+import sys
+heap = 64 << 20
+rows = []
+for line in open(sys.argv[1]):
+    fields = line.split()
+    if len(fields) == 5:  # anonymous
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        rows.append((lo, hi, fields[1]))
+count = 0
+for i, (lo, hi, perms) in enumerate(rows):
+    if lo % heap or not perms.startswith("rw"):
+        continue
+    end = hi
+    if hi - lo < heap and i + 1 < len(rows) and rows[i + 1][0] == hi and rows[i + 1][2].startswith("---"):
+        end = rows[i + 1][1]
+    count += end - lo == heap
+print(count + 1)
+PY
+) || arenas="?"
+echo "   malloc arenas at the end (the main one and the 64 MiB heaps in /proc/$up_pid/maps): $arenas; MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-unset}"
 if [ "${GCDUMP:-0}" = 1 ]; then
   gcdump "$work/end.gcdump"
   for dump in "$gcdump_warm" "$work/end.gcdump"; do

@@ -1,4 +1,8 @@
 using Shadowing.Cli;
+using Shadowing.Hosting;
+
+// The commands that run for hours start again with glibc's arenas capped; the others only stop further arenas.
+MallocArenas.Apply(restart: args.Length > 0 && args[0] is "up" or "demo" or "sample-endpoint");
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

@@ -1,4 +1,7 @@
+using Shadowing.Hosting;
 using Shadowing.Workflows;
+
+MallocArenas.Apply(restart: true);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddShadowingWorkflows(builder.Configuration);

@@ -14,6 +14,7 @@ public static class RouterHost
     /// <summary>Runs the router with command-line <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
+        MallocArenas.Apply(restart: true);
         try
         {
             // appsettings.json is read from beside the executable, so the router behaves the same from any working directory.

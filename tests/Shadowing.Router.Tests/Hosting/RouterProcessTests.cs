@@ -149,6 +149,56 @@ public sealed class RouterProcessTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(null, "2")]
+    [InlineData("4", "4")]
+    public async Task GlibcArenas_CappedFromTheStart_UnlessTheOperatorSetTheVariable(string? set, string expected)
+    {
+        Assert.SkipUnless(File.Exists("/lib/x86_64-linux-gnu/libc.so.6") || File.Exists("/lib/aarch64-linux-gnu/libc.so.6"), "the cap is glibc's");
+        var environment = set is null ? null : new Dictionary<string, string> { [Shadowing.Hosting.MallocArenas.EnvironmentVariable] = set };
+        await using var router = ChildProcess.Start("dotnet", [RouterDll, "--urls=http://127.0.0.1:0", "--Shadowing:Embedded:StatePath=:memory:", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information"], Path.GetTempPath(), environment);
+        var listening = await router.WaitForLineAsync(l => l.Contains("Now listening on: ", StringComparison.Ordinal), TimeSpan.FromMinutes(1), Ct);
+        using var http = new HttpClient { BaseAddress = new Uri(listening[listening.IndexOf("http", StringComparison.Ordinal)..].Trim()) };
+        await WaitUntilListeningAsync(http);
+
+        // The same process (started again in place), now with the variable glibc read at its start, and as many arenas.
+        var variables = (await File.ReadAllTextAsync($"/proc/{router.Id}/environ", Ct)).Split('\0');
+        Assert.Contains($"{Shadowing.Hosting.MallocArenas.EnvironmentVariable}={expected}", variables);
+        Assert.InRange(GlibcArenas(router.Id), 1, int.Parse(expected, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// glibc's arenas in a process: the main one, and each other one a heap of 64 MiB reserved at a 64 MiB-aligned
+    /// address (the part in use read-write, the rest inaccessible), as <c>/proc/{pid}/maps</c> lists them.
+    /// </summary>
+    private static int GlibcArenas(int pid)
+    {
+        const long heap = 64L << 20;
+        var rows = File.ReadAllLines($"/proc/{pid}/maps")
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(fields => fields.Length == 5) // anonymous
+            .Select(fields =>
+            {
+                var range = fields[0].Split('-');
+                return (Low: Convert.ToInt64(range[0], 16), High: Convert.ToInt64(range[1], 16), Permissions: fields[1]);
+            })
+            .ToArray();
+        var arenas = 1;
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var (low, high, permissions) = rows[i];
+            if (low % heap != 0 || !permissions.StartsWith("rw", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var end = high < low + heap && i + 1 < rows.Length && rows[i + 1].Low == high && rows[i + 1].Permissions.StartsWith("---", StringComparison.Ordinal) ? rows[i + 1].High : high;
+            arenas += end - low == heap ? 1 : 0;
+        }
+
+        return arenas;
+    }
+
     private static ChildProcess Start(params string[] arguments) =>
         ChildProcess.Start("dotnet", [RouterDll, .. arguments], Path.GetTempPath());
 
