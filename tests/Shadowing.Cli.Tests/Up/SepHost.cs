@@ -52,6 +52,9 @@ internal sealed class SepHost : IAsyncDisposable
         return (process, new Uri(line[SampleEndpointCommand.ReadyLine.Length..].Trim()));
     }
 
+    /// <summary>The local provisioner's command line for an orders shadow: a sample endpoint that exits with its host.</summary>
+    public static string[] ShadowArguments { get; } = [CliProcess.CliDll, "sample-endpoint", "--service", "{service}", "--id", "{shadowId}", "--port", "{port}", "--latency-ms", "5", "--capacity", "64", "--exit-with-parent"];
+
     public static async Task<SepHost> StartAsync(string folder, RoutingTable table, IReadOnlyDictionary<string, string?> settings, IMetricsSource? metrics, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -68,10 +71,9 @@ internal sealed class SepHost : IAsyncDisposable
             ["Shadowing:Provisioning:Local:Services:orders:Command"] = "dotnet",
             ["Shadowing:Provisioning:Local:Services:orders:StartTimeout"] = "00:01:00",
         };
-        string[] arguments = [CliProcess.CliDll, "sample-endpoint", "--service", "{service}", "--id", "{shadowId}", "--port", "{port}", "--latency-ms", "5", "--capacity", "64", "--exit-with-parent"];
-        for (var i = 0; i < arguments.Length; i++)
+        for (var i = 0; i < ShadowArguments.Length; i++)
         {
-            configuration[$"Shadowing:Provisioning:Local:Services:orders:Arguments:{i}"] = arguments[i];
+            configuration[$"Shadowing:Provisioning:Local:Services:orders:Arguments:{i}"] = ShadowArguments[i];
         }
 
         foreach (var (key, value) in settings)

@@ -139,10 +139,9 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
             ["Shadowing:Provisioning:Local:Services:orders:Command"] = "dotnet",
             ["Shadowing:Provisioning:Local:Services:orders:StartTimeout"] = "00:01:00",
         };
-        string[] shadow = [CliProcess.CliDll, "sample-endpoint", "--service", "{service}", "--id", "{shadowId}", "--port", "{port}", "--latency-ms", "5", "--capacity", "64", "--exit-with-parent"];
-        for (var i = 0; i < shadow.Length; i++)
+        for (var i = 0; i < SepHost.ShadowArguments.Length; i++)
         {
-            settings[$"Shadowing:Provisioning:Local:Services:orders:Arguments:{i}"] = shadow[i];
+            settings[$"Shadowing:Provisioning:Local:Services:orders:Arguments:{i}"] = SepHost.ShadowArguments[i];
         }
 
         return ChildProcess.Start(
