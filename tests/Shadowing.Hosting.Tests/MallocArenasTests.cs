@@ -9,5 +9,6 @@ public sealed class MallocArenasTests
 
         Assert.Equal(MallocArenas.Outcome.Capped, MallocArenas.Apply(restart: false, environmentValue: null));
         Assert.Equal(MallocArenas.Outcome.LeftAlone, MallocArenas.Apply(restart: true, environmentValue: "8")); // glibc applied the operator's choice at start
+        Assert.Equal(MallocArenas.Outcome.LeftAlone, MallocArenas.Apply(restart: true, environmentValue: "")); // set, even empty: never a restart loop
     }
 }

@@ -54,9 +54,10 @@ public sealed record EndpointMinuteRecord
     public MirrorMinute? Mirror { get; init; }
 
     /// <summary>
-    /// Ids of the router records this one is made of: one when a router writes it, every replica's and flush's once
-    /// merged. A write retried after its answer was lost carries ids the stored minute already has, and is not merged
-    /// twice. Empty in records written before ids existed (those merge as before).
+    /// Ids of the router records this one is made of: one when a router writes it, and in a stored day every replica's
+    /// and flush's merged into the minute (<see cref="EndpointMetricsDay.With"/>). A write retried after its answer was
+    /// lost carries ids the stored minute already has, and is not merged twice. Empty in records written before ids
+    /// existed (those merge as before) and in aggregates made with <see cref="Merge"/>.
     /// </summary>
     public IReadOnlyList<string> RecordIds { get; init; } = [];
 
@@ -100,7 +101,9 @@ public sealed record EndpointMinuteRecord
             LatencyP99Ms = LatencyHistogram.Percentile(buckets, 0.99, max),
             LatencyBuckets = buckets,
             Mirror = Mirror is null ? other.Mirror : other.Mirror is null ? Mirror : Mirror.Merge(other.Mirror),
-            RecordIds = [.. RecordIds, .. other.RecordIds],
+
+            // An aggregate of records (a reader's step, a day's minute) is no router's record: only the day keeps ids.
+            RecordIds = [],
         };
     }
 }
@@ -193,7 +196,7 @@ public sealed record EndpointMetricsDay
 
         if (index >= 0)
         {
-            minutes[index] = minutes[index].Merge(record);
+            minutes[index] = minutes[index].Merge(record) with { RecordIds = [.. minutes[index].RecordIds, .. record.RecordIds] };
         }
         else
         {

@@ -2,7 +2,6 @@ using System.Diagnostics.Metrics;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
-using Shadowing.Core.Randomness;
 using Shadowing.Core.State;
 using Shadowing.Router.Routing;
 
@@ -23,7 +22,6 @@ internal sealed partial class MinuteRecorder(
     IEventBus bus,
     TimeProvider time,
     IMeterFactory meterFactory,
-    IRandomSource random,
     ILogger<MinuteRecorder> logger) : BackgroundService
 {
     /// <summary>Records kept while the store or bus is down (a day of 35 endpoints); older ones are dropped first.</summary>
@@ -33,8 +31,10 @@ internal sealed partial class MinuteRecorder(
     private readonly SemaphoreSlim _flushing = new(1, 1);
     private readonly PendingGauge _pendingCount = new(meterFactory);
 
-    // Record ids: this recorder's random prefix and a sequence number, unique across replicas and restarts.
-    private readonly string _writer = $"{random.Next(int.MaxValue):x8}{random.Next(int.MaxValue):x8}";
+    // Record ids: this recorder's prefix and a sequence number, unique across replicas and restarts. A GUID, not the
+    // IRandomSource: a seeded source shared by two replicas would give them one prefix, and each other's records would
+    // be skipped as merged already.
+    private readonly string _writer = Guid.NewGuid().ToString("N")[..16];
     private long _sequence;
 
     /// <summary>Records waiting to be written or published (read by the gauge, off the flushing thread).</summary>

@@ -174,7 +174,7 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
                             Interlocked.Increment(ref _served);
                         }
                     }
-                    catch (HttpRequestException ex)
+                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
                     {
                         Failures.Enqueue($"#{worker}-{n}: {ex.Message}");
                     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Hosting;
 
@@ -165,6 +166,12 @@ public sealed class RouterProcessTests : IDisposable
         var variables = (await File.ReadAllTextAsync($"/proc/{router.Id}/environ", Ct)).Split('\0');
         Assert.Contains($"{Shadowing.Hosting.MallocArenas.EnvironmentVariable}={expected}", variables);
         Assert.InRange(GlibcArenas(router.Id), 1, int.Parse(expected, System.Globalization.CultureInfo.InvariantCulture));
+
+        // The runtime's diagnostics socket listens (dotnet-counters, -trace and -dump can attach), restarted or not.
+        await Eventually.WaitUntilAsync(
+            () => File.ReadLines("/proc/net/unix").Any(l => l.Contains($"/dotnet-diagnostic-{router.Id}-", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] == "00010000"),
+            "the diagnostics socket listening",
+            cancellationToken: Ct);
     }
 
     /// <summary>
