@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Dapr.Workflow;
@@ -121,12 +122,16 @@ public sealed class ShadowLifecycleEndToEndTests
 
     internal static string Describe(SepHost host, string shadowId) => "states so far: " + string.Join(" → ", host.Store.StatesOf(shadowId));
 
-    /// <summary>Steady GETs through the router for the whole test, so there is traffic to mirror.</summary>
+    /// <summary>
+    /// Steady GETs through the router for the whole test, so there is traffic to mirror; what they got is counted for
+    /// tests that assert on it (<see cref="Served"/>, <see cref="Failures"/>).
+    /// </summary>
     internal sealed class Traffic : IAsyncDisposable
     {
         private readonly HttpClient _http;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
+        private long _served;
 
         public Traffic(HttpClient http, TimeSpan? every = null)
         {
@@ -138,17 +143,34 @@ public sealed class ShadowLifecycleEndToEndTests
                 {
                     try
                     {
-                        await SendAsync(1);
+                        var (status, _) = (await SendAsync(1))[0];
+                        if (status == HttpStatusCode.OK)
+                        {
+                            Interlocked.Increment(ref _served);
+                        }
+                        else
+                        {
+                            Failures.Enqueue($"HTTP {(int)status}");
+                        }
                     }
                     catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
                     {
-                        // the loop only feeds mirroring; what a test asserts it sends itself
+                        if (!_stop.IsCancellationRequested)
+                        {
+                            Failures.Enqueue(ex.Message);
+                        }
                     }
 
                     await Task.Delay(pause, TimeProvider.System, CancellationToken.None);
                 }
             });
         }
+
+        /// <summary>Requests of the loop answered 200.</summary>
+        public long Served => Interlocked.Read(ref _served);
+
+        /// <summary>Requests of the loop that failed or were not answered 200.</summary>
+        public ConcurrentQueue<string> Failures { get; } = new();
 
         public async Task<IReadOnlyList<(HttpStatusCode Status, string? Endpoint)>> SendAsync(int count)
         {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Shadowing.Core.Messaging;
@@ -48,7 +47,7 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
 
         await using var router = ChildProcess.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "Shadowing.Router.dll"), .. Common(), "--Router:PollInterval=00:00:01"], CliProcess.RepositoryRoot);
         using var http = new HttpClient { BaseAddress = await ListeningAsync(router), Timeout = TimeSpan.FromSeconds(60) };
-        await using var load = new Load(http);
+        await using var load = new ShadowLifecycleEndToEndTests.Traffic(http, every: TimeSpan.FromMilliseconds(5));
         var host = StartWorkflowHost();
         try
         {
@@ -83,8 +82,7 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
             await Eventually.WaitUntilAsync(async () => await RuntimeStatusAsync(host, instance) == "COMPLETED", "the workflow completed after its release", Patience, Ct);
             await Eventually.WaitUntilAsync(() => ChildProcess.CountProcessesMentioning(shadowId) == 0, "the shadow stopped", Patience, Ct);
 
-            var failures = await load.StopAsync();
-            Assert.True(failures.IsEmpty, $"{failures.Count} client request(s) failed: {string.Join("; ", failures.Take(5))}");
+            Assert.True(load.Failures.IsEmpty, $"{load.Failures.Count} client request(s) failed: {string.Join("; ", load.Failures.Take(5))}");
             TestContext.Current.TestOutputHelper?.WriteLine(
                 $"{load.Served} client requests served, 0 failed; {servedWhileDown} of them while the workflow host was down; workflow {instance} resumed and completed");
         }
@@ -148,60 +146,5 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
             "dotnet",
             [Path.Combine(AppContext.BaseDirectory, "Shadowing.Workflows.dll"), .. Common(), .. settings.Select(s => $"--{s.Key}={s.Value}")],
             CliProcess.RepositoryRoot);
-    }
-
-    /// <summary>Two clients sending GETs through the router, a few milliseconds apart, until stopped; every failure kept.</summary>
-    private sealed class Load : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _workers;
-        private long _served;
-
-        public Load(HttpClient http) =>
-            _workers = Task.WhenAll(Enumerable.Range(0, 2).Select(worker => Task.Run(async () =>
-            {
-                for (var n = 0; !_stop.IsCancellationRequested; n++)
-                {
-                    try
-                    {
-                        using var response = await http.GetAsync(new Uri($"/orders/items/{worker}-{n}", UriKind.Relative), CancellationToken.None);
-                        if (response.StatusCode != HttpStatusCode.OK)
-                        {
-                            Failures.Enqueue($"#{worker}-{n}: HTTP {(int)response.StatusCode}");
-                        }
-                        else
-                        {
-                            Interlocked.Increment(ref _served);
-                        }
-                    }
-                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-                    {
-                        Failures.Enqueue($"#{worker}-{n}: {ex.Message}");
-                    }
-
-                    await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, CancellationToken.None);
-                }
-            })));
-
-        public ConcurrentQueue<string> Failures { get; } = new();
-
-        public long Served => Interlocked.Read(ref _served);
-
-        public async Task<ConcurrentQueue<string>> StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _workers;
-            return Failures;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stop.IsCancellationRequested)
-            {
-                await StopAsync();
-            }
-
-            _stop.Dispose();
-        }
     }
 }
