@@ -183,6 +183,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     private async Task DispatchLoopAsync()
     {
         var stopping = _stopping.Token;
+        Task? woken = null; // kept across waits: see BackgroundLoop.SignalOrDelayAsync
         while (!stopping.IsCancellationRequested)
         {
             DateTimeOffset? next = null;
@@ -195,12 +196,12 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             var now = _time.GetUtcNow();
             var wait = next is { } due ? due - now : _options.LeaseTimeout;
             wait = wait < TimeSpan.Zero ? TimeSpan.Zero : wait > _options.LeaseTimeout ? _options.LeaseTimeout : wait;
-            using var sleeping = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            var delay = Task.Delay(wait, _time, sleeping.Token);
-            var woken = _wake.Reader.WaitToReadAsync(sleeping.Token).AsTask();
-            await Task.WhenAny(delay, woken).ConfigureAwait(false);
-            await sleeping.CancelAsync().ConfigureAwait(false); // the loser is cancelled, not left waiting
-            _wake.Reader.TryRead(out _);
+            woken ??= _wake.Reader.WaitToReadAsync(stopping).AsTask();
+            if (await BackgroundLoop.SignalOrDelayAsync(woken, wait, _time, stopping).ConfigureAwait(false))
+            {
+                woken = null;
+                _wake.Reader.TryRead(out _);
+            }
         }
     }
 

@@ -46,6 +46,43 @@ public static class BackgroundLoop
         }
     }
 
+    /// <summary>
+    /// Waits until <paramref name="signal"/> completes or <paramref name="wait"/> has passed on <paramref name="time"/>,
+    /// whichever is first; returns true when the signal completed. A loop that sleeps until its next deadline or until
+    /// woken keeps one signal task across iterations and asks for a new one only after it completed: the signal is
+    /// never cancelled here, because a cancelled <see cref="SemaphoreSlim"/> wait throws an exception inside the
+    /// runtime every time the deadline comes first (a router's idle mirror replayer threw over a hundred a second).
+    /// The wait is rounded up to whole milliseconds (see <see cref="Sleepable"/>).
+    /// </summary>
+    public static async Task<bool> SignalOrDelayAsync(Task signal, TimeSpan wait, TimeProvider time, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(signal);
+        if (signal.IsCompleted)
+        {
+            return true;
+        }
+
+        using var sleeping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var delay = Task.Delay(Sleepable(wait), time, sleeping.Token);
+        if (await Task.WhenAny(signal, delay).ConfigureAwait(false) != signal)
+        {
+            return false;
+        }
+
+        await sleeping.CancelAsync().ConfigureAwait(false); // the delay's timer goes; a cancelled delay throws nothing
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="wait"/> rounded up to whole milliseconds. <c>Task.Delay</c> on the system clock truncates to
+    /// milliseconds, so a wait under one returns at once. Timers run on a coarser monotonic clock than
+    /// <see cref="TimeProvider.GetUtcNow"/>, and fire up to a few milliseconds before the wall clock reaches the deadline:
+    /// a loop waiting for that deadline would then spin, with sub-millisecond waits that end at once, until the wall clock
+    /// caught up.
+    /// </summary>
+    public static TimeSpan Sleepable(TimeSpan wait) =>
+        wait <= TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromTicks((wait.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond);
+
     /// <summary>Waits <paramref name="delay"/> on <paramref name="time"/>; returns false when the host is stopping.</summary>
     public static async Task<bool> WaitAsync(TimeSpan delay, TimeProvider time, CancellationToken stoppingToken)
     {

@@ -118,6 +118,7 @@ internal sealed partial class MirrorReplayer(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var nextSync = time.GetUtcNow() + SyncInterval;
+        Task? arrival = null; // kept across waits: see BackgroundLoop.SignalOrDelayAsync
         while (!stoppingToken.IsCancellationRequested)
         {
             var now = time.GetUtcNow();
@@ -147,10 +148,12 @@ internal sealed partial class MirrorReplayer(
 
             if (due is null)
             {
-                using var woken = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var arrived = _arrived.WaitAsync(woken.Token);
-                await Task.WhenAny(arrived, Task.Delay(wait, time, woken.Token)).ConfigureAwait(false);
-                await woken.CancelAsync().ConfigureAwait(false);
+                arrival ??= _arrived.WaitAsync(stoppingToken);
+                if (await BackgroundLoop.SignalOrDelayAsync(arrival, wait, time, stoppingToken).ConfigureAwait(false))
+                {
+                    arrival = null;
+                }
+
                 continue;
             }
 
@@ -290,7 +293,7 @@ internal sealed partial class MirrorReplayer(
                 wait = TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond);
             }
 
-            await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(BackgroundLoop.Sleepable(wait), time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+
+namespace Shadowing.TestUtilities.Time;
+
+/// <summary>
+/// A clock that passes everything to <paramref name="inner"/> (the system clock unless given) and records the due time
+/// of every timer the code under test asks for: each <c>Task.Delay</c> on it asks for one. A loop that keeps asking
+/// for sub-millisecond timers is spinning. Timers fire <paramref name="early"/> before their due time by
+/// <see cref="GetUtcNow"/>, as the system clock's do now and then: they run on a coarser clock, and
+/// <c>Task.Delay</c> on it truncates to whole milliseconds.
+/// </summary>
+public sealed class TimerRecordingTimeProvider(TimeProvider? inner = null, TimeSpan early = default) : TimeProvider
+{
+    private readonly TimeProvider _inner = inner ?? System;
+    private readonly ConcurrentQueue<TimeSpan> _dueTimes = new();
+
+    /// <summary>The due time of every timer created so far, in order.</summary>
+    public IReadOnlyCollection<TimeSpan> DueTimes => _dueTimes;
+
+    /// <inheritdoc />
+    public override DateTimeOffset GetUtcNow() => _inner.GetUtcNow();
+
+    /// <inheritdoc />
+    public override long GetTimestamp() => _inner.GetTimestamp();
+
+    /// <inheritdoc />
+    public override long TimestampFrequency => _inner.TimestampFrequency;
+
+    /// <inheritdoc />
+    public override TimeZoneInfo LocalTimeZone => _inner.LocalTimeZone;
+
+    /// <inheritdoc />
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        _dueTimes.Enqueue(dueTime);
+        var fires = dueTime > early ? dueTime - early : dueTime > TimeSpan.Zero ? TimeSpan.Zero : dueTime;
+        return _inner.CreateTimer(callback, state, fires, period);
+    }
+}
