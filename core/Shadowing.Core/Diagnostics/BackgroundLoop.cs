@@ -74,8 +74,8 @@ public static class BackgroundLoop
     }
 
     /// <summary>
-    /// <paramref name="wait"/> rounded up to whole milliseconds. <c>Task.Delay</c> on the system clock truncates to
-    /// milliseconds, so a wait under one returns at once. Timers run on a coarser monotonic clock than
+    /// <paramref name="wait"/> rounded up to whole milliseconds. <c>Task.Delay</c> truncates to milliseconds, so a
+    /// wait under one returns at once. Timers run on a coarser monotonic clock than
     /// <see cref="TimeProvider.GetUtcNow"/>, and fire up to a few milliseconds before the wall clock reaches the deadline:
     /// a loop waiting for that deadline would then spin, with sub-millisecond waits that end at once, until the wall clock
     /// caught up.
@@ -83,12 +83,16 @@ public static class BackgroundLoop
     public static TimeSpan Sleepable(TimeSpan wait) =>
         wait <= TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromTicks((wait.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond);
 
-    /// <summary>Waits <paramref name="delay"/> on <paramref name="time"/>; returns false when the host is stopping.</summary>
+    /// <summary>
+    /// Waits <paramref name="delay"/> on <paramref name="time"/>, rounded up to whole milliseconds (see
+    /// <see cref="Sleepable"/>: a loop waiting until a deadline, as the minute recorder does, would otherwise spin when
+    /// its timer fires early); returns false when the host is stopping.
+    /// </summary>
     public static async Task<bool> WaitAsync(TimeSpan delay, TimeProvider time, CancellationToken stoppingToken)
     {
         try
         {
-            await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
+            await Task.Delay(Sleepable(delay), time, stoppingToken).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

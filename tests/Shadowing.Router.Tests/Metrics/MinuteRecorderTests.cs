@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
@@ -12,6 +13,26 @@ namespace Shadowing.Router.Tests.Metrics;
 public sealed class MinuteRecorderTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task TimerFiresEarly_RestOfTheWaitIsAWholeMillisecond()
+    {
+        // The recorder sleeps until the next minute. As for the mirror replayer (MirrorReplayerTests): when its timer
+        // fired before GetUtcNow reached the minute, the rest was a sub-millisecond delay that ends at once, and it
+        // flushed in a spin until the wall clock got there.
+        var early = TimeSpan.FromTicks(5_000);
+        var clock = new FakeTimeProvider(); // starts on a minute
+        var time = new TimerRecordingTimeProvider(clock, early);
+        await using var router = await RouterHost.StartAsync([], time: time);
+        await Eventually.WaitUntilAsync(() => time.DueTimes.Contains(TimeSpan.FromMinutes(1)), "the recorder's sleep until the next minute", cancellationToken: Ct);
+        var before = time.DueTimes.Count;
+
+        clock.Advance(TimeSpan.FromMinutes(1) - early);
+
+        TimeSpan Rest() => time.DueTimes.Skip(before).FirstOrDefault(d => d > TimeSpan.Zero && d < TimeSpan.FromMilliseconds(2));
+        await Eventually.WaitUntilAsync(() => Rest() > TimeSpan.Zero, "the recorder's wait for the rest (one under a millisecond ends at once, and it spins)", cancellationToken: Ct);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), Rest());
+    }
 
     [Fact]
     public async Task MinuteEnds_RecordsPerEndpointToStoreAndTopic()

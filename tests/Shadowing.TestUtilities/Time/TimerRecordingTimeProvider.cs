@@ -13,9 +13,13 @@ public sealed class TimerRecordingTimeProvider(TimeProvider? inner = null, TimeS
 {
     private readonly TimeProvider _inner = inner ?? System;
     private readonly ConcurrentQueue<TimeSpan> _dueTimes = new();
+    private int _disposed;
 
     /// <summary>The due time of every timer created so far, in order.</summary>
     public IReadOnlyCollection<TimeSpan> DueTimes => _dueTimes;
+
+    /// <summary>Timers disposed so far (a cancelled <c>Task.Delay</c> disposes its timer).</summary>
+    public int TimersDisposed => Volatile.Read(ref _disposed);
 
     /// <inheritdoc />
     public override DateTimeOffset GetUtcNow() => _inner.GetUtcNow();
@@ -34,6 +38,23 @@ public sealed class TimerRecordingTimeProvider(TimeProvider? inner = null, TimeS
     {
         _dueTimes.Enqueue(dueTime);
         var fires = dueTime > early ? dueTime - early : dueTime > TimeSpan.Zero ? TimeSpan.Zero : dueTime;
-        return _inner.CreateTimer(callback, state, fires, period);
+        return new Recorded(_inner.CreateTimer(callback, state, fires, period), this);
+    }
+
+    private sealed class Recorded(ITimer inner, TimerRecordingTimeProvider owner) : ITimer
+    {
+        public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(dueTime, period);
+
+        public void Dispose()
+        {
+            Interlocked.Increment(ref owner._disposed);
+            inner.Dispose();
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Interlocked.Increment(ref owner._disposed);
+            return inner.DisposeAsync();
+        }
     }
 }
