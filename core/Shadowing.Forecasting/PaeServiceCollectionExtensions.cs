@@ -41,13 +41,7 @@ public static class PaeServiceCollectionExtensions
     public static IServiceCollection AddShadowingPaeTimer(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddShadowingPae(configuration);
-        services.PostConfigure<PaeOptions>(o =>
-        {
-            if (o.Forecaster.Threads == 0)
-            {
-                o.Forecaster.Threads = Math.Max(1, (int)(Environment.ProcessorCount * o.TrainingCoreShare));
-            }
-        });
+        services.PostConfigure<PaeOptions>(o => o.Forecaster.Threads = o.TrainingThreads(Environment.ProcessorCount));
         services.AddHostedService<ForecastTimerService>();
         return services;
     }

@@ -81,6 +81,9 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
         var options = new SimulationOptions { CapacityPerEndpoint = settings.CapacityPerEndpoint, ColdStart = coldStart, SloUtilization = settings.SloUtilization };
         IReadOnlyList<ScalingPolicy> policies = settings.Policy == "all" ? [.. Policies.Values] : [Policies[settings.Policy]];
         var pae = new PaeOptions();
+        // Trains as the embedded host's PAE does, on its share of the cores. The thread count does not change the
+        // models, only the time: on a trace's few thousand examples LightGBM's threads mostly wait for each other.
+        pae.Forecaster.Threads = pae.TrainingThreads(Environment.ProcessorCount);
         IHolidayCalendar holidays = pae.HolidayCountry is { Length: > 0 } country ? new PublicHolidayCalendar(country) : NoHolidays.Instance;
 
         // The planner's requests go through the real request store, on a store of their own that nothing else sees.

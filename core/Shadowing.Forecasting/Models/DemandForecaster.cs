@@ -190,6 +190,7 @@ public sealed class DemandForecaster
             NumberOfIterations = _options.Iterations,
             LearningRate = _options.LearningRate,
             MinimumExampleCountPerLeaf = _options.MinExamplesPerLeaf,
+            MaximumBinCountPerFeature = _options.MaxBinsPerFeature,
             NumberOfThreads = _options.Threads == 0 ? null : _options.Threads,
             Seed = _options.Seed,
             Silent = true,

@@ -46,6 +46,13 @@ public sealed class PaeOptions
     [Range(0.01, 1.0)]
     public double TrainingCoreShare { get; set; } = 0.5;
 
+    /// <summary>
+    /// The LightGBM threads such a host trains with: <c>Pae:Forecaster:Threads</c> when set, else
+    /// <see cref="TrainingCoreShare"/> of <paramref name="processorCount"/> cores, at least one.
+    /// </summary>
+    public int TrainingThreads(int processorCount) =>
+        Forecaster.Threads > 0 ? Forecaster.Threads : Math.Max(1, (int)(processorCount * TrainingCoreShare));
+
     /// <summary>ISO country code of the public holidays used as features; empty for none. Default US.</summary>
     public string? HolidayCountry { get; set; } = "US";
 

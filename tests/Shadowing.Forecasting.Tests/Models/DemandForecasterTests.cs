@@ -135,6 +135,21 @@ public sealed class DemandForecasterTests
     }
 
     [Fact]
+    public void Fit_FewerBinsPerFeature_TrainsACoarserModel()
+    {
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 28, seed: 7);
+        var origins = Enumerable.Range(series.Count - 48, 48).ToArray();
+
+        var fine = Forecaster().Fit(series, [2], EventCalendar.Empty);
+        var coarse = new DemandForecaster(new ForecasterOptions { Iterations = 150, MaxBinsPerFeature = 2 }, NoHolidays.Instance, new FakeTimeProvider())
+            .Fit(series, [2], EventCalendar.Empty);
+
+        // Two bins allow one threshold per feature: the same data and seed give different forecasts only if the setting reaches LightGBM.
+        var differing = origins.Count(o => Math.Abs(fine.Predict(series, o, 2).P50 - coarse.Predict(series, o, 2).P50) > 1e-6);
+        Assert.True(differing > 24, $"{differing} of 48 forecasts differ");
+    }
+
+    [Fact]
     public void Fit_NoHorizon_Throws()
     {
         var series = SyntheticSeries.Demand(Start, HalfHour, 100, seed: 7);
