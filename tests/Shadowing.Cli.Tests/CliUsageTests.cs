@@ -26,6 +26,7 @@ public sealed class CliUsageTests : IDisposable
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--duplicates", "median"], "option '--duplicates': 'median' is not one of mean, sum, last, error" },
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--holidays", "XX"], "--holidays: no public-holiday calendar for country 'XX'" },
         { ["backtest", "--horizon", "5"], "--input is required" },
+        { ["backtest", "--input", "series.csv", "--horizon", "5", "--max-bins-per-feature", "1"], "--max-bins-per-feature must be between 2 and 1024, not 1" },
         { ["backtest", "--input", "series.csv"], "--horizon is required" },
         { ["backtest", "--input", "series.csv", "--horizon", "1", "--start-index", "900"], "--start-index must be between 1 and" },
         { ["backtest", "--input", "missing.csv", "--horizon", "1"], "--input: file 'missing.csv' does not exist" },

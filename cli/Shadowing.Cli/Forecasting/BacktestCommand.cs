@@ -35,6 +35,10 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         [Description("Origins between retrainings. Default: one week of steps (one day when the step is a day or more).")]
         public int? RetrainEvery { get; init; }
 
+        [CommandOption("--max-bins-per-feature <N>")]
+        [Description("LightGBM's histogram bins per feature, 2 to 1024. Default: the PAE's (Pae:Forecaster:MaxBinsPerFeature, 63).")]
+        public int? MaxBinsPerFeature { get; init; }
+
         [CommandOption("--events <FILE>")]
         [Description("Event calendar CSV: start,end,name,kind[[,multiplier]].")]
         public string? Events { get; init; }
@@ -70,6 +74,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
             : EndIndex is < 0 ? ValidationResult.Error("--end-index must not be negative")
             : StartIndex is { } s && EndIndex is { } e && e < s ? ValidationResult.Error($"--end-index ({e}) must not be before --start-index ({s})")
             : RetrainEvery is < 1 ? ValidationResult.Error("--retrain-every must be at least 1")
+            : MaxBinsPerFeature is < 2 or > 1024 ? ValidationResult.Error($"--max-bins-per-feature must be between 2 and 1024, not {MaxBinsPerFeature}")
             : Holidays is not null && PublicHolidayCalendar.Problem(Holidays) is { } problem ? ValidationResult.Error("--holidays: " + problem)
             : ValidationResult.Success();
     }
@@ -104,7 +109,13 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
             throw new UsageException($"--output: folder '{Path.GetDirectoryName(Path.GetFullPath(settings.Output))}' does not exist.");
         }
 
-        var backtester = new Backtester(new DemandForecaster(new ForecasterOptions(), holidays, TimeProvider.System), TimeProvider.System);
+        var forecaster = new ForecasterOptions();
+        if (settings.MaxBinsPerFeature is { } bins)
+        {
+            forecaster.MaxBinsPerFeature = bins;
+        }
+
+        var backtester = new Backtester(new DemandForecaster(forecaster, holidays, TimeProvider.System), TimeProvider.System);
         var result = Terminal.WithProgress(
             $"Backtesting {Path.GetFileName(settings.Input)}",
             progress => backtester.Run(series, options, events, windows, progress, cancellationToken));

@@ -41,7 +41,8 @@ public sealed class PaeOptions
 
     /// <summary>
     /// On a host that also routes traffic (<c>shadowing up</c>), the share of cores model training may use when
-    /// <c>Pae:Forecaster:Threads</c> is not set, so training never starves request threads. Default 0.5 (at least one core).
+    /// <c>Pae:Forecaster:Threads</c> is not set, so training never starves request threads; <c>shadowing simulate</c>
+    /// trains on the default share too. Default 0.5 (at least one core).
     /// </summary>
     [Range(0.01, 1.0)]
     public double TrainingCoreShare { get; set; } = 0.5;
