@@ -87,6 +87,7 @@ public sealed class StoreAndBusFaultsUnderLoadTests
     [Theory]
     [InlineData(FaultKind.Reset)]
     [InlineData(FaultKind.Blackhole)]
+    [InlineData(FaultKind.HalfOpen)]
     [InlineData(FaultKind.Latency)]
     [InlineData(FaultKind.Bandwidth)]
     public async Task FaultOnTheBusUnderLoad_NoClientRequestFails_LostEnvelopesCounted_MetricRecordsWaitAndAreAllPublishedAfterwards(FaultKind kind)
