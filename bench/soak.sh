@@ -185,13 +185,15 @@ def trend(points):
     mt = sum(t for t, _ in points) / n
     mv = sum(v for _, v in points) / n
     sxx = sum((t - mt) ** 2 for t, _ in points)
-    slope = sum((t - mt) * (v - mv) for t, v in points) / sxx if sxx else 0.0
+    if not sxx:
+        raise SystemExit("every sample after the warm-up has the same time: no growth can be read")
+    slope = sum((t - mt) * (v - mv) for t, v in points) / sxx
     return mv + slope * (points[0][0] - mt), mv + slope * (points[-1][0] - mt)
 print(f"growth over t = {after[0][0]}–{after[-1][0]} s: a least-squares line through all {len(after)} samples (the bar), "
       f"and the medians of the first and last {k} samples (for reference)")
 for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
     start, end = trend([(r[0], r[col]) for r in after])
-    growth = (end - start) / start * 100
+    growth = (end - start) / start * 100 if start > 0 else float("inf")
     ok_all &= growth < 5
     first = statistics.median(r[col] for r in after[:k])
     last = statistics.median(r[col] for r in after[-k:])
@@ -200,11 +202,14 @@ for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
           f"   range {min(r[col] for r in after)}–{max(r[col] for r in after)}, sd {statistics.pstdev(r[col] for r in after):.0f}")
 print(f"bar (the line grows < 5 % each after the warm-up, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
 def growth_line(name, at, values):
-    first = [v for t, v in zip(at, values) if t >= warmup][:k]
-    last = values[-k:]
-    if first and last and statistics.median(first) > 0:
-        a, b = statistics.median(first), statistics.median(last)
-        print(f"{name:<26} {a:>12.1f} -> {b:>12.1f}  growth {(b - a) / a * 100:+6.2f} %")
+    # as RSS above: the line (its value at the first and last sample after the warm-up), the medians beside it
+    points = [(t, v) for t, v in zip(at, values) if t >= warmup]
+    if len(points) < 2 or len({t for t, _ in points}) < 2:
+        return
+    start, end = trend(points)
+    a, b = statistics.median(v for _, v in points[:k]), statistics.median(v for _, v in points[-k:])
+    if start > 0 and a > 0:
+        print(f"{name:<26} line {start:>10.1f} -> {end:>10.1f}  growth {(end - start) / start * 100:+6.2f} %   medians {a:>10.1f} -> {b:>10.1f}  {(b - a) / a * 100:+6.2f} %")
 
 # Where RSS is: anonymous (the GC's heap and native allocations), file-backed (mapped assemblies, touched as code
 # runs) and shared (JIT'd code: the runtime maps it twice, writable and executable, through shared memory).
