@@ -11,9 +11,10 @@ namespace Shadowing.Router.Mirroring;
 /// them into <c>outcomes/{service}/{endpoint}/{minute}</c> (<see cref="OutcomeMinute"/>: capped per minute, a
 /// request counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
-/// A minute whose document is full (<see cref="OutcomeMinute.Cap"/>) is not rewritten at every flush: what else
-/// arrives for it is only counted, and the count is added to its <see cref="OutcomeMinute.Dropped"/> once, after the
-/// minute is over. A busy endpoint fills its minute in seconds, and the document is then about a megabyte.
+/// Outcomes for a slot of a minute already full (<see cref="OutcomeMinute.PerSlot"/>) are not written again: they are
+/// only counted, and the count is added to its <see cref="OutcomeMinute.Dropped"/> once, after the minute is over. A
+/// busy endpoint fills each slot in a second or two, and a document nearing its cap is most of a megabyte, so a flush
+/// with nothing new to keep does not rewrite it.
 /// </summary>
 internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider time, ILogger<OutcomeRecorder> logger) : BackgroundService
 {
@@ -26,8 +27,8 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     private readonly ConcurrentQueue<MirrorOutcome> _pending = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
 
-    // Minutes seen full, with the outcomes dropped for them since (only touched under _flushing).
-    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Minute, long Dropped)> _full = new(StringComparer.Ordinal);
+    // Minutes with a slot seen full: which slots (a bit each), and the outcomes dropped for them since (only touched under _flushing).
+    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Minute, int FullSlots, long Dropped)> _full = new(StringComparer.Ordinal);
     private int _count;
     private long _dropped;
 
@@ -66,9 +67,12 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeMinute.EndpointOf(o), Minute: MinuteOf(o.ReceivedAt))))
             {
                 var key = StateKeys.Outcomes(group.Key.Service, group.Key.Endpoint, group.Key.Minute);
-                if (_full.TryGetValue(key, out var full))
+                var full = _full.GetValueOrDefault(key, (group.Key.Service, group.Key.Endpoint, group.Key.Minute, 0, 0));
+                var open = group.Where(o => (full.FullSlots & (1 << OutcomeMinute.SlotOf(o.ReceivedAt))) == 0).ToList();
+                full.Dropped += group.Count() - open.Count;
+                if (open.Count == 0)
                 {
-                    _full[key] = full with { Dropped = full.Dropped + group.Count() };
+                    _full[key] = full;
                     continue;
                 }
 
@@ -76,20 +80,26 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 {
                     var written = await store.UpdateJsonAsync<OutcomeMinute>(
                         key,
-                        minute => (minute ?? new OutcomeMinute { Service = group.Key.Service, Endpoint = group.Key.Endpoint, Minute = group.Key.Minute }).With(group),
+                        minute => (minute ?? new OutcomeMinute { Service = group.Key.Service, Endpoint = group.Key.Endpoint, Minute = group.Key.Minute }).With(open),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
-                    if (written.Outcomes.Count >= OutcomeMinute.Cap)
+                    var kept = written.KeptPerSlot();
+                    for (var slot = 0; slot < OutcomeMinute.Slots; slot++)
                     {
-                        _full[key] = (group.Key.Service, group.Key.Endpoint, group.Key.Minute, 0);
+                        full.FullSlots |= kept[slot] >= OutcomeMinute.PerSlot ? 1 << slot : 0;
                     }
                 }
                 catch (StateStoreException ex)
                 {
                     LogWriteFailed(ex, group.Key.Service, group.Key.Endpoint);
-                    foreach (var outcome in group)
+                    foreach (var outcome in open)
                     {
                         Add(outcome);
                     }
+                }
+
+                if (full.FullSlots != 0)
+                {
+                    _full[key] = full;
                 }
             }
 
@@ -122,7 +132,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     }
 
     /// <summary>
-    /// Adds what was dropped for each full minute that is over (a flush interval past its end, for copies still in
+    /// Adds what was dropped for each minute with a full slot that is over (a flush interval past its end, for copies still in
     /// flight at its end; all of them when <paramref name="final"/>) to its document, once. A minute whose count cannot be
     /// written keeps it for the next flush; outcomes of a minute that arrive after it left this list take the document's
     /// own path again.

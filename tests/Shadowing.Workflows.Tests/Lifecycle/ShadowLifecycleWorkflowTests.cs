@@ -84,6 +84,33 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ShadowProcessRestartedMidWarmup_TheFreshCountIsNotJudgedAsAPace()
+    {
+        // 20 answers a minute projects past the 100 wanted. At the third check the shadow's process has just restarted, so
+        // the count starts again from 0: judged against warm-up's two minutes it would look hopeless and amplify.
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var start = harness.Now;
+        harness.On(nameof(CollectWarmupStatsActivity), _ =>
+        {
+            var minutes = (int)(harness.Now - start).TotalMinutes;
+            var restarted = start.AddMinutes(2).AddMilliseconds(-200);
+            return minutes switch
+            {
+                < 2 => new WarmupStats(20 * minutes, 0, start),
+                < 6 => new WarmupStats(20 * (minutes - 2), 0, restarted),
+                _ => new WarmupStats(100, 0, restarted),
+            };
+        });
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        Assert.Equal(7, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
+        Assert.DoesNotContain(nameof(AmplifyMirroringActivity), harness.Names());
+    }
+
+    [Fact]
     public async Task Run_WarmupThinButAmplificationOff_NeverAmplifies()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

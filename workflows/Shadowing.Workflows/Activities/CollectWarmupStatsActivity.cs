@@ -15,8 +15,9 @@ public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShado
     public override async Task<WarmupStats> RunAsync(WorkflowActivityContext context, WarmupStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var outcomes = await validator.OutcomesAsync(input.Service, input.ShadowId, await SinceAsync(provisioner, input).ConfigureAwait(false), time.GetUtcNow()).ConfigureAwait(false);
-        return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null));
+        var since = await SinceAsync(provisioner, input).ConfigureAwait(false);
+        var outcomes = await validator.OutcomesAsync(input.Service, input.ShadowId, since, time.GetUtcNow()).ConfigureAwait(false);
+        return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null), since);
     }
 
     /// <summary>When warm-up began, or when the shadow's current process started if that was later.</summary>

@@ -219,10 +219,12 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
 
                 // At this pace the target is out of reach: replay copies amplified for the rest of the warm-up. The pace is
-                // judged after one check interval at the earliest: the first count comes moments after mirroring is turned
-                // on, before a copy could arrive, and amplifying then paces a busy service's copies down to a trickle.
-                var elapsed = (now - since).TotalSeconds;
-                if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * options.WarmupTime.TotalSeconds < options.WarmupSamples)
+                // judged after one check interval of counting at the earliest: the first count comes moments after mirroring
+                // is turned on (or the shadow's process restarted, which starts the count again), before a copy could
+                // arrive, and amplifying then paces a busy service's copies down to a trickle.
+                var counted = stats.CountedSince > since ? stats.CountedSince.Value : since;
+                var elapsed = (now - counted).TotalSeconds;
+                if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * (deadline - counted).TotalSeconds < options.WarmupSamples)
                 {
                     amplified = true;
                     var rate = (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds);

@@ -17,9 +17,13 @@ public sealed record MirrorStep(string Service, string ShadowId, double Percent)
 public sealed record WarmupStep(string Service, string ShadowId, DateTimeOffset Since);
 
 /// <summary>What warm-up has produced so far.</summary>
-/// <param name="Samples">Mirrored answers of the shadow since warm-up began.</param>
+/// <param name="Samples">Mirrored answers of the shadow since <paramref name="CountedSince"/>.</param>
 /// <param name="Errors">Of those, answers that failed (5xx or no answer).</param>
-public sealed record WarmupStats(int Samples, int Errors);
+/// <param name="CountedSince">
+/// When the count starts: warm-up's start, or the shadow's current process start when later (null in histories written
+/// before it was recorded: warm-up's start).
+/// </param>
+public sealed record WarmupStats(int Samples, int Errors, DateTimeOffset? CountedSince = null);
 
 /// <summary>A judgement as the workflow keeps it: the verdict and its first reasons.</summary>
 public sealed record ShadowCheck(Verdict Verdict, IReadOnlyList<string> Reasons, DateTimeOffset JudgedAt);
