@@ -8,7 +8,7 @@ namespace Shadowing.Router.Mirroring;
 
 /// <summary>
 /// Keeps the outcomes of the copies this router sent, for validation: every <see cref="FlushInterval"/> it merges
-/// them into <c>outcomes/{service}/{endpoint}/{minute}</c> (<see cref="OutcomeMinute"/>: capped per minute, a
+/// them into <c>outcomes/{service}/{endpoint}/{minute}</c> (<see cref="OutcomeMinute"/>: capped per 10 s of the minute, a
 /// request counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
 /// Outcomes for a slot of a minute already full (<see cref="OutcomeMinute.PerSlot"/>) are not written again: they are
@@ -169,7 +169,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     [LoggerMessage(EventId = 83, Level = LogLevel.Warning, Message = "Could not write mirror outcomes of {Service}/{Endpoint}; they are kept for the next flush")]
     private partial void LogWriteFailed(Exception error, string service, string endpoint);
 
-    [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Could not add the outcomes dropped for full minute {Key}; kept for the next flush")]
+    [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Could not add the outcomes dropped for the full slots of minute {Key}; kept for the next flush")]
     private partial void LogDropCountFailed(Exception error, string key);
 
     [LoggerMessage(EventId = 84, Level = LogLevel.Error, Message = "Writing mirror outcomes failed unexpectedly")]

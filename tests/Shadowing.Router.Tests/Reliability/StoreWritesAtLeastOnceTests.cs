@@ -23,8 +23,9 @@ namespace Shadowing.Router.Tests.Reliability;
 [Collection(nameof(RouterMetricsCollection))]
 public sealed class StoreWritesAtLeastOnceTests
 {
-    private const int Total = 400;
-    private const int Batches = 40;
+    // One slot's cap: the load takes a second or two, and wherever a slot's 10 s boundary falls none may be dropped.
+    private const int Total = OutcomeMinute.PerSlot;
+    private const int Batches = 30;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

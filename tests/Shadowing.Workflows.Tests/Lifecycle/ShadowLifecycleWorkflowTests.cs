@@ -111,6 +111,21 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_SampleTargetBeyondWhatTheRouterKeeps_ReplayIsPacedNoFasterThanOutcomesAreKept()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Options.WarmupSamples = 1_000_000;
+        harness.On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(3, 0));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        var amplify = Assert.Single(harness.Inputs<AmplifyStep>(nameof(AmplifyMirroringActivity)));
+        Assert.Equal(OutcomeMinute.PerSlot / OutcomeMinute.SlotLength.TotalSeconds, amplify.TargetRatePerSecond);
+    }
+
+    [Fact]
     public async Task Run_WarmupThinButAmplificationOff_NeverAmplifies()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

@@ -227,7 +227,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * (deadline - counted).TotalSeconds < options.WarmupSamples)
                 {
                     amplified = true;
-                    var rate = (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds);
+                    // No faster than the router keeps outcomes: copies beyond that only load the shadow, they are never counted.
+                    var rate = Math.Min(
+                        (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds),
+                        OutcomeMinute.PerSlot / OutcomeMinute.SlotLength.TotalSeconds);
                     LogAmplifying(id, stats.Samples, rate);
                     await context.CallActivityAsync(nameof(AmplifyMirroringActivity), new AmplifyStep(request.Service, id, rate), StoreRetry).ConfigureAwait(true);
                 }
