@@ -21,18 +21,19 @@ public static class StateKeys
     /// <summary>Collection of dead-lettered messages of the embedded event bus.</summary>
     public const string DeadLetterPrefix = "deadletter/";
 
-    /// <summary>Collection of mirrored-request outcomes, per service, endpoint and minute.</summary>
+    /// <summary>Collection of mirrored-request outcomes, per service, endpoint, minute and slot of it.</summary>
     public const string OutcomesPrefix = "outcomes/";
 
     /// <summary>Collection of shadow verdicts.</summary>
     public const string VerdictsPrefix = "verdicts/";
 
-    /// <summary>The outcomes of copies <paramref name="endpointId"/> answered (or of production-noise pairs) in one UTC minute.</summary>
-    public static string Outcomes(string service, string endpointId, DateTimeOffset minute) =>
-        $"{OutcomesPrefix}{service}/{endpointId}/{minute.UtcDateTime:yyyy-MM-ddTHHmm}";
-
-    /// <summary>The outcomes of <paramref name="endpointId"/>, every minute.</summary>
-    public static string OutcomesOf(string service, string endpointId) => $"{OutcomesPrefix}{service}/{endpointId}/";
+    /// <summary>
+    /// The outcomes of copies <paramref name="endpointId"/> answered (or of production-noise pairs) in the slot of a UTC
+    /// minute starting at <paramref name="slotStart"/>: <c>…/{yyyy-MM-ddTHH}/{mmss}</c>. An hour's slots form a collection
+    /// of their own: the Dapr adapter keeps an index per collection, and one per endpoint would gain 900 entries an hour.
+    /// </summary>
+    public static string Outcomes(string service, string endpointId, DateTimeOffset slotStart) =>
+        $"{OutcomesPrefix}{service}/{endpointId}/{slotStart.UtcDateTime:yyyy-MM-ddTHH'/'mmss}";
 
     /// <summary>The latest verdict on shadow <paramref name="shadowId"/>.</summary>
     public static string Verdict(string service, string shadowId) => $"{VerdictsPrefix}{service}/{shadowId}";

@@ -50,7 +50,7 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         var from = to - window;
         var outcomes = new List<MirrorOutcome>();
         outcomes.AddRange(await OutcomesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false));
-        outcomes.AddRange(await OutcomesAsync(service, OutcomeMinute.NoiseEndpoint, from, to, cancellationToken).ConfigureAwait(false));
+        outcomes.AddRange(await OutcomesAsync(service, OutcomeSlot.NoiseEndpoint, from, to, cancellationToken).ConfigureAwait(false));
         var minutes = await MinutesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false);
         var verdict = ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, to);
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
@@ -84,20 +84,15 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow), cancellationToken).ConfigureAwait(false))?.Value;
 
     /// <summary>The stored outcomes of mirrored requests to <paramref name="endpoint"/> received between <paramref name="from"/> and <paramref name="to"/>.</summary>
+    /// <remarks>Reads each slot of the window by its key, so the cost follows the window, not how long the endpoint has existed.</remarks>
     public async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
-        var first = Minute(from);
         var outcomes = new List<MirrorOutcome>();
-        foreach (var key in await store.ListKeysAsync(StateKeys.OutcomesOf(service, endpoint), cancellationToken).ConfigureAwait(false))
+        for (var start = OutcomeSlot.StartOf(from); start <= to; start += OutcomeSlot.Length)
         {
-            if (string.CompareOrdinal(key, StateKeys.Outcomes(service, endpoint, first)) < 0 || string.CompareOrdinal(key, StateKeys.Outcomes(service, endpoint, to)) > 0)
+            if (await store.GetJsonAsync<OutcomeSlot>(StateKeys.Outcomes(service, endpoint, start), cancellationToken).ConfigureAwait(false) is { } slot)
             {
-                continue; // keys sort by minute
-            }
-
-            if (await store.GetJsonAsync<OutcomeMinute>(key, cancellationToken).ConfigureAwait(false) is { } minute)
-            {
-                outcomes.AddRange(minute.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
+                outcomes.AddRange(slot.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
             }
         }
 

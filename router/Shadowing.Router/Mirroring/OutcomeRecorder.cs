@@ -8,13 +8,12 @@ namespace Shadowing.Router.Mirroring;
 
 /// <summary>
 /// Keeps the outcomes of the copies this router sent, for validation: every <see cref="FlushInterval"/> it merges
-/// them into <c>outcomes/{service}/{endpoint}/{minute}</c> (<see cref="OutcomeMinute"/>: capped per 10 s of the minute, a
-/// request counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
+/// them into <c>outcomes/{service}/{endpoint}/{hour}/{minute and second}</c> (<see cref="OutcomeSlot"/>: capped per 4 s, a request
+/// counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
-/// Outcomes for a slot of a minute already full (<see cref="OutcomeMinute.PerSlot"/>) are not written again: they are
-/// only counted, and the count is added to its <see cref="OutcomeMinute.Dropped"/> once, after the minute is over. A
-/// busy endpoint fills each slot in a second or two, and a document nearing its cap is most of a megabyte, so a flush
-/// with nothing new to keep does not rewrite it.
+/// Outcomes for a slot already full are not written again: they are only counted, and the count is added to its
+/// <see cref="OutcomeSlot.Dropped"/> once, <see cref="DropCountDelay"/> after the slot ends. A busy endpoint fills a slot
+/// in a second or two, so a flush with nothing new to keep does not rewrite it.
 /// </summary>
 internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider time, ILogger<OutcomeRecorder> logger) : BackgroundService
 {
@@ -24,11 +23,17 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// <summary>How often outcomes are written.</summary>
     public static TimeSpan FlushInterval { get; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long after a full slot ends its drop count is written: copies still in flight at its end come back within the
+    /// mirror timeout (10 s by default), and their drops are counted with it. Later ones take the document's own path.
+    /// </summary>
+    public static TimeSpan DropCountDelay { get; } = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentQueue<MirrorOutcome> _pending = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
 
-    // Minutes with a slot seen full: which slots (a bit each), and the outcomes dropped for them since (only touched under _flushing).
-    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Minute, int FullSlots, long Dropped)> _full = new(StringComparer.Ordinal);
+    // Slots seen full, and the outcomes dropped for them since (only touched under _flushing).
+    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, long Dropped)> _full = new(StringComparer.Ordinal);
     private int _count;
     private long _dropped;
 
@@ -64,42 +69,35 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 taken.Add(outcome);
             }
 
-            foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeMinute.EndpointOf(o), Minute: MinuteOf(o.ReceivedAt))))
+            foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))))
             {
-                var key = StateKeys.Outcomes(group.Key.Service, group.Key.Endpoint, group.Key.Minute);
-                var full = _full.GetValueOrDefault(key, (group.Key.Service, group.Key.Endpoint, group.Key.Minute, 0, 0));
-                var open = group.Where(o => (full.FullSlots & (1 << OutcomeMinute.SlotOf(o.ReceivedAt))) == 0).ToList();
-                full.Dropped += group.Count() - open.Count;
-                if (open.Count == 0)
+                var (service, endpoint, start) = group.Key;
+                var key = StateKeys.Outcomes(service, endpoint, start);
+                if (_full.TryGetValue(key, out var full))
                 {
-                    _full[key] = full;
+                    _full[key] = full with { Dropped = full.Dropped + group.Count() };
                     continue;
                 }
 
+                var outcomes = group.ToList();
                 try
                 {
-                    var written = await store.UpdateJsonAsync<OutcomeMinute>(
+                    var written = await store.UpdateJsonAsync<OutcomeSlot>(
                         key,
-                        minute => (minute ?? new OutcomeMinute { Service = group.Key.Service, Endpoint = group.Key.Endpoint, Minute = group.Key.Minute }).With(open),
+                        slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
-                    var kept = written.KeptPerSlot();
-                    for (var slot = 0; slot < OutcomeMinute.Slots; slot++)
+                    if (written.IsFull)
                     {
-                        full.FullSlots |= kept[slot] >= OutcomeMinute.PerSlot ? 1 << slot : 0;
+                        _full[key] = (service, endpoint, start, 0);
                     }
                 }
                 catch (StateStoreException ex)
                 {
-                    LogWriteFailed(ex, group.Key.Service, group.Key.Endpoint);
-                    foreach (var outcome in open)
+                    LogWriteFailed(ex, service, endpoint);
+                    foreach (var outcome in outcomes)
                     {
                         Add(outcome);
                     }
-                }
-
-                if (full.FullSlots != 0)
-                {
-                    _full[key] = full;
                 }
             }
 
@@ -132,25 +130,24 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     }
 
     /// <summary>
-    /// Adds what was dropped for each minute with a full slot that is over (a flush interval past its end, for copies still in
-    /// flight at its end; all of them when <paramref name="final"/>) to its document, once. A minute whose count cannot be
-    /// written keeps it for the next flush; outcomes of a minute that arrive after it left this list take the document's
-    /// own path again.
+    /// Adds what was dropped for each full slot that is over (<see cref="DropCountDelay"/> past its end; all of them when
+    /// <paramref name="final"/>) to its document, once. A slot whose count cannot be written keeps it for the next flush;
+    /// outcomes of a slot that arrive after it left this list take the document's own path again.
     /// </summary>
     private async Task WriteDropCountsAsync(bool final, CancellationToken cancellationToken)
     {
-        var over = time.GetUtcNow() - TimeSpan.FromMinutes(1) - FlushInterval;
-        foreach (var (key, full) in _full.Where(f => final || f.Value.Minute <= over).ToArray())
+        var over = time.GetUtcNow() - OutcomeSlot.Length - DropCountDelay;
+        foreach (var (key, full) in _full.Where(f => final || f.Value.Start <= over).ToArray())
         {
             try
             {
                 if (full.Dropped > 0)
                 {
-                    await store.UpdateJsonAsync<OutcomeMinute>(
+                    await store.UpdateJsonAsync<OutcomeSlot>(
                         key,
-                        document => (document ?? new OutcomeMinute { Service = full.Service, Endpoint = full.Endpoint, Minute = full.Minute }) with
+                        slot => (slot ?? new OutcomeSlot { Service = full.Service, Endpoint = full.Endpoint, Start = full.Start }) with
                         {
-                            Dropped = (document?.Dropped ?? 0) + full.Dropped,
+                            Dropped = (slot?.Dropped ?? 0) + full.Dropped,
                         },
                         cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
@@ -164,12 +161,10 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
         }
     }
 
-    private static DateTimeOffset MinuteOf(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-
     [LoggerMessage(EventId = 83, Level = LogLevel.Warning, Message = "Could not write mirror outcomes of {Service}/{Endpoint}; they are kept for the next flush")]
     private partial void LogWriteFailed(Exception error, string service, string endpoint);
 
-    [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Could not add the outcomes dropped for the full slots of minute {Key}; kept for the next flush")]
+    [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Could not add the outcomes dropped for the full slot {Key}; kept for the next flush")]
     private partial void LogDropCountFailed(Exception error, string key);
 
     [LoggerMessage(EventId = 84, Level = LogLevel.Error, Message = "Writing mirror outcomes failed unexpectedly")]

@@ -80,8 +80,6 @@ public sealed class ShadowRevalidationTests
             Copy = new EndpointAnswer(shadowId, status, 20 + (i % 5), 10, status == 200 ? "d" : "e"),
             Compared = status == 200,
         }).ToArray();
-        var minute = new DateTimeOffset(Now.UtcTicks - (Now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-        await _store.SaveJsonAsync(StateKeys.Outcomes("orders", shadowId, minute), new OutcomeMinute { Service = "orders", Endpoint = shadowId, Minute = minute, Outcomes = outcomes.Where(o => o.ReceivedAt >= minute).ToArray() });
-        await _store.SaveJsonAsync(StateKeys.Outcomes("orders", shadowId, minute.AddMinutes(-1)), new OutcomeMinute { Service = "orders", Endpoint = shadowId, Minute = minute.AddMinutes(-1), Outcomes = outcomes.Where(o => o.ReceivedAt < minute).ToArray() });
+        await StoredOutcomes.SaveAsync(_store, outcomes);
     }
 }

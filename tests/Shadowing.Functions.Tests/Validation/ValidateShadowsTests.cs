@@ -34,22 +34,16 @@ public sealed class ValidateShadowsTests
             Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed, Owner = "shadows-orders-1" }],
         }, TestContext.Current.CancellationToken);
         var minute = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
-        await store.SaveJsonAsync(StateKeys.Outcomes("orders", "s1", minute), new OutcomeMinute
+        await StoredOutcomes.SaveAsync(store, Enumerable.Range(0, 60).Select(i => new MirrorOutcome
         {
+            RequestId = $"r{i}",
             Service = "orders",
-            Endpoint = "s1",
-            Minute = minute,
-            Outcomes = Enumerable.Range(0, 60).Select(i => new MirrorOutcome
-            {
-                RequestId = $"r{i}",
-                Service = "orders",
-                Method = "GET",
-                Path = "/items",
-                ReceivedAt = minute.AddSeconds(i % 30),
-                Production = new EndpointAnswer("p1", 200, 20, 10, "d"),
-                Copy = new EndpointAnswer("s1", 503, 20, 10, "e"),
-            }).ToArray(),
-        });
+            Method = "GET",
+            Path = "/items",
+            ReceivedAt = minute.AddSeconds(i % 30),
+            Production = new EndpointAnswer("p1", 200, 20, 10, "d"),
+            Copy = new EndpointAnswer("s1", 503, 20, 10, "e"),
+        }), TestContext.Current.CancellationToken);
 
         await provider.GetRequiredService<ValidateShadows>().Run(new TimerInfo(), TestContext.Current.CancellationToken);
 

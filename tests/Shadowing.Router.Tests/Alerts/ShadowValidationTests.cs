@@ -12,6 +12,7 @@ using Shadowing.Core.Validation;
 using Shadowing.Router.Alerts;
 using Shadowing.Router.Mirroring;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Alerts;
@@ -108,14 +109,6 @@ public sealed class ShadowValidationTests
             cancellationToken: Ct);
     }
 
-    private static async Task<int> StoredAsync(RouterHost router, string shadow)
-    {
-        var stored = 0;
-        foreach (var key in await router.Store.ListKeysAsync($"outcomes/orders/{shadow}/", Ct))
-        {
-            stored += (await router.Store.GetJsonAsync<OutcomeMinute>(key, Ct))!.Value.Outcomes.Count;
-        }
-
-        return stored;
-    }
+    private static async Task<int> StoredAsync(RouterHost router, string shadow) =>
+        (await StoredOutcomes.ReadAsync(router.Store, "orders", shadow, Ct)).Sum(slot => slot.Outcomes.Count);
 }

@@ -23,8 +23,8 @@ namespace Shadowing.Router.Tests.Reliability;
 [Collection(nameof(RouterMetricsCollection))]
 public sealed class StoreWritesAtLeastOnceTests
 {
-    // One slot's cap: the load takes a second or two, and wherever a slot's 10 s boundary falls none may be dropped.
-    private const int Total = OutcomeMinute.PerSlot;
+    // One slot's cap: the load takes a second or two, and wherever a slot's boundary falls none may be dropped.
+    private const int Total = OutcomeSlot.Cap;
     private const int Batches = 30;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -94,14 +94,8 @@ public sealed class StoreWritesAtLeastOnceTests
 
     private static async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(IStateStore store)
     {
-        var outcomes = new List<MirrorOutcome>();
-        foreach (var key in await store.ListKeysAsync("outcomes/orders/s1/", Ct))
-        {
-            var minute = (await store.GetJsonAsync<OutcomeMinute>(key, Ct))!.Value;
-            Assert.Equal(0, minute.Dropped);
-            outcomes.AddRange(minute.Outcomes);
-        }
-
-        return outcomes;
+        var slots = await StoredOutcomes.ReadAsync(store, "orders", "s1", Ct);
+        Assert.All(slots, slot => Assert.Equal(0, slot.Dropped));
+        return slots.SelectMany(slot => slot.Outcomes).ToList();
     }
 }

@@ -122,7 +122,7 @@ public sealed class ShadowLifecycleWorkflowTests
         await run.WaitAsync(Patience);
 
         var amplify = Assert.Single(harness.Inputs<AmplifyStep>(nameof(AmplifyMirroringActivity)));
-        Assert.Equal(OutcomeMinute.PerSlot / OutcomeMinute.SlotLength.TotalSeconds, amplify.TargetRatePerSecond);
+        Assert.Equal(OutcomeSlot.Cap / OutcomeSlot.Length.TotalSeconds, amplify.TargetRatePerSecond);
     }
 
     [Fact]

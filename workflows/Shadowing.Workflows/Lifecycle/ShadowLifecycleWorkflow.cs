@@ -230,7 +230,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     // No faster than the router keeps outcomes: copies beyond that only load the shadow, they are never counted.
                     var rate = Math.Min(
                         (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds),
-                        OutcomeMinute.PerSlot / OutcomeMinute.SlotLength.TotalSeconds);
+                        OutcomeSlot.Cap / OutcomeSlot.Length.TotalSeconds);
                     LogAmplifying(id, stats.Samples, rate);
                     await context.CallActivityAsync(nameof(AmplifyMirroringActivity), new AmplifyStep(request.Service, id, rate), StoreRetry).ConfigureAwait(true);
                 }

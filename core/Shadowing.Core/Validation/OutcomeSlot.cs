@@ -1,0 +1,88 @@
+using Shadowing.Core.Mirroring;
+
+namespace Shadowing.Core.Validation;
+
+/// <summary>
+/// The outcomes of the copies one endpoint answered in one <see cref="Length"/> of a UTC minute, stored at
+/// <c>outcomes/{service}/{endpoint}/{yyyy-MM-ddTHH}/{mmss}</c> (<c>mmss</c>: the minute and second the slot starts; production-noise
+/// pairs under <see cref="NoiseEndpoint"/>). At most <see cref="Cap"/> are kept (enough for the judge's tests); the rest
+/// are counted in <see cref="Dropped"/>. Router replicas merge into the same slot; a redelivered outcome (same request)
+/// counts once.
+/// </summary>
+/// <remarks>
+/// <para>Capped per slot, not first come for the whole minute: a busy endpoint would fill a minute in its first seconds,
+/// and a window that starts later in it (the warm-up of a shadow whose process was just restarted) would find no sample of
+/// its own.</para>
+/// <para>One document per slot, not per minute: the router rewrites a document each time it adds to it, and a full slot
+/// (about 62 KB of JSON in a soak) stays below the runtime's 85,000-byte large-object threshold, where a minute's 1,800 outcomes
+/// (most of a megabyte) were rewritten every 2 s as large objects that only a full collection frees.</para>
+/// </remarks>
+public sealed record OutcomeSlot
+{
+    /// <summary>The part of a minute one document covers; it divides a minute.</summary>
+    public static readonly TimeSpan Length = TimeSpan.FromSeconds(4);
+
+    /// <summary>Outcomes kept per endpoint and slot.</summary>
+    public const int Cap = 120;
+
+    /// <summary>The endpoint name under which production-noise outcomes (two production answers) are kept.</summary>
+    public const string NoiseEndpoint = "~production";
+
+    public required string Service { get; init; }
+
+    public required string Endpoint { get; init; }
+
+    /// <summary>When the slot starts (UTC, a multiple of <see cref="Length"/>).</summary>
+    public required DateTimeOffset Start { get; init; }
+
+    public IReadOnlyList<MirrorOutcome> Outcomes { get; init; } = [];
+
+    /// <summary>Outcomes not kept because the slot was full.</summary>
+    public long Dropped { get; init; }
+
+    /// <summary>Whether the slot keeps no more outcomes.</summary>
+    public bool IsFull => Outcomes.Count >= Cap;
+
+    /// <summary>Adds <paramref name="more"/> (all received in this slot), skipping requests already kept, up to <see cref="Cap"/>.</summary>
+    /// <exception cref="ArgumentException">An outcome was received outside this slot.</exception>
+    public OutcomeSlot With(IEnumerable<MirrorOutcome> more)
+    {
+        ArgumentNullException.ThrowIfNull(more);
+        var kept = Outcomes.ToList();
+        var seen = kept.Select(o => o.RequestId).ToHashSet(StringComparer.Ordinal);
+        var dropped = Dropped;
+        foreach (var outcome in more)
+        {
+            if (StartOf(outcome.ReceivedAt) != Start)
+            {
+                throw new ArgumentException($"Outcome '{outcome.RequestId}' was received at {outcome.ReceivedAt:O}, outside the slot starting {Start:O}.", nameof(more));
+            }
+
+            if (!seen.Add(outcome.RequestId))
+            {
+                continue;
+            }
+
+            if (kept.Count < Cap)
+            {
+                kept.Add(outcome);
+            }
+            else
+            {
+                dropped++;
+            }
+        }
+
+        return this with { Outcomes = kept, Dropped = dropped };
+    }
+
+    /// <summary>The start of the slot a time falls in.</summary>
+    public static DateTimeOffset StartOf(DateTimeOffset receivedAt) => new(receivedAt.UtcTicks - (receivedAt.UtcTicks % Length.Ticks), TimeSpan.Zero);
+
+    /// <summary>The endpoint an outcome is filed under.</summary>
+    public static string EndpointOf(MirrorOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        return outcome.Kind == OutcomeKind.ProductionNoise ? NoiseEndpoint : outcome.Copy.EndpointId;
+    }
+}
