@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Shadowing.Core.State;
 
 /// <summary>
@@ -21,19 +23,27 @@ public static class StateKeys
     /// <summary>Collection of dead-lettered messages of the embedded event bus.</summary>
     public const string DeadLetterPrefix = "deadletter/";
 
-    /// <summary>Collection of mirrored-request outcomes, per service, endpoint, minute and slot of it.</summary>
-    public const string OutcomesPrefix = "outcomes/";
+    /// <summary>
+    /// Collection of mirrored-request outcomes, per service, endpoint, hour and 4-s slot. (Versions before the slots kept a
+    /// document per minute under <c>outcomes/</c>; a new name, so neither version reads the other's documents as its own.)
+    /// </summary>
+    public const string OutcomesPrefix = "outcome-slots/";
 
     /// <summary>Collection of shadow verdicts.</summary>
     public const string VerdictsPrefix = "verdicts/";
 
     /// <summary>
     /// The outcomes of copies <paramref name="endpointId"/> answered (or of production-noise pairs) in the slot of a UTC
-    /// minute starting at <paramref name="slotStart"/>: <c>…/{yyyy-MM-ddTHH}/{mmss}</c>. An hour's slots form a collection
-    /// of their own: the Dapr adapter keeps an index per collection, and one per endpoint would gain 900 entries an hour.
+    /// minute starting at <paramref name="slotStart"/>: <c>outcome-slots/{service}/{endpoint}/{yyyy-MM-ddTHH}/{mmss}</c>.
+    /// An hour's slots form a collection of their own: the Dapr adapter keeps an index per collection, and one per
+    /// endpoint would gain 900 entries an hour.
     /// </summary>
     public static string Outcomes(string service, string endpointId, DateTimeOffset slotStart) =>
-        $"{OutcomesPrefix}{service}/{endpointId}/{slotStart.UtcDateTime:yyyy-MM-ddTHH'/'mmss}";
+        string.Create(CultureInfo.InvariantCulture, $"{OutcomesPrefix}{service}/{endpointId}/{slotStart.UtcDateTime:yyyy-MM-ddTHH'/'mmss}");
+
+    /// <summary>The outcome slots of <paramref name="endpointId"/> in the UTC hour starting at <paramref name="hour"/>.</summary>
+    public static string OutcomesOf(string service, string endpointId, DateTimeOffset hour) =>
+        string.Create(CultureInfo.InvariantCulture, $"{OutcomesPrefix}{service}/{endpointId}/{hour.UtcDateTime:yyyy-MM-ddTHH}/");
 
     /// <summary>The latest verdict on shadow <paramref name="shadowId"/>.</summary>
     public static string Verdict(string service, string shadowId) => $"{VerdictsPrefix}{service}/{shadowId}";

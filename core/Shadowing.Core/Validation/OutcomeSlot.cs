@@ -4,7 +4,7 @@ namespace Shadowing.Core.Validation;
 
 /// <summary>
 /// The outcomes of the copies one endpoint answered in one <see cref="Length"/> of a UTC minute, stored at
-/// <c>outcomes/{service}/{endpoint}/{yyyy-MM-ddTHH}/{mmss}</c> (<c>mmss</c>: the minute and second the slot starts; production-noise
+/// <c>outcome-slots/{service}/{endpoint}/{yyyy-MM-ddTHH}/{mmss}</c> (<c>mmss</c>: the minute and second the slot starts; production-noise
 /// pairs under <see cref="NoiseEndpoint"/>). At most <see cref="Cap"/> are kept (enough for the judge's tests); the rest
 /// are counted in <see cref="Dropped"/>. Router replicas merge into the same slot; a redelivered outcome (same request)
 /// counts once.
@@ -13,9 +13,10 @@ namespace Shadowing.Core.Validation;
 /// <para>Capped per slot, not first come for the whole minute: a busy endpoint would fill a minute in its first seconds,
 /// and a window that starts later in it (the warm-up of a shadow whose process was just restarted) would find no sample of
 /// its own.</para>
-/// <para>One document per slot, not per minute: the router rewrites a document each time it adds to it, and a full slot
-/// (about 62 KB of JSON in a soak) stays below the runtime's 85,000-byte large-object threshold, where a minute's 1,800 outcomes
-/// (most of a megabyte) were rewritten every 2 s as large objects that only a full collection frees.</para>
+/// <para>One document per slot, not per minute: the router rewrites a document each time it adds to it, and a full slot of
+/// typical outcomes (62 KB of JSON in a soak) stays below the runtime's 85,000-byte large-object threshold, where a minute's
+/// 1,800 outcomes (most of a megabyte) were rewritten every 2 s as large objects that only a full collection frees. The cap
+/// counts outcomes, not bytes: outcomes with long paths or many differing fields make larger documents.</para>
 /// </remarks>
 public sealed record OutcomeSlot
 {

@@ -84,15 +84,28 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow), cancellationToken).ConfigureAwait(false))?.Value;
 
     /// <summary>The stored outcomes of mirrored requests to <paramref name="endpoint"/> received between <paramref name="from"/> and <paramref name="to"/>.</summary>
-    /// <remarks>Reads each slot of the window by its key, so the cost follows the window, not how long the endpoint has existed.</remarks>
+    /// <remarks>
+    /// Lists each hour of the window and reads the slots it holds in the window: the cost follows the window and the
+    /// traffic in it, not the endpoint's age, and an hour without outcomes costs one listing, not 900 reads.
+    /// </remarks>
     public async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
         var outcomes = new List<MirrorOutcome>();
-        for (var start = OutcomeSlot.StartOf(from); start <= to; start += OutcomeSlot.Length)
+        var first = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(from));
+        var last = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(to));
+        for (var hour = Hour(from); hour <= to; hour = hour.AddHours(1))
         {
-            if (await store.GetJsonAsync<OutcomeSlot>(StateKeys.Outcomes(service, endpoint, start), cancellationToken).ConfigureAwait(false) is { } slot)
+            foreach (var key in await store.ListKeysAsync(StateKeys.OutcomesOf(service, endpoint, hour), cancellationToken).ConfigureAwait(false))
             {
-                outcomes.AddRange(slot.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
+                if (string.CompareOrdinal(key, first) < 0 || string.CompareOrdinal(key, last) > 0)
+                {
+                    continue; // keys sort by time within an hour
+                }
+
+                if (await store.GetJsonAsync<OutcomeSlot>(key, cancellationToken).ConfigureAwait(false) is { } slot)
+                {
+                    outcomes.AddRange(slot.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
+                }
             }
         }
 
@@ -114,4 +127,6 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     }
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+
+    private static DateTimeOffset Hour(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 }

@@ -40,7 +40,17 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     private const int MaxIndexAttempts = 32;
     private const int MaxWriteAttempts = 32;
     private static readonly StateOptions FirstWrite = new() { Concurrency = ConcurrencyMode.FirstWrite };
+    /// <summary>
+    /// Collections remembered as listed in their parent's index at most. Time-partitioned collections (an hour of outcome
+    /// slots per endpoint) are new every hour, and a process that remembered each would grow without end; past this the
+    /// memory starts over, and a collection met again costs one index read per level.
+    /// </summary>
+    internal const int MaxRegistered = 256;
+
     private readonly ConcurrentDictionary<string, bool> _registered = new(StringComparer.Ordinal);
+
+    /// <summary>Collections remembered as registered now.</summary>
+    internal int Registered => _registered.Count;
 
     /// <inheritdoc />
     public async Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
@@ -355,6 +365,11 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     {
         while (!_registered.ContainsKey(collection))
         {
+            if (_registered.Count >= MaxRegistered)
+            {
+                _registered.Clear();
+            }
+
             var cut = collection.LastIndexOf('/', collection.Length - 2);
             if (cut < 0)
             {

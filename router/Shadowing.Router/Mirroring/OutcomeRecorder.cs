@@ -8,7 +8,7 @@ namespace Shadowing.Router.Mirroring;
 
 /// <summary>
 /// Keeps the outcomes of the copies this router sent, for validation: every <see cref="FlushInterval"/> it merges
-/// them into <c>outcomes/{service}/{endpoint}/{hour}/{minute and second}</c> (<see cref="OutcomeSlot"/>: capped per 4 s, a request
+/// them into <c>outcome-slots/{service}/{endpoint}/{hour}/{minute and second}</c> (<see cref="OutcomeSlot"/>: capped per 4 s, a request
 /// counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
 /// Outcomes for a slot already full are not written again: they are only counted, and the count is added to its
@@ -56,7 +56,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// <summary>Writes every queued outcome; what cannot be written is queued again.</summary>
     public Task FlushAsync(CancellationToken cancellationToken) => FlushAsync(final: false, cancellationToken);
 
-    /// <summary>As <see cref="FlushAsync(CancellationToken)"/>; <paramref name="final"/> also writes the drop counts of full minutes not yet over.</summary>
+    /// <summary>As <see cref="FlushAsync(CancellationToken)"/>; <paramref name="final"/> also writes the drop counts of full slots not yet over.</summary>
     private async Task FlushAsync(bool final, CancellationToken cancellationToken)
     {
         await _flushing.WaitAsync(cancellationToken).ConfigureAwait(false);

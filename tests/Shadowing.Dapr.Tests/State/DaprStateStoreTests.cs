@@ -42,6 +42,24 @@ public sealed class DaprStateStoreOnRedisTests : DaprStateStoreTests
 
         Assert.Equal(Enumerable.Range(0, 4).Select(i => $"metrics/new/p{i}/2026-01-01"), await Store.ListKeysAsync("metrics/", Ct));
     }
+
+    [Fact]
+    public async Task Save_InEverNewCollections_RemembersABoundedNumber_AndStillListsEveryKey()
+    {
+        // Outcome slots are grouped by hour: a router creates a collection per endpoint every hour for as long as it runs.
+        var store = new DaprStateStore(Sidecar.CreateClient(), Time);
+        var keys = Enumerable.Range(0, DaprStateStore.MaxRegistered + 20).Select(hour => $"outcome-slots/orders/s1/{hour:D4}/0000").ToList();
+        foreach (var key in keys)
+        {
+            await store.SaveAsync(key, Bytes("1"), null, Ct);
+        }
+
+        Assert.InRange(store.Registered, 1, DaprStateStore.MaxRegistered);
+
+        // Met again after the memory started over: registered again, nothing lost.
+        await store.SaveAsync($"{keys[0]}-again", Bytes("1"), null, Ct);
+        Assert.Equal(keys.Append($"{keys[0]}-again").Order(StringComparer.Ordinal), await store.ListKeysAsync("outcome-slots/", Ct));
+    }
 }
 
 /// <summary>The shared adapter suite against the fake sidecar as daprd + PostgreSQL (v2).</summary>

@@ -10,8 +10,8 @@ namespace Shadowing.Router.Tests.Mirroring;
 
 public sealed class OutcomeRecorderTests
 {
-    private const string Key = "outcomes/orders/s1/2026-11-26T12/0004";
-    private const string LaterKey = "outcomes/orders/s1/2026-11-26T12/0024";
+    private const string Key = "outcome-slots/orders/s1/2026-11-26T12/0004";
+    private const string LaterKey = "outcome-slots/orders/s1/2026-11-26T12/0024";
 
     private static readonly DateTimeOffset Minute = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
 
