@@ -3,12 +3,15 @@
 # running, sampling the `up` process's resident memory, open descriptors and threads every SAMPLE_EVERY seconds
 # (default 10). A shadow is requested at the start and again every CYCLE minutes (default 10), each for CYCLE - 1
 # minutes, so lifecycles keep going through provision, warm-up (mirroring at Shadowing:Sep:MirrorPercent), validation,
-# PreWarmed, hold, drain and retirement, and a leak in any of them shows. Growth after the warm-up is read from a
-# least-squares line through every sample after it, from its value at the first sample to its value at the last: the
-# GC's committed memory moves RSS by tens of megabytes within minutes (as much as the bar), so comparing a minute at
-# each end measured where the swing stood then, not growth. That comparison (the medians of the first and last minute,
-# a third of the samples each when the run is shorter) is printed beside it. The bar: memory, descriptors and threads
-# each grow by less than 5 %, no request fails, and a shadow reached PreWarmed. Exits 1 when the bar is missed.
+# PreWarmed, hold, drain and retirement, and a leak in any of them shows. Memory follows the lifecycles: it climbs while
+# a shadow lives and falls after it retires (by about 50 MB in a 30-minute run with 10-minute cycles), so growth is read
+# per whole cycle after the warm-up: the mean of every sample in each cycle, and a least-squares line through those
+# means, from its value at the first cycle to its value at the last. A line through the samples themselves, or the
+# medians of a minute at each end, read where in its cycle the run stopped when the window is not a whole number of
+# cycles (25 minutes of 10-minute cycles ended on a climb); both are printed beside it. The default cycle (5 minutes)
+# makes the 25 minutes after the warm-up five whole cycles; cycles that do not fit whole are left out and said so.
+# The bar: memory, descriptors and threads each grow by less than 5 %, no request fails, and a shadow reached
+# PreWarmed. Exits 1 when the bar is missed.
 # Usage: bash bench/soak.sh [minutes] [warm-up minutes] [req/s]   (default 30, 5, 500; installs hey with apt-get)
 #   SHADOWING_CLI=path/to/shadowing.dll uses a CLI already built instead of building it (Release) first.
 #   GCDUMP=1 also takes a managed-heap dump (dotnet-gcdump, installed as a global tool if missing) at the end of the
@@ -25,7 +28,7 @@ minutes="${1:-30}"
 warmup="${2:-5}"
 rate="${3:-500}"
 every="${SAMPLE_EVERY:-10}"
-cycle="${CYCLE:-10}"
+cycle="${CYCLE:-5}"
 connections=16
 ensure_tools hey curl python3
 
@@ -163,9 +166,10 @@ PY
 read -r ok errors achieved <<<"$run_load_summary"
 
 echo
-python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" <<'PY'
+python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" "$cycle" <<'PY'
 import statistics, sys
 path, warmup, ok, errors, achieved = sys.argv[1], float(sys.argv[2]) * 60, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+cycle = float(sys.argv[8]) * 60
 rows = []
 for line in open(path).read().splitlines()[1:]:
     parts = line.split(None, 4)
@@ -180,7 +184,7 @@ if len(after) < 2:
 k = max(1, min(6, len(after) // 3))
 ok_all = errors == 0 and prewarmed
 def trend(points):
-    # least-squares line through every (t, value) after the warm-up: its values at the window's two ends
+    # least-squares line through (t, value) points: its values at the first and last point
     n = len(points)
     mt = sum(t for t, _ in points) / n
     mv = sum(v for _, v in points) / n
@@ -189,18 +193,31 @@ def trend(points):
         raise SystemExit("every sample after the warm-up has the same time: no growth can be read")
     slope = sum((t - mt) * (v - mv) for t, v in points) / sxx
     return mv + slope * (points[0][0] - mt), mv + slope * (points[-1][0] - mt)
-print(f"growth over t = {after[0][0]}–{after[-1][0]} s: a least-squares line through all {len(after)} samples (the bar), "
-      f"and the medians of the first and last {k} samples (for reference)")
+# Whole cycles after the warm-up: [warm-up + i·cycle, warm-up + (i+1)·cycle), each closed by a sample at or past its end.
+cycles = []
+while any(r[0] >= warmup + (len(cycles) + 1) * cycle for r in rows):
+    lo = warmup + len(cycles) * cycle
+    cycles.append([r for r in after if lo <= r[0] < lo + cycle])
+cycles = [c for c in cycles if c]
+if len(cycles) < 2:
+    print(f"fewer than two whole {cycle / 60:g}-minute cycles after the warm-up: no growth can be read per cycle")
+    sys.exit(1)
+left = [r for r in after if r[0] >= warmup + len(cycles) * cycle]
+print(f"growth over {len(cycles)} whole {cycle / 60:g}-minute cycles from t = {warmup:.0f} s: a least-squares line through each cycle's "
+      f"mean (the bar){f', {len(left)} later samples left out' if left else ''}; for reference, a line through all {len(after)} samples "
+      f"and the medians of the first and last {k}")
 for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
-    start, end = trend([(r[0], r[col]) for r in after])
+    means = [statistics.fmean(r[col] for r in c) for c in cycles]
+    start, end = trend([(i, m) for i, m in enumerate(means)])
     growth = (end - start) / start * 100 if start > 0 else float("inf")
     ok_all &= growth < 5
+    lstart, lend = trend([(r[0], r[col]) for r in after])
     first = statistics.median(r[col] for r in after[:k])
     last = statistics.median(r[col] for r in after[-k:])
-    ends = (last - first) / first * 100
-    print(f"{name:<13} line {start:>10.0f} -> {end:>10.0f}  growth {growth:+6.2f} %   medians {first:>10.0f} -> {last:>10.0f}  {ends:+6.2f} %"
-          f"   range {min(r[col] for r in after)}–{max(r[col] for r in after)}, sd {statistics.pstdev(r[col] for r in after):.0f}")
-print(f"bar (the line grows < 5 % each after the warm-up, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
+    print(f"{name:<13} cycle means {' '.join(f'{m:.0f}' for m in means)}  line {start:.0f} -> {end:.0f}  growth {growth:+6.2f} %")
+    print(f"{'':<13} samples' line {lstart:.0f} -> {lend:.0f} {(lend - lstart) / lstart * 100:+6.2f} %   medians {first:.0f} -> {last:.0f} "
+          f"{(last - first) / first * 100:+6.2f} %   range {min(r[col] for r in after)}–{max(r[col] for r in after)}, sd {statistics.pstdev(r[col] for r in after):.0f}")
+print(f"bar (the line through the cycle means grows < 5 % each, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
 def growth_line(name, at, values):
     # as RSS above: the line (its value at the first and last sample after the warm-up), the medians beside it
     points = [(t, v) for t, v in zip(at, values) if t >= warmup]
