@@ -166,10 +166,10 @@ PY
 read -r ok errors achieved <<<"$run_load_summary"
 
 echo
-python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" "$cycle" <<'PY'
+python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" "$cycle" "$every" <<'PY'
 import statistics, sys
 path, warmup, ok, errors, achieved = sys.argv[1], float(sys.argv[2]) * 60, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-cycle = float(sys.argv[8]) * 60
+cycle, every = float(sys.argv[8]) * 60, float(sys.argv[9])
 rows = []
 for line in open(path).read().splitlines()[1:]:
     parts = line.split(None, 4)
@@ -193,9 +193,10 @@ def trend(points):
         raise SystemExit("every sample after the warm-up has the same time: no growth can be read")
     slope = sum((t - mt) * (v - mv) for t, v in points) / sxx
     return mv + slope * (points[0][0] - mt), mv + slope * (points[-1][0] - mt)
-# Whole cycles after the warm-up: [warm-up + i·cycle, warm-up + (i+1)·cycle), each closed by a sample at or past its end.
+# Whole cycles after the warm-up: [warm-up + i·cycle, warm-up + (i+1)·cycle), each with a sample within one sampling
+# interval of its end (the load stops at the run's end, and the last sample falls up to an interval before it).
 cycles = []
-while any(r[0] >= warmup + (len(cycles) + 1) * cycle for r in rows):
+while any(r[0] >= warmup + (len(cycles) + 1) * cycle - every for r in rows):
     lo = warmup + len(cycles) * cycle
     cycles.append([r for r in after if lo <= r[0] < lo + cycle])
 cycles = [c for c in cycles if c]
@@ -219,14 +220,18 @@ for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
           f"{(last - first) / first * 100:+6.2f} %   range {min(r[col] for r in after)}–{max(r[col] for r in after)}, sd {statistics.pstdev(r[col] for r in after):.0f}")
 print(f"bar (the line through the cycle means grows < 5 % each, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
 def growth_line(name, at, values):
-    # as RSS above: the line (its value at the first and last sample after the warm-up), the medians beside it
+    # as RSS above: the line through the cycle means (the same whole cycles), the samples' line and the medians beside it
     points = [(t, v) for t, v in zip(at, values) if t >= warmup]
     if len(points) < 2 or len({t for t, _ in points}) < 2:
         return
+    means = [statistics.fmean(v for t, v in points if warmup + i * cycle <= t < warmup + (i + 1) * cycle) for i in range(len(cycles))
+             if any(warmup + i * cycle <= t < warmup + (i + 1) * cycle for t, _ in points)]
+    cstart, cend = trend(list(enumerate(means))) if len(means) >= 2 else (0, 0)
     start, end = trend(points)
     a, b = statistics.median(v for _, v in points[:k]), statistics.median(v for _, v in points[-k:])
-    if start > 0 and a > 0:
-        print(f"{name:<26} line {start:>10.1f} -> {end:>10.1f}  growth {(end - start) / start * 100:+6.2f} %   medians {a:>10.1f} -> {b:>10.1f}  {(b - a) / a * 100:+6.2f} %")
+    if start > 0 and a > 0 and cstart > 0:
+        print(f"{name:<26} cycles {cstart:>10.1f} -> {cend:>10.1f}  growth {(cend - cstart) / cstart * 100:+6.2f} %   "
+              f"samples' line {(end - start) / start * 100:+6.2f} %   medians {a:>10.1f} -> {b:>10.1f}  {(b - a) / a * 100:+6.2f} %")
 
 # Where RSS is: anonymous (the GC's heap and native allocations), file-backed (mapped assemblies, touched as code
 # runs) and shared (JIT'd code: the runtime maps it twice, writable and executable, through shared memory).
