@@ -6,12 +6,13 @@
 # PreWarmed, hold, drain and retirement, and a leak in any of them shows. Memory follows the lifecycles: it climbs while
 # a shadow lives and falls after it retires (by about 50 MB in a 30-minute run with 10-minute cycles), so growth is read
 # per whole cycle after the warm-up: the mean of every sample in each cycle, and a least-squares line through those
-# means, from its value at the first cycle to its value at the last. A line through the samples themselves, or the
-# medians of a minute at each end, read where in its cycle the run stopped when the window is not a whole number of
-# cycles (25 minutes of 10-minute cycles ended on a climb); both are printed beside it. The default cycle (5 minutes)
-# makes the 25 minutes after the warm-up five whole cycles; cycles that do not fit whole are left out and said so.
+# means read at the start and end of the whole cycles (a steady leak shows in full, and so does one that comes with each
+# lifecycle, whatever the phase). A line through the samples themselves, or the medians of a minute at each end, read
+# where in its cycle the run stopped when the window is not a whole number of cycles (25 minutes of 10-minute cycles
+# ended on a climb); both are printed beside it, with each cycle's lowest and highest sample. The default cycle (5
+# minutes) makes the 25 minutes after the warm-up five whole cycles; time after the last whole cycle is left out.
 # The bar: memory, descriptors and threads each grow by less than 5 %, no request fails, and a shadow reached
-# PreWarmed. Exits 1 when the bar is missed.
+# PreWarmed. Exits 1 when the bar is missed (or fewer than two whole cycles are covered by samples).
 # Usage: bash bench/soak.sh [minutes] [warm-up minutes] [req/s]   (default 30, 5, 500; installs hey with apt-get)
 #   SHADOWING_CLI=path/to/shadowing.dll uses a CLI already built instead of building it (Release) first.
 #   GCDUMP=1 also takes a managed-heap dump (dotnet-gcdump, installed as a global tool if missing) at the end of the
@@ -29,6 +30,10 @@ warmup="${2:-5}"
 rate="${3:-500}"
 every="${SAMPLE_EVERY:-10}"
 cycle="${CYCLE:-5}"
+for value in "$minutes" "$cycle" "$every"; do
+  [[ "$value" =~ ^[1-9][0-9]*$ ]] || { echo "minutes, CYCLE and SAMPLE_EVERY must be positive whole numbers; got '$value'" >&2; exit 2; }
+done
+[[ "$warmup" =~ ^[0-9]+$ ]] || { echo "warm-up minutes must be a whole number; got '$warmup'" >&2; exit 2; }
 connections=16
 ensure_tools hey curl python3
 
@@ -166,10 +171,10 @@ PY
 read -r ok errors achieved <<<"$run_load_summary"
 
 echo
-python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" "$cycle" "$every" <<'PY'
+python3 - "$work/samples.txt" "$warmup" "$ok" "$errors" "$achieved" "$( [ "${COUNTERS:-0}" = 1 ] && echo "$work/counters.csv" )" "$work/parts.txt" "$cycle" "$every" "$minutes" <<'PY'
 import statistics, sys
 path, warmup, ok, errors, achieved = sys.argv[1], float(sys.argv[2]) * 60, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-cycle, every = float(sys.argv[8]) * 60, float(sys.argv[9])
+cycle, every, total = float(sys.argv[8]) * 60, float(sys.argv[9]), float(sys.argv[10]) * 60
 rows = []
 for line in open(path).read().splitlines()[1:]:
     parts = line.split(None, 4)
@@ -183,55 +188,71 @@ if len(after) < 2:
     sys.exit(1)
 k = max(1, min(6, len(after) // 3))
 ok_all = errors == 0 and prewarmed
-def trend(points):
-    # least-squares line through (t, value) points: its values at the first and last point
+def fit(points):
+    # least-squares line through (x, value) points: a function of x
     n = len(points)
-    mt = sum(t for t, _ in points) / n
+    mx = sum(x for x, _ in points) / n
     mv = sum(v for _, v in points) / n
-    sxx = sum((t - mt) ** 2 for t, _ in points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
     if not sxx:
-        raise SystemExit("every sample after the warm-up has the same time: no growth can be read")
-    slope = sum((t - mt) * (v - mv) for t, v in points) / sxx
-    return mv + slope * (points[0][0] - mt), mv + slope * (points[-1][0] - mt)
-# Whole cycles after the warm-up: [warm-up + i·cycle, warm-up + (i+1)·cycle), each with a sample within one sampling
-# interval of its end (the load stops at the run's end, and the last sample falls up to an interval before it).
-cycles = []
-while any(r[0] >= warmup + (len(cycles) + 1) * cycle - every for r in rows):
-    lo = warmup + len(cycles) * cycle
-    cycles.append([r for r in after if lo <= r[0] < lo + cycle])
-cycles = [c for c in cycles if c]
-if len(cycles) < 2:
-    print(f"fewer than two whole {cycle / 60:g}-minute cycles after the warm-up: no growth can be read per cycle")
-    sys.exit(1)
-left = [r for r in after if r[0] >= warmup + len(cycles) * cycle]
-print(f"growth over {len(cycles)} whole {cycle / 60:g}-minute cycles from t = {warmup:.0f} s: a least-squares line through each cycle's "
-      f"mean (the bar){f', {len(left)} later samples left out' if left else ''}; for reference, a line through all {len(after)} samples "
-      f"and the medians of the first and last {k}")
+        raise SystemExit("every point has the same time: no growth can be read")
+    slope = sum((x - mx) * (v - mv) for x, v in points) / sxx
+    return lambda x: mv + slope * (x - mx)
+def trend(points):
+    line = fit(points)
+    return line(points[0][0]), line(points[-1][0])
+# The whole cycles after the warm-up, as the run was designed: [warm-up + i·cycle, warm-up + (i+1)·cycle) for as many as
+# fit in the run. Each must be covered by samples (at least 80 % of the expected count, the last within two sampling
+# intervals of its end), or no growth is read.
+n_cycles = int((total - warmup) // cycle)
+cycles = [[r for r in after if warmup + i * cycle <= r[0] < warmup + (i + 1) * cycle] for i in range(n_cycles)]
+short = [i for i, c in enumerate(cycles) if len(c) < 0.8 * cycle / every or c[-1][0] < warmup + (i + 1) * cycle - 2 * every]
+def per_cycle(means):
+    # the line through the cycle means (each at its cycle's middle), read at the start and end of the whole cycles
+    line = fit([(i + 0.5, m) for i, m in enumerate(means)])
+    return line(0), line(len(means))
+if n_cycles < 2 or short:
+    print(f"per-cycle growth not read: {n_cycles} whole {cycle / 60:g}-minute cycle(s) after the warm-up"
+          + (f", cycle(s) {', '.join(str(i + 1) for i in short)} not covered by samples" if short else "") + " (two or more are needed)")
+    ok_all = False
+    cycles = []
+else:
+    left = total - warmup - n_cycles * cycle
+    print(f"growth over {n_cycles} whole {cycle / 60:g}-minute cycles, t = {warmup:.0f}–{warmup + n_cycles * cycle:.0f} s: a least-squares "
+          f"line through each cycle's mean, read at the start and end of those cycles (the bar)"
+          f"{f'; the last {left:.0f} s are not a whole cycle and are left out' if left else ''}; for reference, a line through "
+          f"all {len(after)} samples and the medians of the first and last {k}")
 for name, col in (("memory (RSS)", 1), ("descriptors", 2), ("threads", 3)):
-    means = [statistics.fmean(r[col] for r in c) for c in cycles]
-    start, end = trend([(i, m) for i, m in enumerate(means)])
-    growth = (end - start) / start * 100 if start > 0 else float("inf")
-    ok_all &= growth < 5
     lstart, lend = trend([(r[0], r[col]) for r in after])
     first = statistics.median(r[col] for r in after[:k])
     last = statistics.median(r[col] for r in after[-k:])
-    print(f"{name:<13} cycle means {' '.join(f'{m:.0f}' for m in means)}  line {start:.0f} -> {end:.0f}  growth {growth:+6.2f} %")
-    print(f"{'':<13} samples' line {lstart:.0f} -> {lend:.0f} {(lend - lstart) / lstart * 100:+6.2f} %   medians {first:.0f} -> {last:.0f} "
+    if cycles:
+        means = [statistics.fmean(r[col] for r in c) for c in cycles]
+        start, end = per_cycle(means)
+        growth = (end - start) / start * 100 if start > 0 else float("inf")
+        ok_all &= growth < 5
+        lows = [min(r[col] for r in c) for c in cycles]
+        highs = [max(r[col] for r in c) for c in cycles]
+        print(f"{name:<13} cycle means {' '.join(f'{m:.0f}' for m in means)}  line {start:.0f} -> {end:.0f}  growth {growth:+6.2f} %")
+        print(f"{'':<13} cycle lows {' '.join(map(str, lows))} ({(lows[-1] - lows[0]) / lows[0] * 100:+.2f} %), "
+              f"highs {' '.join(map(str, highs))} ({(highs[-1] - highs[0]) / highs[0] * 100:+.2f} %)")
+    print(f"{'' if cycles else name:<13} samples' line {lstart:.0f} -> {lend:.0f} {(lend - lstart) / lstart * 100:+6.2f} %   medians {first:.0f} -> {last:.0f} "
           f"{(last - first) / first * 100:+6.2f} %   range {min(r[col] for r in after)}–{max(r[col] for r in after)}, sd {statistics.pstdev(r[col] for r in after):.0f}")
 print(f"bar (the line through the cycle means grows < 5 % each, 0 failed, a shadow PreWarmed): {'met' if ok_all else 'missed'}")
 def growth_line(name, at, values):
-    # as RSS above: the line through the cycle means (the same whole cycles), the samples' line and the medians beside it
+    # as RSS above: the line through the means of the same whole cycles, the samples' line and the medians beside it
     points = [(t, v) for t, v in zip(at, values) if t >= warmup]
     if len(points) < 2 or len({t for t, _ in points}) < 2:
         return
-    means = [statistics.fmean(v for t, v in points if warmup + i * cycle <= t < warmup + (i + 1) * cycle) for i in range(len(cycles))
-             if any(warmup + i * cycle <= t < warmup + (i + 1) * cycle for t, _ in points)]
-    cstart, cend = trend(list(enumerate(means))) if len(means) >= 2 else (0, 0)
     start, end = trend(points)
     a, b = statistics.median(v for _, v in points[:k]), statistics.median(v for _, v in points[-k:])
-    if start > 0 and a > 0 and cstart > 0:
-        print(f"{name:<26} cycles {cstart:>10.1f} -> {cend:>10.1f}  growth {(cend - cstart) / cstart * 100:+6.2f} %   "
-              f"samples' line {(end - start) / start * 100:+6.2f} %   medians {a:>10.1f} -> {b:>10.1f}  {(b - a) / a * 100:+6.2f} %")
+    windows = [[v for t, v in points if warmup + i * cycle <= t < warmup + (i + 1) * cycle] for i in range(len(cycles))]
+    by_cycle = "   (no whole cycles)"
+    if cycles and all(windows):
+        cstart, cend = per_cycle([statistics.fmean(w) for w in windows])
+        by_cycle = f"cycles {cstart:>10.1f} -> {cend:>10.1f}  growth {(cend - cstart) / cstart * 100:+6.2f} %" if cstart > 0 else by_cycle
+    if start > 0 and a > 0:
+        print(f"{name:<26} {by_cycle}   samples' line {(end - start) / start * 100:+6.2f} %   medians {a:>10.1f} -> {b:>10.1f}  {(b - a) / a * 100:+6.2f} %")
 
 # Where RSS is: anonymous (the GC's heap and native allocations), file-backed (mapped assemblies, touched as code
 # runs) and shared (JIT'd code: the runtime maps it twice, writable and executable, through shared memory).
