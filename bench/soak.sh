@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The soak (issue 16): steady load through the router of `shadowing up` with mirroring on and shadow lifecycles
 # running, sampling the `up` process's resident memory, open descriptors and threads every SAMPLE_EVERY seconds
-# (default 10). A shadow is requested at the start and again every CYCLE minutes (default 10), each for CYCLE - 1
+# (default 10). A shadow is requested at the start and again every CYCLE minutes (default 5), each for CYCLE - 1
 # minutes, so lifecycles keep going through provision, warm-up (mirroring at Shadowing:Sep:MirrorPercent), validation,
 # PreWarmed, hold, drain and retirement, and a leak in any of them shows. Memory follows the lifecycles: it climbs while
 # a shadow lives and falls after it retires (by about 50 MB in a 30-minute run with 10-minute cycles), so growth is read
