@@ -7,6 +7,8 @@
 #   nginx         nginx proxy_pass, no mirror
 #   nginx-fast    nginx `mirror` of 10 % (split_clients) to the fast shadow
 #   nginx-hung    nginx `mirror` of 10 % to the hung shadow
+#   router-nopgo  (with TIERED_PGO_OFF=1) router-off with the runtime's tiered PGO off (DOTNET_TieredPGO=0), its
+#                 throughput also printed as a ratio to router-off's in the same round: what turning PGO off costs
 # Every proxy forwards to the same nginx upstream; wrk drives each in turn. Each .NET proxy is first warmed up under
 # load for WARMUP seconds (default 30): the router has far more code than the reference proxy for tiered JIT to
 # recompile, and a perf profile on a 2-core machine showed the tiered-compilation thread taking 17 % of the router's
@@ -40,7 +42,7 @@ trap cleanup EXIT
 
 up=$(free_port); shadow=$(free_port); hung=$(free_port)
 yarp=$(free_port); r_off=$(free_port); r_fast=$(free_port); r_hung=$(free_port)
-n_off=$(free_port); n_fast=$(free_port); n_hung=$(free_port)
+n_off=$(free_port); n_fast=$(free_port); n_hung=$(free_port); r_nopgo=$(free_port)
 
 echo "== building (Release)"
 dotnet build "$root/router/Shadowing.Router" -c Release -o "$work/router" -v quiet -nologo | tail -n 1
@@ -89,11 +91,13 @@ pids+=($!)
 start_router "$work" "$r_off" "$up"
 start_router "$work" "$r_fast" "$up" "$shadow"
 start_router "$work" "$r_hung" "$up" "$hung"
+[ "${TIERED_PGO_OFF:-0}" = 1 ] && DOTNET_TieredPGO=0 start_router "$work" "$r_nopgo" "$up"
 (cd "$work" && exec dotnet yarp/ReferenceProxy.dll --urls "http://127.0.0.1:$yarp" --upstream "http://127.0.0.1:$up" >"$work/yarp.log" 2>&1) &
 pids+=($!)
 
 names=(yarp router-off router-fast router-hung nginx nginx-fast nginx-hung)
 ports=($yarp $r_off $r_fast $r_hung $n_off $n_fast $n_hung)
+if [ "${TIERED_PGO_OFF:-0}" = 1 ]; then names+=(router-nopgo); ports+=("$r_nopgo"); fi
 for i in "${!names[@]}"; do
   for _ in $(seq 1 100); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${ports[$i]}/o/items/42" || true)
@@ -149,6 +153,10 @@ for name in names:
 print()
 print(f"goals: router-fast ≥ 0.95× YARP's req/s: {ratios['router-fast'][0]:.3f}; p99 ≤ 1.05× YARP's: {ratios['router-fast'][1]:.3f}; "
       f"router-hung ≥ 0.95× router-off's req/s: {statistics.median(h[0] / o[0] for h, o in zip(hung, off)):.3f}")
+if "router-nopgo" in names:
+    nopgo = [read("router-nopgo", r) for r in range(1, rounds + 1)]
+    print(f"tiered PGO off: {statistics.median(n[0] / o[0] for n, o in zip(nopgo, off)):.3f}× router-off's req/s, "
+          f"p99 {statistics.median(n[2] / o[2] for n, o in zip(nopgo, off)):.3f}× router-off's")
 print("(ratios: medians over the rounds of the ratio within each round)")
 EOF
 
