@@ -20,7 +20,8 @@
 #   outside it is the runtime's or native memory.
 #   COUNTERS=1 also records the runtime's counters (dotnet-counters, System.Runtime, every SAMPLE_EVERY seconds) and
 #   prints the growth of the GC's committed memory and heap size beside RSS's: RSS growing with them is the GC's,
-#   without them native.
+#   without them native; and the methods the JIT compiled in the warm-up and in each cycle (a runtime still compiling
+#   has not reached its steady state).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=bench/lib/load.sh
@@ -279,6 +280,8 @@ if len(sys.argv) > 6 and sys.argv[6]:
                                ("fragmentation", "GC fragmentation (MB)"), ("working_set", "working set (MB)")):
                 if key in row[2]:
                     sample[label] = sample.get(label, 0) + value / 1e6
+            if "jit.compiled_methods" in row[2]:
+                sample["compiled"] = value
         times = list(by_time)
         # counters start with the load: the n-th is about n * SAMPLE_EVERY seconds in
         step = float(os.environ.get("SAMPLE_EVERY", "10"))
@@ -287,5 +290,12 @@ if len(sys.argv) > 6 and sys.argv[6]:
             pairs = [(i * step, v) for i, v in enumerate(values) if v is not None]
             if pairs:
                 growth_line(label, [p[0] for p in pairs], [p[1] for p in pairs])
+        # Methods the JIT compiled (each counter value is a count per interval): still compiling late in the run means the
+        # runtime has not reached its steady state, and its code and data keep growing with it.
+        compiled = [(i * step, by_time[t].get("compiled", 0)) for i, t in enumerate(times)]
+        if cycles:
+            warm = sum(v for t, v in compiled if t < warmup)
+            per = [sum(v for t, v in compiled if warmup + i * cycle <= t < warmup + (i + 1) * cycle) for i in range(len(cycles))]
+            print(f"{'JIT-compiled methods':<26} warm-up {warm:.0f}, then per cycle {' '.join(f'{v:.0f}' for v in per)}")
 sys.exit(0 if ok_all else 1)
 PY
