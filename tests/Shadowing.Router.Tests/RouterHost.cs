@@ -62,14 +62,18 @@ internal sealed class RouterHost : IAsyncDisposable
         ["Router:OutlierDetection:MaxEjectionTime"] = "00:00:05",
     };
 
-    /// <summary>Starts a router whose store already holds <paramref name="tables"/>.</summary>
+    /// <summary>
+    /// Starts a router whose store already holds <paramref name="tables"/>; logging is off unless
+    /// <paramref name="shadowingLogging"/> sets it up as the router process does.
+    /// </summary>
     public static async Task<RouterHost> StartAsync(
         IEnumerable<RoutingTable> tables,
         IReadOnlyDictionary<string, string?>? settings = null,
         bool storeDownAtStart = false,
         TimeProvider? time = null,
         IStateStore? sharedStore = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null,
+        bool shadowingLogging = false)
     {
         // A shared store stands for several router replicas behind one Dapr state store; it is the caller's to dispose.
         var sqlite = sharedStore is null ? new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System) : null;
@@ -91,8 +95,16 @@ internal sealed class RouterHost : IAsyncDisposable
         var app = await LoopbackApp.StartAsync(
             builder =>
             {
+                if (shadowingLogging)
+                {
+                    builder.AddShadowingLogging(); // the router process's logging, defaults and all
+                }
+                else
+                {
+                    builder.Logging.AddFilter(_ => false);
+                }
+
                 builder.Configuration.AddInMemoryCollection(configuration);
-                builder.Logging.AddFilter(_ => false);
                 builder.Services.AddSingleton<IStateStore>(store);
                 builder.Services.AddSingleton<IEventBus>(bus);
                 if (time is not null)
