@@ -4,7 +4,11 @@
 # status API: provisioned, mirrored to at Shadowing:Sep:MirrorPercent = 10 %, warmed up, validated, PreWarmed, held),
 # against the same load sent directly to the production endpoint, in the same run. Prints achieved rate, errors and
 # p50/p90/p99 of each, the router's p90 minus the direct one, the shadow's phases during the run and the mirror's
-# counters. The bar: >= 99 % of 1,000 QPS, 0 errors, p90 within 2 ms of direct.
+# counters, and the CPU time `up` spent per request in each run (its router, mirror and lifecycle; the sample endpoints
+# are processes of their own). The bar: >= 99 % of 1,000 QPS, 0 errors, p90 within 2 ms of direct.
+# Environment variables reach `up`: for example DOTNET_TieredPGO=1, or DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70
+# and (through `env`, the name has dots) Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=Warning to run
+# it as it was before those defaults.
 # Usage: bash bench/loadbar.sh [rounds] [seconds]   (default 1 round of 60 s after a 30 s warm-up; installs hey with apt-get)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -46,6 +50,15 @@ cat >"$work/up.json" <<JSON
 JSON
 (cd "$work" && exec dotnet cli/shadowing.dll up --config "$work/up.json" >"$work/up.log" 2>&1) &
 pids+=($!)
+up_pid=$!
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$up_pid/stat"; } # user + system, all of up's threads
+# measured NAME ARGS…: run_load NAME ARGS… and writes up's CPU ticks during it to $work/NAME.cpu
+measured() {
+  local before
+  before=$(cpu_ticks)
+  run_load "$@"
+  echo $(($(cpu_ticks) - before)) >"$work/$1.cpu"
+}
 wait_for_200 "http://127.0.0.1:$router/orders/items/42" "the router"
 wait_for_200 "http://127.0.0.1:$production/orders/items/42" "the production endpoint"
 
@@ -68,21 +81,23 @@ echo "   shadow: $(phases)"
 
 for r in $(seq 1 "$rounds"); do
   echo "== round $r: direct, then through the router, ${seconds} s each at $rate req/s over $connections connections"
-  run_load "direct-$r" "http://127.0.0.1:$production/orders/items/42" "$seconds" "$rate" "$connections" "$work"
-  run_load "router-$r" "http://127.0.0.1:$router/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  measured "direct-$r" "http://127.0.0.1:$production/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  measured "router-$r" "http://127.0.0.1:$router/orders/items/42" "$seconds" "$rate" "$connections" "$work"
 done
 kill "${pids[-1]}" 2>/dev/null || true
 
 echo
 echo "== results (ms; hey's percentiles have 0.1 ms resolution)"
-printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' run "req/s" ok errors p50 p90 p99 "p90-direct"
+printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' run "req/s" ok errors p50 p90 p99 "p90-direct" "up CPU us/req"
+tick=$(getconf CLK_TCK)
+per_request() { python3 -c "print('%.0f' % ($(cat "$work/$1.cpu") / $tick * 1e6 / max($2, 1)))"; }
 bar=met
 for r in $(seq 1 "$rounds"); do
   IFS=$'\t' read -r d_rate d_ok d_err d50 d90 d99 <"$work/direct-$r.tsv"
   IFS=$'\t' read -r r_rate r_ok r_err r50 r90 r99 <"$work/router-$r.tsv"
   diff=$(python3 -c "print('%.2f' % ($r90 - $d90))")
-  printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" ""
-  printf '%-10s %10s %8s %7s %7s %7s %7s %12s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" "" "$(per_request "direct-$r" "$d_ok")"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff" "$(per_request "router-$r" "$r_ok")"
   python3 -c "import sys; sys.exit(0 if $r_rate >= 0.99 * $rate and $r_err == 0 and $r90 - $d90 <= 2.0 else 1)" || bar=missed
 done
 echo "bar (>= 99 % of $rate req/s, 0 errors, p90 within 2 ms of direct): $bar"
