@@ -51,7 +51,7 @@ JSON
 (cd "$work" && exec dotnet cli/shadowing.dll up --config "$work/up.json" >"$work/up.log" 2>&1) &
 pids+=($!)
 up_pid=$!
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$up_pid/stat"; } # user + system, all of up's threads
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$up_pid/stat" 2>/dev/null || echo 0; } # user + system, all of up's threads
 # measured NAME ARGS…: run_load NAME ARGS… and writes up's CPU ticks during it to $work/NAME.cpu
 measured() {
   local before

@@ -90,7 +90,8 @@ public static class ShadowingLogging
         // While this category logs at any level, ASP.NET Core starts an Activity for every request (for its log
         // scopes), and the forwarding HttpClient a child one whose traceparent it writes into the forwarded request.
         // Nothing here exports traces, so that was work for nothing on every request (README, "Reliability"); a
-        // tracing listener, when one is added, still gets its activities.
+        // tracing listener, when one is added, still gets its activities. The category's own records go too:
+        // request start and finish at Information, and startup errors that the host reports itself.
         ["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "None",
 
         // "Hosting failed to start" repeats, with a stack trace, the start failure the host then reports in one line.

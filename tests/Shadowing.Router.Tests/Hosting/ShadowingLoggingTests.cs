@@ -7,6 +7,8 @@ namespace Shadowing.Router.Tests.Hosting;
 /// The router's logging defaults keep ASP.NET Core from starting an activity per request (its hosting diagnostics
 /// start one while their log category is enabled at any level): the forwarded request then carries the client's
 /// trace context as sent, or none. Configuration can switch the category back on, and with it the router's span.
+/// Nothing in this assembly listens to activities; a test that adds an <c>ActivityListener</c> would make ASP.NET
+/// Core start them here too, so it would have to run apart from these.
 /// </summary>
 public sealed class ShadowingLoggingTests
 {
