@@ -3,7 +3,7 @@ using Shadowing.Core.Health;
 
 namespace Shadowing.Router;
 
-/// <summary>Router settings (configuration section <c>Router</c>). Every default is documented in router/README.md.</summary>
+/// <summary>Router settings (configuration section <c>Router</c>). Every default is documented in README.md, "Configuration (section <c>Router</c>, defaults)".</summary>
 public sealed class RouterOptions
 {
     /// <summary>The configuration section.</summary>

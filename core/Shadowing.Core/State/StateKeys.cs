@@ -29,6 +29,13 @@ public static class StateKeys
     /// </summary>
     public const string OutcomesPrefix = "outcome-slots/";
 
+    /// <summary>
+    /// Collection of the hours each endpoint has outcome slots in, one document per service: what the router's sweep
+    /// deletes once an hour is older than <c>Router:Mirroring:OutcomeRetention</c> (the store cannot list one level of
+    /// <see cref="OutcomesPrefix"/> without listing every slot below it).
+    /// </summary>
+    public const string OutcomeHoursPrefix = "outcome-hours/";
+
     /// <summary>Collection of shadow verdicts.</summary>
     public const string VerdictsPrefix = "verdicts/";
 
@@ -44,6 +51,9 @@ public static class StateKeys
     /// <summary>The outcome slots of <paramref name="endpointId"/> in the UTC hour starting at <paramref name="hour"/>.</summary>
     public static string OutcomesOf(string service, string endpointId, DateTimeOffset hour) =>
         string.Create(CultureInfo.InvariantCulture, $"{OutcomesPrefix}{service}/{endpointId}/{hour.UtcDateTime:yyyy-MM-ddTHH}/");
+
+    /// <summary>The hours in which the endpoints of <paramref name="service"/> have outcome slots.</summary>
+    public static string OutcomeHours(string service) => OutcomeHoursPrefix + service;
 
     /// <summary>The latest verdict on shadow <paramref name="shadowId"/>.</summary>
     public static string Verdict(string service, string shadowId) => $"{VerdictsPrefix}{service}/{shadowId}";

@@ -177,4 +177,11 @@ public sealed class MirroringOptions
     /// <summary>Pub/sub copies waiting for their time shift or rate; beyond it they are dropped and counted. Default 10,000.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 10_000_000)]
     public int ReplayCapacity { get; set; } = 10_000;
+
+    /// <summary>
+    /// How long the outcomes of copies are kept for validation: every 10 minutes the router deletes the outcome slots of
+    /// each hour that ended longer ago. At least 2 hours (longer than any validation window should be). Default 1 day.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "02:00:00", "3650.00:00:00")]
+    public TimeSpan OutcomeRetention { get; set; } = TimeSpan.FromDays(1);
 }

@@ -29,11 +29,21 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// </summary>
     public static TimeSpan DropCountDelay { get; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long an hour this recorder listed for the sweep is remembered as listed. Shorter than the shortest retention
+    /// (<see cref="MirroringOptions.OutcomeRetention"/>), so an hour is never swept while this recorder would still write
+    /// to it without listing it again.
+    /// </summary>
+    public static TimeSpan ListedMemory { get; } = TimeSpan.FromHours(2);
+
     private readonly ConcurrentQueue<MirrorOutcome> _pending = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
 
     // Slots seen full, and the outcomes dropped for them since (only touched under _flushing).
     private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, long Dropped)> _full = new(StringComparer.Ordinal);
+
+    // Hours this recorder listed in outcome-hours/{service} (only touched under _flushing), forgotten after ListedMemory.
+    private readonly HashSet<(string Service, OutcomeHour Hour)> _listed = [];
     private int _count;
     private long _dropped;
 
@@ -82,6 +92,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 var outcomes = group.ToList();
                 try
                 {
+                    await ListHourAsync(service, endpoint, start, cancellationToken).ConfigureAwait(false);
                     var written = await store.UpdateJsonAsync<OutcomeSlot>(
                         key,
                         slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
@@ -102,6 +113,8 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             }
 
             await WriteDropCountsAsync(final, cancellationToken).ConfigureAwait(false);
+            var forget = time.GetUtcNow() - ListedMemory;
+            _listed.RemoveWhere(l => l.Hour.Hour < forget);
         }
         finally
         {
@@ -127,6 +140,27 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             && await BackgroundLoop.RunOnceAsync("outcome-recorder", FlushAsync, LogFlushFailed, stoppingToken).ConfigureAwait(false))
         {
         }
+    }
+
+    /// <summary>
+    /// Lists the hour of <paramref name="start"/> in <c>outcome-hours/{service}</c> for the <see cref="OutcomeSweeper"/>, before
+    /// the first slot of it is written: a slot is never in the store without its hour listed.
+    /// </summary>
+    private async Task ListHourAsync(string service, string endpoint, DateTimeOffset start, CancellationToken cancellationToken)
+    {
+        var hour = new OutcomeHour(endpoint, new DateTimeOffset(start.UtcTicks - (start.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero));
+        if (_listed.Contains((service, hour)))
+        {
+            return;
+        }
+
+        await store.UpdateJsonAsync<OutcomeHours>(
+            StateKeys.OutcomeHours(service),
+            current => current is null ? new OutcomeHours { Service = service, Hours = [hour] }
+                : current.Hours.Contains(hour) ? current
+                : current with { Hours = [.. current.Hours, hour] },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        _listed.Add((service, hour));
     }
 
     /// <summary>

@@ -1,0 +1,147 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Router.Mirroring;
+using Shadowing.TestUtilities.State;
+using Shadowing.TestUtilities.Time;
+
+namespace Shadowing.Router.Tests.Mirroring;
+
+public sealed class OutcomeSweeperTests
+{
+    private static readonly DateTimeOffset Ten = new(2026, 11, 26, 10, 0, 0, TimeSpan.Zero);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task HoursPastTheRetention_AreDeleted_LaterOnesKeptAndStillRead_ASecondSweepDeletesNothing()
+    {
+        var time = new ObservableTimeProvider(Ten.AddMinutes(30));
+        var store = new InMemoryStateStore();
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+
+        // Copies answered by s1 at 10:30 and 11:30, production-noise pairs at 10:30.
+        Add(recorder, "s1", Ten.AddMinutes(30), count: 5);
+        Add(recorder, OutcomeSlot.NoiseEndpoint, Ten.AddMinutes(30).AddSeconds(8), count: 3);
+        await recorder.FlushAsync(Ct);
+        time.SetUtcNow(Ten.AddMinutes(90));
+        Add(recorder, "s1", Ten.AddMinutes(90), count: 4);
+        await recorder.FlushAsync(Ct);
+
+        // The recorder listed each hour before writing its first slot.
+        var listed = (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours;
+        Assert.Equal(
+            [new OutcomeHour("s1", Ten), new OutcomeHour(OutcomeSlot.NoiseEndpoint, Ten), new OutcomeHour("s1", Ten.AddHours(1))],
+            listed);
+
+        // At 13:30 with 2 hours kept, the hour 10:00-11:00 ended before the cut-off (11:30); 11:00-12:00 did not.
+        time.SetUtcNow(Ten.AddHours(3.5));
+        var sweeper = Sweeper(store, time, TimeSpan.FromHours(2));
+        Assert.Equal(2, await sweeper.SweepAsync(Ct));
+
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct));
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", OutcomeSlot.NoiseEndpoint, Ten), Ct));
+        Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
+        Assert.Equal(
+            [new OutcomeHour("s1", Ten.AddHours(1))],
+            (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        var validator = new ShadowValidator(store, Substitute.For<IEventBus>(), time);
+        Assert.Equal(4, (await validator.OutcomesAsync("orders", "s1", Ten, Ten.AddHours(2), Ct)).Count);
+
+        Assert.Equal(0, await sweeper.SweepAsync(Ct));
+    }
+
+    [Fact]
+    public async Task ASweepThatFailsHalfway_LeavesTheHourListed_AndTheNextSweepFinishesIt()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        var store = new FailingDeleteStore(new InMemoryStateStore());
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        for (var slot = 0; slot < 3; slot++)
+        {
+            Add(recorder, "s1", Ten + (slot * OutcomeSlot.Length), count: 2);
+        }
+
+        await recorder.FlushAsync(Ct);
+        Assert.Equal(3, (await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct)).Count);
+
+        time.SetUtcNow(Ten.AddDays(2));
+        var sweeper = Sweeper(store, time, TimeSpan.FromDays(1));
+        store.FailDeleteNumber = 2;
+        await Assert.ThrowsAsync<StateStoreException>(() => sweeper.SweepAsync(Ct));
+        Assert.Equal(2, (await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct)).Count);
+        Assert.Single((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+
+        Assert.Equal(2, await sweeper.SweepAsync(Ct));
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
+        Assert.Empty((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+    }
+
+    [Fact]
+    public async Task AnHourIsListedEvenWhenTheStoreFailedTheFirstTime()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        var store = new FlakyStateStore(new InMemoryStateStore()) { Failing = true };
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        Add(recorder, "s1", Ten, count: 2);
+        await recorder.FlushAsync(Ct);
+
+        store.Failing = false;
+        await recorder.FlushAsync(Ct);
+
+        Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct));
+        Assert.Equal([new OutcomeHour("s1", Ten)], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+    }
+
+    [Fact]
+    public async Task TheRouterSweeps_OnItsOwn()
+    {
+        var store = new InMemoryStateStore();
+        await store.SaveJsonAsync(StateKeys.Outcomes("orders", "s1", Ten), new OutcomeSlot { Service = "orders", Endpoint = "s1", Start = Ten }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.OutcomeHours("orders"), new OutcomeHours { Service = "orders", Hours = [new OutcomeHour("s1", Ten)] }, cancellationToken: Ct);
+
+        await using var router = await RouterHost.StartAsync([], time: new ObservableTimeProvider(Ten.AddDays(3)), sharedStore: store);
+
+        await Eventually.WaitUntilAsync(
+            async () => (await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct)).Count == 0,
+            "the router's sweep deleted the slot of three days ago",
+            cancellationToken: Ct);
+    }
+
+    private static OutcomeSweeper Sweeper(IStateStore store, TimeProvider time, TimeSpan retention) =>
+        new(store, time, Options.Create(new RouterOptions { Mirroring = new MirroringOptions { OutcomeRetention = retention } }), NullLogger<OutcomeSweeper>.Instance);
+
+    private static void Add(OutcomeRecorder recorder, string endpoint, DateTimeOffset receivedAt, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            recorder.Add(new MirrorOutcome
+            {
+                RequestId = $"{endpoint}-{receivedAt:HHmmss}-{i}",
+                Service = "orders",
+                Method = "GET",
+                Path = "/items",
+                ReceivedAt = receivedAt,
+                Kind = endpoint == OutcomeSlot.NoiseEndpoint ? OutcomeKind.ProductionNoise : OutcomeKind.Shadow,
+                Production = new EndpointAnswer("p1", 200, 1, 10),
+                Copy = new EndpointAnswer(endpoint == OutcomeSlot.NoiseEndpoint ? "p2" : endpoint, 200, 1, 10),
+            });
+        }
+    }
+
+    /// <summary>Fails the <see cref="FailDeleteNumber"/>-th delete, once.</summary>
+    private sealed class FailingDeleteStore(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        private int _deletes;
+
+        public int FailDeleteNumber { get; set; }
+
+        public override Task DeleteAsync(string key, string? etag, CancellationToken cancellationToken = default) =>
+            ++_deletes == FailDeleteNumber
+                ? throw new StateStoreException("delete failed (injected)")
+                : base.DeleteAsync(key, etag, cancellationToken);
+    }
+}
