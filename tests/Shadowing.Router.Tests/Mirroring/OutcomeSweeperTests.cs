@@ -4,7 +4,9 @@ using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
+using Shadowing.Dapr.State;
 using Shadowing.Router.Mirroring;
+using Shadowing.TestUtilities.Dapr;
 using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
 
@@ -16,11 +18,16 @@ public sealed class OutcomeSweeperTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task HoursPastTheRetention_AreDeleted_LaterOnesKeptAndStillRead_ASecondSweepDeletesNothing()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(FakeStoreMode.Redis)]
+    [InlineData(FakeStoreMode.PostgreSql)]
+    public async Task HoursPastTheRetention_AreDeleted_LaterOnesKeptAndStillRead_ASecondSweepDeletesNothing(FakeStoreMode? dapr)
     {
         var time = new ObservableTimeProvider(Ten.AddMinutes(30));
-        var store = new InMemoryStateStore();
+        await using var sidecar = dapr is { } mode ? await FakeDaprSidecar.StartAsync(mode) : null;
+        using var client = sidecar?.CreateClient();
+        IStateStore store = client is null ? new InMemoryStateStore() : new DaprStateStore(client, time);
         using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
 
         // Copies answered by s1 at 10:30 and 11:30, production-noise pairs at 10:30.
