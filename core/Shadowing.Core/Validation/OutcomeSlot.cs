@@ -80,6 +80,9 @@ public sealed record OutcomeSlot
     /// <summary>The start of the slot a time falls in.</summary>
     public static DateTimeOffset StartOf(DateTimeOffset receivedAt) => new(receivedAt.UtcTicks - (receivedAt.UtcTicks % Length.Ticks), TimeSpan.Zero);
 
+    /// <summary>The start of the UTC hour of <paramref name="time"/>: the collection its slot is kept in.</summary>
+    public static DateTimeOffset HourOf(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
+
     /// <summary>The endpoint an outcome is filed under.</summary>
     public static string EndpointOf(MirrorOutcome outcome)
     {

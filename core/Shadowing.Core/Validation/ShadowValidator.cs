@@ -93,7 +93,7 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         var outcomes = new List<MirrorOutcome>();
         var first = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(from));
         var last = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(to));
-        for (var hour = Hour(from); hour <= to; hour = hour.AddHours(1))
+        for (var hour = OutcomeSlot.HourOf(from); hour <= to; hour = hour.AddHours(1))
         {
             foreach (var key in await store.ListKeysAsync(StateKeys.OutcomesOf(service, endpoint, hour), cancellationToken).ConfigureAwait(false))
             {
@@ -127,6 +127,4 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     }
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-
-    private static DateTimeOffset Hour(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 }

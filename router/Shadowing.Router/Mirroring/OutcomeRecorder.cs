@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.State;
@@ -13,10 +14,13 @@ namespace Shadowing.Router.Mirroring;
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
 /// Outcomes for a slot already full are not written again: they are only counted, and the count is added to its
 /// <see cref="OutcomeSlot.Dropped"/> once, <see cref="DropCountDelay"/> after the slot ends. A busy endpoint fills a slot
-/// in a second or two, so a flush with nothing new to keep does not rewrite it.
+/// in a second or two, so a flush with nothing new to keep does not rewrite it. Each endpoint-hour is listed in
+/// <c>outcome-hours/{service}</c> before its first slot is written, for the <see cref="OutcomeSweeper"/>.
 /// </summary>
-internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider time, ILogger<OutcomeRecorder> logger) : BackgroundService
+internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider time, ILogger<OutcomeRecorder> logger, IOptions<RouterOptions>? options = null) : BackgroundService
 {
+    private readonly TimeSpan _retention = (options?.Value.Mirroring ?? new MirroringOptions()).OutcomeRetention;
+
     /// <summary>Outcomes held between flushes at most.</summary>
     public const int MaxPending = 100_000;
 
@@ -29,25 +33,22 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// </summary>
     public static TimeSpan DropCountDelay { get; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>
-    /// How long an hour this recorder listed for the sweep is remembered as listed. Shorter than the shortest retention
-    /// (<see cref="MirroringOptions.OutcomeRetention"/>), so an hour is never swept while this recorder would still write
-    /// to it without listing it again.
-    /// </summary>
-    public static TimeSpan ListedMemory { get; } = TimeSpan.FromHours(2);
-
     private readonly ConcurrentQueue<MirrorOutcome> _pending = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
 
     // Slots seen full, and the outcomes dropped for them since (only touched under _flushing).
     private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, long Dropped)> _full = new(StringComparer.Ordinal);
 
-    // Hours this recorder listed in outcome-hours/{service} (only touched under _flushing), forgotten after ListedMemory.
+    // Hours this recorder listed in outcome-hours/{service} (only touched under _flushing), forgotten once no longer writable.
     private readonly HashSet<(string Service, OutcomeHour Hour)> _listed = [];
     private int _count;
     private long _dropped;
 
-    /// <summary>Outcomes dropped because too many were waiting.</summary>
+    /// <summary>
+    /// Outcomes dropped because too many were waiting, or because their hour started longer ago than the retention
+    /// (<see cref="MirroringOptions.OutcomeRetention"/>; outcomes of copies time-shifted that far, or held that long by a
+    /// store outage).
+    /// </summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Queues an outcome for the next flush; never waits.</summary>
@@ -79,9 +80,20 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 taken.Add(outcome);
             }
 
+            // Hours that started more than the retention ago are not written: the sweep deletes an hour once it ended more
+            // than the retention ago, so an hour still written to is always at least an hour away from its sweep, and a
+            // slot is never written into an hour being swept (where it would be left listed nowhere).
+            var oldestWritable = time.GetUtcNow() - _retention;
             foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))))
             {
                 var (service, endpoint, start) = group.Key;
+                if (OutcomeSlot.HourOf(start) <= oldestWritable)
+                {
+                    Interlocked.Add(ref _dropped, group.Count());
+                    LogTooOld(group.Count(), service, endpoint, start, _retention);
+                    continue;
+                }
+
                 var key = StateKeys.Outcomes(service, endpoint, start);
                 if (_full.TryGetValue(key, out var full))
                 {
@@ -112,9 +124,8 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 }
             }
 
-            await WriteDropCountsAsync(final, cancellationToken).ConfigureAwait(false);
-            var forget = time.GetUtcNow() - ListedMemory;
-            _listed.RemoveWhere(l => l.Hour.Hour < forget);
+            await WriteDropCountsAsync(final, oldestWritable, cancellationToken).ConfigureAwait(false);
+            _listed.RemoveWhere(l => l.Hour.Hour <= oldestWritable);
         }
         finally
         {
@@ -148,14 +159,22 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// </summary>
     private async Task ListHourAsync(string service, string endpoint, DateTimeOffset start, CancellationToken cancellationToken)
     {
-        var hour = new OutcomeHour(endpoint, new DateTimeOffset(start.UtcTicks - (start.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero));
+        var hour = new OutcomeHour(endpoint, OutcomeSlot.HourOf(start));
         if (_listed.Contains((service, hour)))
         {
             return;
         }
 
+        // Read first: every replica lists the same hours, and a write where the hour is listed already would only contend.
+        var key = StateKeys.OutcomeHours(service);
+        if ((await store.GetJsonAsync<OutcomeHours>(key, cancellationToken).ConfigureAwait(false))?.Value.Hours.Contains(hour) == true)
+        {
+            _listed.Add((service, hour));
+            return;
+        }
+
         await store.UpdateJsonAsync<OutcomeHours>(
-            StateKeys.OutcomeHours(service),
+            key,
             current => current is null ? new OutcomeHours { Service = service, Hours = [hour] }
                 : current.Hours.Contains(hour) ? current
                 : current with { Hours = [.. current.Hours, hour] },
@@ -168,11 +187,17 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     /// <paramref name="final"/>) to its document, once. A slot whose count cannot be written keeps it for the next flush;
     /// outcomes of a slot that arrive after it left this list take the document's own path again.
     /// </summary>
-    private async Task WriteDropCountsAsync(bool final, CancellationToken cancellationToken)
+    private async Task WriteDropCountsAsync(bool final, DateTimeOffset oldestWritable, CancellationToken cancellationToken)
     {
         var over = time.GetUtcNow() - OutcomeSlot.Length - DropCountDelay;
         foreach (var (key, full) in _full.Where(f => final || f.Value.Start <= over).ToArray())
         {
+            if (OutcomeSlot.HourOf(full.Start) <= oldestWritable)
+            {
+                _full.Remove(key); // kept waiting by the store past the retention: the sweep may be deleting the slot
+                continue;
+            }
+
             try
             {
                 if (full.Dropped > 0)
@@ -200,6 +225,9 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
 
     [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Could not add the outcomes dropped for the full slot {Key}; kept for the next flush")]
     private partial void LogDropCountFailed(Exception error, string key);
+
+    [LoggerMessage(EventId = 89, Level = LogLevel.Warning, Message = "Dropped {Count} mirror outcome(s) of {Service}/{Endpoint} received at {Start}: their hour started longer ago than Router:Mirroring:OutcomeRetention ({Retention}) keeps")]
+    private partial void LogTooOld(int count, string service, string endpoint, DateTimeOffset start, TimeSpan retention);
 
     [LoggerMessage(EventId = 84, Level = LogLevel.Error, Message = "Writing mirror outcomes failed unexpectedly")]
     private partial void LogFlushFailed(Exception error);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
+using Shadowing.Core.Randomness;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.Dapr.State;
@@ -78,7 +79,7 @@ public sealed class OutcomeSweeperTests
         time.SetUtcNow(Ten.AddDays(2));
         var sweeper = Sweeper(store, time, TimeSpan.FromDays(1));
         store.FailDeleteNumber = 2;
-        await Assert.ThrowsAsync<StateStoreException>(() => sweeper.SweepAsync(Ct));
+        Assert.Equal(0, await sweeper.SweepAsync(Ct)); // logged; the hour is not done
         Assert.Equal(2, (await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct)).Count);
         Assert.Single((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
 
@@ -88,19 +89,72 @@ public sealed class OutcomeSweeperTests
     }
 
     [Fact]
-    public async Task AnHourIsListedEvenWhenTheStoreFailedTheFirstTime()
+    public async Task AnHourIsListedBeforeItsFirstSlotIsWritten()
     {
         var time = new ObservableTimeProvider(Ten);
-        var store = new FlakyStateStore(new InMemoryStateStore()) { Failing = true };
+        var store = new HoursDownStore(new InMemoryStateStore()) { Down = true };
         using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
         Add(recorder, "s1", Ten, count: 2);
         await recorder.FlushAsync(Ct);
 
-        store.Failing = false;
+        // The hour could not be listed, so no slot was written: a slot listed nowhere would never be swept.
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
+
+        store.Down = false;
         await recorder.FlushAsync(Ct);
 
-        Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct));
+        Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).OutcomesAsync("orders", "s1", Ten, Ten.AddMinutes(1), Ct)).Count);
         Assert.Equal([new OutcomeHour("s1", Ten)], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+    }
+
+    [Fact]
+    public async Task OutcomesWhoseHourStartedLongerAgoThanTheRetention_AreDroppedAndCounted_NeverWrittenWhereTheSweepMayBe()
+    {
+        // Copies time-shifted by pub/sub carry their original time. At 13:30 with 2 hours kept, the hour 11:00 started
+        // before 11:30: the sweep takes it at 14:00, so nothing is written into it any more. 12:00 still is.
+        var time = new ObservableTimeProvider(Ten.AddHours(3.5));
+        var store = new InMemoryStateStore();
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance, Retention(TimeSpan.FromHours(2)));
+        Add(recorder, "s1", Ten.AddHours(1).AddMinutes(20), count: 2);
+        Add(recorder, "s1", Ten.AddHours(1).AddMinutes(59), count: 1);
+        Add(recorder, "s1", Ten.AddHours(2).AddMinutes(10), count: 4);
+        await recorder.FlushAsync(Ct);
+
+        Assert.Equal(3, recorder.Dropped);
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
+        Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(2)), Ct));
+        Assert.Equal([new OutcomeHour("s1", Ten.AddHours(2))], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+    }
+
+    [Fact]
+    public async Task AnHourIsSweptOnceItEndedTheRetentionAgo_NotAMinuteBefore()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        var store = new InMemoryStateStore();
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        Add(recorder, "s1", Ten.AddMinutes(59), count: 1);
+        await recorder.FlushAsync(Ct);
+        var sweeper = Sweeper(store, time, TimeSpan.FromHours(2));
+
+        time.SetUtcNow(Ten.AddHours(3).AddMinutes(-1));
+        Assert.Equal(0, await sweeper.SweepAsync(Ct));
+        time.SetUtcNow(Ten.AddHours(3));
+        Assert.Equal(1, await sweeper.SweepAsync(Ct));
+    }
+
+    [Fact]
+    public async Task AServiceWhoseListCannotBeRead_DoesNotStopTheOthersBeingSwept()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        var store = new InMemoryStateStore();
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        Add(recorder, "s1", Ten, count: 1);
+        await recorder.FlushAsync(Ct);
+        await store.SaveAsync(StateKeys.OutcomeHours("accounts"), "not json"u8.ToArray(), etag: null, Ct); // listed before orders
+
+        time.SetUtcNow(Ten.AddDays(2));
+        Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1)).SweepAsync(Ct));
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
     }
 
     [Fact]
@@ -119,7 +173,10 @@ public sealed class OutcomeSweeperTests
     }
 
     private static OutcomeSweeper Sweeper(IStateStore store, TimeProvider time, TimeSpan retention) =>
-        new(store, time, Options.Create(new RouterOptions { Mirroring = new MirroringOptions { OutcomeRetention = retention } }), NullLogger<OutcomeSweeper>.Instance);
+        new(store, time, RandomSource.Seeded(1), Retention(retention), NullLogger<OutcomeSweeper>.Instance);
+
+    private static IOptions<RouterOptions> Retention(TimeSpan retention) =>
+        Options.Create(new RouterOptions { Mirroring = new MirroringOptions { OutcomeRetention = retention } });
 
     private static void Add(OutcomeRecorder recorder, string endpoint, DateTimeOffset receivedAt, int count)
     {
@@ -137,6 +194,20 @@ public sealed class OutcomeSweeperTests
                 Copy = new EndpointAnswer(endpoint == OutcomeSlot.NoiseEndpoint ? "p2" : endpoint, 200, 1, 10),
             });
         }
+    }
+
+    /// <summary>Fails every write to <c>outcome-hours/</c> while <see cref="Down"/> is set.</summary>
+    private sealed class HoursDownStore(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        public bool Down { get; set; }
+
+        public override Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
+            Refused(key) ? throw new StateStoreException("down (injected)") : base.SaveAsync(key, value, etag, cancellationToken);
+
+        public override Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
+            Refused(key) ? throw new StateStoreException("down (injected)") : base.TryCreateAsync(key, value, cancellationToken);
+
+        private bool Refused(string key) => Down && key.StartsWith(StateKeys.OutcomeHoursPrefix, StringComparison.Ordinal);
     }
 
     /// <summary>Fails the <see cref="FailDeleteNumber"/>-th delete, once.</summary>
