@@ -43,6 +43,12 @@ public sealed record MirrorOutcome
     /// <summary>When production received the original.</summary>
     public required DateTimeOffset ReceivedAt { get; init; }
 
+    /// <summary>
+    /// When the copy was sent: just after production answered with the direct transport; with pub/sub, its
+    /// <c>timeShift</c> or more later. Null in outcomes recorded before it was kept.
+    /// </summary>
+    public DateTimeOffset? SentAt { get; init; }
+
     /// <summary>What production answered.</summary>
     public required EndpointAnswer Production { get; init; }
 

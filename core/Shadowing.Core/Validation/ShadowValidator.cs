@@ -49,8 +49,9 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         var to = time.GetUtcNow();
         var from = to - window;
         var outcomes = new List<MirrorOutcome>();
-        outcomes.AddRange(await OutcomesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false));
-        outcomes.AddRange(await OutcomesAsync(service, OutcomeSlot.NoiseEndpoint, from, to, cancellationToken).ConfigureAwait(false));
+        var lag = SendLag(table);
+        outcomes.AddRange(await ReadAsync(service, shadow, from, to, lag, cancellationToken).ConfigureAwait(false));
+        outcomes.AddRange(await ReadAsync(service, OutcomeSlot.NoiseEndpoint, from, to, lag, cancellationToken).ConfigureAwait(false));
         var minutes = await MinutesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false);
         var verdict = ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, to);
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
@@ -83,17 +84,39 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     public async Task<ShadowVerdict?> LatestAsync(string service, string shadow, CancellationToken cancellationToken = default) =>
         (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow), cancellationToken).ConfigureAwait(false))?.Value;
 
+    /// <summary>
+    /// The stored outcomes of the copies sent to <paramref name="endpoint"/> between <paramref name="from"/> and
+    /// <paramref name="to"/>, allowing for the service's pub/sub time shift (see <see cref="SendLag"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<MirrorOutcome>> SentAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
+        var table = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value;
+        return await ReadAsync(service, endpoint, from, to, table is null ? TimeSpan.Zero : SendLag(table), cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The stored outcomes of mirrored requests to <paramref name="endpoint"/> received between <paramref name="from"/> and <paramref name="to"/>.</summary>
+    public Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
+        ReadAsync(service, endpoint, from, to, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>
+    /// The stored outcomes of mirrored requests to <paramref name="endpoint"/> in a window: with <paramref name="lag"/>
+    /// zero, those received between <paramref name="from"/> and <paramref name="to"/>; otherwise those whose copy was
+    /// sent in it, looked for among the requests received up to <paramref name="lag"/> before it.
+    /// </summary>
     /// <remarks>
     /// Lists each hour of the window and reads the slots it holds in the window: the cost follows the window and the
     /// traffic in it, not the endpoint's age, and an hour without outcomes costs one listing, not 900 reads.
     /// </remarks>
-    public async Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    private async Task<IReadOnlyList<MirrorOutcome>> ReadAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, TimeSpan lag, CancellationToken cancellationToken)
     {
         var outcomes = new List<MirrorOutcome>();
-        var first = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(from));
+        var inWindow = lag <= TimeSpan.Zero
+            ? (Func<MirrorOutcome, bool>)(o => o.ReceivedAt >= from && o.ReceivedAt <= to)
+            : o => (o.SentAt ?? o.ReceivedAt) is var sent && sent >= from && sent <= to;
+        var earliest = lag > TimeSpan.Zero ? from - lag : from;
+        var first = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(earliest));
         var last = StateKeys.Outcomes(service, endpoint, OutcomeSlot.StartOf(to));
-        for (var hour = OutcomeSlot.HourOf(from); hour <= to; hour = hour.AddHours(1))
+        for (var hour = OutcomeSlot.HourOf(earliest); hour <= to; hour = hour.AddHours(1))
         {
             foreach (var key in await store.ListKeysAsync(StateKeys.OutcomesOf(service, endpoint, hour), cancellationToken).ConfigureAwait(false))
             {
@@ -104,13 +127,22 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
 
                 if (await store.GetJsonAsync<OutcomeSlot>(key, cancellationToken).ConfigureAwait(false) is { } slot)
                 {
-                    outcomes.AddRange(slot.Value.Outcomes.Where(o => o.ReceivedAt >= from && o.ReceivedAt <= to));
+                    outcomes.AddRange(slot.Value.Outcomes.Where(inWindow));
                 }
             }
         }
 
         return outcomes;
     }
+
+    /// <summary>
+    /// How long after production received a request its copy may be sent: with the pub/sub transport, up to the
+    /// envelope's time to live (the copy waits <c>timeShift</c>, then for its rate), so a window of copies sent is found
+    /// among requests received that much earlier (outcomes are kept by when the original was received). Zero for the direct
+    /// transport, whose copies follow production's answer at once.
+    /// </summary>
+    private static TimeSpan SendLag(RoutingTable table) =>
+        table.Mirror is { Transport: MirrorTransport.PubSub } mirror ? mirror.TimeToLive : TimeSpan.Zero;
 
     private async Task<IReadOnlyList<EndpointMinuteRecord>> MinutesAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {

@@ -131,6 +131,7 @@ internal sealed partial class MirrorSender : IDisposable
             Method = copy.Method,
             Path = copy.Path,
             ReceivedAt = copy.ReceivedAt,
+            SentAt = startedAt,
             Production = copy.Production,
             Copy = answer,
             DifferingPaths = paths,

@@ -60,6 +60,7 @@ public sealed class OutcomeSlotTests
         {
             RequestId = Convert.ToHexStringLower(BitConverter.GetBytes((long)i * 7919)) + "4bf92f3577b34da6a3ce929d0e0e4736",
             Path = "/items/42",
+            SentAt = Minute.AddMilliseconds((i * 30) + 12.345),
             Production = new EndpointAnswer("orders-1", 200, 12.3456789, 1234, new string('a', 64)),
             Copy = new EndpointAnswer("orders-shadow-1a2b3c4d", 200, 13.3456789, 1234, new string('b', 64)),
             DifferingPaths = ["$.updatedAt"],

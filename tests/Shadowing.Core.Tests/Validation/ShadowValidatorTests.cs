@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.TestUtilities.State;
 
@@ -29,6 +32,39 @@ public sealed class ShadowValidatorTests
             outcomes.Where(o => o.Copy.EndpointId == "s1" && o.ReceivedAt >= from && o.ReceivedAt <= to).Select(o => o.RequestId).Order(),
             read.Select(o => o.RequestId).Order());
         Assert.Equal(91, read.Count);
+    }
+
+    [Theory]
+    [InlineData(MirrorTransport.PubSub, Verdict.Fail)]
+    [InlineData(MirrorTransport.Direct, Verdict.Inconclusive)]
+    public async Task WithAPubSubTimeShift_TheCopiesSentInTheWindowAreJudged_NotThoseReceivedInIt(MirrorTransport transport, Verdict expected)
+    {
+        // Copies of requests received 35 to 34 minutes ago, replayed 30 minutes later (5 to 4 minutes ago), all failing.
+        var now = Start.AddHours(1);
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        await new RoutingTableStore(store, bus).PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
+                Mirror = new MirrorPolicy { Transport = transport, TimeShift = TimeSpan.FromMinutes(30), TimeToLive = TimeSpan.FromMinutes(40) },
+            },
+            TestContext.Current.CancellationToken);
+        var outcomes = Enumerable.Range(0, 60).Select(i => Outcome($"r{i}", "s1", now.AddMinutes(-35).AddSeconds(i)) with
+        {
+            SentAt = now.AddMinutes(-5).AddSeconds(i),
+            Copy = new EndpointAnswer("s1", 500, 1, 10),
+        }).ToList();
+        await StoredOutcomes.SaveAsync(store, outcomes, TestContext.Current.CancellationToken);
+        var validator = new ShadowValidator(store, bus, new FakeTimeProvider(now));
+
+        var verdict = await validator.ValidateAsync("orders", "s1", TimeSpan.FromMinutes(15), cancellationToken: TestContext.Current.CancellationToken);
+        var sent = await validator.SentAsync("orders", "s1", now.AddMinutes(-15), now, TestContext.Current.CancellationToken);
+
+        Assert.Equal(expected, verdict.Verdict);
+        Assert.Equal(transport == MirrorTransport.PubSub ? 60 : 0, sent.Count);
     }
 
     private static MirrorOutcome Outcome(string id, string endpoint, DateTimeOffset at) => new()

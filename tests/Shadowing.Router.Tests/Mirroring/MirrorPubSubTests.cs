@@ -68,6 +68,10 @@ public sealed class MirrorPubSubTests
         await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
         var outcome = Assert.Single(outcomes);
         Assert.Equal((envelope.Id, "s1", 200), (outcome.RequestId, outcome.Copy.EndpointId, outcome.Copy.Status));
+
+        // Kept by when production received it, judged by when the copy went out (validation's window).
+        Assert.Equal(envelope.ReceivedAt, outcome.ReceivedAt);
+        Assert.True(outcome.SentAt >= outcome.ReceivedAt + shift - TimeSpan.FromMilliseconds(100), $"sent at {outcome.SentAt}, received at {outcome.ReceivedAt}");
     }
 
     [Fact]

@@ -6,8 +6,8 @@ using Shadowing.Workflows.Lifecycle;
 namespace Shadowing.Workflows.Activities;
 
 /// <summary>
-/// Counts the shadow's mirrored answers (and failed ones) since its warm-up began or its process last started, whichever
-/// is later, from the stored outcomes.
+/// Counts the shadow's mirrored answers (and failed ones) to copies sent since its warm-up began or its process last
+/// started, whichever is later, from the stored outcomes (a pub/sub copy is sent its time shift after the original).
 /// </summary>
 public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShadowProvisioner provisioner, TimeProvider time) : WorkflowActivity<WarmupStep, WarmupStats>
 {
@@ -16,7 +16,7 @@ public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShado
     {
         ArgumentNullException.ThrowIfNull(input);
         var since = await SinceAsync(provisioner, input).ConfigureAwait(false);
-        var outcomes = await validator.OutcomesAsync(input.Service, input.ShadowId, since, time.GetUtcNow()).ConfigureAwait(false);
+        var outcomes = await validator.SentAsync(input.Service, input.ShadowId, since, time.GetUtcNow()).ConfigureAwait(false);
         return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null), since);
     }
 
