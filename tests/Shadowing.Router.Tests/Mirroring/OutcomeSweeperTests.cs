@@ -63,6 +63,32 @@ public sealed class OutcomeSweeperTests
     }
 
     [Fact]
+    public async Task TwoReplicasSweepingTheSameHoursAtOnce_OverTheDaprAdapter_DeleteEverySlotAndLeaveNothingListed()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        await using var sidecar = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
+        using var client = sidecar.CreateClient();
+        var store = new DaprStateStore(client, time);
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        foreach (var endpoint in new[] { "s1", "s2" })
+        {
+            for (var slot = 0; slot < 10; slot++)
+            {
+                Add(recorder, endpoint, Ten.AddMinutes(slot * 5), count: 2);
+            }
+        }
+
+        await recorder.FlushAsync(Ct);
+        time.SetUtcNow(Ten.AddDays(2));
+
+        var swept = await Task.WhenAll(Sweeper(store, time, TimeSpan.FromDays(1)).SweepAsync(Ct), Sweeper(store, time, TimeSpan.FromDays(1)).SweepAsync(Ct));
+
+        Assert.InRange(swept.Sum(), 20, 40); // each slot deleted by one replica or both
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
+        Assert.Empty((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+    }
+
+    [Fact]
     public async Task ASweepThatFailsHalfway_LeavesTheHourListed_AndTheNextSweepFinishesIt()
     {
         var time = new ObservableTimeProvider(Ten);
