@@ -86,17 +86,14 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
 
     /// <summary>
     /// The stored outcomes of the copies sent to <paramref name="endpoint"/> between <paramref name="from"/> and
-    /// <paramref name="to"/>, allowing for the service's pub/sub time shift (see <see cref="SendLag"/>).
+    /// <paramref name="to"/>, allowing for the service's pub/sub time shift (see <see cref="SendLag"/>). Direct copies,
+    /// and any of a service without a routing table, are chosen by when production received the original.
     /// </summary>
     public async Task<IReadOnlyList<MirrorOutcome>> SentAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
     {
         var table = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value;
         return await ReadAsync(service, endpoint, from, to, table is null ? TimeSpan.Zero : SendLag(table), cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>The stored outcomes of mirrored requests to <paramref name="endpoint"/> received between <paramref name="from"/> and <paramref name="to"/>.</summary>
-    public Task<IReadOnlyList<MirrorOutcome>> OutcomesAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default) =>
-        ReadAsync(service, endpoint, from, to, TimeSpan.Zero, cancellationToken);
 
     /// <summary>
     /// The stored outcomes of mirrored requests to <paramref name="endpoint"/> in a window: with <paramref name="lag"/>

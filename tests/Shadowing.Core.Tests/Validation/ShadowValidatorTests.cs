@@ -14,7 +14,7 @@ public sealed class ShadowValidatorTests
     private static readonly DateTimeOffset Start = new(2026, 12, 4, 11, 58, 0, TimeSpan.Zero);
 
     [Fact]
-    public async Task OutcomesAsync_ReadsEverySlotOfTheWindow_AcrossAnHour_AndNothingOutsideIt()
+    public async Task SentAsync_DirectOrWithoutATable_ReadsEverySlotOfTheWindow_AcrossAnHour_AndNothingOutsideIt()
     {
         var store = new InMemoryStateStore();
         var outcomes = Enumerable.Range(0, 240).Select(i => Outcome($"s1-{i}", "s1", Start.AddSeconds(i)))
@@ -26,7 +26,7 @@ public sealed class ShadowValidatorTests
         // From mid-slot before the hour to the first instant of a slot after it.
         var from = Start.AddSeconds(61.5);
         var to = Start.AddSeconds(152);
-        var read = await validator.OutcomesAsync("orders", "s1", from, to, TestContext.Current.CancellationToken);
+        var read = await validator.SentAsync("orders", "s1", from, to, TestContext.Current.CancellationToken);
 
         Assert.Equal(
             outcomes.Where(o => o.Copy.EndpointId == "s1" && o.ReceivedAt >= from && o.ReceivedAt <= to).Select(o => o.RequestId).Order(),

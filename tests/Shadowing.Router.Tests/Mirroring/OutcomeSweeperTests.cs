@@ -57,7 +57,7 @@ public sealed class OutcomeSweeperTests
             [new OutcomeHour("s1", Ten.AddHours(1))],
             (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
         var validator = new ShadowValidator(store, Substitute.For<IEventBus>(), time);
-        Assert.Equal(4, (await validator.OutcomesAsync("orders", "s1", Ten, Ten.AddHours(2), Ct)).Count);
+        Assert.Equal(4, (await validator.SentAsync("orders", "s1", Ten, Ten.AddHours(2), Ct)).Count);
 
         Assert.Equal(0, await sweeper.SweepAsync(Ct));
     }
@@ -129,7 +129,7 @@ public sealed class OutcomeSweeperTests
         store.Down = false;
         await recorder.FlushAsync(Ct);
 
-        Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).OutcomesAsync("orders", "s1", Ten, Ten.AddMinutes(1), Ct)).Count);
+        Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).SentAsync("orders", "s1", Ten, Ten.AddMinutes(1), Ct)).Count);
         Assert.Equal([new OutcomeHour("s1", Ten)], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
     }
 
