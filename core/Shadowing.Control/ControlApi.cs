@@ -435,16 +435,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         var to = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
         var from = to.AddMinutes(-count);
         var byMinute = new SortedDictionary<DateTimeOffset, TrafficMinute>();
-        foreach (var key in await store.ListKeysAsync($"{StateKeys.MetricsPrefix}{service}/", cancellationToken).ConfigureAwait(false))
+        foreach (var records in await EndpointMetricsDay.ReadAsync(store, service, DateOnly.FromDateTime(from.UtcDateTime), DateOnly.FromDateTime(to.UtcDateTime), cancellationToken).ConfigureAwait(false))
         {
-            // metrics/{service}/{endpoint}/{yyyy-MM-dd}: only the days the window touches are read.
-            if (!DateOnly.TryParseExact(key[(key.LastIndexOf('/') + 1)..], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
-                || day < DateOnly.FromDateTime(from.UtcDateTime) || day > DateOnly.FromDateTime(to.UtcDateTime)
-                || (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false))?.Value is not { } records)
-            {
-                continue;
-            }
-
             foreach (var record in records.Minutes.Where(m => m.Minute >= from && m.Minute < to))
             {
                 var minute = byMinute.GetValueOrDefault(record.Minute, new TrafficMinute(record.Minute, 0, 0, 0, 0));

@@ -46,6 +46,14 @@ public sealed class RouterOptions
     [MinLength(16)]
     public string? AdminToken { get; set; }
 
+    /// <summary>
+    /// How long the per-minute metric records are kept: every 10 minutes the router deletes the days that ended longer
+    /// ago. The PAE reads <c>Pae:History</c> of them (28 days by default) and the status API's traffic view the last
+    /// minutes, so keep it longer than <c>Pae:History</c>. At least 2 days. Default 35 days.
+    /// </summary>
+    [Range(typeof(TimeSpan), "2.00:00:00", "3650.00:00:00")]
+    public TimeSpan MetricsRetention { get; set; } = TimeSpan.FromDays(35);
+
     /// <summary>Active health probing.</summary>
     [Required]
     public ActiveHealthCheckOptions ActiveHealthChecks { get; set; } = new();

@@ -1,4 +1,5 @@
 using Shadowing.Core.Routing;
+using Shadowing.Core.State;
 
 namespace Shadowing.Core.Metrics;
 
@@ -165,9 +166,31 @@ public sealed record MirrorMinute
     }
 }
 
-/// <summary>All minute records of one endpoint for one UTC day, stored at <c>metrics/{service}/{endpoint}/{yyyy-MM-dd}</c>.</summary>
+/// <summary>All minute records of one endpoint for one UTC day, stored at <c>metrics-by-day/{service}/{yyyy-MM-dd}/{endpoint}</c>.</summary>
 public sealed record EndpointMetricsDay
 {
+    /// <summary>
+    /// Every endpoint's records of <paramref name="service"/> on the UTC days <paramref name="from"/> to <paramref name="to"/>,
+    /// day by day: only those days' collections are listed.
+    /// </summary>
+    public static async Task<IReadOnlyList<EndpointMetricsDay>> ReadAsync(IStateStore store, string service, DateOnly from, DateOnly to, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var days = new List<EndpointMetricsDay>();
+        for (var day = from; day <= to; day = day.AddDays(1))
+        {
+            foreach (var key in await store.ListKeysAsync(StateKeys.MetricsOn(service, day), cancellationToken).ConfigureAwait(false))
+            {
+                if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    days.Add(entry.Value);
+                }
+            }
+        }
+
+        return days;
+    }
+
     /// <summary>The service.</summary>
     public required string Service { get; init; }
 

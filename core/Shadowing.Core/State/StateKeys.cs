@@ -11,8 +11,21 @@ public static class StateKeys
     /// <summary>Collection of routing tables.</summary>
     public const string RoutingPrefix = "routing/";
 
-    /// <summary>Collection of per-minute endpoint metrics.</summary>
-    public const string MetricsPrefix = "metrics/";
+    /// <summary>
+    /// Collection of per-minute endpoint metrics, by service and UTC day: a reader lists only the days it needs, and a day
+    /// past the retention goes as a whole. (Versions before kept <c>metrics/{service}/{endpoint}/{day}</c>, where every
+    /// listing read one index per endpoint ever recorded; see <see cref="LegacyMetricsPrefix"/>.)
+    /// </summary>
+    public const string MetricsPrefix = "metrics-by-day/";
+
+    /// <summary>Where versions before <see cref="MetricsPrefix"/> kept per-minute metrics; the router moves what it finds there.</summary>
+    public const string LegacyMetricsPrefix = "metrics/";
+
+    /// <summary>
+    /// Collection of the collections a router wrote that its retention sweep deletes, one document per kind and service
+    /// (<c>retention/{kind}/{service}</c>): the store cannot list one level of a collection without listing everything below it.
+    /// </summary>
+    public const string RetentionPrefix = "retention/";
 
     /// <summary>Collection of demand forecasts, one per service.</summary>
     public const string ForecastPrefix = "forecast/";
@@ -28,13 +41,6 @@ public static class StateKeys
     /// document per minute under <c>outcomes/</c>; a new name, so neither version reads the other's documents as its own.)
     /// </summary>
     public const string OutcomesPrefix = "outcome-slots/";
-
-    /// <summary>
-    /// Collection of the hours each endpoint has outcome slots in, one document per service: what the router's sweep
-    /// deletes once an hour is older than <c>Router:Mirroring:OutcomeRetention</c> (the store cannot list one level of
-    /// <see cref="OutcomesPrefix"/> without listing every slot below it).
-    /// </summary>
-    public const string OutcomeHoursPrefix = "outcome-hours/";
 
     /// <summary>Collection of shadow verdicts.</summary>
     public const string VerdictsPrefix = "verdicts/";
@@ -52,18 +58,22 @@ public static class StateKeys
     public static string OutcomesOf(string service, string endpointId, DateTimeOffset hour) =>
         string.Create(CultureInfo.InvariantCulture, $"{OutcomesPrefix}{service}/{endpointId}/{hour.UtcDateTime:yyyy-MM-ddTHH}/");
 
-    /// <summary>The hours in which the endpoints of <paramref name="service"/> have outcome slots.</summary>
-    public static string OutcomeHours(string service) => OutcomeHoursPrefix + service;
-
     /// <summary>The latest verdict on shadow <paramref name="shadowId"/>.</summary>
     public static string Verdict(string service, string shadowId) => $"{VerdictsPrefix}{service}/{shadowId}";
 
     /// <summary>The routing table of <paramref name="service"/>.</summary>
     public static string Routing(string service) => RoutingPrefix + service;
 
-    /// <summary>The per-minute metric records of one endpoint for one UTC day.</summary>
+    /// <summary>The per-minute metric records of one endpoint for one UTC day: <c>metrics-by-day/{service}/{yyyy-MM-dd}/{endpoint}</c>.</summary>
     public static string Metrics(string service, string endpointId, DateOnly utcDay) =>
-        $"{MetricsPrefix}{service}/{endpointId}/{utcDay:yyyy-MM-dd}";
+        string.Create(CultureInfo.InvariantCulture, $"{MetricsPrefix}{service}/{utcDay:yyyy-MM-dd}/{endpointId}");
+
+    /// <summary>The per-minute metric records of every endpoint of <paramref name="service"/> for one UTC day.</summary>
+    public static string MetricsOn(string service, DateOnly utcDay) =>
+        string.Create(CultureInfo.InvariantCulture, $"{MetricsPrefix}{service}/{utcDay:yyyy-MM-dd}/");
+
+    /// <summary>What the retention sweep of <paramref name="kind"/> (<c>outcome-slots</c>, <c>metrics</c>) deletes for <paramref name="service"/> once it is old enough.</summary>
+    public static string Retention(string kind, string service) => $"{RetentionPrefix}{kind}/{service}";
 
     /// <summary>The latest demand forecast of <paramref name="service"/>.</summary>
     public static string Forecast(string service) => ForecastPrefix + service;

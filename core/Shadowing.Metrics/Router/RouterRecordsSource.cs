@@ -5,7 +5,7 @@ using Shadowing.Core.TimeSeries;
 namespace Shadowing.Metrics.Router;
 
 /// <summary>
-/// Reads the router's per-minute records (<c>metrics/{service}/{endpoint}/{day}</c>) and sums every endpoint of
+/// Reads the router's per-minute records (<c>metrics-by-day/{service}/{day}/{endpoint}</c>) and sums every endpoint of
 /// the service (production, shadows and default: all of its demand) into one series on the query's step:
 /// requests and errors add up; latency percentiles are recomputed from the merged histograms; mean latency is
 /// weighted by requests. Minutes the router did not record (it was down) are gaps, filled and flagged.
@@ -21,20 +21,10 @@ public sealed class RouterRecordsSource(IStateStore store) : IMetricsSource
             throw new MetricsUnavailableException($"The router records no {query.Kind} for service '{query.Service}'; read it from Prometheus or Azure Monitor.");
         }
 
-        var prefix = $"{StateKeys.MetricsPrefix}{query.Service}/";
-        var keys = await store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false);
-        var from = DateOnly.FromDateTime(query.From.UtcDateTime);
-        var to = DateOnly.FromDateTime(query.To.UtcDateTime);
         var buckets = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-        foreach (var key in keys)
+        foreach (var day in await EndpointMetricsDay.ReadAsync(store, query.Service, DateOnly.FromDateTime(query.From.UtcDateTime), DateOnly.FromDateTime(query.To.UtcDateTime), cancellationToken).ConfigureAwait(false))
         {
-            var day = DateOnly.ParseExact(key[(key.LastIndexOf('/') + 1)..], "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-            if (day < from || day > to || await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is not { } entry)
-            {
-                continue;
-            }
-
-            foreach (var minute in entry.Value.Minutes.Where(m => m.Minute >= query.From && m.Minute < query.To))
+            foreach (var minute in day.Minutes.Where(m => m.Minute >= query.From && m.Minute < query.To))
             {
                 var bucket = Floor(minute.Minute, query.From, query.Step);
 

@@ -70,7 +70,7 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton<Alerts.AlertPublisher>();
         services.TryAddSingleton<Alerts.AlertWebhook>();
         services.TryAddSingleton<OutcomeRecorder>();
-        services.TryAddSingleton<OutcomeSweeper>();
+        services.TryAddSingleton<Retention.RetentionSweeper>();
         services.TryAddSingleton<MirrorSender>();
         services.TryAddSingleton<MirrorDispatcher>();
         services.TryAddSingleton<MirrorReplayer>();
@@ -89,7 +89,7 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<MirrorDispatcher>());
         services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
         services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
-        services.AddHostedService(sp => sp.GetRequiredService<OutcomeSweeper>());
+        services.AddHostedService(sp => sp.GetRequiredService<Retention.RetentionSweeper>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics
             .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, Core.Validation.ShadowValidator.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"))

@@ -1,15 +1,20 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
+using Shadowing.Router.Retention;
 using Shadowing.Router.Routing;
 
 namespace Shadowing.Router.Metrics;
 
 /// <summary>
 /// At each minute boundary, turns every endpoint's finished minutes into <see cref="EndpointMinuteRecord"/>s,
-/// merges them into <c>metrics/{service}/{endpoint}/{day}</c> and publishes them on topic <c>metrics</c>.
+/// merges them into <c>metrics-by-day/{service}/{day}/{endpoint}</c> and publishes them on topic <c>metrics</c>.
+/// Each service-day is listed in <c>retention/metrics/{service}</c> before its first record is written, for the
+/// <see cref="RetentionSweeper"/>; a record of a day that started more than <c>Router:MetricsRetention</c> ago is published
+/// but not stored.
 /// An endpoint with no traffic in a minute gets a zero record, so readers see a continuous series.
 /// Records that cannot be written or published wait (in order, up to <see cref="MaxPending"/>) and are tried
 /// again next minute; on shutdown the current partial minute is written too. How many wait is exported as
@@ -22,8 +27,11 @@ internal sealed partial class MinuteRecorder(
     IEventBus bus,
     TimeProvider time,
     IMeterFactory meterFactory,
-    ILogger<MinuteRecorder> logger) : BackgroundService
+    ILogger<MinuteRecorder> logger,
+    IOptions<RouterOptions>? options = null) : BackgroundService
 {
+    private readonly RetentionLedger _ledger = RetentionSweeper.Metrics(store, time, options?.Value);
+
     /// <summary>Records kept while the store or bus is down (a day of 35 endpoints); older ones are dropped first.</summary>
     public const int MaxPending = 50_000;
 
@@ -116,17 +124,25 @@ internal sealed partial class MinuteRecorder(
     private async Task WritePendingAsync(CancellationToken cancellationToken)
     {
         var done = 0;
+        var tooOld = 0;
         try
         {
             foreach (var pending in _pending)
             {
                 var record = pending.Record;
-                if (!pending.Stored)
+                var utcDay = DateOnly.FromDateTime(record.Minute.UtcDateTime);
+                var collection = RetentionSweeper.MetricsDay(record.Service, utcDay);
+                if (!pending.Stored && !_ledger.Writable(collection.Ends.AddDays(-1)))
                 {
-                    var key = StateKeys.Metrics(record.Service, record.EndpointId, DateOnly.FromDateTime(record.Minute.UtcDateTime));
+                    tooOld++; // the sweep may be deleting its day: written there, it could be listed nowhere
+                    pending.Stored = true;
+                }
+                else if (!pending.Stored)
+                {
+                    await _ledger.ListAsync(record.Service, collection, cancellationToken).ConfigureAwait(false);
                     await store.UpdateJsonAsync<EndpointMetricsDay>(
-                        key,
-                        day => (day ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = DateOnly.FromDateTime(record.Minute.UtcDateTime) }).With(record),
+                        StateKeys.Metrics(record.Service, record.EndpointId, utcDay),
+                        day => (day ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = utcDay }).With(record),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
 
                     // Remember it is stored, so a publish failure does not write it again.
@@ -145,8 +161,15 @@ internal sealed partial class MinuteRecorder(
         {
             _pending.RemoveRange(0, done);
             Volatile.Write(ref _pendingCount.Value, _pending.Count);
+            if (tooOld > 0)
+            {
+                LogTooOld(tooOld, _ledger.Retention);
+            }
         }
     }
+
+    [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "Published {Count} per-minute metric record(s) without storing them: their day started longer ago than Router:MetricsRetention ({Retention}) keeps")]
+    private partial void LogTooOld(int count, TimeSpan retention);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Could not write per-minute metrics; {Pending} record(s) kept to retry next minute")]
     private partial void LogWriteFailed(Exception error, int pending);

@@ -4,6 +4,7 @@ using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
+using Shadowing.Router.Retention;
 
 namespace Shadowing.Router.Mirroring;
 
@@ -15,11 +16,11 @@ namespace Shadowing.Router.Mirroring;
 /// Outcomes for a slot already full are not written again: they are only counted, and the count is added to its
 /// <see cref="OutcomeSlot.Dropped"/> once, <see cref="DropCountDelay"/> after the slot ends. A busy endpoint fills a slot
 /// in a second or two, so a flush with nothing new to keep does not rewrite it. Each endpoint-hour is listed in
-/// <c>outcome-hours/{service}</c> before its first slot is written, for the <see cref="OutcomeSweeper"/>.
+/// <c>retention/outcome-slots/{service}</c> before its first slot is written, for the <see cref="RetentionSweeper"/>.
 /// </summary>
 internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider time, ILogger<OutcomeRecorder> logger, IOptions<RouterOptions>? options = null) : BackgroundService
 {
-    private readonly TimeSpan _retention = (options?.Value.Mirroring ?? new MirroringOptions()).OutcomeRetention;
+    private readonly RetentionLedger _ledger = RetentionSweeper.Outcomes(store, time, options?.Value);
 
     /// <summary>Outcomes held between flushes at most.</summary>
     public const int MaxPending = 100_000;
@@ -39,8 +40,6 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     // Slots seen full, and the outcomes dropped for them since (only touched under _flushing).
     private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, long Dropped)> _full = new(StringComparer.Ordinal);
 
-    // Hours this recorder listed in outcome-hours/{service} (only touched under _flushing), forgotten once no longer writable.
-    private readonly HashSet<(string Service, OutcomeHour Hour)> _listed = [];
     private int _count;
     private long _dropped;
 
@@ -80,17 +79,14 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 taken.Add(outcome);
             }
 
-            // Hours that started more than the retention ago are not written: the sweep deletes an hour once it ended more
-            // than the retention ago, so an hour still written to is always at least an hour away from its sweep, and a
-            // slot is never written into an hour being swept (where it would be left listed nowhere).
-            var oldestWritable = time.GetUtcNow() - _retention;
+            // Hours that started more than the retention ago are not written (see RetentionLedger).
             foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))))
             {
                 var (service, endpoint, start) = group.Key;
-                if (OutcomeSlot.HourOf(start) <= oldestWritable)
+                if (!_ledger.Writable(OutcomeSlot.HourOf(start)))
                 {
                     Interlocked.Add(ref _dropped, group.Count());
-                    LogTooOld(group.Count(), service, endpoint, start, _retention);
+                    LogTooOld(group.Count(), service, endpoint, start, _ledger.Retention);
                     continue;
                 }
 
@@ -104,7 +100,8 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 var outcomes = group.ToList();
                 try
                 {
-                    await ListHourAsync(service, endpoint, start, cancellationToken).ConfigureAwait(false);
+                    var hour = OutcomeSlot.HourOf(start);
+                    await _ledger.ListAsync(service, new RetainedCollection(StateKeys.OutcomesOf(service, endpoint, hour), hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
                     var written = await store.UpdateJsonAsync<OutcomeSlot>(
                         key,
                         slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
@@ -124,8 +121,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 }
             }
 
-            await WriteDropCountsAsync(final, oldestWritable, cancellationToken).ConfigureAwait(false);
-            _listed.RemoveWhere(l => l.Hour.Hour <= oldestWritable);
+            await WriteDropCountsAsync(final, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -154,45 +150,16 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     }
 
     /// <summary>
-    /// Lists the hour of <paramref name="start"/> in <c>outcome-hours/{service}</c> for the <see cref="OutcomeSweeper"/>, before
-    /// the first slot of it is written: a slot is never in the store without its hour listed.
-    /// </summary>
-    private async Task ListHourAsync(string service, string endpoint, DateTimeOffset start, CancellationToken cancellationToken)
-    {
-        var hour = new OutcomeHour(endpoint, OutcomeSlot.HourOf(start));
-        if (_listed.Contains((service, hour)))
-        {
-            return;
-        }
-
-        // Read first: every replica lists the same hours, and a write where the hour is listed already would only contend.
-        var key = StateKeys.OutcomeHours(service);
-        if ((await store.GetJsonAsync<OutcomeHours>(key, cancellationToken).ConfigureAwait(false))?.Value.Hours.Contains(hour) == true)
-        {
-            _listed.Add((service, hour));
-            return;
-        }
-
-        await store.UpdateJsonAsync<OutcomeHours>(
-            key,
-            current => current is null ? new OutcomeHours { Service = service, Hours = [hour] }
-                : current.Hours.Contains(hour) ? current
-                : current with { Hours = [.. current.Hours, hour] },
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-        _listed.Add((service, hour));
-    }
-
-    /// <summary>
     /// Adds what was dropped for each full slot that is over (<see cref="DropCountDelay"/> past its end; all of them when
     /// <paramref name="final"/>) to its document, once. A slot whose count cannot be written keeps it for the next flush;
     /// outcomes of a slot that arrive after it left this list take the document's own path again.
     /// </summary>
-    private async Task WriteDropCountsAsync(bool final, DateTimeOffset oldestWritable, CancellationToken cancellationToken)
+    private async Task WriteDropCountsAsync(bool final, CancellationToken cancellationToken)
     {
         var over = time.GetUtcNow() - OutcomeSlot.Length - DropCountDelay;
         foreach (var (key, full) in _full.Where(f => final || f.Value.Start <= over).ToArray())
         {
-            if (OutcomeSlot.HourOf(full.Start) <= oldestWritable)
+            if (!_ledger.Writable(OutcomeSlot.HourOf(full.Start)))
             {
                 _full.Remove(key); // kept waiting by the store past the retention: the sweep may be deleting the slot
                 continue;

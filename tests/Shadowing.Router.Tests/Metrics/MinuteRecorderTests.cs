@@ -59,7 +59,7 @@ public sealed class MinuteRecorderTests
         time.Advance(TimeSpan.FromSeconds(30));
 
         await Eventually.WaitUntilAsync(() => published.Count >= 2, "both endpoints' records are published", cancellationToken: Ct);
-        var day = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics/orders/p1/2026-11-26", Ct))!.Value;
+        var day = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct))!.Value;
         var minute = Assert.Single(day.Minutes);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero), minute.Minute);
         Assert.Equal(3, minute.Requests);
@@ -67,7 +67,7 @@ public sealed class MinuteRecorderTests
         Assert.Equal(1, minute.InFlightPeak);
         Assert.Equal(EndpointRole.Production, minute.Role);
         Assert.Equal(3, minute.LatencyBuckets.Sum());
-        var idle = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics/orders/idle/2026-11-26", Ct))!.Value;
+        var idle = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/idle", Ct))!.Value;
         Assert.Equal(0, Assert.Single(idle.Minutes).Requests);
         Assert.Contains(published, r => r.EndpointId == "p1" && r.Requests == 3);
         Assert.Contains(published, r => r.EndpointId == "idle" && r.Role == EndpointRole.Shadow);
@@ -96,7 +96,7 @@ public sealed class MinuteRecorderTests
             async () =>
             {
                 await recorder.FlushAsync(new DateTimeOffset(2026, 11, 26, 12, 2, 0, TimeSpan.Zero), Ct);
-                var day = await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics/orders/p1/2026-11-26", Ct);
+                var day = await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct);
                 return day is not null && day.Value.Minutes.Select(m => m.Requests).SequenceEqual([1L, 1L]);
             },
             "minutes 12:00 and 12:01 each hold their one request",
@@ -110,7 +110,7 @@ public sealed class MinuteRecorderTests
         // the other's record, not overwrite it.
         var time = new ObservableTimeProvider(new DateTimeOffset(2026, 11, 26, 12, 0, 30, TimeSpan.Zero));
         using var sqlite = new Shadowing.Embedded.State.SqliteStateStore(Shadowing.Embedded.State.SqliteStateStore.InMemory, TimeProvider.System);
-        var shared = new RendezvousStateStore(sqlite, "metrics/orders/p1/", parties: 2);
+        var shared = new RendezvousStateStore(sqlite, "metrics-by-day/orders/2026-11-26/", parties: 2);
         await using var p1 = await TestBackend.StartAsync("p1");
         var settings = new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" };
         await using var first = await RouterHost.StartAsync([Table.For("orders", [p1])], settings, time: time, sharedStore: shared);
@@ -127,7 +127,7 @@ public sealed class MinuteRecorderTests
             first.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct),
             second.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct));
 
-        var day = (await sqlite.GetJsonAsync<EndpointMetricsDay>("metrics/orders/p1/2026-11-26", Ct))!.Value;
+        var day = (await sqlite.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct))!.Value;
         Assert.Equal(4, Assert.Single(day.Minutes).Requests);
     }
 

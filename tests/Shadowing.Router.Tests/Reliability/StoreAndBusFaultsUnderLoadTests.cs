@@ -192,7 +192,7 @@ public sealed class StoreAndBusFaultsUnderLoadTests
             async () =>
             {
                 var written = new List<string>();
-                foreach (var key in await router.Store.ListKeysAsync("metrics/orders/", Ct))
+                foreach (var key in await router.Store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct))
                 {
                     written.AddRange((await router.Store.GetJsonAsync<EndpointMetricsDay>(key, Ct))!.Value.Minutes.SelectMany(m => m.RecordIds));
                 }

@@ -34,7 +34,7 @@ public sealed class StoreWritesAtLeastOnceTests
     public async Task StoreFailsAndLosesAnswersUnderLoad_MetricRecordsAndOutcomesEachCountedOnce()
     {
         using var sqlite = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
-        var chaotic = new ChaoticStateStore(sqlite, key => key.StartsWith("metrics/", StringComparison.Ordinal) || key.StartsWith(StateKeys.OutcomesPrefix, StringComparison.Ordinal));
+        var chaotic = new ChaoticStateStore(sqlite, key => key.StartsWith(StateKeys.MetricsPrefix, StringComparison.Ordinal) || key.StartsWith(StateKeys.OutcomesPrefix, StringComparison.Ordinal));
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var s1 = await TestBackend.StartAsync("s1");
         await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, true)], new MirrorPolicy { Percent = 100 })], sharedStore: chaotic);
@@ -87,7 +87,7 @@ public sealed class StoreWritesAtLeastOnceTests
     private static async Task<IReadOnlyList<EndpointMinuteRecord>> RecordsAsync(IStateStore store, string endpoint)
     {
         var records = new List<EndpointMinuteRecord>();
-        foreach (var key in await store.ListKeysAsync($"metrics/orders/{endpoint}/", Ct))
+        foreach (var key in (await store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct)).Where(k => k.EndsWith($"/{endpoint}", StringComparison.Ordinal)))
         {
             records.AddRange((await store.GetJsonAsync<EndpointMetricsDay>(key, Ct))!.Value.Minutes);
         }

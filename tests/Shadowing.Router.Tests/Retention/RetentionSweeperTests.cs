@@ -1,19 +1,25 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
+using Shadowing.Core.Routing;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.Dapr.State;
+using Shadowing.Router.Metrics;
 using Shadowing.Router.Mirroring;
+using Shadowing.Router.Retention;
 using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
 
-namespace Shadowing.Router.Tests.Mirroring;
+namespace Shadowing.Router.Tests.Retention;
 
-public sealed class OutcomeSweeperTests
+public sealed class RetentionSweeperTests
 {
     private static readonly DateTimeOffset Ten = new(2026, 11, 26, 10, 0, 0, TimeSpan.Zero);
 
@@ -40,9 +46,9 @@ public sealed class OutcomeSweeperTests
         await recorder.FlushAsync(Ct);
 
         // The recorder listed each hour before writing its first slot.
-        var listed = (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours;
+        var listed = await ListedAsync(store, "outcome-slots");
         Assert.Equal(
-            [new OutcomeHour("s1", Ten), new OutcomeHour(OutcomeSlot.NoiseEndpoint, Ten), new OutcomeHour("s1", Ten.AddHours(1))],
+            [Hour("s1", Ten), Hour(OutcomeSlot.NoiseEndpoint, Ten), Hour("s1", Ten.AddHours(1))],
             listed);
 
         // At 13:30 with 2 hours kept, the hour 10:00-11:00 ended before the cut-off (11:30); 11:00-12:00 did not.
@@ -54,8 +60,8 @@ public sealed class OutcomeSweeperTests
         Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", OutcomeSlot.NoiseEndpoint, Ten), Ct));
         Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
         Assert.Equal(
-            [new OutcomeHour("s1", Ten.AddHours(1))],
-            (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+            [Hour("s1", Ten.AddHours(1))],
+            await ListedAsync(store, "outcome-slots"));
         var validator = new ShadowValidator(store, Substitute.For<IEventBus>(), time);
         Assert.Equal(4, (await validator.SentAsync("orders", "s1", Ten, Ten.AddHours(2), Ct)).Count);
 
@@ -85,7 +91,7 @@ public sealed class OutcomeSweeperTests
 
         Assert.InRange(swept.Sum(), 20, 40); // each slot deleted by one replica or both
         Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
-        Assert.Empty((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        Assert.Empty(await ListedAsync(store, "outcome-slots"));
     }
 
     [Fact]
@@ -107,11 +113,11 @@ public sealed class OutcomeSweeperTests
         store.FailDeleteNumber = 2;
         Assert.Equal(0, await sweeper.SweepAsync(Ct)); // logged; the hour is not done
         Assert.Equal(2, (await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct)).Count);
-        Assert.Single((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        Assert.Single(await ListedAsync(store, "outcome-slots"));
 
         Assert.Equal(2, await sweeper.SweepAsync(Ct));
         Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
-        Assert.Empty((await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        Assert.Empty(await ListedAsync(store, "outcome-slots"));
     }
 
     [Fact]
@@ -130,7 +136,7 @@ public sealed class OutcomeSweeperTests
         await recorder.FlushAsync(Ct);
 
         Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).SentAsync("orders", "s1", Ten, Ten.AddMinutes(1), Ct)).Count);
-        Assert.Equal([new OutcomeHour("s1", Ten)], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        Assert.Equal([Hour("s1", Ten)], await ListedAsync(store, "outcome-slots"));
     }
 
     [Fact]
@@ -149,7 +155,7 @@ public sealed class OutcomeSweeperTests
         Assert.Equal(3, recorder.Dropped);
         Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
         Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(2)), Ct));
-        Assert.Equal([new OutcomeHour("s1", Ten.AddHours(2))], (await store.GetJsonAsync<OutcomeHours>(StateKeys.OutcomeHours("orders"), Ct))!.Value.Hours);
+        Assert.Equal([Hour("s1", Ten.AddHours(2))], await ListedAsync(store, "outcome-slots"));
     }
 
     [Fact]
@@ -176,7 +182,7 @@ public sealed class OutcomeSweeperTests
         using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
         Add(recorder, "s1", Ten, count: 1);
         await recorder.FlushAsync(Ct);
-        await store.SaveAsync(StateKeys.OutcomeHours("accounts"), "not json"u8.ToArray(), etag: null, Ct); // listed before orders
+        await store.SaveAsync(StateKeys.Retention("outcome-slots", "accounts"), "not json"u8.ToArray(), etag: null, Ct); // listed before orders
 
         time.SetUtcNow(Ten.AddDays(2));
         Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1)).SweepAsync(Ct));
@@ -188,7 +194,7 @@ public sealed class OutcomeSweeperTests
     {
         var store = new InMemoryStateStore();
         await store.SaveJsonAsync(StateKeys.Outcomes("orders", "s1", Ten), new OutcomeSlot { Service = "orders", Endpoint = "s1", Start = Ten }, cancellationToken: Ct);
-        await store.SaveJsonAsync(StateKeys.OutcomeHours("orders"), new OutcomeHours { Service = "orders", Hours = [new OutcomeHour("s1", Ten)] }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.Retention("outcome-slots", "orders"), new RetainedCollections { Service = "orders", Collections = [Hour("s1", Ten)] }, cancellationToken: Ct);
 
         await using var router = await RouterHost.StartAsync([], time: new ObservableTimeProvider(Ten.AddDays(3)), sharedStore: store);
 
@@ -198,11 +204,126 @@ public sealed class OutcomeSweeperTests
             cancellationToken: Ct);
     }
 
-    private static OutcomeSweeper Sweeper(IStateStore store, TimeProvider time, TimeSpan retention) =>
-        new(store, time, RandomSource.Seeded(1), Retention(retention), NullLogger<OutcomeSweeper>.Instance);
+    [Theory]
+    [InlineData(null)]
+    [InlineData(FakeStoreMode.Redis)]
+    [InlineData(FakeStoreMode.PostgreSql)]
+    public async Task MetricDaysPastTheRetention_AreDeleted_LaterOnesKeptAndStillRead(FakeStoreMode? dapr)
+    {
+        var time = new ObservableTimeProvider(Ten.AddHours(2).AddSeconds(30));
+        await using var sidecar = dapr is { } mode ? await FakeDaprSidecar.StartAsync(mode) : null;
+        using var client = sidecar?.CreateClient();
+        IStateStore store = client is null ? new InMemoryStateStore() : new DaprStateStore(client, time);
+        await using var p1 = await TestBackend.StartAsync("p1");
+        var settings = new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:MetricsRetention"] = "2.00:00:00" };
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], settings, time: time, sharedStore: store);
+        var recorder = router.App.Services.GetRequiredService<MinuteRecorder>();
 
-    private static IOptions<RouterOptions> Retention(TimeSpan retention) =>
-        Options.Create(new RouterOptions { Mirroring = new MirroringOptions { OutcomeRetention = retention } });
+        // One request on 26 November, two on the 28th, each recorded when its minute ends.
+        (await router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct)).Dispose();
+        await recorder.FlushAsync(Ten.AddHours(2).AddMinutes(1), Ct);
+        time.SetUtcNow(Ten.AddDays(2).AddHours(2).AddSeconds(30));
+        (await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct)).Dispose();
+        (await router.Client.GetAsync(new Uri("/orders/c", UriKind.Relative), Ct)).Dispose();
+        await recorder.FlushAsync(Ten.AddDays(2).AddHours(2).AddMinutes(1), Ct);
+        var (first, last) = (DateOnly.FromDateTime(Ten.UtcDateTime), DateOnly.FromDateTime(Ten.AddDays(2).UtcDateTime));
+        Assert.Equal([RetentionSweeper.MetricsDay("orders", first), RetentionSweeper.MetricsDay("orders", last)], await ListedAsync(store, "metrics"));
+
+        // At 00:30 on the 29th, with 2 days kept, the 26th (ended 00:00 on the 27th) is past the cut-off; the 28th is not.
+        time.SetUtcNow(new DateTimeOffset(2026, 11, 29, 0, 30, 0, TimeSpan.Zero));
+        await router.App.Services.GetRequiredService<RetentionSweeper>().SweepAsync(Ct); // the router's own loop may sweep too
+
+        Assert.Empty(await store.ListKeysAsync(StateKeys.MetricsOn("orders", first), Ct));
+        var listed = await ListedAsync(store, "metrics"); // and the 29th, once the router's loop recorded an idle minute of it
+        Assert.DoesNotContain(RetentionSweeper.MetricsDay("orders", first), listed);
+        Assert.Contains(RetentionSweeper.MetricsDay("orders", last), listed);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first, last.AddDays(1), Ct);
+        Assert.Equal(2, read.SelectMany(d => d.Minutes).Sum(m => m.Requests));
+    }
+
+    [Fact]
+    public async Task MetricRecordsOfADayThatStartedLongerAgoThanTheRetention_ArePublishedButNotStored()
+    {
+        var time = new ObservableTimeProvider(Ten.AddHours(2).AddSeconds(30));
+        var store = new InMemoryStateStore();
+        await using var p1 = await TestBackend.StartAsync("p1");
+        var settings = new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:MetricsRetention"] = "2.00:00:00" };
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], settings, time: time, sharedStore: store);
+        var published = new System.Collections.Concurrent.ConcurrentQueue<EndpointMinuteRecord>();
+        using var subscription = router.Bus.Subscribe<EndpointMinuteRecord>(Topics.Metrics, "test", (r, _) =>
+        {
+            published.Enqueue(r);
+            return Task.CompletedTask;
+        });
+        (await router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct)).Dispose();
+
+        // The store is down until two days later: the 26th started before the cut-off, and its sweep may be running.
+        router.Store.Failing = true;
+        var recorder = router.App.Services.GetRequiredService<MinuteRecorder>();
+        await recorder.FlushAsync(Ten.AddHours(2).AddMinutes(1), Ct);
+        time.SetUtcNow(Ten.AddDays(2).AddHours(2));
+        router.Store.Failing = false;
+        await recorder.FlushAsync(Ten.AddDays(2).AddHours(2), Ct);
+
+        await Eventually.WaitUntilAsync(() => published.Any(r => r.Requests == 1), "the minute of the 26th is published", cancellationToken: Ct);
+        Assert.Empty(await store.ListKeysAsync(StateKeys.MetricsOn("orders", DateOnly.FromDateTime(Ten.UtcDateTime)), Ct));
+        Assert.DoesNotContain(RetentionSweeper.MetricsDay("orders", DateOnly.FromDateTime(Ten.UtcDateTime)), await ListedAsync(store, "metrics"));
+        Assert.Equal(0, recorder.PendingRecords);
+    }
+
+    [Fact]
+    public async Task MetricsInTheLayoutOfEarlierVersions_AreMovedOnce_AndTooOldOnesDeleted()
+    {
+        var time = new ObservableTimeProvider(new DateTimeOffset(2026, 11, 29, 0, 30, 0, TimeSpan.Zero));
+        var store = new InMemoryStateStore();
+        var day = DateOnly.FromDateTime(Ten.AddDays(2).UtcDateTime);
+        EndpointMinuteRecord Minute(int minute, string id, long requests) => new()
+        {
+            Service = "orders", EndpointId = "p1", Role = EndpointRole.Production, Minute = Ten.AddDays(2).AddMinutes(minute), Requests = requests,
+            LatencyBuckets = new long[LatencyHistogram.BucketCount], RecordIds = [id],
+        };
+
+        // An earlier router wrote two minutes of the 28th and one of the 20th; a move cut short had copied the first minute.
+        await store.SaveJsonAsync($"metrics/orders/p1/{day:yyyy-MM-dd}", new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, "w-1", 3), Minute(1, "w-2", 4)] }, cancellationToken: Ct);
+        await store.SaveJsonAsync("metrics/orders/p1/2026-11-20", new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = new DateOnly(2026, 11, 20) }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.Metrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, "w-1", 3)] }, cancellationToken: Ct);
+
+        await Sweeper(store, time, TimeSpan.FromDays(1), metrics: TimeSpan.FromDays(2)).SweepAsync(Ct);
+
+        Assert.Empty(await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, Ct));
+        Assert.Equal([StateKeys.Metrics("orders", "p1", day)], await store.ListKeysAsync(StateKeys.MetricsPrefix, Ct));
+        var moved = Assert.Single(await EndpointMetricsDay.ReadAsync(store, "orders", day, day, Ct));
+        Assert.Equal([3L, 4L], moved.Minutes.Select(m => m.Requests));
+        Assert.Equal([RetentionSweeper.MetricsDay("orders", day)], await ListedAsync(store, "metrics"));
+    }
+
+    [Fact]
+    public async Task AWriterForgetsTheCollectionsItListed_OnceTheyArePastTheRetention()
+    {
+        // A router runs for months: what it remembers having listed must not grow with every hour it ever wrote.
+        var time = new ObservableTimeProvider(Ten);
+        var store = new InMemoryStateStore();
+        var ledger = RetentionSweeper.Outcomes(store, time, Retention(TimeSpan.FromHours(2)).Value);
+        for (var hour = 0; hour < 48; hour++)
+        {
+            time.SetUtcNow(Ten.AddHours(hour));
+            await ledger.ListAsync("orders", Hour("s1", Ten.AddHours(hour)), Ct);
+        }
+
+        Assert.InRange(ledger.Remembered, 1, 3); // the hours that ended less than 2 hours ago, and this one
+        Assert.Equal(48, (await ListedAsync(store, "outcome-slots")).Count); // the store's list is the sweep's to trim
+    }
+
+    private static RetentionSweeper Sweeper(IStateStore store, TimeProvider time, TimeSpan retention, TimeSpan? metrics = null) =>
+        new(store, time, RandomSource.Seeded(1), Retention(retention, metrics), NullLogger<RetentionSweeper>.Instance);
+
+    private static RetainedCollection Hour(string endpoint, DateTimeOffset hour) => new(StateKeys.OutcomesOf("orders", endpoint, hour), hour.AddHours(1));
+
+    private static async Task<IReadOnlyList<RetainedCollection>> ListedAsync(IStateStore store, string kind) =>
+        (await store.GetJsonAsync<RetainedCollections>(StateKeys.Retention(kind, "orders"), Ct))?.Value.Collections ?? [];
+
+    private static IOptions<RouterOptions> Retention(TimeSpan retention, TimeSpan? metrics = null) =>
+        Options.Create(new RouterOptions { Mirroring = new MirroringOptions { OutcomeRetention = retention }, MetricsRetention = metrics ?? TimeSpan.FromDays(35) });
 
     private static void Add(OutcomeRecorder recorder, string endpoint, DateTimeOffset receivedAt, int count)
     {
@@ -222,7 +343,7 @@ public sealed class OutcomeSweeperTests
         }
     }
 
-    /// <summary>Fails every write to <c>outcome-hours/</c> while <see cref="Down"/> is set.</summary>
+    /// <summary>Fails every write to <c>retention/</c> while <see cref="Down"/> is set.</summary>
     private sealed class HoursDownStore(IStateStore inner) : DelegatingStateStore(inner)
     {
         public bool Down { get; set; }
@@ -233,7 +354,7 @@ public sealed class OutcomeSweeperTests
         public override Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
             Refused(key) ? throw new StateStoreException("down (injected)") : base.TryCreateAsync(key, value, cancellationToken);
 
-        private bool Refused(string key) => Down && key.StartsWith(StateKeys.OutcomeHoursPrefix, StringComparison.Ordinal);
+        private bool Refused(string key) => Down && key.StartsWith(StateKeys.RetentionPrefix, StringComparison.Ordinal);
     }
 
     /// <summary>Fails the <see cref="FailDeleteNumber"/>-th delete, once.</summary>
