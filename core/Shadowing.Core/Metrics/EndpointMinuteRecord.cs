@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
 
@@ -171,24 +172,32 @@ public sealed record EndpointMetricsDay
 {
     /// <summary>
     /// Every endpoint's records of <paramref name="service"/> on the UTC days <paramref name="from"/> to <paramref name="to"/>,
-    /// day by day: only those days' collections are listed.
+    /// one document at a time: only those days' collections are listed. Documents of the layout before
+    /// (<see cref="StateKeys.LegacyMetrics"/>: history from before an upgrade, and what older replicas write during one) follow;
+    /// listing those reads every endpoint the service had before the upgrade, a number that no longer grows.
     /// </summary>
-    public static async Task<IReadOnlyList<EndpointMetricsDay>> ReadAsync(IStateStore store, string service, DateOnly from, DateOnly to, CancellationToken cancellationToken = default)
+    public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateOnly from, DateOnly to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var days = new List<EndpointMetricsDay>();
         for (var day = from; day <= to; day = day.AddDays(1))
         {
             foreach (var key in await store.ListKeysAsync(StateKeys.MetricsOn(service, day), cancellationToken).ConfigureAwait(false))
             {
                 if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
                 {
-                    days.Add(entry.Value);
+                    yield return entry.Value;
                 }
             }
         }
 
-        return days;
+        foreach (var key in await store.ListKeysAsync($"{StateKeys.LegacyMetricsPrefix}{service}/", cancellationToken).ConfigureAwait(false))
+        {
+            if (StateKeys.LegacyMetricsDayOf(key) is { } day && day >= from && day <= to
+                && await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                yield return entry.Value;
+            }
+        }
     }
 
     /// <summary>The service.</summary>

@@ -13,13 +13,28 @@ public static class StateKeys
 
     /// <summary>
     /// Collection of per-minute endpoint metrics, by service and UTC day: a reader lists only the days it needs, and a day
-    /// past the retention goes as a whole. (Versions before kept <c>metrics/{service}/{endpoint}/{day}</c>, where every
-    /// listing read one index per endpoint ever recorded; see <see cref="LegacyMetricsPrefix"/>.)
+    /// past the retention goes as a whole. (Versions before kept <see cref="LegacyMetrics"/>, where every listing read one
+    /// index per endpoint ever recorded.)
     /// </summary>
     public const string MetricsPrefix = "metrics-by-day/";
 
-    /// <summary>Where versions before <see cref="MetricsPrefix"/> kept per-minute metrics; the router moves what it finds there.</summary>
+    /// <summary>
+    /// Where versions before <see cref="MetricsPrefix"/> kept per-minute metrics: still read (older replicas write there
+    /// during an upgrade, and history from before it is there) until the router's retention sweep has deleted it all.
+    /// </summary>
     public const string LegacyMetricsPrefix = "metrics/";
+
+    /// <summary>Where versions before <see cref="MetricsPrefix"/> kept the per-minute records of one endpoint for one UTC day.</summary>
+    public static string LegacyMetrics(string service, string endpointId, DateOnly utcDay) =>
+        string.Create(CultureInfo.InvariantCulture, $"{LegacyMetricsPrefix}{service}/{endpointId}/{utcDay:yyyy-MM-dd}");
+
+    /// <summary>The UTC day of a <see cref="LegacyMetrics"/> key, from its last segment; null for any other key.</summary>
+    public static DateOnly? LegacyMetricsDayOf(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var segment = key.StartsWith(LegacyMetricsPrefix, StringComparison.Ordinal) && key.Count(c => c == '/') == 3 ? key[(key.LastIndexOf('/') + 1)..] : null;
+        return DateOnly.TryParseExact(segment, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day) ? day : null;
+    }
 
     /// <summary>
     /// Collection of the collections a router wrote that its retention sweep deletes, one document per kind and service

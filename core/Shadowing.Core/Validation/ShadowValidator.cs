@@ -146,13 +146,18 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         var minutes = new List<EndpointMinuteRecord>();
         for (var day = DateOnly.FromDateTime(from.UtcDateTime); day <= DateOnly.FromDateTime(to.UtcDateTime); day = day.AddDays(1))
         {
-            if (await store.GetJsonAsync<EndpointMetricsDay>(StateKeys.Metrics(service, shadow, day), cancellationToken).ConfigureAwait(false) is { } entry)
+            // The layout before too: a shadow validated across an upgrade has records in both.
+            foreach (var key in new[] { StateKeys.Metrics(service, shadow, day), StateKeys.LegacyMetrics(service, shadow, day) })
             {
-                minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
+                if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
+                }
             }
         }
 
-        return minutes;
+        // A minute recorded in both layouts (replicas of two versions) is one minute to the judge.
+        return [.. minutes.GroupBy(m => m.Minute).Select(g => g.Aggregate((a, b) => a.Merge(b)))];
     }
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);

@@ -22,7 +22,7 @@ public sealed class RouterRecordsSource(IStateStore store) : IMetricsSource
         }
 
         var buckets = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-        foreach (var day in await EndpointMetricsDay.ReadAsync(store, query.Service, DateOnly.FromDateTime(query.From.UtcDateTime), DateOnly.FromDateTime(query.To.UtcDateTime), cancellationToken).ConfigureAwait(false))
+        await foreach (var day in EndpointMetricsDay.ReadAsync(store, query.Service, DateOnly.FromDateTime(query.From.UtcDateTime), DateOnly.FromDateTime(query.To.UtcDateTime), cancellationToken).ConfigureAwait(false))
         {
             foreach (var minute in day.Minutes.Where(m => m.Minute >= query.From && m.Minute < query.To))
             {

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Diagnostics;
-using Shadowing.Core.Metrics;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.State;
 
@@ -10,13 +9,16 @@ namespace Shadowing.Router.Retention;
 /// Every <see cref="SweepInterval"/> (and once at start) deletes what the routers wrote that is past its retention:
 /// outcome slots of hours that ended more than <c>Router:Mirroring:OutcomeRetention</c> ago (a shadow mirrored to at
 /// 30 copies a second used to leave about 56 MB an hour for good), and per-minute metrics of days that ended more than
-/// <c>Router:MetricsRetention</c> ago. Every router replica sweeps; deleting a key twice is harmless. Each sweep also
-/// moves per-minute metrics found in the layout of earlier versions (<see cref="StateKeys.LegacyMetricsPrefix"/>, still
-/// written by older replicas during an upgrade) to where readers find them now.
+/// <c>Router:MetricsRetention</c> ago. Every router replica sweeps; deleting a key twice is harmless. What the version
+/// before this layout wrote (and older replicas write during an upgrade) is swept too: per-minute metrics at
+/// <c>metrics/{service}/{endpoint}/{day}</c>, which readers still read, and the hours listed at <c>outcome-hours/{service}</c>,
+/// which are taken into the outcome ledger.
 /// </summary>
 internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider time, IRandomSource random, IOptions<RouterOptions> options, ILogger<RetentionSweeper> logger) : BackgroundService
 {
-    private readonly RetentionLedger[] _ledgers = [Outcomes(store, time, options.Value), Metrics(store, time, options.Value)];
+    private const string LegacyOutcomeHoursPrefix = "outcome-hours/";
+    private readonly RetentionLedger _outcomes = Outcomes(store, time, options.Value);
+    private readonly RetentionLedger _metrics = Metrics(store, time, options.Value);
 
     /// <summary>How often the sweep runs, on average: each wait is drawn from ±25 % of it, so replicas started together drift apart.</summary>
     public static TimeSpan SweepInterval { get; } = TimeSpan.FromMinutes(10);
@@ -33,29 +35,51 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
     public static RetainedCollection MetricsDay(string service, DateOnly day) =>
         new(StateKeys.MetricsOn(service, day), new DateTimeOffset(day.AddDays(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero));
 
-    /// <summary>Moves metrics of the earlier layout, then deletes every listed collection past its retention; returns how many keys it deleted.</summary>
+    /// <summary>Deletes every listed collection past its retention, and the earlier layout's metrics past it; returns how many keys it deleted.</summary>
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
-        await MoveLegacyMetricsAsync(cancellationToken).ConfigureAwait(false);
         var deleted = 0;
-        foreach (var ledger in _ledgers)
-        {
-            foreach (var key in await ledger.KeysAsync(cancellationToken).ConfigureAwait(false))
-            {
-                try
-                {
-                    var (service, collections, keys) = await ledger.SweepAsync(key, cancellationToken).ConfigureAwait(false);
-                    if (collections > 0)
-                    {
-                        LogSwept(keys, ledger.Kind, service, collections, ledger.Retention);
-                    }
 
-                    deleted += keys;
-                }
-                catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+        // Each part on its own: one that cannot list (a store error, a broken index) does not hold up the others.
+        foreach (var (what, part) in new (string, Func<CancellationToken, Task<int>>)[]
+        {
+            (LegacyOutcomeHoursPrefix, AdoptLegacyOutcomeHoursAsync),
+            (StateKeys.LegacyMetricsPrefix, DeleteLegacyMetricsAsync),
+            (StateKeys.Retention(_outcomes.Kind, string.Empty), ct => SweepLedgerAsync(_outcomes, ct)),
+            (StateKeys.Retention(_metrics.Kind, string.Empty), ct => SweepLedgerAsync(_metrics, ct)),
+        })
+        {
+            try
+            {
+                deleted += await part(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+            {
+                LogServiceFailed(ex, what);
+            }
+        }
+
+        return deleted;
+    }
+
+    private async Task<int> SweepLedgerAsync(RetentionLedger ledger, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        foreach (var key in await ledger.KeysAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                var (service, collections, keys) = await ledger.SweepAsync(key, cancellationToken).ConfigureAwait(false);
+                if (collections > 0)
                 {
-                    LogServiceFailed(ex, key); // the other services are still swept; this one at the next sweep
+                    LogSwept(keys, ledger.Kind, service, collections, ledger.Retention);
                 }
+
+                deleted += keys;
+            }
+            catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+            {
+                LogServiceFailed(ex, key); // the other services are still swept; this one at the next sweep
             }
         }
 
@@ -63,48 +87,58 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
     }
 
     /// <summary>
-    /// Merges each day of <c>metrics/{service}/{endpoint}/{day}</c> into <c>metrics-by-day/{service}/{day}/{endpoint}</c>
-    /// (records already there by id are not merged twice) and deletes it, checking its ETag, so an older replica's write
-    /// in between is moved by the next sweep instead of being lost. Days past the retention are only deleted.
+    /// Deletes the days of <c>metrics/{service}/{endpoint}/{day}</c> that ended more than the retention ago, by their key
+    /// alone (no document is read). Readers still read the later ones: nothing is moved, so nothing can be counted twice.
     /// </summary>
-    private async Task MoveLegacyMetricsAsync(CancellationToken cancellationToken)
+    private async Task<int> DeleteLegacyMetricsAsync(CancellationToken cancellationToken)
     {
-        var ledger = _ledgers[1];
-        var moved = 0;
+        var cutoff = time.GetUtcNow() - _metrics.Retention;
+        var deleted = 0;
         foreach (var key in await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, cancellationToken).ConfigureAwait(false))
         {
-            try
+            if (StateKeys.LegacyMetricsDayOf(key) is { } day && MetricsDay(string.Empty, day).Ends <= cutoff)
             {
-                if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is not { } entry)
-                {
-                    continue;
-                }
-
-                var day = entry.Value;
-                var collection = MetricsDay(day.Service, day.Day);
-                if (ledger.Writable(collection.Ends.AddDays(-1)))
-                {
-                    await ledger.ListAsync(day.Service, collection, cancellationToken).ConfigureAwait(false);
-                    await store.UpdateJsonAsync<EndpointMetricsDay>(
-                        StateKeys.Metrics(day.Service, day.EndpointId, day.Day),
-                        current => day.Minutes.Aggregate(current ?? day with { Minutes = [] }, (merged, minute) => merged.With(minute)),
-                        cancellationToken: cancellationToken).ConfigureAwait(false);
-                }
-
-                await store.DeleteAsync(key, entry.ETag, cancellationToken).ConfigureAwait(false);
-                moved++;
-            }
-            catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
-            {
-                LogMoveFailed(ex, key);
+                await store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false);
+                deleted++;
             }
         }
 
-        if (moved > 0)
+        if (deleted > 0)
         {
-            LogMoved(moved);
+            LogLegacyMetricsSwept(deleted, _metrics.Retention);
         }
+
+        return deleted;
     }
+
+    /// <summary>
+    /// Lists each hour of <c>outcome-hours/{service}</c> (the list before <c>retention/outcome-slots/</c>) in the outcome
+    /// ledger, then deletes the old list with its ETag: an hour an older replica adds in between is taken at the next sweep.
+    /// </summary>
+    private async Task<int> AdoptLegacyOutcomeHoursAsync(CancellationToken cancellationToken)
+    {
+        foreach (var key in await store.ListKeysAsync(LegacyOutcomeHoursPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (await store.GetJsonAsync<LegacyOutcomeHours>(key, cancellationToken).ConfigureAwait(false) is not { } entry)
+            {
+                continue;
+            }
+
+            foreach (var hour in entry.Value.Hours)
+            {
+                await _outcomes.ListAsync(entry.Value.Service, new RetainedCollection(StateKeys.OutcomesOf(entry.Value.Service, hour.Endpoint, hour.Hour), hour.Hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
+            }
+
+            await store.DeleteAsync(key, entry.ETag, cancellationToken).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    /// <summary>The outcome hours of a service as the version before the ledger listed them.</summary>
+    private sealed record LegacyOutcomeHours(string Service, IReadOnlyList<LegacyOutcomeHour> Hours);
+
+    private sealed record LegacyOutcomeHour(string Endpoint, DateTimeOffset Hour);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -117,15 +151,12 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
     [LoggerMessage(EventId = 87, Level = LogLevel.Information, Message = "Deleted {Keys} key(s) of {Kind} of service {Service} in {Collections} collection(s) older than the retention ({Retention})")]
     private partial void LogSwept(int keys, string kind, string service, int collections, TimeSpan retention);
 
-    [LoggerMessage(EventId = 79, Level = LogLevel.Warning, Message = "Deleting the old data listed at {Key} failed; the next sweep tries again")]
+    [LoggerMessage(EventId = 79, Level = LogLevel.Warning, Message = "Deleting the old data at {Key} failed; the next sweep tries again")]
     private partial void LogServiceFailed(Exception error, string key);
 
     [LoggerMessage(EventId = 88, Level = LogLevel.Warning, Message = "Deleting old mirror outcomes and metrics failed; the next sweep tries again")]
     private partial void LogSweepFailed(Exception error);
 
-    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "Moved {Days} endpoint-day(s) of per-minute metrics from metrics/ (the layout of earlier versions) to metrics-by-day/")]
-    private partial void LogMoved(int days);
-
-    [LoggerMessage(EventId = 44, Level = LogLevel.Warning, Message = "Moving the per-minute metrics at {Key} to metrics-by-day/ failed; the next sweep tries again")]
-    private partial void LogMoveFailed(Exception error, string key);
+    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "Deleted {Days} endpoint-day(s) of per-minute metrics in the layout before metrics-by-day/ older than the retention ({Retention})")]
+    private partial void LogLegacyMetricsSwept(int days, TimeSpan retention);
 }

@@ -11,7 +11,7 @@ public sealed class EndpointMinuteRecordTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task ReadAsync_ListsOnlyTheDaysAsked_NotEveryEndpointTheServiceEverHad()
+    public async Task ReadAsync_ListsOnlyTheDaysAsked_NotEveryEndpointTheServiceEverHad_AndReadsTheLayoutBefore()
     {
         var inner = new InMemoryStateStore();
         var first = new DateOnly(2026, 11, 1);
@@ -25,14 +25,21 @@ public sealed class EndpointMinuteRecordTests
             }
         }
 
+        // Written by the version before: one day in the window, one before it.
+        foreach (var (day, requests) in new[] { (first.AddDays(4), 100L), (first.AddDays(2), 200L) })
+        {
+            var minute = new EndpointMinuteRecord { Service = "orders", EndpointId = "p1", Role = EndpointRole.Production, Minute = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero), Requests = requests };
+            await inner.SaveJsonAsync(StateKeys.LegacyMetrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [minute] }, cancellationToken: Ct);
+        }
+
         await inner.SaveJsonAsync(StateKeys.Metrics("payments", "p1", first.AddDays(3)), new EndpointMetricsDay { Service = "payments", EndpointId = "p1", Day = first.AddDays(3) }, cancellationToken: Ct);
         var store = new ListingStore(inner);
 
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first.AddDays(3), first.AddDays(4), Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first.AddDays(3), first.AddDays(4), Ct).ToListAsync(Ct);
 
-        Assert.Equal(["metrics-by-day/orders/2026-11-04/", "metrics-by-day/orders/2026-11-05/"], store.Listed);
+        Assert.Equal(["metrics-by-day/orders/2026-11-04/", "metrics-by-day/orders/2026-11-05/", "metrics/orders/"], store.Listed);
         Assert.Equal(
-            [("p1", 4L), ("shadow-3", 4L), ("p1", 5L), ("shadow-4", 5L)],
+            [("p1", 4L), ("shadow-3", 4L), ("p1", 5L), ("shadow-4", 5L), ("p1", 100L)],
             read.Select(d => (d.EndpointId, d.Minutes.Single().Requests)));
     }
 

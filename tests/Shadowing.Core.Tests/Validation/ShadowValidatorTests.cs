@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
@@ -65,6 +66,40 @@ public sealed class ShadowValidatorTests
 
         Assert.Equal(expected, verdict.Verdict);
         Assert.Equal(transport == MirrorTransport.PubSub ? 60 : 0, sent.Count);
+    }
+
+    [Fact]
+    public async Task AMinuteRecordedInBothLayouts_DuringAnUpgrade_IsJudgedAsOneMinute()
+    {
+        // An older replica and a newer one each sent 20 copies in the same minute: 40 make it a busy minute (30 or more).
+        var now = Start.AddHours(1);
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        await new RoutingTableStore(store, bus).PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
+            },
+            TestContext.Current.CancellationToken);
+        var minute = now.AddMinutes(-5);
+        var day = DateOnly.FromDateTime(minute.UtcDateTime);
+        var record = new EndpointMinuteRecord
+        {
+            Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = minute, LatencyBuckets = new long[LatencyHistogram.BucketCount],
+            Mirror = new MirrorMinute { Requests = 20, LatencyBuckets = new long[LatencyHistogram.BucketCount] },
+        };
+        foreach (var key in new[] { StateKeys.Metrics("orders", "s1", day), StateKeys.LegacyMetrics("orders", "s1", day) })
+        {
+            await store.SaveJsonAsync(key, new EndpointMetricsDay { Service = "orders", EndpointId = "s1", Day = day, Minutes = [record] }, cancellationToken: TestContext.Current.CancellationToken);
+        }
+
+        var verdict = await new ShadowValidator(store, bus, new FakeTimeProvider(now)).ValidateAsync("orders", "s1", TimeSpan.FromMinutes(15), cancellationToken: TestContext.Current.CancellationToken);
+
+        var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
+        Assert.Equal(Verdict.Pass, throughput.Verdict);
+        Assert.Equal(40, throughput.ShadowSamples);
     }
 
     private static MirrorOutcome Outcome(string id, string endpoint, DateTimeOffset at) => new()

@@ -237,7 +237,7 @@ public sealed class RetentionSweeperTests
         var listed = await ListedAsync(store, "metrics"); // and the 29th, once the router's loop recorded an idle minute of it
         Assert.DoesNotContain(RetentionSweeper.MetricsDay("orders", first), listed);
         Assert.Contains(RetentionSweeper.MetricsDay("orders", last), listed);
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first, last.AddDays(1), Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first, last.AddDays(1), Ct).ToListAsync(Ct);
         Assert.Equal(2, read.SelectMany(d => d.Minutes).Sum(m => m.Requests));
     }
 
@@ -272,29 +272,64 @@ public sealed class RetentionSweeperTests
     }
 
     [Fact]
-    public async Task MetricsInTheLayoutOfEarlierVersions_AreMovedOnce_AndTooOldOnesDeleted()
+    public async Task MetricsInTheLayoutBefore_AreReadBesideTheNewOnes_AndDeletedOncePastTheRetention()
     {
         var time = new ObservableTimeProvider(new DateTimeOffset(2026, 11, 29, 0, 30, 0, TimeSpan.Zero));
         var store = new InMemoryStateStore();
         var day = DateOnly.FromDateTime(Ten.AddDays(2).UtcDateTime);
-        EndpointMinuteRecord Minute(int minute, string id, long requests) => new()
+        EndpointMinuteRecord Minute(int minute, long requests) => new()
         {
             Service = "orders", EndpointId = "p1", Role = EndpointRole.Production, Minute = Ten.AddDays(2).AddMinutes(minute), Requests = requests,
-            LatencyBuckets = new long[LatencyHistogram.BucketCount], RecordIds = [id],
+            LatencyBuckets = new long[LatencyHistogram.BucketCount],
         };
 
-        // An earlier router wrote two minutes of the 28th and one of the 20th; a move cut short had copied the first minute.
-        await store.SaveJsonAsync($"metrics/orders/p1/{day:yyyy-MM-dd}", new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, "w-1", 3), Minute(1, "w-2", 4)] }, cancellationToken: Ct);
-        await store.SaveJsonAsync("metrics/orders/p1/2026-11-20", new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = new DateOnly(2026, 11, 20) }, cancellationToken: Ct);
-        await store.SaveJsonAsync(StateKeys.Metrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, "w-1", 3)] }, cancellationToken: Ct);
+        // During an upgrade: an older replica wrote two minutes of the 28th (and the 20th) where it always did; a new one
+        // wrote its share of the first minute in the new layout.
+        await store.SaveJsonAsync(StateKeys.LegacyMetrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, 3), Minute(1, 4)] }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.LegacyMetrics("orders", "p1", new DateOnly(2026, 11, 20)), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = new DateOnly(2026, 11, 20) }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.Metrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, 5)] }, cancellationToken: Ct);
 
-        await Sweeper(store, time, TimeSpan.FromDays(1), metrics: TimeSpan.FromDays(2)).SweepAsync(Ct);
+        Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1), metrics: TimeSpan.FromDays(2)).SweepAsync(Ct));
 
-        Assert.Empty(await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, Ct));
-        Assert.Equal([StateKeys.Metrics("orders", "p1", day)], await store.ListKeysAsync(StateKeys.MetricsPrefix, Ct));
-        var moved = Assert.Single(await EndpointMetricsDay.ReadAsync(store, "orders", day, day, Ct));
-        Assert.Equal([3L, 4L], moved.Minutes.Select(m => m.Requests));
-        Assert.Equal([RetentionSweeper.MetricsDay("orders", day)], await ListedAsync(store, "metrics"));
+        Assert.Equal([StateKeys.LegacyMetrics("orders", "p1", day)], await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, Ct));
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", day.AddDays(-10), day, Ct).ToListAsync(Ct);
+
+        Assert.Equal(12, read.SelectMany(d => d.Minutes).Sum(m => m.Requests)); // each record once, from either layout
+    }
+
+    [Fact]
+    public async Task OutcomeHoursListedByTheVersionBefore_AreTakenIntoTheLedgerAndSwept()
+    {
+        var time = new ObservableTimeProvider(Ten.AddHours(3.5));
+        var store = new InMemoryStateStore();
+        foreach (var hour in new[] { Ten, Ten.AddHours(1) })
+        {
+            await store.SaveJsonAsync(StateKeys.Outcomes("orders", "s1", hour), new OutcomeSlot { Service = "orders", Endpoint = "s1", Start = hour }, cancellationToken: Ct);
+        }
+
+        // As that version wrote it: at 13:30 with 2 hours kept, 10:00-11:00 is past the retention, 11:00-12:00 is not.
+        await store.SaveAsync("outcome-hours/orders", System.Text.Encoding.UTF8.GetBytes("""{"service":"orders","hours":[{"endpoint":"s1","hour":"2026-11-26T10:00:00+00:00"},{"endpoint":"s1","hour":"2026-11-26T11:00:00+00:00"}]}"""), etag: null, Ct);
+
+        Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromHours(2)).SweepAsync(Ct));
+
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct));
+        Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
+        Assert.Equal([Hour("s1", Ten.AddHours(1))], await ListedAsync(store, "outcome-slots"));
+        Assert.Empty(await store.ListKeysAsync("outcome-hours/", Ct));
+    }
+
+    [Fact]
+    public async Task APartOfTheSweepThatCannotList_DoesNotHoldUpTheOthers()
+    {
+        var time = new ObservableTimeProvider(Ten);
+        var store = new ListingFailsStore(new InMemoryStateStore(), "outcome-hours/", StateKeys.LegacyMetricsPrefix, StateKeys.Retention("metrics", string.Empty));
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        Add(recorder, "s1", Ten, count: 1);
+        await recorder.FlushAsync(Ct);
+
+        time.SetUtcNow(Ten.AddDays(2));
+        Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1)).SweepAsync(Ct));
+        Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesPrefix, Ct));
     }
 
     [Fact]
@@ -355,6 +390,13 @@ public sealed class RetentionSweeperTests
             Refused(key) ? throw new StateStoreException("down (injected)") : base.TryCreateAsync(key, value, cancellationToken);
 
         private bool Refused(string key) => Down && key.StartsWith(StateKeys.RetentionPrefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>Fails every listing of the given prefixes.</summary>
+    private sealed class ListingFailsStore(IStateStore inner, params string[] prefixes) : DelegatingStateStore(inner)
+    {
+        public override Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) =>
+            prefixes.Contains(prefix) ? throw new StateStoreException($"listing {prefix} failed (injected)") : base.ListKeysAsync(prefix, cancellationToken);
     }
 
     /// <summary>Fails the <see cref="FailDeleteNumber"/>-th delete, once.</summary>
