@@ -168,7 +168,7 @@ internal sealed partial class MinuteRecorder(
         }
     }
 
-    [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "Published {Count} per-minute metric record(s) without storing them: their day started longer ago than Router:MetricsRetention ({Retention}) keeps")]
+    [LoggerMessage(EventId = 45, Level = LogLevel.Warning, Message = "Did not store {Count} per-minute metric record(s), which are still published: their day started longer ago than Router:MetricsRetention ({Retention}) keeps")]
     private partial void LogTooOld(int count, TimeSpan retention);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "Could not write per-minute metrics; {Pending} record(s) kept to retry next minute")]

@@ -53,7 +53,7 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
             {
                 deleted += await part(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogServiceFailed(ex, what);
             }
@@ -77,7 +77,7 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
 
                 deleted += keys;
             }
-            catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogServiceFailed(ex, key); // the other services are still swept; this one at the next sweep
             }
@@ -113,23 +113,36 @@ internal sealed partial class RetentionSweeper(IStateStore store, TimeProvider t
 
     /// <summary>
     /// Lists each hour of <c>outcome-hours/{service}</c> (the list before <c>retention/outcome-slots/</c>) in the outcome
-    /// ledger, then deletes the old list with its ETag: an hour an older replica adds in between is taken at the next sweep.
+    /// ledger, then removes those hours from the old list with its ETag, leaving the (empty) document: deleting it would
+    /// restart its version on Redis, where an older replica's re-creation could then be deleted unread. An hour an older
+    /// replica adds in between is taken at the next sweep.
     /// </summary>
     private async Task<int> AdoptLegacyOutcomeHoursAsync(CancellationToken cancellationToken)
     {
         foreach (var key in await store.ListKeysAsync(LegacyOutcomeHoursPrefix, cancellationToken).ConfigureAwait(false))
         {
-            if (await store.GetJsonAsync<LegacyOutcomeHours>(key, cancellationToken).ConfigureAwait(false) is not { } entry)
+            try
             {
-                continue;
-            }
+                if (await store.GetJsonAsync<LegacyOutcomeHours>(key, cancellationToken).ConfigureAwait(false) is not { Value: { Hours.Count: > 0 } old })
+                {
+                    continue;
+                }
 
-            foreach (var hour in entry.Value.Hours)
+                foreach (var hour in old.Hours.Where(h => !string.IsNullOrWhiteSpace(h.Endpoint)))
+                {
+                    await _outcomes.ListAsync(old.Service, new RetainedCollection(StateKeys.OutcomesOf(old.Service, hour.Endpoint, hour.Hour), hour.Hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
+                }
+
+                var adopted = old.Hours.ToHashSet();
+                await store.UpdateJsonAsync<LegacyOutcomeHours>(
+                    key,
+                    current => (current ?? old) with { Hours = [.. (current?.Hours ?? []).Where(h => !adopted.Contains(h))] },
+                    cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                await _outcomes.ListAsync(entry.Value.Service, new RetainedCollection(StateKeys.OutcomesOf(entry.Value.Service, hour.Endpoint, hour.Hour), hour.Hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
+                LogServiceFailed(ex, key); // the other services' lists are still taken
             }
-
-            await store.DeleteAsync(key, entry.ETag, cancellationToken).ConfigureAwait(false);
         }
 
         return 0;

@@ -307,15 +307,22 @@ public sealed class RetentionSweeperTests
             await store.SaveJsonAsync(StateKeys.Outcomes("orders", "s1", hour), new OutcomeSlot { Service = "orders", Endpoint = "s1", Start = hour }, cancellationToken: Ct);
         }
 
-        // As that version wrote it: at 13:30 with 2 hours kept, 10:00-11:00 is past the retention, 11:00-12:00 is not.
-        await store.SaveAsync("outcome-hours/orders", System.Text.Encoding.UTF8.GetBytes("""{"service":"orders","hours":[{"endpoint":"s1","hour":"2026-11-26T10:00:00+00:00"},{"endpoint":"s1","hour":"2026-11-26T11:00:00+00:00"}]}"""), etag: null, Ct);
+        // As that version wrote it: at 13:30 with 2 hours kept, 10:00-11:00 is past the retention, 11:00-12:00 is not. An
+        // entry without an endpoint, and a list that does not parse (listed first), are passed over.
+        await store.SaveAsync("outcome-hours/accounts", "not json"u8.ToArray(), etag: null, Ct);
+        await store.SaveAsync("outcome-hours/orders", System.Text.Encoding.UTF8.GetBytes("""{"service":"orders","hours":[{"endpoint":"s1","hour":"2026-11-26T10:00:00+00:00"},{"endpoint":"s1","hour":"2026-11-26T11:00:00+00:00"},{"endpoint":"","hour":"2026-11-26T11:00:00+00:00"}]}"""), etag: null, Ct);
 
         Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromHours(2)).SweepAsync(Ct));
 
         Assert.Empty(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten), Ct));
         Assert.Single(await store.ListKeysAsync(StateKeys.OutcomesOf("orders", "s1", Ten.AddHours(1)), Ct));
         Assert.Equal([Hour("s1", Ten.AddHours(1))], await ListedAsync(store, "outcome-slots"));
-        Assert.Empty(await store.ListKeysAsync("outcome-hours/", Ct));
+        Assert.Equal("""{"service":"orders","hours":[]}""", System.Text.Encoding.UTF8.GetString((await store.GetAsync("outcome-hours/orders", Ct))!.Value.Span));
+
+        // An older replica lists another hour in the old list afterwards: the next sweep takes it.
+        await store.SaveAsync("outcome-hours/orders", System.Text.Encoding.UTF8.GetBytes("""{"service":"orders","hours":[{"endpoint":"s2","hour":"2026-11-26T12:00:00+00:00"}]}"""), etag: null, Ct);
+        await Sweeper(store, time, TimeSpan.FromHours(2)).SweepAsync(Ct);
+        Assert.Equal([Hour("s1", Ten.AddHours(1)), Hour("s2", Ten.AddHours(2))], await ListedAsync(store, "outcome-slots"));
     }
 
     [Fact]
