@@ -6,6 +6,7 @@ using Shadowing.Benchmarks;
 // Usage: dotnet run -c Release --project bench/Shadowing.Benchmarks -- forecast|router [BenchmarkDotNet options]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services] [training budget per run, e.g. 00:30:00]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- data-sync [keys] [changed share]
+//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-read [endpoints] [days] [rounds]
 // Short runs: these machines are shared, so the figure to trust is a ratio measured in one run, not a threshold.
 var suite = args.FirstOrDefault() ?? "forecast";
 var options = args.Skip(1).ToArray();
@@ -25,6 +26,8 @@ switch (suite)
         return await PaeScale.RunAsync(options);
     case "data-sync":
         return await DataSyncBytes.RunAsync(options);
+    case "pae-read":
+        return await RouterHistoryRead.RunAsync(options);
     case "router":
         var router = BenchmarkRunner.Run<RouterBenchmarks>(config, options);
         foreach (var report in router.Reports.Where(r => r.ResultStatistics is not null))
@@ -35,6 +38,6 @@ switch (suite)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown suite '{suite}': use forecast, router, pae-scale or data-sync");
+        Console.Error.WriteLine($"unknown suite '{suite}': use forecast, router, pae-scale, pae-read or data-sync");
         return 2;
 }

@@ -65,7 +65,7 @@ public static class MetricsServiceCollectionExtensions
                 services.TryAddSingleton<IMetricsSource>(_ => new CsvSource(configuration.GetSection("Pae:Csv").Get<CsvSourceOptions>() ?? new CsvSourceOptions()));
                 break;
             default:
-                services.TryAddSingleton<IMetricsSource>(sp => new RouterRecordsSource(sp.GetRequiredService<IStateStore>()));
+                services.TryAddSingleton<IMetricsSource>(sp => new RouterRecordsSource(sp.GetRequiredService<IStateStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
                 break;
         }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
@@ -10,8 +11,29 @@ namespace Shadowing.Metrics.Router;
 /// requests and errors add up; latency percentiles are recomputed from the merged histograms; mean latency is
 /// weighted by requests. Minutes the router did not record (it was down) are gaps, filled and flagged.
 /// </summary>
-public sealed class RouterRecordsSource(IStateStore store) : IMetricsSource
+/// <remarks>
+/// The PAE reads weeks of history for every service at every run, most of it the same days as last time: a full day of
+/// one endpoint is about 0.6 MB of JSON, so three endpoints and 28 days took about 1.9 s per service and run
+/// (<c>pae-read</c> in bench/Shadowing.Benchmarks). So the step buckets of each day that ended more than
+/// <see cref="SettleTime"/> ago are kept (a few KB a day) and such a day is not read again; a query whose steps do not
+/// tile whole days is read in full every time.
+/// </remarks>
+public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = null) : IMetricsSource
 {
+    /// <summary>
+    /// How long after a UTC day ends its records are taken as final: the router writes each minute as it ends, and only
+    /// records held back by a store outage longer than this arrive later (they are then missing from a day already kept).
+    /// </summary>
+    public static readonly TimeSpan SettleTime = TimeSpan.FromHours(6);
+
+    /// <summary>How long a kept day no query asked for stays: the PAE asks for every day of its history at each run.</summary>
+    private static readonly TimeSpan KeptUnused = TimeSpan.FromDays(1);
+
+    private readonly ConcurrentDictionary<(string Service, TimeSpan Step, DateOnly Day), Kept> _settled = new();
+
+    /// <summary>Days kept now, over every service and step.</summary>
+    internal int SettledDays => _settled.Count;
+
     /// <inheritdoc />
     public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
     {
@@ -21,37 +43,89 @@ public sealed class RouterRecordsSource(IStateStore store) : IMetricsSource
             throw new MetricsUnavailableException($"The router records no {query.Kind} for service '{query.Service}'; read it from Prometheus or Azure Monitor.");
         }
 
-        var buckets = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-        await foreach (var day in EndpointMetricsDay.ReadAsync(store, query.Service, DateOnly.FromDateTime(query.From.UtcDateTime), DateOnly.FromDateTime(query.To.UtcDateTime), cancellationToken).ConfigureAwait(false))
+        var step = query.Step;
+        var from = DateOnly.FromDateTime(query.From.UtcDateTime);
+        var to = DateOnly.FromDateTime(query.To.UtcDateTime);
+
+        // Steps that tile whole UTC days, from a window on their grid: each day's buckets are its own, and can be kept.
+        var keepable = time is not null && TimeSpan.TicksPerDay % step.Ticks == 0 && query.From.UtcTicks % step.Ticks == 0 && query.To.UtcTicks % step.Ticks == 0;
+        var now = keepable ? time!.GetUtcNow() : DateTimeOffset.MinValue;
+        var settledBy = keepable ? now - SettleTime : DateTimeOffset.MinValue;
+        var buckets = new List<Bucket>();
+        var first = from;
+        while (keepable && first <= to && _settled.TryGetValue((query.Service, step, first), out var kept))
         {
-            foreach (var minute in day.Minutes.Where(m => m.Minute >= query.From && m.Minute < query.To))
+            kept.LastUsed = now;
+            buckets.AddRange(kept.Buckets);
+            first = first.AddDays(1);
+        }
+
+        var read = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
+        await foreach (var day in EndpointMetricsDay.ReadAsync(store, query.Service, first, to, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var minute in day.Minutes)
             {
-                var bucket = Floor(minute.Minute, query.From, query.Step);
+                // Kept days are bucketed whole (the window's first day may start later); otherwise only the window counts.
+                if (!keepable && (minute.Minute < query.From || minute.Minute >= query.To))
+                {
+                    continue;
+                }
+
+                var start = keepable ? new DateTimeOffset(minute.Minute.UtcTicks - (minute.Minute.UtcTicks % step.Ticks), TimeSpan.Zero) : Floor(minute.Minute, query.From, step);
 
                 // Merge only needs the same service, endpoint and minute; relabel so endpoints and minutes add up.
-                var relabelled = minute with { EndpointId = "*", Minute = bucket };
-                buckets[bucket] = buckets.TryGetValue(bucket, out var existing) ? existing.Merge(relabelled) : relabelled;
+                var relabelled = minute with { EndpointId = "*", Minute = start };
+                read[start] = read.TryGetValue(start, out var existing) ? existing.Merge(relabelled) : relabelled;
             }
         }
 
-        if (buckets.Count == 0)
+        var fresh = read.Values.Select(r => new Bucket(r.Minute, r.Requests, r.Errors, r.LatencyMeanMs, r.LatencyP90Ms)).ToList();
+        if (keepable)
+        {
+            for (var day = first; day <= to && Start(day.AddDays(1)) <= settledBy; day = day.AddDays(1))
+            {
+                _settled[(query.Service, step, day)] = new Kept([.. fresh.Where(b => b.Start >= Start(day) && b.Start < Start(day.AddDays(1)))]) { LastUsed = now };
+            }
+
+            // The window moves on, and a day it left behind is let go; one a shorter window skipped is not (the next run asks).
+            foreach (var (key, unused) in _settled.Where(e => e.Key.Service == query.Service && e.Key.Step == step && e.Value.LastUsed < now - KeptUnused))
+            {
+                _settled.TryRemove(key, out _);
+            }
+        }
+
+        var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
+        if (points.Count == 0)
         {
             throw new MetricsUnavailableException($"The router has recorded no traffic for service '{query.Service}' between {query.From:u} and {query.To:u}.");
         }
 
-        var points = buckets.Values.Select(r => new TimeSeriesPoint(r.Minute, Value(r, query.Kind))).ToList();
-        return Resampler.Resample(points, query.Step, out _);
+        return Resampler.Resample(points, step, out _);
     }
+
+    private static DateTimeOffset Start(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
 
     private static DateTimeOffset Floor(DateTimeOffset time, DateTimeOffset origin, TimeSpan step) =>
         origin + TimeSpan.FromTicks((time - origin).Ticks / step.Ticks * step.Ticks);
 
-    private static double Value(EndpointMinuteRecord record, MetricKind kind) => kind switch
+    /// <summary>The buckets of a settled day, and when a query last read them.</summary>
+    private sealed class Kept(Bucket[] buckets)
     {
-        MetricKind.Requests => record.Requests,
-        MetricKind.Errors => record.Errors,
-        MetricKind.LatencyMean => record.LatencyMeanMs,
-        MetricKind.LatencyP90 => record.LatencyP90Ms,
-        _ => throw new MetricsUnavailableException($"The router records no {kind}."),
-    };
+        public Bucket[] Buckets => buckets;
+
+        public DateTimeOffset LastUsed { get; set; }
+    }
+
+    /// <summary>One step of the service's merged records: what each kind reads.</summary>
+    private readonly record struct Bucket(DateTimeOffset Start, long Requests, long Errors, double LatencyMeanMs, double LatencyP90Ms)
+    {
+        public double Value(MetricKind kind) => kind switch
+        {
+            MetricKind.Requests => Requests,
+            MetricKind.Errors => Errors,
+            MetricKind.LatencyMean => LatencyMeanMs,
+            MetricKind.LatencyP90 => LatencyP90Ms,
+            _ => throw new MetricsUnavailableException($"The router records no {kind}."),
+        };
+    }
 }

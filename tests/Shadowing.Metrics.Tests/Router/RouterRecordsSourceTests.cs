@@ -46,9 +46,83 @@ public sealed class RouterRecordsSourceTests
         Assert.Contains("Prometheus or Azure Monitor", (await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Cpu, T, T.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).Message, StringComparison.Ordinal);
     }
 
-    private async Task Day(string endpoint, params (int Minute, long Requests, double LatencyMs)[] minutes)
+    [Fact]
+    public async Task SettledDaysAreKept_NotReadAgain_AndGiveWhatAFullReadGives()
     {
-        var day = new EndpointMetricsDay { Service = "orders", EndpointId = endpoint, Day = DateOnly.FromDateTime(T.UtcDateTime) };
+        // Three days of two endpoints (the 24th to the 26th); at 03:00 on the 27th the 26th ended 3 hours ago, within the
+        // settle time, so it is read at every query with the 27th; the 24th and 25th are read once.
+        var random = Shadowing.Core.Randomness.RandomSource.Seeded(5);
+        for (var d = -2; d <= 0; d++)
+        {
+            foreach (var endpoint in new[] { "p1", "s1" })
+            {
+                await Day(endpoint, T.AddDays(d).AddHours(-12), [.. Enumerable.Range(0, 1440).Where(_ => random.NextDouble() < 0.5).Select(m => (m, (long)(1 + random.Next(49)), 1 + (random.NextDouble() * 80)))]);
+            }
+        }
+
+        var now = T.AddHours(15);
+        var store = new ListingStore(_state);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(now);
+        var kept = new RouterRecordsSource(store, time);
+        var step = TimeSpan.FromMinutes(5);
+        var from = T.AddDays(-2).AddHours(-3); // mid-day: the first day is kept whole, the window starts later
+
+        foreach (var kind in new[] { MetricKind.Requests, MetricKind.Errors, MetricKind.LatencyP90, MetricKind.LatencyMean })
+        {
+            var expected = await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", kind, from, now, step), Ct);
+            var first = await kept.GetAsync(new MetricQuery("orders", kind, from, now, step), Ct);
+            var again = await kept.GetAsync(new MetricQuery("orders", kind, from, now, step), Ct);
+
+            Assert.Equal(expected.Start, first.Start);
+            Assert.Equal(expected.Values, first.Values);
+            Assert.Equal(expected.Start, again.Start);
+            Assert.Equal(expected.Values, again.Values);
+        }
+
+        store.Listed.Clear();
+        var before = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
+        Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
+        Assert.Equal(2, kept.SettledDays);
+
+        // A record of the 26th arriving late (it is not settled yet) is seen.
+        await Day("late", T.AddHours(-12), (0, 1000, 5));
+        var later = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
+        Assert.Equal(before.Values.Sum() + 1000, later.Values.Sum());
+
+        // A shorter window (the PAE's last hour of latency) lets no day go: the next long read still reads only the unsettled ones.
+        await kept.GetAsync(new MetricQuery("orders", MetricKind.LatencyMean, T.AddHours(11), T.AddHours(12), step), Ct);
+        store.Listed.Clear();
+        await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
+        Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
+
+        // Two days on, the window has moved past the 24th, which no query asked for in a day: it is let go. The 26th and
+        // 27th have settled meanwhile.
+        time.Advance(TimeSpan.FromDays(2));
+        await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct);
+        Assert.Equal(3, kept.SettledDays);
+    }
+
+    /// <summary>Records every prefix listed.</summary>
+    private sealed class ListingStore(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        public List<string> Listed { get; } = [];
+
+        public override Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
+        {
+            lock (Listed)
+            {
+                Listed.Add(prefix);
+            }
+
+            return base.ListKeysAsync(prefix, cancellationToken);
+        }
+    }
+
+    private Task Day(string endpoint, params (int Minute, long Requests, double LatencyMs)[] minutes) => Day(endpoint, T, minutes);
+
+    private async Task Day(string endpoint, DateTimeOffset start, params (int Minute, long Requests, double LatencyMs)[] minutes)
+    {
+        var day = new EndpointMetricsDay { Service = "orders", EndpointId = endpoint, Day = DateOnly.FromDateTime(start.UtcDateTime) };
         foreach (var (minute, requests, latency) in minutes)
         {
             var buckets = new long[LatencyHistogram.BucketCount];
@@ -58,8 +132,9 @@ public sealed class RouterRecordsSourceTests
                 Service = "orders",
                 EndpointId = endpoint,
                 Role = EndpointRole.Production,
-                Minute = T.AddMinutes(minute),
+                Minute = start.AddMinutes(minute),
                 Requests = requests,
+                Errors = requests / 10,
                 LatencyMeanMs = latency,
                 LatencyMaxMs = latency,
                 LatencyBuckets = buckets,
