@@ -13,26 +13,33 @@ namespace Shadowing.Metrics.Router;
 /// </summary>
 /// <remarks>
 /// The PAE reads weeks of history for every service at every run, most of it the same days as last time: a full day of
-/// one endpoint is about 0.6 MB of JSON, so three endpoints and 28 days took about 1.9 s per service and run
+/// one endpoint is about 0.6 MB of JSON, so three endpoints and 28 days took 1.7 to 2.6 s per service and run
 /// (<c>pae-read</c> in bench/Shadowing.Benchmarks). So the step buckets of each day that ended more than
-/// <see cref="SettleTime"/> ago are kept (a few KB a day) and such a day is not read again; a query whose steps do not
-/// tile whole days is read in full every time.
+/// <see cref="SettleTime"/> ago are kept (48 bytes a step, about 14 KB a day at 5 minutes) and such a day is read again
+/// only after <see cref="KeptFor"/>; a query whose steps do not tile whole days, or not on their grid, is read in full every time.
 /// </remarks>
 public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = null) : IMetricsSource
 {
     /// <summary>
     /// How long after a UTC day ends its records are taken as final: the router writes each minute as it ends, and only
-    /// records held back by a store outage longer than this arrive later (they are then missing from a day already kept).
+    /// records held back longer by a store or bus outage arrive later (see <see cref="KeptFor"/>).
     /// </summary>
     public static readonly TimeSpan SettleTime = TimeSpan.FromHours(6);
+
+    /// <summary>
+    /// How long a day is kept before it is read again, once: records that arrived after it was kept (a router held them
+    /// back past <see cref="SettleTime"/>) count from then on, instead of being missed for as long as the day is in the window.
+    /// </summary>
+    public static readonly TimeSpan KeptFor = TimeSpan.FromDays(1);
 
     /// <summary>How long a kept day no query asked for stays: the PAE asks for every day of its history at each run.</summary>
     private static readonly TimeSpan KeptUnused = TimeSpan.FromDays(1);
 
-    private readonly ConcurrentDictionary<(string Service, TimeSpan Step, DateOnly Day), Kept> _settled = new();
+    private readonly ConcurrentDictionary<(string Service, TimeSpan Step), ConcurrentDictionary<DateOnly, Kept>> _settled = new();
+    private DateTimeOffset _swept;
 
     /// <summary>Days kept now, over every service and step.</summary>
-    internal int SettledDays => _settled.Count;
+    internal int SettledDays => _settled.Values.Sum(d => d.Count);
 
     /// <inheritdoc />
     public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
@@ -51,9 +58,10 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         var keepable = time is not null && TimeSpan.TicksPerDay % step.Ticks == 0 && query.From.UtcTicks % step.Ticks == 0 && query.To.UtcTicks % step.Ticks == 0;
         var now = keepable ? time!.GetUtcNow() : DateTimeOffset.MinValue;
         var settledBy = keepable ? now - SettleTime : DateTimeOffset.MinValue;
+        var days = keepable ? _settled.GetOrAdd((query.Service, step), _ => new()) : null;
         var buckets = new List<Bucket>();
         var first = from;
-        while (keepable && first <= to && _settled.TryGetValue((query.Service, step, first), out var kept))
+        while (days is not null && first <= to && days.TryGetValue(first, out var kept) && kept.KeptAt > now - KeptFor)
         {
             kept.LastUsed = now;
             buckets.AddRange(kept.Buckets);
@@ -80,17 +88,25 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         }
 
         var fresh = read.Values.Select(r => new Bucket(r.Minute, r.Requests, r.Errors, r.LatencyMeanMs, r.LatencyP90Ms)).ToList();
-        if (keepable)
+        if (days is not null)
         {
             for (var day = first; day <= to && Start(day.AddDays(1)) <= settledBy; day = day.AddDays(1))
             {
-                _settled[(query.Service, step, day)] = new Kept([.. fresh.Where(b => b.Start >= Start(day) && b.Start < Start(day.AddDays(1)))]) { LastUsed = now };
+                days[day] = new Kept([.. fresh.Where(b => b.Start >= Start(day) && b.Start < Start(day.AddDays(1)))], now);
             }
 
-            // The window moves on, and a day it left behind is let go; one a shorter window skipped is not (the next run asks).
-            foreach (var (key, unused) in _settled.Where(e => e.Key.Service == query.Service && e.Key.Step == step && e.Value.LastUsed < now - KeptUnused))
+            LetGo(days, now);
+            if (now - _swept > TimeSpan.FromHours(1))
             {
-                _settled.TryRemove(key, out _);
+                // Services no longer asked for (removed, renamed) hold nothing for long either.
+                _swept = now;
+                foreach (var (key, other) in _settled)
+                {
+                    if (LetGo(other, now) == 0)
+                    {
+                        _settled.TryRemove(key, out _);
+                    }
+                }
             }
         }
 
@@ -103,17 +119,33 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         return Resampler.Resample(points, step, out _);
     }
 
+    /// <summary>
+    /// Lets go of the days no query asked for in <see cref="KeptUnused"/>: days the window moved past (a shorter window
+    /// skipping some lets none go, the next long one asks for them); returns how many are left.
+    /// </summary>
+    private static int LetGo(ConcurrentDictionary<DateOnly, Kept> days, DateTimeOffset now)
+    {
+        foreach (var (day, unused) in days.Where(e => e.Value.LastUsed < now - KeptUnused))
+        {
+            days.TryRemove(day, out _);
+        }
+
+        return days.Count;
+    }
+
     private static DateTimeOffset Start(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
 
     private static DateTimeOffset Floor(DateTimeOffset time, DateTimeOffset origin, TimeSpan step) =>
         origin + TimeSpan.FromTicks((time - origin).Ticks / step.Ticks * step.Ticks);
 
-    /// <summary>The buckets of a settled day, and when a query last read them.</summary>
-    private sealed class Kept(Bucket[] buckets)
+    /// <summary>The buckets of a settled day, when they were read, and when a query last used them.</summary>
+    private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt)
     {
         public Bucket[] Buckets => buckets;
 
-        public DateTimeOffset LastUsed { get; set; }
+        public DateTimeOffset KeptAt { get; } = keptAt;
+
+        public DateTimeOffset LastUsed { get; set; } = keptAt;
     }
 
     /// <summary>One step of the service's merged records: what each kind reads.</summary>

@@ -95,11 +95,19 @@ public sealed class RouterRecordsSourceTests
         await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
 
-        // Two days on, the window has moved past the 24th, which no query asked for in a day: it is let go. The 26th and
-        // 27th have settled meanwhile.
+        // A record of the 25th arriving later still (a router held it past the settle time) counts once the day is read
+        // again, a day after it was kept.
+        await Day("later", T.AddDays(-1).AddHours(-12), (0, 500, 5));
+        Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+        time.Advance(RouterRecordsSource.KeptFor);
+        Assert.Equal(later.Values.Sum() + 500, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+
+        // Two days on, the window has moved past the 24th, which no query asked for in a day: it is let go. The 25th to
+        // the 28th are kept (the 29th is not settled yet).
         time.Advance(TimeSpan.FromDays(2));
-        await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct);
-        Assert.Equal(3, kept.SettledDays);
+        var moved = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct);
+        Assert.Equal(4, kept.SettledDays);
+        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct)).Values, moved.Values);
     }
 
     /// <summary>Records every prefix listed.</summary>
