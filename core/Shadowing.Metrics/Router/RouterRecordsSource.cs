@@ -16,7 +16,8 @@ namespace Shadowing.Metrics.Router;
 /// one endpoint is about 0.6 MB of JSON, so three endpoints and 28 days took 1.7 to 2.6 s per service and run
 /// (<c>pae-read</c> in bench/Shadowing.Benchmarks). So the step buckets of each day that ended more than
 /// <see cref="SettleTime"/> ago are kept (48 bytes a step, about 14 KB a day at 5 minutes) and such a day is read again
-/// only after <see cref="KeptFor"/>; a query whose steps do not tile whole days, or not on their grid, is read in full every time.
+/// only after <see cref="KeptFor"/>; the days after it are read once per run (kept for <see cref="RecentFor"/>). A query
+/// whose steps do not tile whole days, or not on their grid, is read in full every time.
 /// </remarks>
 public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = null) : IMetricsSource
 {
@@ -32,6 +33,13 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
     /// </summary>
     public static readonly TimeSpan KeptFor = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// How long the buckets of a day not settled yet are reused: the queries of one PAE run for a service (requests, p90,
+    /// errors, mean latency) come within moments of each other and would each read today and yesterday again; the next
+    /// run, minutes later, reads them afresh.
+    /// </summary>
+    public static readonly TimeSpan RecentFor = TimeSpan.FromMinutes(1);
+
     /// <summary>How long a kept day no query asked for stays: the PAE asks for every day of its history at each run.</summary>
     private static readonly TimeSpan KeptUnused = TimeSpan.FromDays(1);
 
@@ -39,7 +47,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
     private DateTimeOffset _swept;
 
     /// <summary>Days kept now, over every service and step.</summary>
-    internal int SettledDays => _settled.Values.Sum(d => d.Count);
+    internal int SettledDays => _settled.Values.Sum(d => d.Values.Count(k => k.Settled));
 
     /// <inheritdoc />
     public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
@@ -61,7 +69,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         var days = keepable ? _settled.GetOrAdd((query.Service, step), _ => new()) : null;
         var buckets = new List<Bucket>();
         var first = from;
-        while (days is not null && first <= to && days.TryGetValue(first, out var kept) && kept.KeptAt > now - KeptFor)
+        while (days is not null && first <= to && days.TryGetValue(first, out var kept) && kept.KeptAt > now - (kept.Settled ? KeptFor : RecentFor))
         {
             kept.LastUsed = now;
             buckets.AddRange(kept.Buckets);
@@ -90,9 +98,11 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         var fresh = read.Values.Select(r => new Bucket(r.Minute, r.Requests, r.Errors, r.LatencyMeanMs, r.LatencyP90Ms)).ToList();
         if (days is not null)
         {
-            for (var day = first; day <= to && Start(day.AddDays(1)) <= settledBy; day = day.AddDays(1))
+            // Every day read, as it stands now (whole documents, whatever the window's end): settled ones for a while,
+            // the others for the rest of this run's queries.
+            for (var day = first; day <= to; day = day.AddDays(1))
             {
-                days[day] = new Kept([.. fresh.Where(b => b.Start >= Start(day) && b.Start < Start(day.AddDays(1)))], now);
+                days[day] = new Kept([.. fresh.Where(b => b.Start >= Start(day) && b.Start < Start(day.AddDays(1)))], now, Start(day.AddDays(1)) <= settledBy);
             }
 
             LetGo(days, now);
@@ -138,10 +148,12 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
     private static DateTimeOffset Floor(DateTimeOffset time, DateTimeOffset origin, TimeSpan step) =>
         origin + TimeSpan.FromTicks((time - origin).Ticks / step.Ticks * step.Ticks);
 
-    /// <summary>The buckets of a settled day, when they were read, and when a query last used them.</summary>
-    private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt)
+    /// <summary>The buckets of a day, when they were read, whether the day had settled, and when a query last used them.</summary>
+    private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt, bool settled)
     {
         public Bucket[] Buckets => buckets;
+
+        public bool Settled => settled;
 
         public DateTimeOffset KeptAt { get; } = keptAt;
 

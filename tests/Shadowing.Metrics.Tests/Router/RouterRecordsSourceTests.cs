@@ -50,7 +50,7 @@ public sealed class RouterRecordsSourceTests
     public async Task SettledDaysAreKept_NotReadAgain_AndGiveWhatAFullReadGives()
     {
         // Three days of two endpoints (the 24th to the 26th); at 03:00 on the 27th the 26th ended 3 hours ago, within the
-        // settle time, so it is read at every query with the 27th; the 24th and 25th are read once.
+        // settle time, so it is read at every run with the 27th; the 24th and 25th are read once.
         var random = Shadowing.Core.Randomness.RandomSource.Seeded(5);
         for (var d = -2; d <= 0; d++)
         {
@@ -79,18 +79,27 @@ public sealed class RouterRecordsSourceTests
             Assert.Equal(expected.Values, again.Values);
         }
 
+        // Within a run (the same minute), nothing is read again; a minute on, the days not settled are.
         store.Listed.Clear();
         var before = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
+        Assert.Equal(["metrics/orders/"], store.Listed);
+        time.Advance(RouterRecordsSource.RecentFor);
+        store.Listed.Clear();
+        Assert.Equal(before.Values, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
         Assert.Equal(2, kept.SettledDays);
 
-        // A record of the 26th arriving late (it is not settled yet) is seen.
+        // A record of the 26th arriving late (it is not settled yet) is seen at the next run.
         await Day("late", T.AddHours(-12), (0, 1000, 5));
+        Assert.Equal(before.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+        time.Advance(RouterRecordsSource.RecentFor);
         var later = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(before.Values.Sum() + 1000, later.Values.Sum());
 
         // A shorter window (the PAE's last hour of latency) lets no day go: the next long read still reads only the unsettled ones.
+        time.Advance(RouterRecordsSource.RecentFor);
         await kept.GetAsync(new MetricQuery("orders", MetricKind.LatencyMean, T.AddHours(11), T.AddHours(12), step), Ct);
+        time.Advance(RouterRecordsSource.RecentFor);
         store.Listed.Clear();
         await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
@@ -105,9 +114,10 @@ public sealed class RouterRecordsSourceTests
         // Two days on, the window has moved past the 24th, which no query asked for in a day: it is let go. The 25th to
         // the 28th are kept (the 29th is not settled yet).
         time.Advance(TimeSpan.FromDays(2));
-        var moved = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct);
+        var end = new DateTimeOffset(time.GetUtcNow().UtcTicks - (time.GetUtcNow().UtcTicks % step.Ticks), TimeSpan.Zero); // as the PAE asks
+        var moved = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct);
         Assert.Equal(4, kept.SettledDays);
-        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), time.GetUtcNow(), step), Ct)).Values, moved.Values);
+        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct)).Values, moved.Values);
     }
 
     /// <summary>Records every prefix listed.</summary>
