@@ -44,15 +44,7 @@ public sealed class ShadowValidatorTests
         var now = Start.AddHours(1);
         var store = new InMemoryStateStore();
         var bus = Substitute.For<IEventBus>();
-        await new RoutingTableStore(store, bus).PutAsync(
-            new RoutingTable
-            {
-                Service = "orders",
-                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
-                Mirror = new MirrorPolicy { Transport = transport, TimeShift = TimeSpan.FromMinutes(30), TimeToLive = TimeSpan.FromMinutes(40) },
-            },
-            TestContext.Current.CancellationToken);
+        await PutTableAsync(store, bus, new MirrorPolicy { Transport = transport, TimeShift = TimeSpan.FromMinutes(30), TimeToLive = TimeSpan.FromMinutes(40) });
         var outcomes = Enumerable.Range(0, 60).Select(i => Outcome($"r{i}", "s1", now.AddMinutes(-35).AddSeconds(i)) with
         {
             SentAt = now.AddMinutes(-5).AddSeconds(i),
@@ -75,14 +67,7 @@ public sealed class ShadowValidatorTests
         var now = Start.AddHours(1);
         var store = new InMemoryStateStore();
         var bus = Substitute.For<IEventBus>();
-        await new RoutingTableStore(store, bus).PutAsync(
-            new RoutingTable
-            {
-                Service = "orders",
-                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
-            },
-            TestContext.Current.CancellationToken);
+        await PutTableAsync(store, bus, mirror: null);
         var minute = now.AddMinutes(-5);
         var day = DateOnly.FromDateTime(minute.UtcDateTime);
         var record = new EndpointMinuteRecord
@@ -101,6 +86,18 @@ public sealed class ShadowValidatorTests
         Assert.Equal(Verdict.Pass, throughput.Verdict);
         Assert.Equal(40, throughput.ShadowSamples);
     }
+
+    /// <summary>The routing table of <c>orders</c>: production p1, pre-warmed shadow s1.</summary>
+    private static Task PutTableAsync(IStateStore store, IEventBus bus, MirrorPolicy? mirror) =>
+        new RoutingTableStore(store, bus).PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
+                Mirror = mirror,
+            },
+            TestContext.Current.CancellationToken);
 
     private static MirrorOutcome Outcome(string id, string endpoint, DateTimeOffset at) => new()
     {
