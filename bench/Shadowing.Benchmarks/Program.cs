@@ -7,6 +7,7 @@ using Shadowing.Benchmarks;
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services] [training budget per run, e.g. 00:30:00]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- data-sync [keys] [changed share]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-read [endpoints] [days] [rounds]
+//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- metrics-write [endpoints]
 // Short runs: these machines are shared, so the figure to trust is a ratio measured in one run, not a threshold.
 var suite = args.FirstOrDefault() ?? "forecast";
 var options = args.Skip(1).ToArray();
@@ -28,6 +29,8 @@ switch (suite)
         return await DataSyncBytes.RunAsync(options);
     case "pae-read":
         return await RouterHistoryRead.RunAsync(options);
+    case "metrics-write":
+        return await MetricsWrite.RunAsync(options);
     case "router":
         var router = BenchmarkRunner.Run<RouterBenchmarks>(config, options);
         foreach (var report in router.Reports.Where(r => r.ResultStatistics is not null))
@@ -38,6 +41,6 @@ switch (suite)
 
         return 0;
     default:
-        Console.Error.WriteLine($"unknown suite '{suite}': use forecast, router, pae-scale, pae-read or data-sync");
+        Console.Error.WriteLine($"unknown suite '{suite}': use forecast, router, pae-scale, pae-read, metrics-write or data-sync");
         return 2;
 }

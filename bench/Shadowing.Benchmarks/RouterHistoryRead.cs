@@ -10,7 +10,7 @@ namespace Shadowing.Benchmarks;
 
 /// <summary>
 /// What the PAE's default metrics source costs per service and run: the router's per-minute records of one service
-/// (E endpoints, every minute of D days recorded, two replicas' ids per minute) in SQLite, read the way one PAE run reads
+/// (E endpoints, every minute of D days recorded, two replicas' ids per minute, a document per endpoint and hour) in SQLite, read the way one PAE run reads
 /// them for one service (requests, latency p90 and errors over <c>Pae:History</c> at 5-minute steps, mean latency over
 /// the last hour). The <c>pae-scale</c> benchmark leaves this out (its demand is generated in memory), so its services per
 /// machine hold only where the read is cheap. Each round reads with every day read in full and with settled days kept
@@ -34,10 +34,12 @@ internal static class RouterHistoryRead
                 var day = DateOnly.FromDateTime(end.AddDays(-d).UtcDateTime);
                 for (var e = 0; e < endpoints; e++)
                 {
-                    var document = Day("orders", $"p{e}", day);
-                    var json = Core.Serialization.ShadowingJson.Serialize(document);
-                    bytes += json.Length;
-                    await store.SaveAsync(StateKeys.Metrics("orders", $"p{e}", day), json, etag: null);
+                    foreach (var document in Day("orders", $"p{e}", day))
+                    {
+                        var json = Core.Serialization.ShadowingJson.Serialize(document);
+                        bytes += json.Length;
+                        await store.SaveAsync(StateKeys.Metrics("orders", $"p{e}", document.Minutes[0].Minute), json, etag: null);
+                    }
                 }
             }
 
@@ -87,8 +89,8 @@ internal static class RouterHistoryRead
         public override DateTimeOffset GetUtcNow() => Now;
     }
 
-    /// <summary>A full day of one endpoint, as two router replicas leave it: every minute busy, latencies spread over a few buckets.</summary>
-    private static EndpointMetricsDay Day(string service, string endpoint, DateOnly day)
+    /// <summary>A full day of one endpoint, as two router replicas leave it (a document an hour): every minute busy, latencies spread over a few buckets.</summary>
+    private static IEnumerable<EndpointMetricsDay> Day(string service, string endpoint, DateOnly day)
     {
         var start = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         var buckets = new long[LatencyHistogram.BucketCount];
@@ -97,17 +99,18 @@ internal static class RouterHistoryRead
             buckets[i] = 100 + i;
         }
 
-        return new EndpointMetricsDay
+        return Enumerable.Range(0, 24).Select(hour => new EndpointMetricsDay
         {
             Service = service,
             EndpointId = endpoint,
             Day = day,
-            Minutes = [.. Enumerable.Range(0, 1440).Select(m => new EndpointMinuteRecord
+            Hour = hour,
+            Minutes = [.. Enumerable.Range(hour * 60, 60).Select(m => new EndpointMinuteRecord
             {
                 Service = service, EndpointId = endpoint, Role = EndpointRole.Production, Minute = start.AddMinutes(m),
                 Requests = 1000 + (m % 97), Errors = m % 7, LatencyP50Ms = 1.234, LatencyP90Ms = 2.345, LatencyP99Ms = 5.678, LatencyMeanMs = 1.5678,
                 LatencyMaxMs = 40.1, InFlightPeak = 12, LatencyBuckets = buckets, RecordIds = [$"0123456789abcdef-{m}", $"fedcba9876543210-{m}"],
             })],
-        };
+        });
     }
 }

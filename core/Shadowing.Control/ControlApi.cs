@@ -435,7 +435,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         var to = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
         var from = to.AddMinutes(-count);
         var byMinute = new SortedDictionary<DateTimeOffset, TrafficMinute>();
-        await foreach (var records in EndpointMetricsDay.ReadAsync(store, service, DateOnly.FromDateTime(from.UtcDateTime), DateOnly.FromDateTime(to.UtcDateTime), cancellationToken).ConfigureAwait(false))
+        await foreach (var records in EndpointMetricsDay.ReadAsync(store, service, from, to, cancellationToken).ConfigureAwait(false))
         {
             foreach (var record in records.Minutes.Where(m => m.Minute >= from && m.Minute < to))
             {

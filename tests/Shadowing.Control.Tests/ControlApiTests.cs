@@ -10,6 +10,7 @@ using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.Forecasting.Calendar;
+using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Control.Tests;
@@ -339,10 +340,6 @@ public sealed class ControlApiTests
 
     private void Running(string id) => _workflows.GetAsync(id, Arg.Any<CancellationToken>()).Returns(Status(id, "RUNNING"));
 
-    private async Task Day(string endpoint, EndpointRole role, params (DateTimeOffset Minute, long Requests, long Errors)[] minutes)
-    {
-        var day = DateOnly.FromDateTime(minutes[0].Minute.UtcDateTime);
-        var records = minutes.Select(m => new Core.Metrics.EndpointMinuteRecord { Service = "orders", EndpointId = endpoint, Role = role, Minute = m.Minute, Requests = m.Requests, Errors = m.Errors }).ToArray();
-        await _store.SaveJsonAsync(StateKeys.Metrics("orders", endpoint, day), new Core.Metrics.EndpointMetricsDay { Service = "orders", EndpointId = endpoint, Day = day, Minutes = records }, cancellationToken: Ct);
-    }
+    private Task Day(string endpoint, EndpointRole role, params (DateTimeOffset Minute, long Requests, long Errors)[] minutes) =>
+        RouterRecords.SaveAsync(_store, minutes.Select(m => new Core.Metrics.EndpointMinuteRecord { Service = "orders", EndpointId = endpoint, Role = role, Minute = m.Minute, Requests = m.Requests, Errors = m.Errors }), Ct);
 }

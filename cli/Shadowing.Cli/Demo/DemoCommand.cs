@@ -249,9 +249,9 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
     private static async Task SeedAsync(IStateStore store, DemoTrace trace, CancellationToken cancellationToken)
     {
         var buckets = new long[Core.Metrics.LatencyHistogram.BucketCount];
-        foreach (var day in trace.Steps(trace.Start - History, trace.Start).GroupBy(s => DateOnly.FromDateTime(s.Time.UtcDateTime)))
+        foreach (var hour in trace.Steps(trace.Start - History, trace.Start).GroupBy(s => new DateTimeOffset(s.Time.UtcTicks - (s.Time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero)))
         {
-            var minutes = day.Select(s => new Core.Metrics.EndpointMinuteRecord
+            var minutes = hour.Select(s => new Core.Metrics.EndpointMinuteRecord
             {
                 Service = Service,
                 EndpointId = "history",
@@ -262,7 +262,8 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 LatencyP90Ms = 22,
                 LatencyBuckets = buckets,
             }).ToArray();
-            await store.SaveJsonAsync(StateKeys.Metrics(Service, "history", day.Key), new Core.Metrics.EndpointMetricsDay { Service = Service, EndpointId = "history", Day = day.Key, Minutes = minutes }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var document = new Core.Metrics.EndpointMetricsDay { Service = Service, EndpointId = "history", Day = DateOnly.FromDateTime(hour.Key.UtcDateTime), Hour = hour.Key.Hour, Minutes = minutes };
+            await store.SaveJsonAsync(StateKeys.Metrics(Service, "history", hour.Key), document, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         await store.SaveJsonAsync(StateKeys.Events(Service), trace.Events, cancellationToken: cancellationToken).ConfigureAwait(false);

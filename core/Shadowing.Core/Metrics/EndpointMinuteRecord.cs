@@ -167,22 +167,40 @@ public sealed record MirrorMinute
     }
 }
 
-/// <summary>All minute records of one endpoint for one UTC day, stored at <c>metrics-by-day/{service}/{yyyy-MM-dd}/{endpoint}</c>.</summary>
+/// <summary>
+/// Minute records of one endpoint for one UTC hour (<see cref="Hour"/>), stored at
+/// <c>metrics-by-day/{service}/{yyyy-MM-dd}/{endpoint}@{HH}</c>; in documents of versions before, for a whole UTC day.
+/// </summary>
 public sealed record EndpointMetricsDay
 {
     /// <summary>
-    /// Every endpoint's records of <paramref name="service"/> on the UTC days <paramref name="from"/> to <paramref name="to"/>,
-    /// one document at a time: only those days' collections are listed. Documents of the layout before
-    /// (<see cref="StateKeys.LegacyMetrics"/>: history from before an upgrade, and what older replicas write during one) follow;
-    /// listing those reads every endpoint the service had before the upgrade, a number that no longer grows.
+    /// The documents of every endpoint of <paramref name="service"/> that may hold a minute from <paramref name="from"/>
+    /// up to <paramref name="to"/> (exclusive), one at a time: only the window's days are listed and, of an hour's
+    /// document, only the window's hours read. Whole-day documents (<see cref="StateKeys.WholeDayMetrics"/>) of those days
+    /// and documents of the layout before (<see cref="StateKeys.LegacyMetrics"/>: history from before an upgrade, and what
+    /// older replicas write during one) follow, whatever minutes they hold: callers take the window's minutes. Listing the
+    /// layout before reads every endpoint the service had before the upgrade, a number that no longer grows.
     /// </summary>
-    public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateOnly from, DateOnly to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
-        for (var day = from; day <= to; day = day.AddDays(1))
+        if (to <= from)
         {
+            yield break;
+        }
+
+        var first = DateOnly.FromDateTime(from.UtcDateTime);
+        var last = DateOnly.FromDateTime(to.AddTicks(-1).UtcDateTime);
+        for (var day = first; day <= last; day = day.AddDays(1))
+        {
+            var dayStart = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
             foreach (var key in await store.ListKeysAsync(StateKeys.MetricsOn(service, day), cancellationToken).ConfigureAwait(false))
             {
+                if (StateKeys.MetricsHourOf(key) is { } hour && (dayStart.AddHours(hour + 1) <= from || dayStart.AddHours(hour) >= to))
+                {
+                    continue;
+                }
+
                 if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
                 {
                     yield return entry.Value;
@@ -192,7 +210,7 @@ public sealed record EndpointMetricsDay
 
         foreach (var key in await store.ListKeysAsync($"{StateKeys.LegacyMetricsPrefix}{service}/", cancellationToken).ConfigureAwait(false))
         {
-            if (StateKeys.LegacyMetricsDayOf(key) is { } day && day >= from && day <= to
+            if (StateKeys.LegacyMetricsDayOf(key) is { } day && day >= first && day <= last
                 && await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
             {
                 yield return entry.Value;
@@ -208,6 +226,9 @@ public sealed record EndpointMetricsDay
 
     /// <summary>The UTC day.</summary>
     public required DateOnly Day { get; init; }
+
+    /// <summary>The UTC hour (0–23) whose minutes the document holds; null in a document holding a whole day (versions before).</summary>
+    public int? Hour { get; init; }
 
     /// <summary>Minute records in time order, at most one per minute.</summary>
     public IReadOnlyList<EndpointMinuteRecord> Minutes { get; init; } = [];

@@ -144,21 +144,32 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     private async Task<IReadOnlyList<EndpointMinuteRecord>> MinutesAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         var minutes = new List<EndpointMinuteRecord>();
+        var keys = new List<string>();
+        for (var hour = Hour(from); hour <= to; hour = hour.AddHours(1))
+        {
+            keys.Add(StateKeys.Metrics(service, shadow, hour));
+        }
+
         for (var day = DateOnly.FromDateTime(from.UtcDateTime); day <= DateOnly.FromDateTime(to.UtcDateTime); day = day.AddDays(1))
         {
-            // The layout before too: a shadow validated across an upgrade has records in both.
-            foreach (var key in new[] { StateKeys.Metrics(service, shadow, day), StateKeys.LegacyMetrics(service, shadow, day) })
+            // The layouts before too: a shadow validated across an upgrade has records in several.
+            keys.Add(StateKeys.WholeDayMetrics(service, shadow, day));
+            keys.Add(StateKeys.LegacyMetrics(service, shadow, day));
+        }
+
+        foreach (var key in keys)
+        {
+            if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
             {
-                if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
-                {
-                    minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
-                }
+                minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
             }
         }
 
-        // A minute recorded in both layouts (replicas of two versions) is one minute to the judge.
+        // A minute recorded in two layouts (replicas of two versions) is one minute to the judge.
         return [.. minutes.GroupBy(m => m.Minute).Select(g => g.Aggregate((a, b) => a.Merge(b)))];
     }
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+
+    private static DateTimeOffset Hour(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 }

@@ -77,7 +77,8 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         }
 
         var read = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-        await foreach (var day in EndpointMetricsDay.ReadAsync(store, query.Service, first, to, cancellationToken).ConfigureAwait(false))
+        var (readFrom, readTo) = keepable ? (Start(first), Start(to.AddDays(1))) : (query.From, query.To);
+        await foreach (var day in EndpointMetricsDay.ReadAsync(store, query.Service, readFrom, readTo, cancellationToken).ConfigureAwait(false))
         {
             foreach (var minute in day.Minutes)
             {

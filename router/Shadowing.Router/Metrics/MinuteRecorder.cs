@@ -11,7 +11,7 @@ namespace Shadowing.Router.Metrics;
 
 /// <summary>
 /// At each minute boundary, turns every endpoint's finished minutes into <see cref="EndpointMinuteRecord"/>s,
-/// merges them into <c>metrics-by-day/{service}/{day}/{endpoint}</c> and publishes them on topic <c>metrics</c>.
+/// merges them into <c>metrics-by-day/{service}/{day}/{endpoint}@{hour}</c> and publishes them on topic <c>metrics</c>.
 /// Each service-day is listed in <c>retention/metrics/{service}</c> before its first record is written, for the
 /// <see cref="RetentionSweeper"/>; a record of a day that started more than <c>Router:MetricsRetention</c> ago is published
 /// but not stored.
@@ -141,8 +141,8 @@ internal sealed partial class MinuteRecorder(
                 {
                     await _ledger.ListAsync(record.Service, collection, cancellationToken).ConfigureAwait(false);
                     await store.UpdateJsonAsync<EndpointMetricsDay>(
-                        StateKeys.Metrics(record.Service, record.EndpointId, utcDay),
-                        day => (day ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = utcDay }).With(record),
+                        StateKeys.Metrics(record.Service, record.EndpointId, record.Minute),
+                        hour => (hour ?? new EndpointMetricsDay { Service = record.Service, EndpointId = record.EndpointId, Day = utcDay, Hour = record.Minute.UtcDateTime.Hour }).With(record),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
 
                     // Remember it is stored, so a publish failure does not write it again.

@@ -19,4 +19,21 @@ public sealed class StateKeysTests
             Assert.Equal(key, StateKeys.LegacyMetrics("orders", "p1", StateKeys.LegacyMetricsDayOf(key)!.Value));
         }
     }
+
+    [Theory]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1@00", 0)]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1@23", 23)]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1", null)]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1@24", null)]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1@7", null)]
+    [InlineData("metrics-by-day/orders/2026-11-28/p1@+7", null)]
+    [InlineData("metrics-by-day/orders@12/2026-11-28/p1", null)]
+    public void MetricsHourOf_TwoDigitsAfterTheLastSegmentsAt_ElseAWholeDay(string key, int? hour)
+    {
+        Assert.Equal(hour, StateKeys.MetricsHourOf(key));
+        if (hour is not null)
+        {
+            Assert.Equal(key, StateKeys.Metrics("orders", "p1", new DateTimeOffset(2026, 11, 28, hour.Value, 59, 59, TimeSpan.Zero)));
+        }
+    }
 }

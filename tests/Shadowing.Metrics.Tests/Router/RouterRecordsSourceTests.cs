@@ -2,6 +2,7 @@ using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
 using Shadowing.Metrics.Router;
+using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Metrics.Tests.Router;
@@ -82,7 +83,7 @@ public sealed class RouterRecordsSourceTests
         // Within a run (the same minute), nothing is read again; a minute on, the days not settled are.
         store.Listed.Clear();
         var before = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
-        Assert.Equal(["metrics/orders/"], store.Listed);
+        Assert.Empty(store.Listed);
         time.Advance(RouterRecordsSource.RecentFor);
         store.Listed.Clear();
         Assert.Equal(before.Values, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values);
@@ -138,27 +139,25 @@ public sealed class RouterRecordsSourceTests
 
     private Task Day(string endpoint, params (int Minute, long Requests, double LatencyMs)[] minutes) => Day(endpoint, T, minutes);
 
-    private async Task Day(string endpoint, DateTimeOffset start, params (int Minute, long Requests, double LatencyMs)[] minutes)
-    {
-        var day = new EndpointMetricsDay { Service = "orders", EndpointId = endpoint, Day = DateOnly.FromDateTime(start.UtcDateTime) };
-        foreach (var (minute, requests, latency) in minutes)
-        {
-            var buckets = new long[LatencyHistogram.BucketCount];
-            buckets[LatencyHistogram.BucketOf(latency)] = requests;
-            day = day.With(new EndpointMinuteRecord
+    private Task Day(string endpoint, DateTimeOffset start, params (int Minute, long Requests, double LatencyMs)[] minutes) =>
+        RouterRecords.SaveAsync(
+            _state,
+            minutes.Select(m =>
             {
-                Service = "orders",
-                EndpointId = endpoint,
-                Role = EndpointRole.Production,
-                Minute = start.AddMinutes(minute),
-                Requests = requests,
-                Errors = requests / 10,
-                LatencyMeanMs = latency,
-                LatencyMaxMs = latency,
-                LatencyBuckets = buckets,
-            });
-        }
-
-        await _state.SaveJsonAsync(StateKeys.Metrics("orders", endpoint, day.Day), day, cancellationToken: Ct);
-    }
+                var buckets = new long[LatencyHistogram.BucketCount];
+                buckets[LatencyHistogram.BucketOf(m.LatencyMs)] = m.Requests;
+                return new EndpointMinuteRecord
+                {
+                    Service = "orders",
+                    EndpointId = endpoint,
+                    Role = EndpointRole.Production,
+                    Minute = start.AddMinutes(m.Minute),
+                    Requests = m.Requests,
+                    Errors = m.Requests / 10,
+                    LatencyMeanMs = m.LatencyMs,
+                    LatencyMaxMs = m.LatencyMs,
+                    LatencyBuckets = buckets,
+                };
+            }),
+            Ct);
 }

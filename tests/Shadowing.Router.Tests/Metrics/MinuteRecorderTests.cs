@@ -67,11 +67,12 @@ public sealed class MinuteRecorderTests
             async () =>
             {
                 await recorder.FlushAsync(new DateTimeOffset(2026, 11, 26, 12, 1, 0, TimeSpan.Zero), Ct);
-                return (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct))?.Value.Minutes.Sum(m => m.Requests) == 3;
+                return (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1@12", Ct))?.Value.Minutes.Sum(m => m.Requests) == 3;
             },
             "the three requests of 12:00 are stored",
             cancellationToken: Ct);
-        var day = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct))!.Value;
+        var day = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1@12", Ct))!.Value;
+        Assert.Equal((new DateOnly(2026, 11, 26), 12), (day.Day, day.Hour));
         var minute = Assert.Single(day.Minutes);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero), minute.Minute);
         Assert.Equal(3, minute.Requests);
@@ -79,7 +80,7 @@ public sealed class MinuteRecorderTests
         Assert.Equal(1, minute.InFlightPeak);
         Assert.Equal(EndpointRole.Production, minute.Role);
         Assert.Equal(3, minute.LatencyBuckets.Sum());
-        var idle = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/idle", Ct))!.Value;
+        var idle = (await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/idle@12", Ct))!.Value;
         Assert.Equal(0, Assert.Single(idle.Minutes).Requests);
         Assert.Contains(published, r => r.EndpointId == "p1" && r.Requests == 3);
         Assert.Contains(published, r => r.EndpointId == "idle" && r.Role == EndpointRole.Shadow);
@@ -108,11 +109,41 @@ public sealed class MinuteRecorderTests
             async () =>
             {
                 await recorder.FlushAsync(new DateTimeOffset(2026, 11, 26, 12, 2, 0, TimeSpan.Zero), Ct);
-                var day = await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct);
+                var day = await router.Store.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1@12", Ct);
                 return day is not null && day.Value.Minutes.Select(m => m.Requests).SequenceEqual([1L, 1L]);
             },
             "minutes 12:00 and 12:01 each hold their one request",
             cancellationToken: Ct);
+    }
+
+    [Fact]
+    public async Task EachMinuteGoesToItsHoursDocument_SoAFlushRewritesAnHourNotTheDay()
+    {
+        var time = new ObservableTimeProvider(new DateTimeOffset(2026, 11, 26, 12, 59, 30, TimeSpan.Zero));
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" }, time: time);
+        var recorder = router.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>();
+        (await router.Client.GetAsync(new Uri("/orders/a", UriKind.Relative), Ct)).Dispose();
+        time.Advance(TimeSpan.FromSeconds(40));
+        (await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct)).Dispose();
+        (await router.Client.GetAsync(new Uri("/orders/c", UriKind.Relative), Ct)).Dispose();
+        time.Advance(TimeSpan.FromMinutes(1));
+
+        // As above: a request is counted once its answer went out, so flush until all three are stored.
+        async Task<IReadOnlyList<(DateTimeOffset, long)>> HourAsync(string key) =>
+            (await router.Store.GetJsonAsync<EndpointMetricsDay>(key, Ct))?.Value.Minutes.Select(m => (m.Minute, m.Requests)).ToArray() ?? [];
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                await recorder.FlushAsync(new DateTimeOffset(2026, 11, 26, 13, 1, 0, TimeSpan.Zero), Ct);
+                return (await HourAsync("metrics-by-day/orders/2026-11-26/p1@13")).Sum(m => m.Item2) == 2;
+            },
+            "the two requests of 13:00 are stored",
+            cancellationToken: Ct);
+
+        Assert.Equal([(new DateTimeOffset(2026, 11, 26, 12, 59, 0, TimeSpan.Zero), 1L)], await HourAsync("metrics-by-day/orders/2026-11-26/p1@12"));
+        Assert.Equal([(new DateTimeOffset(2026, 11, 26, 13, 0, 0, TimeSpan.Zero), 2L)], await HourAsync("metrics-by-day/orders/2026-11-26/p1@13"));
+        Assert.Equal(["metrics-by-day/orders/2026-11-26/p1@12", "metrics-by-day/orders/2026-11-26/p1@13"], await router.Store.ListKeysAsync(StateKeys.MetricsOn("orders", new DateOnly(2026, 11, 26)), Ct));
     }
 
     [Fact]
@@ -139,7 +170,7 @@ public sealed class MinuteRecorderTests
             first.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct),
             second.App.Services.GetRequiredService<Shadowing.Router.Metrics.MinuteRecorder>().FlushAsync(minute, Ct));
 
-        var day = (await sqlite.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1", Ct))!.Value;
+        var day = (await sqlite.GetJsonAsync<EndpointMetricsDay>("metrics-by-day/orders/2026-11-26/p1@12", Ct))!.Value;
         Assert.Equal(4, Assert.Single(day.Minutes).Requests);
     }
 

@@ -339,7 +339,7 @@ public sealed class MirroringTests
 
     private static async Task<IReadOnlyList<EndpointMinuteRecord>> MinutesAsync(RouterHost router, string endpoint)
     {
-        var keys = (await router.Store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct)).Where(k => k.EndsWith($"/{endpoint}", StringComparison.Ordinal));
+        var keys = (await router.Store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct)).Where(k => k.Contains($"/{endpoint}@", StringComparison.Ordinal));
         var minutes = new List<EndpointMinuteRecord>();
         foreach (var key in keys)
         {

@@ -87,7 +87,7 @@ public sealed class StoreWritesAtLeastOnceTests
     private static async Task<IReadOnlyList<EndpointMinuteRecord>> RecordsAsync(IStateStore store, string endpoint)
     {
         var records = new List<EndpointMinuteRecord>();
-        foreach (var key in (await store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct)).Where(k => k.EndsWith($"/{endpoint}", StringComparison.Ordinal)))
+        foreach (var key in (await store.ListKeysAsync($"{StateKeys.MetricsPrefix}orders/", Ct)).Where(k => k.Contains($"/{endpoint}@", StringComparison.Ordinal)))
         {
             records.AddRange((await store.GetJsonAsync<EndpointMetricsDay>(key, Ct))!.Value.Minutes);
         }

@@ -23,6 +23,8 @@ public sealed class RetentionSweeperTests
 {
     private static readonly DateTimeOffset Ten = new(2026, 11, 26, 10, 0, 0, TimeSpan.Zero);
 
+    private static DateTimeOffset Midnight(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Theory]
@@ -237,7 +239,7 @@ public sealed class RetentionSweeperTests
         var listed = await ListedAsync(store, "metrics"); // and the 29th, once the router's loop recorded an idle minute of it
         Assert.DoesNotContain(RetentionSweeper.MetricsDay("orders", first), listed);
         Assert.Contains(RetentionSweeper.MetricsDay("orders", last), listed);
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", first, last.AddDays(1), Ct).ToListAsync(Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(first), Midnight(last.AddDays(2)), Ct).ToListAsync(Ct);
         Assert.Equal(2, read.SelectMany(d => d.Minutes).Sum(m => m.Requests));
     }
 
@@ -283,18 +285,20 @@ public sealed class RetentionSweeperTests
             LatencyBuckets = new long[LatencyHistogram.BucketCount],
         };
 
-        // During an upgrade: an older replica wrote two minutes of the 28th (and the 20th) where it always did; a new one
-        // wrote its share of the first minute in the new layout.
+        // During upgrades: a replica of the first layout wrote two minutes of the 28th (and the 20th) where it always did;
+        // one of the layout by day wrote its share of the second minute in a whole-day document; a new one its share of
+        // the first minute in the hour's.
         await store.SaveJsonAsync(StateKeys.LegacyMetrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, 3), Minute(1, 4)] }, cancellationToken: Ct);
         await store.SaveJsonAsync(StateKeys.LegacyMetrics("orders", "p1", new DateOnly(2026, 11, 20)), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = new DateOnly(2026, 11, 20) }, cancellationToken: Ct);
-        await store.SaveJsonAsync(StateKeys.Metrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(0, 5)] }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.WholeDayMetrics("orders", "p1", day), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Minutes = [Minute(1, 6)] }, cancellationToken: Ct);
+        await store.SaveJsonAsync(StateKeys.Metrics("orders", "p1", Ten.AddDays(2)), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = day, Hour = Ten.Hour, Minutes = [Minute(0, 5)] }, cancellationToken: Ct);
 
         Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1), metrics: TimeSpan.FromDays(2)).SweepAsync(Ct));
 
         Assert.Equal([StateKeys.LegacyMetrics("orders", "p1", day)], await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, Ct));
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", day.AddDays(-10), day, Ct).ToListAsync(Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(day.AddDays(-10)), Midnight(day.AddDays(1)), Ct).ToListAsync(Ct);
 
-        Assert.Equal(12, read.SelectMany(d => d.Minutes).Sum(m => m.Requests)); // each record once, from either layout
+        Assert.Equal(18, read.SelectMany(d => d.Minutes).Sum(m => m.Requests)); // each record once, from whichever layout
     }
 
     [Fact]
