@@ -13,7 +13,7 @@ namespace Shadowing.Benchmarks;
 /// (E endpoints, every minute of D days recorded, two replicas' ids per minute, a document per endpoint and hour) in SQLite, read the way one PAE run reads
 /// them for one service (requests, latency p90 and errors over <c>Pae:History</c> at 5-minute steps, mean latency over
 /// the last hour). The <c>pae-scale</c> benchmark leaves this out (its demand is generated in memory), so its services per
-/// machine hold only where the read is cheap. Each round reads with every day read in full and with settled days kept
+/// machine hold only where the read is cheap. Each round reads with every day read in full and with settled hours kept
 /// (what the PAE runs with), side by side. Usage: pae-read [endpoints, default 3] [days, default 28] [rounds, default 5]
 /// </summary>
 internal static class RouterHistoryRead
@@ -44,9 +44,9 @@ internal static class RouterHistoryRead
             }
 
             Console.WriteLine($"{endpoints} endpoint(s) x {days} full day(s) of per-minute records: {bytes / 1e6:F1} MB of JSON in SQLite; {Environment.ProcessorCount} cores");
-            // Side by side in one run: every read in full (as before days were kept), and the source the PAE gets, at an
-            // hour past the last day's end and 5 minutes later each round, so that day is read at every run (not settled,
-            // reused only by the queries of one run) and the others are kept.
+            // Side by side in one run: every read in full (as before anything was kept), and the source the PAE gets, at an
+            // hour past the last day's end and 5 minutes later each round, so the last day's hours from 19:00 are read at
+            // every run (not settled, reused only by the queries of one run) and the others are kept.
             var full = new RouterRecordsSource(store);
             var clockTime = new RunClock(end.AddHours(1));
             var kept = new RouterRecordsSource(store, clockTime);
@@ -73,7 +73,7 @@ internal static class RouterHistoryRead
                 }
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT one PAE run's reads of one service (best of {rounds}): every day read {best["full"] * 1000:F0} ms, settled days kept {best["kept"] * 1000:F1} ms (the first round reads them all), ratio {best["kept"] / best["full"]:F3}; at the 5-minute interval reads alone fill a run at {300 / best["full"]:F0} and {300 / best["kept"]:F0} services"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT one PAE run's reads of one service (best of {rounds}): every day read {best["full"] * 1000:F0} ms, settled hours kept {best["kept"] * 1000:F1} ms (the first round reads them all), ratio {best["kept"] / best["full"]:F3}; at the 5-minute interval reads alone fill a run at {300 / best["full"]:F0} and {300 / best["kept"]:F0} services"));
             return 0;
         }
         finally

@@ -6,7 +6,7 @@ namespace Shadowing.Core.Metrics;
 
 /// <summary>
 /// One endpoint's traffic through the router during one UTC minute: published on topic <c>metrics</c> and kept
-/// in the state store by day (<see cref="EndpointMetricsDay"/>) for forecasting and validation.
+/// in the state store by hour (<see cref="EndpointMetricsDay"/>) for forecasting and validation.
 /// </summary>
 public sealed record EndpointMinuteRecord
 {
@@ -56,7 +56,7 @@ public sealed record EndpointMinuteRecord
     public MirrorMinute? Mirror { get; init; }
 
     /// <summary>
-    /// Ids of the router records this one is made of: one when a router writes it, and in a stored day every replica's
+    /// Ids of the router records this one is made of: one when a router writes it, and in a stored hour every replica's
     /// and flush's merged into the minute (<see cref="EndpointMetricsDay.With"/>). A write retried after its answer was
     /// lost carries ids the stored minute already has, and is not merged twice. Empty in records written before ids
     /// existed (those merge as before) and in aggregates made with <see cref="Merge"/>.
@@ -104,7 +104,7 @@ public sealed record EndpointMinuteRecord
             LatencyBuckets = buckets,
             Mirror = Mirror is null ? other.Mirror : other.Mirror is null ? Mirror : Mirror.Merge(other.Mirror),
 
-            // An aggregate of records (a reader's step, a day's minute) is no router's record: only the day keeps ids.
+            // An aggregate of records (a reader's step, a stored minute) is no router's record: only the stored document keeps ids.
             RecordIds = [],
         };
     }
@@ -175,11 +175,12 @@ public sealed record EndpointMetricsDay
 {
     /// <summary>
     /// The documents of every endpoint of <paramref name="service"/> that may hold a minute from <paramref name="from"/>
-    /// up to <paramref name="to"/> (exclusive), one at a time: only the window's days are listed and, of an hour's
-    /// document, only the window's hours read. Whole-day documents (<see cref="StateKeys.WholeDayMetrics"/>) of those days
-    /// and documents of the layout before (<see cref="StateKeys.LegacyMetrics"/>: history from before an upgrade, and what
-    /// older replicas write during one) follow, whatever minutes they hold: callers take the window's minutes. Listing the
-    /// layout before reads every endpoint the service had before the upgrade, a number that no longer grows.
+    /// up to <paramref name="to"/> (exclusive), one at a time: only the window's days are listed and, of the hours'
+    /// documents, only the window's read. Whole-day documents (<see cref="StateKeys.WholeDayMetrics"/>) of those days come in
+    /// the listing's order among them, then documents of the first layout (<see cref="StateKeys.LegacyMetrics"/>: history
+    /// from before an upgrade, and what older replicas write during one), whatever minutes they hold: callers take the
+    /// window's minutes. Listing the first layout reads every endpoint the service had before the upgrade, a number that
+    /// no longer grows.
     /// </summary>
     public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

@@ -118,7 +118,7 @@ internal sealed partial class MinuteRecorder(
         }
     }
 
-    // An id per record, so that a write retried after its answer was lost is not merged into the day twice.
+    // An id per record, so that a write retried after its answer was lost is not merged into its hour twice.
     private Pending Identify(EndpointMinuteRecord record) => new(record with { RecordIds = [$"{_writer}-{++_sequence}"] });
 
     private async Task WritePendingAsync(CancellationToken cancellationToken)

@@ -6,6 +6,7 @@ using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Core.Tests.Validation;
@@ -85,6 +86,30 @@ public sealed class ShadowValidatorTests
         var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
         Assert.Equal(Verdict.Pass, throughput.Verdict);
         Assert.Equal(30, throughput.ShadowSamples);
+    }
+
+    [Fact]
+    public async Task AWindowAcrossMidnight_ReadsEachHoursDocument_UpToTheMinuteItEndsOn()
+    {
+        // From 23:35 to 00:00: 23:40 is in the 4th's 23 o'clock document, 00:00 (the window ends on it) in the 5th's
+        // midnight one; 23:20 is before the window.
+        var now = new DateTimeOffset(2026, 12, 5, 0, 0, 0, TimeSpan.Zero);
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        await PutTableAsync(store, bus, mirror: null);
+        await RouterRecords.SaveAsync(
+            store,
+            new[] { (now.AddMinutes(-40), 100L), (now.AddMinutes(-20), 40L), (now, 35L) }.Select(m => new EndpointMinuteRecord
+            {
+                Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = m.Item1, LatencyBuckets = new long[LatencyHistogram.BucketCount],
+                Mirror = new MirrorMinute { Requests = m.Item2, LatencyBuckets = new long[LatencyHistogram.BucketCount] },
+            }),
+            TestContext.Current.CancellationToken);
+
+        var verdict = await new ShadowValidator(store, bus, new FakeTimeProvider(now)).ValidateAsync("orders", "s1", TimeSpan.FromMinutes(25), cancellationToken: TestContext.Current.CancellationToken);
+
+        var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
+        Assert.Equal((75L, 2L), (throughput.ShadowSamples, throughput.BaselineSamples));
     }
 
     /// <summary>The routing table of <c>orders</c>: production p1, pre-warmed shadow s1.</summary>

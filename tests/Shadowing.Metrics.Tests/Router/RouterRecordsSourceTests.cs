@@ -48,10 +48,10 @@ public sealed class RouterRecordsSourceTests
     }
 
     [Fact]
-    public async Task SettledDaysAreKept_NotReadAgain_AndGiveWhatAFullReadGives()
+    public async Task SettledHoursAreKept_NotReadAgain_AndGiveWhatAFullReadGives()
     {
-        // Three days of two endpoints (the 24th to the 26th); at 03:00 on the 27th the 26th ended 3 hours ago, within the
-        // settle time, so it is read at every run with the 27th; the 24th and 25th are read once.
+        // Three days of two endpoints (the 24th to the 26th); at 03:00 on the 27th the hours from 21:00 on the 26th ended
+        // within the settle time, so they are read at every run; the hours before are read once.
         var random = Shadowing.Core.Randomness.RandomSource.Seeded(5);
         for (var d = -2; d <= 0; d++)
         {
@@ -61,12 +61,21 @@ public sealed class RouterRecordsSourceTests
             }
         }
 
+        // A replica of the version before the hours wrote its share of two minutes of the 26th in a whole-day document,
+        // read again with the hours not settled yet: only its minutes in those hours count again.
+        var wholeDay = new[] { T.AddHours(-10), T.AddHours(10) }.Select(m => new EndpointMinuteRecord
+        {
+            Service = "orders", EndpointId = "p1", Role = EndpointRole.Production, Minute = m, Requests = 7, LatencyMeanMs = 3, LatencyMaxMs = 3,
+            LatencyBuckets = [.. Enumerable.Range(0, LatencyHistogram.BucketCount).Select(b => b == LatencyHistogram.BucketOf(3) ? 7L : 0L)],
+        });
+        await _state.SaveJsonAsync(StateKeys.WholeDayMetrics("orders", "p1", DateOnly.FromDateTime(T.UtcDateTime)), new EndpointMetricsDay { Service = "orders", EndpointId = "p1", Day = DateOnly.FromDateTime(T.UtcDateTime), Minutes = [.. wholeDay] }, cancellationToken: Ct);
+
         var now = T.AddHours(15);
         var store = new ListingStore(_state);
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(now);
         var kept = new RouterRecordsSource(store, time);
         var step = TimeSpan.FromMinutes(5);
-        var from = T.AddDays(-2).AddHours(-3); // mid-day: the first day is kept whole, the window starts later
+        var from = T.AddDays(-2).AddHours(-3).AddMinutes(25); // mid-hour: the first hour is kept whole, the window starts later
 
         foreach (var kind in new[] { MetricKind.Requests, MetricKind.Errors, MetricKind.LatencyP90, MetricKind.LatencyMean })
         {
@@ -80,24 +89,26 @@ public sealed class RouterRecordsSourceTests
             Assert.Equal(expected.Values, again.Values);
         }
 
-        // Within a run (the same minute), nothing is read again; a minute on, the days not settled are.
+        // Within a run (the same minute), nothing is read again; a minute on, the hours not settled are, and only those.
         store.Listed.Clear();
         var before = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Empty(store.Listed);
         time.Advance(RouterRecordsSource.RecentFor);
         store.Listed.Clear();
+        store.Read.Clear();
         Assert.Equal(before.Values, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
-        Assert.Equal(2, kept.SettledDays);
+        Assert.Equal(["metrics-by-day/orders/2026-11-26/p1", .. new[] { "p1", "s1" }.SelectMany(e => new[] { 21, 22, 23 }.Select(h => $"metrics-by-day/orders/2026-11-26/{e}@{h}"))], store.Read);
+        Assert.Equal(15 + 24 + 21, kept.SettledParts); // from 09:00 on the 24th to 21:00 on the 26th
 
-        // A record of the 26th arriving late (it is not settled yet) is seen at the next run.
-        await Day("late", T.AddHours(-12), (0, 1000, 5));
+        // A record of the 26th arriving late in an hour not settled yet is seen at the next run.
+        await Day("late", T.AddHours(10), (0, 1000, 5));
         Assert.Equal(before.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
         time.Advance(RouterRecordsSource.RecentFor);
         var later = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(before.Values.Sum() + 1000, later.Values.Sum());
 
-        // A shorter window (the PAE's last hour of latency) lets no day go: the next long read still reads only the unsettled ones.
+        // A shorter window (the PAE's last hour of latency) lets no hour go: the next long read still reads only the unsettled ones.
         time.Advance(RouterRecordsSource.RecentFor);
         await kept.GetAsync(new MetricQuery("orders", MetricKind.LatencyMean, T.AddHours(11), T.AddHours(12), step), Ct);
         time.Advance(RouterRecordsSource.RecentFor);
@@ -105,26 +116,47 @@ public sealed class RouterRecordsSourceTests
         await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
 
-        // A record of the 25th arriving later still (a router held it past the settle time) counts once the day is read
+        // A record of the 25th arriving later still (a router held it past the settle time) counts once its hour is read
         // again, a day after it was kept.
         await Day("later", T.AddDays(-1).AddHours(-12), (0, 500, 5));
         Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
         time.Advance(RouterRecordsSource.KeptFor);
         Assert.Equal(later.Values.Sum() + 500, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
 
-        // Two days on, the window has moved past the 24th, which no query asked for in a day: it is let go. The 25th to
-        // the 28th are kept (the 29th is not settled yet).
+        // Two days on (03:04 on the 30th), the window has moved past the 24th, which no query asked for in a day: it is let
+        // go. The hours from 09:00 on the 25th to 21:00 on the 29th are kept; the later ones are not settled yet.
         time.Advance(TimeSpan.FromDays(2));
         var end = new DateTimeOffset(time.GetUtcNow().UtcTicks - (time.GetUtcNow().UtcTicks % step.Ticks), TimeSpan.Zero); // as the PAE asks
         var moved = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct);
-        Assert.Equal(4, kept.SettledDays);
+        Assert.Equal((4 * 24) + 12, kept.SettledParts);
         Assert.Equal((await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct)).Values, moved.Values);
+
+        // A step longer than an hour that divides a day is kept by the step: a run's second read lists nothing.
+        var byTwoHours = new RouterRecordsSource(store, time);
+        var twoHours = new MetricQuery("orders", MetricKind.LatencyP90, T.AddDays(-2).AddHours(-4), T.AddDays(3), TimeSpan.FromHours(2));
+        var full = await new RouterRecordsSource(_state).GetAsync(twoHours, Ct);
+        Assert.Equal(full.Values, (await byTwoHours.GetAsync(twoHours, Ct)).Values);
+        store.Listed.Clear();
+        Assert.Equal(full.Values, (await byTwoHours.GetAsync(twoHours, Ct)).Values);
+        Assert.Empty(store.Listed);
     }
 
-    /// <summary>Records every prefix listed.</summary>
+    /// <summary>Records every prefix listed and every key read.</summary>
     private sealed class ListingStore(IStateStore inner) : DelegatingStateStore(inner)
     {
         public List<string> Listed { get; } = [];
+
+        public List<string> Read { get; } = [];
+
+        public override Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default)
+        {
+            lock (Read)
+            {
+                Read.Add(key);
+            }
+
+            return base.GetAsync(key, cancellationToken);
+        }
 
         public override Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
         {
