@@ -4,12 +4,15 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
+using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
 using Shadowing.Embedded.Messaging;
 using Shadowing.Embedded.State;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Pae;
 using Shadowing.Forecasting.Planning;
+using Shadowing.Metrics.Router;
 
 namespace Shadowing.Benchmarks;
 
@@ -17,9 +20,11 @@ namespace Shadowing.Benchmarks;
 /// The PAE over many services on the embedded SQLite store, at the default settings (5-minute steps, 28 days of
 /// history, 2-hour horizon, daily retraining): runs (ticks) until every service has a trained model, then ticks with
 /// every model cached, printing time and memory per tick and per service. Demand comes from an in-memory source of
-/// generated series (the router's per-minute records for 1,000 services × 28 days would be 40 million rows to write
-/// first); the state the PAE reads and writes (tables, forecasts, scoreboards, status, requests) is in SQLite.
-/// Usage: pae-scale [services, default 1000] [training budget per run, default the PAE's (Pae:TrainingBudget)]
+/// generated series, or with <c>router</c> from the router's per-minute records of that demand written to the store
+/// first (one endpoint per service, a document per hour, about 16 MB of JSON per service: keep the count in the
+/// hundreds), read through the PAE's default <see cref="RouterRecordsSource"/>; the state the PAE reads and writes
+/// (tables, forecasts, scoreboards, status, requests) is in SQLite.
+/// Usage: pae-scale [services, default 1000] [training budget per run, default the PAE's (Pae:TrainingBudget)] [generated|router]
 /// </summary>
 internal static class PaeScale
 {
@@ -32,22 +37,34 @@ internal static class PaeScale
         await using var bus = new InProcessEventBus(store, clock, Options.Create(new InProcessEventBusOptions()), NullLogger<InProcessEventBus>.Instance);
         var tables = new RoutingTableStore(store, bus);
         var options = new PaeOptions();
-        if (args.Length > 1)
+        if (args.Length > 1 && args[1] != "-")
         {
             // Only how the first training spreads over runs; time per model, the cached tick and memory do not depend on it.
             options.TrainingBudget = TimeSpan.Parse(args[1], CultureInfo.InvariantCulture);
         }
 
-        var metrics = new GeneratedMetrics(clock.GetUtcNow() - options.History);
+        var source = args.Length > 2 ? args[2] : "generated";
+        if (source is not ("generated" or "router"))
+        {
+            Console.Error.WriteLine($"unknown demand source '{source}': use generated or router");
+            return 2;
+        }
+
+        var generated = new GeneratedMetrics(clock.GetUtcNow() - options.History);
         for (var i = 0; i < services; i++)
         {
             var name = $"svc-{i:D4}";
             await tables.PutAsync(new RoutingTable { Service = name, Production = [new ProductionEndpoint { Id = name + "-1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }] });
             options.EndpointCapacity[name] = 10_000; // requests per minute: no shadow requests, the PAE's own work only
+            if (source == "router")
+            {
+                await RecordAsync(store, generated, name, clock.GetUtcNow() - options.History, clock.GetUtcNow() + TimeSpan.FromHours(6));
+            }
         }
 
+        IMetricsSource metrics = source == "router" ? new RouterRecordsSource(store, clock) : generated;
         var pae = new DemandForecastService(tables, metrics, store, new ShadowRequestStore(store, bus), new PublicHolidayCalendar("US"), Options.Create(options), clock, NullLogger<DemandForecastService>.Instance);
-        Console.WriteLine($"{services} services, {options.History.TotalDays} days of {options.Step.TotalMinutes}-minute history each, horizon {options.Horizon.TotalHours} h, training budget {options.TrainingBudget} per run; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"{services} services, {options.History.TotalDays} days of {options.Step.TotalMinutes}-minute history each ({(source == "router" ? $"the router's per-minute records in SQLite, {new FileInfo(Path.Combine(folder, "state.db")).Length / 1e6:F0} MB state file" : "generated in memory")}), horizon {options.Horizon.TotalHours} h, training budget {options.TrainingBudget} per run; {Environment.ProcessorCount} cores");
         var ticks = 0;
         double trainingSeconds = 0;
         var trained = 0;
@@ -90,6 +107,49 @@ internal static class PaeScale
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT services one machine carries at these settings (tick plus its share of retraining within one interval): about {options.Interval.TotalSeconds / perService:F0}"));
         Directory.Delete(folder, recursive: true);
         return 0;
+    }
+
+    /// <summary>
+    /// Writes what a router would have recorded of <paramref name="service"/>'s generated demand from <paramref name="from"/>
+    /// to <paramref name="to"/>: each 5-minute step's requests spread over its minutes, one error in a hundred, every latency
+    /// in one bucket; a document per hour, a day to a transaction.
+    /// </summary>
+    private static async Task RecordAsync(SqliteStateStore store, GeneratedMetrics generated, string service, DateTimeOffset from, DateTimeOffset to)
+    {
+        var demand = await generated.GetAsync(new MetricQuery(service, MetricKind.Requests, from, to, TimeSpan.FromMinutes(5)));
+        var endpoint = service + "-1";
+        var hours = new List<StateOperation>();
+        var minutes = new List<EndpointMinuteRecord>();
+        for (var i = 0; i < demand.Count; i++)
+        {
+            var perStep = (long)Math.Round(demand.Values[i]);
+            for (var m = 0; m < 5; m++)
+            {
+                var requests = (perStep / 5) + (m < perStep % 5 ? 1 : 0);
+                var buckets = new long[LatencyHistogram.BucketCount];
+                buckets[LatencyHistogram.BucketOf(20)] = requests;
+                minutes.Add(new EndpointMinuteRecord
+                {
+                    Service = service, EndpointId = endpoint, Role = EndpointRole.Production, Minute = demand.Start + (demand.Step * i) + TimeSpan.FromMinutes(m),
+                    Requests = requests, Errors = requests / 100, LatencyP50Ms = 20, LatencyP90Ms = 20, LatencyP99Ms = 20, LatencyMeanMs = 20, LatencyMaxMs = 20,
+                    InFlightPeak = 4, LatencyBuckets = buckets, RecordIds = [$"0123456789abcdef-{minutes.Count}"],
+                });
+            }
+
+            if (minutes.Count == 60)
+            {
+                var start = minutes[0].Minute;
+                var document = new EndpointMetricsDay { Service = service, EndpointId = endpoint, Day = DateOnly.FromDateTime(start.UtcDateTime), Hour = start.Hour, Minutes = [.. minutes] };
+                hours.Add(new UpsertOperation(StateKeys.Metrics(service, endpoint, start), ShadowingJson.Serialize(document), ETag: null));
+                minutes.Clear();
+            }
+
+            if (hours.Count == 24 || (i == demand.Count - 1 && hours.Count > 0))
+            {
+                await store.TransactAsync(hours);
+                hours.Clear();
+            }
+        }
     }
 
     private static async Task<(double Seconds, IReadOnlyList<ServiceForecastOutcome> Outcomes)> TickAsync(DemandForecastService pae)

@@ -73,7 +73,7 @@ internal static class RouterHistoryRead
                 }
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT one PAE run's reads of one service (best of {rounds}): every day read {best["full"] * 1000:F0} ms, settled hours kept {best["kept"] * 1000:F1} ms (the first round reads them all), ratio {best["kept"] / best["full"]:F3}; at the 5-minute interval reads alone fill a run at {300 / best["full"]:F0} and {300 / best["kept"]:F0} services"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT one PAE run's reads of one service (best of {rounds}): every day read {best["full"] * 1000:F0} ms, settled hours kept {best["kept"] * 1000:F1} ms (the first round reads them all), ratio {best["kept"] / best["full"]:F4}; at the 5-minute interval reads alone fill a run at {300 / best["full"]:F0} and {300 / best["kept"]:F0} services"));
             return 0;
         }
         finally

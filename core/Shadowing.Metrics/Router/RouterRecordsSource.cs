@@ -15,10 +15,11 @@ namespace Shadowing.Metrics.Router;
 /// The PAE reads weeks of history for every service at every run, nearly all of it the same as last time: a full day of
 /// one endpoint is about 0.6 MB of JSON, so three endpoints and 28 days took 1.7 to 2.6 s per service and run
 /// (<c>pae-read</c> in bench/Shadowing.Benchmarks). So the step buckets of each hour that ended more than
-/// <see cref="SettleTime"/> ago are kept (48 bytes a step, about 0.6 KB an hour at 5 minutes) and such an hour is read
-/// again only after <see cref="KeptFor"/>; the hours after it (the last <see cref="SettleTime"/>) are read once per run
-/// (kept for <see cref="RecentFor"/>). A step that does not divide an hour but divides a day is kept by the step instead;
-/// a query whose steps divide neither, or whose window is not on their grid, is read in full every time.
+/// <see cref="SettleTime"/> ago are kept (48 bytes a step; with the bookkeeping about 0.5 MB a service at 28 days of
+/// 5-minute steps, in <c>pae-scale</c>) and read once more <see cref="KeptFor"/> after that, then final; the last <see cref="SettleTime"/> is read
+/// once per run (kept for <see cref="RecentFor"/>). A step that divides a day but not an hour is kept by the least span of
+/// whole steps and hours (8 minutes by 2 hours); a query whose step does not divide a day, or whose window is not on its
+/// grid, is read in full every time.
 /// </remarks>
 public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = null) : IMetricsSource
 {
@@ -29,8 +30,10 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
     public static readonly TimeSpan SettleTime = TimeSpan.FromHours(6);
 
     /// <summary>
-    /// How long an hour is kept before it is read again, once: records that arrived after it was kept (a router held them
-    /// back past <see cref="SettleTime"/>) count from then on, instead of being missed for as long as the hour is in the window.
+    /// How long after it settled an hour is read again, once, and is final from then on: records that arrived after it was
+    /// kept (a router held them back past <see cref="SettleTime"/>) count from then on, instead of being missed for as long as
+    /// the hour is in the window. Counted from each hour's end, the hours read again are spread over the day (about one an
+    /// hour), not all of a run's at once.
     /// </summary>
     public static readonly TimeSpan KeptFor = TimeSpan.FromDays(1);
 
@@ -61,58 +64,82 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
 
         var step = query.Step;
 
-        // Steps that tile whole UTC hours (or, longer, whole days), from a window on their grid: each part's buckets are its
-        // own, and can be kept. The router writes a document per endpoint and hour, so an hour is the least worth keeping.
-        var part = TimeSpan.TicksPerHour % step.Ticks == 0 ? TimeSpan.FromHours(1) : TimeSpan.TicksPerDay % step.Ticks == 0 ? step : TimeSpan.Zero;
+        // Steps that tile whole UTC days, from a window on their grid: the buckets of each part (an hour, or the least
+        // span of whole steps and whole hours: the router writes a document per endpoint and hour) are its own, and can be kept.
+        var part = TimeSpan.TicksPerDay % step.Ticks == 0 ? TimeSpan.FromTicks(LeastCommonMultiple(step.Ticks, TimeSpan.TicksPerHour)) : TimeSpan.Zero;
         var keepable = time is not null && part > TimeSpan.Zero && query.From.UtcTicks % step.Ticks == 0 && query.To.UtcTicks % step.Ticks == 0;
         var now = keepable ? time!.GetUtcNow() : DateTimeOffset.MinValue;
-        var settledBy = keepable ? now - SettleTime : DateTimeOffset.MinValue;
         var parts = keepable ? _settled.GetOrAdd((query.Service, step), _ => new()) : null;
         var buckets = new List<Bucket>();
-        var (readFrom, readTo) = (query.From, query.To);
-        if (parts is not null)
+        var ranges = new List<(DateTimeOffset From, DateTimeOffset To)>();
+        if (parts is null)
         {
-            // The parts the window touches, whole; those kept and still fresh come first, the rest is read.
-            readFrom = Floor(query.From, part);
-            readTo = Floor(query.To.AddTicks(-1), part) + part;
-            while (readFrom < readTo && parts.TryGetValue(readFrom, out var kept) && kept.KeptAt > now - (kept.Settled ? KeptFor : RecentFor))
-            {
-                kept.LastUsed = now;
-                buckets.AddRange(kept.Buckets);
-                readFrom += part;
-            }
+            ranges.Add((query.From, query.To));
         }
-
-        var read = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-        await foreach (var document in EndpointMetricsDay.ReadAsync(store, query.Service, readFrom, readTo, cancellationToken).ConfigureAwait(false))
+        else
         {
-            foreach (var minute in document.Minutes)
+            // The parts the window touches, whole: those kept and still good are used, the others read, runs of them at once.
+            for (var start = Floor(query.From, part); start < query.To; start += part)
             {
-                // Documents holding a whole day (versions before) hold minutes of kept parts too.
-                if (minute.Minute < readFrom || minute.Minute >= readTo)
+                if (parts.TryGetValue(start, out var kept) && kept.GoodAt(now))
                 {
-                    continue;
+                    kept.LastUsed = now;
+                    buckets.AddRange(kept.Buckets);
                 }
-
-                var start = keepable ? Floor(minute.Minute, step) : Floor(minute.Minute, query.From, step);
-
-                // Merge only needs the same service, endpoint and minute; relabel so endpoints and minutes add up.
-                var relabelled = minute with { EndpointId = "*", Minute = start };
-                read[start] = read.TryGetValue(start, out var existing) ? existing.Merge(relabelled) : relabelled;
+                else if (ranges.Count > 0 && ranges[^1].To == start)
+                {
+                    ranges[^1] = (ranges[^1].From, start + part);
+                }
+                else
+                {
+                    ranges.Add((start, start + part));
+                }
             }
         }
 
-        var fresh = read.Values.Select(r => new Bucket(r.Minute, r.Requests, r.Errors, r.LatencyMeanMs, r.LatencyP90Ms)).ToList();
-        if (parts is not null)
+        var fresh = new List<Bucket>();
+        foreach (var (readFrom, readTo) in ranges)
         {
-            // Every part read, as it stands now (whole, whatever the window's end): settled ones for a while, the others
-            // for the rest of this run's queries.
-            for (var start = readFrom; start < readTo; start += part)
+            var read = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
+            await foreach (var document in EndpointMetricsDay.ReadAsync(store, query.Service, readFrom, readTo, cancellationToken).ConfigureAwait(false))
             {
-                var end = start + part;
-                parts[start] = new Kept([.. fresh.Where(b => b.Start >= start && b.Start < end)], now, end <= settledBy);
+                foreach (var minute in document.Minutes)
+                {
+                    // Documents holding a whole day (versions before) hold minutes of kept parts too.
+                    if (minute.Minute < readFrom || minute.Minute >= readTo)
+                    {
+                        continue;
+                    }
+
+                    var start = keepable ? Floor(minute.Minute, step) : Floor(minute.Minute, query.From, step);
+
+                    // Merge only needs the same service, endpoint and minute; relabel so endpoints and minutes add up.
+                    var relabelled = minute with { EndpointId = "*", Minute = start };
+                    read[start] = read.TryGetValue(start, out var existing) ? existing.Merge(relabelled) : relabelled;
+                }
             }
 
+            var range = read.Values.Select(r => new Bucket(r.Minute, r.Requests, r.Errors, r.LatencyMeanMs, r.LatencyP90Ms)).ToArray();
+            fresh.AddRange(range);
+            if (parts is not null)
+            {
+                // Every part read, as it stands now (whole, whatever the window's end), cut from the sorted buckets in one pass.
+                var next = 0;
+                for (var start = readFrom; start < readTo; start += part)
+                {
+                    var first = next;
+                    while (next < range.Length && range[next].Start < start + part)
+                    {
+                        next++;
+                    }
+
+                    parts[start] = new Kept(range[first..next], now, start + part) { LastUsed = now };
+                }
+            }
+        }
+
+        if (parts is not null)
+        {
             LetGo(parts, now);
             if (now - _swept > TimeSpan.FromHours(1))
             {
@@ -128,7 +155,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
             }
         }
 
-        var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
+        var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To).OrderBy(b => b.Start).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
         if (points.Count == 0)
         {
             throw new MetricsUnavailableException($"The router has recorded no traffic for service '{query.Service}' between {query.From:u} and {query.To:u}.");
@@ -151,22 +178,41 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         return parts.Count;
     }
 
+    private static long LeastCommonMultiple(long a, long b)
+    {
+        var (x, y) = (a, b);
+        while (y != 0)
+        {
+            (x, y) = (y, x % y);
+        }
+
+        return a / x * b;
+    }
+
     /// <summary>The start of the UTC-aligned span of <paramref name="length"/> holding <paramref name="time"/> (a length that divides a day).</summary>
     private static DateTimeOffset Floor(DateTimeOffset time, TimeSpan length) => new(time.UtcTicks - (time.UtcTicks % length.Ticks), TimeSpan.Zero);
 
     private static DateTimeOffset Floor(DateTimeOffset time, DateTimeOffset origin, TimeSpan step) =>
         origin + TimeSpan.FromTicks((time - origin).Ticks / step.Ticks * step.Ticks);
 
-    /// <summary>The buckets of a part, when they were read, whether the part had settled, and when a query last used them.</summary>
-    private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt, bool settled)
+    /// <summary>The buckets of a part, when they were read, when the part ends, and when a query last used them.</summary>
+    private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt, DateTimeOffset ends)
     {
         public Bucket[] Buckets => buckets;
 
-        public bool Settled => settled;
+        /// <summary>Read once the part had settled: kept for a while at least.</summary>
+        public bool Settled => keptAt >= ends + SettleTime;
 
-        public DateTimeOffset KeptAt { get; } = keptAt;
+        public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.MinValue;
 
-        public DateTimeOffset LastUsed { get; set; } = keptAt;
+        /// <summary>
+        /// Whether the buckets may stand in for a read at <paramref name="now"/>: a part read after
+        /// <see cref="SettleTime"/> and <see cref="KeptFor"/> had passed since it ended is final; one read after it settled
+        /// is good until then (so it is read once more, and records held back past the settle time count); one read
+        /// earlier only within a run.
+        /// </summary>
+        public bool GoodAt(DateTimeOffset now) =>
+            keptAt >= ends + SettleTime + KeptFor || (Settled ? now < ends + SettleTime + KeptFor : now < keptAt + RecentFor);
     }
 
     /// <summary>One step of the service's merged records: what each kind reads.</summary>

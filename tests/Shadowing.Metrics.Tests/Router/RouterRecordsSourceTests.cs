@@ -116,29 +116,50 @@ public sealed class RouterRecordsSourceTests
         await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct);
         Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
 
-        // A record of the 25th arriving later still (a router held it past the settle time) counts once its hour is read
-        // again, a day after it was kept.
-        await Day("later", T.AddDays(-1).AddHours(-12), (0, 500, 5));
+        // A record of 12:00 on the 26th arriving later still (a router held it past the settle time) counts once its hour is
+        // read again, the settle time and a day after it ended (19:00 on the 27th), and not before.
+        await Day("later", T, (0, 500, 5));
+        var rereadAt = T.AddHours(1) + RouterRecordsSource.SettleTime + RouterRecordsSource.KeptFor;
         Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
-        time.Advance(RouterRecordsSource.KeptFor);
+        time.SetUtcNow(rereadAt.AddMinutes(-1));
+        Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+        time.SetUtcNow(rereadAt);
         Assert.Equal(later.Values.Sum() + 500, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
 
-        // Two days on (03:04 on the 30th), the window has moved past the 24th, which no query asked for in a day: it is let
-        // go. The hours from 09:00 on the 25th to 21:00 on the 29th are kept; the later ones are not settled yet.
+        // An hour read when it was already that old is final: a record of it arriving now is not seen (the limit the README states).
+        await Day("too-late", T.AddDays(-1), (0, 300, 5));
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(later.Values.Sum() + 500, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+
+        // Two days on (20:00 on the 29th), the window has moved past the 24th, which no query asked for in a day: it is let
+        // go. The hours from 09:00 on the 25th to 14:00 on the 29th are kept settled; the later ones are not settled yet.
         time.Advance(TimeSpan.FromDays(2));
         var end = new DateTimeOffset(time.GetUtcNow().UtcTicks - (time.GetUtcNow().UtcTicks % step.Ticks), TimeSpan.Zero); // as the PAE asks
         var moved = await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct);
-        Assert.Equal((4 * 24) + 12, kept.SettledParts);
-        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct)).Values, moved.Values);
+        Assert.Equal((4 * 24) + 5, kept.SettledParts);
+        var fullMoved = await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from.AddDays(1), end, step), Ct);
+        Assert.Equal(fullMoved.Values.Sum() - 300, moved.Values.Sum());
 
-        // A step longer than an hour that divides a day is kept by the step: a run's second read lists nothing.
-        var byTwoHours = new RouterRecordsSource(store, time);
-        var twoHours = new MetricQuery("orders", MetricKind.LatencyP90, T.AddDays(-2).AddHours(-4), T.AddDays(3), TimeSpan.FromHours(2));
-        var full = await new RouterRecordsSource(_state).GetAsync(twoHours, Ct);
-        Assert.Equal(full.Values, (await byTwoHours.GetAsync(twoHours, Ct)).Values);
+        // A window that ends mid-hour keeps that hour whole: a longer window after it gets the rest of the hour too.
+        var partial = new RouterRecordsSource(_state, time);
+        await partial.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, T.AddHours(-1.5), step), Ct);
+        Assert.Equal(
+            (await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, from, T, step), Ct)).Values,
+            (await partial.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, T, step), Ct)).Values);
+
+        // A step that divides a day but not an hour (90 minutes) is kept by 3 hours, across the hours' documents: a run's
+        // second read lists nothing; the next run reads the parts not settled, and sees what arrived in them since.
+        var byNinety = new RouterRecordsSource(store, time);
+        var ninety = new MetricQuery("orders", MetricKind.Requests, T.AddDays(-2).AddHours(-3), T.AddDays(3).AddHours(6), TimeSpan.FromMinutes(90));
+        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(ninety, Ct)).Values, (await byNinety.GetAsync(ninety, Ct)).Values);
         store.Listed.Clear();
-        Assert.Equal(full.Values, (await byTwoHours.GetAsync(twoHours, Ct)).Values);
+        await byNinety.GetAsync(ninety, Ct);
         Assert.Empty(store.Listed);
+        Assert.Equal(((5 * 24) + 3) / 3, byNinety.SettledParts); // from 09:00 on the 24th to 12:00 on the 29th, by 3 hours
+        await Day("recent", T.AddDays(3).AddHours(4), (0, 40, 5));
+        time.Advance(RouterRecordsSource.RecentFor);
+        Assert.Equal((await new RouterRecordsSource(_state).GetAsync(ninety, Ct)).Values, (await byNinety.GetAsync(ninety, Ct)).Values);
+        Assert.Equal(["metrics-by-day/orders/2026-11-29/", "metrics/orders/"], store.Listed);
     }
 
     /// <summary>Records every prefix listed and every key read.</summary>
