@@ -21,10 +21,11 @@ namespace Shadowing.Benchmarks;
 /// history, 2-hour horizon, daily retraining): runs (ticks) until every service has a trained model, then ticks with
 /// every model cached, printing time and memory per tick and per service. Demand comes from an in-memory source of
 /// generated series, or with <c>router</c> from the router's per-minute records of that demand written to the store
-/// first (one endpoint per service, a document per hour, about 16 MB of JSON per service: keep the count in the
-/// hundreds), read through the PAE's default <see cref="RouterRecordsSource"/>; the state the PAE reads and writes
-/// (tables, forecasts, scoreboards, status, requests) is in SQLite.
-/// Usage: pae-scale [services, default 1000] [training budget per run, default the PAE's (Pae:TrainingBudget)] [generated|router]
+/// first (split over E endpoints per service, a document per endpoint and hour, about 14 MB of JSON per endpoint: keep
+/// the count in the hundreds), read through the PAE's default <see cref="RouterRecordsSource"/>; the state the PAE reads
+/// and writes (tables, forecasts, scoreboards, status, requests) is in SQLite. Records are written a day past the
+/// clock, so the hour a run is in is read full, where a router would have written its minutes so far.
+/// Usage: pae-scale [services, default 1000] [training budget per run, or - for the PAE's (Pae:TrainingBudget)] [generated|router] [endpoints, default 3]
 /// </summary>
 internal static class PaeScale
 {
@@ -44,6 +45,7 @@ internal static class PaeScale
         }
 
         var source = args.Length > 2 ? args[2] : "generated";
+        var endpoints = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 3;
         if (source is not ("generated" or "router"))
         {
             Console.Error.WriteLine($"unknown demand source '{source}': use generated or router");
@@ -58,13 +60,13 @@ internal static class PaeScale
             options.EndpointCapacity[name] = 10_000; // requests per minute: no shadow requests, the PAE's own work only
             if (source == "router")
             {
-                await RecordAsync(store, generated, name, clock.GetUtcNow() - options.History, clock.GetUtcNow() + TimeSpan.FromHours(6));
+                await RecordAsync(store, generated, name, endpoints, clock.GetUtcNow() - options.History, clock.GetUtcNow() + TimeSpan.FromDays(1));
             }
         }
 
         IMetricsSource metrics = source == "router" ? new RouterRecordsSource(store, clock) : generated;
         var pae = new DemandForecastService(tables, metrics, store, new ShadowRequestStore(store, bus), new PublicHolidayCalendar("US"), Options.Create(options), clock, NullLogger<DemandForecastService>.Instance);
-        Console.WriteLine($"{services} services, {options.History.TotalDays} days of {options.Step.TotalMinutes}-minute history each ({(source == "router" ? $"the router's per-minute records in SQLite, {new FileInfo(Path.Combine(folder, "state.db")).Length / 1e6:F0} MB state file" : "generated in memory")}), horizon {options.Horizon.TotalHours} h, training budget {options.TrainingBudget} per run; {Environment.ProcessorCount} cores");
+        Console.WriteLine($"{services} services, {options.History.TotalDays} days of {options.Step.TotalMinutes}-minute history each ({(source == "router" ? $"the router's per-minute records of {endpoints} endpoint(s) a service in SQLite, {new FileInfo(Path.Combine(folder, "state.db")).Length / 1e6:F0} MB state file" : "generated in memory")}), horizon {options.Horizon.TotalHours} h, training budget {options.TrainingBudget} per run; {Environment.ProcessorCount} cores");
         var ticks = 0;
         double trainingSeconds = 0;
         var trained = 0;
@@ -111,18 +113,26 @@ internal static class PaeScale
 
     /// <summary>
     /// Writes what a router would have recorded of <paramref name="service"/>'s generated demand from <paramref name="from"/>
-    /// to <paramref name="to"/>: each 5-minute step's requests spread over its minutes, one error in a hundred, every latency
-    /// in one bucket; a document per hour, a day to a transaction.
+    /// to <paramref name="to"/>, split evenly over <paramref name="endpoints"/> endpoints: each 5-minute step's requests spread
+    /// over its minutes, one error in a hundred, every latency in one bucket; a document per endpoint and hour, a day of an
+    /// endpoint to a transaction.
     /// </summary>
-    private static async Task RecordAsync(SqliteStateStore store, GeneratedMetrics generated, string service, DateTimeOffset from, DateTimeOffset to)
+    private static async Task RecordAsync(SqliteStateStore store, GeneratedMetrics generated, string service, int endpoints, DateTimeOffset from, DateTimeOffset to)
     {
         var demand = await generated.GetAsync(new MetricQuery(service, MetricKind.Requests, from, to, TimeSpan.FromMinutes(5)));
-        var endpoint = service + "-1";
+        for (var e = 1; e <= endpoints; e++)
+        {
+            await RecordAsync(store, demand, service, $"{service}-{e}", endpoints);
+        }
+    }
+
+    private static async Task RecordAsync(SqliteStateStore store, RegularSeries demand, string service, string endpoint, int endpoints)
+    {
         var hours = new List<StateOperation>();
         var minutes = new List<EndpointMinuteRecord>();
         for (var i = 0; i < demand.Count; i++)
         {
-            var perStep = (long)Math.Round(demand.Values[i]);
+            var perStep = (long)Math.Round(demand.Values[i] / endpoints);
             for (var m = 0; m < 5; m++)
             {
                 var requests = (perStep / 5) + (m < perStep % 5 ? 1 : 0);

@@ -4,7 +4,7 @@ using BenchmarkDotNet.Running;
 using Shadowing.Benchmarks;
 
 // Usage: dotnet run -c Release --project bench/Shadowing.Benchmarks -- forecast|router [BenchmarkDotNet options]
-//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services] [training budget per run, e.g. 00:30:00, or -] [generated|router]
+//        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-scale [services] [training budget per run, e.g. 00:30:00, or -] [generated|router] [endpoints]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- data-sync [keys] [changed share]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- pae-read [endpoints] [days] [rounds]
 //        dotnet run -c Release --project bench/Shadowing.Benchmarks -- metrics-write [endpoints]

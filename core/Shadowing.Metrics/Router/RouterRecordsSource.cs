@@ -133,7 +133,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
                         next++;
                     }
 
-                    parts[start] = new Kept(range[first..next], now, start + part) { LastUsed = now };
+                    parts[start] = new Kept(range[first..next], now, start + part);
                 }
             }
         }
@@ -198,12 +198,14 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
     /// <summary>The buckets of a part, when they were read, when the part ends, and when a query last used them.</summary>
     private sealed class Kept(Bucket[] buckets, DateTimeOffset keptAt, DateTimeOffset ends)
     {
+        private readonly DateTimeOffset _keptAt = keptAt;
+
         public Bucket[] Buckets => buckets;
 
         /// <summary>Read once the part had settled: kept for a while at least.</summary>
-        public bool Settled => keptAt >= ends + SettleTime;
+        public bool Settled => _keptAt >= ends + SettleTime;
 
-        public DateTimeOffset LastUsed { get; set; } = DateTimeOffset.MinValue;
+        public DateTimeOffset LastUsed { get; set; } = keptAt;
 
         /// <summary>
         /// Whether the buckets may stand in for a read at <paramref name="now"/>: a part read after
@@ -212,7 +214,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         /// earlier only within a run.
         /// </summary>
         public bool GoodAt(DateTimeOffset now) =>
-            keptAt >= ends + SettleTime + KeptFor || (Settled ? now < ends + SettleTime + KeptFor : now < keptAt + RecentFor);
+            _keptAt >= ends + SettleTime + KeptFor || (Settled ? now < ends + SettleTime + KeptFor : now < _keptAt + RecentFor);
     }
 
     /// <summary>One step of the service's merged records: what each kind reads.</summary>

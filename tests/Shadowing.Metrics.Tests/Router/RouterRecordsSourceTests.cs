@@ -122,9 +122,17 @@ public sealed class RouterRecordsSourceTests
         var rereadAt = T.AddHours(1) + RouterRecordsSource.SettleTime + RouterRecordsSource.KeptFor;
         Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
         time.SetUtcNow(rereadAt.AddMinutes(-1));
+        store.Listed.Clear();
         Assert.Equal(later.Values.Sum(), (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+
+        // That read took two runs of hours: from 21:00 on the 25th to 12:00 on the 26th (their day since they settled is
+        // up) and from 21:00 on the 26th (not settled when last read). The 26th's whole-day document came with each, each of
+        // its minutes counted once (the sum above); the next minute, only 12:00 on the 26th is due.
+        Assert.Equal(["metrics-by-day/orders/2026-11-25/", "metrics-by-day/orders/2026-11-26/", "metrics/orders/", "metrics-by-day/orders/2026-11-26/", "metrics-by-day/orders/2026-11-27/", "metrics/orders/"], store.Listed);
         time.SetUtcNow(rereadAt);
+        store.Listed.Clear();
         Assert.Equal(later.Values.Sum() + 500, (await kept.GetAsync(new MetricQuery("orders", MetricKind.Requests, from, now, step), Ct)).Values.Sum());
+        Assert.Equal(["metrics-by-day/orders/2026-11-26/", "metrics/orders/"], store.Listed);
 
         // An hour read when it was already that old is final: a record of it arriving now is not seen (the limit the README states).
         await Day("too-late", T.AddDays(-1), (0, 300, 5));
