@@ -12,8 +12,7 @@ namespace Shadowing.Benchmarks;
 /// What the PAE's default metrics source costs per service and run: the router's per-minute records of one service
 /// (E endpoints, every minute of D days recorded, two replicas' ids per minute, a document per endpoint and hour) in SQLite, read the way one PAE run reads
 /// them for one service (requests, latency p90 and errors over <c>Pae:History</c> at 5-minute steps, mean latency over
-/// the last hour). The <c>pae-scale</c> benchmark leaves this out (its demand is generated in memory), so its services per
-/// machine hold only where the read is cheap. Each round reads with every day read in full and with settled hours kept
+/// the last hour), isolated: <c>pae-scale ... router</c> runs the whole PAE on such records. Each round reads with every day read in full and with settled hours kept
 /// (what the PAE runs with), side by side. Usage: pae-read [endpoints, default 3] [days, default 28] [rounds, default 5]
 /// </summary>
 internal static class RouterHistoryRead
