@@ -145,7 +145,7 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     {
         var minutes = new List<EndpointMinuteRecord>();
         var keys = new List<string>();
-        for (var hour = Hour(from); hour <= to; hour = hour.AddHours(1))
+        for (var hour = OutcomeSlot.HourOf(from); hour <= to; hour = hour.AddHours(1))
         {
             keys.Add(StateKeys.Metrics(service, shadow, hour));
         }
@@ -170,6 +170,4 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     }
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-
-    private static DateTimeOffset Hour(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
 }
