@@ -9,7 +9,9 @@ namespace Shadowing.Dapr.State;
 
 /// <summary>
 /// <see cref="IStateStore"/> over a Dapr state store component, correct on components without rollback (Redis) as
-/// well as on transactional ones (PostgreSQL, Cosmos DB).
+/// well as on transactional ones (PostgreSQL, SQL Server). Not Cosmos DB: its component runs a transaction in the
+/// partition named by the request's <c>partitionKey</c> metadata (<c>""</c> without it) while a single read or write
+/// uses the key as its partition, so keys this adapter writes in a transaction could not be read back.
 /// </summary>
 /// <remarks>
 /// <para><b>Listing.</b> Dapr's state API cannot list keys, so the adapter keeps a directory index per collection
@@ -26,7 +28,7 @@ namespace Shadowing.Dapr.State;
 /// an ETag on a missing key, so such writes check that the key exists first (a narrow race remains: a delete
 /// between the check and the write is undone by the write).</para>
 /// <para><b>What depends on the component.</b> <see cref="TransactAsync"/> is all-or-nothing only where the
-/// component is (PostgreSQL v2, Cosmos DB, SQL Server); on Redis a failing operation leaves earlier ones applied
+/// component is (PostgreSQL v2, SQL Server); on Redis a failing operation leaves earlier ones applied
 /// (the index is still settled from what the keys hold afterwards). Redis restarts a key's version at 1 after a
 /// delete, so an ETag read before a delete can match the re-created key. A key upserted by one process while
 /// another deletes it may be missing from listings until it is written again.</para>
