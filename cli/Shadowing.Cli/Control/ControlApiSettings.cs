@@ -11,7 +11,7 @@ namespace Shadowing.Cli.Control;
 internal class ControlApiSettings : CommonSettings
 {
     [CommandOption("--url <URL>")]
-    [Description("The control API: up's admin address (default " + UpAdmin.DefaultUrls + ") or the Functions app (https://<app>.azurewebsites.net).")]
+    [Description("The control API: up's admin address (default " + UpAdmin.DefaultUrls + ") or the Functions app (https://<its ingress host name>).")]
     public string Url { get; init; } = UpAdmin.DefaultUrls;
 
     [CommandOption("--key <KEY>")]

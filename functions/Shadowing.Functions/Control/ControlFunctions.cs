@@ -48,6 +48,12 @@ public sealed class ControlFunctions(ControlApi api)
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "services/{service}/shadows/{shadowId}/promote")] HttpRequest request, string service, string shadowId, CancellationToken cancellationToken) =>
         await api.PromoteAsync(service, shadowId, Body(request), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
 
+    /// <summary><c>GET /api/services/{service}/traffic?minutes=N</c>.</summary>
+    [Function("GetTraffic")]
+    public async Task<IActionResult> GetTraffic(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "services/{service}/traffic")] HttpRequest request, string service, CancellationToken cancellationToken) =>
+        await api.GetTrafficAsync(service, request?.Query["minutes"].ToString(), cancellationToken).ConfigureAwait(false);
+
     /// <summary><c>GET /api/services/{service}/events</c>.</summary>
     [Function("GetEvents")]
     public async Task<IActionResult> GetEvents(

@@ -1,16 +1,23 @@
+using System.Reflection;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Control;
 using Shadowing.Control.Workflows;
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
 using Shadowing.Functions.Control;
+using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Functions.Tests.Control;
@@ -114,6 +121,59 @@ public sealed class ControlFunctionsTests
         Assert.Equal(404, (await RunAsync(r => _functions.GetRoutingTable(r, "payments", Ct))).Status);
         Assert.Equal(400, (await RunAsync(r => _functions.GetRoutingTable(r, "a b", Ct))).Status);
     }
+
+    [Fact]
+    public async Task GetTraffic_SumsTheRoutersRecords_BadMinutes400NamingIt()
+    {
+        await RouterRecords.SaveAsync(
+            _store,
+            [
+                new EndpointMinuteRecord { Service = "orders", EndpointId = "orders-1", Role = EndpointRole.Production, Minute = Now.AddMinutes(-3), Requests = 40, Errors = 2 },
+                new EndpointMinuteRecord { Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = Now.AddMinutes(-3), Requests = 5 },
+            ],
+            Ct);
+
+        var (status, body, _) = await RunAsync(r => _functions.GetTraffic(Query(r, "minutes", "10"), "orders", Ct));
+        Assert.Equal(200, status);
+        var minute = Assert.Single(body.GetProperty("minutes").EnumerateArray());
+        Assert.Equal((40, 5, 2), (minute.GetProperty("production").GetInt32(), minute.GetProperty("shadow").GetInt32(), minute.GetProperty("errors").GetInt32()));
+
+        var (bad, problem, _) = await RunAsync(r => _functions.GetTraffic(Query(r, "minutes", "0"), "orders", Ct));
+        Assert.Equal(400, bad);
+        Assert.True(problem.GetProperty("errors").TryGetProperty("minutes", out _));
+    }
+
+    [Fact]
+    public void EveryControlRouteTheOtherHostsServe_IsAFunction_WithTheSameMethod()
+    {
+        // The hosts map the routes with MapShadowingControl; the Functions app declares them again as triggers, so a
+        // route added there and not here would be a 404 on the Functions app only.
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Services.AddShadowingControl(); // only to map the routes: no handler is called
+        var app = builder.Build();
+        app.MapShadowingControl();
+        var mapped = ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
+            .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods.Select(m => (Method: m.ToUpperInvariant(), Route: Canonical(e.RoutePattern.RawText!))))
+            .ToHashSet();
+        var functions = typeof(ControlFunctions).GetMethods()
+            .SelectMany(m => m.GetParameters())
+            .Select(p => p.GetCustomAttribute<HttpTriggerAttribute>())
+            .OfType<HttpTriggerAttribute>()
+            .SelectMany(t => t.Methods!.Select(m => (Method: m.ToUpperInvariant(), Route: Canonical("/api/" + t.Route))))
+            .ToHashSet();
+
+        Assert.NotEmpty(mapped);
+        Assert.Empty(mapped.Except(functions));
+    }
+
+    private static HttpRequest Query(HttpRequest request, string name, string value)
+    {
+        request.QueryString = QueryString.Create(name, value);
+        return request;
+    }
+
+    /// <summary>A route template with its parameters' names left out: <c>/api/services/{}/events</c>.</summary>
+    private static string Canonical(string route) => Regex.Replace(route, "{[^}]*}", "{}").TrimEnd('/');
 
     /// <summary>Calls a function with a fresh request and executes its result as the Functions host does.</summary>
     private static async Task<(int Status, JsonElement Body, string? ContentType)> RunAsync(Func<HttpRequest, Task<IActionResult>> function, string? body = null, bool etag = false)
