@@ -65,6 +65,20 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
             {
                 return $"{S}:Services:{service}: MaxCpu must be at least 0.25, MinReplicas at least 0 and MaxReplicas at least 1.";
             }
+
+            foreach (var (variable, secret) in settings.Secrets)
+            {
+                if (!Uri.TryCreate(secret.KeyVaultUrl, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttps)
+                {
+                    return $"{S}:Services:{service}:Secrets:{variable}:KeyVaultUrl must be the secret's https URL in Key Vault (for example https://shadow-kv.vault.azure.net/secrets/orders-db).";
+                }
+
+                if (string.IsNullOrWhiteSpace(secret.Identity ?? settings.Identity))
+                {
+                    // Azure reads a Key Vault reference with a managed identity of the app; without one the shadow cannot start.
+                    return $"{S}:Services:{service}:Secrets:{variable}:Identity is not set, nor {S}:Services:{service}:Identity: name the managed identity (a resource id, or 'system') that reads it.";
+                }
+            }
         }
 
         return null;

@@ -77,7 +77,7 @@ public static partial class ShadowAppTemplate
         foreach (var (variable, reference) in options.Secrets)
         {
             var identity = reference.Identity ?? options.Identity;
-            secrets.Add(new JsonObject { ["name"] = SecretName(variable), ["keyVaultUrl"] = reference.KeyVaultUrl, ["identity"] = identity });
+            secrets.Add(new JsonObject { ["name"] = SecretName(variable), ["keyVaultUrl"] = reference.KeyVaultUrl, ["identity"] = identity is not null && IsSystem(identity) ? "System" : identity });
         }
 
         var shadowConfiguration = new JsonObject
@@ -146,9 +146,9 @@ public static partial class ShadowAppTemplate
             body["properties"]!["workloadProfileName"] = profile.DeepClone();
         }
 
-        if (options.Identity is { Length: > 0 } own)
+        if (Identity(options) is { } identities)
         {
-            body["identity"] = new JsonObject { ["type"] = "UserAssigned", ["userAssignedIdentities"] = new JsonObject { [own] = new JsonObject() } };
+            body["identity"] = identities;
         }
 
         if (template["serviceBinds"] is JsonArray { Count: > 0 } binds)
@@ -159,6 +159,33 @@ public static partial class ShadowAppTemplate
         Scaled(body, spec, options, notes);
         return (body, notes);
     }
+
+    /// <summary>
+    /// The shadow app's managed identities: the service's <see cref="ContainerAppsServiceOptions.Identity"/> and every
+    /// identity a secret names (a resource id, or <c>system</c> for the app's system-assigned identity). Azure resolves a
+    /// Key Vault reference with an identity the app has, so each one named must be on the app. Null when there is none.
+    /// </summary>
+    private static JsonObject? Identity(ContainerAppsServiceOptions options)
+    {
+        var named = options.Secrets.Values.Select(s => s.Identity ?? options.Identity).Append(options.Identity).OfType<string>().Where(i => i.Length > 0).ToList();
+        var system = named.Any(IsSystem);
+        var users = named.Where(i => !IsSystem(i)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (!system && users.Count == 0)
+        {
+            return null;
+        }
+
+        var identity = new JsonObject { ["type"] = (system, users.Count > 0) switch { (true, true) => "SystemAssigned,UserAssigned", (true, false) => "SystemAssigned", _ => "UserAssigned" } };
+        if (users.Count > 0)
+        {
+            identity["userAssignedIdentities"] = new JsonObject(users.Select(u => KeyValuePair.Create(u, (JsonNode?)new JsonObject())));
+        }
+
+        return identity;
+    }
+
+    /// <summary>Whether a secret's identity names the app's system-assigned identity (ARM's value is <c>System</c>).</summary>
+    internal static bool IsSystem(string identity) => identity.Equals("system", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Whether an environment variable looks like a data binding (a store, a credential) and so is not copied.</summary>
     public static bool LooksLikeDataBinding(string name, string? value) =>

@@ -18,6 +18,25 @@ public sealed class ContainerAppsProvisionerTests
 
     private static string App(string name) => $"{ArmStub.AppsPath}/{name}";
 
+    [Fact]
+    public void Problem_ASecretWithoutAnIdentityToReadIt_OrWithoutAnHttpsUrl_NamesIt()
+    {
+        var service = new ContainerAppsServiceOptions { ProductionApp = "orders" };
+        var options = new ContainerAppsProvisionerOptions { SubscriptionId = ArmStub.Subscription, ResourceGroup = "rg", Services = { ["orders"] = service } };
+        service.Secrets["DB"] = new KeyVaultSecretReference { KeyVaultUrl = "https://shadow-kv.vault.azure.net/secrets/orders-db" };
+
+        Assert.Contains("Services:orders:Secrets:DB:Identity is not set", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+
+        service.Secrets["DB"].Identity = "system";
+        Assert.Null(ContainerAppsProvisioner.Problem(options));
+        service.Secrets["DB"] = new KeyVaultSecretReference { KeyVaultUrl = "https://shadow-kv.vault.azure.net/secrets/orders-db" };
+        service.Identity = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-shadow";
+        Assert.Null(ContainerAppsProvisioner.Problem(options));
+
+        service.Secrets["DB"].KeyVaultUrl = "shadow-kv/orders-db";
+        Assert.Contains("Services:orders:Secrets:DB:KeyVaultUrl", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+    }
+
     private ContainerAppsProvisioner Provisioner(TimeSpan? timeout = null) => new(
         new ContainerAppsProvisionerOptions
         {

@@ -81,6 +81,34 @@ public sealed class ShadowAppTemplateTests
         Assert.DoesNotContain(notes, n => n.Contains("CACHE_URL", StringComparison.Ordinal) || n.Contains("ConnectionStrings__Orders", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Build_EveryIdentityASecretNames_IsOnTheApp_SystemAsArmSpellsIt()
+    {
+        const string Own = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-shadow";
+        const string Reader = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader";
+        var options = Options();
+        options.Identity = Own;
+        options.Secrets["A"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/a" };
+        options.Secrets["B"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/b", Identity = Reader };
+        options.Secrets["C"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/c", Identity = "system" };
+
+        var (body, _) = ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now);
+
+        var identity = body["identity"]!;
+        Assert.Equal("SystemAssigned,UserAssigned", identity["type"]!.GetValue<string>());
+        Assert.Equal([Reader, Own], identity["userAssignedIdentities"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
+        Assert.Equal(
+            [Own, Reader, "System"],
+            body["properties"]!["configuration"]!["secrets"]!.AsArray().Select(x => x!["identity"]!.GetValue<string>()));
+
+        options.Identity = null;
+        options.Secrets.Remove("A");
+        options.Secrets.Remove("B");
+        Assert.Equal("SystemAssigned", ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body["identity"]!["type"]!.GetValue<string>());
+        options.Secrets.Clear();
+        Assert.Null(ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body["identity"]);
+    }
+
     [Theory]
     [InlineData(1, 0.5, "1Gi")]
     [InlineData(2, 1.0, "2Gi")]
