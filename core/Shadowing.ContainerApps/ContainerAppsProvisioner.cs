@@ -73,10 +73,17 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
                     return $"{S}:Services:{service}:Secrets:{variable}:KeyVaultUrl must be the secret's https URL in Key Vault (for example https://shadow-kv.vault.azure.net/secrets/orders-db).";
                 }
 
-                if (string.IsNullOrWhiteSpace(secret.Identity ?? settings.Identity))
+                if (ShadowAppTemplate.ReaderOf(secret, settings) is not { } reader)
                 {
-                    // Azure reads a Key Vault reference with a managed identity of the app; without one the shadow cannot start.
-                    return $"{S}:Services:{service}:Secrets:{variable}:Identity is not set, nor {S}:Services:{service}:Identity: name the managed identity (a resource id, or 'system') that reads it.";
+                    // Azure reads a Key Vault reference with a managed identity of the app while it creates the app.
+                    return $"{S}:Services:{service}:Secrets:{variable}:Identity is not set, nor {S}:Services:{service}:Identity: name the user-assigned identity (its resource id) that reads it.";
+                }
+
+                if (!reader.StartsWith('/'))
+                {
+                    // Not 'system' either: a shadow is a new app, whose system-assigned identity exists only once Azure has
+                    // created it, and Azure reads the secret while creating it, before anyone could grant it the vault.
+                    return $"{S}:Services:{service}:Secrets:{variable}:Identity (or the service's Identity) must be a user-assigned identity's resource id (/subscriptions/…/userAssignedIdentities/…), not '{reader}': a new app's system-assigned identity cannot have been granted the vault before Azure reads the secret.";
                 }
             }
         }

@@ -68,7 +68,7 @@ public sealed class ContainerAppsServiceOptions
     public string? Identity { get; set; }
 }
 
-/// <summary>A Key Vault secret a shadow app reads with <see cref="Identity"/> (a user-assigned identity resource id, or <c>system</c>).</summary>
+/// <summary>A Key Vault secret a shadow app reads with <see cref="Identity"/> (a user-assigned identity's resource id).</summary>
 public sealed class KeyVaultSecretReference
 {
     /// <summary>For example <c>https://shadow-kv.vault.azure.net/secrets/orders-db</c>.</summary>

@@ -76,8 +76,7 @@ public static partial class ShadowAppTemplate
         var secrets = new JsonArray();
         foreach (var (variable, reference) in options.Secrets)
         {
-            var identity = reference.Identity ?? options.Identity;
-            secrets.Add(new JsonObject { ["name"] = SecretName(variable), ["keyVaultUrl"] = reference.KeyVaultUrl, ["identity"] = identity is not null && IsSystem(identity) ? "System" : identity });
+            secrets.Add(new JsonObject { ["name"] = SecretName(variable), ["keyVaultUrl"] = reference.KeyVaultUrl, ["identity"] = ReaderOf(reference, options) });
         }
 
         var shadowConfiguration = new JsonObject
@@ -161,31 +160,26 @@ public static partial class ShadowAppTemplate
     }
 
     /// <summary>
-    /// The shadow app's managed identities: the service's <see cref="ContainerAppsServiceOptions.Identity"/> and every
-    /// identity a secret names (a resource id, or <c>system</c> for the app's system-assigned identity). Azure resolves a
-    /// Key Vault reference with an identity the app has, so each one named must be on the app. Null when there is none.
+    /// The shadow app's user-assigned identities: the service's <see cref="ContainerAppsServiceOptions.Identity"/> and every
+    /// identity a secret names. Azure reads a Key Vault reference only with an identity the app has, so each one named
+    /// must be on the app. Null when there is none.
     /// </summary>
     private static JsonObject? Identity(ContainerAppsServiceOptions options)
     {
-        var named = options.Secrets.Values.Select(s => s.Identity ?? options.Identity).Append(options.Identity).OfType<string>().Where(i => i.Length > 0).ToList();
-        var system = named.Any(IsSystem);
-        var users = named.Where(i => !IsSystem(i)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-        if (!system && users.Count == 0)
+        var named = options.Secrets.Values.Select(s => ReaderOf(s, options)).Append(Blank(options.Identity)).OfType<string>()
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        return named.Count == 0 ? null : new JsonObject
         {
-            return null;
-        }
-
-        var identity = new JsonObject { ["type"] = (system, users.Count > 0) switch { (true, true) => "SystemAssigned,UserAssigned", (true, false) => "SystemAssigned", _ => "UserAssigned" } };
-        if (users.Count > 0)
-        {
-            identity["userAssignedIdentities"] = new JsonObject(users.Select(u => KeyValuePair.Create(u, (JsonNode?)new JsonObject())));
-        }
-
-        return identity;
+            ["type"] = "UserAssigned",
+            ["userAssignedIdentities"] = new JsonObject(named.Select(u => KeyValuePair.Create(u, (JsonNode?)new JsonObject()))),
+        };
     }
 
-    /// <summary>Whether a secret's identity names the app's system-assigned identity (ARM's value is <c>System</c>).</summary>
-    internal static bool IsSystem(string identity) => identity.Equals("system", StringComparison.OrdinalIgnoreCase);
+    /// <summary>The identity that reads <paramref name="secret"/>: its own, else the service's; null when neither is set.</summary>
+    internal static string? ReaderOf(KeyVaultSecretReference secret, ContainerAppsServiceOptions options) =>
+        Blank(secret.Identity) ?? Blank(options.Identity);
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
     /// <summary>Whether an environment variable looks like a data binding (a store, a credential) and so is not copied.</summary>
     public static bool LooksLikeDataBinding(string name, string? value) =>

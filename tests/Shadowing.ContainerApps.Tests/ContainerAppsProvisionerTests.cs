@@ -19,7 +19,7 @@ public sealed class ContainerAppsProvisionerTests
     private static string App(string name) => $"{ArmStub.AppsPath}/{name}";
 
     [Fact]
-    public void Problem_ASecretWithoutAnIdentityToReadIt_OrWithoutAnHttpsUrl_NamesIt()
+    public void Problem_ASecretWithoutAUserAssignedIdentityToReadIt_OrWithoutAnHttpsUrl_NamesIt()
     {
         var service = new ContainerAppsServiceOptions { ProductionApp = "orders" };
         var options = new ContainerAppsProvisionerOptions { SubscriptionId = ArmStub.Subscription, ResourceGroup = "rg", Services = { ["orders"] = service } };
@@ -27,9 +27,14 @@ public sealed class ContainerAppsProvisionerTests
 
         Assert.Contains("Services:orders:Secrets:DB:Identity is not set", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
 
-        service.Secrets["DB"].Identity = "system";
+        service.Secrets["DB"].Identity = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader";
         Assert.Null(ContainerAppsProvisioner.Problem(options));
-        service.Secrets["DB"] = new KeyVaultSecretReference { KeyVaultUrl = "https://shadow-kv.vault.azure.net/secrets/orders-db" };
+
+        // A new app's system-assigned identity cannot have been granted the vault before Azure reads the secret.
+        service.Secrets["DB"].Identity = "system";
+        Assert.Contains("Services:orders:Secrets:DB:Identity (or the service's Identity) must be a user-assigned identity's resource id", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+
+        service.Secrets["DB"].Identity = " "; // blank: the service's identity reads it
         service.Identity = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-shadow";
         Assert.Null(ContainerAppsProvisioner.Problem(options));
 

@@ -82,7 +82,7 @@ public sealed class ShadowAppTemplateTests
     }
 
     [Fact]
-    public void Build_EveryIdentityASecretNames_IsOnTheApp_SystemAsArmSpellsIt()
+    public void Build_EveryIdentityASecretNames_IsOnTheApp_ABlankOneFallsBackToTheServices()
     {
         const string Own = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-shadow";
         const string Reader = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kv-reader";
@@ -90,21 +90,18 @@ public sealed class ShadowAppTemplateTests
         options.Identity = Own;
         options.Secrets["A"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/a" };
         options.Secrets["B"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/b", Identity = Reader };
-        options.Secrets["C"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/c", Identity = "system" };
+        options.Secrets["C"] = new KeyVaultSecretReference { KeyVaultUrl = "https://kv.vault.azure.net/secrets/c", Identity = " " };
 
         var (body, _) = ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now);
 
         var identity = body["identity"]!;
-        Assert.Equal("SystemAssigned,UserAssigned", identity["type"]!.GetValue<string>());
+        Assert.Equal("UserAssigned", identity["type"]!.GetValue<string>());
         Assert.Equal([Reader, Own], identity["userAssignedIdentities"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
         Assert.Equal(
-            [Own, Reader, "System"],
+            [Own, Reader, Own],
             body["properties"]!["configuration"]!["secrets"]!.AsArray().Select(x => x!["identity"]!.GetValue<string>()));
 
         options.Identity = null;
-        options.Secrets.Remove("A");
-        options.Secrets.Remove("B");
-        Assert.Equal("SystemAssigned", ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body["identity"]!["type"]!.GetValue<string>());
         options.Secrets.Clear();
         Assert.Null(ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body["identity"]);
     }

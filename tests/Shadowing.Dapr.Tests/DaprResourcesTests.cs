@@ -56,14 +56,15 @@ public sealed class DaprResourcesTests
     {
         // daprd publishes the outbox's internal message (on outboxPubsub, outboxPublishPubsub unless set) inside the
         // writer's transaction and consumes it in the writer's own sidecar, which then publishes the change on
-        // outboxPublishPubsub: an app that writes through the component must load both, or every transaction fails.
-        // The internal topic is consumed once per consumer group: with a group per replica, every replica would take
-        // every message and all but one find its state key gone.
+        // outboxPublishPubsub: an app that writes through the component must load both (without the first every
+        // transaction fails; without the second no change is published). The internal topic is consumed once per
+        // consumer group: with a group per replica, every replica would take every message.
         var component = Component(file);
         var metadata = Metadata(component);
         var publish = Component(metadata["outboxPublishPubsub"] + ".yaml");
         var coordinate = Component(metadata.GetValueOrDefault("outboxPubsub", metadata["outboxPublishPubsub"]) + ".yaml");
 
+        Assert.NotEmpty(Scopes(component));
         foreach (var app in Scopes(component))
         {
             Assert.Contains(app, Scopes(publish));

@@ -129,6 +129,7 @@ public sealed class ControlFunctionsTests
             _store,
             [
                 new EndpointMinuteRecord { Service = "orders", EndpointId = "orders-1", Role = EndpointRole.Production, Minute = Now.AddMinutes(-3), Requests = 40, Errors = 2 },
+                new EndpointMinuteRecord { Service = "orders", EndpointId = "orders-2", Role = EndpointRole.Production, Minute = Now.AddMinutes(-3), Requests = 30, Errors = 1 },
                 new EndpointMinuteRecord { Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = Now.AddMinutes(-3), Requests = 5 },
             ],
             Ct);
@@ -136,7 +137,7 @@ public sealed class ControlFunctionsTests
         var (status, body, _) = await RunAsync(r => _functions.GetTraffic(Query(r, "minutes", "10"), "orders", Ct));
         Assert.Equal(200, status);
         var minute = Assert.Single(body.GetProperty("minutes").EnumerateArray());
-        Assert.Equal((40, 5, 2), (minute.GetProperty("production").GetInt32(), minute.GetProperty("shadow").GetInt32(), minute.GetProperty("errors").GetInt32()));
+        Assert.Equal((70, 5, 3), (minute.GetProperty("production").GetInt32(), minute.GetProperty("shadow").GetInt32(), minute.GetProperty("errors").GetInt32()));
 
         var (bad, problem, _) = await RunAsync(r => _functions.GetTraffic(Query(r, "minutes", "0"), "orders", Ct));
         Assert.Equal(400, bad);
