@@ -194,14 +194,14 @@ public static partial class ShadowAppTemplate
             if (registry["passwordSecretRef"] is not null)
             {
                 notes.Add($"registry {server}: its password secret is not copied; give the shadow an identity that can pull (Identity)");
-                if (options.Identity is { Length: > 0 } pull)
+                if (Blank(options.Identity) is { } pull)
                 {
                     copied.Add(new JsonObject { ["server"] = server, ["identity"] = pull });
                 }
             }
             else if (registry["identity"] is not null)
             {
-                if (options.Identity is { Length: > 0 } pull)
+                if (Blank(options.Identity) is { } pull)
                 {
                     copied.Add(new JsonObject { ["server"] = server, ["identity"] = pull });
                 }

@@ -101,9 +101,11 @@ public sealed class ShadowAppTemplateTests
             [Own, Reader, Own],
             body["properties"]!["configuration"]!["secrets"]!.AsArray().Select(x => x!["identity"]!.GetValue<string>()));
 
-        options.Identity = null;
+        options.Identity = " "; // blank: no identity on the app, so none for image pulls either
         options.Secrets.Clear();
-        Assert.Null(ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body["identity"]);
+        var blank = ShadowAppTemplate.Build(ArmShapes.ProductionApp(), Spec(size: 1), options, Now).Body;
+        Assert.Null(blank["identity"]);
+        Assert.DoesNotContain(blank["properties"]!["configuration"]!["registries"]!.AsArray(), r => r!["identity"] is not null);
     }
 
     [Theory]
