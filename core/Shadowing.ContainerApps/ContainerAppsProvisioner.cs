@@ -102,19 +102,51 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
     /// <inheritdoc />
     public async Task RetireAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
+        var deadline = _time.GetUtcNow() + _options.Timeout;
         var name = ShadowAppTemplate.AppName(Settings(service).ProductionApp, shadowId);
-        using var message = await SendAsync(RequestMethod.Delete, AppUri(name), null, $"deleting shadow app {name}", cancellationToken, allow404: true).ConfigureAwait(false);
+        var what = $"deleting shadow app {name} ({service}/{shadowId})";
+        if (await GetAppAsync(name, cancellationToken).ConfigureAwait(false) is not { } app)
+        {
+            return; // gone already (the activity ran again)
+        }
+
+        EnsureIsShadow(app, service, shadowId, name);
+        using var message = await SendAsync(RequestMethod.Delete, AppUri(name), null, what, deadline, cancellationToken, allow404: true).ConfigureAwait(false);
         if (message.Response.Status == 202)
         {
-            await FollowOperationAsync(message.Response, AppUri(name), $"deleting shadow app {name}", deleting: true, cancellationToken).ConfigureAwait(false);
+            await FollowOperationAsync(message.Response, AppUri(name), what, deleting: true, deadline, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <inheritdoc />
     public async Task<ProvisionedShadow?> FindAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
-        var app = await GetAppAsync(ShadowAppTemplate.AppName(Settings(service).ProductionApp, shadowId), cancellationToken).ConfigureAwait(false);
-        return app is null ? null : ToShadow(app, []);
+        var name = ShadowAppTemplate.AppName(Settings(service).ProductionApp, shadowId);
+        var app = await GetAppAsync(name, cancellationToken).ConfigureAwait(false);
+        if (app is null)
+        {
+            return null;
+        }
+
+        EnsureIsShadow(app, service, shadowId, name);
+        return ToShadow(app, []);
+    }
+
+    /// <summary>
+    /// Refuses an app under a shadow's name that is not that shadow (another app of the resource group, or another
+    /// shadow): the provisioner only ever changes or deletes what it created, which its tags say.
+    /// </summary>
+    private static void EnsureIsShadow(JsonObject app, string service, string shadowId, string name)
+    {
+        var tags = app["tags"];
+        var taggedService = tags?[ShadowAppTemplate.ServiceTag]?.GetValue<string>();
+        var taggedShadow = tags?[ShadowAppTemplate.ShadowTag]?.GetValue<string>();
+        if (!string.Equals(taggedService, service, StringComparison.OrdinalIgnoreCase) || !string.Equals(taggedShadow, shadowId, StringComparison.Ordinal))
+        {
+            throw new ProvisioningException(taggedShadow is null
+                ? $"Container app {name} exists and is not a shadow (no {ShadowAppTemplate.ShadowTag} tag): shadow {service}/{shadowId} would take its name, so it is left alone. Rename or remove that app."
+                : $"Container app {name} is shadow {taggedService}/{taggedShadow}, not {service}/{shadowId}: it is left alone.");
+        }
     }
 
     /// <inheritdoc />
@@ -143,29 +175,33 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
     private async Task<ProvisionedShadow> PutAsync(ProvisionSpec spec, bool onlyIfChanged, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        var deadline = _time.GetUtcNow() + _options.Timeout; // one budget for the whole call, however many waits it takes
         var settings = Settings(spec.Service);
         var name = ShadowAppTemplate.AppName(settings.ProductionApp, spec.ShadowId);
         var what = $"shadow app {name} ({spec.Service}/{spec.ShadowId})";
-        if (onlyIfChanged && await GetAppAsync(name, cancellationToken).ConfigureAwait(false) is { } existing
-            && existing["tags"]?[ShadowAppTemplate.SizeTag]?.GetValue<string>() == spec.Resources.Size.ToString(CultureInfo.InvariantCulture)
-            && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Failed")
-            && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Canceled"))
+        if (await GetAppAsync(name, cancellationToken).ConfigureAwait(false) is { } existing)
         {
-            return await RunningAsync(name, [], what, cancellationToken).ConfigureAwait(false); // provisioned before (the activity ran again); a Failed one is PUT again
+            EnsureIsShadow(existing, spec.Service, spec.ShadowId, name);
+            if (onlyIfChanged
+                && existing["tags"]?[ShadowAppTemplate.SizeTag]?.GetValue<string>() == spec.Resources.Size.ToString(CultureInfo.InvariantCulture)
+                && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Failed")
+                && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Canceled"))
+            {
+                return await RunningAsync(name, [], what, deadline, cancellationToken).ConfigureAwait(false); // provisioned before (the activity ran again); a Failed one is PUT again
+            }
         }
 
         var production = await GetAppAsync(settings.ProductionApp, cancellationToken).ConfigureAwait(false)
             ?? throw new ProvisioningException($"Production app '{settings.ProductionApp}' of service '{spec.Service}' does not exist in resource group '{_options.ResourceGroup}'.");
         var (body, notes) = ShadowAppTemplate.Build(production, spec, settings, _time.GetUtcNow());
-        using var put = await SendAsync(RequestMethod.Put, AppUri(name), body, $"creating {what}", cancellationToken).ConfigureAwait(false);
-        await FollowOperationAsync(put.Response, AppUri(name), $"creating {what}", deleting: false, cancellationToken).ConfigureAwait(false);
-        return await RunningAsync(name, notes, what, cancellationToken).ConfigureAwait(false);
+        using var put = await SendAsync(RequestMethod.Put, AppUri(name), body, $"creating {what}", deadline, cancellationToken).ConfigureAwait(false);
+        await FollowOperationAsync(put.Response, AppUri(name), $"creating {what}", deleting: false, deadline, cancellationToken).ConfigureAwait(false);
+        return await RunningAsync(name, notes, what, deadline, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Waits until the app's latest revision runs (and is not unhealthy), then returns the shadow.</summary>
-    private async Task<ProvisionedShadow> RunningAsync(string name, IReadOnlyList<string> notes, string what, CancellationToken cancellationToken)
+    private async Task<ProvisionedShadow> RunningAsync(string name, IReadOnlyList<string> notes, string what, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        var deadline = _time.GetUtcNow() + _options.Timeout;
         while (true)
         {
             var app = await GetAppAsync(name, cancellationToken).ConfigureAwait(false) ?? throw new ProvisioningException($"{what} disappeared while it was being started.");
@@ -203,9 +239,8 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
     /// <c>Location</c> URL until it stops answering 202, else the app itself (gone, for a delete; a final
     /// provisioningState otherwise).
     /// </summary>
-    private async Task FollowOperationAsync(Response started, Uri app, string what, bool deleting, CancellationToken cancellationToken)
+    private async Task FollowOperationAsync(Response started, Uri app, string what, bool deleting, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        var deadline = _time.GetUtcNow() + _options.Timeout;
         var retryAfter = RetryAfter(started);
         if (started.Headers.TryGetValue("Azure-AsyncOperation", out var operation) && Uri.TryCreate(operation, UriKind.Absolute, out var operationUri))
         {
@@ -274,7 +309,44 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         return message.Response.Status == 404 ? null : Parse(message.Response, $"container app {name}");
     }
 
-    private async Task<HttpMessage> SendAsync(RequestMethod method, Uri uri, JsonObject? body, string what, CancellationToken cancellationToken, bool allow404 = false)
+    /// <summary>
+    /// Sends a write (PUT, DELETE), again while Azure answers 409 because the app is busy: Container Apps refuses a write
+    /// while another operation on the app is still running (a resize while the creation's revision is being provisioned, a
+    /// retire during a resize), and Azure.Core's retry policy does not retry 409. Gives up at <paramref name="deadline"/>
+    /// with Azure's error.
+    /// </summary>
+    private async Task<HttpMessage> SendAsync(RequestMethod method, Uri uri, JsonObject? body, string what, DateTimeOffset deadline, CancellationToken cancellationToken, bool allow404 = false)
+    {
+        while (true)
+        {
+            var message = await SendAsync(method, uri, body, what, cancellationToken, allow404, allow409: true).ConfigureAwait(false);
+            if (message.Response.Status != 409)
+            {
+                return message;
+            }
+
+            var (code, error) = (ErrorCode(message.Response), Error(message.Response));
+            var retryAfter = RetryAfter(message.Response);
+            message.Dispose();
+
+            // ContainerAppOperationInProgress, ManagedEnvironmentOperationInProgress, ContainerAppLockConflict: the app
+            // (or its environment) is busy and the same write will go through later. Any other conflict is final.
+            var busy = code is not null && (code.EndsWith("OperationInProgress", StringComparison.OrdinalIgnoreCase) || code.EndsWith("LockConflict", StringComparison.OrdinalIgnoreCase));
+            if (!busy)
+            {
+                throw new ProvisioningException($"{what}: Azure answered 409 {error}");
+            }
+
+            if (_time.GetUtcNow() >= deadline)
+            {
+                throw new ProvisioningException($"{what}: Azure still answered 409 {error} after {_options.Timeout} ({ContainerAppsProvisionerOptions.Section}:Timeout).");
+            }
+
+            await Task.Delay(retryAfter ?? _options.PollInterval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<HttpMessage> SendAsync(RequestMethod method, Uri uri, JsonObject? body, string what, CancellationToken cancellationToken, bool allow404 = false, bool allow409 = false)
     {
         var message = _pipeline.CreateMessage();
         try
@@ -288,7 +360,7 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
             }
 
             await _pipeline.SendAsync(message, cancellationToken).ConfigureAwait(false);
-            if (message.Response.IsError && !(allow404 && message.Response.Status == 404))
+            if (message.Response.IsError && !(allow404 && message.Response.Status == 404) && !(allow409 && message.Response.Status == 409))
             {
                 throw new ProvisioningException($"{what}: Azure answered {message.Response.Status} {Error(message.Response)}");
             }
@@ -370,6 +442,18 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         catch (JsonException)
         {
             return response.ReasonPhrase;
+        }
+    }
+
+    private static string? ErrorCode(Response response)
+    {
+        try
+        {
+            return JsonNode.Parse(response.Content.ToString())?["error"]?["code"]?.GetValue<string>();
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return null;
         }
     }
 

@@ -21,7 +21,10 @@ public sealed class ContainerAppsProvisionerOptions
     /// <summary>How often a long-running operation or a revision is polled when Azure names no Retry-After.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Longest wait for a shadow's revision to run (or for its deletion) before the call fails.</summary>
+    /// <summary>
+    /// Longest one provision, resize or retire call takes, from its first request: waiting out another operation on
+    /// the app (409), the operation itself, and the shadow's revision starting to run.
+    /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Client id of the user-assigned managed identity the provisioner signs in with (default: DefaultAzureCredential's choice).</summary>

@@ -34,13 +34,18 @@ public static partial class ShadowAppTemplate
     /// <summary>Container Apps' name rule: 2 to 32 lower-case letters, digits and '-', a letter first, no '--', no '-' last.</summary>
     public const int MaxNameLength = 32;
 
-    /// <summary>The shadow app's name (also its Dapr app id): <c>{production app}-{shadow id}</c>, shortened with a hash when too long.</summary>
+    /// <summary>
+    /// The shadow app's name (also its Dapr app id): <c>{production app}-{shadow id}</c>; a hash of both instead when that
+    /// is too long or the shadow id is not already lower-case letters, digits and single dashes.
+    /// </summary>
     public static string AppName(string productionApp, string shadowId)
     {
         ArgumentException.ThrowIfNullOrEmpty(productionApp);
         ArgumentException.ThrowIfNullOrEmpty(shadowId);
-        var name = Clean($"{productionApp}-{shadowId}");
-        if (name.Length <= MaxNameLength && name.Length >= 2 && char.IsAsciiLetterLower(name[0]))
+        // A shadow id the name rule would change takes the hashed form, so ids that differ only in case or punctuation
+        // ("S1", "s1", "s.1") never share an app.
+        var name = $"{Clean(productionApp)}-{shadowId}";
+        if (Clean(shadowId) == shadowId && name.Length <= MaxNameLength && name.Length >= 2 && char.IsAsciiLetterLower(name[0]))
         {
             return name;
         }
@@ -94,6 +99,11 @@ public static partial class ShadowAppTemplate
                 ["targetPort"] = ingress["targetPort"]?.DeepClone(),
                 ["transport"] = ingress["transport"]?.DeepClone() ?? "auto",
             };
+            if (ingress["additionalPortMappings"] is JsonArray { Count: > 0 } ports)
+            {
+                // The router reaches a shadow on its target port only; production's external ports must stay unique in the environment.
+                notes.Add($"additional ingress ports not copied: {string.Join(", ", ports.Select(p => p?["targetPort"]?.ToJsonString()))}");
+            }
         }
 
         if (daprEnabled)
@@ -354,9 +364,19 @@ public static partial class ShadowAppTemplate
     private static void Scaled(JsonObject body, ProvisionSpec spec, ContainerAppsServiceOptions options, List<string> notes)
     {
         var template = body["properties"]!["template"]!;
-        var containers = template["containers"]!.AsArray().Concat(template["initContainers"]!.AsArray()).OfType<JsonObject>().ToArray();
-        var baseCpu = containers.Select(c => c["resources"]?["cpu"]?.GetValue<double>() ?? 0.25).ToArray();
-        var total = baseCpu.Sum();
+        var containers = template["containers"]!.AsArray().OfType<JsonObject>().ToArray();
+        var initContainers = template["initContainers"]!.AsArray().OfType<JsonObject>().ToArray();
+
+        // The Consumption plan and profile allow only vCPU:memory pairs of 1:2 Gi; a Dedicated profile allows any
+        // memory the profile has, so there the shadow keeps production's memory per vCPU (a memory-optimised app stays so).
+        var profile = body["properties"]!["workloadProfileName"]?.GetValue<string>();
+        var dedicated = profile is not null && !profile.Equals("Consumption", StringComparison.OrdinalIgnoreCase);
+        var cpu = (JsonObject c) => c["resources"]?["cpu"]?.GetValue<double>() ?? 0.25;
+        var memory = (JsonObject c) => dedicated && Gibibytes(c["resources"]?["memory"]?.GetValue<string>()) is > 0 and var gi ? gi : cpu(c) * 2;
+
+        // Only the app containers add up to the app's allocation; an init container runs before them and may take at
+        // most their total (Azure: ContainerAppInitContainersInvalidCpu).
+        var total = containers.Sum(cpu);
         var factor = Math.Max(1, spec.Resources.Size);
         if (total * factor > options.MaxCpu)
         {
@@ -365,16 +385,49 @@ public static partial class ShadowAppTemplate
             factor = (int)capped;
         }
 
-        for (var i = 0; i < containers.Length; i++)
+        var (appCpu, appMemory) = (0.0, 0.0);
+        foreach (var container in containers)
         {
-            var cpu = Math.Round(baseCpu[i] * factor * 4, MidpointRounding.AwayFromZero) / 4; // Container Apps' 0.25 vCPU steps
-            cpu = Math.Max(0.25, cpu);
-            containers[i]["resources"] = new JsonObject
-            {
-                ["cpu"] = cpu,
-                ["memory"] = (cpu * 2).ToString("0.##", CultureInfo.InvariantCulture) + "Gi",
-            };
+            var (c, m) = Resources(cpu(container), memory(container), factor, double.MaxValue, double.MaxValue, dedicated);
+            Set(container, c, m);
+            (appCpu, appMemory) = (appCpu + c, appMemory + m);
         }
+
+        foreach (var container in initContainers)
+        {
+            var (c, m) = Resources(cpu(container), memory(container), factor, appCpu, appMemory, dedicated);
+            Set(container, c, m);
+        }
+
+        static (double Cpu, double Memory) Resources(double cpu, double memory, int factor, double maxCpu, double maxMemory, bool dedicated)
+        {
+            var scaled = Math.Max(0.25, Math.Min(maxCpu, Math.Round(cpu * factor * 4, MidpointRounding.AwayFromZero) / 4)); // 0.25 vCPU steps
+            return (scaled, dedicated ? Math.Min(maxMemory, Math.Round(memory * factor, 2)) : scaled * 2);
+        }
+
+        static void Set(JsonObject container, double cpu, double memory) => container["resources"] = new JsonObject
+        {
+            ["cpu"] = cpu,
+            ["memory"] = memory.ToString("0.##", CultureInfo.InvariantCulture) + "Gi",
+        };
+    }
+
+    /// <summary>A Container Apps memory value (<c>1.5Gi</c>, <c>512Mi</c>, <c>2G</c>) in GiB, or null.</summary>
+    internal static double? Gibibytes(string? value)
+    {
+        var match = value is null ? null : MemoryValue().Match(value.Trim());
+        if (match is not { Success: true } || !double.TryParse(match.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var amount))
+        {
+            return null;
+        }
+
+        return match.Groups[2].Value switch
+        {
+            "Gi" or "" => amount,
+            "Mi" => amount / 1024,
+            "G" => amount * 1e9 / (1024.0 * 1024 * 1024),
+            _ => amount * 1e6 / (1024.0 * 1024 * 1024), // M
+        };
     }
 
     private static string SecretName(string variable) => Clean("shadow-" + variable);
@@ -387,6 +440,9 @@ public static partial class ShadowAppTemplate
 
     [GeneratedRegex("[^a-z0-9-]")]
     private static partial Regex InvalidNameCharacters();
+
+    [GeneratedRegex("^([0-9]+(?:\\.[0-9]+)?)(Gi|Mi|G|M|)$")]
+    private static partial Regex MemoryValue();
 
     [GeneratedRegex("-{2,}")]
     private static partial Regex DoubleDash();

@@ -42,7 +42,7 @@ public sealed class ContainerAppsProvisionerTests
         Assert.Contains("Services:orders:Secrets:DB:KeyVaultUrl", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
     }
 
-    private ContainerAppsProvisioner Provisioner(TimeSpan? timeout = null) => new(
+    private ContainerAppsProvisioner Provisioner(TimeSpan? timeout = null, ArmStub? arm = null) => new(
         new ContainerAppsProvisionerOptions
         {
             SubscriptionId = ArmStub.Subscription,
@@ -53,7 +53,7 @@ public sealed class ContainerAppsProvisionerTests
         },
         _credential,
         _time,
-        _arm.ClientOptions());
+        (arm ?? _arm).ClientOptions());
 
     [Fact]
     public async Task Provision_ReadsProduction_PutsTheShadow_FollowsTheOperation_WaitsForTheRevisionToRun()
@@ -189,26 +189,126 @@ public sealed class ContainerAppsProvisionerTests
     [Fact]
     public async Task Retire_DeletesAndFollowsTheOperation_GoneAlreadyIsFine()
     {
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1))
+            .On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1))
+            .On("GET", App(Name), HttpStatusCode.NotFound, ArmShapes.Error("ResourceNotFound", "not found"));
         _arm.On("DELETE", App(Name), HttpStatusCode.Accepted, null, new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl })
             .On("DELETE", App(Name), HttpStatusCode.NoContent);
         _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("InProgress")).On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Succeeded"));
 
         await Provisioner().RetireAsync("orders", Shadow, Ct);
-        await Provisioner().RetireAsync("orders", Shadow, Ct); // 204: "Container App does not exist."
+        await Provisioner().RetireAsync("orders", Shadow, Ct); // gone between the read and the DELETE: 204, "Container App does not exist."
+        await Provisioner().RetireAsync("orders", Shadow, Ct); // gone before the read: nothing to delete
 
-        Assert.Equal([$"DELETE {App(Name)}", $"GET {ArmShapes.OperationPath}", $"GET {ArmShapes.OperationPath}", $"DELETE {App(Name)}"], _arm.Sequence);
+        Assert.Equal(
+        [
+            $"GET {App(Name)}", $"DELETE {App(Name)}", $"GET {ArmShapes.OperationPath}", $"GET {ArmShapes.OperationPath}",
+            $"GET {App(Name)}", $"DELETE {App(Name)}",
+            $"GET {App(Name)}",
+        ], _arm.Sequence);
     }
 
     [Fact]
     public async Task Retire_WithALocationHeader_PollsItUntilItStopsAnswering202()
     {
         const string Location = $"https://management.azure.com/subscriptions/{ArmStub.Subscription}/providers/Microsoft.App/locations/eastus/containerappOperationResults/62e4d893";
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
         _arm.On("DELETE", App(Name), HttpStatusCode.Accepted, null, new Dictionary<string, string> { ["Location"] = Location });
         _arm.On("GET", new Uri(Location).AbsolutePath, HttpStatusCode.Accepted).On("GET", new Uri(Location).AbsolutePath, HttpStatusCode.NoContent);
 
         await Provisioner().RetireAsync("orders", Shadow, Ct);
 
-        Assert.Equal(3, _arm.Requests.Count);
+        Assert.Equal(4, _arm.Requests.Count);
+    }
+
+    [Fact]
+    public async Task AnAppUnderTheShadowsName_ThatIsNotThatShadow_IsNeverPutOrDeleted()
+    {
+        var stranger = ArmShapes.ShadowApp(Name, Shadow, size: 1);
+        stranger.Remove("tags"); // some other app of the resource group that happens to have the name
+        _arm.On("GET", App(Name), HttpStatusCode.OK, stranger);
+
+        var provision = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+        var resize = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().ResizeAsync(new ProvisionSpec("orders", Shadow, new ShadowResources(Size: 2)), Ct));
+        var retire = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().RetireAsync("orders", Shadow, Ct));
+        var find = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner().FindAsync("orders", Shadow, Ct));
+
+        Assert.All([provision, resize, retire, find], e => Assert.Contains($"Container app {Name} exists and is not a shadow", e.Message, StringComparison.Ordinal));
+        Assert.All(_arm.Requests, r => Assert.Equal("GET", r.Method));
+
+        // Another shadow's app is left alone too.
+        var other = new ArmStub();
+        other.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, "S20261202T1400-1", size: 1));
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(arm: other).RetireAsync("orders", Shadow, Ct));
+        Assert.Contains($"is shadow orders/S20261202T1400-1, not orders/{Shadow}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Resize_WhileAnotherOperationRuns_WaitsOutAzures409_ThenPuts()
+    {
+        var busy = ArmShapes.Error("ContainerAppOperationInProgress", "Cannot modify a container app 'orders-s20261202t1400-1' because there is an operation in progress.");
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 2));
+        _arm.On("PUT", App(Name), HttpStatusCode.Conflict, busy, new Dictionary<string, string> { ["Retry-After"] = "5" })
+            .On("PUT", App(Name), HttpStatusCode.Conflict, busy)
+            .On("PUT", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 3));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Running"));
+
+        var started = _time.GetUtcNow();
+        var resize = Provisioner().ResizeAsync(new ProvisionSpec("orders", Shadow, new ShadowResources(Size: 3)), Ct);
+        while (!resize.IsCompleted)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1)); // Retry-After waits on the clock
+            await Task.Delay(TimeSpan.FromMilliseconds(1), TimeProvider.System, Ct);
+        }
+
+        await resize;
+        Assert.Equal(3, _arm.Requests.Count(r => r.Method == "PUT"));
+        Assert.True(_time.GetUtcNow() - started >= TimeSpan.FromSeconds(5), "Retry-After was not waited out");
+    }
+
+    [Fact]
+    public async Task Retire_StillConflictingAtTheTimeout_FailsWithAzuresError_NamingTheSetting()
+    {
+        _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("DELETE", App(Name), HttpStatusCode.Conflict, ArmShapes.Error("ContainerAppOperationInProgress", "there is an operation in progress"));
+
+        var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(TimeSpan.FromMinutes(1)).RetireAsync("orders", Shadow, Ct));
+
+        Assert.Contains("409 ContainerAppOperationInProgress: there is an operation in progress", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Shadowing:Provisioning:ContainerApps:Timeout", error.Message, StringComparison.Ordinal);
+
+        // A conflict that is not a busy app is final: one DELETE, Azure's reason.
+        var other = new ArmStub();
+        other.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        other.On("DELETE", App(Name), HttpStatusCode.Conflict, ArmShapes.Error("ScopeLocked", "The scope cannot perform delete operation because following scope(s) are locked"));
+        var locked = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(arm: other).RetireAsync("orders", Shadow, Ct));
+        Assert.Contains("Azure answered 409 ScopeLocked: The scope cannot perform delete", locked.Message, StringComparison.Ordinal);
+        Assert.Single(other.Requests, r => r.Method == "DELETE");
+    }
+
+    [Fact]
+    public async Task Timeout_IsOneBudgetForTheWholeCall_NotOnePerWait()
+    {
+        // The operation takes most of the budget; the revision then never runs. The call ends at the budget, not at
+        // the operation's time plus a whole budget more for the revision.
+        _arm.On("GET", App(Name), HttpStatusCode.NotFound, ArmShapes.Error("ResourceNotFound", "not found"))
+            .On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
+        _arm.On("PUT", App(Name), HttpStatusCode.Created, ArmShapes.Started(Name), new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl });
+        for (var i = 0; i < 40; i++)
+        {
+            _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("InProgress")); // each poll reads the clock once: 1 s
+        }
+
+        _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Succeeded"));
+        _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Processing", "None"));
+        var started = _time.GetUtcNow();
+
+        await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(TimeSpan.FromMinutes(2)).ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
+
+        Assert.Contains(_arm.Requests, r => r.PathAndQuery.Contains("/revisions/", StringComparison.Ordinal)); // it got as far as the revision
+        Assert.InRange(_time.GetUtcNow() - started, TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(2.2));
     }
 
     [Fact]

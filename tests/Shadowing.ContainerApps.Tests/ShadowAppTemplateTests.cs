@@ -166,6 +166,78 @@ public sealed class ShadowAppTemplateTests
     }
 
     [Theory]
+    [InlineData("My-GP-01", 2, 2.0, "16Gi", 2.0, "8Gi")] // Dedicated: production's 8 GiB per vCPU kept
+    [InlineData("Consumption", 2, 2.0, "4Gi", 2.0, "4Gi")] // the Consumption profile's 1:2 pairs
+    [InlineData(null, 2, 2.0, "4Gi", 2.0, "4Gi")] // a Consumption-only environment
+    [InlineData("My-GP-01", 1, 1.0, "8Gi", 1.0, "4Gi")]
+    public void Build_Size_KeepsADedicatedProfilesMemoryPerVcpu_AndInitContainersFitInTheAppContainers(string? profile, int size, double cpu, string memory, double initCpu, string initMemory)
+    {
+        var production = ArmShapes.ProductionApp();
+        var properties = production["properties"]!.AsObject();
+        properties.Remove("workloadProfileName");
+        if (profile is not null)
+        {
+            properties["workloadProfileName"] = profile;
+        }
+
+        var template = properties["template"]!;
+        template["containers"]![0]!["resources"] = new JsonObject { ["cpu"] = 1.0, ["memory"] = "8Gi" };
+        template["initContainers"] = new JsonArray(new JsonObject { ["name"] = "migrate", ["image"] = "repo/orders-migrate:v4", ["resources"] = new JsonObject { ["cpu"] = 1.0, ["memory"] = "4Gi" } });
+
+        var (body, notes) = ShadowAppTemplate.Build(production, Spec(size), Options(), Now);
+
+        var container = body["properties"]!["template"]!["containers"]![0]!["resources"]!;
+        var init = body["properties"]!["template"]!["initContainers"]![0]!["resources"]!;
+        Assert.Equal((cpu, memory), (container["cpu"]!.GetValue<double>(), container["memory"]!.GetValue<string>()));
+        Assert.Equal((initCpu, initMemory), (init["cpu"]!.GetValue<double>(), init["memory"]!.GetValue<string>()));
+        Assert.DoesNotContain(notes, n => n.Contains("over MaxCpu", StringComparison.Ordinal)); // 2 vCPUs of app containers fit in 4
+    }
+
+    [Fact]
+    public void Build_AnInitContainerLargerThanTheAppContainers_IsCutToTheirTotal()
+    {
+        var production = ArmShapes.ProductionApp();
+        production["properties"]!["template"]!["initContainers"] = new JsonArray(new JsonObject { ["name"] = "migrate", ["image"] = "repo/orders-migrate:v4", ["resources"] = new JsonObject { ["cpu"] = 2.0, ["memory"] = "4Gi" } });
+
+        var (body, _) = ShadowAppTemplate.Build(production, Spec(size: 2), Options(), Now);
+
+        var init = body["properties"]!["template"]!["initContainers"]![0]!["resources"]!;
+        Assert.Equal((1.0, "2Gi"), (init["cpu"]!.GetValue<double>(), init["memory"]!.GetValue<string>())); // the app containers' 2 × 0.5 vCPU, 2 GiB
+    }
+
+    [Fact]
+    public void Build_AdditionalIngressPorts_AreNotCopied_AndTheNotesSaySo()
+    {
+        var production = ArmShapes.ProductionApp();
+        production["properties"]!["configuration"]!["ingress"]!["additionalPortMappings"] = new JsonArray(new JsonObject { ["external"] = true, ["targetPort"] = 9090, ["exposedPort"] = 9090 });
+
+        var (body, notes) = ShadowAppTemplate.Build(production, Spec(size: 1), Options(), Now);
+
+        Assert.Null(body["properties"]!["configuration"]!["ingress"]!["additionalPortMappings"]);
+        Assert.Contains("additional ingress ports not copied: 9090", notes);
+    }
+
+    [Theory]
+    [InlineData("1.5Gi", 1.5)]
+    [InlineData("512Mi", 0.5)]
+    [InlineData("4", 4.0)]
+    [InlineData("lots", null)]
+    public void Gibibytes_ReadsContainerAppsMemoryValues(string value, double? expected) =>
+        Assert.Equal(expected, ShadowAppTemplate.Gibibytes(value));
+
+    [Fact]
+    public void AppName_ShadowIdsThatDifferOnlyInCaseOrPunctuation_GetDifferentApps()
+    {
+        string[] ids = ["s1", "S1", "s.1", "s_1", "s1-"];
+
+        var names = ids.Select(id => ShadowAppTemplate.AppName("orders", id)).ToList();
+
+        Assert.Equal("orders-s1", names[0]);
+        Assert.Equal(ids.Length, names.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(names, n => Assert.Matches("^[a-z](?!.*--)[a-z0-9-]{0,30}[a-z0-9]$", n));
+    }
+
+    [Theory]
     [InlineData("ConnectionStrings__Orders", "x", true)]
     [InlineData("DB_HOST", "orders-db", true)]
     [InlineData("STORAGE_ACCOUNT", "x", true)]
