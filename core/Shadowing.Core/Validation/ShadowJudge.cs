@@ -195,13 +195,21 @@ public static partial class ShadowJudge
     private static MetricVerdict Mismatch(List<MirrorOutcome> own, List<MirrorOutcome> noise, ValidationSettings settings, IReadOnlyList<string> ignore)
     {
         var check = settings.Mismatch;
-        var noisy = noise.SelectMany(o => o.DifferingPaths).Select(Generic).ToHashSet(StringComparer.Ordinal);
-        var compared = own.Where(o => o.Compared && o.Copy.Status != 0 && o.Production.Status != 0).ToList();
+        // Production's noise: paths that differ between two production endpoints answering the same request with the same
+        // status and comparable bodies. Never the whole body ('$'): one noisy non-JSON pair would hide every shadow
+        // answer that differs entirely.
+        var noisy = noise.Where(o => o.Compared && o.Copy.Status == o.Production.Status).SelectMany(o => o.DifferingPaths)
+            .Where(p => p != "$").Select(Generic).ToHashSet(StringComparer.Ordinal);
+
+        // Every answered pair counts for its status; its body paths only where both bodies could be compared (not past
+        // maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
+        var compared = own.Where(o => o.Copy.Status != 0 && o.Production.Status != 0).ToList();
         var counted = new Dictionary<string, int>(StringComparer.Ordinal);
         var mismatches = 0;
         foreach (var outcome in compared)
         {
-            var paths = outcome.DifferingPaths.Where(p => p != "…" && !noisy.Contains(Generic(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Generic).ToList();
+            var differing = outcome.Compared ? outcome.DifferingPaths : [];
+            var paths = differing.Where(p => p != "…" && !noisy.Contains(Generic(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Generic).ToList();
             if (outcome.Copy.Status != outcome.Production.Status)
             {
                 paths.Add($"status {outcome.Production.Status}→{outcome.Copy.Status}");

@@ -161,13 +161,13 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         {
             if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
             {
-                minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= Minute(from) && m.Minute <= to));
+                // Whole minutes from the start only: the minute it started in holds copies before it (a process that was
+                // restarted by remediation, answering badly), which are not this shadow's to be judged on.
+                minutes.AddRange(entry.Value.Minutes.Where(m => m.Minute >= from && m.Minute <= to));
             }
         }
 
         // A minute recorded in two layouts (replicas of two versions) is one minute to the judge.
         return [.. minutes.GroupBy(m => m.Minute).Select(g => g.Aggregate((a, b) => a.Merge(b)))];
     }
-
-    private static DateTimeOffset Minute(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
 }

@@ -130,7 +130,8 @@ internal sealed class MirrorCapture
         var path = request.Path.Value ?? "/";
         var below = path.Length > 1 + Plan.Service.Length ? path[(1 + Plan.Service.Length)..] : "/";
         RoutedEndpoint? secondary = null;
-        if (Plan.Production.Count > 1 && MirrorPlan.IsSafe(request.Method) && _random.NextDouble() < policy.SecondaryShare)
+        var method = MirrorPlan.EffectiveMethod(request);
+        if (Plan.Production.Count > 1 && MirrorPlan.IsSafe(method) && _random.NextDouble() < policy.SecondaryShare)
         {
             var pick = _random.Next(Plan.Production.Count - 1);
             secondary = Plan.Production.Where(p => !ReferenceEquals(p, served)).ElementAt(pick);
@@ -141,7 +142,7 @@ internal sealed class MirrorCapture
             Plan = Plan,
             Id = _dispatcher.NextId(),
             ReceivedAt = ReceivedAt,
-            Method = request.Method,
+            Method = method,
             Path = below,
             Query = MirrorJob.CopyQuery(request.QueryString, policy),
             Headers = MirrorJob.CopyHeaders(request.Headers, policy),

@@ -90,7 +90,12 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     private async Task SendAsync(MirrorJob job, CancellationToken cancellationToken)
     {
         var policy = job.Plan.Policy;
-        var body = MirrorJob.CopyBody(job.RequestBody.Written, job.ContentType, policy);
+        if (MirrorJob.CopyBody(job.RequestBody.Written, job.ContentType, job.Headers, policy) is not { } body)
+        {
+            _metrics.MirrorDropped(job.Plan.Service, "body_not_stripped");
+            return;
+        }
+
         var production = job.ProductionAnswer();
         if (policy.Transport == MirrorTransport.PubSub)
         {

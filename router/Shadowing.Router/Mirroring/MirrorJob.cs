@@ -14,7 +14,18 @@ namespace Shadowing.Router.Mirroring;
 internal sealed class MirrorJob : IDisposable
 {
     /// <summary>Credentials never copied to a shadow, whatever the policy says.</summary>
-    public static readonly IReadOnlyList<string> Credentials = ["Authorization", "Proxy-Authorization", "Cookie", "dapr-api-token", "x-functions-key"];
+    public static readonly IReadOnlyList<string> Credentials =
+    [
+        "Authorization", "Proxy-Authorization", "Cookie", "dapr-api-token", "x-functions-key",
+        "X-Api-Key", "Ocp-Apim-Subscription-Key", // API keys (API Management's among them)
+        "X-Forwarded-Client-Cert", "X-ARR-ClientCert", // a client certificate a proxy in front passed on
+    ];
+
+    /// <summary>
+    /// Prefixes of credential headers: Container Apps' and App Service's authentication puts the signed-in user's
+    /// tokens in <c>X-MS-TOKEN-AAD-ACCESS-TOKEN</c> and the like.
+    /// </summary>
+    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-"];
 
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
@@ -88,21 +99,34 @@ internal sealed class MirrorJob : IDisposable
     }
 
     /// <summary>The request headers a copy carries: everything but hop-by-hop headers, credentials and the policy's list.</summary>
-    public static List<KeyValuePair<string, string[]>> CopyHeaders(IHeaderDictionary headers, MirrorPolicy policy)
+    public static List<KeyValuePair<string, string[]>> CopyHeaders(IHeaderDictionary headers, MirrorPolicy policy) =>
+        CopyHeaders(headers.Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(), policy);
+
+    /// <summary>
+    /// The same for headers already taken out of a request: the replayer applies it again to each envelope, so a copy
+    /// never carries a credential whoever published the envelope and whatever the policy was then.
+    /// </summary>
+    public static List<KeyValuePair<string, string[]>> CopyHeaders(IReadOnlyCollection<KeyValuePair<string, string[]>> headers, MirrorPolicy policy)
     {
         var strip = policy.StripHeaders ?? [];
+
+        // RFC 9110 §7.6.1: headers named in Connection are for the hop to the router only; production never gets them.
+        var hopOnly = headers.Where(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            .SelectMany(h => h.Value).SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         var copied = new List<KeyValuePair<string, string[]>>(headers.Count);
         foreach (var (name, values) in headers)
         {
             if (NotCopied.Contains(name)
+                || hopOnly.Contains(name)
                 || Credentials.Contains(name, StringComparer.OrdinalIgnoreCase)
-                || name.StartsWith("dapr-", StringComparison.OrdinalIgnoreCase)
+                || CredentialPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
                 || strip.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            copied.Add(new(name, values.ToArray()!));
+            copied.Add(new(name, values));
         }
 
         return copied;
@@ -118,18 +142,28 @@ internal sealed class MirrorJob : IDisposable
         }
 
         var kept = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(query.Value)
-            .Where(p => !strip.Contains(p.Key, StringComparer.Ordinal))
+            .Where(p => !strip.Contains(p.Key, StringComparer.OrdinalIgnoreCase)) // as ASP.NET Core binds them
             .SelectMany(p => p.Value.Select(v => KeyValuePair.Create(p.Key, (string?)v)));
         return QueryString.Create(kept).Value ?? string.Empty;
     }
 
-    /// <summary>The body without the policy's JSON fields (dotted paths); unchanged when it is not JSON or nothing is to be removed.</summary>
-    public static ReadOnlyMemory<byte> CopyBody(ReadOnlyMemory<byte> body, string? contentType, MirrorPolicy policy)
+    /// <summary>
+    /// The body without the policy's JSON fields (dotted paths, names matched case-insensitively as ASP.NET Core binds
+    /// them, through arrays); unchanged when it is not JSON or nothing is to be removed. Null when fields are to be
+    /// removed from a JSON body that cannot be read (compressed, or not valid JSON): such a copy is not sent, since
+    /// what it carries cannot be known to be clean.
+    /// </summary>
+    public static ReadOnlyMemory<byte>? CopyBody(ReadOnlyMemory<byte> body, string? contentType, IReadOnlyList<KeyValuePair<string, string[]>> headers, MirrorPolicy policy)
     {
         var strip = policy.StripJsonFields ?? [];
         if (strip.Count == 0 || body.IsEmpty || contentType is null || !(contentType.Contains("json", StringComparison.OrdinalIgnoreCase)))
         {
             return body;
+        }
+
+        if (headers.Any(h => h.Key.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase) && h.Value.Any(v => !string.IsNullOrWhiteSpace(v) && !v.Trim().Equals("identity", StringComparison.OrdinalIgnoreCase))))
+        {
+            return null;
         }
 
         JsonNode? root;
@@ -139,22 +173,45 @@ internal sealed class MirrorJob : IDisposable
         }
         catch (System.Text.Json.JsonException)
         {
-            return body;
+            return null;
         }
 
         foreach (var field in strip)
         {
-            var parts = field.Split('.');
-            var node = root;
-            for (var i = 0; i < parts.Length - 1 && node is JsonObject; i++)
-            {
-                node = node[parts[i]];
-            }
-
-            (node as JsonObject)?.Remove(parts[^1]);
+            Remove(root, field.Split('.'), 0);
         }
 
         return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");
+
+        static void Remove(JsonNode? node, string[] parts, int depth)
+        {
+            if (node is JsonArray array)
+            {
+                foreach (var item in array)
+                {
+                    Remove(item, parts, depth);
+                }
+
+                return;
+            }
+
+            if (node is not JsonObject obj)
+            {
+                return;
+            }
+
+            foreach (var name in obj.Select(p => p.Key).Where(k => k.Equals(parts[depth], StringComparison.OrdinalIgnoreCase)).ToList())
+            {
+                if (depth == parts.Length - 1)
+                {
+                    obj.Remove(name);
+                }
+                else
+                {
+                    Remove(obj[name], parts, depth + 1);
+                }
+            }
+        }
     }
 
     /// <summary>A W3C traceparent for the copy: the original request's trace (its activity's, or its header's), a new span.</summary>

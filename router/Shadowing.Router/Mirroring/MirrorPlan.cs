@@ -22,12 +22,13 @@ internal enum MirrorDecision
     Path,
     NoTarget,
     BodyTooLarge,
+    Streaming,
 }
 
 /// <summary>Metric labels of <see cref="MirrorDecision"/>, without formatting an enum per request.</summary>
 internal static class MirrorDecisions
 {
-    private static readonly string[] Labels = ["mirrored", "not_sampled", "method", "path", "no_target", "body_too_large"];
+    private static readonly string[] Labels = ["mirrored", "not_sampled", "method", "path", "no_target", "body_too_large", "streaming"];
 
     public static string Label(this MirrorDecision decision) => Labels[(int)decision];
 }
@@ -113,12 +114,20 @@ internal sealed class MirrorPlan
         targets = [];
         keyHash = null;
         keyMissing = false;
-        if (!_methods.Contains(request.Method))
+        var method = EffectiveMethod(request);
+        if (!_methods.Contains(method))
         {
             return MirrorDecision.Method;
         }
 
-        targets = IsSafe(request.Method) ? SafeTargets : IsolatedTargets;
+        // A WebSocket or other upgrade, or a server-sent event stream, is a session rather than a request: a copy would
+        // be a plain request the shadow answers differently, with production's "latency" the whole session.
+        if (request.Headers.Upgrade.Count > 0 || request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            return MirrorDecision.Streaming;
+        }
+
+        targets = IsSafe(method) ? SafeTargets : IsolatedTargets;
         if (targets.Count == 0)
         {
             return MirrorDecision.NoTarget;
@@ -162,6 +171,32 @@ internal sealed class MirrorPlan
 
     /// <summary>GET, HEAD and OPTIONS: methods that change nothing, so they may go to any shadow.</summary>
     public static bool IsSafe(string method) => SafeMethods.Contains(method);
+
+    /// <summary>Headers some frameworks read as the request's real method (a POST or GET tunnelling a PUT or DELETE).</summary>
+    internal static readonly string[] MethodOverrideHeaders = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"];
+
+    /// <summary>
+    /// The method a request is mirrored as: its own, unless it is safe and a method-override header names a method that
+    /// is not (a GET with <c>X-HTTP-Method-Override: DELETE</c> is a write wherever the service honours the header).
+    /// An override never makes a request safer.
+    /// </summary>
+    public static string EffectiveMethod(HttpRequest request)
+    {
+        if (!IsSafe(request.Method))
+        {
+            return request.Method;
+        }
+
+        foreach (var name in MethodOverrideHeaders)
+        {
+            if (request.Headers.TryGetValue(name, out var value) && value.ToString().Trim() is { Length: > 0 } named && !IsSafe(named))
+            {
+                return named.ToUpperInvariant();
+            }
+        }
+
+        return request.Method;
+    }
 
     /// <summary>Whether a key is in the sample (for tests and tools: the same test <see cref="Decide"/> applies).</summary>
     public bool Samples(string key) => Hash(key) < _threshold;
@@ -262,6 +297,7 @@ internal sealed class MirrorPlan
             }
         }
 
-        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.Compiled);
+        // Case-insensitive, as ASP.NET Core's routing is: /Admin/purge must not slip past an exclusion of /admin/**.
+        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Compiled);
     }
 }

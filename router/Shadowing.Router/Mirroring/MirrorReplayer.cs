@@ -194,7 +194,7 @@ internal sealed partial class MirrorReplayer(
             envelope.Method,
             envelope.Path,
             envelope.Query,
-            [.. envelope.Headers],
+            MirrorJob.CopyHeaders(envelope.Headers, policy),
             envelope.Body,
             envelope.ReceivedAt,
             envelope.TraceParent ?? MirrorJob.LinkedTraceParent(default, default),

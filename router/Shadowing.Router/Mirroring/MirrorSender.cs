@@ -1,11 +1,13 @@
 using System.Buffers;
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Router.Forwarding;
 using Shadowing.Router.Metrics;
 using Shadowing.Router.Routing;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Shadowing.Router.Mirroring;
 
@@ -161,7 +163,7 @@ internal sealed partial class MirrorSender : IDisposable
 
     private HttpRequestMessage Build(CopyRequest copy, RoutedEndpoint target)
     {
-        var request = new HttpRequestMessage(new HttpMethod(copy.Method), new Uri(target.Transformer.Prefix + copy.Path + copy.Query))
+        var request = new HttpRequestMessage(new HttpMethod(copy.Method), RequestUtilities.MakeDestinationAddress(target.Transformer.Prefix, new PathString(copy.Path), new QueryString(copy.Query)))
         {
             Version = HttpVersion.Version11,
             Content = copy.Body.IsEmpty ? null : new ReadOnlyMemoryContent(copy.Body),

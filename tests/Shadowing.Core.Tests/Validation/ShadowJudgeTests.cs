@@ -87,6 +87,33 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Mismatch_AnswersTooLargeToCompare_AreStillJudgedOnTheirStatus()
+    {
+        // Past maxBodyBytes nothing is compared, but a 404 for production's 200 is still a different answer.
+        var uncompared = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { Compared = false }).ToList();
+        var wrongStatus = uncompared.Select((o, i) => i % 2 == 0 ? o with { Copy = o.Copy with { Status = 404 } } : o).ToList();
+
+        var same = Judge(uncompared).Metrics.Single(m => m.Metric == "mismatch");
+        var different = Judge(wrongStatus).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal((Verdict.Pass, 100), (same.Verdict, same.ShadowSamples));
+        Assert.Equal(Verdict.Fail, different.Verdict);
+        Assert.Contains("status 200→404 (50)", different.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Mismatch_NoiseNeverCancelsAWholeBody_NorComesFromPairsThatDisagreeOnStatus()
+    {
+        var wholeBodyNoise = Outcome(0, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = ["$"] };
+        var errorPageNoise = Outcome(1, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Copy = new EndpointAnswer("p2", 500, 50, 10), DifferingPaths = ["$.price"] };
+        var garbage = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { DifferingPaths = ["$"] });
+        var wrongPrices = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { DifferingPaths = i % 4 == 0 ? ["$.price"] : [] });
+
+        Assert.Equal(Verdict.Fail, Judge([wholeBodyNoise, .. garbage]).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+        Assert.Equal(Verdict.Fail, Judge([errorPageNoise, .. wrongPrices]).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+    }
+
+    [Fact]
     public void ErrorRate_ShadowFailingOneInTen_Fails()
     {
         var outcomes = Outcomes(400, productionMs: 50, shadowFactor: 1).Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { Status = 503 } } : o).ToList();

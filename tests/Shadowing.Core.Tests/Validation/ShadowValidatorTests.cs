@@ -112,6 +112,29 @@ public sealed class ShadowValidatorTests
         Assert.Equal((75L, 2L), (throughput.ShadowSamples, throughput.BaselineSamples));
     }
 
+    [Fact]
+    public async Task AWindowStartingMidMinute_JudgesWholeMinutesFromItsStart_NotTheMinuteBefore()
+    {
+        // Remediation restarted the shadow at 12:00:40: the minute 12:00 holds the old process's failing copies.
+        var now = new DateTimeOffset(2026, 12, 5, 12, 10, 40, TimeSpan.Zero);
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        await PutTableAsync(store, bus, mirror: null);
+        await RouterRecords.SaveAsync(
+            store,
+            new[] { (new DateTimeOffset(2026, 12, 5, 12, 0, 0, TimeSpan.Zero), 60L), (new DateTimeOffset(2026, 12, 5, 12, 1, 0, TimeSpan.Zero), 0L) }.Select(m => new EndpointMinuteRecord
+            {
+                Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = m.Item1, LatencyBuckets = new long[LatencyHistogram.BucketCount],
+                Mirror = new MirrorMinute { Requests = 100, Errors = m.Item2, LatencyBuckets = new long[LatencyHistogram.BucketCount] },
+            }),
+            TestContext.Current.CancellationToken);
+
+        var verdict = await new ShadowValidator(store, bus, new FakeTimeProvider(now)).ValidateAsync("orders", "s1", TimeSpan.FromMinutes(10), cancellationToken: TestContext.Current.CancellationToken);
+
+        var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
+        Assert.Equal((Verdict.Pass, 100L, 1L), (throughput.Verdict, throughput.ShadowSamples, throughput.BaselineSamples));
+    }
+
     /// <summary>The routing table of <c>orders</c>: production p1, pre-warmed shadow s1.</summary>
     private static Task PutTableAsync(IStateStore store, IEventBus bus, MirrorPolicy? mirror) =>
         new RoutingTableStore(store, bus).PutAsync(

@@ -158,6 +158,50 @@ public sealed class MirrorPlanTests
         Assert.Equal(mirrored ? MirrorDecision.Mirrored : MirrorDecision.Path, Decide(plan, Get(path: path)));
     }
 
+    [Theory]
+    [InlineData("/orders/API/Admin/x")]
+    [InlineData("/orders/api/ADMIN/x")]
+    [InlineData("/orders/Api/Internal/deep")]
+    public void Paths_MatchIgnoringCase_AsTheServicesRoutingDoes(string path)
+    {
+        var plan = Plan(new MirrorPolicy { Percent = 100, ExcludePaths = ["/api/admin/*", "/api/internal/**"] });
+
+        Assert.Equal(MirrorDecision.Path, Decide(plan, Get(path: path)));
+    }
+
+    [Theory]
+    [InlineData("X-HTTP-Method-Override", "DELETE")]
+    [InlineData("X-HTTP-Method", "put")]
+    [InlineData("X-Method-Override", "PATCH")]
+    public void Methods_ASafeRequestTunnellingAWrite_IsAWrite(string header, string method)
+    {
+        var table = Table(new MirrorPolicy { Percent = 100, Methods = ["GET", "DELETE", "PUT", "PATCH"] }) with
+        {
+            Shadows = [Shadow("shared", ShadowState.WarmingUp, dataIsolated: false), Shadow("isolated", ShadowState.Validating, dataIsolated: true)],
+        };
+        var plan = Compile(table).Mirror!;
+        var tunnelled = Request("GET", headers: [(header, method)]);
+
+        Assert.Equal(MirrorDecision.Mirrored, Decide(plan, tunnelled, out var targets));
+        Assert.Equal(["isolated"], targets.Select(t => t.Id));
+        Assert.Equal(method.ToUpperInvariant(), MirrorPlan.EffectiveMethod(tunnelled.Request));
+
+        // Not mirrored at all when writes are not, and never made safer: a POST overridden to GET is still a POST.
+        Assert.Equal(MirrorDecision.Method, Decide(Plan(new MirrorPolicy { Percent = 100, Methods = ["GET"] }), tunnelled));
+        Assert.Equal("POST", MirrorPlan.EffectiveMethod(Request("POST", headers: [(header, "GET")]).Request));
+    }
+
+    [Theory]
+    [InlineData("Upgrade", "websocket")]
+    [InlineData("Accept", "text/event-stream")]
+    public void Streaming_UpgradesAndEventStreams_AreNotMirrored(string header, string value)
+    {
+        var plan = Plan(new MirrorPolicy { Percent = 100 });
+
+        Assert.Equal(MirrorDecision.Streaming, Decide(plan, Get((header, value))));
+        Assert.Equal("streaming", MirrorDecision.Streaming.Label());
+    }
+
     [Fact]
     public void Body_LargerThanTheCapByContentLength_NotMirrored()
     {

@@ -76,6 +76,22 @@ public sealed class MirroringTests
         Assert.Equal(["$.endpoint", "$.query"], outcome.DifferingPaths.Order());
     }
 
+    [Theory]
+    [InlineData("/orders/reset%3F?x=1", "/reset%3F?x=1")] // an encoded '?' is part of the path, not a query
+    [InlineData("/orders/a%20b/%23frag", "/a%20b/%23frag")]
+    public async Task Copy_GoesToTheShadowEncodedAsProductionsForwardIs(string requested, string expected)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 })]);
+
+        using var response = await router.Client.GetAsync(new Uri(requested, UriKind.Relative), Ct);
+
+        await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty, "the copy", cancellationToken: Ct);
+        Assert.Equal(expected, Assert.Single(p1.Received).RawTarget);
+        Assert.Equal(expected, Assert.Single(s1.Received).RawTarget);
+    }
+
     [Fact]
     public async Task IgnoredFields_LeftOutOfTheDifferences()
     {

@@ -1,0 +1,85 @@
+using System.IO.Compression;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Shadowing.Core.Mirroring;
+using Shadowing.Router.Mirroring;
+
+namespace Shadowing.Router.Tests.Mirroring;
+
+/// <summary>What a copy carries: the request cleaned of credentials, hop-only headers and the policy's fields.</summary>
+public sealed class MirrorJobTests
+{
+    [Fact]
+    public void CopyHeaders_DropsCredentialsOfEveryKnownKind_AndHeadersNamedInConnection()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["Accept"] = "application/json",
+            ["X-Api-Key"] = "k1",
+            ["ocp-apim-subscription-key"] = "k2",
+            ["X-MS-TOKEN-AAD-ACCESS-TOKEN"] = "eyJ0eXAi",
+            ["X-Forwarded-Client-Cert"] = "Hash=abc;Cert=...",
+            ["dapr-api-token"] = "t",
+            ["Connection"] = "keep-alive, X-Hop-Secret",
+            ["X-Hop-Secret"] = "s",
+            ["X-Request-Id"] = "r1",
+        };
+
+        var copied = MirrorJob.CopyHeaders(headers, new MirrorPolicy { StripHeaders = ["x-request-id"] });
+
+        Assert.Equal(["Accept"], copied.Select(h => h.Key));
+    }
+
+    [Fact]
+    public void CopyHeaders_AppliedToAnEnvelope_RemovesWhatItCarries()
+    {
+        var envelope = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase) { ["Authorization"] = ["Bearer x"], ["Accept"] = ["*/*"] };
+
+        Assert.Equal(["Accept"], MirrorJob.CopyHeaders(envelope, new MirrorPolicy()).Select(h => h.Key));
+    }
+
+    [Fact]
+    public void CopyQuery_StripsParametersWhateverTheirCase()
+    {
+        var query = MirrorJob.CopyQuery(new QueryString("?API_KEY=secret&page=2&Api_Key=again"), new MirrorPolicy { StripQuery = ["api_key"] });
+
+        Assert.Equal("?page=2", query);
+    }
+
+    [Fact]
+    public void CopyBody_StripsFieldsWhateverTheirCase_InsideArraysToo()
+    {
+        const string Body = """{"Card":{"Number":"4111111111111111","expiry":"12/29"},"items":[{"card":{"number":"5500"}},{"sku":"a"}]}""";
+        var policy = new MirrorPolicy { StripJsonFields = ["card.number", "items.card.number"] }; // an array is walked through
+
+        var copied = MirrorJob.CopyBody(Encoding.UTF8.GetBytes(Body), "application/json; charset=utf-8", [], policy);
+
+        var text = Encoding.UTF8.GetString(copied!.Value.Span);
+        Assert.DoesNotContain("4111", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("5500", text, StringComparison.Ordinal);
+        Assert.Contains("12/29", text, StringComparison.Ordinal);
+        Assert.Contains("\"sku\":\"a\"", text, StringComparison.Ordinal);
+
+        var topLevelArray = MirrorJob.CopyBody(Encoding.UTF8.GetBytes("""[{"card":{"number":"4111"}}]"""), "application/json", [], policy);
+        Assert.DoesNotContain("4111", Encoding.UTF8.GetString(topLevelArray!.Value.Span), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CopyBody_FieldsToStripFromABodyThatCannotBeRead_IsNoCopy()
+    {
+        var policy = new MirrorPolicy { StripJsonFields = ["card.number"] };
+        var json = Encoding.UTF8.GetBytes("""{"card":{"number":"4111"}}""");
+        using var compressed = new MemoryStream();
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(json);
+        }
+
+        Assert.Null(MirrorJob.CopyBody(compressed.ToArray(), "application/json", [new("Content-Encoding", ["gzip"])], policy));
+        Assert.Null(MirrorJob.CopyBody(Encoding.UTF8.GetBytes("""{"card":{"number":"4111" """), "application/json", [], policy));
+
+        // Nothing to strip, or not JSON: the body goes as it is.
+        Assert.Equal(json.Length, MirrorJob.CopyBody(json, "application/json", [new("Content-Encoding", ["gzip"])], new MirrorPolicy())!.Value.Length);
+        Assert.Equal(4, MirrorJob.CopyBody("a=b&"u8.ToArray(), "application/x-www-form-urlencoded", [], policy)!.Value.Length);
+    }
+}
