@@ -133,8 +133,9 @@ internal sealed class MirrorCapture
         var method = MirrorPlan.EffectiveMethod(request);
         if (Plan.Production.Count > 1 && MirrorPlan.IsSafe(method) && _random.NextDouble() < policy.SecondaryShare)
         {
-            var pick = _random.Next(Plan.Production.Count - 1);
-            secondary = Plan.Production.Where(p => !ReferenceEquals(p, served)).ElementAt(pick);
+            // Only an endpoint the router would send production traffic to now: never more load on one it has ejected.
+            var candidates = Plan.Production.Where(p => !ReferenceEquals(p, served) && p.Runtime.Health.IsAvailable(ReceivedAt)).ToList();
+            secondary = candidates.Count == 0 ? null : candidates[_random.Next(candidates.Count)];
         }
 
         return new MirrorJob
@@ -153,6 +154,7 @@ internal sealed class MirrorCapture
             ProductionLatencyMs = _latencyMs,
             ProductionError = _error,
             ProductionBody = _responseBody,
+            ProductionContentEncoding = _context.Response.Headers.ContentEncoding.ToString() is { Length: > 0 } coding ? coding : null,
             Targets = Targets,
             Secondary = secondary,
             KeyHash = KeyHash is { } hash ? hash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : null,

@@ -6,6 +6,7 @@ using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Randomness;
 using Shadowing.Router.Metrics;
+using Shadowing.Router.Routing;
 
 namespace Shadowing.Router.Mirroring;
 
@@ -24,13 +25,15 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     private readonly MirroringOptions _options;
     private readonly ILogger<MirrorDispatcher> _logger;
     private readonly TimeProvider _time;
+    private readonly RoutingTableCache _cache;
     private readonly string _idPrefix;
     private readonly Forwarding.LogGate _publishFailures = new();
     private long _sequence;
 
-    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
+    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RoutingTableCache cache, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
     {
         _time = time;
+        _cache = cache;
         _idPrefix = string.Concat(random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
         meterFactory.Create(RouterMetrics.MeterName).CreateObservableGauge("shadowing.mirror.queued", () => Queued, "{copy}", "Mirrored requests waiting to be sent.");
         _sender = sender;
@@ -97,6 +100,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
         }
 
         var production = job.ProductionAnswer();
+        var productionBody = job.DecodedProductionBody(policy.MaxBodyBytes);
         if (policy.Transport == MirrorTransport.PubSub)
         {
             var envelope = new MirroredRequest
@@ -113,7 +117,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 Targets = [.. job.Targets.Select(t => t.Id)],
                 Secondary = job.Secondary?.Id,
                 Production = production,
-                ProductionBody = job.ComparableProductionBody?.ToArray(),
+                ProductionBody = productionBody?.ToArray(),
                 ExpiresAt = job.ReceivedAt + policy.TimeToLive,
                 TraceParent = job.TraceParent,
             };
@@ -146,9 +150,21 @@ internal sealed partial class MirrorDispatcher : BackgroundService
 
         var copy = new CopyRequest(
             job.Plan.Service, job.Id, job.Method, job.Path, job.Query, job.Headers, body, job.ReceivedAt, job.TraceParent,
-            production, job.ComparableProductionBody, policy.Timeout, policy.MaxBodyBytes, policy.IgnoreFields ?? []);
-        var sends = new List<Task>(job.Targets.Count + 1);
-        foreach (var target in job.Targets)
+            production, productionBody, policy.Timeout, policy.MaxBodyBytes, policy.IgnoreFields ?? []);
+        // The targets as the routing table says now, not as it said when the request arrived: a copy that waited in the
+        // queue behind a slow shadow must not reach a shadow retired since, or a write one that lost its own data since.
+        var now = _cache.Current.Services.TryGetValue(job.Plan.Service, out var routes) && routes.Mirror is { } current
+            ? (MirrorPlan.IsSafe(job.Method) ? current.SafeTargets : current.IsolatedTargets)
+            : [];
+        var targets = now.Where(t => job.Targets.Any(j => j.Id == t.Id)).ToList();
+        if (targets.Count == 0)
+        {
+            _metrics.MirrorDropped(job.Plan.Service, "no_target");
+            return;
+        }
+
+        var sends = new List<Task>(targets.Count + 1);
+        foreach (var target in targets)
         {
             sends.Add(_sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken));
         }

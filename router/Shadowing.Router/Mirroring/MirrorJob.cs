@@ -70,6 +70,9 @@ internal sealed class MirrorJob : IDisposable
     /// <summary>Production's response body, captured up to the cap.</summary>
     public required CaptureBuffer ProductionBody { get; init; }
 
+    /// <summary>Production's <c>Content-Encoding</c>, if it compressed its answer.</summary>
+    public string? ProductionContentEncoding { get; init; }
+
     public required IReadOnlyList<RoutedEndpoint> Targets { get; init; }
 
     /// <summary>A second production endpoint to send the same copy to (production's own noise), if chosen.</summary>
@@ -82,6 +85,10 @@ internal sealed class MirrorJob : IDisposable
     /// <summary>Production's body when it was captured whole and production answered; null otherwise.</summary>
     public ReadOnlyMemory<byte>? ComparableProductionBody =>
         ProductionStatus == 0 || ProductionBody.Overflowed ? null : ProductionBody.Written;
+
+    /// <summary>The same, decoded (see <see cref="ContentDecoding"/>): what an answer is compared with.</summary>
+    public ReadOnlyMemory<byte>? DecodedProductionBody(int maxBytes) =>
+        ComparableProductionBody is { } body ? ContentDecoding.Decode(body, ProductionContentEncoding, maxBytes) : null;
 
     /// <summary>What production answered, for an outcome.</summary>
     public EndpointAnswer ProductionAnswer() => new(

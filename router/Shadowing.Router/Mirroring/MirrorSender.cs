@@ -71,6 +71,7 @@ internal sealed partial class MirrorSender : IDisposable
         var started = _time.GetTimestamp();
         int status;
         string? error = null;
+        string? contentEncoding = null;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -78,6 +79,7 @@ internal sealed partial class MirrorSender : IDisposable
             using var request = Build(copy, target);
             using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;
+            contentEncoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(", ", response.Content.Headers.ContentEncoding) : null;
             var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
             var buffer = ArrayPool<byte>.Shared.Rent(8192);
             try
@@ -116,7 +118,7 @@ internal sealed partial class MirrorSender : IDisposable
             answerBody.Seen,
             status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
             error);
-        var (compared, paths) = status == 0 ? (false, (IReadOnlyList<string>)[]) : Compare(copy, answerBody);
+        var (compared, paths) = status == 0 ? (false, (IReadOnlyList<string>)[]) : Compare(copy, answerBody, contentEncoding);
         var differs = status != copy.Production.Status || paths.Count > 0;
         if (kind == OutcomeKind.Shadow)
         {
@@ -145,20 +147,23 @@ internal sealed partial class MirrorSender : IDisposable
 
     public void Dispose() => _client.Dispose();
 
-    /// <summary>Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not JSON).</summary>
-    private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer)
+    /// <summary>
+    /// Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not
+    /// JSON). Both are compared decoded: production's arrives decoded, the answer is decoded here.
+    /// </summary>
+    private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer, string? contentEncoding)
     {
-        if (copy.ProductionBody is not { } production || answer.Overflowed)
+        if (copy.ProductionBody is not { } production || answer.Overflowed || ContentDecoding.Decode(answer.Written, contentEncoding, copy.MaxBodyBytes) is not { } decoded)
         {
             return (false, []);
         }
 
-        if (production.Span.SequenceEqual(answer.Written.Span))
+        if (production.Span.SequenceEqual(decoded.Span))
         {
             return (true, []);
         }
 
-        return (true, JsonDiff.Compare(production, answer.Written, copy.IgnoreFields) ?? ["$"]);
+        return (true, JsonDiff.Compare(production, decoded, copy.IgnoreFields) ?? ["$"]);
     }
 
     private HttpRequestMessage Build(CopyRequest copy, RoutedEndpoint target)

@@ -12,6 +12,7 @@ using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Router.Metrics;
 using Shadowing.Router.Mirroring;
+using Shadowing.Router.Routing;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.Time;
@@ -104,6 +105,30 @@ public sealed class MirroringTests
 
         await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
         Assert.Empty(Assert.Single(outcomes).DifferingPaths);
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("br")]
+    public async Task CompressedAnswers_AreComparedByWhatTheySay_NotByTheirBytes(string coding)
+    {
+        // Production and shadow compress at different levels and differ in one field: the copy differs at that field.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        (p1.Compression, s1.Compression) = (coding, coding);
+        (p1.CompressionLevel, s1.CompressionLevel) = (System.IO.Compression.CompressionLevel.SmallestSize, System.IO.Compression.CompressionLevel.NoCompression);
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 })]);
+        var outcomes = Collect(router);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items?x=1", UriKind.Relative));
+        request.Headers.Add("Accept-Encoding", coding);
+
+        using var response = await router.Client.SendAsync(request, Ct);
+
+        Assert.Equal(coding, Assert.Single(response.Content.Headers.ContentEncoding)); // the client got production's answer as it was
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
+        var outcome = Assert.Single(outcomes);
+        Assert.True(outcome.Compared);
+        Assert.Equal(["$.endpoint"], outcome.DifferingPaths);
     }
 
     [Fact]
@@ -205,6 +230,38 @@ public sealed class MirroringTests
         {
             hung.Gate.TrySetResult();
         }
+    }
+
+    [Fact]
+    public async Task QueuedWrites_ToAShadowThatLostItsOwnDataSince_AreNotSent()
+    {
+        // One sender, held by the first copy: the next writes wait in the queue while the shadow's entry loses
+        // dataIsolated. They go by the table as it is when they are sent, not as it was when they arrived.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var isolated = await TestBackend.StartAsync("isolated");
+        isolated.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var table = With(p1, [(isolated, true)], new MirrorPolicy { Percent = 100, Methods = ["POST"], SecondaryShare = 0 });
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "1" });
+        var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await router.Client.PostAsync(new Uri($"/orders/items/{i}", UriKind.Relative), new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => isolated.InFlight == 1 && dispatcher.Queued == 3, "one write at the shadow, three queued", cancellationToken: Ct);
+        await new RoutingTableStore(router.Store, router.Bus).PutAsync(table with { Shadows = [table.Shadows[0] with { DataIsolated = false }] }, Ct);
+        var cache = router.App.Services.GetRequiredService<RoutingTableCache>();
+        await Eventually.WaitUntilAsync(() => cache.Current.Services["orders"].Mirror is null or { IsolatedTargets.Count: 0 }, "the router saw the change", cancellationToken: Ct);
+        isolated.Gate.TrySetResult();
+
+        await Eventually.WaitUntilAsync(() => dispatcher.Queued == 0 && isolated.InFlight == 0, "the queue drained", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "no_target")) == 3,
+            "the three queued writes dropped and counted",
+            cancellationToken: Ct);
+        Assert.Equal(1, isolated.Requests);
     }
 
     [Fact]
@@ -332,6 +389,30 @@ public sealed class MirroringTests
         var other = await MinutesAsync(router, served == "p1" ? "p2" : "p1");
         Assert.Equal(0, other.Sum(m => m.Requests));
         Assert.All(other, m => Assert.Null(m.Mirror));
+    }
+
+    [Fact]
+    public async Task SecondaryShare_NeverLoadsAProductionEndpointTheRouterHasTakenOutOfService()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        p2.Healthy = false;
+        var table = With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, SecondaryShare = 1 });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync([table]);
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p2"), "p2 out of service", cancellationToken: Ct);
+        var outcomes = Collect(router);
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
+        }
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 10, "the ten copies", cancellationToken: Ct);
+        Assert.Equal(0, p2.Requests);
+        Assert.DoesNotContain(outcomes, o => o.Kind == OutcomeKind.ProductionNoise);
     }
 
     internal static RoutingTable With(TestBackend production, IEnumerable<(TestBackend Backend, bool Isolated)> shadows, MirrorPolicy policy) => new()

@@ -55,6 +55,12 @@ public sealed class TestBackend : IAsyncDisposable
     public TaskCompletionSource? Gate { get; set; }
 
     /// <summary>Starts a backend on an ephemeral port (or <paramref name="port"/>).</summary>
+    /// <summary>Compresses answers with this coding (<c>gzip</c> or <c>br</c>) when the request accepts it.</summary>
+    public string? Compression { get; set; }
+
+    /// <summary>How hard <see cref="Compression"/> compresses (two backends at different levels send different bytes).</summary>
+    public System.IO.Compression.CompressionLevel CompressionLevel { get; set; } = System.IO.Compression.CompressionLevel.Optimal;
+
     public static async Task<TestBackend> StartAsync(string name, int port = 0)
     {
         var backend = new TestBackend(name);
@@ -136,6 +142,20 @@ public sealed class TestBackend : IAsyncDisposable
                 body,
                 daprAppId = context.Request.Headers["dapr-app-id"].ToString(),
             });
+            if (Compression is { } coding && context.Request.Headers.AcceptEncoding.ToString().Contains(coding, StringComparison.OrdinalIgnoreCase))
+            {
+                using var compressed = new MemoryStream();
+                await using (Stream encoder = coding == "br"
+                    ? new System.IO.Compression.BrotliStream(compressed, CompressionLevel, leaveOpen: true)
+                    : new System.IO.Compression.GZipStream(compressed, CompressionLevel, leaveOpen: true))
+                {
+                    await encoder.WriteAsync(payload, context.RequestAborted).ConfigureAwait(false);
+                }
+
+                payload = compressed.ToArray();
+                context.Response.Headers.ContentEncoding = coding;
+            }
+
             context.Response.StatusCode = StatusCode;
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = payload.Length;
