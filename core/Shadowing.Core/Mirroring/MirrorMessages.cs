@@ -25,8 +25,17 @@ public enum OutcomeKind
 /// </summary>
 public sealed record MirrorOutcome
 {
-    /// <summary>The request's stable id (the same for every copy of it).</summary>
+    /// <summary>
+    /// The copy's stable id: the request's id, the same for every shadow it went to; an amplified replay's is
+    /// <c>{request id}#{replay}</c> (see <see cref="OriginalRequestId"/>).
+    /// </summary>
     public required string RequestId { get; init; }
+
+    /// <summary>What separates a request's id from its replay's number in <see cref="RequestId"/>.</summary>
+    public const char ReplaySeparator = '#';
+
+    /// <summary>The id of the request this copy was made of: the same for every replay of it.</summary>
+    public string OriginalRequestId => RequestId.IndexOf(ReplaySeparator, StringComparison.Ordinal) is var at and >= 0 ? RequestId[..at] : RequestId;
 
     /// <summary>The service.</summary>
     public required string Service { get; init; }

@@ -143,8 +143,9 @@ public static partial class ShadowJudge
     private static MetricVerdict Latency(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
     {
         var check = settings.Latency;
+        // Every replay is a measurement of the shadow; production answered each request once.
         var shadow = own.Where(o => o.Copy.Status != 0).Select(o => o.Copy.LatencyMs).ToArray();
-        var baseline = own.Where(o => o.Production.Status != 0).Select(o => o.Production.LatencyMs).ToArray();
+        var baseline = Originals(own).Where(o => o.Production.Status != 0).Select(o => o.Production.LatencyMs).ToArray();
         var verdict = new MetricVerdict { Metric = "latency", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = shadow.Length, BaselineSamples = baseline.Length, Critical = check.Critical, Weight = check.Weight };
         if (shadow.Length < settings.MinSamples || baseline.Length < settings.MinSamples)
         {
@@ -170,18 +171,20 @@ public static partial class ShadowJudge
     {
         var check = settings.ErrorRate;
         var n = own.Count;
+        var originals = Originals(own);
+        var m = originals.Count;
         var shadowErrors = own.Count(o => Failed(o.Copy.Status));
-        var baselineErrors = own.Count(o => Failed(o.Production.Status));
-        var verdict = new MetricVerdict { Metric = "errorRate", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = n, Critical = check.Critical, Weight = check.Weight };
-        if (n < settings.MinSamples)
+        var baselineErrors = originals.Count(o => Failed(o.Production.Status));
+        var verdict = new MetricVerdict { Metric = "errorRate", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = m, Critical = check.Critical, Weight = check.Weight };
+        if (n < settings.MinSamples || m < settings.MinSamples)
         {
-            return verdict with { Reason = Format($"errorRate: {n} samples, {settings.MinSamples} needed") };
+            return verdict with { Reason = Format($"errorRate: {n} shadow and {m} production samples, {settings.MinSamples} each needed") };
         }
 
-        var (z, p) = Proportions.TwoSample(shadowErrors, n, baselineErrors, n, Alternative.Greater);
-        var difference = (shadowErrors - baselineErrors) / (double)n;
+        var (z, p) = Proportions.TwoSample(shadowErrors, n, baselineErrors, m, Alternative.Greater);
+        var difference = (shadowErrors / (double)n) - (baselineErrors / (double)m);
         var failed = p < alpha && difference > check.MaxIncrease;
-        var figures = Format($"shadow {shadowErrors}/{n} ({shadowErrors / (double)n:0.##%}) vs production {baselineErrors}/{n} ({baselineErrors / (double)n:0.##%}), p = {p:0.####E+0}");
+        var figures = Format($"shadow {shadowErrors}/{n} ({shadowErrors / (double)n:0.##%}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {p:0.####E+0}");
         return verdict with
         {
             Verdict = failed ? Verdict.Fail : Verdict.Pass,
@@ -191,6 +194,9 @@ public static partial class ShadowJudge
             EffectSize = difference,
         };
     }
+
+    /// <summary>One outcome per request: an amplified request's replays share production's single answer.</summary>
+    private static List<MirrorOutcome> Originals(List<MirrorOutcome> own) => [.. own.DistinctBy(o => o.OriginalRequestId, StringComparer.Ordinal)];
 
     private static MetricVerdict Mismatch(List<MirrorOutcome> own, List<MirrorOutcome> noise, ValidationSettings settings, IReadOnlyList<string> ignore)
     {

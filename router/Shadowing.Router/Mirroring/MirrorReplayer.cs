@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
@@ -205,10 +206,13 @@ internal sealed partial class MirrorReplayer(
             policy.IgnoreFields ?? []);
         for (var i = 0; i < copies; i++)
         {
+            // Each replay is an outcome of its own ({id}#{i}): outcomes are kept once per request id (a redelivery is
+            // the same outcome), so replays sharing the id would count once for warm-up, and only the fastest be judged.
+            var replay = i == 0 ? copy : copy with { Id = string.Create(CultureInfo.InvariantCulture, $"{copy.Id}{MirrorOutcome.ReplaySeparator}{i}") };
             foreach (var target in targets)
             {
                 await ThrottleAsync(envelope.Service + "/" + target.Id, policy.RatePerSecond, cancellationToken).ConfigureAwait(false);
-                await StartAsync(sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
+                await StartAsync(sender.SendAsync(replay, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -114,6 +114,25 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void AmplifiedReplays_EachMeasureTheShadow_ProductionsAnswerCountsOnce()
+    {
+        // 60 requests, each replayed three times to a shadow three times slower, one replay in ten failing.
+        var originals = Outcomes(60, productionMs: 50, shadowFactor: 3);
+        var replays = originals.SelectMany(o => new[] { o, o with { RequestId = o.RequestId + "#1" }, o with { RequestId = o.RequestId + "#2" } })
+            .Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { Status = 503 } } : o).ToList();
+
+        var verdict = Judge(replays);
+
+        var latency = verdict.Metrics.Single(m => m.Metric == "latency");
+        var errors = verdict.Metrics.Single(m => m.Metric == "errorRate");
+        Assert.Equal((180, 60), (latency.ShadowSamples, latency.BaselineSamples));
+        Assert.Equal((180, 60), (errors.ShadowSamples, errors.BaselineSamples));
+        Assert.Equal((Verdict.Fail, Verdict.Fail), (latency.Verdict, errors.Verdict));
+        Assert.Equal(18 / 180.0, errors.EffectSize!.Value, 6);
+        Assert.Equal("r7", (originals[7] with { RequestId = "r7#2" }).OriginalRequestId);
+    }
+
+    [Fact]
     public void ErrorRate_ShadowFailingOneInTen_Fails()
     {
         var outcomes = Outcomes(400, productionMs: 50, shadowFactor: 1).Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { Status = 503 } } : o).ToList();

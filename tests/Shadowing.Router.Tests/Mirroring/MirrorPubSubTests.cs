@@ -81,6 +81,7 @@ public sealed class MirrorPubSubTests
         await using var s1 = await TestBackend.StartAsync("s1");
         await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Methods = ["GET", "POST"], Transport = MirrorTransport.PubSub, Amplify = 3 })]);
         await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var outcomes = MirroringTests.Collect(router);
         var now = TimeProvider.System.GetUtcNow();
         // Whoever published it, an envelope's credentials never reach the shadow: the replayer filters its headers again.
         var envelope = Envelope("a", now) with
@@ -105,6 +106,11 @@ public sealed class MirrorPubSubTests
         Assert.All(s1.Received, r => Assert.Equal(("GET", "/items/a"), (r.Method, r.Path)));
         Assert.All(s1.Received, r => Assert.Equal((false, false, "application/json"), (r.Headers.ContainsKey("Authorization"), r.Headers.ContainsKey("X-Api-Key"), r.Headers["Accept"])));
         Assert.Equal(3, s1.Received.Count);
+
+        // Each replay is an outcome of its own, counted by warm-up and judged; they name the request they copy.
+        await Eventually.WaitUntilAsync(() => outcomes.Count == 3, "an outcome per replay", cancellationToken: Ct);
+        Assert.Equal(["a", "a#1", "a#2"], outcomes.Select(o => o.RequestId).Order(StringComparer.Ordinal));
+        Assert.All(outcomes, o => Assert.Equal("a", o.OriginalRequestId));
     }
 
     [Fact]
