@@ -342,7 +342,9 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
                 throw new ProvisioningException($"{what}: Azure still answered 409 {error} after {_options.Timeout} ({ContainerAppsProvisionerOptions.Section}:Timeout).");
             }
 
-            await Task.Delay(retryAfter ?? _options.PollInterval, _time, cancellationToken).ConfigureAwait(false);
+            var remaining = deadline - _time.GetUtcNow();
+            var wait = retryAfter ?? _options.PollInterval;
+            await Task.Delay(wait < remaining ? wait : remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -437,9 +439,9 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         try
         {
             var error = JsonNode.Parse(response.Content.ToString())?["error"];
-            return error is null ? response.ReasonPhrase : $"{error["code"]}: {error["message"]}";
+            return error is JsonObject ? $"{error["code"]}: {error["message"]}" : error?.ToJsonString() ?? response.ReasonPhrase;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return response.ReasonPhrase;
         }

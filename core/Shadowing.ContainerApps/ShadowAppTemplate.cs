@@ -402,7 +402,7 @@ public static partial class ShadowAppTemplate
         static (double Cpu, double Memory) Resources(double cpu, double memory, int factor, double maxCpu, double maxMemory, bool dedicated)
         {
             var scaled = Math.Max(0.25, Math.Min(maxCpu, Math.Round(cpu * factor * 4, MidpointRounding.AwayFromZero) / 4)); // 0.25 vCPU steps
-            return (scaled, dedicated ? Math.Min(maxMemory, Math.Round(memory * factor, 2)) : scaled * 2);
+            return (scaled, dedicated ? Math.Min(maxMemory, Math.Ceiling(Math.Round(memory * factor * 100, 6)) / 100) : scaled * 2);
         }
 
         static void Set(JsonObject container, double cpu, double memory) => container["resources"] = new JsonObject

@@ -35,6 +35,7 @@ public sealed record MirrorOutcome
     public const char ReplaySeparator = '#';
 
     /// <summary>The id of the request this copy was made of: the same for every replay of it.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string OriginalRequestId => RequestId.IndexOf(ReplaySeparator, StringComparison.Ordinal) is var at and >= 0 ? RequestId[..at] : RequestId;
 
     /// <summary>The service.</summary>
@@ -88,6 +89,9 @@ public sealed record MirroredRequest
 
     /// <summary>The path below the service.</summary>
     public required string Path { get; init; }
+
+    /// <summary>The path below the service as the client sent it, when it has escapes (an encoded slash stays encoded); null otherwise.</summary>
+    public string? RawPath { get; init; }
 
     /// <summary>The query string, with configured parameters removed (starting with '?', or empty).</summary>
     public string Query { get; init; } = string.Empty;

@@ -232,10 +232,11 @@ public static partial class ShadowJudge
         }
 
         var n = compared.Count;
+        var requests = Originals(compared).Count; // replays of one request are not independent evidence
         var verdict = new MetricVerdict { Metric = "mismatch", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = noise.Count, Critical = check.Critical, Weight = check.Weight };
-        if (n < settings.MinSamples)
+        if (n < settings.MinSamples || requests < settings.MinSamples)
         {
-            return verdict with { Reason = Format($"mismatch: {n} compared answers, {settings.MinSamples} needed") };
+            return verdict with { Reason = Format($"mismatch: {n} compared answers to {requests} requests, {settings.MinSamples} requests needed") };
         }
 
         var rate = mismatches / (double)n;

@@ -13,8 +13,8 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 
 /// <summary>
 /// Continuous validation: judges every PreWarmed and Active shadow that a workflow owns over the last
-/// given window and publishes a <see cref="ShadowVerdictNotice"/> for each that fails, which remediates or
-/// retires it. The Functions app's <c>ValidateShadows</c> timer runs it with Dapr; a hosted timer on the embedded host.
+/// given window and publishes a <see cref="ShadowVerdictNotice"/> for each that fails, unless the window of the same
+/// length before it passed (repeated looks: see <see cref="RunOnceAsync"/>), which remediates or retires it. The Functions app's <c>ValidateShadows</c> timer runs it with Dapr; a hosted timer on the embedded host.
 /// </summary>
 /// <remarks>
 /// The window starts no earlier than the shadow's last state change (it became PreWarmed or Active then): answers of an
@@ -30,8 +30,18 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         {
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && ShadowLifecycle.IsRoutable(s.State)))
             {
-                var sinceReady = time.GetUtcNow() - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
-                var verdict = await validator.ValidateAsync(entry.Value.Service, shadow.Id, sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window, storeInconclusive: false, cancellationToken).ConfigureAwait(false);
+                var to = time.GetUtcNow();
+                var sinceReady = to - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
+                var length = sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window;
+                var verdict = await validator.JudgeAsync(entry.Value.Service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
+                if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(entry.Value.Service, shadow, to - length, length, cancellationToken).ConfigureAwait(false))
+                {
+                    // One look of many: judged every interval, an identical shadow fails some window by chance now and then.
+                    // A Fail right after a window that passed is not acted on until the next window fails as well.
+                    continue;
+                }
+
+                await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken).ConfigureAwait(false);
                 if (verdict.Verdict != Verdict.Fail)
                 {
                     continue; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
@@ -44,5 +54,17 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         }
 
         return failing;
+    }
+
+    /// <summary>Whether the window of the same length just before <paramref name="end"/> (and after the shadow became ready) passed.</summary>
+    private async Task<bool> PassedJustBeforeAsync(string service, ShadowEndpoint shadow, DateTimeOffset end, TimeSpan length, CancellationToken cancellationToken)
+    {
+        var start = end - length;
+        if (shadow.StateChangedAt is { } ready && ready > start)
+        {
+            start = ready;
+        }
+
+        return start < end && (await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false)).Verdict == Verdict.Pass;
     }
 }

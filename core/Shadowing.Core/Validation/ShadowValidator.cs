@@ -36,9 +36,19 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
     public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, bool storeInconclusive = true, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
+        var to = time.GetUtcNow();
+        var verdict = await JudgeAsync(service, shadow, to - window, to, cancellationToken).ConfigureAwait(false);
+        await RecordAsync(verdict, storeInconclusive, cancellationToken).ConfigureAwait(false);
+        return verdict;
+    }
+
+    /// <summary>Judges <paramref name="shadow"/> on the copies sent between <paramref name="from"/> and <paramref name="to"/>; stores and alerts nothing.</summary>
+    /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
+    public async Task<ShadowVerdict> JudgeAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    {
         ArgumentException.ThrowIfNullOrWhiteSpace(service);
         ArgumentException.ThrowIfNullOrWhiteSpace(shadow);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
         var table = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value
             ?? throw new KeyNotFoundException($"Service '{service}' has no routing table.");
         if (table.Shadows.All(s => s.Id != shadow))
@@ -46,18 +56,25 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
             throw new KeyNotFoundException($"Service '{service}' has no shadow '{shadow}'.");
         }
 
-        var to = time.GetUtcNow();
-        var from = to - window;
         var outcomes = new List<MirrorOutcome>();
         var lag = SendLag(table);
         outcomes.AddRange(await ReadAsync(service, shadow, from, to, lag, cancellationToken).ConfigureAwait(false));
         outcomes.AddRange(await ReadAsync(service, OutcomeSlot.NoiseEndpoint, from, to, lag, cancellationToken).ConfigureAwait(false));
         var minutes = await MinutesAsync(service, shadow, from, to, cancellationToken).ConfigureAwait(false);
-        var verdict = ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, to);
+        return ShadowJudge.Judge(service, shadow, outcomes, minutes, table.Validation ?? new ValidationSettings(), table.Mirror?.IgnoreFields ?? [], from, to, time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Stores <paramref name="verdict"/> as the shadow's latest (an Inconclusive one only if <paramref name="storeInconclusive"/>)
+    /// and alerts a Fail on <see cref="Topics.Alerts"/>.
+    /// </summary>
+    public async Task RecordAsync(ShadowVerdict verdict, bool storeInconclusive = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(verdict);
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
         {
-            await store.SaveJsonAsync(StateKeys.Verdict(service, shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
-            Verdicts.Add(1, new KeyValuePair<string, object?>("service", service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
+            await store.SaveJsonAsync(StateKeys.Verdict(verdict.Service, verdict.Shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+            Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
         }
 
         if (verdict.Verdict == Verdict.Fail)
@@ -67,17 +84,15 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
                 new Alert
                 {
                     Kind = AlertKind.ValidationFailed,
-                    Service = service,
-                    Endpoint = shadow,
+                    Service = verdict.Service,
+                    Endpoint = verdict.Shadow,
                     Verdict = verdict.Verdict,
                     Reasons = verdict.Reasons.Take(4).ToArray(),
-                    Status = StateKeys.Verdict(service, shadow),
-                    At = to,
+                    Status = StateKeys.Verdict(verdict.Service, verdict.Shadow),
+                    At = verdict.To,
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-
-        return verdict;
     }
 
     /// <summary>The latest stored verdict on <paramref name="shadow"/>, if any.</summary>

@@ -23,15 +23,23 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
     /// <summary>The destination prefix of the endpoint (also what YARP is handed).</summary>
     public string Prefix { get; } = prefix;
 
+    /// <summary>
+    /// Where a request for <paramref name="below"/> goes at this endpoint: the client's raw path (<paramref name="rawBelow"/>,
+    /// see <see cref="RawBelow"/>) where this endpoint takes encoded slashes as they came, else the path encoded by YARP.
+    /// Production's forward and the mirror's copies both go this way, so a copy reaches a shadow as the original reached production.
+    /// </summary>
+    internal Uri Destination(PathString below, QueryString query, string? rawBelow) =>
+        rawEncodedSlashes && rawBelow is not null
+            ? new Uri(Prefix.TrimEnd('/') + rawBelow + query.Value, UriKind.Absolute)
+            : RequestUtilities.MakeDestinationAddress(Prefix, below, query);
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await Default.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
         var request = httpContext.Request;
         var full = request.Path.Value ?? string.Empty;
         var below = full.Length > serviceSegmentLength ? new PathString(full[serviceSegmentLength..]) : PathString.Empty;
-        proxyRequest.RequestUri = rawEncodedSlashes && below.Value is { } belowPath && belowPath.Contains('%', StringComparison.Ordinal) && RawBelow(httpContext, belowPath) is { } raw
-            ? new Uri(Prefix.TrimEnd('/') + raw + request.QueryString.Value, UriKind.Absolute)
-            : RequestUtilities.MakeDestinationAddress(Prefix, below, request.QueryString);
+        proxyRequest.RequestUri = Destination(below, request.QueryString, rawEncodedSlashes && below.Value is { } belowPath && belowPath.Contains('%', StringComparison.Ordinal) ? RawBelow(httpContext, belowPath) : null);
 
         // The non-validated view enumerates without allocating; a list is made only when a client sent headers to strip.
         List<string>? stripped = null;

@@ -59,9 +59,9 @@ internal static class ContentDecoding
 
                 return decoded.ToArray();
             }
-            catch (InvalidDataException)
+            catch (Exception ex) when (ex is InvalidDataException or InvalidOperationException or IOException)
             {
-                return null;
+                return null; // a corrupt stream (BrotliStream says so with InvalidOperationException)
             }
         }
     }

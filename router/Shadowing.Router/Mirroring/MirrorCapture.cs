@@ -130,8 +130,8 @@ internal sealed class MirrorCapture
         var path = request.Path.Value ?? "/";
         var below = path.Length > 1 + Plan.Service.Length ? path[(1 + Plan.Service.Length)..] : "/";
         RoutedEndpoint? secondary = null;
-        var method = MirrorPlan.EffectiveMethod(request);
-        if (Plan.Production.Count > 1 && MirrorPlan.IsSafe(method) && _random.NextDouble() < policy.SecondaryShare)
+        var safe = MirrorPlan.IsSafe(MirrorPlan.EffectiveMethod(request));
+        if (Plan.Production.Count > 1 && safe && _random.NextDouble() < policy.SecondaryShare)
         {
             // Only an endpoint the router would send production traffic to now: never more load on one it has ejected.
             var candidates = Plan.Production.Where(p => !ReferenceEquals(p, served) && p.Runtime.Health.IsAvailable(ReceivedAt)).ToList();
@@ -143,8 +143,10 @@ internal sealed class MirrorCapture
             Plan = Plan,
             Id = _dispatcher.NextId(),
             ReceivedAt = ReceivedAt,
-            Method = method,
+            Method = request.Method,
+            Safe = safe,
             Path = below,
+            RawPath = below.Contains('%', StringComparison.Ordinal) ? Forwarding.EndpointTransformer.RawBelow(_context, below) : null,
             Query = MirrorJob.CopyQuery(request.QueryString, policy),
             Headers = MirrorJob.CopyHeaders(request.Headers, policy),
             ContentType = request.ContentType,

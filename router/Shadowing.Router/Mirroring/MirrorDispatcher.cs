@@ -109,6 +109,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 Service = job.Plan.Service,
                 Method = job.Method,
                 Path = job.Path,
+                RawPath = job.RawPath,
                 Query = job.Query,
                 Headers = job.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase),
                 Body = body.ToArray(),
@@ -149,12 +150,12 @@ internal sealed partial class MirrorDispatcher : BackgroundService
         }
 
         var copy = new CopyRequest(
-            job.Plan.Service, job.Id, job.Method, job.Path, job.Query, job.Headers, body, job.ReceivedAt, job.TraceParent,
+            job.Plan.Service, job.Id, job.Method, job.Path, job.RawPath, job.Query, job.Headers, body, job.ReceivedAt, job.TraceParent,
             production, productionBody, policy.Timeout, policy.MaxBodyBytes, policy.IgnoreFields ?? []);
         // The targets as the routing table says now, not as it said when the request arrived: a copy that waited in the
         // queue behind a slow shadow must not reach a shadow retired since, or a write one that lost its own data since.
         var now = _cache.Current.Services.TryGetValue(job.Plan.Service, out var routes) && routes.Mirror is { } current
-            ? (MirrorPlan.IsSafe(job.Method) ? current.SafeTargets : current.IsolatedTargets)
+            ? (job.Safe ? current.SafeTargets : current.IsolatedTargets)
             : [];
         var targets = now.Where(t => job.Targets.Any(j => j.Id == t.Id)).ToList();
         if (targets.Count == 0)

@@ -42,10 +42,20 @@ internal sealed class MirrorJob : IDisposable
 
     public required DateTimeOffset ReceivedAt { get; init; }
 
+    /// <summary>The request's method, as production got it and the copy is sent.</summary>
     public required string Method { get; init; }
+
+    /// <summary>
+    /// Whether the copy may go to every shadow: a safe method not tunnelling a write through a method-override header
+    /// (see <see cref="MirrorPlan.EffectiveMethod(HttpRequest)"/>).
+    /// </summary>
+    public required bool Safe { get; init; }
 
     /// <summary>The path below the service.</summary>
     public required string Path { get; init; }
+
+    /// <summary>The same as the client sent it, when it has escapes (see <see cref="Forwarding.EndpointTransformer.RawBelow"/>).</summary>
+    public string? RawPath { get; init; }
 
     /// <summary>The query string with configured parameters removed ('?…' or empty).</summary>
     public required string Query { get; init; }
@@ -183,9 +193,16 @@ internal sealed class MirrorJob : IDisposable
             return null;
         }
 
-        foreach (var field in strip)
+        try
         {
-            Remove(root, field.Split('.'), 0);
+            foreach (var field in strip)
+            {
+                Remove(root, field.Split('.'), 0);
+            }
+        }
+        catch (ArgumentException)
+        {
+            return null; // duplicate property names: JsonObject refuses them when first indexed
         }
 
         return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");

@@ -198,6 +198,28 @@ internal sealed class MirrorPlan
         return request.Method;
     }
 
+    /// <summary>The same for a request already taken out of its context (an envelope's method and headers).</summary>
+    public static string EffectiveMethod(string method, IReadOnlyDictionary<string, string[]> headers)
+    {
+        if (!IsSafe(method))
+        {
+            return method;
+        }
+
+        foreach (var name in MethodOverrideHeaders)
+        {
+            foreach (var (header, values) in headers)
+            {
+                if (header.Equals(name, StringComparison.OrdinalIgnoreCase) && string.Join(",", values).Trim() is { Length: > 0 } named && !IsSafe(named))
+                {
+                    return named.ToUpperInvariant();
+                }
+            }
+        }
+
+        return method;
+    }
+
     /// <summary>Whether a key is in the sample (for tests and tools: the same test <see cref="Decide"/> applies).</summary>
     public bool Samples(string key) => Hash(key) < _threshold;
 

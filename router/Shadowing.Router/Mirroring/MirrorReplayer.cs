@@ -178,7 +178,7 @@ internal sealed partial class MirrorReplayer(
             return;
         }
 
-        var safe = MirrorPlan.IsSafe(envelope.Method);
+        var safe = MirrorPlan.IsSafe(MirrorPlan.EffectiveMethod(envelope.Method, envelope.Headers));
         var eligible = safe ? plan.SafeTargets : plan.IsolatedTargets;
         var targets = eligible.Where(t => envelope.Targets.Contains(t.Id, StringComparer.Ordinal)).ToArray();
         if (targets.Length == 0)
@@ -194,6 +194,7 @@ internal sealed partial class MirrorReplayer(
             envelope.Id,
             envelope.Method,
             envelope.Path,
+            envelope.RawPath,
             envelope.Query,
             MirrorJob.CopyHeaders(envelope.Headers, policy),
             envelope.Body,

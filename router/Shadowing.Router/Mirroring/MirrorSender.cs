@@ -7,7 +7,6 @@ using Shadowing.Core.Mirroring;
 using Shadowing.Router.Forwarding;
 using Shadowing.Router.Metrics;
 using Shadowing.Router.Routing;
-using Yarp.ReverseProxy.Forwarder;
 
 namespace Shadowing.Router.Mirroring;
 
@@ -17,6 +16,7 @@ internal sealed record CopyRequest(
     string Id,
     string Method,
     string Path,
+    string? RawPath,
     string Query,
     IReadOnlyList<KeyValuePair<string, string[]>> Headers,
     ReadOnlyMemory<byte> Body,
@@ -168,7 +168,7 @@ internal sealed partial class MirrorSender : IDisposable
 
     private HttpRequestMessage Build(CopyRequest copy, RoutedEndpoint target)
     {
-        var request = new HttpRequestMessage(new HttpMethod(copy.Method), RequestUtilities.MakeDestinationAddress(target.Transformer.Prefix, new PathString(copy.Path), new QueryString(copy.Query)))
+        var request = new HttpRequestMessage(new HttpMethod(copy.Method), target.Transformer.Destination(new PathString(copy.Path), new QueryString(copy.Query), copy.RawPath))
         {
             Version = HttpVersion.Version11,
             Content = copy.Body.IsEmpty ? null : new ReadOnlyMemoryContent(copy.Body),

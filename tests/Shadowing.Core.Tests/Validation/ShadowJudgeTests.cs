@@ -133,6 +133,22 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Mismatch_ManyReplaysOfAFewRequests_AreNotEnoughToJudge()
+    {
+        // Five requests replayed ten times each: fifty answers, but five requests' worth of evidence.
+        var replays = Enumerable.Range(0, 5).SelectMany(r => Enumerable.Range(0, 10).Select(k => Outcome(r, 50, 50) with
+        {
+            RequestId = k == 0 ? $"r{r}" : $"r{r}#{k}",
+            DifferingPaths = r == 0 ? ["$.price"] : [],
+        })).ToList();
+
+        var mismatch = Judge(replays).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal(Verdict.Inconclusive, mismatch.Verdict);
+        Assert.Contains("50 compared answers to 5 requests", mismatch.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ErrorRate_ShadowFailingOneInTen_Fails()
     {
         var outcomes = Outcomes(400, productionMs: 50, shadowFactor: 1).Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { Status = 503 } } : o).ToList();

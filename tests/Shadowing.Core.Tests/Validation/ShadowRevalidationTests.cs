@@ -63,19 +63,44 @@ public sealed class ShadowRevalidationTests
         Assert.Null(await _store.GetAsync(StateKeys.Verdict("orders", "remediated"), TestContext.Current.CancellationToken)); // Inconclusive: the stored verdict (a Pass, for promotion) is kept
     }
 
+    [Fact]
+    public async Task RunOnce_AFailRightAfterAWindowThatPassed_IsNotActedOn_UntilTheNextWindowFailsToo()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("held", ShadowState.PreWarmed, "shadows-orders-1")],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("held", status: 200, before: TimeSpan.FromMinutes(12)); // the window before passed
+        await StoreOutcomesAsync("held", status: 500);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        Assert.Empty(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+        await _bus.DidNotReceive().PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>());
+        await _bus.DidNotReceive().PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>());
+        Assert.Null(await _store.GetAsync(StateKeys.Verdict("orders", "held"), TestContext.Current.CancellationToken));
+
+        // Ten minutes on, the window before is the failing one: now it is acted on.
+        var later = Now.AddMinutes(10);
+        await StoreOutcomesAsync("held", status: 500, before: TimeSpan.FromMinutes(-10));
+        var next = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(later)), _bus, new FakeTimeProvider(later));
+        Assert.Single(await next.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+    }
+
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
         new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner, StateChangedAt = Now.AddHours(-1) };
 
     /// <summary>Sixty mirrored answers of <paramref name="shadowId"/> in the last minutes, production answering 200.</summary>
-    private async Task StoreOutcomesAsync(string shadowId, int status)
+    private async Task StoreOutcomesAsync(string shadowId, int status, TimeSpan before = default)
     {
         var outcomes = Enumerable.Range(0, 60).Select(i => new MirrorOutcome
         {
-            RequestId = $"{shadowId}-{i}",
+            RequestId = $"{shadowId}-{before.TotalMinutes}-{i}",
             Service = "orders",
             Method = "GET",
             Path = "/items",
-            ReceivedAt = Now.AddSeconds(-i),
+            ReceivedAt = Now - before - TimeSpan.FromSeconds(i),
             Production = new EndpointAnswer("p1", 200, 20 + (i % 7), 10, "d"),
             Copy = new EndpointAnswer(shadowId, status, 20 + (i % 5), 10, status == 200 ? "d" : "e"),
             Compared = status == 200,

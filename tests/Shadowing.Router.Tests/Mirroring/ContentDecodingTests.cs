@@ -36,6 +36,7 @@ public sealed class ContentDecodingTests
         Assert.True(bomb.Length < 2_000);
         Assert.Null(ContentDecoding.Decode(bomb, "gzip", 65_536));
         Assert.Null(ContentDecoding.Decode("not gzip at all"u8.ToArray(), "gzip", 65_536));
+        Assert.Null(ContentDecoding.Decode("not brotli at all, not at all"u8.ToArray(), "br", 65_536));
         Assert.Null(ContentDecoding.Decode("x"u8.ToArray(), "zstd", 65_536));
         Assert.Null(ContentDecoding.Decode("x"u8.ToArray(), "gzip, br", 65_536));
     }

@@ -93,15 +93,16 @@ public sealed class MirrorPubSubTests
         await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct); // a redelivery
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("old", now.AddMinutes(-20)) with { ExpiresAt = now.AddMinutes(-10) }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("write", now) with { Method = "POST", Body = "{}"u8.ToArray() }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("tunnelled", now) with { Headers = new Dictionary<string, string[]> { ["x-http-method-override"] = ["DELETE"] } }, Ct); // a write too
 
         await Eventually.WaitUntilAsync(() => s1.Received.Count == 3, "three replays of the safe copy", cancellationToken: Ct);
         await Eventually.WaitUntilAsync(
             async () =>
             {
                 var metrics = await router.MetricsAsync();
-                return Dropped(metrics, "duplicate") == 1 && Dropped(metrics, "expired") == 1 && Dropped(metrics, "no_target") == 1;
+                return Dropped(metrics, "duplicate") == 1 && Dropped(metrics, "expired") == 1 && Dropped(metrics, "no_target") == 2;
             },
-            "the duplicate, the expired and the unsafe envelope dropped and counted",
+            "the duplicate, the expired and the two unsafe envelopes dropped and counted",
             cancellationToken: Ct);
         Assert.All(s1.Received, r => Assert.Equal(("GET", "/items/a"), (r.Method, r.Path)));
         Assert.All(s1.Received, r => Assert.Equal((false, false, "application/json"), (r.Headers.ContainsKey("Authorization"), r.Headers.ContainsKey("X-Api-Key"), r.Headers["Accept"])));

@@ -80,6 +80,7 @@ public sealed class MirroringTests
     [Theory]
     [InlineData("/orders/reset%3F?x=1", "/reset%3F?x=1")] // an encoded '?' is part of the path, not a query
     [InlineData("/orders/a%20b/%23frag", "/a%20b/%23frag")]
+    [InlineData("/orders/items/a%2Fb", "/items/a%2Fb")] // an encoded slash stays one segment
     public async Task Copy_GoesToTheShadowEncodedAsProductionsForwardIs(string requested, string expected)
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -230,6 +231,32 @@ public sealed class MirroringTests
         {
             hung.Gate.TrySetResult();
         }
+    }
+
+    [Theory]
+    [InlineData(MirrorTransport.Direct)]
+    [InlineData(MirrorTransport.PubSub)]
+    public async Task AGetTunnellingADelete_GoesOnlyToTheShadowWithItsOwnData_AsTheGetProductionGot(MirrorTransport transport)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shared = await TestBackend.StartAsync("shared");
+        await using var isolated = await TestBackend.StartAsync("isolated");
+        await using var router = await RouterHost.StartAsync([With(p1, [(shared, false), (isolated, true)], new MirrorPolicy { Percent = 100, Methods = ["GET", "DELETE"], Transport = transport })]);
+        if (transport == MirrorTransport.PubSub)
+        {
+            await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        }
+
+        using var tunnelled = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items/1", UriKind.Relative));
+        tunnelled.Headers.Add("X-HTTP-Method-Override", "DELETE");
+        using var plain = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items/2", UriKind.Relative));
+        (await router.Client.SendAsync(tunnelled, Ct)).Dispose();
+        (await router.Client.SendAsync(plain, Ct)).Dispose();
+
+        await Eventually.WaitUntilAsync(() => isolated.Received.Count == 2 && shared.Received.Count == 1, "both copies at the isolated shadow, the plain one at the shared", cancellationToken: Ct);
+        Assert.Equal("/items/2", Assert.Single(shared.Received).Path);
+        var copy = Assert.Single(isolated.Received, r => r.Path == "/items/1");
+        Assert.Equal(("GET", "DELETE"), (copy.Method, copy.Headers["X-HTTP-Method-Override"]));
     }
 
     [Fact]
