@@ -71,6 +71,7 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton<Alerts.AlertWebhook>();
         services.TryAddSingleton<OutcomeRecorder>();
         services.TryAddSingleton<Retention.RetentionSweeper>();
+        services.TryAddSingleton(sp => new MirrorMemory(sp.GetRequiredService<IOptions<RouterOptions>>().Value.Mirroring.MaxBufferedBytes));
         services.TryAddSingleton<MirrorSender>();
         services.TryAddSingleton<MirrorDispatcher>();
         services.TryAddSingleton<MirrorReplayer>();

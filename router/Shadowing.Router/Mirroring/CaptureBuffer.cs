@@ -3,16 +3,32 @@ using System.Buffers;
 namespace Shadowing.Router.Mirroring;
 
 /// <summary>
-/// A body captured for a mirrored copy, in pooled arrays, up to a cap: past the cap it stops capturing and says so
-/// (the copy is then not sent). Returned to the pool by <see cref="Dispose"/>.
+/// A body captured for a mirrored copy, in pooled arrays taken from the <see cref="MirrorMemory"/> budget, up to a cap:
+/// past the cap, or when the budget has no room for the next array, it stops capturing and says so (the copy is then
+/// not sent, or its answer not compared). Returned to the pool and the budget by <see cref="Dispose"/>.
 /// </summary>
-internal sealed class CaptureBuffer(int cap) : IDisposable
+internal sealed class CaptureBuffer : IDisposable
 {
-    private byte[] _buffer = cap == 0 ? [] : ArrayPool<byte>.Shared.Rent(Math.Min(cap, 4096));
+    private readonly int _cap;
+    private readonly MirrorMemory _memory;
+    private byte[] _buffer = [];
     private int _length;
 
-    /// <summary>More than the cap was seen: the capture is incomplete.</summary>
+    public CaptureBuffer(int cap, MirrorMemory memory)
+    {
+        _cap = cap;
+        _memory = memory;
+        if (cap > 0)
+        {
+            Grow(Math.Min(cap, 4096));
+        }
+    }
+
+    /// <summary>More than the cap was seen, or the budget ran out: the capture is incomplete.</summary>
     public bool Overflowed { get; private set; }
+
+    /// <summary>The capture stopped because the mirror's memory budget ran out (not because of the cap).</summary>
+    public bool OverBudget { get; private set; }
 
     /// <summary>The bytes captured.</summary>
     public ReadOnlyMemory<byte> Written => _buffer.AsMemory(0, _length);
@@ -28,18 +44,15 @@ internal sealed class CaptureBuffer(int cap) : IDisposable
             return;
         }
 
-        if (_length + data.Length > cap)
+        if (_length + data.Length > _cap)
         {
             Overflowed = true;
             return;
         }
 
-        if (_length + data.Length > _buffer.Length)
+        if (_length + data.Length > _buffer.Length && !Grow(Math.Min(_cap, Math.Max(_buffer.Length * 2, _length + data.Length))))
         {
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(cap, Math.Max(_buffer.Length * 2, _length + data.Length)));
-            _buffer.AsSpan(0, _length).CopyTo(larger);
-            Return();
-            _buffer = larger;
+            return;
         }
 
         data.CopyTo(_buffer.AsSpan(_length));
@@ -52,6 +65,7 @@ internal sealed class CaptureBuffer(int cap) : IDisposable
         _length = 0;
         Seen = 0;
         Overflowed = false;
+        OverBudget = false;
     }
 
     public void Dispose()
@@ -61,11 +75,32 @@ internal sealed class CaptureBuffer(int cap) : IDisposable
         _length = 0;
     }
 
+    /// <summary>Moves what was captured into a pooled array of at least <paramref name="size"/> bytes, if the budget has room.</summary>
+    private bool Grow(int size)
+    {
+        // Taken before renting, at the size the shared pool rounds up to, so a refused capture allocates nothing.
+        var pooled = Math.Max(16, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)size));
+        if (!_memory.TryTake(pooled))
+        {
+            Overflowed = true;
+            OverBudget = true;
+            return false;
+        }
+
+        var larger = ArrayPool<byte>.Shared.Rent(size);
+        _memory.Give(pooled - larger.Length); // what is given back on return is the array's length
+        _buffer.AsSpan(0, _length).CopyTo(larger);
+        Return();
+        _buffer = larger;
+        return true;
+    }
+
     private void Return()
     {
         if (_buffer.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(_buffer);
+            _memory.Give(_buffer.Length);
         }
     }
 }

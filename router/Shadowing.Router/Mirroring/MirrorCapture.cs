@@ -36,14 +36,14 @@ internal sealed class MirrorCapture
         ReceivedAt = receivedAt;
         _traceId = System.Diagnostics.Activity.Current?.TraceId ?? default;
         var request = context.Request;
-        _requestBody = new CaptureBuffer(plan.Policy.MaxBodyBytes);
+        _requestBody = new CaptureBuffer(plan.Policy.MaxBodyBytes, dispatcher.Memory);
         if (Forwarding.ServiceForwarder.HasBody(request))
         {
             _requestTee = new TeeReadStream(request.Body, _requestBody);
             request.Body = _requestTee;
         }
 
-        _responseBody = new CaptureBuffer(plan.Policy.MaxBodyBytes);
+        _responseBody = new CaptureBuffer(plan.Policy.MaxBodyBytes, dispatcher.Memory);
         _clientBody = context.Response.Body;
         context.Response.Body = new TeeWriteStream(_clientBody, _responseBody);
     }
@@ -110,6 +110,12 @@ internal sealed class MirrorCapture
         {
             // A shadow or the default answered (failover): there is no production answer to warm up against or judge by.
             dropReason = "not_served_by_production";
+            return null;
+        }
+
+        if (_requestBody.OverBudget || _responseBody.OverBudget)
+        {
+            dropReason = "memory_limit";
             return null;
         }
 

@@ -30,12 +30,15 @@ internal sealed partial class MirrorDispatcher : BackgroundService
     private readonly Forwarding.LogGate _publishFailures = new();
     private long _sequence;
 
-    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RoutingTableCache cache, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
+    public MirrorDispatcher(MirrorSender sender, IEventBus bus, RoutingTableCache cache, RouterMetrics metrics, IOptions<RouterOptions> options, IRandomSource random, MirrorMemory memory, IMeterFactory meterFactory, TimeProvider time, ILogger<MirrorDispatcher> logger)
     {
+        Memory = memory;
         _time = time;
         _cache = cache;
         _idPrefix = string.Concat(random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture), random.Next(int.MaxValue).ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
-        meterFactory.Create(RouterMetrics.MeterName).CreateObservableGauge("shadowing.mirror.queued", () => Queued, "{copy}", "Mirrored requests waiting to be sent.");
+        var meter = meterFactory.Create(RouterMetrics.MeterName);
+        meter.CreateObservableGauge("shadowing.mirror.queued", () => Queued, "{copy}", "Mirrored requests waiting to be sent.");
+        meter.CreateObservableGauge("shadowing.mirror.buffered", () => memory.Held, "By", "Bytes of bodies held for mirroring: captured, queued, being compared or waiting for replay.");
         _sender = sender;
         _bus = bus;
         _metrics = metrics;
@@ -43,6 +46,9 @@ internal sealed partial class MirrorDispatcher : BackgroundService
         _logger = logger;
         _queue = Channel.CreateBounded<MirrorJob>(new BoundedChannelOptions(_options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
     }
+
+    /// <summary>The budget every capture of a mirrored body is taken from.</summary>
+    public MirrorMemory Memory { get; }
 
     /// <summary>Jobs waiting now.</summary>
     public int Queued => _queue.Reader.Count;
@@ -195,6 +201,13 @@ public sealed class MirroringOptions
     /// <summary>Senders draining the queue, each one copy (to all its targets) at a time. Default 8.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 256)]
     public int Senders { get; set; } = 8;
+
+    /// <summary>
+    /// Bytes of bodies the router may hold for mirroring at once (captures in flight and queued, answers being compared,
+    /// envelopes waiting for replay); past it copies are dropped and counted as <c>memory_limit</c>. Default 128 MiB.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1L << 20, 1L << 40)]
+    public long MaxBufferedBytes { get; set; } = 128L << 20;
 
     /// <summary>Pub/sub copies waiting for their time shift or rate; beyond it they are dropped and counted. Default 10,000.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 10_000_000)]

@@ -17,7 +17,8 @@ namespace Shadowing.Router.Mirroring;
 /// for direct copies.
 /// </summary>
 /// <remarks>
-/// Envelopes wait in memory (at most <see cref="MirroringOptions.ReplayCapacity"/>, then dropped and counted): a
+/// Envelopes wait in memory (at most <see cref="MirroringOptions.ReplayCapacity"/>, and their bodies within the
+/// <see cref="MirrorMemory"/> budget while they wait; beyond either they are dropped and counted): a
 /// router that stops loses the ones waiting, which a mirror may do. Targets are looked up again when an envelope is
 /// replayed, so a shadow that lost <c>dataIsolated</c> or was retired meanwhile gets no copy.
 /// </remarks>
@@ -29,6 +30,7 @@ internal sealed partial class MirrorReplayer(
     IOptions<RouterOptions> options,
     TimeProvider time,
     IRandomSource random,
+    MirrorMemory memory,
     ILogger<MirrorReplayer> logger) : BackgroundService
 {
     /// <summary>How often subscriptions follow the routing tables.</summary>
@@ -109,6 +111,12 @@ internal sealed partial class MirrorReplayer(
                 return Task.CompletedTask;
             }
 
+            if (!memory.TryTake(HeldBytes(envelope)))
+            {
+                metrics.MirrorDropped(envelope.Service, "memory_limit");
+                return Task.CompletedTask;
+            }
+
             _waiting.Enqueue(envelope, envelope.ReceivedAt + shift);
         }
 
@@ -158,7 +166,14 @@ internal sealed partial class MirrorReplayer(
                 continue;
             }
 
-            await BackgroundLoop.RunOnceAsync("mirror-replayer", ct => ReplayAsync(due, ct), LogReplayFailed, stoppingToken).ConfigureAwait(false);
+            try
+            {
+                await BackgroundLoop.RunOnceAsync("mirror-replayer", ct => ReplayAsync(due, ct), LogReplayFailed, stoppingToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                memory.Give(HeldBytes(due));
+            }
         }
     }
 
@@ -222,6 +237,9 @@ internal sealed partial class MirrorReplayer(
             await StartAsync(sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>What a waiting envelope holds of the mirror's memory budget: its bodies.</summary>
+    private static long HeldBytes(MirroredRequest envelope) => envelope.Body.Length + (envelope.ProductionBody?.Length ?? 0L);
 
     /// <summary>Runs a send without waiting for it, at most <see cref="MirroringOptions.Senders"/> at once.</summary>
     private async Task StartAsync(Task send, CancellationToken cancellationToken)

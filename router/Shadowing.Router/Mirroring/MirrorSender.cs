@@ -42,10 +42,12 @@ internal sealed partial class MirrorSender : IDisposable
     private readonly RouterMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger<MirrorSender> _logger;
+    private readonly MirrorMemory _memory;
     private readonly OutcomeRecorder _recorder;
 
-    public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, TimeProvider time, ILogger<MirrorSender> logger)
+    public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, MirrorMemory memory, TimeProvider time, ILogger<MirrorSender> logger)
     {
+        _memory = memory;
         _recorder = recorder;
         _bus = bus;
         _sidecar = sidecar;
@@ -66,7 +68,7 @@ internal sealed partial class MirrorSender : IDisposable
     /// <summary>Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.</summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
     {
-        using var answerBody = new CaptureBuffer(copy.MaxBodyBytes);
+        using var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory);
         var startedAt = _time.GetUtcNow();
         var started = _time.GetTimestamp();
         int status;

@@ -10,7 +10,7 @@ public sealed class ObservedReadStreamTests
     [Fact]
     public async Task ZeroByteReads_AsYarpMakesToWaitForData_AreNotTheEnd()
     {
-        using var capture = new CaptureBuffer(1024);
+        using var capture = new CaptureBuffer(1024, new MirrorMemory(1 << 20));
         var uploads = new UploadCounter();
         Assert.True(uploads.TryStart(1));
         await using var tee = new TeeReadStream(new MemoryStream("hello"u8.ToArray()), capture);

@@ -72,6 +72,10 @@ public sealed class MirrorPubSubTests
         // Kept by when production received it, judged by when the copy went out (validation's window).
         Assert.Equal(envelope.ReceivedAt, outcome.ReceivedAt);
         Assert.True(outcome.SentAt >= outcome.ReceivedAt + shift - TimeSpan.FromMilliseconds(100), $"sent at {outcome.SentAt}, received at {outcome.ReceivedAt}");
+
+        // Captures, the queued job, the waiting envelope and the answer read: each gave its bytes back.
+        var memory = router.App.Services.GetRequiredService<Router.Mirroring.MirrorMemory>();
+        await Eventually.WaitUntilAsync(() => memory.Held == 0, "the mirror's memory given back", cancellationToken: Ct);
     }
 
     [Fact]
@@ -112,6 +116,30 @@ public sealed class MirrorPubSubTests
         await Eventually.WaitUntilAsync(() => outcomes.Count == 3, "an outcome per replay", cancellationToken: Ct);
         Assert.Equal(["a", "a#1", "a#2"], outcomes.Select(o => o.RequestId).Order(StringComparer.Ordinal));
         Assert.All(outcomes, o => Assert.Equal("a", o.OriginalRequestId));
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_EnvelopesWaitingForTheirShift_HeldWithinTheMemoryBudget_TheRestDroppedAsMemoryLimit()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync(
+            [MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeShift = TimeSpan.FromHours(1), TimeToLive = TimeSpan.FromHours(2) })],
+            new Dictionary<string, string?> { ["Router:Mirroring:MaxBufferedBytes"] = (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var memory = router.App.Services.GetRequiredService<Router.Mirroring.MirrorMemory>();
+        var now = TimeProvider.System.GetUtcNow();
+
+        for (var i = 0; i < 20; i++)
+        {
+            // 200,000 bytes each: five fit in 1 MiB, while they wait an hour for their replay.
+            var envelope = Envelope($"big{i}", now) with { Body = new byte[150_000], ProductionBody = new byte[50_000], ExpiresAt = now.AddHours(2) };
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct);
+        }
+
+        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "memory_limit") == 15, "fifteen envelopes dropped as memory_limit", cancellationToken: Ct);
+        Assert.Equal(5 * 200_000, memory.Held);
+        Assert.Empty(s1.Received);
     }
 
     [Fact]

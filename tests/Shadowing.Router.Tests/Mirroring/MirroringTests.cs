@@ -233,6 +233,60 @@ public sealed class MirroringTests
         }
     }
 
+    [Fact]
+    public async Task LargeBodiesBehindAHungShadow_HeldWithinTheMemoryBudget_TheRestDroppedAsMemoryLimit_AndAllGivenBack()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var hung = await TestBackend.StartAsync("hung");
+        hung.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const long Budget = 1 << 20;
+        await using var router = await RouterHost.StartAsync(
+            [With(p1, [(hung, true)], new MirrorPolicy { Percent = 100, Methods = ["POST"], MaxBodyBytes = 512 * 1024, Timeout = TimeSpan.FromMinutes(5) })],
+            new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "2", ["Router:Mirroring:MaxBufferedBytes"] = Budget.ToString(CultureInfo.InvariantCulture) });
+        var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
+        const int Requests = 40;
+        var body = new string('x', 100_000);
+        var failed = 0;
+        long maxHeld = 0;
+
+        try
+        {
+            await Parallel.ForAsync(0, Requests, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = Ct }, async (i, ct) =>
+            {
+                using var content = new StringContent(body, Encoding.UTF8, "text/plain");
+                using var response = await router.Client.PostAsync(new Uri($"/orders/items/{i}", UriKind.Relative), content, ct);
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+
+                InterlockedMax(ref maxHeld, dispatcher.Memory.Held);
+            });
+
+            Assert.Equal(0, failed);
+            Assert.Equal(Requests, p1.Requests);
+            Assert.InRange(maxHeld, 1, Budget);
+
+            // The queue (1,000) had room for every copy: what is not held, at the shadow or queued, was dropped for memory.
+            await Eventually.WaitUntilAsync(
+                async () =>
+                {
+                    var dropped = PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "memory_limit")) ?? 0;
+                    return dropped > 0 && dropped + dispatcher.Queued + hung.InFlight == Requests;
+                },
+                "every copy held or dropped as memory_limit",
+                cancellationToken: Ct);
+            Assert.InRange(dispatcher.Memory.Held, 1, Budget);
+            Assert.InRange(PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_buffered_bytes") ?? 0, 1, Budget);
+        }
+        finally
+        {
+            hung.Gate.TrySetResult();
+        }
+
+        await Eventually.WaitUntilAsync(() => dispatcher.Queued == 0 && hung.InFlight == 0 && dispatcher.Memory.Held == 0, "every held body given back", cancellationToken: Ct);
+    }
+
     [Theory]
     [InlineData(MirrorTransport.Direct)]
     [InlineData(MirrorTransport.PubSub)]
@@ -477,6 +531,15 @@ public sealed class MirroringTests
         string.Concat(name.Select(c => random.Next(2) == 0 ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c)));
 
     private static void InterlockedMax(ref int target, int value)
+    {
+        var current = Volatile.Read(ref target);
+        while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
+    }
+
+    private static void InterlockedMax(ref long target, long value)
     {
         var current = Volatile.Read(ref target);
         while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
