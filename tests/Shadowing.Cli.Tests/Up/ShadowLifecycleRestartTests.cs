@@ -28,6 +28,7 @@ public sealed class ShadowLifecycleRestartTests
         // amplified toward that target, which would judge this machine's speed (WorkflowHostKilledUnderLoadTests).
         var settings = ShadowLifecycleEndToEndTests.Settings(warmup: "00:00:20", samples: 1_000_000);
         settings["Shadowing:Sep:AmplifyThinTraffic"] = "false";
+        settings["Shadowing:Sep:InitialSize"] = "2"; // started again at the size its workflow records, not the default
         var now = TimeProvider.System.GetUtcNow().AddDays(4); // a window of its own: shadow ids (and so command lines) differ from other tests
         var request = SepHost.Request(now, "restart test");
         var instance = ShadowLifecycleNames.InstanceId(request);
@@ -51,6 +52,8 @@ public sealed class ShadowLifecycleRestartTests
             await Eventually.WaitUntilAsync(async () => (await second.ShadowAsync(shadowId))?.State == ShadowState.PreWarmed, $"shadow {shadowId} PreWarmed after the restart ({ShadowLifecycleEndToEndTests.Describe(second, shadowId)})", Patience, Ct);
             Assert.Equal(1, CliProcess.CountProcessesMentioning(shadowId)); // adopted or started again, never twice
             Assert.Equal(firstAddress, (await second.ShadowAsync(shadowId))!.Address); // started again where the table pointed
+            var process = await second.App.Services.GetRequiredService<IShadowProvisioner>().FindAsync("orders", shadowId, Ct);
+            Assert.Equal(2, process?.Resources.Size);
         }
 
         await second.Workflows.RaiseEventAsync(instance, ShadowLifecycleNames.Release, "test", Ct);

@@ -5,6 +5,7 @@ using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.TestUtilities.State;
 using Shadowing.Workflows.Activities;
@@ -35,20 +36,37 @@ public sealed class ActivityIdempotenceTests
     public async Task Provision_Twice_OneEntryOwnedByTheWorkflowInProvisioning()
     {
         await SeedAsync(mirror: null);
-        var activity = new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time);
+        var activity = new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time);
 
         await activity.RunAsync(_context, _step);
         await activity.RunAsync(_context, _step);
 
         var shadow = Assert.Single(await ShadowsAsync(), s => s.Id == "s1");
         Assert.Equal(("s1", "http://127.0.0.1:5201", Owner, ShadowState.Provisioning), (shadow.Id, shadow.Address, shadow.Owner, shadow.State));
+        Assert.Null(await _store.GetAsync(ProvisionShadowActivity.ClaimKey("orders", "s1"))); // in the table now: the claim is done
+    }
+
+    [Fact]
+    public async Task Provision_WhileTheProvisionerWorks_TheShadowIsClaimedByItsWorkflow()
+    {
+        await SeedAsync(mirror: null);
+        string? claimant = null;
+        _provisioner.ProvisionAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(async c =>
+        {
+            claimant = (await _store.GetJsonAsync<string>(ProvisionShadowActivity.ClaimKey("orders", "s1")))?.Value;
+            return Provisioned(c.Arg<ProvisionSpec>(), 5201);
+        });
+
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+
+        Assert.Equal(Owner, claimant);
     }
 
     [Fact]
     public async Task StepsToPreWarmed_EachTwice_SameStatesAndOneMirrorTarget()
     {
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 20, Targets = ["other"] });
-        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         var sync = new SyncShadowDataActivity(Tables, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
         var mirror = new EnableMirroringActivity(Tables, _store, _time);
         var mark = new MarkPreWarmedActivity(Tables, _store, _time);
@@ -90,7 +108,7 @@ public sealed class ActivityIdempotenceTests
             Shadows = [new ShadowEndpoint { Id = "manual", Address = "http://127.0.0.1:3", State = ShadowState.PreWarmed }],
             Mirror = new MirrorPolicy { Enabled = false, Percent = 2, IgnoreFields = ["served"] },
         });
-        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
         var during = (await Tables.GetAsync("orders"))!.Value.Mirror!;
 
@@ -106,7 +124,7 @@ public sealed class ActivityIdempotenceTests
     public async Task RetireWithFailure_Twice_OneAlertProcessStoppedEntryRetiredAndUntargeted()
     {
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] });
-        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         await Tables.UpdateAsync("orders", t => t! with { Mirror = new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["s1"] } });
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
         var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
@@ -126,7 +144,7 @@ public sealed class ActivityIdempotenceTests
     public async Task RetireWithFailure_FirstRunDiesBeforeAlerting_TheRerunAlertsAndFinishes()
     {
         await SeedAsync(mirror: null);
-        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         var calls = 0;
         _bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>())
             .Returns(_ => ++calls == 1 ? Task.FromException(new EventBusException("bus down")) : Task.CompletedTask);
@@ -157,7 +175,7 @@ public sealed class ActivityIdempotenceTests
     public async Task Remediate_FromPreWarmed_LeavesRoutingFirstThenRestartsAndRecordsTheAddress()
     {
         await SeedAsync(mirror: null);
-        await new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.PreWarmed, _time.GetUtcNow());
         var states = new List<ShadowState>();
         _provisioner.ResizeAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(async c =>
@@ -179,7 +197,7 @@ public sealed class ActivityIdempotenceTests
     public async Task Amplify_SwitchesToPacedPubSub_TheLastShadowOutOfWarmupPutsThePolicyBack()
     {
         await SeedAsync(mirror: null);
-        var provision = new ProvisionShadowActivity(_provisioner, Tables, Options.Create(new ShadowLifecycleOptions()), _time);
+        var provision = new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time);
         await provision.RunAsync(_context, _step);
         await provision.RunAsync(_context, _step with { ShadowId = "s2" });
         await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));

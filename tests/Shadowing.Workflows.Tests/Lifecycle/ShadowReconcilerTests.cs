@@ -1,11 +1,17 @@
 using Dapr.Workflow;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Core.Validation;
+using Shadowing.Embedded.Workflows;
 using Shadowing.TestUtilities.State;
 using Shadowing.Workflows.Lifecycle;
 
@@ -47,6 +53,49 @@ public sealed class ShadowReconcilerTests
         await _provisioner.Received().RetireAsync("orders", "s1", Arg.Any<CancellationToken>());
         await _provisioner.Received().RetireAsync("orders", "old", Arg.Any<CancellationToken>());
         await _provisioner.DidNotReceive().RetireAsync("orders", "young", Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Sweep_ProcessStillBeingStarted_KeptWhileItsClaimingWorkflowRuns_StoppedOnceItHasEnded()
+    {
+        // The real client on the embedded backend: a stand-in lifecycle that runs until released.
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Claimant", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
+        using var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
+            var claimant = await workflows.ScheduleNewWorkflowAsync("Claimant", "wf-starting", "x");
+            await workflows.WaitForWorkflowStartAsync(claimant, cancellation: TestContext.Current.CancellationToken);
+            var tables = new RoutingTableStore(_store, _bus);
+            await tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }] });
+
+            // Both listed ten minutes ago, neither in the table yet: a Container App takes that long to run.
+            await _store.SaveJsonAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "starting"), claimant);
+            await _store.SaveJsonAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "abandoned"), "wf-gone");
+            _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("starting", Now - TimeSpan.FromMinutes(10)), Running("abandoned", Now - TimeSpan.FromMinutes(10))]);
+            var reconciler = new ShadowReconciler(tables, _provisioner, workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken);
+
+            await _provisioner.DidNotReceive().RetireAsync("orders", "starting", Arg.Any<CancellationToken>());
+            await _provisioner.Received(1).RetireAsync("orders", "abandoned", Arg.Any<CancellationToken>());
+            Assert.Null(await _store.GetAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "abandoned")));
+
+            // Its workflow ended (failed, terminated) without adding it: an orphan now.
+            await workflows.RaiseEventAsync(claimant, "release", "done", TestContext.Current.CancellationToken);
+            await workflows.WaitForWorkflowCompletionAsync(claimant, cancellation: TestContext.Current.CancellationToken);
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken);
+
+            await _provisioner.Received(1).RetireAsync("orders", "starting", Arg.Any<CancellationToken>());
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
     }
 
     private static ProvisionedShadow Running(string id, DateTimeOffset startedAt) => new()

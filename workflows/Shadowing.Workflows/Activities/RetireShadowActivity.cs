@@ -44,6 +44,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         }
 
         await provisioner.RetireAsync(input.Service, input.ShadowId).ConfigureAwait(false);
+        await store.DeleteAsync(ProvisionShadowActivity.ClaimKey(input.Service, input.ShadowId), etag: null).ConfigureAwait(false); // a provisioning that failed midway
         await data.DeleteAsync(input.Service, input.ShadowId).ConfigureAwait(false); // its copy of the data goes with it, recorded
         if (input.Failure is not null && await store.GetAsync(AlertedKey(input.Service, input.ShadowId)).ConfigureAwait(false) is null)
         {

@@ -56,7 +56,9 @@ public sealed partial class ShadowReconciler(
             var service = entry.Value.Service;
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
-                var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+                // The custom status (each shadow's resources, for a restart) comes only with the payloads, from daprd as from
+                // the embedded backend: without it a remediated shadow would be started again at the default size.
+                var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: restartDead, cancellationToken).ConfigureAwait(false);
                 if (state is not { Exists: true, IsWorkflowCompleted: false })
                 {
                     // As its workflow would have: out of the mirror targets, the mirror policy put back, an alert.
@@ -92,11 +94,22 @@ public sealed partial class ShadowReconciler(
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             // A young process may belong to an activity about to add it to its table.
-            if (!owned.Contains((process.Service, process.ShadowId)) && process.StartedAt < snapshotAt - OrphanGrace)
+            if (owned.Contains((process.Service, process.ShadowId)) || process.StartedAt >= snapshotAt - OrphanGrace)
             {
-                LogOrphanProcess(process.ShadowId, process.Service);
-                await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
+                continue;
             }
+
+            // One still being started (a Container App is listed minutes before it runs) is claimed by its workflow.
+            var claimKey = ProvisionShadowActivity.ClaimKey(process.Service, process.ShadowId);
+            if (await store.GetJsonAsync<string>(claimKey, cancellationToken).ConfigureAwait(false) is { Value: { } claimant }
+                && await workflows.GetWorkflowStateAsync(claimant, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false })
+            {
+                continue;
+            }
+
+            LogOrphanProcess(process.ShadowId, process.Service);
+            await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
+            await store.DeleteAsync(claimKey, etag: null, cancellationToken).ConfigureAwait(false);
         }
 
         return kept;
