@@ -52,7 +52,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             : UnknownInstance(instanceId);
     }
 
-    /// <summary><c>POST /api/workflows/{instanceId}/events/{name}</c>: raises an event (the body, JSON, is its payload).</summary>
+    /// <summary>
+    /// <c>POST /api/workflows/{instanceId}/events/{name}</c>: raises <c>release</c>, <c>extend</c> or <c>resize</c> on a
+    /// shadow lifecycle (the body, JSON, is its payload, checked here: a payload the workflow cannot read would fail it
+    /// with its shadows still routable); <c>verdict</c> is validation's own and refused. Any other name is passed on, as
+    /// daprd would.
+    /// </summary>
     public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string actor, CancellationToken cancellationToken)
     {
         if ((BadId(instanceId, "instanceId") ?? BadId(name, "name")) is { } bad)
@@ -60,10 +65,16 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return bad;
         }
 
-        var (payload, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
+        var (given, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {
             return problem;
+        }
+
+        var (payload, badPayload) = EventPayload(name, given, time.GetUtcNow());
+        if (badPayload is not null)
+        {
+            return badPayload;
         }
 
         if (await RunningAsync(instanceId, cancellationToken).ConfigureAwait(false) is { } notRunning)
@@ -531,6 +542,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return (null, null);
         }
 
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)))
+        {
+            // JsonDocument checks strings' UTF-8 only when they are read: a bad name or value would throw deep in a handler.
+            return (null, ControlResult.BadRequest("body", "not valid UTF-8."));
+        }
+
         try
         {
             using var document = JsonDocument.Parse(buffer.ToArray());
@@ -540,6 +557,125 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         {
             return (null, ControlResult.BadRequest("body", $"not valid JSON: {ex.Message}"));
         }
+    }
+
+    /// <summary>
+    /// The payload of an event raised by hand, as the lifecycle reads it: <c>release</c> a reason (a string, or no body),
+    /// <c>extend</c> <c>{"windowEnd"}</c> within <see cref="MaxManualWindow"/>, <c>resize</c> <c>{"count", "resources"}</c>
+    /// with a count up to <see cref="MaxManualCount"/>.
+    /// </summary>
+    private static (JsonElement? Payload, ControlResult? Problem) EventPayload(string name, JsonElement? given, DateTimeOffset now)
+    {
+        switch (name)
+        {
+            case "release":
+                return given is null or { ValueKind: JsonValueKind.String or JsonValueKind.Null }
+                    ? (given, null)
+                    : (null, ControlResult.BadRequest("body", "release takes a reason (a JSON string) or no body."));
+            case "extend":
+                if (given is not { ValueKind: JsonValueKind.Object } extend)
+                {
+                    return (null, ControlResult.BadRequest("body", "extend takes {\"windowEnd\": \"2026-12-02T16:00:00Z\"}."));
+                }
+
+                if (Unknown(extend, "windowEnd") is { } unknownExtend)
+                {
+                    return (null, ControlResult.BadRequest(unknownExtend, $"unknown field '{unknownExtend}'; known: windowEnd."));
+                }
+
+                if (!extend.TryGetProperty("windowEnd", out var e) || !TryTime(e, out var end) || end <= now || end > now + MaxManualWindow)
+                {
+                    return (null, ControlResult.BadRequest("windowEnd", $"is required: an ISO 8601 timestamp after now and within {MaxManualWindow.TotalDays:0} days, such as 2026-12-02T16:00:00Z."));
+                }
+
+                return (JsonSerializer.SerializeToElement(new { windowEnd = end }), null);
+            case "resize":
+                if (given is not { ValueKind: JsonValueKind.Object } resize)
+                {
+                    return (null, ControlResult.BadRequest("body", "resize takes {\"count\": 2}, {\"resources\": {\"size\": 2}} or both."));
+                }
+
+                if (Unknown(resize, "count", "resources") is { } unknownResize)
+                {
+                    return (null, ControlResult.BadRequest(unknownResize, $"unknown field '{unknownResize}'; known: count, resources."));
+                }
+
+                int? count = null;
+                if (resize.TryGetProperty("count", out var c))
+                {
+                    if (c.ValueKind != JsonValueKind.Number || !c.TryGetInt32(out var n) || n < 0 || n > MaxManualCount)
+                    {
+                        return (null, ControlResult.BadRequest("count", $"must be a whole number from 0 (drain them all) to {MaxManualCount}."));
+                    }
+
+                    count = n;
+                }
+
+                ShadowResources? resources = null;
+                if (resize.TryGetProperty("resources", out var r))
+                {
+                    (resources, var badResources) = Resources(r);
+                    if (badResources is not null)
+                    {
+                        return (null, badResources);
+                    }
+                }
+
+                return count is null && resources is null
+                    ? (null, ControlResult.BadRequest("body", "resize needs count, resources or both."))
+                    : (JsonSerializer.SerializeToElement(new { count, resources = resources is null ? null : new { size = resources.Size, addedLatencyMs = resources.AddedLatencyMs, errorRate = resources.ErrorRate } }), null);
+            case "verdict":
+                // A made-up Fail would remediate or retire a shadow that validation never judged.
+                return (null, ControlResult.BadRequest("name", "verdicts are raised by validation itself; by hand: release, extend, resize."));
+            default:
+                return (given, null); // no lifecycle waits for it (as with daprd, an event nobody waits for does nothing)
+        }
+    }
+
+    private static (ShadowResources? Value, ControlResult? Problem) Resources(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            return (null, ControlResult.BadRequest("resources", "must be an object such as {\"size\": 2, \"addedLatencyMs\": 0, \"errorRate\": 0}."));
+        }
+
+        if (Unknown(value, "size", "addedLatencyMs", "errorRate") is { } unknown)
+        {
+            return (null, ControlResult.BadRequest($"resources.{unknown}", $"unknown field '{unknown}'; known: size, addedLatencyMs, errorRate."));
+        }
+
+        var resources = new ShadowResources();
+        if (value.TryGetProperty("size", out var size))
+        {
+            if (size.ValueKind != JsonValueKind.Number || !size.TryGetInt32(out var n) || n < 1 || n > MaxManualCount)
+            {
+                return (null, ControlResult.BadRequest("resources.size", $"must be a whole number from 1 to {MaxManualCount}."));
+            }
+
+            resources = resources with { Size = n };
+        }
+
+        if (value.TryGetProperty("addedLatencyMs", out var latency))
+        {
+            if (latency.ValueKind != JsonValueKind.Number || !latency.TryGetDouble(out var ms) || !double.IsFinite(ms) || ms < 0 || ms > 60_000)
+            {
+                return (null, ControlResult.BadRequest("resources.addedLatencyMs", "must be a number of milliseconds from 0 to 60000."));
+            }
+
+            resources = resources with { AddedLatencyMs = ms };
+        }
+
+        if (value.TryGetProperty("errorRate", out var errors))
+        {
+            if (errors.ValueKind != JsonValueKind.Number || !errors.TryGetDouble(out var rate) || !double.IsFinite(rate) || rate < 0 || rate > 1)
+            {
+                return (null, ControlResult.BadRequest("resources.errorRate", "must be a share from 0 to 1."));
+            }
+
+            resources = resources with { ErrorRate = rate };
+        }
+
+        return (resources, null);
     }
 
     private static string? Unknown(JsonElement value, params string[] known) =>

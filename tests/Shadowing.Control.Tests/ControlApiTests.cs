@@ -54,7 +54,44 @@ public sealed class ControlApiTests
         var result = await Api.RaiseEventAsync("wf-1", "extend", Body("{\"windowEnd\":\"2026-12-02T15:00:00Z\"}"), "oncall", Ct);
 
         Assert.Equal(202, result.Status);
-        await _workflows.Received(1).RaiseEventAsync("wf-1", "extend", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("windowEnd").GetString() == "2026-12-02T15:00:00Z"), Arg.Any<CancellationToken>());
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "extend", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("windowEnd").GetDateTimeOffset() == new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero)), Arg.Any<CancellationToken>());
+    }
+
+    [Theory]
+    [InlineData("verdict", "{\"shadowId\":\"s1\",\"check\":{\"verdict\":\"Fail\",\"reasons\":[],\"judgedAt\":\"2026-12-02T11:00:00Z\"}}", "name")]
+    [InlineData("resize", "{\"count\":-1}", "count")]
+    [InlineData("resize", "{\"count\":500}", "count")]
+    [InlineData("resize", "{}", "body")]
+    [InlineData("resize", "{\"resources\":{\"size\":0}}", "resources.size")]
+    [InlineData("resize", "{\"resources\":{\"errorRate\":2}}", "resources.errorRate")]
+    [InlineData("resize", "{\"resources\":{\"cpu\":2}}", "resources.cpu")]
+    [InlineData("extend", "{}", "windowEnd")]
+    [InlineData("extend", "{\"windowEnd\":\"2026-12-02T11:00:00Z\"}", "windowEnd")] // before now
+    [InlineData("extend", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
+    [InlineData("extend", "{\"windowEnd\":\"2026-12-02T15:00:00Z\",\"count\":2}", "count")]
+    [InlineData("release", "{\"reason\":\"x\"}", "body")]
+    public async Task RaiseEvent_PayloadTheLifecycleCannotTake_Is400NamingTheField_AndNothingIsRaised(string name, string body, string field)
+    {
+        Running("wf-1");
+
+        AssertProblem(await Api.RaiseEventAsync("wf-1", name, Body(body), "oncall", Ct), 400, field);
+        await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
+    }
+
+    [Fact]
+    public async Task RaiseEvent_ResizeAndRelease_PassedOnAsTheLifecycleReadsThem()
+    {
+        Running("wf-1");
+
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body("{\"count\":2,\"resources\":{\"size\":3}}"), "oncall", Ct)).Status);
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body("\"done\""), "oncall", Ct)).Status);
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
+
+        // The lifecycle reads the payload with the web defaults as ResizeEvent(Count, Resources(Size, AddedLatencyMs, ErrorRate)).
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "resize", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("count").GetInt32() == 2 && p.Value.GetProperty("resources").Deserialize<ShadowResources>(options) == new ShadowResources(3, 0, 0)), Arg.Any<CancellationToken>());
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "release", Arg.Is<JsonElement?>(p => p != null && p.Value.GetString() == "done"), Arg.Any<CancellationToken>());
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "release", null, Arg.Any<CancellationToken>());
     }
 
     [Fact]
@@ -64,6 +101,17 @@ public sealed class ControlApiTests
 
         AssertProblem(await Api.RaiseEventAsync("wf-1", "extend", Body("{not json"), "oncall", Ct), 400, "body");
         await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
+    }
+
+    [Fact]
+    public async Task Bodies_NotValidUtf8_Are400NamingTheBody_NotA500()
+    {
+        Running("wf-1");
+        byte[] bad = [(byte)'{', (byte)'"', 0xff, (byte)'"', (byte)':', (byte)'1', (byte)'}'];
+
+        AssertProblem(await Api.TerminateAsync("wf-1", new MemoryStream(bad), "oncall", Ct), 400, "body");
+        AssertProblem(await Api.StartShadowsAsync("orders", new MemoryStream(bad), "oncall", Ct), 400, "body");
+        await _workflows.DidNotReceiveWithAnyArgs().TerminateAsync(default!, default!, default);
     }
 
     [Fact]
@@ -77,7 +125,7 @@ public sealed class ControlApiTests
     {
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
 
-        Assert.Equal(409, (await Api.RaiseEventAsync("wf-1", "extend", Body(string.Empty), "oncall", Ct)).Status);
+        Assert.Equal(409, (await Api.RaiseEventAsync("wf-1", "extend", Body("{\"windowEnd\":\"2026-12-02T15:00:00Z\"}"), "oncall", Ct)).Status);
         Assert.Equal(409, (await Api.TerminateAsync("wf-1", Body(string.Empty), "oncall", Ct)).Status);
         await _workflows.DidNotReceiveWithAnyArgs().TerminateAsync(default!, default!, default);
     }

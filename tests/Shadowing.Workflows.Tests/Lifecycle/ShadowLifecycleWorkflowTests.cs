@@ -280,6 +280,24 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ResizeToFewer_RetiresTheRest_HoldsTheOthersAsHolding_AndANegativeCountChangesNothing()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 1));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(RetireShadowActivity)) == 1 && harness.Statuses[^1].Phase == "Holding");
+        var statuses = harness.Statuses.Count;
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: -1)); // a payload no operator can send any more: ignored, never a crash
+        await WaitUntil(() => harness.Statuses.Count > statuses); // the hold reports its status after each event
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(2, harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Count);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
     public async Task Run_ResizeResources_RestartsTheHeldShadowWithThemAndRevalidates()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

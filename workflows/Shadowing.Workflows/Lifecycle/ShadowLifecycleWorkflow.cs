@@ -346,9 +346,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 await PrepareAsync(NewIds(count - ready.Length)).ConfigureAwait(true);
             }
-            else if (resize.Count is { } fewer && fewer < ready.Length)
+            else if (resize.Count is { } fewer && fewer >= 0 && fewer < ready.Length)
             {
                 await DrainAndRetireAsync(ready[fewer..], "resized to fewer shadows").ConfigureAwait(true);
+                _phase = "Holding"; // the rest are still held
             }
         }
 
