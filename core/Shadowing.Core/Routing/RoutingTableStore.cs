@@ -123,7 +123,12 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
                     kept[index] = shadow with { State = kept[index].State, StateChangedAt = kept[index].StateChangedAt };
                 }
 
-                return table with { Shadows = kept };
+                // A pruned shadow leaves the mirror's targets too (a target that is not a shadow fails validation); a list
+                // left empty turns mirroring off, as it named no other shadow.
+                var mirror = table.Mirror is { } policy && policy.Targets.Any(id => !kept.Exists(s => s.Id == id))
+                    ? policy with { Targets = [.. policy.Targets.Where(id => kept.Exists(s => s.Id == id))], Enabled = policy.Enabled && policy.Targets.Any(id => kept.Exists(s => s.Id == id)) }
+                    : table.Mirror;
+                return table with { Shadows = kept, Mirror = mirror };
             },
             cancellationToken);
     }

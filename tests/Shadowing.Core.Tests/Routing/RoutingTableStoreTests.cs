@@ -52,6 +52,23 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
+    public async Task AddShadowAsync_PrunesAnOldRetiredShadow_AndItsMirrorTarget_AnEmptiedListTurnsMirroringOff()
+    {
+        var tables = new RoutingTableStore(new Shadowing.TestUtilities.State.InMemoryStateStore(), _bus);
+        var now = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        await tables.PutAsync(Tables.Orders() with
+        {
+            Shadows = [Tables.Shadow("old", ShadowState.Retired) with { StateChangedAt = now.AddDays(-2) }],
+            Mirror = new Shadowing.Core.Mirroring.MirrorPolicy { Enabled = true, Percent = 10, Targets = ["old"] }, // left behind by a retirement that stopped midway
+        }, Ct);
+
+        var written = await tables.AddShadowAsync("orders", Tables.Shadow("new", ShadowState.Provisioning), pruneRetiredBefore: now.AddDays(-1), Ct);
+
+        Assert.Equal(["new"], written.Shadows.Select(s => s.Id));
+        Assert.Equal((false, 0), (written.Mirror!.Enabled, written.Mirror.Targets.Count));
+    }
+
+    [Fact]
     public async Task ListAsync_KeyDeletedAfterListing_IsSkipped()
     {
         _state.ListKeysAsync("routing/", Arg.Any<CancellationToken>()).Returns(["routing/gone", "routing/orders"]);

@@ -220,6 +220,22 @@ public sealed class ActivityIdempotenceTests
         Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));
     }
 
+    [Fact]
+    public async Task Amplify_TheOnlyShadowRetiredWhileAmplified_TheOperatorsPolicyComesBackWhole()
+    {
+        await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 5, Transport = MirrorTransport.Direct });
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 20));
+        await new AmplifyMirroringActivity(Tables, _store).RunAsync(_context, new AmplifyStep("orders", "s1", 2.5));
+
+        // Still warming up when it ends (failed, released): the retirement is the last word on the policy.
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time).RunAsync(_context, new RetireStep("orders", "s1", "could not be warmed up"));
+
+        var mirror = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+        Assert.Equal((true, 5.0, MirrorTransport.Direct, (double?)null, 1), (mirror.Enabled, mirror.Percent, mirror.Transport, mirror.TargetRatePerSecond, mirror.Amplify));
+        Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));
+    }
+
     private static ProvisionedShadow Provisioned(ProvisionSpec spec, int port) => new()
     {
         Service = spec.Service,

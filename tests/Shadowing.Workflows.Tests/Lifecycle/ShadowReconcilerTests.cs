@@ -56,6 +56,28 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_RetiredShadowStillAMirrorTarget_ItsRetirementIsFinished_ThePolicyPutBack()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Retired, Owner = "shadows-orders-gone" }],
+            Mirror = new MirrorPolicy { Enabled = true, Percent = 20, Targets = ["s1"] },
+        });
+        await _store.SaveJsonAsync(Shadowing.Workflows.Activities.EnableMirroringActivity.BeforeKey("orders"), new Shadowing.Workflows.Activities.MirrorBefore(new MirrorPolicy { Enabled = true, Percent = 5 }));
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+        await reconciler.SweepAsync(TestContext.Current.CancellationToken);
+
+        var mirror = (await tables.GetAsync("orders"))!.Value.Mirror!;
+        Assert.Equal((true, 5.0, 0), (mirror.Enabled, mirror.Percent, mirror.Targets.Count));
+        await _provisioner.Received(1).RetireAsync("orders", "s1", Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Sweep_ProcessStillBeingStarted_KeptWhileItsClaimingWorkflowRuns_StoppedOnceItHasEnded()
     {
         // The real client on the embedded backend: a stand-in lifecycle that runs until released.

@@ -70,45 +70,54 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
     /// <summary>
     /// Takes the shadow off an explicit mirror target list (a list left empty turns mirroring off: it named no other
     /// shadow). When no workflow-run shadow of the service is left being prepared or held, the policy as it was before SEP
-    /// changed it is put back (minus targets that no longer exist).
+    /// changed it is put back (minus targets that no longer exist), with the transport and pacing warm-up amplification
+    /// changed. Whether others are in use is decided inside the guarded update, against the table it writes.
     /// </summary>
     internal static async Task UntargetAsync(RoutingTableStore tables, IStateStore store, string service, string shadowId)
     {
         var table = (await tables.GetAsync(service).ConfigureAwait(false))?.Value;
-        if (table is null)
+        var before = (await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey(service)).ConfigureAwait(false))?.Value;
+        if (table is null || (before is null && table.Mirror?.Targets.Contains(shadowId) != true))
         {
-            return;
+            return; // nothing to put back or take off: no write (each one reloads every router)
         }
 
-        var othersInUse = table.Shadows.Any(s => s.Id != shadowId && s.Owner is not null && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed));
-        if (!othersInUse && await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey(service)).ConfigureAwait(false) is { } before)
+        var boost = (await store.GetJsonAsync<MirrorBoost>(AmplifyMirroringActivity.Key(service)).ConfigureAwait(false))?.Value;
+        var restored = false;
+        await tables.UpdateAsync(service, t =>
         {
-            // Only what SEP changed (on/off, share, targets) goes back; what an operator changed meanwhile stays, and a policy
-            // an operator turned off stays off.
-            await tables.UpdateAsync(service, t =>
+            restored = false;
+            var othersInUse = t!.Shadows.Any(s => s.Id != shadowId && s.Owner is not null && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed));
+            if (t.Mirror is not { } now)
             {
-                if (t!.Mirror is not { } now)
-                {
-                    return t;
-                }
+                restored = !othersInUse && before is not null;
+                return t;
+            }
 
-                var original = before.Value.Policy;
+            if (!othersInUse && before is not null)
+            {
+                // Only what SEP changed (on/off, share, targets, transport, pacing) goes back; what an operator changed
+                // meanwhile stays, and a policy an operator turned off stays off.
+                restored = true;
+                var original = before.Policy;
                 var targets = (original?.Targets ?? []).Where(id => id != shadowId && t.Shadows.Any(s => s.Id == id)).ToArray();
                 var enabled = now.Enabled && original is { Enabled: true } && (original.Targets.Count == 0 || targets.Length > 0);
-                return t with { Mirror = now with { Enabled = enabled, Percent = original?.Percent ?? now.Percent, Targets = targets } };
-            }).ConfigureAwait(false);
+                var policy = now with { Enabled = enabled, Percent = original?.Percent ?? now.Percent, Targets = targets };
+                return t with { Mirror = boost is null ? policy : policy with { Transport = boost.Transport, TargetRatePerSecond = boost.TargetRatePerSecond, Amplify = boost.Amplify } };
+            }
+
+            if (!now.Targets.Contains(shadowId))
+            {
+                return t;
+            }
+
+            var remaining = now.Targets.Where(id => id != shadowId).ToArray();
+            return t with { Mirror = now with { Targets = remaining, Enabled = now.Enabled && remaining.Length > 0 } };
+        }).ConfigureAwait(false);
+        if (restored)
+        {
             await store.DeleteAsync(AmplifyMirroringActivity.Key(service), etag: null).ConfigureAwait(false);
             await store.DeleteAsync(EnableMirroringActivity.BeforeKey(service), etag: null).ConfigureAwait(false);
-            return;
-        }
-
-        if (table.Mirror is { } mirror && mirror.Targets.Contains(shadowId))
-        {
-            await tables.UpdateAsync(service, t =>
-                {
-                    var targets = t!.Mirror!.Targets.Where(id => id != shadowId).ToArray();
-                    return t with { Mirror = t.Mirror with { Targets = targets, Enabled = t.Mirror.Enabled && targets.Length > 0 } };
-                }).ConfigureAwait(false);
         }
     }
 }

@@ -54,6 +54,16 @@ public sealed partial class ShadowReconciler(
         foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             var service = entry.Value.Service;
+            foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State == ShadowState.Retired && entry.Value.Mirror?.Targets.Contains(s.Id) == true))
+            {
+                // Marked Retired, but its retirement stopped before the rest (the store failing past the activity's retries):
+                // every step is safe to repeat, and a target left behind would outlive the entry and fail every later write.
+                LogUnfinishedRetirement(shadow.Id, service);
+                await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
+                    .RetireAsync(new RetireStep(service, shadow.Id))
+                    .ConfigureAwait(false);
+            }
+
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
                 // The custom status (each shadow's resources, for a restart) comes only with the payloads, from daprd as from
@@ -143,6 +153,9 @@ public sealed partial class ShadowReconciler(
 
     [LoggerMessage(EventId = 86, Level = LogLevel.Warning, Message = "Shadow {ShadowId} of {Service} retired: its workflow {Owner} no longer runs")]
     private partial void LogOrphanEntry(string shadowId, string service, string owner);
+
+    [LoggerMessage(EventId = 92, Level = LogLevel.Warning, Message = "Shadow {ShadowId} of {Service} is Retired but still a mirror target: finishing its retirement")]
+    private partial void LogUnfinishedRetirement(string shadowId, string service);
 
     [LoggerMessage(EventId = 87, Level = LogLevel.Warning, Message = "Shadow process {ShadowId} of {Service} stopped: no workflow owns it")]
     private partial void LogOrphanProcess(string shadowId, string service);
