@@ -503,7 +503,17 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
     private async Task<WorkflowSummary> SummaryAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var status = await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        WorkflowStatus? status;
+        try
+        {
+            status = await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // The workflows app is down or slow: the rest of the service's status is what an incident needs most.
+            return new WorkflowSummary(instanceId, "UNKNOWN", null, ex.Message);
+        }
+
         string? phase = null;
         if (status is not null && status.Properties.TryGetValue(WorkflowStatus.CustomStatusProperty, out var custom))
         {

@@ -29,9 +29,10 @@ public sealed record RequestStatus(ShadowRequest Request, ShadowPlan? Plan, Work
 
 /// <summary>A workflow instance in brief: <c>GET /api/workflows/{instanceId}</c> has the rest.</summary>
 /// <param name="InstanceId">The instance.</param>
-/// <param name="RuntimeStatus">daprd's status (<c>RUNNING</c>, <c>COMPLETED</c>, …), or <c>NOT_FOUND</c>.</param>
+/// <param name="RuntimeStatus">daprd's status (<c>RUNNING</c>, <c>COMPLETED</c>, …), <c>NOT_FOUND</c>, or <c>UNKNOWN</c> when the workflows app could not be asked.</param>
 /// <param name="Phase">The lifecycle's phase from its custom status, when it has one.</param>
-public sealed record WorkflowSummary(string InstanceId, string RuntimeStatus, string? Phase);
+/// <param name="Error">Why the status is <c>UNKNOWN</c>.</param>
+public sealed record WorkflowSummary(string InstanceId, string RuntimeStatus, string? Phase, string? Error = null);
 
 /// <summary>A shadow request handed to SEP by hand: <c>POST /api/services/{service}/shadows</c>.</summary>
 /// <param name="RequestId">The request's id (requests overlapping an open one of the service merge into it).</param>

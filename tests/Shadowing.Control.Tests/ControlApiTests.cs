@@ -216,6 +216,13 @@ public sealed class ControlApiTests
         var request = Assert.Single(status.Requests); // the ended one is not open
         Assert.Equal(open.Id, request.Request.Id);
         Assert.Equal(new WorkflowSummary("wf-1", "RUNNING", "Holding"), request.Workflow);
+
+        // The workflows app down (the Functions app asks it over service invocation): the status is still served.
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Task.FromException<WorkflowStatus?>(new HttpRequestException("The workflows app answered 500 Internal Server Error")));
+        var degraded = await Api.GetServiceAsync("orders", Ct);
+        Assert.Equal(200, degraded.Status);
+        Assert.Equal(new WorkflowSummary("wf-1", "UNKNOWN", null, "The workflows app answered 500 Internal Server Error"), Assert.Single(Assert.IsType<ServiceStatus>(degraded.Body).Requests).Workflow);
+        Assert.Equal(ShadowState.PreWarmed, Assert.Single(Assert.IsType<ServiceStatus>(degraded.Body).Shadows).Phase);
     }
 
     [Fact]
