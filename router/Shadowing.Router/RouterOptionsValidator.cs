@@ -7,7 +7,7 @@ namespace Shadowing.Router;
 /// Validates <see cref="RouterOptions"/> and its nested sections at start, naming the exact configuration key
 /// to fix (for example <c>Router:ActiveHealthChecks:Timeout</c>).
 /// </summary>
-internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
+internal sealed class RouterOptionsValidator(IConfiguration configuration) : IValidateOptions<RouterOptions>
 {
     public ValidateOptionsResult Validate(string? name, RouterOptions options)
     {
@@ -23,6 +23,12 @@ internal sealed class RouterOptionsValidator : IValidateOptions<RouterOptions>
         {
             failures.Add($"{RouterOptions.Section}:Alerts:WebhookUrl ({url}) must be an absolute http(s) URL.");
         }
+        if (options.DaprInvocationOnly && Shadowing.Dapr.Messaging.DaprAppToken.Read(configuration) is null)
+        {
+            // Without daprd's token every caller that reaches the port looks like daprd: the setting would protect nothing.
+            failures.Add($"{RouterOptions.Section}:DaprInvocationOnly is true, but {Shadowing.Dapr.Messaging.DaprAppToken.ConfigurationKey} is not set: set daprd's app token (dapr.io/app-token-secret, or the Container Apps Dapr settings) or leave DaprInvocationOnly false.");
+        }
+
         if (options.ActiveHealthChecks is { } active && active.Timeout >= active.Interval)
         {
             failures.Add($"{RouterOptions.Section}:ActiveHealthChecks:Timeout ({active.Timeout}) must be shorter than {RouterOptions.Section}:ActiveHealthChecks:Interval ({active.Interval}).");

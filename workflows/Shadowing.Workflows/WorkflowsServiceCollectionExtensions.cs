@@ -50,6 +50,14 @@ public static class WorkflowsServiceCollectionExtensions
         app.MapShadowingControl(workflowRoutesOnly: true).RequireDaprAppToken();
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
+            if (DaprAppToken.Read(app.Configuration) is null)
+            {
+                // Not refused: `dapr run -f dapr.yaml` binds the app to loopback without a token. Deployed, this is an open door.
+                app.Logger.LogWarning(
+                    "{Key} is not set: anything that reaches this app's port can terminate workflows, raise their events and post shadow requests and verdicts as daprd would. Set daprd's app token (dapr.io/app-token-secret on Kubernetes) unless only daprd can reach the port",
+                    DaprAppToken.ConfigurationKey);
+            }
+
             app.MapShadowingEvents();
             var feed = app.Services.GetService<OutboxChangeFeed>();
             app.MapDaprSubscriptions(DaprAppIds.Workflows, () => feed?.Services.Select(DaprSubscriptions.DataChanges) ?? []);

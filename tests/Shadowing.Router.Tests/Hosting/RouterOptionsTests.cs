@@ -22,6 +22,7 @@ public sealed class RouterOptionsTests
     [InlineData("Router:OutlierDetection:BaseEjectionTime", "00:10:00", "Router:OutlierDetection:BaseEjectionTime (00:10:00) must not exceed")]
     [InlineData("Router:Mirroring:OutcomeRetention", "01:59:00", "Router:Mirroring:OutcomeRetention:")]
     [InlineData("Router:MetricsRetention", "1.23:59:00", "Router:MetricsRetention:")]
+    [InlineData("Router:DaprInvocationOnly", "true", "Router:DaprInvocationOnly is true, but APP_API_TOKEN is not set")]
     public void Invalid_FailsNamingTheKey(string key, string value, string expected)
     {
         var error = Assert.Throws<OptionsValidationException>(() => Resolve(new Dictionary<string, string?> { [key] = value }));
