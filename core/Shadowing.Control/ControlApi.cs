@@ -288,9 +288,19 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, _) = await new ShadowRequestStore(store, bus).SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+        var (stored, published) = await new ShadowRequestStore(store, bus).SubmitAsync(request, cancellationToken).ConfigureAwait(false);
         await _audit.RecordAsync(actor, "start-shadows", service, $"{count} shadow(s) {start:u} – {windowEnd:u} (request {stored.Id})", cancellationToken).ConfigureAwait(false);
-        return ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"));
+
+        // An overlapping request took it: say so when that means nothing will run, rather than a 202 that does nothing.
+        if ((await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(stored.Id), cancellationToken).ConfigureAwait(false))?.Value is { InstanceId: { } instanceId }
+            && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" or "FAILED" } ended)
+        {
+            return ControlResult.Conflict($"Request {stored.Id} covers this window, and its workflow {instanceId} has ended {ended.RuntimeStatus}: it is not started again for the same window. Ask for a window starting at or after {stored.WindowEnd:u}, or see /api/services/{service}.");
+        }
+
+        return published
+            ? ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"))
+            : ControlResult.Ok(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}", $"request {stored.Id} already covers this window with at least as many shadows: nothing changed"));
     }
 
     /// <summary>

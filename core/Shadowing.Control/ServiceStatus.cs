@@ -38,7 +38,8 @@ public sealed record WorkflowSummary(string InstanceId, string RuntimeStatus, st
 /// <param name="RequestId">The request's id (requests overlapping an open one of the service merge into it).</param>
 /// <param name="Request">The request as stored.</param>
 /// <param name="Status">Where to follow it.</param>
-public sealed record ShadowRequestAccepted(string RequestId, ShadowRequest Request, string Status);
+/// <param name="Note">Why nothing changed, when an open request already covered this one.</param>
+public sealed record ShadowRequestAccepted(string RequestId, ShadowRequest Request, string Status, string? Note = null);
 
 /// <summary>The router's records of a service over a window, per minute: <c>GET /api/services/{service}/traffic</c>.</summary>
 public sealed record ServiceTraffic(string Service, DateTimeOffset From, DateTimeOffset To, IReadOnlyList<TrafficMinute> Minutes);

@@ -240,6 +240,31 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task StartShadows_CoveredUnchanged_Is200WithANote_CoveredByATerminatedWorkflow_Is409()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var first = Assert.IsType<ShadowRequestAccepted>((await Api.StartShadowsAsync("orders", Body("{\"count\":2}"), "oncall", Ct)).Body);
+
+        var again = await Api.StartShadowsAsync("orders", Body("{\"count\":1}"), "oncall", Ct);
+
+        Assert.Equal(200, again.Status);
+        Assert.Contains($"request {first.RequestId} already covers this window", Assert.IsType<ShadowRequestAccepted>(again.Body).Note, StringComparison.Ordinal);
+
+        // The intake admitted it; an operator then terminated its workflow: a request for the same window runs nothing.
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(first.RequestId), new ShadowPlan
+        {
+            RequestId = first.RequestId, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(1), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 2, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "TERMINATED"));
+
+        var refused = await Api.StartShadowsAsync("orders", Body("{\"count\":3}"), "oncall", Ct);
+
+        Assert.Equal(409, refused.Status);
+        Assert.Contains("its workflow wf-1 has ended TERMINATED", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StartShadows_Body_SetsCountWindowAndReason()
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);

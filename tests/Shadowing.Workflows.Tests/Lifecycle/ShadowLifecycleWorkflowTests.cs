@@ -63,6 +63,38 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_WindowEndsDuringWarmup_TheShadowIsRetiredThere_NotWarmedPastTheWindow()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Now = harness.Request.WindowEnd.AddMinutes(-5); // a late start: 5 minutes of window left for a 10-minute warm-up
+        harness.On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(3, 0));
+
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.Equal((false, "the window ended before a shadow was ready"), (outcome.Served, outcome.Reason));
+        Assert.Empty(harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity)));
+        Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+        Assert.InRange(harness.Timers.Count(t => t == TimeSpan.FromMinutes(1)), 5, 5);
+    }
+
+    [Fact]
+    public async Task Run_ExtendedWhileWarmingUp_TheNewEndCounts_AndTheShadowIsHeld()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Now = harness.Request.WindowEnd.AddMinutes(-5);
+        harness.On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(3, 0));
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Request.WindowEnd.AddHours(1))); // the PAE grew the request
+
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal((true, "the window ended"), (outcome.Served, outcome.Reason));
+        Assert.Equal(harness.Request.WindowEnd.AddHours(1), harness.WindowTimers[^1].FireAt);
+    }
+
+    [Fact]
     public async Task Run_FirstCountAMomentAfterMirroringStarts_DoesNotAmplifyOnIt_ABusyServiceFinishesWarmupAtTheNextCount()
     {
         // The counting activity takes a moment of workflow time, as it does on a real backend: the first count (0 copies

@@ -51,15 +51,26 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// <summary>The one wait for <c>release</c>, armed first, so a release (the kill switch) also stops a preparation.</summary>
         private Task<string?> _release = null!;
 
+        /// <summary>
+        /// The one pending wait for <c>extend</c>, armed first too: a preparation stops when the window ends, so an extension
+        /// that arrives while shadows are being prepared must move that end (the hold re-arms it after each one).
+        /// </summary>
+        private Task<ExtendEvent> _extend = null!;
+
         public async Task<ShadowOutcome> ExecuteAsync()
         {
             _release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
+            _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
             try
             {
                 var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
                 if (ready == 0)
                 {
-                    return Outcome(served: false, _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : "no shadow passed validation");
+                    return Outcome(
+                        served: false,
+                        _release.IsCompleted ? Released(await _release.ConfigureAwait(true))
+                        : WindowEnded() ? "the window ended before a shadow was ready"
+                        : "no shadow passed validation");
                 }
 
                 var reason = _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : await HoldAsync().ConfigureAwait(true);
@@ -273,12 +284,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
             var window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
             var release = _release;
-            var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
             var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
             var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
             while (true)
             {
-                var fired = await Task.WhenAny(window, release, extend, resize, verdict).ConfigureAwait(true);
+                var fired = await Task.WhenAny(window, release, _extend, resize, verdict).ConfigureAwait(true);
                 if (fired == release)
                 {
                     return Released(await release.ConfigureAwait(true));
@@ -293,14 +303,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
                     window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None); // an earlier end was extended
                 }
-                else if (fired == extend)
+                else if (fired == _extend)
                 {
-                    var end = (await extend.ConfigureAwait(true)).WindowEnd;
-                    LogExtended(end);
-                    _windowEnd = end;
+                    Extend(await _extend.ConfigureAwait(true));
                     Status(_phase);
                     window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
-                    extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
                 }
                 else if (fired == resize)
                 {
@@ -416,12 +423,35 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         private static string Released(string? by) => string.IsNullOrWhiteSpace(by) ? "released" : $"released: {by}";
 
+        /// <summary>
+        /// Stops a preparation (or a warm-up again while held) when <c>release</c> arrived or the window has ended: shadows
+        /// never run past the endpoint-hours admitted for them because warm-up took longer than the window.
+        /// </summary>
         private void ThrowIfReleased()
         {
-            if (_release.IsCompleted)
+            if (_release.IsCompleted || WindowEnded())
             {
                 throw new ReleasedException();
             }
+        }
+
+        /// <summary>Whether the window has ended, with any extension that arrived applied first.</summary>
+        private bool WindowEnded()
+        {
+            while (_extend.IsCompleted)
+            {
+                Extend(_extend.GetAwaiter().GetResult());
+            }
+
+            return context.CurrentUtcDateTime >= _windowEnd;
+        }
+
+        /// <summary>Moves the window's end and waits for the next extension.</summary>
+        private void Extend(ExtendEvent extend)
+        {
+            LogExtended(extend.WindowEnd);
+            _windowEnd = extend.WindowEnd;
+            _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
         }
 
         private IEnumerable<string> Ready() => _shadows.Values.Where(s => s.State == ShadowState.PreWarmed).Select(s => s.ShadowId);
@@ -464,7 +494,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         private partial void LogFailed(string shadowId, string failure);
     }
 
-    /// <summary>Thrown inside a preparation when <c>release</c> arrived: the shadow is retired instead of made ready.</summary>
+    /// <summary>Thrown inside a preparation when <c>release</c> arrived or the window ended: the shadow is retired instead of made ready.</summary>
     private sealed class ReleasedException : Exception
     {
     }
