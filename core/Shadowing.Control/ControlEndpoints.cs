@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Shadowing.Control.Workflows;
@@ -57,14 +58,17 @@ public static class ControlEndpoints
     /// <summary>
     /// Who acts, for the audit log: the principal App Service authentication put in <c>x-ms-client-principal-name</c>
     /// (the Functions app behind Easy Auth), else the name the caller claims in <see cref="ActorHeader"/>, with the
-    /// address it called from.
+    /// address it called from. The principal header is trusted only where App Service authentication is on
+    /// (<c>WEBSITE_AUTH_ENABLED</c>, which App Service sets): only then does App Service strip a client's own copy.
+    /// Anywhere else it is just another claim.
     /// </summary>
     public static string Actor(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var principal = request.Headers["x-ms-client-principal-name"].ToString();
-        var claimed = request.Headers[ActorHeader].ToString();
-        var who = principal.Length > 0 ? principal : claimed.Length > 0 ? $"{claimed} (claimed)" : "anonymous";
+        var trusted = string.Equals(request.HttpContext.RequestServices?.GetService<IConfiguration>()?["WEBSITE_AUTH_ENABLED"], "True", StringComparison.OrdinalIgnoreCase);
+        var claimed = request.Headers[ActorHeader].ToString() is { Length: > 0 } named ? named : principal;
+        var who = trusted && principal.Length > 0 ? principal : claimed.Length > 0 ? $"{claimed} (claimed)" : "anonymous";
         return request.HttpContext.Connection.RemoteIpAddress is { } address ? $"{who} from {address}" : who;
     }
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Dapr.Workflow;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Core.Messaging;
@@ -159,6 +160,24 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
         Assert.Equal("alice (claimed) from 127.0.0.1", audit[0].GetProperty("actor").GetString());
         Assert.Equal("start-shadows", audit[0].GetProperty("action").GetString());
+    }
+
+    [Theory]
+    [InlineData(null, "mallory@example.com (claimed) from 10.0.0.9")] // no App Service authentication: a client may send the header itself
+    [InlineData("False", "mallory@example.com (claimed) from 10.0.0.9")]
+    [InlineData("True", "mallory@example.com from 10.0.0.9")] // App Service put it there, having stripped any client's own
+    public void Actor_ThePrincipalHeaderIsTrustedOnlyBehindAppServiceAuthentication(string? authEnabled, string expected)
+    {
+        var context = new DefaultHttpContext
+        {
+            RequestServices = new ServiceCollection()
+                .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["WEBSITE_AUTH_ENABLED"] = authEnabled }).Build())
+                .BuildServiceProvider(),
+        };
+        context.Connection.RemoteIpAddress = System.Net.IPAddress.Parse("10.0.0.9");
+        context.Request.Headers["x-ms-client-principal-name"] = "mallory@example.com";
+
+        Assert.Equal(expected, ControlEndpoints.Actor(context.Request));
     }
 
     [Theory]
