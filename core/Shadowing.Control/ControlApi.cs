@@ -34,6 +34,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <summary>Most shadows one hand-made request may ask for (the guard rails still apply after).</summary>
     public const int MaxManualCount = 50;
 
+    /// <summary>Longest reason: it travels in the request, its pub/sub message and the audit entry.</summary>
+    public const int MaxReasonLength = 500;
+
     private const string IdRule = "1 to 64 letters, digits, '-' or '_'";
 
     private readonly RoutingTableStore _tables = new(store, bus);
@@ -116,9 +119,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
             if (given.TryGetProperty("reason", out var r))
             {
-                if (r.ValueKind != JsonValueKind.String)
+                if (r.ValueKind != JsonValueKind.String || r.GetString()!.Length > MaxReasonLength)
                 {
-                    return ControlResult.BadRequest("reason", "must be a string.");
+                    return ControlResult.BadRequest("reason", $"must be a string of at most {MaxReasonLength} characters.");
                 }
 
                 reason = r.GetString()!;
@@ -250,9 +253,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
             if (given.TryGetProperty("reason", out var r))
             {
-                if (r.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(r.GetString()))
+                if (r.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(r.GetString()) || r.GetString()!.Length > MaxReasonLength)
                 {
-                    return ControlResult.BadRequest("reason", "must be a non-empty string.");
+                    return ControlResult.BadRequest("reason", $"must be a non-empty string of at most {MaxReasonLength} characters.");
                 }
 
                 reason = r.GetString()!;

@@ -283,6 +283,7 @@ public sealed class ControlApiTests
     [InlineData("{\"end\":\"2026-12-02T14:00:00Z\",\"duration\":\"01:00:00\"}", "duration")]
     [InlineData("{\"duration\":\"-01:00:00\"}", "duration")]
     [InlineData("{\"cuont\":2}", "cuont")]
+    [InlineData("{\"reason\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", "reason")] // 501 characters
     [InlineData("{\"start\":\"9999-12-31T23:00:00Z\",\"duration\":\"10:00:00\"}", "start")]
     [InlineData("{\"duration\":\"10675199.00:00:00\"}", "duration")]
     [InlineData("{\"end\":\"9999-12-31T23:00:00Z\"}", "end")]

@@ -22,16 +22,26 @@ internal class ControlApiSettings : CommonSettings
     [Description("Print the API's JSON as it is.")]
     public bool Json { get; init; }
 
-    public override ValidationResult Validate() =>
-        Uri.TryCreate(Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-            ? ValidationResult.Success()
-            : ValidationResult.Error($"--url: '{Url}' is not an http(s) URL such as {UpAdmin.DefaultUrls}.");
+    public override ValidationResult Validate()
+    {
+        if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            return ValidationResult.Error($"--url: '{Url}' is not an http(s) URL such as {UpAdmin.DefaultUrls}.");
+        }
+
+        // A function key in clear text is anyone's on the path; an http-to-https redirect comes after it was sent.
+        return FunctionKey is not null && uri.Scheme == "http" && !uri.IsLoopback
+            ? ValidationResult.Error($"--url: '{Url}' is plain http and not this machine: a function key (--key or SHADOWING_FUNCTIONS_KEY) is sent only over https or to a loopback address.")
+            : ValidationResult.Success();
+    }
+
+    private string? FunctionKey => (Key ?? Environment.GetEnvironmentVariable("SHADOWING_FUNCTIONS_KEY")) is { Length: > 0 } key ? key : null;
 
     /// <summary>A client for <see cref="Url"/>, sending the function key when there is one.</summary>
     public HttpClient CreateClient()
     {
         var http = new HttpClient { BaseAddress = new Uri(Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
-        if ((Key ?? Environment.GetEnvironmentVariable("SHADOWING_FUNCTIONS_KEY")) is { Length: > 0 } key)
+        if (FunctionKey is { } key)
         {
             http.DefaultRequestHeaders.Add("x-functions-key", key);
         }

@@ -91,6 +91,16 @@ public sealed class StatusCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Status_AFunctionKeyToAPlainHttpHostElsewhere_IsAUsageError_NothingSent()
+    {
+        var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "--url", "http://192.0.2.10:7071", "--key", "k-1");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--url: 'http://192.0.2.10:7071' is plain http and not this machine: a function key", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("does not answer", output, StringComparison.Ordinal); // refused before any call
+    }
+
+    [Fact]
     public async Task Up_AdminUrlsNotLoopback_IsAUsageErrorNamingTheOption()
     {
         var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "up", "--state", ":memory:", "--admin-urls", "http://0.0.0.0:5081");
