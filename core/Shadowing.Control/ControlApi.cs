@@ -166,7 +166,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         {
             if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is { } request && request.WindowEnd > now)
             {
-                var plan = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+                var plan = await PlanOfAsync(request.Id, cancellationToken).ConfigureAwait(false);
                 requests.Add(new RequestStatus(request, plan, plan?.InstanceId is { } id ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null));
             }
         }
@@ -291,20 +291,43 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             CreatedAt = now,
             UpdatedAt = now,
         };
-        var (stored, published) = await new ShadowRequestStore(store, bus).SubmitAsync(request, cancellationToken).ConfigureAwait(false);
-        await _audit.RecordAsync(actor, "start-shadows", service, $"{count} shadow(s) {start:u} – {windowEnd:u} (request {stored.Id})", cancellationToken).ConfigureAwait(false);
+        var requests = new ShadowRequestStore(store, bus);
 
-        // An overlapping request took it: say so when that means nothing will run, rather than a 202 that does nothing.
-        if ((await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(stored.Id), cancellationToken).ConfigureAwait(false))?.Value is { InstanceId: { } instanceId }
-            && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" or "FAILED" } ended)
+        // An open request covering the window takes this one in. Its workflow, if terminated or failed, is never started
+        // again for that window: refused before anything is stored, rather than a 202 that runs nothing.
+        foreach (var covering in (await requests.ListAsync(service, cancellationToken).ConfigureAwait(false)).Where(r => r.WindowEnd >= start && r.WindowStart <= windowEnd))
         {
-            return ControlResult.Conflict($"Request {stored.Id} covers this window, and its workflow {instanceId} has ended {ended.RuntimeStatus}: it is not started again for the same window. Ask for a window starting at or after {stored.WindowEnd:u}, or see /api/services/{service}.");
+            if (await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false) is { InstanceId: { } instanceId }
+                && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" or "FAILED" } ended)
+            {
+                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {instanceId} has ended {ended.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
+            }
         }
 
-        return published
-            ? ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"))
-            : ControlResult.Ok(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}", $"request {stored.Id} already covers this window with at least as many shadows: nothing changed"));
+        var (stored, published) = await requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+        if (!published)
+        {
+            // Merged without a change: the covering request's decision stands, so say what it is when nothing runs.
+            var plan = await PlanOfAsync(stored.Id, cancellationToken).ConfigureAwait(false);
+            if (plan is { Decision: ShadowPlanDecision.Refused })
+            {
+                return ControlResult.Conflict($"Request {stored.Id} covers this window with at least as many shadows and was refused: {plan.Reason}");
+            }
+
+            if (plan is { InstanceId: { } instanceId } && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "COMPLETED" })
+            {
+                return ControlResult.Conflict($"Request {stored.Id} covers this window with at least as many shadows, and its workflow {instanceId} has completed (released, or no shadow passed validation): it runs again only for more shadows or a longer window.");
+            }
+
+            return ControlResult.Ok(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}", $"request {stored.Id} already covers this window with at least as many shadows: nothing changed"));
+        }
+
+        await _audit.RecordAsync(actor, "start-shadows", service, $"{count} shadow(s) {start:u} – {windowEnd:u} (request {stored.Id})", cancellationToken).ConfigureAwait(false);
+        return ControlResult.Accepted(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}"));
     }
+
+    private async Task<ShadowPlan?> PlanOfAsync(string requestId, CancellationToken cancellationToken) =>
+        (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(requestId), cancellationToken).ConfigureAwait(false))?.Value;
 
     /// <summary>
     /// <c>POST /api/services/{service}/shadows/{shadowId}/promote</c>: body <c>{"to": "active"|"production"}</c>
@@ -348,7 +371,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return ControlResult.NotFound("service", $"Service '{service}' has no routing table.");
         }
 
-        if (!table.Value.Shadows.Any(s => string.Equals(s.Id, shadowId, StringComparison.OrdinalIgnoreCase)))
+        if (!table.Value.Shadows.Any(s => string.Equals(s.Id, shadowId, StringComparison.Ordinal)))
         {
             return ControlResult.NotFound("shadowId", $"Service '{service}' has no shadow '{shadowId}'.");
         }
@@ -379,9 +402,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
     /// <summary>
     /// <c>PUT /api/services/{service}/events</c>: replaces the calendar with the body, a JSON array of
-    /// <c>{start, end, name, kind, expectedMultiplier?}</c>; a bad entry is named by its index and field.
+    /// <c>{start, end, name, kind, expectedMultiplier?}</c>; a bad entry is named by its index and field. With
+    /// <paramref name="ifMatch"/> (the ETag <c>GET</c> gave) it replaces only the calendar that was read: 412 when another
+    /// write came in between, so two operators editing at once do not silently lose one edit.
     /// </summary>
-    public async Task<ControlResult> PutEventsAsync(string service, Stream body, string actor, CancellationToken cancellationToken)
+    public async Task<ControlResult> PutEventsAsync(string service, Stream body, string? ifMatch, string actor, CancellationToken cancellationToken)
     {
         if (BadService(service) is { } bad)
         {
@@ -414,7 +439,16 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         events.Sort((a, b) => a.Start.CompareTo(b.Start));
-        await store.SaveJsonAsync(StateKeys.Events(service), events, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var etag = ifMatch?.Trim() is { Length: > 0 } given && given != "*" ? given.Replace("W/", string.Empty, StringComparison.Ordinal).Trim('"') : null;
+        try
+        {
+            await store.SaveJsonAsync(StateKeys.Events(service), events, etag, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StateConflictException)
+        {
+            return ControlResult.PreconditionFailed($"The calendar of '{service}' changed since ETag {ifMatch} was read: GET it again, apply the change, and PUT with the new ETag.");
+        }
+
         await _audit.RecordAsync(actor, "put-events", service, $"{events.Count} event(s)", cancellationToken).ConfigureAwait(false);
         return ControlResult.Ok(events);
     }

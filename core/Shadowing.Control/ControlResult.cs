@@ -33,6 +33,10 @@ public sealed record ControlResult(int Status, object? Body, string? ETag = null
     public static ControlResult Conflict(string detail) =>
         new(StatusCodes.Status409Conflict, new ControlProblem("Conflict", StatusCodes.Status409Conflict, detail));
 
+    /// <summary>412: an <c>If-Match</c> ETag that is no longer the stored one (someone else wrote since it was read).</summary>
+    public static ControlResult PreconditionFailed(string detail) =>
+        new(StatusCodes.Status412PreconditionFailed, new ControlProblem("Precondition failed", StatusCodes.Status412PreconditionFailed, detail));
+
     /// <inheritdoc />
     public Task ExecuteAsync(HttpContext httpContext)
     {

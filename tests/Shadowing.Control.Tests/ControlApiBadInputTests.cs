@@ -66,7 +66,7 @@ public sealed class ControlApiBadInputTests(ITestOutputHelper output)
                 AssertAnswered(await Api.GetTrafficAsync(service, shadowId, Ct));
                 AssertAnswered(await Api.StartShadowsAsync(service, Body(body), "sweep", Ct));
                 AssertAnswered(await Api.PromoteAsync(service, shadowId, Body(body), "sweep", Ct));
-                AssertAnswered(await Api.PutEventsAsync(service, Body(body), "sweep", Ct));
+                AssertAnswered(await Api.PutEventsAsync(service, Body(body), null, "sweep", Ct));
                 AssertAnswered(await Api.GetEventsAsync(service, Ct));
                 AssertAnswered(await Api.GetRoutingTableAsync(service, Ct));
                 AssertAnswered(await Api.GetAuditAsync(shadowId, Ct));

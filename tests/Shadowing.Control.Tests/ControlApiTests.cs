@@ -262,6 +262,18 @@ public sealed class ControlApiTests
 
         Assert.Equal(409, refused.Status);
         Assert.Contains("its workflow wf-1 has ended TERMINATED", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
+        Assert.Equal(2, (await _store.GetJsonAsync<ShadowRequest>(StateKeys.ShadowRequestsPrefix + first.RequestId, Ct))!.Value.Count); // refused before anything was stored
+
+        // Refused by the guard rails: a request that changes nothing gets the refusal, not a 200.
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns((WorkflowStatus?)null);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(first.RequestId), new ShadowPlan
+        {
+            RequestId = first.RequestId, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(1), Decision = ShadowPlanDecision.Refused,
+            Reason = "Refused: the kill switch is engaged", EndpointHours = 0, DecidedAt = Now,
+        }, cancellationToken: Ct);
+        var stillRefused = await Api.StartShadowsAsync("orders", Body("{\"count\":1}"), "oncall", Ct);
+        Assert.Equal(409, stillRefused.Status);
+        Assert.Contains("was refused: Refused: the kill switch is engaged", Assert.IsType<ControlProblem>(stillRefused.Body).Detail, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -315,6 +327,7 @@ public sealed class ControlApiTests
         Assert.Equal(409, refused.Status);
         Assert.Contains("never been validated", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
         AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), "oncall", Ct), 404, "shadowId");
+        AssertProblem(await Api.PromoteAsync("orders", "S1", Body(string.Empty), "oncall", Ct), 404, "shadowId"); // ids are compared exactly, as the promotion itself does
         AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), "oncall", Ct), 400, "to");
     }
 
@@ -324,13 +337,29 @@ public sealed class ControlApiTests
         var result = await Api.PutEventsAsync("orders", Body("""
             [{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"xmas","kind":"campaign","expectedMultiplier":2},
              {"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"launch","kind":"launch"}]
-            """), "oncall", Ct);
+            """), null, "oncall", Ct);
 
         Assert.Equal(200, result.Status);
         var stored = (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value;
         Assert.Equal(["launch", "xmas"], stored.Select(e => e.Name));
         Assert.Equal(2, stored[1].ExpectedMultiplier);
         Assert.Equal(2, Assert.IsType<List<CalendarEvent>>((await Api.GetEventsAsync("orders", Ct)).Body).Count);
+    }
+
+    [Fact]
+    public async Task PutEvents_IfMatchAnOlderETag_Is412_AndTheOtherEditStays()
+    {
+        const string Alice = """[{"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"alice","kind":"launch"}]""";
+        const string Bob = """[{"start":"2026-12-11T09:00:00Z","end":"2026-12-11T10:00:00Z","name":"bob","kind":"launch"}]""";
+        await Api.PutEventsAsync("orders", Body("[]"), null, "setup", Ct);
+        var read = (await Api.GetEventsAsync("orders", Ct)).ETag; // both operators read this calendar
+
+        Assert.Equal(200, (await Api.PutEventsAsync("orders", Body(Alice), $"\"{read}\"", "alice", Ct)).Status);
+        var late = await Api.PutEventsAsync("orders", Body(Bob), $"\"{read}\"", "bob", Ct);
+
+        Assert.Equal(412, late.Status);
+        Assert.Equal(["alice"], (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value.Select(e => e.Name));
+        Assert.Equal(200, (await Api.PutEventsAsync("orders", Body(Bob), "*", "bob", Ct)).Status); // no condition
     }
 
     [Theory]
@@ -343,7 +372,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Events("orders"), new List<CalendarEvent> { new(Now, Now.AddHours(1), "old", "news") }, cancellationToken: Ct);
 
-        AssertProblem(await Api.PutEventsAsync("orders", Body(body), "oncall", Ct), 400, field);
+        AssertProblem(await Api.PutEventsAsync("orders", Body(body), null, "oncall", Ct), 400, field);
         Assert.Equal("old", Assert.Single((await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value).Name);
     }
 
@@ -363,7 +392,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        AssertProblem(await Api.PutEventsAsync("orders", new MemoryStream(new byte[ControlApi.MaxBodyBytes + 1]), "oncall", Ct), 400, "body");
+        AssertProblem(await Api.PutEventsAsync("orders", new MemoryStream(new byte[ControlApi.MaxBodyBytes + 1]), null, "oncall", Ct), 400, "body");
     }
 
     [Fact]
@@ -376,7 +405,7 @@ public sealed class ControlApiTests
         await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "bob", Ct);
         await Api.StartShadowsAsync("orders", Body("{\"count\":0}"), "mallory", Ct); // refused: not an action taken
         _time.Advance(TimeSpan.FromSeconds(1));
-        await Api.PutEventsAsync("orders", Body("[]"), "carol", Ct);
+        await Api.PutEventsAsync("orders", Body("[]"), null, "carol", Ct);
 
         var audit = Assert.IsAssignableFrom<IReadOnlyList<Shadowing.Core.Diagnostics.AuditEntry>>((await Api.GetAuditAsync(null, Ct)).Body);
         Assert.Equal(

@@ -203,8 +203,8 @@ public sealed class MirroringOptions
     public int Senders { get; set; } = 8;
 
     /// <summary>
-    /// Bytes of bodies the router may hold for mirroring at once (captures in flight and queued, answers being compared,
-    /// envelopes waiting for replay); past it copies are dropped and counted as <c>memory_limit</c>. Default 128 MiB.
+    /// Bytes of bodies the router may hold for mirroring at once (captures in flight and queued, answers being read,
+    /// envelopes waiting for replay, those at most half); past it copies are dropped and counted as <c>memory_limit</c>. Default 128 MiB.
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1L << 20, 1L << 40)]
     public long MaxBufferedBytes { get; set; } = 128L << 20;

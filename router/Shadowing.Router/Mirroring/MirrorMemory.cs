@@ -6,10 +6,16 @@ namespace Shadowing.Router.Mirroring;
 /// the replay buffer are bounded by count, but a count of bodies of up to <c>maxBodyBytes</c> (16 MiB) each, plus
 /// captures still in flight, bounds nothing a router's memory limit can rely on; past this budget a capture stops and
 /// the copy is dropped (<c>memory_limit</c>), so a burst of large bodies costs mirror samples, never the router.
+/// Envelopes waiting for a time-shifted replay may hold at most half of it, so hours of shift never starve the
+/// direct copies. Transient copies made while a copy is sent (a decoded answer, a published envelope) are not counted:
+/// there are at most <c>Senders</c> of them.
 /// </summary>
 internal sealed class MirrorMemory(long limit)
 {
     private long _held;
+
+    /// <summary>The budget.</summary>
+    public long Limit => limit;
 
     /// <summary>Bytes held now.</summary>
     public long Held => Volatile.Read(ref _held);
@@ -17,13 +23,23 @@ internal sealed class MirrorMemory(long limit)
     /// <summary>Takes <paramref name="bytes"/> from the budget; false (and nothing taken) when they do not fit.</summary>
     public bool TryTake(long bytes)
     {
-        if (Interlocked.Add(ref _held, bytes) <= limit)
+        // Committed only when it fits: adding first and backing out would fail small takes racing a large refused one.
+        var held = Volatile.Read(ref _held);
+        while (true)
         {
-            return true;
-        }
+            if (held + bytes > limit)
+            {
+                return false;
+            }
 
-        Interlocked.Add(ref _held, -bytes);
-        return false;
+            var seen = Interlocked.CompareExchange(ref _held, held + bytes, held);
+            if (seen == held)
+            {
+                return true;
+            }
+
+            held = seen;
+        }
     }
 
     /// <summary>Gives back bytes taken with <see cref="TryTake"/>.</summary>

@@ -45,6 +45,7 @@ internal sealed partial class MirrorReplayer(
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly SemaphoreSlim _sending = new(options.Value.Mirroring.Senders);
     private readonly int _capacity = options.Value.Mirroring.ReplayCapacity;
+    private long _waitingBytes; // under _lock: the bodies of envelopes waiting, at most half the mirror's memory budget
 
     /// <summary>Services whose mirror topic this router subscribes to now.</summary>
     public IReadOnlyCollection<string> Subscribed
@@ -111,11 +112,14 @@ internal sealed partial class MirrorReplayer(
                 return Task.CompletedTask;
             }
 
-            if (!memory.TryTake(HeldBytes(envelope)))
+            var bytes = HeldBytes(envelope);
+            if (_waitingBytes + bytes > memory.Limit / 2 || !memory.TryTake(bytes))
             {
                 metrics.MirrorDropped(envelope.Service, "memory_limit");
                 return Task.CompletedTask;
             }
+
+            _waitingBytes += bytes;
 
             _waiting.Enqueue(envelope, envelope.ReceivedAt + shift);
         }
@@ -147,6 +151,7 @@ internal sealed partial class MirrorReplayer(
                     if (at <= now)
                     {
                         due = _waiting.Dequeue();
+                        _waitingBytes -= HeldBytes(due);
                     }
                     else if (at - now < wait)
                     {

@@ -125,14 +125,14 @@ public sealed class MirrorPubSubTests
         await using var s1 = await TestBackend.StartAsync("s1");
         await using var router = await RouterHost.StartAsync(
             [MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TimeShift = TimeSpan.FromHours(1), TimeToLive = TimeSpan.FromHours(2) })],
-            new Dictionary<string, string?> { ["Router:Mirroring:MaxBufferedBytes"] = (1 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            new Dictionary<string, string?> { ["Router:Mirroring:MaxBufferedBytes"] = (2 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture) });
         await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
         var memory = router.App.Services.GetRequiredService<Router.Mirroring.MirrorMemory>();
         var now = TimeProvider.System.GetUtcNow();
 
         for (var i = 0; i < 20; i++)
         {
-            // 200,000 bytes each: five fit in 1 MiB, while they wait an hour for their replay.
+            // 200,000 bytes each: five fit in the 1 MiB (half the budget) envelopes may hold while they wait an hour for their replay.
             var envelope = Envelope($"big{i}", now) with { Body = new byte[150_000], ProductionBody = new byte[50_000], ExpiresAt = now.AddHours(2) };
             await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct);
         }

@@ -95,6 +95,37 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_AnEarlierEndTakenWhileAShadowIsPrepared_EndsTheHoldThen_NotAtTheOldEnd()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var extended = false;
+        harness.On(nameof(CollectWarmupStatsActivity), input =>
+        {
+            if (((WarmupStep)input!).ShadowId.EndsWith("-2", StringComparison.Ordinal))
+            {
+                if (!extended)
+                {
+                    // A fresher forecast gave hours back while the second shadow warms up: the end moves 5 minutes ahead.
+                    extended = true;
+                    harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Now.AddMinutes(5)));
+                }
+
+                return new WarmupStats(3, 0);
+            }
+
+            return new WarmupStats(harness.Options.WarmupSamples, 0);
+        });
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 2));
+        var outcome = await run.WaitAsync(Patience); // the old end's timer is never fired by the harness
+
+        Assert.Equal("the window ended", outcome.Reason);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
     public async Task Run_FirstCountAMomentAfterMirroringStarts_DoesNotAmplifyOnIt_ABusyServiceFinishesWarmupAtTheNextCount()
     {
         // The counting activity takes a moment of workflow time, as it does on a real backend: the first count (0 copies

@@ -78,6 +78,24 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_ProcessAddedToItsTableAfterTheTablesWereRead_IsLeftAlone()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }] });
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns(async _ =>
+        {
+            // Its activity adds the entry and lets go of the claim between the sweep's two reads.
+            await tables.AddShadowAsync("orders", new ShadowEndpoint { Id = "slow", Address = "http://127.0.0.1:9", State = ShadowState.Provisioning, Owner = "wf-1" }, Now.AddDays(-1));
+            return (IReadOnlyList<ProvisionedShadow>)[Running("slow", Now - TimeSpan.FromMinutes(10))];
+        });
+        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+        await reconciler.ReconcileAsync(restartDead: false, TestContext.Current.CancellationToken);
+
+        await _provisioner.DidNotReceive().RetireAsync("orders", "slow", Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Sweep_ProcessStillBeingStarted_KeptWhileItsClaimingWorkflowRuns_StoppedOnceItHasEnded()
     {
         // The real client on the embedded backend: a stand-in lifecycle that runs until released.
@@ -98,6 +116,7 @@ public sealed class ShadowReconcilerTests
             // Both listed ten minutes ago, neither in the table yet: a Container App takes that long to run.
             await _store.SaveJsonAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "starting"), claimant);
             await _store.SaveJsonAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "abandoned"), "wf-gone");
+            await _store.SaveJsonAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "never-listed"), "wf-gone"); // terminated before anything ran
             _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("starting", Now - TimeSpan.FromMinutes(10)), Running("abandoned", Now - TimeSpan.FromMinutes(10))]);
             var reconciler = new ShadowReconciler(tables, _provisioner, workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
 
@@ -106,6 +125,8 @@ public sealed class ShadowReconcilerTests
             await _provisioner.DidNotReceive().RetireAsync("orders", "starting", Arg.Any<CancellationToken>());
             await _provisioner.Received(1).RetireAsync("orders", "abandoned", Arg.Any<CancellationToken>());
             Assert.Null(await _store.GetAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "abandoned")));
+            Assert.Null(await _store.GetAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "never-listed")));
+            Assert.NotNull(await _store.GetAsync(Shadowing.Workflows.Activities.ProvisionShadowActivity.ClaimKey("orders", "starting")));
 
             // Its workflow ended (failed, terminated) without adding it: an orphan now.
             await workflows.RaiseEventAsync(claimant, "release", "done", TestContext.Current.CancellationToken);

@@ -19,8 +19,11 @@ namespace Shadowing.Workflows.Activities;
 public sealed class ProvisionShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IOptions<ShadowLifecycleOptions> options, TimeProvider time)
     : WorkflowActivity<ShadowStep, ProvisionedShadow>
 {
+    /// <summary>Collection of the claims.</summary>
+    public const string ClaimPrefix = "sep/provisioning/";
+
     /// <summary>The workflow instance starting shadow <paramref name="shadowId"/>, until the shadow is in its table.</summary>
-    public static string ClaimKey(string service, string shadowId) => $"sep/provisioning/{service}/{shadowId}";
+    public static string ClaimKey(string service, string shadowId) => $"{ClaimPrefix}{service}/{shadowId}";
 
     /// <inheritdoc />
     public override async Task<ProvisionedShadow> RunAsync(WorkflowActivityContext context, ShadowStep input)

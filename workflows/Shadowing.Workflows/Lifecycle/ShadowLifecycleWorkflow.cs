@@ -283,6 +283,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
             // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
             var window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
+            var timerEnd = _windowEnd;
             var release = _release;
             var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
             var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
@@ -302,12 +303,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     }
 
                     window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None); // an earlier end was extended
+                    timerEnd = _windowEnd;
                 }
                 else if (fired == _extend)
                 {
                     Extend(await _extend.ConfigureAwait(true));
-                    Status(_phase);
-                    window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
                 }
                 else if (fired == resize)
                 {
@@ -328,6 +328,19 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 if (!Ready().Any())
                 {
                     return "no shadow is left ready";
+                }
+
+                // An extension (this event, or one taken while a shadow was prepared or warmed again) may have moved the end
+                // either way: an earlier end must not wait for the timer of the later one.
+                if (WindowEnded())
+                {
+                    return "the window ended";
+                }
+
+                if (_windowEnd != timerEnd)
+                {
+                    window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
+                    timerEnd = _windowEnd;
                 }
 
                 Status(_phase);

@@ -117,9 +117,32 @@ public sealed partial class ShadowReconciler(
                 continue;
             }
 
+            // Its activity may have added it and let go of the claim since the tables were read.
+            if ((await tables.GetAsync(process.Service, cancellationToken).ConfigureAwait(false))?.Value.Shadows.Any(s => s.Id == process.ShadowId && s.State != ShadowState.Retired) == true)
+            {
+                continue;
+            }
+
             LogOrphanProcess(process.ShadowId, process.Service);
             await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
             await store.DeleteAsync(claimKey, etag: null, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Claims whose workflow ended before its shadow was listed anywhere (terminated while provisioning) name nothing.
+        foreach (var key in await store.ListKeysAsync(ProvisionShadowActivity.ClaimPrefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (await store.GetJsonAsync<string>(key, cancellationToken).ConfigureAwait(false) is { Value: { } claimant } claim
+                && await workflows.GetWorkflowStateAsync(claimant, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is not { Exists: true, IsWorkflowCompleted: false })
+            {
+                try
+                {
+                    await store.DeleteAsync(key, claim.ETag, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StateConflictException)
+                {
+                    // claimed again since it was read: the next sweep decides on the new claim
+                }
+            }
         }
 
         return kept;
