@@ -59,9 +59,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <c>POST /api/workflows/{instanceId}/events/{name}</c>: raises <c>release</c>, <c>extend</c> or <c>resize</c> on a
     /// shadow lifecycle (the body, JSON, is its payload, checked here: a payload the workflow cannot read would fail it
     /// with its shadows still routable); <c>verdict</c> is validation's own and refused. Any other name is passed on, as
-    /// daprd would.
+    /// daprd would. A null <paramref name="actor"/> is not audited: its caller audits it (the workflows host, for the
+    /// Functions app).
     /// </summary>
-    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string actor, CancellationToken cancellationToken)
+    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string? actor, CancellationToken cancellationToken)
     {
         if ((BadId(instanceId, "instanceId") ?? BadId(name, "name")) is { } bad)
         {
@@ -86,12 +87,19 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
-        await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);
+        if (actor is not null)
+        {
+            await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);
+        }
+
         return ControlResult.Accepted(new { instanceID = instanceId, @event = name });
     }
 
-    /// <summary><c>POST /api/workflows/{instanceId}/terminate</c>: ends the instance (its shadows are retired by the reconciler).</summary>
-    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, string actor, CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>POST /api/workflows/{instanceId}/terminate</c>: ends the instance (its shadows are retired by the reconciler); a
+    /// null <paramref name="actor"/> is not audited, as for <see cref="RaiseEventAsync"/>.
+    /// </summary>
+    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, string? actor, CancellationToken cancellationToken)
     {
         if (BadId(instanceId, "instanceId") is { } bad)
         {
@@ -134,7 +142,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         await workflows.TerminateAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
-        await _audit.RecordAsync(actor, "terminate", instanceId, reason, cancellationToken).ConfigureAwait(false);
+        if (actor is not null)
+        {
+            await _audit.RecordAsync(actor, "terminate", instanceId, reason, cancellationToken).ConfigureAwait(false);
+        }
+
         return ControlResult.Accepted(new { instanceID = instanceId, reason });
     }
 

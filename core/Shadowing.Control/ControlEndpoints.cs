@@ -24,9 +24,13 @@ public static class ControlEndpoints
         ArgumentNullException.ThrowIfNull(app);
         var root = app.MapGroup(string.Empty);
         var api = root.MapGroup("/api");
+
+        // On the workflows host the caller is the Functions app, which audits the action itself (with who asked for it):
+        // recording it again here would add a second entry, by "anonymous from" the caller's sidecar.
+        string? Who(HttpRequest r) => workflowRoutesOnly ? null : Actor(r);
         api.MapGet("/workflows/{instanceId}", (string instanceId, ControlApi c, CancellationToken ct) => c.GetWorkflowAsync(instanceId, ct));
-        api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, Actor(r), ct));
-        api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, Actor(r), ct));
+        api.MapPost("/workflows/{instanceId}/events/{name}", (string instanceId, string name, HttpRequest r, ControlApi c, CancellationToken ct) => c.RaiseEventAsync(instanceId, name, r.Body, Who(r), ct));
+        api.MapPost("/workflows/{instanceId}/terminate", (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => c.TerminateAsync(instanceId, r.Body, Who(r), ct));
         if (workflowRoutesOnly)
         {
             return root; // the workflows host: only what the Functions app cannot do through its own sidecar

@@ -48,7 +48,7 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
     }
 
     /// <summary>A host serving the control API (and daprd's workflow routes) with a waiting and a failing workflow registered.</summary>
-    internal static Task<WebApplication> StartHostAsync(IStateStore store) =>
+    internal static Task<WebApplication> StartHostAsync(IStateStore store, bool workflowRoutesOnly = false) =>
         LoopbackApp.StartAsync(
             builder =>
             {
@@ -63,7 +63,7 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
                 });
                 builder.Services.AddShadowingControl();
             },
-            app => app.MapShadowingControl(daprWorkflowRoutes: true));
+            app => app.MapShadowingControl(daprWorkflowRoutes: !workflowRoutesOnly, workflowRoutesOnly: workflowRoutesOnly));
 
     [Fact]
     public async Task GetWorkflow_RunningInstance_HasDaprsFields()

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Control.Workflows;
+using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.TestUtilities.Dapr;
 using Shadowing.TestUtilities.Hosting;
@@ -20,6 +21,7 @@ namespace Shadowing.Control.Tests.Workflows;
 public sealed class InvokedWorkflowControlTests : IAsyncLifetime
 {
     private const string Token = "sidecar-token";
+    private readonly InMemoryStateStore _store = new(); // shared by the workflows host and the Functions app, as deployed
     private WebApplication _workflowsHost = null!;
     private FakeDaprSidecar _sidecar = null!;
     private HttpClient _invoke = null!;
@@ -30,7 +32,7 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _workflowsHost = await ControlEndpointsTests.StartHostAsync(new InMemoryStateStore());
+        _workflowsHost = await ControlEndpointsTests.StartHostAsync(_store, workflowRoutesOnly: true);
         _sidecar = await FakeDaprSidecar.StartAsync(apiToken: Token);
         _sidecar.State.MapAppAt(Shadowing.Dapr.DaprAppIds.Workflows, LoopbackApp.AddressOf(_workflowsHost));
         _invoke = DaprClient.CreateInvokeHttpClient(Shadowing.Dapr.DaprAppIds.Workflows, _sidecar.HttpEndpoint, Token);
@@ -80,6 +82,20 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
 
         ControlApiTests.AssertProblem(await api.GetWorkflowAsync("nope", Ct), 404, "instanceId");
         ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "go", Stream.Null, "oncall", Ct), 404, "instanceId");
+    }
+
+    [Fact]
+    public async Task ActionsThroughTheWorkflowsHost_AreAuditedOnce_ByWhoAskedTheFunctionsApp()
+    {
+        await Workflows.ScheduleNewWorkflowAsync("Waiting", "wf-4", "hello");
+        await Workflows.WaitForWorkflowStartAsync("wf-4", cancellation: Ct);
+        var functions = new ControlApi(_store, Substitute.For<IEventBus>(), new InvokedWorkflowControl(_invoke), TimeProvider.System);
+
+        Assert.Equal(202, (await functions.RaiseEventAsync("wf-4", "ping", new MemoryStream("{\"n\":1}"u8.ToArray()), "alice", Ct)).Status); // nobody waits for it: still running
+        Assert.Equal(202, (await functions.TerminateAsync("wf-4", Stream.Null, "alice", Ct)).Status);
+
+        var audit = Assert.IsAssignableFrom<IEnumerable<AuditEntry>>((await functions.GetAuditAsync(null, Ct)).Body).ToList();
+        Assert.Equal([("alice", "raise-event"), ("alice", "terminate")], audit.Select(e => (e.Actor, e.Action)));
     }
 
     [Fact]
