@@ -3,8 +3,10 @@ using System.Text.Json;
 namespace Shadowing.Core.Mirroring;
 
 /// <summary>
-/// The JSON paths (<c>$.items[0].price</c>) whose values differ between two JSON documents: leaves compared by their
-/// raw text, arrays by index, a member present on one side only is a difference at its path. Ignored paths (exact,
+/// The JSON paths (<c>$.items[0].price</c>) whose values differ between two JSON documents: leaves compared by value
+/// as a JSON reader sees them (numbers as decimals, so <c>1.0</c> is <c>1</c>; strings unescaped, so <c>"\u00e9"</c> is
+/// <c>"é"</c>: another serializer, or another version of one, is not a difference), arrays by index, a member present on
+/// one side only is a difference at its path. Ignored paths (exact,
 /// or a prefix ending in <c>.*</c> or with array indexes written <c>[*]</c>) are left out.
 /// </summary>
 public static class JsonDiff
@@ -99,12 +101,40 @@ public static class JsonDiff
 
                 break;
             default:
-                if (!string.Equals(left.GetRawText(), right.GetRawText(), StringComparison.Ordinal))
+                if (!SameValue(left, right))
                 {
                     Add(path, paths);
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>Two leaves of the same kind: equal text, or the same value read as a client would read it.</summary>
+    private static bool SameValue(JsonElement left, JsonElement right)
+    {
+        if (string.Equals(left.GetRawText(), right.GetRawText(), StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        switch (left.ValueKind)
+        {
+            case JsonValueKind.Number:
+                // Beyond decimal's range (28 digits) the texts alone decide: a double would call different integers equal.
+                return left.TryGetDecimal(out var a) && right.TryGetDecimal(out var b) && a == b;
+            case JsonValueKind.String:
+                try
+                {
+                    return string.Equals(left.GetString(), right.GetString(), StringComparison.Ordinal);
+                }
+                catch (InvalidOperationException)
+                {
+                    return false; // an escaped lone surrogate: no string to compare, and the texts differ
+                }
+
+            default:
+                return true; // true, false, null: the kinds matched
         }
     }
 

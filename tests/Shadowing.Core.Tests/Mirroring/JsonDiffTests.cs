@@ -21,6 +21,23 @@ public sealed class JsonDiffTests
         Assert.Empty(Diff("""{"a":1,"b":[1,2]}""", """{"b":[1,2],"a":1}""")!);
     }
 
+    [Theory]
+    [InlineData("""{"price":1.0,"n":1e2,"name":"caf\u00e9","path":"a\/b"}""", """{"price":1,"n":100,"name":"café","path":"a/b"}""")]
+    [InlineData("""[0.10, -0, 12345678901234567890]""", """[0.1, 0, 12345678901234567890]""")]
+    public void Compare_SameValuesWrittenDifferently_NoDifference(string left, string right)
+    {
+        // Another serializer, or another version of one, writes the same values: a client reads no difference.
+        Assert.Empty(Diff(left, right)!);
+    }
+
+    [Theory]
+    [InlineData("""{"v":1.5}""", """{"v":1.50001}""")]
+    [InlineData("""{"v":123456789012345678901234567890123}""", """{"v":123456789012345678901234567890124}""")] // past decimal: by text
+    [InlineData("""{"v":"\ud800"}""", """{"v":"\ud801"}""")]
+    [InlineData("""{"v":"a"}""", """{"v":"A"}""")]
+    public void Compare_DifferentValues_AreDifferences(string left, string right) =>
+        Assert.Equal(["$.v"], Diff(left, right)!);
+
     [Fact]
     public void Compare_NotJson_Null()
     {
