@@ -49,7 +49,7 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
             return $"{S}:ResourceGroup is not set.";
         }
 
-        if (options.PollInterval < TimeSpan.Zero || options.Timeout <= TimeSpan.Zero)
+        if (options.PollInterval <= TimeSpan.Zero || options.Timeout <= TimeSpan.Zero) // a zero poll would ask ARM in a tight loop
         {
             return $"{S}:PollInterval and {S}:Timeout must be positive time spans.";
         }

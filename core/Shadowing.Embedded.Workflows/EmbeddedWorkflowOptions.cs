@@ -26,9 +26,13 @@ public sealed class EmbeddedWorkflowOptions
     [Range(1, 1000)]
     public int MaxConcurrentTurns { get; set; } = 100;
 
-    /// <summary>A work item a worker has not answered after this long is dispatched again (activities run at least once). Default 10 min.</summary>
+    /// <summary>
+    /// A work item a worker has not answered after this long is dispatched again (activities run at least once). Default
+    /// 30 min: longer than an activity may legitimately run (the Container Apps provisioner waits up to 15 min by
+    /// default), so a slow provision is not started twice while the first is still running.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
-    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromMinutes(10);
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>Completed, failed and terminated instances are purged this long after they ended. Default 7 days.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]

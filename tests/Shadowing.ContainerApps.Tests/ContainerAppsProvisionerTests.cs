@@ -42,6 +42,16 @@ public sealed class ContainerAppsProvisionerTests
         Assert.Contains("Services:orders:Secrets:DB:KeyVaultUrl", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Problem_AZeroPollInterval_IsRefused_NamingIt()
+    {
+        var options = new ContainerAppsProvisionerOptions { SubscriptionId = ArmStub.Subscription, ResourceGroup = "rg", Services = { ["orders"] = new ContainerAppsServiceOptions { ProductionApp = "orders" } } };
+        Assert.Null(ContainerAppsProvisioner.Problem(options));
+
+        options.PollInterval = TimeSpan.Zero; // on the real clock every wait would return at once: ARM asked in a tight loop
+        Assert.Contains("ContainerApps:PollInterval", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+    }
+
     private ContainerAppsProvisioner Provisioner(TimeSpan? timeout = null, ArmStub? arm = null) => new(
         new ContainerAppsProvisionerOptions
         {

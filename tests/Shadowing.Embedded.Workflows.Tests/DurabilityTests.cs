@@ -121,6 +121,26 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
+    public async Task ActivityUnansweredPastTheLease_IsDispatchedAgain_ButASlowProvisionIsNot()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "long", "long");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("long") == 1, "the activity is running", cancellationToken: Ct);
+
+        // 20 minutes: longer than a Container Apps provision may take (its Timeout is 15 min), so it is still leased.
+        time.Advance(TimeSpan.FromMinutes(20));
+        await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, Ct);
+        Assert.Equal(1, host.Probe.Calls["long"]);
+
+        // Past the 30 minute lease the worker is taken for stuck: the activity goes out again.
+        time.Advance(TimeSpan.FromMinutes(11));
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("long") == 2, "the activity was dispatched again", cancellationToken: Ct);
+        host.Probe.Gate("long").SetResult();
+        Assert.Equal("done:long", (await host.CompletionAsync("long")).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task EndedInstances_PurgedAfterTheRetentionPeriod()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
