@@ -15,7 +15,7 @@ internal class ControlApiSettings : CommonSettings
     public string Url { get; init; } = UpAdmin.DefaultUrls;
 
     [CommandOption("--key <KEY>")]
-    [Description("A function key for the Functions app (sent as x-functions-key); default: the SHADOWING_FUNCTIONS_KEY environment variable.")]
+    [Description("A function key for the Functions app (sent as x-functions-key); default: the SHADOWING_FUNCTIONS_KEY environment variable. Sent only over https or to this machine.")]
     public string? Key { get; init; }
 
     [CommandOption("--json")]

@@ -122,6 +122,9 @@ public static class StateKeys
     /// <summary>The shadow requests of <paramref name="service"/>.</summary>
     public static string ShadowRequests(string service) => $"{ShadowRequestsPrefix}{service}/";
 
+    /// <summary>The count of requests created for <paramref name="service"/>, which serialises creations (not under the requests' prefix).</summary>
+    public static string ShadowRequestCreations(string service) => $"shadow-request-creations/{service}";
+
     /// <summary>The decision on a shadow request (<c>{service}/{window start}</c>), see <see cref="Shadows.ShadowPlan"/>.</summary>
     public static string ShadowPlan(string requestId) => SepPlansPrefix + requestId;
 

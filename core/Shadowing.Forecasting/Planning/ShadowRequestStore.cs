@@ -9,7 +9,8 @@ namespace Shadowing.Forecasting.Planning;
 /// Stores and publishes shadow requests idempotently per service and window: a request overlapping an open
 /// one of the same service is merged into it (the later end, the larger count); nothing is written or
 /// published when the merge changes nothing, so running the PAE again on the same forecast emits nothing new.
-/// A new window is created only if absent, so two runs at once create it once. Fresher forecasts may also end a
+/// A new window is created only if absent, and each creation moves a per-service count under its ETag, so two
+/// submissions at once whose windows overlap create one request even when they start in different minutes. Fresher forecasts may also end a
 /// window sooner (<see cref="ShortenAsync"/>).
 /// </summary>
 public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
@@ -25,20 +26,16 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         {
             try
             {
-                foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
+                // Read before the listing: a request created after it moves the count, which CreatedAsync then sees.
+                var creations = await store.GetJsonAsync<CreationCount>(StateKeys.ShadowRequestCreations(request.Service), cancellationToken).ConfigureAwait(false);
+                if (await OverlappingAsync(request, exceptKey: null, cancellationToken).ConfigureAwait(false) is { } existing)
                 {
-                    if (await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
-                        && existing.Value.WindowEnd >= request.WindowStart
-                        && existing.Value.WindowStart <= request.WindowEnd)
-                    {
-                        return await MergeAsync(existing, request, cancellationToken).ConfigureAwait(false);
-                    }
+                    return await MergeAsync(existing, request, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (await store.TryCreateJsonAsync(KeyOf(request), request, cancellationToken).ConfigureAwait(false))
                 {
-                    await bus.PublishAsync(Topics.ShadowRequests, request, cancellationToken).ConfigureAwait(false);
-                    return (request, true);
+                    return await CreatedAsync(request, creations, cancellationToken).ConfigureAwait(false);
                 }
 
                 // Created by someone else since the listing: merge into theirs.
@@ -123,6 +120,86 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         return StateKeys.ShadowRequestsPrefix + request.Id;
     }
 
+    /// <summary>
+    /// Our new request is stored, not yet published. Two submissions whose windows overlap but start in different
+    /// minutes have different keys, so neither create-if-absent nor the listing stops both from creating. Every creation
+    /// therefore also moves the service's count under its ETag: one of two racing creations fails that write, finds the
+    /// other's request (written before the count), withdraws its own and merges into it.
+    /// </summary>
+    private async Task<(ShadowRequest Stored, bool Published)> CreatedAsync(ShadowRequest request, StateEntry<CreationCount>? creations, CancellationToken cancellationToken)
+    {
+        var key = KeyOf(request);
+        var ours = await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) ?? throw new StateConflictException(key);
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await TryCountAsync(request.Service, creations, cancellationToken).ConfigureAwait(false))
+            {
+                await bus.PublishAsync(Topics.ShadowRequests, request, cancellationToken).ConfigureAwait(false);
+                return (request, true);
+            }
+
+            if (await OverlappingAsync(request, exceptKey: key, cancellationToken).ConfigureAwait(false) is { } theirs)
+            {
+                try
+                {
+                    await store.DeleteAsync(key, ours.ETag, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StateConflictException)
+                {
+                    // A third submission merged into ours meanwhile and published it: ours is live now, keep it.
+                    var live = await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false);
+                    return (live?.Value ?? request, false);
+                }
+
+                return await MergeAsync(theirs, request, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (attempt >= MaxAttempts)
+            {
+                throw new StateConflictException(StateKeys.ShadowRequestCreations(request.Service));
+            }
+
+            // The other creation is elsewhere in time: count ours after it.
+            creations = await store.GetJsonAsync<CreationCount>(StateKeys.ShadowRequestCreations(request.Service), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> TryCountAsync(string service, StateEntry<CreationCount>? seen, CancellationToken cancellationToken)
+    {
+        var key = StateKeys.ShadowRequestCreations(service);
+        if (seen is null)
+        {
+            return await store.TryCreateJsonAsync(key, new CreationCount(1), cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await store.SaveJsonAsync(key, new CreationCount(seen.Value.Count + 1), seen.ETag, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (StateConflictException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A stored request of the service whose window overlaps <paramref name="request"/>'s, other than <paramref name="exceptKey"/>.</summary>
+    private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
+    {
+        foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
+        {
+            if (key != exceptKey
+                && await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
+                && existing.Value.WindowEnd >= request.WindowStart
+                && existing.Value.WindowStart <= request.WindowEnd)
+            {
+                return existing;
+            }
+        }
+
+        return null;
+    }
+
     private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)
     {
         var current = existing.Value;
@@ -143,3 +220,6 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         return (merged, true);
     }
 }
+
+/// <summary>How many requests a service has had created: moved under its ETag by each creation (see <c>CreatedAsync</c>).</summary>
+internal sealed record CreationCount(long Count);

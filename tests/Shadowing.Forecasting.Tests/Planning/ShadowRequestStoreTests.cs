@@ -91,6 +91,35 @@ public sealed class ShadowRequestStoreTests
         Assert.Equal(2, (await _state.ListKeysAsync("shadow-requests/orders/", Ct)).Count);
     }
 
+    [Fact]
+    public async Task Submit_TwoOverlappingWithDifferentStartMinutesAtOnce_CreateOneRequest()
+    {
+        // A (the PAE at 12:00) lists the service's requests and finds none; before it creates its own, B (an operator's
+        // request from 12:05) is listed, created and published. Their keys differ, so create-if-absent cannot stop A.
+        var store = new ShadowRequestStore(new ListThenRun(_state, () => _store.SubmitAsync(Request(T.AddMinutes(5), T.AddHours(2), 1), Ct)), _bus);
+
+        var (a, aPublished) = await store.SubmitAsync(Request(T, T.AddHours(1), 3), Ct);
+
+        var key = Assert.Single(await _state.ListKeysAsync("shadow-requests/orders/", Ct)); // one window, one workflow
+        Assert.Equal("shadow-requests/orders/20261126T1205Z", key);
+        var stored = (await _state.GetJsonAsync<ShadowRequest>(key, Ct))!.Value;
+        Assert.Equal((3, T.AddHours(2)), (stored.Count, stored.WindowEnd)); // A merged into B: the larger count, the later end
+        Assert.Equal((stored.Id, true), (a.Id, aPublished));
+        await _bus.DidNotReceive().PublishAsync(Topics.ShadowRequests, Arg.Is<ShadowRequest>(r => r.Id == "orders/20261126T1200Z"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Submit_TwoDisjointAtOnce_BothAreCreated()
+    {
+        var store = new ShadowRequestStore(new ListThenRun(_state, () => _store.SubmitAsync(Request(T.AddHours(3), T.AddHours(4), 1), Ct)), _bus);
+
+        var (_, published) = await store.SubmitAsync(Request(T, T.AddHours(1), 3), Ct);
+
+        Assert.True(published);
+        Assert.Equal(["shadow-requests/orders/20261126T1200Z", "shadow-requests/orders/20261126T1500Z"], await _state.ListKeysAsync("shadow-requests/orders/", Ct));
+        await _bus.Received(2).PublishAsync(Topics.ShadowRequests, Arg.Any<ShadowRequest>(), Arg.Any<CancellationToken>());
+    }
+
     private static ShadowRequest Request(DateTimeOffset start, DateTimeOffset end, int count) => new()
     {
         Id = ShadowRequest.IdOf("orders", start),
@@ -103,4 +132,21 @@ public sealed class ShadowRequestStoreTests
         CreatedAt = start,
         UpdatedAt = start,
     };
+
+    /// <summary>Runs <paramref name="other"/> once, after the first listing was read and before it is returned: the listing is stale.</summary>
+    private sealed class ListThenRun(IStateStore inner, Func<Task> other) : DelegatingStateStore(inner)
+    {
+        private Func<Task>? _other = other;
+
+        public override async Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
+        {
+            var keys = await base.ListKeysAsync(prefix, cancellationToken);
+            if (Interlocked.Exchange(ref _other, null) is { } run)
+            {
+                await run();
+            }
+
+            return keys;
+        }
+    }
 }
