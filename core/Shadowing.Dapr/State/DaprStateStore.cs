@@ -117,6 +117,14 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     public async Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
     {
         StateKeys.Validate(key);
+
+        // Redis honours first-write only on keys a first-write call created: one a transaction, the outbox or an outside
+        // tool wrote would be overwritten. Keys this adapter creates are flagged, so two creators still race safely.
+        if (await ReadAsync(key, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return false;
+        }
+
         await MarkAsync(key, pendingOnlyIfListed: false, cancellationToken).ConfigureAwait(false);
         var created = await TryFirstWriteAsync(key, value, cancellationToken).ConfigureAwait(false);
         await SettleAsync(key, exists: true, cancellationToken).ConfigureAwait(false);

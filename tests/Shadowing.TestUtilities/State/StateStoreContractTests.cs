@@ -241,6 +241,18 @@ public abstract class StateStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TryCreate_AKeyATransactionCreated_ReturnsFalseAndKeepsTheValue()
+    {
+        // Redis flags a key for first-write only when a first-write call created it; a transaction (or an outside
+        // tool) writes without the flag, and a first-write call on such a key would overwrite it.
+        await Store.TransactAsync([StateOperation.Upsert("k/a", Bytes("first"))], Ct);
+
+        Assert.False(await Store.TryCreateAsync("k/a", Bytes("second"), Ct));
+
+        Assert.Equal("first", Text((await Store.GetAsync("k/a", Ct))!.Value));
+    }
+
+    [Fact]
     public async Task TryCreate_ThenPlainAndETagWrites_StillWork()
     {
         // A created key must stay writable both ways (Redis flags first-write keys and refuses plain writes to them).
