@@ -1,5 +1,6 @@
 using Shadowing.Core.Messaging;
 using Shadowing.Dapr.Messaging;
+using Shadowing.TestUtilities.Dapr;
 using Shadowing.TestUtilities.Data;
 using YamlDotNet.RepresentationModel;
 
@@ -110,13 +111,15 @@ public sealed class DaprResourcesTests
         Assert.Equal(programmatic, declared);
     }
 
-    [Fact]
-    public void PubSub_ProcessingTimeout_OutlastsAWholeDeliveryWithItsRetries()
+    [Theory]
+    [InlineData("pubsub.yaml")]
+    [InlineData("queue-pubsub.yaml")]
+    public void PubSub_ProcessingTimeout_OutlastsAWholeDeliveryWithItsRetries(string file)
     {
-        var metadata = Metadata(Component("pubsub.yaml"));
-        var processingTimeout = ParseDuration(metadata["processingTimeout"]);
+        var component = Component(file);
+        var processingTimeout = ParseDuration(Metadata(component)["processingTimeout"]);
         var policies = Node(Component("resiliency.yaml"), "spec", "policies");
-        var inbound = Node(Component("resiliency.yaml"), "spec", "targets", "components", DaprComponents.PubSub, "inbound");
+        var inbound = Node(Component("resiliency.yaml"), "spec", "targets", "components", Text(component, "metadata", "name"), "inbound");
         var timeout = ParseDuration(Text(policies, "timeouts", Text(inbound, "timeout")));
         var retry = Node(policies, "retries", Text(inbound, "retry"));
         var retries = int.Parse(Text(retry, "maxRetries"), System.Globalization.CultureInfo.InvariantCulture);
@@ -126,6 +129,26 @@ public sealed class DaprResourcesTests
         var worstCase = (timeout * (retries + 1)) + (maxInterval * retries);
 
         Assert.True(processingTimeout > worstCase, $"processingTimeout {processingTimeout} must exceed a delivery's worst case {worstCase}");
+    }
+
+    [Fact]
+    public async Task Resiliency_EveryPubSubTheAppsUse_RetriesPublishesAndDeliveries_AsTheFakeSidecarDoes()
+    {
+        // daprd gives a component without an inbound retry policy one delivery attempt (dapr/dapr
+        // pkg/resiliency ComponentInboundPolicy), then the dead-letter topic or nothing.
+        var resiliency = Component("resiliency.yaml");
+        var used = DaprSubscriptions.Apps.SelectMany(DaprSubscriptions.For).Select(s => s.PubSubName)
+            .Append(DaprComponents.PubSub).Append(DaprComponents.QueuePubSub).Distinct(StringComparer.Ordinal).ToArray();
+        await using var fake = new FakePubSub(appApiToken: null);
+
+        Assert.Equal([DaprComponents.PubSub, DaprComponents.QueuePubSub], used.Order(StringComparer.Ordinal));
+        foreach (var name in used)
+        {
+            var target = Node(resiliency, "spec", "targets", "components", name);
+            var retry = Node(resiliency, "spec", "policies", "retries", Text(target, "inbound", "retry"));
+            Assert.False(string.IsNullOrEmpty(Text(target, "outbound", "retry")), $"{name} has no outbound retry");
+            Assert.Equal(int.Parse(Text(retry, "maxRetries"), System.Globalization.CultureInfo.InvariantCulture) + 1, fake.MaxDeliveryAttempts);
+        }
     }
 
     [Fact]
@@ -208,7 +231,7 @@ public sealed class DaprResourcesTests
 
         Assert.Equal("Resiliency", Text(resiliency, "kind"));
         var components = (YamlMappingNode)Node(resiliency, "spec", "targets", "components");
-        Assert.Equal([DaprComponents.PubSub, DaprComponents.StateStore], components.Children.Keys.Select(k => k.ToString()).Order());
+        Assert.Equal([DaprComponents.PubSub, DaprComponents.QueuePubSub, DaprComponents.StateStore], components.Children.Keys.Select(k => k.ToString()).Order(StringComparer.Ordinal));
         foreach (var direction in components.Children.Values.Cast<YamlMappingNode>().SelectMany(c => c.Children.Values.Cast<YamlMappingNode>()))
         {
             foreach (var (kind, name) in direction.Children.Select(p => (p.Key.ToString(), p.Value.ToString())))

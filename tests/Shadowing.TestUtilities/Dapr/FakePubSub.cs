@@ -63,8 +63,8 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
     /// <summary>Every delivery attempt and how it ended, in order.</summary>
     public ConcurrentQueue<(string Topic, DeliveryOutcome Outcome)> Attempts { get; } = new();
 
-    /// <summary>Attempts per delivery under the inbound resiliency retry policy. Default 5.</summary>
-    public int MaxDeliveryAttempts { get; set; } = 5;
+    /// <summary>Attempts per delivery under the inbound resiliency retry policy: components/resiliency.yaml's deliveryRetry, 5 retries after the first attempt.</summary>
+    public int MaxDeliveryAttempts { get; set; } = 6;
 
     /// <summary>Redis Streams' <c>processingTimeout</c> (its default: 60 s).</summary>
     public TimeSpan ProcessingTimeout { get; set; } = TimeSpan.FromSeconds(60);
