@@ -140,8 +140,10 @@ public sealed partial class DemandForecastService
                     // Expected while a service has no traffic yet or its source is down: say why, without a stack trace.
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
-                catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException)
+                catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException
+                    || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
                 {
+                    // A cancellation nobody asked for is a source's own timeout (HttpClient, Azure.Core): this service's failure, not the run's.
                     LogServiceFailed(ex, service);
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }

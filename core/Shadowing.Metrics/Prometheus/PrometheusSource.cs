@@ -35,6 +35,9 @@ public sealed class PrometheusOptions
 /// </summary>
 public sealed class PrometheusSource(HttpClient http, PrometheusOptions options) : IMetricsSource
 {
+    /// <summary>Steps per range query: Prometheus refuses more than 11,000 points per series in one query.</summary>
+    internal const int MaxStepsPerQuery = 10_000;
+
     /// <inheritdoc />
     public async Task<RegularSeries> GetAsync(MetricQuery query, CancellationToken cancellationToken = default)
     {
@@ -46,25 +49,55 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
         }
 
         var promql = template.Replace("{service}", query.Service, StringComparison.Ordinal).Replace("{step}", Duration(query.Step), StringComparison.Ordinal);
+
+        // The value Prometheus evaluates at t covers the window (t - step, t], and a range query includes its end: the
+        // step starting at s is the sample at s + step. Steps are labelled by their start, as MetricQuery's exclusive To
+        // and the other sources do.
+        var sums = new SortedDictionary<long, double>();
+        var stepSeconds = (long)query.Step.TotalSeconds;
+        for (var start = query.From + query.Step; start <= query.To; start += query.Step * MaxStepsPerQuery)
+        {
+            var last = start + (query.Step * (MaxStepsPerQuery - 1));
+            var end = last < query.To ? last : query.To;
+            var body = await QueryRangeAsync(baseAddress, promql, start, end, query, cancellationToken).ConfigureAwait(false);
+            Parse(body, query, stepSeconds, sums);
+        }
+
+        if (sums.Count == 0)
+        {
+            throw new MetricsUnavailableException($"Prometheus has no samples of {query.Kind} for '{query.Service}' between {query.From:u} and {query.To:u}.");
+        }
+
+        var points = sums.Select(s => new TimeSeriesPoint(DateTimeOffset.FromUnixTimeSeconds(s.Key), Math.Max(0, s.Value))).ToList();
+        return Resampler.Resample(points, query.Step, out _);
+    }
+
+    private async Task<string> QueryRangeAsync(Uri baseAddress, string promql, DateTimeOffset start, DateTimeOffset end, MetricQuery query, CancellationToken cancellationToken)
+    {
         var url = new Uri(baseAddress, "api/v1/query_range"
             + $"?query={Uri.EscapeDataString(promql)}"
-            + $"&start={Seconds(query.From)}&end={Seconds(query.To)}&step={query.Step.TotalSeconds.ToString(CultureInfo.InvariantCulture)}");
-        string body;
+            + $"&start={Seconds(start)}&end={Seconds(end)}&step={query.Step.TotalSeconds.ToString(CultureInfo.InvariantCulture)}");
         try
         {
             using var response = await http.GetAsync(url, cancellationToken).ConfigureAwait(false);
-            body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new MetricsUnavailableException($"Prometheus answered {(int)response.StatusCode} to {query.Kind} of '{query.Service}': {Error(body)}");
-            }
+            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            return response.IsSuccessStatusCode
+                ? body
+                : throw new MetricsUnavailableException($"Prometheus answered {(int)response.StatusCode} to {query.Kind} of '{query.Service}': {Error(body)}");
         }
         catch (HttpRequestException ex)
         {
             throw new MetricsUnavailableException($"Prometheus at {baseAddress} cannot be reached: {ex.Message}", ex);
         }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new MetricsUnavailableException($"Prometheus at {baseAddress} did not answer {query.Kind} of '{query.Service}' within {http.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s.", ex);
+        }
+    }
 
-        var sums = new SortedDictionary<long, double>();
+    /// <summary>Adds each finite sample of a range-query answer to <paramref name="sums"/>, at the start of the step it covers.</summary>
+    private static void Parse(string body, MetricQuery query, long stepSeconds, SortedDictionary<long, double> sums)
+    {
         try
         {
             using var document = JsonDocument.Parse(body);
@@ -78,7 +111,7 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
             {
                 foreach (var sample in series.GetProperty("values").EnumerateArray())
                 {
-                    var time = (long)Math.Round(sample[0].GetDouble());
+                    var time = (long)Math.Round(sample[0].GetDouble()) - stepSeconds;
                     var value = double.Parse(sample[1].GetString()!, CultureInfo.InvariantCulture);
                     if (double.IsFinite(value))
                     {
@@ -91,14 +124,6 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
         {
             throw new MetricsUnavailableException($"Prometheus' answer for {query.Kind} of '{query.Service}' is not a range-query result: {ex.Message}", ex);
         }
-
-        if (sums.Count == 0)
-        {
-            throw new MetricsUnavailableException($"Prometheus has no samples of {query.Kind} for '{query.Service}' between {query.From:u} and {query.To:u}.");
-        }
-
-        var points = sums.Select(s => new TimeSeriesPoint(DateTimeOffset.FromUnixTimeSeconds(s.Key), Math.Max(0, s.Value))).ToList();
-        return Resampler.Resample(points, query.Step, out _);
     }
 
     private static string Seconds(DateTimeOffset time) => (time.ToUnixTimeMilliseconds() / 1000.0).ToString("F3", CultureInfo.InvariantCulture);

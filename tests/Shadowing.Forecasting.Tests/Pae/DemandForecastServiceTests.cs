@@ -257,6 +257,26 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_OneServicesSourceTimesOut_OthersStillForecast()
+    {
+        // HttpClient's and Azure.Core's own timeouts surface as a cancellation the caller did not ask for.
+        await Tables().PutAsync(Table("orders"), Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Service == "orders"), Arg.Any<CancellationToken>())
+            .Returns<RegularSeries>(_ => throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.", new TimeoutException()));
+        Serve("payments", MetricKind.Requests, Demand(level: 100));
+        Serve("payments", MetricKind.LatencyP90, Flat(50));
+        Serve("payments", MetricKind.Errors, Flat(1));
+        _options.EndpointCapacity["payments"] = 60;
+
+        var outcomes = await Service().RunAsync(Ct);
+
+        Assert.Contains("HttpClient.Timeout", outcomes.Single(o => o.Service == "orders").Problem, StringComparison.Ordinal);
+        Assert.NotNull(outcomes.Single(o => o.Service == "payments").Forecast);
+        Assert.Contains("HttpClient.Timeout", (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_NoConfiguredCapacity_EstimatesItFromLatencyWithLittlesLaw()
     {
         _options.EndpointCapacity.Clear();

@@ -12,28 +12,66 @@ public sealed class PrometheusSourceTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Get_Matrix_SumsSeriesPerTimestampOnTheStep()
+    public async Task Get_Matrix_SumsSeriesPerTimestamp_EachSampleLabelledByTheStepItCovers()
     {
+        // The value at t covers (t - 5m, t]: the step 12:00-12:05 is the sample at 12:05, and the range includes its end.
         var t = From.ToUnixTimeSeconds();
         var json = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
-            + $"{{\"metric\":{{\"endpoint\":\"p1\"}},\"values\":[[{t},\"10\"],[{t + 300},\"12\"],[{t + 600},\"NaN\"]]}},"
-            + $"{{\"metric\":{{\"endpoint\":\"p2\"}},\"values\":[[{t},\"5\"],[{t + 300},\"6\"],[{t + 900},\"9\"]]}}"
+            + $"{{\"metric\":{{\"endpoint\":\"p1\"}},\"values\":[[{t + 300},\"10\"],[{t + 600},\"12\"],[{t + 900},\"NaN\"]]}},"
+            + $"{{\"metric\":{{\"endpoint\":\"p2\"}},\"values\":[[{t + 300},\"5\"],[{t + 600},\"6\"],[{t + 1200},\"9\"]]}}"
             + "]}}";
         var handler = new StubHandler((_, _) => (HttpStatusCode.OK, json));
         var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
 
         var series = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddMinutes(20), TimeSpan.FromMinutes(5)), Ct);
 
-        Assert.Equal(From, series.Start);
+        Assert.Equal(From, series.Start); // 12:00, the first step's start: as the router's records and Azure Monitor label it
         Assert.Equal([15.0, 18, 13.5, 9], series.Values); // the NaN sample is a gap, interpolated between 18 and 9
         Assert.Equal([false, false, true, false], series.Imputed);
         var uri = handler.Requests.Single().Request.RequestUri!;
         Assert.Equal("/api/v1/query_range", uri.AbsolutePath);
         var query = HttpUtility.ParseQueryString(uri.Query);
         Assert.Equal("sum(increase(shadowing_router_requests_total{service=\"orders\"}[5m]))", query["query"]);
-        Assert.Equal($"{From.ToUnixTimeSeconds()}.000", query["start"]);
+        Assert.Equal($"{From.AddMinutes(5).ToUnixTimeSeconds()}.000", query["start"]);
         Assert.Equal($"{From.AddMinutes(20).ToUnixTimeSeconds()}.000", query["end"]);
         Assert.Equal("300", query["step"]);
+    }
+
+    [Fact]
+    public async Task Get_MoreStepsThanOneQueryMayHave_IsReadInSeveralQueries()
+    {
+        // 28 days at one minute is 40,320 steps; Prometheus refuses a query of more than 11,000 points.
+        var handler = new StubHandler((request, _) =>
+        {
+            var q = HttpUtility.ParseQueryString(request.RequestUri!.Query);
+            var (start, end) = ((long)double.Parse(q["start"]!, System.Globalization.CultureInfo.InvariantCulture), (long)double.Parse(q["end"]!, System.Globalization.CultureInfo.InvariantCulture));
+            var values = string.Join(",", Enumerable.Range(0, (int)((end - start) / 60) + 1).Select(i => $"[{start + (i * 60)},\"1\"]"));
+            return (HttpStatusCode.OK, $"{{\"status\":\"success\",\"data\":{{\"resultType\":\"matrix\",\"result\":[{{\"metric\":{{}},\"values\":[{values}]}}]}}}}");
+        });
+        var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
+
+        var series = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddDays(28), TimeSpan.FromMinutes(1)), Ct);
+
+        Assert.Equal((From, 40_320), (series.Start, series.Count));
+        Assert.DoesNotContain(true, series.Imputed); // no step lost or doubled between queries
+        Assert.Equal(5, handler.Requests.Count);
+        Assert.All(handler.Requests, r =>
+        {
+            var q = HttpUtility.ParseQueryString(r.Request.RequestUri!.Query);
+            var points = ((double.Parse(q["end"]!, System.Globalization.CultureInfo.InvariantCulture) - double.Parse(q["start"]!, System.Globalization.CultureInfo.InvariantCulture)) / 60) + 1;
+            Assert.True(points <= 11_000, $"{points} points in one query");
+        });
+    }
+
+    [Fact]
+    public async Task Get_PrometheusDoesNotAnswerInTime_IsUnavailable_NamingTheTimeout()
+    {
+        var handler = new StubHandler((_, _) => throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.", new TimeoutException()));
+        var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
+
+        var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct));
+
+        Assert.Contains("did not answer Requests of 'orders' within 100 s", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
