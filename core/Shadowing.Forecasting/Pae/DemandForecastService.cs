@@ -200,8 +200,9 @@ public sealed partial class DemandForecastService
         var now = _time.GetUtcNow();
         var step = _options.Step;
 
-        // Whole steps only, aligned to the step: the current, partial step would look like a drop in demand.
-        var end = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % step.Ticks), TimeSpan.Zero);
+        // Whole steps only, aligned to the step, and settled at the source: a partial step would look like a drop in demand.
+        var settled = now - _options.SettleTime;
+        var end = new DateTimeOffset(settled.UtcTicks - (settled.UtcTicks % step.Ticks), TimeSpan.Zero);
         RegularSeries demand;
         try
         {
@@ -219,6 +220,16 @@ public sealed partial class DemandForecastService
             return new ServiceForecastOutcome(
                 service, null, null, false,
                 $"not enough demand history: {demand.Count} whole step(s) of {Durations.Describe(step)}; a forecast needs {MinForecastSteps} ({Durations.Describe(step * MinForecastSteps)})");
+        }
+
+        // A series that stops short of the settled end (scrapes failing, every router down, ingestion behind) would put
+        // the forecast's origin, and the windows planned from it, in the past. One step late is tolerated.
+        var ends = demand.TimeAt(demand.Count - 1) + step;
+        if (end - ends > step)
+        {
+            return new ServiceForecastOutcome(
+                service, null, null, false,
+                $"demand history ends at {ends:u}, {Durations.Describe(end - ends)} before the latest settled step ({end:u}): the source is behind or has stopped; no forecast from stale data");
         }
 
         var events = await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events(service), cancellationToken).ConfigureAwait(false) is { } stored

@@ -15,6 +15,16 @@ public sealed class PaeOptions
     [Range(typeof(TimeSpan), "00:01:00", "1.00:00:00")]
     public TimeSpan Step { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long after a step ends its metrics are complete at the source: a run forecasts from the last step that ended
+    /// at least this long ago. A timer firing on the step boundary (<c>0 */5 * * * *</c>) would otherwise take a step
+    /// the router has not finished writing (its last minute lands seconds after the boundary), or Prometheus has not
+    /// scraped, as a drop in demand. Default 1 min; Azure Monitor and Log Analytics ingest with a delay of minutes:
+    /// raise it there (it must stay below <see cref="Step"/>).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan SettleTime { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How far ahead it forecasts. Default 2 h.</summary>
     [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
     public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(2);

@@ -13,6 +13,17 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
         OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Forecaster)}", options.Forecaster, failures);
         OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Risk)}", options.Risk, failures);
         OptionsChecks.Check($"{PaeOptions.Section}:{nameof(PaeOptions.Planner)}", options.Planner, failures);
+        if (options.Step > TimeSpan.Zero && TimeSpan.TicksPerDay % options.Step.Ticks != 0)
+        {
+            // The daily and weekly seasonality (features and seasonal baselines) count whole steps per day.
+            failures.Add($"{PaeOptions.Section}:Step ({options.Step}) must divide a day, for example 00:05:00, 00:10:00, 00:15:00 or 01:00:00.");
+        }
+
+        if (options.SettleTime >= options.Step)
+        {
+            failures.Add($"{PaeOptions.Section}:SettleTime ({options.SettleTime}) must be shorter than {PaeOptions.Section}:Step ({options.Step}).");
+        }
+
         if (options.Horizon < options.Step)
         {
             failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Step ({options.Step}).");

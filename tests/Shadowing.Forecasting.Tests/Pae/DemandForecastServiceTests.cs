@@ -277,6 +277,39 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_OnTheStepBoundary_ForecastsFromTheLastSettledStep()
+    {
+        // 12:05:00, as a timer on "0 */5 * * * *" fires: the router writes 12:04's record seconds later, so the step
+        // 12:00-12:05 is not complete yet and would read as a drop in demand.
+        _time.Advance(Step);
+        await Tables().PutAsync(Table("orders"), Ct);
+        var asked = new List<MetricQuery>();
+        _metrics.GetAsync(Arg.Do<MetricQuery>(asked.Add), Arg.Any<CancellationToken>()).Returns<RegularSeries>(_ => throw new MetricsUnavailableException("not served"));
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.Equal(Now, asked.First(q => q.Kind == MetricKind.Requests).To);
+        Assert.Equal(Now, outcome.Forecast!.Points[0].Time);
+    }
+
+    [Fact]
+    public async Task Run_DemandHistoryStoppedAnHourAgo_NoForecastAndNoRequest_AndSaysWhy()
+    {
+        _time.Advance(TimeSpan.FromMinutes(62)); // 13:02: the source's last step is 11:55-12:00
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 2000)); // would need shadows, if it were current
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.Null(outcome.Forecast);
+        Assert.Null(outcome.Request);
+        Assert.Equal("demand history ends at 2026-11-26 12:00:00Z, 1 h before the latest settled step (2026-11-26 13:00:00Z): the source is behind or has stopped; no forecast from stale data", outcome.Problem);
+        await _bus.DidNotReceive().PublishAsync(Topics.ShadowRequests, Arg.Any<ShadowRequest>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Run_NoConfiguredCapacity_EstimatesItFromLatencyWithLittlesLaw()
     {
         _options.EndpointCapacity.Clear();

@@ -25,4 +25,18 @@ public sealed class PaeOptionsTests
 
         Assert.Equal(3, options.TrainingThreads(16));
     }
+
+    [Theory]
+    [InlineData("00:07:00", "00:01:00", "Pae:Step (00:07:00) must divide a day")]
+    [InlineData("00:05:00", "00:05:00", "Pae:SettleTime (00:05:00) must be shorter than Pae:Step")]
+    public void Validate_AStepThatDoesNotDivideADay_OrASettleTimeOfAWholeStep_NamesTheSetting(string step, string settle, string expected)
+    {
+        var options = new PaeOptions { Step = TimeSpan.Parse(step, System.Globalization.CultureInfo.InvariantCulture), SettleTime = TimeSpan.Parse(settle, System.Globalization.CultureInfo.InvariantCulture) };
+
+        var result = new PaeOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains(expected, result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new PaeOptionsValidator().Validate(null, new PaeOptions()).Succeeded);
+    }
 }
