@@ -174,6 +174,33 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Throughput_AnIdenticalShadowsOrdinaryLuck_Passes()
+    {
+        // Production and shadow both fail 1 % of requests: at 30 copies a minute, one minute in ten meets two errors.
+        var minutes = Enumerable.Range(0, 10).Select(i => Minute(i, copies: 30, errors: i == 4 ? 2 : 0)).ToArray();
+
+        var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), minutes, new ValidationSettings(), [], Start, Start.AddMinutes(10), Start.AddMinutes(10));
+
+        var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
+        Assert.Equal(Verdict.Pass, throughput.Verdict);
+        Assert.Equal(28 / 30.0, throughput.EffectSize!.Value, 6);
+        Assert.Equal(Verdict.Pass, verdict.Verdict);
+    }
+
+    [Fact]
+    public void Throughput_OneMinuteClearlyShort_OrEveryMinuteSlightlyShort_Fails()
+    {
+        var oneShort = Enumerable.Range(0, 10).Select(i => Minute(i, copies: 30, errors: i == 4 ? 6 : 0)).ToArray(); // 80 %
+        var allSlightly = Enumerable.Range(0, 10).Select(i => Minute(i, copies: 100, errors: 8)).ToArray(); // 92 % throughout
+
+        foreach (var minutes in new[] { oneShort, allSlightly })
+        {
+            var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), minutes, new ValidationSettings(), [], Start, Start.AddMinutes(10), Start.AddMinutes(10));
+            Assert.Equal(Verdict.Fail, verdict.Metrics.Single(m => m.Metric == "throughput").Verdict);
+        }
+    }
+
+    [Fact]
     public void Settings_BadFields_NamedInValidation()
     {
         var settings = new ValidationSettings { Confidence = 1.2, MinSamples = 1, Latency = new LatencyCheck { MaxRelativeShift = -1 }, Mismatch = new MismatchCheck { MaxRate = 2 } };
