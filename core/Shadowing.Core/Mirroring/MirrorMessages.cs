@@ -7,7 +7,15 @@ namespace Shadowing.Core.Mirroring;
 /// <param name="Bytes">Size of the answer's body.</param>
 /// <param name="BodyDigest">SHA-256 of the answer's body (hex), when it was captured.</param>
 /// <param name="Error">Why it did not answer, when it did not.</param>
-public sealed record EndpointAnswer(string EndpointId, int Status, double LatencyMs, long Bytes, string? BodyDigest = null, string? Error = null);
+/// <param name="TimedOut">It did not answer within the copy's timeout: <paramref name="LatencyMs"/> is then that timeout, a latency at least that long.</param>
+public sealed record EndpointAnswer(
+    string EndpointId,
+    int Status,
+    double LatencyMs,
+    long Bytes,
+    string? BodyDigest = null,
+    string? Error = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] bool TimedOut = false);
 
 /// <summary>The kind of comparison an outcome reports.</summary>
 public enum OutcomeKind

@@ -5,8 +5,8 @@ namespace Shadowing.Core.Validation;
 /// <summary>
 /// The outcomes of the copies one endpoint answered in one <see cref="Length"/> of a UTC minute, stored at
 /// <c>outcome-slots/{service}/{endpoint}/{yyyy-MM-ddTHH}/{mmss}</c> (<c>mmss</c>: the minute and second the slot starts; production-noise
-/// pairs under <see cref="NoiseEndpoint"/>). At most <see cref="Cap"/> are kept (enough for the judge's tests); the rest
-/// are counted in <see cref="Dropped"/>. Router replicas merge into the same slot; a redelivered outcome (same request)
+/// pairs under <see cref="NoiseEndpoint"/>). At most <see cref="Cap"/> are kept (enough for the judge's tests), those of
+/// lowest <see cref="Rank"/>; the rest are counted in <see cref="Dropped"/>. Router replicas merge into the same slot; a redelivered outcome (same request)
 /// counts once.
 /// </summary>
 /// <remarks>
@@ -44,14 +44,22 @@ public sealed record OutcomeSlot
     /// <summary>Whether the slot keeps no more outcomes.</summary>
     public bool IsFull => Outcomes.Count >= Cap;
 
-    /// <summary>Adds <paramref name="more"/> (all received in this slot), skipping requests already kept, up to <see cref="Cap"/>.</summary>
+    /// <summary>
+    /// The <see cref="Rank"/> a kept outcome must stay below for the slot to take a new one once it is full; null while
+    /// it is not full.
+    /// </summary>
+    public ulong? Threshold => IsFull ? Outcomes.Max(o => Rank(o.RequestId)) : null;
+
+    /// <summary>
+    /// Adds <paramref name="more"/> (all received in this slot), skipping requests already kept; past <see cref="Cap"/>
+    /// it keeps the outcomes of lowest <see cref="Rank"/>.
+    /// </summary>
     /// <exception cref="ArgumentException">An outcome was received outside this slot.</exception>
     public OutcomeSlot With(IEnumerable<MirrorOutcome> more)
     {
         ArgumentNullException.ThrowIfNull(more);
         var kept = Outcomes.ToList();
         var seen = kept.Select(o => o.RequestId).ToHashSet(StringComparer.Ordinal);
-        var dropped = Dropped;
         foreach (var outcome in more)
         {
             if (StartOf(outcome.ReceivedAt) != Start)
@@ -59,22 +67,37 @@ public sealed record OutcomeSlot
                 throw new ArgumentException($"Outcome '{outcome.RequestId}' was received at {outcome.ReceivedAt:O}, outside the slot starting {Start:O}.", nameof(more));
             }
 
-            if (!seen.Add(outcome.RequestId))
-            {
-                continue;
-            }
-
-            if (kept.Count < Cap)
+            if (seen.Add(outcome.RequestId))
             {
                 kept.Add(outcome);
             }
-            else
-            {
-                dropped++;
-            }
         }
 
-        return this with { Outcomes = kept, Dropped = dropped };
+        if (kept.Count <= Cap)
+        {
+            return this with { Outcomes = kept };
+        }
+
+        // Not the first to complete: slow answers and timeouts complete last and would never be judged.
+        return this with { Outcomes = [.. kept.OrderBy(o => Rank(o.RequestId)).Take(Cap)], Dropped = Dropped + kept.Count - Cap };
+    }
+
+    /// <summary>
+    /// Where a request falls in the slot's sample: a hash of its id, the same on every router replica, so the outcomes
+    /// kept are a uniform sample of the slot's requests however late each copy completed, and replicas merging their
+    /// outcomes keep the same ones.
+    /// </summary>
+    public static ulong Rank(string requestId)
+    {
+        ArgumentNullException.ThrowIfNull(requestId);
+        var hash = Data.DataHash.Of(System.Text.Encoding.UTF8.GetBytes(requestId));
+
+        // FNV-1a mixes a string's last characters into the high bits weakly: finish it (murmur3's fmix64).
+        hash ^= hash >> 33;
+        hash *= 0xff51afd7ed558ccd;
+        hash ^= hash >> 33;
+        hash *= 0xc4ceb9fe1a85ec53;
+        return hash ^ (hash >> 33);
     }
 
     /// <summary>The start of the slot a time falls in.</summary>

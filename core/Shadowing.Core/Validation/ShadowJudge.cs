@@ -143,8 +143,10 @@ public static partial class ShadowJudge
     private static MetricVerdict Latency(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
     {
         var check = settings.Latency;
-        // Every replay is a measurement of the shadow; production answered each request once.
-        var shadow = own.Where(o => o.Copy.Status != 0).Select(o => o.Copy.LatencyMs).ToArray();
+        // Every replay is a measurement of the shadow; production answered each request once. A copy that timed out took
+        // at least its timeout: a test on ranks takes it as slower than every answer. Only a refused or reset connection,
+        // which says nothing of how fast the shadow answers, is left out.
+        var shadow = own.Where(o => o.Copy.Status != 0 || o.Copy.TimedOut).Select(o => o.Copy.LatencyMs).ToArray();
         var baseline = Originals(own).Where(o => o.Production.Status != 0).Select(o => o.Production.LatencyMs).ToArray();
         var verdict = new MetricVerdict { Metric = "latency", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = shadow.Length, BaselineSamples = baseline.Length, Critical = check.Critical, Weight = check.Weight };
         if (shadow.Length < settings.MinSamples || baseline.Length < settings.MinSamples)

@@ -73,6 +73,7 @@ internal sealed partial class MirrorSender : IDisposable
         var started = _time.GetTimestamp();
         int status;
         string? error = null;
+        var timedOut = false;
         string? contentEncoding = null;
         try
         {
@@ -104,6 +105,7 @@ internal sealed partial class MirrorSender : IDisposable
         {
             status = 0;
             error = $"no answer within {copy.Timeout}";
+            timedOut = true;
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
@@ -116,10 +118,11 @@ internal sealed partial class MirrorSender : IDisposable
         var answer = new EndpointAnswer(
             target.Id,
             status,
-            Math.Round(latency, 3),
+            Math.Round(timedOut ? Math.Max(latency, copy.Timeout.TotalMilliseconds) : latency, 3), // a timer may fire a hair early
             answerBody.Seen,
             status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
-            error);
+            error,
+            timedOut);
         var (compared, paths) = status == 0 ? (false, (IReadOnlyList<string>)[]) : Compare(copy, answerBody, contentEncoding);
         var differs = status != copy.Production.Status || paths.Count > 0;
         if (kind == OutcomeKind.Shadow)

@@ -13,7 +13,9 @@ namespace Shadowing.Router.Mirroring;
 /// them into <c>outcome-slots/{service}/{endpoint}/{hour}/{minute and second}</c> (<see cref="OutcomeSlot"/>: capped per 4 s, a request
 /// counted once across replicas). Outcomes that cannot be written wait for the next flush, up to
 /// <see cref="MaxPending"/>; beyond it new ones are dropped and counted. On shutdown the rest is written.
-/// Outcomes for a slot already full are not written again: they are only counted, and the count is added to its
+/// A full slot keeps the outcomes of lowest <see cref="OutcomeSlot.Rank"/> (a hash of the request id), not the first to
+/// complete, so slow answers and timeouts are sampled as often as fast ones. Outcomes for a slot already full are written
+/// again only if one ranks below the highest kept; the others are only counted, and the count is added to its
 /// <see cref="OutcomeSlot.Dropped"/> once, <see cref="DropCountDelay"/> after the slot ends. A busy endpoint fills a slot
 /// in a second or two, so a flush with nothing new to keep does not rewrite it. Each endpoint-hour is listed in
 /// <c>retention/outcome-slots/{service}</c> before its first slot is written, for the <see cref="RetentionSweeper"/>.
@@ -37,8 +39,9 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
     private readonly ConcurrentQueue<MirrorOutcome> _pending = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
 
-    // Slots seen full, and the outcomes dropped for them since (only touched under _flushing).
-    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, long Dropped)> _full = new(StringComparer.Ordinal);
+    // Slots seen full, the rank an outcome must be below to be kept in one, and the outcomes dropped for them since
+    // (only touched under _flushing).
+    private readonly Dictionary<string, (string Service, string Endpoint, DateTimeOffset Start, ulong Threshold, long Dropped)> _full = new(StringComparer.Ordinal);
 
     private int _count;
     private long _dropped;
@@ -91,13 +94,20 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 }
 
                 var key = StateKeys.Outcomes(service, endpoint, start);
+                var outcomes = group.ToList();
                 if (_full.TryGetValue(key, out var full))
                 {
-                    _full[key] = full with { Dropped = full.Dropped + group.Count() };
-                    continue;
+                    // The slot keeps the outcomes of lowest rank: only one below its highest displaces a kept one.
+                    var below = outcomes.Where(o => OutcomeSlot.Rank(o.RequestId) < full.Threshold).ToList();
+                    _full[key] = full with { Dropped = full.Dropped + outcomes.Count - below.Count };
+                    if (below.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    outcomes = below;
                 }
 
-                var outcomes = group.ToList();
                 try
                 {
                     var hour = OutcomeSlot.HourOf(start);
@@ -106,9 +116,9 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                         key,
                         slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
                         cancellationToken: cancellationToken).ConfigureAwait(false);
-                    if (written.IsFull)
+                    if (written.Threshold is { } threshold)
                     {
-                        _full[key] = (service, endpoint, start, 0);
+                        _full[key] = (service, endpoint, start, threshold, _full.TryGetValue(key, out var before) ? before.Dropped : 0);
                     }
                 }
                 catch (StateStoreException ex)

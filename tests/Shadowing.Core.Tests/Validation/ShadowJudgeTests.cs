@@ -174,6 +174,21 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Latency_CopiesThatTimedOut_CountAsTheSlowest_ButRefusedConnectionsDoNot()
+    {
+        // 30 of 100 copies got no answer within the 10 s timeout; the other 70 answered as fast as production.
+        var timedOut = Outcomes(100, productionMs: 100, shadowFactor: 1)
+            .Select((o, i) => i % 10 < 3 ? o with { Copy = new EndpointAnswer("s1", 0, 10_000, 0, null, "no answer within 00:00:10", TimedOut: true) } : o).ToList();
+        var refused = timedOut.Select(o => o.Copy.TimedOut ? o with { Copy = new EndpointAnswer("s1", 0, 0.4, 0, null, "Connection refused") } : o).ToList();
+
+        var slow = Judge(timedOut).Metrics.Single(m => m.Metric == "latency");
+        var unknown = Judge(refused).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.Equal((Verdict.Fail, 100), (slow.Verdict, slow.ShadowSamples));
+        Assert.Equal((Verdict.Pass, 70), (unknown.Verdict, unknown.ShadowSamples));
+    }
+
+    [Fact]
     public void Throughput_AnIdenticalShadowsOrdinaryLuck_Passes()
     {
         // Production and shadow both fail 1 % of requests: at 30 copies a minute, one minute in ten meets two errors.

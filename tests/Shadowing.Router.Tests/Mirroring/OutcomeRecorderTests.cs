@@ -18,51 +18,91 @@ public sealed class OutcomeRecorderTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task FullSlot_NotRewrittenAtEveryFlush_LaterSlotsStillKept_DropsAddedOnceWhenTheSlotIsOver()
+    public async Task FullSlot_RewrittenOnlyForAnOutcomeRankedBelowItsHighest_LaterSlotsStillKept_DropsAddedOnceWhenTheSlotIsOver()
     {
         var time = new ObservableTimeProvider(Minute.AddSeconds(10));
         var store = new WriteCountingStore(new InMemoryStateStore());
         using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
         var next = 0;
 
-        // Filling the slot from 0:04 takes writes; once it is full, more outcomes for it are only counted.
+        // Filling the slot from 0:04 takes writes; once it is full, it keeps the outcomes of lowest rank.
         Add(recorder, OutcomeSlot.Cap - 10, Minute.AddSeconds(5), ref next);
         await recorder.FlushAsync(Ct);
         Add(recorder, 60, Minute.AddSeconds(5), ref next);
         await recorder.FlushAsync(Ct);
         var writesWhenFull = store.Writes(Key);
+        var threshold = (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Threshold!.Value;
+        Assert.Equal(50, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Dropped);
+
+        // Outcomes ranked above the highest kept are only counted: no rewrite however many flushes bring them.
         for (var i = 0; i < 5; i++)
         {
             time.Advance(TimeSpan.FromSeconds(2));
-            Add(recorder, 40, Minute.AddSeconds(5), ref next);
+            AddRanked(recorder, 40, Minute.AddSeconds(5), ref next, above: threshold);
             await recorder.FlushAsync(Ct);
         }
 
         Assert.Equal(writesWhenFull, store.Writes(Key));
-        Assert.Equal(50, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Dropped);
 
-        // A later slot of the same minute is still kept, in its own document; the full slot's outcomes are only counted.
-        Add(recorder, 30, Minute.AddSeconds(5), ref next);
+        // One ranked below it is kept, in one write, and displaces the highest (counted in the document at once).
+        var low = AddRanked(recorder, 1, Minute.AddSeconds(5), ref next, below: threshold).Single();
+        await recorder.FlushAsync(Ct);
+        Assert.Equal(writesWhenFull + 1, store.Writes(Key));
+        var slot = (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value;
+        Assert.Contains(slot.Outcomes, o => o.RequestId == low);
+        Assert.Equal((OutcomeSlot.Cap, 51L), (slot.Outcomes.Count, slot.Dropped));
+
+        // A later slot of the same minute is still kept, in its own document.
+        AddRanked(recorder, 30, Minute.AddSeconds(5), ref next, above: slot.Threshold!.Value);
         Add(recorder, 20, Minute.AddSeconds(25), ref next);
         await recorder.FlushAsync(Ct);
-        Assert.Equal(writesWhenFull, store.Writes(Key));
+        Assert.Equal(writesWhenFull + 1, store.Writes(Key));
         Assert.Equal(20, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
 
         // Over (the delay past its end): the 230 counted since are added, in one write.
         time.SetUtcNow(Minute.AddSeconds(8) + OutcomeRecorder.DropCountDelay - TimeSpan.FromMilliseconds(1));
         await recorder.FlushAsync(Ct);
-        Assert.Equal(writesWhenFull, store.Writes(Key));
+        Assert.Equal(writesWhenFull + 1, store.Writes(Key));
         time.SetUtcNow(Minute.AddSeconds(8) + OutcomeRecorder.DropCountDelay);
         await recorder.FlushAsync(Ct);
-        var slot = (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value;
+        slot = (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value;
         Assert.Equal(OutcomeSlot.Cap, slot.Outcomes.Count);
-        Assert.Equal(280, slot.Dropped);
-        Assert.Equal(writesWhenFull + 1, store.Writes(Key));
+        Assert.Equal(281, slot.Dropped);
+        Assert.Equal(writesWhenFull + 2, store.Writes(Key));
 
         // A straggler for that slot takes the document's own path: counted once more.
-        Add(recorder, 1, Minute.AddSeconds(5), ref next);
+        AddRanked(recorder, 1, Minute.AddSeconds(5), ref next, above: slot.Threshold!.Value);
         await recorder.FlushAsync(Ct);
-        Assert.Equal(281, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Dropped);
+        Assert.Equal(282, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Dropped);
+    }
+
+    [Fact]
+    public async Task ABusySlot_KeepsTimeoutsThatCompleteLast_AsOftenAsFastAnswers()
+    {
+        // 150 fast answers to requests received at 0:05 fill the slot within its first flush; ten copies of requests
+        // received at the same time timed out and complete 10 s later. Keeping the first to complete judged none of them.
+        var time = new ObservableTimeProvider(Minute.AddSeconds(6));
+        var store = new InMemoryStateStore();
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        var next = 0;
+        Add(recorder, 150, Minute.AddSeconds(5), ref next);
+        await recorder.FlushAsync(Ct);
+        time.Advance(TimeSpan.FromSeconds(10));
+        var timedOut = Enumerable.Range(0, 10).Select(i => $"t{i}").ToArray();
+        foreach (var id in timedOut)
+        {
+            recorder.Add(Outcome(id, Minute.AddSeconds(5)) with { Copy = new EndpointAnswer("s1", 0, 10_000, 0, null, "no answer within 10 s") });
+        }
+
+        await recorder.FlushAsync(Ct);
+
+        var slot = (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value;
+        var all = Enumerable.Range(0, 150).Select(i => $"r{i}").Concat(timedOut);
+        Assert.Equal(all.OrderBy(OutcomeSlot.Rank).Take(OutcomeSlot.Cap).Order(StringComparer.Ordinal), slot.Outcomes.Select(o => o.RequestId).Order(StringComparer.Ordinal));
+        Assert.Contains(slot.Outcomes, o => o.Copy.Status == 0);
+        time.Advance(OutcomeRecorder.DropCountDelay); // the timeouts ranked above the kept ones are counted once the slot is over
+        await recorder.FlushAsync(Ct);
+        Assert.Equal(40, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Dropped);
     }
 
     [Fact]
@@ -93,26 +133,48 @@ public sealed class OutcomeRecorderTests
             late += slot.Outcomes.Count(o => o.ReceivedAt >= Minute.AddSeconds(45));
         }
 
-        // The slot from 0:44 kept its first 120 (to 0:46.4), 70 of them from 0:45 on; the three after it kept 120 each.
-        Assert.Equal(70 + (3 * OutcomeSlot.Cap), late);
+        // The slot from 0:44 (requests r2200 to r2399, 0:45 from r2250 on) kept the 120 of lowest rank, a sample of the
+        // whole slot; the three after it kept 120 each.
+        var sampled = Enumerable.Range(2200, 200).OrderBy(i => OutcomeSlot.Rank($"r{i}")).Take(OutcomeSlot.Cap).Count(i => i >= 2250);
+        Assert.InRange(sampled, 60, 120);
+        Assert.Equal(sampled + (3 * OutcomeSlot.Cap), late);
     }
 
     private static void Add(OutcomeRecorder recorder, int count, DateTimeOffset receivedAt, ref int next)
     {
         for (var i = 0; i < count; i++, next++)
         {
-            recorder.Add(new MirrorOutcome
-            {
-                RequestId = $"r{next}",
-                Service = "orders",
-                Method = "GET",
-                Path = "/items",
-                ReceivedAt = receivedAt,
-                Production = new EndpointAnswer("p1", 200, 1, 10),
-                Copy = new EndpointAnswer("s1", 200, 1, 10),
-            });
+            recorder.Add(Outcome($"r{next}", receivedAt));
         }
     }
+
+    /// <summary>Adds <paramref name="count"/> outcomes whose rank is above <paramref name="above"/> or below <paramref name="below"/>; returns their ids.</summary>
+    private static List<string> AddRanked(OutcomeRecorder recorder, int count, DateTimeOffset receivedAt, ref int next, ulong above = 0, ulong below = ulong.MaxValue)
+    {
+        var added = new List<string>();
+        for (; added.Count < count; next++)
+        {
+            var rank = OutcomeSlot.Rank($"r{next}");
+            if (rank > above && rank < below)
+            {
+                recorder.Add(Outcome($"r{next}", receivedAt));
+                added.Add($"r{next}");
+            }
+        }
+
+        return added;
+    }
+
+    private static MirrorOutcome Outcome(string id, DateTimeOffset receivedAt) => new()
+    {
+        RequestId = id,
+        Service = "orders",
+        Method = "GET",
+        Path = "/items",
+        ReceivedAt = receivedAt,
+        Production = new EndpointAnswer("p1", 200, 1, 10),
+        Copy = new EndpointAnswer("s1", 200, 1, 10),
+    };
 
     /// <summary>Counts the writes to each key.</summary>
     private sealed class WriteCountingStore(IStateStore inner) : DelegatingStateStore(inner)

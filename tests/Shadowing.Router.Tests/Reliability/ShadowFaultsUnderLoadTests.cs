@@ -3,6 +3,8 @@ using System.Net;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
+using Shadowing.Core.Validation;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.Network;
@@ -81,6 +83,15 @@ public sealed class ShadowFaultsUnderLoadTests
             return failed + dropped > 0;
         }, $"the {fault} shows as failed or dropped copies in /metrics", cancellationToken: Ct);
 
+        // Stored for validation: a copy that got no answer in time is marked so, its latency at least the timeout (the
+        // judge ranks it slowest); a reset says nothing of the shadow's speed and is not.
+        if (fault is "reset" or "blackhole" or "latency")
+        {
+            List<EndpointAnswer> stored = [];
+            await Eventually.WaitUntilAsync(async () => (stored = await StoredCopiesAsync(router)).Any(c => c.Status == 0), "failed copies stored for validation", cancellationToken: Ct);
+            Assert.All(stored.Where(c => c.Status == 0), c => Assert.Equal((fault != "reset", fault != "reset"), (c.TimedOut, c.LatencyMs >= 1000)));
+        }
+
         // Recovery: the fault ends; the shadow answers copies again.
         // (The test backends name themselves in their answers, so a delivered copy compares "differs".)
         double Answered(string text) =>
@@ -101,5 +112,19 @@ public sealed class ShadowFaultsUnderLoadTests
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"{fault}: 0 of {Total} production requests failed in {loadTime.TotalMilliseconds:F0} ms; copies failed {failed}, dropped {dropped} by the end; " +
             $"the shadow answered copies again {recovered.TotalMilliseconds:F0} ms after the fault ended");
+    }
+
+    private static async Task<List<EndpointAnswer>> StoredCopiesAsync(RouterHost router)
+    {
+        var copies = new List<EndpointAnswer>();
+        foreach (var key in await router.Store.ListKeysAsync(StateKeys.OutcomesPrefix + "orders/s1/", Ct))
+        {
+            if ((await router.Store.GetJsonAsync<OutcomeSlot>(key, Ct))?.Value is { } slot)
+            {
+                copies.AddRange(slot.Outcomes.Select(o => o.Copy));
+            }
+        }
+
+        return copies;
     }
 }
