@@ -214,6 +214,7 @@ public static partial class ShadowJudge
         var compared = own.Where(o => o.Copy.Status != 0 && o.Production.Status != 0).ToList();
         var counted = new Dictionary<string, int>(StringComparer.Ordinal);
         var mismatches = 0;
+        var mismatchedRequests = new HashSet<string>(StringComparer.Ordinal);
         foreach (var outcome in compared)
         {
             var differing = outcome.Compared ? outcome.DifferingPaths : [];
@@ -226,6 +227,7 @@ public static partial class ShadowJudge
             if (paths.Count > 0)
             {
                 mismatches++;
+                mismatchedRequests.Add(outcome.OriginalRequestId);
                 foreach (var path in paths.Distinct())
                 {
                     counted[path] = counted.GetValueOrDefault(path) + 1;
@@ -241,10 +243,12 @@ public static partial class ShadowJudge
             return verdict with { Reason = Format($"mismatch: {n} compared answers to {requests} requests, {settings.MinSamples} requests needed") };
         }
 
-        var rate = mismatches / (double)n;
-        var (lower, _) = Proportions.Wilson(mismatches, n, settings.Confidence);
+        // Judged per request: replays of one request share its input, so a request whose replays differ is one piece of
+        // evidence however often it was replayed (counting replays, one bad request replayed 100 times failed a shadow).
+        var rate = mismatchedRequests.Count / (double)requests;
+        var (lower, _) = Proportions.Wilson(mismatchedRequests.Count, requests, settings.Confidence);
         var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
-        var figures = Format($"{mismatches}/{n} answers ({rate:0.##%}); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
+        var figures = Format($"{mismatchedRequests.Count}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
         var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
         var reason = result switch
         {
