@@ -35,6 +35,7 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.AddOptions<ShadowGuardRails>().Bind(configuration.GetSection(ShadowGuardRails.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowValidator>();
+        services.TryAddSingleton<AlertOutbox>();
         services.TryAddSingleton<ShadowRequestIntake>();
         services.TryAddSingleton<ShadowRevalidation>();
         services.TryAddSingleton<ShadowReconciler>();

@@ -14,7 +14,8 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 /// <summary>
 /// Continuous validation: judges every PreWarmed and Active shadow that a workflow owns over the last
 /// given window and publishes a <see cref="ShadowVerdictNotice"/> for each that fails, unless the window of the same
-/// length before it passed (repeated looks: see <see cref="RunOnceAsync"/>), which remediates or retires it. The Functions app's <c>ValidateShadows</c> timer runs it with Dapr; a hosted timer on the embedded host.
+/// length before it passed (repeated looks: see <see cref="RunOnceAsync"/>), which remediates or retires it. A failing
+/// PreWarmed shadow is taken out of routing (Validating) until its owner has it ready again. The Functions app's <c>ValidateShadows</c> timer runs it with Dapr; a hosted timer on the embedded host.
 /// </summary>
 /// <remarks>
 /// The window starts no earlier than the shadow's last state change (it became PreWarmed or Active then): answers of an
@@ -22,38 +23,70 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 /// </remarks>
 public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator validator, IEventBus bus, TimeProvider time)
 {
-    /// <summary>One pass over every service; returns the notices published.</summary>
+    /// <summary>The first reason of a Fail stored but not acted on.</summary>
+    public const string NotActedOn = "not acted on yet: the window before this one passed; acted on if the next one fails too";
+
+    /// <summary>
+    /// One pass over every service; returns the notices published. A shadow that cannot be judged (its outcomes cannot
+    /// be read) does not hold up the others: the pass goes on and throws an <see cref="AggregateException"/> at the end.
+    /// </summary>
     public async Task<IReadOnlyList<ShadowVerdictNotice>> RunOnceAsync(TimeSpan window, CancellationToken cancellationToken = default)
     {
         var failing = new List<ShadowVerdictNotice>();
+        var errors = new List<Exception>();
         foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && ShadowLifecycle.IsRoutable(s.State)))
             {
-                var to = time.GetUtcNow();
-                var sinceReady = to - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
-                var length = sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window;
-                var verdict = await validator.JudgeAsync(entry.Value.Service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
-                if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(entry.Value.Service, shadow, to - length, length, cancellationToken).ConfigureAwait(false))
+                try
                 {
-                    // One look of many: judged every interval, an identical shadow fails some window by chance now and then.
-                    // A Fail right after a window that passed is not acted on until the next window fails as well.
-                    continue;
+                    if (await RevalidateAsync(entry.Value.Service, shadow, window, cancellationToken).ConfigureAwait(false) is { } notice)
+                    {
+                        failing.Add(notice);
+                    }
                 }
-
-                await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken).ConfigureAwait(false);
-                if (verdict.Verdict != Verdict.Fail)
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    continue; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
+                    errors.Add(ex);
                 }
-
-                var notice = new ShadowVerdictNotice(entry.Value.Service, shadow.Id, shadow.Owner!, verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
-                await bus.PublishAsync(Topics.ShadowVerdicts, notice, cancellationToken).ConfigureAwait(false);
-                failing.Add(notice);
             }
         }
 
-        return failing;
+        return errors.Count == 0 ? failing : throw new AggregateException($"Revalidation could not judge {errors.Count} shadow(s); the others were judged ({failing.Count} failing).", errors);
+    }
+
+    private async Task<ShadowVerdictNotice?> RevalidateAsync(string service, ShadowEndpoint shadow, TimeSpan window, CancellationToken cancellationToken)
+    {
+        var to = time.GetUtcNow();
+        var sinceReady = to - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
+        var length = sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window;
+        var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
+        if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(service, shadow, to - length, length, cancellationToken).ConfigureAwait(false))
+        {
+            // One look of many: judged every interval, an identical shadow fails some window by chance now and then. A Fail
+            // right after a window that passed is not acted on until the next window fails as well; it is still the latest
+            // judgement (a promotion must not rest on the older Pass), stored without an alert.
+            await validator.RecordAsync(verdict with { Reasons = [NotActedOn, .. verdict.Reasons] }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (verdict.Verdict != Verdict.Fail)
+        {
+            return null; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
+        }
+
+        // A standby shadow leaves routing at once: its owner may be busy warming up another shadow before it takes the
+        // notice, and a failover must not land on it meanwhile. No longer routable, it is not judged, alerted or noticed
+        // again until its owner has it ready again. An Active one keeps its traffic until its owner acts.
+        if (shadow.State == ShadowState.PreWarmed)
+        {
+            await tables.MoveShadowAsync(service, shadow.Id, ShadowState.Validating, verdict.JudgedAt, cancellationToken).ConfigureAwait(false);
+        }
+
+        var notice = new ShadowVerdictNotice(service, shadow.Id, shadow.Owner!, verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
+        await bus.PublishAsync(Topics.ShadowVerdicts, notice, cancellationToken).ConfigureAwait(false);
+        return notice;
     }
 
     /// <summary>Whether the window of the same length just before <paramref name="end"/> (and after the shadow became ready) passed.</summary>

@@ -39,7 +39,7 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
         var to = time.GetUtcNow();
         var verdict = await JudgeAsync(service, shadow, to - window, to, cancellationToken).ConfigureAwait(false);
-        await RecordAsync(verdict, storeInconclusive, cancellationToken).ConfigureAwait(false);
+        await RecordAsync(verdict, storeInconclusive, cancellationToken: cancellationToken).ConfigureAwait(false);
         return verdict;
     }
 
@@ -66,9 +66,9 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
 
     /// <summary>
     /// Stores <paramref name="verdict"/> as the shadow's latest (an Inconclusive one only if <paramref name="storeInconclusive"/>)
-    /// and alerts a Fail on <see cref="Topics.Alerts"/>.
+    /// and, when <paramref name="alert"/>, alerts a Fail on <see cref="Topics.Alerts"/> (through the <see cref="AlertOutbox"/>).
     /// </summary>
-    public async Task RecordAsync(ShadowVerdict verdict, bool storeInconclusive = true, CancellationToken cancellationToken = default)
+    public async Task RecordAsync(ShadowVerdict verdict, bool storeInconclusive = true, bool alert = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(verdict);
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
@@ -77,10 +77,10 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
             Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
         }
 
-        if (verdict.Verdict == Verdict.Fail)
+        if (verdict.Verdict == Verdict.Fail && alert)
         {
-            await bus.PublishAsync(
-                Topics.Alerts,
+            // Kept for a later flush if the bus is down: a pub/sub outage must not turn a verdict into a failed step.
+            await new AlertOutbox(store, bus).PublishAsync(
                 new Alert
                 {
                     Kind = AlertKind.ValidationFailed,

@@ -79,13 +79,60 @@ public sealed class ShadowRevalidationTests
         Assert.Empty(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
         await _bus.DidNotReceive().PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>());
         await _bus.DidNotReceive().PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>());
-        Assert.Null(await _store.GetAsync(StateKeys.Verdict("orders", "held"), TestContext.Current.CancellationToken));
+        var stored = (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "held"), TestContext.Current.CancellationToken))!.Value;
+        Assert.Equal((Verdict.Fail, ShadowRevalidation.NotActedOn), (stored.Verdict, stored.Reasons[0])); // the latest judgement: no promotion on the older Pass
+        Assert.Equal(ShadowState.PreWarmed, (await new RoutingTableStore(_store, _bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value.Shadows.Single().State);
 
         // Ten minutes on, the window before is the failing one: now it is acted on.
         var later = Now.AddMinutes(10);
         await StoreOutcomesAsync("held", status: 500, before: TimeSpan.FromMinutes(-10));
         var next = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(later)), _bus, new FakeTimeProvider(later));
         Assert.Single(await next.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task RunOnce_AFailingStandbyShadow_LeavesRoutingAtOnce_AndIsNoticedAndAlertedOnce()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("promoted", ShadowState.Active, "shadows-orders-1")],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("standby", status: 500);
+        await StoreOutcomesAsync("promoted", status: 500);
+
+        // The owner is busy (warming up another shadow) and takes the notice only later: the ticks go on meanwhile.
+        for (var tick = 0; tick < 3; tick++)
+        {
+            var at = new FakeTimeProvider(Now.AddMinutes(tick));
+            await new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, at), _bus, at).RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
+        }
+
+        var shadows = (await new RoutingTableStore(_store, _bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value.Shadows;
+        Assert.Equal(ShadowState.Validating, shadows.Single(s => s.Id == "standby").State); // no failover lands on it
+        Assert.Equal(ShadowState.Active, shadows.Single(s => s.Id == "promoted").State); // keeps its traffic until its owner acts
+        await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "standby"), Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "standby"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task RunOnce_OneShadowCannotBeJudged_TheOthersStillAre_AndThePassSaysSo()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("unreadable", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1")],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("failing", status: 500);
+        var store = new UnreadableOutcomes(_store, "unreadable");
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(store, _bus), new ShadowValidator(store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        var error = await Assert.ThrowsAsync<AggregateException>(() => revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+
+        Assert.IsType<StateStoreException>(Assert.Single(error.InnerExceptions));
+        await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "failing"), Arg.Any<CancellationToken>());
     }
 
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
@@ -106,5 +153,14 @@ public sealed class ShadowRevalidationTests
             Compared = status == 200,
         }).ToArray();
         await StoredOutcomes.SaveAsync(_store, outcomes);
+    }
+
+    /// <summary>A store whose outcome slots of one shadow cannot be listed.</summary>
+    private sealed class UnreadableOutcomes(IStateStore inner, string shadow) : DelegatingStateStore(inner)
+    {
+        public override Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default) =>
+            prefix.StartsWith(StateKeys.OutcomesPrefix, StringComparison.Ordinal) && prefix.Contains($"/{shadow}/", StringComparison.Ordinal)
+                ? throw new StateStoreException("the store timed out")
+                : base.ListKeysAsync(prefix, cancellationToken);
     }
 }

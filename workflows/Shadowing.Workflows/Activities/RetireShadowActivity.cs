@@ -48,8 +48,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         await data.DeleteAsync(input.Service, input.ShadowId).ConfigureAwait(false); // its copy of the data goes with it, recorded
         if (input.Failure is not null && await store.GetAsync(AlertedKey(input.Service, input.ShadowId)).ConfigureAwait(false) is null)
         {
-            await bus.PublishAsync(
-                Topics.Alerts,
+            await new AlertOutbox(store, bus).PublishAsync(
                 new Alert
                 {
                     Kind = AlertKind.ShadowFailed,
@@ -60,7 +59,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
                     At = time.GetUtcNow(),
                 }).ConfigureAwait(false);
 
-            // Marked after sending: a crash in between sends it twice (at least once), never not at all.
+            // Marked after sending (or keeping it for the bus): a crash in between sends it twice (at least once), never not at all.
             await store.TryCreateJsonAsync(AlertedKey(input.Service, input.ShadowId), new { At = time.GetUtcNow() }).ConfigureAwait(false);
         }
 

@@ -18,35 +18,45 @@ public sealed partial class ShadowMaintenanceTimer(
     ShadowReconciler reconciler,
     ShadowRevalidation revalidation,
     ShadowDataService data,
+    AlertOutbox alerts,
     IOptions<ShadowLifecycleOptions> options,
     TimeProvider time,
     ILogger<ShadowMaintenanceTimer> logger,
     bool revalidate) : BackgroundService
 {
-    /// <summary>One tick.</summary>
+    /// <summary>
+    /// One tick. Each step runs whatever another did: one that fails (the store, a provisioner's listing, the bus) does not
+    /// hold up the rest, so continuous validation never stops for a sweep that cannot list. The failures are thrown together
+    /// at the end, for the log.
+    /// </summary>
     public async Task TickAsync(CancellationToken cancellationToken)
     {
-        await intake.EnforceKillSwitchAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var failed = new List<Exception>();
+        async Task Step(Func<CancellationToken, Task> step)
         {
-            await intake.ReconcileOpenRequestsAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Shadows of ended workflows are retired even when the store could not list the requests this tick.
-            await reconciler.SweepAsync(cancellationToken).ConfigureAwait(false);
-        }
-        try
-        {
-            await data.SyncAllAsync(cancellationToken).ConfigureAwait(false); // shadows' copies follow production's changes
-        }
-        finally
-        {
-            // A data sync that fails does not hold up validation.
-            if (revalidate)
+            try
             {
-                await revalidation.RunOnceAsync(options.Value.RevalidationWindow, cancellationToken).ConfigureAwait(false);
+                await step(cancellationToken).ConfigureAwait(false);
             }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                failed.Add(ex);
+            }
+        }
+
+        await Step(intake.EnforceKillSwitchAsync).ConfigureAwait(false);
+        await Step(intake.ReconcileOpenRequestsAsync).ConfigureAwait(false);
+        await Step(reconciler.SweepAsync).ConfigureAwait(false); // shadows of ended workflows, even when requests cannot be listed
+        await Step(data.SyncAllAsync).ConfigureAwait(false); // shadows' copies follow production's changes
+        await Step(alerts.FlushAsync).ConfigureAwait(false); // alerts raised while the bus was down
+        if (revalidate)
+        {
+            await Step(ct => revalidation.RunOnceAsync(options.Value.RevalidationWindow, ct)).ConfigureAwait(false);
+        }
+
+        if (failed.Count > 0)
+        {
+            throw new AggregateException($"{failed.Count} step(s) of the shadow maintenance tick failed; the others ran.", failed);
         }
     }
 
