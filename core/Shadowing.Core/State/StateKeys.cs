@@ -162,7 +162,7 @@ public static class StateKeys
     public static string ShadowSync(string service, string shadowId) => $"shadow-sync/{service}/{shadowId}";
 
     /// <summary>Validates a key against the rules every adapter enforces.</summary>
-    /// <exception cref="ArgumentException">The key is empty, starts with '$' (reserved) or has an empty path segment.</exception>
+    /// <exception cref="ArgumentException">The key is empty, starts with '$' (reserved), has an empty path segment or contains '||' (Dapr's prefix separator).</exception>
     public static void Validate(string key, string paramName = "key")
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(key, paramName);
@@ -174,6 +174,12 @@ public static class StateKeys
         if (key.EndsWith('/') || key.StartsWith('/') || key.Contains("//", StringComparison.Ordinal))
         {
             throw new ArgumentException($"State key '{key}' has an empty path segment.", paramName);
+        }
+
+        if (key.Contains("||", StringComparison.Ordinal))
+        {
+            // daprd refuses it (ERR_MALFORMED_REQUEST): '||' separates its key prefix from the key.
+            throw new ArgumentException($"State key '{key}' contains '||', which Dapr reserves as its key prefix separator.", paramName);
         }
     }
 
