@@ -193,6 +193,30 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reconcile_ARequestLongOver_IsDeletedWithItsPlan_UnlessItsWorkflowStillRuns()
+    {
+        var ended = WorkflowHarness.NewRequest(count: 1);
+        var stuck = WorkflowHarness.NewRequest(count: 1) with { Id = "payments/20261202T1200Z", Service = "payments" };
+        var recent = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261208T1200Z", WindowStart = ended.WindowStart.AddDays(6), WindowEnd = ended.WindowEnd.AddDays(6) };
+        foreach (var request in new[] { ended, stuck, recent })
+        {
+            await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        }
+
+        var plan = await Intake().HandleAsync(ended);
+        await Intake().HandleAsync(stuck); // its workflow never ends: kept
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "done", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        _time.SetUtcNow(ended.WindowEnd + ShadowRequestIntake.EndedRetention + TimeSpan.FromMinutes(1));
+
+        await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal([StateKeys.ShadowRequestsPrefix + recent.Id, StateKeys.ShadowRequestsPrefix + stuck.Id], await _store.ListKeysAsync(StateKeys.ShadowRequestsPrefix, TestContext.Current.CancellationToken));
+        Assert.Null(await _store.GetAsync(StateKeys.ShadowPlan(ended.Id), TestContext.Current.CancellationToken));
+        Assert.NotNull(await _store.GetAsync(StateKeys.ShadowPlan(stuck.Id), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task Handle_LongerWindowWhileTheKillSwitchIsEngaged_IsRefused()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

@@ -108,10 +108,17 @@ public sealed partial class ShadowRequestIntake(
     }
 
     /// <summary>
+    /// How long a request and its plan are kept after the request's window ended (for <c>plans</c>, the status API and
+    /// the audit of what was admitted); the audit log keeps the operators' own actions for longer.
+    /// </summary>
+    public static readonly TimeSpan EndedRetention = TimeSpan.FromDays(7);
+
+    /// <summary>
     /// The reconciler's pass over the stored requests (<c>shadow-requests/{service}/…</c>, written by the PAE or a
     /// hand-started request before it publishes): every request whose window is still open is decided as if delivered
     /// again, so one whose message was lost gets its workflow, and one that grew reaches its instance as <c>extend</c>
     /// or <c>resize</c>; so does one shortened to an end that has passed, whose workflow would otherwise keep the old end.
+    /// A request whose window ended more than <see cref="EndedRetention"/> ago is deleted with its plan.
     /// Idempotent; returns the plans it changed.
     /// </summary>
     public async Task<IReadOnlyList<ShadowPlan>> ReconcileOpenRequestsAsync(CancellationToken cancellationToken = default)
@@ -128,6 +135,17 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 var before = (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id), cancellationToken).ConfigureAwait(false))?.Value;
+                if (request.WindowEnd < now - EndedRetention
+                    && !(before is { InstanceId: { } instance } && await IsRunningAsync(instance, cancellationToken).ConfigureAwait(false)))
+                {
+                    // Long over: every pass (and every PAE run, and every admission) reads what is stored, so it goes. The plan
+                    // first: a request left after a crash is deleted again on the next pass.
+                    await store.DeleteAsync(StateKeys.ShadowPlan(request.Id), etag: null, cancellationToken).ConfigureAwait(false);
+                    await store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false);
+                    LogForgotten(request.Id, request.WindowEnd);
+                    continue;
+                }
+
                 if (request.WindowEnd <= now
                     && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null } && before.WindowEnd > request.WindowEnd
                         && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false)))
@@ -339,6 +357,9 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<bool> IsRunningAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false };
+
+    [LoggerMessage(EventId = 93, Level = LogLevel.Information, Message = "Shadow request {RequestId} and its plan deleted: its window ended at {WindowEnd}, longer ago than they are kept")]
+    private partial void LogForgotten(string requestId, DateTimeOffset windowEnd);
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Information, Message = "Shadow request {RequestId}: {Decision}. {Reason}")]
     private partial void LogDecided(string requestId, ShadowPlanDecision decision, string reason);
