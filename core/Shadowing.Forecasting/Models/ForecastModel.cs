@@ -60,6 +60,16 @@ public sealed class ForecastModel
     /// <summary>What forecasts every horizon (the model when horizons differ: see <see cref="Choices"/>).</summary>
     public ForecastMethod Method { get; }
 
+    /// <summary>The event calendar it forecasts with.</summary>
+    public EventCalendar Events => _events;
+
+    /// <summary>
+    /// This model forecasting with <paramref name="events"/> as its calendar: an event added or changed since it was
+    /// trained counts at once, through what the model learned of past events, instead of at the next retraining.
+    /// </summary>
+    public ForecastModel WithEvents(EventCalendar events) =>
+        new(Method, _seasonality, _useWeek, Horizons, _q90, _ml, _model, _schema, _holidays, events, TrainingTime, TrainingExamples, _choices);
+
     /// <summary>Per horizon, what forecasts it and the held-out errors that chose it.</summary>
     public IReadOnlyDictionary<int, HorizonChoice> Choices => _choices;
 

@@ -82,6 +82,9 @@ public sealed partial class DemandForecastService
     private readonly ShadowPlanner _planner;
     private readonly PaeMetrics _metricsView;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
+
+    // The service the next run starts with, when the last one stopped at its deadline (runs do not overlap).
+    private string? _resumeAt;
     private readonly SemaphoreSlim _running = new(1, 1);
     private List<TimeSpan> _trainings = [];
     private TimeSpan _budgetLeft;
@@ -126,9 +129,34 @@ public sealed partial class DemandForecastService
             _trainings = [];
             _budgetLeft = _options.TrainingBudget;
             var outcomes = new List<ServiceForecastOutcome>();
-            foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
+            var tables = (await _tables.ListAsync(cancellationToken).ConfigureAwait(false)).OrderBy(e => e.Value.Service, StringComparer.Ordinal).ToList();
+
+            // A deleted service's model and gauges go with it.
+            var services = tables.Select(e => e.Value.Service).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _models.Keys.Where(s => !services.Contains(s)).ToArray())
             {
+                _models.TryRemove(gone, out _);
+            }
+
+            _metricsView.Retain(services);
+
+            // Past the run's deadline the rest wait for the next run, which starts with them: a Functions invocation that
+            // outlived functionTimeout would be killed with the worker, its cached hours and models lost, and the services
+            // late in the list would never be forecast.
+            var first = _resumeAt is { } resume ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
+            var deadline = _time.GetUtcNow() + _options.RunDeadline;
+            _resumeAt = null;
+            for (var i = 0; i < tables.Count; i++)
+            {
+                var entry = tables[(Math.Max(0, first) + i) % tables.Count];
                 var service = entry.Value.Service;
+                if (i > 0 && _time.GetUtcNow() >= deadline)
+                {
+                    _resumeAt = service;
+                    LogRunDeadline(tables.Count - i, _options.RunDeadline, service);
+                    break;
+                }
+
                 var history = (Steps: 0, Span: TimeSpan.Zero);
                 ServiceForecastOutcome outcome;
                 try
@@ -387,6 +415,12 @@ public sealed partial class DemandForecastService
             && cached.Model.Horizons.Count == steps
             && cached.Model.TrainingExamples > 0
             && demand.Count - 1 >= cached.Model.MinOrigin;
+        if (usable && !cached.Model.Events.Events.SequenceEqual(events.Events))
+        {
+            // The calendar changed since training (a campaign added an hour ahead): forecast with it now.
+            _models[service] = cached = (cached.Model.WithEvents(events), cached.TrainedAt);
+        }
+
         if (usable && now - cached.TrainedAt < _options.RetrainEvery)
         {
             return cached.Model;
@@ -455,6 +489,9 @@ public sealed partial class DemandForecastService
         var medianLatencyMs = observed[observed.Length / 2];
         return concurrency * 60_000 / medianLatencyMs * stepMinutes;
     }
+
+    [LoggerMessage(EventId = 69, Level = LogLevel.Warning, Message = "PAE: the run reached Pae:RunDeadline ({Deadline}) with {Left} service(s) left; the next run starts with {Next}")]
+    private partial void LogRunDeadline(int left, TimeSpan deadline, string next);
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]
     private partial void LogServiceFailed(Exception error, string service);

@@ -30,6 +30,16 @@ public sealed class PaeMetrics : IDisposable
     /// <summary>Replaces the figures of <paramref name="service"/>.</summary>
     public void Update(string service, IReadOnlyList<HorizonScore> scores) => _latest[service] = scores;
 
+    /// <summary>Stops exporting the services not in <paramref name="services"/> (their routing tables were deleted).</summary>
+    public void Retain(IReadOnlySet<string> services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        foreach (var gone in _latest.Keys.Where(s => !services.Contains(s)).ToArray())
+        {
+            _latest.TryRemove(gone, out _);
+        }
+    }
+
     /// <inheritdoc/>
     public void Dispose() => _meter.Dispose();
 

@@ -45,6 +45,14 @@ public sealed class PaeOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan TrainingBudget { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// How long one run may go on starting services: past it, the services left are forecast first by the next run. Keep
+    /// it below the Functions host's <c>functionTimeout</c> (10 min in host.json), which would kill the worker with its
+    /// cached history and models. Default 8 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RunDeadline { get; set; } = TimeSpan.FromMinutes(8);
+
     /// <summary>Run interval of the embedded host's timer (the Functions app uses <c>ForecastSchedule</c>). Default 5 min.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);

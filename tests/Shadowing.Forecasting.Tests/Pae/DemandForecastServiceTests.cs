@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -310,6 +311,71 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_PastItsDeadline_LeavesTheRestToTheNextRun_WhichStartsWithThem()
+    {
+        // Each service's history takes five minutes to read; a run may go on starting services for eight.
+        _options.RunDeadline = TimeSpan.FromMinutes(8);
+        foreach (var service in new[] { "a", "b", "c" })
+        {
+            await Tables().PutAsync(Table(service), Ct);
+            _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Service == service && q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+                .Returns(_ =>
+                {
+                    _time.Advance(TimeSpan.FromMinutes(5));
+                    return Demand(level: 100);
+                });
+        }
+
+        var pae = Service();
+        var first = await pae.RunAsync(Ct);
+        var second = await pae.RunAsync(Ct);
+
+        Assert.Equal(["a", "b"], first.Select(o => o.Service));
+        Assert.Equal(["c", "a"], second.Select(o => o.Service));
+    }
+
+    [Fact]
+    public async Task Run_AServiceDeleted_ItsGaugesAreNoLongerExported()
+    {
+        using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var view = new PaeMetrics(factory);
+        var exported = new HashSet<string>(StringComparer.Ordinal);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == PaeMetrics.MeterName && instrument.Meter.Scope == factory)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, tags, _) => exported.Add($"{tags.ToArray().Single(t => t.Key == "service").Value}"));
+        listener.Start();
+        var all = SyntheticSeries.Demand(Now - TimeSpan.FromDays(8), Step, (int)(TimeSpan.FromDays(9) / Step), seed: 41, noise: 0.03, level: 100);
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns(call => Upto(all, call.Arg<MetricQuery>().To));
+        await Tables().PutAsync(Table("orders"), Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+
+        var pae = Service(view);
+        for (var run = 0; run < 3; run++)
+        {
+            await pae.RunAsync(Ct); // later runs score the earlier forecasts: both services have gauges
+            _time.Advance(Step);
+        }
+
+        listener.RecordObservableInstruments();
+        Assert.Equal(["orders", "payments"], exported.Order(StringComparer.Ordinal));
+
+        await Tables().DeleteAsync("payments", Ct);
+        await pae.RunAsync(Ct);
+        exported.Clear();
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(["orders"], exported);
+    }
+
+    [Fact]
     public async Task Run_NoConfiguredCapacity_EstimatesItFromLatencyWithLittlesLaw()
     {
         _options.EndpointCapacity.Clear();
@@ -369,7 +435,7 @@ public sealed class DemandForecastServiceTests
 
     private RoutingTableStore Tables() => new(_state, _bus);
 
-    private DemandForecastService Service() => new(
+    private DemandForecastService Service(PaeMetrics? view = null) => new(
         Tables(),
         _metrics,
         _state,
@@ -377,5 +443,6 @@ public sealed class DemandForecastServiceTests
         NoHolidays.Instance,
         Options.Create(_options),
         _time,
-        NullLogger<DemandForecastService>.Instance);
+        NullLogger<DemandForecastService>.Instance,
+        paeMetrics: view);
 }

@@ -207,6 +207,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
         harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Fail), WorkflowHarness.Check(Verdict.Pass));
+        WarmupTakesTwoMinutes(harness);
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.EndWindow();
@@ -219,6 +220,8 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal((2, Verdict.Pass), (shadow.Attempt, shadow.LastVerdict!.Verdict));
         Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
         Assert.Null(Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
+        var judged = harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity));
+        Assert.True(judged[1].Since > judged[0].Since); // the restarted process is judged on its own answers
     }
 
     [Fact]
@@ -244,6 +247,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
         harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Inconclusive), WorkflowHarness.Check(Verdict.Pass));
+        WarmupTakesTwoMinutes(harness);
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.EndWindow();
@@ -253,6 +257,11 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Empty(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
         Assert.Equal(2, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
         Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+
+        // The second warm-up adds to the first: a quiet service's copies over both are judged, not only the last one's.
+        var judged = harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity));
+        Assert.Equal(judged[0].Since, judged[1].Since);
+        Assert.All(harness.Inputs<WarmupStep>(nameof(CollectWarmupStatsActivity)), s => Assert.Equal(judged[0].Since, s.Since));
     }
 
     [Fact]
@@ -510,4 +519,11 @@ public sealed class ShadowLifecycleWorkflowTests
 
     private static Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
         Eventually.WaitUntilAsync(condition, what, Patience, TestContext.Current.CancellationToken);
+
+    /// <summary>Each warm-up reaches its samples two minutes after it starts, so warm-ups start at different times.</summary>
+    private static void WarmupTakesTwoMinutes(WorkflowHarness harness) => harness.On(nameof(CollectWarmupStatsActivity), _ =>
+    {
+        harness.Now += TimeSpan.FromMinutes(2);
+        return new WarmupStats(harness.Options.WarmupSamples, 0);
+    });
 }

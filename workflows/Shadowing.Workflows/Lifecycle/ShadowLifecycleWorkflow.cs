@@ -164,13 +164,15 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         private async Task<bool> WarmUntilValidAsync(string id)
         {
             var warmups = 0;
+            DateTime? evidenceSince = null; // kept across Inconclusive warm-ups: each adds to what the last one saw
             while (true)
             {
                 ThrowIfReleased();
                 ShadowCheck check;
+                var since = evidenceSince ?? context.CurrentUtcDateTime;
                 try
                 {
-                    check = await WarmAndValidateAsync(id).ConfigureAwait(true);
+                    check = await WarmAndValidateAsync(id, since).ConfigureAwait(true);
                 }
                 catch (WorkflowTaskFailedException ex)
                 {
@@ -189,7 +191,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
                 if (check.Verdict == Verdict.Inconclusive && ++warmups < options.MaxWarmups)
                 {
+                    // Too little traffic to judge yet: warm up longer and judge everything since the first warm-up began.
+                    // Starting afresh, a service too quiet to fill one warm-up would never be judged however long it ran.
                     LogMoreWarmup(id, warmups, options.MaxWarmups);
+                    evidenceSince = since;
                     continue;
                 }
 
@@ -202,6 +207,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     }
 
                     warmups = 0;
+                    evidenceSince = null; // a new process: what the old one answered says nothing about it
                     continue;
                 }
 
@@ -213,12 +219,12 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             }
         }
 
-        private async Task<ShadowCheck> WarmAndValidateAsync(string id)
+        /// <summary>Warms up for <see cref="ShadowLifecycleOptions.WarmupTime"/> at most, then judges the copies sent since <paramref name="since"/>.</summary>
+        private async Task<ShadowCheck> WarmAndValidateAsync(string id, DateTime since)
         {
             Update(id, p => p with { State = ShadowState.WarmingUp });
             Status(_phase);
-            var since = context.CurrentUtcDateTime;
-            var deadline = since + options.WarmupTime;
+            var deadline = context.CurrentUtcDateTime + options.WarmupTime;
             var amplified = !options.AmplifyThinTraffic;
             while (true)
             {
