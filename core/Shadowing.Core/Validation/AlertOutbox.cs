@@ -40,9 +40,16 @@ public sealed class AlertOutbox(IStateStore store, IEventBus bus)
         var pending = new List<StateEntry<Alert>>();
         foreach (var key in await store.ListKeysAsync(PendingPrefix, cancellationToken).ConfigureAwait(false))
         {
-            if (await store.GetJsonAsync<Alert>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+            try
             {
-                pending.Add(entry);
+                if (await store.GetJsonAsync<Alert>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    pending.Add(entry);
+                }
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                await store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false); // never sendable: it must not hold up the others
             }
         }
 

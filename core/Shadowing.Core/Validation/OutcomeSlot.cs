@@ -48,6 +48,7 @@ public sealed record OutcomeSlot
     /// The <see cref="Rank"/> a kept outcome must stay below for the slot to take a new one once it is full; null while
     /// it is not full.
     /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public ulong? Threshold => IsFull ? Outcomes.Max(o => Rank(o.RequestId)) : null;
 
     /// <summary>

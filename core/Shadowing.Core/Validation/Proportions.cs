@@ -34,7 +34,10 @@ public static class Proportions
     }
 
     /// <summary>The Wilson score interval of <paramref name="x"/>/<paramref name="n"/> at two-sided <paramref name="confidence"/>.</summary>
-    public static (double Lower, double Upper) Wilson(long x, long n, double confidence)
+    public static (double Lower, double Upper) Wilson(long x, long n, double confidence) => Wilson((double)x, n, confidence);
+
+    /// <summary>As <see cref="Wilson(long, long, double)"/> for a count that may be fractional (a sum of per-unit shares).</summary>
+    public static (double Lower, double Upper) Wilson(double x, long n, double confidence)
     {
         if (n <= 0)
         {

@@ -214,7 +214,7 @@ public static partial class ShadowJudge
         var compared = own.Where(o => o.Copy.Status != 0 && o.Production.Status != 0).ToList();
         var counted = new Dictionary<string, int>(StringComparer.Ordinal);
         var mismatches = 0;
-        var mismatchedRequests = new HashSet<string>(StringComparer.Ordinal);
+        var perRequest = new Dictionary<string, (int Answers, int Differing)>(StringComparer.Ordinal);
         foreach (var outcome in compared)
         {
             var differing = outcome.Compared ? outcome.DifferingPaths : [];
@@ -224,10 +224,11 @@ public static partial class ShadowJudge
                 paths.Add($"status {outcome.Production.Status}→{outcome.Copy.Status}");
             }
 
+            var (answers, differs) = perRequest.GetValueOrDefault(outcome.OriginalRequestId);
+            perRequest[outcome.OriginalRequestId] = (answers + 1, differs + (paths.Count > 0 ? 1 : 0));
             if (paths.Count > 0)
             {
                 mismatches++;
-                mismatchedRequests.Add(outcome.OriginalRequestId);
                 foreach (var path in paths.Distinct())
                 {
                     counted[path] = counted.GetValueOrDefault(path) + 1;
@@ -243,12 +244,14 @@ public static partial class ShadowJudge
             return verdict with { Reason = Format($"mismatch: {n} compared answers to {requests} requests, {settings.MinSamples} requests needed") };
         }
 
-        // Judged per request: replays of one request share its input, so a request whose replays differ is one piece of
-        // evidence however often it was replayed (counting replays, one bad request replayed 100 times failed a shadow).
-        var rate = mismatchedRequests.Count / (double)requests;
-        var (lower, _) = Proportions.Wilson(mismatchedRequests.Count, requests, settings.Confidence);
+        // Judged per request: replays of one request share its input, so they are one piece of evidence however often it
+        // was replayed (counting answers, one bad request replayed 100 times failed a shadow). Each request counts the share
+        // of its answers that differ, not "any differs", which would grow with the number of replays.
+        var differingShare = perRequest.Values.Sum(r => r.Differing / (double)r.Answers);
+        var rate = differingShare / requests;
+        var (lower, _) = Proportions.Wilson(differingShare, requests, settings.Confidence);
         var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
-        var figures = Format($"{mismatchedRequests.Count}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
+        var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
         var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
         var reason = result switch
         {

@@ -23,7 +23,7 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 /// </remarks>
 public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator validator, IEventBus bus, TimeProvider time)
 {
-    /// <summary>The first reason of a Fail stored but not acted on.</summary>
+    /// <summary>The last reason of a Fail stored but not acted on (the failing metrics come first, as in any verdict).</summary>
     public const string NotActedOn = "not acted on yet: the window before this one passed; acted on if the next one fails too";
 
     /// <summary>
@@ -66,7 +66,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             // One look of many: judged every interval, an identical shadow fails some window by chance now and then. A Fail
             // right after a window that passed is not acted on until the next window fails as well; it is still the latest
             // judgement (a promotion must not rest on the older Pass), stored without an alert.
-            await validator.RecordAsync(verdict with { Reasons = [NotActedOn, .. verdict.Reasons] }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
+            await validator.RecordAsync(verdict with { Reasons = [.. verdict.Reasons, NotActedOn] }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
             return null;
         }
 
@@ -76,16 +76,24 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             return null; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
         }
 
-        // A standby shadow leaves routing at once: its owner may be busy warming up another shadow before it takes the
-        // notice, and a failover must not land on it meanwhile. No longer routable, it is not judged, alerted or noticed
-        // again until its owner has it ready again. An Active one keeps its traffic until its owner acts.
-        if (shadow.State == ShadowState.PreWarmed)
-        {
-            await tables.MoveShadowAsync(service, shadow.Id, ShadowState.Validating, verdict.JudgedAt, cancellationToken).ConfigureAwait(false);
-        }
-
         var notice = new ShadowVerdictNotice(service, shadow.Id, shadow.Owner!, verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
         await bus.PublishAsync(Topics.ShadowVerdicts, notice, cancellationToken).ConfigureAwait(false);
+
+        // Then a standby shadow leaves routing: its owner may be busy warming up another shadow before it takes the notice,
+        // and a failover must not land on it meanwhile. No longer routable, it is not judged, alerted or noticed again until
+        // its owner has it ready again. Only after the notice is out (a shadow moved without one would wait for nobody),
+        // and only if it is still the standby that was judged: an Active (promoted) one keeps its traffic until its owner
+        // acts, and one its owner moved meanwhile is its owner's.
+        if (shadow.State == ShadowState.PreWarmed)
+        {
+            await tables.UpdateAsync(
+                service,
+                t => t!.Shadows.FirstOrDefault(s => s.Id == shadow.Id) is { State: ShadowState.PreWarmed } now && now.StateChangedAt == shadow.StateChangedAt
+                    ? t.WithShadowState(shadow.Id, ShadowState.Validating, verdict.JudgedAt)
+                    : t,
+                cancellationToken).ConfigureAwait(false);
+        }
+
         return notice;
     }
 

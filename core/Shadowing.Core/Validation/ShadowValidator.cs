@@ -74,7 +74,11 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
         {
             await store.SaveJsonAsync(StateKeys.Verdict(verdict.Service, verdict.Shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
-            Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
+            if (alert || verdict.Verdict != Verdict.Fail)
+            {
+                // A Fail not acted on is not counted either: the Fail rule on this counter says the shadow left routing.
+                Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
+            }
         }
 
         if (verdict.Verdict == Verdict.Fail && alert)

@@ -126,10 +126,6 @@ public sealed record ValidationSettings
             Check(!double.IsFinite(check.Weight) || check.Weight < 0, $"{name}.weight", $"must be zero or more, was {check.Weight}");
         }
 
-        var enabled = new (string Name, MetricCheck? Check)[] { ("latency", Latency), ("errorRate", ErrorRate), ("mismatch", Mismatch), ("throughput", Throughput) }
-            .Where(c => c.Check is { Enabled: true }).ToList();
-        Check(enabled.Count == 0, "enabled", "no metric is enabled: every verdict would be Inconclusive and every shadow retired; enable at least one");
-        Check(enabled.Count > 0 && enabled.All(c => c.Check!.Weight == 0), "weight", $"every enabled metric ({string.Join(", ", enabled.Select(c => c.Name))}) has weight 0: the score would be 0 and every decided verdict Fail; give one a positive weight");
         Check(Latency is not null && !Enum.IsDefined(Latency.Direction), "latency.direction", $"'{Latency?.Direction}' is not one of {string.Join(", ", Enum.GetNames<MetricDirection>())}");
         Check(Latency is not null && (!double.IsFinite(Latency.MaxRelativeShift) || Latency.MaxRelativeShift < 0), "latency.maxRelativeShift", $"must be zero or more, was {Latency?.MaxRelativeShift}");
         Check(Latency is not null && (!double.IsFinite(Latency.MinAbsoluteShiftMs) || Latency.MinAbsoluteShiftMs < 0), "latency.minAbsoluteShiftMs", $"must be zero or more, was {Latency?.MinAbsoluteShiftMs}");

@@ -75,10 +75,10 @@ internal sealed partial class MirrorSender : IDisposable
         string? error = null;
         var timedOut = false;
         string? contentEncoding = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(copy.Timeout);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(copy.Timeout);
             using var request = Build(copy, target);
             using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
             status = (int)response.StatusCode;
@@ -101,11 +101,13 @@ internal sealed partial class MirrorSender : IDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
+            // The copy's own timeout, or the handler's ConnectTimeout (also a cancellation): only the first says how slow
+            // the shadow is; a connection never made says nothing of that.
             status = 0;
-            error = $"no answer within {copy.Timeout}";
-            timedOut = true;
+            timedOut = timeout.IsCancellationRequested;
+            error = timedOut ? $"no answer within {copy.Timeout}" : ex.InnerException?.Message ?? ex.Message;
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {

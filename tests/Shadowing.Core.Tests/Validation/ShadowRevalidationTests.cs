@@ -80,7 +80,7 @@ public sealed class ShadowRevalidationTests
         await _bus.DidNotReceive().PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>());
         await _bus.DidNotReceive().PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>());
         var stored = (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "held"), TestContext.Current.CancellationToken))!.Value;
-        Assert.Equal((Verdict.Fail, ShadowRevalidation.NotActedOn), (stored.Verdict, stored.Reasons[0])); // the latest judgement: no promotion on the older Pass
+        Assert.Equal((Verdict.Fail, ShadowRevalidation.NotActedOn), (stored.Verdict, stored.Reasons[^1])); // the latest judgement: no promotion on the older Pass
         Assert.Equal(ShadowState.PreWarmed, (await new RoutingTableStore(_store, _bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value.Shadows.Single().State);
 
         // Ten minutes on, the window before is the failing one: now it is acted on.
@@ -135,6 +135,47 @@ public sealed class ShadowRevalidationTests
         await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "failing"), Arg.Any<CancellationToken>());
     }
 
+    [Fact]
+    public async Task RunOnce_TheNoticeCannotBePublished_TheShadowStaysRouted_AndTheNextTickTriesAgain()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1")],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("standby", status: 500);
+        _bus.PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new EventBusException("pub/sub unavailable")), Task.CompletedTask);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        await Assert.ThrowsAsync<AggregateException>(() => revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+        Assert.Equal(ShadowState.PreWarmed, await StateAsync("standby")); // moved without a notice, nobody would ever bring it back
+
+        Assert.Single(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+        Assert.Equal(ShadowState.Validating, await StateAsync("standby"));
+    }
+
+    [Fact]
+    public async Task RunOnce_AShadowPromotedWhileItWasJudged_KeepsItsTraffic()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1")],
+        }, TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("standby", status: 500);
+        var store = new PromotedOnFirstRead(_store, _bus);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(store, _bus), new ShadowValidator(store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        Assert.Single(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
+
+        Assert.Equal(ShadowState.Active, await StateAsync("standby"));
+    }
+
+    private async Task<ShadowState> StateAsync(string shadowId) =>
+        (await new RoutingTableStore(_store, _bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value.Shadows.Single(s => s.Id == shadowId).State;
+
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
         new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner, StateChangedAt = Now.AddHours(-1) };
 
@@ -162,5 +203,22 @@ public sealed class ShadowRevalidationTests
             prefix.StartsWith(StateKeys.OutcomesPrefix, StringComparison.Ordinal) && prefix.Contains($"/{shadow}/", StringComparison.Ordinal)
                 ? throw new StateStoreException("the store timed out")
                 : base.ListKeysAsync(prefix, cancellationToken);
+    }
+
+    /// <summary>A store where an operator promotes the shadow to Active while its outcomes are first read.</summary>
+    private sealed class PromotedOnFirstRead(IStateStore store, IEventBus bus) : DelegatingStateStore(store)
+    {
+        private readonly RoutingTableStore _tables = new(store, bus);
+        private int _promoted;
+
+        public override async Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
+        {
+            if (prefix.StartsWith(StateKeys.OutcomesPrefix, StringComparison.Ordinal) && Interlocked.Exchange(ref _promoted, 1) == 0)
+            {
+                await _tables.MoveShadowAsync("orders", "standby", ShadowState.Active, Now, cancellationToken);
+            }
+
+            return await base.ListKeysAsync(prefix, cancellationToken);
+        }
     }
 }

@@ -247,7 +247,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
         harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Inconclusive), WorkflowHarness.Check(Verdict.Pass));
-        WarmupTakesTwoMinutes(harness);
+        harness.On(nameof(CollectWarmupStatsActivity), i => new WarmupStats((int)((harness.Now - ((WarmupStep)i!).Since).TotalMinutes * 20), 0)); // 100 in five minutes
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.EndWindow();
@@ -255,13 +255,27 @@ public sealed class ShadowLifecycleWorkflowTests
 
         Assert.True(outcome.Served);
         Assert.Empty(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
-        Assert.Equal(2, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity)));
+        Assert.Equal(12, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity))); // minutes 0-5, then 5-10 for 100 more
         Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity)));
+    }
 
-        // The second warm-up adds to the first: a quiet service's copies over both are judged, not only the last one's.
+    [Fact]
+    public async Task Run_InconclusiveTwice_EachWarmupAddsItsOwnSamples_OverTheEvidenceKept()
+    {
+        // 20 copies a minute reach the 100 samples in five minutes: each later warm-up, counting from the first, waits
+        // for 100 more (it found the first's and ended at once before, so three warm-ups took the time of one).
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(CollectWarmupStatsActivity), i => new WarmupStats((int)((harness.Now - ((WarmupStep)i!).Since).TotalMinutes * 20), 0));
+        harness.OnSequence(nameof(ValidateShadowActivity), WorkflowHarness.Check(Verdict.Inconclusive), WorkflowHarness.Check(Verdict.Inconclusive), WorkflowHarness.Check(Verdict.Pass));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        await run.WaitAsync(Patience);
+
         var judged = harness.Inputs<WarmupStep>(nameof(ValidateShadowActivity));
-        Assert.Equal(judged[0].Since, judged[1].Since);
-        Assert.All(harness.Inputs<WarmupStep>(nameof(CollectWarmupStatsActivity)), s => Assert.Equal(judged[0].Since, s.Since));
+        Assert.Equal(3, judged.Count);
+        Assert.All(judged, s => Assert.Equal(judged[0].Since, s.Since));
+        Assert.Equal(18, harness.Names().Count(n => n == nameof(CollectWarmupStatsActivity))); // minutes 0-5, 5-10, 10-15
     }
 
     [Fact]

@@ -172,7 +172,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 var since = evidenceSince ?? context.CurrentUtcDateTime;
                 try
                 {
-                    check = await WarmAndValidateAsync(id, since).ConfigureAwait(true);
+                    // Each warm-up since the evidence began adds its own WarmupSamples (or its WarmupTime): counted from the
+                    // first, a second warm-up would find the first's samples and end at once.
+                    check = await WarmAndValidateAsync(id, since, options.WarmupSamples * (evidenceSince is null ? 1 : warmups + 1)).ConfigureAwait(true);
                 }
                 catch (WorkflowTaskFailedException ex)
                 {
@@ -219,8 +221,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             }
         }
 
-        /// <summary>Warms up for <see cref="ShadowLifecycleOptions.WarmupTime"/> at most, then judges the copies sent since <paramref name="since"/>.</summary>
-        private async Task<ShadowCheck> WarmAndValidateAsync(string id, DateTime since)
+        /// <summary>
+        /// Warms up until <paramref name="target"/> samples since <paramref name="since"/> or for <see cref="ShadowLifecycleOptions.WarmupTime"/>,
+        /// whichever comes first, then judges the copies sent since <paramref name="since"/>.
+        /// </summary>
+        private async Task<ShadowCheck> WarmAndValidateAsync(string id, DateTime since, int target)
         {
             Update(id, p => p with { State = ShadowState.WarmingUp });
             Status(_phase);
@@ -230,7 +235,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 var stats = await context.CallActivityAsync<WarmupStats>(nameof(CollectWarmupStatsActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
                 var now = context.CurrentUtcDateTime;
-                if (stats.Samples >= options.WarmupSamples || now >= deadline)
+                if (stats.Samples >= target || now >= deadline)
                 {
                     break;
                 }
@@ -241,12 +246,12 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 // arrive, and amplifying then paces a busy service's copies down to a trickle.
                 var counted = stats.CountedSince > since ? stats.CountedSince.Value : since;
                 var elapsed = (now - counted).TotalSeconds;
-                if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * (deadline - counted).TotalSeconds < options.WarmupSamples)
+                if (!amplified && elapsed >= options.WarmupCheckInterval.TotalSeconds && stats.Samples / elapsed * (deadline - counted).TotalSeconds < target)
                 {
                     amplified = true;
                     // No faster than the router keeps outcomes: copies beyond that only load the shadow, they are never counted.
                     var rate = Math.Min(
-                        (options.WarmupSamples - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds),
+                        (target - stats.Samples) / Math.Max(1, (deadline - now).TotalSeconds),
                         OutcomeSlot.Cap / OutcomeSlot.Length.TotalSeconds);
                     LogAmplifying(id, stats.Samples, rate);
                     await context.CallActivityAsync(nameof(AmplifyMirroringActivity), new AmplifyStep(request.Service, id, rate), StoreRetry).ConfigureAwait(true);
