@@ -46,6 +46,12 @@ public sealed record ShadowRequest
     /// <summary>When last changed (count or window).</summary>
     public required DateTimeOffset UpdatedAt { get; init; }
 
+    /// <summary>
+    /// How long failure risk asked to hold shadows (the latest risk request's end), when it did: a window demand also asked
+    /// for may end early down to it, never before.
+    /// </summary>
+    public DateTimeOffset? RiskUntil { get; init; }
+
     /// <summary>The id for a service and window start.</summary>
     public static string IdOf(string service, DateTimeOffset windowStart) => $"{service}/{windowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}";
 }

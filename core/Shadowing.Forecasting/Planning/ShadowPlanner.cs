@@ -74,7 +74,7 @@ public sealed class ShadowPlanner(PlannerOptions options)
 
         var kinds = new List<ShadowRequestKind>();
         var reasons = new List<string>();
-        DateTimeOffset? start = null, end = null;
+        DateTimeOffset? start = null, end = null, riskUntil = null;
         var count = 0;
         if (neededFrom is { } from && from - now <= options.LeadTime)
         {
@@ -92,6 +92,7 @@ public sealed class ShadowPlanner(PlannerOptions options)
             reasons.Add(string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2}{(risk.Alarm ? " (alarm)" : string.Empty)} at or above {options.RiskThreshold:F2}"));
             start = start is { } s && s < now ? s : now;
             end = end is { } e && e > now + options.RiskHold ? e : now + options.RiskHold;
+            riskUntil = now + options.RiskHold;
             count = Math.Max(count, options.RiskShadows);
         }
 
@@ -112,13 +113,15 @@ public sealed class ShadowPlanner(PlannerOptions options)
             Reason = string.Join("; ", reasons),
             CreatedAt = now,
             UpdatedAt = now,
+            RiskUntil = riskUntil,
         };
         return new PlanDecision(request, neededFrom, peak);
     }
 
     /// <summary>
     /// The earlier end a fresher forecast supports for <paramref name="open"/>, or null to keep its end. Only a request
-    /// demand alone asked for is shortened (risk holds and operators' requests keep their windows), only when the forecast
+    /// demand asked for is shortened (operators' requests keep their windows; a risk hold merged into it keeps its own
+    /// end, <see cref="ShadowRequest.RiskUntil"/>), only when the forecast
     /// reaches its end (no guess about steps it does not cover), and never to less than one lead time from now: a forecast
     /// that flips back within the time new shadows would need to get ready still finds these.
     /// </summary>
@@ -133,12 +136,21 @@ public sealed class ShadowPlanner(PlannerOptions options)
         ArgumentNullException.ThrowIfNull(open);
         ArgumentNullException.ThrowIfNull(forecast);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(endpointCapacity);
-        if (open.Kinds.Any(k => k != ShadowRequestKind.Demand) || forecast.Count == 0 || forecast[^1].Time + step < open.WindowEnd)
+        // A risk hold is kept to its own end (RiskUntil; a request stored without it keeps its window), an operator's window
+        // to its end.
+        var risk = open.Kinds.Contains(ShadowRequestKind.Risk);
+        if (open.Kinds.Any(k => k is not (ShadowRequestKind.Demand or ShadowRequestKind.Risk)) || (risk && open.RiskUntil is null)
+            || forecast.Count == 0 || forecast[^1].Time + step < open.WindowEnd)
         {
             return null;
         }
 
         var end = now + options.LeadTime;
+        if (risk && open.RiskUntil > end)
+        {
+            end = open.RiskUntil.Value;
+        }
+
         foreach (var point in forecast)
         {
             if (point.Time < open.WindowEnd && point.Time + step > end && (point.P90 * (1 + options.Headroom)) - productionCapacity > 0)

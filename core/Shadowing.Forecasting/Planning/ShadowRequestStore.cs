@@ -208,8 +208,9 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
             Count = Math.Max(current.Count, request.Count),
             WindowEnd = request.WindowEnd > current.WindowEnd ? request.WindowEnd : current.WindowEnd,
             Kinds = [.. current.Kinds.Union(request.Kinds)],
+            RiskUntil = request.RiskUntil > current.RiskUntil || current.RiskUntil is null ? request.RiskUntil ?? current.RiskUntil : current.RiskUntil,
         };
-        if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count)
+        if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count && merged.RiskUntil == current.RiskUntil)
         {
             return (current, false);
         }

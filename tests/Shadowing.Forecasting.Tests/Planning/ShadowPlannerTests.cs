@@ -106,6 +106,27 @@ public sealed class ShadowPlannerTests
         Assert.Equal(Now.AddMinutes(15), _planner.ShortenedEnd(Open(Origin.AddHours(1)), falling, Step, 1000, 250, Now));
     }
 
+    [Fact]
+    public void ShortenedEnd_ARiskHoldMergedIntoADemandWindow_EndsAtTheHoldsOwnEnd_NotTheWindows()
+    {
+        // Demand asked for 12:00-13:00; risk, at 12:05, to hold until 12:35. Demand has gone: the window ends with the hold.
+        var merged = Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Demand, ShadowRequestKind.Risk], RiskUntil = Now.AddMinutes(30) };
+        var falling = Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800);
+
+        Assert.Equal(Now.AddMinutes(30), _planner.ShortenedEnd(merged, falling, Step, 1000, 250, Now));
+        Assert.Equal(Now.AddMinutes(15), _planner.ShortenedEnd(merged with { RiskUntil = Now.AddMinutes(5) }, falling, Step, 1000, 250, Now)); // a hold already over: one lead time
+        Assert.Null(_planner.ShortenedEnd(merged with { RiskUntil = Origin.AddHours(2) }, falling, Step, 1000, 250, Now)); // the hold outlasts the window
+    }
+
+    [Fact]
+    public void Decide_ARiskRequest_CarriesTheHoldsEnd()
+    {
+        var request = _planner.Decide("orders", Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, (0.95, true), Now).Request!;
+
+        Assert.Contains(ShadowRequestKind.Risk, request.Kinds);
+        Assert.Equal(Now.AddHours(1), request.RiskUntil);
+    }
+
     private static ShadowRequest Open(DateTimeOffset end) => new()
     {
         Id = ShadowRequest.IdOf("orders", Origin),

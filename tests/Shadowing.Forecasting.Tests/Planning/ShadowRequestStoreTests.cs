@@ -82,6 +82,19 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_ARiskHoldIntoADemandWindow_KeepsTheLaterHoldEnd_AndALaterHoldAloneIsAChange()
+    {
+        await _store.SubmitAsync(Request(T, T.AddHours(2), 2), Ct);
+        await _store.SubmitAsync(Request(T.AddMinutes(5), T.AddHours(1), 1) with { Kinds = [ShadowRequestKind.Risk], RiskUntil = T.AddHours(1) }, Ct);
+
+        var (stored, published) = await _store.SubmitAsync(Request(T.AddMinutes(10), T.AddMinutes(70), 1) with { Kinds = [ShadowRequestKind.Risk], RiskUntil = T.AddMinutes(70) }, Ct);
+
+        Assert.True(published); // only the hold's end moved: still a change the window's shortening must know of
+        Assert.Equal((T.AddHours(2), T.AddMinutes(70), 2), (stored.WindowEnd, stored.RiskUntil, stored.Count));
+        Assert.False((await _store.SubmitAsync(Request(T.AddMinutes(10), T.AddMinutes(40), 1) with { Kinds = [ShadowRequestKind.Risk], RiskUntil = T.AddMinutes(40) }, Ct)).Published);
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);
