@@ -37,4 +37,17 @@ public sealed class AlertOutboxTests
         Assert.Empty(await _store.ListKeysAsync(AlertOutbox.PendingPrefix, Ct));
         Assert.Equal(0, await outbox.FlushAsync(Ct));
     }
+
+    [Fact]
+    public async Task Flush_AnUnreadableKeptAlert_IsDropped_AndDoesNotHoldUpTheOthers()
+    {
+        var kept = new Alert { Kind = AlertKind.ShadowFailed, Service = "orders", Endpoint = "s1", At = Now };
+        await _store.SaveAsync(AlertOutbox.PendingPrefix + "0-unreadable", "{not json"u8.ToArray(), etag: null, Ct);
+        await _store.SaveJsonAsync(AlertOutbox.PendingPrefix + AlertOutbox.IdOf(kept), kept, cancellationToken: Ct);
+
+        Assert.Equal(1, await new AlertOutbox(_store, _bus).FlushAsync(Ct));
+
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "s1"), Arg.Any<CancellationToken>());
+        Assert.Empty(await _store.ListKeysAsync(AlertOutbox.PendingPrefix, Ct));
+    }
 }

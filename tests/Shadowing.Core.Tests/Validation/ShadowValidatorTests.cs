@@ -16,6 +16,47 @@ public sealed class ShadowValidatorTests
     private static readonly DateTimeOffset Start = new(2026, 12, 4, 11, 58, 0, TimeSpan.Zero);
 
     [Fact]
+    public async Task RecordAsync_AFailNotActedOn_IsStoredButNeitherCountedNorAlerted()
+    {
+        // The counter's Fail rule says the shadow left routing; a Fail revalidation does not act on yet must not fire it.
+        // A service name of its own: the meter is static, and other tests record verdicts meanwhile.
+        const string Service = "uncounted-fail";
+        var counted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ShadowValidator.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            var all = tags.ToArray();
+            if (Equals(all.Single(t => t.Key == "service").Value, Service))
+            {
+                counted.Enqueue($"{all.Single(t => t.Key == "verdict").Value}");
+            }
+        });
+        listener.Start();
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        var validator = new ShadowValidator(store, bus, new FakeTimeProvider(Start));
+        var fail = new ShadowVerdict { Service = Service, Shadow = "s1", Verdict = Verdict.Fail, Reasons = ["errorRate"], Metrics = [], From = Start, To = Start.AddMinutes(10), JudgedAt = Start.AddMinutes(10) };
+
+        await validator.RecordAsync(fail, storeInconclusive: false, alert: false, TestContext.Current.CancellationToken);
+
+        Assert.NotNull(await store.GetAsync(StateKeys.Verdict(Service, "s1"), TestContext.Current.CancellationToken));
+        Assert.Empty(counted);
+        await bus.DidNotReceive().PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>());
+
+        await validator.RecordAsync(fail, storeInconclusive: false, alert: true, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["Fail"], counted);
+        await bus.Received(1).PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task SentAsync_DirectOrWithoutATable_ReadsEverySlotOfTheWindow_AcrossAnHour_AndNothingOutsideIt()
     {
         var store = new InMemoryStateStore();
