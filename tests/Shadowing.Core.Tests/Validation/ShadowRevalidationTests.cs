@@ -18,18 +18,11 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_PublishesAFailingOwnedRoutableShadowOnly()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows =
-            [
-                Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1"),
-                Shadow("sound", ShadowState.Active, "shadows-orders-1"),
-                Shadow("by-hand", ShadowState.PreWarmed, owner: null),
-                Shadow("warming", ShadowState.WarmingUp, "shadows-orders-1"),
-            ],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(
+            Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1"),
+            Shadow("sound", ShadowState.Active, "shadows-orders-1"),
+            Shadow("by-hand", ShadowState.PreWarmed, owner: null),
+            Shadow("warming", ShadowState.WarmingUp, "shadows-orders-1"));
         foreach (var id in new[] { "failing", "by-hand", "warming" })
         {
             await StoreOutcomesAsync(id, status: 500);
@@ -49,12 +42,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_ShadowReadyOnlySecondsAgo_JudgesOnlyItsCurrentProcessAndLeavesItAlone()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("remediated", ShadowState.PreWarmed, "shadows-orders-1") with { StateChangedAt = Now.AddSeconds(-5) }],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("remediated", ShadowState.PreWarmed, "shadows-orders-1") with { StateChangedAt = Now.AddSeconds(-5) });
         await StoreOutcomesAsync("remediated", status: 500); // a minute of failures, nearly all from before the restart
         var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
 
@@ -66,12 +54,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_AFailRightAfterAWindowThatPassed_IsNotActedOn_UntilTheNextWindowFailsToo()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("held", ShadowState.PreWarmed, "shadows-orders-1")],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("held", ShadowState.PreWarmed, "shadows-orders-1"));
         await StoreOutcomesAsync("held", status: 200, before: TimeSpan.FromMinutes(12)); // the window before passed
         await StoreOutcomesAsync("held", status: 500);
         var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
@@ -93,12 +76,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_AFailingStandbyShadow_LeavesRoutingAtOnce_AndIsNoticedAndAlertedOnce()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("promoted", ShadowState.Active, "shadows-orders-1")],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("promoted", ShadowState.Active, "shadows-orders-1"));
         await StoreOutcomesAsync("standby", status: 500);
         await StoreOutcomesAsync("promoted", status: 500);
 
@@ -119,12 +97,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_OneShadowCannotBeJudged_TheOthersStillAre_AndThePassSaysSo()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("unreadable", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1")],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("unreadable", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("failing", ShadowState.PreWarmed, "shadows-orders-1"));
         await StoreOutcomesAsync("failing", status: 500);
         var store = new UnreadableOutcomes(_store, "unreadable");
         var revalidation = new ShadowRevalidation(new RoutingTableStore(store, _bus), new ShadowValidator(store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
@@ -138,12 +111,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_TheNoticeCannotBePublished_TheShadowStaysRouted_AndTheNextTickTriesAgain()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1")],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"));
         await StoreOutcomesAsync("standby", status: 500);
         _bus.PublishAsync(Topics.ShadowVerdicts, Arg.Any<ShadowVerdictNotice>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new EventBusException("pub/sub unavailable")), Task.CompletedTask);
         var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
@@ -158,12 +126,7 @@ public sealed class ShadowRevalidationTests
     [Fact]
     public async Task RunOnce_AShadowPromotedWhileItWasJudged_KeepsItsTraffic()
     {
-        await new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
-        {
-            Service = "orders",
-            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
-            Shadows = [Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1")],
-        }, TestContext.Current.CancellationToken);
+        await PutTableAsync(Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"));
         await StoreOutcomesAsync("standby", status: 500);
         var store = new PromotedOnFirstRead(_store, _bus);
         var revalidation = new ShadowRevalidation(new RoutingTableStore(store, _bus), new ShadowValidator(store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
@@ -175,6 +138,14 @@ public sealed class ShadowRevalidationTests
 
     private async Task<ShadowState> StateAsync(string shadowId) =>
         (await new RoutingTableStore(_store, _bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value.Shadows.Single(s => s.Id == shadowId).State;
+
+    /// <summary>The routing table of "orders": one production endpoint and <paramref name="shadows"/>.</summary>
+    private Task PutTableAsync(params ShadowEndpoint[] shadows) => new RoutingTableStore(_store, _bus).PutAsync(new RoutingTable
+    {
+        Service = "orders",
+        Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+        Shadows = shadows,
+    }, TestContext.Current.CancellationToken);
 
     private static ShadowEndpoint Shadow(string id, ShadowState state, string? owner) =>
         new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner, StateChangedAt = Now.AddHours(-1) };
