@@ -44,11 +44,13 @@ internal sealed partial class MirrorSender : IDisposable
     private readonly ILogger<MirrorSender> _logger;
     private readonly MirrorMemory _memory;
     private readonly OutcomeRecorder _recorder;
+    private readonly int _maxPerTarget;
 
     public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, MirrorMemory memory, TimeProvider time, ILogger<MirrorSender> logger)
     {
         _memory = memory;
         _recorder = recorder;
+        _maxPerTarget = MaxSendsPerTarget(options.Value.Mirroring.Senders);
         _bus = bus;
         _sidecar = sidecar;
         _metrics = metrics;
@@ -65,8 +67,36 @@ internal sealed partial class MirrorSender : IDisposable
         });
     }
 
-    /// <summary>Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.</summary>
+    /// <summary>
+    /// Copies on their way to one endpoint at once: half the senders, so that a shadow that never answers holds each of
+    /// its senders for the policy's whole timeout without starving every other shadow's copies (they share the senders).
+    /// </summary>
+    public static int MaxSendsPerTarget(int senders) => Math.Max(1, senders / 2);
+
+    /// <summary>
+    /// Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.
+    /// When <see cref="MaxSendsPerTarget"/> copies are already on their way to it, the copy is dropped and counted
+    /// (<c>target_busy</c>): the copies in flight still time out and are judged, so a hung shadow keeps failing.
+    /// </summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
+    {
+        if (!target.Runtime.TryEnterMirror(_maxPerTarget))
+        {
+            _metrics.MirrorDropped(copy.Service, "target_busy");
+            return;
+        }
+
+        try
+        {
+            await SendOnceAsync(copy, target, kind, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            target.Runtime.ExitMirror();
+        }
+    }
+
+    private async Task SendOnceAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
     {
         using var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory);
         var startedAt = _time.GetUtcNow();

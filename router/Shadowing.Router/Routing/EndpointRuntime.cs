@@ -15,6 +15,7 @@ internal sealed class EndpointRuntime
     private readonly int _minSamples;
     private readonly double[] _warmUp;
     private int _inFlight;
+    private int _mirrorInFlight;
     private int _trafficSamples;
     private long _latencyEwmaBits = BitConverter.DoubleToInt64Bits(double.NaN);
 
@@ -88,6 +89,20 @@ internal sealed class EndpointRuntime
     }
 
     public void Exit() => Interlocked.Decrement(ref _inFlight);
+
+    /// <summary>Reserves a mirror copy's send to this endpoint unless <paramref name="max"/> are already on their way.</summary>
+    public bool TryEnterMirror(int max)
+    {
+        if (Interlocked.Increment(ref _mirrorInFlight) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _mirrorInFlight);
+        return false;
+    }
+
+    public void ExitMirror() => Interlocked.Decrement(ref _mirrorInFlight);
 
     /// <summary>
     /// Folds the latency of a forwarded request into the EWMA. The first <c>LatencyMinSamples</c> answers only
