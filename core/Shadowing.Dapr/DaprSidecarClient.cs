@@ -1,5 +1,6 @@
 using Dapr.Client;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Configuration;
 
 namespace Shadowing.Dapr;
 
@@ -49,6 +50,37 @@ public static class DaprSidecarClient
             DisposeHttpClient = true,
         }).Build();
     }
+
+    /// <summary>
+    /// The sidecar's HTTP API: <c>DAPR_HTTP_ENDPOINT</c>, else <c>http://127.0.0.1:{DAPR_HTTP_PORT}</c>, else Dapr's
+    /// default port 3500 (as the SDK finds it in the environment; read here from configuration, which holds it).
+    /// </summary>
+    public static string HttpOrigin(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (configuration["DAPR_HTTP_ENDPOINT"] is { Length: > 0 } endpoint)
+        {
+            return endpoint.TrimEnd('/');
+        }
+
+        var port = configuration["DAPR_HTTP_PORT"] is { Length: > 0 } text && int.TryParse(text, out var p) ? p : 3500;
+        return $"http://127.0.0.1:{port}";
+    }
+
+    /// <summary>The token daprd requires on its API (<c>DAPR_API_TOKEN</c>), or null.</summary>
+    public static string? ApiToken(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return configuration["DAPR_API_TOKEN"] is { Length: > 0 } token ? token : null;
+    }
+
+    /// <summary>
+    /// An <see cref="HttpClient"/> for service invocation of <paramref name="appId"/> through the sidecar, with its API
+    /// token. Not <c>DaprClient.CreateInvokeHttpClient(appId)</c> alone: its handler sets the token it was given over
+    /// the one it read from the environment, so without one it sends none and daprd answers 401.
+    /// </summary>
+    public static HttpClient CreateInvokeClient(string appId, IConfiguration configuration) =>
+        DaprClient.CreateInvokeHttpClient(appId, HttpOrigin(configuration), ApiToken(configuration));
 
     /// <summary>
     /// Fails a call still waiting for the sidecar's answer after the timeout. It fails as a transport error, which gRPC

@@ -47,7 +47,7 @@ public static class ShadowProvisioners
 
             services.TryAddSingleton<IShadowProvisioner>(_ =>
             {
-                var http = global::Dapr.Client.DaprClient.CreateInvokeHttpClient(options.AppId);
+                var http = global::Shadowing.Dapr.DaprSidecarClient.CreateInvokeClient(options.AppId, configuration);
                 http.Timeout = options.Timeout;
                 return new DaprInvokedProvisioner(http, options.AppId);
             });

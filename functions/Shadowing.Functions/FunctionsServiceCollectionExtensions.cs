@@ -46,5 +46,5 @@ public static class FunctionsServiceCollectionExtensions
     private static HttpClient WorkflowsClient(IConfiguration configuration) =>
         configuration["WorkflowsUrl"] is { Length: > 0 } url
             ? new HttpClient { BaseAddress = Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : throw new InvalidOperationException($"WorkflowsUrl is '{url}'; use an http(s) URL such as http://127.0.0.1:5090.") }
-            : global::Dapr.Client.DaprClient.CreateInvokeHttpClient(global::Shadowing.Dapr.DaprAppIds.Workflows);
+            : global::Shadowing.Dapr.DaprSidecarClient.CreateInvokeClient(global::Shadowing.Dapr.DaprAppIds.Workflows, configuration);
 }

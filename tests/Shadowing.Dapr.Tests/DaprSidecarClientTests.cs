@@ -1,9 +1,12 @@
+using System.Net;
 using Dapr.Client;
+using Microsoft.Extensions.Configuration;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.State;
 using Shadowing.Dapr.Messaging;
 using Shadowing.Dapr.State;
 using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Network;
 
 namespace Shadowing.Dapr.Tests;
@@ -56,4 +59,27 @@ public sealed class DaprSidecarClientTests
     [Fact]
     public void Build_TimeoutNotPositive_Refused() =>
         Assert.Throws<ArgumentOutOfRangeException>("callTimeout", () => DaprSidecarClient.Build(new DaprClientBuilder(), TimeProvider.System, TimeSpan.Zero));
+
+    [Theory]
+    [InlineData("sidecar-token", HttpStatusCode.OK)]
+    [InlineData(null, HttpStatusCode.Unauthorized)]
+    public async Task CreateInvokeClient_CallsTheAppThroughTheSidecar_WithTheTokenConfigured(string? token, HttpStatusCode expected)
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync(apiToken: "sidecar-token");
+        await using var app = await TestBackend.StartAsync("workflows");
+        sidecar.State.MapAppAt("workflows", app.Address);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["DAPR_HTTP_ENDPOINT"] = sidecar.HttpEndpoint,
+            ["DAPR_API_TOKEN"] = token,
+        }).Build();
+
+        // DaprClient.CreateInvokeHttpClient(appId) alone sends no token even with DAPR_API_TOKEN set: its handler's
+        // initializer sets the (null) token it was given over the one it read from the environment.
+        using var client = DaprSidecarClient.CreateInvokeClient("workflows", configuration);
+        using var response = await client.GetAsync(new Uri("/items/1", UriKind.Relative), Ct);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal(token is null ? 0 : 1, app.Requests);
+    }
 }

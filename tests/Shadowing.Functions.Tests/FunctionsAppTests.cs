@@ -60,5 +60,31 @@ public sealed class FunctionsAppTests
 
         Assert.Contains("ForecastDemand", names);
         Assert.Contains("ValidateShadows", names);
+
+        // Every timer reads its schedule from an app setting, which has no default: the sample settings and the
+        // README's deployment steps must both name it, spelled as the binding spells it.
+        var root = new DirectoryInfo(output);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Shadowing.Functions.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        using var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(root.FullName, "functions", "Shadowing.Functions", "local.settings.sample.json")));
+        var readme = File.ReadAllText(Path.Combine(root.FullName, "README.md"));
+        var timers = document.RootElement.EnumerateArray()
+            .SelectMany(f => f.GetProperty("bindings").EnumerateArray())
+            .Where(b => b.GetProperty("type").GetString() == "timerTrigger")
+            .Select(b => b.GetProperty("schedule").GetString()!)
+            .ToArray();
+        Assert.Equal(2, timers.Length);
+        foreach (var schedule in timers)
+        {
+            Assert.Matches("^%[A-Za-z]+%$", schedule);
+            var setting = schedule.Trim('%');
+            Assert.True(sample.RootElement.GetProperty("Values").TryGetProperty(setting, out var value), $"local.settings.sample.json sets {setting}");
+            Assert.Equal(6, value.GetString()!.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length); // NCRONTAB: seconds first
+            Assert.Contains($"`{setting}` (", readme, StringComparison.Ordinal);
+        }
     }
 }

@@ -5,7 +5,7 @@ using Shadowing.Forecasting.Pae;
 namespace Shadowing.Functions.Forecasting;
 
 /// <summary>
-/// The PAE on a timer (<c>ForecastSchedule</c>, every 5 minutes by default): forecasts demand and failure risk for
+/// The PAE on a timer (the app setting <c>ForecastSchedule</c>, required; the sample runs it every 5 minutes): forecasts demand and failure risk for
 /// every service, writes <c>forecast/{service}</c> and submits shadow requests.
 /// </summary>
 public sealed partial class ForecastDemand(DemandForecastService pae, ILogger<ForecastDemand> logger)

@@ -5,7 +5,7 @@ using Shadowing.Core.Validation;
 namespace Shadowing.Functions.Validation;
 
 /// <summary>
-/// Continuous validation on a timer (<c>ValidateShadowsSchedule</c>, every minute by default): re-judges every PreWarmed
+/// Continuous validation on a timer (the app setting <c>ValidateShadowsSchedule</c>, required; the sample runs it every minute): re-judges every PreWarmed
 /// and Active shadow a workflow owns over the last <c>ValidateShadowsWindow</c> (default 10 min) and publishes each
 /// failure on <c>shadow-verdicts</c>, where the workflows host hands it to the shadow's workflow.
 /// </summary>

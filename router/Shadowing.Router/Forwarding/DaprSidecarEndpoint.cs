@@ -12,17 +12,8 @@ internal sealed record DaprSidecarEndpoint(string Origin, string? ApiToken)
     /// <summary>The header daprd reads its API token from, and sends the app's token in.</summary>
     public const string ApiTokenHeader = "dapr-api-token";
 
-    public static DaprSidecarEndpoint FromConfiguration(IConfiguration configuration)
-    {
-        var token = configuration["DAPR_API_TOKEN"] is { Length: > 0 } t ? t : null;
-        if (configuration["DAPR_HTTP_ENDPOINT"] is { Length: > 0 } endpoint)
-        {
-            return new DaprSidecarEndpoint(endpoint.TrimEnd('/'), token);
-        }
-
-        var port = configuration["DAPR_HTTP_PORT"] is { Length: > 0 } text && int.TryParse(text, out var p) ? p : 3500;
-        return new DaprSidecarEndpoint($"http://127.0.0.1:{port}", token);
-    }
+    public static DaprSidecarEndpoint FromConfiguration(IConfiguration configuration) =>
+        new(Dapr.DaprSidecarClient.HttpOrigin(configuration), Dapr.DaprSidecarClient.ApiToken(configuration));
 
     /// <summary>
     /// Where requests for <paramref name="address"/> go: its origin and base path, or for a Dapr app the sidecar's
