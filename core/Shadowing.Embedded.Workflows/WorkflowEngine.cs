@@ -262,7 +262,26 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             var stale = rows.Where(r => r.ExecutionId is not null && r.ExecutionId != instance.ExecutionId).ToArray();
             tx.DeleteInbox(stale.Select(r => r.Seq));
             rows = [.. rows.Except(stale)];
-            return rows.Count == 0 ? null : (Instance: instance, Rows: rows, History: tx.GetHistory(instanceId));
+            if (rows.Count == 0)
+            {
+                return null;
+            }
+
+            var history = tx.GetHistory(instanceId);
+            if (history.Count == 0)
+            {
+                // An execution not started yet: events sent before its (scheduled) start wait behind it, as in daprd's
+                // inbox, where ExecutionStarted is stored first; a turn without it would fail the instance.
+                var start = rows.FindIndex(r => r.Event.ExecutionStarted is not null);
+                if (start < 0)
+                {
+                    return null;
+                }
+
+                rows = [rows[start], .. rows.Where((_, i) => i != start)];
+            }
+
+            return (Instance: instance, Rows: rows, History: history);
         });
         if (turn is not { } t)
         {

@@ -56,7 +56,9 @@ internal sealed record ActivityRow(long Seq, string InstanceId, string Execution
 /// (new events, timers included) and activity work items. Everything one step changes goes in one transaction
 /// (<see cref="Run{T}"/>), so a crash leaves either the state before a workflow turn or the state after it. Leases
 /// (what has been handed to a worker) are not stored: the process that owns the file owns every lease, so after a
-/// restart everything not completed is simply dispatched again.
+/// restart everything not completed is simply dispatched again. That ownership is enforced: a lock file next to the
+/// database is held open exclusively while the store is, so a second process on the same file (a second <c>up</c>, or
+/// a workflows host started in the same directory) fails at start instead of running every turn and activity twice.
 /// </summary>
 internal sealed class WorkflowStore : IDisposable
 {
@@ -64,6 +66,7 @@ internal sealed class WorkflowStore : IDisposable
     public const string InMemory = ":memory:";
 
     private readonly SqliteConnection _connection;
+    private readonly FileStream? _ownership;
     private readonly Lock _gate = new();
     private bool _disposed;
 
@@ -73,6 +76,19 @@ internal sealed class WorkflowStore : IDisposable
         if (path != InMemory && Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory)
         {
             Directory.CreateDirectory(directory);
+        }
+
+        if (path != InMemory)
+        {
+            // FileShare.None is an exclusive advisory lock (flock) on Unix and a sharing lock on Windows; both end with the process.
+            try
+            {
+                _ownership = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex)
+            {
+                throw new IOException($"The workflow state {path} is in use by another process (its lock file {path}.lock is held): two backends on one file would run every workflow turn and activity twice. Stop the other process, or give this one its own path.", ex);
+            }
         }
 
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
@@ -123,6 +139,7 @@ internal sealed class WorkflowStore : IDisposable
             {
                 _disposed = true;
                 _connection.Dispose();
+                _ownership?.Dispose();
             }
         }
     }
@@ -208,10 +225,12 @@ internal sealed class WorkflowStore : IDisposable
             command.ExecuteNonQuery();
         }
 
-        /// <summary>The inbox events of an instance visible at <paramref name="now"/>, in arrival order.</summary>
+        /// <summary>The inbox events of an instance visible at <paramref name="now"/>, in the order they became visible.</summary>
         public List<InboxRow> VisibleInbox(string instanceId, DateTimeOffset now)
         {
-            using var command = Command("SELECT seq, instance_id, execution_id, visible_at, event FROM inbox WHERE instance_id = $id AND visible_at <= $now ORDER BY seq", ("$id", instanceId), ("$now", Ticks(now)));
+            // Events are stored visible from their arrival, timers from when they fire: ordered by that, a timer comes
+            // after what arrived before it fired, as daprd appends a timer's event when its reminder fires.
+            using var command = Command("SELECT seq, instance_id, execution_id, visible_at, event FROM inbox WHERE instance_id = $id AND visible_at <= $now ORDER BY visible_at, seq", ("$id", instanceId), ("$now", Ticks(now)));
             return ReadInbox(command);
         }
 

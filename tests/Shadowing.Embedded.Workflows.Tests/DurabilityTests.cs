@@ -161,6 +161,74 @@ public sealed class DurabilityTests : IDisposable
         Assert.True((await host.Client.GetWorkflowStateAsync("running", false, Ct)).Exists);
     }
 
+    [Fact]
+    public async Task EventArrivedBeforeItsTimeoutFired_IsDeliveredFirst_EvenWhenBothWaitForTheWorker()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "approval", 600);
+        await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+
+        // No worker for a moment (the SDK reconnects after a few seconds): the event arrives, then the timeout is due.
+        host.Backend.Engine.DisconnectWorkers();
+        await Eventually.WaitUntilAsync(() => host.Backend.Engine.ConnectedWorkers == 0, "the worker is gone", cancellationToken: Ct);
+        await host.Client.RaiseEventAsync(id, "approve", "in-time", Ct);
+        time.Advance(TimeSpan.FromMinutes(11));
+
+        var state = await host.CompletionAsync(id);
+
+        // daprd appends a timer's event when it fires, after what arrived before: the approval came in time.
+        Assert.Equal("approved:in-time", state.ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task EventSentBeforeAScheduledStart_WaitsForTheStart_InsteadOfFailingTheInstance()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "later", 0, time.GetUtcNow().UtcDateTime.AddMinutes(10));
+
+        await host.Client.RaiseEventAsync(id, "approve", "early", Ct);
+        await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, Ct);
+        Assert.Equal(WorkflowRuntimeStatus.Pending, (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus);
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        var state = await host.CompletionAsync(id);
+
+        Assert.Equal(WorkflowRuntimeStatus.Completed, state.RuntimeStatus);
+        Assert.Equal("approved:early", state.ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task SecondBackendOnTheSameFile_RefusedAtStart_NamingTheFile()
+    {
+        var first = await WorkflowHost.StartAsync(StatePath);
+        try
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => WorkflowHost.StartAsync(StatePath));
+
+            var messages = string.Join(" | ", Chain(error).Select(e => e.Message));
+            Assert.Contains($"The workflow state {StatePath} is in use by another process", messages, StringComparison.Ordinal);
+            Assert.Equal(WorkflowRuntimeStatus.Completed, (await first.RunAsync(nameof(SequenceWorkflow), 1)).RuntimeStatus);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        // Once the first has stopped, the file is free for another.
+        await using var next = await WorkflowHost.StartAsync(StatePath);
+        Assert.Equal(WorkflowRuntimeStatus.Completed, (await next.RunAsync(nameof(SequenceWorkflow), 1)).RuntimeStatus);
+    }
+
+    private static IEnumerable<Exception> Chain(Exception error)
+    {
+        for (Exception? e = error; e is not null; e = e.InnerException)
+        {
+            yield return e;
+        }
+    }
+
     private static async Task WaitForStatusAsync(WorkflowHost host, string id, WorkflowRuntimeStatus status) =>
         await Eventually.WaitUntilAsync(async () => (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus == status, $"{id} is {status}", cancellationToken: Ct);
 }

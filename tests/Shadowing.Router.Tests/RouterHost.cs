@@ -73,7 +73,8 @@ internal sealed class RouterHost : IAsyncDisposable
         TimeProvider? time = null,
         IStateStore? sharedStore = null,
         Action<IServiceCollection>? services = null,
-        bool shadowingLogging = false)
+        bool shadowingLogging = false,
+        bool http2Only = false)
     {
         // A shared store stands for several router replicas behind one Dapr state store; it is the caller's to dispose.
         var sqlite = sharedStore is null ? new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System) : null;
@@ -114,7 +115,8 @@ internal sealed class RouterHost : IAsyncDisposable
                 services?.Invoke(builder.Services);
                 builder.Services.AddShadowingRouter(builder.Configuration);
             },
-            app => app.MapShadowingRouter());
+            app => app.MapShadowingRouter(),
+            http2Only: http2Only);
         return new RouterHost(app, sqlite, store, bus);
     }
 

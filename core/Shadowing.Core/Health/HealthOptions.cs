@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Shadowing.Core.Health;
 
-/// <summary>Active health probing of every endpoint (configuration section <c>Router:HealthChecks:Active</c>).</summary>
+/// <summary>Active health probing of every endpoint (configuration section <c>Router:ActiveHealthChecks</c>).</summary>
 public sealed class ActiveHealthCheckOptions
 {
     /// <summary>Whether endpoints are probed at all. Default true.</summary>
@@ -30,7 +30,7 @@ public sealed class ActiveHealthCheckOptions
     public string Path { get; set; } = "/healthz";
 }
 
-/// <summary>Passive outlier detection from forwarded traffic (section <c>Router:HealthChecks:Passive</c>).</summary>
+/// <summary>Passive outlier detection from forwarded traffic (section <c>Router:OutlierDetection</c>).</summary>
 public sealed class OutlierDetectionOptions
 {
     /// <summary>Consecutive connect failures, timeouts or 5xx answers that eject an endpoint. Default 5.</summary>

@@ -12,10 +12,10 @@ public sealed record RoutingTable
     public required string Service { get; init; }
 
     /// <summary>Production endpoints, preferred while healthy and under their thresholds.</summary>
-    public IReadOnlyList<ProductionEndpoint> Production { get; init; } = [];
+    public IReadOnlyList<ProductionEndpoint> Production { get; init => field = value ?? []; } = [];
 
     /// <summary>Shadow endpoints; only PreWarmed and Active ones receive production traffic.</summary>
-    public IReadOnlyList<ShadowEndpoint> Shadows { get; init; } = [];
+    public IReadOnlyList<ShadowEndpoint> Shadows { get; init => field = value ?? []; } = [];
 
     /// <summary>Used when neither production nor a shadow can take a request.</summary>
     public DefaultEndpoint? Default { get; init; }
@@ -24,7 +24,7 @@ public sealed record RoutingTable
     /// Requests that may be retried on another endpoint although their method is not idempotent by definition
     /// (GET, HEAD, OPTIONS, PUT and DELETE always may).
     /// </summary>
-    public IReadOnlyList<IdempotentRequestRule> IdempotentRequests { get; init; } = [];
+    public IReadOnlyList<IdempotentRequestRule> IdempotentRequests { get; init => field = value ?? []; } = [];
 
     /// <summary>Which requests are copied to the shadows, and how; no mirroring when null.</summary>
     public Mirroring.MirrorPolicy? Mirror { get; init; }
@@ -114,6 +114,6 @@ public sealed record IdempotentRequestRule
     /// <summary>HTTP method, for example POST.</summary>
     public required string Method { get; init; }
 
-    /// <summary>Path below the service (starting with '/') that the request path must start with; any path when null.</summary>
+    /// <summary>Path below the service (starting with '/'): the request's path or a path below it, by whole segments (<c>/search</c> covers <c>/search/x</c>, not <c>/searches</c>); any path when null.</summary>
     public string? PathPrefix { get; init; }
 }

@@ -118,9 +118,14 @@ internal sealed partial class ServiceForwarder(
         }
     }
 
-    /// <summary>Whether the request has a body (a positive Content-Length, or chunked).</summary>
+    /// <summary>
+    /// Whether the request has a body: a positive Content-Length, or none and chunked, or (HTTP/2 and 3 frame a body
+    /// without either header) none and Kestrel saw the request's headers not end its stream.
+    /// </summary>
     internal static bool HasBody(HttpRequest request) =>
-        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+        request.ContentLength > 0
+        || (request.ContentLength is null
+            && (request.Headers.TransferEncoding.Count > 0 || request.HttpContext.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true));
 
     private async Task RouteAsync(HttpContext context, ServiceRoutes routes, bool hasBody, UploadBody? upload)
     {

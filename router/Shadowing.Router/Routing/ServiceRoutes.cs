@@ -105,7 +105,7 @@ internal sealed class ServiceRoutes
         foreach (var rule in Table.IdempotentRequests)
         {
             if (string.Equals(rule.Method, method, StringComparison.OrdinalIgnoreCase)
-                && (rule.PathPrefix is null || below.StartsWith(rule.PathPrefix, StringComparison.Ordinal)))
+                && (rule.PathPrefix is null || IsUnder(below, rule.PathPrefix)))
             {
                 return true;
             }
@@ -113,4 +113,9 @@ internal sealed class ServiceRoutes
 
         return false;
     }
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="prefix"/> or below it, by whole segments (<c>/search</c> is not under <c>/sea</c>).</summary>
+    private static bool IsUnder(ReadOnlySpan<char> path, string prefix) =>
+        path.StartsWith(prefix, StringComparison.Ordinal)
+        && (path.Length == prefix.Length || prefix.EndsWith('/') || path[prefix.Length] == '/');
 }

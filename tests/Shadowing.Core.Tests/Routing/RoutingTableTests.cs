@@ -36,4 +36,20 @@ public sealed class RoutingTableTests
     {
         Assert.Throws<KeyNotFoundException>(() => Tables.Orders().WithShadowState("nope", ShadowState.Syncing, Now));
     }
+
+    [Fact]
+    public void NullLists_WrittenByAnotherTool_ReadAsEmpty()
+    {
+        // A Go program serialising nil slices writes null: the table must read as one without shadows, not crash
+        // every reader that walks its lists (the router's compile, the lifecycle's activities).
+        const string Json = """{"service":"orders","production":[{"id":"p1","address":"http://10.0.0.1:8080"}],"shadows":null,"idempotentRequests":null}""";
+
+        var table = System.Text.Json.JsonSerializer.Deserialize<RoutingTable>(Json, Shadowing.Core.Serialization.ShadowingJson.Options)!;
+
+        Assert.Single(table.Production);
+        Assert.Empty(table.Shadows);
+        Assert.Empty(table.IdempotentRequests);
+        Assert.Empty(RoutingTableValidator.Validate(table));
+        Assert.Empty((table with { Production = null! }).Production);
+    }
 }

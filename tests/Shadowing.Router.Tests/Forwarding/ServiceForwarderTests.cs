@@ -172,14 +172,20 @@ public sealed class ServiceForwarderTests
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var fallback = await TestBackend.StartAsync("fallback");
         var table = Table.For("orders", [p1], fallback: fallback) with { IdempotentRequests = [new IdempotentRequestRule { Method = "POST", PathPrefix = "/search" }] };
-        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:OutlierDetection:ConsecutiveFailures"] = "100" });
         await p1.KillAsync();
 
         using var search = await router.Client.PostAsync(new Uri("/orders/search?q=x", UriKind.Relative), new StringContent("q"), Ct);
+        using var below = await router.Client.PostAsync(new Uri("/orders/search/saved", UriKind.Relative), new StringContent("q"), Ct);
         using var other = await router.Client.PostAsync(new Uri("/orders/buy", UriKind.Relative), new StringContent("b"), Ct);
+        using var longer = await router.Client.PostAsync(new Uri("/orders/searches", UriKind.Relative), new StringContent("s"), Ct);
 
         Assert.Equal("fallback", (await Table.ReadAsync(search)).Answer.Endpoint);
+        Assert.Equal("fallback", (await Table.ReadAsync(below)).Answer.Endpoint);
         Assert.Equal(HttpStatusCode.BadGateway, other.StatusCode);
+
+        // The prefix matches whole segments: /searches (creating a saved search, say) is another path, not retried.
+        Assert.Equal(HttpStatusCode.BadGateway, longer.StatusCode);
     }
 
     [Fact]

@@ -23,11 +23,28 @@ public sealed class RouterOptionsTests
     [InlineData("Router:Mirroring:OutcomeRetention", "01:59:00", "Router:Mirroring:OutcomeRetention:")]
     [InlineData("Router:MetricsRetention", "1.23:59:00", "Router:MetricsRetention:")]
     [InlineData("Router:DaprInvocationOnly", "true", "Router:DaprInvocationOnly is true, but APP_API_TOKEN is not set")]
+    [InlineData("Router:OutlierDetection:ConsecutiveFailure", "3", "Router:OutlierDetection:ConsecutiveFailure is not a setting of the router")]
+    [InlineData("Router:HealthChecks:Active:Interval", "00:00:01", "Router:HealthChecks is not a setting of the router")]
+    [InlineData("Router:Mirroring:Sender", "4", "Router:Mirroring:Sender is not a setting of the router")]
     public void Invalid_FailsNamingTheKey(string key, string value, string expected)
     {
         var error = Assert.Throws<OptionsValidationException>(() => Resolve(new Dictionary<string, string?> { [key] = value }));
 
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KeysInAnyCase_AndSectionsOfTheRouter_AreSettings()
+    {
+        var options = Resolve(new Dictionary<string, string?>
+        {
+            ["router:outlierdetection:consecutivefailures"] = "7",
+            ["Router:Alerts:WebhookUrl"] = "https://alerts.example/hook",
+            ["Router:Limits:MaxUploadingShare"] = "0.25",
+        });
+
+        Assert.Equal(7, options.OutlierDetection.ConsecutiveFailures);
+        Assert.Equal(0.25, options.Limits.MaxUploadingShare);
     }
 
     private static RouterOptions Resolve(Dictionary<string, string?> settings)

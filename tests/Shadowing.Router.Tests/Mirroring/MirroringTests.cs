@@ -377,6 +377,27 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task Http2BodyWithoutALength_ReachesProductionAndTheShadowWhole()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var isolated = await TestBackend.StartAsync("isolated");
+        await using var router = await RouterHost.StartAsync(
+            [With(p1, [(isolated, true)], new MirrorPolicy { Percent = 100, Methods = ["POST"] })],
+            http2Only: true);
+        using var http2 = new HttpClient { BaseAddress = router.Client.BaseAddress, DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        // HTTP/2 frames a body without Content-Length or Transfer-Encoding: only Kestrel's body detection knows of it.
+        using var content = new ChunkedContent(Encoding.UTF8.GetBytes("{\"qty\":3}"));
+        using var response = await http2.PostAsync(new Uri("/orders/items", UriKind.Relative), content, Ct);
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("{\"qty\":3}", Assert.Single(p1.Received).Body);
+        await Eventually.WaitUntilAsync(() => !isolated.Received.IsEmpty, "the copy", cancellationToken: Ct);
+        Assert.Equal("{\"qty\":3}", Assert.Single(isolated.Received).Body);
+    }
+
+    [Fact]
     public async Task QueuedWrites_ToAShadowThatLostItsOwnDataSince_AreNotSent()
     {
         // One sender, held by the first copy: the next writes wait in the queue while the shadow's entry loses
