@@ -136,6 +136,7 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
+        httpContext.Features.Get<ResponseHeadersTime>()?.Mark();
         var result = await Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (route is not null && proxyResponse is not null)
         {

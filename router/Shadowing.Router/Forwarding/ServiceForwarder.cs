@@ -158,7 +158,7 @@ internal sealed partial class ServiceForwarder(
                     Core.State.StateKeys.Routing(routes.Service));
             }
 
-            var (error, elapsed) = await ForwardAsync(context, endpoint).ConfigureAwait(false);
+            var (error, elapsed) = await ForwardAsync(context, endpoint, upload).ConfigureAwait(false);
             if (error == ForwarderError.None)
             {
                 mirror?.Served(endpoint, context.Response.StatusCode, elapsed, null);
@@ -326,12 +326,40 @@ internal sealed partial class ServiceForwarder(
             return null;
         }
 
+        if (AllBlocked(targets))
+        {
+            // Every target has stalled and has its one copy on the way: this one would be dropped when sent.
+            mirrors.Dropped(plan.Service, "target_stalled");
+            return null;
+        }
+
         return MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow());
     }
 
-    private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint)
+    private static bool AllBlocked(IReadOnlyList<RoutedEndpoint> targets)
+    {
+        for (var i = 0; i < targets.Count; i++)
+        {
+            if (!targets[i].Runtime.MirrorBlocked(MirrorSender.StallAfter))
+            {
+                return false;
+            }
+        }
+
+        return targets.Count > 0;
+    }
+
+    private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint, UploadBody? upload)
     {
         var runtime = endpoint.Runtime;
+        var headers = context.Features.Get<ResponseHeadersTime>();
+        if (headers is null)
+        {
+            headers = new ResponseHeadersTime(time);
+            context.Features.Set(headers);
+        }
+
+        headers.At = 0;
 
         // A request counts in the minute it started, whenever it ends: a late answer still lands in its own minute.
         var startedAt = time.GetUtcNow();
@@ -355,6 +383,12 @@ internal sealed partial class ServiceForwarder(
         {
             if (o is ForwardOutcome.Success or ForwardOutcome.ServerError)
             {
+                runtime.ObserveLatency(ServerLatency(started, headers.At, upload, elapsed));
+            }
+            else if (o is ForwardOutcome.Timeout)
+            {
+                // No answer in time is the slowest answer there is: an endpoint hanging on every other request must trip
+                // its latency threshold, not look as fast as the requests it still answers.
                 runtime.ObserveLatency(elapsed);
             }
 
@@ -366,6 +400,21 @@ internal sealed partial class ServiceForwarder(
         }
 
         return (error, elapsed);
+    }
+
+    /// <summary>
+    /// The endpoint's own latency: from the request (or, when its body arrived later, the body's end) to the response
+    /// headers; the whole exchange when no headers were marked.
+    /// </summary>
+    private double ServerLatency(long started, long headersAt, UploadBody? upload, double elapsed)
+    {
+        if (headersAt == 0)
+        {
+            return elapsed;
+        }
+
+        var from = upload is { EndedAt: var ended } && ended > started && ended < headersAt ? ended : started;
+        return time.GetElapsedTime(from, headersAt).TotalMilliseconds;
     }
 
     private async Task WriteNoEndpointAsync(HttpContext context, string service, RouteDecision<RoutedEndpoint> decision)

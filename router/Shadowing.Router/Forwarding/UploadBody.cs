@@ -14,6 +14,9 @@ internal sealed class UploadBody(Stream inner, UploadCounter uploads, TimeProvid
     /// <summary>The body was still arriving at the deadline.</summary>
     public bool TimedOut { get; private set; }
 
+    /// <summary>The timestamp at which the body had been read to its end; 0 before.</summary>
+    public long EndedAt { get; private set; }
+
     /// <summary>Releases the upload slot (once): at the body's end, or when the request is over without reaching it.</summary>
     public void End()
     {
@@ -33,5 +36,9 @@ internal sealed class UploadBody(Stream inner, UploadCounter uploads, TimeProvid
         }
     }
 
-    protected override void OnEnd() => End();
+    protected override void OnEnd()
+    {
+        EndedAt = time.GetTimestamp();
+        End();
+    }
 }

@@ -51,7 +51,7 @@ internal sealed class RouterMetrics
         _mirrorDecisions = meter.CreateCounter<long>("shadowing.mirror.decisions", "{request}", "Mirror decisions per request of a service with a mirror policy, by result (mirrored, not_sampled, method, path, no_target, body_too_large).");
         _mirrorKeyMissing = meter.CreateCounter<long>("shadowing.mirror.key_missing", "{request}", "Requests without the policy's selector key, sampled at random instead.");
         _mirrorCopies = meter.CreateCounter<long>("shadowing.mirror.copies", "{copy}", "Copies sent or published, by target and result (same, differs, failed, published, replayed).");
-        _mirrorDropped = meter.CreateCounter<long>("shadowing.mirror.dropped", "{copy}", "Mirrored requests not sent, by reason (queue_full, target_busy, body_too_large, body_incomplete, expired, duplicate, replay_full, publish_failed, memory_limit, …).");
+        _mirrorDropped = meter.CreateCounter<long>("shadowing.mirror.dropped", "{copy}", "Mirrored requests not sent, by reason (queue_full, target_stalled, body_too_large, body_incomplete, expired, duplicate, replay_full, publish_failed, memory_limit, …).");
         _refused = meter.CreateCounter<long>("shadowing.router.refused", "{request}", "Requests answered by the router itself before or instead of an endpoint's answer, by reason (method_not_allowed, body_too_large, bad_path, uploads_saturated, upload_timeout).");
         meter.CreateObservableGauge(
             "shadowing.router.endpoint.available",

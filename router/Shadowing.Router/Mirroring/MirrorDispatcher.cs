@@ -198,7 +198,7 @@ public sealed class MirroringOptions
     [System.ComponentModel.DataAnnotations.Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 1000;
 
-    /// <summary>Senders draining the queue, each one copy (to all its targets) at a time; one target has at most half of them. Default 8.</summary>
+    /// <summary>Senders draining the queue, each one copy (to all its targets) at a time. Default 8.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 256)]
     public int Senders { get; set; } = 8;
 

@@ -44,13 +44,11 @@ internal sealed partial class MirrorSender : IDisposable
     private readonly ILogger<MirrorSender> _logger;
     private readonly MirrorMemory _memory;
     private readonly OutcomeRecorder _recorder;
-    private readonly int _maxPerTarget;
 
     public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, MirrorMemory memory, TimeProvider time, ILogger<MirrorSender> logger)
     {
         _memory = memory;
         _recorder = recorder;
-        _maxPerTarget = MaxSendsPerTarget(options.Value.Mirroring.Senders);
         _bus = bus;
         _sidecar = sidecar;
         _metrics = metrics;
@@ -68,35 +66,38 @@ internal sealed partial class MirrorSender : IDisposable
     }
 
     /// <summary>
-    /// Copies on their way to one endpoint at once: half the senders, so that a shadow that never answers holds each of
-    /// its senders for the policy's whole timeout without starving every other shadow's copies (they share the senders).
+    /// Copies in a row that must time out before a target counts as stalled. Senders are shared by every service's
+    /// shadows, so a shadow that takes copies and never answers would otherwise hold each sender it gets for the whole
+    /// timeout and starve the others of copies; a slow shadow that answers is never stalled, its copies wait in the queue.
     /// </summary>
-    public static int MaxSendsPerTarget(int senders) => Math.Max(1, senders / 2);
+    public const int StallAfter = 3;
 
     /// <summary>
     /// Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.
-    /// When <see cref="MaxSendsPerTarget"/> copies are already on their way to it, the copy is dropped and counted
-    /// (<c>target_busy</c>): the copies in flight still time out and are judged, so a hung shadow keeps failing.
+    /// A stalled target (<see cref="StallAfter"/> timeouts in a row) gets one copy at a time; the others are dropped
+    /// and counted (<c>target_stalled</c>) until one is answered.
     /// </summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
     {
-        if (!target.Runtime.TryEnterMirror(_maxPerTarget))
+        if (!target.Runtime.TryEnterMirror(StallAfter))
         {
-            _metrics.MirrorDropped(copy.Service, "target_busy");
+            _metrics.MirrorDropped(copy.Service, "target_stalled");
             return;
         }
 
+        var timedOut = false;
         try
         {
-            await SendOnceAsync(copy, target, kind, cancellationToken).ConfigureAwait(false);
+            timedOut = await SendOnceAsync(copy, target, kind, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            target.Runtime.ExitMirror();
+            target.Runtime.ExitMirror(timedOut);
         }
     }
 
-    private async Task SendOnceAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
+    /// <summary>Sends the copy and publishes its outcome; returns whether it waited out its timeout.</summary>
+    private async Task<bool> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
     {
         using var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory);
         var startedAt = _time.GetUtcNow();
@@ -180,6 +181,7 @@ internal sealed partial class MirrorSender : IDisposable
         };
         _recorder.Add(outcome);
         await _bus.PublishAsync(Topics.ShadowOutcomes, outcome, cancellationToken).ConfigureAwait(false);
+        return timedOut;
     }
 
     public void Dispose() => _client.Dispose();

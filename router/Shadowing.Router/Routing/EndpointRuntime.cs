@@ -16,6 +16,7 @@ internal sealed class EndpointRuntime
     private readonly double[] _warmUp;
     private int _inFlight;
     private int _mirrorInFlight;
+    private int _mirrorTimeoutsInARow;
     private int _trafficSamples;
     private long _latencyEwmaBits = BitConverter.DoubleToInt64Bits(double.NaN);
 
@@ -90,19 +91,43 @@ internal sealed class EndpointRuntime
 
     public void Exit() => Interlocked.Decrement(ref _inFlight);
 
-    /// <summary>Reserves a mirror copy's send to this endpoint unless <paramref name="max"/> are already on their way.</summary>
-    public bool TryEnterMirror(int max)
+    /// <summary>
+    /// Whether the last <paramref name="stallAfter"/> mirror copies to this endpoint each waited out their timeout: it
+    /// takes copies and never answers (hung, blackholed), so each would hold one of the senders every shadow shares.
+    /// </summary>
+    public bool MirrorStalled(int stallAfter) => Volatile.Read(ref _mirrorTimeoutsInARow) >= stallAfter;
+
+    /// <summary>Whether a copy sent now would be dropped: the endpoint has stalled and its one copy is on its way.</summary>
+    public bool MirrorBlocked(int stallAfter) => MirrorStalled(stallAfter) && Volatile.Read(ref _mirrorInFlight) > 0;
+
+    /// <summary>
+    /// Reserves a mirror copy's send to this endpoint: always while it answers; once it has stalled, one copy at a time,
+    /// which sees it answer again (and keeps a hung shadow's timeouts coming for validation to judge).
+    /// </summary>
+    public bool TryEnterMirror(int stallAfter)
     {
-        if (Interlocked.Increment(ref _mirrorInFlight) <= max)
+        if (!MirrorStalled(stallAfter))
         {
+            Interlocked.Increment(ref _mirrorInFlight);
             return true;
         }
 
-        Interlocked.Decrement(ref _mirrorInFlight);
-        return false;
+        return Interlocked.CompareExchange(ref _mirrorInFlight, 1, 0) == 0;
     }
 
-    public void ExitMirror() => Interlocked.Decrement(ref _mirrorInFlight);
+    /// <summary>Ends a send reserved by <see cref="TryEnterMirror"/>: a copy that timed out adds to the run, any answer ends it.</summary>
+    public void ExitMirror(bool timedOut)
+    {
+        Interlocked.Decrement(ref _mirrorInFlight);
+        if (timedOut)
+        {
+            Interlocked.Increment(ref _mirrorTimeoutsInARow);
+        }
+        else
+        {
+            Volatile.Write(ref _mirrorTimeoutsInARow, 0);
+        }
+    }
 
     /// <summary>
     /// Folds the latency of a forwarded request into the EWMA. The first <c>LatencyMinSamples</c> answers only

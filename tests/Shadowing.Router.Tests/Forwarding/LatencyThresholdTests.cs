@@ -1,0 +1,136 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
+using Shadowing.TestUtilities.Hosting;
+
+namespace Shadowing.Router.Tests.Forwarding;
+
+/// <summary>
+/// <c>maxLatencyMs</c> judges the endpoint's own latency (to its response headers), not how slowly a client sends a
+/// body or reads an answer; and an endpoint that does not answer in time counts as slow.
+/// </summary>
+public sealed class LatencyThresholdTests
+{
+    private static readonly TimeSpan Slow = TimeSpan.FromMilliseconds(1500);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task SlowClient_SendingOrReadingABody_DoesNotMakeProductionLookSlow()
+    {
+        await using var p1 = await StartProductionAsync();
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await StartRouterAsync(p1, shadow, responseTimeout: TimeSpan.FromSeconds(30));
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+
+        // The answer's headers come at once, its body over 1.5 s: the client reads it as it comes.
+        using (var streamed = await router.Client.GetAsync(new Uri("/orders/stream", UriKind.Relative), HttpCompletionOption.ResponseContentRead, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, streamed.StatusCode);
+        }
+
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+
+        // The body trickles in over 1.5 s; the endpoint answers as soon as it has read it.
+        using (var content = new TrickleContent(10, Slow / 10))
+        using (var uploaded = await router.Client.PutAsync(new Uri("/orders/upload", UriKind.Relative), content, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, uploaded.StatusCode);
+        }
+
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+    }
+
+    [Fact]
+    public async Task NoAnswerInTime_CountsAsSlow_AndTakesProductionOverItsThreshold()
+    {
+        await using var p1 = await StartProductionAsync();
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await StartRouterAsync(p1, shadow, responseTimeout: TimeSpan.FromSeconds(1));
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+
+        // Timed out at production, retried on the shadow (a GET may be).
+        Assert.Equal("shadow", await EndpointOfAsync(router, "/orders/hang"));
+
+        using var next = await router.Client.GetAsync(new Uri("/orders/fast", UriKind.Relative), Ct);
+        Assert.Equal("shadow", Single(next, "x-shadowing-endpoint"));
+        Assert.Equal("shadow", Single(next, "x-shadowing-route"));
+    }
+
+    private static async Task<string> EndpointOfAsync(RouterHost router, string path)
+    {
+        using var response = await router.Client.GetAsync(new Uri(path, UriKind.Relative), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return Single(response, "x-shadowing-endpoint");
+    }
+
+    private static string Single(HttpResponseMessage response, string header) => response.Headers.GetValues(header).Single();
+
+    private static async Task<RouterHost> StartRouterAsync(WebApplication p1, TestBackend shadow, TimeSpan responseTimeout) =>
+        await RouterHost.StartAsync(
+            [
+                new RoutingTable
+                {
+                    Service = "orders",
+                    Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100, MaxLatencyMs = 200 }],
+                    Shadows = [new ShadowEndpoint { Id = "shadow", Address = shadow.Address.ToString(), State = ShadowState.PreWarmed }],
+                },
+            ],
+            new Dictionary<string, string?>
+            {
+                ["Router:ActiveHealthChecks:Enabled"] = "false", // probes would fold their own latency in and hide the request's
+                ["Router:LatencyMinSamples"] = "1",
+                ["Router:Forwarding:ResponseTimeout"] = responseTimeout.ToString(),
+                ["Router:OutlierDetection:ConsecutiveFailures"] = "100",
+            });
+
+    private static Task<WebApplication> StartProductionAsync() => LoopbackApp.StartAsync(null, app =>
+    {
+        app.MapGet("/fast", () => "fast");
+        app.MapGet("/stream", async (HttpContext context) =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await context.Response.WriteAsync("chunk ", context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(Slow / 10, TimeProvider.System, context.RequestAborted);
+            }
+        });
+        app.MapPut("/upload", async (HttpContext context) =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            return Results.Text($"read {(await reader.ReadToEndAsync(context.RequestAborted)).Length}");
+        });
+        app.MapGet("/hang", async (HttpContext context) =>
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, context.RequestAborted);
+        });
+    });
+
+    /// <summary>
+    /// A request body of <paramref name="chunks"/> one-byte chunks, one every <paramref name="gap"/>, each flushed (the
+    /// client's handler would otherwise hold small writes back and send them together); no length up front.
+    /// </summary>
+    private sealed class TrickleContent(int chunks, TimeSpan gap) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+        {
+            for (var i = 0; i < chunks; i++)
+            {
+                await Task.Delay(gap, TimeProvider.System, cancellationToken);
+                await stream.WriteAsync("x"u8.ToArray(), cancellationToken);
+                await stream.FlushAsync(cancellationToken);
+            }
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}
