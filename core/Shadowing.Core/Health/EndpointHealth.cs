@@ -41,6 +41,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     private readonly Lock _lock = new();
     private volatile ProbeStatus _status = ProbeStatus.Unknown;
     private long _ejectedUntilTicks; // UtcTicks; 0 when not ejected
+    private volatile bool _ejectedForAnswers; // the latest ejection was for 5xx answers, not for failing to answer
     private int _probeSuccesses;
     private int _probeFailures;
     private int _consecutiveFailures;
@@ -72,6 +73,13 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     /// <summary>Whether the router may send this endpoint traffic at <paramref name="now"/>.</summary>
     public bool IsAvailable(DateTimeOffset now) =>
         _status != ProbeStatus.Unhealthy && Interlocked.Read(ref _ejectedUntilTicks) <= now.UtcTicks;
+
+    /// <summary>
+    /// Whether the endpoint is out at <paramref name="now"/> only because outlier detection ejected it for 5xx answers
+    /// while probes do not find it unhealthy: it answers, and one broken path ejects it as surely as a dead process would.
+    /// </summary>
+    public bool IsEjectedForAnswersOnly(DateTimeOffset now) =>
+        _ejectedForAnswers && _status != ProbeStatus.Unhealthy && Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks;
 
     /// <summary>Records a probe result; returns the new status when it changed, otherwise null.</summary>
     public ProbeStatus? RecordProbe(bool success, DateTimeOffset now)
@@ -140,6 +148,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             var duration = TimeSpan.FromTicks((long)Math.Min(outlier.BaseEjectionTime.Ticks * factor, outlier.MaxEjectionTime.Ticks));
             var until = now + duration;
             _lastEjectionEnd = until;
+            _ejectedForAnswers = outcome == ForwardOutcome.ServerError;
             Interlocked.Exchange(ref _ejectedUntilTicks, until.UtcTicks);
             return until;
         }

@@ -7,7 +7,8 @@ namespace Shadowing.Core.Routing;
 /// <param name="Available">Healthy by active probes and not ejected by outlier detection.</param>
 /// <param name="InFlight">Requests currently forwarded to it by this router.</param>
 /// <param name="LatencyEwmaMs">Exponentially weighted latency, or null before the first sample.</param>
-public readonly record struct EndpointLoad(bool Available, int InFlight, double? LatencyEwmaMs);
+/// <param name="EjectedForAnswers">Out only because outlier detection ejected it for its 5xx answers (probes do not find it unhealthy).</param>
+public readonly record struct EndpointLoad(bool Available, int InFlight, double? LatencyEwmaMs, bool EjectedForAnswers = false);
 
 /// <summary>Which kind of endpoint a decision picked.</summary>
 public enum RouteKind
@@ -45,6 +46,12 @@ public enum RouteReason
 
     /// <summary>The previous choice failed before responding; this is the next choice.</summary>
     Failover,
+
+    /// <summary>
+    /// No production endpoint is available, but one is out only for its 5xx answers, and no shadow can take the
+    /// request: production answers it rather than the default or a 503 (Envoy's panic routing).
+    /// </summary>
+    Panic,
 }
 
 /// <summary>The outcome of <see cref="RouteSelector.Select{T}"/>.</summary>
@@ -69,7 +76,8 @@ public interface IRouteCandidate
 
 /// <summary>
 /// ARC, the adaptive routing decision: a healthy production endpoint under its thresholds; else a healthy,
-/// PreWarmed or Active shadow under its limits; else the default endpoint; else nothing.
+/// PreWarmed or Active shadow under its limits; else a production endpoint ejected only for its 5xx answers (panic:
+/// those may come from one broken path, and the rest of the service still answers); else the default endpoint; else nothing.
 /// Among equals it uses the power of two random choices on utilisation, which spreads load without herding.
 /// </summary>
 public sealed class RouteSelector(IRandomSource random)
@@ -96,6 +104,11 @@ public sealed class RouteSelector(IRandomSource random)
         if (shadow is not null)
         {
             return new(RouteKind.Shadow, shadow, productionReason, productionReason);
+        }
+
+        if (!anyAvailable && PickLeastLoaded(production, exclude: null, ref ignored, ejectedForAnswers: true) is { } answering)
+        {
+            return new(RouteKind.Production, answering, RouteReason.Panic, productionReason);
         }
 
         if (fallback is not null && fallback.Load.Available)
@@ -138,7 +151,7 @@ public sealed class RouteSelector(IRandomSource random)
         (candidate.MaxConcurrency is not { } max || load.InFlight < max)
         && (candidate.MaxLatencyMs is not { } maxLatency || load.LatencyEwmaMs is not { } latency || latency <= maxLatency);
 
-    private T? PickLeastLoaded<T>(IReadOnlyList<T> candidates, IReadOnlyCollection<T>? exclude, ref bool anyAvailable)
+    private T? PickLeastLoaded<T>(IReadOnlyList<T> candidates, IReadOnlyCollection<T>? exclude, ref bool anyAvailable, bool ejectedForAnswers = false)
         where T : class, IRouteCandidate
     {
         // Two passes without allocating: count the eligible ones, then pick two of them at random.
@@ -154,7 +167,7 @@ public sealed class RouteSelector(IRandomSource random)
             }
 
             var load = candidate.Load;
-            if (!load.Available)
+            if (ejectedForAnswers ? !load.EjectedForAnswers : !load.Available)
             {
                 continue;
             }

@@ -21,6 +21,7 @@ internal static class RouteNames
         RouteReason.NoHealthyShadow => "no_healthy_shadow",
         RouteReason.NoHealthyEndpoint => "no_healthy_endpoint",
         RouteReason.Failover => "failover",
+        RouteReason.Panic => "panic",
         _ => "unknown",
     };
 

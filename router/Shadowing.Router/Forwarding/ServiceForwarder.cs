@@ -147,7 +147,7 @@ internal sealed partial class ServiceForwarder(
             }
 
             metrics.Decision(routes.Service, decision.Kind, decision.Reason);
-            if (decision.Kind != RouteKind.Production && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
+            if ((decision.Kind != RouteKind.Production || decision.Reason == RouteReason.Panic) && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
             {
                 LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason), heldBack);
                 alerts.TryRaise(

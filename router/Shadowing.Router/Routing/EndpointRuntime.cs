@@ -68,7 +68,14 @@ internal sealed class EndpointRuntime
         }
     }
 
-    public EndpointLoad Load => new(Health.IsAvailable(_time.GetUtcNow()), InFlight, LatencyEwmaMs);
+    public EndpointLoad Load
+    {
+        get
+        {
+            var now = _time.GetUtcNow();
+            return new(Health.IsAvailable(now), InFlight, LatencyEwmaMs, Health.IsEjectedForAnswersOnly(now));
+        }
+    }
 
     /// <summary>Reserves a slot unless <paramref name="maxConcurrency"/> requests are already in flight.</summary>
     public bool TryEnter(int? maxConcurrency)

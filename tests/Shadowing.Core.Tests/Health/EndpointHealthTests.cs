@@ -138,4 +138,35 @@ public sealed class EndpointHealthTests
 
         Assert.Equal(T0.AddSeconds(60), until);
     }
+
+    [Fact]
+    public void EjectedFor5xxAnswers_IsOutForAnswersOnly_UntilItsEjectionEnds_OrProbesFindItUnhealthy()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        }
+
+        Assert.False(_health.IsAvailable(T0));
+        Assert.True(_health.IsEjectedForAnswersOnly(T0));
+        Assert.False(_health.IsEjectedForAnswersOnly(T0.AddSeconds(10)));
+
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordProbe(false, T0);
+        }
+
+        Assert.False(_health.IsEjectedForAnswersOnly(T0));
+    }
+
+    [Fact]
+    public void EjectedForNotAnswering_IsNotOutForAnswersOnly()
+    {
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+
+        Assert.False(_health.IsAvailable(T0));
+        Assert.False(_health.IsEjectedForAnswersOnly(T0));
+    }
 }

@@ -143,4 +143,33 @@ public sealed class RouteSelectorTests
 
         public static Candidate Fallback(bool available = true) => new("fallback", new EndpointLoad(available, 0, null), null, null);
     }
+
+    [Fact]
+    public void Select_EveryProductionEndpointEjectedForItsAnswers_NoShadow_PanicsToProductionBeforeTheDefault()
+    {
+        var ejected = new Candidate("p1", new EndpointLoad(false, 0, null, EjectedForAnswers: true), 10, null);
+        var dead = Candidate.Production("p2", available: false);
+        var fallback = Candidate.Fallback();
+
+        var panic = _selector.Select([ejected, dead], [], fallback);
+        var toShadow = _selector.Select([ejected, dead], [Candidate.Shadow("s1")], fallback);
+        var onlyDead = _selector.Select([dead], [], fallback);
+
+        Assert.Equal((RouteKind.Production, "p1", RouteReason.Panic, RouteReason.Unhealthy), (panic.Kind, panic.Target!.Id, panic.Reason, panic.ProductionReason));
+        Assert.Equal(RouteKind.Shadow, toShadow.Kind); // a pre-warmed shadow is what ejection is for
+        Assert.Same(fallback, onlyDead.Target);
+    }
+
+    [Fact]
+    public void Select_AnotherProductionEndpointAvailableButBusy_NoPanic()
+    {
+        var ejected = new Candidate("p1", new EndpointLoad(false, 0, null, EjectedForAnswers: true), 10, null);
+        var busy = Candidate.Production("p2", inFlight: 10, max: 10);
+        var fallback = Candidate.Fallback();
+
+        var decision = _selector.Select([ejected, busy], [], fallback);
+
+        Assert.Same(fallback, decision.Target);
+        Assert.Equal(RouteReason.Overloaded, decision.ProductionReason);
+    }
 }

@@ -227,6 +227,30 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task ServerErrors_EjectTheOnlyProductionEndpoint_WithoutShadow_ItStillAnswers_NotTheDefault()
+    {
+        // A bug on one path answers 500 to every call of it: ejection must not take the whole service to the busy page.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback)]);
+        p1.StatusCode = 500;
+        for (var i = 0; i < 3; i++)
+        {
+            using var failed = await router.Client.GetAsync(new Uri("/orders/broken", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+        }
+
+        Assert.False(await router.IsAvailableAsync("p1"));
+        p1.StatusCode = 200;
+
+        using var other = await router.Client.GetAsync(new Uri("/orders/fine", UriKind.Relative), Ct);
+
+        Assert.Equal("p1", (await Table.ReadAsync(other)).Answer.Endpoint);
+        Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "production"), ("reason", "panic")));
+        Assert.Equal(0, fallback.Requests);
+    }
+
+    [Fact]
     public async Task RouteHeadersOff_NoTopologyHeaders()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
