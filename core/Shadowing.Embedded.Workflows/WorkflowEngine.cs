@@ -30,6 +30,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 {
     /// <summary>The fire time of the timer a wait without timeout creates: recorded, never scheduled.</summary>
     private static readonly Timestamp NeverFires = new() { Seconds = 253402300799, Nanos = 999999999 };
+    private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
 
     private readonly WorkflowStore _store;
     private readonly TimeProvider _time;
@@ -186,7 +187,9 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         Task? woken = null; // kept across waits: see BackgroundLoop.SignalOrDelayAsync
         while (!stopping.IsCancellationRequested)
         {
-            DateTimeOffset? next = null;
+            // A pass that fails (the database busy or failing) is tried again in a second, not after the lease timeout:
+            // a timer that fell due meanwhile would otherwise wait up to half an hour.
+            DateTimeOffset? next = _time.GetUtcNow() + RetryAfterFailure;
             if (!await BackgroundLoop.RunOnceAsync("workflow-dispatch", _ => Task.FromResult(next = Dispatch()), LogDispatchFailed, stopping).ConfigureAwait(false))
             {
                 return;

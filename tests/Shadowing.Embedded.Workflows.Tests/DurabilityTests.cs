@@ -229,6 +229,30 @@ public sealed class DurabilityTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task DispatchFailing_WhileATimerFallsDue_IsTriedAgainInASecond_NotAfterTheLease()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(TimerWorkflow), "busy", 1);
+        await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+
+        // Another writer holds the database past the store's busy timeout (5 s) as the timer falls due: that pass fails.
+        using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StatePath};Pooling=False"))
+        {
+            other.Open();
+            using var hold = other.BeginTransaction(deferred: false);
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(TimeSpan.FromSeconds(7), TimeProvider.System, Ct);
+            hold.Rollback();
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        var state = await host.CompletionAsync(id);
+
+        Assert.Equal("1", state.ReadOutputAs<string>()); // before, the next pass waited for the 30-minute lease timeout
+    }
+
     private static async Task WaitForStatusAsync(WorkflowHost host, string id, WorkflowRuntimeStatus status) =>
         await Eventually.WaitUntilAsync(async () => (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus == status, $"{id} is {status}", cancellationToken: Ct);
 }
