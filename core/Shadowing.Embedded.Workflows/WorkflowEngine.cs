@@ -237,11 +237,20 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
                 }
             }
 
-            if (!TryDispatchTurn(instanceId, now))
+            var sent = false;
+            try
             {
-                lock (_lock)
+                sent = TryDispatchTurn(instanceId, now);
+            }
+            finally
+            {
+                // Also when reading the turn failed: no lease holds the instance, so nothing else would ever free it.
+                if (!sent)
                 {
-                    _instancesInTurn.Remove(instanceId);
+                    lock (_lock)
+                    {
+                        _instancesInTurn.Remove(instanceId);
+                    }
                 }
             }
         }

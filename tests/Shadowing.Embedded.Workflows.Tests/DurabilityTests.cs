@@ -253,6 +253,35 @@ public sealed class DurabilityTests : IDisposable
         Assert.Equal("1", state.ReadOutputAs<string>()); // before, the next pass waited for the 30-minute lease timeout
     }
 
+    [Fact]
+    public async Task TurnThatCannotBeRead_DoesNotHoldItsInstanceOnceTheCauseIsGone()
+    {
+        await using var host = await WorkflowHost.StartAsync(StatePath);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "unreadable", 0);
+        await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+
+        // A row that does not parse as an event: each pass that reads the instance's turn fails.
+        using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StatePath};Pooling=False"))
+        {
+            other.Open();
+            using var insert = other.CreateCommand();
+            insert.CommandText = "INSERT INTO inbox (instance_id, execution_id, visible_at, event) VALUES ($id, NULL, 0, x'FFFFFFFF')";
+            insert.Parameters.AddWithValue("$id", id);
+            insert.ExecuteNonQuery();
+            await host.Client.RaiseEventAsync(id, "nudge", "x", Ct); // wakes the dispatcher
+            await Task.Delay(TimeSpan.FromSeconds(2), TimeProvider.System, Ct);
+            using var delete = other.CreateCommand();
+            delete.CommandText = "DELETE FROM inbox WHERE instance_id = $id AND event = x'FFFFFFFF'";
+            delete.Parameters.AddWithValue("$id", id);
+            delete.ExecuteNonQuery();
+        }
+
+        await host.Client.RaiseEventAsync(id, "approve", "after", Ct);
+        var state = await host.CompletionAsync(id);
+
+        Assert.Equal("approved:after", state.ReadOutputAs<string>()); // before, the failed pass left it marked in a turn for good
+    }
+
     private static async Task WaitForStatusAsync(WorkflowHost host, string id, WorkflowRuntimeStatus status) =>
         await Eventually.WaitUntilAsync(async () => (await host.Client.GetWorkflowStateAsync(id, false, Ct)).RuntimeStatus == status, $"{id} is {status}", cancellationToken: Ct);
 }

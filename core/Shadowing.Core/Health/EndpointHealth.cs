@@ -19,8 +19,14 @@ public enum ForwardOutcome
     /// <summary>The endpoint answered with a non-5xx status.</summary>
     Success,
 
-    /// <summary>The endpoint answered 5xx.</summary>
+    /// <summary>The endpoint answered 5xx (other than 502, 503 and 504).</summary>
     ServerError,
+
+    /// <summary>
+    /// Answered 502, 503 or 504: a gateway in front of the endpoint (an ingress, a sidecar) or the endpoint itself saying
+    /// it cannot serve. A failure like a 5xx, but not an answer of the service's own code.
+    /// </summary>
+    Unavailable,
 
     /// <summary>Connecting or sending failed (refused, reset, DNS).</summary>
     ConnectFailure,
@@ -41,7 +47,8 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     private readonly Lock _lock = new();
     private volatile ProbeStatus _status = ProbeStatus.Unknown;
     private long _ejectedUntilTicks; // UtcTicks; 0 when not ejected
-    private volatile bool _ejectedForAnswers; // the latest ejection was for 5xx answers, not for failing to answer
+    private volatile bool _ejectedForAnswers; // the latest ejection was for 5xx answers only, not for failing to answer
+    private bool _runAllAnswers = true; // every failure of the current run was a 5xx answer
     private int _probeSuccesses;
     private int _probeFailures;
     private int _consecutiveFailures;
@@ -122,6 +129,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             if (outcome == ForwardOutcome.Success)
             {
                 _consecutiveFailures = 0;
+                _runAllAnswers = true;
 
                 // Forgive earlier ejections once the endpoint has behaved for a whole maximum ejection time.
                 if (_ejections > 0 && Interlocked.Read(ref _ejectedUntilTicks) <= now.UtcTicks && now - _lastEjectionEnd >= outlier.MaxEjectionTime)
@@ -137,6 +145,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
                 return null; // Already ejected; late failures of requests sent before the ejection do not extend it.
             }
 
+            _runAllAnswers &= outcome == ForwardOutcome.ServerError;
             if (++_consecutiveFailures < outlier.ConsecutiveFailures)
             {
                 return null;
@@ -148,7 +157,8 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             var duration = TimeSpan.FromTicks((long)Math.Min(outlier.BaseEjectionTime.Ticks * factor, outlier.MaxEjectionTime.Ticks));
             var until = now + duration;
             _lastEjectionEnd = until;
-            _ejectedForAnswers = outcome == ForwardOutcome.ServerError;
+            _ejectedForAnswers = _runAllAnswers;
+            _runAllAnswers = true;
             Interlocked.Exchange(ref _ejectedUntilTicks, until.UtcTicks);
             return until;
         }
@@ -157,6 +167,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     private void EndEjection(DateTimeOffset now)
     {
         _consecutiveFailures = 0;
+        _runAllAnswers = true;
         if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
         {
             _lastEjectionEnd = now;

@@ -45,6 +45,9 @@ public sealed record MirrorSelector
 /// </summary>
 public sealed record MirrorPolicy
 {
+    // Lists read as empty (Methods as its default) when a table written by another tool holds null: every reader walks them.
+    private static readonly IReadOnlyList<string> DefaultMethods = ["GET", "HEAD", "OPTIONS"];
+
     /// <summary>Mirroring on or off without losing the rest of the policy.</summary>
     public bool Enabled { get; init; } = true;
 
@@ -63,19 +66,19 @@ public sealed record MirrorPolicy
     /// Methods mirrored. Default GET, HEAD and OPTIONS. Other methods (writes) go only to shadows whose entry says
     /// <c>dataIsolated: true</c>.
     /// </summary>
-    public IReadOnlyList<string> Methods { get; init; } = ["GET", "HEAD", "OPTIONS"];
+    public IReadOnlyList<string> Methods { get; init => field = value ?? DefaultMethods; } = DefaultMethods;
 
     /// <summary>Paths below the service that may be mirrored (glob: <c>*</c> within a segment, <c>**</c> across); all when empty.</summary>
-    public IReadOnlyList<string> IncludePaths { get; init; } = [];
+    public IReadOnlyList<string> IncludePaths { get; init => field = value ?? []; } = [];
 
     /// <summary>Paths never mirrored (same glob).</summary>
-    public IReadOnlyList<string> ExcludePaths { get; init; } = [];
+    public IReadOnlyList<string> ExcludePaths { get; init => field = value ?? []; } = [];
 
     /// <summary>Largest request or response body captured for a copy; a larger one is not mirrored, and is counted. Default 64 KiB.</summary>
     public int MaxBodyBytes { get; init; } = 64 * 1024;
 
     /// <summary>Shadows mirrored to, by id; empty: every shadow in WarmingUp, Validating or PreWarmed.</summary>
-    public IReadOnlyList<string> Targets { get; init; } = [];
+    public IReadOnlyList<string> Targets { get; init => field = value ?? []; } = [];
 
     /// <summary>Direct or through pub/sub.</summary>
     public MirrorTransport Transport { get; init; } = MirrorTransport.Direct;
@@ -84,16 +87,16 @@ public sealed record MirrorPolicy
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Request headers removed from copies besides the credentials always removed (Authorization, Cookie, dapr-api-token, x-functions-key).</summary>
-    public IReadOnlyList<string> StripHeaders { get; init; } = [];
+    public IReadOnlyList<string> StripHeaders { get; init => field = value ?? []; } = [];
 
     /// <summary>Query parameters removed from copies (for example <c>api_key</c>).</summary>
-    public IReadOnlyList<string> StripQuery { get; init; } = [];
+    public IReadOnlyList<string> StripQuery { get; init => field = value ?? []; } = [];
 
     /// <summary>Top-level or dotted JSON body fields removed from copies (for example <c>card.number</c>).</summary>
-    public IReadOnlyList<string> StripJsonFields { get; init; } = [];
+    public IReadOnlyList<string> StripJsonFields { get; init => field = value ?? []; } = [];
 
     /// <summary>JSON paths of answers whose differences do not count (timestamps, request ids).</summary>
-    public IReadOnlyList<string> IgnoreFields { get; init; } = [];
+    public IReadOnlyList<string> IgnoreFields { get; init => field = value ?? []; } = [];
 
     /// <summary>
     /// Share (0–1) of mirrored safe requests also sent to a second production endpoint, so validation can tell

@@ -267,7 +267,7 @@ internal sealed partial class ServiceForwarder(
     /// <summary>How a forwarding attempt bears on the endpoint's health; null when the client caused it.</summary>
     private static ForwardOutcome? Classify(ForwarderError error, int statusCode) => error switch
     {
-        ForwarderError.None => statusCode >= 500 ? ForwardOutcome.ServerError : ForwardOutcome.Success,
+        ForwarderError.None => statusCode is 502 or 503 or 504 ? ForwardOutcome.Unavailable : statusCode >= 500 ? ForwardOutcome.ServerError : ForwardOutcome.Success,
         ForwarderError.RequestTimedOut => ForwardOutcome.Timeout,
         ForwarderError.Request or ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination
             or ForwarderError.UpgradeRequestDestination or ForwarderError.UpgradeResponseDestination => ForwardOutcome.ConnectFailure,
@@ -326,40 +326,22 @@ internal sealed partial class ServiceForwarder(
             return null;
         }
 
-        if (AllBlocked(targets))
-        {
-            // Every target has stalled and has its one copy on the way: this one would be dropped when sent.
-            mirrors.Dropped(plan.Service, "target_stalled");
-            return null;
-        }
-
         return MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow());
-    }
-
-    private static bool AllBlocked(IReadOnlyList<RoutedEndpoint> targets)
-    {
-        for (var i = 0; i < targets.Count; i++)
-        {
-            if (!targets[i].Runtime.MirrorBlocked(MirrorSender.StallAfter))
-            {
-                return false;
-            }
-        }
-
-        return targets.Count > 0;
     }
 
     private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint, UploadBody? upload)
     {
         var runtime = endpoint.Runtime;
-        var headers = context.Features.Get<ResponseHeadersTime>();
-        if (headers is null)
+
+        // Only an endpoint with a latency threshold is judged by its latency: only its requests pay for the marker.
+        var headers = endpoint.MaxLatencyMs is null ? null : context.Features.Get<ResponseHeadersTime>();
+        if (headers is null && endpoint.MaxLatencyMs is not null)
         {
             headers = new ResponseHeadersTime(time);
             context.Features.Set(headers);
         }
 
-        headers.At = 0;
+        headers?.At = 0;
 
         // A request counts in the minute it started, whenever it ends: a late answer still lands in its own minute.
         var startedAt = time.GetUtcNow();
@@ -381,15 +363,9 @@ internal sealed partial class ServiceForwarder(
         metrics.Finished(endpoint, status, elapsed, outcome is not (null or ForwardOutcome.Success));
         if (outcome is { } o)
         {
-            if (o is ForwardOutcome.Success or ForwardOutcome.ServerError)
+            if (o is ForwardOutcome.Success or ForwardOutcome.ServerError or ForwardOutcome.Unavailable)
             {
-                runtime.ObserveLatency(ServerLatency(started, headers.At, upload, elapsed));
-            }
-            else if (o is ForwardOutcome.Timeout)
-            {
-                // No answer in time is the slowest answer there is: an endpoint hanging on every other request must trip
-                // its latency threshold, not look as fast as the requests it still answers.
-                runtime.ObserveLatency(elapsed);
+                runtime.ObserveLatency(ServerLatency(started, headers?.At ?? 0, upload, elapsed));
             }
 
             runtime.Minutes.Record(startedAt, elapsed, o != ForwardOutcome.Success);

@@ -74,33 +74,45 @@ internal sealed partial class MirrorSender : IDisposable
 
     /// <summary>
     /// Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.
-    /// A stalled target (<see cref="StallAfter"/> timeouts in a row) gets one copy at a time; the others are dropped
-    /// and counted (<c>target_stalled</c>) until one is answered.
+    /// A stalled target (<see cref="StallAfter"/> timeouts in a row) gets one copy at a time until one is answered; each
+    /// other copy is not sent, counted (<c>target_stalled</c>) and published as a failed outcome, so validation sees a
+    /// hung shadow fail at the rate it is mirrored to, not at one copy per timeout.
     /// </summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
     {
+        var startedAt = _time.GetUtcNow();
         if (!target.Runtime.TryEnterMirror(StallAfter))
         {
             _metrics.MirrorDropped(copy.Service, "target_stalled");
+            var unsent = new EndpointAnswer(target.Id, 0, 0, 0, null, $"not sent: its last {StallAfter} copies timed out", false);
+            await ReportAsync(copy, target, kind, startedAt, unsent, (false, []), counted: false, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        var timedOut = false;
-        try
+        EndpointAnswer answer;
+        (bool Compared, IReadOnlyList<string> Paths) comparison;
+        using (var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory))
         {
-            timedOut = await SendOnceAsync(copy, target, kind, cancellationToken).ConfigureAwait(false);
+            var timedOut = false;
+            try
+            {
+                (answer, var encoding) = await SendOnceAsync(copy, target, answerBody, cancellationToken).ConfigureAwait(false);
+                timedOut = answer.TimedOut;
+                comparison = answer.Status == 0 ? (false, []) : Compare(copy, answerBody, encoding);
+            }
+            finally
+            {
+                // Before the outcome is published: a bus that is down must not reset the target's run of timeouts.
+                target.Runtime.ExitMirror(timedOut);
+            }
         }
-        finally
-        {
-            target.Runtime.ExitMirror(timedOut);
-        }
+
+        await ReportAsync(copy, target, kind, startedAt, answer, comparison, counted: true, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends the copy and publishes its outcome; returns whether it waited out its timeout.</summary>
-    private async Task<bool> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
+    /// <summary>Sends the copy; returns the target's answer and its content encoding.</summary>
+    private async Task<(EndpointAnswer Answer, string? ContentEncoding)> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, CaptureBuffer answerBody, CancellationToken cancellationToken)
     {
-        using var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory);
-        var startedAt = _time.GetUtcNow();
         var started = _time.GetTimestamp();
         int status;
         string? error = null;
@@ -147,7 +159,6 @@ internal sealed partial class MirrorSender : IDisposable
         }
 
         var latency = _time.GetElapsedTime(started).TotalMilliseconds;
-        var failed = status is 0 or >= 500;
         var answer = new EndpointAnswer(
             target.Id,
             status,
@@ -156,15 +167,25 @@ internal sealed partial class MirrorSender : IDisposable
             status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
             error,
             timedOut);
-        var (compared, paths) = status == 0 ? (false, (IReadOnlyList<string>)[]) : Compare(copy, answerBody, contentEncoding);
-        var differs = status != copy.Production.Status || paths.Count > 0;
+        return (answer, contentEncoding);
+    }
+
+    /// <summary>Records the outcome in the target's own minutes (a shadow's), counts it unless it was counted as dropped, and publishes it.</summary>
+    private async Task ReportAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, DateTimeOffset startedAt, EndpointAnswer answer, (bool Compared, IReadOnlyList<string> Paths) comparison, bool counted, CancellationToken cancellationToken)
+    {
+        var failed = answer.Status is 0 or >= 500;
+        var differs = answer.Status != copy.Production.Status || comparison.Paths.Count > 0;
         if (kind == OutcomeKind.Shadow)
         {
             // The shadow's own records; a second production endpoint's noise copy is recorded nowhere but the outcome.
-            target.Runtime.Minutes.RecordMirror(startedAt, latency, failed, compared, differs);
+            target.Runtime.Minutes.RecordMirror(startedAt, answer.LatencyMs, failed, comparison.Compared, differs);
         }
 
-        _metrics.MirrorCopy(copy.Service, target.Id, failed ? "failed" : differs ? "differs" : "same");
+        if (counted)
+        {
+            _metrics.MirrorCopy(copy.Service, target.Id, failed ? "failed" : differs ? "differs" : "same");
+        }
+
         var outcome = new MirrorOutcome
         {
             RequestId = copy.Id,
@@ -176,12 +197,11 @@ internal sealed partial class MirrorSender : IDisposable
             SentAt = startedAt,
             Production = copy.Production,
             Copy = answer,
-            DifferingPaths = paths,
-            Compared = compared,
+            DifferingPaths = comparison.Paths,
+            Compared = comparison.Compared,
         };
         _recorder.Add(outcome);
         await _bus.PublishAsync(Topics.ShadowOutcomes, outcome, cancellationToken).ConfigureAwait(false);
-        return timedOut;
     }
 
     public void Dispose() => _client.Dispose();

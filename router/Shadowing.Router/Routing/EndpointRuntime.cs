@@ -104,9 +104,6 @@ internal sealed class EndpointRuntime
     /// </summary>
     public bool MirrorStalled(int stallAfter) => Volatile.Read(ref _mirrorTimeoutsInARow) >= stallAfter;
 
-    /// <summary>Whether a copy sent now would be dropped: the endpoint has stalled and its one copy is on its way.</summary>
-    public bool MirrorBlocked(int stallAfter) => MirrorStalled(stallAfter) && Volatile.Read(ref _mirrorInFlight) > 0;
-
     /// <summary>
     /// Reserves a mirror copy's send to this endpoint: always while it answers; once it has stalled, one copy at a time,
     /// which sees it answer again (and keeps a hung shadow's timeouts coming for validation to judge).

@@ -159,14 +159,30 @@ public sealed class EndpointHealthTests
         Assert.False(_health.IsEjectedForAnswersOnly(T0));
     }
 
-    [Fact]
-    public void EjectedForNotAnswering_IsNotOutForAnswersOnly()
+    [Theory]
+    [InlineData(ForwardOutcome.ServerError, ForwardOutcome.ServerError, ForwardOutcome.ConnectFailure)]
+    [InlineData(ForwardOutcome.Timeout, ForwardOutcome.Timeout, ForwardOutcome.ServerError)] // the last failure alone does not say
+    [InlineData(ForwardOutcome.Unavailable, ForwardOutcome.Unavailable, ForwardOutcome.Unavailable)] // a gateway's 502-504
+    public void EjectedForNotAnswering_AtAnyPointOfTheRun_IsNotOutForAnswersOnly(ForwardOutcome first, ForwardOutcome second, ForwardOutcome third)
     {
-        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
-        _health.RecordOutcome(ForwardOutcome.ServerError, T0);
-        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+        _health.RecordOutcome(first, T0);
+        _health.RecordOutcome(second, T0);
+        _health.RecordOutcome(third, T0);
 
         Assert.False(_health.IsAvailable(T0));
         Assert.False(_health.IsEjectedForAnswersOnly(T0));
+    }
+
+    [Fact]
+    public void RunBrokenBySuccess_StartsAgain_ForWhatEjectsNext()
+    {
+        _health.RecordOutcome(ForwardOutcome.Timeout, T0);
+        _health.RecordOutcome(ForwardOutcome.Success, T0);
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        }
+
+        Assert.True(_health.IsEjectedForAnswersOnly(T0));
     }
 }

@@ -42,13 +42,16 @@ public sealed class RoutingTableTests
     {
         // A Go program serialising nil slices writes null: the table must read as one without shadows, not crash
         // every reader that walks its lists (the router's compile, the lifecycle's activities).
-        const string Json = """{"service":"orders","production":[{"id":"p1","address":"http://10.0.0.1:8080","maxConcurrency":10}],"shadows":null,"idempotentRequests":null}""";
+        const string Json = """{"service":"orders","production":[{"id":"p1","address":"http://10.0.0.1:8080","maxConcurrency":10}],"shadows":null,"idempotentRequests":null,"mirror":{"percent":10,"targets":null,"methods":null,"ignoreFields":null}}""";
 
         var table = System.Text.Json.JsonSerializer.Deserialize<RoutingTable>(Json, Shadowing.Core.Serialization.ShadowingJson.Options)!;
 
         Assert.Single(table.Production);
         Assert.Empty(table.Shadows);
         Assert.Empty(table.IdempotentRequests);
+        Assert.Empty(table.Mirror!.Targets);
+        Assert.Empty(table.Mirror.IgnoreFields);
+        Assert.Equal(["GET", "HEAD", "OPTIONS"], table.Mirror.Methods);
         Assert.Empty(RoutingTableValidator.Validate(table));
         Assert.Empty((table with { Production = null! }).Production);
     }

@@ -282,6 +282,16 @@ public sealed class MirroringTests
             var timeouts = outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.TimedOut);
             Assert.True(timeouts >= 4, $"{timeouts} timed-out copies of the hung shadow published");
 
+            // Copies not sent to it are failures for validation too: it fails at the rate it is mirrored to.
+            await Eventually.WaitUntilAsync(
+                async () =>
+                {
+                    var unsent = outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.Status == 0 && o.Copy.Error!.StartsWith("not sent", StringComparison.Ordinal));
+                    return unsent > 0 && unsent == PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "target_stalled"));
+                },
+                "every copy not sent to the stalled shadow published as a failed outcome",
+                cancellationToken: Ct);
+
             // Once it answers again, its next copy ends the stall and it gets every copy.
             hung.Gate.TrySetResult();
             await Eventually.WaitUntilAsync(
