@@ -120,25 +120,26 @@ public sealed class RouteSelector(IRandomSource random)
     }
 
     /// <summary>
-    /// The next choice after forwarding to the endpoints in <paramref name="tried"/> failed before any response, in
-    /// ARC's own order: another production endpoint under its thresholds, then a shadow, then the default (the last
-    /// resort, often a "busy" page: never taken while production could answer).
+    /// The next choice after forwarding to the endpoints in <paramref name="tried"/> failed before any response: a
+    /// pre-warmed shadow (another failure domain: what fails one production endpoint, a crash, a deploy, a dependency,
+    /// often fails the others at once), then another production endpoint under its thresholds, then the default (the
+    /// last resort, often a "busy" page: never taken while production could answer).
     /// </summary>
     public RouteDecision<T> SelectAfterFailure<T>(IReadOnlyList<T> production, IReadOnlyList<T> shadows, T? fallback, IReadOnlyCollection<T> tried)
         where T : class, IRouteCandidate
     {
         ArgumentNullException.ThrowIfNull(tried);
         var ignored = false;
-        var other = PickLeastLoaded(production, tried, ref ignored);
-        if (other is not null)
-        {
-            return new(RouteKind.Production, other, RouteReason.Failover, RouteReason.Failover);
-        }
-
         var shadow = PickLeastLoaded(shadows, tried, ref ignored);
         if (shadow is not null)
         {
             return new(RouteKind.Shadow, shadow, RouteReason.Failover, RouteReason.Failover);
+        }
+
+        var other = PickLeastLoaded(production, tried, ref ignored);
+        if (other is not null)
+        {
+            return new(RouteKind.Production, other, RouteReason.Failover, RouteReason.Failover);
         }
 
         return fallback is not null && fallback.Load.Available && !tried.Contains(fallback)

@@ -96,33 +96,35 @@ public sealed class RouteSelectorTests
     }
 
     [Fact]
-    public void SelectAfterFailure_ProductionFailed_PrefersOtherProductionThenShadowThenDefault()
+    public void SelectAfterFailure_ProductionFailed_PrefersShadowThenOtherProductionThenDefault()
     {
         var p1 = Candidate.Production("p1");
         var p2 = Candidate.Production("p2");
         var s1 = Candidate.Shadow("s1");
         var fallback = Candidate.Fallback();
 
-        var toOtherProduction = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1]);
-        var toShadow = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, p2]);
-        var toDefault = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, p2, s1]);
+        var toShadow = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1]);
+        var toOtherProduction = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, s1]);
+        var toDefault = _selector.SelectAfterFailure([p1, p2], [s1], fallback, [p1, s1, p2]);
 
-        Assert.Same(p2, toOtherProduction.Target);
-        Assert.Equal(RouteReason.Failover, toOtherProduction.Reason);
         Assert.Same(s1, toShadow.Target);
-        Assert.Equal(RouteKind.Shadow, toShadow.Kind);
+        Assert.Equal(RouteReason.Failover, toShadow.Reason);
+        Assert.Same(p2, toOtherProduction.Target); // never the default (a busy page) while production could answer
+        Assert.Equal(RouteKind.Production, toOtherProduction.Kind);
         Assert.Same(fallback, toDefault.Target);
         Assert.Equal(RouteKind.None, _selector.SelectAfterFailure([p1], [], null, [p1]).Kind);
     }
 
     [Fact]
-    public void SelectAfterFailure_OtherProductionOverItsThreshold_GoesToTheShadow()
+    public void SelectAfterFailure_NoShadow_OtherProductionBeforeTheDefault_UnlessOverItsThreshold()
     {
         var p1 = Candidate.Production("p1");
+        var p2 = Candidate.Production("p2");
         var busy = new Candidate("p2", new EndpointLoad(true, 10, 5), 10, null);
-        var s1 = Candidate.Shadow("s1");
+        var fallback = Candidate.Fallback();
 
-        Assert.Same(s1, _selector.SelectAfterFailure([p1, busy], [s1], Candidate.Fallback(), [p1]).Target);
+        Assert.Same(p2, _selector.SelectAfterFailure([p1, p2], [], fallback, [p1]).Target);
+        Assert.Same(fallback, _selector.SelectAfterFailure([p1, busy], [], fallback, [p1]).Target);
     }
 
     private sealed class Candidate(string id, EndpointLoad load, int? max, double? maxLatency) : IRouteCandidate
