@@ -334,14 +334,12 @@ internal sealed partial class ServiceForwarder(
         var runtime = endpoint.Runtime;
 
         // Only an endpoint with a latency threshold is judged by its latency: only its requests pay for the marker.
-        var headers = endpoint.MaxLatencyMs is null ? null : context.Features.Get<ResponseHeadersTime>();
-        if (headers is null && endpoint.MaxLatencyMs is not null)
+        ResponseHeadersTime? headers = null;
+        if (endpoint.MaxLatencyMs is not null)
         {
-            headers = new ResponseHeadersTime(time);
-            context.Features.Set(headers);
+            headers = context.Features.Get<ResponseHeadersTime>() ?? SetFeature(context, new ResponseHeadersTime(time));
+            headers.At = 0; // a failover attempt marks its own
         }
-
-        headers?.At = 0;
 
         // A request counts in the minute it started, whenever it ends: a late answer still lands in its own minute.
         var startedAt = time.GetUtcNow();
@@ -376,6 +374,12 @@ internal sealed partial class ServiceForwarder(
         }
 
         return (error, elapsed);
+    }
+
+    private static T SetFeature<T>(HttpContext context, T feature)
+    {
+        context.Features.Set(feature);
+        return feature;
     }
 
     /// <summary>

@@ -102,7 +102,7 @@ internal sealed class EndpointRuntime
     /// Whether the last <paramref name="stallAfter"/> mirror copies to this endpoint each waited out their timeout: it
     /// takes copies and never answers (hung, blackholed), so each would hold one of the senders every shadow shares.
     /// </summary>
-    public bool MirrorStalled(int stallAfter) => Volatile.Read(ref _mirrorTimeoutsInARow) >= stallAfter;
+    private bool MirrorStalled(int stallAfter) => Volatile.Read(ref _mirrorTimeoutsInARow) >= stallAfter;
 
     /// <summary>
     /// Reserves a mirror copy's send to this endpoint: always while it answers; once it has stalled, one copy at a time,
