@@ -6,6 +6,9 @@
 # p50/p90/p99 of each, the router's p90 minus the direct one, the shadow's phases during the run and the mirror's
 # counters, and the CPU time `up` spent per request in each run (its router, mirror and lifecycle; the sample endpoints
 # are processes of their own). The bar: >= 99 % of 1,000 QPS, 0 errors, p90 within 2 ms of direct.
+# Each round also sends the same load through plain YARP (bench/ReferenceProxy, run with the runtime settings `up` ships
+# with: tiered PGO off, no thread-pool spinning) to the same endpoint: what one .NET proxy hop costs on this machine,
+# so the router's own share of its p90 over direct reads as router minus YARP.
 # Environment variables reach `up`: for example DOTNET_TieredPGO=1, or DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70
 # and (through `env`, the name has dots) Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=Warning to run
 # it as it was before those defaults.
@@ -29,9 +32,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-router=$(free_port); admin=$(free_port); production=$(free_port)
-echo "== building the CLI (Release)"
+router=$(free_port); admin=$(free_port); production=$(free_port); yarp=$(free_port)
+echo "== building the CLI and the reference proxy (Release)"
 dotnet build "$root/cli/Shadowing.Cli" -c Release -o "$work/cli" -v quiet -nologo | tail -n 1
+dotnet build "$root/bench/ReferenceProxy" -c Release -o "$work/yarp" -v quiet -nologo | tail -n 1
 
 # One production endpoint (the sample endpoint `up` runs, answering at once) so the direct run hits exactly what the
 # router forwards to. Its shadows are more sample endpoints with the same settings.
@@ -51,16 +55,22 @@ JSON
 (cd "$work" && exec dotnet cli/shadowing.dll up --config "$work/up.json" >"$work/up.log" 2>&1) &
 pids+=($!)
 up_pid=$!
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$up_pid/stat" 2>/dev/null || echo 0; } # user + system, all of up's threads
-# measured NAME ARGS…: run_load NAME ARGS… and writes up's CPU ticks during it to $work/NAME.cpu
+(cd "$work" && DOTNET_TieredPGO=0 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 \
+  exec dotnet yarp/ReferenceProxy.dll --urls "http://127.0.0.1:$yarp" --upstream "http://127.0.0.1:$production" >"$work/yarp.log" 2>&1) &
+pids+=($!)
+yarp_pid=$!
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # user + system, all of a process's threads
+# measured PID NAME ARGS…: run_load NAME ARGS… and writes PID's CPU ticks during it to $work/NAME.cpu
 measured() {
-  local before
-  before=$(cpu_ticks)
+  local pid="$1" before
+  shift
+  before=$(cpu_ticks "$pid")
   run_load "$@"
-  echo $(($(cpu_ticks) - before)) >"$work/$1.cpu"
+  echo $(($(cpu_ticks "$pid") - before)) >"$work/$1.cpu"
 }
 wait_for_200 "http://127.0.0.1:$router/orders/items/42" "the router"
 wait_for_200 "http://127.0.0.1:$production/orders/items/42" "the production endpoint"
+wait_for_200 "http://127.0.0.1:$yarp/orders/items/42" "the reference proxy"
 
 phases() { # the shadows' phases, e.g. "orders-s…-1=WarmingUp"
   curl -s "http://127.0.0.1:$admin/api/services/orders" | python3 -c '
@@ -75,32 +85,37 @@ curl -s -X POST -H 'content-type: application/json' -d '{"count":1,"duration":"0
 ( while true; do echo "$(date +%T) $(phases)"; sleep 5; done ) >"$work/phases.log" 2>&1 &
 pids+=($!)
 
-echo "== warm-up: ${warmup} s through the router (JIT, connection pools, the shadow's warm-up)"
+echo "== warm-up: ${warmup} s through the router (JIT, connection pools, the shadow's warm-up), 10 s through YARP"
 run_load warmup "http://127.0.0.1:$router/orders/items/42" "$warmup" "$rate" "$connections" "$work"
+run_load warmup-yarp "http://127.0.0.1:$yarp/orders/items/42" 10 "$rate" "$connections" "$work"
 echo "   shadow: $(phases)"
 
 for r in $(seq 1 "$rounds"); do
-  echo "== round $r: direct, then through the router, ${seconds} s each at $rate req/s over $connections connections"
-  measured "direct-$r" "http://127.0.0.1:$production/orders/items/42" "$seconds" "$rate" "$connections" "$work"
-  measured "router-$r" "http://127.0.0.1:$router/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  echo "== round $r: direct, through YARP, then through the router, ${seconds} s each at $rate req/s over $connections connections"
+  measured "$up_pid" "direct-$r" "http://127.0.0.1:$production/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  measured "$yarp_pid" "yarp-$r" "http://127.0.0.1:$yarp/orders/items/42" "$seconds" "$rate" "$connections" "$work"
+  measured "$up_pid" "router-$r" "http://127.0.0.1:$router/orders/items/42" "$seconds" "$rate" "$connections" "$work"
 done
 kill "${pids[-1]}" 2>/dev/null || true
 
 echo
 echo "== results (ms; hey's percentiles have 0.1 ms resolution)"
-printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' run "req/s" ok errors p50 p90 p99 "p90-direct" "up CPU us/req"
+printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' run "req/s" ok errors p50 p90 p99 "p90-direct" "CPU us/req"
 tick=$(getconf CLK_TCK)
 per_request() { python3 -c "print('%.0f' % ($(cat "$work/$1.cpu") / $tick * 1e6 / max($2, 1)))"; }
 bar=met
 for r in $(seq 1 "$rounds"); do
   IFS=$'\t' read -r d_rate d_ok d_err d50 d90 d99 <"$work/direct-$r.tsv"
+  IFS=$'\t' read -r y_rate y_ok y_err y50 y90 y99 <"$work/yarp-$r.tsv"
   IFS=$'\t' read -r r_rate r_ok r_err r50 r90 r99 <"$work/router-$r.tsv"
   diff=$(python3 -c "print('%.2f' % ($r90 - $d90))")
   printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" "" "$(per_request "direct-$r" "$d_ok")"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "yarp-$r" "$y_rate" "$y_ok" "$y_err" "$y50" "$y90" "$y99" "$(python3 -c "print('%.2f' % ($y90 - $d90))")" "$(per_request "yarp-$r" "$y_ok")"
   printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff" "$(per_request "router-$r" "$r_ok")"
   python3 -c "import sys; sys.exit(0 if $r_rate >= 0.99 * $rate and $r_err == 0 and $r90 - $d90 <= 2.0 else 1)" || bar=missed
 done
 echo "bar (>= 99 % of $rate req/s, 0 errors, p90 within 2 ms of direct): $bar"
+echo "CPU us/req: up's (router and background work) for direct and router rows, the reference proxy's for yarp rows"
 echo
 echo "== the shadow's phases during the run (every 5 s)"
 awk '{ if ($0 != last) print; last = $0 }' <(cut -d' ' -f2- "$work/phases.log") | sed 's/^/   /'
