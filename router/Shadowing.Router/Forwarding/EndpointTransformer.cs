@@ -9,9 +9,10 @@ namespace Shadowing.Router.Forwarding;
 /// path below the service segment; every <c>dapr-*</c> header a client sent removed (it could pick the sidecar's
 /// target or pose as daprd), and a client's own <c>x-shadowing-*</c> and <c>x-shadow-mirror</c> (headers of the router's
 /// own: production must never take a request for a copy), and the headers the client named in <c>Connection</c>; for a
-/// Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way back, the route headers.
+/// Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way back, the route headers, and for a Dapr
+/// endpoint daprd's own failure to reach the app told apart from an answer (<see cref="SidecarInvokeFailure"/>).
 /// </summary>
-internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId, bool rawEncodedSlashes = false) : HttpTransformer
+internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId, bool rawEncodedSlashes = false, bool throughSidecar = false) : HttpTransformer
 {
     public const string RouteHeader = "x-shadowing-route";
     public const string EndpointHeader = "x-shadowing-endpoint";
@@ -137,6 +138,14 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         httpContext.Features.Get<ResponseHeadersTime>()?.Mark();
+        if (throughSidecar && proxyResponse is { StatusCode: System.Net.HttpStatusCode.InternalServerError }
+            && await SidecarInvokeFailure.ReadAsync(proxyResponse, cancellationToken).ConfigureAwait(false) is { } failure)
+        {
+            // Nothing of daprd's error reaches the client: the request failed before the app, as a refused connection does.
+            httpContext.Features.Set<Yarp.ReverseProxy.Forwarder.IForwarderErrorFeature>(failure);
+            return false;
+        }
+
         var result = await Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (route is not null && proxyResponse is not null)
         {

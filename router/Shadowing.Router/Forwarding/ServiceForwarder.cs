@@ -354,6 +354,11 @@ internal sealed partial class ServiceForwarder(
             runtime.Exit();
         }
 
+        if (error == ForwarderError.None && endpoint.Address.Scheme == Core.Endpoints.EndpointScheme.Dapr && context.Features.Get<IForwarderErrorFeature>() is SidecarInvokeFailure)
+        {
+            error = ForwarderError.Request; // daprd could not reach the app: failed over and judged as a refused connection
+        }
+
         var elapsed = time.GetElapsedTime(started).TotalMilliseconds;
         var status = error == ForwarderError.None ? context.Response.StatusCode : 0;
         var outcome = Classify(error, status);

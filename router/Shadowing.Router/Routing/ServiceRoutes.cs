@@ -67,7 +67,8 @@ internal sealed class ServiceRoutes
                 parsed.Scheme == EndpointScheme.Dapr ? sidecar.ApiToken : null,
                 routeHeaders ? RouteNames.Of(role) : null,
                 id,
-                rawEncodedSlashes: parsed.Scheme != EndpointScheme.Dapr);
+                rawEncodedSlashes: parsed.Scheme != EndpointScheme.Dapr,
+                throughSidecar: parsed.Scheme == EndpointScheme.Dapr);
             return new(id, role, parsed, max, maxLatency, registry.Get(table.Service, id, address, role), transformer);
         }
 

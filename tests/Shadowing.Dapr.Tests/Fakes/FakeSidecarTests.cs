@@ -98,4 +98,31 @@ public sealed class FakeSidecarTests
         Assert.Equal([1], postgres.Get("a")!.Value.Value);
         Assert.Null(postgres.Get("b"));
     }
+
+    [Fact]
+    public async Task Invoke_AppUnreachableOrUnknown_AnswersDaprdsOwnErrorAsDaprdDoes()
+    {
+        // pkg/api/http/directmessaging.go: messages.ErrDirectInvoke, 500, application/json, the two fields only.
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var closed = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        sidecar.State.MapAppAt("down", new Uri($"http://127.0.0.1:{closed}/"));
+        using var client = new HttpClient { BaseAddress = new Uri(sidecar.HttpEndpoint) };
+        var ct = TestContext.Current.CancellationToken;
+
+        foreach (var app in new[] { "down", "unknown" })
+        {
+            using var response = await client.GetAsync(new Uri($"/v1.0/invoke/{app}/method/items", UriKind.Relative), ct);
+            using var body = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.ToString());
+            Assert.NotNull(response.Content.Headers.ContentLength);
+            Assert.Equal(["errorCode", "message"], body.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.Equal("ERR_DIRECT_INVOKE", body.RootElement.GetProperty("errorCode").GetString());
+            Assert.StartsWith($"failed to invoke, id: {app}, err: ", body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+    }
 }

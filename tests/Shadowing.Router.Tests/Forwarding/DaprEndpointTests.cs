@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Shadowing.Core.Routing;
+using Shadowing.Core.Shadows;
 using Shadowing.TestUtilities.Dapr;
 using Shadowing.TestUtilities.Time;
 
@@ -133,6 +134,78 @@ public sealed class DaprEndpointTests
         Assert.Equal(expected, response.StatusCode);
     }
 
+    [Fact]
+    public async Task AppDown_DaprdsOwnError_IsFailedOverToAPreWarmedShadow()
+    {
+        // daprd answers 500 ERR_DIRECT_INVOKE when it cannot reach the app: the request never got there, so it is
+        // retried like a refused connection, and the client never sees daprd's error.
+        await using var sidecar = await StartSidecarAsync();
+        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        sidecar.State.MapApp("orders-shadow", (context, method) => method.EndsWith("/healthz", StringComparison.Ordinal) ? Task.CompletedTask : context.Response.WriteAsync("from the shadow"));
+        await using var router = await RouterHost.StartAsync(
+            [new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "dapr://orders-down", MaxConcurrency = 10 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "dapr://orders-shadow", State = ShadowState.PreWarmed }],
+            }],
+            Settings(sidecar, SidecarToken, extra: new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" }));
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("from the shadow", await response.Content.ReadAsStringAsync(Ct));
+        Assert.Contains(sidecar.State.Invocations, i => i.AppId == "orders-down" && i.Method == "/items/1");
+    }
+
+    [Fact]
+    public async Task AppDown_NoOtherEndpoint_Answers502WithoutDaprdsError()
+    {
+        await using var sidecar = await StartSidecarAsync();
+        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        await using var router = await StartRouterAsync(sidecar, "dapr://orders-down", extra: new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("forwarding-failed", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("ERR_DIRECT_INVOKE", body, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("application/json", "{\"errorCode\":\"ORDER_REJECTED\",\"message\":\"out of stock\"}")]
+    [InlineData("application/json", "{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: x, err: y\",\"orderId\":7}")]
+    [InlineData("text/plain", "{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: x, err: y\"}")]
+    public async Task AppsOwn500_IsPassedOnAsTheAppSentIt(string contentType, string appBody)
+    {
+        await using var sidecar = await StartSidecarAsync();
+        sidecar.State.MapApp("orders-api", (context, method) =>
+        {
+            if (method.EndsWith("/healthz", StringComparison.Ordinal))
+            {
+                return Task.CompletedTask;
+            }
+
+            context.Response.StatusCode = 500;
+            context.Response.ContentType = contentType;
+            return context.Response.WriteAsync(appBody);
+        });
+        await using var router = await StartRouterAsync(sidecar, "dapr://orders-api");
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal(appBody, await response.Content.ReadAsStringAsync(Ct));
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static async Task<FakeDaprSidecar> StartSidecarAsync()
     {
         var sidecar = await FakeDaprSidecar.StartAsync(apiToken: SidecarToken);
@@ -143,7 +216,10 @@ public sealed class DaprEndpointTests
         return sidecar;
     }
 
-    private static Task<RouterHost> StartRouterAsync(FakeDaprSidecar sidecar, string address, string? token = SidecarToken, IReadOnlyDictionary<string, string?>? extra = null)
+    private static Task<RouterHost> StartRouterAsync(FakeDaprSidecar sidecar, string address, string? token = SidecarToken, IReadOnlyDictionary<string, string?>? extra = null) =>
+        RouterHost.StartAsync([new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = address, MaxConcurrency = 10 }] }], Settings(sidecar, token, extra));
+
+    private static Dictionary<string, string?> Settings(FakeDaprSidecar sidecar, string? token, IReadOnlyDictionary<string, string?>? extra = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -155,7 +231,7 @@ public sealed class DaprEndpointTests
             settings[key] = value;
         }
 
-        return RouterHost.StartAsync([new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = address, MaxConcurrency = 10 }] }], settings);
+        return settings;
     }
 
     /// <summary>Sends <paramref name="target"/> byte for byte (HttpClient would normalise it) and returns the status code.</summary>

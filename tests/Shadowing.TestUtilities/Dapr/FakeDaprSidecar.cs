@@ -166,7 +166,19 @@ public sealed partial class FakeDaprState
             }
         }
 
-        using var response = await AppClient.SendAsync(forward, context.RequestAborted).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await AppClient.SendAsync(forward, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            // daprd's app channel could not reach the app (pkg/api/grpc/daprinternal.go: Internal "error invoking app channel").
+            await WriteDirectInvokeErrorAsync(context, appId, $"rpc error: code = Internal desc = error invoking app channel: {context.Request.Method} \"{forward.RequestUri}\": {e.Message}").ConfigureAwait(false);
+            return;
+        }
+
+        using var _ = response;
         context.Response.StatusCode = (int)response.StatusCode;
         context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
         if (response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified || context.Request.Method == "HEAD")
@@ -259,7 +271,21 @@ public sealed partial class FakeDaprState
             return;
         }
 
-        await Results.Problem(statusCode: 500, detail: $"fake sidecar: no app '{appId}'").ExecuteAsync(context).ConfigureAwait(false);
+        // Name resolution found no such app (mDNS's wording; nameresolution/mdns/mdns.go).
+        await WriteDirectInvokeErrorAsync(context, appId, $"couldn't find service: {appId}").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// daprd's own answer when an invocation cannot reach its app (pkg/api/http/directmessaging.go, messages.ErrDirectInvoke):
+    /// 500, <c>application/json</c>, no header of its own, <c>{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke, id: …, err: …"}</c>.
+    /// </summary>
+    private static Task WriteDirectInvokeErrorAsync(HttpContext context, string appId, string error)
+    {
+        context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+        context.Response.ContentType = "application/json";
+        var body = System.Text.Encoding.UTF8.GetBytes(new System.Text.Json.Nodes.JsonObject { ["errorCode"] = "ERR_DIRECT_INVOKE", ["message"] = $"failed to invoke, id: {appId}, err: {error}" }.ToJsonString());
+        context.Response.ContentLength = body.Length; // Go's server sizes a body under 2 KB written at once; Kestrel would chunk it
+        return context.Response.Body.WriteAsync(body).AsTask();
     }
 
     /// <summary>

@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Shadowing.Router.Forwarding;
+
+/// <summary>
+/// daprd's own answer when service invocation cannot reach the app (app down, unhealthy, name not resolved, remote
+/// sidecar unreachable): 500, <c>application/json</c>, <c>{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to
+/// invoke, id: …, err: …"}</c> (dapr/dapr pkg/api/http/directmessaging.go, messages.ErrDirectInvoke), with no header of
+/// its own. The app never saw the request, so for the router it is a connection failure, failed over like one, not an
+/// answer to pass on; an app's own 500 is passed through by daprd with the app's body and is relayed untouched.
+/// </summary>
+internal sealed class SidecarInvokeFailure(string message) : IForwarderErrorFeature
+{
+    /// <summary>daprd's bodies are a few hundred bytes; a larger or unsized 500 is the app's and is not read.</summary>
+    internal const int MaxBodyBytes = 16 * 1024;
+
+    public ForwarderError Error => ForwarderError.Request;
+
+    public Exception Exception { get; } = new HttpRequestException($"the Dapr sidecar could not reach the app: {message}");
+
+    /// <summary>
+    /// The failure when <paramref name="response"/> (a 500 from the sidecar) is daprd's own; else null, the body left
+    /// buffered for the client.
+    /// </summary>
+    public static async ValueTask<SidecarInvokeFailure?> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var content = response.Content;
+        if (content.Headers.ContentLength is not (> 0 and <= MaxBodyBytes) || content.Headers.ContentType?.MediaType != "application/json")
+        {
+            return null;
+        }
+
+        // Buffered, so the body is still there for YARP to relay when it is the app's.
+        var body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        return Parse(body) is { } message ? new SidecarInvokeFailure(message) : null;
+    }
+
+    /// <summary>daprd's message when <paramref name="body"/> is its <c>ERR_DIRECT_INVOKE</c> error; else null.</summary>
+    internal static string? Parse(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            string? code = null, message = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = reader.GetString();
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                if (reader.TokenType == JsonTokenType.String && name == "errorCode")
+                {
+                    code = reader.GetString();
+                }
+                else if (reader.TokenType == JsonTokenType.String && name == "message")
+                {
+                    message = reader.GetString();
+                }
+                else
+                {
+                    return null; // daprd's error has these two fields and nothing else
+                }
+            }
+
+            return code == "ERR_DIRECT_INVOKE" && message is not null && message.StartsWith("failed to invoke, id: ", StringComparison.Ordinal) ? message : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
