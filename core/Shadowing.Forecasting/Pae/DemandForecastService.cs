@@ -114,7 +114,7 @@ public sealed partial class DemandForecastService
         _logger = logger;
         _forecaster = new DemandForecaster(_options.Forecaster, holidays, timeProvider);
         _risk = new FailureRiskScorer(_options.Risk);
-        _planner = new ShadowPlanner(_options.Planner);
+        _planner = new ShadowPlanner(_options.Planner, _options.Interval);
     }
 
     /// <summary>How long each model training of the latest run took.</summary>
@@ -397,7 +397,7 @@ public sealed partial class DemandForecastService
         }
         else if (decision.NeededFrom is { } from)
         {
-            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{decision.PeakShadows} shadow(s) needed from {from:u}, {Durations.Describe(from - now)} ahead: beyond the lead time of {Durations.Describe(planner.LeadTime)}, so requested by {from - planner.LeadTime:u} at the latest"));
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{decision.PeakShadows} shadow(s) needed from {from:u}, {Durations.Describe(from - now)} ahead: beyond the lead time of {Durations.Describe(planner.LeadTime)} past the next run ({Durations.Describe(_options.Interval)}, Pae:Interval), so requested at the last run before {from - planner.LeadTime:u}"));
         }
         else
         {

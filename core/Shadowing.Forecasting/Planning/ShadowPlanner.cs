@@ -45,13 +45,15 @@ public sealed record PlanDecision(ShadowRequest? Request, DateTimeOffset? Needed
 /// <summary>
 /// Decides when a service needs shadows. Demand: at each forecast step the p90 plus headroom is compared with
 /// production capacity; the steps where it exceeds it need <c>ceil(excess / capacity per endpoint)</c> shadows.
-/// If the first such step is within the lead time, shadows are requested now for the window from that step to
-/// the last one (they would not be ready in time if asked later; further out, the decision waits for fresher
-/// forecasts). Risk: a current risk score at or above the threshold, or an active alarm, requests
+/// If the first such step is within the lead time of the planner's next decision (<paramref name="decidesEvery"/> from
+/// now), shadows are requested now for the window from that step to the last one: asked for at the next decision, they
+/// would not be ready in time; further out, the decision waits for fresher forecasts. Risk: a current risk score at or above the threshold, or an active alarm, requests
 /// <see cref="PlannerOptions.RiskShadows"/> for <see cref="PlannerOptions.RiskHold"/>. Both merge into one request.
 /// Demand falls as well as rises: <see cref="ShortenedEnd"/> ends a demand window early when fresher forecasts no longer need it.
 /// </summary>
-public sealed class ShadowPlanner(PlannerOptions options)
+/// <param name="options">The planner's settings.</param>
+/// <param name="decidesEvery">How long until the planner decides again (the PAE's run interval).</param>
+public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
 {
     /// <summary>Decides for one service.</summary>
     /// <param name="service">The service.</param>
@@ -76,7 +78,7 @@ public sealed class ShadowPlanner(PlannerOptions options)
         var reasons = new List<string>();
         DateTimeOffset? start = null, end = null, riskUntil = null;
         var count = 0;
-        if (neededFrom is { } from && from - now <= options.LeadTime)
+        if (neededFrom is { } from && from - now <= options.LeadTime + decidesEvery)
         {
             var worst = needing.MaxBy(x => x.Point.P90);
             kinds.Add(ShadowRequestKind.Demand);
@@ -122,8 +124,8 @@ public sealed class ShadowPlanner(PlannerOptions options)
     /// The earlier end a fresher forecast supports for <paramref name="open"/>, or null to keep its end. Only a request
     /// demand asked for is shortened (operators' requests keep their windows; a risk hold merged into it keeps its own
     /// end, <see cref="ShadowRequest.RiskUntil"/>), only when the forecast
-    /// reaches its end (no guess about steps it does not cover), and never to less than one lead time from now: a forecast
-    /// that flips back within the time new shadows would need to get ready still finds these.
+    /// reaches its end (no guess about steps it does not cover), and never to less than one lead time past the next
+    /// decision: a forecast that flips back within the time new shadows would need to get ready still finds these.
     /// </summary>
     /// <param name="open">A stored request whose window has not ended.</param>
     /// <param name="forecast">Forecast steps, in time order, in requests per step.</param>
@@ -145,7 +147,7 @@ public sealed class ShadowPlanner(PlannerOptions options)
             return null;
         }
 
-        var end = now + options.LeadTime;
+        var end = now + options.LeadTime + decidesEvery;
         if (risk && open.RiskUntil > end)
         {
             end = open.RiskUntil.Value;

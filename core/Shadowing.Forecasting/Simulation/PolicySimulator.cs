@@ -277,14 +277,15 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
         var historySteps = Math.Max(1, (int)(pae.History.Ticks / step.Ticks));
         var retrainSteps = Math.Max(1, (int)(pae.RetrainEvery.Ticks / step.Ticks));
         var forecaster = new DemandForecaster(pae.Forecaster, holidays, time);
-        // The lead time an operator would set for these shadows: their readiness, plus one step because the PAE decides
-        // only when a step completes.
-        var planner = new ShadowPlanner(new PlannerOptions
-        {
-            LeadTime = options.ColdStart + options.ShadowReadiness + step,
-            Headroom = pae.Planner.Headroom,
-            MinHistory = pae.Planner.MinHistory,
-        });
+        // The lead time an operator would set for these shadows: their readiness; the PAE decides again a step later.
+        var planner = new ShadowPlanner(
+            new PlannerOptions
+            {
+                LeadTime = options.ColdStart + options.ShadowReadiness,
+                Headroom = pae.Planner.Headroom,
+                MinHistory = pae.Planner.MinHistory,
+            },
+            step);
         var scoreboard = ForecastScoreboard.Create(pae.Forecaster, step);
         var cap = new ShadowGuardRails().MaxShadowsPerService;
         var snapshots = new SortedList<DateTimeOffset, (int Count, DateTimeOffset End)[]>(); // the open requests after each run

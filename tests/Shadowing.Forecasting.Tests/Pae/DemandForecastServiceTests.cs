@@ -82,10 +82,10 @@ public sealed class DemandForecastServiceTests
 
         Assert.Equal(Now.AddMinutes(30), requested.WindowEnd);
         var stored = (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value;
-        Assert.Equal(Now + _options.Planner.LeadTime, stored.WindowEnd);
+        Assert.Equal(Now + _options.Planner.LeadTime + _options.Interval, stored.WindowEnd); // one lead time past the next run
         Assert.True(outcome.Published);
         Assert.Equal((stored.WindowEnd, stored.Reason), (outcome.Request!.WindowEnd, outcome.Request.Reason));
-        Assert.Contains("shortened at 2026-11-26 12:00:00Z to end at 2026-11-26 12:15:00Z", outcome.Decision, StringComparison.Ordinal);
+        Assert.Contains("shortened at 2026-11-26 12:00:00Z to end at 2026-11-26 12:20:00Z", outcome.Decision, StringComparison.Ordinal);
         await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Is<ShadowRequest>(r => r.WindowEnd == stored.WindowEnd), Arg.Any<CancellationToken>());
     }
 

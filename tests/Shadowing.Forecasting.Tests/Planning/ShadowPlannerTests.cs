@@ -9,7 +9,8 @@ public sealed class ShadowPlannerTests
     private static readonly DateTimeOffset Origin = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset Now = Origin.AddSeconds(150);
     private static readonly TimeSpan Step = TimeSpan.FromMinutes(5);
-    private readonly ShadowPlanner _planner = new(new PlannerOptions { LeadTime = TimeSpan.FromMinutes(15), Headroom = 0.1, RiskThreshold = 0.8, RiskShadows = 1, RiskHold = TimeSpan.FromHours(1) });
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(5); // the PAE runs again 5 minutes from now
+    private readonly ShadowPlanner _planner = new(new PlannerOptions { LeadTime = TimeSpan.FromMinutes(15), Headroom = 0.1, RiskThreshold = 0.8, RiskShadows = 1, RiskHold = TimeSpan.FromHours(1) }, Interval);
 
     [Fact]
     public void Decide_PeakWithinLeadTime_RequestsShadowsForThePeakWindow()
@@ -27,6 +28,18 @@ public sealed class ShadowPlannerTests
         Assert.Equal([ShadowRequestKind.Demand], request.Kinds);
         Assert.Equal($"orders/{request.WindowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}", request.Id);
         Assert.Contains("exceeds production capacity 1000", request.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decide_PeakBeyondLeadTimeButWithinItAtTheNextRun_RequestsNow()
+    {
+        // Needed at 12:20, 17.5 minutes away: asked for at the next run (12:07:30) the shadows, 15 minutes from ready,
+        // would come 2.5 minutes late.
+        var forecast = Points(800, 800, 800, 1400, 800, 800);
+
+        var decision = _planner.Decide("orders", forecast, Step, 1000, 250, (0.1, false), Now);
+
+        Assert.Equal(forecast[3].Time, decision.Request?.WindowStart);
     }
 
     [Fact]
@@ -87,11 +100,11 @@ public sealed class ShadowPlannerTests
     }
 
     [Fact]
-    public void ShortenedEnd_NoStepNeedsShadows_EndsOneLeadTimeFromNow()
+    public void ShortenedEnd_NoStepNeedsShadows_EndsOneLeadTimePastTheNextRun()
     {
         var end = _planner.ShortenedEnd(Open(Origin.AddHours(1)), Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, Now);
 
-        Assert.Equal(Now.AddMinutes(15), end); // a forecast that flips back within the lead time still finds the shadows
+        Assert.Equal(Now.AddMinutes(20), end); // a forecast that flips back at the next run still finds the shadows
     }
 
     [Fact]
@@ -103,7 +116,7 @@ public sealed class ShadowPlannerTests
         Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(2)), falling, Step, 1000, 250, Now));
         Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Demand, ShadowRequestKind.Risk] }, falling, Step, 1000, 250, Now));
         Assert.Null(_planner.ShortenedEnd(Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Manual] }, falling, Step, 1000, 250, Now));
-        Assert.Equal(Now.AddMinutes(15), _planner.ShortenedEnd(Open(Origin.AddHours(1)), falling, Step, 1000, 250, Now));
+        Assert.Equal(Now.AddMinutes(20), _planner.ShortenedEnd(Open(Origin.AddHours(1)), falling, Step, 1000, 250, Now));
     }
 
     [Fact]
@@ -114,7 +127,7 @@ public sealed class ShadowPlannerTests
         var falling = Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800);
 
         Assert.Equal(Now.AddMinutes(30), _planner.ShortenedEnd(merged, falling, Step, 1000, 250, Now));
-        Assert.Equal(Now.AddMinutes(15), _planner.ShortenedEnd(merged with { RiskUntil = Now.AddMinutes(5) }, falling, Step, 1000, 250, Now)); // a hold already over: one lead time
+        Assert.Equal(Now.AddMinutes(20), _planner.ShortenedEnd(merged with { RiskUntil = Now.AddMinutes(5) }, falling, Step, 1000, 250, Now)); // a hold ending sooner: one lead time past the next run
         Assert.Null(_planner.ShortenedEnd(merged with { RiskUntil = Origin.AddHours(2) }, falling, Step, 1000, 250, Now)); // the hold outlasts the window
     }
 
