@@ -456,8 +456,18 @@ public sealed partial class DemandForecastService
             try
             {
                 var series = await _metrics.GetAsync(new MetricQuery(service, kind, now - _options.History, now, _options.Step), cancellationToken).ConfigureAwait(false);
+                var ends = series.TimeAt(series.Count - 1) + series.Step;
+                if (now - ends > _options.Step)
+                {
+                    // As for demand: a metric whose source stopped would keep its last score (an alarm, or a calm that
+                    // hides one) for as long as it stays stopped. One step late is tolerated.
+                    LogRiskMetricStale(service, kind, ends, now);
+                    continue;
+                }
+
                 // Only the latest score and alarm are used: a day's tail costs a fraction of scoring all the history.
-                scored.Add(_risk.ScoreLatest(series, TimeSpan.FromDays(1)));
+                // Counts are measured to one event: a service with an error in a few steps is not a billion deviations out.
+                scored.Add(_risk.ScoreLatest(series, TimeSpan.FromDays(1), minScale: kind is MetricKind.Errors or MetricKind.Requests ? 1 : 0));
             }
             catch (MetricsUnavailableException ex)
             {
@@ -519,4 +529,7 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
     private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);
+
+    [LoggerMessage(EventId = 77, Level = LogLevel.Warning, Message = "PAE: service {Service}'s {Kind} metric ends at {Ends:u}, more than a step before {End:u}: its source is behind or has stopped; not scored for risk")]
+    private partial void LogRiskMetricStale(string service, MetricKind kind, DateTimeOffset ends, DateTimeOffset end);
 }

@@ -54,8 +54,10 @@ public sealed record RiskSeries(IReadOnlyList<double> Scores, IReadOnlyList<bool
 /// <item>Expected value: the median of the same time of day over the previous 7 days (needs 3), and the
 /// median of the same time of week over the previous 3 weeks (needs 1).</item>
 /// <item>Robust z-score of the residual against each expectation: (residual − median) / (1.4826 × MAD) over the
-/// residuals of the last <see cref="RiskOptions.ScaleWindow"/>, the MAD floored at 1% of the recent level so that
-/// flat metrics do not produce huge z-scores. Of the daily and weekly z-scores the one closer to zero is kept:
+/// residuals of the last <see cref="RiskOptions.ScaleWindow"/>; where the MAD is 0 (at least half the residuals equal,
+/// as in a metric that is mostly 0) 1.2533 × the mean absolute deviation instead (Iglewicz and Hoaglin's modified
+/// z-score), and either floored at 1% of the recent level and at a minimum scale the caller gives (one event per step
+/// for counts), so that flat or mostly-zero metrics do not produce huge z-scores. Of the daily and weekly z-scores the one closer to zero is kept:
 /// a value is only surprising if neither pattern explains it.</item>
 /// <item>The median of that z over the last <see cref="RiskOptions.Smoothing"/>, so that isolated spikes do not count
 /// but a level shift does; score = logistic(|z| − <see cref="RiskOptions.ZThreshold"/>).</item>
@@ -76,7 +78,11 @@ public sealed class FailureRiskScorer(RiskOptions options)
     /// 28th. The alarm over the tail is the full score's: when the tail starts with the score at or above
     /// <see cref="RiskOptions.ClearScore"/> (an older alarm could still be on), it reaches back another tail.
     /// </summary>
-    public RiskSeries ScoreLatest(RegularSeries series, TimeSpan tail)
+    /// <param name="series">The metric.</param>
+    /// <param name="tail">How much of its end to score.</param>
+    /// <param name="minScale">The least spread a residual is measured against, in the metric's units: 1 for counts (a
+    /// count cannot deviate by less than one event), 0 for measures.</param>
+    public RiskSeries ScoreLatest(RegularSeries series, TimeSpan tail, double minScale = 0)
     {
         ArgumentNullException.ThrowIfNull(series);
         var tailSteps = Steps(series, tail, 1);
@@ -86,7 +92,7 @@ public sealed class FailureRiskScorer(RiskOptions options)
             // Where the tail's first score is below ClearScore, any older alarm would clear there too, so the alarm from
             // then on is the full score's; otherwise reach back another tail.
             var first = Math.Max(0, from - smoothing);
-            var risk = Decide(series, Surprise(series, first), first);
+            var risk = Decide(series, Surprise(series, first, minScale), first);
             var start = Math.Max(0, from);
             if (from <= 0 || risk.Scores[start] < options.ClearScore)
             {
@@ -99,18 +105,18 @@ public sealed class FailureRiskScorer(RiskOptions options)
     /// The robust z-score of every step against what the series' own history expected (0 where there is not enough
     /// history): steps 1 and 2 of the method, which do not depend on the threshold, smoothing or persistence.
     /// </summary>
-    public double[] Surprise(RegularSeries series) => Surprise(series, 0);
+    public double[] Surprise(RegularSeries series) => Surprise(series, 0, 0);
 
-    private double[] Surprise(RegularSeries series, int first)
+    private double[] Surprise(RegularSeries series, int first, double minScale)
     {
         ArgumentNullException.ThrowIfNull(series);
         var values = series.Span.ToArray();
         var perDay = Math.Max(1, series.StepsIn(TimeSpan.FromDays(1)));
         var seasonal = options.Seasonal && series.StepsIn(TimeSpan.FromDays(1)) >= 2;
         var scaleWindow = Steps(series, options.ScaleWindow, 2);
-        var daily = seasonal ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay, first) : null;
-        var weekly = seasonal ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay, first) : null;
-        var rolling = seasonal ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow, first);
+        var daily = seasonal ? ZScores(values, i => Refs(values, i, perDay, 7), minRefs: 3, scaleWindow, perDay, first, minScale) : null;
+        var weekly = seasonal ? ZScores(values, i => Refs(values, i, perDay * 7, 3), minRefs: 1, scaleWindow, perDay, first, minScale) : null;
+        var rolling = seasonal ? null : ZScores(values, i => Window(values, i, scaleWindow), minRefs: 3, scaleWindow, scaleWindow, first, minScale);
 
         var combined = new double[values.Length];
         for (var i = 0; i < values.Length; i++)
@@ -211,7 +217,7 @@ public sealed class FailureRiskScorer(RiskOptions options)
     }
 
     /// <summary>Robust z-scores from step <paramref name="first"/> on (residuals are computed for every step: the scale needs the earlier ones).</summary>
-    private static double?[] ZScores(double[] values, Func<int, List<double>> references, int minRefs, int scaleWindow, int minHistory, int first)
+    private static double?[] ZScores(double[] values, Func<int, List<double>> references, int minRefs, int scaleWindow, int minHistory, int first, double minScale)
     {
         var residuals = new double?[values.Length];
         var z = new double?[values.Length];
@@ -250,13 +256,17 @@ public sealed class FailureRiskScorer(RiskOptions options)
             }
 
             var center = Median(buffer.AsSpan(0, n));
+            var deviations = 0.0;
             for (var k = 0; k < n; k++)
             {
                 buffer[k] = Math.Abs(buffer[k] - center);
+                deviations += buffer[k];
             }
 
             var level = Math.Abs(Median(levels.AsSpan(0, m)));
-            var scale = Math.Max(1.4826 * Median(buffer.AsSpan(0, n)), Math.Max(0.01 * level, 1e-9));
+            var mad = Median(buffer.AsSpan(0, n));
+            var spread = mad > 0 ? 1.4826 * mad : 1.2533 * deviations / n;
+            var scale = Math.Max(spread, Math.Max(0.01 * level, Math.Max(minScale, 1e-9)));
             z[i] = (residual - center) / scale;
         }
 

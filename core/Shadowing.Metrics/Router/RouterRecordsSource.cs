@@ -155,7 +155,10 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
             }
         }
 
-        var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To).OrderBy(b => b.Start).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
+        // A step without requests has no latency (its records say 0): left out, so it is filled between its neighbours
+        // rather than read as an endpoint that got fast.
+        var latency = query.Kind is MetricKind.LatencyMean or MetricKind.LatencyP90;
+        var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To && (b.Requests > 0 || !latency)).OrderBy(b => b.Start).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
         if (points.Count == 0)
         {
             throw new MetricsUnavailableException($"The router has recorded no traffic for service '{query.Service}' between {query.From:u} and {query.To:u}.");

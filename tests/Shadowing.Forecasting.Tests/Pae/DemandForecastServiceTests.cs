@@ -236,6 +236,40 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_ErrorsInAFewStepsOfAMostlyErrorFreeService_AreNoFailureRisk()
+    {
+        // One error in every tenth step for eight days, then in three of the last six: with at least half the steps at 0,
+        // the MAD and the median level are 0, and the z-scale fell to 1e-9, so these three errors scored 1.0.
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        var quiet = Flat(0);
+        var errors = quiet.Values.Select((_, i) => i >= quiet.Count - 6 ? (i % 2 == 0 ? 1.0 : 0) : (i % 10 == 3 ? 1 : 0)).ToArray();
+        Serve("orders", MetricKind.Errors, new RegularSeries(quiet.Start, Step, errors));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.True(outcome.Forecast!.RiskScore < 0.5, $"risk {outcome.Forecast.RiskScore}");
+        Assert.Null(outcome.Request);
+    }
+
+    [Fact]
+    public async Task Run_ARiskMetricWhoseSourceStopped_IsNotScored()
+    {
+        // Latency quadrupled over the last two hours a source reported, three hours ago: today's score is not known.
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        var latency = Upto(Flat(50), Now - TimeSpan.FromHours(3));
+        Serve("orders", MetricKind.LatencyP90, new RegularSeries(latency.Start, Step, [.. latency.Values.Select((v, i) => i >= latency.Count - 24 ? v * 4 : v)]));
+        Serve("orders", MetricKind.Errors, Flat(1));
+
+        var outcome = Assert.Single(await Service().RunAsync(Ct));
+
+        Assert.False(outcome.Forecast!.RiskAlarm);
+        Assert.Null(outcome.Request);
+    }
+
+    [Fact]
     public async Task Run_OneServiceFails_OthersStillForecast()
     {
         await Tables().PutAsync(Table("orders"), Ct);

@@ -39,6 +39,20 @@ public sealed class RouterRecordsSourceTests
     }
 
     [Fact]
+    public async Task Get_Latency_StepsWithoutRequestsHaveNoneAndAreFilledBetweenTheirNeighbours()
+    {
+        // The router writes minutes without requests too; their latency, 0, says nothing about the endpoint.
+        await Day("p1", (0, 10, 40), (5, 0, 0), (6, 0, 0), (10, 10, 80));
+
+        var series = await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.LatencyMean, T, T.AddMinutes(15), TimeSpan.FromMinutes(5)), Ct);
+        var requests = await new RouterRecordsSource(_state).GetAsync(new MetricQuery("orders", MetricKind.Requests, T, T.AddMinutes(15), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal([40.0, 60, 80], series.Values);
+        Assert.True(series.Imputed[1]);
+        Assert.Equal([10.0, 0, 10], requests.Values);
+    }
+
+    [Fact]
     public async Task Get_NoRecordsOrCpu_SaysWhy()
     {
         var source = new RouterRecordsSource(_state);
