@@ -112,8 +112,9 @@ public static class ShadowAdmission
     }
 
     /// <summary>
-    /// Decides <paramref name="request"/>: refused with the guard rail's numbers when the kill switch is engaged, a cap
-    /// would be passed or the day's budget exceeded; a dry run when configured; else admitted.
+    /// Decides <paramref name="request"/>: refused with the guard rail's numbers when the kill switch is engaged, the caps
+    /// leave room for no shadow or the day's budget would be exceeded; a dry run when configured; else admitted, for as
+    /// many of the requested shadows as the caps leave room for (a cap limits a spike's shadows; it does not take them all away).
     /// </summary>
     /// <param name="request">The request.</param>
     /// <param name="rails">The guard rails.</param>
@@ -126,21 +127,24 @@ public static class ShadowAdmission
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(rails);
-        var hours = EndpointHours(request, request.Count);
-        var refusal = CapRefusal(request.Service, request.Count, rails, killSwitch, runningInService, runningTotal)
-            ?? BudgetRefusal(hours, DateOnly.FromDateTime(request.WindowStart.UtcDateTime), hoursCharged, rails.EndpointHoursPerDay);
+        var capped = CapRefusal(request.Service, request.Count, rails, killSwitch, runningInService, runningTotal);
+        var fit = Fitting(request.Count, rails, killSwitch, runningInService, runningTotal);
+        var count = fit > 0 ? fit : request.Count;
+        var hours = EndpointHours(request, count);
+        var refusal = fit == 0 ? capped : BudgetRefusal(hours, DateOnly.FromDateTime(request.WindowStart.UtcDateTime), hoursCharged, rails.EndpointHoursPerDay);
         var decision = refusal is not null ? ShadowPlanDecision.Refused : rails.DryRun ? ShadowPlanDecision.DryRun : ShadowPlanDecision.Admitted;
+        var reason = capped is not null && fit > 0 ? Invariant($"{request.Reason} (capped at {fit} of {request.Count} shadow(s): {capped})") : request.Reason;
         return new ShadowPlan
         {
             RequestId = request.Id,
             Service = request.Service,
-            Count = request.Count,
+            Count = count,
             WindowStart = request.WindowStart,
             WindowEnd = request.WindowEnd,
             Decision = decision,
             Reason = refusal is not null ? "Refused: " + refusal
-                : decision == ShadowPlanDecision.DryRun ? Invariant($"Dry run ({ShadowGuardRails.Section}:DryRun): would start {request.Count} shadow(s) for {hours:0.##} endpoint-hours. {request.Reason}")
-                : request.Reason,
+                : decision == ShadowPlanDecision.DryRun ? Invariant($"Dry run ({ShadowGuardRails.Section}:DryRun): would start {count} shadow(s) for {hours:0.##} endpoint-hours. {reason}")
+                : reason,
             EndpointHours = decision == ShadowPlanDecision.Admitted ? hours : 0,
             DecidedAt = now,
         };
@@ -156,6 +160,13 @@ public static class ShadowAdmission
             : runningTotal + count > rails.MaxShadowsTotal
                 ? Invariant($"{count} more shadow(s) would make {runningTotal + count} in total, over the cap of {rails.MaxShadowsTotal} ({ShadowGuardRails.Section}:MaxShadowsTotal)")
             : null;
+    }
+
+    /// <summary>How many of <paramref name="count"/> more shadows of a service the caps leave room for: none while the kill switch is engaged.</summary>
+    public static int Fitting(int count, ShadowGuardRails rails, bool killSwitch, int runningInService, int runningTotal)
+    {
+        ArgumentNullException.ThrowIfNull(rails);
+        return killSwitch ? 0 : Math.Clamp(Math.Min(rails.MaxShadowsPerService - runningInService, rails.MaxShadowsTotal - runningTotal), 0, Math.Max(0, count));
     }
 
     /// <summary>Why charging <paramref name="hours"/> to <paramref name="day"/> on top of <paramref name="charged"/> passes <paramref name="limit"/>, or null.</summary>

@@ -18,8 +18,8 @@ public sealed class ShadowAdmissionTests
     }
 
     [Theory]
-    [InlineData(2, 0, 0, "would make 4, over the cap of 3 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService)")]
-    [InlineData(0, 4, 0, "would make 6 in total, over the cap of 5 (Shadowing:Sep:GuardRails:MaxShadowsTotal)")]
+    [InlineData(3, 3, 0, "2 more shadow(s) of 'orders' would make 5, over the cap of 3 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService)")]
+    [InlineData(0, 5, 0, "would make 7 in total, over the cap of 5 (Shadowing:Sep:GuardRails:MaxShadowsTotal)")]
     [InlineData(0, 0, 7, "4 endpoint-hours on 2026-12-02 would make 11, over the budget of 10 per day (Shadowing:Sep:GuardRails:EndpointHoursPerDay)")]
     public void Decide_ARailWouldBePassed_RefusesNamingItWithTheNumbers(int inService, int total, double charged, string reason)
     {
@@ -28,6 +28,17 @@ public sealed class ShadowAdmissionTests
         Assert.Equal(ShadowPlanDecision.Refused, plan.Decision);
         Assert.Contains(reason, plan.Reason, StringComparison.Ordinal);
         Assert.Equal(0, plan.EndpointHours);
+    }
+
+    [Theory]
+    [InlineData(2, 2)] // the service's cap leaves room for one
+    [InlineData(0, 4)] // the total cap does
+    public void Decide_TheCapsLeaveRoomForFewer_AdmitsThoseAndSaysWhy(int inService, int total)
+    {
+        var plan = ShadowAdmission.Decide(Request(count: 2, hours: 2), Rails, killSwitch: false, inService, total, hoursCharged: 0, Start);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 1, 2.0), (plan.Decision, plan.Count, plan.EndpointHours));
+        Assert.StartsWith("forecast 120 rps over capacity 100 (capped at 1 of 2 shadow(s): 2 more shadow(s)", plan.Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -55,7 +66,8 @@ public sealed class ShadowAdmissionTests
     {
         var rails = new ShadowGuardRails { MaxShadowsPerService = 1, DryRun = true };
 
-        Assert.Equal(ShadowPlanDecision.Refused, ShadowAdmission.Decide(Request(count: 2, hours: 1), rails, false, 0, 0, 0, Start).Decision);
+        Assert.Equal(ShadowPlanDecision.Refused, ShadowAdmission.Decide(Request(count: 2, hours: 1), rails, false, 1, 1, 0, Start).Decision);
+        Assert.StartsWith("Dry run (Shadowing:Sep:GuardRails:DryRun): would start 1 shadow(s)", ShadowAdmission.Decide(Request(count: 2, hours: 1), rails, false, 0, 0, 0, Start).Reason, StringComparison.Ordinal);
     }
 
     private static ShadowRequest Request(int count, double hours) => new()

@@ -79,6 +79,58 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_MoreShadowsThanTheCapLeavesRoomFor_StartsAsManyAsFit()
+    {
+        // A spike needing 3 shadows against a cap of 2 gets 2, not none.
+        var request = WorkflowHarness.NewRequest(count: 3);
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2), (plan.Decision, plan.Count));
+        Assert.Contains("(capped at 2 of 3 shadow(s): 3 more shadow(s) of 'orders' would make 3, over the cap of 2 per service", plan.Reason, StringComparison.Ordinal);
+        Assert.Equal(2, (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true))!.ReadInputAs<ShadowRequest>()!.Count);
+        Assert.Equal(4, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
+    public async Task Handle_LongerWindowAndMoreShadowsThanTheCaps_ExtendsWithTheShadowsThatFit_AndRefusedGrowthDoesNotPileUpNotes()
+    {
+        // Running with 1 shadow of a cap of 2; a later forecast asks for 4 until an hour later.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        var grown = request with { Count = 4, WindowEnd = request.WindowEnd.AddHours(1) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, grown);
+
+        var updated = await Intake().HandleAsync(grown);
+        await Intake().ReconcileOpenRequestsAsync();
+        await Intake().ReconcileOpenRequestsAsync();
+
+        var stored = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
+        Assert.Equal((2, grown.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Equal((2, grown.WindowEnd, updated.Reason), (stored.Count, stored.WindowEnd, stored.Reason));
+        Assert.Equal($"{grown.Reason} (growing to 4 shadow(s) capped at 2: 3 more shadow(s) of 'orders' would make 4, over the cap of 2 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService))", stored.Reason);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Handle_LongerWindowAndMoreShadowsAtTheCap_StillExtendsTheWindow()
+    {
+        // At the cap already: more shadows cannot start, but the ones running must not retire while demand lasts.
+        var request = WorkflowHarness.NewRequest(count: 2);
+        var plan = await Intake().HandleAsync(request);
+        var grown = request with { Count = 3, WindowEnd = request.WindowEnd.AddHours(1) };
+
+        var updated = await Intake().HandleAsync(grown);
+
+        Assert.Equal((2, grown.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Contains("growing to 3 shadow(s) refused: 1 more shadow(s) of 'orders' would make 3", updated.Reason, StringComparison.Ordinal);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal($"extend {grown.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task Handle_CapFreedWhenTheFirstWorkflowEnded_AdmitsTheNextRequest()
     {
         var first = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));

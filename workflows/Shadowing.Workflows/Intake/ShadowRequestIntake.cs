@@ -98,7 +98,8 @@ public sealed partial class ShadowRequestIntake(
             plan = plan with { InstanceId = ShadowLifecycleNames.InstanceId(request, revision) };
             if (!await ExistsAsync(plan.InstanceId, cancellationToken).ConfigureAwait(false))
             {
-                await workflows.ScheduleNewWorkflowAsync(ShadowLifecycleNames.Workflow, plan.InstanceId, next).ConfigureAwait(false);
+                // As many shadows as were admitted: the caps may have left room for fewer than were asked for.
+                await workflows.ScheduleNewWorkflowAsync(ShadowLifecycleNames.Workflow, plan.InstanceId, next with { Count = plan.Count }).ConfigureAwait(false);
             }
         }
 
@@ -251,52 +252,74 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
-        var count = Math.Max(plan.Count, request.Count); // fewer shadows are not asked for: a window ends instead
+        var wanted = Math.Max(plan.Count, request.Count); // fewer shadows are not asked for: a window ends instead
         var end = request.WindowEnd; // later when merged with a later forecast, earlier when a fresher one shortened it
-        if (count == plan.Count && end == plan.WindowEnd)
+        if (wanted == plan.Count && end == plan.WindowEnd)
         {
             return plan; // redelivered: the running workflow keeps what it has
         }
 
-        // A longer window or more shadows pass the guard rails like a new request for the difference, and are charged; a
-        // shorter window only gives endpoint-hours back.
-        var grown = request with { Count = count, WindowStart = plan.WindowStart, WindowEnd = end }; // a later revision is charged from its own start
+        // More shadows pass the caps like a new request for the difference (as many as they leave room for), and a longer
+        // window or more shadows are charged; a shorter window only gives endpoint-hours back. Every note is written on
+        // the request's own reason, so a growth refused again at each reconcile does not pile up notes.
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var settings = rails.CurrentValue;
-        var hours = ShadowAdmission.EndpointHours(grown, count);
         var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
-        var growing = count > plan.Count || end > plan.WindowEnd;
-        var refusal = growing
-            ? ShadowAdmission.CapRefusal(request.Service, count - plan.Count, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService + plan.Count, total + plan.Count)
-                ?? await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), hours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false)
-            : await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), hours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false); // only gives hours back: never refused
-        ShadowPlan updated;
-        if (refusal is not null && end < plan.WindowEnd)
+        var chargeKey = ChargeKey(request.Id, plan.Revision);
+        var growing = wanted > plan.Count || end > plan.WindowEnd;
+        var killSwitch = growing && await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false);
+        var capped = wanted > plan.Count ? ShadowAdmission.CapRefusal(request.Service, wanted - plan.Count, settings, killSwitch, inService + plan.Count, total + plan.Count) : null;
+        var count = plan.Count + ShadowAdmission.Fitting(wanted - plan.Count, settings, killSwitch, inService + plan.Count, total + plan.Count);
+        var notes = capped is null ? null : $"growing to {wanted} shadow(s) {(count > plan.Count ? $"capped at {count}" : "refused")}: {capped}";
+
+        // What to try, best first: the shadows the caps allow until the new end; without them, the new end alone (an
+        // earlier end holds even with the kill switch engaged; a later one does not).
+        string? refusal = killSwitch ? "the kill switch is engaged" : null;
+        var tries = new List<int>(2);
+        if (count > plan.Count)
         {
-            // More shadows are refused, but the earlier end holds on its own: the shadows still retire sooner.
-            var shorter = request with { Count = plan.Count, WindowStart = plan.WindowStart, WindowEnd = end };
-            var shorterHours = ShadowAdmission.EndpointHours(shorter, plan.Count);
-            await ChargeAsync(day, ChargeKey(request.Id, plan.Revision), shorterHours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
-            await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
-            updated = plan with { WindowEnd = end, EndpointHours = shorterHours, Reason = $"{plan.Reason} (ends earlier, at {end:u}; growing to {count} shadow(s) refused: {refusal})" };
+            tries.Add(count);
         }
-        else if (refusal is not null)
+
+        if (end < plan.WindowEnd || (end > plan.WindowEnd && !killSwitch))
         {
-            updated = plan with { Reason = $"{plan.Reason} (growing to {count} shadow(s) until {end:u} refused: {refusal})" };
+            tries.Add(plan.Count);
         }
-        else
+
+        ShadowPlan? updated = null;
+        foreach (var shadows in tries)
         {
+            var hours = ShadowAdmission.EndpointHours(request with { WindowStart = plan.WindowStart }, shadows); // a later revision is charged from its own start
+            var limit = shadows > plan.Count || end > plan.WindowEnd ? settings.EndpointHoursPerDay : double.PositiveInfinity; // a shorter window is never refused
+            if (await ChargeAsync(day, chargeKey, hours, limit, cancellationToken).ConfigureAwait(false) is { } over)
+            {
+                refusal = over;
+                notes = $"growing to {shadows} shadow(s) until {end:u} refused: {over}";
+                continue;
+            }
+
             if (end != plan.WindowEnd)
             {
                 await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
             }
 
-            if (count > plan.Count)
+            if (shadows > plan.Count)
             {
-                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: count), cancellationToken).ConfigureAwait(false);
+                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: shadows), cancellationToken).ConfigureAwait(false);
             }
 
-            updated = plan with { Count = count, WindowEnd = end, EndpointHours = hours };
+            updated = plan with { Count = shadows, WindowEnd = end, EndpointHours = hours, Reason = notes is null ? request.Reason : $"{request.Reason} ({notes})" };
+            break;
+        }
+
+        if (updated is null)
+        {
+            if (plan.Reason.StartsWith($"{request.Reason} (growing to {wanted} shadow(s) ", StringComparison.Ordinal))
+            {
+                return plan; // what the rails allow is running already, and the plan says why the rest is not
+            }
+
+            updated = plan with { Reason = $"{request.Reason} (growing to {wanted} shadow(s) until {end:u} refused: {refusal ?? capped})" };
         }
 
         await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
