@@ -20,24 +20,24 @@ public sealed class RiskOptions
     public bool Seasonal { get; set; } = true;
 
     /// <summary>
-    /// Window of the rolling median that smooths the z-score, so single spikes do not count. Default 30 min (this and
+    /// Window of the rolling median that smooths the z-score, so single spikes do not count. Default 60 min (this and
     /// <see cref="ZThreshold"/> and <see cref="Persistence"/> are what <see cref="RiskEvaluation"/>'s procedure
     /// chooses on the 14 labelled NAB series; each series' reported score uses settings chosen without it).
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
-    public TimeSpan Smoothing { get; set; } = TimeSpan.FromMinutes(30);
+    public TimeSpan Smoothing { get; set; } = TimeSpan.FromMinutes(60);
 
     /// <summary>Window of past residuals whose median and MAD scale the z-score. Default 2 days.</summary>
     [Range(typeof(TimeSpan), "00:10:00", "30.00:00:00")]
     public TimeSpan ScaleWindow { get; set; } = TimeSpan.FromDays(2);
 
-    /// <summary>Smoothed |z| at which the score is 0.5. Default 3.</summary>
+    /// <summary>Smoothed |z| at which the score is 0.5. Default 4.</summary>
     [Range(0.5, 100)]
-    public double ZThreshold { get; set; } = 3;
+    public double ZThreshold { get; set; } = 4;
 
-    /// <summary>How long the score must stay at or above 0.5 to raise the alarm. Default 60 min.</summary>
+    /// <summary>How long the score must stay at or above 0.5 to raise the alarm. Default 30 min.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
-    public TimeSpan Persistence { get; set; } = TimeSpan.FromMinutes(60);
+    public TimeSpan Persistence { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>The alarm clears when the score falls below this. Default 0.2.</summary>
     [Range(0.0, 0.5)]
