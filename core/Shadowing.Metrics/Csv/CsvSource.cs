@@ -12,7 +12,8 @@ public sealed class CsvSourceOptions
 
 /// <summary>
 /// Reads metrics from <c>timestamp,value</c> CSV files, one per service and kind, and resamples them to the query's
-/// step (taking the values inside the query's range).
+/// step (taking the values inside the query's range): rows finer than the step fall into the step they start in, counts
+/// (requests, errors) summed and measures (latency, CPU …) averaged, so per-minute request rows make requests per step.
 /// </summary>
 public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
 {
@@ -37,6 +38,13 @@ public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
             throw new MetricsUnavailableException($"{path} has no values between {query.From:u} and {query.To:u}.");
         }
 
-        return Task.FromResult(Resampler.Resample(points, query.Step, out _));
+        // Steps counted from the query's start (the PAE's are aligned to the step); gaps are then filled by the resampler.
+        var counts = query.Kind is MetricKind.Requests or MetricKind.Errors;
+        var steps = points
+            .GroupBy(p => query.From + TimeSpan.FromTicks((p.Time - query.From).Ticks / query.Step.Ticks * query.Step.Ticks))
+            .Select(g => new TimeSeriesPoint(g.Key, counts ? g.Sum(p => p.Value) : g.Average(p => p.Value)))
+            .OrderBy(p => p.Time)
+            .ToList();
+        return Task.FromResult(Resampler.Resample(steps, query.Step, out _));
     }
 }

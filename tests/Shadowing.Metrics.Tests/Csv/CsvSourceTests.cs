@@ -24,6 +24,23 @@ public sealed class CsvSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task Get_RowsFinerThanTheStep_FallIntoTheStepTheyStartIn_CountsSummedMeasuresAveraged()
+    {
+        // Per-minute rows, 5-minute steps: 12:00-12:04 and 12:05-12:09.
+        var rows = string.Concat(Enumerable.Range(0, 10).Select(m => $"2026-11-26 12:{m:00}:00,{(m < 5 ? 10 : 20)}\n"));
+        await File.WriteAllTextAsync(Path.Combine(_directory, "orders.requests.csv"), "timestamp,value\n" + rows, Ct);
+        await File.WriteAllTextAsync(Path.Combine(_directory, "orders.latencyp90.csv"), "timestamp,value\n" + rows, Ct);
+        var source = new CsvSource(new CsvSourceOptions { Directory = _directory });
+
+        var requests = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct);
+        var latency = await source.GetAsync(new MetricQuery("orders", MetricKind.LatencyP90, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal(T, requests.Start);
+        Assert.Equal([50.0, 100], requests.Values);
+        Assert.Equal([10.0, 20], latency.Values);
+    }
+
+    [Fact]
     public async Task Get_MissingFile_NamesThePath()
     {
         var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => new CsvSource(new CsvSourceOptions { Directory = _directory }).GetAsync(new MetricQuery("orders", MetricKind.Cpu, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct));
