@@ -60,13 +60,22 @@ up_pid=$!
 pids+=($!)
 yarp_pid=$!
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # user + system, all of a process's threads
-# measured PID NAME ARGS…: run_load NAME ARGS… and writes PID's CPU ticks during it to $work/NAME.cpu
+# The sample endpoints `up` started (production and the shadow): its child processes, each a process of its own.
+endpoint_ticks() {
+  local total=0 child
+  for child in $(pgrep -P "$up_pid" 2>/dev/null); do total=$((total + $(cpu_ticks "$child"))); done
+  echo "$total"
+}
+# measured PID NAME ARGS…: run_load NAME ARGS… and writes PID's CPU ticks during it to $work/NAME.cpu, the endpoints' to
+# $work/NAME.endpoints
 measured() {
-  local pid="$1" before
+  local pid="$1" before endpoints
   shift
   before=$(cpu_ticks "$pid")
+  endpoints=$(endpoint_ticks)
   run_load "$@"
   echo $(($(cpu_ticks "$pid") - before)) >"$work/$1.cpu"
+  echo $(($(endpoint_ticks) - endpoints)) >"$work/$1.endpoints"
 }
 wait_for_200 "http://127.0.0.1:$router/orders/items/42" "the router"
 wait_for_200 "http://127.0.0.1:$production/orders/items/42" "the production endpoint"
@@ -100,22 +109,23 @@ kill "${pids[-1]}" 2>/dev/null || true
 
 echo
 echo "== results (ms; hey's percentiles have 0.1 ms resolution)"
-printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' run "req/s" ok errors p50 p90 p99 "p90-direct" "CPU us/req"
+printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s %14s\n' run "req/s" ok errors p50 p90 p99 "p90-direct" "CPU us/req" "endpoints us"
 tick=$(getconf CLK_TCK)
-per_request() { python3 -c "print('%.0f' % ($(cat "$work/$1.cpu") / $tick * 1e6 / max($2, 1)))"; }
+per_request() { python3 -c "print('%.0f' % ($(cat "$work/$1.${3:-cpu}") / $tick * 1e6 / max($2, 1)))"; }
 bar=met
 for r in $(seq 1 "$rounds"); do
   IFS=$'\t' read -r d_rate d_ok d_err d50 d90 d99 <"$work/direct-$r.tsv"
   IFS=$'\t' read -r y_rate y_ok y_err y50 y90 y99 <"$work/yarp-$r.tsv"
   IFS=$'\t' read -r r_rate r_ok r_err r50 r90 r99 <"$work/router-$r.tsv"
   diff=$(python3 -c "print('%.2f' % ($r90 - $d90))")
-  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" "" "$(per_request "direct-$r" "$d_ok")"
-  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "yarp-$r" "$y_rate" "$y_ok" "$y_err" "$y50" "$y90" "$y99" "$(python3 -c "print('%.2f' % ($y90 - $d90))")" "$(per_request "yarp-$r" "$y_ok")"
-  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff" "$(per_request "router-$r" "$r_ok")"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s %14s\n' "direct-$r" "$d_rate" "$d_ok" "$d_err" "$d50" "$d90" "$d99" "" "$(per_request "direct-$r" "$d_ok")" "$(per_request "direct-$r" "$d_ok" endpoints)"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s %14s\n' "yarp-$r" "$y_rate" "$y_ok" "$y_err" "$y50" "$y90" "$y99" "$(python3 -c "print('%.2f' % ($y90 - $d90))")" "$(per_request "yarp-$r" "$y_ok")" "$(per_request "yarp-$r" "$y_ok" endpoints)"
+  printf '%-10s %10s %8s %7s %7s %7s %7s %12s %14s %14s\n' "router-$r" "$r_rate" "$r_ok" "$r_err" "$r50" "$r90" "$r99" "$diff" "$(per_request "router-$r" "$r_ok")" "$(per_request "router-$r" "$r_ok" endpoints)"
   python3 -c "import sys; sys.exit(0 if $r_rate >= 0.99 * $rate and $r_err == 0 and $r90 - $d90 <= 2.0 else 1)" || bar=missed
 done
 echo "bar (>= 99 % of $rate req/s, 0 errors, p90 within 2 ms of direct): $bar"
-echo "CPU us/req: up's (router and background work) for direct and router rows, the reference proxy's for yarp rows"
+echo "CPU us/req: up's (router and background work) for direct and router rows, the reference proxy's for yarp rows;"
+echo "endpoints us: the sample endpoints' (production, and the shadow answering the router's copies), per request"
 echo
 echo "== the shadow's phases during the run (every 5 s)"
 awk '{ if ($0 != last) print; last = $0 }' <(cut -d' ' -f2- "$work/phases.log") | sed 's/^/   /'

@@ -30,6 +30,10 @@ internal sealed class RiskCommand : AsyncCommand<RiskCommand.Settings>
         [Description("Rows that repeat a timestamp: mean (default), sum, last, or error. The output has one row per distinct timestamp.")]
         public DuplicateTimestamps Duplicates { get; init; } = DuplicateTimestamps.Mean;
 
+        [CommandOption("--counts")]
+        [Description("The values count events (requests, errors per step): deviations are measured to at least one event, as the PAE measures those metrics.")]
+        public bool Counts { get; init; }
+
         [CommandOption("--json")]
         [Description("Print a JSON summary on standard output.")]
         public bool Json { get; init; }
@@ -45,7 +49,7 @@ internal sealed class RiskCommand : AsyncCommand<RiskCommand.Settings>
         var input = SeriesInput.Read(settings.Input, settings.Duplicates);
         var windows = settings.Windows is null ? [] : SeriesInput.ReadWindows(settings.Windows, settings.Input, "--windows");
         var series = input.Series;
-        var risk = new FailureRiskScorer(new RiskOptions()).Score(series);
+        var risk = new FailureRiskScorer(new RiskOptions()).Score(series, minScale: settings.Counts ? 1 : 0);
         var rows = new StringBuilder("timestamp,value,score,alarm\n");
         var alarmAt = new List<DateTimeOffset>();
         var previousAlarm = false;

@@ -266,7 +266,7 @@ public sealed partial class DemandForecastService
         var model = await ModelForAsync(service, demand, steps, events, now, cancellationToken).ConfigureAwait(false);
         var (points, methods, scores, selection) = await ChooseAsync(service, model, demand, events, cancellationToken).ConfigureAwait(false);
 
-        var risk = await RiskAsync(service, end, cancellationToken).ConfigureAwait(false);
+        var risk = await RiskAsync(service, end, demand, cancellationToken).ConfigureAwait(false);
         double? endpointCapacity = null;
         string? capacityProblem = null;
         try
@@ -448,7 +448,7 @@ public sealed partial class DemandForecastService
         return model;
     }
 
-    private async Task<(double Score, bool Alarm)> RiskAsync(string service, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<(double Score, bool Alarm)> RiskAsync(string service, DateTimeOffset now, RegularSeries demand, CancellationToken cancellationToken)
     {
         var scored = new List<RiskSeries>();
         foreach (var kind in _options.RiskMetrics)
@@ -457,6 +457,13 @@ public sealed partial class DemandForecastService
             {
                 var series = await _metrics.GetAsync(new MetricQuery(service, kind, now - _options.History, now, _options.Step), cancellationToken).ConfigureAwait(false);
                 var ends = series.TimeAt(series.Count - 1) + series.Step;
+                if (now - ends > _options.Step && kind is (MetricKind.LatencyP90 or MetricKind.LatencyMean) && NoRequestsSince(demand, ends))
+                {
+                    // A quiet service: steps without requests have no latency, so there is none to judge now.
+                    LogRiskMetricMissing(service, kind, string.Create(CultureInfo.InvariantCulture, $"no requests since {ends:u}"));
+                    continue;
+                }
+
                 if (now - ends > _options.Step)
                 {
                     // As for demand: a metric whose source stopped would keep its last score (an alarm, or a calm that
@@ -477,6 +484,20 @@ public sealed partial class DemandForecastService
 
         var combined = FailureRiskScorer.Combine(scored);
         return combined.Scores.Count == 0 ? (0, false) : (combined.Scores[^1], combined.Alarms[^1]);
+    }
+
+    /// <summary>Whether <paramref name="demand"/> has no requests at or after <paramref name="since"/>.</summary>
+    private static bool NoRequestsSince(RegularSeries demand, DateTimeOffset since)
+    {
+        for (var i = demand.Count - 1; i >= 0 && demand.TimeAt(i) >= since; i--)
+        {
+            if (demand.Values[i] > 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Requests per step one endpoint serves: configured, or Little's law on the observed mean latency.</summary>

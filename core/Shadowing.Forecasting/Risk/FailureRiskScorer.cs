@@ -69,7 +69,9 @@ public sealed record RiskSeries(IReadOnlyList<double> Scores, IReadOnlyList<bool
 public sealed class FailureRiskScorer(RiskOptions options)
 {
     /// <summary>Scores every step of <paramref name="series"/>.</summary>
-    public RiskSeries Score(RegularSeries series) => Decide(series, Surprise(series));
+    /// <param name="series">The metric.</param>
+    /// <param name="minScale">The least spread a residual is measured against (see <see cref="ScoreLatest"/>).</param>
+    public RiskSeries Score(RegularSeries series, double minScale = 0) => Decide(series, Surprise(series, 0, minScale));
 
     /// <summary>
     /// Scores only the last <paramref name="tail"/> of <paramref name="series"/> (earlier steps score 0), using the

@@ -38,13 +38,20 @@ public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
             throw new MetricsUnavailableException($"{path} has no values between {query.From:u} and {query.To:u}.");
         }
 
-        // Steps counted from the query's start (the PAE's are aligned to the step); gaps are then filled by the resampler.
+        // Steps on the UTC clock's grid, as the router's records are; a step the query's range cuts is left out (a part of
+        // it would read as a drop). Gaps are then filled by the resampler.
         var counts = query.Kind is MetricKind.Requests or MetricKind.Errors;
         var steps = points
-            .GroupBy(p => query.From + TimeSpan.FromTicks((p.Time - query.From).Ticks / query.Step.Ticks * query.Step.Ticks))
+            .GroupBy(p => new DateTimeOffset(p.Time.UtcTicks - (p.Time.UtcTicks % query.Step.Ticks), TimeSpan.Zero))
+            .Where(g => g.Key >= query.From && g.Key + query.Step <= query.To)
             .Select(g => new TimeSeriesPoint(g.Key, counts ? g.Sum(p => p.Value) : g.Average(p => p.Value)))
             .OrderBy(p => p.Time)
             .ToList();
+        if (steps.Count == 0)
+        {
+            throw new MetricsUnavailableException($"{path} has no whole step of {query.Step} between {query.From:u} and {query.To:u}.");
+        }
+
         return Task.FromResult(Resampler.Resample(steps, query.Step, out _));
     }
 }

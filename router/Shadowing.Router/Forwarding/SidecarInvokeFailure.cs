@@ -31,8 +31,18 @@ internal sealed class SidecarInvokeFailure(string message) : IForwarderErrorFeat
             return null;
         }
 
-        // Buffered, so the body is still there for YARP to relay when it is the app's.
-        var body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        // Buffered, so the body is still there for YARP to relay when it is the app's. A read that fails (the app reset
+        // mid-body, the client hung up) is left to YARP's body copy, which fails and is classified as it always was.
+        byte[] body;
+        try
+        {
+            body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+        {
+            return null;
+        }
+
         return Parse(body) is { } message ? new SidecarInvokeFailure(message) : null;
     }
 
@@ -70,7 +80,8 @@ internal sealed class SidecarInvokeFailure(string message) : IForwarderErrorFeat
                 }
             }
 
-            return code == "ERR_DIRECT_INVOKE" && message is not null && message.StartsWith("failed to invoke, id: ", StringComparison.Ordinal) ? message : null;
+            // Its two messages (pkg/messages/predefined.go): the invocation failed, or the sidecar's invoke API is still starting.
+            return code == "ERR_DIRECT_INVOKE" && message is not null && (message.StartsWith("failed to invoke, id: ", StringComparison.Ordinal) || message == "invoke API is not ready") ? message : null;
         }
         catch (JsonException)
         {

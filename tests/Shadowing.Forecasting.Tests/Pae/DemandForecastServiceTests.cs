@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -263,11 +264,40 @@ public sealed class DemandForecastServiceTests
         Serve("orders", MetricKind.LatencyP90, new RegularSeries(latency.Start, Step, [.. latency.Values.Select((v, i) => i >= latency.Count - 24 ? v * 4 : v)]));
         Serve("orders", MetricKind.Errors, Flat(1));
 
-        var outcome = Assert.Single(await Service().RunAsync(Ct));
+        var logger = Logger();
+        var outcome = Assert.Single(await Service(logger: logger).RunAsync(Ct));
 
         Assert.False(outcome.Forecast!.RiskAlarm);
         Assert.Null(outcome.Request);
+        Assert.Contains(77, Warnings(logger)); // said, as the source being behind or stopped
     }
+
+    [Fact]
+    public async Task Run_AServiceWithoutRequestsLately_HasNoLatencyToJudge_AndNoSourceIsCalledStopped()
+    {
+        // The router's latency series ends where the requests stopped, 15 minutes ago: quiet, not stale.
+        await Tables().PutAsync(Table("orders"), Ct);
+        var demand = Demand(level: 100);
+        Serve("orders", MetricKind.Requests, new RegularSeries(demand.Start, Step, [.. demand.Values.Select((v, i) => i >= demand.Count - 3 ? 0 : v)]));
+        Serve("orders", MetricKind.LatencyP90, Upto(Flat(50), Now - (3 * Step)));
+        Serve("orders", MetricKind.Errors, Flat(0));
+        var logger = Logger();
+
+        Assert.NotNull(Assert.Single(await Service(logger: logger).RunAsync(Ct)).Forecast);
+        Assert.DoesNotContain(77, Warnings(logger));
+    }
+
+    private static ILogger<DemandForecastService> Logger()
+    {
+        var logger = Substitute.For<ILogger<DemandForecastService>>();
+        logger.IsEnabled(Arg.Any<LogLevel>()).Returns(true);
+        return logger;
+    }
+
+    private static int[] Warnings(ILogger<DemandForecastService> logger) =>
+        [.. logger.ReceivedCalls()
+            .Where(c => c.GetMethodInfo().Name == nameof(ILogger.Log) && c.GetArguments()[0] is LogLevel.Warning)
+            .Select(c => ((EventId)c.GetArguments()[1]!).Id)];
 
     [Fact]
     public async Task Run_OneServiceFails_OthersStillForecast()
@@ -469,7 +499,7 @@ public sealed class DemandForecastServiceTests
 
     private RoutingTableStore Tables() => new(_state, _bus);
 
-    private DemandForecastService Service(PaeMetrics? view = null) => new(
+    private DemandForecastService Service(PaeMetrics? view = null, ILogger<DemandForecastService>? logger = null) => new(
         Tables(),
         _metrics,
         _state,
@@ -477,6 +507,6 @@ public sealed class DemandForecastServiceTests
         NoHolidays.Instance,
         Options.Create(_options),
         _time,
-        NullLogger<DemandForecastService>.Instance,
+        logger ?? NullLogger<DemandForecastService>.Instance,
         paeMetrics: view);
 }

@@ -38,6 +38,8 @@ public sealed class CsvSourceTests : IDisposable
         Assert.Equal(T, requests.Start);
         Assert.Equal([50.0, 100], requests.Values);
         Assert.Equal([10.0, 20], latency.Values);
+        var cut = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, T.AddMinutes(2), T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct);
+        Assert.Equal((T.AddMinutes(5), 100.0), (cut.Start, Assert.Single(cut.Values))); // the clock's steps; 12:00-12:05, cut by the range, left out
     }
 
     [Fact]

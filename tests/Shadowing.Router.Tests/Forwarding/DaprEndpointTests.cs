@@ -187,9 +187,12 @@ public sealed class DaprEndpointTests
                 return Task.CompletedTask;
             }
 
+            // Sized, as daprd relays an app's answer (respondWithHTTPRawResponse), so the router reads it before relaying it.
+            var bytes = System.Text.Encoding.UTF8.GetBytes(appBody);
             context.Response.StatusCode = 500;
             context.Response.ContentType = contentType;
-            return context.Response.WriteAsync(appBody);
+            context.Response.ContentLength = bytes.Length;
+            return context.Response.Body.WriteAsync(bytes).AsTask();
         });
         await using var router = await StartRouterAsync(sidecar, "dapr://orders-api");
 

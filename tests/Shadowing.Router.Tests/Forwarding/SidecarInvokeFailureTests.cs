@@ -9,6 +9,7 @@ public sealed class SidecarInvokeFailureTests
     // daprd's own bodies (dapr/dapr tests/integration/suite/daprd/serviceinvocation/http/ssepanic.go, and an app down).
     [InlineData("{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: orders, err: rpc error: code = Internal desc = error invoking app channel: no response received from stream\"}", true)]
     [InlineData("{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: orders, err: couldn't find service: orders\"}", true)]
+    [InlineData("{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"invoke API is not ready\"}", true)]
     // An app's own 500s, which daprd passes through as they are.
     [InlineData("{\"errorCode\":\"ORDER_REJECTED\",\"message\":\"failed to invoke, id: x, err: y\"}", false)]
     [InlineData("{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: x, err: y\",\"orderId\":7}", false)]

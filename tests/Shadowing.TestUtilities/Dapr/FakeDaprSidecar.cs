@@ -186,6 +186,7 @@ public sealed partial class FakeDaprState
             return; // no body to relay: an empty copy still writes once, and Kestrel refuses any write for these, closing the connection
         }
 
+        context.Response.ContentLength = response.Content.Headers.ContentLength; // daprd relays an app's answer sized (respondWithHTTPRawResponse)
         await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     };
 

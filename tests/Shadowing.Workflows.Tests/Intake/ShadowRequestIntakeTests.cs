@@ -103,13 +103,17 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, grown);
 
         var updated = await Intake().HandleAsync(grown);
-        await Intake().ReconcileOpenRequestsAsync();
-        await Intake().ReconcileOpenRequestsAsync();
+        await Intake().ReconcileOpenRequestsAsync(); // the other 2 are refused now: the plan says so
+        var once = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
+        _time.Advance(TimeSpan.FromMinutes(1));
+        var changed = await Intake().ReconcileOpenRequestsAsync();
 
-        var stored = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
         Assert.Equal((2, grown.WindowEnd), (updated.Count, updated.WindowEnd));
-        Assert.Equal((2, grown.WindowEnd, updated.Reason), (stored.Count, stored.WindowEnd, stored.Reason));
-        Assert.Equal($"{grown.Reason} (growing to 4 shadow(s) capped at 2: 3 more shadow(s) of 'orders' would make 4, over the cap of 2 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService))", stored.Reason);
+        Assert.Equal($"{grown.Reason} (growing to 4 shadow(s) capped at 2: 3 more shadow(s) of 'orders' would make 4, over the cap of 2 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService))", updated.Reason);
+        Assert.Equal((2, grown.WindowEnd), (once.Count, once.WindowEnd));
+        Assert.Equal($"{grown.Reason} (growing to 4 shadow(s) until {grown.WindowEnd:u} refused: 2 more shadow(s) of 'orders' would make 4, over the cap of 2 per service (Shadowing:Sep:GuardRails:MaxShadowsPerService))", once.Reason);
+        Assert.Empty(changed); // refused again as before: not stored again, no note added
+        Assert.Equal(once, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
         Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
     }
@@ -128,6 +132,22 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Contains("growing to 3 shadow(s) refused: 1 more shadow(s) of 'orders' would make 3", updated.Reason, StringComparison.Ordinal);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
         Assert.Equal($"extend {grown.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Reconcile_ADryRunCappedBelowTheRequest_IsNotStoredAgainEveryTick()
+    {
+        _rails = new ShadowGuardRails { DryRun = true, MaxShadowsPerService = 2, MaxShadowsTotal = 3, EndpointHoursPerDay = 10 };
+        var request = WorkflowHarness.NewRequest(count: 3);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        var changed = await Intake().ReconcileOpenRequestsAsync();
+
+        Assert.Equal((ShadowPlanDecision.DryRun, 2), (plan.Decision, plan.Count));
+        Assert.Empty(changed);
+        Assert.Equal(plan, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value);
     }
 
     [Fact]

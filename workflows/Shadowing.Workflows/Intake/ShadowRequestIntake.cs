@@ -88,6 +88,10 @@ public sealed partial class ShadowRequestIntake(
         var chargeKey = ChargeKey(request.Id, revision);
         var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(chargeKey) ?? 0);
         var plan = ShadowAdmission.Decide(next, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow()) with { Revision = revision };
+        if (plan.Decision != ShadowPlanDecision.Admitted && existing is not null && plan with { DecidedAt = existing.DecidedAt } == existing)
+        {
+            return existing; // decided again (a reconcile tick, a redelivery) and nothing changed: nothing to store or log
+        }
         if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, chargeKey, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
         {
             plan = plan with { Decision = ShadowPlanDecision.Refused, Reason = "Refused: " + over, EndpointHours = 0 }; // another request took the budget meanwhile
@@ -314,12 +318,11 @@ public sealed partial class ShadowRequestIntake(
 
         if (updated is null)
         {
-            if (plan.Reason.StartsWith($"{request.Reason} (growing to {wanted} shadow(s) ", StringComparison.Ordinal))
-            {
-                return plan; // what the rails allow is running already, and the plan says why the rest is not
-            }
-
             updated = plan with { Reason = $"{request.Reason} (growing to {wanted} shadow(s) until {end:u} refused: {refusal ?? capped})" };
+            if (updated == plan)
+            {
+                return plan; // refused again as before (the reconciler decides open requests every tick): nothing to store
+            }
         }
 
         await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
