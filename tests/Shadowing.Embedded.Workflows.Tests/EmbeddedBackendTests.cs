@@ -134,6 +134,24 @@ public sealed class EmbeddedBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Terminate_FollowedByAnotherEventInTheSameTurn_StillEndsTerminated()
+    {
+        // An operator's terminate must not be lost when other events share its turn (durabletask-go enforces it there).
+        // A scheduled start gathers both into the first turn: the terminate, then an event the workflow does not wait for.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(Path.Combine(_directory, "terminate-then-event.db"), time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), null, 0, time.GetUtcNow().AddMinutes(5), Ct);
+        await host.Client.TerminateWorkflowAsync(id, "stopped by test", Ct);
+        await host.Client.RaiseEventAsync(id, "unrelated", "x", Ct);
+
+        time.Advance(TimeSpan.FromMinutes(5));
+        var state = await host.CompletionAsync(id);
+
+        Assert.Equal(WorkflowRuntimeStatus.Terminated, state.RuntimeStatus);
+        Assert.Equal("stopped by test", state.ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task SuspendAndResume_EventsWaitUntilResumed()
     {
         var id = await Host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), null, 0);
