@@ -8,6 +8,7 @@ using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Core.TimeSeries;
 using Shadowing.Core.Validation;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Planning;
@@ -502,7 +503,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         var now = time.GetUtcNow();
-        var to = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+        var to = TimeGrid.Floor(now, TimeSpan.FromMinutes(1));
         var from = to.AddMinutes(-count);
         var byMinute = new SortedDictionary<DateTimeOffset, TrafficMinute>();
         await foreach (var records in EndpointMetricsDay.ReadAsync(store, service, from, to, cancellationToken).ConfigureAwait(false))

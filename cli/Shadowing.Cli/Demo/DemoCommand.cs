@@ -249,7 +249,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
     private static async Task SeedAsync(IStateStore store, DemoTrace trace, CancellationToken cancellationToken)
     {
         var buckets = new long[Core.Metrics.LatencyHistogram.BucketCount];
-        foreach (var hour in trace.Steps(trace.Start - History, trace.Start).GroupBy(s => new DateTimeOffset(s.Time.UtcTicks - (s.Time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero)))
+        foreach (var hour in trace.Steps(trace.Start - History, trace.Start).GroupBy(s => TimeGrid.Floor(s.Time, TimeSpan.FromHours(1))))
         {
             var minutes = hour.Select(s => new Core.Metrics.EndpointMinuteRecord
             {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Shadowing.Core.TimeSeries;
 
 namespace Shadowing.Cli.Demo;
 
@@ -156,7 +157,7 @@ internal sealed class DemoLoad : IAsyncDisposable
             Interlocked.CompareExchange(ref _firstShadowAfterMark, Stopwatch.GetTimestamp(), 0);
         }
 
-        var step = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % DemoTrace.Step.Ticks), TimeSpan.Zero);
+        var step = TimeGrid.Floor(now, DemoTrace.Step);
         lock (_lock)
         {
             if (!_steps.TryGetValue(step, out var counts))

@@ -1,6 +1,7 @@
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Core.TimeSeries;
 using Shadowing.Forecasting.Pae;
 
 namespace Shadowing.Cli.Demo;
@@ -84,7 +85,7 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
 
         var shadows = table?.Shadows ?? [];
         var ready = shadows.Count(s => s.State is ShadowState.PreWarmed or ShadowState.Active);
-        var step = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % DemoTrace.Step.Ticks), TimeSpan.Zero);
+        var step = TimeGrid.Floor(now, DemoTrace.Step);
         lock (_lock)
         {
             Forecast = forecast;

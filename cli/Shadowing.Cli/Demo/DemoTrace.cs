@@ -160,7 +160,7 @@ internal sealed class DemoTrace
         return new DemoTrace(from, values, start, end, endpointCapacity: Math.Max(0.5, p95 * 1.15 / ProductionEndpoints), [], $"{name}, its last {Durations.Describe(duration)} played live");
     }
 
-    private static DateTimeOffset Floor(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % Step.Ticks), TimeSpan.Zero);
+    private static DateTimeOffset Floor(DateTimeOffset time) => TimeGrid.Floor(time, Step);
 
     /// <summary>Multiplicative noise, normal with 6 % spread (Box-Muller), never below 0.5.</summary>
     private static double Noise(IRandomSource random)

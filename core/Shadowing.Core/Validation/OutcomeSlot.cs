@@ -1,4 +1,5 @@
 using Shadowing.Core.Mirroring;
+using Shadowing.Core.TimeSeries;
 
 namespace Shadowing.Core.Validation;
 
@@ -102,10 +103,10 @@ public sealed record OutcomeSlot
     }
 
     /// <summary>The start of the slot a time falls in.</summary>
-    public static DateTimeOffset StartOf(DateTimeOffset receivedAt) => new(receivedAt.UtcTicks - (receivedAt.UtcTicks % Length.Ticks), TimeSpan.Zero);
+    public static DateTimeOffset StartOf(DateTimeOffset receivedAt) => TimeGrid.Floor(receivedAt, Length);
 
     /// <summary>The start of the UTC hour of <paramref name="time"/>: the collection its slot is kept in.</summary>
-    public static DateTimeOffset HourOf(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
+    public static DateTimeOffset HourOf(DateTimeOffset time) => TimeGrid.Floor(time, TimeSpan.FromHours(1));
 
     /// <summary>The endpoint an outcome is filed under.</summary>
     public static string EndpointOf(MirrorOutcome outcome)

@@ -230,7 +230,7 @@ public sealed partial class DemandForecastService
 
         // Whole steps only, aligned to the step, and settled at the source: a partial step would look like a drop in demand.
         var settled = now - _options.SettleTime;
-        var end = new DateTimeOffset(settled.UtcTicks - (settled.UtcTicks % step.Ticks), TimeSpan.Zero);
+        var end = TimeGrid.Floor(settled, step);
         RegularSeries demand;
         try
         {

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.TimeSeries;
 using Shadowing.Forecasting.Models;
 
 namespace Shadowing.Forecasting.Planning;
@@ -165,6 +166,5 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
     }
 
     /// <summary>Rounds down to a multiple of the step, so that re-runs a few seconds apart agree on the window.</summary>
-    private static DateTimeOffset Quantize(DateTimeOffset time, TimeSpan step) =>
-        new(time.UtcTicks - (time.UtcTicks % step.Ticks), TimeSpan.Zero);
+    private static DateTimeOffset Quantize(DateTimeOffset time, TimeSpan step) => TimeGrid.Floor(time, step);
 }

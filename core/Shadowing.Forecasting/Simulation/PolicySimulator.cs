@@ -260,7 +260,7 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
                 }
             }
 
-            static DateTimeOffset Hour(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerHour), TimeSpan.Zero);
+            static DateTimeOffset Hour(DateTimeOffset time) => TimeGrid.Floor(time, TimeSpan.FromHours(1));
             return Math.Max(plan.GetValueOrDefault(Hour(t), options.ProductionEndpoints), plan.GetValueOrDefault(Hour(t + buffer), options.ProductionEndpoints));
         };
     }

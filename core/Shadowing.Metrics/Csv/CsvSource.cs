@@ -42,7 +42,7 @@ public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
         // it would read as a drop). Gaps are then filled by the resampler.
         var counts = query.Kind is MetricKind.Requests or MetricKind.Errors;
         var steps = points
-            .GroupBy(p => new DateTimeOffset(p.Time.UtcTicks - (p.Time.UtcTicks % query.Step.Ticks), TimeSpan.Zero))
+            .GroupBy(p => TimeGrid.Floor(p.Time, query.Step))
             .Where(g => g.Key >= query.From && g.Key + query.Step <= query.To)
             .Select(g => new TimeSeriesPoint(g.Key, counts ? g.Sum(p => p.Value) : g.Average(p => p.Value)))
             .OrderBy(p => p.Time)

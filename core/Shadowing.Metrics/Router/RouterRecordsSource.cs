@@ -79,7 +79,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         else
         {
             // The parts the window touches, whole: those kept and still good are used, the others read, runs of them at once.
-            for (var start = Floor(query.From, part); start < query.To; start += part)
+            for (var start = TimeGrid.Floor(query.From, part); start < query.To; start += part)
             {
                 if (parts.TryGetValue(start, out var kept) && kept.GoodAt(now))
                 {
@@ -111,7 +111,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
                         continue;
                     }
 
-                    var start = keepable ? Floor(minute.Minute, step) : Floor(minute.Minute, query.From, step);
+                    var start = keepable ? TimeGrid.Floor(minute.Minute, step) : Floor(minute.Minute, query.From, step);
 
                     // Merge only needs the same service, endpoint and minute; relabel so endpoints and minutes add up.
                     var relabelled = minute with { EndpointId = "*", Minute = start };
@@ -191,9 +191,6 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
 
         return a / x * b;
     }
-
-    /// <summary>The start of the UTC-aligned span of <paramref name="length"/> holding <paramref name="time"/> (a length that divides a day).</summary>
-    private static DateTimeOffset Floor(DateTimeOffset time, TimeSpan length) => new(time.UtcTicks - (time.UtcTicks % length.Ticks), TimeSpan.Zero);
 
     private static DateTimeOffset Floor(DateTimeOffset time, DateTimeOffset origin, TimeSpan step) =>
         origin + TimeSpan.FromTicks((time - origin).Ticks / step.Ticks * step.Ticks);

@@ -1,5 +1,6 @@
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
+using Shadowing.Core.TimeSeries;
 
 namespace Shadowing.Router.Metrics;
 
@@ -14,6 +15,7 @@ namespace Shadowing.Router.Metrics;
 /// </remarks>
 internal sealed class MinuteAccumulators(string service, string endpointId)
 {
+    private static readonly TimeSpan OneMinute = TimeSpan.FromMinutes(1);
     private readonly Lock _lock = new();
     private readonly Dictionary<DateTimeOffset, Accumulator> _minutes = [];
     private Accumulator? _newest;
@@ -60,11 +62,7 @@ internal sealed class MinuteAccumulators(string service, string endpointId)
     }
 
     /// <summary>The start of the UTC minute containing <paramref name="time"/>.</summary>
-    public static DateTimeOffset MinuteOf(DateTimeOffset time)
-    {
-        var utc = time.ToUniversalTime();
-        return new DateTimeOffset(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
-    }
+    public static DateTimeOffset MinuteOf(DateTimeOffset time) => TimeGrid.Floor(time, OneMinute);
 
     /// <summary>The accumulator of <paramref name="time"/>'s minute, entered (call <see cref="Accumulator.Exit"/>).</summary>
     private Accumulator Enter(DateTimeOffset time)
