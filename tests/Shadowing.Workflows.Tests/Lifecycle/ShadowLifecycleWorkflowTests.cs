@@ -401,6 +401,28 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ResizeResourcesRefused_ShadowsGoBackToTheirResources_AndTheRequestIsStillServed()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var bigger = new ShadowResources(Size: 8);
+        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
+        harness.On(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger
+            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "size 8 exceeds the quota"))
+            : restart(input));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Count == 2 && harness.Statuses[^1].Shadows.All(s => s.State == ShadowState.PreWarmed));
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        Assert.Equal([bigger, new ShadowResources(Size: 1)], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.Resources));
+        Assert.All(outcome.Shadows, s => Assert.Equal(1, s.Resources!.Size));
+        Assert.Equal(2, harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Count);
+    }
+
+    [Fact]
     public async Task Run_FailingRevalidationVerdict_RemediatesTheHeldShadow()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

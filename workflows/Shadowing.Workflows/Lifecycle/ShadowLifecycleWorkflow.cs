@@ -362,12 +362,26 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         {
             if (resize.Resources is { } resources && resources != _resources)
             {
+                var previous = _resources;
                 _resources = resources;
                 foreach (var id in Ready().ToArray())
                 {
-                    Update(id, p => p with { Resources = resources });
-                    var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), Step(id), ProvisionRetry).ConfigureAwait(true);
-                    Update(id, p => p with { Address = provisioned.Address, Notes = provisioned.Notes.Count > 0 ? provisioned.Notes : null });
+                    if (await RestartAsync(id, resources).ConfigureAwait(true) is { } refused)
+                    {
+                        // Resources the platform refuses (a quota, a size it does not offer) must not cost the window its
+                        // shadows: this one goes back to what it had, the others keep theirs, and so do new shadows.
+                        LogResizeRefused(id, refused);
+                        _resources = previous;
+                        if (await RestartAsync(id, previous).ConfigureAwait(true) is { } failed)
+                        {
+                            await RetireAsync(id, $"resize failed: {refused}; the restart with its previous resources failed too: {failed}").ConfigureAwait(true);
+                            break;
+                        }
+
+                        await WarmOrRetireAsync(id).ConfigureAwait(true);
+                        break;
+                    }
+
                     await WarmOrRetireAsync(id).ConfigureAwait(true);
                 }
             }
@@ -381,6 +395,22 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 await DrainAndRetireAsync(ready[fewer..], "resized to fewer shadows").ConfigureAwait(true);
                 _phase = "Holding"; // the rest are still held
+            }
+        }
+
+        /// <summary>Restarts a held shadow with <paramref name="resources"/>; null, or why the restart failed past its retries.</summary>
+        private async Task<string?> RestartAsync(string id, ShadowResources resources)
+        {
+            Update(id, p => p with { Resources = resources });
+            try
+            {
+                var provisioned = await context.CallActivityAsync<ProvisionedShadow>(nameof(RemediateShadowActivity), Step(id), ProvisionRetry).ConfigureAwait(true);
+                Update(id, p => p with { Address = provisioned.Address, Notes = provisioned.Notes.Count > 0 ? provisioned.Notes : null });
+                return null;
+            }
+            catch (WorkflowTaskFailedException ex)
+            {
+                return ex.FailureDetails.ErrorMessage;
             }
         }
 
@@ -495,6 +525,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             Status(_phase);
             return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray() };
         }
+
+        [LoggerMessage(EventId = 94, Level = LogLevel.Warning, Message = "Shadow {ShadowId}: the resize was refused ({Error}); it goes back to its previous resources, and the rest keep theirs")]
+        private partial void LogResizeRefused(string shadowId, string error);
 
         [LoggerMessage(EventId = 76, Level = LogLevel.Error, Message = "An activity failed past its retries ({Error}); retiring every shadow of the request")]
         private partial void LogGivingUp(string error);
