@@ -82,8 +82,10 @@ public sealed class ActivityIdempotenceTests
         Assert.Equal(20, table.Mirror.Percent); // a larger share is kept
 
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
-        await mark.RunAsync(_context, _step);
-        await mark.RunAsync(_context, _step);
+        var readyAt = _time.GetUtcNow();
+        Assert.Equal(readyAt, await mark.RunAsync(_context, _step));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(readyAt, await mark.RunAsync(_context, _step)); // a rerun reports when the table made it ready, not its own time
         Assert.Equal(ShadowState.PreWarmed, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
     }
 

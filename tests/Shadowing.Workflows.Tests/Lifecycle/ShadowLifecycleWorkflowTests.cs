@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapr.Workflow;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.Validation;
@@ -436,6 +437,39 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(2, Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity))).Resources.Size);
         Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
         Assert.True(outcome.Served);
+    }
+
+    [Fact]
+    public async Task Run_VerdictJudgedAfterTheTableMadeItReady_ButBeforeTheWorkflowsNextTurn_IsActedOn()
+    {
+        // The activity wrote PreWarmed a minute before the workflow's next turn (a slow sidecar, a restarted host):
+        // continuous validation judged the shadow in between, and moved it out of routing; ignoring that verdict
+        // would leave it there for the rest of the window.
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(MarkPreWarmedActivity), _ => JsonSerializer.SerializeToElement(harness.Now.AddMinutes(-1)));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now.AddSeconds(-30) }));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
+    }
+
+    [Fact]
+    public async Task Run_HistoryFromBeforeMarkPreWarmedReturnedItsTime_FallsBackToTheTurnsTime()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.On(nameof(MarkPreWarmedActivity), _ => JsonSerializer.SerializeToElement(true));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(harness.Statuses.Last(s => s.Shadows.Count > 0 && s.Shadows[0].ReadyAt is not null).Shadows[0].ReadyAt, Assert.Single(outcome.Shadows).ReadyAt);
+        Assert.NotNull(Assert.Single(outcome.Shadows).ReadyAt);
     }
 
     [Fact]

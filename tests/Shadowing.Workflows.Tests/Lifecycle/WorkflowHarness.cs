@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
 using Dapr.Workflow;
 using Microsoft.Extensions.Logging.Abstractions;
 using Shadowing.Core.Shadows;
@@ -57,6 +58,7 @@ internal sealed class WorkflowHarness
         Context.CallActivityAsync<ProvisionedShadow>(Arg.Any<string>(), Arg.Any<object?>(), Arg.Any<WorkflowTaskOptions?>()).Returns(c => Call<ProvisionedShadow>(c.ArgAt<string>(0), c.ArgAt<object?>(1)));
         Context.CallActivityAsync<WarmupStats>(Arg.Any<string>(), Arg.Any<object?>(), Arg.Any<WorkflowTaskOptions?>()).Returns(c => Call<WarmupStats>(c.ArgAt<string>(0), c.ArgAt<object?>(1)));
         Context.CallActivityAsync<ShadowCheck>(Arg.Any<string>(), Arg.Any<object?>(), Arg.Any<WorkflowTaskOptions?>()).Returns(c => Call<ShadowCheck>(c.ArgAt<string>(0), c.ArgAt<object?>(1)));
+        Context.CallActivityAsync<JsonElement>(Arg.Any<string>(), Arg.Any<object?>(), Arg.Any<WorkflowTaskOptions?>()).Returns(c => Call<JsonElement>(c.ArgAt<string>(0), c.ArgAt<object?>(1)));
 
         // Defaults: everything works, warm-up reaches its samples at once, the shadow passes.
         On(nameof(ReadLifecycleOptionsActivity), _ => Options);
@@ -64,6 +66,7 @@ internal sealed class WorkflowHarness
         On(nameof(RemediateShadowActivity), i => Provisioned((ShadowStep)i!));
         On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(Options.WarmupSamples, 0));
         On(nameof(ValidateShadowActivity), _ => Check(Verdict.Pass));
+        On(nameof(MarkPreWarmedActivity), _ => JsonSerializer.SerializeToElement(Now));
     }
 
     public ShadowRequest Request { get; }

@@ -6,16 +6,25 @@ using Shadowing.Workflows.Lifecycle;
 
 namespace Shadowing.Workflows.Activities;
 
-/// <summary>Moves a validated shadow to PreWarmed: from now on the router may fail over to it.</summary>
-/// <remarks>The last shadow of a service to leave warm-up puts an amplified mirror policy back as it was.</remarks>
-public sealed class MarkPreWarmedActivity(RoutingTableStore tables, IStateStore store, TimeProvider time) : WorkflowActivity<ShadowStep, bool>
+/// <summary>
+/// Moves a validated shadow to PreWarmed: from now on the router may fail over to it. Returns when it became PreWarmed
+/// in the routing table (the first run's time when the activity runs twice).
+/// </summary>
+/// <remarks>
+/// The workflow takes that time as the shadow's ready time, not its own clock at the next turn, which is later:
+/// continuous validation judges the shadow from the table's time on, and a verdict judged in between must count.
+/// The last shadow of a service to leave warm-up puts an amplified mirror policy back as it was.
+/// </remarks>
+public sealed class MarkPreWarmedActivity(RoutingTableStore tables, IStateStore store, TimeProvider time) : WorkflowActivity<ShadowStep, DateTimeOffset>
 {
     /// <inheritdoc />
-    public override async Task<bool> RunAsync(WorkflowActivityContext context, ShadowStep input)
+    public override async Task<DateTimeOffset> RunAsync(WorkflowActivityContext context, ShadowStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.PreWarmed, time.GetUtcNow()).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.PreWarmed, now).ConfigureAwait(false);
         await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
-        return true;
+        var stored = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
+        return stored is { State: ShadowState.PreWarmed, StateChangedAt: { } at } ? at : now;
     }
 }

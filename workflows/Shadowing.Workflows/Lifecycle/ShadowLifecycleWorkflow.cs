@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapr.Workflow;
 using Microsoft.Extensions.Logging;
 using Shadowing.Core.Shadows;
@@ -185,8 +186,13 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 Update(id, p => p with { LastVerdict = check });
                 if (check.Verdict == Verdict.Pass)
                 {
-                    await context.CallActivityAsync(nameof(MarkPreWarmedActivity), Step(id), StoreRetry).ConfigureAwait(true);
-                    Update(id, p => p with { State = ShadowState.PreWarmed, ReadyAt = context.CurrentUtcDateTime });
+                    // When the table made it PreWarmed: continuous validation judges it from then on. Histories from before
+                    // the activity returned it hold `true`, and fall back to this turn's time.
+#pragma warning disable DAPR1304 // read as JSON on purpose: a replayed history may hold the old `true` where a time is now returned
+                    var marked = await context.CallActivityAsync<JsonElement>(nameof(MarkPreWarmedActivity), Step(id), StoreRetry).ConfigureAwait(true);
+#pragma warning restore DAPR1304
+                    DateTimeOffset readyAt = marked.ValueKind == JsonValueKind.String && marked.TryGetDateTimeOffset(out var at) ? at : context.CurrentUtcDateTime;
+                    Update(id, p => p with { State = ShadowState.PreWarmed, ReadyAt = readyAt });
                     Status(_phase == "Preparing" ? "Preparing" : _phase);
                     return true;
                 }
