@@ -90,6 +90,21 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task Validate_RunAgainAfterTheShadowWasMadePreWarmed_LeavesItInRoutingAndStoresNoVerdict()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.PreWarmed, _time.GetUtcNow());
+        var validate = new ValidateShadowActivity(new ShadowValidator(_store, _bus, _time), Tables, _provisioner, _time);
+
+        var check = await validate.RunAsync(_context, new WarmupStep("orders", "s1", _time.GetUtcNow().AddMinutes(-10)));
+
+        Assert.Equal(Verdict.Inconclusive, check.Verdict);
+        Assert.Equal(ShadowState.PreWarmed, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
+        Assert.Empty(await _store.ListKeysAsync(StateKeys.VerdictsPrefix));
+    }
+
+    [Fact]
     public void Cover_OffOrAbsent_OnForThisShadowOnly_OnAlready_KeepsTargetsAndTheLargerShare()
     {
         Assert.Equal((true, 10.0, "s1"), Parts(EnableMirroringActivity.Cover(null, "s1", 10)));

@@ -13,6 +13,9 @@ namespace Shadowing.Workflows.Activities;
 /// <remarks>
 /// The window starts when warm-up began or when the shadow's process last started, whichever is later: copies sent while
 /// a host restart had it down say nothing about the process now running.
+/// The workflow calls it only while the shadow warms up; a copy of a run whose result the workflow already took (the
+/// runtime ran it again) finds it PreWarmed or further on, and changes nothing: moved to Validating it would leave
+/// routing, and no workflow would bring it back.
 /// </remarks>
 public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTableStore tables, IShadowProvisioner provisioner, TimeProvider time) : WorkflowActivity<WarmupStep, ShadowCheck>
 {
@@ -20,6 +23,12 @@ public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTab
     public override async Task<ShadowCheck> RunAsync(WorkflowActivityContext context, WarmupStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
+        if (current is { State: not (ShadowState.WarmingUp or ShadowState.Validating) })
+        {
+            return new ShadowCheck(Verdict.Inconclusive, [$"not validated: the shadow is {current.State}, no longer warming up (a late rerun)"], time.GetUtcNow());
+        }
+
         await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Validating, time.GetUtcNow()).ConfigureAwait(false);
         var window = time.GetUtcNow() - await CollectWarmupStatsActivity.SinceAsync(provisioner, input).ConfigureAwait(false);
         var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
