@@ -370,6 +370,23 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AfterTheEndedWorkflowWasPurged_IsNotRunAgain()
+    {
+        // The embedded backend purges ended instances after its retention (7 days), and a long manual window can outlast
+        // that: the plan still says Admitted, and a reconcile tick must not start its shadows again.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.TerminateWorkflowAsync(first.InstanceId!, "oncall", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        Assert.True(await _workflows.PurgeInstanceAsync(first.InstanceId!, TestContext.Current.CancellationToken));
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal(first, plan);
+        Assert.Empty((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
     public async Task Handle_OnlyTheCountGrewAfterTheWindowRan_StartsNothing()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

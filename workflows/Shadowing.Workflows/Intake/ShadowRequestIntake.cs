@@ -56,25 +56,29 @@ public sealed partial class ShadowRequestIntake(
                 return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false); // a merged request may grow it
             }
 
-            if (instance is { Exists: true })
+            if (instance is not { Exists: true })
             {
-                // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
-                // forecast into it): that part is decided like a new request and runs as the next revision.
-                // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
-                {
-                    return existing;
-                }
-
-                var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
-                next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
-                if (next.WindowStart >= next.WindowEnd)
-                {
-                    return existing; // only the count grew, and the window it ran for is over: nothing left to run
-                }
-
-                revision = existing.Revision + 1;
+                // Scheduled before the plan was stored, so it ran and ended, then was purged (the embedded backend's
+                // retention, daprd's retention policy): how it ended is gone, so it is not brought back.
+                return existing;
             }
+
+            // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
+            // forecast into it): that part is decided like a new request and runs as the next revision.
+            // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
+            if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+            {
+                return existing;
+            }
+
+            var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
+            next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
+            if (next.WindowStart >= next.WindowEnd)
+            {
+                return existing; // only the count grew, and the window it ran for is over: nothing left to run
+            }
+
+            revision = existing.Revision + 1;
         }
         else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
         {
