@@ -9,8 +9,10 @@ namespace Shadowing.Core.Routing;
 /// <see cref="Topics.RoutingChanged"/>. Writes are validated first; updates use ETags.
 /// </summary>
 /// <remarks>
-/// The state write and the announcement are not atomic: if publishing fails after the write, the exception
-/// reaches the caller but the table is stored, and routers still pick it up on their periodic poll.
+/// The state write and the announcement are not atomic. The announcement only saves routers their wait for the next
+/// poll (<c>Router:PollInterval</c>, 10 s by default), so a pub/sub that refuses it (<see cref="EventBusException"/>)
+/// does not fail a write that is already stored: a lifecycle step or an operator's change stands, and routers pick it
+/// up on their poll. The pub/sub's own failures show wherever else it is used (shadow requests, verdicts, alerts).
 /// </remarks>
 public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
 {
@@ -48,7 +50,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     {
         RoutingTableValidator.EnsureValid(table);
         await store.SaveJsonAsync(StateKeys.Routing(table.Service), table, etag: null, cancellationToken).ConfigureAwait(false);
-        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(table.Service), cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Validates and stores <paramref name="table"/> unless the service already has one; announces it when written.</summary>
@@ -62,7 +64,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
             return false;
         }
 
-        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(table.Service), cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
         return true;
     }
 
@@ -87,7 +89,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
                 return next;
             },
             cancellationToken: cancellationToken).ConfigureAwait(false);
-        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(service, cancellationToken).ConfigureAwait(false);
         return written;
     }
 
@@ -161,11 +163,23 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
         return before;
     }
 
+    private async Task AnnounceAsync(string service, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
+        }
+        catch (EventBusException)
+        {
+            // Stored already: routers read it on their next poll (see the class remarks).
+        }
+    }
+
     /// <summary>Deletes the table of <paramref name="service"/> and announces it.</summary>
     public async Task DeleteAsync(string service, CancellationToken cancellationToken = default)
     {
         await store.DeleteAsync(StateKeys.Routing(service), etag: null, cancellationToken).ConfigureAwait(false);
-        await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(service, cancellationToken).ConfigureAwait(false);
     }
 
     private static ShadowEndpoint ShadowOf(RoutingTable? table, string service, string shadowId) =>

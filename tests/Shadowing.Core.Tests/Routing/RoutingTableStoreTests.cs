@@ -26,6 +26,25 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
+    public async Task PutAsync_PubSubRefusesTheAnnouncement_TheStoredWriteStands()
+    {
+        _bus.PublishAsync(Topics.RoutingChanged, Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new EventBusException("pub/sub unavailable")));
+
+        await _store.PutAsync(Tables.Orders(), Ct);
+
+        await _state.Received(1).SaveAsync("routing/orders", Arg.Any<ReadOnlyMemory<byte>>(), null, Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.RoutingChanged, new RoutingChanged("orders"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task PutAsync_OtherPublishFailures_StillReachTheCaller()
+    {
+        _bus.PublishAsync(Topics.RoutingChanged, Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new ObjectDisposedException("bus")));
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => _store.PutAsync(Tables.Orders(), Ct));
+    }
+
+    [Fact]
     public async Task PutAsync_InvalidTable_WritesNothing()
     {
         await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(new RoutingTable { Service = "orders" }, Ct));
