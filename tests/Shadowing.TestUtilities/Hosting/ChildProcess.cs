@@ -12,9 +12,16 @@ public sealed class ChildProcess : IAsyncDisposable
     private readonly Lock _waitersLock = new();
     private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Seen)> _waiters = [];
 
+    // The test that started the process, if any: its output carries the process's lines as they come, so a failed
+    // assertion in CI shows what the process said (a passing test's output is not printed).
+    private readonly ITestOutputHelper? _testOutput = TestContext.Current.TestOutputHelper;
+
+    private readonly int _pid;
+
     private ChildProcess(Process process)
     {
         _process = process;
+        _pid = process.Id;
         process.OutputDataReceived += (_, e) => Seen(e.Data);
         process.ErrorDataReceived += (_, e) => Seen(e.Data);
         process.BeginOutputReadLine();
@@ -151,6 +158,15 @@ public sealed class ChildProcess : IAsyncDisposable
         if (line is null)
         {
             return;
+        }
+
+        try
+        {
+            _testOutput?.WriteLine($"[{_pid}] {line}");
+        }
+        catch (InvalidOperationException)
+        {
+            // the test has ended; the line is still kept below
         }
 
         lock (_waitersLock)
