@@ -142,10 +142,24 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// <returns>The state it was in before.</returns>
     /// <exception cref="KeyNotFoundException">No such service or shadow.</exception>
     /// <exception cref="InvalidShadowTransitionException">The lifecycle offers no way there.</exception>
-    public async Task<ShadowState> MoveShadowAsync(string service, string shadowId, ShadowState state, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<ShadowState> MoveShadowAsync(string service, string shadowId, ShadowState state, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        MoveAsync(service, shadowId, onlyFrom: null, state, now, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="MoveShadowAsync"/>, but only when the shadow is in one of <paramref name="onlyFrom"/>, checked in the
+    /// same ETag-checked write: a step that lost a race (its shadow moved on meanwhile) leaves it where it is.
+    /// </summary>
+    /// <returns>The state it was in before, moved or not.</returns>
+    public Task<ShadowState> MoveShadowFromAsync(string service, string shadowId, IReadOnlyCollection<ShadowState> onlyFrom, ShadowState state, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(onlyFrom);
+        return MoveAsync(service, shadowId, onlyFrom, state, now, cancellationToken);
+    }
+
+    private async Task<ShadowState> MoveAsync(string service, string shadowId, IReadOnlyCollection<ShadowState>? onlyFrom, ShadowState state, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var before = ShadowOf((await GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value, service, shadowId).State;
-        if (before == state)
+        if (before == state || onlyFrom?.Contains(before) == false)
         {
             return before;
         }
@@ -156,6 +170,11 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
             {
                 var from = ShadowOf(table, service, shadowId).State;
                 before = from;
+                if (from == state || onlyFrom?.Contains(from) == false)
+                {
+                    return table!;
+                }
+
                 var path = ShadowLifecycle.PathTo(from, state) ?? throw new InvalidShadowTransitionException(shadowId, from, state);
                 return path.Aggregate(table!, (t, next) => t.WithShadowState(shadowId, next, now));
             },

@@ -87,6 +87,12 @@ public sealed record ShadowPlan
     /// <summary>When the kill switch released its workflow (released once, not at every tick).</summary>
     public DateTimeOffset? ReleasedAt { get; init; }
 
+    /// <summary>
+    /// When the intake first found its workflow ended: an instance missing after that was purged (a retention), one
+    /// missing before it was lost with the workflow store, and is scheduled again.
+    /// </summary>
+    public DateTimeOffset? InstanceEndedAt { get; init; }
+
     public required DateTimeOffset DecidedAt { get; init; }
 }
 

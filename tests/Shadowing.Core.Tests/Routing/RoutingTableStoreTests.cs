@@ -87,6 +87,22 @@ public sealed class RoutingTableStoreTests
         Assert.Equal((false, 0), (written.Mirror!.Enabled, written.Mirror.Targets.Count));
     }
 
+    [Theory]
+    [InlineData(ShadowState.Validating, ShadowState.WarmingUp)] // still being validated: moved
+    [InlineData(ShadowState.PreWarmed, ShadowState.PreWarmed)] // moved on meanwhile: left where it is
+    public async Task MoveShadowFromAsync_MovesOnlyFromTheGivenStates(ShadowState state, ShadowState expected)
+    {
+        var tables = new RoutingTableStore(new Shadowing.TestUtilities.State.InMemoryStateStore(), _bus);
+        var now = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        await tables.PutAsync(Tables.Orders() with { Shadows = [Tables.Shadow("s1", state) with { StateChangedAt = now.AddMinutes(-5) }] }, Ct);
+
+        var before = await tables.MoveShadowFromAsync("orders", "s1", [ShadowState.Validating], ShadowState.WarmingUp, now, Ct);
+
+        Assert.Equal(state, before);
+        var shadow = Assert.Single((await tables.GetAsync("orders", Ct))!.Value.Shadows);
+        Assert.Equal((expected, expected == state ? now.AddMinutes(-5) : now), (shadow.State, shadow.StateChangedAt!.Value));
+    }
+
     [Fact]
     public async Task ListAsync_KeyDeletedAfterListing_IsSkipped()
     {

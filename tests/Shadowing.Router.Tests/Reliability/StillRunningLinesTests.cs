@@ -16,6 +16,6 @@ public sealed class StillRunningLinesTests
             await Task.Delay(TimeSpan.FromMilliseconds(100), TimeProvider.System, TestContext.Current.CancellationToken);
         }
 
-        Assert.Contains("(still running after 1 s)", output.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\(still running after \d+ s\)", output.Output); // the first tick can come late on a busy machine
     }
 }

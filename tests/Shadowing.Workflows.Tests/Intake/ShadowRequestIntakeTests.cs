@@ -365,7 +365,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         var plan = await Intake().HandleAsync(request with { WindowEnd = request.WindowEnd.AddHours(2) });
 
-        Assert.Equal(first, plan);
+        Assert.Equal(first, plan with { InstanceEndedAt = null }); // the same plan, now marked as seen ended
         Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
     }
 
@@ -378,12 +378,32 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var first = await Intake().HandleAsync(request);
         await _workflows.TerminateWorkflowAsync(first.InstanceId!, "oncall", TestContext.Current.CancellationToken);
         await CompletionAsync(first.InstanceId!);
+        var seenEnded = await Intake().HandleAsync(request); // a reconcile tick while it is still there
         Assert.True(await _workflows.PurgeInstanceAsync(first.InstanceId!, TestContext.Current.CancellationToken));
 
         var plan = await Intake().HandleAsync(request);
 
-        Assert.Equal(first, plan);
+        Assert.Equal(first with { InstanceEndedAt = _time.GetUtcNow() }, seenEnded);
+        Assert.Equal(seenEnded, plan);
         Assert.Empty((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
+    public async Task Handle_WorkflowGoneWithoutHavingBeenSeenToEnd_IsScheduledAgain()
+    {
+        // A workflow store lost under a running request (a deleted file, `:memory:`, a reset actor store): its window
+        // still needs its shadows.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.TerminateWorkflowAsync(first.InstanceId!, "stands in for the loss", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        Assert.True(await _workflows.PurgeInstanceAsync(first.InstanceId!, TestContext.Current.CancellationToken));
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal(first.InstanceId, plan.InstanceId);
+        var state = await _workflows.GetWorkflowStateAsync(first.InstanceId!, getInputsAndOutputs: false, TestContext.Current.CancellationToken);
+        Assert.True(state is { Exists: true, IsWorkflowRunning: true } || state is { Exists: true, RuntimeStatus: WorkflowRuntimeStatus.Pending });
     }
 
     [Fact]
@@ -395,7 +415,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await CompletionAsync(first.InstanceId!);
         _time.SetUtcNow(request.WindowEnd.AddMinutes(-1));
 
-        Assert.Equal(first, await Intake().HandleAsync(request with { Count = 3 })); // its window ends with the first revision's
+        Assert.Equal(first, (await Intake().HandleAsync(request with { Count = 3 })) with { InstanceEndedAt = null }); // its window ends with the first revision's
 
         Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
     }
@@ -408,7 +428,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
         await CompletionAsync(first.InstanceId!);
 
-        Assert.Equal(first, await Intake().HandleAsync(request));
+        Assert.Equal(first, (await Intake().HandleAsync(request)) with { InstanceEndedAt = null });
         Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
     }
 

@@ -424,6 +424,29 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ResizeRefused_ARemediatedShadowGoesBackToItsOwnLargerSize()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var bigger = new ShadowResources(Size: 8);
+        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
+        harness.On(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger
+            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "size 8 exceeds the quota"))
+            : restart(input));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 3);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal([2, 8, 2], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.Resources.Size));
+        Assert.Equal(2, Assert.Single(outcome.Shadows).Resources!.Size);
+        Assert.True(outcome.Served);
+    }
+
+    [Fact]
     public async Task Run_FailingRevalidationVerdict_RemediatesTheHeldShadow()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

@@ -19,22 +19,24 @@ namespace Shadowing.Workflows.Activities;
 /// </remarks>
 public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTableStore tables, IShadowProvisioner provisioner, TimeProvider time) : WorkflowActivity<WarmupStep, ShadowCheck>
 {
+    private static readonly ShadowState[] WarmingUpStates = [ShadowState.WarmingUp, ShadowState.Validating];
+
     /// <inheritdoc />
     public override async Task<ShadowCheck> RunAsync(WorkflowActivityContext context, WarmupStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
-        if (current is { State: not (ShadowState.WarmingUp or ShadowState.Validating) })
+        var found = await tables.MoveShadowFromAsync(input.Service, input.ShadowId, WarmingUpStates, ShadowState.Validating, time.GetUtcNow()).ConfigureAwait(false);
+        if (!WarmingUpStates.Contains(found))
         {
-            return new ShadowCheck(Verdict.Inconclusive, [$"not validated: the shadow is {current.State}, no longer warming up (a late rerun)"], time.GetUtcNow());
+            return new ShadowCheck(Verdict.Inconclusive, [$"not validated: the shadow is {found}, no longer warming up (a late rerun)"], time.GetUtcNow());
         }
 
-        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Validating, time.GetUtcNow()).ConfigureAwait(false);
         var window = time.GetUtcNow() - await CollectWarmupStatsActivity.SinceAsync(provisioner, input).ConfigureAwait(false);
         var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         if (verdict.Verdict == Verdict.Inconclusive)
         {
-            await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.WarmingUp, time.GetUtcNow()).ConfigureAwait(false);
+            // Only from Validating: a late rerun that judged while the workflow made the shadow PreWarmed leaves it there.
+            await tables.MoveShadowFromAsync(input.Service, input.ShadowId, [ShadowState.Validating], ShadowState.WarmingUp, time.GetUtcNow()).ConfigureAwait(false);
         }
 
         return new ShadowCheck(verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);

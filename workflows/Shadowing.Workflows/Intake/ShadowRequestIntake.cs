@@ -56,29 +56,44 @@ public sealed partial class ShadowRequestIntake(
                 return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false); // a merged request may grow it
             }
 
+            if (instance is not { Exists: true } && existing.InstanceEndedAt is not null)
+            {
+                // Seen ended, then purged (the embedded backend's retention, daprd's retention policy): how it ended is
+                // gone, and a window that outlasted the retention is not started again.
+                return existing;
+            }
+
             if (instance is not { Exists: true })
             {
-                // Scheduled before the plan was stored, so it ran and ended, then was purged (the embedded backend's
-                // retention, daprd's retention policy): how it ended is gone, so it is not brought back.
-                return existing;
+                // Never seen ended: lost with the workflow store (a deleted or in-memory file, a reset actor store).
+                // Decided again below, and scheduled under the same id for what is left of the window.
+                LogInstanceMissing(request.Id, instanceId);
             }
-
-            // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
-            // forecast into it): that part is decided like a new request and runs as the next revision.
-            // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-            if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+            else
             {
-                return existing;
-            }
+                if (existing.InstanceEndedAt is null)
+                {
+                    existing = existing with { InstanceEndedAt = time.GetUtcNow() };
+                    await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
 
-            var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
-            next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
-            if (next.WindowStart >= next.WindowEnd)
-            {
-                return existing; // only the count grew, and the window it ran for is over: nothing left to run
-            }
+                // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
+                // forecast into it): that part is decided like a new request and runs as the next revision.
+                // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
+                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+                {
+                    return existing;
+                }
 
-            revision = existing.Revision + 1;
+                var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
+                next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
+                if (next.WindowStart >= next.WindowEnd)
+                {
+                    return existing; // only the count grew, and the window it ran for is over: nothing left to run
+                }
+
+                revision = existing.Revision + 1;
+            }
         }
         else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
         {
@@ -387,6 +402,9 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<bool> IsRunningAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false };
+
+    [LoggerMessage(EventId = 95, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} is gone without having been seen to end (the workflow store was lost?); deciding it again")]
+    private partial void LogInstanceMissing(string requestId, string instanceId);
 
     [LoggerMessage(EventId = 93, Level = LogLevel.Information, Message = "Shadow request {RequestId} and its plan deleted: its window ended at {WindowEnd}, longer ago than they are kept")]
     private partial void LogForgotten(string requestId, DateTimeOffset windowEnd);

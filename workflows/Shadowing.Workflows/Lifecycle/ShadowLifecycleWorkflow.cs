@@ -372,13 +372,14 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 _resources = resources;
                 foreach (var id in Ready().ToArray())
                 {
+                    var own = _shadows[id].Resources ?? previous; // a remediated shadow runs larger than the request's size
                     if (await RestartAsync(id, resources).ConfigureAwait(true) is { } refused)
                     {
                         // Resources the platform refuses (a quota, a size it does not offer) must not cost the window its
                         // shadows: this one goes back to what it had, the others keep theirs, and so do new shadows.
                         LogResizeRefused(id, refused);
                         _resources = previous;
-                        if (await RestartAsync(id, previous).ConfigureAwait(true) is { } failed)
+                        if (await RestartAsync(id, own).ConfigureAwait(true) is { } failed)
                         {
                             await RetireAsync(id, $"resize failed: {refused}; the restart with its previous resources failed too: {failed}").ConfigureAwait(true);
                             break;
