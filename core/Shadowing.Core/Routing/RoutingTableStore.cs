@@ -188,9 +188,9 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
         {
             await bus.PublishAsync(Topics.RoutingChanged, new RoutingChanged(service), cancellationToken).ConfigureAwait(false);
         }
-        catch (EventBusException)
+        catch (EventBusException) when (!cancellationToken.IsCancellationRequested)
         {
-            // Stored already: routers read it on their next poll (see the class remarks).
+            // Stored already: routers read it on their next poll (see the class remarks). A cancelled caller still hears of it.
         }
     }
 

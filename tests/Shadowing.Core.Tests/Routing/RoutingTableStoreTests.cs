@@ -37,6 +37,19 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
+    public async Task PutAsync_AnnouncementFailsBecauseTheCallerCancelled_TheCallerHearsOfIt()
+    {
+        using var cancelled = new CancellationTokenSource();
+        _bus.PublishAsync(Topics.RoutingChanged, Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>()).Returns(_ =>
+        {
+            cancelled.Cancel();
+            return Task.FromException(new EventBusException("publish cancelled"));
+        });
+
+        await Assert.ThrowsAsync<EventBusException>(() => _store.PutAsync(Tables.Orders(), cancelled.Token));
+    }
+
+    [Fact]
     public async Task PutAsync_OtherPublishFailures_StillReachTheCaller()
     {
         _bus.PublishAsync(Topics.RoutingChanged, Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new ObjectDisposedException("bus")));
