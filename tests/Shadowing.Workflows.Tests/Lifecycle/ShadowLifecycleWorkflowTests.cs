@@ -424,6 +424,30 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_SameResizeSentAgainAfterAPartialRefusal_DoesNotRestartTheShadowsThatHaveIt()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var bigger = new ShadowResources(Size: 8);
+        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
+        harness.On(nameof(RemediateShadowActivity), input => input is ShadowStep { ShadowId: "s20261202t1200-2" } step && step.Resources == bigger
+            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "no room for size 8 on its host"))
+            : restart(input));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Count == 3 && harness.Statuses[^1].Shadows.All(s => s.State == ShadowState.PreWarmed));
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Count == 5 && harness.Statuses[^1].Shadows.All(s => s.State == ShadowState.PreWarmed));
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(
+            [("s20261202t1200-1", 8), ("s20261202t1200-2", 8), ("s20261202t1200-2", 1), ("s20261202t1200-2", 8), ("s20261202t1200-2", 1)],
+            harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => (s.ShadowId, s.Resources.Size)));
+        Assert.Equal([8, 1], outcome.Shadows.OrderBy(s => s.ShadowId, StringComparer.Ordinal).Select(s => s.Resources!.Size));
+    }
+
+    [Fact]
     public async Task Run_ResizeRefused_ARemediatedShadowGoesBackToItsOwnLargerSize()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());

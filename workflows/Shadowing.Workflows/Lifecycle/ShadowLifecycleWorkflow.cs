@@ -373,6 +373,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 foreach (var id in Ready().ToArray())
                 {
                     var own = _shadows[id].Resources ?? previous; // a remediated shadow runs larger than the request's size
+                    if (own == resources)
+                    {
+                        continue; // already has them: the same resize sent again after a partial refusal
+                    }
+
                     if (await RestartAsync(id, resources).ConfigureAwait(true) is { } refused)
                     {
                         // Resources the platform refuses (a quota, a size it does not offer) must not cost the window its
