@@ -406,10 +406,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
         var bigger = new ShadowResources(Size: 8);
-        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
-        harness.On(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger
-            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "size 8 exceeds the quota"))
-            : restart(input));
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger, "size 8 exceeds the quota");
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
@@ -428,10 +425,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
         var bigger = new ShadowResources(Size: 8);
-        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
-        harness.On(nameof(RemediateShadowActivity), input => input is ShadowStep { ShadowId: "s20261202t1200-2" } step && step.Resources == bigger
-            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "no room for size 8 on its host"))
-            : restart(input));
+        harness.FailWhen(nameof(RemediateShadowActivity), input => input is ShadowStep { ShadowId: "s20261202t1200-2" } step && step.Resources == bigger, "no room for size 8 on its host");
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: bigger));
@@ -452,10 +446,7 @@ public sealed class ShadowLifecycleWorkflowTests
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
         var bigger = new ShadowResources(Size: 8);
-        var restart = harness.Handlers[nameof(RemediateShadowActivity)];
-        harness.On(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger
-            ? throw new WorkflowTaskFailedException("failed", new WorkflowTaskFailureDetails("ProvisioningException", "size 8 exceeds the quota"))
-            : restart(input));
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).Resources == bigger, "size 8 exceeds the quota");
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent("s20261202t1200-1", WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
@@ -484,6 +475,108 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(2, Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity))).Resources.Size);
         Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
         Assert.True(outcome.Served);
+    }
+
+    [Fact]
+    public async Task Run_SecondShadowFailsWhileTheFirstIsRemediated_IsRemediatedAtOnce_NotAfterTheFirstsWarmup()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        RaiseFail(harness, "s20261202t1200-2");
+
+        // The second is restarted, warmed, judged and held again while the first is still warming up.
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 3);
+        Assert.Equal(["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.ShadowId));
+        Assert.Equal([ShadowState.WarmingUp, ShadowState.PreWarmed], harness.Statuses[^1].Shadows.OrderBy(s => s.ShadowId, StringComparer.Ordinal).Select(s => s.State));
+        rewarm.Open();
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 4);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Served);
+        Assert.All(outcome.Shadows, s => Assert.Equal((ShadowState.Retired, 2), (s.State, s.Attempt)));
+    }
+
+    [Fact]
+    public async Task Run_FailSentAgainWhileItsShadowIsBeingRestarted_RestartsItOnce()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var restart = harness.Hold(nameof(RemediateShadowActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => restart.Reached);
+        RaiseFail(harness, "s20261202t1200-1"); // judged on the old process again before its owner took it out of routing
+        restart.Open();
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 2);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Single(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)));
+        Assert.Equal(2, Assert.Single(outcome.Shadows).Attempt);
+    }
+
+    [Fact]
+    public async Task Run_ResizeWhileAShadowIsRemediated_WaitsForIt_AndCountsItAsHeld()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 3));
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(ProvisionShadowActivity)));
+        rewarm.Open();
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 4);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(3, outcome.Shadows.Count);
+        Assert.Equal(3, harness.Names().Count(n => n == nameof(ProvisionShadowActivity)));
+        Assert.Equal(3, harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Count);
+    }
+
+    [Fact]
+    public async Task Run_WindowEndsWhileAShadowIsRemediated_EndsTheHold_AndTheShadowIsRetiredWithoutBeingMadeReady()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        harness.EndWindow();
+        rewarm.Open(); // the warm-up passes, past the window
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)));
+        Assert.Equal(["s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
+    public async Task Run_GivingUpWhileAShadowIsRemediated_ThatShadowIsNotMadeReadyAfterwards()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-2", "no capacity");
+        harness.FailWhen(nameof(RetireShadowActivity), input => ((RetireStep)input!).ShadowId == "s20261202t1200-2", "store down");
+        RaiseFail(harness, "s20261202t1200-2");
+        await Assert.ThrowsAsync<WorkflowTaskFailedException>(() => run.WaitAsync(Patience));
+        rewarm.Open(); // what the first shadow's remediation does next, had the engine delivered it
+
+        Assert.Equal(2, harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)));
+        Assert.Contains(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)), r => r.ShadowId == "s20261202t1200-1");
     }
 
     [Fact]
@@ -636,6 +729,9 @@ public sealed class ShadowLifecycleWorkflowTests
 
     private static Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
         Eventually.WaitUntilAsync(condition, what, Patience, TestContext.Current.CancellationToken);
+
+    private static void RaiseFail(WorkflowHarness harness, string shadowId) =>
+        harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent(shadowId, WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
 
     /// <summary>Each warm-up reaches its samples two minutes after it starts, so warm-ups start at different times.</summary>
     private static void WarmupTakesTwoMinutes(WorkflowHarness harness) => harness.On(nameof(CollectWarmupStatsActivity), _ =>

@@ -11,7 +11,7 @@ namespace Shadowing.Workflows.Tests.Lifecycle;
 
 /// <summary>
 /// Runs <see cref="ShadowLifecycleWorkflow"/> on a substituted <see cref="WorkflowContext"/>: activities answer from
-/// handlers keyed by activity name, relative timers advance a fake clock at once, the window timer and external events
+/// handlers keyed by activity name (at once, or later when a handler returns a <c>Task&lt;object?&gt;</c>), relative timers advance a fake clock at once, the window timer and external events
 /// are completed by the test.
 /// </summary>
 internal sealed class WorkflowHarness
@@ -112,6 +112,40 @@ internal sealed class WorkflowHarness
 
     public void On(string activity, Func<object?, object?> handler) => Handlers[activity] = handler;
 
+    /// <summary>
+    /// Makes <paramref name="activity"/> fail past its retries with <paramref name="error"/> for the inputs <paramref name="when"/>
+    /// picks; the others are answered as before.
+    /// </summary>
+    public void FailWhen(string activity, Func<object?, bool> when, string error)
+    {
+        var before = Handlers.TryGetValue(activity, out var handler) ? handler : _ => null;
+        On(activity, input => when(input) ? throw Failed(error) : before(input));
+    }
+
+    /// <summary>An activity's failure past its retries, as the workflow sees it.</summary>
+    public static WorkflowTaskFailedException Failed(string error) => new("failed", new WorkflowTaskFailureDetails("ActivityException", error));
+
+    /// <summary>
+    /// Holds every call of <paramref name="activity"/> for <paramref name="shadowId"/> from now on until the returned gate
+    /// opens; the workflow goes on with everything else meanwhile. The others are answered as before.
+    /// </summary>
+    public Gate Hold(string activity, string shadowId)
+    {
+        var gate = new Gate();
+        var before = Handlers[activity];
+        On(activity, input =>
+        {
+            if (ShadowIdOf(input) != shadowId)
+            {
+                return before(input);
+            }
+
+            gate.Reached = true;
+            return gate.Answer(() => before(input));
+        });
+        return gate;
+    }
+
     /// <summary>Answers <paramref name="activity"/> with the next of <paramref name="results"/>, repeating the last.</summary>
     public void OnSequence(string activity, params object?[] results)
     {
@@ -136,6 +170,14 @@ internal sealed class WorkflowHarness
 
     public IReadOnlyList<T> Inputs<T>(string activity) => Calls.Where(c => c.Name == activity).Select(c => (T)c.Input!).ToArray();
 
+    private static string? ShadowIdOf(object? input) => input switch
+    {
+        ShadowStep step => step.ShadowId,
+        WarmupStep step => step.ShadowId,
+        RetireStep step => step.ShadowId,
+        _ => null,
+    };
+
     private static ProvisionedShadow Provisioned(ShadowStep step) => new()
     {
         Service = step.Service,
@@ -152,13 +194,16 @@ internal sealed class WorkflowHarness
         try
         {
             var result = Handlers.TryGetValue(name, out var handler) ? handler(input) : default;
-            return Task.FromResult((T)result!);
+            return result is Task<object?> later ? AnswerLater<T>(later) : Task.FromResult((T)result!);
         }
         catch (WorkflowTaskFailedException ex)
         {
             return Task.FromException<T>(ex);
         }
     }
+
+    /// <summary>An activity whose handler returned a task answers when the test completes it (the workflow goes on meanwhile).</summary>
+    private static async Task<T> AnswerLater<T>(Task<object?> later) => (T)(await later.ConfigureAwait(false))!;
 
     /// <summary>Completes in the same step as the raise (as a replayed history would), then frees the name for the next wait.</summary>
     private Task<T> Event<T>(string name) =>
@@ -174,4 +219,22 @@ internal sealed class WorkflowHarness
 
     private TaskCompletionSource<object?> Slot(string name) =>
         _events.GetOrAdd(name, _ => new TaskCompletionSource<object?>());
+
+    /// <summary>Held activity calls: each answers when <see cref="Open"/> is called, on the caller's thread.</summary>
+    public sealed class Gate
+    {
+        // Continuations run on Open's thread, so the workflow never runs on two threads at once.
+        private readonly TaskCompletionSource _open = new();
+
+        /// <summary>Whether a held call has been made.</summary>
+        public bool Reached { get; set; }
+
+        public void Open() => _open.TrySetResult();
+
+        internal async Task<object?> Answer(Func<object?> answer)
+        {
+            await _open.Task.ConfigureAwait(false);
+            return answer();
+        }
+    }
 }

@@ -44,10 +44,14 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
     private sealed partial class Run(WorkflowContext context, ShadowRequest request, ShadowLifecycleOptions options, ILogger logger)
     {
         private readonly Dictionary<string, ShadowProgress> _shadows = new(StringComparer.Ordinal);
+
+        /// <summary>Remediations the hold loop started and has not seen end, in the order they started.</summary>
+        private readonly List<(string ShadowId, Task Work)> _reworks = [];
         private DateTimeOffset _windowEnd = request.WindowEnd;
         private ShadowResources _resources = new(Size: options.InitialSize);
         private int _nextIndex = 1;
         private string _phase = "Starting";
+        private bool _givingUp;
 
         /// <summary>The one wait for <c>release</c>, armed first, so a release (the kill switch) also stops a preparation.</summary>
         private Task<string?> _release = null!;
@@ -82,6 +86,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 // An activity failed past its retries: no shadow may stay routable, or running, with nobody holding it.
                 LogGivingUp(ex.FailureDetails.ErrorMessage);
+                _givingUp = true; // a remediation still running beside the hold stops at its next step instead of making its shadow ready
                 foreach (var id in _shadows.Values.Where(s => s.State != ShadowState.Retired).Select(s => s.ShadowId).ToArray())
                 {
                     try
@@ -186,6 +191,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 Update(id, p => p with { LastVerdict = check });
                 if (check.Verdict == Verdict.Pass)
                 {
+                    ThrowIfReleased(); // judged as the release came, the window ended or the workflow gave up: retired, never made ready
                     // When the table made it PreWarmed: continuous validation judges it from then on. Histories from before
                     // the activity returned it hold `true`, and fall back to this turn's time.
 #pragma warning disable DAPR1304 // read as JSON on purpose: a replayed history may hold the old `true` where a time is now returned
@@ -293,6 +299,12 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         }
 
         /// <summary>Holds the ready shadows until the window ends or <c>release</c>; returns why it ended.</summary>
+        /// <remarks>
+        /// A failing verdict's remediation (a restart, a warm-up, a judgement: up to about an hour and a half with the
+        /// defaults) runs beside the loop, so a second shadow that fails meanwhile is remediated at once rather than after
+        /// it, and the window's end and <c>release</c> are seen as they come. A resize waits for those to finish: it counts
+        /// and restarts the shadows held, and a shadow half way through a restart is neither.
+        /// </remarks>
         private async Task<string> HoldAsync()
         {
             _phase = "Holding";
@@ -306,17 +318,17 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
             while (true)
             {
-                var fired = await Task.WhenAny(window, release, _extend, resize, verdict).ConfigureAwait(true);
+                var fired = await Task.WhenAny([window, release, _extend, resize, verdict, .. _reworks.Select(r => r.Work)]).ConfigureAwait(true);
                 if (fired == release)
                 {
-                    return Released(await release.ConfigureAwait(true));
+                    return await EndHoldAsync(Released(await release.ConfigureAwait(true))).ConfigureAwait(true);
                 }
 
                 if (fired == window)
                 {
                     if (context.CurrentUtcDateTime >= _windowEnd)
                     {
-                        return "the window ended";
+                        return await EndHoldAsync("the window ended").ConfigureAwait(true);
                     }
 
                     window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None); // an earlier end was extended
@@ -328,21 +340,42 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
                 else if (fired == resize)
                 {
+                    await EndReworksAsync().ConfigureAwait(true);
                     await ResizeAsync(await resize.ConfigureAwait(true)).ConfigureAwait(true);
                     resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
                 }
+                else if (fired == verdict)
+                {
+                    var judged = await verdict.ConfigureAwait(true);
+                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+                    if (_reworks.Exists(r => r.ShadowId == judged.ShadowId))
+                    {
+                        continue; // already being remediated: a verdict on the process it is replacing says nothing new
+                    }
+
+                    var work = OnVerdictAsync(judged);
+                    if (work.IsCompleted)
+                    {
+                        await work.ConfigureAwait(true); // nothing to do, or it failed at once
+                    }
+                    else
+                    {
+                        _reworks.Add((judged.ShadowId, work));
+                    }
+                }
                 else
                 {
-                    await OnVerdictAsync(await verdict.ConfigureAwait(true)).ConfigureAwait(true);
-                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+                    var done = _reworks.Find(r => r.Work == fired);
+                    _reworks.Remove(done);
+                    await done.Work.ConfigureAwait(true); // an activity that failed past its retries fails the workflow here
                 }
 
                 if (release.IsCompleted)
                 {
-                    return Released(await release.ConfigureAwait(true)); // arrived while a shadow was warmed again
+                    return await EndHoldAsync(Released(await release.ConfigureAwait(true))).ConfigureAwait(true); // arrived while a shadow was warmed again
                 }
 
-                if (!Ready().Any())
+                if (!Ready().Any() && _reworks.Count == 0)
                 {
                     return "no shadow is left ready";
                 }
@@ -351,7 +384,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 // either way: an earlier end must not wait for the timer of the later one.
                 if (WindowEnded())
                 {
-                    return "the window ended";
+                    return await EndHoldAsync("the window ended").ConfigureAwait(true);
                 }
 
                 if (_windowEnd != timerEnd)
@@ -361,6 +394,26 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
 
                 Status(_phase);
+            }
+        }
+
+        /// <summary>
+        /// Lets the remediations still running end (released or past the window, each retires its shadow at its next check,
+        /// or holds it if it was made ready first) before the held shadows are drained.
+        /// </summary>
+        private async Task<string> EndHoldAsync(string reason)
+        {
+            await EndReworksAsync().ConfigureAwait(true);
+            return reason;
+        }
+
+        private async Task EndReworksAsync()
+        {
+            while (_reworks.Count > 0)
+            {
+                var (_, work) = _reworks[0];
+                _reworks.RemoveAt(0);
+                await work.ConfigureAwait(true);
             }
         }
 
@@ -490,12 +543,13 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         private static string Released(string? by) => string.IsNullOrWhiteSpace(by) ? "released" : $"released: {by}";
 
         /// <summary>
-        /// Stops a preparation (or a warm-up again while held) when <c>release</c> arrived or the window has ended: shadows
-        /// never run past the endpoint-hours admitted for them because warm-up took longer than the window.
+        /// Stops a preparation (or a warm-up again while held) when <c>release</c> arrived, the window has ended or the
+        /// workflow is giving up: shadows never run past the endpoint-hours admitted for them because warm-up took longer
+        /// than the window.
         /// </summary>
         private void ThrowIfReleased()
         {
-            if (_release.IsCompleted || WindowEnded())
+            if (_release.IsCompleted || _givingUp || WindowEnded())
             {
                 throw new ReleasedException();
             }
