@@ -6,6 +6,7 @@ using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
+using Shadowing.Core.Serialization;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
@@ -693,7 +694,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
                 return count is null && resources is null
                     ? (null, ControlResult.BadRequest("body", "resize needs count, resources or both."))
-                    : (JsonSerializer.SerializeToElement(new { count, resources = resources is null ? null : new { size = resources.Size, addedLatencyMs = resources.AddedLatencyMs, errorRate = resources.ErrorRate } }), null);
+                    : (JsonSerializer.SerializeToElement(new { count, resources = resources is null ? null : new { size = resources.Size, addedLatencyMs = resources.AddedLatencyMs, errorRate = resources.ErrorRate } }, ShadowingJson.Options), null); // a field not given is left out: the workflows host checks a forwarded payload again, and a null there is not an object
             case "verdict":
                 // A made-up Fail would remediate or retire a shadow that validation never judged.
                 return (null, ControlResult.BadRequest("name", "verdicts are raised by validation itself; by hand: release, extend, resize."));

@@ -94,6 +94,21 @@ public sealed class ControlApiTests
         await _workflows.Received(1).RaiseEventAsync("wf-1", "release", null, Arg.Any<CancellationToken>());
     }
 
+    [Theory]
+    [InlineData("{\"count\":0}")]
+    [InlineData("{\"resources\":{\"size\":2}}")]
+    public async Task RaiseEvent_ResizeWithOneField_PassesOnAPayloadTheWorkflowsHostAcceptsAgain(string body)
+    {
+        Running("wf-1");
+        JsonElement? forwarded = null;
+        _workflows.When(w => w.RaiseEventAsync("wf-1", "resize", Arg.Any<JsonElement?>(), Arg.Any<CancellationToken>())).Do(c => forwarded ??= c.ArgAt<JsonElement?>(2));
+
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body(body), "oncall", Ct)).Status);
+
+        // The Functions app forwards what it checked to the workflows host, whose control routes check it again.
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body(forwarded!.Value.GetRawText()), actor: null, Ct)).Status);
+    }
+
     [Fact]
     public async Task RaiseEvent_BodyNotJson_Is400NamingTheBody()
     {
