@@ -9,7 +9,9 @@ using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Dapr.State;
 using Shadowing.Embedded.State;
+using Shadowing.TestUtilities.Dapr;
 using Shadowing.Workflows.Data;
 
 namespace Shadowing.Workflows.Tests.Data;
@@ -53,6 +55,61 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Contains("seeded (2 copied", record.Note, StringComparison.Ordinal);
         Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
         Assert.Equal(["shadow-data/orders/s1/o1", "shadow-data/orders/s1/o2", "shadow-data/orders/s1/o3"], await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+        Assert.Equal("three", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/o3", Ct))!.Value.Span));
+    }
+
+    [Fact]
+    public async Task Sync_Synthetic_GeneratesAsManyRecordsAsProductionHas_FromItsProfile_AndIsolatesTheShadow()
+    {
+        await SeedOrdersAsync(_store, _tables, write: (key, value) => _store.SaveAsync(key, value, etag: null, Ct));
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Synthetic } });
+
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Equal(("synthetic", "4 synthetic record(s) from a profile of 4 production record(s), seed 1"), (record.Mode, record.Note));
+        Assert.Equal(4, (await _store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
+        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+    }
+
+    [Fact]
+    public async Task Sync_SyntheticOnDapr_LearnsFromTheRecordsTheOutboxWrote_WhichTheStatesListingIndexDoesNotName()
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
+        sidecar.State.Outboxes["data-orders"] = ("pubsub", Topics.DataChanges("orders"));
+        var store = new DaprStateStore(sidecar.CreateClient(), _time);
+        var tables = new RoutingTableStore(store, Substitute.For<IEventBus>());
+        var feed = new OutboxChangeFeed(store, ["orders"]);
+        var writer = new OutboxDataWriter(sidecar.CreateClient(), _time, "data-orders");
+        await SeedOrdersAsync(store, tables, write: async (key, value) =>
+        {
+            await writer.UpsertAsync(key, value, Ct);
+            await feed.AppendAsync("orders", new DataChangeMessage(key, DataChangeKind.Upsert, _time.GetUtcNow(), value), Ct); // as the subscription does
+        });
+        var data = Create(store, tables, _time, feed, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Synthetic } });
+
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Empty(await store.ListKeysAsync("data/orders/", Ct)); // what the sync listed before
+        Assert.Equal("4 synthetic record(s) from a profile of 4 production record(s), seed 1", record.Note);
+        Assert.Equal(4, (await store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
+    }
+
+    [Fact]
+    public async Task SyncAll_OneServicesSettingsInvalid_TheOthersAreStillKeptCurrent()
+    {
+        await SeedAsync();
+        await _tables.PutAsync(new RoutingTable { Service = "billing", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:3", MaxConcurrency = 10 }], Shadows = [new ShadowEndpoint { Id = "b1", Address = "http://127.0.0.1:4", State = ShadowState.WarmingUp, DataIsolated = true }] }, Ct);
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+        await data.SyncAsync("orders", "s1", Ct);
+        var options = Substitute.For<IOptionsMonitor<ShadowDataOptions>>();
+        options.Get("orders").Returns(new ShadowDataOptions { Mode = DataSyncMode.Differential });
+        options.Get("billing").Returns(_ => throw new OptionsValidationException("billing", typeof(ShadowDataOptions), ["Shift must be between 00:01:00 and 7.00:00:00."]));
+        var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+        var tick = new ShadowDataService(_tables, _store, _store, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, _time, NullLogger<ShadowDataService>.Instance);
+        await _store.SaveAsync("data/orders/o3", "three"u8.ToArray(), etag: null, Ct);
+
+        await tick.SyncAllAsync(Ct); // billing is listed first
+
         Assert.Equal("three", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/o3", Ct))!.Value.Span));
     }
 
@@ -181,6 +238,26 @@ public sealed class ShadowDataServiceTests : IDisposable
         listener.Start();
         listener.RecordObservableInstruments();
         return lag ?? throw new InvalidOperationException($"no lag observed for shadow {shadow}");
+    }
+
+    /// <summary>Four orders written with <paramref name="write"/>, and a table with shadow s1 syncing.</summary>
+    private async Task SeedOrdersAsync(IStateStore store, RoutingTableStore tables, Func<string, byte[], Task> write)
+    {
+        for (var i = 1; i <= 4; i++)
+        {
+            await write($"data/orders/o{i}", Encoding.UTF8.GetBytes($$"""{"id":"o{{i}}","total":{{i * 10}},"email":"c{{i}}@contoso.com"}"""));
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        await tables.PutAsync(
+            new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }],
+            },
+            Ct);
+        Assert.NotNull(await store.GetAsync("data/orders/o1", Ct));
     }
 
     private async Task SeedAsync()

@@ -117,7 +117,11 @@ public sealed partial class ShadowDataService
     {
         var source = StateKeys.Data(service);
         var target = StateKeys.ShadowData(service, shadowId);
-        var keys = await _store.ListKeysAsync(source, cancellationToken).ConfigureAwait(false);
+        // Production's keys from the change feed where there is one: with Dapr, production writes go through the outbox
+        // component straight to the store, and the state adapter's listing index never hears of them.
+        IReadOnlyList<string> keys = _feed is null
+            ? await _store.ListKeysAsync(source, cancellationToken).ConfigureAwait(false)
+            : [.. (await _feed.ListAsync(source, cancellationToken).ConfigureAwait(false)).Entries.Select(e => e.Key)];
         var sample = new List<(string, ReadOnlyMemory<byte>)>();
         var wanted = Math.Min(options.SampleSize, keys.Count);
         for (var j = 0; j < wanted; j++)
@@ -166,7 +170,19 @@ public sealed partial class ShadowDataService
 
         foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (_options.Get(entry.Value.Service).Mode is not (DataSyncMode.Differential or DataSyncMode.TimeShifted))
+            ShadowDataOptions options;
+            try
+            {
+                options = _options.Get(entry.Value.Service);
+            }
+            catch (OptionsValidationException ex)
+            {
+                // One service's bad setting must not stop the others' sync: theirs would fall behind the retention and seed again.
+                LogSettingsInvalid(entry.Value.Service, ex.Message);
+                continue;
+            }
+
+            if (options.Mode is not (DataSyncMode.Differential or DataSyncMode.TimeShifted))
             {
                 continue; // synthetic data is generated once; a shadow without sync has nothing to follow
             }
@@ -224,6 +240,9 @@ public sealed partial class ShadowDataService
 
     [LoggerMessage(EventId = 91, Level = LogLevel.Information, Message = "Data sync: pruned {Count} change(s) older than {Retention} from the change feed")]
     private partial void LogPruned(int count, TimeSpan retention);
+
+    [LoggerMessage(EventId = 96, Level = LogLevel.Error, Message = "Data sync of {Service}'s shadows skipped: its settings are invalid ({Problems}); the next tick tries again")]
+    private partial void LogSettingsInvalid(string service, string problems);
 
     [LoggerMessage(EventId = 90, Level = LogLevel.Warning, Message = "Data sync of shadow {ShadowId} of {Service} failed; it is tried again on the next tick")]
     private partial void LogSyncFailed(Exception error, string service, string shadowId);
