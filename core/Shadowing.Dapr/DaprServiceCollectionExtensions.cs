@@ -38,7 +38,10 @@ public static class DaprServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(dataServices);
         var names = dataServices.ToArray();
-        services.TryAddSingleton(sp => new OutboxChangeFeed(sp.GetRequiredService<IStateStore>(), names));
+        services.TryAddSingleton(sp => new OutboxChangeFeed(
+            sp.GetRequiredService<IStateStore>(),
+            names,
+            log: new DaprStateStore(sp.GetRequiredService<DaprClient>(), sp.GetRequiredService<TimeProvider>(), listed: false)));
         services.TryAddSingleton<Core.Data.IChangeFeed>(sp => sp.GetRequiredService<OutboxChangeFeed>());
         services.AddHostedService<OutboxChangeSubscription>();
         return services;

@@ -33,7 +33,15 @@ namespace Shadowing.Dapr.State;
 /// delete, so an ETag read before a delete can match the re-created key. A key upserted by one process while
 /// another deletes it may be missing from listings until it is written again.</para>
 /// </remarks>
-public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string storeName = DaprComponents.StateStore) : IStateStore
+/// <param name="dapr">The sidecar's client.</param>
+/// <param name="time">The clock pending index entries are dated by.</param>
+/// <param name="storeName">The state store component.</param>
+/// <param name="listed">
+/// False for keys that are only ever read by name (the change feed's log, one key per change): they are written without
+/// an index, which would otherwise be one document growing with every key, rewritten twice per new key and refused by
+/// daprd past its 4 MiB request limit. <see cref="ListKeysAsync"/> is then refused.
+/// </param>
+public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string storeName = DaprComponents.StateStore, bool listed = true) : IStateStore
 {
     /// <summary>How long an index entry may stay pending before a listing settles it from what the store holds.</summary>
     public static readonly TimeSpan PendingGrace = TimeSpan.FromMinutes(1);
@@ -231,6 +239,11 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     public async Task<IReadOnlyList<string>> ListKeysAsync(string prefix, CancellationToken cancellationToken = default)
     {
         StateKeys.ValidatePrefix(prefix);
+        if (!listed)
+        {
+            throw new InvalidOperationException($"This Dapr state store adapter keeps no listing index, so it cannot list '{prefix}'.");
+        }
+
         var keys = new List<string>();
         var pending = new Stack<string>();
         pending.Push(prefix);
@@ -310,6 +323,11 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     /// </summary>
     private async Task<bool> MarkAsync(string key, bool pendingOnlyIfListed, CancellationToken cancellationToken)
     {
+        if (!listed)
+        {
+            return false;
+        }
+
         var collection = CollectionOf(key);
         var name = key[collection.Length..];
         var since = time.GetUtcNow();
@@ -338,6 +356,11 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     /// <summary>Settles <paramref name="key"/> in its index: listed when it exists, removed otherwise.</summary>
     private Task SettleAsync(string key, bool exists, CancellationToken cancellationToken)
     {
+        if (!listed)
+        {
+            return Task.CompletedTask;
+        }
+
         var collection = CollectionOf(key);
         var name = key[collection.Length..];
         return UpdateIndexAsync(

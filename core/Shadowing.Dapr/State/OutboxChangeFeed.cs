@@ -28,13 +28,21 @@ namespace Shadowing.Dapr.State;
 /// <para><b>Listing</b> reads every key record (Dapr has no bulk scan: one read per key, so seeding a large data set
 /// this way is slow; the continuous sync after it reads only the log).</para>
 /// </remarks>
-public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> services) : IChangeFeed
+/// <param name="store">Where the head and the key records are kept (listed: seeding lists the key records).</param>
+/// <param name="services">The services whose changes this feed receives.</param>
+/// <param name="log">
+/// Where the log entries are kept: read only by sequence, so with Dapr an adapter that keeps no listing index for them
+/// (<see cref="DaprStateStore"/> with <c>listed: false</c>; one index naming every retained change would grow with each
+/// one). <paramref name="store"/> when null.
+/// </param>
+public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> services, IStateStore? log = null) : IChangeFeed
 {
     /// <summary>Where the feed keeps its log.</summary>
     public const string Prefix = "data-feed/";
 
     private const int MaxAttempts = 64;
     private readonly string[] _services = [.. services];
+    private readonly IStateStore _log = log ?? store;
 
     /// <summary>The services whose changes this feed receives (one <c>data-changes.{service}</c> subscription each).</summary>
     public IReadOnlyList<string> Services => _services;
@@ -109,7 +117,7 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
                 continue; // another appender got there first: read again
             }
 
-            await store.SaveJsonAsync(LogKey(service, sequence), entry, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _log.SaveJsonAsync(LogKey(service, sequence), entry, cancellationToken: cancellationToken).ConfigureAwait(false);
             return true;
         }
 
@@ -131,7 +139,7 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
         var through = Math.Max(after, Math.Min(head.Sequence, after + max));
         for (var sequence = after + 1; sequence <= through; sequence++)
         {
-            var entry = (await store.GetJsonAsync<LogEntry>(LogKey(service, sequence), cancellationToken).ConfigureAwait(false))?.Value
+            var entry = (await _log.GetJsonAsync<LogEntry>(LogKey(service, sequence), cancellationToken).ConfigureAwait(false))?.Value
                 ?? (sequence == head.Sequence ? head.Last : null);
             if (entry is null)
             {
@@ -191,7 +199,7 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
 
             // The newest entry stays, so the head's change always has its log entry behind it.
             while (through + 1 < head.Sequence
-                && await store.GetJsonAsync<LogEntry>(LogKey(service, through + 1), cancellationToken).ConfigureAwait(false) is { } entry
+                && await _log.GetJsonAsync<LogEntry>(LogKey(service, through + 1), cancellationToken).ConfigureAwait(false) is { } entry
                 && entry.Value.At < before)
             {
                 dropped.Add(entry.Value);
@@ -207,7 +215,7 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
             await store.UpdateJsonAsync<FeedHead>(HeadKey(service), h => (h ?? head) with { PrunedThrough = Math.Max(h?.PrunedThrough ?? 0, through) }, MaxAttempts, cancellationToken).ConfigureAwait(false);
             foreach (var entry in dropped)
             {
-                await store.DeleteAsync(LogKey(service, entry.Sequence), etag: null, cancellationToken).ConfigureAwait(false);
+                await _log.DeleteAsync(LogKey(service, entry.Sequence), etag: null, cancellationToken).ConfigureAwait(false);
             }
 
             pruned += dropped.Count;
@@ -243,9 +251,9 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
     /// <summary>Writes the head's change to the log if the appender that committed it stopped before doing so.</summary>
     private async Task SettleAsync(string service, FeedHead head, CancellationToken cancellationToken)
     {
-        if (head.Last is { } last && await store.GetAsync(LogKey(service, last.Sequence), cancellationToken).ConfigureAwait(false) is null)
+        if (head.Last is { } last && await _log.GetAsync(LogKey(service, last.Sequence), cancellationToken).ConfigureAwait(false) is null)
         {
-            await store.SaveJsonAsync(LogKey(service, last.Sequence), last, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _log.SaveJsonAsync(LogKey(service, last.Sequence), last, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -266,7 +274,7 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
             return record;
         }
 
-        var entry = record.Version == head.Sequence ? head.Last : (await store.GetJsonAsync<LogEntry>(LogKey(service, record.Version), cancellationToken).ConfigureAwait(false))?.Value;
+        var entry = record.Version == head.Sequence ? head.Last : (await _log.GetJsonAsync<LogEntry>(LogKey(service, record.Version), cancellationToken).ConfigureAwait(false))?.Value;
         return entry is not null && entry.Key == key
             ? new KeyRecord(record.Version, entry.At, entry.Kind, entry.Kind == DataChangeKind.Upsert ? DataHash.Of(entry.Value) : 0UL)
             : null;

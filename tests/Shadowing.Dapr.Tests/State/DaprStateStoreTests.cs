@@ -142,6 +142,22 @@ public abstract class DaprStateStoreTests : StateStoreContractTests
     }
 
     [Fact]
+    public async Task NotListed_WritesReadsAndDeletesWithoutAnIndex_AndRefusesToList()
+    {
+        var log = new DaprStateStore(Sidecar.CreateClient(), Time, listed: false);
+
+        await log.SaveAsync("data-feed/orders/log/1", Bytes("one"), null, Ct);
+        Assert.True(await log.TryCreateAsync("data-feed/orders/log/2", Bytes("two"), Ct));
+        await log.SaveAsync("data-feed/orders/log/1", Bytes("uno"), null, Ct);
+        await log.DeleteAsync("data-feed/orders/log/2", etag: null, Ct);
+
+        Assert.Equal("uno", System.Text.Encoding.UTF8.GetString((await log.GetAsync("data-feed/orders/log/1", Ct))!.Value.Span));
+        Assert.Null(await log.GetAsync("data-feed/orders/log/2", Ct));
+        Assert.Equal(["data-feed/orders/log/1"], Sidecar.State.Keys.Where(k => k.Contains("data-feed", StringComparison.Ordinal)));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => log.ListKeysAsync("data-feed/orders/log/", Ct));
+    }
+
+    [Fact]
     public async Task Update_OfAnExistingKey_LeavesItsIndexAlone()
     {
         await Store.SaveAsync("metrics/orders/a/2026-01-01", Bytes("{\"value\":0}"), null, Ct);

@@ -72,6 +72,10 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
         await Eventually.WaitUntilAsync(() => _sidecar.State.PubSub.Attempts.Count(a => a.Topic == "data-changes.orders") >= 22, "every change is delivered", cancellationToken: Ct);
         Assert.All(_sidecar.State.PubSub.Attempts, a => Assert.Equal(DeliveryOutcome.Success, a.Outcome)); // deliveries run in parallel: appenders race on the head and retry
 
+        // The log is read by sequence only: no index document naming every retained change (it grew with each one).
+        Assert.Contains(_sidecar.State.Keys, k => k.StartsWith("data-feed/orders/log/", StringComparison.Ordinal));
+        Assert.DoesNotContain(_sidecar.State.Keys, k => k.StartsWith("$index/data-feed/orders/log", StringComparison.Ordinal));
+
         // Production's own keys hold the data (the projections and tombstones are the outbox's business).
         var sync = new DataSync(feedOf, _store, _store, _time);
         var progress = await sync.RunAsync("orders", "s1", TimeSpan.Zero, Ct);
