@@ -209,6 +209,21 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
             .Replace("{errorRate}", spec.Resources.ErrorRate.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Whether a variable of this host's environment is kept from a shadow: the sidecar's coordinates and tokens (a shadow
+    /// built on a Dapr SDK would otherwise talk to this host's sidecar, where production's data components are in scope),
+    /// cloud identities, this host's own settings and connection strings, and anything named like a credential. A template
+    /// that needs one sets it in its <c>Environment</c>.
+    /// </summary>
+    public static bool IsWithheld(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        string[] prefixes = ["DAPR_", "APP_API_TOKEN", "AZURE_", "IDENTITY_", "MSI_", "AzureWebJobs", "Shadowing__", "ConnectionStrings__", "APPSETTING_"];
+        string[] credentials = ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "API_KEY", "CONNECTIONSTRING", "CONNECTION_STRING", "PRIVATE_KEY", "CREDENTIAL"];
+        return prefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase))
+            || credentials.Any(c => name.Contains(c, StringComparison.OrdinalIgnoreCase));
+    }
+
     private async Task<ProvisionedShadow> StartAsync(ProvisionSpec spec, int port, CancellationToken cancellationToken)
     {
         if (!options.Value.Services.TryGetValue(spec.Service, out var template))
@@ -227,6 +242,11 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         foreach (var argument in template.Arguments)
         {
             start.ArgumentList.Add(Expand(argument, spec, port));
+        }
+
+        foreach (var name in start.Environment.Keys.Where(IsWithheld).ToArray())
+        {
+            start.Environment.Remove(name);
         }
 
         start.Environment["SHADOW_PORT"] = port.ToString(CultureInfo.InvariantCulture);

@@ -41,4 +41,52 @@ public sealed class LocalProcessProvisionerTests
 
         Assert.Contains("Shadow 's1' of 'orders' exited with code", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("DAPR_API_TOKEN", true)]
+    [InlineData("DAPR_GRPC_PORT", true)]
+    [InlineData("APP_API_TOKEN", true)]
+    [InlineData("AZURE_CLIENT_SECRET", true)]
+    [InlineData("IDENTITY_ENDPOINT", true)]
+    [InlineData("Shadowing__Control__AdminToken", true)]
+    [InlineData("ConnectionStrings__Orders", true)]
+    [InlineData("STRIPE_API_KEY", true)]
+    [InlineData("db_password", true)]
+    [InlineData("PATH", false)]
+    [InlineData("HOME", false)]
+    [InlineData("DOTNET_ROOT", false)]
+    [InlineData("ASPNETCORE_ENVIRONMENT", false)]
+    public void IsWithheld_SidecarCoordinatesIdentitiesAndCredentials_NotTheRest(string name, bool withheld) =>
+        Assert.Equal(withheld, LocalProcessProvisioner.IsWithheld(name));
+
+    [Fact]
+    public async Task Provision_TheShadowGetsNoCredentialOfTheHost_ButWhatItsTemplateSets()
+    {
+        Environment.SetEnvironmentVariable("SHADOWING_TEST_PAYMENTS_SECRET", "s3cret"); // names used by no other test
+        Environment.SetEnvironmentVariable("SHADOWING_TEST_PLAIN", "kept");
+        var file = Path.Combine(Path.GetTempPath(), $"shadow-env-{Guid.NewGuid():N}.txt");
+        var options = new LocalProvisionerOptions();
+        options.Services["orders"] = new LocalServiceTemplate
+        {
+            Command = "sh",
+            Arguments = ["-c", $"env > '{file}'"],
+            Environment = { ["FEATURE_TOKEN"] = "given by the template" },
+            StartTimeout = TimeSpan.FromSeconds(20),
+        };
+        await using var provisioner = new LocalProcessProvisioner(new InMemoryStateStore(), Options.Create(options), TimeProvider.System, NullLogger<LocalProcessProvisioner>.Instance);
+        try
+        {
+            await Assert.ThrowsAsync<ProvisioningException>(() => provisioner.ProvisionAsync(new ProvisionSpec("orders", "s1", new ShadowResources()), Ct)); // it only writes its environment and exits
+
+            var environment = await File.ReadAllLinesAsync(file, Ct);
+            Assert.Contains("SHADOWING_TEST_PLAIN=kept", environment);
+            Assert.Contains("FEATURE_TOKEN=given by the template", environment);
+            Assert.Contains(environment, line => line.StartsWith("PATH=", StringComparison.Ordinal));
+            Assert.DoesNotContain(environment, line => line.StartsWith("SHADOWING_TEST_PAYMENTS_SECRET=", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }
