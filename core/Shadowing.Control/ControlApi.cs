@@ -88,7 +88,15 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return notRunning;
         }
 
-        await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WorkflowControlRefusedException ex)
+        {
+            return new ControlResult(ex.Problem.Status, ex.Problem);
+        }
+
         if (actor is not null)
         {
             await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);
@@ -143,7 +151,15 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return notRunning;
         }
 
-        await workflows.TerminateAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await workflows.TerminateAsync(instanceId, reason, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WorkflowControlRefusedException ex)
+        {
+            return new ControlResult(ex.Problem.Status, ex.Problem);
+        }
+
         if (actor is not null)
         {
             await _audit.RecordAsync(actor, "terminate", instanceId, reason, cancellationToken).ConfigureAwait(false);
@@ -551,6 +567,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private static ControlResult? BadService(string service) =>
         ServiceNames.IsValid(service) ? null : ControlResult.BadRequest("service", $"'{service}' is not a service name: {ServiceNames.Rule}.");
 
+    /// <summary>How long a status read waits for each workflow instance's state.</summary>
+    internal static readonly TimeSpan SummaryTimeout = TimeSpan.FromSeconds(5);
+
     private static ControlResult UnknownInstance(string instanceId) =>
         ControlResult.NotFound("instanceId", $"No workflow instance '{instanceId}'.");
 
@@ -565,14 +584,17 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private async Task<WorkflowSummary> SummaryAsync(string instanceId, CancellationToken cancellationToken)
     {
         WorkflowStatus? status;
+        using var timeout = new CancellationTokenSource(SummaryTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            status = await workflows.GetAsync(instanceId, cancellationToken).ConfigureAwait(false);
+            status = await workflows.GetAsync(instanceId, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            // The workflows app is down or slow: the rest of the service's status is what an incident needs most.
-            return new WorkflowSummary(instanceId, "UNKNOWN", null, ex.Message);
+            // The workflows app is down or slow: the rest of the service's status is what an incident needs most, and a
+            // hung app must not hold it for the invoke client's 100 s per open request.
+            return new WorkflowSummary(instanceId, "UNKNOWN", null, timeout.IsCancellationRequested ? $"the workflows app did not answer within {SummaryTimeout.TotalSeconds:0} s" : ex.Message);
         }
 
         string? phase = null;

@@ -12,6 +12,7 @@ using Shadowing.Core.Validation;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
+using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Control.Tests;
 
@@ -238,6 +239,21 @@ public sealed class ControlApiTests
         Assert.Equal(200, degraded.Status);
         Assert.Equal(new WorkflowSummary("wf-1", "UNKNOWN", null, "The workflows app answered 500 Internal Server Error"), Assert.Single(Assert.IsType<ServiceStatus>(degraded.Body).Requests).Workflow);
         Assert.Equal(ShadowState.PreWarmed, Assert.Single(Assert.IsType<ServiceStatus>(degraded.Body).Shadows).Phase);
+
+        // The workflows app hung: each instance's state is given up after a few seconds, not the invoke client's 100.
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(c => NeverAnswers(c.Arg<CancellationToken>()));
+        var hung = Api.GetServiceAsync("orders", Ct);
+        await Eventually.WaitUntilAsync(() => _workflows.ReceivedCalls().Count(c => c.GetMethodInfo().Name == nameof(IWorkflowControl.GetAsync)) >= 3, "the status reads the instance", cancellationToken: Ct);
+        _time.Advance(ControlApi.SummaryTimeout);
+        var slow = await hung.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(new WorkflowSummary("wf-1", "UNKNOWN", null, "the workflows app did not answer within 5 s"), Assert.Single(Assert.IsType<ServiceStatus>(slow.Body).Requests).Workflow);
+    }
+
+    private static Task<WorkflowStatus?> NeverAnswers(CancellationToken cancellationToken)
+    {
+        var answer = new TaskCompletionSource<WorkflowStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cancellationToken.Register(() => answer.TrySetCanceled(cancellationToken));
+        return answer.Task;
     }
 
     [Fact]

@@ -61,6 +61,10 @@ internal class ControlApiSettings : CommonSettings
         {
             throw new StartFailedException($"The control API at {url} does not answer ({ex.Message}). Is shadowing up running (its admin API listens on {UpAdmin.DefaultUrls}), or is --url right?", ex);
         }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new StartFailedException($"The control API at {url} did not answer GET /{path} within {http.Timeout.TotalSeconds:0} s.", ex);
+        }
 
         using (response)
         {
@@ -87,4 +91,17 @@ internal class ControlApiSettings : CommonSettings
         }
     }
 
+    /// <summary>GET <paramref name="path"/> where only a 200 is an answer: a 400 or 404 is an error carrying the API's own words.</summary>
+    public static async Task<JsonElement> GetOkAsync(HttpClient http, string path, string url, CancellationToken cancellationToken)
+    {
+        var (status, body) = await GetAsync(http, path, url, cancellationToken);
+        return status == HttpStatusCode.OK ? body : throw Refused(status, body, path, url);
+    }
+
+    /// <summary>The error for a 400 or 404 answer, with the problem's <c>detail</c>.</summary>
+    public static UsageException Refused(HttpStatusCode status, JsonElement body, string path, string url)
+    {
+        var detail = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("detail", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : body.GetRawText();
+        return new UsageException($"The control API at {url} answered {(int)status} to GET /{path}: {detail}{(status == HttpStatusCode.NotFound ? " Is --url the control API (up's admin address or the Functions app)?" : string.Empty)}");
+    }
 }

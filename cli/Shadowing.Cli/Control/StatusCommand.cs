@@ -29,8 +29,8 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
         var target = settings.Target;
         if (target is null)
         {
-            var tables = await ControlApiSettings.GetAsync(http, "api/routing", settings.Url, cancellationToken);
-            return Print(settings, tables.Body, () => PrintServices(tables.Body));
+            var tables = await ControlApiSettings.GetOkAsync(http, "api/routing", settings.Url, cancellationToken);
+            return Print(settings, tables, () => PrintServices(tables));
         }
 
         var service = await ControlApiSettings.GetAsync(http, $"api/services/{Uri.EscapeDataString(target)}", settings.Url, cancellationToken);

@@ -32,9 +32,9 @@ internal sealed class ForecastReportCommand : AsyncCommand<ForecastReportCommand
         }
         else
         {
-            var tables = await ControlApiSettings.GetAsync(http, "api/routing", settings.Url, cancellationToken);
-            services.AddRange(tables.Body.ValueKind == JsonValueKind.Array
-                ? tables.Body.EnumerateArray().Select(t => t.TryGetProperty("service", out var s) ? s.GetString() : null).OfType<string>()
+            var tables = await ControlApiSettings.GetOkAsync(http, "api/routing", settings.Url, cancellationToken);
+            services.AddRange(tables.ValueKind == JsonValueKind.Array
+                ? tables.EnumerateArray().Select(t => t.TryGetProperty("service", out var s) ? s.GetString() : null).OfType<string>()
                 : []);
         }
 
@@ -45,6 +45,11 @@ internal sealed class ForecastReportCommand : AsyncCommand<ForecastReportCommand
             if (status.Status == HttpStatusCode.NotFound && settings.Service is not null)
             {
                 throw new UsageException($"The control API at {settings.Url} knows no service '{service}'.");
+            }
+
+            if (status.Status == HttpStatusCode.BadRequest)
+            {
+                throw ControlApiSettings.Refused(status.Status, status.Body, $"api/services/{service}", settings.Url); // names the bad value
             }
 
             reports.Add((service, status.Status == HttpStatusCode.OK && status.Body.TryGetProperty("forecast", out var f) && f.ValueKind == JsonValueKind.Object ? f : null));

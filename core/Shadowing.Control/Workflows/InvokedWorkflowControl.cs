@@ -17,9 +17,9 @@ public sealed class InvokedWorkflowControl(HttpClient http) : IWorkflowControl
     public async Task<WorkflowStatus?> GetAsync(string instanceId, CancellationToken cancellationToken)
     {
         using var response = await http.GetAsync(new Uri(Path(instanceId), UriKind.Relative), cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        if (response.StatusCode == HttpStatusCode.NotFound && await ProblemAsync(response, cancellationToken).ConfigureAwait(false) is { Errors: { } errors } && errors.ContainsKey("instanceId"))
         {
-            return null;
+            return null; // the workflows host's own answer: no such instance (any other 404 is a wrong app or route, not an answer)
         }
 
         await EnsureAsync(response, "reading", instanceId, cancellationToken).ConfigureAwait(false);
@@ -46,6 +46,12 @@ public sealed class InvokedWorkflowControl(HttpClient http) : IWorkflowControl
 
     private static async Task EnsureAsync(HttpResponseMessage response, string what, string instanceId, CancellationToken cancellationToken)
     {
+        if ((int)response.StatusCode is >= 400 and < 500 and not 401 and not 403
+            && await ProblemAsync(response, cancellationToken).ConfigureAwait(false) is { } problem)
+        {
+            throw new WorkflowControlRefusedException(problem); // the instance ended meanwhile, say: the caller's answer too
+        }
+
         if (!response.IsSuccessStatusCode)
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
@@ -55,4 +61,30 @@ public sealed class InvokedWorkflowControl(HttpClient http) : IWorkflowControl
                 response.StatusCode);
         }
     }
+
+    /// <summary>The workflows host's problem document (its control API's error body), or null when the answer is not one.</summary>
+    private static async Task<ControlProblem?> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentType?.MediaType != ControlResult.ProblemContentType)
+        {
+            return null;
+        }
+
+        try
+        {
+            await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false); // read again for the error message
+            return await response.Content.ReadFromJsonAsync<ControlProblem>(ShadowingJson.Options, cancellationToken).ConfigureAwait(false) is { Status: >= 400 and < 600 } problem ? problem : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>The workflows host refused a control request (a 4xx problem document); its answer is the caller's too.</summary>
+public sealed class WorkflowControlRefusedException(ControlProblem problem) : Exception(problem.Detail)
+{
+    /// <summary>What the workflows host answered.</summary>
+    public ControlProblem Problem { get; } = problem;
 }

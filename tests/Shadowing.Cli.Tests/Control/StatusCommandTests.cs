@@ -1,7 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Shadowing.Cli.Control;
 using Shadowing.Cli.Up;
+using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Cli.Tests.Control;
@@ -107,5 +111,35 @@ public sealed class StatusCommandTests : IDisposable
 
         Assert.Equal(2, exit);
         Assert.Contains("--admin-urls: 'http://0.0.0.0:5081' is not a loopback address", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StatusAndForecastReport_AgainstSomethingThatIsNotTheControlApi_FailNamingTheAnswer_NotExit0()
+    {
+        // The router's own port, a likely slip: it answers 404 problems for paths that are not its services'.
+        await using var notTheApi = await LoopbackApp.StartAsync(null, a => a.MapFallback(c => Results.Problem(statusCode: 404, detail: "No service 'api'.").ExecuteAsync(c)));
+        var url = LoopbackApp.AddressOf(notTheApi).ToString();
+
+        var (statusExit, statusOutput) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "--url", url, "--json");
+        var (reportExit, reportOutput) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "forecast-report", "--url", url);
+
+        Assert.True(statusExit == 2, statusOutput);
+        Assert.Contains("answered 404 to GET /api/routing: No service 'api'.", statusOutput, StringComparison.Ordinal);
+        Assert.True(reportExit == 2, reportOutput);
+        Assert.Contains("answered 404 to GET /api/routing", reportOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_ControlApiThatDoesNotAnswer_SaysSoWithTheUrl_NotJustCancelled()
+    {
+        var hang = new TaskCompletionSource();
+        await using var hung = await LoopbackApp.StartAsync(null, a => a.MapFallback(_ => hang.Task));
+        var url = LoopbackApp.AddressOf(hung).ToString();
+        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(1) };
+
+        var error = await Assert.ThrowsAsync<StartFailedException>(() => ControlApiSettings.GetAsync(http, "api/routing", url, Ct));
+        hang.SetResult();
+
+        Assert.Equal($"The control API at {url} did not answer GET /api/routing within 1 s.", error.Message);
     }
 }

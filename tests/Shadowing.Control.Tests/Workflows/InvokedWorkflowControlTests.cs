@@ -99,6 +99,43 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task InstanceEndedBetweenTheCheckAndTheRaise_TheWorkflowsHosts409IsTheCallersAnswer_NotA500()
+    {
+        await Workflows.ScheduleNewWorkflowAsync("Waiting", "wf-5", "hello");
+        await Workflows.WaitForWorkflowStartAsync("wf-5", cancellation: Ct);
+        var running = await new InvokedWorkflowControl(_invoke).GetAsync("wf-5", Ct);
+        await Workflows.TerminateWorkflowAsync("wf-5", "oncall", Ct);
+        await Workflows.WaitForWorkflowCompletionAsync("wf-5", cancellation: Ct);
+        var control = Substitute.For<IWorkflowControl>();
+        control.GetAsync("wf-5", Arg.Any<CancellationToken>()).Returns(running); // the Functions app's check saw it running
+        var invoked = new InvokedWorkflowControl(_invoke);
+        control.RaiseEventAsync(default!, default!, default, default).ReturnsForAnyArgs(c => invoked.RaiseEventAsync(c.ArgAt<string>(0), c.ArgAt<string>(1), c.ArgAt<JsonElement?>(2), c.ArgAt<CancellationToken>(3)));
+        control.TerminateAsync(default!, default!, default).ReturnsForAnyArgs(c => invoked.TerminateAsync(c.ArgAt<string>(0), c.ArgAt<string>(1), c.ArgAt<CancellationToken>(2)));
+        var functions = new ControlApi(_store, Substitute.For<IEventBus>(), control, TimeProvider.System);
+
+        var raised = await functions.RaiseEventAsync("wf-5", "release", Stream.Null, "alice", Ct);
+        var terminated = await functions.TerminateAsync("wf-5", Stream.Null, "alice", Ct);
+
+        Assert.Equal((409, 409), (raised.Status, terminated.Status));
+        Assert.Contains("has ended", Assert.IsType<ControlProblem>(raised.Body).Detail, StringComparison.Ordinal);
+        Assert.Empty(Assert.IsAssignableFrom<IEnumerable<AuditEntry>>((await functions.GetAuditAsync(null, Ct)).Body));
+    }
+
+    [Fact]
+    public async Task A404ThatIsNotTheWorkflowsHostsAnswer_IsAnError_NotAMissingInstance()
+    {
+        _sidecar.State.MapApp(Shadowing.Dapr.DaprAppIds.Workflows, (context, _) =>
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound; // an app without the control routes (a wrong WorkflowsAppId)
+            return Task.CompletedTask;
+        });
+
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => new InvokedWorkflowControl(_invoke).GetAsync("wf-9", Ct));
+
+        Assert.Contains("404", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WorkflowsHostAnsweringAnError_IsAnExceptionNamingTheStatus()
     {
         _sidecar.State.MapApp(Shadowing.Dapr.DaprAppIds.Workflows, (context, _) =>
