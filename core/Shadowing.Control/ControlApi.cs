@@ -293,15 +293,20 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         start = start < now ? now : start;
-        if (start > now + MaxManualWindow || end > now + MaxManualWindow + MaxManualWindow)
+        if (start > now + MaxManualWindow)
         {
-            return ControlResult.BadRequest(end > now + MaxManualWindow + MaxManualWindow ? "end" : "start", $"must be within {MaxManualWindow.TotalDays:0} days from now.");
+            return ControlResult.BadRequest("start", $"must be within {MaxManualWindow.TotalDays:0} days from now.");
         }
 
         var windowEnd = end ?? start + DefaultManualWindow;
         if (windowEnd <= start)
         {
             return ControlResult.BadRequest(end is null ? "start" : "end", $"the window must end after it starts ({start:u}).");
+        }
+
+        if (windowEnd - start > MaxManualWindow)
+        {
+            return ControlResult.BadRequest("end", $"the window may last at most {MaxManualWindow.TotalDays:0} days (as duration), from {start:u}.");
         }
 
         if (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false) is null)

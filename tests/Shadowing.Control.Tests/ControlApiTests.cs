@@ -330,6 +330,7 @@ public sealed class ControlApiTests
     [InlineData("{\"start\":\"9999-12-31T23:00:00Z\",\"duration\":\"10:00:00\"}", "start")]
     [InlineData("{\"duration\":\"10675199.00:00:00\"}", "duration")]
     [InlineData("{\"end\":\"9999-12-31T23:00:00Z\"}", "end")]
+    [InlineData("{\"end\":\"2027-01-15T12:00:00Z\"}", "end")] // 44 days: a window as long as duration allows, not twice
     [InlineData("[1]", "body")]
     public async Task StartShadows_BadBody_Is400NamingTheField_AndNothingIsRequested(string body, string field)
     {

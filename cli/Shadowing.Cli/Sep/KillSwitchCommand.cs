@@ -41,7 +41,7 @@ internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Setting
             {
                 await state.AsStore().DeleteAsync(StateKeys.KillSwitch, etag: null, cancellationToken);
                 await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{settings.By} (cli)", "kill-switch", "*", "off", cancellationToken);
-                AnsiConsole.MarkupLine("Kill switch off: shadow requests are admitted again (within the guard rails).");
+                AnsiConsole.MarkupLine($"Kill switch off: shadow requests are admitted again (within the guard rails), unless a host's configuration engages it ({Core.Shadows.ShadowGuardRails.Section}:KillSwitch, which this command cannot change).");
             }
 
             return ExitCodes.Ok;

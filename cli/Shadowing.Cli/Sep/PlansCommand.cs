@@ -49,6 +49,10 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
             {
                 AnsiConsole.MarkupLine("[red]Kill switch engaged[/]: no shadow starts, running ones are released (shadowing kill-switch off to disengage).");
             }
+            else
+            {
+                AnsiConsole.MarkupLine($"Kill switch off in the state store (a host's {Core.Shadows.ShadowGuardRails.Section}:KillSwitch setting is not seen here).");
+            }
 
             if (plans.Count == 0)
             {
