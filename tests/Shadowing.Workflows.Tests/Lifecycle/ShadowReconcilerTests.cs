@@ -56,6 +56,20 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_OneOrphanThatCannotBeStopped_TheOthersStillAre_AndThePassFailsSoTheTickTriesAgain()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("stuck", Now - TimeSpan.FromMinutes(5)), Running("old", Now - TimeSpan.FromMinutes(5))]);
+        _provisioner.RetireAsync("orders", "stuck", Arg.Any<CancellationToken>()).Returns(Task.FromException(new ProvisioningException("the platform refused: its app was renamed")));
+        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+        var error = await Assert.ThrowsAsync<AggregateException>(() => reconciler.ReconcileAsync(restartDead: false, TestContext.Current.CancellationToken));
+
+        Assert.IsType<ProvisioningException>(Assert.Single(error.InnerExceptions));
+        await _provisioner.Received().RetireAsync("orders", "old", Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Sweep_RetiredShadowStillAMirrorTarget_ItsRetirementIsFinished_ThePolicyPutBack()
     {
         var tables = new RoutingTableStore(_store, _bus);

@@ -50,6 +50,7 @@ public sealed partial class ShadowReconciler(
     {
         var kept = new List<ProvisionedShadow>();
         var owned = new HashSet<(string, string)>();
+        var failures = new List<Exception>(); // one shadow that cannot be reconciled does not hold up the others
         var snapshotAt = time.GetUtcNow();
         foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -59,73 +60,55 @@ public sealed partial class ShadowReconciler(
                 // Marked Retired, but its retirement stopped before the rest (the store failing past the activity's retries):
                 // every step is safe to repeat, and a target left behind would outlive the entry and fail every later write.
                 LogUnfinishedRetirement(shadow.Id, service);
-                await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
-                    .RetireAsync(new RetireStep(service, shadow.Id))
-                    .ConfigureAwait(false);
+                try
+                {
+                    await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
+                        .RetireAsync(new RetireStep(service, shadow.Id))
+                        .ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failures.Add(ex);
+                    LogShadowFailed(ex, shadow.Id, service);
+                }
             }
 
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
-                // The custom status (each shadow's resources, for a restart) comes only with the payloads, from daprd as from
-                // the embedded backend: without it a remediated shadow would be started again at the default size.
-                var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: restartDead, cancellationToken).ConfigureAwait(false);
-                if (state is not { Exists: true, IsWorkflowCompleted: false })
+                try
                 {
-                    // As its workflow would have: out of the mirror targets, the mirror policy put back, an alert.
-                    LogOrphanEntry(shadow.Id, service, shadow.Owner!);
-                    await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
-                        .RetireAsync(new RetireStep(service, shadow.Id, $"its workflow {shadow.Owner} ended without retiring it"))
-                        .ConfigureAwait(false);
-                    continue;
-                }
+                    var (stillOwned, running) = await KeepAsync(service, shadow, restartDead, snapshotAt, cancellationToken).ConfigureAwait(false);
+                    if (stillOwned)
+                    {
+                        owned.Add((service, shadow.Id));
+                    }
 
-                owned.Add((service, shadow.Id));
-                if (!restartDead || shadow.State is ShadowState.Draining or ShadowState.Failed)
+                    if (running is not null)
+                    {
+                        kept.Add(running);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    continue; // about to be retired by its workflow
+                    // Not known to be orphaned, so its process is not swept below; the others are still reconciled.
+                    owned.Add((service, shadow.Id));
+                    failures.Add(ex);
+                    LogShadowFailed(ex, shadow.Id, service);
                 }
-
-                var resources = state.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Shadows.FirstOrDefault(s => s.ShadowId == shadow.Id)?.Resources ?? new ShadowResources();
-                var running = await provisioner.ProvisionAsync(new ProvisionSpec(service, shadow.Id, resources), cancellationToken).ConfigureAwait(false);
-                if (running.StartedAt >= snapshotAt)
-                {
-                    // Started again: its address may differ, and revalidation must judge only the new process from here on.
-                    await tables.UpdateAsync(
-                        service,
-                        t => t! with { Shadows = t.Shadows.Select(s => s.Id == shadow.Id ? s with { Address = running.Address, StateChangedAt = running.StartedAt } : s).ToArray() },
-                        cancellationToken).ConfigureAwait(false);
-                }
-
-                LogKept(shadow.Id, service, running.Address);
-                kept.Add(running);
             }
         }
 
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            // A young process may belong to an activity about to add it to its table.
-            if (owned.Contains((process.Service, process.ShadowId)) || process.StartedAt >= snapshotAt - OrphanGrace)
+            try
             {
-                continue;
+                await SweepProcessAsync(process, owned, snapshotAt, cancellationToken).ConfigureAwait(false);
             }
-
-            // One still being started (a Container App is listed minutes before it runs) is claimed by its workflow.
-            var claimKey = ProvisionShadowActivity.ClaimKey(process.Service, process.ShadowId);
-            if (await store.GetJsonAsync<string>(claimKey, cancellationToken).ConfigureAwait(false) is { Value: { } claimant }
-                && await workflows.GetWorkflowStateAsync(claimant, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false })
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                continue;
+                failures.Add(ex);
+                LogShadowFailed(ex, process.ShadowId, process.Service);
             }
-
-            // Its activity may have added it and let go of the claim since the tables were read.
-            if ((await tables.GetAsync(process.Service, cancellationToken).ConfigureAwait(false))?.Value.Shadows.Any(s => s.Id == process.ShadowId && s.State != ShadowState.Retired) == true)
-            {
-                continue;
-            }
-
-            LogOrphanProcess(process.ShadowId, process.Service);
-            await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
-            await store.DeleteAsync(claimKey, etag: null, cancellationToken).ConfigureAwait(false);
         }
 
         // Claims whose workflow ended before its shadow was listed anywhere (terminated while provisioning) name nothing.
@@ -145,7 +128,75 @@ public sealed partial class ShadowReconciler(
             }
         }
 
-        return kept;
+        // The start pass is repeated by the ticks until it succeeds: a shadow it could not start again must not be forgotten.
+        return failures.Count == 0 ? kept : throw new AggregateException($"{failures.Count} shadow(s) could not be reconciled; the next maintenance tick tries again.", failures);
+    }
+
+    /// <summary>
+    /// One table entry whose workflow may still run: retired as its workflow would have when that has ended (not owned);
+    /// otherwise owned, and at start (<paramref name="restartDead"/>) adopted or started again.
+    /// </summary>
+    private async Task<(bool Owned, ProvisionedShadow? Running)> KeepAsync(string service, ShadowEndpoint shadow, bool restartDead, DateTimeOffset snapshotAt, CancellationToken cancellationToken)
+    {
+        // The custom status (each shadow's resources, for a restart) comes only with the payloads, from daprd as from
+        // the embedded backend: without it a remediated shadow would be started again at the default size.
+        var state = await workflows.GetWorkflowStateAsync(shadow.Owner!, getInputsAndOutputs: restartDead, cancellationToken).ConfigureAwait(false);
+        if (state is not { Exists: true, IsWorkflowCompleted: false })
+        {
+            // As its workflow would have: out of the mirror targets, the mirror policy put back, an alert.
+            LogOrphanEntry(shadow.Id, service, shadow.Owner!);
+            await new RetireShadowActivity(provisioner, tables, store, bus, data, time)
+                .RetireAsync(new RetireStep(service, shadow.Id, $"its workflow {shadow.Owner} ended without retiring it"))
+                .ConfigureAwait(false);
+            return (false, null);
+        }
+
+        if (!restartDead || shadow.State is ShadowState.Draining or ShadowState.Failed)
+        {
+            return (true, null); // about to be retired by its workflow
+        }
+
+        var resources = state.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Shadows.FirstOrDefault(s => s.ShadowId == shadow.Id)?.Resources ?? new ShadowResources();
+        var running = await provisioner.ProvisionAsync(new ProvisionSpec(service, shadow.Id, resources), cancellationToken).ConfigureAwait(false);
+        if (running.StartedAt >= snapshotAt)
+        {
+            // Started again: its address may differ, and revalidation must judge only the new process from here on.
+            await tables.UpdateAsync(
+                service,
+                t => t! with { Shadows = t.Shadows.Select(s => s.Id == shadow.Id ? s with { Address = running.Address, StateChangedAt = running.StartedAt } : s).ToArray() },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        LogKept(shadow.Id, service, running.Address);
+        return (true, running);
+    }
+
+    /// <summary>Stops a process no table entry or running workflow owns.</summary>
+    private async Task SweepProcessAsync(ProvisionedShadow process, HashSet<(string, string)> owned, DateTimeOffset snapshotAt, CancellationToken cancellationToken)
+    {
+        // A young process may belong to an activity about to add it to its table.
+        if (owned.Contains((process.Service, process.ShadowId)) || process.StartedAt >= snapshotAt - OrphanGrace)
+        {
+            return;
+        }
+
+        // One still being started (a Container App is listed minutes before it runs) is claimed by its workflow.
+        var claimKey = ProvisionShadowActivity.ClaimKey(process.Service, process.ShadowId);
+        if (await store.GetJsonAsync<string>(claimKey, cancellationToken).ConfigureAwait(false) is { Value: { } claimant }
+            && await workflows.GetWorkflowStateAsync(claimant, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false })
+        {
+            return;
+        }
+
+        // Its activity may have added it and let go of the claim since the tables were read.
+        if ((await tables.GetAsync(process.Service, cancellationToken).ConfigureAwait(false))?.Value.Shadows.Any(s => s.Id == process.ShadowId && s.State != ShadowState.Retired) == true)
+        {
+            return;
+        }
+
+        LogOrphanProcess(process.ShadowId, process.Service);
+        await provisioner.RetireAsync(process.Service, process.ShadowId, cancellationToken).ConfigureAwait(false);
+        await store.DeleteAsync(claimKey, etag: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -167,6 +218,9 @@ public sealed partial class ShadowReconciler(
 
     /// <inheritdoc />
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 97, Level = LogLevel.Warning, Message = "Reconciling shadow {ShadowId} of {Service} failed; the others are reconciled, and the next maintenance tick tries it again")]
+    private partial void LogShadowFailed(Exception exception, string shadowId, string service);
 
     [LoggerMessage(EventId = 88, Level = LogLevel.Warning, Message = "Reconciling shadows with their workflows at start failed; the maintenance tick tries again")]
     private partial void LogFailed(Exception exception);
