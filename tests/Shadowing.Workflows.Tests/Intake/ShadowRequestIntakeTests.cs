@@ -389,7 +389,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Handle_WorkflowGoneWithoutHavingBeenSeenToEnd_IsScheduledAgain()
+    public async Task Handle_WorkflowGoneWithoutHavingBeenSeenToEnd_IsScheduledAgainAsItsNextRevision()
     {
         // A workflow store lost under a running request (a deleted file, `:memory:`, a reset actor store): its window
         // still needs its shadows.
@@ -401,8 +401,10 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         var plan = await Intake().HandleAsync(request);
 
-        Assert.Equal(first.InstanceId, plan.InstanceId);
-        var state = await _workflows.GetWorkflowStateAsync(first.InstanceId!, getInputsAndOutputs: false, TestContext.Current.CancellationToken);
+        // The next revision: the lost run's shadows stay retired under their ids, which are never reused.
+        Assert.Equal((2, ShadowLifecycleNames.InstanceId(request, revision: 2)), (plan.Revision, plan.InstanceId));
+        Assert.Equal("s20261202t1200r2-1", ShadowLifecycleNames.ShadowId(request, 1, ShadowLifecycleNames.RevisionOf(plan.InstanceId!)));
+        var state = await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: false, TestContext.Current.CancellationToken);
         Assert.True(state is { Exists: true, IsWorkflowRunning: true } || state is { Exists: true, RuntimeStatus: WorkflowRuntimeStatus.Pending });
     }
 

@@ -66,8 +66,10 @@ public sealed partial class ShadowRequestIntake(
             if (instance is not { Exists: true })
             {
                 // Never seen ended: lost with the workflow store (a deleted or in-memory file, a reset actor store).
-                // Decided again below, and scheduled under the same id for what is left of the window.
+                // Decided again below as the next revision: new instance and shadow ids, since the lost run's shadows are
+                // retired in their tables under theirs (a retired id is never reused) and their copies recorded deleted.
                 LogInstanceMissing(request.Id, instanceId);
+                revision = existing.Revision + 1;
             }
             else
             {
@@ -403,7 +405,7 @@ public sealed partial class ShadowRequestIntake(
     private async Task<bool> IsRunningAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false };
 
-    [LoggerMessage(EventId = 95, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} is gone without having been seen to end (the workflow store was lost?); deciding it again")]
+    [LoggerMessage(EventId = 95, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} is gone without having been seen to end (the workflow store was lost?); deciding it again as its next revision")]
     private partial void LogInstanceMissing(string requestId, string instanceId);
 
     [LoggerMessage(EventId = 93, Level = LogLevel.Information, Message = "Shadow request {RequestId} and its plan deleted: its window ended at {WindowEnd}, longer ago than they are kept")]
