@@ -61,9 +61,20 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
                 return $"{S}:Services:{service}:ProductionApp is not set: name the production container app to copy.";
             }
 
-            if (settings.MaxCpu < 0.25 || settings.MinReplicas < 0 || settings.MaxReplicas is < 1)
+            if (settings.MaxCpu < 0.25 || settings.MinReplicas < 1 || settings.MaxReplicas is < 1)
             {
-                return $"{S}:Services:{service}: MaxCpu must be at least 0.25, MinReplicas at least 0 and MaxReplicas at least 1.";
+                return $"{S}:Services:{service}: MaxCpu must be at least 0.25, MinReplicas at least 1 (a shadow is kept warm) and MaxReplicas at least 1.";
+            }
+
+            if (settings.Identity is { Length: > 0 } identity && !identity.StartsWith('/'))
+            {
+                // It goes under the app's userAssignedIdentities, where Azure takes nothing but a resource id.
+                return $"{S}:Services:{service}:Identity must be a user-assigned identity's resource id (/subscriptions/…/userAssignedIdentities/…), not '{identity}'.";
+            }
+
+            if (settings.Environment.Keys.FirstOrDefault(settings.Secrets.ContainsKey) is { } both)
+            {
+                return $"{S}:Services:{service}: '{both}' is set under both Environment and Secrets; a container takes one value per variable.";
             }
 
             foreach (var (variable, secret) in settings.Secrets)

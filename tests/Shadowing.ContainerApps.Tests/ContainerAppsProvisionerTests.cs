@@ -43,6 +43,27 @@ public sealed class ContainerAppsProvisionerTests
     }
 
     [Fact]
+    public void Problem_AServiceIdentityThatIsNotAResourceId_NoReplicaKeptWarm_OrAVariableSetTwice_NamesIt()
+    {
+        var service = new ContainerAppsServiceOptions { ProductionApp = "orders", Identity = "system" };
+        var options = new ContainerAppsProvisionerOptions { SubscriptionId = ArmStub.Subscription, ResourceGroup = "rg", Services = { ["orders"] = service } };
+
+        Assert.Contains("Services:orders:Identity must be a user-assigned identity's resource id", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+
+        service.Identity = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/orders-shadow";
+        service.MinReplicas = 0;
+        Assert.Contains("MinReplicas at least 1", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+
+        service.MinReplicas = 1;
+        service.Environment["DB"] = "Host=shadow-db";
+        service.Secrets["DB"] = new KeyVaultSecretReference { KeyVaultUrl = "https://shadow-kv.vault.azure.net/secrets/orders-db" };
+        Assert.Contains("'DB' is set under both Environment and Secrets", ContainerAppsProvisioner.Problem(options), StringComparison.Ordinal);
+
+        service.Environment.Remove("DB");
+        Assert.Null(ContainerAppsProvisioner.Problem(options));
+    }
+
+    [Fact]
     public void Problem_AZeroPollInterval_IsRefused_NamingIt()
     {
         var options = new ContainerAppsProvisionerOptions { SubscriptionId = ArmStub.Subscription, ResourceGroup = "rg", Services = { ["orders"] = new ContainerAppsServiceOptions { ProductionApp = "orders" } } };

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Shadows;
@@ -88,5 +90,21 @@ public sealed class LocalProcessProvisionerTests
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public void Settings_ATemplateWithoutACommand_AreRefusedNamingTheSetting()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Provisioning:Local:Services:orders:Arguments:0"] = "--port",
+            ["Shadowing:Provisioning:Local:Services:orders:StartTimeout"] = "00:00:00",
+        }).Build();
+        using var services = new ServiceCollection().AddLocalProcessProvisioner(configuration).BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => (object)services.GetRequiredService<IOptions<LocalProvisionerOptions>>().Value);
+
+        Assert.Contains("Shadowing:Provisioning:Local:Services:orders:Command is required", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Shadowing:Provisioning:Local:Services:orders:StartTimeout must be positive", error.Message, StringComparison.Ordinal);
     }
 }
