@@ -114,13 +114,22 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
     public async Task RetireAsync(string service, string shadowId, CancellationToken cancellationToken = default)
     {
         var deadline = _time.GetUtcNow() + _options.Timeout;
-        var name = ShadowAppTemplate.AppName(Settings(service).ProductionApp, shadowId);
-        var what = $"deleting shadow app {name} ({service}/{shadowId})";
-        if (await GetAppAsync(name, cancellationToken).ConfigureAwait(false) is not { } app)
+        var name = _options.Services.TryGetValue(service, out var settings) && !string.IsNullOrWhiteSpace(settings.ProductionApp)
+            ? ShadowAppTemplate.AppName(settings.ProductionApp, shadowId)
+            : null;
+        var app = name is null ? null : await GetAppAsync(name, cancellationToken).ConfigureAwait(false);
+        if (app is null || name is null)
         {
-            return; // gone already (the activity ran again)
+            // Not under the name the settings give now: one made under an earlier ProductionApp, or of a service since taken
+            // out of the settings, is found by its tags; none means gone already (the activity ran again).
+            (name, app) = await FindTaggedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+            if (app is null || name is null)
+            {
+                return;
+            }
         }
 
+        var what = $"deleting shadow app {name} ({service}/{shadowId})";
         EnsureIsShadow(app, service, shadowId, name);
         using var message = await SendAsync(RequestMethod.Delete, AppUri(name), null, what, deadline, cancellationToken, allow404: true).ConfigureAwait(false);
         if (message.Response.Status == 202)
@@ -161,26 +170,33 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ProvisionedShadow>> ListAsync(CancellationToken cancellationToken = default)
+    /// <remarks>An app that has no address yet (being created) is listed with an empty one: the sweep needs to see it.</remarks>
+    public async Task<IReadOnlyList<ProvisionedShadow>> ListAsync(CancellationToken cancellationToken = default) =>
+        [.. (await ListShadowAppsAsync(cancellationToken).ConfigureAwait(false)).Select(app => ToShadow(app, [], addressRequired: false))];
+
+    /// <summary>The resource group's apps tagged as shadows, every page.</summary>
+    private async Task<List<JsonObject>> ListShadowAppsAsync(CancellationToken cancellationToken)
     {
-        var shadows = new List<ProvisionedShadow>();
+        var apps = new List<JsonObject>();
         Uri? next = new(_options.ResourceManager, $"/subscriptions/{_options.SubscriptionId}/resourceGroups/{_options.ResourceGroup}/providers/Microsoft.App/containerApps?api-version={_options.ApiVersion}");
         while (next is not null)
         {
             using var message = await SendAsync(RequestMethod.Get, next, null, "listing container apps", cancellationToken).ConfigureAwait(false);
             var page = Parse(message.Response, "listing container apps");
-            foreach (var app in page["value"]?.AsArray().OfType<JsonObject>() ?? [])
-            {
-                if (app["tags"]?[ShadowAppTemplate.ServiceTag] is not null)
-                {
-                    shadows.Add(ToShadow(app, []));
-                }
-            }
-
+            apps.AddRange((page["value"]?.AsArray().OfType<JsonObject>() ?? []).Where(app => app["tags"]?[ShadowAppTemplate.ServiceTag] is not null));
             next = page["nextLink"]?.GetValue<string>() is { Length: > 0 } link ? new Uri(link) : null;
         }
 
-        return shadows;
+        return apps;
+    }
+
+    /// <summary>The app whose tags name shadow <paramref name="shadowId"/> of <paramref name="service"/>, with its name, or nulls.</summary>
+    private async Task<(string? Name, JsonObject? App)> FindTaggedAsync(string service, string shadowId, CancellationToken cancellationToken)
+    {
+        var app = (await ListShadowAppsAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(a =>
+            string.Equals(a["tags"]?[ShadowAppTemplate.ServiceTag]?.GetValue<string>(), service, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(a["tags"]?[ShadowAppTemplate.ShadowTag]?.GetValue<string>(), shadowId, StringComparison.Ordinal));
+        return (app?["name"]?.GetValue<string>(), app);
     }
 
     private async Task<ProvisionedShadow> PutAsync(ProvisionSpec spec, bool onlyIfChanged, CancellationToken cancellationToken)
@@ -402,7 +418,7 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         await Task.Delay(retryAfter ?? _options.PollInterval, _time, cancellationToken).ConfigureAwait(false);
     }
 
-    private ProvisionedShadow ToShadow(JsonObject app, IReadOnlyList<string> notes)
+    private ProvisionedShadow ToShadow(JsonObject app, IReadOnlyList<string> notes, bool addressRequired = true)
     {
         var tags = app["tags"];
         var properties = app["properties"];
@@ -411,7 +427,8 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
         var address = configuration?["dapr"]?["enabled"]?.GetValueKind() == JsonValueKind.True
             ? $"dapr://{configuration["dapr"]?["appId"]?.GetValue<string>() ?? name}"
             : configuration?["ingress"]?["fqdn"]?.GetValue<string>() is { Length: > 0 } fqdn ? $"https://{fqdn}"
-            : throw new ProvisioningException($"Shadow app {name} has neither a Dapr app id nor an ingress address yet.");
+            : addressRequired ? throw new ProvisioningException($"Shadow app {name} has neither a Dapr app id nor an ingress address yet.")
+            : string.Empty;
         return new ProvisionedShadow
         {
             Service = tags?[ShadowAppTemplate.ServiceTag]?.GetValue<string>() ?? string.Empty,

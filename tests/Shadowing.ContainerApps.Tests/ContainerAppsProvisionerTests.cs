@@ -226,17 +226,49 @@ public sealed class ContainerAppsProvisionerTests
         _arm.On("DELETE", App(Name), HttpStatusCode.Accepted, null, new Dictionary<string, string> { ["Azure-AsyncOperation"] = ArmShapes.OperationUrl })
             .On("DELETE", App(Name), HttpStatusCode.NoContent);
         _arm.On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("InProgress")).On("GET", ArmShapes.OperationPath, HttpStatusCode.OK, ArmShapes.Operation("Succeeded"));
+        _arm.On("GET", ArmStub.AppsPath, HttpStatusCode.OK, ArmShapes.Page(null, ArmShapes.ProductionApp()));
 
         await Provisioner().RetireAsync("orders", Shadow, Ct);
         await Provisioner().RetireAsync("orders", Shadow, Ct); // gone between the read and the DELETE: 204, "Container App does not exist."
-        await Provisioner().RetireAsync("orders", Shadow, Ct); // gone before the read: nothing to delete
+        await Provisioner().RetireAsync("orders", Shadow, Ct); // gone before the read, and no app is tagged as it: nothing to delete
 
         Assert.Equal(
         [
             $"GET {App(Name)}", $"DELETE {App(Name)}", $"GET {ArmShapes.OperationPath}", $"GET {ArmShapes.OperationPath}",
             $"GET {App(Name)}", $"DELETE {App(Name)}",
-            $"GET {App(Name)}",
+            $"GET {App(Name)}", $"GET {ArmStub.AppsPath}",
         ], _arm.Sequence);
+    }
+
+    [Fact]
+    public async Task Retire_AnAppNamedUnderAnEarlierProductionApp_OrOfAServiceNoLongerInTheSettings_IsFoundByItsTags()
+    {
+        const string Legacy = "orders-v1-" + Shadow; // ProductionApp was orders-v1 when it was made
+        _arm.On("GET", App(Name), HttpStatusCode.NotFound, ArmShapes.Error("ResourceNotFound", "not found"));
+        var billing = ArmShapes.ShadowApp("billing-s9", "s9", size: 1);
+        billing["tags"]![ShadowAppTemplate.ServiceTag] = "billing";
+        _arm.On("GET", ArmStub.AppsPath, HttpStatusCode.OK, ArmShapes.Page(null, ArmShapes.ProductionApp(), ArmShapes.ShadowApp(Legacy, Shadow, size: 1), billing));
+        _arm.On("DELETE", App(Legacy), HttpStatusCode.NoContent);
+        _arm.On("DELETE", App("billing-s9"), HttpStatusCode.NoContent);
+
+        await Provisioner().RetireAsync("orders", Shadow, Ct);
+        await Provisioner().RetireAsync("billing", "s9", Ct);
+
+        Assert.Contains($"DELETE {App(Legacy)}", _arm.Sequence);
+        Assert.Contains($"DELETE {App("billing-s9")}", _arm.Sequence);
+    }
+
+    [Fact]
+    public async Task List_AnAppWithoutAnAddressYet_IsListedSoTheSweepSeesIt_NotAFailureOfTheWholeList()
+    {
+        var creating = ArmShapes.ShadowApp("orders-s3", "s3", size: 1);
+        creating["properties"]!["configuration"]!.AsObject().Remove("dapr");
+        creating["properties"]!["configuration"]!.AsObject().Remove("ingress"); // neither yet: it is being created
+        _arm.On("GET", ArmStub.AppsPath, HttpStatusCode.OK, ArmShapes.Page(null, creating, ArmShapes.ShadowApp(Name, Shadow, size: 1)));
+
+        var listed = await Provisioner().ListAsync(Ct);
+
+        Assert.Equal([("s3", ""), (Shadow, $"dapr://{Name}")], listed.Select(l => (l.ShadowId, l.Address)));
     }
 
     [Fact]
