@@ -595,10 +595,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         {
             status = await workflows.GetAsync(instanceId, linked.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is HttpRequestException or System.Net.Sockets.SocketException or OperationCanceledException || timeout.IsCancellationRequested))
         {
             // The workflows app is down or slow: the rest of the service's status is what an incident needs most, and a
-            // hung app must not hold it for the invoke client's 100 s per open request.
+            // hung app must not hold it for the invoke client's 100 s per open request. (The workflow client's gRPC call
+            // reports its cancellation as an RpcException, hence any error once the timeout fired.)
             return new WorkflowSummary(instanceId, "UNKNOWN", null, timeout.IsCancellationRequested ? $"the workflows app did not answer within {SummaryTimeout.TotalSeconds:0} s" : ex.Message);
         }
 

@@ -252,7 +252,8 @@ public sealed class ControlApiTests
     private static Task<WorkflowStatus?> NeverAnswers(CancellationToken cancellationToken)
     {
         var answer = new TaskCompletionSource<WorkflowStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        cancellationToken.Register(() => answer.TrySetCanceled(cancellationToken));
+        // As the workflow client's gRPC call reports it: an RpcException, not an OperationCanceledException.
+        cancellationToken.Register(() => answer.TrySetException(new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Cancelled, "Call canceled by the client."))));
         return answer.Task;
     }
 

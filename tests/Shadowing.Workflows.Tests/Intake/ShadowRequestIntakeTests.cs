@@ -403,6 +403,8 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         // The next revision: the lost run's shadows stay retired under their ids, which are never reused.
         Assert.Equal((2, ShadowLifecycleNames.InstanceId(request, revision: 2)), (plan.Revision, plan.InstanceId));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(DateOnly.FromDateTime(request.WindowStart.UtcDateTime)), TestContext.Current.CancellationToken))!.Value;
+        Assert.Equal(plan.EndpointHours, budget.EndpointHours); // charged once for the window, not once per revision
         Assert.Equal("s20261202t1200r2-1", ShadowLifecycleNames.ShadowId(request, 1, ShadowLifecycleNames.RevisionOf(plan.InstanceId!)));
         var state = await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: false, TestContext.Current.CancellationToken);
         Assert.True(state is { Exists: true, IsWorkflowRunning: true } || state is { Exists: true, RuntimeStatus: WorkflowRuntimeStatus.Pending });

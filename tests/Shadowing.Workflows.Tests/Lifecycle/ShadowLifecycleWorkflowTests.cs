@@ -542,7 +542,7 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
-    public async Task Run_WindowEndsWhileAShadowIsRemediated_EndsTheHold_AndTheShadowIsRetiredWithoutBeingMadeReady()
+    public async Task Run_ReleasedWhileAShadowIsRemediated_EndsTheHold_AndTheShadowIsRetiredWithoutBeingMadeReady()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
         var run = harness.StartAsync();
@@ -550,14 +550,53 @@ public sealed class ShadowLifecycleWorkflowTests
         var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
         RaiseFail(harness, "s20261202t1200-1");
         await WaitUntil(() => rewarm.Reached);
-        harness.EndWindow();
-        rewarm.Open(); // the warm-up passes, past the window
+        harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged"); // the hold loop takes it on this thread, then waits for the remediation
+        rewarm.Open(); // the warm-up passes, after the release
         var outcome = await run.WaitAsync(Patience);
 
-        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal("released: kill switch engaged", outcome.Reason);
         Assert.Equal(2, harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)));
         Assert.Equal(["s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));
         Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
+    public async Task Run_ResizeWaitingForARemediation_WhenTheReleaseCameMeanwhile_DrainsInsteadOfRestarting()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: new ShadowResources(Size: 4)));
+        harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+        rewarm.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal("released: kill switch engaged", outcome.Reason);
+        Assert.DoesNotContain(harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)), s => s.Resources.Size == 4);
+        Assert.Equal(["s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));
+    }
+
+    [Fact]
+    public async Task Run_HistoryRecordedBeforeConcurrentRemediation_ReplaysRemediatingOneShadowAtATime()
+    {
+        // An instance started by the previous build: its history has the second shadow's remediation after the first's.
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = 0 };
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        RaiseFail(harness, "s20261202t1200-2");
+
+        Assert.Equal(["s20261202t1200-1"], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.ShadowId));
+        rewarm.Open();
+        await WaitUntil(() => harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)) == 4);
+        Assert.Equal(["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.ShadowId));
+        harness.EndWindow();
+        Assert.True((await run.WaitAsync(Patience)).Served);
     }
 
     [Fact]
@@ -571,12 +610,17 @@ public sealed class ShadowLifecycleWorkflowTests
         await WaitUntil(() => rewarm.Reached);
         harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-2", "no capacity");
         harness.FailWhen(nameof(RetireShadowActivity), input => ((RetireStep)input!).ShadowId == "s20261202t1200-2", "store down");
-        RaiseFail(harness, "s20261202t1200-2");
+        RaiseFail(harness, "s20261202t1200-2"); // its restart and then its retirement fail for good: the workflow gives up
+        Assert.False(run.IsCompleted); // it waits for the first shadow's remediation before retiring anything else
+        rewarm.Open();
         await Assert.ThrowsAsync<WorkflowTaskFailedException>(() => run.WaitAsync(Patience));
-        rewarm.Open(); // what the first shadow's remediation does next, had the engine delivered it
 
+        // The first shadow's remediation stopped at its next step: judged, but not made ready; retired only after that.
         Assert.Equal(2, harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)));
-        Assert.Contains(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)), r => r.ShadowId == "s20261202t1200-1");
+        var calls = harness.Calls.ToArray();
+        var lastJudged = Array.FindLastIndex(calls, c => c is { Name: nameof(ValidateShadowActivity), Input: WarmupStep { ShadowId: "s20261202t1200-1" } });
+        var firstRetired = Array.FindIndex(calls, c => c is { Name: nameof(RetireShadowActivity), Input: RetireStep { ShadowId: "s20261202t1200-1" } });
+        Assert.InRange(firstRetired, lastJudged + 1, calls.Length - 1);
     }
 
     [Fact]

@@ -70,6 +70,44 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_StartPassWhoseOnlyFailureIsAnOrphan_IsNotRepeated_SoRunningShadowsAreNotStartedAgainEveryTick()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Holder", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
+        using var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
+            var owner = await workflows.ScheduleNewWorkflowAsync("Holder", "wf-holding", "x");
+            await workflows.WaitForWorkflowStartAsync(owner, cancellation: TestContext.Current.CancellationToken);
+            var tables = new RoutingTableStore(_store, _bus);
+            await tables.PutAsync(new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed, Owner = owner }],
+            });
+            _provisioner.ProvisionAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(Running("s1", Now - TimeSpan.FromHours(1)));
+            _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("s1", Now - TimeSpan.FromHours(1)), Running("stuck", Now - TimeSpan.FromMinutes(5))]);
+            _provisioner.RetireAsync("orders", "stuck", Arg.Any<CancellationToken>()).Returns(Task.FromException(new ProvisioningException("the platform refused")));
+            var reconciler = new ShadowReconciler(tables, _provisioner, workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+            await Assert.ThrowsAsync<AggregateException>(() => reconciler.SweepAsync(TestContext.Current.CancellationToken));
+            await Assert.ThrowsAsync<AggregateException>(() => reconciler.SweepAsync(TestContext.Current.CancellationToken));
+
+            await _provisioner.Received(1).ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "s1"), Arg.Any<CancellationToken>()); // adopted at start only
+            await _provisioner.Received(2).RetireAsync("orders", "stuck", Arg.Any<CancellationToken>());
+        }
+        finally
+        {
+            await host.StopAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Sweep_RetiredShadowStillAMirrorTarget_ItsRetirementIsFinished_ThePolicyPutBack()
     {
         var tables = new RoutingTableStore(_store, _bus);

@@ -61,7 +61,11 @@ internal sealed class WorkflowHarness
         Context.CallActivityAsync<JsonElement>(Arg.Any<string>(), Arg.Any<object?>(), Arg.Any<WorkflowTaskOptions?>()).Returns(c => Call<JsonElement>(c.ArgAt<string>(0), c.ArgAt<object?>(1)));
 
         // Defaults: everything works, warm-up reaches its samples at once, the shadow passes.
-        On(nameof(ReadLifecycleOptionsActivity), _ => Options);
+        On(nameof(ReadLifecycleOptionsActivity), _ =>
+        {
+            Options.LifecycleVersion = LifecycleVersion; // as the activity stamps it
+            return Options;
+        });
         On(nameof(ProvisionShadowActivity), i => Provisioned((ShadowStep)i!));
         On(nameof(RemediateShadowActivity), i => Provisioned((ShadowStep)i!));
         On(nameof(CollectWarmupStatsActivity), _ => new WarmupStats(Options.WarmupSamples, 0));
@@ -72,6 +76,9 @@ internal sealed class WorkflowHarness
     public ShadowRequest Request { get; }
 
     public ShadowLifecycleOptions Options { get; }
+
+    /// <summary>The behaviour the instance's history records (an earlier one: an instance started before an upgrade).</summary>
+    public int LifecycleVersion { get; set; } = ShadowLifecycleOptions.CurrentLifecycleVersion;
 
     public WorkflowContext Context { get; }
 

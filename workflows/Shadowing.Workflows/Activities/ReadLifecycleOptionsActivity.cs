@@ -12,5 +12,10 @@ namespace Shadowing.Workflows.Activities;
 public sealed class ReadLifecycleOptionsActivity(IOptions<ShadowLifecycleOptions> options) : WorkflowActivity<string, ShadowLifecycleOptions>
 {
     /// <inheritdoc />
-    public override Task<ShadowLifecycleOptions> RunAsync(WorkflowActivityContext context, string input) => Task.FromResult(options.Value);
+    public override Task<ShadowLifecycleOptions> RunAsync(WorkflowActivityContext context, string input)
+    {
+        // Every new instance records the behaviour it runs; the same value each time, so the shared options may carry it.
+        options.Value.LifecycleVersion = ShadowLifecycleOptions.CurrentLifecycleVersion;
+        return Task.FromResult(options.Value);
+    }
 }

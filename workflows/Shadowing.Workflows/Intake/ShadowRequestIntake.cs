@@ -70,6 +70,9 @@ public sealed partial class ShadowRequestIntake(
                 // retired in their tables under theirs (a retired id is never reused) and their copies recorded deleted.
                 LogInstanceMissing(request.Id, instanceId);
                 revision = existing.Revision + 1;
+
+                // The new revision is charged for the same window below: the lost run's charge gives way to it, not twice.
+                await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), 0, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
             }
             else
             {

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
 
 namespace Shadowing.Workflows.Lifecycle;
 
@@ -7,6 +8,18 @@ public sealed class ShadowLifecycleOptions
 {
     /// <summary>The configuration section.</summary>
     public const string Section = "Shadowing:Sep";
+
+    /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
+    public const int CurrentLifecycleVersion = 2;
+
+    /// <summary>
+    /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
+    /// (not a setting). An instance recorded before version 2 (0 here: the field did not exist) replays as it was
+    /// recorded after an upgrade: its hold loop remediates one shadow at a time. From 2 each remediation runs beside the
+    /// hold loop; a history of the old behaviour replayed with the new would schedule its steps in another order.
+    /// </summary>
+    [JsonInclude]
+    public int LifecycleVersion { get; internal set; }
 
     /// <summary>Longest warm-up before a shadow is judged. Default 10 min.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]

@@ -47,6 +47,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         /// <summary>Remediations the hold loop started and has not seen end, in the order they started.</summary>
         private readonly List<(string ShadowId, Task Work)> _reworks = [];
+
+        /// <summary>Remediations beside the hold loop (version 2); a history recorded before replays them one at a time.</summary>
+        private readonly bool _concurrentRemediation = options.LifecycleVersion >= 2;
         private DateTimeOffset _windowEnd = request.WindowEnd;
         private ShadowResources _resources = new(Size: options.InitialSize);
         private int _nextIndex = 1;
@@ -86,7 +89,25 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 // An activity failed past its retries: no shadow may stay routable, or running, with nobody holding it.
                 LogGivingUp(ex.FailureDetails.ErrorMessage);
-                _givingUp = true; // a remediation still running beside the hold stops at its next step instead of making its shadow ready
+                if (_concurrentRemediation)
+                {
+                    // Remediations still running beside the hold stop at their next step (retiring their shadow) instead of
+                    // making it ready; waited for, so no restart of theirs lands after the retirement below.
+                    _givingUp = true;
+                    while (_reworks.Count > 0)
+                    {
+                        var (_, work) = _reworks[0];
+                        _reworks.RemoveAt(0);
+                        try
+                        {
+                            await work.ConfigureAwait(true);
+                        }
+                        catch (WorkflowTaskFailedException)
+                        {
+                            // it retires what it can; the loop below and the maintenance sweep the rest
+                        }
+                    }
+                }
                 foreach (var id in _shadows.Values.Where(s => s.State != ShadowState.Retired).Select(s => s.ShadowId).ToArray())
                 {
                     try
@@ -191,7 +212,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 Update(id, p => p with { LastVerdict = check });
                 if (check.Verdict == Verdict.Pass)
                 {
-                    ThrowIfReleased(); // judged as the release came, the window ended or the workflow gave up: retired, never made ready
+                    if (_concurrentRemediation)
+                    {
+                        ThrowIfReleased(); // judged as the release came, the window ended or the workflow gave up: retired, never made ready
+                    }
                     // When the table made it PreWarmed: continuous validation judges it from then on. Histories from before
                     // the activity returned it hold `true`, and fall back to this turn's time.
 #pragma warning disable DAPR1304 // read as JSON on purpose: a replayed history may hold the old `true` where a time is now returned
@@ -340,9 +364,23 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
                 else if (fired == resize)
                 {
-                    await EndReworksAsync().ConfigureAwait(true);
+                    if (_reworks.Count > 0)
+                    {
+                        await EndReworksAsync().ConfigureAwait(true);
+                        if (release.IsCompleted || WindowEnded())
+                        {
+                            // Came while the resize waited: the shadows drain now rather than restart for a window that is over.
+                            return release.IsCompleted ? Released(await release.ConfigureAwait(true)) : "the window ended";
+                        }
+                    }
+
                     await ResizeAsync(await resize.ConfigureAwait(true)).ConfigureAwait(true);
                     resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
+                }
+                else if (fired == verdict && !_concurrentRemediation)
+                {
+                    await OnVerdictAsync(await verdict.ConfigureAwait(true)).ConfigureAwait(true);
+                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
                 }
                 else if (fired == verdict)
                 {
@@ -363,11 +401,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                         _reworks.Add((judged.ShadowId, work));
                     }
                 }
-                else
+                else if (_reworks.FindIndex(r => r.Work == fired) is var index and >= 0)
                 {
-                    var done = _reworks.Find(r => r.Work == fired);
-                    _reworks.Remove(done);
-                    await done.Work.ConfigureAwait(true); // an activity that failed past its retries fails the workflow here
+                    var (_, work) = _reworks[index];
+                    _reworks.RemoveAt(index);
+                    await work.ConfigureAwait(true); // an activity that failed past its retries fails the workflow here
                 }
 
                 if (release.IsCompleted)

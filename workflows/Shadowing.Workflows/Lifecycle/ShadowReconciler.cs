@@ -35,11 +35,8 @@ public sealed partial class ShadowReconciler(
     /// A maintenance tick: the start pass again until one has succeeded (with Dapr the sidecar's workflow engine may not
     /// answer before the app listens), then sweeps only.
     /// </summary>
-    public async Task SweepAsync(CancellationToken cancellationToken = default)
-    {
-        await ReconcileAsync(restartDead: !_startPassDone, cancellationToken).ConfigureAwait(false);
-        _startPassDone = true;
-    }
+    public Task SweepAsync(CancellationToken cancellationToken = default) =>
+        ReconcileAsync(restartDead: !_startPassDone, cancellationToken);
 
     /// <summary>
     /// One pass; returns the shadows kept running. <paramref name="restartDead"/> (at start only) starts again the
@@ -96,6 +93,13 @@ public sealed partial class ShadowReconciler(
                     LogShadowFailed(ex, shadow.Id, service);
                 }
             }
+        }
+
+        if (restartDead && failures.Count == 0)
+        {
+            // Every running workflow's shadow is back: later ticks only sweep, even if an orphan below cannot be stopped
+            // (starting shadows again while their workflows run could race a workflow retiring one).
+            _startPassDone = true;
         }
 
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
