@@ -48,9 +48,9 @@ public static class ControlEndpoints
         if (daprWorkflowRoutes)
         {
             var dapr = root.MapGroup("/v1.0/workflows/dapr/{instanceId}");
-            dapr.MapGet(string.Empty, async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.GetWorkflowAsync(instanceId, ct).ConfigureAwait(false)));
-            dapr.MapPost("/raiseEvent/{eventName}", async (string instanceId, string eventName, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.RaiseEventAsync(instanceId, eventName, r.Body, Actor(r), ct).ConfigureAwait(false)));
-            dapr.MapPost("/terminate", async (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.TerminateAsync(instanceId, Stream.Null, Actor(r), ct).ConfigureAwait(false)));
+            dapr.MapGet(string.Empty, async (string instanceId, ControlApi c, CancellationToken ct) => DaprShaped(await c.GetWorkflowAsync(instanceId, ct).ConfigureAwait(false), instanceId));
+            dapr.MapPost("/raiseEvent/{eventName}", async (string instanceId, string eventName, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.RaiseEventAsync(instanceId, eventName, r.Body, Actor(r), ct).ConfigureAwait(false), instanceId));
+            dapr.MapPost("/terminate", async (string instanceId, HttpRequest r, ControlApi c, CancellationToken ct) => DaprShaped(await c.TerminateAsync(instanceId, Stream.Null, Actor(r), ct).ConfigureAwait(false), instanceId));
         }
 
         return root;
@@ -87,15 +87,26 @@ public static class ControlEndpoints
 
     /// <summary>
     /// daprd's answers: its error body (<c>{"errorCode", "message"}</c>, <c>ERR_INSTANCE_ID_NOT_FOUND</c> for an unknown
-    /// instance) and an empty 202 for raiseEvent and terminate.
+    /// instance, <c>ERR_INSTANCE_ID_INVALID</c> or <c>ERR_INSTANCE_ID_TOO_LONG</c> for an id daprd refuses; daprd's
+    /// messages) and an empty 202 for raiseEvent and terminate. A payload checked here and an ended instance have no daprd
+    /// code: <c>ERR_BAD_REQUEST</c> and <c>ERR_INSTANCE_ENDED</c> (409) are this host's.
     /// </summary>
-    private static IResult DaprShaped(ControlResult result) => result switch
+    private static IResult DaprShaped(ControlResult result, string instanceId) => result switch
     {
         { Status: StatusCodes.Status202Accepted } => Results.Accepted(),
+        { Status: StatusCodes.Status400BadRequest, Body: ControlProblem { Errors: { } errors } } when errors.ContainsKey("instanceId") => Results.Json(
+            instanceId.Length > DaprMaxInstanceIdLength
+                ? new { errorCode = "ERR_INSTANCE_ID_TOO_LONG", message = $"workflow instance ID exceeds the max length of {DaprMaxInstanceIdLength} characters" }
+                : new { errorCode = "ERR_INSTANCE_ID_INVALID", message = $"workflow instance ID '{instanceId}' is invalid: only alphanumeric and underscore characters are allowed" },
+            ShadowingJson.Options,
+            statusCode: StatusCodes.Status400BadRequest),
         { Body: ControlProblem problem } => Results.Json(
             new { errorCode = result.Status == StatusCodes.Status404NotFound ? "ERR_INSTANCE_ID_NOT_FOUND" : result.Status == StatusCodes.Status400BadRequest ? "ERR_BAD_REQUEST" : "ERR_INSTANCE_ENDED", message = problem.Detail },
             ShadowingJson.Options,
             statusCode: result.Status),
         _ => result,
     };
+
+    /// <summary>daprd's longest instance id.</summary>
+    private const int DaprMaxInstanceIdLength = 64;
 }
