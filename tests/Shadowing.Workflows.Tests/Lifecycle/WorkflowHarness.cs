@@ -230,7 +230,8 @@ internal sealed class WorkflowHarness
     /// <summary>Held activity calls: each answers when <see cref="Open"/> is called, on the caller's thread.</summary>
     public sealed class Gate
     {
-        // Continuations run on Open's thread, so the workflow never runs on two threads at once.
+        // Continuations run on Open's thread (for the one call held, as the tests hold), so the workflow never runs on two
+        // threads at once; with two calls held, .NET would run the second's on the thread pool.
         private readonly TaskCompletionSource _open = new();
 
         /// <summary>Whether a held call has been made.</summary>

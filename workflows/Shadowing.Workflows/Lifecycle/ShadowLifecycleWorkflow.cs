@@ -54,7 +54,12 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         private ShadowResources _resources = new(Size: options.InitialSize);
         private int _nextIndex = 1;
         private string _phase = "Starting";
-        private bool _givingUp;
+
+        /// <summary>
+        /// The hold is over (or the workflow is giving up): remediations still running stop at their next step. An
+        /// extension taken by one of them after the hold ended must not start its shadow's warm-up again.
+        /// </summary>
+        private bool _stopping;
 
         /// <summary>The one wait for <c>release</c>, armed first, so a release (the kill switch) also stops a preparation.</summary>
         private Task<string?> _release = null!;
@@ -93,7 +98,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 {
                     // Remediations still running beside the hold stop at their next step (retiring their shadow) instead of
                     // making it ready; waited for, so no restart of theirs lands after the retirement below.
-                    _givingUp = true;
+                    _stopping = true;
                     while (_reworks.Count > 0)
                     {
                         var (_, work) = _reworks[0];
@@ -102,9 +107,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                         {
                             await work.ConfigureAwait(true);
                         }
-                        catch (WorkflowTaskFailedException)
+                        catch (Exception)
                         {
-                            // it retires what it can; the loop below and the maintenance sweep the rest
+                            // whatever stopped it, it retires what it could; the loop below and the maintenance sweep the rest
                         }
                     }
                 }
@@ -298,6 +303,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 ThrowIfReleased();
             }
 
+            if (_concurrentRemediation)
+            {
+                ThrowIfReleased(); // the count was met as the release or the window's end came: not judged for nothing
+            }
+
             Update(id, p => p with { State = ShadowState.Validating });
             return await context.CallActivityAsync<ShadowCheck>(nameof(ValidateShadowActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
         }
@@ -441,6 +451,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// </summary>
         private async Task<string> EndHoldAsync(string reason)
         {
+            _stopping = _concurrentRemediation;
             await EndReworksAsync().ConfigureAwait(true);
             return reason;
         }
@@ -587,7 +598,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// </summary>
         private void ThrowIfReleased()
         {
-            if (_release.IsCompleted || _givingUp || WindowEnded())
+            if (_release.IsCompleted || _stopping || WindowEnded())
             {
                 throw new ReleasedException();
             }
