@@ -168,10 +168,11 @@ public sealed partial class DemandForecastService
                     // Expected while a service has no traffic yet or its source is down: say why, without a stack trace.
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
-                catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException
-                    || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    // A cancellation nobody asked for is a source's own timeout (HttpClient, Azure.Core): this service's failure, not the run's.
+                    // Whatever fails one service (its store, its source, training on its data) is that service's failure, not
+                    // the run's: every later run would start with it and fail again, and the services after it would never be
+                    // forecast. A cancellation nobody asked for is a source's own timeout (HttpClient, Azure.Core).
                     LogServiceFailed(ex, service);
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }

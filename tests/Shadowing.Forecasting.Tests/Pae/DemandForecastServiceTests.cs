@@ -322,6 +322,25 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_OneServiceFailsUnexpectedly_OthersStillForecast_AndTheFailureIsRecorded()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Service == "orders"), Arg.Any<CancellationToken>())
+            .Returns<RegularSeries>(_ => throw new InvalidOperationException("a bug in a custom metrics source"));
+        Serve("payments", MetricKind.Requests, Demand(level: 100));
+        Serve("payments", MetricKind.LatencyP90, Flat(50));
+        Serve("payments", MetricKind.Errors, Flat(1));
+        _options.EndpointCapacity["payments"] = 60;
+
+        var outcomes = await Service().RunAsync(Ct);
+
+        Assert.Equal("a bug in a custom metrics source", outcomes.Single(o => o.Service == "orders").Problem);
+        Assert.NotNull(outcomes.Single(o => o.Service == "payments").Forecast);
+        Assert.Equal("a bug in a custom metrics source", (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value.Problem);
+    }
+
+    [Fact]
     public async Task Run_OneServicesSourceTimesOut_OthersStillForecast()
     {
         // HttpClient's and Azure.Core's own timeouts surface as a cancellation the caller did not ask for.
