@@ -145,6 +145,7 @@ public sealed partial class DemandForecastService
             // late in the list would never be forecast.
             var first = _resumeAt is { } resume ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
             var deadline = _time.GetUtcNow() + _options.RunDeadline;
+            var unexpected = new List<Exception>();
             _resumeAt = null;
             for (var i = 0; i < tables.Count; i++)
             {
@@ -168,12 +169,20 @@ public sealed partial class DemandForecastService
                     // Expected while a service has no traffic yet or its source is down: say why, without a stack trace.
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (ex is StateStoreException or JsonException or Core.Messaging.EventBusException or TimeSeriesFormatException
+                    || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
                 {
-                    // Whatever fails one service (its store, its source, training on its data) is that service's failure, not
-                    // the run's: every later run would start with it and fail again, and the services after it would never be
-                    // forecast. A cancellation nobody asked for is a source's own timeout (HttpClient, Azure.Core).
+                    // A cancellation nobody asked for is a source's own timeout (HttpClient, Azure.Core): this service's failure, not the run's.
                     LogServiceFailed(ex, service);
+                    outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Unexpected (a bug in a source, in training): still this service's alone, so the services after it are
+                    // forecast (every later run would start with it and stop there again), and the run fails once all have
+                    // run, so the host counts it.
+                    LogServiceFailed(ex, service);
+                    unexpected.Add(ex);
                     outcome = new ServiceForecastOutcome(service, null, null, false, ex.Message);
                 }
 
@@ -181,7 +190,7 @@ public sealed partial class DemandForecastService
                 await ReportAsync(outcome, history, cancellationToken).ConfigureAwait(false);
             }
 
-            return outcomes;
+            return unexpected.Count == 0 ? outcomes : throw new AggregateException($"{unexpected.Count} service(s) failed unexpectedly; the others were forecast.", unexpected);
         }
         finally
         {
