@@ -480,12 +480,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_SecondShadowFailsWhileTheFirstIsRemediated_IsRemediatedAtOnce_NotAfterTheFirstsWarmup()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         RaiseFail(harness, "s20261202t1200-2");
 
         // The second is restarted, warmed, judged and held again while the first is still warming up.
@@ -523,12 +518,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ResizeWhileAShadowIsRemediated_WaitsForIt_AndCountsItAsHeld()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 3));
         Assert.Equal(2, harness.Names().Count(n => n == nameof(ProvisionShadowActivity)));
         rewarm.Open();
@@ -544,12 +534,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ReleasedWhileAShadowIsRemediated_EndsTheHold_AndTheShadowIsRetiredWithoutBeingMadeReady()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged"); // the hold loop takes it on this thread, then waits for the remediation
         rewarm.Open(); // the warm-up passes, after the release
         var outcome = await run.WaitAsync(Patience);
@@ -563,12 +548,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ExtendedAfterTheHoldEndedWhileAShadowIsRemediated_TheRemediationStillStops()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Now)); // an end that has come: the hold ends, waiting for the remediation
         harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Now.AddHours(2))); // too late: only the remediation would take it
         rewarm.Open();
@@ -583,12 +563,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ResizeWaitingForARemediation_WhenTheReleaseCameMeanwhile_DrainsInsteadOfRestarting()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: new ShadowResources(Size: 4)));
         harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
         rewarm.Open();
@@ -603,12 +578,7 @@ public sealed class ShadowLifecycleWorkflowTests
     public async Task Run_HistoryRecordedBeforeConcurrentRemediation_ReplaysRemediatingOneShadowAtATime()
     {
         // An instance started by the previous build: its history has the second shadow's remediation after the first's.
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = 0 };
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync(lifecycleVersion: 0);
         RaiseFail(harness, "s20261202t1200-2");
 
         Assert.Equal(["s20261202t1200-1"], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.ShadowId));
@@ -622,12 +592,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_GivingUpWhileAShadowIsRemediated_ThatShadowIsNotMadeReadyAfterwards()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var run = harness.StartAsync();
-        await harness.Holding.WaitAsync(Patience);
-        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
-        RaiseFail(harness, "s20261202t1200-1");
-        await WaitUntil(() => rewarm.Reached);
+        var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
         harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-2", "no capacity");
         harness.FailWhen(nameof(RetireShadowActivity), input => ((RetireStep)input!).ShadowId == "s20261202t1200-2", "store down");
         RaiseFail(harness, "s20261202t1200-2"); // its restart and then its retirement fail for good: the workflow gives up
@@ -793,6 +758,21 @@ public sealed class ShadowLifecycleWorkflowTests
 
     private static Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
         Eventually.WaitUntilAsync(condition, what, Patience, TestContext.Current.CancellationToken);
+
+    /// <summary>
+    /// Two shadows held; the first failed its revalidation and its re-warm-up is held at the returned gate (its restart
+    /// done), the second still held.
+    /// </summary>
+    private static async Task<(WorkflowHarness Harness, Task<ShadowOutcome> Run, WorkflowHarness.Gate Rewarm)> FirstOfTwoRemediatingAsync(int lifecycleVersion = ShadowLifecycleOptions.CurrentLifecycleVersion)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        return (harness, run, rewarm);
+    }
 
     private static void RaiseFail(WorkflowHarness harness, string shadowId) =>
         harness.Raise(ShadowLifecycleNames.Verdict, new VerdictEvent(shadowId, WorkflowHarness.Check(Verdict.Fail) with { JudgedAt = harness.Now }));
