@@ -140,6 +140,12 @@ public static class StateKeys
     /// <summary>What the PAE last did for <paramref name="service"/> and why.</summary>
     public static string PaeStatus(string service) => "pae/" + service;
 
+    /// <summary>
+    /// Where the next PAE run starts when the last one stopped at its deadline: kept in the store so a worker recycled
+    /// between runs (a deployment, a scale-in) does not start again from the first service.
+    /// </summary>
+    public const string PaeResume = "pae-run/resume";
+
     /// <summary>The PAE's scoreboard of a service: recent errors of the model and each baseline, and forecasts waiting for their actuals.</summary>
     public static string ForecastScores(string service) => "forecast-scores/" + service;
 

@@ -83,8 +83,10 @@ public sealed partial class DemandForecastService
     private readonly PaeMetrics _metricsView;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
 
-    // The service the next run starts with, when the last one stopped at its deadline (runs do not overlap).
+    // The service the next run starts with, when the last one stopped at its deadline (runs do not overlap); read from
+    // the store by this instance's first run, written when it changes.
     private string? _resumeAt;
+    private bool _resumeRead;
     private readonly SemaphoreSlim _running = new(1, 1);
     private List<TimeSpan> _trainings = [];
     private TimeSpan _budgetLeft;
@@ -143,17 +145,18 @@ public sealed partial class DemandForecastService
             // Past the run's deadline the rest wait for the next run, which starts with them: a Functions invocation that
             // outlived functionTimeout would be killed with the worker, its cached hours and models lost, and the services
             // late in the list would never be forecast.
-            var first = _resumeAt is { } resume ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
+            var resume = await ReadResumeAsync(cancellationToken).ConfigureAwait(false);
+            var first = resume is not null ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
             var deadline = _time.GetUtcNow() + _options.RunDeadline;
             var unexpected = new List<Exception>();
-            _resumeAt = null;
+            string? next = null;
             for (var i = 0; i < tables.Count; i++)
             {
                 var entry = tables[(Math.Max(0, first) + i) % tables.Count];
                 var service = entry.Value.Service;
                 if (i > 0 && _time.GetUtcNow() >= deadline)
                 {
-                    _resumeAt = service;
+                    next = service;
                     LogRunDeadline(tables.Count - i, _options.RunDeadline, service);
                     break;
                 }
@@ -190,6 +193,7 @@ public sealed partial class DemandForecastService
                 await ReportAsync(outcome, history, cancellationToken).ConfigureAwait(false);
             }
 
+            await WriteResumeAsync(next, cancellationToken).ConfigureAwait(false);
             return unexpected.Count == 0 ? outcomes : throw new AggregateException($"{unexpected.Count} service(s) failed unexpectedly; the others were forecast.", unexpected);
         }
         finally
@@ -197,6 +201,57 @@ public sealed partial class DemandForecastService
             _running.Release();
         }
     }
+
+    /// <summary>The service this run starts with: from the store on this instance's first run, then as this instance left it.</summary>
+    private async Task<string?> ReadResumeAsync(CancellationToken cancellationToken)
+    {
+        if (!_resumeRead)
+        {
+            try
+            {
+                _resumeAt = (await _store.GetJsonAsync<PaeResumePoint>(StateKeys.PaeResume, cancellationToken).ConfigureAwait(false))?.Value.Service;
+                _resumeRead = true;
+            }
+            catch (Exception ex) when (ex is StateStoreException or JsonException)
+            {
+                // Start from the first service; the next run reads again.
+                LogResumeNotRead(ex);
+            }
+        }
+
+        return _resumeAt;
+    }
+
+    /// <summary>Keeps where the next run starts (best effort: the store may be what failed; this instance still remembers it).</summary>
+    private async Task WriteResumeAsync(string? next, CancellationToken cancellationToken)
+    {
+        if (next == _resumeAt && _resumeRead)
+        {
+            return;
+        }
+
+        _resumeAt = next;
+        try
+        {
+            if (next is null)
+            {
+                await _store.DeleteAsync(StateKeys.PaeResume, etag: null, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await _store.SaveJsonAsync(StateKeys.PaeResume, new PaeResumePoint(next), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            _resumeRead = true;
+        }
+        catch (StateStoreException ex)
+        {
+            LogResumeNotStored(ex, next ?? "the first service");
+        }
+    }
+
+    /// <summary>The stored resume point.</summary>
+    private sealed record PaeResumePoint(string Service);
 
     /// <summary>Logs what the run did for a service and stores it at <c>pae/{service}</c> (best effort: the store may be what failed).</summary>
     private async Task ReportAsync(ServiceForecastOutcome outcome, (int Steps, TimeSpan Span) history, CancellationToken cancellationToken)
@@ -533,6 +588,12 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 69, Level = LogLevel.Warning, Message = "PAE: the run reached Pae:RunDeadline ({Deadline}) with {Left} service(s) left; the next run starts with {Next}")]
     private partial void LogRunDeadline(int left, TimeSpan deadline, string next);
+
+    [LoggerMessage(EventId = 98, Level = LogLevel.Warning, Message = "PAE: where the last run stopped could not be read from the store; this run starts with the first service")]
+    private partial void LogResumeNotRead(Exception exception);
+
+    [LoggerMessage(EventId = 99, Level = LogLevel.Warning, Message = "PAE: where the next run starts ({Next}) could not be stored; a restarted worker would start with the first service")]
+    private partial void LogResumeNotStored(Exception exception, string next);
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]
     private partial void LogServiceFailed(Exception error, string service);

@@ -417,6 +417,39 @@ public sealed class DemandForecastServiceTests
 
         Assert.Equal(["a", "b"], first.Select(o => o.Service));
         Assert.Equal(["c", "a"], second.Select(o => o.Service));
+
+        // A worker recycled between runs starts where the last one stopped, not with the first service.
+        var third = await Service().RunAsync(Ct);
+        Assert.Equal(["b", "c"], third.Select(o => o.Service));
+    }
+
+    [Fact]
+    public async Task Run_ThatFinishesEveryService_ClearsTheStoredResumePoint()
+    {
+        _options.RunDeadline = TimeSpan.FromMinutes(8);
+        foreach (var service in new[] { "a", "b", "c" })
+        {
+            await Tables().PutAsync(Table(service), Ct);
+        }
+
+        var reads = 0;
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns(_ =>
+            {
+                // The first run reads slowly and stops after two services; the next two finish.
+                if (reads++ < 2)
+                {
+                    _time.Advance(TimeSpan.FromMinutes(5));
+                }
+
+                return Demand(level: 100);
+            });
+
+        await Service().RunAsync(Ct);
+        Assert.NotNull(await _state.GetAsync(StateKeys.PaeResume, Ct));
+        Assert.Equal(["c", "a", "b"], (await Service().RunAsync(Ct)).Select(o => o.Service));
+        Assert.Null(await _state.GetAsync(StateKeys.PaeResume, Ct));
+        Assert.Equal(["a", "b", "c"], (await Service().RunAsync(Ct)).Select(o => o.Service));
     }
 
     [Fact]
