@@ -158,10 +158,10 @@ internal sealed partial class ServiceForwarder(
                     Core.State.StateKeys.Routing(routes.Service));
             }
 
-            var (error, elapsed) = await ForwardAsync(context, endpoint, upload).ConfigureAwait(false);
+            var (error, own) = await ForwardAsync(context, endpoint, upload, timeHeaders: mirror is not null).ConfigureAwait(false);
             if (error == ForwarderError.None)
             {
-                mirror?.Served(endpoint, context.Response.StatusCode, elapsed, null);
+                mirror?.Served(endpoint, context.Response.StatusCode, own, null);
                 return;
             }
 
@@ -183,7 +183,7 @@ internal sealed partial class ServiceForwarder(
                 continue;
             }
 
-            mirror?.Served(endpoint, 0, elapsed, cause);
+            mirror?.Served(endpoint, 0, own, cause);
             if (upload is { TimedOut: true })
             {
                 LogClientError(routes.Service, endpoint.Id, error.ToString(), "upload deadline passed");
@@ -329,13 +329,15 @@ internal sealed partial class ServiceForwarder(
         return MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow());
     }
 
-    private async Task<(ForwarderError Error, double ElapsedMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint, UploadBody? upload)
+    /// <summary>Forwards to one endpoint; returns the outcome and the endpoint's own latency (see <see cref="ServerLatency"/>).</summary>
+    private async Task<(ForwarderError Error, double OwnMs)> ForwardAsync(HttpContext context, RoutedEndpoint endpoint, UploadBody? upload, bool timeHeaders)
     {
         var runtime = endpoint.Runtime;
 
-        // Only an endpoint with a latency threshold is judged by its latency: only its requests pay for the marker.
+        // Only an endpoint with a latency threshold is judged by its latency, and a mirrored request's production latency
+        // is the baseline its copies are judged against: only those requests pay for the marker.
         ResponseHeadersTime? headers = null;
-        if (endpoint.MaxLatencyMs is not null)
+        if (endpoint.MaxLatencyMs is not null || timeHeaders)
         {
             headers = context.Features.Get<ResponseHeadersTime>() ?? SetFeature(context, new ResponseHeadersTime(time));
             headers.At = 0; // a failover attempt marks its own
@@ -364,11 +366,12 @@ internal sealed partial class ServiceForwarder(
         var outcome = Classify(error, status);
         var now = time.GetUtcNow();
         metrics.Finished(endpoint, status, elapsed, outcome is not (null or ForwardOutcome.Success));
+        var own = headers is null ? elapsed : ServerLatency(started, headers.At, upload, elapsed);
         if (outcome is { } o)
         {
             if (o is ForwardOutcome.Success or ForwardOutcome.ServerError or ForwardOutcome.Unavailable)
             {
-                runtime.ObserveLatency(ServerLatency(started, headers?.At ?? 0, upload, elapsed));
+                runtime.ObserveLatency(own);
             }
 
             runtime.Minutes.Record(startedAt, elapsed, o != ForwardOutcome.Success);
@@ -378,7 +381,7 @@ internal sealed partial class ServiceForwarder(
             }
         }
 
-        return (error, elapsed);
+        return (error, own);
     }
 
     private static T SetFeature<T>(HttpContext context, T feature)

@@ -114,6 +114,7 @@ internal sealed partial class MirrorSender : IDisposable
     private async Task<(EndpointAnswer Answer, string? ContentEncoding)> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, CaptureBuffer answerBody, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
+        long headersAt = 0;
         int status;
         string? error = null;
         var timedOut = false;
@@ -124,6 +125,7 @@ internal sealed partial class MirrorSender : IDisposable
         {
             using var request = Build(copy, target);
             using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            headersAt = _time.GetTimestamp();
             status = (int)response.StatusCode;
             contentEncoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(", ", response.Content.Headers.ContentEncoding) : null;
             var stream = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
@@ -158,7 +160,9 @@ internal sealed partial class MirrorSender : IDisposable
             error = ex.Message;
         }
 
-        var latency = _time.GetElapsedTime(started).TotalMilliseconds;
+        // Like production's (ServiceForwarder.ServerLatency): to the response headers, which is what the two can be compared
+        // on; a copy that timed out or failed counts its whole wait.
+        var latency = (status == 0 || headersAt == 0 ? _time.GetElapsedTime(started) : _time.GetElapsedTime(started, headersAt)).TotalMilliseconds;
         var answer = new EndpointAnswer(
             target.Id,
             status,

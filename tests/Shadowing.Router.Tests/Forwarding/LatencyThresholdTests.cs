@@ -1,9 +1,11 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Forwarding;
 
@@ -41,6 +43,29 @@ public sealed class LatencyThresholdTests
         }
 
         Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+    }
+
+    [Fact]
+    public async Task SlowClientUpload_Mirrored_ProductionsBaselineIsItsOwnLatency_NotTheClients()
+    {
+        // The copy's latency is the shadow's own (its body is in memory); production's, the baseline the copy is judged
+        // against, must not hold the 1.5 s the client took to send the body, or a far slower shadow would look faster.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        shadow.Delay = TimeSpan.FromMilliseconds(300);
+        await using var router = await RouterHost.StartAsync([Mirroring.MirroringTests.With(p1, [(shadow, true)], new MirrorPolicy { Percent = 100, Methods = ["PUT"] })]);
+        var outcomes = Mirroring.MirroringTests.Collect(router);
+
+        using (var content = new TrickleContent(10, Slow / 10))
+        using (var uploaded = await router.Client.PutAsync(new Uri("/orders/upload", UriKind.Relative), content, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, uploaded.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the copy's outcome", cancellationToken: Ct);
+        var outcome = Assert.Single(outcomes);
+        Assert.Equal((200, 200), (outcome.Production.Status, outcome.Copy.Status));
+        Assert.True(outcome.Production.LatencyMs < outcome.Copy.LatencyMs, $"production {outcome.Production.LatencyMs} ms, the shadow {outcome.Copy.LatencyMs} ms");
     }
 
     private static async Task<string> EndpointOfAsync(RouterHost router, string path)
