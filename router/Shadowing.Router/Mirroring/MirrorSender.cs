@@ -93,31 +93,35 @@ internal sealed partial class MirrorSender : IDisposable
         (bool Compared, IReadOnlyList<string> Paths) comparison;
         using (var answerBody = new CaptureBuffer(copy.MaxBodyBytes, _memory))
         {
-            var timedOut = false;
+            var held = false;
             try
             {
-                (answer, var encoding) = await SendOnceAsync(copy, target, answerBody, cancellationToken).ConfigureAwait(false);
-                timedOut = answer.TimedOut;
+                (answer, var encoding, held) = await SendOnceAsync(copy, target, answerBody, cancellationToken).ConfigureAwait(false);
                 comparison = answer.Status == 0 ? (false, []) : Compare(copy, answerBody, encoding);
             }
             finally
             {
                 // Before the outcome is published: a bus that is down must not reset the target's run of timeouts.
-                target.Runtime.ExitMirror(timedOut);
+                target.Runtime.ExitMirror(held);
             }
         }
 
         await ReportAsync(copy, target, kind, startedAt, answer, comparison, counted: true, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Sends the copy; returns the target's answer and its content encoding.</summary>
-    private async Task<(EndpointAnswer Answer, string? ContentEncoding)> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, CaptureBuffer answerBody, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends the copy; returns the target's answer, its content encoding, and whether the send held its sender until a
+    /// timeout: the copy's own, or the connect timeout of a target whose address takes connections nowhere (a stopped
+    /// VM, a firewall that drops packets), which holds a sender as surely and must stall the target as a hung one does.
+    /// </summary>
+    private async Task<(EndpointAnswer Answer, string? ContentEncoding, bool Held)> SendOnceAsync(CopyRequest copy, RoutedEndpoint target, CaptureBuffer answerBody, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
         long headersAt = 0;
         int status;
         string? error = null;
         var timedOut = false;
+        var connectTimedOut = false;
         string? contentEncoding = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(copy.Timeout);
@@ -152,6 +156,7 @@ internal sealed partial class MirrorSender : IDisposable
             // the shadow is; a connection never made says nothing of that.
             status = 0;
             timedOut = timeout.IsCancellationRequested;
+            connectTimedOut = !timedOut && ex.InnerException is TimeoutException;
             error = timedOut ? $"no answer within {copy.Timeout}" : ex.InnerException?.Message ?? ex.Message;
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
@@ -171,7 +176,7 @@ internal sealed partial class MirrorSender : IDisposable
             status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
             error,
             timedOut);
-        return (answer, contentEncoding);
+        return (answer, contentEncoding, timedOut || connectTimedOut);
     }
 
     /// <summary>Records the outcome in the target's own minutes (a shadow's), counts it unless it was counted as dropped, and publishes it.</summary>

@@ -317,6 +317,33 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task ShadowWhoseAddressTakesNoConnections_StalledByItsConnectTimeouts_AsAHungOneIs()
+    {
+        // A stopped VM or a firewall that drops packets: every copy held a sender for the whole connect timeout, and since
+        // that is not the copy's own timeout, the run of timeouts restarted each time and the shadow was never stalled.
+        using var nowhere = await UnacceptingListener.StartAsync();
+        await using var p1 = await TestBackend.StartAsync("p1");
+        var table = With(p1, [], new MirrorPolicy { Percent = 100 }) with
+        {
+            Shadows = [new ShadowEndpoint { Id = "nowhere", Address = nowhere.Address.ToString(), State = ShadowState.WarmingUp }],
+        };
+        await using var router = await RouterHost.StartAsync(
+            [table],
+            new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "2", ["Router:Forwarding:ConnectTimeout"] = "00:00:00.300" });
+
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "target_stalled")) > 0;
+            },
+            "the unreachable shadow stalled after three connect timeouts in a row",
+            TimeSpan.FromSeconds(20),
+            Ct);
+    }
+
+    [Fact]
     public async Task LargeBodiesBehindAHungShadow_HeldWithinTheMemoryBudget_TheRestDroppedAsMemoryLimit_AndAllGivenBack()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -649,6 +676,55 @@ public sealed class MirroringTests
         while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
         {
             current = seen;
+        }
+    }
+
+    /// <summary>
+    /// A loopback port whose accept queue is full: the kernel drops further SYNs, so a connection to it neither succeeds nor
+    /// is refused (as to an address nothing answers at).
+    /// </summary>
+    private sealed class UnacceptingListener : IDisposable
+    {
+        private readonly System.Net.Sockets.Socket _listener = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        private readonly List<System.Net.Sockets.Socket> _queued = [];
+
+        public Uri Address { get; private set; } = null!;
+
+        public static async Task<UnacceptingListener> StartAsync()
+        {
+            var listener = new UnacceptingListener();
+            listener._listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener._listener.Listen(1);
+            var endpoint = (IPEndPoint)listener._listener.LocalEndPoint!;
+            listener.Address = new Uri($"http://127.0.0.1:{endpoint.Port}/");
+
+            // Connect until one does not connect at once: the queue is full from then on.
+            for (var i = 0; i < 16; i++)
+            {
+                var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                listener._queued.Add(client);
+                using var attempt = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                try
+                {
+                    await client.ConnectAsync(endpoint, attempt.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return listener;
+                }
+            }
+
+            throw new InvalidOperationException("the accept queue never filled");
+        }
+
+        public void Dispose()
+        {
+            foreach (var socket in _queued)
+            {
+                socket.Dispose();
+            }
+
+            _listener.Dispose();
         }
     }
 
