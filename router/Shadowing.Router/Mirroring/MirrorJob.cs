@@ -19,13 +19,15 @@ internal sealed class MirrorJob : IDisposable
         "Authorization", "Proxy-Authorization", "Cookie", "dapr-api-token", "x-functions-key",
         "X-Api-Key", "Ocp-Apim-Subscription-Key", // API keys (API Management's among them)
         "X-Forwarded-Client-Cert", "X-ARR-ClientCert", // a client certificate a proxy in front passed on
+        "X-ZUMO-AUTH", // Container Apps' and App Service's authentication: a client's session token
     ];
 
     /// <summary>
     /// Prefixes of credential headers: Container Apps' and App Service's authentication puts the signed-in user's
-    /// tokens in <c>X-MS-TOKEN-AAD-ACCESS-TOKEN</c> and the like.
+    /// tokens in <c>X-MS-TOKEN-AAD-ACCESS-TOKEN</c> and the like, and the identity it vouches for in
+    /// <c>X-MS-CLIENT-PRINCIPAL</c>, <c>-ID</c>, <c>-NAME</c> and <c>-IDP</c>, which an app behind it trusts as the user.
     /// </summary>
-    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-"];
+    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-", "X-MS-CLIENT-PRINCIPAL"];
 
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
@@ -166,14 +168,16 @@ internal sealed class MirrorJob : IDisposable
 
     /// <summary>
     /// The body without the policy's JSON fields (dotted paths, names matched case-insensitively as ASP.NET Core binds
-    /// them, through arrays); unchanged when it is not JSON or nothing is to be removed. Null when fields are to be
-    /// removed from a JSON body that cannot be read (compressed, or not valid JSON): such a copy is not sent, since
-    /// what it carries cannot be known to be clean.
+    /// them, through arrays); unchanged when nothing is to be removed or it is not JSON. A body is JSON when labelled so,
+    /// or when it starts as an object or array does whatever its label: many services parse a <c>text/plain</c> body
+    /// (what <c>sendBeacon</c> sends) or one with no Content-Type as JSON. Null when fields are to be removed and the body
+    /// cannot be read (content-encoded, or JSON that is not valid): such a copy is not sent, since what it carries cannot
+    /// be known to be clean.
     /// </summary>
     public static ReadOnlyMemory<byte>? CopyBody(ReadOnlyMemory<byte> body, string? contentType, IReadOnlyList<KeyValuePair<string, string[]>> headers, MirrorPolicy policy)
     {
         var strip = policy.StripJsonFields ?? [];
-        if (strip.Count == 0 || body.IsEmpty || contentType is null || !(contentType.Contains("json", StringComparison.OrdinalIgnoreCase)))
+        if (strip.Count == 0 || body.IsEmpty)
         {
             return body;
         }
@@ -183,10 +187,17 @@ internal sealed class MirrorJob : IDisposable
             return null;
         }
 
+        // A UTF-8 byte order mark, which the JSON reader refuses but many parsers skip.
+        var json = body.Span.StartsWith("\uFEFF"u8) ? body.Span[3..] : body.Span;
+        if (contentType?.Contains("json", StringComparison.OrdinalIgnoreCase) != true && !StartsAsObjectOrArray(json))
+        {
+            return body;
+        }
+
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body.Span);
+            root = JsonNode.Parse(json);
         }
         catch (System.Text.Json.JsonException)
         {
@@ -206,6 +217,12 @@ internal sealed class MirrorJob : IDisposable
         }
 
         return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");
+
+        static bool StartsAsObjectOrArray(ReadOnlySpan<byte> body)
+        {
+            var first = body.IndexOfAnyExcept(" \t\r\n"u8);
+            return first >= 0 && body[first] is (byte)'{' or (byte)'[';
+        }
 
         static void Remove(JsonNode? node, string[] parts, int depth)
         {

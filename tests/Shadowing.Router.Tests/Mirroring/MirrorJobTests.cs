@@ -18,6 +18,10 @@ public sealed class MirrorJobTests
             ["X-Api-Key"] = "k1",
             ["ocp-apim-subscription-key"] = "k2",
             ["X-MS-TOKEN-AAD-ACCESS-TOKEN"] = "eyJ0eXAi",
+            ["X-ZUMO-AUTH"] = "session",
+            ["X-MS-CLIENT-PRINCIPAL"] = "eyJhdXRoX3R5cCI6",
+            ["X-MS-CLIENT-PRINCIPAL-ID"] = "00000000-0000-0000-0000-000000000001",
+            ["X-MS-CLIENT-PRINCIPAL-NAME"] = "user@example.com",
             ["X-Forwarded-Client-Cert"] = "Hash=abc;Cert=...",
             ["dapr-api-token"] = "t",
             ["Connection"] = "keep-alive, X-Hop-Secret",
@@ -81,5 +85,24 @@ public sealed class MirrorJobTests
         // Nothing to strip, or not JSON: the body goes as it is.
         Assert.Equal(json.Length, MirrorJob.CopyBody(json, "application/json", [new("Content-Encoding", ["gzip"])], new MirrorPolicy())!.Value.Length);
         Assert.Equal(4, MirrorJob.CopyBody("a=b&"u8.ToArray(), "application/x-www-form-urlencoded", [], policy)!.Value.Length);
+        Assert.Equal(3, MirrorJob.CopyBody("abc"u8.ToArray(), null, [], policy)!.Value.Length);
+    }
+
+    [Theory]
+    [InlineData("text/plain;charset=UTF-8")] // what navigator.sendBeacon sends a string as
+    [InlineData(null)]
+    [InlineData("application/octet-stream")]
+    public void CopyBody_JsonNotLabelledJson_IsStrippedToo_SinceTheServiceMayParseItAnyway(string? contentType)
+    {
+        var policy = new MirrorPolicy { StripJsonFields = ["card.number"] };
+
+        var copied = MirrorJob.CopyBody("\uFEFF \n{\"card\":{\"number\":\"4111\",\"expiry\":\"12/29\"}}"u8.ToArray(), contentType, [], policy);
+        var text = Encoding.UTF8.GetString(copied!.Value.Span);
+        Assert.DoesNotContain("4111", text, StringComparison.Ordinal);
+        Assert.Contains("12/29", text, StringComparison.Ordinal);
+
+        // Starting as JSON but not valid (a lenient parser may still read it), or compressed: not copied.
+        Assert.Null(MirrorJob.CopyBody("""[{"card":{"number":"4111"}},]"""u8.ToArray(), contentType, [], policy));
+        Assert.Null(MirrorJob.CopyBody("x"u8.ToArray(), contentType, [new("Content-Encoding", ["br"])], policy));
     }
 }
