@@ -183,7 +183,7 @@ internal sealed partial class ServiceForwarder(
                 continue;
             }
 
-            mirror?.Served(endpoint, 0, own, cause);
+            mirror?.Served(endpoint, 0, own, cause, clientAbandoned: IsClientError(error));
             if (upload is { TimedOut: true })
             {
                 LogClientError(routes.Service, endpoint.Id, error.ToString(), "upload deadline passed");

@@ -22,6 +22,7 @@ internal sealed class MirrorCapture
     private RoutedEndpoint? _served;
     private int _status;
     private double _latencyMs;
+    private bool _abandoned;
     private string? _error;
     private readonly System.Diagnostics.ActivityTraceId _traceId;
 
@@ -66,11 +67,12 @@ internal sealed class MirrorCapture
 
     /// <summary>
     /// Production's forwarding is over: stops capturing the response and notes what production answered (status 0
-    /// and <paramref name="error"/> when it did not).
+    /// and <paramref name="error"/> when it did not, <paramref name="clientAbandoned"/> when that was the client's doing).
     /// </summary>
-    public void Served(RoutedEndpoint endpoint, int status, double latencyMs, string? error)
+    public void Served(RoutedEndpoint endpoint, int status, double latencyMs, string? error, bool clientAbandoned = false)
     {
         _context.Response.Body = _clientBody;
+        _abandoned = clientAbandoned;
         _served = endpoint;
         _status = status;
         _latencyMs = latencyMs;
@@ -103,6 +105,14 @@ internal sealed class MirrorCapture
         if (_served is not { } served)
         {
             dropReason = "not_forwarded";
+            return null;
+        }
+
+        if (_abandoned)
+        {
+            // The client hung up: production's answer is cut short or never came, so there is nothing to judge a copy by,
+            // and counting it as production's error would hide as many of the shadow's.
+            dropReason = "client_aborted";
             return null;
         }
 

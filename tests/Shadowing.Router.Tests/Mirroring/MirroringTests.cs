@@ -317,6 +317,34 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task ClientHangsUpBeforeProductionAnswers_NoCopy_CountedAsClientAborted()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        p1.Delay = TimeSpan.FromSeconds(1);
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 })]);
+        var outcomes = Collect(router);
+
+        using (var hangUp = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+        {
+            hangUp.CancelAfter(TimeSpan.FromMilliseconds(200));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), hangUp.Token));
+        }
+
+        await Eventually.WaitUntilAsync(
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "client_aborted")) == 1,
+            "the abandoned request's copy dropped as client_aborted",
+            cancellationToken: Ct);
+
+        // A request the client waits for is still mirrored.
+        p1.Delay = TimeSpan.Zero;
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/2", UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the next request's outcome", cancellationToken: Ct);
+        Assert.Equal("/items/2", Assert.Single(s1.Received).Path);
+        Assert.Equal(200, Assert.Single(outcomes).Production.Status);
+    }
+
+    [Fact]
     public async Task ShadowWhoseAddressTakesNoConnections_StalledByItsConnectTimeouts_AsAHungOneIs()
     {
         // A stopped VM or a firewall that drops packets: every copy held a sender for the whole connect timeout, and since
