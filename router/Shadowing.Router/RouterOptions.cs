@@ -26,6 +26,13 @@ public sealed class RouterOptions
     public int LatencyMinSamples { get; set; } = 5;
 
     /// <summary>
+    /// While an endpoint's latency EWMA is over its <c>maxLatencyMs</c>, one request per this interval still goes to
+    /// it, so that real requests, the only measure of that latency, show when it is fast again. Default 5 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan LatencyRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Whether responses carry <c>x-shadowing-route</c> (production, shadow, default) and <c>x-shadowing-endpoint</c>
     /// (the endpoint id). Useful to see failover happen; turn off to hide topology. Default true.
     /// </summary>

@@ -11,8 +11,7 @@ namespace Shadowing.Router.Health;
 /// Active health checks: every <see cref="ActiveHealthCheckOptions.Interval"/> it probes each endpoint of every
 /// routing table (production, default, and shadows that are not retired or failed) in parallel with
 /// <c>GET {endpoint}{Path}</c>; a 2xx within <see cref="ActiveHealthCheckOptions.Timeout"/> is a success.
-/// Probe latency also feeds the latency EWMA (once traffic has started it), so an endpoint that stopped getting
-/// traffic because it was slow can be seen to recover.
+/// Probe latency is not an endpoint's latency (see <see cref="Routing.EndpointRuntime.TryRecheckLatency"/>).
 /// </summary>
 internal sealed partial class HealthProber : BackgroundService
 {
@@ -94,7 +93,6 @@ internal sealed partial class HealthProber : BackgroundService
 
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
-        var started = _time.GetTimestamp();
         bool success;
         string? failure = null;
         try
@@ -112,11 +110,6 @@ internal sealed partial class HealthProber : BackgroundService
         {
             success = false;
             failure = ex.Message;
-        }
-
-        if (success)
-        {
-            endpoint.Runtime.ObserveProbeLatency(_time.GetElapsedTime(started).TotalMilliseconds);
         }
 
         switch (endpoint.Runtime.Health.RecordProbe(success, _time.GetUtcNow()))

@@ -26,7 +26,8 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
             new EndpointHealth(options.Value.ActiveHealthChecks, options.Value.OutlierDetection),
             time,
             options.Value.LatencyEwmaAlpha,
-            options.Value.LatencyMinSamples));
+            options.Value.LatencyMinSamples,
+            options.Value.LatencyRecheckInterval));
         runtime.Role = role;
         return runtime;
     }

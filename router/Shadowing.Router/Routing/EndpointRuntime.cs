@@ -19,9 +19,12 @@ internal sealed class EndpointRuntime
     private int _mirrorTimeoutsInARow;
     private int _trafficSamples;
     private long _latencyEwmaBits = BitConverter.DoubleToInt64Bits(double.NaN);
+    private readonly long _recheckTicks;
+    private long _nextRecheck;
 
-    public EndpointRuntime(string service, string id, string address, EndpointRole role, EndpointHealth health, TimeProvider time, double ewmaAlpha, int minSamples)
+    public EndpointRuntime(string service, string id, string address, EndpointRole role, EndpointHealth health, TimeProvider time, double ewmaAlpha, int minSamples, TimeSpan latencyRecheck)
     {
+        _recheckTicks = (long)(latencyRecheck.TotalSeconds * time.TimestampFrequency);
         Service = service;
         Id = id;
         Address = address;
@@ -166,16 +169,23 @@ internal sealed class EndpointRuntime
     }
 
     /// <summary>
-    /// Folds a probe's latency into the EWMA once traffic has seeded it, so that an endpoint that stopped getting
-    /// traffic for being slow can be seen to recover; before that, probes (the first of which meets a cold endpoint)
-    /// do not count.
+    /// Whether a request may go to this endpoint although its latency is over its threshold: once per recheck interval,
+    /// so that an endpoint that stopped getting traffic for being slow is seen to recover by the requests it is judged
+    /// by (a probe's answer says nothing of their latency: folded in, probes pulled a slow endpoint back under its
+    /// threshold every few seconds, and with probes off it never came back). No lock: one caller wins each interval.
     /// </summary>
-    public void ObserveProbeLatency(double milliseconds)
+    public bool TryRecheckLatency()
     {
-        if (Volatile.Read(ref _trafficSamples) >= _minSamples)
+        var now = _time.GetTimestamp();
+        var next = Interlocked.Read(ref _nextRecheck);
+        if (next == 0)
         {
-            Fold(milliseconds);
+            // Just found over: the first recheck is an interval from now.
+            Interlocked.CompareExchange(ref _nextRecheck, now + _recheckTicks, 0);
+            return false;
         }
+
+        return now >= next && Interlocked.CompareExchange(ref _nextRecheck, now + _recheckTicks, next) == next;
     }
 
     private void Fold(double milliseconds)

@@ -23,5 +23,17 @@ internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddre
 
     public EndpointRuntime Runtime { get; } = runtime;
 
-    public EndpointLoad Load => Runtime.Load;
+    /// <summary>
+    /// The runtime's load; over <see cref="MaxLatencyMs"/>, once per <c>LatencyRecheckInterval</c> reported with its
+    /// latency unknown, so that one request goes and measures it (the selector reads each candidate's load once per
+    /// decision).
+    /// </summary>
+    public EndpointLoad Load
+    {
+        get
+        {
+            var load = Runtime.Load;
+            return MaxLatencyMs is { } max && load.LatencyEwmaMs > max && Runtime.TryRecheckLatency() ? load with { LatencyEwmaMs = null } : load;
+        }
+    }
 }

@@ -35,35 +35,33 @@ public sealed class EndpointRuntimeTests
     }
 
     [Fact]
-    public void ProbeLatency_BeforeTrafficSeededTheEwma_IsIgnored()
+    public void OverItsLatencyThreshold_OneRequestPerRecheckInterval_GoesAndMeasuresIt_UntilItIsBackUnder()
     {
-        var runtime = Runtime(minSamples: 2, alpha: 0.5);
+        var time = new FakeTimeProvider();
+        var runtime = Runtime(minSamples: 1, alpha: 0.5, time);
+        var endpoint = new RoutedEndpoint("o1", EndpointRole.Production, Core.Endpoints.EndpointAddress.Parse("http://127.0.0.1:1"), null, 250, runtime, null!);
+        runtime.ObserveLatency(400);
 
-        runtime.ObserveProbeLatency(1700); // the first probe meets a cold endpoint
-        runtime.ObserveLatency(10);
-        runtime.ObserveLatency(30);
+        Assert.Equal(400, endpoint.Load.LatencyEwmaMs); // just found over: no recheck yet
+        time.Advance(TimeSpan.FromSeconds(4.9));
+        Assert.Equal(400, endpoint.Load.LatencyEwmaMs);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Null(endpoint.Load.LatencyEwmaMs); // one decision sees it as unjudged: one request goes
+        Assert.Equal(400, endpoint.Load.LatencyEwmaMs); // the next does not
 
-        Assert.Equal(30, runtime.LatencyEwmaMs); // the upper median of 10 and 30; the probe is not in it
+        // The request finds it fast again; the next recheck brings it under its threshold.
+        runtime.ObserveLatency(20);
+        Assert.Equal(210, endpoint.Load.LatencyEwmaMs);
     }
 
-    [Fact]
-    public void ProbeLatency_AfterTrafficSeededTheEwma_IsFolded()
-    {
-        var runtime = Runtime(minSamples: 1, alpha: 0.5);
-        runtime.ObserveLatency(1000);
-
-        runtime.ObserveProbeLatency(10); // slow endpoint, no traffic any more: probes show it recovering
-
-        Assert.Equal(505, runtime.LatencyEwmaMs);
-    }
-
-    private static EndpointRuntime Runtime(int minSamples, double alpha = 0.3) => new(
+    private static EndpointRuntime Runtime(int minSamples, double alpha = 0.3, FakeTimeProvider? time = null) => new(
         "orders",
         "o1",
         "http://127.0.0.1:1",
         EndpointRole.Production,
         new EndpointHealth(new ActiveHealthCheckOptions(), new OutlierDetectionOptions()),
-        new FakeTimeProvider(),
+        time ?? new FakeTimeProvider(),
         alpha,
-        minSamples);
+        minSamples,
+        TimeSpan.FromSeconds(5));
 }
