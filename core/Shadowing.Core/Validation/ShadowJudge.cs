@@ -122,8 +122,11 @@ public static partial class ShadowJudge
         var decided = metrics.Where(m => m.Verdict != Verdict.Inconclusive).ToList();
         var weight = decided.Sum(m => m.Weight);
         var score = weight == 0 ? 0 : decided.Where(m => m.Verdict == Verdict.Pass).Sum(m => m.Weight) / weight;
+
+        // Metrics decided with no weight between them give the score nothing to weigh: no verdict, rather than a Fail of a
+        // shadow that failed nothing.
         var verdict = metrics.Any(m => m.Critical && m.Verdict == Verdict.Fail) ? Verdict.Fail
-            : metrics.Any(m => m.Critical && m.Verdict == Verdict.Inconclusive) || decided.Count == 0 ? Verdict.Inconclusive
+            : metrics.Any(m => m.Critical && m.Verdict == Verdict.Inconclusive) || weight == 0 ? Verdict.Inconclusive
             : score >= settings.PassScore ? Verdict.Pass
             : Verdict.Fail;
         return new ShadowVerdict

@@ -57,6 +57,12 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}': its Pass is from {latest.JudgedAt:u}, older than validation.verdictMaxAge ({maxAge}); validate it again.");
         }
 
+        if (shadow.State is ShadowState.Draining or ShadowState.Retired or ShadowState.Failed)
+        {
+            // Its Pass is from before it was taken out of service: it is going, gone or broken, whatever it answered then.
+            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is {shadow.State}; a shadow that is draining, retired or failed cannot be promoted.");
+        }
+
         if (target == PromotionTarget.Production && shadow.Owner is { } owner)
         {
             // Its workflow would drain and stop the process at the window's end, under a production entry.

@@ -126,6 +126,16 @@ public sealed record ValidationSettings
             Check(!double.IsFinite(check.Weight) || check.Weight < 0, $"{name}.weight", $"must be zero or more, was {check.Weight}");
         }
 
+        var enabled = new MetricCheck?[] { Latency, ErrorRate, Mismatch, Throughput }.Where(c => c is { Enabled: true }).ToList();
+        if (enabled.Count == 0)
+        {
+            errors.Add(new("validation", "enables no metric: a shadow could never be judged"));
+        }
+        else if (enabled.All(c => c!.Weight == 0))
+        {
+            errors.Add(new("validation", "gives every enabled metric weight 0: the score would have nothing to weigh"));
+        }
+
         Check(Latency is not null && !Enum.IsDefined(Latency.Direction), "latency.direction", $"'{Latency?.Direction}' is not one of {string.Join(", ", Enum.GetNames<MetricDirection>())}");
         Check(Latency is not null && (!double.IsFinite(Latency.MaxRelativeShift) || Latency.MaxRelativeShift < 0), "latency.maxRelativeShift", $"must be zero or more, was {Latency?.MaxRelativeShift}");
         Check(Latency is not null && (!double.IsFinite(Latency.MinAbsoluteShiftMs) || Latency.MinAbsoluteShiftMs < 0), "latency.minAbsoluteShiftMs", $"must be zero or more, was {Latency?.MinAbsoluteShiftMs}");

@@ -258,6 +258,30 @@ public sealed class ShadowJudgeTests
         Assert.Equal(["validation.confidence", "validation.minSamples", "validation.latency.maxRelativeShift", "validation.mismatch.maxRate"], settings.Validate().Select(e => e.Field));
     }
 
+    [Fact]
+    public void Settings_NoMetricEnabled_OrNoneWeighed_NamedInValidation()
+    {
+        var none = new ValidationSettings { Latency = new LatencyCheck { Enabled = false }, ErrorRate = new ErrorRateCheck { Enabled = false }, Mismatch = new MismatchCheck { Enabled = false }, Throughput = new ThroughputCheck { Enabled = false } };
+        var unweighed = new ValidationSettings { Latency = new LatencyCheck { Weight = 0 }, ErrorRate = new ErrorRateCheck { Weight = 0 }, Mismatch = new MismatchCheck { Weight = 0 }, Throughput = new ThroughputCheck { Enabled = false } };
+
+        Assert.Equal("enables no metric: a shadow could never be judged", Assert.Single(none.Validate()).Message);
+        Assert.Equal("gives every enabled metric weight 0: the score would have nothing to weigh", Assert.Single(unweighed.Validate()).Message);
+    }
+
+    [Fact]
+    public void Score_OnlyMetricsOfNoWeightDecided_Inconclusive_NotAFailOfAShadowThatFailedNothing()
+    {
+        // Latency and errors weigh nothing here; throughput, which weighs (and is not critical), has no busy minute to decide on.
+        var settings = new ValidationSettings { Latency = new LatencyCheck { Weight = 0 }, ErrorRate = new ErrorRateCheck { Weight = 0 }, Mismatch = new MismatchCheck { Enabled = false } };
+        Assert.Empty(settings.Validate());
+
+        var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, productionMs: 50, shadowFactor: 1), [], settings, [], Start, Start.AddHours(1), Start.AddHours(1));
+
+        Assert.Equal(Verdict.Pass, verdict.Metrics.Single(m => m.Metric == "latency").Verdict);
+        Assert.Equal(Verdict.Inconclusive, verdict.Metrics.Single(m => m.Metric == "throughput").Verdict);
+        Assert.Equal(Verdict.Inconclusive, verdict.Verdict);
+    }
+
     private static ShadowVerdict Judge(IReadOnlyList<MirrorOutcome> outcomes, IReadOnlyList<string>? ignore = null) =>
         ShadowJudge.Judge("orders", "s1", outcomes, [], new ValidationSettings(), ignore ?? [], Start, Start.AddHours(1), Start.AddHours(1));
 

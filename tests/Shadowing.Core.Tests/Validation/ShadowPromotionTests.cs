@@ -45,6 +45,17 @@ public sealed class ShadowPromotionTests
         Assert.Empty(RoutingTableValidator.Validate(promoted));
     }
 
+    [Theory]
+    [InlineData(ShadowState.Draining)]
+    [InlineData(ShadowState.Retired)]
+    [InlineData(ShadowState.Failed)]
+    public void Production_AShadowTakenOutOfService_IsRefusedWhateverItsRecentPass(ShadowState state)
+    {
+        var refusal = Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(Table(state), "s1", PromotionTarget.Production, Verdict(Core.Validation.Verdict.Pass, Now), Now));
+
+        Assert.Contains($"is {state}; a shadow that is draining, retired or failed cannot be promoted", refusal.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Production_AShadowAWorkflowRuns_IsRefusedNamingTheWorkflow()
     {
