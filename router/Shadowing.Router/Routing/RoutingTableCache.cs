@@ -66,7 +66,11 @@ internal sealed partial class RoutingTableCache(
         base.Dispose();
     }
 
-    /// <summary>Re-reads every table. Returns false, keeping the current snapshot, when the store fails.</summary>
+    /// <summary>
+    /// Re-reads every table. Returns false when the store fails: the current snapshot stays when the tables cannot be
+    /// listed; a table that cannot be read keeps its current version while the others are refreshed, and the tables are
+    /// stale until every one is read.
+    /// </summary>
     public async Task<bool> RefreshAllAsync(CancellationToken cancellationToken)
     {
         await _refreshing.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -75,15 +79,10 @@ internal sealed partial class RoutingTableCache(
             var attemptAt = time.GetUtcNow();
             var previous = _snapshot;
             var compiled = new Dictionary<string, ServiceRoutes>(StringComparer.OrdinalIgnoreCase);
+            IReadOnlyList<string> services;
             try
             {
-                foreach (var service in await tables.ListServicesAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    if (await LoadAsync(service, previous, cancellationToken).ConfigureAwait(false) is { } routes)
-                    {
-                        compiled[routes.Service] = routes;
-                    }
-                }
+                services = await tables.ListServicesAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (StateStoreException ex)
             {
@@ -91,7 +90,34 @@ internal sealed partial class RoutingTableCache(
                 return false;
             }
 
-            Publish(compiled, attemptAt);
+            StateStoreException? unread = null;
+            foreach (var service in services)
+            {
+                ServiceRoutes? routes;
+                try
+                {
+                    routes = await LoadAsync(service, previous, cancellationToken).ConfigureAwait(false);
+                }
+                catch (StateStoreException ex)
+                {
+                    // One table the store cannot give back must not hold every other table's changes back from the router.
+                    unread ??= ex;
+                    previous.Services.TryGetValue(service, out routes);
+                }
+
+                if (routes is not null)
+                {
+                    compiled[routes.Service] = routes;
+                }
+            }
+
+            Publish(compiled, unread is null ? attemptAt : null);
+            if (unread is not null)
+            {
+                MarkStale(attemptAt, unread);
+                return false;
+            }
+
             return true;
         }
         finally
@@ -126,8 +152,9 @@ internal sealed partial class RoutingTableCache(
                 compiled[routes.Service] = routes;
             }
 
-            // A single-service refresh proves the store answers, but not that every other table is current.
-            Publish(compiled, _status.Loaded ? attemptAt : null);
+            // A single-service refresh proves the store answers, but not that every other table is current: the status is
+            // the full poll's to set.
+            Publish(compiled, successAt: null);
         }
         finally
         {
@@ -207,8 +234,11 @@ internal sealed partial class RoutingTableCache(
         if (!status.Stale)
         {
             LogStale(error, status.LastSuccessAt);
-            alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); serving those read at {status.LastSuccessAt:u}", Core.State.StateKeys.RoutingPrefix);
         }
+
+        // Raised at every failed attempt (the publisher lets one through a minute), not only the first: the bus often
+        // shares the store's backend, so the first alert of an outage is the one most likely to be lost.
+        alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); serving those read at {status.LastSuccessAt:u}", Core.State.StateKeys.RoutingPrefix);
 
         _status = status with { Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
     }

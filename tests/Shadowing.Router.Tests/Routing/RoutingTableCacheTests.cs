@@ -2,11 +2,21 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using NSubstitute;
+using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.State;
+using Shadowing.Core.Validation;
+using Shadowing.Router.Alerts;
+using Shadowing.Router.Forwarding;
+using Shadowing.Router.Routing;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Routing;
@@ -92,6 +102,54 @@ public sealed class RoutingTableCacheTests
     }
 
     [Fact]
+    public async Task OneTableUnreadable_TheOthersStillRefreshed_TheTablesStaleUntilItIsRead_AndTheAlertRepeatedUntilItGetsOut()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var store = new UnreadableKeys(new InMemoryStateStore());
+        var bus = Substitute.For<IEventBus>();
+        var tables = new RoutingTableStore(store, bus);
+        await tables.PutAsync(Service("orders", "o1"), Ct);
+        await tables.PutAsync(Service("billing", "b1"), Ct);
+        var options = Options.Create(new RouterOptions());
+        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+        await alerts.StartAsync(Ct);
+        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        Assert.True(await cache.RefreshAllAsync(Ct));
+
+        // The bus shares the store's backend: the first alert of the outage cannot be published.
+        var published = new List<Alert>();
+        bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>()).Returns(
+            _ => throw new Core.Messaging.EventBusException("bus down"),
+            call =>
+            {
+                published.Add(call.Arg<Alert>());
+                return Task.CompletedTask;
+            });
+        store.Unreadable.Add(StateKeys.Routing("billing"));
+        await tables.PutAsync(Service("orders", "o2"), Ct);
+
+        Assert.False(await cache.RefreshAllAsync(Ct));
+        Assert.Equal("o2", cache.Current.Services["orders"].Table.Production[0].Id);
+        Assert.Equal("b1", cache.Current.Services["billing"].Table.Production[0].Id);
+        Assert.True(cache.Status.Stale);
+
+        // An event's refresh of one service does not say every table is current.
+        await cache.RefreshServiceAsync("orders", Ct);
+        Assert.True(cache.Status.Stale);
+
+        await Eventually.WaitUntilAsync(() => bus.ReceivedCalls().Any(c => c.GetArguments().FirstOrDefault() as string == Topics.Alerts), "the first alert's publish tried", cancellationToken: Ct);
+        time.Advance(AlertPublisher.RepeatInterval);
+        Assert.False(await cache.RefreshAllAsync(Ct));
+        await Eventually.WaitUntilAsync(() => published.Count == 1, "the alert raised again, once the bus is back", cancellationToken: Ct);
+        Assert.Equal(AlertKind.StaleRoutingTable, published[0].Kind);
+
+        store.Unreadable.Clear();
+        Assert.True(await cache.RefreshAllAsync(Ct));
+        Assert.False(cache.Status.Stale);
+        await alerts.StopAsync(Ct);
+    }
+
+    [Fact]
     public async Task StoredTableInvalid_PreviousVersionKept()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -104,5 +162,20 @@ public sealed class RoutingTableCacheTests
         using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
         Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
         Assert.False((await router.HealthAsync()).GetProperty("routingTables").GetProperty("stale").GetBoolean());
+    }
+
+    private static RoutingTable Service(string service, string production) => new()
+    {
+        Service = service,
+        Production = [new ProductionEndpoint { Id = production, Address = "http://127.0.0.1:1", MaxConcurrency = 10 }],
+    };
+
+    /// <summary>A store that cannot give back some keys, as a backend may fail one key's read (a wrong type, a value too large).</summary>
+    private sealed class UnreadableKeys(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        public HashSet<string> Unreadable { get; } = new(StringComparer.Ordinal);
+
+        public override Task<StateItem?> GetAsync(string key, CancellationToken cancellationToken = default) =>
+            Unreadable.Contains(key) ? throw new StateStoreException($"cannot read {key}") : base.GetAsync(key, cancellationToken);
     }
 }
