@@ -37,7 +37,10 @@ internal sealed partial class MirrorReplayer(
     public static TimeSpan SyncInterval { get; } = TimeSpan.FromSeconds(1);
 
     private readonly Lock _lock = new();
-    private readonly PriorityQueue<MirroredRequest, DateTimeOffset> _waiting = new();
+    /// <summary>How long an envelope's id is remembered at most (or until it expires): redeliveries come within it.</summary>
+    public static TimeSpan SeenFor { get; } = TimeSpan.FromMinutes(10);
+
+    private readonly PriorityQueue<Pending, DateTimeOffset> _waiting = new();
     private readonly Dictionary<string, DateTimeOffset> _seen = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ArrivalRate> _arrivals = new(StringComparer.Ordinal);
@@ -55,6 +58,18 @@ internal sealed partial class MirrorReplayer(
             lock (_lock)
             {
                 return [.. _subscriptions.Keys];
+            }
+        }
+    }
+
+    /// <summary>Envelope ids remembered to drop redeliveries.</summary>
+    internal int RememberedIds
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _seen.Count;
             }
         }
     }
@@ -100,7 +115,7 @@ internal sealed partial class MirrorReplayer(
         var shift = cache.Current.Services.TryGetValue(envelope.Service, out var routes) && routes.Table.Mirror is { } policy ? policy.TimeShift : TimeSpan.Zero;
         lock (_lock)
         {
-            if (!_seen.TryAdd(envelope.Id, envelope.ExpiresAt))
+            if (_seen.ContainsKey(envelope.Id))
             {
                 metrics.MirrorDropped(envelope.Service, "duplicate");
                 return Task.CompletedTask;
@@ -121,7 +136,10 @@ internal sealed partial class MirrorReplayer(
 
             _waitingBytes += bytes;
 
-            _waiting.Enqueue(envelope, envelope.ReceivedAt + shift);
+            // Only an envelope taken is remembered (a dropped one's redelivery may be taken), and not for longer than
+            // redeliveries come: ids kept until a long time to live ran out grew without bound outside the memory budget.
+            _seen[envelope.Id] = envelope.ExpiresAt < now + SeenFor ? envelope.ExpiresAt : now + SeenFor;
+            _waiting.Enqueue(new Pending(envelope), envelope.ReceivedAt + shift);
         }
 
         _arrived.Release();
@@ -142,16 +160,16 @@ internal sealed partial class MirrorReplayer(
                 nextSync = now + SyncInterval;
             }
 
-            MirroredRequest? due = null;
+            Pending? due = null;
             var wait = nextSync - now;
             lock (_lock)
             {
-                if (_waiting.TryPeek(out var envelope, out var at))
+                if (_waiting.TryPeek(out _, out var at))
                 {
                     if (at <= now)
                     {
                         due = _waiting.Dequeue();
-                        _waitingBytes -= HeldBytes(due);
+                        _waitingBytes -= HeldBytes(due.Envelope);
                     }
                     else if (at - now < wait)
                     {
@@ -171,31 +189,48 @@ internal sealed partial class MirrorReplayer(
                 continue;
             }
 
+            DateTimeOffset? resumeAt = null;
             try
             {
-                await BackgroundLoop.RunOnceAsync("mirror-replayer", ct => ReplayAsync(due, ct), LogReplayFailed, stoppingToken).ConfigureAwait(false);
+                await BackgroundLoop.RunOnceAsync("mirror-replayer", async ct => resumeAt = await ReplayAsync(due, ct).ConfigureAwait(false), LogReplayFailed, stoppingToken).ConfigureAwait(false);
             }
             finally
             {
-                memory.Give(HeldBytes(due));
+                if (resumeAt is { } at)
+                {
+                    // Held back by its target's rate limit: the rest waits in the queue, so it holds up no other service's.
+                    lock (_lock)
+                    {
+                        _waitingBytes += HeldBytes(due.Envelope);
+                        _waiting.Enqueue(due, at);
+                    }
+                }
+                else
+                {
+                    memory.Give(HeldBytes(due.Envelope));
+                }
             }
         }
     }
 
-    /// <summary>Sends one envelope to its targets, as many times as the policy asks, within its rate.</summary>
-    private async Task ReplayAsync(MirroredRequest envelope, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one envelope to its targets, as many times as the policy asks, within its rate: returns when to go on when a
+    /// target's rate limit holds the rest back, null when it is done.
+    /// </summary>
+    private async Task<DateTimeOffset?> ReplayAsync(Pending pending, CancellationToken cancellationToken)
     {
+        var envelope = pending.Envelope;
         var now = time.GetUtcNow();
         if (now > envelope.ExpiresAt)
         {
             metrics.MirrorDropped(envelope.Service, "expired");
-            return;
+            return null;
         }
 
         if (!cache.Current.Services.TryGetValue(envelope.Service, out var routes) || routes.Mirror is not { } plan)
         {
             metrics.MirrorDropped(envelope.Service, "no_policy");
-            return;
+            return null;
         }
 
         var safe = MirrorPlan.IsSafe(MirrorPlan.EffectiveMethod(envelope.Method, envelope.Headers));
@@ -204,11 +239,11 @@ internal sealed partial class MirrorReplayer(
         if (targets.Length == 0)
         {
             metrics.MirrorDropped(envelope.Service, "no_target");
-            return;
+            return null;
         }
 
         var policy = plan.Policy;
-        var copies = safe ? Copies(envelope.Service, policy, now) : 1;
+        var copies = pending.Copies ??= safe ? Copies(envelope.Service, policy, now) : 1;
         var copy = new CopyRequest(
             envelope.Service,
             envelope.Id,
@@ -225,22 +260,31 @@ internal sealed partial class MirrorReplayer(
             policy.Timeout,
             policy.MaxBodyBytes,
             policy.IgnoreFields ?? []);
-        for (var i = 0; i < copies; i++)
+        // Each (replay, target) in order, from where a rate limit stopped the last pass. The targets are looked up again at
+        // each pass; if they changed meanwhile, the count of sends done is taken against the new list.
+        for (; pending.Sent < copies * targets.Length; pending.Sent++)
         {
+            var (i, target) = (pending.Sent / targets.Length, targets[pending.Sent % targets.Length]);
+            if (TryTakeToken(envelope.Service + "/" + target.Id, policy.RatePerSecond, out var wait) is false)
+            {
+                return time.GetUtcNow() + wait;
+            }
+
             // Each replay is an outcome of its own ({id}#{i}): outcomes are kept once per request id (a redelivery is
             // the same outcome), so replays sharing the id would count once for warm-up, and only the fastest be judged.
             var replay = i == 0 ? copy : copy with { Id = string.Create(CultureInfo.InvariantCulture, $"{copy.Id}{MirrorOutcome.ReplaySeparator}{i}") };
-            foreach (var target in targets)
-            {
-                await ThrottleAsync(envelope.Service + "/" + target.Id, policy.RatePerSecond, cancellationToken).ConfigureAwait(false);
-                await StartAsync(sender.SendAsync(replay, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
-            }
+            await StartAsync(sender.SendAsync(replay, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
-        if (envelope.Secondary is { } secondaryId && routes.Production.FirstOrDefault(p => p.Id == secondaryId) is { } secondary)
+        // Production noise only to an endpoint the router would send production traffic to now: never more load on one it
+        // ejected or found unhealthy since the request came (the envelope may have waited its time shift).
+        if (envelope.Secondary is { } secondaryId && routes.Production.FirstOrDefault(p => p.Id == secondaryId) is { } secondary
+            && secondary.Runtime.Health.IsAvailable(time.GetUtcNow()))
         {
             await StartAsync(sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
+
+        return null;
     }
 
     /// <summary>What a waiting envelope holds of the mirror's memory budget: its bodies.</summary>
@@ -290,38 +334,37 @@ internal sealed partial class MirrorReplayer(
         return whole + (random.NextDouble() < factor - whole ? 1 : 0);
     }
 
-    /// <summary>Waits until the target's token bucket allows one more copy (no limit when <paramref name="rate"/> is null).</summary>
-    private async Task ThrottleAsync(string key, double? rate, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes a token from the target's bucket (always when <paramref name="rate"/> is null); when there is none, says how
+    /// long until there is.
+    /// </summary>
+    private bool TryTakeToken(string key, double? rate, out TimeSpan wait)
     {
+        wait = TimeSpan.Zero;
         if (rate is not { } perSecond)
         {
-            return;
+            return true;
         }
 
-        while (true)
+        lock (_lock)
         {
-            TimeSpan wait;
-            lock (_lock)
+            var now = time.GetUtcNow();
+            if (!_buckets.TryGetValue(key, out var bucket))
             {
-                var now = time.GetUtcNow();
-                if (!_buckets.TryGetValue(key, out var bucket))
-                {
-                    bucket = new TokenBucket { Since = now, Tokens = Math.Max(1, perSecond) };
-                    _buckets[key] = bucket;
-                }
-
-                bucket.Tokens = Math.Min(Math.Max(1, perSecond), bucket.Tokens + ((now - bucket.Since).TotalSeconds * perSecond));
-                bucket.Since = now;
-                if (bucket.Tokens >= 1)
-                {
-                    bucket.Tokens--;
-                    return;
-                }
-
-                wait = TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond);
+                bucket = new TokenBucket { Since = now, Tokens = Math.Max(1, perSecond) };
+                _buckets[key] = bucket;
             }
 
-            await Task.Delay(BackgroundLoop.Sleepable(wait), time, cancellationToken).ConfigureAwait(false);
+            bucket.Tokens = Math.Min(Math.Max(1, perSecond), bucket.Tokens + ((now - bucket.Since).TotalSeconds * perSecond));
+            bucket.Since = now;
+            if (bucket.Tokens >= 1)
+            {
+                bucket.Tokens--;
+                return true;
+            }
+
+            wait = TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond);
+            return false;
         }
     }
 
@@ -365,6 +408,18 @@ internal sealed partial class MirrorReplayer(
 
     [LoggerMessage(EventId = 82, Level = LogLevel.Information, Message = "Replaying mirrored requests of service {Service} from topic {Topic}")]
     private partial void LogSubscribed(string service, string topic);
+
+    /// <summary>An envelope waiting for its replay, and how far its replay has gone when a rate limit held the rest back.</summary>
+    private sealed class Pending(MirroredRequest envelope)
+    {
+        public MirroredRequest Envelope { get; } = envelope;
+
+        /// <summary>Replays of it, fixed at its first pass (pacing to a target rate draws it at random).</summary>
+        public int? Copies { get; set; }
+
+        /// <summary>(Replay, target) sends done.</summary>
+        public int Sent { get; set; }
+    }
 
     /// <summary>A target's rate limit: tokens refill at the rate, up to one second's worth (at least one).</summary>
     private sealed class TokenBucket

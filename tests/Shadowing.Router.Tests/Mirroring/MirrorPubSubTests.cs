@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
+using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
@@ -160,6 +161,63 @@ public sealed class MirrorPubSubTests
 
         // Two at once (a second's burst), then one every half second: at least two seconds for the last.
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"six replays at 2/s took only {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_OneServicesRateLimit_DoesNotHoldUpAnotherServicesReplays()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var bs = await TestBackend.StartAsync("bs");
+        var pubSub = new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub };
+        await using var router = await RouterHost.StartAsync(
+        [
+            MirroringTests.With(p1, [(s1, false)], pubSub with { RatePerSecond = 1 }),
+            MirroringTests.With(b1, [(bs, false)], pubSub) with { Service = "billing" },
+        ]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 2, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+
+        // Ten of orders' at one a second take nine seconds; billing's five, published after them, go at once.
+        for (var i = 0; i < 10; i++)
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"o{i}", now), Ct);
+        }
+
+        for (var i = 0; i < 5; i++)
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("billing"), Envelope($"b{i}", now) with { Service = "billing", Targets = ["bs"], Production = new EndpointAnswer("b1", 200, 1, 2, null) }, Ct);
+        }
+
+        await Eventually.WaitUntilAsync(() => bs.Received.Count == 5, "billing's five replays", cancellationToken: Ct);
+        Assert.InRange(s1.Received.Count, 1, 9); // before, billing's waited behind every one of orders'
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 10, "orders' ten replays, at its rate", cancellationToken: Ct);
+        Assert.Equal(10, s1.Received.Select(r => r.Path).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_ProductionNoise_NotReplayedToAnEndpointTakenOutOfServiceSinceTheRequest()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        p2.Healthy = false;
+        var table = MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, SecondaryShare = 1 });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync([table]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p2"), "p2 out of service", cancellationToken: Ct);
+        var outcomes = MirroringTests.Collect(router);
+        var now = TimeProvider.System.GetUtcNow();
+
+        // Published while p2 still served (as after a time shift): by the replay the router has taken it out.
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("n1", now) with { Secondary = "p2" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("n2", now), Ct);
+
+        await Eventually.WaitUntilAsync(() => outcomes.Count(o => o.Kind == OutcomeKind.Shadow) == 2, "both envelopes' shadow outcomes", cancellationToken: Ct);
+        Assert.Equal(0, p2.Requests);
+        Assert.DoesNotContain(outcomes, o => o.Kind == OutcomeKind.ProductionNoise);
     }
 
     [Fact]

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Router.Mirroring;
+using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Mirroring;
@@ -9,6 +11,41 @@ namespace Shadowing.Router.Tests.Mirroring;
 public sealed class MirrorReplayerTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task EnvelopeIds_RememberedForRedeliveries_NotUntilALongTimeToLiveRunsOut()
+    {
+        // Envelopes that may live a day: their ids were all kept until then, outside the memory budget (at 500 a second,
+        // millions of them).
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var policy = new Core.Mirroring.MirrorPolicy { Percent = 100, Transport = Core.Mirroring.MirrorTransport.PubSub, TimeToLive = TimeSpan.FromDays(1) };
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], policy)], time: clock);
+        var replayer = router.App.Services.GetRequiredService<MirrorReplayer>();
+        await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+
+        for (var i = 0; i < 3; i++)
+        {
+            await router.Bus.PublishAsync(Core.Messaging.Topics.Mirror("orders"), new Core.Mirroring.MirroredRequest
+            {
+                Id = $"e{i}",
+                Service = "orders",
+                Method = "GET",
+                Path = $"/items/{i}",
+                ReceivedAt = clock.GetUtcNow(),
+                Targets = ["s1"],
+                Production = new Core.Mirroring.EndpointAnswer("p1", 200, 1, 2, null),
+                ExpiresAt = clock.GetUtcNow().AddDays(1),
+            }, Ct);
+        }
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3, "the three replays", cancellationToken: Ct);
+        Assert.Equal(3, replayer.RememberedIds);
+
+        clock.Advance(MirrorReplayer.SeenFor + MirrorReplayer.SyncInterval);
+        await Eventually.WaitUntilAsync(() => replayer.RememberedIds == 0, "the ids forgotten after SeenFor", cancellationToken: Ct);
+    }
 
     [Fact]
     public async Task TimerFiresEarly_RestOfTheWaitIsAWholeMillisecond()
