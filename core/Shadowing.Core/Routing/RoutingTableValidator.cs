@@ -140,6 +140,11 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.selector.name", $"is required for a {selector.Kind} selector (the {selector.Kind.ToString().ToLowerInvariant()} holding the user or session key)"));
         }
 
+        if (mirror.Methods is { Count: 0 })
+        {
+            errors.Add(new("mirror.methods", "must name at least one method (leave it out for the default; mirror.enabled: false stops mirroring)"));
+        }
+
         for (var i = 0; i < (mirror.Methods ?? []).Count; i++)
         {
             if (string.IsNullOrEmpty(mirror.Methods![i]) || !mirror.Methods[i].All(char.IsAsciiLetter))
@@ -197,9 +202,9 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.amplify", $"must be between 1 and 100, was {mirror.Amplify}"));
         }
 
-        if (mirror.RatePerSecond is { } rate && (!double.IsFinite(rate) || rate <= 0))
+        if (mirror.RatePerSecond is { } rate && (!double.IsFinite(rate) || rate < 0.01))
         {
-            errors.Add(new("mirror.ratePerSecond", $"must be a positive number when set, was {rate}"));
+            errors.Add(new("mirror.ratePerSecond", $"must be at least 0.01 (one copy in 100 s) when set, was {rate}"));
         }
 
         if (mirror.TargetRatePerSecond is { } target && (!double.IsFinite(target) || target <= 0))
@@ -211,9 +216,9 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.targetRatePerSecond", "cannot be set together with mirror.amplify: pace to a rate or replay each copy k times, not both"));
         }
 
-        if (mirror.TimeToLive <= TimeSpan.Zero)
+        if (mirror.TimeToLive <= TimeSpan.Zero || mirror.TimeToLive > TimeSpan.FromDays(2))
         {
-            errors.Add(new("mirror.timeToLive", $"must be positive, was {mirror.TimeToLive}"));
+            errors.Add(new("mirror.timeToLive", $"must be more than 0 and at most 2 days, was {mirror.TimeToLive}"));
         }
         else if (mirror.TimeToLive <= mirror.TimeShift)
         {

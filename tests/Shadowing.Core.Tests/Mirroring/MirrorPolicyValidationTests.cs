@@ -54,6 +54,15 @@ public sealed class MirrorPolicyValidationTests
     }
 
     [Fact]
+    public void Validate_NoMethods_ATinyRate_OrAnEnvelopeLivingPastTwoDays_AreErrors()
+    {
+        var table = Tables.Orders() with { Mirror = new MirrorPolicy { Percent = 5, Methods = [], RatePerSecond = 0.001, TimeToLive = TimeSpan.FromDays(3) } };
+
+        Assert.Equal(["mirror.methods", "mirror.ratePerSecond", "mirror.timeToLive"], RoutingTableValidator.Validate(table).Select(e => e.Field));
+        Assert.Empty(RoutingTableValidator.Validate(table with { Mirror = table.Mirror! with { Methods = ["GET"], RatePerSecond = 0.01, TimeToLive = TimeSpan.FromDays(2) } }));
+    }
+
+    [Fact]
     public void Validate_AmplifyAndTargetRateTogether_IsAnError()
     {
         var table = Tables.Orders() with { Mirror = new MirrorPolicy { Percent = 5, Amplify = 2, TargetRatePerSecond = 100 } };
