@@ -142,7 +142,15 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
 
             if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
             {
-                return null; // Already ejected; late failures of requests sent before the ejection do not extend it.
+                // Already ejected; late failures of requests sent before the ejection do not extend it. But one ejected for
+                // its 5xx answers that stops answering (a panic request found it dead) is no panic target any more: until
+                // probes noticed, or all its ejection without probes, requests with a default endpoint to go to got 502s.
+                if (outcome != ForwardOutcome.ServerError)
+                {
+                    _ejectedForAnswers = false;
+                }
+
+                return null;
             }
 
             _runAllAnswers &= outcome == ForwardOutcome.ServerError;
