@@ -49,6 +49,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task PutAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
         RoutingTableValidator.EnsureValid(table);
+        await EnsureNoCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false);
         await store.SaveJsonAsync(StateKeys.Routing(table.Service), table, etag: null, cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
     }
@@ -59,6 +60,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task<bool> CreateAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
         RoutingTableValidator.EnsureValid(table);
+        await EnsureNoCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false);
         if (!await store.TryCreateAsync(StateKeys.Routing(table.Service), Serialization.ShadowingJson.Serialize(table), cancellationToken).ConfigureAwait(false))
         {
             return false;
@@ -66,6 +68,19 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
 
         await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Refuses a service whose name differs only in case from a stored one: keys are case-sensitive, but the router
+    /// matches services ignoring case (as URLs are usually matched), so the two tables would take turns routing one service.
+    /// </summary>
+    private async Task EnsureNoCaseTwinAsync(string service, CancellationToken cancellationToken)
+    {
+        var services = await ListServicesAsync(cancellationToken).ConfigureAwait(false);
+        if (services.FirstOrDefault(s => !string.Equals(s, service, StringComparison.Ordinal) && string.Equals(s, service, StringComparison.OrdinalIgnoreCase)) is { } twin)
+        {
+            throw new RoutingTableValidationException(service, [new("service", $"'{service}' differs only in case from the stored service '{twin}', and the router matches service names ignoring case")]);
+        }
     }
 
     /// <summary>

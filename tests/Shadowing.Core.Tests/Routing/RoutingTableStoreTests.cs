@@ -67,6 +67,21 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
+    public async Task PutOrCreate_AServiceDifferingOnlyInCaseFromAStoredOne_IsRefused_WritingNothing()
+    {
+        _state.ListKeysAsync(StateKeys.RoutingPrefix, Arg.Any<CancellationToken>()).Returns(["routing/orders"]);
+        var twin = Tables.Orders() with { Service = "Orders" };
+
+        var put = await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(twin, Ct));
+        await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.CreateAsync(twin, Ct));
+
+        Assert.Equal("service: 'Orders' differs only in case from the stored service 'orders', and the router matches service names ignoring case", Assert.Single(put.Errors).ToString());
+        await _state.DidNotReceive().SaveAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<string?>(), Arg.Any<CancellationToken>());
+        await _state.DidNotReceive().TryCreateAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<CancellationToken>());
+        await _store.PutAsync(Tables.Orders(), Ct); // the same name replaces its own table
+    }
+
+    [Fact]
     public async Task UpdateAsync_Conflict_RereadsAndRetriesWithNewETag()
     {
         var v1 = Tables.Orders() with { Shadows = [Tables.Shadow("s1", ShadowState.Validating)] };
