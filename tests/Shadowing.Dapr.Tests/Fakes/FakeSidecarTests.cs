@@ -22,6 +22,23 @@ public sealed class FakeSidecarTests
         Assert.Equal(expected, FakePubSub.Classify(status, body));
 
     [Fact]
+    public async Task Publish_OnAnotherComponentsTopicOfTheSameName_ReachesNoSubscription()
+    {
+        await using var pubSub = new FakePubSub(appApiToken: null) { MaxDeliveryAttempts = 1 };
+        using var nowhere = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0); // bound, never listening: refused
+        nowhere.Server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var route = new Uri($"http://127.0.0.1:{((IPEndPoint)nowhere.Server.LocalEndPoint!).Port}/events/alerts");
+        pubSub.Subscribe("alerts", route, pubSubName: "queue-pubsub");
+
+        pubSub.Publish(new PublishedEvent("pubsub", "alerts", "{}"u8.ToArray(), "application/json"));
+        pubSub.Publish(new PublishedEvent("queue-pubsub", "alerts", "{}"u8.ToArray(), "application/json"));
+
+        await Shadowing.TestUtilities.Time.Eventually.WaitUntilAsync(() => !pubSub.Lost.IsEmpty, "the delivery on the subscribed component tried", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal("queue-pubsub", Assert.Single(pubSub.Lost).PubSubName);
+        Assert.Single(pubSub.Attempts);
+    }
+
+    [Fact]
     public void Redis_Set_ETagOnMissingKeyAccepted_AndVersionsRestartAfterDelete()
     {
         var redis = FakeStateComponent.Create(FakeStoreMode.Redis);

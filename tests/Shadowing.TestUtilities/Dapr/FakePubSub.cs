@@ -121,14 +121,18 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
         return loaded;
     }
 
-    /// <summary>Publishes an event: records it and starts delivering it to every subscription of its topic.</summary>
+    /// <summary>
+    /// Publishes an event: records it and starts delivering it to every subscription of its topic on its component
+    /// (daprd keys subscriptions by component and topic: an event published on another component's topic of the same
+    /// name reaches no one, and nothing says so).
+    /// </summary>
     public void Publish(PublishedEvent published)
     {
         ArgumentNullException.ThrowIfNull(published);
         Published.Enqueue(published);
         if (_subscriptions.TryGetValue(published.Topic, out var subscriptions))
         {
-            foreach (var subscription in subscriptions.Items)
+            foreach (var subscription in subscriptions.Items.Where(s => string.Equals(s.PubSubName, published.PubSubName, StringComparison.Ordinal)))
             {
                 _deliveries.Add(DeliverAsync(published, subscription));
             }
