@@ -86,15 +86,15 @@ public class RouterBenchmarks
 
     /// <summary>Consistent by header, the user in the 10 % sample.</summary>
     [Benchmark]
-    public int MirrorDecisionSampled() => (int) _consistent.Decide(_sampled, 7, _randomSource, out _, out _, out _);
+    public int MirrorDecisionSampled() => (int) _consistent.Decide(_sampled, 7, _randomSource, out _, out _);
 
     /// <summary>Consistent by header, the user not in the sample: the common case.</summary>
     [Benchmark]
-    public int MirrorDecisionNotSampled() => (int) _consistent.Decide(_notSampled, 7, _randomSource, out _, out _, out _);
+    public int MirrorDecisionNotSampled() => (int) _consistent.Decide(_notSampled, 7, _randomSource, out _, out _);
 
     /// <summary>Random 10 %.</summary>
     [Benchmark]
-    public int MirrorDecisionRandom() => (int) _random.Decide(_notSampled, 7, _randomSource, out _, out _, out _);
+    public int MirrorDecisionRandom() => (int) _random.Decide(_notSampled, 7, _randomSource, out _, out _);
 
     /// <summary>One request into the endpoint's current minute (the lock-free path).</summary>
     [Benchmark]

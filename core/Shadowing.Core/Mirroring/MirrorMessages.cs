@@ -113,9 +113,6 @@ public sealed record MirroredRequest
     /// <summary>When production received the original.</summary>
     public required DateTimeOffset ReceivedAt { get; init; }
 
-    /// <summary>Hash of the selector key, when the selection was consistent (the key itself never leaves the router).</summary>
-    public string? KeyHash { get; init; }
-
     /// <summary>Shadows to deliver to.</summary>
     public required IReadOnlyList<string> Targets { get; init; }
 

@@ -307,7 +307,7 @@ internal sealed partial class ServiceForwarder(
     /// <summary>Decides whether to mirror this request and, if so, starts capturing its bodies.</summary>
     private MirrorCapture? BeginMirror(HttpContext context, MirrorPlan plan)
     {
-        var decision = plan.Decide(context.Request, 1 + plan.Service.Length, random, out var targets, out var keyHash, out var keyMissing);
+        var decision = plan.Decide(context.Request, 1 + plan.Service.Length, random, out var targets, out var keyMissing);
         metrics.MirrorDecision(plan.Service, decision.Label());
         if (keyMissing)
         {
@@ -326,7 +326,7 @@ internal sealed partial class ServiceForwarder(
             return null;
         }
 
-        return MirrorCapture.Begin(context, mirrors, random, plan, targets, keyHash, time.GetUtcNow());
+        return MirrorCapture.Begin(context, mirrors, random, plan, targets, time.GetUtcNow());
     }
 
     /// <summary>Forwards to one endpoint; returns the outcome and the endpoint's own latency (see <see cref="ServerLatency"/>).</summary>

@@ -26,14 +26,13 @@ internal sealed class MirrorCapture
     private string? _error;
     private readonly System.Diagnostics.ActivityTraceId _traceId;
 
-    private MirrorCapture(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, ulong? keyHash, DateTimeOffset receivedAt)
+    private MirrorCapture(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, DateTimeOffset receivedAt)
     {
         _context = context;
         _dispatcher = dispatcher;
         _random = random;
         Plan = plan;
         Targets = targets;
-        KeyHash = keyHash;
         ReceivedAt = receivedAt;
         _traceId = System.Diagnostics.Activity.Current?.TraceId ?? default;
         var request = context.Request;
@@ -53,14 +52,12 @@ internal sealed class MirrorCapture
 
     public IReadOnlyList<RoutedEndpoint> Targets { get; }
 
-    public ulong? KeyHash { get; }
-
     public DateTimeOffset ReceivedAt { get; }
 
     /// <summary>Starts capturing <paramref name="context"/>'s bodies; the copy is queued once the response has been sent.</summary>
-    public static MirrorCapture Begin(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, ulong? keyHash, DateTimeOffset receivedAt)
+    public static MirrorCapture Begin(HttpContext context, MirrorDispatcher dispatcher, IRandomSource random, MirrorPlan plan, IReadOnlyList<RoutedEndpoint> targets, DateTimeOffset receivedAt)
     {
-        var capture = new MirrorCapture(context, dispatcher, random, plan, targets, keyHash, receivedAt);
+        var capture = new MirrorCapture(context, dispatcher, random, plan, targets, receivedAt);
         context.Response.OnCompleted(static state => ((MirrorCapture)state).Completed(), capture);
         return capture;
     }
@@ -175,7 +172,6 @@ internal sealed class MirrorCapture
             ProductionContentEncoding = _context.Response.Headers.ContentEncoding.ToString() is { Length: > 0 } coding ? coding : null,
             Targets = Targets,
             Secondary = secondary,
-            KeyHash = KeyHash is { } hash ? hash.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : null,
             TraceParent = MirrorJob.LinkedTraceParent(_traceId, request.Headers.TraceParent),
         };
     }

@@ -120,7 +120,6 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 Headers = job.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase),
                 Body = body.ToArray(),
                 ReceivedAt = job.ReceivedAt,
-                KeyHash = job.KeyHash,
                 Targets = [.. job.Targets.Select(t => t.Id)],
                 Secondary = job.Secondary?.Id,
                 Production = production,

@@ -90,8 +90,6 @@ internal sealed class MirrorJob : IDisposable
     /// <summary>A second production endpoint to send the same copy to (production's own noise), if chosen.</summary>
     public RoutedEndpoint? Secondary { get; init; }
 
-    public string? KeyHash { get; init; }
-
     public required string TraceParent { get; init; }
 
     /// <summary>Production's body when it was captured whole and production answered; null otherwise.</summary>

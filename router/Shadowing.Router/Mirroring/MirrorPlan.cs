@@ -109,10 +109,9 @@ internal sealed class MirrorPlan
     /// sample is consistent by the policy's key when the request has one (the same users always; a larger share only
     /// adds users), random otherwise (<paramref name="keyMissing"/> then says so).
     /// </summary>
-    public MirrorDecision Decide(HttpRequest request, int serviceSegmentLength, IRandomSource random, out IReadOnlyList<RoutedEndpoint> targets, out ulong? keyHash, out bool keyMissing)
+    public MirrorDecision Decide(HttpRequest request, int serviceSegmentLength, IRandomSource random, out IReadOnlyList<RoutedEndpoint> targets, out bool keyMissing)
     {
         targets = [];
-        keyHash = null;
         keyMissing = false;
         var method = EffectiveMethod(request);
         if (!_methods.Contains(method))
@@ -155,9 +154,7 @@ internal sealed class MirrorPlan
         }
         else
         {
-            var hash = Hash(key);
-            keyHash = hash;
-            sampled = hash < _threshold;
+            sampled = Hash(key) < _threshold;
         }
 
         if (!sampled)
