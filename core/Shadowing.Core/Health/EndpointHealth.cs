@@ -143,9 +143,10 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
             {
                 // Already ejected; late failures of requests sent before the ejection do not extend it. But one ejected for
-                // its 5xx answers that stops answering (a panic request found it dead) is no panic target any more: until
-                // probes noticed, or all its ejection without probes, requests with a default endpoint to go to got 502s.
-                if (outcome != ForwardOutcome.ServerError)
+                // its 5xx answers that refuses connections (a panic request found its process gone) is no panic target any
+                // more: until probes noticed, or all its ejection without probes, requests with a default endpoint to go to
+                // got 502s. A timeout or a 503 may come from the broken path itself, which is what panic routing is for.
+                if (outcome == ForwardOutcome.ConnectFailure)
                 {
                     _ejectedForAnswers = false;
                 }

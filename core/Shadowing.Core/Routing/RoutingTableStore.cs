@@ -48,8 +48,12 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// <exception cref="RoutingTableValidationException">The table is invalid; nothing was written.</exception>
     public async Task PutAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
-        RoutingTableValidator.EnsureValid(table);
-        await EnsureNoCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false);
+        RoutingTableValidator.EnsureValidNew(table);
+        if (await CaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is { } twin)
+        {
+            throw new RoutingTableValidationException(table.Service, [new("service", $"'{table.Service}' differs only in case from the stored service '{twin}', and the router matches service names ignoring case")]);
+        }
+
         await store.SaveJsonAsync(StateKeys.Routing(table.Service), table, etag: null, cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
     }
@@ -59,8 +63,12 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// <exception cref="RoutingTableValidationException">The table is invalid; nothing was written.</exception>
     public async Task<bool> CreateAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
-        RoutingTableValidator.EnsureValid(table);
-        await EnsureNoCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false);
+        RoutingTableValidator.EnsureValidNew(table);
+        if (await CaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return false; // the service has a table, under another case: it is kept, as its own would be
+        }
+
         if (!await store.TryCreateAsync(StateKeys.Routing(table.Service), Serialization.ShadowingJson.Serialize(table), cancellationToken).ConfigureAwait(false))
         {
             return false;
@@ -71,16 +79,16 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     }
 
     /// <summary>
-    /// Refuses a service whose name differs only in case from a stored one: keys are case-sensitive, but the router
-    /// matches services ignoring case (as URLs are usually matched), so the two tables would take turns routing one service.
+    /// A stored service whose name differs only in case from <paramref name="service"/>, when <paramref name="service"/>
+    /// itself has no table: keys are case-sensitive, but the router matches services ignoring case (as URLs are usually
+    /// matched), so a second table would take turns with the first routing one service. Null when there is none, or when
+    /// <paramref name="service"/> is stored under its own name (a rewrite of its table).
     /// </summary>
-    private async Task EnsureNoCaseTwinAsync(string service, CancellationToken cancellationToken)
+    private async Task<string?> CaseTwinAsync(string service, CancellationToken cancellationToken)
     {
         var services = await ListServicesAsync(cancellationToken).ConfigureAwait(false);
-        if (services.FirstOrDefault(s => !string.Equals(s, service, StringComparison.Ordinal) && string.Equals(s, service, StringComparison.OrdinalIgnoreCase)) is { } twin)
-        {
-            throw new RoutingTableValidationException(service, [new("service", $"'{service}' differs only in case from the stored service '{twin}', and the router matches service names ignoring case")]);
-        }
+        return services.Contains(service, StringComparer.Ordinal) ? null
+            : services.FirstOrDefault(s => string.Equals(s, service, StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>

@@ -140,11 +140,6 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.selector.name", $"is required for a {selector.Kind} selector (the {selector.Kind.ToString().ToLowerInvariant()} holding the user or session key)"));
         }
 
-        if (mirror.Methods is { Count: 0 })
-        {
-            errors.Add(new("mirror.methods", "must name at least one method (leave it out for the default; mirror.enabled: false stops mirroring)"));
-        }
-
         for (var i = 0; i < (mirror.Methods ?? []).Count; i++)
         {
             if (string.IsNullOrEmpty(mirror.Methods![i]) || !mirror.Methods[i].All(char.IsAsciiLetter))
@@ -202,9 +197,9 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.amplify", $"must be between 1 and 100, was {mirror.Amplify}"));
         }
 
-        if (mirror.RatePerSecond is { } rate && (!double.IsFinite(rate) || rate < 0.01))
+        if (mirror.RatePerSecond is { } rate && (!double.IsFinite(rate) || rate <= 0))
         {
-            errors.Add(new("mirror.ratePerSecond", $"must be at least 0.01 (one copy in 100 s) when set, was {rate}"));
+            errors.Add(new("mirror.ratePerSecond", $"must be a positive number when set, was {rate}"));
         }
 
         if (mirror.TargetRatePerSecond is { } target && (!double.IsFinite(target) || target <= 0))
@@ -216,9 +211,9 @@ public static class RoutingTableValidator
             errors.Add(new("mirror.targetRatePerSecond", "cannot be set together with mirror.amplify: pace to a rate or replay each copy k times, not both"));
         }
 
-        if (mirror.TimeToLive <= TimeSpan.Zero || mirror.TimeToLive > TimeSpan.FromDays(2))
+        if (mirror.TimeToLive <= TimeSpan.Zero)
         {
-            errors.Add(new("mirror.timeToLive", $"must be more than 0 and at most 2 days, was {mirror.TimeToLive}"));
+            errors.Add(new("mirror.timeToLive", $"must be positive, was {mirror.TimeToLive}"));
         }
         else if (mirror.TimeToLive <= mirror.TimeShift)
         {
@@ -226,10 +221,49 @@ public static class RoutingTableValidator
         }
     }
 
-    /// <summary>Throws <see cref="RoutingTableValidationException"/> listing every problem, if there is any.</summary>
-    public static void EnsureValid(RoutingTable table)
+    /// <summary>
+    /// The problems of a table an operator or a tool writes whole (<see cref="RoutingTableStore.PutAsync"/>,
+    /// <see cref="RoutingTableStore.CreateAsync"/>): <see cref="Validate"/>'s, and rules added since tables were first
+    /// stored, which a stored table is not held to: it must keep routing, and its lifecycle updates keep working, after
+    /// an upgrade.
+    /// </summary>
+    public static IReadOnlyList<RoutingTableError> ValidateNew(RoutingTable table)
     {
-        var errors = Validate(table);
+        var errors = Validate(table).ToList();
+        if (table.Mirror is { } mirror)
+        {
+            if (mirror.Methods is { Count: 0 })
+            {
+                errors.Add(new("mirror.methods", "must name at least one method (leave it out for the default; mirror.enabled: false stops mirroring)"));
+            }
+
+            if (mirror.RatePerSecond is { } rate && double.IsFinite(rate) && rate is > 0 and < 0.01)
+            {
+                errors.Add(new("mirror.ratePerSecond", $"must be at least 0.01 (one copy in 100 s) when set, was {rate}"));
+            }
+
+            if (mirror.TimeToLive > TimeSpan.FromDays(2))
+            {
+                errors.Add(new("mirror.timeToLive", $"must be at most 2 days, was {mirror.TimeToLive}"));
+            }
+        }
+
+        if (table.Validation is { } validation)
+        {
+            errors.AddRange(validation.ValidateNew());
+        }
+
+        return errors;
+    }
+
+    /// <summary>Throws <see cref="RoutingTableValidationException"/> listing every problem, if there is any.</summary>
+    public static void EnsureValid(RoutingTable table) => Throw(table, Validate(table));
+
+    /// <summary>Throws <see cref="RoutingTableValidationException"/> listing every problem <see cref="ValidateNew"/> finds, if there is any.</summary>
+    public static void EnsureValidNew(RoutingTable table) => Throw(table, ValidateNew(table));
+
+    private static void Throw(RoutingTable table, IReadOnlyList<RoutingTableError> errors)
+    {
         if (errors.Count > 0)
         {
             throw new RoutingTableValidationException(table.Service, errors);

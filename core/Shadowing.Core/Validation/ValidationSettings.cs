@@ -126,16 +126,6 @@ public sealed record ValidationSettings
             Check(!double.IsFinite(check.Weight) || check.Weight < 0, $"{name}.weight", $"must be zero or more, was {check.Weight}");
         }
 
-        var enabled = new MetricCheck?[] { Latency, ErrorRate, Mismatch, Throughput }.Where(c => c is { Enabled: true }).ToList();
-        if (enabled.Count == 0)
-        {
-            errors.Add(new("validation", "enables no metric: a shadow could never be judged"));
-        }
-        else if (enabled.All(c => c!.Weight == 0))
-        {
-            errors.Add(new("validation", "gives every enabled metric weight 0: the score would have nothing to weigh"));
-        }
-
         Check(Latency is not null && !Enum.IsDefined(Latency.Direction), "latency.direction", $"'{Latency?.Direction}' is not one of {string.Join(", ", Enum.GetNames<MetricDirection>())}");
         Check(Latency is not null && (!double.IsFinite(Latency.MaxRelativeShift) || Latency.MaxRelativeShift < 0), "latency.maxRelativeShift", $"must be zero or more, was {Latency?.MaxRelativeShift}");
         Check(Latency is not null && (!double.IsFinite(Latency.MinAbsoluteShiftMs) || Latency.MinAbsoluteShiftMs < 0), "latency.minAbsoluteShiftMs", $"must be zero or more, was {Latency?.MinAbsoluteShiftMs}");
@@ -144,5 +134,17 @@ public sealed record ValidationSettings
         Check(Throughput is not null && (!double.IsFinite(Throughput.MinAnsweredShare) || Throughput.MinAnsweredShare is < 0 or > 1), "throughput.minAnsweredShare", $"must be between 0 and 1, was {Throughput?.MinAnsweredShare}");
         Check(Throughput is not null && Throughput.MinCopiesPerMinute < 1, "throughput.minCopiesPerMinute", $"must be at least 1, was {Throughput?.MinCopiesPerMinute}");
         return errors;
+    }
+
+    /// <summary>
+    /// Problems a table being written is refused for, but a stored one is not held to (see
+    /// <see cref="Routing.RoutingTableValidator.ValidateNew"/>): settings under which no shadow could be judged.
+    /// </summary>
+    public IReadOnlyList<Routing.RoutingTableError> ValidateNew()
+    {
+        var enabled = new MetricCheck?[] { Latency, ErrorRate, Mismatch, Throughput }.Where(c => c is { Enabled: true }).ToList();
+        return enabled.Count == 0 ? [new("validation", "enables no metric: a shadow could never be judged")]
+            : enabled.All(c => c!.Weight == 0) ? [new("validation", "gives every enabled metric weight 0: the score would have nothing to weigh")]
+            : [];
     }
 }

@@ -83,10 +83,9 @@ public sealed partial class DemandForecastService
     private readonly PaeMetrics _metricsView;
     private readonly ConcurrentDictionary<string, (ForecastModel Model, DateTimeOffset TrainedAt)> _models = new(StringComparer.Ordinal);
 
-    // The service the next run starts with, when the last one stopped at its deadline (runs do not overlap); read from
-    // the store by this instance's first run, written when it changes.
+    // The service the next run starts with, when the last one stopped at its deadline (runs do not overlap): read from the
+    // store at each run (the timer's runs move between a Functions app's instances), remembered here when the store fails.
     private string? _resumeAt;
-    private bool _resumeRead;
     private readonly SemaphoreSlim _running = new(1, 1);
     private List<TimeSpan> _trainings = [];
     private TimeSpan _budgetLeft;
@@ -193,7 +192,7 @@ public sealed partial class DemandForecastService
                 await ReportAsync(outcome, history, cancellationToken).ConfigureAwait(false);
             }
 
-            await WriteResumeAsync(next, cancellationToken).ConfigureAwait(false);
+            await WriteResumeAsync(resume, next, cancellationToken).ConfigureAwait(false);
             return unexpected.Count == 0 ? outcomes : throw new AggregateException($"{unexpected.Count} service(s) failed unexpectedly; the others were forecast.", unexpected);
         }
         finally
@@ -202,35 +201,30 @@ public sealed partial class DemandForecastService
         }
     }
 
-    /// <summary>The service this run starts with: from the store on this instance's first run, then as this instance left it.</summary>
+    /// <summary>The service this run starts with, as the store says (as this instance last left it when the store fails).</summary>
     private async Task<string?> ReadResumeAsync(CancellationToken cancellationToken)
     {
-        if (!_resumeRead)
+        try
         {
-            try
-            {
-                _resumeAt = (await _store.GetJsonAsync<PaeResumePoint>(StateKeys.PaeResume, cancellationToken).ConfigureAwait(false))?.Value.Service;
-                _resumeRead = true;
-            }
-            catch (Exception ex) when (ex is StateStoreException or JsonException)
-            {
-                // Start from the first service; the next run reads again.
-                LogResumeNotRead(ex);
-            }
+            _resumeAt = (await _store.GetJsonAsync<PaeResumePoint>(StateKeys.PaeResume, cancellationToken).ConfigureAwait(false))?.Value.Service;
+        }
+        catch (Exception ex) when (ex is StateStoreException or JsonException)
+        {
+            LogResumeNotRead(ex);
         }
 
         return _resumeAt;
     }
 
     /// <summary>Keeps where the next run starts (best effort: the store may be what failed; this instance still remembers it).</summary>
-    private async Task WriteResumeAsync(string? next, CancellationToken cancellationToken)
+    private async Task WriteResumeAsync(string? resumedAt, string? next, CancellationToken cancellationToken)
     {
-        if (next == _resumeAt && _resumeRead)
+        _resumeAt = next;
+        if (next == resumedAt)
         {
-            return;
+            return; // as stored (or as remembered, when the store could not say)
         }
 
-        _resumeAt = next;
         try
         {
             if (next is null)
@@ -241,8 +235,6 @@ public sealed partial class DemandForecastService
             {
                 await _store.SaveJsonAsync(StateKeys.PaeResume, new PaeResumePoint(next), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-
-            _resumeRead = true;
         }
         catch (StateStoreException ex)
         {
@@ -589,7 +581,7 @@ public sealed partial class DemandForecastService
     [LoggerMessage(EventId = 69, Level = LogLevel.Warning, Message = "PAE: the run reached Pae:RunDeadline ({Deadline}) with {Left} service(s) left; the next run starts with {Next}")]
     private partial void LogRunDeadline(int left, TimeSpan deadline, string next);
 
-    [LoggerMessage(EventId = 98, Level = LogLevel.Warning, Message = "PAE: where the last run stopped could not be read from the store; this run starts with the first service")]
+    [LoggerMessage(EventId = 98, Level = LogLevel.Warning, Message = "PAE: where the last run stopped could not be read from the store; this run starts where this instance's last run left it")]
     private partial void LogResumeNotRead(Exception exception);
 
     [LoggerMessage(EventId = 99, Level = LogLevel.Warning, Message = "PAE: where the next run starts ({Next}) could not be stored; a restarted worker would start with the first service")]

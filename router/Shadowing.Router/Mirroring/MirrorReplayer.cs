@@ -44,10 +44,11 @@ internal sealed partial class MirrorReplayer(
     private readonly Dictionary<string, DateTimeOffset> _seen = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ArrivalRate> _arrivals = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TokenBucket> _buckets = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _buckets = new(StringComparer.Ordinal); // per service/target: when its next send is due
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly SemaphoreSlim _sending = new(options.Value.Mirroring.Senders);
     private readonly int _capacity = options.Value.Mirroring.ReplayCapacity;
+    private long _passes;
     private long _waitingBytes; // under _lock: the bodies of envelopes waiting, at most half the mirror's memory budget
 
     /// <summary>Services whose mirror topic this router subscribes to now.</summary>
@@ -61,6 +62,9 @@ internal sealed partial class MirrorReplayer(
             }
         }
     }
+
+    /// <summary>Times an envelope was taken from the queue to be replayed (again, after a rate limit held it back).</summary>
+    internal long Passes => Interlocked.Read(ref _passes);
 
     /// <summary>Envelope ids remembered to drop redeliveries.</summary>
     internal int RememberedIds
@@ -219,6 +223,7 @@ internal sealed partial class MirrorReplayer(
     /// </summary>
     private async Task<DateTimeOffset?> ReplayAsync(Pending pending, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _passes);
         var envelope = pending.Envelope;
         var now = time.GetUtcNow();
         if (now > envelope.ExpiresAt)
@@ -265,9 +270,16 @@ internal sealed partial class MirrorReplayer(
         for (; pending.Sent < copies * targets.Length; pending.Sent++)
         {
             var (i, target) = (pending.Sent / targets.Length, targets[pending.Sent % targets.Length]);
-            if (TryTakeToken(envelope.Service + "/" + target.Id, policy.RatePerSecond, out var wait) is false)
+            if (pending.Reserved)
             {
-                return time.GetUtcNow() + wait;
+                pending.Reserved = false; // woken at the slot it reserved
+            }
+            else if (policy.RatePerSecond is { } rate && Reserve(envelope.Service + "/" + target.Id, rate, time.GetUtcNow()) is { } slot)
+            {
+                // Back in the queue once, at a slot of its own: envelopes behind a limit go in order, and none is looked at
+                // again before its turn.
+                pending.Reserved = true;
+                return slot;
             }
 
             // Each replay is an outcome of its own ({id}#{i}): outcomes are kept once per request id (a redelivery is
@@ -335,36 +347,20 @@ internal sealed partial class MirrorReplayer(
     }
 
     /// <summary>
-    /// Takes a token from the target's bucket (always when <paramref name="rate"/> is null); when there is none, says how
-    /// long until there is.
+    /// Takes one send of the target's rate: null when it may go now, else the later time reserved for it. A token bucket of
+    /// a second's worth (at least one) refilled at the rate, kept as the time its next send is due (GCRA), so each send
+    /// held back gets a slot of its own.
     /// </summary>
-    private bool TryTakeToken(string key, double? rate, out TimeSpan wait)
+    private DateTimeOffset? Reserve(string key, double perSecond, DateTimeOffset now)
     {
-        wait = TimeSpan.Zero;
-        if (rate is not { } perSecond)
-        {
-            return true;
-        }
-
+        var interval = TimeSpan.FromSeconds(Math.Min(1 / perSecond, 86_400)); // a rate a table stored before its floor may have
+        var burst = interval * (Math.Max(1, perSecond) - 1);
         lock (_lock)
         {
-            var now = time.GetUtcNow();
-            if (!_buckets.TryGetValue(key, out var bucket))
-            {
-                bucket = new TokenBucket { Since = now, Tokens = Math.Max(1, perSecond) };
-                _buckets[key] = bucket;
-            }
-
-            bucket.Tokens = Math.Min(Math.Max(1, perSecond), bucket.Tokens + ((now - bucket.Since).TotalSeconds * perSecond));
-            bucket.Since = now;
-            if (bucket.Tokens >= 1)
-            {
-                bucket.Tokens--;
-                return true;
-            }
-
-            wait = TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond);
-            return false;
+            var due = _buckets.TryGetValue(key, out var next) && next > now ? next : now;
+            _buckets[key] = due + interval;
+            var at = due - burst;
+            return at > now ? at : null;
         }
     }
 
@@ -419,14 +415,9 @@ internal sealed partial class MirrorReplayer(
 
         /// <summary>(Replay, target) sends done.</summary>
         public int Sent { get; set; }
-    }
 
-    /// <summary>A target's rate limit: tokens refill at the rate, up to one second's worth (at least one).</summary>
-    private sealed class TokenBucket
-    {
-        public DateTimeOffset Since { get; set; }
-
-        public double Tokens { get; set; }
+        /// <summary>Whether the next send has a slot of its target's rate reserved, which it is waiting for.</summary>
+        public bool Reserved { get; set; }
     }
 
     /// <summary>The arrival rate of a service's safe copies, per second: the last full 10 s window, or the current one until there is one.</summary>

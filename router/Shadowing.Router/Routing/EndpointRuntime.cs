@@ -188,6 +188,15 @@ internal sealed class EndpointRuntime
         return now >= next && Interlocked.CompareExchange(ref _nextRecheck, now + _recheckTicks, next) == next;
     }
 
+    /// <summary>Back under its threshold: the next time it goes over, its first recheck is an interval later.</summary>
+    public void EndLatencyRecheck()
+    {
+        if (Interlocked.Read(ref _nextRecheck) != 0)
+        {
+            Interlocked.Exchange(ref _nextRecheck, 0);
+        }
+    }
+
     private void Fold(double milliseconds)
     {
         while (true)

@@ -26,14 +26,28 @@ internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddre
     /// <summary>
     /// The runtime's load; over <see cref="MaxLatencyMs"/>, once per <c>LatencyRecheckInterval</c> reported with its
     /// latency unknown, so that one request goes and measures it (the selector reads each candidate's load once per
-    /// decision).
+    /// decision; only an endpoint that could take the request claims the recheck, though a choice among several may still
+    /// pass it over).
     /// </summary>
     public EndpointLoad Load
     {
         get
         {
             var load = Runtime.Load;
-            return MaxLatencyMs is { } max && load.LatencyEwmaMs > max && Runtime.TryRecheckLatency() ? load with { LatencyEwmaMs = null } : load;
+            if (MaxLatencyMs is not { } max || load.LatencyEwmaMs is not { } latency)
+            {
+                return load;
+            }
+
+            if (latency <= max)
+            {
+                Runtime.EndLatencyRecheck();
+                return load;
+            }
+
+            return load.Available && (MaxConcurrency is not { } limit || load.InFlight < limit) && Runtime.TryRecheckLatency()
+                ? load with { LatencyEwmaMs = null }
+                : load;
         }
     }
 }

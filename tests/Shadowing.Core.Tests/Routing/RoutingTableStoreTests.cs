@@ -67,18 +67,35 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
-    public async Task PutOrCreate_AServiceDifferingOnlyInCaseFromAStoredOne_IsRefused_WritingNothing()
+    public async Task PutOrCreate_AServiceDifferingOnlyInCaseFromAStoredOne_RefusedOrKept_WritingNothing()
     {
         _state.ListKeysAsync(StateKeys.RoutingPrefix, Arg.Any<CancellationToken>()).Returns(["routing/orders"]);
         var twin = Tables.Orders() with { Service = "Orders" };
 
         var put = await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(twin, Ct));
-        await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.CreateAsync(twin, Ct));
+        Assert.False(await _store.CreateAsync(twin, Ct)); // as for a service that has a table: the stored one is kept
 
         Assert.Equal("service: 'Orders' differs only in case from the stored service 'orders', and the router matches service names ignoring case", Assert.Single(put.Errors).ToString());
         await _state.DidNotReceive().SaveAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<string?>(), Arg.Any<CancellationToken>());
         await _state.DidNotReceive().TryCreateAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<CancellationToken>());
-        await _store.PutAsync(Tables.Orders(), Ct); // the same name replaces its own table
+
+        // Twins stored before this rule: each is still rewritten under its own name.
+        _state.ListKeysAsync(StateKeys.RoutingPrefix, Arg.Any<CancellationToken>()).Returns(["routing/Orders", "routing/orders"]);
+        await _store.PutAsync(Tables.Orders(), Ct);
+        await _state.Received(1).SaveAsync("routing/orders", Arg.Any<ReadOnlyMemory<byte>>(), null, Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Put_RulesAddedSinceTablesWereStored_RefuseANewTable_ButAStoredOnesUpdatesStillWork()
+    {
+        var legacy = Tables.Orders() with { Mirror = new Core.Mirroring.MirrorPolicy { Percent = 5, Methods = [] } };
+        _state.GetAsync("routing/orders", Arg.Any<CancellationToken>()).Returns(new StateItem("routing/orders", ShadowingJson.Serialize(legacy), "1"));
+
+        var refused = await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(legacy, Ct));
+        var updated = await _store.UpdateAsync("orders", t => t! with { Mirror = t.Mirror! with { Percent = 10 } }, Ct);
+
+        Assert.Equal("mirror.methods", Assert.Single(refused.Errors).Field);
+        Assert.Equal(10, updated.Mirror!.Percent);
     }
 
     [Fact]

@@ -264,8 +264,9 @@ public sealed class ShadowJudgeTests
         var none = new ValidationSettings { Latency = new LatencyCheck { Enabled = false }, ErrorRate = new ErrorRateCheck { Enabled = false }, Mismatch = new MismatchCheck { Enabled = false }, Throughput = new ThroughputCheck { Enabled = false } };
         var unweighed = new ValidationSettings { Latency = new LatencyCheck { Weight = 0 }, ErrorRate = new ErrorRateCheck { Weight = 0 }, Mismatch = new MismatchCheck { Weight = 0 }, Throughput = new ThroughputCheck { Enabled = false } };
 
-        Assert.Equal("enables no metric: a shadow could never be judged", Assert.Single(none.Validate()).Message);
-        Assert.Equal("gives every enabled metric weight 0: the score would have nothing to weigh", Assert.Single(unweighed.Validate()).Message);
+        Assert.Equal("enables no metric: a shadow could never be judged", Assert.Single(none.ValidateNew()).Message);
+        Assert.Equal("gives every enabled metric weight 0: the score would have nothing to weigh", Assert.Single(unweighed.ValidateNew()).Message);
+        Assert.Empty(none.Validate()); // a stored table with them still loads: its verdicts are Inconclusive
     }
 
     [Fact]
@@ -274,6 +275,7 @@ public sealed class ShadowJudgeTests
         // Latency and errors weigh nothing here; throughput, which weighs (and is not critical), has no busy minute to decide on.
         var settings = new ValidationSettings { Latency = new LatencyCheck { Weight = 0 }, ErrorRate = new ErrorRateCheck { Weight = 0 }, Mismatch = new MismatchCheck { Enabled = false } };
         Assert.Empty(settings.Validate());
+        Assert.Empty(settings.ValidateNew());
 
         var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, productionMs: 50, shadowFactor: 1), [], settings, [], Start, Start.AddHours(1), Start.AddHours(1));
 

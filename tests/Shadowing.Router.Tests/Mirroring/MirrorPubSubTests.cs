@@ -148,7 +148,8 @@ public sealed class MirrorPubSubTests
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var s1 = await TestBackend.StartAsync("s1");
         await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, RatePerSecond = 2 })]);
-        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var replayer = router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>();
+        await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
         var clock = Stopwatch.StartNew();
 
         for (var i = 0; i < 6; i++)
@@ -160,6 +161,11 @@ public sealed class MirrorPubSubTests
 
         // Two at once (a second's burst), then one every half second: at least two seconds for the last.
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"six replays at 2/s took only {clock.Elapsed}");
+
+        // Each envelope held back went back in the queue once, at its own slot, in order: the whole backlog was not taken
+        // out and put back at every token (four held back: 2 + 4 × 2 passes).
+        Assert.Equal(10, replayer.Passes);
+        Assert.Equal(Enumerable.Range(2, 4).Select(i => $"/items/r{i}"), s1.Received.Skip(2).Select(r => r.Path)); // the two of the burst may cross
     }
 
     [Fact]

@@ -52,6 +52,31 @@ public sealed class EndpointRuntimeTests
         // The request finds it fast again; the next recheck brings it under its threshold.
         runtime.ObserveLatency(20);
         Assert.Equal(210, endpoint.Load.LatencyEwmaMs);
+
+        // Slow again: its first recheck is an interval from now, not at once.
+        runtime.ObserveLatency(600);
+        Assert.Equal(405, endpoint.Load.LatencyEwmaMs);
+        time.Advance(TimeSpan.FromSeconds(4.9));
+        Assert.Equal(405, endpoint.Load.LatencyEwmaMs);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        Assert.Null(endpoint.Load.LatencyEwmaMs);
+    }
+
+    [Fact]
+    public void OverItsLatencyThreshold_AndAtItsConcurrencyLimit_DoesNotSpendTheRecheck()
+    {
+        var time = new FakeTimeProvider();
+        var runtime = Runtime(minSamples: 1, alpha: 0.5, time);
+        var endpoint = new RoutedEndpoint("o1", EndpointRole.Production, Core.Endpoints.EndpointAddress.Parse("http://127.0.0.1:1"), 1, 250, runtime, null!);
+        runtime.ObserveLatency(400);
+        Assert.Equal(400, endpoint.Load.LatencyEwmaMs);
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(runtime.TryEnter(1));
+
+        Assert.Equal(400, endpoint.Load.LatencyEwmaMs); // full: it could not take the recheck's request
+
+        runtime.Exit();
+        Assert.Null(endpoint.Load.LatencyEwmaMs);
     }
 
     private static EndpointRuntime Runtime(int minSamples, double alpha = 0.3, FakeTimeProvider? time = null) => new(
