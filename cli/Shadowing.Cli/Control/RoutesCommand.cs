@@ -42,6 +42,12 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
             throw new UsageException(ex.Message, ex);
         }
 
+        // The file's tables are written whole: held to the rules a stored table is not (RoutingTableValidator.ValidateNew).
+        if (file.SelectMany(t => RoutingTableValidator.ValidateNew(t).Select(e => $"service '{t.Service}': {e}")).ToList() is { Count: > 0 } refused)
+        {
+            throw new UsageException($"{settings.File}: {string.Join("; ", refused)}");
+        }
+
         if (settings.Action == "validate")
         {
             AnsiConsole.MarkupLineInterpolated($"{settings.File}: valid; {file.Count} service(s): {string.Join(", ", file.Select(t => t.Service))}.");

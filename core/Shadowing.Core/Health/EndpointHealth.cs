@@ -142,16 +142,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
 
             if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
             {
-                // Already ejected; late failures of requests sent before the ejection do not extend it. But one ejected for
-                // its 5xx answers that refuses connections (a panic request found its process gone) is no panic target any
-                // more: until probes noticed, or all its ejection without probes, requests with a default endpoint to go to
-                // got 502s. A timeout or a 503 may come from the broken path itself, which is what panic routing is for.
-                if (outcome == ForwardOutcome.ConnectFailure)
-                {
-                    _ejectedForAnswers = false;
-                }
-
-                return null;
+                return null; // Already ejected; late failures of requests sent before the ejection do not extend it.
             }
 
             _runAllAnswers &= outcome == ForwardOutcome.ServerError;
@@ -170,6 +161,23 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             _runAllAnswers = true;
             Interlocked.Exchange(ref _ejectedUntilTicks, until.UtcTicks);
             return until;
+        }
+    }
+
+    /// <summary>
+    /// A connection to it could not be made. One ejected for its 5xx answers is then no panic target any more (a panic
+    /// request found its process gone): until probes noticed, or all its ejection without probes, requests that had a
+    /// default endpoint to go to got 502s. Anything short of that (a timeout, a 503, a reset answer) may come from the
+    /// broken path itself, which is what panic routing is for.
+    /// </summary>
+    public void RecordNoConnection(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
+            {
+                _ejectedForAnswers = false;
+            }
         }
     }
 

@@ -63,10 +63,18 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// <exception cref="RoutingTableValidationException">The table is invalid; nothing was written.</exception>
     public async Task<bool> CreateAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
-        RoutingTableValidator.EnsureValidNew(table);
+        RoutingTableValidator.EnsureValid(table);
         if (await CaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is not null)
         {
             return false; // the service has a table, under another case: it is kept, as its own would be
+        }
+
+        // The rules added since tables were first stored apply only when this writes: a stored table is kept as it is.
+        if (RoutingTableValidator.ValidateNew(table) is { Count: > 0 } errors)
+        {
+            return await GetAsync(table.Service, cancellationToken).ConfigureAwait(false) is null
+                ? throw new RoutingTableValidationException(table.Service, errors)
+                : false;
         }
 
         if (!await store.TryCreateAsync(StateKeys.Routing(table.Service), Serialization.ShadowingJson.Serialize(table), cancellationToken).ConfigureAwait(false))

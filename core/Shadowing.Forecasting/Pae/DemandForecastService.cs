@@ -144,8 +144,8 @@ public sealed partial class DemandForecastService
             // Past the run's deadline the rest wait for the next run, which starts with them: a Functions invocation that
             // outlived functionTimeout would be killed with the worker, its cached hours and models lost, and the services
             // late in the list would never be forecast.
-            var resume = await ReadResumeAsync(cancellationToken).ConfigureAwait(false);
-            var first = resume is not null ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
+            var resumed = await ReadResumeAsync(cancellationToken).ConfigureAwait(false);
+            var first = resumed.Service is { } resume ? tables.FindIndex(e => string.CompareOrdinal(e.Value.Service, resume) >= 0) : 0;
             var deadline = _time.GetUtcNow() + _options.RunDeadline;
             var unexpected = new List<Exception>();
             string? next = null;
@@ -192,7 +192,7 @@ public sealed partial class DemandForecastService
                 await ReportAsync(outcome, history, cancellationToken).ConfigureAwait(false);
             }
 
-            await WriteResumeAsync(resume, next, cancellationToken).ConfigureAwait(false);
+            await WriteResumeAsync(resumed, next, cancellationToken).ConfigureAwait(false);
             return unexpected.Count == 0 ? outcomes : throw new AggregateException($"{unexpected.Count} service(s) failed unexpectedly; the others were forecast.", unexpected);
         }
         finally
@@ -201,28 +201,31 @@ public sealed partial class DemandForecastService
         }
     }
 
-    /// <summary>The service this run starts with, as the store says (as this instance last left it when the store fails).</summary>
-    private async Task<string?> ReadResumeAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The service this run starts with, as the store says (as this instance last left it when the store fails), and
+    /// whether the store said it.
+    /// </summary>
+    private async Task<(string? Service, bool Read)> ReadResumeAsync(CancellationToken cancellationToken)
     {
         try
         {
             _resumeAt = (await _store.GetJsonAsync<PaeResumePoint>(StateKeys.PaeResume, cancellationToken).ConfigureAwait(false))?.Value.Service;
+            return (_resumeAt, true);
         }
         catch (Exception ex) when (ex is StateStoreException or JsonException)
         {
             LogResumeNotRead(ex);
+            return (_resumeAt, false);
         }
-
-        return _resumeAt;
     }
 
     /// <summary>Keeps where the next run starts (best effort: the store may be what failed; this instance still remembers it).</summary>
-    private async Task WriteResumeAsync(string? resumedAt, string? next, CancellationToken cancellationToken)
+    private async Task WriteResumeAsync((string? Service, bool Read) resumed, string? next, CancellationToken cancellationToken)
     {
         _resumeAt = next;
-        if (next == resumedAt)
+        if (resumed.Read && next == resumed.Service)
         {
-            return; // as stored (or as remembered, when the store could not say)
+            return; // as stored (an unreadable one is written over)
         }
 
         try
@@ -584,7 +587,7 @@ public sealed partial class DemandForecastService
     [LoggerMessage(EventId = 98, Level = LogLevel.Warning, Message = "PAE: where the last run stopped could not be read from the store; this run starts where this instance's last run left it")]
     private partial void LogResumeNotRead(Exception exception);
 
-    [LoggerMessage(EventId = 99, Level = LogLevel.Warning, Message = "PAE: where the next run starts ({Next}) could not be stored; a restarted worker would start with the first service")]
+    [LoggerMessage(EventId = 99, Level = LogLevel.Warning, Message = "PAE: where the next run starts ({Next}) could not be stored; another instance, or this one restarted, would start where the store last said")]
     private partial void LogResumeNotStored(Exception exception, string next);
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "PAE: service {Service} failed; the other services still run")]

@@ -379,6 +379,11 @@ internal sealed partial class ServiceForwarder(
             {
                 LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
             }
+
+            if (error == ForwarderError.Request && context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
+            {
+                runtime.Health.RecordNoConnection(now);
+            }
         }
 
         return (error, own);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Routing;
 using Shadowing.Hosting;
 using Shadowing.Router.Routing;
 
@@ -36,7 +37,7 @@ public static class RouterHost
     /// <summary>The exit code and message of an expected start failure, or null for an unexpected one.</summary>
     public static (int Code, string Message)? Describe(Exception error) => error switch
     {
-        RoutesFileException => (2, error.Message),
+        RoutesFileException or RoutingTableValidationException => (2, error.Message),
         OptionsValidationException options => (2, "invalid setting: " + string.Join(" ", options.Failures)),
         InvalidOperationException when error.Message.StartsWith(ShadowingModeExtensions.Key, StringComparison.Ordinal) => (2, error.Message),
         IOException when error.Message.StartsWith("Failed to bind", StringComparison.Ordinal) => (1, error.Message),

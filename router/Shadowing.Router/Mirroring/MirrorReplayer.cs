@@ -44,7 +44,7 @@ internal sealed partial class MirrorReplayer(
     private readonly Dictionary<string, DateTimeOffset> _seen = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ArrivalRate> _arrivals = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DateTimeOffset> _buckets = new(StringComparer.Ordinal); // per service/target: when its next send is due
+    private readonly Dictionary<string, (DateTimeOffset Due, TimeSpan Interval)> _buckets = new(StringComparer.Ordinal); // per service/target: when its next send is due
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly SemaphoreSlim _sending = new(options.Value.Mirroring.Senders);
     private readonly int _capacity = options.Value.Mirroring.ReplayCapacity;
@@ -270,16 +270,25 @@ internal sealed partial class MirrorReplayer(
         for (; pending.Sent < copies * targets.Length; pending.Sent++)
         {
             var (i, target) = (pending.Sent / targets.Length, targets[pending.Sent % targets.Length]);
-            if (pending.Reserved)
+            var key = envelope.Service + "/" + target.Id;
+            if (pending.ReservedFor == key)
             {
-                pending.Reserved = false; // woken at the slot it reserved
+                pending.ReservedFor = null; // woken at the slot it reserved
             }
-            else if (policy.RatePerSecond is { } rate && Reserve(envelope.Service + "/" + target.Id, rate, time.GetUtcNow()) is { } slot)
+            else if (policy.RatePerSecond is { } rate)
             {
-                // Back in the queue once, at a slot of its own: envelopes behind a limit go in order, and none is looked at
-                // again before its turn.
-                pending.Reserved = true;
-                return slot;
+                now = time.GetUtcNow();
+                switch (Reserve(key, rate, now, envelope.ExpiresAt))
+                {
+                    case null:
+                        metrics.MirrorDropped(envelope.Service, "expired"); // its slot would come after it expires
+                        return null;
+                    case { } slot when slot > now:
+                        // Back in the queue once, at a slot of its own: envelopes behind a limit go in order, and none is
+                        // looked at again before its turn.
+                        pending.ReservedFor = key;
+                        return slot;
+                }
             }
 
             // Each replay is an outcome of its own ({id}#{i}): outcomes are kept once per request id (a redelivery is
@@ -347,20 +356,26 @@ internal sealed partial class MirrorReplayer(
     }
 
     /// <summary>
-    /// Takes one send of the target's rate: null when it may go now, else the later time reserved for it. A token bucket of
-    /// a second's worth (at least one) refilled at the rate, kept as the time its next send is due (GCRA), so each send
-    /// held back gets a slot of its own.
+    /// Takes one send of the target's rate: the time it may go (now, or a later slot reserved for it), or null, taking
+    /// nothing, when that slot would come after <paramref name="expiresAt"/>. A token bucket of a second's worth (at least
+    /// one) refilled at the rate, kept as the time its next send is due (GCRA), so each send held back gets a slot of its
+    /// own; a changed rate starts again from now.
     /// </summary>
-    private DateTimeOffset? Reserve(string key, double perSecond, DateTimeOffset now)
+    private DateTimeOffset? Reserve(string key, double perSecond, DateTimeOffset now, DateTimeOffset expiresAt)
     {
         var interval = TimeSpan.FromSeconds(Math.Min(1 / perSecond, 86_400)); // a rate a table stored before its floor may have
         var burst = interval * (Math.Max(1, perSecond) - 1);
         lock (_lock)
         {
-            var due = _buckets.TryGetValue(key, out var next) && next > now ? next : now;
-            _buckets[key] = due + interval;
-            var at = due - burst;
-            return at > now ? at : null;
+            var due = _buckets.TryGetValue(key, out var bucket) && bucket.Interval == interval && bucket.Due > now ? bucket.Due : now;
+            var at = due - burst > now ? due - burst : now;
+            if (at > expiresAt)
+            {
+                return null;
+            }
+
+            _buckets[key] = (due + interval, interval);
+            return at;
         }
     }
 
@@ -416,8 +431,8 @@ internal sealed partial class MirrorReplayer(
         /// <summary>(Replay, target) sends done.</summary>
         public int Sent { get; set; }
 
-        /// <summary>Whether the next send has a slot of its target's rate reserved, which it is waiting for.</summary>
-        public bool Reserved { get; set; }
+        /// <summary>The target (service/target) whose rate has a slot reserved for the next send, which it is waiting for.</summary>
+        public string? ReservedFor { get; set; }
     }
 
     /// <summary>The arrival rate of a service's safe copies, per second: the last full 10 s window, or the current one until there is one.</summary>

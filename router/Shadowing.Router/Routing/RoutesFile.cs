@@ -227,6 +227,6 @@ public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> table
     [LoggerMessage(EventId = 50, Level = LogLevel.Information, Message = "Seeded {Count} routing table(s) from {Source}")]
     private partial void LogSeeded(int count, string source);
 
-    [LoggerMessage(EventId = 51, Level = LogLevel.Information, Message = "Kept the stored routing table(s) of {Count} service(s) ({Services}); start with --replace=true to overwrite them from the file")]
+    [LoggerMessage(EventId = 51, Level = LogLevel.Information, Message = "Kept the stored routing table(s) of {Count} service(s) ({Services}); start with --replace=true to overwrite them from the file (a service stored under another case is refused then: remove its table first)")]
     private partial void LogKept(int count, string services);
 }

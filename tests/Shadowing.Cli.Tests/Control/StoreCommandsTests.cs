@@ -114,6 +114,12 @@ public sealed class StoreCommandsTests : IDisposable
         Assert.Contains("maxConcurency", output, StringComparison.Ordinal);
         using var store = new SqliteStateStore(StatePath, TimeProvider.System);
         Assert.Equal(8, (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Production[0].MaxConcurrency);
+
+        // A rule a stored table is not held to, but a file being applied is.
+        await File.WriteAllTextAsync(file, "services:\n  orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n    mirror: { percent: 5, methods: [] }\n", Ct);
+        var (strict, strictOutput) = await RunAsync("routes", "validate", file);
+        Assert.Equal(2, strict);
+        Assert.Contains("service 'orders': mirror.methods: must name at least one method", strictOutput, StringComparison.Ordinal);
     }
 
     private async Task SeedAsync()

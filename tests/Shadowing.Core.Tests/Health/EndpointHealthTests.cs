@@ -181,13 +181,14 @@ public sealed class EndpointHealthTests
             _health.RecordOutcome(ForwardOutcome.ServerError, T0);
         }
 
-        // Still answering, slowly or with a 503 now and then, as a broken path may: still a panic target.
+        // Still answering, slowly, with a 503 now and then or cut short, as a broken path may: still a panic target.
         _health.RecordOutcome(ForwardOutcome.ServerError, T0.AddSeconds(1));
         _health.RecordOutcome(ForwardOutcome.Timeout, T0.AddSeconds(1));
         _health.RecordOutcome(ForwardOutcome.Unavailable, T0.AddSeconds(1));
+        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(1));
         Assert.True(_health.IsEjectedForAnswersOnly(T0.AddSeconds(1)));
 
-        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(1)); // a panic request finds its process gone
+        _health.RecordNoConnection(T0.AddSeconds(1)); // a panic request finds its process gone
 
         Assert.False(_health.IsEjectedForAnswersOnly(T0.AddSeconds(2)));
         Assert.False(_health.IsAvailable(T0.AddSeconds(2)));

@@ -96,6 +96,11 @@ public sealed class RoutingTableStoreTests
 
         Assert.Equal("mirror.methods", Assert.Single(refused.Errors).Field);
         Assert.Equal(10, updated.Mirror!.Percent);
+
+        // Seeding from a file: the stored table is kept (nothing is written); a service without one is refused.
+        Assert.False(await _store.CreateAsync(legacy, Ct));
+        await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.CreateAsync(legacy with { Service = "payments" }, Ct));
+        await _state.DidNotReceive().TryCreateAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<CancellationToken>());
     }
 
     [Fact]

@@ -452,6 +452,11 @@ public sealed class DemandForecastServiceTests
         Assert.Equal(["c", "a", "b"], (await Service().RunAsync(Ct)).Select(o => o.Service));
         Assert.Null(await _state.GetAsync(StateKeys.PaeResume, Ct));
         Assert.Equal(["a", "b", "c"], (await first.RunAsync(Ct)).Select(o => o.Service));
+
+        // An unreadable resume point is written over, not read and complained of at every run.
+        await _state.SaveAsync(StateKeys.PaeResume, "not json"u8.ToArray(), null, Ct);
+        await first.RunAsync(Ct);
+        Assert.Null(await _state.GetAsync(StateKeys.PaeResume, Ct));
     }
 
     [Fact]

@@ -251,6 +251,30 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task EjectedForItsAnswers_ThenItsProcessGone_NoLongerThePanicTarget_TheDefaultAnswers()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback)], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        p1.StatusCode = 500;
+        for (var i = 0; i < 3; i++)
+        {
+            using var failed = await router.Client.GetAsync(new Uri("/orders/broken", UriKind.Relative), Ct);
+        }
+
+        await p1.KillAsync(); // without probes, nothing else would notice
+        using (var first = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct))
+        {
+            Assert.Equal("fallback", (await Table.ReadAsync(first)).Answer.Endpoint); // the panic attempt failed over
+        }
+
+        using var next = await router.Client.GetAsync(new Uri("/orders/y", UriKind.Relative), Ct);
+
+        Assert.Equal("fallback", (await Table.ReadAsync(next)).Answer.Endpoint);
+        Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "production"), ("reason", "panic")));
+    }
+
+    [Fact]
     public async Task RouteHeadersOff_NoTopologyHeaders()
     {
         await using var p1 = await TestBackend.StartAsync("p1");

@@ -169,6 +169,29 @@ public sealed class MirrorPubSubTests
     }
 
     [Fact]
+    public async Task EmbeddedBus_RateLimit_AnEnvelopeWhoseSlotComesAfterItExpires_DroppedAtOnce_TakingNoSlot()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, RatePerSecond = 1 })]);
+        var replayer = router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>();
+        await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+
+        // At one a second, slots now, +1 s and +2 s come before the envelopes expire; the other five's would not.
+        for (var i = 0; i < 8; i++)
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"x{i}", now) with { ExpiresAt = now.AddSeconds(2.5) }, Ct);
+        }
+
+        await Eventually.WaitUntilAsync(async () => s1.Received.Count == 3 && Dropped(await router.MetricsAsync(), "expired") == 5, "three replayed, five dropped as expired", cancellationToken: Ct);
+
+        // The five went at their first look, not after waiting in the queue (holding its room and memory) for slots they
+        // would not live to see: one pass each, and two for each of the two held back.
+        Assert.Equal(10, replayer.Passes);
+    }
+
+    [Fact]
     public async Task EmbeddedBus_OneServicesRateLimit_DoesNotHoldUpAnotherServicesReplays()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
