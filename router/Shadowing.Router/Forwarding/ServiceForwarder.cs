@@ -380,7 +380,7 @@ internal sealed partial class ServiceForwarder(
                 LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
             }
 
-            if (error == ForwarderError.Request && context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError })
+            if (error == ForwarderError.Request && context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError })
             {
                 runtime.Health.RecordNoConnection(now);
             }

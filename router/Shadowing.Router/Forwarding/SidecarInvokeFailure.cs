@@ -17,7 +17,14 @@ internal sealed class SidecarInvokeFailure(string message) : IForwarderErrorFeat
 
     public ForwarderError Error => ForwarderError.Request;
 
-    public Exception Exception { get; } = new HttpRequestException($"the Dapr sidecar could not reach the app: {message}");
+    /// <summary>
+    /// As a refused connection would be (<see cref="HttpRequestError.ConnectionError"/>), which ends an ejected
+    /// endpoint's panic eligibility; except when daprd's channel to the app broke after sending (no response received),
+    /// which the app may have seen.
+    /// </summary>
+    public Exception Exception { get; } = new HttpRequestException(
+        message.Contains("no response received", StringComparison.OrdinalIgnoreCase) ? HttpRequestError.ResponseEnded : HttpRequestError.ConnectionError,
+        $"the Dapr sidecar could not reach the app: {message}");
 
     /// <summary>
     /// The failure when <paramref name="response"/> (a 500 from the sidecar) is daprd's own; else null, the body left

@@ -281,8 +281,8 @@ internal sealed partial class MirrorReplayer(
                 switch (Reserve(key, rate, now, envelope.ExpiresAt))
                 {
                     case null:
-                        metrics.MirrorDropped(envelope.Service, "expired"); // its slot would come after it expires
-                        return null;
+                        metrics.MirrorDropped(envelope.Service, "expired"); // this target's slot would come after it expires
+                        continue;
                     case { } slot when slot > now:
                         // Back in the queue once, at a slot of its own: envelopes behind a limit go in order, and none is
                         // looked at again before its turn.
@@ -359,7 +359,7 @@ internal sealed partial class MirrorReplayer(
     /// Takes one send of the target's rate: the time it may go (now, or a later slot reserved for it), or null, taking
     /// nothing, when that slot would come after <paramref name="expiresAt"/>. A token bucket of a second's worth (at least
     /// one) refilled at the rate, kept as the time its next send is due (GCRA), so each send held back gets a slot of its
-    /// own; a changed rate starts again from now.
+    /// own; a faster rate starts again from now.
     /// </summary>
     private DateTimeOffset? Reserve(string key, double perSecond, DateTimeOffset now, DateTimeOffset expiresAt)
     {
@@ -367,7 +367,8 @@ internal sealed partial class MirrorReplayer(
         var burst = interval * (Math.Max(1, perSecond) - 1);
         lock (_lock)
         {
-            var due = _buckets.TryGetValue(key, out var bucket) && bucket.Interval == interval && bucket.Due > now ? bucket.Due : now;
+            // A faster rate starts again from now; a slower one after the slots already given.
+            var due = _buckets.TryGetValue(key, out var bucket) && bucket.Interval <= interval && bucket.Due > now ? bucket.Due : now;
             var at = due - burst > now ? due - burst : now;
             if (at > expiresAt)
             {

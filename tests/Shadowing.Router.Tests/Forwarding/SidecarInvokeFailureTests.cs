@@ -5,6 +5,13 @@ namespace Shadowing.Router.Tests.Forwarding;
 
 public sealed class SidecarInvokeFailureTests
 {
+    [Fact]
+    public void Exception_DaprdCouldNotReachTheApp_IsAConnectionError_UnlessItsChannelBrokeAfterSending()
+    {
+        Assert.Equal(HttpRequestError.ConnectionError, Assert.IsType<HttpRequestException>(new SidecarInvokeFailure("failed to invoke, id: orders, err: couldn't find service: orders").Exception).HttpRequestError);
+        Assert.Equal(HttpRequestError.ResponseEnded, Assert.IsType<HttpRequestException>(new SidecarInvokeFailure("failed to invoke, id: orders, err: rpc error: code = Internal desc = error invoking app channel: no response received from stream").Exception).HttpRequestError);
+    }
+
     [Theory]
     // daprd's own bodies (dapr/dapr tests/integration/suite/daprd/serviceinvocation/http/ssepanic.go, and an app down).
     [InlineData("{\"errorCode\":\"ERR_DIRECT_INVOKE\",\"message\":\"failed to invoke, id: orders, err: rpc error: code = Internal desc = error invoking app channel: no response received from stream\"}", true)]

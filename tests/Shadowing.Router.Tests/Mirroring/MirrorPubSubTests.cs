@@ -163,8 +163,8 @@ public sealed class MirrorPubSubTests
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.9), $"six replays at 2/s took only {clock.Elapsed}");
 
         // Each envelope held back went back in the queue once, at its own slot, in order: the whole backlog was not taken
-        // out and put back at every token (four held back: 2 + 4 × 2 passes).
-        Assert.Equal(10, replayer.Passes);
+        // out and put back at every token (four held back: 2 + 4 × 2 passes; fewer if a stalled machine looked late).
+        Assert.InRange(replayer.Passes, 6, 10);
         Assert.Equal(Enumerable.Range(2, 4).Select(i => $"/items/r{i}"), s1.Received.Skip(2).Select(r => r.Path)); // the two of the burst may cross
     }
 
@@ -178,17 +178,19 @@ public sealed class MirrorPubSubTests
         await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
         var now = TimeProvider.System.GetUtcNow();
 
-        // At one a second, slots now, +1 s and +2 s come before the envelopes expire; the other five's would not.
+        // At one a second, slots now, +1 s and +2 s come before the envelopes expire; the other five's would not (the
+        // replayer's first look comes a little after `now`: 0.9 s of margin for a slow machine).
         for (var i = 0; i < 8; i++)
         {
-            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"x{i}", now) with { ExpiresAt = now.AddSeconds(2.5) }, Ct);
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"x{i}", now) with { ExpiresAt = now.AddSeconds(2.9) }, Ct);
         }
 
         await Eventually.WaitUntilAsync(async () => s1.Received.Count == 3 && Dropped(await router.MetricsAsync(), "expired") == 5, "three replayed, five dropped as expired", cancellationToken: Ct);
 
         // The five went at their first look, not after waiting in the queue (holding its room and memory) for slots they
-        // would not live to see: one pass each, and two for each of the two held back.
-        Assert.Equal(10, replayer.Passes);
+        // would not live to see: one pass each, and two for each of the two held back (15 had they waited; fewer than 10
+        // only if a stalled machine looked at x1 or x2 after its slot).
+        Assert.InRange(replayer.Passes, 8, 10);
     }
 
     [Fact]
