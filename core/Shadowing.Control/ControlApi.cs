@@ -743,6 +743,13 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return (null, ControlResult.BadRequest($"resources.{unknown}", $"unknown field '{unknown}'; known: size, addedLatencyMs, errorRate."));
         }
 
+        // All three: a resize restarts every held shadow with exactly these, so a field left out would silently reset
+        // what remediation or an earlier resize set (a grown shadow back to size 1).
+        if (new[] { "size", "addedLatencyMs", "errorRate" }.FirstOrDefault(f => !value.TryGetProperty(f, out _)) is { } missing)
+        {
+            return (null, ControlResult.BadRequest($"resources.{missing}", "is required: a resize gives every held shadow all three of size, addedLatencyMs and errorRate."));
+        }
+
         var resources = new ShadowResources();
         if (value.TryGetProperty("size", out var size))
         {

@@ -63,8 +63,10 @@ public sealed class ControlApiTests
     [InlineData("resize", "{\"count\":-1}", "count")]
     [InlineData("resize", "{\"count\":500}", "count")]
     [InlineData("resize", "{}", "body")]
-    [InlineData("resize", "{\"resources\":{\"size\":0}}", "resources.size")]
-    [InlineData("resize", "{\"resources\":{\"errorRate\":2}}", "resources.errorRate")]
+    [InlineData("resize", "{\"resources\":{\"size\":0,\"addedLatencyMs\":0,\"errorRate\":0}}", "resources.size")]
+    [InlineData("resize", "{\"resources\":{\"size\":1,\"addedLatencyMs\":0,\"errorRate\":2}}", "resources.errorRate")]
+    [InlineData("resize", "{\"resources\":{\"errorRate\":0.2}}", "resources.size")] // a resize would reset the size it leaves out
+    [InlineData("resize", "{\"resources\":{\"size\":2,\"errorRate\":0.2}}", "resources.addedLatencyMs")]
     [InlineData("resize", "{\"resources\":{\"cpu\":2}}", "resources.cpu")]
     [InlineData("extend", "{}", "windowEnd")]
     [InlineData("extend", "{\"windowEnd\":\"2026-12-02T11:00:00Z\"}", "windowEnd")] // before now
@@ -84,7 +86,7 @@ public sealed class ControlApiTests
     {
         Running("wf-1");
 
-        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body("{\"count\":2,\"resources\":{\"size\":3}}"), "oncall", Ct)).Status);
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body("{\"count\":2,\"resources\":{\"size\":3,\"addedLatencyMs\":0,\"errorRate\":0}}"), "oncall", Ct)).Status);
         Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body("\"done\""), "oncall", Ct)).Status);
         Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
 
@@ -97,7 +99,7 @@ public sealed class ControlApiTests
 
     [Theory]
     [InlineData("{\"count\":0}")]
-    [InlineData("{\"resources\":{\"size\":2}}")]
+    [InlineData("{\"resources\":{\"size\":2,\"addedLatencyMs\":10,\"errorRate\":0}}")]
     public async Task RaiseEvent_ResizeWithOneField_PassesOnAPayloadTheWorkflowsHostAcceptsAgain(string body)
     {
         Running("wf-1");

@@ -169,6 +169,33 @@ public sealed class DaprResourcesTests
         Assert.All(apps, a => Assert.Equal("true", Text(a, "enableAppHealthCheck")));
     }
 
+    [Fact]
+    public void DaprYaml_WorkflowsApp_HasAShadowTemplateForEveryServiceTheRouterIsSeededWith()
+    {
+        // The workflows host provisions with the local-process provisioner unless told otherwise: without a template for
+        // a service, every shadow request for it fails at provisioning.
+        var apps = ((YamlSequenceNode)Node(Assert.Single(Load("dapr.yaml")), "apps")).Children.Cast<YamlMappingNode>().ToArray();
+        var workflows = apps.Single(a => Text(a, "appID") == DaprAppIds.Workflows);
+        var env = ((YamlMappingNode)Node(workflows, "env")).Children.ToDictionary(e => e.Key.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
+        var services = ((YamlMappingNode)Node(Assert.Single(Load("router/Shadowing.Router/routes.dapr.yaml")), "services")).Children.Keys.Select(k => k.ToString()).ToArray();
+        var sample = apps.First(a => Text(a, "appID") == "orders-1");
+        var sampleDll = Path.GetFullPath(Path.Combine(Root, Text(sample, "appDirPath"), ((YamlSequenceNode)Node(sample, "command")).Children[1].ToString()));
+
+        Assert.NotEmpty(services);
+        Assert.DoesNotContain("Shadowing__Provisioning__Kind", env.Keys);
+        foreach (var service in services)
+        {
+            var prefix = $"Shadowing__Provisioning__Local__Services__{service}__";
+            Assert.Equal("dotnet", env.GetValueOrDefault(prefix + "Command"));
+            var arguments = env.Where(e => e.Key.StartsWith(prefix + "Arguments__", StringComparison.Ordinal))
+                .OrderBy(e => int.Parse(e.Key[(prefix.Length + "Arguments__".Length)..], System.Globalization.CultureInfo.InvariantCulture))
+                .Select(e => e.Value)
+                .ToArray();
+            Assert.Equal(sampleDll, Path.GetFullPath(Path.Combine(Root, Text(workflows, "appDirPath"), arguments[0]))); // what orders-1 runs, from the workflows app's folder
+            Assert.Equal(["sample-endpoint", "--service", service, "--id", "{shadowId}", "--port", "{port}"], arguments[1..8]);
+        }
+    }
+
     private static TimeSpan ParseDuration(string text) =>
         text.EndsWith("ms", StringComparison.Ordinal) ? TimeSpan.FromMilliseconds(double.Parse(text[..^2], System.Globalization.CultureInfo.InvariantCulture))
         : text.EndsWith('s') ? TimeSpan.FromSeconds(double.Parse(text[..^1], System.Globalization.CultureInfo.InvariantCulture))

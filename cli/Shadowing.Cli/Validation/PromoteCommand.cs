@@ -29,7 +29,9 @@ internal sealed class PromoteCommand : AsyncCommand<PromoteCommand.Settings>
         try
         {
             var table = await new ShadowPromotion(state.AsStore(), state.AsBus(), TimeProvider.System).PromoteAsync(settings.Service, settings.Shadow, settings.To, cancellationToken);
-            AnsiConsole.MarkupLineInterpolated($"{settings.Shadow} of {table.Service} promoted to {settings.To.ToString().ToLowerInvariant()}.");
+            var target = settings.To.ToString().ToLowerInvariant();
+            await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "promote", $"{table.Service}/{settings.Shadow}", $"to {target}", cancellationToken);
+            AnsiConsole.MarkupLineInterpolated($"{settings.Shadow} of {table.Service} promoted to {target}.");
             return ExitCodes.Ok;
         }
         finally

@@ -19,6 +19,13 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:Step ({options.Step}) must divide a day, for example 00:05:00, 00:10:00, 00:15:00 or 01:00:00.");
         }
 
+        if (options.Step > TimeSpan.Zero && options.History.Ticks % options.Step.Ticks != 0)
+        {
+            // History ends on a step; starting between two, every source would group it into steps that end short of the
+            // run's end, and the last, partial one would look like a drop in demand.
+            failures.Add($"{PaeOptions.Section}:History ({options.History}) must be a whole number of {PaeOptions.Section}:Step ({options.Step}).");
+        }
+
         if (options.SettleTime >= options.Step)
         {
             failures.Add($"{PaeOptions.Section}:SettleTime ({options.SettleTime}) must be shorter than {PaeOptions.Section}:Step ({options.Step}).");

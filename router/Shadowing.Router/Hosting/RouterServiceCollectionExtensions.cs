@@ -87,9 +87,11 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<RoutingTableCache>());
         services.AddHostedService(sp => sp.GetRequiredService<HealthProber>());
         services.AddHostedService(sp => sp.GetRequiredService<MinuteRecorder>());
+
+        // They stop in the reverse order: the outcome recorder's final flush after the copies still being sent have ended.
+        services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         services.AddHostedService(sp => sp.GetRequiredService<MirrorDispatcher>());
         services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
-        services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         services.AddHostedService(sp => sp.GetRequiredService<Retention.RetentionSweeper>());
 
         services.AddOpenTelemetry().WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics

@@ -57,5 +57,7 @@ public sealed class ValidationCommandsTests : IDisposable
         using var after = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System);
         var table = (await after.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value;
         Assert.Equal(ShadowState.Active, table.Shadows.Single(s => s.Id == "good").State);
+        var audit = await new Shadowing.Core.Diagnostics.AuditLog(after, TimeProvider.System).ListAsync(DateOnly.FromDateTime(TimeProvider.System.GetUtcNow().UtcDateTime), Ct);
+        Assert.Equal([("promote", "orders/good", "to active")], audit.Select(e => (e.Action, e.Target, e.Detail))); // as the status API records it; the refusal records nothing
     }
 }

@@ -39,4 +39,16 @@ public sealed class PaeOptionsTests
         Assert.Contains(expected, result.FailureMessage, StringComparison.Ordinal);
         Assert.True(new PaeOptionsValidator().Validate(null, new PaeOptions()).Succeeded);
     }
+
+    [Fact]
+    public void Validate_AHistoryThatIsNotWholeSteps_NamesTheSetting()
+    {
+        // 28 days and 2 minutes of 5-minute steps: the last step of every run would hold 2 minutes of demand.
+        var options = new PaeOptions { History = TimeSpan.FromDays(28) + TimeSpan.FromMinutes(2) };
+
+        var result = new PaeOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Pae:History (28.00:02:00) must be a whole number of Pae:Step (00:05:00)", result.FailureMessage, StringComparison.Ordinal);
+    }
 }

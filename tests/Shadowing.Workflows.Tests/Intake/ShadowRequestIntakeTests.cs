@@ -162,6 +162,64 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Reconcile_RequestRefusedAtTheCap_IsAdmittedOnceTheCapFrees_ForWhatIsLeftOfItsWindow()
+    {
+        var first = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2)); // the cap of 2 per service, 12:00-14:00
+        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1300Z", WindowStart = new DateTimeOffset(2026, 12, 2, 13, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + second.Id, second);
+        var refused = await Intake().HandleAsync(second);
+        var whileFull = await Intake().ReconcileOpenRequestsAsync();
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
+
+        var changed = await Intake().ReconcileOpenRequestsAsync();
+
+        Assert.Equal(ShadowPlanDecision.Refused, refused.Decision);
+        Assert.Empty(whileFull); // decided again, still refused: nothing stored again
+        var plan = Assert.Single(changed); // before, a refusal was final: the PAE does not send an unchanged request again
+        Assert.Equal((ShadowPlanDecision.Admitted, ShadowLifecycleNames.InstanceId(second)), (plan.Decision, plan.InstanceId));
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((_time.GetUtcNow(), second.WindowEnd), (input.WindowStart, input.WindowEnd));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(1.5, budget.Requests[second.Id], 6); // what is left of its window, not the two hours it asked for
+    }
+
+    [Fact]
+    public async Task Reconcile_WorkflowFailed_TheRestOfItsWindowRunsAsTheNextRevision_AfterAPauseThatDoubles()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 12:00-14:00
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var first = await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 12, 30, 0, TimeSpan.Zero));
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "fail", TestContext.Current.CancellationToken);
+        Assert.Equal(WorkflowRuntimeStatus.Failed, (await CompletionAsync(first.InstanceId!)).RuntimeStatus);
+
+        await Intake().ReconcileOpenRequestsAsync(); // seen failed: tried again 5 minutes later
+        _time.Advance(TimeSpan.FromMinutes(4));
+        var early = await Intake().ReconcileOpenRequestsAsync();
+        _time.Advance(TimeSpan.FromMinutes(1));
+        var second = Assert.Single(await Intake().ReconcileOpenRequestsAsync());
+
+        Assert.Empty(early);
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2"), (second.Decision, second.Revision, second.InstanceId));
+        var input = (await _workflows.GetWorkflowStateAsync(second.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((_time.GetUtcNow(), request.WindowEnd), (input.WindowStart, input.WindowEnd));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(0.5, budget.Requests[request.Id], 6); // the failed revision held its shadow 30 minutes into the window
+        Assert.Equal((request.WindowEnd - _time.GetUtcNow()).TotalHours, budget.Requests[request.Id + "#r2"], 6);
+
+        // The second revision fails too: the next waits 10 minutes.
+        await _workflows.RaiseEventAsync(second.InstanceId!, ShadowLifecycleNames.Release, "fail", TestContext.Current.CancellationToken);
+        await CompletionAsync(second.InstanceId!);
+        await Intake().ReconcileOpenRequestsAsync();
+        _time.Advance(TimeSpan.FromMinutes(9));
+        Assert.Empty(await Intake().ReconcileOpenRequestsAsync());
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(3, Assert.Single(await Intake().ReconcileOpenRequestsAsync()).Revision);
+    }
+
+    [Fact]
     public async Task Handle_DryRun_RecordsThePlanAndProvisionsNothing()
     {
         _rails = new ShadowGuardRails { DryRun = true };
@@ -617,6 +675,11 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             var fired = await Task.WhenAny(extend, resize, verdict, release);
             if (fired == release)
             {
+                if (await release == "fail")
+                {
+                    throw new InvalidOperationException("stands in for a provision that failed past its retries");
+                }
+
                 seen.Add($"release {await release}");
                 return string.Join("; ", seen);
             }

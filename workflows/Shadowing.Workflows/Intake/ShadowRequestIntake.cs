@@ -82,27 +82,53 @@ public sealed partial class ShadowRequestIntake(
                     await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
 
-                // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
-                // forecast into it): that part is decided like a new request and runs as the next revision.
-                // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-                if (!Grew(existing, request) || request.WindowEnd <= time.GetUtcNow() || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+                var now = time.GetUtcNow();
+                if (instance.RuntimeStatus == WorkflowRuntimeStatus.Failed)
                 {
-                    return existing;
-                }
+                    // Failed (a provision that failed past its retries, say): the rest of the window still needs its shadows,
+                    // and the PAE merges its later needs into this request, so nothing else would start them. Tried again
+                    // as the next revision, after a pause that doubles with each revision: a cause that persists (a bad
+                    // template, a region out of capacity) is not provisioned against every tick.
+                    if (request.WindowEnd <= now || now < existing.InstanceEndedAt + RetryAfterFailure(existing.Revision))
+                    {
+                        return existing;
+                    }
 
-                var resumeAt = existing.WindowEnd > time.GetUtcNow() ? existing.WindowEnd : time.GetUtcNow();
-                next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
-                if (next.WindowStart >= next.WindowEnd)
+                    next = request with { WindowStart = now > request.WindowStart ? now : request.WindowStart };
+
+                    // The failed revision stays charged for the part of the window it held its shadows, not for the rest.
+                    var held = (existing.InstanceEndedAt!.Value - existing.WindowStart).TotalHours;
+                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), existing.Count * Math.Clamp(held, 0, existing.EndpointHours / Math.Max(1, existing.Count)), double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                }
+                else
                 {
-                    return existing; // only the count grew, and the window it ran for is over: nothing left to run
+                    // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
+                    // forecast into it): that part is decided like a new request and runs as the next revision.
+                    // Only after an instance that completed: one an operator terminated is not brought back.
+                    if (!Grew(existing, request) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+                    {
+                        return existing;
+                    }
+
+                    var resumeAt = existing.WindowEnd > now ? existing.WindowEnd : now;
+                    next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
+                    if (next.WindowStart >= next.WindowEnd)
+                    {
+                        return existing; // only the count grew, and the window it ran for is over: nothing left to run
+                    }
                 }
 
                 revision = existing.Revision + 1;
             }
         }
-        else if (existing is not null && existing.Count == request.Count && existing.WindowEnd == request.WindowEnd)
+        else if (existing is not null)
         {
-            return existing; // redelivered; decided already
+            // Refused or a dry run: decided again (a redelivery, each reconcile tick), since what refused it may be gone:
+            // a cap freed when another workflow ended, the kill switch released, the dry run turned off.
+            if (request.WindowEnd <= time.GetUtcNow())
+            {
+                return existing;
+            }
         }
 
         var settings = rails.CurrentValue;
@@ -116,6 +142,13 @@ public sealed partial class ShadowRequestIntake(
         {
             return existing; // decided again (a reconcile tick, a redelivery) and nothing changed: nothing to store or log
         }
+        if (plan.Decision == ShadowPlanDecision.Admitted && existing is { Decision: not ShadowPlanDecision.Admitted } && time.GetUtcNow() > next.WindowStart)
+        {
+            // Admitted at last, part of the way into its window: only what is left of it runs, and is charged.
+            next = next with { WindowStart = time.GetUtcNow() };
+            plan = plan with { WindowStart = next.WindowStart, EndpointHours = ShadowAdmission.EndpointHours(next, plan.Count) };
+        }
+
         if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, chargeKey, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
         {
             plan = plan with { Decision = ShadowPlanDecision.Refused, Reason = "Refused: " + over, EndpointHours = 0 }; // another request took the budget meanwhile
@@ -395,6 +428,9 @@ public sealed partial class ShadowRequestIntake(
             cancellationToken: cancellationToken).ConfigureAwait(false);
         return refusal;
     }
+
+    /// <summary>How long after a revision failed the next is started: 5 minutes after the first, doubling, at most an hour.</summary>
+    internal static TimeSpan RetryAfterFailure(int revision) => TimeSpan.FromMinutes(Math.Min(60, 5 * Math.Pow(2, Math.Min(revision, 8) - 1)));
 
     private static bool Grew(ShadowPlan plan, ShadowRequest request) => request.Count > plan.Count || request.WindowEnd > plan.WindowEnd;
 
