@@ -289,7 +289,10 @@ public sealed partial class DemandForecastService
         var step = _options.Step;
 
         // Whole steps only, aligned to the step, and settled at the source: a partial step would look like a drop in demand.
-        var settled = now - _options.SettleTime;
+        // Less a second: timers fire up to a few milliseconds before their time (they run on a coarser clock than the wall
+        // clock's), and a run due at 12:06:00 that woke at 12:05:59.998 would otherwise forecast from 12:00, as the run
+        // before it did.
+        var settled = now - _options.SettleTime + TimeSpan.FromSeconds(1);
         var end = TimeGrid.Floor(settled, step);
         RegularSeries demand;
         try

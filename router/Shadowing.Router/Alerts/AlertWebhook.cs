@@ -21,13 +21,16 @@ public sealed class AlertOptions
     [System.ComponentModel.DataAnnotations.Range(1, 20)]
     public int Attempts { get; set; } = 3;
 
-    /// <summary>Time allowed per try. Default 10 s.</summary>
+    /// <summary>
+    /// Time allowed per try. Default 2 s: on Dapr every try of one delivery must end within the resiliency policy's
+    /// <c>delivery</c> timeout (10 s in components/resiliency.yaml), which cancels the delivery, tries left or not.
+    /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>
-/// Forwards every alert on topic <c>alerts</c> to the configured webhook: a JSON POST signed with
+/// Forwards every alert on topic <c>alerts</c> to the configured webhook (or, with none, logs it): a JSON POST signed with
 /// <c>x-shadowing-signature: sha256=HEX</c> (HMAC-SHA256 of the body with the secret), tried
 /// <see cref="AlertOptions.Attempts"/> times with doubling pauses; then the bus retries and dead-letters it, so an
 /// alert is not lost to a receiver that is down for a while. Every delivery of an alert carries the same
@@ -51,11 +54,11 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_options.WebhookUrl is not null)
-        {
-            _subscription = bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", SendAsync);
-        }
-
+        // Without a webhook each alert is logged: the router subscribes to the topic either way (on Dapr the subscription
+        // is declared whatever the settings), and an alert nobody took would be refused, dead-lettered and lost from sight.
+        _subscription = _options.WebhookUrl is not null
+            ? bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", SendAsync)
+            : bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", LogAsync);
         return Task.CompletedTask;
     }
 
@@ -118,6 +121,15 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
             pause *= 2;
         }
     }
+
+    private Task LogAsync(Alert alert, CancellationToken cancellationToken)
+    {
+        LogAlert(alert.Kind.ToString(), alert.Service, alert.Endpoint ?? "-", alert.Verdict?.ToString() ?? "-", string.Join("; ", alert.Reasons), alert.Status ?? "-");
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Alert {Kind} of {Service}: endpoint {Endpoint}, verdict {Verdict}, {Reasons} (see {Status}); no Router:Alerts:WebhookUrl is set")]
+    private partial void LogAlert(string kind, string service, string endpoint, string verdict, string reasons, string status);
 
     [LoggerMessage(EventId = 91, Level = LogLevel.Warning, Message = "Alert webhook: {Kind} alert of {Service} not delivered after {Attempts} tries ({Failure}); the bus will retry it")]
     private partial void LogGaveUp(string kind, string service, int attempts, string failure);

@@ -380,6 +380,21 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_OnATimerThatFiredAFewMillisecondsEarly_ForecastsFromTheStepThatHasJustSettled()
+    {
+        // Due at 12:06:00 (a minute after the step 12:00-12:05 ended), woken at 12:05:59.998.
+        _time.Advance(Step + TimeSpan.FromMinutes(1) - TimeSpan.FromMilliseconds(2));
+        await Tables().PutAsync(Table("orders"), Ct);
+        var asked = new List<MetricQuery>();
+        _metrics.GetAsync(Arg.Do<MetricQuery>(asked.Add), Arg.Any<CancellationToken>()).Returns<RegularSeries>(_ => throw new MetricsUnavailableException("not served"));
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+
+        await Service().RunAsync(Ct);
+
+        Assert.Equal(Now + Step, asked.First(q => q.Kind == MetricKind.Requests).To); // before, 12:00: the previous run's origin again
+    }
+
+    [Fact]
     public async Task Run_DemandHistoryStoppedAnHourAgo_NoForecastAndNoRequest_AndSaysWhy()
     {
         _time.Advance(TimeSpan.FromMinutes(62)); // 13:02: the source's last step is 11:55-12:00
