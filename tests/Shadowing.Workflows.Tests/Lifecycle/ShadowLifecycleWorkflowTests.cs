@@ -756,6 +756,52 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Contains(retired, r => r.ShadowId.EndsWith("-1", StringComparison.Ordinal) && r.Failure is null);
     }
 
+    [Fact]
+    public async Task Run_WindowDaysAhead_WaitsScheduledWithNothingRunning_ThenPreparesPrepareAheadBeforeItStarts()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Now = harness.Request.WindowStart.AddDays(-3); // an operator's request for a window three days away
+        var run = harness.StartAsync();
+        await WaitUntil(() => harness.WindowTimers.Count == 1);
+
+        Assert.Equal(harness.Request.WindowStart - harness.Options.PrepareAhead, harness.WindowTimers[0].FireAt);
+        Assert.Equal("Scheduled", harness.Statuses[^1].Phase);
+        Assert.Equal([nameof(ReadLifecycleOptionsActivity)], harness.Names()); // before, provisioned at once and held for three days
+        harness.EndWindow(); // the preparation's time
+        await harness.Holding.WaitAsync(Patience);
+        Assert.Equal(nameof(ProvisionShadowActivity), harness.Names()[1]);
+        harness.EndWindow();
+        Assert.True((await run.WaitAsync(Patience)).Served);
+    }
+
+    [Fact]
+    public async Task Run_ReleasedWhileScheduled_EndsWithoutStartingAnything()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        harness.Now = harness.Request.WindowStart.AddDays(-3);
+        var run = harness.StartAsync();
+        await WaitUntil(() => harness.WindowTimers.Count == 1);
+
+        harness.Raise(ShadowLifecycleNames.Release, "oncall");
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal((false, "released: oncall"), (outcome.Served, outcome.Reason));
+        Assert.Equal([nameof(ReadLifecycleOptionsActivity)], harness.Names());
+    }
+
+    [Fact]
+    public async Task Run_RecordedBeforeTheScheduledWait_ReplaysAsRecorded_PreparingAtOnce()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest()) { LifecycleVersion = 2 };
+        harness.Now = harness.Request.WindowStart.AddDays(-3);
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+
+        Assert.Equal(nameof(ProvisionShadowActivity), harness.Names()[1]);
+        harness.EndWindow();
+        Assert.True((await run.WaitAsync(Patience)).Served);
+    }
+
     private static Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
         Eventually.WaitUntilAsync(condition, what, Patience, TestContext.Current.CancellationToken);
 

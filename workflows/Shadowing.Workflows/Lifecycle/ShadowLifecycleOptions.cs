@@ -10,16 +10,26 @@ public sealed class ShadowLifecycleOptions
     public const string Section = "Shadowing:Sep";
 
     /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
-    public const int CurrentLifecycleVersion = 2;
+    public const int CurrentLifecycleVersion = 3;
 
     /// <summary>
     /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
     /// (not a setting). An instance recorded before version 2 (0 here: the field did not exist) replays as it was
     /// recorded after an upgrade: its hold loop remediates one shadow at a time. From 2 each remediation runs beside the
-    /// hold loop; a history of the old behaviour replayed with the new would schedule its steps in another order.
+    /// hold loop; a history of the old behaviour replayed with the new would schedule its steps in another order. From 3
+    /// a window further ahead than <see cref="PrepareAhead"/> waits before its shadows are prepared.
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }
+
+    /// <summary>
+    /// How long before its window starts a request's shadows are prepared (provisioned, warmed up, validated). A window
+    /// further ahead (an operator's request for next week) waits until then with nothing running: its shadows would
+    /// otherwise run, and count against the caps, from the moment it was admitted. The PAE asks about its lead time
+    /// ahead (15 min by default), so its requests start at once. Default 30 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
+    public TimeSpan PrepareAhead { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>Longest warm-up before a shadow is judged. Default 10 min.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]

@@ -76,6 +76,17 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
             try
             {
+                var prepareAt = request.WindowStart.UtcDateTime - options.PrepareAhead;
+                while (options.LifecycleVersion >= 3 && context.CurrentUtcDateTime < prepareAt && !WindowEnded())
+                {
+                    Status("Scheduled");
+                    var fired = await Task.WhenAny(context.CreateTimer(prepareAt, CancellationToken.None), _release, _extend).ConfigureAwait(true);
+                    if (fired == _release)
+                    {
+                        return Outcome(served: false, Released(await _release.ConfigureAwait(true)));
+                    }
+                }
+
                 var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
                 if (ready == 0)
                 {
