@@ -130,6 +130,33 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task RetirementThatFailedMidway_IsFinishedByTheSweepOnceItsWorkflowEnded_StoppedAndAlerted()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed, Owner = "shadows-orders-gone" }],
+        });
+        var stops = 0;
+        _provisioner.RetireAsync("orders", "s1", Arg.Any<CancellationToken>()).Returns(_ => ++stops == 1 ? throw new ProvisioningException("the host did not answer") : Task.CompletedTask);
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+        var time = new FakeTimeProvider(Now);
+        var data = Data.ShadowDataServiceTests.Create(_store, tables, time);
+        var retire = new Shadowing.Workflows.Activities.RetireShadowActivity(_provisioner, tables, _store, _bus, data, time);
+
+        await Assert.ThrowsAsync<ProvisioningException>(() => retire.RetireAsync(new RetireStep("orders", "s1", "failed validation twice")));
+        var afterFailure = (await tables.GetAsync("orders"))!.Value.Shadows.Single().State;
+        await new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, data, time, NullLogger<ShadowReconciler>.Instance).SweepAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(ShadowState.Failed, afterFailure); // out of routing, not Retired: before, Retired, and never looked at again
+        Assert.Equal(ShadowState.Retired, (await tables.GetAsync("orders"))!.Value.Shadows.Single().State);
+        Assert.Equal(2, stops);
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Kind == AlertKind.ShadowFailed && a.Endpoint == "s1"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Sweep_ProcessAddedToItsTableAfterTheTablesWereRead_IsLeftAlone()
     {
         var tables = new RoutingTableStore(_store, _bus);

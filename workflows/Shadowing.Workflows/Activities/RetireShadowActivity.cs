@@ -10,8 +10,8 @@ using Shadowing.Workflows.Lifecycle;
 namespace Shadowing.Workflows.Activities;
 
 /// <summary>
-/// Stops the shadow, deletes its copy of the data, and marks it Retired (through Failed, with an alert, when a failure
-/// retires it). The entry stays in the routing table for <see cref="ShadowLifecycleOptions.KeepRetired"/> so operators see how it ended.
+/// Takes the shadow out of routing, stops it, deletes its copy of the data, and then marks it Retired (through Failed,
+/// with an alert, when a failure retires it). The entry stays in the routing table for <see cref="ShadowLifecycleOptions.KeepRetired"/> so operators see how it ended.
 /// </summary>
 public sealed class RetireShadowActivity(IShadowProvisioner provisioner, RoutingTableStore tables, IStateStore store, IEventBus bus, ShadowDataService data, TimeProvider time) : WorkflowActivity<RetireStep, bool>
 {
@@ -28,19 +28,18 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
         if (current is not null && current.State != ShadowState.Retired)
         {
-            if (input.Failure is not null)
-            {
-                await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Failed, time.GetUtcNow()).ConfigureAwait(false);
-            }
-
-            await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Retired, time.GetUtcNow()).ConfigureAwait(false);
+            // Out of routing first (Failed, or Draining when it was still routable); Retired only once everything below is
+            // done: a retirement that fails midway leaves a shadow the reconciler retires again once its workflow has
+            // ended, rather than a Retired entry whose process, data copy or alert nobody looks for again.
+            var interim = input.Failure is not null ? ShadowState.Failed : ShadowLifecycle.IsRoutable(current.State) ? ShadowState.Draining : current.State;
+            await tables.MoveShadowAsync(input.Service, input.ShadowId, interim, time.GetUtcNow()).ConfigureAwait(false);
         }
 
         // Every step below is safe to repeat, so a rerun after a partial first run finishes the job.
         if (current is not null)
         {
             await UntargetAsync(tables, store, input.Service, input.ShadowId).ConfigureAwait(false);
-            await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
+            await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service, retiring: input.ShadowId).ConfigureAwait(false); // marked Retired only at the end
         }
 
         await provisioner.RetireAsync(input.Service, input.ShadowId).ConfigureAwait(false);
@@ -61,6 +60,11 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
 
             // Marked after sending (or keeping it for the bus): a crash in between sends it twice (at least once), never not at all.
             await store.TryCreateJsonAsync(AlertedKey(input.Service, input.ShadowId), new { At = time.GetUtcNow() }).ConfigureAwait(false);
+        }
+
+        if (current is not null && current.State != ShadowState.Retired)
+        {
+            await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Retired, time.GetUtcNow()).ConfigureAwait(false);
         }
 
         return true;
