@@ -245,6 +245,26 @@ public sealed partial class DemandForecastService
         }
     }
 
+    /// <summary>
+    /// How long until this service is likely decided again: as long as it was since its last decision (<c>pae/{service}</c>),
+    /// when that was longer than the interval and at most an hour ago (longer: a new service, or the PAE was down, which
+    /// says nothing of its cadence). Runs that stop at their deadline take turns over the services, and a run that
+    /// outlasts the interval skips one: a service may be decided every 15 minutes on a 5-minute schedule, and shadows
+    /// asked for a lead time before a need the next decision would come too late for would then be late.
+    /// </summary>
+    private async Task<TimeSpan?> NextDecisionInAsync(string service, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var last = (await _store.GetJsonAsync<PaeServiceStatus>(StateKeys.PaeStatus(service), cancellationToken).ConfigureAwait(false))?.Value.RunAt;
+            return last is { } at && now - at > _options.Interval && now - at <= TimeSpan.FromHours(1) ? now - at : null;
+        }
+        catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+        {
+            return null; // the interval, as without a record
+        }
+    }
+
     /// <summary>The stored resume point.</summary>
     private sealed record PaeResumePoint(string Service);
 
@@ -347,7 +367,8 @@ public sealed partial class DemandForecastService
 
         // Without a capacity or enough history there is no demand decision; risk alone may still ask for shadows.
         var demandDecided = trusted && endpointCapacity is not null;
-        var decision = _planner.Decide(service, demandDecided ? points : [], step, productionCapacity ?? 0, endpointCapacity ?? 1, risk, now);
+        var nextDecisionIn = await NextDecisionInAsync(service, now, cancellationToken).ConfigureAwait(false);
+        var decision = _planner.Decide(service, demandDecided ? points : [], step, productionCapacity ?? 0, endpointCapacity ?? 1, risk, now, nextDecisionIn);
         ShadowRequest? stored2 = null;
         var published = false;
         if (decision.Request is { } request)
@@ -364,7 +385,7 @@ public sealed partial class DemandForecastService
             // Demand falls as well as rises: a window the fresher forecast no longer needs ends sooner, and its shadows retire.
             var shortened = await _requests.ShortenAsync(
                 service,
-                open => _planner.ShortenedEnd(open, points, step, productionCapacity!.Value, endpointCapacity!.Value, now),
+                open => _planner.ShortenedEnd(open, points, step, productionCapacity!.Value, endpointCapacity!.Value, now, nextDecisionIn),
                 "the forecast's p90 plus headroom stays within production capacity after that",
                 now,
                 cancellationToken).ConfigureAwait(false);

@@ -53,7 +53,7 @@ public sealed record PlanDecision(ShadowRequest? Request, DateTimeOffset? Needed
 /// Demand falls as well as rises: <see cref="ShortenedEnd"/> ends a demand window early when fresher forecasts no longer need it.
 /// </summary>
 /// <param name="options">The planner's settings.</param>
-/// <param name="decidesEvery">How long until the planner decides again (the PAE's run interval).</param>
+/// <param name="decidesEvery">How long until the planner decides again (the PAE's run interval); a decision may say its service is looked at less often.</param>
 public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
 {
     /// <summary>Decides for one service.</summary>
@@ -64,7 +64,11 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
     /// <param name="endpointCapacity">Requests per step one more endpoint (a shadow) can serve.</param>
     /// <param name="risk">Current failure risk score and alarm.</param>
     /// <param name="now">Decision time.</param>
-    public PlanDecision Decide(string service, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, (double Score, bool Alarm) risk, DateTimeOffset now)
+    /// <param name="nextDecisionIn">
+    /// How long until this service is decided again, when that is longer than <c>decidesEvery</c> (a run that stops at its
+    /// deadline leaves the rest of the services to the next run, and a run that outlasts its interval skips one).
+    /// </param>
+    public PlanDecision Decide(string service, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, (double Score, bool Alarm) risk, DateTimeOffset now, TimeSpan? nextDecisionIn = null)
     {
         ArgumentNullException.ThrowIfNull(forecast);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(endpointCapacity);
@@ -79,7 +83,7 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
         var reasons = new List<string>();
         DateTimeOffset? start = null, end = null, riskUntil = null;
         var count = 0;
-        if (neededFrom is { } from && from - now <= options.LeadTime + decidesEvery)
+        if (neededFrom is { } from && from - now <= options.LeadTime + NextDecision(nextDecisionIn))
         {
             var worst = needing.MaxBy(x => x.Point.P90);
             kinds.Add(ShadowRequestKind.Demand);
@@ -134,7 +138,8 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
     /// <param name="productionCapacity">Requests per step all production endpoints can serve.</param>
     /// <param name="endpointCapacity">Requests per step one more endpoint (a shadow) can serve.</param>
     /// <param name="now">Decision time.</param>
-    public DateTimeOffset? ShortenedEnd(ShadowRequest open, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, DateTimeOffset now)
+    /// <param name="nextDecisionIn">As for <see cref="Decide"/>.</param>
+    public DateTimeOffset? ShortenedEnd(ShadowRequest open, IReadOnlyList<ForecastPoint> forecast, TimeSpan step, double productionCapacity, double endpointCapacity, DateTimeOffset now, TimeSpan? nextDecisionIn = null)
     {
         ArgumentNullException.ThrowIfNull(open);
         ArgumentNullException.ThrowIfNull(forecast);
@@ -148,7 +153,7 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
             return null;
         }
 
-        var end = now + options.LeadTime + decidesEvery;
+        var end = now + options.LeadTime + NextDecision(nextDecisionIn);
         if (risk && open.RiskUntil > end)
         {
             end = open.RiskUntil.Value;
@@ -164,6 +169,8 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
 
         return end < open.WindowEnd ? end : null;
     }
+
+    private TimeSpan NextDecision(TimeSpan? nextDecisionIn) => nextDecisionIn is { } next && next > decidesEvery ? next : decidesEvery;
 
     /// <summary>Rounds down to a multiple of the step, so that re-runs a few seconds apart agree on the window.</summary>
     private static DateTimeOffset Quantize(DateTimeOffset time, TimeSpan step) => TimeGrid.Floor(time, step);

@@ -91,6 +91,26 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_ServiceLastDecidedLongerAgoThanTheInterval_KeepsAShortenedWindowOneLeadTimePastItsLikelyNextDecision()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 2000));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+        var pae = Service();
+        Assert.Single(await pae.RunAsync(Ct));
+
+        // Runs that stop at their deadline take turns over the services: this one was last decided 10 minutes ago.
+        var status = (await _state.GetJsonAsync<PaeServiceStatus>(StateKeys.PaeStatus("orders"), Ct))!.Value;
+        await _state.SaveJsonAsync(StateKeys.PaeStatus("orders"), status with { RunAt = Now - TimeSpan.FromMinutes(10) }, cancellationToken: Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Assert.Single(await pae.RunAsync(Ct));
+
+        var stored = (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value;
+        Assert.Equal(Now + _options.Planner.LeadTime + TimeSpan.FromMinutes(10), stored.WindowEnd); // not one interval (5 min) past now
+    }
+
+    [Fact]
     public async Task Run_LessHistoryThanPlannerMinimum_NoDemandRequest()
     {
         await Tables().PutAsync(Table("orders"), Ct);

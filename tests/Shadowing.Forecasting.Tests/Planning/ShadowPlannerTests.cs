@@ -55,6 +55,21 @@ public sealed class ShadowPlannerTests
     }
 
     [Fact]
+    public void Decide_PeakBeyondLeadTime_RequestsNow_WhenTheServiceIsDecidedAgainOnlyLater()
+    {
+        // Needed at 12:20, 22.5 minutes away; runs that stop at their deadline take turns, and this service was last
+        // decided 15 minutes ago: at its next decision, around 12:17:30, the shadows would be 12.5 minutes late.
+        var forecast = Points(800, 800, 800, 800, 1400, 800);
+
+        var decision = _planner.Decide("orders", forecast, Step, 1000, 250, (0.1, false), Now, nextDecisionIn: TimeSpan.FromMinutes(15));
+        var shorter = _planner.Decide("orders", forecast, Step, 1000, 250, (0.1, false), Now, nextDecisionIn: TimeSpan.FromMinutes(2)); // the interval is the least
+
+        Assert.Equal(forecast[4].Time, decision.Request?.WindowStart);
+        Assert.Null(shorter.Request);
+        Assert.Equal(Now + TimeSpan.FromMinutes(15 + 15), _planner.ShortenedEnd(Open(Origin.AddHours(1)), Points(100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100), Step, 1000, 250, Now, TimeSpan.FromMinutes(15)));
+    }
+
+    [Fact]
     public void Decide_NoPeakNoRisk_NothingToDo()
     {
         var decision = _planner.Decide("orders", Points(100, 200, 300), Step, 1000, 250, (0.79, false), Now);
