@@ -68,7 +68,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     public async Task Handle_CapReached_RefusesWithTheReasonStoredAndStartsNothing()
     {
         await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));
-        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1330Z", WindowStart = new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
 
         var plan = await Intake().HandleAsync(second);
 
@@ -217,6 +217,19 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Empty(await Intake().ReconcileOpenRequestsAsync());
         _time.Advance(TimeSpan.FromMinutes(1));
         Assert.Equal(3, Assert.Single(await Intake().ReconcileOpenRequestsAsync()).Revision);
+    }
+
+    [Fact]
+    public async Task Handle_AdmittedRequestForNextWeek_DoesNotTakeTheCapsRoomNow()
+    {
+        var nextWeek = WorkflowHarness.NewRequest(count: 2) with { Id = "orders/20261209T1200Z", WindowStart = new DateTimeOffset(2026, 12, 9, 12, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 9, 14, 0, 0, TimeSpan.Zero) };
+        Assert.Equal(ShadowPlanDecision.Admitted, (await Intake().HandleAsync(nextWeek)).Decision); // the cap of 2 per service, its workflow Scheduled
+
+        var now = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2)); // 12:00-14:00 today
+        var overlapping = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261209T1300Z", WindowStart = new DateTimeOffset(2026, 12, 9, 13, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 9, 15, 0, 0, TimeSpan.Zero) });
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2), (now.Decision, now.Count)); // before, refused: "would make 4, over the cap of 2"
+        Assert.Equal(ShadowPlanDecision.Refused, overlapping.Decision); // next week's window still counts against its own time
     }
 
     [Fact]
@@ -649,7 +662,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
-        return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+        return new ShadowRequestIntake(store ?? _store, _workflows, rails, Options.Create(new ShadowLifecycleOptions()), _time, NullLogger<ShadowRequestIntake>.Instance);
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>

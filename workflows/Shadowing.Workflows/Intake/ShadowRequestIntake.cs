@@ -19,6 +19,7 @@ public sealed partial class ShadowRequestIntake(
     IStateStore store,
     IDaprWorkflowClient workflows,
     IOptionsMonitor<ShadowGuardRails> rails,
+    IOptions<ShadowLifecycleOptions> lifecycle,
     TimeProvider time,
     ILogger<ShadowRequestIntake> logger)
 {
@@ -390,10 +391,16 @@ public sealed partial class ShadowRequestIntake(
     /// <summary>Shadows admitted to running workflows, of the request's service and in total, not counting the request's own.</summary>
     private async Task<(int InService, int Total)> RunningShadowsAsync(ShadowRequest request, CancellationToken cancellationToken)
     {
+        // A plan's shadows run from PrepareAhead before its window starts (one further ahead waits, Scheduled, with nothing
+        // running) until it ends: only plans whose time overlaps this request's count against its caps, so an operator's
+        // request for next week does not take this week's room.
+        var ahead = lifecycle.Value.PrepareAhead;
         int inService = 0, total = 0;
         foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id
+                && plan.WindowStart - ahead < request.WindowEnd && request.WindowStart - ahead < plan.WindowEnd
+                && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
             {
                 total += plan.Count;
                 inService += plan.Service == request.Service ? plan.Count : 0;
