@@ -278,6 +278,7 @@ public sealed partial class DemandForecastService
         else
         {
             LogServiceNotForecast(outcome.Service, outcome.Problem ?? "unknown");
+            _metricsView.Forget(outcome.Service);
         }
 
         var status = new PaeServiceStatus
@@ -373,7 +374,7 @@ public sealed partial class DemandForecastService
         var published = false;
         if (decision.Request is { } request)
         {
-            (stored2, published) = await _requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+            (stored2, published) = await _requests.SubmitAsync(request, _options.Planner.LeadTime, cancellationToken).ConfigureAwait(false);
             if (published)
             {
                 LogShadowsRequested(service, stored2.Count, stored2.WindowStart, stored2.WindowEnd, stored2.Reason);

@@ -30,6 +30,12 @@ public sealed class PaeMetrics : IDisposable
     /// <summary>Replaces the figures of <paramref name="service"/>.</summary>
     public void Update(string service, IReadOnlyList<HorizonScore> scores) => _latest[service] = scores;
 
+    /// <summary>
+    /// Stops exporting <paramref name="service"/>'s figures: its latest run made no forecast (its source stopped, its
+    /// history is too short), so figures from an earlier run would read as current and healthy.
+    /// </summary>
+    public void Forget(string service) => _latest.TryRemove(service, out _);
+
     /// <summary>Stops exporting the services not in <paramref name="services"/> (their routing tables were deleted).</summary>
     public void Retain(IReadOnlySet<string> services)
     {

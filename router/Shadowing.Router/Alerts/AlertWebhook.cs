@@ -21,12 +21,17 @@ public sealed class AlertOptions
     [System.ComponentModel.DataAnnotations.Range(1, 20)]
     public int Attempts { get; set; } = 3;
 
+    /// <summary>Time allowed per try, within <see cref="DeliveryTimeout"/>. Default 10 s.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>
-    /// Time allowed per try. Default 2 s: on Dapr every try of one delivery must end within the resiliency policy's
-    /// <c>delivery</c> timeout (10 s in components/resiliency.yaml), which cancels the delivery, tries left or not.
+    /// Time all the tries of one delivery may take: no try starts, or runs, past it. Default 9 s: on Dapr it must be under
+    /// the resiliency policy's <c>delivery</c> timeout (10 s in components/resiliency.yaml), which cancels the delivery,
+    /// tries left or not; a slow receiver still gets the whole of it for one try.
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(9);
 }
 
 /// <summary>
@@ -83,13 +88,15 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
         var body = ShadowingJson.Serialize(alert);
         var key = Convert.ToHexStringLower(SHA256.HashData(body));
         var pause = TimeSpan.FromMilliseconds(200);
+        var deadline = time.GetTimestamp() + (long)(_options.DeliveryTimeout.TotalSeconds * time.TimestampFrequency);
         for (var attempt = 1; ; attempt++)
         {
             string failure;
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(_options.Timeout);
+                var left = time.GetElapsedTime(time.GetTimestamp(), deadline);
+                timeout.CancelAfter(left <= TimeSpan.Zero ? TimeSpan.Zero : left < _options.Timeout ? left : _options.Timeout);
                 using var request = new HttpRequestMessage(HttpMethod.Post, _options.WebhookUrl) { Content = new ByteArrayContent(body) };
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                 request.Headers.TryAddWithoutValidation(IdempotencyKeyHeader, key);
@@ -111,7 +118,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
                 failure = ex.Message;
             }
 
-            if (attempt >= _options.Attempts)
+            if (attempt >= _options.Attempts || time.GetElapsedTime(time.GetTimestamp(), deadline) <= pause)
             {
                 LogGaveUp(alert.Kind.ToString(), alert.Service, attempt, failure);
                 throw new HttpRequestException($"Alert webhook {_options.WebhookUrl} failed {attempt} times: {failure}");

@@ -102,9 +102,6 @@ public sealed class ShadowLifecycleEndToEndTests
         ["Pae:EndpointCapacity:orders"] = "20",
         ["Pae:HolidayCountry"] = string.Empty,
         ["Pae:Planner:LeadTime"] = "02:00:00", // the whole horizon: shadows for any peak the forecast sees
-
-        // The tests' windows lie days ahead only to give their shadows ids (and command lines) of their own: prepared at once.
-        ["Shadowing:Sep:PrepareAhead"] = "5.00:00:00",
     };
 
     /// <summary>

@@ -146,7 +146,6 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
             ["Shadowing:Sep:DrainTime"] = "00:00:01",
             ["Shadowing:Sep:MirrorPercent"] = "100",
             ["Shadowing:Sep:AmplifyThinTraffic"] = "false",
-            ["Shadowing:Sep:PrepareAhead"] = "7.00:00:00", // the window six days ahead, prepared at once
             ["Logging:LogLevel:Shadowing"] = "Information", // printed when the test fails
             ["Logging:LogLevel:Dapr"] = "Information",
             ["Shadowing:Provisioning:Local:Services:orders:Command"] = "dotnet",

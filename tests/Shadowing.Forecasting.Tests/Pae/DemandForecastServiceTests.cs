@@ -533,6 +533,16 @@ public sealed class DemandForecastServiceTests
         listener.RecordObservableInstruments();
 
         Assert.Equal(["orders"], exported);
+
+        // Its source stops: the next run an hour later makes no forecast, and the last figures are not exported as current.
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns(call => Upto(all, Now + (3 * Step)));
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.NotNull(Assert.Single(await pae.RunAsync(Ct)).Problem);
+        exported.Clear();
+        listener.RecordObservableInstruments();
+
+        Assert.Empty(exported);
     }
 
     [Fact]

@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NSubstitute;
 using Shadowing.Core.Messaging;
@@ -39,15 +42,33 @@ public sealed class AlertWebhookTests
     }
 
     [Fact]
-    public void DefaultTries_EndWithinOneDaprDelivery()
+    public void DefaultDeliveryTimeout_IsUnderDaprsDeliveryTimeout()
     {
-        // daprd cancels a delivery at the resiliency policy's delivery timeout: the tries the router had left never ran,
-        // and a webhook that hung was tried once per delivery instead of Attempts times.
+        // daprd cancels a delivery at the resiliency policy's delivery timeout: the router's own tries must end before.
         var resiliency = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "components", "resiliency.yaml"));
         var delivery = TimeSpan.FromSeconds(int.Parse(Regex.Match(resiliency, @"^\s*delivery:\s*(\d+)s\s*$", RegexOptions.Multiline).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-        var options = new AlertOptions();
-        var pauses = TimeSpan.FromMilliseconds(Enumerable.Range(0, options.Attempts - 1).Sum(i => 200 * Math.Pow(2, i)));
 
-        Assert.True((options.Attempts * options.Timeout) + pauses < delivery, $"{options.Attempts} tries of {options.Timeout} and {pauses} of pauses fit in {delivery}");
+        Assert.True(new AlertOptions().DeliveryTimeout < delivery, $"{new AlertOptions().DeliveryTimeout} is under {delivery}");
+    }
+
+    [Fact]
+    public async Task HungWebhook_TheTriesOfOneDeliveryEndAtItsDeadline()
+    {
+        var posts = 0;
+        await using var receiver = await Shadowing.TestUtilities.Hosting.LoopbackApp.StartAsync(null, app => app.MapPost("/hook", async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref posts);
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, context.RequestAborted);
+        }));
+        var bus = Substitute.For<IEventBus>();
+        Func<Alert, CancellationToken, Task>? handler = null;
+        bus.Subscribe(Topics.Alerts, Arg.Any<string>(), Arg.Do<Func<Alert, CancellationToken, Task>>(h => handler = h)).Returns(Substitute.For<IDisposable>());
+        var options = new RouterOptions { Alerts = new AlertOptions { WebhookUrl = new Uri(Shadowing.TestUtilities.Hosting.LoopbackApp.AddressOf(receiver), "/hook"), Attempts = 3, Timeout = TimeSpan.FromSeconds(30), DeliveryTimeout = TimeSpan.FromSeconds(1) } };
+        using var webhook = new AlertWebhook(bus, Options.Create(options), TimeProvider.System, NullLogger<AlertWebhook>.Instance);
+        await webhook.StartAsync(Ct);
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => handler!(new Alert { Kind = AlertKind.Failover, Service = "orders", At = TimeProvider.System.GetUtcNow() }, Ct));
+
+        Assert.Equal(1, posts); // one try of the delivery's second, not three of 30 s each (past daprd's own timeout)
     }
 }

@@ -240,6 +240,27 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task Amplify_ShadowRetiredWhileAnotherLeavesWarmup_ThePolicyIsStillPutBack()
+    {
+        await SeedAsync(mirror: null);
+        var provision = new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time);
+        await provision.RunAsync(_context, _step);
+        await provision.RunAsync(_context, _step with { ShadowId = "s2" });
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s2", 10));
+        await new AmplifyMirroringActivity(Tables, _store).RunAsync(_context, new AmplifyStep("orders", "s1", 2.5));
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
+
+        // s2 is retired (released while warming up); as its process stops, s1 passes validation and is marked PreWarmed.
+        _provisioner.RetireAsync("orders", "s2", Arg.Any<CancellationToken>()).Returns(async _ => await new MarkPreWarmedActivity(Tables, _store, _time).RunAsync(_context, _step));
+        await new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time).RunAsync(_context, new RetireStep("orders", "s2", null));
+
+        // Each found the other still in warm-up; before, the amplified policy stayed for good.
+        Assert.Equal(MirrorTransport.Direct, (await Tables.GetAsync("orders"))!.Value.Mirror!.Transport);
+        Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));
+    }
+
+    [Fact]
     public async Task Amplify_TheOnlyShadowRetiredWhileAmplified_TheOperatorsPolicyComesBackWhole()
     {
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 5, Transport = MirrorTransport.Direct });

@@ -68,7 +68,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     public async Task Handle_CapReached_RefusesWithTheReasonStoredAndStartsNothing()
     {
         await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));
-        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1330Z", WindowStart = new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
 
         var plan = await Intake().HandleAsync(second);
 
@@ -220,16 +220,22 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Handle_AdmittedRequestForNextWeek_DoesNotTakeTheCapsRoomNow()
+    public async Task Reconcile_WorkflowFailedWhileDraining_IsNotRunAgain()
     {
-        var nextWeek = WorkflowHarness.NewRequest(count: 2) with { Id = "orders/20261209T1200Z", WindowStart = new DateTimeOffset(2026, 12, 9, 12, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 9, 14, 0, 0, TimeSpan.Zero) };
-        Assert.Equal(ShadowPlanDecision.Admitted, (await Intake().HandleAsync(nextWeek)).Decision); // the cap of 2 per service, its workflow Scheduled
+        // Released (by an operator, or the kill switch), it failed retiring its shadows: that window was over.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var first = await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 12, 30, 0, TimeSpan.Zero));
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "fail while draining", TestContext.Current.CancellationToken);
+        Assert.Equal(WorkflowRuntimeStatus.Failed, (await CompletionAsync(first.InstanceId!)).RuntimeStatus);
 
-        var now = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2)); // 12:00-14:00 today
-        var overlapping = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261209T1300Z", WindowStart = new DateTimeOffset(2026, 12, 9, 13, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 9, 15, 0, 0, TimeSpan.Zero) });
+        await Intake().ReconcileOpenRequestsAsync();
+        _time.Advance(TimeSpan.FromMinutes(30));
+        var later = await Intake().ReconcileOpenRequestsAsync();
 
-        Assert.Equal((ShadowPlanDecision.Admitted, 2), (now.Decision, now.Count)); // before, refused: "would make 4, over the cap of 2"
-        Assert.Equal(ShadowPlanDecision.Refused, overlapping.Decision); // next week's window still counts against its own time
+        Assert.Empty(later);
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
     }
 
     [Fact]
@@ -662,7 +668,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
-        return new ShadowRequestIntake(store ?? _store, _workflows, rails, Options.Create(new ShadowLifecycleOptions()), _time, NullLogger<ShadowRequestIntake>.Instance);
+        return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>
@@ -688,9 +694,14 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             var fired = await Task.WhenAny(extend, resize, verdict, release);
             if (fired == release)
             {
-                if (await release == "fail")
+                if (await release is "fail" or "fail while draining")
                 {
-                    throw new InvalidOperationException("stands in for a provision that failed past its retries");
+                    if (await release == "fail while draining")
+                    {
+                        context.SetCustomStatus(new ShadowLifecycleStatus { Phase = "Draining", WindowEnd = request.WindowEnd, Shadows = [] });
+                    }
+
+                    throw new InvalidOperationException("stands in for an activity that failed past its retries");
                 }
 
                 seen.Add($"release {await release}");

@@ -759,7 +759,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_WindowDaysAhead_WaitsScheduledWithNothingRunning_ThenPreparesPrepareAheadBeforeItStarts()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest() with { Kinds = [ShadowRequestKind.Manual] });
         harness.Now = harness.Request.WindowStart.AddDays(-3); // an operator's request for a window three days away
         var run = harness.StartAsync();
         await WaitUntil(() => harness.WindowTimers.Count == 1);
@@ -777,7 +777,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ReleasedWhileScheduled_EndsWithoutStartingAnything()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest() with { Kinds = [ShadowRequestKind.Manual] });
         harness.Now = harness.Request.WindowStart.AddDays(-3);
         var run = harness.StartAsync();
         await WaitUntil(() => harness.WindowTimers.Count == 1);
@@ -790,9 +790,23 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_APaeRequestDaysAhead_IsPreparedAtOnce()
+    {
+        // The PAE asks its lead time (and its next decision) ahead, which may be longer than PrepareAhead.
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest() with { Kinds = [ShadowRequestKind.Demand, ShadowRequestKind.Manual] });
+        harness.Now = harness.Request.WindowStart.AddDays(-3);
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+
+        Assert.Equal(nameof(ProvisionShadowActivity), harness.Names()[1]);
+        harness.EndWindow();
+        Assert.True((await run.WaitAsync(Patience)).Served);
+    }
+
+    [Fact]
     public async Task Run_RecordedBeforeTheScheduledWait_ReplaysAsRecorded_PreparingAtOnce()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest()) { LifecycleVersion = 2 };
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest() with { Kinds = [ShadowRequestKind.Manual] }) { LifecycleVersion = 2 };
         harness.Now = harness.Request.WindowStart.AddDays(-3);
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);

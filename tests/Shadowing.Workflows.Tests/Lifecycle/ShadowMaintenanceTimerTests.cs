@@ -64,7 +64,7 @@ public sealed class ShadowMaintenanceTimerTests
         rails.CurrentValue.Returns(new ShadowGuardRails());
         var validator = new ShadowValidator(_store, _bus, _time);
         return new ShadowMaintenanceTimer(
-            new ShadowRequestIntake(_store, _workflows, rails, Options.Create(new ShadowLifecycleOptions()), _time, NullLogger<ShadowRequestIntake>.Instance),
+            new ShadowRequestIntake(_store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance),
             new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, _time), _time, NullLogger<ShadowReconciler>.Instance),
             new ShadowRevalidation(tables, validator, _bus, _time),
             Data.ShadowDataServiceTests.Create(_store, tables, _time),

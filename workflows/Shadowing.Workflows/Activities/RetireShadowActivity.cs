@@ -65,6 +65,9 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
         if (current is not null && current.State != ShadowState.Retired)
         {
             await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Retired, time.GetUtcNow()).ConfigureAwait(false);
+
+            // Again, now that it is Retired: another shadow that left warm-up meanwhile found this one still in it.
+            await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
         }
 
         return true;

@@ -19,7 +19,6 @@ public sealed partial class ShadowRequestIntake(
     IStateStore store,
     IDaprWorkflowClient workflows,
     IOptionsMonitor<ShadowGuardRails> rails,
-    IOptions<ShadowLifecycleOptions> lifecycle,
     TimeProvider time,
     ILogger<ShadowRequestIntake> logger)
 {
@@ -86,11 +85,13 @@ public sealed partial class ShadowRequestIntake(
                 var now = time.GetUtcNow();
                 if (instance.RuntimeStatus == WorkflowRuntimeStatus.Failed)
                 {
-                    // Failed (a provision that failed past its retries, say): the rest of the window still needs its shadows,
-                    // and the PAE merges its later needs into this request, so nothing else would start them. Tried again
-                    // as the next revision, after a pause that doubles with each revision: a cause that persists (a bad
-                    // template, a region out of capacity) is not provisioned against every tick.
-                    if (request.WindowEnd <= now || now < existing.InstanceEndedAt + RetryAfterFailure(existing.Revision))
+                    // Failed (an activity failed past its retries while shadows were prepared or held: the store or the
+                    // provisioner down): the rest of the window still needs its shadows, and the PAE merges its later needs
+                    // into this request, so nothing else would start them. Tried again as the next revision, after a pause
+                    // that doubles with each revision, so a cause that persists is not provisioned against every tick. Not
+                    // when it failed while draining (a release, the kill switch, the window's end): that window was over.
+                    if (request.WindowEnd <= now || existing.ReleasedAt is not null || now < existing.InstanceEndedAt + RetryAfterFailure(existing.Revision)
+                        || await FailedWhileDrainingAsync(instanceId, cancellationToken).ConfigureAwait(false))
                     {
                         return existing;
                     }
@@ -391,16 +392,12 @@ public sealed partial class ShadowRequestIntake(
     /// <summary>Shadows admitted to running workflows, of the request's service and in total, not counting the request's own.</summary>
     private async Task<(int InService, int Total)> RunningShadowsAsync(ShadowRequest request, CancellationToken cancellationToken)
     {
-        // A plan's shadows run from PrepareAhead before its window starts (one further ahead waits, Scheduled, with nothing
-        // running) until it ends: only plans whose time overlaps this request's count against its caps, so an operator's
-        // request for next week does not take this week's room.
-        var ahead = lifecycle.Value.PrepareAhead;
+        // Every running plan counts, whatever its window (one Scheduled for next week too): an extension, which only the
+        // budget checks, could otherwise make two windows that passed the caps apart overlap.
         int inService = 0, total = 0;
         foreach (var plan in await PlansAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id
-                && plan.WindowStart - ahead < request.WindowEnd && request.WindowStart - ahead < plan.WindowEnd
-                && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
+            if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
             {
                 total += plan.Count;
                 inService += plan.Service == request.Service ? plan.Count : 0;
@@ -434,6 +431,12 @@ public sealed partial class ShadowRequestIntake(
             },
             cancellationToken: cancellationToken).ConfigureAwait(false);
         return refusal;
+    }
+
+    private async Task<bool> FailedWhileDrainingAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var state = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        return state?.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Phase is "Draining";
     }
 
     /// <summary>How long after a revision failed the next is started: 5 minutes after the first, doubling, at most an hour.</summary>

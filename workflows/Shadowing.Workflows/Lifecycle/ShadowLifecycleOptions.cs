@@ -23,10 +23,10 @@ public sealed class ShadowLifecycleOptions
     public int LifecycleVersion { get; internal set; }
 
     /// <summary>
-    /// How long before its window starts a request's shadows are prepared (provisioned, warmed up, validated). A window
-    /// further ahead (an operator's request for next week) waits until then with nothing running: its shadows would
-    /// otherwise run, and count against the caps, from the moment it was admitted. The PAE asks about its lead time
-    /// ahead (15 min by default), so its requests start at once. Default 30 min.
+    /// How long before its window starts an operator's request (one no forecast merged into) has its shadows prepared
+    /// (provisioned, warmed up, validated). A window further ahead (a request for next week) waits until then with
+    /// nothing running: its shadows would otherwise run from the moment it was admitted. The PAE's requests are prepared
+    /// at once: it asks its lead time ahead, which may be longer. Default 30 min.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "30.00:00:00")]
     public TimeSpan PrepareAhead { get; set; } = TimeSpan.FromMinutes(30);

@@ -76,8 +76,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
             try
             {
+                // Only an operator's own window waits: the PAE asks its lead time (and its next decision) ahead, and a
+                // request it merged into carries its need.
                 var prepareAt = request.WindowStart.UtcDateTime - options.PrepareAhead;
-                while (options.LifecycleVersion >= 3 && context.CurrentUtcDateTime < prepareAt && !WindowEnded())
+                var handMade = request.Kinds.All(k => k == ShadowRequestKind.Manual);
+                while (options.LifecycleVersion >= 3 && handMade && context.CurrentUtcDateTime < prepareAt && !WindowEnded())
                 {
                     Status("Scheduled");
                     var fired = await Task.WhenAny(context.CreateTimer(prepareAt, CancellationToken.None), _release, _extend).ConfigureAwait(true);
