@@ -88,18 +88,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return notRunning;
         }
 
-        string? note = null;
-        if (payload is { } given2 && name is "extend" or "resize" && await ThroughTheRequestAsync(instanceId, name, given2, cancellationToken).ConfigureAwait(false) is { } handed)
-        {
-            (payload, note) = handed;
-        }
-
         try
         {
-            if (note is null || payload is not null)
-            {
-                await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
-            }
+            await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
         }
         catch (WorkflowControlRefusedException ex)
         {
@@ -111,58 +102,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);
         }
 
-        return note is null
-            ? ControlResult.Accepted(new { instanceID = instanceId, @event = name })
-            : ControlResult.Accepted(new { instanceID = instanceId, @event = name, note });
-    }
-
-    /// <summary>
-    /// A shadow lifecycle's window end, or more shadows, changed by hand: made to its stored request (as the operator's
-    /// own, so the PAE does not shorten it) and published, so the intake decides it like any request, through the caps
-    /// and the budget, records it in the plan, and raises it on the instance. Raised directly, the caps were bypassed (50
-    /// shadows on a service capped at 4), the plan and the budget never heard of it, and the request's own end later cut an
-    /// extension short. Returns what is left to raise directly (the resources of a resize, or nothing) and a note; null when
-    /// the instance has no stored request, or the change is fewer shadows (raised as before: the intake only grows counts).
-    /// </summary>
-    private async Task<(JsonElement? Remaining, string Note)?> ThroughTheRequestAsync(string instanceId, string name, JsonElement payload, CancellationToken cancellationToken)
-    {
-        DateTimeOffset? end = name == "extend" ? payload.GetProperty("windowEnd").GetDateTimeOffset() : null;
-        int? count = name == "resize" && payload.TryGetProperty("count", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : null;
-        if (end is null && count is null)
-        {
-            return null; // resources only
-        }
-
-        ShadowPlan? plan = null;
-        foreach (var key in await store.ListKeysAsync(StateKeys.SepPlansPrefix, cancellationToken).ConfigureAwait(false))
-        {
-            if ((await store.GetJsonAsync<ShadowPlan>(key, cancellationToken).ConfigureAwait(false))?.Value is { InstanceId: { } id } candidate && id == instanceId)
-            {
-                plan = candidate;
-                break;
-            }
-        }
-
-        var requestKey = plan is null ? null : StateKeys.ShadowRequestsPrefix + plan.RequestId;
-        if (plan is null || count <= plan.Count || (await store.GetJsonAsync<ShadowRequest>(requestKey!, cancellationToken).ConfigureAwait(false))?.Value is not { } stored)
-        {
-            return null;
-        }
-
-        var now = time.GetUtcNow();
-        var updated = await store.UpdateJsonAsync<ShadowRequest>(
-            requestKey!,
-            current => (current ?? stored) with
-            {
-                WindowEnd = end ?? (current ?? stored).WindowEnd,
-                Count = count ?? (current ?? stored).Count,
-                Kinds = (current ?? stored).Kinds.Contains(ShadowRequestKind.Manual) ? (current ?? stored).Kinds : [.. (current ?? stored).Kinds, ShadowRequestKind.Manual],
-                UpdatedAt = now,
-            },
-            cancellationToken: cancellationToken).ConfigureAwait(false);
-        await bus.PublishAsync(Topics.ShadowRequests, updated, cancellationToken).ConfigureAwait(false);
-        JsonElement? rest = name == "resize" && payload.TryGetProperty("resources", out var resources) ? JsonSerializer.SerializeToElement(new { resources }) : null;
-        return (rest, $"request {updated.Id} now asks for {updated.Count} shadow(s) until {updated.WindowEnd:u}; SEP decides it through the guard rails (see /api/services/{updated.Service})");
+        return ControlResult.Accepted(new { instanceID = instanceId, @event = name });
     }
 
     /// <summary>
@@ -388,13 +328,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         };
         var requests = new ShadowRequestStore(store, bus);
 
-        // An open request covering the window takes this one in. Its workflow, if an operator terminated it, is never
-        // started again for that window: refused before anything is stored, rather than a 202 that runs nothing. (One that
-        // failed runs the rest of its window again, as its next revision: the intake retries it.)
+        // An open request covering the window takes this one in. Its workflow, if terminated or failed, is never started
+        // again for that window: refused before anything is stored, rather than a 202 that runs nothing.
         foreach (var covering in (await requests.ListAsync(service, cancellationToken).ConfigureAwait(false)).Where(r => r.WindowEnd >= start && r.WindowStart <= windowEnd))
         {
             if (await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false) is { InstanceId: { } instanceId }
-                && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" } ended)
+                && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" or "FAILED" } ended)
             {
                 return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {instanceId} has ended {ended.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
             }

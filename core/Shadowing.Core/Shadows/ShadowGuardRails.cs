@@ -79,8 +79,8 @@ public sealed record ShadowPlan
     public string? InstanceId { get; init; }
 
     /// <summary>
-    /// 1, then one more each time the request grew after its workflow had ended, or its workflow failed with window left,
-    /// and it was admitted again under a new instance id.
+    /// 1, then one more each time the request grew after its workflow had ended and was admitted again under a new
+    /// instance id.
     /// </summary>
     public int Revision { get; init; } = 1;
 

@@ -278,7 +278,6 @@ public sealed partial class DemandForecastService
         else
         {
             LogServiceNotForecast(outcome.Service, outcome.Problem ?? "unknown");
-            _metricsView.Forget(outcome.Service);
         }
 
         var status = new PaeServiceStatus
@@ -329,6 +328,7 @@ public sealed partial class DemandForecastService
         var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
         if (demand.Count < MinForecastSteps)
         {
+            _metricsView.Forget(service); // no forecast from this run: earlier figures would read as current
             return new ServiceForecastOutcome(
                 service, null, null, false,
                 $"not enough demand history: {demand.Count} whole step(s) of {Durations.Describe(step)}; a forecast needs {MinForecastSteps} ({Durations.Describe(step * MinForecastSteps)})");
@@ -339,6 +339,7 @@ public sealed partial class DemandForecastService
         var ends = demand.TimeAt(demand.Count - 1) + step;
         if (end - ends > step)
         {
+            _metricsView.Forget(service);
             return new ServiceForecastOutcome(
                 service, null, null, false,
                 $"demand history ends at {ends:u}, {Durations.Describe(end - ends)} before the latest settled step ({end:u}): the source is behind or has stopped; no forecast from stale data");
@@ -374,7 +375,7 @@ public sealed partial class DemandForecastService
         var published = false;
         if (decision.Request is { } request)
         {
-            (stored2, published) = await _requests.SubmitAsync(request, _options.Planner.LeadTime, cancellationToken).ConfigureAwait(false);
+            (stored2, published) = await _requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
             if (published)
             {
                 LogShadowsRequested(service, stored2.Count, stored2.WindowStart, stored2.WindowEnd, stored2.Reason);

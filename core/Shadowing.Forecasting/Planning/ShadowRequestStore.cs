@@ -19,16 +19,7 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
     private const string ShortenedMark = "; shortened at ";
 
     /// <summary>Submits a request; returns what is stored and whether it was published (new or changed).</summary>
-    public Task<(ShadowRequest Stored, bool Published)> SubmitAsync(ShadowRequest request, CancellationToken cancellationToken = default) =>
-        SubmitAsync(request, TimeSpan.Zero, cancellationToken);
-
-    /// <summary>
-    /// As <see cref="SubmitAsync(ShadowRequest, CancellationToken)"/>, also merging into an open request whose window is
-    /// less than <paramref name="bridge"/> apart from this one's: the PAE passes its lead time, since a forecast peak that
-    /// moved by a step would otherwise get a second window and a second set of shadows (or, at a cap, none ready in time),
-    /// and keeping shadows through a gap shorter than it takes to prepare new ones costs less.
-    /// </summary>
-    public async Task<(ShadowRequest Stored, bool Published)> SubmitAsync(ShadowRequest request, TimeSpan bridge, CancellationToken cancellationToken = default)
+    public async Task<(ShadowRequest Stored, bool Published)> SubmitAsync(ShadowRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         for (var attempt = 1; ; attempt++)
@@ -37,14 +28,14 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
             {
                 // Read before the listing: a request created after it moves the count, which CreatedAsync then sees.
                 var creations = await store.GetJsonAsync<CreationCount>(StateKeys.ShadowRequestCreations(request.Service), cancellationToken).ConfigureAwait(false);
-                if (await OverlappingAsync(request, bridge, exceptKey: null, cancellationToken).ConfigureAwait(false) is { } existing)
+                if (await OverlappingAsync(request, exceptKey: null, cancellationToken).ConfigureAwait(false) is { } existing)
                 {
                     return await MergeAsync(existing, request, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (await store.TryCreateJsonAsync(KeyOf(request), request, cancellationToken).ConfigureAwait(false))
                 {
-                    return await CreatedAsync(request, creations, bridge, cancellationToken).ConfigureAwait(false);
+                    return await CreatedAsync(request, creations, cancellationToken).ConfigureAwait(false);
                 }
 
                 // Created by someone else since the listing: merge into theirs.
@@ -135,7 +126,7 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
     /// therefore also moves the service's count under its ETag: one of two racing creations fails that write, finds the
     /// other's request (written before the count), withdraws its own and merges into it.
     /// </summary>
-    private async Task<(ShadowRequest Stored, bool Published)> CreatedAsync(ShadowRequest request, StateEntry<CreationCount>? creations, TimeSpan bridge, CancellationToken cancellationToken)
+    private async Task<(ShadowRequest Stored, bool Published)> CreatedAsync(ShadowRequest request, StateEntry<CreationCount>? creations, CancellationToken cancellationToken)
     {
         var key = KeyOf(request);
         var ours = await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) ?? throw new StateConflictException(key);
@@ -147,7 +138,7 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
                 return (request, true);
             }
 
-            if (await OverlappingAsync(request, bridge, exceptKey: key, cancellationToken).ConfigureAwait(false) is { } theirs)
+            if (await OverlappingAsync(request, exceptKey: key, cancellationToken).ConfigureAwait(false) is { } theirs)
             {
                 try
                 {
@@ -193,15 +184,14 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
     }
 
     /// <summary>A stored request of the service whose window overlaps <paramref name="request"/>'s, other than <paramref name="exceptKey"/>.</summary>
-    private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, TimeSpan bridge, string? exceptKey, CancellationToken cancellationToken)
+    private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
     {
         foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
         {
-            // Bridged only to a window still open when this request was made: one that ended is not brought back by it.
             if (key != exceptKey
                 && await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
-                && existing.Value.WindowEnd + (existing.Value.WindowEnd > request.CreatedAt ? bridge : TimeSpan.Zero) >= request.WindowStart
-                && existing.Value.WindowStart <= request.WindowEnd + bridge)
+                && existing.Value.WindowEnd >= request.WindowStart
+                && existing.Value.WindowStart <= request.WindowEnd)
             {
                 return existing;
             }

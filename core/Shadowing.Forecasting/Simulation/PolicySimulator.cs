@@ -278,13 +278,14 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
         var retrainSteps = Math.Max(1, (int)(pae.RetrainEvery.Ticks / step.Ticks));
         var forecaster = new DemandForecaster(pae.Forecaster, holidays, time);
         // The lead time an operator would set for these shadows: their readiness; the PAE decides again a step later.
-        var plannerOptions = new PlannerOptions
-        {
-            LeadTime = options.ColdStart + options.ShadowReadiness,
-            Headroom = pae.Planner.Headroom,
-            MinHistory = pae.Planner.MinHistory,
-        };
-        var planner = new ShadowPlanner(plannerOptions, step);
+        var planner = new ShadowPlanner(
+            new PlannerOptions
+            {
+                LeadTime = options.ColdStart + options.ShadowReadiness,
+                Headroom = pae.Planner.Headroom,
+                MinHistory = pae.Planner.MinHistory,
+            },
+            step);
         var scoreboard = ForecastScoreboard.Create(pae.Forecaster, step);
         var cap = new ShadowGuardRails().MaxShadowsPerService;
         var snapshots = new SortedList<DateTimeOffset, (int Count, DateTimeOffset End)[]>(); // the open requests after each run
@@ -309,7 +310,7 @@ public sealed class PolicySimulator(PaeOptions pae, IHolidayCalendar holidays, I
                 var decision = planner.Decide(Service, points, step, production, usable, (0, false), now);
                 if (decision.Request is { } request)
                 {
-                    var (stored, _) = await _requests.SubmitAsync(request, plannerOptions.LeadTime, cancellationToken).ConfigureAwait(false);
+                    var (stored, _) = await _requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
                     open[stored.Id] = stored;
                 }
 

@@ -118,7 +118,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
                 failure = ex.Message;
             }
 
-            if (attempt >= _options.Attempts || time.GetElapsedTime(time.GetTimestamp(), deadline) <= pause)
+            if (attempt >= _options.Attempts || time.GetElapsedTime(time.GetTimestamp(), deadline) < pause + TimeSpan.FromSeconds(1)) // no try of a few milliseconds
             {
                 LogGaveUp(alert.Kind.ToString(), alert.Service, attempt, failure);
                 throw new HttpRequestException($"Alert webhook {_options.WebhookUrl} failed {attempt} times: {failure}");

@@ -105,21 +105,6 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
-    public async Task Submit_APeakThatMovedByAStep_WithinTheBridge_MergesIntoTheOpenWindow_ButNotIntoOneThatEnded()
-    {
-        // Run at 12:01: needed 12:20-12:25; run at 12:06: the same spike is now forecast at 12:30-12:35.
-        await _store.SubmitAsync(Request(T.AddMinutes(20), T.AddMinutes(25), 3) with { CreatedAt = T.AddMinutes(1) }, TimeSpan.FromMinutes(15), Ct);
-        var (moved, _) = await _store.SubmitAsync(Request(T.AddMinutes(30), T.AddMinutes(35), 3) with { CreatedAt = T.AddMinutes(6) }, TimeSpan.FromMinutes(15), Ct);
-
-        // Made after that window ended (12:40), a need at 12:50 is a window of its own.
-        var (later, _) = await _store.SubmitAsync(Request(T.AddMinutes(50), T.AddMinutes(55), 1) with { CreatedAt = T.AddMinutes(40) }, TimeSpan.FromMinutes(15), Ct);
-
-        Assert.Equal(("orders/20261126T1220Z", T.AddMinutes(35), 3), (moved.Id, moved.WindowEnd, moved.Count)); // before, a second window and 3 more shadows
-        Assert.Equal("orders/20261126T1250Z", later.Id);
-        Assert.Equal(2, (await _state.ListKeysAsync("shadow-requests/orders/", Ct)).Count);
-    }
-
-    [Fact]
     public async Task Submit_TwoOverlappingWithDifferentStartMinutesAtOnce_CreateOneRequest()
     {
         // A (the PAE at 12:00) lists the service's requests and finds none; before it creates its own, B (an operator's

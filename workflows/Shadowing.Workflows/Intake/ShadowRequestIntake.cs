@@ -83,41 +83,20 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 var now = time.GetUtcNow();
-                if (instance.RuntimeStatus == WorkflowRuntimeStatus.Failed)
+
+                // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
+                // forecast into it): that part is decided like a new request and runs as the next revision.
+                // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
+                if (!Grew(existing, request) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
-                    // Failed (an activity failed past its retries while shadows were prepared or held: the store or the
-                    // provisioner down): the rest of the window still needs its shadows, and the PAE merges its later needs
-                    // into this request, so nothing else would start them. Tried again as the next revision, after a pause
-                    // that doubles with each revision, so a cause that persists is not provisioned against every tick. Not
-                    // when it failed while draining (a release, the kill switch, the window's end): that window was over.
-                    if (request.WindowEnd <= now || existing.ReleasedAt is not null || now < existing.InstanceEndedAt + RetryAfterFailure(existing.Revision)
-                        || await FailedWhileDrainingAsync(instanceId, cancellationToken).ConfigureAwait(false))
-                    {
-                        return existing;
-                    }
-
-                    next = request with { WindowStart = now > request.WindowStart ? now : request.WindowStart };
-
-                    // The failed revision stays charged for the part of the window it held its shadows, not for the rest.
-                    var held = (existing.InstanceEndedAt!.Value - existing.WindowStart).TotalHours;
-                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), existing.Count * Math.Clamp(held, 0, existing.EndpointHours / Math.Max(1, existing.Count)), double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                    return existing;
                 }
-                else
-                {
-                    // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
-                    // forecast into it): that part is decided like a new request and runs as the next revision.
-                    // Only after an instance that completed: one an operator terminated is not brought back.
-                    if (!Grew(existing, request) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
-                    {
-                        return existing;
-                    }
 
-                    var resumeAt = existing.WindowEnd > now ? existing.WindowEnd : now;
-                    next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
-                    if (next.WindowStart >= next.WindowEnd)
-                    {
-                        return existing; // only the count grew, and the window it ran for is over: nothing left to run
-                    }
+                var resumeAt = existing.WindowEnd > now ? existing.WindowEnd : now;
+                next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
+                if (next.WindowStart >= next.WindowEnd)
+                {
+                    return existing; // only the count grew, and the window it ran for is over: nothing left to run
                 }
 
                 revision = existing.Revision + 1;
@@ -432,15 +411,6 @@ public sealed partial class ShadowRequestIntake(
             cancellationToken: cancellationToken).ConfigureAwait(false);
         return refusal;
     }
-
-    private async Task<bool> FailedWhileDrainingAsync(string instanceId, CancellationToken cancellationToken)
-    {
-        var state = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
-        return state?.ReadCustomStatusAs<ShadowLifecycleStatus>()?.Phase is "Draining";
-    }
-
-    /// <summary>How long after a revision failed the next is started: 5 minutes after the first, doubling, at most an hour.</summary>
-    internal static TimeSpan RetryAfterFailure(int revision) => TimeSpan.FromMinutes(Math.Min(60, 5 * Math.Pow(2, Math.Min(revision, 8) - 1)));
 
     private static bool Grew(ShadowPlan plan, ShadowRequest request) => request.Count > plan.Count || request.WindowEnd > plan.WindowEnd;
 
