@@ -73,6 +73,10 @@ public sealed class DaprResourcesTests
         }
 
         Assert.Equal("{appID}", Metadata(coordinate)["consumerID"]);
+        // daprd's handler of the internal topic holds a worker for a second or more per message (dapr/dapr
+        // pkg/runtime/pubsub/outbox.go): Redis Streams' default of 10 workers would cap a writer at 10 changes a second.
+        Assert.InRange(int.Parse(Metadata(coordinate)["concurrency"], System.Globalization.CultureInfo.InvariantCulture), 100, int.MaxValue);
+        Assert.InRange(ParseDuration(Metadata(coordinate)["processingTimeout"]), TimeSpan.FromSeconds(60), TimeSpan.MaxValue);
     }
 
     [Fact]

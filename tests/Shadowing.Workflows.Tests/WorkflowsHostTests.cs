@@ -39,6 +39,26 @@ public sealed class WorkflowsHostTests
         Assert.Equal(["billing", "orders"], feed.Services);
         Assert.Contains(services, d => d.ImplementationType == typeof(OutboxChangeSubscription));
     }
+
+    [Fact]
+    public void DataSettings_AValueThatDoesNotConvert_IsThatServicesValidationFailure_NamingTheKey()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = "Embedded",
+            ["Shadowing:Embedded:StatePath"] = ":memory:",
+            ["Shadowing:Sep:Data:orders:Mode"] = "TimeShifted",
+            ["Shadowing:Sep:Data:orders:Shift"] = "1h",
+            ["Shadowing:Sep:Data:billing:Mode"] = "Differential",
+        }).Build();
+        using var provider = new ServiceCollection().AddLogging().AddShadowingWorkflows(configuration).BuildServiceProvider();
+        var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<ShadowDataOptions>>();
+
+        // ShadowDataService's tick skips a service whose settings fail validation and goes on with the others (its own test).
+        var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => options.Get("orders"));
+        Assert.Contains("Shadowing:Sep:Data:orders:Shift", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(DataSyncMode.Differential, options.Get("billing").Mode);
+    }
 }
 
 /// <summary>The workflows host as the Functions app reaches it (Dapr-invoked): its control routes behind the app token.</summary>

@@ -62,7 +62,17 @@ public static class ShadowLifecycleServiceCollectionExtensions
     {
         public void Configure(string? name, ShadowDataOptions options)
         {
-            configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty).Bind(options);
+            try
+            {
+                configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty).Bind(options);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A value that does not convert ("1h" for a TimeSpan, a misspelt mode): the binder's message names the key.
+                // As a validation failure it is this service's alone; the maintenance tick skips it and keeps the others.
+                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [ex.Message]);
+            }
+
             var errors = new List<ValidationResult>();
             if (!Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true))
             {

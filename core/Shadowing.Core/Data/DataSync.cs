@@ -156,8 +156,15 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                     UpdatedAt = time.GetUtcNow(),
                     Behind = more ? mark.Behind : behind,
                 };
-                operations.Add(StateOperation.Upsert(markKey, ShadowingJson.Serialize(mark)));
-                await shadow.TransactAsync(operations, cancellationToken).ConfigureAwait(false);
+                // The watermark is written once the page is: not in the page's transaction, because a transaction is
+                // all-or-nothing only on some stores (Redis runs every operation but a failing one, so a watermark in it
+                // would pass a change that was never applied, for good). A crash between the two replays the page.
+                if (operations.Count > 0)
+                {
+                    await shadow.TransactAsync(operations, cancellationToken).ConfigureAwait(false);
+                }
+
+                await shadow.SaveJsonAsync(markKey, mark, cancellationToken: cancellationToken).ConfigureAwait(false);
                 applied += ready.Count;
             }
 

@@ -28,7 +28,7 @@ namespace Shadowing.Dapr.State;
 /// an ETag on a missing key, so such writes check that the key exists first (a narrow race remains: a delete
 /// between the check and the write is undone by the write).</para>
 /// <para><b>What depends on the component.</b> <see cref="TransactAsync"/> is all-or-nothing only where the
-/// component is (PostgreSQL v2, SQL Server); on Redis a failing operation leaves earlier ones applied
+/// component is (PostgreSQL v2, SQL Server); on Redis every operation but the failing one is applied
 /// (the index is still settled from what the keys hold afterwards). Redis restarts a key's version at 1 after a
 /// delete, so an ETag read before a delete can match the re-created key. A key upserted by one process while
 /// another deletes it may be missing from listings until it is written again.</para>

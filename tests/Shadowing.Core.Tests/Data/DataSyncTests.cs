@@ -223,6 +223,22 @@ public sealed class DataSyncTests : IDisposable
 
     private DataSync Sync() => new(_store, _store, _store, _time, pageSize: 2);
 
+    [Fact]
+    public async Task Run_ATransactionThatFailsPartWay_AppliedTheOthers_TheNextRunStillAppliesTheChange()
+    {
+        await Put("k1", "one");
+        await Put("k2", "two");
+        await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+        await Put("k1", "changed");
+        await Put("k2", "changed too");
+        var redisLike = new PartialTransactionStore(_store, Copy + "k1");
+
+        await Assert.ThrowsAsync<StateStoreException>(() => new DataSync(_store, _store, redisLike, _time).RunAsync("orders", "s1", TimeSpan.Zero, Ct));
+        await new DataSync(_store, _store, redisLike, _time).RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+
+        Assert.Equal(await Contents(Production), await Contents(Copy));
+    }
+
     private async Task Put(string key, string value)
     {
         _time.Advance(TimeSpan.FromSeconds(1));
@@ -240,6 +256,28 @@ public sealed class DataSyncTests : IDisposable
         }
 
         return contents;
+    }
+
+    /// <summary>
+    /// A store whose transactions behave as Redis's do (a MULTI/EXEC of scripts): one operation on <paramref name="failing"/>
+    /// fails, once (its ETag changed meanwhile), and every other operation of the transaction is applied all the same.
+    /// </summary>
+    private sealed class PartialTransactionStore(IStateStore inner, string failing) : DelegatingStateStore(inner)
+    {
+        private bool _failed;
+
+        public override async Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
+        {
+            if (_failed || !operations.Any(o => o.Key == failing))
+            {
+                await base.TransactAsync(operations, cancellationToken);
+                return;
+            }
+
+            _failed = true;
+            await base.TransactAsync([.. operations.Where(o => o.Key != failing)], cancellationToken);
+            throw new StateStoreException($"ETag mismatch on {failing}");
+        }
     }
 
     /// <summary>A store whose transactions fail from the <paramref name="killAt"/>-th on, before applying anything: a process killed mid-sync.</summary>

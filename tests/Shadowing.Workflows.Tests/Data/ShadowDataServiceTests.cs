@@ -212,6 +212,26 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Equal(1800, later, precision: 3);
     }
 
+    [Fact]
+    public async Task Lag_WhileTheSyncFails_GrowsFromItsLastSuccess()
+    {
+        await SeedAsync();
+        var feed = Substitute.For<IChangeFeed>();
+        feed.ReadAsync(default!, default, default, default).ReturnsForAnyArgs(call => _store.ReadAsync(call.ArgAt<string>(0), call.ArgAt<long>(1), call.ArgAt<int>(2), call.ArgAt<CancellationToken>(3)));
+        feed.ListAsync(default!, default).ReturnsForAnyArgs(call => _store.ListAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1)));
+        var data = Create(_store, _tables, _time, feed, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+        await data.SyncAsync("orders", "s1", Ct);
+        var synced = ObservedLag("s1");
+
+        feed.ReadAsync(default!, default, default, default).ReturnsForAnyArgs<ChangePage>(_ => throw new StateStoreException("the store is down"));
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await data.SyncAllAsync(Ct); // fails, logged
+        _time.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.Equal(0, synced);
+        Assert.Equal(900, ObservedLag("s1"), precision: 3);
+    }
+
     private static double ObservedLag(string shadow)
     {
         double? lag = null;

@@ -34,6 +34,7 @@ public sealed partial class ShadowDataService
     // When each copy's oldest missing change was made (null: it had every change at its last run), so the exported lag
     // keeps growing between runs instead of holding the value of the last one.
     private readonly ConcurrentDictionary<(string Service, string Shadow), DateTimeOffset?> _behind = new();
+    private readonly ConcurrentDictionary<(string Service, string Shadow), DateTimeOffset> _synced = new();
 
     // One data operation per shadow at a time: a sync finishing after the retirement's delete would leave a copy behind.
     private readonly ConcurrentDictionary<(string Service, string Shadow), SemaphoreSlim> _gates = new();
@@ -96,10 +97,25 @@ public sealed partial class ShadowDataService
         else
         {
             var masker = options.Mask ? new DataMasker([.. options.MaskFields], options.Seed) : null;
-            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed}") : "unmasked";
-            var progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+            // masker=2: replacements changed shape (longer e-mail addresses, letters of every script), so copies masked
+            // before seed again rather than mix the two for one customer.
+            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed};masker=2") : "unmasked";
+            SyncProgress progress;
+            try
+            {
+                progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (_synced.TryGetValue((service, shadowId), out var synced))
+            {
+                // A sync that keeps failing (the store down, the log pruned) may be missing every change since its last
+                // success: its lag grows from there instead of reading 0 until the next success.
+                _behind.AddOrUpdate((service, shadowId), synced, (_, kept) => kept is { } k && k < synced ? k : synced);
+                throw;
+            }
+
             await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
             _behind[(service, shadowId)] = progress.Behind;
+            _synced[(service, shadowId)] = _time.GetUtcNow();
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
             record = new ShadowSyncRecord(options.Mode == DataSyncMode.TimeShifted ? "time-shifted" : "differential", note, _time.GetUtcNow(), progress.Lag.TotalSeconds);
         }
@@ -220,6 +236,7 @@ public sealed partial class ShadowDataService
     {
         var deleted = await DataSync.DeleteCopyAsync(_store, service, shadowId, cancellationToken).ConfigureAwait(false);
         _behind.TryRemove((service, shadowId), out _);
+        _synced.TryRemove((service, shadowId), out _);
         var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
         // Recorded also for a shadow never synced, so a sync activity retried after the retirement makes no copy.
         if (earlier is null || (earlier.Mode != "none" && (earlier.Mode != "deleted" || deleted > 0)))

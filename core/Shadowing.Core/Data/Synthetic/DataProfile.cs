@@ -305,20 +305,7 @@ public sealed class DataProfile
         {
             if (_pii != PiiKind.None)
             {
-                var template = _strings[random.Next(_strings.Count)];
-                for (var attempt = 0; ; attempt++)
-                {
-                    var replacement = PiiValues.Create(_pii, template, random);
-                    if (!_originals!.Contains(replacement))
-                    {
-                        return replacement;
-                    }
-
-                    if (attempt > 50)
-                    {
-                        return Shapes.Randomize(replacement, random); // every fixed replacement was a real value: scramble one
-                    }
-                }
+                return Personal(_pii, _strings[random.Next(_strings.Count)], random);
             }
 
             if (_categorical)
@@ -328,7 +315,7 @@ public sealed class DataProfile
                 {
                     if ((pick -= seen) < 0)
                     {
-                        return text;
+                        return NotPersonal(text, random);
                     }
                 }
             }
@@ -339,7 +326,34 @@ public sealed class DataProfile
                 return new DateTimeOffset(ticks, TimeSpan.Zero).ToString(range.Format, CultureInfo.InvariantCulture);
             }
 
-            return Shapes.LikeFormat(_strings[random.Next(_strings.Count)], random);
+            return NotPersonal(_strings[random.Next(_strings.Count)], random, Shapes.LikeFormat);
+        }
+
+        /// <summary>
+        /// A sampled value, or one shaped like it, unless it is personal data by value: a field where only some values are
+        /// (a contact that is an e-mail address four times in ten) is not a personal field, but those values still are,
+        /// and a format-like copy would keep an e-mail's letters.
+        /// </summary>
+        private string NotPersonal(string sampled, IRandomSource random, Func<string, IRandomSource, string>? shape = null) =>
+            PiiDetector.ByValue(sampled) is var kind and not PiiKind.None ? Personal(kind, sampled, random)
+            : shape is null ? sampled : shape(sampled, random);
+
+        /// <summary>A value of <paramref name="kind"/> that belongs to no one, shaped like <paramref name="template"/>, never a value of the sample.</summary>
+        private string Personal(PiiKind kind, string template, IRandomSource random)
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                var replacement = PiiValues.Create(kind, template, random);
+                if (!_originals!.Contains(replacement))
+                {
+                    return replacement;
+                }
+
+                if (attempt > 50)
+                {
+                    return Shapes.Randomize(replacement, random); // every fixed replacement was a real value: scramble one
+                }
+            }
         }
     }
 }

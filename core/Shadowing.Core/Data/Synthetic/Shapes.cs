@@ -26,18 +26,28 @@ internal static class Shapes
         return result.ToString();
     }
 
+    /// <summary>
+    /// Letters of any script, not only ASCII ones, are replaced (by ASCII letters of the same case; a letter without case
+    /// becomes lower case): "Königstraße" or a Cyrillic or Japanese address keeps none of its letters. So are digits of
+    /// any script.
+    /// </summary>
     public static string Randomize(string template, IRandomSource random)
     {
         var result = new StringBuilder(template.Length);
-        foreach (var c in template)
+        foreach (var rune in template.EnumerateRunes())
         {
-            result.Append(c switch
+            if (Rune.IsDigit(rune))
             {
-                _ when char.IsAsciiDigit(c) => (char)('0' + random.Next(10)),
-                _ when char.IsAsciiLetterUpper(c) => (char)('A' + random.Next(26)),
-                _ when char.IsAsciiLetterLower(c) => (char)('a' + random.Next(26)),
-                _ => c,
-            });
+                result.Append((char)('0' + random.Next(10)));
+            }
+            else if (Rune.IsLetter(rune))
+            {
+                result.Append((char)((Rune.IsUpper(rune) ? 'A' : 'a') + random.Next(26)));
+            }
+            else
+            {
+                result.Append(rune.ToString());
+            }
         }
 
         return result.ToString();

@@ -73,5 +73,31 @@ public sealed class DataMaskerTests
         Assert.Equal("plain text", Encoding.UTF8.GetString(masker.Mask("plain text"u8.ToArray()).Span));
     }
 
+    [Fact]
+    public void Mask_TwentyThousandCustomers_EachGetsAnAddressOfTheirOwn()
+    {
+        var masker = new DataMasker([], seed: 1);
+
+        var masked = Enumerable.Range(0, 20_000).Select(i => (string)Mask(masker, $$"""{"email":"customer{{i}}@mail.example.org"}""")["email"]!).ToList();
+
+        Assert.Equal(masked.Count, masked.Distinct(StringComparer.Ordinal).Count());
+    }
+
+    [Fact]
+    public void Mask_AConfiguredFieldInAnyScript_KeepsNoneOfItsLetters()
+    {
+        var masked = Mask(new DataMasker(["address"], seed: 1), """
+            {"address":{"jp":"東京都千代田区丸の内1-1-1","ru":"ул. Ленина 5, Москва","de":"Königstraße 7"}}
+            """);
+
+        foreach (var (field, original) in new[] { ("jp", "東京都千代田区丸の内1-1-1"), ("ru", "ул. Ленина 5, Москва"), ("de", "Königstraße 7") })
+        {
+            var value = (string)masked["address"]![field]!;
+            Assert.Equal(original.Length, value.Length);
+            Assert.DoesNotContain(value, c => char.IsLetter(c) && !char.IsAscii(c));
+            Assert.Equal(original.Where(c => !char.IsLetterOrDigit(c)), value.Where(c => !char.IsLetterOrDigit(c))); // punctuation and spaces kept
+        }
+    }
+
     private static JsonNode Mask(DataMasker masker, string json) => JsonNode.Parse(masker.Mask(Encoding.UTF8.GetBytes(json)).Span)!;
 }
