@@ -67,6 +67,20 @@ public sealed class DaprStateStoreOnPostgreSqlTests : DaprStateStoreTests
 {
     /// <inheritdoc />
     protected override FakeStoreMode Mode => FakeStoreMode.PostgreSql;
+
+    [Fact]
+    public async Task Save_AnEmptyValue_FailsAsTheV2TablesNotNullColumnRefusesIt_WhereRedisStoresIt()
+    {
+        await using var redis = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
+        var onRedis = new DaprStateStore(redis.CreateClient(), Time);
+
+        await onRedis.SaveAsync("data/orders/empty", ReadOnlyMemory<byte>.Empty, null, Ct);
+        var error = await Assert.ThrowsAsync<StateStoreException>(() => Store.SaveAsync("data/orders/empty", ReadOnlyMemory<byte>.Empty, null, Ct));
+
+        Assert.Equal(0, (await onRedis.GetAsync("data/orders/empty", Ct))!.Value.Length);
+        Assert.Contains("not-null", error.ToString(), StringComparison.Ordinal);
+        Assert.Null(await Store.GetAsync("data/orders/empty", Ct));
+    }
 }
 
 /// <summary>The shared suite, plus the adapter's own behaviour, against the fake sidecar in one component mode.</summary>

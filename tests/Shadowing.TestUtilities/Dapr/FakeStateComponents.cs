@@ -316,6 +316,13 @@ public sealed class FakePostgreSqlState : FakeStateComponent
             throw new FakeStoreException(FakeStoreErrorKind.Other, "no item was updated");
         }
 
+        if (value.Length == 0)
+        {
+            // An empty bytes field is not on the wire (proto3): daprd passes a nil []byte on, pgx writes it as NULL,
+            // and the v2 table's value column is NOT NULL.
+            throw new FakeStoreException(FakeStoreErrorKind.Other, "ERROR: null value in column \"value\" of relation \"state\" violates not-null constraint (SQLSTATE 23502)");
+        }
+
         entries[key] = (value, Guid.NewGuid());
     }
 
