@@ -68,6 +68,16 @@ print("%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f" % (float(rate.group(1)) if rate else 0.0,
 PY
 }
 
+# run_paced NAME URL SECONDS RATE CONNECTIONS OUTDIR: the same load from wrk (two threads) with bench/lib/paced.lua,
+# whose requests are evenly spaced rather than sent in hey's bursts; writes wrk's output to OUTDIR/NAME.txt and the
+# same line to OUTDIR/NAME.tsv (wrk's percentiles have microsecond resolution).
+run_paced() {
+  local name="$1" url="$2" seconds="$3" rate="$4" connections="$5" out="$6"
+  wrk -t 2 -c "$connections" -d "${seconds}s" --timeout 10s -s "$(dirname "${BASH_SOURCE[0]}")/paced.lua" "$url" \
+    -- "$(python3 -c "print($rate / 2)")" >"$out/$name.txt" 2>&1 || true
+  grep '^PACED' "$out/$name.txt" | cut -f2- >"$out/$name.tsv" || printf '0.0\t0\t0\tnan\tnan\tnan\n' >"$out/$name.tsv"
+}
+
 # rss_kb PID, threads PID, fds PID: one process's resident memory (KiB), thread count and open descriptors.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }

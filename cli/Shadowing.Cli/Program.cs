@@ -7,7 +7,9 @@ MallocArenas.Apply(restart: args.Length > 0 && args[0] is "up" or "demo" or "sam
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
-    e.Cancel = true;
+    // The first Ctrl-C asks the command to stop cleanly; a second one ends the process at once, for a step that does
+    // not watch the token.
+    e.Cancel = !cancel.IsCancellationRequested;
     cancel.Cancel();
 };
 

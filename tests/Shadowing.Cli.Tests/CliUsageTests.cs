@@ -32,12 +32,15 @@ public sealed class CliUsageTests : IDisposable
         { ["backtest", "--input", "missing.csv", "--horizon", "1"], "--input: file 'missing.csv' does not exist" },
         { ["backtest", "--input", "series.csv", "--horizon", "1", "--events", "missing.csv"], "--events: file 'missing.csv' does not exist" },
         { ["risk", "--input", "series.csv", "--output", "no/such/folder/o.csv"], "--output: folder" },
+        { ["backtest", "--input", "series.csv", "--horizon", "1", "--plot", "no/such/folder/p.png"], "--plot: folder" },
+        { ["demo", "--duration", "12"], "--duration: '12' is not a duration such as 12h" },
         { ["risk", "--input", "series.csv", "--output", "o.csv", "--windows", "series.csv"], "--windows: 'series.csv' is not a JSON map" },
         { ["risk", "--input", "repeats.csv", "--output", "o.csv", "--duplicates", "error"], "repeats.csv, row 3: timestamp 2014-07-07 00:00:00 repeats row 2" },
         { ["up", "--config", "missing.json"], "--config: configuration file 'missing.json' does not exist" },
         { ["up", "--config", "series.csv"], "--config: 'series.csv' is not valid JSON" },
         { ["up", "--urls", "localhost:5080", "--state", ":memory:"], "--urls: 'localhost:5080' is not a URL to listen on" },
         { ["up", "--config", "bad-sample.json", "--state", ":memory:"], "Samples:orders:Production:0:Capacity" },
+        { ["up", "--config", "bad-setting.json", "--state", ":memory:"], "invalid setting: Failed to convert configuration value '10s' at 'Router:PollInterval'" },
         { ["validate"], "--service is required" },
         { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
@@ -118,6 +121,7 @@ public sealed class CliUsageTests : IDisposable
     {
         await File.WriteAllTextAsync(Path.Combine(_directory, "series.csv"), "timestamp,value\n" + string.Join('\n', Enumerable.Range(0, 600).Select(i => $"{new DateTime(2014, 7, 7).AddMinutes(5 * i):yyyy-MM-dd HH:mm:ss},{i % 17}")), Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "repeats.csv"), "timestamp,value\n2014-07-07 00:00:00,1\n2014-07-07 00:00:00,2\n2014-07-07 00:05:00,3\n", Ct);
+        await File.WriteAllTextAsync(Path.Combine(_directory, "bad-setting.json"), """{ "Router": { "PollInterval": "10s" } }""", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-sample.json"), """{ "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 0 } ] } } }""", Ct);
     }
 }

@@ -39,8 +39,11 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
         public double Speed { get; init; } = 720;
 
         [CommandOption("--duration <D>")]
-        [Description("Simulated time the load runs, 02:00:00 to 2.00:00:00. Default 1.00:00:00 (a day).")]
-        public TimeSpan Duration { get; init; } = TimeSpan.FromDays(1);
+        [Description("Simulated time the load runs, 2h to 2d (e.g. 12h, 06:00:00). Default 1d.")]
+        public string DurationText { get; init; } = "1d";
+
+        /// <summary><see cref="DurationText"/> read (<see cref="Durations.TryParse"/>: a bare number is refused, not read as days).</summary>
+        public TimeSpan Duration => Durations.TryParse(DurationText, out var duration) ? duration : TimeSpan.Zero;
 
         [CommandOption("--trace <FILE>")]
         [Description("timestamp,value CSV to play instead of the synthetic day: its last --duration is the load (scaled to this machine), what comes before is the PAE's history.")]
@@ -56,7 +59,8 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
 
         public override ValidationResult Validate() =>
             !double.IsFinite(Speed) || Speed < 1 || Speed > 5000 ? ValidationResult.Error($"--speed must be between 1 and 5000, was {Speed.ToString(CultureInfo.InvariantCulture)}")
-            : Duration < TimeSpan.FromHours(2) || Duration > TimeSpan.FromDays(2) ? ValidationResult.Error($"--duration must be between 02:00:00 and 2.00:00:00 (longer would reach the past campaigns of the history), was {Duration}")
+            : !Durations.TryParse(DurationText, out _) ? ValidationResult.Error($"--duration: '{DurationText}' is not a duration such as 12h, 90m or 12:00:00")
+            : Duration < TimeSpan.FromHours(2) || Duration > TimeSpan.FromDays(2) ? ValidationResult.Error($"--duration must be between 2h and 2d (longer would reach the past campaigns of the history), was {Durations.Describe(Duration)}")
             : ValidationResult.Success();
     }
 

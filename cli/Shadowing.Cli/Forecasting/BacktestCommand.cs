@@ -104,9 +104,12 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         }
 
         // Checked before the run, which can take minutes.
-        if (settings.Output is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(settings.Output))))
+        foreach (var (option, path) in new[] { ("--output", settings.Output), ("--plot", settings.Plot) })
         {
-            throw new UsageException($"--output: folder '{Path.GetDirectoryName(Path.GetFullPath(settings.Output))}' does not exist.");
+            if (path is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path))))
+            {
+                throw new UsageException($"{option}: folder '{Path.GetDirectoryName(Path.GetFullPath(path))}' does not exist.");
+            }
         }
 
         var forecaster = new ForecasterOptions();

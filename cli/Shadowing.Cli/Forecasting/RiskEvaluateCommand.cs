@@ -51,8 +51,8 @@ internal sealed class RiskEvaluateCommand : AsyncCommand<RiskEvaluateCommand.Set
             throw new UsageException($"--data: '{settings.Data}' has {labelled.Count} CSV file(s) with windows in {windowsFile}; leave-one-series-out needs at least two.");
         }
 
-        var seasonal = Terminal.WithProgress("Scoring (seasonal)", p => RiskEvaluation.LeaveOneSeriesOut(labelled, new RiskOptions(), new Progress<int>(n => p.Report(new(n, labelled.Count, 0)))));
-        var rolling = Terminal.WithProgress("Scoring (rolling z)", p => RiskEvaluation.LeaveOneSeriesOut(labelled, new RiskOptions { Seasonal = false }, new Progress<int>(n => p.Report(new(n, labelled.Count, 0)))));
+        var seasonal = Terminal.WithProgress("Scoring (seasonal)", p => RiskEvaluation.LeaveOneSeriesOut(labelled, new RiskOptions(), new Progress<int>(n => p.Report(new(n, labelled.Count, 0))), cancellationToken));
+        var rolling = Terminal.WithProgress("Scoring (rolling z)", p => RiskEvaluation.LeaveOneSeriesOut(labelled, new RiskOptions { Seasonal = false }, new Progress<int>(n => p.Report(new(n, labelled.Count, 0))), cancellationToken));
         if (settings.Json)
         {
             Console.Out.WriteLine(JsonSerializer.Serialize(new

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.Validation;
@@ -22,8 +23,11 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
         public bool Judge { get; init; }
 
         [CommandOption("--window <DURATION>")]
-        [Description("With --judge: how far back outcomes count (d.hh:mm:ss). Default 00:15:00.")]
-        public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(15);
+        [Description("With --judge: how far back outcomes count, e.g. 30m or 00:30:00. Default 15m.")]
+        public string WindowText { get; init; } = "15m";
+
+        /// <summary><see cref="WindowText"/> read (<see cref="Durations.TryParse"/>: a bare number is refused, not read as days).</summary>
+        public TimeSpan Window => Durations.TryParse(WindowText, out var window) ? window : TimeSpan.Zero;
 
         [CommandOption("--json")]
         [Description("Print the verdicts as JSON.")]
@@ -31,6 +35,7 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
 
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Service) ? ValidationResult.Error("--service is required")
+            : !Durations.TryParse(WindowText, out _) ? ValidationResult.Error($"--window: '{WindowText}' is not a duration such as 30m, 2h or 00:30:00")
             : Window <= TimeSpan.Zero ? ValidationResult.Error("--window must be positive")
             : ValidationResult.Success();
     }

@@ -113,7 +113,7 @@ public static class RiskEvaluation
     /// Leave-one-series-out over <see cref="Grid"/>: every series is scored with the settings that did best on the
     /// others. <paramref name="baseOptions"/> gives what is not searched (seasonal or rolling, scale window, warm-up).
     /// </summary>
-    public static LeaveOneOutResult LeaveOneSeriesOut(IReadOnlyList<LabelledSeries> data, RiskOptions baseOptions, IProgress<int>? progress = null)
+    public static LeaveOneOutResult LeaveOneSeriesOut(IReadOnlyList<LabelledSeries> data, RiskOptions baseOptions, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(baseOptions);
@@ -125,6 +125,7 @@ public static class RiskEvaluation
         // The surprise does not depend on the settings searched: compute it once per series.
         var surprise = data.Select((d, i) =>
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var z = new FailureRiskScorer(baseOptions).Surprise(d.Series);
             progress?.Report(i + 1);
             return z;
@@ -132,6 +133,7 @@ public static class RiskEvaluation
         var parts = new NabParts[Grid.Count, data.Count];
         for (var g = 0; g < Grid.Count; g++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var scorer = new FailureRiskScorer(With(baseOptions, Grid[g]));
             for (var d = 0; d < data.Count; d++)
             {

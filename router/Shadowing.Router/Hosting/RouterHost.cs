@@ -40,6 +40,8 @@ public static class RouterHost
         RoutesFileException or RoutingTableValidationException => (2, error.Message),
         OptionsValidationException options => (2, "invalid setting: " + string.Join(" ", options.Failures)),
         InvalidOperationException when error.Message.StartsWith(ShadowingModeExtensions.Key, StringComparison.Ordinal) => (2, error.Message),
+        // The configuration binder's, for a value of the wrong type ("10s" for a TimeSpan): its message names the key.
+        InvalidOperationException when error.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => (2, "invalid setting: " + error.Message),
         IOException when error.Message.StartsWith("Failed to bind", StringComparison.Ordinal) => (1, error.Message),
         _ => null,
     };

@@ -122,11 +122,11 @@ public static class ShadowingLogging
         });
         if (verbose)
         {
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Logging:LogLevel:Default"] = "Information",
-                ["Logging:LogLevel:Shadowing"] = "Debug",
-            });
+            // Filters added in code, not configuration: a configuration file added after this call (up's --config, whose
+            // shipped file sets Shadowing to Information) would otherwise win. A rule registered later wins over one
+            // from configuration for the same category.
+            builder.Logging.AddFilter((string?)null, LogLevel.Information);
+            builder.Logging.AddFilter("Shadowing", LogLevel.Debug);
         }
     }
 }

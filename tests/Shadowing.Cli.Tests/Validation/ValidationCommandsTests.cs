@@ -43,6 +43,8 @@ public sealed class ValidationCommandsTests : IDisposable
 
         var (listed, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "validate", "--service", "orders", "--state", "state.db");
         var (refused, refusal) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "promote", "orders", "unjudged", "--state", "state.db");
+        var (misspelt, misspelling) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "promote", "orders", "godo", "--state", "state.db");
+        var (bareNumber, bareNumberError) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "validate", "--service", "orders", "--judge", "--window", "30", "--state", "state.db");
         var (promoted, promotion) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "promote", "orders", "good", "--state", "state.db");
 
         Assert.Equal(0, listed);
@@ -52,6 +54,10 @@ public sealed class ValidationCommandsTests : IDisposable
         Assert.Equal(1, refused);
         Assert.Contains("'unjudged' of service 'orders' has never been validated", refusal, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", refusal, StringComparison.Ordinal);
+        Assert.Equal(2, misspelt); // the invocation's mistake, not a refusal
+        Assert.Contains("service 'orders' has no shadow 'godo' (it has good, unjudged)", misspelling, StringComparison.Ordinal);
+        Assert.Equal(2, bareNumber); // 30 was 30 days
+        Assert.Contains("--window: '30' is not a duration", bareNumberError, StringComparison.Ordinal);
         Assert.Equal(0, promoted);
         Assert.Contains("good of orders promoted to active", promotion, StringComparison.Ordinal);
         using var after = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System);

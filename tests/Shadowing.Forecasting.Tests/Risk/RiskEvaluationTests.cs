@@ -53,6 +53,26 @@ public sealed class RiskEvaluationTests
         Assert.Contains(result.OnAll, RiskEvaluation.Grid);
     }
 
+    [Fact]
+    public void LeaveOneSeriesOut_Cancelled_StopsInsteadOfScoringEveryGridPoint()
+    {
+        using var cancel = new CancellationTokenSource();
+        var scored = 0;
+        var progress = new SynchronousProgress(n =>
+        {
+            scored = n;
+            cancel.Cancel(); // Ctrl-C during the first series
+        });
+
+        Assert.Throws<OperationCanceledException>(() => RiskEvaluation.LeaveOneSeriesOut([Shifted("a", seed: 1), Shifted("b", seed: 2)], new RiskOptions(), progress, cancel.Token));
+        Assert.Equal(1, scored);
+    }
+
+    private sealed class SynchronousProgress(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+
     private static LabelledSeries Shifted(string name, int seed)
     {
         const int day = 288;

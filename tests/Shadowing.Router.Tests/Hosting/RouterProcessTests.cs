@@ -21,6 +21,7 @@ public sealed class RouterProcessTests : IDisposable
     [InlineData("--Router:ActiveHealthChecks:Timeout=00:00:09", "router: invalid setting: Router:ActiveHealthChecks:Timeout (00:00:09) must be shorter than Router:ActiveHealthChecks:Interval")]
     [InlineData("--Router:LatencyEwmaAlpha=2", "router: invalid setting: Router:LatencyEwmaAlpha:")]
     [InlineData("--Router:OutlierDetection:ConsecutiveFailure=3", "router: invalid setting: Router:OutlierDetection:ConsecutiveFailure is not a setting of the router")]
+    [InlineData("--Router:PollInterval=10s", "router: invalid setting: Failed to convert configuration value '10s' at 'Router:PollInterval'")]
     [InlineData("--Shadowing:Mode=Cloud", "router: Shadowing:Mode is 'Cloud'; use Auto, Embedded or Dapr.")]
     [InlineData("--routes=missing.yaml", "router: Routing file 'missing.yaml' cannot be read")]
     public async Task BadSettingOrFile_ExitsTwoWithOneLine_AndNoStackTrace(string argument, string expected)

@@ -1,4 +1,8 @@
 using System.Net.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Shadowing.Router.Hosting;
 using Shadowing.TestUtilities.Hosting;
 
 namespace Shadowing.Router.Tests.Hosting;
@@ -17,6 +21,25 @@ public sealed class ShadowingLoggingTests
     private static readonly Dictionary<string, string?> Quiet = new() { ["Logging:LogLevel:Default"] = "Warning" };
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void Verbose_LogsShadowingAtDebug_EvenUnderAConfigurationAddedAfterIt(bool verbose, bool debug)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings { Args = [] });
+        builder.AddShadowingLogging(verbose);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> // as up's --config file, added after
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Shadowing"] = "Information",
+        });
+        using var host = builder.Build();
+        var loggers = host.Services.GetRequiredService<ILoggerFactory>();
+
+        Assert.Equal(debug, loggers.CreateLogger("Shadowing.Router.Forwarding").IsEnabled(LogLevel.Debug));
+        Assert.Equal(debug, loggers.CreateLogger("Contoso.Orders").IsEnabled(LogLevel.Information)); // a category no default names
+    }
 
     [Fact]
     public async Task ByDefault_TheForwardedRequestCarriesTheClientsTraceContextUnchanged_OrNone()
