@@ -121,7 +121,7 @@ per_request() { python3 -c "print('%.0f' % ($(cat "$work/$1.${3:-cpu}") / $tick 
 row() { # row NAME REFERENCE_P90: one run's line, with its p90 over the reference (empty for none)
   local rate ok err p50 p90 p99 over=""
   IFS=$'\t' read -r rate ok err p50 p90 p99 <"$work/$1.tsv"
-  [ -n "$2" ] && over=$(python3 -c "print('%.2f' % ($p90 - $2))")
+  [ -n "$2" ] && over=$(python3 -c "print('%.2f' % (float('$p90') - float('$2')))") # nan when a run printed nothing
   printf '%-16s %10s %8s %7s %7s %7s %7s %12s %14s %14s\n' "$1" "$rate" "$ok" "$err" "$p50" "$p90" "$p99" "$over" "$(per_request "$1" "$ok")" "$(per_request "$1" "$ok" endpoints)"
 }
 # bar PREFIX: met when every round's router run reached 99 % of the rate with 0 errors and a p90 within 2 ms of direct
@@ -130,7 +130,7 @@ bar() {
   for r in $(seq 1 "$rounds"); do
     IFS=$'\t' read -r d_rate d_ok d_err d50 d90 d99 <"$work/$1direct-$r.tsv"
     IFS=$'\t' read -r r_rate r_ok r_err r50 r90 r99 <"$work/$1router-$r.tsv"
-    python3 -c "import sys; sys.exit(0 if $r_rate >= 0.99 * $rate and $r_err == 0 and $r90 - $d90 <= 2.0 else 1)" || verdict=missed
+    python3 -c "import sys; sys.exit(0 if float('$r_rate') >= 0.99 * $rate and int('$r_err') == 0 and float('$r90') - float('$d90') <= 2.0 else 1)" || verdict=missed
   done
   echo "$verdict"
 }

@@ -7,9 +7,15 @@ MallocArenas.Apply(restart: args.Length > 0 && args[0] is "up" or "demo" or "sam
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
-    // The first Ctrl-C asks the command to stop cleanly; a second one ends the process at once, for a step that does
-    // not watch the token.
-    e.Cancel = !cancel.IsCancellationRequested;
+    e.Cancel = true;
+    if (cancel.IsCancellationRequested)
+    {
+        // A second Ctrl-C ends the process at once, for a stop that hangs. Not by leaving e.Cancel false: a host's
+        // console lifetime (up, demo) cancels every SIGINT itself while it runs, and Environment.Exit would wait for it.
+        Console.Error.WriteLine("Stopped at once (second Ctrl-C).");
+        System.Diagnostics.Process.GetCurrentProcess().Kill();
+    }
+
     cancel.Cancel();
 };
 

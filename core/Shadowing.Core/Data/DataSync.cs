@@ -6,8 +6,8 @@ using Shadowing.Core.State;
 namespace Shadowing.Core.Data;
 
 /// <summary>
-/// Where a shadow's data sync stands, at <see cref="StateKeys.ShadowSync"/> in the shadow's store, written in the same
-/// transaction as the data it covers: after a crash the sync resumes exactly where the data stands.
+/// Where a shadow's data sync stands, at <see cref="StateKeys.ShadowSync"/> in the shadow's store, written once the data
+/// it covers is: after a crash the sync resumes at or before where the data stands (a page may be applied again).
 /// </summary>
 public sealed record SyncWatermark
 {
@@ -54,8 +54,9 @@ public sealed class DataSyncException(string message) : Exception(message);
 /// <item><b>Differential seeding</b> when the shadow has no watermark, or the log was pruned past it: production lists each
 /// key's version and value hash, and only keys whose hash differs from the shadow's copy are shipped; shadow keys
 /// production no longer has are deleted.</item>
-/// <item><b>Continuous</b>: changes after the watermark, a page at a time, each page applied in one transaction with the new
-/// watermark, so a sync killed anywhere resumes from what it applied: no change is applied twice in effect or missed.</item>
+/// <item><b>Continuous</b>: changes after the watermark, a page at a time, each page applied in one transaction and then the
+/// new watermark, so a sync killed anywhere resumes at or before what it applied: a page may be applied again, which
+/// changes nothing (the same values in the same order), and no change is missed.</item>
 /// <item><b>Time-shifted</b> (<c>shift</c> &gt; 0): only changes made at least <c>shift</c> ago are applied, so the shadow
 /// trails production by the shift; it replays the log from its start (current values are younger than the shift) and
 /// refuses when the log no longer reaches back that far.</item>

@@ -21,8 +21,8 @@ public static class PiiValues
         ArgumentNullException.ThrowIfNull(random);
         return kind switch
         {
-            // Twelve digits: masking derives one address per customer, and with six two customers in a hundred thousand
-            // shared one about 250 times (a unique index in the shadow refused the second, a lookup found the wrong one).
+            // Twelve digits: masking derives one address per customer, and with six 2,236 of 300,000 customers' addresses
+            // repeated another's (a unique index in the shadow refuses the second, a lookup finds the wrong customer).
             PiiKind.Email => string.Create(CultureInfo.InvariantCulture, $"{FirstNames[random.Next(FirstNames.Length)].ToLowerInvariant()}.{random.Next(1_000_000):D6}{random.Next(1_000_000):D6}@example.com"),
             PiiKind.Name => original.Contains(' ', StringComparison.Ordinal)
                 ? $"{FirstNames[random.Next(FirstNames.Length)]} {LastNames[random.Next(LastNames.Length)]}"

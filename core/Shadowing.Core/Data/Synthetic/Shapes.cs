@@ -28,15 +28,16 @@ internal static class Shapes
 
     /// <summary>
     /// Letters of any script, not only ASCII ones, are replaced (by ASCII letters of the same case; a letter without case
-    /// becomes lower case): "Königstraße" or a Cyrillic or Japanese address keeps none of its letters. So are digits of
-    /// any script.
+    /// becomes lower case): "Königstraße" or a Cyrillic or Japanese address keeps none of its letters. So are numbers of
+    /// any script (superscripts and Roman numerals too, as digits), and combining marks (a Devanagari vowel sign, an
+    /// accent written apart from its letter) are left out: they belong to the letter replaced.
     /// </summary>
     public static string Randomize(string template, IRandomSource random)
     {
         var result = new StringBuilder(template.Length);
         foreach (var rune in template.EnumerateRunes())
         {
-            if (Rune.IsDigit(rune))
+            if (Rune.IsNumber(rune))
             {
                 result.Append((char)('0' + random.Next(10)));
             }
@@ -44,7 +45,7 @@ internal static class Shapes
             {
                 result.Append((char)((Rune.IsUpper(rune) ? 'A' : 'a') + random.Next(26)));
             }
-            else
+            else if (Rune.GetUnicodeCategory(rune) is not (System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark or System.Globalization.UnicodeCategory.EnclosingMark))
             {
                 result.Append(rune.ToString());
             }

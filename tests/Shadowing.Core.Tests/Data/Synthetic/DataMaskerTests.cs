@@ -74,12 +74,14 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
-    public void Mask_TwentyThousandCustomers_EachGetsAnAddressOfTheirOwn()
+    public void Mask_ThreeHundredThousandCustomers_EachGetsAnAddressOfTheirOwn()
     {
+        // Measured with the earlier replacements: a 32-bit seed per replacement, 10 addresses repeated another's; six digits, 2,236.
         var masker = new DataMasker([], seed: 1);
 
-        var masked = Enumerable.Range(0, 20_000).Select(i => (string)Mask(masker, $$"""{"email":"customer{{i}}@mail.example.org"}""")["email"]!).ToList();
+        var masked = Enumerable.Range(0, 300_000).Select(i => Encoding.UTF8.GetString(masker.Mask(Encoding.UTF8.GetBytes($"customer{i}@mail.example.org")).Span)).ToList();
 
+        Assert.All(masked.Take(10), m => Assert.EndsWith("@example.com", m, StringComparison.Ordinal));
         Assert.Equal(masked.Count, masked.Distinct(StringComparer.Ordinal).Count());
     }
 
@@ -87,15 +89,14 @@ public sealed class DataMaskerTests
     public void Mask_AConfiguredFieldInAnyScript_KeepsNoneOfItsLetters()
     {
         var masked = Mask(new DataMasker(["address"], seed: 1), """
-            {"address":{"jp":"東京都千代田区丸の内1-1-1","ru":"ул. Ленина 5, Москва","de":"Königstraße 7"}}
+            {"address":{"jp":"東京都千代田区丸の内1-1-1","ru":"ул. Ленина 5, Москва","de":"Königstraße 7","hi":"मोहन मार्ग ²"}}
             """);
 
-        foreach (var (field, original) in new[] { ("jp", "東京都千代田区丸の内1-1-1"), ("ru", "ул. Ленина 5, Москва"), ("de", "Königstraße 7") })
+        foreach (var (field, original) in new[] { ("jp", "東京都千代田区丸の内1-1-1"), ("ru", "ул. Ленина 5, Москва"), ("de", "Königstraße 7"), ("hi", "मोहन मार्ग ²") })
         {
             var value = (string)masked["address"]![field]!;
-            Assert.Equal(original.Length, value.Length);
-            Assert.DoesNotContain(value, c => char.IsLetter(c) && !char.IsAscii(c));
-            Assert.Equal(original.Where(c => !char.IsLetterOrDigit(c)), value.Where(c => !char.IsLetterOrDigit(c))); // punctuation and spaces kept
+            Assert.All(value, c => Assert.True(char.IsAscii(c), $"'{c}' (U+{(int)c:X4}) kept from '{original}' in '{value}'")); // letters, vowel signs, superscripts
+            Assert.Equal(original.Where(c => char.IsPunctuation(c) || c == ' '), value.Where(c => char.IsPunctuation(c) || c == ' ')); // punctuation and spaces kept
         }
     }
 
