@@ -36,6 +36,9 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
         [Description("proactive, reactive, scheduled, predictive-hourly or all (default).")]
         public string Policy { get; init; } = "all";
 
+        /// <summary>Whether <see cref="Policy"/> asks for every policy (any case, as the policies' names are read).</summary>
+        public bool IsAll => string.Equals(Policy, "all", StringComparison.OrdinalIgnoreCase);
+
         [CommandOption("--capacity-per-endpoint <N>")]
         [Description("Requests per trace step one endpoint serves at full load. Default: the history's 90th percentile × 1.1 / (2 production endpoints × SLO utilisation).")]
         public double? CapacityPerEndpoint { get; init; }
@@ -62,7 +65,7 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
 
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Trace) ? ValidationResult.Error("--trace is required")
-            : Policy != "all" && !Policies.ContainsKey(Policy) ? ValidationResult.Error($"--policy: '{Policy}' is not one of proactive, reactive, scheduled, predictive-hourly, all")
+            : !IsAll && !Policies.ContainsKey(Policy) ? ValidationResult.Error($"--policy: '{Policy}' is not one of proactive, reactive, scheduled, predictive-hourly, all")
             : CapacityPerEndpoint is { } c && !(double.IsFinite(c) && c > 0) ? ValidationResult.Error("--capacity-per-endpoint must be a positive number")
             : !Durations.TryParse(ColdStart, out _) ? ValidationResult.Error($"--cold-start: '{ColdStart}' is not a duration such as 10m, 90s or 00:10:00")
             : !(SloUtilization > 0 && SloUtilization <= 1) ? ValidationResult.Error("--slo-utilization must be in (0, 1]")
@@ -79,7 +82,7 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
 
         Durations.TryParse(settings.ColdStart, out var coldStart);
         var options = new SimulationOptions { CapacityPerEndpoint = settings.CapacityPerEndpoint, ColdStart = coldStart, SloUtilization = settings.SloUtilization };
-        IReadOnlyList<ScalingPolicy> policies = settings.Policy == "all" ? [.. Policies.Values] : [Policies[settings.Policy]];
+        IReadOnlyList<ScalingPolicy> policies = settings.IsAll ? [.. Policies.Values] : [Policies[settings.Policy]];
         var pae = new PaeOptions();
         // Trains as the embedded host's PAE does, on its share of the cores: on a trace's small training sets (about
         // 1,300 examples a day on nyc_taxi) one LightGBM thread was faster than two, which mostly wait for each other.

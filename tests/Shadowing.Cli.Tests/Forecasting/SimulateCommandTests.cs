@@ -18,7 +18,7 @@ public sealed class SimulateCommandTests : IDisposable
         var trace = await TraceAsync();
         var plot = Path.Combine(_folder, "simulate.png");
 
-        var (exit, output) = await CliProcess.RunAsync(_folder, TimeSpan.FromMinutes(3), Ct, "simulate", "--trace", trace, "--policy", "all", "--capacity-per-endpoint", "75", "--json", "--plot", plot);
+        var (exit, output) = await CliProcess.RunAsync(_folder, TimeSpan.FromMinutes(3), Ct, "simulate", "--trace", trace, "--policy", "All", "--capacity-per-endpoint", "75", "--json", "--plot", plot);
 
         Assert.True(exit == 0, output);
         using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
