@@ -10,13 +10,20 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     if (cancel.IsCancellationRequested)
     {
-        // A second Ctrl-C ends the process at once, for a stop that hangs. Not by leaving e.Cancel false: a host's
-        // console lifetime (up, demo) cancels every SIGINT itself while it runs, and Environment.Exit would wait for it.
-        Console.Error.WriteLine("Stopped at once (second Ctrl-C).");
+        // A second Ctrl-C ends the process at once, for a stop that hangs (nothing written first: a blocked standard
+        // error would hold it). Not by leaving e.Cancel false: a host's console lifetime (up, demo) cancels every SIGINT
+        // itself while it runs, and Environment.Exit would wait for that host.
         System.Diagnostics.Process.GetCurrentProcess().Kill();
     }
 
-    cancel.Cancel();
+    try
+    {
+        cancel.Cancel();
+    }
+    catch (ObjectDisposedException)
+    {
+        // Ctrl-C as the command returns: nothing left to stop.
+    }
 };
 
 return await CliApp.RunAsync(args, cancel.Token);

@@ -123,7 +123,11 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
     {
         private ulong _state = state;
 
-        public int Next(int maxExclusive) => (int)(NextUInt64() % (ulong)maxExclusive);
+        public int Next(int maxExclusive)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(maxExclusive);
+            return maxExclusive == 0 ? 0 : (int)(NextUInt64() % (ulong)maxExclusive); // as System.Random: Next(0) is 0
+        }
 
         public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 
