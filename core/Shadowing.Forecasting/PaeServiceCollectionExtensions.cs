@@ -23,9 +23,7 @@ public static class PaeServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<PaeOptions>().Bind(configuration.GetSection(PaeOptions.Section)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaeOptions>, PaeOptionsValidator>());
-        services.TryAddSingleton<IHolidayCalendar>(sp => sp.GetRequiredService<IOptions<PaeOptions>>().Value.HolidayCountry is { Length: > 0 } country
-            ? new PublicHolidayCalendar(country)
-            : NoHolidays.Instance);
+        services.TryAddSingleton<IHolidayCalendar>(sp => sp.GetRequiredService<IOptions<PaeOptions>>().Value.HolidayCalendar());
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowRequestStore>();
         services.TryAddSingleton<PaeMetrics>();

@@ -25,6 +25,7 @@ public sealed class CliUsageTests : IDisposable
         { ["backtest", "--input", "x.csv", "--horizon"], "option '--horizon' needs a value" },
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--duplicates", "median"], "option '--duplicates': 'median' is not one of mean, sum, last, error" },
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--holidays", "XX"], "--holidays: no public-holiday calendar for country 'XX'" },
+        { ["backtest", "--input", "series.csv", "--horizon", "5", "--time-zone", "America/Nowhere"], "--time-zone: unknown time zone 'America/Nowhere'" },
         { ["backtest", "--horizon", "5"], "--input is required" },
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--max-bins-per-feature", "1"], "--max-bins-per-feature must be between 2 and 1024, not 1" },
         { ["backtest", "--input", "series.csv"], "--horizon is required" },

@@ -47,6 +47,10 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         [Description("Public holidays of this country (ISO code, e.g. US) as features. Default: none.")]
         public string? Holidays { get; init; }
 
+        [CommandOption("--time-zone <ID>")]
+        [Description("Time zone of the calendar features (holidays, time of day, day of week), e.g. America/New_York, for a series stamped in UTC. Default: the timestamps as written.")]
+        public string? TimeZone { get; init; }
+
         [CommandOption("--exclude-windows <FILE>")]
         [Description("NAB-style JSON of labelled windows; also scores the targets outside them.")]
         public string? ExcludeWindows { get; init; }
@@ -76,6 +80,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
             : RetrainEvery is < 1 ? ValidationResult.Error("--retrain-every must be at least 1")
             : MaxBinsPerFeature is < 2 or > 1024 ? ValidationResult.Error($"--max-bins-per-feature must be between 2 and 1024, not {MaxBinsPerFeature}")
             : Holidays is not null && PublicHolidayCalendar.Problem(Holidays) is { } problem ? ValidationResult.Error("--holidays: " + problem)
+            : TimeZone is not null && TimeZones.Find(TimeZone, out var zoneProblem) is null ? ValidationResult.Error("--time-zone: " + zoneProblem)
             : ValidationResult.Success();
     }
 
@@ -89,7 +94,8 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         }
 
         var events = settings.Events is null ? EventCalendar.Empty : EventCalendar.ReadCsv(settings.Events);
-        IHolidayCalendar holidays = settings.Holidays is null ? NoHolidays.Instance : new PublicHolidayCalendar(settings.Holidays);
+        var zone = settings.TimeZone is null ? null : TimeZones.Find(settings.TimeZone, out _);
+        IHolidayCalendar holidays = settings.Holidays is null ? new NoHolidays(zone) : new PublicHolidayCalendar(settings.Holidays, zone);
         var windows = settings.ExcludeWindows is null ? null : SeriesInput.ReadWindows(settings.ExcludeWindows, settings.Input, "--exclude-windows");
         var day = series.StepsIn(TimeSpan.FromDays(1));
         var week = series.StepsIn(TimeSpan.FromDays(7));

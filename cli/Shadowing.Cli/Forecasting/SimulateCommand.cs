@@ -87,7 +87,7 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
         // Trains as the embedded host's PAE does, on its share of the cores: on a trace's small training sets (about
         // 1,300 examples a day on nyc_taxi) one LightGBM thread was faster than two, which mostly wait for each other.
         pae.Forecaster.Threads = pae.TrainingThreads(Environment.ProcessorCount);
-        IHolidayCalendar holidays = pae.HolidayCountry is { Length: > 0 } country ? new PublicHolidayCalendar(country) : NoHolidays.Instance;
+        var holidays = pae.HolidayCalendar();
 
         // The planner's requests go through the real request store, on a store of their own that nothing else sees.
         using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);

@@ -7,12 +7,18 @@ namespace Shadowing.Core.Mirroring;
 /// as a JSON reader sees them (numbers as decimals, so <c>1.0</c> is <c>1</c>; strings unescaped, so <c>"\u00e9"</c> is
 /// <c>"é"</c>: another serializer, or another version of one, is not a difference), arrays by index, a member present on
 /// one side only is a difference at its path. Ignored paths (exact,
-/// or a prefix ending in <c>.*</c> or with array indexes written <c>[*]</c>) are left out.
+/// or a prefix ending in <c>.*</c> or with array indexes written <c>[*]</c>) are left out. A path is listed once per
+/// shape, at its first index (<c>$.items[0].at</c> stands for every <c>$.items[i].at</c> that differs): a judge reads
+/// shapes, and a long array whose every item differs in one field would otherwise fill the list and hide what else
+/// differs.
 /// </summary>
-public static class JsonDiff
+public static partial class JsonDiff
 {
-    /// <summary>Most paths reported; beyond it the list ends with <c>…</c>.</summary>
+    /// <summary>Most paths reported; beyond it the list ends with <see cref="More"/>.</summary>
     public const int MaxPaths = 64;
+
+    /// <summary>The last entry of a list cut at <see cref="MaxPaths"/>: more paths differ than are listed.</summary>
+    public const string More = "…";
 
     /// <summary>The differing paths; null when either side is not JSON.</summary>
     public static IReadOnlyList<string>? Compare(ReadOnlyMemory<byte> left, ReadOnlyMemory<byte> right, IReadOnlyList<string> ignore)
@@ -34,22 +40,30 @@ public static class JsonDiff
         using (a)
         using (b)
         {
-            var paths = new List<string>();
-            Walk("$", a.RootElement, b.RootElement, ignore, paths);
-            return paths;
+            var paths = new Paths();
+            try
+            {
+                Walk("$", a.RootElement, b.RootElement, ignore, paths);
+            }
+            catch (InvalidOperationException)
+            {
+                return null; // a property name with an escaped lone surrogate has no string: compared as not JSON
+            }
+
+            return paths.Listed;
         }
     }
 
-    private static void Walk(string path, JsonElement left, JsonElement right, IReadOnlyList<string> ignore, List<string> paths)
+    private static void Walk(string path, JsonElement left, JsonElement right, IReadOnlyList<string> ignore, Paths paths)
     {
-        if (paths.Count > MaxPaths || Ignored(path, ignore))
+        if (paths.Full || Ignored(path, ignore))
         {
             return;
         }
 
         if (left.ValueKind != right.ValueKind)
         {
-            Add(path, paths);
+            paths.Add(path);
             return;
         }
 
@@ -67,7 +81,7 @@ public static class JsonDiff
                     }
                     else if (!Ignored(child, ignore))
                     {
-                        Add(child, paths);
+                        paths.Add(child);
                     }
                 }
 
@@ -76,7 +90,7 @@ public static class JsonDiff
                     var child = $"{path}.{property.Name}";
                     if (!Ignored(child, ignore))
                     {
-                        Add(child, paths);
+                        paths.Add(child);
                     }
                 }
 
@@ -90,7 +104,7 @@ public static class JsonDiff
                     {
                         if (!Ignored(child, ignore))
                         {
-                            Add(child, paths);
+                            paths.Add(child);
                         }
 
                         continue;
@@ -103,7 +117,7 @@ public static class JsonDiff
             default:
                 if (!SameValue(left, right))
                 {
-                    Add(path, paths);
+                    paths.Add(path);
                 }
 
                 break;
@@ -138,16 +152,11 @@ public static class JsonDiff
         }
     }
 
-    private static void Add(string path, List<string> paths)
+    /// <summary>A path with its array indexes made generic: <c>$.items[3].price</c> is <c>$.items[*].price</c>.</summary>
+    public static string Shape(string path)
     {
-        if (paths.Count < MaxPaths)
-        {
-            paths.Add(path);
-        }
-        else if (paths.Count == MaxPaths)
-        {
-            paths.Add("…");
-        }
+        ArgumentNullException.ThrowIfNull(path);
+        return path.Contains('[', StringComparison.Ordinal) ? Index().Replace(path, "[*]") : path;
     }
 
     private static bool Below(string path, string prefix) =>
@@ -163,7 +172,7 @@ public static class JsonDiff
             return false;
         }
 
-        var generic = System.Text.RegularExpressions.Regex.Replace(path, @"\[\d+\]", "[*]");
+        var generic = Shape(path);
         foreach (var entry in ignore)
         {
             var rule = entry.StartsWith('$') ? entry : "$." + entry;
@@ -182,5 +191,28 @@ public static class JsonDiff
         }
 
         return false;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\[\d+\]")]
+    private static partial System.Text.RegularExpressions.Regex Index();
+
+    /// <summary>The paths listed so far: one per shape, at most <see cref="MaxPaths"/>, then <see cref="More"/>.</summary>
+    private sealed class Paths
+    {
+        private readonly HashSet<string> _shapes = new(StringComparer.Ordinal);
+
+        public List<string> Listed { get; } = [];
+
+        public bool Full => Listed.Count > MaxPaths;
+
+        public void Add(string path)
+        {
+            if (Full || !_shapes.Add(Shape(path)))
+            {
+                return;
+            }
+
+            Listed.Add(Listed.Count < MaxPaths ? path : More);
+        }
     }
 }

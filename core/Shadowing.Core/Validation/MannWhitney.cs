@@ -75,7 +75,7 @@ public static class MannWhitney
             start = end + 1;
         }
 
-        var u = rankSumX - (m * (m + 1) / 2.0);
+        var u = rankSumX - (m * (m + 1.0) / 2); // in double: m * (m + 1) overflows an int from m = 46,341
         if (m < ExactLimit && n < ExactLimit && tieTerm == 0)
         {
             return new MannWhitneyResult(u, ExactPValue((int)u, m, n, alternative), true, null);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Mirroring;
 
@@ -78,7 +77,7 @@ public sealed record ShadowVerdict
 /// one request, or is ignored, does not count); throughput at the warm-up load from the shadow's per-minute records.
 /// Too few samples give Inconclusive, never Pass.
 /// </summary>
-public static partial class ShadowJudge
+public static class ShadowJudge
 {
     /// <summary>Judges <paramref name="shadow"/> from the outcomes of a window (its own, and the service's production-noise ones).</summary>
     public static ShadowVerdict Judge(
@@ -116,7 +115,7 @@ public static partial class ShadowJudge
 
         if (settings.Throughput.Enabled)
         {
-            metrics.Add(Throughput(shadowMinutes, settings.Throughput, alpha));
+            metrics.Add(Throughput(shadowMinutes, settings.Throughput, settings.MinSamples, alpha));
         }
 
         var decided = metrics.Where(m => m.Verdict != Verdict.Inconclusive).ToList();
@@ -210,7 +209,7 @@ public static partial class ShadowJudge
         // status and comparable bodies. Never the whole body ('$'): one noisy non-JSON pair would hide every shadow
         // answer that differs entirely.
         var noisy = noise.Where(o => o.Compared && o.Copy.Status == o.Production.Status).SelectMany(o => o.DifferingPaths)
-            .Where(p => p != "$").Select(Generic).ToHashSet(StringComparer.Ordinal);
+            .Where(p => p != "$").Select(Mirroring.JsonDiff.Shape).ToHashSet(StringComparer.Ordinal);
 
         // Every answered pair counts for its status; its body paths only where both bodies could be compared (not past
         // maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
@@ -221,7 +220,9 @@ public static partial class ShadowJudge
         foreach (var outcome in compared)
         {
             var differing = outcome.Compared ? outcome.DifferingPaths : [];
-            var paths = differing.Where(p => p != "…" && !noisy.Contains(Generic(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Generic).ToList();
+            // A list cut short (JsonDiff.More) hides shapes that may differ: it counts as a difference unless production's own
+            // pairs are cut short too.
+            var paths = differing.Where(p => !noisy.Contains(Mirroring.JsonDiff.Shape(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Mirroring.JsonDiff.Shape).ToList();
             if (outcome.Copy.Status != outcome.Production.Status)
             {
                 paths.Add($"status {outcome.Production.Status}→{outcome.Copy.Status}");
@@ -252,7 +253,8 @@ public static partial class ShadowJudge
         // of its answers that differ, not "any differs", which would grow with the number of replays.
         var differingShare = perRequest.Values.Sum(r => r.Differing / (double)r.Answers);
         var rate = differingShare / requests;
-        var (lower, _) = Proportions.Wilson(differingShare, requests, settings.Confidence);
+        // Wilson is two-sided: the one-sided bound at `confidence` is the two-sided one at 1 - 2α.
+        var (lower, _) = Proportions.Wilson(differingShare, requests, 1 - (2 * (1 - settings.Confidence)));
         var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
         var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
         var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
@@ -272,13 +274,18 @@ public static partial class ShadowJudge
     /// window of three. So each minute is judged by the upper Wilson bound of its share, its α split over the busy
     /// minutes (Bonferroni), and the pooled share at α catches a shadow steadily just below the bar.
     /// </summary>
-    private static MetricVerdict Throughput(IReadOnlyList<EndpointMinuteRecord> minutes, ThroughputCheck check, double alpha)
+    private static MetricVerdict Throughput(IReadOnlyList<EndpointMinuteRecord> minutes, ThroughputCheck check, int minSamples, double alpha)
     {
         var busy = minutes.Where(m => m.Mirror is { } mirror && mirror.Requests >= check.MinCopiesPerMinute).Select(m => m.Mirror!).ToList();
         var verdict = new MetricVerdict { Metric = "throughput", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = busy.Sum(m => m.Requests), BaselineSamples = busy.Count, Critical = check.Critical, Weight = check.Weight };
         if (busy.Count == 0)
         {
             return verdict with { Reason = Format($"throughput: no minute with {check.MinCopiesPerMinute} copies or more") };
+        }
+
+        if (verdict.ShadowSamples < minSamples)
+        {
+            return verdict with { Reason = Format($"throughput: {verdict.ShadowSamples} copies in busy minutes, {minSamples} needed") };
         }
 
         // Wilson is two-sided: a one-sided bound at α' is the two-sided one at confidence 1 - 2α'.
@@ -306,11 +313,5 @@ public static partial class ShadowJudge
         return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
     }
 
-    /// <summary>A path with its array indexes made generic, so <c>$.items[3].price</c> and <c>$.items[7].price</c> are one field.</summary>
-    private static string Generic(string path) => Index().Replace(path, "[*]");
-
     private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-
-    [GeneratedRegex(@"\[\d+\]")]
-    private static partial Regex Index();
 }

@@ -61,7 +61,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         var sinceReady = to - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
         var length = sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window;
         var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
-        if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(service, shadow, to - length, length, cancellationToken).ConfigureAwait(false))
+        if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(service, shadow, to - length, length, window, cancellationToken).ConfigureAwait(false))
         {
             // One look of many: judged every interval, an identical shadow fails some window by chance now and then. A Fail
             // right after a window that passed is not acted on until the next window fails as well; it is still the latest
@@ -97,8 +97,13 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         return notice;
     }
 
-    /// <summary>Whether the window of the same length just before <paramref name="end"/> (and after the shadow became ready) passed.</summary>
-    private async Task<bool> PassedJustBeforeAsync(string service, ShadowEndpoint shadow, DateTimeOffset end, TimeSpan length, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the window of the same length just before <paramref name="end"/> (and after the shadow became ready) passed.
+    /// In the first window after it became ready there is no such window: what came just before is the judgement that
+    /// made it ready (its warm-up's validation, or the passes a promotion rested on), or a revalidation since, so its latest
+    /// stored verdict decides, if a Pass judged within a <paramref name="window"/> of then.
+    /// </summary>
+    private async Task<bool> PassedJustBeforeAsync(string service, ShadowEndpoint shadow, DateTimeOffset end, TimeSpan length, TimeSpan window, CancellationToken cancellationToken)
     {
         var start = end - length;
         if (shadow.StateChangedAt is { } ready && ready > start)
@@ -106,6 +111,12 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             start = ready;
         }
 
-        return start < end && (await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false)).Verdict == Verdict.Pass;
+        if (start >= end)
+        {
+            return await validator.LatestAsync(service, shadow.Id, cancellationToken).ConfigureAwait(false) is { Verdict: Verdict.Pass } latest
+                && latest.JudgedAt >= end - window;
+        }
+
+        return (await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false)).Verdict == Verdict.Pass;
     }
 }

@@ -13,9 +13,9 @@ namespace Shadowing.Forecasting.Features;
 /// (one, two, three days and weeks ago, with their medians);</item>
 /// <item>rolling statistics: the last day's mean against the day (and week) before, the last six steps against the
 /// same steps a day (and week) before;</item>
-/// <item>the target's calendar: minute of day, day of week, public holiday on the target day, the day after, the
-/// day before and a week before, holiday at the origin; events on at the target and at the origin, with the log of
-/// their expected multiplier;</item>
+/// <item>the target's calendar, in the holiday calendar's time zone: minute of day, day of week, public holiday on
+/// the target day, the day after, the day before and a week before, holiday at the origin; events on at the target
+/// and at the origin, with the log of their expected multiplier;</item>
 /// <item>the horizon and the log level at the origin.</item>
 /// </list>
 /// The week features are included only when <c>useWeek</c> is set (enough history).
@@ -92,14 +92,15 @@ internal sealed class FeatureBuilder
         features[i++] = (float)(MeanLog(o, 6) - MeanLog(o - d, 6));
 
         var target = _series.TimeAt(o) + (_series.Step * horizon);
-        var targetDate = DateOnly.FromDateTime(target.UtcDateTime);
-        features[i++] = (float)target.UtcDateTime.TimeOfDay.TotalMinutes;
-        features[i++] = (int)target.UtcDateTime.DayOfWeek;
+        var local = Local(target);
+        var targetDate = DateOnly.FromDateTime(local);
+        features[i++] = (float)local.TimeOfDay.TotalMinutes;
+        features[i++] = (int)local.DayOfWeek;
         features[i++] = Flag(_holidays.IsHoliday(targetDate));
         features[i++] = Flag(_holidays.IsHoliday(targetDate.AddDays(1)));
         features[i++] = Flag(_holidays.IsHoliday(targetDate.AddDays(-1)));
         features[i++] = Flag(_holidays.IsHoliday(targetDate.AddDays(-7)));
-        features[i++] = Flag(_holidays.IsHoliday(DateOnly.FromDateTime(_series.TimeAt(o).UtcDateTime)));
+        features[i++] = Flag(_holidays.IsHoliday(DateOnly.FromDateTime(Local(_series.TimeAt(o)))));
         var (eventAtTarget, logMultiplier) = _events.At(target);
         features[i++] = Flag(eventAtTarget);
         features[i++] = (float)logMultiplier;
@@ -127,6 +128,9 @@ internal sealed class FeatureBuilder
     }
 
     private static float Flag(bool value) => value ? 1f : 0f;
+
+    /// <summary>The wall-clock time of <paramref name="time"/> in the calendar's time zone.</summary>
+    private DateTime Local(DateTimeOffset time) => TimeZoneInfo.ConvertTimeFromUtc(time.UtcDateTime, _holidays.TimeZone);
 
     private static double Median(double a, double b, double c) => Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
 

@@ -76,6 +76,19 @@ public sealed class PaeOptions
     public string? HolidayCountry { get; set; } = "US";
 
     /// <summary>
+    /// The time zone demand keeps its calendar in (an IANA id such as America/New_York): holidays fall on its days,
+    /// and the forecaster reads the time of day and the day of week there. Default UTC.
+    /// </summary>
+    public string TimeZone { get; set; } = "UTC";
+
+    /// <summary>The calendar of <see cref="HolidayCountry"/> in <see cref="TimeZone"/> (both checked by the validator).</summary>
+    public Calendar.IHolidayCalendar HolidayCalendar()
+    {
+        var zone = Calendar.TimeZones.Find(TimeZone, out var problem) ?? throw new InvalidOperationException($"{Section}:TimeZone: {problem}");
+        return HolidayCountry is { Length: > 0 } country ? new Calendar.PublicHolidayCalendar(country, zone) : new Calendar.NoHolidays(zone);
+    }
+
+    /// <summary>
     /// Requests per minute one endpoint can serve, per service (<c>Pae:EndpointCapacity:{service}</c>). When a
     /// service has none, Little's law estimates it from the routing table and observed latency:
     /// maxConcurrency × 60,000 / mean latency in ms.

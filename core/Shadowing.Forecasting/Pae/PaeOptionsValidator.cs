@@ -41,6 +41,11 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:HolidayCountry: {holidays}");
         }
 
+        if (Calendar.TimeZones.Find(options.TimeZone, out var zoneProblem) is null)
+        {
+            failures.Add($"{PaeOptions.Section}:TimeZone: {zoneProblem}");
+        }
+
         foreach (var (service, capacity) in options.EndpointCapacity.Where(c => !(c.Value > 0)))
         {
             failures.Add($"{PaeOptions.Section}:EndpointCapacity:{service} must be a positive number of requests per minute, was {capacity}.");

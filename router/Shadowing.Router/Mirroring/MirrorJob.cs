@@ -208,13 +208,15 @@ internal sealed class MirrorJob : IDisposable
             {
                 Remove(root, field.Split('.'), 0);
             }
-        }
-        catch (ArgumentException)
-        {
-            return null; // duplicate property names: JsonObject refuses them when first indexed
-        }
 
-        return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");
+            return System.Text.Encoding.UTF8.GetBytes(root?.ToJsonString() ?? "null");
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            // Duplicate property names (JsonObject refuses them when first indexed), or a name with an escaped lone
+            // surrogate, which has no string: not stripped, so not sent.
+            return null;
+        }
 
         static bool StartsAsObjectOrArray(ReadOnlySpan<byte> body)
         {

@@ -140,6 +140,17 @@ internal sealed class MirrorPlan
             {
                 return MirrorDecision.Path;
             }
+
+            // ASP.NET Core leaves an encoded slash encoded; a shadow whose server decodes it would serve /admin/purge for
+            // /admin%2Fpurge, so such a path must pass the globs read both ways (a rare path: only it allocates).
+            if (below.Contains("%2F", StringComparison.OrdinalIgnoreCase))
+            {
+                var decoded = below.ToString().Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+                if ((_include.Length > 0 && !Matches(_include, decoded)) || Matches(_exclude, decoded))
+                {
+                    return MirrorDecision.Path;
+                }
+            }
         }
 
         bool sampled;
@@ -279,9 +290,9 @@ internal sealed class MirrorPlan
                 ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()
                 : null;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
-            return null;
+            return null; // not JSON, or a name or value with an escaped lone surrogate, which has no string
         }
     }
 
@@ -298,25 +309,36 @@ internal sealed class MirrorPlan
         return false;
     }
 
-    /// <summary>A path glob: <c>*</c> within a segment, <c>**</c> across segments, anchored at both ends.</summary>
+    /// <summary>
+    /// A path glob: <c>*</c> within a segment, <c>**</c> across segments, anchored at both ends; a trailing <c>/**</c>
+    /// also matches the folder itself (<c>/admin/**</c> leaves out <c>/admin</c> too).
+    /// </summary>
     internal static Regex Glob(string pattern)
     {
         var regex = new StringBuilder("^");
-        for (var i = 0; i < pattern.Length; i++)
+        var folder = pattern.EndsWith("/**", StringComparison.Ordinal);
+        var body = folder ? pattern[..^3] : pattern;
+        for (var i = 0; i < body.Length; i++)
         {
-            if (pattern[i] == '*')
+            if (body[i] == '*')
             {
-                var across = i + 1 < pattern.Length && pattern[i + 1] == '*';
+                var across = i + 1 < body.Length && body[i + 1] == '*';
                 regex.Append(across ? ".*" : "[^/]*");
                 i += across ? 1 : 0;
             }
             else
             {
-                regex.Append(Regex.Escape(pattern[i].ToString()));
+                regex.Append(Regex.Escape(body[i].ToString()));
             }
         }
 
-        // Case-insensitive, as ASP.NET Core's routing is: /Admin/purge must not slip past an exclusion of /admin/**.
-        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.Compiled);
+        if (folder)
+        {
+            regex.Append("(/.*)?");
+        }
+
+        // Case-insensitive, as ASP.NET Core's routing is: /Admin/purge must not slip past an exclusion of /admin/**. Without
+        // backtracking: the path is the client's, and several ** in one glob could otherwise take polynomial time on it.
+        return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.NonBacktracking);
     }
 }

@@ -294,15 +294,17 @@ internal sealed partial class MirrorReplayer(
             // Each replay is an outcome of its own ({id}#{i}): outcomes are kept once per request id (a redelivery is
             // the same outcome), so replays sharing the id would count once for warm-up, and only the fastest be judged.
             var replay = i == 0 ? copy : copy with { Id = string.Create(CultureInfo.InvariantCulture, $"{copy.Id}{MirrorOutcome.ReplaySeparator}{i}") };
-            await StartAsync(sender.SendAsync(replay, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await SendInBackgroundAsync(() => sender.SendAsync(replay, target, OutcomeKind.Shadow, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
-        // Production noise only to an endpoint the router would send production traffic to now: never more load on one it
-        // ejected or found unhealthy since the request came (the envelope may have waited its time shift).
-        if (envelope.Secondary is { } secondaryId && routes.Production.FirstOrDefault(p => p.Id == secondaryId) is { } secondary
+        // Production noise only for a safe request (checked here as the router checks it, whoever published the envelope: a
+        // write sent to a second production endpoint is a write done twice), and only to an endpoint the router would send
+        // production traffic to now: never more load on one it ejected or found unhealthy since the request came (the
+        // envelope may have waited its time shift).
+        if (safe && envelope.Secondary is { } secondaryId && routes.Production.FirstOrDefault(p => p.Id == secondaryId) is { } secondary
             && secondary.Runtime.Health.IsAvailable(time.GetUtcNow()))
         {
-            await StartAsync(sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await SendInBackgroundAsync(() => sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         return null;
@@ -311,10 +313,21 @@ internal sealed partial class MirrorReplayer(
     /// <summary>What a waiting envelope holds of the mirror's memory budget: its bodies.</summary>
     private static long HeldBytes(MirroredRequest envelope) => envelope.Body.Length + (envelope.ProductionBody?.Length ?? 0L);
 
-    /// <summary>Runs a send without waiting for it, at most <see cref="MirroringOptions.Senders"/> at once.</summary>
-    private async Task StartAsync(Task send, CancellationToken cancellationToken)
+    /// <summary>Starts a send once a sender is free and does not wait for it: at most <see cref="MirroringOptions.Senders"/> at once.</summary>
+    private async Task SendInBackgroundAsync(Func<Task> start, CancellationToken cancellationToken)
     {
         await _sending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Task send;
+        try
+        {
+            send = start();
+        }
+        catch
+        {
+            _sending.Release();
+            throw;
+        }
+
         _ = send.ContinueWith(
             (t, state) =>
             {

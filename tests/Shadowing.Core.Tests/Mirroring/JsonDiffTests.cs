@@ -63,13 +63,30 @@ public sealed class JsonDiffTests
     [Fact]
     public void Compare_ManyDifferences_CappedWithAnEllipsis()
     {
-        var left = "[" + string.Join(',', Enumerable.Range(0, 200)) + "]";
-        var right = "[" + string.Join(',', Enumerable.Range(1, 200)) + "]";
+        var left = "{" + string.Join(',', Enumerable.Range(0, 200).Select(i => $"\"f{i}\":{i}")) + "}";
+        var right = "{" + string.Join(',', Enumerable.Range(0, 200).Select(i => $"\"f{i}\":{i + 1}")) + "}";
 
         var paths = Diff(left, right)!;
 
         Assert.Equal(JsonDiff.MaxPaths + 1, paths.Count);
-        Assert.Equal("…", paths[^1]);
+        Assert.Equal(JsonDiff.More, paths[^1]);
+    }
+
+    [Fact]
+    public void Compare_ANameWithALoneSurrogate_IsNotComparable_NotAnException()
+    {
+        Assert.Null(Diff("""{"\ud83d":1}""", """{"\ud83d":2}"""));
+    }
+
+    [Fact]
+    public void Compare_OnePathPerShape_SoALongArrayDifferingInOneFieldHidesNothingElse()
+    {
+        // Every item's timestamp differs, as between two production answers; the shadow also lost an item and its total.
+        string Doc(int items, int stamp) => "{\"items\":[" + string.Join(',', Enumerable.Range(0, items).Select(i => $"{{\"id\":{i},\"at\":{stamp + i}}}")) + $"],\"total\":{items}}}";
+
+        Assert.Equal(["$.items[0].at"], Diff(Doc(70, 0), Doc(70, 1000))!);
+        Assert.Equal(["$.items[0].at", "$.items[69]", "$.total"], Diff(Doc(70, 0), Doc(69, 1000))!);
+        Assert.Equal("$.items[*].at", JsonDiff.Shape("$.items[12].at"));
     }
 
     private static IReadOnlyList<string>? Diff(string left, string right, params string[] ignore) =>

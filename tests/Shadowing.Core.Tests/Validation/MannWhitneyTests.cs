@@ -17,6 +17,18 @@ public sealed class MannWhitneyTests
     private static readonly double[] TiesY2 = [1233, 4356, 987, 39999, 1111, 200000];     // wilcox.test(x, y): W = 0, p-value = 0.001364
 
     [Fact]
+    public void Normal_SamplesPast46340_DoNotOverflow()
+    {
+        // m(m + 1) passes int's range from m = 46,341: U came out 2^31 too low and identical samples "differed".
+        var x = Enumerable.Range(1, 50_000).Select(i => (double)i).ToArray();
+
+        var result = MannWhitney.Test(x, x, Alternative.Greater);
+
+        Assert.Equal(50_000.0 * 50_000 / 2, result.U);
+        Assert.InRange(result.PValue, 0.49, 0.51);
+    }
+
+    [Fact]
     public void Exact_UpperTail_MatchesR()
     {
         var result = MannWhitney.Test(HollanderX, HollanderY, Alternative.Greater);

@@ -76,6 +76,46 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Mismatch_AListCutShort_CountsAsDiffering_UnlessProductionsOwnListsAreCutShortToo()
+    {
+        // 64 listed shapes that are all production noise, then more that were not listed: what differs there is unknown.
+        var listed = Enumerable.Range(0, JsonDiff.MaxPaths).Select(i => $"$.f{i}").ToArray();
+        var noise = Enumerable.Range(0, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = listed });
+        var cutShort = Enumerable.Range(0, 200).Select(i => Outcome(i, 50, 50) with { DifferingPaths = [.. listed, JsonDiff.More] });
+        var noiseCutShort = noise.Select(o => o with { DifferingPaths = [.. listed, JsonDiff.More] });
+
+        Assert.Equal(Verdict.Fail, Judge([.. noise, .. cutShort]).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+        Assert.Equal(Verdict.Pass, Judge([.. noiseCutShort, .. cutShort]).Metrics.Single(m => m.Metric == "mismatch").Verdict);
+    }
+
+    [Fact]
+    public void Mismatch_ALongArrayOfNoise_DoesNotHideTheShadowsOwnDifference()
+    {
+        // Production's two endpoints stamp every item differently; the shadow also drops an item from one answer in five.
+        string Doc(int items, int stamp) => "{\"items\":[" + string.Join(',', Enumerable.Range(0, items).Select(i => $"{{\"id\":{i},\"fetchedAt\":{stamp + i}}}")) + $"],\"total\":{items}}}";
+        IReadOnlyList<string> Diff(string a, string b) => JsonDiff.Compare(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b), [])!;
+        var noise = Enumerable.Range(0, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = Diff(Doc(70, 0), Doc(70, 5000)) });
+        var shadow = Enumerable.Range(0, 200).Select(i => Outcome(i, 50, 50) with { DifferingPaths = Diff(Doc(70, 0), Doc(i % 5 == 0 ? 69 : 70, 9000)) });
+
+        var mismatch = Judge([.. noise, .. shadow]).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal(Verdict.Fail, mismatch.Verdict);
+        Assert.Equal(0.2, mismatch.EffectSize!.Value, 6);
+    }
+
+    [Fact]
+    public void Mismatch_IsOneSidedAtTheConfidence()
+    {
+        // 5 of 200 requests differ: the one-sided 98 % Wilson lower bound is 1.03 %, above the 1 % bound (the two-sided
+        // one, 0.93 %, left a shadow that gets one answer in forty wrong Inconclusive, and so in routing).
+        var outcomes = Enumerable.Range(0, 200).Select(i => Outcome(i, 50, 50) with { DifferingPaths = i % 40 == 0 ? ["$.price"] : [] }).ToList();
+
+        var mismatch = Judge(outcomes).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal(Verdict.Fail, mismatch.Verdict);
+    }
+
+    [Fact]
     public void Mismatch_IgnoredFieldAndDifferentStatus()
     {
         var ignored = Enumerable.Range(0, 100).Select(i => Outcome(i, 50, 50) with { DifferingPaths = ["$.requestId"] }).ToList();
@@ -235,6 +275,16 @@ public sealed class ShadowJudgeTests
         Assert.Equal(Verdict.Pass, throughput.Verdict);
         Assert.Equal(28 / 30.0, throughput.EffectSize!.Value, 6);
         Assert.Equal(Verdict.Pass, verdict.Verdict);
+    }
+
+    [Fact]
+    public void Throughput_FewerCopiesThanMinSamples_Inconclusive_NeverPass()
+    {
+        var verdict = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), [Minute(0, copies: 30, errors: 0)], new ValidationSettings(), [], Start, Start.AddMinutes(1), Start.AddMinutes(1));
+
+        var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
+        Assert.Equal(Verdict.Inconclusive, throughput.Verdict);
+        Assert.Contains("30 copies in busy minutes, 50 needed", throughput.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

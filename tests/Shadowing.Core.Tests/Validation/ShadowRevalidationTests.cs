@@ -73,6 +73,29 @@ public sealed class ShadowRevalidationTests
         Assert.Single(await next.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
     }
 
+    [Theory]
+    [InlineData(Verdict.Pass, false)]
+    [InlineData(Verdict.Fail, true)]
+    public async Task RunOnce_AFailInTheFirstWindowAfterReady_IsActedOnOnlyIfTheJudgementThatMadeItReadyWasNotAPass(Verdict madeReady, bool actedOn)
+    {
+        // Ready three minutes ago, on its warm-up's verdict: the window before the current one [ready, now] is that one.
+        var ready = Now.AddMinutes(-3);
+        await PutTableAsync(Shadow("fresh", ShadowState.PreWarmed, "shadows-orders-1") with { StateChangedAt = ready });
+        await new ShadowValidator(_store, _bus, new FakeTimeProvider(ready)).RecordAsync(
+            new ShadowVerdict { Service = "orders", Shadow = "fresh", Verdict = madeReady, Reasons = ["warm-up"], Metrics = [], From = ready.AddMinutes(-10), To = ready, JudgedAt = ready },
+            alert: false,
+            cancellationToken: TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("fresh", status: 500);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        var notices = await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(actedOn, notices.Count == 1);
+        var stored = (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "fresh"), TestContext.Current.CancellationToken))!.Value;
+        Assert.Equal(Verdict.Fail, stored.Verdict);
+        Assert.Equal(!actedOn, stored.Reasons[^1] == ShadowRevalidation.NotActedOn);
+    }
+
     [Fact]
     public async Task RunOnce_AFailingStandbyShadow_LeavesRoutingAtOnce_AndIsNoticedAndAlertedOnce()
     {

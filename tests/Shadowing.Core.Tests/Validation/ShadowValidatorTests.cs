@@ -105,7 +105,8 @@ public sealed class ShadowValidatorTests
     [Fact]
     public async Task AMinuteRecordedInEveryLayout_DuringUpgrades_IsJudgedAsOneMinute()
     {
-        // Replicas of three versions each sent 10 copies in the same minute: 30 make it a busy minute (30 or more).
+        // Replicas of three versions each sent 20 copies in the same minute: only together are they a busy minute (30 or
+        // more), and 60 copies, past minSamples (50).
         var now = Start.AddHours(1);
         var store = new InMemoryStateStore();
         var bus = Substitute.For<IEventBus>();
@@ -115,7 +116,7 @@ public sealed class ShadowValidatorTests
         var record = new EndpointMinuteRecord
         {
             Service = "orders", EndpointId = "s1", Role = EndpointRole.Shadow, Minute = minute, LatencyBuckets = new long[LatencyHistogram.BucketCount],
-            Mirror = new MirrorMinute { Requests = 10, LatencyBuckets = new long[LatencyHistogram.BucketCount] },
+            Mirror = new MirrorMinute { Requests = 20, LatencyBuckets = new long[LatencyHistogram.BucketCount] },
         };
         foreach (var key in new[] { StateKeys.Metrics("orders", "s1", minute), StateKeys.WholeDayMetrics("orders", "s1", day), StateKeys.LegacyMetrics("orders", "s1", day) })
         {
@@ -126,7 +127,7 @@ public sealed class ShadowValidatorTests
 
         var throughput = verdict.Metrics.Single(m => m.Metric == "throughput");
         Assert.Equal(Verdict.Pass, throughput.Verdict);
-        Assert.Equal(30, throughput.ShadowSamples);
+        Assert.Equal(60, throughput.ShadowSamples);
     }
 
     [Fact]

@@ -70,6 +70,49 @@ public sealed class FeatureBuilderTests
         Assert.Equal((float)Math.Log(2), features[21], 5);
     }
 
+    [Fact]
+    public void Fill_CalendarFeatures_AreReadInTheCalendarsTimeZone()
+    {
+        // UTC-stamped demand of a US-Pacific service: target 2026-12-26 04:00 UTC is Christmas evening, 20:00 on
+        // Friday the 25th, there. Read in UTC it would be 04:00 on Saturday the 26th, the day after Christmas.
+        var start = new DateTimeOffset(2026, 12, 18, 0, 0, 0, TimeSpan.Zero);
+        var series = SyntheticSeries.Demand(start, TimeSpan.FromMinutes(30), 48 * 10, seed: 1);
+        var pacific = TimeZones.Find("America/Los_Angeles", out _)!;
+        var local = new FeatureBuilder(series, Seasonality.Of(series), false, new PublicHolidayCalendar("US", pacific), EventCalendar.Empty);
+        var utc = Builder(series, useWeek: false);
+        var origin = series.IndexAtOrBefore(new DateTimeOffset(2026, 12, 26, 3, 30, 0, TimeSpan.Zero));
+        var features = new float[local.Count];
+
+        local.Fill(origin, 1, features);
+        Assert.Equal(20 * 60f, features[13]); // minute of day
+        Assert.Equal((float)DayOfWeek.Friday, features[14]);
+        Assert.Equal(1f, features[15]); // holiday on the target day
+        Assert.Equal(0f, features[17]); // the day before
+        Assert.Equal(1f, features[19]); // the origin's day, 19:30 on the 25th there
+
+        utc.Fill(origin, 1, features);
+        Assert.Equal(4 * 60f, features[13]);
+        Assert.Equal((float)DayOfWeek.Saturday, features[14]);
+        Assert.Equal(0f, features[15]);
+        Assert.Equal(1f, features[17]);
+    }
+
+    [Fact]
+    public void Fill_ADaylightSavingChange_KeepsTheLocalTimeOfDay()
+    {
+        // New York leaves daylight saving time on 2026-11-01: 13:00 UTC is 09:00 before and 08:00 after.
+        var start = new DateTimeOffset(2026, 10, 20, 0, 0, 0, TimeSpan.Zero);
+        var series = SyntheticSeries.Demand(start, TimeSpan.FromMinutes(30), 48 * 20, seed: 1);
+        var eastern = TimeZones.Find("America/New_York", out _)!;
+        var builder = new FeatureBuilder(series, Seasonality.Of(series), false, new NoHolidays(eastern), EventCalendar.Empty);
+        var features = new float[builder.Count];
+
+        builder.Fill(series.IndexAtOrBefore(new DateTimeOffset(2026, 10, 31, 12, 30, 0, TimeSpan.Zero)), 1, features);
+        Assert.Equal(9 * 60f, features[13]);
+        builder.Fill(series.IndexAtOrBefore(new DateTimeOffset(2026, 11, 2, 13, 30, 0, TimeSpan.Zero)), 1, features);
+        Assert.Equal(9 * 60f, features[13]);
+    }
+
     private static FeatureBuilder Builder(RegularSeries series, bool useWeek) =>
         new(series, Seasonality.Of(series), useWeek, new PublicHolidayCalendar("US"), EventCalendar.Empty);
 }

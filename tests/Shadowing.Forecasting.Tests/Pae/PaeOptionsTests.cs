@@ -1,3 +1,4 @@
+using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Models;
 using Shadowing.Forecasting.Pae;
 
@@ -24,6 +25,30 @@ public sealed class PaeOptionsTests
         var options = new PaeOptions { TrainingCoreShare = 0.5, Forecaster = new ForecasterOptions { Threads = 3 } };
 
         Assert.Equal(3, options.TrainingThreads(16));
+    }
+
+    [Theory]
+    [InlineData("Mars/Olympus_Mons", "Pae:TimeZone: unknown time zone 'Mars/Olympus_Mons'")]
+    [InlineData(" ", "Pae:TimeZone: give a time zone id")]
+    public void Validate_AnUnknownTimeZone_NamesTheSetting(string zone, string expected)
+    {
+        var result = new PaeOptionsValidator().Validate(null, new PaeOptions { TimeZone = zone });
+
+        Assert.True(result.Failed);
+        Assert.Contains(expected, result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HolidayCalendar_IsTheCountrysInTheTimeZone()
+    {
+        var calendar = new PaeOptions { HolidayCountry = "DE", TimeZone = "Europe/Berlin" }.HolidayCalendar();
+        var none = new PaeOptions { HolidayCountry = "", TimeZone = "Asia/Tokyo" }.HolidayCalendar();
+
+        Assert.Equal("DE", Assert.IsType<PublicHolidayCalendar>(calendar).CountryCode);
+        Assert.Equal("Europe/Berlin", calendar.TimeZone.Id);
+        Assert.IsType<NoHolidays>(none);
+        Assert.Equal("Asia/Tokyo", none.TimeZone.Id);
+        Assert.Equal(TimeZoneInfo.Utc, new PaeOptions().HolidayCalendar().TimeZone);
     }
 
     [Theory]

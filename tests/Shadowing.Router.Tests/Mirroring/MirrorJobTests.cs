@@ -81,6 +81,7 @@ public sealed class MirrorJobTests
 
         Assert.Null(MirrorJob.CopyBody(compressed.ToArray(), "application/json", [new("Content-Encoding", ["gzip"])], policy));
         Assert.Null(MirrorJob.CopyBody(Encoding.UTF8.GetBytes("""{"card":{"number":"4111" """), "application/json", [], policy));
+        Assert.Null(MirrorJob.CopyBody(Encoding.UTF8.GetBytes("""{"card":{"number":"4111"},"\ud83d":1}"""), "application/json", [], policy)); // a name with no string
 
         // Nothing to strip, or not JSON: the body goes as it is.
         Assert.Equal(json.Length, MirrorJob.CopyBody(json, "application/json", [new("Content-Encoding", ["gzip"])], new MirrorPolicy())!.Value.Length);

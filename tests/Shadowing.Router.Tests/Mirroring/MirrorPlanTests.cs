@@ -91,6 +91,12 @@ public sealed class MirrorPlanTests
         Assert.Null(MirrorPlan.ClaimOf("Basic abc", "sub"));
         Assert.Null(MirrorPlan.ClaimOf("Bearer not-a-jwt", "sub"));
         Assert.Null(MirrorPlan.ClaimOf("Bearer a.%%%.c", "sub"));
+
+        // An escaped lone surrogate is valid JSON with no string: no key, not an exception on production's request.
+        Assert.Null(MirrorPlan.ClaimOf("Bearer " + Jwt("""{"sub":"\ud800"}"""), "sub"));
+        Assert.Equal("bob", MirrorPlan.ClaimOf("Bearer " + Jwt("""{"\ud800":1,"sub":"bob"}"""), "sub"));
+        var plan = Plan(new MirrorPolicy { Percent = 100, Selector = new() { Kind = MirrorSelectorKind.JwtClaim, Name = "sub" } });
+        Assert.Equal(MirrorDecision.Mirrored, Decide(plan, Get(("Authorization", "Bearer " + Jwt("""{"sub":"\ud800"}""")))));
     }
 
     [Fact]
@@ -155,6 +161,30 @@ public sealed class MirrorPlanTests
         var plan = Plan(new MirrorPolicy { Percent = 100, IncludePaths = ["/api/items/*", "/api/admin/*", "/api/internal/**"], ExcludePaths = ["/api/admin/*", "/api/internal/**"] });
 
         Assert.Equal(mirrored ? MirrorDecision.Mirrored : MirrorDecision.Path, Decide(plan, Get(path: path)));
+    }
+
+    [Theory]
+    [InlineData("/orders/api/internal", false)]
+    [InlineData("/orders/api/internalx", true)]
+    [InlineData("/orders/api/admin%2Fx", false)]
+    [InlineData("/orders/api/internal%2fdeep", false)]
+    [InlineData("/orders/api/items%2F1", true)]
+    public void Paths_AFolderGlobCoversTheFolder_AndAnEncodedSlashIsReadBothWays(string path, bool mirrored)
+    {
+        var plan = Plan(new MirrorPolicy { Percent = 100, ExcludePaths = ["/api/admin/*", "/api/internal/**"] });
+
+        Assert.Equal(mirrored ? MirrorDecision.Mirrored : MirrorDecision.Path, Decide(plan, Get(path: path)));
+    }
+
+    [Fact]
+    public void Paths_ManyDoubleStarsOnALongPath_MatchInLinearTime()
+    {
+        // A glob with several ** against a client's path of thousands of segments: a backtracking matcher takes
+        // polynomial time to fail it; this one reads the path once (no timing here: it would not end otherwise).
+        var glob = MirrorPlan.Glob("/**/a/**/b/**/c/**/d");
+
+        Assert.True((glob.Options & System.Text.RegularExpressions.RegexOptions.NonBacktracking) != 0);
+        Assert.DoesNotMatch(glob, string.Concat(Enumerable.Repeat("/a/b/c", 3000)));
     }
 
     [Theory]

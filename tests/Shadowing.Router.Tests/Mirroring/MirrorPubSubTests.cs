@@ -251,6 +251,28 @@ public sealed class MirrorPubSubTests
     }
 
     [Fact]
+    public async Task EmbeddedBus_AWriteNamingASecondProductionEndpoint_IsNeverSentThere()
+    {
+        // The router names a second endpoint for safe requests only; an envelope from any other publisher is checked again.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var table = MirroringTests.With(p1, [(s1, true)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, Methods = ["GET", "DELETE"] });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync([table]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("w1", now) with { Method = "DELETE", Secondary = "p2" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("t1", now) with { Headers = new Dictionary<string, string[]> { ["X-HTTP-Method-Override"] = ["DELETE"] }, Secondary = "p2" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("r1", now) with { Secondary = "p2" }, Ct);
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3 && p2.Requests == 1, "three copies to the isolated shadow, the read's also to p2", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct); // the writes were published first
+        Assert.Equal(["GET /items/r1"], p2.Received.Select(r => $"{r.Method} {r.Path}"));
+    }
+
+    [Fact]
     public async Task ManyEnvelopes_EveryFifthDeliveredTwice_EachReplayedToTheShadowOnce_RedeliveriesCountedAsDuplicates()
     {
         // The mirror-envelope path counted at both ends: 200 envelopes, every fifth delivered again (at-least-once).
