@@ -161,7 +161,7 @@ internal sealed class MirrorCapture
             Path = below,
             RawPath = below.Contains('%', StringComparison.Ordinal) ? Forwarding.EndpointTransformer.RawBelow(_context, below) : null,
             Query = MirrorJob.CopyQuery(request.QueryString, policy),
-            Headers = MirrorJob.CopyHeaders(request.Headers, policy),
+            Headers = MirrorJob.CopyHeaders(request, policy),
             ContentType = request.ContentType,
             RequestBody = _requestBody,
             ProductionEndpoint = served.Id,

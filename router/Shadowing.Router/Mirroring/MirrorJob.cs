@@ -32,10 +32,13 @@ internal sealed class MirrorJob : IDisposable
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
 
+    private const string ForwardedPrefix = "X-Forwarded-";
+    private const string ShadowingPrefix = "x-shadowing-";
+
     private static readonly HashSet<string> NotCopied = new(StringComparer.OrdinalIgnoreCase)
     {
         "Host", "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Proxy-Connection", "Expect",
-        MirrorHeader, "traceparent", "tracestate",
+        MirrorHeader, "traceparent", "tracestate", "Forwarded",
     };
 
     public required MirrorPlan Plan { get; init; }
@@ -115,9 +118,37 @@ internal sealed class MirrorJob : IDisposable
         ProductionBody.Dispose();
     }
 
-    /// <summary>The request headers a copy carries: everything but hop-by-hop headers, credentials and the policy's list.</summary>
-    public static List<KeyValuePair<string, string[]>> CopyHeaders(IHeaderDictionary headers, MirrorPolicy policy) =>
-        CopyHeaders(headers.Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(), policy);
+    /// <summary>
+    /// The request headers a copy carries: everything but hop-by-hop headers, credentials, the policy's list and the
+    /// router's own control headers (<c>x-shadowing-*</c>, removed from what production gets too), with the forwarding
+    /// headers production gets from YARP's defaults (<c>X-Forwarded-For</c>, <c>-Proto</c>, <c>-Host</c>, <c>-Prefix</c>
+    /// set from the request, a client's <c>Forwarded</c> removed) rather than whatever the client sent: a shadow that
+    /// trusts them for allow-lists or builds links from them sees what production sees.
+    /// </summary>
+    public static List<KeyValuePair<string, string[]>> CopyHeaders(HttpRequest request, MirrorPolicy policy)
+    {
+        var copied = CopyHeaders(
+            request.Headers.Where(h => !h.Key.StartsWith(ForwardedPrefix, StringComparison.OrdinalIgnoreCase) && !h.Key.StartsWith(ShadowingPrefix, StringComparison.OrdinalIgnoreCase))
+                .Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(),
+            policy);
+        if (request.HttpContext.Connection.RemoteIpAddress is { } client)
+        {
+            copied.Add(new(ForwardedPrefix + "For", [client.ToString()]));
+        }
+
+        copied.Add(new(ForwardedPrefix + "Proto", [request.Scheme]));
+        if (request.Host.HasValue)
+        {
+            copied.Add(new(ForwardedPrefix + "Host", [request.Host.Value]));
+        }
+
+        if (request.PathBase.HasValue)
+        {
+            copied.Add(new(ForwardedPrefix + "Prefix", [request.PathBase.Value]));
+        }
+
+        return copied;
+    }
 
     /// <summary>
     /// The same for headers already taken out of a request: the replayer applies it again to each envelope, so a copy

@@ -12,26 +12,46 @@ public sealed class MirrorJobTests
     [Fact]
     public void CopyHeaders_DropsCredentialsOfEveryKnownKind_AndHeadersNamedInConnection()
     {
-        var headers = new HeaderDictionary
+        var headers = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
         {
-            ["Accept"] = "application/json",
-            ["X-Api-Key"] = "k1",
-            ["ocp-apim-subscription-key"] = "k2",
-            ["X-MS-TOKEN-AAD-ACCESS-TOKEN"] = "eyJ0eXAi",
-            ["X-ZUMO-AUTH"] = "session",
-            ["X-MS-CLIENT-PRINCIPAL"] = "eyJhdXRoX3R5cCI6",
-            ["X-MS-CLIENT-PRINCIPAL-ID"] = "00000000-0000-0000-0000-000000000001",
-            ["X-MS-CLIENT-PRINCIPAL-NAME"] = "user@example.com",
-            ["X-Forwarded-Client-Cert"] = "Hash=abc;Cert=...",
-            ["dapr-api-token"] = "t",
-            ["Connection"] = "keep-alive, X-Hop-Secret",
-            ["X-Hop-Secret"] = "s",
-            ["X-Request-Id"] = "r1",
+            ["Accept"] = ["application/json"],
+            ["X-Api-Key"] = ["k1"],
+            ["ocp-apim-subscription-key"] = ["k2"],
+            ["X-MS-TOKEN-AAD-ACCESS-TOKEN"] = ["eyJ0eXAi"],
+            ["X-ZUMO-AUTH"] = ["session"],
+            ["X-MS-CLIENT-PRINCIPAL"] = ["eyJhdXRoX3R5cCI6"],
+            ["X-MS-CLIENT-PRINCIPAL-ID"] = ["00000000-0000-0000-0000-000000000001"],
+            ["X-MS-CLIENT-PRINCIPAL-NAME"] = ["user@example.com"],
+            ["X-Forwarded-Client-Cert"] = ["Hash=abc;Cert=..."],
+            ["dapr-api-token"] = ["t"],
+            ["Connection"] = ["keep-alive, X-Hop-Secret"],
+            ["X-Hop-Secret"] = ["s"],
+            ["X-Request-Id"] = ["r1"],
         };
 
         var copied = MirrorJob.CopyHeaders(headers, new MirrorPolicy { StripHeaders = ["x-request-id"] });
 
         Assert.Equal(["Accept"], copied.Select(h => h.Key));
+    }
+
+    [Fact]
+    public void CopyHeaders_OfARequest_CarryTheForwardingHeadersProductionGets_NotTheClients()
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = System.Net.IPAddress.Parse("192.0.2.7");
+        context.Request.Scheme = "https";
+        context.Request.Host = new HostString("shop.example.com");
+        context.Request.Headers["Accept"] = "application/json";
+        context.Request.Headers["X-Forwarded-For"] = "10.0.0.1"; // a client claiming to be on the allow-list
+        context.Request.Headers["X-Forwarded-Host"] = "admin.internal";
+        context.Request.Headers["Forwarded"] = "for=10.0.0.1";
+        context.Request.Headers["x-shadowing-endpoint"] = "p2";
+
+        var copied = MirrorJob.CopyHeaders(context.Request, new MirrorPolicy()).ToDictionary(h => h.Key, h => string.Join(',', h.Value), StringComparer.OrdinalIgnoreCase);
+
+        Assert.Equal(
+            new Dictionary<string, string> { ["Accept"] = "application/json", ["X-Forwarded-For"] = "192.0.2.7", ["X-Forwarded-Proto"] = "https", ["X-Forwarded-Host"] = "shop.example.com" },
+            copied);
     }
 
     [Fact]
