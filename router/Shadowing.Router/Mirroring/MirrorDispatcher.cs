@@ -175,7 +175,10 @@ internal sealed partial class MirrorDispatcher : BackgroundService
             sends.Add(_sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken));
         }
 
-        if (job.Secondary is { } secondary)
+        // The second production endpoint too, as the replayer checks it: still in the table and one the router would send
+        // production traffic to now (the copy may have waited while it was ejected or found unhealthy).
+        if (job.Secondary is { } chosen && routes!.Production.FirstOrDefault(p => p.Id == chosen.Id) is { } secondary
+            && secondary.Runtime.Health.IsAvailable(_time.GetUtcNow()))
         {
             sends.Add(_sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken));
         }

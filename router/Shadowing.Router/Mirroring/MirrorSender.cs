@@ -85,7 +85,9 @@ internal sealed partial class MirrorSender : IDisposable
         {
             _metrics.MirrorDropped(copy.Service, "target_stalled");
             var unsent = new EndpointAnswer(target.Id, 0, 0, 0, null, $"not sent: its last {StallAfter} copies timed out", false);
-            await ReportAsync(copy, target, kind, startedAt, unsent, (false, []), counted: false, cancellationToken).ConfigureAwait(false);
+            // In the shadow's minute records, as the timeout its last copies took: at 0 ms, a hung shadow's mirror latency
+            // would read faster the longer it hangs. (The outcome keeps 0, not measured: validation leaves it out of latency.)
+            await ReportAsync(copy, target, kind, startedAt, unsent, (false, []), counted: false, cancellationToken, minuteLatencyMs: copy.Timeout.TotalMilliseconds).ConfigureAwait(false);
             return;
         }
 
@@ -180,14 +182,14 @@ internal sealed partial class MirrorSender : IDisposable
     }
 
     /// <summary>Records the outcome in the target's own minutes (a shadow's), counts it unless it was counted as dropped, and publishes it.</summary>
-    private async Task ReportAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, DateTimeOffset startedAt, EndpointAnswer answer, (bool Compared, IReadOnlyList<string> Paths) comparison, bool counted, CancellationToken cancellationToken)
+    private async Task ReportAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, DateTimeOffset startedAt, EndpointAnswer answer, (bool Compared, IReadOnlyList<string> Paths) comparison, bool counted, CancellationToken cancellationToken, double? minuteLatencyMs = null)
     {
         var failed = answer.Status is 0 or >= 500;
         var differs = answer.Status != copy.Production.Status || comparison.Paths.Count > 0;
         if (kind == OutcomeKind.Shadow)
         {
             // The shadow's own records; a second production endpoint's noise copy is recorded nowhere but the outcome.
-            target.Runtime.Minutes.RecordMirror(startedAt, answer.LatencyMs, failed, comparison.Compared, differs);
+            target.Runtime.Minutes.RecordMirror(startedAt, minuteLatencyMs ?? answer.LatencyMs, failed, comparison.Compared, differs);
         }
 
         if (counted)

@@ -292,6 +292,12 @@ public sealed class MirroringTests
                 "every copy not sent to the stalled shadow published as a failed outcome",
                 cancellationToken: Ct);
 
+            // In its minute records they count as the timeout the copies before them took, not as answers in 0 ms.
+            await router.App.Services.GetRequiredService<MinuteRecorder>().FlushAsync(DateTimeOffset.MaxValue, Ct);
+            var minutes = await MinutesAsync(router, "hung");
+            Assert.True(minutes.Sum(m => m.Mirror?.Requests ?? 0) > timeouts);
+            Assert.Equal(0, minutes.Sum(m => m.Mirror?.LatencyBuckets.Take(LatencyHistogram.BucketOf(500)).Sum() ?? 0));
+
             // Once it answers again, its next copy ends the stall and it gets every copy.
             hung.Gate.TrySetResult();
             await Eventually.WaitUntilAsync(
@@ -653,6 +659,38 @@ public sealed class MirroringTests
         await Eventually.WaitUntilAsync(() => s1.Received.Count == 10, "the ten copies", cancellationToken: Ct);
         Assert.Equal(0, p2.Requests);
         Assert.DoesNotContain(outcomes, o => o.Kind == OutcomeKind.ProductionNoise);
+    }
+
+    [Fact]
+    public async Task SecondaryShare_QueuedCopies_NeverGoToAProductionEndpointRemovedSince()
+    {
+        // One sender, held by the first copy at the shadow; the next copies wait in the queue while p2 leaves the table.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        s1.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var table = With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, SecondaryShare = 1 });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "1" });
+        var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
+        var served = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
+            served.Add((await Table.ReadAsync(response)).Answer.Endpoint);
+        }
+
+        Assert.Contains("p1", served.Skip(1)); // a queued copy whose second endpoint is p2
+        await Eventually.WaitUntilAsync(() => s1.InFlight == 1 && dispatcher.Queued == 5, "one copy at the shadow, five queued", cancellationToken: Ct);
+        await new RoutingTableStore(router.Store, router.Bus).PutAsync(table with { Production = [table.Production[0]] }, Ct);
+        var cache = router.App.Services.GetRequiredService<RoutingTableCache>();
+        await Eventually.WaitUntilAsync(() => cache.Current.Services["orders"].Production.Count == 1, "the router saw the change", cancellationToken: Ct);
+        var before = p2.Requests;
+        s1.Gate.TrySetResult();
+
+        await Eventually.WaitUntilAsync(() => dispatcher.Queued == 0 && s1.Received.Count == 6, "the queue drained", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct);
+        Assert.Equal(before, p2.Requests);
     }
 
     internal static RoutingTable With(TestBackend production, IEnumerable<(TestBackend Backend, bool Isolated)> shadows, MirrorPolicy policy) => new()
