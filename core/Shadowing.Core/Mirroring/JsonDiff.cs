@@ -199,7 +199,7 @@ public static partial class JsonDiff
     /// <summary>The paths listed so far: one per shape, at most <see cref="MaxPaths"/>, then <see cref="More"/>.</summary>
     private sealed class Paths
     {
-        private readonly HashSet<string> _shapes = new(StringComparer.Ordinal);
+        private HashSet<string>? _shapes; // only once something differs: most answers are the same
 
         public List<string> Listed { get; } = [];
 
@@ -207,7 +207,7 @@ public static partial class JsonDiff
 
         public void Add(string path)
         {
-            if (Full || !_shapes.Add(Shape(path)))
+            if (Full || !(_shapes ??= new(StringComparer.Ordinal)).Add(Shape(path)))
             {
                 return;
             }

@@ -235,7 +235,8 @@ public static class ShadowJudge
                 mismatches++;
                 foreach (var path in paths.Distinct())
                 {
-                    counted[path] = counted.GetValueOrDefault(path) + 1;
+                    var shown = path == JsonDiff.More ? $"more than {JsonDiff.MaxPaths} fields" : path;
+                    counted[shown] = counted.GetValueOrDefault(shown) + 1;
                 }
             }
         }

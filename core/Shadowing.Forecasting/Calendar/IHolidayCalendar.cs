@@ -10,8 +10,8 @@ namespace Shadowing.Forecasting.Calendar;
 /// </summary>
 public interface IHolidayCalendar
 {
-    /// <summary>The time zone days are counted in.</summary>
-    TimeZoneInfo TimeZone { get; }
+    /// <summary>The time zone days are counted in; UTC unless the calendar says otherwise.</summary>
+    TimeZoneInfo TimeZone => TimeZoneInfo.Utc;
 
     /// <summary>Whether <paramref name="date"/> (a local day) is a public holiday.</summary>
     bool IsHoliday(DateOnly date);

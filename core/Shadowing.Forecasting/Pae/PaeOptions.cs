@@ -77,14 +77,15 @@ public sealed class PaeOptions
 
     /// <summary>
     /// The time zone demand keeps its calendar in (an IANA id such as America/New_York): holidays fall on its days,
-    /// and the forecaster reads the time of day and the day of week there. Default UTC.
+    /// and the forecaster reads the time of day and the day of week there. Default UTC (also when empty).
     /// </summary>
-    public string TimeZone { get; set; } = "UTC";
+    public string? TimeZone { get; set; } = "UTC";
 
     /// <summary>The calendar of <see cref="HolidayCountry"/> in <see cref="TimeZone"/> (both checked by the validator).</summary>
     public Calendar.IHolidayCalendar HolidayCalendar()
     {
-        var zone = Calendar.TimeZones.Find(TimeZone, out var problem) ?? throw new InvalidOperationException($"{Section}:TimeZone: {problem}");
+        var zone = string.IsNullOrWhiteSpace(TimeZone) ? TimeZoneInfo.Utc
+            : Calendar.TimeZones.Find(TimeZone, out var problem) ?? throw new InvalidOperationException($"{Section}:TimeZone: {problem}");
         return HolidayCountry is { Length: > 0 } country ? new Calendar.PublicHolidayCalendar(country, zone) : new Calendar.NoHolidays(zone);
     }
 

@@ -41,7 +41,7 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:HolidayCountry: {holidays}");
         }
 
-        if (Calendar.TimeZones.Find(options.TimeZone, out var zoneProblem) is null)
+        if (!string.IsNullOrWhiteSpace(options.TimeZone) && Calendar.TimeZones.Find(options.TimeZone, out var zoneProblem) is null)
         {
             failures.Add($"{PaeOptions.Section}:TimeZone: {zoneProblem}");
         }

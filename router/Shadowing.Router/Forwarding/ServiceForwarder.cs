@@ -167,6 +167,13 @@ internal sealed partial class ServiceForwarder(
 
             (tried ??= []).Add(endpoint);
             var retry = IsRetryable(error) && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested;
+            if (retry && replayable && tried.Count == 1 && !routes.IsIdempotent(MirrorPlan.EffectiveMethod(request), requestPath))
+            {
+                // The method the service acts on, read only when a retry is due (three header lookups off every request's
+                // path): a GET tunnelling a write through a method-override header is that write, never sent twice.
+                idempotent = replayable = false;
+            }
+
             var next = retry && replayable && tried.Count == 1 ? Reserve(routes, tried) : default;
             var cause = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? Describe(error);
             if (next.Target is not null)
@@ -210,7 +217,7 @@ internal sealed partial class ServiceForwarder(
 
             if (!context.Response.HasStarted && retry)
             {
-                var why = !idempotent ? $"{request.Method} is not idempotent"
+                var why = !idempotent ? $"{MirrorPlan.EffectiveMethod(request)} is not idempotent"
                     : !replayable ? "its body was too large to keep for a retry"
                     : tried.Count > 1 ? "the retry failed too"
                     : "no other endpoint was available";
@@ -371,7 +378,7 @@ internal sealed partial class ServiceForwarder(
         {
             if (o is ForwardOutcome.Success or ForwardOutcome.ServerError or ForwardOutcome.Unavailable)
             {
-                runtime.ObserveLatency(own);
+                endpoint.ObserveLatency(own);
             }
 
             runtime.Minutes.Record(startedAt, elapsed, o != ForwardOutcome.Success);

@@ -32,8 +32,10 @@ internal sealed class MirrorJob : IDisposable
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
 
-    private const string ForwardedPrefix = "X-Forwarded-";
     private const string ShadowingPrefix = "x-shadowing-";
+
+    /// <summary>The forwarding headers YARP sets on production's request (its defaults), replacing the client's.</summary>
+    private static readonly HashSet<string> RouterForwarded = new(StringComparer.OrdinalIgnoreCase) { "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix" };
 
     private static readonly HashSet<string> NotCopied = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -122,29 +124,29 @@ internal sealed class MirrorJob : IDisposable
     /// The request headers a copy carries: everything but hop-by-hop headers, credentials, the policy's list and the
     /// router's own control headers (<c>x-shadowing-*</c>, removed from what production gets too), with the forwarding
     /// headers production gets from YARP's defaults (<c>X-Forwarded-For</c>, <c>-Proto</c>, <c>-Host</c>, <c>-Prefix</c>
-    /// set from the request, a client's <c>Forwarded</c> removed) rather than whatever the client sent: a shadow that
-    /// trusts them for allow-lists or builds links from them sees what production sees.
+    /// set from the request, a client's <c>Forwarded</c> removed, other <c>X-Forwarded-*</c> passed on as to production)
+    /// rather than whatever the client sent: a shadow that trusts them for allow-lists or builds links from them sees
+    /// what production sees.
     /// </summary>
     public static List<KeyValuePair<string, string[]>> CopyHeaders(HttpRequest request, MirrorPolicy policy)
     {
         var copied = CopyHeaders(
-            request.Headers.Where(h => !h.Key.StartsWith(ForwardedPrefix, StringComparison.OrdinalIgnoreCase) && !h.Key.StartsWith(ShadowingPrefix, StringComparison.OrdinalIgnoreCase))
-                .Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(),
+            request.Headers.Where(h => !RouterForwarded.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(),
             policy);
         if (request.HttpContext.Connection.RemoteIpAddress is { } client)
         {
-            copied.Add(new(ForwardedPrefix + "For", [client.ToString()]));
+            copied.Add(new("X-Forwarded-For", [client.ToString()]));
         }
 
-        copied.Add(new(ForwardedPrefix + "Proto", [request.Scheme]));
+        copied.Add(new("X-Forwarded-Proto", [request.Scheme]));
         if (request.Host.HasValue)
         {
-            copied.Add(new(ForwardedPrefix + "Host", [request.Host.Value]));
+            copied.Add(new("X-Forwarded-Host", [request.Host.ToUriComponent()]));
         }
 
         if (request.PathBase.HasValue)
         {
-            copied.Add(new(ForwardedPrefix + "Prefix", [request.PathBase.Value]));
+            copied.Add(new("X-Forwarded-Prefix", [request.PathBase.ToUriComponent()]));
         }
 
         return copied;
@@ -166,6 +168,7 @@ internal sealed class MirrorJob : IDisposable
         foreach (var (name, values) in headers)
         {
             if (NotCopied.Contains(name)
+                || name.StartsWith(ShadowingPrefix, StringComparison.OrdinalIgnoreCase)
                 || hopOnly.Contains(name)
                 || Credentials.Contains(name, StringComparer.OrdinalIgnoreCase)
                 || CredentialPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))

@@ -49,10 +49,11 @@ internal sealed class MirrorPlan
     private readonly long _seed;
     private readonly double _share;
 
-    private MirrorPlan(string service, MirrorPolicy policy, IReadOnlyList<RoutedEndpoint> safeTargets, IReadOnlyList<RoutedEndpoint> isolatedTargets, IReadOnlyList<RoutedEndpoint> production)
+    private MirrorPlan(string service, MirrorPolicy policy, IReadOnlyList<RoutedEndpoint> safeTargets, IReadOnlyList<RoutedEndpoint> isolatedTargets, IReadOnlyList<RoutedEndpoint> production, IReadOnlyList<string> diffIgnore)
     {
         Service = service;
         Policy = policy;
+        DiffIgnore = diffIgnore;
         SafeTargets = safeTargets;
         IsolatedTargets = isolatedTargets;
         Production = production;
@@ -67,6 +68,13 @@ internal sealed class MirrorPlan
     public string Service { get; }
 
     public MirrorPolicy Policy { get; }
+
+    /// <summary>
+    /// Fields a copy's answer is compared without: the policy's <c>ignoreFields</c> and the validation settings'
+    /// <c>mismatch.ignoreFields</c>, so that fields the judge ignores never fill the 64 listed differences and cut the
+    /// list (which the judge counts as a difference).
+    /// </summary>
+    public IReadOnlyList<string> DiffIgnore { get; }
 
     /// <summary>Where copies of safe requests go.</summary>
     public IReadOnlyList<RoutedEndpoint> SafeTargets { get; }
@@ -101,7 +109,8 @@ internal sealed class MirrorPlan
         }
 
         var isolated = targets.Where(t => states[t.Id].DataIsolated).ToArray();
-        return new MirrorPlan(table.Service, policy, targets, isolated, production);
+        IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
+        return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore);
     }
 
     /// <summary>

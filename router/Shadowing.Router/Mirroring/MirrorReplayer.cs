@@ -264,7 +264,7 @@ internal sealed partial class MirrorReplayer(
             envelope.ProductionBody,
             policy.Timeout,
             policy.MaxBodyBytes,
-            policy.IgnoreFields ?? []);
+            plan.DiffIgnore);
         // Each (replay, target) in order, from where a rate limit stopped the last pass. The targets are looked up again at
         // each pass; if they changed meanwhile, the count of sends done is taken against the new list.
         for (; pending.Sent < copies * targets.Length; pending.Sent++)

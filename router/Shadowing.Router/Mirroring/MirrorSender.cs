@@ -85,8 +85,9 @@ internal sealed partial class MirrorSender : IDisposable
         {
             _metrics.MirrorDropped(copy.Service, "target_stalled");
             var unsent = new EndpointAnswer(target.Id, 0, 0, 0, null, $"not sent: its last {StallAfter} copies timed out", false);
-            // In the shadow's minute records, as the timeout its last copies took: at 0 ms, a hung shadow's mirror latency
-            // would read faster the longer it hangs. (The outcome keeps 0, not measured: validation leaves it out of latency.)
+            // In the shadow's minute records at the copy timeout (its last copies timed out, or failed to connect within their
+            // time): at 0 ms, a hung shadow's mirror latency would read faster the longer it hangs. (The outcome keeps 0, not
+            // measured: validation leaves it out of latency.)
             await ReportAsync(copy, target, kind, startedAt, unsent, (false, []), counted: false, cancellationToken, minuteLatencyMs: copy.Timeout.TotalMilliseconds).ConfigureAwait(false);
             return;
         }

@@ -23,6 +23,19 @@ internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddre
 
     public EndpointRuntime Runtime { get; } = runtime;
 
+    /// <summary>Most a single answer adds to the latency EWMA, as a multiple of <see cref="MaxLatencyMs"/>.</summary>
+    public const double LatencySampleCap = 2;
+
+    /// <summary>
+    /// Folds a forwarded request's latency into the runtime's EWMA, at most <see cref="LatencySampleCap"/> times
+    /// <see cref="MaxLatencyMs"/>: one answer that took 10 s under a 250 ms threshold would otherwise lift the EWMA to
+    /// about 3 s, and with one recheck per interval the endpoint would take eight intervals (40 s by default) to come back
+    /// under it, all that time out of production for one slow request. Capped, a single outlier cannot take it out
+    /// at all (0.3 × 500 + 0.7 × 40 = 178), two in a row do, and it is back after two good answers.
+    /// </summary>
+    public void ObserveLatency(double milliseconds) =>
+        Runtime.ObserveLatency(MaxLatencyMs is { } max ? Math.Min(milliseconds, LatencySampleCap * max) : milliseconds);
+
     /// <summary>
     /// The runtime's load; over <see cref="MaxLatencyMs"/>, once per <c>LatencyRecheckInterval</c> reported with its
     /// latency unknown, so that one request goes and measures it (the selector reads each candidate's load once per

@@ -29,13 +29,14 @@ public sealed class PaeOptionsTests
 
     [Theory]
     [InlineData("Mars/Olympus_Mons", "Pae:TimeZone: unknown time zone 'Mars/Olympus_Mons'")]
-    [InlineData(" ", "Pae:TimeZone: give a time zone id")]
+    [InlineData("America/New York", "Pae:TimeZone: unknown time zone 'America/New York'")]
     public void Validate_AnUnknownTimeZone_NamesTheSetting(string zone, string expected)
     {
         var result = new PaeOptionsValidator().Validate(null, new PaeOptions { TimeZone = zone });
 
         Assert.True(result.Failed);
         Assert.Contains(expected, result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new PaeOptionsValidator().Validate(null, new PaeOptions { TimeZone = " " }).Succeeded); // empty: UTC, as an empty HolidayCountry is none
     }
 
     [Fact]
@@ -49,6 +50,7 @@ public sealed class PaeOptionsTests
         Assert.IsType<NoHolidays>(none);
         Assert.Equal("Asia/Tokyo", none.TimeZone.Id);
         Assert.Equal(TimeZoneInfo.Utc, new PaeOptions().HolidayCalendar().TimeZone);
+        Assert.Equal(TimeZoneInfo.Utc, new PaeOptions { TimeZone = "" }.HolidayCalendar().TimeZone);
     }
 
     [Theory]

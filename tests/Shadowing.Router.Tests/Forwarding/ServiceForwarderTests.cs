@@ -148,6 +148,27 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task GetTunnellingAPost_EndpointDown_Returns502AndIsNotRetried()
+    {
+        // The service acts on the override (a GET with X-HTTP-Method-Override: POST is a POST to it), as mirroring reads it.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], [shadow])],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/checkout", UriKind.Relative));
+        request.Headers.Add("X-HTTP-Method-Override", "POST");
+        using var response = await router.Client.SendAsync(request, Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("POST is not idempotent", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, shadow.Requests);
+    }
+
+    [Fact]
     public async Task IdempotentPut_EndpointDown_RetriedOnShadowWithSameBody()
     {
         await using var p1 = await TestBackend.StartAsync("p1");

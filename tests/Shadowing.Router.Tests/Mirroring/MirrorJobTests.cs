@@ -46,18 +46,19 @@ public sealed class MirrorJobTests
         context.Request.Headers["X-Forwarded-Host"] = "admin.internal";
         context.Request.Headers["Forwarded"] = "for=10.0.0.1";
         context.Request.Headers["x-shadowing-endpoint"] = "p2";
+        context.Request.Headers["X-Forwarded-Port"] = "8443"; // not one YARP sets: passed on to production, so to copies too
 
         var copied = MirrorJob.CopyHeaders(context.Request, new MirrorPolicy()).ToDictionary(h => h.Key, h => string.Join(',', h.Value), StringComparer.OrdinalIgnoreCase);
 
         Assert.Equal(
-            new Dictionary<string, string> { ["Accept"] = "application/json", ["X-Forwarded-For"] = "192.0.2.7", ["X-Forwarded-Proto"] = "https", ["X-Forwarded-Host"] = "shop.example.com" },
+            new Dictionary<string, string> { ["Accept"] = "application/json", ["X-Forwarded-Port"] = "8443", ["X-Forwarded-For"] = "192.0.2.7", ["X-Forwarded-Proto"] = "https", ["X-Forwarded-Host"] = "shop.example.com" },
             copied);
     }
 
     [Fact]
     public void CopyHeaders_AppliedToAnEnvelope_RemovesWhatItCarries()
     {
-        var envelope = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase) { ["Authorization"] = ["Bearer x"], ["Accept"] = ["*/*"] };
+        var envelope = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase) { ["Authorization"] = ["Bearer x"], ["Accept"] = ["*/*"], ["x-shadowing-endpoint"] = ["p2"], ["Forwarded"] = ["for=10.0.0.1"] };
 
         Assert.Equal(["Accept"], MirrorJob.CopyHeaders(envelope, new MirrorPolicy()).Select(h => h.Key));
     }

@@ -6,6 +6,7 @@ using Shadowing.Core.Mirroring;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
+using Shadowing.Core.Validation;
 using Shadowing.Router.Forwarding;
 using Shadowing.Router.Mirroring;
 using Shadowing.Router.Routing;
@@ -161,6 +162,17 @@ public sealed class MirrorPlanTests
         var plan = Plan(new MirrorPolicy { Percent = 100, IncludePaths = ["/api/items/*", "/api/admin/*", "/api/internal/**"], ExcludePaths = ["/api/admin/*", "/api/internal/**"] });
 
         Assert.Equal(mirrored ? MirrorDecision.Mirrored : MirrorDecision.Path, Decide(plan, Get(path: path)));
+    }
+
+    [Fact]
+    public void DiffIgnore_IsThePolicysAndTheValidationsIgnoredFields()
+    {
+        var table = Table(new MirrorPolicy { Percent = 100, IgnoreFields = ["servedBy"] }) with
+        {
+            Validation = new ValidationSettings { Mismatch = new MismatchCheck { IgnoreFields = ["meta.*", "servedBy"] } },
+        };
+
+        Assert.Equal(["servedBy", "meta.*"], Compile(table).Mirror!.DiffIgnore);
     }
 
     [Theory]

@@ -35,6 +35,30 @@ public sealed class EndpointRuntimeTests
     }
 
     [Fact]
+    public void OneSlowAnswer_DoesNotTakeTheEndpointOverItsThreshold_TwoInARowDo()
+    {
+        // 40 ms steady under a 250 ms threshold, then one answer of 10 s: uncapped, the EWMA read about 3 s and took eight
+        // rechecks (40 s) to come back under; capped at twice the threshold, one outlier leaves it under.
+        var runtime = Runtime(minSamples: 1, alpha: 0.3);
+        var endpoint = new RoutedEndpoint("o1", EndpointRole.Production, Core.Endpoints.EndpointAddress.Parse("http://127.0.0.1:1"), null, 250, runtime, null!);
+        endpoint.ObserveLatency(40);
+
+        endpoint.ObserveLatency(10_000);
+        Assert.Equal((0.3 * 500) + (0.7 * 40), runtime.LatencyEwmaMs!.Value, 6);
+
+        endpoint.ObserveLatency(10_000);
+        Assert.True(runtime.LatencyEwmaMs > 250);
+        endpoint.ObserveLatency(40);
+        endpoint.ObserveLatency(40);
+        Assert.True(runtime.LatencyEwmaMs <= 250);
+
+        // Without a threshold nothing is capped.
+        var unbounded = Runtime(minSamples: 1, alpha: 0.3);
+        new RoutedEndpoint("o2", EndpointRole.Production, Core.Endpoints.EndpointAddress.Parse("http://127.0.0.1:1"), null, null, unbounded, null!).ObserveLatency(10_000);
+        Assert.Equal(10_000, unbounded.LatencyEwmaMs);
+    }
+
+    [Fact]
     public void OverItsLatencyThreshold_OneRequestPerRecheckInterval_GoesAndMeasuresIt_UntilItIsBackUnder()
     {
         var time = new FakeTimeProvider();
