@@ -39,7 +39,9 @@ public enum ForwardOutcome
 /// Health of one endpoint: active probe status with healthy/unhealthy thresholds, plus passive outlier detection
 /// that ejects an endpoint after consecutive failures for a time that doubles with each ejection up to a cap.
 /// A probe that brings an endpoint back to healthy also ends its ejection (like Envoy's
-/// <c>successful_active_health_check_uneject_host</c>), so a restarted endpoint returns after its healthy threshold.
+/// <c>successful_active_health_check_uneject_host</c>), so a restarted endpoint returns after its healthy threshold; so
+/// do that many good probes in a row after an ejection for refused connections, since a process restarted within the
+/// probes' unhealthy threshold was never found unhealthy to be brought back.
 /// </summary>
 /// <remarks>Thread-safe: updates take a lock; <see cref="IsAvailable"/> reads without one.</remarks>
 public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetectionOptions outlier)
@@ -49,6 +51,8 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     private long _ejectedUntilTicks; // UtcTicks; 0 when not ejected
     private volatile bool _ejectedForAnswers; // the latest ejection was for 5xx answers only, not for failing to answer
     private bool _runAllAnswers = true; // every failure of the current run was a 5xx answer
+    private bool _runRefused; // a connection could not be made in the current run
+    private bool _ejectedForRefused; // the latest ejection's run, or a request since, could not connect
     private int _probeSuccesses;
     private int _probeFailures;
     private int _consecutiveFailures;
@@ -106,6 +110,12 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
                         EndEjection(now);
                     }
                 }
+                else if (_ejectedForRefused && _probeSuccesses >= active.HealthyThreshold && Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
+                {
+                    // Its process was gone and answers probes again (a restart quicker than the unhealthy threshold): not an
+                    // ejection for a path that fails while probes pass (5xx, timeouts), which probes cannot vouch for.
+                    EndEjection(now);
+                }
             }
             else
             {
@@ -130,6 +140,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             {
                 _consecutiveFailures = 0;
                 _runAllAnswers = true;
+                _runRefused = false;
 
                 // Forgive earlier ejections once the endpoint has behaved for a whole maximum ejection time.
                 if (_ejections > 0 && Interlocked.Read(ref _ejectedUntilTicks) <= now.UtcTicks && now - _lastEjectionEnd >= outlier.MaxEjectionTime)
@@ -146,6 +157,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             }
 
             _runAllAnswers &= outcome == ForwardOutcome.ServerError;
+            _runRefused |= outcome == ForwardOutcome.ConnectFailure;
             if (++_consecutiveFailures < outlier.ConsecutiveFailures)
             {
                 return null;
@@ -158,7 +170,10 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             var until = now + duration;
             _lastEjectionEnd = until;
             _ejectedForAnswers = _runAllAnswers;
+            _ejectedForRefused = _runRefused;
             _runAllAnswers = true;
+            _runRefused = false;
+            _probeSuccesses = 0; // good probes from now on say it is back
             Interlocked.Exchange(ref _ejectedUntilTicks, until.UtcTicks);
             return until;
         }
@@ -177,6 +192,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
             {
                 _ejectedForAnswers = false;
+                _ejectedForRefused = true;
             }
         }
     }
@@ -185,6 +201,8 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     {
         _consecutiveFailures = 0;
         _runAllAnswers = true;
+        _runRefused = false;
+        _ejectedForRefused = false;
         if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
         {
             _lastEjectionEnd = now;

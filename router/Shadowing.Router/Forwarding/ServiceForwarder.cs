@@ -218,7 +218,7 @@ internal sealed partial class ServiceForwarder(
             if (!context.Response.HasStarted && retry)
             {
                 var why = !idempotent ? $"{MirrorPlan.EffectiveMethod(request)} is not idempotent"
-                    : !replayable ? "its body was too large to keep for a retry"
+                    : !replayable ? (request.ContentLength is null ? "its body came without a length (chunked or streamed), so it could not be kept for a retry" : "its body was too large to keep for a retry")
                     : tried.Count > 1 ? "the retry failed too"
                     : "no other endpoint was available";
                 var status = error == ForwarderError.RequestTimedOut ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;

@@ -139,6 +139,42 @@ public sealed class EndpointHealthTests
         Assert.Equal(T0.AddSeconds(60), until);
     }
 
+    [Theory]
+    [InlineData(ForwardOutcome.ConnectFailure, true)]
+    [InlineData(ForwardOutcome.Timeout, false)]
+    [InlineData(ForwardOutcome.ServerError, false)]
+    public void GoodProbesAfterAnEjection_EndItOnlyIfAConnectionCouldNotBeMade(ForwardOutcome failure, bool endsEarly)
+    {
+        // Probes kept passing (or failed fewer times than the unhealthy threshold): a process restarted under load.
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordOutcome(failure, T0);
+        }
+
+        Assert.False(_health.IsAvailable(T0));
+        _health.RecordProbe(true, T0.AddSeconds(1));
+        Assert.False(_health.IsAvailable(T0.AddSeconds(1))); // one good probe is not the threshold
+        _health.RecordProbe(true, T0.AddSeconds(2));
+
+        Assert.Equal(endsEarly, _health.IsAvailable(T0.AddSeconds(2)));
+        Assert.Equal(ProbeStatus.Healthy, _health.Status);
+    }
+
+    [Fact]
+    public void EjectedFor5xxAnswers_ThenARequestCouldNotConnect_GoodProbesEndIt()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ServerError, T0);
+        }
+
+        _health.RecordNoConnection(T0.AddSeconds(1)); // a panic request found its process gone
+        _health.RecordProbe(true, T0.AddSeconds(2));
+        _health.RecordProbe(true, T0.AddSeconds(3));
+
+        Assert.True(_health.IsAvailable(T0.AddSeconds(3)));
+    }
+
     [Fact]
     public void EjectedFor5xxAnswers_IsOutForAnswersOnly_UntilItsEjectionEnds_OrProbesFindItUnhealthy()
     {

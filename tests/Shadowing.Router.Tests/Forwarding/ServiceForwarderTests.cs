@@ -169,6 +169,29 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task IdempotentPut_WithoutALength_EndpointDown_Returns502SayingWhy()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], [shadow])],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await p1.KillAsync();
+
+        // A stream of unknown length goes chunked: the router cannot know in advance that it would fit.
+        var pipe = new System.IO.Pipelines.Pipe();
+        await pipe.Writer.WriteAsync(Encoding.UTF8.GetBytes("{\"qty\":3}"), Ct);
+        await pipe.Writer.CompleteAsync();
+        using var body = new StreamContent(pipe.Reader.AsStream()); // not seekable: no Content-Length
+        using var response = await router.Client.PutAsync(new Uri("/orders/items/7", UriKind.Relative), body, Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("came without a length", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, shadow.Requests);
+    }
+
+    [Fact]
     public async Task IdempotentPut_EndpointDown_RetriedOnShadowWithSameBody()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
