@@ -157,7 +157,6 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             }
 
             _runAllAnswers &= outcome == ForwardOutcome.ServerError;
-            _runRefused |= outcome == ForwardOutcome.ConnectFailure;
             if (++_consecutiveFailures < outlier.ConsecutiveFailures)
             {
                 return null;
@@ -180,10 +179,11 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     }
 
     /// <summary>
-    /// A connection to it could not be made. One ejected for its 5xx answers is then no panic target any more (a panic
-    /// request found its process gone): until probes noticed, or all its ejection without probes, requests that had a
-    /// default endpoint to go to got 502s. Anything short of that (a timeout, a 503, a reset answer) may come from the
-    /// broken path itself, which is what panic routing is for.
+    /// A connection to it could not be made (refused, or its name not resolved: its process is gone). One ejected for its
+    /// 5xx answers is then no panic target any more (a panic request found its process gone): until probes noticed, or all
+    /// its ejection without probes, requests that had a default endpoint to go to got 502s. Anything short of that (a
+    /// timeout, a 503, a reset or a body cut short) may come from the broken path itself, which is what panic routing is
+    /// for. An ejection this ends, or one in progress, is then ended by good probes after it (see <see cref="RecordProbe"/>).
     /// </summary>
     public void RecordNoConnection(DateTimeOffset now)
     {
@@ -192,7 +192,15 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
             {
                 _ejectedForAnswers = false;
-                _ejectedForRefused = true;
+                if (!_ejectedForRefused)
+                {
+                    _ejectedForRefused = true;
+                    _probeSuccesses = 0; // probes that passed before the process went say nothing of its return
+                }
+            }
+            else
+            {
+                _runRefused = true;
             }
         }
     }

@@ -30,8 +30,9 @@ internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddre
     /// Folds a forwarded request's latency into the runtime's EWMA, at most <see cref="LatencySampleCap"/> times
     /// <see cref="MaxLatencyMs"/>: one answer that took 10 s under a 250 ms threshold would otherwise lift the EWMA to
     /// about 3 s, and with one recheck per interval the endpoint would take eight intervals (40 s by default) to come back
-    /// under it, all that time out of production for one slow request. Capped, a single outlier cannot take it out
-    /// at all (0.3 × 500 + 0.7 × 40 = 178), two in a row do, and it is back after two good answers.
+    /// under it, all that time out of production for one slow request. Capped, a single outlier does not take out an
+    /// endpoint whose EWMA was below about 0.57 × the threshold (0.3 × 500 + 0.7 × 40 = 178 under 250), two in a row do,
+    /// and from the cap it is back under after three good answers. (The EWMA shown by /healthz is the capped one.)
     /// </summary>
     public void ObserveLatency(double milliseconds) =>
         Runtime.ObserveLatency(MaxLatencyMs is { } max ? Math.Min(milliseconds, LatencySampleCap * max) : milliseconds);

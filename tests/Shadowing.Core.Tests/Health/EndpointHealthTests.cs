@@ -140,15 +140,20 @@ public sealed class EndpointHealthTests
     }
 
     [Theory]
-    [InlineData(ForwardOutcome.ConnectFailure, true)]
-    [InlineData(ForwardOutcome.Timeout, false)]
-    [InlineData(ForwardOutcome.ServerError, false)]
-    public void GoodProbesAfterAnEjection_EndItOnlyIfAConnectionCouldNotBeMade(ForwardOutcome failure, bool endsEarly)
+    [InlineData(ForwardOutcome.ConnectFailure, true, true)]
+    [InlineData(ForwardOutcome.ConnectFailure, false, false)] // a reset or a body cut short: maybe the broken path itself
+    [InlineData(ForwardOutcome.Timeout, false, false)]
+    [InlineData(ForwardOutcome.ServerError, false, false)]
+    public void GoodProbesAfterAnEjection_EndItOnlyIfAConnectionCouldNotBeMade(ForwardOutcome failure, bool refused, bool endsEarly)
     {
         // Probes kept passing (or failed fewer times than the unhealthy threshold): a process restarted under load.
         for (var i = 0; i < 3; i++)
         {
             _health.RecordOutcome(failure, T0);
+            if (refused && i < 2)
+            {
+                _health.RecordNoConnection(T0); // refused in the run; the failure that ejects it need not be
+            }
         }
 
         Assert.False(_health.IsAvailable(T0));
@@ -168,8 +173,10 @@ public sealed class EndpointHealthTests
             _health.RecordOutcome(ForwardOutcome.ServerError, T0);
         }
 
+        _health.RecordProbe(true, T0.AddSeconds(0.5)); // before the process went: says nothing of its return
         _health.RecordNoConnection(T0.AddSeconds(1)); // a panic request found its process gone
         _health.RecordProbe(true, T0.AddSeconds(2));
+        Assert.False(_health.IsAvailable(T0.AddSeconds(2)));
         _health.RecordProbe(true, T0.AddSeconds(3));
 
         Assert.True(_health.IsAvailable(T0.AddSeconds(3)));
