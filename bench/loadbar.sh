@@ -31,11 +31,7 @@ ensure_tools hey wrk curl python3
 
 work="$(mktemp -d)"
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap stop_pids EXIT
 
 router=$(free_port); admin=$(free_port); production=$(free_port); yarp=$(free_port)
 echo "== building the CLI and the reference proxy (Release)"

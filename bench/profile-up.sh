@@ -17,11 +17,7 @@ command -v perf >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=nonin
 
 work="$(mktemp -d)"
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap stop_pids EXIT
 
 router=$(free_port); admin=$(free_port); production=$(free_port)
 echo "== building the CLI (Release)"

@@ -25,9 +25,8 @@ ensure_tools hey nginx curl python3
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
+  stop_pids
 }
 trap cleanup EXIT
 

@@ -40,11 +40,7 @@ ensure_tools hey curl python3
 
 work="$(mktemp -d)"
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap stop_pids EXIT
 
 cli="${SHADOWING_CLI:-}"
 if [ -z "$cli" ]; then

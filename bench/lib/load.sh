@@ -13,6 +13,12 @@ ensure_tools() { # installs the Debian packages named, when their command is mis
   fi
 }
 
+# stop_pids: kills every process in the caller's `pids` array and waits for them (scripts run it on EXIT).
+stop_pids() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # start_router WORK PORT UPSTREAM_PORT [SHADOW_PORT]: the router (built to WORK/router) on PORT, on the embedded
