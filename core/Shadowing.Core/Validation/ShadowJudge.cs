@@ -207,9 +207,12 @@ public static class ShadowJudge
         var check = settings.Mismatch;
         // Production's noise: paths that differ between two production endpoints answering the same request with the same
         // status and comparable bodies. Never the whole body ('$'): one noisy non-JSON pair would hide every shadow
-        // answer that differs entirely.
-        var noisy = noise.Where(o => o.Compared && o.Copy.Status == o.Production.Status).SelectMany(o => o.DifferingPaths)
-            .Where(p => p != "$").Select(Mirroring.JsonDiff.Shape).ToHashSet(StringComparer.Ordinal);
+        // answer that differs entirely. Kept per route, as Diffy keeps it per endpoint: an id that is new on every POST
+        // must not cancel a wrong id on a GET. A route with no production pair of its own falls back to the service's.
+        var pairs = noise.Where(o => o.Compared && o.Copy.Status == o.Production.Status).ToList();
+        var pooled = NoisyShapes(pairs);
+        var byRoute = pairs.GroupBy(RouteOf, StringComparer.Ordinal).ToDictionary(g => g.Key, NoisyShapes, StringComparer.Ordinal);
+        var routesOnPooled = new HashSet<string>(StringComparer.Ordinal);
 
         // Every answered pair counts for its status; its body paths only where both bodies could be compared (not past
         // maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
@@ -220,6 +223,13 @@ public static class ShadowJudge
         foreach (var outcome in compared)
         {
             var differing = outcome.Compared ? outcome.DifferingPaths : [];
+            var route = RouteOf(outcome);
+            if (!byRoute.TryGetValue(route, out var noisy))
+            {
+                noisy = pooled;
+                routesOnPooled.Add(route);
+            }
+
             // A list cut short (JsonDiff.More) hides shapes that may differ: it counts as a difference unless production's own
             // pairs are cut short too.
             var paths = differing.Where(p => !noisy.Contains(Mirroring.JsonDiff.Shape(p)) && !Mirroring.JsonDiff.Ignored(p, ignore)).Select(Mirroring.JsonDiff.Shape).ToList();
@@ -257,7 +267,7 @@ public static class ShadowJudge
         // Wilson is two-sided: the one-sided bound at `confidence` is the two-sided one at 1 - 2α.
         var (lower, _) = Proportions.Wilson(differingShare, requests, 1 - (2 * (1 - settings.Confidence)));
         var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
-        var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {noisy.Count} path(s) cancelled as production noise from {noise.Count} production pair(s)");
+        var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {pooled.Count} path(s) production noise in {pairs.Count} production pair(s) over {byRoute.Count} route(s){(routesOnPooled.Count > 0 ? $", {routesOnPooled.Count} route(s) without pairs of their own judged on the service's" : string.Empty)}");
         var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
         var reason = result switch
         {
@@ -266,6 +276,29 @@ public static class ShadowJudge
             _ => $"mismatch: above {check.MaxRate:0.##%} but not significantly yet ({figures}; most: {top})",
         };
         return verdict with { Verdict = result, Reason = reason, EffectSize = rate };
+    }
+
+    private static HashSet<string> NoisyShapes(IEnumerable<MirrorOutcome> pairs) =>
+        pairs.SelectMany(o => o.DifferingPaths).Where(p => p != "$").Select(JsonDiff.Shape).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The route an outcome was answered on: its method and path, each segment that reads as an id (digits, a GUID, or 8
+    /// characters or more with a digit) read as <c>{id}</c>, so <c>GET /orders/17</c> and <c>GET /orders/18</c> share
+    /// their noise. A segment read too literally only splits a route, whose outcomes then fall back to the service's noise.
+    /// </summary>
+    internal static string RouteOf(MirrorOutcome outcome)
+    {
+        var segments = outcome.Path.Split('/');
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var segment = segments[i];
+            if (segment.Length > 0 && (segment.All(char.IsAsciiDigit) || Guid.TryParse(segment, out _) || (segment.Length >= 8 && segment.Any(char.IsAsciiDigit))))
+            {
+                segments[i] = "{id}";
+            }
+        }
+
+        return outcome.Method + " " + string.Join('/', segments);
     }
 
     /// <summary>

@@ -76,6 +76,43 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Mismatch_NoiseIsKeptPerRoute_AFieldRandomOnOneRouteDoesNotCancelItOnAnother()
+    {
+        // POST /orders makes a new id on every answer; GET /orders/{id} answers the same id from both production endpoints.
+        var postNoise = Enumerable.Range(0, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Method = "POST", Path = "/orders", Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = ["$.id", "$.at"] });
+        var getNoise = Enumerable.Range(20, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Path = $"/orders/{i}", Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = ["$.at"] });
+        var wrongIds = Enumerable.Range(100, 200).Select(i => Outcome(i, 50, 50) with { Path = $"/orders/{i}", DifferingPaths = i % 4 == 0 ? ["$.at", "$.id"] : ["$.at"] });
+
+        var mismatch = Judge([.. postNoise, .. getNoise, .. wrongIds]).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal(Verdict.Fail, mismatch.Verdict);
+        Assert.Equal(0.25, mismatch.EffectSize);
+        Assert.Contains("$.id (50)", mismatch.Reason, StringComparison.Ordinal);
+        Assert.Contains("over 2 route(s)", mismatch.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Mismatch_ARouteWithNoProductionPairsOfItsOwn_IsJudgedOnTheServicesNoise()
+    {
+        var noise = Enumerable.Range(0, 20).Select(i => Outcome(i, 50, 50) with { Kind = OutcomeKind.ProductionNoise, Path = "/items", Copy = new EndpointAnswer("p2", 200, 50, 10), DifferingPaths = ["$.at"] });
+        var otherRoute = Enumerable.Range(100, 200).Select(i => Outcome(i, 50, 50) with { Path = $"/users/{new Guid(i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)}", DifferingPaths = ["$.at"] });
+
+        var mismatch = Judge([.. noise, .. otherRoute]).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal(Verdict.Pass, mismatch.Verdict);
+        Assert.Contains("1 route(s) without pairs of their own judged on the service's", mismatch.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/orders/17", "GET /orders/{id}")]
+    [InlineData("/v1/users/3f2504e0-4f89-11d3-9a0c-0305e82c3301/cart", "GET /v1/users/{id}/cart")]
+    [InlineData("/files/a1b2c3d4e5", "GET /files/{id}")]
+    [InlineData("/api2/items/", "GET /api2/items/")]
+    [InlineData("", "GET ")]
+    public void RouteOf_ReadsIdSegmentsAsOneRoute(string path, string route) =>
+        Assert.Equal(route, ShadowJudge.RouteOf(Outcome(0, 1, 1) with { Path = path }));
+
+    [Fact]
     public void Mismatch_AListCutShort_CountsAsDiffering_UnlessProductionsOwnListsAreCutShortToo()
     {
         // 64 listed shapes that are all production noise, then more that were not listed: what differs there is unknown.
