@@ -265,7 +265,7 @@ internal sealed partial class ServiceForwarder(
 
     private static string Describe(ForwarderError error) => error switch
     {
-        ForwarderError.Request => "connection refused, reset or failed",
+        ForwarderError.Request => "connection refused, reset, failed or not made in time",
         ForwarderError.RequestTimedOut => "no response in time",
         ForwarderError.RequestBodyDestination => "the connection broke while sending the request body",
         _ => error.ToString(),
@@ -368,6 +368,14 @@ internal sealed partial class ServiceForwarder(
             error = ForwarderError.Request; // daprd could not reach the app: failed over and judged as a refused connection
         }
 
+        // SocketsHttpHandler's ConnectTimeout (an OperationCanceledException around a TimeoutException), which YARP reports
+        // as a response timeout: no connection was made, as to a host that is gone, so it is judged as one that refused.
+        var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
+        if (error == ForwarderError.RequestTimedOut && exception is OperationCanceledException { InnerException: TimeoutException })
+        {
+            error = ForwarderError.Request;
+        }
+
         var elapsed = time.GetElapsedTime(started).TotalMilliseconds;
         var status = error == ForwarderError.None ? context.Response.StatusCode : 0;
         var outcome = Classify(error, status);
@@ -387,7 +395,7 @@ internal sealed partial class ServiceForwarder(
                 LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
             }
 
-            if (error == ForwarderError.Request && context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError })
+            if (error == ForwarderError.Request && exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } or OperationCanceledException)
             {
                 runtime.Health.RecordNoConnection(now);
             }

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Shadowing.Core.Routing;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Network;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Forwarding;
@@ -298,6 +299,51 @@ public sealed class ServiceForwarderTests
         }
 
         await p1.KillAsync(); // without probes, nothing else would notice
+        using (var first = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct))
+        {
+            Assert.Equal("fallback", (await Table.ReadAsync(first)).Answer.Endpoint); // the panic attempt failed over
+        }
+
+        using var next = await router.Client.GetAsync(new Uri("/orders/y", UriKind.Relative), Ct);
+
+        Assert.Equal("fallback", (await Table.ReadAsync(next)).Answer.Endpoint);
+        Assert.Equal(1, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "production"), ("reason", "panic")));
+    }
+
+    [Fact]
+    public async Task NoConnectionInTime_Is502AConnectFailure_NotAResponseTimeout()
+    {
+        // A host that is gone takes no connection and refuses none: the handler's ConnectTimeout ends the attempt.
+        using var nowhere = await UnacceptingListener.StartAsync();
+        var table = Table.For("orders", []) with { Production = [new ProductionEndpoint { Id = "p1", Address = nowhere.Address.ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync(
+            [table],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:Forwarding:ConnectTimeout"] = "00:00:00.300" });
+
+        using var response = await router.Client.PostAsync(new Uri("/orders/checkout", UriKind.Relative), new StringContent("{}", Encoding.UTF8, "application/json"), Ct);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("not made in time", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal("connect_failure", problem.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task EjectedForItsAnswers_ThenItsHostTakesNoConnections_NoLongerThePanicTarget_TheDefaultAnswers()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [p1], fallback: fallback)],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:Forwarding:ConnectTimeout"] = "00:00:00.300" });
+        p1.StatusCode = 500;
+        for (var i = 0; i < 3; i++)
+        {
+            using var failed = await router.Client.GetAsync(new Uri("/orders/broken", UriKind.Relative), Ct);
+        }
+
+        await p1.KillAsync();
+        using var gone = await UnacceptingListener.StartAsync(p1.Address.Port); // its VM stopped: SYNs go unanswered
         using (var first = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct))
         {
             Assert.Equal("fallback", (await Table.ReadAsync(first)).Answer.Endpoint); // the panic attempt failed over

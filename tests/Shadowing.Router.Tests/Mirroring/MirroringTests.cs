@@ -15,6 +15,7 @@ using Shadowing.Router.Mirroring;
 using Shadowing.Router.Routing;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Network;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Mirroring;
@@ -742,55 +743,6 @@ public sealed class MirroringTests
         while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
         {
             current = seen;
-        }
-    }
-
-    /// <summary>
-    /// A loopback port whose accept queue is full: the kernel drops further SYNs, so a connection to it neither succeeds nor
-    /// is refused (as to an address nothing answers at).
-    /// </summary>
-    private sealed class UnacceptingListener : IDisposable
-    {
-        private readonly System.Net.Sockets.Socket _listener = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        private readonly List<System.Net.Sockets.Socket> _queued = [];
-
-        public Uri Address { get; private set; } = null!;
-
-        public static async Task<UnacceptingListener> StartAsync()
-        {
-            var listener = new UnacceptingListener();
-            listener._listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            listener._listener.Listen(1);
-            var endpoint = (IPEndPoint)listener._listener.LocalEndPoint!;
-            listener.Address = new Uri($"http://127.0.0.1:{endpoint.Port}/");
-
-            // Connect until one does not connect at once: the queue is full from then on.
-            for (var i = 0; i < 16; i++)
-            {
-                var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                listener._queued.Add(client);
-                using var attempt = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                try
-                {
-                    await client.ConnectAsync(endpoint, attempt.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return listener;
-                }
-            }
-
-            throw new InvalidOperationException("the accept queue never filled");
-        }
-
-        public void Dispose()
-        {
-            foreach (var socket in _queued)
-            {
-                socket.Dispose();
-            }
-
-            _listener.Dispose();
         }
     }
 
