@@ -379,6 +379,14 @@ internal sealed partial class ServiceForwarder(
         var elapsed = time.GetElapsedTime(started).TotalMilliseconds;
         var status = error == ForwarderError.None ? context.Response.StatusCode : 0;
         var outcome = Classify(error, status);
+        if (error == ForwarderError.ResponseBodyDestination && exception is OperationCanceledException)
+        {
+            // Quiet past ResponseTimeout after its headers, so YARP cut it. A body without a length (server-sent events, a
+            // stream) may be quiet by design: the endpoint answered. One whose length it announced stalled: a timeout.
+            (status, outcome) = context.Response.ContentLength is null
+                ? (context.Response.StatusCode, Classify(ForwarderError.None, context.Response.StatusCode))
+                : (0, ForwardOutcome.Timeout);
+        }
         var now = time.GetUtcNow();
         metrics.Finished(endpoint, status, elapsed, outcome is not (null or ForwardOutcome.Success));
         var own = headers is null ? elapsed : ServerLatency(started, headers.At, upload, elapsed);

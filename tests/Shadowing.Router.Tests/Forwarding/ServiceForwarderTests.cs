@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using System.Net.Http.Json;
 using System.Text;
@@ -326,6 +327,40 @@ public sealed class ServiceForwarderTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains("not made in time", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal("connect_failure", problem.GetProperty("reason").GetString());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ABodyQuietPastTheResponseTimeout_IsCut_AStreamWithoutCountingAgainstTheEndpoint(bool announcedLength)
+    {
+        // Server-sent events that go quiet after their headers are cut at ResponseTimeout, as nginx's proxy_read_timeout
+        // does, but a healthy endpoint is not ejected for its quiet streams; a body that announced its length and stalled is
+        // a timeout.
+        await using var events = await LoopbackApp.StartAsync(null, app => app.MapGet("/stream", async (HttpContext context) =>
+        {
+            context.Response.ContentType = announcedLength ? "application/json" : "text/event-stream";
+            context.Response.ContentLength = announcedLength ? 100 : null;
+            await context.Response.WriteAsync("data: hello\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, context.RequestAborted);
+        }));
+        var table = Table.For("feed", []) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(events).ToString(), MaxConcurrency = 100 }] };
+        await using var router = await RouterHost.StartAsync(
+            [table],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:Forwarding:ResponseTimeout"] = "00:00:00.300" });
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri("/feed/stream", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(Ct));
+            Assert.Equal("data: hello", await reader.ReadLineAsync(Ct));
+            await Assert.ThrowsAnyAsync<Exception>(async () => await reader.ReadToEndAsync(Ct)); // cut, not ended as if complete
+        }
+
+        Assert.Equal(!announcedLength, await router.IsAvailableAsync("p1"));
+        Assert.Equal(announcedLength ? 3 : 0, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_errors_total", ("service", "feed"), ("endpoint", "p1")) ?? 0);
     }
 
     [Fact]
