@@ -10,7 +10,8 @@ namespace Shadowing.Router.Forwarding;
 /// target or pose as daprd), and a client's own <c>x-shadowing-*</c> and <c>x-shadow-mirror</c> (headers of the router's
 /// own: production must never take a request for a copy), and the headers the client named in <c>Connection</c>; for a
 /// Dapr endpoint the router's own <c>dapr-api-token</c> added; on the way back, the route headers, and for a Dapr
-/// endpoint daprd's own failure to reach the app told apart from an answer (<see cref="SidecarInvokeFailure"/>).
+/// endpoint daprd's own failure to reach the app told apart from an answer (<see cref="SidecarInvokeFailure"/>), and the
+/// headers the endpoint named in <c>Connection</c> removed.
 /// </summary>
 internal sealed class EndpointTransformer(string prefix, int serviceSegmentLength, string? sidecarToken, string? route, string? endpointId, bool rawEncodedSlashes = false, bool throughSidecar = false) : HttpTransformer
 {
@@ -147,6 +148,25 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
         }
 
         var result = await Default.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+
+        // RFC 9110 §7.6.1 for the answer: headers the endpoint named in Connection are for the hop to the router only. The
+        // non-validated lookup allocates nothing when, as usual, there is no Connection header.
+        if (proxyResponse is not null && proxyResponse.Headers.NonValidated.TryGetValues("Connection", out var connection))
+        {
+            foreach (var value in connection)
+            {
+                var tokens = value.AsSpan();
+                foreach (var range in tokens.Split(','))
+                {
+                    var token = tokens[range].Trim();
+                    if (!token.IsEmpty && !token.Equals("close", StringComparison.OrdinalIgnoreCase) && !token.Equals("keep-alive", StringComparison.OrdinalIgnoreCase) && !token.Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+                    {
+                        httpContext.Response.Headers.Remove(token.ToString());
+                    }
+                }
+            }
+        }
+
         if (route is not null && proxyResponse is not null)
         {
             httpContext.Response.Headers[RouteHeader] = _route;

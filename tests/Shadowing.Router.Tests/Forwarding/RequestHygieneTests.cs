@@ -41,6 +41,50 @@ public sealed class RequestHygieneTests
     }
 
     [Fact]
+    public async Task HeadersTheEndpointNamedInConnection_DoNotReachTheClient()
+    {
+        // Kestrel writes its own Connection header, so the endpoint is a raw HTTP/1.1 responder, as nginx or Node may answer.
+        using var p1 = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        p1.Start();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var answering = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var client = await p1.AcceptTcpClientAsync(stop.Token);
+                var stream = client.GetStream();
+                var received = new List<byte>();
+                var buffer = new byte[4096];
+                while (!System.Text.Encoding.ASCII.GetString([.. received]).Contains("\r\n\r\n", StringComparison.Ordinal))
+                {
+                    var read = await stream.ReadAsync(buffer, stop.Token);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    received.AddRange(buffer.AsSpan(0, read));
+                }
+
+                var answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Upstream-Debug: node-7 internal\r\nX-Keep: kept\r\nConnection: close, X-Upstream-Debug\r\n\r\n{}";
+                await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(answer), stop.Token);
+            }
+        }, stop.Token);
+        var address = $"http://127.0.0.1:{((IPEndPoint)p1.LocalEndpoint).Port}/";
+        var table = Table.For("orders", []) with { Production = [new ProductionEndpoint { Id = "p1", Address = address, MaxConcurrency = 10 }] };
+        await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("kept", response.Headers.GetValues("X-Keep").Single());
+        Assert.False(response.Headers.Contains("X-Upstream-Debug"), "a header named in Connection is for the hop to the router only");
+        Assert.Equal("p1", response.Headers.GetValues("x-shadowing-endpoint").Single());
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => answering);
+    }
+
+    [Fact]
     public async Task EncodedSlash_ReachesTheEndpointAsSent_AndAnEncodedPercentStaysDifferent()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
