@@ -141,7 +141,7 @@ internal sealed class MirrorCapture
 
         var policy = Plan.Policy;
         var path = request.Path.Value ?? "/";
-        var below = path.Length > 1 + Plan.Service.Length ? path[(1 + Plan.Service.Length)..] : "/";
+        var below = path.Length > 1 + Plan.Service.Length ? path[(1 + Plan.Service.Length)..] : string.Empty; // the bare service path, as production gets it
         RoutedEndpoint? secondary = null;
         var safe = MirrorPlan.IsSafe(MirrorPlan.EffectiveMethod(request));
         if (Plan.Production.Count > 1 && safe && _random.NextDouble() < policy.SecondaryShare)

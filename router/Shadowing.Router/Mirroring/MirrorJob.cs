@@ -183,7 +183,10 @@ internal sealed class MirrorJob : IDisposable
         return copied;
     }
 
-    /// <summary>The query string without the policy's parameters.</summary>
+    /// <summary>
+    /// The query string without the policy's parameters (names decoded and matched case-insensitively, as ASP.NET Core
+    /// binds them); the rest kept as the client sent it, in its order, case and encoding.
+    /// </summary>
     public static string CopyQuery(QueryString query, MirrorPolicy policy)
     {
         var strip = policy.StripQuery ?? [];
@@ -192,10 +195,22 @@ internal sealed class MirrorJob : IDisposable
             return query.Value ?? string.Empty;
         }
 
-        var kept = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(query.Value)
-            .Where(p => !strip.Contains(p.Key, StringComparer.OrdinalIgnoreCase)) // as ASP.NET Core binds them
-            .SelectMany(p => p.Value.Select(v => KeyValuePair.Create(p.Key, (string?)v)));
-        return QueryString.Create(kept).Value ?? string.Empty;
+        var raw = query.Value.AsSpan(1);
+        var kept = new System.Text.StringBuilder(raw.Length + 1);
+        foreach (var range in raw.Split('&'))
+        {
+            var pair = raw[range];
+            var end = pair.IndexOf('=');
+            var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).ToString().Replace('+', ' '));
+            if (pair.IsEmpty || strip.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            kept.Append(kept.Length == 0 ? '?' : '&').Append(pair);
+        }
+
+        return kept.ToString();
     }
 
     /// <summary>

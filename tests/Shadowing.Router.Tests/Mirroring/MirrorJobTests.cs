@@ -71,6 +71,14 @@ public sealed class MirrorJobTests
         Assert.Equal("?page=2", query);
     }
 
+    [Theory]
+    [InlineData("?b=1&a=2&B=3&token=x", "?b=1&a=2&B=3")] // order and case kept
+    [InlineData("?q=a+b%2Bc&%74oken=x&t%C3%A9=%C3%A9", "?q=a+b%2Bc&t%C3%A9=%C3%A9")] // encoding kept; an encoded name still matched
+    [InlineData("?token=x&&flag&token", "?flag")]
+    [InlineData("?token=x", "")]
+    public void CopyQuery_KeepsTheRestAsTheClientSentIt(string sent, string copied) =>
+        Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy { StripQuery = ["token"] }));
+
     [Fact]
     public void CopyBody_StripsFieldsWhateverTheirCase_InsideArraysToo()
     {

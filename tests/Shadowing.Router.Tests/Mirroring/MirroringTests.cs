@@ -96,6 +96,26 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task Copy_OfTheServicesBarePath_GoesToTheShadowsBaseAsProductionsForwardDoes()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var table = With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 });
+        table = table with
+        {
+            Production = [table.Production[0] with { Address = p1.Address.ToString() + "base" }],
+            Shadows = [table.Shadows[0] with { Address = s1.Address.ToString() + "base" }],
+        };
+        await using var router = await RouterHost.StartAsync([table]);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders?x=1", UriKind.Relative), Ct);
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Any(r => r.Query.Length > 0), "the copy", cancellationToken: Ct);
+        Assert.Equal("/base?x=1", Assert.Single(p1.Received, r => r.Query.Length > 0).RawTarget); // not the probes of /base/healthz
+        Assert.Equal("/base?x=1", Assert.Single(s1.Received, r => r.Query.Length > 0).RawTarget);
+    }
+
+    [Fact]
     public async Task IgnoredFields_LeftOutOfTheDifferences()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
