@@ -98,7 +98,9 @@ internal sealed partial class HealthProber : BackgroundService
         try
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            success = response.IsSuccessStatusCode;
+            // The default endpoint is the last resort, often a "busy" page that answers 503 to every path: whatever it
+            // answers is the service's own answer, better than the router's 503, so any answer means it serves.
+            success = response.IsSuccessStatusCode || endpoint.Role == Core.Routing.EndpointRole.Default;
             failure = success ? null : $"HTTP {(int)response.StatusCode}";
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -312,6 +312,29 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task ABusyPageDefaultAnswering503Everywhere_IsNeverTakenOut_ItsAnswerReachesClients()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var busy = await TestBackend.StartAsync("busy");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: busy)]);
+        p1.Healthy = false;
+        busy.Healthy = false; // its /healthz answers 503 too
+        busy.StatusCode = 503;
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p1"), "the router sees p1 as unhealthy", cancellationToken: Ct);
+        var probed = busy.HealthChecks;
+        await Eventually.WaitUntilAsync(() => busy.HealthChecks >= probed + 3, "three more probes of the busy page", cancellationToken: Ct);
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+            var answer = await Table.ReadAsync(response);
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "busy"), (answer.Status, answer.Answer.Endpoint));
+        }
+
+        Assert.True(await router.IsAvailableAsync("busy"));
+    }
+
+    [Fact]
     public async Task NoConnectionInTime_Is502AConnectFailure_NotAResponseTimeout()
     {
         // A host that is gone takes no connection and refuses none: the handler's ConnectTimeout ends the attempt.
