@@ -71,6 +71,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return bad;
         }
 
+        // The workflow worker matches event names whatever their case (Dapr.Workflow's orchestration context): "Verdict" or
+        // "EXTEND" would reach the lifecycle's waits unchecked.
+        name = name.ToLowerInvariant();
         var (given, problem) = await ReadBodyAsync(body, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {

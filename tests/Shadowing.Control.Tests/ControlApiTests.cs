@@ -73,12 +73,25 @@ public sealed class ControlApiTests
     [InlineData("extend", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
     [InlineData("extend", "{\"windowEnd\":\"2026-12-02T15:00:00Z\",\"count\":2}", "count")]
     [InlineData("release", "{\"reason\":\"x\"}", "body")]
+    [InlineData("Verdict", "{\"shadowId\":\"s1\",\"check\":{\"verdict\":\"Fail\",\"reasons\":[],\"judgedAt\":\"2026-12-02T11:00:00Z\"}}", "name")] // the worker matches names whatever their case
+    [InlineData("EXTEND", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
+    [InlineData("Release", "{\"reason\":\"x\"}", "body")]
     public async Task RaiseEvent_PayloadTheLifecycleCannotTake_Is400NamingTheField_AndNothingIsRaised(string name, string body, string field)
     {
         Running("wf-1");
 
         AssertProblem(await Api.RaiseEventAsync("wf-1", name, Body(body), "oncall", Ct), 400, field);
         await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
+    }
+
+    [Fact]
+    public async Task RaiseEvent_ANameInAnotherCase_IsCheckedAndPassedOnAsTheLifecycleNamesIt()
+    {
+        Running("wf-1");
+
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "Release", Body("\"done\""), "oncall", Ct)).Status);
+
+        await _workflows.Received(1).RaiseEventAsync("wf-1", "release", Arg.Any<JsonElement?>(), Arg.Any<CancellationToken>());
     }
 
     [Fact]
