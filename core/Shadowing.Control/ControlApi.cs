@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Shadowing.Control.Workflows;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Data;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
@@ -276,9 +277,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                     return ControlResult.BadRequest("duration", "give end or duration, not both.");
                 }
 
-                if (d.ValueKind != JsonValueKind.String || !TimeSpan.TryParse(d.GetString(), CultureInfo.InvariantCulture, out var duration) || duration <= TimeSpan.Zero || duration > MaxManualWindow)
+                if (d.ValueKind != JsonValueKind.String || !Durations.TryParse(d.GetString(), out var duration) || duration <= TimeSpan.Zero || duration > MaxManualWindow)
                 {
-                    return ControlResult.BadRequest("duration", $"must be a positive time span of at most {MaxManualWindow.TotalDays:0} days, such as \"01:30:00\".");
+                    return ControlResult.BadRequest("duration", $"must be a positive time span of at most {MaxManualWindow.TotalDays:0} days, such as \"01:30:00\" or \"90m\" (a bare number has no unit).");
                 }
 
                 end = (start < now ? now : start) + duration;

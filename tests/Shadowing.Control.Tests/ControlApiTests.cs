@@ -328,7 +328,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
 
-        var result = await Api.StartShadowsAsync("orders", Body("{\"count\":2,\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"02:00:00\",\"reason\":\"launch\"}"), "oncall", Ct);
+        var result = await Api.StartShadowsAsync("orders", Body("{\"count\":2,\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"2h\",\"reason\":\"launch\"}"), "oncall", Ct);
 
         var request = Assert.IsType<ShadowRequestAccepted>(result.Body).Request;
         Assert.Equal((2, new DateTimeOffset(2026, 12, 2, 14, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero), "launch"), (request.Count, request.WindowStart, request.WindowEnd, request.Reason));
@@ -341,6 +341,7 @@ public sealed class ControlApiTests
     [InlineData("{\"end\":\"2026-12-02T10:00:00Z\"}", "end")]
     [InlineData("{\"end\":\"2026-12-02T14:00:00Z\",\"duration\":\"01:00:00\"}", "duration")]
     [InlineData("{\"duration\":\"-01:00:00\"}", "duration")]
+    [InlineData("{\"duration\":\"1\"}", "duration")] // not one day: a bare number has no unit
     [InlineData("{\"cuont\":2}", "cuont")]
     [InlineData("{\"reason\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", "reason")] // 501 characters
     [InlineData("{\"start\":\"9999-12-31T23:00:00Z\",\"duration\":\"10:00:00\"}", "start")]
