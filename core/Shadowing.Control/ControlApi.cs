@@ -332,32 +332,42 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         };
         var requests = new ShadowRequestStore(store, bus);
 
-        // An open request covering the window takes this one in. Its workflow, if terminated or failed, is never started
-        // again for that window: refused before anything is stored, rather than a 202 that runs nothing.
+        // An open request covering the window takes this one in (SubmitAsync merges: the larger count, the later end, its
+        // own start kept). Checked before anything is stored, so that a request that would run nothing is refused rather
+        // than answered 202: a covering workflow that terminated or failed is never started again for that window; one
+        // that completed, or a refused request, runs again only for more shadows or a longer window; and an operator's
+        // own request that waits (Scheduled) for a later start is not moved earlier.
         foreach (var covering in (await requests.ListAsync(service, cancellationToken).ConfigureAwait(false)).Where(r => r.WindowEnd >= start && r.WindowStart <= windowEnd))
         {
-            if (await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false) is { InstanceId: { } instanceId }
-                && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "TERMINATED" or "FAILED" } ended)
+            var plan = await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false);
+            var summary = plan is { InstanceId: { } id } ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null;
+            if (summary is { RuntimeStatus: "TERMINATED" or "FAILED" })
             {
-                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {instanceId} has ended {ended.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
+                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has ended {summary.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
+            }
+
+            if (start < covering.WindowStart && (summary?.Phase == "Scheduled" || (summary is null && covering.Kinds.All(k => k == ShadowRequestKind.Manual))))
+            {
+                return ControlResult.Conflict($"Request {covering.Id} covers this window from {covering.WindowStart:u} and waits for it; a stored request's start is not moved earlier. Ask for a window ending before {covering.WindowStart:u}{(summary is null ? string.Empty : $", or release its workflow {summary.InstanceId} first")}.");
+            }
+
+            if (count <= covering.Count && windowEnd <= covering.WindowEnd)
+            {
+                if (plan is { Decision: ShadowPlanDecision.Refused })
+                {
+                    return ControlResult.Conflict($"Request {covering.Id} covers this window with at least as many shadows and was refused: {plan.Reason}");
+                }
+
+                if (summary is { RuntimeStatus: "COMPLETED" })
+                {
+                    return ControlResult.Conflict($"Request {covering.Id} covers this window with at least as many shadows, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for more shadows or a longer window.");
+                }
             }
         }
 
         var (stored, published) = await requests.SubmitAsync(request, cancellationToken).ConfigureAwait(false);
         if (!published)
         {
-            // Merged without a change: the covering request's decision stands, so say what it is when nothing runs.
-            var plan = await PlanOfAsync(stored.Id, cancellationToken).ConfigureAwait(false);
-            if (plan is { Decision: ShadowPlanDecision.Refused })
-            {
-                return ControlResult.Conflict($"Request {stored.Id} covers this window with at least as many shadows and was refused: {plan.Reason}");
-            }
-
-            if (plan is { InstanceId: { } instanceId } && await SummaryAsync(instanceId, cancellationToken).ConfigureAwait(false) is { RuntimeStatus: "COMPLETED" })
-            {
-                return ControlResult.Conflict($"Request {stored.Id} covers this window with at least as many shadows, and its workflow {instanceId} has completed (released, or no shadow passed validation): it runs again only for more shadows or a longer window.");
-            }
-
             return ControlResult.Ok(new ShadowRequestAccepted(stored.Id, stored, $"/api/services/{service}", $"request {stored.Id} already covers this window with at least as many shadows: nothing changed"));
         }
 

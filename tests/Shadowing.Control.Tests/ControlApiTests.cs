@@ -10,6 +10,7 @@ using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.Forecasting.Calendar;
+using Shadowing.Forecasting.Planning;
 using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
@@ -321,6 +322,43 @@ public sealed class ControlApiTests
         var stillRefused = await Api.StartShadowsAsync("orders", Body("{\"count\":1}"), "oncall", Ct);
         Assert.Equal(409, stillRefused.Status);
         Assert.Contains("was refused: Refused: the kill switch is engaged", Assert.IsType<ControlProblem>(stillRefused.Body).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartShadows_CoveredByACompletedWorkflow_Is409_EvenWhenItAddsItsKindToTheRequest()
+    {
+        // The PAE's request for 11:30-13:30 ran and completed (no shadow passed validation); an operator's request inside
+        // it only adds "Manual" to its kinds, which the intake does not run again for.
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var (pae, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf("orders", Now), Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Kinds = [ShadowRequestKind.Demand], Reason = "forecast", CreatedAt = Now, UpdatedAt = Now,
+        }, Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(pae.Id), new ShadowPlan
+        {
+            RequestId = pae.Id, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 4, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
+
+        var result = await Api.StartShadowsAsync("orders", Body(string.Empty), "oncall", Ct);
+
+        Assert.Equal(409, result.Status);
+        Assert.Contains("its workflow wf-1 has completed", Assert.IsType<ControlProblem>(result.Body).Detail, StringComparison.Ordinal);
+        Assert.Equal([ShadowRequestKind.Demand], (await _store.GetJsonAsync<ShadowRequest>(StateKeys.ShadowRequestsPrefix + pae.Id, Ct))!.Value.Kinds);
+    }
+
+    [Fact]
+    public async Task StartShadows_CoveredByAnOperatorsRequestThatStartsLater_Is409_NotAnswered200()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var later = Assert.IsType<ShadowRequestAccepted>((await Api.StartShadowsAsync("orders", Body("{\"start\":\"2026-12-02T14:00:00Z\",\"duration\":\"1h\"}"), "oncall", Ct)).Body);
+
+        var now = await Api.StartShadowsAsync("orders", Body("{\"duration\":\"3h\"}"), "oncall", Ct);
+
+        Assert.Equal(409, now.Status);
+        Assert.Contains($"Request {later.RequestId} covers this window from 2026-12-02 14:00:00Z and waits for it", Assert.IsType<ControlProblem>(now.Body).Detail, StringComparison.Ordinal);
+        Assert.Equal(202, (await Api.StartShadowsAsync("orders", Body("{\"duration\":\"2h\"}"), "oncall", Ct)).Status); // ending before it
     }
 
     [Fact]
