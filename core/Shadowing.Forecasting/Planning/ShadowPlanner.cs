@@ -159,6 +159,11 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
             end = open.RiskUntil.Value;
         }
 
+        if (end < open.WindowStart)
+        {
+            end = open.WindowStart; // a window asked for ahead (the PAE was slow to run) ends no earlier than it starts
+        }
+
         foreach (var point in forecast)
         {
             if (point.Time < open.WindowEnd && point.Time + step > end && (point.P90 * (1 + options.Headroom)) - productionCapacity > 0)

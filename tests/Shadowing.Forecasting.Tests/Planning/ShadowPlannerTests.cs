@@ -123,6 +123,17 @@ public sealed class ShadowPlannerTests
     }
 
     [Fact]
+    public void ShortenedEnd_AWindowThatHasNotStarted_IsNeverEndedBeforeItsStart()
+    {
+        // Asked for 12:45-13:00 when the PAE's next run was far off; a fresher forecast needs nothing in it.
+        var ahead = Open(Origin.AddHours(1)) with { WindowStart = Origin.AddMinutes(45) };
+
+        var end = _planner.ShortenedEnd(ahead, Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, Now);
+
+        Assert.Equal(Origin.AddMinutes(45), end);
+    }
+
+    [Fact]
     public void ShortenedEnd_KeepsTheWindow_WhenDemandStillNeedsItsEnd_TheForecastDoesNotReachIt_OrRiskOrAnOperatorAskedToo()
     {
         var falling = Points(1400, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800);
