@@ -92,6 +92,21 @@ internal sealed class WorkflowStore : IDisposable
         }
 
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+        try
+        {
+            Open(path);
+        }
+        catch
+        {
+            // Not a database, or unreadable: let go of the lock, or a retry in this process would find it "in use".
+            _connection.Dispose();
+            _ownership?.Dispose();
+            throw;
+        }
+    }
+
+    private void Open(string path)
+    {
         _connection.Open();
         Execute(path == InMemory ? string.Empty : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
         Execute("""

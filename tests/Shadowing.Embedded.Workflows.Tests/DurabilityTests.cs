@@ -221,6 +221,18 @@ public sealed class DurabilityTests : IDisposable
         Assert.Equal(WorkflowRuntimeStatus.Completed, (await next.RunAsync(nameof(SequenceWorkflow), 1)).RuntimeStatus);
     }
 
+    [Fact]
+    public void AFileThatIsNotADatabase_FailsTheStart_AndLetsGoOfItsLock()
+    {
+        File.WriteAllText(StatePath, "not a database, but long enough for SQLite to read a header and refuse it: " + new string('x', 200));
+
+        Assert.ThrowsAny<Microsoft.Data.Sqlite.SqliteException>(() => new WorkflowStore(StatePath));
+
+        // Moved aside, the path can be used at once by this same process: the failed start did not keep the lock.
+        File.Delete(StatePath);
+        using var store = new WorkflowStore(StatePath);
+    }
+
     private static IEnumerable<Exception> Chain(Exception error)
     {
         for (Exception? e = error; e is not null; e = e.InnerException)
