@@ -574,6 +574,35 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(["s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));
     }
 
+    [Theory]
+    [InlineData(true, ShadowLifecycleOptions.CurrentLifecycleVersion)]
+    [InlineData(false, ShadowLifecycleOptions.CurrentLifecycleVersion)]
+    [InlineData(true, 3)] // recorded before: replays restarting the other too, as it ran
+    public async Task Run_ReleasedOrEndedWhileAResizeRestartsItsShadows_TheOthersDrainInsteadOfRestarting(bool released, int lifecycleVersion)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Resources: new ShadowResources(Size: 4)));
+        await WaitUntil(() => rewarm.Reached);
+        if (released)
+        {
+            harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+        }
+        else
+        {
+            harness.EndWindow();
+        }
+
+        rewarm.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(released ? "released: kill switch engaged" : "the window ended", outcome.Reason);
+        Assert.Equal(lifecycleVersion >= 4 ? ["s20261202t1200-1"] : ["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Select(s => s.ShadowId));
+        Assert.Equal(lifecycleVersion >= 4 ? ["s20261202t1200-2"] : [], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));
+    }
+
     [Fact]
     public async Task Run_HistoryRecordedBeforeConcurrentRemediation_ReplaysRemediatingOneShadowAtATime()
     {

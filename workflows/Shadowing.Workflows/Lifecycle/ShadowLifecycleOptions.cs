@@ -10,14 +10,15 @@ public sealed class ShadowLifecycleOptions
     public const string Section = "Shadowing:Sep";
 
     /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
-    public const int CurrentLifecycleVersion = 3;
+    public const int CurrentLifecycleVersion = 4;
 
     /// <summary>
     /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
     /// (not a setting). An instance recorded before version 2 (0 here: the field did not exist) replays as it was
     /// recorded after an upgrade: its hold loop remediates one shadow at a time. From 2 each remediation runs beside the
     /// hold loop; a history of the old behaviour replayed with the new would schedule its steps in another order. From 3
-    /// a window further ahead than <see cref="PrepareAhead"/> waits before its shadows are prepared.
+    /// a window further ahead than <see cref="PrepareAhead"/> waits before its shadows are prepared. From 4 a resize stops
+    /// restarting held shadows once a release or the window's end has come (the rest drain).
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }

@@ -488,6 +488,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 _resources = resources;
                 foreach (var id in Ready().ToArray())
                 {
+                    if (options.LifecycleVersion >= 4 && (_release.IsCompleted || WindowEnded()))
+                    {
+                        return; // came while an earlier one restarted: the ones still ready drain rather than restart for nothing
+                    }
+
                     var own = _shadows[id].Resources ?? previous; // a remediated shadow runs larger than the request's size
                     if (own == resources)
                     {
@@ -515,6 +520,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             }
 
             var ready = Ready().ToArray();
+            if (options.LifecycleVersion >= 4 && (_release.IsCompleted || WindowEnded()))
+            {
+                return;
+            }
+
             if (resize.Count is { } count && count > ready.Length)
             {
                 await PrepareAsync(NewIds(count - ready.Length)).ConfigureAwait(true);
