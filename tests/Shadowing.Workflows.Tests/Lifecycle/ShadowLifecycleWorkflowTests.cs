@@ -225,6 +225,25 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.True(judged[1].Since > judged[0].Since); // the restarted process is judged on its own answers
     }
 
+    [Theory]
+    [InlineData(ShadowLifecycleOptions.CurrentLifecycleVersion)]
+    [InlineData(3)] // recorded before: replays its restart, as it ran
+    public async Task Run_AFailJudgedAsTheReleaseCame_RetiresTheShadowWithoutRestartingItFirst(int lifecycleVersion)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest()) { LifecycleVersion = lifecycleVersion };
+        harness.On(nameof(ValidateShadowActivity), _ =>
+        {
+            harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+            return WorkflowHarness.Check(Verdict.Fail);
+        });
+
+        var outcome = await harness.StartAsync().WaitAsync(Patience);
+
+        Assert.False(outcome.Served);
+        Assert.Equal(lifecycleVersion >= 4 ? 0 : 1, harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity)).Count);
+        Assert.Equal(ShadowState.Retired, Assert.Single(outcome.Shadows).State);
+    }
+
     [Fact]
     public async Task Run_RemediationExhausted_RetiresTheShadowWithItsFailureAndEndsUnserved()
     {

@@ -258,6 +258,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 var attempt = _shadows[id].Attempt;
                 if (check.Verdict == Verdict.Fail && attempt <= options.MaxRemediations)
                 {
+                    if (options.LifecycleVersion >= 4)
+                    {
+                        ThrowIfReleased(); // judged as the release came or the window ended: retired, not restarted first
+                    }
+
                     if (!await RemediateAsync(id).ConfigureAwait(true))
                     {
                         return false;
