@@ -783,7 +783,8 @@ public sealed class ShadowLifecycleWorkflowTests
         var outcome = await harness.StartAsync().WaitAsync(Patience);
 
         Assert.False(outcome.Served);
-        Assert.Equal("no shadow passed validation", outcome.Reason);
+        Assert.StartsWith("no shadow could be started", outcome.Reason, StringComparison.Ordinal); // never judged: not "passed no validation"
+        Assert.Equal("Failed", harness.Statuses[^1].Phase);
         Assert.Equal([nameof(ReadLifecycleOptionsActivity), nameof(ProvisionShadowActivity), nameof(RetireShadowActivity)], harness.Names());
         Assert.Equal("could not be started: no local-process template for 'orders'", Assert.Single(harness.Inputs<RetireStep>(nameof(RetireShadowActivity))).Failure);
     }
@@ -834,6 +835,7 @@ public sealed class ShadowLifecycleWorkflowTests
         var outcome = await run.WaitAsync(Patience);
 
         Assert.Equal((false, "released: oncall"), (outcome.Served, outcome.Reason));
+        Assert.Equal("Retired", harness.Statuses[^1].Phase); // released, not failed
         Assert.Equal([nameof(ReadLifecycleOptionsActivity)], harness.Names());
     }
 

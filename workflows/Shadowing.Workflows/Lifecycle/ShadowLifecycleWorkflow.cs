@@ -97,7 +97,8 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                         served: false,
                         _release.IsCompleted ? Released(await _release.ConfigureAwait(true))
                         : WindowEnded() ? "the window ended before a shadow was ready"
-                        : "no shadow passed validation");
+                        : _shadows.Values.Any(s => s.LastVerdict is not null) ? "no shadow passed validation"
+                        : "no shadow could be started (provisioning, its data or mirroring failed: see each shadow's retirement)");
                 }
 
                 var reason = _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : await HoldAsync().ConfigureAwait(true);
@@ -665,7 +666,8 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         private ShadowOutcome Outcome(bool served, string reason)
         {
-            _phase = served ? "Retired" : "Failed";
+            // Unserved for want of a ready shadow is a failure; released, or a window that ended first, is not.
+            _phase = served || _release.IsCompleted || context.CurrentUtcDateTime >= _windowEnd ? "Retired" : "Failed";
             Status(_phase);
             return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray() };
         }
