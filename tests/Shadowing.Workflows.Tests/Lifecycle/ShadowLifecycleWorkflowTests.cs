@@ -244,6 +244,24 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(ShadowState.Retired, Assert.Single(outcome.Shadows).State);
     }
 
+    [Theory]
+    [InlineData(ShadowLifecycleOptions.CurrentLifecycleVersion)]
+    [InlineData(3)] // recorded before: replays making the other ready, as it ran
+    public async Task Run_APreparationFailingForGood_StopsTheOthersBeforeTheyAreMadeReady(int lifecycleVersion)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
+        harness.FailWhen(nameof(MarkPreWarmedActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "store down");
+        var judging = harness.Hold(nameof(ValidateShadowActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        judging.Open(); // the other was held before its judgement, or stopped before it
+        await Assert.ThrowsAsync<WorkflowTaskFailedException>(() => run.WaitAsync(Patience));
+
+        Assert.Equal(lifecycleVersion >= 4 ? 0 : 1, harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Count(s => s.ShadowId == "s20261202t1200-2"));
+        Assert.Contains(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)), r => r.ShadowId == "s20261202t1200-2");
+    }
+
     [Fact]
     public async Task Run_RemediationExhausted_RetiresTheShadowWithItsFailureAndEndsUnserved()
     {

@@ -19,7 +19,8 @@ public sealed class ShadowLifecycleOptions
     /// hold loop; a history of the old behaviour replayed with the new would schedule its steps in another order. From 3
     /// a window further ahead than <see cref="PrepareAhead"/> waits before its shadows are prepared. From 4 a resize stops
     /// restarting held shadows once a release or the window's end has come (the rest drain), and a shadow that fails its
-    /// judgement as they come is retired without a remediation's restart first.
+    /// judgement as they come is retired without a remediation's restart first; a preparation that fails for good stops the
+    /// others being prepared beside it at their next step.
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }

@@ -168,6 +168,13 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 await RetireAsync(id, failure: null).ConfigureAwait(true); // released before it was ready: nothing to drain
                 return false;
             }
+            catch (WorkflowTaskFailedException) when (options.LifecycleVersion >= 4)
+            {
+                // The workflow gives up once every preparation has ended: the others stop at their next step rather than
+                // be warmed, judged and made ready only to be retired.
+                _stopping = true;
+                throw;
+            }
         }
 
         private async Task<bool> PrepareOrThrowAsync(string id)
