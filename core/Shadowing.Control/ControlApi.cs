@@ -453,9 +453,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <c>PUT /api/services/{service}/events</c>: replaces the calendar with the body, a JSON array of
     /// <c>{start, end, name, kind, expectedMultiplier?}</c>; a bad entry is named by its index and field. With
     /// <paramref name="ifMatch"/> (the ETag <c>GET</c> gave) it replaces only the calendar that was read: 412 when another
-    /// write came in between, so two operators editing at once do not silently lose one edit.
+    /// write came in between, so two operators editing at once do not silently lose one edit. As in RFC 9110,
+    /// <c>If-Match: *</c> replaces only a calendar that exists, and <paramref name="ifNoneMatch"/> <c>*</c> writes only one
+    /// that does not (the way to create the first without losing one written meanwhile: an empty calendar has no ETag).
     /// </summary>
-    public async Task<ControlResult> PutEventsAsync(string service, Stream body, string? ifMatch, string actor, CancellationToken cancellationToken)
+    public async Task<ControlResult> PutEventsAsync(string service, Stream body, string? ifMatch, string actor, CancellationToken cancellationToken, string? ifNoneMatch = null)
     {
         if (BadService(service) is { } bad)
         {
@@ -488,10 +490,32 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         events.Sort((a, b) => a.Start.CompareTo(b.Start));
-        var etag = ifMatch?.Trim() is { Length: > 0 } given && given != "*" ? given.Replace("W/", string.Empty, StringComparison.Ordinal).Trim('"') : null;
+        var key = StateKeys.Events(service);
+        if (ifNoneMatch?.Trim() == "*")
+        {
+            if (!await store.TryCreateJsonAsync(key, events, cancellationToken).ConfigureAwait(false))
+            {
+                return ControlResult.PreconditionFailed($"'{service}' already has a calendar (If-None-Match: *): GET it, apply the change, and PUT with its ETag.");
+            }
+
+            await _audit.RecordAsync(actor, "put-events", service, $"{events.Count} event(s)", cancellationToken).ConfigureAwait(false);
+            return ControlResult.Ok(events);
+        }
+
+        var etag = ifMatch?.Trim() is { Length: > 0 } given ? given.Replace("W/", string.Empty, StringComparison.Ordinal).Trim('"') : null;
+        if (etag == "*")
+        {
+            // Any calendar that exists, not none: the ETag it has now.
+            etag = (await store.GetAsync(key, cancellationToken).ConfigureAwait(false))?.ETag;
+            if (etag is null)
+            {
+                return ControlResult.PreconditionFailed($"'{service}' has no calendar yet (If-Match: *): create it with If-None-Match: *, or without a condition.");
+            }
+        }
+
         try
         {
-            await store.SaveJsonAsync(StateKeys.Events(service), events, etag, cancellationToken).ConfigureAwait(false);
+            await store.SaveJsonAsync(key, events, etag, cancellationToken).ConfigureAwait(false);
         }
         catch (StateConflictException)
         {

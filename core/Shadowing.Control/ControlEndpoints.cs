@@ -41,7 +41,7 @@ public static class ControlEndpoints
         api.MapPost("/services/{service}/shadows/{shadowId}/promote", (string service, string shadowId, HttpRequest r, ControlApi c, CancellationToken ct) => c.PromoteAsync(service, shadowId, r.Body, Actor(r), ct));
         api.MapGet("/services/{service}/traffic", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.GetTrafficAsync(service, r.Query["minutes"].ToString(), ct));
         api.MapGet("/services/{service}/events", (string service, ControlApi c, CancellationToken ct) => c.GetEventsAsync(service, ct));
-        api.MapPut("/services/{service}/events", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.PutEventsAsync(service, r.Body, r.Headers.IfMatch.ToString(), Actor(r), ct));
+        api.MapPut("/services/{service}/events", (string service, HttpRequest r, ControlApi c, CancellationToken ct) => c.PutEventsAsync(service, r.Body, r.Headers.IfMatch.ToString(), Actor(r), ct, r.Headers.IfNoneMatch.ToString()));
         api.MapGet("/audit", (HttpRequest r, ControlApi c, CancellationToken ct) => c.GetAuditAsync(r.Query["day"].ToString(), ct));
         api.MapGet("/routing", (ControlApi c, CancellationToken ct) => c.ListRoutingTablesAsync(ct));
         api.MapGet("/routing/{service}", (string service, ControlApi c, CancellationToken ct) => c.GetRoutingTableAsync(service, ct));

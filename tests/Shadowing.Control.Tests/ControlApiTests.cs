@@ -446,7 +446,19 @@ public sealed class ControlApiTests
 
         Assert.Equal(412, late.Status);
         Assert.Equal(["alice"], (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("orders"), Ct))!.Value.Select(e => e.Name));
-        Assert.Equal(200, (await Api.PutEventsAsync("orders", Body(Bob), "*", "bob", Ct)).Status); // no condition
+        Assert.Equal(200, (await Api.PutEventsAsync("orders", Body(Bob), "*", "bob", Ct)).Status); // any calendar that exists
+    }
+
+    [Fact]
+    public async Task PutEvents_TheFirstCalendar_IfNoneMatchCreatesItOnlyOnce_IfMatchAnyNeedsOne()
+    {
+        const string Alice = """[{"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"alice","kind":"launch"}]""";
+
+        Assert.Equal(412, (await Api.PutEventsAsync("payments", Body(Alice), "*", "alice", Ct)).Status); // none yet
+        Assert.Null(await _store.GetAsync(StateKeys.Events("payments"), Ct));
+        Assert.Equal(200, (await Api.PutEventsAsync("payments", Body(Alice), null, "alice", Ct, ifNoneMatch: "*")).Status);
+        Assert.Equal(412, (await Api.PutEventsAsync("payments", Body("[]"), null, "bob", Ct, ifNoneMatch: "*")).Status); // written meanwhile
+        Assert.Equal(["alice"], (await _store.GetJsonAsync<List<CalendarEvent>>(StateKeys.Events("payments"), Ct))!.Value.Select(e => e.Name));
     }
 
     [Theory]

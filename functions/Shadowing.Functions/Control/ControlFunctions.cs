@@ -64,7 +64,7 @@ public sealed class ControlFunctions(ControlApi api)
     [Function("PutEvents")]
     public async Task<IActionResult> PutEvents(
         [HttpTrigger(AuthorizationLevel.Function, "put", Route = "services/{service}/events")] HttpRequest request, string service, CancellationToken cancellationToken) =>
-        await api.PutEventsAsync(service, Body(request), request.Headers.IfMatch.ToString(), ControlEndpoints.Actor(request), cancellationToken).ConfigureAwait(false);
+        await api.PutEventsAsync(service, Body(request), request.Headers.IfMatch.ToString(), ControlEndpoints.Actor(request), cancellationToken, request.Headers.IfNoneMatch.ToString()).ConfigureAwait(false);
 
     /// <summary><c>GET /api/audit?day=yyyy-MM-dd</c>.</summary>
     [Function("GetAudit")]
