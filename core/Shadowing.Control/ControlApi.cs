@@ -346,7 +346,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                 return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has ended {summary.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
             }
 
-            if (start < covering.WindowStart && (summary?.Phase == "Scheduled" || (summary is null && covering.Kinds.All(k => k == ShadowRequestKind.Manual))))
+            if (start < covering.WindowStart && (summary?.Phase == "Scheduled" || (summary is null && plan is not { Decision: ShadowPlanDecision.Refused } && covering.Kinds.All(k => k == ShadowRequestKind.Manual))))
             {
                 return ControlResult.Conflict($"Request {covering.Id} covers this window from {covering.WindowStart:u} and waits for it; a stored request's start is not moved earlier. Ask for a window ending before {covering.WindowStart:u}{(summary is null ? string.Empty : $", or release its workflow {summary.InstanceId} first")}.");
             }
