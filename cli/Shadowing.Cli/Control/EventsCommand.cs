@@ -143,6 +143,12 @@ internal sealed class EventsCommand : AsyncCommand<EventsCommand.Settings>
                 return ExitCodes.Ok;
             }
 
+            if (settings.Action != "add" && (await store.GetJsonAsync<List<CalendarEvent>>(key, cancellationToken))?.Value.Exists(e => string.Equals(e.Name, settings.Name, StringComparison.Ordinal)) != true)
+            {
+                // Nothing to remove: no write, which would create an empty calendar or move the ETag another editor holds.
+                throw new UsageException($"--name: {settings.Service} has no event named '{settings.Name}' (shadowing events list {settings.Service} shows them).");
+            }
+
             var changed = 0;
             await store.UpdateJsonAsync<List<CalendarEvent>>(
                 key,

@@ -57,6 +57,18 @@ public sealed class StoreCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Events_RemovingANameThatIsNotThere_WritesNothing()
+    {
+        await SeedAsync();
+
+        var (exit, _) = await RunAsync("events", "remove", "orders", "--name", "nope");
+
+        Assert.Equal(2, exit);
+        using var store = new SqliteStateStore(StatePath, TimeProvider.System);
+        Assert.Null(await store.GetAsync(StateKeys.Events("orders"), Ct)); // no empty calendar made, no ETag moved
+    }
+
+    [Fact]
     public async Task Routes_ValidateDiffApply_KeepTheShadowsSepOwns()
     {
         await SeedAsync();
