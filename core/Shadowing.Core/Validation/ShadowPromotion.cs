@@ -63,12 +63,6 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is {shadow.State}; a shadow that is draining, retired or failed cannot be promoted.");
         }
 
-        if (shadow.State == ShadowState.WarmingUp && shadow.StateChangedAt > latest.JudgedAt)
-        {
-            // A remediation or a resize restarts a shadow through warm-up: its Pass was of the process before.
-            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' went back to {shadow.State} at {shadow.StateChangedAt:u}, after its Pass ({latest.JudgedAt:u}): the Pass was of the process before a restart or a new warm-up; validate it again once it has warmed up.");
-        }
-
         if (target == PromotionTarget.Production && shadow.Owner is { } owner)
         {
             // Its workflow would drain and stop the process at the window's end, under a production entry.

@@ -68,29 +68,6 @@ public sealed class ShadowPromotionTests
         Assert.Equal(ShadowState.Active, ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now).Shadows[0].State);
     }
 
-    [Theory]
-    [InlineData(ShadowState.WarmingUp, -1, false)] // back to warm-up after its Pass: a remediation restarted it
-    [InlineData(ShadowState.WarmingUp, 1, true)]
-    [InlineData(ShadowState.Validating, -1, true)] // its Pass is the judgement it is in the middle of
-    [InlineData(ShadowState.PreWarmed, -5, true)]
-    public void Production_APassFromBeforeTheShadowWentBackToWarmingUp_IsRefused(ShadowState state, int passMinutesAfterTheChange, bool allowed)
-    {
-        var changed = Now.AddMinutes(-10);
-        var table = Table(state);
-        table = table with { Shadows = [table.Shadows[0] with { StateChangedAt = changed }] };
-        var pass = Verdict(Core.Validation.Verdict.Pass, changed.AddMinutes(passMinutesAfterTheChange));
-
-        if (allowed)
-        {
-            Assert.Contains(ShadowPromotion.Promote(table, "s1", PromotionTarget.Production, pass, Now).Production, p => p.Id == "s1");
-        }
-        else
-        {
-            var refusal = Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", PromotionTarget.Production, pass, Now));
-            Assert.Contains("went back to WarmingUp at 2026-12-01 11:50:00Z, after its Pass", refusal.Message, StringComparison.Ordinal);
-        }
-    }
-
     private static RoutingTable Table(ShadowState state) => Tables.Orders() with
     {
         Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://10.0.0.9:8080", State = state, MaxConcurrency = 32 }],
