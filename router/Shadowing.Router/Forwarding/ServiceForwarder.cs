@@ -271,6 +271,10 @@ internal sealed partial class ServiceForwarder(
         _ => error.ToString(),
     };
 
+    /// <summary>Whether an answer of <paramref name="contentType"/> is a stream that may go quiet for long by design.</summary>
+    private static bool IsStream(string? contentType) =>
+        contentType is not null && (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) || contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase));
+
     /// <summary>How a forwarding attempt bears on the endpoint's health; null when the client caused it.</summary>
     private static ForwardOutcome? Classify(ForwarderError error, int statusCode) => error switch
     {
@@ -381,9 +385,9 @@ internal sealed partial class ServiceForwarder(
         var outcome = Classify(error, status);
         if (error == ForwarderError.ResponseBodyDestination && exception is OperationCanceledException)
         {
-            // Quiet past ResponseTimeout after its headers, so YARP cut it. A body without a length (server-sent events, a
-            // stream) may be quiet by design: the endpoint answered. One whose length it announced stalled: a timeout.
-            (status, outcome) = context.Response.ContentLength is null
+            // Quiet past ResponseTimeout after its headers, so YARP cut it. Server-sent events and gRPC streams are quiet by
+            // design: the endpoint answered. Any other body stalled (chunked JSON included): a timeout.
+            (status, outcome) = IsStream(context.Response.ContentType)
                 ? (context.Response.StatusCode, Classify(ForwarderError.None, context.Response.StatusCode))
                 : (0, ForwardOutcome.Timeout);
         }
