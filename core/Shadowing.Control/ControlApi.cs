@@ -335,8 +335,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         // An open request covering the window takes this one in (SubmitAsync merges: the larger count, the later end, its
         // own start kept). Checked before anything is stored, so that a request that would run nothing is refused rather
         // than answered 202: a covering workflow that terminated or failed is never started again for that window; one
-        // that completed, or a refused request, runs again only for more shadows or a longer window; and an operator's
-        // own request that waits (Scheduled) for a later start is not moved earlier.
+        // that completed runs again only past its end; a refused request is decided again for more shadows or a longer
+        // window; and an operator's own request that waits (Scheduled) for a later start is not moved earlier.
         foreach (var covering in (await requests.ListAsync(service, cancellationToken).ConfigureAwait(false)).Where(r => r.WindowEnd >= start && r.WindowStart <= windowEnd))
         {
             var plan = await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false);
@@ -351,17 +351,15 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                 return ControlResult.Conflict($"Request {covering.Id} covers this window from {covering.WindowStart:u} and waits for it; a stored request's start is not moved earlier. Ask for a window ending before {covering.WindowStart:u}{(summary is null ? string.Empty : $", or release its workflow {summary.InstanceId} first")}.");
             }
 
-            if (count <= covering.Count && windowEnd <= covering.WindowEnd)
+            if (count <= covering.Count && windowEnd <= covering.WindowEnd && plan is { Decision: ShadowPlanDecision.Refused })
             {
-                if (plan is { Decision: ShadowPlanDecision.Refused })
-                {
-                    return ControlResult.Conflict($"Request {covering.Id} covers this window with at least as many shadows and was refused: {plan.Reason}");
-                }
+                return ControlResult.Conflict($"Request {covering.Id} covers this window with at least as many shadows and was refused: {plan.Reason}");
+            }
 
-                if (summary is { RuntimeStatus: "COMPLETED" })
-                {
-                    return ControlResult.Conflict($"Request {covering.Id} covers this window with at least as many shadows, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for more shadows or a longer window.");
-                }
+            if (windowEnd <= covering.WindowEnd && summary is { RuntimeStatus: "COMPLETED" })
+            {
+                // The intake runs a completed request again only past the end it ran to, whatever the count.
+                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for a window ending after {covering.WindowEnd:u}.");
             }
         }
 
