@@ -347,7 +347,6 @@ public sealed class ControlApiTests
         Assert.Equal((409, 409), (result.Status, more.Status));
         Assert.Contains("its workflow wf-1 has completed", Assert.IsType<ControlProblem>(result.Body).Detail, StringComparison.Ordinal);
         Assert.Equal(202, (await Api.StartShadowsAsync("orders", Body("{\"duration\":\"3h\"}"), "oncall", Ct)).Status); // past its end
-
     }
 
     [Fact]
