@@ -207,12 +207,14 @@ public static class ShadowJudge
         var check = settings.Mismatch;
         // Production's noise: paths that differ between two production endpoints answering the same request with the same
         // status and comparable bodies. Never the whole body ('$'): one noisy non-JSON pair would hide every shadow
-        // answer that differs entirely. Kept per route, as Diffy keeps it per endpoint: an id that is new on every POST
-        // must not cancel a wrong id on a GET. A route with no production pair of its own falls back to the service's.
+        // answer that differs entirely. Kept per route, as Diffy keeps it per endpoint, once a route has minSamples pairs of
+        // its own: an id random on every GET /recommendations must not cancel a wrong id on GET /cart. With fewer, a field
+        // that differs only now and then may not have differed yet in its own pairs: the route uses the service's noise.
         var pairs = noise.Where(o => o.Compared && o.Copy.Status == o.Production.Status).ToList();
         var pooled = NoisyShapes(pairs);
-        var byRoute = pairs.GroupBy(RouteOf, StringComparer.Ordinal).ToDictionary(g => g.Key, NoisyShapes, StringComparer.Ordinal);
-        var routesOnPooled = new HashSet<string>(StringComparer.Ordinal);
+        var byRoute = pairs.GroupBy(RouteOf, StringComparer.Ordinal).Where(g => g.Count() >= settings.MinSamples)
+            .ToDictionary(g => g.Key, NoisyShapes, StringComparer.Ordinal);
+        var routesOnOwn = new HashSet<string>(StringComparer.Ordinal);
 
         // Every answered pair counts for its status; its body paths only where both bodies could be compared (not past
         // maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
@@ -224,10 +226,13 @@ public static class ShadowJudge
         {
             var differing = outcome.Compared ? outcome.DifferingPaths : [];
             var route = RouteOf(outcome);
-            if (!byRoute.TryGetValue(route, out var noisy))
+            if (byRoute.TryGetValue(route, out var noisy))
+            {
+                routesOnOwn.Add(route);
+            }
+            else
             {
                 noisy = pooled;
-                routesOnPooled.Add(route);
             }
 
             // A list cut short (JsonDiff.More) hides shapes that may differ: it counts as a difference unless production's own
@@ -267,7 +272,7 @@ public static class ShadowJudge
         // Wilson is two-sided: the one-sided bound at `confidence` is the two-sided one at 1 - 2α.
         var (lower, _) = Proportions.Wilson(differingShare, requests, 1 - (2 * (1 - settings.Confidence)));
         var top = string.Join(", ", counted.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(3).Select(c => Format($"{c.Key} ({c.Value})")));
-        var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {pooled.Count} path(s) production noise in {pairs.Count} production pair(s) over {byRoute.Count} route(s){(routesOnPooled.Count > 0 ? $", {routesOnPooled.Count} route(s) without pairs of their own judged on the service's" : string.Empty)}");
+        var figures = Format($"{differingShare:0.##}/{requests} requests ({rate:0.##%}; {mismatches}/{n} answers); {pooled.Count} path(s) production noise in {pairs.Count} production pair(s){(routesOnOwn.Count > 0 ? $", {routesOnOwn.Count} route(s) judged on their own" : string.Empty)}");
         var result = lower > check.MaxRate ? Verdict.Fail : rate <= check.MaxRate ? Verdict.Pass : Verdict.Inconclusive;
         var reason = result switch
         {
@@ -284,7 +289,8 @@ public static class ShadowJudge
     /// <summary>
     /// The route an outcome was answered on: its method and path, each segment that reads as an id (digits, a GUID, or 8
     /// characters or more with a digit) read as <c>{id}</c>, so <c>GET /orders/17</c> and <c>GET /orders/18</c> share
-    /// their noise. A segment read too literally only splits a route, whose outcomes then fall back to the service's noise.
+    /// their noise. A segment read too literally splits a route, and a route with too few pairs of its own uses the
+    /// service's noise, as every route did before noise was kept per route.
     /// </summary>
     internal static string RouteOf(MirrorOutcome outcome)
     {
