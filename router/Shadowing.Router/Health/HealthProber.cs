@@ -99,8 +99,12 @@ internal sealed partial class HealthProber : BackgroundService
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
             // The default endpoint is the last resort, often a "busy" page that answers 503 to every path: whatever it
-            // answers is the service's own answer, better than the router's 503, so any answer means it serves.
-            success = response.IsSuccessStatusCode || endpoint.Role == Core.Routing.EndpointRole.Default;
+            // answers is the service's own answer, better than the router's 503, so any answer means it serves; not
+            // daprd's own 500 when it cannot reach a dapr:// default's app, which is no answer of the app's.
+            success = response.IsSuccessStatusCode
+                || (endpoint.Role == Core.Routing.EndpointRole.Default
+                    && !(address.Scheme == EndpointScheme.Dapr && response.StatusCode == System.Net.HttpStatusCode.InternalServerError
+                        && await Forwarding.SidecarInvokeFailure.ReadAsync(response, linked.Token).ConfigureAwait(false) is not null));
             failure = success ? null : $"HTTP {(int)response.StatusCode}";
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -159,6 +159,24 @@ public sealed class DaprEndpointTests
     }
 
     [Fact]
+    public async Task ADefaultWhoseAppIsDown_ProbedThroughDaprd_IsUnhealthy_NotTakenForABusyPage()
+    {
+        // Any answer of a default's own keeps it in (a busy page's 503); daprd's 500 for an app it cannot reach is none.
+        await using var sidecar = await StartSidecarAsync();
+        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        await using var router = await RouterHost.StartAsync(
+            [new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "dapr://orders-api", MaxConcurrency = 10 }],
+                Default = new DefaultEndpoint { Id = "d1", Address = "dapr://orders-down" },
+            }],
+            Settings(sidecar, SidecarToken));
+
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("d1"), "probes through daprd find the default's app down", cancellationToken: Ct);
+    }
+
+    [Fact]
     public async Task AppDown_NoOtherEndpoint_Answers502WithoutDaprdsError()
     {
         await using var sidecar = await StartSidecarAsync();
