@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Shadowing.Control.Workflows;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Data;
@@ -23,7 +24,7 @@ namespace Shadowing.Control;
 /// Functions app (<c>/api/…</c>, function keys), the workflows host (Dapr-invoked) and <c>shadowing up</c>'s loopback
 /// admin port.
 /// </summary>
-public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowControl workflows, TimeProvider time)
+public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowControl workflows, TimeProvider time, IOptions<ControlOptions>? options = null)
 {
     /// <summary>Largest request body read (an event calendar of a few thousand entries fits).</summary>
     public const int MaxBodyBytes = 1 << 20;
@@ -608,8 +609,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private static ControlResult? BadService(string service) =>
         ServiceNames.IsValid(service) ? null : ControlResult.BadRequest("service", $"'{service}' is not a service name: {ServiceNames.Rule}.");
 
-    /// <summary>How long a status read waits for each workflow instance's state.</summary>
-    internal static readonly TimeSpan SummaryTimeout = TimeSpan.FromSeconds(5);
+    private readonly TimeSpan _summaryTimeout = options?.Value.WorkflowStatusTimeout ?? ControlOptions.DefaultWorkflowStatusTimeout;
 
     private static ControlResult UnknownInstance(string instanceId) =>
         ControlResult.NotFound("instanceId", $"No workflow instance '{instanceId}'.");
@@ -625,7 +625,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private async Task<WorkflowSummary> SummaryAsync(string instanceId, CancellationToken cancellationToken)
     {
         WorkflowStatus? status;
-        using var timeout = new CancellationTokenSource(SummaryTimeout, time);
+        using var timeout = new CancellationTokenSource(_summaryTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
@@ -636,7 +636,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             // The workflows app is down or slow: the rest of the service's status is what an incident needs most, and a
             // hung app must not hold it for the invoke client's 100 s per open request. (The workflow client's gRPC call
             // reports its cancellation as an RpcException, hence any error once the timeout fired.)
-            return new WorkflowSummary(instanceId, "UNKNOWN", null, timeout.IsCancellationRequested ? $"the workflows app did not answer within {SummaryTimeout.TotalSeconds:0} s" : ex.Message);
+            return new WorkflowSummary(instanceId, "UNKNOWN", null, timeout.IsCancellationRequested ? $"the workflows app did not answer within {Durations.Describe(_summaryTimeout)}" : ex.Message);
         }
 
         string? phase = null;

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Control.Workflows;
 using Shadowing.Core.Messaging;
@@ -260,9 +261,34 @@ public sealed class ControlApiTests
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(c => NeverAnswers(c.Arg<CancellationToken>()));
         var hung = Api.GetServiceAsync("orders", Ct);
         await Eventually.WaitUntilAsync(() => _workflows.ReceivedCalls().Count(c => c.GetMethodInfo().Name == nameof(IWorkflowControl.GetAsync)) >= 3, "the status reads the instance", cancellationToken: Ct);
-        _time.Advance(ControlApi.SummaryTimeout);
+        _time.Advance(ControlOptions.DefaultWorkflowStatusTimeout);
         var slow = await hung.WaitAsync(TimeSpan.FromSeconds(30), Ct);
         Assert.Equal(new WorkflowSummary("wf-1", "UNKNOWN", null, "the workflows app did not answer within 5 s"), Assert.Single(Assert.IsType<ServiceStatus>(slow.Body).Requests).Workflow);
+    }
+
+    [Fact]
+    public async Task GetService_WaitsForAHungWorkflowsAppAsLongAsConfigured()
+    {
+        // The demo's clock runs 720 times real time: it scales the wait, or 5 s would be 7 ms of real time.
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var open = Request(Now.AddHours(1));
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + open.Id, open, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(open.Id), new ShadowPlan
+        {
+            RequestId = open.Id, Service = "orders", Count = 1, WindowStart = open.WindowStart, WindowEnd = open.WindowEnd, Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 1, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(c => NeverAnswers(c.Arg<CancellationToken>()));
+        var api = new ControlApi(_store, _bus, _workflows, _time, Options.Create(new ControlOptions { WorkflowStatusTimeout = TimeSpan.FromHours(1) }));
+
+        var hung = api.GetServiceAsync("orders", Ct);
+        await Eventually.WaitUntilAsync(() => _workflows.ReceivedCalls().Any(c => c.GetMethodInfo().Name == nameof(IWorkflowControl.GetAsync)), "the status reads the instance", cancellationToken: Ct);
+        _time.Advance(ControlOptions.DefaultWorkflowStatusTimeout);
+        await Task.Delay(TimeSpan.FromMilliseconds(200), TimeProvider.System, Ct);
+        Assert.False(hung.IsCompleted, "the status gave up before its configured wait");
+        _time.Advance(TimeSpan.FromHours(1));
+        var slow = await hung.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(new WorkflowSummary("wf-1", "UNKNOWN", null, "the workflows app did not answer within 1 h"), Assert.Single(Assert.IsType<ServiceStatus>(slow.Body).Requests).Workflow);
     }
 
     private static Task<WorkflowStatus?> NeverAnswers(CancellationToken cancellationToken)

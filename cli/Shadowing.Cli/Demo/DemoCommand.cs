@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Shadowing.Cli.Forecasting;
 using Shadowing.Cli.Samples;
 using Shadowing.Cli.Up;
+using Shadowing.Control;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
@@ -139,6 +140,8 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 template.StartTimeout = clock.Simulated(SampleStartTimeout);
                 o.Services[Service] = template;
             });
+
+            builder.Services.PostConfigure<ControlOptions>(o => o.WorkflowStatusTimeout = clock.Simulated(ControlOptions.DefaultWorkflowStatusTimeout));
 
             // The synthetic history has no real latency to compare today's with: risk is scored on errors, which it has.
             builder.Services.PostConfigure<PaeOptions>(o => o.RiskMetrics = [Core.Metrics.MetricKind.Errors]);
