@@ -386,10 +386,18 @@ internal sealed partial class ServiceForwarder(
         if (error == ForwarderError.ResponseBodyDestination && exception is OperationCanceledException)
         {
             // Quiet past ResponseTimeout after its headers, so YARP cut it. Server-sent events and gRPC streams are quiet by
-            // design: the endpoint answered. Any other body stalled (chunked JSON included): a timeout.
-            (status, outcome) = IsStream(context.Response.ContentType)
-                ? (context.Response.StatusCode, Classify(ForwarderError.None, context.Response.StatusCode))
-                : (0, ForwardOutcome.Timeout);
+            // design: the endpoint answered, and the cut is routine (no failure logged, its answer mirrored as answered).
+            // Any other body stalled (chunked JSON included): a timeout.
+            if (IsStream(context.Response.ContentType))
+            {
+                error = ForwarderError.None;
+                status = context.Response.StatusCode;
+                outcome = Classify(error, status);
+            }
+            else
+            {
+                (status, outcome) = (0, ForwardOutcome.Timeout);
+            }
         }
         var now = time.GetUtcNow();
         metrics.Finished(endpoint, status, elapsed, outcome is not (null or ForwardOutcome.Success));

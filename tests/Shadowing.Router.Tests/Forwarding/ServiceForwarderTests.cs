@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Http;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Shadowing.Core.Routing;
 using Shadowing.TestUtilities.Hosting;
 using Shadowing.TestUtilities.Metrics;
@@ -369,9 +371,11 @@ public sealed class ServiceForwarderTests
             await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, context.RequestAborted);
         }));
         var table = Table.For("feed", []) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(events).ToString(), MaxConcurrency = 100 }] };
+        var logs = new WarningLines();
         await using var router = await RouterHost.StartAsync(
             [table],
-            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:Forwarding:ResponseTimeout"] = "00:00:00.300" });
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:Forwarding:ResponseTimeout"] = "00:00:00.300" },
+            services: s => s.AddLogging(b => b.AddProvider(logs).AddFilter<WarningLines>(level => level >= LogLevel.Warning)));
 
         for (var i = 0; i < 3; i++)
         {
@@ -384,6 +388,28 @@ public sealed class ServiceForwarderTests
 
         Assert.Equal(!counted, await router.IsAvailableAsync("p1"));
         Assert.Equal(counted ? 3 : 0, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_errors_total", ("service", "feed"), ("endpoint", "p1")) ?? 0);
+        Assert.Equal(counted ? 3 : 0, logs.Lines.Count(l => l.Contains("forwarding to endpoint p1 failed", StringComparison.Ordinal))); // a stream's cut is routine
+    }
+
+    /// <summary>The warnings logged, as their formatted lines.</summary>
+    private sealed class WarningLines : ILoggerProvider, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+        public IEnumerable<string> Lines => _lines;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _lines.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
     }
 
     [Fact]
