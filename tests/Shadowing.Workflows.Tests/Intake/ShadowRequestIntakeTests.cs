@@ -34,7 +34,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
-        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<ShadowRequest, string>(ShadowLifecycleNames.Workflow, StandInAsync));
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<ShadowRequest, ShadowOutcome>(ShadowLifecycleNames.Workflow, StandInAsync));
         _host = builder.Build();
         await _host.StartAsync(TestContext.Current.CancellationToken);
         _workflows = _host.Services.GetRequiredService<DaprWorkflowClient>();
@@ -115,7 +115,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Empty(changed); // refused again as before: not stored again, no note added
         Assert.Equal(once, (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal((2, grown.WindowEnd), (updated.Count, updated.WindowEnd));
         Assert.Contains("growing to 3 shadow(s) refused: 1 more shadow(s) of 'orders' would make 3", updated.Reason, StringComparison.Ordinal);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {grown.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {grown.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -211,7 +211,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
         var state = await CompletionAsync(plan.InstanceId!);
-        Assert.Equal($"extend {merged.WindowEnd:O}; resize 2; release test", state.ReadOutputAs<string>());
+        Assert.Equal($"extend {merged.WindowEnd:O}; resize 2; release test", state.ReadOutputAs<ShadowOutcome>()!.Reason);
         Assert.Equal((2, merged.WindowEnd), (updated.Count, updated.WindowEnd));
         Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
     }
@@ -233,7 +233,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
         Assert.Equal(1, budget.EndpointHours); // 2 shadows for half an hour, no longer 2 for 2 hours
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -251,7 +251,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Contains("refused", updated.Reason, StringComparison.Ordinal);
         Assert.Equal(1, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours); // the hours are given back
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {stored.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {stored.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -270,7 +270,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal(shortened.WindowEnd, Assert.Single(changed).WindowEnd);
         Assert.Empty(again);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {shortened.WindowEnd:O}; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -343,7 +343,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, grown); // merged by the PAE; message lost again
         Assert.Single(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal($"extend {grown.WindowEnd:O}; resize 2; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -377,6 +377,32 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
         Assert.Equal(2 + 2, budget.EndpointHours); // the first revision's two hours stay charged
         Assert.Equal(2, (await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds.Count);
+    }
+
+    [Fact]
+    public async Task Handle_RequestExtendedWhileItsWorkflowDrained_RunsTheExtensionAsTheNextRevision_ChargedOnce()
+    {
+        // The window ended and the shadows are draining when the PAE extends the request: the plan takes the new end, the
+        // event reaches a workflow that no longer holds, and the next reconcile tick must still run the extension.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, DrainSlowly, TestContext.Current.CancellationToken);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(-5));
+        var extended = request with { WindowEnd = request.WindowEnd.AddHours(2) };
+        var updated = await Intake().HandleAsync(extended);
+        Assert.Equal((1, extended.WindowEnd), (updated.Revision, updated.WindowEnd)); // taken as an extension of the running one
+        await _workflows.RaiseEventAsync(first.InstanceId!, Drained, "done", TestContext.Current.CancellationToken);
+        Assert.Equal(request.WindowEnd, (await CompletionAsync(first.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.WindowEnd);
+
+        var plan = await Intake().HandleAsync(extended); // the next reconcile tick
+        var again = await Intake().HandleAsync(extended);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2"), (plan.Decision, plan.Revision, plan.InstanceId));
+        Assert.Equal(plan, again);
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((request.WindowEnd, extended.WindowEnd), (input.WindowStart, input.WindowEnd)); // from where the first one stopped holding
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(2 + 2, budget.EndpointHours); // the two extended hours once, by the revision that holds them
     }
 
     [Fact]
@@ -471,7 +497,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal(request.WindowEnd, updated.WindowEnd);
         Assert.Contains("12 endpoint-hours on 2026-12-02 would make 12, over the budget of 10 per day", updated.Reason, StringComparison.Ordinal);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal("release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>()); // no extend reached it
+        Assert.Equal("release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason); // no extend reached it
         Assert.Equal(2, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
 
@@ -505,7 +531,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var refused = await Intake().HandleAsync(next);
 
         Assert.Equal([running.InstanceId!], released);
-        Assert.Equal("release kill switch engaged by ops", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal("release kill switch engaged by ops", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
         Assert.Equal("Refused: the kill switch is engaged", refused.Reason);
 
         await Intake().DisengageKillSwitchAsync();
@@ -524,7 +550,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         Assert.Equal([running.InstanceId!], released);
         Assert.Empty(again);
-        Assert.Equal("release kill switch engaged", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal("release kill switch engaged", (await CompletionAsync(running.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
     }
 
     [Fact]
@@ -535,7 +561,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", plan.InstanceId!, Verdict.Fail, ["latency p50 +40 %"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
         await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
-        Assert.Equal("verdict s1 Fail latency p50 +40 %; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<string>());
+        Assert.Equal("verdict s1 Fail latency p50 +40 %; release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
 
         // The instance has ended: the notice is dropped, not raised on a completed instance.
         await relay.RelayAsync(new ShadowVerdictNotice("orders", "s1", plan.InstanceId!, Verdict.Fail, ["again"], _time.GetUtcNow()), TestContext.Current.CancellationToken);
@@ -629,9 +655,15 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     /// <summary>Stands in for the lifecycle: records extend, resize and verdict, returns on release.</summary>
-    private static async Task<string> StandInAsync(WorkflowContext context, ShadowRequest request)
+    /// <summary>A release with this reason makes the stand-in drain until the test raises <see cref="Drained"/>.</summary>
+    private const string DrainSlowly = "drain slowly";
+
+    private const string Drained = "test-drained";
+
+    private static async Task<ShadowOutcome> StandInAsync(WorkflowContext context, ShadowRequest request)
     {
         var seen = new List<string>();
+        var windowEnd = request.WindowEnd;
         var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
         var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize);
         var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict);
@@ -641,13 +673,20 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             var fired = await Task.WhenAny(extend, resize, verdict, release);
             if (fired == release)
             {
-                seen.Add($"release {await release}");
-                return string.Join("; ", seen);
+                var reason = await release;
+                seen.Add($"release {reason}");
+                if (reason == DrainSlowly)
+                {
+                    await context.WaitForExternalEventAsync<string>(Drained); // as the lifecycle drains: events now go unheard
+                }
+
+                return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = true, Reason = string.Join("; ", seen), Shadows = [], WindowEnd = windowEnd };
             }
 
             if (fired == extend)
             {
-                seen.Add($"extend {(await extend).WindowEnd:O}");
+                windowEnd = (await extend).WindowEnd;
+                seen.Add($"extend {windowEnd:O}");
                 extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
             }
             else if (fired == verdict)

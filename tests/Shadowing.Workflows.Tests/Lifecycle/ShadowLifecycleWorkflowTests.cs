@@ -364,7 +364,23 @@ public sealed class ShadowLifecycleWorkflowTests
 
         harness.EndWindow();
         var outcome = await run.WaitAsync(Patience);
-        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal(("the window ended", newEnd), (outcome.Reason, outcome.WindowEnd));
+    }
+
+    [Fact]
+    public async Task Run_ExtendedWhileTheShadowsDrain_TheOutcomeGivesTheEndTheyWereHeldFor()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest());
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        var draining = harness.Hold(nameof(DrainShadowActivity), "s20261202t1200-1");
+        harness.EndWindow();
+        await WaitUntil(() => draining.Reached);
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Request.WindowEnd.AddHours(1)));
+        draining.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(("the window ended", harness.Request.WindowEnd), (outcome.Reason, outcome.WindowEnd)); // the intake runs the extension anew
     }
 
     [Fact]
@@ -586,12 +602,13 @@ public sealed class ShadowLifecycleWorkflowTests
     public async Task Run_ExtendedAfterTheHoldEndedWhileAShadowIsRemediated_TheRemediationStillStops()
     {
         var (harness, run, rewarm) = await FirstOfTwoRemediatingAsync();
-        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Now)); // an end that has come: the hold ends, waiting for the remediation
+        var ended = harness.Now;
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(ended)); // an end that has come: the hold ends, waiting for the remediation
         harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Now.AddHours(2))); // too late: only the remediation would take it
         rewarm.Open();
         var outcome = await run.WaitAsync(Patience);
 
-        Assert.Equal("the window ended", outcome.Reason);
+        Assert.Equal(("the window ended", ended), (outcome.Reason, outcome.WindowEnd)); // not held for the later end: the intake runs it anew
         Assert.Equal(2, harness.Names().Count(n => n == nameof(MarkPreWarmedActivity)));
         Assert.Equal(2, harness.Names().Count(n => n == nameof(ValidateShadowActivity))); // the remediation judged nothing after its warm-up
         Assert.Equal(["s20261202t1200-2"], harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)).Select(s => s.ShadowId));

@@ -139,7 +139,7 @@ internal sealed class WorkflowHarness
     public Gate Hold(string activity, string shadowId)
     {
         var gate = new Gate();
-        var before = Handlers[activity];
+        var before = Handlers.TryGetValue(activity, out var handler) ? handler : _ => null;
         On(activity, input =>
         {
             if (ShadowIdOf(input) != shadowId)

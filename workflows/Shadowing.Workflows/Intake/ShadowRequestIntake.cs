@@ -50,7 +50,7 @@ public sealed partial class ShadowRequestIntake(
         var next = request; // what the workflow runs: from a later revision, only what is left of the window
         if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId })
         {
-            var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
+            var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
             if (instance is { Exists: true, IsWorkflowCompleted: false })
             {
                 return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false); // a merged request may grow it
@@ -85,14 +85,16 @@ public sealed partial class ShadowRequestIntake(
                 var now = time.GetUtcNow();
 
                 // Ended: served once, unless the request grew since into a window still ahead (the PAE merged a later
-                // forecast into it): that part is decided like a new request and runs as the next revision.
+                // forecast into it): that part is decided like a new request and runs as the next revision. That includes
+                // an extension the plan took while the workflow was already draining, which the workflow never held for.
                 // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-                if (!Grew(existing, request) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+                var servedEnd = ServedEnd(instance) ?? existing.WindowEnd;
+                if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
                 }
 
-                var resumeAt = existing.WindowEnd > now ? existing.WindowEnd : now;
+                var resumeAt = servedEnd > now ? servedEnd : now;
                 next = request with { WindowStart = resumeAt > request.WindowStart ? resumeAt : request.WindowStart };
                 if (next.WindowStart >= next.WindowEnd)
                 {
@@ -100,6 +102,12 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 revision = existing.Revision + 1;
+                if (servedEnd < existing.WindowEnd)
+                {
+                    // Charged for an extension it never held: the next revision is charged for that part instead.
+                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = servedEnd }, existing.Count);
+                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         else if (existing is not null)
@@ -410,6 +418,24 @@ public sealed partial class ShadowRequestIntake(
             },
             cancellationToken: cancellationToken).ConfigureAwait(false);
         return refusal;
+    }
+
+    /// <summary>The window's end a completed lifecycle held its shadows for; null when its output does not say.</summary>
+    private static DateTimeOffset? ServedEnd(WorkflowState instance)
+    {
+        if (instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+        {
+            return null;
+        }
+
+        try
+        {
+            return instance.ReadOutputAs<ShadowOutcome>()?.WindowEnd;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null; // not a lifecycle's outcome (another workflow registered under its name): the plan's end stands
+        }
     }
 
     private static bool Grew(ShadowPlan plan, ShadowRequest request) => request.Count > plan.Count || request.WindowEnd > plan.WindowEnd;

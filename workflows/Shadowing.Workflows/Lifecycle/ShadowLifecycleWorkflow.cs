@@ -676,7 +676,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             // Unserved for want of a ready shadow is a failure; released, or a window that ended first, is not.
             _phase = served || _release.IsCompleted || context.CurrentUtcDateTime >= _windowEnd ? "Retired" : "Failed";
             Status(_phase);
-            return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray() };
+
+            // The end held for: extensions are taken only while preparing or holding (an ended hold sets _stopping first, so
+            // a remediation's check takes none either), never while draining; the intake runs a later one anew.
+            // Nothing after the hold may call WindowEnded(), or this would claim an end never held for.
+            return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray(), WindowEnd = _windowEnd };
         }
 
         [LoggerMessage(EventId = 94, Level = LogLevel.Warning, Message = "Shadow {ShadowId}: the resize was refused ({Error}); it goes back to its previous resources, and the rest keep theirs")]

@@ -87,6 +87,12 @@ public sealed record ShadowOutcome
     public required string Reason { get; init; }
 
     public required IReadOnlyList<ShadowProgress> Shadows { get; init; }
+
+    /// <summary>
+    /// The window's end as the workflow last took it, extensions included. One raised once the hold had ended (while its
+    /// shadows drained) is not in it: the intake runs what it added as the next revision. Null from an older outcome.
+    /// </summary>
+    public DateTimeOffset? WindowEnd { get; init; }
 }
 
 /// <summary>Names of the workflow, its activities and its external events, as registered and raised.</summary>
