@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Shadowing.Core.Data;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
@@ -154,6 +155,39 @@ public sealed class ShadowReconcilerTests
         Assert.Equal(ShadowState.Retired, (await tables.GetAsync("orders"))!.Value.Shadows.Single().State);
         Assert.Equal(2, stops);
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Kind == AlertKind.ShadowFailed && a.Endpoint == "s1"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task Sweep_RecordsOfShadowsGoneFromTheirTable_DeletedOnceOlderThanKeepRetired_TheOthersKept()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "held", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed }],
+        });
+        var records = new[] { ("held", Now.AddDays(-3)), ("gone", Now.AddDays(-2)), ("recent", Now.AddHours(-12)) };
+        foreach (var (id, at) in records)
+        {
+            await _store.SaveJsonAsync(StateKeys.Verdict("orders", id), new ShadowVerdict { Service = "orders", Shadow = id, Verdict = Verdict.Pass, Reasons = ["test"], Metrics = [], From = at.AddMinutes(-10), To = at, JudgedAt = at });
+            await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord("orders", id), new ShadowSyncRecord("deleted", "the shadow retired", at));
+            await _store.SaveJsonAsync(Shadowing.Workflows.Activities.RetireShadowActivity.AlertedKey("orders", id), new Shadowing.Workflows.Activities.RetireShadowActivity.AlertedMark(at));
+        }
+
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+        var reconciler = new ShadowReconciler(
+            tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance,
+            Microsoft.Extensions.Options.Options.Create(new ShadowLifecycleOptions { KeepRetired = TimeSpan.FromDays(1) }));
+
+        await reconciler.SweepAsync(TestContext.Current.CancellationToken);
+
+        // Out of the table and retired more than a day ago: nothing can ask for them again. A shadow still in the table,
+        // or gone less than KeepRetired ago (a sync rerun must still find it marked deleted), keeps its records.
+        foreach (var prefix in new[] { StateKeys.Verdict("orders", string.Empty), StateKeys.ShadowSyncRecord("orders", string.Empty), Shadowing.Workflows.Activities.RetireShadowActivity.AlertedKey("orders", string.Empty) })
+        {
+            Assert.Equal([prefix + "held", prefix + "recent"], (await _store.ListKeysAsync(prefix)).Order(StringComparer.Ordinal));
+        }
     }
 
     [Fact]

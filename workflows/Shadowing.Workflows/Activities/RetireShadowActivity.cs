@@ -18,6 +18,9 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
     /// <summary>Marks that the failure alert of a shadow was sent, so a rerun does not send it again.</summary>
     public static string AlertedKey(string service, string shadowId) => $"sep/alerted/{service}/{shadowId}";
 
+    /// <summary>What <see cref="AlertedKey"/> holds: when the alert was sent.</summary>
+    public sealed record AlertedMark(DateTimeOffset At);
+
     /// <inheritdoc />
     public override Task<bool> RunAsync(WorkflowActivityContext context, RetireStep input) => RetireAsync(input);
 
@@ -59,7 +62,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
                 }).ConfigureAwait(false);
 
             // Marked after sending (or keeping it for the bus): a crash in between sends it twice (at least once), never not at all.
-            await store.TryCreateJsonAsync(AlertedKey(input.Service, input.ShadowId), new { At = time.GetUtcNow() }).ConfigureAwait(false);
+            await store.TryCreateJsonAsync(AlertedKey(input.Service, input.ShadowId), new AlertedMark(time.GetUtcNow())).ConfigureAwait(false);
         }
 
         if (current is not null && current.State != ShadowState.Retired)

@@ -1,9 +1,12 @@
 using Dapr.Workflow;
+using Microsoft.Extensions.Options;
+using Shadowing.Core.Data;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
+using Shadowing.Core.Validation;
 using Shadowing.Workflows.Activities;
 using Shadowing.Workflows.Data;
 
@@ -24,10 +27,19 @@ public sealed partial class ShadowReconciler(
     IEventBus bus,
     ShadowDataService data,
     TimeProvider time,
-    ILogger<ShadowReconciler> logger) : IHostedLifecycleService
+    ILogger<ShadowReconciler> logger,
+    IOptions<ShadowLifecycleOptions>? options = null) : IHostedLifecycleService
 {
     /// <summary>A process not in any table this long after it started is an orphan (its activity would have added it by then).</summary>
     public static readonly TimeSpan OrphanGrace = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The least a gone shadow's records are kept (<see cref="ShadowLifecycleOptions.KeepRetired"/> when longer): an
+    /// activity of its workflow run again after its retirement (a worker that died mid-activity) must still find them.
+    /// </summary>
+    public static readonly TimeSpan RecordsGrace = TimeSpan.FromHours(1);
+
+    private readonly TimeSpan _keepRecords = options?.Value.KeepRetired is { } keep && keep > RecordsGrace ? keep : RecordsGrace;
 
     private bool _startPassDone;
 
@@ -49,7 +61,8 @@ public sealed partial class ShadowReconciler(
         var owned = new HashSet<(string, string)>();
         var failures = new List<Exception>(); // one shadow that cannot be reconciled does not hold up the others
         var snapshotAt = time.GetUtcNow();
-        foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
+        var entries = await tables.ListAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var entry in entries)
         {
             var service = entry.Value.Service;
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State == ShadowState.Retired && entry.Value.Mirror?.Targets.Contains(s.Id) == true))
@@ -132,6 +145,18 @@ public sealed partial class ShadowReconciler(
             }
         }
 
+        foreach (var entry in entries)
+        {
+            try
+            {
+                await PruneRecordsAsync(entry.Value, snapshotAt - _keepRecords, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogPruneFailed(ex, entry.Value.Service); // kept until the next tick: nothing depends on their going
+            }
+        }
+
         // The start pass is repeated by the ticks until it succeeds: a shadow it could not start again must not be forgotten.
         return failures.Count == 0 ? kept : throw new AggregateException($"{failures.Count} shadow(s) could not be reconciled; the next maintenance tick tries again.", failures);
     }
@@ -173,6 +198,49 @@ public sealed partial class ShadowReconciler(
 
         LogKept(shadow.Id, service, running.Address);
         return (true, running);
+    }
+
+    /// <summary>
+    /// Deletes what shadows of <paramref name="table"/>'s service left behind (latest verdict, data-sync record, failure-alert
+    /// mark) once they are out of the table (pruned <see cref="ShadowLifecycleOptions.KeepRetired"/> after retiring, or
+    /// never added) and the record dates from before <paramref name="before"/>: each would otherwise stay, and stay named
+    /// in its collection's listing index, for good. The sync record is also what keeps a late sync rerun from copying
+    /// data for a retired shadow, hence the wait.
+    /// </summary>
+    private async Task PruneRecordsAsync(RoutingTable table, DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        var present = table.Shadows.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        var pruned = await PruneAsync<ShadowVerdict>(StateKeys.Verdict(table.Service, string.Empty), v => v.JudgedAt).ConfigureAwait(false)
+            + await PruneAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(table.Service, string.Empty), r => r.At).ConfigureAwait(false)
+            + await PruneAsync<RetireShadowActivity.AlertedMark>(RetireShadowActivity.AlertedKey(table.Service, string.Empty), m => m.At).ConfigureAwait(false);
+        if (pruned > 0)
+        {
+            LogPrunedRecords(pruned, table.Service);
+        }
+
+        async Task<int> PruneAsync<T>(string prefix, Func<T, DateTimeOffset> at)
+        {
+            var count = 0;
+            foreach (var key in await store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false))
+            {
+                if (!present.Contains(key[prefix.Length..])
+                    && await store.GetJsonAsync<T>(key, cancellationToken).ConfigureAwait(false) is { Value: { } record } entry
+                    && at(record) < before)
+                {
+                    try
+                    {
+                        await store.DeleteAsync(key, entry.ETag, cancellationToken).ConfigureAwait(false);
+                        count++;
+                    }
+                    catch (StateConflictException)
+                    {
+                        // written again since it was read: the next tick decides on what is there then
+                    }
+                }
+            }
+
+            return count;
+        }
     }
 
     /// <summary>Stops a process no table entry or running workflow owns.</summary>
@@ -225,6 +293,12 @@ public sealed partial class ShadowReconciler(
 
     [LoggerMessage(EventId = 97, Level = LogLevel.Warning, Message = "Reconciling shadow {ShadowId} of {Service} failed; the others are reconciled, and the next maintenance tick tries it again")]
     private partial void LogShadowFailed(Exception exception, string shadowId, string service);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Pruning the records of gone shadows of {Service} failed; the next maintenance tick tries again")]
+    private partial void LogPruneFailed(Exception exception, string service);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Deleted {Count} record(s) of shadows of {Service} that are gone (verdicts, data-sync records, alert marks)")]
+    private partial void LogPrunedRecords(int count, string service);
 
     [LoggerMessage(EventId = 88, Level = LogLevel.Warning, Message = "Reconciling shadows with their workflows at start failed; the maintenance tick tries again")]
     private partial void LogFailed(Exception exception);
