@@ -51,9 +51,19 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
             var verdicts = new List<(string Shadow, ShadowVerdict? Verdict)>();
             foreach (var shadow in table.Shadows)
             {
-                var verdict = settings.Judge
-                    ? await validator.ValidateAsync(table.Service, shadow.Id, settings.Window, cancellationToken: cancellationToken)
-                    : await validator.LatestAsync(table.Service, shadow.Id, cancellationToken);
+                ShadowVerdict? verdict;
+                if (settings.Judge)
+                {
+                    // As continuous validation judges it: a ready shadow only since it became ready (a restart before that ran another process).
+                    var to = TimeProvider.System.GetUtcNow();
+                    verdict = await validator.JudgeAsync(table.Service, shadow.Id, ShadowRevalidation.WindowStart(shadow, to, settings.Window), to, cancellationToken);
+                    await validator.RecordAsync(verdict, cancellationToken: cancellationToken);
+                }
+                else
+                {
+                    verdict = await validator.LatestAsync(table.Service, shadow.Id, cancellationToken);
+                }
+
                 verdicts.Add((shadow.Id, verdict));
             }
 

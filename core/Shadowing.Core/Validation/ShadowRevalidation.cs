@@ -55,11 +55,22 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         return errors.Count == 0 ? failing : throw new AggregateException($"Revalidation could not judge {errors.Count} shadow(s); the others were judged ({failing.Count} failing).", errors);
     }
 
+    /// <summary>
+    /// Where a judgement of <paramref name="shadow"/> up to <paramref name="to"/> over <paramref name="window"/> starts: no
+    /// earlier than a PreWarmed or Active shadow's last state change, when it became ready (after a restart, the answers
+    /// of the process before say nothing about the one held now).
+    /// </summary>
+    public static DateTimeOffset WindowStart(ShadowEndpoint shadow, DateTimeOffset to, TimeSpan window)
+    {
+        ArgumentNullException.ThrowIfNull(shadow);
+        var from = to - window;
+        return ShadowLifecycle.IsRoutable(shadow.State) && shadow.StateChangedAt is { } ready && ready > from && ready < to ? ready : from;
+    }
+
     private async Task<ShadowVerdictNotice?> RevalidateAsync(string service, ShadowEndpoint shadow, TimeSpan window, CancellationToken cancellationToken)
     {
         var to = time.GetUtcNow();
-        var sinceReady = to - (shadow.StateChangedAt ?? DateTimeOffset.MinValue);
-        var length = sinceReady > TimeSpan.Zero && sinceReady < window ? sinceReady : window;
+        var length = to - WindowStart(shadow, to, window);
         var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
         if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(service, shadow, to - length, length, window, cancellationToken).ConfigureAwait(false))
         {

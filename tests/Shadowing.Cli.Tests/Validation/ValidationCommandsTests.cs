@@ -18,6 +18,34 @@ public sealed class ValidationCommandsTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
+    public async Task ValidateJudge_AReadyShadowIsJudgedOnlySinceItBecameReady_AsContinuousValidationJudgesIt()
+    {
+        var readyAt = TimeProvider.System.GetUtcNow().AddMinutes(-10); // restarted by a remediation, ready again since
+        using (var store = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System))
+        {
+            await new RoutingTableStore(store, Substitute.For<IEventBus>()).PutAsync(
+                new RoutingTable
+                {
+                    Service = "orders",
+                    Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:5101", MaxConcurrency = 10 }],
+                    Shadows =
+                    [
+                        new ShadowEndpoint { Id = "ready", Address = "http://127.0.0.1:5201", State = ShadowState.PreWarmed, StateChangedAt = readyAt },
+                        new ShadowEndpoint { Id = "warming", Address = "http://127.0.0.1:5202", State = ShadowState.WarmingUp, StateChangedAt = readyAt },
+                    ],
+                },
+                Ct);
+        }
+
+        var (code, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "validate", "--service", "orders", "--judge", "--window", "30m", "--json", "--state", "state.db");
+
+        Assert.Equal(0, code);
+        var verdicts = System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray().ToDictionary(v => v.GetProperty("shadow").GetString()!, v => v.GetProperty("verdict").GetProperty("from").GetDateTimeOffset());
+        Assert.Equal(readyAt, verdicts["ready"]);
+        Assert.True(verdicts["warming"] < readyAt.AddMinutes(-19), $"a shadow not ready is judged over the whole window, from {verdicts["warming"]:O}");
+    }
+
+    [Fact]
     public async Task Validate_ShowsTheLatestVerdictPerShadow_PromoteNeedsARecentPass()
     {
         var now = TimeProvider.System.GetUtcNow();
