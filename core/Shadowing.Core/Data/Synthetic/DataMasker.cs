@@ -8,38 +8,51 @@ namespace Shadowing.Core.Data.Synthetic;
 /// <summary>
 /// Masks personal data in JSON values copied into a shadow: every string field the <see cref="PiiDetector"/> flags by name
 /// or pattern, every number under a personal field's name (a phone number stored as a number), and everything below a
-/// field named in <paramref name="fields"/> (strings and numbers, nested objects and arrays too), is replaced by a
+/// field named in <paramref name="fields"/> or an object or array under a personal name (strings and numbers, nested
+/// objects and arrays too), is replaced by a
 /// synthetic value. The replacement is
 /// derived from the original and <paramref name="seed"/>, so the same customer gets the same replacement in every record
 /// (joins still work) and a rerun of the sync writes the same bytes; it never equals the original. Values that are not
-/// JSON are masked whole when they look like personal data.
+/// JSON are masked whole when they look like personal data; one that starts like JSON but cannot be read field by field
+/// is replaced whole.
 /// </summary>
 public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
 {
     private readonly HashSet<string> _fields = new(fields ?? [], StringComparer.OrdinalIgnoreCase);
 
+    // What writers put in JSON beyond the standard (comments, trailing commas, deep nesting) still reads as JSON, so its
+    // fields are found by name.
+    private static readonly JsonDocumentOptions Lenient = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = 512 };
+
     /// <summary>The masked value.</summary>
     public ReadOnlyMemory<byte> Mask(ReadOnlyMemory<byte> value)
     {
-        JsonNode? root;
+        var span = value.Span.StartsWith("\uFEFF"u8) ? value.Span[3..] : value.Span; // a byte-order mark
         try
         {
-            root = JsonNode.Parse(value.Span);
+            var root = JsonNode.Parse(span, documentOptions: Lenient);
+            return root is null ? value : Encoding.UTF8.GetBytes(Walk(root, field: null, forced: false)!.ToJsonString());
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException)
         {
-            var text = Encoding.UTF8.GetString(value.Span);
+            // Not JSON, or JSON whose fields cannot be told apart (a name twice in one object: ArgumentException).
+            var text = Encoding.UTF8.GetString(span);
+            if (text.TrimStart() is ['{' or '[', ..])
+            {
+                // Meant as JSON, but its personal fields cannot be found: nothing of it is kept (fails closed).
+                return Encoding.UTF8.GetBytes(Shapes.Randomize(text, Random(text)));
+            }
+
             var kind = PiiDetector.ByValue(text);
             return kind == PiiKind.None ? value : Encoding.UTF8.GetBytes(Replace(kind, text));
         }
-
-        return root is null ? value : Encoding.UTF8.GetBytes(Walk(root, field: null, forced: false)!.ToJsonString());
     }
 
-    // forced: below a field named in MaskFields, where every string and number is masked (an address object, say).
+    // forced: below a field named in MaskFields, or an object or array under a personal name ("name": {"first": …},
+    // "phones": [{"number": …}]), where every string and number is masked.
     private JsonNode? Walk(JsonNode? node, string? field, bool forced)
     {
-        forced |= field is not null && _fields.Contains(field);
+        forced |= field is not null && (_fields.Contains(field) || (node is JsonObject or JsonArray && PiiDetector.ByName(field) != PiiKind.None));
         switch (node)
         {
             case JsonObject obj:

@@ -65,6 +65,33 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
+    public void Mask_EverythingInAnObjectOrArrayUnderAPersonalName_IsMasked()
+    {
+        var masked = Mask(new DataMasker([], seed: 1), """
+            {"name":{"first":"Jane","last":"Doe"},"phones":[{"type":"home","number":5551234567}],"plan":"pro"}
+            """).ToJsonString();
+
+        foreach (var original in new[] { "Jane", "Doe", "5551234567" })
+        {
+            Assert.DoesNotContain(original, masked, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("\"plan\":\"pro\"", masked, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\uFEFF{\"email\":\"ana.lopez@mail.example.org\"}")] // a byte-order mark
+    [InlineData("{\"email\":\"ana.lopez@mail.example.org\", /* set at sign-up */ }")] // a comment, a trailing comma
+    [InlineData("{\"id\":1,\"email\":\"ana.lopez@mail.example.org\",\"email\":\"x\"}")] // a name twice
+    [InlineData("{\"email\":\"ana.lopez@mail.example.org\",\"notes\":")] // cut short
+    public void Mask_JsonTheStrictReaderRefuses_KeepsNoPersonalData(string value)
+    {
+        var masked = Encoding.UTF8.GetString(new DataMasker([], seed: 1).Mask(Encoding.UTF8.GetBytes(value)).Span);
+
+        Assert.DoesNotContain("ana.lopez", masked, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Mask_NotJson_MaskedWholeWhenItIsPersonalData_ElseUnchanged()
     {
         var masker = new DataMasker([], seed: 1);
