@@ -7,12 +7,13 @@ namespace Shadowing.Core.Data.Synthetic;
 internal static class Shapes
 {
     /// <summary>
-    /// Like <see cref="Randomize"/>, but a template with three digits or more keeps its letters: key formats and codes
-    /// (<c>order-0001234</c>, <c>ref-01234</c>) keep their literal prefix.
+    /// Like <see cref="Randomize"/>, but a code-like template (one token, three digits or more, no <c>@</c>) keeps its
+    /// letters: key formats and codes (<c>order-0001234</c>, <c>ref-01234</c>) keep their literal prefix. Text with spaces
+    /// ("Deliver to Jane Doe, 221 Baker St") or an e-mail address with digits keeps none of its words.
     /// </summary>
     public static string LikeFormat(string template, IRandomSource random)
     {
-        if (template.Count(char.IsAsciiDigit) < 3)
+        if (template.Count(char.IsAsciiDigit) < 3 || template.Any(char.IsWhiteSpace) || template.Contains('@', StringComparison.Ordinal))
         {
             return Randomize(template, random);
         }

@@ -114,6 +114,25 @@ public sealed class DataProfileTests
         Assert.Contains(contacts, c => c.StartsWith("TCK-", StringComparison.Ordinal)); // the codes keep their format
     }
 
+    [Theory]
+    [InlineData("Deliver to {0} Doherty, {1} Bakerloo St")] // free text with numbers in it
+    [InlineData("ship to {0}.doherty@mail.example.org ref {1}")] // an e-mail address inside text
+    [InlineData("{0}.doherty{1}@mail.example.org")] // an e-mail address with digits (as a key: keys are shaped, never judged personal)
+    public void Generate_TextWithDigits_KeepsNoneOfTheSamplesWords(string format)
+    {
+        string[] names = ["Jocasta", "Anabela", "Wilhelmina", "Olgarita"]; // long enough that random letters never spell them
+        var sample = Enumerable.Range(0, 200).Select(i => string.Format(CultureInfo.InvariantCulture, format, names[i % names.Length], 100 + i))
+            .Select(text => (text, (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(new JsonObject { ["note"] = text }.ToJsonString()))).ToList();
+
+        var generated = DataProfile.Learn(sample, []).Generate(200, RandomSource.Seeded(1)).ToList();
+        var notes = generated.Select(g => (string)JsonNode.Parse(g.Value)!["note"]!).Concat(generated.Select(g => g.Key)).ToList();
+
+        foreach (var word in names.Append("Doherty").Append("doherty").Append("Bakerloo").Append("Deliver").Append("mail.example.org"))
+        {
+            Assert.DoesNotContain(notes, n => n.Contains(word, StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void Generate_SameSampleAndSeed_SameRecords()
     {
