@@ -159,7 +159,7 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
-    public async Task Tick_PrunesChangesOlderThanTheRetention_AndACopyFurtherBehindSeedsAgain()
+    public async Task Tick_PrunesChangesOlderThanTheRetention_OnceTheCopiesCaughtUp()
     {
         await SeedAsync();
         var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
@@ -173,6 +173,23 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Equal(["data/orders/o3"], page.Changes.Select(c => c.Key)); // the two 8-day-old writes are gone
         Assert.True(page.PrunedThrough > 0);
         Assert.Equal(3, (await _store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
+    }
+
+    [Fact]
+    public async Task Tick_AfterTheHostWasDownPastTheRetention_CatchesUpFromTheLogBeforePruningIt_NoSeedAgain()
+    {
+        await SeedAsync();
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
+        await data.SyncAsync("orders", "s1", Ct);
+        await _store.SaveAsync("data/orders/o3", "three"u8.ToArray(), etag: null, Ct);
+        _time.Advance(TimeSpan.FromDays(8)); // the workflows host down meanwhile: o3 is older than the retention
+
+        await data.SyncAllAsync(Ct);
+
+        var record = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
+        Assert.DoesNotContain("seeded", record.Note, StringComparison.Ordinal); // one change applied, not the whole data set copied again
+        Assert.Equal("three", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/o3", Ct))!.Value.Span));
+        Assert.Empty((await _store.ReadAsync("data/orders/", 0, 100, Ct)).Changes); // pruned after
     }
 
     [Fact]

@@ -175,15 +175,11 @@ public sealed partial class ShadowDataService
 
     /// <summary>
     /// The maintenance tick: keeps every isolated, running shadow's copy current (one that fails does not stop the others),
-    /// and prunes changes older than <see cref="ShadowLifecycleOptions.DataChangeRetention"/> from the change feed.
+    /// then prunes changes older than <see cref="ShadowLifecycleOptions.DataChangeRetention"/> from the change feed: in that
+    /// order, so copies a host left behind while it was down catch up from the log rather than be seeded again.
     /// </summary>
     public async Task SyncAllAsync(CancellationToken cancellationToken = default)
     {
-        if (_feed is not null && await _feed.PruneAsync(_time.GetUtcNow() - _retention, cancellationToken).ConfigureAwait(false) is > 0 and var pruned)
-        {
-            LogPruned(pruned, _retention);
-        }
-
         foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
         {
             ShadowDataOptions options;
@@ -214,6 +210,11 @@ public sealed partial class ShadowDataService
                     LogSyncFailed(ex, entry.Value.Service, shadow.Id);
                 }
             }
+        }
+
+        if (_feed is not null && await _feed.PruneAsync(_time.GetUtcNow() - _retention, cancellationToken).ConfigureAwait(false) is > 0 and var pruned)
+        {
+            LogPruned(pruned, _retention);
         }
     }
 
