@@ -191,6 +191,27 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_CopyOfAShadowTakenOutOfItsTableByHand_IsDeleted_NotOneSyncedInTheLastMinute()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }] });
+        foreach (var (id, at) in new[] { ("removed", Now.AddMinutes(-10)), ("just-added", Now) })
+        {
+            await _store.SaveAsync(StateKeys.ShadowData("orders", id) + "o1", "{\"email\":\"ana@mail.example.org\"}"u8.ToArray(), etag: null);
+            await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord("orders", id), new ShadowSyncRecord("differential", "1 change(s) applied", at));
+        }
+
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+        var time = new FakeTimeProvider(Now);
+        await new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, time), time, NullLogger<ShadowReconciler>.Instance)
+            .SweepAsync(TestContext.Current.CancellationToken);
+
+        Assert.Empty(await _store.ListKeysAsync(StateKeys.ShadowData("orders", "removed")));
+        Assert.Equal("deleted", (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "removed")))!.Value.Mode); // kept a KeepRetired more
+        Assert.Single(await _store.ListKeysAsync(StateKeys.ShadowData("orders", "just-added")));
+    }
+
+    [Fact]
     public async Task Sweep_ProcessAddedToItsTableAfterTheTablesWereRead_IsLeftAlone()
     {
         var tables = new RoutingTableStore(_store, _bus);

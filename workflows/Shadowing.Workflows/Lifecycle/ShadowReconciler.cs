@@ -209,7 +209,26 @@ public sealed partial class ShadowReconciler(
     /// </summary>
     private async Task PruneRecordsAsync(RoutingTable table, DateTimeOffset before, CancellationToken cancellationToken)
     {
+        // Read again: a shadow added since the pass began has records too.
+        table = (await tables.GetAsync(table.Service, cancellationToken).ConfigureAwait(false))?.Value ?? table;
         var present = table.Shadows.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+
+        // A shadow taken out of its table by hand (not retired) left its copy of production's data: deleted first, which
+        // records the deletion, so the record goes only a KeepRetired later. Not a copy synced in the last minute: its
+        // shadow may have been added after the table was read.
+        var syncRecords = StateKeys.ShadowSyncRecord(table.Service, string.Empty);
+        foreach (var key in await store.ListKeysAsync(syncRecords, cancellationToken).ConfigureAwait(false))
+        {
+            var shadowId = key[syncRecords.Length..];
+            if (!present.Contains(shadowId)
+                && await store.GetJsonAsync<ShadowSyncRecord>(key, cancellationToken).ConfigureAwait(false) is { Value: { Mode: not ("deleted" or "none") } record }
+                && record.At < time.GetUtcNow() - OrphanGrace)
+            {
+                LogCopyLeftBehind(shadowId, table.Service);
+                await data.DeleteAsync(table.Service, shadowId, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         var pruned = await PruneAsync<ShadowVerdict>(StateKeys.Verdict(table.Service, string.Empty), v => v.JudgedAt).ConfigureAwait(false)
             + await PruneAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(table.Service, string.Empty), r => r.At).ConfigureAwait(false)
             + await PruneAsync<RetireShadowActivity.AlertedMark>(RetireShadowActivity.AlertedKey(table.Service, string.Empty), m => m.At).ConfigureAwait(false);
@@ -293,6 +312,9 @@ public sealed partial class ShadowReconciler(
 
     [LoggerMessage(EventId = 97, Level = LogLevel.Warning, Message = "Reconciling shadow {ShadowId} of {Service} failed; the others are reconciled, and the next maintenance tick tries it again")]
     private partial void LogShadowFailed(Exception exception, string shadowId, string service);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Shadow {ShadowId} of {Service} is in no routing table but its copy of production's data was still there: deleted")]
+    private partial void LogCopyLeftBehind(string shadowId, string service);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "Pruning the records of gone shadows of {Service} failed; the next maintenance tick tries again")]
     private partial void LogPruneFailed(Exception exception, string service);
