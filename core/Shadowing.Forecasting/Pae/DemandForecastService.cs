@@ -278,6 +278,7 @@ public sealed partial class DemandForecastService
         else
         {
             LogServiceNotForecast(outcome.Service, outcome.Problem ?? "unknown");
+            _metricsView.Forget(outcome.Service); // whatever stopped it (too short, stale, the source failing): earlier figures would read as current
         }
 
         var status = new PaeServiceStatus
@@ -328,7 +329,6 @@ public sealed partial class DemandForecastService
         var steps = (int)Math.Max(1, _options.Horizon.Ticks / step.Ticks);
         if (demand.Count < MinForecastSteps)
         {
-            _metricsView.Forget(service); // no forecast from this run: earlier figures would read as current
             return new ServiceForecastOutcome(
                 service, null, null, false,
                 $"not enough demand history: {demand.Count} whole step(s) of {Durations.Describe(step)}; a forecast needs {MinForecastSteps} ({Durations.Describe(step * MinForecastSteps)})");
@@ -339,7 +339,6 @@ public sealed partial class DemandForecastService
         var ends = demand.TimeAt(demand.Count - 1) + step;
         if (end - ends > step)
         {
-            _metricsView.Forget(service);
             return new ServiceForecastOutcome(
                 service, null, null, false,
                 $"demand history ends at {ends:u}, {Durations.Describe(end - ends)} before the latest settled step ({end:u}): the source is behind or has stopped; no forecast from stale data");

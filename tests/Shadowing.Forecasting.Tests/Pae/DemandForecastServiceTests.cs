@@ -534,9 +534,27 @@ public sealed class DemandForecastServiceTests
 
         Assert.Equal(["orders"], exported);
 
+        // Its source fails (Prometheus unreachable): no forecast this run, and the last figures are not exported as current.
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns<Task<RegularSeries>>(_ => throw new MetricsUnavailableException("Prometheus did not answer"));
+        _time.Advance(Step);
+        Assert.Contains("Prometheus did not answer", Assert.Single(await pae.RunAsync(Ct)).Problem, StringComparison.Ordinal);
+        exported.Clear();
+        listener.RecordObservableInstruments();
+        Assert.Empty(exported);
+
+        // It answers again: figures are back at the next run that forecasts.
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
+            .Returns(call => Upto(all, call.Arg<MetricQuery>().To));
+        _time.Advance(Step);
+        await pae.RunAsync(Ct);
+        exported.Clear();
+        listener.RecordObservableInstruments();
+        Assert.Equal(["orders"], exported);
+
         // Its source stops: the next run an hour later makes no forecast, and the last figures are not exported as current.
         _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Requests), Arg.Any<CancellationToken>())
-            .Returns(call => Upto(all, Now + (3 * Step)));
+            .Returns(call => Upto(all, Now + (5 * Step)));
         _time.Advance(TimeSpan.FromHours(1));
         Assert.NotNull(Assert.Single(await pae.RunAsync(Ct)).Problem);
         exported.Clear();
