@@ -18,7 +18,8 @@ public sealed class PrometheusSourceTests
         var t = From.ToUnixTimeSeconds();
         var json = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
             + $"{{\"metric\":{{\"endpoint\":\"p1\"}},\"values\":[[{t + 300},\"10\"],[{t + 600},\"12\"],[{t + 900},\"NaN\"]]}},"
-            + $"{{\"metric\":{{\"endpoint\":\"p2\"}},\"values\":[[{t + 300},\"5\"],[{t + 600},\"6\"],[{t + 1200},\"9\"]]}}"
+            + $"{{\"metric\":{{\"endpoint\":\"p2\"}},\"values\":[[{t + 300},\"5\"],[{t + 600},\"6\"],[{t + 900},\"+Inf\"],[{t + 1200},\"9\"]]}},"
+            + $"{{\"metric\":{{\"endpoint\":\"p3\"}},\"values\":[[{t + 900},\"-Inf\"]]}}"
             + "]}}";
         var handler = new StubHandler((_, _) => (HttpStatusCode.OK, json));
         var source = new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri("http://prometheus:9090/") });
@@ -26,7 +27,7 @@ public sealed class PrometheusSourceTests
         var series = await source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddMinutes(20), TimeSpan.FromMinutes(5)), Ct);
 
         Assert.Equal(From, series.Start); // 12:00, the first step's start: as the router's records and Azure Monitor label it
-        Assert.Equal([15.0, 18, 13.5, 9], series.Values); // the NaN sample is a gap, interpolated between 18 and 9
+        Assert.Equal([15.0, 18, 13.5, 9], series.Values); // the NaN and infinite samples (as Prometheus writes them) are a gap, interpolated between 18 and 9
         Assert.Equal([false, false, true, false], series.Imputed);
         var uri = handler.Requests.Single().Request.RequestUri!;
         Assert.Equal("/api/v1/query_range", uri.AbsolutePath);
