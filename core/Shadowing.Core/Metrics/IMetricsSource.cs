@@ -47,4 +47,11 @@ public interface IMetricsSource
 }
 
 /// <summary>A metric could not be read; the message says which and why.</summary>
-public sealed class MetricsUnavailableException(string message, Exception? innerException = null) : Exception(message, innerException);
+public sealed class MetricsUnavailableException(string message, Exception? innerException = null) : Exception(message, innerException)
+{
+    /// <summary>
+    /// The source has nothing for the query (the metric is not configured or not recorded, or has no samples in the range):
+    /// expected for an optional metric. False when reading failed (unreachable, refused, an answer that cannot be read).
+    /// </summary>
+    public bool NoData { get; init; }
+}

@@ -369,7 +369,7 @@ public sealed partial class DemandForecastService
         // Without a capacity or enough history there is no demand decision; risk alone may still ask for shadows.
         var demandDecided = trusted && endpointCapacity is not null;
         var nextDecisionIn = await NextDecisionInAsync(service, now, cancellationToken).ConfigureAwait(false);
-        var decision = _planner.Decide(service, demandDecided ? points : [], step, productionCapacity ?? 0, endpointCapacity ?? 1, risk, now, nextDecisionIn);
+        var decision = _planner.Decide(service, demandDecided ? points : [], step, productionCapacity ?? 0, endpointCapacity ?? 1, (risk.Score, risk.Alarm), now, nextDecisionIn);
         ShadowRequest? stored2 = null;
         var published = false;
         if (decision.Request is { } request)
@@ -463,7 +463,7 @@ public sealed partial class DemandForecastService
     }));
 
     /// <summary>Why shadows were or were not requested, with the numbers that decided it.</summary>
-    private string Explain(PlanDecision decision, ShadowRequest? request, IReadOnlyList<ForecastPoint> points, (double Score, bool Alarm) risk, double? productionCapacity, string? capacityProblem, TimeSpan history, DateTimeOffset now)
+    private string Explain(PlanDecision decision, ShadowRequest? request, IReadOnlyList<ForecastPoint> points, (double Score, bool Alarm, int Scored) risk, double? productionCapacity, string? capacityProblem, TimeSpan history, DateTimeOffset now)
     {
         var planner = _options.Planner;
         if (request is not null)
@@ -490,7 +490,9 @@ public sealed partial class DemandForecastService
             parts.Add(string.Create(CultureInfo.InvariantCulture, $"no shadows needed: peak p90 {peak:F0} requests per {Durations.Describe(_options.Step)} plus {planner.Headroom:P0} headroom stays within production capacity {productionCapacity:F0}"));
         }
 
-        parts.Add(string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2} below {planner.RiskThreshold:F2}"));
+        parts.Add(risk.Scored > 0 || _options.RiskMetrics.Count == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2} below {planner.RiskThreshold:F2}")
+            : $"failure risk not assessed: none of {string.Join(", ", _options.RiskMetrics)} (Pae:RiskMetrics) could be read");
         return string.Join("; ", parts);
     }
 
@@ -533,7 +535,8 @@ public sealed partial class DemandForecastService
         return model;
     }
 
-    private async Task<(double Score, bool Alarm)> RiskAsync(string service, DateTimeOffset now, RegularSeries demand, CancellationToken cancellationToken)
+    /// <summary>The latest failure risk over <see cref="PaeOptions.RiskMetrics"/>, and how many of them could be scored.</summary>
+    private async Task<(double Score, bool Alarm, int Scored)> RiskAsync(string service, DateTimeOffset now, RegularSeries demand, CancellationToken cancellationToken)
     {
         var scored = new List<RiskSeries>();
         foreach (var kind in _options.RiskMetrics)
@@ -561,14 +564,18 @@ public sealed partial class DemandForecastService
                 // Counts are measured to one event: a service with an error in a few steps is not a billion deviations out.
                 scored.Add(_risk.ScoreLatest(series, TimeSpan.FromDays(1), minScale: kind is MetricKind.Errors or MetricKind.Requests ? 1 : 0));
             }
-            catch (MetricsUnavailableException ex)
+            catch (MetricsUnavailableException ex) when (ex.NoData)
             {
                 LogRiskMetricMissing(service, kind, ex.Message);
+            }
+            catch (MetricsUnavailableException ex)
+            {
+                LogRiskMetricFailed(service, kind, ex.Message); // a bad query, a source down: risk runs blind on this one
             }
         }
 
         var combined = FailureRiskScorer.Combine(scored);
-        return combined.Scores.Count == 0 ? (0, false) : (combined.Scores[^1], combined.Alarms[^1]);
+        return combined.Scores.Count == 0 ? (0, false, 0) : (combined.Scores[^1], combined.Alarms[^1], scored.Count);
     }
 
     /// <summary>Whether <paramref name="demand"/> has no requests at or after <paramref name="since"/>.</summary>
@@ -641,6 +648,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
     private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "PAE: service {Service}'s {Kind} metric could not be read for risk: {Problem}")]
+    private partial void LogRiskMetricFailed(string service, MetricKind kind, string problem);
 
     [LoggerMessage(EventId = 77, Level = LogLevel.Warning, Message = "PAE: service {Service}'s {Kind} metric ends at {Ends:u}, more than a step before {End:u}: its source is behind or has stopped; not scored for risk")]
     private partial void LogRiskMetricStale(string service, MetricKind kind, DateTimeOffset ends, DateTimeOffset end);

@@ -72,7 +72,7 @@ public sealed class AzureMonitorSource : IMetricsSource
         ArgumentNullException.ThrowIfNull(query);
         if (!_options.Metrics.TryGetValue(query.Service, out var kinds) || !kinds.TryGetValue(query.Kind, out var metric))
         {
-            throw new MetricsUnavailableException($"No Azure Monitor metric is configured for {query.Kind} of '{query.Service}' (Pae:Azure:Metrics:{query.Service}:{query.Kind}).");
+            throw new MetricsUnavailableException($"No Azure Monitor metric is configured for {query.Kind} of '{query.Service}' (Pae:Azure:Metrics:{query.Service}:{query.Kind}).") { NoData = true };
         }
 
         var uri = new Uri(

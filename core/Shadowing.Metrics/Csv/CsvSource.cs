@@ -29,13 +29,13 @@ public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
 
         if (!File.Exists(path))
         {
-            throw new MetricsUnavailableException($"No CSV for {query.Kind} of '{query.Service}': {path} does not exist.");
+            throw new MetricsUnavailableException($"No CSV for {query.Kind} of '{query.Service}': {path} does not exist.") { NoData = true };
         }
 
         var points = TimeSeriesCsv.ReadFile(path).Where(p => p.Time >= query.From && p.Time < query.To).ToList();
         if (points.Count == 0)
         {
-            throw new MetricsUnavailableException($"{path} has no values between {query.From:u} and {query.To:u}.");
+            throw new MetricsUnavailableException($"{path} has no values between {query.From:u} and {query.To:u}.") { NoData = true };
         }
 
         // Steps on the UTC clock's grid, as the router's records are; a step the query's range cuts is left out (a part of
@@ -49,7 +49,7 @@ public sealed class CsvSource(CsvSourceOptions options) : IMetricsSource
             .ToList();
         if (steps.Count == 0)
         {
-            throw new MetricsUnavailableException($"{path} has no whole step of {query.Step} between {query.From:u} and {query.To:u}.");
+            throw new MetricsUnavailableException($"{path} has no whole step of {query.Step} between {query.From:u} and {query.To:u}.") { NoData = true };
         }
 
         return Task.FromResult(Resampler.Resample(steps, query.Step, out _));

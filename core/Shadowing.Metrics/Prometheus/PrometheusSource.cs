@@ -45,7 +45,7 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
         var baseAddress = options.BaseAddress ?? throw new MetricsUnavailableException("Pae:Prometheus:BaseAddress is not set.");
         if (!options.Queries.TryGetValue(query.Kind, out var template))
         {
-            throw new MetricsUnavailableException($"No PromQL is configured for {query.Kind} (Pae:Prometheus:Queries:{query.Kind}).");
+            throw new MetricsUnavailableException($"No PromQL is configured for {query.Kind} (Pae:Prometheus:Queries:{query.Kind}).") { NoData = true };
         }
 
         var promql = template.Replace("{service}", query.Service, StringComparison.Ordinal).Replace("{step}", Duration(query.Step), StringComparison.Ordinal);
@@ -65,7 +65,7 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
 
         if (sums.Count == 0)
         {
-            throw new MetricsUnavailableException($"Prometheus has no samples of {query.Kind} for '{query.Service}' between {query.From:u} and {query.To:u}.");
+            throw new MetricsUnavailableException($"Prometheus has no samples of {query.Kind} for '{query.Service}' between {query.From:u} and {query.To:u}.") { NoData = true };
         }
 
         var points = sums.Select(s => new TimeSeriesPoint(DateTimeOffset.FromUnixTimeSeconds(s.Key), Math.Max(0, s.Value))).ToList();
@@ -112,7 +112,9 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
                 foreach (var sample in series.GetProperty("values").EnumerateArray())
                 {
                     var time = (long)Math.Round(sample[0].GetDouble()) - stepSeconds;
-                    var value = double.Parse(sample[1].GetString()!, CultureInfo.InvariantCulture);
+                    // Prometheus writes infinities as +Inf and -Inf, which .NET does not read: skipped like NaN.
+                    var text = sample[1].GetString()!;
+                    var value = text is "+Inf" or "-Inf" or "Inf" ? double.NaN : double.Parse(text, CultureInfo.InvariantCulture);
                     if (double.IsFinite(value))
                     {
                         sums[time] = sums.GetValueOrDefault(time) + value;

@@ -59,7 +59,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         ArgumentNullException.ThrowIfNull(query);
         if (query.Kind is MetricKind.Cpu or MetricKind.Memory or MetricKind.Io)
         {
-            throw new MetricsUnavailableException($"The router records no {query.Kind} for service '{query.Service}'; read it from Prometheus or Azure Monitor.");
+            throw new MetricsUnavailableException($"The router records no {query.Kind} for service '{query.Service}'; read it from Prometheus or Azure Monitor.") { NoData = true };
         }
 
         var step = query.Step;
@@ -161,7 +161,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         var points = buckets.Concat(fresh).Where(b => b.Start >= query.From && b.Start < query.To && (b.Requests > 0 || !latency)).OrderBy(b => b.Start).Select(b => new TimeSeriesPoint(b.Start, b.Value(query.Kind))).ToList();
         if (points.Count == 0)
         {
-            throw new MetricsUnavailableException($"The router has recorded no traffic for service '{query.Service}' between {query.From:u} and {query.To:u}.");
+            throw new MetricsUnavailableException($"The router has recorded no traffic for service '{query.Service}' between {query.From:u} and {query.To:u}.") { NoData = true };
         }
 
         return Resampler.Resample(points, step, out _);
@@ -226,7 +226,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
             MetricKind.Errors => Errors,
             MetricKind.LatencyMean => LatencyMeanMs,
             MetricKind.LatencyP90 => LatencyP90Ms,
-            _ => throw new MetricsUnavailableException($"The router records no {kind}."),
+            _ => throw new MetricsUnavailableException($"The router records no {kind}.") { NoData = true },
         };
     }
 }

@@ -38,7 +38,7 @@ public sealed class DemandForecastServiceTests
     public DemandForecastServiceTests()
     {
         // A metric a test does not serve is one the source does not have (as the router's records have no CPU).
-        _metrics.GetAsync(Arg.Any<MetricQuery>(), Arg.Any<CancellationToken>()).Returns<RegularSeries>(_ => throw new MetricsUnavailableException("not served"));
+        _metrics.GetAsync(Arg.Any<MetricQuery>(), Arg.Any<CancellationToken>()).Returns<RegularSeries>(_ => throw new MetricsUnavailableException("not served") { NoData = true });
     }
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -305,6 +305,22 @@ public sealed class DemandForecastServiceTests
 
         Assert.NotNull(Assert.Single(await Service(logger: logger).RunAsync(Ct)).Forecast);
         Assert.DoesNotContain(77, Warnings(logger));
+    }
+
+    [Fact]
+    public async Task Run_NoRiskMetricCanBeRead_SaysRiskWasNotAssessed_AndWarnsOfTheFailures_NotOfMetricsThatAreNotThere()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyMean, Flat(200));
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.LatencyP90), Arg.Any<CancellationToken>())
+            .Returns<RegularSeries>(_ => throw new MetricsUnavailableException("Prometheus answered 400 to LatencyP90 of 'orders': parse error"));
+        var logger = Logger();
+
+        var outcome = Assert.Single(await Service(logger: logger).RunAsync(Ct)); // the others are not served: no data, not a failure
+
+        Assert.EndsWith("failure risk not assessed: none of LatencyP90, Errors, Cpu, Memory, Io (Pae:RiskMetrics) could be read", outcome.Decision, StringComparison.Ordinal);
+        Assert.Equal([104], Warnings(logger));
     }
 
     private static ILogger<DemandForecastService> Logger()
