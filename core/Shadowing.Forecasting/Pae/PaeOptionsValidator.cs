@@ -31,6 +31,12 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:SettleTime ({options.SettleTime}) must be shorter than {PaeOptions.Section}:Step ({options.Step}).");
         }
 
+        if (options.Planner.MinHistory > options.History)
+        {
+            // A run reads History at most: the planner would never have the history it waits for.
+            failures.Add($"{PaeOptions.Section}:Planner:MinHistory ({options.Planner.MinHistory}) must not be longer than {PaeOptions.Section}:History ({options.History}): no demand decision could ever be made.");
+        }
+
         if (options.Horizon < options.Step)
         {
             failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Step ({options.Step}).");

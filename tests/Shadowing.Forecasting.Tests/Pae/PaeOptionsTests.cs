@@ -68,6 +68,17 @@ public sealed class PaeOptionsTests
     }
 
     [Fact]
+    public void Validate_AMinHistoryLongerThanTheHistoryRead_NamesBothSettings()
+    {
+        var options = new PaeOptions { History = TimeSpan.FromHours(12) }; // the planner's default MinHistory is a day
+
+        var result = new PaeOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Pae:Planner:MinHistory (1.00:00:00) must not be longer than Pae:History (12:00:00)", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Validate_AHistoryThatIsNotWholeSteps_NamesTheSetting()
     {
         // 28 days and 2 minutes of 5-minute steps: the last step of every run would hold 2 minutes of demand.
