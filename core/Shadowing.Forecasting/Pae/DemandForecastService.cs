@@ -430,8 +430,20 @@ public sealed partial class DemandForecastService
     /// </summary>
     private async Task<(ForecastPoint[] Points, ForecastMethod[] Methods, IReadOnlyList<HorizonScore> Scores, string Selection)> ChooseAsync(string service, ForecastModel model, RegularSeries demand, EventCalendar events, CancellationToken cancellationToken)
     {
-        var stored = await _store.GetJsonAsync<ScoreboardState>(StateKeys.ForecastScores(service), cancellationToken).ConfigureAwait(false);
-        var scoreboard = ForecastScoreboard.Create(_options.Forecaster, demand.Step, stored?.Value);
+        ScoreboardState? stored;
+        try
+        {
+            stored = (await _store.GetJsonAsync<ScoreboardState>(StateKeys.ForecastScores(service), cancellationToken).ConfigureAwait(false))?.Value;
+        }
+        catch (JsonException ex)
+        {
+            // Written by another version (a candidate this one does not know, after a rollback) or damaged: unread, it would
+            // stop the service's forecasts for good, since only a successful run writes it again. Scoring starts afresh.
+            LogScoresUnreadable(service, ex.Message);
+            stored = null;
+        }
+
+        var scoreboard = ForecastScoreboard.Create(_options.Forecaster, demand.Step, stored);
         var origin = demand.Count - 1;
         scoreboard.Resolve(demand, origin);
         var points = new ForecastPoint[model.Horizons.Count];
@@ -648,6 +660,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
     private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "PAE: service {Service}'s forecast scores cannot be read ({Problem}); scoring starts afresh, with the baselines until the model earns its way back")]
+    private partial void LogScoresUnreadable(string service, string problem);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "PAE: service {Service}'s {Kind} metric could not be read for risk: {Problem}")]
     private partial void LogRiskMetricFailed(string service, MetricKind kind, string problem);

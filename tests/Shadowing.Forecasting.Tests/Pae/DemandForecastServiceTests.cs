@@ -323,6 +323,22 @@ public sealed class DemandForecastServiceTests
         Assert.Equal([104], Warnings(logger));
     }
 
+    [Fact]
+    public async Task Run_ScoresWrittenByAnotherVersion_StartAfresh_InsteadOfStoppingTheServicesForecasts()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyMean, Flat(200));
+        await _state.SaveAsync(StateKeys.ForecastScores("orders"), "{\"step\":\"00:05:00\",\"scores\":[{\"horizon\":1,\"method\":\"SomeNewCandidate\"}]}"u8.ToArray(), null, Ct);
+        var logger = Logger();
+
+        var outcome = Assert.Single(await Service(logger: logger).RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+        Assert.Contains(105, Warnings(logger));
+        Assert.Null(await Record.ExceptionAsync(() => _state.GetJsonAsync<Shadowing.Forecasting.Accountability.ScoreboardState>(StateKeys.ForecastScores("orders"), Ct))); // written anew
+    }
+
     private static ILogger<DemandForecastService> Logger()
     {
         var logger = Substitute.For<ILogger<DemandForecastService>>();
