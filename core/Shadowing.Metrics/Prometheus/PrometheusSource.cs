@@ -20,7 +20,9 @@ public sealed class PrometheusOptions
     public Dictionary<MetricKind, string> Queries { get; set; } = new()
     {
         [MetricKind.Requests] = "sum(increase(shadowing_router_requests_total{service=\"{service}\"}[{step}]))",
-        [MetricKind.Errors] = "sum(increase(shadowing_router_errors_total{service=\"{service}\"}[{step}]))",
+        // The router creates a service's error series at its first error (and again after each restart): until then, 0 while
+        // requests flow, so failure risk has a baseline of calm to judge the first errors against, not days of nothing.
+        [MetricKind.Errors] = "sum(increase(shadowing_router_errors_total{service=\"{service}\"}[{step}])) or 0 * sum(increase(shadowing_router_requests_total{service=\"{service}\"}[{step}]))",
         [MetricKind.LatencyMean] = "sum(rate(shadowing_router_request_duration_milliseconds_sum{service=\"{service}\"}[{step}])) / sum(rate(shadowing_router_request_duration_milliseconds_count{service=\"{service}\"}[{step}]))",
         [MetricKind.LatencyP90] = "histogram_quantile(0.9, sum by (le) (rate(shadowing_router_request_duration_milliseconds_bucket{service=\"{service}\"}[{step}])))",
         [MetricKind.Cpu] = "100 * sum(rate(container_cpu_usage_seconds_total{container=\"{service}\"}[{step}]))",
