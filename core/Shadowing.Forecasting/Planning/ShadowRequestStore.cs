@@ -183,21 +183,33 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         }
     }
 
-    /// <summary>A stored request of the service whose window overlaps <paramref name="request"/>'s, other than <paramref name="exceptKey"/>.</summary>
+    /// <summary>
+    /// A stored request of the service whose window overlaps <paramref name="request"/>'s, other than
+    /// <paramref name="exceptKey"/>: of several, one that overlaps it rather than only touches it (ends where it starts),
+    /// then the one ending last. A window merged into a request that had ended would run beside the open one it also
+    /// overlaps, doubling the shadows there.
+    /// </summary>
     private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
     {
+        StateEntry<ShadowRequest>? best = null;
         foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(request.Service), cancellationToken).ConfigureAwait(false))
         {
             if (key != exceptKey
                 && await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
                 && existing.Value.WindowEnd >= request.WindowStart
-                && existing.Value.WindowStart <= request.WindowEnd)
+                && existing.Value.WindowStart <= request.WindowEnd
+                && (best is null || Better(existing.Value, best.Value)))
             {
-                return existing;
+                best = existing;
             }
         }
 
-        return null;
+        return best;
+
+        bool Better(ShadowRequest candidate, ShadowRequest than) =>
+            (candidate.WindowEnd > request.WindowStart) != (than.WindowEnd > request.WindowStart)
+                ? candidate.WindowEnd > request.WindowStart
+                : candidate.WindowEnd > than.WindowEnd;
     }
 
     private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)

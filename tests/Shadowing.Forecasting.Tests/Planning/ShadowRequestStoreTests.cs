@@ -95,6 +95,20 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_TouchingAnEndedRequestAndOverlappingAnOpenOne_MergesIntoTheOpenOne()
+    {
+        // A risk window that starts where an earlier request ended and runs into a later one: merged into the earlier
+        // (listed first) it would run beside the later one, doubling the shadows for the later one's window.
+        await _store.SubmitAsync(Request(T, T.AddMinutes(40), 1), Ct);
+        await _store.SubmitAsync(Request(T.AddMinutes(45), T.AddMinutes(90), 2), Ct);
+
+        var (merged, _) = await _store.SubmitAsync(Request(T.AddMinutes(40), T.AddMinutes(100), 1), Ct);
+
+        Assert.Equal(("orders/20261126T1245Z", T.AddMinutes(100)), (merged.Id, merged.WindowEnd));
+        Assert.Equal(T.AddMinutes(40), (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value.WindowEnd);
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);
