@@ -66,6 +66,8 @@ public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
                     value BLOB,
                     at    TEXT NOT NULL
                 );
+                -- Pruning finds the last change older than the retention through it (PruneAsync).
+                CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
                 CREATE TABLE IF NOT EXISTS changes_pruned (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
                 INSERT OR IGNORE INTO changes_pruned (id, through) VALUES (1, 0);
                 """);
@@ -299,13 +301,18 @@ public sealed class SqliteStateStore : IStateStore, IChangeFeed, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The last change older than <c>$cutoff</c>, which pruning removes the log through.</summary>
+    internal const string PruneCutoffQuery = "SELECT MAX(seq) FROM changes INDEXED BY changes_at WHERE at < $cutoff";
+
     /// <inheritdoc />
     public async Task<int> PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
         await RunAsync(() =>
         {
             using var transaction = _connection.BeginTransaction(deferred: false);
             var cutoff = before.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture);
-            using var last = Command("SELECT MAX(seq) FROM changes WHERE at < $cutoff", transaction, ("$cutoff", cutoff));
+            // Through the index: left to itself SQLite walks the log from its newest change down to the cutoff, reading
+            // every change younger than the retention (values and all) under the write lock.
+            using var last = Command(PruneCutoffQuery, transaction, ("$cutoff", cutoff));
             if (last.ExecuteScalar() is not long through)
             {
                 return 0;

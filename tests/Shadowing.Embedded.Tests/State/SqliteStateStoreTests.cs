@@ -35,6 +35,34 @@ public sealed class SqliteStateStoreTests : StateStoreContractTests
     }
 
     [Fact]
+    public void Prune_FindsItsCutoffThroughAnIndex_NotByReadingTheWholeLog()
+    {
+        // The query PruneAsync runs under the write lock each maintenance tick, against a store opened (and so migrated) by it.
+        var path = Path.Combine(Path.GetTempPath(), $"shadowing-{Guid.NewGuid():N}", "state.db");
+        try
+        {
+            new SqliteStateStore(path, TimeProvider.System).Dispose();
+            using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False");
+            connection.Open();
+            using var plan = connection.CreateCommand();
+            plan.CommandText = "EXPLAIN QUERY PLAN " + SqliteStateStore.PruneCutoffQuery;
+            plan.Parameters.AddWithValue("$cutoff", "2026-12-01T00:00:00.0000000+00:00");
+            using var reader = plan.ExecuteReader();
+            var steps = new List<string>();
+            while (reader.Read())
+            {
+                steps.Add(reader.GetString(3));
+            }
+
+            Assert.Contains(steps, s => s.Contains("USING COVERING INDEX changes_at", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Open_UnwritablePath_ThrowsStateStoreExceptionNamingThePath()
     {
         var error = Assert.Throws<StateStoreException>(() => new SqliteStateStore("/proc/shadowing/state.db", TimeProvider.System));
