@@ -85,7 +85,9 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
         }
         else if (mark is not null && mark.Settings is null)
         {
-            mark = mark with { Settings = shape }; // written before settings were recorded: assumed to match, recorded from now on
+            // Written before settings were recorded: assumed to match, recorded from now on; unless the copy is to be masked,
+            // when what that older version wrote may be production's own values (masking turned on since): seeded again.
+            mark = transform is null ? mark with { Settings = shape } : null;
         }
 
         long shipped = RequestSize(source);

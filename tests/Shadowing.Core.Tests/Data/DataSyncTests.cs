@@ -221,6 +221,21 @@ public sealed class DataSyncTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Run_AWatermarkFromBeforeSettingsWereRecorded_SeedsAgainWhenTheCopyIsToBeMasked()
+    {
+        // A copy made unmasked by a version that recorded no settings, then masking turned on: its values are production's.
+        await Put("c1", "ana.lopez@mail.example.org");
+        await Sync().RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+        var mark = (await _store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync("orders", "s1"), Ct))!.Value;
+        await _store.SaveJsonAsync(StateKeys.ShadowSync("orders", "s1"), mark with { Settings = null }, cancellationToken: Ct);
+
+        var masked = await new DataSync(_store, _store, _store, _time, pageSize: 2, transform: new Shadowing.Core.Data.Synthetic.DataMasker([], seed: 1).Mask, settings: "mask=;seed=1;masker=2").RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+
+        Assert.True(masked.Seeded);
+        Assert.DoesNotContain("ana.lopez", (await Contents(Copy))["c1"], StringComparison.Ordinal);
+    }
+
     private DataSync Sync() => new(_store, _store, _store, _time, pageSize: 2);
 
     [Fact]
