@@ -129,7 +129,8 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
             mark = mark with { ShippedBytes = mark.ShippedBytes + shipped };
         }
 
-        var cutoff = time.GetUtcNow() - shift;
+        // Without a shift every change is due: one stamped by a writer whose clock runs ahead is not held back.
+        var cutoff = shift > TimeSpan.Zero ? time.GetUtcNow() - shift : DateTimeOffset.MaxValue;
         while (true)
         {
             if (page.PrunedThrough > mark.Sequence)

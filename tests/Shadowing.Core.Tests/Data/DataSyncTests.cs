@@ -236,6 +236,22 @@ public sealed class DataSyncTests : IDisposable
         Assert.DoesNotContain("ana.lopez", (await Contents(Copy))["c1"], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Run_Differential_AppliesAChangeStampedAheadOfItsClock()
+    {
+        // With Dapr a change carries its writer's clock: one a minute ahead of the workflows host's is applied now, not a
+        // minute later (the copy would trail production by the clocks' difference, its lag reading 0).
+        await Put("k0", "v0");
+        var behindClock = new FakeTimeProvider(_time.GetUtcNow().AddMinutes(-1));
+        await new DataSync(_store, _store, _store, behindClock, pageSize: 2).RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+        await Put("k1", "v1");
+
+        var run = await new DataSync(_store, _store, _store, behindClock, pageSize: 2).RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+
+        Assert.Equal(1, run.Applied);
+        Assert.Equal("v1", (await Contents(Copy))["k1"]);
+    }
+
     private DataSync Sync() => new(_store, _store, _store, _time, pageSize: 2);
 
     [Fact]
