@@ -406,6 +406,23 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AWindowAnOperatorEndedEarlierByHand_IsNotBroughtBack()
+    {
+        // extend raised by hand on the instance (the control API's events route): neither request nor plan records it.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowStart.AddMinutes(30)), TestContext.Current.CancellationToken);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        Assert.Equal(request.WindowStart.AddMinutes(30), (await CompletionAsync(first.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.WindowEnd);
+        _time.SetUtcNow(request.WindowStart.AddMinutes(40));
+
+        var plan = await Intake().HandleAsync(request); // the next reconcile tick: the request's window is still open
+
+        Assert.Equal(first, plan with { InstanceEndedAt = null });
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
     public async Task Handle_RequestGrownAfterAnOperatorTerminatedItsWorkflow_IsNotBroughtBack()
     {
         var request = WorkflowHarness.NewRequest(count: 1);
@@ -680,7 +697,11 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
                     await context.WaitForExternalEventAsync<string>(Drained); // as the lifecycle drains: events now go unheard
                 }
 
-                return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = true, Reason = string.Join("; ", seen), Shadows = [], WindowEnd = windowEnd };
+                return new ShadowOutcome
+                {
+                    RequestId = request.Id, Service = request.Service, Served = true, Reason = string.Join("; ", seen), Shadows = [], WindowEnd = windowEnd,
+                    UnheldExtension = extend.IsCompleted ? (await extend).WindowEnd : null,
+                };
             }
 
             if (fired == extend)

@@ -364,7 +364,7 @@ public sealed class ShadowLifecycleWorkflowTests
 
         harness.EndWindow();
         var outcome = await run.WaitAsync(Patience);
-        Assert.Equal(("the window ended", newEnd), (outcome.Reason, outcome.WindowEnd));
+        Assert.Equal(("the window ended", newEnd, (DateTimeOffset?)null), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension));
     }
 
     [Fact]
@@ -380,7 +380,8 @@ public sealed class ShadowLifecycleWorkflowTests
         draining.Open();
         var outcome = await run.WaitAsync(Patience);
 
-        Assert.Equal(("the window ended", harness.Request.WindowEnd), (outcome.Reason, outcome.WindowEnd)); // the intake runs the extension anew
+        // Held to the old end, the new one received but not held for: the intake runs it anew.
+        Assert.Equal(("the window ended", harness.Request.WindowEnd, harness.Request.WindowEnd.AddHours(1)), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension));
     }
 
     [Fact]

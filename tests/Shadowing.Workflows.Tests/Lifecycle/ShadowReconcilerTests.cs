@@ -191,11 +191,15 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
-    public async Task Sweep_CopyOfAShadowTakenOutOfItsTableByHand_IsDeleted_NotOneSyncedInTheLastMinute()
+    public async Task Sweep_CopyOfAShadowTakenOutOfItsTableByHand_IsDeleted_NotOneSyncedInTheLastMinute_NorOnePromotedToProduction()
     {
         var tables = new RoutingTableStore(_store, _bus);
-        await tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }] });
-        foreach (var (id, at) in new[] { ("removed", Now.AddMinutes(-10)), ("just-added", Now) })
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }, new ProductionEndpoint { Id = "promoted", Address = "http://127.0.0.1:3", MaxConcurrency = 8 }],
+        });
+        foreach (var (id, at) in new[] { ("removed", Now.AddMinutes(-10)), ("just-added", Now), ("promoted", Now.AddMinutes(-10)) })
         {
             await _store.SaveAsync(StateKeys.ShadowData("orders", id) + "o1", "{\"email\":\"ana@mail.example.org\"}"u8.ToArray(), etag: null);
             await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord("orders", id), new ShadowSyncRecord("differential", "1 change(s) applied", at));
@@ -209,6 +213,7 @@ public sealed class ShadowReconcilerTests
         Assert.Empty(await _store.ListKeysAsync(StateKeys.ShadowData("orders", "removed")));
         Assert.Equal("deleted", (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "removed")))!.Value.Mode); // kept a KeepRetired more
         Assert.Single(await _store.ListKeysAsync(StateKeys.ShadowData("orders", "just-added")));
+        Assert.Single(await _store.ListKeysAsync(StateKeys.ShadowData("orders", "promoted"))); // promoted to production under its id
     }
 
     [Fact]

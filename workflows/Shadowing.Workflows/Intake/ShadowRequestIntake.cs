@@ -88,7 +88,8 @@ public sealed partial class ShadowRequestIntake(
                 // forecast into it): that part is decided like a new request and runs as the next revision. That includes
                 // an extension the plan took while the workflow was already draining, which the workflow never held for.
                 // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-                var servedEnd = ServedEnd(instance) ?? existing.WindowEnd;
+                var outcome = Outcome(instance);
+                var servedEnd = outcome?.UnheldExtension is not null && outcome.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
@@ -420,8 +421,12 @@ public sealed partial class ShadowRequestIntake(
         return refusal;
     }
 
-    /// <summary>The window's end a completed lifecycle held its shadows for; null when its output does not say.</summary>
-    private static DateTimeOffset? ServedEnd(WorkflowState instance)
+    /// <summary>
+    /// A completed lifecycle's outcome; null when it has none that reads as one. Only an extension it received after its
+    /// hold ended (<see cref="ShadowOutcome.UnheldExtension"/>) makes its own end, not the plan's, where the next revision
+    /// starts: an end an operator moved earlier by hand is no such thing, and is not undone.
+    /// </summary>
+    private static ShadowOutcome? Outcome(WorkflowState instance)
     {
         if (instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
         {
@@ -430,7 +435,7 @@ public sealed partial class ShadowRequestIntake(
 
         try
         {
-            return instance.ReadOutputAs<ShadowOutcome>()?.WindowEnd;
+            return instance.ReadOutputAs<ShadowOutcome>();
         }
         catch (System.Text.Json.JsonException)
         {

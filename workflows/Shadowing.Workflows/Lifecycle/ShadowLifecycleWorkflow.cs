@@ -678,9 +678,18 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             Status(_phase);
 
             // The end held for: extensions are taken only while preparing or holding (an ended hold sets _stopping first, so
-            // a remediation's check takes none either), never while draining; the intake runs a later one anew.
+            // a remediation's check takes none either), never while draining; one that came since waits in _extend, untaken.
             // Nothing after the hold may call WindowEnded(), or this would claim an end never held for.
-            return new ShadowOutcome { RequestId = request.Id, Service = request.Service, Served = served, Reason = reason, Shadows = _shadows.Values.ToArray(), WindowEnd = _windowEnd };
+            return new ShadowOutcome
+            {
+                RequestId = request.Id,
+                Service = request.Service,
+                Served = served,
+                Reason = reason,
+                Shadows = _shadows.Values.ToArray(),
+                WindowEnd = _windowEnd,
+                UnheldExtension = _extend.IsCompleted ? _extend.GetAwaiter().GetResult().WindowEnd : null,
+            };
         }
 
         [LoggerMessage(EventId = 94, Level = LogLevel.Warning, Message = "Shadow {ShadowId}: the resize was refused ({Error}); it goes back to its previous resources, and the rest keep theirs")]

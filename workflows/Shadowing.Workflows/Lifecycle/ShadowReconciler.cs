@@ -211,7 +211,8 @@ public sealed partial class ShadowReconciler(
     {
         // Read again: a shadow added since the pass began has records too.
         table = (await tables.GetAsync(table.Service, cancellationToken).ConfigureAwait(false))?.Value ?? table;
-        var present = table.Shadows.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+        // A shadow promoted to production keeps its id (and may serve from its copy of the data): present too.
+        var present = table.Shadows.Select(s => s.Id).Concat(table.Production.Select(p => p.Id)).ToHashSet(StringComparer.Ordinal);
 
         // A shadow taken out of its table by hand (not retired) left its copy of production's data: deleted first, which
         // records the deletion, so the record goes only a KeepRetired later. Not a copy synced in the last minute: its

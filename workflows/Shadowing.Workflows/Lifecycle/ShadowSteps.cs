@@ -89,10 +89,16 @@ public sealed record ShadowOutcome
     public required IReadOnlyList<ShadowProgress> Shadows { get; init; }
 
     /// <summary>
-    /// The window's end as the workflow last took it, extensions included. One raised once the hold had ended (while its
-    /// shadows drained) is not in it: the intake runs what it added as the next revision. Null from an older outcome.
+    /// The window's end as the workflow last took it, extensions included (one an operator raised by hand too). Null from
+    /// an older outcome.
     /// </summary>
     public DateTimeOffset? WindowEnd { get; init; }
+
+    /// <summary>
+    /// The end an <c>extend</c> asked for that arrived once the hold had ended (while the shadows drained), so never held
+    /// for: the intake runs what the request still asks past <see cref="WindowEnd"/> as the next revision. Null when none.
+    /// </summary>
+    public DateTimeOffset? UnheldExtension { get; init; }
 }
 
 /// <summary>Names of the workflow, its activities and its external events, as registered and raised.</summary>
