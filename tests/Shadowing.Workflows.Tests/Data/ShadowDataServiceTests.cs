@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Shadowing.Core.Data;
+using Shadowing.Core.Data.Synthetic;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
@@ -143,6 +144,24 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.DoesNotContain("ann@contoso.com", masked, StringComparison.Ordinal);
         Assert.Contains("seeded (1 copied", record.Note, StringComparison.Ordinal);
         Assert.Equal("""{"email":"ann@contoso.com","total":5}""", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/c1", Ct))!.Value.Span));
+    }
+
+    [Fact]
+    public async Task Sync_ACopyMaskedByTheMaskerBeforeTheCurrentOne_SeedsAgain()
+    {
+        // The previous masker copied a personal name's object whole: a copy it made keeps the values until seeded again.
+        await _store.SaveAsync("data/orders/c1", """{"name":{"first":"Jocasta","last":"Doherty"}}"""u8.ToArray(), etag: null, Ct);
+        await _tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }], Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }] }, Ct);
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new() { Mode = DataSyncMode.Differential, Mask = true } });
+        await data.SyncAsync("orders", "s1", Ct);
+        var mark = (await _store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync("orders", "s1"), Ct))!.Value;
+        await _store.SaveJsonAsync(StateKeys.ShadowSync("orders", "s1"), mark with { Settings = mark.Settings!.Replace($"masker={DataMasker.Version}", "masker=2", StringComparison.Ordinal) }, cancellationToken: Ct);
+        await _store.SaveAsync("shadow-data/orders/s1/c1", """{"name":{"first":"Jocasta","last":"Doherty"}}"""u8.ToArray(), etag: null, Ct); // as it copied it
+
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Contains("seeded (1 copied", record.Note, StringComparison.Ordinal);
+        Assert.DoesNotContain("Jocasta", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/c1", Ct))!.Value.Span), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -97,9 +97,9 @@ public sealed partial class ShadowDataService
         else
         {
             var masker = options.Mask ? new DataMasker([.. options.MaskFields], options.Seed) : null;
-            // masker=2: replacements changed shape (longer e-mail addresses, letters of every script), so copies masked
-            // before seed again rather than mix the two for one customer.
-            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed};masker=2") : "unmasked";
+            // The masker's version: a copy masked by an earlier one seeds again (replacements changed shape, or it left
+            // personal data a later one masks) rather than mix the two for one customer, or keep what it missed.
+            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed};masker={DataMasker.Version}") : "unmasked";
             SyncProgress progress;
             try
             {

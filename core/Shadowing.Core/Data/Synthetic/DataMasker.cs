@@ -18,6 +18,12 @@ namespace Shadowing.Core.Data.Synthetic;
 /// </summary>
 public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
 {
+    /// <summary>
+    /// Changes whenever what it masks, or how, changes: copies record it, and one masked by another version seeds again.
+    /// 2: longer e-mail addresses, letters of every script. 3: objects and arrays under personal names, lenient JSON.
+    /// </summary>
+    public const int Version = 3;
+
     private readonly HashSet<string> _fields = new(fields ?? [], StringComparer.OrdinalIgnoreCase);
 
     // What writers put in JSON beyond the standard (comments, trailing commas, deep nesting) still reads as JSON, so its
@@ -52,7 +58,7 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
     // "phones": [{"number": …}]), where every string and number is masked.
     private JsonNode? Walk(JsonNode? node, string? field, bool forced)
     {
-        forced |= field is not null && (_fields.Contains(field) || (node is JsonObject or JsonArray && PiiDetector.ByName(field) != PiiKind.None));
+        forced |= field is not null && (_fields.Contains(field) || (node is JsonObject or JsonArray && PersonalContainer(field)));
         switch (node)
         {
             case JsonObject obj:
@@ -112,6 +118,24 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
             default:
                 return node?.DeepClone();
         }
+    }
+
+    /// <summary>
+    /// Whether an object or array named <paramref name="field"/> holds personal data whole: a name (<c>name</c>,
+    /// <c>cardHolder</c>), a card, or a phone or e-mail named as one (<c>phone</c>, <c>homePhones</c>, <c>emails</c>), not
+    /// one merely about them (<c>emailPreferences</c>, whose dates and settings are not personal).
+    /// </summary>
+    private static bool PersonalContainer(string field)
+    {
+        var kind = PiiDetector.ByName(field);
+        if (kind is PiiKind.Name or PiiKind.CardNumber)
+        {
+            return true;
+        }
+
+        var name = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant().TrimEnd('S');
+        return kind is PiiKind.Email or PiiKind.Phone && (name.EndsWith("MAIL", StringComparison.Ordinal) || name.EndsWith("PHONE", StringComparison.Ordinal)
+            || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX");
     }
 
     private string Replace(PiiKind kind, string original)

@@ -77,6 +77,13 @@ public sealed class DataMaskerTests
         }
 
         Assert.Contains("\"plan\":\"pro\"", masked, StringComparison.Ordinal);
+
+        // An object about e-mail, not of it, keeps its settings and dates (a shadow must still read its own copy).
+        var preferences = Mask(new DataMasker([], seed: 1), """
+            {"emailPreferences":{"frequency":"weekly","updatedAt":"2025-01-02T10:00:00Z"}}
+            """).ToJsonString();
+        Assert.Contains("\"frequency\":\"weekly\"", preferences, StringComparison.Ordinal);
+        Assert.Contains("2025-01-02T10:00:00Z", preferences, StringComparison.Ordinal);
     }
 
     [Theory]
