@@ -185,9 +185,9 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 
     /// <summary>
     /// A stored request of the service whose window overlaps <paramref name="request"/>'s, other than
-    /// <paramref name="exceptKey"/>: of several, one that overlaps it rather than only touches it (ends where it starts),
-    /// then the one ending last. A window merged into a request that had ended would run beside the open one it also
-    /// overlaps, doubling the shadows there.
+    /// <paramref name="exceptKey"/>: of several, one that overlaps it rather than only touches it (ends where it starts, or
+    /// starts where it ends), then the one starting first (a merge moves no start earlier). A window merged into a request
+    /// that had ended would run beside the open one it also overlaps, doubling the shadows there.
     /// </summary>
     private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
     {
@@ -206,10 +206,10 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 
         return best;
 
+        bool Overlaps(ShadowRequest r) => r.WindowEnd > request.WindowStart && r.WindowStart < request.WindowEnd;
+
         bool Better(ShadowRequest candidate, ShadowRequest than) =>
-            (candidate.WindowEnd > request.WindowStart) != (than.WindowEnd > request.WindowStart)
-                ? candidate.WindowEnd > request.WindowStart
-                : candidate.WindowEnd > than.WindowEnd;
+            Overlaps(candidate) != Overlaps(than) ? Overlaps(candidate) : candidate.WindowStart < than.WindowStart;
     }
 
     private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)

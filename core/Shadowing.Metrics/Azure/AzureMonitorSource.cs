@@ -154,7 +154,7 @@ internal static class AzureRest
     {
         if (points.Count == 0)
         {
-            throw new MetricsUnavailableException($"{what} has no data for '{query.Service}' between {query.From:u} and {query.To:u}.");
+            throw new MetricsUnavailableException($"{what} has no data for '{query.Service}' between {query.From:u} and {query.To:u}.") { NoData = true };
         }
 
         var merged = points.GroupBy(p => p.Time).Select(g => new TimeSeriesPoint(g.Key, g.Sum(p => p.Value))).OrderBy(p => p.Time).ToList();

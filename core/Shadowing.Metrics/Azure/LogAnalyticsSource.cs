@@ -33,7 +33,7 @@ public sealed class LogAnalyticsSource : IMetricsSource
         var workspace = _options.Workspace ?? throw new MetricsUnavailableException("Pae:Azure:Workspace is not set.");
         if (!_options.Queries.TryGetValue(query.Kind, out var template))
         {
-            throw new MetricsUnavailableException($"No KQL is configured for {query.Kind} (Pae:Azure:Queries:{query.Kind}).");
+            throw new MetricsUnavailableException($"No KQL is configured for {query.Kind} (Pae:Azure:Queries:{query.Kind}).") { NoData = true };
         }
 
         var kql = template

@@ -109,6 +109,17 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_OverlappingTwoOpenRequests_MergesIntoTheEarlierOne_SoNoPartOfItsWindowIsLeftUncovered()
+    {
+        await _store.SubmitAsync(Request(T.AddHours(1), T.AddHours(2), 1), Ct);
+        await _store.SubmitAsync(Request(T.AddHours(2.5), T.AddHours(4), 1), Ct);
+
+        var (merged, published) = await _store.SubmitAsync(Request(T.AddHours(1.5), T.AddHours(3), 1), Ct);
+
+        Assert.Equal(("orders/20261126T1300Z", T.AddHours(3), true), (merged.Id, merged.WindowEnd, published)); // 14:00-14:30 covered
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);

@@ -57,6 +57,7 @@ public sealed class AzureSourcesTests
 
         Assert.Contains("403", error.Message, StringComparison.Ordinal);
         Assert.Contains("CpuPercentage", error.Message, StringComparison.Ordinal);
+        Assert.False(error.NoData); // a failure the PAE warns of
     }
 
     [Fact]
@@ -67,6 +68,9 @@ public sealed class AzureSourcesTests
         var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct));
 
         Assert.Contains("Pae:Azure:Metrics:orders:Requests", error.Message, StringComparison.Ordinal);
+        Assert.True(error.NoData); // merely absent: the PAE does not warn of an optional metric left out
+        Assert.True((await Assert.ThrowsAsync<MetricsUnavailableException>(() => new LogAnalyticsSource(new AzureMonitorOptions { Workspace = "w" }, new StubCredential())
+            .GetAsync(new MetricQuery("orders", MetricKind.Cpu, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct))).NoData);
     }
 
     [Fact]
