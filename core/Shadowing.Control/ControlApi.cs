@@ -192,7 +192,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             var verdict = (await store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
             var data = (await store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
             var mark = (await store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync(service, shadow.Id), cancellationToken).ConfigureAwait(false))?.Value;
-            shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons, data, mark?.LagAt(time.GetUtcNow()).TotalSeconds));
+            shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons, data, data?.FailingSince is not null ? data.LagAt(mark, time.GetUtcNow()).TotalSeconds : mark?.LagAt(time.GetUtcNow()).TotalSeconds));
         }
 
         var requests = new List<RequestStatus>();

@@ -267,6 +267,21 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task GetService_ASyncThatKeepsFailing_ShowsTheLagFromItsLastSuccess()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders() with
+        {
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed, Owner = "wf-1", StateChangedAt = Now }],
+        }, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowSync("orders", "s1"), new SyncWatermark { Sequence = 40, Applied = 12, ShippedBytes = 900, UpdatedAt = Now.AddHours(-2) }, cancellationToken: Ct); // caught up then
+        await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord("orders", "s1"), new ShadowSyncRecord("differential", "failing since …: the store is down", Now.AddHours(-2), 0, FailingSince: Now.AddHours(-2).AddMinutes(1)), cancellationToken: Ct);
+
+        var shadow = Assert.Single(Assert.IsType<ServiceStatus>((await Api.GetServiceAsync("orders", Ct)).Body).Shadows);
+
+        Assert.Equal(2 * 3600, shadow.DataLagSeconds);
+    }
+
+    [Fact]
     public async Task GetService_WaitsForAHungWorkflowsAppAsLongAsConfigured()
     {
         // The demo's clock runs 720 times real time: it scales the wait, or 5 s would be 7 ms of real time.

@@ -59,6 +59,18 @@ public sealed class ShadowDataOptions
 /// <summary>What data sync did for a shadow, at <c>sep/sync/{service}/{shadow}</c> (the status API shows it).</summary>
 /// <param name="Mode">none, differential, time-shifted, or deleted once the shadow retired.</param>
 /// <param name="Note">What happened, with the numbers.</param>
-/// <param name="At">When.</param>
+/// <param name="At">When (while the sync fails, when it last succeeded).</param>
 /// <param name="LagSeconds">How far the copy trailed production after the run (null without a copy).</param>
-public sealed record ShadowSyncRecord(string Mode, string Note, DateTimeOffset At, double? LagSeconds = null);
+/// <param name="FailingSince">When the sync began failing (its note says why); null while it succeeds.</param>
+public sealed record ShadowSyncRecord(string Mode, string Note, DateTimeOffset At, double? LagSeconds = null, DateTimeOffset? FailingSince = null)
+{
+    /// <summary>
+    /// How far behind production the copy is at <paramref name="now"/> by its <paramref name="mark"/>: while the sync fails,
+    /// counted from its last success (it may be missing anything written since).
+    /// </summary>
+    public TimeSpan LagAt(SyncWatermark? mark, DateTimeOffset now)
+    {
+        var lag = mark?.LagAt(now) ?? TimeSpan.Zero;
+        return FailingSince is not null && now - At > lag ? now - At : lag;
+    }
+}

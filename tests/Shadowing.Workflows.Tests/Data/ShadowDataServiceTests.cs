@@ -266,6 +266,14 @@ public sealed class ShadowDataServiceTests : IDisposable
 
         Assert.Equal(0, synced);
         Assert.Equal(900, ObservedLag("s1"), precision: 3);
+
+        // The status API's view: the record says since when and why, and the lag counts from the last success.
+        var record = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
+        var mark = (await _store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync("orders", "s1"), Ct))!.Value;
+        Assert.Equal(_time.GetUtcNow().AddMinutes(-5), record.FailingSince);
+        Assert.Contains("the store is down", record.Note, StringComparison.Ordinal);
+        Assert.Equal(900, record.LagAt(mark, _time.GetUtcNow()).TotalSeconds, precision: 3);
+        Assert.Equal(TimeSpan.Zero, mark.LagAt(_time.GetUtcNow())); // the watermark alone says nothing is missing
     }
 
     private static double ObservedLag(string shadow)

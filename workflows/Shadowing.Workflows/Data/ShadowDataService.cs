@@ -105,11 +105,16 @@ public sealed partial class ShadowDataService
             {
                 progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception) when (_synced.TryGetValue((service, shadowId), out var synced))
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // A sync that keeps failing (the store down, the log pruned) may be missing every change since its last
-                // success: its lag grows from there instead of reading 0 until the next success.
-                _behind.AddOrUpdate((service, shadowId), synced, (_, kept) => kept is { } k && k < synced ? k : synced);
+                // success: its lag grows from there instead of reading 0 until the next success, here and in the status API.
+                if (_synced.TryGetValue((service, shadowId), out var synced))
+                {
+                    _behind.AddOrUpdate((service, shadowId), synced, (_, kept) => kept is { } k && k < synced ? k : synced);
+                }
+
+                await RecordFailureAsync(service, shadowId, ex, cancellationToken).ConfigureAwait(false);
                 throw;
             }
 
@@ -122,6 +127,27 @@ public sealed partial class ShadowDataService
 
         await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord(service, shadowId), record, cancellationToken: cancellationToken).ConfigureAwait(false);
         return record;
+    }
+
+    /// <summary>Marks the shadow's sync record failing (since when, and why), keeping when it last succeeded; best effort.</summary>
+    private async Task RecordFailureAsync(string service, string shadowId, Exception error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var key = StateKeys.ShadowSyncRecord(service, shadowId);
+            var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(key, cancellationToken).ConfigureAwait(false))?.Value;
+            if (earlier is null or { Mode: "deleted" })
+            {
+                return; // never synced (its first run's failure is the activity's), or retired meanwhile
+            }
+
+            var since = earlier.FailingSince ?? _time.GetUtcNow();
+            await _store.SaveJsonAsync(key, earlier with { Note = $"failing since {since:u}: {error.Message}", FailingSince = since }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+        {
+            // the store that failed the sync may fail this too: the host's log and the lag metric still say it
+        }
     }
 
     /// <summary>
