@@ -185,9 +185,10 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 
     /// <summary>
     /// A stored request of the service whose window overlaps <paramref name="request"/>'s, other than
-    /// <paramref name="exceptKey"/>: of several, one that overlaps it rather than only touches it (ends where it starts, or
-    /// starts where it ends), then the one starting first (a merge moves no start earlier). A window merged into a request
-    /// that had ended would run beside the open one it also overlaps, doubling the shadows there.
+    /// <paramref name="exceptKey"/>: of several, one still open when it was asked for, then one that overlaps it rather than
+    /// only touches it (ends where it starts, or starts where it ends), then the one starting first (a merge moves no start
+    /// earlier). A window merged into a request that had ended would run again beside the open one it also overlaps,
+    /// doubling the shadows there.
     /// </summary>
     private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
     {
@@ -208,8 +209,12 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
 
         bool Overlaps(ShadowRequest r) => r.WindowEnd > request.WindowStart && r.WindowStart < request.WindowEnd;
 
+        bool Open(ShadowRequest r) => r.WindowEnd > request.UpdatedAt;
+
         bool Better(ShadowRequest candidate, ShadowRequest than) =>
-            Overlaps(candidate) != Overlaps(than) ? Overlaps(candidate) : candidate.WindowStart < than.WindowStart;
+            Open(candidate) != Open(than) ? Open(candidate)
+            : Overlaps(candidate) != Overlaps(than) ? Overlaps(candidate)
+            : candidate.WindowStart < than.WindowStart;
     }
 
     private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)

@@ -120,6 +120,18 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_AWindowRoundedDownIntoAnEndedRequest_MergesIntoTheOpenOne()
+    {
+        // Asked at 12:42 for a window the PAE rounded down to 12:35: it overlaps the request that ended at 12:40 too.
+        await _store.SubmitAsync(Request(T, T.AddMinutes(40), 1), Ct);
+        await _store.SubmitAsync(Request(T.AddMinutes(45), T.AddMinutes(90), 2), Ct);
+
+        var (merged, _) = await _store.SubmitAsync(Request(T.AddMinutes(35), T.AddMinutes(100), 1) with { UpdatedAt = T.AddMinutes(42) }, Ct);
+
+        Assert.Equal("orders/20261126T1245Z", merged.Id);
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);

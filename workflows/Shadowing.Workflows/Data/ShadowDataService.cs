@@ -135,18 +135,19 @@ public sealed partial class ShadowDataService
         try
         {
             var key = StateKeys.ShadowSyncRecord(service, shadowId);
-            var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(key, cancellationToken).ConfigureAwait(false))?.Value;
-            if (earlier is null or { Mode: "deleted" })
+            if (await _store.GetJsonAsync<ShadowSyncRecord>(key, cancellationToken).ConfigureAwait(false) is not { Value: { Mode: not "deleted" } earlier } entry)
             {
                 return; // never synced (its first run's failure is the activity's), or retired meanwhile
             }
 
+            // With the ETag: a retirement on another host that recorded "deleted" since is not written over.
             var since = earlier.FailingSince ?? _time.GetUtcNow();
-            await _store.SaveJsonAsync(key, earlier with { Note = $"failing since {since:u}: {error.Message}", FailingSince = since }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _store.SaveJsonAsync(key, earlier with { Note = $"failing since {since:u}: {error.Message}", FailingSince = since }, entry.ETag, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is StateStoreException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // the store that failed the sync may fail this too: the host's log and the lag metric still say it
+            // Best effort, and never in place of the sync's own error: the store that failed the sync may fail this too (a
+            // conflict included); the host's log and the lag metric still say it.
         }
     }
 

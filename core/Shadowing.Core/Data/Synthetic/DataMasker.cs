@@ -16,7 +16,7 @@ namespace Shadowing.Core.Data.Synthetic;
 /// JSON are masked whole when they look like personal data; one that starts like JSON but cannot be read field by field
 /// is replaced whole.
 /// </summary>
-public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
+public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int seed)
 {
     /// <summary>
     /// Changes whenever what it masks, or how, changes: copies record it, and one masked by another version seeds again.
@@ -133,10 +133,15 @@ public sealed class DataMasker(IReadOnlyCollection<string> fields, int seed)
             return true;
         }
 
-        var name = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant().TrimEnd('S');
+        // The name without a plural or a trailing "number", "no" or "address": phoneNumbers, emailAddresses, homePhones.
+        var normalized = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant();
+        var name = ContainerSuffix().Match(normalized).Groups[1].Value;
         return kind is PiiKind.Email or PiiKind.Phone && (name.EndsWith("MAIL", StringComparison.Ordinal) || name.EndsWith("PHONE", StringComparison.Ordinal)
             || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^(.*?)(NUMBERS?|NUMS?|NOS?|ADDRESS(ES)?|S)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex ContainerSuffix();
 
     private string Replace(PiiKind kind, string original)
     {

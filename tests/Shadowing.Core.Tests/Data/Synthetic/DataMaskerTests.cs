@@ -68,10 +68,10 @@ public sealed class DataMaskerTests
     public void Mask_EverythingInAnObjectOrArrayUnderAPersonalName_IsMasked()
     {
         var masked = Mask(new DataMasker([], seed: 1), """
-            {"name":{"first":"Jane","last":"Doe"},"phones":[{"type":"home","number":5551234567}],"plan":"pro"}
+            {"name":{"first":"Jane","last":"Doe"},"phones":[{"type":"home","number":5551234567}],"phoneNumbers":[{"number":"5559876543"}],"emailAddresses":[{"value":"ana.lopez at mail"}],"plan":"pro"}
             """).ToJsonString();
 
-        foreach (var original in new[] { "Jane", "Doe", "5551234567" })
+        foreach (var original in new[] { "Jane", "Doe", "5551234567", "5559876543", "ana.lopez" })
         {
             Assert.DoesNotContain(original, masked, StringComparison.Ordinal);
         }
