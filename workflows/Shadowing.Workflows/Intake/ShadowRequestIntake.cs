@@ -50,7 +50,7 @@ public sealed partial class ShadowRequestIntake(
         var next = request; // what the workflow runs: from a later revision, only what is left of the window
         if (existing is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } instanceId })
         {
-            var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+            var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false);
             if (instance is { Exists: true, IsWorkflowCompleted: false })
             {
                 return await UpdateRunningAsync(existing, request, cancellationToken).ConfigureAwait(false); // a merged request may grow it
@@ -88,7 +88,10 @@ public sealed partial class ShadowRequestIntake(
                 // forecast into it): that part is decided like a new request and runs as the next revision. That includes
                 // an extension the plan took while the workflow was already draining, which the workflow never held for.
                 // Only after an instance that completed: one an operator terminated, or that failed, is not brought back.
-                var outcome = Outcome(instance);
+                // Its output only now: the payloads of a running instance, read every reconcile tick, are not needed.
+                var outcome = instance.RuntimeStatus == WorkflowRuntimeStatus.Completed
+                    ? Outcome(await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false))
+                    : null;
                 var servedEnd = outcome?.UnheldExtension is not null && outcome.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
@@ -426,9 +429,9 @@ public sealed partial class ShadowRequestIntake(
     /// hold ended (<see cref="ShadowOutcome.UnheldExtension"/>) makes its own end, not the plan's, where the next revision
     /// starts: an end an operator moved earlier by hand is no such thing, and is not undone.
     /// </summary>
-    private static ShadowOutcome? Outcome(WorkflowState instance)
+    private static ShadowOutcome? Outcome(WorkflowState? instance)
     {
-        if (instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+        if (instance is not { RuntimeStatus: WorkflowRuntimeStatus.Completed })
         {
             return null;
         }
