@@ -84,6 +84,12 @@ public sealed record ShadowPlan
     /// </summary>
     public int Revision { get; init; } = 1;
 
+    /// <summary>
+    /// How many <c>extend</c> events the intake raised on <see cref="InstanceId"/>, each numbered: one the workflow never
+    /// got (raised as it completed) shows as a number its outcome did not receive.
+    /// </summary>
+    public int Extensions { get; init; }
+
     /// <summary>When the kill switch released its workflow (released once, not at every tick).</summary>
     public DateTimeOffset? ReleasedAt { get; init; }
 

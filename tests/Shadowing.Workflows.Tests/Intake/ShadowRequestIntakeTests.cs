@@ -406,6 +406,56 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_ExtensionRaisedAsItsWorkflowCompleted_RunsTheExtensionAsTheNextRevision_ChargedOnce()
+    {
+        // The intake sees the workflow running and raises extend, but the workflow completes first: the backend drops the
+        // event, the plan already holds the new end, and only the numbers tell that the workflow never got it.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(-5));
+        var racing = Substitute.For<IDaprWorkflowClient>();
+        racing.GetWorkflowStateAsync(default!, default, default).ReturnsForAnyArgs(c => _workflows.GetWorkflowStateAsync(c.ArgAt<string>(0), c.ArgAt<bool>(1), c.ArgAt<CancellationToken>(2)));
+        racing.RaiseEventAsync(default!, default!, default, default).ReturnsForAnyArgs(async c =>
+        {
+            await _workflows.RaiseEventAsync(c.ArgAt<string>(0), ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+            await CompletionAsync(c.ArgAt<string>(0));
+            await _workflows.RaiseEventAsync(c.ArgAt<string>(0), c.ArgAt<string>(1), c.ArgAt<object?>(2), c.ArgAt<CancellationToken>(3));
+        });
+        var extended = request with { WindowEnd = request.WindowEnd.AddHours(2) };
+        var updated = await Intake(workflows: racing).HandleAsync(extended);
+        Assert.Equal((1, extended.WindowEnd, 1), (updated.Revision, updated.WindowEnd, updated.Extensions));
+        var outcome = (await CompletionAsync(first.InstanceId!)).ReadOutputAs<ShadowOutcome>()!;
+        Assert.Equal((request.WindowEnd, 0), (outcome.WindowEnd, outcome.ExtensionsReceived));
+
+        var plan = await Intake().HandleAsync(extended); // the next reconcile tick
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2"), (plan.Decision, plan.Revision, plan.InstanceId));
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((request.WindowEnd, extended.WindowEnd), (input.WindowStart, input.WindowEnd));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(2 + 2, budget.EndpointHours); // the two extended hours once, by the revision that holds them
+    }
+
+    [Fact]
+    public async Task Handle_ExtensionTheWorkflowReceived_ThenAnEarlierEndByHand_IsNotBroughtBack()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        var extended = request with { WindowEnd = request.WindowEnd.AddHours(2) };
+        Assert.Equal(1, (await Intake().HandleAsync(extended)).Extensions);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowStart.AddMinutes(30)), TestContext.Current.CancellationToken);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        var outcome = (await CompletionAsync(first.InstanceId!)).ReadOutputAs<ShadowOutcome>()!;
+        Assert.Equal((request.WindowStart.AddMinutes(30), 1), (outcome.WindowEnd, outcome.ExtensionsReceived));
+        _time.SetUtcNow(request.WindowStart.AddMinutes(40));
+
+        var plan = await Intake().HandleAsync(extended);
+
+        Assert.Equal((1, first.InstanceId), (plan.Revision, plan.InstanceId));
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
     public async Task Handle_AWindowAnOperatorEndedEarlierByHand_IsNotBroughtBack()
     {
         // extend raised by hand on the instance (the control API's events route): neither request nor plan records it.
@@ -654,11 +704,11 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
             $"{result.Plans.Count} plans, {instances.Count} workflows, budget {budget.EndpointHours} endpoint-hours");
     }
 
-    private ShadowRequestIntake Intake(IStateStore? store = null)
+    private ShadowRequestIntake Intake(IStateStore? store = null, IDaprWorkflowClient? workflows = null)
     {
         var rails = Substitute.For<IOptionsMonitor<ShadowGuardRails>>();
         rails.CurrentValue.Returns(_ => _rails);
-        return new ShadowRequestIntake(store ?? _store, _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
+        return new ShadowRequestIntake(store ?? _store, workflows ?? _workflows, rails, _time, NullLogger<ShadowRequestIntake>.Instance);
     }
 
     /// <summary>A store whose reads yield before answering, so concurrent callers interleave between read and write.</summary>
@@ -681,6 +731,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     {
         var seen = new List<string>();
         var windowEnd = request.WindowEnd;
+        var received = 0;
         var extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
         var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize);
         var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict);
@@ -701,12 +752,14 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
                 {
                     RequestId = request.Id, Service = request.Service, Served = true, Reason = string.Join("; ", seen), Shadows = [], WindowEnd = windowEnd,
                     UnheldExtension = extend.IsCompleted ? (await extend).WindowEnd : null,
+                    ExtensionsReceived = Math.Max(received, extend.IsCompleted ? (await extend).Number ?? 0 : 0),
                 };
             }
 
             if (fired == extend)
             {
                 windowEnd = (await extend).WindowEnd;
+                received = Math.Max(received, (await extend).Number ?? 0);
                 seen.Add($"extend {windowEnd:O}");
                 extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend);
             }

@@ -349,7 +349,7 @@ public sealed class ShadowLifecycleWorkflowTests
         var run = harness.StartAsync();
         await harness.Holding.WaitAsync(Patience);
         var newEnd = harness.Request.WindowEnd.AddHours(1);
-        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(newEnd));
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(newEnd, Number: 1));
         await WaitUntil(() => harness.WindowTimers.Count == 2);
         Assert.Equal(newEnd, harness.WindowTimers[1].FireAt);
 
@@ -364,7 +364,7 @@ public sealed class ShadowLifecycleWorkflowTests
 
         harness.EndWindow();
         var outcome = await run.WaitAsync(Patience);
-        Assert.Equal(("the window ended", newEnd, (DateTimeOffset?)null), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension));
+        Assert.Equal(("the window ended", newEnd, (DateTimeOffset?)null, (int?)1), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension, outcome.ExtensionsReceived));
     }
 
     [Fact]
@@ -376,12 +376,12 @@ public sealed class ShadowLifecycleWorkflowTests
         var draining = harness.Hold(nameof(DrainShadowActivity), "s20261202t1200-1");
         harness.EndWindow();
         await WaitUntil(() => draining.Reached);
-        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Request.WindowEnd.AddHours(1)));
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(harness.Request.WindowEnd.AddHours(1), Number: 2));
         draining.Open();
         var outcome = await run.WaitAsync(Patience);
 
         // Held to the old end, the new one received but not held for: the intake runs it anew.
-        Assert.Equal(("the window ended", harness.Request.WindowEnd, harness.Request.WindowEnd.AddHours(1)), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension));
+        Assert.Equal(("the window ended", harness.Request.WindowEnd, harness.Request.WindowEnd.AddHours(1), (int?)2), (outcome.Reason, outcome.WindowEnd, outcome.UnheldExtension, outcome.ExtensionsReceived));
     }
 
     [Fact]

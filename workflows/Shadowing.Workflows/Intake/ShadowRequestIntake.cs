@@ -92,7 +92,10 @@ public sealed partial class ShadowRequestIntake(
                 var outcome = instance.RuntimeStatus == WorkflowRuntimeStatus.Completed
                     ? Outcome(await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false))
                     : null;
-                var servedEnd = outcome?.UnheldExtension is not null && outcome.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
+                // Its own end, not the plan's, when the plan took an end the workflow did not hold for: an extension it got
+                // only while draining, or one raised as it completed (dropped, so fewer received than the plan raised).
+                var unheld = outcome is not null && (outcome.UnheldExtension is not null || outcome.ExtensionsReceived < existing.Extensions);
+                var servedEnd = unheld && outcome!.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
@@ -352,9 +355,11 @@ public sealed partial class ShadowRequestIntake(
                 continue;
             }
 
+            var extensions = plan.Extensions;
             if (end != plan.WindowEnd)
             {
-                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end), cancellationToken).ConfigureAwait(false);
+                extensions++;
+                await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(end, extensions), cancellationToken).ConfigureAwait(false);
             }
 
             if (shadows > plan.Count)
@@ -362,7 +367,7 @@ public sealed partial class ShadowRequestIntake(
                 await workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Resize, new ResizeEvent(Count: shadows), cancellationToken).ConfigureAwait(false);
             }
 
-            updated = plan with { Count = shadows, WindowEnd = end, EndpointHours = hours, Reason = notes is null ? request.Reason : $"{request.Reason} ({notes})" };
+            updated = plan with { Count = shadows, WindowEnd = end, Extensions = extensions, EndpointHours = hours, Reason = notes is null ? request.Reason : $"{request.Reason} ({notes})" };
             break;
         }
 

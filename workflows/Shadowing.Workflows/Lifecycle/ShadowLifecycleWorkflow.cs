@@ -51,6 +51,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// <summary>Remediations beside the hold loop (version 2); a history recorded before replays them one at a time.</summary>
         private readonly bool _concurrentRemediation = options.LifecycleVersion >= 2;
         private DateTimeOffset _windowEnd = request.WindowEnd;
+        private int _extensionsReceived;
         private ShadowResources _resources = new(Size: options.InitialSize);
         private int _nextIndex = 1;
         private string _phase = "Starting";
@@ -657,6 +658,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         {
             LogExtended(extend.WindowEnd);
             _windowEnd = extend.WindowEnd;
+            _extensionsReceived = Math.Max(_extensionsReceived, extend.Number ?? 0);
             _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
         }
 
@@ -689,6 +691,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 Shadows = _shadows.Values.ToArray(),
                 WindowEnd = _windowEnd,
                 UnheldExtension = _extend.IsCompleted ? _extend.GetAwaiter().GetResult().WindowEnd : null,
+                ExtensionsReceived = Math.Max(_extensionsReceived, _extend.IsCompleted ? _extend.GetAwaiter().GetResult().Number ?? 0 : 0),
             };
         }
 

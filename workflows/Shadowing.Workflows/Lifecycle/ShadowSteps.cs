@@ -31,8 +31,11 @@ public sealed record ShadowCheck(Verdict Verdict, IReadOnlyList<string> Reasons,
 /// <summary>Input of RetireShadow: the shadow, and the failure that retires it (null for a normal end).</summary>
 public sealed record RetireStep(string Service, string ShadowId, string? Failure = null);
 
-/// <summary>External event <c>extend</c>: the window's new end.</summary>
-public sealed record ExtendEvent(DateTimeOffset WindowEnd);
+/// <summary>
+/// External event <c>extend</c>: the window's new end, and from the intake its number on this instance
+/// (<see cref="Shadowing.Core.Shadows.ShadowPlan.Extensions"/>); null when raised by hand.
+/// </summary>
+public sealed record ExtendEvent(DateTimeOffset WindowEnd, int? Number = null);
 
 /// <summary>External event <c>resize</c>: a new number of shadows, new resources for all of them, or both.</summary>
 public sealed record ResizeEvent(int? Count = null, ShadowResources? Resources = null);
@@ -99,6 +102,12 @@ public sealed record ShadowOutcome
     /// for: the intake runs what the request still asks past <see cref="WindowEnd"/> as the next revision. Null when none.
     /// </summary>
     public DateTimeOffset? UnheldExtension { get; init; }
+
+    /// <summary>
+    /// The highest number of the intake's <c>extend</c> events the workflow received, held or not (0 when none). Fewer
+    /// than the plan raised means the last ones came as it completed and were dropped. Null from an older outcome.
+    /// </summary>
+    public int? ExtensionsReceived { get; init; }
 }
 
 /// <summary>Names of the workflow, its activities and its external events, as registered and raised.</summary>
