@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Shadowing.Control.Workflows;
 using Shadowing.Core.Configuration;
@@ -47,7 +48,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     private readonly AuditLog _audit = new(store, time);
 
     /// <summary><c>GET /api/workflows/{instanceId}</c>: the instance with daprd's fields; 404 when unknown.</summary>
-    public async Task<ControlResult> GetWorkflowAsync(string instanceId, CancellationToken cancellationToken)
+    public Task<ControlResult> GetWorkflowAsync(string instanceId, CancellationToken cancellationToken) =>
+        ReachingWorkflowsAsync(() => GetWorkflowCoreAsync(instanceId, cancellationToken), cancellationToken);
+
+    private async Task<ControlResult> GetWorkflowCoreAsync(string instanceId, CancellationToken cancellationToken)
     {
         if (BadId(instanceId, "instanceId") is { } bad)
         {
@@ -66,7 +70,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// daprd would. A null <paramref name="actor"/> is not audited: its caller audits it (the workflows host, for the
     /// Functions app).
     /// </summary>
-    public async Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string? actor, CancellationToken cancellationToken)
+    public Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string? actor, CancellationToken cancellationToken) =>
+        ReachingWorkflowsAsync(() => RaiseEventCoreAsync(instanceId, name, body, actor, cancellationToken), cancellationToken);
+
+    private async Task<ControlResult> RaiseEventCoreAsync(string instanceId, string name, Stream body, string? actor, CancellationToken cancellationToken)
     {
         if ((BadId(instanceId, "instanceId") ?? BadId(name, "name")) is { } bad)
         {
@@ -114,7 +121,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <c>POST /api/workflows/{instanceId}/terminate</c>: ends the instance (its shadows are retired by the reconciler); a
     /// null <paramref name="actor"/> is not audited, as for <see cref="RaiseEventAsync"/>.
     /// </summary>
-    public async Task<ControlResult> TerminateAsync(string instanceId, Stream body, string? actor, CancellationToken cancellationToken)
+    public Task<ControlResult> TerminateAsync(string instanceId, Stream body, string? actor, CancellationToken cancellationToken) =>
+        ReachingWorkflowsAsync(() => TerminateCoreAsync(instanceId, body, actor, cancellationToken), cancellationToken);
+
+    private async Task<ControlResult> TerminateCoreAsync(string instanceId, Stream body, string? actor, CancellationToken cancellationToken)
     {
         if (BadId(instanceId, "instanceId") is { } bad)
         {
@@ -195,16 +205,19 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             shadows.Add(new ShadowStatus(shadow.Id, shadow.State, shadow.Address, shadow.Owner, shadow.StateChangedAt, verdict?.Verdict, verdict?.JudgedAt, verdict?.Reasons, data, data?.FailingSince is not null ? data.LagAt(mark, time.GetUtcNow()).TotalSeconds : mark?.LagAt(time.GetUtcNow()).TotalSeconds));
         }
 
-        var requests = new List<RequestStatus>();
+        var open = new List<(ShadowRequest Request, ShadowPlan? Plan)>();
         var now = time.GetUtcNow();
         foreach (var key in await store.ListKeysAsync(StateKeys.ShadowRequests(service), cancellationToken).ConfigureAwait(false))
         {
             if ((await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false))?.Value is { } request && request.WindowEnd > now)
             {
-                var plan = await PlanOfAsync(request.Id, cancellationToken).ConfigureAwait(false);
-                requests.Add(new RequestStatus(request, plan, plan?.InstanceId is { } id ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null));
+                open.Add((request, await PlanOfAsync(request.Id, cancellationToken).ConfigureAwait(false)));
             }
         }
+
+        // All at once: with the workflows app hung, a week of open requests costs one wait, not one each (past the caller's).
+        var summaries = await Task.WhenAll(open.Select(o => o.Plan?.InstanceId is { } id ? SummaryAsync(id, cancellationToken) : Task.FromResult<WorkflowSummary?>(null))).ConfigureAwait(false);
+        var requests = open.Select((o, i) => new RequestStatus(o.Request, o.Plan, summaries[i])).ToList();
 
         var forecast = (await store.GetJsonAsync<JsonElement>(StateKeys.Forecast(service), cancellationToken).ConfigureAwait(false))?.Value;
         var pae = (await store.GetJsonAsync<JsonElement>(StateKeys.PaeStatus(service), cancellationToken).ConfigureAwait(false))?.Value;
@@ -235,8 +248,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         var now = time.GetUtcNow();
+
+        // A window that starts now starts at the minute (as request ids do), so a retried call within it asks for the same
+        // window and finds its request (200), rather than one a few milliseconds longer (another extend on the workflow).
+        var minute = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
         var count = 1;
-        var start = now;
+        var start = minute;
         DateTimeOffset? end = null;
         var reason = "started by hand through the control API";
         if (payload is { } given)
@@ -283,7 +300,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                     return ControlResult.BadRequest("duration", $"must be a positive time span of at most {MaxManualWindow.TotalDays:0} days, such as \"01:30:00\" or \"90m\" (a bare number has no unit).");
                 }
 
-                end = (start < now ? now : start) + duration;
+                end = (start < now ? minute : start) + duration;
             }
 
             if (given.TryGetProperty("reason", out var r))
@@ -297,7 +314,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             }
         }
 
-        start = start < now ? now : start;
+        start = start < now ? minute : start;
         if (start > now + MaxManualWindow)
         {
             return ControlResult.BadRequest("start", $"must be within {MaxManualWindow.TotalDays:0} days from now.");
@@ -417,6 +434,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         if (table is null)
         {
             return ControlResult.NotFound("service", $"Service '{service}' has no routing table.");
+        }
+
+        if (ShadowPromotion.IsPromoted(table.Value, shadowId, target))
+        {
+            return ControlResult.Ok(table.Value); // a retry: done already, nothing written or audited again
         }
 
         if (!table.Value.Shadows.Any(s => string.Equals(s.Id, shadowId, StringComparison.Ordinal)))
@@ -611,6 +633,26 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
     private readonly TimeSpan _summaryTimeout = options?.Value.WorkflowStatusTimeout ?? ControlOptions.DefaultWorkflowStatusTimeout;
 
+    /// <summary>
+    /// Runs a handler that reaches the workflows app; when it cannot be reached (the Functions app asks it over service
+    /// invocation), a 502 or 504 that says so, not an empty 500.
+    /// </summary>
+    private static async Task<ControlResult> ReachingWorkflowsAsync(Func<Task<ControlResult>> handler, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await handler().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpRequestException or System.Net.Sockets.SocketException)
+        {
+            return new ControlResult(StatusCodes.Status502BadGateway, new ControlProblem("Bad gateway", StatusCodes.Status502BadGateway, $"The workflows app could not be reached: {ex.Message}"));
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new ControlResult(StatusCodes.Status504GatewayTimeout, new ControlProblem("Gateway timeout", StatusCodes.Status504GatewayTimeout, $"The workflows app did not answer in time: {ex.Message}"));
+        }
+    }
+
     private static ControlResult UnknownInstance(string instanceId) =>
         ControlResult.NotFound("instanceId", $"No workflow instance '{instanceId}'.");
 
@@ -622,7 +664,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             _ => null,
         };
 
-    private async Task<WorkflowSummary> SummaryAsync(string instanceId, CancellationToken cancellationToken)
+    private async Task<WorkflowSummary?> SummaryAsync(string instanceId, CancellationToken cancellationToken)
     {
         WorkflowStatus? status;
         using var timeout = new CancellationTokenSource(_summaryTimeout, time);

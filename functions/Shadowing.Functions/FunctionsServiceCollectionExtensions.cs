@@ -34,8 +34,8 @@ public static class FunctionsServiceCollectionExtensions
         services.AddShadowingControl();
         var window = configuration["ValidateShadowsWindow"];
         services.TryAddSingleton(new ValidateShadowsOptions(string.IsNullOrEmpty(window) ? TimeSpan.FromMinutes(10)
-            : TimeSpan.TryParse(window, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed > TimeSpan.Zero ? parsed
-            : throw new InvalidOperationException($"ValidateShadowsWindow is '{window}'; use a positive time span such as 00:10:00.")));
+            : global::Shadowing.Core.Configuration.Durations.TryParse(window, out var parsed) && parsed > TimeSpan.Zero ? parsed
+            : throw new InvalidOperationException($"ValidateShadowsWindow is '{window}'; use a positive time span such as 00:10:00 or 10m (a bare number has no unit).")));
         return services;
     }
 

@@ -282,6 +282,48 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task GetService_WorkflowsAppHung_ManyOpenRequestsCostOneWait_NotOneEach()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        for (var i = 1; i <= 3; i++)
+        {
+            var open = Request(Now.AddDays(i));
+            await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + open.Id, open, cancellationToken: Ct);
+            await _store.SaveJsonAsync(StateKeys.ShadowPlan(open.Id), new ShadowPlan
+            {
+                RequestId = open.Id, Service = "orders", Count = 1, WindowStart = open.WindowStart, WindowEnd = open.WindowEnd, Decision = ShadowPlanDecision.Admitted,
+                Reason = "test", EndpointHours = 1, InstanceId = $"wf-{i}", DecidedAt = Now,
+            }, cancellationToken: Ct);
+        }
+
+        _workflows.GetAsync(Arg.Any<string>(), Arg.Any<CancellationToken>()).Returns(c => NeverAnswers(c.Arg<CancellationToken>()));
+
+        var hung = Api.GetServiceAsync("orders", Ct);
+        await Eventually.WaitUntilAsync(() => _workflows.ReceivedCalls().Count(c => c.GetMethodInfo().Name == nameof(IWorkflowControl.GetAsync)) == 3, "the status asks for every instance at once", cancellationToken: Ct);
+        _time.Advance(ControlOptions.DefaultWorkflowStatusTimeout);
+        var slow = await hung.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        Assert.Equal(["wf-1", "wf-2", "wf-3"], Assert.IsType<ServiceStatus>(slow.Body).Requests.Select(r => r.Workflow!.InstanceId).Order());
+        Assert.All(Assert.IsType<ServiceStatus>(slow.Body).Requests, r => Assert.Equal("UNKNOWN", r.Workflow!.RuntimeStatus));
+    }
+
+    [Fact]
+    public async Task WorkflowRoutes_WorkflowsAppUnreachable_Are502SayingSo_NotAnEmpty500()
+    {
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Task.FromException<WorkflowStatus?>(new HttpRequestException("Connection refused (127.0.0.1:3501)")));
+
+        var get = await Api.GetWorkflowAsync("wf-1", Ct);
+        var raise = await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct);
+        var terminate = await Api.TerminateAsync("wf-1", Body(string.Empty), "oncall", Ct);
+
+        foreach (var result in new[] { get, raise, terminate })
+        {
+            Assert.Equal(502, result.Status);
+            Assert.Equal("The workflows app could not be reached: Connection refused (127.0.0.1:3501)", Assert.IsType<ControlProblem>(result.Body).Detail);
+        }
+    }
+
+    [Fact]
     public async Task GetService_WaitsForAHungWorkflowsAppAsLongAsConfigured()
     {
         // The demo's clock runs 720 times real time: it scales the wait, or 5 s would be 7 ms of real time.
@@ -333,6 +375,7 @@ public sealed class ControlApiTests
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
         var first = Assert.IsType<ShadowRequestAccepted>((await Api.StartShadowsAsync("orders", Body("{\"count\":2}"), "oncall", Ct)).Body);
+        _time.Advance(TimeSpan.FromSeconds(20)); // a retry later in the same minute asks for the same window
 
         var again = await Api.StartShadowsAsync("orders", Body("{\"count\":1}"), "oncall", Ct);
 
@@ -458,6 +501,31 @@ public sealed class ControlApiTests
         AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), "oncall", Ct), 404, "shadowId");
         AssertProblem(await Api.PromoteAsync("orders", "S1", Body(string.Empty), "oncall", Ct), 404, "shadowId"); // ids are compared exactly, as the promotion itself does
         AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), "oncall", Ct), 400, "to");
+    }
+
+    [Theory]
+    [InlineData("{\"to\":\"active\"}")]
+    [InlineData("{\"to\":\"production\"}")]
+    public async Task Promote_Retried_Is200WithoutWritingOrAuditingAgain_EvenOnceItsPassHasAged(string body)
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders() with
+        {
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed }],
+        }, cancellationToken: Ct);
+        await _store.SaveJsonAsync(StateKeys.Verdict("orders", "s1"), new ShadowVerdict
+        {
+            Service = "orders", Shadow = "s1", Verdict = Verdict.Pass, Reasons = ["ok"], Metrics = [], From = Now.AddMinutes(-10), To = Now, JudgedAt = Now,
+        }, cancellationToken: Ct);
+        Assert.Equal(200, (await Api.PromoteAsync("orders", "s1", Body(body), "oncall", Ct)).Status);
+        var written = (await _store.GetAsync(StateKeys.Routing("orders"), Ct))!.ETag;
+        _time.Advance(TimeSpan.FromDays(2)); // the Pass is older than verdictMaxAge now
+
+        var again = await Api.PromoteAsync("orders", "s1", Body(body), "oncall", Ct);
+
+        Assert.Equal(200, again.Status);
+        Assert.Equal(written, (await _store.GetAsync(StateKeys.Routing("orders"), Ct))!.ETag);
+        var audit = Assert.IsAssignableFrom<IReadOnlyList<Shadowing.Core.Diagnostics.AuditEntry>>((await Api.GetAuditAsync("2026-12-02", Ct)).Body);
+        Assert.Single(audit, e => e.Action == "promote");
     }
 
     [Fact]

@@ -3,7 +3,10 @@ using System.Text.Json;
 using Shadowing.Cli.Validation;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
+using Shadowing.Core.State;
 using Shadowing.Router.Routing;
+using Shadowing.Workflows.Activities;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -62,7 +65,19 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
             foreach (var wanted in file)
             {
                 var stored = (await tables.GetAsync(wanted.Service, cancellationToken))?.Value;
+                if (stored is null && await tables.FindCaseTwinAsync(wanted.Service, cancellationToken) is { } twin)
+                {
+                    throw new UsageException($"{settings.File}: service '{wanted.Service}' differs only in case from the stored service '{twin}' (the router matches service names ignoring case); name it '{twin}'");
+                }
+
                 var merged = Merge(stored, wanted);
+
+                // Checked with the shadows it keeps, as apply would write it: diff fails where apply would.
+                if (RoutingTableValidator.Validate(merged) is { Count: > 0 } invalid)
+                {
+                    throw new UsageException($"{settings.File}: service '{wanted.Service}' with the stored shadows it keeps: {string.Join("; ", invalid)}");
+                }
+
                 var diff = Diff(stored is null ? [] : Lines(stored), Lines(merged));
                 if (diff.Count == 0)
                 {
@@ -83,6 +98,14 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                 }
 
                 await tables.UpdateAsync(wanted.Service, current => Merge(current, wanted), cancellationToken);
+
+                // While SEP mirrors to its shadows, the policy it puts back when they are gone is the file's from now on.
+                var before = EnableMirroringActivity.BeforeKey(wanted.Service);
+                if (await state.AsStore().GetAsync(before, cancellationToken) is not null)
+                {
+                    await state.AsStore().SaveJsonAsync(before, new MirrorBefore(wanted.Mirror), cancellationToken: cancellationToken);
+                }
+
                 await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "apply-routes", wanted.Service, Path.GetFileName(settings.File), cancellationToken);
             }
 
@@ -102,12 +125,26 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
         }
     }
 
-    /// <summary>The file's table, keeping the stored shadows the file does not name.</summary>
+    /// <summary>
+    /// The file's table, keeping the stored shadows the file does not name. A kept shadow a workflow mirrors to (warming up,
+    /// validating or PreWarmed, covered by the stored policy) stays covered, at the stored share, whatever the file's policy
+    /// says: its workflow turned mirroring on for it, and without copies its warm-up or revalidation would starve.
+    /// </summary>
     internal static RoutingTable Merge(RoutingTable? stored, RoutingTable wanted)
     {
         var named = wanted.Shadows.Select(s => s.Id).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var kept = (stored?.Shadows ?? []).Where(s => !named.Contains(s.Id));
-        return wanted with { Shadows = [.. wanted.Shadows, .. kept] };
+        var kept = (stored?.Shadows ?? []).Where(s => !named.Contains(s.Id)).ToList();
+        var mirror = wanted.Mirror;
+        if (stored?.Mirror is { Enabled: true } on)
+        {
+            foreach (var shadow in kept.Where(s => s.Owner is not null && s.State is ShadowState.WarmingUp or ShadowState.Validating or ShadowState.PreWarmed
+                && (on.Targets.Count == 0 || on.Targets.Contains(s.Id))))
+            {
+                mirror = EnableMirroringActivity.Cover(mirror, shadow.Id, on.Percent);
+            }
+        }
+
+        return wanted with { Shadows = [.. wanted.Shadows, .. kept], Mirror = mirror };
     }
 
     private static string[] Lines(RoutingTable table) =>

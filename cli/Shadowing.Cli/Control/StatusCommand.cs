@@ -129,7 +129,7 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
                 Markup.Escape(workflow.ValueKind == JsonValueKind.Object ? $"{Text(workflow, "runtimeStatus")} {Text(workflow, "phase")}".Trim() : "-"));
             if (workflow.ValueKind == JsonValueKind.Object)
             {
-                details.Add($"{Text(request, "id")}: workflow {Text(workflow, "instanceId")}");
+                details.Add(WorkflowLine(request, workflow));
             }
         }
 
@@ -172,6 +172,11 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
         value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array ? array.EnumerateArray() : [];
 
     private static string Count(JsonElement value, string name) => Items(value, name).Count().ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A request's workflow under the table, with why its state is unknown when it is (the workflows app down, hung).</summary>
+    internal static string WorkflowLine(JsonElement request, JsonElement workflow) =>
+        $"{Text(request, "id")}: workflow {Text(workflow, "instanceId")}"
+        + (workflow.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.String ? $" ({error.GetString()})" : string.Empty);
 
     private static string Text(JsonElement value, string name, string missing = "") =>
         value.ValueKind == JsonValueKind.Object && value.TryGetProperty(name, out var v)

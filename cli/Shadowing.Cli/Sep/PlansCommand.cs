@@ -66,7 +66,9 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
                 table.AddRow(
                     Markup.Escape(plan.RequestId),
                     plan.Count.ToString(CultureInfo.InvariantCulture),
-                    Markup.Escape($"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {plan.WindowEnd.UtcDateTime:HH:mm}"),
+                    Markup.Escape(plan.WindowEnd.UtcDateTime.Date == plan.WindowStart.UtcDateTime.Date
+                        ? $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {plan.WindowEnd.UtcDateTime:HH:mm}"
+                        : $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {plan.WindowEnd.UtcDateTime:yyyy-MM-dd HH:mm}"),
                     plan.Decision.ToString(),
                     plan.EndpointHours.ToString("0.##", CultureInfo.InvariantCulture),
                     Markup.Escape(plan.InstanceId ?? "-"));

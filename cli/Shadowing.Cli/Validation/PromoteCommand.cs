@@ -32,13 +32,19 @@ internal sealed class PromoteCommand : AsyncCommand<PromoteCommand.Settings>
             // A misspelt name is the invocation's mistake (2), not a promotion the verdicts refused (1).
             var current = (await new RoutingTableStore(state.AsStore(), state.AsBus()).GetAsync(settings.Service, cancellationToken))?.Value
                 ?? throw new UsageException($"<SERVICE>: no routing table for service '{settings.Service}' in {settings.State}.");
+            var target = settings.To.ToString().ToLowerInvariant();
+            if (ShadowPromotion.IsPromoted(current, settings.Shadow, settings.To))
+            {
+                AnsiConsole.MarkupLineInterpolated($"{settings.Shadow} of {current.Service} is already {(settings.To == PromotionTarget.Active ? "Active" : "a production endpoint")}: nothing changed.");
+                return ExitCodes.Ok;
+            }
+
             if (current.Shadows.All(s => s.Id != settings.Shadow))
             {
                 throw new UsageException($"<SHADOW>: service '{current.Service}' has no shadow '{settings.Shadow}' (it has {(current.Shadows.Count == 0 ? "none" : string.Join(", ", current.Shadows.Select(s => s.Id)))}).");
             }
 
             var table = await new ShadowPromotion(state.AsStore(), state.AsBus(), TimeProvider.System).PromoteAsync(settings.Service, settings.Shadow, settings.To, cancellationToken);
-            var target = settings.To.ToString().ToLowerInvariant();
             await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "promote", $"{table.Service}/{settings.Shadow}", $"to {target}", cancellationToken);
             AnsiConsole.MarkupLineInterpolated($"{settings.Shadow} of {table.Service} promoted to {target}.");
             return ExitCodes.Ok;

@@ -49,10 +49,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task PutAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
         RoutingTableValidator.EnsureValidNew(table);
-        if (await CaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is { } twin)
-        {
-            throw new RoutingTableValidationException(table.Service, [new("service", $"'{table.Service}' differs only in case from the stored service '{twin}', and the router matches service names ignoring case")]);
-        }
+        await EnsureNoCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false);
 
         await store.SaveJsonAsync(StateKeys.Routing(table.Service), table, etag: null, cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(table.Service, cancellationToken).ConfigureAwait(false);
@@ -64,7 +61,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task<bool> CreateAsync(RoutingTable table, CancellationToken cancellationToken = default)
     {
         RoutingTableValidator.EnsureValid(table);
-        if (await CaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is not null)
+        if (await FindCaseTwinAsync(table.Service, cancellationToken).ConfigureAwait(false) is not null)
         {
             return false; // the service has a table, under another case: it is kept, as its own would be
         }
@@ -92,11 +89,19 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     /// matched), so a second table would take turns with the first routing one service. Null when there is none, or when
     /// <paramref name="service"/> is stored under its own name (a rewrite of its table).
     /// </summary>
-    private async Task<string?> CaseTwinAsync(string service, CancellationToken cancellationToken)
+    public async Task<string?> FindCaseTwinAsync(string service, CancellationToken cancellationToken = default)
     {
         var services = await ListServicesAsync(cancellationToken).ConfigureAwait(false);
         return services.Contains(service, StringComparer.Ordinal) ? null
             : services.FirstOrDefault(s => string.Equals(s, service, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private async Task EnsureNoCaseTwinAsync(string service, CancellationToken cancellationToken)
+    {
+        if (await FindCaseTwinAsync(service, cancellationToken).ConfigureAwait(false) is { } twin)
+        {
+            throw new RoutingTableValidationException(service, [new("service", $"'{service}' differs only in case from the stored service '{twin}', and the router matches service names ignoring case")]);
+        }
     }
 
     /// <summary>
@@ -106,6 +111,7 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task<RoutingTable> UpdateAsync(string service, Func<RoutingTable?, RoutingTable> change, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
+        await EnsureNoCaseTwinAsync(service, cancellationToken).ConfigureAwait(false); // an update may create the table
         var written = await store.UpdateJsonAsync<RoutingTable>(
             StateKeys.Routing(service),
             current =>

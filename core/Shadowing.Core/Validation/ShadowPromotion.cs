@@ -35,6 +35,19 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
         return await _tables.UpdateAsync(service, table => Promote(table ?? throw new PromotionRefusedException($"Service '{service}' has no routing table."), shadow, target, verdict, now), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Whether <paramref name="shadowId"/> already is what promoting it to <paramref name="target"/> makes it (Active, or a
+    /// production endpoint no longer among the shadows): a retried promotion succeeds without writing, whatever the
+    /// verdicts say by now.
+    /// </summary>
+    public static bool IsPromoted(RoutingTable table, string shadowId, PromotionTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return target == PromotionTarget.Active
+            ? table.Shadows.Any(s => s.Id == shadowId && s.State == ShadowState.Active)
+            : table.Shadows.All(s => s.Id != shadowId) && table.Production.Any(p => p.Id == shadowId);
+    }
+
     /// <summary>The table with <paramref name="shadowId"/> promoted, if <paramref name="latest"/> allows it at <paramref name="now"/>.</summary>
     public static RoutingTable Promote(RoutingTable table, string shadowId, PromotionTarget target, ShadowVerdict? latest, DateTimeOffset now)
     {

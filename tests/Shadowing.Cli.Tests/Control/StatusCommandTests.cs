@@ -23,6 +23,17 @@ public sealed class StatusCommandTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
+    public void WorkflowLine_AnUnknownState_SaysWhy()
+    {
+        using var request = JsonDocument.Parse("""{"id":"orders/20261202T1200Z"}""");
+        using var unknown = JsonDocument.Parse("""{"instanceId":"wf-1","runtimeStatus":"UNKNOWN","error":"the workflows app did not answer within 5 s"}""");
+        using var running = JsonDocument.Parse("""{"instanceId":"wf-1","runtimeStatus":"RUNNING","phase":"Holding","error":null}""");
+
+        Assert.Equal("orders/20261202T1200Z: workflow wf-1 (the workflows app did not answer within 5 s)", StatusCommand.WorkflowLine(request.RootElement, unknown.RootElement));
+        Assert.Equal("orders/20261202T1200Z: workflow wf-1", StatusCommand.WorkflowLine(request.RootElement, running.RootElement));
+    }
+
+    [Fact]
     public async Task Status_OnARunningUp_PrintsAShadowStartedByHandWithItsPhase()
     {
         var marker = "st" + Guid.NewGuid().ToString("N")[..8];

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using Shadowing.Core.Messaging;
+using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Embedded.State;
 using Shadowing.Forecasting.Calendar;
+using Shadowing.Workflows.Activities;
 
 namespace Shadowing.Cli.Tests.Control;
 
@@ -132,6 +134,61 @@ public sealed class StoreCommandsTests : IDisposable
         var (strict, strictOutput) = await RunAsync("routes", "validate", file);
         Assert.Equal(2, strict);
         Assert.Contains("service 'orders': mirror.methods: must name at least one method", strictOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Routes_ApplyDuringAWorkflowsWarmUp_KeepsItsShadowMirrored_AndTheFilesPolicyIsWhatSepPutsBack()
+    {
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            // As EnableMirroringActivity leaves it: mirroring turned on for the workflow's shadow, what was there kept.
+            await new RoutingTableStore(store, Substitute.For<IEventBus>()).PutAsync(
+                new RoutingTable
+                {
+                    Service = "orders",
+                    Production = [new ProductionEndpoint { Id = "orders-1", Address = "http://127.0.0.1:5101", MaxConcurrency = 8 }],
+                    Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:5301", State = ShadowState.WarmingUp, Owner = "wf-1" }],
+                    Mirror = new MirrorPolicy { Percent = 10, Targets = ["s1"] },
+                },
+                Ct);
+            await store.SaveJsonAsync(EnableMirroringActivity.BeforeKey("orders"), new MirrorBefore(null), cancellationToken: Ct);
+        }
+
+        var file = Path.Combine(_directory, "routes.yaml");
+        await File.WriteAllTextAsync(file, "services:\n  orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n    mirror: { percent: 2, enabled: false }\n", Ct);
+        var (applied, output) = await RunAsync("routes", "apply", file);
+
+        Assert.True(applied == 0, output);
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            var mirror = (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Mirror!;
+            Assert.Equal((true, 10.0, "s1"), (mirror.Enabled, mirror.Percent, string.Join(",", mirror.Targets)));
+            var before = (await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey("orders"), Ct))!.Value.Policy!;
+            Assert.Equal((false, 2.0), (before.Enabled, before.Percent));
+        }
+    }
+
+    [Theory]
+    [InlineData("diff")]
+    [InlineData("apply")]
+    public async Task Routes_AFileTheStoredTableWouldMakeInvalid_Exit2AtDiffAsAtApply_WritingNothing(string action)
+    {
+        await SeedAsync();
+        var twin = Path.Combine(_directory, "twin.yaml");
+        await File.WriteAllTextAsync(twin, "services:\n  Orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n", Ct);
+        var clash = Path.Combine(_directory, "clash.yaml");
+        await File.WriteAllTextAsync(clash, "services:\n  orders:\n    production:\n      - { id: s1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n", Ct);
+
+        var (twinExit, twinOutput) = await RunAsync("routes", action, twin);
+        var (clashExit, clashOutput) = await RunAsync("routes", action, clash);
+
+        Assert.Equal((2, 2), (twinExit, clashExit));
+        Assert.Contains("service 'Orders' differs only in case from the stored service 'orders'", twinOutput, StringComparison.Ordinal);
+        Assert.Contains("service 'orders' with the stored shadows it keeps: ", clashOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("--verbose", clashOutput, StringComparison.Ordinal);
+        using var store = new SqliteStateStore(StatePath, TimeProvider.System);
+        Assert.Equal(["orders"], await new RoutingTableStore(store, Substitute.For<IEventBus>()).ListServicesAsync(Ct));
+        Assert.Equal(8, (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Production[0].MaxConcurrency);
     }
 
     private async Task SeedAsync()

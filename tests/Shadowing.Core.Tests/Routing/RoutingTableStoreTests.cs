@@ -74,10 +74,12 @@ public sealed class RoutingTableStoreTests
 
         var put = await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.PutAsync(twin, Ct));
         Assert.False(await _store.CreateAsync(twin, Ct)); // as for a service that has a table: the stored one is kept
+        await Assert.ThrowsAsync<RoutingTableValidationException>(() => _store.UpdateAsync("Orders", _ => twin, Ct)); // an update that would create it
 
         Assert.Equal("service: 'Orders' differs only in case from the stored service 'orders', and the router matches service names ignoring case", Assert.Single(put.Errors).ToString());
         await _state.DidNotReceive().SaveAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<string?>(), Arg.Any<CancellationToken>());
         await _state.DidNotReceive().TryCreateAsync(Arg.Any<string>(), Arg.Any<ReadOnlyMemory<byte>>(), Arg.Any<CancellationToken>());
+        await _state.DidNotReceive().GetAsync("routing/Orders", Arg.Any<CancellationToken>());
 
         // Twins stored before this rule: each is still rewritten under its own name.
         _state.ListKeysAsync(StateKeys.RoutingPrefix, Arg.Any<CancellationToken>()).Returns(["routing/Orders", "routing/orders"]);

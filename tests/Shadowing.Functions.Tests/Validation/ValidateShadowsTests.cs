@@ -17,6 +17,25 @@ public sealed class ValidateShadowsTests
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 2, 12, 0, 30, TimeSpan.Zero);
 
+    [Theory]
+    [InlineData("10m", 10)]
+    [InlineData("00:05:00", 5)]
+    public void Window_ReadAsDurationsAreWritten(string setting, int minutes) =>
+        Assert.Equal(TimeSpan.FromMinutes(minutes), Options(setting).Window);
+
+    [Fact]
+    public void Window_ABareNumber_IsRefusedNamingTheSetting_NotReadAsDays()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Options("10"));
+
+        Assert.Contains("ValidateShadowsWindow is '10'", error.Message, StringComparison.Ordinal);
+    }
+
+    private static ValidateShadowsOptions Options(string window) =>
+        new ServiceCollection().AddLogging()
+            .AddShadowingFunctions(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["ValidateShadowsWindow"] = window, ["Shadowing:Mode"] = "Embedded" }).Build())
+            .BuildServiceProvider().GetRequiredService<ValidateShadowsOptions>();
+
     [Fact]
     public async Task Run_AFailingPreWarmedShadow_PublishesItsVerdictForItsWorkflow()
     {
