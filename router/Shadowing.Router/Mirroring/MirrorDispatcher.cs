@@ -169,10 +169,13 @@ internal sealed partial class MirrorDispatcher : BackgroundService
             return;
         }
 
+        // A target already holding its share of the senders gets no more: a slow shadow would otherwise take every sender,
+        // fill the queue, and every service's copies be dropped with its own. (Any condition that let it take more while
+        // the queue is short would let it take them all again the next time the queue runs dry.)
         var sends = new List<Task>(targets.Count + 1);
         foreach (var target in targets)
         {
-            sends.Add(_sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken));
+            sends.Add(_sender.SendAsync(copy, target, OutcomeKind.Shadow, cancellationToken, shedWhenBusy: true));
         }
 
         // The second production endpoint too, as the replayer checks it: still in the table and one the router would send
@@ -180,7 +183,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
         if (job.Secondary is { } chosen && routes!.Production.FirstOrDefault(p => p.Id == chosen.Id) is { } secondary
             && secondary.Runtime.Health.IsAvailable(_time.GetUtcNow()))
         {
-            sends.Add(_sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken));
+            sends.Add(_sender.SendAsync(copy, secondary, OutcomeKind.ProductionNoise, cancellationToken, shedWhenBusy: true));
         }
 
         await Task.WhenAll(sends).ConfigureAwait(false);

@@ -20,14 +20,25 @@ internal sealed class MirrorJob : IDisposable
         "X-Api-Key", "Ocp-Apim-Subscription-Key", // API keys (API Management's among them)
         "X-Forwarded-Client-Cert", "X-ARR-ClientCert", // a client certificate a proxy in front passed on
         "X-ZUMO-AUTH", // Container Apps' and App Service's authentication: a client's session token
+        "api-key", "X-Auth-Token", // Azure OpenAI's and AI Search's keys; OpenStack's and many APIs' tokens
+        "X-Goog-Iap-Jwt-Assertion", "Cf-Access-Jwt-Assertion", // the identity other fronting proxies vouch for
+        "X-Forwarded-Tls-Client-Cert", "ssl-client-cert", // client certificates Traefik and ingress-nginx pass on
     ];
+
+    /// <summary>
+    /// Query parameters that carry credentials, never copied whatever the policy says: Azure Functions' key
+    /// (<c>code</c>), API Management's (<c>subscription-key</c>), OAuth bearer tokens in a URL (RFC 6750 §2.3, SignalR's
+    /// long polling), SAS signatures (<c>sig</c>) and the usual API-key names.
+    /// </summary>
+    public static readonly IReadOnlyList<string> CredentialQuery =
+        ["code", "subscription-key", "access_token", "id_token", "refresh_token", "sig", "api_key", "apikey", "api-key", "x-api-key"];
 
     /// <summary>
     /// Prefixes of credential headers: Container Apps' and App Service's authentication puts the signed-in user's
     /// tokens in <c>X-MS-TOKEN-AAD-ACCESS-TOKEN</c> and the like, and the identity it vouches for in
     /// <c>X-MS-CLIENT-PRINCIPAL</c>, <c>-ID</c>, <c>-NAME</c> and <c>-IDP</c>, which an app behind it trusts as the user.
     /// </summary>
-    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-", "X-MS-CLIENT-PRINCIPAL"];
+    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-", "X-MS-CLIENT-PRINCIPAL", "X-Amzn-Oidc-"];
 
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
@@ -184,13 +195,13 @@ internal sealed class MirrorJob : IDisposable
     }
 
     /// <summary>
-    /// The query string without the policy's parameters (names decoded and matched case-insensitively, as ASP.NET Core
-    /// binds them); the rest kept as the client sent it, in its order, case and encoding.
+    /// The query string without <see cref="CredentialQuery"/> and the policy's parameters (names decoded and matched
+    /// case-insensitively, as ASP.NET Core binds them); the rest kept as the client sent it, in its order, case and encoding.
     /// </summary>
     public static string CopyQuery(QueryString query, MirrorPolicy policy)
     {
         var strip = policy.StripQuery ?? [];
-        if (!query.HasValue || strip.Count == 0)
+        if (!query.HasValue || (strip.Count == 0 && !MayCarryCredential(query.Value)))
         {
             return query.Value ?? string.Empty;
         }
@@ -202,7 +213,7 @@ internal sealed class MirrorJob : IDisposable
             var pair = raw[range];
             var end = pair.IndexOf('=');
             var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).ToString().Replace('+', ' '));
-            if (pair.IsEmpty || strip.Contains(name, StringComparer.OrdinalIgnoreCase))
+            if (pair.IsEmpty || strip.Contains(name, StringComparer.OrdinalIgnoreCase) || CredentialQuery.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 continue;
             }
@@ -211,6 +222,29 @@ internal sealed class MirrorJob : IDisposable
         }
 
         return kept.ToString();
+    }
+
+    /// <summary>
+    /// Whether a query string may name a credential parameter: one of the names appears, or a name may be encoded. Most
+    /// queries are copied as they are without being taken apart.
+    /// </summary>
+    private static bool MayCarryCredential(string query)
+    {
+        var text = query.AsSpan();
+        if (text.IndexOfAny('%', '+') >= 0)
+        {
+            return true;
+        }
+
+        foreach (var name in CredentialQuery)
+        {
+            if (text.Contains(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -108,7 +108,9 @@ internal sealed class MirrorPlan
             return null;
         }
 
-        var isolated = targets.Where(t => states[t.Id].DataIsolated).ToArray();
+        // Writes only to a shadow still being warmed or kept warm: a named Active or Draining one serves real users from its
+        // own data, which a mirrored write would change under them.
+        var isolated = targets.Where(t => states[t.Id].DataIsolated && MirroredStates.Contains(states[t.Id].State)).ToArray();
         IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
         return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore);
     }

@@ -247,7 +247,23 @@ internal sealed partial class MirrorReplayer(
             return null;
         }
 
+        if (!IsWellFormed(envelope))
+        {
+            // Whoever can publish on the topic must not make the router send its copies (and its dapr-api-token) outside
+            // the shadow's own paths: a relative path, dot segments or a query that is not one would be resolved away.
+            metrics.MirrorDropped(envelope.Service, "malformed");
+            return null;
+        }
+
+        // The policy as it is now, applied again: one tightened since the envelope was published holds for it too.
         var policy = plan.Policy;
+        var headers = MirrorJob.CopyHeaders(envelope.Headers, policy);
+        if (MirrorJob.CopyBody(envelope.Body, envelope.Headers.FirstOrDefault(h => h.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)).Value?.FirstOrDefault(), headers, policy) is not { } body)
+        {
+            metrics.MirrorDropped(envelope.Service, "body_not_stripped");
+            return null;
+        }
+
         var copies = pending.Copies ??= safe ? Copies(envelope.Service, policy, now) : 1;
         var copy = new CopyRequest(
             envelope.Service,
@@ -255,9 +271,9 @@ internal sealed partial class MirrorReplayer(
             envelope.Method,
             envelope.Path,
             envelope.RawPath,
-            envelope.Query,
-            MirrorJob.CopyHeaders(envelope.Headers, policy),
-            envelope.Body,
+            MirrorJob.CopyQuery(new Microsoft.AspNetCore.Http.QueryString(envelope.Query.Length == 0 ? null : envelope.Query), policy),
+            headers,
+            body,
             envelope.ReceivedAt,
             envelope.TraceParent ?? MirrorJob.LinkedTraceParent(default, default),
             envelope.Production,
@@ -427,6 +443,14 @@ internal sealed partial class MirrorReplayer(
             }
         }
     }
+
+    /// <summary>Whether an envelope's path and query are ones the router itself would have published.</summary>
+    internal static bool IsWellFormed(MirroredRequest envelope) =>
+        envelope.Path.StartsWith('/')
+        && !Forwarding.ServiceForwarder.HasDotSegment(envelope.Path)
+        && (envelope.RawPath is null || (envelope.RawPath.StartsWith('/') && !Forwarding.ServiceForwarder.HasDotSegment(Uri.UnescapeDataString(envelope.RawPath))))
+        && (envelope.Query.Length == 0 || envelope.Query[0] == '?')
+        && (envelope.RawPath ?? envelope.Path).AsSpan().IndexOfAny('?', '#') < 0; // the one the copy's URL is built from
 
     [LoggerMessage(EventId = 81, Level = LogLevel.Warning, Message = "Replaying a mirrored copy failed; it is dropped")]
     private partial void LogReplayFailed(Exception error);

@@ -44,11 +44,17 @@ internal sealed partial class MirrorSender : IDisposable
     private readonly ILogger<MirrorSender> _logger;
     private readonly MirrorMemory _memory;
     private readonly OutcomeRecorder _recorder;
+    private readonly int _maxInFlightPerTarget;
 
     public MirrorSender(IEventBus bus, DaprSidecarEndpoint sidecar, RouterMetrics metrics, OutcomeRecorder recorder, IOptions<RouterOptions> options, MirrorMemory memory, TimeProvider time, ILogger<MirrorSender> logger)
     {
         _memory = memory;
         _recorder = recorder;
+
+        // A quarter of the senders (at least one) always left to other targets, whatever one slow shadow holds; a single
+        // fast shadow keeps the rest.
+        var senders = options.Value.Mirroring.Senders;
+        _maxInFlightPerTarget = Math.Max(1, senders - Math.Max(1, senders / 4));
         _bus = bus;
         _sidecar = sidecar;
         _metrics = metrics;
@@ -68,7 +74,8 @@ internal sealed partial class MirrorSender : IDisposable
     /// <summary>
     /// Copies in a row that must time out before a target counts as stalled. Senders are shared by every service's
     /// shadows, so a shadow that takes copies and never answers would otherwise hold each sender it gets for the whole
-    /// timeout and starve the others of copies; a slow shadow that answers is never stalled, its copies wait in the queue.
+    /// timeout and starve the others of copies; a slow shadow that answers is never stalled (the queue's senders shed
+    /// what it cannot take past its share, see <see cref="SendAsync"/>).
     /// </summary>
     public const int StallAfter = 3;
 
@@ -76,12 +83,23 @@ internal sealed partial class MirrorSender : IDisposable
     /// Sends one copy to <paramref name="target"/> and publishes the outcome; never throws for the target's failures.
     /// A stalled target (<see cref="StallAfter"/> timeouts in a row) gets one copy at a time until one is answered; each
     /// other copy is not sent, counted (<c>target_stalled</c>) and published as a failed outcome, so validation sees a
-    /// hung shadow fail at the rate it is mirrored to, not at one copy per timeout.
+    /// hung shadow fail at the rate it is mirrored to, not at one copy per timeout. With <paramref name="shedWhenBusy"/> (the
+    /// queue's senders, which every service shares) a target already holding all but a
+    /// quarter of the senders gets no more: the copy is counted (<c>target_busy</c>), not published (its answered copies show how slow it is). The
+    /// replayer does not shed: its envelopes wait for a sender instead.
     /// </summary>
-    public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken)
+    public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy = false)
     {
         var startedAt = _time.GetUtcNow();
-        if (!target.Runtime.TryEnterMirror(StallAfter))
+        var entry = target.Runtime.TryEnterMirror(StallAfter, shedWhenBusy ? _maxInFlightPerTarget : int.MaxValue);
+        if (entry == MirrorEntry.Busy)
+        {
+            // Shed, not failed: the copies it answers show how slow it is; what it could not take is only counted.
+            _metrics.MirrorDropped(copy.Service, "target_busy");
+            return;
+        }
+
+        if (entry == MirrorEntry.Stalled)
         {
             _metrics.MirrorDropped(copy.Service, "target_stalled");
             var unsent = new EndpointAnswer(target.Id, 0, 0, 0, null, $"not sent: its last {StallAfter} copies timed out", false);
@@ -100,7 +118,7 @@ internal sealed partial class MirrorSender : IDisposable
             try
             {
                 (answer, var encoding, held) = await SendOnceAsync(copy, target, answerBody, cancellationToken).ConfigureAwait(false);
-                comparison = answer.Status == 0 ? (false, []) : Compare(copy, answerBody, encoding);
+                comparison = answer.Status == 0 || answer.Error is not null ? (false, []) : Compare(copy, answerBody, encoding);
             }
             finally
             {
@@ -121,7 +139,7 @@ internal sealed partial class MirrorSender : IDisposable
     {
         var started = _time.GetTimestamp();
         long headersAt = 0;
-        int status;
+        var status = 0;
         string? error = null;
         var timedOut = false;
         var connectTimedOut = false;
@@ -142,7 +160,9 @@ internal sealed partial class MirrorSender : IDisposable
                 await using (stream.ConfigureAwait(false))
                 {
                     int read;
-                    while ((read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
+                    // No further than what can be compared: a long download past maxBodyBytes would hold the sender for
+                    // nothing, and be judged a timeout when it outlasts it.
+                    while (!answerBody.Overflowed && (read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
                     {
                         answerBody.Append(buffer.AsSpan(0, read));
                     }
@@ -152,6 +172,12 @@ internal sealed partial class MirrorSender : IDisposable
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && headersAt != 0)
+        {
+            // Answered, only its body outlasted the timeout: judged on its status and time to headers, as production is,
+            // not compared (what was read is not the whole body).
+            error = $"body not read in full within {copy.Timeout}";
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -164,19 +190,19 @@ internal sealed partial class MirrorSender : IDisposable
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
-            status = 0;
+            status = 0; // a body cut off by the shadow too: it failed to answer
             error = ex.Message;
         }
 
         // Like production's (ServiceForwarder.ServerLatency): to the response headers, which is what the two can be compared
         // on; a copy that timed out or failed counts its whole wait.
-        var latency = (status == 0 || headersAt == 0 ? _time.GetElapsedTime(started) : _time.GetElapsedTime(started, headersAt)).TotalMilliseconds;
+        var latency = (status == 0 ? _time.GetElapsedTime(started) : _time.GetElapsedTime(started, headersAt)).TotalMilliseconds;
         var answer = new EndpointAnswer(
             target.Id,
             status,
             Math.Round(timedOut ? Math.Max(latency, copy.Timeout.TotalMilliseconds) : latency, 3), // a timer may fire a hair early
             answerBody.Seen,
-            status == 0 || answerBody.Overflowed ? null : MirrorJob.Digest(answerBody.Written.Span),
+            status == 0 || answerBody.Overflowed || error is not null ? null : MirrorJob.Digest(answerBody.Written.Span),
             error,
             timedOut);
         return (answer, contentEncoding, timedOut || connectTimedOut);

@@ -108,18 +108,31 @@ internal sealed class EndpointRuntime
     private bool MirrorStalled(int stallAfter) => Volatile.Read(ref _mirrorTimeoutsInARow) >= stallAfter;
 
     /// <summary>
-    /// Reserves a mirror copy's send to this endpoint: always while it answers; once it has stalled, one copy at a time,
+    /// Reserves a mirror copy's send to this endpoint: while it answers, up to <paramref name="maxInFlight"/> copies at
+    /// once (a slow shadow that still answers would otherwise hold every sender the shadows share, and other services'
+    /// copies would wait behind its own until the queue dropped everyone's); once it has stalled, one copy at a time,
     /// which sees it answer again (and keeps a hung shadow's timeouts coming for validation to judge).
     /// </summary>
-    public bool TryEnterMirror(int stallAfter)
+    public MirrorEntry TryEnterMirror(int stallAfter, int maxInFlight)
     {
-        if (!MirrorStalled(stallAfter))
+        if (MirrorStalled(stallAfter))
         {
-            Interlocked.Increment(ref _mirrorInFlight);
-            return true;
+            return Interlocked.CompareExchange(ref _mirrorInFlight, 1, 0) == 0 ? MirrorEntry.Entered : MirrorEntry.Stalled;
         }
 
-        return Interlocked.CompareExchange(ref _mirrorInFlight, 1, 0) == 0;
+        while (true)
+        {
+            var current = Volatile.Read(ref _mirrorInFlight);
+            if (current >= maxInFlight)
+            {
+                return MirrorEntry.Busy;
+            }
+
+            if (Interlocked.CompareExchange(ref _mirrorInFlight, current + 1, current) == current)
+            {
+                return MirrorEntry.Entered;
+            }
+        }
     }
 
     /// <summary>Ends a send reserved by <see cref="TryEnterMirror"/>: a copy that timed out adds to the run, any answer ends it.</summary>
@@ -210,4 +223,17 @@ internal sealed class EndpointRuntime
             }
         }
     }
+}
+
+/// <summary>What <see cref="EndpointRuntime.TryEnterMirror"/> decided for one copy.</summary>
+internal enum MirrorEntry
+{
+    /// <summary>Reserved: send it, then <see cref="EndpointRuntime.ExitMirror"/>.</summary>
+    Entered,
+
+    /// <summary>Not sent: its last copies timed out and one is already on its way.</summary>
+    Stalled,
+
+    /// <summary>Not sent: as many copies as one endpoint may hold are on their way to it.</summary>
+    Busy,
 }

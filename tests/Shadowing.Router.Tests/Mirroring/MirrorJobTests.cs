@@ -24,6 +24,11 @@ public sealed class MirrorJobTests
             ["X-MS-CLIENT-PRINCIPAL-NAME"] = ["user@example.com"],
             ["X-Forwarded-Client-Cert"] = ["Hash=abc;Cert=..."],
             ["dapr-api-token"] = ["t"],
+            ["api-key"] = ["azure-openai-key"],
+            ["X-Auth-Token"] = ["t2"],
+            ["X-Amzn-Oidc-Data"] = ["eyJ0eXAi"],
+            ["Cf-Access-Jwt-Assertion"] = ["eyJ0eXAi"],
+            ["ssl-client-cert"] = ["-----BEGIN"],
             ["Connection"] = ["keep-alive, X-Hop-Secret"],
             ["X-Hop-Secret"] = ["s"],
             ["X-Request-Id"] = ["r1"],
@@ -78,6 +83,16 @@ public sealed class MirrorJobTests
     [InlineData("?token=x", "")]
     public void CopyQuery_KeepsTheRestAsTheClientSentIt(string sent, string copied) =>
         Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy { StripQuery = ["token"] }));
+
+    [Theory]
+    [InlineData("?code=fn-key&page=2", "?page=2")] // Azure Functions' key in its query form
+    [InlineData("?Subscription-Key=k&q=x&access_token=t", "?q=x")]
+    [InlineData("?sv=2024&sig=abc%2Bdef&se=2026", "?sv=2024&se=2026")] // a SAS token's signature
+    [InlineData("?%63ode=fn-key&q=a+b", "?q=a+b")] // an encoded name is still matched
+    [InlineData("?barcode=12&zipcode=1", "?barcode=12&zipcode=1")] // names that merely contain one are kept
+    [InlineData("?page=2", "?page=2")]
+    public void CopyQuery_CredentialsAreRemovedWithoutAPolicyNamingThem(string sent, string copied) =>
+        Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy()));
 
     [Fact]
     public void CopyBody_StripsFieldsWhateverTheirCase_InsideArraysToo()

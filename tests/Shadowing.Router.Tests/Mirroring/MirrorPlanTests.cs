@@ -149,6 +149,10 @@ public sealed class MirrorPlanTests
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Targets = ["retired"] } }).Mirror);
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Enabled = false } }).Mirror);
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Percent = 0 } }).Mirror);
+
+        // A named Active shadow with its own data serves real users from it: it gets safe copies, never writes.
+        var isolated = table with { Shadows = [.. table.Shadows.Select(s => s with { DataIsolated = true })], Mirror = table.Mirror! with { Targets = ["active", "warming"] } };
+        Assert.Equal(["warming"], Compile(isolated).Mirror!.IsolatedTargets.Select(t => t.Id));
     }
 
     [Theory]

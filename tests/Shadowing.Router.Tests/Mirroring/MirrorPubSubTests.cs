@@ -119,6 +119,35 @@ public sealed class MirrorPubSubTests
     }
 
     [Fact]
+    public async Task EmbeddedBus_AnEnvelopeWhosePathWouldLeaveTheShadowsOwn_IsDropped_AndThePolicyAsItIsNowIsAppliedAgain()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, true)], new MirrorPolicy
+        {
+            Percent = 100, Methods = ["GET", "POST"], Transport = MirrorTransport.PubSub, StripQuery = ["token"], StripJsonFields = ["card"],
+        })]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+        var now = TimeProvider.System.GetUtcNow();
+
+        // Published by something other than this router (or before the policy was tightened).
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("up", now) with { Path = "/../../v1.0/state/statestore/x" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("relative", now) with { Path = "items" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("encoded", now) with { Path = "/items/../../x", RawPath = "/items/%2e%2e/%2E%2E/x" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("query", now) with { Query = "/../../x" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ok", now) with
+        {
+            Method = "POST", Query = "?token=t&code=fn-key&page=2",
+            Headers = new Dictionary<string, string[]> { ["Content-Type"] = ["application/json"] }, Body = """{"card":"4111","sku":"a"}"""u8.ToArray(),
+        }, Ct);
+
+        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 4, "the four malformed envelopes dropped and counted", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 1, "the well-formed one replayed", cancellationToken: Ct);
+        var replayed = Assert.Single(s1.Received);
+        Assert.Equal(("/items/ok", "?page=2", """{"sku":"a"}"""), (replayed.Path, replayed.Query, replayed.Body));
+    }
+
+    [Fact]
     public async Task EmbeddedBus_EnvelopesWaitingForTheirShift_HeldWithinTheMemoryBudget_TheRestDroppedAsMemoryLimit()
     {
         await using var p1 = await TestBackend.StartAsync("p1");

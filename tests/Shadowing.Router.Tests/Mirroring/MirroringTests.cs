@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Metrics;
@@ -218,7 +220,7 @@ public sealed class MirroringTests
         hung.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var router = await RouterHost.StartAsync(
             [With(p1, [(hung, false)], new MirrorPolicy { Percent = 100, Timeout = TimeSpan.FromMinutes(5) })],
-            new Dictionary<string, string?> { ["Router:Mirroring:QueueCapacity"] = "4", ["Router:Mirroring:Senders"] = "2" });
+            new Dictionary<string, string?> { ["Router:Mirroring:QueueCapacity"] = "4", ["Router:Mirroring:Senders"] = "1" }); // one sender: all of it the shadow's share
         var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
         const int Requests = 200;
         var failed = 0;
@@ -241,17 +243,94 @@ public sealed class MirroringTests
             Assert.Equal(Requests, p1.Requests);
             Assert.InRange(maxQueued, 0, 4);
 
-            // Two copies are stuck at the shadow, four wait: every other one was dropped, and counted.
+            // One copy is stuck at the shadow, four wait: every other one was dropped, and counted.
             var metrics = await router.MetricsAsync();
             var dropped = PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "queue_full"));
-            Assert.Equal(Requests - 2 - 4, dropped);
-            Assert.Equal(2, hung.InFlight);
+            Assert.Equal(Requests - 1 - 4, dropped);
+            Assert.Equal(1, hung.InFlight);
             Assert.Equal(Requests, PrometheusText.Value(metrics, "shadowing_mirror_decisions_total", ("service", "orders"), ("result", "mirrored")));
         }
         finally
         {
             hung.Gate.TrySetResult();
         }
+    }
+
+    [Theory]
+    [InlineData("/items/long", false)] // a body that streams past the timeout, under maxBodyBytes
+    [InlineData("/items/large", true)] // a body past maxBodyBytes that then never ends
+    public async Task ShadowAnswerWhoseBodyOutlastsTheTimeout_IsJudgedOnItsStatus_NotAsNoAnswer(string path, bool overflows)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await LoopbackApp.StartAsync(null, app => app.Run(async context =>
+        {
+            context.Response.StatusCode = 200;
+            await context.Response.Body.WriteAsync(new byte[context.Request.Path.Value!.EndsWith("large", StringComparison.Ordinal) ? 4096 : 16], context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, context.RequestAborted); // the rest never comes
+        }));
+        var table = With(p1, [], new MirrorPolicy { Percent = 100, Timeout = TimeSpan.FromSeconds(1), MaxBodyBytes = 1024 }) with
+        {
+            Shadows = [new ShadowEndpoint { Id = "slow-body", Address = LoopbackApp.AddressOf(shadow).ToString(), State = ShadowState.WarmingUp }],
+        };
+        await using var router = await RouterHost.StartAsync([table]);
+        var outcomes = Collect(router);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders" + path, UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the copy's outcome", cancellationToken: Ct);
+
+        var copy = Assert.Single(outcomes).Copy;
+        Assert.Equal((200, false), (copy.Status, copy.TimedOut));
+        Assert.Null(copy.BodyDigest);
+        if (overflows)
+        {
+            Assert.Null(copy.Error); // read no further than can be compared: the sender is not held until the timeout
+        }
+        else
+        {
+            Assert.Equal("body not read in full within 00:00:01", copy.Error);
+        }
+    }
+
+    [Fact]
+    public async Task SlowShadowThatStillAnswers_HoldsAtMostItsShareOfTheSenders_AnotherServicesShadowGetsItsCopies()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var slow = await TestBackend.StartAsync("slow");
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var fast = await TestBackend.StartAsync("fast");
+        slow.Delay = TimeSpan.FromSeconds(2); // answers every copy, well within the timeout: never stalled
+        var policy = new MirrorPolicy { Percent = 100, Timeout = TimeSpan.FromSeconds(10) };
+        await using var router = await RouterHost.StartAsync(
+            [With(p1, [(slow, false)], policy), With(b1, [(fast, false)], policy) with { Service = "billing" }],
+            new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "2" });
+
+        using var orders = new CancellationTokenSource();
+        var load = Task.Run(async () =>
+        {
+            for (var i = 0; !orders.IsCancellationRequested; i++)
+            {
+                using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, Ct);
+            }
+        });
+        await Eventually.WaitUntilAsync(
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "target_busy")) > 0,
+            "orders' copies beyond the slow shadow's share shed",
+            cancellationToken: Ct);
+
+        // Before, both senders waited on the slow shadow's copies back to back, and billing's queued behind hundreds of them.
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/billing/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(() => fast.Received.Count == 20, "billing's twenty copies at its shadow", TimeSpan.FromSeconds(5), Ct);
+        await orders.CancelAsync();
+        await load;
+        Assert.Equal(0, PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "billing"), ("reason", "queue_full")) ?? 0);
     }
 
     [Fact]
@@ -295,13 +374,13 @@ public sealed class MirroringTests
             }
 
             await Eventually.WaitUntilAsync(() => fast.Received.Count == 20, "billing's twenty copies at its shadow", TimeSpan.FromSeconds(5), Ct);
-            await orders.CancelAsync();
-            await load;
 
             // The stalled shadow still gets a copy at a time, each a timeout for validation to judge.
+            await Eventually.WaitUntilAsync(() => outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.TimedOut) >= 4, "a fourth copy timed out once stalled", cancellationToken: Ct);
+            await orders.CancelAsync();
+            await load;
             Assert.InRange(hung.InFlight, 0, 1);
             var timeouts = outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.TimedOut);
-            Assert.True(timeouts >= 4, $"{timeouts} timed-out copies of the hung shadow published");
 
             // Copies not sent to it are failures for validation too: it fails at the rate it is mirrored to.
             await Eventually.WaitUntilAsync(
@@ -407,7 +486,7 @@ public sealed class MirroringTests
         const long Budget = 1 << 20;
         await using var router = await RouterHost.StartAsync(
             [With(p1, [(hung, true)], new MirrorPolicy { Percent = 100, Methods = ["POST"], MaxBodyBytes = 512 * 1024, Timeout = TimeSpan.FromMinutes(5) })],
-            new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "2", ["Router:Mirroring:MaxBufferedBytes"] = Budget.ToString(CultureInfo.InvariantCulture) });
+            new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "1", ["Router:Mirroring:MaxBufferedBytes"] = Budget.ToString(CultureInfo.InvariantCulture) });
         var dispatcher = router.App.Services.GetRequiredService<MirrorDispatcher>();
         const int Requests = 40;
         var body = new string('x', 100_000);
