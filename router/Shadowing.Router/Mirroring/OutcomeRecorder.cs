@@ -82,52 +82,72 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                 taken.Add(outcome);
             }
 
-            // Hours that started more than the retention ago are not written (see RetentionLedger).
-            foreach (var group in taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))))
+            // Hours that started more than the retention ago are not written (see RetentionLedger). A flush cut short (the
+            // shutdown's cancellation, an error no write expects) leaves what it had not written for the next one.
+            var groups = taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))).ToList();
+            var done = 0;
+            try
             {
-                var (service, endpoint, start) = group.Key;
-                if (!_ledger.Writable(OutcomeSlot.HourOf(start)))
+                for (; done < groups.Count; done++)
                 {
-                    Interlocked.Add(ref _dropped, group.Count());
-                    LogTooOld(group.Count(), service, endpoint, start, _ledger.Retention);
-                    continue;
-                }
-
-                var key = StateKeys.Outcomes(service, endpoint, start);
-                var outcomes = group.ToList();
-                if (_full.TryGetValue(key, out var full))
-                {
-                    // The slot keeps the outcomes of lowest rank: only one below its highest displaces a kept one.
-                    var below = outcomes.Where(o => OutcomeSlot.Rank(o.RequestId) < full.Threshold).ToList();
-                    _full[key] = full with { Dropped = full.Dropped + outcomes.Count - below.Count };
-                    if (below.Count == 0)
+                    var group = groups[done];
+                    var (service, endpoint, start) = group.Key;
+                    if (!_ledger.Writable(OutcomeSlot.HourOf(start)))
                     {
+                        Interlocked.Add(ref _dropped, group.Count());
+                        LogTooOld(group.Count(), service, endpoint, start, _ledger.Retention);
                         continue;
                     }
 
-                    outcomes = below;
-                }
+                    var key = StateKeys.Outcomes(service, endpoint, start);
+                    var outcomes = group.ToList();
+                    if (_full.TryGetValue(key, out var full))
+                    {
+                        // The slot keeps the outcomes of lowest rank: only one below its highest displaces a kept one.
+                        var below = outcomes.Where(o => OutcomeSlot.Rank(o.RequestId) < full.Threshold).ToList();
+                        _full[key] = full with { Dropped = full.Dropped + outcomes.Count - below.Count };
+                        if (below.Count == 0)
+                        {
+                            continue;
+                        }
 
-                try
-                {
-                    var hour = OutcomeSlot.HourOf(start);
-                    await _ledger.ListAsync(service, new RetainedCollection(StateKeys.OutcomesOf(service, endpoint, hour), hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
-                    var written = await store.UpdateJsonAsync<OutcomeSlot>(
-                        key,
-                        slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
-                        cancellationToken: cancellationToken).ConfigureAwait(false);
-                    if (written.Threshold is { } threshold)
+                        outcomes = below;
+                    }
+
+                    try
                     {
-                        _full[key] = (service, endpoint, start, threshold, _full.TryGetValue(key, out var before) ? before.Dropped : 0);
+                        var hour = OutcomeSlot.HourOf(start);
+                        await _ledger.ListAsync(service, new RetainedCollection(StateKeys.OutcomesOf(service, endpoint, hour), hour.AddHours(1)), cancellationToken).ConfigureAwait(false);
+                        var written = await store.UpdateJsonAsync<OutcomeSlot>(
+                            key,
+                            slot => (slot ?? new OutcomeSlot { Service = service, Endpoint = endpoint, Start = start }).With(outcomes),
+                            cancellationToken: cancellationToken).ConfigureAwait(false);
+                        if (written.Threshold is { } threshold)
+                        {
+                            _full[key] = (service, endpoint, start, threshold, _full.TryGetValue(key, out var before) ? before.Dropped : 0);
+                        }
+                    }
+                    catch (StateStoreException ex)
+                    {
+                        LogWriteFailed(ex, service, endpoint);
+                        foreach (var outcome in outcomes)
+                        {
+                            Add(outcome);
+                        }
+                    }
+                    catch (System.Text.Json.JsonException ex)
+                    {
+                        // A slot that no longer reads (written by hand, cut short): these outcomes can never be added to it.
+                        Interlocked.Add(ref _dropped, outcomes.Count);
+                        LogSlotUnreadable(ex, key, outcomes.Count);
                     }
                 }
-                catch (StateStoreException ex)
+            }
+            finally
+            {
+                foreach (var outcome in groups.Skip(done).SelectMany(g => g))
                 {
-                    LogWriteFailed(ex, service, endpoint);
-                    foreach (var outcome in outcomes)
-                    {
-                        Add(outcome);
-                    }
+                    Add(outcome);
                 }
             }
 
@@ -196,6 +216,9 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             }
         }
     }
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Mirror outcome slot {Key} cannot be read; {Count} outcome(s) for it dropped (counted)")]
+    private partial void LogSlotUnreadable(Exception error, string key, int count);
 
     [LoggerMessage(EventId = 83, Level = LogLevel.Warning, Message = "Could not write mirror outcomes of {Service}/{Endpoint}; they are kept for the next flush")]
     private partial void LogWriteFailed(Exception error, string service, string endpoint);

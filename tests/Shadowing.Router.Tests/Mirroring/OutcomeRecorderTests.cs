@@ -140,6 +140,56 @@ public sealed class OutcomeRecorderTests
         Assert.Equal(sampled + (3 * OutcomeSlot.Cap), late);
     }
 
+    [Fact]
+    public async Task AFlushCutShort_LeavesWhatItHadNotWrittenForTheNext_AnUnreadableSlotDropsOnlyItsOwn_Counted()
+    {
+        var time = new ObservableTimeProvider(Minute.AddSeconds(40));
+        var store = new CancellingOnceStore(new InMemoryStateStore(), LaterKey);
+        using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
+        var next = 0;
+        Add(recorder, 3, Minute.AddSeconds(25), ref next); // the later slot's first: its write is cut short
+        Add(recorder, 2, Minute.AddSeconds(5), ref next);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recorder.FlushAsync(Ct)); // as at shutdown
+        await recorder.FlushAsync(Ct);
+
+        Assert.Equal(3, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
+        Assert.Equal(2, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Outcomes.Count);
+        Assert.Equal(0, recorder.Dropped);
+
+        // A slot that no longer reads: its own outcomes are dropped and counted, the other slot's still written.
+        await store.SaveAsync(Key, "{not json"u8.ToArray(), etag: null, Ct);
+        Add(recorder, 4, Minute.AddSeconds(5), ref next);
+        Add(recorder, 1, Minute.AddSeconds(25), ref next);
+        await recorder.FlushAsync(Ct);
+
+        Assert.Equal(4, recorder.Dropped);
+        Assert.Equal(4, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
+    }
+
+    /// <summary>Cancels the first write of one key, as a shutdown cancels a flush under way.</summary>
+    private sealed class CancellingOnceStore(IStateStore inner, string key) : DelegatingStateStore(inner)
+    {
+        private bool _cancelled;
+
+        public override Task<bool> TryCreateAsync(string k, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
+            Cancel(k) ? Task.FromCanceled<bool>(new CancellationToken(canceled: true)) : base.TryCreateAsync(k, value, cancellationToken);
+
+        public override Task SaveAsync(string k, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
+            Cancel(k) ? Task.FromCanceled(new CancellationToken(canceled: true)) : base.SaveAsync(k, value, etag, cancellationToken);
+
+        private bool Cancel(string k)
+        {
+            if (k != key || _cancelled)
+            {
+                return false;
+            }
+
+            _cancelled = true;
+            return true;
+        }
+    }
+
     private static void Add(OutcomeRecorder recorder, int count, DateTimeOffset receivedAt, ref int next)
     {
         for (var i = 0; i < count; i++, next++)
