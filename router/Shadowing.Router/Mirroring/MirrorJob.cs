@@ -11,7 +11,7 @@ namespace Shadowing.Router.Mirroring;
 /// A mirrored request taken out of its <see cref="HttpContext"/> once production has answered: what to send (already
 /// cleaned of credentials and configured fields), where, and what production answered. Owns its pooled bodies.
 /// </summary>
-internal sealed class MirrorJob : IDisposable
+internal sealed partial class MirrorJob : IDisposable
 {
     /// <summary>Credentials never copied to a shadow, whatever the policy says.</summary>
     public static readonly IReadOnlyList<string> Credentials =
@@ -268,6 +268,18 @@ internal sealed class MirrorJob : IDisposable
             return null;
         }
 
+        // A form binds its fields as JSON's would (card.number, card[number], items[0].card.number): stripped alike. A
+        // multipart body's parts cannot be known to be clean.
+        if (contentType?.Contains("multipart/", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            return null;
+        }
+
+        if (contentType?.Contains("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            return StripForm(body.Span, strip);
+        }
+
         // A UTF-8 byte order mark, which the JSON reader refuses but many parsers skip.
         var json = body.Span.StartsWith("\uFEFF"u8) ? body.Span[3..] : body.Span;
         if (contentType?.Contains("json", StringComparison.OrdinalIgnoreCase) != true && !StartsAsObjectOrArray(json))
@@ -299,6 +311,28 @@ internal sealed class MirrorJob : IDisposable
             // Duplicate property names (JsonObject refuses them when first indexed), or a name with an escaped lone
             // surrogate, which has no string: not stripped, so not sent.
             return null;
+        }
+
+        static ReadOnlyMemory<byte> StripForm(ReadOnlySpan<byte> form, IReadOnlyList<string> strip)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(form);
+            var kept = new System.Text.StringBuilder(text.Length);
+            foreach (var pair in text.Split('&'))
+            {
+                var end = pair.IndexOf('=', StringComparison.Ordinal);
+                var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).Replace('+', ' '));
+
+                // As ASP.NET Core's model binding reads it: indexes dropped, [name] as .name.
+                var path = FormIndex().Replace(name, string.Empty).Replace('[', '.').Replace("]", string.Empty, StringComparison.Ordinal);
+                if (pair.Length == 0 || strip.Any(f => path.Equals(f, StringComparison.OrdinalIgnoreCase) || path.StartsWith(f + ".", StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+
+                kept.Append(kept.Length == 0 ? string.Empty : "&").Append(pair);
+            }
+
+            return System.Text.Encoding.UTF8.GetBytes(kept.ToString());
         }
 
         static bool StartsAsObjectOrArray(ReadOnlySpan<byte> body)
@@ -349,4 +383,7 @@ internal sealed class MirrorJob : IDisposable
 
     /// <summary>SHA-256 of a body, hex.</summary>
     public static string Digest(ReadOnlySpan<byte> body) => Convert.ToHexStringLower(SHA256.HashData(body));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\[\d*\]")]
+    private static partial System.Text.RegularExpressions.Regex FormIndex();
 }

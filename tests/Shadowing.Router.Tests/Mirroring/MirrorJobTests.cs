@@ -95,6 +95,19 @@ public sealed class MirrorJobTests
         Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy()));
 
     [Fact]
+    public void CopyBody_AForm_StripsTheFieldsAsModelBindingReadsThem_AMultipartBodyIsNotCopied()
+    {
+        var policy = new MirrorPolicy { StripJsonFields = ["card.number", "items.card.number", "password"] };
+        var form = "card.number=4111111111111111&amount=10&Card%5BNumber%5D=5500&items%5B0%5D.card.number=3400&Password=hunter2&sku=a+b"u8.ToArray();
+
+        var copied = MirrorJob.CopyBody(form, "application/x-www-form-urlencoded; charset=utf-8", [], policy);
+
+        Assert.Equal("amount=10&sku=a+b", Encoding.UTF8.GetString(copied!.Value.Span));
+        Assert.Null(MirrorJob.CopyBody("--b\r\nContent-Disposition: form-data; name=\"card.number\"\r\n\r\n4111\r\n--b--"u8.ToArray(), "multipart/form-data; boundary=b", [], policy));
+        Assert.Equal(form.Length, MirrorJob.CopyBody(form, "application/x-www-form-urlencoded", [], new MirrorPolicy())!.Value.Length); // nothing to strip: as sent
+    }
+
+    [Fact]
     public void CopyBody_StripsFieldsWhateverTheirCase_InsideArraysToo()
     {
         const string Body = """{"Card":{"Number":"4111111111111111","expiry":"12/29"},"items":[{"card":{"number":"5500"}},{"sku":"a"}]}""";
@@ -129,7 +142,7 @@ public sealed class MirrorJobTests
 
         // Nothing to strip, or not JSON: the body goes as it is.
         Assert.Equal(json.Length, MirrorJob.CopyBody(json, "application/json", [new("Content-Encoding", ["gzip"])], new MirrorPolicy())!.Value.Length);
-        Assert.Equal(4, MirrorJob.CopyBody("a=b&"u8.ToArray(), "application/x-www-form-urlencoded", [], policy)!.Value.Length);
+        Assert.Equal(4, MirrorJob.CopyBody("a=b&"u8.ToArray(), "text/plain", [], policy)!.Value.Length);
         Assert.Equal(3, MirrorJob.CopyBody("abc"u8.ToArray(), null, [], policy)!.Value.Length);
     }
 
