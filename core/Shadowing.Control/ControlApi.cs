@@ -321,9 +321,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         var windowEnd = end ?? start + DefaultManualWindow;
-        if (windowEnd <= start)
+        if (windowEnd <= start || windowEnd <= now)
         {
-            return ControlResult.BadRequest(end is null ? "start" : "end", $"the window must end after it starts ({start:u}).");
+            return ControlResult.BadRequest(end is null ? "start" : "end", $"the window must end after it starts ({start:u}) and after now ({now:u}).");
         }
 
         if (windowEnd - start > MaxManualWindow)

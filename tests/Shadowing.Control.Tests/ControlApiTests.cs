@@ -481,6 +481,15 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task StartShadows_AnEndWithinTheMinuteButAlreadyPast_Is400()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        _time.Advance(TimeSpan.FromSeconds(30)); // the window starts at 11:30:00, the minute
+
+        AssertProblem(await Api.StartShadowsAsync("orders", Body("{\"end\":\"2026-12-02T11:30:10Z\"}"), "oncall", Ct), 400, "end");
+    }
+
+    [Fact]
     public async Task StartShadows_ServiceWithoutATable_Is404()
     {
         AssertProblem(await Api.StartShadowsAsync("payments", Body(string.Empty), "oncall", Ct), 404, "service");

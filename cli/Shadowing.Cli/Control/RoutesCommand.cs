@@ -61,7 +61,9 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
         try
         {
             var tables = new RoutingTableStore(state.AsStore(), state.AsBus());
-            var changes = 0;
+
+            // Every service checked before any is written: a file refused on its second service writes nothing.
+            var planned = new List<(RoutingTable Wanted, RoutingTable? Stored, IReadOnlyList<string> Diff)>(file.Count);
             foreach (var wanted in file)
             {
                 var stored = (await tables.GetAsync(wanted.Service, cancellationToken))?.Value;
@@ -78,7 +80,17 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                     throw new UsageException($"{settings.File}: service '{wanted.Service}' with the stored shadows it keeps: {string.Join("; ", invalid)}");
                 }
 
-                var diff = Diff(stored is null ? [] : Lines(stored), Lines(merged));
+                planned.Add((wanted, stored, Diff(stored is null ? [] : Lines(stored), Lines(merged))));
+            }
+
+            var changes = 0;
+            foreach (var (wanted, stored, diff) in planned)
+            {
+                if (settings.Action == "apply")
+                {
+                    await KeepAsSepsBeforeAsync(state.AsStore(), wanted, cancellationToken);
+                }
+
                 if (diff.Count == 0)
                 {
                     AnsiConsole.MarkupLineInterpolated($"{wanted.Service}: unchanged");
@@ -98,14 +110,6 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                 }
 
                 await tables.UpdateAsync(wanted.Service, current => Merge(current, wanted), cancellationToken);
-
-                // While SEP mirrors to its shadows, the policy it puts back when they are gone is the file's from now on.
-                var before = EnableMirroringActivity.BeforeKey(wanted.Service);
-                if (await state.AsStore().GetAsync(before, cancellationToken) is not null)
-                {
-                    await state.AsStore().SaveJsonAsync(before, new MirrorBefore(wanted.Mirror), cancellationToken: cancellationToken);
-                }
-
                 await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "apply-routes", wanted.Service, Path.GetFileName(settings.File), cancellationToken);
             }
 
@@ -145,6 +149,28 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
         }
 
         return wanted with { Shadows = [.. wanted.Shadows, .. kept], Mirror = mirror };
+    }
+
+    /// <summary>
+    /// While SEP mirrors to a service's shadows, the policy it puts back when they are gone is the file's from now on
+    /// (whether or not the table changes). ETag-checked: one SEP deleted meanwhile (its last shadow gone) is not made again.
+    /// </summary>
+    private static async Task KeepAsSepsBeforeAsync(IStateStore store, RoutingTable wanted, CancellationToken cancellationToken)
+    {
+        var key = EnableMirroringActivity.BeforeKey(wanted.Service);
+        if (await store.GetAsync(key, cancellationToken) is not { } before)
+        {
+            return;
+        }
+
+        try
+        {
+            await store.SaveJsonAsync(key, new MirrorBefore(wanted.Mirror), before.ETag, cancellationToken);
+        }
+        catch (StateConflictException)
+        {
+            // SEP put the policy back (or changed it) meanwhile: the table the file wrote is what stands.
+        }
     }
 
     private static string[] Lines(RoutingTable table) =>

@@ -111,7 +111,10 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     public async Task<RoutingTable> UpdateAsync(string service, Func<RoutingTable?, RoutingTable> change, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
-        await EnsureNoCaseTwinAsync(service, cancellationToken).ConfigureAwait(false); // an update may create the table
+        if (await GetAsync(service, cancellationToken).ConfigureAwait(false) is null)
+        {
+            await EnsureNoCaseTwinAsync(service, cancellationToken).ConfigureAwait(false); // this update creates the table
+        }
         var written = await store.UpdateJsonAsync<RoutingTable>(
             StateKeys.Routing(service),
             current =>

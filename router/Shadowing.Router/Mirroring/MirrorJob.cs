@@ -31,7 +31,10 @@ internal sealed partial class MirrorJob : IDisposable
     /// long polling), SAS signatures (<c>sig</c>) and the usual API-key names.
     /// </summary>
     public static readonly IReadOnlyList<string> CredentialQuery =
-        ["code", "subscription-key", "access_token", "id_token", "refresh_token", "sig", "api_key", "apikey", "api-key", "x-api-key"];
+    [
+        "code", "subscription-key", "access_token", "id_token", "refresh_token", "client_secret", "sig", "api_key", "apikey", "api-key", "x-api-key",
+        "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", // an S3 presigned URL's
+    ];
 
     /// <summary>
     /// Prefixes of credential headers: Container Apps' and App Service's authentication puts the signed-in user's
@@ -197,11 +200,12 @@ internal sealed partial class MirrorJob : IDisposable
     /// <summary>
     /// The query string without <see cref="CredentialQuery"/> and the policy's parameters (names decoded and matched
     /// case-insensitively, as ASP.NET Core binds them); the rest kept as the client sent it, in its order, case and encoding.
+    /// A query that names none of them is returned as it is, without allocating (the common case on every mirrored request).
     /// </summary>
     public static string CopyQuery(QueryString query, MirrorPolicy policy)
     {
         var strip = policy.StripQuery ?? [];
-        if (!query.HasValue || (strip.Count == 0 && !MayCarryCredential(query.Value)))
+        if (!query.HasValue || !AnyRemoved(query.Value.AsSpan(1), strip))
         {
             return query.Value ?? string.Empty;
         }
@@ -211,9 +215,7 @@ internal sealed partial class MirrorJob : IDisposable
         foreach (var range in raw.Split('&'))
         {
             var pair = raw[range];
-            var end = pair.IndexOf('=');
-            var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).ToString().Replace('+', ' '));
-            if (pair.IsEmpty || strip.Contains(name, StringComparer.OrdinalIgnoreCase) || CredentialQuery.Contains(name, StringComparer.OrdinalIgnoreCase))
+            if (pair.IsEmpty || Removed(NameOf(pair), strip))
             {
                 continue;
             }
@@ -224,21 +226,41 @@ internal sealed partial class MirrorJob : IDisposable
         return kept.ToString();
     }
 
-    /// <summary>
-    /// Whether a query string may name a credential parameter: one of the names appears, or a name may be encoded. Most
-    /// queries are copied as they are without being taken apart.
-    /// </summary>
-    private static bool MayCarryCredential(string query)
+    private static bool AnyRemoved(ReadOnlySpan<char> raw, IReadOnlyList<string> strip)
     {
-        var text = query.AsSpan();
-        if (text.IndexOfAny('%', '+') >= 0)
+        foreach (var range in raw.Split('&'))
         {
-            return true;
+            if (Removed(NameOf(raw[range]), strip))
+            {
+                return true;
+            }
         }
 
-        foreach (var name in CredentialQuery)
+        return false;
+    }
+
+    private static ReadOnlySpan<char> NameOf(ReadOnlySpan<char> pair) => pair.IndexOf('=') is var end and >= 0 ? pair[..end] : pair;
+
+    /// <summary>Whether a parameter name (as sent: decoded only when it has escapes) is a credential or one the policy strips.</summary>
+    private static bool Removed(ReadOnlySpan<char> name, IReadOnlyList<string> strip)
+    {
+        if (name.IsEmpty)
         {
-            if (text.Contains(name, StringComparison.OrdinalIgnoreCase))
+            return false;
+        }
+
+        var decoded = name.IndexOfAny('%', '+') >= 0 ? Uri.UnescapeDataString(name.ToString().Replace('+', ' ')).AsSpan() : name;
+        foreach (var credential in CredentialQuery)
+        {
+            if (decoded.Equals(credential, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        foreach (var field in strip)
+        {
+            if (decoded.Equals(field, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }
@@ -322,9 +344,10 @@ internal sealed partial class MirrorJob : IDisposable
                 var end = pair.IndexOf('=', StringComparison.Ordinal);
                 var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).Replace('+', ' '));
 
-                // As ASP.NET Core's model binding reads it: indexes dropped, [name] as .name.
-                var path = FormIndex().Replace(name, string.Empty).Replace('[', '.').Replace("]", string.Empty, StringComparison.Ordinal);
-                if (pair.Length == 0 || strip.Any(f => path.Equals(f, StringComparison.OrdinalIgnoreCase) || path.StartsWith(f + ".", StringComparison.OrdinalIgnoreCase)))
+                // As ASP.NET Core's model binding reads it: indexes dropped, [name] as .name, and under any prefix it binds
+                // away (Razor Pages' Input.Password is the model's Password).
+                var path = "." + FormIndex().Replace(name, string.Empty).Replace('[', '.').Replace("]", string.Empty, StringComparison.Ordinal) + ".";
+                if (pair.Length == 0 || strip.Any(f => path.Contains("." + f + ".", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }

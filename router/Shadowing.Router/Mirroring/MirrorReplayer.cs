@@ -40,14 +40,21 @@ internal sealed partial class MirrorReplayer(
     /// <summary>How long an envelope's id is remembered at most (or until it expires): redeliveries come within it.</summary>
     public static TimeSpan SeenFor { get; } = TimeSpan.FromMinutes(10);
 
+
     private readonly PriorityQueue<Pending, DateTimeOffset> _waiting = new();
     private readonly Dictionary<string, DateTimeOffset> _seen = new(StringComparer.Ordinal);
+    private readonly Queue<(string Id, DateTimeOffset Until)> _seenOrder = new(); // _seen's entries, oldest first
     private readonly Dictionary<string, IDisposable> _subscriptions = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, ArrivalRate> _arrivals = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (DateTimeOffset Due, TimeSpan Interval)> _buckets = new(StringComparer.Ordinal); // per service/target: when its next send is due
     private readonly SemaphoreSlim _arrived = new(0);
     private readonly SemaphoreSlim _sending = new(options.Value.Mirroring.Senders);
     private readonly int _capacity = options.Value.Mirroring.ReplayCapacity;
+
+    // Ids remembered at most, ten times the envelopes that may wait (100,000 by default, about 10 MB), the oldest forgotten
+    // first past it: at thousands of envelopes a second, ten minutes of ids grew outside the memory budget, and a
+    // redelivery that comes after its id was forgotten is replayed once more at worst.
+    private readonly int _maxSeen = 10 * options.Value.Mirroring.ReplayCapacity;
     private long _passes;
     private long _waitingBytes; // under _lock: the bodies of envelopes waiting, at most half the mirror's memory budget
 
@@ -142,7 +149,10 @@ internal sealed partial class MirrorReplayer(
 
             // Only an envelope taken is remembered (a dropped one's redelivery may be taken), and not for longer than
             // redeliveries come: ids kept until a long time to live ran out grew without bound outside the memory budget.
-            _seen[envelope.Id] = envelope.ExpiresAt < now + SeenFor ? envelope.ExpiresAt : now + SeenFor;
+            var until = envelope.ExpiresAt < now + SeenFor ? envelope.ExpiresAt : now + SeenFor;
+            _seen[envelope.Id] = until;
+            _seenOrder.Enqueue((envelope.Id, until));
+            ForgetOldest(DateTimeOffset.MinValue);
             _waiting.Enqueue(new Pending(envelope), envelope.ReceivedAt + shift);
         }
 
@@ -437,20 +447,35 @@ internal sealed partial class MirrorReplayer(
     {
         lock (_lock)
         {
-            foreach (var id in _seen.Where(s => s.Value < now).Select(s => s.Key).ToList())
+            ForgetOldest(now);
+        }
+    }
+
+    /// <summary>
+    /// Under <see cref="_lock"/>: forgets ids from the oldest remembered while they are past <paramref name="now"/> or
+    /// more than ten times <see cref="MirroringOptions.ReplayCapacity"/> are kept. In arrival order, so an id kept shorter (its envelope expiring sooner)
+    /// behind a longer one waits for it; the count bound holds either way.
+    /// </summary>
+    private void ForgetOldest(DateTimeOffset now)
+    {
+        while (_seenOrder.TryPeek(out var oldest) && (oldest.Until < now || _seenOrder.Count > _maxSeen))
+        {
+            _seenOrder.Dequeue();
+            if (_seen.TryGetValue(oldest.Id, out var until) && until == oldest.Until)
             {
-                _seen.Remove(id);
+                _seen.Remove(oldest.Id);
             }
         }
     }
 
     /// <summary>Whether an envelope's path and query are ones the router itself would have published.</summary>
+    /// A decoded path may hold '?' or '#' (a client's %3F): the copy's URL encodes them again; the raw path is used as it is.
     internal static bool IsWellFormed(MirroredRequest envelope) =>
-        envelope.Path.StartsWith('/')
+        (envelope.Path.Length == 0 || envelope.Path[0] == '/') // empty: the service's root
         && !Forwarding.ServiceForwarder.HasDotSegment(envelope.Path)
-        && (envelope.RawPath is null || (envelope.RawPath.StartsWith('/') && !Forwarding.ServiceForwarder.HasDotSegment(Uri.UnescapeDataString(envelope.RawPath))))
-        && (envelope.Query.Length == 0 || envelope.Query[0] == '?')
-        && (envelope.RawPath ?? envelope.Path).AsSpan().IndexOfAny('?', '#') < 0; // the one the copy's URL is built from
+        && (envelope.RawPath is null
+            || (envelope.RawPath.StartsWith('/') && envelope.RawPath.AsSpan().IndexOfAny('?', '#') < 0 && !Forwarding.ServiceForwarder.HasDotSegment(Uri.UnescapeDataString(envelope.RawPath))))
+        && (envelope.Query.Length == 0 || envelope.Query[0] == '?');
 
     [LoggerMessage(EventId = 81, Level = LogLevel.Warning, Message = "Replaying a mirrored copy failed; it is dropped")]
     private partial void LogReplayFailed(Exception error);

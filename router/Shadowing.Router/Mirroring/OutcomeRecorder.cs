@@ -83,14 +83,17 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             }
 
             // Hours that started more than the retention ago are not written (see RetentionLedger). A flush cut short (the
-            // shutdown's cancellation, an error no write expects) leaves what it had not written for the next one.
+            // shutdown's cancellation) leaves what it had not written for the next one; one an error no write expects ends
+            // drops the group it failed on (counted), so the next flush does not fail on it again, and keeps the rest.
             var groups = taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))).ToList();
             var done = 0;
+            List<MirrorOutcome>? writing = null; // the group being written, as far as it is still to be written
             try
             {
                 for (; done < groups.Count; done++)
                 {
                     var group = groups[done];
+                    writing = null;
                     var (service, endpoint, start) = group.Key;
                     if (!_ledger.Writable(OutcomeSlot.HourOf(start)))
                     {
@@ -114,6 +117,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                         outcomes = below;
                     }
 
+                    writing = outcomes;
                     try
                     {
                         var hour = OutcomeSlot.HourOf(start);
@@ -145,9 +149,25 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             }
             finally
             {
-                foreach (var outcome in groups.Skip(done).SelectMany(g => g))
+                if (done < groups.Count)
                 {
-                    Add(outcome);
+                    var failed = writing ?? [.. groups[done]];
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        foreach (var outcome in failed)
+                        {
+                            Add(outcome);
+                        }
+                    }
+                    else
+                    {
+                        Interlocked.Add(ref _dropped, failed.Count);
+                    }
+
+                    foreach (var outcome in groups.Skip(done + 1).SelectMany(g => g))
+                    {
+                        Add(outcome);
+                    }
                 }
             }
 

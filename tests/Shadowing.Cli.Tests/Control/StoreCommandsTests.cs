@@ -166,6 +166,22 @@ public sealed class StoreCommandsTests : IDisposable
             var before = (await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey("orders"), Ct))!.Value.Policy!;
             Assert.Equal((false, 2.0), (before.Enabled, before.Percent));
         }
+
+        // Applied again with SEP's record set back (as another SEP run leaves it): the table is unchanged, and what SEP
+        // puts back is still made the file's.
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            await store.SaveJsonAsync(EnableMirroringActivity.BeforeKey("orders"), new MirrorBefore(null), cancellationToken: Ct);
+        }
+
+        var (again, againOutput) = await RunAsync("routes", "apply", file);
+        Assert.True(again == 0, againOutput);
+        Assert.Contains("orders: unchanged", againOutput, StringComparison.Ordinal);
+        using (var store = new SqliteStateStore(StatePath, TimeProvider.System))
+        {
+            var before = (await store.GetJsonAsync<MirrorBefore>(EnableMirroringActivity.BeforeKey("orders"), Ct))!.Value.Policy!;
+            Assert.Equal((false, 2.0), (before.Enabled, before.Percent));
+        }
     }
 
     [Theory]
@@ -175,7 +191,7 @@ public sealed class StoreCommandsTests : IDisposable
     {
         await SeedAsync();
         var twin = Path.Combine(_directory, "twin.yaml");
-        await File.WriteAllTextAsync(twin, "services:\n  Orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n", Ct);
+        await File.WriteAllTextAsync(twin, "services:\n  payments:\n    production:\n      - { id: payments-1, address: http://127.0.0.1:5201, maxConcurrency: 8 }\n  Orders:\n    production:\n      - { id: orders-1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n", Ct);
         var clash = Path.Combine(_directory, "clash.yaml");
         await File.WriteAllTextAsync(clash, "services:\n  orders:\n    production:\n      - { id: s1, address: http://127.0.0.1:5101, maxConcurrency: 32 }\n", Ct);
 
@@ -187,7 +203,7 @@ public sealed class StoreCommandsTests : IDisposable
         Assert.Contains("service 'orders' with the stored shadows it keeps: ", clashOutput, StringComparison.Ordinal);
         Assert.DoesNotContain("--verbose", clashOutput, StringComparison.Ordinal);
         using var store = new SqliteStateStore(StatePath, TimeProvider.System);
-        Assert.Equal(["orders"], await new RoutingTableStore(store, Substitute.For<IEventBus>()).ListServicesAsync(Ct));
+        Assert.Equal(["orders"], await new RoutingTableStore(store, Substitute.For<IEventBus>()).ListServicesAsync(Ct)); // payments, valid, not written either
         Assert.Equal(8, (await store.GetJsonAsync<RoutingTable>(StateKeys.Routing("orders"), Ct))!.Value.Production[0].MaxConcurrency);
     }
 

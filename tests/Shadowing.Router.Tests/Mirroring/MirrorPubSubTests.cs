@@ -135,6 +135,8 @@ public sealed class MirrorPubSubTests
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("relative", now) with { Path = "items" }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("encoded", now) with { Path = "/items/../../x", RawPath = "/items/%2e%2e/%2E%2E/x" }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("query", now) with { Query = "/../../x" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("root", now) with { Path = string.Empty }, Ct); // GET /orders
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("reset", now) with { Path = "/reset?" }, Ct); // GET /orders/reset%3F
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ok", now) with
         {
             Method = "POST", Query = "?token=t&code=fn-key&page=2",
@@ -142,8 +144,10 @@ public sealed class MirrorPubSubTests
         }, Ct);
 
         await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 4, "the four malformed envelopes dropped and counted", cancellationToken: Ct);
-        await Eventually.WaitUntilAsync(() => s1.Received.Count == 1, "the well-formed one replayed", cancellationToken: Ct);
-        var replayed = Assert.Single(s1.Received);
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3, "the well-formed ones replayed", cancellationToken: Ct);
+        Assert.Contains(s1.Received, r => r.RawTarget == "/reset%3F");
+        Assert.Contains(s1.Received, r => r.Path == "/");
+        var replayed = Assert.Single(s1.Received, r => r.Method == "POST");
         Assert.Equal(("/items/ok", "?page=2", """{"sku":"a"}"""), (replayed.Path, replayed.Query, replayed.Body));
     }
 

@@ -48,6 +48,44 @@ public sealed class MirrorReplayerTests
     }
 
     [Fact]
+    public async Task EnvelopeIds_RememberedAtMostTenTimesTheReplayCapacity_TheOldestForgottenFirst()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var policy = new Core.Mirroring.MirrorPolicy { Percent = 100, Transport = Core.Mirroring.MirrorTransport.PubSub };
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], policy)], new Dictionary<string, string?> { ["Router:Mirroring:ReplayCapacity"] = "5" });
+        var replayer = router.App.Services.GetRequiredService<MirrorReplayer>();
+        await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+
+        for (var i = 0; i < 60; i++)
+        {
+            await router.Bus.PublishAsync(Core.Messaging.Topics.Mirror("orders"), Envelope($"e{i}"), Ct);
+            var sent = i + 1;
+            await Eventually.WaitUntilAsync(() => s1.Received.Count == sent, "each replayed before the next (five may wait)", cancellationToken: Ct);
+        }
+
+        Assert.Equal(50, replayer.RememberedIds);
+
+        // The newest is still known (a redelivery is dropped); the oldest was forgotten, and a redelivery of it replayed again.
+        await router.Bus.PublishAsync(Core.Messaging.Topics.Mirror("orders"), Envelope("e59"), Ct);
+        await router.Bus.PublishAsync(Core.Messaging.Topics.Mirror("orders"), Envelope("e0"), Ct);
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 61, "the forgotten one replayed again", cancellationToken: Ct);
+        Assert.Equal(["/items/e0"], s1.Received.Skip(60).Select(r => r.Path));
+    }
+
+    private static Core.Mirroring.MirroredRequest Envelope(string id) => new()
+    {
+        Id = id,
+        Service = "orders",
+        Method = "GET",
+        Path = $"/items/{id}",
+        ReceivedAt = TimeProvider.System.GetUtcNow(),
+        Targets = ["s1"],
+        Production = new Core.Mirroring.EndpointAnswer("p1", 200, 1, 2, null),
+        ExpiresAt = TimeProvider.System.GetUtcNow().AddMinutes(10),
+    };
+
+    [Fact]
     public async Task TimerFiresEarly_RestOfTheWaitIsAWholeMillisecond()
     {
         // The replayer sleeps until its next subscription sync. The system clock's timers now and then fire a little

@@ -257,9 +257,9 @@ public sealed class MirroringTests
     }
 
     [Theory]
-    [InlineData("/items/long", false)] // a body that streams past the timeout, under maxBodyBytes
-    [InlineData("/items/large", true)] // a body past maxBodyBytes that then never ends
-    public async Task ShadowAnswerWhoseBodyOutlastsTheTimeout_IsJudgedOnItsStatus_NotAsNoAnswer(string path, bool overflows)
+    [InlineData("/items/long", false)] // a body under maxBodyBytes still coming at the timeout: trickling or hung
+    [InlineData("/items/large", true)] // a body past maxBodyBytes that then never ends: read no further than can be compared
+    public async Task ShadowAnswerWhoseBodyNeverEnds_IsNoAnswerUnderTheCap_AndJudgedOnItsStatusPastIt(string path, bool overflows)
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var shadow = await LoopbackApp.StartAsync(null, app => app.Run(async context =>
@@ -280,16 +280,8 @@ public sealed class MirroringTests
         await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the copy's outcome", cancellationToken: Ct);
 
         var copy = Assert.Single(outcomes).Copy;
-        Assert.Equal((200, false), (copy.Status, copy.TimedOut));
         Assert.Null(copy.BodyDigest);
-        if (overflows)
-        {
-            Assert.Null(copy.Error); // read no further than can be compared: the sender is not held until the timeout
-        }
-        else
-        {
-            Assert.Equal("body not read in full within 00:00:01", copy.Error);
-        }
+        Assert.Equal(overflows ? (200, false) : (0, true), (copy.Status, copy.TimedOut));
     }
 
     [Fact]

@@ -141,52 +141,65 @@ public sealed class OutcomeRecorderTests
     }
 
     [Fact]
-    public async Task AFlushCutShort_LeavesWhatItHadNotWrittenForTheNext_AnUnreadableSlotDropsOnlyItsOwn_Counted()
+    public async Task AFlushCutShort_LeavesWhatItHadNotWrittenForTheNext_AFailingSlotDropsOnlyItsOwn_Counted()
     {
         var time = new ObservableTimeProvider(Minute.AddSeconds(40));
-        var store = new CancellingOnceStore(new InMemoryStateStore(), LaterKey);
+        using var shutdown = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var store = new FailingOnceStore(new InMemoryStateStore());
         using var recorder = new OutcomeRecorder(store, time, NullLogger<OutcomeRecorder>.Instance);
         var next = 0;
-        Add(recorder, 3, Minute.AddSeconds(25), ref next); // the later slot's first: its write is cut short
+
+        // Shutdown cancels the flush while it writes the later slot (listed first): nothing is lost.
+        store.Fail(LaterKey, () => { shutdown.Cancel(); return new OperationCanceledException(shutdown.Token); });
+        Add(recorder, 3, Minute.AddSeconds(25), ref next);
         Add(recorder, 2, Minute.AddSeconds(5), ref next);
-
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recorder.FlushAsync(Ct)); // as at shutdown
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recorder.FlushAsync(shutdown.Token));
         await recorder.FlushAsync(Ct);
-
         Assert.Equal(3, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
         Assert.Equal(2, (await store.GetJsonAsync<OutcomeSlot>(Key, Ct))!.Value.Outcomes.Count);
         Assert.Equal(0, recorder.Dropped);
 
-        // A slot that no longer reads: its own outcomes are dropped and counted, the other slot's still written.
-        await store.SaveAsync(Key, "{not json"u8.ToArray(), etag: null, Ct);
+        // An error no write expects: that slot's outcomes are dropped and counted (the next flush does not fail on them
+        // again), the other slot's kept for the next flush.
+        store.Fail(Key, () => new InvalidOperationException("unexpected"));
         Add(recorder, 4, Minute.AddSeconds(5), ref next);
         Add(recorder, 1, Minute.AddSeconds(25), ref next);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => recorder.FlushAsync(Ct));
         await recorder.FlushAsync(Ct);
-
         Assert.Equal(4, recorder.Dropped);
         Assert.Equal(4, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
+
+        // A slot that no longer reads: its own outcomes dropped and counted, the other slot's written in the same flush.
+        await store.SaveAsync(Key, "{not json"u8.ToArray(), etag: null, Ct);
+        Add(recorder, 2, Minute.AddSeconds(5), ref next);
+        Add(recorder, 1, Minute.AddSeconds(25), ref next);
+        await recorder.FlushAsync(Ct);
+        Assert.Equal(6, recorder.Dropped);
+        Assert.Equal(5, (await store.GetJsonAsync<OutcomeSlot>(LaterKey, Ct))!.Value.Outcomes.Count);
     }
 
-    /// <summary>Cancels the first write of one key, as a shutdown cancels a flush under way.</summary>
-    private sealed class CancellingOnceStore(IStateStore inner, string key) : DelegatingStateStore(inner)
+    /// <summary>Fails the next write of one key with the given exception.</summary>
+    private sealed class FailingOnceStore(IStateStore inner) : DelegatingStateStore(inner)
     {
-        private bool _cancelled;
+        private (string Key, Func<Exception> Error)? _next;
 
-        public override Task<bool> TryCreateAsync(string k, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
-            Cancel(k) ? Task.FromCanceled<bool>(new CancellationToken(canceled: true)) : base.TryCreateAsync(k, value, cancellationToken);
+        public void Fail(string key, Func<Exception> error) => _next = (key, error);
 
-        public override Task SaveAsync(string k, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
-            Cancel(k) ? Task.FromCanceled(new CancellationToken(canceled: true)) : base.SaveAsync(k, value, etag, cancellationToken);
+        public override Task<bool> TryCreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
+            Take(key) is { } error ? Task.FromException<bool>(error) : base.TryCreateAsync(key, value, cancellationToken);
 
-        private bool Cancel(string k)
+        public override Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
+            Take(key) is { } error ? Task.FromException(error) : base.SaveAsync(key, value, etag, cancellationToken);
+
+        private Exception? Take(string key)
         {
-            if (k != key || _cancelled)
+            if (_next is not { } next || next.Key != key)
             {
-                return false;
+                return null;
             }
 
-            _cancelled = true;
-            return true;
+            _next = null;
+            return next.Error();
         }
     }
 
