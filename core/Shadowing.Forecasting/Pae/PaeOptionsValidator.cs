@@ -41,6 +41,11 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
         {
             failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Step ({options.Step}).");
         }
+        else if (options.Step > TimeSpan.Zero && options.Horizon.Ticks / options.Step.Ticks > PaeOptions.MaxHorizonSteps)
+        {
+            // The forecasts waiting to be scored grow with the square of the steps: past this they outgrow one state value.
+            failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) spans {options.Horizon.Ticks / options.Step.Ticks} steps of {PaeOptions.Section}:Step ({options.Step}); at most {PaeOptions.MaxHorizonSteps} (the forecasts waiting to be scored would no longer fit in one state value): shorten it, or lengthen Step.");
+        }
 
         if (options.HolidayCountry is { Length: > 0 } country && Calendar.PublicHolidayCalendar.Problem(country) is { } holidays)
         {

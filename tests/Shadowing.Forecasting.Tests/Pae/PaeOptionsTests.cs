@@ -27,6 +27,39 @@ public sealed class PaeOptionsTests
         Assert.Equal(3, options.TrainingThreads(16));
     }
 
+    [Fact]
+    public void Validate_AHorizonOfMoreStepsThanItsWaitingForecastsFitIn_IsRefusedNamingTheSetting()
+    {
+        var result = new PaeOptionsValidator().Validate(null, new PaeOptions { Step = TimeSpan.FromMinutes(5), Horizon = TimeSpan.FromHours(12.5) });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Pae:Horizon (12:30:00) spans 150 steps of Pae:Step (00:05:00); at most 144", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new PaeOptionsValidator().Validate(null, new PaeOptions { Step = TimeSpan.FromMinutes(5), Horizon = TimeSpan.FromHours(12) }).Succeeded);
+    }
+
+    [Fact]
+    public void MaxHorizonSteps_TheWaitingForecastsAtItFitInOneDaprStateValue()
+    {
+        // Each origin leaves one forecast per step ahead waiting until its target: H(H+1)/2 of them, every candidate's
+        // median and p90, at demand values of realistic magnitude (all digits of a float).
+        const int H = PaeOptions.MaxHorizonSteps;
+        var start = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        var state = new Shadowing.Forecasting.Accountability.ScoreboardState { Step = TimeSpan.FromMinutes(5), LastOrigin = start };
+        for (var origin = 0; origin < H; origin++)
+        {
+            for (var h = origin + 1; h <= H; h++)
+            {
+                var values = Enumerable.Range(0, CandidateForecasts.Count + 1).Select(i => 12345.6789f + (origin * 7.123f) + (i * 0.37f)).ToArray();
+                state.Pending.Add(new() { Target = start.AddMinutes(5 * (h - origin)), Horizon = h, P50 = values, P90 = [.. values.Select(v => v * 1.13f)] });
+            }
+        }
+
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(state, Shadowing.Core.Serialization.ShadowingJson.Options).Length;
+
+        Assert.Equal(H * (H + 1) / 2, state.Pending.Count);
+        Assert.InRange(bytes, 1, 4 * 1024 * 1024);
+    }
+
     [Theory]
     [InlineData("Mars/Olympus_Mons", "Pae:TimeZone: unknown time zone 'Mars/Olympus_Mons'")]
     [InlineData("America/New York", "Pae:TimeZone: unknown time zone 'America/New York'")]
