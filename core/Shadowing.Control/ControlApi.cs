@@ -323,7 +323,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         var windowEnd = end ?? start + DefaultManualWindow;
         if (windowEnd <= start || windowEnd <= now)
         {
-            return ControlResult.BadRequest(end is null ? "start" : "end", $"the window must end after it starts ({start:u}) and after now ({now:u}).");
+            var field = end is null ? "start" : payload is { } sent && sent.TryGetProperty("duration", out _) ? "duration" : "end";
+            return ControlResult.BadRequest(field, $"the window must end after it starts ({start:u}) and after now ({now:u}).");
         }
 
         if (windowEnd - start > MaxManualWindow)

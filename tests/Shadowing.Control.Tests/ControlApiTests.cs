@@ -487,6 +487,7 @@ public sealed class ControlApiTests
         _time.Advance(TimeSpan.FromSeconds(30)); // the window starts at 11:30:00, the minute
 
         AssertProblem(await Api.StartShadowsAsync("orders", Body("{\"end\":\"2026-12-02T11:30:10Z\"}"), "oncall", Ct), 400, "end");
+        AssertProblem(await Api.StartShadowsAsync("orders", Body("{\"duration\":\"20s\"}"), "oncall", Ct), 400, "duration"); // from the minute: past too
     }
 
     [Fact]

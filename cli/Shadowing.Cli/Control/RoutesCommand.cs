@@ -86,13 +86,13 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
             var changes = 0;
             foreach (var (wanted, stored, diff) in planned)
             {
-                if (settings.Action == "apply")
-                {
-                    await KeepAsSepsBeforeAsync(state.AsStore(), wanted, cancellationToken);
-                }
-
                 if (diff.Count == 0)
                 {
+                    if (settings.Action == "apply")
+                    {
+                        await KeepAsSepsBeforeAsync(state.AsStore(), wanted, cancellationToken);
+                    }
+
                     AnsiConsole.MarkupLineInterpolated($"{wanted.Service}: unchanged");
                     continue;
                 }
@@ -109,7 +109,10 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                     continue;
                 }
 
+                // The table first: a write that fails (the table changed since it was checked) leaves SEP's policy as it was.
+                // (Each service is written on its own: one failing here leaves those before it written.)
                 await tables.UpdateAsync(wanted.Service, current => Merge(current, wanted), cancellationToken);
+                await KeepAsSepsBeforeAsync(state.AsStore(), wanted, cancellationToken);
                 await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{Environment.UserName} (cli)", "apply-routes", wanted.Service, Path.GetFileName(settings.File), cancellationToken);
             }
 

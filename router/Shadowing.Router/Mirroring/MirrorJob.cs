@@ -344,10 +344,12 @@ internal sealed partial class MirrorJob : IDisposable
                 var end = pair.IndexOf('=', StringComparison.Ordinal);
                 var name = Uri.UnescapeDataString((end >= 0 ? pair[..end] : pair).Replace('+', ' '));
 
-                // As ASP.NET Core's model binding reads it: indexes dropped, [name] as .name, and under any prefix it binds
-                // away (Razor Pages' Input.Password is the model's Password).
-                var path = "." + FormIndex().Replace(name, string.Empty).Replace('[', '.').Replace("]", string.Empty, StringComparison.Ordinal) + ".";
-                if (pair.Length == 0 || strip.Any(f => path.Contains("." + f + ".", StringComparison.OrdinalIgnoreCase)))
+                // As ASP.NET Core's model binding reads it: indexes dropped, [name] as .name, and from the root or under one
+                // prefix it binds away (Razor Pages' Input.Password is the model's Password), never deeper (customer.id is
+                // not the model's id, as in JSON).
+                var path = FormIndex().Replace(name, string.Empty).Replace('[', '.').Replace("]", string.Empty, StringComparison.Ordinal);
+                var unprefixed = path.IndexOf('.', StringComparison.Ordinal) is var dot and >= 0 ? path[(dot + 1)..] : null;
+                if (pair.Length == 0 || strip.Any(f => Matches(path, f) || (unprefixed is not null && Matches(unprefixed, f))))
                 {
                     continue;
                 }
@@ -357,6 +359,9 @@ internal sealed partial class MirrorJob : IDisposable
 
             return System.Text.Encoding.UTF8.GetBytes(kept.ToString());
         }
+
+        static bool Matches(string path, string field) =>
+            path.Equals(field, StringComparison.OrdinalIgnoreCase) || path.StartsWith(field + ".", StringComparison.OrdinalIgnoreCase);
 
         static bool StartsAsObjectOrArray(ReadOnlySpan<byte> body)
         {

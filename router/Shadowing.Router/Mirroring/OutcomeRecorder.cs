@@ -88,6 +88,7 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
             var groups = taken.GroupBy(o => (o.Service, Endpoint: OutcomeSlot.EndpointOf(o), Start: OutcomeSlot.StartOf(o.ReceivedAt))).ToList();
             var done = 0;
             List<MirrorOutcome>? writing = null; // the group being written, as far as it is still to be written
+            var cancelled = false;
             try
             {
                 for (; done < groups.Count; done++)
@@ -147,12 +148,17 @@ internal sealed partial class OutcomeRecorder(IStateStore store, TimeProvider ti
                     }
                 }
             }
+            catch (OperationCanceledException)
+            {
+                cancelled = true; // the shutdown's, or a call's own timeout: the group is kept either way
+                throw;
+            }
             finally
             {
                 if (done < groups.Count)
                 {
                     var failed = writing ?? [.. groups[done]];
-                    if (cancellationToken.IsCancellationRequested)
+                    if (cancelled || cancellationToken.IsCancellationRequested)
                     {
                         foreach (var outcome in failed)
                         {

@@ -41,7 +41,8 @@ public sealed class PaeOptionsTests
     public void MaxHorizonSteps_TheWaitingForecastsAtItFitInOneDaprStateValue()
     {
         // Each origin leaves one forecast per step ahead waiting until its target: H(H+1)/2 of them, every candidate's
-        // median and p90, at demand values of realistic magnitude (all digits of a float).
+        // median and p90, at demand values of realistic magnitude (all digits of a float); and a score per horizon and
+        // candidate, with every digit of a double.
         const int H = PaeOptions.MaxHorizonSteps;
         var start = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
         var state = new Shadowing.Forecasting.Accountability.ScoreboardState { Step = TimeSpan.FromMinutes(5), LastOrigin = start };
@@ -51,6 +52,14 @@ public sealed class PaeOptionsTests
             {
                 var values = Enumerable.Range(0, CandidateForecasts.Count + 1).Select(i => 12345.6789f + (origin * 7.123f) + (i * 0.37f)).ToArray();
                 state.Pending.Add(new() { Target = start.AddMinutes(5 * (h - origin)), Horizon = h, P50 = values, P90 = [.. values.Select(v => v * 1.13f)] });
+            }
+        }
+
+        for (var h = 1; h <= H; h++)
+        {
+            foreach (var method in Enum.GetValues<ForecastMethod>().Select(m => (ForecastMethod?)m).Append(null))
+            {
+                state.Scores.Add(new() { Horizon = h, Method = method, Scored = 2016, Weight = 287.123456789012, AbsError = 123456.789012345, AbsActual = 1234567.89012345, Error = -2345.67890123456, PeakWeight = 28.7123456789012, PeakError = 12345.6789012345, Covered = 258.123456789012 });
             }
         }
 
