@@ -298,26 +298,14 @@ public sealed class MirroringTests
             new Dictionary<string, string?> { ["Router:Mirroring:Senders"] = "2" });
 
         using var orders = new CancellationTokenSource();
-        var load = Task.Run(async () =>
-        {
-            for (var i = 0; !orders.IsCancellationRequested; i++)
-            {
-                using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, Ct);
-            }
-        });
+        var load = KeepSendingAsync(router, "orders", orders.Token);
         await Eventually.WaitUntilAsync(
             async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "target_busy")) > 0,
             "orders' copies beyond the slow shadow's share shed",
             cancellationToken: Ct);
 
         // Before, both senders waited on the slow shadow's copies back to back, and billing's queued behind hundreds of them.
-        for (var i = 0; i < 20; i++)
-        {
-            using var response = await router.Client.GetAsync(new Uri($"/billing/items/{i}", UriKind.Relative), Ct);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await SendAsync(router, "billing", 20);
 
         await Eventually.WaitUntilAsync(() => fast.Received.Count == 20, "billing's twenty copies at its shadow", TimeSpan.FromSeconds(5), Ct);
         await orders.CancelAsync();
@@ -343,15 +331,7 @@ public sealed class MirroringTests
         {
             // Orders keeps sending: its shadow takes every copy and answers none.
             using var orders = new CancellationTokenSource();
-            var load = Task.Run(async () =>
-            {
-                for (var i = 0; !orders.IsCancellationRequested; i++)
-                {
-                    using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
-                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                    await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, Ct);
-                }
-            });
+            var load = KeepSendingAsync(router, "orders", orders.Token);
             await Eventually.WaitUntilAsync(
                 async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "target_stalled")) > 0,
                 "the hung shadow stalled after three timeouts in a row",
@@ -359,11 +339,7 @@ public sealed class MirroringTests
 
             // Before stalled shadows got one copy at a time, both senders waited out the hung shadow's copies back to
             // back, and billing's copies queued behind them (or were dropped on a full queue).
-            for (var i = 0; i < 20; i++)
-            {
-                using var response = await router.Client.GetAsync(new Uri($"/billing/items/{i}", UriKind.Relative), Ct);
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            }
+            await SendAsync(router, "billing", 20);
 
             await Eventually.WaitUntilAsync(() => fast.Received.Count == 20, "billing's twenty copies at its shadow", TimeSpan.FromSeconds(5), Ct);
 
@@ -783,6 +759,27 @@ public sealed class MirroringTests
         await Eventually.WaitUntilAsync(() => dispatcher.Queued == 0 && s1.Received.Count == 6, "the queue drained", cancellationToken: Ct);
         await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct);
         Assert.Equal(before, p2.Requests);
+    }
+
+    /// <summary>Sends GETs to <paramref name="service"/> every 20 ms until <paramref name="stop"/>, each answered 200.</summary>
+    private static Task KeepSendingAsync(RouterHost router, string service, CancellationToken stop) => Task.Run(async () =>
+    {
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/{service}/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, Ct);
+        }
+    });
+
+    /// <summary>Sends <paramref name="count"/> GETs to <paramref name="service"/> one after another, each answered 200.</summary>
+    private static async Task SendAsync(RouterHost router, string service, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/{service}/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
     }
 
     internal static RoutingTable With(TestBackend production, IEnumerable<(TestBackend Backend, bool Isolated)> shadows, MirrorPolicy policy) => new()
