@@ -511,6 +511,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             index++;
         }
 
+        // The PAE reads the calendar under the table's own spelling; the router matches services ignoring case.
+        if (await _tables.FindCaseTwinAsync(service, cancellationToken).ConfigureAwait(false) is { } twin)
+        {
+            return ControlResult.BadRequest("service", $"'{service}' differs only in case from the stored service '{twin}', whose calendar the PAE reads: PUT /api/services/{twin}/events.");
+        }
+
         events.Sort((a, b) => a.Start.CompareTo(b.Start));
         var key = StateKeys.Events(service);
         if (ifNoneMatch?.Trim() == "*")

@@ -554,6 +554,19 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task PutEvents_ForAServiceDifferingOnlyInCaseFromAStoredOne_Is400AndWritesNothing()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(Orders(), Ct);
+
+        var result = await Api.PutEventsAsync("Orders", Body("[]"), null, "oncall", Ct);
+
+        AssertProblem(result, 400, "service");
+        Assert.Contains("'orders'", Assert.IsType<ControlProblem>(result.Body).Errors!["service"][0], StringComparison.Ordinal);
+        Assert.Null(await _store.GetAsync(StateKeys.Events("Orders"), Ct));
+        Assert.Equal(200, (await Api.PutEventsAsync("payments", Body("[]"), null, "oncall", Ct)).Status); // no table at all: a calendar ahead of onboarding
+    }
+
+    [Fact]
     public async Task PutEvents_IfMatchAnOlderETag_Is412_AndTheOtherEditStays()
     {
         const string Alice = """[{"start":"2026-12-10T09:00:00Z","end":"2026-12-10T10:00:00Z","name":"alice","kind":"launch"}]""";

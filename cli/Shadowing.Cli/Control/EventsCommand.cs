@@ -149,6 +149,13 @@ internal sealed class EventsCommand : AsyncCommand<EventsCommand.Settings>
                 throw new UsageException($"--name: {settings.Service} has no event named '{settings.Name}' (shadowing events list {settings.Service} shows them).");
             }
 
+            var tables = new RoutingTableStore(store, state.AsBus());
+            if (settings.Action == "add" && await tables.FindCaseTwinAsync(settings.Service, cancellationToken) is { } twin)
+            {
+                // The PAE reads the calendar under the table's own spelling; the router matches services ignoring case.
+                throw new UsageException($"<SERVICE>: '{settings.Service}' differs only in case from the stored service '{twin}', whose calendar the PAE reads.");
+            }
+
             var changed = 0;
             await store.UpdateJsonAsync<List<CalendarEvent>>(
                 key,
@@ -177,6 +184,13 @@ internal sealed class EventsCommand : AsyncCommand<EventsCommand.Settings>
             if (settings.Action == "add")
             {
                 AnsiConsole.MarkupLineInterpolated($"Added '{settings.Name}' to the calendar of {settings.Service}; the PAE reads it at its next run.");
+                var known = await tables.ListServicesAsync(cancellationToken);
+                if (!known.Contains(settings.Service, StringComparer.Ordinal))
+                {
+                    // Not refused: a calendar may be written before its service is onboarded; but a misspelt service
+                    // would be stored and audited silently, and the PAE forecasts only services with a routing table.
+                    AnsiConsole.MarkupLineInterpolated($"[yellow]Note:[/] no routing table names {settings.Service}{(known.Count > 0 ? $" (stored: {string.Join(", ", known)})" : "")}; the PAE forecasts a service only once it has one (shadowing routes apply FILE).");
+                }
             }
             else if (changed == 0)
             {

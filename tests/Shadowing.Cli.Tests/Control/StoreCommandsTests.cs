@@ -48,6 +48,7 @@ public sealed class StoreCommandsTests : IDisposable
     [InlineData("add needs --start, --end and --name (missing: --name)", "events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z")]
     [InlineData("<add|list|remove>: 'put' is none of", "events", "put", "orders")]
     [InlineData("--name: orders has no event named 'nope'", "events", "remove", "orders", "--name", "nope")]
+    [InlineData("<SERVICE>: 'Orders' differs only in case from the stored service 'orders'", "events", "add", "Orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "x")]
     public async Task Events_BadInput_Exit2NamingTheOption(string expected, params string[] arguments)
     {
         await SeedAsync();
@@ -56,6 +57,20 @@ public sealed class StoreCommandsTests : IDisposable
 
         Assert.Equal(2, exit);
         Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Events_AddForAServiceWithNoTable_IsStoredWithANoteNamingTheStoredOnes()
+    {
+        await SeedAsync();
+
+        var (exit, output) = await RunAsync("events", "add", "ordrs", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "xmas-sale");
+
+        Assert.True(exit == 0, output);
+        // Spectre wraps long lines at the terminal's width.
+        Assert.Contains("no routing table names ordrs (stored: orders)", string.Join(' ', output.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        var (_, known) = await RunAsync("events", "add", "orders", "--start", "2026-12-24T18:00:00Z", "--end", "2026-12-24T22:00:00Z", "--name", "xmas-sale");
+        Assert.DoesNotContain("no routing table", known, StringComparison.Ordinal);
     }
 
     [Fact]
