@@ -174,21 +174,27 @@ public static class ShadowJudge
     private static MetricVerdict ErrorRate(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
     {
         var check = settings.ErrorRate;
-        var n = own.Count;
+        // Judged per request, as mismatch is: an amplified request's replays are one request's evidence, and only safe
+        // requests are amplified, so counting answers let a hundred good replays of GETs dilute writes that all failed.
+        // Each request counts the share of its answers that failed.
+        var requests = own.GroupBy(o => o.OriginalRequestId, StringComparer.Ordinal).ToList();
+        var n = requests.Count;
+        var shadowErrors = requests.Sum(r => r.Count(o => Failed(o.Copy.Status)) / (double)r.Count());
+        var failedAnswers = own.Count(o => Failed(o.Copy.Status));
         var originals = Originals(own);
         var m = originals.Count;
-        var shadowErrors = own.Count(o => Failed(o.Copy.Status));
         var baselineErrors = originals.Count(o => Failed(o.Production.Status));
-        var verdict = new MetricVerdict { Metric = "errorRate", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = n, BaselineSamples = m, Critical = check.Critical, Weight = check.Weight };
+        var verdict = new MetricVerdict { Metric = "errorRate", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = own.Count, BaselineSamples = m, Critical = check.Critical, Weight = check.Weight };
         if (n < settings.MinSamples || m < settings.MinSamples)
         {
             return verdict with { Reason = Format($"errorRate: {n} shadow and {m} production samples, {settings.MinSamples} each needed") };
         }
 
         var (z, p) = Proportions.TwoSample(shadowErrors, n, baselineErrors, m, Alternative.Greater);
-        var difference = (shadowErrors / (double)n) - (baselineErrors / (double)m);
+        var difference = (shadowErrors / n) - (baselineErrors / (double)m);
         var failed = p < alpha && difference > check.MaxIncrease;
-        var figures = Format($"shadow {shadowErrors}/{n} ({shadowErrors / (double)n:0.##%}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {p:0.####E+0}");
+        var answers = own.Count == n ? string.Empty : Format($"; {failedAnswers}/{own.Count} answers");
+        var figures = Format($"shadow {shadowErrors:0.##}/{n} ({shadowErrors / n:0.##%}{answers}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {p:0.####E+0}");
         return verdict with
         {
             Verdict = failed ? Verdict.Fail : Verdict.Pass,

@@ -76,6 +76,11 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is {shadow.State}; a shadow that is draining, retired or failed cannot be promoted.");
         }
 
+        if (shadow.DataIsolated)
+        {
+            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' runs on its own copy of production's data (dataIsolated): real users would read that copy (masked, shifted or synthetic) and their writes would be deleted with it; only a shadow on production's data can take production traffic.");
+        }
+
         if (target == PromotionTarget.Production && shadow.Owner is { } owner)
         {
             // Its workflow would drain and stop the process at the window's end, under a production entry.

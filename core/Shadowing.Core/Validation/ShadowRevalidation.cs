@@ -72,21 +72,35 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         var to = time.GetUtcNow();
         var length = to - WindowStart(shadow, to, window);
         var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
-        if (verdict.Verdict == Verdict.Fail && await PassedJustBeforeAsync(service, shadow, to - length, length, window, cancellationToken).ConfigureAwait(false))
+        if (verdict.Verdict != Verdict.Fail)
         {
-            // One look of many: judged every interval, an identical shadow fails some window by chance now and then. A Fail
-            // right after a window that passed is not acted on until the next window fails as well; it is still the latest
-            // judgement (a promotion must not rest on the older Pass), stored without an alert.
-            await validator.RecordAsync(verdict with { Reasons = [.. verdict.Reasons, NotActedOn] }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
+            await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return null; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
+        }
+
+        var latest = await validator.LatestAsync(service, shadow.Id, cancellationToken).ConfigureAwait(false);
+        var sinceReady = latest is not null && (shadow.StateChangedAt is not { } ready || latest.From >= ready);
+        switch (await BeforeAsync(service, shadow, latest, sinceReady, to - length, to, length, window, cancellationToken).ConfigureAwait(false))
+        {
+            case Before.Passed:
+                // One look of many: judged every interval, an identical shadow fails some window by chance now and then. A
+                // Fail right after a window that passed is not acted on until the next window fails as well; it is still the
+                // latest judgement (a promotion must not rest on the older Pass), stored without an alert.
+                await validator.RecordAsync(verdict with { Reasons = [.. verdict.Reasons, NotActedOn] }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
+                return null;
+            case Before.HeldFail:
+                return null; // the Fail held back stays the latest: what comes after it goes on being judged against it
+        }
+
+        if (shadow.State == ShadowState.Active && sinceReady && latest is { Verdict: Verdict.Fail } && !IsNotActedOn(latest))
+        {
+            // An Active shadow keeps its traffic until its owner acts, so it is judged failing again at every tick: alerted
+            // once while it stays failing (a Pass in between, stored, makes the next Fail a new one). Stored as the latest.
+            await validator.RecordAsync(verdict, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
             return null;
         }
 
         await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (verdict.Verdict != Verdict.Fail)
-        {
-            return null; // a pass or too little traffic changes nothing; only failures cost the workflow a turn
-        }
-
         var notice = new ShadowVerdictNotice(service, shadow.Id, shadow.Owner!, verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
         await bus.PublishAsync(Topics.ShadowVerdicts, notice, cancellationToken).ConfigureAwait(false);
 
@@ -108,13 +122,30 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         return notice;
     }
 
+    private enum Before
+    {
+        /// <summary>Act on the Fail: the evidence before it did not pass.</summary>
+        NotPassed,
+
+        /// <summary>The window before passed: hold the Fail back, stored, until the next window fails too.</summary>
+        Passed,
+
+        /// <summary>A Fail already held back since the shadow became ready, and what came after it did not fail on its own.</summary>
+        HeldFail,
+    }
+
+    private static bool IsNotActedOn(ShadowVerdict verdict) => verdict.Reasons.Count > 0 && verdict.Reasons[^1] == NotActedOn;
+
     /// <summary>
-    /// Whether the window of the same length just before <paramref name="end"/> (and after the shadow became ready) passed.
-    /// In the first window after it became ready there is no such window: what came just before is the judgement that
-    /// made it ready (its warm-up's validation, or the passes a promotion rested on), or a revalidation since, so its latest
-    /// stored verdict decides, if a Pass judged within a <paramref name="window"/> of then.
+    /// What the evidence before the failing window [<paramref name="end"/> − <paramref name="length"/>, …] says: the window
+    /// of the same length just before it (and after the shadow became ready). In the first window after it became ready,
+    /// or when only a stub of the window before lies after that, too little to judge, there is no such window: what came
+    /// just before is the judgement that made it ready (its warm-up's validation, or the passes a promotion rested on), so
+    /// its latest stored verdict decides, if a Pass judged within a <paramref name="window"/> of then; or, if that is a
+    /// Fail already held back since it became ready, the copies since it: its window and the current one both start at
+    /// ready and overlap, so the current one is not a second look, and only what came after it, failing on its own, is.
     /// </summary>
-    private async Task<bool> PassedJustBeforeAsync(string service, ShadowEndpoint shadow, DateTimeOffset end, TimeSpan length, TimeSpan window, CancellationToken cancellationToken)
+    private async Task<Before> BeforeAsync(string service, ShadowEndpoint shadow, ShadowVerdict? latest, bool sinceReady, DateTimeOffset end, DateTimeOffset to, TimeSpan length, TimeSpan window, CancellationToken cancellationToken)
     {
         var start = end - length;
         if (shadow.StateChangedAt is { } ready && ready > start)
@@ -122,12 +153,21 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             start = ready;
         }
 
-        if (start >= end)
+        if (start < end)
         {
-            return await validator.LatestAsync(service, shadow.Id, cancellationToken).ConfigureAwait(false) is { Verdict: Verdict.Pass } latest
-                && latest.JudgedAt >= end - window;
+            var before = await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false);
+            if (before.Verdict != Verdict.Inconclusive || start == end - length)
+            {
+                return before.Verdict == Verdict.Pass ? Before.Passed : Before.NotPassed;
+            }
         }
 
-        return (await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false)).Verdict == Verdict.Pass;
+        if (latest is { Verdict: Verdict.Fail } held && IsNotActedOn(held) && sinceReady && held.To < to)
+        {
+            var after = await validator.JudgeAsync(service, shadow.Id, held.To, to, cancellationToken).ConfigureAwait(false);
+            return after.Verdict == Verdict.Fail ? Before.NotPassed : Before.HeldFail;
+        }
+
+        return latest is { Verdict: Verdict.Pass } && latest.JudgedAt >= end - window ? Before.Passed : Before.NotPassed;
     }
 }

@@ -31,7 +31,7 @@ internal sealed class ServiceRoutes
 
     public IReadOnlyList<RoutedEndpoint> Production { get; }
 
-    /// <summary>Shadows that may take production traffic (PreWarmed or Active).</summary>
+    /// <summary>Shadows that may take production traffic (PreWarmed or Active, on production's data).</summary>
     public IReadOnlyList<RoutedEndpoint> Shadows { get; }
 
     public RoutedEndpoint? Default { get; }
@@ -75,14 +75,16 @@ internal sealed class ServiceRoutes
         var production = table.Production.Select(p => Routed(p.Id, p.Address, EndpointRole.Production, p.MaxConcurrency, p.MaxLatencyMs)).ToArray();
         var shadows = table.Shadows
             .Where(s => s.State is not (ShadowState.Retired or ShadowState.Failed))
-            .Select(s => (s.State, Endpoint: Routed(s.Id, s.Address, EndpointRole.Shadow, s.MaxConcurrency, s.MaxLatencyMs)))
+            .Select(s => (s.State, s.DataIsolated, Endpoint: Routed(s.Id, s.Address, EndpointRole.Shadow, s.MaxConcurrency, s.MaxLatencyMs)))
             .ToArray();
         var fallback = table.Default is { } d ? Routed(d.Id, d.Address, EndpointRole.Default, null, null) : null;
         var probed = production.Concat(shadows.Select(s => s.Endpoint)).Concat(fallback is null ? [] : [fallback]).ToArray();
         return new ServiceRoutes(
             table,
             production,
-            shadows.Where(s => ShadowLifecycle.IsRoutable(s.State)).Select(s => s.Endpoint).ToArray(),
+            // Never one on its own copy of the data: real users would read that copy (masked, shifted or synthetic) and their
+            // writes would be deleted with it. It is warmed and validated like any shadow, but takes no client traffic.
+            shadows.Where(s => ShadowLifecycle.IsRoutable(s.State) && !s.DataIsolated).Select(s => s.Endpoint).ToArray(),
             fallback,
             probed,
             MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production),

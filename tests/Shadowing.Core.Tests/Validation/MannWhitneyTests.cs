@@ -97,4 +97,19 @@ public sealed class MannWhitneyTests
         Assert.Equal(0, lower, 12);
         Assert.Equal(0.037, upper, 3); // Wilson 95 % upper bound of 0/100
     }
+
+    [Fact]
+    public void Proportions_WilsonAtTheEnds_IsExactlyZeroAndOne()
+    {
+        // Computed, some n gave 0/n a lower bound a few 1e-18 above 0 (and n/n an upper a hair under 1): above a maxRate
+        // of 0, or under a minAnsweredShare of 1, with nothing differing or failing.
+        for (var n = 1; n <= 2000; n++)
+        {
+            foreach (var confidence in new[] { 0.9, 0.95, 0.98, 0.99 })
+            {
+                Assert.Equal(0.0, Proportions.Wilson(0, n, confidence).Lower);
+                Assert.Equal(1.0, Proportions.Wilson(n, n, confidence).Upper);
+            }
+        }
+    }
 }

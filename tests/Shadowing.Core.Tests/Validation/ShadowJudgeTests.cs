@@ -274,6 +274,26 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void ErrorRate_IsJudgedPerRequest_ManyGoodReplaysOfReadsDoNotDiluteWritesThatAllFailed()
+    {
+        // 80 GETs replayed ten times answer well; the 20 POSTs, sent once each (writes are never amplified), all time
+        // out. Per answer that is 20 of 820 (2.4 %, not significant against 0 of 100); per request 20 of 100.
+        var reads = Enumerable.Range(0, 80).SelectMany(r => Enumerable.Range(0, 10).Select(k => Outcome(r, 50, 50) with { RequestId = k == 0 ? $"r{r}" : $"r{r}#{k}" }));
+        var writes = Enumerable.Range(80, 20).Select(r => Outcome(r, 50, 50) with
+        {
+            Method = "POST",
+            Copy = new EndpointAnswer("s1", 0, 10_000, 0, null, "no answer within 00:00:10", TimedOut: true),
+            Compared = false,
+        });
+
+        var errors = Judge([.. reads, .. writes]).Metrics.Single(m => m.Metric == "errorRate");
+
+        Assert.Equal(Verdict.Fail, errors.Verdict);
+        Assert.Equal(0.2, errors.EffectSize!.Value, 6);
+        Assert.Contains("shadow 20/100 (20%; 20/820 answers)", errors.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Throughput_NonCritical_ByDefault_ButReported()
     {
         var minutes = new[] { Minute(0, copies: 100, errors: 40), Minute(1, copies: 100, errors: 0) };

@@ -68,6 +68,19 @@ public sealed class ShadowPromotionTests
         Assert.Equal(ShadowState.Active, ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now).Shadows[0].State);
     }
 
+    [Theory]
+    [InlineData(PromotionTarget.Active)]
+    [InlineData(PromotionTarget.Production)]
+    public void AShadowOnItsOwnCopyOfTheData_IsRefusedWhateverItsRecentPass(PromotionTarget target)
+    {
+        var table = Table(ShadowState.PreWarmed);
+        table = table with { Shadows = [table.Shadows[0] with { DataIsolated = true }] };
+
+        var refusal = Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", target, Verdict(Core.Validation.Verdict.Pass, Now), Now));
+
+        Assert.Contains("runs on its own copy of production's data (dataIsolated)", refusal.Message, StringComparison.Ordinal);
+    }
+
     private static RoutingTable Table(ShadowState state) => Tables.Orders() with
     {
         Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://10.0.0.9:8080", State = state, MaxConcurrency = 32 }],

@@ -97,7 +97,31 @@ public sealed class ShadowRevalidationTests
     }
 
     [Fact]
-    public async Task RunOnce_AFailingStandbyShadow_LeavesRoutingAtOnce_AndIsNoticedAndAlertedOnce()
+    public async Task RunOnce_InTheFirstWindowAfterReady_AFailHeldBackIsActedOnOnlyWhenTheCopiesAfterItFailOnTheirOwn()
+    {
+        // Ready three minutes before Now on a warm-up that passed; a minute of failures, judged a minute before Now: held back.
+        var ready = Now.AddMinutes(-3);
+        await PutTableAsync(Shadow("fresh", ShadowState.PreWarmed, "shadows-orders-1") with { StateChangedAt = ready });
+        await new ShadowValidator(_store, _bus, new FakeTimeProvider(ready)).RecordAsync(
+            new ShadowVerdict { Service = "orders", Shadow = "fresh", Verdict = Verdict.Pass, Reasons = ["warm-up"], Metrics = [], From = ready.AddMinutes(-10), To = ready, JudgedAt = ready },
+            alert: false,
+            cancellationToken: TestContext.Current.CancellationToken);
+        await StoreOutcomesAsync("fresh", status: 500, before: TimeSpan.FromMinutes(1));
+        Assert.Empty(await TickAsync(Now.AddMinutes(-1)));
+
+        // A minute on, the window [ready, now] still fails on the same copies: not a second look, nothing new came.
+        Assert.Empty(await TickAsync(Now));
+        var held = (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "fresh"), TestContext.Current.CancellationToken))!.Value;
+        Assert.Equal((ShadowRevalidation.NotActedOn, Now.AddMinutes(-1)), (held.Reasons[^1], held.To)); // the first one held stays the reference
+
+        // Copies after it that fail on their own: acted on.
+        await StoreOutcomesAsync("fresh", status: 500, before: TimeSpan.FromMinutes(-2));
+        Assert.Single(await TickAsync(Now.AddMinutes(2)));
+        Assert.Equal(ShadowState.Validating, await StateAsync("fresh"));
+    }
+
+    [Fact]
+    public async Task RunOnce_AFailingStandbyShadow_LeavesRoutingAtOnce_AndIsNoticedAndAlertedOnce_APromotedOneAlertedOnceWhileItStaysFailing()
     {
         await PutTableAsync(Shadow("standby", ShadowState.PreWarmed, "shadows-orders-1"), Shadow("promoted", ShadowState.Active, "shadows-orders-1"));
         await StoreOutcomesAsync("standby", status: 500);
@@ -115,6 +139,18 @@ public sealed class ShadowRevalidationTests
         Assert.Equal(ShadowState.Active, shadows.Single(s => s.Id == "promoted").State); // keeps its traffic until its owner acts
         await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "standby"), Arg.Any<CancellationToken>());
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "standby"), Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
+        Assert.Equal(Now.AddMinutes(2), (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "promoted"), TestContext.Current.CancellationToken))!.Value.To); // the latest judgement stored
+
+        // A Pass in between, and the next Fail is a new one: held back once (the window before it passed), then alerted again.
+        await StoreOutcomesAsync("promoted", status: 200, before: TimeSpan.FromMinutes(-13));
+        await TickAsync(Now.AddMinutes(13));
+        await StoreOutcomesAsync("promoted", status: 500, before: TimeSpan.FromMinutes(-24));
+        await StoreOutcomesAsync("promoted", status: 500, before: TimeSpan.FromMinutes(-35));
+        await TickAsync(Now.AddMinutes(24));
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
+        await TickAsync(Now.AddMinutes(35));
+        await _bus.Received(2).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
     }
 
     [Fact]
@@ -157,6 +193,12 @@ public sealed class ShadowRevalidationTests
         Assert.Single(await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken));
 
         Assert.Equal(ShadowState.Active, await StateAsync("standby"));
+    }
+
+    private Task<IReadOnlyList<ShadowVerdictNotice>> TickAsync(DateTimeOffset at)
+    {
+        var time = new FakeTimeProvider(at);
+        return new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, time), _bus, time).RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
     }
 
     private async Task<ShadowState> StateAsync(string shadowId) =>

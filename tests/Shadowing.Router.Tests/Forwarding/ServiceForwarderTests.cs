@@ -99,6 +99,24 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
+    public async Task Overload_AShadowOnItsOwnCopyOfTheData_TakesNoClientTraffic_TheDefaultDoes()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        var table = Table.For("orders", [p1], [shadow], fallback, maxConcurrency: 1);
+        await using var router = await RouterHost.StartAsync([table with { Shadows = [.. table.Shadows.Select(s => s with { DataIsolated = true })] }]);
+        var held = await HoldAsync(p1, router, 1);
+
+        using var spilled = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);
+        var read = await Table.ReadAsync(spilled);
+        await ReleaseAsync(p1, held);
+
+        Assert.Equal("fallback", read.Answer.Endpoint);
+        Assert.Equal(0, shadow.Requests);
+    }
+
+    [Fact]
     public async Task Overload_NoShadowNoDefault_Returns503ProblemJson()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
