@@ -213,15 +213,20 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     {
         var now = _time.GetUtcNow();
         ExpireLeases(now);
+        bool noWorker;
         lock (_lock)
         {
-            if (_streams.Count == 0)
-            {
-                return _store.Run(tx => tx.NextVisibleAfter(now));
-            }
+            noWorker = _streams.Count == 0;
+        }
+
+        // Never the store under _lock: a turn's commit takes _lock under the store's gate.
+        if (noWorker)
+        {
+            return _store.Run(tx => tx.NextVisibleAfter(now));
         }
 
         var turns = _store.Run(tx => tx.InstancesWithVisibleEvents(now));
+        var failed = false;
         foreach (var instanceId in turns)
         {
             lock (_lock)
@@ -242,6 +247,13 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             {
                 sent = TryDispatchTurn(instanceId, now);
             }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // This instance's turn cannot be read (a row that does not parse, the store failing): the others still go,
+                // and this one is tried again in a second.
+                failed = true;
+                LogTurnDispatchFailed(instanceId, ex);
+            }
             finally
             {
                 // Also when reading the turn failed: no lease holds the instance, so nothing else would ever free it.
@@ -256,7 +268,8 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         }
 
         DispatchActivities(now);
-        return _store.Run(tx => tx.NextVisibleAfter(now));
+        var next = _store.Run(tx => tx.NextVisibleAfter(now));
+        return failed && (next is null || next > now + RetryAfterFailure) ? now + RetryAfterFailure : next;
     }
 
     private bool TryDispatchTurn(string instanceId, DateTimeOffset now)
@@ -412,7 +425,10 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
         try
         {
-            _store.Run(tx => Commit(tx, lease, response));
+            if (!_store.Run(tx => Commit(tx, lease, response)))
+            {
+                LogStaleCompletion(response.InstanceId, "workflow turn");
+            }
         }
         finally
         {
@@ -420,6 +436,8 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             {
                 Forget(lease);
             }
+
+            Wake(); // also when the commit failed: the instance's events wait for a dispatch pass
         }
 
         Changed();
@@ -494,6 +512,17 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     /// <summary>Applies one workflow turn; see the class remarks.</summary>
     private bool Commit(WorkflowStore.Transaction tx, Lease lease, WorkflowResponse response)
     {
+        lock (_lock)
+        {
+            // Checked again under the store's gate: a lease that expired after CompleteTurnAsync found it has had its
+            // instance's turn handed out again (the dispatcher reads turns under the same gate), and two commits of one
+            // turn would schedule its actions twice.
+            if (!_leases.ContainsKey(lease.Token))
+            {
+                return false;
+            }
+        }
+
         var now = _time.GetUtcNow();
         var instance = tx.GetInstance(lease.InstanceId);
         if (instance is null || instance.Ended || instance.ExecutionId != lease.ExecutionId)
@@ -1068,6 +1097,9 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Dispatching workflow work failed; trying again")]
     private partial void LogDispatchFailed(Exception error);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Dispatching a turn of workflow instance {InstanceId} failed; the others go on, and it is tried again")]
+    private partial void LogTurnDispatchFailed(string instanceId, Exception error);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Purged {Count} workflow instance(s) that ended more than {Retention} ago")]
     private partial void LogPurged(int count, TimeSpan retention);
