@@ -9,6 +9,9 @@ internal abstract class ObservedReadStream(Stream inner) : Stream
     /// <summary>The body was read to its end.</summary>
     public bool Ended { get; private set; }
 
+    /// <summary>Some of the body has been read (a zero-byte read, YARP's wait for data, takes nothing).</summary>
+    public bool Started { get; private set; }
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -64,6 +67,7 @@ internal abstract class ObservedReadStream(Stream inner) : Stream
     {
         if (read > 0)
         {
+            Started = true;
             OnRead(buffer[..read]);
         }
         else if (!buffer.IsEmpty && !Ended)

@@ -174,7 +174,7 @@ internal sealed partial class ServiceForwarder(
                 idempotent = replayable = false;
             }
 
-            var next = retry && replayable && tried.Count == 1 ? Reserve(routes, tried) : default;
+            var next = retry && tried.Count == 1 && (replayable || NeverReached(context, endpoint, error, upload)) ? Reserve(routes, tried) : default;
             var cause = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? Describe(error);
             if (next.Target is not null)
             {
@@ -236,6 +236,18 @@ internal sealed partial class ServiceForwarder(
             return;
         }
     }
+
+    /// <summary>
+    /// Whether the request provably never reached <paramref name="endpoint"/>, so any method may go to another (Envoy's
+    /// <c>connect-failure</c> retry): no connection could be made (refused, or the name did not resolve), so no byte was
+    /// sent, and none of the client's body has been read, so it can still be sent whole. Not through a sidecar: daprd
+    /// has taken the body before it finds that it cannot reach the app.
+    /// </summary>
+    private static bool NeverReached(HttpContext context, RoutedEndpoint endpoint, ForwarderError error, UploadBody? upload) =>
+        error == ForwarderError.Request
+        && endpoint.Address.Scheme != Core.Endpoints.EndpointScheme.Dapr
+        && upload is not { Started: true }
+        && context.Features.Get<IForwarderErrorFeature>()?.Exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
 
     /// <summary>Whether <paramref name="path"/> has a <c>.</c> or <c>..</c> segment (which a URI would resolve against the prefix).</summary>
     internal static bool HasDotSegment(ReadOnlySpan<char> path)

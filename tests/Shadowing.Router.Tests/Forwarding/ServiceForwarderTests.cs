@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using System.Net.Http.Json;
@@ -153,14 +154,14 @@ public sealed class ServiceForwarderTests
     [Theory]
     [InlineData("POST", null)]
     [InlineData("GET", "POST")] // the service acts on the override, as mirroring reads it: a POST to it
-    public async Task NonIdempotentRequest_EndpointDown_Returns502AndIsNotRetried(string method, string? methodOverride)
+    public async Task NonIdempotentRequest_EndpointDroppingItAfterItArrived_Returns502AndIsNotRetried(string method, string? methodOverride)
     {
-        await using var p1 = await TestBackend.StartAsync("p1");
+        var reached = new StrongBox<int>();
+        await using var p1 = await AbortingEndpointAsync(reached);
         await using var shadow = await TestBackend.StartAsync("shadow");
         await using var router = await RouterHost.StartAsync(
-            [Table.For("orders", [p1], [shadow])],
+            [Table.For("orders", [], [shadow]) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }] }],
             new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
-        await p1.KillAsync();
 
         using var request = new HttpRequestMessage(new HttpMethod(method), new Uri("/orders/checkout", UriKind.Relative));
         if (methodOverride is null)
@@ -179,17 +180,50 @@ public sealed class ServiceForwarderTests
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
         Assert.Contains("POST is not idempotent", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(0, shadow.Requests);
+        Assert.Equal(1, reached.Value);
     }
 
-    [Fact]
-    public async Task IdempotentPut_WithoutALength_EndpointDown_Returns502SayingWhy()
+    [Theory]
+    [InlineData("POST", true)]
+    [InlineData("PATCH", false)] // streamed, without a length: never kept, and never needed
+    public async Task AnyRequest_EndpointRefusingConnections_IsSentToTheNextWithItsWholeBody(string method, bool withLength)
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var shadow = await TestBackend.StartAsync("shadow");
         await using var router = await RouterHost.StartAsync(
             [Table.For("orders", [p1], [shadow])],
             new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
-        await p1.KillAsync();
+        await p1.KillAsync(); // refused: no byte reached it
+
+        using var request = new HttpRequestMessage(new HttpMethod(method), new Uri("/orders/checkout", UriKind.Relative));
+        if (withLength)
+        {
+            request.Content = new StringContent("{\"cart\":1}", Encoding.UTF8, "application/json");
+        }
+        else
+        {
+            var pipe = new System.IO.Pipelines.Pipe();
+            await pipe.Writer.WriteAsync(Encoding.UTF8.GetBytes("{\"cart\":1}"), Ct);
+            await pipe.Writer.CompleteAsync();
+            request.Content = new StreamContent(pipe.Reader.AsStream()); // not seekable: no Content-Length
+        }
+
+        using var response = await router.Client.SendAsync(request, Ct);
+        var read = await Table.ReadAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal(("shadow", "{\"cart\":1}"), (read.Answer.Endpoint, read.Answer.Body));
+    }
+
+    [Fact]
+    public async Task IdempotentPut_WithoutALength_EndpointDroppingItAfterItArrived_Returns502SayingWhy()
+    {
+        var reached = new StrongBox<int>();
+        await using var p1 = await AbortingEndpointAsync(reached);
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var router = await RouterHost.StartAsync(
+            [Table.For("orders", [], [shadow]) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }] }],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
 
         // A stream of unknown length goes chunked: the router cannot know in advance that it would fit.
         var pipe = new System.IO.Pipelines.Pipe();
@@ -202,7 +236,17 @@ public sealed class ServiceForwarderTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains("came without a length", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(0, shadow.Requests);
+        Assert.Equal(1, reached.Value);
     }
+
+    /// <summary>An endpoint that reads each request whole, counts it, and drops the connection without answering.</summary>
+    private static Task<WebApplication> AbortingEndpointAsync(StrongBox<int> reached) =>
+        LoopbackApp.StartAsync(null, app => app.Run(async context =>
+        {
+            await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            Interlocked.Increment(ref reached.Value);
+            context.Abort();
+        }));
 
     [Fact]
     public async Task IdempotentPut_EndpointDown_RetriedOnShadowWithSameBody()
@@ -224,13 +268,17 @@ public sealed class ServiceForwarderTests
     }
 
     [Fact]
-    public async Task PostMarkedIdempotent_EndpointDown_IsRetried()
+    public async Task PostMarkedIdempotent_EndpointDroppingIt_IsRetried()
     {
-        await using var p1 = await TestBackend.StartAsync("p1");
+        var reached = new StrongBox<int>();
+        await using var p1 = await AbortingEndpointAsync(reached);
         await using var fallback = await TestBackend.StartAsync("fallback");
-        var table = Table.For("orders", [p1], fallback: fallback) with { IdempotentRequests = [new IdempotentRequestRule { Method = "POST", PathPrefix = "/search" }] };
+        var table = Table.For("orders", [], fallback: fallback) with
+        {
+            Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }],
+            IdempotentRequests = [new IdempotentRequestRule { Method = "POST", PathPrefix = "/search" }],
+        };
         await using var router = await RouterHost.StartAsync([table], new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false", ["Router:OutlierDetection:ConsecutiveFailures"] = "100" });
-        await p1.KillAsync();
 
         using var search = await router.Client.PostAsync(new Uri("/orders/search?q=x", UriKind.Relative), new StringContent("q"), Ct);
         using var below = await router.Client.PostAsync(new Uri("/orders/search/saved", UriKind.Relative), new StringContent("q"), Ct);

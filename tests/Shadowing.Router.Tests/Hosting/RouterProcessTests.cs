@@ -66,7 +66,9 @@ public sealed class RouterProcessTests : IDisposable
                 "production": [ { "id": "dead", "address": "http://127.0.0.1:{{dead}}", "maxConcurrency": 16 } ],
                 "default": { "id": "fallback", "address": "{{fallback.Address.ToString().TrimEnd('/')}}" } },
               "echo": {
-                "production": [ { "id": "echo-1", "address": "{{fallback.Address.ToString().TrimEnd('/')}}", "maxConcurrency": 16 } ] } } }
+                "production": [ { "id": "echo-1", "address": "{{fallback.Address.ToString().TrimEnd('/')}}", "maxConcurrency": 16 } ] },
+              "lonely": {
+                "production": [ { "id": "dead", "address": "http://127.0.0.1:{{dead}}", "maxConcurrency": 16 } ] } } }
             """, Ct);
 
         // Probes are slow to judge here, so production stays a candidate and every request meets the dead endpoint.
@@ -83,8 +85,13 @@ public sealed class RouterProcessTests : IDisposable
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        // A POST is not retried: it fails with 502, logged once.
+        // A POST that never reached the endpoint (refused) goes to the next one too; with none, it fails with 502, logged once.
         using (var post = await http.PostAsync(new Uri("/orders/items", UriKind.Relative), new StringContent("{}"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+        }
+
+        using (var post = await http.PostAsync(new Uri("/lonely/items", UriKind.Relative), new StringContent("{}"), Ct))
         {
             Assert.Equal(HttpStatusCode.BadGateway, post.StatusCode);
         }
@@ -103,8 +110,9 @@ public sealed class RouterProcessTests : IDisposable
         var lines = router.Output.Split('\n');
         Assert.DoesNotContain(lines, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
         var failovers = lines.Count(l => l.Contains("Service orders: endpoint dead failed before responding (Request: Connection refused", StringComparison.Ordinal) && l.Contains("retrying once on default endpoint fallback", StringComparison.Ordinal));
-        Assert.True(failovers == 3, router.Output);
-        Assert.Single(lines, l => l.Contains("Service orders: forwarding to endpoint dead failed (Request: Connection refused", StringComparison.Ordinal));
+        Assert.True(failovers == 4, router.Output);
+        Assert.Single(lines, l => l.Contains("Service lonely: forwarding to endpoint dead failed (Request: Connection refused", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("Service orders: forwarding to endpoint dead failed", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains("HttpForwarder", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains("client ended", StringComparison.Ordinal)); // Debug: not at the default level
     }
