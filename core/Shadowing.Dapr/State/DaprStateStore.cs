@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
 using Dapr;
 using Dapr.Client;
 using Grpc.Core;
@@ -460,9 +461,22 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
     private async Task<(CollectionIndex Index, string? ETag)> ReadIndexAsync(string collection, CancellationToken cancellationToken)
     {
         var item = await ReadAsync(IndexPrefix + collection, cancellationToken).ConfigureAwait(false);
-        return item is null
-            ? (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(StringComparer.Ordinal)), null)
-            : (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(ShadowingJson.Deserialize<CollectionIndex>(item.Value.Span).Entries, StringComparer.Ordinal)), item.ETag);
+        if (item is null)
+        {
+            return (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(StringComparer.Ordinal)), null);
+        }
+
+        // A store failure, like any other read that fails: callers (the router's table poll) mark themselves stale on it,
+        // where a JsonException escaped them and every poll failed without a word in /healthz.
+        try
+        {
+            var entries = ShadowingJson.Deserialize<CollectionIndex>(item.Value.Span).Entries ?? throw new JsonException("no entries");
+            return (new CollectionIndex(new SortedDictionary<string, DateTimeOffset?>(entries, StringComparer.Ordinal)), item.ETag);
+        }
+        catch (JsonException ex)
+        {
+            throw new StateStoreException($"Dapr state store '{storeName}': the index of '{collection}' ({IndexPrefix}{collection}) cannot be read: {ex.Message}", ex);
+        }
     }
 
     private async Task<StateItem?> ReadAsync(string key, CancellationToken cancellationToken)

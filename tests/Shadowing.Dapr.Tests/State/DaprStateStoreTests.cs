@@ -156,6 +156,21 @@ public abstract class DaprStateStoreTests : StateStoreContractTests
     }
 
     [Fact]
+    public async Task List_AnIndexThatIsNotReadable_IsAStoreFailureNamingIt()
+    {
+        await Store.SaveAsync("metrics/orders/a/2026-01-01", Bytes("1"), null, Ct);
+        using (var client = Sidecar.CreateClient())
+        {
+            var (_, etag) = await client.GetByteStateAndETagAsync(Shadowing.Dapr.DaprComponents.StateStore, "$index/metrics/orders/a/", cancellationToken: Ct);
+            Assert.True(await client.TrySaveByteStateAsync(Shadowing.Dapr.DaprComponents.StateStore, "$index/metrics/orders/a/", Bytes("not json"), etag, cancellationToken: Ct));
+        }
+
+        var error = await Assert.ThrowsAsync<StateStoreException>(() => Store.ListKeysAsync("metrics/orders/a/", Ct));
+
+        Assert.Contains("the index of 'metrics/orders/a/' ($index/metrics/orders/a/) cannot be read", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NotListed_WritesReadsAndDeletesWithoutAnIndex_AndRefusesToList()
     {
         var log = new DaprStateStore(Sidecar.CreateClient(), Time, listed: false);
