@@ -158,6 +158,7 @@ public sealed class RouteSelector(IRandomSource random)
         // Two passes without allocating: count the eligible ones, then pick two of them at random.
         Span<int> eligible = candidates.Count <= 64 ? stackalloc int[candidates.Count] : new int[candidates.Count];
         Span<double> utilisation = candidates.Count <= 64 ? stackalloc double[candidates.Count] : new double[candidates.Count];
+        Span<int> inFlight = candidates.Count <= 64 ? stackalloc int[candidates.Count] : new int[candidates.Count];
         var count = 0;
         for (var i = 0; i < candidates.Count; i++)
         {
@@ -180,7 +181,8 @@ public sealed class RouteSelector(IRandomSource random)
             }
 
             eligible[count] = i;
-            utilisation[count] = candidate.MaxConcurrency is { } max ? (double)load.InFlight / max : load.InFlight;
+            utilisation[count] = candidate.MaxConcurrency is { } max ? (double)load.InFlight / max : double.NaN;
+            inFlight[count] = load.InFlight;
             count++;
         }
 
@@ -199,6 +201,11 @@ public sealed class RouteSelector(IRandomSource random)
             second++;
         }
 
-        return candidates[eligible[utilisation[second] < utilisation[first] ? second : first]];
+        // Shares of their limits when both have one; otherwise requests in flight: a share and a count are not comparable
+        // (half of a limit of 32 lost to an unlimited endpoint holding one request).
+        var secondLess = double.IsNaN(utilisation[first]) || double.IsNaN(utilisation[second])
+            ? inFlight[second] < inFlight[first]
+            : utilisation[second] < utilisation[first];
+        return candidates[eligible[secondLess ? second : first]];
     }
 }

@@ -96,6 +96,17 @@ public sealed class RouteSelectorTests
     }
 
     [Fact]
+    public void Select_ShadowsWithAndWithoutALimit_TheOneWithFewerRequestsInFlight()
+    {
+        var halfFull = Candidate.Shadow("half-full", inFlight: 16, max: 32);
+        var unlimited = Candidate.Shadow("unlimited", inFlight: 1);
+
+        var picks = Enumerable.Range(0, 50).Select(_ => _selector.Select([Candidate.Production("p1", available: false)], [halfFull, unlimited], null).Target!.Id).Distinct();
+
+        Assert.Equal(["unlimited"], picks); // a share of 0.5 lost to a count of 1
+    }
+
+    [Fact]
     public void SelectAfterFailure_ProductionFailed_PrefersShadowThenOtherProductionThenDefault()
     {
         var p1 = Candidate.Production("p1");
