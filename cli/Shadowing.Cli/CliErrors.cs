@@ -114,6 +114,12 @@ internal static partial class CliErrors
             }
         }
 
+        if (type.Contains('`', StringComparison.Ordinal) && index >= 0 && command is not null && OptionType(ShadowingCommands.Settings[command], args[index]) is { } declared)
+        {
+            // Spectre names a nullable option's type Nullable`1: the type the option takes is the one inside.
+            type = (Nullable.GetUnderlyingType(declared) ?? declared).Name;
+        }
+
         var what = valid is not null ? $"not one of {valid}" : $"not {Describe(type)}";
         return index >= 0 ? $"option '{args[index]}': '{value}' is {what}." : $"'{value}' is {what}.";
     }
@@ -136,6 +142,11 @@ internal static partial class CliErrors
             .Select(p => p.GetCustomAttribute<CommandOptionAttribute>())
             .OfType<CommandOptionAttribute>()
             .Select(o => (o.LongNames.Select(n => "--" + n).Concat(o.ShortNames.Select(n => "-" + n)).ToArray(), o.ValueName is not null))];
+
+    private static Type? OptionType(Type settings, string option) =>
+        settings.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .FirstOrDefault(p => p.GetCustomAttribute<CommandOptionAttribute>() is { } o
+                && o.LongNames.Select(n => "--" + n).Concat(o.ShortNames.Select(n => "-" + n)).Contains(option))?.PropertyType;
 
     private static IReadOnlyList<string> LongOptions(Type settings) => [.. Options(settings).SelectMany(o => o.Names.Where(n => n.StartsWith("--", StringComparison.Ordinal))), "--help"];
 
@@ -177,6 +188,6 @@ internal static partial class CliErrors
     [GeneratedRegex("^Unknown command '([^']+)'")]
     private static partial Regex UnknownCommand();
 
-    [GeneratedRegex(@"^Failed to convert '(.*)' to ([\w.]+)\.(?: Valid values are (.*))?")]
+    [GeneratedRegex(@"^Failed to convert '(.*)' to ([\w.`]+)\.(?: Valid values are (.*))?")]
     private static partial Regex ConversionFailed();
 }

@@ -48,7 +48,7 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
         // The file's tables are written whole: held to the rules a stored table is not (RoutingTableValidator.ValidateNew).
         if (file.SelectMany(t => RoutingTableValidator.ValidateNew(t).Select(e => $"service '{t.Service}': {e}")).ToList() is { Count: > 0 } refused)
         {
-            throw new UsageException($"{settings.File}: {string.Join("; ", refused)}");
+            throw new UsageException($"{settings.File} is invalid:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", refused)}");
         }
 
         if (settings.Action == "validate")
@@ -77,7 +77,7 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                 // Checked with the shadows it keeps, as apply would write it: diff fails where apply would.
                 if (RoutingTableValidator.Validate(merged) is { Count: > 0 } invalid)
                 {
-                    throw new UsageException($"{settings.File}: service '{wanted.Service}' with the stored shadows it keeps: {string.Join("; ", invalid)}");
+                    throw new UsageException($"{settings.File}: service '{wanted.Service}' with the stored shadows it keeps:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", invalid)}");
                 }
 
                 planned.Add((wanted, stored, Diff(stored is null ? [] : Lines(stored), Lines(merged))));

@@ -24,7 +24,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         public int Horizon { get; init; }
 
         [CommandOption("--start-index <I>")]
-        [Description("First origin (0-based index of the resampled series). Default: the middle of the series.")]
+        [Description("First origin (0-based index of the resampled series, at least 1: an origin needs a value before it). Default: the middle of the series.")]
         public int? StartIndex { get; init; }
 
         [CommandOption("--end-index <J>")]
@@ -74,7 +74,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Input) ? ValidationResult.Error("--input is required")
             : Horizon < 1 ? ValidationResult.Error("--horizon is required and must be at least 1")
-            : StartIndex is < 0 ? ValidationResult.Error("--start-index must not be negative")
+            : StartIndex is < 1 ? ValidationResult.Error($"--start-index must be at least 1 (an origin needs a value before it), not {StartIndex}")
             : EndIndex is < 0 ? ValidationResult.Error("--end-index must not be negative")
             : StartIndex is { } s && EndIndex is { } e && e < s ? ValidationResult.Error($"--end-index ({e}) must not be before --start-index ({s})")
             : RetrainEvery is < 1 ? ValidationResult.Error("--retrain-every must be at least 1")

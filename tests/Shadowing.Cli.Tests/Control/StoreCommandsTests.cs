@@ -215,7 +215,7 @@ public sealed class StoreCommandsTests : IDisposable
 
         Assert.Equal((2, 2), (twinExit, clashExit));
         Assert.Contains("service 'Orders' differs only in case from the stored service 'orders'", twinOutput, StringComparison.Ordinal);
-        Assert.Contains("service 'orders' with the stored shadows it keeps: ", clashOutput, StringComparison.Ordinal);
+        Assert.Contains("service 'orders' with the stored shadows it keeps:\n  ", clashOutput.ReplaceLineEndings("\n"), StringComparison.Ordinal); // one line per problem
         Assert.DoesNotContain("--verbose", clashOutput, StringComparison.Ordinal);
         using var store = new SqliteStateStore(StatePath, TimeProvider.System);
         Assert.Equal(["orders"], await new RoutingTableStore(store, Substitute.For<IEventBus>()).ListServicesAsync(Ct)); // payments, valid, not written either
