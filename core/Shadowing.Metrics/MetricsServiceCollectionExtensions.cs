@@ -2,6 +2,7 @@ using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
 using Shadowing.Metrics.Azure;
@@ -45,7 +46,8 @@ public static class MetricsServiceCollectionExtensions
         var text = configuration["Pae:Source"];
         if (!Enum.TryParse<MetricsSourceKind>(string.IsNullOrEmpty(text) ? nameof(MetricsSourceKind.Router) : text, ignoreCase: true, out var kind) || !Enum.IsDefined(kind))
         {
-            throw new InvalidOperationException($"Pae:Source is '{text}'; use Router, Prometheus, AzureMonitor, LogAnalytics or Csv.");
+            // A setting's failure, as the hosts report any other (exit 2 naming it, not an unexpected error).
+            throw new OptionsValidationException("Pae:Source", typeof(MetricsSourceKind), [$"Pae:Source is '{text}'; use Router, Prometheus, AzureMonitor, LogAnalytics or Csv."]);
         }
 
         switch (kind)

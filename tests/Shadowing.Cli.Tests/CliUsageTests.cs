@@ -45,6 +45,7 @@ public sealed class CliUsageTests : IDisposable
         { ["up", "--urls", "localhost:5080", "--state", ":memory:"], "--urls: 'localhost:5080' is not a URL to listen on" },
         { ["up", "--config", "bad-sample.json", "--state", ":memory:"], "Samples:orders:Production:0:Capacity" },
         { ["up", "--config", "bad-setting.json", "--state", ":memory:"], "invalid setting: Failed to convert configuration value '10s' at 'Router:PollInterval'" },
+        { ["up", "--config", "bad-source.json", "--state", ":memory:"], "invalid setting: Pae:Source is 'Graphite'; use Router, Prometheus" },
         { ["validate"], "--service is required" },
         { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
@@ -126,6 +127,7 @@ public sealed class CliUsageTests : IDisposable
         await File.WriteAllTextAsync(Path.Combine(_directory, "series.csv"), "timestamp,value\n" + string.Join('\n', Enumerable.Range(0, 600).Select(i => $"{new DateTime(2014, 7, 7).AddMinutes(5 * i):yyyy-MM-dd HH:mm:ss},{i % 17}")), Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "repeats.csv"), "timestamp,value\n2014-07-07 00:00:00,1\n2014-07-07 00:00:00,2\n2014-07-07 00:05:00,3\n", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-setting.json"), """{ "Router": { "PollInterval": "10s" } }""", Ct);
+        await File.WriteAllTextAsync(Path.Combine(_directory, "bad-source.json"), """{ "Pae": { "Source": "Graphite" } }""", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-sample.json"), """{ "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 0 } ] } } }""", Ct);
     }
 }

@@ -32,6 +32,13 @@ public static class RouterHost
             await Console.Error.WriteLineAsync($"router: {failure.Message}").ConfigureAwait(false);
             return failure.Code;
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Anything else at start (a state folder it cannot write, a store that cannot open): one line and exit 1, not
+            // an unhandled exception's stack trace and abort.
+            await Console.Error.WriteLineAsync($"router: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
     }
 
     /// <summary>The exit code and message of an expected start failure, or null for an unexpected one.</summary>

@@ -68,7 +68,7 @@ public sealed class CsvSourceTests : IDisposable
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Pae:Source"] = "Graphite" }).Build();
 
-        var error = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddShadowingMetrics(configuration));
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => new ServiceCollection().AddShadowingMetrics(configuration));
 
         Assert.Contains("Pae:Source is 'Graphite'", error.Message, StringComparison.Ordinal);
     }

@@ -52,6 +52,21 @@ public sealed class RouterProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task AStateFileItCannotOpen_ExitsOneWithOneLine()
+    {
+        var notAFolder = Path.Combine(_directory, "file");
+        await File.WriteAllTextAsync(notAFolder, "x", Ct);
+        await using var router = Start("--urls=http://127.0.0.1:0", $"--Shadowing:Embedded:StatePath={Path.Combine(notAFolder, "state.db")}");
+
+        var exit = await router.WaitForExitAsync(TimeSpan.FromMinutes(1), Ct);
+
+        Assert.True(exit == 1, router.Output);
+        Assert.Contains("router: ", router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", router.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ForwardingFailuresAndClientErrors_AreOneLineEach_WithoutStackTraces()
     {
         await using var fallback = await TestBackend.StartAsync("fallback");
