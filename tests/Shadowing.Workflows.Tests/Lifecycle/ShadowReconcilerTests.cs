@@ -109,6 +109,52 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_AfterAStartPassThatCouldNotStartOneShadow_TicksTryOnlyThatOne()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Holder", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
+        using var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
+            var owner = await workflows.ScheduleNewWorkflowAsync("Holder", "wf-holding", "x");
+            await workflows.WaitForWorkflowStartAsync(owner, cancellation: TestContext.Current.CancellationToken);
+            var tables = new RoutingTableStore(_store, _bus);
+            await tables.PutAsync(new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows =
+                [
+                    new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.WarmingUp, Owner = owner },
+                    new ShadowEndpoint { Id = "broken", Address = "http://127.0.0.1:10", State = ShadowState.WarmingUp, Owner = owner },
+                ],
+            });
+            _provisioner.ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "s1"), Arg.Any<CancellationToken>()).Returns(Running("s1", Now - TimeSpan.FromHours(1)));
+            _provisioner.ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "broken"), Arg.Any<CancellationToken>()).Returns(
+                Task.FromException<ProvisionedShadow>(new ProvisioningException("its template is broken")),
+                Task.FromResult(Running("broken", Now - TimeSpan.FromHours(1))));
+            _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("s1", Now - TimeSpan.FromHours(1))]);
+            var reconciler = new ShadowReconciler(tables, _provisioner, workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+            await Assert.ThrowsAsync<AggregateException>(() => reconciler.SweepAsync(TestContext.Current.CancellationToken));
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken); // broken starts this time
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken); // sweeps only
+
+            // s1 may be being retired by its workflow at any tick: only the start pass starts it again.
+            await _provisioner.Received(1).ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "s1"), Arg.Any<CancellationToken>());
+            await _provisioner.Received(2).ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "broken"), Arg.Any<CancellationToken>());
+        }
+        finally
+        {
+            await host.StopAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Sweep_RetiredShadowStillAMirrorTarget_ItsRetirementIsFinished_ThePolicyPutBack()
     {
         var tables = new RoutingTableStore(_store, _bus);

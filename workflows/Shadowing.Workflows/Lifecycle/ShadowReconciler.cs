@@ -43,20 +43,28 @@ public sealed partial class ShadowReconciler(
 
     private bool _startPassDone;
 
+    // After a start pass that could not start some shadows again: only those are tried again at the next ticks. Restarting
+    // every shadow at every tick while one keeps failing (a broken template, a quota) raced their workflows retiring them.
+    private HashSet<(string Service, string Shadow)>? _restartOnly;
+
     /// <summary>
     /// A maintenance tick: the start pass again until one has succeeded (with Dapr the sidecar's workflow engine may not
-    /// answer before the app listens), then sweeps only.
+    /// answer before the app listens), for the shadows it could not start again, then sweeps only.
     /// </summary>
     public Task SweepAsync(CancellationToken cancellationToken = default) =>
-        ReconcileAsync(restartDead: !_startPassDone, cancellationToken);
+        ReconcileAsync(restartDead: !_startPassDone, _restartOnly, cancellationToken);
 
     /// <summary>
     /// One pass; returns the shadows kept running. <paramref name="restartDead"/> (at start only) starts again the
     /// shadows of running workflows whose process is gone; a tick leaves that to the start, since a workflow may be
     /// retiring the shadow at that very moment.
     /// </summary>
-    public async Task<IReadOnlyList<ProvisionedShadow>> ReconcileAsync(bool restartDead, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<ProvisionedShadow>> ReconcileAsync(bool restartDead, CancellationToken cancellationToken = default) =>
+        ReconcileAsync(restartDead, only: null, cancellationToken);
+
+    private async Task<IReadOnlyList<ProvisionedShadow>> ReconcileAsync(bool restartDead, HashSet<(string Service, string Shadow)>? only, CancellationToken cancellationToken)
     {
+        var notRestarted = new HashSet<(string Service, string Shadow)>();
         var kept = new List<ProvisionedShadow>();
         var owned = new HashSet<(string, string)>();
         var failures = new List<Exception>(); // one shadow that cannot be reconciled does not hold up the others
@@ -85,9 +93,10 @@ public sealed partial class ShadowReconciler(
 
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
+                var restart = restartDead && only?.Contains((service, shadow.Id)) != false;
                 try
                 {
-                    var (stillOwned, running) = await KeepAsync(service, shadow, restartDead, snapshotAt, cancellationToken).ConfigureAwait(false);
+                    var (stillOwned, running) = await KeepAsync(service, shadow, restart, snapshotAt, cancellationToken).ConfigureAwait(false);
                     if (stillOwned)
                     {
                         owned.Add((service, shadow.Id));
@@ -102,17 +111,24 @@ public sealed partial class ShadowReconciler(
                 {
                     // Not known to be orphaned, so its process is not swept below; the others are still reconciled.
                     owned.Add((service, shadow.Id));
+                    if (restart)
+                    {
+                        notRestarted.Add((service, shadow.Id));
+                    }
+
                     failures.Add(ex);
                     LogShadowFailed(ex, shadow.Id, service);
                 }
             }
         }
 
-        if (restartDead && failures.Count == 0)
+        if (restartDead)
         {
             // Every running workflow's shadow is back: later ticks only sweep, even if an orphan below cannot be stopped
-            // (starting shadows again while their workflows run could race a workflow retiring one).
-            _startPassDone = true;
+            // (starting shadows again while their workflows run could race a workflow retiring one). Otherwise they try
+            // again only the ones that could not be started.
+            _startPassDone = notRestarted.Count == 0;
+            _restartOnly = notRestarted;
         }
 
         foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
