@@ -68,6 +68,9 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         try
         {
             builder.Configuration.AddJsonFile(Path.GetFullPath(configPath), optional: false, reloadOnChange: false);
+
+            // Environment variables override the file, as they override appsettings.json in any ASP.NET Core host.
+            builder.Configuration.AddEnvironmentVariables();
         }
         catch (InvalidDataException ex)
         {

@@ -119,6 +119,25 @@ public sealed class UpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_EnvironmentVariables_OverrideTheConfigurationFile()
+    {
+        var config = Path.Combine(_directory, "good.json");
+        await File.WriteAllTextAsync(config, """
+            { "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 4 } ] } } }
+            """, Ct);
+        await using var up = Shadowing.TestUtilities.Hosting.ChildProcess.Start(
+            "dotnet",
+            [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"],
+            _directory,
+            new Dictionary<string, string> { ["Samples__orders__Production__0__Capacity"] = "0" });
+
+        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Samples:orders:Production:0:Capacity", up.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Up_MissingConfigurationFile_ExitsSayingSo()
     {
         await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", Path.Combine(_directory, "none.json")], _directory);
