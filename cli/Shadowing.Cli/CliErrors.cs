@@ -104,24 +104,27 @@ internal static partial class CliErrors
             return bare.a is not null ? $"option '{bare.a}' needs a value." : "an option is missing its value.";
         }
 
-        var index = -1;
-        for (var i = 1; i < args.Count; i++)
+        string? option = null;
+        for (var i = 0; i < args.Count && option is null; i++)
         {
-            if (args[i] == value && args[i - 1].StartsWith('-'))
+            if (i > 0 && args[i] == value && args[i - 1].StartsWith('-'))
             {
-                index = i - 1;
-                break;
+                option = args[i - 1];
+            }
+            else if (args[i].StartsWith('-') && args[i].EndsWith("=" + value, StringComparison.Ordinal))
+            {
+                option = args[i][..args[i].IndexOf('=', StringComparison.Ordinal)]; // --start-index=abc
             }
         }
 
-        if (type.Contains('`', StringComparison.Ordinal) && index >= 0 && command is not null && OptionType(ShadowingCommands.Settings[command], args[index]) is { } declared)
+        if (type.Contains('`', StringComparison.Ordinal) && option is not null && command is not null && OptionType(ShadowingCommands.Settings[command], option) is { } declared)
         {
             // Spectre names a nullable option's type Nullable`1: the type the option takes is the one inside.
             type = (Nullable.GetUnderlyingType(declared) ?? declared).Name;
         }
 
         var what = valid is not null ? $"not one of {valid}" : $"not {Describe(type)}";
-        return index >= 0 ? $"option '{args[index]}': '{value}' is {what}." : $"'{value}' is {what}.";
+        return option is not null ? $"option '{option}': '{value}' is {what}." : $"'{value}' is {what}.";
     }
 
     private static string Describe(string type) => type switch

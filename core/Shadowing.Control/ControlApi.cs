@@ -512,7 +512,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         // The PAE reads the calendar under the table's own spelling; the router matches services ignoring case.
-        if (await _tables.FindCaseTwinAsync(service, cancellationToken).ConfigureAwait(false) is { } twin)
+        // An empty calendar is let through: it is how one written under a twin's name before this check is cleared.
+        if (events.Count > 0 && await _tables.FindCaseTwinAsync(service, cancellationToken).ConfigureAwait(false) is { } twin)
         {
             return ControlResult.BadRequest("service", $"'{service}' differs only in case from the stored service '{twin}', whose calendar the PAE reads: PUT /api/services/{twin}/events.");
         }

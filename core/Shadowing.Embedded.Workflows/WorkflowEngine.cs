@@ -166,7 +166,13 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
     private void Forget(Lease lease)
     {
-        _leases.Remove(lease.Token);
+        // A lease already forgotten (expired while its completion was committing) holds nothing any more: the instance
+        // may have been handed out again since, and freeing it now would let a third dispatch of the same turn out.
+        if (!_leases.Remove(lease.Token))
+        {
+            return;
+        }
+
         if (lease.ActivitySeq is { } seq)
         {
             _activitiesInFlight.Remove(seq);
@@ -531,6 +537,11 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         }
 
         var consumed = tx.InboxRows(lease.InboxSeqs);
+        if (consumed.Count != lease.InboxSeqs.Count)
+        {
+            return false; // some of its events were committed by another dispatch of this turn
+        }
+
         tx.DeleteInbox(lease.InboxSeqs);
         var started = lease.WorkflowStarted!.Clone();
         if (response.Version is { } version)

@@ -23,6 +23,7 @@ public sealed class CliUsageTests : IDisposable
         { ["backtest", "stray"], "unexpected argument 'stray' for 'shadowing backtest'" },
         { ["backtest", "--input", "x.csv", "--horizon", "abc"], "option '--horizon': 'abc' is not a whole number" },
         { ["backtest", "--input", "x.csv", "--horizon", "5", "--start-index", "abc"], "option '--start-index': 'abc' is not a whole number" },
+        { ["backtest", "--input", "x.csv", "--horizon", "5", "--start-index=abc"], "option '--start-index': 'abc' is not a whole number" },
         { ["events", "add", "orders", "--multiplier", "two"], "option '--multiplier': 'two' is not a number" },
         { ["backtest", "--input", "x.csv", "--horizon"], "option '--horizon' needs a value" },
         { ["backtest", "--input", "series.csv", "--horizon", "5", "--duplicates", "median"], "option '--duplicates': 'median' is not one of mean, sum, last, error" },

@@ -558,12 +558,20 @@ public sealed class ControlApiTests
     {
         await new RoutingTableStore(_store, _bus).PutAsync(Orders(), Ct);
 
-        var result = await Api.PutEventsAsync("Orders", Body("[]"), null, "oncall", Ct);
+        var result = await Api.PutEventsAsync("Orders", Body("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"xmas","kind":"campaign"}]"""), null, "oncall", Ct);
 
         AssertProblem(result, 400, "service");
         Assert.Contains("'orders'", Assert.IsType<ControlProblem>(result.Body).Errors!["service"][0], StringComparison.Ordinal);
         Assert.Null(await _store.GetAsync(StateKeys.Events("Orders"), Ct));
         Assert.Equal(200, (await Api.PutEventsAsync("payments", Body("[]"), null, "oncall", Ct)).Status); // no table at all: a calendar ahead of onboarding
+    }
+
+    [Fact]
+    public async Task PutEvents_AnEmptyCalendarForACaseTwin_IsLetThroughToClearOneWrittenBefore()
+    {
+        await new RoutingTableStore(_store, _bus).PutAsync(Orders(), Ct);
+
+        Assert.Equal(200, (await Api.PutEventsAsync("Orders", Body("[]"), null, "oncall", Ct)).Status);
     }
 
     [Fact]

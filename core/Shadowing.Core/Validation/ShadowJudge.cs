@@ -68,6 +68,12 @@ public sealed record ShadowVerdict
     public required DateTimeOffset To { get; init; }
 
     public required DateTimeOffset JudgedAt { get; init; }
+
+    /// <summary>
+    /// A Fail that continuous validation published to the shadow's owner, with its alert (not one judged by the CLI): an
+    /// Active shadow's later Fails in the same readiness are stored without another notice or alert.
+    /// </summary>
+    public bool Noticed { get; init; }
 }
 
 /// <summary>

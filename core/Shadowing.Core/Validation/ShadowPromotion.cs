@@ -44,7 +44,7 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
     {
         ArgumentNullException.ThrowIfNull(table);
         return target == PromotionTarget.Active
-            ? table.Shadows.Any(s => s.Id == shadowId && s.State == ShadowState.Active)
+            ? table.Shadows.Any(s => s.Id == shadowId && s.State == ShadowState.Active && !s.DataIsolated) // one on its own data takes no traffic
             : table.Shadows.All(s => s.Id != shadowId) && table.Production.Any(p => p.Id == shadowId);
     }
 
@@ -55,6 +55,11 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
         var shadow = table.Shadows.FirstOrDefault(s => s.Id == shadowId)
             ?? throw new PromotionRefusedException($"Service '{table.Service}' has no shadow '{shadowId}'.");
         var maxAge = (table.Validation ?? new ValidationSettings()).VerdictMaxAge;
+        if (shadow.DataIsolated)
+        {
+            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' runs on its own copy of production's data (dataIsolated): real users would read that copy (masked, shifted or synthetic) and their writes would be deleted with it; only a shadow on production's data can take production traffic.");
+        }
+
         if (latest is null)
         {
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' has never been validated; run validation first.");
@@ -74,11 +79,6 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
         {
             // Its Pass is from before it was taken out of service: it is going, gone or broken, whatever it answered then.
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is {shadow.State}; a shadow that is draining, retired or failed cannot be promoted.");
-        }
-
-        if (shadow.DataIsolated)
-        {
-            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' runs on its own copy of production's data (dataIsolated): real users would read that copy (masked, shifted or synthetic) and their writes would be deleted with it; only a shadow on production's data can take production traffic.");
         }
 
         if (target == PromotionTarget.Production && shadow.Owner is { } owner)

@@ -92,17 +92,18 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
                 return null; // the Fail held back stays the latest: what comes after it goes on being judged against it
         }
 
-        if (shadow.State == ShadowState.Active && sinceReady && latest is { Verdict: Verdict.Fail } && !IsNotActedOn(latest))
+        if (shadow.State == ShadowState.Active && sinceReady && latest is { Verdict: Verdict.Fail, Noticed: true })
         {
-            // An Active shadow keeps its traffic until its owner acts, so it is judged failing again at every tick: alerted
-            // once while it stays failing (a Pass in between, stored, makes the next Fail a new one). Stored as the latest.
-            await validator.RecordAsync(verdict, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
+            // An Active shadow keeps its traffic until its owner acts, so it is judged failing again at every tick: noticed
+            // and alerted once while it stays failing (a Pass in between, stored, makes the next Fail a new one).
+            await validator.RecordAsync(verdict with { Noticed = true }, storeInconclusive: false, alert: false, cancellationToken).ConfigureAwait(false);
             return null;
         }
 
-        await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+        // The notice first: one that cannot be published leaves nothing stored, so the next tick acts (and alerts) again.
         var notice = new ShadowVerdictNotice(service, shadow.Id, shadow.Owner!, verdict.Verdict, verdict.Reasons.Take(4).ToArray(), verdict.JudgedAt);
         await bus.PublishAsync(Topics.ShadowVerdicts, notice, cancellationToken).ConfigureAwait(false);
+        await validator.RecordAsync(verdict with { Noticed = true }, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
 
         // Then a standby shadow leaves routing: its owner may be busy warming up another shadow before it takes the notice,
         // and a failover must not land on it meanwhile. No longer routable, it is not judged, alerted or noticed again until

@@ -79,6 +79,8 @@ public sealed class ShadowPromotionTests
         var refusal = Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", target, Verdict(Core.Validation.Verdict.Pass, Now), Now));
 
         Assert.Contains("runs on its own copy of production's data (dataIsolated)", refusal.Message, StringComparison.Ordinal);
+        Assert.Contains("(dataIsolated)", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", target, null, Now)).Message, StringComparison.Ordinal); // not sent to validate it first
+        Assert.False(ShadowPromotion.IsPromoted(table with { Shadows = [table.Shadows[0] with { State = ShadowState.Active }] }, "s1", PromotionTarget.Active)); // Active from before: it takes no traffic
     }
 
     private static RoutingTable Table(ShadowState state) => Tables.Orders() with

@@ -140,6 +140,7 @@ public sealed class ShadowRevalidationTests
         await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "standby"), Arg.Any<CancellationToken>());
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "standby"), Arg.Any<CancellationToken>());
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
+        await _bus.Received(1).PublishAsync(Topics.ShadowVerdicts, Arg.Is<ShadowVerdictNotice>(n => n.ShadowId == "promoted"), Arg.Any<CancellationToken>());
         Assert.Equal(Now.AddMinutes(2), (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "promoted"), TestContext.Current.CancellationToken))!.Value.To); // the latest judgement stored
 
         // A Pass in between, and the next Fail is a new one: held back once (the window before it passed), then alerted again.
@@ -151,6 +152,20 @@ public sealed class ShadowRevalidationTests
         await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
         await TickAsync(Now.AddMinutes(35));
         await _bus.Received(2).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
+    public async Task RunOnce_AnActiveShadowWhoseFailWasJudgedByHand_IsStillNoticedAndAlerted()
+    {
+        await PutTableAsync(Shadow("promoted", ShadowState.Active, "shadows-orders-1"));
+        await StoreOutcomesAsync("promoted", status: 500);
+        var judgedByHand = await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)).JudgeAsync("orders", "promoted", Now.AddMinutes(-10), Now, TestContext.Current.CancellationToken);
+        await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)).RecordAsync(judgedByHand, alert: false, cancellationToken: TestContext.Current.CancellationToken); // as `validate --judge` stores it, its alert going nowhere
+        _bus.ClearReceivedCalls();
+
+        Assert.Single(await TickAsync(Now.AddMinutes(1)));
+
+        await _bus.Received(1).PublishAsync(Topics.Alerts, Arg.Is<Alert>(a => a.Endpoint == "promoted"), Arg.Any<CancellationToken>());
     }
 
     [Fact]
