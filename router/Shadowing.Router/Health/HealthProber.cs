@@ -128,6 +128,9 @@ internal sealed partial class HealthProber : BackgroundService
                 LogUnhealthy(endpoint.Runtime.Service, endpoint.Id, _options.UnhealthyThreshold, failure);
                 break;
             case ProbeStatus.Healthy:
+                // Back (or seen for the first time): likely a new process, judged cold again rather than by the latency
+                // of the one before, which kept a restarted endpoint over its maxLatencyMs until rechecks brought it down.
+                endpoint.Runtime.ResetLatency();
                 LogHealthy(endpoint.Runtime.Service, endpoint.Id);
                 break;
         }

@@ -181,6 +181,18 @@ internal sealed class EndpointRuntime
         }
     }
 
+    /// <summary>Forgets the latency judged so far: the endpoint starts cold again, its first answers seeding the EWMA.</summary>
+    public void ResetLatency()
+    {
+        lock (_warmUp)
+        {
+            Volatile.Write(ref _trafficSamples, 0);
+            Interlocked.Exchange(ref _latencyEwmaBits, BitConverter.DoubleToInt64Bits(double.NaN));
+        }
+
+        EndLatencyRecheck();
+    }
+
     /// <summary>
     /// Whether a request may go to this endpoint although its latency is over its threshold: once per recheck interval,
     /// so that an endpoint that stopped getting traffic for being slow is seen to recover by the requests it is judged

@@ -46,6 +46,29 @@ public sealed class LatencyThresholdTests
     }
 
     [Fact]
+    public async Task AnEndpointBackFromUnhealthy_IsJudgedCold_NotByTheLatencyOfTheProcessBefore()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        var table = Table.For("orders", [p1], [shadow]);
+        await using var router = await RouterHost.StartAsync(
+            [table with { Production = [table.Production[0] with { MaxLatencyMs = 100 }] }],
+            new Dictionary<string, string?>(RouterHost.FastHealthChecks) { ["Router:LatencyMinSamples"] = "1", ["Router:LatencyRecheckInterval"] = "00:10:00" });
+        p1.Delay = TimeSpan.FromMilliseconds(400);
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/slow")); // cold: taken, and judged 400 ms
+        Assert.Equal("shadow", await EndpointOfAsync(router, "/orders/next"));
+
+        // Restarted: down for probes, then up again and fast.
+        p1.Healthy = false;
+        await Eventually.WaitUntilAsync(async () => !await router.IsAvailableAsync("p1"), "p1 is unhealthy", cancellationToken: Ct);
+        p1.Delay = TimeSpan.Zero;
+        p1.Healthy = true;
+        await Eventually.WaitUntilAsync(async () => await router.IsAvailableAsync("p1"), "p1 is healthy again", cancellationToken: Ct);
+
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/after")); // not overloaded by the 400 ms of the process before
+    }
+
+    [Fact]
     public async Task SlowClientUpload_Mirrored_ProductionsBaselineIsItsOwnLatency_NotTheClients()
     {
         // The copy's latency is the shadow's own (its body is in memory); production's, the baseline the copy is judged
