@@ -159,9 +159,7 @@ public sealed class ServiceForwarderTests
         var reached = new StrongBox<int>();
         await using var p1 = await AbortingEndpointAsync(reached);
         await using var shadow = await TestBackend.StartAsync("shadow");
-        await using var router = await RouterHost.StartAsync(
-            [Table.For("orders", [], [shadow]) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }] }],
-            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await using var router = await StartBehindAsync(p1, shadow);
 
         using var request = new HttpRequestMessage(new HttpMethod(method), new Uri("/orders/checkout", UriKind.Relative));
         if (methodOverride is null)
@@ -221,9 +219,7 @@ public sealed class ServiceForwarderTests
         var reached = new StrongBox<int>();
         await using var p1 = await AbortingEndpointAsync(reached);
         await using var shadow = await TestBackend.StartAsync("shadow");
-        await using var router = await RouterHost.StartAsync(
-            [Table.For("orders", [], [shadow]) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }] }],
-            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
+        await using var router = await StartBehindAsync(p1, shadow);
 
         // A stream of unknown length goes chunked: the router cannot know in advance that it would fit.
         var pipe = new System.IO.Pipelines.Pipe();
@@ -238,6 +234,12 @@ public sealed class ServiceForwarderTests
         Assert.Equal(0, shadow.Requests);
         Assert.Equal(1, reached.Value);
     }
+
+    /// <summary>A router with <paramref name="p1"/> as production and <paramref name="shadow"/> PreWarmed, probes off.</summary>
+    private static Task<RouterHost> StartBehindAsync(WebApplication p1, TestBackend shadow) =>
+        RouterHost.StartAsync(
+            [Table.For("orders", [], [shadow]) with { Production = [new ProductionEndpoint { Id = "p1", Address = LoopbackApp.AddressOf(p1).ToString(), MaxConcurrency = 100 }] }],
+            new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
 
     /// <summary>An endpoint that reads each request whole, counts it, and drops the connection without answering.</summary>
     private static Task<WebApplication> AbortingEndpointAsync(StrongBox<int> reached) =>

@@ -73,17 +73,10 @@ public sealed class ShadowReconcilerTests
     [Fact]
     public async Task Sweep_StartPassWhoseOnlyFailureIsAnOrphan_IsNotRepeated_SoRunningShadowsAreNotStartedAgainEveryTick()
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
-        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Holder", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
-        using var host = builder.Build();
-        await host.StartAsync(TestContext.Current.CancellationToken);
+        var (host, workflows, owner) = await StartHoldingWorkflowAsync();
+        using var _ = host;
         try
         {
-            var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
-            var owner = await workflows.ScheduleNewWorkflowAsync("Holder", "wf-holding", "x");
-            await workflows.WaitForWorkflowStartAsync(owner, cancellation: TestContext.Current.CancellationToken);
             var tables = new RoutingTableStore(_store, _bus);
             await tables.PutAsync(new RoutingTable
             {
@@ -111,17 +104,10 @@ public sealed class ShadowReconcilerTests
     [Fact]
     public async Task Sweep_AfterAStartPassThatCouldNotStartOneShadow_TicksTryOnlyThatOne()
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
-        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Holder", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
-        using var host = builder.Build();
-        await host.StartAsync(TestContext.Current.CancellationToken);
+        var (host, workflows, owner) = await StartHoldingWorkflowAsync();
+        using var _ = host;
         try
         {
-            var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
-            var owner = await workflows.ScheduleNewWorkflowAsync("Holder", "wf-holding", "x");
-            await workflows.WaitForWorkflowStartAsync(owner, cancellation: TestContext.Current.CancellationToken);
             var tables = new RoutingTableStore(_store, _bus);
             await tables.PutAsync(new RoutingTable
             {
@@ -324,6 +310,21 @@ public sealed class ShadowReconcilerTests
         {
             await host.StopAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>An embedded workflow host running one instance that holds until released: a running owner for shadows.</summary>
+    private static async Task<(IHost Host, DaprWorkflowClient Workflows, string Owner)> StartHoldingWorkflowAsync()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Embedded:Workflows:StatePath"] = ":memory:" });
+        builder.Services.AddEmbeddedDaprWorkflows(builder.Configuration, o => o.RegisterWorkflow<string, string>("Holder", async (context, _) => await context.WaitForExternalEventAsync<string>("release")));
+        var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        var workflows = host.Services.GetRequiredService<DaprWorkflowClient>();
+        var owner = await workflows.ScheduleNewWorkflowAsync("Holder", "wf-holding", "x");
+        await workflows.WaitForWorkflowStartAsync(owner, cancellation: TestContext.Current.CancellationToken);
+        return (host, workflows, owner);
     }
 
     private static ProvisionedShadow Running(string id, DateTimeOffset startedAt) => new()
