@@ -90,6 +90,34 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task LateCopies_OfStepsTheShadowMovedPast_LeaveItWhereItIs_AndActOnNothing()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Active, _time.GetUtcNow()); // promoted
+        var sync = new SyncShadowDataActivity(Tables, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
+        var mirror = new EnableMirroringActivity(Tables, _store, _time);
+        var mark = new MarkPreWarmedActivity(Tables, _store, _time);
+
+        // Moved by the shortest legal path these went back through Failed and Provisioning, or demoted the promoted shadow.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => sync.RunAsync(_context, _step));
+        Assert.Contains("Shadow 's1' of 'orders' is Active", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => mirror.RunAsync(_context, new MirrorStep("orders", "s1", 10)));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => mark.RunAsync(_context, _step));
+        var table = (await Tables.GetAsync("orders"))!.Value;
+        Assert.Equal(ShadowState.Active, table.Shadows.Single(s => s.Id == "s1").State);
+        Assert.Null(table.Mirror); // not put on a policy nobody would take it off
+        Assert.Null(await _store.GetAsync(EnableMirroringActivity.BeforeKey("orders")));
+
+        // Retired with a failure (interim Failed): a late remediation restarts nothing, a late drain leaves it failed.
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Failed, _time.GetUtcNow());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => new RemediateShadowActivity(_provisioner, Tables, _time).RunAsync(_context, _step));
+        await _provisioner.DidNotReceive().ResizeAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>());
+        await new DrainShadowActivity(Tables, _store, _time).RunAsync(_context, _step);
+        Assert.Equal(ShadowState.Failed, (await ShadowsAsync()).Single(s => s.Id == "s1").State);
+    }
+
+    [Fact]
     public async Task Validate_RunAgainAfterTheShadowWasMadePreWarmed_LeavesItInRoutingAndStoresNoVerdict()
     {
         await SeedAsync(mirror: null);

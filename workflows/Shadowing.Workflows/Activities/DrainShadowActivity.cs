@@ -9,11 +9,15 @@ namespace Shadowing.Workflows.Activities;
 /// <summary>Moves the shadow to Draining (the router sends it nothing new) and takes it off the mirror policy's target list.</summary>
 public sealed class DrainShadowActivity(RoutingTableStore tables, IStateStore store, TimeProvider time) : WorkflowActivity<ShadowStep, bool>
 {
+    private static readonly ShadowState[] Drainable = [ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed, ShadowState.Active];
+
     /// <inheritdoc />
     public override async Task<bool> RunAsync(WorkflowActivityContext context, ShadowStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.Draining, time.GetUtcNow()).ConfigureAwait(false);
+        // A shadow already failed or retired stays so (its retirement follows); from Failed the shortest legal path to
+        // Draining would restart it through Provisioning.
+        await tables.MoveShadowFromAsync(input.Service, input.ShadowId, Drainable, ShadowState.Draining, time.GetUtcNow()).ConfigureAwait(false);
         await RetireShadowActivity.UntargetAsync(tables, store, input.Service, input.ShadowId).ConfigureAwait(false);
         return true;
     }

@@ -23,10 +23,12 @@ public sealed class EnableMirroringActivity(RoutingTableStore tables, IStateStor
     public override async Task<bool> RunAsync(WorkflowActivityContext context, MirrorStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
+
+        // Moved first: a late copy that finds the shadow retired must not put it back on the policy (nobody would take it off).
+        await StepMoves.MoveOrThrowAsync(tables, input.Service, input.ShadowId, [ShadowState.Provisioning, ShadowState.Syncing], ShadowState.WarmingUp, time.GetUtcNow(), "turning mirroring on").ConfigureAwait(false);
         var before = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Mirror;
         await store.TryCreateJsonAsync(BeforeKey(input.Service), new MirrorBefore(before)).ConfigureAwait(false);
         await tables.UpdateAsync(input.Service, table => table! with { Mirror = Cover(table.Mirror, input.ShadowId, input.Percent) }).ConfigureAwait(false);
-        await tables.MoveShadowAsync(input.Service, input.ShadowId, ShadowState.WarmingUp, time.GetUtcNow()).ConfigureAwait(false);
         return true;
     }
 
