@@ -531,6 +531,63 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.True(outcome.Served);
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(ShadowLifecycleOptions.CurrentLifecycleVersion)]
+    public async Task Run_ReadyShadowFailsWhileAnotherIsStillPrepared_IsRemediatedThen_FromVersion5(int lifecycleVersion)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        RaiseFail(harness, "s20261202t1200-1");
+        if (lifecycleVersion >= 5)
+        {
+            await WaitUntil(() => Remediated(harness).Count > 0); // the second is still warming up, held at its gate
+        }
+
+        second.Open();
+        await harness.Holding.WaitAsync(Patience);
+        await WaitUntil(() => Remediated(harness).Count > 0);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        // Version 4 took the verdict only once the second shadow was ready and held.
+        var calls = harness.Calls.ToArray();
+        var remediated = Array.FindIndex(calls, c => c is { Name: nameof(RemediateShadowActivity), Input: ShadowStep { ShadowId: "s20261202t1200-1" } });
+        var secondReady = Array.FindIndex(calls, c => c is { Name: nameof(MarkPreWarmedActivity), Input: ShadowStep { ShadowId: "s20261202t1200-2" } });
+        Assert.Equal(lifecycleVersion >= 5, remediated < secondReady);
+        Assert.Equal([2, 1], outcome.Shadows.OrderBy(s => s.ShadowId, StringComparer.Ordinal).Select(s => s.Attempt));
+        Assert.True(outcome.Served);
+    }
+
+    [Fact]
+    public async Task Run_ReleasedWhileARemediationStartedDuringPreparationRuns_ItsShadowIsRetiredBeforeTheWorkflowEnds()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+
+        harness.Raise(ShadowLifecycleNames.Release, "operator");
+        second.Open(); // sees the release: retired, never judged
+        await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-2"));
+        Assert.False(run.IsCompleted); // waits for the remediation of the first
+
+        rewarm.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+        Assert.Equal(["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Select(s => s.ShadowId).Order(StringComparer.Ordinal));
+        Assert.Equal("released: operator", outcome.Reason);
+    }
+
+    private static IReadOnlyList<ShadowStep> Remediated(WorkflowHarness harness) => harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity));
+
     [Fact]
     public async Task Run_SecondShadowFailsWhileTheFirstIsRemediated_IsRemediatedAtOnce_NotAfterTheFirstsWarmup()
     {

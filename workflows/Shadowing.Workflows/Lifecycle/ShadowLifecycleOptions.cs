@@ -10,7 +10,7 @@ public sealed class ShadowLifecycleOptions
     public const string Section = "Shadowing:Sep";
 
     /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
-    public const int CurrentLifecycleVersion = 4;
+    public const int CurrentLifecycleVersion = 5;
 
     /// <summary>
     /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
@@ -20,7 +20,8 @@ public sealed class ShadowLifecycleOptions
     /// a window further ahead than <see cref="PrepareAhead"/> waits before its shadows are prepared. From 4 a resize stops
     /// restarting held shadows once a release or the window's end has come (the rest drain), and a shadow that fails its
     /// judgement as they come is retired without a remediation's restart first; a preparation that fails for good stops the
-    /// others being prepared beside it at their next step.
+    /// others being prepared beside it at their next step. From 5 a verdict on a shadow already ready is taken while the
+    /// others are still being prepared, and a Fail remediated then, not once every preparation has ended.
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }

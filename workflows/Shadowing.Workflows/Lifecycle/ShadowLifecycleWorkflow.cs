@@ -71,10 +71,26 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// </summary>
         private Task<ExtendEvent> _extend = null!;
 
+        /// <summary>
+        /// The one pending wait for <c>verdict</c>. From version 5 armed first too: a shadow made ready while another is still
+        /// being prepared is judged meanwhile, and one that fails must be remediated then, not once every preparation has
+        /// ended (out of routing, the judgement moved it to Validating, it would stand there unremediated). Before, armed by
+        /// the hold.
+        /// </summary>
+        private Task<VerdictEvent>? _verdict;
+
+        /// <summary>Verdicts taken while shadows are prepared (version 5).</summary>
+        private readonly bool _verdictsWhilePreparing = options.LifecycleVersion >= 5;
+
         public async Task<ShadowOutcome> ExecuteAsync()
         {
             _release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
             _extend = context.WaitForExternalEventAsync<ExtendEvent>(ShadowLifecycleNames.Extend, CancellationToken.None);
+            if (_verdictsWhilePreparing)
+            {
+                _verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+            }
+
             try
             {
                 // Only an operator's own window waits: the PAE asks its lead time (and its next decision) ahead, and a
@@ -102,7 +118,8 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                         : "no shadow could be started (provisioning, its data or mirroring failed: see each shadow's retirement)");
                 }
 
-                var reason = _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : await HoldAsync().ConfigureAwait(true);
+                // Released while preparing: a remediation started then (version 5) retires its shadow before the rest drain.
+                var reason = _release.IsCompleted ? await EndHoldAsync(Released(await _release.ConfigureAwait(true))).ConfigureAwait(true) : await HoldAsync().ConfigureAwait(true);
                 await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
                 return Outcome(served: true, reason);
             }
@@ -154,7 +171,17 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             }
 
             Status("Preparing");
-            var results = await Task.WhenAll(ids.Select(PrepareOneAsync)).ConfigureAwait(true);
+            var preparations = Task.WhenAll(ids.Select(PrepareOneAsync));
+            while (_verdictsWhilePreparing && !preparations.IsCompleted)
+            {
+                // A verdict on a shadow already ready starts its remediation beside the preparations (the hold sees it end).
+                if (await Task.WhenAny(preparations, _verdict!).ConfigureAwait(true) != preparations)
+                {
+                    await TakeVerdictAsync().ConfigureAwait(true);
+                }
+            }
+
+            var results = await preparations.ConfigureAwait(true);
             return results.Count(ok => ok);
         }
 
@@ -377,10 +404,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             var timerEnd = _windowEnd;
             var release = _release;
             var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
-            var verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+            _verdict ??= context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
             while (true)
             {
-                var fired = await Task.WhenAny([window, release, _extend, resize, verdict, .. _reworks.Select(r => r.Work)]).ConfigureAwait(true);
+                var fired = await Task.WhenAny([window, release, _extend, resize, _verdict, .. _reworks.Select(r => r.Work)]).ConfigureAwait(true);
                 if (fired == release)
                 {
                     return await EndHoldAsync(Released(await release.ConfigureAwait(true))).ConfigureAwait(true);
@@ -415,28 +442,16 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     await ResizeAsync(await resize.ConfigureAwait(true)).ConfigureAwait(true);
                     resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
                 }
-                else if (fired == verdict && !_concurrentRemediation)
+                else if (fired == _verdict && !_concurrentRemediation)
                 {
-                    await OnVerdictAsync(await verdict.ConfigureAwait(true)).ConfigureAwait(true);
-                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+                    await OnVerdictAsync(await _verdict.ConfigureAwait(true)).ConfigureAwait(true);
+                    _verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
                 }
-                else if (fired == verdict)
+                else if (fired == _verdict)
                 {
-                    var judged = await verdict.ConfigureAwait(true);
-                    verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
-                    if (_reworks.Exists(r => r.ShadowId == judged.ShadowId))
+                    if (!await TakeVerdictAsync().ConfigureAwait(true))
                     {
-                        continue; // already being remediated: a verdict on the process it is replacing says nothing new
-                    }
-
-                    var work = OnVerdictAsync(judged);
-                    if (work.IsCompleted)
-                    {
-                        await work.ConfigureAwait(true); // nothing to do, or it failed at once
-                    }
-                    else
-                    {
-                        _reworks.Add((judged.ShadowId, work));
+                        continue;
                     }
                 }
                 else if (_reworks.FindIndex(r => r.Work == fired) is var index and >= 0)
@@ -471,6 +486,33 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
                 Status(_phase);
             }
+        }
+
+        /// <summary>
+        /// Takes the verdict that arrived and re-arms the wait; a Fail on a held shadow starts its remediation beside the
+        /// caller (in <see cref="_reworks"/>). False when the shadow is already being remediated: a verdict on the process
+        /// it is replacing says nothing new.
+        /// </summary>
+        private async Task<bool> TakeVerdictAsync()
+        {
+            var judged = await _verdict!.ConfigureAwait(true);
+            _verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+            if (_reworks.Exists(r => r.ShadowId == judged.ShadowId))
+            {
+                return false;
+            }
+
+            var work = OnVerdictAsync(judged);
+            if (work.IsCompleted)
+            {
+                await work.ConfigureAwait(true); // nothing to do, or it failed at once
+            }
+            else
+            {
+                _reworks.Add((judged.ShadowId, work));
+            }
+
+            return true;
         }
 
         /// <summary>
