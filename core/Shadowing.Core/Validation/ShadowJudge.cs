@@ -151,10 +151,16 @@ public static class ShadowJudge
     private static MetricVerdict Latency(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
     {
         var check = settings.Latency;
-        // Every replay is a measurement of the shadow; production answered each request once. A copy that timed out took
-        // at least its timeout: a test on ranks takes it as slower than every answer. Only a refused or reset connection,
-        // which says nothing of how fast the shadow answers, is left out.
-        var shadow = own.Where(o => o.Copy.Status != 0 || o.Copy.TimedOut).Select(o => o.Copy.LatencyMs).ToArray();
+        // One measurement per request, as production answered each once and as errorRate and mismatch judge: an amplified
+        // request's replays are not independent samples (the rank test's p-value shrank with the amplification), they are of
+        // safe requests only (the mix leant to reads), and a replay may find a cache its first copy filled (a slower shadow
+        // looked faster). Its first copy that measured anything: a copy that timed out took at least its timeout, which a
+        // test on ranks takes as slower than every answer; a refused or reset connection says nothing of how fast the
+        // shadow answers.
+        var shadow = own.Where(o => o.Copy.Status != 0 || o.Copy.TimedOut)
+            .GroupBy(o => o.OriginalRequestId, StringComparer.Ordinal)
+            .Select(r => r.MinBy(ReplayNumber)!.Copy.LatencyMs)
+            .ToArray();
         var baseline = Originals(own).Where(o => o.Production.Status != 0).Select(o => o.Production.LatencyMs).ToArray();
         var verdict = new MetricVerdict { Metric = "latency", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = shadow.Length, BaselineSamples = baseline.Length, Critical = check.Critical, Weight = check.Weight };
         if (shadow.Length < settings.MinSamples || baseline.Length < settings.MinSamples)
@@ -210,6 +216,11 @@ public static class ShadowJudge
             EffectSize = difference,
         };
     }
+
+    /// <summary>0 for a request's first copy, <c>i</c> for its replay <c>{id}#{i}</c>.</summary>
+    private static int ReplayNumber(MirrorOutcome outcome) =>
+        outcome.RequestId.Length > outcome.OriginalRequestId.Length
+        && int.TryParse(outcome.RequestId.AsSpan(outcome.OriginalRequestId.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var replay) ? replay : 0;
 
     /// <summary>One outcome per request: an amplified request's replays share production's single answer.</summary>
     private static List<MirrorOutcome> Originals(List<MirrorOutcome> own) => [.. own.DistinctBy(o => o.OriginalRequestId, StringComparer.Ordinal)];

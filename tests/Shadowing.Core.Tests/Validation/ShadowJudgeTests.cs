@@ -193,7 +193,7 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
-    public void AmplifiedReplays_EachMeasureTheShadow_ProductionsAnswerCountsOnce()
+    public void AmplifiedReplays_ErrorsCountEachReplay_LatencyOnceARequest_ProductionsAnswerCountsOnce()
     {
         // 60 requests, each replayed three times to a shadow three times slower, one replay in ten failing.
         var originals = Outcomes(60, productionMs: 50, shadowFactor: 3);
@@ -204,11 +204,30 @@ public sealed class ShadowJudgeTests
 
         var latency = verdict.Metrics.Single(m => m.Metric == "latency");
         var errors = verdict.Metrics.Single(m => m.Metric == "errorRate");
-        Assert.Equal((180, 60), (latency.ShadowSamples, latency.BaselineSamples));
+        Assert.Equal((60, 60), (latency.ShadowSamples, latency.BaselineSamples));
         Assert.Equal((180, 60), (errors.ShadowSamples, errors.BaselineSamples));
         Assert.Equal((Verdict.Fail, Verdict.Fail), (latency.Verdict, errors.Verdict));
         Assert.Equal(18 / 180.0, errors.EffectSize!.Value, 6);
         Assert.Equal("r7", (originals[7] with { RequestId = "r7#2" }).OriginalRequestId);
+    }
+
+    [Fact]
+    public void AmplifiedReplays_LatencyOnEachRequestsFirstMeasuredCopy_NotOnReplaysAWarmCacheSpedUp()
+    {
+        // A shadow three times slower on each request's first copy, its replays (served from a cache the first filled) ten
+        // times faster than production; the first copy of every fifth request refused, measured by its first replay.
+        var originals = Outcomes(60, productionMs: 50, shadowFactor: 3);
+        var outcomes = originals.SelectMany((o, i) => new[]
+        {
+            i % 5 == 0 ? o with { Copy = o.Copy with { Status = 0, LatencyMs = 1, Error = "connection refused" } } : o,
+            o with { RequestId = o.RequestId + "#2", Copy = o.Copy with { LatencyMs = 5 } },
+            o with { RequestId = o.RequestId + "#1", Copy = o.Copy with { LatencyMs = i % 5 == 0 ? o.Copy.LatencyMs : 5 } },
+        }).ToList();
+
+        var latency = Judge(outcomes).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.Equal((60, 60, Verdict.Fail), (latency.ShadowSamples, latency.BaselineSamples, latency.Verdict));
+        Assert.True(latency.EffectSize > 1.5, latency.Reason); // about +200 %: the first copies', not the replays'
     }
 
     [Fact]
