@@ -55,7 +55,7 @@ public sealed record MirrorPolicy
     public double Percent { get; init; }
 
     /// <summary>How requests are picked. Consistent selection keeps the same users in the sample, and raising <see cref="Percent"/> only adds users.</summary>
-    public MirrorSelector Selector { get; init; } = new();
+    public MirrorSelector Selector { get; init => field = value ?? new(); } = new();
 
     /// <summary>
     /// Salt of the consistent hash, so two services do not sample the same users. Default: the service name.

@@ -88,16 +88,16 @@ public sealed record ValidationSettings
     public TimeSpan VerdictMaxAge { get; init; } = TimeSpan.FromHours(1);
 
     /// <summary>Latency.</summary>
-    public LatencyCheck Latency { get; init; } = new();
+    public LatencyCheck Latency { get; init => field = value ?? new(); } = new();
 
     /// <summary>Error rate.</summary>
-    public ErrorRateCheck ErrorRate { get; init; } = new();
+    public ErrorRateCheck ErrorRate { get; init => field = value ?? new(); } = new();
 
     /// <summary>Response mismatches.</summary>
-    public MismatchCheck Mismatch { get; init; } = new();
+    public MismatchCheck Mismatch { get; init => field = value ?? new(); } = new();
 
     /// <summary>Throughput at the warm-up load.</summary>
-    public ThroughputCheck Throughput { get; init; } = new();
+    public ThroughputCheck Throughput { get; init => field = value ?? new(); } = new();
 
     /// <summary>The problems of these settings, each naming its field (<c>validation.latency.maxRelativeShift</c>).</summary>
     public IReadOnlyList<Routing.RoutingTableError> Validate()

@@ -144,26 +144,26 @@ internal sealed partial class MirrorJob : IDisposable
     /// </summary>
     public static List<KeyValuePair<string, string[]>> CopyHeaders(HttpRequest request, MirrorPolicy policy)
     {
-        var copied = CopyHeaders(
-            request.Headers.Where(h => !RouterForwarded.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(),
-            policy);
+        var headers = request.Headers.Where(h => !RouterForwarded.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList();
         if (request.HttpContext.Connection.RemoteIpAddress is { } client)
         {
-            copied.Add(new("X-Forwarded-For", [client.ToString()]));
+            headers.Add(new("X-Forwarded-For", [client.ToString()]));
         }
 
-        copied.Add(new("X-Forwarded-Proto", [request.Scheme]));
+        headers.Add(new("X-Forwarded-Proto", [request.Scheme]));
         if (request.Host.HasValue)
         {
-            copied.Add(new("X-Forwarded-Host", [request.Host.ToUriComponent()]));
+            headers.Add(new("X-Forwarded-Host", [request.Host.ToUriComponent()]));
         }
 
         if (request.PathBase.HasValue)
         {
-            copied.Add(new("X-Forwarded-Prefix", [request.PathBase.ToUriComponent()]));
+            headers.Add(new("X-Forwarded-Prefix", [request.PathBase.ToUriComponent()]));
         }
 
-        return copied;
+        // Added before the policy is applied: a policy that strips X-Forwarded-For keeps the client's address from shadows
+        // and envelopes alike (the replayer applies it again), not only from replayed copies.
+        return CopyHeaders(headers, policy);
     }
 
     /// <summary>
@@ -297,14 +297,18 @@ internal sealed partial class MirrorJob : IDisposable
             return null;
         }
 
-        if (contentType?.Contains("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) == true)
+        // A UTF-8 byte order mark, which the JSON reader refuses but many parsers skip.
+        var json = body.Span.StartsWith("\uFEFF"u8) ? body.Span[3..] : body.Span;
+
+        // A JSON body labelled as a form (jQuery's default Content-Type for a JSON.stringify'd body) is stripped as JSON: read
+        // as a form it is one field named by the whole object, which matches nothing.
+        var form = contentType?.Contains("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) == true;
+        if (form && !StartsAsObjectOrArray(json))
         {
             return StripForm(body.Span, strip);
         }
 
-        // A UTF-8 byte order mark, which the JSON reader refuses but many parsers skip.
-        var json = body.Span.StartsWith("\uFEFF"u8) ? body.Span[3..] : body.Span;
-        if (contentType?.Contains("json", StringComparison.OrdinalIgnoreCase) != true && !StartsAsObjectOrArray(json))
+        if (!form && contentType?.Contains("json", StringComparison.OrdinalIgnoreCase) != true && !StartsAsObjectOrArray(json))
         {
             return body;
         }
@@ -316,6 +320,11 @@ internal sealed partial class MirrorJob : IDisposable
         }
         catch (System.Text.Json.JsonException)
         {
+            if (form)
+            {
+                return StripForm(body.Span, strip); // a form field that happens to start with a bracket
+            }
+
             return null;
         }
 

@@ -113,10 +113,21 @@ internal sealed partial class MirrorReplayer(
         base.Dispose();
     }
 
-    /// <summary>Takes one delivered envelope: drops it when expired or seen before, else queues it for its replay time.</summary>
-    internal Task AcceptAsync(MirroredRequest envelope)
+    /// <summary>
+    /// Takes one envelope delivered on <paramref name="service"/>'s topic: drops it when it names another service, expired or
+    /// seen before, else queues it for its replay time.
+    /// </summary>
+    internal Task AcceptAsync(MirroredRequest envelope, string service)
     {
         var now = time.GetUtcNow();
+        if (!string.Equals(envelope.Service, service, StringComparison.OrdinalIgnoreCase))
+        {
+            // Whoever can publish on one service's topic must not reach another service's shadows (one that mirrors
+            // directly never subscribed) or production endpoints (noise copies), nor grow the metrics by a label per name.
+            metrics.MirrorDropped(service, "malformed");
+            return Task.CompletedTask;
+        }
+
         if (now > envelope.ExpiresAt)
         {
             metrics.MirrorDropped(envelope.Service, "expired");
@@ -153,7 +164,9 @@ internal sealed partial class MirrorReplayer(
             _seen[envelope.Id] = until;
             _seenOrder.Enqueue((envelope.Id, until));
             ForgetOldest(DateTimeOffset.MinValue);
-            _waiting.Enqueue(new Pending(envelope), envelope.ReceivedAt + shift);
+            // Never later than the time shift from now: an envelope claiming a receipt time ahead would wait, holding its
+            // place and memory, until then.
+            _waiting.Enqueue(new Pending(envelope), (envelope.ReceivedAt < now ? envelope.ReceivedAt : now) + shift);
         }
 
         _arrived.Release();
@@ -436,7 +449,7 @@ internal sealed partial class MirrorReplayer(
 
             foreach (var service in wanted.Where(s => !_subscriptions.ContainsKey(s)))
             {
-                _subscriptions[service] = bus.Subscribe<MirroredRequest>(Topics.Mirror(service), "router-mirror", (envelope, _) => AcceptAsync(envelope));
+                _subscriptions[service] = bus.Subscribe<MirroredRequest>(Topics.Mirror(service), "router-mirror", (envelope, _) => AcceptAsync(envelope, service));
                 LogSubscribed(service, Topics.Mirror(service));
             }
         }

@@ -3,6 +3,7 @@ using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.Tests.Routing;
+using Shadowing.Core.Validation;
 
 namespace Shadowing.Core.Tests.Mirroring;
 
@@ -18,6 +19,22 @@ public sealed class MirrorPolicyValidationTests
         };
 
         Assert.Empty(RoutingTableValidator.Validate(table));
+    }
+
+    [Fact]
+    public void Deserialize_NullObjectsInAStoredTable_ReadAsTheirDefaults()
+    {
+        // Written by another tool: a null selector passed validation (checked against the default) and then failed every
+        // mirrored production request with a NullReferenceException where the router picks the sample.
+        var policy = ShadowingJson.Deserialize<MirrorPolicy>("""{"percent": 10, "selector": null, "targets": null}"""u8)!;
+        var settings = ShadowingJson.Deserialize<ValidationSettings>("""{"latency": null, "errorRate": null, "mismatch": null, "throughput": null}"""u8)!;
+
+        Assert.Equal(MirrorSelectorKind.Random, policy.Selector.Kind);
+        Assert.Empty(policy.Targets);
+        Assert.Equal(new ValidationSettings().Latency, settings.Latency);
+        Assert.NotNull(settings.ErrorRate);
+        Assert.NotNull(settings.Mismatch);
+        Assert.NotNull(settings.Throughput);
     }
 
     [Fact]

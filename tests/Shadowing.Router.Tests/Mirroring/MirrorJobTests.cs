@@ -61,6 +61,20 @@ public sealed class MirrorJobTests
     }
 
     [Fact]
+    public void CopyHeaders_OfARequest_APolicyStrippingAForwardingHeader_KeepsItFromTheCopy()
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = System.Net.IPAddress.Parse("192.0.2.7");
+        context.Request.Host = new HostString("shop.example.com");
+
+        var copied = MirrorJob.CopyHeaders(context.Request, new MirrorPolicy { StripHeaders = ["x-forwarded-for"] });
+
+        // The client's address is what the policy keeps from shadows; it was added after the policy was applied.
+        Assert.DoesNotContain(copied, h => h.Key.Equals("X-Forwarded-For", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(copied, h => h.Key == "X-Forwarded-Host");
+    }
+
+    [Fact]
     public void CopyHeaders_AppliedToAnEnvelope_RemovesWhatItCarries()
     {
         var envelope = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase) { ["Authorization"] = ["Bearer x"], ["Accept"] = ["*/*"], ["x-shadowing-endpoint"] = ["p2"], ["Forwarded"] = ["for=10.0.0.1"] };
@@ -94,6 +108,19 @@ public sealed class MirrorJobTests
     [InlineData("?q=a+b&&x=%41&design=1", "?q=a+b&&x=%41&design=1")] // nothing removed: exactly as sent
     public void CopyQuery_CredentialsAreRemovedWithoutAPolicyNamingThem(string sent, string copied) =>
         Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy()));
+
+    [Fact]
+    public void CopyBody_JsonLabelledAsAForm_IsStrippedAsJson_AFormStartingWithABracketAsAForm()
+    {
+        var policy = new MirrorPolicy { StripJsonFields = ["card.number"] };
+
+        // jQuery's default Content-Type for a JSON.stringify'd body: read as a form it was one field named by the whole object.
+        var json = MirrorJob.CopyBody(""" {"card":{"number":"4111111111111111","cvc":"1"},"amount":10}"""u8.ToArray(), "application/x-www-form-urlencoded; charset=UTF-8", [], policy);
+        var form = MirrorJob.CopyBody("[0].x=1&card.number=4111"u8.ToArray(), "application/x-www-form-urlencoded", [], policy);
+
+        Assert.Equal("""{"card":{"cvc":"1"},"amount":10}""", Encoding.UTF8.GetString(json!.Value.Span));
+        Assert.Equal("[0].x=1", Encoding.UTF8.GetString(form!.Value.Span));
+    }
 
     [Fact]
     public void CopyBody_AForm_StripsTheFieldsAsModelBindingReadsThem_AMultipartBodyIsNotCopied()

@@ -137,14 +137,17 @@ public sealed class MirrorPubSubTests
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("query", now) with { Query = "/../../x" }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("root", now) with { Path = string.Empty }, Ct); // GET /orders
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("reset", now) with { Path = "/reset?" }, Ct); // GET /orders/reset%3F
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("other", now) with { Service = "payments" }, Ct); // another service's shadows
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ahead", now.AddDays(1)), Ct); // waited a day, holding its place
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ok", now) with
         {
             Method = "POST", Query = "?token=t&code=fn-key&page=2",
             Headers = new Dictionary<string, string[]> { ["Content-Type"] = ["application/json"] }, Body = """{"card":"4111","sku":"a"}"""u8.ToArray(),
         }, Ct);
 
-        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 4, "the four malformed envelopes dropped and counted", cancellationToken: Ct);
-        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3, "the well-formed ones replayed", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 5, "the five malformed envelopes dropped and counted", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 4, "the well-formed ones replayed", cancellationToken: Ct);
+        Assert.Contains(s1.Received, r => r.Path == "/items/ahead");
         Assert.Contains(s1.Received, r => r.RawTarget == "/reset%3F");
         Assert.Contains(s1.Received, r => r.Path == "/");
         var replayed = Assert.Single(s1.Received, r => r.Method == "POST");
