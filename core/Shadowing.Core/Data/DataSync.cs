@@ -163,10 +163,7 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
                 // The watermark is written once the page is: not in the page's transaction, because a transaction is
                 // all-or-nothing only on some stores (Redis runs every operation but a failing one, so a watermark in it
                 // would pass a change that was never applied, for good). A crash between the two replays the page.
-                if (operations.Count > 0)
-                {
-                    await shadow.TransactAsync(operations, cancellationToken).ConfigureAwait(false);
-                }
+                await TransactBoundedAsync(shadow, operations, cancellationToken).ConfigureAwait(false);
 
                 await shadow.SaveJsonAsync(markKey, mark, cancellationToken: cancellationToken).ConfigureAwait(false);
                 applied += ready.Count;
@@ -256,8 +253,43 @@ public sealed class DataSync(IChangeFeed feed, IStateStore production, IStateSto
     {
         if (operations.Count >= atLeast && operations.Count > 0)
         {
-            await shadow.TransactAsync(operations, cancellationToken).ConfigureAwait(false);
+            await TransactBoundedAsync(shadow, operations, cancellationToken).ConfigureAwait(false);
             operations.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The most one transaction carries (keys and values): daprd refuses a request over 4 MiB (its gRPC and HTTP
+    /// defaults), so a page of 500 records of 8 KiB failed every time and the sync replayed it forever.
+    /// </summary>
+    public const int MaxTransactionBytes = 3 * 1024 * 1024;
+
+    /// <summary>
+    /// Applies <paramref name="operations"/> in order, in transactions of at most <see cref="MaxTransactionBytes"/> (one
+    /// larger operation alone). Callers treat a page as applied only once every part is, as they already must where a
+    /// transaction is not all-or-nothing (Redis): a part that failed replays the page, which changes nothing it applied.
+    /// </summary>
+    public static async Task TransactBoundedAsync(IStateStore store, IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(operations);
+        var start = 0;
+        long bytes = 0;
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var size = Encoding.UTF8.GetByteCount(operations[i].Key) + (operations[i] is UpsertOperation upsert ? upsert.Value.Length : 0);
+            if (i > start && bytes + size > MaxTransactionBytes)
+            {
+                await store.TransactAsync([.. operations.Skip(start).Take(i - start)], cancellationToken).ConfigureAwait(false);
+                (start, bytes) = (i, 0);
+            }
+
+            bytes += size;
+        }
+
+        if (operations.Count > start)
+        {
+            await store.TransactAsync(start == 0 ? operations : [.. operations.Skip(start)], cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -178,6 +178,7 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
             StateKeys.Validate(operation.Key, nameof(operations));
         }
 
+        operations = OnePerKey(operations);
         foreach (var operation in operations.Where(o => o.ETag is not null))
         {
             if (await ReadAsync(operation.Key, cancellationToken).ConfigureAwait(false) is null)
@@ -234,6 +235,42 @@ public sealed class DaprStateStore(DaprClient dapr, TimeProvider time, string st
         {
             await SettleAsync(key, exists: operations.Last(o => o.Key == key) is UpsertOperation, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// One operation per key where the later ones on it carry no ETag of the caller's (a data sync's page names a row as
+    /// often as it changed). Sent as they are, the second goes with the ETag the key had before the first changed it (an
+    /// unguarded upsert is sent with the key's current ETag, below), which daprd's component refuses (Redis) or for which
+    /// it rolls the whole transaction back (PostgreSQL), every time. The last operation decides the key; the first's ETag,
+    /// if the caller gave one, still guards it. Later operations with ETags of their own are sent as they are.
+    /// </summary>
+    private static IReadOnlyList<StateOperation> OnePerKey(IReadOnlyList<StateOperation> operations)
+    {
+        var firstETag = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var last = new Dictionary<string, int>(StringComparer.Ordinal);
+        var merged = new HashSet<string>(StringComparer.Ordinal);
+        var kept = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < operations.Count; i++)
+        {
+            var key = operations[i].Key;
+            if (!firstETag.TryAdd(key, operations[i].ETag))
+            {
+                (operations[i].ETag is null ? merged : kept).Add(key);
+            }
+
+            last[key] = i;
+        }
+
+        merged.ExceptWith(kept);
+        if (merged.Count == 0)
+        {
+            return operations;
+        }
+
+        return operations
+            .Where((operation, i) => !merged.Contains(operation.Key) || last[operation.Key] == i)
+            .Select(operation => merged.Contains(operation.Key) ? operation with { ETag = firstETag[operation.Key] } : operation)
+            .ToArray();
     }
 
     /// <inheritdoc />

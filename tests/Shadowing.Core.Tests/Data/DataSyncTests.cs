@@ -270,6 +270,31 @@ public sealed class DataSyncTests : IDisposable
         Assert.Equal(await Contents(Production), await Contents(Copy));
     }
 
+    [Fact]
+    public async Task Run_RecordsLargerThanOneRequestCarries_AppliedInTransactionsUnderDaprsLimit()
+    {
+        // 40 records of 100 KiB: a page of them in one transaction is 4 MB, over daprd's 4 MiB request limit (every attempt
+        // failed, and the sync replayed the page for ever).
+        var large = new string('x', 100 * 1024);
+        for (var i = 0; i < 40; i++)
+        {
+            await Put($"k{i:D2}", large + "seeded");
+        }
+
+        var recording = new RecordingStore(_store);
+        await new DataSync(_store, _store, recording, _time).RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+        for (var i = 0; i < 40; i++)
+        {
+            await Put($"k{i:D2}", large + "changed");
+        }
+
+        await new DataSync(_store, _store, recording, _time).RunAsync("orders", "s1", TimeSpan.Zero, Ct);
+
+        Assert.Equal(await Contents(Production), await Contents(Copy));
+        Assert.True(recording.Transactions.Count >= 4, $"{recording.Transactions.Count} transactions"); // two for seeding, two for the page
+        Assert.All(recording.Transactions, bytes => Assert.InRange(bytes, 1, DataSync.MaxTransactionBytes));
+    }
+
     private async Task Put(string key, string value)
     {
         _time.Advance(TimeSpan.FromSeconds(1));
@@ -308,6 +333,18 @@ public sealed class DataSyncTests : IDisposable
             _failed = true;
             await base.TransactAsync([.. operations.Where(o => o.Key != failing)], cancellationToken);
             throw new StateStoreException($"ETag mismatch on {failing}");
+        }
+    }
+
+    /// <summary>Records how many bytes (keys and values) each transaction carried.</summary>
+    private sealed class RecordingStore(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        public List<long> Transactions { get; } = [];
+
+        public override Task TransactAsync(IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken = default)
+        {
+            Transactions.Add(operations.Sum(o => (long)Encoding.UTF8.GetByteCount(o.Key) + (o is UpsertOperation u ? u.Value.Length : 0)));
+            return base.TransactAsync(operations, cancellationToken);
         }
     }
 

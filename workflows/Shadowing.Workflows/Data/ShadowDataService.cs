@@ -186,15 +186,12 @@ public sealed partial class ShadowDataService
             written++;
             if (batch.Count == 500)
             {
-                await _store.TransactAsync(batch, cancellationToken).ConfigureAwait(false);
+                await DataSync.TransactBoundedAsync(_store, batch, cancellationToken).ConfigureAwait(false);
                 batch.Clear();
             }
         }
 
-        if (batch.Count > 0)
-        {
-            await _store.TransactAsync(batch, cancellationToken).ConfigureAwait(false);
-        }
+        await DataSync.TransactBoundedAsync(_store, batch, cancellationToken).ConfigureAwait(false);
 
         await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
         return new ShadowSyncRecord("synthetic", string.Create(CultureInfo.InvariantCulture, $"{written} synthetic record(s) from a profile of {sample.Count} production record(s), seed {options.Seed}"), _time.GetUtcNow());
