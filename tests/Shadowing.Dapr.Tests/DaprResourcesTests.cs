@@ -252,6 +252,17 @@ public sealed class DaprResourcesTests
     }
 
     [Fact]
+    public void Resiliency_CoversTheOutboxWriters_WhosePublishesAreLostWithoutARetry()
+    {
+        // daprd's outbox handler publishes each change once; a failure goes back to Redis Streams, which acknowledges a
+        // failed message (components-contrib 1.17+). Every app that loads the outbox's internal pub/sub publishes for it.
+        static IEnumerable<string> Scopes(YamlMappingNode component) => ((YamlSequenceNode)component.Children[new YamlScalarNode("scopes")]).Children.Select(s => s.ToString());
+        var resilient = Scopes(Component("resiliency.yaml")).ToHashSet(StringComparer.Ordinal);
+
+        Assert.All(Scopes(Component("outbox-pubsub.yaml")), app => Assert.Contains(app, resilient));
+    }
+
+    [Fact]
     public void Resiliency_TargetsOnlyDeclaredComponents()
     {
         var resiliency = Component("resiliency.yaml");
