@@ -86,7 +86,7 @@ public sealed class ShadowPlannerTests
         var request = decision.Request!;
         Assert.Equal(1, request.Count);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero), request.WindowStart); // quantized to the step
-        Assert.Equal(Now.AddHours(1), request.WindowEnd);
+        Assert.Equal(Origin.AddHours(1), request.WindowEnd); // held from the step the decision is in
         Assert.Equal([ShadowRequestKind.Risk], request.Kinds);
     }
 
@@ -98,7 +98,7 @@ public sealed class ShadowPlannerTests
         var request = decision.Request!;
         Assert.Equal([ShadowRequestKind.Demand, ShadowRequestKind.Risk], request.Kinds);
         Assert.Equal(3, request.Count);
-        Assert.Equal(Now.AddHours(1), request.WindowEnd);
+        Assert.Equal(Origin.AddHours(1), request.WindowEnd); // held from the step the decision is in
         Assert.Contains("(alarm)", request.Reason, StringComparison.Ordinal);
     }
 
@@ -163,7 +163,18 @@ public sealed class ShadowPlannerTests
         var request = _planner.Decide("orders", Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, (0.95, true), Now).Request!;
 
         Assert.Contains(ShadowRequestKind.Risk, request.Kinds);
-        Assert.Equal(Now.AddHours(1), request.RiskUntil);
+        Assert.Equal(Origin.AddHours(1), request.RiskUntil);
+    }
+
+    [Fact]
+    public void Decide_RiskDecidedAgainSecondsLater_AsksForTheSameWindow()
+    {
+        // A run repeated within its step (a catch-up, a restart) must not look like a change: an unchanged request is not
+        // published or sent to its workflow as an extension again.
+        var first = _planner.Decide("orders", Points(100, 200), Step, 1000, 250, (0.95, true), Now).Request!;
+        var again = _planner.Decide("orders", Points(100, 200), Step, 1000, 250, (0.95, true), Now.AddSeconds(40)).Request!;
+
+        Assert.Equal((first.WindowStart, first.WindowEnd, first.RiskUntil), (again.WindowStart, again.WindowEnd, again.RiskUntil));
     }
 
     private static ShadowRequest Open(DateTimeOffset end) => new()
