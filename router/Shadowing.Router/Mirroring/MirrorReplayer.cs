@@ -288,6 +288,14 @@ internal sealed partial class MirrorReplayer(
         }
 
         var copies = pending.Copies ??= safe ? Copies(envelope.Service, policy, now) : 1;
+        if (copies == 0)
+        {
+            // Thinned to targetRatePerSecond: counted, and no production-noise copy either (it would have no shadow
+            // outcome to be set against).
+            metrics.MirrorDropped(envelope.Service, "paced");
+            return null;
+        }
+
         var copy = new CopyRequest(
             envelope.Service,
             envelope.Id,

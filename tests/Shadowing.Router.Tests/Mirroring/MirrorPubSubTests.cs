@@ -155,6 +155,25 @@ public sealed class MirrorPubSubTests
     }
 
     [Fact]
+    public async Task EmbeddedBus_PacedDownToATargetRate_TheRequestsLeftOutAreCounted()
+    {
+        // More arrive than targetRatePerSecond: a safe request replayed 0 times sent nothing, and said so nowhere.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, TargetRatePerSecond = 0.01 })]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+
+        for (var i = 0; i < 20; i++)
+        {
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"e{i}", TimeProvider.System.GetUtcNow()), Ct);
+        }
+
+        // Each is replayed with a chance of the target over the arrivals (about 1 % here): every one is either sent or counted.
+        await Eventually.WaitUntilAsync(async () => s1.Received.Count + (Dropped(await router.MetricsAsync(), "paced") ?? 0) == 20, "each envelope replayed or counted as paced", cancellationToken: Ct);
+        Assert.True(Dropped(await router.MetricsAsync(), "paced") >= 1);
+    }
+
+    [Fact]
     public async Task EmbeddedBus_EnvelopesWaitingForTheirShift_HeldWithinTheMemoryBudget_TheRestDroppedAsMemoryLimit()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
