@@ -103,7 +103,7 @@ public sealed class Backtester(DemandForecaster forecaster, TimeProvider timePro
             for (var i = 0; i < origins.Length; i++)
             {
                 scoreboard.Resolve(series, origins[i]);
-                var (point, method) = scoreboard.Choose(candidates[i], model.Choices[options.Horizon], events.At(candidates[i].Time).Active);
+                var (point, method) = scoreboard.Choose(candidates[i], model.Choices[options.Horizon], events.At(candidates[i].Time, series.Step).Active);
                 var target = origins[i] + options.Horizon;
                 if (!series.Imputed[target])
                 {

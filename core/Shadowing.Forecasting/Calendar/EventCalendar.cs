@@ -31,14 +31,18 @@ public sealed class EventCalendar
     /// <summary>The events.</summary>
     public IReadOnlyList<CalendarEvent> Events => _events;
 
-    /// <summary>Whether an event is on at <paramref name="time"/>, and the log of the largest expected multiplier (0 when unknown).</summary>
-    public (bool Active, double LogMultiplier) At(DateTimeOffset time)
+    /// <summary>
+    /// Whether an event is on during the step that starts at <paramref name="time"/> (any part of
+    /// [<paramref name="time"/>, + <paramref name="step"/>): a campaign from 13:02 is on in the 13:00 step, its onset), and
+    /// the log of the largest expected multiplier (0 when unknown). A zero step: at the instant.
+    /// </summary>
+    public (bool Active, double LogMultiplier) At(DateTimeOffset time, TimeSpan step)
     {
         var active = false;
         var log = 0.0;
         foreach (var e in _events)
         {
-            if (e.Start > time)
+            if (step > TimeSpan.Zero ? e.Start >= time + step : e.Start > time)
             {
                 break;
             }

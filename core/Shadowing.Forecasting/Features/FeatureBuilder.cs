@@ -101,10 +101,10 @@ internal sealed class FeatureBuilder
         features[i++] = Flag(_holidays.IsHoliday(targetDate.AddDays(-1)));
         features[i++] = Flag(_holidays.IsHoliday(targetDate.AddDays(-7)));
         features[i++] = Flag(_holidays.IsHoliday(DateOnly.FromDateTime(Local(_series.TimeAt(o)))));
-        var (eventAtTarget, logMultiplier) = _events.At(target);
+        var (eventAtTarget, logMultiplier) = _events.At(target, _series.Step);
         features[i++] = Flag(eventAtTarget);
         features[i++] = (float)logMultiplier;
-        features[i++] = Flag(_events.At(_series.TimeAt(o)).Active);
+        features[i++] = Flag(_events.At(_series.TimeAt(o), _series.Step).Active);
         features[i++] = horizon;
         features[i++] = (float)b;
 

@@ -452,7 +452,7 @@ public sealed partial class DemandForecastService
         {
             var h = model.Horizons[i];
             var candidates = model.Candidates(demand, [origin], h)[0];
-            (points[i], methods[i]) = scoreboard.Choose(candidates, model.Choices[h], events.At(candidates.Time).Active);
+            (points[i], methods[i]) = scoreboard.Choose(candidates, model.Choices[h], events.At(candidates.Time, demand.Step).Active);
         }
 
         await _store.SaveJsonAsync(StateKeys.ForecastScores(service), scoreboard.State, cancellationToken: cancellationToken).ConfigureAwait(false);

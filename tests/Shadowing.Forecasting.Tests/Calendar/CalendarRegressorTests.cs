@@ -37,7 +37,7 @@ public sealed class CalendarRegressorTests
             .Select(s => new CalendarEvent(s, s.AddHours(6), "campaign", "campaign", 2.5))
             .ToArray();
         var calendar = new EventCalendar(events);
-        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 105, seed: 22, noise: 0.04, multiplier: t => calendar.At(t).Active ? 2.5 : 1);
+        var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 105, seed: 22, noise: 0.04, multiplier: t => calendar.At(t, TimeSpan.Zero).Active ? 2.5 : 1);
         var last = events[^1].Start;
         var first = series.IndexAtOrBefore(last) - 8;
         var options = new BacktestOptions(4, first, first + 24, 48 * 7);
@@ -52,6 +52,21 @@ public sealed class CalendarRegressorTests
         points.Sum(p => Math.Abs(p.Actual - p.P50)) / points.Sum(p => Math.Abs(p.Actual));
 
     [Fact]
+    public void At_AnEventStartingWithinAStep_IsOnInThatStep()
+    {
+        // A campaign from 13:02: the 13:00 step holds its onset (it was "no event", and a baseline could forecast it).
+        var at = new DateTimeOffset(2026, 12, 4, 13, 2, 0, TimeSpan.Zero);
+        var calendar = new EventCalendar([new CalendarEvent(at, at.AddHours(1), "sale", "campaign", 2)]);
+        var step = TimeSpan.FromMinutes(5);
+
+        Assert.False(calendar.At(at.AddMinutes(-7), step).Active); // 12:55-13:00
+        Assert.True(calendar.At(at.AddMinutes(-2), step).Active); // 13:00-13:05
+        Assert.Equal(Math.Log(2), calendar.At(at.AddMinutes(-2), step).LogMultiplier, 6);
+        Assert.False(calendar.At(at.AddMinutes(-2), TimeSpan.Zero).Active); // the instant 13:00
+        Assert.False(calendar.At(at.AddHours(1), step).Active); // ended at the step's start
+    }
+
+    [Fact]
     public void ReadCsv_SharedExampleFormat_ReadsEvents()
     {
         var path = Path.GetTempFileName();
@@ -61,9 +76,9 @@ public sealed class CalendarRegressorTests
             var calendar = EventCalendar.ReadCsv(path);
 
             Assert.Equal(2, calendar.Events.Count);
-            Assert.True(calendar.At(new DateTimeOffset(2014, 11, 2, 9, 0, 0, TimeSpan.Zero)).Active);
-            Assert.False(calendar.At(new DateTimeOffset(2014, 11, 3, 0, 0, 0, TimeSpan.Zero)).Active);
-            Assert.Equal(Math.Log(0.4), calendar.At(new DateTimeOffset(2015, 1, 27, 0, 0, 0, TimeSpan.Zero)).LogMultiplier, 6);
+            Assert.True(calendar.At(new DateTimeOffset(2014, 11, 2, 9, 0, 0, TimeSpan.Zero), TimeSpan.Zero).Active);
+            Assert.False(calendar.At(new DateTimeOffset(2014, 11, 3, 0, 0, 0, TimeSpan.Zero), TimeSpan.FromMinutes(30)).Active);
+            Assert.Equal(Math.Log(0.4), calendar.At(new DateTimeOffset(2015, 1, 27, 0, 0, 0, TimeSpan.Zero), TimeSpan.Zero).LogMultiplier, 6);
         }
         finally
         {

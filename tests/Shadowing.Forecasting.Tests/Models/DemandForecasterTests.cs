@@ -165,14 +165,14 @@ public sealed class DemandForecasterTests
         var start = new DateTimeOffset(2014, 6, 2, 0, 0, 0, TimeSpan.Zero);
         var events = Enumerable.Range(0, 12).Select(k => start.AddDays(9 + (k * 8)).AddHours(10)).Select(s => new CalendarEvent(s, s.AddHours(6), "campaign", "campaign", 2.5)).ToArray();
         var full = new EventCalendar(events);
-        var series = SyntheticSeries.Demand(start, TimeSpan.FromMinutes(30), 48 * 105, seed: 22, noise: 0.04, multiplier: t => full.At(t).Active ? 2.5 : 1);
+        var series = SyntheticSeries.Demand(start, TimeSpan.FromMinutes(30), 48 * 105, seed: 22, noise: 0.04, multiplier: t => full.At(t, TimeSpan.Zero).Active ? 2.5 : 1);
         var origin = series.IndexAtOrBefore(events[^1].Start) - 4;
         var model = Forecaster().Fit(series.Take(origin + 1), [6], new EventCalendar(events[..^1]));
 
         var before = model.Predict(series, origin, 6);
         var after = model.WithEvents(full).Predict(series, origin, 6);
 
-        Assert.True(full.At(before.Time).Active);
+        Assert.True(full.At(before.Time, series.Step).Active);
         Assert.True(after.P50 > before.P50 * 1.5, $"p50 in the new campaign: {after.P50:F0} with it in the calendar, {before.P50:F0} without");
         Assert.True(Math.Abs(after.P50 - series.Values[origin + 6]) < Math.Abs(before.P50 - series.Values[origin + 6]));
     }
