@@ -97,9 +97,9 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
         {
             kinds.Add(ShadowRequestKind.Risk);
             reasons.Add(string.Create(CultureInfo.InvariantCulture, $"failure risk {risk.Score:F2}{(risk.Alarm ? " (alarm)" : string.Empty)} at or above {options.RiskThreshold:F2}"));
-            // Held from the step the decision is in, so a run repeated seconds later (a catch-up, a restart) asks for the
-            // same window and is not published and sent as an extension again.
-            var held = Quantize(now, step) + options.RiskHold;
+            // Held from the end of the step the decision is in, so a run repeated seconds later (a catch-up, a restart) asks
+            // for the same window and is not published and sent as an extension again; never shorter than RiskHold.
+            var held = Quantize(now, step) + step + options.RiskHold;
             start = start is { } s && s < now ? s : now;
             end = end is { } e && e > held ? e : held;
             riskUntil = held;

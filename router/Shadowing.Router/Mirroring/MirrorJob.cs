@@ -144,26 +144,38 @@ internal sealed partial class MirrorJob : IDisposable
     /// </summary>
     public static List<KeyValuePair<string, string[]>> CopyHeaders(HttpRequest request, MirrorPolicy policy)
     {
-        var headers = request.Headers.Where(h => !RouterForwarded.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList();
-        if (request.HttpContext.Connection.RemoteIpAddress is { } client)
+        var copied = CopyHeaders(
+            request.Headers.Where(h => !RouterForwarded.Contains(h.Key)).Select(h => KeyValuePair.Create(h.Key, (string[])h.Value.ToArray()!)).ToList(),
+            policy);
+
+        // The router's own, as production gets them: a client's Connection header cannot take them off (it names headers
+        // of its own hop), but the policy can (stripping X-Forwarded-For keeps clients' addresses from shadows and envelopes).
+        var strip = policy.StripHeaders ?? [];
+        void Forward(string name, string value)
         {
-            headers.Add(new("X-Forwarded-For", [client.ToString()]));
+            if (!strip.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                copied.Add(new(name, [value]));
+            }
         }
 
-        headers.Add(new("X-Forwarded-Proto", [request.Scheme]));
+        if (request.HttpContext.Connection.RemoteIpAddress is { } client)
+        {
+            Forward("X-Forwarded-For", client.ToString());
+        }
+
+        Forward("X-Forwarded-Proto", request.Scheme);
         if (request.Host.HasValue)
         {
-            headers.Add(new("X-Forwarded-Host", [request.Host.ToUriComponent()]));
+            Forward("X-Forwarded-Host", request.Host.ToUriComponent());
         }
 
         if (request.PathBase.HasValue)
         {
-            headers.Add(new("X-Forwarded-Prefix", [request.PathBase.ToUriComponent()]));
+            Forward("X-Forwarded-Prefix", request.PathBase.ToUriComponent());
         }
 
-        // Added before the policy is applied: a policy that strips X-Forwarded-For keeps the client's address from shadows
-        // and envelopes alike (the replayer applies it again), not only from replayed copies.
-        return CopyHeaders(headers, policy);
+        return copied;
     }
 
     /// <summary>
@@ -326,6 +338,11 @@ internal sealed partial class MirrorJob : IDisposable
             }
 
             return null;
+        }
+
+        if (form && StripForm(body.Span, strip).Length != body.Length)
+        {
+            return null; // valid JSON, but read as the form it is labelled, it names a field to strip: cannot be known clean
         }
 
         try

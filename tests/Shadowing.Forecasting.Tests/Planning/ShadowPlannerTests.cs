@@ -86,7 +86,7 @@ public sealed class ShadowPlannerTests
         var request = decision.Request!;
         Assert.Equal(1, request.Count);
         Assert.Equal(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero), request.WindowStart); // quantized to the step
-        Assert.Equal(Origin.AddHours(1), request.WindowEnd); // held from the step the decision is in
+        Assert.Equal(Origin + Step + TimeSpan.FromHours(1), request.WindowEnd); // held from the end of the step the decision is in
         Assert.Equal([ShadowRequestKind.Risk], request.Kinds);
     }
 
@@ -98,7 +98,7 @@ public sealed class ShadowPlannerTests
         var request = decision.Request!;
         Assert.Equal([ShadowRequestKind.Demand, ShadowRequestKind.Risk], request.Kinds);
         Assert.Equal(3, request.Count);
-        Assert.Equal(Origin.AddHours(1), request.WindowEnd); // held from the step the decision is in
+        Assert.Equal(Origin + Step + TimeSpan.FromHours(1), request.WindowEnd); // held from the end of the step the decision is in
         Assert.Contains("(alarm)", request.Reason, StringComparison.Ordinal);
     }
 
@@ -163,7 +163,7 @@ public sealed class ShadowPlannerTests
         var request = _planner.Decide("orders", Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800), Step, 1000, 250, (0.95, true), Now).Request!;
 
         Assert.Contains(ShadowRequestKind.Risk, request.Kinds);
-        Assert.Equal(Origin.AddHours(1), request.RiskUntil);
+        Assert.Equal(Origin + Step + TimeSpan.FromHours(1), request.RiskUntil);
     }
 
     [Fact]
@@ -175,6 +175,11 @@ public sealed class ShadowPlannerTests
         var again = _planner.Decide("orders", Points(100, 200), Step, 1000, 250, (0.95, true), Now.AddSeconds(40)).Request!;
 
         Assert.Equal((first.WindowStart, first.WindowEnd, first.RiskUntil), (again.WindowStart, again.WindowEnd, again.RiskUntil));
+
+        // Never shorter than the hold, whatever the step: an hour's step and half an hour's hold, decided late in the step.
+        var hourly = new ShadowPlanner(new PlannerOptions { RiskThreshold = 0.8, RiskShadows = 1, RiskHold = TimeSpan.FromMinutes(30) }, TimeSpan.FromHours(1));
+        var late = Origin.AddMinutes(55);
+        Assert.True(hourly.Decide("orders", Points(100, 200), TimeSpan.FromHours(1), 1000, 250, (0.95, true), late).Request!.RiskUntil >= late.AddMinutes(30));
     }
 
     private static ShadowRequest Open(DateTimeOffset end) => new()

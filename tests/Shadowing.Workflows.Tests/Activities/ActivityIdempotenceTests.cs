@@ -103,7 +103,7 @@ public sealed class ActivityIdempotenceTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => sync.RunAsync(_context, _step));
         Assert.Contains("Shadow 's1' of 'orders' is Active", error.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<InvalidOperationException>(() => mirror.RunAsync(_context, new MirrorStep("orders", "s1", 10)));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => mark.RunAsync(_context, _step));
+        await mark.RunAsync(_context, _step); // made ready by its first run and promoted before this retry: done, not demoted
         var table = (await Tables.GetAsync("orders"))!.Value;
         Assert.Equal(ShadowState.Active, table.Shadows.Single(s => s.Id == "s1").State);
         Assert.Null(table.Mirror); // not put on a policy nobody would take it off
@@ -111,6 +111,7 @@ public sealed class ActivityIdempotenceTests
 
         // Retired with a failure (interim Failed): a late remediation restarts nothing, a late drain leaves it failed.
         await Tables.MoveShadowAsync("orders", "s1", ShadowState.Failed, _time.GetUtcNow());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => mark.RunAsync(_context, _step));
         await Assert.ThrowsAsync<InvalidOperationException>(() => new RemediateShadowActivity(_provisioner, Tables, _time).RunAsync(_context, _step));
         await _provisioner.DidNotReceive().ResizeAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>());
         await new DrainShadowActivity(Tables, _store, _time).RunAsync(_context, _step);

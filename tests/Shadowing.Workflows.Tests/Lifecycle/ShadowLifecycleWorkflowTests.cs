@@ -563,6 +563,48 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_ReadyShadowFailsTwiceWhileAnotherIsStillPrepared_IsRemediatedEachTime()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => rewarm.Reached);
+        rewarm.Open(); // the remediation ends while the second is still prepared
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Count(s => s.ShadowId == "s20261202t1200-1") == 2);
+        RaiseFail(harness, "s20261202t1200-1"); // not mistaken for a verdict on the process the first remediation replaced
+
+        await WaitUntil(() => Remediated(harness).Count == 2);
+        second.Open();
+        await harness.Holding.WaitAsync(Patience);
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal([3, 1], outcome.Shadows.OrderBy(s => s.ShadowId, StringComparer.Ordinal).Select(s => s.Attempt));
+    }
+
+    [Fact]
+    public async Task Run_ReadyShadowFailsAfterAReleaseWhileAnotherIsStillPrepared_IsDrainedNotRestarted()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        harness.Raise(ShadowLifecycleNames.Release, "operator");
+        RaiseFail(harness, "s20261202t1200-1");
+        second.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Empty(Remediated(harness));
+        Assert.Equal("released: operator", outcome.Reason);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
     public async Task Run_ReleasedWhileARemediationStartedDuringPreparationRuns_ItsShadowIsRetiredBeforeTheWorkflowEnds()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));

@@ -22,7 +22,8 @@ public sealed class MarkPreWarmedActivity(RoutingTableStore tables, IStateStore 
     {
         ArgumentNullException.ThrowIfNull(input);
         var now = time.GetUtcNow();
-        await StepMoves.MoveOrThrowAsync(tables, input.Service, input.ShadowId, [ShadowState.Validating], ShadowState.PreWarmed, now, "marking it ready").ConfigureAwait(false);
+        // Active: a rerun after its first run made it ready and a failover promoted it before the retry.
+        await StepMoves.MoveOrThrowAsync(tables, input.Service, input.ShadowId, [ShadowState.Validating], ShadowState.PreWarmed, now, "marking it ready", ShadowState.Active).ConfigureAwait(false);
         await AmplifyMirroringActivity.RestoreAsync(tables, store, input.Service).ConfigureAwait(false);
         var stored = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
         return stored is { State: ShadowState.PreWarmed, StateChangedAt: { } at } ? at : now;

@@ -13,13 +13,14 @@ namespace Shadowing.Workflows.Activities;
 internal static class StepMoves
 {
     /// <summary>
-    /// Moves the shadow to <paramref name="to"/> from one of <paramref name="from"/> (already there: nothing to do), or
-    /// throws naming where it is: the step must not act on it either.
+    /// Moves the shadow to <paramref name="to"/> from one of <paramref name="from"/> (already there, or in one of
+    /// <paramref name="past"/>, states only reached through it: nothing to do), or throws naming where it is: the step must
+    /// not act on it either.
     /// </summary>
-    public static async Task MoveOrThrowAsync(RoutingTableStore tables, string service, string shadowId, IReadOnlyCollection<ShadowState> from, ShadowState to, DateTimeOffset now, string step)
+    public static async Task MoveOrThrowAsync(RoutingTableStore tables, string service, string shadowId, IReadOnlyCollection<ShadowState> from, ShadowState to, DateTimeOffset now, string step, params ShadowState[] past)
     {
         var found = await tables.MoveShadowFromAsync(service, shadowId, from, to, now).ConfigureAwait(false);
-        if (found != to && !from.Contains(found))
+        if (found != to && !from.Contains(found) && !past.Contains(found))
         {
             throw new InvalidOperationException(
                 $"Shadow '{shadowId}' of '{service}' is {found}: {step} moves a shadow to {to} only from {string.Join(" or ", from)}, " +

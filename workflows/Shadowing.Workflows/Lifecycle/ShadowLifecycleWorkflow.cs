@@ -174,10 +174,16 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             var preparations = Task.WhenAll(ids.Select(PrepareOneAsync));
             while (_verdictsWhilePreparing && !preparations.IsCompleted)
             {
-                // A verdict on a shadow already ready starts its remediation beside the preparations (the hold sees it end).
-                if (await Task.WhenAny(preparations, _verdict!).ConfigureAwait(true) != preparations)
+                // A verdict on a shadow already ready starts its remediation beside the preparations; one that ends is taken
+                // off the list, so a later verdict on the same shadow is not mistaken for one on the process it replaced.
+                var fired = await Task.WhenAny([preparations, .. _reworks.Where(r => !r.Work.IsCompleted).Select(r => r.Work), _verdict!]).ConfigureAwait(true);
+                if (fired == _verdict)
                 {
                     await TakeVerdictAsync().ConfigureAwait(true);
+                }
+                else if (fired != preparations)
+                {
+                    EndFinishedReworks();
                 }
             }
 
@@ -497,6 +503,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         {
             var judged = await _verdict!.ConfigureAwait(true);
             _verdict = context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
+            if (_verdictsWhilePreparing)
+            {
+                EndFinishedReworks(); // a remediation that ended is no reason to drop a new verdict
+            }
+
             if (_reworks.Exists(r => r.ShadowId == judged.ShadowId))
             {
                 return false;
@@ -524,6 +535,16 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             _stopping = _concurrentRemediation;
             await EndReworksAsync().ConfigureAwait(true);
             return reason;
+        }
+
+        /// <summary>
+        /// Takes the remediations that have ended well off <see cref="_reworks"/>. One that failed past its retries stays,
+        /// for the hold (or the workflow's end) to throw; the workflow is giving up, so preparations stop at their next step.
+        /// </summary>
+        private void EndFinishedReworks()
+        {
+            _reworks.RemoveAll(r => r.Work.IsCompletedSuccessfully);
+            _stopping |= _reworks.Exists(r => r.Work.IsFaulted || r.Work.IsCanceled);
         }
 
         private async Task EndReworksAsync()
@@ -624,6 +645,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             if (verdict.Check.Verdict != Verdict.Fail)
             {
                 return;
+            }
+
+            if (_verdictsWhilePreparing && (_release.IsCompleted || _stopping || WindowEnded()))
+            {
+                return; // released, past the window or giving up (taken while others were prepared): drained, not restarted
             }
 
             if (shadow.Attempt > options.MaxRemediations)
