@@ -340,7 +340,8 @@ internal sealed partial class MirrorJob : IDisposable
             return null;
         }
 
-        if (form && StripForm(body.Span, strip).Length != body.Length)
+        // Compared with the form as StripForm writes it unstripped (it leaves out empty pairs: "a && b" in a string is no field).
+        if (form && StripForm(body.Span, strip).Length != StripForm(body.Span, []).Length)
         {
             return null; // valid JSON, but read as the form it is labelled, it names a field to strip: cannot be known clean
         }

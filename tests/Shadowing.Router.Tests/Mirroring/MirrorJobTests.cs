@@ -123,6 +123,10 @@ public sealed class MirrorJobTests
         Assert.Equal("""{"card":{"cvc":"1"},"amount":10}""", Encoding.UTF8.GetString(json!.Value.Span));
         Assert.Equal("[0].x=1", Encoding.UTF8.GetString(form!.Value.Span));
 
+        // An empty pair read as a form ("a && b" in a string) names no field: stripped as JSON and copied.
+        var search = MirrorJob.CopyBody(Encoding.UTF8.GetBytes("{\"q\":\"a && b\",\"card\":{\"number\":\"4111\"}}"), "application/x-www-form-urlencoded", [], policy);
+        Assert.Equal("{\"q\":\"a \\u0026\\u0026 b\",\"card\":{}}", Encoding.UTF8.GetString(search!.Value.Span));
+
         // Valid JSON that, read as the form it is labelled, still names a field to strip: not copied.
         Assert.Null(MirrorJob.CopyBody("""[{"x":"&card.number=4111&"}]"""u8.ToArray(), "application/x-www-form-urlencoded", [], policy));
     }

@@ -605,6 +605,25 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_TheOnlyReadyShadowRetiredByARemediationDuringPreparation_EndsAtOnce_NotAtTheWindowsEnd()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "quota exceeded");
+        harness.FailWhen(nameof(ValidateShadowActivity), input => ((WarmupStep)input!).ShadowId == "s20261202t1200-2", "shadow down");
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        RaiseFail(harness, "s20261202t1200-1"); // its restart is refused: retired
+        await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        second.Open(); // cannot be judged: retired too
+        var outcome = await run.WaitAsync(Patience); // the window's timer is never fired
+
+        Assert.Equal("no shadow is left ready", outcome.Reason);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
     public async Task Run_ReleasedWhileARemediationStartedDuringPreparationRuns_ItsShadowIsRetiredBeforeTheWorkflowEnds()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));

@@ -402,6 +402,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// </remarks>
         private async Task<string> HoldAsync()
         {
+            if (_verdictsWhilePreparing && !Ready().Any() && _reworks.Count == 0)
+            {
+                return "no shadow is left ready"; // each one made ready was retired by a remediation that ended during preparation
+            }
+
             _phase = "Holding";
             Status(_phase);
 
