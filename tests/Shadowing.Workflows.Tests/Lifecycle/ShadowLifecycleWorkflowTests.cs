@@ -624,6 +624,28 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_TheOnlyReadyShadowRetiredDuringPreparation_ARequestToGrowThatCameMeanwhile_IsStillServed()
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "quota exceeded");
+        harness.FailWhen(nameof(ValidateShadowActivity), input => ((WarmupStep)input!).ShadowId == "s20261202t1200-2", "shadow down");
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        harness.Raise(ShadowLifecycleNames.Resize, new ResizeEvent(Count: 1)); // the PAE merged a larger need meanwhile
+        second.Open();
+        await WaitUntil(() => harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Count == 2); // the first's, then the new one's
+        harness.EndWindow();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(3, harness.Inputs<ShadowStep>(nameof(ProvisionShadowActivity)).Count);
+        Assert.Equal(("the window ended", true), (outcome.Reason, outcome.Served));
+    }
+
+    [Fact]
     public async Task Run_ReleasedWhileARemediationStartedDuringPreparationRuns_ItsShadowIsRetiredBeforeTheWorkflowEnds()
     {
         var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));

@@ -402,19 +402,19 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// </remarks>
         private async Task<string> HoldAsync()
         {
-            if (_verdictsWhilePreparing && !Ready().Any() && _reworks.Count == 0)
+            // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
+            var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
+            if (_verdictsWhilePreparing && !Ready().Any() && _reworks.Count == 0 && !resize.IsCompleted)
             {
-                return "no shadow is left ready"; // each one made ready was retired by a remediation that ended during preparation
+                // Each one made ready was retired by a remediation that ended during preparation, and no request to grow came.
+                return "no shadow is left ready";
             }
 
             _phase = "Holding";
             Status(_phase);
-
-            // One pending wait per event name, re-armed only after it fires: a wait left pending would take the next event of its name.
             var window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
             var timerEnd = _windowEnd;
             var release = _release;
-            var resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
             _verdict ??= context.WaitForExternalEventAsync<VerdictEvent>(ShadowLifecycleNames.Verdict, CancellationToken.None);
             while (true)
             {
