@@ -536,10 +536,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [InlineData(ShadowLifecycleOptions.CurrentLifecycleVersion)]
     public async Task Run_ReadyShadowFailsWhileAnotherIsStillPrepared_IsRemediatedThen_FromVersion5(int lifecycleVersion)
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync(lifecycleVersion);
 
         RaiseFail(harness, "s20261202t1200-1");
         if (lifecycleVersion >= 5)
@@ -565,10 +562,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ReadyShadowFailsTwiceWhileAnotherIsStillPrepared_IsRemediatedEachTime()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
 
         var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
         RaiseFail(harness, "s20261202t1200-1");
@@ -589,10 +583,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ReadyShadowFailsAfterAReleaseWhileAnotherIsStillPrepared_IsDrainedNotRestarted()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
 
         harness.Raise(ShadowLifecycleNames.Release, "operator");
         RaiseFail(harness, "s20261202t1200-1");
@@ -607,12 +598,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_TheOnlyReadyShadowRetiredByARemediationDuringPreparation_EndsAtOnce_NotAtTheWindowsEnd()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "quota exceeded");
-        harness.FailWhen(nameof(ValidateShadowActivity), input => ((WarmupStep)input!).ShadowId == "s20261202t1200-2", "shadow down");
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync(setup: NeitherCanBeKept);
 
         RaiseFail(harness, "s20261202t1200-1"); // its restart is refused: retired
         await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
@@ -626,12 +612,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_TheOnlyReadyShadowRetiredDuringPreparation_ARequestToGrowThatCameMeanwhile_IsStillServed()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "quota exceeded");
-        harness.FailWhen(nameof(ValidateShadowActivity), input => ((WarmupStep)input!).ShadowId == "s20261202t1200-2", "shadow down");
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync(setup: NeitherCanBeKept);
 
         RaiseFail(harness, "s20261202t1200-1");
         await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
@@ -648,10 +629,7 @@ public sealed class ShadowLifecycleWorkflowTests
     [Fact]
     public async Task Run_ReleasedWhileARemediationStartedDuringPreparationRuns_ItsShadowIsRetiredBeforeTheWorkflowEnds()
     {
-        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2));
-        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
-        var run = harness.StartAsync();
-        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
         var rewarm = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-1");
         RaiseFail(harness, "s20261202t1200-1");
         await WaitUntil(() => rewarm.Reached);
@@ -667,6 +645,27 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
         Assert.Equal(["s20261202t1200-1", "s20261202t1200-2"], harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Select(s => s.ShadowId).Order(StringComparer.Ordinal));
         Assert.Equal("released: operator", outcome.Reason);
+    }
+
+    /// <summary>
+    /// Two shadows: the first ready (made PreWarmed), the second's warm-up held at the returned gate. <paramref name="setup"/>
+    /// runs before the workflow starts.
+    /// </summary>
+    private static async Task<(WorkflowHarness Harness, Task<ShadowOutcome> Run, WorkflowHarness.Gate Second)> FirstReadySecondPreparedAsync(int lifecycleVersion = ShadowLifecycleOptions.CurrentLifecycleVersion, Action<WorkflowHarness>? setup = null)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest(count: 2)) { LifecycleVersion = lifecycleVersion };
+        setup?.Invoke(harness);
+        var second = harness.Hold(nameof(CollectWarmupStatsActivity), "s20261202t1200-2");
+        var run = harness.StartAsync();
+        await WaitUntil(() => second.Reached && harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        return (harness, run, second);
+    }
+
+    /// <summary>The first shadow's restart is refused (a Fail retires it), the second cannot be judged.</summary>
+    private static void NeitherCanBeKept(WorkflowHarness harness)
+    {
+        harness.FailWhen(nameof(RemediateShadowActivity), input => ((ShadowStep)input!).ShadowId == "s20261202t1200-1", "quota exceeded");
+        harness.FailWhen(nameof(ValidateShadowActivity), input => ((WarmupStep)input!).ShadowId == "s20261202t1200-2", "shadow down");
     }
 
     private static IReadOnlyList<ShadowStep> Remediated(WorkflowHarness harness) => harness.Inputs<ShadowStep>(nameof(RemediateShadowActivity));
