@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 
 namespace Shadowing.Embedded.Workflows;
 
@@ -28,6 +29,7 @@ public static class EmbeddedWorkflowsServiceCollectionExtensions
             .PostConfigure(o => o.StatePath ??= BesideStateFile(configuration["Shadowing:Embedded:StatePath"]))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton(new SettingsSection(EmbeddedWorkflowOptions.Section, typeof(EmbeddedWorkflowOptions)));
         services.TryAddSingleton<EmbeddedWorkflowBackend>();
 
         // Registered before the worker, so it is listening (StartingAsync) when the worker first connects.

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.State;
 using Shadowing.Embedded.Messaging;
@@ -38,6 +39,8 @@ public static class EmbeddedServiceCollectionExtensions
         }
 
         services.AddOptions<InProcessEventBusOptions>().BindConfiguration(EmbeddedOptions.Section + ":PubSub").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(new SettingsSection(EmbeddedOptions.Section, typeof(EmbeddedOptions)));
+        services.AddSingleton(new SettingsSection(EmbeddedOptions.Section + ":PubSub", typeof(InProcessEventBusOptions)));
         services.TryAddSingleton<IStateStore>(sp => new SqliteStateStore(
             sp.GetRequiredService<IOptions<EmbeddedOptions>>().Value.StatePath,
             sp.GetRequiredService<TimeProvider>()));

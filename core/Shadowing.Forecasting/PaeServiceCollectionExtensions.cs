@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Routing;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Pae;
@@ -22,6 +23,7 @@ public static class PaeServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<PaeOptions>().Bind(configuration.GetSection(PaeOptions.Section)).ValidateOnStart();
+        services.AddSingleton(new SettingsSection(PaeOptions.Section, typeof(PaeOptions)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaeOptions>, PaeOptionsValidator>());
         services.TryAddSingleton<IHolidayCalendar>(sp => sp.GetRequiredService<IOptions<PaeOptions>>().Value.HolidayCalendar());
         services.TryAddSingleton<RoutingTableStore>();

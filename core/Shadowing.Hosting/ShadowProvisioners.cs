@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Shadowing.ContainerApps;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Shadows;
 using Shadowing.Dapr.Provisioning;
 using Shadowing.Embedded.Provisioning;
@@ -26,6 +27,9 @@ public static class ShadowProvisioners
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        services.AddSingleton(new SettingsSection(KindKey, typeof(string)));
+        services.AddSingleton(new SettingsSection(DaprProvisionerOptions.Section, typeof(DaprProvisionerOptions)));
+        services.AddSingleton(new SettingsSection(ContainerAppsProvisionerOptions.Section, typeof(ContainerAppsProvisionerOptions)));
         var kind = configuration[KindKey];
         if (string.IsNullOrEmpty(kind) || kind.Equals("Local", StringComparison.OrdinalIgnoreCase))
         {

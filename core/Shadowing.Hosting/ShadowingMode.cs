@@ -1,6 +1,7 @@
 using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Configuration;
 using Shadowing.Dapr;
 using Shadowing.Embedded;
 using Shadowing.Embedded.Workflows;
@@ -53,6 +54,7 @@ public static class ShadowingModeExtensions
     public static ShadowingMode AddShadowingAdapters(this IServiceCollection services, IConfiguration configuration, ShadowingMode whenUnset = ShadowingMode.Auto)
     {
         var mode = Resolve(configuration, whenUnset);
+        services.AddSingleton(new SettingsSection(Key, typeof(ShadowingMode)));
         if (mode == ShadowingMode.Dapr)
         {
             services.AddShadowingDapr();

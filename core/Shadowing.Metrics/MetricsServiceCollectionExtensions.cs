@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
 using Shadowing.Metrics.Azure;
@@ -43,6 +44,11 @@ public static class MetricsServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        // Every source's settings are settings, whichever is chosen (see SettingsSpelling).
+        services.AddSingleton(new SettingsSection("Pae:Source", typeof(MetricsSourceKind)));
+        services.AddSingleton(new SettingsSection("Pae:Prometheus", typeof(PrometheusOptions)));
+        services.AddSingleton(new SettingsSection("Pae:Azure", typeof(AzureMonitorOptions)));
+        services.AddSingleton(new SettingsSection("Pae:Csv", typeof(CsvSourceOptions)));
         var text = configuration["Pae:Source"];
         if (!Enum.TryParse<MetricsSourceKind>(string.IsNullOrEmpty(text) ? nameof(MetricsSourceKind.Router) : text, ignoreCase: true, out var kind) || !Enum.IsDefined(kind))
         {

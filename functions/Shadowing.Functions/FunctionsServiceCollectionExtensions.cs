@@ -36,7 +36,9 @@ public static class FunctionsServiceCollectionExtensions
         services.TryAddSingleton(new ValidateShadowsOptions(string.IsNullOrEmpty(window) ? TimeSpan.FromMinutes(10)
             : global::Shadowing.Core.Configuration.Durations.TryParse(window, out var parsed) && parsed > TimeSpan.Zero ? parsed
             : throw new InvalidOperationException($"ValidateShadowsWindow is '{window}'; use a positive time span such as 00:10:00 or 10m (a bare number has no unit).")));
-        return services;
+
+        // The PAE's section is this app's alone (with Dapr; the embedded `up` checks it too).
+        return services.CheckSettingsSpelling(configuration, "the Functions app", Shadowing.Forecasting.Pae.PaeOptions.Section);
     }
 
     /// <summary>

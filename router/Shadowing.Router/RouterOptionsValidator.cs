@@ -12,7 +12,13 @@ internal sealed class RouterOptionsValidator(IConfiguration configuration) : IVa
     public ValidateOptionsResult Validate(string? name, RouterOptions options)
     {
         var failures = new List<string>();
-        Unknown(configuration.GetSection(RouterOptions.Section), typeof(RouterOptions), failures);
+        // The router owns its section wherever it runs: a key there that binds to nothing is a mistake.
+        SettingsSpelling.Check(
+            configuration.AsEnumerable().Where(e => e.Value is not null).Select(e => e.Key),
+            [RouterOptions.Section],
+            [new SettingsSection(RouterOptions.Section, typeof(RouterOptions))],
+            "the router",
+            failures);
         OptionsChecks.Check(RouterOptions.Section, options, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.ActiveHealthChecks)}", options.ActiveHealthChecks, failures);
         OptionsChecks.Check($"{RouterOptions.Section}:{nameof(RouterOptions.OutlierDetection)}", options.OutlierDetection, failures);
@@ -41,25 +47,5 @@ internal sealed class RouterOptionsValidator(IConfiguration configuration) : IVa
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    /// <summary>
-    /// Names every key under <paramref name="section"/> that binds to nothing: binding ignores them, so a misspelt
-    /// <c>Router:OutlierDetection:ConsecutiveFailure</c> would otherwise leave the default in force without a word.
-    /// </summary>
-    private static void Unknown(IConfigurationSection section, Type type, List<string> failures)
-    {
-        foreach (var child in section.GetChildren())
-        {
-            var property = type.GetProperty(child.Key, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase);
-            if (property is not { CanWrite: true })
-            {
-                failures.Add($"{child.Path} is not a setting of the router: check its spelling against the README's table.");
-            }
-            else if (property.PropertyType.IsClass && property.PropertyType != typeof(string) && property.PropertyType != typeof(Uri))
-            {
-                Unknown(child, property.PropertyType, failures);
-            }
-        }
     }
 }

@@ -31,6 +31,16 @@ public sealed class FunctionsAppTests
     }
 
     [Fact]
+    public void AddShadowingFunctions_MisspeltPaeSetting_FailsNamingIt()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Pae:HolidayContry"] = "DE", ["Pae:Prometheus:BaseAddress"] = "http://prometheus:9090" }).Build();
+
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => new ServiceCollection().AddLogging().AddShadowingFunctions(configuration));
+
+        Assert.Equal("Pae:HolidayContry is not a setting of the Functions app: check its spelling against the README's table.", Assert.Single(error.Failures));
+    }
+
+    [Fact]
     public void Build_Output_HasHostJsonAndTheRoutingFunctionsInMetadata()
     {
         // The Functions SDK writes functions.metadata and copies host.json next to the worker it builds.

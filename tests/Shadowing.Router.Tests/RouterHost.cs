@@ -114,6 +114,8 @@ internal sealed class RouterHost : IAsyncDisposable
                 }
                 services?.Invoke(builder.Services);
                 builder.Services.AddShadowingRouter(builder.Configuration);
+                // Every scrape fresh (the exporter caches one for 300 ms): a test reads a counter right after what it counts.
+                builder.Services.Configure<OpenTelemetry.Exporter.PrometheusAspNetCoreOptions>(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
             },
             app => app.MapShadowingRouter(),
             http2Only: http2Only);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Data;
 using Shadowing.Workflows.Data;
 using System.ComponentModel.DataAnnotations;
@@ -33,6 +34,9 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<ShadowLifecycleOptions>().Bind(configuration.GetSection(ShadowLifecycleOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ShadowGuardRails>().Bind(configuration.GetSection(ShadowGuardRails.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(new SettingsSection(ShadowLifecycleOptions.Section, typeof(ShadowLifecycleOptions)));
+        services.AddSingleton(new SettingsSection(ShadowGuardRails.Section, typeof(ShadowGuardRails)));
+        services.AddSingleton(new SettingsSection(ShadowDataOptions.Section, typeof(Dictionary<string, ShadowDataOptions>)));
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowValidator>();
         services.TryAddSingleton<AlertOutbox>();

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using OpenTelemetry.Metrics;
 using Shadowing.Cli.Samples;
 using Shadowing.Control;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Routing;
 using Shadowing.Embedded;
 using Shadowing.Embedded.State;
@@ -11,6 +12,7 @@ using Shadowing.Embedded.Provisioning;
 using Shadowing.Embedded.Workflows;
 using Shadowing.Forecasting;
 using Shadowing.Forecasting.Pae;
+using Shadowing.Hosting;
 using Shadowing.Metrics;
 using Shadowing.Router.Hosting;
 using Shadowing.Router.Routing;
@@ -95,6 +97,10 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             throw new UsageException((settings.AdminUrls is null ? $"{UpAdmin.UrlsKey} in {configPath}" : "--admin-urls") + ": " + adminProblem);
         }
 
+        // Composed before any sample starts, so a misspelt key stops `up` at once: the tables are seeded once the host starts.
+        var tables = new List<RoutingTable>();
+        builder.Services.AddUpHost(builder.Configuration, tables, $"the sample service in {configPath}").CheckUpSettings(builder.Configuration);
+
         IReadOnlyDictionary<string, SampleServiceOptions> samples;
         try
         {
@@ -123,10 +129,7 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
                 }
             }
 
-            var tables = samples
-                .Select(s => UpSamples.ToRoutingTable(s.Key, s.Value, id => processes.Single(p => p.Service == s.Key && p.Options.Id == id).Address))
-                .ToArray();
-            builder.Services.AddUpHost(builder.Configuration, tables, $"the sample service in {configPath}");
+            tables.AddRange(samples.Select(s => UpSamples.ToRoutingTable(s.Key, s.Value, id => processes.Single(p => p.Service == s.Key && p.Options.Id == id).Address)));
             builder.Services.PostConfigure<LocalProvisionerOptions>(o =>
             {
                 foreach (var (service, options) in samples)
@@ -249,5 +252,24 @@ internal static class UpHost
         services.AddShadowLifecycle(configuration);
         services.AddShadowingControl();
         return services;
+    }
+
+    /// <summary>
+    /// Refuses a key under <c>up</c>'s sections (<c>Shadowing</c>, <c>Pae</c>, <c>Router</c>, <c>Samples</c>) that binds to
+    /// nothing: <c>up</c> hosts every part, so a key there that none of them reads is a mistake. Call after <see cref="AddUpHost"/>.
+    /// </summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Such a key; the failures name each.</exception>
+    public static IServiceCollection CheckUpSettings(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton(new SettingsSection(UpSamples.Section, typeof(Dictionary<string, SampleServiceOptions>)));
+        services.AddSingleton(new SettingsSection(UpAdmin.UrlsKey, typeof(string)));
+
+        // Settings of the hosts that run with Dapr, which `up` (always embedded, shadows as local processes) does not read:
+        // set in a shell shared with `dapr run`, they are not misspellings.
+        services.AddSingleton(new SettingsSection(ShadowingModeExtensions.Key, typeof(ShadowingMode)));
+        services.AddSingleton(new SettingsSection(ShadowProvisioners.KindKey, typeof(string)));
+        services.AddSingleton(new SettingsSection(Shadowing.Dapr.Provisioning.DaprProvisionerOptions.Section, typeof(Shadowing.Dapr.Provisioning.DaprProvisionerOptions)));
+        services.AddSingleton(new SettingsSection(Shadowing.ContainerApps.ContainerAppsProvisionerOptions.Section, typeof(Shadowing.ContainerApps.ContainerAppsProvisionerOptions)));
+        return services.CheckSettingsSpelling(configuration, "shadowing up", "Shadowing", PaeOptions.Section, Router.RouterOptions.Section, UpSamples.Section);
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Shadows;
 
 namespace Shadowing.Embedded.Provisioning;
@@ -20,6 +21,7 @@ public static class ProvisioningServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<LocalProvisionerOptions>().Bind(configuration.GetSection(LocalProvisionerOptions.Section)).ValidateOnStart();
+        services.AddSingleton(new SettingsSection(LocalProvisionerOptions.Section, typeof(LocalProvisionerOptions)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<LocalProvisionerOptions>, TemplatesValidator>());
         services.TryAddSingleton<LocalProcessProvisioner>();
         services.TryAddSingleton<IShadowProvisioner>(sp => sp.GetRequiredService<LocalProcessProvisioner>());

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Randomness;
 using Shadowing.Core.Routing;
@@ -50,6 +51,7 @@ public static class RouterServiceCollectionExtensions
         services.TryAddSingleton(RandomSource.Shared);
         services.AddOptions<RouterOptions>().Bind(configuration.GetSection(RouterOptions.Section)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RouterOptions>, RouterOptionsValidator>());
+        services.AddSingleton(new SettingsSection(RouterOptions.Section, typeof(RouterOptions)));
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<RouterOptions>>((kestrel, router) => ApplyLimits(kestrel, router.Value.Limits));
 
         // RFC 9112 lets a server take a bare LF as a line end, and Kestrel does by default; an endpoint behind the router

@@ -119,6 +119,22 @@ public sealed class UpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_MisspeltSetting_ExitsNamingIt_BeforeStartingAnySample()
+    {
+        var config = Path.Combine(_directory, "misspelt.json");
+        await File.WriteAllTextAsync(config, """
+            { "Pae": { "Planer": { "LeadTime": "00:10:00" } }, "Samples": { "orders": { "Production": [ { "Id": "misspelt-1", "Capacity": 4 } ] } } }
+            """, Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"], _directory);
+
+        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Pae:Planer is not a setting of shadowing up", up.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("misspelt-1", up.Output, StringComparison.Ordinal); // no sample was started
+    }
+
+    [Fact]
     public async Task Up_EnvironmentVariables_OverrideTheConfigurationFile()
     {
         var config = Path.Combine(_directory, "good.json");

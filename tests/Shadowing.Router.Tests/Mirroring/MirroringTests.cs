@@ -376,13 +376,28 @@ public sealed class MirroringTests
                 },
                 "a copy answered by the recovered shadow",
                 cancellationToken: Ct);
-            var answered = outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.Status == 200);
-            for (var i = 0; i < 10; i++)
+            // Ten at once, each copy held 200 ms: a target that answers gets what its share of the senders allows and sheds
+            // the rest as busy; a stalled one would get one and publish the others as "not sent".
+            hung.Delay = TimeSpan.FromMilliseconds(200);
+            await Eventually.WaitUntilAsync(() => hung.InFlight == 0, "the probes' copies answered", cancellationToken: Ct);
+            double Dropped(string metrics, string reason) => PrometheusText.Value(metrics, "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", reason)) ?? 0;
+            var before = await router.MetricsAsync();
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(async i =>
             {
                 using var response = await router.Client.GetAsync(new Uri($"/orders/items/after-{i}", UriKind.Relative), Ct);
-            }
+            }));
 
-            await Eventually.WaitUntilAsync(() => outcomes.Count(o => o.Copy.EndpointId == "hung" && o.Copy.Status == 200) >= answered + 10, "the ten copies after recovery answered", cancellationToken: Ct);
+            MirrorOutcome[] after = [];
+            await Eventually.WaitUntilAsync(
+                async () =>
+                {
+                    after = [.. outcomes.Where(o => o.Copy.EndpointId == "hung" && o.Path.StartsWith("/items/after-", StringComparison.Ordinal))];
+                    return after.Length + Dropped(await router.MetricsAsync(), "target_busy") - Dropped(before, "target_busy") == 10;
+                },
+                "the ten copies after recovery sent or shed",
+                cancellationToken: Ct);
+            Assert.Equal(Dropped(before, "target_stalled"), Dropped(await router.MetricsAsync(), "target_stalled"));
+            Assert.All(after, o => Assert.False(o.Copy.Error?.StartsWith("not sent", StringComparison.Ordinal) ?? false, o.Copy.Error));
         }
         finally
         {
