@@ -90,6 +90,32 @@ internal sealed partial class MirrorSender : IDisposable
     /// </summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy = false)
     {
+        if (kind != OutcomeKind.ProductionNoise)
+        {
+            await SendCoreAsync(copy, target, kind, cancellationToken, shedWhenBusy).ConfigureAwait(false);
+            return;
+        }
+
+        // A copy to production takes one of the endpoint's own slots, as a client's request does, and is not sent without
+        // one: production's clients come first, and one saturated must not get copies past its maxConcurrency on top.
+        if (!target.Runtime.TryEnter(target.MaxConcurrency))
+        {
+            _metrics.MirrorDropped(copy.Service, "production_busy");
+            return;
+        }
+
+        try
+        {
+            await SendCoreAsync(copy, target, kind, cancellationToken, shedWhenBusy).ConfigureAwait(false);
+        }
+        finally
+        {
+            target.Runtime.Exit();
+        }
+    }
+
+    private async Task SendCoreAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy)
+    {
         var startedAt = _time.GetUtcNow();
         var entry = target.Runtime.TryEnterMirror(StallAfter, shedWhenBusy ? _maxInFlightPerTarget : int.MaxValue);
         if (entry == MirrorEntry.Busy)

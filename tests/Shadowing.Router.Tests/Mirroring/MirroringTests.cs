@@ -745,6 +745,41 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task SecondaryShare_NeverTakesAProductionEndpointPastItsMaxConcurrency()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var p2 = await TestBackend.StartAsync("p2");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        var table = With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, SecondaryShare = 1 });
+        table = table with { Production = [.. table.Production, new ProductionEndpoint { Id = "p2", Address = p2.Address.ToString(), MaxConcurrency = 1 }] };
+        await using var router = await RouterHost.StartAsync([table]);
+        var outcomes = Collect(router);
+
+        // p2's one slot taken, as by a client's request in flight: the router serves from p1, and p2 gets no copy on top.
+        var p2Runtime = router.App.Services.GetRequiredService<RoutingTableCache>().Current.Services["orders"].Production.Single(p => p.Id == "p2").Runtime;
+        Assert.True(p2Runtime.TryEnter(1));
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await router.Client.GetAsync(new Uri($"/orders/items/{i}", UriKind.Relative), Ct);
+            Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
+        }
+
+        await Eventually.WaitUntilAsync(
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "production_busy")) == 5,
+            "the five noise copies dropped as production_busy",
+            cancellationToken: Ct);
+        Assert.Equal(0, p2.Requests);
+        Assert.DoesNotContain(outcomes, o => o.Kind == OutcomeKind.ProductionNoise);
+
+        // With its slot free again, the next copy goes.
+        p2Runtime.Exit();
+        (await router.Client.GetAsync(new Uri("/orders/items/free", UriKind.Relative), Ct)).Dispose();
+
+        await Eventually.WaitUntilAsync(() => outcomes.Any(o => o.Kind == OutcomeKind.ProductionNoise), "a noise outcome once p2 has room", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(() => p2Runtime.InFlight == 0, "the copy's slot given back", cancellationToken: Ct);
+    }
+
+    [Fact]
     public async Task SecondaryShare_QueuedCopies_NeverGoToAProductionEndpointRemovedSince()
     {
         // One sender, held by the first copy at the shadow; the next copies wait in the queue while p2 leaves the table.
