@@ -360,6 +360,13 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         {
             var plan = await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false);
             var summary = plan is { InstanceId: { } id } ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null;
+            if (summary is { RuntimeStatus: "UNKNOWN" })
+            {
+                // Every check below needs its state: accepted unchecked, the request could merge into a workflow that ended
+                // and never run, while the caller was told it would.
+                return new ControlResult(StatusCodes.Status503ServiceUnavailable, new ControlProblem("Service unavailable", StatusCodes.Status503ServiceUnavailable, $"Request {covering.Id} covers this window, and the state of its workflow {summary.InstanceId} cannot be read ({summary.Error}): nothing was stored; try again."));
+            }
+
             if (summary is { RuntimeStatus: "TERMINATED" or "FAILED" })
             {
                 return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has ended {summary.RuntimeStatus}: it is not started again for the same window. Ask for a window starting after {covering.WindowEnd:u}, or see /api/services/{service}.");
@@ -401,7 +408,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// </summary>
     public async Task<ControlResult> PromoteAsync(string service, string shadowId, Stream body, string actor, CancellationToken cancellationToken)
     {
-        if ((BadService(service) ?? BadId(shadowId, "shadowId")) is { } bad)
+        // A shadow id is an endpoint id of the routing table (dots allowed: a hand-placed `canary.v2`), not a workflow id.
+        var badShadow = ServiceNames.IsValid(shadowId) ? null : ControlResult.BadRequest("shadowId", $"'{shadowId}' is not a valid shadowId: {ServiceNames.Rule}.");
+        if ((BadService(service) ?? badShadow) is { } bad)
         {
             return bad;
         }
@@ -425,7 +434,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                 return ControlResult.BadRequest(unknown, $"unknown field '{unknown}'; known: to.");
             }
 
-            if (given.TryGetProperty("to", out var to) && (to.ValueKind != JsonValueKind.String || !Enum.TryParse(to.GetString(), ignoreCase: true, out target) || !Enum.IsDefined(target)))
+            // The two names only: Enum.TryParse would also take "1" and "active,production", and this step cannot be undone.
+            if (given.TryGetProperty("to", out var to) && (to.ValueKind != JsonValueKind.String || to.GetString() is not { } name
+                || !(name.Equals("active", StringComparison.OrdinalIgnoreCase) || name.Equals("production", StringComparison.OrdinalIgnoreCase))
+                || !Enum.TryParse(name, ignoreCase: true, out target)))
             {
                 return ControlResult.BadRequest("to", "must be \"active\" or \"production\".");
             }

@@ -71,10 +71,21 @@ public static class ControlEndpoints
         ArgumentNullException.ThrowIfNull(request);
         var principal = request.Headers["x-ms-client-principal-name"].ToString();
         var trusted = string.Equals(request.HttpContext.RequestServices?.GetService<IConfiguration>()?["WEBSITE_AUTH_ENABLED"], "True", StringComparison.OrdinalIgnoreCase);
-        var claimed = request.Headers[ActorHeader].ToString() is { Length: > 0 } named ? named : principal;
-        var who = trusted && principal.Length > 0 ? principal : claimed.Length > 0 ? $"{claimed} (claimed)" : "anonymous";
+        var claimed = Name(request.Headers[ActorHeader].ToString() is { Length: > 0 } named ? named : principal);
+        var who = trusted && principal.Length > 0 ? Name(principal) : claimed.Length > 0 ? $"{claimed} (claimed)" : "anonymous";
         return request.HttpContext.Connection.RemoteIpAddress is { } address ? $"{who} from {address}" : who;
+
+        // Short enough that what follows it always survives the audit log's 200 characters: a name padded to that length
+        // would otherwise push "(claimed)" and the address off the entry and pass for the principal.
+        static string Name(string text)
+        {
+            var printable = new string([.. text.Where(c => !char.IsControl(c))]).Trim();
+            return printable.Length > MaxActorName ? printable[..MaxActorName] + "…" : printable;
+        }
     }
+
+    /// <summary>The longest actor name kept (a claim or a principal); longer ones are cut, marked with an ellipsis.</summary>
+    public const int MaxActorName = 100;
 
     /// <summary>Registers <see cref="ControlApi"/> with the <see cref="IWorkflowControl"/> registered before (or this app's own workflow client).</summary>
     public static IServiceCollection AddShadowingControl(this IServiceCollection services)
@@ -88,8 +99,9 @@ public static class ControlEndpoints
     /// <summary>
     /// daprd's answers: its error body (<c>{"errorCode", "message"}</c>, <c>ERR_INSTANCE_ID_NOT_FOUND</c> for an unknown
     /// instance, <c>ERR_INSTANCE_ID_INVALID</c> or <c>ERR_INSTANCE_ID_TOO_LONG</c> for an id daprd refuses; daprd's
-    /// messages) and an empty 202 for raiseEvent and terminate. A payload checked here and an ended instance have no daprd
-    /// code: <c>ERR_BAD_REQUEST</c> and <c>ERR_INSTANCE_ENDED</c> (409) are this host's.
+    /// messages) and an empty 202 for raiseEvent and terminate. A payload checked here, an ended instance and a workflow
+    /// host that cannot be reached have no daprd code: <c>ERR_BAD_REQUEST</c>, <c>ERR_INSTANCE_ENDED</c> (409, final) and
+    /// <c>ERR_WORKFLOWS_UNAVAILABLE</c> (502, 504: worth retrying) are this host's.
     /// </summary>
     private static IResult DaprShaped(ControlResult result, string instanceId) => result switch
     {
@@ -101,7 +113,17 @@ public static class ControlEndpoints
             ShadowingJson.Options,
             statusCode: StatusCodes.Status400BadRequest),
         { Body: ControlProblem problem } => Results.Json(
-            new { errorCode = result.Status == StatusCodes.Status404NotFound ? "ERR_INSTANCE_ID_NOT_FOUND" : result.Status == StatusCodes.Status400BadRequest ? "ERR_BAD_REQUEST" : "ERR_INSTANCE_ENDED", message = problem.Detail },
+            new
+            {
+                errorCode = result.Status switch
+                {
+                    StatusCodes.Status404NotFound => "ERR_INSTANCE_ID_NOT_FOUND",
+                    StatusCodes.Status400BadRequest => "ERR_BAD_REQUEST",
+                    StatusCodes.Status409Conflict => "ERR_INSTANCE_ENDED",
+                    _ => "ERR_WORKFLOWS_UNAVAILABLE",
+                },
+                message = problem.Detail,
+            },
             ShadowingJson.Options,
             statusCode: result.Status),
         _ => result,

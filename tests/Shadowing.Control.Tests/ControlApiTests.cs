@@ -396,6 +396,13 @@ public sealed class ControlApiTests
         Assert.Contains("its workflow wf-1 has ended TERMINATED", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
         Assert.Equal(2, (await _store.GetJsonAsync<ShadowRequest>(StateKeys.ShadowRequestsPrefix + first.RequestId, Ct))!.Value.Count); // refused before anything was stored
 
+        // Its state cannot be read (the workflows app down): not accepted unchecked, where it could merge into an ended one.
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Task.FromException<WorkflowStatus?>(new HttpRequestException("The workflows app answered 500 Internal Server Error")));
+        var unknown = await Api.StartShadowsAsync("orders", Body("{\"count\":3}"), "oncall", Ct);
+        Assert.Equal(503, unknown.Status);
+        Assert.Contains("the state of its workflow wf-1 cannot be read (The workflows app answered 500", Assert.IsType<ControlProblem>(unknown.Body).Detail, StringComparison.Ordinal);
+        Assert.Equal(2, (await _store.GetJsonAsync<ShadowRequest>(StateKeys.ShadowRequestsPrefix + first.RequestId, Ct))!.Value.Count);
+
         // Refused by the guard rails: a request that changes nothing gets the refusal, not a 200.
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns((WorkflowStatus?)null);
         await _store.SaveJsonAsync(StateKeys.ShadowPlan(first.RequestId), new ShadowPlan
@@ -511,6 +518,23 @@ public sealed class ControlApiTests
         AssertProblem(await Api.PromoteAsync("orders", "s9", Body(string.Empty), "oncall", Ct), 404, "shadowId");
         AssertProblem(await Api.PromoteAsync("orders", "S1", Body(string.Empty), "oncall", Ct), 404, "shadowId"); // ids are compared exactly, as the promotion itself does
         AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"prod\"}"), "oncall", Ct), 400, "to");
+        AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"1\"}"), "oncall", Ct), 400, "to"); // not Production by its number
+        AssertProblem(await Api.PromoteAsync("orders", "s1", Body("{\"to\":\"active,production\"}"), "oncall", Ct), 400, "to");
+        AssertProblem(await Api.PromoteAsync("orders", "s1/x", Body(string.Empty), "oncall", Ct), 400, "shadowId");
+    }
+
+    [Fact]
+    public async Task Promote_AHandPlacedShadowWithADotInItsId_IsJudgedByItsVerdict_NotRefusedAsABadId()
+    {
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders() with
+        {
+            Shadows = [new ShadowEndpoint { Id = "canary.v2", Address = "http://127.0.0.1:9", State = ShadowState.PreWarmed }],
+        }, cancellationToken: Ct);
+
+        var refused = await Api.PromoteAsync("orders", "canary.v2", Body(string.Empty), "oncall", Ct);
+
+        Assert.Equal(409, refused.Status); // the endpoint id the routing table allows; refused only for want of a Pass
+        Assert.Contains("never been validated", Assert.IsType<ControlProblem>(refused.Body).Detail, StringComparison.Ordinal);
     }
 
     [Theory]

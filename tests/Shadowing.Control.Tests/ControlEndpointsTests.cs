@@ -145,6 +145,8 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Accepted, raised.StatusCode);
         Assert.Empty(await raised.Content.ReadAsByteArrayAsync(Ct));
         Assert.Equal("got 1", (await Workflows.WaitForWorkflowCompletionAsync("wf-5", cancellation: Timeout())).ReadOutputAs<string>());
+        using var ended = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/go", UriKind.Relative), new { n = 2 }, Ct);
+        Assert.Equal((HttpStatusCode.Conflict, "ERR_INSTANCE_ENDED"), (ended.StatusCode, (await ended.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errorCode").GetString()));
 
         await StartAsync("Waiting", "wf-6");
         using var terminated = await _http.PostAsync(new Uri("/v1.0/workflows/dapr/wf-6/terminate", UriKind.Relative), null, Ct);
@@ -164,6 +166,19 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
         Assert.Equal("alice (claimed) from 127.0.0.1", audit[0].GetProperty("actor").GetString());
         Assert.Equal("start-shadows", audit[0].GetProperty("action").GetString());
+    }
+
+    [Fact]
+    public void Actor_AClaimPaddedToTheAuditLogsLength_KeepsItsMarkAndAddress()
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Headers[ControlEndpoints.ActorHeader] = "alice@corp" + new string(' ', 150) + "x" + new string('y', 200);
+        context.Connection.RemoteIpAddress = System.Net.IPAddress.Parse("10.0.0.9");
+
+        var actor = ControlEndpoints.Actor(context.Request);
+
+        Assert.EndsWith("… (claimed) from 10.0.0.9", actor, StringComparison.Ordinal);
+        Assert.True(actor.Length <= 200, actor);
     }
 
     [Theory]

@@ -40,7 +40,9 @@ internal class ControlApiSettings : CommonSettings
     /// <summary>A client for <see cref="Url"/>, sending the function key when there is one.</summary>
     public HttpClient CreateClient()
     {
-        var http = new HttpClient { BaseAddress = new Uri(Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        // Redirects are not followed: HttpClient drops Authorization on one, not x-functions-key, which would go to
+        // wherever an Easy Auth login page or a proxy pointed.
+        var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(30) };
         if (FunctionKey is { } key)
         {
             http.DefaultRequestHeaders.Add("x-functions-key", key);
@@ -72,6 +74,11 @@ internal class ControlApiSettings : CommonSettings
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             {
                 throw new UsageException($"The control API at {url} refused the call ({(int)response.StatusCode}): give a function key with --key or SHADOWING_FUNCTIONS_KEY.");
+            }
+
+            if ((int)response.StatusCode is >= 300 and < 400)
+            {
+                throw new StartFailedException($"The control API at {url} redirected GET /{path} to {response.Headers.Location}; not followed (a function key would go with it): give --url the address it redirects to, if that is the API.");
             }
 
             if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.NotFound or HttpStatusCode.BadRequest))

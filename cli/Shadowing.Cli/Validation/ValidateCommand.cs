@@ -56,7 +56,7 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
                 {
                     // As continuous validation judges it: a ready shadow only since it became ready (a restart before that ran another process).
                     var to = TimeProvider.System.GetUtcNow();
-                    verdict = await validator.JudgeAsync(table.Service, shadow.Id, ShadowRevalidation.WindowStart(shadow, to, settings.Window), to, cancellationToken);
+                    verdict = await validator.JudgeAsync(table.Service, shadow.Id, ShadowRevalidation.WindowStart(shadow, to, settings.Window), to, cancellationToken: cancellationToken);
                     await validator.RecordAsync(verdict, cancellationToken: cancellationToken);
                 }
                 else

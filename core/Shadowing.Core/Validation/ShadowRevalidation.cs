@@ -71,7 +71,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
     {
         var to = time.GetUtcNow();
         var length = to - WindowStart(shadow, to, window);
-        var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken).ConfigureAwait(false);
+        var verdict = await validator.JudgeAsync(service, shadow.Id, to - length, to, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (verdict.Verdict != Verdict.Fail)
         {
             await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -156,7 +156,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
 
         if (start < end)
         {
-            var before = await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken).ConfigureAwait(false);
+            var before = await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken: cancellationToken).ConfigureAwait(false);
             if (before.Verdict != Verdict.Inconclusive || start == end - length)
             {
                 return before.Verdict == Verdict.Pass ? Before.Passed : Before.NotPassed;
@@ -165,7 +165,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
 
         if (latest is { Verdict: Verdict.Fail } held && IsNotActedOn(held) && sinceReady && held.To < to)
         {
-            var after = await validator.JudgeAsync(service, shadow.Id, held.To, to, cancellationToken).ConfigureAwait(false);
+            var after = await validator.JudgeAsync(service, shadow.Id, held.To, to, cancellationToken: cancellationToken).ConfigureAwait(false);
             return after.Verdict == Verdict.Fail ? Before.NotPassed : Before.HeldFail;
         }
 

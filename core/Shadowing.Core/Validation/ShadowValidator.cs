@@ -32,20 +32,27 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     /// Whether an Inconclusive verdict replaces the stored one; continuous validation says no, so a quiet minute does not
     /// overwrite the Pass that promotion needs.
     /// </param>
+    /// <param name="settled">Whether the window ends <see cref="OutcomeDelay"/> ago rather than now (see <see cref="JudgeAsync"/>).</param>
     /// <param name="cancellationToken">Cancels the judgement.</param>
     /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
-    public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, bool storeInconclusive = true, CancellationToken cancellationToken = default)
+    public async Task<ShadowVerdict> ValidateAsync(string service, string shadow, TimeSpan window, bool storeInconclusive = true, bool settled = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
         var to = time.GetUtcNow();
-        var verdict = await JudgeAsync(service, shadow, to - window, to, cancellationToken).ConfigureAwait(false);
+        var verdict = await JudgeAsync(service, shadow, to - window, to, settled, cancellationToken).ConfigureAwait(false);
         await RecordAsync(verdict, storeInconclusive, cancellationToken: cancellationToken).ConfigureAwait(false);
         return verdict;
     }
 
-    /// <summary>Judges <paramref name="shadow"/> on the copies sent between <paramref name="from"/> and <paramref name="to"/>; stores and alerts nothing.</summary>
+    /// <summary>
+    /// Judges <paramref name="shadow"/> on the copies sent between <paramref name="from"/> and <paramref name="to"/>; stores
+    /// and alerts nothing. With <paramref name="settled"/>, a window ending less than <see cref="OutcomeDelay"/> ago ends
+    /// then instead (the verdict's <c>To</c> says so): the outcomes of the copies sent since are not all stored yet, and
+    /// the missing ones are the slow and the unanswered, so judging them would flatter the shadow. That matters for the
+    /// short windows of a warm-up; continuous validation's windows (minutes) end now, a few seconds' bias in them.
+    /// </summary>
     /// <exception cref="KeyNotFoundException">The service has no routing table, or the table no such shadow.</exception>
-    public async Task<ShadowVerdict> JudgeAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    public async Task<ShadowVerdict> JudgeAsync(string service, string shadow, DateTimeOffset from, DateTimeOffset to, bool settled = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(service);
         ArgumentException.ThrowIfNullOrWhiteSpace(shadow);
@@ -54,6 +61,11 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         if (table.Shadows.All(s => s.Id != shadow))
         {
             throw new KeyNotFoundException($"Service '{service}' has no shadow '{shadow}'.");
+        }
+
+        if (settled)
+        {
+            (from, to) = Settled(table, from, to);
         }
 
         var outcomes = new List<MirrorOutcome>();
@@ -108,10 +120,34 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     /// <paramref name="to"/>, allowing for the service's pub/sub time shift (see <see cref="SendLag"/>). Direct copies,
     /// and any of a service without a routing table, are chosen by when production received the original.
     /// </summary>
-    public async Task<IReadOnlyList<MirrorOutcome>> SentAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<MirrorOutcome>> SentAsync(string service, string endpoint, DateTimeOffset from, DateTimeOffset to, bool settled = false, CancellationToken cancellationToken = default)
     {
         var table = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value;
+        if (settled && table is not null)
+        {
+            (from, to) = Settled(table, from, to); // as JudgeAsync reads them: a warm-up counts what its validation will judge
+        }
+
         return await ReadAsync(service, endpoint, from, to, table is null ? TimeSpan.Zero : SendLag(table), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// How long after a copy is sent its outcome may still be on its way to the store: the mirror policy's timeout (a copy
+    /// that is never answered is known only then) and a few seconds for the router's flush of its outcomes (every 2 s).
+    /// </summary>
+    public static TimeSpan OutcomeDelay(RoutingTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return (table.Mirror?.Timeout ?? new MirrorPolicy().Timeout) + OutcomeFlushAllowance;
+    }
+
+    private static readonly TimeSpan OutcomeFlushAllowance = TimeSpan.FromSeconds(3);
+
+    /// <summary>The window cut to end no later than <see cref="OutcomeDelay"/> ago (empty, at that end, if it starts later).</summary>
+    private (DateTimeOffset From, DateTimeOffset To) Settled(RoutingTable table, DateTimeOffset from, DateTimeOffset to)
+    {
+        var settled = time.GetUtcNow() - OutcomeDelay(table);
+        return to <= settled ? (from, to) : (from < settled ? from : settled, settled);
     }
 
     /// <summary>

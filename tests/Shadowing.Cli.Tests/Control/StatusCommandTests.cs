@@ -153,4 +153,24 @@ public sealed class StatusCommandTests : IDisposable
 
         Assert.Equal($"The control API at {url} did not answer GET /api/routing within 1 s.", error.Message);
     }
+
+    [Fact]
+    public async Task Get_ARedirect_IsNotFollowed_SoTheFunctionKeyGoesNowhereElse()
+    {
+        string? keySeen = null;
+        await using var elsewhere = await LoopbackApp.StartAsync(null, a => a.MapFallback(c =>
+        {
+            keySeen = c.Request.Headers["x-functions-key"];
+            return Results.Ok().ExecuteAsync(c);
+        }));
+        var login = new Uri(LoopbackApp.AddressOf(elsewhere), "login").ToString();
+        await using var redirecting = await LoopbackApp.StartAsync(null, a => a.MapFallback(c => Results.Redirect(login).ExecuteAsync(c)));
+        var url = LoopbackApp.AddressOf(redirecting).ToString();
+        using var http = new ControlApiSettings { Url = url, Key = "a-function-key" }.CreateClient();
+
+        var error = await Assert.ThrowsAsync<StartFailedException>(() => ControlApiSettings.GetAsync(http, "api/routing", url, Ct));
+
+        Assert.Null(keySeen);
+        Assert.Contains($"redirected GET /api/routing to {login}; not followed", error.Message, StringComparison.Ordinal);
+    }
 }

@@ -159,7 +159,7 @@ public sealed class ShadowRevalidationTests
     {
         await PutTableAsync(Shadow("promoted", ShadowState.Active, "shadows-orders-1"));
         await StoreOutcomesAsync("promoted", status: 500);
-        var judgedByHand = await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)).JudgeAsync("orders", "promoted", Now.AddMinutes(-10), Now, TestContext.Current.CancellationToken);
+        var judgedByHand = await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)).JudgeAsync("orders", "promoted", Now.AddMinutes(-10), Now, cancellationToken: TestContext.Current.CancellationToken);
         await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)).RecordAsync(judgedByHand, alert: false, cancellationToken: TestContext.Current.CancellationToken); // as `validate --judge` stores it, its alert going nowhere
         _bus.ClearReceivedCalls();
 

@@ -69,7 +69,7 @@ public sealed class ShadowValidatorTests
         // From mid-slot before the hour to the first instant of a slot after it.
         var from = Start.AddSeconds(61.5);
         var to = Start.AddSeconds(152);
-        var read = await validator.SentAsync("orders", "s1", from, to, TestContext.Current.CancellationToken);
+        var read = await validator.SentAsync("orders", "s1", from, to, cancellationToken: TestContext.Current.CancellationToken);
 
         Assert.Equal(
             outcomes.Where(o => o.Copy.EndpointId == "s1" && o.ReceivedAt >= from && o.ReceivedAt <= to).Select(o => o.RequestId).Order(),
@@ -96,10 +96,37 @@ public sealed class ShadowValidatorTests
         var validator = new ShadowValidator(store, bus, new FakeTimeProvider(now));
 
         var verdict = await validator.ValidateAsync("orders", "s1", TimeSpan.FromMinutes(15), cancellationToken: TestContext.Current.CancellationToken);
-        var sent = await validator.SentAsync("orders", "s1", now.AddMinutes(-15), now, TestContext.Current.CancellationToken);
+        var sent = await validator.SentAsync("orders", "s1", now.AddMinutes(-15), now, cancellationToken: TestContext.Current.CancellationToken);
 
         Assert.Equal(expected, verdict.Verdict);
         Assert.Equal(transport == MirrorTransport.PubSub ? 60 : 0, sent.Count);
+    }
+
+    [Fact]
+    public async Task Settled_TheWindowEndsTheOutcomeDelayAgo_TheCopiesWhoseOutcomesMayStillComeAreNotJudged()
+    {
+        // Copies 5 to 1 minutes ago all answered; of the last 12 s only the fast answers are stored so far (the slow and the
+        // unanswered come up to the 10 s copy timeout and a flush later): judged, they would flatter the shadow.
+        var now = Start.AddHours(1);
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        await PutTableAsync(store, bus, new MirrorPolicy { Timeout = TimeSpan.FromSeconds(10) });
+        var table = (await new RoutingTableStore(store, bus).GetAsync("orders", TestContext.Current.CancellationToken))!.Value;
+        var outcomes = Enumerable.Range(0, 240).Select(i => Outcome($"old{i}", "s1", now.AddMinutes(-5).AddSeconds(i)))
+            .Concat(Enumerable.Range(0, 12).Select(i => Outcome($"new{i}", "s1", now.AddSeconds(-12 + i))))
+            .ToList();
+        await StoredOutcomes.SaveAsync(store, outcomes, TestContext.Current.CancellationToken);
+        var validator = new ShadowValidator(store, bus, new FakeTimeProvider(now));
+
+        var settled = await validator.ValidateAsync("orders", "s1", TimeSpan.FromMinutes(10), settled: true, cancellationToken: TestContext.Current.CancellationToken);
+        var counted = await validator.SentAsync("orders", "s1", now.AddMinutes(-10), now, settled: true, cancellationToken: TestContext.Current.CancellationToken);
+        var all = await validator.SentAsync("orders", "s1", now.AddMinutes(-10), now, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(TimeSpan.FromSeconds(13), ShadowValidator.OutcomeDelay(table));
+        Assert.Equal(now - ShadowValidator.OutcomeDelay(table), settled.To);
+        Assert.Equal(now.AddMinutes(-10), settled.From);
+        Assert.Equal(240, counted.Count);
+        Assert.Equal(252, all.Count);
     }
 
     [Fact]

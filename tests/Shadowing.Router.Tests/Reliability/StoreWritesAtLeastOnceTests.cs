@@ -65,7 +65,7 @@ public sealed class StoreWritesAtLeastOnceTests
                 await minutes.FlushAsync(DateTimeOffset.MaxValue, Ct);
                 await outcomes.FlushAsync(Ct);
                 // Read as validation reads them: the slots of the load's window.
-                kept = await new ShadowValidator(sqlite, Substitute.For<IEventBus>(), TimeProvider.System).SentAsync("orders", "s1", started, TimeProvider.System.GetUtcNow(), Ct);
+                kept = await new ShadowValidator(sqlite, Substitute.For<IEventBus>(), TimeProvider.System).SentAsync("orders", "s1", started, TimeProvider.System.GetUtcNow(), cancellationToken: Ct);
                 return minutes.PendingRecords == 0 && kept.Count >= Total;
             },
             "every metric record and outcome written",

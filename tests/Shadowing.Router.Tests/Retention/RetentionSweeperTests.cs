@@ -65,7 +65,7 @@ public sealed class RetentionSweeperTests
             [Hour("s1", Ten.AddHours(1))],
             await ListedAsync(store, "outcome-slots"));
         var validator = new ShadowValidator(store, Substitute.For<IEventBus>(), time);
-        Assert.Equal(4, (await validator.SentAsync("orders", "s1", Ten, Ten.AddHours(2), Ct)).Count);
+        Assert.Equal(4, (await validator.SentAsync("orders", "s1", Ten, Ten.AddHours(2), cancellationToken: Ct)).Count);
 
         Assert.Equal(0, await sweeper.SweepAsync(Ct));
     }
@@ -137,7 +137,7 @@ public sealed class RetentionSweeperTests
         store.Down = false;
         await recorder.FlushAsync(Ct);
 
-        Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).SentAsync("orders", "s1", Ten, Ten.AddMinutes(1), Ct)).Count);
+        Assert.Equal(2, (await new ShadowValidator(store, Substitute.For<IEventBus>(), time).SentAsync("orders", "s1", Ten, Ten.AddMinutes(1), cancellationToken: Ct)).Count);
         Assert.Equal([Hour("s1", Ten)], await ListedAsync(store, "outcome-slots"));
     }
 

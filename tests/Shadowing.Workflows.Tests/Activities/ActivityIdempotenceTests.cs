@@ -187,6 +187,30 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task RetireWithFailure_RerunAfterItsAlertWentOut_SendsTheSameAlert_SameIdempotencyKey()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        var sent = new List<Alert>();
+        _bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>())
+            .Returns(c =>
+            {
+                sent.Add(c.Arg<Alert>());
+                return sent.Count == 1 ? Task.FromException(new InvalidOperationException("the host died after the send")) : Task.CompletedTask;
+            });
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
+        var step = new RetireStep("orders", "s1", "could not be validated: store down");
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => retire.RunAsync(_context, step));
+        _time.Advance(TimeSpan.FromMinutes(1)); // the rerun comes later
+        await retire.RunAsync(_context, step);
+
+        Assert.Equal(2, sent.Count); // at least once: a receiver drops the second by its key
+        Assert.Equal(AlertOutbox.IdOf(sent[0]), AlertOutbox.IdOf(sent[1]));
+        Assert.Equal(ShadowState.Retired, (await ShadowsAsync())[0].State);
+    }
+
+    [Fact]
     public async Task RetireWithFailure_WhileTheBusIsDown_Finishes_AndItsAlertIsSentOnceByTheOutbox()
     {
         await SeedAsync(mirror: null);

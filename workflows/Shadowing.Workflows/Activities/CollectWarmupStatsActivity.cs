@@ -16,7 +16,7 @@ public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShado
     {
         ArgumentNullException.ThrowIfNull(input);
         var since = await SinceAsync(provisioner, input).ConfigureAwait(false);
-        var outcomes = await validator.SentAsync(input.Service, input.ShadowId, since, time.GetUtcNow()).ConfigureAwait(false);
+        var outcomes = await validator.SentAsync(input.Service, input.ShadowId, since, time.GetUtcNow(), settled: true).ConfigureAwait(false);
         return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null), since);
     }
 

@@ -29,13 +29,17 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
     {
         ArgumentNullException.ThrowIfNull(input);
         var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
+
+        // When it failed: a rerun finds it Failed since then. The alert's id (the webhook's Idempotency-Key) is a hash of
+        // its JSON, so a second send after a crash must carry the same time for a receiver to know it for the same alert.
+        var failedAt = current is { State: ShadowState.Failed, StateChangedAt: { } since } && input.Failure is not null ? since : time.GetUtcNow();
         if (current is not null && current.State != ShadowState.Retired)
         {
             // Out of routing first (Failed, or Draining when it was still routable); Retired only once everything below is
             // done: a retirement that fails midway leaves a shadow the reconciler retires again once its workflow has
             // ended, rather than a Retired entry whose process, data copy or alert nobody looks for again.
             var interim = input.Failure is not null ? ShadowState.Failed : ShadowLifecycle.IsRoutable(current.State) ? ShadowState.Draining : current.State;
-            await tables.MoveShadowAsync(input.Service, input.ShadowId, interim, time.GetUtcNow()).ConfigureAwait(false);
+            await tables.MoveShadowAsync(input.Service, input.ShadowId, interim, failedAt).ConfigureAwait(false);
         }
 
         // Every step below is safe to repeat, so a rerun after a partial first run finishes the job.
@@ -58,7 +62,7 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
                     Endpoint = input.ShadowId,
                     Reasons = [input.Failure],
                     Status = StateKeys.Routing(input.Service),
-                    At = time.GetUtcNow(),
+                    At = failedAt,
                 }).ConfigureAwait(false);
 
             // Marked after sending (or keeping it for the bus): a crash in between sends it twice (at least once), never not at all.

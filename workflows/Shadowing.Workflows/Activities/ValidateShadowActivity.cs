@@ -32,7 +32,7 @@ public sealed class ValidateShadowActivity(ShadowValidator validator, RoutingTab
         }
 
         var window = time.GetUtcNow() - await CollectWarmupStatsActivity.SinceAsync(provisioner, input).ConfigureAwait(false);
-        var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        var verdict = await validator.ValidateAsync(input.Service, input.ShadowId, window > TimeSpan.Zero ? window : TimeSpan.FromSeconds(1), settled: true).ConfigureAwait(false);
         if (verdict.Verdict == Verdict.Inconclusive)
         {
             // Only from Validating: a late rerun that judged while the workflow made the shadow PreWarmed leaves it there.
