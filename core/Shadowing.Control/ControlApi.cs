@@ -109,6 +109,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return new ControlResult(ex.Problem.Status, ex.Problem);
         }
 
+        if (name is "extend" or "resize")
+        {
+            // An override: the intake would otherwise raise the request's own end and count again at its next change.
+            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
         if (actor is not null)
         {
             await _audit.RecordAsync(actor, "raise-event", instanceId, name, cancellationToken).ConfigureAwait(false);

@@ -110,6 +110,11 @@ public sealed class ControlApiTests
         await _workflows.Received(1).RaiseEventAsync("wf-1", "resize", Arg.Is<JsonElement?>(p => p!.Value.GetProperty("count").GetInt32() == 2 && p.Value.GetProperty("resources").Deserialize<ShadowResources>(options) == new ShadowResources(3, 0, 0)), Arg.Any<CancellationToken>());
         await _workflows.Received(1).RaiseEventAsync("wf-1", "release", Arg.Is<JsonElement?>(p => p != null && p.Value.GetString() == "done"), Arg.Any<CancellationToken>());
         await _workflows.Received(1).RaiseEventAsync("wf-1", "release", null, Arg.Any<CancellationToken>());
+
+        // The resize is an operator's override, kept for the intake; a release is not one.
+        var manual = (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value;
+        Assert.Equal(("resize", "oncall", Now), (manual.Event, manual.By, manual.At));
+        Assert.Null(await _store.GetAsync(StateKeys.ShadowOverride("wf-2"), Ct));
     }
 
     [Theory]

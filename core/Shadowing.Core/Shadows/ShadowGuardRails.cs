@@ -189,3 +189,13 @@ public static class ShadowAdmission
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// An <c>extend</c> or <c>resize</c> an operator raised by hand on a running lifecycle (stored at
+/// <c>sep/overrides/{instanceId}</c>): the intake then leaves that workflow's window and count alone, so the next
+/// forecast merged into its request does not undo the override.
+/// </summary>
+/// <param name="Event">The event raised.</param>
+/// <param name="By">Who raised it, as the audit log has it.</param>
+/// <param name="At">When.</param>
+public sealed record ShadowOverride(string Event, string By, DateTimeOffset At);

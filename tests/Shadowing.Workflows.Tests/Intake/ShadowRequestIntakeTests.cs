@@ -217,6 +217,24 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AfterAnOperatorsOverride_TheRequestsChangesAreNotRaised_AndThePlanSaysWhy()
+    {
+        // An operator extended the workflow by hand to hold through an incident; the next forecast shortens the request and
+        // asks for more shadows. Raised, the request's end and count would undo the operator's extension.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var plan = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowStart));
+        var changed = request with { Count = 2, WindowEnd = request.WindowStart.AddMinutes(30) };
+
+        var updated = await Intake().HandleAsync(changed);
+
+        Assert.Equal((1, request.WindowEnd), (updated.Count, updated.WindowEnd));
+        Assert.Contains("extend raised by hand by oncall", updated.Reason, StringComparison.Ordinal);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "test", TestContext.Current.CancellationToken);
+        Assert.Equal("release test", (await CompletionAsync(plan.InstanceId!)).ReadOutputAs<ShadowOutcome>()!.Reason);
+    }
+
+    [Fact]
     public async Task Handle_RequestAFresherForecastShortened_MovesTheInstancesEndEarlier_GivesHoursBack_AndALateOldMessageIsNotObeyed()
     {
         var request = WorkflowHarness.NewRequest(count: 2);

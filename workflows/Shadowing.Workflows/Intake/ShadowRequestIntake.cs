@@ -316,6 +316,18 @@ public sealed partial class ShadowRequestIntake(
             return plan; // redelivered: the running workflow keeps what it has
         }
 
+        if ((await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(plan.InstanceId!), cancellationToken).ConfigureAwait(false))?.Value is { } manual)
+        {
+            // An operator raised an extend or resize by hand: theirs stands until they release it (or raise another).
+            var noted = plan with { Reason = $"{request.Reason} (not changed to {wanted} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})" };
+            if (noted != plan)
+            {
+                await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), noted, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            return noted;
+        }
+
         // More shadows pass the caps like a new request for the difference (as many as they leave room for), and a longer
         // window or more shadows are charged; a shorter window only gives endpoint-hours back. Every note is written on
         // the request's own reason, so a growth refused again at each reconcile does not pile up notes.
