@@ -24,7 +24,7 @@ public sealed record ShadowVerdictNotice(string Service, string ShadowId, string
 public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator validator, IEventBus bus, TimeProvider time)
 {
     /// <summary>The last reason of a Fail stored but not acted on (the failing metrics come first, as in any verdict).</summary>
-    public const string NotActedOn = "not acted on yet: the window before this one passed; acted on if the next one fails too";
+    public const string NotActedOn = "not acted on yet: the window before this one passed; acted on once a failing window follows one that failed too (about a window from now, if it keeps failing)";
 
     /// <summary>
     /// One pass over every service; returns the notices published. A shadow that cannot be judged (its outcomes cannot
@@ -135,7 +135,10 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         HeldFail,
     }
 
-    private static bool IsNotActedOn(ShadowVerdict verdict) => verdict.Reasons.Count > 0 && verdict.Reasons[^1] == NotActedOn;
+    private static bool IsNotActedOn(ShadowVerdict verdict) => verdict.Reasons.Count > 0 && verdict.Reasons[^1] is NotActedOn or NotActedOnUntilNow;
+
+    /// <summary><see cref="NotActedOn"/> as versions before it was reworded stored it (it said "if the next one fails too", which the overlapping windows did not mean).</summary>
+    private const string NotActedOnUntilNow = "not acted on yet: the window before this one passed; acted on if the next one fails too";
 
     /// <summary>
     /// What the evidence before the failing window [<paramref name="end"/> − <paramref name="length"/>, …] says: the window

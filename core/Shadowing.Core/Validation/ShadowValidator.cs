@@ -83,18 +83,10 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
     public async Task RecordAsync(ShadowVerdict verdict, bool storeInconclusive = true, bool alert = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(verdict);
-        if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
-        {
-            await store.SaveJsonAsync(StateKeys.Verdict(verdict.Service, verdict.Shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (alert || verdict.Verdict != Verdict.Fail)
-            {
-                // A Fail not acted on is not counted either: the Fail rule on this counter says the shadow left routing.
-                Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
-            }
-        }
-
         if (verdict.Verdict == Verdict.Fail && alert)
         {
+            // Before the verdict is stored: a Fail stored (as noticed) whose alert then failed would be lost, since an Active
+            // shadow's later Fails are not alerted while it stays failing. This way round a failure in between alerts twice.
             // Kept for a later flush if the bus is down: a pub/sub outage must not turn a verdict into a failed step.
             await new AlertOutbox(store, bus).PublishAsync(
                 new Alert
@@ -108,6 +100,16 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
                     At = verdict.To,
                 },
                 cancellationToken).ConfigureAwait(false);
+        }
+
+        if (storeInconclusive || verdict.Verdict != Verdict.Inconclusive)
+        {
+            await store.SaveJsonAsync(StateKeys.Verdict(verdict.Service, verdict.Shadow), verdict, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (alert || verdict.Verdict != Verdict.Fail)
+            {
+                // A Fail not acted on is not counted either: the Fail rule on this counter says the shadow left routing.
+                Verdicts.Add(1, new KeyValuePair<string, object?>("service", verdict.Service), new KeyValuePair<string, object?>("verdict", verdict.Verdict.ToString()));
+            }
         }
     }
 

@@ -57,6 +57,22 @@ public sealed class ShadowValidatorTests
     }
 
     [Fact]
+    public async Task RecordAsync_AFailWhoseAlertCannotGoOutNorBeKept_IsNotStored_SoTheNextJudgementAlertsAgain()
+    {
+        // Stored (as noticed) first, an Active shadow's Fail whose alert then failed was lost: its later Fails are not
+        // alerted while it stays failing.
+        var store = new InMemoryStateStore();
+        var bus = Substitute.For<IEventBus>();
+        bus.PublishAsync(Topics.Alerts, Arg.Any<Alert>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new InvalidOperationException("the sidecar went away")));
+        var validator = new ShadowValidator(store, bus, new FakeTimeProvider(Start));
+        var fail = new ShadowVerdict { Service = "orders", Shadow = "s1", Verdict = Verdict.Fail, Reasons = ["errorRate"], Metrics = [], From = Start, To = Start.AddMinutes(10), JudgedAt = Start.AddMinutes(10), Noticed = true };
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => validator.RecordAsync(fail, storeInconclusive: false, cancellationToken: TestContext.Current.CancellationToken));
+
+        Assert.Null(await store.GetAsync(StateKeys.Verdict("orders", "s1"), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task SentAsync_DirectOrWithoutATable_ReadsEverySlotOfTheWindow_AcrossAnHour_AndNothingOutsideIt()
     {
         var store = new InMemoryStateStore();
