@@ -412,6 +412,19 @@ public sealed class ShadowJudgeTests
         Assert.Equal(Verdict.Inconclusive, verdict.Verdict);
     }
 
+    [Fact]
+    public void Latency_AShadowThatRefusesItsHeavyRequests_IsTimedAgainstProductionOnTheSameRequests()
+    {
+        // 60 light requests (production 10 ms, the shadow 20 ms: twice as slow) and 60 heavy ones (production 100 ms)
+        // the shadow refuses. Against production's whole mix (median 55 ms) it looked faster than production.
+        var light = Enumerable.Range(0, 60).Select(i => Outcome(i, 10 + (i % 5), 20 + (i % 5)));
+        var heavy = Enumerable.Range(60, 60).Select(i => Outcome(i, 100 + (i % 5), 0) with { Copy = new EndpointAnswer("s1", 0, 0, 0, null, "Connection refused") });
+
+        var latency = Judge([.. light, .. heavy]).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.Equal((Verdict.Fail, 60L, 60L), (latency.Verdict, latency.ShadowSamples, latency.BaselineSamples));
+    }
+
     private static ShadowVerdict Judge(IReadOnlyList<MirrorOutcome> outcomes, IReadOnlyList<string>? ignore = null) =>
         ShadowJudge.Judge("orders", "s1", outcomes, [], new ValidationSettings(), ignore ?? [], Start, Start.AddHours(1), Start.AddHours(1));
 
