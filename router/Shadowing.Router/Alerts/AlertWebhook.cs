@@ -36,7 +36,8 @@ public sealed class AlertOptions
 
 /// <summary>
 /// Forwards every alert on topic <c>alerts</c> to the configured webhook (or, with none, logs it): a JSON POST signed with
-/// <c>x-shadowing-signature: sha256=HEX</c> (HMAC-SHA256 of the body with the secret), tried
+/// <c>x-shadowing-signature: t=UNIX-SECONDS,sha256=HEX</c> (HMAC-SHA256 with the secret of <c>{t}.{Idempotency-Key}.{body}</c>:
+/// a receiver refuses an old <c>t</c>, so a captured delivery cannot be replayed later, nor under another key), tried
 /// <see cref="AlertOptions.Attempts"/> times with doubling pauses; then the bus retries and dead-letters it, so an
 /// alert is not lost to a receiver that is down for a while. Every delivery of an alert carries the same
 /// <c>Idempotency-Key</c>, so a receiver acts on it once. Alerts carry names, verdicts and reasons, never request
@@ -64,6 +65,10 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
         _subscription = _options.WebhookUrl is not null
             ? bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", SendAsync)
             : bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", LogAsync);
+        if (_options.WebhookUrl is not null && _options.WebhookSecret is not { Length: > 0 })
+        {
+            LogUnsigned(_options.WebhookUrl); // the receiver cannot tell the router's alerts from anyone's
+        }
         return Task.CompletedTask;
     }
 
@@ -79,9 +84,17 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
         _http.Dispose();
     }
 
-    /// <summary>The signature of <paramref name="body"/> under <paramref name="secret"/>, as the header carries it.</summary>
-    public static string Sign(byte[] body, string secret) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body));
+    /// <summary>
+    /// The signature header's value for <paramref name="body"/> sent at <paramref name="unixSeconds"/> under
+    /// <paramref name="idempotencyKey"/>: <c>t={unixSeconds},sha256={HMAC-SHA256 of "{t}.{key}." and the body}</c>.
+    /// </summary>
+    public static string Sign(long unixSeconds, string idempotencyKey, byte[] body, string secret)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var t = unixSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        byte[] signed = [.. Encoding.UTF8.GetBytes($"{t}.{idempotencyKey}."), .. body];
+        return $"t={t},sha256={Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed))}";
+    }
 
     private async Task SendAsync(Alert alert, CancellationToken cancellationToken)
     {
@@ -102,7 +115,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
                 request.Headers.TryAddWithoutValidation(IdempotencyKeyHeader, key);
                 if (_options.WebhookSecret is { Length: > 0 } secret)
                 {
-                    request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(body, secret));
+                    request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(time.GetUtcNow().ToUnixTimeSeconds(), key, body, secret)); // each try its own time
                 }
 
                 using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
@@ -134,6 +147,9 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
         LogAlert(alert.Kind.ToString(), alert.Service, alert.Endpoint ?? "-", alert.Verdict?.ToString() ?? "-", string.Join("; ", alert.Reasons), alert.Status ?? "-");
         return Task.CompletedTask;
     }
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Alerts go to {Url} unsigned: set Router:Alerts:WebhookSecret so the receiver can tell the router's alerts from anyone's")]
+    private partial void LogUnsigned(Uri url);
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Alert {Kind} of {Service}: endpoint {Endpoint}, verdict {Verdict}, {Reasons} (see {Status}); no Router:Alerts:WebhookUrl is set")]
     private partial void LogAlert(string kind, string service, string endpoint, string verdict, string reasons, string status);

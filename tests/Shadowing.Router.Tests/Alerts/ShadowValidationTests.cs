@@ -32,11 +32,11 @@ public sealed class ShadowValidationTests
         await using var slow = await TestBackend.StartAsync("slow");
         p1.Delay = sound.Delay = TimeSpan.FromMilliseconds(100);
         slow.Delay = TimeSpan.FromMilliseconds(300); // injected latency: 3x production
-        var received = new ConcurrentQueue<(string Body, string? Signature)>();
+        var received = new ConcurrentQueue<(string Body, string? Signature, string? Key)>();
         await using var receiver = await LoopbackApp.StartAsync(null, app => app.MapPost("/alerts", async (HttpRequest request) =>
         {
             using var reader = new StreamReader(request.Body);
-            received.Enqueue((await reader.ReadToEndAsync(), request.Headers[AlertWebhook.SignatureHeader].FirstOrDefault()));
+            received.Enqueue((await reader.ReadToEndAsync(), request.Headers[AlertWebhook.SignatureHeader].FirstOrDefault(), request.Headers[AlertWebhook.IdempotencyKeyHeader].FirstOrDefault()));
             return Results.Ok();
         }));
         var table = new RoutingTable
@@ -84,8 +84,10 @@ public sealed class ShadowValidationTests
 
         // One alert, for the slow shadow, signed, with names and reasons only.
         await Eventually.WaitUntilAsync(() => !received.IsEmpty, "the webhook alert", cancellationToken: Ct);
-        var (body, signature) = Assert.Single(received);
-        Assert.Equal(AlertWebhook.Sign(System.Text.Encoding.UTF8.GetBytes(body), Secret), signature);
+        var (body, signature, key) = Assert.Single(received);
+        var t = long.Parse(signature!.Split(',')[0]["t=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() - t, 0, 600); // sent just now: a receiver refuses an old one
+        Assert.Equal(AlertWebhook.Sign(t, key!, System.Text.Encoding.UTF8.GetBytes(body), Secret), signature);
         var alert = ShadowingJson.Deserialize<Alert>(System.Text.Encoding.UTF8.GetBytes(body));
         Assert.Equal((AlertKind.ValidationFailed, "orders", "slow", Verdict.Fail), (alert.Kind, alert.Service, alert.Endpoint, alert.Verdict));
         Assert.Equal("verdicts/orders/slow", alert.Status);
@@ -111,4 +113,16 @@ public sealed class ShadowValidationTests
 
     private static async Task<int> StoredAsync(RouterHost router, string shadow) =>
         (await StoredOutcomes.ReadAsync(router.Store, "orders", shadow, Ct)).Sum(slot => slot.Outcomes.Count);
+
+    [Fact]
+    public void Sign_CoversTheTimeAndTheIdempotencyKey_SoADeliveryReplayedLaterOrUnderAnotherKeyDoesNotVerify()
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes("{\"kind\":\"ValidationFailed\"}");
+        var signature = AlertWebhook.Sign(1_765_000_000, "key-1", body, Secret);
+
+        Assert.StartsWith("t=1765000000,sha256=", signature, StringComparison.Ordinal);
+        Assert.NotEqual(signature[(signature.IndexOf(',', StringComparison.Ordinal) + 1)..], AlertWebhook.Sign(1_765_000_600, "key-1", body, Secret).Split(',')[1]);
+        Assert.NotEqual(signature, AlertWebhook.Sign(1_765_000_000, "key-2", body, Secret));
+        Assert.NotEqual(signature, AlertWebhook.Sign(1_765_000_000, "key-1", [.. body, (byte)' '], Secret));
+    }
 }
