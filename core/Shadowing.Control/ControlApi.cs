@@ -100,6 +100,14 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return notRunning;
         }
 
+        if (name is "extend" || (name is "resize" && payload is { } resized && resized.TryGetProperty("count", out _)))
+        {
+            // An override of the window or the count (new resources alone change neither): the intake would otherwise raise
+            // the request's own end and count again at its next change. Before the event, so no intake pass in between
+            // raises them over it; one refused below leaves a mark that only keeps the PAE off an instance already ended.
+            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
             await workflows.RaiseEventAsync(instanceId, name, payload, cancellationToken).ConfigureAwait(false);
@@ -107,12 +115,6 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         catch (WorkflowControlRefusedException ex)
         {
             return new ControlResult(ex.Problem.Status, ex.Problem);
-        }
-
-        if (name is "extend" or "resize")
-        {
-            // An override: the intake would otherwise raise the request's own end and count again at its next change.
-            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         if (actor is not null)

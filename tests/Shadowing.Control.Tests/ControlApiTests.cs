@@ -130,6 +130,9 @@ public sealed class ControlApiTests
 
         // The Functions app forwards what it checked to the workflows host, whose control routes check it again.
         Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body(forwarded!.Value.GetRawText()), actor: null, Ct)).Status);
+
+        // An override of the count only: new resources alone leave the count and window to the intake.
+        Assert.Equal(body.Contains("count", StringComparison.Ordinal), await _store.GetAsync(StateKeys.ShadowOverride("wf-1"), Ct) is not null);
     }
 
     [Fact]

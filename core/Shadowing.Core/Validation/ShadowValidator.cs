@@ -143,6 +143,10 @@ public sealed class ShadowValidator(IStateStore store, IEventBus bus, TimeProvid
         return (table.Mirror?.Timeout ?? new MirrorPolicy().Timeout) + OutcomeFlushAllowance;
     }
 
+    /// <summary><see cref="OutcomeDelay(RoutingTable)"/> of the service's stored table (none without one).</summary>
+    public async Task<TimeSpan> OutcomeDelayAsync(string service, CancellationToken cancellationToken = default) =>
+        (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value is { } table ? OutcomeDelay(table) : TimeSpan.Zero;
+
     private static readonly TimeSpan OutcomeFlushAllowance = TimeSpan.FromSeconds(3);
 
     /// <summary>The window cut to end no later than <see cref="OutcomeDelay"/> ago (empty, at that end, if it starts later).</summary>

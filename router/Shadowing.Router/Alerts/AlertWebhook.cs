@@ -115,7 +115,9 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
                 request.Headers.TryAddWithoutValidation(IdempotencyKeyHeader, key);
                 if (_options.WebhookSecret is { Length: > 0 } secret)
                 {
-                    request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(time.GetUtcNow().ToUnixTimeSeconds(), key, body, secret)); // each try its own time
+                    // Each try its own time, the wall clock's: the receiver compares it with its own, and `shadowing demo` runs
+                    // the injected clock fast, from its trace's start.
+                    request.Headers.TryAddWithoutValidation(SignatureHeader, Sign(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds(), key, body, secret));
                 }
 
                 using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);

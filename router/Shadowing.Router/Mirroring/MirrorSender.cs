@@ -31,7 +31,8 @@ internal sealed record CopyRequest(
 /// <summary>
 /// Sends copies to shadows (or a second production endpoint) with an HTTP client of its own, separate from production's
 /// forwarding and with the policy's timeout; compares each answer with production's; records it in the target's own
-/// per-minute records (never production's, never anyone's health or latency EWMA); and publishes the outcome on
+/// per-minute records (never production's, never anyone's health or latency EWMA: a copy to a second production endpoint
+/// only holds one of its slots while it is sent, so its in-flight peak shows it); and publishes the outcome on
 /// <c>shadow-outcomes</c>.
 /// </summary>
 internal sealed partial class MirrorSender : IDisposable
@@ -90,31 +91,31 @@ internal sealed partial class MirrorSender : IDisposable
     /// </summary>
     public async Task SendAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy = false)
     {
-        if (kind != OutcomeKind.ProductionNoise)
+        // A copy to production takes one of the endpoint's own slots while it is sent, as a client's request does, and is
+        // not sent without one: one saturated must not get copies past its maxConcurrency on top of its clients.
+        ProductionSlot? slot = null;
+        if (kind == OutcomeKind.ProductionNoise)
         {
-            await SendCoreAsync(copy, target, kind, cancellationToken, shedWhenBusy).ConfigureAwait(false);
-            return;
-        }
+            if (!target.Runtime.TryEnter(target.MaxConcurrency))
+            {
+                _metrics.MirrorDropped(copy.Service, "production_busy");
+                return;
+            }
 
-        // A copy to production takes one of the endpoint's own slots, as a client's request does, and is not sent without
-        // one: production's clients come first, and one saturated must not get copies past its maxConcurrency on top.
-        if (!target.Runtime.TryEnter(target.MaxConcurrency))
-        {
-            _metrics.MirrorDropped(copy.Service, "production_busy");
-            return;
+            slot = new ProductionSlot(target.Runtime);
         }
 
         try
         {
-            await SendCoreAsync(copy, target, kind, cancellationToken, shedWhenBusy).ConfigureAwait(false);
+            await SendCoreAsync(copy, target, kind, cancellationToken, shedWhenBusy, slot).ConfigureAwait(false);
         }
         finally
         {
-            target.Runtime.Exit();
+            slot?.Release();
         }
     }
 
-    private async Task SendCoreAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy)
+    private async Task SendCoreAsync(CopyRequest copy, RoutedEndpoint target, OutcomeKind kind, CancellationToken cancellationToken, bool shedWhenBusy, ProductionSlot? slot)
     {
         var startedAt = _time.GetUtcNow();
         var entry = target.Runtime.TryEnterMirror(StallAfter, shedWhenBusy ? _maxInFlightPerTarget : int.MaxValue);
@@ -127,6 +128,7 @@ internal sealed partial class MirrorSender : IDisposable
 
         if (entry == MirrorEntry.Stalled)
         {
+            slot?.Release(); // not sent: the endpoint's clients have it back before the outcome is published
             _metrics.MirrorDropped(copy.Service, "target_stalled");
             var unsent = new EndpointAnswer(target.Id, 0, 0, 0, null, $"not sent: its last {StallAfter} copies timed out", false);
             // In the shadow's minute records at the copy timeout (its last copies timed out, or failed to connect within their
@@ -148,8 +150,10 @@ internal sealed partial class MirrorSender : IDisposable
             }
             finally
             {
-                // Before the outcome is published: a bus that is down must not reset the target's run of timeouts.
+                // Before the outcome is published: a bus that is down must not reset the target's run of timeouts, nor hold
+                // a production endpoint's slot from its clients.
                 target.Runtime.ExitMirror(held);
+                slot?.Release();
             }
         }
 
@@ -307,5 +311,19 @@ internal sealed partial class MirrorSender : IDisposable
         }
 
         return request;
+    }
+
+    /// <summary>The production slot a noise copy holds while it is sent; given back once, as early as the send ends.</summary>
+    private sealed class ProductionSlot(EndpointRuntime runtime)
+    {
+        private int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                runtime.Exit();
+            }
+        }
     }
 }

@@ -44,6 +44,7 @@ public sealed class CollectWarmupStatsActivityTests
 
         Assert.Equal(30, stats.Samples);
         Assert.Equal(35, later.Samples);
+        Assert.Equal(Now.AddMinutes(-10).AddSeconds(13), stats.CountedSince); // the span counted ends 13 s ago: its pace is over now minus this
     }
 
     private static MirrorOutcome Outcome(string id, DateTimeOffset at) => new()

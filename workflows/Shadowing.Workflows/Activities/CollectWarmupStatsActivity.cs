@@ -17,7 +17,12 @@ public sealed class CollectWarmupStatsActivity(ShadowValidator validator, IShado
         ArgumentNullException.ThrowIfNull(input);
         var since = await SinceAsync(provisioner, input).ConfigureAwait(false);
         var outcomes = await validator.SentAsync(input.Service, input.ShadowId, since, time.GetUtcNow(), settled: true).ConfigureAwait(false);
-        return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null), since);
+
+        // Counted up to the outcome delay ago (as validation judges), so the count's span starts as much later than
+        // `since`: the workflow takes the pace over now − CountedSince, which would otherwise read it low and amplify a
+        // service whose copies come fast enough.
+        var delay = await validator.OutcomeDelayAsync(input.Service).ConfigureAwait(false);
+        return new WarmupStats(outcomes.Count, outcomes.Count(o => o.Copy.Status >= 500 || o.Copy.Error is not null), since + delay);
     }
 
     /// <summary>When warm-up began, or when the shadow's current process started if that was later.</summary>

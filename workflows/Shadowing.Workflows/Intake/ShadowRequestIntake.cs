@@ -198,6 +198,11 @@ public sealed partial class ShadowRequestIntake(
                 {
                     // Long over: every pass (and every PAE run, and every admission) reads what is stored, so it goes. The plan
                     // first: a request left after a crash is deleted again on the next pass.
+                    if (before is { InstanceId: { } overridden })
+                    {
+                        await store.DeleteAsync(StateKeys.ShadowOverride(overridden), etag: null, cancellationToken).ConfigureAwait(false);
+                    }
+
                     await store.DeleteAsync(StateKeys.ShadowPlan(request.Id), etag: null, cancellationToken).ConfigureAwait(false);
                     await store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false);
                     LogForgotten(request.Id, request.WindowEnd);

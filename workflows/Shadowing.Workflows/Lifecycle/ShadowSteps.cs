@@ -21,7 +21,8 @@ public sealed record WarmupStep(string Service, string ShadowId, DateTimeOffset 
 /// <param name="Errors">Of those, answers that failed (5xx or no answer).</param>
 /// <param name="CountedSince">
 /// When the count starts: warm-up's start, or the shadow's current process start when later (null in histories written
-/// before it was recorded: warm-up's start).
+/// before it was recorded: warm-up's start), plus the outcome delay (the count stops that long before now, so the span
+/// counted is now minus this).
 /// </param>
 public sealed record WarmupStats(int Samples, int Errors, DateTimeOffset? CountedSince = null);
 
