@@ -33,17 +33,26 @@ public static partial class PiiDetector
     {
         ArgumentNullException.ThrowIfNull(field);
         var name = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant();
+
+        // "mobileNumber", "telNo", "faxNum": a phone's usual names with a number suffix.
+        var stem = name.EndsWith("NUMBER", StringComparison.Ordinal) ? name[..^6] : name.EndsWith("NUM", StringComparison.Ordinal) ? name[..^3] : name.EndsWith("NO", StringComparison.Ordinal) ? name[..^2] : name;
         return name switch
         {
             _ when name.Contains("EMAIL", StringComparison.Ordinal) || name == "MAIL" => PiiKind.Email,
-            _ when name.Contains("PHONE", StringComparison.Ordinal) || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX" => PiiKind.Phone,
+            _ when name.Contains("PHONE", StringComparison.Ordinal) || name.Contains("MOBILE", StringComparison.Ordinal) || name.Contains("MSISDN", StringComparison.Ordinal)
+                || stem is "TEL" or "TELEPHONE" or "FAX" or "CELL" or "CELLULAR" || (stem == "CONTACT" && stem != name) => PiiKind.Phone, // a bare "contact" may be anything
             // Not every name containing "card" (discarded, cardinality, scorecard): card numbers by their usual names.
             _ when name.Contains("CARDNUM", StringComparison.Ordinal) || name.Contains("CARDNO", StringComparison.Ordinal) || name is "CARD" or "PAN" or "CCNUMBER" or "CCNUM" or "CREDITCARD" or "DEBITCARD" => PiiKind.CardNumber,
             _ when name.Contains("HOLDERNAME", StringComparison.Ordinal) || name is "CARDHOLDER" or "ACCOUNTHOLDER" => PiiKind.Name,
-            _ when name is "NAME" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "SURNAME" or "CUSTOMERNAME" or "DISPLAYNAME" or "MIDDLENAME" => PiiKind.Name,
+            _ when name is "NAME" or "NAMES" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "SURNAME" or "CUSTOMERNAME" or "DISPLAYNAME" or "MIDDLENAME" or "MAIDENNAME" or "NICKNAME" => PiiKind.Name,
+            // A person's name by its role ("recipientName", "shipping_name"); not every "...Name" (productName, hostName).
+            _ when name.EndsWith("NAME", StringComparison.Ordinal) && PersonRoles.Any(role => name.StartsWith(role, StringComparison.Ordinal)) => PiiKind.Name,
             _ => PiiKind.None,
         };
     }
+
+    /// <summary>Who a "...Name" field may name: a person, so the name is personal.</summary>
+    private static readonly string[] PersonRoles = ["RECIPIENT", "CONTACT", "OWNER", "BILLING", "SHIPPING", "CUSTOMER", "PATIENT", "EMPLOYEE", "MEMBER", "SENDER", "BUYER", "PAYER", "GUEST"];
 
     /// <summary>The kind a value's pattern shows.</summary>
     public static PiiKind ByValue(string value)

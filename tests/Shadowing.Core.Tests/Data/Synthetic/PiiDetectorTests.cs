@@ -18,6 +18,19 @@ public sealed class PiiDetectorTests
     [InlineData("discarded", PiiKind.None)] // contains "card", is not one
     [InlineData("cardinality", PiiKind.None)]
     [InlineData("scorecard", PiiKind.None)]
+    [InlineData("mobileNumber", PiiKind.Phone)] // no separator in the name, none needed in the value
+    [InlineData("telNo", PiiKind.Phone)]
+    [InlineData("contactNumber", PiiKind.Phone)]
+    [InlineData("cell_number", PiiKind.Phone)]
+    [InlineData("msisdn", PiiKind.Phone)]
+    [InlineData("cellId", PiiKind.None)]
+    [InlineData("contact", PiiKind.None)] // may hold anything: judged by its values
+    [InlineData("orderNumber", PiiKind.None)]
+    [InlineData("recipientName", PiiKind.Name)]
+    [InlineData("shipping_name", PiiKind.Name)]
+    [InlineData("names", PiiKind.Name)]
+    [InlineData("productName", PiiKind.None)]
+    [InlineData("hostName", PiiKind.None)]
     public void ByName(string field, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByName(field));
 
     [Theory]
