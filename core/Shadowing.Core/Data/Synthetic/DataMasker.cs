@@ -125,7 +125,11 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
     /// <c>cardHolder</c>), a card, or a phone or e-mail named as one (<c>phone</c>, <c>homePhones</c>, <c>emails</c>), not
     /// one merely about them (<c>emailPreferences</c>, whose dates and settings are not personal).
     /// </summary>
-    private static bool PersonalContainer(string field)
+    /// <summary>
+    /// Whether an object or array at <paramref name="field"/> holds a person's data throughout (<c>name</c>, <c>phones</c>,
+    /// <c>card</c>): everything below it is personal, whatever its own name (<c>first</c>, <c>number</c>).
+    /// </summary>
+    internal static bool PersonalContainer(string field)
     {
         var kind = PiiDetector.ByName(field);
         if (kind is PiiKind.Name or PiiKind.CardNumber)

@@ -83,6 +83,10 @@ public sealed class DataProfile
         // Below a MaskFields field everything is treated as personal (an address object's zip code, say).
         private bool Forced => inherited || (@field is not null && forced.Contains(@field));
 
+        // What its children inherit: also below a personal container, as masking treats it (a name's `first`, a phone's
+        // `number`), which judged on their own would be a category or a number kept from the sample.
+        private bool ForcedBelow => Forced || (@field is not null && DataMasker.PersonalContainer(@field));
+
         // Every number seen, so a personal number generated is checked against all of them, not only the kept sample.
         private readonly HashSet<double> _seenNumbers = [];
 
@@ -117,7 +121,7 @@ public sealed class DataProfile
                     _objects++;
                     foreach (var (name, child) in obj)
                     {
-                        var entry = _fields.TryGetValue(name, out var existing) ? existing : (Seen: 0, Model: new ValueModel(name, forced, Forced));
+                        var entry = _fields.TryGetValue(name, out var existing) ? existing : (Seen: 0, Model: new ValueModel(name, forced, ForcedBelow));
                         entry.Model.Observe(child);
                         _fields[name] = (entry.Seen + 1, entry.Model);
                     }
@@ -127,7 +131,7 @@ public sealed class DataProfile
                     WasJson = true;
                     _arrays++;
                     _lengths.Add(array.Count);
-                    _elements ??= new ValueModel(field, forced, inherited);
+                    _elements ??= new ValueModel(field, forced, inherited || (field is not null && DataMasker.PersonalContainer(field)));
                     foreach (var item in array)
                     {
                         _elements.Observe(item);

@@ -114,6 +114,22 @@ public sealed class DataProfileTests
         Assert.Contains(contacts, c => c.StartsWith("TCK-", StringComparison.Ordinal)); // the codes keep their format
     }
 
+    [Fact]
+    public void Generate_BelowAPersonalContainer_NoValueOfTheSampleIsKept()
+    {
+        // 1,000 orders of 40 customers: `first` and `number` are not personal by their own names, but they are a person's name
+        // and phone. Judged on their own, 40 first names are a category kept as they were, and a phone number a number drawn
+        // near the sample's.
+        string[] firsts = [.. Enumerable.Range(0, 40).Select(i => $"Customer{(char)('A' + (i % 26))}{(char)('a' + (i / 26))}x")];
+        var sample = Enumerable.Range(0, 1000).Select(i => ($"o{i:D4}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(
+            $"{{\"customer\":{{\"name\":{{\"first\":\"{firsts[i % 40]}\"}}}},\"phones\":[{{\"number\":{4155550100 + (i % 40)}}}],\"total\":{i % 90}}}"))).ToList();
+
+        var generated = DataProfile.Learn(sample, []).Generate(500, RandomSource.Seeded(1)).Select(g => JsonNode.Parse(g.Value)!).ToList();
+
+        Assert.DoesNotContain(generated, g => firsts.Contains((string)g["customer"]!["name"]!["first"]!));
+        Assert.DoesNotContain(generated, g => g["phones"]!.AsArray().Any(p => (double)p!["number"]! is >= 4155550100 and < 4155550140));
+    }
+
     [Theory]
     [InlineData("Deliver to {0} Doherty, {1} Bakerloo St")] // free text with numbers in it
     [InlineData("ship to {0}.doherty@mail.example.org ref {1}")] // an e-mail address inside text
