@@ -85,10 +85,12 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
                 }
 
                 return kind == PiiKind.None ? leaf.DeepClone() : JsonValue.Create(Replace(kind, text));
-            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.Number && (forced || (field is not null && PiiDetector.ByName(field) != PiiKind.None)):
+            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.Number && (forced || (field is not null && PiiDetector.ByName(field) != PiiKind.None) || IsCardNumber(leaf.ToJsonString())):
                 // A phone or card number stored as a number: a replacement's digits, or the same shape with every digit new.
+                // A card number is one by its digits whatever its field ("payment": {"number": 4111…}), as in a string.
                 var number = leaf.ToJsonString();
                 var named = field is null ? PiiKind.None : PiiDetector.ByName(field);
+                named = named == PiiKind.None && IsCardNumber(number) ? PiiKind.CardNumber : named;
                 if (named is PiiKind.Phone or PiiKind.CardNumber)
                 {
                     return JsonNode.Parse(string.Concat(Replace(named, number).Where(char.IsAsciiDigit)));
@@ -120,14 +122,14 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
         }
     }
 
+    /// <summary>A JSON number that is a card number's digits: 13 to 19 of them, and they pass the Luhn check.</summary>
+    private static bool IsCardNumber(string number) => number.Length is >= 13 and <= 19 && number.All(char.IsAsciiDigit) && PiiDetector.Luhn(number);
+
     /// <summary>
     /// Whether an object or array named <paramref name="field"/> holds personal data whole: a name (<c>name</c>,
     /// <c>cardHolder</c>), a card, or a phone or e-mail named as one (<c>phone</c>, <c>homePhones</c>, <c>emails</c>), not
-    /// one merely about them (<c>emailPreferences</c>, whose dates and settings are not personal).
-    /// </summary>
-    /// <summary>
-    /// Whether an object or array at <paramref name="field"/> holds a person's data throughout (<c>name</c>, <c>phones</c>,
-    /// <c>card</c>): everything below it is personal, whatever its own name (<c>first</c>, <c>number</c>).
+    /// one merely about them (<c>emailPreferences</c>, whose dates and settings are not personal). Everything below it is
+    /// personal, whatever its own name (<c>first</c>, <c>number</c>); synthetic data treats it so too.
     /// </summary>
     internal static bool PersonalContainer(string field)
     {

@@ -65,6 +65,18 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
+    public void Mask_ACardNumberStoredAsANumber_IsMaskedByItsDigits_WhateverItsField()
+    {
+        var masked = Mask(new DataMasker([], seed: 1), """
+            {"payment":{"number":4111111111111111},"orderId":4111111111111112,"total":1999}
+            """);
+
+        Assert.StartsWith("40000000", masked["payment"]!["number"]!.ToJsonString(), StringComparison.Ordinal); // a test card's digits
+        Assert.Equal(4111111111111112L, (long?)masked["orderId"]); // fails the Luhn check: an id
+        Assert.Equal(1999, (int?)masked["total"]);
+    }
+
+    [Fact]
     public void Mask_EverythingInAnObjectOrArrayUnderAPersonalName_IsMasked()
     {
         var masked = Mask(new DataMasker([], seed: 1), """
