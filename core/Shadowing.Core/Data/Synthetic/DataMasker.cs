@@ -28,7 +28,7 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
 
     // What writers put in JSON beyond the standard (comments, trailing commas, deep nesting) still reads as JSON, so its
     // fields are found by name.
-    private static readonly JsonDocumentOptions Lenient = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = 512 };
+    internal static readonly JsonDocumentOptions Lenient = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = 512 };
 
     /// <summary>The masked value.</summary>
     public ReadOnlyMemory<byte> Mask(ReadOnlyMemory<byte> value)

@@ -38,13 +38,21 @@ public sealed class DataProfile
         {
             keys.Add(key);
             JsonNode? node;
+            var span = value.Span.StartsWith("\uFEFF"u8) ? value.Span[3..] : value.Span; // a byte-order mark
             try
             {
-                node = JsonNode.Parse(value.Span);
+                // Read as the masker reads it (comments, trailing commas): a record read as one string instead keeps its
+                // letters in the values generated from it. Every object read now, before anything is counted.
+                node = JsonNode.Parse(span, documentOptions: DataMasker.Lenient);
+                ReadAll(node);
             }
             catch (JsonException)
             {
-                node = JsonValue.Create(Encoding.UTF8.GetString(value.Span)); // not JSON: a string value
+                node = JsonValue.Create(Encoding.UTF8.GetString(span)); // not JSON: a string value
+            }
+            catch (ArgumentException)
+            {
+                continue; // a name twice in one object: its fields cannot be told apart, so it is not learned from
             }
 
             root.Observe(node);
@@ -52,6 +60,15 @@ public sealed class DataProfile
 
         root.Finish();
         return new DataProfile(root, keys);
+
+        // A JsonObject reads its fields when first enumerated: a name twice raises then.
+        static void ReadAll(JsonNode? node)
+        {
+            foreach (var child in node switch { JsonObject o => o.Select(p => p.Value), JsonArray a => a, _ => [] })
+            {
+                ReadAll(child);
+            }
+        }
     }
 
     /// <summary>Generates <paramref name="count"/> records with distinct keys shaped like the sample's.</summary>

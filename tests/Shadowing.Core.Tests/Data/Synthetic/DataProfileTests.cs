@@ -115,6 +115,19 @@ public sealed class DataProfileTests
     }
 
     [Fact]
+    public void Learn_JsonAsTheMaskerReadsIt_TrailingCommasAndComments_AndARecordWithANameTwiceIsLeftOut()
+    {
+        // Read strictly, these records were one string each, and the values generated from them kept their letters.
+        var sample = Enumerable.Range(0, 100).Select(i => ($"r{i:D3}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(
+            i == 7 ? "{\"id\":1,\"id\":2}" : $"{{\"customerName\":\"Jocasta{i}\", /* kept */ \"id\":{1000 + i},}}"))).ToList();
+
+        var generated = DataProfile.Learn(sample, []).Generate(100, RandomSource.Seeded(1)).Select(g => Encoding.UTF8.GetString(g.Value)).ToList();
+
+        Assert.All(generated, g => Assert.IsType<JsonObject>(JsonNode.Parse(g)));
+        Assert.DoesNotContain(generated, g => g.Contains("Jocasta", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Generate_BelowAPersonalContainer_NoValueOfTheSampleIsKept()
     {
         // 1,000 orders of 40 customers: `first` and `number` are not personal by their own names, but they are a person's name
