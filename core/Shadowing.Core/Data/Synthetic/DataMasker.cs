@@ -85,12 +85,12 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
                 }
 
                 return kind == PiiKind.None ? leaf.DeepClone() : JsonValue.Create(Replace(kind, text));
-            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.Number && (forced || (field is not null && PiiDetector.ByName(field) != PiiKind.None) || IsCardNumber(leaf.ToJsonString())):
+            case JsonValue leaf when leaf.GetValueKind() == JsonValueKind.Number && (forced || (field is not null && PiiDetector.ByName(field) != PiiKind.None) || IsCardNumber(field, leaf.ToJsonString())):
                 // A phone or card number stored as a number: a replacement's digits, or the same shape with every digit new.
                 // A card number is one by its digits whatever its field ("payment": {"number": 4111…}), as in a string.
                 var number = leaf.ToJsonString();
                 var named = field is null ? PiiKind.None : PiiDetector.ByName(field);
-                named = named == PiiKind.None && IsCardNumber(number) ? PiiKind.CardNumber : named;
+                named = named == PiiKind.None && IsCardNumber(field, number) ? PiiKind.CardNumber : named;
                 if (named is PiiKind.Phone or PiiKind.CardNumber)
                 {
                     return JsonNode.Parse(string.Concat(Replace(named, number).Where(char.IsAsciiDigit)));
@@ -122,8 +122,17 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
         }
     }
 
-    /// <summary>A JSON number that is a card number's digits: 13 to 19 of them, and they pass the Luhn check.</summary>
-    private static bool IsCardNumber(string number) => number.Length is >= 13 and <= 19 && number.All(char.IsAsciiDigit) && PiiDetector.Luhn(number);
+    /// <summary>
+    /// A JSON number that is a card number's digits: 15 or 16 of them, a card network's first digit (3 to 6), passing the
+    /// Luhn check, in a field not named as an id or a time. One number in ten passes Luhn by chance: 13-digit epoch
+    /// milliseconds, 18- and 19-digit ids and barcodes must not be turned into test cards (and collide there).
+    /// </summary>
+    private static bool IsCardNumber(string? field, string number) =>
+        number.Length is 15 or 16 && number[0] is >= '3' and <= '6' && number.All(char.IsAsciiDigit) && PiiDetector.Luhn(number)
+        && !(field is not null && IdOrTime().IsMatch(field));
+
+    [System.Text.RegularExpressions.GeneratedRegex("(id|at|time|ts|timestamp|date)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex IdOrTime();
 
     /// <summary>
     /// Whether an object or array named <paramref name="field"/> holds personal data whole: a name (<c>name</c>,

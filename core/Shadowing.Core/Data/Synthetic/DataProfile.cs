@@ -36,7 +36,6 @@ public sealed class DataProfile
         var keys = new List<string>();
         foreach (var (key, value) in sample)
         {
-            keys.Add(key);
             JsonNode? node;
             var span = value.Span.StartsWith("\uFEFF"u8) ? value.Span[3..] : value.Span; // a byte-order mark
             try
@@ -55,6 +54,7 @@ public sealed class DataProfile
                 continue; // a name twice in one object: its fields cannot be told apart, so it is not learned from
             }
 
+            keys.Add(key); // only a record learned from: one left out gives no key shape either
             root.Observe(node);
         }
 

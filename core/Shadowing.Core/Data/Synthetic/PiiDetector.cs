@@ -34,19 +34,23 @@ public static partial class PiiDetector
         ArgumentNullException.ThrowIfNull(field);
         var name = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant();
 
-        // "mobileNumber", "telNo", "faxNum": a phone's usual names with a number suffix.
-        var stem = name.EndsWith("NUMBER", StringComparison.Ordinal) ? name[..^6] : name.EndsWith("NUM", StringComparison.Ordinal) ? name[..^3] : name.EndsWith("NO", StringComparison.Ordinal) ? name[..^2] : name;
+        // "mobileNumber", "telNos", "faxNum": a phone's usual names with a number suffix, singular or plural; not every
+        // name containing one (mobileAppVersion, automobileMake, cellId).
+        var singular = name.EndsWith('S') ? name[..^1] : name;
+        var stem = singular.EndsWith("NUMBER", StringComparison.Ordinal) ? singular[..^6] : singular.EndsWith("NUM", StringComparison.Ordinal) ? singular[..^3] : singular.EndsWith("NO", StringComparison.Ordinal) ? singular[..^2] : singular;
         return name switch
         {
             _ when name.Contains("EMAIL", StringComparison.Ordinal) || name == "MAIL" => PiiKind.Email,
-            _ when name.Contains("PHONE", StringComparison.Ordinal) || name.Contains("MOBILE", StringComparison.Ordinal) || name.Contains("MSISDN", StringComparison.Ordinal)
-                || stem is "TEL" or "TELEPHONE" or "FAX" or "CELL" or "CELLULAR" || (stem == "CONTACT" && stem != name) => PiiKind.Phone, // a bare "contact" may be anything
+            _ when name.Contains("PHONE", StringComparison.Ordinal) || name.Contains("MSISDN", StringComparison.Ordinal)
+                || stem is "TEL" or "TELEPHONE" or "FAX" or "CELL" or "CELLULAR" or "MOBILE" || stem.EndsWith("MOBILE", StringComparison.Ordinal) && !stem.EndsWith("AUTOMOBILE", StringComparison.Ordinal)
+                || (stem == "CONTACT" && stem != singular) => PiiKind.Phone, // a bare "contact" may be anything
             // Not every name containing "card" (discarded, cardinality, scorecard): card numbers by their usual names.
             _ when name.Contains("CARDNUM", StringComparison.Ordinal) || name.Contains("CARDNO", StringComparison.Ordinal) || name is "CARD" or "PAN" or "CCNUMBER" or "CCNUM" or "CREDITCARD" or "DEBITCARD" => PiiKind.CardNumber,
             _ when name.Contains("HOLDERNAME", StringComparison.Ordinal) || name is "CARDHOLDER" or "ACCOUNTHOLDER" => PiiKind.Name,
             _ when name is "NAME" or "NAMES" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "SURNAME" or "CUSTOMERNAME" or "DISPLAYNAME" or "MIDDLENAME" or "MAIDENNAME" or "NICKNAME" => PiiKind.Name,
-            // A person's name by its role ("recipientName", "shipping_name"); not every "...Name" (productName, hostName).
-            _ when name.EndsWith("NAME", StringComparison.Ordinal) && PersonRoles.Any(role => name.StartsWith(role, StringComparison.Ordinal)) => PiiKind.Name,
+            // A person's name by its role ("recipientName", "shipping_name", "customerFirstName"); not every "...Name"
+            // (productName, shippingMethodName, customerGroupName).
+            _ when PersonRoles.Any(role => name.StartsWith(role, StringComparison.Ordinal) && name[role.Length..] is "NAME" or "NAMES" or "FIRSTNAME" or "LASTNAME" or "FULLNAME" or "GIVENNAME" or "FAMILYNAME" or "MIDDLENAME" or "DISPLAYNAME") => PiiKind.Name,
             _ => PiiKind.None,
         };
     }

@@ -68,11 +68,15 @@ public sealed class DataMaskerTests
     public void Mask_ACardNumberStoredAsANumber_IsMaskedByItsDigits_WhateverItsField()
     {
         var masked = Mask(new DataMasker([], seed: 1), """
-            {"payment":{"number":4111111111111111},"orderId":4111111111111112,"total":1999}
+            {"payment":{"number":4111111111111111},"orderId":4123456789012349,"total":1999,"version":4111111111111112,
+             "createdAt":1733548800007,"sequence":1865432109876543218}
             """);
 
         Assert.StartsWith("40000000", masked["payment"]!["number"]!.ToJsonString(), StringComparison.Ordinal); // a test card's digits
-        Assert.Equal(4111111111111112L, (long?)masked["orderId"]); // fails the Luhn check: an id
+        Assert.Equal(4123456789012349L, (long?)masked["orderId"]); // Luhn-valid, but named as an id
+        Assert.Equal(4111111111111112L, (long?)masked["version"]); // fails the Luhn check
+        Assert.Equal(1733548800007L, (long?)masked["createdAt"]); // Luhn-valid epoch milliseconds: 13 digits, no card
+        Assert.Equal(1865432109876543218L, (long?)masked["sequence"]); // a Luhn-valid 64-bit id: 19 digits
         Assert.Equal(1999, (int?)masked["total"]);
     }
 

@@ -30,6 +30,16 @@ public sealed class PiiDetectorTests
     [InlineData("shipping_name", PiiKind.Name)]
     [InlineData("names", PiiKind.Name)]
     [InlineData("productName", PiiKind.None)]
+    [InlineData("shippingMethodName", PiiKind.None)] // a role's prefix, not a person's name
+    [InlineData("customerGroupName", PiiKind.None)]
+    [InlineData("customerFirstName", PiiKind.Name)]
+    [InlineData("mobileAppVersion", PiiKind.None)]
+    [InlineData("automobileMake", PiiKind.None)]
+    [InlineData("homeMobile", PiiKind.Phone)]
+    [InlineData("contactNumbers", PiiKind.Phone)] // plural
+    [InlineData("faxNumbers", PiiKind.Phone)]
+    [InlineData("trackingNumber", PiiKind.None)]
+    [InlineData("ticketNo", PiiKind.None)]
     [InlineData("hostName", PiiKind.None)]
     public void ByName(string field, PiiKind expected) => Assert.Equal(expected, PiiDetector.ByName(field));
 
