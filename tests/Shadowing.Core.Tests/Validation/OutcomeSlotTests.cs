@@ -1,6 +1,7 @@
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.Mirroring;
 
 namespace Shadowing.Core.Tests.Validation;
 
@@ -74,14 +75,5 @@ public sealed class OutcomeSlotTests
 
     private static OutcomeSlot Empty() => new() { Service = "orders", Endpoint = "s1", Start = Minute };
 
-    private static MirrorOutcome Outcome(int i, DateTimeOffset at) => new()
-    {
-        RequestId = $"r{i}",
-        Service = "orders",
-        Method = "GET",
-        Path = "/items",
-        ReceivedAt = at,
-        Production = new EndpointAnswer("p1", 200, 1, 10),
-        Copy = new EndpointAnswer("s1", 200, 1, 10),
-    };
+    private static MirrorOutcome Outcome(int i, DateTimeOffset at) => Outcomes.Answered($"r{i}", at);
 }

@@ -7,6 +7,7 @@ using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.TestUtilities.Metrics;
+using Shadowing.TestUtilities.Mirroring;
 using Shadowing.TestUtilities.State;
 
 namespace Shadowing.Core.Tests.Validation;
@@ -232,14 +233,5 @@ public sealed class ShadowValidatorTests
             },
             TestContext.Current.CancellationToken);
 
-    private static MirrorOutcome Outcome(string id, string endpoint, DateTimeOffset at) => new()
-    {
-        RequestId = id,
-        Service = "orders",
-        Method = "GET",
-        Path = "/items",
-        ReceivedAt = at,
-        Production = new EndpointAnswer("p1", 200, 1, 10),
-        Copy = new EndpointAnswer(endpoint, 200, 1, 10),
-    };
+    private static MirrorOutcome Outcome(string id, string endpoint, DateTimeOffset at) => Outcomes.Answered(id, at, endpoint);
 }

@@ -3,6 +3,7 @@ using Shadowing.Core.Mirroring;
 using Shadowing.Core.State;
 using Shadowing.Core.Validation;
 using Shadowing.Router.Mirroring;
+using Shadowing.TestUtilities.Mirroring;
 using Shadowing.TestUtilities.State;
 using Shadowing.TestUtilities.Time;
 
@@ -228,16 +229,7 @@ public sealed class OutcomeRecorderTests
         return added;
     }
 
-    private static MirrorOutcome Outcome(string id, DateTimeOffset receivedAt) => new()
-    {
-        RequestId = id,
-        Service = "orders",
-        Method = "GET",
-        Path = "/items",
-        ReceivedAt = receivedAt,
-        Production = new EndpointAnswer("p1", 200, 1, 10),
-        Copy = new EndpointAnswer("s1", 200, 1, 10),
-    };
+    private static MirrorOutcome Outcome(string id, DateTimeOffset receivedAt) => Outcomes.Answered(id, receivedAt);
 
     /// <summary>Counts the writes to each key.</summary>
     private sealed class WriteCountingStore(IStateStore inner) : DelegatingStateStore(inner)

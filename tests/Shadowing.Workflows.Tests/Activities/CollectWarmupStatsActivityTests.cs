@@ -5,6 +5,7 @@ using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.Validation;
+using Shadowing.TestUtilities.Mirroring;
 using Shadowing.TestUtilities.State;
 using Shadowing.Workflows.Activities;
 using Shadowing.Workflows.Lifecycle;
@@ -47,14 +48,5 @@ public sealed class CollectWarmupStatsActivityTests
         Assert.Equal(Now.AddMinutes(-10).AddSeconds(13), stats.CountedSince); // the span counted ends 13 s ago: its pace is over now minus this
     }
 
-    private static MirrorOutcome Outcome(string id, DateTimeOffset at) => new()
-    {
-        RequestId = id,
-        Service = "orders",
-        Method = "GET",
-        Path = "/items",
-        ReceivedAt = at,
-        Production = new EndpointAnswer("p1", 200, 1, 10),
-        Copy = new EndpointAnswer("s1", 200, 1, 10),
-    };
+    private static MirrorOutcome Outcome(string id, DateTimeOffset at) => Outcomes.Answered(id, at);
 }
