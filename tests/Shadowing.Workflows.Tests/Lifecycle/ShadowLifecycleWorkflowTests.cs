@@ -63,6 +63,34 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal(97 / 540.0, amplify.TargetRatePerSecond, 6);
     }
 
+    [Theory]
+    [InlineData(ShadowLifecycleOptions.CurrentLifecycleVersion, 18)]
+    [InlineData(5, 5)] // an instance recorded before replays as it ran: judged at the WarmupTime
+    public async Task Run_WarmupShorterThanTheOutcomeDelay_WaitsUntilSettledOutcomesCoverIt_NotJudgingAnEmptyWindow(int lifecycleVersion, int judgedAfterSeconds)
+    {
+        var harness = new WorkflowHarness(WorkflowHarness.NewRequest()) { LifecycleVersion = lifecycleVersion };
+        harness.Options.WarmupTime = TimeSpan.FromSeconds(5);
+
+        // Outcomes settle 13 s after their copy (a 10 s policy timeout + 3 s): the count covers copies from since + 13 s on.
+        harness.On(nameof(CollectWarmupStatsActivity), i => new WarmupStats(3, 0, ((WarmupStep)i!).Since.AddSeconds(13)));
+        DateTimeOffset? judgedAt = null;
+        harness.On(nameof(ValidateShadowActivity), _ =>
+        {
+            judgedAt = harness.Now;
+            return WorkflowHarness.Check(Verdict.Pass);
+        });
+        var since = harness.Now;
+        var run = harness.StartAsync();
+        await harness.Holding.WaitAsync(Patience);
+        harness.Raise(ShadowLifecycleNames.Release, null);
+        await run.WaitAsync(Patience);
+
+        // The 5 s warm-up, then 13 s more, so that the judged window holds the WarmupTime's 5 s of settled copies.
+        Assert.Equal(since.AddSeconds(judgedAfterSeconds), judgedAt);
+        Assert.Contains(TimeSpan.FromSeconds(5), harness.Timers);
+        Assert.Equal(lifecycleVersion >= 6, harness.Timers.Contains(TimeSpan.FromSeconds(13)));
+    }
+
     [Fact]
     public async Task Run_WindowEndsDuringWarmup_TheShadowIsRetiredThere_NotWarmedPastTheWindow()
     {

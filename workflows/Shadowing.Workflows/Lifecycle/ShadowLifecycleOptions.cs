@@ -10,7 +10,7 @@ public sealed class ShadowLifecycleOptions
     public const string Section = "Shadowing:Sep";
 
     /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
-    public const int CurrentLifecycleVersion = 5;
+    public const int CurrentLifecycleVersion = 6;
 
     /// <summary>
     /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
@@ -21,7 +21,9 @@ public sealed class ShadowLifecycleOptions
     /// restarting held shadows once a release or the window's end has come (the rest drain), and a shadow that fails its
     /// judgement as they come is retired without a remediation's restart first; a preparation that fails for good stops the
     /// others being prepared beside it at their next step. From 5 a verdict on a shadow already ready is taken while the
-    /// others are still being prepared, and a Fail remediated then, not once every preparation has ended.
+    /// others are still being prepared, and a Fail remediated then, not once every preparation has ended. From 6 a
+    /// warm-up whose settled count (outcomes up to the policy timeout + 3 s ago) has not yet covered one check interval,
+    /// or the <see cref="WarmupTime"/> if shorter, goes on until it has.
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }

@@ -337,9 +337,23 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
             {
                 var stats = await context.CallActivityAsync<WarmupStats>(nameof(CollectWarmupStatsActivity), new WarmupStep(request.Service, id, since), StoreRetry).ConfigureAwait(true);
                 var now = context.CurrentUtcDateTime;
-                if (stats.Samples >= target || now >= deadline)
+                if (stats.Samples >= target)
                 {
                     break;
+                }
+
+                // Outcomes are counted and judged up to the policy timeout + 3 s ago (their copies may still be answered):
+                // a WarmupTime no longer than that would be judged on an empty window, Inconclusive, one warm-up spent. The
+                // warm-up goes on until its count covers one check interval (or the WarmupTime, if shorter; version 6).
+                if (now >= deadline)
+                {
+                    var shortest = options.WarmupTime < options.WarmupCheckInterval ? options.WarmupTime : options.WarmupCheckInterval;
+                    if (options.LifecycleVersion < 6 || stats.CountedSince is not { } countedSince || now >= countedSince.UtcDateTime + shortest)
+                    {
+                        break;
+                    }
+
+                    deadline = countedSince.UtcDateTime + shortest;
                 }
 
                 // At this pace the target is out of reach: replay copies amplified for the rest of the warm-up. The pace is
