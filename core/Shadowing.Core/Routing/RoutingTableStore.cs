@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Shadowing.Core.Messaging;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
@@ -17,14 +18,34 @@ namespace Shadowing.Core.Routing;
 public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
 {
     /// <summary>Every stored routing table with its ETag, ordered by service.</summary>
-    public async Task<IReadOnlyList<StateEntry<RoutingTable>>> ListAsync(CancellationToken cancellationToken = default)
+    /// <exception cref="JsonException">A stored table cannot be read.</exception>
+    public Task<IReadOnlyList<StateEntry<RoutingTable>>> ListAsync(CancellationToken cancellationToken = default) =>
+        ListAsync(unreadable: null, cancellationToken);
+
+    /// <summary>
+    /// Every stored routing table that can be read, with its ETag, ordered by service. A table that cannot be read (one
+    /// written by hand, or by a newer version with a state this one does not know) is left out and handed to
+    /// <paramref name="unreadable"/> with the reason, so that one bad document does not stop a pass over every service.
+    /// </summary>
+    public async Task<IReadOnlyList<StateEntry<RoutingTable>>> ListAsync(Action<string, JsonException>? unreadable, CancellationToken cancellationToken = default)
     {
         var services = await ListServicesAsync(cancellationToken).ConfigureAwait(false);
         var tables = new List<StateEntry<RoutingTable>>(services.Count);
         foreach (var service in services)
         {
+            StateEntry<RoutingTable>? entry;
+            try
+            {
+                entry = await GetAsync(service, cancellationToken).ConfigureAwait(false);
+            }
+            catch (JsonException ex) when (unreadable is not null)
+            {
+                unreadable(service, ex);
+                continue;
+            }
+
             // A table deleted between listing and reading is simply gone.
-            if (await GetAsync(service, cancellationToken).ConfigureAwait(false) is { } entry)
+            if (entry is not null)
             {
                 tables.Add(entry);
             }

@@ -34,7 +34,7 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
     {
         var failing = new List<ShadowVerdictNotice>();
         var errors = new List<Exception>();
-        foreach (var entry in await tables.ListAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var entry in await tables.ListAsync((_, ex) => errors.Add(ex), cancellationToken).ConfigureAwait(false))
         {
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && ShadowLifecycle.IsRoutable(s.State)))
             {

@@ -130,10 +130,20 @@ public sealed partial class DemandForecastService
             _trainings = [];
             _budgetLeft = _options.TrainingBudget;
             var outcomes = new List<ServiceForecastOutcome>();
-            var tables = (await _tables.ListAsync(cancellationToken).ConfigureAwait(false)).OrderBy(e => e.Value.Service, StringComparer.Ordinal).ToList();
+
+            // A table that cannot be read fails its own service, not the run (its model is kept for when it can be read again).
+            var unreadable = new List<(string Service, JsonException Error)>();
+            var tables = (await _tables.ListAsync((s, ex) => unreadable.Add((s, ex)), cancellationToken).ConfigureAwait(false)).OrderBy(e => e.Value.Service, StringComparer.Ordinal).ToList();
+            foreach (var (service, error) in unreadable)
+            {
+                LogServiceFailed(error, service);
+                var outcome = new ServiceForecastOutcome(service, null, null, false, $"its routing table cannot be read: {error.Message}");
+                outcomes.Add(outcome);
+                await ReportAsync(outcome, (0, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
+            }
 
             // A deleted service's model and gauges go with it.
-            var services = tables.Select(e => e.Value.Service).ToHashSet(StringComparer.Ordinal);
+            var services = tables.Select(e => e.Value.Service).Concat(unreadable.Select(u => u.Service)).ToHashSet(StringComparer.Ordinal);
             foreach (var gone in _models.Keys.Where(s => !services.Contains(s)).ToArray())
             {
                 _models.TryRemove(gone, out _);

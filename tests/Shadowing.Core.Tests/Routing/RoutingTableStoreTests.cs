@@ -26,6 +26,23 @@ public sealed class RoutingTableStoreTests
     }
 
     [Fact]
+    public async Task ListAsync_ATableThatCannotBeRead_IsHandedToTheCallback_TheOthersListed_WithoutItListingThrows()
+    {
+        var state = new Shadowing.TestUtilities.State.InMemoryStateStore();
+        var tables = new RoutingTableStore(state, _bus);
+        await tables.PutAsync(Tables.Orders(), Ct);
+        await state.SaveAsync("routing/billing", "null"u8.ToArray(), etag: null, Ct);
+        await state.SaveAsync("routing/payments", """{"service":"payments","production":[],"shadows":[{"id":"s1","address":"http://127.0.0.1:1","state":"Hibernating"}]}"""u8.ToArray(), etag: null, Ct);
+        var unreadable = new List<string>();
+
+        var listed = await tables.ListAsync((service, _) => unreadable.Add(service), Ct);
+
+        Assert.Equal("orders", Assert.Single(listed).Value.Service);
+        Assert.Equal(["billing", "payments"], unreadable);
+        await Assert.ThrowsAnyAsync<System.Text.Json.JsonException>(() => tables.ListAsync(Ct));
+    }
+
+    [Fact]
     public async Task PutAsync_PubSubRefusesTheAnnouncement_TheStoredWriteStands()
     {
         _bus.PublishAsync(Topics.RoutingChanged, Arg.Any<RoutingChanged>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new EventBusException("pub/sub unavailable")));

@@ -395,6 +395,26 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_OneRoutingTableCannotBeRead_OthersStillForecast_AndItsStatusSaysWhy()
+    {
+        // Written by a newer version, with a shadow state this one does not know.
+        await _state.SaveAsync("routing/orders", """{"service":"orders","production":[],"shadows":[{"id":"s1","address":"http://127.0.0.1:1","state":"Hibernating"}]}"""u8.ToArray(), etag: null, Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+        Serve("payments", MetricKind.Requests, Demand(level: 100));
+        Serve("payments", MetricKind.LatencyP90, Flat(50));
+        Serve("payments", MetricKind.Errors, Flat(1));
+        _options.EndpointCapacity["payments"] = 60;
+
+        var outcomes = await Service().RunAsync(Ct);
+
+        Assert.NotNull(Assert.Single(outcomes, o => o.Service == "payments").Forecast);
+        Assert.StartsWith("its routing table cannot be read: ", Assert.Single(outcomes, o => o.Service == "orders").Problem, StringComparison.Ordinal);
+        var status = (await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value;
+        Assert.False(status.Forecast);
+        Assert.Contains("$.shadows[0].state", status.Problem, StringComparison.Ordinal); // where, so an operator can find it
+    }
+
+    [Fact]
     public async Task Run_OneServicesSourceTimesOut_OthersStillForecast()
     {
         // HttpClient's and Azure.Core's own timeouts surface as a cancellation the caller did not ask for.

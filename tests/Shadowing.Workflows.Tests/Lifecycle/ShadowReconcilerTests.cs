@@ -57,6 +57,31 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_OneRoutingTableCannotBeRead_TheOtherServicesAreReconciled_ItsProcessesNotSweptAsOrphans_AndThePassFails()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed, Owner = "shadows-orders-gone" }],
+        });
+
+        // Written by a newer version, with a shadow state this one does not know: its shadow's process is not an orphan.
+        await _store.SaveAsync("routing/payments", """{"service":"payments","production":[],"shadows":[{"id":"s9","address":"http://127.0.0.1:3","state":"Hibernating","owner":"shadows-payments-1"}]}"""u8.ToArray(), etag: null);
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([Running("old", Now - TimeSpan.FromMinutes(5)), Running("s9", Now - TimeSpan.FromMinutes(5)) with { Service = "payments" }]);
+        var reconciler = new ShadowReconciler(tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+        var error = await Assert.ThrowsAsync<AggregateException>(() => reconciler.ReconcileAsync(restartDead: false, TestContext.Current.CancellationToken));
+
+        Assert.IsType<System.Text.Json.JsonException>(Assert.Single(error.InnerExceptions), exactMatch: false);
+        Assert.Equal(ShadowState.Retired, (await tables.GetAsync("orders"))!.Value.Shadows.Single().State);
+        await _provisioner.Received().RetireAsync("orders", "s1", Arg.Any<CancellationToken>());
+        await _provisioner.Received().RetireAsync("orders", "old", Arg.Any<CancellationToken>());
+        await _provisioner.DidNotReceive().RetireAsync("payments", Arg.Any<string>(), Arg.Any<CancellationToken>());
+    }
+
+    [Fact]
     public async Task Sweep_OneOrphanThatCannotBeStopped_TheOthersStillAre_AndThePassFailsSoTheTickTriesAgain()
     {
         var tables = new RoutingTableStore(_store, _bus);

@@ -204,7 +204,7 @@ public sealed partial class ShadowDataService
     /// </summary>
     public async Task SyncAllAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var entry in await _tables.ListAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var entry in await _tables.ListAsync((service, ex) => LogTableUnreadable(ex, service), cancellationToken).ConfigureAwait(false))
         {
             ShadowDataOptions options;
             try
@@ -282,6 +282,9 @@ public sealed partial class ShadowDataService
 
     [LoggerMessage(EventId = 91, Level = LogLevel.Information, Message = "Data sync: pruned {Count} change(s) older than {Retention} from the change feed")]
     private partial void LogPruned(int count, TimeSpan retention);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Data sync of {Service}'s shadows skipped: its routing table cannot be read; the next tick tries again")]
+    private partial void LogTableUnreadable(Exception exception, string service);
 
     [LoggerMessage(EventId = 96, Level = LogLevel.Error, Message = "Data sync of {Service}'s shadows skipped: its settings are invalid ({Problems}); the next tick tries again")]
     private partial void LogSettingsInvalid(string service, string problems);

@@ -69,7 +69,17 @@ public sealed partial class ShadowReconciler(
         var owned = new HashSet<(string, string)>();
         var failures = new List<Exception>(); // one shadow that cannot be reconciled does not hold up the others
         var snapshotAt = time.GetUtcNow();
-        var entries = await tables.ListAsync(cancellationToken).ConfigureAwait(false);
+        // A table that cannot be read fails the pass (counted, retried), not the other services'; its shadows' processes are
+        // not swept as orphans, since the table that owns them is only unreadable.
+        var unreadable = new HashSet<string>(StringComparer.Ordinal);
+        var entries = await tables.ListAsync(
+            (service, ex) =>
+            {
+                unreadable.Add(service);
+                failures.Add(ex);
+                LogTableUnreadable(ex, service);
+            },
+            cancellationToken).ConfigureAwait(false);
         foreach (var entry in entries)
         {
             var service = entry.Value.Service;
@@ -131,7 +141,7 @@ public sealed partial class ShadowReconciler(
             _restartOnly = notRestarted;
         }
 
-        foreach (var process in await provisioner.ListAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var process in (await provisioner.ListAsync(cancellationToken).ConfigureAwait(false)).Where(p => !unreadable.Contains(p.Service)))
         {
             try
             {
@@ -329,6 +339,9 @@ public sealed partial class ShadowReconciler(
 
     [LoggerMessage(EventId = 97, Level = LogLevel.Warning, Message = "Reconciling shadow {ShadowId} of {Service} failed; the others are reconciled, and the next maintenance tick tries it again")]
     private partial void LogShadowFailed(Exception exception, string shadowId, string service);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "The routing table of {Service} cannot be read: its shadows are not reconciled (nor their processes swept) until it can; the other services are")]
+    private partial void LogTableUnreadable(Exception exception, string service);
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Shadow {ShadowId} of {Service} is in no routing table but its copy of production's data was still there: deleted")]
     private partial void LogCopyLeftBehind(string shadowId, string service);
