@@ -615,7 +615,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         var to = TimeGrid.Floor(now, TimeSpan.FromMinutes(1));
         var from = to.AddMinutes(-count);
         var byMinute = new SortedDictionary<DateTimeOffset, TrafficMinute>();
-        await foreach (var records in EndpointMetricsDay.ReadAsync(store, service, from, to, cancellationToken).ConfigureAwait(false))
+        await foreach (var records in EndpointMetricsDay.ReadAsync(store, service, from, to, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             foreach (var record in records.Minutes.Where(m => m.Minute >= from && m.Minute < to))
             {

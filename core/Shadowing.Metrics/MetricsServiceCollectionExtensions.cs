@@ -2,6 +2,7 @@ using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Metrics;
@@ -73,7 +74,7 @@ public static class MetricsServiceCollectionExtensions
                 services.TryAddSingleton<IMetricsSource>(_ => new CsvSource(configuration.GetSection("Pae:Csv").Get<CsvSourceOptions>() ?? new CsvSourceOptions()));
                 break;
             default:
-                services.TryAddSingleton<IMetricsSource>(sp => new RouterRecordsSource(sp.GetRequiredService<IStateStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
+                services.TryAddSingleton<IMetricsSource>(sp => new RouterRecordsSource(sp.GetRequiredService<IStateStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetService<ILogger<RouterRecordsSource>>()));
                 break;
         }
 

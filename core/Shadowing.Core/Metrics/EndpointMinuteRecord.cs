@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
 
@@ -180,9 +181,10 @@ public sealed record EndpointMetricsDay
     /// the listing's order among them, then documents of the first layout (<see cref="StateKeys.LegacyMetrics"/>: history
     /// from before an upgrade, and what older replicas write during one), whatever minutes they hold: callers take the
     /// window's minutes. Listing the first layout reads every endpoint the service had before the upgrade, a number that
-    /// no longer grows.
+    /// no longer grows. A document that cannot be read (a newer router's) is handed to <c>unreadable</c> and left out, its
+    /// minutes a gap, so that one document does not hide weeks of history; without <c>unreadable</c> it throws.
     /// </summary>
-    public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static async IAsyncEnumerable<EndpointMetricsDay> ReadAsync(IStateStore store, string service, DateTimeOffset from, DateTimeOffset to, Action<string, JsonException>? unreadable = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(store);
         if (to <= from)
@@ -202,9 +204,9 @@ public sealed record EndpointMetricsDay
                     continue;
                 }
 
-                if (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+                if (await ReadAsync(store, key, unreadable, cancellationToken).ConfigureAwait(false) is { } document)
                 {
-                    yield return entry.Value;
+                    yield return document;
                 }
             }
         }
@@ -212,10 +214,23 @@ public sealed record EndpointMetricsDay
         foreach (var key in await store.ListKeysAsync($"{StateKeys.LegacyMetricsPrefix}{service}/", cancellationToken).ConfigureAwait(false))
         {
             if (StateKeys.LegacyMetricsDayOf(key) is { } day && day >= first && day <= last
-                && await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false) is { } entry)
+                && await ReadAsync(store, key, unreadable, cancellationToken).ConfigureAwait(false) is { } document)
             {
-                yield return entry.Value;
+                yield return document;
             }
+        }
+    }
+
+    private static async Task<EndpointMetricsDay?> ReadAsync(IStateStore store, string key, Action<string, JsonException>? unreadable, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await store.GetJsonAsync<EndpointMetricsDay>(key, cancellationToken).ConfigureAwait(false))?.Value;
+        }
+        catch (JsonException ex) when (unreadable is not null)
+        {
+            unreadable(key, ex);
+            return null;
         }
     }
 

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.State;
 using Shadowing.Core.TimeSeries;
@@ -21,7 +23,7 @@ namespace Shadowing.Metrics.Router;
 /// whole steps and hours (8 minutes by 2 hours); a query whose step does not divide a day, or whose window is not on its
 /// grid, is read in full every time.
 /// </remarks>
-public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = null) : IMetricsSource
+public sealed partial class RouterRecordsSource(IStateStore store, TimeProvider? time = null, ILogger<RouterRecordsSource>? logger = null) : IMetricsSource
 {
     /// <summary>
     /// How long after an hour ends its records are taken as final: the router writes each minute as it ends, and only
@@ -101,7 +103,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
         foreach (var (readFrom, readTo) in ranges)
         {
             var read = new SortedDictionary<DateTimeOffset, EndpointMinuteRecord>();
-            await foreach (var document in EndpointMetricsDay.ReadAsync(store, query.Service, readFrom, readTo, cancellationToken).ConfigureAwait(false))
+            await foreach (var document in EndpointMetricsDay.ReadAsync(store, query.Service, readFrom, readTo, (key, ex) => LogUnreadable(logger ?? (ILogger)NullLogger.Instance, key, ex.Message), cancellationToken).ConfigureAwait(false))
             {
                 foreach (var minute in document.Minutes)
                 {
@@ -229,4 +231,7 @@ public sealed class RouterRecordsSource(IStateStore store, TimeProvider? time = 
             _ => throw new MetricsUnavailableException($"The router records no {kind}.") { NoData = true },
         };
     }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Router records {Key} cannot be read ({Problem}): left out, its minutes a gap in the history")]
+    private static partial void LogUnreadable(ILogger logger, string key, string problem);
 }

@@ -43,7 +43,7 @@ public sealed class EndpointMinuteRecordTests
 
         // From 13:30 on the 4th to 13:00 on the 5th: the 4th's 13 o'clock documents and the 5th's midnight ones.
         var from = new DateTimeOffset(first.AddDays(3).ToDateTime(new TimeOnly(13, 30)), TimeSpan.Zero);
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", from, from.AddHours(23.5), Ct).ToListAsync(Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", from, from.AddHours(23.5), cancellationToken: Ct).ToListAsync(Ct);
 
         Assert.Equal(["metrics-by-day/orders/2026-11-04/", "metrics-by-day/orders/2026-11-05/", "metrics/orders/"], store.Listed);
         Assert.Equal(
@@ -52,11 +52,11 @@ public sealed class EndpointMinuteRecordTests
         Assert.Equal(
             [("p1", 40L), ("shadow-3", 40L), ("p1", 1000L), ("p1", 5L), ("shadow-4", 5L), ("p1", 100L)],
             read.Select(d => (d.EndpointId, d.Minutes.Single().Requests)));
-        Assert.Empty(await EndpointMetricsDay.ReadAsync(store, "orders", from, from, Ct).ToListAsync(Ct));
+        Assert.Empty(await EndpointMetricsDay.ReadAsync(store, "orders", from, from, cancellationToken: Ct).ToListAsync(Ct));
 
         // An hour that ends where the window starts holds none of it.
         var hourOn = from.AddMinutes(30);
-        Assert.Empty(await EndpointMetricsDay.ReadAsync(store, "orders", hourOn, hourOn.AddHours(1), Ct).ToListAsync(Ct));
+        Assert.Empty(await EndpointMetricsDay.ReadAsync(store, "orders", hourOn, hourOn.AddHours(1), cancellationToken: Ct).ToListAsync(Ct));
     }
 
     private static EndpointMinuteRecord Record(string endpoint, DateTimeOffset minute, long requests) =>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Shadowing.Core.Metrics;
 using Shadowing.Core.Routing;
 using Shadowing.Core.State;
@@ -23,6 +24,22 @@ public sealed class RouterRecordsSourceTests
 
         Assert.Equal(T, series.Start);
         Assert.Equal([25.0, 8], series.Values);
+    }
+
+    [Fact]
+    public async Task Get_AnHourDocumentThatCannotBeRead_IsLeftOutAndLogged_TheOthersStillCount()
+    {
+        await Day("p1", (0, 10, 20), (5, 7, 20));
+
+        // A newer router's record, with a role this version does not know.
+        await _state.SaveAsync(StateKeys.Metrics("orders", "p2", T), """{"service":"orders","endpointId":"p2","day":"2026-11-26","minutes":[{"service":"orders","endpointId":"p2","role":"Canary","minute":"2026-11-26T12:00:00+00:00","requests":99}]}"""u8.ToArray(), etag: null, Ct);
+        var logger = Substitute.For<ILogger<RouterRecordsSource>>();
+        logger.IsEnabled(Arg.Any<LogLevel>()).Returns(true);
+
+        var series = await new RouterRecordsSource(_state, logger: logger).GetAsync(new MetricQuery("orders", MetricKind.Requests, T, T.AddMinutes(10), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal([10.0, 7], series.Values);
+        Assert.Single(logger.ReceivedCalls(), c => c.GetMethodInfo().Name == nameof(ILogger.Log) && c.GetArguments()[0] is LogLevel.Warning);
     }
 
     [Fact]

@@ -239,7 +239,7 @@ public sealed class RetentionSweeperTests
         var listed = await ListedAsync(store, "metrics"); // and the 29th, once the router's loop recorded an idle minute of it
         Assert.DoesNotContain(RetentionSweeper.MetricsDay("orders", first), listed);
         Assert.Contains(RetentionSweeper.MetricsDay("orders", last), listed);
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(first), Midnight(last.AddDays(2)), Ct).ToListAsync(Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(first), Midnight(last.AddDays(2)), cancellationToken: Ct).ToListAsync(Ct);
         Assert.Equal(2, read.SelectMany(d => d.Minutes).Sum(m => m.Requests));
     }
 
@@ -296,7 +296,7 @@ public sealed class RetentionSweeperTests
         Assert.Equal(1, await Sweeper(store, time, TimeSpan.FromDays(1), metrics: TimeSpan.FromDays(2)).SweepAsync(Ct));
 
         Assert.Equal([StateKeys.LegacyMetrics("orders", "p1", day)], await store.ListKeysAsync(StateKeys.LegacyMetricsPrefix, Ct));
-        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(day.AddDays(-10)), Midnight(day.AddDays(1)), Ct).ToListAsync(Ct);
+        var read = await EndpointMetricsDay.ReadAsync(store, "orders", Midnight(day.AddDays(-10)), Midnight(day.AddDays(1)), cancellationToken: Ct).ToListAsync(Ct);
 
         Assert.Equal(18, read.SelectMany(d => d.Minutes).Sum(m => m.Requests)); // each record once, from whichever layout
     }
