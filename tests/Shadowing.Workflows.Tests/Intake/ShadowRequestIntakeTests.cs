@@ -624,6 +624,63 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_PlanNotStoredAfterItsWorkflowWasScheduled_IsAdoptedAsAdmitted_SoTheKillSwitchStillReleasesIt()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+        var failing = new FailFirstPlanSave(_store);
+        await Assert.ThrowsAsync<StateStoreException>(() => Intake(failing).HandleAsync(request));
+
+        // Before the request is decided again, the kill switch is engaged: the workflow already runs all the same.
+        await _store.SaveJsonAsync(StateKeys.KillSwitch, new { By = "ops" });
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, ShadowLifecycleNames.InstanceId(request), 2, 4.0), (plan.Decision, plan.InstanceId, plan.Count, plan.EndpointHours));
+        Assert.Equal(4, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+        Assert.Equal([plan.InstanceId!], await Intake().EnforceKillSwitchAsync());
+    }
+
+    [Fact]
+    public async Task Handle_RequestDeliveredAfterItsWindowEnded_IsRefused_NothingStartedOrCharged()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(5)); // the host was down through the window
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Refused, "Refused: its window ended before it could be decided", 0.0, null), (plan.Decision, plan.Reason, plan.EndpointHours, plan.InstanceId));
+        Assert.Null(await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))));
+        Assert.False((await _workflows.GetWorkflowStateAsync(ShadowLifecycleNames.InstanceId(request)))?.Exists ?? false);
+    }
+
+    [Fact]
+    public async Task Handle_ChargedButTheWorkflowCouldNotBeScheduled_ThenRefused_TheChargeIsGivenBack()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+        var unavailable = Substitute.For<IDaprWorkflowClient>(); // daprd's workflow engine not answering yet
+        unavailable.GetWorkflowStateAsync(default!, default, default).ReturnsForAnyArgs(c => _workflows.GetWorkflowStateAsync(c.ArgAt<string>(0), c.ArgAt<bool>(1), c.ArgAt<CancellationToken>(2)));
+        unavailable.ScheduleNewWorkflowAsync(default!, default, default).ReturnsForAnyArgs(Task.FromException<string>(new InvalidOperationException("the workflow engine is not ready")));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Intake(workflows: unavailable).HandleAsync(request));
+        Assert.Equal(4, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+
+        _rails = new ShadowGuardRails { DryRun = true, MaxShadowsPerService = 2, MaxShadowsTotal = 3, EndpointHoursPerDay = 10 };
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal(ShadowPlanDecision.DryRun, plan.Decision);
+        Assert.Equal(0, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    /// <summary>Fails the first write of a shadow plan, as a store failing right after the workflow was scheduled.</summary>
+    private sealed class FailFirstPlanSave(IStateStore inner) : DelegatingStateStore(inner)
+    {
+        private int _failed;
+
+        public override Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
+            key.StartsWith(StateKeys.ShadowPlan(string.Empty), StringComparison.Ordinal) && Interlocked.Exchange(ref _failed, 1) == 0
+                ? Task.FromException(new StateStoreException("the store is not answering"))
+                : base.SaveAsync(key, value, etag, cancellationToken);
+    }
+
+    [Fact]
     public async Task KillSwitchSetInTheStore_IsEnforcedOnTheNextTick()
     {
         var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));

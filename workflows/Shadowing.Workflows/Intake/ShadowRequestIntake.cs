@@ -127,6 +127,11 @@ public sealed partial class ShadowRequestIntake(
             }
         }
 
+        if (existing is not { Decision: ShadowPlanDecision.Admitted } && await AdoptScheduledAsync(request, revision, cancellationToken).ConfigureAwait(false) is { } adopted)
+        {
+            return adopted;
+        }
+
         var settings = rails.CurrentValue;
         var (inService, total) = await RunningShadowsAsync(request, cancellationToken).ConfigureAwait(false);
         var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
@@ -134,6 +139,18 @@ public sealed partial class ShadowRequestIntake(
         var chargeKey = ChargeKey(request.Id, revision);
         var charged = (budget?.EndpointHours ?? 0) - (budget?.Requests.GetValueOrDefault(chargeKey) ?? 0);
         var plan = ShadowAdmission.Decide(next, settings, await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false), inService, total, charged, time.GetUtcNow()) with { Revision = revision };
+        if (next.WindowEnd <= time.GetUtcNow())
+        {
+            // Delivered after its window (the host was down, the bus held it): nothing left to run, nothing to charge.
+            plan = plan with { Decision = ShadowPlanDecision.Refused, Reason = "Refused: its window ended before it could be decided", EndpointHours = 0 };
+        }
+
+        if (plan.Decision != ShadowPlanDecision.Admitted && budget?.Requests.GetValueOrDefault(chargeKey) > 0)
+        {
+            // Charged by an earlier attempt whose workflow could not be scheduled: nothing runs under it, so nothing is charged.
+            await ChargeAsync(day, chargeKey, 0, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+        }
+
         if (plan.Decision != ShadowPlanDecision.Admitted && existing is not null && plan with { DecidedAt = existing.DecidedAt } == existing)
         {
             return existing; // decided again (a reconcile tick, a redelivery) and nothing changed: nothing to store or log
@@ -474,11 +491,48 @@ public sealed partial class ShadowRequestIntake(
     private static string ChargeKey(string requestId, int revision) =>
         revision == 1 ? requestId : $"{requestId}#r{revision.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
+    /// <summary>
+    /// The plan of a workflow this revision already scheduled, when its plan was never stored (the store failed right
+    /// after scheduling): admitted as it runs, whatever the kill switch, caps or budget say now. Decided again instead, it
+    /// could be refused while its workflow runs on where the kill switch, the caps and the budget cannot see it.
+    /// </summary>
+    private async Task<ShadowPlan?> AdoptScheduledAsync(ShadowRequest request, int revision, CancellationToken cancellationToken)
+    {
+        var instanceId = ShadowLifecycleNames.InstanceId(request, revision);
+        var instance = await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: true, cancellationToken).ConfigureAwait(false);
+        if (instance is not { Exists: true } || instance.ReadInputAs<ShadowRequest>() is not { } running)
+        {
+            return null;
+        }
+
+        var plan = new ShadowPlan
+        {
+            RequestId = request.Id,
+            Service = request.Service,
+            Count = running.Count,
+            WindowStart = running.WindowStart,
+            WindowEnd = running.WindowEnd,
+            Decision = ShadowPlanDecision.Admitted,
+            Reason = $"Admitted: its workflow {instanceId} was already scheduled when this plan was first decided (the plan could not be stored then)",
+            EndpointHours = ShadowAdmission.EndpointHours(running, running.Count),
+            InstanceId = instanceId,
+            Revision = revision,
+            DecidedAt = time.GetUtcNow(),
+        };
+        await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, revision), plan.EndpointHours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+        await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), plan, cancellationToken: cancellationToken).ConfigureAwait(false);
+        LogAdopted(request.Id, instanceId);
+        return plan;
+    }
+
     private async Task<bool> ExistsAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true };
 
     private async Task<bool> IsRunningAsync(string instanceId, CancellationToken cancellationToken) =>
         await workflows.GetWorkflowStateAsync(instanceId, getInputsAndOutputs: false, cancellationToken).ConfigureAwait(false) is { Exists: true, IsWorkflowCompleted: false };
+
+    [LoggerMessage(EventId = 96, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} was scheduled but its plan not stored; stored now as admitted")]
+    private partial void LogAdopted(string requestId, string instanceId);
 
     [LoggerMessage(EventId = 95, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} is gone without having been seen to end (the workflow store was lost?); deciding it again as its next revision")]
     private partial void LogInstanceMissing(string requestId, string instanceId);
