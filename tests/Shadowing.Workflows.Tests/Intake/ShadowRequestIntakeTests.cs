@@ -681,6 +681,24 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillSwitch_AWindowNotStartedWhenItWasEngaged_RunsAsTheNextRevisionOnceItIsOff_TheReleasedOneChargedNothing()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 12:00–14:00, decided at 11:30
+        var first = await Intake().HandleAsync(request);
+        await Intake().EngageKillSwitchAsync("ops");
+        await CompletionAsync(first.InstanceId!);
+
+        var whileEngaged = await Intake().HandleAsync(request); // a reconcile tick
+        await Intake().DisengageKillSwitchAsync();
+        var after = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Refused, "Refused: the kill switch is engaged"), (whileEngaged.Decision, whileEngaged.Reason));
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2", request.WindowStart), (after.Decision, after.Revision, after.InstanceId, after.WindowStart));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(after.EndpointHours, budget.EndpointHours);
+    }
+
+    [Fact]
     public async Task KillSwitchSetInTheStore_IsEnforcedOnTheNextTick()
     {
         var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));

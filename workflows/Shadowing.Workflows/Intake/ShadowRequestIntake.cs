@@ -96,6 +96,14 @@ public sealed partial class ShadowRequestIntake(
                 // only while draining, or one raised as it completed (dropped, so fewer received than the plan raised).
                 var unheld = outcome is not null && (outcome.UnheldExtension is not null || outcome.ExtensionsReceived < existing.Extensions);
                 var servedEnd = unheld && outcome!.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
+                if (existing.ReleasedAt is { } releasedAt)
+                {
+                    // Released by the kill switch: what is left of its window runs as the next revision (decided below, so
+                    // refused while the kill switch stays engaged and admitted once it is off), and the released revision is
+                    // charged up to its release only. A window booked for next week is not lost to ten minutes of kill switch.
+                    servedEnd = releasedAt > existing.WindowStart ? releasedAt : existing.WindowStart;
+                }
+
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
