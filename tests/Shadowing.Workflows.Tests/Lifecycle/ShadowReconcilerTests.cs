@@ -215,6 +215,32 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_RetiredEntriesOlderThanKeepRetired_LeaveTheTable_NotRecentOnes()
+    {
+        var tables = new RoutingTableStore(_store, _bus);
+        await tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows =
+            [
+                new ShadowEndpoint { Id = "held", Address = "http://127.0.0.1:2", State = ShadowState.PreWarmed, StateChangedAt = Now.AddDays(-3) },
+                new ShadowEndpoint { Id = "old", Address = "http://127.0.0.1:3", State = ShadowState.Retired, StateChangedAt = Now.AddDays(-2) },
+                new ShadowEndpoint { Id = "recent", Address = "http://127.0.0.1:4", State = ShadowState.Retired, StateChangedAt = Now.AddHours(-12) },
+            ],
+            Mirror = new MirrorPolicy { Enabled = true, Percent = 10, Targets = ["held"] },
+        });
+        _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+        var reconciler = new ShadowReconciler(
+            tables, _provisioner, _workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance,
+            Microsoft.Extensions.Options.Options.Create(new ShadowLifecycleOptions { KeepRetired = TimeSpan.FromDays(1) }));
+
+        await reconciler.ReconcileAsync(restartDead: false, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["held", "recent"], (await tables.GetAsync("orders"))!.Value.Shadows.Select(s => s.Id));
+    }
+
+    [Fact]
     public async Task Sweep_RecordsOfShadowsGoneFromTheirTable_DeletedOnceOlderThanKeepRetired_TheOthersKept()
     {
         var tables = new RoutingTableStore(_store, _bus);

@@ -237,6 +237,20 @@ public sealed partial class ShadowReconciler(
     {
         // Read again: a shadow added since the pass began has records too.
         table = (await tables.GetAsync(table.Service, cancellationToken).ConfigureAwait(false))?.Value ?? table;
+
+        // Retired entries stay for operators to see how they ended, then leave the table (a service that gets no new shadow,
+        // where adding one prunes them too, would keep them for good). Not one still a mirror target: its retirement is unfinished.
+        if (table.Shadows.Any(s => Expired(s, table)))
+        {
+            table = await tables.UpdateAsync(
+                table.Service,
+                current => current is null ? throw new KeyNotFoundException($"Service '{table.Service}' has no routing table any more.") : current with { Shadows = [.. current.Shadows.Where(s => !Expired(s, current))] },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        bool Expired(ShadowEndpoint shadow, RoutingTable of) =>
+            shadow.State == ShadowState.Retired && (shadow.StateChangedAt ?? DateTimeOffset.MaxValue) < before && of.Mirror?.Targets.Contains(shadow.Id) != true;
+
         // A shadow promoted to production keeps its id (and may serve from its copy of the data): present too.
         var present = table.Shadows.Select(s => s.Id).Concat(table.Production.Select(p => p.Id)).ToHashSet(StringComparer.Ordinal);
 
