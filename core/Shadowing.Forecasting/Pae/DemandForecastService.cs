@@ -150,6 +150,7 @@ public sealed partial class DemandForecastService
             }
 
             _metricsView.Retain(services);
+            await ForgetGoneAsync(services, cancellationToken).ConfigureAwait(false);
 
             // Past the run's deadline the rest wait for the next run, which starts with them: a Functions invocation that
             // outlived functionTimeout would be killed with the worker, its cached hours and models lost, and the services
@@ -279,6 +280,34 @@ public sealed partial class DemandForecastService
     private sealed record PaeResumePoint(string Service);
 
     /// <summary>Logs what the run did for a service and stores it at <c>pae/{service}</c> (best effort: the store may be what failed).</summary>
+    /// <summary>
+    /// Deletes the stored forecast, scoreboard and status of each service whose routing table is gone: kept, they would
+    /// answer for a deleted service (the status API) and grow the store with every short-lived service, and a service
+    /// created again under the name would inherit the old scoreboard's selection.
+    /// </summary>
+    private async Task ForgetGoneAsync(HashSet<string> services, CancellationToken cancellationToken)
+    {
+        var prefix = StateKeys.PaeStatus(string.Empty);
+        try
+        {
+            foreach (var key in await _store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false))
+            {
+                var service = key[prefix.Length..];
+                if (!services.Contains(service))
+                {
+                    await _store.DeleteAsync(StateKeys.Forecast(service), etag: null, cancellationToken).ConfigureAwait(false);
+                    await _store.DeleteAsync(StateKeys.ForecastScores(service), etag: null, cancellationToken).ConfigureAwait(false);
+                    await _store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false); // last: a pass that fails before is finished by the next
+                    LogForgotten(service);
+                }
+            }
+        }
+        catch (StateStoreException ex)
+        {
+            LogForgetFailed(ex); // the next run tries again; nothing else depends on it
+        }
+    }
+
     private async Task ReportAsync(ServiceForecastOutcome outcome, (int Steps, TimeSpan Span) history, CancellationToken cancellationToken)
     {
         if (outcome.Forecast is { } forecast)
@@ -670,6 +699,12 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 63, Level = LogLevel.Debug, Message = "PAE: service {Service} has no {Kind} metric for risk: {Problem}")]
     private partial void LogRiskMetricMissing(string service, MetricKind kind, string problem);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "PAE: service {Service} has no routing table any more; its forecast, scores and status were deleted")]
+    private partial void LogForgotten(string service);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Warning, Message = "PAE: deleting the forecasts of services without a routing table failed; the next run tries again")]
+    private partial void LogForgetFailed(Exception exception);
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "PAE: service {Service}'s forecast scores cannot be read ({Problem}); scoring starts afresh, with the baselines until the model earns its way back")]
     private partial void LogScoresUnreadable(string service, string problem);

@@ -415,6 +415,33 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_ServiceWhoseTableWasDeleted_ItsForecastScoresAndStatusAreDeleted_TheOthersKept()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        await Tables().PutAsync(Table("payments"), Ct);
+        foreach (var service in new[] { "orders", "payments" })
+        {
+            Serve(service, MetricKind.Requests, Demand(level: 100));
+            Serve(service, MetricKind.LatencyP90, Flat(50));
+            Serve(service, MetricKind.Errors, Flat(1));
+            _options.EndpointCapacity[service] = 60;
+        }
+
+        await Service().RunAsync(Ct);
+        Assert.NotNull(await _state.GetAsync("forecast-scores/payments", Ct));
+        await _state.DeleteAsync("routing/payments", etag: null, Ct);
+        _time.Advance(Step);
+        await Service().RunAsync(Ct);
+
+        Assert.Null(await _state.GetAsync("forecast/payments", Ct));
+        Assert.Null(await _state.GetAsync("forecast-scores/payments", Ct));
+        Assert.Null(await _state.GetAsync("pae/payments", Ct));
+        Assert.NotNull(await _state.GetAsync("forecast/orders", Ct));
+        Assert.NotNull(await _state.GetAsync("forecast-scores/orders", Ct));
+        Assert.NotNull(await _state.GetAsync("pae/orders", Ct));
+    }
+
+    [Fact]
     public async Task Run_OneServicesSourceTimesOut_OthersStillForecast()
     {
         // HttpClient's and Azure.Core's own timeouts surface as a cancellation the caller did not ask for.
