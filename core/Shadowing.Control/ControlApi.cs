@@ -353,6 +353,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             WindowStart = start,
             WindowEnd = windowEnd,
             Kinds = [ShadowRequestKind.Manual],
+            ManualUntil = windowEnd,
             Reason = reason,
             CreatedAt = now,
             UpdatedAt = now,

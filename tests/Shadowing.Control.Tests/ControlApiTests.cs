@@ -374,6 +374,7 @@ public sealed class ControlApiTests
         Assert.Equal(202, result.Status);
         var accepted = Assert.IsType<ShadowRequestAccepted>(result.Body);
         Assert.Equal((1, Now, Now.AddHours(1), ShadowRequestKind.Manual), (accepted.Request.Count, accepted.Request.WindowStart, accepted.Request.WindowEnd, accepted.Request.Kinds.Single()));
+        Assert.Equal(Now.AddHours(1), accepted.Request.ManualUntil); // a demand window merged in later ends no earlier
         Assert.NotNull(await _store.GetAsync(StateKeys.ShadowRequestsPrefix + accepted.RequestId, Ct));
         await _bus.Received(1).PublishAsync(Topics.ShadowRequests, Arg.Is<ShadowRequest>(r => r.Id == accepted.RequestId), Arg.Any<CancellationToken>());
     }

@@ -52,6 +52,12 @@ public sealed record ShadowRequest
     /// </summary>
     public DateTimeOffset? RiskUntil { get; init; }
 
+    /// <summary>
+    /// The latest end an operator asked for (<c>POST /api/services/{service}/shadows</c>), when one did: a window demand
+    /// also asked for may end early down to it, never before. A request stored without it keeps its window.
+    /// </summary>
+    public DateTimeOffset? ManualUntil { get; init; }
+
     /// <summary>The id for a service and window start.</summary>
     public static string IdOf(string service, DateTimeOffset windowStart) => $"{service}/{windowStart.UtcDateTime:yyyyMMdd'T'HHmm'Z'}";
 }

@@ -130,8 +130,8 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
 
     /// <summary>
     /// The earlier end a fresher forecast supports for <paramref name="open"/>, or null to keep its end. Only a request
-    /// demand asked for is shortened (operators' requests keep their windows; a risk hold merged into it keeps its own
-    /// end, <see cref="ShadowRequest.RiskUntil"/>), only when the forecast
+    /// demand asked for is shortened (an operator's request merged into it keeps the end asked for,
+    /// <see cref="ShadowRequest.ManualUntil"/>, and a risk hold its own, <see cref="ShadowRequest.RiskUntil"/>), only when the forecast
     /// reaches its end (no guess about steps it does not cover), and never to less than one lead time past the next
     /// decision: a forecast that flips back within the time new shadows would need to get ready still finds these.
     /// </summary>
@@ -147,10 +147,12 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
         ArgumentNullException.ThrowIfNull(open);
         ArgumentNullException.ThrowIfNull(forecast);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(endpointCapacity);
-        // A risk hold is kept to its own end (RiskUntil; a request stored without it keeps its window), an operator's window
-        // to its end.
+        // A risk hold is kept to its own end (RiskUntil), an operator's window to the end asked for (ManualUntil); a request
+        // stored without the one its kinds need keeps its window.
         var risk = open.Kinds.Contains(ShadowRequestKind.Risk);
-        if (open.Kinds.Any(k => k is not (ShadowRequestKind.Demand or ShadowRequestKind.Risk)) || (risk && open.RiskUntil is null)
+        var manual = open.Kinds.Contains(ShadowRequestKind.Manual);
+        if (open.Kinds.Any(k => k is not (ShadowRequestKind.Demand or ShadowRequestKind.Risk or ShadowRequestKind.Manual))
+            || (risk && open.RiskUntil is null) || (manual && open.ManualUntil is null)
             || forecast.Count == 0 || forecast[^1].Time + step < open.WindowEnd)
         {
             return null;
@@ -160,6 +162,11 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
         if (risk && open.RiskUntil > end)
         {
             end = open.RiskUntil.Value;
+        }
+
+        if (manual && open.ManualUntil > end)
+        {
+            end = open.ManualUntil.Value;
         }
 
         if (end < open.WindowStart)

@@ -225,9 +225,10 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
             Count = Math.Max(current.Count, request.Count),
             WindowEnd = request.WindowEnd > current.WindowEnd ? request.WindowEnd : current.WindowEnd,
             Kinds = [.. current.Kinds.Union(request.Kinds)],
-            RiskUntil = request.RiskUntil > current.RiskUntil || current.RiskUntil is null ? request.RiskUntil ?? current.RiskUntil : current.RiskUntil,
+            RiskUntil = Later(request.RiskUntil, current.RiskUntil),
+            ManualUntil = Later(request.ManualUntil, current.ManualUntil),
         };
-        if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count && merged.RiskUntil == current.RiskUntil)
+        if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count && merged.RiskUntil == current.RiskUntil && merged.ManualUntil == current.ManualUntil)
         {
             return (current, false);
         }
@@ -236,6 +237,8 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         await store.SaveJsonAsync(existing.Key, merged, existing.ETag, cancellationToken).ConfigureAwait(false);
         await bus.PublishAsync(Topics.ShadowRequests, merged, cancellationToken).ConfigureAwait(false);
         return (merged, true);
+
+        static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a > b || b is null ? a ?? b : b;
     }
 }
 

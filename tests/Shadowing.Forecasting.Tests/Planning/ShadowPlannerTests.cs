@@ -146,6 +146,19 @@ public sealed class ShadowPlannerTests
     }
 
     [Fact]
+    public void ShortenedEnd_AnOperatorsRequestMergedWithDemand_EndsNoEarlierThanTheOperatorAsked_NotAtTheMergedEnd()
+    {
+        // An operator asked for 12:00-12:35; demand merged in until 13:00. Demand has gone: the window ends with the operator's.
+        var merged = Open(Origin.AddHours(1)) with { Kinds = [ShadowRequestKind.Manual, ShadowRequestKind.Demand], ManualUntil = Now.AddMinutes(30) };
+        var falling = Points(800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800, 800);
+
+        Assert.Equal(Now.AddMinutes(30), _planner.ShortenedEnd(merged, falling, Step, 1000, 250, Now));
+        Assert.Equal(Now.AddMinutes(20), _planner.ShortenedEnd(merged with { ManualUntil = Now.AddMinutes(5) }, falling, Step, 1000, 250, Now)); // one lead time past the next run
+        Assert.Null(_planner.ShortenedEnd(merged with { ManualUntil = Origin.AddHours(1) }, falling, Step, 1000, 250, Now)); // the operator's end is the window's
+        Assert.Null(_planner.ShortenedEnd(merged with { ManualUntil = null }, falling, Step, 1000, 250, Now)); // stored before the field: kept
+    }
+
+    [Fact]
     public void ShortenedEnd_ARiskHoldMergedIntoADemandWindow_EndsAtTheHoldsOwnEnd_NotTheWindows()
     {
         // Demand asked for 12:00-13:00; risk, at 12:05, to hold until 12:35. Demand has gone: the window ends with the hold.

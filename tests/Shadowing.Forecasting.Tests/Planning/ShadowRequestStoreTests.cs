@@ -95,6 +95,17 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_DemandIntoAnOperatorsWindow_KeepsTheOperatorsEnd_ForTheWindowToShortenTo()
+    {
+        await _store.SubmitAsync(Request(T, T.AddHours(1), 1) with { Kinds = [ShadowRequestKind.Manual], ManualUntil = T.AddHours(1) }, Ct);
+
+        var (stored, _) = await _store.SubmitAsync(Request(T.AddMinutes(45), T.AddHours(2), 2), Ct);
+
+        Assert.Equal((T.AddHours(2), T.AddHours(1), 2), (stored.WindowEnd, stored.ManualUntil, stored.Count));
+        Assert.True((await _store.SubmitAsync(Request(T.AddMinutes(50), T.AddMinutes(90), 1) with { Kinds = [ShadowRequestKind.Manual], ManualUntil = T.AddMinutes(90) }, Ct)).Published); // a later operator's end alone is a change
+    }
+
+    [Fact]
     public async Task Submit_TouchingAnEndedRequestAndOverlappingAnOpenOne_MergesIntoTheOpenOne()
     {
         // A risk window that starts where an earlier request ended and runs into a later one: merged into the earlier
