@@ -687,6 +687,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var first = await Intake().HandleAsync(request);
         await Intake().EngageKillSwitchAsync("ops");
         await CompletionAsync(first.InstanceId!);
+        Assert.Contains("kill switch engaged", (await _workflows.GetWorkflowStateAsync(first.InstanceId!, getInputsAndOutputs: true))!.ReadOutputAs<ShadowOutcome>()!.Reason, StringComparison.Ordinal);
 
         var whileEngaged = await Intake().HandleAsync(request); // a reconcile tick
         await Intake().DisengageKillSwitchAsync();
@@ -696,6 +697,21 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2", request.WindowStart), (after.Decision, after.Revision, after.InstanceId, after.WindowStart));
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
         Assert.Equal(after.EndpointHours, budget.EndpointHours);
+    }
+
+    [Fact]
+    public async Task KillSwitch_AWorkflowWhoseEndAnOperatorMovedByHand_IsNotRunAgainOnceItIsOff()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new { WindowEnd = request.WindowStart.AddMinutes(30) }); // as a hand-raised extend records it
+        await Intake().EngageKillSwitchAsync("ops");
+        await CompletionAsync(first.InstanceId!);
+        await Intake().DisengageKillSwitchAsync();
+
+        var after = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 1, first.InstanceId), (after.Decision, after.Revision, after.InstanceId));
     }
 
     [Fact]

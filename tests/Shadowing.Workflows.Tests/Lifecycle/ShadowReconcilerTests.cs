@@ -127,6 +127,41 @@ public sealed class ShadowReconcilerTests
     }
 
     [Fact]
+    public async Task Sweep_AfterAStartPassThatCouldNotReadATable_ItsShadowsAreStartedOnceItCanBeRead()
+    {
+        var (host, workflows, owner) = await StartHoldingWorkflowAsync();
+        using var _ = host;
+        try
+        {
+            var tables = new RoutingTableStore(_store, _bus);
+            var table = new RoutingTable
+            {
+                Service = "orders",
+                Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+                Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:9", State = ShadowState.WarmingUp, Owner = owner }],
+            };
+
+            // At the host's start the table cannot be read (a newer version's state); an operator then repairs it.
+            var unreadable = System.Text.Encoding.UTF8.GetString(Shadowing.Core.Serialization.ShadowingJson.Serialize(table)).Replace("WarmingUp", "Hibernating", StringComparison.OrdinalIgnoreCase);
+            await _store.SaveAsync(StateKeys.Routing("orders"), System.Text.Encoding.UTF8.GetBytes(unreadable), etag: null);
+            _provisioner.ProvisionAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>()).Returns(Running("s1", Now - TimeSpan.FromHours(1)));
+            _provisioner.ListAsync(Arg.Any<CancellationToken>()).Returns([]);
+            var reconciler = new ShadowReconciler(tables, _provisioner, workflows, _store, _bus, Data.ShadowDataServiceTests.Create(_store, tables, new FakeTimeProvider(Now)), new FakeTimeProvider(Now), NullLogger<ShadowReconciler>.Instance);
+
+            await Assert.ThrowsAsync<AggregateException>(() => reconciler.SweepAsync(TestContext.Current.CancellationToken));
+            await tables.PutAsync(table);
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken); // its shadow gets the start pass now
+            await reconciler.SweepAsync(TestContext.Current.CancellationToken); // sweeps only
+
+            await _provisioner.Received(1).ProvisionAsync(Arg.Is<ProvisionSpec>(p => p.ShadowId == "s1"), Arg.Any<CancellationToken>());
+        }
+        finally
+        {
+            await host.StopAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Sweep_AfterAStartPassThatCouldNotStartOneShadow_TicksTryOnlyThatOne()
     {
         var (host, workflows, owner) = await StartHoldingWorkflowAsync();

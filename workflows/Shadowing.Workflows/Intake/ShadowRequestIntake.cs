@@ -96,12 +96,16 @@ public sealed partial class ShadowRequestIntake(
                 // only while draining, or one raised as it completed (dropped, so fewer received than the plan raised).
                 var unheld = outcome is not null && (outcome.UnheldExtension is not null || outcome.ExtensionsReceived < existing.Extensions);
                 var servedEnd = unheld && outcome!.WindowEnd is { } heldEnd ? heldEnd : existing.WindowEnd;
-                if (existing.ReleasedAt is { } releasedAt)
+                if (existing.ReleasedAt is { } releasedAt && outcome?.Reason.Contains(KillSwitchReason, StringComparison.Ordinal) == true
+                    && await store.GetAsync(StateKeys.ShadowOverride(instanceId), cancellationToken).ConfigureAwait(false) is null)
                 {
-                    // Released by the kill switch: what is left of its window runs as the next revision (decided below, so
-                    // refused while the kill switch stays engaged and admitted once it is off), and the released revision is
-                    // charged up to its release only. A window booked for next week is not lost to ten minutes of kill switch.
-                    servedEnd = releasedAt > existing.WindowStart ? releasedAt : existing.WindowStart;
+                    // Ended by the kill switch's release (not by its window, a hand-raised release, or failing shadows, nor
+                    // after an operator moved its end or count by hand): what is left of its window runs as the next revision
+                    // (decided below, so refused while the kill switch stays engaged and admitted once it is off), and the
+                    // released revision is charged up to its release only. A window booked for next week is not lost to ten
+                    // minutes of kill switch.
+                    var released = releasedAt > existing.WindowStart ? releasedAt : existing.WindowStart;
+                    servedEnd = released < servedEnd ? released : servedEnd;
                 }
 
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
@@ -287,7 +291,7 @@ public sealed partial class ShadowRequestIntake(
     public async Task<IReadOnlyList<string>> EngageKillSwitchAsync(string by, CancellationToken cancellationToken = default)
     {
         await store.SaveJsonAsync(StateKeys.KillSwitch, new { By = by, At = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return await ReleaseAllAsync($"kill switch engaged by {by}", cancellationToken).ConfigureAwait(false);
+        return await ReleaseAllAsync($"{KillSwitchReason} by {by}", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -296,8 +300,11 @@ public sealed partial class ShadowRequestIntake(
     /// </summary>
     public async Task<IReadOnlyList<string>> EnforceKillSwitchAsync(CancellationToken cancellationToken = default) =>
         await KillSwitchEngagedAsync(cancellationToken).ConfigureAwait(false)
-            ? await ReleaseAllAsync("kill switch engaged", cancellationToken).ConfigureAwait(false)
+            ? await ReleaseAllAsync(KillSwitchReason, cancellationToken).ConfigureAwait(false)
             : [];
+
+    /// <summary>What the kill switch's release says, in its workflows' outcomes too.</summary>
+    private const string KillSwitchReason = "kill switch engaged";
 
     /// <summary>Disengages the kill switch in the store (one set in configuration stays).</summary>
     public Task DisengageKillSwitchAsync(CancellationToken cancellationToken = default) =>

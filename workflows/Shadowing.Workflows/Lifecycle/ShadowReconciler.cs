@@ -47,6 +47,9 @@ public sealed partial class ShadowReconciler(
     // every shadow at every tick while one keeps failing (a broken template, a quota) raced their workflows retiring them.
     private HashSet<(string Service, string Shadow)>? _restartOnly;
 
+    // Services whose routing tables could not be read in the start pass: every one of their shadows gets it once they can be.
+    private HashSet<string> _startPending = [];
+
     /// <summary>
     /// A maintenance tick: the start pass again until one has succeeded (with Dapr the sidecar's workflow engine may not
     /// answer before the app listens), for the shadows it could not start again, then sweeps only.
@@ -103,7 +106,7 @@ public sealed partial class ShadowReconciler(
 
             foreach (var shadow in entry.Value.Shadows.Where(s => s.Owner is not null && s.State != ShadowState.Retired))
             {
-                var restart = restartDead && only?.Contains((service, shadow.Id)) != false;
+                var restart = restartDead && (only?.Contains((service, shadow.Id)) != false || _startPending.Contains(service));
                 try
                 {
                     var (stillOwned, running) = await KeepAsync(service, shadow, restart, snapshotAt, cancellationToken).ConfigureAwait(false);
@@ -137,8 +140,9 @@ public sealed partial class ShadowReconciler(
             // Every running workflow's shadow is back: later ticks only sweep, even if an orphan below cannot be stopped
             // (starting shadows again while their workflows run could race a workflow retiring one). Otherwise they try
             // again only the ones that could not be started.
-            _startPassDone = notRestarted.Count == 0;
+            _startPassDone = notRestarted.Count == 0 && unreadable.Count == 0;
             _restartOnly = notRestarted;
+            _startPending = unreadable; // their shadows have not had the start pass yet: they get it once their tables can be read
         }
 
         foreach (var process in (await provisioner.ListAsync(cancellationToken).ConfigureAwait(false)).Where(p => !unreadable.Contains(p.Service)))
