@@ -279,7 +279,6 @@ public sealed partial class DemandForecastService
     /// <summary>The stored resume point.</summary>
     private sealed record PaeResumePoint(string Service);
 
-    /// <summary>Logs what the run did for a service and stores it at <c>pae/{service}</c> (best effort: the store may be what failed).</summary>
     /// <summary>
     /// Deletes the stored forecast, scoreboard and status of each service whose routing table is gone: kept, they would
     /// answer for a deleted service (the status API) and grow the store with every short-lived service, and a service
@@ -308,6 +307,7 @@ public sealed partial class DemandForecastService
         }
     }
 
+    /// <summary>Logs what the run did for a service and stores it at <c>pae/{service}</c> (best effort: the store may be what failed).</summary>
     private async Task ReportAsync(ServiceForecastOutcome outcome, (int Steps, TimeSpan Span) history, CancellationToken cancellationToken)
     {
         if (outcome.Forecast is { } forecast)

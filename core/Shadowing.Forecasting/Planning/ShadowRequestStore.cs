@@ -226,7 +226,7 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
             WindowEnd = request.WindowEnd > current.WindowEnd ? request.WindowEnd : current.WindowEnd,
             Kinds = [.. current.Kinds.Union(request.Kinds)],
             RiskUntil = Later(request.RiskUntil, current.RiskUntil),
-            ManualUntil = Later(request.ManualUntil, current.ManualUntil),
+            ManualUntil = Later(ManualEnd(request), ManualEnd(current)),
         };
         if (merged.Count == current.Count && merged.WindowEnd == current.WindowEnd && merged.Kinds.Count == current.Kinds.Count && merged.RiskUntil == current.RiskUntil && merged.ManualUntil == current.ManualUntil)
         {
@@ -239,6 +239,9 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
         return (merged, true);
 
         static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a > b || b is null ? a ?? b : b;
+
+        // An operator's request stored before ManualUntil existed asked for its whole window.
+        static DateTimeOffset? ManualEnd(ShadowRequest r) => r.Kinds.Contains(ShadowRequestKind.Manual) ? r.ManualUntil ?? r.WindowEnd : r.ManualUntil;
     }
 }
 

@@ -106,6 +106,16 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_IntoAnOperatorsRequestStoredBeforeManualUntil_ItsWholeWindowCountsAsTheOperatorsEnd()
+    {
+        await _store.SubmitAsync(Request(T, T.AddHours(4), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
+
+        var (stored, _) = await _store.SubmitAsync(Request(T.AddMinutes(30), T.AddHours(1), 2) with { Kinds = [ShadowRequestKind.Manual], ManualUntil = T.AddHours(1) }, Ct);
+
+        Assert.Equal((T.AddHours(4), T.AddHours(4)), (stored.WindowEnd, stored.ManualUntil));
+    }
+
+    [Fact]
     public async Task Submit_TouchingAnEndedRequestAndOverlappingAnOpenOne_MergesIntoTheOpenOne()
     {
         // A risk window that starts where an earlier request ended and runs into a later one: merged into the earlier

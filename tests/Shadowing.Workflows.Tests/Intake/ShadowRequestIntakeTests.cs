@@ -669,13 +669,45 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal(0, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
 
-    /// <summary>Fails the first write of a shadow plan, as a store failing right after the workflow was scheduled.</summary>
-    private sealed class FailFirstPlanSave(IStateStore inner) : DelegatingStateStore(inner)
+    [Fact]
+    public async Task Handle_RedeliveredAfterItsWindow_ItsWorkflowPurged_ThePlanAndChargeStand()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2);
+        var plan = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        Assert.True(await _workflows.PurgeInstanceAsync(plan.InstanceId!, TestContext.Current.CancellationToken)); // as the backend's retention does
+        _time.SetUtcNow(request.WindowEnd.AddHours(1));
+
+        var again = await Intake().HandleAsync(request);
+
+        Assert.Equal(plan, again);
+        Assert.Equal(4, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
+    public async Task Handle_NextRevisionScheduledButItsPlanNotStored_IsAdoptedToo()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "window over", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        var grown = request with { WindowEnd = request.WindowEnd.AddHours(2) }; // the PAE merged a later forecast in: the rest runs as revision 2
+        await Assert.ThrowsAsync<StateStoreException>(() => Intake(new FailFirstPlanSave(_store, "\"revision\":2")).HandleAsync(grown));
+
+        await _store.SaveJsonAsync(StateKeys.KillSwitch, new { By = "ops" });
+        var plan = await Intake().HandleAsync(grown);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 2, first.InstanceId + "-r2"), (plan.Decision, plan.Revision, plan.InstanceId));
+    }
+
+    /// <summary>Fails the first write of a shadow plan (holding <paramref name="holding"/>), as a store failing right after the workflow was scheduled.</summary>
+    private sealed class FailFirstPlanSave(IStateStore inner, string holding = "") : DelegatingStateStore(inner)
     {
         private int _failed;
 
         public override Task SaveAsync(string key, ReadOnlyMemory<byte> value, string? etag, CancellationToken cancellationToken = default) =>
-            key.StartsWith(StateKeys.ShadowPlan(string.Empty), StringComparison.Ordinal) && Interlocked.Exchange(ref _failed, 1) == 0
+            key.StartsWith(StateKeys.ShadowPlan(string.Empty), StringComparison.Ordinal) && System.Text.Encoding.UTF8.GetString(value.Span).Contains(holding, StringComparison.Ordinal) && Interlocked.Exchange(ref _failed, 1) == 0
                 ? Task.FromException(new StateStoreException("the store is not answering"))
                 : base.SaveAsync(key, value, etag, cancellationToken);
     }

@@ -35,7 +35,7 @@ public sealed class ProvisionShadowActivity(IShadowProvisioner provisioner, Rout
         await tables.AddShadowAsync(
             input.Service,
             new ShadowEndpoint { Id = input.ShadowId, Address = provisioned.Address, Owner = input.Owner, State = ShadowLifecycle.Initial, StateChangedAt = now },
-            pruneRetiredBefore: now - options.Value.KeepRetired).ConfigureAwait(false);
+            pruneRetiredBefore: now - (options.Value.KeepRetired > ShadowReconciler.RecordsGrace ? options.Value.KeepRetired : ShadowReconciler.RecordsGrace)).ConfigureAwait(false); // as the reconciler prunes
         await store.DeleteAsync(ClaimKey(input.Service, input.ShadowId), etag: null).ConfigureAwait(false);
         return provisioned;
     }

@@ -63,6 +63,11 @@ public sealed partial class ShadowRequestIntake(
                 return existing;
             }
 
+            if (instance is not { Exists: true } && request.WindowEnd <= time.GetUtcNow())
+            {
+                return existing; // gone after its window (purged, a late redelivery): what it ran stands, and its charge
+            }
+
             if (instance is not { Exists: true })
             {
                 // Never seen ended: lost with the workflow store (a deleted or in-memory file, a reset actor store).
@@ -139,7 +144,7 @@ public sealed partial class ShadowRequestIntake(
             }
         }
 
-        if (existing is not { Decision: ShadowPlanDecision.Admitted } && await AdoptScheduledAsync(request, revision, cancellationToken).ConfigureAwait(false) is { } adopted)
+        if ((existing is not { Decision: ShadowPlanDecision.Admitted } || revision != existing.Revision) && await AdoptScheduledAsync(request, revision, cancellationToken).ConfigureAwait(false) is { } adopted)
         {
             return adopted;
         }
