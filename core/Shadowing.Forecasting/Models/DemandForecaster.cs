@@ -11,8 +11,8 @@ namespace Shadowing.Forecasting.Models;
 /// Trains demand forecasters: one LightGBM regression model for a set of horizons (the horizon is a feature),
 /// predicting log(1+y) at the target minus log(1+y) at the origin, each example weighted by the size of its
 /// target so that training favours what WAPE measures. The p90 comes from the 90th percentile of residuals on
-/// the latest <see cref="ForecasterOptions.CalibrationFraction"/> of examples, held out from a first fit, before
-/// the final fit on everything. Per horizon, the model is used only where its error on those held-out examples beats
+/// the latest <see cref="ForecasterOptions.CalibrationFraction"/> of examples, held out from a first fit (which sees no
+/// target inside the held-out span), before the final fit on everything. Per horizon, the model is used only where its error on those held-out examples beats
 /// the last value and the daily and weekly seasonal naive; otherwise that baseline forecasts the horizon. With too
 /// little history it uses the baseline with the lowest in-sample error.
 /// </summary>
@@ -89,9 +89,14 @@ public sealed class DemandForecaster
 
         cancellationToken.ThrowIfCancellationRequested();
         var schema = FeatureRow.Schema(builder.Count);
-        var cut = (int)(rows.Count * (1 - _options.CalibrationFraction));
-        var calibration = Train(rows.Take(cut), schema);
-        var held = rows.Skip(cut).ToArray();
+        var (calibrationRows, held) = CalibrationSplit(rows, _options.CalibrationFraction);
+        if (calibrationRows.Count == 0)
+        {
+            // Too short for a held-out check the calibration model has not seen: no honest p90 or choice for a model.
+            return FitBaseline(history, horizons, seasonality, events, started);
+        }
+
+        var calibration = Train(calibrationRows, schema);
         var scores = calibration.Transform(_ml.Data.LoadFromEnumerable(held, schema)).GetColumn<float>(nameof(ScoreRow.Score)).ToArray();
         var residuals = held.Select((r, i) => (r.Horizon, Residual: (double)(r.Label - scores[i]))).ToArray();
         var q90 = BaselineMargins(history, horizons, seasonality);
@@ -106,6 +111,20 @@ public sealed class DemandForecaster
         cancellationToken.ThrowIfCancellationRequested();
         var model = Train(rows, schema);
         return new ForecastModel(ForecastMethod.Model, seasonality, builder.UsesWeek, horizons, q90, _ml, model, schema, _holidays, events, _time.GetElapsedTime(started), rows.Count, choices: choices);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="rows"/> (in origin order) into the calibration model's training rows and the held-out latest
+    /// <paramref name="fraction"/>, whose first origin is the split. Rows whose target lies at or past the split are left
+    /// out of both: trained on, they would hand the calibration model the very values the held-out labels are made of
+    /// (a purge gap of the largest horizon), and the held-out residuals, the model's p90 and its choice against the
+    /// baselines would read better than the model forecasts.
+    /// </summary>
+    internal static (List<FeatureRow> Train, FeatureRow[] Held) CalibrationSplit(IReadOnlyList<FeatureRow> rows, double fraction)
+    {
+        var cut = Math.Min((int)(rows.Count * (1 - fraction)), rows.Count - 1);
+        var split = rows[cut].Origin;
+        return ([.. rows.Where(r => r.Origin + r.Horizon < split)], [.. rows.Where(r => r.Origin >= split)]);
     }
 
     /// <summary>

@@ -24,6 +24,21 @@ public sealed class DemandForecasterTests
     }
 
     [Fact]
+    public void CalibrationSplit_HoldsOutTheLatestShare_AndTrainsOnNoTargetInsideIt()
+    {
+        // 100 origins, horizons 1 and 3, in origin order as Fit builds them: the latest 20 % of rows starts at origin 80.
+        var rows = Enumerable.Range(0, 100).SelectMany(o => new[] { 1, 3 }.Select(h => new FeatureRow { Origin = o, Horizon = h })).ToList();
+
+        var (train, held) = DemandForecaster.CalibrationSplit(rows, 0.2);
+
+        Assert.Equal(80, held.Min(r => r.Origin));
+        Assert.Equal(40, held.Length);
+        Assert.All(train, r => Assert.True(r.Origin + r.Horizon < 80, $"origin {r.Origin} + {r.Horizon} reaches into the held-out span"));
+        // Only the rows whose target reaches the held-out span are left out: origins 77-79 at horizon 3, 79 at horizon 1.
+        Assert.Equal(rows.Count - held.Length - 4, train.Count);
+    }
+
+    [Fact]
     public void Fit_TwoDaysOfHistory_FallsBackToTheBetterBaseline()
     {
         var series = SyntheticSeries.Demand(Start, HalfHour, 48 * 2, seed: 3, noise: 0.01);
@@ -37,19 +52,32 @@ public sealed class DemandForecasterTests
     }
 
     [Fact]
-    public void Fit_RandomWalk_SelectsTheLastValue_OnHeldOutError_ForEveryHorizon()
+    public void Fit_RandomWalks_SelectTheLastValue_OnHeldOutError()
     {
-        var series = SyntheticSeries.RandomWalk(Start, TimeSpan.FromMinutes(5), 288 * 8, seed: 7);
-
-        var model = Forecaster().Fit(series, [1, 3, 6], EventCalendar.Empty);
-
-        Assert.Equal(ForecastMethod.LastValue, model.Method);
-        Assert.All(model.Choices.Values, c =>
+        // On a random walk the last value is the best forecast in expectation, so the choice should fall on it; on one
+        // walk's held-out span the model can tie it by chance (with the calibration model kept off the held-out targets,
+        // seed 7 measured 0.992 of the last value's WAPE at horizon 3), so several walks are fitted, and every choice is
+        // checked to follow the held-out errors.
+        var choices = new List<HorizonChoice>();
+        foreach (var seed in Enumerable.Range(1, 12))
         {
-            Assert.Equal(ForecastMethod.LastValue, c.Method);
-            Assert.True(c.HeldOutWape[ForecastMethod.LastValue] < c.HeldOutWape[ForecastMethod.Model], $"h{c.Horizon}: last value {c.HeldOutWape[ForecastMethod.LastValue]:F4} vs model {c.HeldOutWape[ForecastMethod.Model]:F4}");
-        });
-        Assert.Equal(series.Values[^1], model.Predict(series, series.Count - 1, 3).P50);
+            var series = SyntheticSeries.RandomWalk(Start, TimeSpan.FromMinutes(5), 288 * 8, seed: seed);
+
+            var model = Forecaster().Fit(series, [1, 3, 6], EventCalendar.Empty);
+
+            Assert.All(model.Choices.Values, c => Assert.Equal(c.HeldOutWape.Values.Min(), c.HeldOutWape[c.Method]));
+            if (model.Method == ForecastMethod.LastValue)
+            {
+                Assert.Equal(series.Values[^1], model.Predict(series, series.Count - 1, 3).P50);
+            }
+
+            choices.AddRange(model.Choices.Values);
+        }
+
+        var lastValue = choices.Count(c => c.Method == ForecastMethod.LastValue);
+        Assert.True(lastValue >= choices.Count - 1, $"the last value chosen at {lastValue} of {choices.Count} horizons");
+        var ratio = choices.Average(c => c.HeldOutWape[ForecastMethod.Model] / c.HeldOutWape[ForecastMethod.LastValue]);
+        Assert.True(ratio > 1.1, $"the model's held-out WAPE averages {ratio:F3} of the last value's");
     }
 
     [Fact]
