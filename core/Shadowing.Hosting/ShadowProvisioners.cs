@@ -30,6 +30,9 @@ public static class ShadowProvisioners
         services.AddSingleton(new SettingsSection(KindKey, typeof(string)));
         services.AddSingleton(new SettingsSection(DaprProvisionerOptions.Section, typeof(DaprProvisionerOptions)));
         services.AddSingleton(new SettingsSection(ContainerAppsProvisionerOptions.Section, typeof(ContainerAppsProvisionerOptions)));
+        // The local provisioner's settings too, whichever kind is chosen: dapr.yaml gives them, and choosing another kind
+        // must not make them a spelling failure.
+        services.AddSingleton(new SettingsSection(LocalProvisionerOptions.Section, typeof(LocalProvisionerOptions)));
         var kind = configuration[KindKey];
         if (string.IsNullOrEmpty(kind) || kind.Equals("Local", StringComparison.OrdinalIgnoreCase))
         {

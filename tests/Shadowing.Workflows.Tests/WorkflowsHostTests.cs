@@ -41,6 +41,33 @@ public sealed class WorkflowsHostTests
     }
 
     [Fact]
+    public void AddShadowingWorkflows_MisspeltSetting_FailsNamingIt_WhileEverySettingDaprYamlGivesBinds()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = "Dapr",
+            ["Shadowing:Provisioning:Kind"] = "Dapr",
+            ["Shadowing:Provisioning:Dapr:AppId"] = "provisioner",
+            ["Shadowing:Provisioning:Local:Services:orders:Command"] = "dotnet",
+            ["Shadowing:Provisioning:Local:Services:orders:Arguments:0"] = "shadowing.dll",
+            ["Shadowing:Sep:Data:orders:Mode"] = "Differential",
+            ["Shadowing:Sep:GuardRails:MaxShadowsPerService"] = "4",
+            ["Pae:HolidayCountry"] = "DE", // the Functions app's: not judged here
+        };
+        new ServiceCollection().AddLogging().AddShadowingWorkflows(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        settings["Shadowing:Sep:GuardRails:MaxShadowz"] = "4";
+        settings["Shadowing:Sep:WarmupTme"] = "00:10:00";
+
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => new ServiceCollection().AddLogging().AddShadowingWorkflows(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()));
+
+        Assert.Equal(
+            ["Shadowing:Sep:GuardRails:MaxShadowz is not a setting of the workflows app: check its spelling against the README's table.",
+             "Shadowing:Sep:WarmupTme is not a setting of the workflows app: check its spelling against the README's table."],
+            error.Failures);
+    }
+
+    [Fact]
     public void DataSettings_AValueThatDoesNotConvert_IsThatServicesValidationFailure_NamingTheKey()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

@@ -17,6 +17,7 @@ public static class WorkflowsServiceCollectionExtensions
     /// validation runs here only on the embedded adapters; with Dapr the Functions app's <c>ValidateShadows</c> timer does it,
     /// so two hosts never judge (and remediate) the same shadow twice.
     /// </summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">A key under <c>Shadowing</c> binds to nothing here; its failures name each one.</exception>
     public static IServiceCollection AddShadowingWorkflows(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -33,7 +34,10 @@ public static class WorkflowsServiceCollectionExtensions
 
         services.AddShadowingControl();
         services.AddHealthChecks();
-        return services;
+
+        // Everything under Shadowing binds in this app (the PAE's Pae section is the Functions app's), so a misspelt
+        // Shadowing:Sep:GuardRails:MaxShadows (for MaxShadowsPerService), which the binder would ignore, stops it with the key named.
+        return services.CheckSettingsSpelling(configuration, "the workflows app", "Shadowing");
     }
 
     /// <summary>
