@@ -100,12 +100,17 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return notRunning;
         }
 
-        if (name is "extend" || (name is "resize" && payload is { } resized && resized.TryGetProperty("count", out _)))
+        var setEnd = name is "extend" && payload is { } extended ? extended.GetProperty("windowEnd").GetDateTimeOffset() : (DateTimeOffset?)null;
+        var setCount = name is "resize" && payload is { } resized && resized.TryGetProperty("count", out var c) ? c.GetInt32() : (int?)null;
+        if (setEnd is not null || setCount is not null)
         {
             // An override of the window or the count (new resources alone change neither): the intake would otherwise raise
             // the request's own end and count again at its next change. Before the event, so no intake pass in between
             // raises them over it; one refused below leaves a mark that only keeps the PAE off an instance already ended.
-            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()), cancellationToken: cancellationToken).ConfigureAwait(false);
+            // What an earlier override set is kept (an extend keeps a resize's count), so the intake records both.
+            var earlier = (await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(instanceId), cancellationToken).ConfigureAwait(false))?.Value;
+            var mark = new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()) { Count = setCount ?? earlier?.Count, WindowEnd = setEnd ?? earlier?.WindowEnd };
+            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), mark, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         try

@@ -113,8 +113,20 @@ public sealed class ControlApiTests
 
         // The resize is an operator's override, kept for the intake; a release is not one.
         var manual = (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value;
-        Assert.Equal(("resize", "oncall", Now), (manual.Event, manual.By, manual.At));
+        Assert.Equal(("resize", "oncall", Now, 2, (DateTimeOffset?)null), (manual.Event, manual.By, manual.At, manual.Count, manual.WindowEnd));
         Assert.Null(await _store.GetAsync(StateKeys.ShadowOverride("wf-2"), Ct));
+    }
+
+    [Fact]
+    public async Task RaiseEvent_ExtendAfterResize_TheOverrideKeepsBothTheCountAndTheEnd_ForTheIntakeToRecord()
+    {
+        Running("wf-1");
+
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "resize", Body("{\"count\":3}"), "oncall", Ct)).Status);
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "extend", Body($"{{\"windowEnd\":\"{Now.AddHours(4):O}\"}}"), "lead", Ct)).Status);
+
+        var manual = (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value;
+        Assert.Equal(("extend", "lead", 3, (DateTimeOffset?)Now.AddHours(4)), (manual.Event, manual.By, manual.Count, manual.WindowEnd));
     }
 
     [Theory]

@@ -193,9 +193,17 @@ public static class ShadowAdmission
 /// <summary>
 /// An <c>extend</c> or <c>resize</c> an operator raised by hand on a running lifecycle (stored at
 /// <c>sep/overrides/{instanceId}</c>): the intake then leaves that workflow's window and count alone, so the next
-/// forecast merged into its request does not undo the override.
+/// forecast merged into its request does not undo the override, and records what the operator set in the plan and the
+/// day's budget, so the caps and the budget count the shadows that run.
 /// </summary>
-/// <param name="Event">The event raised.</param>
+/// <param name="Event">The event raised last.</param>
 /// <param name="By">Who raised it, as the audit log has it.</param>
 /// <param name="At">When.</param>
-public sealed record ShadowOverride(string Event, string By, DateTimeOffset At);
+public sealed record ShadowOverride(string Event, string By, DateTimeOffset At)
+{
+    /// <summary>The count the latest hand-raised <c>resize</c> set; null when none set one (or from an older mark).</summary>
+    public int? Count { get; init; }
+
+    /// <summary>The end the latest hand-raised <c>extend</c> set; null when none did (or from an older mark).</summary>
+    public DateTimeOffset? WindowEnd { get; init; }
+}

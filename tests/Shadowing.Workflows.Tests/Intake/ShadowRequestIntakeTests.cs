@@ -235,6 +235,30 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AfterAnOperatorsResizeAndExtend_ThePlanAndTheBudgetRecordThem_AndLaterRequestsAreDecidedAgainstThem()
+    {
+        // One shadow 12:00–14:00 (2 endpoint-hours); the operator resizes it to 2 and extends it to 15:00 by hand, as the
+        // control API records them. The request itself is unchanged: the next reconcile tick decides it again.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var plan = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", _time.GetUtcNow()) { Count = 2, WindowEnd = request.WindowEnd.AddHours(1) });
+
+        var recorded = await Intake().HandleAsync(request);
+        var again = await Intake().HandleAsync(request);
+
+        Assert.Equal((2, request.WindowEnd.AddHours(1), 6d), (recorded.Count, recorded.WindowEnd, recorded.EndpointHours));
+        Assert.Contains("extend raised by hand by oncall", recorded.Reason, StringComparison.Ordinal);
+        Assert.Equal(recorded, again);
+        Assert.Equal(6, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+
+        // Another window of the service while the operator's two run: over the cap of 2 per service.
+        var second = WorkflowHarness.NewRequest(count: 1) with { Id = "orders/20261202T1500Z", WindowStart = new DateTimeOffset(2026, 12, 2, 15, 0, 0, TimeSpan.Zero), WindowEnd = new DateTimeOffset(2026, 12, 2, 16, 0, 0, TimeSpan.Zero) };
+        var refused = await Intake().HandleAsync(second);
+        Assert.Equal(ShadowPlanDecision.Refused, refused.Decision);
+        Assert.Contains("over the cap of 2 per service", refused.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Handle_RequestAFresherForecastShortened_MovesTheInstancesEndEarlier_GivesHoursBack_AndALateOldMessageIsNotObeyed()
     {
         var request = WorkflowHarness.NewRequest(count: 2);

@@ -351,23 +351,16 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
+        if ((await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(plan.InstanceId!), cancellationToken).ConfigureAwait(false))?.Value is { } manual)
+        {
+            return await RecordOverrideAsync(plan, request, manual, cancellationToken).ConfigureAwait(false);
+        }
+
         var wanted = Math.Max(plan.Count, request.Count); // fewer shadows are not asked for: a window ends instead
         var end = request.WindowEnd; // later when merged with a later forecast, earlier when a fresher one shortened it
         if (wanted == plan.Count && end == plan.WindowEnd)
         {
             return plan; // redelivered: the running workflow keeps what it has
-        }
-
-        if ((await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(plan.InstanceId!), cancellationToken).ConfigureAwait(false))?.Value is { } manual)
-        {
-            // An operator raised an extend or resize by hand: theirs stands until they release it (or raise another).
-            var noted = plan with { Reason = $"{request.Reason} (not changed to {wanted} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})" };
-            if (noted != plan)
-            {
-                await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), noted, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-
-            return noted;
         }
 
         // More shadows pass the caps like a new request for the difference (as many as they leave room for), and a longer
@@ -437,6 +430,40 @@ public sealed partial class ShadowRequestIntake(
         await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), updated with { DecidedAt = time.GetUtcNow() }, cancellationToken: cancellationToken).ConfigureAwait(false);
         LogUpdated(request.Id, updated.Count, updated.WindowEnd);
         return updated;
+    }
+
+    /// <summary>
+    /// An operator raised an extend or resize by hand: theirs stands until they release it (or raise another), so the
+    /// request's own end and count are not raised over it. The plan takes the count and end the operator set, and they are
+    /// charged to the day's budget (never refused: the events acted on the workflow already), so the caps and the budget
+    /// see the shadows that run and later requests are decided against them.
+    /// </summary>
+    private async Task<ShadowPlan> RecordOverrideAsync(ShadowPlan plan, ShadowRequest request, ShadowOverride manual, CancellationToken cancellationToken)
+    {
+        var count = manual.Count ?? plan.Count;
+        var end = manual.WindowEnd ?? plan.WindowEnd;
+        var wanted = Math.Max(count, request.Count);
+        var noted = plan with
+        {
+            Count = count,
+            WindowEnd = end,
+            EndpointHours = ShadowAdmission.EndpointHours(request with { WindowStart = plan.WindowStart, WindowEnd = end }, count),
+            Reason = wanted == count && request.WindowEnd == end
+                ? $"{request.Reason} ({count} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})"
+                : $"{request.Reason} (not changed to {wanted} shadow(s) until {request.WindowEnd:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})",
+        };
+        if (noted == plan)
+        {
+            return plan;
+        }
+
+        if (noted.EndpointHours != plan.EndpointHours)
+        {
+            await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, plan.Revision), noted.EndpointHours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+        }
+
+        await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), noted, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return noted;
     }
 
     /// <summary>Shadows admitted to running workflows, of the request's service and in total, not counting the request's own.</summary>
