@@ -65,6 +65,22 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_RunningWorkflowWhoseChargeAnotherHostGaveBack_IsChargedAgain()
+    {
+        // Another host decided the request refused while this one scheduled it, and gave back the charge it found.
+        var request = WorkflowHarness.NewRequest(count: 2);
+        var plan = await Intake().HandleAsync(request);
+        var day = new DateOnly(2026, 12, 2);
+        await _store.SaveJsonAsync(StateKeys.ShadowBudget(day), new ShadowBudgetDay { Day = day, EndpointHours = 0, Requests = new Dictionary<string, double> { [request.Id] = 0 } });
+
+        var again = await Intake().HandleAsync(request); // the next maintenance tick
+
+        Assert.Equal(plan, again);
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(day)))!.Value;
+        Assert.Equal((4d, 4d), (budget.EndpointHours, budget.Requests[request.Id]));
+    }
+
+    [Fact]
     public async Task Handle_CapReached_RefusesWithTheReasonStoredAndStartsNothing()
     {
         await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 2));

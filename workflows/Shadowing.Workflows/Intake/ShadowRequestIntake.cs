@@ -351,6 +351,7 @@ public sealed partial class ShadowRequestIntake(
 
     private async Task<ShadowPlan> UpdateRunningAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
     {
+        await EnsureChargedAsync(plan, request, cancellationToken).ConfigureAwait(false);
         if ((await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(plan.InstanceId!), cancellationToken).ConfigureAwait(false))?.Value is { } manual)
         {
             return await RecordOverrideAsync(plan, request, manual, cancellationToken).ConfigureAwait(false);
@@ -464,6 +465,23 @@ public sealed partial class ShadowRequestIntake(
 
         await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), noted, cancellationToken: cancellationToken).ConfigureAwait(false);
         return noted;
+    }
+
+    /// <summary>
+    /// Charges a running workflow what its plan holds when the day's budget says otherwise (never refused: it runs). Another
+    /// host deciding the same request refused (the kill switch engaged meanwhile) gives back the charge it finds, which can
+    /// be this host's, taken between scheduling the workflow and storing its plan; checked at every decision of a running
+    /// request, which the maintenance tick makes, the budget counts the workflow again within a tick.
+    /// </summary>
+    private async Task EnsureChargedAsync(ShadowPlan plan, ShadowRequest request, CancellationToken cancellationToken)
+    {
+        var day = DateOnly.FromDateTime(request.WindowStart.UtcDateTime);
+        var chargeKey = ChargeKey(request.Id, plan.Revision);
+        var budget = (await store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(day), cancellationToken).ConfigureAwait(false))?.Value;
+        if (Math.Abs((budget?.Requests.GetValueOrDefault(chargeKey) ?? 0) - plan.EndpointHours) > 1e-9)
+        {
+            await ChargeAsync(day, chargeKey, plan.EndpointHours, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Shadows admitted to running workflows, of the request's service and in total, not counting the request's own.</summary>
