@@ -102,15 +102,17 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
         var setEnd = name is "extend" && payload is { } extended ? extended.GetProperty("windowEnd").GetDateTimeOffset() : (DateTimeOffset?)null;
         var setCount = name is "resize" && payload is { } resized && resized.TryGetProperty("count", out var c) ? c.GetInt32() : (int?)null;
-        if (setEnd is not null || setCount is not null)
+        var overriding = setEnd is not null || setCount is not null;
+        if (overriding)
         {
             // An override of the window or the count (new resources alone change neither): the intake would otherwise raise
-            // the request's own end and count again at its next change. Before the event, so no intake pass in between
-            // raises them over it; one refused below leaves a mark that only keeps the PAE off an instance already ended.
-            // What an earlier override set is kept (an extend keeps a resize's count), so the intake records both.
-            var earlier = (await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(instanceId), cancellationToken).ConfigureAwait(false))?.Value;
-            var mark = new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()) { Count = setCount ?? earlier?.Count, WindowEnd = setEnd ?? earlier?.WindowEnd };
-            await store.SaveJsonAsync(StateKeys.ShadowOverride(instanceId), mark, cancellationToken: cancellationToken).ConfigureAwait(false);
+            // the request's own end and count again at its next change. Marked before the event, so no intake pass in
+            // between raises them over it; a mark left by an event refused below only keeps the PAE off an instance already
+            // ended. What it sets is recorded once the event is accepted (below): the intake charges and counts it.
+            await store.UpdateJsonAsync<ShadowOverride>(
+                StateKeys.ShadowOverride(instanceId),
+                earlier => earlier ?? new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()),
+                cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -120,6 +122,15 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         catch (WorkflowControlRefusedException ex)
         {
             return new ControlResult(ex.Problem.Status, ex.Problem);
+        }
+
+        if (overriding)
+        {
+            // What an earlier override set is kept (an extend keeps a resize's count), so the intake records both.
+            await store.UpdateJsonAsync<ShadowOverride>(
+                StateKeys.ShadowOverride(instanceId),
+                earlier => new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()) { Count = setCount ?? earlier?.Count, WindowEnd = setEnd ?? earlier?.WindowEnd },
+                cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         if (actor is not null)

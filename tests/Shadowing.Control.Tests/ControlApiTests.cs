@@ -129,6 +129,20 @@ public sealed class ControlApiTests
         Assert.Equal(("extend", "lead", 3, (DateTimeOffset?)Now.AddHours(4)), (manual.Event, manual.By, manual.Count, manual.WindowEnd));
     }
 
+    [Fact]
+    public async Task RaiseEvent_AResizeThatDoesNotReachTheWorkflow_RecordsNoCount_TheEarlierOverrideStands()
+    {
+        Running("wf-1");
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "extend", Body($"{{\"windowEnd\":\"{Now.AddHours(4):O}\"}}"), "lead", Ct)).Status);
+        _workflows.RaiseEventAsync("wf-1", "resize", Arg.Any<JsonElement?>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new HttpRequestException("connection refused")));
+
+        Assert.Equal(502, (await Api.RaiseEventAsync("wf-1", "resize", Body("{\"count\":10}"), "oncall", Ct)).Status);
+
+        // Ten shadows recorded would be charged and counted against the caps while the two it has run on.
+        var manual = (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value;
+        Assert.Equal(("extend", "lead", (int?)null, (DateTimeOffset?)Now.AddHours(4)), (manual.Event, manual.By, manual.Count, manual.WindowEnd));
+    }
+
     [Theory]
     [InlineData("{\"count\":0}")]
     [InlineData("{\"resources\":{\"size\":2,\"addedLatencyMs\":10,\"errorRate\":0}}")]

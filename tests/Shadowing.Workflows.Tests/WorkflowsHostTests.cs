@@ -53,6 +53,8 @@ public sealed class WorkflowsHostTests
             ["Shadowing:Sep:Data:orders:Mode"] = "Differential",
             ["Shadowing:Sep:GuardRails:MaxShadowsPerService"] = "4",
             ["Pae:HolidayCountry"] = "DE", // the Functions app's: not judged here
+            ["Shadowing:Admin:Urls"] = "http://127.0.0.1:5070", // up's, from a shared shell
+            ["Shadowing:Embedded:StatePath"] = ".shadowing/state.db", // the embedded mode's, not read with Dapr
         };
         new ServiceCollection().AddLogging().AddShadowingWorkflows(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
         settings["Shadowing:Sep:GuardRails:MaxShadowz"] = "4";

@@ -1,4 +1,5 @@
 using Shadowing.Control;
+using Shadowing.Core.Configuration;
 using Shadowing.Core.Data;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
@@ -35,7 +36,17 @@ public static class WorkflowsServiceCollectionExtensions
         services.AddShadowingControl();
         services.AddHealthChecks();
 
-        // Everything under Shadowing binds in this app (the PAE's Pae section is the Functions app's), so a misspelt
+        // Settings this host does not read here: `up`'s admin address, and with Dapr the embedded mode's; set in a shell
+        // shared with `up` (or left from an embedded run), they are not misspellings.
+        services.AddSingleton(new SettingsSection("Shadowing:Admin:Urls", typeof(string)));
+        if (mode == ShadowingMode.Dapr)
+        {
+            services.AddSingleton(new SettingsSection(Shadowing.Embedded.EmbeddedOptions.Section, typeof(Shadowing.Embedded.EmbeddedOptions)));
+            services.AddSingleton(new SettingsSection(Shadowing.Embedded.EmbeddedOptions.Section + ":PubSub", typeof(Shadowing.Embedded.Messaging.InProcessEventBusOptions)));
+            services.AddSingleton(new SettingsSection(Shadowing.Embedded.Workflows.EmbeddedWorkflowOptions.Section, typeof(Shadowing.Embedded.Workflows.EmbeddedWorkflowOptions)));
+        }
+
+        // Everything else under Shadowing binds in this app (the PAE's Pae section is the Functions app's), so a misspelt
         // Shadowing:Sep:GuardRails:MaxShadows (for MaxShadowsPerService), which the binder would ignore, stops it with the key named.
         return services.CheckSettingsSpelling(configuration, "the workflows app", "Shadowing");
     }

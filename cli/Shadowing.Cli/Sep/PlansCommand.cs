@@ -63,12 +63,14 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
             var table = new Table().AddColumns("Request", "Shadows", "Window (UTC)", "Decision", "Endpoint-hours", "Workflow");
             foreach (var plan in plans.OrderBy(p => p.WindowStart))
             {
+                // What runs: an operator's count and end, set by hand on the workflow, over what was admitted.
+                var end = plan.ManualEnd ?? plan.WindowEnd;
                 table.AddRow(
                     Markup.Escape(plan.RequestId),
-                    plan.Count.ToString(CultureInfo.InvariantCulture),
-                    Markup.Escape(plan.WindowEnd.UtcDateTime.Date == plan.WindowStart.UtcDateTime.Date
-                        ? $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {plan.WindowEnd.UtcDateTime:HH:mm}"
-                        : $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {plan.WindowEnd.UtcDateTime:yyyy-MM-dd HH:mm}"),
+                    (plan.ManualCount ?? plan.Count).ToString(CultureInfo.InvariantCulture) + (plan.ManualCount is null ? string.Empty : " (by hand)"),
+                    Markup.Escape((end.UtcDateTime.Date == plan.WindowStart.UtcDateTime.Date
+                        ? $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {end.UtcDateTime:HH:mm}"
+                        : $"{plan.WindowStart.UtcDateTime:yyyy-MM-dd HH:mm} – {end.UtcDateTime:yyyy-MM-dd HH:mm}") + (plan.ManualEnd is null ? string.Empty : " (by hand)")),
                     plan.Decision.ToString(),
                     plan.EndpointHours.ToString("0.##", CultureInfo.InvariantCulture),
                     Markup.Escape(plan.InstanceId ?? "-"));

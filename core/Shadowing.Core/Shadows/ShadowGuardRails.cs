@@ -94,6 +94,19 @@ public sealed record ShadowPlan
     public DateTimeOffset? ReleasedAt { get; init; }
 
     /// <summary>
+    /// The count an operator set by hand on its workflow (a <c>resize</c> raised on the instance), which runs instead of
+    /// <see cref="Count"/>: the caps count it and <see cref="EndpointHours"/> charges it. Null when none was set.
+    /// <see cref="Count"/> stays what the intake admitted, which is what a later revision is measured against.
+    /// </summary>
+    public int? ManualCount { get; init; }
+
+    /// <summary>
+    /// The end an operator set by hand (an <c>extend</c> raised on the instance), charged instead of
+    /// <see cref="WindowEnd"/>, which stays the intake's own. Null when none was set.
+    /// </summary>
+    public DateTimeOffset? ManualEnd { get; init; }
+
+    /// <summary>
     /// When the intake first found its workflow ended: an instance missing after that was purged (a retention), one
     /// missing before it was lost with the workflow store, and is scheduled again.
     /// </summary>
@@ -193,8 +206,9 @@ public static class ShadowAdmission
 /// <summary>
 /// An <c>extend</c> or <c>resize</c> an operator raised by hand on a running lifecycle (stored at
 /// <c>sep/overrides/{instanceId}</c>): the intake then leaves that workflow's window and count alone, so the next
-/// forecast merged into its request does not undo the override, and records what the operator set in the plan and the
-/// day's budget, so the caps and the budget count the shadows that run.
+/// forecast merged into its request does not undo the override, and records what the operator set in the plan
+/// (<see cref="ShadowPlan.ManualCount"/>, <see cref="ShadowPlan.ManualEnd"/>) and the day's budget, so the caps and the
+/// budget count the shadows that run.
 /// </summary>
 /// <param name="Event">The event raised last.</param>
 /// <param name="By">Who raised it, as the audit log has it.</param>

@@ -262,7 +262,8 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var recorded = await Intake().HandleAsync(request);
         var again = await Intake().HandleAsync(request);
 
-        Assert.Equal((2, request.WindowEnd.AddHours(1), 6d), (recorded.Count, recorded.WindowEnd, recorded.EndpointHours));
+        Assert.Equal((2, (DateTimeOffset?)request.WindowEnd.AddHours(1), 6d), (recorded.ManualCount, recorded.ManualEnd, recorded.EndpointHours));
+        Assert.Equal((1, request.WindowEnd), (recorded.Count, recorded.WindowEnd)); // what the intake admitted stays
         Assert.Contains("extend raised by hand by oncall", recorded.Reason, StringComparison.Ordinal);
         Assert.Equal(recorded, again);
         Assert.Equal(6, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
@@ -272,6 +273,63 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var refused = await Intake().HandleAsync(second);
         Assert.Equal(ShadowPlanDecision.Refused, refused.Decision);
         Assert.Contains("over the cap of 2 per service", refused.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Handle_AnEndAnOperatorMovedEarlier_RecordedWhileItRan_IsNotBroughtBackOnceItCompletes()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 12:00–14:00
+        var plan = await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 12, 20, 0, TimeSpan.Zero));
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", _time.GetUtcNow()) { WindowEnd = request.WindowStart.AddMinutes(30) });
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowStart.AddMinutes(30)), TestContext.Current.CancellationToken);
+        var recorded = await Intake().HandleAsync(request); // a maintenance tick while it runs
+
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, "window ended", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 12, 31, 0, TimeSpan.Zero));
+        var after = await Intake().HandleAsync(request);
+
+        Assert.Equal(0.5, recorded.EndpointHours);
+        Assert.Equal((1, plan.InstanceId), (after.Revision, after.InstanceId));
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+    }
+
+    [Fact]
+    public async Task Reconcile_AnOperatorsExtensionPastTheRequestsEnd_IsRecordedAfterTheEnd()
+    {
+        // Extended by hand to 15:00 just before 14:00; the first tick after 14:00 still records it.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowEnd.AddSeconds(-30)) { WindowEnd = request.WindowEnd.AddHours(1) });
+        _time.SetUtcNow(request.WindowEnd.AddSeconds(30));
+
+        await Intake().ReconcileOpenRequestsAsync();
+
+        var stored = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
+        Assert.Equal(((DateTimeOffset?)request.WindowEnd.AddHours(1), 3d), (stored.ManualEnd, stored.EndpointHours));
+    }
+
+    [Fact]
+    public async Task Handle_AnOperatorsExtensionTheWorkflowNeverHeld_IsGivenBackOnceItCompletes()
+    {
+        // Released and draining when the operator extended it to 15:00: the tick charges the extension, the workflow
+        // never holds it, and once it completes it is charged up to the end it held.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var plan = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, DrainSlowly, TestContext.Current.CancellationToken);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowStart) { WindowEnd = request.WindowEnd.AddHours(1) });
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowEnd.AddHours(1)), TestContext.Current.CancellationToken);
+        var charged = await Intake().HandleAsync(request);
+
+        await _workflows.RaiseEventAsync(plan.InstanceId!, Drained, "done", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        var after = await Intake().HandleAsync(request);
+
+        Assert.Equal(3, charged.EndpointHours);
+        Assert.Equal((2d, (DateTimeOffset?)request.WindowEnd), (after.EndpointHours, after.ManualEnd));
+        Assert.Equal(2, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
 
     [Fact]

@@ -113,6 +113,15 @@ public sealed partial class ShadowRequestIntake(
                     servedEnd = released < servedEnd ? released : servedEnd;
                 }
 
+                if (existing.ManualEnd is { } manualEnd && outcome?.WindowEnd is { } ranTo && ranTo < manualEnd)
+                {
+                    // An operator's extension it never held (raised while it drained): charged only up to the end it held.
+                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = ranTo }, existing.ManualCount ?? existing.Count);
+                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                    existing = existing with { ManualEnd = ranTo, EndpointHours = held };
+                    await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
@@ -129,7 +138,7 @@ public sealed partial class ShadowRequestIntake(
                 if (servedEnd < existing.WindowEnd)
                 {
                     // Charged for an extension it never held: the next revision is charged for that part instead.
-                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = servedEnd }, existing.Count);
+                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = servedEnd }, existing.ManualCount ?? existing.Count);
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -244,10 +253,13 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 if (request.WindowEnd <= now
-                    && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null } && before.WindowEnd > request.WindowEnd
+                    && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null }
+                        && (before.WindowEnd > request.WindowEnd || await store.GetAsync(StateKeys.ShadowOverride(running), cancellationToken).ConfigureAwait(false) is not null)
                         && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false)))
                 {
-                    continue; // over; unless it was shortened to an end that has passed and its running workflow never heard
+                    // Over; unless it was shortened to an end that has passed and its running workflow never heard, or an
+                    // operator extended its workflow by hand (just before the end, typically) and the plan is yet to say so.
+                    continue;
                 }
 
                 var after = await HandleAsync(request, cancellationToken).ConfigureAwait(false);
@@ -443,15 +455,15 @@ public sealed partial class ShadowRequestIntake(
     {
         var count = manual.Count ?? plan.Count;
         var end = manual.WindowEnd ?? plan.WindowEnd;
-        var wanted = Math.Max(count, request.Count);
+        var wanted = Math.Max(plan.Count, request.Count);
         var noted = plan with
         {
-            Count = count,
-            WindowEnd = end,
+            ManualCount = manual.Count,
+            ManualEnd = manual.WindowEnd,
             EndpointHours = ShadowAdmission.EndpointHours(request with { WindowStart = plan.WindowStart, WindowEnd = end }, count),
             Reason = wanted == count && request.WindowEnd == end
                 ? $"{request.Reason} ({count} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})"
-                : $"{request.Reason} (not changed to {wanted} shadow(s) until {request.WindowEnd:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})",
+                : $"{request.Reason} (not changed to {wanted} shadow(s) until {request.WindowEnd:u}: {count} shadow(s) until {end:u}, {manual.Event} raised by hand by {manual.By} at {manual.At:u})",
         };
         if (noted == plan)
         {
@@ -494,8 +506,9 @@ public sealed partial class ShadowRequestIntake(
         {
             if (plan is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } id } && plan.RequestId != request.Id && await IsRunningAsync(id, cancellationToken).ConfigureAwait(false))
             {
-                total += plan.Count;
-                inService += plan.Service == request.Service ? plan.Count : 0;
+                var running = plan.ManualCount ?? plan.Count; // an operator's resize runs, not the count admitted
+                total += running;
+                inService += plan.Service == request.Service ? running : 0;
             }
         }
 
