@@ -122,6 +122,11 @@ public sealed class DemandForecaster
     /// </summary>
     internal static (List<FeatureRow> Train, FeatureRow[] Held) CalibrationSplit(IReadOnlyList<FeatureRow> rows, double fraction)
     {
+        if (rows.Count == 0)
+        {
+            return ([], []);
+        }
+
         var cut = Math.Min((int)(rows.Count * (1 - fraction)), rows.Count - 1);
         var split = rows[cut].Origin;
         return ([.. rows.Where(r => r.Origin + r.Horizon < split)], [.. rows.Where(r => r.Origin >= split)]);

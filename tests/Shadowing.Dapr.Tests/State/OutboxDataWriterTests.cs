@@ -47,6 +47,31 @@ public sealed class OutboxDataWriterTests : IAsyncLifetime
         Assert.Null(_sidecar.State.Store.Get("data/orders/o2"));
     }
 
+    [Theory]
+    [InlineData(FakeStoreMode.Redis, true)]
+    [InlineData(FakeStoreMode.PostgreSql, false)]
+    public async Task OutboxTransactionWithAFailingOperation_OnRedisStillPublishes_OnPostgreSqlNot(FakeStoreMode mode, bool published)
+    {
+        // A writer's ETag-guarded upsert that lost a race, in an outbox transaction. daprd publishes once the transaction's
+        // marker key is written: Redis's pipeline writes it despite the failed upsert, PostgreSQL rolls it back.
+        await using var sidecar = await FakeDaprSidecar.StartAsync(mode);
+        sidecar.State.Outboxes["data-orders"] = ("pubsub", "data-changes.orders");
+        using var client = sidecar.CreateClient();
+        await client.SaveStateAsync("data-orders", "data/orders/o1", "first", cancellationToken: Ct);
+        var stale = mode == FakeStoreMode.Redis ? "99" : Guid.NewGuid().ToString();
+        var projection = new Dictionary<string, string> { ["outbox.projection"] = "true", ["contentType"] = "application/json" };
+
+        await Assert.ThrowsAsync<global::Dapr.DaprException>(() => client.ExecuteStateTransactionAsync(
+            "data-orders",
+            [
+                new global::Dapr.Client.StateTransactionRequest("data/orders/o1", "\"lost\""u8.ToArray(), global::Dapr.Client.StateOperationType.Upsert, etag: stale),
+                new global::Dapr.Client.StateTransactionRequest("data/orders/o1", "{\"key\":\"data/orders/o1\"}"u8.ToArray(), global::Dapr.Client.StateOperationType.Upsert, metadata: projection),
+            ],
+            cancellationToken: Ct));
+
+        Assert.Equal(published, sidecar.State.PubSub.Published.Any(p => p.Topic == "data-changes.orders"));
+    }
+
     [Fact]
     public async Task Write_OutsideProductionData_IsRefusedNamingThePrefix()
     {

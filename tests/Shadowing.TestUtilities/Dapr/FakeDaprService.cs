@@ -103,17 +103,34 @@ internal sealed class FakeDaprService(FakeDaprState state)
         }
         catch (FakeStoreException ex)
         {
+            // daprd publishes the changes to its internal topic before the write and adds a marker key as the transaction's
+            // last operation (pkg/runtime/pubsub/outbox.go); the handler publishes once it finds the marker. Redis's pipeline
+            // applies the marker even when another operation failed (no rollback), so the changes go out anyway; only an
+            // invalid ETag stops it before anything is sent. PostgreSQL rolls the marker back with the rest.
+            if (outbox is not null && !state.Store.RollsBackTransactions && ex.Kind != FakeStoreErrorKind.ETagInvalid)
+            {
+                PublishOutbox(outbox.Value, published, projections, operations);
+            }
+
             // ExecuteStateTransaction: apierrors.Basic(codes.Internal, …, messages.ErrStateTransaction), whatever the error.
             throw new RpcException(new Status(StatusCode.Internal, $"error while executing state transaction: {ex.Message}"));
         }
 
-        foreach (var key in published)
+        if (outbox is not null)
         {
-            var data = projections.TryGetValue(key, out var projected) ? projected : operations.First(o => o.Key == key).Value!;
-            state.PubSub.Publish(new PublishedEvent(outbox!.Value.PubSub, outbox.Value.Topic, data, "application/json"));
+            PublishOutbox(outbox.Value, published, projections, operations);
         }
 
         return Task.FromResult(new Empty());
+    }
+
+    private void PublishOutbox((string PubSub, string Topic) outbox, IEnumerable<string> published, IReadOnlyDictionary<string, byte[]> projections, IReadOnlyList<FakeStateOperation> operations)
+    {
+        foreach (var key in published)
+        {
+            var data = projections.TryGetValue(key, out var projected) ? projected : operations.First(o => o.Key == key).Value!;
+            state.PubSub.Publish(new PublishedEvent(outbox.PubSub, outbox.Topic, data, "application/json"));
+        }
     }
 
     private Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)

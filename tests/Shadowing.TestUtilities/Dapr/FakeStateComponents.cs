@@ -64,6 +64,12 @@ public abstract class FakeStateComponent
     /// <summary>Keys currently stored.</summary>
     public abstract IReadOnlyList<string> Keys { get; }
 
+    /// <summary>
+    /// Whether a failed <see cref="Multi"/> leaves nothing applied (PostgreSQL's transaction rolls back); Redis's pipeline
+    /// applies every operation but the failing ones.
+    /// </summary>
+    public abstract bool RollsBackTransactions { get; }
+
     /// <summary>Creates the component of <paramref name="mode"/>.</summary>
     public static FakeStateComponent Create(FakeStoreMode mode) => mode switch
     {
@@ -94,6 +100,9 @@ public abstract class FakeStateComponent
 /// </summary>
 public sealed class FakeRedisState : FakeStateComponent
 {
+    /// <inheritdoc />
+    public override bool RollsBackTransactions => false;
+
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
@@ -233,6 +242,9 @@ public sealed class FakeRedisState : FakeStateComponent
 /// </summary>
 public sealed class FakePostgreSqlState : FakeStateComponent
 {
+    /// <inheritdoc />
+    public override bool RollsBackTransactions => true;
+
     private readonly Dictionary<string, (byte[] Value, Guid ETag)> _entries = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
