@@ -12,7 +12,7 @@ public static partial class DaprEventEndpoints
 {
     /// <summary>
     /// Maps <c>POST /events/{topic}</c>: unwraps the CloudEvent, runs the handlers registered on
-    /// <see cref="DaprEventBus"/> and answers Dapr with <c>SUCCESS</c>, <c>RETRY</c> (a handler failed) or
+    /// <see cref="DaprEventBus"/> and answers Dapr with <c>SUCCESS</c>, <c>RETRY</c> (a handler failed, or none is subscribed) or
     /// <c>DROP</c> (the payload can never be handled), per Dapr's subscriber contract. With <c>APP_API_TOKEN</c> set,
     /// only requests carrying it (daprd's) are accepted.
     /// </summary>
@@ -47,8 +47,11 @@ public static partial class DaprEventEndpoints
         {
             if (!await bus.DispatchAsync(topic, data, request.HttpContext.RequestAborted).ConfigureAwait(false))
             {
+                // Retried, not 404 (daprd drops an event answered 404, even with a dead-letter topic set aside): a handler
+                // may be between subscriptions (the mirror replayer re-subscribes its topics as the routing tables change)
+                // or not subscribed yet at start. One that never comes ends in the dead-letter topic after the retries.
                 LogNoHandler(logger, topic);
-                return Results.NotFound(); // Dapr logs and drops on 404.
+                return Results.Ok(new { status = "RETRY" });
             }
 
             return Results.Ok(new { status = "SUCCESS" });
@@ -68,7 +71,7 @@ public static partial class DaprEventEndpoints
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Dropping an event on topic {Topic}: its payload cannot be read")]
     private static partial void LogDropped(ILogger logger, Exception error, string topic);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "An event on topic {Topic} arrived but no handler is registered for it")]
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "An event on topic {Topic} arrived but no handler is registered for it; asking Dapr to retry")]
     private static partial void LogNoHandler(ILogger logger, string topic);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "A handler for topic {Topic} failed; asking Dapr to retry")]
