@@ -98,8 +98,8 @@ public static class ControlEndpoints
 
     /// <summary>
     /// daprd's answers: its error body (<c>{"errorCode", "message"}</c>, <c>ERR_INSTANCE_ID_NOT_FOUND</c> for an unknown
-    /// instance, <c>ERR_INSTANCE_ID_INVALID</c> or <c>ERR_INSTANCE_ID_TOO_LONG</c> for an id daprd refuses; daprd's
-    /// messages) and an empty 202 for raiseEvent and terminate. A payload checked here, an ended instance and a workflow
+    /// instance, and for an id no instance can have: daprd checks an id's characters and length only when a workflow is
+    /// started, dapr/dapr <c>pkg/api/universal/workflow.go</c>) and an empty 202 for raiseEvent and terminate. A payload checked here, an ended instance and a workflow
     /// host that cannot be reached have no daprd code: <c>ERR_BAD_REQUEST</c>, <c>ERR_INSTANCE_ENDED</c> (409, final) and
     /// <c>ERR_WORKFLOWS_UNAVAILABLE</c> (502, 504: worth retrying) are this host's.
     /// </summary>
@@ -107,11 +107,9 @@ public static class ControlEndpoints
     {
         { Status: StatusCodes.Status202Accepted } => Results.Accepted(),
         { Status: StatusCodes.Status400BadRequest, Body: ControlProblem { Errors: { } errors } } when errors.ContainsKey("instanceId") => Results.Json(
-            instanceId.Length > DaprMaxInstanceIdLength
-                ? new { errorCode = "ERR_INSTANCE_ID_TOO_LONG", message = $"workflow instance ID exceeds the max length of {DaprMaxInstanceIdLength} characters" }
-                : new { errorCode = "ERR_INSTANCE_ID_INVALID", message = $"workflow instance ID '{instanceId}' is invalid: only alphanumeric and underscore characters are allowed" },
+            new { errorCode = "ERR_INSTANCE_ID_NOT_FOUND", message = $"No workflow instance '{instanceId}'." },
             ShadowingJson.Options,
-            statusCode: StatusCodes.Status400BadRequest),
+            statusCode: StatusCodes.Status404NotFound),
         { Body: ControlProblem problem } => Results.Json(
             new
             {
@@ -128,7 +126,4 @@ public static class ControlEndpoints
             statusCode: result.Status),
         _ => result,
     };
-
-    /// <summary>daprd's longest instance id.</summary>
-    private const int DaprMaxInstanceIdLength = 64;
 }
