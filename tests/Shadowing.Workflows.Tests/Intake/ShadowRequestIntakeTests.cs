@@ -233,6 +233,22 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AShadowAddedPartWayThroughTheWindow_IsChargedFromWhenItWasAdded_AndSoOnAfterALaterExtension()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 12:00–14:00: 2 endpoint-hours
+        await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 0, 0, TimeSpan.Zero));
+
+        var grown = await Intake().HandleAsync(request with { Count = 2 }); // the second from 13:00: 1 more
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
+        var extended = await Intake().HandleAsync(request with { Count = 2, WindowEnd = request.WindowEnd.AddHours(1) }); // both an hour more
+
+        Assert.Equal((2, 3d), (grown.Count, grown.EndpointHours));
+        Assert.Equal((2, 5d), (extended.Count, extended.EndpointHours));
+        Assert.Equal(5, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
     public async Task Handle_AfterAnOperatorsOverride_TheRequestsChangesAreNotRaised_AndThePlanSaysWhy()
     {
         // An operator extended the workflow by hand to hold through an incident; the next forecast shortens the request and

@@ -404,9 +404,13 @@ public sealed partial class ShadowRequestIntake(
         }
 
         ShadowPlan? updated = null;
+        var now = time.GetUtcNow();
+        var addedFrom = now > plan.WindowStart ? now : plan.WindowStart;
         foreach (var shadows in tries)
         {
-            var hours = ShadowAdmission.EndpointHours(request with { WindowStart = plan.WindowStart }, shadows); // a later revision is charged from its own start
+            // From what the plan holds (a later revision from its own start): its shadows for the moved end, and shadows
+            // added now only from now, since they start now, not at the window's start.
+            var hours = Math.Max(0, plan.EndpointHours + (plan.Count * (end - plan.WindowEnd).TotalHours) + ((shadows - plan.Count) * Math.Max(0, (end - addedFrom).TotalHours)));
             var limit = shadows > plan.Count || end > plan.WindowEnd ? settings.EndpointHoursPerDay : double.PositiveInfinity; // a shorter window is never refused
             if (await ChargeAsync(day, chargeKey, hours, limit, cancellationToken).ConfigureAwait(false) is { } over)
             {
