@@ -135,10 +135,11 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 revision = existing.Revision + 1;
-                if (servedEnd < existing.WindowEnd)
+                if (existing.ManualEnd is null && servedEnd < existing.WindowEnd) // an operator's end was charged back above
                 {
-                    // Charged for an extension it never held: the next revision is charged for that part instead.
-                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = servedEnd }, existing.ManualCount ?? existing.Count);
+                    // Charged for an extension it never held: the next revision is charged for that part instead. (From what
+                    // the plan holds, which charges shadows added part-way through only from then.)
+                    var held = Math.Max(0, existing.EndpointHours - ((existing.ManualCount ?? existing.Count) * (existing.WindowEnd - servedEnd).TotalHours));
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
                 }
             }
