@@ -41,6 +41,18 @@ public sealed class EmbeddedBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HistoryOverGrpcsDefaultMessageLimit_IsRunAndRead()
+    {
+        // Over gRPC's default 4 MB receive limit: a turn's work item (the whole history) and the status with its input.
+        var input = new string('x', 5 * 1024 * 1024);
+
+        var state = await Host.RunAsync(nameof(LengthWorkflow), input);
+
+        Assert.Equal(WorkflowRuntimeStatus.Completed, state.RuntimeStatus);
+        Assert.Equal(input.Length, state.ReadOutputAs<int>());
+    }
+
+    [Fact]
     public async Task FanOutFanIn_AllActivitiesRunAndAddUp()
     {
         var state = await Host.RunAsync(nameof(FanOutWorkflow), 20);

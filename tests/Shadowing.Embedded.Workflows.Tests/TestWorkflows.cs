@@ -36,6 +36,12 @@ public sealed class Probe
     public void Exit() => Interlocked.Decrement(ref _running);
 }
 
+/// <summary>Returns its input's length: a history as large as its input.</summary>
+public sealed class LengthWorkflow : Workflow<string, int>
+{
+    public override Task<int> RunAsync(WorkflowContext context, string input) => Task.FromResult(input.Length);
+}
+
 public sealed class AddActivity(Probe probe) : WorkflowActivity<int[], int>
 {
     public override Task<int> RunAsync(WorkflowActivityContext context, int[] input)
@@ -178,6 +184,7 @@ internal static class TestWorkflows
     public static void Register(WorkflowRuntimeOptions options)
     {
         options.RegisterWorkflow<SequenceWorkflow>();
+        options.RegisterWorkflow<LengthWorkflow>();
         options.RegisterWorkflow<FanOutWorkflow>();
         options.RegisterWorkflow<TimerWorkflow>();
         options.RegisterWorkflow<EventWorkflow>();
