@@ -292,6 +292,23 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AnOperatorsResizeDownPartWay_GivesBackTheRestOfTheWindowOfTheShadowsRemoved()
+    {
+        var request = WorkflowHarness.NewRequest(count: 2); // 12:00–14:00: 4 endpoint-hours
+        var plan = await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 0, 0, TimeSpan.Zero));
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("resize", "oncall", _time.GetUtcNow()) { Count = 1 });
+
+        var recorded = await Intake().HandleAsync(request);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
+        var again = await Intake().HandleAsync(request); // the same override, a tick later: nothing more given back
+
+        Assert.Equal((1, 3d), (recorded.ManualCount, recorded.EndpointHours)); // two until 13:00, one after
+        Assert.Equal(recorded, again);
+        Assert.Equal(3, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
     public async Task Handle_AnEndAnOperatorMovedEarlier_RecordedWhileItRan_IsNotBroughtBackOnceItCompletes()
     {
         var request = WorkflowHarness.NewRequest(count: 1); // 12:00–14:00

@@ -116,7 +116,7 @@ public sealed partial class ShadowRequestIntake(
                 if (existing.ManualEnd is { } manualEnd && outcome?.WindowEnd is { } ranTo && ranTo < manualEnd)
                 {
                     // An operator's extension it never held (raised while it drained): charged only up to the end it held.
-                    var held = ShadowAdmission.EndpointHours(request with { WindowStart = existing.WindowStart, WindowEnd = ranTo }, existing.ManualCount ?? existing.Count);
+                    var held = Math.Max(0, existing.EndpointHours - ((existing.ManualCount ?? existing.Count) * (manualEnd - ranTo).TotalHours));
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
                     existing = existing with { ManualEnd = ranTo, EndpointHours = held };
                     await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -461,11 +461,17 @@ public sealed partial class ShadowRequestIntake(
         var count = manual.Count ?? plan.Count;
         var end = manual.WindowEnd ?? plan.WindowEnd;
         var wanted = Math.Max(plan.Count, request.Count);
+
+        // From what the plan holds, as the intake's own changes are charged: the shadows it runs for the moved end, and
+        // shadows added or removed now from now on (nothing changes when the override is the one recorded already).
+        var (runningCount, runningEnd) = (plan.ManualCount ?? plan.Count, plan.ManualEnd ?? plan.WindowEnd);
+        var now = time.GetUtcNow();
+        var from = now > plan.WindowStart ? now : plan.WindowStart;
         var noted = plan with
         {
             ManualCount = manual.Count,
             ManualEnd = manual.WindowEnd,
-            EndpointHours = ShadowAdmission.EndpointHours(request with { WindowStart = plan.WindowStart, WindowEnd = end }, count),
+            EndpointHours = Math.Max(0, plan.EndpointHours + (runningCount * (end - runningEnd).TotalHours) + ((count - runningCount) * Math.Max(0, (end - from).TotalHours))),
             Reason = wanted == count && request.WindowEnd == end
                 ? $"{request.Reason} ({count} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})"
                 : $"{request.Reason} (not changed to {wanted} shadow(s) until {request.WindowEnd:u}: {count} shadow(s) until {end:u}, {manual.Event} raised by hand by {manual.By} at {manual.At:u})",
