@@ -103,16 +103,14 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         var setEnd = name is "extend" && payload is { } extended ? extended.GetProperty("windowEnd").GetDateTimeOffset() : (DateTimeOffset?)null;
         var setCount = name is "resize" && payload is { } resized && resized.TryGetProperty("count", out var c) ? c.GetInt32() : (int?)null;
         var overriding = setEnd is not null || setCount is not null;
+        var marked = false;
         if (overriding)
         {
             // An override of the window or the count (new resources alone change neither): the intake would otherwise raise
             // the request's own end and count again at its next change. Marked before the event, so no intake pass in
             // between raises them over it; a mark left by an event refused below only keeps the PAE off an instance already
             // ended. What it sets is recorded once the event is accepted (below): the intake charges and counts it.
-            await store.UpdateJsonAsync<ShadowOverride>(
-                StateKeys.ShadowOverride(instanceId),
-                earlier => earlier ?? new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()),
-                cancellationToken: cancellationToken).ConfigureAwait(false);
+            marked = await store.TryCreateJsonAsync(StateKeys.ShadowOverride(instanceId), new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -122,6 +120,13 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         catch (WorkflowControlRefusedException ex)
         {
             return new ControlResult(ex.Problem.Status, ex.Problem);
+        }
+        catch (Exception) when (marked)
+        {
+            // Not known to have reached the workflow (the workflows app unreachable or slow: 502, 504, worth retrying): the
+            // mark this call put up goes, or the intake would leave the request's own growth off a workflow no operator changed.
+            await UnmarkAsync(instanceId).ConfigureAwait(false);
+            throw;
         }
 
         if (overriding)
@@ -139,6 +144,23 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         }
 
         return ControlResult.Accepted(new { instanceID = instanceId, @event = name });
+    }
+
+    /// <summary>Deletes the override mark of <paramref name="instanceId"/> if it is still one with nothing recorded in it.</summary>
+    private async Task UnmarkAsync(string instanceId)
+    {
+        var key = StateKeys.ShadowOverride(instanceId);
+        try
+        {
+            if (await store.GetJsonAsync<ShadowOverride>(key, CancellationToken.None).ConfigureAwait(false) is { Value: { Count: null, WindowEnd: null } } bare)
+            {
+                await store.DeleteAsync(key, bare.ETag, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (StateStoreException)
+        {
+            // Left: it keeps the intake off the workflow's window and count until the operator raises the event again.
+        }
     }
 
     /// <summary>

@@ -143,6 +143,18 @@ public sealed class ControlApiTests
         Assert.Equal(("extend", "lead", (int?)null, (DateTimeOffset?)Now.AddHours(4)), (manual.Event, manual.By, manual.Count, manual.WindowEnd));
     }
 
+    [Fact]
+    public async Task RaiseEvent_AFirstOverrideThatDoesNotReachTheWorkflow_LeavesNoMark()
+    {
+        // Left, the mark would keep the intake from growing a workflow no operator changed.
+        Running("wf-1");
+        _workflows.RaiseEventAsync("wf-1", "extend", Arg.Any<JsonElement?>(), Arg.Any<CancellationToken>()).Returns(Task.FromException(new HttpRequestException("connection refused")));
+
+        Assert.Equal(502, (await Api.RaiseEventAsync("wf-1", "extend", Body($"{{\"windowEnd\":\"{Now.AddHours(4):O}\"}}"), "lead", Ct)).Status);
+
+        Assert.Null(await _store.GetAsync(StateKeys.ShadowOverride("wf-1"), Ct));
+    }
+
     [Theory]
     [InlineData("{\"count\":0}")]
     [InlineData("{\"resources\":{\"size\":2,\"addedLatencyMs\":10,\"errorRate\":0}}")]

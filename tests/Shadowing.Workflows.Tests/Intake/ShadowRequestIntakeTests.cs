@@ -298,12 +298,13 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         var plan = await Intake().HandleAsync(request);
         _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 0, 0, TimeSpan.Zero));
         await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("resize", "oncall", _time.GetUtcNow()) { Count = 1 });
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 10, 0, TimeSpan.Zero)); // the tick that sees it comes later
 
         var recorded = await Intake().HandleAsync(request);
         _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
         var again = await Intake().HandleAsync(request); // the same override, a tick later: nothing more given back
 
-        Assert.Equal((1, 3d), (recorded.ManualCount, recorded.EndpointHours)); // two until 13:00, one after
+        Assert.Equal((1, 3d), (recorded.ManualCount, recorded.EndpointHours)); // two until 13:00, when the operator resized, one after
         Assert.Equal(recorded, again);
         Assert.Equal(3, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
@@ -362,6 +363,31 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         Assert.Equal(3, charged.EndpointHours);
         Assert.Equal((2d, (DateTimeOffset?)request.WindowEnd), (after.EndpointHours, after.ManualEnd));
+        Assert.Equal(2, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
+    }
+
+    [Fact]
+    public async Task Reconcile_AnOperatorsExtensionTheWorkflowNeverHeld_IsGivenBackAfterTheRequestsEnd()
+    {
+        // Draining at its end (14:00) when the operator extended it to 15:00; it completes, and the first tick after the
+        // request's end is the one that sees it ended.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var plan = await Intake().HandleAsync(request);
+        _time.SetUtcNow(request.WindowEnd);
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Release, DrainSlowly, TestContext.Current.CancellationToken);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(plan.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowEnd) { WindowEnd = request.WindowEnd.AddHours(1) });
+        await _workflows.RaiseEventAsync(plan.InstanceId!, ShadowLifecycleNames.Extend, new ExtendEvent(request.WindowEnd.AddHours(1)), TestContext.Current.CancellationToken);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(1));
+        await Intake().ReconcileOpenRequestsAsync();
+        var charged = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
+
+        await _workflows.RaiseEventAsync(plan.InstanceId!, Drained, "done", TestContext.Current.CancellationToken);
+        await CompletionAsync(plan.InstanceId!);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(5));
+        await Intake().ReconcileOpenRequestsAsync();
+
+        Assert.Equal(3, charged.EndpointHours);
         Assert.Equal(2, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
 

@@ -256,10 +256,12 @@ public sealed partial class ShadowRequestIntake(
                 if (request.WindowEnd <= now
                     && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null }
                         && (before.WindowEnd > request.WindowEnd || await store.GetAsync(StateKeys.ShadowOverride(running), cancellationToken).ConfigureAwait(false) is not null)
-                        && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false)))
+                        && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false))
+                    && before is not { Decision: ShadowPlanDecision.Admitted, InstanceId: not null, InstanceEndedAt: null, ManualEnd: not null })
                 {
                     // Over; unless it was shortened to an end that has passed and its running workflow never heard, or an
-                    // operator extended its workflow by hand (just before the end, typically) and the plan is yet to say so.
+                    // operator extended its workflow by hand (just before the end, typically) and the plan is yet to say so,
+                    // or has yet to give back an operator's extension it never held, once it is seen ended.
                     continue;
                 }
 
@@ -463,10 +465,9 @@ public sealed partial class ShadowRequestIntake(
         var wanted = Math.Max(plan.Count, request.Count);
 
         // From what the plan holds, as the intake's own changes are charged: the shadows it runs for the moved end, and
-        // shadows added or removed now from now on (nothing changes when the override is the one recorded already).
+        // shadows the operator added or removed from when they did (nothing changes once the override is recorded).
         var (runningCount, runningEnd) = (plan.ManualCount ?? plan.Count, plan.ManualEnd ?? plan.WindowEnd);
-        var now = time.GetUtcNow();
-        var from = now > plan.WindowStart ? now : plan.WindowStart;
+        var from = manual.At > plan.WindowStart ? manual.At : plan.WindowStart; // when the operator changed it, not this tick
         var noted = plan with
         {
             ManualCount = manual.Count,
