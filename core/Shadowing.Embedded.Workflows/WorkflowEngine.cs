@@ -196,7 +196,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             // A pass that fails (the database busy or failing) is tried again in a second, not after the lease timeout:
             // a timer that fell due meanwhile would otherwise wait up to half an hour.
             DateTimeOffset? next = _time.GetUtcNow() + RetryAfterFailure;
-            if (!await BackgroundLoop.RunOnceAsync("workflow-dispatch", _ => Task.FromResult(next = Dispatch()), LogDispatchFailed, stopping).ConfigureAwait(false))
+            if (!await BackgroundLoop.RunOnceAsync("workflow-dispatch", _ => Task.FromResult(next = Earliest(Dispatch(), NextLeaseExpiry())), LogDispatchFailed, stopping).ConfigureAwait(false))
             {
                 return;
             }
@@ -213,6 +213,20 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// When the oldest lease runs out: the loop wakes then to take it back, rather than up to a whole lease timeout later
+    /// when it last slept just before the lease was due.
+    /// </summary>
+    private DateTimeOffset? NextLeaseExpiry()
+    {
+        lock (_lock)
+        {
+            return _leases.Count == 0 ? null : _leases.Values.Min(l => l.At) + _options.LeaseTimeout + TimeSpan.FromTicks(1);
+        }
+    }
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
 
     /// <summary>Hands out every turn and activity that can go now; returns when the next timer is due.</summary>
     private DateTimeOffset? Dispatch()

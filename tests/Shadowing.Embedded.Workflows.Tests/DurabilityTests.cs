@@ -141,6 +141,25 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
+    public async Task StuckActivity_IsTakenBackWhenItsLeaseRunsOut_ThoughTheLoopLastSleptJustBefore()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "stuck", "stuck");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("stuck") == 1, "the activity is running", cancellationToken: Ct);
+
+        // At 8:29 other work wakes the dispatch loop, which then sleeps again; the lease runs out at 8:30.
+        time.Advance(TimeSpan.FromMinutes(29));
+        Assert.Equal(WorkflowRuntimeStatus.Completed, (await host.RunAsync(nameof(SequenceWorkflow), 1)).RuntimeStatus);
+        time.Advance(TimeSpan.FromMinutes(2));
+
+        // Taken back at 8:30, not when a whole lease timeout has passed since that last sleep began (8:59).
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("stuck") == 2, "the activity was dispatched again", cancellationToken: Ct);
+        host.Probe.Gate("stuck").SetResult();
+        Assert.Equal("done:stuck", (await host.CompletionAsync("stuck")).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task EndedInstances_PurgedAfterTheRetentionPeriod()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
