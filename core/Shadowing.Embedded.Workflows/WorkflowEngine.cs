@@ -40,6 +40,21 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     private readonly List<WorkerStream> _streams = [];
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     private readonly HashSet<string> _instancesInTurn = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Instances whose last turn could not be committed: not dispatched again before the time given, which doubles with
+    /// each failure in a row (from <see cref="RetryAfterFailure"/> to <see cref="MaxCommitBackoff"/>). Without it a turn
+    /// that can never be committed went straight back to the worker, which ran it again, without end (three times in the
+    /// first second in a test), each failure logged.
+    /// </summary>
+    private readonly Dictionary<string, (DateTimeOffset Until, TimeSpan Delay)> _commitBackoff = new(StringComparer.Ordinal);
+
+    private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMinutes(1);
+
+    private long _turnCommitFailures;
+
+    /// <summary>Turns whose commit failed, since start.</summary>
+    internal long TurnCommitFailures => Interlocked.Read(ref _turnCommitFailures);
     private readonly HashSet<long> _activitiesInFlight = [];
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
@@ -247,6 +262,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
         var turns = _store.Run(tx => tx.InstancesWithVisibleEvents(now));
         var failed = false;
+        DateTimeOffset? backedOff = null;
         foreach (var instanceId in turns)
         {
             lock (_lock)
@@ -254,6 +270,12 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
                 if (_instancesInTurn.Count >= _options.MaxConcurrentTurns)
                 {
                     break;
+                }
+
+                if (_commitBackoff.TryGetValue(instanceId, out var backoff) && backoff.Until > now)
+                {
+                    backedOff = Earliest(backedOff, backoff.Until);
+                    continue;
                 }
 
                 if (!_instancesInTurn.Add(instanceId))
@@ -288,7 +310,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         }
 
         DispatchActivities(now);
-        var next = _store.Run(tx => tx.NextVisibleAfter(now));
+        var next = Earliest(_store.Run(tx => tx.NextVisibleAfter(now)), backedOff);
         return failed && (next is null || next > now + RetryAfterFailure) ? now + RetryAfterFailure : next;
     }
 
@@ -449,6 +471,24 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             {
                 LogStaleCompletion(response.InstanceId, "workflow turn");
             }
+
+            lock (_lock)
+            {
+                _commitBackoff.Remove(lease.InstanceId);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _turnCommitFailures);
+            TimeSpan delay;
+            lock (_lock)
+            {
+                delay = _commitBackoff.TryGetValue(lease.InstanceId, out var last) ? TimeSpan.FromTicks(Math.Min(last.Delay.Ticks * 2, MaxCommitBackoff.Ticks)) : RetryAfterFailure;
+                _commitBackoff[lease.InstanceId] = (_time.GetUtcNow() + delay, delay);
+            }
+
+            LogTurnCommitFailed(lease.InstanceId, delay, ex);
+            throw;
         }
         finally
         {
@@ -1125,6 +1165,9 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Dispatching a turn of workflow instance {InstanceId} failed; the others go on, and it is tried again")]
     private partial void LogTurnDispatchFailed(string instanceId, Exception error);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Error, Message = "Committing a turn of workflow instance {InstanceId} failed; it is dispatched again in {Delay}")]
+    private partial void LogTurnCommitFailed(string instanceId, TimeSpan delay, Exception error);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Purged {Count} workflow instance(s) that ended more than {Retention} ago")]
     private partial void LogPurged(int count, TimeSpan retention);

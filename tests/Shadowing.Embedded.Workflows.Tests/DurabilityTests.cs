@@ -285,6 +285,40 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
+    public async Task TurnThatCannotBeCommitted_IsNotRunAgainInALoop_AndGoesThroughOnceTheCauseIsGone()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "uncommittable", 0);
+        await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+
+        using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StatePath};Pooling=False");
+        other.Open();
+        using (var fail = other.CreateCommand())
+        {
+            // Every commit of this instance's turns fails (as on a full disk, or a row the store refuses).
+            fail.CommandText = "CREATE TRIGGER refuse BEFORE INSERT ON history WHEN NEW.instance_id = 'uncommittable' BEGIN SELECT RAISE(ABORT, 'refused'); END";
+            fail.ExecuteNonQuery();
+        }
+
+        await host.Client.RaiseEventAsync(id, "approve", "x", Ct);
+        await Eventually.WaitUntilAsync(() => host.Backend.Engine.TurnCommitFailures >= 1, "the turn's commit failed", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System, Ct);
+
+        // While the backend's clock stands still, the turn is not sent to the worker again (it was, without end: three
+        // failures in the first second before).
+        Assert.Equal(1, host.Backend.Engine.TurnCommitFailures);
+        using (var allow = other.CreateCommand())
+        {
+            allow.CommandText = "DROP TRIGGER refuse";
+            allow.ExecuteNonQuery();
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("approved:x", (await host.CompletionAsync(id)).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task TurnThatCannotBeRead_HoldsNeitherTheOtherInstancesNorItsOwnOnceTheCauseIsGone()
     {
         await using var host = await WorkflowHost.StartAsync(StatePath);
