@@ -129,6 +129,15 @@ public sealed record ShadowBudgetDay
 /// <summary>The guard rails applied to one request (no I/O): how many shadows may start, or why none may.</summary>
 public static class ShadowAdmission
 {
+    /// <summary>
+    /// What a running window costs once changed, from what it was charged (<paramref name="hours"/>, for
+    /// <paramref name="count"/> shadows until <paramref name="end"/>): the shadows it had for the moved end, and shadows
+    /// added or removed (<paramref name="newCount"/>) from <paramref name="changedAt"/> (they start or stop then, not at the
+    /// window's start) until the new end. Never below zero.
+    /// </summary>
+    public static double Recharged(double hours, int count, DateTimeOffset end, int newCount, DateTimeOffset newEnd, DateTimeOffset changedAt) =>
+        Math.Max(0, hours + (count * (newEnd - end).TotalHours) + ((newCount - count) * Math.Max(0, (newEnd - changedAt).TotalHours)));
+
     /// <summary>Endpoint-hours a request for <paramref name="count"/> shadows over its window costs.</summary>
     public static double EndpointHours(ShadowRequest request, int count)
     {

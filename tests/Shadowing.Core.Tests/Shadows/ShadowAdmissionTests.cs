@@ -7,6 +7,20 @@ public sealed class ShadowAdmissionTests
     private static readonly DateTimeOffset Start = new(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
     private static readonly ShadowGuardRails Rails = new() { MaxShadowsPerService = 3, MaxShadowsTotal = 5, EndpointHoursPerDay = 10 };
 
+    [Theory]
+    [InlineData(2, 14, 2, 15, 6)] // an hour later for both: 4 + 2
+    [InlineData(2, 14, 3, 14, 5)] // one more from 13:00 to 14:00: 4 + 1
+    [InlineData(2, 14, 1, 14, 3)] // one fewer from 13:00: 4 − 1
+    [InlineData(2, 14, 2, 13, 2)] // ended at 13:00: 4 − 2
+    [InlineData(2, 14, 2, 11, 0)] // an end before the start charges nothing, not less
+    public void Recharged_FromWhatWasCharged_ShadowsAddedOrRemovedCountFromTheChange(int count, int endHour, int newCount, int newEndHour, double expected)
+    {
+        // Charged 4 endpoint-hours for 2 shadows 12:00–14:00; changed at 13:00.
+        var hours = ShadowAdmission.Recharged(4, count, Start.AddHours(endHour - 12), newCount, Start.AddHours(newEndHour - 12), Start.AddHours(1));
+
+        Assert.Equal(expected, hours, 9);
+    }
+
     [Fact]
     public void Decide_WithinEveryRail_AdmitsAndChargesShadowsTimesHours()
     {

@@ -116,7 +116,8 @@ public sealed partial class ShadowRequestIntake(
                 if (existing.ManualEnd is { } manualEnd && outcome?.WindowEnd is { } ranTo && ranTo < manualEnd)
                 {
                     // An operator's extension it never held (raised while it drained): charged only up to the end it held.
-                    var held = Math.Max(0, existing.EndpointHours - ((existing.ManualCount ?? existing.Count) * (manualEnd - ranTo).TotalHours));
+                    var running = existing.ManualCount ?? existing.Count;
+                    var held = ShadowAdmission.Recharged(existing.EndpointHours, running, manualEnd, running, ranTo, ranTo);
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
                     existing = existing with { ManualEnd = ranTo, EndpointHours = held };
                     await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -139,7 +140,8 @@ public sealed partial class ShadowRequestIntake(
                 {
                     // Charged for an extension it never held: the next revision is charged for that part instead. (From what
                     // the plan holds, which charges shadows added part-way through only from then.)
-                    var held = Math.Max(0, existing.EndpointHours - ((existing.ManualCount ?? existing.Count) * (existing.WindowEnd - servedEnd).TotalHours));
+                    var running = existing.ManualCount ?? existing.Count;
+                    var held = ShadowAdmission.Recharged(existing.EndpointHours, running, existing.WindowEnd, running, servedEnd, servedEnd);
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -411,9 +413,8 @@ public sealed partial class ShadowRequestIntake(
         var addedFrom = now > plan.WindowStart ? now : plan.WindowStart;
         foreach (var shadows in tries)
         {
-            // From what the plan holds (a later revision from its own start): its shadows for the moved end, and shadows
-            // added now only from now, since they start now, not at the window's start.
-            var hours = Math.Max(0, plan.EndpointHours + (plan.Count * (end - plan.WindowEnd).TotalHours) + ((shadows - plan.Count) * Math.Max(0, (end - addedFrom).TotalHours)));
+            // From what the plan holds (a later revision from its own start): shadows added now are charged from now.
+            var hours = ShadowAdmission.Recharged(plan.EndpointHours, plan.Count, plan.WindowEnd, shadows, end, addedFrom);
             var limit = shadows > plan.Count || end > plan.WindowEnd ? settings.EndpointHoursPerDay : double.PositiveInfinity; // a shorter window is never refused
             if (await ChargeAsync(day, chargeKey, hours, limit, cancellationToken).ConfigureAwait(false) is { } over)
             {
@@ -464,15 +465,14 @@ public sealed partial class ShadowRequestIntake(
         var end = manual.WindowEnd ?? plan.WindowEnd;
         var wanted = Math.Max(plan.Count, request.Count);
 
-        // From what the plan holds, as the intake's own changes are charged: the shadows it runs for the moved end, and
-        // shadows the operator added or removed from when they did (nothing changes once the override is recorded).
-        var (runningCount, runningEnd) = (plan.ManualCount ?? plan.Count, plan.ManualEnd ?? plan.WindowEnd);
-        var from = manual.At > plan.WindowStart ? manual.At : plan.WindowStart; // when the operator changed it, not this tick
+        // From what the plan holds, as the intake's own changes are charged: shadows the operator added or removed from when
+        // they did, not from this tick (nothing changes once the override is recorded).
+        var from = manual.At > plan.WindowStart ? manual.At : plan.WindowStart;
         var noted = plan with
         {
             ManualCount = manual.Count,
             ManualEnd = manual.WindowEnd,
-            EndpointHours = Math.Max(0, plan.EndpointHours + (runningCount * (end - runningEnd).TotalHours) + ((count - runningCount) * Math.Max(0, (end - from).TotalHours))),
+            EndpointHours = ShadowAdmission.Recharged(plan.EndpointHours, plan.ManualCount ?? plan.Count, plan.ManualEnd ?? plan.WindowEnd, count, end, from),
             Reason = wanted == count && request.WindowEnd == end
                 ? $"{request.Reason} ({count} shadow(s) until {end:u}: {manual.Event} raised by hand by {manual.By} at {manual.At:u})"
                 : $"{request.Reason} (not changed to {wanted} shadow(s) until {request.WindowEnd:u}: {count} shadow(s) until {end:u}, {manual.Event} raised by hand by {manual.By} at {manual.At:u})",
