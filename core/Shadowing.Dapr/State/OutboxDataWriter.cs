@@ -12,12 +12,26 @@ namespace Shadowing.Dapr.State;
 /// component over the same store, so the adapter's own index keys are not published too). Each write is one transaction
 /// whose outbox message is a <see cref="DataChangeMessage"/> (an <c>outbox.projection</c> upsert of the same key, not
 /// stored); a delete also upserts a tombstone at <c>data-tombstones/{key}</c>, because the outbox publishes upserts only,
-/// and the tombstone's projection is the delete message. Writing the key again removes its tombstone.
+/// and the tombstone's projection is the delete message. Writing the key again removes its tombstone, and one not written
+/// again expires after <see cref="TombstoneTtl"/> (<c>ttlInSeconds</c>, which Redis and PostgreSQL honour in a
+/// transaction), so keys with churn (sessions, carts) do not leave a record each in production's store for good.
 /// </summary>
 public sealed class OutboxDataWriter(DaprClient dapr, TimeProvider time, string storeName)
 {
     /// <summary>Where tombstones of deleted keys are kept.</summary>
     public const string TombstonePrefix = "data-tombstones/";
+
+    /// <summary>
+    /// How long a tombstone is kept. Nothing reads it: daprd publishes the delete message from its internal topic once
+    /// it finds the transaction committed (seconds), not from the stored tombstone; a day leaves the time of a delete for
+    /// someone looking into one, while the store holds at most a day of deletes.
+    /// </summary>
+    public static readonly TimeSpan TombstoneTtl = TimeSpan.FromDays(1);
+
+    private static readonly IReadOnlyDictionary<string, string> TombstoneExpiry = new Dictionary<string, string>
+    {
+        ["ttlInSeconds"] = ((long)TombstoneTtl.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     private static readonly IReadOnlyDictionary<string, string> Projection = new Dictionary<string, string> { ["outbox.projection"] = "true", ["contentType"] = "application/json" };
 
@@ -45,7 +59,7 @@ public sealed class OutboxDataWriter(DaprClient dapr, TimeProvider time, string 
         return TransactAsync(
             [
                 new StateTransactionRequest(key, null, StateOperationType.Delete),
-                new StateTransactionRequest(TombstonePrefix + key, ShadowingJson.Serialize(new { DeletedAt = now }).ToArray(), StateOperationType.Upsert),
+                new StateTransactionRequest(TombstonePrefix + key, ShadowingJson.Serialize(new { DeletedAt = now }).ToArray(), StateOperationType.Upsert, metadata: TombstoneExpiry),
                 new StateTransactionRequest(TombstonePrefix + key, message.ToArray(), StateOperationType.Upsert, metadata: Projection),
             ],
             key,

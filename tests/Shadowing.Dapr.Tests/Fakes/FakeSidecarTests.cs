@@ -121,6 +121,30 @@ public sealed class FakeSidecarTests
         Assert.Null(postgres.Get("b"));
     }
 
+    [Theory]
+    [InlineData(FakeStoreMode.Redis, true)]
+    [InlineData(FakeStoreMode.PostgreSql, false)]
+    public void Ttl_ExpiresTheKey_ARewriteWithoutItKeepsTheExpiryOnRedisOnly(FakeStoreMode mode, bool stillExpires)
+    {
+        // Redis: EXPIRE after the script, whose HSET leaves a key's expiry alone. PostgreSQL v2: the upsert sets
+        // expires_at, NULL without a TTL.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var store = FakeStateComponent.Create(mode);
+        store.Time = time;
+        store.Set("k", [1], null, FakeConcurrency.Unspecified, ttlSeconds: 10);
+        store.Multi([new("t", [1], null, FakeConcurrency.Unspecified, TtlSeconds: 10)]);
+        time.Advance(TimeSpan.FromSeconds(9));
+        store.Set("k", [2], null, FakeConcurrency.Unspecified);
+        Assert.Equal(["k", "t"], store.Keys);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Null(store.Get("t"));
+        Assert.Equal(stillExpires, store.Get("k") is null);
+        store.Set("t", [3], null, FakeConcurrency.FirstWrite); // an expired key is missing to a create too
+        Assert.Equal([3], store.Get("t")!.Value.Value);
+    }
+
     [Fact]
     public async Task Invoke_AppUnreachableOrUnknown_AnswersDaprdsOwnErrorAsDaprdDoes()
     {

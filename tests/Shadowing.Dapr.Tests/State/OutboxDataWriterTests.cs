@@ -72,6 +72,30 @@ public sealed class OutboxDataWriterTests : IAsyncLifetime
         Assert.Equal(published, sidecar.State.PubSub.Published.Any(p => p.Topic == "data-changes.orders"));
     }
 
+    [Theory]
+    [InlineData(FakeStoreMode.Redis)]
+    [InlineData(FakeStoreMode.PostgreSql)]
+    public async Task Tombstone_OfAKeyNotWrittenAgain_ExpiresAfterItsTtl_AndTheDeleteIsStillPublished(FakeStoreMode mode)
+    {
+        // Keys with churn (sessions, carts) used to leave a tombstone each in production's store for good.
+        await using var sidecar = await FakeDaprSidecar.StartAsync(mode);
+        sidecar.State.Outboxes["data-orders"] = ("pubsub", "data-changes.orders");
+        sidecar.State.Store.Time = _time;
+        var writer = new OutboxDataWriter(sidecar.CreateClient(), _time, "data-orders");
+        await writer.UpsertAsync("data/orders/o1", "one"u8.ToArray(), Ct);
+
+        await writer.DeleteAsync("data/orders/o1", Ct);
+        _time.Advance(OutboxDataWriter.TombstoneTtl - TimeSpan.FromSeconds(1));
+        Assert.NotNull(sidecar.State.Store.Get("data-tombstones/data/orders/o1"));
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Null(sidecar.State.Store.Get("data-tombstones/data/orders/o1"));
+        Assert.Empty(sidecar.State.Store.Keys);
+        Assert.Equal(
+            [DataChangeKind.Upsert, DataChangeKind.Delete],
+            sidecar.State.PubSub.Published.Where(p => p.Topic == "data-changes.orders").Select(p => ShadowingJson.Deserialize<DataChangeMessage>(p.Data).Kind));
+    }
+
     [Fact]
     public async Task Write_OutsideProductionData_IsRefusedNamingThePrefix()
     {

@@ -35,7 +35,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         {
             try
             {
-                state.Store.Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options));
+                state.Store.Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata));
             }
             catch (FakeStoreException ex)
             {
@@ -86,7 +86,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
             var item = operation.Request;
             operations.Add(operation.OperationType switch
             {
-                "upsert" => new(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options)),
+                "upsert" => new(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata)),
                 "delete" => new(item.Key, null, item.Etag?.Value, Concurrency(item.Options)),
                 _ => throw new RpcException(new Status(StatusCode.Unimplemented, $"operation type {operation.OperationType} not supported")),
             });
@@ -150,6 +150,12 @@ internal sealed class FakeDaprService(FakeDaprState state)
         FakeStoreErrorKind.ETagInvalid => StatusCode.InvalidArgument,
         _ => StatusCode.Internal,
     };
+
+    /// <summary>A state write's <c>ttlInSeconds</c> metadata; the components refuse one that is not a whole number.</summary>
+    private static int? Ttl(IDictionary<string, string> metadata) =>
+        !metadata.TryGetValue("ttlInSeconds", out var value) || value.Length == 0 ? null
+        : int.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ? seconds
+        : throw new RpcException(new Status(StatusCode.Internal, $"failed to parse ttl from metadata: strconv.ParseInt: parsing \"{value}\": invalid syntax"));
 
     private static FakeConcurrency Concurrency(StateOptions? options) => options?.Concurrency switch
     {

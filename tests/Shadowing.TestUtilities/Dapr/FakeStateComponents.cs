@@ -50,7 +50,8 @@ public enum FakeConcurrency
 /// <param name="Value">The value to write; null for a delete.</param>
 /// <param name="ETag">The ETag sent, if any.</param>
 /// <param name="Concurrency">The concurrency option sent.</param>
-public sealed record FakeStateOperation(string Key, byte[]? Value, string? ETag, FakeConcurrency Concurrency);
+/// <param name="TtlSeconds">The <c>ttlInSeconds</c> metadata of an upsert, if sent.</param>
+public sealed record FakeStateOperation(string Key, byte[]? Value, string? ETag, FakeConcurrency Concurrency, int? TtlSeconds = null);
 
 /// <summary>
 /// A state store component as daprd sees it, reproducing what the real component does (not what an ideal store
@@ -61,8 +62,11 @@ public abstract class FakeStateComponent
     /// <summary>Guards every entry; a component call is atomic with respect to others, as one Redis script or SQL statement is.</summary>
     protected Lock Sync { get; } = new();
 
-    /// <summary>Keys currently stored.</summary>
+    /// <summary>Keys currently stored (not expired).</summary>
     public abstract IReadOnlyList<string> Keys { get; }
+
+    /// <summary>The clock that expires keys written with <c>ttlInSeconds</c>; tests set a fake one to see them go.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
 
     /// <summary>
     /// Whether a failed <see cref="Multi"/> leaves nothing applied (PostgreSQL's transaction rolls back); Redis's pipeline
@@ -81,9 +85,9 @@ public abstract class FakeStateComponent
     /// <summary>The value and ETag of a key; null when missing (daprd then answers empty data and an empty ETag).</summary>
     public abstract (byte[] Value, string ETag)? Get(string key);
 
-    /// <summary>A single <c>SaveState</c> item (daprd calls the component's <c>Set</c>).</summary>
+    /// <summary>A single <c>SaveState</c> item (daprd calls the component's <c>Set</c>), with its <c>ttlInSeconds</c> if sent.</summary>
     /// <exception cref="FakeStoreException">The component refused it.</exception>
-    public abstract void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency);
+    public abstract void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency, int? ttlSeconds = null);
 
     /// <summary>A <c>DeleteState</c> call.</summary>
     /// <exception cref="FakeStoreException">The component refused it.</exception>
@@ -96,7 +100,9 @@ public abstract class FakeStateComponent
 
 /// <summary>
 /// components-contrib <c>state/redis/redis.go</c> (read at c23900d2, Lua scripts checked on Redis 7.0.15): every key
-/// is a hash of <c>data</c>, <c>version</c> and an optional sticky <c>first-write</c> flag.
+/// is a hash of <c>data</c>, <c>version</c> and an optional sticky <c>first-write</c> flag. <c>ttlInSeconds</c> is an
+/// <c>EXPIRE</c> after the write (0 or less a <c>PERSIST</c>); a write without it leaves the key's expiry as it was, since
+/// the script's <c>HSET</c> does not touch it. An expired key is gone, as Redis deletes it.
 /// </summary>
 public sealed class FakeRedisState : FakeStateComponent
 {
@@ -112,7 +118,8 @@ public sealed class FakeRedisState : FakeStateComponent
         {
             lock (Sync)
             {
-                return [.. _entries.Keys.Order(StringComparer.Ordinal)];
+                var now = Time.GetUtcNow();
+                return [.. _entries.Where(e => !(e.Value.ExpiresAt <= now)).Select(e => e.Key).Order(StringComparer.Ordinal)];
             }
         }
     }
@@ -123,17 +130,17 @@ public sealed class FakeRedisState : FakeStateComponent
         // getDefault: HGETALL; the etag is the version field.
         lock (Sync)
         {
-            return _entries.TryGetValue(key, out var e) ? (e.Data, e.Version.ToString(CultureInfo.InvariantCulture)) : null;
+            return TryGetLive(key, out var e) ? (e.Data, e.Version.ToString(CultureInfo.InvariantCulture)) : null;
         }
     }
 
     /// <inheritdoc />
-    public override void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency)
+    public override void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency, int? ttlSeconds = null)
     {
         lock (Sync)
         {
             // Set: the script's error is an ETagError only "if req.HasETag()"; otherwise a plain "failed to set key".
-            if (!RunSetScript(key, value, ParseETag(etag, concurrency), firstWrite: concurrency == FakeConcurrency.FirstWrite))
+            if (!RunSetScript(key, value, ParseETag(etag, concurrency), firstWrite: concurrency == FakeConcurrency.FirstWrite, ttlSeconds))
             {
                 var error = ScriptError(key);
                 throw HasETag(etag)
@@ -171,7 +178,7 @@ public sealed class FakeRedisState : FakeStateComponent
                 var operation = operations[i];
                 var applied = operation.Value is null
                     ? RunDeleteScript(operation.Key, HasETag(operation.ETag) ? operation.ETag! : "0")
-                    : RunSetScript(operation.Key, operation.Value, parsed[i], firstWrite: false);
+                    : RunSetScript(operation.Key, operation.Value, parsed[i], firstWrite: false, operation.TtlSeconds);
                 if (!applied)
                 {
                     firstError ??= operation.Value is null
@@ -208,22 +215,41 @@ public sealed class FakeRedisState : FakeStateComponent
     /// setDefaultQuery: writes when the key has no version, the version equals ARGV[1], or the key has no
     /// first-write flag and ARGV[1] is "0"; a first-write call flags the key; the version is HINCRBY'd from 0.
     /// </summary>
-    private bool RunSetScript(string key, byte[] value, long version, bool firstWrite)
+    private bool RunSetScript(string key, byte[] value, long version, bool firstWrite, int? ttlSeconds)
     {
-        var exists = _entries.TryGetValue(key, out var entry);
+        var exists = TryGetLive(key, out var entry);
         if (exists && entry!.Version != version && !(!entry.FirstWrite && version == 0))
         {
             return false;
         }
 
-        _entries[key] = new Entry(value, (exists ? entry!.Version : 0) + 1, firstWrite || (exists && entry!.FirstWrite));
+        // The EXPIRE (or PERSIST) is queued after the script and only when the script wrote.
+        var expiresAt = ttlSeconds switch
+        {
+            > 0 => Time.GetUtcNow().AddSeconds(ttlSeconds.Value),
+            not null => null,
+            null => exists ? entry!.ExpiresAt : null,
+        };
+        _entries[key] = new Entry(value, (exists ? entry!.Version : 0) + 1, firstWrite || (exists && entry!.FirstWrite), expiresAt);
         return true;
+    }
+
+    /// <summary>The key's entry unless it has expired; an expired one is removed, as Redis does.</summary>
+    private bool TryGetLive(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Entry? entry)
+    {
+        if (_entries.TryGetValue(key, out entry) && entry.ExpiresAt <= Time.GetUtcNow())
+        {
+            _entries.Remove(key);
+            entry = null;
+        }
+
+        return entry is not null;
     }
 
     /// <summary>delDefaultQuery: deletes when the key is missing, the version matches, or ARGV[1] is "0".</summary>
     private bool RunDeleteScript(string key, string etag)
     {
-        if (_entries.TryGetValue(key, out var entry) && entry.Version.ToString(CultureInfo.InvariantCulture) != etag && etag != "0")
+        if (TryGetLive(key, out var entry) && entry.Version.ToString(CultureInfo.InvariantCulture) != etag && etag != "0")
         {
             return false;
         }
@@ -232,20 +258,22 @@ public sealed class FakeRedisState : FakeStateComponent
         return true;
     }
 
-    private sealed record Entry(byte[] Data, long Version, bool FirstWrite);
+    private sealed record Entry(byte[] Data, long Version, bool FirstWrite, DateTimeOffset? ExpiresAt);
 }
 
 /// <summary>
 /// components-contrib <c>state/postgresql/v2/postgresql.go</c> (read at c23900d2): UUID ETags checked by
 /// <c>UPDATE … WHERE etag = $3</c>, first-write as an upsert that updates nothing when the row is live, and
-/// <c>Multi</c> in one database transaction rolled back on any error.
+/// <c>Multi</c> in one database transaction rolled back on any error. <c>ttlInSeconds</c> sets the row's
+/// <c>expires_at</c> and a write without it clears it; a row past it reads and writes as missing (until the periodic
+/// cleanup deletes it).
 /// </summary>
 public sealed class FakePostgreSqlState : FakeStateComponent
 {
     /// <inheritdoc />
     public override bool RollsBackTransactions => true;
 
-    private readonly Dictionary<string, (byte[] Value, Guid ETag)> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> _entries = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public override IReadOnlyList<string> Keys
@@ -254,7 +282,8 @@ public sealed class FakePostgreSqlState : FakeStateComponent
         {
             lock (Sync)
             {
-                return [.. _entries.Keys.Order(StringComparer.Ordinal)];
+                var now = Time.GetUtcNow();
+                return [.. _entries.Where(e => !(e.Value.ExpiresAt <= now)).Select(e => e.Key).Order(StringComparer.Ordinal)];
             }
         }
     }
@@ -264,17 +293,17 @@ public sealed class FakePostgreSqlState : FakeStateComponent
     {
         lock (Sync)
         {
-            return _entries.TryGetValue(key, out var e) ? (e.Value, e.ETag.ToString()) : null;
+            return TryGetLive(_entries, key, Time.GetUtcNow(), out var e) ? (e.Value, e.ETag.ToString()) : null;
         }
     }
 
     /// <inheritdoc />
-    public override void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency)
+    public override void Set(string key, byte[] value, string? etag, FakeConcurrency concurrency, int? ttlSeconds = null)
     {
         lock (Sync)
         {
-            var entries = new Dictionary<string, (byte[] Value, Guid ETag)>(_entries, StringComparer.Ordinal);
-            DoSet(entries, key, value, etag, concurrency);
+            var entries = new Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)>(_entries, StringComparer.Ordinal);
+            DoSet(entries, key, value, etag, concurrency, ttlSeconds, Time.GetUtcNow());
             Commit(entries);
         }
     }
@@ -284,8 +313,8 @@ public sealed class FakePostgreSqlState : FakeStateComponent
     {
         lock (Sync)
         {
-            var entries = new Dictionary<string, (byte[] Value, Guid ETag)>(_entries, StringComparer.Ordinal);
-            DoDelete(entries, key, etag);
+            var entries = new Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)>(_entries, StringComparer.Ordinal);
+            DoDelete(entries, key, etag, Time.GetUtcNow());
             Commit(entries);
         }
     }
@@ -296,16 +325,16 @@ public sealed class FakePostgreSqlState : FakeStateComponent
         // Multi: pgtransactions.ExecuteInTransaction; any error rolls the whole transaction back.
         lock (Sync)
         {
-            var entries = new Dictionary<string, (byte[] Value, Guid ETag)>(_entries, StringComparer.Ordinal);
+            var entries = new Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)>(_entries, StringComparer.Ordinal);
             foreach (var operation in operations)
             {
                 if (operation.Value is null)
                 {
-                    DoDelete(entries, operation.Key, operation.ETag);
+                    DoDelete(entries, operation.Key, operation.ETag, Time.GetUtcNow());
                 }
                 else
                 {
-                    DoSet(entries, operation.Key, operation.Value, operation.ETag, operation.Concurrency);
+                    DoSet(entries, operation.Key, operation.Value, operation.ETag, operation.Concurrency, operation.TtlSeconds, Time.GetUtcNow());
                 }
             }
 
@@ -314,16 +343,17 @@ public sealed class FakePostgreSqlState : FakeStateComponent
     }
 
     /// <summary>doSet: with an ETag, an UPDATE that must hit one row (a missing key is a mismatch); without, an upsert.</summary>
-    private static void DoSet(Dictionary<string, (byte[] Value, Guid ETag)> entries, string key, byte[] value, string? etag, FakeConcurrency concurrency)
+    private static void DoSet(Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> entries, string key, byte[] value, string? etag, FakeConcurrency concurrency, int? ttlSeconds, DateTimeOffset now)
     {
+        var live = TryGetLive(entries, key, now, out var current);
         if (!string.IsNullOrEmpty(etag))
         {
-            if (!Guid.TryParse(etag, out var expected) || !entries.TryGetValue(key, out var current) || current.ETag != expected)
+            if (!Guid.TryParse(etag, out var expected) || !live || current.ETag != expected)
             {
                 throw new FakeStoreException(FakeStoreErrorKind.ETagMismatch, "possible etag mismatch. error from state store");
             }
         }
-        else if (concurrency == FakeConcurrency.FirstWrite && entries.ContainsKey(key))
+        else if (concurrency == FakeConcurrency.FirstWrite && live)
         {
             throw new FakeStoreException(FakeStoreErrorKind.Other, "no item was updated");
         }
@@ -335,13 +365,13 @@ public sealed class FakePostgreSqlState : FakeStateComponent
             throw new FakeStoreException(FakeStoreErrorKind.Other, "ERROR: null value in column \"value\" of relation \"state\" violates not-null constraint (SQLSTATE 23502)");
         }
 
-        entries[key] = (value, Guid.NewGuid());
+        entries[key] = (value, Guid.NewGuid(), ttlSeconds > 0 ? now.AddSeconds(ttlSeconds.Value) : null);
     }
 
     /// <summary>doDelete: with an ETag, a DELETE that must hit one row; without, a missing key is fine.</summary>
-    private static void DoDelete(Dictionary<string, (byte[] Value, Guid ETag)> entries, string key, string? etag)
+    private static void DoDelete(Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> entries, string key, string? etag, DateTimeOffset now)
     {
-        if (!string.IsNullOrEmpty(etag) && (!Guid.TryParse(etag, out var expected) || !entries.TryGetValue(key, out var current) || current.ETag != expected))
+        if (!string.IsNullOrEmpty(etag) && (!Guid.TryParse(etag, out var expected) || !TryGetLive(entries, key, now, out var current) || current.ETag != expected))
         {
             throw new FakeStoreException(FakeStoreErrorKind.ETagMismatch, "possible etag mismatch. error from state store");
         }
@@ -349,7 +379,11 @@ public sealed class FakePostgreSqlState : FakeStateComponent
         entries.Remove(key);
     }
 
-    private void Commit(Dictionary<string, (byte[] Value, Guid ETag)> entries)
+    /// <summary>The row unless it is past its <c>expires_at</c> (every query filters on it).</summary>
+    private static bool TryGetLive(Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> entries, string key, DateTimeOffset now, out (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt) entry) =>
+        entries.TryGetValue(key, out entry) && !(entry.ExpiresAt <= now);
+
+    private void Commit(Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> entries)
     {
         _entries.Clear();
         foreach (var (key, value) in entries)
