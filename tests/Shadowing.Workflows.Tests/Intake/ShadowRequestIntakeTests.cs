@@ -202,6 +202,25 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_RequestFirstDecidedPartWayIntoItsWindow_RunsAndIsChargedForWhatIsLeft()
+    {
+        // The host was down or the bus held the message: first seen at 13:30 for 12:00-14:00. It used to be charged (and
+        // run, as far as its input said) from 12:00.
+        var request = WorkflowHarness.NewRequest(count: 2);
+        _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal((ShadowPlanDecision.Admitted, _time.GetUtcNow()), (plan.Decision, plan.WindowStart));
+        Assert.Equal(1, plan.EndpointHours, 6);
+        var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
+        Assert.Equal((_time.GetUtcNow(), request.WindowEnd), (input.WindowStart, input.WindowEnd));
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal((1d, 1d), (budget.EndpointHours, budget.Requests[request.Id]));
+        Assert.Equal(plan, await Intake().HandleAsync(request)); // redelivered: nothing changes
+    }
+
+    [Fact]
     public async Task Handle_DryRun_RecordsThePlanAndProvisionsNothing()
     {
         _rails = new ShadowGuardRails { DryRun = true };

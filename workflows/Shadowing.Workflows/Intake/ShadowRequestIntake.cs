@@ -184,9 +184,10 @@ public sealed partial class ShadowRequestIntake(
         {
             return existing; // decided again (a reconcile tick, a redelivery) and nothing changed: nothing to store or log
         }
-        if (plan.Decision == ShadowPlanDecision.Admitted && existing is { Decision: not ShadowPlanDecision.Admitted } && time.GetUtcNow() > next.WindowStart)
+        if (plan.Decision == ShadowPlanDecision.Admitted && existing is null or { Decision: not ShadowPlanDecision.Admitted } && time.GetUtcNow() > next.WindowStart)
         {
-            // Admitted at last, part of the way into its window: only what is left of it runs, and is charged.
+            // Admitted part of the way into its window (at last, or first decided late: the host was down, the bus held it):
+            // only what is left of it runs, and is charged.
             next = next with { WindowStart = time.GetUtcNow() };
             plan = plan with { WindowStart = next.WindowStart, EndpointHours = ShadowAdmission.EndpointHours(next, plan.Count) };
         }
