@@ -478,7 +478,8 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request with { WindowEnd = request.WindowStart.AddMinutes(30) });
         _time.SetUtcNow(request.WindowStart.AddHours(1));
 
-        Assert.Empty(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
+        // Seen ended once (and recorded so, in case it took an end it never held to give back), then left alone.
+        Assert.Equal(plan with { InstanceEndedAt = _time.GetUtcNow() }, Assert.Single(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken)));
         Assert.Empty(await Intake().ReconcileOpenRequestsAsync(TestContext.Current.CancellationToken));
     }
 
@@ -597,6 +598,33 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal((request.WindowEnd, extended.WindowEnd), (input.WindowStart, input.WindowEnd)); // from where the first one stopped holding
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
         Assert.Equal(2 + 2, budget.EndpointHours); // the two extended hours once, by the revision that holds them
+    }
+
+    [Fact]
+    public async Task Reconcile_ExtensionTheWorkflowNeverHeld_SeenEndedOnlyAfterTheRequestsEnd_IsGivenBack()
+    {
+        // As above, but the drain outlasts the extended window: nothing is left to run as a next revision, and the two
+        // extended hours nobody held used to stay charged.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, request);
+        var first = await Intake().HandleAsync(request);
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, DrainSlowly, TestContext.Current.CancellationToken);
+        _time.SetUtcNow(request.WindowEnd.AddMinutes(-5));
+        var extended = request with { WindowEnd = request.WindowEnd.AddHours(2) };
+        await _store.SaveJsonAsync(StateKeys.ShadowRequestsPrefix + request.Id, extended);
+        Assert.Equal(4, (await Intake().HandleAsync(extended)).EndpointHours);
+        _time.SetUtcNow(extended.WindowEnd.AddMinutes(5));
+        Assert.Empty(await Intake().ReconcileOpenRequestsAsync()); // still draining: nothing to decide
+
+        await _workflows.RaiseEventAsync(first.InstanceId!, Drained, "done", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        await Intake().ReconcileOpenRequestsAsync();
+        await Intake().ReconcileOpenRequestsAsync();
+
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(2, budget.EndpointHours); // 12:00-14:00, the end it held
+        var plan = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
+        Assert.Equal((1, (DateTimeOffset?)extended.WindowEnd.AddMinutes(5)), (plan.Revision, plan.InstanceEndedAt));
     }
 
     [Fact]

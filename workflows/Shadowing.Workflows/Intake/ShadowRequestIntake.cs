@@ -123,6 +123,16 @@ public sealed partial class ShadowRequestIntake(
                     await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
 
+                if (existing.ManualEnd is null && servedEnd < existing.WindowEnd) // an operator's end was charged back above
+                {
+                    // Charged for an end it never held (an extension it got only while draining, a kill switch's release): charged
+                    // up to the end it held, whether or not what is left runs as the next revision, which is charged for that part.
+                    // (From what the plan holds, which charges shadows added part-way through only from then.)
+                    var running = existing.ManualCount ?? existing.Count;
+                    var held = ShadowAdmission.Recharged(existing.EndpointHours, running, existing.WindowEnd, running, servedEnd, servedEnd);
+                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                }
+
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
@@ -136,14 +146,6 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 revision = existing.Revision + 1;
-                if (existing.ManualEnd is null && servedEnd < existing.WindowEnd) // an operator's end was charged back above
-                {
-                    // Charged for an extension it never held: the next revision is charged for that part instead. (From what
-                    // the plan holds, which charges shadows added part-way through only from then.)
-                    var running = existing.ManualCount ?? existing.Count;
-                    var held = ShadowAdmission.Recharged(existing.EndpointHours, running, existing.WindowEnd, running, servedEnd, servedEnd);
-                    await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
-                }
             }
         }
         else if (existing is not null)
@@ -260,11 +262,13 @@ public sealed partial class ShadowRequestIntake(
                     && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } running, ReleasedAt: null }
                         && (before.WindowEnd > request.WindowEnd || await store.GetAsync(StateKeys.ShadowOverride(running), cancellationToken).ConfigureAwait(false) is not null)
                         && await IsRunningAsync(running, cancellationToken).ConfigureAwait(false))
-                    && before is not { Decision: ShadowPlanDecision.Admitted, InstanceId: not null, InstanceEndedAt: null, ManualEnd: not null })
+                    && !(before is { Decision: ShadowPlanDecision.Admitted, InstanceId: { } ended, InstanceEndedAt: null }
+                        && !await IsRunningAsync(ended, cancellationToken).ConfigureAwait(false)))
                 {
                     // Over; unless it was shortened to an end that has passed and its running workflow never heard, or an
                     // operator extended its workflow by hand (just before the end, typically) and the plan is yet to say so,
-                    // or has yet to give back an operator's extension it never held, once it is seen ended.
+                    // or its workflow has ended and is yet to be seen so: the plan then gives back an end it charged and the
+                    // workflow never held (an extension it got while draining, by hand or from the PAE).
                     continue;
                 }
 
