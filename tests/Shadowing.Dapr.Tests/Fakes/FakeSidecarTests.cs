@@ -146,6 +146,22 @@ public sealed class FakeSidecarTests
     }
 
     [Fact]
+    public void Redis_Multi_AFailedWriteWithATtl_StillExpiresTheKey()
+    {
+        // The pipeline queues EXPIRE after the script whether or not the script wrote.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var redis = FakeStateComponent.Create(FakeStoreMode.Redis);
+        redis.Time = time;
+        redis.Set("k", [1], null, FakeConcurrency.Unspecified);
+
+        Assert.Throws<FakeStoreException>(() => redis.Multi([new("k", [2], "9", FakeConcurrency.Unspecified, TtlSeconds: 10)]));
+        Assert.Equal([1], redis.Get("k")!.Value.Value);
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        Assert.Null(redis.Get("k"));
+    }
+
+    [Fact]
     public async Task Invoke_AppUnreachableOrUnknown_AnswersDaprdsOwnErrorAsDaprdDoes()
     {
         // pkg/api/http/directmessaging.go: messages.ErrDirectInvoke, 500, application/json, the two fields only.

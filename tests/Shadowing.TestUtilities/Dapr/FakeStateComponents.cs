@@ -179,6 +179,13 @@ public sealed class FakeRedisState : FakeStateComponent
                 var applied = operation.Value is null
                     ? RunDeleteScript(operation.Key, HasETag(operation.ETag) ? operation.ETag! : "0")
                     : RunSetScript(operation.Key, operation.Value, parsed[i], firstWrite: false, operation.TtlSeconds);
+                if (!applied && operation.Value is not null && operation.TtlSeconds is { } ttl && TryGetLive(operation.Key, out var kept))
+                {
+                    // The EXPIRE (or PERSIST) is queued after the script whatever the script did, so it applies to a key the
+                    // failed write left as it was.
+                    _entries[operation.Key] = kept with { ExpiresAt = ttl > 0 ? Time.GetUtcNow().AddSeconds(ttl) : null };
+                }
+
                 if (!applied)
                 {
                     firstError ??= operation.Value is null
@@ -223,7 +230,7 @@ public sealed class FakeRedisState : FakeStateComponent
             return false;
         }
 
-        // The EXPIRE (or PERSIST) is queued after the script and only when the script wrote.
+        // The EXPIRE (or PERSIST) follows the script (Set sends it only when the script wrote).
         var expiresAt = ttlSeconds switch
         {
             > 0 => Time.GetUtcNow().AddSeconds(ttlSeconds.Value),
