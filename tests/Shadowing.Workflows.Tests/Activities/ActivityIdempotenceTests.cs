@@ -166,6 +166,40 @@ public sealed class ActivityIdempotenceTests
         Assert.Null(await _store.GetAsync(EnableMirroringActivity.BeforeKey("orders")));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task MirrorPolicy_ChangedByAnOperatorDuringTheWindow_KeepsTheirShareAndTargets_SepsOwnGoBack(bool operatorChanges)
+    {
+        // On at 5 % for "a"; SEP covers s1 and s2 at 10 %. The operator raises the share to 30 % and names "b" between the
+        // two covers (so s2's cover leaves the share as it is). Both used to be undone when SEP put the policy back.
+        await Tables.PutAsync(new RoutingTable
+        {
+            Service = "orders",
+            Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 8 }],
+            Shadows = [new ShadowEndpoint { Id = "a", Address = "http://127.0.0.1:3", State = ShadowState.PreWarmed }, new ShadowEndpoint { Id = "b", Address = "http://127.0.0.1:4", State = ShadowState.PreWarmed }],
+            Mirror = new MirrorPolicy { Enabled = true, Percent = 5, Targets = ["a"] },
+        });
+        var provision = new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time);
+        var enable = new EnableMirroringActivity(Tables, _store, _time);
+        await provision.RunAsync(_context, _step);
+        await provision.RunAsync(_context, _step with { ShadowId = "s2" });
+        await enable.RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        if (operatorChanges)
+        {
+            await Tables.UpdateAsync("orders", t => t! with { Mirror = t.Mirror! with { Percent = 30, Targets = [.. t.Mirror.Targets, "b"] } });
+        }
+
+        await enable.RunAsync(_context, new MirrorStep("orders", "s2", 10));
+        var retire = new RetireShadowActivity(_provisioner, Tables, _store, _bus, Data.ShadowDataServiceTests.Create(_store, Tables, _time), _time);
+        await retire.RunAsync(_context, new RetireStep("orders", "s1"));
+        await retire.RunAsync(_context, new RetireStep("orders", "s2"));
+
+        var after = (await Tables.GetAsync("orders"))!.Value.Mirror!;
+        Assert.Equal(operatorChanges ? (true, 30.0, "a,b") : (true, 5.0, "a"), (after.Enabled, after.Percent, string.Join(',', after.Targets)));
+        Assert.Null(await _store.GetAsync(EnableMirroringActivity.BeforeKey("orders")));
+    }
+
     [Fact]
     public async Task RetireWithFailure_Twice_OneAlertProcessStoppedEntryRetiredAndUntargeted()
     {

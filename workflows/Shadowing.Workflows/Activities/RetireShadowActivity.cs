@@ -110,12 +110,17 @@ public sealed class RetireShadowActivity(IShadowProvisioner provisioner, Routing
             if (!othersInUse && before is not null)
             {
                 // Only what SEP changed (on/off, share, targets, transport, pacing) goes back; what an operator changed
-                // meanwhile stays, and a policy an operator turned off stays off.
+                // meanwhile stays: a policy turned off stays off, a share other than the one SEP set stays, and so do targets
+                // named by hand (SEP's are the workflow-run shadows; a list SEP replaced comes back when none were named).
                 restored = true;
                 var original = before.Policy;
-                var targets = (original?.Targets ?? []).Where(id => id != shadowId && t.Shadows.Any(s => s.Id == id)).ToArray();
+                var named = now.Targets.Where(id => id != shadowId && t.Shadows.Any(s => s.Id == id && s.Owner is null)).ToArray();
+                var targets = original is not { Enabled: true } && named.Length == 0
+                    ? (original?.Targets ?? []).Where(id => id != shadowId && t.Shadows.Any(s => s.Id == id)).ToArray()
+                    : named;
                 var enabled = now.Enabled && original is { Enabled: true } && (original.Targets.Count == 0 || targets.Length > 0);
-                var policy = now with { Enabled = enabled, Percent = original?.Percent ?? now.Percent, Targets = targets };
+                var percent = before.SepPercent is { } sepPercent && now.Percent != sepPercent ? now.Percent : original?.Percent ?? now.Percent;
+                var policy = now with { Enabled = enabled, Percent = percent, Targets = targets };
                 return t with { Mirror = boost is null ? policy : policy with { Transport = boost.Transport, TargetRatePerSecond = boost.TargetRatePerSecond, Amplify = boost.Amplify } };
             }
 
