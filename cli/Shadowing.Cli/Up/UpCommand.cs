@@ -242,7 +242,7 @@ internal static class UpHost
     public static IServiceCollection AddUpHost(this IServiceCollection services, IConfiguration configuration, IReadOnlyList<RoutingTable> tables, string source)
     {
         services.AddShadowingEmbedded();
-        services.AddRoutingTableSeed(tables, source);
+        services.AddRoutingTableSeed(tables, source, RoutingTableSeedMode.ProductionFromSource); // up runs them where its configuration says
         services.AddShadowingRouter(configuration);
         services.AddShadowingMetrics(configuration);
         services.AddShadowingPaeTimer(configuration);

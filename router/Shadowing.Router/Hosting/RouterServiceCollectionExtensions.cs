@@ -81,7 +81,7 @@ public static class RouterServiceCollectionExtensions
         // Hosted services start in this order: seed the store, load the tables, then probe and record.
         if (configuration[RoutesKey] is { Length: > 0 } routesPath)
         {
-            services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath, configuration.GetValue<bool>(ReplaceKey));
+            services.AddRoutingTableSeed(RoutesFile.Load(routesPath), routesPath, configuration.GetValue<bool>(ReplaceKey) ? RoutingTableSeedMode.Replace : RoutingTableSeedMode.KeepStored);
         }
 
         services.AddHostedService(sp => sp.GetRequiredService<Alerts.AlertPublisher>());
@@ -123,15 +123,15 @@ public static class RouterServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Writes <paramref name="tables"/> into the store at start, for services that have no stored table (all of them
-    /// with <paramref name="replace"/>); call before <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.
+    /// Writes <paramref name="tables"/> into the store at start, for services that have no stored table; one that has is
+    /// treated as <paramref name="mode"/> says. Call before <see cref="AddShadowingRouter(IServiceCollection, IConfiguration)"/>.
     /// </summary>
-    public static IServiceCollection AddRoutingTableSeed(this IServiceCollection services, IReadOnlyList<RoutingTable> tables, string source, bool replace = false)
+    public static IServiceCollection AddRoutingTableSeed(this IServiceCollection services, IReadOnlyList<RoutingTable> tables, string source, RoutingTableSeedMode mode = RoutingTableSeedMode.KeepStored)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(tables);
         services.TryAddSingleton<RoutingTableStore>();
-        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutingTableSeeder>(sp, tables, source, replace));
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<RoutingTableSeeder>(sp, tables, source, mode));
         return services;
     }
 

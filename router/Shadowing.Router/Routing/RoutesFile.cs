@@ -190,36 +190,82 @@ public static partial class RoutesFile
     private static partial Regex MissingRequired();
 }
 
+/// <summary>What the seed does with a service that already has a stored table.</summary>
+public enum RoutingTableSeedMode
+{
+    /// <summary>Keeps it: its shadows, phases and promotions survive a restart (the router's <c>--routes</c> file).</summary>
+    KeepStored,
+
+    /// <summary>Overwrites it (the router's <c>--replace=true</c>).</summary>
+    Replace,
+
+    /// <summary>
+    /// Keeps it, but its production endpoints and default endpoint named in the source are the source's (endpoints the
+    /// host runs itself, as <c>shadowing up</c> runs its samples at the ports its configuration gives).
+    /// </summary>
+    ProductionFromSource,
+}
+
 /// <summary>
 /// Writes routing tables into the store when the host starts (a <c>--routes</c> file, or the tables of
-/// <c>shadowing up</c>'s sample service). A service that already has a stored table keeps it (its shadows, phases and
-/// promotions survive a restart) unless <paramref name="replace"/> is set. Register it before the router so the tables
-/// are there when the router first loads.
+/// <c>shadowing up</c>'s sample service); a service that already has a stored table is treated as <paramref name="mode"/>
+/// says. Register it before the router so the tables are there when the router first loads.
 /// </summary>
-public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> tables, string source, bool replace, RoutingTableStore store, ILogger<RoutingTableSeeder> logger) : IHostedService
+public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> tables, string source, RoutingTableSeedMode mode, RoutingTableStore store, ILogger<RoutingTableSeeder> logger) : IHostedService
 {
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var kept = new List<string>();
+        var updated = new List<string>();
         foreach (var table in tables)
         {
-            if (replace)
+            if (mode == RoutingTableSeedMode.Replace)
             {
                 await store.PutAsync(table, cancellationToken).ConfigureAwait(false);
             }
             else if (!await store.CreateAsync(table, cancellationToken).ConfigureAwait(false))
             {
                 kept.Add(table.Service);
+                if (mode == RoutingTableSeedMode.ProductionFromSource
+                    && (await store.GetAsync(table.Service, cancellationToken).ConfigureAwait(false))?.Value is { } stored
+                    && !SameEndpoints(WithEndpointsOf(stored, table), stored))
+                {
+                    await store.UpdateAsync(table.Service, current => WithEndpointsOf(current ?? table, table), cancellationToken).ConfigureAwait(false);
+                    updated.Add(table.Service);
+                }
             }
         }
 
         LogSeeded(tables.Count - kept.Count, source);
-        if (kept.Count > 0)
+        if (updated.Count > 0)
+        {
+            LogUpdated(string.Join(", ", updated), source);
+        }
+
+        if (kept.Count > 0 && mode == RoutingTableSeedMode.ProductionFromSource)
+        {
+            LogKeptShadows(kept.Count, string.Join(", ", kept));
+        }
+        else if (kept.Count > 0)
         {
             LogKept(kept.Count, string.Join(", ", kept));
         }
     }
+
+    /// <summary>
+    /// <paramref name="stored"/> with the production endpoints of <paramref name="source"/> in place of those with their
+    /// ids (and added when missing), and the source's default endpoint when it names one; the rest is the stored table's.
+    /// </summary>
+    internal static RoutingTable WithEndpointsOf(RoutingTable stored, RoutingTable source)
+    {
+        var fromSource = source.Production.ToDictionary(p => p.Id, StringComparer.Ordinal);
+        var production = stored.Production.Select(p => fromSource.GetValueOrDefault(p.Id) ?? p).ToList();
+        production.AddRange(source.Production.Where(p => !stored.Production.Any(s => s.Id == p.Id)));
+        return stored with { Production = production, Default = source.Default ?? stored.Default };
+    }
+
+    private static bool SameEndpoints(RoutingTable a, RoutingTable b) => a.Production.SequenceEqual(b.Production) && a.Default == b.Default;
 
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -229,4 +275,10 @@ public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> table
 
     [LoggerMessage(EventId = 51, Level = LogLevel.Information, Message = "Kept the stored routing table(s) of {Count} service(s) ({Services}); start with --replace=true to overwrite them from the file (a service stored under another case is refused then: remove its table first)")]
     private partial void LogKept(int count, string services);
+
+    [LoggerMessage(EventId = 52, Level = LogLevel.Information, Message = "Kept the shadows, mirror policy and settings of the stored routing table(s) of {Count} service(s) ({Services}); their production endpoints follow the configuration")]
+    private partial void LogKeptShadows(int count, string services);
+
+    [LoggerMessage(EventId = 53, Level = LogLevel.Warning, Message = "Updated the production endpoints of {Services} from {Source}: the stored table named others")]
+    private partial void LogUpdated(string services, string source);
 }
