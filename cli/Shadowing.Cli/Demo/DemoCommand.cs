@@ -199,7 +199,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 FailureAt = run.FailureAt,
                 RecoveredAt = run.RecoveredAt,
                 FailoverMs = run.FailoverMs,
-                ShadowRequest = first is null ? null : new DemoRequest(first.Id, first.CreatedAt, first.Count, first.WindowStart, first.WindowEnd, [.. first.Kinds.Select(k => k.ToString())], first.Reason),
+                ShadowRequest = first is null ? null : DemoRequest.From(timeline.FirstSeen(first.Id) ?? first, first),
                 Verdicts = verdicts,
                 Warnings = log.Lines.Count,
                 ReportDir = reportDir,
@@ -392,7 +392,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             var notes = new Rows(
                 new Markup($"[bold]routing[/] {Markup.Escape(split)}"),
                 new Markup($"[bold]spike onset[/] {trace.SpikeOnset?.ToString("HH:mm", CultureInfo.InvariantCulture) ?? "–"}   [bold]production killed[/] {(FailureAt?.ToString("HH:mm", CultureInfo.InvariantCulture) ?? _failAt?.ToString("'at' HH:mm", CultureInfo.InvariantCulture) ?? "–")}   [bold]failover[/] {(FailoverMs is { } ms ? ms.ToString("F0", CultureInfo.InvariantCulture) + " ms" : "–")}"),
-                new Markup($"[bold]PAE[/] {Markup.Escape(request is null ? "no shadow requested yet" : $"requested {request.Count} shadow(s) at {request.CreatedAt:HH:mm} for {request.WindowStart:HH:mm}–{request.WindowEnd:HH:mm}")}"));
+                new Markup($"[bold]PAE[/] {Markup.Escape(request is null ? "no shadow requested yet" : $"{request.Count} shadow(s) for {request.WindowStart:HH:mm}–{request.WindowEnd:HH:mm} (first asked at {request.CreatedAt:HH:mm}, last changed {request.UpdatedAt:HH:mm})")}"));
             return new Rows(top, shadows.Title("shadows"), notes);
         }
 

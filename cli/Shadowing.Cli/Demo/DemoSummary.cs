@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
+using Shadowing.Core.Shadows;
 
 namespace Shadowing.Cli.Demo;
 
@@ -41,7 +42,7 @@ internal sealed record DemoSummary
     /// <summary>Real milliseconds from the kill to the first answer from a shadow, or null.</summary>
     public double? FailoverMs { get; init; }
 
-    /// <summary>The first shadow request the PAE stored: who asked, when and why.</summary>
+    /// <summary>The first shadow request the PAE stored: who asked, when and why, and what it had grown to at the end.</summary>
     public DemoRequest? ShadowRequest { get; init; }
 
     /// <summary>The latest PVU verdict on each shadow.</summary>
@@ -55,13 +56,24 @@ internal sealed record DemoSummary
     [JsonIgnore]
     public bool Succeeded => FailedRequests == 0 && (SpikeOnset is null || ShadowLeadSeconds >= 0);
 
+    /// <summary>When and how the request was first asked for, and what it grew to when the PAE merged later forecasts in.</summary>
+    internal static string Requested(DemoRequest r)
+    {
+        static string Time(DateTimeOffset t) => t.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
+        static string Clock(DateTimeOffset t) => t.ToString("HH:mm", CultureInfo.InvariantCulture);
+        var first = $"{Time(r.CreatedAt)} by the PAE ({string.Join(", ", r.Kinds)}): {r.FirstCount} shadow(s) for {Clock(r.WindowStart)}–{Clock(r.FirstWindowEnd)}";
+        return r.Count == r.FirstCount && r.WindowEnd == r.FirstWindowEnd
+            ? first
+            : $"{first}; by {Clock(r.UpdatedAt)} {r.Count} shadow(s) for {Clock(r.WindowStart)}–{Clock(r.WindowEnd)}";
+    }
+
     /// <summary>The summary as name/value lines for the console and the HTML page.</summary>
     public IEnumerable<(string Name, string Value)> Lines()
     {
         static string Time(DateTimeOffset? t) => t?.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) ?? "–";
         yield return ("requests", Requests.ToString("N0", CultureInfo.InvariantCulture));
         yield return ("failed requests", FailedRequests.ToString("N0", CultureInfo.InvariantCulture) + (FirstFailure is null ? string.Empty : $" (first: {FirstFailure})"));
-        yield return ("shadow requested", ShadowRequest is { } r ? $"{Time(r.CreatedAt)} by the PAE ({string.Join(", ", r.Kinds)}): {r.Count} shadow(s) for {Time(r.WindowStart)}–{Time(r.WindowEnd)}" : "none");
+        yield return ("shadow requested", ShadowRequest is { } r ? Requested(r) : "none");
         yield return ("first shadow PreWarmed", Time(PreWarmedAt));
         yield return ("spike onset", SpikeOnset is null ? "none (demand never exceeded production capacity)" : Time(SpikeOnset));
         yield return ("shadow lead time", ShadowLeadSeconds is { } lead ? string.Create(CultureInfo.InvariantCulture, $"{lead / 60:F0} simulated minutes {(lead >= 0 ? "before" : "after")} the spike") : "–");
@@ -74,5 +86,24 @@ internal sealed record DemoSummary
     }
 }
 
-/// <summary>The PAE's shadow request, as the summary shows it.</summary>
-internal sealed record DemoRequest(string Id, DateTimeOffset CreatedAt, int Count, DateTimeOffset WindowStart, DateTimeOffset WindowEnd, IReadOnlyList<string> Kinds, string Reason);
+/// <summary>
+/// The PAE's shadow request, as the summary shows it: as first asked (<see cref="FirstCount"/> shadows until
+/// <see cref="FirstWindowEnd"/>, for <see cref="Reason"/>) and as it was at the end of the run, after the PAE merged later
+/// forecasts into it (<see cref="Count"/>, <see cref="WindowEnd"/>, last changed at <see cref="UpdatedAt"/>).
+/// </summary>
+internal sealed record DemoRequest(
+    string Id,
+    DateTimeOffset CreatedAt,
+    int FirstCount,
+    DateTimeOffset FirstWindowEnd,
+    DateTimeOffset UpdatedAt,
+    int Count,
+    DateTimeOffset WindowStart,
+    DateTimeOffset WindowEnd,
+    IReadOnlyList<string> Kinds,
+    string Reason)
+{
+    /// <summary>From the first version seen of a request and the request at the end of the run.</summary>
+    public static DemoRequest From(ShadowRequest first, ShadowRequest last) => new(
+        last.Id, last.CreatedAt, first.Count, first.WindowEnd, last.UpdatedAt, last.Count, last.WindowStart, last.WindowEnd, [.. last.Kinds.Select(k => k.ToString())], first.Reason);
+}

@@ -33,8 +33,19 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
     /// <summary>The shadows in the routing table at the last look.</summary>
     public IReadOnlyList<ShadowEndpoint> Shadows { get; private set; } = [];
 
-    /// <summary>Shadow requests the PAE stored, oldest first.</summary>
+    /// <summary>Shadow requests the PAE stored, oldest first, as they are now (the PAE grows them as the spike shows).</summary>
     public IReadOnlyList<ShadowRequest> Requests { get; private set; } = [];
+
+    private readonly Dictionary<string, ShadowRequest> _firstSeen = new(StringComparer.Ordinal);
+
+    /// <summary>The request with <paramref name="id"/> as first seen, before the PAE grew it.</summary>
+    public ShadowRequest? FirstSeen(string id)
+    {
+        lock (_lock)
+        {
+            return _firstSeen.GetValueOrDefault(id);
+        }
+    }
 
     /// <summary>Whether production's processes are running (the demo says when it kills them).</summary>
     public bool ProductionUp { get; set; } = true;
@@ -91,6 +102,10 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
             Forecast = forecast;
             Shadows = shadows;
             Requests = [.. requests.OrderBy(r => r.CreatedAt)];
+            foreach (var request in requests)
+            {
+                _firstSeen.TryAdd(request.Id, request);
+            }
             if (forecast?.Points.FirstOrDefault(p => p.Horizon == PlotHorizon) is { Horizon: PlotHorizon } point && !_forecasts.ContainsKey(point.Time))
             {
                 var perMinute = forecast.Step.TotalMinutes;
