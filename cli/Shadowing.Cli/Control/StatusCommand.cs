@@ -145,9 +145,21 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
 
         if (status.TryGetProperty("forecast", out var forecast))
         {
-            AnsiConsole.MarkupLineInterpolated($"Forecast: {Text(forecast, "method")} at {Time(forecast, "generatedAt")}; risk {Text(forecast, "riskScore", "-")}; shadows needed from {Time(forecast, "shadowsNeededFrom")}");
+            var risk = forecast.TryGetProperty("riskScore", out var score) && score.ValueKind == JsonValueKind.Number ? score.GetDouble().ToString("0.00", CultureInfo.InvariantCulture) : "-";
+            AnsiConsole.MarkupLineInterpolated($"Forecast: {Text(forecast, "method")} at {Time(forecast, "generatedAt")}; risk {risk}; shadows needed from {Time(forecast, "shadowsNeededFrom")}");
+        }
+
+        if (PaeLine(status) is { } pae)
+        {
+            Console.Out.WriteLine(pae);
         }
     }
+
+    /// <summary>What the PAE's last run did for the service and why (<c>pae/{service}</c>), or null before its first run.</summary>
+    internal static string? PaeLine(JsonElement status) =>
+        status.TryGetProperty("pae", out var pae) && pae.ValueKind == JsonValueKind.Object
+            ? $"PAE, last run {Time(pae, "runAt")}: {(Text(pae, "problem") is { Length: > 0 } problem ? problem : Text(pae, "decision", "-"))}"
+            : null;
 
     private static void PrintInstance(JsonElement status)
     {

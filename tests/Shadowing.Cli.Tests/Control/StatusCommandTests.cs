@@ -34,6 +34,19 @@ public sealed class StatusCommandTests : IDisposable
     }
 
     [Fact]
+    public void PaeLine_SaysWhatTheLastRunDidOrWhyItDidNot()
+    {
+        // forecast-report sends people to status for this; status did not print it.
+        using var noForecast = JsonDocument.Parse("""{"service":"orders","pae":{"runAt":"2026-12-07T12:05:00+00:00","forecast":false,"problem":"not enough demand history: 1 whole step(s)"}}""");
+        using var forecast = JsonDocument.Parse("""{"service":"orders","pae":{"runAt":"2026-12-07T12:05:00+00:00","forecast":true,"decision":"p90 under capacity: no shadows"}}""");
+        using var none = JsonDocument.Parse("""{"service":"orders","pae":null}""");
+
+        Assert.Equal("PAE, last run 12-07 12:05:00: not enough demand history: 1 whole step(s)", StatusCommand.PaeLine(noForecast.RootElement));
+        Assert.Equal("PAE, last run 12-07 12:05:00: p90 under capacity: no shadows", StatusCommand.PaeLine(forecast.RootElement));
+        Assert.Null(StatusCommand.PaeLine(none.RootElement));
+    }
+
+    [Fact]
     public async Task Status_OnARunningUp_PrintsAShadowStartedByHandWithItsPhase()
     {
         var marker = "st" + Guid.NewGuid().ToString("N")[..8];
