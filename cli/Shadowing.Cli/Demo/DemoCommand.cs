@@ -195,6 +195,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 FirstFailure = load.FirstFailure,
                 SpikeOnset = trace.SpikeOnset,
                 PreWarmedAt = timeline.FirstPreWarmed,
+                FirstForecastAt = timeline.FirstForecastAt,
                 ShadowLeadSeconds = trace.SpikeOnset is { } onset && timeline.FirstPreWarmed is { } ready ? (onset - ready).TotalSeconds : null,
                 FailureAt = run.FailureAt,
                 RecoveredAt = run.RecoveredAt,
@@ -213,7 +214,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             {
                 await Console.Error.WriteLineAsync(summary.FailedRequests > 0
                     ? $"The demo failed {summary.FailedRequests} client request(s); the first: {summary.FirstFailure}. See {Path.Combine(reportDir, "demo.log")}."
-                    : $"No shadow was PreWarmed before the spike at {summary.SpikeOnset:u}. See {Path.Combine(reportDir, "demo.log")}.").ConfigureAwait(false);
+                    : $"No shadow was PreWarmed before the spike at {summary.SpikeOnset:u}{summary.WhyLate()}. See {Path.Combine(reportDir, "demo.log")}.").ConfigureAwait(false);
                 return ExitCodes.Failure;
             }
 

@@ -30,6 +30,9 @@ internal sealed record DemoSummary
     /// <summary>When the first shadow became PreWarmed (simulated), or null.</summary>
     public DateTimeOffset? PreWarmedAt { get; init; }
 
+    /// <summary>When the PAE's first forecast was made (simulated): nothing can be requested before it.</summary>
+    public DateTimeOffset? FirstForecastAt { get; init; }
+
     /// <summary>Simulated seconds from PreWarmed to the spike's onset; negative when the shadow was late.</summary>
     public double? ShadowLeadSeconds { get; init; }
 
@@ -56,6 +59,24 @@ internal sealed record DemoSummary
     [JsonIgnore]
     public bool Succeeded => FailedRequests == 0 && (SpikeOnset is null || ShadowLeadSeconds >= 0);
 
+    /// <summary>
+    /// Why no shadow could be ready in time when the PAE forecast first only shortly before the spike (or never): its first
+    /// training takes seconds of real time, which is many simulated minutes at a high speed. Empty otherwise.
+    /// </summary>
+    internal string WhyLate()
+    {
+        const double ReadyMinutes = 60; // the demo's shadow start (about 12 simulated minutes at 720x), 30-minute warm-up and validation
+        if (SpikeOnset is not { } onset || (FirstForecastAt is { } first && (onset - first).TotalMinutes >= ReadyMinutes))
+        {
+            return string.Empty;
+        }
+
+        var when = FirstForecastAt is { } at
+            ? string.Create(CultureInfo.InvariantCulture, $"came at {at:HH:mm}, {(onset - at).TotalMinutes:F0} simulated minutes before it")
+            : "never came";
+        return string.Create(CultureInfo.InvariantCulture, $" (the PAE's first forecast {when}: its first training takes seconds of real time, many simulated minutes at {Speed}×; a longer --duration or a lower --speed leaves time to provision, warm up and validate a shadow)");
+    }
+
     /// <summary>When and how the request was first asked for, and what it grew to when the PAE merged later forecasts in.</summary>
     internal static string Requested(DemoRequest r)
     {
@@ -74,6 +95,7 @@ internal sealed record DemoSummary
         yield return ("requests", Requests.ToString("N0", CultureInfo.InvariantCulture));
         yield return ("failed requests", FailedRequests.ToString("N0", CultureInfo.InvariantCulture) + (FirstFailure is null ? string.Empty : $" (first: {FirstFailure})"));
         yield return ("shadow requested", ShadowRequest is { } r ? Requested(r) : "none");
+        yield return ("first forecast", Time(FirstForecastAt));
         yield return ("first shadow PreWarmed", Time(PreWarmedAt));
         yield return ("spike onset", SpikeOnset is null ? "none (demand never exceeded production capacity)" : Time(SpikeOnset));
         yield return ("shadow lead time", ShadowLeadSeconds is { } lead ? string.Create(CultureInfo.InvariantCulture, $"{lead / 60:F0} simulated minutes {(lead >= 0 ? "before" : "after")} the spike") : "–");

@@ -30,6 +30,9 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
     /// <summary>The latest forecast document.</summary>
     public ForecastDocument? Forecast { get; private set; }
 
+    /// <summary>When the PAE's first forecast was made (simulated), or null.</summary>
+    public DateTimeOffset? FirstForecastAt { get; private set; }
+
     /// <summary>The shadows in the routing table at the last look.</summary>
     public IReadOnlyList<ShadowEndpoint> Shadows { get; private set; } = [];
 
@@ -100,6 +103,7 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
         lock (_lock)
         {
             Forecast = forecast;
+            FirstForecastAt ??= forecast?.GeneratedAt;
             Shadows = shadows;
             Requests = [.. requests.OrderBy(r => r.CreatedAt)];
             foreach (var request in requests)

@@ -22,6 +22,34 @@ public sealed class DemoSummaryTests
         Assert.Equal(("first", 1, 3), (DemoRequest.From(first, last).Reason, DemoRequest.From(first, last).FirstCount, DemoRequest.From(first, last).Count));
     }
 
+    [Fact]
+    public void WhyLate_AFirstForecastTooCloseToTheSpike_SaysSoAndWhatToChange()
+    {
+        // demo --duration 2h at 720x: the spike 70 simulated minutes in, the first forecast at about 1.5 hours.
+        var late = Summary(spike: Start.AddMinutes(10), firstForecast: Start.AddMinutes(-24));
+
+        Assert.Equal(" (the PAE's first forecast came at 12:36, 34 simulated minutes before it: its first training takes seconds of real time, many simulated minutes at 720×; a longer --duration or a lower --speed leaves time to provision, warm up and validate a shadow)", late.WhyLate());
+        Assert.Contains("never came", Summary(spike: Start, firstForecast: null).WhyLate(), StringComparison.Ordinal);
+        Assert.Empty(Summary(spike: Start.AddMinutes(10), firstForecast: Start.AddMinutes(-90)).WhyLate()); // in time: late for other reasons
+        Assert.Empty(Summary(spike: null, firstForecast: null).WhyLate());
+    }
+
+    private static DemoSummary Summary(DateTimeOffset? spike, DateTimeOffset? firstForecast) => new()
+    {
+        Trace = "synthetic",
+        Speed = 720,
+        SimulatedFrom = Start.AddHours(-1),
+        SimulatedTo = Start.AddHours(1),
+        RealSeconds = 10,
+        Requests = 1,
+        FailedRequests = 0,
+        SpikeOnset = spike,
+        FirstForecastAt = firstForecast,
+        Verdicts = new Dictionary<string, string>(),
+        Warnings = 0,
+        ReportDir = "report",
+    };
+
     private static ShadowRequest Request(int count, DateTimeOffset end, DateTimeOffset updated) => new()
     {
         Id = "orders/20261127T1300Z",
