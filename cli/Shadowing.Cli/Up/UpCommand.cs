@@ -108,7 +108,8 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         }
         catch (InvalidOperationException ex)
         {
-            throw new UsageException($"{configPath}: {ex.Message}", ex);
+            // Environment variables override the file, so the bad value may come from either.
+            throw new UsageException($"{configPath} (or an environment variable overriding it): {ex.Message}", ex);
         }
 
         var processes = new List<SampleProcess>();
