@@ -21,6 +21,8 @@ public sealed class ShadowLifecycleWorkflowTests
 
         Assert.Equal("Holding", harness.Statuses[^1].Phase);
         Assert.Equal(ShadowState.PreWarmed, Assert.Single(harness.Statuses[^1].Shadows).State);
+        Assert.All(harness.Statuses[..^1], s => Assert.Equal("Preparing", s.Phase)); // warm-up too (it read "Starting")
+        Assert.Contains(harness.Statuses, s => s.Shadows.Single().State == ShadowState.WarmingUp);
         var window = Assert.Single(harness.WindowTimers);
         Assert.Equal(harness.Request.WindowEnd, window.FireAt);
         harness.EndWindow();

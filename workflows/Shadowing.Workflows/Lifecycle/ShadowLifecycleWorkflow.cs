@@ -107,6 +107,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     }
                 }
 
+                _phase = "Preparing"; // what the status says until the hold, warm-ups and validations included
                 var ready = await PrepareAsync(NewIds(request.Count)).ConfigureAwait(true);
                 if (ready == 0)
                 {
@@ -284,7 +285,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 #pragma warning restore DAPR1304
                     DateTimeOffset readyAt = marked.ValueKind == JsonValueKind.String && marked.TryGetDateTimeOffset(out var at) ? at : context.CurrentUtcDateTime;
                     Update(id, p => p with { State = ShadowState.PreWarmed, ReadyAt = readyAt });
-                    Status(_phase == "Preparing" ? "Preparing" : _phase);
+                    Status(_phase);
                     return true;
                 }
 
