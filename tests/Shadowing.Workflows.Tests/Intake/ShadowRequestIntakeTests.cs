@@ -202,19 +202,19 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Handle_RequestFirstDecidedPartWayIntoItsWindow_RunsAndIsChargedForWhatIsLeft()
+    public async Task Handle_RequestFirstDecidedPartWayIntoItsWindow_IsChargedForWhatIsLeft_ItsWorkflowKeepsTheWindow()
     {
-        // The host was down or the bus held the message: first seen at 13:30 for 12:00-14:00. It used to be charged (and
-        // run, as far as its input said) from 12:00.
+        // The host was down or the bus held the message: first seen at 13:30 for 12:00-14:00. It used to be charged from
+        // 12:00. The workflow keeps the request's window (its shadows' ids come from it) and starts at once.
         var request = WorkflowHarness.NewRequest(count: 2);
         _time.SetUtcNow(new DateTimeOffset(2026, 12, 2, 13, 30, 0, TimeSpan.Zero));
 
         var plan = await Intake().HandleAsync(request);
 
-        Assert.Equal((ShadowPlanDecision.Admitted, _time.GetUtcNow()), (plan.Decision, plan.WindowStart));
+        Assert.Equal((ShadowPlanDecision.Admitted, request.WindowStart), (plan.Decision, plan.WindowStart));
         Assert.Equal(1, plan.EndpointHours, 6);
         var input = (await _workflows.GetWorkflowStateAsync(plan.InstanceId!, getInputsAndOutputs: true, TestContext.Current.CancellationToken))!.ReadInputAs<ShadowRequest>()!;
-        Assert.Equal((_time.GetUtcNow(), request.WindowEnd), (input.WindowStart, input.WindowEnd));
+        Assert.Equal((request.WindowStart, request.WindowEnd), (input.WindowStart, input.WindowEnd));
         var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
         Assert.Equal((1d, 1d), (budget.EndpointHours, budget.Requests[request.Id]));
         Assert.Equal(plan, await Intake().HandleAsync(request)); // redelivered: nothing changes

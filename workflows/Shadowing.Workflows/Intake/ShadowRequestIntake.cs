@@ -186,12 +186,18 @@ public sealed partial class ShadowRequestIntake(
         {
             return existing; // decided again (a reconcile tick, a redelivery) and nothing changed: nothing to store or log
         }
-        if (plan.Decision == ShadowPlanDecision.Admitted && existing is null or { Decision: not ShadowPlanDecision.Admitted } && time.GetUtcNow() > next.WindowStart)
+        if (plan.Decision == ShadowPlanDecision.Admitted && existing is { Decision: not ShadowPlanDecision.Admitted } && time.GetUtcNow() > next.WindowStart)
         {
-            // Admitted part of the way into its window (at last, or first decided late: the host was down, the bus held it):
-            // only what is left of it runs, and is charged.
+            // Admitted at last, part of the way into its window: only what is left of it runs, and is charged.
             next = next with { WindowStart = time.GetUtcNow() };
             plan = plan with { WindowStart = next.WindowStart, EndpointHours = ShadowAdmission.EndpointHours(next, plan.Count) };
+        }
+        else if (plan.Decision == ShadowPlanDecision.Admitted && existing is null && time.GetUtcNow() > next.WindowStart)
+        {
+            // First decided part of the way into its window (a PAE window starts at its step, the host was down, the bus held
+            // it): charged for what is left. The workflow keeps the request's window, and with it its shadows' ids; it
+            // starts at once either way.
+            plan = plan with { EndpointHours = ShadowAdmission.EndpointHours(next with { WindowStart = time.GetUtcNow() }, plan.Count) };
         }
 
         if (plan.Decision == ShadowPlanDecision.Admitted && await ChargeAsync(day, chargeKey, plan.EndpointHours, settings.EndpointHoursPerDay, cancellationToken).ConfigureAwait(false) is { } over)
