@@ -1,3 +1,4 @@
+using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace Shadowing.Cli;
@@ -9,8 +10,18 @@ namespace Shadowing.Cli;
 /// </summary>
 internal static class CliApp
 {
+    /// <summary>The width output to a pipe or a file is laid out for.</summary>
+    public const int RedirectedWidth = 250;
+
     public static Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
+        if (Console.IsOutputRedirected)
+        {
+            // A pipe or a file has no width, and Spectre then wraps at 80 columns: ids, paths and URLs broke mid-word in
+            // what people grep and copy. Tables are as wide as their content, so this only stops the wrapping.
+            AnsiConsole.Profile.Width = RedirectedWidth;
+        }
+
         var app = new CommandApp();
         app.Configure(config =>
         {
