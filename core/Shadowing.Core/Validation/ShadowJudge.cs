@@ -179,7 +179,7 @@ public static class ShadowJudge
         var worseMs = higherIsWorse ? shadowMedian - baselineMedian : baselineMedian - shadowMedian;
         var significant = test.PValue < alpha;
         var failed = significant && worse > check.MaxRelativeShift && worseMs > check.MinAbsoluteShiftMs;
-        var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}), Mann-Whitney p = {test.PValue:0.####E+0}, {shadow.Length} samples");
+        var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}), Mann-Whitney p = {P(test.PValue)}, {shadow.Length} samples");
         var reason = failed ? $"latency: {(higherIsWorse ? "slower" : "faster")} than production beyond {check.MaxRelativeShift:0.#%} ({figures})"
             : significant ? $"latency: a significant difference within the {check.MaxRelativeShift:0.#%} and {check.MinAbsoluteShiftMs:0.#} ms bounds ({figures})"
             : $"latency: no significant difference ({figures})";
@@ -209,7 +209,7 @@ public static class ShadowJudge
         var difference = (shadowErrors / n) - (baselineErrors / (double)m);
         var failed = p < alpha && difference > check.MaxIncrease;
         var answers = own.Count == n ? string.Empty : Format($"; {failedAnswers}/{own.Count} answers");
-        var figures = Format($"shadow {shadowErrors:0.##}/{n} ({shadowErrors / n:0.##%}{answers}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {p:0.####E+0}");
+        var figures = Format($"shadow {shadowErrors:0.##}/{n} ({shadowErrors / n:0.##%}{answers}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {P(p)}");
         return verdict with
         {
             Verdict = failed ? Verdict.Fail : Verdict.Pass,
@@ -380,4 +380,7 @@ public static class ShadowJudge
     }
 
     private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>A p-value as people read one: 0.765, 0.012, and only a tiny one in scientific notation (3.1E-9).</summary>
+    internal static string P(double p) => p >= 0.001 ? p.ToString("0.###", CultureInfo.InvariantCulture) : p.ToString("0.#E+0", CultureInfo.InvariantCulture);
 }

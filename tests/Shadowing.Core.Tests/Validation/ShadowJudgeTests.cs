@@ -461,4 +461,12 @@ public sealed class ShadowJudgeTests
         Minute = Start.AddMinutes(offset),
         Mirror = new MirrorMinute { Requests = copies, Errors = errors },
     };
+
+    [Theory]
+    [InlineData(0.76549, "0.765")]
+    [InlineData(1.0, "1")]
+    [InlineData(0.0123, "0.012")]
+    [InlineData(0.000031, "3.1E-5")]
+    public void PValues_ReadAsDecimals_OnlyTinyOnesInScientificNotation(double p, string shown) =>
+        Assert.Equal(shown, ShadowJudge.P(p)); // "7.6549E-1" and "1E+0" before
 }
