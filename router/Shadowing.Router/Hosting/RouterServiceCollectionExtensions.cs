@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Diagnostics;
 using Shadowing.Core.Randomness;
@@ -25,6 +26,9 @@ public static class RouterServiceCollectionExtensions
 
     /// <summary>The configuration key that makes the seed overwrite stored tables (command line <c>--replace=true</c>).</summary>
     public const string ReplaceKey = "replace";
+
+    /// <summary>The OpenTelemetry service name of the router's metrics (<c>target_info</c>), unless <c>OTEL_SERVICE_NAME</c> is set.</summary>
+    public const string ServiceName = "shadowing-router";
 
     /// <summary>
     /// Registers the router on a web application builder: the adapters chosen by <c>Shadowing:Mode</c>, then
@@ -96,7 +100,8 @@ public static class RouterServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<MirrorReplayer>());
         services.AddHostedService(sp => sp.GetRequiredService<Retention.RetentionSweeper>());
 
-        services.AddOpenTelemetry().WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics
+        // target_info names the service (it read unknown_service:exe); OTEL_SERVICE_NAME, detected after, still wins.
+        services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService(ServiceName).AddEnvironmentVariableDetector()).WithMetrics(metrics => ((IDeferredMeterProviderBuilder)metrics
             .AddMeter(RouterMetrics.MeterName, BackgroundLoop.MeterName, Embedded.Messaging.InProcessEventBus.MeterName, Core.Validation.ShadowValidator.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"))
             .Configure((provider, builder) =>
             {

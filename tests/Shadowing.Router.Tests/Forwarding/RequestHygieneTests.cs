@@ -240,6 +240,7 @@ public sealed class RequestHygieneTests
         Assert.Contains(p1.Address.ToString().TrimEnd('/'), detailed, StringComparison.Ordinal);
         Assert.Equal((401, 401, 200), (wrongToken, metricsStatus, adminMetrics));
         Assert.Contains("shadowing_router_", metrics, StringComparison.Ordinal);
+        Assert.Contains("service_name=\"shadowing-router\"", metrics, StringComparison.Ordinal); // was unknown_service:exe
     }
 
     [Theory]
