@@ -492,7 +492,7 @@ internal sealed partial class ServiceForwarder(
     [LoggerMessage(EventId = 25, Level = LogLevel.Debug, Message = "Service {Service}: the client ended the exchange with endpoint {Endpoint} early ({Error}: {Cause})")]
     private partial void LogClientError(string service, string endpoint, string error, string cause);
 
-    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} ejected until {Until} after consecutive failures (last: {Outcome})")]
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Service {Service}: endpoint {Endpoint} ejected until {Until:u} after consecutive failures (last: {Outcome})")]
     private partial void LogEjected(string service, string endpoint, string outcome, DateTimeOffset until);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "Service {Service}: no endpoint can take the request (production: {ProductionReason}); answered 503; {HeldBack} similar line(s) held back since the last")]

@@ -243,7 +243,7 @@ internal sealed partial class RoutingTableCache(
         _status = status with { Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
     }
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Reading routing tables failed; serving the last good tables (read at {LastSuccessAt}) until the store answers again")]
+    [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Reading routing tables failed; serving the last good tables (read at {LastSuccessAt:u}) until the store answers again")]
     private partial void LogStale(Exception error, DateTimeOffset? lastSuccessAt);
 
     [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "Refreshing the routing tables failed unexpectedly; serving the current tables and retrying at the next poll")]

@@ -638,13 +638,13 @@ public sealed partial class ShadowRequestIntake(
     [LoggerMessage(EventId = 95, Level = LogLevel.Warning, Message = "Shadow request {RequestId}: its workflow {InstanceId} is gone without having been seen to end (the workflow store was lost?); deciding it again as its next revision")]
     private partial void LogInstanceMissing(string requestId, string instanceId);
 
-    [LoggerMessage(EventId = 93, Level = LogLevel.Information, Message = "Shadow request {RequestId} and its plan deleted: its window ended at {WindowEnd}, longer ago than they are kept")]
+    [LoggerMessage(EventId = 93, Level = LogLevel.Information, Message = "Shadow request {RequestId} and its plan deleted: its window ended at {WindowEnd:u}, longer ago than they are kept")]
     private partial void LogForgotten(string requestId, DateTimeOffset windowEnd);
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Information, Message = "Shadow request {RequestId}: {Decision}. {Reason}")]
     private partial void LogDecided(string requestId, ShadowPlanDecision decision, string reason);
 
-    [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd}")]
+    [LoggerMessage(EventId = 81, Level = LogLevel.Information, Message = "Shadow request {RequestId} updated: {Count} shadow(s) until {WindowEnd:u}")]
     private partial void LogUpdated(string requestId, int count, DateTimeOffset windowEnd);
 
     [LoggerMessage(EventId = 79, Level = LogLevel.Warning, Message = "Reconciler: shadow request at {Key} could not be decided; retried at the next tick")]

@@ -798,7 +798,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         [LoggerMessage(EventId = 75, Level = LogLevel.Information, Message = "Shadow {ShadowId}: {Samples} mirrored answer(s) so far is too thin; replaying copies paced to {Rate:0.##}/s")]
         private partial void LogAmplifying(string shadowId, int samples, double rate);
 
-        [LoggerMessage(EventId = 72, Level = LogLevel.Information, Message = "Window extended to {WindowEnd}")]
+        [LoggerMessage(EventId = 72, Level = LogLevel.Information, Message = "Window extended to {WindowEnd:u}")]
         private partial void LogExtended(DateTimeOffset windowEnd);
 
         [LoggerMessage(EventId = 73, Level = LogLevel.Information, Message = "Draining {Count} shadow(s): {Reason}")]
