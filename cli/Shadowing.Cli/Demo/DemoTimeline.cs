@@ -104,7 +104,7 @@ internal sealed class DemoTimeline(IStateStore store, Core.Messaging.IEventBus b
         {
             Forecast = forecast;
             FirstForecastAt ??= forecast?.GeneratedAt;
-            Shadows = shadows;
+            Shadows = [.. shadows.OrderBy(s => s.Id, StringComparer.Ordinal)]; // the table keeps them in the order they were written
             Requests = [.. requests.OrderBy(r => r.CreatedAt)];
             foreach (var request in requests)
             {
