@@ -28,7 +28,7 @@ internal static partial class CliErrors
         {
             console.WriteLine(error.ToString());
         }
-        else if (code == ExitCodes.Failure && error is not (OperationCanceledException or StartFailedException))
+        else if (code == ExitCodes.Failure && error is not (OperationCanceledException or StartFailedException or Core.Validation.PromotionRefusedException))
         {
             console.WriteLine($"(run again with {Verbose} for details)");
         }

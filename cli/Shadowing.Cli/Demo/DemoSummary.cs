@@ -60,21 +60,24 @@ internal sealed record DemoSummary
     public bool Succeeded => FailedRequests == 0 && (SpikeOnset is null || ShadowLeadSeconds >= 0);
 
     /// <summary>
-    /// Why no shadow could be ready in time when the PAE forecast first only shortly before the spike (or never): its first
-    /// training takes seconds of real time, which is many simulated minutes at a high speed. Empty otherwise.
+    /// When the PAE forecast first, when it first asked for a shadow and when one was ready, for a run whose shadow was late
+    /// (empty when there was no spike): what a reader needs to see whether the window left the forecast time to see the
+    /// campaign coming and a shadow time to get ready.
     /// </summary>
     internal string WhyLate()
     {
-        const double ReadyMinutes = 60; // the demo's shadow start (about 12 simulated minutes at 720x), 30-minute warm-up and validation
-        if (SpikeOnset is not { } onset || (FirstForecastAt is { } first && (onset - first).TotalMinutes >= ReadyMinutes))
+        if (SpikeOnset is not { } onset)
         {
             return string.Empty;
         }
 
-        var when = FirstForecastAt is { } at
-            ? string.Create(CultureInfo.InvariantCulture, $"came at {at:HH:mm}, {(onset - at).TotalMinutes:F0} simulated minutes before it")
-            : "never came";
-        return string.Create(CultureInfo.InvariantCulture, $" (the PAE's first forecast {when}: its first training takes seconds of real time, many simulated minutes at {Speed}×; a longer --duration or a lower --speed leaves time to provision, warm up and validate a shadow)");
+        static string Clock(DateTimeOffset? t) => t?.ToString("HH:mm", CultureInfo.InvariantCulture) ?? "-";
+        var asked = ShadowRequest is { } r
+            ? string.Create(CultureInfo.InvariantCulture, $"the PAE asked for a shadow at {Clock(r.CreatedAt)}, {Math.Abs((onset - r.CreatedAt).TotalMinutes):F0} simulated minutes {(r.CreatedAt <= onset ? "before" : "after")} it")
+            : "the PAE asked for no shadow";
+        var forecast = FirstForecastAt is null ? "it made no forecast" : $"its first forecast came at {Clock(FirstForecastAt)}";
+        var ready = PreWarmedAt is null ? "no shadow was PreWarmed" : $"the first shadow was PreWarmed at {Clock(PreWarmedAt)}";
+        return string.Create(CultureInfo.InvariantCulture, $" ({asked}; {forecast}; {ready}. Starting, warming up and validating a shadow takes real seconds, many simulated minutes at {Speed}×: a longer --duration or a lower --speed leaves more time)");
     }
 
     /// <summary>When and how the request was first asked for, and what it grew to when the PAE merged later forecasts in.</summary>

@@ -381,6 +381,14 @@ public static class ShadowJudge
 
     private static string Format(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>A p-value as people read one: 0.765, 0.012, and only a tiny one in scientific notation (3.1E-9).</summary>
-    internal static string P(double p) => p >= 0.001 ? p.ToString("0.###", CultureInfo.InvariantCulture) : p.ToString("0.#E+0", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// A p-value as people read one: 0.765, 0.0496 (four places below 0.1, so one near a significance level does not round
+    /// onto it), and only a tiny one in scientific notation (3.1E-9).
+    /// </summary>
+    internal static string P(double p) => p switch
+    {
+        >= 0.1 => p.ToString("0.###", CultureInfo.InvariantCulture),
+        >= 0.001 => p.ToString("0.####", CultureInfo.InvariantCulture),
+        _ => p.ToString("0.#E+0", CultureInfo.InvariantCulture),
+    };
 }

@@ -200,8 +200,9 @@ public enum RoutingTableSeedMode
     Replace,
 
     /// <summary>
-    /// Keeps it, but its production endpoints and default endpoint named in the source are the source's (endpoints the
-    /// host runs itself, as <c>shadowing up</c> runs its samples at the ports its configuration gives).
+    /// Keeps it, but its production and default endpoints are the source's: endpoints the host runs itself, as
+    /// <c>shadowing up</c> runs its samples where its configuration says (one the source no longer names, or a shadow
+    /// promoted to production, whose process ended with the host, is not listening any more).
     /// </summary>
     ProductionFromSource,
 }
@@ -253,17 +254,9 @@ public sealed partial class RoutingTableSeeder(IReadOnlyList<RoutingTable> table
         }
     }
 
-    /// <summary>
-    /// <paramref name="stored"/> with the production endpoints of <paramref name="source"/> in place of those with their
-    /// ids (and added when missing), and the source's default endpoint when it names one; the rest is the stored table's.
-    /// </summary>
-    internal static RoutingTable WithEndpointsOf(RoutingTable stored, RoutingTable source)
-    {
-        var fromSource = source.Production.ToDictionary(p => p.Id, StringComparer.Ordinal);
-        var production = stored.Production.Select(p => fromSource.GetValueOrDefault(p.Id) ?? p).ToList();
-        production.AddRange(source.Production.Where(p => !stored.Production.Any(s => s.Id == p.Id)));
-        return stored with { Production = production, Default = source.Default ?? stored.Default };
-    }
+    /// <summary><paramref name="stored"/> with the production and default endpoints of <paramref name="source"/>; the rest is the stored table's.</summary>
+    internal static RoutingTable WithEndpointsOf(RoutingTable stored, RoutingTable source) =>
+        stored with { Production = source.Production, Default = source.Default };
 
     private static bool SameEndpoints(RoutingTable a, RoutingTable b) => a.Production.SequenceEqual(b.Production) && a.Default == b.Default;
 

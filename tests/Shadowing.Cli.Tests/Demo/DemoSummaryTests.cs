@@ -23,15 +23,20 @@ public sealed class DemoSummaryTests
     }
 
     [Fact]
-    public void WhyLate_AFirstForecastTooCloseToTheSpike_SaysSoAndWhatToChange()
+    public void WhyLate_SaysWhenThePaeForecastAndAskedAndWhenAShadowWasReady()
     {
-        // demo --duration 2h at 720x: the spike 70 simulated minutes in, the first forecast at about 1.5 hours.
-        var late = Summary(spike: Start.AddMinutes(10), firstForecast: Start.AddMinutes(-24));
+        // demo --duration 2h at 720x, as measured once: first forecast 12:11, asked 12:46, PreWarmed 13:10:04, spike 13:10.
+        var late = Summary(spike: Start.AddMinutes(10), firstForecast: Start.AddMinutes(-49)) with
+        {
+            PreWarmedAt = Start.AddMinutes(10).AddSeconds(4),
+            ShadowRequest = DemoRequest.From(Request(count: 1, end: Start.AddMinutes(105), updated: Start.AddMinutes(-14)) with { CreatedAt = Start.AddMinutes(-14) }, Request(count: 1, end: Start.AddMinutes(105), updated: Start.AddMinutes(-14)) with { CreatedAt = Start.AddMinutes(-14) }),
+        };
 
-        Assert.Equal(" (the PAE's first forecast came at 12:36, 34 simulated minutes before it: its first training takes seconds of real time, many simulated minutes at 720×; a longer --duration or a lower --speed leaves time to provision, warm up and validate a shadow)", late.WhyLate());
-        Assert.Contains("never came", Summary(spike: Start, firstForecast: null).WhyLate(), StringComparison.Ordinal);
-        Assert.Empty(Summary(spike: Start.AddMinutes(10), firstForecast: Start.AddMinutes(-90)).WhyLate()); // in time: late for other reasons
+        Assert.Equal(" (the PAE asked for a shadow at 12:46, 24 simulated minutes before it; its first forecast came at 12:11; the first shadow was PreWarmed at 13:10. Starting, warming up and validating a shadow takes real seconds, many simulated minutes at 720×: a longer --duration or a lower --speed leaves more time)", late.WhyLate());
+        Assert.StartsWith(" (the PAE asked for no shadow; it made no forecast; no shadow was PreWarmed.", Summary(spike: Start, firstForecast: null).WhyLate(), StringComparison.Ordinal);
         Assert.Empty(Summary(spike: null, firstForecast: null).WhyLate());
+        var after = Request(count: 1, end: Start.AddMinutes(105), updated: Start.AddMinutes(20)) with { CreatedAt = Start.AddMinutes(20) };
+        Assert.Contains("at 13:20, 10 simulated minutes after it", (late with { ShadowRequest = DemoRequest.From(after, after) }).WhyLate(), StringComparison.Ordinal);
     }
 
     private static DemoSummary Summary(DateTimeOffset? spike, DateTimeOffset? firstForecast) => new()

@@ -465,7 +465,8 @@ public sealed class ShadowJudgeTests
     [Theory]
     [InlineData(0.76549, "0.765")]
     [InlineData(1.0, "1")]
-    [InlineData(0.0123, "0.012")]
+    [InlineData(0.0123, "0.0123")]
+    [InlineData(0.0496, "0.0496")] // not "0.05" beside a significance level of 0.05
     [InlineData(0.000031, "3.1E-5")]
     public void PValues_ReadAsDecimals_OnlyTinyOnesInScientificNotation(double p, string shown) =>
         Assert.Equal(shown, ShadowJudge.P(p)); // "7.6549E-1" and "1E+0" before

@@ -378,7 +378,8 @@ public sealed class FakePostgreSqlState : FakeStateComponent
     /// <summary>doDelete: with an ETag, a DELETE that must hit one row; without, a missing key is fine.</summary>
     private static void DoDelete(Dictionary<string, (byte[] Value, Guid ETag, DateTimeOffset? ExpiresAt)> entries, string key, string? etag, DateTimeOffset now)
     {
-        if (!string.IsNullOrEmpty(etag) && (!Guid.TryParse(etag, out var expected) || !TryGetLive(entries, key, now, out var current) || current.ETag != expected))
+        // DELETE … WHERE key = $1 AND etag = $2: a row past its expiry that the cleanup has not deleted yet matches too.
+        if (!string.IsNullOrEmpty(etag) && (!Guid.TryParse(etag, out var expected) || !entries.TryGetValue(key, out var current) || current.ETag != expected))
         {
             throw new FakeStoreException(FakeStoreErrorKind.ETagMismatch, "possible etag mismatch. error from state store");
         }

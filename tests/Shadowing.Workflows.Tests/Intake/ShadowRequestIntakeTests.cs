@@ -625,6 +625,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
         Assert.Equal(2, budget.EndpointHours); // 12:00-14:00, the end it held
         var plan = (await _store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(request.Id)))!.Value;
         Assert.Equal((1, (DateTimeOffset?)extended.WindowEnd.AddMinutes(5)), (plan.Revision, plan.InstanceEndedAt));
+        Assert.Equal((request.WindowEnd, 2d), (plan.WindowEnd, plan.EndpointHours)); // the plan says what it held and is charged
     }
 
     [Fact]
@@ -885,7 +886,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
 
         var again = await Intake().HandleAsync(request);
 
-        Assert.Equal(plan, again);
+        Assert.Equal(plan with { InstanceEndedAt = _time.GetUtcNow() }, again); // seen gone once, so the reconciler stops looking
         Assert.Equal(4, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours);
     }
 

@@ -33,7 +33,8 @@ public sealed class EnableMirroringActivity(RoutingTableStore tables, IStateStor
         {
             // Recorded before the table is written (a rerun records it again), and only when SEP moves the share: a share
             // an operator raised meanwhile, which a later shadow's cover leaves as it is, must not read as SEP's.
-            await store.UpdateJsonAsync<MirrorBefore>(BeforeKey(input.Service), kept => (kept ?? new MirrorBefore(before)) with { SepPercent = percent }).ConfigureAwait(false);
+            // The larger of two covers at once (a changed MirrorPercent between two workflows): SEP's share is the larger.
+            await store.UpdateJsonAsync<MirrorBefore>(BeforeKey(input.Service), kept => (kept ?? new MirrorBefore(before)) with { SepPercent = Math.Max(kept?.SepPercent ?? 0, percent) }).ConfigureAwait(false);
         }
 
         await tables.UpdateAsync(input.Service, table => table! with { Mirror = Cover(table.Mirror, input.ShadowId, input.Percent) }).ConfigureAwait(false);

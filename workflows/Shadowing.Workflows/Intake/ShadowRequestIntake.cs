@@ -65,7 +65,15 @@ public sealed partial class ShadowRequestIntake(
 
             if (instance is not { Exists: true } && request.WindowEnd <= time.GetUtcNow())
             {
-                return existing; // gone after its window (purged, a late redelivery): what it ran stands, and its charge
+                // Gone after its window (purged, a late redelivery): what it ran stands, and its charge. Recorded as seen
+                // ended, so the reconciler does not look for it again every tick until the plan goes.
+                if (existing.InstanceEndedAt is null)
+                {
+                    existing = existing with { InstanceEndedAt = time.GetUtcNow() };
+                    await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+
+                return existing;
             }
 
             if (instance is not { Exists: true })
@@ -128,9 +136,12 @@ public sealed partial class ShadowRequestIntake(
                     // Charged for an end it never held (an extension it got only while draining, a kill switch's release): charged
                     // up to the end it held, whether or not what is left runs as the next revision, which is charged for that part.
                     // (From what the plan holds, which charges shadows added part-way through only from then.)
+                    // The plan then says so (the end it held, the hours it is charged), which also makes this run once.
                     var running = existing.ManualCount ?? existing.Count;
                     var held = ShadowAdmission.Recharged(existing.EndpointHours, running, existing.WindowEnd, running, servedEnd, servedEnd);
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
+                    existing = existing with { WindowEnd = servedEnd, EndpointHours = held };
+                    await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
 
                 if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
@@ -615,7 +626,9 @@ public sealed partial class ShadowRequestIntake(
             WindowEnd = running.WindowEnd,
             Decision = ShadowPlanDecision.Admitted,
             Reason = $"Admitted: its workflow {instanceId} was already scheduled when this plan was first decided (the plan could not be stored then)",
-            EndpointHours = ShadowAdmission.EndpointHours(running, running.Count),
+            // From now when its window has started: a request first decided part of the way into its window keeps the window in
+            // its input, and was charged from its decision (a tick or less before this).
+            EndpointHours = ShadowAdmission.EndpointHours(running with { WindowStart = time.GetUtcNow() > running.WindowStart ? time.GetUtcNow() : running.WindowStart }, running.Count),
             InstanceId = instanceId,
             Revision = revision,
             DecidedAt = time.GetUtcNow(),
