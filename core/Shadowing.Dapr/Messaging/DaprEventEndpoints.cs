@@ -56,8 +56,9 @@ public static partial class DaprEventEndpoints
 
             return Results.Ok(new { status = "SUCCESS" });
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or Core.Messaging.UnprocessableMessageException)
         {
+            // daprd sends a dropped event to the subscription's dead-letter topic when it has one (subscription.go).
             LogDropped(logger, ex, topic);
             return Results.Ok(new { status = "DROP" });
         }
@@ -68,7 +69,7 @@ public static partial class DaprEventEndpoints
         }
     }
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Dropping an event on topic {Topic}: its payload cannot be read")]
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "Dropping an event on topic {Topic}: its payload cannot be read or handled")]
     private static partial void LogDropped(ILogger logger, Exception error, string topic);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "An event on topic {Topic} arrived but no handler is registered for it; asking Dapr to retry")]

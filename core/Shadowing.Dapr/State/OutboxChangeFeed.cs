@@ -1,5 +1,6 @@
 using System.Globalization;
 using Shadowing.Core.Data;
+using Shadowing.Core.Messaging;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.State;
 
@@ -51,19 +52,19 @@ public sealed class OutboxChangeFeed(IStateStore store, IEnumerable<string> serv
     /// Appends a change published on <c>data-changes.{service}</c>; returns false when it is a redelivery or arrived after
     /// a newer change of its key (nothing appended). A key outside <c>data/{service}/</c> is refused.
     /// </summary>
-    /// <exception cref="ArgumentException">The message names a key of another service, or no key.</exception>
+    /// <exception cref="UnprocessableMessageException">The message names a key of another service or no key, or an upsert carries no value.</exception>
     public async Task<bool> AppendAsync(string service, DataChangeMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         var source = StateKeys.Data(service);
         if (string.IsNullOrEmpty(message.Key) || !message.Key.StartsWith(source, StringComparison.Ordinal) || message.Key.Length == source.Length)
         {
-            throw new ArgumentException($"a change on data-changes.{service} names key '{message.Key}', which is not below '{source}': check the outboxPublishTopic of the data component that wrote it.", nameof(message));
+            throw new UnprocessableMessageException($"a change on data-changes.{service} names key '{message.Key}', which is not below '{source}': check the outboxPublishTopic of the data component that wrote it.");
         }
 
         if (message.Kind == DataChangeKind.Upsert && message.Value is null)
         {
-            throw new ArgumentException($"an upsert of '{message.Key}' on data-changes.{service} carries no value.", nameof(message));
+            throw new UnprocessableMessageException($"an upsert of '{message.Key}' on data-changes.{service} carries no value.");
         }
 
         StateKeys.Validate(message.Key);

@@ -168,9 +168,9 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
                 LogDroppedOnShutdown(message.Topic, subscription.Name, message.Id);
                 return;
             }
-            catch (JsonException ex)
+            catch (Exception ex) when (ex is JsonException or UnprocessableMessageException)
             {
-                // A payload that does not fit the subscriber's type never will: no point retrying.
+                // A payload that does not fit the subscriber's type never will, nor one its handler refused for good: no point retrying.
                 await DeadLetterAsync(subscription, message, attempt, ex).ConfigureAwait(false);
                 return;
             }

@@ -100,6 +100,25 @@ public sealed class DaprEventBusTests : EventBusContractTests
     }
 
     [Fact]
+    public async Task Handler_RefusesTheMessageForGood_DroppedToTheDeadLetterTopicAtOnce()
+    {
+        // An OutboxChangeFeed refusal (a key of another service) was retried like a failure before it was dead-lettered.
+        Sidecar.State.PubSub.MaxDeliveryAttempts = 3;
+        var attempts = 0;
+        using var subscription = Bus.Subscribe<RoutingChanged>("t1", "refusing", (_, _) =>
+        {
+            Interlocked.Increment(ref attempts);
+            throw new Core.Messaging.UnprocessableMessageException("never");
+        });
+
+        await Bus.PublishAsync("t1", new RoutingChanged("orders"), Ct);
+
+        await Eventually.WaitUntilAsync(() => !Sidecar.State.PubSub.DeadLettered.IsEmpty, "the sidecar dead-letters the event", cancellationToken: Ct);
+        Assert.Equal(1, attempts);
+        Assert.Equal(DeliveryOutcome.Drop, Assert.Single(Sidecar.State.PubSub.Attempts, a => a.Topic == "t1").Outcome);
+    }
+
+    [Fact]
     public async Task Event_WithNoHandler_IsRetriedThenDeadLettered()
     {
         Sidecar.State.PubSub.MaxDeliveryAttempts = 3;

@@ -140,7 +140,7 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
     {
         var feed = new OutboxChangeFeed(_store, ["orders"]);
 
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => feed.AppendAsync("orders", new DataChangeMessage("data/billing/b1", DataChangeKind.Upsert, _time.GetUtcNow(), [1]), Ct));
+        var error = await Assert.ThrowsAsync<Core.Messaging.UnprocessableMessageException>(() => feed.AppendAsync("orders", new DataChangeMessage("data/billing/b1", DataChangeKind.Upsert, _time.GetUtcNow(), [1]), Ct));
 
         Assert.Contains("data-changes.orders", error.Message, StringComparison.Ordinal);
         Assert.Contains("data/billing/b1", error.Message, StringComparison.Ordinal);

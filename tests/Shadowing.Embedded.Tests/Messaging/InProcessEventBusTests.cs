@@ -96,6 +96,28 @@ public sealed class InProcessEventBusTests : EventBusContractTests
     }
 
     [Fact]
+    public async Task Handler_RefusesTheMessageForGood_DeadLetteredAtOnce_NotRetried()
+    {
+        var time = new ObservableTimeProvider();
+        using var store = new SqliteStateStore(SqliteStateStore.InMemory, time);
+        await using var bus = Create(store, time, new InProcessEventBusOptions { MaxAttempts = 3, InitialBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(10) });
+        var attempts = 0;
+        using var subscription = bus.Subscribe<RoutingChanged>("routing-changed", "router", (_, _) =>
+        {
+            Interlocked.Increment(ref attempts);
+            throw new UnprocessableMessageException("names another service's data");
+        });
+
+        await bus.PublishAsync("routing-changed", new RoutingChanged("orders"), Ct);
+
+        // No clock advance: a retry would wait for it.
+        await Eventually.WaitUntilAsync(async () => (await store.ListKeysAsync("deadletter/", Ct)).Count == 1, "the dead letter is stored", cancellationToken: Ct);
+        var letter = (await store.GetJsonAsync<DeadLetter>(Assert.Single(await store.ListKeysAsync("deadletter/", Ct)), Ct))!.Value;
+        Assert.Equal((1, 1), (letter.Attempts, attempts));
+        Assert.Contains("another service", letter.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Dispose_WithQueuedMessages_DeliversThemFirst()
     {
         using var store = new SqliteStateStore(SqliteStateStore.InMemory, TimeProvider.System);
