@@ -76,7 +76,7 @@ internal static class ShadowingCommands
             .WithExample("kill-switch", "on", "--by", "oncall")
             .WithExample("kill-switch", "off");
         config.AddCommand<StatusCommand>("status")
-            .WithDescription("Services, one service (shadows with their phases, requests, forecast) or one workflow instance, from the control API.")
+            .WithDescription("Services, one service (shadows with their phases, requests, forecast, what the PAE last did) or one workflow instance, from the control API.")
             .WithExample("status")
             .WithExample("status", "orders")
             .WithExample("status", "shadows-orders-20261202T1400Z", "--json");

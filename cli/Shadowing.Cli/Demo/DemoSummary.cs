@@ -71,7 +71,7 @@ internal sealed record DemoSummary
             return string.Empty;
         }
 
-        static string Clock(DateTimeOffset? t) => t?.ToString("HH:mm", CultureInfo.InvariantCulture) ?? "-";
+        string Clock(DateTimeOffset? t) => t is { } time ? ClockOn(time, onset) : "-";
         var asked = ShadowRequest is { } r
             ? string.Create(CultureInfo.InvariantCulture, $"the PAE asked for a shadow at {Clock(r.CreatedAt)}, {Math.Abs((onset - r.CreatedAt).TotalMinutes):F0} simulated minutes {(r.CreatedAt <= onset ? "before" : "after")} it")
             : "the PAE asked for no shadow";
@@ -84,12 +84,16 @@ internal sealed record DemoSummary
     internal static string Requested(DemoRequest r)
     {
         static string Time(DateTimeOffset t) => t.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture);
-        static string Clock(DateTimeOffset t) => t.ToString("HH:mm", CultureInfo.InvariantCulture);
+        string Clock(DateTimeOffset t) => ClockOn(t, r.CreatedAt);
         var first = $"{Time(r.CreatedAt)} by the PAE ({string.Join(", ", r.Kinds)}): {r.FirstCount} shadow(s) for {Clock(r.WindowStart)}–{Clock(r.FirstWindowEnd)}";
         return r.Count == r.FirstCount && r.WindowEnd == r.FirstWindowEnd
             ? first
             : $"{first}; by {Clock(r.UpdatedAt)} {r.Count} shadow(s) for {Clock(r.WindowStart)}–{Clock(r.WindowEnd)}";
     }
+
+    /// <summary>The time of day, with the date when it falls on another day than <paramref name="day"/> (a run can cross midnight).</summary>
+    internal static string ClockOn(DateTimeOffset time, DateTimeOffset day) =>
+        time.ToString(time.UtcDateTime.Date == day.UtcDateTime.Date ? "HH:mm" : "MM-dd HH:mm", CultureInfo.InvariantCulture);
 
     /// <summary>The summary as name/value lines for the console and the HTML page.</summary>
     public IEnumerable<(string Name, string Value)> Lines()

@@ -685,10 +685,10 @@ public sealed partial class DemandForecastService
     [LoggerMessage(EventId = 66, Level = LogLevel.Warning, Message = "PAE: the status of service {Service} could not be stored")]
     private partial void LogStatusNotStored(Exception error, string service);
 
-    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
+    [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "PAE: service {Service} requests {Count} shadow(s) for {Start:u} to {End:u}: {Reason}")]
     private partial void LogShadowsRequested(string service, int count, DateTimeOffset start, DateTimeOffset end, string reason);
 
-    [LoggerMessage(EventId = 68, Level = LogLevel.Warning, Message = "PAE: service {Service} needs the shadows of {RequestId} only until {End:u} now; the window is shortened")]
+    [LoggerMessage(EventId = 68, Level = LogLevel.Information, Message = "PAE: service {Service} needs the shadows of {RequestId} only until {End:u} now; the window is shortened")]
     private partial void LogShadowsShortened(string service, string requestId, DateTimeOffset end);
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Information, Message = "PAE: trained {Method} for service {Service} on {Examples} examples in {Seconds:F1} s")]

@@ -39,6 +39,19 @@ public sealed class DemoSummaryTests
         Assert.Contains("at 13:20, 10 simulated minutes after it", (late with { ShadowRequest = DemoRequest.From(after, after) }).WhyLate(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Times_OnAnotherDayThanTheRequestOrSpike_CarryTheirDate()
+    {
+        // A 2-day run: asked in the evening for a window into the next morning, grown the next day.
+        var evening = new DateTimeOffset(2026, 11, 26, 22, 30, 0, TimeSpan.Zero);
+        var first = Request(count: 1, end: Start.AddHours(-12), updated: evening) with { CreatedAt = evening, WindowStart = evening.AddMinutes(60) };
+        var last = first with { Count = 2, WindowEnd = Start, UpdatedAt = Start.AddHours(-10) };
+
+        Assert.Equal("2026-11-26 22:30 by the PAE (Demand): 1 shadow(s) for 23:30–11-27 01:00; by 11-27 03:00 2 shadow(s) for 23:30–11-27 13:00", DemoSummary.Requested(DemoRequest.From(first, last)));
+        var late = Summary(spike: Start, firstForecast: evening.AddHours(-1)) with { ShadowRequest = DemoRequest.From(first, last) };
+        Assert.StartsWith(" (the PAE asked for a shadow at 11-26 22:30, 870 simulated minutes before it; its first forecast came at 11-26 21:30;", late.WhyLate(), StringComparison.Ordinal);
+    }
+
     private static DemoSummary Summary(DateTimeOffset? spike, DateTimeOffset? firstForecast) => new()
     {
         Trace = "synthetic",
