@@ -17,8 +17,8 @@ namespace Shadowing.Dapr.Messaging;
 public sealed record DaprSubscription(string PubSubName, string Topic, string Route, string? DeadLetterTopic);
 
 /// <summary>
-/// Every app's Dapr subscriptions, served programmatically on <c>GET /dapr/subscribe</c> (Azure Container Apps does
-/// not load declarative subscription files; daprd asks every app at start). <c>components/subscriptions.yaml</c>
+/// Every app's Dapr subscriptions, served programmatically on <c>GET /dapr/subscribe</c> (Azure Container Apps reads
+/// no subscription files, its own are ARM resources in preview; daprd asks every app at start). <c>components/subscriptions.yaml</c>
 /// declares the same ones for <c>dapr run</c>, and a test checks the two agree; where both exist daprd keeps one
 /// subscription per topic (the programmatic one), so nothing is delivered twice.
 /// </summary>
