@@ -172,18 +172,60 @@ public static class ShadowJudge
         }
 
         var higherIsWorse = check.Direction == MetricDirection.HigherIsWorse;
-        var test = MannWhitney.Test(shadow, baseline, higherIsWorse ? Alternative.Greater : Alternative.Less);
+        // Two looks, each at half the error rate (Bonferroni): the bulk of the answers, and the tenth furthest on the worse
+        // side, where a shadow that answers most requests as fast as production and one in ten far slower shows and the
+        // bulk does not; a failover target is judged by its slow answers too.
+        var test = BeyondBounds(shadow, baseline, check, higherIsWorse);
+        var tail = TailBeyondBounds(shadow, baseline, check, higherIsWorse);
         double shadowMedian = Median(shadow), baselineMedian = Median(baseline);
         var shift = baselineMedian > 0 ? (shadowMedian - baselineMedian) / baselineMedian : shadowMedian > 0 ? double.PositiveInfinity : 0;
-        var worse = higherIsWorse ? shift : -shift;
-        var worseMs = higherIsWorse ? shadowMedian - baselineMedian : baselineMedian - shadowMedian;
-        var significant = test.PValue < alpha;
-        var failed = significant && worse > check.MaxRelativeShift && worseMs > check.MinAbsoluteShiftMs;
-        var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}), Mann-Whitney p = {P(test.PValue)}, {shadow.Length} samples");
-        var reason = failed ? $"latency: {(higherIsWorse ? "slower" : "faster")} than production beyond {check.MaxRelativeShift:0.#%} ({figures})"
-            : significant ? $"latency: a significant difference within the {check.MaxRelativeShift:0.#%} and {check.MinAbsoluteShiftMs:0.#} ms bounds ({figures})"
-            : $"latency: no significant difference ({figures})";
-        return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = test.PValue, EffectSize = shift };
+        var pValue = Math.Min(1, 2 * Math.Min(test.PValue, tail.PValue));
+        var failed = pValue < alpha;
+        var worse = higherIsWorse ? "slower" : "faster";
+        var bounds = Format($"{check.MaxRelativeShift:0.#%} and {check.MinAbsoluteShiftMs:0.#} ms");
+        var figures = Format($"shadow median {shadowMedian:0.###} ms vs production {baselineMedian:0.###} ms ({shift:+0.#%;-0.#%;0%}); {tail.ShadowShare:0.#%} of the shadow's answers {worse} than {tail.Threshold:0.###} ms, production's {(higherIsWorse ? "p90" : "p10")} beyond the bounds, vs {tail.BaselineShare:0.#%} of production's beyond its {(higherIsWorse ? "p90" : "p10")}; p = {P(pValue)} against the bounds, {shadow.Length} samples");
+        var where = test.PValue <= tail.PValue ? "" : Format($" in its {(higherIsWorse ? "slowest" : "fastest")} tenth");
+        var reason = failed ? $"latency: {worse} than production beyond {bounds}{where} ({figures})"
+            : $"latency: not shown {worse} than production beyond {bounds} ({figures})";
+        return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = pValue, EffectSize = shift };
+    }
+
+    /// <summary>
+    /// Whether more of the shadow's answers than production's lie beyond production's 90th percentile moved out by both
+    /// bounds (its 10th moved in, when lower is worse): the shares compared by the one-sided two-proportion test; a
+    /// shadow whose 90th percentile is within the bounds has at most a tenth there.
+    /// </summary>
+    private static (double PValue, double Threshold, double ShadowShare, double BaselineShare) TailBeyondBounds(double[] shadow, double[] baseline, LatencyCheck check, bool higherIsWorse)
+    {
+        var sorted = baseline.Order().ToArray();
+        var quantile = sorted[(int)Math.Ceiling((higherIsWorse ? 0.9 : 0.1) * sorted.Length) - 1];
+        var threshold = higherIsWorse
+            ? Math.Max(quantile * (1 + check.MaxRelativeShift), quantile + check.MinAbsoluteShiftMs)
+            : Math.Min(quantile * (1 - check.MaxRelativeShift), quantile - check.MinAbsoluteShiftMs);
+        var beyond = higherIsWorse ? shadow.Count(x => x > threshold) : shadow.Count(x => x < threshold);
+        var baselineBeyond = higherIsWorse ? baseline.Count(x => x > quantile) : baseline.Count(x => x < quantile);
+        var (_, p) = Proportions.AboveMargin(beyond, shadow.Length, baselineBeyond, baseline.Length, 0);
+        return (p, threshold, beyond / (double)shadow.Length, baselineBeyond / (double)baseline.Length);
+    }
+
+    /// <summary>
+    /// Whether the shadow is worse than production beyond both bounds, tested against the bounds themselves: the shadow's
+    /// latencies brought back by the relative bound (÷ 1.1 for 10 % slower) are compared with production's by one rank
+    /// test, and brought back by the absolute bound (− 5 ms) by another; the shadow fails only when both are significant
+    /// (an intersection-union test: its p-value is the larger of the two, and its error rate stays at 1 − confidence).
+    /// Testing for any difference and then comparing the medians with the bounds failed a shadow just inside them about
+    /// as often as not once samples were plentiful: the difference was always significant, and the sample medians
+    /// scattered around the bound (lognormal latencies, a median 9 % slower, 10 % allowed: a third of the windows failed).
+    /// </summary>
+    private static MannWhitneyResult BeyondBounds(double[] shadow, double[] baseline, LatencyCheck check, bool higherIsWorse)
+    {
+        // Lower is worse: "worse beyond the relative bound" is below (1 − bound) × production's, which no latency can be
+        // for a bound of 1 or more.
+        var relative = higherIsWorse || check.MaxRelativeShift < 1
+            ? MannWhitney.Test([.. shadow.Select(x => higherIsWorse ? x / (1 + check.MaxRelativeShift) : x / (1 - check.MaxRelativeShift))], baseline, higherIsWorse ? Alternative.Greater : Alternative.Less)
+            : new MannWhitneyResult(0, 1, Exact: true, Z: null);
+        var absolute = MannWhitney.Test([.. shadow.Select(x => higherIsWorse ? x - check.MinAbsoluteShiftMs : x + check.MinAbsoluteShiftMs)], baseline, higherIsWorse ? Alternative.Greater : Alternative.Less);
+        return relative.PValue >= absolute.PValue ? relative : absolute;
     }
 
     private static MetricVerdict ErrorRate(List<MirrorOutcome> own, ValidationSettings settings, double alpha)
@@ -205,15 +247,18 @@ public static class ShadowJudge
             return verdict with { Reason = Format($"errorRate: {n} shadow and {m} production samples, {settings.MinSamples} each needed") };
         }
 
-        var (z, p) = Proportions.TwoSample(shadowErrors, n, baselineErrors, m, Alternative.Greater);
+        // Tested against the bound itself, not for any difference with the point estimate then compared with the bound:
+        // that failed a shadow just inside the bound about as often as not once samples were plentiful (production 1 %,
+        // shadow 1.9 %, 1 point allowed: over a third of 2,000-request windows failed).
+        var (z, p) = Proportions.AboveMargin(shadowErrors, n, baselineErrors, m, check.MaxIncrease);
         var difference = (shadowErrors / n) - (baselineErrors / (double)m);
-        var failed = p < alpha && difference > check.MaxIncrease;
+        var failed = p < alpha;
         var answers = own.Count == n ? string.Empty : Format($"; {failedAnswers}/{own.Count} answers");
-        var figures = Format($"shadow {shadowErrors:0.##}/{n} ({shadowErrors / n:0.##%}{answers}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {P(p)}");
+        var figures = Format($"shadow {shadowErrors:0.##}/{n} ({shadowErrors / n:0.##%}{answers}) vs production {baselineErrors}/{m} ({baselineErrors / (double)m:0.##%}), p = {P(p)} against the bound");
         return verdict with
         {
             Verdict = failed ? Verdict.Fail : Verdict.Pass,
-            Reason = failed ? $"errorRate: more errors than production beyond {check.MaxIncrease:0.##%} ({figures})" : $"errorRate: within bounds ({figures})",
+            Reason = failed ? $"errorRate: more errors than production beyond {check.MaxIncrease:0.##%} ({figures})" : $"errorRate: not shown beyond {check.MaxIncrease:0.##%} more errors than production ({figures})",
             Statistic = z,
             PValue = p,
             EffectSize = difference,

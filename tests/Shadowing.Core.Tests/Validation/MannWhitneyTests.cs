@@ -99,6 +99,23 @@ public sealed class MannWhitneyTests
     }
 
     [Fact]
+    public void Proportions_AboveMargin_IsFarringtonManning_AndThePooledTestAtAMarginOfZero()
+    {
+        // z at the restricted maximum-likelihood proportions, checked against a numerical maximisation of the likelihood
+        // under p1 - p2 = margin (golden-section search, in Python): 4/50 vs 0/50 at 0.01 gives p~1 = 0.040207, z = 1.8997;
+        // 30/100 vs 2/300 at 0.02 gives p~1 = 0.082777, z = 8.8431.
+        Assert.Equal(1.8997, Proportions.AboveMargin(4, 50, 0, 50, 0.01).Z, 4);
+        Assert.Equal(8.8431, Proportions.AboveMargin(30, 100, 2, 300, 0.02).Z, 4);
+        Assert.Equal(Normal.UpperTail(1.8997417), Proportions.AboveMargin(4, 50, 0, 50, 0.01).PValue, 6);
+        var pooled = Proportions.TwoSample(30, 100, 15, 100, Alternative.Greater);
+        var atZero = Proportions.AboveMargin(30, 100, 15, 100, 0);
+        Assert.Equal(pooled.Z, atZero.Z, 9);
+        Assert.Equal((0.0, 1.0), Proportions.AboveMargin(0, 50, 0, 50, 0)); // no errors on either side: no evidence
+        Assert.Equal(1.0, Proportions.AboveMargin(50, 50, 0, 50, 1).PValue); // nothing exceeds another by all of it
+        Assert.True(Proportions.AboveMargin(0, 50, 0, 50, 0.01).PValue > 0.5);
+    }
+
+    [Fact]
     public void Proportions_WilsonAtTheEnds_IsExactlyZeroAndOne()
     {
         // Computed, some n gave 0/n a lower bound a few 1e-18 above 0 (and n/n an upper a hair under 1): above a maxRate

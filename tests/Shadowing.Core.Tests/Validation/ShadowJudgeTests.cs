@@ -29,8 +29,8 @@ public sealed class ShadowJudgeTests
         var verdict = Judge(Outcomes(100_000, productionMs: 1000, shadowFactor: 1.01));
         var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
 
-        // Significant with this many samples, but far inside the 10 % bound.
-        Assert.True(latency.PValue < 0.02, $"p = {latency.PValue}");
+        // A test for any difference would call this significant with so many samples; against the 10 % bound it is far inside.
+        Assert.True(latency.PValue > 0.5, $"p = {latency.PValue}");
         Assert.InRange(latency.EffectSize!.Value, 0.0, 0.03);
         Assert.Equal(Verdict.Pass, latency.Verdict);
         Assert.Equal(Verdict.Pass, verdict.Verdict);
@@ -43,8 +43,34 @@ public sealed class ShadowJudgeTests
         var verdict = Judge(Outcomes(2000, productionMs: 20, shadowFactor: 1.15));
         var latency = Assert.Single(verdict.Metrics, m => m.Metric == "latency");
 
-        Assert.True(latency.PValue < 0.02 && latency.EffectSize > 0.1, latency.Reason);
+        Assert.True(latency.EffectSize > 0.1, latency.Reason);
         Assert.Equal(Verdict.Pass, latency.Verdict);
+    }
+
+    [Fact]
+    public void Latency_JustInsideTheBound_Passes_ThoughSomeSampleMediansLandBeyondIt()
+    {
+        // A median 9 % slower, 10 % allowed, 2,000 requests a window: the difference is always significant, and the sample
+        // medians scatter around the bound. Testing for any difference and comparing the medians with the bound failed
+        // those that landed beyond it (a fifth of these windows); tested against the bound, none fails.
+        var windows = Enumerable.Range(2000, 20).Select(n => Judge(Outcomes(n, productionMs: 100, shadowFactor: 1.09)).Metrics.Single(m => m.Metric == "latency")).ToList();
+
+        Assert.Contains(windows, w => w.EffectSize > 0.1);
+        Assert.All(windows, w => Assert.Equal(Verdict.Pass, w.Verdict));
+    }
+
+    [Fact]
+    public void Latency_OneAnswerInTenFarSlower_FailsInTheSlowestTenth_ThoughTheMedianBarelyMoves()
+    {
+        // Nine answers in ten as fast as production's, one in ten five times slower: the median moves a few percent, the
+        // 90th percentile is far beyond the bounds.
+        var outcomes = Outcomes(1000, productionMs: 100, shadowFactor: 1).Select((o, i) => i % 10 == 0 ? o with { Copy = o.Copy with { LatencyMs = o.Copy.LatencyMs * 5 } } : o).ToList();
+
+        var latency = Judge(outcomes).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.InRange(latency.EffectSize!.Value, -0.05, 0.1);
+        Assert.Equal(Verdict.Fail, latency.Verdict);
+        Assert.Contains("in its slowest tenth", latency.Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -290,6 +316,21 @@ public sealed class ShadowJudgeTests
 
         Assert.Equal(Verdict.Fail, verdict.Verdict);
         Assert.Equal(Verdict.Fail, verdict.Metrics.Single(m => m.Metric == "errorRate").Verdict);
+    }
+
+    [Fact]
+    public void ErrorRate_JustBeyondTheBoundButNotSignificantlySo_Passes()
+    {
+        // Production fails 20 of 2,000, the shadow 42: 1.1 points more, 1 allowed. Significantly different (pooled z test
+        // p = 0.003), which with the point estimate beyond the bound used to fail it; not significantly beyond the bound.
+        var outcomes = Outcomes(2000, productionMs: 50, shadowFactor: 1)
+            .Select((o, i) => o with { Production = o.Production with { Status = i < 20 ? 503 : 200 }, Copy = o.Copy with { Status = i >= 1000 && i < 1042 ? 503 : 200 } }).ToList();
+
+        var errorRate = Judge(outcomes).Metrics.Single(m => m.Metric == "errorRate");
+
+        Assert.InRange(errorRate.EffectSize!.Value, 0.0105, 0.0115);
+        Assert.Equal(Verdict.Pass, errorRate.Verdict);
+        Assert.True(errorRate.PValue > 0.2, errorRate.Reason);
     }
 
     [Fact]
