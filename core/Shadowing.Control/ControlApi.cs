@@ -66,8 +66,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
     /// <summary>
     /// <c>POST /api/workflows/{instanceId}/events/{name}</c>: raises <c>release</c>, <c>extend</c> or <c>resize</c> on a
     /// shadow lifecycle (the body, JSON, is its payload, checked here: a payload the workflow cannot read would fail it
-    /// with its shadows still routable); <c>verdict</c> is validation's own and refused. Any other name is passed on, as
-    /// daprd would. A null <paramref name="actor"/> is not audited: its caller audits it (the workflows host, for the
+    /// with its shadows still routable); <c>verdict</c> is validation's own and refused, and so is any other name (daprd
+    /// would pass it on to do nothing). A null <paramref name="actor"/> is not audited: its caller audits it (the workflows host, for the
     /// Functions app).
     /// </summary>
     public Task<ControlResult> RaiseEventAsync(string instanceId, string name, Stream body, string? actor, CancellationToken cancellationToken) =>
@@ -829,7 +829,8 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
 
                 if (!extend.TryGetProperty("windowEnd", out var e) || !TryTime(e, out var end) || end <= now || end > now + MaxManualWindow)
                 {
-                    return (null, ControlResult.BadRequest("windowEnd", $"is required: an ISO 8601 timestamp after now and within {MaxManualWindow.TotalDays:0} days, such as 2026-12-02T16:00:00Z."));
+                    var what = !extend.TryGetProperty("windowEnd", out _) ? "is required" : !TryTime(e, out var asked) ? "is not a timestamp" : asked <= now ? "is not after now" : $"is more than {MaxManualWindow.TotalDays:0} days away";
+                    return (null, ControlResult.BadRequest("windowEnd", $"{what}: an ISO 8601 timestamp after now and within {MaxManualWindow.TotalDays:0} days, such as 2026-12-02T16:00:00Z."));
                 }
 
                 return (JsonSerializer.SerializeToElement(new { windowEnd = end }), null);
@@ -872,7 +873,9 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
                 // A made-up Fail would remediate or retire a shadow that validation never judged.
                 return (null, ControlResult.BadRequest("name", "verdicts are raised by validation itself; by hand: release, extend, resize."));
             default:
-                return (given, null); // no lifecycle waits for it (as with daprd, an event nobody waits for does nothing)
+                // daprd passes any name on, and an event nobody waits for does nothing: an operator who typed "relase" would
+                // believe the shadows released, and the audit would say so.
+                return (null, ControlResult.BadRequest("name", $"'{name}' is not an event a shadow lifecycle waits for; raise release, extend or resize."));
         }
     }
 

@@ -120,7 +120,8 @@ public static class ControlEndpoints
                     StatusCodes.Status409Conflict => "ERR_INSTANCE_ENDED",
                     _ => "ERR_WORKFLOWS_UNAVAILABLE",
                 },
-                message = problem.Detail,
+                // daprd's answers carry no field: the one this host checked leads the message, as in the control API's errors.
+                message = problem.Errors is { Count: 1 } errors && errors.Keys.Single() is var field && field != "body" ? $"{field}: {problem.Detail}" : problem.Detail,
             },
             ShadowingJson.Options,
             statusCode: result.Status),

@@ -78,12 +78,27 @@ public sealed class ControlApiTests
     [InlineData("Verdict", "{\"shadowId\":\"s1\",\"check\":{\"verdict\":\"Fail\",\"reasons\":[],\"judgedAt\":\"2026-12-02T11:00:00Z\"}}", "name")] // the worker matches names whatever their case
     [InlineData("EXTEND", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
     [InlineData("Release", "{\"reason\":\"x\"}", "body")]
+    [InlineData("relase", "\"x\"", "name")] // a name nobody waits for would do nothing, and be audited as done
     public async Task RaiseEvent_PayloadTheLifecycleCannotTake_Is400NamingTheField_AndNothingIsRaised(string name, string body, string field)
     {
         Running("wf-1");
 
         AssertProblem(await Api.RaiseEventAsync("wf-1", name, Body(body), "oncall", Ct), 400, field);
         await _workflows.DidNotReceiveWithAnyArgs().RaiseEventAsync(default!, default!, default, default);
+    }
+
+    [Theory]
+    [InlineData("{}", "is required")]
+    [InlineData("{\"windowEnd\":\"soon\"}", "is not a timestamp")]
+    [InlineData("{\"windowEnd\":\"2026-12-02T11:00:00Z\"}", "is not after now")]
+    [InlineData("{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "is more than")]
+    public async Task RaiseEvent_ExtendsBadWindowEnd_SaysWhatIsWrongWithIt(string body, string said)
+    {
+        Running("wf-1");
+
+        var problem = Assert.IsType<ControlProblem>((await Api.RaiseEventAsync("wf-1", "extend", Body(body), "oncall", Ct)).Body);
+
+        Assert.StartsWith(said, problem.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

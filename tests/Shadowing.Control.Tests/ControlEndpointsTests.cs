@@ -82,7 +82,7 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         Assert.True(status.GetProperty("lastUpdatedAt").TryGetDateTimeOffset(out _));
         var properties = status.GetProperty("properties");
         Assert.Equal("\"hello\"", properties.GetProperty("dapr.workflow.input").GetString()); // values are JSON text, as daprd's
-        Assert.Equal("waiting for go", JsonDocument.Parse(properties.GetProperty("dapr.workflow.custom_status").GetString()!).RootElement.GetProperty("phase").GetString());
+        Assert.Equal("waiting for release", JsonDocument.Parse(properties.GetProperty("dapr.workflow.custom_status").GetString()!).RootElement.GetProperty("phase").GetString());
     }
 
     [Fact]
@@ -90,15 +90,15 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
     {
         await StartAsync("Waiting", "wf-2");
 
-        using var response = await _http.PostAsJsonAsync(new Uri("/api/workflows/wf-2/events/go", UriKind.Relative), new { n = 7 }, Ct);
+        using var response = await _http.PostAsJsonAsync(new Uri("/api/workflows/wf-2/events/release", UriKind.Relative), "r7", Ct);
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var done = await Workflows.WaitForWorkflowCompletionAsync("wf-2", cancellation: Timeout());
-        Assert.Equal("got 7", done.ReadOutputAs<string>());
+        Assert.Equal("released: r7", done.ReadOutputAs<string>());
         var status = await _http.GetFromJsonAsync<JsonElement>(new Uri("/api/workflows/wf-2", UriKind.Relative), Ct);
         Assert.Equal("COMPLETED", status.GetProperty("runtimeStatus").GetString());
-        Assert.Equal("\"got 7\"", status.GetProperty("properties").GetProperty("dapr.workflow.output").GetString());
-        using var late = await _http.PostAsync(new Uri("/api/workflows/wf-2/events/go", UriKind.Relative), null, Ct);
+        Assert.Equal("\"released: r7\"", status.GetProperty("properties").GetProperty("dapr.workflow.output").GetString());
+        using var late = await _http.PostAsync(new Uri("/api/workflows/wf-2/events/release", UriKind.Relative), null, Ct);
         Assert.Equal(HttpStatusCode.Conflict, late.StatusCode);
     }
 
@@ -133,7 +133,8 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
 
         var status = await _http.GetFromJsonAsync<JsonElement>(new Uri("/v1.0/workflows/dapr/wf-5", UriKind.Relative), Ct);
         using var unknown = await _http.GetAsync(new Uri("/v1.0/workflows/dapr/nope", UriKind.Relative), Ct);
-        using var raised = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/go", UriKind.Relative), new { n = 1 }, Ct);
+        using var misspelt = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/relase", UriKind.Relative), "r0", Ct);
+        using var raised = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/release", UriKind.Relative), "r1", Ct);
 
         Assert.Equal(("wf-5", "RUNNING"), (status.GetProperty("instanceID").GetString(), status.GetProperty("runtimeStatus").GetString()));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
@@ -143,10 +144,14 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
         // daprd checks an id's characters and length only when starting a workflow: one no instance can have is not found.
         Assert.Equal((HttpStatusCode.NotFound, "ERR_INSTANCE_ID_NOT_FOUND"), (invalid.StatusCode, (await invalid.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errorCode").GetString()));
         Assert.Equal((HttpStatusCode.NotFound, "ERR_INSTANCE_ID_NOT_FOUND"), (tooLong.StatusCode, (await tooLong.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errorCode").GetString()));
+        // daprd would pass a name nobody waits for on, to do nothing; this host refuses it, naming the field.
+        var refused = await misspelt.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal((HttpStatusCode.BadRequest, "ERR_BAD_REQUEST"), (misspelt.StatusCode, refused.GetProperty("errorCode").GetString()));
+        Assert.StartsWith("name: 'relase' is not an event", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Accepted, raised.StatusCode);
         Assert.Empty(await raised.Content.ReadAsByteArrayAsync(Ct));
-        Assert.Equal("got 1", (await Workflows.WaitForWorkflowCompletionAsync("wf-5", cancellation: Timeout())).ReadOutputAs<string>());
-        using var ended = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/go", UriKind.Relative), new { n = 2 }, Ct);
+        Assert.Equal("released: r1", (await Workflows.WaitForWorkflowCompletionAsync("wf-5", cancellation: Timeout())).ReadOutputAs<string>());
+        using var ended = await _http.PostAsJsonAsync(new Uri("/v1.0/workflows/dapr/wf-5/raiseEvent/release", UriKind.Relative), "r2", Ct);
         Assert.Equal((HttpStatusCode.Conflict, "ERR_INSTANCE_ENDED"), (ended.StatusCode, (await ended.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("errorCode").GetString()));
 
         await StartAsync("Waiting", "wf-6");
@@ -204,7 +209,7 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
     [InlineData("GET", "/api/audit?day=2026-13-01", null, 400)]
     [InlineData("GET", "/api/workflows/nope", null, 404)]
     [InlineData("GET", "/api/workflows/bad.id", null, 400)]
-    [InlineData("POST", "/api/workflows/nope/events/go", null, 404)]
+    [InlineData("POST", "/api/workflows/nope/events/release", null, 404)]
     [InlineData("POST", "/api/workflows/nope/terminate", null, 404)]
     [InlineData("GET", "/api/services/orders", null, 200)]
     [InlineData("GET", "/api/services/payments", null, 404)]
@@ -249,9 +254,9 @@ public sealed class ControlEndpointsTests : IAsyncLifetime
 
     private static async Task<string> WaitingAsync(WorkflowContext context, string input)
     {
-        context.SetCustomStatus(new { phase = "waiting for go" });
-        var go = await context.WaitForExternalEventAsync<JsonElement>("go");
-        return $"got {go.GetProperty("n").GetInt32()}";
+        context.SetCustomStatus(new { phase = "waiting for release" });
+        var reason = await context.WaitForExternalEventAsync<string?>("release");
+        return $"released: {reason}";
     }
 
     private static Task<string> FailingAsync(WorkflowContext context, string input) => throw new InvalidOperationException("boom");

@@ -284,7 +284,7 @@ internal sealed partial class ServiceForwarder(
     };
 
     /// <summary>Whether an answer of <paramref name="contentType"/> is a stream that may go quiet for long by design.</summary>
-    private static bool IsStream(string? contentType) =>
+    internal static bool IsStream(string? contentType) =>
         contentType is not null && (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) || contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>How a forwarding attempt bears on the endpoint's health; null when the client caused it.</summary>

@@ -120,6 +120,15 @@ internal sealed class MirrorCapture
             return null;
         }
 
+        if (Forwarding.ServiceForwarder.IsStream(_context.Response.ContentType))
+        {
+            // Production answered a stream (server-sent events or gRPC a client asked for without saying so in its
+            // headers): its "latency" is the whole stream, and a copy is a plain request the shadow holds open until it
+            // times out, failing a healthy shadow's validation.
+            dropReason = "streaming";
+            return null;
+        }
+
         if (_requestBody.OverBudget || _responseBody.OverBudget)
         {
             dropReason = "memory_limit";

@@ -21,8 +21,12 @@ internal sealed partial class MirrorJob : IDisposable
         "X-Forwarded-Client-Cert", "X-ARR-ClientCert", // a client certificate a proxy in front passed on
         "X-ZUMO-AUTH", // Container Apps' and App Service's authentication: a client's session token
         "api-key", "X-Auth-Token", // Azure OpenAI's and AI Search's keys; OpenStack's and many APIs' tokens
-        "X-Goog-Iap-Jwt-Assertion", "Cf-Access-Jwt-Assertion", // the identity other fronting proxies vouch for
-        "X-Forwarded-Tls-Client-Cert", "ssl-client-cert", // client certificates Traefik and ingress-nginx pass on
+        "X-Goog-Iap-Jwt-Assertion", // the identity Google's IAP vouches for (Cloudflare Access's: the Cf-Access- prefix)
+        "ssl-client-cert", // the client certificate ingress-nginx passes on (its verification and subject: ssl-client-)
+        "X-Serverless-Authorization", // a bearer ID token Cloud Run accepts in place of Authorization
+        "apikey", "X-Goog-Api-Key", "X-Amz-Security-Token", // Kong's and Supabase's API keys, Google's, AWS session tokens
+        // oauth2-proxy's: the signed-in user's access token (--pass-access-token) and the identity it vouches for
+        "X-Forwarded-Access-Token", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
     ];
 
     /// <summary>
@@ -34,14 +38,24 @@ internal sealed partial class MirrorJob : IDisposable
     [
         "code", "subscription-key", "access_token", "id_token", "refresh_token", "client_secret", "sig", "api_key", "apikey", "api-key", "x-api-key",
         "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", // an S3 presigned URL's
+        "X-Goog-Signature", "X-Goog-Credential", // a Cloud Storage signed URL's
+        "token", "password", "jsessionid",
     ];
 
     /// <summary>
     /// Prefixes of credential headers: Container Apps' and App Service's authentication puts the signed-in user's
     /// tokens in <c>X-MS-TOKEN-AAD-ACCESS-TOKEN</c> and the like, and the identity it vouches for in
     /// <c>X-MS-CLIENT-PRINCIPAL</c>, <c>-ID</c>, <c>-NAME</c> and <c>-IDP</c>, which an app behind it trusts as the user.
+    /// The other fronting proxies' alike: oauth2-proxy's <c>X-Auth-Request-</c>, Google IAP's
+    /// <c>X-Goog-Authenticated-User-</c>, Cloudflare Access's <c>Cf-Access-</c>, ALB's <c>X-Amzn-Oidc-</c> and its client
+    /// certificates (<c>X-Amzn-Mtls-Clientcert</c>), Traefik's (<c>X-Forwarded-Tls-Client-Cert</c> and <c>-Info</c>) and
+    /// ingress-nginx's (<c>ssl-client-</c>).
     /// </summary>
-    public static readonly IReadOnlyList<string> CredentialPrefixes = ["dapr-", "X-MS-TOKEN-", "X-MS-CLIENT-PRINCIPAL", "X-Amzn-Oidc-"];
+    public static readonly IReadOnlyList<string> CredentialPrefixes =
+    [
+        "dapr-", "X-MS-TOKEN-", "X-MS-CLIENT-PRINCIPAL", "X-Amzn-Oidc-", "X-Auth-Request-", "X-Goog-Authenticated-", "Cf-Access-",
+        "X-Amzn-Mtls-", "X-Forwarded-Tls-Client-Cert", "ssl-client-",
+    ];
 
     /// <summary>The header that marks a copy; a client's own is removed from what production gets too.</summary>
     public const string MirrorHeader = "x-shadow-mirror";
@@ -196,18 +210,35 @@ internal sealed partial class MirrorJob : IDisposable
             if (NotCopied.Contains(name)
                 || name.StartsWith(ShadowingPrefix, StringComparison.OrdinalIgnoreCase)
                 || hopOnly.Contains(name)
-                || Credentials.Contains(name, StringComparer.OrdinalIgnoreCase)
-                || CredentialPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+                || IsCredential(name)
+                || (name.Contains('_', StringComparison.Ordinal) && IsCredential(name.Replace('_', '-'))) // X_Api_Key: CGI-style stacks read it as X-Api-Key
                 || strip.Contains(name, StringComparer.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            copied.Add(new(name, values));
+            // The page the request came from carries the same credentials in its query as a URL would (a sign-in
+            // callback's code, a reset link's token): stripped as the copy's own query is.
+            copied.Add(new(name, name.Equals("Referer", StringComparison.OrdinalIgnoreCase) ? [.. values.Select(v => WithoutCredentials(v, policy))] : values));
         }
 
         return copied;
     }
+
+    /// <summary>A URL with its query as <see cref="CopyQuery"/> leaves it.</summary>
+    private static string WithoutCredentials(string? url, MirrorPolicy policy)
+    {
+        if (url is null || url.IndexOf('?', StringComparison.Ordinal) is not (var start and >= 0))
+        {
+            return url ?? string.Empty;
+        }
+
+        var end = url.IndexOf('#', start) is var hash and >= 0 ? hash : url.Length;
+        return string.Concat(url.AsSpan(0, start), CopyQuery(new QueryString(url[start..end]), policy), url.AsSpan(end));
+    }
+
+    private static bool IsCredential(string name) =>
+        Credentials.Contains(name, StringComparer.OrdinalIgnoreCase) || CredentialPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The query string without <see cref="CredentialQuery"/> and the policy's parameters (names decoded and matched

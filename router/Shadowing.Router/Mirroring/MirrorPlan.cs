@@ -131,8 +131,10 @@ internal sealed class MirrorPlan
         }
 
         // A WebSocket or other upgrade, or a server-sent event stream, is a session rather than a request: a copy would
-        // be a plain request the shadow answers differently, with production's "latency" the whole session.
-        if (request.Headers.Upgrade.Count > 0 || request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        // be a plain request the shadow answers differently, with production's "latency" the whole session. A gRPC call
+        // needs HTTP/2, and copies go out over HTTP/1.1.
+        if (request.Headers.Upgrade.Count > 0 || request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase)
+            || request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
         {
             return MirrorDecision.Streaming;
         }
@@ -195,17 +197,13 @@ internal sealed class MirrorPlan
     internal static readonly string[] MethodOverrideHeaders = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"];
 
     /// <summary>
-    /// The method a request is mirrored as: its own, unless it is safe and a method-override header names a method that
-    /// is not (a GET with <c>X-HTTP-Method-Override: DELETE</c> is a write wherever the service honours the header).
-    /// An override never makes a request safer.
+    /// The method a request is mirrored as: its own, unless a method-override header names a method that is not safe (a
+    /// GET with <c>X-HTTP-Method-Override: DELETE</c> is a write wherever the service honours the header; a POST with
+    /// it, what ASP.NET Core's, Rails' and Express's overrides honour, is a DELETE, which the policy's <c>methods</c> may
+    /// leave out). An override never makes a request safer.
     /// </summary>
     public static string EffectiveMethod(HttpRequest request)
     {
-        if (!IsSafe(request.Method))
-        {
-            return request.Method;
-        }
-
         foreach (var name in MethodOverrideHeaders)
         {
             if (request.Headers.TryGetValue(name, out var value) && value.ToString().Trim() is { Length: > 0 } named && !IsSafe(named))
@@ -220,11 +218,6 @@ internal sealed class MirrorPlan
     /// <summary>The same for a request already taken out of its context (an envelope's method and headers).</summary>
     public static string EffectiveMethod(string method, IReadOnlyDictionary<string, string[]> headers)
     {
-        if (!IsSafe(method))
-        {
-            return method;
-        }
-
         foreach (var name in MethodOverrideHeaders)
         {
             foreach (var (header, values) in headers)
@@ -322,7 +315,7 @@ internal sealed class MirrorPlan
 
     /// <summary>
     /// A path glob: <c>*</c> within a segment, <c>**</c> across segments, anchored at both ends; a trailing <c>/**</c>
-    /// also matches the folder itself (<c>/admin/**</c> leaves out <c>/admin</c> too).
+    /// also matches the folder itself (<c>/admin/**</c> leaves out <c>/admin</c> too), and any other a trailing slash.
     /// </summary>
     internal static Regex Glob(string pattern)
     {
@@ -346,6 +339,10 @@ internal sealed class MirrorPlan
         if (folder)
         {
             regex.Append("(/.*)?");
+        }
+        else if (!body.EndsWith('/'))
+        {
+            regex.Append("/?"); // routing serves /admin/purge/ as /admin/purge: an exclusion of one leaves out the other
         }
 
         // Case-insensitive, as ASP.NET Core's routing is: /Admin/purge must not slip past an exclusion of /admin/**. Without

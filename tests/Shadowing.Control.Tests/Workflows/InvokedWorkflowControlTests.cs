@@ -68,10 +68,10 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
         await Workflows.WaitForWorkflowStartAsync("wf-3", cancellation: Ct);
         var control = new InvokedWorkflowControl(_invoke);
 
-        await control.RaiseEventAsync("wf-2", "go", JsonDocument.Parse("{\"n\":3}").RootElement, Ct);
+        await control.RaiseEventAsync("wf-2", "release", JsonDocument.Parse("\"r3\"").RootElement, Ct);
         await control.TerminateAsync("wf-3", "oncall", Ct);
 
-        Assert.Equal("got 3", (await Workflows.WaitForWorkflowCompletionAsync("wf-2", cancellation: Ct)).ReadOutputAs<string>());
+        Assert.Equal("released: r3", (await Workflows.WaitForWorkflowCompletionAsync("wf-2", cancellation: Ct)).ReadOutputAs<string>());
         Assert.Equal(WorkflowRuntimeStatus.Terminated, (await Workflows.WaitForWorkflowCompletionAsync("wf-3", cancellation: Ct)).RuntimeStatus);
     }
 
@@ -81,7 +81,7 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
         var api = new ControlApi(new InMemoryStateStore(), Substitute.For<IEventBus>(), new InvokedWorkflowControl(_invoke), new FakeTimeProvider());
 
         ControlApiTests.AssertProblem(await api.GetWorkflowAsync("nope", Ct), 404, "instanceId");
-        ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "go", Stream.Null, "oncall", Ct), 404, "instanceId");
+        ControlApiTests.AssertProblem(await api.RaiseEventAsync("nope", "release", Stream.Null, "oncall", Ct), 404, "instanceId");
     }
 
     [Fact]
@@ -91,7 +91,8 @@ public sealed class InvokedWorkflowControlTests : IAsyncLifetime
         await Workflows.WaitForWorkflowStartAsync("wf-4", cancellation: Ct);
         var functions = new ControlApi(_store, Substitute.For<IEventBus>(), new InvokedWorkflowControl(_invoke), TimeProvider.System);
 
-        Assert.Equal(202, (await functions.RaiseEventAsync("wf-4", "ping", new MemoryStream("{\"n\":1}"u8.ToArray()), "alice", Ct)).Status); // nobody waits for it: still running
+        var extend = System.Text.Encoding.UTF8.GetBytes($"{{\"windowEnd\":\"{TimeProvider.System.GetUtcNow().AddHours(1):O}\"}}");
+        Assert.Equal(202, (await functions.RaiseEventAsync("wf-4", "extend", new MemoryStream(extend), "alice", Ct)).Status); // nobody waits for it here: still running
         Assert.Equal(202, (await functions.TerminateAsync("wf-4", Stream.Null, "alice", Ct)).Status);
 
         var audit = Assert.IsAssignableFrom<IEnumerable<AuditEntry>>((await functions.GetAuditAsync(null, Ct)).Body).ToList();

@@ -32,11 +32,43 @@ public sealed class MirrorJobTests
             ["Connection"] = ["keep-alive, X-Hop-Secret"],
             ["X-Hop-Secret"] = ["s"],
             ["X-Request-Id"] = ["r1"],
+            // What other fronting proxies add beside their assertions: oauth2-proxy's access token and identity, Google
+            // IAP's, Cloudflare Access's, client certificates' details, API keys, Cloud Run's bearer token.
+            ["X-Forwarded-Access-Token"] = ["ya29.a0"],
+            ["X-Forwarded-User"] = ["u1"],
+            ["X-Forwarded-Email"] = ["u1@example.com"],
+            ["X-Auth-Request-Access-Token"] = ["ya29.a0"],
+            ["X-Goog-Authenticated-User-Email"] = ["accounts.google.com:u1@example.com"],
+            ["Cf-Access-Authenticated-User-Email"] = ["u1@example.com"],
+            ["X-Forwarded-Tls-Client-Cert-Info"] = ["Subject=CN=u1"],
+            ["ssl-client-subject-dn"] = ["CN=u1"],
+            ["X-Amzn-Mtls-Clientcert-Leaf"] = ["-----BEGIN"],
+            ["apikey"] = ["kong-key"],
+            ["X-Goog-Api-Key"] = ["AIza"],
+            ["X-Amz-Security-Token"] = ["FwoG"],
+            ["X-Serverless-Authorization"] = ["Bearer eyJ"],
+            ["X_Api_Key"] = ["k3"], // what a CGI-style stack reads as X-Api-Key
         };
 
         var copied = MirrorJob.CopyHeaders(headers, new MirrorPolicy { StripHeaders = ["x-request-id"] });
 
         Assert.Equal(["Accept"], copied.Select(h => h.Key));
+    }
+
+    [Fact]
+    public void CopyHeaders_Referer_LosesTheCredentialsInItsQuery_AsTheCopysOwnQueryDoes()
+    {
+        var headers = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Referer"] = ["https://shop.example/callback?code=AUTH&state=s1"],
+            ["X-Forwarded-Port"] = ["443"], // not a credential: passed on as production gets it
+        };
+
+        var copied = MirrorJob.CopyHeaders(headers, new MirrorPolicy { StripQuery = ["state"] }).ToDictionary(h => h.Key, h => h.Value);
+
+        Assert.Equal(["https://shop.example/callback"], copied["Referer"]);
+        Assert.Equal(["443"], copied["X-Forwarded-Port"]);
+        Assert.Equal(["https://shop.example/cart?item=7"], MirrorJob.CopyHeaders(new Dictionary<string, string[]> { ["Referer"] = ["https://shop.example/cart?item=7"] }, new MirrorPolicy()).Single().Value);
     }
 
     [Fact]
@@ -107,6 +139,8 @@ public sealed class MirrorJobTests
     [InlineData("?%63ode=fn-key&q=a+b", "?q=a+b")] // an encoded name is still matched
     [InlineData("?barcode=12&zipcode=1", "?barcode=12&zipcode=1")] // names that merely contain one are kept
     [InlineData("?page=2", "?page=2")]
+    [InlineData("?X-Goog-Signature=ab&X-Goog-Credential=sa%2F2026&alt=media", "?alt=media")] // a Cloud Storage signed URL's
+    [InlineData("?token=reset1&password=p&lang=en", "?lang=en")]
     [InlineData("?q=a+b&&x=%41&design=1", "?q=a+b&&x=%41&design=1")] // nothing removed: exactly as sent
     public void CopyQuery_CredentialsAreRemovedWithoutAPolicyNamingThem(string sent, string copied) =>
         Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy()));

@@ -434,6 +434,33 @@ public sealed class MirroringTests
     }
 
     [Fact]
+    public async Task ProductionAnswersAStream_TheClientDidNotAskForByItsHeaders_NoCopy_CountedAsStreaming()
+    {
+        // A fetch-based event stream sends no Accept: text/event-stream; only production's answer says it is one. A copy
+        // would be a plain request the shadow holds open until it times out, failing a healthy shadow's validation.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        p1.ContentType = "text/event-stream";
+        await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100 })]);
+        var outcomes = Collect(router);
+
+        using (var streamed = await router.Client.GetAsync(new Uri("/orders/events", UriKind.Relative), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, streamed.StatusCode);
+        }
+
+        await Eventually.WaitUntilAsync(
+            async () => PrometheusText.Value(await router.MetricsAsync(), "shadowing_mirror_dropped_total", ("service", "orders"), ("reason", "streaming")) == 1,
+            "the stream's copy dropped as streaming",
+            cancellationToken: Ct);
+
+        p1.ContentType = "application/json";
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/2", UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the next request's outcome", cancellationToken: Ct);
+        Assert.Equal("/items/2", Assert.Single(s1.Received).Path);
+    }
+
+    [Fact]
     public async Task ShadowWhoseAddressTakesNoConnections_StalledByItsConnectTimeouts_AsAHungOneIs()
     {
         // A stopped VM or a firewall that drops packets: every copy held a sender for the whole connect timeout, and since

@@ -48,6 +48,9 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>Status code of ordinary answers. Default 200.</summary>
     public int StatusCode { get; set; } = 200;
 
+    /// <summary>Content type of ordinary answers (their body is JSON whatever it says). Default <c>application/json</c>.</summary>
+    public string ContentType { get; set; } = "application/json";
+
     /// <summary>Time taken before answering.</summary>
     public TimeSpan Delay { get; set; }
 
@@ -157,7 +160,7 @@ public sealed class TestBackend : IAsyncDisposable
             }
 
             context.Response.StatusCode = StatusCode;
-            context.Response.ContentType = "application/json";
+            context.Response.ContentType = ContentType;
             context.Response.ContentLength = payload.Length;
             await context.Response.Body.WriteAsync(payload, context.RequestAborted).ConfigureAwait(false);
         }
