@@ -88,6 +88,23 @@ public sealed class WorkflowsHostTests
         Assert.Contains("Shadowing:Sep:Data:orders:Shift", failure.Message, StringComparison.Ordinal);
         Assert.Equal(DataSyncMode.Differential, options.Get("billing").Mode);
     }
+
+    [Fact]
+    public void DataSettings_AMisspeltMode_StopsTheStart_NamingTheKeyAndTheModes()
+    {
+        // It used to pass the start and fail every shadow of the service at its data sync, after the retries.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = "Embedded",
+            ["Shadowing:Embedded:StatePath"] = ":memory:",
+            ["Shadowing:Sep:Data:orders:Mode"] = "Diferential",
+        }).Build();
+        using var provider = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddShadowingWorkflows(configuration).BuildServiceProvider();
+
+        var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate());
+
+        Assert.Equal(["Shadowing:Sep:Data:orders:Mode is 'Diferential'; use one of None, Differential, TimeShifted, Synthetic."], failure.Failures);
+    }
 }
 
 /// <summary>The workflows host as the Functions app reaches it (Dapr-invoked): its control routes behind the app token.</summary>

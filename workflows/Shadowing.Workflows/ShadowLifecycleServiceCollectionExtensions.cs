@@ -45,6 +45,13 @@ public static class ShadowLifecycleServiceCollectionExtensions
         services.TryAddSingleton<ShadowReconciler>();
         services.AddMetrics();
         services.AddSingleton<IConfigureOptions<ShadowDataOptions>>(new PerServiceDataOptions(configuration));
+        foreach (var service in configuration.GetSection(ShadowDataOptions.Section).GetChildren())
+        {
+            // Checked at start as every other setting is: a misspelt mode otherwise surfaced only when a shadow of the
+            // service synced, failing it after its retries. A change made while running is that service's alone (below).
+            services.AddOptions<ShadowDataOptions>(service.Key).ValidateOnStart();
+        }
+
         services.TryAddSingleton(sp => new ShadowDataService(
             sp.GetRequiredService<RoutingTableStore>(),
             sp.GetRequiredService<Core.State.IStateStore>(),
@@ -74,7 +81,11 @@ public static class ShadowLifecycleServiceCollectionExtensions
             {
                 // A value that does not convert ("1h" for a TimeSpan, a misspelt mode): the binder's message names the key.
                 // As a validation failure it is this service's alone; the maintenance tick skips it and keeps the others.
-                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [ex.Message]);
+                var section = configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty);
+                var problem = section[nameof(ShadowDataOptions.Mode)] is { } mode && !Enum.TryParse<DataSyncMode>(mode, ignoreCase: true, out _)
+                    ? $"{section.Path}:{nameof(ShadowDataOptions.Mode)} is '{mode}'; use one of {string.Join(", ", Enum.GetNames<DataSyncMode>())}."
+                    : ex.Message;
+                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [problem]);
             }
 
             var errors = new List<ValidationResult>();
