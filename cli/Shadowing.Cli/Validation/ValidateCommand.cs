@@ -57,7 +57,10 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
                     // As continuous validation judges it: a ready shadow only since it became ready (a restart before that ran another process).
                     var to = TimeProvider.System.GetUtcNow();
                     verdict = await validator.JudgeAsync(table.Service, shadow.Id, ShadowRevalidation.WindowStart(shadow, to, settings.Window), to, cancellationToken: cancellationToken);
-                    await validator.RecordAsync(verdict, cancellationToken: cancellationToken);
+
+                    // Too few copies says nothing of the shadow: as continuous validation, an Inconclusive judgement leaves the
+                    // stored verdict (a fresh Pass that allows a promotion) standing.
+                    await validator.RecordAsync(verdict, storeInconclusive: false, cancellationToken: cancellationToken);
                 }
                 else
                 {
@@ -86,7 +89,8 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
                     continue;
                 }
 
-                AnsiConsole.MarkupLineInterpolated($"{shadow}: {verdict.Verdict} (judged {verdict.JudgedAt.ToString("u", CultureInfo.InvariantCulture)}, outcomes from {verdict.From.ToString("u", CultureInfo.InvariantCulture)})");
+                var kept = settings.Judge && verdict.Verdict == Verdict.Inconclusive ? "; not stored: the stored verdict stands" : string.Empty;
+                AnsiConsole.MarkupLineInterpolated($"{shadow}: {verdict.Verdict} (judged {verdict.JudgedAt.ToString("u", CultureInfo.InvariantCulture)}, outcomes from {verdict.From.ToString("u", CultureInfo.InvariantCulture)}{kept})");
                 foreach (var reason in verdict.Reasons)
                 {
                     AnsiConsole.MarkupLineInterpolated($"  {reason}");

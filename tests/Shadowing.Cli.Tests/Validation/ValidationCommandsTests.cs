@@ -35,6 +35,10 @@ public sealed class ValidationCommandsTests : IDisposable
                     ],
                 },
                 Ct);
+            await store.SaveJsonAsync(
+                StateKeys.Verdict("orders", "ready"),
+                new ShadowVerdict { Service = "orders", Shadow = "ready", Verdict = Verdict.Pass, Reasons = ["made ready"], Metrics = [], From = readyAt.AddMinutes(-5), To = readyAt, JudgedAt = readyAt },
+                cancellationToken: Ct);
         }
 
         var (code, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromMinutes(1), Ct, "validate", "--service", "orders", "--judge", "--window", "30m", "--json", "--state", "state.db");
@@ -43,6 +47,11 @@ public sealed class ValidationCommandsTests : IDisposable
         var verdicts = System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray().ToDictionary(v => v.GetProperty("shadow").GetString()!, v => v.GetProperty("verdict").GetProperty("from").GetDateTimeOffset());
         Assert.Equal(readyAt, verdicts["ready"]);
         Assert.True(verdicts["warming"] < readyAt.AddMinutes(-19), $"a shadow not ready is judged over the whole window, from {verdicts["warming"]:O}");
+
+        // No copies since: Inconclusive, shown but not stored over the Pass that made it ready (which a promotion needs).
+        using var after = new SqliteStateStore(Path.Combine(_directory, "state.db"), TimeProvider.System);
+        Assert.Equal(["made ready"], (await after.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "ready"), Ct))!.Value.Reasons);
+        Assert.Null(await after.GetAsync(StateKeys.Verdict("orders", "warming"), Ct));
     }
 
     [Fact]
