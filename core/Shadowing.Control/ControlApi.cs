@@ -432,7 +432,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             if (windowEnd <= covering.WindowEnd && summary is { RuntimeStatus: "COMPLETED" })
             {
                 // The intake runs a completed request again only past the end it ran to, whatever the count.
-                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for a window ending after {covering.WindowEnd:u} (or, when the kill switch released it, for what is left of it once the kill switch is off).");
+                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for a window ending after {covering.WindowEnd:u} (or, when the kill switch released it and no operator had moved its end or count by hand, for what is left of it once the kill switch is off).");
             }
         }
 

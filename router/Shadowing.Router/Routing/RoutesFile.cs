@@ -133,7 +133,15 @@ public static partial class RoutesFile
             return $"{field}: not a shadow state; use one of {string.Join(", ", Enum.GetNames<ShadowState>())}";
         }
 
-        return $"{field}: {message.Replace("System.", string.Empty, StringComparison.Ordinal)}";
+        // Any other of the table's enumerations (a selector's kind, a transport, a direction): its values, not .NET's type name.
+        if (NotConverted().Match(message) is { Success: true } converted
+            && typeof(RoutingTable).Assembly.GetType(converted.Groups[1].Value) is { IsEnum: true } enumeration)
+        {
+            return $"{field}: not one of {string.Join(", ", Enum.GetNames(enumeration))}";
+        }
+
+        // The file may be YAML: the value, not "the JSON value".
+        return $"{field}: {message.Replace("System.", string.Empty, StringComparison.Ordinal).Replace("The JSON value", "The value", StringComparison.Ordinal)}";
     }
 
     private static JsonNode? ParseYaml(string text)
@@ -182,6 +190,9 @@ public static partial class RoutesFile
             ? JsonValue.Create(number)
             : JsonValue.Create(value);
     }
+
+    [GeneratedRegex(@"could not be converted to ([\w.]+)\.")]
+    private static partial Regex NotConverted();
 
     [GeneratedRegex("The JSON property '([^']+)' could not be mapped")]
     private static partial Regex UnknownMember();

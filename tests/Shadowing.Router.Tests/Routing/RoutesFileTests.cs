@@ -104,11 +104,12 @@ public sealed class RoutesFileTests : IDisposable
 
     [Theory]
     [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: ftp://x, maxConcurrency: 2 }\n", "production[0].address: 'ftp://x' is not an http(s):// URL or dapr://app-id")]
-    [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: http://x, maxConcurrency: lots }\n", "production[0].maxConcurrency: The JSON value could not be converted")]
+    [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: http://x, maxConcurrency: lots }\n", "production[0].maxConcurrency: The value could not be converted")]
     [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: http://x, maxConcurency: 2 }\n", "production[0].maxConcurency: unknown field")]
     [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: http://x }\n", "production[0]: missing required field(s) 'maxConcurrency'")]
     [InlineData("services:\n  orders:\n    shadows:\n      - { id: s1, address: http://x, state: Warm }\n", "shadows[0].state: not a shadow state; use one of Provisioning")]
     [InlineData("services:\n  orders:\n    production: []\n", "production: the table has no endpoints at all")]
+    [InlineData("services:\n  orders:\n    production:\n      - { id: p1, address: http://x, maxConcurrency: 2 }\n    mirror: { percent: 5, selector: { kind: Headr } }\n", "mirror.selector.kind: not one of Random, Header, Cookie, Query, JwtClaim")]
     public void Load_MalformedTable_MessageNamesFileServiceAndField(string yaml, string expected)
     {
         var path = Write("routes.yaml", yaml);
