@@ -89,21 +89,24 @@ public sealed class WorkflowsHostTests
         Assert.Equal(DataSyncMode.Differential, options.Get("billing").Mode);
     }
 
-    [Fact]
-    public void DataSettings_AMisspeltMode_StopsTheStart_NamingTheKeyAndTheModes()
+    [Theory]
+    [InlineData("Diferential")]
+    [InlineData("7")] // the binder would take an enum's number
+    [InlineData("None, Differential")] // or a flags list
+    public void DataSettings_AMisspeltMode_StopsTheStart_NamingTheKeyAndTheModes(string mode)
     {
         // It used to pass the start and fail every shadow of the service at its data sync, after the retries.
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Shadowing:Mode"] = "Embedded",
             ["Shadowing:Embedded:StatePath"] = ":memory:",
-            ["Shadowing:Sep:Data:orders:Mode"] = "Diferential",
+            ["Shadowing:Sep:Data:orders:Mode"] = mode,
         }).Build();
         using var provider = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddShadowingWorkflows(configuration).BuildServiceProvider();
 
         var failure = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate());
 
-        Assert.Equal(["Shadowing:Sep:Data:orders:Mode is 'Diferential'; use one of None, Differential, TimeShifted, Synthetic."], failure.Failures);
+        Assert.Equal([$"Shadowing:Sep:Data:orders:Mode is '{mode}'; use one of None, Differential, TimeShifted, Synthetic."], failure.Failures);
     }
 }
 

@@ -73,19 +73,22 @@ public static class ShadowLifecycleServiceCollectionExtensions
     {
         public void Configure(string? name, ShadowDataOptions options)
         {
+            var section = configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty);
+            if (section[nameof(ShadowDataOptions.Mode)] is { } given && !Enum.GetNames<DataSyncMode>().Contains(given.Trim(), StringComparer.OrdinalIgnoreCase))
+            {
+                // The binder takes "7" or "None, Differential" (an enum's number, a flags list) as a mode: only the names are.
+                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [BadMode(section, given)]);
+            }
+
             try
             {
-                configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty).Bind(options);
+                section.Bind(options);
             }
             catch (InvalidOperationException ex)
             {
                 // A value that does not convert ("1h" for a TimeSpan, a misspelt mode): the binder's message names the key.
                 // As a validation failure it is this service's alone; the maintenance tick skips it and keeps the others.
-                var section = configuration.GetSection(ShadowDataOptions.Section).GetSection(name ?? string.Empty);
-                var problem = section[nameof(ShadowDataOptions.Mode)] is { } mode && !Enum.TryParse<DataSyncMode>(mode, ignoreCase: true, out _)
-                    ? $"{section.Path}:{nameof(ShadowDataOptions.Mode)} is '{mode}'; use one of {string.Join(", ", Enum.GetNames<DataSyncMode>())}."
-                    : ex.Message;
-                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [problem]);
+                throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [ex.Message]);
             }
 
             var errors = new List<ValidationResult>();
@@ -96,6 +99,9 @@ public static class ShadowLifecycleServiceCollectionExtensions
         }
 
         public void Configure(ShadowDataOptions options) => Configure(Options.DefaultName, options);
+
+        private static string BadMode(IConfigurationSection section, string given) =>
+            $"{section.Path}:{nameof(ShadowDataOptions.Mode)} is '{given}'; use one of {string.Join(", ", Enum.GetNames<DataSyncMode>())}.";
     }
 
     /// <summary>

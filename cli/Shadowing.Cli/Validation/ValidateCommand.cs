@@ -72,7 +72,7 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
 
             if (settings.Json)
             {
-                Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(verdicts.Select(v => new { shadow = v.Shadow, verdict = v.Verdict }).ToArray(), ShadowingJson.Options));
+                Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(verdicts.Select(v => new { shadow = v.Shadow, verdict = v.Verdict, stored = v.Verdict is not null && (!settings.Judge || v.Verdict.Verdict != Verdict.Inconclusive) }).ToArray(), ShadowingJson.Options));
                 return ExitCodes.Ok;
             }
 

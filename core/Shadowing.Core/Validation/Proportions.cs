@@ -53,7 +53,7 @@ public static class Proportions
 
         if (margin >= 1)
         {
-            return (double.NegativeInfinity, 1); // no proportion exceeds another by all of it
+            return (0, 1); // no proportion exceeds another by all of it (a finite z: JSON has no infinity)
         }
 
         double p1 = x1 / n1, p2 = x2 / n2, theta = n2 / (double)n1;

@@ -28,10 +28,10 @@ public sealed record MetricVerdict
     /// <summary>Why, in one line with the figures.</summary>
     public required string Reason { get; init; }
 
-    /// <summary>The test statistic (U, z), when a test ran.</summary>
+    /// <summary>The test statistic (U, z), when a test ran (latency: the U of its rank test against the bounds).</summary>
     public double? Statistic { get; init; }
 
-    /// <summary>The one-sided p-value, when a test ran.</summary>
+    /// <summary>The one-sided p-value, when a test ran (latency: its two looks' together, Bonferroni-adjusted).</summary>
     public double? PValue { get; init; }
 
     /// <summary>The size of the difference: latency's relative median shift, the error rates' difference, the mismatch rate, the worst answered share.</summary>
@@ -78,7 +78,8 @@ public sealed record ShadowVerdict
 
 /// <summary>
 /// PVU's judge (no I/O): a shadow's mirrored answers against production's answers to the same requests. Latency by
-/// a one-sided Mann-Whitney U test with an effect-size bound; error rate by a two-proportion test; response
+/// one-sided Mann-Whitney U tests against its bounds and a look at its slowest tenth; error rate by a two-proportion
+/// score test against its bound; response
 /// mismatches with production's own noise cancelled (a JSON path that also differs between two production answers to
 /// one request, or is ignored, does not count); throughput at the warm-up load from the shadow's per-minute records.
 /// Too few samples give Inconclusive, never Pass.
@@ -187,7 +188,8 @@ public static class ShadowJudge
         var where = test.PValue <= tail.PValue ? "" : Format($" in its {(higherIsWorse ? "slowest" : "fastest")} tenth");
         var reason = failed ? $"latency: {worse} than production beyond {bounds}{where} ({figures})"
             : $"latency: not shown {worse} than production beyond {bounds} ({figures})";
-        return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = pValue, EffectSize = shift };
+        // No shift when production's median is 0 ms: JSON has no infinity, and the verdict would not store.
+        return verdict with { Verdict = failed ? Verdict.Fail : Verdict.Pass, Reason = reason, Statistic = test.U, PValue = pValue, EffectSize = double.IsFinite(shift) ? shift : null };
     }
 
     /// <summary>
@@ -203,7 +205,9 @@ public static class ShadowJudge
             ? Math.Max(quantile * (1 + check.MaxRelativeShift), quantile + check.MinAbsoluteShiftMs)
             : Math.Min(quantile * (1 - check.MaxRelativeShift), quantile - check.MinAbsoluteShiftMs);
         var beyond = higherIsWorse ? shadow.Count(x => x > threshold) : shadow.Count(x => x < threshold);
-        var baselineBeyond = higherIsWorse ? baseline.Count(x => x > quantile) : baseline.Count(x => x < quantile);
+        // Production's at or beyond its own quantile: answers tied there (a fast service's identical timings) would
+        // otherwise leave production none beyond it, and any shadow answer past the bounds look like a slower tenth.
+        var baselineBeyond = higherIsWorse ? baseline.Count(x => x >= quantile) : baseline.Count(x => x <= quantile);
         var (_, p) = Proportions.AboveMargin(beyond, shadow.Length, baselineBeyond, baseline.Length, 0);
         return (p, threshold, beyond / (double)shadow.Length, baselineBeyond / (double)baseline.Length);
     }

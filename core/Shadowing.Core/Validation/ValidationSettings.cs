@@ -23,26 +23,26 @@ public abstract record MetricCheck
     public bool Critical { get; init; } = true;
 }
 
-/// <summary>Latency: Mann-Whitney U on the shadow's latencies against production's, plus an effect-size bound.</summary>
+/// <summary>Latency: Mann-Whitney U on the shadow's latencies against production's, tested against two bounds, and its slowest tenth.</summary>
 public sealed record LatencyCheck : MetricCheck
 {
     /// <summary>Which way is worse. Default HigherIsWorse.</summary>
     public MetricDirection Direction { get; init; } = MetricDirection.HigherIsWorse;
 
     /// <summary>
-    /// Largest tolerated shift of the shadow's median, relative to production's median (0.1: 10 % slower), so that a
-    /// significant but tiny difference does not fail a shadow. Default 0.1.
+    /// Largest tolerated slowdown of the shadow's latencies relative to production's (0.1: 10 % slower), tested against
+    /// it, so that a significant but tiny difference does not fail a shadow. Default 0.1.
     /// </summary>
     public double MaxRelativeShift { get; init; } = 0.1;
 
     /// <summary>
-    /// Smallest shift of the median, in ms, that can fail a shadow, whatever its relative size: copies and originals are
+    /// Smallest slowdown, in ms, that can fail a shadow, whatever its relative size: copies and originals are
     /// timed by different parts of the router, and on a busy machine a few milliseconds separate them. Default 5.
     /// </summary>
     public double MinAbsoluteShiftMs { get; init; } = 5;
 }
 
-/// <summary>Error rate: 5xx answers, timeouts and refused connections, against production's, by a two-proportion test.</summary>
+/// <summary>Error rate: 5xx answers, timeouts and refused connections, against production's, by a two-proportion score test against the bound.</summary>
 public sealed record ErrorRateCheck : MetricCheck
 {
     /// <summary>Largest tolerated excess of the shadow's error rate over production's, in absolute terms (0.01: one point). Default 0.01.</summary>

@@ -217,7 +217,8 @@ internal sealed partial class ServiceForwarder(
 
             if (!context.Response.HasStarted && retry)
             {
-                var why = !idempotent ? $"{MirrorPlan.EffectiveMethod(request)} is not idempotent"
+                // The method that failed the check: the request's own, or the one its method-override header names.
+                var why = !idempotent ? $"{(routes.IsIdempotent(request.Method, requestPath) ? MirrorPlan.EffectiveMethod(request) : request.Method)} is not idempotent"
                     : !replayable ? (request.ContentLength is null ? "its body came without a length (chunked or streamed), so it could not be kept for a retry" : "its body was too large to keep for a retry")
                     : tried.Count > 1 ? "the retry failed too"
                     : "no other endpoint was available";

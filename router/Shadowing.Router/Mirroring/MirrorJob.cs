@@ -39,7 +39,7 @@ internal sealed partial class MirrorJob : IDisposable
         "code", "subscription-key", "access_token", "id_token", "refresh_token", "client_secret", "sig", "api_key", "apikey", "api-key", "x-api-key",
         "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", // an S3 presigned URL's
         "X-Goog-Signature", "X-Goog-Credential", // a Cloud Storage signed URL's
-        "token", "password", "jsessionid",
+        "password", "jsessionid", // not "token" nor "key": page cursors and other things as often as credentials
     ];
 
     /// <summary>

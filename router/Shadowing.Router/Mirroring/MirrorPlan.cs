@@ -321,7 +321,8 @@ internal sealed class MirrorPlan
     {
         var regex = new StringBuilder("^");
         var folder = pattern.EndsWith("/**", StringComparison.Ordinal);
-        var body = folder ? pattern[..^3] : pattern;
+        // A trailing slash is optional either way, as routing serves /admin/purge and /admin/purge/ alike.
+        var body = folder ? pattern[..^3] : pattern.Length > 1 ? pattern.TrimEnd('/') : pattern;
         for (var i = 0; i < body.Length; i++)
         {
             if (body[i] == '*')
@@ -342,7 +343,7 @@ internal sealed class MirrorPlan
         }
         else if (!body.EndsWith('/'))
         {
-            regex.Append("/?"); // routing serves /admin/purge/ as /admin/purge: an exclusion of one leaves out the other
+            regex.Append("/?"); // an exclusion of /admin/purge leaves out /admin/purge/, and of /admin/purge/ /admin/purge
         }
 
         // Case-insensitive, as ASP.NET Core's routing is: /Admin/purge must not slip past an exclusion of /admin/**. Without

@@ -46,6 +46,7 @@ public sealed class ValidationCommandsTests : IDisposable
         Assert.Equal(0, code);
         var verdicts = System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray().ToDictionary(v => v.GetProperty("shadow").GetString()!, v => v.GetProperty("verdict").GetProperty("from").GetDateTimeOffset());
         Assert.Equal(readyAt, verdicts["ready"]);
+        Assert.All(System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray(), v => Assert.False(v.GetProperty("stored").GetBoolean()));
         Assert.True(verdicts["warming"] < readyAt.AddMinutes(-19), $"a shadow not ready is judged over the whole window, from {verdicts["warming"]:O}");
 
         // No copies since: Inconclusive, shown but not stored over the Pass that made it ready (which a promotion needs).

@@ -319,6 +319,34 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Latency_ProductionTimingsTiedAtItsP90_AFewSlowShadowAnswersDoNotFailTheTail()
+    {
+        // A fast service whose timings are all alike: none of production's answers lies beyond its own p90, and counted so,
+        // six shadow answers in a thousand past the bounds failed the tail look, though the shadow's p90 is within them.
+        var outcomes = Enumerable.Range(0, 1000).Select(i => Outcome(i, 2.0, i < 6 ? 8.0 : 2.0)).ToList();
+
+        var latency = Judge(outcomes).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.Equal(Verdict.Pass, latency.Verdict);
+    }
+
+    [Fact]
+    public void Verdicts_WithBoundsThatNothingCanExceed_OrAProductionMedianOfZero_StillSerialize()
+    {
+        // JSON has no infinity: a verdict carrying one could not be stored, and every judgement of the service failed.
+        var settings = new ValidationSettings { ErrorRate = new ErrorRateCheck { MaxIncrease = 1 } };
+        var never = ShadowJudge.Judge("orders", "s1", Outcomes(200, 50, 1), [], settings, [], Start, Start.AddHours(1), Start.AddHours(1));
+        var instant = Judge(Enumerable.Range(0, 100).Select(i => Outcome(i, 0, 1)).ToList());
+
+        Assert.Equal(Verdict.Pass, never.Metrics.Single(m => m.Metric == "errorRate").Verdict);
+        Assert.Null(instant.Metrics.Single(m => m.Metric == "latency").EffectSize);
+        foreach (var verdict in new[] { never, instant })
+        {
+            Assert.NotEmpty(System.Text.Json.JsonSerializer.Serialize(verdict, Shadowing.Core.Serialization.ShadowingJson.Options));
+        }
+    }
+
+    [Fact]
     public void ErrorRate_JustBeyondTheBoundButNotSignificantlySo_Passes()
     {
         // Production fails 20 of 2,000, the shadow 42: 1.1 points more, 1 allowed. Significantly different (pooled z test

@@ -192,6 +192,7 @@ public sealed class MirrorPlanTests
         var plan = Plan(new MirrorPolicy { Percent = 100, ExcludePaths = ["/api/admin/*", "/api/internal/**"] });
 
         Assert.Equal(mirrored ? MirrorDecision.Mirrored : MirrorDecision.Path, Decide(plan, Get(path: path)));
+        Assert.Equal(MirrorDecision.Path, Decide(Plan(new MirrorPolicy { Percent = 100, ExcludePaths = ["/api/purge/"] }), Get(path: "/orders/api/purge")));
     }
 
     [Fact]
