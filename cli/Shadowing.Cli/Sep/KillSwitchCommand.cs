@@ -33,7 +33,16 @@ internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Setting
         {
             if (settings.Switch == "on")
             {
-                await state.AsStore().SaveJsonAsync(StateKeys.KillSwitch, new { by = settings.By, at = TimeProvider.System.GetUtcNow() }, cancellationToken: cancellationToken);
+                // Engaged once: a second "on" (another operator, or the same one again without --by) keeps who engaged it and when.
+                if (!await state.AsStore().TryCreateJsonAsync(StateKeys.KillSwitch, new { by = settings.By, at = TimeProvider.System.GetUtcNow() }, cancellationToken))
+                {
+                    var engaged = (await state.AsStore().GetJsonAsync<System.Text.Json.JsonElement>(StateKeys.KillSwitch, cancellationToken))?.Value;
+                    var who = engaged is { ValueKind: System.Text.Json.JsonValueKind.Object } e && e.TryGetProperty("by", out var by) ? by.ToString() : "someone";
+                    var when = engaged is { ValueKind: System.Text.Json.JsonValueKind.Object } f && f.TryGetProperty("at", out var at) ? at.ToString() : "earlier";
+                    AnsiConsole.MarkupLineInterpolated($"Kill switch already engaged by {who} at {when}: left as it is.");
+                    return ExitCodes.Ok;
+                }
+
                 await new Core.Diagnostics.AuditLog(state.AsStore(), TimeProvider.System).RecordAsync($"{settings.By} (cli)", "kill-switch", "*", "on", cancellationToken);
                 AnsiConsole.MarkupLineInterpolated($"Kill switch engaged by {settings.By}: no shadow starts; a running host releases its shadows at its next revalidation tick (Shadowing:Sep:RevalidationInterval).");
             }

@@ -33,6 +33,9 @@ public sealed class ShadowGuardRailsEndToEndTests
 
         var (engaged, said) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "kill-switch", "on", "--by", "oncall", "--state", "state.db");
         Assert.True(engaged == 0, said);
+        var (again, saidAgain) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "kill-switch", "on", "--by", "root", "--state", "state.db");
+        Assert.True(again == 0, saidAgain);
+        Assert.Contains("already engaged by oncall", saidAgain, StringComparison.Ordinal); // who engaged it is kept
 
         var state = await CompletionAsync(host, ShadowLifecycleNames.InstanceId(request));
         Assert.Equal("released: kill switch engaged", state.ReadOutputAs<ShadowOutcome>()!.Reason);
