@@ -157,15 +157,16 @@ public static class ShadowJudge
         // safe requests only (the mix leant to reads), and a replay may find a cache its first copy filled (a slower shadow
         // looked faster). Its first copy that measured anything: a copy that timed out took at least its timeout, which a
         // test on ranks takes as slower than every answer; a refused or reset connection says nothing of how fast the
-        // shadow answers.
-        var measured = own.Where(o => o.Copy.Status != 0 || o.Copy.TimedOut)
+        // shadow answers. The same requests on both sides: those production measured too (a request production could not
+        // answer, one the shadow answered slowly, is not held against the shadow alone).
+        var measured = own.Where(o => (o.Copy.Status != 0 || o.Copy.TimedOut) && (o.Production.Status != 0 || o.Production.TimedOut))
             .GroupBy(o => o.OriginalRequestId, StringComparer.Ordinal)
             .ToDictionary(r => r.Key, r => r.MinBy(ReplayNumber)!.Copy.LatencyMs, StringComparer.Ordinal);
         var shadow = measured.Values.ToArray();
 
         // Production's answers to the same requests: a shadow that refuses its heavy requests is otherwise timed on the light
         // ones against production's whole mix, and looks faster than it is (its refusals count in errorRate).
-        var baseline = Originals(own).Where(o => o.Production.Status != 0 && measured.ContainsKey(o.OriginalRequestId)).Select(o => o.Production.LatencyMs).ToArray();
+        var baseline = Originals(own).Where(o => measured.ContainsKey(o.OriginalRequestId)).Select(o => o.Production.LatencyMs).ToArray();
         var verdict = new MetricVerdict { Metric = "latency", Verdict = Verdict.Inconclusive, Reason = string.Empty, ShadowSamples = shadow.Length, BaselineSamples = baseline.Length, Critical = check.Critical, Weight = check.Weight };
         if (shadow.Length < settings.MinSamples || baseline.Length < settings.MinSamples)
         {

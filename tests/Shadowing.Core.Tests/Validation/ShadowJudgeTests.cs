@@ -319,6 +319,20 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Latency_RequestsProductionCouldNotAnswer_AreLeftOutOnBothSides()
+    {
+        // Production refused three requests in ten, which the shadow answered slowly: they were left out of production's
+        // side only, and held against the shadow alone.
+        var outcomes = Outcomes(200, productionMs: 100, shadowFactor: 1)
+            .Select((o, i) => i % 10 < 3 ? o with { Production = o.Production with { Status = 0, LatencyMs = 0.5 }, Copy = o.Copy with { LatencyMs = 1000 } } : o).ToList();
+
+        var latency = Judge(outcomes).Metrics.Single(m => m.Metric == "latency");
+
+        Assert.Equal((140, 140), (latency.ShadowSamples, latency.BaselineSamples));
+        Assert.Equal(Verdict.Pass, latency.Verdict);
+    }
+
+    [Fact]
     public void Latency_ProductionTimingsTiedAtItsP90_AFewSlowShadowAnswersDoNotFailTheTail()
     {
         // A fast service whose timings are all alike: none of production's answers lies beyond its own p90, and counted so,
