@@ -143,7 +143,8 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
     /// <summary>
     /// What the evidence before the failing window [<paramref name="end"/> − <paramref name="length"/>, …] says: the window
     /// of the same length just before it (and after the shadow became ready). In the first window after it became ready,
-    /// or when only a stub of the window before lies after that, too little to judge, there is no such window: what came
+    /// or when the window before holds too few copies to judge (a stub after ready, or a quiet service), there is no such
+    /// window: what came
     /// just before is the judgement that made it ready (its warm-up's validation, or the passes a promotion rested on), so
     /// its latest stored verdict decides, if a Pass judged within a <paramref name="window"/> of then; or, if that is a
     /// Fail already held back since it became ready, the copies since it: its window and the current one both start at
@@ -160,10 +161,14 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
         if (start < end)
         {
             var before = await validator.JudgeAsync(service, shadow.Id, start, end, cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (before.Verdict != Verdict.Inconclusive || start == end - length)
+            if (before.Verdict != Verdict.Inconclusive)
             {
                 return before.Verdict == Verdict.Pass ? Before.Passed : Before.NotPassed;
             }
+
+            // Too few copies before (a quiet service, or a stub after ready) say nothing either way: the latest stored
+            // judgement decides, as below. A whole window that was Inconclusive used to count as not passed, so on a service
+            // whose windows often fell under minSamples a chance Fail was acted on without a second look.
         }
 
         if (latest is { Verdict: Verdict.Fail } held && IsNotActedOn(held) && sinceReady && held.To < to)

@@ -74,6 +74,33 @@ public sealed class ShadowRevalidationTests
     }
 
     [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task RunOnce_AFailAfterAWindowTooQuietToJudge_IsHeldBackWhenTheLatestJudgementPassed(bool passedLately, bool actedOn)
+    {
+        // A quiet service: the window before holds 10 copies, under minSamples, so it says nothing either way. It used to
+        // count as not passed, and a chance Fail was acted on without a second look.
+        await PutTableAsync(Shadow("quiet", ShadowState.PreWarmed, "shadows-orders-1"));
+        if (passedLately)
+        {
+            await new ShadowValidator(_store, _bus, new FakeTimeProvider(Now.AddMinutes(-2))).RecordAsync(
+                new ShadowVerdict { Service = "orders", Shadow = "quiet", Verdict = Verdict.Pass, Reasons = ["a minute ago"], Metrics = [], From = Now.AddMinutes(-12), To = Now.AddMinutes(-2), JudgedAt = Now.AddMinutes(-2) },
+                alert: false,
+                cancellationToken: TestContext.Current.CancellationToken);
+        }
+
+        await StoreOutcomesAsync("quiet", status: 200, before: TimeSpan.FromMinutes(12), count: 10);
+        await StoreOutcomesAsync("quiet", status: 500);
+        var revalidation = new ShadowRevalidation(new RoutingTableStore(_store, _bus), new ShadowValidator(_store, _bus, new FakeTimeProvider(Now)), _bus, new FakeTimeProvider(Now));
+
+        var notices = await revalidation.RunOnceAsync(TimeSpan.FromMinutes(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(actedOn, notices.Count == 1);
+        var stored = (await _store.GetJsonAsync<ShadowVerdict>(StateKeys.Verdict("orders", "quiet"), TestContext.Current.CancellationToken))!.Value;
+        Assert.Equal(!actedOn, stored.Reasons[^1] == ShadowRevalidation.NotActedOn);
+    }
+
+    [Theory]
     [InlineData(Verdict.Pass, false)]
     [InlineData(Verdict.Fail, true)]
     public async Task RunOnce_AFailInTheFirstWindowAfterReady_IsActedOnOnlyIfTheJudgementThatMadeItReadyWasNotAPass(Verdict madeReady, bool actedOn)
@@ -231,9 +258,9 @@ public sealed class ShadowRevalidationTests
         new() { Id = id, Address = "http://127.0.0.1:2", State = state, Owner = owner, StateChangedAt = Now.AddHours(-1) };
 
     /// <summary>Sixty mirrored answers of <paramref name="shadowId"/> in the last minutes, production answering 200.</summary>
-    private async Task StoreOutcomesAsync(string shadowId, int status, TimeSpan before = default)
+    private async Task StoreOutcomesAsync(string shadowId, int status, TimeSpan before = default, int count = 60)
     {
-        var outcomes = Enumerable.Range(0, 60).Select(i => new MirrorOutcome
+        var outcomes = Enumerable.Range(0, count).Select(i => new MirrorOutcome
         {
             RequestId = $"{shadowId}-{before.TotalMinutes}-{i}",
             Service = "orders",
