@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using Shadowing.Cli.Validation;
 using Shadowing.Core.State;
 using Spectre.Console;
@@ -19,7 +20,7 @@ internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Setting
         public string Switch { get; init; } = string.Empty;
 
         [CommandOption("--by <NAME>")]
-        [Description("Who engages it, recorded with it. Default: the user name.")]
+        [Description("Who engages it, recorded with it (an engaged switch keeps who engaged it). Default: the user name.")]
         public string By { get; init; } = Environment.UserName;
 
         public override ValidationResult Validate() =>
@@ -38,7 +39,9 @@ internal sealed class KillSwitchCommand : AsyncCommand<KillSwitchCommand.Setting
                 {
                     var engaged = (await state.AsStore().GetJsonAsync<System.Text.Json.JsonElement>(StateKeys.KillSwitch, cancellationToken))?.Value;
                     var who = engaged is { ValueKind: System.Text.Json.JsonValueKind.Object } e && e.TryGetProperty("by", out var by) ? by.ToString() : "someone";
-                    var when = engaged is { ValueKind: System.Text.Json.JsonValueKind.Object } f && f.TryGetProperty("at", out var at) ? at.ToString() : "earlier";
+                    var when = engaged is { ValueKind: System.Text.Json.JsonValueKind.Object } f && f.TryGetProperty("at", out var at) && at.TryGetDateTimeOffset(out var time)
+                        ? time.ToUniversalTime().ToString("u", CultureInfo.InvariantCulture)
+                        : "earlier";
                     AnsiConsole.MarkupLineInterpolated($"Kill switch already engaged by {who} at {when}: left as it is.");
                     return ExitCodes.Ok;
                 }

@@ -19,7 +19,7 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
         public string Service { get; init; } = string.Empty;
 
         [CommandOption("--judge")]
-        [Description("Judge every shadow now over --window (stores the verdicts) instead of showing the stored ones.")]
+        [Description("Judge every shadow now over --window instead of showing the stored verdicts (stores a Pass or Fail; an Inconclusive one is shown, not stored).")]
         public bool Judge { get; init; }
 
         [CommandOption("--window <DURATION>")]

@@ -35,7 +35,7 @@ public sealed class ShadowGuardRailsEndToEndTests
         Assert.True(engaged == 0, said);
         var (again, saidAgain) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "kill-switch", "on", "--by", "root", "--state", "state.db");
         Assert.True(again == 0, saidAgain);
-        Assert.Contains("already engaged by oncall", saidAgain, StringComparison.Ordinal); // who engaged it is kept
+        Assert.Matches(@"already engaged by oncall at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", saidAgain); // who engaged it is kept, and when
 
         var state = await CompletionAsync(host, ShadowLifecycleNames.InstanceId(request));
         Assert.Equal("released: kill switch engaged", state.ReadOutputAs<ShadowOutcome>()!.Reason);
