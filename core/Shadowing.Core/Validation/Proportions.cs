@@ -4,44 +4,11 @@ namespace Shadowing.Core.Validation;
 public static class Proportions
 {
     /// <summary>
-    /// The pooled two-proportion z test of <paramref name="x1"/>/<paramref name="n1"/> against
-    /// <paramref name="x2"/>/<paramref name="n2"/> (as R's <c>prop.test</c> without continuity correction).
-    /// </summary>
-    /// <returns>z and the p-value for <paramref name="alternative"/> (first proportion greater, less, or either).</returns>
-    public static (double Z, double PValue) TwoSample(long x1, long n1, long x2, long n2, Alternative alternative) =>
-        TwoSample((double)x1, n1, x2, n2, alternative);
-
-    /// <summary>As <see cref="TwoSample(long, long, long, long, Alternative)"/> for counts that may be fractional (sums of per-unit shares).</summary>
-    public static (double Z, double PValue) TwoSample(double x1, long n1, double x2, long n2, Alternative alternative)
-    {
-        if (n1 <= 0 || n2 <= 0 || x1 < 0 || x2 < 0 || x1 > n1 || x2 > n2)
-        {
-            throw new ArgumentOutOfRangeException(nameof(n1), "Counts must satisfy 0 <= x <= n and n > 0.");
-        }
-
-        double p1 = x1 / (double)n1, p2 = x2 / (double)n2;
-        var pooled = (x1 + x2) / (double)(n1 + n2);
-        var se = Math.Sqrt(pooled * (1 - pooled) * ((1.0 / n1) + (1.0 / n2)));
-        if (se == 0)
-        {
-            return (0, 1); // both 0 % or both 100 %: no evidence of a difference
-        }
-
-        var z = (p1 - p2) / se;
-        var p = alternative switch
-        {
-            Alternative.Greater => Normal.UpperTail(z),
-            Alternative.Less => Normal.Cdf(z),
-            _ => Math.Min(1, 2 * Normal.UpperTail(Math.Abs(z))),
-        };
-        return (z, p);
-    }
-
-    /// <summary>
     /// The Farrington-Manning score test of whether the first proportion exceeds the second by more than
     /// <paramref name="margin"/> (null: <c>p1 − p2 ≤ margin</c>): the difference's distance from the margin over its
     /// standard error at the proportions most likely under the null (the restricted maximum-likelihood estimates, in
-    /// closed form; Farrington and Manning 1990, Statistics in Medicine 9). With a margin of 0 it is the pooled z test.
+    /// closed form; Farrington and Manning 1990, Statistics in Medicine 9). With a margin of 0 it is the pooled z test
+    /// (as R's <c>prop.test</c> without continuity correction).
     /// </summary>
     /// <returns>z and the one-sided p-value.</returns>
     public static (double Z, double PValue) AboveMargin(double x1, long n1, double x2, long n2, double margin)
