@@ -82,7 +82,8 @@ public sealed record MirrorOutcome
 
 /// <summary>
 /// A mirrored request on topic <c>mirror.{service}</c> (the pub/sub transport), with what production answered so the
-/// replayer can report the outcome. Credentials and configured fields are already removed.
+/// replayer can report the outcome: its status, time and size, and its body only as a fingerprint. Credentials and configured
+/// fields are already removed.
 /// </summary>
 public sealed record MirroredRequest
 {
@@ -122,8 +123,12 @@ public sealed record MirroredRequest
     /// <summary>What production answered.</summary>
     public required EndpointAnswer Production { get; init; }
 
-    /// <summary>Production's body, when captured, for the replayer's comparison.</summary>
-    public byte[]? ProductionBody { get; init; }
+    /// <summary>
+    /// Production's body, when captured, as its <see cref="AnswerFingerprint"/> salted with <see cref="Id"/> (its shape, values
+    /// hashed), for the replayer's comparison: the broker never holds production's answer. Null when the fingerprint would be
+    /// longer than the policy's <c>maxBodyBytes</c> (an answer of many short values grows, 5.5 times for an array of one-digit numbers): that copy is not compared.
+    /// </summary>
+    public byte[]? ProductionFingerprint { get; init; }
 
     /// <summary>Dropped when it could only be replayed after this.</summary>
     public required DateTimeOffset ExpiresAt { get; init; }

@@ -123,7 +123,8 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 Targets = [.. job.Targets.Select(t => t.Id)],
                 Secondary = job.Secondary?.Id,
                 Production = production,
-                ProductionBody = productionBody?.ToArray(),
+                ProductionFingerprint = productionBody is { } answered && AnswerFingerprint.Of(answered.Span, job.Id) is { } fingerprint
+                    && fingerprint.Length <= policy.MaxBodyBytes ? fingerprint : null,
                 ExpiresAt = job.ReceivedAt + policy.TimeToLive,
                 TraceParent = job.TraceParent,
             };
@@ -156,7 +157,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
 
         var copy = new CopyRequest(
             job.Plan.Service, job.Id, job.Method, job.Path, job.RawPath, job.Query, job.Headers, body, job.ReceivedAt, job.TraceParent,
-            production, productionBody, policy.Timeout, policy.MaxBodyBytes, job.Plan.DiffIgnore);
+            production, productionBody, FingerprintSalt: null, policy.Timeout, policy.MaxBodyBytes, job.Plan.DiffIgnore);
         // The targets as the routing table says now, not as it said when the request arrived: a copy that waited in the
         // queue behind a slow shadow must not reach a shadow retired since, or a write one that lost its own data since.
         var now = _cache.Current.Services.TryGetValue(job.Plan.Service, out var routes) && routes.Mirror is { } current

@@ -308,7 +308,8 @@ internal sealed partial class MirrorReplayer(
             envelope.ReceivedAt,
             envelope.TraceParent ?? MirrorJob.LinkedTraceParent(default, default),
             envelope.Production,
-            envelope.ProductionBody,
+            envelope.ProductionFingerprint,
+            FingerprintSalt: envelope.Id,
             policy.Timeout,
             policy.MaxBodyBytes,
             plan.DiffIgnore);
@@ -358,7 +359,7 @@ internal sealed partial class MirrorReplayer(
     }
 
     /// <summary>What a waiting envelope holds of the mirror's memory budget: its bodies.</summary>
-    private static long HeldBytes(MirroredRequest envelope) => envelope.Body.Length + (envelope.ProductionBody?.Length ?? 0L);
+    private static long HeldBytes(MirroredRequest envelope) => envelope.Body.Length + (envelope.ProductionFingerprint?.Length ?? 0L);
 
     /// <summary>Starts a send once a sender is free and does not wait for it: at most <see cref="MirroringOptions.Senders"/> at once.</summary>
     private async Task SendInBackgroundAsync(Func<Task> start, CancellationToken cancellationToken)

@@ -10,7 +10,11 @@ using Shadowing.Router.Routing;
 
 namespace Shadowing.Router.Mirroring;
 
-/// <summary>What a copy carries, whichever transport brought it.</summary>
+/// <summary>
+/// What a copy carries, whichever transport brought it. <paramref name="ProductionBody"/> is production's decoded body, or
+/// with <paramref name="FingerprintSalt"/> (pub/sub: the envelope's id, which a replay's <paramref name="Id"/> extends) its
+/// <see cref="AnswerFingerprint"/> with that salt.
+/// </summary>
 internal sealed record CopyRequest(
     string Service,
     string Id,
@@ -24,6 +28,7 @@ internal sealed record CopyRequest(
     string TraceParent,
     EndpointAnswer Production,
     ReadOnlyMemory<byte>? ProductionBody,
+    string? FingerprintSalt,
     TimeSpan Timeout,
     int MaxBodyBytes,
     IReadOnlyList<string> IgnoreFields);
@@ -271,13 +276,19 @@ internal sealed partial class MirrorSender : IDisposable
 
     /// <summary>
     /// Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not
-    /// JSON). Both are compared decoded: production's arrives decoded, the answer is decoded here.
+    /// JSON). Both are compared decoded: production's arrives decoded, the answer is decoded here; and as fingerprints when
+    /// production's arrived as one.
     /// </summary>
     private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer, string? contentEncoding)
     {
         if (copy.ProductionBody is not { } production || answer.Overflowed || ContentDecoding.Decode(answer.Written, contentEncoding, copy.MaxBodyBytes) is not { } decoded)
         {
             return (false, []);
+        }
+
+        if (copy.FingerprintSalt is { } salt)
+        {
+            decoded = AnswerFingerprint.Of(decoded.Span, salt);
         }
 
         if (production.Span.SequenceEqual(decoded.Span))

@@ -58,7 +58,13 @@ public sealed class MirrorPubSubTests
         Assert.Equal(("orders", "GET", "/items", "?page=1"), (envelope.Service, envelope.Method, envelope.Path, envelope.Query));
         Assert.Equal(["s1"], envelope.Targets);
         Assert.Equal(("p1", 200), (envelope.Production.EndpointId, envelope.Production.Status));
-        Assert.NotNull(envelope.ProductionBody);
+        // Production's answer travels as its fingerprint: its shape, no value of it; the replayer still finds where they differ.
+        using (var shape = JsonDocument.Parse(envelope.ProductionFingerprint))
+        {
+            Assert.Equal(["endpoint", "method", "path", "query", "body", "daprAppId"], shape.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.DoesNotContain(shape.RootElement.EnumerateObject(), p => p.Value.GetString() is "p1" or "GET" or "/items" or "page=1" or "?page=1");
+        }
+
         Assert.DoesNotContain(envelope.Headers.Keys, k => k.Equals("Authorization", StringComparison.OrdinalIgnoreCase));
         Assert.Equal(envelope.ReceivedAt + policy.TimeToLive, envelope.ExpiresAt);
 
@@ -68,6 +74,8 @@ public sealed class MirrorPubSubTests
         await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the outcome", cancellationToken: Ct);
         var outcome = Assert.Single(outcomes);
         Assert.Equal((envelope.Id, "s1", 200), (outcome.RequestId, outcome.Copy.EndpointId, outcome.Copy.Status));
+        Assert.True(outcome.Compared);
+        Assert.Equal(["$.endpoint"], outcome.DifferingPaths);
 
         // Kept by when production received it, judged by when the copy went out (validation's window).
         Assert.Equal(envelope.ReceivedAt, outcome.ReceivedAt);
@@ -188,7 +196,7 @@ public sealed class MirrorPubSubTests
         for (var i = 0; i < 20; i++)
         {
             // 200,000 bytes each: five fit in the 1 MiB (half the budget) envelopes may hold while they wait an hour for their replay.
-            var envelope = Envelope($"big{i}", now) with { Body = new byte[150_000], ProductionBody = new byte[50_000], ExpiresAt = now.AddHours(2) };
+            var envelope = Envelope($"big{i}", now) with { Body = new byte[150_000], ProductionFingerprint = new byte[50_000], ExpiresAt = now.AddHours(2) };
             await router.Bus.PublishAsync(Topics.Mirror("orders"), envelope, Ct);
         }
 
