@@ -237,6 +237,16 @@ public static class RoutingTableValidator
                 errors.Add(new("mirror.methods", "must name at least one method (leave it out for the default; mirror.enabled: false stops mirroring)"));
             }
 
+            for (var i = 0; i < (mirror.Methods ?? []).Count; i++)
+            {
+                // The router answers these 405 itself, so no such request is ever forwarded or mirrored: listing them
+                // promises a copy that never comes (and TRACE would echo a request's credentials back to a shadow).
+                if (mirror.Methods![i] is { } method && (method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase) || method.Equals("TRACE", StringComparison.OrdinalIgnoreCase)))
+                {
+                    errors.Add(new($"mirror.methods[{i}]", $"'{method}' is never mirrored: the router answers CONNECT and TRACE 405 and forwards neither"));
+                }
+            }
+
             if (mirror.RatePerSecond is { } rate && double.IsFinite(rate) && rate is > 0 and < 0.01)
             {
                 errors.Add(new("mirror.ratePerSecond", $"must be at least 0.01 (one copy in 100 s) when set, was {rate}"));

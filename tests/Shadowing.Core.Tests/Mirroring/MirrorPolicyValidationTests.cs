@@ -76,6 +76,7 @@ public sealed class MirrorPolicyValidationTests
         var table = Tables.Orders() with { Mirror = new MirrorPolicy { Percent = 5, Methods = [], RatePerSecond = 0.001, TimeToLive = TimeSpan.FromDays(3) } };
 
         Assert.Equal(["mirror.methods", "mirror.ratePerSecond", "mirror.timeToLive"], RoutingTableValidator.ValidateNew(table).Select(e => e.Field));
+        Assert.Equal(["mirror.methods[1]", "mirror.methods[2]"], RoutingTableValidator.ValidateNew(table with { Mirror = table.Mirror! with { Methods = ["GET", "trace", "CONNECT"], RatePerSecond = null, TimeToLive = TimeSpan.FromMinutes(5) } }).Select(e => e.Field));
         Assert.Empty(RoutingTableValidator.ValidateNew(table with { Mirror = table.Mirror! with { Methods = ["GET"], RatePerSecond = 0.01, TimeToLive = TimeSpan.FromDays(2) } }));
 
         // Rules that came after tables were stored: one stored before them keeps routing, and its lifecycle updates work.
