@@ -556,18 +556,28 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return ControlResult.BadRequest("body", "expected a JSON array of events: [{\"start\": …, \"end\": …, \"name\": …, \"kind\": …, \"expectedMultiplier\": …}].");
         }
 
+        // Every bad entry is named (its first bad field), so a calendar pasted from elsewhere is fixed in one round.
         var events = new List<CalendarEvent>();
+        var errors = new List<(string Field, string Detail)>();
         var index = 0;
         foreach (var item in array.EnumerateArray())
         {
             var (parsed, error) = CalendarEventJson.Parse(item, $"events[{index}]");
-            if (error is not null)
+            if (error is { } invalid)
             {
-                return ControlResult.BadRequest(error.Value.Field, error.Value.Message);
+                errors.Add((invalid.Field, invalid.Message));
+            }
+            else
+            {
+                events.Add(parsed!);
             }
 
-            events.Add(parsed!);
             index++;
+        }
+
+        if (errors.Count > 0)
+        {
+            return ControlResult.BadRequest(errors);
         }
 
         // The PAE reads the calendar under the table's own spelling; the router matches services ignoring case.

@@ -25,6 +25,14 @@ public sealed record ControlResult(int Status, object? Body, string? ETag = null
     public static ControlResult BadRequest(string field, string detail) =>
         new(StatusCodes.Status400BadRequest, new ControlProblem("Invalid request", StatusCodes.Status400BadRequest, detail, new Dictionary<string, string[]> { [field] = [detail] }));
 
+    /// <summary>400 naming every bad field, the first in <c>detail</c> with how many more there are.</summary>
+    public static ControlResult BadRequest(IReadOnlyList<(string Field, string Detail)> errors)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(errors.Count);
+        var detail = errors.Count == 1 ? errors[0].Detail : $"{errors[0].Field}: {errors[0].Detail} (and {errors.Count - 1} more: see errors)";
+        return new(StatusCodes.Status400BadRequest, new ControlProblem("Invalid request", StatusCodes.Status400BadRequest, detail, errors.ToDictionary(e => e.Field, e => new[] { e.Detail })));
+    }
+
     /// <summary>404: what <paramref name="field"/> names does not exist.</summary>
     public static ControlResult NotFound(string field, string detail) =>
         new(StatusCodes.Status404NotFound, new ControlProblem("Not found", StatusCodes.Status404NotFound, detail, new Dictionary<string, string[]> { [field] = [detail] }));

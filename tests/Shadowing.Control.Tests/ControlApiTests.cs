@@ -703,6 +703,21 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task PutEvents_SeveralBadEntries_EachNamed()
+    {
+        const string Calendar = """[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T17:00:00Z","name":"x","kind":"campaign"},{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"ok","kind":"campaign"},{"start":"2026-12-24","end":"2026-12-25","kind":"news"}]""";
+
+        var result = await Api.PutEventsAsync("orders", Body(Calendar), null, "oncall", Ct);
+
+        var problem = Assert.IsType<ControlProblem>(result.Body);
+        Assert.Equal(400, result.Status);
+        Assert.Equal(["events[0].end", "events[2].name"], problem.Errors!.Keys.Order(StringComparer.Ordinal));
+        Assert.StartsWith("events[0].end: ", problem.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("(and 1 more: see errors)", problem.Detail, StringComparison.Ordinal);
+        Assert.Null(await _store.GetAsync(StateKeys.Events("orders"), Ct));
+    }
+
+    [Fact]
     public async Task Routing_ListAndGet_WithETag_404ForUnknown()
     {
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
