@@ -50,6 +50,7 @@ public sealed class CliUsageTests : IDisposable
         { ["validate"], "--service is required" },
         { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
+        { ["promote", "orders", "s1", "--to", "2"], "--to: '2' is neither active nor production" },
     };
 
     [Theory]

@@ -21,7 +21,15 @@ internal sealed class PromoteCommand : AsyncCommand<PromoteCommand.Settings>
 
         [CommandOption("--to <TARGET>")]
         [Description("active (the shadow takes traffic when production cannot; default) or production (it becomes a production endpoint).")]
-        public PromotionTarget To { get; init; } = PromotionTarget.Active;
+        public string Target { get; init; } = "active";
+
+        /// <summary>The target named: read here rather than by the option's enum converter, which takes "2" and "active,production" too.</summary>
+        public PromotionTarget To => Target.Equals("production", StringComparison.OrdinalIgnoreCase) ? PromotionTarget.Production : PromotionTarget.Active;
+
+        public override ValidationResult Validate() =>
+            Target.Equals("active", StringComparison.OrdinalIgnoreCase) || Target.Equals("production", StringComparison.OrdinalIgnoreCase)
+                ? ValidationResult.Success()
+                : ValidationResult.Error($"--to: '{Target}' is neither active nor production");
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)

@@ -52,6 +52,11 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
     public static RoutingTable Promote(RoutingTable table, string shadowId, PromotionTarget target, ShadowVerdict? latest, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(table);
+        if (!Enum.IsDefined(target))
+        {
+            throw new ArgumentOutOfRangeException(nameof(target), target, "Neither Active nor Production.");
+        }
+
         var shadow = table.Shadows.FirstOrDefault(s => s.Id == shadowId)
             ?? throw new PromotionRefusedException($"Service '{table.Service}' has no shadow '{shadowId}'.");
         var maxAge = (table.Validation ?? new ValidationSettings()).VerdictMaxAge;
@@ -81,7 +86,7 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is {shadow.State}; a shadow that is draining, retired or failed cannot be promoted.");
         }
 
-        if (target == PromotionTarget.Production && shadow.Owner is { } owner)
+        if (target != PromotionTarget.Active && shadow.Owner is { } owner)
         {
             // Its workflow would drain and stop the process at the window's end, under a production entry.
             throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' is run by workflow '{owner}', which stops it when its window ends; promote it to Active instead, or give production an endpoint of its own.");

@@ -66,6 +66,9 @@ public sealed class ShadowPromotionTests
 
         Assert.Contains("run by workflow 'shadows-orders-20261201T1200Z'", refusal.Message, StringComparison.Ordinal);
         Assert.Equal(ShadowState.Active, ShadowPromotion.Promote(table, "s1", PromotionTarget.Active, Verdict(Core.Validation.Verdict.Pass, Now), Now).Shadows[0].State);
+
+        // A target that is neither (a number a caller cast) does not slip past the check into the production branch.
+        Assert.Throws<ArgumentOutOfRangeException>(() => ShadowPromotion.Promote(table, "s1", (PromotionTarget)2, Verdict(Core.Validation.Verdict.Pass, Now), Now));
     }
 
     [Theory]
