@@ -44,12 +44,12 @@ public static class CalendarEventJson
         double? multiplier = null;
         if (item.TryGetProperty("expectedMultiplier", out var m) && m.ValueKind != JsonValueKind.Null)
         {
-            if (m.ValueKind != JsonValueKind.Number)
+            if (m.ValueKind != JsonValueKind.Number || !m.TryGetDouble(out var read) || !double.IsFinite(read))
             {
                 return (null, ($"{prefix}.expectedMultiplier", "must be a positive number (2 = double the usual demand)."));
             }
 
-            multiplier = m.GetDouble();
+            multiplier = read;
         }
 
         var candidate = new CalendarEvent(start, end, Text(item, "name"), Text(item, "kind"), multiplier);

@@ -802,14 +802,72 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             return (null, ControlResult.BadRequest("body", "not valid UTF-8."));
         }
 
+        JsonElement root;
         try
         {
             using var document = JsonDocument.Parse(buffer.ToArray());
-            return (document.RootElement.Clone(), null);
+            root = document.RootElement.Clone();
         }
         catch (JsonException ex)
         {
             return (null, ControlResult.BadRequest("body", $"not valid JSON: {ex.Message}"));
+        }
+
+        // Valid JSON, but an escaped lone surrogate ("\ud800") is no string: reading it would throw deep in a handler (500).
+        return UnreadableString(root, "$") is { } path
+            ? (null, ControlResult.BadRequest("body", $"the name or string at {path} holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is not text."))
+            : (root, null);
+    }
+
+    /// <summary>The path of the first property name or string that cannot be read as text, or null.</summary>
+    private static string? UnreadableString(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        return path;
+                    }
+
+                    if (UnreadableString(property.Value, $"{path}.{name}") is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    if (UnreadableString(item, $"{path}[{index++}]") is { } inner)
+                    {
+                        return inner;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.String:
+                try
+                {
+                    _ = element.GetString();
+                    return null;
+                }
+                catch (InvalidOperationException)
+                {
+                    return path;
+                }
+
+            default:
+                return null;
         }
     }
 

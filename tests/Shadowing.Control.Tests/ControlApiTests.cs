@@ -693,6 +693,9 @@ public sealed class ControlApiTests
     [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign"},{"start":"2026-12-24","end":"2026-12-25","kind":"news"}]""", "events[1].name")]
     [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign","expectedMultiplier":-1}]""", "events[0].expectedMultiplier")]
     [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign","multiplier":2}]""", "events[0].multiplier")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"x","kind":"campaign","expectedMultiplier":1e400}]""", "events[0].expectedMultiplier")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","name":"\ud800","kind":"campaign"}]""", "body")]
+    [InlineData("""[{"start":"2026-12-24T18:00:00Z","end":"2026-12-24T22:00:00Z","\udc00":"x","kind":"campaign"}]""", "body")]
     [InlineData("""{"start":"2026-12-24T18:00:00Z"}""", "body")]
     public async Task PutEvents_BadEntry_Is400NamingIndexAndField_AndKeepsTheOldCalendar(string body, string field)
     {
