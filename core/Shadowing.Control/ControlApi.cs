@@ -129,12 +129,22 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             throw;
         }
 
-        if (overriding)
+        if (overriding || name is "release")
         {
-            // What an earlier override set is kept (an extend keeps a resize's count), so the intake records both.
+            // What an earlier override set is kept (an extend keeps a resize's count), so the intake records both. A release
+            // closes the request (see ShadowOverride.ReleasedAt): marked once it reached the workflow, so a release that did not
+            // closes nothing; a forecast merged in the moment between is lost to the released workflow, as before.
+            // A release leaves what an extend or resize recorded as it was (the intake charges those from when they came).
             await store.UpdateJsonAsync<ShadowOverride>(
                 StateKeys.ShadowOverride(instanceId),
-                earlier => new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow()) { Count = setCount ?? earlier?.Count, WindowEnd = setEnd ?? earlier?.WindowEnd },
+                earlier => overriding || earlier is null
+                    ? new ShadowOverride(name, actor ?? "unknown", time.GetUtcNow())
+                    {
+                        Count = setCount ?? earlier?.Count,
+                        WindowEnd = setEnd ?? earlier?.WindowEnd,
+                        ReleasedAt = earlier?.ReleasedAt ?? (overriding ? null : time.GetUtcNow()),
+                    }
+                    : earlier with { ReleasedAt = earlier.ReleasedAt ?? time.GetUtcNow() },
                 cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
@@ -405,6 +415,11 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         // window; and an operator's own request that waits (Scheduled) for a later start is not moved earlier.
         foreach (var covering in (await requests.ListAsync(service, cancellationToken).ConfigureAwait(false)).Where(r => r.WindowEnd >= start && r.WindowStart <= windowEnd))
         {
+            if (await requests.ReleasedByHandAsync(covering.Id, cancellationToken).ConfigureAwait(false))
+            {
+                continue; // released by hand: closed, so this request is stored on its own and runs (SubmitAsync merges nothing into it)
+            }
+
             var plan = await PlanOfAsync(covering.Id, cancellationToken).ConfigureAwait(false);
             var summary = plan is { InstanceId: { } id } ? await SummaryAsync(id, cancellationToken).ConfigureAwait(false) : null;
             if (summary is { RuntimeStatus: "UNKNOWN" })
@@ -432,7 +447,7 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
             if (windowEnd <= covering.WindowEnd && summary is { RuntimeStatus: "COMPLETED" })
             {
                 // The intake runs a completed request again only past the end it ran to, whatever the count.
-                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has completed (released, or no shadow passed validation): it runs again only for a window ending after {covering.WindowEnd:u} (or, when the kill switch released it and no operator had moved its end or count by hand, for what is left of it once the kill switch is off).");
+                return ControlResult.Conflict($"Request {covering.Id} covers this window, and its workflow {summary.InstanceId} has completed (no shadow passed validation, the kill switch released it, or a release reached it other than through this API): it runs again only for a window ending after {covering.WindowEnd:u} (or, when the kill switch released it and no operator had moved its end or count by hand, for what is left of it once the kill switch is off).");
             }
         }
 

@@ -126,9 +126,9 @@ public sealed class ControlApiTests
         await _workflows.Received(1).RaiseEventAsync("wf-1", "release", Arg.Is<JsonElement?>(p => p != null && p.Value.GetString() == "done"), Arg.Any<CancellationToken>());
         await _workflows.Received(1).RaiseEventAsync("wf-1", "release", null, Arg.Any<CancellationToken>());
 
-        // The resize is an operator's override, kept for the intake; a release is not one.
+        // The resize is an operator's override, kept for the intake; a release closes the request, and leaves the resize as it was.
         var manual = (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value;
-        Assert.Equal(("resize", "oncall", Now, 2, (DateTimeOffset?)null), (manual.Event, manual.By, manual.At, manual.Count, manual.WindowEnd));
+        Assert.Equal(("resize", "oncall", Now, 2, (DateTimeOffset?)null, (DateTimeOffset?)Now), (manual.Event, manual.By, manual.At, manual.Count, manual.WindowEnd, manual.ReleasedAt));
         Assert.Null(await _store.GetAsync(StateKeys.ShadowOverride("wf-2"), Ct));
     }
 
@@ -475,6 +475,35 @@ public sealed class ControlApiTests
         var stillRefused = await Api.StartShadowsAsync("orders", Body("{\"count\":1}"), "oncall", Ct);
         Assert.Equal(409, stillRefused.Status);
         Assert.Contains("was refused: Refused: the kill switch is engaged", Assert.IsType<ControlProblem>(stillRefused.Body).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartShadows_CoveredByAWorkflowReleasedByHand_IsStoredOnItsOwnAndRuns()
+    {
+        // An operator booked 11:30-13:30 and released it through this API at 11:40; at 11:50 they (or the PAE) ask again:
+        // the released request is closed, so the new one is not merged into a workflow that has ended.
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var (booked, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf("orders", Now), Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Kinds = [ShadowRequestKind.Manual], Reason = "by hand", CreatedAt = Now, UpdatedAt = Now,
+        }, Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
+        {
+            RequestId = booked.Id, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 4, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        Running("wf-1");
+        _time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
+        _time.Advance(TimeSpan.FromMinutes(10));
+
+        var result = await Api.StartShadowsAsync("orders", Body(string.Empty), "oncall", Ct);
+
+        Assert.Equal(202, result.Status);
+        var stored = await new ShadowRequestStore(_store, _bus).ListAsync("orders", Ct);
+        Assert.Equal([(Now, Now.AddHours(2)), (Now.AddMinutes(20), Now.AddMinutes(80))], stored.Select(r => (r.WindowStart, r.WindowEnd)).Order());
+        Assert.Equal(Now.AddMinutes(10), (await _store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride("wf-1"), Ct))!.Value.ReleasedAt);
     }
 
     [Fact]

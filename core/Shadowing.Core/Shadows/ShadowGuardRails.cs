@@ -213,7 +213,7 @@ public static class ShadowAdmission
 }
 
 /// <summary>
-/// An <c>extend</c> or <c>resize</c> an operator raised by hand on a running lifecycle (stored at
+/// An <c>extend</c>, <c>resize</c> or <c>release</c> an operator raised by hand on a running lifecycle (stored at
 /// <c>sep/overrides/{instanceId}</c>): the intake then leaves that workflow's window and count alone, so the next
 /// forecast merged into its request does not undo the override, and records what the operator set in the plan
 /// (<see cref="ShadowPlan.ManualCount"/>, <see cref="ShadowPlan.ManualEnd"/>) and the day's budget, so the caps and the
@@ -229,4 +229,11 @@ public sealed record ShadowOverride(string Event, string By, DateTimeOffset At)
 
     /// <summary>The end the latest hand-raised <c>extend</c> set; null when none did (or from an older mark).</summary>
     public DateTimeOffset? WindowEnd { get; init; }
+
+    /// <summary>
+    /// When an operator released the workflow by hand (through the control API); null when none did. Its request is closed
+    /// then: no later request (a forecast, an operator's) merges into it, so each runs on its own rather than into a workflow
+    /// that has ended, and the released revision is charged only up to then and never run again.
+    /// </summary>
+    public DateTimeOffset? ReleasedAt { get; init; }
 }

@@ -131,7 +131,7 @@ public static class StateKeys
     /// <summary>The prefix of every <see cref="ShadowPlan"/>.</summary>
     public const string SepPlansPrefix = "sep/plans/";
 
-    /// <summary>An operator's <c>extend</c> or <c>resize</c> raised by hand on a workflow instance, see <see cref="Shadows.ShadowOverride"/>.</summary>
+    /// <summary>An operator's <c>extend</c>, <c>resize</c> or <c>release</c> raised by hand on a workflow instance, see <see cref="Shadows.ShadowOverride"/>.</summary>
     public static string ShadowOverride(string instanceId) => "sep/overrides/" + instanceId;
 
     /// <summary>Endpoint-hours charged on a UTC day.</summary>

@@ -188,7 +188,7 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
     /// <paramref name="exceptKey"/>: of several, one still open when it was asked for, then one that overlaps it rather than
     /// only touches it (ends where it starts, or starts where it ends), then the one starting first (a merge moves no start
     /// earlier). A window merged into a request that had ended would run again beside the open one it also overlaps,
-    /// doubling the shadows there.
+    /// doubling the shadows there. A request whose workflow an operator released by hand is none: it is closed.
     /// </summary>
     private async Task<StateEntry<ShadowRequest>?> OverlappingAsync(ShadowRequest request, string? exceptKey, CancellationToken cancellationToken)
     {
@@ -199,7 +199,8 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
                 && await store.GetJsonAsync<ShadowRequest>(key, cancellationToken).ConfigureAwait(false) is { } existing
                 && existing.Value.WindowEnd >= request.WindowStart
                 && existing.Value.WindowStart <= request.WindowEnd
-                && (best is null || Better(existing.Value, best.Value)))
+                && (best is null || Better(existing.Value, best.Value))
+                && !await ReleasedByHandAsync(existing.Value.Id, cancellationToken).ConfigureAwait(false))
             {
                 best = existing;
             }
@@ -216,6 +217,14 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
             : Overlaps(candidate) != Overlaps(than) ? Overlaps(candidate)
             : candidate.WindowStart < than.WindowStart;
     }
+
+    /// <summary>
+    /// Whether an operator released the workflow of request <paramref name="requestId"/> (its latest revision) by hand
+    /// (<see cref="ShadowOverride.ReleasedAt"/>): the request is closed, so nothing merges into it and it covers no later request.
+    /// </summary>
+    public async Task<bool> ReleasedByHandAsync(string requestId, CancellationToken cancellationToken = default) =>
+        (await store.GetJsonAsync<ShadowPlan>(StateKeys.ShadowPlan(requestId), cancellationToken).ConfigureAwait(false))?.Value is { InstanceId: { } instance }
+        && (await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(instance), cancellationToken).ConfigureAwait(false))?.Value is { ReleasedAt: not null };
 
     private async Task<(ShadowRequest Stored, bool Published)> MergeAsync(StateEntry<ShadowRequest> existing, ShadowRequest request, CancellationToken cancellationToken)
     {

@@ -153,6 +153,27 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_OverlappingARequestReleasedByHand_IsANewRequest_TheReleasedOneUnchanged()
+    {
+        var (booked, _) = await _store.SubmitAsync(Request(T, T.AddHours(8), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
+        await _state.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
+        {
+            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = T, WindowEnd = T.AddHours(8), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 8, InstanceId = "shadows-orders-20261126T1200Z", DecidedAt = T,
+        }, cancellationToken: Ct);
+        var forecast = Request(T.AddHours(2), T.AddHours(3), 2) with { UpdatedAt = T.AddHours(1) };
+        Assert.True(await _store.SubmitAsync(forecast, Ct) is { Stored.Id: "orders/20261126T1200Z" }); // merged while it runs
+        await _state.SaveJsonAsync(StateKeys.ShadowOverride("shadows-orders-20261126T1200Z"), new ShadowOverride("release", "oncall", T.AddHours(1)) { ReleasedAt = T.AddHours(1) }, cancellationToken: Ct);
+
+        var (stored, published) = await _store.SubmitAsync(Request(T.AddHours(2), T.AddHours(3), 3) with { UpdatedAt = T.AddHours(1).AddMinutes(5) }, Ct);
+
+        Assert.Equal(("orders/20261126T1400Z", true), (stored.Id, published));
+        Assert.Equal(2, (await _state.ListKeysAsync("shadow-requests/orders/", Ct)).Count);
+        Assert.Equal(2, (await _state.GetJsonAsync<ShadowRequest>("shadow-requests/orders/20261126T1200Z", Ct))!.Value.Count); // not merged into
+        Assert.True(await _store.ReleasedByHandAsync(booked.Id, Ct));
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);

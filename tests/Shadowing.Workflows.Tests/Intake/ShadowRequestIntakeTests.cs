@@ -696,6 +696,28 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AWorkflowReleasedByHand_IsChargedUpToTheRelease_AndNotRunAgainWhenTheRequestGrows()
+    {
+        // 12:00-14:00, released through the control API at 12:30 (which marks the release): what a request merged in later
+        // asks for is not run as the rest of this window (later requests stand on their own), and the hour and a half not held
+        // goes back to the budget.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        var releasedAt = request.WindowStart.AddMinutes(30);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new ShadowOverride("release", "oncall", releasedAt) { ReleasedAt = releasedAt });
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "by hand", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        _time.SetUtcNow(request.WindowStart.AddMinutes(40));
+
+        var plan = await Intake().HandleAsync(request with { Count = 2, WindowEnd = request.WindowEnd.AddHours(1) });
+
+        Assert.Equal((ShadowPlanDecision.Admitted, 1, first.InstanceId, releasedAt), (plan.Decision, plan.Revision, plan.InstanceId, plan.WindowEnd));
+        Assert.Single((await _workflows.ListInstanceIdsAsync(cancellation: TestContext.Current.CancellationToken)).InstanceIds);
+        var budget = (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value;
+        Assert.Equal(0.5, budget.EndpointHours, 6);
+    }
+
+    [Fact]
     public async Task Handle_RequestGrownAfterAnOperatorTerminatedItsWorkflow_IsNotBroughtBack()
     {
         var request = WorkflowHarness.NewRequest(count: 1);
@@ -941,7 +963,7 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     {
         var request = WorkflowHarness.NewRequest(count: 1);
         var first = await Intake().HandleAsync(request);
-        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new { WindowEnd = request.WindowStart.AddMinutes(30) }); // as a hand-raised extend records it
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowStart) { WindowEnd = request.WindowStart.AddMinutes(30) }); // as a hand-raised extend records it
         await Intake().EngageKillSwitchAsync("ops");
         await CompletionAsync(first.InstanceId!);
         await Intake().DisengageKillSwitchAsync();

@@ -121,6 +121,16 @@ public sealed partial class ShadowRequestIntake(
                     servedEnd = released < servedEnd ? released : servedEnd;
                 }
 
+                var handReleased = (await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(instanceId), cancellationToken).ConfigureAwait(false))?.Value?.ReleasedAt;
+                if (handReleased is { } byHand && existing.ManualEnd is null)
+                {
+                    // Released by an operator through the control API: charged up to the release only, and never run again.
+                    // Its request is closed (ShadowOverride.ReleasedAt): a later forecast or operator's request is stored on its
+                    // own and runs for its own window, not for what was left of this one.
+                    var released = byHand > existing.WindowStart ? byHand : existing.WindowStart;
+                    servedEnd = released < servedEnd ? released : servedEnd;
+                }
+
                 if (existing.ManualEnd is { } manualEnd && outcome?.WindowEnd is { } ranTo && ranTo < manualEnd)
                 {
                     // An operator's extension it never held (raised while it drained): charged only up to the end it held.
@@ -144,7 +154,7 @@ public sealed partial class ShadowRequestIntake(
                     await store.SaveJsonAsync(StateKeys.ShadowPlan(request.Id), existing, cancellationToken: cancellationToken).ConfigureAwait(false);
                 }
 
-                if (!(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
+                if (handReleased is not null || !(Grew(existing, request) || request.WindowEnd > servedEnd) || request.WindowEnd <= now || instance.RuntimeStatus != WorkflowRuntimeStatus.Completed)
                 {
                     return existing;
                 }
