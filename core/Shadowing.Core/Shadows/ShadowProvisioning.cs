@@ -28,9 +28,10 @@ public sealed record ProvisionedShadow
 
     /// <summary>
     /// What the provisioner changed or left out of the copy and the operator should know, for example production data
-    /// bindings it dropped rather than copy; shown in the workflow's status.
+    /// bindings it dropped rather than copy; shown in the workflow's status. A provisioner answering <c>"notes": null</c> (a Go nil
+    /// slice, Python's None) gives none: the workflow reads the count.
     /// </summary>
-    public IReadOnlyList<string> Notes { get; init; } = [];
+    public IReadOnlyList<string> Notes { get; init => field = value ?? []; } = [];
 }
 
 /// <summary>

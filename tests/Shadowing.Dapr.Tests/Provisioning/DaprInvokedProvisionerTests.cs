@@ -99,6 +99,19 @@ public sealed class DaprInvokedProvisionerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ProvisionerAnsweringNullNotes_GivesNone()
+    {
+        // A Go nil slice or Python's None: the README calls notes optional, and the workflow reads their count.
+        const string Answer = """{"service":"orders","shadowId":"s1","address":"http://x","resources":{"size":1},"startedAt":"2026-12-02T00:00:00Z","notes":null}""";
+        _sidecar.State.MapApp(AppId, (context, _) => context.Response.WriteAsync(Answer));
+
+        var shadow = await Provisioner.ProvisionAsync(new ProvisionSpec("orders", "s1", new ShadowResources()), Ct);
+
+        Assert.Empty(shadow.Notes);
+        Assert.Empty(System.Text.Json.JsonSerializer.Deserialize<ProvisionedShadow>(Answer, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!.Notes); // as an activity's output is read
+    }
+
+    [Fact]
     public async Task NoSidecar_IsAProvisioningException()
     {
         using var nowhere = DaprClient.CreateInvokeHttpClient(AppId, "http://127.0.0.1:9");
