@@ -214,7 +214,12 @@ public sealed class ContainerAppsProvisioner : IShadowProvisioner
                 && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Failed")
                 && !Is(existing["properties"]?["provisioningState"]?.GetValue<string>(), "Canceled"))
             {
-                return await RunningAsync(name, [], what, deadline, cancellationToken).ConfigureAwait(false); // provisioned before (the activity ran again); a Failed one is PUT again
+                // Provisioned before (the activity ran again; a Failed one is PUT again): nothing is put, and the notes are the
+                // template's for production as it is, so a rerun returns what the first run did (the status lists them).
+                var again = await GetAppAsync(settings.ProductionApp, cancellationToken).ConfigureAwait(false) is { } source
+                    ? ShadowAppTemplate.Build(source, spec, settings, _time.GetUtcNow()).Notes
+                    : [];
+                return await RunningAsync(name, again, what, deadline, cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -126,11 +126,13 @@ public sealed class ContainerAppsProvisionerTests
     public async Task Provision_Again_AtTheSameSize_PutsNothing()
     {
         _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
         _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Running"));
 
         var shadow = await Provisioner().ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct);
 
         Assert.DoesNotContain(_arm.Requests, r => r.Method == "PUT");
+        Assert.Contains(shadow.Notes, n => n.Contains("secret orders-db", StringComparison.Ordinal)); // what the first run said
         Assert.Equal(($"dapr://{Name}", 1, new DateTimeOffset(2026, 12, 2, 11, 30, 0, TimeSpan.Zero)), (shadow.Address, shadow.Resources.Size, shadow.StartedAt));
     }
 
@@ -192,6 +194,7 @@ public sealed class ContainerAppsProvisionerTests
     public async Task Provision_RevisionNeverRuns_TimesOutNamingTheSetting()
     {
         _arm.On("GET", App(Name), HttpStatusCode.OK, ArmShapes.ShadowApp(Name, Shadow, size: 1));
+        _arm.On("GET", App("orders"), HttpStatusCode.OK, ArmShapes.ProductionApp());
         _arm.On("GET", $"{App(Name)}/revisions/{Name}--r1", HttpStatusCode.OK, ArmShapes.Revision($"{Name}--r1", "Processing", "None"));
 
         var error = await Assert.ThrowsAsync<ProvisioningException>(() => Provisioner(TimeSpan.FromMinutes(1)).ProvisionAsync(new ProvisionSpec("orders", Shadow, new ShadowResources()), Ct));
