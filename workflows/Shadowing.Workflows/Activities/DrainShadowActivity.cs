@@ -17,7 +17,16 @@ public sealed class DrainShadowActivity(RoutingTableStore tables, IStateStore st
         ArgumentNullException.ThrowIfNull(input);
         // A shadow already failed or retired stays so (its retirement follows); from Failed the shortest legal path to
         // Draining would restart it through Provisioning.
-        await tables.MoveShadowFromAsync(input.Service, input.ShadowId, Drainable, ShadowState.Draining, time.GetUtcNow()).ConfigureAwait(false);
+        try
+        {
+            await tables.MoveShadowFromAsync(input.Service, input.ShadowId, Drainable, ShadowState.Draining, time.GetUtcNow()).ConfigureAwait(false);
+        }
+        catch (KeyNotFoundException)
+        {
+            // Taken out of its table by hand (or the table deleted): nothing routes to it, so nothing to drain. Failing here
+            // would fail the workflow at its window's end and retire its healthy shadows as failed, with alerts.
+        }
+
         await RetireShadowActivity.UntargetAsync(tables, store, input.Service, input.ShadowId).ConfigureAwait(false);
         return true;
     }
