@@ -352,6 +352,23 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task Amplify_AShadowPlacedByHandBeingValidated_DoesNotKeepTheBoostOn()
+    {
+        await SeedAsync(mirror: null);
+        await new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time).RunAsync(_context, _step);
+        await Tables.UpdateAsync("orders", t => t! with { Shadows = [.. t.Shadows, new ShadowEndpoint { Id = "canary", Address = "http://10.0.0.5:8080", State = ShadowState.Validating, MaxConcurrency = 4 }] });
+        await new EnableMirroringActivity(Tables, _store, _time).RunAsync(_context, new MirrorStep("orders", "s1", 10));
+        await new AmplifyMirroringActivity(Tables, _store).RunAsync(_context, new AmplifyStep("orders", "s1", 2.5));
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Validating, _time.GetUtcNow());
+
+        await new MarkPreWarmedActivity(Tables, _store, _time).RunAsync(_context, _step);
+
+        // The operator's canary may stay in Validating for days: only the workflows' own shadows hold the boost on.
+        Assert.Equal(MirrorTransport.Direct, (await Tables.GetAsync("orders"))!.Value.Mirror!.Transport);
+        Assert.Null(await _store.GetAsync(AmplifyMirroringActivity.Key("orders")));
+    }
+
+    [Fact]
     public async Task Amplify_TheOnlyShadowRetiredWhileAmplified_TheOperatorsPolicyComesBackWhole()
     {
         await SeedAsync(mirror: new MirrorPolicy { Enabled = true, Percent = 5, Transport = MirrorTransport.Direct });

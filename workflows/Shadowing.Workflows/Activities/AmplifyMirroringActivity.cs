@@ -45,12 +45,15 @@ public sealed class AmplifyMirroringActivity(RoutingTableStore tables, IStateSto
         return true;
     }
 
-    /// <summary>Puts the policy's transport and pacing back once none of the service's shadows warms up or is being judged.</summary>
+    /// <summary>
+    /// Puts the policy's transport and pacing back once none of the service's workflow-run shadows warms up or is being judged
+    /// (one placed by hand may sit in Validating for days; it never asked for the boost).
+    /// </summary>
     internal static async Task RestoreAsync(RoutingTableStore tables, IStateStore store, string service, string? retiring = null)
     {
         if (await store.GetJsonAsync<MirrorBoost>(Key(service)).ConfigureAwait(false) is not { } boost
             || (await tables.GetAsync(service).ConfigureAwait(false))?.Value is not { } table
-            || table.Shadows.Any(s => s.Id != retiring && s.State is ShadowState.Provisioning or ShadowState.Syncing or ShadowState.WarmingUp or ShadowState.Validating))
+            || table.Shadows.Any(s => s.Id != retiring && s.Owner is not null && s.State is ShadowState.Provisioning or ShadowState.Syncing or ShadowState.WarmingUp or ShadowState.Validating))
         {
             return;
         }
