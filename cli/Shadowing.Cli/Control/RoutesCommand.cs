@@ -15,7 +15,9 @@ namespace Shadowing.Cli.Control;
 /// <summary>
 /// <c>shadowing routes validate|diff|apply FILE</c>: checks a routing file (the router's <c>--routes</c> format), shows
 /// what applying it would change in the store, and applies it. Shadows are runtime state SEP owns: a stored shadow the
-/// file does not name is kept, so applying a file never pulls a warm shadow out from under its workflow.
+/// file does not name is kept, so applying a file never pulls a warm shadow out from under its workflow, and a
+/// workflow-run shadow the file does name keeps its stored entry (a file exported from the live table carries its state
+/// as it was then: applied later, a Retired shadow would come back PreWarmed and take failover traffic).
 /// </summary>
 internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
 {
@@ -80,6 +82,11 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
                     throw new UsageException($"{settings.File}: service '{wanted.Service}' with the stored shadows it keeps:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", invalid)}");
                 }
 
+                foreach (var id in SepsOwn(stored, wanted))
+                {
+                    AnsiConsole.MarkupLineInterpolated($"{wanted.Service}: shadow {id} is run by workflow {stored!.Shadows.First(s => s.Id == id).Owner}; its stored entry stands, not the file's.");
+                }
+
                 planned.Add((wanted, stored, Diff(stored is null ? [] : Lines(stored), Lines(merged))));
             }
 
@@ -139,7 +146,10 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
     /// </summary>
     internal static RoutingTable Merge(RoutingTable? stored, RoutingTable wanted)
     {
-        var named = wanted.Shadows.Select(s => s.Id).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        // Ids compare as the validator and the router compare them (ordinal): "S1" in the file is not the stored "s1".
+        var owned = SepsOwn(stored, wanted);
+        var fromFile = wanted.Shadows.Where(s => !owned.Contains(s.Id)).ToList();
+        var named = fromFile.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         var kept = (stored?.Shadows ?? []).Where(s => !named.Contains(s.Id)).ToList();
         var mirror = wanted.Mirror;
         if (stored?.Mirror is { Enabled: true } on)
@@ -151,8 +161,12 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
             }
         }
 
-        return wanted with { Shadows = [.. wanted.Shadows, .. kept], Mirror = mirror };
+        return wanted with { Shadows = [.. fromFile, .. kept], Mirror = mirror };
     }
+
+    /// <summary>The shadows the file names that a workflow runs in the store: their stored entries stand.</summary>
+    internal static IReadOnlySet<string> SepsOwn(RoutingTable? stored, RoutingTable wanted) =>
+        wanted.Shadows.Where(s => stored?.Shadows.Any(x => x.Id == s.Id && x.Owner is not null) == true).Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// While SEP mirrors to a service's shadows, the policy it puts back when they are gone is the file's from now on
