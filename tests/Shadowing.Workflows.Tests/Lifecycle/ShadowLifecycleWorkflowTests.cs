@@ -610,6 +610,35 @@ public sealed class ShadowLifecycleWorkflowTests
         Assert.Equal([3, 1], outcome.Shadows.OrderBy(s => s.ShadowId, StringComparer.Ordinal).Select(s => s.Attempt));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Run_ReleasedOrEndedWhileAnotherShadowIsStillPrepared_TheReadyOneDrainsAtOnce_FromVersion7(bool released)
+    {
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
+
+        if (released)
+        {
+            harness.Raise(ShadowLifecycleNames.Release, "kill switch engaged");
+        }
+        else
+        {
+            harness.EndWindow();
+        }
+
+        // The second's provisioning or warm-up may take many minutes: the first leaves routing now, not when it returns.
+        await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+        Assert.Contains(harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)), s => s.ShadowId == "s20261202t1200-1");
+        Assert.False(run.IsCompleted);
+        second.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal(released ? "released: kill switch engaged" : "the window ended", outcome.Reason);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+        Assert.DoesNotContain(harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)), s => s.ShadowId == "s20261202t1200-2"); // stopped at its next step
+        Assert.Single(harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)), s => s.ShadowId == "s20261202t1200-1"); // drained once
+    }
+
     [Fact]
     public async Task Run_ReadyShadowFailsAfterAReleaseWhileAnotherIsStillPrepared_IsDrainedNotRestarted()
     {

@@ -10,7 +10,7 @@ public sealed class ShadowLifecycleOptions
     public const string Section = "Shadowing:Sep";
 
     /// <summary>The lifecycle behaviour this build starts new instances with (see <see cref="LifecycleVersion"/>).</summary>
-    public const int CurrentLifecycleVersion = 6;
+    public const int CurrentLifecycleVersion = 7;
 
     /// <summary>
     /// The lifecycle behaviour an instance runs, stamped by <c>ReadLifecycleOptionsActivity</c> into the instance's history
@@ -23,7 +23,9 @@ public sealed class ShadowLifecycleOptions
     /// others being prepared beside it at their next step. From 5 a verdict on a shadow already ready is taken while the
     /// others are still being prepared, and a Fail remediated then, not once every preparation has ended. From 6 a
     /// warm-up whose settled count (outcomes up to the policy timeout + 3 s ago) has not yet covered one check interval,
-    /// or the <see cref="WarmupTime"/> if shorter, goes on until it has.
+    /// or the <see cref="WarmupTime"/> if shorter, goes on until it has. From 7 a release or the window's end that comes while
+    /// shadows are still being prepared (a provisioning call can take many minutes) drains the shadows already ready at once,
+    /// not once every preparation has ended.
     /// </summary>
     [JsonInclude]
     public int LifecycleVersion { get; internal set; }

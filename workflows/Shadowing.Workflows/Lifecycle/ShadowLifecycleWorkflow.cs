@@ -82,6 +82,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// <summary>Verdicts taken while shadows are prepared (version 5).</summary>
         private readonly bool _verdictsWhilePreparing = options.LifecycleVersion >= 5;
 
+        /// <summary>Ready shadows drained as a release or the window's end comes while others are prepared (version 7).</summary>
+        private readonly bool _drainWhilePreparing = options.LifecycleVersion >= 7;
+
         public async Task<ShadowOutcome> ExecuteAsync()
         {
             _release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
@@ -120,7 +123,10 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
 
                 // Released while preparing: a remediation started then (version 5) retires its shadow before the rest drain.
-                var reason = _release.IsCompleted ? await EndHoldAsync(Released(await _release.ConfigureAwait(true))).ConfigureAwait(true) : await HoldAsync().ConfigureAwait(true);
+                // (From version 7 the window's end during preparation drained the ready shadows there: not held past it.)
+                var reason = _release.IsCompleted ? await EndHoldAsync(Released(await _release.ConfigureAwait(true))).ConfigureAwait(true)
+                    : _drainWhilePreparing && WindowEnded() ? await EndHoldAsync("the window ended").ConfigureAwait(true)
+                    : await HoldAsync().ConfigureAwait(true);
                 await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
                 return Outcome(served: true, reason);
             }
@@ -173,22 +179,65 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
             Status("Preparing");
             var preparations = Task.WhenAll(ids.Select(PrepareOneAsync));
-            while (_verdictsWhilePreparing && !preparations.IsCompleted)
+            Task? window = null; // the window's end, while nothing was drained yet (version 7)
+            var timerEnd = _windowEnd;
+            Task? drained = null;
+            while ((_verdictsWhilePreparing || _drainWhilePreparing) && !preparations.IsCompleted)
             {
                 // A verdict on a shadow already ready starts its remediation beside the preparations; one that ends is taken
                 // off the list, so a later verdict on the same shadow is not mistaken for one on the process it replaced.
-                var fired = await Task.WhenAny([preparations, .. _reworks.Where(r => !r.Work.IsCompleted).Select(r => r.Work), _verdict!]).ConfigureAwait(true);
+                List<Task> waits = [preparations];
+                if (_verdictsWhilePreparing)
+                {
+                    waits.AddRange(_reworks.Where(r => !r.Work.IsCompleted).Select(r => r.Work));
+                    waits.Add(_verdict!);
+                }
+
+                if (_drainWhilePreparing && drained is null)
+                {
+                    // A provisioning call can take many minutes: a release or the window's end must not leave the shadows
+                    // already ready routable (and running) until it returns. The preparations stop at their next step.
+                    if (window is null || timerEnd != _windowEnd)
+                    {
+                        window = context.CreateTimer(_windowEnd.UtcDateTime, CancellationToken.None);
+                        timerEnd = _windowEnd;
+                    }
+
+                    waits.AddRange([_release, window, _extend]);
+                }
+                else if (drained is { IsCompleted: false })
+                {
+                    waits.Add(drained);
+                }
+
+                var fired = await Task.WhenAny(waits).ConfigureAwait(true);
                 if (fired == _verdict)
                 {
                     await TakeVerdictAsync().ConfigureAwait(true);
                 }
-                else if (fired != preparations)
+                else if (fired == _release || fired == window || fired == _extend)
+                {
+                    if (drained is null && (_release.IsCompleted || WindowEnded()) && Ready().ToArray() is { Length: > 0 } ready)
+                    {
+                        drained = DrainAndRetireAsync(ready, _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : "the window ended");
+                    }
+                    else if (drained is null && (_release.IsCompleted || WindowEnded()))
+                    {
+                        drained = Task.CompletedTask; // nothing ready to drain; the preparations stop at their next step
+                    }
+                }
+                else if (fired != preparations && fired != drained)
                 {
                     EndFinishedReworks();
                 }
             }
 
             var results = await preparations.ConfigureAwait(true);
+            if (drained is not null)
+            {
+                await drained.ConfigureAwait(true);
+            }
+
             return results.Count(ok => ok);
         }
 
