@@ -22,7 +22,23 @@ public static class PaeServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<PaeOptions>().Bind(configuration.GetSection(PaeOptions.Section)).ValidateOnStart();
+        var section = configuration.GetSection(PaeOptions.Section);
+        services.AddOptions<PaeOptions>().Bind(section)
+            .Configure(o =>
+            {
+                // The binder appends configured list items to the default five: a configured list replaces them, and an empty
+                // value (Pae__RiskMetrics=) scores none.
+                var metrics = section.GetSection(nameof(PaeOptions.RiskMetrics));
+                if (metrics.GetChildren().Any())
+                {
+                    o.RiskMetrics = metrics.Get<List<Core.Metrics.MetricKind>>() ?? [];
+                }
+                else if (metrics.Value is { Length: 0 })
+                {
+                    o.RiskMetrics = [];
+                }
+            })
+            .ValidateOnStart();
         services.AddSingleton(new SettingsSection(PaeOptions.Section, typeof(PaeOptions)));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaeOptions>, PaeOptionsValidator>());
         services.TryAddSingleton<IHolidayCalendar>(sp => sp.GetRequiredService<IOptions<PaeOptions>>().Value.HolidayCalendar());

@@ -61,6 +61,12 @@ public static class MetricsServiceCollectionExtensions
         {
             case MetricsSourceKind.Prometheus:
                 var prometheus = configuration.GetSection("Pae:Prometheus").Get<PrometheusOptions>() ?? new PrometheusOptions();
+                if (prometheus.BaseAddress is not { IsAbsoluteUri: true })
+                {
+                    // Checked here, not at the first run: every run would log "not set" per service at Information and count as a success.
+                    throw new OptionsValidationException("Pae:Prometheus", typeof(PrometheusOptions), ["Pae:Prometheus:BaseAddress must be set to the Prometheus server's URL (for example http://prometheus:9090/) when Pae:Source is Prometheus."]);
+                }
+
                 services.AddHttpClient(nameof(PrometheusSource));
                 services.TryAddSingleton<IMetricsSource>(sp => new PrometheusSource(sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(PrometheusSource)), prometheus));
                 break;
@@ -68,6 +74,11 @@ public static class MetricsServiceCollectionExtensions
                 services.TryAddSingleton<IMetricsSource>(_ => new AzureMonitorSource(configuration.GetSection("Pae:Azure").Get<AzureMonitorOptions>() ?? new AzureMonitorOptions(), new DefaultAzureCredential()));
                 break;
             case MetricsSourceKind.LogAnalytics:
+                if (string.IsNullOrWhiteSpace(configuration["Pae:Azure:Workspace"]))
+                {
+                    throw new OptionsValidationException("Pae:Azure", typeof(AzureMonitorOptions), ["Pae:Azure:Workspace must be set to the Log Analytics workspace id when Pae:Source is LogAnalytics."]);
+                }
+
                 services.TryAddSingleton<IMetricsSource>(_ => new LogAnalyticsSource(configuration.GetSection("Pae:Azure").Get<AzureMonitorOptions>() ?? new AzureMonitorOptions(), new DefaultAzureCredential()));
                 break;
             case MetricsSourceKind.Csv:

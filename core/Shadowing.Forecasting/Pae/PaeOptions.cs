@@ -20,9 +20,10 @@ public sealed class PaeOptions
     /// at least this long ago. A timer firing on the step boundary (<c>0 */5 * * * *</c>) would otherwise take a step
     /// the router has not finished writing (its last minute lands seconds after the boundary), or Prometheus has not
     /// scraped, as a drop in demand. Default 1 min; Azure Monitor and Log Analytics ingest with a delay of minutes:
-    /// raise it there (it must stay below <see cref="Step"/>).
+    /// raise it there (it must stay below <see cref="Step"/>). At least a second: a run takes a second off it for a timer
+    /// that fires early, and under a second it would read the step still being written.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan SettleTime { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>

@@ -31,6 +31,12 @@ internal sealed class PaeOptionsValidator : IValidateOptions<PaeOptions>
             failures.Add($"{PaeOptions.Section}:SettleTime ({options.SettleTime}) must be shorter than {PaeOptions.Section}:Step ({options.Step}).");
         }
 
+        if (options.Horizon < options.Planner.LeadTime)
+        {
+            // Shadows take LeadTime to be ready: a need the forecast sees only closer than that is always too late for them.
+            failures.Add($"{PaeOptions.Section}:Horizon ({options.Horizon}) must be at least {PaeOptions.Section}:Planner:LeadTime ({options.Planner.LeadTime}): every need it forecast would come too late to prepare shadows for.");
+        }
+
         if (options.Planner.MinHistory > options.History)
         {
             // A run reads History at most: the planner would never have the history it waits for.

@@ -76,7 +76,10 @@ public sealed class PrometheusSource(HttpClient http, PrometheusOptions options)
 
     private async Task<string> QueryRangeAsync(Uri baseAddress, string promql, DateTimeOffset start, DateTimeOffset end, MetricQuery query, CancellationToken cancellationToken)
     {
-        var url = new Uri(baseAddress, "api/v1/query_range"
+        // A base with a path (http://host/prometheus) keeps it: relative to a base without a trailing slash, the query URL
+        // would replace its last segment.
+        var root = baseAddress.AbsolutePath.EndsWith('/') ? baseAddress : new Uri(baseAddress.GetLeftPart(UriPartial.Path) + "/");
+        var url = new Uri(root, "api/v1/query_range"
             + $"?query={Uri.EscapeDataString(promql)}"
             + $"&start={Seconds(start)}&end={Seconds(end)}&step={query.Step.TotalSeconds.ToString(CultureInfo.InvariantCulture)}");
         try

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Shadowing.Forecasting.Calendar;
 using Shadowing.Forecasting.Models;
 using Shadowing.Forecasting.Pae;
@@ -130,5 +133,42 @@ public sealed class PaeOptionsTests
 
         Assert.True(result.Failed);
         Assert.Contains("Pae:History (28.00:02:00) must be a whole number of Pae:Step (00:05:00)", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_AHorizonShorterThanTheLeadTime_OrASettleTimeUnderASecond_NamesTheSetting()
+    {
+        var shortHorizon = new PaeOptionsValidator().Validate(null, new PaeOptions { Horizon = TimeSpan.FromMinutes(10) });
+        var noSettle = OptionsChecksResult(new PaeOptions { SettleTime = TimeSpan.FromMilliseconds(500) });
+
+        Assert.Contains("Pae:Horizon (00:10:00) must be at least Pae:Planner:LeadTime (00:15:00)", shortHorizon.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("SettleTime", noSettle, StringComparison.Ordinal);
+        Assert.True(new PaeOptionsValidator().Validate(null, new PaeOptions { Horizon = TimeSpan.FromMinutes(15) }).Succeeded);
+
+        static string OptionsChecksResult(PaeOptions options) => new PaeOptionsValidator().Validate(null, options).FailureMessage ?? string.Empty;
+    }
+
+    [Theory]
+    [InlineData(null, "LatencyP90,Errors,Cpu,Memory,Io")]
+    [InlineData("Errors", "Errors")]
+    [InlineData("", "")]
+    public void RiskMetrics_AConfiguredListReplacesTheDefault_AnEmptyValueScoresNone(string? configured, string expected)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (configured is { Length: > 0 })
+        {
+            settings["Pae:RiskMetrics:0"] = configured;
+        }
+        else if (configured is not null)
+        {
+            settings["Pae:RiskMetrics"] = configured;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        using var provider = new ServiceCollection().AddShadowingPae(configuration).BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<PaeOptions>>().Value;
+
+        Assert.Equal(expected, string.Join(",", options.RiskMetrics));
     }
 }

@@ -63,6 +63,19 @@ public sealed class CsvSourceTests : IDisposable
         Assert.Equal(expected, provider.GetRequiredService<IMetricsSource>().GetType().Name);
     }
 
+    [Theory]
+    [InlineData("Prometheus", "Pae:Prometheus:BaseAddress must be set")]
+    [InlineData("LogAnalytics", "Pae:Azure:Workspace must be set")]
+    public void AddShadowingMetrics_ASourceWithoutItsAddress_FailsTheStartNamingTheKey(string kind, string expected)
+    {
+        // Before, it started, and every run logged "not set" per service at Information and counted as a success.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Pae:Source"] = kind }).Build();
+
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => new ServiceCollection().AddShadowingMetrics(configuration));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AddShadowingMetrics_UnknownSource_NamesTheKey()
     {

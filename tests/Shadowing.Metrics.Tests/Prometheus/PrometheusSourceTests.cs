@@ -38,6 +38,19 @@ public sealed class PrometheusSourceTests
         Assert.Equal("300", query["step"]);
     }
 
+    [Theory]
+    [InlineData("http://gateway/prometheus")]
+    [InlineData("http://gateway/prometheus/")]
+    public async Task Get_ABaseAddressWithAPath_KeepsIt_WithOrWithoutATrailingSlash(string baseAddress)
+    {
+        var t = From.ToUnixTimeSeconds();
+        var handler = new StubHandler((_, _) => (HttpStatusCode.OK, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[[" + (t + 300) + ",\"1\"]]}]}}"));
+
+        await new PrometheusSource(new HttpClient(handler), new PrometheusOptions { BaseAddress = new Uri(baseAddress) }).GetAsync(new MetricQuery("orders", MetricKind.Requests, From, From.AddMinutes(5), TimeSpan.FromMinutes(5)), Ct);
+
+        Assert.Equal("/prometheus/api/v1/query_range", handler.Requests.Single().Request.RequestUri!.AbsolutePath);
+    }
+
     [Fact]
     public async Task Get_MoreStepsThanOneQueryMayHave_IsReadInSeveralQueries()
     {
