@@ -114,6 +114,11 @@ public sealed class PublicHolidayCalendar : IHolidayCalendar
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Cached by the year the date falls in, from the package's lists of that year and its neighbours: a holiday observed in
+    /// another year than its own (New Year's Day on a Saturday is observed on Friday 31 December, listed under the next year)
+    /// counts on the day it is observed.
+    /// </remarks>
     public bool IsHoliday(DateOnly date) =>
-        _years.GetOrAdd(date.Year, year => [.. _holidays.PublicHolidays(year).Select(DateOnly.FromDateTime)]).Contains(date);
+        _years.GetOrAdd(date.Year, year => [.. new[] { year - 1, year, year + 1 }.SelectMany(_holidays.PublicHolidays).Select(DateOnly.FromDateTime).Where(d => d.Year == year)]).Contains(date);
 }

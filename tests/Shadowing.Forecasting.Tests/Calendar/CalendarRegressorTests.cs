@@ -13,6 +13,15 @@ public sealed class CalendarRegressorTests
     private static readonly DateTimeOffset Start = new(2014, 6, 2, 0, 0, 0, TimeSpan.Zero);
     private static readonly TimeSpan HalfHour = TimeSpan.FromMinutes(30);
 
+    [Theory]
+    [InlineData(2021, 12, 31, true)] // New Year's Day 2022 is a Saturday: observed on Friday 31 December, listed under 2022
+    [InlineData(2027, 12, 31, true)]
+    [InlineData(2022, 12, 30, false)]
+    [InlineData(2022, 1, 1, false)] // a Saturday: the day off is the Friday before
+    [InlineData(2023, 1, 2, true)] // New Year's Day 2023 is a Sunday: observed on Monday
+    public void IsHoliday_AHolidayObservedInTheYearBefore_CountsOnTheDayItIsObserved(int year, int month, int day, bool expected) =>
+        Assert.Equal(expected, new PublicHolidayCalendar("US").IsHoliday(new DateOnly(year, month, day)));
+
     [Fact]
     public void Holidays_KnownToTheModel_ForecastHolidayDemandBetter()
     {
