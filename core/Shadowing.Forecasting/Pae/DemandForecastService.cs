@@ -573,11 +573,24 @@ public sealed partial class DemandForecastService
 
         // Training takes seconds of CPU: on a thread of its own, never one the host's request handling draws from.
         var started = _time.GetTimestamp();
-        var model = await Task.Factory.StartNew(
-            () => _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken),
-            cancellationToken,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default).ConfigureAwait(false);
+        ForecastModel model;
+        try
+        {
+            model = await Task.Factory.StartNew(
+                () => _forecaster.Fit(demand, [.. Enumerable.Range(1, steps)], events, cancellationToken),
+                cancellationToken,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Training failed (LightGBM's native library missing from an image, memory): the service is still forecast, and
+            // its risk scored, with its older model or the baselines, which need no training; a later run tries again.
+            _budgetLeft -= _time.GetElapsedTime(started);
+            LogTrainingFailed(ex, service, usable ? "its older model" : "the baselines");
+            return usable ? cached.Model : _forecaster.FitBaselines(demand, [.. Enumerable.Range(1, steps)], events);
+        }
+
         var took = _time.GetElapsedTime(started);
         _budgetLeft -= took;
         _trainings.Add(took);
@@ -693,6 +706,9 @@ public sealed partial class DemandForecastService
 
     [LoggerMessage(EventId = 62, Level = LogLevel.Information, Message = "PAE: trained {Method} for service {Service} on {Examples} examples in {Seconds:F1} s")]
     private partial void LogTrained(string service, ForecastMethod method, int examples, double seconds);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Error, Message = "PAE: training the model of service {Service} failed; it forecasts with {Using} until a later run trains it")]
+    private partial void LogTrainingFailed(Exception exception, string service, string @using);
 
     [LoggerMessage(EventId = 67, Level = LogLevel.Debug, Message = "PAE: service {Service} is due for training, but this run's training budget (Pae:TrainingBudget) is spent; it forecasts with {Using} until a later run")]
     private partial void LogTrainingDeferred(string service, string @using);

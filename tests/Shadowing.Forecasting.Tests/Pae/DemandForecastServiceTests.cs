@@ -376,6 +376,27 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_TrainingFails_TheServiceIsStillForecastWithTheBaselines_AndItsRiskScored()
+    {
+        // The model's features read the holiday calendar; the baselines do not: a calendar that throws fails the training only.
+        var holidays = Substitute.For<IHolidayCalendar>();
+        holidays.TimeZone.Returns(TimeZoneInfo.Utc);
+        holidays.IsHoliday(Arg.Any<DateOnly>()).Returns<bool>(_ => throw new DllNotFoundException("lib_lightgbm"));
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 2000));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        Serve("orders", MetricKind.Errors, Flat(1));
+        var logger = Logger();
+
+        var outcome = Assert.Single(await Service(logger: logger, holidays: holidays).RunAsync(Ct));
+
+        Assert.True((await _state.GetJsonAsync<PaeServiceStatus>("pae/orders", Ct))!.Value.Forecast);
+        Assert.NotEqual(ForecastMethod.Model, (await _state.GetJsonAsync<ForecastDocument>("forecast/orders", Ct))!.Value.Method);
+        Assert.DoesNotContain("failure risk not assessed", outcome.Decision, StringComparison.Ordinal);
+        Assert.Contains(logger.ReceivedCalls(), c => c.GetArguments().FirstOrDefault() is LogLevel.Error && c.GetArguments().OfType<DllNotFoundException>().Any());
+    }
+
+    [Fact]
     public async Task Run_OneServiceFailsUnexpectedly_OthersStillForecast_TheFailureIsRecorded_AndTheRunFailsAfterAll()
     {
         await Tables().PutAsync(Table("orders"), Ct);
@@ -704,12 +725,12 @@ public sealed class DemandForecastServiceTests
 
     private RoutingTableStore Tables() => new(_state, _bus);
 
-    private DemandForecastService Service(PaeMetrics? view = null, ILogger<DemandForecastService>? logger = null) => new(
+    private DemandForecastService Service(PaeMetrics? view = null, ILogger<DemandForecastService>? logger = null, IHolidayCalendar? holidays = null) => new(
         Tables(),
         _metrics,
         _state,
         new ShadowRequestStore(_state, _bus),
-        NoHolidays.Instance,
+        holidays ?? NoHolidays.Instance,
         Options.Create(_options),
         _time,
         logger ?? NullLogger<DemandForecastService>.Instance,
