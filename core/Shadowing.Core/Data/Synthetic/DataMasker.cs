@@ -131,7 +131,9 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
         number.Length is 15 or 16 && number[0] is >= '3' and <= '6' && number.All(char.IsAsciiDigit) && PiiDetector.Luhn(number)
         && !(field is not null && IdOrTime().IsMatch(field));
 
-    [System.Text.RegularExpressions.GeneratedRegex("(id|at|time|ts|timestamp|date)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    // The whole name, or a last word of it (order_id, createdAt, updatedTS): not any name ending in those letters (accounts,
+    // payments, format, paid), whose card numbers would be copied as they are.
+    [System.Text.RegularExpressions.GeneratedRegex("(?i:^(id|at|time|ts|timestamp|date)$|[_-](id|at|time|ts|timestamp|date)$)|[a-z0-9](Id|ID|At|Time|Ts|TS|Timestamp|Date)$")]
     private static partial System.Text.RegularExpressions.Regex IdOrTime();
 
     /// <summary>
@@ -151,8 +153,11 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
         // The name without a plural or a trailing "number", "no" or "address": phoneNumbers, emailAddresses, homePhones.
         var normalized = field.Replace("_", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal).ToUpperInvariant();
         var name = ContainerSuffix().Match(normalized).Groups[1].Value;
+        // Every phone name PiiDetector knows (msisdn, cellNumbers, contactNumber, homeMobile), so a number stored digits-only
+        // in an object under one ({"msisdn": {"value": "447700900123"}}) is masked as its string would be.
         return kind is PiiKind.Email or PiiKind.Phone && (name.EndsWith("MAIL", StringComparison.Ordinal) || name.EndsWith("PHONE", StringComparison.Ordinal)
-            || name is "MOBILE" or "TEL" or "TELEPHONE" or "FAX");
+            || name.EndsWith("MSISDN", StringComparison.Ordinal) || (name.EndsWith("MOBILE", StringComparison.Ordinal) && !name.EndsWith("AUTOMOBILE", StringComparison.Ordinal))
+            || name is "TEL" or "TELEPHONE" or "FAX" or "CELL" or "CELLULAR" or "CONTACT");
     }
 
     [System.Text.RegularExpressions.GeneratedRegex("^(.*?)(NUMBERS?|NUMS?|NOS?|ADDRESS(ES)?|S)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]

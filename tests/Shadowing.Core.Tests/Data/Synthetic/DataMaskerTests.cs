@@ -81,6 +81,25 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
+    public void Mask_AnObjectUnderAnyPhoneName_AndCardNumbersUnderNamesThatOnlyEndLikeAnId_AreMasked()
+    {
+        var masked = Mask(new DataMasker([], seed: 1), """
+            {"msisdn":{"value":"447700900123"},"contactNumber":{"countryCode":"44","number":"7700900111"},"homeMobile":{"digits":"447700900222"},
+             "wallets":[4111111111111111],"accounts":{"primary":5555555555554444},"order_id":4123456789012349,"updatedTS":4123456789012349,
+             "contacts":{"source":"crm"}}
+            """).ToJsonString();
+
+        foreach (var original in new[] { "447700900123", "7700900111", "447700900222", "4111111111111111", "5555555555554444" })
+        {
+            Assert.DoesNotContain(original, masked, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("\"order_id\":4123456789012349", masked, StringComparison.Ordinal); // named as an id
+        Assert.Contains("\"updatedTS\":4123456789012349", masked, StringComparison.Ordinal); // named as a time
+        Assert.Contains("\"source\":\"crm\"", masked, StringComparison.Ordinal); // "contacts" alone may be anything
+    }
+
+    [Fact]
     public void Mask_EverythingInAnObjectOrArrayUnderAPersonalName_IsMasked()
     {
         var masked = Mask(new DataMasker([], seed: 1), """
