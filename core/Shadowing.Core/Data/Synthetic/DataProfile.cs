@@ -22,7 +22,10 @@ public sealed class DataProfile
     private readonly ValueModel _root;
     private readonly List<string> _keys;
 
-    private DataProfile(ValueModel root, List<string> keys) => (_root, _keys) = (root, keys);
+    private DataProfile(ValueModel root, List<string> keys, bool quotedStrings) => (_root, _keys, _quotedStrings) = (root, keys, quotedStrings);
+
+    // Records that are JSON strings ("pending", as the Dapr SDK stores a string) are generated quoted; plain text stays plain.
+    private readonly bool _quotedStrings;
 
     /// <summary>Records learned from.</summary>
     public int Records => _root.Count;
@@ -34,9 +37,11 @@ public sealed class DataProfile
         var forced = new HashSet<string>(maskFields ?? [], StringComparer.OrdinalIgnoreCase);
         var root = new ValueModel(field: null, forced);
         var keys = new List<string>();
+        var (quoted, plain) = (0, 0);
         foreach (var (key, value) in sample)
         {
             JsonNode? node;
+            var text = false;
             var span = value.Span.StartsWith("\uFEFF"u8) ? value.Span[3..] : value.Span; // a byte-order mark
             try
             {
@@ -47,7 +52,16 @@ public sealed class DataProfile
             }
             catch (JsonException)
             {
-                node = JsonValue.Create(Encoding.UTF8.GetString(span)); // not JSON: a string value
+                var raw = Encoding.UTF8.GetString(span);
+                if (raw.TrimStart() is ['{' or '[', ..])
+                {
+                    // Meant as JSON but unreadable (cut short): learned as one string, its names and words would be kept in
+                    // the values generated (masking keeps nothing of such a record either).
+                    continue;
+                }
+
+                node = JsonValue.Create(raw); // not JSON: a string value
+                text = true;
             }
             catch (ArgumentException)
             {
@@ -56,10 +70,14 @@ public sealed class DataProfile
 
             keys.Add(key); // only a record learned from: one left out gives no key shape either
             root.Observe(node);
+            if (node is JsonValue leaf && leaf.GetValueKind() == JsonValueKind.String)
+            {
+                _ = text ? plain++ : quoted++;
+            }
         }
 
         root.Finish();
-        return new DataProfile(root, keys);
+        return new DataProfile(root, keys, quoted > plain);
 
         // A JsonObject reads its fields when first enumerated: a name twice raises then.
         static void ReadAll(JsonNode? node)
@@ -90,7 +108,7 @@ public sealed class DataProfile
             }
 
             var node = _root.Generate(random);
-            yield return (key, node is JsonValue v && v.GetValueKind() == JsonValueKind.String && !_root.WasJson ? Encoding.UTF8.GetBytes(v.GetValue<string>()) : Encoding.UTF8.GetBytes(node?.ToJsonString() ?? "null"));
+            yield return (key, node is JsonValue v && v.GetValueKind() == JsonValueKind.String && !_root.WasJson && !_quotedStrings ? Encoding.UTF8.GetBytes(v.GetValue<string>()) : Encoding.UTF8.GetBytes(node?.ToJsonString() ?? "null"));
         }
     }
 

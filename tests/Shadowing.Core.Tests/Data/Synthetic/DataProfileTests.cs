@@ -165,6 +165,33 @@ public sealed class DataProfileTests
     }
 
     [Fact]
+    public void Generate_RecordsThatAreJsonStrings_StayJsonStrings_PlainTextStaysPlain()
+    {
+        string[] states = ["pending", "shipped", "delivered"];
+        var quoted = Enumerable.Range(0, 60).Select(i => ($"s{i:D2}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes($"\"{states[i % 3]}\""))).ToList();
+        var plain = Enumerable.Range(0, 60).Select(i => ($"p{i:D2}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(states[i % 3]))).ToList();
+
+        var fromQuoted = DataProfile.Learn(quoted, []).Generate(30, RandomSource.Seeded(1)).Select(g => Encoding.UTF8.GetString(g.Value)).ToList();
+        var fromPlain = DataProfile.Learn(plain, []).Generate(30, RandomSource.Seeded(1)).Select(g => Encoding.UTF8.GetString(g.Value)).ToList();
+
+        Assert.All(fromQuoted, g => Assert.Equal(System.Text.Json.JsonValueKind.String, JsonNode.Parse(g)!.GetValueKind())); // a shadow deserializes its string
+        Assert.All(fromPlain, g => Assert.DoesNotContain("\"", g, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Learn_ARecordCutShort_IsLeftOut_SoNoneOfItsWordsAreGenerated()
+    {
+        var sample = Enumerable.Range(0, 50).Select(i => ($"c{i:D2}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(
+            i == 3 ? "{\"firstName\":\"Jocasta\",\"lastName\":\"Wilhelmina\",\"zip\":\"12345\"" : $"{{\"total\":{i}}}"))).ToList();
+
+        var profile = DataProfile.Learn(sample, []);
+        var generated = profile.Generate(200, RandomSource.Seeded(1)).Select(g => Encoding.UTF8.GetString(g.Value)).ToList();
+
+        Assert.Equal(49, profile.Records);
+        Assert.DoesNotContain(generated, g => g.Contains("Jocasta", StringComparison.Ordinal) || g.Contains("Wilhelmina", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Generate_SameSampleAndSeed_SameRecords()
     {
         Assert.Equal(Generate(seed: 5).Select(g => g.Node.ToJsonString()), Generate(seed: 5).Select(g => g.Node.ToJsonString()));
