@@ -89,6 +89,26 @@ public sealed class WorkflowsHostTests
         Assert.Equal(DataSyncMode.Differential, options.Get("billing").Mode);
     }
 
+    [Fact]
+    public void DataSettings_MaskFieldsGivenAsOneValue_IsReadAsACommaSeparatedList()
+    {
+        // As an environment variable sets it (Shadowing__Sep__Data__orders__MaskFields=address): the binder left the list empty.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Shadowing:Mode"] = "Embedded",
+            ["Shadowing:Embedded:StatePath"] = ":memory:",
+            ["Shadowing:Sep:Data:orders:Mode"] = "Differential",
+            ["Shadowing:Sep:Data:orders:MaskFields"] = "address, loyaltyId",
+            ["Shadowing:Sep:Data:billing:Mode"] = "Differential",
+            ["Shadowing:Sep:Data:billing:MaskFields:0"] = "iban",
+        }).Build();
+        using var provider = new ServiceCollection().AddLogging().AddShadowingWorkflows(configuration).BuildServiceProvider();
+        var options = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<ShadowDataOptions>>();
+
+        Assert.Equal(["address", "loyaltyId"], options.Get("orders").MaskFields);
+        Assert.Equal(["iban"], options.Get("billing").MaskFields);
+    }
+
     [Theory]
     [InlineData("Diferential")]
     [InlineData("7")] // the binder would take an enum's number

@@ -91,6 +91,16 @@ public static class ShadowLifecycleServiceCollectionExtensions
                 throw new OptionsValidationException(name ?? string.Empty, typeof(ShadowDataOptions), [ex.Message]);
             }
 
+            // One value where a list is bound (Shadowing__Sep__Data__orders__MaskFields=address): the binder leaves the list
+            // empty without a word, and the field would be copied unmasked. Read as a comma-separated list.
+            if (section.GetSection(nameof(ShadowDataOptions.MaskFields)) is { Value: { Length: > 0 } single } masked && !masked.GetChildren().Any())
+            {
+                foreach (var field in single.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    options.MaskFields.Add(field);
+                }
+            }
+
             var errors = new List<ValidationResult>();
             if (!Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true))
             {
