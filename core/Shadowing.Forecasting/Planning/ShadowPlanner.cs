@@ -90,6 +90,12 @@ public sealed class ShadowPlanner(PlannerOptions options, TimeSpan decidesEvery)
             reasons.Add(string.Create(CultureInfo.InvariantCulture, $"demand: p90 {worst.Point.P90:F0} requests per {step:c} at {worst.Point.Time:u} (+{options.Headroom:P0} headroom) exceeds production capacity {productionCapacity:F0}"));
             start = from;
             end = needing[^1].Point.Time + step;
+
+            // Never before the shadows could be ready and the next decision has looked again, as ShortenedEnd never cuts a
+            // window to less: a need that ends sooner (a spike within the lead time, or a step the run read late) would
+            // otherwise be charged and provisioned for shadows that retire before serving, or be refused as already over.
+            var floor = now + options.LeadTime + NextDecision(nextDecisionIn);
+            end = end > floor ? end : floor;
             count = peak;
         }
 

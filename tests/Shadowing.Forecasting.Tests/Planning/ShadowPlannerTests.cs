@@ -43,6 +43,18 @@ public sealed class ShadowPlannerTests
     }
 
     [Fact]
+    public void Decide_ANeedThatEndsBeforeShadowsCouldBeReady_HoldsThemUntilTheNextDecisionPastTheLeadTime()
+    {
+        // Only 12:05-12:10 is over capacity: shadows asked for at 12:02:30 are ready about 12:17:30, after it. The window
+        // runs to 12:22:30 (a lead time and a run interval from now), as ShortenedEnd would keep it, not to 12:10.
+        var forecast = Points(800, 1400, 800, 800, 800, 800);
+
+        var request = _planner.Decide("orders", forecast, Step, 1000, 250, (0.1, false), Now).Request!;
+
+        Assert.Equal((forecast[1].Time, Now.AddMinutes(20)), (request.WindowStart, request.WindowEnd));
+    }
+
+    [Fact]
     public void Decide_PeakBeyondLeadTime_WaitsButReportsWhen()
     {
         var forecast = Points(800, 800, 800, 800, 1400, 800);
