@@ -178,6 +178,33 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Sync_SettingsRefusedAfterACopyWasMade_TheCopyStaysFrozen_ItsLagGrows_AndRetirementDeletesIt()
+    {
+        await SeedAsync();
+        var settings = new Dictionary<string, ShadowDataOptions> { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } };
+        var data = Create(_store, _tables, _time, _store, settings);
+        await data.SyncAsync("orders", "s1", Ct);
+
+        // Switched to a time shift the log cannot replay: refused, but the copy made before is still there and isolated.
+        settings["orders"] = new ShadowDataOptions { Mode = DataSyncMode.TimeShifted, Shift = TimeSpan.FromDays(7) };
+        _time.Advance(TimeSpan.FromMinutes(10));
+        var record = await data.SyncAsync("orders", "s1", Ct);
+
+        Assert.Equal("differential", record.Mode); // the copy's: retirement and the orphan sweep delete it
+        Assert.Contains("not synced since", record.Note, StringComparison.Ordinal);
+        Assert.Contains("must be shorter than Shadowing:Sep:DataChangeRetention", record.Note, StringComparison.Ordinal);
+        var mark = (await _store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync("orders", "s1"), Ct))!.Value;
+        Assert.Equal(600, record.LagAt(mark, _time.GetUtcNow()).TotalSeconds, precision: 3); // was 0: the copy looked current
+        Assert.Equal(600, ObservedLag("s1"), precision: 3);
+        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+
+        await data.DeleteAsync("orders", "s1", Ct);
+
+        Assert.Equal("deleted", (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value.Mode);
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+    }
+
+    [Fact]
     public async Task Tick_PrunesChangesOlderThanTheRetention_OnceTheCopiesCaughtUp()
     {
         await SeedAsync();

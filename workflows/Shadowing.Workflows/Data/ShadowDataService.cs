@@ -70,9 +70,10 @@ public sealed partial class ShadowDataService
 
     private async Task<ShadowSyncRecord> SyncLockedAsync(string service, string shadowId, CancellationToken cancellationToken)
     {
-        if ((await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value is { Mode: "deleted" } gone)
+        var earlier = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord(service, shadowId), cancellationToken).ConfigureAwait(false))?.Value;
+        if (earlier is { Mode: "deleted" })
         {
-            return gone; // retired: its copy is not made again
+            return earlier; // retired: its copy is not made again
         }
 
         var options = _options.Get(service);
@@ -123,6 +124,17 @@ public sealed partial class ShadowDataService
             _synced[(service, shadowId)] = _time.GetUtcNow();
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
             record = new ShadowSyncRecord(options.Mode == DataSyncMode.TimeShifted ? "time-shifted" : "differential", note, _time.GetUtcNow(), progress.Lag.TotalSeconds);
+        }
+
+        if (record.Mode == "none" && earlier is { Mode: not "none" } copy)
+        {
+            // A copy made by an earlier sync (the settings changed since, or are refused now) stays as it was, isolated, until
+            // the shadow retires: recorded as a sync that fails, so its lag grows from the last sync (here and in the status
+            // API) rather than reading 0, and its mode stays the copy's, so retirement and the orphan sweep delete it.
+            var since = copy.FailingSince ?? _time.GetUtcNow();
+            var complete = copy.At - TimeSpan.FromSeconds(copy.LagSeconds ?? 0);
+            _behind.AddOrUpdate((service, shadowId), complete, (_, kept) => kept is { } k && k < complete ? k : complete);
+            record = copy with { Note = string.Create(CultureInfo.InvariantCulture, $"not synced since {since:u}: {record.Note}; the copy made before stays as it was until the shadow retires"), FailingSince = since };
         }
 
         await _store.SaveJsonAsync(StateKeys.ShadowSyncRecord(service, shadowId), record, cancellationToken: cancellationToken).ConfigureAwait(false);
