@@ -286,19 +286,22 @@ public sealed partial class DemandForecastService
     /// </summary>
     private async Task ForgetGoneAsync(HashSet<string> services, CancellationToken cancellationToken)
     {
-        var prefix = StateKeys.PaeStatus(string.Empty);
         try
         {
-            foreach (var key in await _store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false))
+            // Under each of the three prefixes: the status is written best effort, so a service may have a forecast and
+            // scores without one.
+            var gone = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var prefix in new[] { StateKeys.PaeStatus(string.Empty), StateKeys.Forecast(string.Empty), StateKeys.ForecastScores(string.Empty) })
             {
-                var service = key[prefix.Length..];
-                if (!services.Contains(service))
-                {
-                    await _store.DeleteAsync(StateKeys.Forecast(service), etag: null, cancellationToken).ConfigureAwait(false);
-                    await _store.DeleteAsync(StateKeys.ForecastScores(service), etag: null, cancellationToken).ConfigureAwait(false);
-                    await _store.DeleteAsync(key, etag: null, cancellationToken).ConfigureAwait(false); // last: a pass that fails before is finished by the next
-                    LogForgotten(service);
-                }
+                gone.UnionWith((await _store.ListKeysAsync(prefix, cancellationToken).ConfigureAwait(false)).Select(key => key[prefix.Length..]).Where(service => !services.Contains(service)));
+            }
+
+            foreach (var service in gone)
+            {
+                await _store.DeleteAsync(StateKeys.Forecast(service), etag: null, cancellationToken).ConfigureAwait(false);
+                await _store.DeleteAsync(StateKeys.ForecastScores(service), etag: null, cancellationToken).ConfigureAwait(false);
+                await _store.DeleteAsync(StateKeys.PaeStatus(service), etag: null, cancellationToken).ConfigureAwait(false);
+                LogForgotten(service);
             }
         }
         catch (StateStoreException ex)

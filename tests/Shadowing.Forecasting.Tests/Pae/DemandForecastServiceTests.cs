@@ -452,6 +452,7 @@ public sealed class DemandForecastServiceTests
 
         await Service().RunAsync(Ct);
         Assert.NotNull(await _state.GetAsync("forecast-scores/payments", Ct));
+        await _state.DeleteAsync("pae/payments", etag: null, Ct); // its status is written best effort: it may be missing
         await _state.DeleteAsync("routing/payments", etag: null, Ct);
         _time.Advance(Step);
         await Service().RunAsync(Ct);
