@@ -640,6 +640,44 @@ public sealed class ShadowLifecycleWorkflowTests
     }
 
     [Fact]
+    public async Task Run_WindowEndedWhileAnotherShadowIsPrepared_AnExtensionAfterTheDrain_IsNotHeld_AndTheOutcomeSaysSo()
+    {
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
+        var end = harness.WindowTimers[^1].FireAt;
+        harness.EndWindow();
+        await WaitUntil(() => harness.Inputs<RetireStep>(nameof(RetireShadowActivity)).Any(s => s.ShadowId == "s20261202t1200-1"));
+
+        // Came once the ready shadow was drained: the second stops at its next step rather than be held for it alone.
+        harness.Raise(ShadowLifecycleNames.Extend, new ExtendEvent(end.AddHours(1)));
+        second.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.Equal("the window ended", outcome.Reason);
+        Assert.DoesNotContain(harness.Inputs<ShadowStep>(nameof(MarkPreWarmedActivity)), s => s.ShadowId == "s20261202t1200-2");
+        Assert.Equal((end, end.AddHours(1)), (outcome.WindowEnd, outcome.UnheldExtension)); // the intake runs the extension as its next revision
+    }
+
+    [Fact]
+    public async Task Run_ReleasedWhileAReadyShadowIsRestartedAndAnotherPrepared_TheRestartedOneRetiresItself_NotDrainedMidRestart()
+    {
+        var (harness, run, second) = await FirstReadySecondPreparedAsync();
+        var restart = harness.Hold(nameof(RemediateShadowActivity), "s20261202t1200-1");
+        RaiseFail(harness, "s20261202t1200-1");
+        await WaitUntil(() => restart.Reached);
+
+        harness.Raise(ShadowLifecycleNames.Release, "operator");
+        restart.Open();
+        second.Open();
+        var outcome = await run.WaitAsync(Patience);
+
+        // Drained while its restart ran, its remediation failed on a shadow moved to Draining and retired it as failed, with an alert.
+        Assert.DoesNotContain(harness.Inputs<ShadowStep>(nameof(DrainShadowActivity)), s => s.ShadowId == "s20261202t1200-1");
+        Assert.All(harness.Inputs<RetireStep>(nameof(RetireShadowActivity)), s => Assert.Null(s.Failure));
+        Assert.Equal("released: operator", outcome.Reason);
+        Assert.All(outcome.Shadows, s => Assert.Equal(ShadowState.Retired, s.State));
+    }
+
+    [Fact]
     public async Task Run_ReadyShadowFailsAfterAReleaseWhileAnotherIsStillPrepared_IsDrainedNotRestarted()
     {
         var (harness, run, second) = await FirstReadySecondPreparedAsync();

@@ -85,6 +85,9 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
         /// <summary>Ready shadows drained as a release or the window's end comes while others are prepared (version 7).</summary>
         private readonly bool _drainWhilePreparing = options.LifecycleVersion >= 7;
 
+        /// <summary>Why the ready shadows were drained while others were prepared (version 7): the hold is over then.</summary>
+        private string? _drainedWhilePreparing;
+
         public async Task<ShadowOutcome> ExecuteAsync()
         {
             _release = context.WaitForExternalEventAsync<string?>(ShadowLifecycleNames.Release, CancellationToken.None);
@@ -117,7 +120,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     return Outcome(
                         served: false,
                         _release.IsCompleted ? Released(await _release.ConfigureAwait(true))
-                        : WindowEnded() ? "the window ended before a shadow was ready"
+                        : _drainedWhilePreparing is not null || WindowEnded() ? "the window ended before a shadow was ready"
                         : _shadows.Values.Any(s => s.LastVerdict is not null) ? "no shadow passed validation"
                         : "no shadow could be started (provisioning, its data or mirroring failed: see each shadow's retirement)");
                 }
@@ -125,6 +128,7 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 // Released while preparing: a remediation started then (version 5) retires its shadow before the rest drain.
                 // (From version 7 the window's end during preparation drained the ready shadows there: not held past it.)
                 var reason = _release.IsCompleted ? await EndHoldAsync(Released(await _release.ConfigureAwait(true))).ConfigureAwait(true)
+                    : _drainedWhilePreparing is { } drained ? await EndHoldAsync(drained).ConfigureAwait(true)
                     : _drainWhilePreparing && WindowEnded() ? await EndHoldAsync("the window ended").ConfigureAwait(true)
                     : await HoldAsync().ConfigureAwait(true);
                 await DrainAndRetireAsync(Ready().ToArray(), reason).ConfigureAwait(true);
@@ -217,13 +221,14 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                 }
                 else if (fired == _release || fired == window || fired == _extend)
                 {
-                    if (drained is null && (_release.IsCompleted || WindowEnded()) && Ready().ToArray() is { Length: > 0 } ready)
+                    if (drained is null && (_release.IsCompleted || WindowEnded()))
                     {
-                        drained = DrainAndRetireAsync(ready, _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : "the window ended");
-                    }
-                    else if (drained is null && (_release.IsCompleted || WindowEnded()))
-                    {
-                        drained = Task.CompletedTask; // nothing ready to drain; the preparations stop at their next step
+                        // The hold is over: the preparations stop at their next step (and take no extension that comes later,
+                        // which nothing would hold for), and a shadow being remediated retires itself at its next check.
+                        _stopping = true;
+                        _drainedWhilePreparing = _release.IsCompleted ? Released(await _release.ConfigureAwait(true)) : "the window ended";
+                        var ready = Ready().Where(id => !_reworks.Exists(r => r.ShadowId == id && !r.Work.IsCompleted)).ToArray();
+                        drained = ready.Length > 0 ? DrainAndRetireAsync(ready, _drainedWhilePreparing) : Task.CompletedTask;
                     }
                 }
                 else if (fired != preparations && fired != drained)
@@ -515,6 +520,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
                     }
 
                     await ResizeAsync(await resize.ConfigureAwait(true)).ConfigureAwait(true);
+                    if (_drainedWhilePreparing is { } drained)
+                    {
+                        return await EndHoldAsync(drained).ConfigureAwait(true); // the release or the window's end came while it prepared
+                    }
+
                     resize = context.WaitForExternalEventAsync<ResizeEvent>(ShadowLifecycleNames.Resize, CancellationToken.None);
                 }
                 else if (fired == _verdict && !_concurrentRemediation)
@@ -735,6 +745,11 @@ public sealed partial class ShadowLifecycleWorkflow : Workflow<ShadowRequest, Sh
 
         private async Task DrainAndRetireAsync(IReadOnlyList<string> ids, string reason)
         {
+            if (ids.Count == 0 && _drainWhilePreparing)
+            {
+                return; // all drained while others were prepared (version 7): no drain time to wait out for nothing
+            }
+
             _phase = "Draining";
             LogDraining(ids.Count, reason);
             await Task.WhenAll(ids.Select(id => context.CallActivityAsync(nameof(DrainShadowActivity), Step(id), StoreRetry))).ConfigureAwait(true);
