@@ -147,14 +147,15 @@ internal sealed class RoutesCommand : AsyncCommand<RoutesCommand.Settings>
     internal static RoutingTable Merge(RoutingTable? stored, RoutingTable wanted)
     {
         // Ids compare as the validator and the router compare them (ordinal): "S1" in the file is not the stored "s1".
+        // In the file's order, a workflow's shadow as stored: a file exported from the table applies as unchanged.
         var owned = SepsOwn(stored, wanted);
-        var fromFile = wanted.Shadows.Where(s => !owned.Contains(s.Id)).ToList();
+        var fromFile = wanted.Shadows.Select(s => owned.Contains(s.Id) ? stored!.Shadows.First(x => x.Id == s.Id) : s).ToList();
         var named = fromFile.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         var kept = (stored?.Shadows ?? []).Where(s => !named.Contains(s.Id)).ToList();
         var mirror = wanted.Mirror;
         if (stored?.Mirror is { Enabled: true } on)
         {
-            foreach (var shadow in kept.Where(s => s.Owner is not null && s.State is ShadowState.WarmingUp or ShadowState.Validating or ShadowState.PreWarmed
+            foreach (var shadow in kept.Concat(fromFile.Where(s => owned.Contains(s.Id))).Where(s => s.Owner is not null && s.State is ShadowState.WarmingUp or ShadowState.Validating or ShadowState.PreWarmed
                 && (on.Targets.Count == 0 || on.Targets.Contains(s.Id))))
             {
                 mirror = EnableMirroringActivity.Cover(mirror, shadow.Id, on.Percent);

@@ -25,7 +25,8 @@ public sealed class RoutesCommandTests
         var sep = Assert.Single(merged.Shadows, s => s.Id == "s20261202t1200-1");
         Assert.Equal((ShadowState.Retired, "shadows-orders-20261202T1200Z"), (sep.State, sep.Owner)); // not brought back to take failover traffic
         Assert.Equal(("http://10.0.0.6:8080", ShadowState.PreWarmed), (merged.Shadows.Single(s => s.Id == "canary").Address, merged.Shadows.Single(s => s.Id == "canary").State));
-        Assert.Equal(2, merged.Shadows.Count);
+        Assert.Equal(["s20261202t1200-1", "canary"], merged.Shadows.Select(s => s.Id)); // the file's order: an exported table applies as unchanged
+        Assert.Equal(stored.Shadows, RoutesCommand.Merge(stored, stored).Shadows);
     }
 
     [Fact]
@@ -37,6 +38,18 @@ public sealed class RoutesCommandTests
         var merged = RoutesCommand.Merge(stored, file);
 
         Assert.Equal(["S1", "s1"], merged.Shadows.Select(s => s.Id).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Merge_AWorkflowsShadowWarmingUp_TheFileNamesIt_StaysCoveredByTheMirrorPolicy()
+    {
+        var warming = new ShadowEndpoint { Id = "s1", Address = "http://10.0.0.7:8080", State = ShadowState.WarmingUp, Owner = "wf-1" };
+        var stored = Table(warming) with { Mirror = new Core.Mirroring.MirrorPolicy { Percent = 10, Targets = ["s1"] } };
+        var file = Table(warming with { Owner = null }) with { Mirror = new Core.Mirroring.MirrorPolicy { Percent = 2, Enabled = false } };
+
+        var mirror = RoutesCommand.Merge(stored, file).Mirror!;
+
+        Assert.Equal((true, 10.0, "s1"), (mirror.Enabled, mirror.Percent, string.Join(",", mirror.Targets))); // its warm-up would starve
     }
 
     private static RoutingTable Table(params ShadowEndpoint[] shadows) => new()
