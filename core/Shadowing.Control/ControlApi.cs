@@ -417,6 +417,12 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         {
             if (await requests.ReleasedByHandAsync(covering.Id, cancellationToken).ConfigureAwait(false))
             {
+                if (covering.Id == request.Id)
+                {
+                    // Requests are keyed by their start's minute: this one would be the released one again, which never runs again.
+                    return ControlResult.Conflict($"Request {covering.Id} starts in the same minute and its workflow was released by hand: a released request does not run again. Ask for a start in another minute.");
+                }
+
                 continue; // released by hand: closed, so this request is stored on its own and runs (SubmitAsync merges nothing into it)
             }
 

@@ -507,6 +507,32 @@ public sealed class ControlApiTests
     }
 
     [Fact]
+    public async Task StartShadows_TheSameStartAsARequestReleasedByHand_Is409_NotMergedIntoIt()
+    {
+        // Booked for 13:00, released by hand, booked again for 13:00: requests are keyed by their start's minute, so this
+        // one would be the released one, which never runs again.
+        await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
+        var start = Now.AddMinutes(90);
+        var (booked, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf("orders", start), Service = "orders", Count = 1, WindowStart = start, WindowEnd = start.AddHours(2), Kinds = [ShadowRequestKind.Manual], Reason = "by hand", CreatedAt = Now, UpdatedAt = Now,
+        }, Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
+        {
+            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = start, WindowEnd = start.AddHours(2), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 2, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        Running("wf-1");
+        Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
+        _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
+
+        var again = await Api.StartShadowsAsync("orders", Body($"{{\"start\":\"{start:O}\",\"duration\":\"1h\"}}"), "oncall", Ct);
+
+        Assert.Equal(409, again.Status);
+        Assert.Contains("released by hand", Assert.IsType<ControlProblem>(again.Body).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StartShadows_CoveredByACompletedWorkflow_Is409_EvenWhenItAddsItsKindToTheRequest()
     {
         // The PAE's request for 11:30-13:30 ran and completed (no shadow passed validation); an operator's request inside

@@ -38,10 +38,13 @@ public sealed class ShadowRequestStore(IStateStore store, IEventBus bus)
                     return await CreatedAsync(request, creations, cancellationToken).ConfigureAwait(false);
                 }
 
-                // Created by someone else since the listing: merge into theirs.
+                // Created by someone else since the listing: merge into theirs. Not into one released by hand (its key is this
+                // start's minute): closed, it would take the request in and run nothing; a later run asks from a later step.
                 if (await store.GetJsonAsync<ShadowRequest>(KeyOf(request), cancellationToken).ConfigureAwait(false) is { } created)
                 {
-                    return await MergeAsync(created, request, cancellationToken).ConfigureAwait(false);
+                    return await ReleasedByHandAsync(created.Value.Id, cancellationToken).ConfigureAwait(false)
+                        ? (created.Value, false)
+                        : await MergeAsync(created, request, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (StateConflictException) when (attempt < MaxAttempts)

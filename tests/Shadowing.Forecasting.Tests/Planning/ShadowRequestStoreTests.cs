@@ -174,6 +174,23 @@ public sealed class ShadowRequestStoreTests
     }
 
     [Fact]
+    public async Task Submit_TheSameStartAsARequestReleasedByHand_IsNotMergedIntoIt()
+    {
+        var (booked, _) = await _store.SubmitAsync(Request(T, T.AddHours(8), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
+        await _state.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
+        {
+            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = T, WindowEnd = T.AddHours(8), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 8, InstanceId = "shadows-orders-20261126T1200Z", DecidedAt = T,
+        }, cancellationToken: Ct);
+        await _state.SaveJsonAsync(StateKeys.ShadowOverride("shadows-orders-20261126T1200Z"), new ShadowOverride("release", "oncall", T) { ReleasedAt = T }, cancellationToken: Ct);
+
+        var (stored, published) = await _store.SubmitAsync(Request(T, T.AddHours(2), 3) with { UpdatedAt = T.AddMinutes(1) }, Ct);
+
+        Assert.False(published);
+        Assert.Equal((1, T.AddHours(8)), (stored.Count, stored.WindowEnd)); // left as released: nothing reopens it
+    }
+
+    [Fact]
     public async Task Submit_Disjoint_IsANewRequest()
     {
         await _store.SubmitAsync(Request(T, T.AddHours(1), 2), Ct);
