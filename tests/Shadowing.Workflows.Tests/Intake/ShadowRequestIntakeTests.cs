@@ -718,6 +718,27 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handle_AWorkflowExtendedByHandThenReleasedByHand_IsChargedUpToTheRelease()
+    {
+        // 12:00-14:00 extended by hand to 15:00 (3 endpoint-hours), then released by hand at 12:30: half an hour is charged.
+        var request = WorkflowHarness.NewRequest(count: 1);
+        var first = await Intake().HandleAsync(request);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new ShadowOverride("extend", "oncall", _time.GetUtcNow()) { WindowEnd = request.WindowEnd.AddHours(1) });
+        Assert.Equal(3, (await Intake().HandleAsync(request)).EndpointHours);
+        var releasedAt = request.WindowStart.AddMinutes(30);
+        _time.SetUtcNow(releasedAt);
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new ShadowOverride("extend", "oncall", request.WindowStart.AddMinutes(-30)) { WindowEnd = request.WindowEnd.AddHours(1), ReleasedAt = releasedAt });
+        await _workflows.RaiseEventAsync(first.InstanceId!, ShadowLifecycleNames.Release, "by hand", TestContext.Current.CancellationToken);
+        await CompletionAsync(first.InstanceId!);
+        _time.SetUtcNow(releasedAt.AddMinutes(10));
+
+        var plan = await Intake().HandleAsync(request);
+
+        Assert.Equal(0.5, plan.EndpointHours, 6);
+        Assert.Equal(0.5, (await _store.GetJsonAsync<ShadowBudgetDay>(StateKeys.ShadowBudget(new DateOnly(2026, 12, 2))))!.Value.EndpointHours, 6);
+    }
+
+    [Fact]
     public async Task Handle_RequestGrownAfterAnOperatorTerminatedItsWorkflow_IsNotBroughtBack()
     {
         var request = WorkflowHarness.NewRequest(count: 1);

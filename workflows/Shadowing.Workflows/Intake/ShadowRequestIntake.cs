@@ -131,9 +131,17 @@ public sealed partial class ShadowRequestIntake(
                     servedEnd = released < servedEnd ? released : servedEnd;
                 }
 
-                if (existing.ManualEnd is { } manualEnd && outcome?.WindowEnd is { } ranTo && ranTo < manualEnd)
+                var heldTo = outcome?.WindowEnd;
+                if (handReleased is { } cut)
                 {
-                    // An operator's extension it never held (raised while it drained): charged only up to the end it held.
+                    // Released by hand after an operator moved its end by hand: charged up to the release, as without.
+                    cut = cut > existing.WindowStart ? cut : existing.WindowStart;
+                    heldTo = heldTo is { } held && held < cut ? held : cut;
+                }
+
+                if (existing.ManualEnd is { } manualEnd && heldTo is { } ranTo && ranTo < manualEnd)
+                {
+                    // An operator's extension it never held (raised while it drained), or one released by hand: charged only up to the end it held.
                     var running = existing.ManualCount ?? existing.Count;
                     var held = ShadowAdmission.Recharged(existing.EndpointHours, running, manualEnd, running, ranTo, ranTo);
                     await ChargeAsync(DateOnly.FromDateTime(request.WindowStart.UtcDateTime), ChargeKey(request.Id, existing.Revision), held, double.PositiveInfinity, cancellationToken).ConfigureAwait(false);
