@@ -11,7 +11,7 @@ namespace Shadowing.Core.Mirroring;
 /// <c>true</c>, <c>false</c>, <c>null</c>) with every string and number replaced by a salted hash of its value, so
 /// the replayer can still tell at which paths a shadow's answer differs (it fingerprints that answer with the same salt
 /// and compares the two with <see cref="JsonDiff"/>) while the broker never holds production's tokens, personal data or
-/// figures. Values hash as <see cref="JsonDiff"/> compares them: numbers by decimal value (<c>1.0</c> is <c>1</c>),
+/// figures as values (property names are kept, so the paths can be read: an answer keyed by e-mail address keeps its keys). Values hash as <see cref="JsonDiff"/> compares them: numbers by decimal value (<c>1.0</c> is <c>1</c>),
 /// strings unescaped. A number and a string of the same text differ, as they do unhashed. A body that is not JSON
 /// is a single string: the hash of its bytes.
 /// </summary>

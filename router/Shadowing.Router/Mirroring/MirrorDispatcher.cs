@@ -122,7 +122,7 @@ internal sealed partial class MirrorDispatcher : BackgroundService
                 ReceivedAt = job.ReceivedAt,
                 Targets = [.. job.Targets.Select(t => t.Id)],
                 Secondary = job.Secondary?.Id,
-                Production = production,
+                Production = production with { BodyDigest = null }, // unsalted, one table would look up short answers across envelopes
                 ProductionFingerprint = productionBody is { } answered && AnswerFingerprint.Of(answered.Span, job.Id) is { } fingerprint
                     && fingerprint.Length <= policy.MaxBodyBytes ? fingerprint : null,
                 ExpiresAt = job.ReceivedAt + policy.TimeToLive,

@@ -58,7 +58,9 @@ public sealed class MirrorPubSubTests
         Assert.Equal(("orders", "GET", "/items", "?page=1"), (envelope.Service, envelope.Method, envelope.Path, envelope.Query));
         Assert.Equal(["s1"], envelope.Targets);
         Assert.Equal(("p1", 200), (envelope.Production.EndpointId, envelope.Production.Status));
-        // Production's answer travels as its fingerprint: its shape, no value of it; the replayer still finds where they differ.
+        // Production's answer travels as its fingerprint: its shape, no value of it (nor its unsalted digest); the replayer still
+        // finds where they differ.
+        Assert.Null(envelope.Production.BodyDigest);
         using (var shape = JsonDocument.Parse(envelope.ProductionFingerprint))
         {
             Assert.Equal(["endpoint", "method", "path", "query", "body", "daprAppId"], shape.RootElement.EnumerateObject().Select(p => p.Name));
