@@ -995,6 +995,24 @@ public sealed class ShadowRequestIntakeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KillSwitch_AWorkflowAnOperatorAlsoReleasedByHandWhileItDrained_IsChargedUpToTheKillSwitch_AndNotRunAgain()
+    {
+        var request = WorkflowHarness.NewRequest(count: 1); // 12:00-14:00
+        var first = await Intake().HandleAsync(request);
+        _time.SetUtcNow(request.WindowStart.AddMinutes(30));
+        await Intake().EngageKillSwitchAsync("ops");
+        await _store.SaveJsonAsync(StateKeys.ShadowOverride(first.InstanceId!), new ShadowOverride("release", "oncall", request.WindowStart.AddMinutes(40)) { ReleasedAt = request.WindowStart.AddMinutes(40) });
+        await CompletionAsync(first.InstanceId!);
+        await Intake().DisengageKillSwitchAsync();
+        _time.SetUtcNow(request.WindowStart.AddMinutes(50));
+
+        var after = await Intake().HandleAsync(request);
+
+        Assert.Equal((1, first.InstanceId, request.WindowStart.AddMinutes(30)), (after.Revision, after.InstanceId, after.WindowEnd)); // released by hand: not resumed
+        Assert.Equal(0.5, after.EndpointHours, 6);
+    }
+
+    [Fact]
     public async Task KillSwitchSetInTheStore_IsEnforcedOnTheNextTick()
     {
         var running = await Intake().HandleAsync(WorkflowHarness.NewRequest(count: 1));

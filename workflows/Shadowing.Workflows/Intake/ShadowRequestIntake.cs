@@ -122,6 +122,11 @@ public sealed partial class ShadowRequestIntake(
                 }
 
                 var handReleased = (await store.GetJsonAsync<ShadowOverride>(StateKeys.ShadowOverride(instanceId), cancellationToken).ConfigureAwait(false))?.Value?.ReleasedAt;
+                if (handReleased is { } handAt && existing.ReleasedAt is { } switchAt && switchAt < handAt)
+                {
+                    handReleased = switchAt; // the kill switch released it first; the operator's release came while it drained
+                }
+
                 if (handReleased is { } byHand && existing.ManualEnd is null)
                 {
                     // Released by an operator through the control API: charged up to the release only, and never run again.
