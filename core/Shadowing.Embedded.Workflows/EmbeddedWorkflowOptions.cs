@@ -10,7 +10,8 @@ public sealed class EmbeddedWorkflowOptions
 
     /// <summary>
     /// SQLite file of instances, history, timers and activity work items, or <c>:memory:</c>. Default: beside the
-    /// embedded state file (<c>workflows.db</c> in the folder of <c>Shadowing:Embedded:StatePath</c>).
+    /// embedded state file (in the folder of <c>Shadowing:Embedded:StatePath</c>: <c>workflows.db</c> beside the default
+    /// <c>state.db</c>, <c>{name}.workflows.db</c> beside any other).
     /// </summary>
     public string? StatePath { get; set; }
 

@@ -46,11 +46,26 @@ public static class EmbeddedWorkflowsServiceCollectionExtensions
         return services;
     }
 
-    /// <summary><c>workflows.db</c> in the folder of the embedded state file; in memory when that is.</summary>
-    internal static string BesideStateFile(string? statePath) =>
-        string.IsNullOrEmpty(statePath) ? Path.Combine(".shadowing", "workflows.db")
-        : statePath == WorkflowStore.InMemory ? WorkflowStore.InMemory
-        : Path.Combine(Path.GetDirectoryName(statePath) ?? string.Empty, "workflows.db");
+    /// <summary>
+    /// Beside the embedded state file, in memory when that is: <c>workflows.db</c> for the default <c>state.db</c>,
+    /// <c>{name}.workflows.db</c> for any other (<c>a.db</c>: <c>a.workflows.db</c>), so two state files in one folder do not
+    /// share one workflow store, where the second stack would resume the first one's workflows against its own state.
+    /// </summary>
+    internal static string BesideStateFile(string? statePath)
+    {
+        if (string.IsNullOrEmpty(statePath))
+        {
+            return Path.Combine(".shadowing", "workflows.db");
+        }
+
+        if (statePath == WorkflowStore.InMemory)
+        {
+            return WorkflowStore.InMemory;
+        }
+
+        var name = Path.GetFileNameWithoutExtension(statePath);
+        return Path.Combine(Path.GetDirectoryName(statePath) ?? string.Empty, name is "state" ? "workflows.db" : $"{name}.workflows.db");
+    }
 
     private sealed class PointAtBackend(string name, EmbeddedWorkflowBackend backend) : IPostConfigureOptions<GrpcClientFactoryOptions>
     {

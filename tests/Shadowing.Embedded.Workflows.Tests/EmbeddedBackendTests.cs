@@ -28,6 +28,15 @@ public sealed class EmbeddedBackendTests : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
+    [Theory]
+    [InlineData(null, ".shadowing/workflows.db")]
+    [InlineData(".shadowing/state.db", ".shadowing/workflows.db")]
+    [InlineData("/data/a.db", "/data/a.workflows.db")]
+    [InlineData("/data/b.db", "/data/b.workflows.db")]
+    [InlineData(":memory:", ":memory:")]
+    public void WorkflowStore_BesideTheStateFile_OnePerStateFile(string? statePath, string expected) =>
+        Assert.Equal(expected.Replace('/', Path.DirectorySeparatorChar), EmbeddedWorkflowsServiceCollectionExtensions.BesideStateFile(statePath));
+
     [Fact]
     public async Task ActivitiesInSequence_CompleteWithOutputAndCustomStatus()
     {

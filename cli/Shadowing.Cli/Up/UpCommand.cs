@@ -210,7 +210,8 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
         var pae = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PaeOptions>>().Value;
         table.AddRow("PAE", $"every {pae.Interval}", Markup.Escape($"forecasts {pae.Horizon} ahead from the router's records into forecast/{{service}}"));
         var sep = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Shadowing.Core.Shadows.ShadowGuardRails>>().Value;
-        table.AddRow("SEP", "workflows.db beside the state file", Markup.Escape(
+        var workflowStore = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Shadowing.Embedded.Workflows.EmbeddedWorkflowOptions>>().Value.StatePath;
+        table.AddRow("SEP", Markup.Escape(workflowStore ?? "workflows.db beside the state file"), Markup.Escape(
             $"shadow requests → ShadowLifecycleWorkflow → local-process shadows (at most {sep.MaxShadowsPerService} per service, {sep.EndpointHoursPerDay} endpoint-hours a day{(sep.DryRun ? ", dry run" : string.Empty)}); shadowing plans, shadowing kill-switch"));
         foreach (var process in processes)
         {
