@@ -235,7 +235,11 @@ public sealed partial class InProcessEventBus : IEventBus, IAsyncDisposable
         }
         catch (Exception ex) when (ex is StateStoreException or ObjectDisposedException)
         {
-            LogDeadLetterNotStored(ex, message.Topic, subscription.Name, message.Id, System.Text.Encoding.UTF8.GetString(message.Data.Span));
+            // The payload in the log is the last record of the message; not a mirror envelope's, which carries a request's
+            // body and query (logs carry none), and whose loss a mirror may afford.
+            LogDeadLetterNotStored(ex, message.Topic, subscription.Name, message.Id, message.Topic.StartsWith(Topics.MirrorPrefix, StringComparison.Ordinal)
+                ? "(a mirror envelope: not logged, it carries a request's body)"
+                : System.Text.Encoding.UTF8.GetString(message.Data.Span));
         }
     }
 

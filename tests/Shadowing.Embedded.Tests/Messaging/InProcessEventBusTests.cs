@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Messaging;
@@ -115,6 +116,26 @@ public sealed class InProcessEventBusTests : EventBusContractTests
         var letter = (await store.GetJsonAsync<DeadLetter>(Assert.Single(await store.ListKeysAsync("deadletter/", Ct)), Ct))!.Value;
         Assert.Equal((1, 1), (letter.Attempts, attempts));
         Assert.Contains("another service", letter.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("mirror.orders", false)]
+    [InlineData("alerts", true)]
+    public async Task DeadLetterThatCannotBeStored_IsLogged_WithItsPayloadUnlessAMirrorEnvelope(string topic, bool payloadLogged)
+    {
+        var store = Substitute.For<IStateStore>();
+        store.SaveAsync(default!, default, default, default).ReturnsForAnyArgs<Task>(_ => throw new StateStoreException("the store is down"));
+        var logger = Substitute.For<ILogger<InProcessEventBus>>();
+        logger.IsEnabled(Arg.Any<LogLevel>()).Returns(true);
+        await using var bus = new InProcessEventBus(store, TimeProvider.System, Options.Create(new InProcessEventBusOptions()), logger);
+        using var subscription = bus.Subscribe<RoutingChanged>(topic, "replayer", (_, _) => throw new UnprocessableMessageException("refused"));
+
+        await bus.PublishAsync(topic, new RoutingChanged("secret-body-text"), Ct);
+
+        bool Critical(NSubstitute.Core.ICall c) => c.GetMethodInfo().Name == nameof(ILogger.Log) && c.GetArguments()[0] is LogLevel.Critical;
+        await Eventually.WaitUntilAsync(() => logger.ReceivedCalls().Any(Critical), "the dead letter's loss is logged", cancellationToken: Ct);
+        var logged = string.Join(" ", logger.ReceivedCalls().Where(Critical).Select(c => c.GetArguments()[2]?.ToString()));
+        Assert.Equal(payloadLogged, logged.Contains("secret-body-text", StringComparison.Ordinal));
     }
 
     [Fact]
