@@ -483,15 +483,7 @@ public sealed class ControlApiTests
         // An operator booked 11:30-13:30 and released it through this API at 11:40; at 11:50 they (or the PAE) ask again:
         // the released request is closed, so the new one is not merged into a workflow that has ended.
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
-        var (booked, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
-        {
-            Id = ShadowRequest.IdOf("orders", Now), Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Kinds = [ShadowRequestKind.Manual], Reason = "by hand", CreatedAt = Now, UpdatedAt = Now,
-        }, Ct);
-        await _store.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
-        {
-            RequestId = booked.Id, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Decision = ShadowPlanDecision.Admitted,
-            Reason = "test", EndpointHours = 4, InstanceId = "wf-1", DecidedAt = Now,
-        }, cancellationToken: Ct);
+        var booked = await AdmittedAsync(Now, TimeSpan.FromHours(2), 2, ShadowRequestKind.Manual); // its workflow wf-1
         Running("wf-1");
         _time.Advance(TimeSpan.FromMinutes(10));
         Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
@@ -513,15 +505,7 @@ public sealed class ControlApiTests
         // one would be the released one, which never runs again.
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
         var start = Now.AddMinutes(90);
-        var (booked, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
-        {
-            Id = ShadowRequest.IdOf("orders", start), Service = "orders", Count = 1, WindowStart = start, WindowEnd = start.AddHours(2), Kinds = [ShadowRequestKind.Manual], Reason = "by hand", CreatedAt = Now, UpdatedAt = Now,
-        }, Ct);
-        await _store.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
-        {
-            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = start, WindowEnd = start.AddHours(2), Decision = ShadowPlanDecision.Admitted,
-            Reason = "test", EndpointHours = 2, InstanceId = "wf-1", DecidedAt = Now,
-        }, cancellationToken: Ct);
+        await AdmittedAsync(start, TimeSpan.FromHours(2), 1, ShadowRequestKind.Manual); // its workflow wf-1
         Running("wf-1");
         Assert.Equal(202, (await Api.RaiseEventAsync("wf-1", "release", Body(string.Empty), "oncall", Ct)).Status);
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
@@ -538,15 +522,7 @@ public sealed class ControlApiTests
         // The PAE's request for 11:30-13:30 ran and completed (no shadow passed validation); an operator's request inside
         // it only adds "Manual" to its kinds, which the intake does not run again for.
         await _store.SaveJsonAsync(StateKeys.Routing("orders"), Orders(), cancellationToken: Ct);
-        var (pae, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
-        {
-            Id = ShadowRequest.IdOf("orders", Now), Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Kinds = [ShadowRequestKind.Demand], Reason = "forecast", CreatedAt = Now, UpdatedAt = Now,
-        }, Ct);
-        await _store.SaveJsonAsync(StateKeys.ShadowPlan(pae.Id), new ShadowPlan
-        {
-            RequestId = pae.Id, Service = "orders", Count = 2, WindowStart = Now, WindowEnd = Now.AddHours(2), Decision = ShadowPlanDecision.Admitted,
-            Reason = "test", EndpointHours = 4, InstanceId = "wf-1", DecidedAt = Now,
-        }, cancellationToken: Ct);
+        await AdmittedAsync(Now, TimeSpan.FromHours(2), 2, ShadowRequestKind.Demand); // its workflow wf-1
         _workflows.GetAsync("wf-1", Arg.Any<CancellationToken>()).Returns(Status("wf-1", "COMPLETED"));
 
         var result = await Api.StartShadowsAsync("orders", Body(string.Empty), "oncall", Ct);
@@ -824,6 +800,21 @@ public sealed class ControlApiTests
     }
 
     private static MemoryStream Body(string json) => new(Encoding.UTF8.GetBytes(json));
+
+    /// <summary>A stored request of "orders" and its plan, admitted with workflow wf-1.</summary>
+    private async Task<ShadowRequest> AdmittedAsync(DateTimeOffset start, TimeSpan length, int count, ShadowRequestKind kind)
+    {
+        var (stored, _) = await new ShadowRequestStore(_store, _bus).SubmitAsync(new ShadowRequest
+        {
+            Id = ShadowRequest.IdOf("orders", start), Service = "orders", Count = count, WindowStart = start, WindowEnd = start + length, Kinds = [kind], Reason = "test", CreatedAt = Now, UpdatedAt = Now,
+        }, Ct);
+        await _store.SaveJsonAsync(StateKeys.ShadowPlan(stored.Id), new ShadowPlan
+        {
+            RequestId = stored.Id, Service = "orders", Count = count, WindowStart = start, WindowEnd = start + length, Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = count * length.TotalHours, InstanceId = "wf-1", DecidedAt = Now,
+        }, cancellationToken: Ct);
+        return stored;
+    }
 
     private static RoutingTable Orders() => new()
     {

@@ -155,15 +155,10 @@ public sealed class ShadowRequestStoreTests
     [Fact]
     public async Task Submit_OverlappingARequestReleasedByHand_IsANewRequest_TheReleasedOneUnchanged()
     {
-        var (booked, _) = await _store.SubmitAsync(Request(T, T.AddHours(8), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
-        await _state.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
-        {
-            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = T, WindowEnd = T.AddHours(8), Decision = ShadowPlanDecision.Admitted,
-            Reason = "test", EndpointHours = 8, InstanceId = "shadows-orders-20261126T1200Z", DecidedAt = T,
-        }, cancellationToken: Ct);
+        var booked = await BookedAsync(); // 12:00-20:00, its workflow shadows-orders-20261126T1200Z
         var forecast = Request(T.AddHours(2), T.AddHours(3), 2) with { UpdatedAt = T.AddHours(1) };
         Assert.True(await _store.SubmitAsync(forecast, Ct) is { Stored.Id: "orders/20261126T1200Z" }); // merged while it runs
-        await _state.SaveJsonAsync(StateKeys.ShadowOverride("shadows-orders-20261126T1200Z"), new ShadowOverride("release", "oncall", T.AddHours(1)) { ReleasedAt = T.AddHours(1) }, cancellationToken: Ct);
+        await ReleaseByHandAsync(T.AddHours(1));
 
         var (stored, published) = await _store.SubmitAsync(Request(T.AddHours(2), T.AddHours(3), 3) with { UpdatedAt = T.AddHours(1).AddMinutes(5) }, Ct);
 
@@ -176,13 +171,8 @@ public sealed class ShadowRequestStoreTests
     [Fact]
     public async Task Submit_TheSameStartAsARequestReleasedByHand_IsNotMergedIntoIt()
     {
-        var (booked, _) = await _store.SubmitAsync(Request(T, T.AddHours(8), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
-        await _state.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
-        {
-            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = T, WindowEnd = T.AddHours(8), Decision = ShadowPlanDecision.Admitted,
-            Reason = "test", EndpointHours = 8, InstanceId = "shadows-orders-20261126T1200Z", DecidedAt = T,
-        }, cancellationToken: Ct);
-        await _state.SaveJsonAsync(StateKeys.ShadowOverride("shadows-orders-20261126T1200Z"), new ShadowOverride("release", "oncall", T) { ReleasedAt = T }, cancellationToken: Ct);
+        await BookedAsync(); // 12:00-20:00, its workflow shadows-orders-20261126T1200Z
+        await ReleaseByHandAsync(T);
 
         var (stored, published) = await _store.SubmitAsync(Request(T, T.AddHours(2), 3) with { UpdatedAt = T.AddMinutes(1) }, Ct);
 
@@ -228,6 +218,22 @@ public sealed class ShadowRequestStoreTests
         Assert.Equal(["shadow-requests/orders/20261126T1200Z", "shadow-requests/orders/20261126T1500Z"], await _state.ListKeysAsync("shadow-requests/orders/", Ct));
         await _bus.Received(2).PublishAsync(Topics.ShadowRequests, Arg.Any<ShadowRequest>(), Arg.Any<CancellationToken>());
     }
+
+    /// <summary>An operator's request for 12:00-20:00, admitted with workflow shadows-orders-20261126T1200Z.</summary>
+    private async Task<ShadowRequest> BookedAsync()
+    {
+        var (booked, _) = await _store.SubmitAsync(Request(T, T.AddHours(8), 1) with { Kinds = [ShadowRequestKind.Manual] }, Ct);
+        await _state.SaveJsonAsync(StateKeys.ShadowPlan(booked.Id), new ShadowPlan
+        {
+            RequestId = booked.Id, Service = "orders", Count = 1, WindowStart = T, WindowEnd = T.AddHours(8), Decision = ShadowPlanDecision.Admitted,
+            Reason = "test", EndpointHours = 8, InstanceId = "shadows-orders-20261126T1200Z", DecidedAt = T,
+        }, cancellationToken: Ct);
+        return booked;
+    }
+
+    /// <summary>Its workflow released through the control API at <paramref name="at"/>, as the API marks it.</summary>
+    private Task ReleaseByHandAsync(DateTimeOffset at) =>
+        _state.SaveJsonAsync(StateKeys.ShadowOverride("shadows-orders-20261126T1200Z"), new ShadowOverride("release", "oncall", at) { ReleasedAt = at }, cancellationToken: Ct);
 
     private static ShadowRequest Request(DateTimeOffset start, DateTimeOffset end, int count) => new()
     {
