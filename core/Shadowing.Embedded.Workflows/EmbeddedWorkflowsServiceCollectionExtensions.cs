@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Shadowing.Core.Configuration;
+using Shadowing.Core.Serialization;
 
 namespace Shadowing.Embedded.Workflows;
 
@@ -34,7 +35,9 @@ public static class EmbeddedWorkflowsServiceCollectionExtensions
 
         // Registered before the worker, so it is listening (StartingAsync) when the worker first connects.
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedWorkflowBackend>());
-        services.AddDaprWorkflow(configure ?? (_ => { }));
+        // The product's JSON (enums as names) for inputs, outputs and custom status, as on daprd (AddShadowingWorkflowRuntime):
+        // what the workflow status API shows reads "state": "PreWarmed", not a number. Earlier histories read as before.
+        services.AddDaprWorkflow(configure ?? (_ => { })).WithJsonSerializer(ShadowingJson.Options);
 
         // The worker and client reach the sidecar through one gRPC client factory registration: point it here.
         foreach (var name in new[] { typeof(TaskHubSidecarService.TaskHubSidecarServiceClient).Name, typeof(TaskHubSidecarService.TaskHubSidecarServiceClient).FullName!, "TaskHubSidecarService.TaskHubSidecarServiceClient" })

@@ -2,6 +2,7 @@ using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Shadowing.Core.Configuration;
+using Shadowing.Core.Serialization;
 using Shadowing.Dapr;
 using Shadowing.Embedded;
 using Shadowing.Embedded.Workflows;
@@ -76,7 +77,8 @@ public static class ShadowingModeExtensions
         ArgumentNullException.ThrowIfNull(services);
         if (mode == ShadowingMode.Dapr)
         {
-            services.AddDaprWorkflow(register);
+            // Enums as names in inputs, outputs and custom status (what `GET /v1.0/workflows/dapr/{id}` shows), as embedded.
+            services.AddDaprWorkflow(register).WithJsonSerializer(ShadowingJson.Options);
         }
         else
         {

@@ -46,7 +46,9 @@ public sealed class EmbeddedBackendTests : IAsyncLifetime
         Assert.Equal(16, state.ReadOutputAs<int>());
         Assert.Equal(10, state.ReadInputAs<int>());
         Assert.Equal(3, Host.Probe.Calls["add"]);
-        Assert.Contains("\"step\":3", state.ReadCustomStatusAs<System.Text.Json.JsonElement>().GetRawText(), StringComparison.Ordinal);
+        var status = state.ReadCustomStatusAs<System.Text.Json.JsonElement>().GetRawText();
+        Assert.Contains("\"step\":3", status, StringComparison.Ordinal);
+        Assert.Contains("\"day\":\"Monday\"", status, StringComparison.Ordinal); // the product's JSON: what the status API shows
     }
 
     [Fact]

@@ -93,7 +93,7 @@ public sealed class SequenceWorkflow : Workflow<int, int>
         for (var step = 1; step <= 3; step++)
         {
             value = await context.CallActivityAsync<int>(nameof(AddActivity), new[] { value, step });
-            context.SetCustomStatus(new { step, value });
+            context.SetCustomStatus(new { step, value, day = DayOfWeek.Monday });
         }
 
         return value;

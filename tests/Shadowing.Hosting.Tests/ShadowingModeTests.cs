@@ -1,6 +1,7 @@
 using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
 using Shadowing.Dapr.State;
 using Shadowing.Embedded.State;
@@ -51,5 +52,8 @@ public sealed class ShadowingModeTests
         Assert.IsType(store, provider.GetRequiredService<IStateStore>());
         Assert.NotNull(provider.GetRequiredService<DaprWorkflowClient>());
         Assert.Equal(embeddedBackend, services.Any(d => d.ServiceType == typeof(EmbeddedWorkflowBackend)));
+
+        // Either way, payloads and custom status are the product's JSON: a shadow's state reads as its name.
+        Assert.Equal("\"PreWarmed\"", provider.GetRequiredService<global::Dapr.Common.Serialization.IDaprSerializer>().Serialize(ShadowState.PreWarmed));
     }
 }
