@@ -54,6 +54,8 @@ public sealed class ShadowingModeTests
         Assert.Equal(embeddedBackend, services.Any(d => d.ServiceType == typeof(EmbeddedWorkflowBackend)));
 
         // Either way, payloads and custom status are the product's JSON: a shadow's state reads as its name.
-        Assert.Equal("\"PreWarmed\"", provider.GetRequiredService<global::Dapr.Common.Serialization.IDaprSerializer>().Serialize(ShadowState.PreWarmed));
+        var serializer = provider.GetRequiredService<global::Dapr.Common.Serialization.IDaprSerializer>();
+        Assert.Equal("\"PreWarmed\"", serializer.Serialize(ShadowState.PreWarmed));
+        Assert.Equal(ShadowState.PreWarmed, serializer.Deserialize<ShadowState>(((int)ShadowState.PreWarmed).ToString(System.Globalization.CultureInfo.InvariantCulture))); // a history written before
     }
 }
