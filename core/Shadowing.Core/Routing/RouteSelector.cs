@@ -175,7 +175,9 @@ public sealed class RouteSelector(IRandomSource random)
             }
 
             anyAvailable = true;
-            if (!IsUnderThresholds(candidate, load))
+            // Panic skips the latency limit: the failing answers that ejected the endpoint made its average (a dependency
+            // timing out answers 500 slowly), and no recheck comes while it is out; its concurrency limit still holds.
+            if (ejectedForAnswers ? candidate.MaxConcurrency is { } limit && load.InFlight >= limit : !IsUnderThresholds(candidate, load))
             {
                 continue;
             }

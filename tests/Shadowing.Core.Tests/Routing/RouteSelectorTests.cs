@@ -174,6 +174,18 @@ public sealed class RouteSelectorTests
     }
 
     [Fact]
+    public void Select_EjectedForSlowFailingAnswers_PanicIgnoresTheLatencyTheyMade_NotTheConcurrencyLimit()
+    {
+        // Five 500s after about a second each (a dependency timing out) ejected it and left its average over the limit.
+        var slow = new Candidate("p1", new EndpointLoad(false, 0, 404, EjectedForAnswers: true), 10, 250);
+        var full = new Candidate("p1", new EndpointLoad(false, 10, 404, EjectedForAnswers: true), 10, 250);
+        var fallback = Candidate.Fallback();
+
+        Assert.Equal(RouteReason.Panic, _selector.Select([slow], [], fallback).Reason);
+        Assert.Same(fallback, _selector.Select([full], [], fallback).Target);
+    }
+
+    [Fact]
     public void Select_AnotherProductionEndpointAvailableButBusy_NoPanic()
     {
         var ejected = new Candidate("p1", new EndpointLoad(false, 0, null, EjectedForAnswers: true), 10, null);
