@@ -22,6 +22,13 @@ public static class DaprComponents
     public static string PubSubOf(string topic, string general = PubSub) =>
         topic.StartsWith(Core.Messaging.Topics.MirrorPrefix, StringComparison.Ordinal) || topic is Core.Messaging.Topics.Alerts or Core.Messaging.Topics.ShadowRequests or Core.Messaging.Topics.ShadowVerdicts ? QueuePubSub : general;
 
+    /// <summary>
+    /// The state store component of <paramref name="service"/>'s production data, <c>data-{service}</c>
+    /// (<c>components/*/data-orders.yaml</c>): the transactional outbox on, and keys of its own (<c>keyPrefix: name</c>), so
+    /// the production apps it is scoped to cannot read or write Shadowing's state.
+    /// </summary>
+    public static string DataStore(string service) => "data-" + service;
+
     /// <summary>Route on which this app receives events of a topic: <c>/events/{topic}</c>, as declared in <c>components/subscriptions.yaml</c>.</summary>
     public static string EventRoute(string topic) => "/events/" + topic;
 }

@@ -43,6 +43,7 @@ public static class DaprServiceCollectionExtensions
             names,
             log: new DaprStateStore(sp.GetRequiredService<DaprClient>(), sp.GetRequiredService<TimeProvider>(), listed: false)));
         services.TryAddSingleton<Core.Data.IChangeFeed>(sp => sp.GetRequiredService<OutboxChangeFeed>());
+        services.TryAddSingleton<Core.Data.IProductionData>(sp => new DaprProductionData(sp.GetRequiredService<DaprClient>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<OutboxChangeSubscription>();
         return services;
     }

@@ -36,16 +36,17 @@ public sealed class DaprResourcesTests
     [Theory]
     [InlineData("redis/data-orders.yaml", "state.redis")]
     [InlineData("postgresql/data-orders.yaml", "state.postgresql")]
-    public void DataComponent_HasTheOutboxOnItsServicesTopic_AndSharesTheStatestoresKeys(string file, string type)
+    public void DataComponent_HasTheOutboxOnItsServicesTopic_AndKeysOfItsOwn(string file, string type)
     {
         var component = Component(file);
 
-        Assert.Equal("data-orders", Text(component, "metadata", "name"));
+        Assert.Equal(DaprComponents.DataStore("orders"), Text(component, "metadata", "name"));
         Assert.Equal(type, Text(component, "spec", "type"));
         var metadata = Metadata(component);
         Assert.Equal(DaprComponents.PubSub, metadata["outboxPublishPubsub"]);
         Assert.Equal("data-changes.orders", metadata["outboxPublishTopic"]);
-        Assert.Equal(DaprComponents.StateStore, metadata["keyPrefix"]);
+        // Its own keys: a production app it is scoped to must not reach statestore's (routing tables, plans).
+        Assert.Equal("name", metadata["keyPrefix"]);
         Assert.False(metadata.ContainsKey("actorStateStore"));
         Assert.Contains(DaprAppIds.Workflows, Scopes(component));
     }

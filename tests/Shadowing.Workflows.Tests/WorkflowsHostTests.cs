@@ -38,6 +38,7 @@ public sealed class WorkflowsHostTests
         var feed = Assert.IsType<OutboxChangeFeed>(provider.GetRequiredService<IChangeFeed>());
         Assert.Equal(["billing", "orders"], feed.Services);
         Assert.Contains(services, d => d.ImplementationType == typeof(OutboxChangeSubscription));
+        Assert.IsType<DaprProductionData>(provider.GetRequiredService<Shadowing.Core.Data.IProductionData>()); // data-{service}, not statestore
     }
 
     [Fact]

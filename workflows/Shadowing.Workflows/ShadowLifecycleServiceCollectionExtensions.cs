@@ -60,7 +60,8 @@ public static class ShadowLifecycleServiceCollectionExtensions
             sp.GetRequiredService<IOptions<ShadowLifecycleOptions>>(),
             sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ShadowDataService>>()));
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ShadowDataService>>(),
+            sp.GetService<Core.Data.IProductionData>())); // with Dapr, each service's data-{service} component
         services.AddHostedService(sp => sp.GetRequiredService<ShadowReconciler>());
         services.AddHostedService<ShadowRequestSubscription>();
         services.AddHostedService<ShadowVerdictRelay>();

@@ -26,6 +26,7 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
     private FakeDaprSidecar _sidecar = null!;
     private DaprStateStore _store = null!;
+    private IStateStore _production = null!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -34,6 +35,7 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
         _sidecar = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
         _sidecar.State.Outboxes["data-orders"] = ("pubsub", Topics.DataChanges("orders"));
         _store = new DaprStateStore(_sidecar.CreateClient(), _time);
+        _production = new DaprProductionData(_sidecar.CreateClient(), _time).Of("orders");
     }
 
     public async ValueTask DisposeAsync() => await _sidecar.DisposeAsync();
@@ -76,8 +78,10 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
         Assert.Contains(_sidecar.State.Keys, k => k.StartsWith("data-feed/orders/log/", StringComparison.Ordinal));
         Assert.DoesNotContain(_sidecar.State.Keys, k => k.StartsWith("$index/data-feed/orders/log", StringComparison.Ordinal));
 
-        // Production's own keys hold the data (the projections and tombstones are the outbox's business).
-        var sync = new DataSync(feedOf, _store, _store, _time);
+        // Production's own keys hold the data (the projections and tombstones are the outbox's business), in its own
+        // component: none of it is in statestore, which its apps cannot reach either.
+        Assert.DoesNotContain(_sidecar.State.Keys, k => k.StartsWith(Prefix, StringComparison.Ordinal));
+        var sync = new DataSync(feedOf, _production, _store, _time);
         var progress = await sync.RunAsync("orders", "s1", TimeSpan.Zero, Ct);
 
         Assert.True(progress.Seeded);
@@ -280,9 +284,9 @@ public sealed class OutboxChangeFeedTests : IAsyncLifetime
     private async Task<Dictionary<string, string>> ProductionAsync()
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var key in _sidecar.State.Store.Keys.Where(k => k.StartsWith(Prefix, StringComparison.Ordinal)))
+        foreach (var key in _sidecar.State.StoreOf(DaprComponents.DataStore("orders")).Keys.Where(k => k.StartsWith(Prefix, StringComparison.Ordinal)))
         {
-            result[key[Prefix.Length..]] = Encoding.UTF8.GetString((await _store.GetAsync(key, Ct))!.Value.Span);
+            result[key[Prefix.Length..]] = Encoding.UTF8.GetString((await _production.GetAsync(key, Ct))!.Value.Span);
         }
 
         return result;

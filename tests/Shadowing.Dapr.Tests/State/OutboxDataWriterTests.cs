@@ -40,11 +40,11 @@ public sealed class OutboxDataWriterTests : IAsyncLifetime
             [("data/orders/o1", DataChangeKind.Upsert, "one"), ("data/orders/o2", DataChangeKind.Upsert, "two"), ("data/orders/o1", DataChangeKind.Delete, null), ("data/orders/o1", DataChangeKind.Upsert, "again")],
             messages.Select(m => (m.Key, m.Kind, m.Value is null ? null : Encoding.UTF8.GetString(m.Value))));
         Assert.Equal(_time.GetUtcNow(), messages[^1].At);
-        Assert.Equal("again", Encoding.UTF8.GetString(_sidecar.State.Store.Get("data/orders/o1")!.Value.Value)); // the data, not the projection
-        Assert.Null(_sidecar.State.Store.Get("data-tombstones/data/orders/o1")); // written again: its tombstone is gone
+        Assert.Equal("again", Encoding.UTF8.GetString(_sidecar.State.StoreOf("data-orders").Get("data/orders/o1")!.Value.Value)); // the data, not the projection
+        Assert.Null(_sidecar.State.StoreOf("data-orders").Get("data-tombstones/data/orders/o1")); // written again: its tombstone is gone
         await writer.DeleteAsync("data/orders/o2", Ct);
-        Assert.NotNull(_sidecar.State.Store.Get("data-tombstones/data/orders/o2"));
-        Assert.Null(_sidecar.State.Store.Get("data/orders/o2"));
+        Assert.NotNull(_sidecar.State.StoreOf("data-orders").Get("data-tombstones/data/orders/o2"));
+        Assert.Null(_sidecar.State.StoreOf("data-orders").Get("data/orders/o2"));
     }
 
     [Theory]
@@ -80,17 +80,17 @@ public sealed class OutboxDataWriterTests : IAsyncLifetime
         // Keys with churn (sessions, carts) used to leave a tombstone each in production's store for good.
         await using var sidecar = await FakeDaprSidecar.StartAsync(mode);
         sidecar.State.Outboxes["data-orders"] = ("pubsub", "data-changes.orders");
-        sidecar.State.Store.Time = _time;
+        sidecar.State.StoreOf("data-orders").Time = _time;
         var writer = new OutboxDataWriter(sidecar.CreateClient(), _time, "data-orders");
         await writer.UpsertAsync("data/orders/o1", "one"u8.ToArray(), Ct);
 
         await writer.DeleteAsync("data/orders/o1", Ct);
         _time.Advance(OutboxDataWriter.TombstoneTtl - TimeSpan.FromSeconds(1));
-        Assert.NotNull(sidecar.State.Store.Get("data-tombstones/data/orders/o1"));
+        Assert.NotNull(sidecar.State.StoreOf("data-orders").Get("data-tombstones/data/orders/o1"));
         _time.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Null(sidecar.State.Store.Get("data-tombstones/data/orders/o1"));
-        Assert.Empty(sidecar.State.Store.Keys);
+        Assert.Null(sidecar.State.StoreOf("data-orders").Get("data-tombstones/data/orders/o1"));
+        Assert.Empty(sidecar.State.StoreOf("data-orders").Keys);
         Assert.Equal(
             [DataChangeKind.Upsert, DataChangeKind.Delete],
             sidecar.State.PubSub.Published.Where(p => p.Topic == "data-changes.orders").Select(p => ShadowingJson.Deserialize<DataChangeMessage>(p.Data).Kind));

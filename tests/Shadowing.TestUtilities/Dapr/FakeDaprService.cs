@@ -22,7 +22,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         state.Enter("GetState", context);
 
         // GetState of a missing key is not an error: empty data and etag "" (stringValueOrEmpty(nil)).
-        var entry = state.Store.Get(request.Key);
+        var entry = state.StoreOf(request.StoreName).Get(request.Key);
         return Task.FromResult(entry is { } e
             ? new GetStateResponse { Data = ByteString.CopyFrom(e.Value), Etag = e.ETag }
             : new GetStateResponse());
@@ -35,7 +35,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         {
             try
             {
-                state.Store.Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata));
+                state.StoreOf(request.StoreName).Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata));
             }
             catch (FakeStoreException ex)
             {
@@ -51,7 +51,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         state.Enter("DeleteState", context);
         try
         {
-            state.Store.Delete(request.Key, request.Etag?.Value, Concurrency(request.Options));
+            state.StoreOf(request.StoreName).Delete(request.Key, request.Etag?.Value, Concurrency(request.Options));
         }
         catch (FakeStoreException ex)
         {
@@ -65,6 +65,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
     {
         state.Enter("ExecuteStateTransaction", context);
         var operations = new List<FakeStateOperation>();
+        var store = state.StoreOf(request.StoreName);
         var outbox = state.Outboxes.TryGetValue(request.StoreName, out var target) ? target : ((string PubSub, string Topic)?)null;
         var projections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var published = new List<string>();
@@ -99,7 +100,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
         try
         {
-            state.Store.Multi(operations);
+            store.Multi(operations);
         }
         catch (FakeStoreException ex)
         {
@@ -107,7 +108,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
             // last operation (pkg/runtime/pubsub/outbox.go); the handler publishes once it finds the marker. Redis's pipeline
             // applies the marker even when another operation failed (no rollback), so the changes go out anyway; only an
             // invalid ETag stops it before anything is sent. PostgreSQL rolls the marker back with the rest.
-            if (outbox is not null && !state.Store.RollsBackTransactions && ex.Kind != FakeStoreErrorKind.ETagInvalid)
+            if (outbox is not null && !store.RollsBackTransactions && ex.Kind != FakeStoreErrorKind.ETagInvalid)
             {
                 PublishOutbox(outbox.Value, published, projections, operations);
             }

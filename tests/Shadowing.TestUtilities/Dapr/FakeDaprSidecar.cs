@@ -97,6 +97,7 @@ public sealed partial class FakeDaprState
 {
     private static readonly HttpClient AppClient = new();
     private readonly ConcurrentDictionary<string, Func<HttpContext, string, Task>> _apps = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FakeStateComponent> _components = new(StringComparer.Ordinal);
 
     internal FakeDaprState(FakeStoreMode mode, string? apiToken, string? appApiToken)
     {
@@ -112,8 +113,19 @@ public sealed partial class FakeDaprState
     /// <summary>daprd's <c>DAPR_API_TOKEN</c>, if set.</summary>
     public string? ApiToken { get; }
 
-    /// <summary>The state store component.</summary>
+    /// <summary>The state store component <c>statestore</c>.</summary>
     public FakeStateComponent Store { get; }
+
+    /// <summary>
+    /// The keys of state store component <paramref name="component"/>: <see cref="Store"/> for <c>statestore</c>; any other
+    /// has keys of its own, as daprd gives each component over one Redis or database with <c>keyPrefix: name</c> (its keys
+    /// are <c>{component}||{key}</c>), unless <see cref="ShareKeys"/> gave it another's (a custom <c>keyPrefix</c> naming it).
+    /// </summary>
+    public FakeStateComponent StoreOf(string component) =>
+        component == "statestore" ? Store : _components.GetOrAdd(component, _ => { var store = FakeStateComponent.Create(Mode); store.Time = Store.Time; return store; });
+
+    /// <summary>Gives <paramref name="component"/> the keys of <paramref name="with"/> (<c>keyPrefix</c> set to the other's prefix).</summary>
+    public void ShareKeys(string component, string with) => _components[component] = StoreOf(with);
 
     /// <summary>The pub/sub component and subscriptions.</summary>
     public FakePubSub PubSub { get; }

@@ -34,12 +34,12 @@ public sealed class ShadowDataServiceTests : IDisposable
     public void Dispose() => _store.Dispose();
 
     /// <summary>A service over <paramref name="store"/> with the given settings per service (none: every service without sync).</summary>
-    public static ShadowDataService Create(IStateStore store, RoutingTableStore tables, TimeProvider time, IChangeFeed? feed = null, Dictionary<string, ShadowDataOptions>? settings = null)
+    public static ShadowDataService Create(IStateStore store, RoutingTableStore tables, TimeProvider time, IChangeFeed? feed = null, Dictionary<string, ShadowDataOptions>? settings = null, IProductionData? production = null)
     {
         var options = Substitute.For<IOptionsMonitor<ShadowDataOptions>>();
         options.Get(Arg.Any<string>()).Returns(call => settings?.GetValueOrDefault(call.Arg<string>()) ?? new ShadowDataOptions());
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        return new ShadowDataService(tables, store, feed, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, time, NullLogger<ShadowDataService>.Instance);
+        return new ShadowDataService(tables, store, feed, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, time, NullLogger<ShadowDataService>.Instance, production);
     }
 
     [Fact]
@@ -72,27 +72,40 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
     }
 
-    [Fact]
-    public async Task Sync_SyntheticOnDapr_LearnsFromTheRecordsTheOutboxWrote_WhichTheStatesListingIndexDoesNotName()
+    [Theory]
+    [InlineData(DataSyncMode.Synthetic)]
+    [InlineData(DataSyncMode.Differential)]
+    public async Task Sync_OnDapr_ReadsTheRecordsTheOutboxWrote_FromTheServicesOwnComponent(DataSyncMode mode)
     {
+        // Production data is in data-orders, with keys of its own: statestore neither holds it nor lists it.
         await using var sidecar = await FakeDaprSidecar.StartAsync(FakeStoreMode.Redis);
         sidecar.State.Outboxes["data-orders"] = ("pubsub", Topics.DataChanges("orders"));
         var store = new DaprStateStore(sidecar.CreateClient(), _time);
+        var production = new DaprProductionData(sidecar.CreateClient(), _time);
         var tables = new RoutingTableStore(store, Substitute.For<IEventBus>());
         var feed = new OutboxChangeFeed(store, ["orders"]);
         var writer = new OutboxDataWriter(sidecar.CreateClient(), _time, "data-orders");
-        await SeedOrdersAsync(store, tables, write: async (key, value) =>
+        await SeedOrdersAsync(production.Of("orders"), tables, write: async (key, value) =>
         {
             await writer.UpsertAsync(key, value, Ct);
             await feed.AppendAsync("orders", new DataChangeMessage(key, DataChangeKind.Upsert, _time.GetUtcNow(), value), Ct); // as the subscription does
         });
-        var data = Create(store, tables, _time, feed, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Synthetic } });
+        var data = Create(store, tables, _time, feed, new() { ["orders"] = new ShadowDataOptions { Mode = mode, Mask = false } }, production);
 
         var record = await data.SyncAsync("orders", "s1", Ct);
 
-        Assert.Empty(await store.ListKeysAsync("data/orders/", Ct)); // what the sync listed before
-        Assert.Equal("4 synthetic record(s) from a profile of 4 production record(s), seed 1", record.Note);
-        Assert.Equal(4, (await store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
+        Assert.Null(await store.GetAsync("data/orders/o1", Ct));
+        Assert.Empty(await store.ListKeysAsync("data/orders/", Ct));
+        var copy = await store.ListKeysAsync("shadow-data/orders/s1/", Ct);
+        Assert.Equal(4, copy.Count);
+        if (mode == DataSyncMode.Synthetic)
+        {
+            Assert.Equal("4 synthetic record(s) from a profile of 4 production record(s), seed 1", record.Note);
+        }
+        else
+        {
+            Assert.Equal("{\"id\":\"o2\",\"total\":20,\"email\":\"c2@contoso.com\"}", Encoding.UTF8.GetString((await store.GetAsync("shadow-data/orders/s1/o2", Ct))!.Value.Span));
+        }
     }
 
     [Fact]
@@ -332,7 +345,7 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     /// <summary>Four orders written with <paramref name="write"/>, and a table with shadow s1 syncing.</summary>
-    private async Task SeedOrdersAsync(IStateStore store, RoutingTableStore tables, Func<string, byte[], Task> write)
+    private async Task SeedOrdersAsync(IStateStore production, RoutingTableStore tables, Func<string, byte[], Task> write)
     {
         for (var i = 1; i <= 4; i++)
         {
@@ -348,7 +361,7 @@ public sealed class ShadowDataServiceTests : IDisposable
                 Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }],
             },
             Ct);
-        Assert.NotNull(await store.GetAsync("data/orders/o1", Ct));
+        Assert.NotNull(await production.GetAsync("data/orders/o1", Ct));
     }
 
     private async Task SeedAsync()

@@ -27,6 +27,7 @@ public sealed partial class ShadowDataService
     private readonly RoutingTableStore _tables;
     private readonly IStateStore _store;
     private readonly IChangeFeed? _feed;
+    private readonly IProductionData? _production;
     private readonly IOptionsMonitor<ShadowDataOptions> _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ShadowDataService> _logger;
@@ -39,12 +40,15 @@ public sealed partial class ShadowDataService
     // One data operation per shadow at a time: a sync finishing after the retirement's delete would leave a copy behind.
     private readonly ConcurrentDictionary<(string Service, string Shadow), SemaphoreSlim> _gates = new();
 
-    /// <summary>Creates the service; <paramref name="feed"/> is null where the deployment has no change feed.</summary>
-    public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IOptions<ShadowLifecycleOptions> lifecycle, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger)
+    /// <summary>
+    /// Creates the service; <paramref name="feed"/> is null where the deployment has no change feed, and
+    /// <paramref name="production"/> where production data is in <paramref name="store"/> (embedded).
+    /// </summary>
+    public ShadowDataService(RoutingTableStore tables, IStateStore store, IChangeFeed? feed, IOptionsMonitor<ShadowDataOptions> options, IOptions<ShadowLifecycleOptions> lifecycle, IMeterFactory meterFactory, TimeProvider time, ILogger<ShadowDataService> logger, IProductionData? production = null)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         ArgumentNullException.ThrowIfNull(lifecycle);
-        (_tables, _store, _feed, _options, _time, _logger) = (tables, store, feed, options, time, logger);
+        (_tables, _store, _feed, _options, _time, _logger, _production) = (tables, store, feed, options, time, logger, production);
         _retention = lifecycle.Value.DataChangeRetention;
         meterFactory.Create(MeterName).CreateObservableGauge(
             "shadowing.shadow.data.lag",
@@ -104,7 +108,7 @@ public sealed partial class ShadowDataService
             SyncProgress progress;
             try
             {
-                progress = await new DataSync(_feed!, _store, _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
+                progress = await new DataSync(_feed!, ProductionOf(service), _store, _time, transform: masker is null ? null : masker.Mask, settings: settings).RunAsync(service, shadowId, options.EffectiveShift, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -182,7 +186,7 @@ public sealed partial class ShadowDataService
         for (var j = 0; j < wanted; j++)
         {
             var i = (int)((long)j * keys.Count / wanted); // spread evenly over the key space, not the first keys only
-            if (await _store.GetAsync(keys[i], cancellationToken).ConfigureAwait(false) is { } item)
+            if (await ProductionOf(service).GetAsync(keys[i], cancellationToken).ConfigureAwait(false) is { } item)
             {
                 sample.Add((keys[i][source.Length..], item.Value));
             }
@@ -283,6 +287,8 @@ public sealed partial class ShadowDataService
 
         return deleted;
     }
+
+    private IStateStore ProductionOf(string service) => _production?.Of(service) ?? _store;
 
     private Task SetIsolatedAsync(string service, string shadowId, CancellationToken cancellationToken) =>
         _tables.UpdateAsync(
