@@ -70,6 +70,14 @@ public sealed record EndpointAddress
                 return false;
             }
 
+            // The base goes into the sidecar's URL ({sidecar}/v1.0/invoke/{app}/method/{base}…), where dot segments would be
+            // collapsed into daprd's own API (/v1.0/state/…): refused, and so is anything that could decode or turn into them.
+            if (basePath.Contains('%', StringComparison.Ordinal) || basePath.Contains('\\', StringComparison.Ordinal) || basePath.Split('/').Any(s => s is "." or ".."))
+            {
+                error = $"'{text}' has a base path with a '.' or '..' segment, '%' or '\\': it could leave the app's method path for daprd's own API";
+                return false;
+            }
+
             address = new EndpointAddress(text, EndpointScheme.Dapr, appId, basePath);
             error = null;
             return true;

@@ -40,6 +40,10 @@ public sealed class EndpointAddressTests
     [InlineData("dapr://", "invalid Dapr app id")]
     [InlineData("dapr://-bad", "invalid Dapr app id")]
     [InlineData("dapr://a b", "invalid Dapr app id")]
+    [InlineData("dapr://x/../../../state/statestore", "'..' segment")] // the sidecar's URL would collapse into /v1.0/state/…
+    [InlineData("dapr://x/v1/./y", "'..' segment")]
+    [InlineData("dapr://x/%2e%2e/state", "'..' segment")]
+    [InlineData("dapr://x/a\\..\\state", "'..' segment")]
     public void TryParse_Invalid_ExplainsWhy(string? text, string expected)
     {
         Assert.False(EndpointAddress.TryParse(text, out var address, out var error));
