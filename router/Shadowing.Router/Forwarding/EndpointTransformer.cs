@@ -112,6 +112,11 @@ internal sealed class EndpointTransformer(string prefix, int serviceSegmentLengt
         }
 
         var raw = path[segment..];
+        if (raw.Contains('\\', StringComparison.Ordinal))
+        {
+            return null; // Uri reads a backslash as '/' in an http URL, then removes dot segments: x%2Fy\..\..\admin would climb out
+        }
+
         try
         {
             // A segment between slashes or encoded slashes that decodes to '.' or '..' would climb out of the endpoint's

@@ -496,7 +496,7 @@ internal sealed partial class MirrorReplayer(
         (envelope.Path.Length == 0 || envelope.Path[0] == '/') // empty: the service's root
         && !Forwarding.ServiceForwarder.HasDotSegment(envelope.Path)
         && (envelope.RawPath is null
-            || (envelope.RawPath.StartsWith('/') && envelope.RawPath.AsSpan().IndexOfAny('?', '#') < 0 && !Forwarding.ServiceForwarder.HasDotSegment(Uri.UnescapeDataString(envelope.RawPath))))
+            || (envelope.RawPath.StartsWith('/') && envelope.RawPath.AsSpan().IndexOfAny('?', '#', '\\') < 0 && !Forwarding.ServiceForwarder.HasDotSegment(Uri.UnescapeDataString(envelope.RawPath))))
         && (envelope.Query.Length == 0 || envelope.Query[0] == '?');
 
     [LoggerMessage(EventId = 81, Level = LogLevel.Warning, Message = "Replaying a mirrored copy failed; it is dropped")]

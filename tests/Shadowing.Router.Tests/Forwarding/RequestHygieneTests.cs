@@ -118,6 +118,26 @@ public sealed class RequestHygieneTests
         Assert.Equal(["/y%252Fz", "/x/..%252F..%252Fadmin", "/x/..%252F./admin"], p1.Received.Select(r => r.RawTarget).Where(t => t != "/healthz"));
     }
 
+    [Fact]
+    public async Task BackslashesInAnEscapedPath_DoNotLeaveTheEndpointsBasePath()
+    {
+        // The raw target is used for a path with escapes; .NET's Uri turns '\' into '/' and then removes dot segments.
+        await using var p1 = await TestBackend.StartAsync("p1");
+        var table = new RoutingTable
+        {
+            Service = "a",
+            Production = [new ProductionEndpoint { Id = "p1", Address = p1.Address.ToString().TrimEnd('/') + "/base", MaxConcurrency = 10 }],
+        };
+        await using var router = await RouterHost.StartAsync([table]);
+
+        // An encoded slash keeps a '%' in the path Kestrel routed, which is what makes the raw target a candidate.
+        var status = await SendRawAsync(router, "GET", "/a/x%2Fy\\..\\..\\..\\admin");
+
+        Assert.All(p1.Received.Select(r => r.RawTarget), t => Assert.StartsWith("/base/", t, StringComparison.Ordinal));
+        Assert.Equal(200, status);
+        Assert.Contains(p1.Received, r => r.RawTarget.StartsWith("/base/x%252Fy%5C", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("TRACE")]
     [InlineData("CONNECT")] // Kestrel passes an HTTP/1.1 CONNECT with an origin-form target to the app: the router refuses it

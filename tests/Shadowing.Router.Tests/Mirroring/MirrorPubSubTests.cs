@@ -145,6 +145,7 @@ public sealed class MirrorPubSubTests
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("relative", now) with { Path = "items" }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("encoded", now) with { Path = "/items/../../x", RawPath = "/items/%2e%2e/%2E%2E/x" }, Ct);
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("query", now) with { Query = "/../../x" }, Ct);
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("backslash", now) with { Path = "/x%2Fy\\..\\..\\admin", RawPath = "/x%2Fy\\..\\..\\admin" }, Ct); // Uri: /admin
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("root", now) with { Path = string.Empty }, Ct); // GET /orders
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("reset", now) with { Path = "/reset?" }, Ct); // GET /orders/reset%3F
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("other", now) with { Service = "payments" }, Ct); // another service's shadows
@@ -155,7 +156,7 @@ public sealed class MirrorPubSubTests
             Headers = new Dictionary<string, string[]> { ["Content-Type"] = ["application/json"] }, Body = """{"card":"4111","sku":"a"}"""u8.ToArray(),
         }, Ct);
 
-        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 5, "the five malformed envelopes dropped and counted", cancellationToken: Ct);
+        await Eventually.WaitUntilAsync(async () => Dropped(await router.MetricsAsync(), "malformed") == 6, "the six malformed envelopes dropped and counted", cancellationToken: Ct);
         await Eventually.WaitUntilAsync(() => s1.Received.Count == 4, "the well-formed ones replayed", cancellationToken: Ct);
         Assert.Contains(s1.Received, r => r.Path == "/items/ahead");
         Assert.Contains(s1.Received, r => r.RawTarget == "/reset%3F");
