@@ -67,7 +67,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
             : bus.Subscribe<Alert>(Topics.Alerts, "router-webhook", LogAsync);
         if (_options.WebhookUrl is not null && _options.WebhookSecret is not { Length: > 0 })
         {
-            LogUnsigned(_options.WebhookUrl); // the receiver cannot tell the router's alerts from anyone's
+            LogUnsigned(Shown(_options.WebhookUrl)); // the receiver cannot tell the router's alerts from anyone's
         }
         return Task.CompletedTask;
     }
@@ -136,7 +136,8 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
             if (attempt >= _options.Attempts || time.GetElapsedTime(time.GetTimestamp(), deadline) < pause + TimeSpan.FromSeconds(1)) // no try of a few milliseconds
             {
                 LogGaveUp(alert.Kind.ToString(), alert.Service, attempt, failure);
-                throw new HttpRequestException($"Alert webhook {_options.WebhookUrl} failed {attempt} times: {failure}");
+                // Logged by the bus and kept in its dead letters: the URL's path and query are often the webhook's credential.
+                throw new HttpRequestException($"Alert webhook {Shown(_options.WebhookUrl!)} failed {attempt} times: {failure}");
             }
 
             await Task.Delay(pause, time, cancellationToken).ConfigureAwait(false);
@@ -151,7 +152,14 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
     }
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Alerts go to {Url} unsigned: set Router:Alerts:WebhookSecret so the receiver can tell the router's alerts from anyone's")]
-    private partial void LogUnsigned(Uri url);
+    private partial void LogUnsigned(string url);
+
+    /// <summary>
+    /// The webhook as logs may show it: its origin only. Slack, Teams and Discord put the credential in the path, Logic
+    /// Apps and Functions in the query (<c>sig=</c>, <c>code=</c>).
+    /// </summary>
+    internal static string Shown(Uri url) =>
+        url.PathAndQuery is "/" or "" ? url.GetLeftPart(UriPartial.Authority) : url.GetLeftPart(UriPartial.Authority) + "/…";
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Alert {Kind} of {Service}: endpoint {Endpoint}, verdict {Verdict}, {Reasons} (see {Status}); no Router:Alerts:WebhookUrl is set")]
     private partial void LogAlert(string kind, string service, string endpoint, string verdict, string reasons, string status);

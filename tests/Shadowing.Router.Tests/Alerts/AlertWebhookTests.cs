@@ -63,12 +63,16 @@ public sealed class AlertWebhookTests
         var bus = Substitute.For<IEventBus>();
         Func<Alert, CancellationToken, Task>? handler = null;
         bus.Subscribe(Topics.Alerts, Arg.Any<string>(), Arg.Do<Func<Alert, CancellationToken, Task>>(h => handler = h)).Returns(Substitute.For<IDisposable>());
-        var options = new RouterOptions { Alerts = new AlertOptions { WebhookUrl = new Uri(Shadowing.TestUtilities.Hosting.LoopbackApp.AddressOf(receiver), "/hook"), Attempts = 3, Timeout = TimeSpan.FromSeconds(30), DeliveryTimeout = TimeSpan.FromSeconds(1) } };
+        var options = new RouterOptions { Alerts = new AlertOptions { WebhookUrl = new Uri(Shadowing.TestUtilities.Hosting.LoopbackApp.AddressOf(receiver), "/hook?code=fn-key"), Attempts = 3, Timeout = TimeSpan.FromSeconds(30), DeliveryTimeout = TimeSpan.FromSeconds(1) } };
         using var webhook = new AlertWebhook(bus, Options.Create(options), TimeProvider.System, NullLogger<AlertWebhook>.Instance);
         await webhook.StartAsync(Ct);
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => handler!(new Alert { Kind = AlertKind.Failover, Service = "orders", At = TimeProvider.System.GetUtcNow() }, Ct));
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => handler!(new Alert { Kind = AlertKind.Failover, Service = "orders", At = TimeProvider.System.GetUtcNow() }, Ct));
 
         Assert.Equal(1, posts); // one try of the delivery's second, not three of 30 s each (past daprd's own timeout)
+        // The bus logs this and keeps it in its dead letters: the webhook's path and query (its credential) stay out.
+        Assert.Contains(options.Alerts.WebhookUrl.GetLeftPart(UriPartial.Authority) + "/…", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("fn-key", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("/hook", error.Message, StringComparison.Ordinal);
     }
 }
