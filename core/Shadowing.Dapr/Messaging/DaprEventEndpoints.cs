@@ -14,12 +14,12 @@ public static partial class DaprEventEndpoints
     /// Maps <c>POST /events/{topic}</c>: unwraps the CloudEvent, runs the handlers registered on
     /// <see cref="DaprEventBus"/> and answers Dapr with <c>SUCCESS</c>, <c>RETRY</c> (a handler failed, or none is subscribed) or
     /// <c>DROP</c> (the payload can never be handled), per Dapr's subscriber contract. With <c>APP_API_TOKEN</c> set,
-    /// only requests carrying it (daprd's) are accepted.
+    /// only requests carrying it (daprd's) are accepted; service invocations never are.
     /// </summary>
     public static IEndpointConventionBuilder MapShadowingEvents(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapPost("/events/{topic}", HandleAsync).RequireDaprAppToken();
+        return endpoints.MapPost("/events/{topic}", HandleAsync).RequireDaprAppToken().RefuseServiceInvocation();
     }
 
     private static async Task<IResult> HandleAsync(string topic, HttpRequest request, DaprEventBus bus, ILoggerFactory loggers)

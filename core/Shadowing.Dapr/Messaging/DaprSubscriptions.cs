@@ -72,7 +72,7 @@ public static class DaprSubscriptions
             topic = s.Topic,
             routes = new { @default = s.Route },
             deadLetterTopic = s.DeadLetterTopic,
-        }).ToArray())).RequireDaprAppToken();
+        }).ToArray())).RequireDaprAppToken().RefuseServiceInvocation();
     }
 
     private static DaprSubscription Of(string topic) => new(DaprComponents.PubSubOf(topic), topic, DaprComponents.EventRoute(topic), DeadLetterTopic);
@@ -112,6 +112,24 @@ public static class DaprAppToken
         var bytes = Encoding.UTF8.GetMaxByteCount(value.Length) <= buffer.Length ? buffer[..Encoding.UTF8.GetBytes(value, buffer)] : Encoding.UTF8.GetBytes(value);
         return CryptographicOperations.FixedTimeEquals(bytes, token);
     }
+
+    /// <summary>
+    /// Refuses service invocations of these endpoints (403): daprd's pub/sub deliveries and its subscription query come
+    /// without <c>dapr-caller-app-id</c>, an invocation always carries it, and the app token with it, so the token alone
+    /// does not keep any app of the environment (or a client, through a router invoked by Dapr) from posting forged events.
+    /// </summary>
+    public static TBuilder RefuseServiceInvocation<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.AddEndpointFilter((context, next) => context.HttpContext.Request.Headers.ContainsKey(CallerAppIdHeader)
+            ? ValueTask.FromResult<object?>(Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "Only daprd's pub/sub deliveries are taken here, not service invocations."))
+            : next(context));
+        return builder;
+    }
+
+    /// <summary>The header daprd puts on every service invocation it passes to an app: the calling app's id.</summary>
+    public const string CallerAppIdHeader = "dapr-caller-app-id";
 
     /// <summary>Requires the token on these endpoints when <c>APP_API_TOKEN</c> is set (401 otherwise).</summary>
     public static TBuilder RequireDaprAppToken<TBuilder>(this TBuilder builder)

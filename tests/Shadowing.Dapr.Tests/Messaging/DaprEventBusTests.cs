@@ -212,6 +212,31 @@ public sealed class DaprEventBusTests : EventBusContractTests
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData("events/t1", "POST")]
+    [InlineData("dapr/subscribe", "GET")]
+    public async Task DaprOnlyRoutes_ReachedByServiceInvocation_Are403_TheAppTokenNotWithstanding(string method, string verb)
+    {
+        // Any app of the environment can invoke this one, and daprd adds the app token to what it passes on.
+        var calls = 0;
+        using var subscription = Bus.Subscribe<RoutingChanged>("t1", "counted", (_, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            return Task.CompletedTask;
+        });
+        Sidecar.State.MapAppAt("router", App);
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod(verb), new Uri(new Uri(Sidecar.HttpEndpoint), $"/v1.0/invoke/router/method/{method}"))
+        {
+            Content = verb == "POST" ? new StringContent("""{"specversion":"1.0","data":{"service":"orders"}}""", System.Text.Encoding.UTF8, "application/cloudevents+json") : null,
+        };
+
+        using var response = await http.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal(0, calls);
+    }
+
     [Fact]
     public async Task ProgrammaticSubscriptions_ReadAsDaprdReadsThem_AreTheCatalogs()
     {

@@ -105,7 +105,14 @@ public sealed partial class FakeDaprState
         ApiToken = apiToken;
         Store = FakeStateComponent.Create(mode);
         PubSub = new FakePubSub(appApiToken);
+        AppApiToken = appApiToken;
     }
+
+    /// <summary>The app id of the app this sidecar runs beside: daprd sends it to invoked apps as <c>dapr-caller-app-id</c>.</summary>
+    public string AppId { get; set; } = "caller";
+
+    /// <summary>daprd's <c>APP_API_TOKEN</c>, which it sends to the apps it calls as <c>dapr-api-token</c>, if set.</summary>
+    public string? AppApiToken { get; }
 
     /// <summary>The component reproduced.</summary>
     public FakeStoreMode Mode { get; }
@@ -167,6 +174,15 @@ public sealed partial class FakeDaprState
     public void MapAppAt(string appId, Uri address) => _apps[appId] = async (context, method) =>
     {
         using var forward = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(address, method));
+        // daprd's invocation headers (pkg/messaging: CallerIDHeader, CalleeIDHeader; the app token when set), which a
+        // pub/sub delivery does not carry.
+        forward.Headers.TryAddWithoutValidation("dapr-caller-app-id", AppId);
+        forward.Headers.TryAddWithoutValidation("dapr-callee-app-id", appId);
+        if (AppApiToken is not null)
+        {
+            forward.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
+        }
+
         using var body = new MemoryStream();
         await context.Request.Body.CopyToAsync(body).ConfigureAwait(false);
         if (body.Length > 0)
