@@ -27,6 +27,8 @@ internal sealed partial class MirrorJob : IDisposable
         "apikey", "X-Goog-Api-Key", "X-Amz-Security-Token", // Kong's and Supabase's API keys, Google's, AWS session tokens
         // oauth2-proxy's: the signed-in user's access token (--pass-access-token) and the identity it vouches for
         "X-Forwarded-Access-Token", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username",
+        "X-Access-Token", "X-API-Token", "Private-Token", "X-Vault-Token", // common bearer-token headers (GitLab's, Vault's)
+        "X-CSRF-Token", "X-XSRF-Token", // a session's anti-forgery token: with the session's cookie gone it only leaks
     ];
 
     /// <summary>

@@ -48,6 +48,12 @@ public sealed class MirrorJobTests
             ["X-Amz-Security-Token"] = ["FwoG"],
             ["X-Serverless-Authorization"] = ["Bearer eyJ"],
             ["X_Api_Key"] = ["k3"], // what a CGI-style stack reads as X-Api-Key
+            ["X-Access-Token"] = ["t3"],
+            ["X-API-Token"] = ["t4"],
+            ["Private-Token"] = ["glpat-"],
+            ["X-Vault-Token"] = ["hvs."],
+            ["X-CSRF-Token"] = ["c1"],
+            ["X-XSRF-TOKEN"] = ["c2"],
         };
 
         var copied = MirrorJob.CopyHeaders(headers, new MirrorPolicy { StripHeaders = ["x-request-id"] });
