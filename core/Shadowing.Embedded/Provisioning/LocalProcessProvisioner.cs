@@ -212,16 +212,20 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
     /// <summary>
     /// Whether a variable of this host's environment is kept from a shadow: the sidecar's coordinates and tokens (a shadow
     /// built on a Dapr SDK would otherwise talk to this host's sidecar, where production's data components are in scope),
-    /// cloud identities, this host's own settings and connection strings, and anything named like a credential. A template
+    /// cloud identities, this host's own settings (the router's webhook and admin token among them) and connection strings,
+    /// production's database addresses (<c>DATABASE_URL</c>, a <c>…_DSN</c>: a shadow given them would write production's
+    /// data), anything named like a credential, and any value that is a URL with a user and password in it. A template
     /// that needs one sets it in its <c>Environment</c>.
     /// </summary>
-    public static bool IsWithheld(string name)
+    public static bool IsWithheld(string name, string? value = null)
     {
         ArgumentNullException.ThrowIfNull(name);
-        string[] prefixes = ["DAPR_", "APP_API_TOKEN", "AZURE_", "IDENTITY_", "MSI_", "AzureWebJobs", "Shadowing__", "ConnectionStrings__", "APPSETTING_"];
-        string[] credentials = ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "API_KEY", "CONNECTIONSTRING", "CONNECTION_STRING", "PRIVATE_KEY", "CREDENTIAL"];
+        string[] prefixes = ["DAPR_", "APP_API_TOKEN", "AZURE_", "IDENTITY_", "MSI_", "AzureWebJobs", "Shadowing__", "Router__", "Pae__", "ConnectionStrings__", "APPSETTING_"];
+        string[] credentials = ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "API_KEY", "CONNECTIONSTRING", "CONNECTION_STRING", "PRIVATE_KEY", "CREDENTIAL", "DATABASE", "_DSN"];
         return prefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase))
-            || credentials.Any(c => name.Contains(c, StringComparison.OrdinalIgnoreCase));
+            || credentials.Any(c => name.Contains(c, StringComparison.OrdinalIgnoreCase))
+            || name.Equals("DSN", StringComparison.OrdinalIgnoreCase)
+            || (value is not null && value.Contains('@', StringComparison.Ordinal) && Uri.TryCreate(value, UriKind.Absolute, out var url) && url.UserInfo.Length > 0);
     }
 
     private async Task<ProvisionedShadow> StartAsync(ProvisionSpec spec, int port, CancellationToken cancellationToken)
@@ -244,7 +248,7 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
             start.ArgumentList.Add(Expand(argument, spec, port));
         }
 
-        foreach (var name in start.Environment.Keys.Where(IsWithheld).ToArray())
+        foreach (var name in start.Environment.Where(e => IsWithheld(e.Key, e.Value)).Select(e => e.Key).ToArray())
         {
             start.Environment.Remove(name);
         }

@@ -54,12 +54,23 @@ public sealed class LocalProcessProvisionerTests
     [InlineData("ConnectionStrings__Orders", true)]
     [InlineData("STRIPE_API_KEY", true)]
     [InlineData("db_password", true)]
+    [InlineData("Router__Alerts__WebhookUrl", true)]
+    [InlineData("DATABASE_URL", true)]
+    [InlineData("SENTRY_DSN", true)]
     [InlineData("PATH", false)]
     [InlineData("HOME", false)]
     [InlineData("DOTNET_ROOT", false)]
     [InlineData("ASPNETCORE_ENVIRONMENT", false)]
     public void IsWithheld_SidecarCoordinatesIdentitiesAndCredentials_NotTheRest(string name, bool withheld) =>
         Assert.Equal(withheld, LocalProcessProvisioner.IsWithheld(name));
+
+    [Theory]
+    [InlineData("REDIS_URL", "redis://default:s3cret@prod-cache:6379/0", true)] // production's cache, password and all
+    [InlineData("ORDERS_API", "https://svc:pw@orders.internal/", true)]
+    [InlineData("ORDERS_API", "https://orders.internal/", false)]
+    [InlineData("MAINTAINER", "ops@example.com", false)]
+    public void IsWithheld_AValueThatIsAUrlWithAUserAndPassword(string name, string value, bool withheld) =>
+        Assert.Equal(withheld, LocalProcessProvisioner.IsWithheld(name, value));
 
     [Fact]
     public async Task Provision_TheShadowGetsNoCredentialOfTheHost_ButWhatItsTemplateSets()
