@@ -54,6 +54,27 @@ public sealed class DaprResourcesTests
     [Theory]
     [InlineData("redis/data-orders.yaml")]
     [InlineData("postgresql/data-orders.yaml")]
+    public void DataWriters_MayPublishTheirDataTopicOnly_AndSubscribeToNothing_OnTheSharedPubSub(string file)
+    {
+        // A production app is in pubsub's scopes for its outbox only: not to publish routing-changed or another
+        // service's changes, nor to read other services' data-changes (production records).
+        var data = Metadata(Component(file));
+        var pubsub = Metadata(Component(data["outboxPublishPubsub"] + ".yaml"));
+        static Dictionary<string, string> Parse(string scopes) => scopes.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(s => s.Split('=')).ToDictionary(s => s[0], s => s[1], StringComparer.Ordinal);
+        var publishing = Parse(pubsub["publishingScopes"]);
+        var subscription = Parse(pubsub["subscriptionScopes"]);
+
+        var writers = Scopes(Component(file)).Where(a => a != DaprAppIds.Workflows).ToArray();
+        Assert.NotEmpty(writers);
+        Assert.All(writers, app => Assert.Equal(data["outboxPublishTopic"], publishing[app]));
+        Assert.All(writers, app => Assert.Equal(string.Empty, subscription[app]));
+        Assert.DoesNotContain(DaprAppIds.Router, publishing.Keys); // Shadowing's own apps keep every topic
+        Assert.DoesNotContain(DaprAppIds.Workflows, subscription.Keys);
+    }
+
+    [Theory]
+    [InlineData("redis/data-orders.yaml")]
+    [InlineData("postgresql/data-orders.yaml")]
     public void DataComponent_EveryWriterLoadsBothOutboxPubSubs_AndTheInternalOneHasOneGroupPerApp(string file)
     {
         // daprd publishes the outbox's internal message (on outboxPubsub, outboxPublishPubsub unless set) inside the
