@@ -52,9 +52,11 @@ internal sealed partial class ServiceForwarder(
 
         if (!cache.Current.Services.TryGetValue(service, out var routes))
         {
-            await (cache.Status.Loaded
+            await (!cache.Status.Loaded
+                ? Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing tables not loaded", $"The router has not loaded its routing tables yet, so it cannot route service '{service}'. Retry shortly.", service, "routing_not_loaded")
+                : !cache.Current.Unread.Contains(service)
                 ? Problems.WriteAsync(context, StatusCodes.Status404NotFound, "unknown-service", "Unknown service", $"The router has no routing table for service '{service}'.", service, "unknown_service")
-                : Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing tables not loaded", $"The router has not loaded its routing tables yet, so it cannot route service '{service}'. Retry shortly.", service, "routing_not_loaded")).ConfigureAwait(false);
+                : Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing table not loaded", $"The router could not read the routing table of service '{service}' yet. Retry shortly.", service, "routing_not_loaded")).ConfigureAwait(false);
             return;
         }
 

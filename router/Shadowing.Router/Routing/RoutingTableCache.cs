@@ -91,6 +91,7 @@ internal sealed partial class RoutingTableCache(
             }
 
             StateStoreException? unread = null;
+            HashSet<string>? missing = null;
             foreach (var service in services)
             {
                 ServiceRoutes? routes;
@@ -102,7 +103,10 @@ internal sealed partial class RoutingTableCache(
                 {
                     // One table the store cannot give back must not hold every other table's changes back from the router.
                     unread ??= ex;
-                    previous.Services.TryGetValue(service, out routes);
+                    if (!previous.Services.TryGetValue(service, out routes))
+                    {
+                        (missing ??= new(StringComparer.OrdinalIgnoreCase)).Add(service);
+                    }
                 }
 
                 if (routes is not null)
@@ -111,10 +115,12 @@ internal sealed partial class RoutingTableCache(
                 }
             }
 
-            Publish(compiled, unread is null ? attemptAt : null);
+            Publish(compiled, unread is null ? attemptAt : null, missing);
             if (unread is not null)
             {
-                MarkStale(attemptAt, unread);
+                // Loaded once the store answered with some tables: one bad key must not keep every replica unready (503
+                // on /healthz) and every service unrouted; the tables are stale (Degraded) until each one is read.
+                MarkStale(attemptAt, unread, loaded: compiled.Count > 0);
                 return false;
             }
 
@@ -154,7 +160,7 @@ internal sealed partial class RoutingTableCache(
 
             // A single-service refresh proves the store answers, but not that every other table is current: the status is
             // the full poll's to set.
-            Publish(compiled, successAt: null);
+            Publish(compiled, successAt: null, previous.Unread.Where(s => !string.Equals(s, service, StringComparison.OrdinalIgnoreCase)));
         }
         finally
         {
@@ -207,9 +213,9 @@ internal sealed partial class RoutingTableCache(
         return ServiceRoutes.Compile(entry.Value, registry, sidecar, options.Value.RouteHeaders);
     }
 
-    private void Publish(Dictionary<string, ServiceRoutes> compiled, DateTimeOffset? successAt)
+    private void Publish(Dictionary<string, ServiceRoutes> compiled, DateTimeOffset? successAt, IEnumerable<string>? unread)
     {
-        var snapshot = new RoutingSnapshot(compiled.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), time.GetUtcNow());
+        var snapshot = new RoutingSnapshot(compiled.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), time.GetUtcNow(), unread?.ToFrozenSet(StringComparer.OrdinalIgnoreCase));
         _snapshot = snapshot;
         var live = snapshot.Services.Values.SelectMany(s => s.Probed).Select(e => e.Runtime).ToHashSet();
         foreach (var removed in registry.RetainOnly(live))
@@ -228,7 +234,7 @@ internal sealed partial class RoutingTableCache(
         }
     }
 
-    private void MarkStale(DateTimeOffset attemptAt, StateStoreException error)
+    private void MarkStale(DateTimeOffset attemptAt, StateStoreException error, bool loaded = false)
     {
         var status = _status;
         if (!status.Stale)
@@ -240,7 +246,7 @@ internal sealed partial class RoutingTableCache(
         // shares the store's backend, so the first alert of an outage is the one most likely to be lost.
         alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); serving those read at {status.LastSuccessAt:u}", Core.State.StateKeys.RoutingPrefix);
 
-        _status = status with { Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
+        _status = status with { Loaded = status.Loaded || loaded, Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
     }
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Reading routing tables failed; serving the last good tables (read at {LastSuccessAt:u}) until the store answers again")]

@@ -150,6 +150,74 @@ public sealed class RoutingTableCacheTests
     }
 
     [Fact]
+    public async Task OneTableUnreadableFromTheStart_TheOthersLoad_ItStaysUnreadUntilItIsRead()
+    {
+        // Before, the router stayed "not loaded": /healthz 503 on every replica and every service unrouted, for one key.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var store = new UnreadableKeys(new InMemoryStateStore());
+        var bus = Substitute.For<IEventBus>();
+        var tables = new RoutingTableStore(store, bus);
+        await tables.PutAsync(Service("orders", "o1"), Ct);
+        await tables.PutAsync(Service("billing", "b1"), Ct);
+        store.Unreadable.Add(StateKeys.Routing("billing"));
+        var options = Options.Create(new RouterOptions());
+        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+
+        Assert.False(await cache.RefreshAllAsync(Ct));
+
+        Assert.True(cache.Status.Loaded);
+        Assert.True(cache.Status.Stale);
+        Assert.Equal("o1", cache.Current.Services["orders"].Table.Production[0].Id);
+        Assert.Contains("billing", (IReadOnlySet<string>)cache.Current.Unread);
+        await cache.RefreshServiceAsync("orders", Ct); // an event's refresh of another service keeps it unread
+        Assert.Contains("billing", (IReadOnlySet<string>)cache.Current.Unread);
+
+        store.Unreadable.Clear();
+        Assert.True(await cache.RefreshAllAsync(Ct));
+        Assert.Empty(cache.Current.Unread);
+        Assert.Equal("b1", cache.Current.Services["billing"].Table.Production[0].Id);
+    }
+
+    [Fact]
+    public async Task OneTableUnreadableFromTheStart_RouterServesTheOthers_Degraded_AndThatServiceIs503()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        using var sqlite = new Shadowing.Embedded.State.SqliteStateStore(Shadowing.Embedded.State.SqliteStateStore.InMemory, TimeProvider.System);
+        await new RoutingTableStore(sqlite, Substitute.For<IEventBus>()).PutAsync(Service("billing", "b1"), Ct);
+        var store = new UnreadableKeys(sqlite);
+        store.Unreadable.Add(StateKeys.Routing("billing"));
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], sharedStore: store);
+
+        using var orders = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+        using var billing = await router.Client.GetAsync(new Uri("/billing/x", UriKind.Relative), Ct);
+        using var unknown = await router.Client.GetAsync(new Uri("/nothing/x", UriKind.Relative), Ct);
+        using var health = await router.Client.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+
+        Assert.Equal("p1", (await Table.ReadAsync(orders)).Answer.Endpoint);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, HttpStatusCode.NotFound, HttpStatusCode.OK), (billing.StatusCode, unknown.StatusCode, health.StatusCode));
+        Assert.Contains("Degraded", await health.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryTableUnreadable_NotLoaded()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var store = new UnreadableKeys(new InMemoryStateStore());
+        var bus = Substitute.For<IEventBus>();
+        var tables = new RoutingTableStore(store, bus);
+        await tables.PutAsync(Service("orders", "o1"), Ct);
+        store.Unreadable.Add(StateKeys.Routing("orders"));
+        var options = Options.Create(new RouterOptions());
+        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+
+        Assert.False(await cache.RefreshAllAsync(Ct));
+
+        Assert.False(cache.Status.Loaded);
+    }
+
+    [Fact]
     public async Task StoredTableInvalid_PreviousVersionKept()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
