@@ -163,6 +163,13 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
             }
 
             _consecutiveFailures = 0;
+            if (_ejections > 0 && now - _lastEjectionEnd >= outlier.MaxEjectionTime)
+            {
+                // Quiet for a whole maximum ejection time, without a success to forgive it (a shadow or default that gets
+                // traffic only in failovers): last week's ejections do not make this one the longest.
+                _ejections = 0;
+            }
+
             _ejections++;
             var factor = Math.Pow(2, Math.Min(_ejections - 1, 30));
             var duration = TimeSpan.FromTicks((long)Math.Min(outlier.BaseEjectionTime.Ticks * factor, outlier.MaxEjectionTime.Ticks));

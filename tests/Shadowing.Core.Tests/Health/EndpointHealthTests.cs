@@ -139,6 +139,31 @@ public sealed class EndpointHealthTests
         Assert.Equal(T0.AddSeconds(60), until);
     }
 
+    [Fact]
+    public void RecordOutcome_QuietForMaxEjectionTimeWithoutASuccess_TheNextEjectionIsTheBaseOneAgain()
+    {
+        // Ejected twice (10 s, then 20 s), then no traffic at all for a day: an endpoint used only in failovers.
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0);
+        }
+
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(11));
+        }
+
+        Assert.Equal(2, _health.Ejections);
+        DateTimeOffset? until = null;
+        var dayLater = T0.AddDays(1);
+        for (var f = 0; f < 3; f++)
+        {
+            until = _health.RecordOutcome(ForwardOutcome.ConnectFailure, dayLater);
+        }
+
+        Assert.Equal(dayLater.AddSeconds(10), until);
+    }
+
     [Theory]
     [InlineData(ForwardOutcome.ConnectFailure, true, true)]
     [InlineData(ForwardOutcome.ConnectFailure, false, false)] // a reset or a body cut short: maybe the broken path itself
