@@ -30,7 +30,8 @@ public static class FunctionsServiceCollectionExtensions
         services.TryAddSingleton<RoutingTableStore>();
         services.TryAddSingleton<ShadowValidator>();
         services.TryAddSingleton<ShadowRevalidation>();
-        services.TryAddSingleton<IWorkflowControl>(_ => new InvokedWorkflowControl(WorkflowsClient(configuration)));
+        var workflows = WorkflowsAddress(configuration); // checked now: a bad one would fail every control API call instead
+        services.TryAddSingleton<IWorkflowControl>(_ => new InvokedWorkflowControl(WorkflowsClient(configuration, workflows)));
         services.AddShadowingControl();
         var window = configuration["ValidateShadowsWindow"];
         services.TryAddSingleton(new ValidateShadowsOptions(string.IsNullOrEmpty(window) ? TimeSpan.FromMinutes(10)
@@ -45,8 +46,13 @@ public static class FunctionsServiceCollectionExtensions
     /// How the control API reaches workflow instances: <c>WorkflowsUrl</c> when set (the workflows host's own address,
     /// for a local run without daprd), else Dapr service invocation of app id <c>workflows</c> through this app's sidecar.
     /// </summary>
-    private static HttpClient WorkflowsClient(IConfiguration configuration) =>
-        configuration["WorkflowsUrl"] is { Length: > 0 } url
-            ? new HttpClient { BaseAddress = Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : throw new InvalidOperationException($"WorkflowsUrl is '{url}'; use an http(s) URL such as http://127.0.0.1:5090.") }
+    private static HttpClient WorkflowsClient(IConfiguration configuration, Uri? address) =>
+        address is not null
+            ? new HttpClient { BaseAddress = address }
             : global::Shadowing.Dapr.DaprSidecarClient.CreateInvokeClient(global::Shadowing.Dapr.DaprAppIds.Workflows, configuration);
+
+    private static Uri? WorkflowsAddress(IConfiguration configuration) =>
+        configuration["WorkflowsUrl"] is { Length: > 0 } url
+            ? Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri : throw new InvalidOperationException($"WorkflowsUrl is '{url}'; use an http(s) URL such as http://127.0.0.1:5090.")
+            : null;
 }

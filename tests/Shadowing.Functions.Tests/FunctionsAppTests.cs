@@ -20,12 +20,12 @@ public sealed class FunctionsAppTests
     }
 
     [Fact]
-    public void AddShadowingFunctions_BadWorkflowsUrl_FailsNamingTheSetting()
+    public void AddShadowingFunctions_BadWorkflowsUrl_FailsAtStartNamingTheSetting()
     {
+        // At composition, not at the first control API call (every call would have failed with a 500).
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["WorkflowsUrl"] = "not a url" }).Build();
-        using var provider = new ServiceCollection().AddLogging().AddShadowingFunctions(configuration).BuildServiceProvider();
 
-        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<Shadowing.Control.Workflows.IWorkflowControl>());
+        var error = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddLogging().AddShadowingFunctions(configuration));
 
         Assert.Contains("WorkflowsUrl", error.Message, StringComparison.Ordinal);
     }
