@@ -52,7 +52,8 @@ public sealed class ShadowRevalidation(RoutingTableStore tables, ShadowValidator
             }
         }
 
-        return errors.Count == 0 ? failing : throw new AggregateException($"Revalidation could not judge {errors.Count} shadow(s); the others were judged ({failing.Count} failing).", errors);
+        // The caller's summary line is not reached: the failing ones published in this pass are named here.
+        return errors.Count == 0 ? failing : throw new AggregateException($"Revalidation could not judge {errors.Count} shadow(s); the others were judged ({failing.Count} failing{(failing.Count == 0 ? string.Empty : ": " + string.Join(", ", failing.Select(f => $"{f.Service}/{f.ShadowId}")))}).", errors);
     }
 
     /// <summary>
