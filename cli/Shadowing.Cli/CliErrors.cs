@@ -104,18 +104,23 @@ internal static partial class CliErrors
             return bare.a is not null ? $"option '{bare.a}' needs a value." : "an option is missing its value.";
         }
 
-        string? option = null;
-        for (var i = 0; i < args.Count && option is null; i++)
+        // Every option given this value; the one whose type the message names when several are (--horizon 1 --duplicates 1).
+        var given = new List<string>();
+        for (var i = 0; i < args.Count; i++)
         {
             if (i > 0 && args[i] == value && args[i - 1].StartsWith('-'))
             {
-                option = args[i - 1];
+                given.Add(args[i - 1]);
             }
             else if (args[i].StartsWith('-') && args[i].EndsWith("=" + value, StringComparison.Ordinal))
             {
-                option = args[i][..args[i].IndexOf('=', StringComparison.Ordinal)]; // --start-index=abc
+                given.Add(args[i][..args[i].IndexOf('=', StringComparison.Ordinal)]); // --start-index=abc
             }
         }
+
+        var option = given.Count > 1 && command is not null && ShadowingCommands.Settings.TryGetValue(command, out var declaring)
+            ? given.FirstOrDefault(o => OptionType(declaring, o) is { } t && (Nullable.GetUnderlyingType(t) ?? t).Name == type) ?? given[0]
+            : given.FirstOrDefault();
 
         if (type.Contains('`', StringComparison.Ordinal) && option is not null && command is not null && OptionType(ShadowingCommands.Settings[command], option) is { } declared)
         {

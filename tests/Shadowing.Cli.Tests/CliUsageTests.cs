@@ -51,6 +51,14 @@ public sealed class CliUsageTests : IDisposable
         { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--to", "2"], "--to: '2' is neither active nor production" },
+        { ["backtest", "--input", "series.csv", "--horizon", "1", "--duplicates", "1"], "option '--duplicates': '1' is not one of mean, sum, last, error" }, // the enum converter took numbers
+        { ["risk", "--input", "series.csv", "--output", "o.csv", "--duplicates", "mean,sum"], "option '--duplicates': 'mean,sum' is not one of" },
+        { ["demo", "--report", "series.csv"], "--report: 'series.csv' cannot be the report's folder" }, // before the run, not two minutes into it
+        { ["validate", "--service", "orders", "--state", "series.csv"], "--state: 'series.csv' is not a SQLite state file" },
+        { ["validate", "--service", "orders/", "--state", "series.csv"], "--service: 'orders/' is not a service name" },
+        { ["validate", "--service", "orders", "--window", "30m"], "--window applies only with --judge" },
+        { ["risk", "--input", "series.csv", "--output", "o.csv", "--windows", "null-window.json"], "--windows: 'null-window.json' is not a JSON map" },
+        { ["promote", "orders/x", "s1"], "<SERVICE>: 'orders/x' is not a service name" },
     };
 
     [Theory]
@@ -130,6 +138,7 @@ public sealed class CliUsageTests : IDisposable
         await File.WriteAllTextAsync(Path.Combine(_directory, "repeats.csv"), "timestamp,value\n2014-07-07 00:00:00,1\n2014-07-07 00:00:00,2\n2014-07-07 00:05:00,3\n", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-setting.json"), """{ "Router": { "PollInterval": "10s" } }""", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-source.json"), """{ "Pae": { "Source": "Graphite" } }""", Ct);
+        await File.WriteAllTextAsync(Path.Combine(_directory, "null-window.json"), """{ "series.csv": [ [ null, "2014-07-08 00:00:00" ] ] }""", Ct);
         await File.WriteAllTextAsync(Path.Combine(_directory, "bad-sample.json"), """{ "Samples": { "orders": { "Production": [ { "Id": "o1", "Capacity": 0 } ] } } }""", Ct);
     }
 }

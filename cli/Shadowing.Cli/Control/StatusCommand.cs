@@ -56,7 +56,15 @@ internal sealed class StatusCommand : AsyncCommand<StatusCommand.Settings>
         }
         else
         {
-            tables();
+            try
+            {
+                tables();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or KeyNotFoundException)
+            {
+                // A 200 of another shape: another server at --url, or an API newer than this tool.
+                throw new StartFailedException($"The control API at {settings.Url} answered in a shape this shadowing does not read ({ex.Message}); --json prints the answer as it came.", ex);
+            }
         }
 
         return ExitCodes.Ok;

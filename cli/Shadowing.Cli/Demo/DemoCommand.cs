@@ -71,6 +71,16 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             ? DemoTrace.FromSeries(SeriesInput.Read(file, DuplicateTimestamps.Mean, "--trace").Series, settings.Duration, History, Path.GetFileName(file))
             : DemoTrace.Synthetic(settings.Duration, History, RandomSource.Seeded(27));
         var reportDir = Path.GetFullPath(settings.Report);
+        try
+        {
+            // Now, not after the two minutes of the run: a --report naming a file or a folder that cannot be made lost the run.
+            Directory.CreateDirectory(reportDir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--report: '{settings.Report}' cannot be the report's folder: {ex.Message}");
+        }
+
         var folder = Directory.CreateTempSubdirectory("shadowing-demo-").FullName;
         var progress = settings.Json || Console.IsOutputRedirected ? Console.Error : null;
         try

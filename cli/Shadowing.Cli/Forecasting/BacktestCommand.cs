@@ -57,6 +57,7 @@ internal sealed class BacktestCommand : AsyncCommand<BacktestCommand.Settings>
 
         [CommandOption("--duplicates <POLICY>")]
         [Description("Rows that repeat a timestamp: mean (default), sum, last, or error.")]
+        [TypeConverter(typeof(NamedEnumConverter<DuplicateTimestamps>))]
         public DuplicateTimestamps Duplicates { get; init; } = DuplicateTimestamps.Mean;
 
         [CommandOption("--json")]

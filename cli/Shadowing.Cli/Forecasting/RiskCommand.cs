@@ -28,6 +28,7 @@ internal sealed class RiskCommand : AsyncCommand<RiskCommand.Settings>
 
         [CommandOption("--duplicates <POLICY>")]
         [Description("Rows that repeat a timestamp: mean (default), sum, last, or error. The output has one row per distinct timestamp.")]
+        [TypeConverter(typeof(NamedEnumConverter<DuplicateTimestamps>))]
         public DuplicateTimestamps Duplicates { get; init; } = DuplicateTimestamps.Mean;
 
         [CommandOption("--counts")]

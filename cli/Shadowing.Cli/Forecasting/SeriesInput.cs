@@ -63,8 +63,9 @@ internal static class SeriesInput
                 }
             }
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or IndexOutOfRangeException or ArgumentNullException)
         {
+            // ArgumentNullException: a null start or end.
             throw new UsageException($"{option}: '{path}' is not a JSON map of file names to [[start, end], …] windows: {ex.Message}", ex);
         }
 

@@ -53,6 +53,7 @@ internal sealed class SimulateCommand : AsyncCommand<SimulateCommand.Settings>
 
         [CommandOption("--duplicates <POLICY>")]
         [Description("Rows that repeat a timestamp: mean (default), sum, last, or error.")]
+        [TypeConverter(typeof(NamedEnumConverter<DuplicateTimestamps>))]
         public DuplicateTimestamps Duplicates { get; init; } = DuplicateTimestamps.Mean;
 
         [CommandOption("--json")]

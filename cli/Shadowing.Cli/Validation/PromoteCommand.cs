@@ -27,7 +27,8 @@ internal sealed class PromoteCommand : AsyncCommand<PromoteCommand.Settings>
         public PromotionTarget To => Target.Equals("production", StringComparison.OrdinalIgnoreCase) ? PromotionTarget.Production : PromotionTarget.Active;
 
         public override ValidationResult Validate() =>
-            Target.Equals("active", StringComparison.OrdinalIgnoreCase) || Target.Equals("production", StringComparison.OrdinalIgnoreCase)
+            !ServiceNames.IsValid(Service) ? ValidationResult.Error($"<SERVICE>: '{Service}' is not a service name: {ServiceNames.Rule}")
+            : Target.Equals("active", StringComparison.OrdinalIgnoreCase) || Target.Equals("production", StringComparison.OrdinalIgnoreCase)
                 ? ValidationResult.Success()
                 : ValidationResult.Error($"--to: '{Target}' is neither active nor production");
     }

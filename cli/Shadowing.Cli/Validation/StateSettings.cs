@@ -25,7 +25,16 @@ internal class StateSettings : CommonSettings
             throw new UsageException($"--state: '{State}' does not exist (looked for {Path.GetFullPath(State)}); run shadowing up first, or name its state file.");
         }
 
-        var store = new SqliteStateStore(State, TimeProvider.System);
+        SqliteStateStore store;
+        try
+        {
+            store = new SqliteStateStore(State, TimeProvider.System);
+        }
+        catch (StateStoreException ex)
+        {
+            throw new UsageException($"--state: '{State}' is not a SQLite state file: {ex.InnerException?.Message ?? ex.Message}", ex);
+        }
+
         var bus = new InProcessEventBus(store, TimeProvider.System, Options.Create(new InProcessEventBusOptions()), NullLogger<InProcessEventBus>.Instance);
         return (store, bus);
     }

@@ -24,10 +24,10 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
 
         [CommandOption("--window <DURATION>")]
         [Description("With --judge: how far back outcomes count, e.g. 30m or 00:30:00. Default 15m.")]
-        public string WindowText { get; init; } = "15m";
+        public string? WindowText { get; init; }
 
         /// <summary><see cref="WindowText"/> read (<see cref="Durations.TryParse"/>: a bare number is refused, not read as days).</summary>
-        public TimeSpan Window => Durations.TryParse(WindowText, out var window) ? window : TimeSpan.Zero;
+        public TimeSpan Window => Durations.TryParse(WindowText ?? "15m", out var window) ? window : TimeSpan.Zero;
 
         [CommandOption("--json")]
         [Description("Print the verdicts as JSON.")]
@@ -35,7 +35,9 @@ internal sealed class ValidateCommand : AsyncCommand<ValidateCommand.Settings>
 
         public override ValidationResult Validate() =>
             string.IsNullOrWhiteSpace(Service) ? ValidationResult.Error("--service is required")
-            : !Durations.TryParse(WindowText, out _) ? ValidationResult.Error($"--window: '{WindowText}' is not a duration such as 30m, 2h or 00:30:00")
+            : !ServiceNames.IsValid(Service) ? ValidationResult.Error($"--service: '{Service}' is not a service name: {ServiceNames.Rule}")
+            : WindowText is not null && !Judge ? ValidationResult.Error("--window applies only with --judge (without it the stored verdicts are shown, each over its own window)")
+            : WindowText is not null && !Durations.TryParse(WindowText, out _) ? ValidationResult.Error($"--window: '{WindowText}' is not a duration such as 30m, 2h or 00:30:00")
             : Window <= TimeSpan.Zero ? ValidationResult.Error("--window must be positive")
             : ValidationResult.Success();
     }

@@ -154,6 +154,20 @@ public sealed class StatusCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Status_A200OfAnotherShape_Exits1NamingTheApi_NotAStackTrace()
+    {
+        // Another server at --url (or a newer API) answering 200 with an object where the list of tables goes.
+        await using var other = await LoopbackApp.StartAsync(null, a => a.MapFallback(c => Results.Json(new { tables = 3 }).ExecuteAsync(c)));
+        var url = LoopbackApp.AddressOf(other).ToString();
+
+        var (exit, output) = await CliProcess.RunAsync(_directory, TimeSpan.FromSeconds(60), Ct, "status", "--url", url);
+
+        Assert.True(exit == 1, output);
+        Assert.Contains($"The control API at {url} answered in a shape this shadowing does not read", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("--verbose", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_ControlApiThatDoesNotAnswer_SaysSoWithTheUrl_NotJustCancelled()
     {
         var hang = new TaskCompletionSource();
