@@ -16,7 +16,7 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
     /// <summary>The service's count of requests still uploading, kept across snapshots (tables are recompiled on every poll).</summary>
     public UploadCounter Uploads(string service) => _uploads.GetOrAdd(service, _ => new UploadCounter());
 
-    public EndpointRuntime Get(string service, string id, string address, EndpointRole role)
+    public EndpointRuntime Get(string service, string id, string address, EndpointRole role, double? maxLatencyMs = null)
     {
         var runtime = _runtimes.GetOrAdd((service, id, address), key => new EndpointRuntime(
             key.Service,
@@ -29,6 +29,14 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
             options.Value.LatencyMinSamples,
             options.Value.LatencyRecheckInterval));
         runtime.Role = role;
+        if (maxLatencyMs is { } limit && (runtime.LatencyLimit is not { } before || limit < before))
+        {
+            // A limit added or lowered: the samples so far were taken uncapped (a WebSocket's whole session counts) or under a
+            // higher cap, and would keep the endpoint "overloaded" for many rechecks. Start cold; the next answers judge it.
+            runtime.ResetLatency();
+        }
+
+        runtime.LatencyLimit = maxLatencyMs;
         return runtime;
     }
 

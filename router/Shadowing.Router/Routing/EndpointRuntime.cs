@@ -181,6 +181,9 @@ internal sealed class EndpointRuntime
         }
     }
 
+    /// <summary>The <c>maxLatencyMs</c> of the table the endpoint was last compiled from (what its samples are capped by).</summary>
+    public double? LatencyLimit { get; set; }
+
     /// <summary>Forgets the latency judged so far: the endpoint starts cold again, its first answers seeding the EWMA.</summary>
     public void ResetLatency()
     {

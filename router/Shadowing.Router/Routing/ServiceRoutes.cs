@@ -69,7 +69,7 @@ internal sealed class ServiceRoutes
                 id,
                 rawEncodedSlashes: parsed.Scheme != EndpointScheme.Dapr,
                 throughSidecar: parsed.Scheme == EndpointScheme.Dapr);
-            return new(id, role, parsed, max, maxLatency, registry.Get(table.Service, id, address, role), transformer);
+            return new(id, role, parsed, max, maxLatency, registry.Get(table.Service, id, address, role, maxLatency), transformer);
         }
 
         var production = table.Production.Select(p => Routed(p.Id, p.Address, EndpointRole.Production, p.MaxConcurrency, p.MaxLatencyMs)).ToArray();

@@ -24,6 +24,26 @@ public sealed class EndpointRuntimeTests
     }
 
     [Fact]
+    public void ALatencyLimitAddedOrLowered_StartsTheEndpointCold_KeptOrRaised_KeepsItsEwma()
+    {
+        // Without a limit a sample is the whole exchange (a 3-minute WebSocket session): judged by those once a 250 ms limit
+        // was set, the endpoint stayed "overloaded" for about 19 rechecks.
+        var registry = new EndpointRegistry(Microsoft.Extensions.Options.Options.Create(new Shadowing.Router.RouterOptions { LatencyMinSamples = 1 }), new FakeTimeProvider());
+        var runtime = registry.Get("orders", "p1", "http://127.0.0.1:1", EndpointRole.Production);
+        runtime.ObserveLatency(180_000);
+
+        Assert.Same(runtime, registry.Get("orders", "p1", "http://127.0.0.1:1", EndpointRole.Production, maxLatencyMs: 250));
+        Assert.Null(runtime.LatencyEwmaMs);
+        runtime.ObserveLatency(40);
+        registry.Get("orders", "p1", "http://127.0.0.1:1", EndpointRole.Production, maxLatencyMs: 250); // every poll recompiles
+        Assert.Equal(40, runtime.LatencyEwmaMs);
+        registry.Get("orders", "p1", "http://127.0.0.1:1", EndpointRole.Production, maxLatencyMs: 500);
+        Assert.Equal(40, runtime.LatencyEwmaMs);
+        registry.Get("orders", "p1", "http://127.0.0.1:1", EndpointRole.Production, maxLatencyMs: 100);
+        Assert.Null(runtime.LatencyEwmaMs);
+    }
+
+    [Fact]
     public void LatencyEwma_AfterSeed_FoldsEachSampleWithAlpha()
     {
         var runtime = Runtime(minSamples: 1, alpha: 0.5);
