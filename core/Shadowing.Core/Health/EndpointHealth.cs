@@ -92,7 +92,11 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     public bool IsEjectedForAnswersOnly(DateTimeOffset now) =>
         _ejectedForAnswers && _status != ProbeStatus.Unhealthy && Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks;
 
-    /// <summary>Records a probe result; returns the new status when it changed, otherwise null.</summary>
+    /// <summary>
+    /// Records a probe result; returns the new status when it changed, and <see cref="ProbeStatus.Healthy"/> too when good
+    /// probes ended an ejection for a process that was gone (it is back: likely a new process, as after Unhealthy);
+    /// otherwise null.
+    /// </summary>
     public ProbeStatus? RecordProbe(bool success, DateTimeOffset now)
     {
         lock (_lock)
@@ -115,6 +119,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
                     // Its process was gone and answers probes again (a restart quicker than the unhealthy threshold): not an
                     // ejection for a path that fails while probes pass (5xx, timeouts), which probes cannot vouch for.
                     EndEjection(now);
+                    return ProbeStatus.Healthy;
                 }
             }
             else

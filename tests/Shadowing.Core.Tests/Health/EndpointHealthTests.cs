@@ -184,9 +184,10 @@ public sealed class EndpointHealthTests
         Assert.False(_health.IsAvailable(T0));
         _health.RecordProbe(true, T0.AddSeconds(1));
         Assert.False(_health.IsAvailable(T0.AddSeconds(1))); // one good probe is not the threshold
-        _health.RecordProbe(true, T0.AddSeconds(2));
+        var back = _health.RecordProbe(true, T0.AddSeconds(2));
 
         Assert.Equal(endsEarly, _health.IsAvailable(T0.AddSeconds(2)));
+        Assert.Equal(endsEarly ? ProbeStatus.Healthy : null, back); // back like an unhealthy one: the prober starts its latency cold
         Assert.Equal(ProbeStatus.Healthy, _health.Status);
     }
 
