@@ -10,11 +10,15 @@ internal sealed class EndpointRegistry(IOptions<RouterOptions> options, TimeProv
 {
     private readonly ConcurrentDictionary<(string Service, string Id, string Address), EndpointRuntime> _runtimes = new();
     private readonly ConcurrentDictionary<string, UploadCounter> _uploads = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, Forwarding.LogGate> _decisionLogs = new(StringComparer.OrdinalIgnoreCase);
 
     public ICollection<EndpointRuntime> All => _runtimes.Values;
 
     /// <summary>The service's count of requests still uploading, kept across snapshots (tables are recompiled on every poll).</summary>
     public UploadCounter Uploads(string service) => _uploads.GetOrAdd(service, _ => new UploadCounter());
+
+    /// <summary>The service's gate on repeated routing-decision log lines (and failover alerts), kept across snapshots too.</summary>
+    public Forwarding.LogGate DecisionLog(string service) => _decisionLogs.GetOrAdd(service, _ => new Forwarding.LogGate());
 
     public EndpointRuntime Get(string service, string id, string address, EndpointRole role, double? maxLatencyMs = null)
     {

@@ -13,10 +13,11 @@ internal sealed class ServiceRoutes
     private static readonly FrozenSet<string> IdempotentMethods =
         new[] { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
 
-    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed, MirrorPlan? mirror, UploadCounter uploads)
+    private ServiceRoutes(RoutingTable table, RoutedEndpoint[] production, RoutedEndpoint[] shadows, RoutedEndpoint? fallback, RoutedEndpoint[] probed, MirrorPlan? mirror, UploadCounter uploads, LogGate decisionLog)
     {
         Table = table;
         Uploads = uploads;
+        DecisionLog = decisionLog;
         ProductionCapacity = production.Length == 0 || production.Any(p => p.MaxConcurrency is null) ? null : production.Sum(p => (long)p.MaxConcurrency!.Value);
         Mirror = mirror;
         Production = production;
@@ -36,8 +37,8 @@ internal sealed class ServiceRoutes
 
     public RoutedEndpoint? Default { get; }
 
-    /// <summary>Holds back repeated routing-decision log lines of this service.</summary>
-    public LogGate DecisionLog { get; } = new();
+    /// <summary>Holds back repeated routing-decision log lines of this service (the registry's: a poll's recompile keeps its count).</summary>
+    public LogGate DecisionLog { get; }
 
     /// <summary>The compiled mirror policy; null when nothing of this service is mirrored.</summary>
     public MirrorPlan? Mirror { get; }
@@ -88,7 +89,8 @@ internal sealed class ServiceRoutes
             fallback,
             probed,
             MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production),
-            registry.Uploads(table.Service));
+            registry.Uploads(table.Service),
+            registry.DecisionLog(table.Service));
     }
 
     /// <summary>

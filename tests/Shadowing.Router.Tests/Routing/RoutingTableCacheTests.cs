@@ -200,6 +200,25 @@ public sealed class RoutingTableCacheTests
     }
 
     [Fact]
+    public async Task APollsRecompile_KeepsTheServicesDecisionLogGate()
+    {
+        // A new gate at every poll forgot how many lines it held back, and let the failover alert behind it through again.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var bus = Substitute.For<IEventBus>();
+        var tables = new RoutingTableStore(new InMemoryStateStore(), bus);
+        await tables.PutAsync(Service("orders", "o1"), Ct);
+        var options = Options.Create(new RouterOptions());
+        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        Assert.True(await cache.RefreshAllAsync(Ct));
+        var gate = cache.Current.Services["orders"].DecisionLog;
+
+        Assert.True(await cache.RefreshAllAsync(Ct));
+
+        Assert.Same(gate, cache.Current.Services["orders"].DecisionLog);
+    }
+
+    [Fact]
     public async Task EveryTableUnreadable_NotLoaded()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
