@@ -137,7 +137,11 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     }
 
     /// <summary>Records how a forwarded request ended; returns the ejection end when this outcome ejected the endpoint.</summary>
-    public DateTimeOffset? RecordOutcome(ForwardOutcome outcome, DateTimeOffset now)
+    /// <param name="outcome">How it ended.</param>
+    /// <param name="now">When it ended.</param>
+    /// <param name="startedAt">When it was sent, if known: a failure of a request sent before the last ejection ended
+    /// reports what that ejection was for, not a new fault, and does not count towards the next one.</param>
+    public DateTimeOffset? RecordOutcome(ForwardOutcome outcome, DateTimeOffset now, DateTimeOffset? startedAt = null)
     {
         lock (_lock)
         {
@@ -156,9 +160,11 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
                 return null;
             }
 
-            if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks)
+            if (Interlocked.Read(ref _ejectedUntilTicks) > now.UtcTicks || (_ejections > 0 && startedAt < _lastEjectionEnd))
             {
-                return null; // Already ejected; late failures of requests sent before the ejection do not extend it.
+                // Already ejected, or a request sent before the last ejection ended failing late (a hung path's requests time
+                // out after ResponseTimeout, longer than a base ejection): neither extends it nor starts the next one.
+                return null;
             }
 
             _runAllAnswers &= outcome == ForwardOutcome.ServerError;

@@ -428,7 +428,7 @@ internal sealed partial class ServiceForwarder(
             // The default's 5xx answers are its own way of serving (a "busy" page's 503): only failing to answer takes the
             // last resort out, since the router could answer no better.
             var judged = endpoint.Role == Core.Routing.EndpointRole.Default && o is ForwardOutcome.ServerError or ForwardOutcome.Unavailable ? ForwardOutcome.Success : o;
-            if (runtime.Health.RecordOutcome(judged, now) is { } until)
+            if (runtime.Health.RecordOutcome(judged, now, startedAt) is { } until)
             {
                 LogEjected(runtime.Service, endpoint.Id, o.ToString(), until);
             }

@@ -140,6 +140,31 @@ public sealed class EndpointHealthTests
     }
 
     [Fact]
+    public void RecordOutcome_FailuresOfRequestsSentBeforeTheLastEjectionEnded_DoNotStartTheNext()
+    {
+        // One path hangs while probes pass: requests sent before the ejection time out after ResponseTimeout (30 s), past
+        // the 10 s ejection; they said nothing new, and re-ejected the endpoint for 20 s, 40 s, … even once it recovered.
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.Timeout, T0, T0.AddSeconds(-1));
+        }
+
+        for (var f = 0; f < 3; f++)
+        {
+            Assert.Null(_health.RecordOutcome(ForwardOutcome.Timeout, T0.AddSeconds(30), T0));
+        }
+
+        Assert.True(_health.IsAvailable(T0.AddSeconds(30)));
+        DateTimeOffset? until = null;
+        for (var f = 0; f < 3; f++)
+        {
+            until = _health.RecordOutcome(ForwardOutcome.Timeout, T0.AddSeconds(32), T0.AddSeconds(31)); // sent since: new
+        }
+
+        Assert.Equal(T0.AddSeconds(52), until);
+    }
+
+    [Fact]
     public void RecordOutcome_QuietForMaxEjectionTimeWithoutASuccess_TheNextEjectionIsTheBaseOneAgain()
     {
         // Ejected twice (10 s, then 20 s), then no traffic at all for a day: an endpoint used only in failovers.
