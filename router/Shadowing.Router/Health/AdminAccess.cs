@@ -16,7 +16,11 @@ internal sealed class AdminAccess(IOptions<RouterOptions> options)
     private readonly byte[]? _token = options.Value.AdminToken is { Length: > 0 } token ? Encoding.UTF8.GetBytes(token) : null;
 
     /// <summary>Headers that say a request was passed on by something in between (a proxy on the same host, or daprd).</summary>
-    private static readonly string[] Relayed = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "dapr-caller-app-id", "dapr-api-token"];
+    /// <remarks>
+    /// <c>X-Original-For</c>: ASP.NET Core's forwarded-headers middleware (<c>ASPNETCORE_FORWARDEDHEADERS_ENABLED</c>) moves
+    /// the peer there and makes <c>X-Forwarded-For</c>'s value (the client's to choose, 127.0.0.1) the remote address.
+    /// </remarks>
+    private static readonly string[] Relayed = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Original-For", "dapr-caller-app-id", "dapr-api-token"];
 
     public bool Allows(HttpContext context)
     {

@@ -265,6 +265,7 @@ public sealed class RequestHygieneTests
 
     [Theory]
     [InlineData("X-Forwarded-For", "203.0.113.7")] // a proxy on the same host passed it on
+    [InlineData("X-Original-For", "203.0.113.7:51000")] // forwarded-headers middleware took X-Forwarded-For: 127.0.0.1 as the peer
     [InlineData("dapr-caller-app-id", "frontend")] // daprd invoked the router for another app
     public async Task HealthDetailsAndMetrics_WithoutAToken_AreForDirectLoopbackCallersOnly(string header, string value)
     {
