@@ -25,9 +25,10 @@ public static class DaprComponents
     /// <summary>
     /// The state store component of <paramref name="service"/>'s production data, <c>data-{service}</c>
     /// (<c>components/*/data-orders.yaml</c>): the transactional outbox on, and keys of its own (<c>keyPrefix: name</c>), so
-    /// the production apps it is scoped to cannot read or write Shadowing's state.
+    /// the production apps it is scoped to cannot read or write Shadowing's state. Lower case, '_' as '-': Kubernetes and
+    /// Container Apps take component names of lower-case letters, digits, '-' and '.' only (<c>Order_Api</c>: <c>data-order-api</c>).
     /// </summary>
-    public static string DataStore(string service) => "data-" + service;
+    public static string DataStore(string service) => "data-" + service.ToLowerInvariant().Replace('_', '-');
 
     /// <summary>Route on which this app receives events of a topic: <c>/events/{topic}</c>, as declared in <c>components/subscriptions.yaml</c>.</summary>
     public static string EventRoute(string topic) => "/events/" + topic;

@@ -34,6 +34,13 @@ public sealed class DaprResourcesTests
     }
 
     [Theory]
+    [InlineData("orders", "data-orders")]
+    [InlineData("Order_Api", "data-order-api")] // Kubernetes and Container Apps take lower case, digits, '-' and '.' only
+    [InlineData("svc.v2", "data-svc.v2")]
+    public void DataComponentName_IsOneKubernetesAndContainerAppsAccept(string service, string component) =>
+        Assert.Equal(component, DaprComponents.DataStore(service));
+
+    [Theory]
     [InlineData("redis/data-orders.yaml", "state.redis")]
     [InlineData("postgresql/data-orders.yaml", "state.postgresql")]
     public void DataComponent_HasTheOutboxOnItsServicesTopic_AndKeysOfItsOwn(string file, string type)

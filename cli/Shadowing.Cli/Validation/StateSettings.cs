@@ -30,9 +30,10 @@ internal class StateSettings : CommonSettings
         {
             store = new SqliteStateStore(State, TimeProvider.System);
         }
-        catch (StateStoreException ex)
+        catch (StateStoreException ex) when (ex.InnerException is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 26 })
         {
-            throw new UsageException($"--state: '{State}' is not a SQLite state file: {ex.InnerException?.Message ?? ex.Message}", ex);
+            // SQLITE_NOTADB: the wrong file named. A database locked by a running up, or read-only, is not a usage error.
+            throw new UsageException($"--state: '{State}' is not a SQLite state file: {ex.InnerException.Message}", ex);
         }
 
         var bus = new InProcessEventBus(store, TimeProvider.System, Options.Create(new InProcessEventBusOptions()), NullLogger<InProcessEventBus>.Instance);

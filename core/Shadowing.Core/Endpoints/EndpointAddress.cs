@@ -71,10 +71,11 @@ public sealed record EndpointAddress
             }
 
             // The base goes into the sidecar's URL ({sidecar}/v1.0/invoke/{app}/method/{base}…), where dot segments would be
-            // collapsed into daprd's own API (/v1.0/state/…): refused, and so is anything that could decode or turn into them.
-            if (basePath.Contains('%', StringComparison.Ordinal) || basePath.Contains('\\', StringComparison.Ordinal) || basePath.Split('/').Any(s => s is "." or ".."))
+            // collapsed into daprd's own API (/v1.0/state/…): refused, and so is anything that decodes or turns into one
+            // (an escaped dot or slash, a backslash). Other escapes (%20) stay valid, in stored tables too.
+            if (basePath.Contains('\\', StringComparison.Ordinal) || basePath.Split('/').Any(s => Uri.UnescapeDataString(s) is "." or ".." || Uri.UnescapeDataString(s).AsSpan().IndexOfAny('/', '\\') >= 0))
             {
-                error = $"'{text}' has a base path with a '.' or '..' segment, '%' or '\\': it could leave the app's method path for daprd's own API";
+                error = $"'{text}' has a base path with a '.' or '..' segment, an escaped '/' or a '\\': it could leave the app's method path for daprd's own API";
                 return false;
             }
 

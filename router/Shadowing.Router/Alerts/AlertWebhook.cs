@@ -159,7 +159,7 @@ internal sealed partial class AlertWebhook(IEventBus bus, IOptions<RouterOptions
     /// Apps and Functions in the query (<c>sig=</c>, <c>code=</c>).
     /// </summary>
     internal static string Shown(Uri url) =>
-        url.PathAndQuery is "/" or "" ? url.GetLeftPart(UriPartial.Authority) : url.GetLeftPart(UriPartial.Authority) + "/…";
+        $"{url.Scheme}://{url.Authority}{(url.PathAndQuery is "/" or "" ? string.Empty : "/…")}"; // Authority: host and port, no user info
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Alert {Kind} of {Service}: endpoint {Endpoint}, verdict {Verdict}, {Reasons} (see {Status}); no Router:Alerts:WebhookUrl is set")]
     private partial void LogAlert(string kind, string service, string endpoint, string verdict, string reasons, string status);

@@ -195,11 +195,16 @@ public static class RouterServiceCollectionExtensions
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();
-            // Mirror topics come from the routing tables daprd finds when it asks, at its start.
+            // Mirror topics come from the routing tables daprd finds when it asks, at its start: a table not read yet gets its
+            // topic too (whatever its transport: nothing is published on one unused, and what is, is retried until the table is
+            // read, or dead-lettered after daprd's retries), or
+            // its copies would never be delivered to a router that became healthy before it was read.
             var cache = app.Services.GetRequiredService<RoutingTableCache>();
             app.MapDaprSubscriptions(Dapr.DaprAppIds.Router, () => cache.Current.Services.Values
                 .Where(r => r.Table.Mirror is { Enabled: true, Transport: Core.Mirroring.MirrorTransport.PubSub })
-                .Select(r => DaprSubscriptions.Mirror(r.Service)));
+                .Select(r => r.Service)
+                .Concat(cache.Current.Unread)
+                .Select(DaprSubscriptions.Mirror));
         }
 
         app.Map("/{service}/{**path}", (HttpContext context, string service, ServiceForwarder forwarder) => forwarder.HandleAsync(context, service));

@@ -11,7 +11,7 @@ using Shadowing.Router.Forwarding;
 namespace Shadowing.Router.Routing;
 
 /// <summary>How fresh the router's routing tables are, for <c>/healthz</c>.</summary>
-/// <param name="Loaded">At least one full load has succeeded since start.</param>
+/// <param name="Loaded">A full load has succeeded since start, or one read some tables though not every one (see <see cref="RoutingSnapshot.Unread"/>).</param>
 /// <param name="Stale">The latest refresh failed: the router serves the last good tables.</param>
 /// <param name="LastSuccessAt">When tables were last read successfully.</param>
 /// <param name="LastAttemptAt">When a refresh was last attempted.</param>
@@ -173,8 +173,8 @@ internal sealed partial class RoutingTableCache(
         var poll = options.Value.PollInterval;
         while (!stoppingToken.IsCancellationRequested)
         {
-            // Until the first load succeeds, retry sooner than the poll interval.
-            var wait = _status.Loaded ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
+            // Until the first load succeeds, and while a table was never read, retry sooner than the poll interval.
+            var wait = _status.Loaded && _snapshot.Unread.Count == 0 ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
             if (!await BackgroundLoop.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false)
                 || !await BackgroundLoop.RunOnceAsync("routing-refresh", RefreshAllAsync, LogRefreshFailed, stoppingToken).ConfigureAwait(false))
             {
@@ -244,7 +244,7 @@ internal sealed partial class RoutingTableCache(
 
         // Raised at every failed attempt (the publisher lets one through a minute), not only the first: the bus often
         // shares the store's backend, so the first alert of an outage is the one most likely to be lost.
-        alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); serving those read at {status.LastSuccessAt:u}", Core.State.StateKeys.RoutingPrefix);
+        alerts.TryRaise(Core.Validation.AlertKind.StaleRoutingTable, "*", null, $"routing tables cannot be read ({error.Message}); {(status.LastSuccessAt is { } at ? $"serving those read at {at:u}" : "serving the ones read so far")}", Core.State.StateKeys.RoutingPrefix);
 
         _status = status with { Loaded = status.Loaded || loaded, Stale = true, LastAttemptAt = attemptAt, LastError = error.Message };
     }

@@ -21,6 +21,7 @@ public sealed class EndpointAddressTests
     [Theory]
     [InlineData("dapr://orders-api", "orders-api", "")]
     [InlineData("dapr://orders.prod/v2/", "orders.prod", "/v2")]
+    [InlineData("dapr://legacy/api%20v2", "legacy", "/api%20v2")] // other escapes stay valid: a stored table keeps routing
     public void Parse_DaprAppId_TakesAppIdAndBasePath(string text, string appId, string basePath)
     {
         var address = EndpointAddress.Parse(text);
@@ -44,6 +45,7 @@ public sealed class EndpointAddressTests
     [InlineData("dapr://x/v1/./y", "'..' segment")]
     [InlineData("dapr://x/%2e%2e/state", "'..' segment")]
     [InlineData("dapr://x/a\\..\\state", "'..' segment")]
+    [InlineData("dapr://x/a%2F..%2F..%2Fstate", "'..' segment")]
     public void TryParse_Invalid_ExplainsWhy(string? text, string expected)
     {
         Assert.False(EndpointAddress.TryParse(text, out var address, out var error));

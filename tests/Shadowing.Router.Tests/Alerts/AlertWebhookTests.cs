@@ -74,5 +74,6 @@ public sealed class AlertWebhookTests
         Assert.Contains(options.Alerts.WebhookUrl.GetLeftPart(UriPartial.Authority) + "/…", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("fn-key", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("/hook", error.Message, StringComparison.Ordinal);
+        Assert.Equal("https://hooks.example.com/…", AlertWebhook.Shown(new Uri("https://u:token@hooks.example.com/services/T0/B0/secret"))); // user info too
     }
 }

@@ -200,6 +200,30 @@ public sealed class RoutingTableCacheTests
     }
 
     [Fact]
+    public async Task OneTableUnreadableFromTheStart_ItsMirrorTopicIsStillInTheSubscriptionsDaprdReads()
+    {
+        // daprd reads the subscriptions once, when the router first reports healthy: Degraded, with one table unread.
+        await using var sidecar = await Shadowing.TestUtilities.Dapr.FakeDaprSidecar.StartAsync();
+        using var dapr = sidecar.CreateClient();
+        var bus = new Shadowing.Dapr.Messaging.DaprEventBus(dapr);
+        await using var p1 = await TestBackend.StartAsync("p1");
+        using var sqlite = new Shadowing.Embedded.State.SqliteStateStore(Shadowing.Embedded.State.SqliteStateStore.InMemory, TimeProvider.System);
+        await new RoutingTableStore(sqlite, Substitute.For<IEventBus>()).PutAsync(Service("billing", "b1"), Ct);
+        var store = new UnreadableKeys(sqlite);
+        store.Unreadable.Add(StateKeys.Routing("billing"));
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], sharedStore: store, services: s =>
+        {
+            s.AddSingleton(bus);
+            s.AddSingleton<IEventBus>(bus);
+        });
+
+        var subscriptions = await sidecar.State.PubSub.LoadFromAppAsync(router.Address, Ct);
+
+        Assert.Contains(subscriptions, s => s.Topic == Topics.Mirror("billing"));
+        Assert.DoesNotContain(subscriptions, s => s.Topic == Topics.Mirror("orders")); // read: no pub/sub mirroring
+    }
+
+    [Fact]
     public async Task APollsRecompile_KeepsTheServicesDecisionLogGate()
     {
         // A new gate at every poll forgot how many lines it held back, and let the failover alert behind it through again.
