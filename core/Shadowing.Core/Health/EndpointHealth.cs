@@ -203,7 +203,7 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
     /// timeout, a 503, a reset or a body cut short) may come from the broken path itself, which is what panic routing is
     /// for. An ejection this ends, or one in progress, is then ended by good probes after it (see <see cref="RecordProbe"/>).
     /// </summary>
-    public void RecordNoConnection(DateTimeOffset now)
+    public void RecordNoConnection(DateTimeOffset now, DateTimeOffset? startedAt = null)
     {
         lock (_lock)
         {
@@ -216,9 +216,9 @@ public sealed class EndpointHealth(ActiveHealthCheckOptions active, OutlierDetec
                     _probeSuccesses = 0; // probes that passed before the process went say nothing of its return
                 }
             }
-            else
+            else if (!(_ejections > 0 && startedAt < _lastEjectionEnd))
             {
-                _runRefused = true;
+                _runRefused = true; // not for a request sent before the last ejection ended: RecordOutcome does not count it either
             }
         }
     }

@@ -435,7 +435,7 @@ internal sealed partial class ServiceForwarder(
 
             if (error == ForwarderError.Request && exception is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } or OperationCanceledException)
             {
-                runtime.Health.RecordNoConnection(now);
+                runtime.Health.RecordNoConnection(now, startedAt);
             }
         }
 

@@ -165,6 +165,27 @@ public sealed class EndpointHealthTests
     }
 
     [Fact]
+    public void ARefusedConnectionOfARequestSentBeforeTheLastEjectionEnded_DoesNotMarkTheNextOneRefused()
+    {
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.Timeout, T0, T0.AddSeconds(-1));
+        }
+
+        _health.RecordOutcome(ForwardOutcome.ConnectFailure, T0.AddSeconds(30), T0.AddSeconds(-1));
+        _health.RecordNoConnection(T0.AddSeconds(30), T0.AddSeconds(-1)); // the old process, before the first ejection
+        for (var f = 0; f < 3; f++)
+        {
+            _health.RecordOutcome(ForwardOutcome.Timeout, T0.AddSeconds(32), T0.AddSeconds(31));
+        }
+
+        _health.RecordProbe(true, T0.AddSeconds(33));
+        _health.RecordProbe(true, T0.AddSeconds(34));
+
+        Assert.False(_health.IsAvailable(T0.AddSeconds(34))); // a timeout ejection: probes passing say nothing of the hung path
+    }
+
+    [Fact]
     public void RecordOutcome_QuietForMaxEjectionTimeWithoutASuccess_TheNextEjectionIsTheBaseOneAgain()
     {
         // Ejected twice (10 s, then 20 s), then no traffic at all for a day: an endpoint used only in failovers.
