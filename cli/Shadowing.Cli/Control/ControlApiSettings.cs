@@ -19,7 +19,7 @@ internal class ControlApiSettings : CommonSettings
     public string? Key { get; init; }
 
     [CommandOption("--json")]
-    [Description("Print the API's JSON as it is.")]
+    [Description("Print JSON instead of tables: status prints the API's answer as it is; forecast-report, per service, the forecast's selection and accountability from it.")]
     public bool Json { get; init; }
 
     public override ValidationResult Validate()
