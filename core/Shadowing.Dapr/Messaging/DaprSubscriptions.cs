@@ -115,8 +115,9 @@ public static class DaprAppToken
 
     /// <summary>
     /// Refuses service invocations of these endpoints (403): daprd's pub/sub deliveries and its subscription query come
-    /// without <c>dapr-caller-app-id</c>, an invocation always carries it, and the app token with it, so the token alone
-    /// does not keep any app of the environment (or a client, through a router invoked by Dapr) from posting forged events.
+    /// without <c>dapr-caller-app-id</c>, an invocation from another app carries it, and the app token with it, so the token
+    /// alone does not keep any app of the environment (or a client, through a router invoked by Dapr) from posting forged
+    /// events. Not covered: daprd's call to its own app (<c>invokeLocal</c>) adds no caller header.
     /// </summary>
     public static TBuilder RefuseServiceInvocation<TBuilder>(this TBuilder builder)
         where TBuilder : IEndpointConventionBuilder
@@ -128,7 +129,7 @@ public static class DaprAppToken
         return builder;
     }
 
-    /// <summary>The header daprd puts on every service invocation it passes to an app: the calling app's id.</summary>
+    /// <summary>The header daprd puts on a service invocation from another app: the calling app's id.</summary>
     public const string CallerAppIdHeader = "dapr-caller-app-id";
 
     /// <summary>Requires the token on these endpoints when <c>APP_API_TOKEN</c> is set (401 otherwise).</summary>

@@ -195,10 +195,10 @@ public static class RouterServiceCollectionExtensions
         if (app.Services.GetService<DaprEventBus>() is not null)
         {
             app.MapShadowingEvents();
-            // Mirror topics come from the routing tables daprd finds when it asks, at its start: a table not read yet gets its
-            // topic too (whatever its transport: nothing is published on one unused, and what is, is retried until the table is
-            // read, or dead-lettered after daprd's retries), or
-            // its copies would never be delivered to a router that became healthy before it was read.
+            // Mirror topics come from the routing tables daprd finds when it asks, at its start. A table not read yet gets its
+            // topic too, whatever its transport, or its copies would never be delivered to a router that became healthy
+            // before it was read: nothing is published on an unused one, and what is, is retried until the table is read
+            // (or dead-lettered after daprd's retries).
             var cache = app.Services.GetRequiredService<RoutingTableCache>();
             app.MapDaprSubscriptions(Dapr.DaprAppIds.Router, () => cache.Current.Services.Values
                 .Where(r => r.Table.Mirror is { Enabled: true, Transport: Core.Mirroring.MirrorTransport.PubSub })
