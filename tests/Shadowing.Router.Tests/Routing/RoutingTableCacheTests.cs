@@ -104,16 +104,15 @@ public sealed class RoutingTableCacheTests
     [Fact]
     public async Task OneTableUnreadable_TheOthersStillRefreshed_TheTablesStaleUntilItIsRead_AndTheAlertRepeatedUntilItGetsOut()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var time = Clock();
         var store = new UnreadableKeys(new InMemoryStateStore());
         var bus = Substitute.For<IEventBus>();
         var tables = new RoutingTableStore(store, bus);
         await tables.PutAsync(Service("orders", "o1"), Ct);
         await tables.PutAsync(Service("billing", "b1"), Ct);
-        var options = Options.Create(new RouterOptions());
-        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+        using var harness = new CacheHarness(tables, bus, time);
+        var (cache, alerts) = (harness.Cache, harness.Alerts);
         await alerts.StartAsync(Ct);
-        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
         Assert.True(await cache.RefreshAllAsync(Ct));
 
         // The bus shares the store's backend: the first alert of the outage cannot be published.
@@ -153,16 +152,15 @@ public sealed class RoutingTableCacheTests
     public async Task OneTableUnreadableFromTheStart_TheOthersLoad_ItStaysUnreadUntilItIsRead()
     {
         // Before, the router stayed "not loaded": /healthz 503 on every replica and every service unrouted, for one key.
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var time = Clock();
         var store = new UnreadableKeys(new InMemoryStateStore());
         var bus = Substitute.For<IEventBus>();
         var tables = new RoutingTableStore(store, bus);
         await tables.PutAsync(Service("orders", "o1"), Ct);
         await tables.PutAsync(Service("billing", "b1"), Ct);
         store.Unreadable.Add(StateKeys.Routing("billing"));
-        var options = Options.Create(new RouterOptions());
-        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
-        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        using var harness = new CacheHarness(tables, bus, time);
+        var cache = harness.Cache;
 
         Assert.False(await cache.RefreshAllAsync(Ct));
 
@@ -227,13 +225,12 @@ public sealed class RoutingTableCacheTests
     public async Task APollsRecompile_KeepsTheServicesDecisionLogGate()
     {
         // A new gate at every poll forgot how many lines it held back, and let the failover alert behind it through again.
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var time = Clock();
         var bus = Substitute.For<IEventBus>();
         var tables = new RoutingTableStore(new InMemoryStateStore(), bus);
         await tables.PutAsync(Service("orders", "o1"), Ct);
-        var options = Options.Create(new RouterOptions());
-        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
-        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        using var harness = new CacheHarness(tables, bus, time);
+        var cache = harness.Cache;
         Assert.True(await cache.RefreshAllAsync(Ct));
         var gate = cache.Current.Services["orders"].DecisionLog;
 
@@ -245,15 +242,14 @@ public sealed class RoutingTableCacheTests
     [Fact]
     public async Task EveryTableUnreadable_NotLoaded()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+        var time = Clock();
         var store = new UnreadableKeys(new InMemoryStateStore());
         var bus = Substitute.For<IEventBus>();
         var tables = new RoutingTableStore(store, bus);
         await tables.PutAsync(Service("orders", "o1"), Ct);
         store.Unreadable.Add(StateKeys.Routing("orders"));
-        var options = Options.Create(new RouterOptions());
-        using var alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
-        using var cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        using var harness = new CacheHarness(tables, bus, time);
+        var cache = harness.Cache;
 
         Assert.False(await cache.RefreshAllAsync(Ct));
 
@@ -280,6 +276,29 @@ public sealed class RoutingTableCacheTests
         Service = service,
         Production = [new ProductionEndpoint { Id = production, Address = "http://127.0.0.1:1", MaxConcurrency = 10 }],
     };
+
+    private static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+
+    /// <summary>A cache over <c>tables</c> with the default router options, and the alert publisher it raises through.</summary>
+    private sealed class CacheHarness : IDisposable
+    {
+        public CacheHarness(RoutingTableStore tables, IEventBus bus, TimeProvider time)
+        {
+            var options = Options.Create(new RouterOptions());
+            Alerts = new AlertPublisher(bus, time, NullLogger<AlertPublisher>.Instance);
+            Cache = new RoutingTableCache(tables, bus, new EndpointRegistry(options, time), new DaprSidecarEndpoint("http://127.0.0.1:3500", null), Alerts, options, time, NullLogger<RoutingTableCache>.Instance);
+        }
+
+        public AlertPublisher Alerts { get; }
+
+        public RoutingTableCache Cache { get; }
+
+        public void Dispose()
+        {
+            Cache.Dispose();
+            Alerts.Dispose();
+        }
+    }
 
     /// <summary>A store that cannot give back some keys, as a backend may fail one key's read (a wrong type, a value too large).</summary>
     private sealed class UnreadableKeys(IStateStore inner) : DelegatingStateStore(inner)
