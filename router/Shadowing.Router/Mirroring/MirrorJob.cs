@@ -41,7 +41,7 @@ internal sealed partial class MirrorJob : IDisposable
         "code", "subscription-key", "access_token", "id_token", "refresh_token", "client_secret", "sig", "api_key", "apikey", "api-key", "x-api-key",
         "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", // an S3 presigned URL's
         "X-Goog-Signature", "X-Goog-Credential", // a Cloud Storage signed URL's
-        "password", "jsessionid", // not "token" nor "key": page cursors and other things as often as credentials
+        "password", "jsessionid", "PHPSESSID", // not "token" nor "key": page cursors and other things as often as credentials
     ];
 
     /// <summary>
@@ -227,16 +227,23 @@ internal sealed partial class MirrorJob : IDisposable
         return copied;
     }
 
-    /// <summary>A URL with its query as <see cref="CopyQuery"/> leaves it.</summary>
+    /// <summary>A URL with its path and query as <see cref="CopyPath"/> and <see cref="CopyQuery"/> leave them.</summary>
     private static string WithoutCredentials(string? url, MirrorPolicy policy)
     {
-        if (url is null || url.IndexOf('?', StringComparison.Ordinal) is not (var start and >= 0))
+        if (url is null)
         {
-            return url ?? string.Empty;
+            return string.Empty;
         }
 
-        var end = url.IndexOf('#', start) is var hash and >= 0 ? hash : url.Length;
-        return string.Concat(url.AsSpan(0, start), CopyQuery(new QueryString(url[start..end]), policy), url.AsSpan(end));
+        var end = url.IndexOf('#', StringComparison.Ordinal) is var hash and >= 0 ? hash : url.Length;
+        var start = url.IndexOf('?', 0, end) is var question and >= 0 ? question : end;
+        if (url.AsSpan(0, end).IndexOfAny('?', ';') < 0)
+        {
+            return url;
+        }
+
+        var query = start < end ? CopyQuery(new QueryString(url[start..end]), policy) : string.Empty;
+        return string.Concat(CopyPath(url[..start], policy), query, url.AsSpan(end));
     }
 
     private static bool IsCredential(string name) =>
@@ -269,6 +276,40 @@ internal sealed partial class MirrorJob : IDisposable
         }
 
         return kept.ToString();
+    }
+
+    /// <summary>
+    /// The path without the values of the path parameters (<c>;name=value</c> in a segment, RFC 3986 §3.3) that
+    /// <see cref="CopyQuery"/> would remove from a query: a servlet container whose client refuses cookies writes the
+    /// session into every URL (<c>/cart;jsessionid=…/items</c>), and the shadow would get production's session. The name
+    /// stays (<c>/cart;jsessionid/items</c>, no session): removed whole, <c>/..;jsessionid=…/</c> would become a dot segment
+    /// and leave the shadow's base path. The rest is kept as sent; a path without a <c>;</c> is returned as it is.
+    /// </summary>
+    public static string CopyPath(string path, MirrorPolicy policy)
+    {
+        var next = path.IndexOf(';', StringComparison.Ordinal);
+        if (next < 0)
+        {
+            return path;
+        }
+
+        var strip = policy.StripQuery ?? [];
+        System.Text.StringBuilder? kept = null;
+        var copiedUpTo = 0;
+        while (next >= 0)
+        {
+            var end = path.AsSpan(next + 1).IndexOfAny(';', '/') is var length and >= 0 ? next + 1 + length : path.Length;
+            var name = NameOf(path.AsSpan(next + 1, end - next - 1));
+            if (next + 1 + name.Length < end && Removed(name, strip))
+            {
+                (kept ??= new System.Text.StringBuilder(path.Length)).Append(path, copiedUpTo, next + 1 + name.Length - copiedUpTo);
+                copiedUpTo = end;
+            }
+
+            next = end < path.Length ? path.IndexOf(';', end) : -1;
+        }
+
+        return kept is null ? path : kept.Append(path, copiedUpTo, path.Length - copiedUpTo).ToString();
     }
 
     private static bool AnyRemoved(ReadOnlySpan<char> raw, IReadOnlyList<string> strip)

@@ -151,6 +151,25 @@ public sealed class MirrorJobTests
     public void CopyQuery_CredentialsAreRemovedWithoutAPolicyNamingThem(string sent, string copied) =>
         Assert.Equal(copied, MirrorJob.CopyQuery(new QueryString(sent), new MirrorPolicy()));
 
+    [Theory]
+    [InlineData("/cart;jsessionid=ABC123/items", "/cart;jsessionid/items")] // a servlet container's session in the URL
+    [InlineData("/a;v=1;JSESSIONID=x", "/a;v=1;JSESSIONID")] // case ignored; other parameters kept
+    [InlineData("/a;%6Asessionid=x;v=1", "/a;%6Asessionid;v=1")] // an encoded name is still matched
+    [InlineData("/..;jsessionid=x/admin", "/..;jsessionid/admin")] // never turned into a dot segment
+    [InlineData("/x;sid=1/y;other=2;code", "/x;sid/y;other=2;code")] // the policy's names too; a bare name has no value to remove
+    [InlineData("/a;v=1/b", "/a;v=1/b")]
+    [InlineData("/items/1", "/items/1")]
+    public void CopyPath_CredentialPathParameters_LoseTheirValues(string sent, string copied) =>
+        Assert.Equal(copied, MirrorJob.CopyPath(sent, new MirrorPolicy { StripQuery = ["sid"] }));
+
+    [Fact]
+    public void CopyHeaders_Referer_LosesASessionInItsPath()
+    {
+        var copied = MirrorJob.CopyHeaders(new Dictionary<string, string[]> { ["Referer"] = ["https://shop.example/cart;jsessionid=S1?item=7&PHPSESSID=p"] }, new MirrorPolicy());
+
+        Assert.Equal(["https://shop.example/cart;jsessionid?item=7"], copied.Single().Value);
+    }
+
     [Fact]
     public void CopyBody_JsonLabelledAsAForm_IsStrippedAsJson_AFormStartingWithABracketAsAForm()
     {

@@ -152,7 +152,7 @@ public sealed class MirrorPubSubTests
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ahead", now.AddDays(1)), Ct); // waited a day, holding its place
         await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("ok", now) with
         {
-            Method = "POST", Query = "?token=t&code=fn-key&page=2",
+            Method = "POST", Path = "/items;jsessionid=J-1/ok", Query = "?token=t&code=fn-key&page=2",
             Headers = new Dictionary<string, string[]> { ["Content-Type"] = ["application/json"] }, Body = """{"card":"4111","sku":"a"}"""u8.ToArray(),
         }, Ct);
 
@@ -162,7 +162,7 @@ public sealed class MirrorPubSubTests
         Assert.Contains(s1.Received, r => r.RawTarget == "/reset%3F");
         Assert.Contains(s1.Received, r => r.Path == "/");
         var replayed = Assert.Single(s1.Received, r => r.Method == "POST");
-        Assert.Equal(("/items/ok", "?page=2", """{"sku":"a"}"""), (replayed.Path, replayed.Query, replayed.Body));
+        Assert.Equal(("/items;jsessionid/ok", "?page=2", """{"sku":"a"}"""), (replayed.Path, replayed.Query, replayed.Body));
     }
 
     [Fact]

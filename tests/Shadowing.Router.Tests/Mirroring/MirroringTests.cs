@@ -35,7 +35,7 @@ public sealed class MirroringTests
         await using var s1 = await TestBackend.StartAsync("s1");
         await using var router = await RouterHost.StartAsync([With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, StripHeaders = ["x-internal"], StripQuery = ["api_key"] })]);
         var outcomes = Collect(router);
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items/1?api_key=k-1&page=2", UriKind.Relative));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/orders/items;jsessionid=J-1/1?api_key=k-1&page=2", UriKind.Relative));
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "t-1");
         request.Headers.Add("Cookie", "session=c-1");
         request.Headers.Add("x-internal", "i-1");
@@ -50,7 +50,7 @@ public sealed class MirroringTests
         await Eventually.WaitUntilAsync(() => !s1.Received.IsEmpty && !outcomes.IsEmpty, "the copy and its outcome", cancellationToken: Ct);
         var copy = Assert.Single(s1.Received);
         Assert.Equal("GET", copy.Method);
-        Assert.Equal("/items/1", copy.Path);
+        Assert.Equal("/items;jsessionid/1", copy.Path);
         Assert.Equal("?page=2", copy.Query);
         Assert.Equal("1", copy.Headers["x-shadow-mirror"]);
         foreach (var credential in new[] { "Authorization", "Cookie", "x-internal", "x-functions-key", "dapr-api-token" })
@@ -66,18 +66,19 @@ public sealed class MirroringTests
         var original = Assert.Single(p1.Received);
         Assert.False(original.Headers.ContainsKey("x-shadow-mirror"));
         Assert.Equal("Bearer t-1", original.Headers["Authorization"]);
+        Assert.Equal("/items;jsessionid=J-1/1", original.Path);
 
         var outcome = Assert.Single(outcomes);
         Assert.Equal(OutcomeKind.Shadow, outcome.Kind);
-        Assert.Equal(("orders", "GET", "/items/1"), (outcome.Service, outcome.Method, outcome.Path));
+        Assert.Equal(("orders", "GET", "/items;jsessionid/1"), (outcome.Service, outcome.Method, outcome.Path));
         Assert.Equal(("p1", 200), (outcome.Production.EndpointId, outcome.Production.Status));
         Assert.Equal(("s1", 200), (outcome.Copy.EndpointId, outcome.Copy.Status));
         Assert.True(outcome.Compared);
         Assert.NotNull(outcome.Production.BodyDigest);
         Assert.NotEqual(outcome.Production.BodyDigest, outcome.Copy.BodyDigest);
 
-        // The test backends answer their own name and the query they saw: exactly those paths differ.
-        Assert.Equal(["$.endpoint", "$.query"], outcome.DifferingPaths.Order());
+        // The test backends answer their own name and the path and query they saw: exactly those differ.
+        Assert.Equal(["$.endpoint", "$.path", "$.query"], outcome.DifferingPaths.Order());
     }
 
     [Theory]
