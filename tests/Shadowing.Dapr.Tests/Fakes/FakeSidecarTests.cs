@@ -25,9 +25,8 @@ public sealed class FakeSidecarTests
     public async Task Publish_OnAnotherComponentsTopicOfTheSameName_ReachesNoSubscription()
     {
         await using var pubSub = new FakePubSub(appApiToken: null) { MaxDeliveryAttempts = 1 };
-        using var nowhere = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0); // bound, never listening: refused
-        nowhere.Server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var route = new Uri($"http://127.0.0.1:{((IPEndPoint)nowhere.Server.LocalEndPoint!).Port}/events/alerts");
+        using var nowhere = new Shadowing.TestUtilities.Network.RefusingPort();
+        var route = new Uri(nowhere.Address, "/events/alerts");
         pubSub.Subscribe("alerts", route, pubSubName: "queue-pubsub");
 
         for (var i = 0; i < 3; i++)
@@ -166,11 +165,8 @@ public sealed class FakeSidecarTests
     {
         // pkg/api/http/directmessaging.go: messages.ErrDirectInvoke, 500, application/json, the two fields only.
         await using var sidecar = await FakeDaprSidecar.StartAsync();
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var closed = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        sidecar.State.MapAppAt("down", new Uri($"http://127.0.0.1:{closed}/"));
+        using var down = new Shadowing.TestUtilities.Network.RefusingPort();
+        sidecar.State.MapAppAt("down", down.Address);
         using var client = new HttpClient { BaseAddress = new Uri(sidecar.HttpEndpoint) };
         var ct = TestContext.Current.CancellationToken;
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.TestUtilities.Dapr;
+using Shadowing.TestUtilities.Network;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Forwarding;
@@ -140,7 +141,8 @@ public sealed class DaprEndpointTests
         // daprd answers 500 ERR_DIRECT_INVOKE when it cannot reach the app: the request never got there, so it is
         // retried like a refused connection, and the client never sees daprd's error.
         await using var sidecar = await StartSidecarAsync();
-        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        using var down = new RefusingPort();
+        sidecar.State.MapAppAt("orders-down", down.Address);
         sidecar.State.MapApp("orders-shadow", (context, method) => method.EndsWith("/healthz", StringComparison.Ordinal) ? Task.CompletedTask : context.Response.WriteAsync("from the shadow"));
         await using var router = await RouterHost.StartAsync(
             [new RoutingTable
@@ -163,7 +165,8 @@ public sealed class DaprEndpointTests
     {
         // Any answer of a default's own keeps it in (a busy page's 503); daprd's 500 for an app it cannot reach is none.
         await using var sidecar = await StartSidecarAsync();
-        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        using var down = new RefusingPort();
+        sidecar.State.MapAppAt("orders-down", down.Address);
         await using var router = await RouterHost.StartAsync(
             [new RoutingTable
             {
@@ -180,7 +183,8 @@ public sealed class DaprEndpointTests
     public async Task AppDown_NoOtherEndpoint_Answers502WithoutDaprdsError()
     {
         await using var sidecar = await StartSidecarAsync();
-        sidecar.State.MapAppAt("orders-down", new Uri($"http://127.0.0.1:{ClosedPort()}/"));
+        using var down = new RefusingPort();
+        sidecar.State.MapAppAt("orders-down", down.Address);
         await using var router = await StartRouterAsync(sidecar, "dapr://orders-down", extra: new Dictionary<string, string?> { ["Router:ActiveHealthChecks:Enabled"] = "false" });
 
         using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
@@ -218,13 +222,6 @@ public sealed class DaprEndpointTests
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
         Assert.Equal(appBody, await response.Content.ReadAsStringAsync(Ct));
-    }
-
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task<FakeDaprSidecar> StartSidecarAsync()
