@@ -96,6 +96,12 @@ public sealed record ShadowEndpoint
     /// Without it, only the policy's safe methods are mirrored to it.
     /// </summary>
     public bool DataIsolated { get; init; }
+
+    /// <summary>
+    /// The shadow's copy holds masked or synthetic values, no real personal data: the mirror sends it no writes, whose
+    /// bodies carry real values (an order's address, a sign-up's e-mail) that masking never saw and the copy would keep.
+    /// </summary>
+    public bool DataMasked { get; init; }
 }
 
 /// <summary>The endpoint of last resort, for example a static "busy" page or a degraded mode.</summary>

@@ -109,8 +109,9 @@ internal sealed class MirrorPlan
         }
 
         // Writes only to a shadow still being warmed or kept warm: a named Active or Draining one serves real users from its
-        // own data, which a mirrored write would change under them.
-        var isolated = targets.Where(t => states[t.Id].DataIsolated && MirroredStates.Contains(states[t.Id].State)).ToArray();
+        // own data, which a mirrored write would change under them. None to a masked or synthetic copy: it would keep the
+        // real values the write carries.
+        var isolated = targets.Where(t => states[t.Id] is { DataIsolated: true, DataMasked: false } shadow && MirroredStates.Contains(shadow.State)).ToArray();
         IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
         return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore);
     }

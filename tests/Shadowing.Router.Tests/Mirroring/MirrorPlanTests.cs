@@ -101,7 +101,7 @@ public sealed class MirrorPlanTests
     }
 
     [Fact]
-    public void Methods_WritesGoOnlyToShadowsWithIsolatedData()
+    public void Methods_WritesGoOnlyToShadowsWithIsolatedUnmaskedData()
     {
         var table = Table(new MirrorPolicy { Percent = 100, Methods = ["GET", "POST"] }) with
         {
@@ -109,12 +109,13 @@ public sealed class MirrorPlanTests
             [
                 Shadow("shared", ShadowState.WarmingUp, dataIsolated: false),
                 Shadow("isolated", ShadowState.Validating, dataIsolated: true),
+                Shadow("masked", ShadowState.Validating, dataIsolated: true) with { DataMasked = true }, // would keep a write's real values
             ],
         };
         var plan = Compile(table).Mirror!;
 
         Assert.Equal(MirrorDecision.Mirrored, Decide(plan, Get(), out var getTargets));
-        Assert.Equal(["shared", "isolated"], getTargets.Select(t => t.Id));
+        Assert.Equal(["shared", "isolated", "masked"], getTargets.Select(t => t.Id));
         Assert.Equal(MirrorDecision.Mirrored, Decide(plan, Request("POST"), out var postTargets));
         Assert.Equal(["isolated"], postTargets.Select(t => t.Id));
         Assert.Equal(MirrorDecision.Method, Decide(plan, Request("DELETE")));

@@ -54,7 +54,8 @@ public sealed class ShadowDataServiceTests : IDisposable
 
         Assert.Equal("differential", record.Mode);
         Assert.Contains("seeded (2 copied", record.Note, StringComparison.Ordinal);
-        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+        var shadow = (await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1");
+        Assert.Equal((true, true), (shadow.DataIsolated, shadow.DataMasked)); // masked by default: the mirror sends it no writes
         Assert.Equal(["shadow-data/orders/s1/o1", "shadow-data/orders/s1/o2", "shadow-data/orders/s1/o3"], await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
         Assert.Equal("three", Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/o3", Ct))!.Value.Span));
     }
@@ -69,7 +70,8 @@ public sealed class ShadowDataServiceTests : IDisposable
 
         Assert.Equal(("synthetic", "4 synthetic record(s) from a profile of 4 production record(s), seed 1"), (record.Mode, record.Note));
         Assert.Equal(4, (await _store.ListKeysAsync("shadow-data/orders/s1/", Ct)).Count);
-        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
+        var shadow = (await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1");
+        Assert.Equal((true, true), (shadow.DataIsolated, shadow.DataMasked));
     }
 
     [Theory]
@@ -106,6 +108,9 @@ public sealed class ShadowDataServiceTests : IDisposable
         {
             Assert.Equal("{\"id\":\"o2\",\"total\":20,\"email\":\"c2@contoso.com\"}", Encoding.UTF8.GetString((await store.GetAsync("shadow-data/orders/s1/o2", Ct))!.Value.Span));
         }
+
+        // An unmasked copy takes mirrored writes; a synthetic one never does.
+        Assert.Equal(mode == DataSyncMode.Synthetic, (await tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataMasked);
     }
 
     [Fact]

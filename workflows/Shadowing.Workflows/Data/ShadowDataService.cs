@@ -123,7 +123,7 @@ public sealed partial class ShadowDataService
                 throw;
             }
 
-            await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+            await SetIsolatedAsync(service, shadowId, masked: options.Mask, cancellationToken).ConfigureAwait(false);
             _behind[(service, shadowId)] = progress.Behind;
             _synced[(service, shadowId)] = _time.GetUtcNow();
             var note = string.Create(CultureInfo.InvariantCulture, $"{(progress.Seeded ? $"seeded ({progress.Copied} copied, {progress.Deleted} deleted), " : string.Empty)}{progress.Applied} change(s) applied up to sequence {progress.Sequence}, {progress.ShippedBytes} bytes shipped, lag {progress.Lag.TotalSeconds:F0} s");
@@ -209,7 +209,7 @@ public sealed partial class ShadowDataService
 
         await DataSync.TransactBoundedAsync(_store, batch, cancellationToken).ConfigureAwait(false);
 
-        await SetIsolatedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+        await SetIsolatedAsync(service, shadowId, masked: true, cancellationToken).ConfigureAwait(false);
         return new ShadowSyncRecord("synthetic", string.Create(CultureInfo.InvariantCulture, $"{written} synthetic record(s) from a profile of {sample.Count} production record(s), seed {options.Seed}"), _time.GetUtcNow());
     }
 
@@ -290,12 +290,13 @@ public sealed partial class ShadowDataService
 
     private IStateStore ProductionOf(string service) => _production?.Of(service) ?? _store;
 
-    private Task SetIsolatedAsync(string service, string shadowId, CancellationToken cancellationToken) =>
+    /// <summary>Marks the shadow as on its own data, and whether that data is masked (see <see cref="ShadowEndpoint.DataMasked"/>).</summary>
+    private Task SetIsolatedAsync(string service, string shadowId, bool masked, CancellationToken cancellationToken) =>
         _tables.UpdateAsync(
             service,
-            table => table is null || !table.Shadows.Any(s => s.Id == shadowId && !s.DataIsolated)
+            table => table is null || !table.Shadows.Any(s => s.Id == shadowId && (!s.DataIsolated || s.DataMasked != masked))
                 ? table ?? throw new InvalidOperationException($"service '{service}' has no routing table")
-                : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? s with { DataIsolated = true } : s)] },
+                : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? s with { DataIsolated = true, DataMasked = masked } : s)] },
             cancellationToken);
 
     [LoggerMessage(EventId = 91, Level = LogLevel.Information, Message = "Data sync: pruned {Count} change(s) older than {Retention} from the change feed")]
