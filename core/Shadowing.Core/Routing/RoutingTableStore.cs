@@ -155,8 +155,8 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
     }
 
     /// <summary>
-    /// Adds <paramref name="shadow"/> to the table of <paramref name="service"/>, or updates the address and limits of the
-    /// shadow with its id (its state is kept: running this twice changes nothing). Retired shadows whose state changed
+    /// Adds <paramref name="shadow"/> to the table of <paramref name="service"/>, or updates the address of the shadow with
+    /// its id (everything else of it is kept: running this twice changes nothing). Retired shadows whose state changed
     /// before <paramref name="pruneRetiredBefore"/> are removed on the way.
     /// </summary>
     /// <exception cref="KeyNotFoundException">The service has no routing table.</exception>
@@ -183,7 +183,10 @@ public sealed class RoutingTableStore(IStateStore store, IEventBus bus)
                 }
                 else
                 {
-                    kept[index] = shadow with { State = kept[index].State, StateChangedAt = kept[index].StateChangedAt };
+                    // The same shadow again (its provisioning ran twice, or it was restarted elsewhere): only its address is
+                    // new. What later steps and operators set (dataIsolated, which keeps real users off a copy, the limits)
+                    // stays.
+                    kept[index] = kept[index] with { Address = shadow.Address };
                 }
 
                 // A pruned shadow leaves the mirror's targets too (a target that is not a shadow fails validation); a list

@@ -47,6 +47,27 @@ public sealed class ActivityIdempotenceTests
     }
 
     [Fact]
+    public async Task Provision_RunAgainLater_KeepsWhatLaterStepsSet_AndStartsNothingForAShadowTakenDown()
+    {
+        await SeedAsync(mirror: null);
+        var activity = new ProvisionShadowActivity(_provisioner, Tables, _store, Options.Create(new ShadowLifecycleOptions()), _time);
+        await activity.RunAsync(_context, _step);
+        await Tables.UpdateAsync("orders", t => t! with { Shadows = [.. t.Shadows.Select(s => s.Id == "s1" ? s with { DataIsolated = true, DataMasked = true, MaxConcurrency = 7 } : s)] });
+
+        // Again while it runs: the copy of the data keeps real users off it still, and the operator's limit stays.
+        await activity.RunAsync(_context, _step);
+        var shadow = (await ShadowsAsync()).Single(s => s.Id == "s1");
+        Assert.Equal((true, true, 7), (shadow.DataIsolated, shadow.DataMasked, shadow.MaxConcurrency));
+
+        // Again once it was retired: nothing is started for nobody to retire, and no claim is left behind.
+        await Tables.MoveShadowAsync("orders", "s1", ShadowState.Retired, _time.GetUtcNow());
+        _provisioner.ClearReceivedCalls();
+        await activity.RunAsync(_context, _step);
+        await _provisioner.DidNotReceive().ProvisionAsync(Arg.Any<ProvisionSpec>(), Arg.Any<CancellationToken>());
+        Assert.Null(await _store.GetAsync(ProvisionShadowActivity.ClaimKey("orders", "s1")));
+    }
+
+    [Fact]
     public async Task Provision_WhileTheProvisionerWorks_TheShadowIsClaimedByItsWorkflow()
     {
         await SeedAsync(mirror: null);

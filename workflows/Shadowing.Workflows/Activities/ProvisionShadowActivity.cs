@@ -29,6 +29,14 @@ public sealed class ProvisionShadowActivity(IShadowProvisioner provisioner, Rout
     public override async Task<ProvisionedShadow> RunAsync(WorkflowActivityContext context, ShadowStep input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        if ((await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId) is { State: ShadowState.Draining or ShadowState.Retired or ShadowState.Failed } gone)
+        {
+            // A late copy of this activity (it runs at least once) after the shadow was taken down: started again, its
+            // process or app would run with nobody to retire it.
+            await store.DeleteAsync(ClaimKey(input.Service, input.ShadowId), etag: null).ConfigureAwait(false);
+            return new ProvisionedShadow { Service = input.Service, ShadowId = input.ShadowId, Address = gone.Address, Resources = input.Resources, StartedAt = gone.StateChangedAt ?? time.GetUtcNow() };
+        }
+
         await store.SaveJsonAsync(ClaimKey(input.Service, input.ShadowId), input.Owner).ConfigureAwait(false);
         var provisioned = await provisioner.ProvisionAsync(new ProvisionSpec(input.Service, input.ShadowId, input.Resources)).ConfigureAwait(false);
         var now = time.GetUtcNow();

@@ -25,7 +25,7 @@ public sealed class RemediateShadowActivity(IShadowProvisioner provisioner, Rout
         var current = (await tables.GetAsync(input.Service).ConfigureAwait(false))?.Value.Shadows.FirstOrDefault(s => s.Id == input.ShadowId);
         if (current is not null && current.Address != provisioned.Address)
         {
-            await tables.AddShadowAsync(input.Service, current with { Address = provisioned.Address }, DateTimeOffset.MinValue).ConfigureAwait(false);
+            await tables.AddShadowAsync(input.Service, current with { Address = provisioned.Address }, DateTimeOffset.MinValue).ConfigureAwait(false); // the address only, in one ETag-checked write
         }
 
         return provisioned;
