@@ -293,9 +293,11 @@ public static class ShadowJudge
             .ToDictionary(g => g.Key, NoisyShapes, StringComparer.Ordinal);
         var routesOnOwn = new HashSet<string>(StringComparer.Ordinal);
 
-        // Every answered pair counts for its status; its body paths only where both bodies could be compared (not past
-        // maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
-        var compared = own.Where(o => o.Copy.Status != 0 && o.Production.Status != 0).ToList();
+        // Every pair answered without a server error counts for its status; its body paths only where both bodies could be
+        // compared (not past maxBodyBytes): a service with large answers is judged on statuses rather than never judged.
+        // A 5xx or no answer on either side is errorRate's to judge, against production's own rate: counted here too, an
+        // identical shadow whose production and copy each fail 1 % of requests at random would differ in 2 % of pairs.
+        var compared = own.Where(o => o.Copy.Status is > 0 and < 500 && o.Production.Status is > 0 and < 500).ToList();
         var counted = new Dictionary<string, int>(StringComparer.Ordinal);
         var mismatches = 0;
         var perRequest = new Dictionary<string, (int Answers, int Differing)>(StringComparer.Ordinal);

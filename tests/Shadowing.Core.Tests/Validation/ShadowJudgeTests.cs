@@ -192,6 +192,26 @@ public sealed class ShadowJudgeTests
     }
 
     [Fact]
+    public void Mismatch_ServerErrorsOnEitherSide_AreErrorRatesToJudge_NotDifferences()
+    {
+        // Production and an identical shadow each failing 2 % of requests at random, never the same ones: counted as
+        // differing answers, 4 % of pairs would fail the 1 % bound; errorRate judges them against production's own.
+        var outcomes = Enumerable.Range(0, 1000).Select(i => (i % 50) switch
+        {
+            0 => Outcome(i, 50, 50) with { Production = new EndpointAnswer("p1", 503, 50, 10), Compared = false },
+            1 => Outcome(i, 50, 50) with { Copy = new EndpointAnswer("s1", 500, 50, 10), Compared = false },
+            _ => Outcome(i, 50, 50),
+        }).ToList();
+        var notFound = outcomes.Select((o, n) => n % 50 == 2 ? o with { Copy = o.Copy with { Status = 404 } } : o).ToList();
+
+        var judged = Judge(outcomes).Metrics.Single(m => m.Metric == "mismatch");
+
+        Assert.Equal((Verdict.Pass, 960), (judged.Verdict, judged.ShadowSamples));
+        Assert.Equal(Verdict.Pass, Judge(outcomes).Metrics.Single(m => m.Metric == "errorRate").Verdict);
+        Assert.Contains("status 200→404", Judge(notFound).Metrics.Single(m => m.Metric == "mismatch").Reason, StringComparison.Ordinal); // a client error still differs
+    }
+
+    [Fact]
     public void Mismatch_AnswersTooLargeToCompare_AreStillJudgedOnTheirStatus()
     {
         // Past maxBodyBytes nothing is compared, but a 404 for production's 200 is still a different answer.
