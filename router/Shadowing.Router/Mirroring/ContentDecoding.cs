@@ -9,6 +9,10 @@ namespace Shadowing.Router.Mirroring;
 /// </summary>
 internal static class ContentDecoding
 {
+    /// <summary>Whether <see cref="Decode"/> knows the coding (none, identity, gzip, deflate or br, not stacked).</summary>
+    public static bool CanDecode(string? contentEncoding) =>
+        contentEncoding?.Trim().ToLowerInvariant() is null or "" or "identity" or "gzip" or "x-gzip" or "deflate" or "br";
+
     /// <summary>
     /// The body without its content coding; the body itself when it has none. Null when it cannot be compared: an
     /// unknown or stacked coding, a corrupt stream, or more than <paramref name="maxBytes"/> once decoded (the same cap

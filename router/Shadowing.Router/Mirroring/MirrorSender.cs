@@ -277,13 +277,25 @@ internal sealed partial class MirrorSender : IDisposable
     /// <summary>
     /// Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not
     /// JSON). Both are compared decoded: production's arrives decoded, the answer is decoded here; and as fingerprints when
-    /// production's arrived as one.
+    /// production's arrived as one. Once production's whole answer was read, an answer past <c>maxBodyBytes</c> or one
+    /// whose coding is known but whose bytes do not decode (plain JSON labelled gzip, a corrupt stream) differs whole: no
+    /// client could read it as production's. Only a coding the router cannot undo leaves the pair uncompared.
     /// </summary>
     private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer, string? contentEncoding)
     {
-        if (copy.ProductionBody is not { } production || answer.Overflowed || ContentDecoding.Decode(answer.Written, contentEncoding, copy.MaxBodyBytes) is not { } decoded)
+        if (copy.ProductionBody is not { } production)
         {
             return (false, []);
+        }
+
+        if (answer.Overflowed)
+        {
+            return (true, ["$"]);
+        }
+
+        if (ContentDecoding.Decode(answer.Written, contentEncoding, copy.MaxBodyBytes) is not { } decoded)
+        {
+            return ContentDecoding.CanDecode(contentEncoding) ? (true, ["$"]) : (false, []);
         }
 
         if (copy.FingerprintSalt is { } salt)

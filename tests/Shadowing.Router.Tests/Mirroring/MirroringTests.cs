@@ -285,6 +285,37 @@ public sealed class MirroringTests
         Assert.Equal(overflows ? (200, false) : (0, true), (copy.Status, copy.TimedOut));
     }
 
+    [Theory]
+    [InlineData("gzip", 16, true)] // plain bytes labelled gzip: no client could read it
+    [InlineData(null, 2048, true)] // longer than production's whole answer could be (maxBodyBytes 1024)
+    [InlineData("zstd", 16, false)] // a coding the router cannot undo: not compared, not judged different
+    public async Task ShadowAnswerThatCannotBeReadOrIsTooLong_DiffersWhole_AnUnknownCodingIsNotCompared(string? coding, int length, bool compared)
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var shadow = await LoopbackApp.StartAsync(null, app => app.Run(context =>
+        {
+            if (coding is not null)
+            {
+                context.Response.Headers.ContentEncoding = coding;
+            }
+
+            return context.Response.Body.WriteAsync(new byte[length], context.RequestAborted).AsTask();
+        }));
+        var table = With(p1, [], new MirrorPolicy { Percent = 100, MaxBodyBytes = 1024 }) with
+        {
+            Shadows = [new ShadowEndpoint { Id = "garbled", Address = LoopbackApp.AddressOf(shadow).ToString(), State = ShadowState.WarmingUp }],
+        };
+        await using var router = await RouterHost.StartAsync([table]);
+        var outcomes = Collect(router);
+
+        using var response = await router.Client.GetAsync(new Uri("/orders/items/1", UriKind.Relative), Ct);
+        await Eventually.WaitUntilAsync(() => !outcomes.IsEmpty, "the copy's outcome", cancellationToken: Ct);
+
+        var outcome = Assert.Single(outcomes);
+        Assert.Equal((200, compared), (outcome.Copy.Status, outcome.Compared));
+        Assert.Equal(compared ? ["$"] : [], outcome.DifferingPaths);
+    }
+
     [Fact]
     public async Task SlowShadowThatStillAnswers_HoldsAtMostItsShareOfTheSenders_AnotherServicesShadowGetsItsCopies()
     {
