@@ -94,14 +94,17 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var recorded = await store.GetJsonAsync<ProvisionedShadow>(Key(spec.Service, spec.ShadowId), cancellationToken).ConfigureAwait(false);
             var running = await FindLockedAsync(spec.Service, spec.ShadowId, cancellationToken).ConfigureAwait(false);
             if (running is not null && running.Resources == spec.Resources)
             {
                 return running;
             }
 
-            // A restart with the new resources on the same port keeps the routing table's address valid.
-            var port = running is null ? TryBind(0)!.Value : new Uri(running.Address).Port;
+            // A restart with the new resources on the same port keeps the routing table's address valid; so does one of a
+            // shadow that died, while its port is free.
+            var port = running is not null ? new Uri(running.Address).Port
+                : (recorded is { } dead ? TryBind(new Uri(dead.Value.Address).Port) : null) ?? TryBind(0)!.Value;
             await StopLockedAsync(spec.Service, spec.ShadowId, running, cancellationToken).ConfigureAwait(false);
             return await StartAsync(spec, port, cancellationToken).ConfigureAwait(false);
         }
@@ -417,8 +420,16 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
     private static string HandleOf(Process process) =>
         string.Create(CultureInfo.InvariantCulture, $"{process.Id}@{process.StartTime.ToUniversalTime().Ticks}");
 
-    /// <summary>The process a handle names, if it still runs.</summary>
-    private static Process? Alive(string? handle)
+    /// <summary>
+    /// How far the start time another process reads for the same process may be from the handle's. On Linux .NET derives
+    /// it from the boot time, which each process estimates for itself (the wall clock less the time since boot): two
+    /// processes read one start time a millisecond or two apart, more after the clock was stepped. A pid reused by a
+    /// process started within this of the first is not a concern: reuse takes the whole pid space to wrap around.
+    /// </summary>
+    private static readonly TimeSpan StartTimeTolerance = TimeSpan.FromSeconds(2);
+
+    /// <summary>The process a handle names, if it still runs (read by this host or by another, before a restart).</summary>
+    internal static Process? Alive(string? handle)
     {
         if (handle?.Split('@') is not [var pid, var ticks] || !int.TryParse(pid, CultureInfo.InvariantCulture, out var id) || !long.TryParse(ticks, CultureInfo.InvariantCulture, out var started))
         {
@@ -428,7 +439,7 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         try
         {
             var process = Process.GetProcessById(id);
-            if (!process.HasExited && process.StartTime.ToUniversalTime().Ticks == started)
+            if (!process.HasExited && Math.Abs(process.StartTime.ToUniversalTime().Ticks - started) <= StartTimeTolerance.Ticks)
             {
                 return process;
             }
@@ -453,6 +464,9 @@ public sealed partial class LocalProcessProvisioner(IStateStore store, IOptions<
         try
         {
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            // As Kestrel (and most servers) bind: a port whose last connections linger in TIME_WAIT after its process died
+            // is free to them, so it is free here (not when something listens on it).
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
             return ((IPEndPoint)socket.LocalEndPoint!).Port;
         }

@@ -49,6 +49,25 @@ public sealed class SampleShadowProvisioningTests
     }
 
     [Fact]
+    public async Task Resize_OfAShadowThatDied_StartsItAgainOnItsPort_TheRoutingTablesAddressStaysRight()
+    {
+        var spec = new ProvisionSpec("orders", "s1", new ShadowResources());
+        await using var provisioner = new LocalProcessProvisioner(new InMemoryStateStore(), Options.Create(Template()), TimeProvider.System, NullLogger<LocalProcessProvisioner>.Instance);
+        var first = await provisioner.ProvisionAsync(spec, Ct);
+        using (var process = Process.GetProcessById(int.Parse(first.Handle!.Split('@')[0], CultureInfo.InvariantCulture)))
+        {
+            process.Kill();
+            await process.WaitForExitAsync(Ct);
+        }
+
+        var resized = await provisioner.ResizeAsync(spec with { Resources = new ShadowResources(Size: 2) }, Ct);
+
+        Assert.Equal(first.Address, resized.Address);
+        Assert.True(Running(resized.Handle!));
+        await provisioner.RetireAsync("orders", "s1", Ct);
+    }
+
+    [Fact]
     public async Task HostStopping_StopsTheShadowsItStarted()
     {
         var provisioner = new LocalProcessProvisioner(new InMemoryStateStore(), Options.Create(Template()), TimeProvider.System, NullLogger<LocalProcessProvisioner>.Instance);

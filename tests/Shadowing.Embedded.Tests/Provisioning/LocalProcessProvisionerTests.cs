@@ -44,6 +44,27 @@ public sealed class LocalProcessProvisionerTests
         Assert.Contains("Shadow 's1' of 'orders' exited with code", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Alive_AStartTimeReadByAnotherProcess_AFewMillisecondsOff_StillNamesTheProcess_AnHourOffDoesNot()
+    {
+        // On Linux each process estimates the boot time its start times count from: the workflows host restarted reads a
+        // surviving shadow's start time a millisecond or two away from the one in its handle.
+        using var sleeper = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        try
+        {
+            var started = sleeper.StartTime.ToUniversalTime().Ticks;
+            string Handle(TimeSpan off) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{sleeper.Id}@{started + off.Ticks}");
+
+            using var found = LocalProcessProvisioner.Alive(Handle(TimeSpan.FromMilliseconds(3)));
+            Assert.Equal(sleeper.Id, found?.Id);
+            Assert.Null(LocalProcessProvisioner.Alive(Handle(TimeSpan.FromHours(-1)))); // the pid of another process since
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
+    }
+
     [Theory]
     [InlineData("DAPR_API_TOKEN", true)]
     [InlineData("DAPR_GRPC_PORT", true)]
