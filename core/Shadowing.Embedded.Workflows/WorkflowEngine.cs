@@ -447,7 +447,10 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
     // ----- completions -----------------------------------------------------------------------------------------
 
-    /// <summary>Commits a workflow turn. A completion whose lease is gone (stale, duplicate) is dropped, never refused.</summary>
+    /// <summary>
+    /// Commits a workflow turn. A completion whose lease is gone (stale, duplicate) is dropped, never refused; one that
+    /// cannot be committed is counted, logged and dispatched again after a backoff, never refused either.
+    /// </summary>
     public Task<CompleteTaskResponse> CompleteTurnAsync(WorkflowResponse response)
     {
         Lease? lease;
@@ -487,8 +490,11 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
                 _commitBackoff[lease.InstanceId] = (_time.GetUtcNow() + delay, delay);
             }
 
+            // Answered as done, not as an error: the worker drops its whole stream on an error answer, and with it every
+            // lease on the stream, so each activity still running would be dispatched a second time. The turn's events
+            // stay in the inbox, and it is dispatched again after the backoff.
             LogTurnCommitFailed(lease.InstanceId, delay, ex);
-            throw;
+            return Task.FromResult(new CompleteTaskResponse());
         }
         finally
         {

@@ -285,12 +285,14 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
-    public async Task TurnThatCannotBeCommitted_IsNotRunAgainInALoop_AndGoesThroughOnceTheCauseIsGone()
+    public async Task TurnThatCannotBeCommitted_IsNotRunAgainInALoop_NorRunsAnotherInstancesActivityTwice_AndGoesThroughOnceTheCauseIsGone()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
         await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
         var id = await host.Client.ScheduleNewWorkflowAsync(nameof(EventWorkflow), "uncommittable", 0);
         await WaitForStatusAsync(host, id, WorkflowRuntimeStatus.Running);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "bystander", "bystander");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("bystander") == 1, "another instance's activity is running", cancellationToken: Ct);
 
         using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StatePath};Pooling=False");
         other.Open();
@@ -306,8 +308,10 @@ public sealed class DurabilityTests : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System, Ct);
 
         // While the backend's clock stands still, the turn is not sent to the worker again (it was, without end: three
-        // failures in the first second before).
+        // failures in the first second before). The failure was not answered as an error, which makes the worker drop its
+        // stream and so every lease on it: the other instance's activity, still running, was dispatched a second time.
         Assert.Equal(1, host.Backend.Engine.TurnCommitFailures);
+        Assert.Equal(1, host.Probe.Calls["bystander"]);
         using (var allow = other.CreateCommand())
         {
             allow.CommandText = "DROP TRIGGER refuse";
@@ -316,6 +320,9 @@ public sealed class DurabilityTests : IDisposable
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("approved:x", (await host.CompletionAsync(id)).ReadOutputAs<string>());
+        host.Probe.Gate("bystander").SetResult();
+        Assert.Equal("done:bystander", (await host.CompletionAsync("bystander")).ReadOutputAs<string>());
+        Assert.Equal(1, host.Probe.Calls["bystander"]);
     }
 
     [Fact]
