@@ -399,7 +399,7 @@ public sealed partial class DemandForecastService
         {
             endpointCapacity = await EndpointCapacityAsync(table, end, cancellationToken).ConfigureAwait(false);
         }
-        catch (MetricsUnavailableException ex)
+        catch (Exception ex) when (ex is MetricsUnavailableException or TimeSeriesFormatException)
         {
             capacityProblem = ex.Message;
         }
@@ -638,6 +638,10 @@ public sealed partial class DemandForecastService
             catch (MetricsUnavailableException ex)
             {
                 LogRiskMetricFailed(service, kind, ex.Message); // a bad query, a source down: risk runs blind on this one
+            }
+            catch (TimeSeriesFormatException ex)
+            {
+                LogRiskMetricFailed(service, kind, ex.Message); // a malformed file of an optional metric: not the demand forecast's failure
             }
         }
 

@@ -133,6 +133,12 @@ internal static class AzureRest
         {
             throw new MetricsUnavailableException($"{what}: authentication failed: {ex.Message}", ex);
         }
+        catch (Exception ex) when (ex is AggregateException or HttpRequestException or IOException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Azure.Core's retries, once used up on network errors or timeouts, throw an AggregateException of them
+            // ("Retry failed after 4 tries"): the source is down, as for a failed request, not a bug of the PAE's.
+            throw new MetricsUnavailableException($"{what} cannot be read: {ex.Message}", ex);
+        }
 
         var response = message.Response;
         if (response.IsError)

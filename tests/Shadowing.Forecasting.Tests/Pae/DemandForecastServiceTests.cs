@@ -326,6 +326,22 @@ public sealed class DemandForecastServiceTests
     }
 
     [Fact]
+    public async Task Run_AnOptionalMetricsFileThatCannotBeRead_LeavesThatMetricOut_NotTheServicesForecast()
+    {
+        await Tables().PutAsync(Table("orders"), Ct);
+        Serve("orders", MetricKind.Requests, Demand(level: 100));
+        Serve("orders", MetricKind.LatencyP90, Flat(50));
+        _metrics.GetAsync(Arg.Is<MetricQuery>(q => q.Kind == MetricKind.Cpu), Arg.Any<CancellationToken>())
+            .Returns<RegularSeries>(_ => throw new TimeSeriesFormatException("orders.cpu.csv line 7: 'n/a' is not a number"));
+        var logger = Logger();
+
+        var outcome = Assert.Single(await Service(logger: logger).RunAsync(Ct));
+
+        Assert.NotNull(outcome.Forecast);
+        Assert.Equal([104], Warnings(logger));
+    }
+
+    [Fact]
     public async Task Run_ScoresWrittenByAnotherVersion_StartAfresh_InsteadOfStoppingTheServicesForecasts()
     {
         await Tables().PutAsync(Table("orders"), Ct);

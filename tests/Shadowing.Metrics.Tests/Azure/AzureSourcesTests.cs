@@ -61,6 +61,24 @@ public sealed class AzureSourcesTests
     }
 
     [Fact]
+    public async Task AzureMonitor_NetworkErrorsThroughEveryRetry_AreTheSourceUnavailable()
+    {
+        // Azure.Core throws an AggregateException once its retries are used up on transport errors, which the PAE took for
+        // a bug of its own: the whole service failed, for an optional CPU metric.
+        var handler = new StubHandler((_, _) => throw new HttpRequestException("Connection refused (management.azure.com:443)"));
+        var options = new AzureMonitorOptions { Metrics = { ["orders"] = new() { [MetricKind.Cpu] = new AzureMetric { ResourceId = "/r", Metric = "CpuPercentage", Aggregation = "Average" } } } };
+        var client = Client(handler);
+        (client.Retry.MaxRetries, client.Retry.Delay, client.Retry.Mode) = (2, TimeSpan.FromMilliseconds(1), RetryMode.Fixed);
+        var source = new AzureMonitorSource(options, new StubCredential(), client);
+
+        var error = await Assert.ThrowsAsync<MetricsUnavailableException>(() => source.GetAsync(new MetricQuery("orders", MetricKind.Cpu, From, From.AddHours(1), TimeSpan.FromMinutes(5)), Ct));
+
+        Assert.Equal(3, handler.Requests.Count);
+        Assert.Contains("cannot be read", error.Message, StringComparison.Ordinal);
+        Assert.False(error.NoData);
+    }
+
+    [Fact]
     public async Task AzureMonitor_NotConfigured_NamesTheSetting()
     {
         var source = new AzureMonitorSource(new AzureMonitorOptions(), new StubCredential());
