@@ -17,7 +17,10 @@ public sealed class PlannerOptions
     [Range(0.0, 5.0)]
     public double Headroom { get; set; } = 0.1;
 
-    /// <summary>Risk score at which shadows are requested even without a demand peak. Default 0.8.</summary>
+    /// <summary>
+    /// Risk score at which shadows are requested even without a demand peak. Default 0.8. The risk alarm requests them
+    /// too, at any score (it is raised by a score of 0.5 or more that persists, and clears below 0.2).
+    /// </summary>
     [Range(0.0, 1.0)]
     public double RiskThreshold { get; set; } = 0.8;
 
