@@ -196,6 +196,25 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Tick_SyncTurnedOffAfterACopyWasMade_SaysTheCopyIsNotSynced_AndItsLagGrows()
+    {
+        await SeedAsync();
+        var settings = new Dictionary<string, ShadowDataOptions> { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } };
+        var data = Create(_store, _tables, _time, _store, settings);
+        await data.SyncAsync("orders", "s1", Ct); // the lifecycle's sync step
+
+        // Mode None now: the tick skipped the service, and the record kept saying "lag 0 s" for a copy nothing synced.
+        settings["orders"] = new ShadowDataOptions { Mode = DataSyncMode.None };
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await data.SyncAllAsync(Ct);
+
+        var record = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
+        Assert.Equal("differential", record.Mode);
+        Assert.Contains("not synced since", record.Note, StringComparison.Ordinal);
+        Assert.Equal(600, ObservedLag("s1"), precision: 3);
+    }
+
+    [Fact]
     public async Task Sync_SettingsRefusedAfterACopyWasMade_TheCopyStaysFrozen_ItsLagGrows_AndRetirementDeletesIt()
     {
         await SeedAsync();

@@ -234,11 +234,13 @@ public sealed partial class ShadowDataService
                 continue;
             }
 
-            if (options.Mode is not (DataSyncMode.Differential or DataSyncMode.TimeShifted))
+            if (options.Mode == DataSyncMode.Synthetic)
             {
-                continue; // synthetic data is generated once; a shadow without sync has nothing to follow
+                continue; // generated once
             }
 
+            // With None, only shadows that have a copy from before the setting changed (they are isolated): their records
+            // say since when the copy is not synced, and their lag grows, rather than keep the last sync's "lag 0".
             foreach (var shadow in entry.Value.Shadows.Where(s => s.DataIsolated && s.State is not (ShadowState.Draining or ShadowState.Retired or ShadowState.Failed)))
             {
                 try
