@@ -167,6 +167,9 @@ public static class StateKeys
     /// <summary>What data sync last did for a shadow (mode, what happened, lag), for operators.</summary>
     public static string ShadowSyncRecord(string service, string shadowId) => $"sep/sync/{service}/{shadowId}";
 
+    /// <summary>The key masked copies' replacements are derived with, made once per deployment (see <c>DataMasker</c>).</summary>
+    public const string MaskKey = "sep/mask-key";
+
     /// <summary>Where a shadow's data sync stands (its watermark), beside the shadow's data.</summary>
     public static string ShadowSync(string service, string shadowId) => $"shadow-sync/{service}/{shadowId}";
 

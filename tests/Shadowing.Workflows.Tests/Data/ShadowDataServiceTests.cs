@@ -165,6 +165,25 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Sync_Masked_UsesTheDeploymentsOwnKey_MadeOnce_NotOnlyThePublicSeed()
+    {
+        await _store.SaveAsync("data/orders/c1", """{"email":"ann@contoso.com"}"""u8.ToArray(), etag: null, Ct);
+        await _tables.PutAsync(new RoutingTable { Service = "orders", Production = [new ProductionEndpoint { Id = "p1", Address = "http://127.0.0.1:1", MaxConcurrency = 10 }], Shadows = [new ShadowEndpoint { Id = "s1", Address = "http://127.0.0.1:2", State = ShadowState.Syncing }, new ShadowEndpoint { Id = "s2", Address = "http://127.0.0.1:3", State = ShadowState.Syncing }] }, Ct);
+        var settings = new Dictionary<string, ShadowDataOptions> { ["orders"] = new() { Mode = DataSyncMode.Differential, Mask = true } };
+
+        await Create(_store, _tables, _time, _store, settings).SyncAsync("orders", "s1", Ct);
+        var key = (await _store.GetJsonAsync<string>(StateKeys.MaskKey, Ct))!.Value;
+        await Create(_store, _tables, _time, _store, settings).SyncAsync("orders", "s2", Ct); // another host, or after a restart
+
+        var (s1, s2) = (Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s1/c1", Ct))!.Value.Span), Encoding.UTF8.GetString((await _store.GetAsync("shadow-data/orders/s2/c1", Ct))!.Value.Span));
+        Assert.Equal(32, Convert.FromBase64String(key).Length);
+        Assert.Equal(key, (await _store.GetJsonAsync<string>(StateKeys.MaskKey, Ct))!.Value);
+        Assert.Equal(s1, s2); // one customer, one replacement, across hosts
+        var computable = Encoding.UTF8.GetString(new DataMasker([], seed: 1).Mask("""{"email":"ann@contoso.com"}"""u8.ToArray()).Span);
+        Assert.NotEqual(computable, s1);
+    }
+
+    [Fact]
     public async Task Sync_ACopyMaskedByTheMaskerBeforeTheCurrentOne_SeedsAgain()
     {
         // The previous masker copied a personal name's object whole: a copy it made keeps the values until seeded again.

@@ -32,6 +32,7 @@ public sealed partial class ShadowDataService
     private readonly TimeProvider _time;
     private readonly ILogger<ShadowDataService> _logger;
     private readonly TimeSpan _retention;
+    private byte[]? _maskKey;
     // When each copy's oldest missing change was made (null: it had every change at its last run), so the exported lag
     // keeps growing between runs instead of holding the value of the last one.
     private readonly ConcurrentDictionary<(string Service, string Shadow), DateTimeOffset?> _behind = new();
@@ -101,10 +102,13 @@ public sealed partial class ShadowDataService
         }
         else
         {
-            var masker = options.Mask ? new DataMasker([.. options.MaskFields], options.Seed) : null;
-            // The masker's version: a copy masked by an earlier one seeds again (replacements changed shape, or it left
-            // personal data a later one masks) rather than mix the two for one customer, or keep what it missed.
-            var settings = options.Mask ? string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed};masker={DataMasker.Version}") : "unmasked";
+            var key = options.Mask ? await MaskKeyAsync(cancellationToken).ConfigureAwait(false) : null;
+            var masker = key is null ? null : new DataMasker([.. options.MaskFields], options.Seed, key);
+            // The masker's version and key (by a digest of it): a copy masked by an earlier one seeds again (replacements
+            // changed shape, or it left personal data a later one masks) rather than mix the two for one customer, or keep
+            // what it missed.
+            var settings = key is null ? "unmasked"
+                : string.Create(CultureInfo.InvariantCulture, $"mask={string.Join(',', options.MaskFields)};seed={options.Seed};masker={DataMasker.Version};key={Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(key), 0, 4)}");
             SyncProgress progress;
             try
             {
@@ -291,6 +295,24 @@ public sealed partial class ShadowDataService
     }
 
     private IStateStore ProductionOf(string service) => _production?.Of(service) ?? _store;
+
+    /// <summary>
+    /// The masking key: 32 random bytes made by the first sync that masks and kept in Shadowing's own state, which
+    /// production apps and shadows cannot read (their components have keys of their own). From the system's secure
+    /// generator, not <see cref="Core.Randomness.IRandomSource"/>: a key that a seed could reproduce would be no secret.
+    /// </summary>
+    private async Task<byte[]> MaskKeyAsync(CancellationToken cancellationToken)
+    {
+        if (_maskKey is { } known)
+        {
+            return known;
+        }
+
+        await _store.TryCreateJsonAsync(StateKeys.MaskKey, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), cancellationToken).ConfigureAwait(false);
+        var stored = (await _store.GetJsonAsync<string>(StateKeys.MaskKey, cancellationToken).ConfigureAwait(false))?.Value
+            ?? throw new InvalidOperationException($"the masking key '{StateKeys.MaskKey}' vanished as it was made; the next sync tries again");
+        return _maskKey = Convert.FromBase64String(stored);
+    }
 
     /// <summary>Marks the shadow as on its own data, and whether that data is masked (see <see cref="ShadowEndpoint.DataMasked"/>).</summary>
     private Task SetIsolatedAsync(string service, string shadowId, bool masked, CancellationToken cancellationToken) =>

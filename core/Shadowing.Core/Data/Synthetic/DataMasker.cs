@@ -11,18 +11,21 @@ namespace Shadowing.Core.Data.Synthetic;
 /// field named in <paramref name="fields"/> or an object or array under a personal name (strings and numbers, nested
 /// objects and arrays too), is replaced by a
 /// synthetic value. The replacement is
-/// derived from the original and <paramref name="seed"/>, so the same customer gets the same replacement in every record
-/// (joins still work) and a rerun of the sync writes the same bytes; it never equals the original. Values that are not
-/// JSON are masked whole when they look like personal data; one that starts like JSON but cannot be read field by field
-/// is replaced whole.
+/// derived from the original, <paramref name="seed"/> and <paramref name="key"/>, so the same customer gets the same
+/// replacement in every record (joins still work) and a rerun of the sync writes the same bytes; it never equals the
+/// original. With a key, the derivation is a keyed hash (HMAC-SHA256): without the key, someone holding a masked copy and a
+/// list of real e-mail addresses cannot compute their replacements to find which are customers (with the public code and
+/// the default seed alone they could). Values that are not JSON are masked whole when they look like personal data; one
+/// that starts like JSON but cannot be read field by field is replaced whole.
 /// </summary>
-public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int seed)
+public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int seed, byte[]? key = null)
 {
     /// <summary>
     /// Changes whenever what it masks, or how, changes: copies record it, and one masked by another version seeds again.
     /// 2: longer e-mail addresses, letters of every script. 3: objects and arrays under personal names, lenient JSON.
+    /// 4: replacements from a keyed hash.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     private readonly HashSet<string> _fields = new(fields ?? [], StringComparer.OrdinalIgnoreCase);
 
@@ -178,7 +181,12 @@ public sealed partial class DataMasker(IReadOnlyCollection<string> fields, int s
 
     // The replacement's randomness comes from the original's whole 64-bit hash and the seed: with a 32-bit seed
     // (System.Random's) 10 of 300,000 customers' e-mail addresses repeated another's (DataMaskerTests).
-    private IRandomSource Random(string original) => new HashRandom(DataHash.Of(Encoding.UTF8.GetBytes(original)) ^ unchecked((ulong)seed * 0x9E3779B97F4A7C15UL));
+    private IRandomSource Random(string original)
+    {
+        var bytes = Encoding.UTF8.GetBytes(original);
+        var hash = key is null ? DataHash.Of(bytes) : System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(System.Security.Cryptography.HMACSHA256.HashData(key, bytes));
+        return new HashRandom(hash ^ unchecked((ulong)seed * 0x9E3779B97F4A7C15UL));
+    }
 
     /// <summary>A deterministic stream from a 64-bit state (SplitMix64): the same original and seed, the same replacement.</summary>
     private sealed class HashRandom(ulong state) : IRandomSource

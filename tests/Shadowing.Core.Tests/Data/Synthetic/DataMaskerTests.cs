@@ -45,6 +45,21 @@ public sealed class DataMaskerTests
     }
 
     [Fact]
+    public void Mask_WithAKey_TheReplacementCannotBeComputedWithoutIt()
+    {
+        // Unkeyed, anyone with the code and the seed computes a candidate address's replacement and finds it in a copy.
+        const string Record = """{"email":"ana.lopez@mail.example.org"}""";
+        var keyed = Mask(new DataMasker([], seed: 1, key: [.. Enumerable.Range(0, 32).Select(i => (byte)i)]), Record);
+        var again = Mask(new DataMasker([], seed: 1, key: [.. Enumerable.Range(0, 32).Select(i => (byte)i)]), Record);
+        var otherKey = Mask(new DataMasker([], seed: 1, key: [.. Enumerable.Range(1, 32).Select(i => (byte)i)]), Record);
+        var unkeyed = Mask(new DataMasker([], seed: 1), Record);
+
+        Assert.Equal((string?)keyed["email"], (string?)again["email"]);
+        Assert.NotEqual((string?)keyed["email"], (string?)otherKey["email"]);
+        Assert.NotEqual((string?)keyed["email"], (string?)unkeyed["email"]);
+    }
+
+    [Fact]
     public void Mask_NumbersUnderPersonalNames_AndEverythingBelowAConfiguredField_AreMaskedToo()
     {
         var masked = Mask(new DataMasker(["address"], seed: 1), """
