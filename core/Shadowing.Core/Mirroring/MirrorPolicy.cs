@@ -77,7 +77,7 @@ public sealed record MirrorPolicy
     /// <summary>Largest request or response body captured for a copy; a larger one is not mirrored, and is counted. Default 64 KiB.</summary>
     public int MaxBodyBytes { get; init; } = 64 * 1024;
 
-    /// <summary>Shadows mirrored to, by id; empty: every shadow in WarmingUp, Validating or PreWarmed.</summary>
+    /// <summary>Shadows mirrored to, by id; empty: every shadow in WarmingUp, Validating or PreWarmed, and Active ones (safe requests only).</summary>
     public IReadOnlyList<string> Targets { get; init => field = value ?? []; } = [];
 
     /// <summary>Direct or through pub/sub.</summary>

@@ -41,7 +41,9 @@ internal static class MirrorDecisions
 internal sealed class MirrorPlan
 {
     private static readonly FrozenSet<string> SafeMethods = new[] { "GET", "HEAD", "OPTIONS" }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
-    private static readonly FrozenSet<ShadowState> MirroredStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed }.ToFrozenSet();
+    // Active too, safe requests only: PVU re-judges an Active shadow every minute, which takes copies to judge.
+    private static readonly FrozenSet<ShadowState> MirroredStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed, ShadowState.Active }.ToFrozenSet();
+    private static readonly FrozenSet<ShadowState> WritableStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed }.ToFrozenSet();
     private readonly FrozenSet<string> _methods;
     private readonly Regex[] _include;
     private readonly Regex[] _exclude;
@@ -87,7 +89,7 @@ internal sealed class MirrorPlan
 
     /// <summary>
     /// Compiles <paramref name="table"/>'s policy; null when it mirrors nothing. Targets are the named shadows, or every
-    /// shadow in WarmingUp, Validating or PreWarmed; never a Retired or Failed one.
+    /// shadow in WarmingUp, Validating, PreWarmed or Active; never a Retired or Failed one.
     /// </summary>
     public static MirrorPlan? Compile(RoutingTable table, IReadOnlyList<RoutedEndpoint> shadows, IReadOnlyList<RoutedEndpoint> production)
     {
@@ -111,7 +113,7 @@ internal sealed class MirrorPlan
         // Writes only to a shadow still being warmed or kept warm: a named Active or Draining one serves real users from its
         // own data, which a mirrored write would change under them. None to a masked or synthetic copy: it would keep the
         // real values the write carries.
-        var isolated = targets.Where(t => states[t.Id] is { DataIsolated: true, DataMasked: false } shadow && MirroredStates.Contains(shadow.State)).ToArray();
+        var isolated = targets.Where(t => states[t.Id] is { DataIsolated: true, DataMasked: false } shadow && WritableStates.Contains(shadow.State)).ToArray();
         IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
         return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore);
     }

@@ -130,7 +130,7 @@ public sealed class MirrorPlanTests
     }
 
     [Fact]
-    public void Targets_DefaultAreShadowsWarmingUpValidatingOrPreWarmed_NamedOnesWhenGiven()
+    public void Targets_DefaultAreShadowsWarmingUpValidatingPreWarmedOrActive_NamedOnesWhenGiven()
     {
         var table = Table(new MirrorPolicy { Percent = 100 }) with
         {
@@ -145,15 +145,17 @@ public sealed class MirrorPlanTests
             ],
         };
 
-        Assert.Equal(["warming", "validating", "prewarmed"], Compile(table).Mirror!.SafeTargets.Select(t => t.Id));
+        // An Active one too (safe requests only): without copies its revalidation has nothing to judge.
+        Assert.Equal(["warming", "validating", "prewarmed", "active"], Compile(table).Mirror!.SafeTargets.Select(t => t.Id));
         Assert.Equal(["active"], Compile(table with { Mirror = table.Mirror! with { Targets = ["active"] } }).Mirror!.SafeTargets.Select(t => t.Id));
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Targets = ["retired"] } }).Mirror);
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Enabled = false } }).Mirror);
         Assert.Null(Compile(table with { Mirror = table.Mirror! with { Percent = 0 } }).Mirror);
 
-        // A named Active shadow with its own data serves real users from it: it gets safe copies, never writes.
+        // An Active shadow with its own data serves real users from it: it gets safe copies, never writes.
         var isolated = table with { Shadows = [.. table.Shadows.Select(s => s with { DataIsolated = true })], Mirror = table.Mirror! with { Targets = ["active", "warming"] } };
         Assert.Equal(["warming"], Compile(isolated).Mirror!.IsolatedTargets.Select(t => t.Id));
+        Assert.Equal(["warming", "validating", "prewarmed"], Compile(isolated with { Mirror = table.Mirror }).Mirror!.IsolatedTargets.Select(t => t.Id));
     }
 
     [Theory]
