@@ -22,7 +22,10 @@ public sealed class DataProfile
     private readonly ValueModel _root;
     private readonly List<string> _keys;
 
-    private DataProfile(ValueModel root, List<string> keys, bool quotedStrings) => (_root, _keys, _quotedStrings) = (root, keys, quotedStrings);
+    private readonly IReadOnlySet<string> _keyFormats;
+
+    private DataProfile(ValueModel root, List<string> keys, bool quotedStrings) =>
+        (_root, _keys, _quotedStrings, _keyFormats) = (root, keys, quotedStrings, Shapes.SharedFormats(keys));
 
     // Records that are JSON strings ("pending", as the Dapr SDK stores a string) are generated quoted; plain text stays plain.
     private readonly bool _quotedStrings;
@@ -101,10 +104,10 @@ public sealed class DataProfile
         var used = new HashSet<string>(_keys, StringComparer.Ordinal); // never a production key either
         for (var i = 0; i < count; i++)
         {
-            var key = Shapes.LikeFormat(_keys[random.Next(_keys.Count)], random);
+            var key = Shapes.LikeFormat(_keys[random.Next(_keys.Count)], random, _keyFormats);
             for (var attempt = 0; !used.Add(key); attempt++)
             {
-                key = attempt < 10 ? Shapes.LikeFormat(key, random) : string.Create(CultureInfo.InvariantCulture, $"{key}-{i}");
+                key = attempt < 10 ? Shapes.LikeFormat(key, random, _keyFormats) : string.Create(CultureInfo.InvariantCulture, $"{key}-{i}");
             }
 
             var node = _root.Generate(random);
@@ -127,6 +130,7 @@ public sealed class DataProfile
 
         private readonly List<double> _numbers = [];
         private readonly List<string> _strings = [];
+        private IReadOnlySet<string> _formats = new HashSet<string>();
         private readonly Dictionary<string, int> _distinct = new(StringComparer.Ordinal);
         private readonly Dictionary<string, (int Seen, ValueModel Model)> _fields = new(StringComparer.Ordinal);
         private readonly List<int> _lengths = [];
@@ -191,6 +195,7 @@ public sealed class DataProfile
                 _dateRange = (_dateTicks.Min(), _dateTicks.Max(), _strings[0].Contains('.', StringComparison.Ordinal) ? "O" : "yyyy-MM-dd'T'HH:mm:ss'Z'");
             }
 
+            _formats = Shapes.SharedFormats(_strings);
             _numbers.Sort();
             foreach (var (_, (_, model)) in _fields)
             {
@@ -365,7 +370,7 @@ public sealed class DataProfile
                 return new DateTimeOffset(ticks, TimeSpan.Zero).ToString(range.Format, CultureInfo.InvariantCulture);
             }
 
-            return NotPersonal(_strings[random.Next(_strings.Count)], random, Shapes.LikeFormat);
+            return NotPersonal(_strings[random.Next(_strings.Count)], random, (text, r) => Shapes.LikeFormat(text, r, _formats));
         }
 
         /// <summary>

@@ -7,13 +7,44 @@ namespace Shadowing.Core.Data.Synthetic;
 internal static class Shapes
 {
     /// <summary>
-    /// Like <see cref="Randomize"/>, but a code-like template (one token, three digits or more, no <c>@</c>) keeps its
-    /// letters: key formats and codes (<c>order-0001234</c>, <c>ref-01234</c>) keep their literal prefix. Text with spaces
-    /// ("Deliver to Jane Doe, 221 Baker St") or an e-mail address with digits keeps none of its words.
+    /// How many distinct sampled values must share a format (<see cref="Format"/>) for its letters to be kept: a key
+    /// format or a code's prefix is shared by many values, one person's user name (<c>jane.doe1987</c>) by one.
     /// </summary>
-    public static string LikeFormat(string template, IRandomSource random)
+    public const int SharedBy = 5;
+
+    /// <summary>The template with each run of digits as one <c>#</c>: <c>order-0001234</c> and <c>order-17</c> are <c>order-#</c>.</summary>
+    public static string Format(string template)
     {
-        if (template.Count(char.IsAsciiDigit) < 3 || template.Any(char.IsWhiteSpace) || template.Contains('@', StringComparison.Ordinal))
+        var result = new StringBuilder(template.Length);
+        for (var i = 0; i < template.Length; i++)
+        {
+            if (!char.IsAsciiDigit(template[i]))
+            {
+                result.Append(template[i]);
+            }
+            else if (i == 0 || !char.IsAsciiDigit(template[i - 1]))
+            {
+                result.Append('#');
+            }
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>The formats at least <see cref="SharedBy"/> distinct values of <paramref name="samples"/> share.</summary>
+    public static IReadOnlySet<string> SharedFormats(IEnumerable<string> samples) =>
+        samples.Distinct(StringComparer.Ordinal).GroupBy(Format, StringComparer.Ordinal).Where(g => g.Count() >= SharedBy).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Like <see cref="Randomize"/>, but a code-like template (one token, three digits or more, no <c>@</c>) whose format
+    /// many sampled values share (<paramref name="shared"/>) keeps its letters: key formats and codes
+    /// (<c>order-0001234</c>, <c>ref-01234</c>) keep their literal prefix. Text with spaces ("Deliver to Jane Doe, 221
+    /// Baker St"), an e-mail address with digits, and a token of its own (<c>jane.doe1987</c>, <c>user-jsmith-0042</c>)
+    /// keep none of their words.
+    /// </summary>
+    public static string LikeFormat(string template, IRandomSource random, IReadOnlySet<string> shared)
+    {
+        if (template.Count(char.IsAsciiDigit) < 3 || template.Any(char.IsWhiteSpace) || template.Contains('@', StringComparison.Ordinal) || !shared.Contains(Format(template)))
         {
             return Randomize(template, random);
         }

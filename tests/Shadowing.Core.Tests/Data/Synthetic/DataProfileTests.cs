@@ -165,6 +165,23 @@ public sealed class DataProfileTests
     }
 
     [Fact]
+    public void Generate_AUserNameWithDigits_KeepsNoneOfItsLetters_AKeyFormatManyShareKeepsItsPrefix()
+    {
+        // Each user name is one person's (jane.doe1987): a token with digits kept its letters, so real names came out in
+        // "synthetic" records. A format shared by many values (acct-####) is a key format, and keeps its prefix.
+        var letters = RandomSource.Seeded(7);
+        var names = Enumerable.Range(0, 200).Select(_ => new string([.. Enumerable.Range(0, 9).Select(_ => (char)('a' + letters.Next(26)))])).ToList();
+        var sample = names.Select((name, i) => ($"{name}.{1950 + (i % 50)}", (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(new JsonObject { ["username"] = $"{name}{1950 + (i % 50)}", ["account"] = $"acct-{i:D5}" }.ToJsonString()))).ToList();
+
+        var generated = DataProfile.Learn(sample, []).Generate(200, RandomSource.Seeded(1)).ToList();
+        var records = generated.Select(g => JsonNode.Parse(g.Value)!).ToList();
+
+        var texts = records.Select(r => (string)r["username"]!).Concat(generated.Select(g => g.Key)).ToList();
+        Assert.DoesNotContain(names, name => texts.Any(t => t.Contains(name, StringComparison.Ordinal)));
+        Assert.All(records, r => Assert.Matches("^acct-[0-9]{5}$", (string)r["account"]!));
+    }
+
+    [Fact]
     public void Generate_RecordsThatAreJsonStrings_StayJsonStrings_PlainTextStaysPlain()
     {
         string[] states = ["pending", "shipped", "delivered"];
