@@ -243,7 +243,7 @@ internal sealed partial class MirrorJob : IDisposable
         }
 
         var query = start < end ? CopyQuery(new QueryString(url[start..end]), policy) : string.Empty;
-        return string.Concat(CopyPath(url[..start], policy), query, url.AsSpan(end));
+        return string.Concat(CopyPath(url[..start]), query, url.AsSpan(end));
     }
 
     private static bool IsCredential(string name) =>
@@ -278,14 +278,18 @@ internal sealed partial class MirrorJob : IDisposable
         return kept.ToString();
     }
 
+    /// <summary>Path parameters that carry a session: a servlet container's, PHP's with <c>session.use_trans_sid</c>.</summary>
+    public static readonly IReadOnlyList<string> SessionPathParameters = ["jsessionid", "PHPSESSID"];
+
     /// <summary>
-    /// The path without the values of the path parameters (<c>;name=value</c> in a segment, RFC 3986 §3.3) that
-    /// <see cref="CopyQuery"/> would remove from a query: a servlet container whose client refuses cookies writes the
-    /// session into every URL (<c>/cart;jsessionid=…/items</c>), and the shadow would get production's session. The name
-    /// stays (<c>/cart;jsessionid/items</c>, no session): removed whole, <c>/..;jsessionid=…/</c> would become a dot segment
-    /// and leave the shadow's base path. The rest is kept as sent; a path without a <c>;</c> is returned as it is.
+    /// The path without the values of session path parameters (<c>;name=value</c> in a segment, RFC 3986 §3.3,
+    /// <see cref="SessionPathParameters"/>): a servlet container whose client refuses cookies writes the session into
+    /// every URL (<c>/cart;jsessionid=…/items</c>), and the shadow would get production's session. Only those: other
+    /// matrix parameters (<c>/countries;code=US</c>) are the resource's name, which the query's credential names are not.
+    /// The name stays (<c>/cart;jsessionid/items</c>, no session): removed whole, <c>/..;jsessionid=…/</c> would become a
+    /// dot segment and leave the shadow's base path. The rest is kept as sent; a path without a <c>;</c> is returned as it is.
     /// </summary>
-    public static string CopyPath(string path, MirrorPolicy policy)
+    public static string CopyPath(string path)
     {
         var next = path.IndexOf(';', StringComparison.Ordinal);
         if (next < 0)
@@ -293,14 +297,13 @@ internal sealed partial class MirrorJob : IDisposable
             return path;
         }
 
-        var strip = policy.StripQuery ?? [];
         System.Text.StringBuilder? kept = null;
         var copiedUpTo = 0;
         while (next >= 0)
         {
             var end = path.AsSpan(next + 1).IndexOfAny(';', '/') is var length and >= 0 ? next + 1 + length : path.Length;
             var name = NameOf(path.AsSpan(next + 1, end - next - 1));
-            if (next + 1 + name.Length < end && Removed(name, strip))
+            if (next + 1 + name.Length < end && IsSessionParameter(name))
             {
                 (kept ??= new System.Text.StringBuilder(path.Length)).Append(path, copiedUpTo, next + 1 + name.Length - copiedUpTo);
                 copiedUpTo = end;
@@ -310,6 +313,20 @@ internal sealed partial class MirrorJob : IDisposable
         }
 
         return kept is null ? path : kept.Append(path, copiedUpTo, path.Length - copiedUpTo).ToString();
+    }
+
+    private static bool IsSessionParameter(ReadOnlySpan<char> name)
+    {
+        var decoded = name.Contains('%') ? Uri.UnescapeDataString(name.ToString()).AsSpan() : name;
+        foreach (var session in SessionPathParameters)
+        {
+            if (decoded.Equals(session, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool AnyRemoved(ReadOnlySpan<char> raw, IReadOnlyList<string> strip)

@@ -45,14 +45,16 @@ internal sealed class MirrorPlan
     private static readonly FrozenSet<ShadowState> MirroredStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed, ShadowState.Active }.ToFrozenSet();
     private static readonly FrozenSet<ShadowState> WritableStates = new[] { ShadowState.WarmingUp, ShadowState.Validating, ShadowState.PreWarmed }.ToFrozenSet();
     private readonly FrozenSet<string> _methods;
+    private readonly FrozenSet<string> _notAmplified;
     private readonly Regex[] _include;
     private readonly Regex[] _exclude;
     private readonly ulong _threshold;
     private readonly long _seed;
     private readonly double _share;
 
-    private MirrorPlan(string service, MirrorPolicy policy, IReadOnlyList<RoutedEndpoint> safeTargets, IReadOnlyList<RoutedEndpoint> isolatedTargets, IReadOnlyList<RoutedEndpoint> production, IReadOnlyList<string> diffIgnore)
+    private MirrorPlan(string service, MirrorPolicy policy, IReadOnlyList<RoutedEndpoint> safeTargets, IReadOnlyList<RoutedEndpoint> isolatedTargets, IReadOnlyList<RoutedEndpoint> production, IReadOnlyList<string> diffIgnore, FrozenSet<string> notAmplified)
     {
+        _notAmplified = notAmplified;
         Service = service;
         Policy = policy;
         DiffIgnore = diffIgnore;
@@ -80,6 +82,9 @@ internal sealed class MirrorPlan
 
     /// <summary>Where copies of safe requests go.</summary>
     public IReadOnlyList<RoutedEndpoint> SafeTargets { get; }
+
+    /// <summary>Whether <paramref name="target"/> takes a copy's replays (amplified warm-up): not an Active shadow.</summary>
+    public bool TakesReplays(RoutedEndpoint target) => !_notAmplified.Contains(target.Id);
 
     /// <summary>Where copies of writes go: the targets with data of their own.</summary>
     public IReadOnlyList<RoutedEndpoint> IsolatedTargets { get; }
@@ -115,7 +120,9 @@ internal sealed class MirrorPlan
         // real values the write carries.
         var isolated = targets.Where(t => states[t.Id] is { DataIsolated: true, DataMasked: false } shadow && WritableStates.Contains(shadow.State)).ToArray();
         IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
-        return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore);
+        // An Active shadow carries real traffic: it gets each copy once, never the replays that amplify another's warm-up.
+        var notAmplified = targets.Where(t => states[t.Id].State == ShadowState.Active).Select(t => t.Id).ToFrozenSet(StringComparer.Ordinal);
+        return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore, notAmplified);
     }
 
     /// <summary>

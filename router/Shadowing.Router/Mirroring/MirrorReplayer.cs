@@ -300,8 +300,8 @@ internal sealed partial class MirrorReplayer(
             envelope.Service,
             envelope.Id,
             envelope.Method,
-            MirrorJob.CopyPath(envelope.Path, policy),
-            envelope.RawPath is null ? null : MirrorJob.CopyPath(envelope.RawPath, policy),
+            MirrorJob.CopyPath(envelope.Path),
+            envelope.RawPath is null ? null : MirrorJob.CopyPath(envelope.RawPath),
             MirrorJob.CopyQuery(new Microsoft.AspNetCore.Http.QueryString(envelope.Query.Length == 0 ? null : envelope.Query), policy),
             headers,
             body,
@@ -318,6 +318,11 @@ internal sealed partial class MirrorReplayer(
         for (; pending.Sent < copies * targets.Length; pending.Sent++)
         {
             var (i, target) = (pending.Sent / targets.Length, targets[pending.Sent % targets.Length]);
+            if (i > 0 && !plan.TakesReplays(target))
+            {
+                continue;
+            }
+
             var key = envelope.Service + "/" + target.Id;
             if (pending.ReservedFor == key)
             {

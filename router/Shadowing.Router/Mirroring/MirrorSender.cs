@@ -277,11 +277,12 @@ internal sealed partial class MirrorSender : IDisposable
     /// <summary>
     /// Whether both bodies could be compared, and the JSON paths that differ (<c>$</c> when bodies differ and are not
     /// JSON). Both are compared decoded: production's arrives decoded, the answer is decoded here; and as fingerprints when
-    /// production's arrived as one. Once production's whole answer was read, an answer past <c>maxBodyBytes</c> or one
+    /// production's arrived as one. Once production's whole answer was read, an answer past <c>maxBodyBytes</c> (not one cut
+    /// short by the mirror's memory budget, which says nothing of the shadow) or one
     /// whose coding is known but whose bytes do not decode (plain JSON labelled gzip, a corrupt stream) differs whole: no
     /// client could read it as production's. Only a coding the router cannot undo leaves the pair uncompared.
     /// </summary>
-    private static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer, string? contentEncoding)
+    internal static (bool Compared, IReadOnlyList<string> Paths) Compare(CopyRequest copy, CaptureBuffer answer, string? contentEncoding)
     {
         if (copy.ProductionBody is not { } production)
         {
@@ -290,7 +291,8 @@ internal sealed partial class MirrorSender : IDisposable
 
         if (answer.Overflowed)
         {
-            return (true, ["$"]);
+            // Past maxBodyBytes it differs; cut short by the router's own memory budget nothing is known of it.
+            return answer.OverBudget ? (false, []) : (true, ["$"]);
         }
 
         if (ContentDecoding.Decode(answer.Written, contentEncoding, copy.MaxBodyBytes) is not { } decoded)

@@ -8,6 +8,7 @@ using Shadowing.Core.Messaging;
 using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
+using Shadowing.Core.Shadows;
 using Shadowing.Dapr;
 using Shadowing.Dapr.Messaging;
 using Shadowing.TestUtilities.Dapr;
@@ -163,6 +164,24 @@ public sealed class MirrorPubSubTests
         Assert.Contains(s1.Received, r => r.Path == "/");
         var replayed = Assert.Single(s1.Received, r => r.Method == "POST");
         Assert.Equal(("/items;jsessionid/ok", "?page=2", """{"sku":"a"}"""), (replayed.Path, replayed.Query, replayed.Body));
+    }
+
+    [Fact]
+    public async Task EmbeddedBus_AnActiveShadow_GetsEachCopyOnce_NotTheReplaysThatAmplifyAnothersWarmUp()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var s1 = await TestBackend.StartAsync("s1");
+        await using var a1 = await TestBackend.StartAsync("a1");
+        var table = MirroringTests.With(p1, [(s1, false), (a1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, Amplify = 3 });
+        table = table with { Shadows = [.. table.Shadows.Select(s => s.Id == "a1" ? s with { State = ShadowState.Active } : s)] };
+        await using var router = await RouterHost.StartAsync([table]);
+        await Eventually.WaitUntilAsync(() => router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>().Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
+
+        await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope("a", TimeProvider.System.GetUtcNow()) with { Targets = ["s1", "a1"] }, Ct);
+
+        await Eventually.WaitUntilAsync(() => s1.Received.Count == 3 && a1.Received.Count == 1, "three replays to the warming shadow, one copy to the Active one", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), TimeProvider.System, Ct);
+        Assert.Single(a1.Received);
     }
 
     [Fact]
