@@ -52,9 +52,16 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     private static readonly TimeSpan MaxCommitBackoff = TimeSpan.FromMinutes(1);
 
     private long _turnCommitFailures;
+    private long _activityCommitFailures;
+
+    // Activities whose result could not be committed: dispatched again once this time has come, not at once in a loop.
+    private readonly Dictionary<long, DateTimeOffset> _activityRetryAt = [];
 
     /// <summary>Turns whose commit failed, since start.</summary>
     internal long TurnCommitFailures => Interlocked.Read(ref _turnCommitFailures);
+
+    /// <summary>Activity results that could not be committed (each activity was dispatched again after a second).</summary>
+    internal long ActivityCommitFailures => Interlocked.Read(ref _activityCommitFailures);
     private readonly HashSet<long> _activitiesInFlight = [];
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stopping = new();
@@ -309,8 +316,8 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             }
         }
 
-        DispatchActivities(now);
-        var next = Earliest(_store.Run(tx => tx.NextVisibleAfter(now)), backedOff);
+        var retry = DispatchActivities(now);
+        var next = Earliest(Earliest(_store.Run(tx => tx.NextVisibleAfter(now)), backedOff), retry);
         return failed && (next is null || next > now + RetryAfterFailure) ? now + RetryAfterFailure : next;
     }
 
@@ -364,19 +371,34 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         return Send(lease, new WorkItem { WorkflowRequest = request });
     }
 
-    private void DispatchActivities(DateTimeOffset now)
+    /// <summary>Dispatches what activities there is room for; returns when one waiting after a failed commit is due.</summary>
+    private DateTimeOffset? DispatchActivities(DateTimeOffset now)
     {
         HashSet<long> inFlight;
         int room;
+        DateTimeOffset? retry = null;
         lock (_lock)
         {
-            inFlight = [.. _activitiesInFlight];
+            foreach (var (seq, at) in _activityRetryAt.ToArray())
+            {
+                if (at <= now)
+                {
+                    _activityRetryAt.Remove(seq);
+                }
+                else
+                {
+                    retry = Earliest(retry, at);
+                }
+            }
+
+            // Those waiting are left out as those in flight are.
+            inFlight = [.. _activitiesInFlight, .. _activityRetryAt.Keys];
             room = _options.MaxConcurrentActivities - _activitiesInFlight.Count;
         }
 
         if (room <= 0)
         {
-            return;
+            return retry;
         }
 
         foreach (var activity in _store.Run(tx => tx.Activities(inFlight, room)))
@@ -408,6 +430,8 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
                 }
             }
         }
+
+        return retry;
     }
 
     /// <summary>Records the lease and queues the item on a stream (round robin); false when no stream is connected.</summary>
@@ -524,7 +548,50 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         }
 
         var now = _time.GetUtcNow();
-        var committed = _store.Run(tx =>
+        bool committed;
+        try
+        {
+            committed = CommitActivity(seq, response, now);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Answered as done, not as an error (the worker would drop its stream, and every activity still running on it
+            // would be dispatched a second time): this one runs again after a second, as an activity may (at least once).
+            Interlocked.Increment(ref _activityCommitFailures);
+            lock (_lock)
+            {
+                _activityRetryAt[seq] = now + RetryAfterFailure;
+                foreach (var lease in _leases.Values.Where(l => l.ActivitySeq == seq).ToArray())
+                {
+                    Forget(lease);
+                }
+            }
+
+            LogActivityCommitFailed(response.InstanceId, RetryAfterFailure, ex);
+            Wake();
+            return Task.FromResult(new CompleteTaskResponse());
+        }
+
+        lock (_lock)
+        {
+            foreach (var lease in _leases.Values.Where(l => l.ActivitySeq == seq).ToArray())
+            {
+                Forget(lease);
+            }
+        }
+
+        if (!committed)
+        {
+            LogStaleCompletion(response.InstanceId, "activity");
+        }
+
+        Wake();
+        return Task.FromResult(new CompleteTaskResponse());
+    }
+
+    /// <summary>Enqueues an activity's result in its instance's inbox, once; false when there is nothing to complete.</summary>
+    private bool CommitActivity(long seq, ActivityResponse response, DateTimeOffset now) =>
+        _store.Run(tx =>
         {
             if (tx.GetActivity(seq) is not { } activity)
             {
@@ -551,22 +618,6 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
             tx.Enqueue(activity.InstanceId, activity.ExecutionId, now, result);
             return true;
         });
-        lock (_lock)
-        {
-            foreach (var lease in _leases.Values.Where(l => l.ActivitySeq == seq).ToArray())
-            {
-                Forget(lease);
-            }
-        }
-
-        if (!committed)
-        {
-            LogStaleCompletion(response.InstanceId, "activity");
-        }
-
-        Wake();
-        return Task.FromResult(new CompleteTaskResponse());
-    }
 
     /// <summary>The activity an activity completion token names: <c>a{seq}-{unique}</c>.</summary>
     private static long? ActivityOf(string token)
@@ -1174,6 +1225,9 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Error, Message = "Committing a turn of workflow instance {InstanceId} failed; it is dispatched again in {Delay}")]
     private partial void LogTurnCommitFailed(string instanceId, TimeSpan delay, Exception error);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "The result of an activity of workflow {InstanceId} could not be committed; the activity runs again in {Delay}")]
+    private partial void LogActivityCommitFailed(string instanceId, TimeSpan delay, Exception error);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Purged {Count} workflow instance(s) that ended more than {Retention} ago")]
     private partial void LogPurged(int count, TimeSpan retention);

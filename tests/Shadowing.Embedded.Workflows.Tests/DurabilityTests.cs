@@ -326,6 +326,43 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
+    public async Task ActivityResultThatCannotBeCommitted_RunsThatActivityAgainAfterASecond_NotEveryActivityOnTheStream()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
+        await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "bystander", "bystander");
+        await host.Client.ScheduleNewWorkflowAsync(nameof(GatedWorkflow), "refused", "refused");
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("bystander") == 1 && host.Probe.Calls.GetValueOrDefault("refused") == 1, "both activities running", cancellationToken: Ct);
+
+        using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StatePath};Pooling=False");
+        other.Open();
+        using (var fail = other.CreateCommand())
+        {
+            fail.CommandText = "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.instance_id = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END";
+            fail.ExecuteNonQuery();
+        }
+
+        host.Probe.Gate("refused").SetResult();
+        await Eventually.WaitUntilAsync(() => host.Backend.Engine.ActivityCommitFailures >= 1, "the activity's result could not be committed", cancellationToken: Ct);
+        await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System, Ct);
+
+        // Answered as an error, the worker dropped its stream: the other instance's activity, still running, ran again.
+        Assert.Equal((1, 1), (host.Probe.Calls["bystander"], host.Probe.Calls["refused"])); // and not again in a loop while the clock stands still
+        using (var allow = other.CreateCommand())
+        {
+            allow.CommandText = "DROP TRIGGER refuse";
+            allow.ExecuteNonQuery();
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("done:refused", (await host.CompletionAsync("refused")).ReadOutputAs<string>());
+        Assert.Equal(2, host.Probe.Calls["refused"]); // run again, at least once as activities are
+        host.Probe.Gate("bystander").SetResult();
+        Assert.Equal("done:bystander", (await host.CompletionAsync("bystander")).ReadOutputAs<string>());
+        Assert.Equal(1, host.Probe.Calls["bystander"]);
+    }
+
+    [Fact]
     public async Task TurnThatCannotBeRead_HoldsNeitherTheOtherInstancesNorItsOwnOnceTheCauseIsGone()
     {
         await using var host = await WorkflowHost.StartAsync(StatePath);
