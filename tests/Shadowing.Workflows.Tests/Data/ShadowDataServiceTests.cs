@@ -215,6 +215,19 @@ public sealed class ShadowDataServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Tick_ASyntheticCopyMadeBeforeCopiesWereMarkedMasked_IsMarkedNow_NotGeneratedAgain()
+    {
+        await SeedOrdersAsync(_store, _tables, write: (key, value) => _store.SaveAsync(key, value, etag: null, Ct));
+        await _tables.UpdateAsync("orders", t => t! with { Shadows = [.. t.Shadows.Select(s => s with { DataIsolated = true })] }, Ct); // as an earlier version left it
+        var data = Create(_store, _tables, _time, _store, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Synthetic } });
+
+        await data.SyncAllAsync(Ct);
+
+        Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataMasked); // mirrored writes stop
+        Assert.Empty(await _store.ListKeysAsync("shadow-data/orders/s1/", Ct));
+    }
+
+    [Fact]
     public async Task Tick_SyncTurnedOffAfterACopyWasMade_SaysTheCopyIsNotSynced_AndItsLagGrows()
     {
         await SeedAsync();

@@ -32,7 +32,6 @@ public sealed partial class ShadowDataService
     private readonly TimeProvider _time;
     private readonly ILogger<ShadowDataService> _logger;
     private readonly TimeSpan _retention;
-    private byte[]? _maskKey;
     // When each copy's oldest missing change was made (null: it had every change at its last run), so the exported lag
     // keeps growing between runs instead of holding the value of the last one.
     private readonly ConcurrentDictionary<(string Service, string Shadow), DateTimeOffset?> _behind = new();
@@ -98,10 +97,16 @@ public sealed partial class ShadowDataService
         }
         else if (options.Mode == DataSyncMode.Synthetic)
         {
+            await MarkMaskedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
             record = await SynthesizeAsync(service, shadowId, options, cancellationToken).ConfigureAwait(false);
         }
         else
         {
+            if (options.Mask)
+            {
+                await MarkMaskedAsync(service, shadowId, cancellationToken).ConfigureAwait(false);
+            }
+
             var key = options.Mask ? await MaskKeyAsync(cancellationToken).ConfigureAwait(false) : null;
             var masker = key is null ? null : new DataMasker([.. options.MaskFields], options.Seed, key);
             // The masker's version and key (by a digest of it): a copy masked by an earlier one seeds again (replacements
@@ -240,7 +245,13 @@ public sealed partial class ShadowDataService
 
             if (options.Mode == DataSyncMode.Synthetic)
             {
-                continue; // generated once
+                // Generated once; a copy made before shadows were marked masked is marked now, so it gets no more writes.
+                foreach (var shadow in entry.Value.Shadows.Where(s => s is { DataIsolated: true, DataMasked: false }))
+                {
+                    await MarkMaskedAsync(entry.Value.Service, shadow.Id, cancellationToken).ConfigureAwait(false);
+                }
+
+                continue;
             }
 
             // With None, only shadows that have a copy from before the setting changed (they are isolated): their records
@@ -298,30 +309,53 @@ public sealed partial class ShadowDataService
 
     /// <summary>
     /// The masking key: 32 random bytes made by the first sync that masks and kept in Shadowing's own state, which
-    /// production apps and shadows cannot read (their components have keys of their own). From the system's secure
+    /// production apps and shadows cannot read (their components have keys of their own). Read at every sync, not kept:
+    /// every host masks with the one stored, and one deleted is replaced at the next sync. From the system's secure
     /// generator, not <see cref="Core.Randomness.IRandomSource"/>: a key that a seed could reproduce would be no secret.
     /// </summary>
     private async Task<byte[]> MaskKeyAsync(CancellationToken cancellationToken)
     {
-        if (_maskKey is { } known)
+        if ((await _store.GetJsonAsync<string>(StateKeys.MaskKey, cancellationToken).ConfigureAwait(false))?.Value is not { } stored)
         {
-            return known;
+            await _store.TryCreateJsonAsync(StateKeys.MaskKey, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), cancellationToken).ConfigureAwait(false);
+            stored = (await _store.GetJsonAsync<string>(StateKeys.MaskKey, cancellationToken).ConfigureAwait(false))?.Value
+                ?? throw new InvalidOperationException($"the masking key '{StateKeys.MaskKey}' vanished as it was made; the next sync tries again");
         }
 
-        await _store.TryCreateJsonAsync(StateKeys.MaskKey, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), cancellationToken).ConfigureAwait(false);
-        var stored = (await _store.GetJsonAsync<string>(StateKeys.MaskKey, cancellationToken).ConfigureAwait(false))?.Value
-            ?? throw new InvalidOperationException($"the masking key '{StateKeys.MaskKey}' vanished as it was made; the next sync tries again");
-        return _maskKey = Convert.FromBase64String(stored);
+        return Convert.FromBase64String(stored);
     }
+
+    /// <summary>
+    /// Marks the shadow's data masked before a masked or synthetic copy is written over an unmasked one (the settings
+    /// changed), so mirrored writes stop before the copy's values are replaced rather than after; nothing if it already is.
+    /// </summary>
+    private Task MarkMaskedAsync(string service, string shadowId, CancellationToken cancellationToken) =>
+        ChangeShadowAsync(service, shadowId, s => s.DataMasked ? s : s with { DataMasked = true }, cancellationToken);
 
     /// <summary>Marks the shadow as on its own data, and whether that data is masked (see <see cref="ShadowEndpoint.DataMasked"/>).</summary>
     private Task SetIsolatedAsync(string service, string shadowId, bool masked, CancellationToken cancellationToken) =>
-        _tables.UpdateAsync(
+        ChangeShadowAsync(service, shadowId, s => s.DataIsolated && s.DataMasked == masked ? s : s with { DataIsolated = true, DataMasked = masked }, cancellationToken);
+
+    /// <summary>
+    /// Changes the shadow's entry, written (and announced to the routers) only when that changes it: the tick calls this
+    /// for every copy it syncs.
+    /// </summary>
+    private async Task ChangeShadowAsync(string service, string shadowId, Func<ShadowEndpoint, ShadowEndpoint> change, CancellationToken cancellationToken)
+    {
+        var stored = (await _tables.GetAsync(service, cancellationToken).ConfigureAwait(false))?.Value
+            ?? throw new InvalidOperationException($"service '{service}' has no routing table");
+        if (stored.Shadows.FirstOrDefault(s => s.Id == shadowId) is not { } shadow || change(shadow) == shadow)
+        {
+            return;
+        }
+
+        await _tables.UpdateAsync(
             service,
-            table => table is null || !table.Shadows.Any(s => s.Id == shadowId && (!s.DataIsolated || s.DataMasked != masked))
-                ? table ?? throw new InvalidOperationException($"service '{service}' has no routing table")
-                : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? s with { DataIsolated = true, DataMasked = masked } : s)] },
-            cancellationToken);
+            table => table is null
+                ? throw new InvalidOperationException($"service '{service}' has no routing table")
+                : table with { Shadows = [.. table.Shadows.Select(s => s.Id == shadowId ? change(s) : s)] },
+            cancellationToken).ConfigureAwait(false);
+    }
 
     [LoggerMessage(EventId = 91, Level = LogLevel.Information, Message = "Data sync: pruned {Count} change(s) older than {Retention} from the change feed")]
     private partial void LogPruned(int count, TimeSpan retention);

@@ -7,10 +7,14 @@ namespace Shadowing.Core.Data.Synthetic;
 internal static class Shapes
 {
     /// <summary>
-    /// How many distinct sampled values must share a format (<see cref="Format"/>) for its letters to be kept: a key
-    /// format or a code's prefix is shared by many values, one person's user name (<c>jane.doe1987</c>) by one.
+    /// How many distinct sampled values must share a format (<see cref="Format"/>) for its letters to be kept, at least
+    /// (and at least <see cref="SharedShare"/> of them): a key format or a code's prefix is shared by many values, one
+    /// person's user name (<c>jane.doe1987</c>) by one, and one person's own keys (<c>orders/jane.doe/00017</c> …) by few.
     /// </summary>
     public const int SharedBy = 5;
+
+    /// <summary>The share of the distinct sampled values a format must have for its letters to be kept.</summary>
+    public const double SharedShare = 0.05;
 
     /// <summary>The template with each run of digits as one <c>#</c>: <c>order-0001234</c> and <c>order-17</c> are <c>order-#</c>.</summary>
     public static string Format(string template)
@@ -31,9 +35,13 @@ internal static class Shapes
         return result.ToString();
     }
 
-    /// <summary>The formats at least <see cref="SharedBy"/> distinct values of <paramref name="samples"/> share.</summary>
-    public static IReadOnlySet<string> SharedFormats(IEnumerable<string> samples) =>
-        samples.Distinct(StringComparer.Ordinal).GroupBy(Format, StringComparer.Ordinal).Where(g => g.Count() >= SharedBy).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+    /// <summary>The formats that enough distinct values of <paramref name="samples"/> share (<see cref="SharedBy"/>, <see cref="SharedShare"/>).</summary>
+    public static IReadOnlySet<string> SharedFormats(IEnumerable<string> samples)
+    {
+        var distinct = samples.Distinct(StringComparer.Ordinal).ToList();
+        var least = Math.Max(SharedBy, (int)Math.Ceiling(SharedShare * distinct.Count));
+        return distinct.GroupBy(Format, StringComparer.Ordinal).Where(g => g.Count() >= least).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+    }
 
     /// <summary>
     /// Like <see cref="Randomize"/>, but a code-like template (one token, three digits or more, no <c>@</c>) whose format
