@@ -54,13 +54,14 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     private long _turnCommitFailures;
     private long _activityCommitFailures;
 
-    // Activities whose result could not be committed: dispatched again once this time has come, not at once in a loop.
-    private readonly Dictionary<long, DateTimeOffset> _activityRetryAt = [];
+    // Activities whose result could not be committed: dispatched again once Until has come (1 s, then 2 s, 4 s … up to a
+    // minute, as turns), not at once in a loop; forgotten once a result of theirs commits.
+    private readonly Dictionary<long, (DateTimeOffset Until, TimeSpan Delay)> _activityBackoff = [];
 
     /// <summary>Turns whose commit failed, since start.</summary>
     internal long TurnCommitFailures => Interlocked.Read(ref _turnCommitFailures);
 
-    /// <summary>Activity results that could not be committed (each activity was dispatched again after a second).</summary>
+    /// <summary>Activity results that could not be committed (each activity dispatched again after a backoff).</summary>
     internal long ActivityCommitFailures => Interlocked.Read(ref _activityCommitFailures);
     private readonly HashSet<long> _activitiesInFlight = [];
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -379,20 +380,14 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         DateTimeOffset? retry = null;
         lock (_lock)
         {
-            foreach (var (seq, at) in _activityRetryAt.ToArray())
+            var waiting = _activityBackoff.Where(b => b.Value.Until > now).ToArray();
+            foreach (var (_, (until, _)) in waiting)
             {
-                if (at <= now)
-                {
-                    _activityRetryAt.Remove(seq);
-                }
-                else
-                {
-                    retry = Earliest(retry, at);
-                }
+                retry = Earliest(retry, until);
             }
 
             // Those waiting are left out as those in flight are.
-            inFlight = [.. _activitiesInFlight, .. _activityRetryAt.Keys];
+            inFlight = [.. _activitiesInFlight, .. waiting.Select(b => b.Key)];
             room = _options.MaxConcurrentActivities - _activitiesInFlight.Count;
         }
 
@@ -556,24 +551,32 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Answered as done, not as an error (the worker would drop its stream, and every activity still running on it
-            // would be dispatched a second time): this one runs again after a second, as an activity may (at least once).
+            // would be dispatched a second time): this one runs again after a backoff, as an activity may (at least once).
+            // Only this copy's lease is given back: a late result of an earlier copy leaves the copy now running alone.
             Interlocked.Increment(ref _activityCommitFailures);
+            var delay = TimeSpan.Zero;
             lock (_lock)
             {
-                _activityRetryAt[seq] = now + RetryAfterFailure;
-                foreach (var lease in _leases.Values.Where(l => l.ActivitySeq == seq).ToArray())
+                if (_leases.TryGetValue(response.CompletionToken, out var own))
                 {
-                    Forget(lease);
+                    Forget(own);
+                }
+
+                if (!_leases.Values.Any(l => l.ActivitySeq == seq))
+                {
+                    delay = _activityBackoff.TryGetValue(seq, out var last) ? TimeSpan.FromTicks(Math.Min(last.Delay.Ticks * 2, MaxCommitBackoff.Ticks)) : RetryAfterFailure;
+                    _activityBackoff[seq] = (_time.GetUtcNow() + delay, delay); // from now: the commit may have waited on the store
                 }
             }
 
-            LogActivityCommitFailed(response.InstanceId, RetryAfterFailure, ex);
+            LogActivityCommitFailed(response.InstanceId, delay, ex);
             Wake();
             return Task.FromResult(new CompleteTaskResponse());
         }
 
         lock (_lock)
         {
+            _activityBackoff.Remove(seq);
             foreach (var lease in _leases.Values.Where(l => l.ActivitySeq == seq).ToArray())
             {
                 Forget(lease);
@@ -1226,7 +1229,7 @@ internal sealed partial class WorkflowEngine : IAsyncDisposable
     [LoggerMessage(EventId = 9, Level = LogLevel.Error, Message = "Committing a turn of workflow instance {InstanceId} failed; it is dispatched again in {Delay}")]
     private partial void LogTurnCommitFailed(string instanceId, TimeSpan delay, Exception error);
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "The result of an activity of workflow {InstanceId} could not be committed; the activity runs again in {Delay}")]
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "The result of an activity of workflow {InstanceId} could not be committed; the activity is dispatched again in {Delay} (0: another copy of it is running)")]
     private partial void LogActivityCommitFailed(string instanceId, TimeSpan delay, Exception error);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Purged {Count} workflow instance(s) that ended more than {Retention} ago")]

@@ -326,7 +326,7 @@ public sealed class DurabilityTests : IDisposable
     }
 
     [Fact]
-    public async Task ActivityResultThatCannotBeCommitted_RunsThatActivityAgainAfterASecond_NotEveryActivityOnTheStream()
+    public async Task ActivityResultThatCannotBeCommitted_RunsThatActivityAgainAfterABackoff_NotEveryActivityOnTheStream()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero));
         await using var host = await WorkflowHost.StartAsync(StatePath, time: time);
@@ -348,6 +348,13 @@ public sealed class DurabilityTests : IDisposable
 
         // Answered as an error, the worker dropped its stream: the other instance's activity, still running, ran again.
         Assert.Equal((1, 1), (host.Probe.Calls["bystander"], host.Probe.Calls["refused"])); // and not again in a loop while the clock stands still
+
+        // Again after a second, failing again: the next wait is two seconds, as a turn's.
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.WaitUntilAsync(() => host.Backend.Engine.ActivityCommitFailures >= 2, "the second run's result could not be committed either", cancellationToken: Ct);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System, Ct);
+        Assert.Equal(2, host.Probe.Calls["refused"]);
         using (var allow = other.CreateCommand())
         {
             allow.CommandText = "DROP TRIGGER refuse";
@@ -356,7 +363,7 @@ public sealed class DurabilityTests : IDisposable
 
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("done:refused", (await host.CompletionAsync("refused")).ReadOutputAs<string>());
-        Assert.Equal(2, host.Probe.Calls["refused"]); // run again, at least once as activities are
+        Assert.Equal(3, host.Probe.Calls["refused"]); // run again, at least once as activities are
         host.Probe.Gate("bystander").SetResult();
         Assert.Equal("done:bystander", (await host.CompletionAsync("bystander")).ReadOutputAs<string>());
         Assert.Equal(1, host.Probe.Calls["bystander"]);

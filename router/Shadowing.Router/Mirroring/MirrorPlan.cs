@@ -83,7 +83,7 @@ internal sealed class MirrorPlan
     /// <summary>Where copies of safe requests go.</summary>
     public IReadOnlyList<RoutedEndpoint> SafeTargets { get; }
 
-    /// <summary>Whether <paramref name="target"/> takes a copy's replays (amplified warm-up): not an Active shadow.</summary>
+    /// <summary>Whether <paramref name="target"/> takes a copy's replays (amplified warm-up): not an Active or Draining shadow.</summary>
     public bool TakesReplays(RoutedEndpoint target) => !_notAmplified.Contains(target.Id);
 
     /// <summary>Where copies of writes go: the targets with data of their own.</summary>
@@ -120,8 +120,9 @@ internal sealed class MirrorPlan
         // real values the write carries.
         var isolated = targets.Where(t => states[t.Id] is { DataIsolated: true, DataMasked: false } shadow && WritableStates.Contains(shadow.State)).ToArray();
         IReadOnlyList<string> diffIgnore = [.. (policy.IgnoreFields ?? []).Concat(table.Validation?.Mismatch.IgnoreFields ?? []).Distinct(StringComparer.Ordinal)];
-        // An Active shadow carries real traffic: it gets each copy once, never the replays that amplify another's warm-up.
-        var notAmplified = targets.Where(t => states[t.Id].State == ShadowState.Active).Select(t => t.Id).ToFrozenSet(StringComparer.Ordinal);
+        // An Active or Draining shadow carries real traffic: it gets a copy at most once, never the replays that amplify
+        // another's warm-up.
+        var notAmplified = targets.Where(t => states[t.Id].State is ShadowState.Active or ShadowState.Draining).Select(t => t.Id).ToFrozenSet(StringComparer.Ordinal);
         return new MirrorPlan(table.Service, policy, targets, isolated, production, diffIgnore, notAmplified);
     }
 

@@ -122,6 +122,19 @@ public sealed class MirrorPlanTests
     }
 
     [Fact]
+    public void Replays_GoOnlyToShadowsBeingWarmed_NotToOnesCarryingRealTraffic()
+    {
+        var table = Table(new MirrorPolicy { Percent = 100, Targets = ["warming", "active", "draining"] }) with
+        {
+            Shadows = [Shadow("warming", ShadowState.WarmingUp), Shadow("active", ShadowState.Active), Shadow("draining", ShadowState.Draining)],
+        };
+
+        var plan = Compile(table).Mirror!;
+
+        Assert.Equal([("warming", true), ("active", false), ("draining", false)], plan.SafeTargets.Select(t => (t.Id, plan.TakesReplays(t))));
+    }
+
+    [Fact]
     public void Methods_WriteWithNoIsolatedShadow_NotMirrored()
     {
         var plan = Compile(Table(new MirrorPolicy { Percent = 100, Methods = ["GET", "POST"] })).Mirror!;

@@ -248,7 +248,14 @@ public sealed partial class ShadowDataService
                 // Generated once; a copy made before shadows were marked masked is marked now, so it gets no more writes.
                 foreach (var shadow in entry.Value.Shadows.Where(s => s is { DataIsolated: true, DataMasked: false }))
                 {
-                    await MarkMaskedAsync(entry.Value.Service, shadow.Id, cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await MarkMaskedAsync(entry.Value.Service, shadow.Id, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                    {
+                        LogSyncFailed(ex, entry.Value.Service, shadow.Id); // one that fails does not stop the others
+                    }
                 }
 
                 continue;

@@ -14,7 +14,7 @@ internal static class Shapes
     public const int SharedBy = 5;
 
     /// <summary>The share of the distinct sampled values a format must have for its letters to be kept.</summary>
-    public const double SharedShare = 0.05;
+    public const double SharedShare = 0.01;
 
     /// <summary>The template with each run of digits as one <c>#</c>: <c>order-0001234</c> and <c>order-17</c> are <c>order-#</c>.</summary>
     public static string Format(string template)
