@@ -1,6 +1,7 @@
 using Dapr.Workflow;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Shadowing.Core.Configuration;
 using Shadowing.Core.Serialization;
 using Shadowing.Dapr;
@@ -79,6 +80,10 @@ public static class ShadowingModeExtensions
         {
             // Enums as names in inputs, outputs and custom status (what `GET /v1.0/workflows/dapr/{id}` shows), as embedded.
             services.AddDaprWorkflow(register).WithJsonSerializer(ShadowingJson.Options);
+
+            // Dapr.Workflow registers only the sealed DaprWorkflowClient; the intake, the reconciler, the verdict relay and
+            // the control API take the interface (the embedded backend registers it the same way).
+            services.TryAddSingleton<IDaprWorkflowClient>(sp => sp.GetRequiredService<DaprWorkflowClient>());
         }
         else
         {

@@ -20,6 +20,20 @@ public sealed class FunctionsAppTests
     }
 
     [Fact]
+    public async Task AddShadowingFunctions_EveryFunctionClassAndHostedService_Resolves()
+    {
+        // What the worker does at start and at each invocation: a constructor dependency nobody registered fails only there.
+        await using var provider = new ServiceCollection().AddLogging().AddShadowingFunctions(new ConfigurationBuilder().Build()).BuildServiceProvider();
+        var functions = typeof(FunctionsServiceCollectionExtensions).Assembly.GetTypes()
+            .Where(t => t.GetMethods().Any(m => m.GetCustomAttributes(typeof(Microsoft.Azure.Functions.Worker.FunctionAttribute), false).Length > 0))
+            .ToList();
+
+        Assert.Equal(3, functions.Count); // ForecastDemand, ControlFunctions, ValidateShadows
+        Assert.All(functions, t => Assert.NotNull(ActivatorUtilities.CreateInstance(provider, t)));
+        Assert.All(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>(), Assert.NotNull);
+    }
+
+    [Fact]
     public void AddShadowingFunctions_BadWorkflowsUrl_FailsAtStartNamingTheSetting()
     {
         // At composition, not at the first control API call (every call would have failed with a 500).

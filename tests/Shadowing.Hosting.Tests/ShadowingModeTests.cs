@@ -50,7 +50,7 @@ public sealed class ShadowingModeTests
         await using var provider = services.BuildServiceProvider();
 
         Assert.IsType(store, provider.GetRequiredService<IStateStore>());
-        Assert.NotNull(provider.GetRequiredService<DaprWorkflowClient>());
+        Assert.Same(provider.GetRequiredService<DaprWorkflowClient>(), provider.GetRequiredService<IDaprWorkflowClient>()); // Dapr.Workflow registers only the class
         Assert.Equal(embeddedBackend, services.Any(d => d.ServiceType == typeof(EmbeddedWorkflowBackend)));
 
         // Either way, payloads and custom status are the product's JSON: a shadow's state reads as its name.

@@ -11,15 +11,19 @@ namespace Shadowing.Workflows.Tests;
 public sealed class WorkflowsHostTests
 {
     [Fact]
-    public void AddShadowingWorkflows_RegistersDaprAdaptersWorkflowClientAndWorker()
+    public async Task AddShadowingWorkflows_RegistersDaprAdaptersWorkflowClientAndWorker()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Shadowing:Mode"] = "Dapr" }).Build();
         var services = new ServiceCollection().AddLogging().AddShadowingWorkflows(configuration);
-        using var provider = services.BuildServiceProvider();
+        await using var provider = services.BuildServiceProvider();
 
         Assert.IsType<DaprStateStore>(provider.GetRequiredService<IStateStore>());
         Assert.NotNull(provider.GetRequiredService<DaprWorkflowClient>());
-        Assert.Contains(services, d => d.ServiceType == typeof(IHostedService));
+
+        // What the host resolves at start: every hosted service (the intake, the reconciler and the verdict relay take
+        // IDaprWorkflowClient, which Dapr.Workflow itself does not register) and the control API's workflow control.
+        Assert.NotEmpty(provider.GetServices<IHostedService>());
+        Assert.NotNull(provider.GetRequiredService<Shadowing.Control.Workflows.IWorkflowControl>());
     }
 
     [Fact]

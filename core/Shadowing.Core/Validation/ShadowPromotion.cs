@@ -44,7 +44,7 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
     {
         ArgumentNullException.ThrowIfNull(table);
         return target == PromotionTarget.Active
-            ? table.Shadows.Any(s => s.Id == shadowId && s.State == ShadowState.Active && !s.DataIsolated) // one on its own data takes no traffic
+            ? table.Shadows.Any(s => s.Id == shadowId && s.State == ShadowState.Active && !s.DataIsolated && !s.DataMasked) // one on its own data takes no traffic
             : table.Shadows.All(s => s.Id != shadowId) && table.Production.Any(p => p.Id == shadowId);
     }
 
@@ -60,9 +60,9 @@ public sealed class ShadowPromotion(IStateStore store, IEventBus bus, TimeProvid
         var shadow = table.Shadows.FirstOrDefault(s => s.Id == shadowId)
             ?? throw new PromotionRefusedException($"Service '{table.Service}' has no shadow '{shadowId}'.");
         var maxAge = (table.Validation ?? new ValidationSettings()).VerdictMaxAge;
-        if (shadow.DataIsolated)
+        if (shadow.DataIsolated || shadow.DataMasked)
         {
-            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' runs on its own copy of production's data (dataIsolated): real users would read that copy (masked, shifted or synthetic) and their writes would be deleted with it; only a shadow on production's data can take production traffic.");
+            throw new PromotionRefusedException($"Shadow '{shadowId}' of service '{table.Service}' runs on its own copy of production's data ({(shadow.DataIsolated ? "dataIsolated" : "dataMasked")}): real users would read that copy (masked, shifted or synthetic) and their writes would be deleted with it; only a shadow on production's data can take production traffic.");
         }
 
         if (latest is null)

@@ -47,7 +47,7 @@ public static partial class DaprEventEndpoints
         {
             if (!await bus.DispatchAsync(topic, data, request.HttpContext.RequestAborted).ConfigureAwait(false))
             {
-                // Retried, not 404 (daprd drops an event answered 404, even with a dead-letter topic set aside): a handler
+                // Retried, not 404 (daprd drops an event answered 404 at once, to the dead-letter topic if one is set): a handler
                 // may be between subscriptions (the mirror replayer re-subscribes its topics as the routing tables change)
                 // or not subscribed yet at start. One that never comes ends in the dead-letter topic after the retries.
                 LogNoHandler(logger, topic);

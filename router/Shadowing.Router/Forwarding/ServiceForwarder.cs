@@ -46,15 +46,19 @@ internal sealed partial class ServiceForwarder(
     {
         if (_appToken is not null && !DaprAppToken.Matches(context.Request, _appToken))
         {
+            // The service label only for a service the router routes: a stranger's made-up names must not grow the metric.
+            metrics.Refused(cache.Current.Services.ContainsKey(service) ? service : string.Empty, "app_token");
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             return;
         }
 
         if (!cache.Current.Services.TryGetValue(service, out var routes))
         {
+            var unread = cache.Current.Unread.Contains(service);
+            metrics.Refused(unread ? service : string.Empty, !cache.Status.Loaded || unread ? "routing_not_loaded" : "unknown_service");
             await (!cache.Status.Loaded
                 ? Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing tables not loaded", $"The router has not loaded its routing tables yet, so it cannot route service '{service}'. Retry shortly.", service, "routing_not_loaded")
-                : !cache.Current.Unread.Contains(service)
+                : !unread
                 ? Problems.WriteAsync(context, StatusCodes.Status404NotFound, "unknown-service", "Unknown service", $"The router has no routing table for service '{service}'.", service, "unknown_service")
                 : Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing table not loaded", $"The router could not read the routing table of service '{service}' yet. Retry shortly.", service, "routing_not_loaded")).ConfigureAwait(false);
             return;

@@ -19,8 +19,17 @@ internal sealed class AdminAccess(IOptions<RouterOptions> options)
     /// <remarks>
     /// <c>X-Original-For</c>: ASP.NET Core's forwarded-headers middleware (<c>ASPNETCORE_FORWARDEDHEADERS_ENABLED</c>) moves
     /// the peer there and makes <c>X-Forwarded-For</c>'s value (the client's to choose, 127.0.0.1) the remote address.
+    /// <para>
+    /// A service mesh's sidecar reaches the app from loopback too and need not add <c>X-Forwarded-For</c>: Envoy (Istio)
+    /// adds <c>X-Forwarded-Proto</c> and, under mTLS, <c>X-Forwarded-Client-Cert</c>, and sets
+    /// <c>X-Envoy-Expected-Rq-Timeout-Ms</c>; Linkerd adds <c>l5d-client-id</c>; an HTTP proxy adds <c>Via</c>.
+    /// </para>
     /// </remarks>
-    private static readonly string[] Relayed = ["X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Original-For", "dapr-caller-app-id", "dapr-api-token"];
+    private static readonly string[] Relayed =
+    [
+        "X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Original-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Client-Cert",
+        "X-Envoy-Expected-Rq-Timeout-Ms", "l5d-client-id", "Via", "dapr-caller-app-id", "dapr-api-token",
+    ];
 
     public bool Allows(HttpContext context)
     {
@@ -31,9 +40,15 @@ internal sealed class AdminAccess(IOptions<RouterOptions> options)
                 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(value[7..].Trim()), _token);
         }
 
-        return context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)
+        return context.Connection.RemoteIpAddress is { } remote && IsHostLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote)
             && !Array.Exists(Relayed, h => context.Request.Headers.ContainsKey(h));
     }
+
+    /// <summary>
+    /// 127.0.0.1 or ::1 only, not the rest of 127/8: Istio's sidecar passes inbound requests on from 127.0.0.6, so a pod
+    /// elsewhere in the mesh would otherwise be a loopback caller.
+    /// </summary>
+    private static bool IsHostLoopback(IPAddress remote) => remote.Equals(IPAddress.Loopback) || remote.Equals(IPAddress.IPv6Loopback);
 
     /// <summary>401 problem for a caller that may not see the details.</summary>
     public Task RefuseAsync(HttpContext context)

@@ -22,7 +22,7 @@ internal sealed record RoutingTableStatus(bool Loaded, bool Stale, DateTimeOffse
 /// Keeps the router's routing tables: an immutable <see cref="RoutingSnapshot"/> swapped atomically, loaded at
 /// start, refreshed per service on <c>routing-changed</c> events and in full on a periodic poll. When the store
 /// fails, the last good snapshot stays in service and <see cref="Status"/> says it is stale. A table that does
-/// not parse or validate is logged and its previous version kept.
+/// not parse or validate is logged and its previous version kept; with none, it counts as unread (503, stale).
 /// </summary>
 internal sealed partial class RoutingTableCache(
     RoutingTableStore tables,
@@ -193,6 +193,14 @@ internal sealed partial class RoutingTableCache(
         }
         catch (JsonException ex)
         {
+            // With no version to keep, the service's requests must not be answered 404 (a client does not retry one) while
+            // /healthz says Healthy: it counts as a table the store cannot give back (503, Degraded), as a newer version's
+            // table does on a router rolled back.
+            if (current is null)
+            {
+                throw new StateStoreException($"The stored routing table of service '{service}' is not valid JSON for a routing table: {ex.Message}", ex);
+            }
+
             LogUnreadableTable(ex, service);
             return current;
         }
@@ -205,7 +213,13 @@ internal sealed partial class RoutingTableCache(
         var errors = RoutingTableValidator.Validate(entry.Value);
         if (errors.Count > 0 || !string.Equals(entry.Value.Service, service, StringComparison.OrdinalIgnoreCase))
         {
-            LogInvalidTable(service, errors.Count > 0 ? string.Join("; ", errors) : $"the table names service '{entry.Value.Service}'");
+            var why = errors.Count > 0 ? string.Join("; ", errors) : $"the table names service '{entry.Value.Service}'";
+            if (current is null)
+            {
+                throw new StateStoreException($"The stored routing table of service '{service}' is invalid ({why})");
+            }
+
+            LogInvalidTable(service, why);
             return current;
         }
 

@@ -76,7 +76,7 @@ internal sealed class ServiceRoutes
         var production = table.Production.Select(p => Routed(p.Id, p.Address, EndpointRole.Production, p.MaxConcurrency, p.MaxLatencyMs)).ToArray();
         var shadows = table.Shadows
             .Where(s => s.State is not (ShadowState.Retired or ShadowState.Failed))
-            .Select(s => (s.State, s.DataIsolated, Endpoint: Routed(s.Id, s.Address, EndpointRole.Shadow, s.MaxConcurrency, s.MaxLatencyMs)))
+            .Select(s => (s.State, OwnData: s.DataIsolated || s.DataMasked, Endpoint: Routed(s.Id, s.Address, EndpointRole.Shadow, s.MaxConcurrency, s.MaxLatencyMs)))
             .ToArray();
         var fallback = table.Default is { } d ? Routed(d.Id, d.Address, EndpointRole.Default, null, null) : null;
         var probed = production.Concat(shadows.Select(s => s.Endpoint)).Concat(fallback is null ? [] : [fallback]).ToArray();
@@ -84,8 +84,9 @@ internal sealed class ServiceRoutes
             table,
             production,
             // Never one on its own copy of the data: real users would read that copy (masked, shifted or synthetic) and their
-            // writes would be deleted with it. It is warmed and validated like any shadow, but takes no client traffic.
-            shadows.Where(s => ShadowLifecycle.IsRoutable(s.State) && !s.DataIsolated).Select(s => s.Endpoint).ToArray(),
+            // writes would be deleted with it. It is warmed and validated like any shadow, but takes no client traffic. A
+            // masked copy is one whatever dataIsolated says (the data sync marks it masked before it marks it isolated).
+            shadows.Where(s => ShadowLifecycle.IsRoutable(s.State) && !s.OwnData).Select(s => s.Endpoint).ToArray(),
             fallback,
             probed,
             MirrorPlan.Compile(table, shadows.Select(s => s.Endpoint).ToArray(), production),

@@ -84,6 +84,11 @@ public sealed class ShadowPromotionTests
         Assert.Contains("runs on its own copy of production's data (dataIsolated)", refusal.Message, StringComparison.Ordinal);
         Assert.Contains("(dataIsolated)", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(table, "s1", target, null, Now)).Message, StringComparison.Ordinal); // not sent to validate it first
         Assert.False(ShadowPromotion.IsPromoted(table with { Shadows = [table.Shadows[0] with { State = ShadowState.Active }] }, "s1", PromotionTarget.Active)); // Active from before: it takes no traffic
+
+        // A masked copy is a copy of its own whatever dataIsolated says (the data sync marks it masked first).
+        var masked = table with { Shadows = [table.Shadows[0] with { DataIsolated = false, DataMasked = true }] };
+        Assert.Contains("(dataMasked)", Assert.Throws<PromotionRefusedException>(() => ShadowPromotion.Promote(masked, "s1", target, Verdict(Core.Validation.Verdict.Pass, Now), Now)).Message, StringComparison.Ordinal);
+        Assert.False(ShadowPromotion.IsPromoted(masked with { Shadows = [masked.Shadows[0] with { State = ShadowState.Active }] }, "s1", PromotionTarget.Active));
     }
 
     private static RoutingTable Table(ShadowState state) => Tables.Orders() with

@@ -133,7 +133,7 @@ public sealed class DaprEventBusTests : EventBusContractTests
     public async Task Event_DeliveredBeforeItsHandlerIsSubscribed_IsHandledOnceItIs()
     {
         // A handler re-subscribed (the mirror replayer's topics follow the routing tables) or not yet subscribed at start:
-        // daprd drops an event answered 404, so the gap would lose it.
+        // daprd drops an event answered 404 at once (to the dead-letter topic at best), so the gap would lose it.
         Sidecar.State.PubSub.MaxDeliveryAttempts = 10_000;
         await Bus.PublishAsync("t2", new RoutingChanged("orders"), Ct);
         await Eventually.WaitUntilAsync(() => !Sidecar.State.PubSub.Attempts.IsEmpty, "a first delivery", cancellationToken: Ct);

@@ -267,6 +267,9 @@ public sealed class RequestHygieneTests
     [InlineData("X-Forwarded-For", "203.0.113.7")] // a proxy on the same host passed it on
     [InlineData("X-Original-For", "203.0.113.7:51000")] // forwarded-headers middleware took X-Forwarded-For: 127.0.0.1 as the peer
     [InlineData("dapr-caller-app-id", "frontend")] // daprd invoked the router for another app
+    [InlineData("X-Forwarded-Client-Cert", "By=spiffe://cluster.local/ns/a/sa/b")] // Istio's sidecar under mTLS
+    [InlineData("l5d-client-id", "web.default.serviceaccount.identity.linkerd.cluster.local")] // Linkerd's
+    [InlineData("Via", "1.1 proxy")] // any HTTP proxy
     public async Task HealthDetailsAndMetrics_WithoutAToken_AreForDirectLoopbackCallersOnly(string header, string value)
     {
         await using var p1 = await TestBackend.StartAsync("p1");
@@ -279,6 +282,30 @@ public sealed class RequestHygieneTests
         Assert.Equal("{\"status\":\"Healthy\"}", health);
         Assert.Equal(401, metrics);
         Assert.Contains(p1.Address.ToString().TrimEnd('/'), direct, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HealthDetailsAndMetrics_WithoutAToken_AreNotForTheRestOfLoopback_WhereIstiosSidecarConnectsFrom()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
+        using var fromSidecar = new HttpClient(new SocketsHttpHandler
+        {
+            // Istio passes inbound requests on to the app from 127.0.0.6, with none of the forwarding headers.
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.6"), 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        }) { BaseAddress = router.Address };
+
+        using var health = await fromSidecar.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+        using var metrics = await fromSidecar.GetAsync(new Uri("/metrics", UriKind.Relative), Ct);
+
+        Assert.Equal("{\"status\":\"Healthy\"}", await health.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.Unauthorized, metrics.StatusCode);
     }
 
     [Fact]

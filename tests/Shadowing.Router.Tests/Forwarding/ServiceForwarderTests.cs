@@ -99,14 +99,16 @@ public sealed class ServiceForwarderTests
         Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "default"), ("reason", "no_healthy_shadow")) >= 1);
     }
 
-    [Fact]
-    public async Task Overload_AShadowOnItsOwnCopyOfTheData_TakesNoClientTraffic_TheDefaultDoes()
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)] // masked: a copy of its own whatever dataIsolated says
+    public async Task Overload_AShadowOnItsOwnCopyOfTheData_TakesNoClientTraffic_TheDefaultDoes(bool isolated, bool masked)
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var shadow = await TestBackend.StartAsync("shadow");
         await using var fallback = await TestBackend.StartAsync("fallback");
         var table = Table.For("orders", [p1], [shadow], fallback, maxConcurrency: 1);
-        await using var router = await RouterHost.StartAsync([table with { Shadows = [.. table.Shadows.Select(s => s with { DataIsolated = true })] }]);
+        await using var router = await RouterHost.StartAsync([table with { Shadows = [.. table.Shadows.Select(s => s with { DataIsolated = isolated, DataMasked = masked })] }]);
         var held = await HoldAsync(p1, router, 1);
 
         using var spilled = await router.Client.GetAsync(new Uri("/orders/b", UriKind.Relative), Ct);

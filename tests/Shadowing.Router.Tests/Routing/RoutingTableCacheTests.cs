@@ -257,18 +257,41 @@ public sealed class RoutingTableCacheTests
     }
 
     [Fact]
-    public async Task StoredTableInvalid_PreviousVersionKept()
+    public async Task StoredTableInvalid_PreviousVersionKept_WithNoneItsRequestsAre503AndTheRouterDegraded()
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])]);
 
         await router.Store.SaveAsync(StateKeys.Routing("orders"), ShadowingJson.Serialize(new { service = "orders", production = new[] { new { id = "p1", address = "ftp://bad", maxConcurrency = 1 } } }), null, Ct);
-        await router.Store.SaveAsync(StateKeys.Routing("broken"), "not json"u8.ToArray(), null, Ct);
-        await router.App.Services.GetRequiredService<Shadowing.Router.Routing.RoutingTableCache>().RefreshAllAsync(Ct);
+        var cache = router.App.Services.GetRequiredService<Shadowing.Router.Routing.RoutingTableCache>();
+        Assert.True(await cache.RefreshAllAsync(Ct));
 
         using var response = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
         Assert.Equal("p1", (await Table.ReadAsync(response)).Answer.Endpoint);
         Assert.False((await router.HealthAsync()).GetProperty("routingTables").GetProperty("stale").GetBoolean());
+
+        // With no version to keep (a router rolled back past the version that wrote it), 503 and Degraded, never a 404 that
+        // no client retries while /healthz says Healthy.
+        await router.Store.SaveAsync(StateKeys.Routing("broken"), "not json"u8.ToArray(), null, Ct);
+        await router.Store.SaveAsync(StateKeys.Routing("billing"), ShadowingJson.Serialize(new { service = "billing", production = new[] { new { id = "b1", address = "http://127.0.0.1:1", maxConcurrency = 0 } } }), null, Ct);
+        Assert.False(await cache.RefreshAllAsync(Ct));
+
+        using var broken = await router.Client.GetAsync(new Uri("/broken/x", UriKind.Relative), Ct);
+        using var billing = await router.Client.GetAsync(new Uri("/billing/x", UriKind.Relative), Ct);
+        using var orders = await router.Client.GetAsync(new Uri("/orders/x", UriKind.Relative), Ct);
+        var health = await router.HealthAsync();
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, HttpStatusCode.ServiceUnavailable), (broken.StatusCode, billing.StatusCode));
+        Assert.Equal("p1", (await Table.ReadAsync(orders)).Answer.Endpoint);
+        Assert.Equal("Degraded", health.GetProperty("status").GetString());
+        Assert.True(health.GetProperty("routingTables").GetProperty("stale").GetBoolean());
+
+        // Counted as answers the router gave itself; a name it has no table for under no service label.
+        using var unknown = await router.Client.GetAsync(new Uri("/made-up/x", UriKind.Relative), Ct);
+        var metrics = await router.MetricsAsync();
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.True(PrometheusText.Value(metrics, "shadowing_router_refused_total", ("service", "broken"), ("reason", "routing_not_loaded")) >= 1);
+        Assert.True(PrometheusText.Value(metrics, "shadowing_router_refused_total", ("service", string.Empty), ("reason", "unknown_service")) >= 1);
+        Assert.DoesNotContain("made-up", metrics, StringComparison.Ordinal);
     }
 
     private static RoutingTable Service(string service, string production) => new()
