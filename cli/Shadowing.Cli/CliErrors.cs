@@ -45,7 +45,6 @@ internal static partial class CliErrors
             CommandParseException parse => (ExitCodes.Usage, DescribeParse(parse.Message, args, command)),
             CommandRuntimeException runtime => (ExitCodes.Usage, DescribeRuntime(runtime.Message, args, command)),
             UsageException or TimeSeriesFormatException or RoutesFileException => (ExitCodes.Usage, error.Message),
-            OptionsValidationException options => (ExitCodes.Usage, "invalid setting: " + string.Join(" ", options.Failures)),
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (ExitCodes.Usage, error.Message),
             StartFailedException or Core.Validation.PromotionRefusedException => (ExitCodes.Failure, error.Message),
             OperationCanceledException => (ExitCodes.Failure, "cancelled."),

@@ -64,8 +64,7 @@ public sealed partial class EmbeddedWorkflowBackend : IHostedLifecycleService, I
         var settings = _options.Value;
         _store = new WorkflowStore(settings.StatePath ?? WorkflowStore.InMemory);
         _engine = new WorkflowEngine(_store, _time, _options, _loggers.CreateLogger<WorkflowEngine>());
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = InternalWebApplication.CreateBuilder();
         builder.WebHost.ConfigureKestrel(k => k.ListenHandle((ulong)_listener.SafeHandle.DangerousGetHandle(), o => o.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc(o =>
         {

@@ -18,8 +18,7 @@ internal static class SampleEndpoint
     /// <summary>Builds the endpoint's web app on 127.0.0.1.</summary>
     public static WebApplication Build(string service, SampleEndpointOptions options, IRandomSource random, TimeProvider time, IStateStore? data = null, string? dataPrefix = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = Shadowing.Embedded.Workflows.InternalWebApplication.CreateBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, options.Port));
         var app = builder.Build();
         var slots = new SemaphoreSlim(options.Capacity, options.Capacity);

@@ -46,8 +46,7 @@ internal static partial class UpAdmin
     /// <summary>Starts the admin listener on <paramref name="urls"/>, serving the <see cref="ControlApi"/> of <paramref name="main"/>.</summary>
     public static async Task<WebApplication> StartAsync(IServiceProvider main, string urls, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = Shadowing.Embedded.Workflows.InternalWebApplication.CreateBuilder();
         // up's own host owns Ctrl+C: a second console lifetime would take the signal for itself, and up would not stop.
         builder.Services.AddSingleton<IHostLifetime, StoppedWithUp>();
         builder.WebHost.UseUrls(urls);
@@ -58,9 +57,11 @@ internal static partial class UpAdmin
         {
             // Loopback is not enough against a browser: a page can POST to 127.0.0.1 (CSRF) or rebind its own name to it
             // (DNS rebinding) and read the answers. Only loopback Host names, and no cross-site Origin, are served.
-            if (!IsLoopbackName(context.Request.Host.Host) || (context.Request.Headers.Origin.ToString() is { Length: > 0 } origin && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && IsLoopbackName(from.Host))))
+            // The caller's address too, whatever the listener was bound to.
+            if (context.Connection.RemoteIpAddress is not { } caller || !IPAddress.IsLoopback(caller)
+                || !IsLoopbackName(context.Request.Host.Host) || (context.Request.Headers.Origin.ToString() is { Length: > 0 } origin && !(Uri.TryCreate(origin, UriKind.Absolute, out var from) && IsLoopbackName(from.Host))))
             {
-                await new ControlResult(StatusCodes.Status403Forbidden, new ControlProblem("Forbidden", 403, "The admin API answers only requests addressed to a loopback name, without a cross-site Origin.")).ExecuteAsync(context).ConfigureAwait(false);
+                await new ControlResult(StatusCodes.Status403Forbidden, new ControlProblem("Forbidden", 403, "The admin API answers only loopback callers, addressing a loopback name, without a cross-site Origin.")).ExecuteAsync(context).ConfigureAwait(false);
                 return;
             }
 

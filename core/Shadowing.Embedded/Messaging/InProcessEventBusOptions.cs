@@ -5,6 +5,9 @@ namespace Shadowing.Embedded.Messaging;
 /// <summary>Delivery settings of the in-process bus (section <c>Shadowing:Embedded:PubSub</c>).</summary>
 public sealed class InProcessEventBusOptions
 {
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Shadowing:Embedded:PubSub";
+
     /// <summary>Deliveries tried before a message is dead-lettered. Default 5.</summary>
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 5;

@@ -10,7 +10,7 @@ namespace Shadowing.Router.Hosting;
 /// standard error and an exit code (2: a bad setting or routing file; 1: it could not start, for example a port in
 /// use), never a stack trace.
 /// </summary>
-public static class RouterHost
+public static partial class RouterHost
 {
     /// <summary>Runs the router with command-line <paramref name="args"/>; returns the process exit code.</summary>
     public static async Task<int> RunAsync(string[] args)
@@ -45,11 +45,28 @@ public static class RouterHost
     public static (int Code, string Message)? Describe(Exception error) => error switch
     {
         RoutesFileException or RoutingTableValidationException => (2, error.Message),
-        OptionsValidationException options => (2, "invalid setting: " + string.Join(" ", options.Failures)),
+        OptionsValidationException options => (2, "invalid setting: " + string.Join(" ", Failures(options))),
+        // ValidateOnStart throws one per options class, and all of them together when more than one class fails.
+        AggregateException { InnerExceptions.Count: > 0 } all when all.InnerExceptions.All(e => e is OptionsValidationException) =>
+            (2, "invalid setting: " + string.Join(" ", all.InnerExceptions.Cast<OptionsValidationException>().SelectMany(Failures))),
         InvalidOperationException when error.Message.StartsWith(ShadowingModeExtensions.Key, StringComparison.Ordinal) => (2, error.Message),
         // The configuration binder's, for a value of the wrong type ("10s" for a TimeSpan): its message names the key.
         InvalidOperationException when error.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => (2, "invalid setting: " + error.Message),
         IOException when error.Message.StartsWith("Failed to bind", StringComparison.Ordinal) => (1, error.Message),
         _ => null,
     };
+
+    /// <summary>
+    /// The failures, with ValidateDataAnnotations' ("… for 'ShadowLifecycleOptions' members: 'MirrorPercent' with the error:
+    /// '…'.") naming the key (<c>Shadowing:Sep:MirrorPercent: …</c>) when the options class says its section.
+    /// </summary>
+    private static IEnumerable<string> Failures(OptionsValidationException error) =>
+        error.OptionsType.GetField("Section", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)?.GetRawConstantValue() is not string section
+            ? error.Failures
+            : error.Failures.Select(f => DataAnnotationFailure().Match(f) is { Success: true } m && m.Groups["type"].Value == error.OptionsType.Name
+                ? $"{section}:{m.Groups["members"].Value}: {m.Groups["error"].Value}"
+                : f);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^DataAnnotation validation failed for '(?<type>[^']+)' members: '(?<members>[^']*)' with the error: '(?<error>.*)'\.$", System.Text.RegularExpressions.RegexOptions.Singleline)]
+    private static partial System.Text.RegularExpressions.Regex DataAnnotationFailure();
 }

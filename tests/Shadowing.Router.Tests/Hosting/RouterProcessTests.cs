@@ -37,6 +37,32 @@ public sealed class RouterProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task ABadSettingCheckedByItsAnnotations_IsNamedByItsKey_NotItsClass()
+    {
+        await using var router = Start("--Shadowing:Embedded:PubSub:MaxAttempts=0", "--urls=http://127.0.0.1:0", "--Shadowing:Embedded:StatePath=:memory:");
+
+        var exit = await router.WaitForExitAsync(TimeSpan.FromMinutes(1), Ct);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("router: invalid setting: Shadowing:Embedded:PubSub:MaxAttempts: The field MaxAttempts must be between 1 and 100.", router.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("InProcessEventBusOptions", router.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Describe_BadSettingsOfTwoOptionsClasses_IsOneUsageError_NamingEachKey()
+    {
+        // Start-up validation throws every failing options class's exception together (`up` binds many classes).
+        var error = new AggregateException(
+            new Microsoft.Extensions.Options.OptionsValidationException(string.Empty, typeof(Shadowing.Embedded.Messaging.InProcessEventBusOptions), ["DataAnnotation validation failed for 'InProcessEventBusOptions' members: 'MaxAttempts' with the error: 'The field MaxAttempts must be between 1 and 100.'."]),
+            new Microsoft.Extensions.Options.OptionsValidationException(string.Empty, typeof(RouterOptions), ["Router:LatencyEwmaAlpha: The field LatencyEwmaAlpha must be between 0.001 and 1."]));
+
+        var described = Shadowing.Router.Hosting.RouterHost.Describe(error);
+
+        Assert.Equal((2, "invalid setting: Shadowing:Embedded:PubSub:MaxAttempts: The field MaxAttempts must be between 1 and 100. Router:LatencyEwmaAlpha: The field LatencyEwmaAlpha must be between 0.001 and 1."), described);
+        Assert.Null(Shadowing.Router.Hosting.RouterHost.Describe(new AggregateException(new InvalidDataException("x"))));
+    }
+
+    [Fact]
     public async Task PortInUse_ExitsOneWithOneLine()
     {
         using var busy = new TcpListener(IPAddress.Loopback, 0);
