@@ -902,9 +902,10 @@ public sealed class ControlApi(IStateStore store, IEventBus bus, IWorkflowContro
         switch (name)
         {
             case "release":
-                return given is null or { ValueKind: JsonValueKind.String or JsonValueKind.Null }
+                // Bounded as terminate's reason is: it is kept in the workflow's history and output, and shown by `status`.
+                return given is null or { ValueKind: JsonValueKind.Null } || (given is { ValueKind: JsonValueKind.String } reason && reason.GetString()!.Length <= MaxReasonLength)
                     ? (given, null)
-                    : (null, ControlResult.BadRequest("body", "release takes a reason (a JSON string) or no body."));
+                    : (null, ControlResult.BadRequest("body", $"release takes a reason (a JSON string of at most {MaxReasonLength} characters) or no body."));
             case "extend":
                 if (given is not { ValueKind: JsonValueKind.Object } extend)
                 {

@@ -48,6 +48,7 @@ public sealed class CliUsageTests : IDisposable
         { ["up", "--config", "bad-setting.json", "--state", ":memory:"], "invalid setting: Failed to convert configuration value '10s' at 'Router:PollInterval'" },
         { ["up", "--config", "bad-source.json", "--state", ":memory:"], "invalid setting: Pae:Source is 'Graphite'; use Router, Prometheus" },
         { ["validate"], "--service is required" },
+        { ["plans", "--service", "Orders!", "--state", ":memory:"], "--service: 'Orders!' is not a service name" },
         { ["validate", "--service", "orders", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--state", "missing.db"], "--state: 'missing.db' does not exist" },
         { ["promote", "orders", "s1", "--to", "2"], "--to: '2' is neither active nor production" },

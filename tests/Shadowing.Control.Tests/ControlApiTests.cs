@@ -21,6 +21,9 @@ namespace Shadowing.Control.Tests;
 /// <summary>The handlers on their own: a store, a substitute bus and a substitute workflow control.</summary>
 public sealed class ControlApiTests
 {
+    /// <summary>A reason one character over <see cref="ControlApi.MaxReasonLength"/>.</summary>
+    private const string Over500 = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
     private static readonly DateTimeOffset Now = new(2026, 12, 2, 11, 30, 0, TimeSpan.Zero);
     private readonly InMemoryStateStore _store = new();
     private readonly IEventBus _bus = Substitute.For<IEventBus>();
@@ -75,6 +78,7 @@ public sealed class ControlApiTests
     [InlineData("extend", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
     [InlineData("extend", "{\"windowEnd\":\"2026-12-02T15:00:00Z\",\"count\":2}", "count")]
     [InlineData("release", "{\"reason\":\"x\"}", "body")]
+    [InlineData("release", "\"" + Over500 + "\"", "body")] // kept in the workflow's history and output: bounded as terminate's reason
     [InlineData("Verdict", "{\"shadowId\":\"s1\",\"check\":{\"verdict\":\"Fail\",\"reasons\":[],\"judgedAt\":\"2026-12-02T11:00:00Z\"}}", "name")] // the worker matches names whatever their case
     [InlineData("EXTEND", "{\"windowEnd\":\"2099-01-01T00:00:00Z\"}", "windowEnd")]
     [InlineData("Release", "{\"reason\":\"x\"}", "body")]

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using Shadowing.Cli.Validation;
+using Shadowing.Core.Routing;
 using Shadowing.Core.Serialization;
 using Shadowing.Core.Shadows;
 using Shadowing.Core.State;
@@ -21,6 +22,10 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
         [CommandOption("--json")]
         [Description("Print the plans as JSON.")]
         public bool Json { get; init; }
+
+        public override ValidationResult Validate() =>
+            Service is not null && !ServiceNames.IsValid(Service) ? ValidationResult.Error($"--service: '{Service}' is not a service name: {ServiceNames.Rule}")
+            : ValidationResult.Success();
     }
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
@@ -32,7 +37,7 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
             var plans = new List<ShadowPlan>();
             foreach (var key in await store.ListKeysAsync(StateKeys.SepPlansPrefix, cancellationToken))
             {
-                if ((await store.GetJsonAsync<ShadowPlan>(key, cancellationToken))?.Value is { } plan && (settings.Service is null || plan.Service == settings.Service))
+                if ((await store.GetJsonAsync<ShadowPlan>(key, cancellationToken))?.Value is { } plan && (settings.Service is null || string.Equals(plan.Service, settings.Service, StringComparison.OrdinalIgnoreCase)))
                 {
                     plans.Add(plan);
                 }
@@ -56,7 +61,7 @@ internal sealed class PlansCommand : AsyncCommand<PlansCommand.Settings>
 
             if (plans.Count == 0)
             {
-                AnsiConsole.MarkupLine("No shadow requests yet.");
+                AnsiConsole.MarkupLine(settings.Service is null ? "No shadow requests yet." : $"No shadow requests for service '{Markup.Escape(settings.Service)}' yet.");
                 return ExitCodes.Ok;
             }
 

@@ -85,6 +85,12 @@ public sealed class ShadowGuardRailsEndToEndTests
         Assert.Equal(0, listed);
         Assert.Contains("\"decision\":\"DryRun\"", plans, StringComparison.Ordinal);
         Assert.Contains("over the cap of 2 per service", plans, StringComparison.Ordinal);
+
+        // A service named in another case is the same service, as the router matches it; another one says so.
+        var (_, upper) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "plans", "--state", "state.db", "--service", "ORDERS", "--json");
+        var (_, other) = await CliProcess.RunAsync(folder, TimeSpan.FromMinutes(1), Ct, "plans", "--state", "state.db", "--service", "billing");
+        Assert.Contains("\"decision\":\"DryRun\"", upper, StringComparison.Ordinal);
+        Assert.Contains("No shadow requests for service 'billing' yet.", other, StringComparison.Ordinal);
     }
 
     private static ShadowRequest Request(DateTimeOffset start) => SepHost.Request(start, "guard rails test");
