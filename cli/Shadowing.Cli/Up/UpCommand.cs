@@ -152,6 +152,12 @@ internal sealed class UpCommand : AsyncCommand<UpCommand.Settings>
             AnsiConsole.MarkupLine("Stopping …");
             return ExitCodes.Ok;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C while the samples or the host were still starting is a stop like any other, not a failure.
+            AnsiConsole.MarkupLine("Stopping …");
+            return ExitCodes.Ok;
+        }
         finally
         {
             await Task.WhenAll(processes.Select(p => p.DisposeAsync().AsTask())).ConfigureAwait(false);

@@ -51,6 +51,23 @@ public sealed class UpCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Up_CtrlCWhileTheSamplesAreStillStarting_ExitsZero_AndLeavesNoSampleRunning()
+    {
+        var marker = "c" + Guid.NewGuid().ToString("N")[..8];
+        var config = Path.Combine(_directory, "many.json");
+        var endpoints = string.Join(",", Enumerable.Range(1, 6).Select(i => $$"""{ "Id": "{{marker}}-{{i}}", "Port": 0, "Capacity": 4, "LatencyMs": 1 }"""));
+        await File.WriteAllTextAsync(config, $$"""{ "Urls": "http://127.0.0.1:0", "Samples": { "orders": { "Production": [ {{endpoints}} ] } } }""", Ct);
+        await using var up = CliProcess.Start("dotnet", [CliProcess.CliDll, "up", "--config", config, "--state", ":memory:", "--admin-urls", "http://127.0.0.1:0"], _directory);
+
+        // Six samples start one after another: once the first runs, up is still starting.
+        await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning(marker) > 0, "the first sample endpoint has started", TimeSpan.FromSeconds(60), cancellationToken: Ct);
+
+        Assert.Equal(0, await up.InterruptAsync(TimeSpan.FromSeconds(30), Ct));
+        Assert.DoesNotContain("Error:", up.Output, StringComparison.Ordinal);
+        await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning(marker) == 0, "every sample endpoint process has exited", cancellationToken: Ct);
+    }
+
+    [Fact]
     public async Task Up_RequestsRightAfterReady_AnsweredByProduction()
     {
         // A tight latency limit: a cold endpoint's first probe or answers (JIT, first connection) exceed it easily,
