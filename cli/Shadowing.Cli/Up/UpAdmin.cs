@@ -69,6 +69,11 @@ internal static partial class UpAdmin
             {
                 await next(context).ConfigureAwait(false);
             }
+            catch (BadHttpRequestException bad) when (!context.Response.HasStarted)
+            {
+                // Kestrel's verdict on the request itself (a body over its limit, broken chunking): 413 or 400, not a 500.
+                await new ControlResult(bad.StatusCode, new ControlProblem("Bad request", bad.StatusCode, bad.Message)).ExecuteAsync(context).ConfigureAwait(false);
+            }
             catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
             {
                 LogFailed(logger, ex, context.Request.Method, context.Request.Path);

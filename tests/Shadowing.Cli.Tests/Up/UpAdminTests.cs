@@ -44,4 +44,25 @@ public sealed class UpAdminTests
 
         Assert.Equal(expected, response.StatusCode);
     }
+
+    [Fact]
+    public async Task ABodyOverKestrelsLimit_Is413_NotAnInternalError()
+    {
+        await using var provider = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(new ControlApi(new InMemoryStateStore(), Substitute.For<IEventBus>(), Substitute.For<IWorkflowControl>(), TimeProvider.System))
+            .BuildServiceProvider();
+        await using var admin = await UpAdmin.StartAsync(provider, "http://127.0.0.1:0", Ct);
+        var address = new Uri(UpAdmin.AddressOf(admin));
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(address.Host, address.Port, Ct);
+        var stream = client.GetStream();
+
+        // Declared over Kestrel's 30 MB default and never sent: the endpoint's read is what fails.
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"PUT /api/services/orders/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 40000000\r\n\r\n["), Ct);
+        var buffer = new byte[4096];
+        var read = await stream.ReadAsync(buffer, Ct);
+
+        Assert.StartsWith("HTTP/1.1 413", System.Text.Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
+    }
 }
