@@ -313,7 +313,9 @@ internal sealed partial class ServiceForwarder(
             return false; // unknown or too large: stream it, do not retry
         }
 
-        request.EnableBuffering(bufferThreshold: (int)Math.Min(length, 64 * 1024), bufferLimit: _retryBodyLimit);
+        // In memory (pooled), never in a temporary file: a body carries personal data that must not land on a disk, and a
+        // container's root file system is often read-only with no writable /tmp, where every such request would fail.
+        request.EnableBuffering(bufferThreshold: (int)length, bufferLimit: _retryBodyLimit);
         return true;
     }
 

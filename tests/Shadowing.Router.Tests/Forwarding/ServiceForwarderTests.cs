@@ -269,6 +269,12 @@ public sealed class ServiceForwarderTests
         Assert.Equal("shadow", read.Answer.Endpoint);
         Assert.Equal("{\"qty\":3}", read.Answer.Body);
         Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "shadow"), ("reason", "failover")) >= 1);
+
+        // A body well over what used to stay in memory (64 KiB) is kept whole too.
+        var large = "{\"note\":\"" + new string('x', 300_000) + "\"}";
+        using var put = await router.Client.PutAsync(new Uri("/orders/items/8", UriKind.Relative), new StringContent(large, Encoding.UTF8, "application/json"), Ct);
+        var answer = await Table.ReadAsync(put);
+        Assert.Equal(("shadow", large), (answer.Answer.Endpoint, answer.Answer.Body));
     }
 
     [Fact]
