@@ -99,8 +99,8 @@ public sealed class ForwardingOptions
 
     /// <summary>
     /// Largest request body kept so that an idempotent request (PUT, DELETE, configured POST …) can be retried
-    /// on the next endpoint, in memory, for as long as the request is forwarded. Larger bodies are streamed and not retried.
-    /// Default 1 MiB.
+    /// on the next endpoint (up to 64 KiB in memory, the rest in a temporary file under <c>ASPNETCORE_TEMP</c>), for as long
+    /// as the request is forwarded. Larger bodies are streamed and not retried. Default 1 MiB.
     /// </summary>
     [Range(0, 1L << 30)]
     public long RetryBodyLimitBytes { get; set; } = 1 << 20;

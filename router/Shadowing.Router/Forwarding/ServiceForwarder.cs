@@ -46,16 +46,16 @@ internal sealed partial class ServiceForwarder(
     {
         if (_appToken is not null && !DaprAppToken.Matches(context.Request, _appToken))
         {
-            // The service label only for a service the router routes: a stranger's made-up names must not grow the metric.
-            metrics.Refused(cache.Current.Services.ContainsKey(service) ? service : string.Empty, "app_token");
+            // The service label only as a table names it: a stranger's made-up names (or case variants) must not grow the metric.
+            metrics.Refused(cache.Current.Services.TryGetValue(service, out var known) ? known.Service : string.Empty, "app_token");
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             return;
         }
 
         if (!cache.Current.Services.TryGetValue(service, out var routes))
         {
-            var unread = cache.Current.Unread.Contains(service);
-            metrics.Refused(unread ? service : string.Empty, !cache.Status.Loaded || unread ? "routing_not_loaded" : "unknown_service");
+            var unread = cache.Current.Unread.TryGetValue(service, out var stored);
+            metrics.Refused(unread ? stored! : string.Empty, !cache.Status.Loaded || unread ? "routing_not_loaded" : "unknown_service");
             await (!cache.Status.Loaded
                 ? Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "routing-not-loaded", "Routing tables not loaded", $"The router has not loaded its routing tables yet, so it cannot route service '{service}'. Retry shortly.", service, "routing_not_loaded")
                 : !unread
@@ -70,7 +70,7 @@ internal sealed partial class ServiceForwarder(
             // Neither is forwarded: CONNECT would make the router a tunnel (HTTP/2 extended CONNECT, WebSockets, is
             // forwarded), TRACE echoes headers (cookies, tokens) back.
             context.Response.Headers.Allow = AllowedMethods;
-            metrics.Refused(service, "method_not_allowed");
+            metrics.Refused(routes.Service, "method_not_allowed");
             await Problems.WriteAsync(context, StatusCodes.Status405MethodNotAllowed, "method-not-allowed", "Method not allowed", $"The router does not forward {request.Method} requests.", service, "method_not_allowed").ConfigureAwait(false);
             return;
         }
@@ -79,7 +79,7 @@ internal sealed partial class ServiceForwarder(
         {
             // Refused before any endpoint is contacted; the connection is closed rather than the body read and discarded.
             context.Response.Headers.Connection = "close";
-            metrics.Refused(service, "body_too_large");
+            metrics.Refused(routes.Service, "body_too_large");
             await Problems.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "body-too-large", "Request body too large", $"The request body ({declared} bytes) is over the router's limit of {maxBody} bytes.", service, "body_too_large").ConfigureAwait(false);
             return;
         }
@@ -89,7 +89,7 @@ internal sealed partial class ServiceForwarder(
         {
             // Kestrel removes dot segments, so only a server or test that bypasses it gets here; forwarded, one
             // could climb out of an endpoint's base path, or out of the sidecar's invoke API.
-            metrics.Refused(service, "bad_path");
+            metrics.Refused(routes.Service, "bad_path");
             await Problems.WriteAsync(context, StatusCodes.Status400BadRequest, "bad-path", "Bad path", "The request path has a '.' or '..' segment.", service, "bad_path").ConfigureAwait(false);
             return;
         }
@@ -105,7 +105,7 @@ internal sealed partial class ServiceForwarder(
             {
                 context.Response.Headers.RetryAfter = "1";
                 context.Response.Headers.Connection = "close";
-                metrics.Refused(service, "uploads_saturated");
+                metrics.Refused(routes.Service, "uploads_saturated");
                 await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "uploads-saturated", "Too many uploads", $"Service '{service}' already has {limit} request(s) still sending their body, the router's limit (Router:Limits:MaxUploadingShare of its production capacity). Retry shortly.", service, "uploads_saturated").ConfigureAwait(false);
                 return;
             }
@@ -313,9 +313,10 @@ internal sealed partial class ServiceForwarder(
             return false; // unknown or too large: stream it, do not retry
         }
 
-        // In memory (pooled), never in a temporary file: a body carries personal data that must not land on a disk, and a
-        // container's root file system is often read-only with no writable /tmp, where every such request would fail.
-        request.EnableBuffering(bufferThreshold: (int)length, bufferLimit: _retryBodyLimit);
+        // Up to 64 KiB in memory, the rest in a temporary file (ASPNETCORE_TEMP): all in memory, the buffer is taken as
+        // buffering starts, before any byte arrives, so clients declaring large bodies and trickling them would pin
+        // RetryBodyLimitBytes each with nothing bounding their number.
+        request.EnableBuffering(bufferThreshold: (int)Math.Min(length, 64 * 1024), bufferLimit: _retryBodyLimit);
         return true;
     }
 

@@ -37,6 +37,7 @@ internal sealed partial class RoutingTableCache(
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private volatile RoutingSnapshot _snapshot = RoutingSnapshot.Empty;
     private volatile RoutingTableStatus _status = new(false, false, null, null, null);
+    private volatile bool _retrySoon;
     private IDisposable? _subscription;
 
     /// <summary>The tables to route with right now.</summary>
@@ -92,6 +93,8 @@ internal sealed partial class RoutingTableCache(
 
             StateStoreException? unread = null;
             HashSet<string>? missing = null;
+            var answered = false; // the store gave back some table, if only one that is not valid
+            var retrySoon = false;
             foreach (var service in services)
             {
                 ServiceRoutes? routes;
@@ -103,9 +106,11 @@ internal sealed partial class RoutingTableCache(
                 {
                     // One table the store cannot give back must not hold every other table's changes back from the router.
                     unread ??= ex;
+                    answered |= ex is InvalidTableException;
                     if (!previous.Services.TryGetValue(service, out routes))
                     {
                         (missing ??= new(StringComparer.OrdinalIgnoreCase)).Add(service);
+                        retrySoon |= ex is not InvalidTableException; // reading it again soon does not mend its content
                     }
                 }
 
@@ -116,11 +121,12 @@ internal sealed partial class RoutingTableCache(
             }
 
             Publish(compiled, unread is null ? attemptAt : null, missing);
+            _retrySoon = retrySoon;
             if (unread is not null)
             {
                 // Loaded once the store answered with some tables: one bad key must not keep every replica unready (503
                 // on /healthz) and every service unrouted; the tables are stale (Degraded) until each one is read.
-                MarkStale(attemptAt, unread, loaded: compiled.Count > 0);
+                MarkStale(attemptAt, unread, loaded: compiled.Count > 0 || answered);
                 return false;
             }
 
@@ -144,6 +150,15 @@ internal sealed partial class RoutingTableCache(
             try
             {
                 routes = await LoadAsync(service, previous, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidTableException ex)
+            {
+                // Its content, not the store: redelivering the event cannot mend it. 503 until a valid version is written.
+                MarkStale(attemptAt, ex);
+                var kept = previous.Services.ToDictionary(StringComparer.OrdinalIgnoreCase);
+                kept.Remove(service);
+                Publish(kept, successAt: null, previous.Unread.Append(service));
+                return;
             }
             catch (StateStoreException ex)
             {
@@ -174,7 +189,8 @@ internal sealed partial class RoutingTableCache(
         while (!stoppingToken.IsCancellationRequested)
         {
             // Until the first load succeeds, and while a table was never read, retry sooner than the poll interval.
-            var wait = _status.Loaded && _snapshot.Unread.Count == 0 ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
+            // A table whose content is invalid waits for the poll: reading it every second would not mend it.
+            var wait = _status.Loaded && !_retrySoon ? poll : TimeSpan.FromTicks(Math.Min(poll.Ticks, TimeSpan.FromSeconds(1).Ticks));
             if (!await BackgroundLoop.WaitAsync(wait, time, stoppingToken).ConfigureAwait(false)
                 || !await BackgroundLoop.RunOnceAsync("routing-refresh", RefreshAllAsync, LogRefreshFailed, stoppingToken).ConfigureAwait(false))
             {
@@ -198,7 +214,7 @@ internal sealed partial class RoutingTableCache(
             // table does on a router rolled back.
             if (current is null)
             {
-                throw new StateStoreException($"The stored routing table of service '{service}' is not valid JSON for a routing table: {ex.Message}", ex);
+                throw new InvalidTableException($"The stored routing table of service '{service}' is not valid JSON for a routing table: {ex.Message}", ex);
             }
 
             LogUnreadableTable(ex, service);
@@ -216,7 +232,7 @@ internal sealed partial class RoutingTableCache(
             var why = errors.Count > 0 ? string.Join("; ", errors) : $"the table names service '{entry.Value.Service}'";
             if (current is null)
             {
-                throw new StateStoreException($"The stored routing table of service '{service}' is invalid ({why})");
+                throw new InvalidTableException($"The stored routing table of service '{service}' is invalid ({why})");
             }
 
             LogInvalidTable(service, why);
@@ -277,4 +293,7 @@ internal sealed partial class RoutingTableCache(
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "The stored routing table of service {Service} is invalid ({Errors}); keeping its previous version")]
     private partial void LogInvalidTable(string service, string errors);
+
+    /// <summary>A stored table with no previous version that does not parse or validate: answered as unread, retried at the poll.</summary>
+    private sealed class InvalidTableException(string message, Exception? inner = null) : StateStoreException(message, inner);
 }

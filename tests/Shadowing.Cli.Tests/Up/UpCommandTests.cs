@@ -64,6 +64,7 @@ public sealed class UpCommandTests : IDisposable
 
         Assert.Equal(0, await up.InterruptAsync(TimeSpan.FromSeconds(30), Ct));
         Assert.DoesNotContain("Error:", up.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Admin API listening on ", up.Output, StringComparison.Ordinal); // stopped before it was ready, not after
         await Eventually.WaitUntilAsync(() => CliProcess.CountProcessesMentioning(marker) == 0, "every sample endpoint process has exited", cancellationToken: Ct);
     }
 

@@ -270,7 +270,7 @@ public sealed class ServiceForwarderTests
         Assert.Equal("{\"qty\":3}", read.Answer.Body);
         Assert.True(PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "shadow"), ("reason", "failover")) >= 1);
 
-        // A body well over what used to stay in memory (64 KiB) is kept whole too.
+        // A body over what stays in memory (64 KiB) is kept whole too, the rest of it in a temporary file.
         var large = "{\"note\":\"" + new string('x', 300_000) + "\"}";
         using var put = await router.Client.PutAsync(new Uri("/orders/items/8", UriKind.Relative), new StringContent(large, Encoding.UTF8, "application/json"), Ct);
         var answer = await Table.ReadAsync(put);

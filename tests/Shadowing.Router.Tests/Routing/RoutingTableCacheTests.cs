@@ -287,11 +287,34 @@ public sealed class RoutingTableCacheTests
 
         // Counted as answers the router gave itself; a name it has no table for under no service label.
         using var unknown = await router.Client.GetAsync(new Uri("/made-up/x", UriKind.Relative), Ct);
+        using var otherCase = await router.Client.GetAsync(new Uri("/BrOkEn/x", UriKind.Relative), Ct); // counted under the stored name
         var metrics = await router.MetricsAsync();
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.True(PrometheusText.Value(metrics, "shadowing_router_refused_total", ("service", "broken"), ("reason", "routing_not_loaded")) >= 1);
         Assert.True(PrometheusText.Value(metrics, "shadowing_router_refused_total", ("service", string.Empty), ("reason", "unknown_service")) >= 1);
         Assert.DoesNotContain("made-up", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("BrOkEn", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryStoredTableInvalid_TheRouterIsLoadedAndDegraded_NotUnhealthy_AndAnEventNamingOneIsNotRedelivered()
+    {
+        // The store answered: what it holds is wrong, which reading it again every second would not mend.
+        using var sqlite = new Shadowing.Embedded.State.SqliteStateStore(Shadowing.Embedded.State.SqliteStateStore.InMemory, TimeProvider.System);
+        await sqlite.SaveAsync(StateKeys.Routing("billing"), "not json"u8.ToArray(), null, Ct);
+        await using var router = await RouterHost.StartAsync([], sharedStore: sqlite);
+
+        using var billing = await router.Client.GetAsync(new Uri("/billing/x", UriKind.Relative), Ct);
+        using var health = await router.Client.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, HttpStatusCode.OK), (billing.StatusCode, health.StatusCode));
+        Assert.Contains("Degraded", await health.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        // A routing-changed event for a new table that is invalid: answered 503 at once, and handled (not thrown back to
+        // the bus, which would redeliver it until it is dead-lettered).
+        await sqlite.SaveAsync(StateKeys.Routing("search"), ShadowingJson.Serialize(new { service = "search", production = new[] { new { id = "s1", address = "http://127.0.0.1:1", maxConcurrency = 0 } } }), null, Ct);
+        await router.App.Services.GetRequiredService<Shadowing.Router.Routing.RoutingTableCache>().RefreshServiceAsync("search", Ct);
+        using var search = await router.Client.GetAsync(new Uri("/search/x", UriKind.Relative), Ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, search.StatusCode);
     }
 
     private static RoutingTable Service(string service, string production) => new()

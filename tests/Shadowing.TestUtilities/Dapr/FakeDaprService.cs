@@ -68,6 +68,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         var store = state.StoreOf(request.StoreName);
         var outbox = state.Outboxes.TryGetValue(request.StoreName, out var target) ? target : ((string PubSub, string Topic)?)null;
         var projections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var contentTypes = new Dictionary<string, string>(StringComparer.Ordinal);
         var published = new List<string>();
         foreach (var operation in request.Operations)
         {
@@ -76,12 +77,21 @@ internal sealed class FakeDaprService(FakeDaprState state)
             if (outbox is not null && operation.OperationType == "upsert" && operation.Request.Metadata.TryGetValue("outbox.projection", out var projection) && projection == "true")
             {
                 projections[operation.Request.Key] = operation.Request.Value.ToByteArray();
+                if (operation.Request.Metadata.TryGetValue("contentType", out var projected))
+                {
+                    contentTypes[operation.Request.Key] = projected; // the projection's, over the upsert's
+                }
+
                 continue;
             }
 
             if (outbox is not null && operation.OperationType == "upsert")
             {
                 published.Add(operation.Request.Key);
+                if (operation.Request.Metadata.TryGetValue("contentType", out var own))
+                {
+                    contentTypes.TryAdd(operation.Request.Key, own);
+                }
             }
 
             var item = operation.Request;
@@ -110,7 +120,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
             // invalid ETag stops it before anything is sent. PostgreSQL rolls the marker back with the rest.
             if (outbox is not null && !store.RollsBackTransactions && ex.Kind != FakeStoreErrorKind.ETagInvalid)
             {
-                PublishOutbox(outbox.Value, published, projections, operations);
+                PublishOutbox(outbox.Value, published, projections, contentTypes, operations);
             }
 
             // ExecuteStateTransaction: apierrors.Basic(codes.Internal, …, messages.ErrStateTransaction), whatever the error.
@@ -119,18 +129,20 @@ internal sealed class FakeDaprService(FakeDaprState state)
 
         if (outbox is not null)
         {
-            PublishOutbox(outbox.Value, published, projections, operations);
+            PublishOutbox(outbox.Value, published, projections, contentTypes, operations);
         }
 
         return Task.FromResult(new Empty());
     }
 
-    private void PublishOutbox((string PubSub, string Topic) outbox, IEnumerable<string> published, IReadOnlyDictionary<string, byte[]> projections, IReadOnlyList<FakeStateOperation> operations)
+    private void PublishOutbox((string PubSub, string Topic) outbox, IEnumerable<string> published, IReadOnlyDictionary<string, byte[]> projections, IReadOnlyDictionary<string, string> contentTypes, IReadOnlyList<FakeStateOperation> operations)
     {
         foreach (var key in published)
         {
+            // The content type is the metadata's (contentType on the projection, else on the upsert), or none, which the
+            // envelope reads as text/plain (pkg/runtime/pubsub/outbox.go): JSON without it arrives as a string.
             var data = projections.TryGetValue(key, out var projected) ? projected : operations.First(o => o.Key == key).Value!;
-            state.PubSub.Publish(new PublishedEvent(outbox.PubSub, outbox.Topic, data, "application/json"));
+            state.PubSub.Publish(new PublishedEvent(outbox.PubSub, outbox.Topic, data, contentTypes.GetValueOrDefault(key, string.Empty)));
         }
     }
 

@@ -266,9 +266,32 @@ public sealed class FakePubSub(string? appApiToken) : IAsyncDisposable
             ["type"] = "com.dapr.event.sent",
             ["topic"] = published.Topic,
             ["pubsubname"] = published.PubSubName,
-            ["datacontenttype"] = published.ContentType,
-            ["data"] = JsonNode.Parse(published.Data),
         };
+        // components-contrib's NewCloudEventsEnvelope: no content type is text/plain; JSON is embedded as JSON (as a string
+        // when it does not parse), octet-stream as data_base64, anything else as a string.
+        var contentType = string.IsNullOrEmpty(published.ContentType) ? "text/plain" : published.ContentType;
+        envelope["datacontenttype"] = contentType;
+        var mediaType = contentType.Split(';')[0].Trim();
+        if (mediaType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                envelope["data"] = JsonNode.Parse(published.Data);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                envelope["data"] = Encoding.UTF8.GetString(published.Data);
+            }
+        }
+        else if (mediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            envelope["data_base64"] = Convert.ToBase64String(published.Data);
+        }
+        else
+        {
+            envelope["data"] = Encoding.UTF8.GetString(published.Data);
+        }
+
         if (published.ExpiresAt is { } expiration)
         {
             envelope["expiration"] = expiration.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
