@@ -175,9 +175,13 @@ public sealed partial class FakeDaprState
     {
         using var forward = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(address, method));
         // daprd's invocation headers (pkg/messaging: CallerIDHeader, CalleeIDHeader; the app token when set), which a
-        // pub/sub delivery does not carry.
-        forward.Headers.TryAddWithoutValidation("dapr-caller-app-id", AppId);
-        forward.Headers.TryAddWithoutValidation("dapr-callee-app-id", appId);
+        // pub/sub delivery does not carry. daprd 1.18 calls its own app (invokeLocal) without them.
+        if (!string.Equals(appId, AppId, StringComparison.Ordinal))
+        {
+            forward.Headers.TryAddWithoutValidation("dapr-caller-app-id", AppId);
+            forward.Headers.TryAddWithoutValidation("dapr-callee-app-id", appId);
+        }
+
         if (AppApiToken is not null)
         {
             forward.Headers.TryAddWithoutValidation("dapr-api-token", AppApiToken);
