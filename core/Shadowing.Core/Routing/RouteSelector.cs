@@ -52,6 +52,12 @@ public enum RouteReason
     /// request: production answers it rather than the default or a 503 (Envoy's panic routing).
     /// </summary>
     Panic,
+
+    /// <summary>
+    /// Every available production endpoint is over its latency limit, and no shadow and no default can take the request:
+    /// the least loaded one still under its concurrency limit answers it, slowly, rather than a 503.
+    /// </summary>
+    OverLatency,
 }
 
 /// <summary>The outcome of <see cref="RouteSelector.Select{T}"/>.</summary>
@@ -77,7 +83,8 @@ public interface IRouteCandidate
 /// <summary>
 /// ARC, the adaptive routing decision: a healthy production endpoint under its thresholds; else a healthy,
 /// PreWarmed or Active shadow under its limits; else a production endpoint ejected only for its 5xx answers (panic:
-/// those may come from one broken path, and the rest of the service still answers); else the default endpoint; else nothing.
+/// those may come from one broken path, and the rest of the service still answers); else the default endpoint; else an
+/// available production endpoint over only its latency limit; else nothing.
 /// Among equals it uses the power of two random choices on utilisation, which spreads load without herding.
 /// </summary>
 public sealed class RouteSelector(IRandomSource random)
@@ -92,7 +99,7 @@ public sealed class RouteSelector(IRandomSource random)
         ArgumentNullException.ThrowIfNull(production);
         ArgumentNullException.ThrowIfNull(shadows);
         var anyAvailable = false;
-        var chosen = PickLeastLoaded(production, exclude: null, ref anyAvailable);
+        var chosen = PickLeastLoaded(production, exclude: null, ref anyAvailable, Pass.UnderThresholds);
         if (chosen is not null)
         {
             return new(RouteKind.Production, chosen, RouteReason.Healthy, RouteReason.Healthy);
@@ -100,13 +107,13 @@ public sealed class RouteSelector(IRandomSource random)
 
         var productionReason = anyAvailable ? RouteReason.Overloaded : RouteReason.Unhealthy;
         var ignored = false;
-        var shadow = PickLeastLoaded(shadows, exclude: null, ref ignored);
+        var shadow = PickLeastLoaded(shadows, exclude: null, ref ignored, Pass.UnderThresholds);
         if (shadow is not null)
         {
             return new(RouteKind.Shadow, shadow, productionReason, productionReason);
         }
 
-        if (!anyAvailable && PickLeastLoaded(production, exclude: null, ref ignored, ejectedForAnswers: true) is { } answering)
+        if (!anyAvailable && PickLeastLoaded(production, exclude: null, ref ignored, Pass.EjectedForAnswers) is { } answering)
         {
             return new(RouteKind.Production, answering, RouteReason.Panic, productionReason);
         }
@@ -116,7 +123,7 @@ public sealed class RouteSelector(IRandomSource random)
             return new(RouteKind.Default, fallback, RouteReason.NoHealthyShadow, productionReason);
         }
 
-        return new(RouteKind.None, null, RouteReason.NoHealthyEndpoint, productionReason);
+        return OverLatencyOrNone(production, exclude: null, productionReason);
     }
 
     /// <summary>
@@ -130,13 +137,13 @@ public sealed class RouteSelector(IRandomSource random)
     {
         ArgumentNullException.ThrowIfNull(tried);
         var ignored = false;
-        var shadow = PickLeastLoaded(shadows, tried, ref ignored);
+        var shadow = PickLeastLoaded(shadows, tried, ref ignored, Pass.UnderThresholds);
         if (shadow is not null)
         {
             return new(RouteKind.Shadow, shadow, RouteReason.Failover, RouteReason.Failover);
         }
 
-        var other = PickLeastLoaded(production, tried, ref ignored);
+        var other = PickLeastLoaded(production, tried, ref ignored, Pass.UnderThresholds);
         if (other is not null)
         {
             return new(RouteKind.Production, other, RouteReason.Failover, RouteReason.Failover);
@@ -144,7 +151,7 @@ public sealed class RouteSelector(IRandomSource random)
 
         return fallback is not null && fallback.Load.Available && !tried.Contains(fallback)
             ? new(RouteKind.Default, fallback, RouteReason.Failover, RouteReason.Failover)
-            : new(RouteKind.None, null, RouteReason.NoHealthyEndpoint, RouteReason.Failover);
+            : OverLatencyOrNone(production, tried, RouteReason.Failover);
     }
 
     /// <summary>Whether an available endpoint can take one more request.</summary>
@@ -152,9 +159,24 @@ public sealed class RouteSelector(IRandomSource random)
         (candidate.MaxConcurrency is not { } max || load.InFlight < max)
         && (candidate.MaxLatencyMs is not { } maxLatency || load.LatencyEwmaMs is not { } latency || latency <= maxLatency);
 
-    private T? PickLeastLoaded<T>(IReadOnlyList<T> candidates, IReadOnlyCollection<T>? exclude, ref bool anyAvailable, bool ejectedForAnswers = false)
+    /// <summary>
+    /// The last choice before nothing: a latency limit is there to move traffic to something faster, and with nothing
+    /// else to take it, refusing would turn a slow dependency into an outage. The concurrency limit still holds: that
+    /// one protects the endpoint.
+    /// </summary>
+    private RouteDecision<T> OverLatencyOrNone<T>(IReadOnlyList<T> production, IReadOnlyCollection<T>? exclude, RouteReason productionReason)
         where T : class, IRouteCandidate
     {
+        var ignored = false;
+        return PickLeastLoaded(production, exclude, ref ignored, Pass.UnderConcurrency) is { } slow
+            ? new(RouteKind.Production, slow, RouteReason.OverLatency, productionReason)
+            : new(RouteKind.None, null, RouteReason.NoHealthyEndpoint, productionReason);
+    }
+
+    private T? PickLeastLoaded<T>(IReadOnlyList<T> candidates, IReadOnlyCollection<T>? exclude, ref bool anyAvailable, Pass pass)
+        where T : class, IRouteCandidate
+    {
+        var ejectedForAnswers = pass == Pass.EjectedForAnswers;
         // Two passes without allocating: count the eligible ones, then pick two of them at random.
         Span<int> eligible = candidates.Count <= 64 ? stackalloc int[candidates.Count] : new int[candidates.Count];
         Span<double> utilisation = candidates.Count <= 64 ? stackalloc double[candidates.Count] : new double[candidates.Count];
@@ -177,7 +199,7 @@ public sealed class RouteSelector(IRandomSource random)
             anyAvailable = true;
             // Panic skips the latency limit: the failing answers that ejected the endpoint made its average (a dependency
             // timing out answers 500 slowly), and no recheck comes while it is out; its concurrency limit still holds.
-            if (ejectedForAnswers ? candidate.MaxConcurrency is { } limit && load.InFlight >= limit : !IsUnderThresholds(candidate, load))
+            if (pass == Pass.UnderThresholds ? !IsUnderThresholds(candidate, load) : candidate.MaxConcurrency is { } limit && load.InFlight >= limit)
             {
                 continue;
             }
@@ -209,5 +231,18 @@ public sealed class RouteSelector(IRandomSource random)
             ? inFlight[second] < inFlight[first]
             : utilisation[second] < utilisation[first];
         return candidates[eligible[secondLess ? second : first]];
+    }
+
+    /// <summary>Which endpoints a pass of <see cref="PickLeastLoaded"/> may pick.</summary>
+    private enum Pass
+    {
+        /// <summary>Available and under every threshold.</summary>
+        UnderThresholds,
+
+        /// <summary>Available and under the concurrency limit, whatever the latency.</summary>
+        UnderConcurrency,
+
+        /// <summary>Out only for 5xx answers, under the concurrency limit, whatever the latency.</summary>
+        EjectedForAnswers,
     }
 }

@@ -22,6 +22,7 @@ internal static class RouteNames
         RouteReason.NoHealthyEndpoint => "no_healthy_endpoint",
         RouteReason.Failover => "failover",
         RouteReason.Panic => "panic",
+        RouteReason.OverLatency => "over_latency",
         _ => "unknown",
     };
 

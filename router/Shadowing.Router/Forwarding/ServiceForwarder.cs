@@ -153,7 +153,7 @@ internal sealed partial class ServiceForwarder(
             }
 
             metrics.Decision(routes.Service, decision.Kind, decision.Reason);
-            if ((decision.Kind != RouteKind.Production || decision.Reason == RouteReason.Panic) && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
+            if ((decision.Kind != RouteKind.Production || decision.Reason is RouteReason.Panic or RouteReason.OverLatency) && routes.DecisionLog.TryPass(time.GetTimestamp(), _decisionLogInterval, out var heldBack))
             {
                 LogRouted(routes.Service, RouteNames.Of(decision.Kind), endpoint.Id, RouteNames.Of(decision.Reason), RouteNames.Of(decision.ProductionReason), heldBack);
                 alerts.TryRaise(
@@ -481,7 +481,7 @@ internal sealed partial class ServiceForwarder(
 
         var detail = decision.ProductionReason switch
         {
-            RouteReason.Overloaded => $"Every production endpoint of service '{service}' is at its load threshold, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
+            RouteReason.Overloaded => $"Every production endpoint of service '{service}' is at its maxConcurrency, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
             RouteReason.Failover => $"Forwarding to service '{service}' failed and no other endpoint is available.",
             _ => $"No production endpoint of service '{service}' is healthy, and no healthy PreWarmed or Active shadow or default endpoint can take the request.",
         };

@@ -74,6 +74,24 @@ public sealed class RouteSelectorTests
     }
 
     [Fact]
+    public void Select_EveryProductionEndpointOverOnlyItsLatencyLimit_NothingElse_TheLeastLoadedAnswersAsOverLatency()
+    {
+        var slow = Candidate.Production("p1", inFlight: 3, latency: 300, maxLatency: 250);
+        var slower = Candidate.Production("p2", inFlight: 1, latency: 900, maxLatency: 250);
+        var full = Candidate.Production("p3", inFlight: 10, max: 10, latency: 300, maxLatency: 250);
+
+        var decision = _selector.Select([slow, slower, full], [Candidate.Shadow("s1", available: false)], null);
+        var afterFailure = _selector.SelectAfterFailure([slow, slower, full], [], null, [slower]);
+        var allFull = _selector.Select([full], [], null);
+
+        Assert.Equal((RouteKind.Production, RouteReason.OverLatency, RouteReason.Overloaded), (decision.Kind, decision.Reason, decision.ProductionReason));
+        Assert.Contains(decision.Target, new[] { slow, slower });
+        Assert.Equal((RouteKind.Production, "p1", RouteReason.OverLatency), (afterFailure.Kind, afterFailure.Target!.Id, afterFailure.Reason));
+        Assert.Equal(RouteKind.None, allFull.Kind); // the concurrency limit still holds
+        Assert.Equal(RouteKind.Default, _selector.Select([slow], [], Candidate.Fallback()).Kind); // a default comes first
+    }
+
+    [Fact]
     public void Select_ShadowAtItsOwnLimit_IsSkipped()
     {
         var decision = _selector.Select([Candidate.Production("p1", available: false)], [Candidate.Shadow("s1", inFlight: 2, max: 2)], Candidate.Fallback());

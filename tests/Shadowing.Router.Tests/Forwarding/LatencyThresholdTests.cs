@@ -5,6 +5,7 @@ using Shadowing.Core.Mirroring;
 using Shadowing.Core.Routing;
 using Shadowing.Core.Shadows;
 using Shadowing.TestUtilities.Hosting;
+using Shadowing.TestUtilities.Metrics;
 using Shadowing.TestUtilities.Time;
 
 namespace Shadowing.Router.Tests.Forwarding;
@@ -43,6 +44,29 @@ public sealed class LatencyThresholdTests
         }
 
         Assert.Equal("p1", await EndpointOfAsync(router, "/orders/fast"));
+    }
+
+    [Fact]
+    public async Task EveryProductionEndpointOverItsLatencyLimit_NoShadowNoDefault_ProductionStillAnswers_CountedAsOverLatency()
+    {
+        await using var p1 = await TestBackend.StartAsync("p1");
+        await using var fallback = await TestBackend.StartAsync("fallback");
+        var table = Table.For("orders", [p1]);
+        var slowLimit = table with { Production = [table.Production[0] with { MaxLatencyMs = 100 }] };
+        await using var router = await RouterHost.StartAsync(
+            [slowLimit, Table.For("billing", [p1], fallback: fallback) with { Production = slowLimit.Production }],
+            new Dictionary<string, string?> { ["Router:LatencyMinSamples"] = "1", ["Router:LatencyRecheckInterval"] = "00:10:00" });
+        p1.Delay = TimeSpan.FromMilliseconds(400);
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/slow")); // cold: taken, and judged 400 ms
+        Assert.Equal("p1", await EndpointOfAsync(router, "/billing/slow"));
+
+        // Over its limit, with nothing faster to send to: still p1, slowly, rather than a 503 for every client.
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/next"));
+        Assert.Equal("p1", await EndpointOfAsync(router, "/orders/again"));
+        Assert.Equal(2, PrometheusText.Value(await router.MetricsAsync(), "shadowing_router_decisions_total", ("service", "orders"), ("route", "production"), ("reason", "over_latency")));
+
+        // With a default (an operator's chosen place to shed to), the design's order holds: the default takes it.
+        Assert.Equal("fallback", await EndpointOfAsync(router, "/billing/next"));
     }
 
     [Fact]
