@@ -109,8 +109,9 @@ public sealed class DurabilityTests : IDisposable
         host.Backend.Engine.DisconnectWorkers();
 
         // The worker gives work in flight a second to finish after its stream ends, then abandons it: finishing later,
-        // the first run cannot report its result, so the activity goes out again when the worker reconnects.
-        await Task.Delay(TimeSpan.FromSeconds(2), TimeProvider.System, Ct);
+        // the first run cannot report its result, so the activity goes out again when the worker reconnects. Both runs
+        // wait on the gate, so it opens only once the second has started (a fixed wait raced the worker's grace period).
+        await Eventually.WaitUntilAsync(() => host.Probe.Calls.GetValueOrDefault("dropped") == 2, "the activity dispatched again", cancellationToken: Ct);
         host.Probe.Gate("dropped").SetResult();
 
         var state = await host.CompletionAsync("dropped");

@@ -52,11 +52,12 @@ internal sealed class RouterHost : IAsyncDisposable
     public static IReadOnlyDictionary<string, string?> FastHealthChecks { get; } = new Dictionary<string, string?>
     {
         ["Router:PollInterval"] = "00:00:00.200",
-        // Short, but with a timeout that survives a machine busy training models in a parallel test assembly.
-        ["Router:ActiveHealthChecks:Interval"] = "00:00:00.300",
-        ["Router:ActiveHealthChecks:Timeout"] = "00:00:00.250",
+        // Short, but with a timeout and a run of failures that survive a stall of a second or so on a machine busy training
+        // models in a parallel test assembly (a healthy endpoint marked unhealthy fails the tests that expect it to serve).
+        ["Router:ActiveHealthChecks:Interval"] = "00:00:00.400",
+        ["Router:ActiveHealthChecks:Timeout"] = "00:00:00.350",
         ["Router:ActiveHealthChecks:HealthyThreshold"] = "2",
-        ["Router:ActiveHealthChecks:UnhealthyThreshold"] = "2",
+        ["Router:ActiveHealthChecks:UnhealthyThreshold"] = "3",
         ["Router:OutlierDetection:ConsecutiveFailures"] = "3",
         ["Router:OutlierDetection:BaseEjectionTime"] = "00:00:01",
         ["Router:OutlierDetection:MaxEjectionTime"] = "00:00:05",

@@ -178,7 +178,8 @@ public sealed class RequestHygieneTests
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1], fallback: fallback, maxConcurrency: 4)]);
         const string Upload = "POST /orders/upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n";
 
-        // Uploads trickling at 300 B/s (above Kestrel's minimum rate, an hour for the body) would take all four
+        // Uploads trickling at 600 B/s (well above Kestrel's minimum rate of 240 B/s even when a busy machine skips ticks,
+        // half an hour for the body) would take all four
         // production slots; half the capacity (4 × MaxUploadingShare 0.5) may be uploading at once.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var uploads = new List<System.Net.Sockets.TcpClient>();
@@ -189,7 +190,7 @@ public sealed class RequestHygieneTests
             {
                 var upload = await RawHttp.OpenAsync(router.Address, Upload, Ct);
                 uploads.Add(upload);
-                trickles.Add(TrickleAsync(upload.GetStream(), 30, stop.Token));
+                trickles.Add(TrickleAsync(upload.GetStream(), 60, stop.Token));
             }
 
             await Shadowing.TestUtilities.Time.Eventually.WaitUntilAsync(() => p1.InFlight == 2, "two uploads reach production", cancellationToken: Ct);

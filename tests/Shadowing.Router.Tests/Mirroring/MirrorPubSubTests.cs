@@ -258,16 +258,16 @@ public sealed class MirrorPubSubTests
     {
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var s1 = await TestBackend.StartAsync("s1");
-        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, RatePerSecond = 1 })]);
+        await using var router = await RouterHost.StartAsync([MirroringTests.With(p1, [(s1, false)], new MirrorPolicy { Percent = 100, Transport = MirrorTransport.PubSub, RatePerSecond = 0.5 })]);
         var replayer = router.App.Services.GetRequiredService<Router.Mirroring.MirrorReplayer>();
         await Eventually.WaitUntilAsync(() => replayer.Subscribed.Count == 1, "the replayer subscribed", cancellationToken: Ct);
         var now = TimeProvider.System.GetUtcNow();
 
-        // At one a second, slots now, +1 s and +2 s come before the envelopes expire; the other five's would not (the
-        // replayer's first look comes a little after `now`: 0.9 s of margin for a slow machine).
+        // At one every two seconds, slots now, +2 s and +4 s come before the envelopes expire; the other five's would not
+        // (the replayer's first look comes a little after `now`: 1.5 s of margin for a slow machine).
         for (var i = 0; i < 8; i++)
         {
-            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"x{i}", now) with { ExpiresAt = now.AddSeconds(2.9) }, Ct);
+            await router.Bus.PublishAsync(Topics.Mirror("orders"), Envelope($"x{i}", now) with { ExpiresAt = now.AddSeconds(5.5) }, Ct);
         }
 
         await Eventually.WaitUntilAsync(async () => s1.Received.Count == 3 && Dropped(await router.MetricsAsync(), "expired") == 5, "three replayed, five dropped as expired", cancellationToken: Ct);

@@ -33,8 +33,9 @@ public sealed class EndpointFaultsUnderLoadTests
             "half-open" => new Fault(FaultKind.HalfOpen),
             // Longer than the response timeout below: every request caught in it times out and is retried on p1.
             "latency" => new Fault(FaultKind.Latency, Delay: TimeSpan.FromSeconds(4)),
-            // A few hundred bytes a second: an answer (about 1 KB with its echo) takes longer than the response timeout.
-            _ => new Fault(FaultKind.Bandwidth, BytesPerSecond: 300),
+            // A hundred bytes a second: an answer (about 1 KB with its echo) takes about 10 s, a probe's answer longer than
+            // the probe's timeout.
+            _ => new Fault(FaultKind.Bandwidth, BytesPerSecond: 100),
         };
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var p2 = await TestBackend.StartAsync("p2");

@@ -51,7 +51,7 @@ public sealed class StoreAndBusFaultsUnderLoadTests
     {
         await using var sidecar = await FakeDaprSidecar.StartAsync();
         await using var proxy = FaultProxy.Start(new Uri(sidecar.GrpcEndpoint));
-        using var dapr = ThroughProxy(proxy, sidecar);
+        using var dapr = await ThroughProxyAsync(proxy, sidecar);
         var store = new DaprStateStore(dapr, TimeProvider.System);
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var router = await RouterHost.StartAsync([Table.For("orders", [p1])], sharedStore: store);
@@ -94,7 +94,7 @@ public sealed class StoreAndBusFaultsUnderLoadTests
     {
         await using var sidecar = await FakeDaprSidecar.StartAsync();
         await using var proxy = FaultProxy.Start(new Uri(sidecar.GrpcEndpoint));
-        using var dapr = ThroughProxy(proxy, sidecar);
+        using var dapr = await ThroughProxyAsync(proxy, sidecar);
         var bus = new DaprEventBus(dapr);
         await using var p1 = await TestBackend.StartAsync("p1");
         await using var s1 = await TestBackend.StartAsync("s1");
@@ -222,8 +222,31 @@ public sealed class StoreAndBusFaultsUnderLoadTests
     };
 
     /// <summary>The product's Dapr client (call deadline, connection pings) with its gRPC calls through the proxy.</summary>
-    private static DaprClient ThroughProxy(FaultProxy proxy, FakeDaprSidecar sidecar) =>
-        DaprSidecarClient.Build(new DaprClientBuilder().UseGrpcEndpoint(proxy.Address.ToString().TrimEnd('/')).UseHttpEndpoint(sidecar.HttpEndpoint), TimeProvider.System, CallTimeout);
+    /// <summary>
+    /// A client through the proxy whose connection is open: the first call (the HTTP/2 handshake, cold code) has the same
+    /// short deadline, so it is retried until it lands, and only the injected fault can fail a call.
+    /// </summary>
+    private static async Task<DaprClient> ThroughProxyAsync(FaultProxy proxy, FakeDaprSidecar sidecar)
+    {
+        var dapr = DaprSidecarClient.Build(new DaprClientBuilder().UseGrpcEndpoint(proxy.Address.ToString().TrimEnd('/')).UseHttpEndpoint(sidecar.HttpEndpoint), TimeProvider.System, CallTimeout);
+        var store = new DaprStateStore(dapr, TimeProvider.System);
+        await Eventually.WaitUntilAsync(
+            async () =>
+            {
+                try
+                {
+                    await store.GetAsync("warm-up", Ct);
+                    return true;
+                }
+                catch (StateStoreException)
+                {
+                    return false;
+                }
+            },
+            "a first call through the proxy",
+            cancellationToken: Ct);
+        return dapr;
+    }
 
     private static double? Stale(string metrics) => PrometheusText.Value(metrics, "shadowing_router_routing_table_stale");
 

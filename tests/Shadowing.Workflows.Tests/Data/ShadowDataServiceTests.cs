@@ -19,6 +19,9 @@ namespace Shadowing.Workflows.Tests.Data;
 
 public sealed class ShadowDataServiceTests : IDisposable
 {
+    /// <summary>The meter factory of each service <see cref="Create"/> made, for <see cref="ObservedLag"/>.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ShadowDataService, IMeterFactory> Factories = [];
+
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
     private readonly SqliteStateStore _store;
     private readonly RoutingTableStore _tables;
@@ -39,7 +42,9 @@ public sealed class ShadowDataServiceTests : IDisposable
         var options = Substitute.For<IOptionsMonitor<ShadowDataOptions>>();
         options.Get(Arg.Any<string>()).Returns(call => settings?.GetValueOrDefault(call.Arg<string>()) ?? new ShadowDataOptions());
         var meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
-        return new ShadowDataService(tables, store, feed, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, time, NullLogger<ShadowDataService>.Instance, production);
+        var service = new ShadowDataService(tables, store, feed, options, Options.Create(new Shadowing.Workflows.Lifecycle.ShadowLifecycleOptions()), meters, time, NullLogger<ShadowDataService>.Instance, production);
+        Factories.Add(service, meters);
+        return service;
     }
 
     [Fact]
@@ -243,7 +248,7 @@ public sealed class ShadowDataServiceTests : IDisposable
         var record = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
         Assert.Equal("differential", record.Mode);
         Assert.Contains("not synced since", record.Note, StringComparison.Ordinal);
-        Assert.Equal(600, ObservedLag("s1"), precision: 3);
+        Assert.Equal(600, ObservedLag(data, "s1"), precision: 3);
     }
 
     [Fact]
@@ -264,7 +269,7 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Contains("must be shorter than Shadowing:Sep:DataChangeRetention", record.Note, StringComparison.Ordinal);
         var mark = (await _store.GetJsonAsync<SyncWatermark>(StateKeys.ShadowSync("orders", "s1"), Ct))!.Value;
         Assert.Equal(600, record.LagAt(mark, _time.GetUtcNow()).TotalSeconds, precision: 3); // was 0: the copy looked current
-        Assert.Equal(600, ObservedLag("s1"), precision: 3);
+        Assert.Equal(600, ObservedLag(data, "s1"), precision: 3);
         Assert.True((await _tables.GetAsync("orders", Ct))!.Value.Shadows.Single(s => s.Id == "s1").DataIsolated);
 
         await data.DeleteAsync("orders", "s1", Ct);
@@ -336,9 +341,9 @@ public sealed class ShadowDataServiceTests : IDisposable
         _time.Advance(TimeSpan.FromMinutes(10));
         await data.SyncAsync("orders", "lag-s9", Ct); // the change is 10 minutes old: not applied yet
 
-        var atSync = ObservedLag("lag-s9");
+        var atSync = ObservedLag(data, "lag-s9");
         _time.Advance(TimeSpan.FromMinutes(20)); // no run meanwhile
-        var later = ObservedLag("lag-s9");
+        var later = ObservedLag(data, "lag-s9");
 
         Assert.Equal(600, atSync, precision: 3);
         Assert.Equal(1800, later, precision: 3);
@@ -353,7 +358,7 @@ public sealed class ShadowDataServiceTests : IDisposable
         feed.ListAsync(default!, default).ReturnsForAnyArgs(call => _store.ListAsync(call.ArgAt<string>(0), call.ArgAt<CancellationToken>(1)));
         var data = Create(_store, _tables, _time, feed, new() { ["orders"] = new ShadowDataOptions { Mode = DataSyncMode.Differential } });
         await data.SyncAsync("orders", "s1", Ct);
-        var synced = ObservedLag("s1");
+        var synced = ObservedLag(data, "s1");
 
         feed.ReadAsync(default!, default, default, default).ReturnsForAnyArgs<ChangePage>(_ => throw new StateStoreException("the store is down"));
         _time.Advance(TimeSpan.FromMinutes(10));
@@ -361,7 +366,7 @@ public sealed class ShadowDataServiceTests : IDisposable
         _time.Advance(TimeSpan.FromMinutes(5));
 
         Assert.Equal(0, synced);
-        Assert.Equal(900, ObservedLag("s1"), precision: 3);
+        Assert.Equal(900, ObservedLag(data, "s1"), precision: 3);
 
         // The status API's view: the record says since when and why, and the lag counts from the last success.
         var record = (await _store.GetJsonAsync<ShadowSyncRecord>(StateKeys.ShadowSyncRecord("orders", "s1"), Ct))!.Value;
@@ -372,14 +377,19 @@ public sealed class ShadowDataServiceTests : IDisposable
         Assert.Equal(TimeSpan.Zero, mark.LagAt(_time.GetUtcNow())); // the watermark alone says nothing is missing
     }
 
-    private static double ObservedLag(string shadow)
+    /// <summary>
+    /// The lag <paramref name="data"/> exports for <paramref name="shadow"/>: only its own meter's (their scope is the
+    /// factory), as services created by other tests in parallel export the same names.
+    /// </summary>
+    private static double ObservedLag(ShadowDataService data, string shadow)
     {
         double? lag = null;
+        var factory = Factories.TryGetValue(data, out var own) ? own : throw new InvalidOperationException("not created by Create");
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == ShadowDataService.MeterName)
+                if (instrument.Meter.Name == ShadowDataService.MeterName && ReferenceEquals(instrument.Meter.Scope, factory))
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
