@@ -26,7 +26,11 @@ public enum RouteKind
     None,
 }
 
-/// <summary>Why a decision did not pick production; <see cref="Healthy"/> when it did.</summary>
+/// <summary>
+/// Why a decision picked what it did: <see cref="Healthy"/> for production under its thresholds; <see cref="Panic"/> and
+/// <see cref="OverLatency"/> for production past them because nothing else could take the request; else why production
+/// could not take it.
+/// </summary>
 public enum RouteReason
 {
     /// <summary>A healthy production endpoint under its thresholds was picked.</summary>
@@ -129,8 +133,9 @@ public sealed class RouteSelector(IRandomSource random)
     /// <summary>
     /// The next choice after forwarding to the endpoints in <paramref name="tried"/> failed before any response: a
     /// pre-warmed shadow (another failure domain: what fails one production endpoint, a crash, a deploy, a dependency,
-    /// often fails the others at once), then another production endpoint under its thresholds, then the default (the
-    /// last resort, often a "busy" page: never taken while production could answer).
+    /// often fails the others at once), then another production endpoint under its thresholds, then the default (often a
+    /// "busy" page: never taken while production under its thresholds could answer), then another production endpoint
+    /// over only its latency limit.
     /// </summary>
     public RouteDecision<T> SelectAfterFailure<T>(IReadOnlyList<T> production, IReadOnlyList<T> shadows, T? fallback, IReadOnlyCollection<T> tried)
         where T : class, IRouteCandidate

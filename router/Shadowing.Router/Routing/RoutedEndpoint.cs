@@ -40,8 +40,9 @@ internal sealed class RoutedEndpoint(string id, EndpointRole role, EndpointAddre
     /// <summary>
     /// The runtime's load; over <see cref="MaxLatencyMs"/>, once per <c>LatencyRecheckInterval</c> reported with its
     /// latency unknown, so that one request goes and measures it (the selector reads each candidate's load once per
-    /// decision; only an endpoint that could take the request claims the recheck, though a choice among several may still
-    /// pass it over).
+    /// decision, and again only in its last pass, over-latency production when nothing else could take the request, where a
+    /// claimed recheck costs nothing: the endpoint gets real requests then; only an endpoint that could take the request
+    /// claims the recheck, though a choice among several may still pass it over).
     /// </summary>
     public EndpointLoad Load
     {

@@ -100,7 +100,7 @@ public sealed class PrometheusScrapeTests : IAsyncDisposable
 
         await WaitForSampleAsync(prometheus, router.Address, "sum(rate(shadowing_router_decisions_total{service=\"orders\",route=\"production\"}[1m])) > 0");
         var rules = await http.GetStringAsync(new Uri(prometheus, "api/v1/rules"), Ct);
-        Assert.Equal(8, Regex.Count(rules, "\"type\":\"alerting\""));
+        Assert.Equal(9, Regex.Count(rules, "\"type\":\"alerting\""));
         Assert.DoesNotContain("\"health\":\"err\"", rules, StringComparison.Ordinal);
 
         // The cAdvisor defaults for CPU, memory and I/O are valid PromQL to a real Prometheus (no exporter here: no samples, not a 400).
