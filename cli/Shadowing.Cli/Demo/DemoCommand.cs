@@ -172,14 +172,26 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
             var run = new Run(clock, trace, load, timeline, processes);
             var started = Stopwatch.GetTimestamp();
             load.Start();
-            if (progress is not null)
+            DateTimeOffset? stoppedAt = null;
+            try
             {
-                await run.PlayAsync(now => progress.WriteLine(run.ProgressLine(now)), TimeSpan.FromHours(1), cancellationToken).ConfigureAwait(false);
+                if (progress is not null)
+                {
+                    await run.PlayAsync(now => progress.WriteLine(run.ProgressLine(now)), TimeSpan.FromHours(1), cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await AnsiConsole.Live(run.View(clock.GetUtcNow())).AutoClear(false).StartAsync(async live =>
+                        await run.PlayAsync(now => live.UpdateTarget(run.View(now)), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                }
             }
-            else
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                await AnsiConsole.Live(run.View(clock.GetUtcNow())).AutoClear(false).StartAsync(async live =>
-                    await run.PlayAsync(now => live.UpdateTarget(run.View(now)), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                // Ctrl+C while it plays: the report of the run so far rather than nothing (a second Ctrl+C still ends the
+                // process at once). What follows runs to its end, uncancelled: a few store reads.
+                stoppedAt = clock.GetUtcNow();
+                Say($"Stopped at {stoppedAt:yyyy-MM-dd HH:mm} (simulated); writing the report of the run so far …");
+                cancellationToken = CancellationToken.None;
             }
 
             await load.StopAsync().ConfigureAwait(false);
@@ -199,6 +211,7 @@ internal sealed class DemoCommand : AsyncCommand<DemoCommand.Settings>
                 Speed = settings.Speed,
                 SimulatedFrom = trace.Start,
                 SimulatedTo = trace.End,
+                StoppedAt = stoppedAt,
                 RealSeconds = Math.Round(realSeconds, 1),
                 Requests = load.Sent,
                 FailedRequests = load.Failed,

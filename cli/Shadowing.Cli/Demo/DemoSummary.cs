@@ -15,6 +15,9 @@ internal sealed record DemoSummary
 
     public required DateTimeOffset SimulatedTo { get; init; }
 
+    /// <summary>When Ctrl+C stopped the run (simulated time), if it did: the summary covers the run until then.</summary>
+    public DateTimeOffset? StoppedAt { get; init; }
+
     /// <summary>Real seconds the live window took.</summary>
     public required double RealSeconds { get; init; }
 
@@ -56,8 +59,9 @@ internal sealed record DemoSummary
 
     public required string ReportDir { get; init; }
 
+    /// <summary>No request failed, and a shadow was PreWarmed before the spike, if the run reached one.</summary>
     [JsonIgnore]
-    public bool Succeeded => FailedRequests == 0 && (SpikeOnset is null || ShadowLeadSeconds >= 0);
+    public bool Succeeded => FailedRequests == 0 && (SpikeOnset is not { } onset || ShadowLeadSeconds >= 0 || (StoppedAt is { } stopped && stopped < onset));
 
     /// <summary>
     /// When the PAE forecast first, when it first asked for a shadow and when one was ready, for a run whose shadow was late
@@ -99,6 +103,11 @@ internal sealed record DemoSummary
     public IEnumerable<(string Name, string Value)> Lines()
     {
         static string Time(DateTimeOffset? t) => t?.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) ?? "–";
+        if (StoppedAt is { } stopped)
+        {
+            yield return ("stopped", $"at {Time(stopped)} by Ctrl+C, before the end of the trace at {Time(SimulatedTo)}: the run so far");
+        }
+
         yield return ("requests", Requests.ToString("N0", CultureInfo.InvariantCulture));
         yield return ("failed requests", FailedRequests.ToString("N0", CultureInfo.InvariantCulture) + (FirstFailure is null ? string.Empty : $" (first: {FirstFailure})"));
         yield return ("shadow requested", ShadowRequest is { } r ? Requested(r) : "none");

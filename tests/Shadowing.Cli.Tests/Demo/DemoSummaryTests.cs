@@ -23,6 +23,20 @@ public sealed class DemoSummaryTests
     }
 
     [Fact]
+    public void StoppedByCtrlC_BeforeTheSpike_NotJudgedLate_AfterItWithoutAShadow_Failed_AndTheLinesSaySo()
+    {
+        var spike = Start.AddMinutes(10);
+        var before = Summary(spike, firstForecast: null) with { StoppedAt = Start };
+        var after = Summary(spike, firstForecast: null) with { StoppedAt = spike.AddMinutes(5) };
+
+        Assert.True(before.Succeeded);
+        Assert.False(after.Succeeded); // the spike came and no shadow was ready: stopping later does not hide that
+        Assert.False(Summary(spike, firstForecast: null).Succeeded);
+        Assert.Contains(before.Lines(), l => l.Name == "stopped" && l.Value.StartsWith("at 2026-11-27 13:00 by Ctrl+C", StringComparison.Ordinal));
+        Assert.DoesNotContain(Summary(spike, firstForecast: null).Lines(), l => l.Name == "stopped");
+    }
+
+    [Fact]
     public void WhyLate_SaysWhenThePaeForecastAndAskedAndWhenAShadowWasReady()
     {
         // demo --duration 2h at 720x, as measured once: first forecast 12:11, asked 12:46, PreWarmed 13:10:04, spike 13:10.
