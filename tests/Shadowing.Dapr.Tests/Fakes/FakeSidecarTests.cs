@@ -22,6 +22,28 @@ public sealed class FakeSidecarTests
         Assert.Equal(expected, FakePubSub.Classify(status, body));
 
     [Fact]
+    public async Task ComponentsNotLoaded_RefusedAsDaprdRefusesThem_TheRepositorysAreLoaded()
+    {
+        await using var sidecar = await FakeDaprSidecar.StartAsync();
+        using var client = sidecar.CreateClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        // daprd loads what components/ declares (dapr run --resources-path components); any other name is the app's error.
+        Assert.Equal(["data-orders", "statestore"], sidecar.State.StateStores.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["outbox-pubsub", "pubsub", "queue-pubsub"], sidecar.State.PubSubs.Keys.Order(StringComparer.Ordinal));
+        var store = await Assert.ThrowsAsync<global::Dapr.DaprException>(() => client.SaveStateAsync("orders-store", "k", "v", cancellationToken: ct));
+        var bus = await Assert.ThrowsAsync<global::Dapr.DaprException>(() => client.PublishEventAsync("events", "alerts", new { }, ct));
+
+        Assert.Equal((Grpc.Core.StatusCode.InvalidArgument, "state store orders-store is not found"), Status(store));
+        Assert.Equal((Grpc.Core.StatusCode.InvalidArgument, "pubsub events not found"), Status(bus));
+        await client.SaveStateAsync(DaprComponents.StateStore, "k", "v", cancellationToken: ct);
+        await client.PublishEventAsync(DaprComponents.QueuePubSub, "alerts", new { }, ct);
+    }
+
+    private static (Grpc.Core.StatusCode Code, string Message) Status(Exception error) =>
+        error.InnerException is Grpc.Core.RpcException rpc ? (rpc.StatusCode, rpc.Status.Detail) : throw new InvalidOperationException("not a gRPC error", error);
+
+    [Fact]
     public async Task Publish_OnAnotherComponentsTopicOfTheSameName_ReachesNoSubscription()
     {
         await using var pubSub = new FakePubSub(appApiToken: null) { MaxDeliveryAttempts = 1 };

@@ -22,7 +22,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         state.Enter("GetState", context);
 
         // GetState of a missing key is not an error: empty data and etag "" (stringValueOrEmpty(nil)).
-        var entry = state.StoreOf(request.StoreName).Get(request.Key);
+        var entry = state.LoadedStore(request.StoreName).Get(request.Key);
         return Task.FromResult(entry is { } e
             ? new GetStateResponse { Data = ByteString.CopyFrom(e.Value), Etag = e.ETag }
             : new GetStateResponse());
@@ -35,7 +35,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         {
             try
             {
-                state.StoreOf(request.StoreName).Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata));
+                state.LoadedStore(request.StoreName).Set(item.Key, item.Value.ToByteArray(), item.Etag?.Value, Concurrency(item.Options), Ttl(item.Metadata));
             }
             catch (FakeStoreException ex)
             {
@@ -51,7 +51,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
         state.Enter("DeleteState", context);
         try
         {
-            state.StoreOf(request.StoreName).Delete(request.Key, request.Etag?.Value, Concurrency(request.Options));
+            state.LoadedStore(request.StoreName).Delete(request.Key, request.Etag?.Value, Concurrency(request.Options));
         }
         catch (FakeStoreException ex)
         {
@@ -65,7 +65,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
     {
         state.Enter("ExecuteStateTransaction", context);
         var operations = new List<FakeStateOperation>();
-        var store = state.StoreOf(request.StoreName);
+        var store = state.LoadedStore(request.StoreName);
         var outbox = state.Outboxes.TryGetValue(request.StoreName, out var target) ? target : ((string PubSub, string Topic)?)null;
         var projections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var contentTypes = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -149,6 +149,7 @@ internal sealed class FakeDaprService(FakeDaprState state)
     private Task<Empty> PublishEvent(PublishEventRequest request, ServerCallContext context)
     {
         state.Enter("PublishEvent", context);
+        state.RequirePubSub(request.PubsubName);
         // daprd turns ttlInSeconds into the CloudEvent's expiration (pubsub.NewCloudEventsEnvelope / ApplyMetadata).
         DateTimeOffset? expiresAt = request.Metadata.TryGetValue("ttlInSeconds", out var ttl) && long.TryParse(ttl, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
             ? TimeProvider.System.GetUtcNow().AddSeconds(seconds)

@@ -138,6 +138,16 @@ public sealed partial class FakeDaprState
     public FakePubSub PubSub { get; }
 
     /// <summary>
+    /// The state store components daprd loaded: those the repository's <c>components/</c> declares (every
+    /// <c>kind: Component</c> of a <c>state.*</c> type), as <c>dapr run</c> loads them. Any other name is refused as daprd
+    /// refuses it (<c>InvalidArgument</c>, "state store X is not found"); a test standing for a deployment with more adds them.
+    /// </summary>
+    public ConcurrentDictionary<string, bool> StateStores { get; } = new(RepositoryComponents("state.").Distinct().Select(n => KeyValuePair.Create(n, true)), StringComparer.Ordinal);
+
+    /// <summary>The pub/sub components daprd loaded, from <c>components/</c> likewise; any other is "pubsub X not found".</summary>
+    public ConcurrentDictionary<string, bool> PubSubs { get; } = new(RepositoryComponents("pubsub.").Distinct().Select(n => KeyValuePair.Create(n, true)), StringComparer.Ordinal);
+
+    /// <summary>
     /// State store names whose component has the transactional outbox on (metadata <c>outboxPublishPubsub</c>,
     /// <c>outboxPublishTopic</c>), with where their changes are published.
     /// </summary>
@@ -221,6 +231,43 @@ public sealed partial class FakeDaprState
         context.Response.ContentLength = response.Content.Headers.ContentLength; // daprd relays an app's answer sized (respondWithHTTPRawResponse)
         await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
     };
+
+    /// <summary>The state component <paramref name="name"/> as a gRPC call reaches it, or daprd's error for a name it did not load.</summary>
+    internal FakeStateComponent LoadedStore(string name) => StateStores.ContainsKey(name)
+        ? StoreOf(name)
+        : throw new RpcException(new Status(StatusCode.InvalidArgument, $"state store {name} is not found"));
+
+    /// <summary>Throws daprd's error for a pub/sub component it did not load (pkg/api/errors PubSubNotFound).</summary>
+    internal void RequirePubSub(string name)
+    {
+        if (!PubSubs.ContainsKey(name))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"pubsub {name} not found"));
+        }
+    }
+
+    /// <summary>
+    /// Names of the components of <paramref name="typePrefix"/> declared anywhere under the repository's <c>components/</c>
+    /// (redis/ and postgresql/ declare the same state stores, one set per deployment).
+    /// </summary>
+    private static IEnumerable<string> RepositoryComponents(string typePrefix)
+    {
+        var folder = Path.Combine(Data.RepositoryFiles.Root, "components");
+        foreach (var file in Directory.EnumerateFiles(folder, "*.yaml", SearchOption.AllDirectories))
+        {
+            // One document per file or several separated by ---: each Component's metadata name and spec type.
+            foreach (var document in File.ReadAllText(file).Split("\n---", StringSplitOptions.None))
+            {
+                var name = Regex.Match(document, @"^metadata:\s*\n\s+name:\s*(\S+)", RegexOptions.Multiline);
+                var type = Regex.Match(document, @"^spec:\s*\n\s+type:\s*(\S+)", RegexOptions.Multiline);
+                if (Regex.IsMatch(document, @"^kind:\s*Component\s*$", RegexOptions.Multiline) && name.Success && type.Success
+                    && type.Groups[1].Value.StartsWith(typePrefix, StringComparison.Ordinal))
+                {
+                    yield return name.Groups[1].Value;
+                }
+            }
+        }
+    }
 
     /// <summary>Records a gRPC call, checks the API token as daprd's <c>checkAPITokenInContext</c> does, then the fault switch.</summary>
     internal void Enter(string method, ServerCallContext context)
