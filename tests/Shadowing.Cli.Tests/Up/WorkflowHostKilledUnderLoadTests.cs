@@ -72,7 +72,17 @@ public sealed class WorkflowHostKilledUnderLoadTests : IDisposable
             host = StartWorkflowHost();
             await Eventually.WaitUntilAsync(async () => (await ShadowAsync(tables, shadowId))?.State == ShadowState.PreWarmed, $"shadow {shadowId} PreWarmed after the restart", Patience, Ct);
             Assert.Equal(1, ChildProcess.CountProcessesMentioning(shadowId)); // started again once
-            Assert.Equal(address, (await ShadowAsync(tables, shadowId))!.Address); // where the table pointed
+
+            // Answering where the table points: its old port, unless another process took that port while the host was
+            // down (then the provisioner starts it on another and the table follows).
+            var restartedAt = (await ShadowAsync(tables, shadowId))!.Address;
+            using (var probe = new HttpClient())
+            using (var answer = await probe.GetAsync(new Uri(new Uri(restartedAt), "/healthz"), Ct))
+            {
+                Assert.True(answer.IsSuccessStatusCode, $"the restarted shadow at {restartedAt}: HTTP {(int)answer.StatusCode}");
+            }
+
+            TestContext.Current.TestOutputHelper?.WriteLine($"shadow {shadowId} restarted at {restartedAt}, first started at {address}");
             Assert.Equal(instance, (await ShadowAsync(tables, shadowId))!.Owner); // the same instance, resumed
             Assert.Equal("RUNNING", await RuntimeStatusAsync(host, instance));
 
